@@ -1,0 +1,612 @@
+//! Configuration: one TOML file, validated once, before anything is consumed.
+//!
+//! Every default the spec names is a key here. Unknown keys are errors, and
+//! every error names the key (`windows.pane`) and the reason, so the CLI can
+//! print one line and exit 2.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A configuration that cannot be used: the key and why.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    /// TOML syntax or a type mismatch, as reported by the parser.
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// A value that parsed but is not acceptable.
+    #[error("invalid config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A duration written as `30s`, `15m`, `8h`, `2d`, `500ms` (or a combination
+/// such as `1h30m`), held in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Dur(pub i64);
+
+impl Dur {
+    /// Milliseconds.
+    pub fn ms(self) -> i64 {
+        self.0
+    }
+    /// From whole seconds.
+    pub const fn secs(s: i64) -> Dur {
+        Dur(s * 1000)
+    }
+}
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err("empty duration".into());
+        }
+        let bytes = t.as_bytes();
+        let mut i = 0;
+        let mut total: i64 = 0;
+        while i < bytes.len() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if start == i {
+                return Err(format!("`{s}` is not a duration like 30s, 15m, 8h, 2d"));
+            }
+            let n: i64 = t[start..i]
+                .parse()
+                .map_err(|_| format!("`{s}`: number too large"))?;
+            let ustart = i;
+            while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let unit_ms = match &t[ustart..i] {
+                "ms" => 1,
+                "s" => 1_000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
+                "w" => 7 * 86_400_000,
+                "" => return Err(format!("`{s}`: a unit is required (ms, s, m, h, d, w)")),
+                u => return Err(format!("`{s}`: unknown unit `{u}` (ms, s, m, h, d, w)")),
+            };
+            total = n
+                .checked_mul(unit_ms)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(|| format!("`{s}`: duration too large"))?;
+        }
+        Ok(Dur(total))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Whole days only past one day, so `24h` reads as people write it.
+        let ms = self.0;
+        for (unit, size) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
+            if ms != 0 && ms % size == 0 && (unit != "d" || ms > size) {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Event-time behaviour: lateness, idle clock, dedup memory.
+    pub time: TimeConfig,
+    /// Sliding event-time windows.
+    pub windows: WindowConfig,
+    /// KPI parameters (thresholds and horizons of SPEC §3).
+    pub kpi: KpiConfig,
+    /// Histogram bucket bounds per metric.
+    pub histograms: HistogramConfig,
+    /// Label cardinality caps.
+    pub labels: LabelConfig,
+    /// Cost per contact.
+    pub cost: CostConfig,
+    /// KPI targets exported as `support_kpi_target{kpi}`.
+    pub kpi_targets: BTreeMap<String, f64>,
+    /// Input limits.
+    pub limits: LimitsConfig,
+    /// State expiry.
+    pub state: StateConfig,
+}
+
+/// Event-time settings (SPEC §2).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeConfig {
+    /// How far behind the event clock the watermark runs.
+    pub allowed_lateness: Dur,
+    /// Wall time without events after which the event clock follows wall time (live only).
+    pub idle_timeout: Dur,
+    /// How long (event time) an `event_id` is remembered for duplicate detection.
+    pub dedup_horizon: Dur,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        TimeConfig {
+            allowed_lateness: Dur::secs(600),
+            idle_timeout: Dur::secs(30),
+            dedup_horizon: Dur::secs(3600),
+        }
+    }
+}
+
+/// Optional extra labels on `support_window_seconds`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowLabel {
+    /// Split window quantiles by channel.
+    Channel,
+    /// Split window quantiles by queue.
+    Queue,
+}
+
+/// Sliding windows (SPEC §5.2).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// Window lengths, each a multiple of `pane`.
+    pub sizes: Vec<Dur>,
+    /// The step by which windows slide.
+    pub pane: Dur,
+    /// Extra labels for `support_window_seconds` (`channel`, `queue`).
+    pub labels: Vec<WindowLabel>,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            sizes: vec![Dur::secs(300), Dur::secs(3600), Dur::secs(86_400)],
+            pane: Dur::secs(10),
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Which vendor's service-level formula to use (SPEC §3, §7).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceLevelFormula {
+    /// answered ≤ threshold / (answered + abandoned − short abandons).
+    #[default]
+    Default,
+}
+
+/// KPI parameters.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KpiConfig {
+    /// A contact of the same customer within this time before is a repeat.
+    pub repeat_window: Dur,
+    /// Abandons that waited less than this are short abandons.
+    pub short_abandon: Dur,
+    /// Answers within this wait are within the service level.
+    pub service_level_threshold: Dur,
+    /// After-call work that has not ended after this long is closed at 0.
+    pub acw_timeout: Dur,
+    /// Service-level formula.
+    pub service_level_formula: ServiceLevelFormula,
+}
+
+impl Default for KpiConfig {
+    fn default() -> Self {
+        KpiConfig {
+            repeat_window: Dur::secs(7 * 86_400),
+            short_abandon: Dur::secs(5),
+            service_level_threshold: Dur::secs(20),
+            acw_timeout: Dur::secs(600),
+            service_level_formula: ServiceLevelFormula::Default,
+        }
+    }
+}
+
+/// The duration histograms whose buckets can be configured.
+pub const HISTOGRAM_KEYS: [&str; 9] = [
+    "first_response",
+    "reply",
+    "resolution",
+    "full_resolution",
+    "handle",
+    "hold",
+    "answer_wait",
+    "abandon_wait",
+    "default",
+];
+
+/// Default bucket bounds in seconds: support work from seconds to a week,
+/// with a bound at each common SLA target.
+pub const DEFAULT_BUCKETS: [f64; 20] = [
+    1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    28800.0, 43200.0, 86400.0, 172800.0, 259200.0, 604800.0,
+];
+
+/// Histogram settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistogramConfig {
+    /// Bucket upper bounds (seconds) per metric, e.g. `first_response = [60, 3600]`;
+    /// `default` applies to every metric without its own list.
+    pub buckets: BTreeMap<String, Vec<f64>>,
+}
+
+impl HistogramConfig {
+    /// The bounds for one histogram key, sorted and without duplicates.
+    pub fn bounds(&self, key: &str) -> Vec<f64> {
+        let mut b = self
+            .buckets
+            .get(key)
+            .or_else(|| self.buckets.get("default"))
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
+        b.sort_by(f64::total_cmp);
+        b.dedup();
+        b
+    }
+}
+
+/// Cardinality caps (SPEC §5.3).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelConfig {
+    /// Distinct `queue` values kept before the rest become `other`.
+    pub max_queues: usize,
+    /// Distinct `agent` values kept before the rest become `other`.
+    pub max_agents: usize,
+    /// When not empty, exactly these queues keep their own label.
+    pub queue_allow_list: Vec<String>,
+    /// When not empty, exactly these agents keep their own label.
+    pub agent_allow_list: Vec<String>,
+}
+
+impl Default for LabelConfig {
+    fn default() -> Self {
+        LabelConfig {
+            max_queues: 200,
+            max_agents: 500,
+            queue_allow_list: Vec::new(),
+            agent_allow_list: Vec::new(),
+        }
+    }
+}
+
+/// Cost per contact.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostConfig {
+    /// Cost of one agent hour in currency units; 0 disables `support_handle_cost_total`.
+    pub per_agent_hour: f64,
+}
+
+/// Input limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Messages larger than this are decode errors (`too_large`).
+    pub max_event_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_event_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// State expiry, on the event clock.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// A resolved ticket is kept this long after its last event (reopens, survey labels).
+    pub resolved_ticket_ttl: Dur,
+    /// Any ticket without an event for this long is dropped.
+    pub idle_ticket_ttl: Dur,
+    /// A finished call is kept this long (survey labels).
+    pub finished_call_ttl: Dur,
+    /// A call without an event for this long is dropped.
+    pub idle_call_ttl: Dur,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            resolved_ticket_ttl: Dur::secs(7 * 86_400),
+            idle_ticket_ttl: Dur::secs(90 * 86_400),
+            finished_call_ttl: Dur::secs(3600),
+            idle_call_ttl: Dur::secs(86_400),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            match e.span().and_then(|sp| key_at(text, sp.start)) {
+                Some(key) => ConfigError::invalid(key, e.message().trim()),
+                None => ConfigError::Parse(one_line(&e)),
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value and cross-field rule, naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &str, d: Dur| {
+            if d.ms() <= 0 {
+                Err(ConfigError::invalid(key, "must be greater than 0"))
+            } else {
+                Ok(())
+            }
+        };
+        let non_negative = |key: &str, d: Dur| {
+            if d.ms() < 0 {
+                Err(ConfigError::invalid(key, "must not be negative"))
+            } else {
+                Ok(())
+            }
+        };
+        non_negative("time.allowed_lateness", self.time.allowed_lateness)?;
+        positive("time.idle_timeout", self.time.idle_timeout)?;
+        positive("time.dedup_horizon", self.time.dedup_horizon)?;
+        positive("windows.pane", self.windows.pane)?;
+        if self.windows.sizes.len() > 8 {
+            return Err(ConfigError::invalid("windows.sizes", "at most 8 windows"));
+        }
+        for (i, w) in self.windows.sizes.iter().enumerate() {
+            let key = format!("windows.sizes[{i}]");
+            positive(&key, *w)?;
+            if w.ms() % self.windows.pane.ms() != 0 {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "{w} is not a multiple of windows.pane ({})",
+                        self.windows.pane
+                    ),
+                ));
+            }
+            if w.ms() / self.windows.pane.ms() > 100_000 {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{w} spans more than 100000 panes of {}", self.windows.pane),
+                ));
+            }
+            if self.windows.sizes[..i].contains(w) {
+                return Err(ConfigError::invalid(key, format!("{w} is listed twice")));
+            }
+        }
+        positive("kpi.repeat_window", self.kpi.repeat_window)?;
+        non_negative("kpi.short_abandon", self.kpi.short_abandon)?;
+        non_negative(
+            "kpi.service_level_threshold",
+            self.kpi.service_level_threshold,
+        )?;
+        positive("kpi.acw_timeout", self.kpi.acw_timeout)?;
+        for (key, bounds) in &self.histograms.buckets {
+            if !HISTOGRAM_KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("histograms.buckets.{key}"),
+                    format!("unknown histogram; one of {}", HISTOGRAM_KEYS.join(", ")),
+                ));
+            }
+            if bounds.is_empty() || bounds.len() > 64 {
+                return Err(ConfigError::invalid(
+                    format!("histograms.buckets.{key}"),
+                    "needs 1 to 64 bounds",
+                ));
+            }
+            if let Some(b) = bounds.iter().find(|b| !b.is_finite() || **b <= 0.0) {
+                return Err(ConfigError::invalid(
+                    format!("histograms.buckets.{key}"),
+                    format!("bound {b} is not a positive number of seconds"),
+                ));
+            }
+        }
+        if self.labels.max_queues == 0 {
+            return Err(ConfigError::invalid(
+                "labels.max_queues",
+                "must be at least 1",
+            ));
+        }
+        if self.labels.max_agents == 0 {
+            return Err(ConfigError::invalid(
+                "labels.max_agents",
+                "must be at least 1",
+            ));
+        }
+        if !self.cost.per_agent_hour.is_finite() || self.cost.per_agent_hour < 0.0 {
+            return Err(ConfigError::invalid(
+                "cost.per_agent_hour",
+                "must be a number ≥ 0",
+            ));
+        }
+        for (k, v) in &self.kpi_targets {
+            if !v.is_finite() {
+                return Err(ConfigError::invalid(
+                    format!("kpi_targets.{k}"),
+                    "must be a finite number",
+                ));
+            }
+            if k.is_empty() || k.len() > 64 {
+                return Err(ConfigError::invalid(
+                    "kpi_targets",
+                    "a KPI name must be 1..64 characters",
+                ));
+            }
+        }
+        if self.limits.max_event_bytes < 64 {
+            return Err(ConfigError::invalid(
+                "limits.max_event_bytes",
+                "must be at least 64",
+            ));
+        }
+        positive("state.resolved_ticket_ttl", self.state.resolved_ticket_ttl)?;
+        positive("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
+        positive("state.finished_call_ttl", self.state.finished_call_ttl)?;
+        positive("state.idle_call_ttl", self.state.idle_call_ttl)?;
+        Ok(())
+    }
+}
+
+/// The dotted key (`time.dedup_horizon`) of the `key = value` line holding
+/// byte `offset`, from the nearest `[table]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
+}
+
+/// A TOML error on one line: the parser's message names the key and line.
+fn one_line(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(_) => {
+            // The Display form includes the line, column and a source excerpt; keep
+            // the location and the message.
+            let full = e.to_string();
+            let loc = full.lines().next().unwrap_or("").trim().to_string();
+            if loc.is_empty() {
+                msg
+            } else {
+                format!("{loc}: {msg}")
+            }
+        }
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!("30s".parse::<Dur>().unwrap(), Dur(30_000));
+        assert_eq!("15m".parse::<Dur>().unwrap(), Dur(900_000));
+        assert_eq!("8h".parse::<Dur>().unwrap(), Dur(28_800_000));
+        assert_eq!("2d".parse::<Dur>().unwrap(), Dur(172_800_000));
+        assert_eq!("1h30m".parse::<Dur>().unwrap(), Dur(5_400_000));
+        assert_eq!("250ms".parse::<Dur>().unwrap(), Dur(250));
+        assert!("30".parse::<Dur>().is_err());
+        assert!("3x".parse::<Dur>().is_err());
+        assert!("".parse::<Dur>().is_err());
+        assert_eq!(Dur(300_000).to_string(), "5m");
+        assert_eq!(Dur(86_400_000).to_string(), "24h");
+        assert_eq!(Dur(7 * 86_400_000).to_string(), "7d");
+    }
+
+    #[test]
+    fn empty_file_gives_spec_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.time.allowed_lateness, Dur(600_000));
+        assert_eq!(c.time.idle_timeout, Dur(30_000));
+        assert_eq!(c.time.dedup_horizon, Dur(3_600_000));
+        assert_eq!(c.kpi.repeat_window, Dur(7 * 86_400_000));
+        assert_eq!(c.kpi.short_abandon, Dur(5_000));
+        assert_eq!(c.kpi.service_level_threshold, Dur(20_000));
+        assert_eq!(c.kpi.acw_timeout, Dur(600_000));
+        assert_eq!(c.labels.max_queues, 200);
+        assert_eq!(c.labels.max_agents, 500);
+        assert_eq!(c.limits.max_event_bytes, 65_536);
+        assert_eq!(
+            c.windows.sizes,
+            vec![Dur(300_000), Dur(3_600_000), Dur(86_400_000)]
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[time]\nallowed_latenes = \"5m\"\n").unwrap_err();
+        assert!(e.to_string().contains("`time.allowed_latenes`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = Config::parse("[windows]\npane = \"7s\"\n").unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::invalid(
+                "windows.sizes[0]",
+                "5m is not a multiple of windows.pane (7s)"
+            )
+        );
+        let e = Config::parse("[kpi]\nacw_timeout = \"0s\"\n").unwrap_err();
+        assert!(e.to_string().contains("kpi.acw_timeout"), "{e}");
+        let e = Config::parse("[histograms.buckets]\nfirst_respons = [1.0]\n").unwrap_err();
+        assert!(
+            e.to_string().contains("histograms.buckets.first_respons"),
+            "{e}"
+        );
+        let e = Config::parse("[cost]\nper_agent_hour = -1.0\n").unwrap_err();
+        assert!(e.to_string().contains("cost.per_agent_hour"), "{e}");
+        let e = Config::parse("[time]\ndedup_horizon = \"soon\"\n").unwrap_err();
+        assert!(e.to_string().contains("`time.dedup_horizon`"), "{e}");
+        let e = Config::parse("[labels]\nmax_queues = \"many\"\n").unwrap_err();
+        assert!(e.to_string().contains("`labels.max_queues`"), "{e}");
+    }
+
+    #[test]
+    fn bucket_bounds_fall_back_to_default() {
+        let c = Config::parse("[histograms.buckets]\nreply = [60.0, 5.0, 60.0]\n").unwrap();
+        assert_eq!(c.histograms.bounds("reply"), vec![5.0, 60.0]);
+        assert_eq!(c.histograms.bounds("handle"), DEFAULT_BUCKETS.to_vec());
+    }
+}

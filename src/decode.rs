@@ -1,0 +1,883 @@
+//! Bytes → [`Event`]: the wire format of SPEC §1, with a typed reason for
+//! every way a message can be wrong.
+//!
+//! The JSON is read once into a flat record of loosely typed values
+//! (borrowing strings from the input), so that a wrong type is reported for
+//! the field that has it rather than as a parser error, and unknown fields of
+//! any shape are skipped without allocation.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::event::{AgentStatus, Body, Channel, Event, EventType, Id, Priority, TicketStatus};
+
+/// Why a message is not a valid event. The variant's [`DecodeError::reason`]
+/// is the `reason` label and dead-letter header; `Display` is the user's text.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Larger than the configured limit.
+    #[error("too_large: {size} bytes exceeds the limit of {max}")]
+    TooLarge { size: usize, max: usize },
+    /// Not JSON, not UTF-8, not an object, or a repeated key.
+    #[error("invalid_json: {0}")]
+    InvalidJson(String),
+    /// A required field is absent (or null).
+    #[error("missing_field: {0}")]
+    MissingField(&'static str),
+    /// A field of the wrong JSON type.
+    #[error("wrong_type: {field} must be {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    /// A value outside its range or set.
+    #[error("out_of_range: {field}: {detail}")]
+    OutOfRange { field: &'static str, detail: String },
+    /// `ts` is neither RFC 3339 with an offset nor integer epoch milliseconds.
+    #[error("invalid_timestamp: {0}")]
+    InvalidTimestamp(String),
+    /// A `type` this processor does not know.
+    #[error("unknown_type: {0}")]
+    UnknownType(String),
+    /// A `schema_version` this processor does not know.
+    #[error("unknown_schema_version: {0}")]
+    UnknownSchemaVersion(String),
+}
+
+/// Every reason label, in a fixed order.
+pub const REASONS: [&str; 8] = [
+    "too_large",
+    "invalid_json",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "invalid_timestamp",
+    "unknown_type",
+    "unknown_schema_version",
+];
+
+impl DecodeError {
+    /// The reason label.
+    pub fn reason(&self) -> &'static str {
+        REASONS[self.reason_index()]
+    }
+
+    /// Position of the reason in [`REASONS`].
+    pub fn reason_index(&self) -> usize {
+        match self {
+            DecodeError::TooLarge { .. } => 0,
+            DecodeError::InvalidJson(_) => 1,
+            DecodeError::MissingField(_) => 2,
+            DecodeError::WrongType { .. } => 3,
+            DecodeError::OutOfRange { .. } => 4,
+            DecodeError::InvalidTimestamp(_) => 5,
+            DecodeError::UnknownType(_) => 6,
+            DecodeError::UnknownSchemaVersion(_) => 7,
+        }
+    }
+}
+
+/// The schema versions this processor reads.
+pub const KNOWN_SCHEMA_VERSIONS: [i64; 1] = [1];
+
+/// Latest accepted event time: 9999-12-31T23:59:59.999Z.
+const MAX_TS_MS: i64 = 253_402_300_799_999;
+
+/// Decodes one message, enforcing the size limit first.
+pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Event, DecodeError> {
+    if bytes.len() > max_bytes {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            max: max_bytes,
+        });
+    }
+    let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        let mut s = e.to_string();
+        s.truncate(200);
+        DecodeError::InvalidJson(s)
+    })?;
+    raw.into_event()
+}
+
+/// A JSON value, loosely typed so that the field can be named on error.
+#[derive(Debug)]
+enum Val<'a> {
+    Bool(bool),
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    Big,
+    Float(f64),
+    Str(Cow<'a, str>),
+    /// An array or object.
+    Composite,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Val<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Val<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Val<'a>, E> {
+                Ok(Val::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Val<'a>, E> {
+                Ok(Val::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Val<'a>, E> {
+                Ok(i64::try_from(v).map_or(Val::Big, Val::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Val<'a>, E> {
+                Ok(Val::Float(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'a>, E> {
+                Ok(Val::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Val<'a>, E> {
+                Ok(Val::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Val<'a>, E> {
+                Ok(Val::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Val::Composite)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Val::Composite)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Every field any event type has. Absent and `null` are both `None`.
+#[derive(Debug, Deserialize)]
+struct Raw<'a> {
+    #[serde(borrow)]
+    event_id: Option<Val<'a>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Val<'a>>,
+    #[serde(borrow)]
+    ts: Option<Val<'a>>,
+    #[serde(borrow)]
+    schema_version: Option<Val<'a>>,
+    #[serde(borrow)]
+    ticket_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    call_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    agent_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    customer_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    channel: Option<Val<'a>>,
+    #[serde(borrow)]
+    priority: Option<Val<'a>>,
+    #[serde(borrow)]
+    queue: Option<Val<'a>>,
+    #[serde(borrow)]
+    category: Option<Val<'a>>,
+    #[serde(borrow)]
+    public: Option<Val<'a>>,
+    #[serde(borrow)]
+    status: Option<Val<'a>>,
+    #[serde(borrow)]
+    level: Option<Val<'a>>,
+    #[serde(borrow)]
+    reason: Option<Val<'a>>,
+    #[serde(borrow)]
+    seconds: Option<Val<'a>>,
+    #[serde(borrow)]
+    resolved: Option<Val<'a>>,
+    #[serde(borrow)]
+    escalation: Option<Val<'a>>,
+    #[serde(borrow)]
+    score: Option<Val<'a>>,
+    #[serde(borrow)]
+    comment: Option<Val<'a>>,
+    #[serde(borrow)]
+    mrr: Option<Val<'a>>,
+}
+
+type R<T> = Result<T, DecodeError>;
+
+fn req<'v, 'a>(v: &'v Option<Val<'a>>, field: &'static str) -> R<&'v Val<'a>> {
+    v.as_ref().ok_or(DecodeError::MissingField(field))
+}
+
+fn as_str<'v>(v: &'v Val<'_>, field: &'static str) -> R<&'v str> {
+    match v {
+        Val::Str(s) => Ok(s),
+        _ => Err(DecodeError::WrongType {
+            field,
+            expected: "a string",
+        }),
+    }
+}
+
+/// An id: a string of 1..128 bytes.
+fn id(v: &Option<Val<'_>>, field: &'static str) -> R<Id> {
+    let s = as_str(req(v, field)?, field)?;
+    check_id(s, field)?;
+    Ok(s.into())
+}
+
+fn opt_id(v: &Option<Val<'_>>, field: &'static str) -> R<Option<Id>> {
+    match v {
+        None => Ok(None),
+        Some(v) => {
+            let s = as_str(v, field)?;
+            check_id(s, field)?;
+            Ok(Some(s.into()))
+        }
+    }
+}
+
+fn check_id(s: &str, field: &'static str) -> R<()> {
+    if s.is_empty() || s.len() > 128 {
+        return Err(DecodeError::OutOfRange {
+            field,
+            detail: format!("must be 1..128 bytes, got {}", s.len()),
+        });
+    }
+    Ok(())
+}
+
+/// A free-text dimension (queue, category): empty means absent; capped at 128 bytes.
+fn opt_dim(v: &Option<Val<'_>>, field: &'static str) -> R<Option<Id>> {
+    match v {
+        None => Ok(None),
+        Some(v) => {
+            let s = as_str(v, field)?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            if s.len() > 128 {
+                return Err(DecodeError::OutOfRange {
+                    field,
+                    detail: format!("must be at most 128 bytes, got {}", s.len()),
+                });
+            }
+            Ok(Some(s.into()))
+        }
+    }
+}
+
+fn opt_bool(v: &Option<Val<'_>>, field: &'static str) -> R<Option<bool>> {
+    match v {
+        None => Ok(None),
+        Some(Val::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(DecodeError::WrongType {
+            field,
+            expected: "a boolean",
+        }),
+    }
+}
+
+/// An integer (a float with no fraction is accepted).
+fn opt_int(v: &Option<Val<'_>>, field: &'static str) -> R<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(Val::Int(i)) => Ok(Some(*i)),
+        Some(Val::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(*f as i64)),
+        Some(Val::Big) => Err(DecodeError::OutOfRange {
+            field,
+            detail: "integer too large".into(),
+        }),
+        Some(_) => Err(DecodeError::WrongType {
+            field,
+            expected: "an integer",
+        }),
+    }
+}
+
+fn opt_number(v: &Option<Val<'_>>, field: &'static str) -> R<Option<f64>> {
+    match v {
+        None => Ok(None),
+        Some(Val::Int(i)) => Ok(Some(*i as f64)),
+        Some(Val::Float(f)) => Ok(Some(*f)),
+        Some(Val::Big) => Err(DecodeError::OutOfRange {
+            field,
+            detail: "number too large".into(),
+        }),
+        Some(_) => Err(DecodeError::WrongType {
+            field,
+            expected: "a number",
+        }),
+    }
+}
+
+fn score(v: &Option<Val<'_>>, lo: i64, hi: i64) -> R<u8> {
+    let s = opt_int(v, "score")?.ok_or(DecodeError::MissingField("score"))?;
+    if s < lo || s > hi {
+        return Err(DecodeError::OutOfRange {
+            field: "score",
+            detail: format!("{s} is outside {lo}..{hi}"),
+        });
+    }
+    Ok(s as u8)
+}
+
+fn channel(v: &Option<Val<'_>>, default: Channel) -> R<Channel> {
+    match v {
+        None => Ok(default),
+        Some(v) => Ok(Channel::parse(as_str(v, "channel")?).unwrap_or(Channel::Other)),
+    }
+}
+
+fn closed<T>(v: &Val<'_>, field: &'static str, parse: fn(&str) -> Option<T>, all: &[&str]) -> R<T> {
+    let s = as_str(v, field)?;
+    parse(s).ok_or_else(|| DecodeError::OutOfRange {
+        field,
+        detail: format!("`{}` is not one of {}", truncate(s), all.join(", ")),
+    })
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn priority(v: &Option<Val<'_>>) -> R<Priority> {
+    match v {
+        None => Ok(Priority::Normal),
+        Some(v) => closed(
+            v,
+            "priority",
+            Priority::parse,
+            &["low", "normal", "high", "urgent"],
+        ),
+    }
+}
+
+/// Parses `ts`: RFC 3339 with an offset, or integer epoch milliseconds.
+fn timestamp(v: &Option<Val<'_>>) -> R<i64> {
+    let ms = match req(v, "ts")? {
+        Val::Int(ms) => *ms,
+        Val::Str(s) => parse_rfc3339(s)?,
+        Val::Float(_) => {
+            return Err(DecodeError::InvalidTimestamp(
+                "epoch time must be integer milliseconds".into(),
+            ))
+        }
+        Val::Big => return Err(DecodeError::InvalidTimestamp("out of range".into())),
+        _ => {
+            return Err(DecodeError::WrongType {
+                field: "ts",
+                expected: "an RFC 3339 string or integer epoch milliseconds",
+            })
+        }
+    };
+    if !(0..=MAX_TS_MS).contains(&ms) {
+        return Err(DecodeError::InvalidTimestamp(format!(
+            "{ms} is outside 1970..9999"
+        )));
+    }
+    Ok(ms)
+}
+
+/// RFC 3339 → epoch ms. The common shape `YYYY-MM-DDTHH:MM:SS[.f+](Z|±hh:mm)` is
+/// parsed directly; anything else goes through `jiff`, which knows every
+/// RFC 3339 form.
+pub fn parse_rfc3339(s: &str) -> R<i64> {
+    if let Some(ms) = fast_rfc3339(s.as_bytes()) {
+        return Ok(ms);
+    }
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            DecodeError::InvalidTimestamp(format!(
+                "`{}` is not RFC 3339 with an offset",
+                truncate(s)
+            ))
+        })
+}
+
+fn fast_rfc3339(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + (c - b'0') as i64;
+        }
+        Some(n)
+    }
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac_ms = 0i64;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 3 {
+                frac_ms = frac_ms * 10 + (b[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        for _ in digits..3 {
+            frac_ms *= 10;
+        }
+    }
+    let offset_s = match b.get(i..)? {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let oh = num(&[*h1, *h2])?;
+            let om = num(&[*m1, *m2])?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec - offset_s) * 1000 + frac_ms)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+impl Raw<'_> {
+    fn into_event(self) -> R<Event> {
+        let version = opt_int(&self.schema_version, "schema_version").map_err(|e| match e {
+            DecodeError::OutOfRange { .. } => DecodeError::UnknownSchemaVersion("too large".into()),
+            e => e,
+        })?;
+        if let Some(v) = version {
+            if !KNOWN_SCHEMA_VERSIONS.contains(&v) {
+                return Err(DecodeError::UnknownSchemaVersion(v.to_string()));
+            }
+        }
+        let kind = as_str(req(&self.kind, "type")?, "type")?;
+        let kind = EventType::parse(kind)
+            .ok_or_else(|| DecodeError::UnknownType(truncate(kind).to_string()))?;
+        let event_id = id(&self.event_id, "event_id")?;
+        let ts = timestamp(&self.ts)?;
+        let body = self.body(kind)?;
+        Ok(Event {
+            id: event_id,
+            ts,
+            body,
+        })
+    }
+
+    fn body(&self, kind: EventType) -> R<Body> {
+        use EventType as T;
+        let ticket = || id(&self.ticket_id, "ticket_id");
+        let call = || id(&self.call_id, "call_id");
+        Ok(match kind {
+            T::TicketCreated => Body::TicketCreated {
+                ticket: ticket()?,
+                customer: id(&self.customer_id, "customer_id")?,
+                channel: channel(&self.channel, Channel::Other)?,
+                priority: priority(&self.priority)?,
+                queue: opt_dim(&self.queue, "queue")?,
+                category: opt_dim(&self.category, "category")?,
+            },
+            T::TicketAssigned => Body::TicketAssigned {
+                ticket: ticket()?,
+                agent: id(&self.agent_id, "agent_id")?,
+                queue: opt_dim(&self.queue, "queue")?,
+            },
+            T::TicketAgentReplied => Body::TicketAgentReplied {
+                ticket: ticket()?,
+                agent: id(&self.agent_id, "agent_id")?,
+                public: opt_bool(&self.public, "public")?.unwrap_or(true),
+            },
+            T::TicketCustomerReplied => Body::TicketCustomerReplied { ticket: ticket()? },
+            T::TicketStatusChanged => Body::TicketStatusChanged {
+                ticket: ticket()?,
+                status: closed(
+                    req(&self.status, "status")?,
+                    "status",
+                    TicketStatus::parse,
+                    &["open", "pending", "on_hold"],
+                )?,
+            },
+            T::TicketPriorityChanged => Body::TicketPriorityChanged {
+                ticket: ticket()?,
+                priority: match &self.priority {
+                    None => return Err(DecodeError::MissingField("priority")),
+                    p => priority(p)?,
+                },
+            },
+            T::TicketEscalated => {
+                let level = opt_int(&self.level, "level")?.unwrap_or(2);
+                if level < 1 {
+                    return Err(DecodeError::OutOfRange {
+                        field: "level",
+                        detail: format!("{level} is below 1"),
+                    });
+                }
+                if let Some(r) = &self.reason {
+                    as_str(r, "reason")?;
+                }
+                Body::TicketEscalated {
+                    ticket: ticket()?,
+                    level,
+                }
+            }
+            T::TicketWorkLogged => {
+                let secs = opt_number(&self.seconds, "seconds")?
+                    .ok_or(DecodeError::MissingField("seconds"))?;
+                if !(0.0..=1.0e9).contains(&secs) {
+                    return Err(DecodeError::OutOfRange {
+                        field: "seconds",
+                        detail: format!("{secs} is outside 0..1e9"),
+                    });
+                }
+                Body::TicketWorkLogged {
+                    ticket: ticket()?,
+                    agent: id(&self.agent_id, "agent_id")?,
+                    ms: (secs * 1000.0).round() as i64,
+                }
+            }
+            T::TicketResolved => {
+                opt_id(&self.agent_id, "agent_id")?;
+                Body::TicketResolved { ticket: ticket()? }
+            }
+            T::TicketReopened => Body::TicketReopened { ticket: ticket()? },
+            T::TicketClosed => Body::TicketClosed { ticket: ticket()? },
+            T::CallQueued => Body::CallQueued {
+                call: call()?,
+                customer: id(&self.customer_id, "customer_id")?,
+                queue: opt_dim(&self.queue, "queue")?,
+                channel: channel(&self.channel, Channel::Phone)?,
+                category: opt_dim(&self.category, "category")?,
+            },
+            T::CallAnswered => Body::CallAnswered {
+                call: call()?,
+                agent: id(&self.agent_id, "agent_id")?,
+            },
+            T::CallAbandoned => Body::CallAbandoned { call: call()? },
+            T::CallHoldStarted => Body::CallHoldStarted { call: call()? },
+            T::CallHoldEnded => Body::CallHoldEnded { call: call()? },
+            T::CallTransferred => Body::CallTransferred {
+                call: call()?,
+                queue: match &self.queue {
+                    None => return Err(DecodeError::MissingField("queue")),
+                    q => opt_dim(q, "queue")?,
+                },
+                escalation: opt_bool(&self.escalation, "escalation")?.unwrap_or(false),
+            },
+            T::CallEnded => Body::CallEnded {
+                call: call()?,
+                resolved: opt_bool(&self.resolved, "resolved")?.unwrap_or(false),
+            },
+            T::CallWrapupEnded => Body::CallWrapupEnded { call: call()? },
+            T::AgentStatusChanged => Body::AgentStatusChanged {
+                agent: id(&self.agent_id, "agent_id")?,
+                status: closed(
+                    req(&self.status, "status")?,
+                    "status",
+                    AgentStatus::parse,
+                    &["available", "busy", "after_call_work", "break", "offline"],
+                )?,
+                queue: opt_dim(&self.queue, "queue")?,
+            },
+            T::SurveyCsat => {
+                let score = score(&self.score, 1, 5)?;
+                opt_id(&self.agent_id, "agent_id")?;
+                if let Some(c) = &self.comment {
+                    as_str(c, "comment")?;
+                }
+                Body::SurveyCsat {
+                    score,
+                    ticket: opt_id(&self.ticket_id, "ticket_id")?,
+                    call: opt_id(&self.call_id, "call_id")?,
+                    channel: match &self.channel {
+                        None => None,
+                        c => Some(channel(c, Channel::Other)?),
+                    },
+                    queue: opt_dim(&self.queue, "queue")?,
+                }
+            }
+            T::SurveyNps => Body::SurveyNps {
+                score: score(&self.score, 0, 10)?,
+                customer: id(&self.customer_id, "customer_id")?,
+            },
+            T::SurveyCes => Body::SurveyCes {
+                score: score(&self.score, 1, 7)?,
+                ticket: opt_id(&self.ticket_id, "ticket_id")?,
+                call: opt_id(&self.call_id, "call_id")?,
+            },
+            T::CustomerSubscribed | T::CustomerChurned => {
+                if let Some(m) = opt_number(&self.mrr, "mrr")? {
+                    if !m.is_finite() || m < 0.0 {
+                        return Err(DecodeError::OutOfRange {
+                            field: "mrr",
+                            detail: format!("{m} is below 0"),
+                        });
+                    }
+                }
+                let customer = id(&self.customer_id, "customer_id")?;
+                if kind == T::CustomerSubscribed {
+                    Body::CustomerSubscribed { customer }
+                } else {
+                    Body::CustomerChurned { customer }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 64 * 1024;
+
+    fn ok(s: &str) -> Event {
+        decode(s.as_bytes(), MAX).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+    fn err(s: &str) -> DecodeError {
+        decode(s.as_bytes(), MAX).expect_err(s)
+    }
+
+    #[test]
+    fn ticket_created_with_defaults() {
+        let e = ok(
+            r#"{"event_id":"e1","type":"ticket.created","ts":"2026-11-22T10:00:00.123Z","ticket_id":"T1","customer_id":"C1"}"#,
+        );
+        assert_eq!(e.id.as_ref(), "e1");
+        // 2026-11-22T10:00:00Z = 1795341600 s (`date -u -d 2026-11-22T10:00:00Z +%s`).
+        assert_eq!(e.ts, 1_795_341_600_123);
+        assert_eq!(
+            e.body,
+            Body::TicketCreated {
+                ticket: "T1".into(),
+                customer: "C1".into(),
+                channel: Channel::Other,
+                priority: Priority::Normal,
+                queue: None,
+                category: None
+            }
+        );
+    }
+
+    #[test]
+    fn both_timestamp_forms_and_offsets() {
+        let a = ok(
+            r#"{"event_id":"a","type":"call.abandoned","ts":"2026-11-22T10:30:00+01:30","call_id":"c"}"#,
+        );
+        let b = ok(r#"{"event_id":"b","type":"call.abandoned","ts":1795338000000,"call_id":"c"}"#);
+        assert_eq!(a.ts, 1_795_341_600_000 - 3_600_000);
+        assert_eq!(a.ts, b.ts);
+        // A form the fast path does not take (lower-case separator) still parses via jiff.
+        let c = ok(
+            r#"{"event_id":"c","type":"call.abandoned","ts":"2026-11-22t10:00:00z","call_id":"c"}"#,
+        );
+        assert_eq!(c.ts, 1_795_341_600_000);
+        // Nanosecond fractions truncate to milliseconds.
+        let d = ok(
+            r#"{"event_id":"d","type":"call.abandoned","ts":"2026-11-22T10:00:00.987654321Z","call_id":"c"}"#,
+        );
+        assert_eq!(d.ts, 1_795_341_600_987);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_jiff() {
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59.5Z",
+            "2024-12-31T12:00:00-08:00",
+            "2026-03-29T01:59:59.999+14:00",
+            "2100-03-01T00:00:00Z",
+        ] {
+            let fast = fast_rfc3339(s.as_bytes()).unwrap();
+            let slow = s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+            assert_eq!(fast, slow, "{s}");
+        }
+        assert_eq!(fast_rfc3339(b"2026-02-29T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn every_reason() {
+        let too_big = format!(
+            r#"{{"event_id":"x","type":"ticket.closed","ts":1,"ticket_id":"t","pad":"{}"}}"#,
+            "a".repeat(MAX)
+        );
+        assert_eq!(err(&too_big).reason(), "too_large");
+        assert_eq!(err("{not json").reason(), "invalid_json");
+        assert_eq!(err("[1,2]").reason(), "invalid_json");
+        assert_eq!(err("\"x\"").reason(), "invalid_json");
+        assert_eq!(
+            err(r#"{"event_id":"x","event_id":"y","type":"ticket.closed","ts":1,"ticket_id":"t"}"#)
+                .reason(),
+            "invalid_json"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.closed","ts":1}"#),
+            DecodeError::MissingField("ticket_id")
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.closed","ts":1,"ticket_id":7}"#),
+            DecodeError::WrongType {
+                field: "ticket_id",
+                expected: "a string"
+            }
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"survey.csat","ts":1,"score":6}"#).reason(),
+            "out_of_range"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.closed","ts":"yesterday","ticket_id":"t"}"#)
+                .reason(),
+            "invalid_timestamp"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.closed","ts":"2026-11-22T10:00:00","ticket_id":"t"}"#)
+                .reason(),
+            "invalid_timestamp"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.closed","ts":1.5e12,"ticket_id":"t"}"#).reason(),
+            "invalid_timestamp"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.exploded","ts":1,"ticket_id":"t"}"#),
+            DecodeError::UnknownType("ticket.exploded".into())
+        );
+        assert_eq!(
+            err(
+                r#"{"event_id":"x","type":"ticket.closed","ts":1,"ticket_id":"t","schema_version":2}"#
+            ),
+            DecodeError::UnknownSchemaVersion("2".into())
+        );
+        assert_eq!(
+            err(r#"{"type":"ticket.closed","ts":1,"ticket_id":"t"}"#),
+            DecodeError::MissingField("event_id")
+        );
+        assert_eq!(
+            err(r#"{"event_id":"","type":"ticket.closed","ts":1,"ticket_id":"t"}"#).reason(),
+            "out_of_range"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.created","ts":1,"ticket_id":"t","customer_id":"c","priority":"asap"}"#).reason(),
+            "out_of_range"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.work_logged","ts":1,"ticket_id":"t","agent_id":"a","seconds":-1}"#).reason(),
+            "out_of_range"
+        );
+        assert_eq!(
+            err(r#"{"event_id":"x","type":"ticket.agent_replied","ts":1,"ticket_id":"t","agent_id":"a","public":"yes"}"#).reason(),
+            "wrong_type"
+        );
+        assert_eq!(err("\u{0}\u{ff}").reason(), "invalid_json");
+        // The user's text starts with the reason.
+        assert!(err("{").to_string().starts_with("invalid_json: "));
+    }
+
+    #[test]
+    fn unknown_fields_of_any_shape_are_ignored_and_null_is_absent() {
+        let e = ok(
+            r#"{"event_id":"x","type":"call.queued","ts":5,"call_id":"c","customer_id":"u","extra":{"a":[1,{"b":null}]},"queue":null,"channel":"carrier-pigeon"}"#,
+        );
+        assert_eq!(
+            e.body,
+            Body::CallQueued {
+                call: "c".into(),
+                customer: "u".into(),
+                queue: None,
+                channel: Channel::Other,
+                category: None
+            }
+        );
+        let e = ok(
+            r#"{"event_id":"x","type":"call.queued","ts":5,"call_id":"c","customer_id":"u","queue":"billing"}"#,
+        );
+        assert!(matches!(
+            e.body,
+            Body::CallQueued {
+                channel: Channel::Phone,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn optional_defaults() {
+        let e = ok(r#"{"event_id":"x","type":"ticket.escalated","ts":5,"ticket_id":"t"}"#);
+        assert_eq!(
+            e.body,
+            Body::TicketEscalated {
+                ticket: "t".into(),
+                level: 2
+            }
+        );
+        let e = ok(
+            r#"{"event_id":"x","type":"ticket.agent_replied","ts":5,"ticket_id":"t","agent_id":"a"}"#,
+        );
+        assert!(matches!(
+            e.body,
+            Body::TicketAgentReplied { public: true, .. }
+        ));
+        let e = ok(r#"{"event_id":"x","type":"survey.csat","ts":5,"score":4.0}"#);
+        assert!(matches!(e.body, Body::SurveyCsat { score: 4, .. }));
+        let e = ok(
+            r#"{"event_id":"x","type":"ticket.work_logged","ts":5,"ticket_id":"t","agent_id":"a","seconds":90.5}"#,
+        );
+        assert!(matches!(e.body, Body::TicketWorkLogged { ms: 90_500, .. }));
+        let e = ok(r#"{"event_id":"x\"y","type":"ticket.closed","ts":5,"ticket_id":"t\u00e9"}"#);
+        assert_eq!(e.id.as_ref(), "x\"y");
+        assert_eq!(
+            e.body,
+            Body::TicketClosed {
+                ticket: "té".into()
+            }
+        );
+    }
+}

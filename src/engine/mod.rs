@@ -1,0 +1,1050 @@
+//! The sans-IO engine: typed events in, KPI state and snapshots out.
+//!
+//! One [`Engine`] owns the state of one partition: tickets, calls, agents,
+//! customers, held early arrivals, timers, dedup memory, cumulative metrics
+//! and windows. Time enters only as data (`ts` of events, and
+//! [`Engine::advance_clock`] for a live clock on a quiet topic), so replay,
+//! Kafka, tests and benchmarks drive the very same code.
+
+mod labels;
+mod state;
+pub mod window;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, WindowLabel};
+use crate::event::{
+    AgentStatus, Body, Channel, EntityRef, Event, EventType, Id, Priority, TicketStatus,
+};
+
+pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
+pub use state::{dims, Metrics, PromHist};
+use state::{Agent, Call, CallPhase, Contact, Customer, Ticket};
+use window::{DimKey, DurMetric, Windows, C};
+
+mod dedup;
+pub use dedup::Dedup;
+
+mod snapshot;
+
+/// The Prometheus histograms, each with its own bucket bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistId {
+    /// `support_first_response_seconds`
+    FirstResponse = 0,
+    /// `support_reply_seconds`
+    Reply,
+    /// `support_resolution_seconds`
+    Resolution,
+    /// `support_full_resolution_seconds`
+    FullResolution,
+    /// `support_handle_seconds`
+    Handle,
+    /// `support_hold_seconds`
+    Hold,
+    /// `support_answer_wait_seconds`
+    AnswerWait,
+    /// `support_abandon_wait_seconds`
+    AbandonWait,
+}
+
+/// Number of [`HistId`]s.
+pub const NHIST: usize = 8;
+
+impl HistId {
+    /// Config key of the histogram's buckets.
+    pub fn key(self) -> &'static str {
+        [
+            "first_response",
+            "reply",
+            "resolution",
+            "full_resolution",
+            "handle",
+            "hold",
+            "answer_wait",
+            "abandon_wait",
+        ][self as usize]
+    }
+}
+
+/// Settings derived from the config, not part of the checkpointed state.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    lateness: i64,
+    dedup_horizon: i64,
+    repeat_window: i64,
+    short_abandon: i64,
+    sl_threshold: i64,
+    acw_timeout: i64,
+    cost_per_ms: f64,
+    bounds: [Arc<[f64]>; NHIST],
+    window_names: Vec<String>,
+    window_sizes: Vec<i64>,
+    pane: i64,
+    window_by_channel: bool,
+    window_by_queue: bool,
+    kpi_targets: Vec<(String, f64)>,
+    resolved_ticket_ttl: i64,
+    idle_ticket_ttl: i64,
+    finished_call_ttl: i64,
+    idle_call_ttl: i64,
+    sweep_every: i64,
+    max_held: usize,
+    max_queues: usize,
+    max_agents: usize,
+    queue_allow: Vec<String>,
+    agent_allow: Vec<String>,
+}
+
+impl Settings {
+    /// Derives engine settings from a validated config.
+    pub fn from_config(c: &Config) -> Settings {
+        let hist = |h: HistId| -> Arc<[f64]> { c.histograms.bounds(h.key()).into() };
+        Settings {
+            lateness: c.time.allowed_lateness.ms(),
+            dedup_horizon: c.time.dedup_horizon.ms(),
+            repeat_window: c.kpi.repeat_window.ms(),
+            short_abandon: c.kpi.short_abandon.ms(),
+            sl_threshold: c.kpi.service_level_threshold.ms(),
+            acw_timeout: c.kpi.acw_timeout.ms(),
+            cost_per_ms: c.cost.per_agent_hour / 3_600_000.0,
+            bounds: [
+                hist(HistId::FirstResponse),
+                hist(HistId::Reply),
+                hist(HistId::Resolution),
+                hist(HistId::FullResolution),
+                hist(HistId::Handle),
+                hist(HistId::Hold),
+                hist(HistId::AnswerWait),
+                hist(HistId::AbandonWait),
+            ],
+            window_names: c.windows.sizes.iter().map(|d| d.to_string()).collect(),
+            window_sizes: c.windows.sizes.iter().map(|d| d.ms()).collect(),
+            pane: c.windows.pane.ms(),
+            window_by_channel: c.windows.labels.contains(&WindowLabel::Channel),
+            window_by_queue: c.windows.labels.contains(&WindowLabel::Queue),
+            kpi_targets: c.kpi_targets.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            resolved_ticket_ttl: c.state.resolved_ticket_ttl.ms(),
+            idle_ticket_ttl: c.state.idle_ticket_ttl.ms(),
+            finished_call_ttl: c.state.finished_call_ttl.ms(),
+            idle_call_ttl: c.state.idle_call_ttl.ms(),
+            sweep_every: (c.state.finished_call_ttl.ms() / 4).clamp(10_000, 3_600_000),
+            max_held: 100_000,
+            max_queues: c.labels.max_queues,
+            max_agents: c.labels.max_agents,
+            queue_allow: c.labels.queue_allow_list.clone(),
+            agent_allow: c.labels.agent_allow_list.clone(),
+        }
+    }
+}
+
+/// A timer on the event clock.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Timer {
+    due: i64,
+    seq: u64,
+    kind: TimerKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum TimerKind {
+    /// After-call work of this call times out.
+    Acw(Id),
+    /// Held events of this ticket may have fallen behind the watermark.
+    HeldTicket(Id),
+    /// Held events of this call may have fallen behind the watermark.
+    HeldCall(Id),
+}
+
+/// Everything an engine remembers; serializable for checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    clock: Option<i64>,
+    tickets: FxHashMap<Id, Ticket>,
+    calls: FxHashMap<Id, Call>,
+    agents: FxHashMap<Id, Agent>,
+    customers: FxHashMap<Id, Customer>,
+    held_tickets: FxHashMap<Id, Vec<Event>>,
+    held_calls: FxHashMap<Id, Vec<Event>>,
+    held_count: usize,
+    timers: BinaryHeap<Reverse<Timer>>,
+    timer_seq: u64,
+    next_sweep: i64,
+    dedup: Dedup,
+    queues: LabelCap,
+    agent_labels: LabelCap,
+    metrics: Metrics,
+    windows: Windows,
+}
+
+/// The engine of one partition.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    s: Settings,
+    st: State,
+}
+
+impl Engine {
+    /// A fresh engine.
+    pub fn new(cfg: &Config) -> Engine {
+        let s = Settings::from_config(cfg);
+        let st = State {
+            clock: None,
+            tickets: FxHashMap::default(),
+            calls: FxHashMap::default(),
+            agents: FxHashMap::default(),
+            customers: FxHashMap::default(),
+            held_tickets: FxHashMap::default(),
+            held_calls: FxHashMap::default(),
+            held_count: 0,
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            next_sweep: i64::MIN,
+            dedup: Dedup::default(),
+            queues: LabelCap::new(s.max_queues, &s.queue_allow),
+            agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
+            metrics: Metrics::default(),
+            windows: Windows::new(s.pane, &s.window_sizes),
+        };
+        Engine { s, st }
+    }
+
+    /// Restores an engine from checkpointed state.
+    pub fn from_state(cfg: &Config, mut st: State) -> Engine {
+        st.windows.rebuild();
+        Engine {
+            s: Settings::from_config(cfg),
+            st,
+        }
+    }
+
+    /// The state, for checkpointing.
+    pub fn state(&self) -> &State {
+        &self.st
+    }
+
+    /// The event clock (epoch ms), if any event has been seen.
+    pub fn clock(&self) -> Option<i64> {
+        self.st.clock
+    }
+
+    /// The watermark: event clock minus allowed lateness.
+    pub fn watermark(&self) -> i64 {
+        self.st.clock.map_or(i64::MIN, |c| c - self.s.lateness)
+    }
+
+    /// Counts a message that failed to decode (SPEC §1.7).
+    pub fn record_decode_error(&mut self, reason_index: usize) {
+        self.st.metrics.decode_errors[reason_index] += 1;
+    }
+
+    /// Counts a raw message written to the dead-letter output.
+    pub fn record_dead_letter(&mut self) {
+        self.st.metrics.dead_letters += 1;
+    }
+
+    /// Applies one valid event.
+    pub fn apply(&mut self, ev: Event) {
+        let ty = ev.body.event_type();
+        self.st.metrics.events[ty.index()] += 1;
+        let now = self.st.clock.map_or(ev.ts, |c| c.max(ev.ts));
+        if !self.st.dedup.insert(&ev.id, now) {
+            self.st.metrics.duplicates += 1;
+            return;
+        }
+        if ev.ts < self.watermark() {
+            self.st.metrics.late += 1;
+        }
+        self.advance_clock(ev.ts);
+        self.route(ev);
+    }
+
+    /// Moves the event clock forward to `ts` (no-op if it is behind), firing
+    /// every timer it passes. Live drivers call this with wall time on a
+    /// quiet partition.
+    pub fn advance_clock(&mut self, ts: i64) {
+        if self.st.clock.is_some_and(|c| c >= ts) {
+            return;
+        }
+        while let Some(Reverse(t)) = self.st.timers.peek() {
+            if t.due >= ts {
+                break;
+            }
+            let Reverse(t) = self.st.timers.pop().expect("peeked");
+            self.set_clock(t.due);
+            self.fire(t);
+        }
+        self.set_clock(ts);
+    }
+
+    /// End of input: fires every timer due at or before the event clock.
+    pub fn flush(&mut self) {
+        let Some(clock) = self.st.clock else { return };
+        while let Some(Reverse(t)) = self.st.timers.peek() {
+            if t.due > clock {
+                break;
+            }
+            let Reverse(t) = self.st.timers.pop().expect("peeked");
+            self.set_clock(t.due);
+            self.fire(t);
+        }
+    }
+
+    fn set_clock(&mut self, ts: i64) {
+        if self.st.clock.is_some_and(|c| c >= ts) {
+            return;
+        }
+        self.st.clock = Some(ts);
+        self.st.windows.advance(ts);
+        self.st.dedup.expire(ts - self.s.dedup_horizon);
+        if ts >= self.st.next_sweep {
+            if self.st.next_sweep != i64::MIN {
+                self.sweep(ts);
+            }
+            self.st.next_sweep = ts + self.s.sweep_every;
+        }
+    }
+
+    fn schedule(&mut self, due: i64, kind: TimerKind) {
+        self.st.timer_seq += 1;
+        self.st.timers.push(Reverse(Timer {
+            due,
+            seq: self.st.timer_seq,
+            kind,
+        }));
+    }
+
+    fn fire(&mut self, t: Timer) {
+        match t.kind {
+            TimerKind::Acw(id) => {
+                let Some(call) = self.st.calls.get(&id) else {
+                    return;
+                };
+                if let CallPhase::AfterCallWork { ended } = call.phase {
+                    if ended + self.s.acw_timeout == t.due {
+                        self.finish_call(&id, t.due, 0);
+                    }
+                }
+            }
+            TimerKind::HeldTicket(id) => self.expire_held(id, true),
+            TimerKind::HeldCall(id) => self.expire_held(id, false),
+        }
+    }
+
+    fn expire_held(&mut self, id: Id, ticket: bool) {
+        let wm = self.watermark();
+        let map = if ticket {
+            &mut self.st.held_tickets
+        } else {
+            &mut self.st.held_calls
+        };
+        let Some(list) = map.get_mut(&id) else { return };
+        let before = list.len();
+        let m = &mut self.st.metrics;
+        list.retain(|e| {
+            let keep = e.ts >= wm;
+            if !keep {
+                m.out_of_order[e.body.event_type().index()] += 1;
+            }
+            keep
+        });
+        self.st.held_count -= before - list.len();
+        if list.is_empty() {
+            map.remove(&id);
+        }
+    }
+
+    fn out_of_order(&mut self, ty: EventType) {
+        self.st.metrics.out_of_order[ty.index()] += 1;
+    }
+
+    /// Holds early arrivals, applies the rest.
+    fn route(&mut self, ev: Event) {
+        let (known, ticket) = match ev.body.entity() {
+            EntityRef::Ticket(id) => (self.st.tickets.contains_key(id), true),
+            EntityRef::Call(id) => (self.st.calls.contains_key(id), false),
+            EntityRef::None => return self.dispatch(ev),
+        };
+        if known {
+            return self.dispatch(ev);
+        }
+        let ty = ev.body.event_type();
+        if ev.ts < self.watermark() || self.st.held_count >= self.s.max_held {
+            return self.out_of_order(ty);
+        }
+        let id: Id = match ev.body.entity() {
+            EntityRef::Ticket(id) | EntityRef::Call(id) => id.into(),
+            EntityRef::None => unreachable!("handled above"),
+        };
+        let due = ev.ts + self.s.lateness;
+        let (map, kind) = if ticket {
+            (&mut self.st.held_tickets, TimerKind::HeldTicket(id.clone()))
+        } else {
+            (&mut self.st.held_calls, TimerKind::HeldCall(id.clone()))
+        };
+        map.entry(id).or_default().push(ev);
+        self.st.held_count += 1;
+        self.schedule(due, kind);
+    }
+
+    /// Applies events held for an entity that has just opened, in `ts` order.
+    fn release_held(&mut self, id: &str, ticket: bool) {
+        let map = if ticket {
+            &mut self.st.held_tickets
+        } else {
+            &mut self.st.held_calls
+        };
+        let Some(mut list) = map.remove(id) else {
+            return;
+        };
+        self.st.held_count -= list.len();
+        list.sort_by_key(|e| e.ts);
+        for ev in list {
+            self.dispatch(ev);
+        }
+    }
+
+    fn in_window(&self, ts: i64) -> bool {
+        ts >= self.watermark()
+    }
+
+    fn win_count(&mut self, ts: i64, c: C, n: i64) {
+        if self.in_window(ts) {
+            self.st.windows.count(ts, c, n);
+        }
+    }
+
+    fn dim_key(&self, ch: Channel, q: LabelId) -> DimKey {
+        DimKey {
+            channel: if self.s.window_by_channel {
+                ch.index() as u8 + 1
+            } else {
+                0
+            },
+            queue: if self.s.window_by_queue {
+                q as u32 + 1
+            } else {
+                0
+            },
+        }
+    }
+
+    fn win_observe(&mut self, ts: i64, m: DurMetric, ch: Channel, q: LabelId, ms: i64) {
+        if self.in_window(ts) {
+            let key = self.dim_key(ch, q);
+            self.st.windows.observe(ts, m, key, ms);
+        }
+    }
+
+    fn observe(&mut self, h: HistId, key: u32, ms: i64) {
+        let bounds = &self.s.bounds[h as usize];
+        self.st.metrics.hists[h as usize]
+            .entry(key)
+            .or_insert_with(|| PromHist::new(bounds.len()))
+            .observe(bounds, ms);
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        let ty = ev.body.event_type();
+        let ts = ev.ts;
+        match ev.body {
+            Body::TicketCreated {
+                ticket,
+                customer,
+                channel,
+                priority,
+                queue,
+                category,
+            } => {
+                if self.st.tickets.contains_key(&ticket) {
+                    return self.out_of_order(ty);
+                }
+                let q = self.st.queues.resolve(queue.as_deref());
+                let t = Ticket::new(ts, channel, priority, q);
+                self.st.metrics.open_add(t.status, priority, q, 1);
+                self.st.tickets.insert(ticket.clone(), t);
+                *self
+                    .st
+                    .metrics
+                    .tickets_created
+                    .entry(dims(channel, priority, q))
+                    .or_default() += 1;
+                self.win_count(ts, C::TicketsCreated, 1);
+                self.contact(ts, &customer, category.as_deref(), channel, q);
+                self.release_held(&ticket, true);
+            }
+            Body::CallQueued {
+                call,
+                customer,
+                queue,
+                channel,
+                category,
+            } => {
+                if self.st.calls.contains_key(&call) {
+                    return self.out_of_order(ty);
+                }
+                let q = self.st.queues.resolve(queue.as_deref());
+                self.st
+                    .calls
+                    .insert(call.clone(), Call::new(ts, channel, q));
+                self.st.metrics.waiting_add(q, ts, 1);
+                *self.st.metrics.calls_offered.entry(q as u32).or_default() += 1;
+                self.contact(ts, &customer, category.as_deref(), channel, q);
+                self.release_held(&call, false);
+            }
+            Body::AgentStatusChanged {
+                agent,
+                status,
+                queue,
+            } => self.agent_status(ts, agent, status, queue),
+            Body::SurveyCsat {
+                score,
+                ticket,
+                call,
+                channel,
+                queue,
+            } => {
+                let (ech, eq) = self.entity_dims(ticket.as_deref(), call.as_deref());
+                let ch = channel.or(ech).unwrap_or(Channel::Other);
+                let q = match queue {
+                    Some(q) => self.st.queues.resolve(Some(&q)),
+                    None => eq.unwrap_or(UNKNOWN),
+                };
+                let key = (score as u32) << 24 | dims(ch, Priority::Low, q);
+                *self.st.metrics.csat.entry(key).or_default() += 1;
+                self.win_count(ts, C::CsatResponses, 1);
+                if score >= 4 {
+                    self.win_count(ts, C::CsatPositive, 1);
+                }
+            }
+            Body::SurveyNps { score, .. } => {
+                let (i, c) = match score {
+                    9..=10 => (0, C::NpsPromoters),
+                    7..=8 => (1, C::NpsPassives),
+                    _ => (2, C::NpsDetractors),
+                };
+                self.st.metrics.nps[i] += 1;
+                self.win_count(ts, c, 1);
+            }
+            Body::SurveyCes { score, .. } => {
+                self.st.metrics.ces[score as usize - 1] += 1;
+                self.win_count(ts, C::CesCount, 1);
+                self.win_count(ts, C::CesSum, score as i64);
+            }
+            Body::CustomerSubscribed { customer } => {
+                let c = self.st.customers.entry(customer).or_default();
+                if !c.active {
+                    c.active = true;
+                    self.st.metrics.active_customers += 1;
+                }
+            }
+            Body::CustomerChurned { customer } => {
+                self.st.metrics.churned += 1;
+                if let Some(c) = self.st.customers.get_mut(&customer) {
+                    if c.active {
+                        c.active = false;
+                        self.st.metrics.active_customers -= 1;
+                    }
+                }
+            }
+            body => match body.entity() {
+                EntityRef::Ticket(_) => self.ticket_event(ts, body),
+                EntityRef::Call(_) => self.call_event(ts, body),
+                EntityRef::None => unreachable!("every other event names a ticket or call"),
+            },
+        }
+    }
+
+    fn entity_dims(
+        &self,
+        ticket: Option<&str>,
+        call: Option<&str>,
+    ) -> (Option<Channel>, Option<LabelId>) {
+        if let Some(t) = ticket.and_then(|t| self.st.tickets.get(t)) {
+            return (Some(t.channel), Some(t.queue));
+        }
+        if let Some(c) = call.and_then(|c| self.st.calls.get(c)) {
+            return (Some(c.channel), Some(c.queue));
+        }
+        (None, None)
+    }
+
+    /// A new contact: counts it, and decides repeats in both directions so
+    /// that the result does not depend on arrival order.
+    fn contact(
+        &mut self,
+        ts: i64,
+        customer: &str,
+        category: Option<&str>,
+        ch: Channel,
+        q: LabelId,
+    ) {
+        *self
+            .st
+            .metrics
+            .contacts
+            .entry(dims(ch, Priority::Low, q))
+            .or_default() += 1;
+        self.win_count(ts, C::Contacts, 1);
+        let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) | 1);
+        let w = self.s.repeat_window;
+        let cust = match self.st.customers.get_mut(customer) {
+            Some(c) => c,
+            None => self.st.customers.entry(customer.into()).or_default(),
+        };
+        let same = |c: &Contact| c.cat == 0 || cat == 0 || c.cat == cat;
+        let is_repeat = cust
+            .contacts
+            .iter()
+            .any(|c| c.ts <= ts && ts - c.ts <= w && same(c));
+        let mut newly: Vec<(i64, Channel, LabelId)> = Vec::new();
+        for c in cust.contacts.iter_mut() {
+            if !c.repeat && c.ts > ts && c.ts - ts <= w && same(c) {
+                c.repeat = true;
+                newly.push((c.ts, c.channel, c.queue));
+            }
+        }
+        cust.contacts.push(Contact {
+            ts,
+            cat,
+            channel: ch,
+            queue: q,
+            repeat: is_repeat,
+        });
+        if is_repeat {
+            newly.push((ts, ch, q));
+        }
+        for (t, ch, q) in newly {
+            *self
+                .st
+                .metrics
+                .repeats
+                .entry(dims(ch, Priority::Low, q))
+                .or_default() += 1;
+            self.win_count(t, C::Repeats, 1);
+        }
+    }
+
+    fn ticket_event(&mut self, ts: i64, body: Body) {
+        let ty = body.event_type();
+        let EntityRef::Ticket(id) = body.entity() else {
+            return;
+        };
+        let Some(t) = self.st.tickets.get(id) else {
+            return self.out_of_order(ty);
+        };
+        if ts < t.created {
+            return self.out_of_order(ty);
+        }
+        let id: Id = id.into();
+        let t = self.st.tickets.get_mut(&id).expect("checked");
+        t.last_event = t.last_event.max(ts);
+        let (ch, pr, q, status, resolved) = (t.channel, t.priority, t.queue, t.status, t.resolved);
+        match body {
+            Body::TicketAssigned { queue, .. } => {
+                if let Some(queue) = queue {
+                    let nq = self.st.queues.resolve(Some(&queue));
+                    self.st.tickets.get_mut(&id).expect("checked").queue = nq;
+                    if !resolved {
+                        self.st.metrics.open_add(status, pr, q, -1);
+                        self.st.metrics.open_add(status, pr, nq, 1);
+                    }
+                }
+            }
+            Body::TicketAgentReplied { public, .. } => {
+                if !public {
+                    return;
+                }
+                let t = self.st.tickets.get_mut(&id).expect("checked");
+                t.public_replies = t.public_replies.saturating_add(1);
+                let first = !t.replied;
+                t.replied = true;
+                let created = t.created;
+                let waiting = t.unanswered_since.take();
+                let key = dims(ch, pr, q);
+                if first {
+                    self.observe(HistId::FirstResponse, key, ts - created);
+                    self.win_observe(ts, DurMetric::FirstResponse, ch, q, ts - created);
+                }
+                if let Some(since) = waiting {
+                    let ms = (ts - since).max(0);
+                    self.observe(HistId::Reply, key, ms);
+                    self.win_observe(ts, DurMetric::Reply, ch, q, ms);
+                }
+            }
+            Body::TicketCustomerReplied { .. } => {
+                let t = self.st.tickets.get_mut(&id).expect("checked");
+                if t.unanswered_since.is_none() {
+                    t.unanswered_since = Some(ts);
+                }
+                if !resolved && status != TicketStatus::Open {
+                    t.status = TicketStatus::Open;
+                    self.st.metrics.open_add(status, pr, q, -1);
+                    self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
+                }
+            }
+            Body::TicketStatusChanged { status: new, .. } => {
+                if resolved {
+                    return self.out_of_order(ty);
+                }
+                self.st.tickets.get_mut(&id).expect("checked").status = new;
+                self.st.metrics.open_add(status, pr, q, -1);
+                self.st.metrics.open_add(new, pr, q, 1);
+            }
+            Body::TicketPriorityChanged { priority, .. } => {
+                self.st.tickets.get_mut(&id).expect("checked").priority = priority;
+                if !resolved {
+                    self.st.metrics.open_add(status, pr, q, -1);
+                    self.st.metrics.open_add(status, priority, q, 1);
+                }
+            }
+            Body::TicketEscalated { .. } => {
+                let t = self.st.tickets.get_mut(&id).expect("checked");
+                if !t.escalated {
+                    t.escalated = true;
+                    *self
+                        .st
+                        .metrics
+                        .escalations
+                        .entry(dims(ch, pr, q))
+                        .or_default() += 1;
+                    self.win_count(ts, C::Escalations, 1);
+                }
+            }
+            Body::TicketWorkLogged { ms, .. } => {
+                let t = self.st.tickets.get_mut(&id).expect("checked");
+                t.work_ms += ms;
+                t.worked = true;
+            }
+            Body::TicketResolved { .. } => {
+                if resolved {
+                    return self.out_of_order(ty);
+                }
+                let t = self.st.tickets.get_mut(&id).expect("checked");
+                t.resolved = true;
+                let first = !t.ever_resolved;
+                t.ever_resolved = true;
+                let (created, fcr, worked, work_ms) = (
+                    t.created,
+                    t.public_replies <= 1 && !t.escalated,
+                    t.worked,
+                    t.work_ms,
+                );
+                self.st.metrics.open_add(status, pr, q, -1);
+                let key = dims(ch, pr, q);
+                if first {
+                    *self.st.metrics.tickets_resolved.entry(key).or_default() += 1;
+                    self.observe(HistId::Resolution, key, ts - created);
+                    self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
+                    self.win_count(ts, C::FirstResolutions, 1);
+                    self.win_count(ts, C::ResolvedContacts, 1);
+                    if fcr {
+                        *self.st.metrics.fcr.entry(key).or_default() += 1;
+                        self.win_count(ts, C::Fcr, 1);
+                    }
+                    if worked {
+                        self.handled(ts, ch, q, work_ms);
+                    }
+                } else {
+                    self.observe(HistId::FullResolution, key, ts - created);
+                }
+            }
+            Body::TicketReopened { .. } => {
+                if !resolved {
+                    return self.out_of_order(ty);
+                }
+                let t = self.st.tickets.get_mut(&id).expect("checked");
+                t.resolved = false;
+                t.status = TicketStatus::Open;
+                self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
+                *self
+                    .st
+                    .metrics
+                    .tickets_reopened
+                    .entry(dims(ch, pr, q))
+                    .or_default() += 1;
+                self.win_count(ts, C::Reopens, 1);
+            }
+            Body::TicketClosed { .. } => {
+                if !resolved {
+                    self.st.metrics.open_add(status, pr, q, -1);
+                }
+                self.st.tickets.remove(&id);
+            }
+            _ => unreachable!("only ticket events are routed here"),
+        }
+    }
+
+    /// A handle-time observation (ticket or call) and its cost.
+    fn handled(&mut self, ts: i64, ch: Channel, q: LabelId, ms: i64) {
+        let key = dims(ch, Priority::Low, q);
+        self.observe(HistId::Handle, key, ms);
+        self.win_observe(ts, DurMetric::Handle, ch, q, ms);
+        if self.s.cost_per_ms > 0.0 {
+            *self.st.metrics.handle_cost.entry(key).or_default() += ms as f64 * self.s.cost_per_ms;
+        }
+    }
+
+    fn call_event(&mut self, ts: i64, body: Body) {
+        let ty = body.event_type();
+        let EntityRef::Call(id) = body.entity() else {
+            return;
+        };
+        let Some(c) = self.st.calls.get(id) else {
+            return self.out_of_order(ty);
+        };
+        if ts < c.queued {
+            return self.out_of_order(ty);
+        }
+        let id: Id = id.into();
+        let c = self.st.calls.get_mut(&id).expect("checked");
+        c.last_event = c.last_event.max(ts);
+        let (ch, q, queued, phase) = (c.channel, c.queue, c.queued, c.phase);
+        match (body, phase) {
+            (Body::CallAnswered { .. }, CallPhase::Waiting) => {
+                c.phase = CallPhase::Talking {
+                    answered: ts,
+                    hold_since: None,
+                };
+                let wait = ts - queued;
+                self.st.metrics.waiting_add(q, queued, -1);
+                let m = &mut self.st.metrics;
+                *m.calls_answered.entry(q as u32).or_default() += 1;
+                self.observe(HistId::AnswerWait, q as u32, wait);
+                self.win_count(ts, C::Answered, 1);
+                self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
+                if wait <= self.s.sl_threshold {
+                    *self.st.metrics.calls_within.entry(q as u32).or_default() += 1;
+                    self.win_count(ts, C::AnsweredWithin, 1);
+                }
+            }
+            (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
+                c.phase = CallPhase::Done { at: ts };
+                let wait = ts - queued;
+                self.st.metrics.waiting_add(q, queued, -1);
+                *self.st.metrics.calls_abandoned.entry(q as u32).or_default() += 1;
+                self.observe(HistId::AbandonWait, q as u32, wait);
+                self.win_count(ts, C::Abandoned, 1);
+                if wait < self.s.short_abandon {
+                    *self.st.metrics.calls_short.entry(q as u32).or_default() += 1;
+                    self.win_count(ts, C::ShortAbandoned, 1);
+                }
+            }
+            (
+                Body::CallHoldStarted { .. },
+                CallPhase::Talking {
+                    answered,
+                    hold_since: None,
+                },
+            ) => {
+                c.phase = CallPhase::Talking {
+                    answered,
+                    hold_since: Some(ts),
+                };
+            }
+            (
+                Body::CallHoldEnded { .. },
+                CallPhase::Talking {
+                    answered,
+                    hold_since: Some(since),
+                },
+            ) => {
+                c.hold_ms += ts - since;
+                c.phase = CallPhase::Talking {
+                    answered,
+                    hold_since: None,
+                };
+            }
+            (
+                Body::CallTransferred {
+                    queue, escalation, ..
+                },
+                p,
+            ) if !matches!(p, CallPhase::Done { .. }) => {
+                c.transferred = true;
+                let first_escalation = escalation && !c.escalated;
+                if escalation {
+                    c.escalated = true;
+                }
+                let nq = self.st.queues.resolve(queue.as_deref());
+                self.st.calls.get_mut(&id).expect("checked").queue = nq;
+                if p == CallPhase::Waiting {
+                    self.st.metrics.waiting_add(q, queued, -1);
+                    self.st.metrics.waiting_add(nq, queued, 1);
+                }
+                if first_escalation {
+                    *self
+                        .st
+                        .metrics
+                        .escalations
+                        .entry(dims(ch, Priority::Normal, q))
+                        .or_default() += 1;
+                    self.win_count(ts, C::Escalations, 1);
+                }
+            }
+            (
+                Body::CallEnded { resolved, .. },
+                CallPhase::Talking {
+                    answered,
+                    hold_since,
+                },
+            ) => {
+                if let Some(since) = hold_since {
+                    c.hold_ms += ts - since;
+                }
+                c.talk_ms = ts - answered;
+                c.phase = CallPhase::AfterCallWork { ended: ts };
+                let transferred = c.transferred;
+                if resolved {
+                    self.win_count(ts, C::ResolvedContacts, 1);
+                    if !transferred {
+                        *self
+                            .st
+                            .metrics
+                            .fcr
+                            .entry(dims(ch, Priority::Normal, q))
+                            .or_default() += 1;
+                        self.win_count(ts, C::Fcr, 1);
+                    }
+                }
+                self.schedule(ts + self.s.acw_timeout, TimerKind::Acw(id));
+            }
+            (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) => {
+                self.finish_call(&id, ts, ts - ended);
+            }
+            _ => self.out_of_order(ty),
+        }
+    }
+
+    /// Observes a call's handle and hold time at `ts` and marks it done.
+    fn finish_call(&mut self, id: &str, ts: i64, acw_ms: i64) {
+        let Some(c) = self.st.calls.get_mut(id) else {
+            return;
+        };
+        c.phase = CallPhase::Done { at: ts };
+        let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
+        self.handled(ts, ch, q, talk + acw_ms);
+        self.observe(HistId::Hold, q as u32, hold);
+    }
+
+    fn agent_status(&mut self, ts: i64, agent: Id, status: AgentStatus, queue: Option<Id>) {
+        let nq = queue.as_deref().map(|q| self.st.queues.resolve(Some(q)));
+        match self.st.agents.get(&agent) {
+            None => {
+                let q = nq.unwrap_or(UNKNOWN);
+                self.st.agent_labels.resolve(Some(&agent));
+                self.st.agents.insert(
+                    agent,
+                    Agent {
+                        status,
+                        since: ts,
+                        queue: q,
+                        last_event: ts,
+                    },
+                );
+                self.st.metrics.agents_add(status, q, 1);
+            }
+            Some(a) => {
+                let (old, since, oq) = (a.status, a.since, a.queue);
+                let eff = ts.max(since);
+                self.book_agent(old, oq, since, eff);
+                let q = nq.unwrap_or(oq);
+                let a = self.st.agents.get_mut(&agent).expect("present");
+                a.status = status;
+                a.since = eff;
+                a.queue = q;
+                a.last_event = a.last_event.max(ts);
+                self.st.metrics.agents_add(old, oq, -1);
+                self.st.metrics.agents_add(status, q, 1);
+            }
+        }
+    }
+
+    fn book_agent(&mut self, status: AgentStatus, q: LabelId, from: i64, to: i64) {
+        if to <= from {
+            return;
+        }
+        *self
+            .st
+            .metrics
+            .agent_status_ms
+            .entry((status.index() as u32) << 16 | q as u32)
+            .or_default() += to - from;
+        let c = match status {
+            AgentStatus::Available => C::AgentAvailableMs,
+            AgentStatus::Busy => C::AgentBusyMs,
+            AgentStatus::AfterCallWork => C::AgentAcwMs,
+            AgentStatus::Break | AgentStatus::Offline => return,
+        };
+        self.st.windows.book_interval(from, to, c);
+    }
+
+    /// Books every agent's open interval up to the event clock, so exported
+    /// time is never taken back (docs/metrics.md).
+    fn materialize_agents(&mut self) {
+        let Some(clock) = self.st.clock else { return };
+        let open: Vec<(AgentStatus, LabelId, i64)> = self
+            .st
+            .agents
+            .values_mut()
+            .filter(|a| a.since < clock)
+            .map(|a| {
+                let from = a.since;
+                a.since = clock;
+                (a.status, a.queue, from)
+            })
+            .collect();
+        for (status, q, from) in open {
+            self.book_agent(status, q, from, clock);
+        }
+    }
+
+    /// Drops expired state (docs/events.md, "Expiry").
+    fn sweep(&mut self, now: i64) {
+        let s = &self.s;
+        let m = &mut self.st.metrics;
+        self.st.tickets.retain(|_, t| {
+            let ttl = if t.resolved {
+                s.resolved_ticket_ttl
+            } else {
+                s.idle_ticket_ttl
+            };
+            let keep = now - t.last_event <= ttl;
+            if !keep && !t.resolved {
+                m.open_add(t.status, t.priority, t.queue, -1);
+            }
+            keep
+        });
+        self.st.calls.retain(|_, c| {
+            let keep = match c.phase {
+                CallPhase::Done { at } => now - at <= s.finished_call_ttl,
+                _ => now - c.last_event <= s.idle_call_ttl,
+            };
+            if !keep && c.phase == CallPhase::Waiting {
+                m.waiting_add(c.queue, c.queued, -1);
+            }
+            keep
+        });
+        let horizon = s.repeat_window + s.lateness;
+        self.st.customers.retain(|_, c| {
+            c.contacts.retain(|x| now - x.ts <= horizon);
+            c.active || !c.contacts.is_empty()
+        });
+        self.st.agents.retain(|_, a| {
+            let keep =
+                a.status != AgentStatus::Offline || now - a.last_event <= s.resolved_ticket_ttl;
+            if !keep {
+                m.agents_add(a.status, a.queue, -1);
+            }
+            keep
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! Per-entity state and the cumulative metric store.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::labels::LabelId;
+use super::NHIST;
+use crate::decode::REASONS;
+use crate::event::{AgentStatus, Channel, EventType, Priority, TicketStatus};
+
+/// Packs channel, priority and queue into one map key.
+pub fn dims(ch: Channel, pr: Priority, q: LabelId) -> u32 {
+    (ch.index() as u32) << 24 | (pr.index() as u32) << 16 | q as u32
+}
+
+/// Unpacks [`dims`].
+pub fn undims(k: u32) -> (Channel, Priority, LabelId) {
+    (
+        Channel::ALL[(k >> 24 & 0xff) as usize % Channel::ALL.len()],
+        Priority::ALL[(k >> 16 & 0xff) as usize % Priority::ALL.len()],
+        (k & 0xffff) as LabelId,
+    )
+}
+
+/// One ticket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ticket {
+    pub created: i64,
+    pub last_event: i64,
+    pub unanswered_since: Option<i64>,
+    pub work_ms: i64,
+    pub public_replies: u16,
+    pub queue: LabelId,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: TicketStatus,
+    pub replied: bool,
+    pub escalated: bool,
+    pub resolved: bool,
+    pub ever_resolved: bool,
+    pub worked: bool,
+}
+
+impl Ticket {
+    pub fn new(ts: i64, channel: Channel, priority: Priority, queue: LabelId) -> Ticket {
+        Ticket {
+            created: ts,
+            last_event: ts,
+            // The creation is the first customer message.
+            unanswered_since: Some(ts),
+            work_ms: 0,
+            public_replies: 0,
+            queue,
+            channel,
+            priority,
+            status: TicketStatus::Open,
+            replied: false,
+            escalated: false,
+            resolved: false,
+            ever_resolved: false,
+            worked: false,
+        }
+    }
+}
+
+/// Where a call is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallPhase {
+    Waiting,
+    Talking {
+        answered: i64,
+        hold_since: Option<i64>,
+    },
+    AfterCallWork {
+        ended: i64,
+    },
+    Done {
+        at: i64,
+    },
+}
+
+/// One call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Call {
+    pub queued: i64,
+    pub last_event: i64,
+    pub phase: CallPhase,
+    pub hold_ms: i64,
+    pub talk_ms: i64,
+    pub queue: LabelId,
+    pub channel: Channel,
+    pub transferred: bool,
+    pub escalated: bool,
+}
+
+impl Call {
+    pub fn new(ts: i64, channel: Channel, queue: LabelId) -> Call {
+        Call {
+            queued: ts,
+            last_event: ts,
+            phase: CallPhase::Waiting,
+            hold_ms: 0,
+            talk_ms: 0,
+            queue,
+            channel,
+            transferred: false,
+            escalated: false,
+        }
+    }
+}
+
+/// One agent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Agent {
+    pub status: AgentStatus,
+    /// Start of the interval not yet booked.
+    pub since: i64,
+    pub queue: LabelId,
+    pub last_event: i64,
+}
+
+/// A customer's recent contacts and subscription.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Customer {
+    pub contacts: Vec<Contact>,
+    pub active: bool,
+}
+
+/// One contact, for repeat detection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Contact {
+    pub ts: i64,
+    /// Category hash with the low bit set, or 0 for none.
+    pub cat: u64,
+    pub channel: Channel,
+    pub queue: LabelId,
+    pub repeat: bool,
+}
+
+/// A Prometheus histogram's counts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PromHist {
+    /// Per bucket, the last one `+Inf`.
+    pub buckets: Vec<u64>,
+    pub sum_ms: i64,
+    pub count: u64,
+}
+
+impl PromHist {
+    pub fn new(bounds: usize) -> PromHist {
+        PromHist {
+            buckets: vec![0; bounds + 1],
+            sum_ms: 0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, bounds: &[f64], ms: i64) {
+        let secs = ms as f64 / 1000.0;
+        let i = bounds.partition_point(|b| *b < secs);
+        self.buckets[i] += 1;
+        self.sum_ms += ms;
+        self.count += 1;
+    }
+}
+
+/// Counts per map key (see [`dims`] and the packing at each use).
+pub type KeyCounts = FxHashMap<u32, u64>;
+
+/// The cumulative metrics of SPEC §5.1 and §5.4.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    pub tickets_created: KeyCounts,
+    pub tickets_resolved: KeyCounts,
+    pub tickets_reopened: KeyCounts,
+    pub escalations: KeyCounts,
+    pub fcr: KeyCounts,
+    pub contacts: KeyCounts,
+    pub repeats: KeyCounts,
+    pub hists: [FxHashMap<u32, PromHist>; NHIST],
+    pub calls_offered: KeyCounts,
+    pub calls_answered: KeyCounts,
+    pub calls_within: KeyCounts,
+    pub calls_abandoned: KeyCounts,
+    pub calls_short: KeyCounts,
+    /// (status << 16 | queue) → ms.
+    pub agent_status_ms: FxHashMap<u32, i64>,
+    /// (score << 24 | dims) → responses.
+    pub csat: KeyCounts,
+    /// promoter, passive, detractor.
+    pub nps: [u64; 3],
+    /// Scores 1..=7.
+    pub ces: [u64; 7],
+    pub handle_cost: FxHashMap<u32, f64>,
+    pub churned: u64,
+    pub active_customers: i64,
+    /// dims(status as channel slot, priority, queue) → open tickets.
+    pub tickets_open: FxHashMap<u32, i64>,
+    /// queue → queued time → waiting calls.
+    pub waiting: FxHashMap<u32, BTreeMap<i64, u32>>,
+    /// (status << 16 | queue) → agents.
+    pub agents: FxHashMap<u32, i64>,
+    pub events: [u64; EventType::ALL.len()],
+    pub decode_errors: [u64; REASONS.len()],
+    pub dead_letters: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub out_of_order: [u64; EventType::ALL.len()],
+}
+
+impl Metrics {
+    pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
+        let k = (s.index() as u32) << 24 | (pr.index() as u32) << 16 | q as u32;
+        *self.tickets_open.entry(k).or_default() += n;
+    }
+
+    pub fn waiting_add(&mut self, q: LabelId, queued: i64, n: i32) {
+        let m = self.waiting.entry(q as u32).or_default();
+        let e = m.entry(queued).or_default();
+        *e = (*e as i64 + n as i64).max(0) as u32;
+        if *e == 0 {
+            m.remove(&queued);
+        }
+    }
+
+    pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {
+        *self
+            .agents
+            .entry((s.index() as u32) << 16 | q as u32)
+            .or_default() += n;
+    }
+}

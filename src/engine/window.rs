@@ -1,0 +1,516 @@
+//! Sliding event-time windows (SPEC §5.2).
+//!
+//! Time is cut into panes (`windows.pane`). Each pane keeps the counts and
+//! the raw duration observations whose event time falls in it. Each window
+//! keeps a running aggregate of the panes it covers: an observation is added
+//! to the aggregates of the windows covering its pane when it arrives, and a
+//! pane is subtracted from a window's aggregate when the event clock slides
+//! the window past it. Quantiles come from an HDR histogram per window and
+//! metric; removals are batched into a second histogram and subtracted
+//! before each read, so every event costs O(windows) and every snapshot
+//! O(windows × metrics), never a scan of the window's events.
+
+use std::collections::VecDeque;
+
+use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+/// The duration metrics that have window quantiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DurMetric {
+    /// First response time.
+    FirstResponse = 0,
+    /// Reply time.
+    Reply = 1,
+    /// Resolution time.
+    Resolution = 2,
+    /// Handle time (tickets and calls).
+    Handle = 3,
+    /// Call answer wait.
+    AnswerWait = 4,
+}
+
+impl DurMetric {
+    /// All, in label order.
+    pub const ALL: [DurMetric; 5] = [
+        DurMetric::FirstResponse,
+        DurMetric::Reply,
+        DurMetric::Resolution,
+        DurMetric::Handle,
+        DurMetric::AnswerWait,
+    ];
+    /// The `metric` label.
+    pub fn as_str(self) -> &'static str {
+        [
+            "first_response",
+            "reply",
+            "resolution",
+            "handle",
+            "answer_wait",
+        ][self as usize]
+    }
+}
+
+macro_rules! counts {
+    ($($name:ident),+ $(,)?) => {
+        /// Which count of a pane.
+        #[allow(non_camel_case_types, missing_docs)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum C { $($name),+ }
+        /// How many counts a pane has.
+        pub const NC: usize = [$(C::$name),+].len();
+    };
+}
+
+counts!(
+    TicketsCreated,
+    Contacts,
+    Escalations,
+    FirstResolutions,
+    Reopens,
+    Fcr,
+    ResolvedContacts,
+    Repeats,
+    Answered,
+    AnsweredWithin,
+    Abandoned,
+    ShortAbandoned,
+    CsatResponses,
+    CsatPositive,
+    NpsPromoters,
+    NpsPassives,
+    NpsDetractors,
+    CesCount,
+    CesSum,
+    SlaFirstResponseMet,
+    SlaFirstResponseBreached,
+    SlaResolutionMet,
+    SlaResolutionBreached,
+    AgentAvailableMs,
+    AgentBusyMs,
+    AgentAcwMs,
+);
+
+/// The counts of a pane or window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Counts(#[serde(with = "counts_serde")] pub [i64; NC]);
+
+mod counts_serde {
+    use super::NC;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(v: &[i64; NC], s: S) -> Result<S::Ok, S::Error> {
+        v.as_slice().serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[i64; NC], D::Error> {
+        let v = Vec::<i64>::deserialize(d)?;
+        let mut out = [0; NC];
+        for (o, x) in out.iter_mut().zip(v) {
+            *o = x;
+        }
+        Ok(out)
+    }
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts([0; NC])
+    }
+}
+
+impl Counts {
+    /// One count.
+    pub fn get(&self, c: C) -> i64 {
+        self.0[c as usize]
+    }
+    fn add(&mut self, other: &Counts, sign: i64) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += sign * b;
+        }
+    }
+}
+
+/// Optional dimensions of a windowed duration (when configured).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct DimKey {
+    /// Channel index + 1, or 0 when not split by channel.
+    pub channel: u8,
+    /// Queue label id + 1, or 0 when not split by queue.
+    pub queue: u32,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Obs {
+    ms: i64,
+    metric: DurMetric,
+    key: DimKey,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Pane {
+    counts: Counts,
+    obs: Vec<Obs>,
+}
+
+/// A window's view of one duration metric.
+#[derive(Clone, Debug)]
+pub struct DurAgg {
+    added: Histogram<u64>,
+    removed: Histogram<u64>,
+    /// Exact sum of the observations, milliseconds.
+    pub sum_ms: i64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl DurAgg {
+    fn new() -> DurAgg {
+        DurAgg {
+            added: Histogram::new(3).expect("3 significant figures is valid"),
+            removed: Histogram::new(3).expect("3 significant figures is valid"),
+            sum_ms: 0,
+            count: 0,
+        }
+    }
+
+    fn add(&mut self, o: &Obs) {
+        record(&mut self.added, secs(o.ms));
+        self.sum_ms += o.ms;
+        self.count += 1;
+    }
+
+    fn remove(&mut self, o: &Obs) {
+        record(&mut self.removed, secs(o.ms));
+        self.sum_ms -= o.ms;
+        self.count -= 1;
+    }
+
+    fn compact(&mut self) {
+        if !self.removed.is_empty() {
+            // `removed` only holds values once recorded into `added`.
+            let _ = self.added.subtract(&self.removed);
+            self.removed.reset();
+        }
+    }
+
+    /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let v = self.added.value_at_quantile(q);
+        self.added.lowest_equivalent(v)
+    }
+}
+
+/// Milliseconds → whole seconds, rounded half up, at most ten years.
+fn secs(ms: i64) -> u64 {
+    (((ms.max(0) + 500) / 1000) as u64).min(MAX_SECS)
+}
+
+/// The largest duration a window histogram tracks (ten years).
+const MAX_SECS: u64 = 10 * 366 * 86_400;
+
+fn record(h: &mut Histogram<u64>, secs: u64) {
+    // Auto-resizing histograms accept any value up to u64::MAX / 2; `secs` is capped far below.
+    h.record(secs)
+        .expect("auto-resizing histogram accepts the value");
+}
+
+/// One window's running aggregate.
+#[derive(Clone, Debug)]
+pub struct WindowAgg {
+    /// Length in panes.
+    pub panes: i64,
+    /// Counts of the panes covered.
+    pub counts: Counts,
+    /// Duration aggregates by metric and dimension key.
+    pub durs: FxHashMap<(DurMetric, DimKey), DurAgg>,
+}
+
+impl WindowAgg {
+    fn add_pane(&mut self, p: &Pane, sign: i64) {
+        self.counts.add(&p.counts, sign);
+        for o in &p.obs {
+            let agg = self
+                .durs
+                .entry((o.metric, o.key))
+                .or_insert_with(DurAgg::new);
+            if sign > 0 {
+                agg.add(o)
+            } else {
+                agg.remove(o)
+            }
+        }
+    }
+}
+
+/// The panes and the windows over them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Windows {
+    pane_ms: i64,
+    /// Pane index of `panes[0]`.
+    first: i64,
+    panes: VecDeque<Pane>,
+    /// Pane index of the event clock (`None` before the first event).
+    cur: Option<i64>,
+    /// Window lengths in panes.
+    lengths: Vec<i64>,
+    /// Derived from the panes; rebuilt after a restore.
+    #[serde(skip)]
+    aggs: Vec<WindowAgg>,
+}
+
+impl Windows {
+    /// Windows of the given lengths (ms), sliding by `pane_ms`.
+    pub fn new(pane_ms: i64, sizes_ms: &[i64]) -> Windows {
+        let lengths: Vec<i64> = sizes_ms.iter().map(|s| s / pane_ms).collect();
+        let mut w = Windows {
+            pane_ms,
+            first: 0,
+            panes: VecDeque::new(),
+            cur: None,
+            lengths,
+            aggs: Vec::new(),
+        };
+        w.rebuild();
+        w
+    }
+
+    /// Recomputes the window aggregates from the panes (after deserializing).
+    pub fn rebuild(&mut self) {
+        self.aggs = self
+            .lengths
+            .iter()
+            .map(|&panes| WindowAgg {
+                panes,
+                counts: Counts::default(),
+                durs: FxHashMap::default(),
+            })
+            .collect();
+        let Some(cur) = self.cur else { return };
+        for (i, p) in self.panes.iter().enumerate() {
+            let idx = self.first + i as i64;
+            for agg in &mut self.aggs {
+                if idx > cur - agg.panes {
+                    agg.add_pane(p, 1);
+                }
+            }
+        }
+    }
+
+    fn max_len(&self) -> i64 {
+        self.lengths.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Slides every window to end at event time `clock`.
+    pub fn advance(&mut self, clock: i64) {
+        let new_cur = clock.div_euclid(self.pane_ms);
+        let Some(cur) = self.cur else {
+            self.cur = Some(new_cur);
+            self.first = new_cur;
+            return;
+        };
+        if new_cur <= cur {
+            return;
+        }
+        let last = self.first + self.panes.len() as i64 - 1;
+        for agg in &mut self.aggs {
+            let from = (cur - agg.panes + 1).max(self.first);
+            let to = (new_cur - agg.panes).min(last);
+            for idx in from..=to {
+                agg.add_pane(&self.panes[(idx - self.first) as usize], -1);
+            }
+        }
+        let keep_from = new_cur - self.max_len() + 1;
+        while self.first < keep_from && !self.panes.is_empty() {
+            self.panes.pop_front();
+            self.first += 1;
+        }
+        if self.panes.is_empty() {
+            self.first = keep_from.max(self.first);
+        }
+        self.cur = Some(new_cur);
+    }
+
+    /// The pane for event time `ts`, created if needed; `None` when no window covers it.
+    fn pane_mut(&mut self, ts: i64) -> Option<(i64, &mut Pane)> {
+        let cur = self.cur?;
+        let idx = ts.div_euclid(self.pane_ms);
+        if idx > cur || idx <= cur - self.max_len() {
+            return None;
+        }
+        if self.panes.is_empty() {
+            self.first = idx;
+        }
+        while idx < self.first {
+            self.panes.push_front(Pane::default());
+            self.first -= 1;
+        }
+        while idx >= self.first + self.panes.len() as i64 {
+            self.panes.push_back(Pane::default());
+        }
+        let i = (idx - self.first) as usize;
+        Some((idx, &mut self.panes[i]))
+    }
+
+    fn covering(
+        aggs: &mut [WindowAgg],
+        cur: i64,
+        idx: i64,
+    ) -> impl Iterator<Item = &mut WindowAgg> {
+        aggs.iter_mut().filter(move |a| idx > cur - a.panes)
+    }
+
+    /// Adds `n` to count `c` at event time `ts`.
+    pub fn count(&mut self, ts: i64, c: C, n: i64) {
+        let Some(cur) = self.cur else { return };
+        let Some((idx, pane)) = self.pane_mut(ts) else {
+            return;
+        };
+        pane.counts.0[c as usize] += n;
+        for agg in Self::covering(&mut self.aggs, cur, idx) {
+            agg.counts.0[c as usize] += n;
+        }
+    }
+
+    /// Records a duration observation at event time `ts`.
+    pub fn observe(&mut self, ts: i64, metric: DurMetric, key: DimKey, ms: i64) {
+        let Some(cur) = self.cur else { return };
+        let Some((idx, pane)) = self.pane_mut(ts) else {
+            return;
+        };
+        let o = Obs { ms, metric, key };
+        pane.obs.push(o);
+        for agg in Self::covering(&mut self.aggs, cur, idx) {
+            agg.durs
+                .entry((metric, key))
+                .or_insert_with(DurAgg::new)
+                .add(&o);
+        }
+    }
+
+    /// Books the part of the interval `[from, to)` that falls in retained
+    /// panes to count `c`, in milliseconds.
+    pub fn book_interval(&mut self, from: i64, to: i64, c: C) {
+        let Some(cur) = self.cur else { return };
+        if to <= from {
+            return;
+        }
+        let lo = from.div_euclid(self.pane_ms).max(cur - self.max_len() + 1);
+        let hi = (to - 1).div_euclid(self.pane_ms).min(cur);
+        for idx in lo..=hi {
+            let start = (idx * self.pane_ms).max(from);
+            let end = ((idx + 1) * self.pane_ms).min(to);
+            if end > start {
+                self.count(idx * self.pane_ms, c, end - start);
+            }
+        }
+    }
+
+    /// The window aggregates, compacted for reading, in configured order.
+    pub fn read(&mut self) -> &[WindowAgg] {
+        for agg in &mut self.aggs {
+            agg.durs.retain(|_, d| d.count > 0);
+            for d in agg.durs.values_mut() {
+                d.compact();
+            }
+        }
+        &self.aggs
+    }
+
+    /// Panes held.
+    pub fn pane_count(&self) -> usize {
+        self.panes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: i64 = 10_000;
+
+    fn get(w: &mut Windows, i: usize, c: C) -> i64 {
+        w.read()[i].counts.get(c)
+    }
+
+    #[test]
+    fn counts_slide_out_by_pane() {
+        // Windows of 30 s and 60 s over 10 s panes.
+        let mut w = Windows::new(P, &[30_000, 60_000]);
+        w.advance(100_000);
+        w.count(100_000, C::Contacts, 1); // pane 10
+        w.advance(125_000); // pane 12: the 30 s window covers panes 10..=12
+        w.count(121_000, C::Contacts, 2);
+        assert_eq!(get(&mut w, 0, C::Contacts), 3);
+        w.advance(130_000); // pane 13: pane 10 leaves the 30 s window
+        assert_eq!(get(&mut w, 0, C::Contacts), 2);
+        assert_eq!(get(&mut w, 1, C::Contacts), 3);
+        w.advance(160_000); // pane 16: pane 10 leaves the 60 s window, pane 12 the 30 s one
+        assert_eq!(get(&mut w, 0, C::Contacts), 0);
+        assert_eq!(get(&mut w, 1, C::Contacts), 2);
+        // An event for a pane no window covers any more is not kept.
+        w.count(100_000, C::Contacts, 5);
+        assert_eq!(get(&mut w, 1, C::Contacts), 2);
+        // A late event for a pane still covered by the long window only.
+        w.count(125_000, C::Contacts, 7);
+        assert_eq!(get(&mut w, 0, C::Contacts), 0);
+        assert_eq!(get(&mut w, 1, C::Contacts), 9);
+    }
+
+    #[test]
+    fn quantiles_follow_the_window() {
+        let mut w = Windows::new(P, &[20_000]);
+        w.advance(0);
+        for s in [10, 20, 30, 40] {
+            w.observe(0, DurMetric::Reply, DimKey::default(), s * 1000);
+        }
+        w.advance(10_000);
+        w.observe(10_000, DurMetric::Reply, DimKey::default(), 5_000_400);
+        {
+            let agg = &w.read()[0].durs[&(DurMetric::Reply, DimKey::default())];
+            assert_eq!(agg.count, 5);
+            // Nearest rank: ceil(0.5 × 5) = 3rd of 10, 20, 30, 40, 5000 → 30.
+            assert_eq!(agg.quantile(0.5), 30);
+            // 5000 s lies in an HDR bucket of width 4 (4096..8191): 5000 is its lowest value.
+            assert_eq!(agg.quantile(0.99), 5000);
+            assert_eq!(agg.sum_ms, 100_000 + 5_000_400);
+        }
+        w.advance(20_000);
+        let agg = &w.read()[0].durs[&(DurMetric::Reply, DimKey::default())];
+        assert_eq!(agg.count, 1);
+        assert_eq!(agg.quantile(0.5), 5000);
+    }
+
+    #[test]
+    fn intervals_are_split_over_panes() {
+        let mut w = Windows::new(P, &[30_000]);
+        w.advance(45_000); // pane 4: the window covers panes 2..=4 (20 s..50 s)
+        w.book_interval(5_000, 45_000, C::AgentBusyMs);
+        // Only 20 s..45 s is inside retained panes.
+        assert_eq!(get(&mut w, 0, C::AgentBusyMs), 25_000);
+    }
+
+    #[test]
+    fn rebuild_after_restore_matches() {
+        let mut w = Windows::new(P, &[30_000, 60_000]);
+        w.advance(0);
+        for t in (0..100_000).step_by(7_000) {
+            w.advance(t);
+            w.count(t, C::Answered, 1);
+            w.observe(t, DurMetric::AnswerWait, DimKey::default(), t / 10);
+        }
+        let json = serde_json::to_string(&w).unwrap();
+        let mut r: Windows = serde_json::from_str(&json).unwrap();
+        r.rebuild();
+        for i in 0..2 {
+            assert_eq!(w.read()[i].counts, r.read()[i].counts);
+            let a = &w.read()[i].durs[&(DurMetric::AnswerWait, DimKey::default())];
+            let b = &r.read()[i].durs[&(DurMetric::AnswerWait, DimKey::default())];
+            assert_eq!(
+                (a.count, a.sum_ms, a.quantile(0.9)),
+                (b.count, b.sum_ms, b.quantile(0.9))
+            );
+        }
+    }
+}

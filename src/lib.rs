@@ -1,0 +1,29 @@
+//! frontline: customer-support KPIs from a stream of events.
+//!
+//! The data flows one way, and a module imports only from upstream of it:
+//!
+//! ```text
+//!  source ──► decode ──► engine ──► snapshot ──► export
+//!  (replay)   (bytes →   (state,    (finished    (prometheus-client
+//!             Event)     timers,    numbers)     Collector, text)
+//!                        windows)
+//! ```
+//!
+//! - [`config`]: the TOML file, its defaults and validation.
+//! - [`event`]: the event model of SPEC §1 (types, dimensions).
+//! - [`decode`]: bytes → [`event::Event`], with a typed reason per error.
+//! - [`engine`]: the sans-IO core: `apply`, `advance_clock`, `flush`,
+//!   `snapshot`. No I/O, no wall clock; time comes in as data.
+//! - [`snapshot`]: an immutable picture of every metric.
+//! - [`names`]: metric names and help texts.
+//! - [`export`]: snapshot → OpenMetrics / Prometheus text.
+//! - [`replay`]: drives the engine from a JSON-lines file or stdin.
+
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod event;
+pub mod export;
+pub mod names;
+pub mod replay;
+pub mod snapshot;

@@ -1,0 +1,101 @@
+//! The `frontline` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use frontline::config::Config;
+use frontline::replay::{self, ReplayArgs};
+
+/// Customer-support KPIs from a stream of events, as Prometheus metrics.
+#[derive(Parser, Debug)]
+#[command(name = "frontline", version, about)]
+struct Cli {
+    /// Log format: human on a terminal, JSON lines for collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "FRONTLINE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Process a JSON-lines file (or stdin) to the end and write the final metrics.
+    Replay {
+        /// JSON-lines input; `-` reads stdin.
+        #[arg(long)]
+        input: PathBuf,
+        /// Config file (TOML).
+        #[arg(long, env = "FRONTLINE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where to write the Prometheus text exposition (`-` = stdout, the default).
+        #[arg(long)]
+        metrics_out: Option<PathBuf>,
+        /// Where to write bad lines with their reason, as JSON lines.
+        #[arg(long)]
+        dead_letter: Option<PathBuf>,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match cli.command {
+        Command::Replay {
+            input,
+            config,
+            metrics_out,
+            dead_letter,
+        } => {
+            let cfg = match load_config(config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("frontline: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let args = ReplayArgs {
+                input,
+                metrics_out,
+                dead_letter,
+                progress: replay::stderr_is_terminal(),
+            };
+            match replay::run(&cfg, &args) {
+                Ok(summary) => {
+                    eprintln!("{}", summary.line());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("frontline: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Metric names and help texts, in one place (SPEC §5). Counter names are
+//! given without `_total`: the encoder appends it, as OpenMetrics requires.
+
+/// A metric's name (without `_total` for counters) and help.
+pub type Name = (&'static str, &'static str);
+
+macro_rules! names {
+    ($($id:ident = $name:literal, $help:literal;)+) => {
+        $(#[doc = $help] pub const $id: Name = ($name, $help);)+
+    };
+}
+
+names! {
+    TICKETS_CREATED = "support_tickets_created", "Tickets created (ticket.created).";
+    TICKETS_RESOLVED = "support_tickets_resolved", "Tickets resolved for the first time.";
+    TICKETS_REOPENED = "support_tickets_reopened", "Resolved tickets reopened.";
+    ESCALATIONS = "support_escalations", "Contacts escalated: tickets at their first escalation, calls transferred with escalation.";
+    FCR = "support_first_contact_resolutions", "Contacts resolved at first contact: tickets with at most one public reply and no escalation, calls resolved without transfer.";
+    CONTACTS = "support_contacts", "Contacts: tickets created plus calls offered.";
+    REPEAT_CONTACTS = "support_repeat_contacts", "Contacts from a customer with another contact within the repeat window.";
+    FIRST_RESPONSE = "support_first_response_seconds", "First public agent reply minus ticket creation, seconds.";
+    REPLY = "support_reply_seconds", "Each public agent reply minus the oldest unanswered customer message, seconds.";
+    RESOLUTION = "support_resolution_seconds", "First resolution minus creation, seconds.";
+    FULL_RESOLUTION = "support_full_resolution_seconds", "Re-resolution after a reopen minus creation, seconds.";
+    HANDLE = "support_handle_seconds", "Handle time: ticket work logged at first resolution; call talk plus after-call work, seconds.";
+    HOLD = "support_hold_seconds", "Call hold time, observed with handle time, seconds.";
+    CALLS_OFFERED = "support_calls_offered", "Calls offered (call.queued).";
+    CALLS_ANSWERED = "support_calls_answered", "Calls answered.";
+    CALLS_WITHIN = "support_calls_answered_within_threshold", "Calls answered within the service-level threshold.";
+    CALLS_ABANDONED = "support_calls_abandoned", "Calls abandoned while waiting, short abandons included.";
+    CALLS_SHORT_ABANDONED = "support_calls_short_abandoned", "Calls abandoned within the short-abandon time.";
+    ANSWER_WAIT = "support_answer_wait_seconds", "Wait from queued to answered, seconds.";
+    ABANDON_WAIT = "support_abandon_wait_seconds", "Wait from queued to abandoned, seconds.";
+    AGENT_STATUS_SECONDS = "support_agent_status_seconds", "Seconds agents spent in each status.";
+    CSAT = "support_csat_responses", "CSAT survey responses by score.";
+    NPS = "support_nps_responses", "NPS survey responses by category.";
+    CES = "support_ces_responses", "CES survey responses by score.";
+    HANDLE_COST = "support_handle_cost", "Handle time times cost per agent hour, currency units.";
+    CUSTOMERS_CHURNED = "support_customers_churned", "Customers churned.";
+    CUSTOMERS_ACTIVE = "support_customers_active", "Customers subscribed and not churned.";
+    TICKETS_OPEN = "support_tickets_open", "Open tickets (created or reopened, not resolved or closed) by status.";
+    CALLS_IN_QUEUE = "support_calls_in_queue", "Calls waiting in queue now.";
+    OLDEST_CALL_WAIT = "support_oldest_call_wait_seconds", "Wait of the oldest call in queue, seconds.";
+    AGENTS = "support_agents", "Agents by current status.";
+    KPI_TARGET = "support_kpi_target", "Configured KPI targets.";
+    WINDOW_SECONDS = "support_window_seconds", "Quantiles of durations over sliding event-time windows (HDR, 3 significant digits), seconds.";
+    WINDOW_MEAN = "support_window_mean_seconds", "Mean of durations over sliding event-time windows, seconds.";
+    WINDOW_RATIO = "support_window_ratio", "KPI ratios over sliding event-time windows, 0..1.";
+    WINDOW_NPS = "support_window_nps", "Net Promoter Score over sliding event-time windows, -100..100.";
+    WINDOW_CES = "support_window_ces", "Mean customer effort score over sliding event-time windows.";
+    WINDOW_EVENTS = "support_window_events", "The count behind each window value.";
+
+    EVENTS = "frontline_events", "Valid events decoded, by type, duplicates included.";
+    DECODE_ERRORS = "frontline_decode_errors", "Messages that are not valid events, by reason.";
+    DEAD_LETTERS = "frontline_dead_letters", "Raw messages written to the dead-letter output.";
+    DUPLICATES = "frontline_duplicate_events", "Events dropped as duplicates of an event_id seen within the dedup horizon.";
+    LATE = "frontline_late_events", "Events older than the watermark when they arrived.";
+    OUT_OF_ORDER = "frontline_out_of_order_events", "Events ignored as impossible transitions or held early arrivals dropped behind the watermark.";
+    EVENT_CLOCK = "frontline_event_clock_seconds", "The event clock: the largest event time seen, unix seconds.";
+    WATERMARK = "frontline_watermark_seconds", "The watermark: event clock minus allowed lateness, unix seconds.";
+    WATERMARK_LAG = "frontline_watermark_lag_seconds", "Wall time minus the watermark, seconds.";
+    STATE_ENTRIES = "frontline_state_entries", "Entries held in engine state, by kind.";
+    LABEL_OVERFLOW = "frontline_label_overflow", "Label values reported as other because of a cardinality cap.";
+    BATCH_SECONDS = "frontline_batch_seconds", "Wall time to apply one batch of events, seconds.";
+    BUILD_INFO = "frontline_build_info", "Build information; always 1.";
+}

@@ -1,0 +1,323 @@
+//! `frontline replay`: the engine driven by a JSON-lines file or stdin, to
+//! the end, then flushed and exported (SPEC §6).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::decode::{decode, REASONS};
+use crate::engine::{Engine, PromHist};
+use crate::export;
+use crate::names;
+use crate::snapshot::{HistValue, Kind, Snapshot, Value};
+
+/// What to replay and where to write.
+#[derive(Debug, Clone)]
+pub struct ReplayArgs {
+    /// Input file, or `-` for stdin.
+    pub input: PathBuf,
+    /// Prometheus text output, `-` for stdout; `None` writes to stdout.
+    pub metrics_out: Option<PathBuf>,
+    /// Bad lines with their reason, as JSON lines.
+    pub dead_letter: Option<PathBuf>,
+    /// Draw a progress bar (stderr is a terminal).
+    pub progress: bool,
+}
+
+/// A failure that ends the replay with exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The input cannot be opened or read.
+    #[error("cannot read input {path}: {source}")]
+    Input {
+        /// The input path.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// An output cannot be created or written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The output path.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Totals of a replay, for the stderr summary.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Lines that decoded into events.
+    pub events: u64,
+    /// Bad lines by reason (order of [`REASONS`]).
+    pub bad: [u64; REASONS.len()],
+}
+
+impl Summary {
+    /// Bad lines in all.
+    pub fn bad_total(&self) -> u64 {
+        self.bad.iter().sum()
+    }
+
+    /// One line for stderr.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "replay: {} lines, {} events, {} bad lines",
+            self.lines,
+            self.events,
+            self.bad_total()
+        );
+        let parts: Vec<String> = REASONS
+            .iter()
+            .zip(self.bad.iter())
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        if !parts.is_empty() {
+            s.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        s
+    }
+}
+
+/// Bounds of `frontline_batch_seconds`.
+const BATCH_BOUNDS: [f64; 8] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0];
+/// Lines applied per batch (one `frontline_batch_seconds` observation).
+const BATCH: u64 = 4096;
+
+fn output(path: &Path) -> Result<Box<dyn Write>, ReplayError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(io::stdout().lock()));
+    }
+    let f = File::create(path).map_err(|source| ReplayError::Output {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Box::new(BufWriter::new(f)))
+}
+
+/// Runs a replay; returns the summary. Bad lines are not errors.
+pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
+    let in_err = |source| ReplayError::Input {
+        path: args.input.display().to_string(),
+        source,
+    };
+    let (reader, size): (Box<dyn Read>, Option<u64>) = if args.input == Path::new("-") {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let f = File::open(&args.input).map_err(in_err)?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), size)
+    };
+    // Open outputs before reading, so an unwritable path fails fast.
+    let out_path = args
+        .metrics_out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("-"));
+    let mut out = output(&out_path)?;
+    let mut dlq = match &args.dead_letter {
+        Some(p) => Some((output(p)?, p.display().to_string())),
+        None => None,
+    };
+
+    let bar = args.progress.then(|| progress_bar(size));
+    let mut engine = Engine::new(cfg);
+    let mut summary = Summary::default();
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut line = Vec::with_capacity(4096);
+    let max = cfg.limits.max_event_bytes;
+    let mut batch = PromHist::new(BATCH_BOUNDS.len());
+    let mut batch_start = Instant::now();
+    let mut lineno = 0u64;
+    let mut pos = 0u64;
+    loop {
+        let (n, full_len) = read_line_capped(&mut reader, &mut line, max).map_err(in_err)?;
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        lineno += 1;
+        let bytes = trim(&line);
+        if bytes.is_empty() && full_len <= max {
+            continue;
+        }
+        summary.lines += 1;
+        let result = if full_len > max {
+            Err(crate::decode::DecodeError::TooLarge {
+                size: full_len,
+                max,
+            })
+        } else {
+            decode(bytes, max)
+        };
+        match result {
+            Ok(ev) => {
+                summary.events += 1;
+                engine.apply(ev);
+            }
+            Err(e) => {
+                summary.bad[e.reason_index()] += 1;
+                engine.record_decode_error(e.reason_index());
+                if let Some((w, path)) = &mut dlq {
+                    write_dead_letter(w, lineno, &e, bytes).map_err(|source| {
+                        ReplayError::Output {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    engine.record_dead_letter();
+                }
+            }
+        }
+        if summary.lines % BATCH == 0 {
+            let ms = batch_start.elapsed().as_secs_f64() * 1000.0;
+            batch.observe(&BATCH_BOUNDS, ms.round() as i64);
+            batch_start = Instant::now();
+            if let Some(b) = &bar {
+                b.set_position(pos);
+            }
+        }
+    }
+    engine.flush();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut snap = engine.snapshot(None);
+    add_batch_family(&mut snap, batch);
+    let text = export::prometheus_text(Arc::new(snap));
+    let out_err = |source| ReplayError::Output {
+        path: out_path.display().to_string(),
+        source,
+    };
+    out.write_all(text.as_bytes()).map_err(out_err)?;
+    out.flush().map_err(out_err)?;
+    if let Some((mut w, path)) = dlq {
+        w.flush()
+            .map_err(|source| ReplayError::Output { path, source })?;
+    }
+    Ok(summary)
+}
+
+fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
+    snap.family(names::BATCH_SECONDS, Kind::Histogram).push(
+        vec![],
+        Value::Hist(HistValue {
+            bounds: BATCH_BOUNDS.to_vec().into(),
+            buckets: batch.buckets,
+            sum: batch.sum_ms as f64 / 1000.0,
+            count: batch.count,
+        }),
+    );
+}
+
+fn write_dead_letter(
+    w: &mut dyn Write,
+    line: u64,
+    e: &crate::decode::DecodeError,
+    raw: &[u8],
+) -> io::Result<()> {
+    let rec = serde_json::json!({
+        "line": line,
+        "reason": e.reason(),
+        "error": e.to_string(),
+        "raw": String::from_utf8_lossy(raw),
+    });
+    serde_json::to_writer(&mut *w, &rec)?;
+    w.write_all(b"\n")
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end.max(start)]
+}
+
+/// Reads one line (without its newline) into `buf`, keeping at most
+/// `max + 1` bytes of it. Returns (bytes consumed, full line length).
+fn read_line_capped<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<(usize, usize)> {
+    buf.clear();
+    let mut consumed = 0;
+    let mut len = 0;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok((consumed, len));
+        }
+        let (part, done) = match chunk.iter().position(|&c| c == b'\n') {
+            Some(i) => (&chunk[..i], i + 1),
+            None => (chunk, chunk.len()),
+        };
+        let room = (max + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&part[..part.len().min(room)]);
+        len += part.len();
+        let found = done > part.len();
+        r.consume(done);
+        consumed += done;
+        if found {
+            return Ok((consumed, len));
+        }
+    }
+}
+
+fn progress_bar(size: Option<u64>) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar = match size {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec}")
+                .expect("valid template"),
+        ),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar
+}
+
+/// Whether stderr is a terminal (progress bar on).
+pub fn stderr_is_terminal() -> bool {
+    io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_lines_report_their_full_length() {
+        let data = b"short\nthis line is long\n\nlast";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (6, 5));
+        assert_eq!(buf, b"short");
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (18, 17));
+        assert_eq!(buf, b"this line");
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (1, 0));
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (4, 4));
+        assert_eq!(buf, b"last");
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (0, 0));
+    }
+}
