@@ -277,7 +277,10 @@ impl Engine {
             }
             let Reverse(t) = self.st.timers.pop().expect("peeked");
             self.set_clock(t.due);
-            self.fire(t);
+            // The clock is about to pass `due`: held events at or before
+            // `due − lateness` fall behind the watermark.
+            let cutoff = t.due - self.s.lateness + 1;
+            self.fire(t, cutoff);
         }
         self.set_clock(ts);
     }
@@ -285,14 +288,21 @@ impl Engine {
     /// End of input: fires every timer due at or before the event clock.
     pub fn flush(&mut self) {
         let Some(clock) = self.st.clock else { return };
+        let mut keep = Vec::new();
         while let Some(Reverse(t)) = self.st.timers.peek() {
             if t.due > clock {
                 break;
             }
             let Reverse(t) = self.st.timers.pop().expect("peeked");
+            if t.due == clock && !matches!(t.kind, TimerKind::Acw(_)) {
+                // A held event exactly at the watermark is not behind it yet.
+                keep.push(Reverse(t));
+                continue;
+            }
             self.set_clock(t.due);
-            self.fire(t);
+            self.fire(t, clock - self.s.lateness);
         }
+        self.st.timers.extend(keep);
     }
 
     fn set_clock(&mut self, ts: i64) {
@@ -319,7 +329,8 @@ impl Engine {
         }));
     }
 
-    fn fire(&mut self, t: Timer) {
+    /// Fires a timer; held events older than `held_cutoff` are dropped.
+    fn fire(&mut self, t: Timer, held_cutoff: i64) {
         match t.kind {
             TimerKind::Acw(id) => {
                 let Some(call) = self.st.calls.get(&id) else {
@@ -331,13 +342,12 @@ impl Engine {
                     }
                 }
             }
-            TimerKind::HeldTicket(id) => self.expire_held(id, true),
-            TimerKind::HeldCall(id) => self.expire_held(id, false),
+            TimerKind::HeldTicket(id) => self.expire_held(id, true, held_cutoff),
+            TimerKind::HeldCall(id) => self.expire_held(id, false, held_cutoff),
         }
     }
 
-    fn expire_held(&mut self, id: Id, ticket: bool) {
-        let wm = self.watermark();
+    fn expire_held(&mut self, id: Id, ticket: bool, cutoff: i64) {
         let map = if ticket {
             &mut self.st.held_tickets
         } else {
@@ -347,7 +357,7 @@ impl Engine {
         let before = list.len();
         let m = &mut self.st.metrics;
         list.retain(|e| {
-            let keep = e.ts >= wm;
+            let keep = e.ts >= cutoff;
             if !keep {
                 m.out_of_order[e.body.event_type().index()] += 1;
             }
@@ -515,7 +525,7 @@ impl Engine {
                     Some(q) => self.st.queues.resolve(Some(&q)),
                     None => eq.unwrap_or(UNKNOWN),
                 };
-                let key = (score as u32) << 24 | dims(ch, Priority::Low, q);
+                let key = (score as u32) << 20 | dims(ch, Priority::Low, q);
                 *self.st.metrics.csat.entry(key).or_default() += 1;
                 self.win_count(ts, C::CsatResponses, 1);
                 if score >= 4 {

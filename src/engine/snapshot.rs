@@ -89,8 +89,8 @@ impl Engine {
         }
         let mut f = out.family(names::CSAT, Kind::Counter);
         for (k, n) in &m.csat {
-            let mut l = vec![("score", Cow::Owned((k >> 24).to_string()))];
-            l.extend(cq(k & 0xff_ffff));
+            let mut l = vec![("score", Cow::Owned((k >> 20 & 0xf).to_string()))];
+            l.extend(cq(k & !(0xf << 20)));
             f.push(l, Value::Int(*n));
         }
         let mut f = out.family(names::NPS, Kind::Counter);

@@ -1,1 +1,1114 @@
+//! KPI unit tests: literal events in, exact values out. Every expected value
+//! is worked out by hand in the comment next to it.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::Engine;
+use crate::config::Config;
+use crate::decode::decode;
+use crate::export::prometheus_text;
+
+/// 2026-11-16T09:00:00Z, a Monday.
+const T0: i64 = 1_794_819_600_000;
+const S: i64 = 1000;
+const M: i64 = 60 * S;
+const H: i64 = 60 * M;
+const D: i64 = 24 * H;
+
+struct Run {
+    engine: Engine,
+    next_id: u64,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run::with(Config::default())
+    }
+    fn with(cfg: Config) -> Run {
+        Run {
+            engine: Engine::new(&cfg),
+            next_id: 0,
+        }
+    }
+    fn cfg(toml: &str) -> Run {
+        Run::with(Config::parse(toml).unwrap())
+    }
+    /// Applies an event of `ty` at `T0 + at` with the given extra JSON fields.
+    fn ev(&mut self, ty: &str, at: i64, fields: &str) -> &mut Self {
+        self.next_id += 1;
+        let id = format!("e{}", self.next_id);
+        self.raw(&id, ty, at, fields)
+    }
+    fn raw(&mut self, id: &str, ty: &str, at: i64, fields: &str) -> &mut Self {
+        let sep = if fields.is_empty() { "" } else { "," };
+        let json = format!(
+            r#"{{"event_id":"{id}","type":"{ty}","ts":{}{sep}{fields}}}"#,
+            T0 + at
+        );
+        let ev = decode(json.as_bytes(), 65536).unwrap_or_else(|e| panic!("{json}: {e}"));
+        self.engine.apply(ev);
+        self
+    }
+    fn metrics(&mut self) -> Metrics {
+        self.engine.flush();
+        let snap = self.engine.snapshot(None);
+        Metrics::parse(&prometheus_text(Arc::new(snap)))
+    }
+}
+
+/// Samples by `name{sorted labels}`.
+struct Metrics(BTreeMap<String, f64>);
+
+impl Metrics {
+    fn parse(text: &str) -> Metrics {
+        let mut m = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').expect("sample line");
+            let (name, labels) = match series.split_once('{') {
+                Some((n, l)) => (n, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let mut ls: Vec<&str> = labels.split(',').filter(|s| !s.is_empty()).collect();
+            ls.sort();
+            m.insert(
+                format!("{name}{{{}}}", ls.join(",")),
+                value.parse().unwrap(),
+            );
+        }
+        Metrics(m)
+    }
+    fn key(name: &str, labels: &[(&str, &str)]) -> String {
+        let mut ls: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        ls.sort();
+        format!("{name}{{{}}}", ls.join(","))
+    }
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.0.get(&Self::key(name, labels)).copied()
+    }
+    /// The value, which must exist.
+    fn v(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.get(name, labels).unwrap_or_else(|| {
+            let fam: Vec<&String> = self.0.keys().filter(|k| k.starts_with(name)).collect();
+            panic!("no {}; have {fam:#?}", Self::key(name, labels))
+        })
+    }
+    /// Sum over every series of a family whose labels include `labels`.
+    fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        self.0
+            .iter()
+            .filter(|(k, _)| k.split_once('{').is_some_and(|(n, _)| n == name))
+            .filter(|(k, _)| want.iter().all(|w| k.contains(w.as_str())))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+const EMAIL_HIGH_BILLING: [(&str, &str); 3] = [
+    ("channel", "email"),
+    ("priority", "high"),
+    ("queue", "billing"),
+];
+
+fn created(r: &mut Run, t: &str, at: i64) {
+    r.ev(
+        "ticket.created",
+        at,
+        &format!(r#""ticket_id":"{t}","customer_id":"C-{t}","channel":"email","priority":"high","queue":"billing""#),
+    );
+}
+
+#[test]
+fn first_response_and_reply_times() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    // A private note is not a response.
+    r.ev(
+        "ticket.agent_replied",
+        5 * M,
+        r#""ticket_id":"T1","agent_id":"A1","public":false"#,
+    );
+    // The customer writes again before any reply: the oldest unanswered message is still the creation.
+    r.ev("ticket.customer_replied", 10 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.agent_replied",
+        20 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    // Two customer messages, answered at 60 min: reply time from the older one (30 min) = 30 min.
+    r.ev("ticket.customer_replied", 30 * M, r#""ticket_id":"T1""#);
+    r.ev("ticket.customer_replied", 40 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.agent_replied",
+        60 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    // A second reply in a row answers nothing: no reply-time observation.
+    r.ev(
+        "ticket.agent_replied",
+        65 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    let m = r.metrics();
+    // FRT = 20 min = 1200 s, once.
+    assert_eq!(
+        m.v("support_first_response_seconds_count", &EMAIL_HIGH_BILLING),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_first_response_seconds_sum", &EMAIL_HIGH_BILLING),
+        1200.0
+    );
+    // Reply times: 1200 s (first reply) + 1800 s.
+    assert_eq!(m.v("support_reply_seconds_count", &EMAIL_HIGH_BILLING), 2.0);
+    assert_eq!(
+        m.v("support_reply_seconds_sum", &EMAIL_HIGH_BILLING),
+        3000.0
+    );
+    let mut le = EMAIL_HIGH_BILLING.to_vec();
+    le.push(("le", "1800.0"));
+    assert_eq!(m.v("support_reply_seconds_bucket", &le), 2.0);
+    le.pop();
+    le.push(("le", "900.0"));
+    assert_eq!(m.v("support_reply_seconds_bucket", &le), 0.0);
+    // The window quantiles see the same two replies (1200, 1800): p50 = 1200, p99 = 1800.
+    let w = |q: &str| {
+        m.v(
+            "support_window_seconds",
+            &[("metric", "reply"), ("window", "24h"), ("quantile", q)],
+        )
+    };
+    assert_eq!(w("0.5"), 1200.0);
+    assert_eq!(w("0.99"), 1800.0);
+    assert_eq!(
+        m.v(
+            "support_window_mean_seconds",
+            &[("metric", "reply"), ("window", "24h")]
+        ),
+        1500.0
+    );
+    assert_eq!(
+        m.v(
+            "support_window_events",
+            &[("metric", "reply"), ("window", "24h")]
+        ),
+        2.0
+    );
+    // The 5m window ends at 65 min: neither reply (20 and 60 min) is inside it.
+    assert_eq!(
+        m.get(
+            "support_window_seconds",
+            &[("metric", "reply"), ("window", "5m"), ("quantile", "0.5")]
+        ),
+        None
+    );
+}
+
+#[test]
+fn no_public_reply_means_no_first_response() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T1","agent_id":"A1","public":false"#,
+    );
+    r.ev("ticket.resolved", 2 * H, r#""ticket_id":"T1""#);
+    let m = r.metrics();
+    assert_eq!(
+        m.get("support_first_response_seconds_count", &EMAIL_HIGH_BILLING),
+        None
+    );
+    assert_eq!(
+        m.v("support_resolution_seconds_sum", &EMAIL_HIGH_BILLING),
+        7200.0
+    );
+    // No public reply (≤ 1) and no escalation: first-contact resolution.
+    assert_eq!(
+        m.v(
+            "support_first_contact_resolutions_total",
+            &EMAIL_HIGH_BILLING
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn reopen_then_re_resolve() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    r.ev("ticket.resolved", H, r#""ticket_id":"T1""#);
+    // Resolving a resolved ticket is impossible.
+    r.ev("ticket.resolved", H + M, r#""ticket_id":"T1""#);
+    r.ev("ticket.reopened", 2 * H, r#""ticket_id":"T1""#);
+    r.ev("ticket.resolved", 3 * H, r#""ticket_id":"T1""#);
+    r.ev("ticket.reopened", 4 * H, r#""ticket_id":"T1""#);
+    r.ev("ticket.resolved", 5 * H, r#""ticket_id":"T1""#);
+    let m = r.metrics();
+    assert_eq!(
+        m.v("support_tickets_resolved_total", &EMAIL_HIGH_BILLING),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_tickets_reopened_total", &EMAIL_HIGH_BILLING),
+        2.0
+    );
+    // Resolution: first resolution only, 1 h.
+    assert_eq!(
+        m.v("support_resolution_seconds_count", &EMAIL_HIGH_BILLING),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_resolution_seconds_sum", &EMAIL_HIGH_BILLING),
+        3600.0
+    );
+    // Full resolution at each re-resolution: 3 h + 5 h = 28800 s.
+    assert_eq!(
+        m.v("support_full_resolution_seconds_count", &EMAIL_HIGH_BILLING),
+        2.0
+    );
+    assert_eq!(
+        m.v("support_full_resolution_seconds_sum", &EMAIL_HIGH_BILLING),
+        28800.0
+    );
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "ticket.resolved")]
+        ),
+        1.0
+    );
+    // Reopen rate over 24h: 2 reopens / 1 first resolution, clamped to 1.
+    assert_eq!(
+        m.v(
+            "support_window_ratio",
+            &[("kpi", "reopen"), ("window", "24h")]
+        ),
+        1.0
+    );
+    // Backlog: resolved again, nothing open.
+    assert_eq!(m.sum("support_tickets_open", &[]), 0.0);
+}
+
+#[test]
+fn backlog_follows_status_priority_and_queue() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    created(&mut r, "T2", S);
+    let open = |m: &Metrics, st: &str, pr: &str, q: &str| {
+        m.v(
+            "support_tickets_open",
+            &[("status", st), ("priority", pr), ("queue", q)],
+        )
+    };
+    r.ev(
+        "ticket.status_changed",
+        M,
+        r#""ticket_id":"T1","status":"pending""#,
+    );
+    let m = r.metrics();
+    assert_eq!(open(&m, "open", "high", "billing"), 1.0);
+    assert_eq!(open(&m, "pending", "high", "billing"), 1.0);
+    // A customer reply sets the status back to open.
+    r.ev("ticket.customer_replied", 2 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.priority_changed",
+        3 * M,
+        r#""ticket_id":"T2","priority":"urgent""#,
+    );
+    r.ev(
+        "ticket.assigned",
+        4 * M,
+        r#""ticket_id":"T2","agent_id":"A1","queue":"tier2""#,
+    );
+    r.ev(
+        "ticket.status_changed",
+        5 * M,
+        r#""ticket_id":"T2","status":"on_hold""#,
+    );
+    let m = r.metrics();
+    assert_eq!(open(&m, "open", "high", "billing"), 1.0);
+    assert_eq!(open(&m, "pending", "high", "billing"), 0.0);
+    assert_eq!(open(&m, "on_hold", "urgent", "tier2"), 1.0);
+    // Resolving T2 labels the resolution with its current priority and queue.
+    r.ev("ticket.resolved", 6 * M, r#""ticket_id":"T2""#);
+    r.ev("ticket.closed", 7 * M, r#""ticket_id":"T1""#);
+    let m = r.metrics();
+    assert_eq!(
+        m.v(
+            "support_tickets_resolved_total",
+            &[
+                ("channel", "email"),
+                ("priority", "urgent"),
+                ("queue", "tier2")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(m.sum("support_tickets_open", &[]), 0.0);
+    // Closed tickets leave state; the resolved one stays (for reopens).
+    assert_eq!(m.v("frontline_state_entries", &[("kind", "ticket")]), 1.0);
+}
+
+#[test]
+fn escalation_counted_once_and_breaks_fcr() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    created(&mut r, "T2", 0);
+    created(&mut r, "T3", 0);
+    r.ev("ticket.escalated", M, r#""ticket_id":"T1","level":2"#);
+    r.ev(
+        "ticket.escalated",
+        2 * M,
+        r#""ticket_id":"T1","level":3,"reason":"vip""#,
+    );
+    // T2: two public replies, so not resolved at first contact.
+    r.ev(
+        "ticket.agent_replied",
+        3 * M,
+        r#""ticket_id":"T2","agent_id":"A1""#,
+    );
+    r.ev(
+        "ticket.agent_replied",
+        4 * M,
+        r#""ticket_id":"T2","agent_id":"A1""#,
+    );
+    // T3: one public reply: FCR.
+    r.ev(
+        "ticket.agent_replied",
+        5 * M,
+        r#""ticket_id":"T3","agent_id":"A1""#,
+    );
+    for t in ["T1", "T2", "T3"] {
+        r.ev("ticket.resolved", H, &format!(r#""ticket_id":"{t}""#));
+    }
+    let m = r.metrics();
+    assert_eq!(m.v("support_escalations_total", &EMAIL_HIGH_BILLING), 1.0);
+    assert_eq!(
+        m.v(
+            "support_first_contact_resolutions_total",
+            &EMAIL_HIGH_BILLING
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_tickets_resolved_total", &EMAIL_HIGH_BILLING),
+        3.0
+    );
+    // Windows over 24h: FCR 1/3, escalation 1/3 contacts, resolution 3/3.
+    let ratio = |k: &str| m.v("support_window_ratio", &[("kpi", k), ("window", "24h")]);
+    assert_eq!(ratio("first_contact_resolution"), 1.0 / 3.0);
+    assert_eq!(ratio("escalation"), 1.0 / 3.0);
+    assert_eq!(ratio("resolution"), 1.0);
+    assert_eq!(
+        m.v(
+            "support_window_events",
+            &[("metric", "resolution_rate"), ("window", "24h")]
+        ),
+        3.0
+    );
+}
+
+const Q: [(&str, &str); 1] = [("queue", "sales")];
+
+fn queued(r: &mut Run, c: &str, at: i64) {
+    r.ev(
+        "call.queued",
+        at,
+        &format!(r#""call_id":"{c}","customer_id":"C-{c}","queue":"sales""#),
+    );
+}
+
+#[test]
+fn answer_waits_abandons_and_service_level() {
+    let mut r = Run::new();
+    queued(&mut r, "K1", 0);
+    r.ev("call.answered", 15 * S, r#""call_id":"K1","agent_id":"A1""#);
+    queued(&mut r, "K2", 0);
+    r.ev("call.answered", 25 * S, r#""call_id":"K2","agent_id":"A2""#);
+    // A second answer is an impossible transition.
+    r.ev("call.answered", 26 * S, r#""call_id":"K2","agent_id":"A3""#);
+    queued(&mut r, "K3", 0);
+    r.ev("call.abandoned", 3 * S, r#""call_id":"K3""#);
+    queued(&mut r, "K4", 0);
+    r.ev("call.abandoned", 40 * S, r#""call_id":"K4""#);
+    queued(&mut r, "K5", 30 * S);
+    let m = r.metrics();
+    assert_eq!(m.v("support_calls_offered_total", &Q), 5.0);
+    assert_eq!(m.v("support_calls_answered_total", &Q), 2.0);
+    assert_eq!(
+        m.v("support_calls_answered_within_threshold_total", &Q),
+        1.0
+    );
+    assert_eq!(m.v("support_calls_abandoned_total", &Q), 2.0);
+    assert_eq!(m.v("support_calls_short_abandoned_total", &Q), 1.0);
+    assert_eq!(m.v("support_answer_wait_seconds_sum", &Q), 40.0);
+    assert_eq!(m.v("support_abandon_wait_seconds_sum", &Q), 43.0);
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "call.answered")]
+        ),
+        1.0
+    );
+    // K5 still waits; the clock is at 40 s, so the oldest waits 10 s.
+    assert_eq!(m.v("support_calls_in_queue", &Q), 1.0);
+    assert_eq!(m.v("support_oldest_call_wait_seconds", &Q), 10.0);
+    // Abandonment = (2 − 1) / (2 + 2 − 1) = 1/3; service level = 1 / 3.
+    let ratio = |k: &str| m.v("support_window_ratio", &[("kpi", k), ("window", "5m")]);
+    assert_eq!(ratio("abandonment"), 1.0 / 3.0);
+    assert_eq!(ratio("service_level"), 1.0 / 3.0);
+    assert_eq!(
+        m.v(
+            "support_window_events",
+            &[("metric", "service_level"), ("window", "5m")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        m.v(
+            "support_window_seconds",
+            &[
+                ("metric", "answer_wait"),
+                ("window", "5m"),
+                ("quantile", "0.5")
+            ]
+        ),
+        15.0
+    );
+    assert_eq!(
+        m.v(
+            "support_window_seconds",
+            &[
+                ("metric", "answer_wait"),
+                ("window", "5m"),
+                ("quantile", "0.9")
+            ]
+        ),
+        25.0
+    );
+}
+
+#[test]
+fn handle_and_hold_time() {
+    let mut r = Run::new();
+    queued(&mut r, "K1", 0);
+    r.ev(
+        "call.answered",
+        100 * S,
+        r#""call_id":"K1","agent_id":"A1""#,
+    );
+    r.ev("call.hold_started", 120 * S, r#""call_id":"K1""#);
+    r.ev("call.hold_ended", 150 * S, r#""call_id":"K1""#);
+    r.ev("call.hold_started", 200 * S, r#""call_id":"K1""#);
+    r.ev("call.hold_ended", 245 * S, r#""call_id":"K1""#);
+    r.ev("call.ended", 400 * S, r#""call_id":"K1""#);
+    r.ev("call.wrapup_ended", 460 * S, r#""call_id":"K1""#);
+    let m = r.metrics();
+    // Talk 300 s (hold included) + after-call work 60 s.
+    let phone_sales = [("channel", "phone"), ("queue", "sales")];
+    assert_eq!(m.v("support_handle_seconds_sum", &phone_sales), 360.0);
+    assert_eq!(m.v("support_handle_seconds_count", &phone_sales), 1.0);
+    // Holds 30 s + 45 s.
+    assert_eq!(m.v("support_hold_seconds_sum", &Q), 75.0);
+    assert_eq!(
+        m.v(
+            "support_window_seconds",
+            &[("metric", "handle"), ("window", "1h"), ("quantile", "0.5")]
+        ),
+        360.0
+    );
+}
+
+#[test]
+fn missing_wrapup_times_out_with_zero_after_call_work() {
+    let mut r = Run::new();
+    queued(&mut r, "K1", 0);
+    r.ev("call.answered", 10 * S, r#""call_id":"K1","agent_id":"A1""#);
+    r.ev("call.ended", 130 * S, r#""call_id":"K1","resolved":true"#);
+    // K2 ends at 200 s and gets its wrap-up exactly at the 10 min timeout: still in time.
+    queued(&mut r, "K2", 0);
+    r.ev("call.answered", 20 * S, r#""call_id":"K2","agent_id":"A2""#);
+    r.ev("call.ended", 200 * S, r#""call_id":"K2""#);
+    r.ev("call.wrapup_ended", 800 * S, r#""call_id":"K2""#);
+    // The clock passes K1's timeout (130 s + 600 s): handle = talk 120 s, no hold.
+    // A wrap-up for K1 after that is an impossible transition.
+    r.ev("call.wrapup_ended", 801 * S, r#""call_id":"K1""#);
+    let m = r.metrics();
+    let phone_sales = [("channel", "phone"), ("queue", "sales")];
+    // K1 120 s + K2 180 s talk + 600 s after-call work.
+    assert_eq!(m.v("support_handle_seconds_count", &phone_sales), 2.0);
+    assert_eq!(m.v("support_handle_seconds_sum", &phone_sales), 900.0);
+    assert_eq!(m.v("support_hold_seconds_count", &Q), 2.0);
+    assert_eq!(m.v("support_hold_seconds_sum", &Q), 0.0);
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "call.wrapup_ended")]
+        ),
+        1.0
+    );
+    // Resolved on the call, never transferred: FCR.
+    assert_eq!(
+        m.v(
+            "support_first_contact_resolutions_total",
+            &[
+                ("channel", "phone"),
+                ("priority", "normal"),
+                ("queue", "sales")
+            ]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn acw_timeout_fires_at_end_of_input() {
+    let mut r = Run::new();
+    queued(&mut r, "K1", 0);
+    r.ev("call.answered", 10 * S, r#""call_id":"K1","agent_id":"A1""#);
+    r.ev("call.ended", 70 * S, r#""call_id":"K1""#);
+    // The last event is exactly at the timeout (70 s + 600 s): due by then, so it fires at flush.
+    r.ev(
+        "agent.status_changed",
+        670 * S,
+        r#""agent_id":"A9","status":"available""#,
+    );
+    let m = r.metrics();
+    assert_eq!(
+        m.v(
+            "support_handle_seconds_sum",
+            &[("channel", "phone"), ("queue", "sales")]
+        ),
+        60.0
+    );
+}
+
+#[test]
+fn transfers_and_escalations_of_calls() {
+    let mut r = Run::new();
+    queued(&mut r, "K1", 0);
+    // Transferred while waiting: the call moves queues; escalation counted once, for the old queue.
+    r.ev(
+        "call.transferred",
+        5 * S,
+        r#""call_id":"K1","queue":"tier2","escalation":true"#,
+    );
+    r.ev(
+        "call.transferred",
+        6 * S,
+        r#""call_id":"K1","queue":"tier3","escalation":true"#,
+    );
+    let m = r.metrics();
+    assert_eq!(m.v("support_calls_in_queue", &[("queue", "sales")]), 0.0);
+    assert_eq!(m.v("support_calls_in_queue", &[("queue", "tier3")]), 1.0);
+    r.ev("call.answered", 30 * S, r#""call_id":"K1","agent_id":"A1""#);
+    r.ev("call.ended", 90 * S, r#""call_id":"K1","resolved":true"#);
+    // K2: transferred without escalation, then resolved: not FCR (transferred), not an escalation.
+    queued(&mut r, "K2", 0);
+    r.ev("call.answered", 10 * S, r#""call_id":"K2","agent_id":"A2""#);
+    r.ev(
+        "call.transferred",
+        20 * S,
+        r#""call_id":"K2","queue":"tier2""#,
+    );
+    r.ev("call.ended", 95 * S, r#""call_id":"K2","resolved":true"#);
+    let m = r.metrics();
+    assert_eq!(
+        m.v(
+            "support_escalations_total",
+            &[
+                ("channel", "phone"),
+                ("priority", "normal"),
+                ("queue", "sales")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(m.sum("support_escalations_total", &[]), 1.0);
+    assert_eq!(m.sum("support_first_contact_resolutions_total", &[]), 0.0);
+    // Answered in tier3 (the call's queue at the answer); offered once, in sales.
+    assert_eq!(
+        m.v("support_calls_answered_total", &[("queue", "tier3")]),
+        1.0
+    );
+    assert_eq!(m.sum("support_calls_offered_total", &[]), 2.0);
+    // FCR rate: 0 of 2 resolved contacts; escalation rate 1 of 2 contacts.
+    assert_eq!(
+        m.v(
+            "support_window_ratio",
+            &[("kpi", "first_contact_resolution"), ("window", "5m")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        m.v(
+            "support_window_ratio",
+            &[("kpi", "escalation"), ("window", "5m")]
+        ),
+        0.5
+    );
+}
+
+#[test]
+fn repeat_contacts_by_category_and_in_any_arrival_order() {
+    let mut r = Run::new();
+    let t = |r: &mut Run, id: &str, at: i64, cat: Option<&str>| {
+        let cat = cat.map_or(String::new(), |c| format!(r#","category":"{c}""#));
+        r.ev(
+            "ticket.created",
+            at,
+            &format!(r#""ticket_id":"{id}","customer_id":"C1","channel":"web"{cat}"#),
+        );
+    };
+    t(&mut r, "T1", 0, Some("billing"));
+    // A call one day later, same category: repeat.
+    r.ev(
+        "call.queued",
+        D,
+        r#""call_id":"K1","customer_id":"C1","queue":"sales","category":"billing""#,
+    );
+    // Different category from every earlier contact: not a repeat.
+    t(&mut r, "T2", 2 * D, Some("tech"));
+    // No category matches any earlier contact: repeat.
+    t(&mut r, "T3", 3 * D, None);
+    // 11 days: the nearest earlier contact (day 3) is 8 days back: not a repeat.
+    t(&mut r, "T4", 11 * D, None);
+    let m = r.metrics();
+    assert_eq!(
+        m.v(
+            "support_repeat_contacts_total",
+            &[("channel", "phone"), ("queue", "sales")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.v(
+            "support_repeat_contacts_total",
+            &[("channel", "web"), ("queue", "unknown")]
+        ),
+        1.0
+    );
+    assert_eq!(m.sum("support_contacts_total", &[]), 5.0);
+
+    // The same contacts of another customer, later one first: the total is the same.
+    let mut r2 = Run::new();
+    r2.ev(
+        "ticket.created",
+        2 * M,
+        r#""ticket_id":"X2","customer_id":"C2","category":"a""#,
+    );
+    r2.ev(
+        "ticket.created",
+        M,
+        r#""ticket_id":"X1","customer_id":"C2","category":"a""#,
+    );
+    let m2 = r2.metrics();
+    assert_eq!(m2.sum("support_repeat_contacts_total", &[]), 1.0);
+}
+
+#[test]
+fn surveys_take_labels_from_their_ticket_or_call() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    queued(&mut r, "K1", 0);
+    r.ev("survey.csat", M, r#""score":5,"ticket_id":"T1""#);
+    r.ev("survey.csat", M, r#""score":2,"call_id":"K1""#);
+    r.ev("survey.csat", M, r#""score":4,"ticket_id":"gone""#);
+    r.ev(
+        "survey.csat",
+        M,
+        r#""score":4,"ticket_id":"T1","channel":"chat","queue":"vip""#,
+    );
+    for s in [10, 9, 8, 6, 0] {
+        r.ev(
+            "survey.nps",
+            2 * M,
+            &format!(r#""score":{s},"customer_id":"C1""#),
+        );
+    }
+    for s in [1, 2, 6] {
+        r.ev("survey.ces", 3 * M, &format!(r#""score":{s}"#));
+    }
+    let m = r.metrics();
+    let csat = |s: &str, ch: &str, q: &str| {
+        m.v(
+            "support_csat_responses_total",
+            &[("score", s), ("channel", ch), ("queue", q)],
+        )
+    };
+    assert_eq!(csat("5", "email", "billing"), 1.0);
+    assert_eq!(csat("2", "phone", "sales"), 1.0);
+    assert_eq!(csat("4", "other", "unknown"), 1.0);
+    assert_eq!(csat("4", "chat", "vip"), 1.0);
+    // CSAT = 3 of 4 responses score 4–5.
+    assert_eq!(
+        m.v("support_window_ratio", &[("kpi", "csat"), ("window", "5m")]),
+        0.75
+    );
+    // NPS: 2 promoters, 1 passive, 2 detractors → 100 × (2 − 2) / 5 = 0.
+    assert_eq!(
+        m.v("support_nps_responses_total", &[("category", "promoter")]),
+        2.0
+    );
+    assert_eq!(
+        m.v("support_nps_responses_total", &[("category", "passive")]),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_nps_responses_total", &[("category", "detractor")]),
+        2.0
+    );
+    assert_eq!(m.v("support_window_nps", &[("window", "5m")]), 0.0);
+    // CES mean (1 + 2 + 6) / 3 = 3.
+    assert_eq!(m.v("support_window_ces", &[("window", "5m")]), 3.0);
+    assert_eq!(m.v("support_ces_responses_total", &[("score", "6")]), 1.0);
+}
+
+#[test]
+fn duplicates_change_nothing_but_their_counter() {
+    let mut r = Run::new();
+    r.raw(
+        "dup",
+        "ticket.created",
+        0,
+        r#""ticket_id":"T1","customer_id":"C1""#,
+    );
+    r.raw(
+        "dup",
+        "ticket.created",
+        0,
+        r#""ticket_id":"T1","customer_id":"C1""#,
+    );
+    // Same id, different content: still a duplicate.
+    r.raw(
+        "dup",
+        "ticket.created",
+        S,
+        r#""ticket_id":"T9","customer_id":"C1""#,
+    );
+    let m = r.metrics();
+    assert_eq!(m.sum("support_tickets_created_total", &[]), 1.0);
+    assert_eq!(m.v("frontline_duplicate_events_total", &[]), 2.0);
+    assert_eq!(
+        m.v("frontline_events_total", &[("type", "ticket.created")]),
+        3.0
+    );
+}
+
+#[test]
+fn dedup_forgets_after_the_horizon() {
+    let mut r = Run::new();
+    r.raw("x", "survey.ces", 0, r#""score":3"#);
+    r.raw("y", "survey.ces", 61 * M, r#""score":3"#);
+    // "x" was seen more than an hour of event time ago: it counts again.
+    r.raw("x", "survey.ces", 62 * M, r#""score":3"#);
+    assert_eq!(
+        r.metrics()
+            .v("support_ces_responses_total", &[("score", "3")]),
+        3.0
+    );
+}
+
+#[test]
+fn early_arrivals_are_held_then_applied_in_ts_order() {
+    let mut r = Run::new();
+    // The reply and the resolution arrive before the ticket.created they
+    // follow, all within the 10 min lateness of the clock (8 min).
+    r.ev("ticket.resolved", 8 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.agent_replied",
+        3 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    assert_eq!(
+        r.metrics()
+            .v("frontline_state_entries", &[("kind", "held_event")]),
+        2.0
+    );
+    created(&mut r, "T1", 0);
+    let m = r.metrics();
+    assert_eq!(
+        m.v("support_first_response_seconds_sum", &EMAIL_HIGH_BILLING),
+        180.0
+    );
+    assert_eq!(
+        m.v("support_resolution_seconds_sum", &EMAIL_HIGH_BILLING),
+        480.0
+    );
+    assert_eq!(m.v("frontline_late_events_total", &[]), 0.0);
+    assert_eq!(
+        m.v(
+            "support_first_contact_resolutions_total",
+            &EMAIL_HIGH_BILLING
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.v("frontline_state_entries", &[("kind", "held_event")]),
+        0.0
+    );
+}
+
+#[test]
+fn held_events_behind_the_watermark_are_dropped() {
+    let mut r = Run::new();
+    r.ev("call.answered", 0, r#""call_id":"K404","agent_id":"A1""#);
+    // 10 min later the held answer is exactly at the watermark: still held.
+    r.ev("survey.ces", 10 * M, r#""score":1"#);
+    assert_eq!(
+        r.metrics().get(
+            "frontline_out_of_order_events_total",
+            &[("type", "call.answered")]
+        ),
+        None
+    );
+    // Past it: dropped and counted.
+    r.ev("survey.ces", 10 * M + 1, r#""score":1"#);
+    let m = r.metrics();
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "call.answered")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.v("frontline_state_entries", &[("kind", "held_event")]),
+        0.0
+    );
+    // An event for a closed ticket is held and dropped the same way.
+    created(&mut r, "T1", 11 * M);
+    r.ev("ticket.closed", 12 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.agent_replied",
+        13 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    r.ev("survey.ces", 24 * M, r#""score":1"#);
+    let m = r.metrics();
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "ticket.agent_replied")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.get("support_first_response_seconds_count", &EMAIL_HIGH_BILLING),
+        None
+    );
+}
+
+#[test]
+fn late_events_count_but_change_no_window() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    r.ev("survey.ces", H, r#""score":1"#);
+    // 40 min behind the clock, older than the 10 min lateness: late.
+    r.ev("ticket.resolved", 20 * M, r#""ticket_id":"T1""#);
+    let m = r.metrics();
+    assert_eq!(m.v("frontline_late_events_total", &[]), 1.0);
+    assert_eq!(
+        m.v("support_tickets_resolved_total", &EMAIL_HIGH_BILLING),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_resolution_seconds_sum", &EMAIL_HIGH_BILLING),
+        1200.0
+    );
+    assert_eq!(
+        m.get(
+            "support_window_mean_seconds",
+            &[("metric", "resolution"), ("window", "24h")]
+        ),
+        None
+    );
+    // The creation was in time: resolution rate 0 of 1 created.
+    assert_eq!(
+        m.v(
+            "support_window_ratio",
+            &[("kpi", "resolution"), ("window", "24h")]
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn agent_time_in_status_and_utilization() {
+    let mut r = Run::new();
+    let st = |r: &mut Run, at: i64, s: &str| {
+        r.ev(
+            "agent.status_changed",
+            at,
+            &format!(r#""agent_id":"A1","status":"{s}","queue":"sales""#),
+        );
+    };
+    st(&mut r, 0, "available");
+    st(&mut r, 600 * S, "busy");
+    st(&mut r, 1500 * S, "after_call_work");
+    st(&mut r, 1800 * S, "break");
+    r.ev("survey.ces", 2000 * S, r#""score":1"#);
+    let m = r.metrics();
+    let secs = |s: &str| {
+        m.v(
+            "support_agent_status_seconds_total",
+            &[("status", s), ("queue", "sales")],
+        )
+    };
+    assert_eq!(secs("available"), 600.0);
+    assert_eq!(secs("busy"), 900.0);
+    assert_eq!(secs("after_call_work"), 300.0);
+    // The open interval counts up to the event clock (2000 s).
+    assert_eq!(secs("break"), 200.0);
+    assert_eq!(
+        m.v("support_agents", &[("status", "break"), ("queue", "sales")]),
+        1.0
+    );
+    assert_eq!(
+        m.v(
+            "support_agents",
+            &[("status", "available"), ("queue", "sales")]
+        ),
+        0.0
+    );
+    // Utilization over 1h: (900 + 300) / (600 + 900 + 300).
+    assert_eq!(
+        m.v(
+            "support_window_ratio",
+            &[("kpi", "utilization"), ("window", "1h")]
+        ),
+        1200.0 / 1800.0
+    );
+    // The 5m window (panes from 1710 s to 2000 s) sees 90 s of after-call work only.
+    assert_eq!(
+        m.v(
+            "support_window_ratio",
+            &[("kpi", "utilization"), ("window", "5m")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.v(
+            "support_window_events",
+            &[("metric", "utilization"), ("window", "5m")]
+        ),
+        90.0
+    );
+}
+
+#[test]
+fn ticket_handle_time_and_cost() {
+    let mut r = Run::cfg("[cost]\nper_agent_hour = 36.0\n");
+    created(&mut r, "T1", 0);
+    r.ev(
+        "ticket.work_logged",
+        M,
+        r#""ticket_id":"T1","agent_id":"A1","seconds":300"#,
+    );
+    r.ev(
+        "ticket.work_logged",
+        2 * M,
+        r#""ticket_id":"T1","agent_id":"A2","seconds":600"#,
+    );
+    r.ev("ticket.resolved", H, r#""ticket_id":"T1""#);
+    // Without work logs: no handle observation.
+    created(&mut r, "T2", 0);
+    r.ev("ticket.resolved", H, r#""ticket_id":"T2""#);
+    let m = r.metrics();
+    let email_billing = [("channel", "email"), ("queue", "billing")];
+    assert_eq!(m.v("support_handle_seconds_count", &email_billing), 1.0);
+    assert_eq!(m.v("support_handle_seconds_sum", &email_billing), 900.0);
+    // 900 s × 36 / 3600 = 9.
+    assert_eq!(m.v("support_handle_cost_total", &email_billing), 9.0);
+}
+
+#[test]
+fn customers_active_and_churned() {
+    let mut r = Run::new();
+    for c in ["C1", "C2", "C3"] {
+        r.ev(
+            "customer.subscribed",
+            0,
+            &format!(r#""customer_id":"{c}","mrr":99.5"#),
+        );
+    }
+    r.ev("customer.subscribed", S, r#""customer_id":"C1""#);
+    r.ev("customer.churned", M, r#""customer_id":"C2""#);
+    let m = r.metrics();
+    assert_eq!(m.v("support_customers_active", &[]), 2.0);
+    assert_eq!(m.v("support_customers_churned_total", &[]), 1.0);
+}
+
+#[test]
+fn queue_labels_are_capped() {
+    let mut r = Run::cfg("[labels]\nmax_queues = 2\n");
+    for (i, q) in ["a", "b", "c", "d", "a"].iter().enumerate() {
+        r.ev(
+            "call.queued",
+            i as i64 * S,
+            &format!(r#""call_id":"K{i}","customer_id":"C{i}","queue":"{q}""#),
+        );
+    }
+    let m = r.metrics();
+    assert_eq!(m.v("support_calls_offered_total", &[("queue", "a")]), 2.0);
+    assert_eq!(m.v("support_calls_offered_total", &[("queue", "b")]), 1.0);
+    assert_eq!(
+        m.v("support_calls_offered_total", &[("queue", "other")]),
+        2.0
+    );
+    assert_eq!(
+        m.v("frontline_label_overflow_total", &[("label", "queue")]),
+        2.0
+    );
+}
+
+#[test]
+fn kpi_targets_are_exported() {
+    let mut r = Run::cfg("[kpi_targets]\ncsat = 0.85\nservice_level = 0.8\n");
+    r.ev("survey.ces", 0, r#""score":1"#);
+    let m = r.metrics();
+    assert_eq!(m.v("support_kpi_target", &[("kpi", "csat")]), 0.85);
+    assert_eq!(m.v("support_kpi_target", &[("kpi", "service_level")]), 0.8);
+}
+
+#[test]
+fn resolved_tickets_expire_after_their_ttl() {
+    let mut r = Run::cfg("[state]\nresolved_ticket_ttl = \"1h\"\n");
+    created(&mut r, "T1", 0);
+    r.ev("ticket.resolved", M, r#""ticket_id":"T1""#);
+    r.ev("survey.ces", 3 * H, r#""score":1"#);
+    assert_eq!(
+        r.metrics()
+            .v("frontline_state_entries", &[("kind", "ticket")]),
+        0.0
+    );
+}
+
+#[test]
+fn state_round_trips_through_serde() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    queued(&mut r, "K1", 0);
+    r.ev("call.answered", 10 * S, r#""call_id":"K1","agent_id":"A1""#);
+    r.ev(
+        "ticket.agent_replied",
+        5 * M,
+        r#""ticket_id":"T9","agent_id":"A1""#,
+    );
+    let json = serde_json::to_string(r.engine.state()).unwrap();
+    let restored: super::State = serde_json::from_str(&json).unwrap();
+    let mut r2 = Run::with(Config::default());
+    r2.engine = Engine::from_state(&Config::default(), restored);
+    r2.next_id = r.next_id;
+    for run in [&mut r, &mut r2] {
+        run.ev("ticket.resolved", 20 * M, r#""ticket_id":"T1""#);
+        run.ev(
+            "ticket.created",
+            6 * M,
+            r#""ticket_id":"T9","customer_id":"C9""#,
+        );
+    }
+    assert_eq!(r.metrics().0, r2.metrics().0);
+}

@@ -1,0 +1,201 @@
+//! The `frontline replay` command as a user runs it: exit codes, outputs,
+//! dead letters, and Prometheus text that promtool accepts.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn frontline(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontline"));
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn frontline");
+    if let Some(input) = stdin {
+        // The process may exit before reading (a bad config): a broken pipe is fine.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    }
+    child.wait_with_output().expect("wait frontline")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Lints a Prometheus text exposition with promtool (installed by
+/// `scripts/install-tools.sh`). `support_window_seconds` is a gauge with a
+/// `quantile` label by SPEC §5.2; promtool's lint notes that and nothing
+/// else may be reported.
+pub fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run ./scripts/install-tools.sh (make test does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unexpected: Vec<&str> = report
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| {
+            *l != "support_window_seconds non-summary metrics should not have \"quantile\" label"
+        })
+        .collect();
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(3)) && unexpected.is_empty(),
+        "promtool rejected the exposition (exit {:?}):\n{}",
+        out.status.code(),
+        unexpected.join("\n")
+    );
+}
+
+const GOOD: &str = r#"{"event_id":"1","type":"ticket.created","ts":"2026-11-16T09:00:00Z","ticket_id":"T1","customer_id":"C1","channel":"chat","queue":"weird \"queue\"\\name"}
+{"event_id":"2","type":"ticket.agent_replied","ts":"2026-11-16T09:01:00Z","ticket_id":"T1","agent_id":"A1"}
+"#;
+
+#[test]
+fn replay_reads_stdin_and_writes_stdout() {
+    let input = format!("{GOOD}\n   \n{{oops\n");
+    let out = frontline(
+        &["replay", "--input", "-", "--metrics-out", "-"],
+        Some(&input),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(text.contains(
+        "support_first_response_seconds_sum{channel=\"chat\",priority=\"normal\",queue=\"weird \\\"queue\\\"\\\\name\"} 60.0"
+    ), "{text}");
+    assert!(text.contains("frontline_decode_errors_total{reason=\"invalid_json\"} 1"));
+    // Blank lines are skipped, the bad line is summarised.
+    assert!(
+        stderr(&out).contains("replay: 3 lines, 2 events, 1 bad lines (invalid_json: 1)"),
+        "{}",
+        stderr(&out)
+    );
+    promtool_check(&text);
+}
+
+#[test]
+fn dead_letters_name_their_reason_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let dlq = dir.path().join("bad.jsonl");
+    let prom = dir.path().join("out.prom");
+    let big = format!(r#"{{"event_id":"x","pad":"{}"}}"#, "a".repeat(70_000));
+    std::fs::write(
+        &input,
+        format!("{GOOD}{{\"event_id\":\"3\",\"type\":\"survey.nps\",\"ts\":1,\"score\":11,\"customer_id\":\"c\"}}\n{big}\nnull\n"),
+    )
+    .unwrap();
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let out = frontline(
+        &[
+            "replay",
+            "--input",
+            &p(&input),
+            "--metrics-out",
+            &p(&prom),
+            "--dead-letter",
+            &p(&dlq),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&dlq)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["reason"], "out_of_range");
+    assert_eq!(lines[0]["line"], 3);
+    assert!(lines[0]["error"].as_str().unwrap().contains("score"));
+    assert_eq!(lines[1]["reason"], "too_large");
+    assert_eq!(lines[2]["reason"], "invalid_json");
+    assert_eq!(lines[2]["raw"], "null");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(text.contains("frontline_dead_letters_total 3"), "{text}");
+    assert!(text.contains("frontline_decode_errors_total{reason=\"too_large\"} 1"));
+    promtool_check(&text);
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(&cfg, "[kpi]\nshort_abandon = \"five seconds\"\n").unwrap();
+    let out = frontline(
+        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
+        Some(GOOD),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("`kpi.short_abandon`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Nothing was written to stdout: nothing was consumed.
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(&cfg, "[windows]\nsizes = [\"5m\", \"7m\"]\npane = \"2m\"\n").unwrap();
+    let out = frontline(
+        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
+        Some(GOOD),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`windows.sizes[0]`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = frontline(
+        &["replay", "--input", "-", "--config", "/nonexistent/f.toml"],
+        Some(GOOD),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/f.toml"));
+}
+
+#[test]
+fn unreadable_input_and_unwritable_output_exit_2() {
+    let out = frontline(&["replay", "--input", "/nonexistent/events.jsonl"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read input /nonexistent/events.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = frontline(
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--metrics-out",
+            "/nonexistent/dir/out.prom",
+        ],
+        Some(GOOD),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot write /nonexistent/dir/out.prom"),
+        "{}",
+        stderr(&out)
+    );
+}
