@@ -1,0 +1,384 @@
+//! Business-hours calendars (SPEC §4): weekly opening hours in an IANA time
+//! zone, minus holidays. Open intervals are computed per local date and
+//! converted to instants with `jiff`, so DST changes, midnight and lunch
+//! breaks are handled by the time-zone database, not by offsets of our own.
+
+use std::collections::BTreeSet;
+
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+/// How far ahead a deadline is searched before giving up (a calendar whose
+/// open hours are all holidays would otherwise never reach its target).
+const MAX_DAYS: usize = 3 * 366;
+
+/// A compiled business calendar.
+#[derive(Clone, Debug)]
+pub struct Calendar {
+    tz: TimeZone,
+    /// Open ranges per weekday (Monday first), in minutes since local midnight, sorted.
+    week: [Vec<(u32, u32)>; 7],
+    holidays: BTreeSet<Date>,
+}
+
+/// Why a calendar definition is invalid (the caller adds the key).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CalendarError {
+    /// The sub-key (`hours.mon`, `timezone`, `holidays[2]`).
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn err(key: impl Into<String>, reason: impl Into<String>) -> CalendarError {
+    CalendarError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Weekday keys, Monday first.
+pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn parse_hm(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    if m > 59 || h > 24 || (h == 24 && m != 0) {
+        return None;
+    }
+    Some(h * 60 + m)
+}
+
+impl Calendar {
+    /// Builds a calendar from its config parts.
+    pub fn new<'a>(
+        timezone: &str,
+        hours: impl IntoIterator<Item = (&'a str, &'a [String])>,
+        holidays: &[String],
+    ) -> Result<Calendar, CalendarError> {
+        let tz = TimeZone::get(timezone)
+            .map_err(|_| err("timezone", format!("`{timezone}` is not an IANA time zone")))?;
+        let mut week: [Vec<(u32, u32)>; 7] = Default::default();
+        for (day, ranges) in hours {
+            let key = format!("hours.{day}");
+            let Some(i) = DAYS.iter().position(|d| *d == day) else {
+                return Err(err(
+                    key,
+                    "not a weekday (mon, tue, wed, thu, fri, sat, sun)",
+                ));
+            };
+            for r in ranges {
+                let (a, b) = r
+                    .split_once('-')
+                    .and_then(|(a, b)| Some((parse_hm(a.trim())?, parse_hm(b.trim())?)))
+                    .ok_or_else(|| err(&key, format!("`{r}` is not a range like 09:00-17:00")))?;
+                if a >= b {
+                    return Err(err(&key, format!("`{r}` ends before it starts")));
+                }
+                week[i].push((a, b));
+            }
+            week[i].sort_unstable();
+            if let Some(w) = week[i].windows(2).find(|w| w[1].0 < w[0].1) {
+                return Err(err(
+                    &key,
+                    format!(
+                        "ranges overlap ({} and {})",
+                        fmt_range(w[0]),
+                        fmt_range(w[1])
+                    ),
+                ));
+            }
+        }
+        if week.iter().all(|d| d.is_empty()) {
+            return Err(err("hours", "no open hours on any day"));
+        }
+        let mut hs = BTreeSet::new();
+        for (i, h) in holidays.iter().enumerate() {
+            let d: Date = h.parse().map_err(|_| {
+                err(
+                    format!("holidays[{i}]"),
+                    format!("`{h}` is not a date like 2026-12-24"),
+                )
+            })?;
+            hs.insert(d);
+        }
+        Ok(Calendar {
+            tz,
+            week,
+            holidays: hs,
+        })
+    }
+
+    fn date_of(&self, ms: i64) -> Date {
+        Timestamp::from_millisecond(ms)
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .to_zoned(self.tz.clone())
+            .date()
+    }
+
+    fn instant(&self, d: Date, minutes: u32) -> i64 {
+        let (d, minutes) = if minutes == 24 * 60 {
+            (d.tomorrow().unwrap_or(d), 0)
+        } else {
+            (d, minutes)
+        };
+        let t =
+            Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).unwrap_or(Time::midnight());
+        // `to_zoned` resolves a time in a DST gap or fold the usual way
+        // ("compatible": later offset in a gap, earlier in a fold).
+        d.to_datetime(t)
+            .to_zoned(self.tz.clone())
+            .map(|z| z.timestamp().as_millisecond())
+            .unwrap_or(i64::MAX)
+    }
+
+    /// The open intervals of a local date, as instants.
+    fn open(&self, d: Date) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let ranges: &[(u32, u32)] = if self.holidays.contains(&d) {
+            &[]
+        } else {
+            &self.week[d.weekday().to_monday_zero_offset() as usize]
+        };
+        ranges
+            .iter()
+            .map(move |&(a, b)| (self.instant(d, a), self.instant(d, b)))
+    }
+
+    /// Open milliseconds in `[from, to)`.
+    pub fn business_ms(&self, from: i64, to: i64) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let mut total = 0;
+        // Start a day early: an open range of the previous local date can
+        // reach past midnight only via 24:00, but DST shifts make one day's
+        // instants overlap the next date's start by up to an hour or two.
+        let mut d = self.date_of(from).yesterday().unwrap_or(self.date_of(from));
+        let last = self.date_of(to);
+        while d <= last {
+            for (a, b) in self.open(d) {
+                let (a, b) = (a.max(from), b.min(to));
+                if b > a {
+                    total += b - a;
+                }
+            }
+            match d.tomorrow() {
+                Ok(n) => d = n,
+                Err(_) => break,
+            }
+        }
+        total
+    }
+
+    /// The first instant at which `ms` open milliseconds have elapsed since
+    /// `from`; `None` if that is beyond the search horizon.
+    pub fn add_business(&self, from: i64, ms: i64) -> Option<i64> {
+        let mut left = ms.max(0);
+        let mut d = self.date_of(from).yesterday().unwrap_or(self.date_of(from));
+        for _ in 0..MAX_DAYS {
+            for (a, b) in self.open(d) {
+                let a = a.max(from);
+                if b <= a {
+                    continue;
+                }
+                if left <= b - a {
+                    return Some(a + left);
+                }
+                left -= b - a;
+            }
+            d = d.tomorrow().ok()?;
+        }
+        None
+    }
+}
+
+fn fmt_range((a, b): (u32, u32)) -> String {
+    format!("{:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60)
+}
+
+/// A clock's calendar: always open, or business hours.
+#[derive(Clone, Debug)]
+pub enum Hours {
+    /// `24x7`: calendar time.
+    Always,
+    /// A business calendar.
+    Business(std::sync::Arc<Calendar>),
+}
+
+impl Hours {
+    /// Open milliseconds in `[from, to)`.
+    pub fn elapsed(&self, from: i64, to: i64) -> i64 {
+        match self {
+            Hours::Always => (to - from).max(0),
+            Hours::Business(c) => c.business_ms(from, to),
+        }
+    }
+
+    /// The instant at which `ms` open milliseconds have elapsed since `from`.
+    pub fn add(&self, from: i64, ms: i64) -> Option<i64> {
+        match self {
+            Hours::Always => from.checked_add(ms.max(0)),
+            Hours::Business(c) => c.add_business(from, ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn office(tz: &str) -> Calendar {
+        let nine_five = vec!["09:00-17:00".to_string()];
+        let wed = vec!["09:00-12:30".to_string(), "13:30-17:00".to_string()];
+        let fri = vec!["09:00-15:00".to_string()];
+        let hours: Vec<(&str, &[String])> = vec![
+            ("mon", &nine_five),
+            ("tue", &nine_five),
+            ("wed", &wed),
+            ("thu", &nine_five),
+            ("fri", &fri),
+        ];
+        Calendar::new(tz, hours, &["2026-12-24".into(), "2026-12-25".into()]).unwrap()
+    }
+
+    const H: i64 = 3_600_000;
+    const M: i64 = 60_000;
+
+    fn nine_to_five(tz: &str) -> Calendar {
+        let r = vec!["09:00-17:00".to_string()];
+        let hours: Vec<(&str, &[String])> = DAYS[..5].iter().map(|d| (*d, r.as_slice())).collect();
+        Calendar::new(tz, hours, &[]).unwrap()
+    }
+
+    #[test]
+    fn friday_afternoon_breaches_monday_morning() {
+        // Friday 2026-11-20 16:30 in Berlin (UTC+1) with 30 min left on
+        // Friday: 1 h target → Monday 09:30 local = 08:30Z.
+        let c = nine_to_five("Europe/Berlin");
+        let from = ts("2026-11-20T15:30:00Z");
+        assert_eq!(c.add_business(from, H), Some(ts("2026-11-23T08:30:00Z")));
+        assert_eq!(c.business_ms(from, ts("2026-11-23T08:30:00Z")), H);
+        // Over the weekend nothing accrues.
+        assert_eq!(
+            c.business_ms(ts("2026-11-21T00:00:00Z"), ts("2026-11-23T08:00:00Z")),
+            0
+        );
+    }
+
+    #[test]
+    fn lunch_breaks_and_early_fridays() {
+        let c = office("Europe/Berlin");
+        // Wednesday 2026-11-18 12:00 local (11:00Z), 1 h: 30 min before lunch, 30 after → 14:00 local.
+        assert_eq!(
+            c.add_business(ts("2026-11-18T11:00:00Z"), H),
+            Some(ts("2026-11-18T13:00:00Z"))
+        );
+        // Friday closes at 15:00: Friday 14:00 local + 2 h → Monday 10:00 local.
+        assert_eq!(
+            c.add_business(ts("2026-11-20T13:00:00Z"), 2 * H),
+            Some(ts("2026-11-23T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn holidays_are_closed() {
+        let c = office("Europe/Berlin");
+        // Wednesday 2026-12-23 16:00 local + 2 h: 1 h on the 23rd, 24th and
+        // 25th are holidays, Saturday/Sunday closed, Monday 28th 10:00 local.
+        assert_eq!(
+            c.add_business(ts("2026-12-23T15:00:00Z"), 2 * H),
+            Some(ts("2026-12-28T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn deadline_at_the_end_of_an_open_range_is_that_end() {
+        let c = nine_to_five("UTC");
+        assert_eq!(
+            c.add_business(ts("2026-11-16T16:00:00Z"), H),
+            Some(ts("2026-11-16T17:00:00Z"))
+        );
+        // Starting before opening counts from opening.
+        assert_eq!(
+            c.add_business(ts("2026-11-16T03:00:00Z"), 30 * M),
+            Some(ts("2026-11-16T09:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn dst_spring_forward_and_fall_back_in_berlin() {
+        // 24/7 hours in Berlin: the spring-forward night (2026-03-29, 02:00 → 03:00)
+        // has 23 h, the fall-back night (2026-10-25) 25 h of local "day".
+        let all = vec!["00:00-24:00".to_string()];
+        let hours: Vec<(&str, &[String])> = DAYS.iter().map(|d| (*d, all.as_slice())).collect();
+        let c = Calendar::new("Europe/Berlin", hours, &[]).unwrap();
+        // Saturday 22:00 local (21:00Z) + 5 h of open time = 04:00 local on Sunday (02:00Z).
+        assert_eq!(
+            c.add_business(ts("2026-03-28T21:00:00Z"), 5 * H),
+            Some(ts("2026-03-29T02:00:00Z"))
+        );
+        assert_eq!(
+            c.business_ms(ts("2026-03-28T23:00:00Z"), ts("2026-03-29T22:00:00Z")),
+            23 * H
+        );
+        assert_eq!(
+            c.business_ms(ts("2026-10-24T22:00:00Z"), ts("2026-10-25T23:00:00Z")),
+            25 * H
+        );
+    }
+
+    #[test]
+    fn dst_changes_keep_local_opening_hours() {
+        // New York springs forward on 2026-03-08 and falls back on 2026-11-01.
+        let c = nine_to_five("America/New_York");
+        // Friday 2026-03-06 16:00 EST (21:00Z) + 2 h → Monday 10:00 EDT (14:00Z).
+        assert_eq!(
+            c.add_business(ts("2026-03-06T21:00:00Z"), 2 * H),
+            Some(ts("2026-03-09T14:00:00Z"))
+        );
+        // Friday 2026-10-30 16:00 EDT (20:00Z) + 2 h → Monday 10:00 EST (15:00Z).
+        assert_eq!(
+            c.add_business(ts("2026-10-30T20:00:00Z"), 2 * H),
+            Some(ts("2026-11-02T15:00:00Z"))
+        );
+        // Berlin's office also keeps local hours across its own change (2026-03-29):
+        // Friday 27th 16:00 CET (15:00Z) + 2 h → Monday 30th 10:00 CEST (08:00Z).
+        let b = nine_to_five("Europe/Berlin");
+        assert_eq!(
+            b.add_business(ts("2026-03-27T15:00:00Z"), 2 * H),
+            Some(ts("2026-03-30T08:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn invalid_definitions_name_the_sub_key() {
+        let r = |s: &str| vec![s.to_string()];
+        let bad = r("17:00-09:00");
+        let e = Calendar::new("UTC", vec![("mon", bad.as_slice())], &[]).unwrap_err();
+        assert_eq!(e.key, "hours.mon");
+        let two = vec!["09:00-12:00".to_string(), "11:00-13:00".to_string()];
+        let e = Calendar::new("UTC", vec![("tue", two.as_slice())], &[]).unwrap_err();
+        assert_eq!(e.key, "hours.tue");
+        assert!(e.reason.contains("overlap"), "{}", e.reason);
+        let ok = r("09:00-17:00");
+        let e = Calendar::new("Mars/Olympus", vec![("mon", ok.as_slice())], &[]).unwrap_err();
+        assert_eq!(e.key, "timezone");
+        let e = Calendar::new("UTC", vec![("monday", ok.as_slice())], &[]).unwrap_err();
+        assert_eq!(e.key, "hours.monday");
+        let e =
+            Calendar::new("UTC", vec![("mon", ok.as_slice())], &["24.12.2026".into()]).unwrap_err();
+        assert_eq!(e.key, "holidays[0]");
+        let e = Calendar::new("UTC", Vec::<(&str, &[String])>::new(), &[]).unwrap_err();
+        assert_eq!(e.key, "hours");
+        let e = Calendar::new("UTC", vec![("mon", r("9:00-17:00").as_slice())], &[]).unwrap_err();
+        assert_eq!(e.key, "hours.mon");
+    }
+}
