@@ -141,6 +141,197 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// State expiry.
     pub state: StateConfig,
+    /// SLA policies and business calendars (SPEC §4).
+    pub sla: SlaConfig,
+}
+
+/// One value or a list of values (`priority = "urgent"` or `["high", "urgent"]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// A single value.
+    One(String),
+    /// Any of several values.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// What a policy matches; an absent field matches anything.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyMatch {
+    /// Channels.
+    pub channel: Option<OneOrMany>,
+    /// Priorities.
+    pub priority: Option<OneOrMany>,
+    /// Queues.
+    pub queue: Option<OneOrMany>,
+}
+
+/// One SLA policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicy {
+    /// The `policy` label.
+    pub name: String,
+    /// Which tickets and calls it applies to.
+    #[serde(default, rename = "match")]
+    pub matches: PolicyMatch,
+    /// `24x7` or a calendar of `[sla.calendars]`.
+    #[serde(default = "default_calendar")]
+    pub calendar: String,
+    /// First public reply target.
+    pub first_response: Option<Dur>,
+    /// Reply target after each customer message.
+    pub next_response: Option<Dur>,
+    /// First resolution target (pending time excluded).
+    pub resolution: Option<Dur>,
+    /// Call answer target.
+    pub answer: Option<Dur>,
+}
+
+fn default_calendar() -> String {
+    "24x7".into()
+}
+
+/// A business-hours calendar.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub timezone: String,
+    /// Opening hours per weekday (`mon` … `sun`), e.g. `["09:00-12:30", "13:30-17:00"]`.
+    #[serde(default)]
+    pub hours: BTreeMap<String, Vec<String>>,
+    /// Closed dates, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+/// SLA settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    /// A clock is at risk from this fraction of its target.
+    pub warn_fraction: f64,
+    /// Policies, matched in order; the first match wins.
+    pub policies: Vec<SlaPolicy>,
+    /// Business calendars by name.
+    pub calendars: BTreeMap<String, CalendarConfig>,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            warn_fraction: 0.8,
+            policies: Vec::new(),
+            calendars: BTreeMap::new(),
+        }
+    }
+}
+
+impl SlaConfig {
+    /// Compiles the calendars, naming the bad key on error.
+    pub fn calendars(
+        &self,
+    ) -> Result<BTreeMap<String, std::sync::Arc<crate::calendar::Calendar>>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for (name, c) in &self.calendars {
+            let hours = c.hours.iter().map(|(d, r)| (d.as_str(), r.as_slice()));
+            let cal =
+                crate::calendar::Calendar::new(&c.timezone, hours, &c.holidays).map_err(|e| {
+                    ConfigError::invalid(format!("sla.calendars.{name}.{}", e.key), e.reason)
+                })?;
+            out.insert(name.clone(), std::sync::Arc::new(cal));
+        }
+        Ok(out)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.warn_fraction > 0.0 && self.warn_fraction <= 1.0) {
+            return Err(ConfigError::invalid(
+                "sla.warn_fraction",
+                "must be in (0, 1]",
+            ));
+        }
+        if self.calendars.contains_key("24x7") {
+            return Err(ConfigError::invalid(
+                "sla.calendars.24x7",
+                "`24x7` is reserved for always-open",
+            ));
+        }
+        self.calendars()?;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, p) in self.policies.iter().enumerate() {
+            let key = |k: &str| format!("sla.policies[{i}].{k}");
+            if p.name.is_empty() || p.name.len() > 64 {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    "must be 1..64 characters",
+                ));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    format!("`{}` is used twice", p.name),
+                ));
+            }
+            if p.calendar != "24x7" && !self.calendars.contains_key(&p.calendar) {
+                return Err(ConfigError::invalid(
+                    key("calendar"),
+                    format!(
+                        "unknown calendar `{}` (define it under [sla.calendars.{}] or use 24x7)",
+                        p.calendar, p.calendar
+                    ),
+                ));
+            }
+            for (k, t) in [
+                ("first_response", p.first_response),
+                ("next_response", p.next_response),
+                ("resolution", p.resolution),
+                ("answer", p.answer),
+            ] {
+                if let Some(t) = t {
+                    if t.ms() <= 0 {
+                        return Err(ConfigError::invalid(
+                            key(k),
+                            "a target must be greater than 0",
+                        ));
+                    }
+                }
+            }
+            if let Some(c) = &p.matches.channel {
+                for v in c.values() {
+                    if crate::event::Channel::parse(&v).is_none() {
+                        return Err(ConfigError::invalid(
+                            key("match.channel"),
+                            format!("unknown channel `{v}`"),
+                        ));
+                    }
+                }
+            }
+            if let Some(c) = &p.matches.priority {
+                for v in c.values() {
+                    if crate::event::Priority::parse(&v).is_none() {
+                        return Err(ConfigError::invalid(
+                            key("match.priority"),
+                            format!("unknown priority `{v}`"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Event-time settings (SPEC §2).
@@ -488,6 +679,7 @@ impl Config {
         positive("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
         positive("state.finished_call_ttl", self.state.finished_call_ttl)?;
         positive("state.idle_call_ttl", self.state.idle_call_ttl)?;
+        self.sla.validate()?;
         Ok(())
     }
 }
@@ -601,6 +793,79 @@ mod tests {
         assert!(e.to_string().contains("`time.dedup_horizon`"), "{e}");
         let e = Config::parse("[labels]\nmax_queues = \"many\"\n").unwrap_err();
         assert!(e.to_string().contains("`labels.max_queues`"), "{e}");
+    }
+
+    const SPEC_SLA: &str = r#"
+[sla]
+warn_fraction = 0.8
+
+[[sla.policies]]
+name = "urgent"
+match = { priority = ["urgent"] }
+calendar = "office"
+first_response = "1h"
+next_response = "2h"
+resolution = "8h"
+
+[[sla.policies]]
+name = "phone"
+match = { channel = ["phone"] }
+answer = "20s"
+
+[[sla.policies]]
+name = "standard"
+first_response = "8h"
+resolution = "3d"
+
+[sla.calendars.office]
+timezone = "Europe/Berlin"
+hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-12:30", "13:30-17:00"], thu = ["09:00-17:00"], fri = ["09:00-15:00"] }
+holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
+"#;
+
+    #[test]
+    fn the_spec_sla_example_parses() {
+        let c = Config::parse(SPEC_SLA).unwrap();
+        assert_eq!(c.sla.policies.len(), 3);
+        assert_eq!(c.sla.policies[0].resolution, Some(Dur(8 * 3_600_000)));
+        assert_eq!(c.sla.policies[2].calendar, "24x7");
+        assert_eq!(c.sla.calendars().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sla_errors_name_their_key() {
+        let bad = |from: &str, to: &str| {
+            Config::parse(&SPEC_SLA.replace(from, to))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad("calendar = \"office\"", "calendar = \"ofice\"");
+        assert!(
+            e.contains("`sla.policies[0].calendar`") && e.contains("ofice"),
+            "{e}"
+        );
+        let e = bad("Europe/Berlin", "Europe/Berlinn");
+        assert!(e.contains("`sla.calendars.office.timezone`"), "{e}");
+        let e = bad(
+            "\"09:00-12:30\", \"13:30-17:00\"",
+            "\"09:00-14:00\", \"13:30-17:00\"",
+        );
+        assert!(
+            e.contains("`sla.calendars.office.hours.wed`") && e.contains("overlap"),
+            "{e}"
+        );
+        let e = bad("fri = [\"09:00-15:00\"]", "fri = [\"15:00-09:00\"]");
+        assert!(e.contains("`sla.calendars.office.hours.fri`"), "{e}");
+        let e = bad("answer = \"20s\"", "answer = \"0s\"");
+        assert!(e.contains("`sla.policies[1].answer`"), "{e}");
+        let e = bad("\"2026-12-26\"", "\"26.12.2026\"");
+        assert!(e.contains("`sla.calendars.office.holidays[2]`"), "{e}");
+        let e = bad("name = \"phone\"", "name = \"urgent\"");
+        assert!(e.contains("`sla.policies[1].name`"), "{e}");
+        let e = bad("warn_fraction = 0.8", "warn_fraction = 1.5");
+        assert!(e.contains("`sla.warn_fraction`"), "{e}");
+        let e = bad("priority = [\"urgent\"]", "priority = [\"asap\"]");
+        assert!(e.contains("`sla.policies[0].match.priority`"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! ```
 //!
 //! - [`config`]: the TOML file, its defaults and validation.
+//! - [`calendar`]: business-hours calendars (time zones, hours, holidays).
 //! - [`event`]: the event model of SPEC §1 (types, dimensions).
 //! - [`decode`]: bytes → [`event::Event`], with a typed reason per error.
 //! - [`engine`]: the sans-IO core: `apply`, `advance_clock`, `flush`,
@@ -19,6 +20,7 @@
 //! - [`export`]: snapshot → OpenMetrics / Prometheus text.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 
+pub mod calendar;
 pub mod config;
 pub mod decode;
 pub mod engine;

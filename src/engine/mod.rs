@@ -6,7 +6,6 @@
 //! [`Engine::advance_clock`] for a live clock on a quiet topic), so replay,
 //! Kafka, tests and benchmarks drive the very same code.
 
-pub mod calendar;
 mod labels;
 mod state;
 pub mod window;
