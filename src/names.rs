@@ -43,6 +43,13 @@ names! {
     OLDEST_CALL_WAIT = "support_oldest_call_wait_seconds", "Wait of the oldest call in queue, seconds.";
     AGENTS = "support_agents", "Agents by current status.";
     KPI_TARGET = "support_kpi_target", "Configured KPI targets.";
+    SLA_ACHIEVED = "support_sla_achieved", "SLA targets achieved: the target event came within the target.";
+    SLA_BREACHES = "support_sla_breaches", "SLA targets breached, counted the moment the deadline passed.";
+    SLA_AT_RISK = "support_sla_at_risk", "SLA clocks past the warn fraction of their target, not yet achieved or breached.";
+    SLA_ACTIVE_BREACHES = "support_sla_active_breaches", "Breached SLA clocks still running.";
+    FIRST_RESPONSE_BUSINESS = "support_first_response_business_seconds", "First response time in the policy's business hours, seconds.";
+    REPLY_BUSINESS = "support_reply_business_seconds", "Reply time in the policy's business hours, seconds.";
+    RESOLUTION_BUSINESS = "support_resolution_business_seconds", "Resolution time in the policy's business hours, seconds.";
     WINDOW_SECONDS = "support_window_seconds", "Quantiles of durations over sliding event-time windows (HDR, 3 significant digits), seconds.";
     WINDOW_MEAN = "support_window_mean_seconds", "Mean of durations over sliding event-time windows, seconds.";
     WINDOW_RATIO = "support_window_ratio", "KPI ratios over sliding event-time windows, 0..1.";

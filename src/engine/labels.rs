@@ -49,6 +49,14 @@ impl LabelCap {
         id
     }
 
+    /// An id for `s` that ignores the cap (queues named by SLA policies).
+    pub fn reserve(&mut self, s: &str) -> LabelId {
+        match self.index.get(s) {
+            Some(&id) => id,
+            None => self.add(s),
+        }
+    }
+
     /// The id for a value (`None` is `unknown`).
     pub fn resolve(&mut self, value: Option<&str>) -> LabelId {
         let Some(s) = value else { return UNKNOWN };

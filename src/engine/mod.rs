@@ -27,6 +27,10 @@ pub use state::{dims, Metrics, PromHist};
 use state::{Agent, Call, CallPhase, Contact, Customer, Ticket};
 use window::{DimKey, DurMetric, Windows, C};
 
+pub mod sla;
+mod sla_engine;
+use sla::Policies;
+
 mod dedup;
 pub use dedup::Dedup;
 
@@ -51,10 +55,31 @@ pub enum HistId {
     AnswerWait,
     /// `support_abandon_wait_seconds`
     AbandonWait,
+    /// `support_first_response_business_seconds`
+    FirstResponseBusiness,
+    /// `support_reply_business_seconds`
+    ReplyBusiness,
+    /// `support_resolution_business_seconds`
+    ResolutionBusiness,
 }
 
 /// Number of [`HistId`]s.
-pub const NHIST: usize = 8;
+pub const NHIST: usize = 11;
+
+/// Every [`HistId`], in index order.
+pub const HISTS: [HistId; NHIST] = [
+    HistId::FirstResponse,
+    HistId::Reply,
+    HistId::Resolution,
+    HistId::FullResolution,
+    HistId::Handle,
+    HistId::Hold,
+    HistId::AnswerWait,
+    HistId::AbandonWait,
+    HistId::FirstResponseBusiness,
+    HistId::ReplyBusiness,
+    HistId::ResolutionBusiness,
+];
 
 impl HistId {
     /// Config key of the histogram's buckets.
@@ -68,6 +93,9 @@ impl HistId {
             "hold",
             "answer_wait",
             "abandon_wait",
+            "first_response",
+            "reply",
+            "resolution",
         ][self as usize]
     }
 }
@@ -95,16 +123,29 @@ pub struct Settings {
     idle_call_ttl: i64,
     sweep_every: i64,
     max_held: usize,
-    max_queues: usize,
     max_agents: usize,
-    queue_allow: Vec<String>,
     agent_allow: Vec<String>,
+    policies: Policies,
 }
 
 impl Settings {
-    /// Derives engine settings from a validated config.
-    pub fn from_config(c: &Config) -> Settings {
-        let hist = |h: HistId| -> Arc<[f64]> { c.histograms.bounds(h.key()).into() };
+    /// Derives engine settings from a validated config; SLA policies are
+    /// compiled against (and reserve their queues in) `queues`.
+    pub fn from_config(c: &Config, queues: &mut LabelCap) -> Settings {
+        // Config::validate compiled these already; a config built by hand
+        // must be validated first.
+        let policies = Policies::compile(c, queues)
+            .unwrap_or_else(|e| panic!("engine config must be validated first: {e}"));
+        let targets = policies.target_bounds();
+        let hist = |h: HistId| -> Arc<[f64]> {
+            let mut b = c.histograms.bounds(h.key());
+            if let Some(t) = targets.get(h.key()) {
+                b.extend(t);
+                b.sort_by(f64::total_cmp);
+                b.dedup();
+            }
+            b.into()
+        };
         Settings {
             lateness: c.time.allowed_lateness.ms(),
             dedup_horizon: c.time.dedup_horizon.ms(),
@@ -113,16 +154,7 @@ impl Settings {
             sl_threshold: c.kpi.service_level_threshold.ms(),
             acw_timeout: c.kpi.acw_timeout.ms(),
             cost_per_ms: c.cost.per_agent_hour / 3_600_000.0,
-            bounds: [
-                hist(HistId::FirstResponse),
-                hist(HistId::Reply),
-                hist(HistId::Resolution),
-                hist(HistId::FullResolution),
-                hist(HistId::Handle),
-                hist(HistId::Hold),
-                hist(HistId::AnswerWait),
-                hist(HistId::AbandonWait),
-            ],
+            bounds: HISTS.map(hist),
             window_names: c.windows.sizes.iter().map(|d| d.to_string()).collect(),
             window_sizes: c.windows.sizes.iter().map(|d| d.ms()).collect(),
             pane: c.windows.pane.ms(),
@@ -135,10 +167,9 @@ impl Settings {
             idle_call_ttl: c.state.idle_call_ttl.ms(),
             sweep_every: (c.state.finished_call_ttl.ms() / 4).clamp(10_000, 3_600_000),
             max_held: 100_000,
-            max_queues: c.labels.max_queues,
             max_agents: c.labels.max_agents,
-            queue_allow: c.labels.queue_allow_list.clone(),
             agent_allow: c.labels.agent_allow_list.clone(),
+            policies,
         }
     }
 }
@@ -159,6 +190,10 @@ enum TimerKind {
     HeldTicket(Id),
     /// Held events of this call may have fallen behind the watermark.
     HeldCall(Id),
+    /// An SLA clock of this ticket becomes at risk or breaches.
+    SlaTicket(Id),
+    /// The answer clock of this call becomes at risk or breaches.
+    SlaCall(Id),
 }
 
 /// Everything an engine remembers; serializable for checkpoints.
@@ -180,7 +215,15 @@ pub struct State {
     agent_labels: LabelCap,
     metrics: Metrics,
     windows: Windows,
+    /// Breaches not yet taken by the driver (bounded; not checkpointed).
+    #[serde(skip)]
+    breaches: Vec<sla::Breach>,
+    #[serde(skip)]
+    breaches_dropped: u64,
 }
+
+/// Breach records kept for the driver between drains.
+const MAX_BREACH_RECORDS: usize = 10_000;
 
 /// The engine of one partition.
 #[derive(Clone, Debug)]
@@ -192,7 +235,8 @@ pub struct Engine {
 impl Engine {
     /// A fresh engine.
     pub fn new(cfg: &Config) -> Engine {
-        let s = Settings::from_config(cfg);
+        let mut queues = LabelCap::new(cfg.labels.max_queues, &cfg.labels.queue_allow_list);
+        let s = Settings::from_config(cfg, &mut queues);
         let st = State {
             clock: None,
             tickets: FxHashMap::default(),
@@ -206,10 +250,12 @@ impl Engine {
             timer_seq: 0,
             next_sweep: i64::MIN,
             dedup: Dedup::default(),
-            queues: LabelCap::new(s.max_queues, &s.queue_allow),
+            queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
             metrics: Metrics::default(),
             windows: Windows::new(s.pane, &s.window_sizes),
+            breaches: Vec::new(),
+            breaches_dropped: 0,
         };
         Engine { s, st }
     }
@@ -217,10 +263,15 @@ impl Engine {
     /// Restores an engine from checkpointed state.
     pub fn from_state(cfg: &Config, mut st: State) -> Engine {
         st.windows.rebuild();
-        Engine {
-            s: Settings::from_config(cfg),
-            st,
-        }
+        let s = Settings::from_config(cfg, &mut st.queues);
+        Engine { s, st }
+    }
+
+    /// Takes the breaches recorded since the last call (for logs and the
+    /// SLA event stream), and how many were dropped because nobody took them.
+    pub fn drain_breaches(&mut self) -> (Vec<sla::Breach>, u64) {
+        let dropped = std::mem::take(&mut self.st.breaches_dropped);
+        (std::mem::take(&mut self.st.breaches), dropped)
     }
 
     /// The state, for checkpointing.
@@ -262,6 +313,21 @@ impl Engine {
         }
         self.advance_clock(ev.ts);
         self.route(ev);
+        self.fire_overdue();
+    }
+
+    /// Fires timers an event has put behind the clock (an SLA target
+    /// shortened past its deadline, a late opening event): they are due now.
+    fn fire_overdue(&mut self) {
+        let Some(clock) = self.st.clock else { return };
+        while let Some(Reverse(t)) = self.st.timers.peek() {
+            if t.due >= clock {
+                break;
+            }
+            let Reverse(t) = self.st.timers.pop().expect("peeked");
+            let cutoff = self.watermark();
+            self.fire(t, cutoff);
+        }
     }
 
     /// Moves the event clock forward to `ts` (no-op if it is behind), firing
@@ -344,6 +410,8 @@ impl Engine {
             }
             TimerKind::HeldTicket(id) => self.expire_held(id, true, held_cutoff),
             TimerKind::HeldCall(id) => self.expire_held(id, false, held_cutoff),
+            TimerKind::SlaTicket(id) => self.sla_ticket_timer(&id, t.due),
+            TimerKind::SlaCall(id) => self.sla_call_timer(&id, t.due),
         }
     }
 
@@ -478,6 +546,7 @@ impl Engine {
                 let t = Ticket::new(ts, channel, priority, q);
                 self.st.metrics.open_add(t.status, priority, q, 1);
                 self.st.tickets.insert(ticket.clone(), t);
+                self.sla_ticket_created(&ticket, ts, channel);
                 *self
                     .st
                     .metrics
@@ -502,6 +571,7 @@ impl Engine {
                 self.st
                     .calls
                     .insert(call.clone(), Call::new(ts, channel, q));
+                self.sla_call_queued(&call, ts, channel);
                 self.st.metrics.waiting_add(q, ts, 1);
                 *self.st.metrics.calls_offered.entry(q as u32).or_default() += 1;
                 self.contact(ts, &customer, category.as_deref(), channel, q);
@@ -664,6 +734,9 @@ impl Engine {
                         self.st.metrics.open_add(status, pr, q, -1);
                         self.st.metrics.open_add(status, pr, nq, 1);
                     }
+                    if nq != q {
+                        self.sla_ticket_relabel(&id, pr, q);
+                    }
                 }
             }
             Body::TicketAgentReplied { public, .. } => {
@@ -677,25 +750,40 @@ impl Engine {
                 let created = t.created;
                 let waiting = t.unanswered_since.take();
                 let key = dims(ch, pr, q);
+                let business = self.business_hours(self.ticket_policy(&id));
                 if first {
                     self.observe(HistId::FirstResponse, key, ts - created);
                     self.win_observe(ts, DurMetric::FirstResponse, ch, q, ts - created);
+                    if let Some(h) = &business {
+                        self.observe(HistId::FirstResponseBusiness, key, h.elapsed(created, ts));
+                    }
                 }
                 if let Some(since) = waiting {
                     let ms = (ts - since).max(0);
                     self.observe(HistId::Reply, key, ms);
                     self.win_observe(ts, DurMetric::Reply, ch, q, ms);
+                    if let Some(h) = &business {
+                        self.observe(HistId::ReplyBusiness, key, h.elapsed(since, ts));
+                    }
                 }
+                self.sla_ticket_replied(&id, ts);
             }
             Body::TicketCustomerReplied { .. } => {
                 let t = self.st.tickets.get_mut(&id).expect("checked");
-                if t.unanswered_since.is_none() {
+                let starts_wait = t.unanswered_since.is_none();
+                if starts_wait {
                     t.unanswered_since = Some(ts);
                 }
                 if !resolved && status != TicketStatus::Open {
                     t.status = TicketStatus::Open;
                     self.st.metrics.open_add(status, pr, q, -1);
                     self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
+                    if status == TicketStatus::Pending {
+                        self.sla_ticket_pending(&id, ts, false);
+                    }
+                }
+                if starts_wait {
+                    self.sla_ticket_awaits_reply(&id, ts);
                 }
             }
             Body::TicketStatusChanged { status: new, .. } => {
@@ -705,12 +793,22 @@ impl Engine {
                 self.st.tickets.get_mut(&id).expect("checked").status = new;
                 self.st.metrics.open_add(status, pr, q, -1);
                 self.st.metrics.open_add(new, pr, q, 1);
+                let (was, is) = (
+                    status == TicketStatus::Pending,
+                    new == TicketStatus::Pending,
+                );
+                if was != is {
+                    self.sla_ticket_pending(&id, ts, is);
+                }
             }
             Body::TicketPriorityChanged { priority, .. } => {
                 self.st.tickets.get_mut(&id).expect("checked").priority = priority;
                 if !resolved {
                     self.st.metrics.open_add(status, pr, q, -1);
                     self.st.metrics.open_add(status, priority, q, 1);
+                }
+                if priority != pr {
+                    self.sla_ticket_relabel(&id, pr, q);
                 }
             }
             Body::TicketEscalated { .. } => {
@@ -750,6 +848,10 @@ impl Engine {
                 if first {
                     *self.st.metrics.tickets_resolved.entry(key).or_default() += 1;
                     self.observe(HistId::Resolution, key, ts - created);
+                    if let Some(h) = self.business_hours(self.ticket_policy(&id)) {
+                        self.observe(HistId::ResolutionBusiness, key, h.elapsed(created, ts));
+                    }
+                    self.sla_ticket_resolved(&id, ts);
                     self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
                     self.win_count(ts, C::FirstResolutions, 1);
                     self.win_count(ts, C::ResolvedContacts, 1);
@@ -784,6 +886,7 @@ impl Engine {
                 if !resolved {
                     self.st.metrics.open_add(status, pr, q, -1);
                 }
+                self.sla_ticket_gone(&id);
                 self.st.tickets.remove(&id);
             }
             _ => unreachable!("only ticket events are routed here"),
@@ -832,6 +935,7 @@ impl Engine {
                     *self.st.metrics.calls_within.entry(q as u32).or_default() += 1;
                     self.win_count(ts, C::AnsweredWithin, 1);
                 }
+                self.sla_call_left_queue(&id, Some(ts));
             }
             (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
                 c.phase = CallPhase::Done { at: ts };
@@ -844,6 +948,7 @@ impl Engine {
                     *self.st.metrics.calls_short.entry(q as u32).or_default() += 1;
                     self.win_count(ts, C::ShortAbandoned, 1);
                 }
+                self.sla_call_left_queue(&id, None);
             }
             (
                 Body::CallHoldStarted { .. },
@@ -883,6 +988,9 @@ impl Engine {
                 }
                 let nq = self.st.queues.resolve(queue.as_deref());
                 self.st.calls.get_mut(&id).expect("checked").queue = nq;
+                if nq != q {
+                    self.sla_call_relabel(&id, q);
+                }
                 if p == CallPhase::Waiting {
                     self.st.metrics.waiting_add(q, queued, -1);
                     self.st.metrics.waiting_add(nq, queued, 1);
@@ -1016,6 +1124,40 @@ impl Engine {
 
     /// Drops expired state (docs/events.md, "Expiry").
     fn sweep(&mut self, now: i64) {
+        if self.sla_on() {
+            // Clocks of state about to expire stop first, leaving the gauges.
+            let s = self.s.clone();
+            let tickets: Vec<Id> = self
+                .st
+                .tickets
+                .iter()
+                .filter(|(_, t)| {
+                    let ttl = if t.resolved {
+                        s.resolved_ticket_ttl
+                    } else {
+                        s.idle_ticket_ttl
+                    };
+                    now - t.last_event > ttl
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for id in tickets {
+                self.sla_ticket_gone(&id);
+            }
+            let calls: Vec<Id> = self
+                .st
+                .calls
+                .iter()
+                .filter(|(_, c)| match c.phase {
+                    CallPhase::Done { at } => now - at > s.finished_call_ttl,
+                    _ => now - c.last_event > s.idle_call_ttl,
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for id in calls {
+                self.sla_call_gone(&id);
+            }
+        }
         let s = &self.s;
         let m = &mut self.st.metrics;
         self.st.tickets.retain(|_, t| {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::sla::sla_unkey;
 use super::state::{undims, KeyCounts, PromHist};
 use super::window::{DimKey, DurMetric, C};
 use super::{Engine, HistId, LabelCap, LabelId};
@@ -75,6 +76,19 @@ impl Engine {
         counter(out, names::CALLS_SHORT_ABANDONED, &m.calls_short, qo);
         self.hist(out, names::ANSWER_WAIT, HistId::AnswerWait, qo);
         self.hist(out, names::ABANDON_WAIT, HistId::AbandonWait, qo);
+        self.hist(
+            out,
+            names::FIRST_RESPONSE_BUSINESS,
+            HistId::FirstResponseBusiness,
+            cpq,
+        );
+        self.hist(out, names::REPLY_BUSINESS, HistId::ReplyBusiness, cpq);
+        self.hist(
+            out,
+            names::RESOLUTION_BUSINESS,
+            HistId::ResolutionBusiness,
+            cpq,
+        );
 
         let status_queue = |k: u32| -> Labels {
             let st = AgentStatus::ALL[(k >> 16) as usize % AgentStatus::ALL.len()];
@@ -112,6 +126,24 @@ impl Engine {
         for (k, v) in &m.handle_cost {
             f.push(cq(*k), Value::Float(*v));
         }
+        let sla_labels = |k: u64| -> Labels {
+            let (kind, policy, pr, id) = sla_unkey(k);
+            let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
+            vec![
+                ("sla", s(kind.as_str())),
+                ("policy", Cow::Owned(name.to_string())),
+                ("priority", s(pr.as_str())),
+                ("queue", q(cap, id)),
+            ]
+        };
+        let mut f = out.family(names::SLA_ACHIEVED, Kind::Counter);
+        for (k, n) in &m.sla_achieved {
+            f.push(sla_labels(*k), Value::Int(*n));
+        }
+        let mut f = out.family(names::SLA_BREACHES, Kind::Counter);
+        for (k, n) in &m.sla_breaches {
+            f.push(sla_labels(*k), Value::Int(*n));
+        }
         let mut f = out.family(names::CUSTOMERS_CHURNED, Kind::Counter);
         if m.churned > 0 {
             f.push(vec![], Value::Int(m.churned));
@@ -147,6 +179,14 @@ impl Engine {
         let mut f = out.family(names::AGENTS, Kind::Gauge);
         for (k, n) in &m.agents {
             f.push(status_queue(*k), Value::Int((*n).max(0) as u64));
+        }
+        let mut f = out.family(names::SLA_AT_RISK, Kind::Gauge);
+        for (k, n) in &m.sla_at_risk {
+            f.push(sla_labels(*k), Value::Int((*n).max(0) as u64));
+        }
+        let mut f = out.family(names::SLA_ACTIVE_BREACHES, Kind::Gauge);
+        for (k, n) in &m.sla_active {
+            f.push(sla_labels(*k), Value::Int((*n).max(0) as u64));
         }
         let mut f = out.family(names::KPI_TARGET, Kind::Gauge);
         for (k, v) in &self.s.kpi_targets {
@@ -218,7 +258,10 @@ impl Engine {
             let c = |k: C| agg.counts.get(k);
             let kept_abandons = c(C::Abandoned) - c(C::ShortAbandoned);
             let offered_sl = c(C::Answered) + kept_abandons;
-            let ratios: [(&'static str, i64, i64); 9] = [
+            let sla_ratio = |met: C, breached: C| (c(met), c(met) + c(breached));
+            let (fr_met, fr_all) = sla_ratio(C::SlaFirstResponseMet, C::SlaFirstResponseBreached);
+            let (res_met, res_all) = sla_ratio(C::SlaResolutionMet, C::SlaResolutionBreached);
+            let ratios: [(&'static str, i64, i64); 11] = [
                 (
                     "first_contact_resolution",
                     c(C::Fcr),
@@ -231,6 +274,8 @@ impl Engine {
                 ("abandonment", kept_abandons, offered_sl),
                 ("service_level", c(C::AnsweredWithin), offered_sl),
                 ("csat", c(C::CsatPositive), c(C::CsatResponses)),
+                ("sla_first_response", fr_met, fr_all),
+                ("sla_resolution", res_met, res_all),
                 (
                     "utilization",
                     c(C::AgentBusyMs) + c(C::AgentAcwMs),

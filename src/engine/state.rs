@@ -6,6 +6,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::labels::LabelId;
+use super::sla::{CallSla, TicketSla};
 use super::NHIST;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, Priority, TicketStatus};
@@ -41,6 +42,8 @@ pub struct Ticket {
     pub resolved: bool,
     pub ever_resolved: bool,
     pub worked: bool,
+    /// SLA clocks, when any policy is configured.
+    pub sla: Option<Box<TicketSla>>,
 }
 
 impl Ticket {
@@ -61,6 +64,7 @@ impl Ticket {
             resolved: false,
             ever_resolved: false,
             worked: false,
+            sla: None,
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct Call {
     pub channel: Channel,
     pub transferred: bool,
     pub escalated: bool,
+    /// SLA clock, when any policy is configured.
+    pub sla: Option<Box<CallSla>>,
 }
 
 impl Call {
@@ -107,6 +113,7 @@ impl Call {
             channel,
             transferred: false,
             escalated: false,
+            sla: None,
         }
     }
 }
@@ -202,6 +209,14 @@ pub struct Metrics {
     pub waiting: FxHashMap<u32, BTreeMap<i64, u32>>,
     /// (status << 16 | queue) → agents.
     pub agents: FxHashMap<u32, i64>,
+    /// sla_key → met targets.
+    pub sla_achieved: FxHashMap<u64, u64>,
+    /// sla_key → breaches.
+    pub sla_breaches: FxHashMap<u64, u64>,
+    /// sla_key → clocks at risk now.
+    pub sla_at_risk: FxHashMap<u64, i64>,
+    /// sla_key → breached clocks still running.
+    pub sla_active: FxHashMap<u64, i64>,
     pub events: [u64; EventType::ALL.len()],
     pub decode_errors: [u64; REASONS.len()],
     pub dead_letters: u64,

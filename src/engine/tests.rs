@@ -1112,3 +1112,390 @@ fn state_round_trips_through_serde() {
     }
     assert_eq!(r.metrics().0, r2.metrics().0);
 }
+
+mod sla {
+    //! SLA clocks (SPEC §4), with deadlines worked out by hand.
+    use super::*;
+
+    const POLICIES: &str = r#"
+[[sla.policies]]
+name = "urgent"
+match = { priority = ["urgent"] }
+first_response = "1h"
+next_response = "2h"
+resolution = "8h"
+
+[[sla.policies]]
+name = "office"
+match = { queue = "office" }
+calendar = "nine_to_five"
+first_response = "1h"
+resolution = "45m"
+
+[[sla.policies]]
+name = "phone"
+match = { channel = "phone" }
+answer = "20s"
+
+[[sla.policies]]
+name = "standard"
+first_response = "8h"
+resolution = "8h"
+
+[sla.calendars.nine_to_five]
+timezone = "Europe/Berlin"
+hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], thu = ["09:00-17:00"], fri = ["09:00-17:00"] }
+"#;
+
+    fn run() -> Run {
+        Run::cfg(POLICIES)
+    }
+
+    /// Metrics without the end-of-input flush: what a scrape sees mid-stream.
+    fn live(r: &mut Run) -> Metrics {
+        let snap = r.engine.snapshot(None);
+        Metrics::parse(&prometheus_text(Arc::new(snap)))
+    }
+
+    fn labels<'a>(
+        sla: &'a str,
+        policy: &'a str,
+        pr: &'a str,
+        q: &'a str,
+    ) -> [(&'a str, &'a str); 4] {
+        [
+            ("sla", sla),
+            ("policy", policy),
+            ("priority", pr),
+            ("queue", q),
+        ]
+    }
+
+    fn ticket(r: &mut Run, id: &str, at: i64, pr: &str, q: &str) {
+        r.ev(
+            "ticket.created",
+            at,
+            &format!(r#""ticket_id":"{id}","customer_id":"C-{id}","channel":"email","priority":"{pr}","queue":"{q}""#),
+        );
+    }
+
+    #[test]
+    fn friday_afternoon_ticket_breaches_monday_morning() {
+        let mut r = run();
+        // Friday 2026-11-20 16:30 Berlin = 15:30Z = T0 + 4 d 6 h 30 min.
+        let fri = 4 * D + 6 * H + 30 * M;
+        ticket(&mut r, "T1", fri, "normal", "office");
+        // 30 min on Friday + 18 min on Monday = 48 min = 0.8 × 1 h: at risk
+        // from Monday 09:18 Berlin (08:18Z = T0 + 6 d 23 h 18 min).
+        let mon = 6 * D + 23 * H;
+        r.ev("survey.ces", mon + 17 * M, r#""score":1"#);
+        let fr = labels("first_response", "office", "normal", "office");
+        assert_eq!(live(&mut r).get("support_sla_at_risk", &fr), None);
+        r.ev("survey.ces", mon + 19 * M, r#""score":1"#);
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &fr), 1.0);
+        // Deadline Monday 09:30 Berlin (08:30Z): at the deadline, not yet breached.
+        r.ev("survey.ces", mon + 30 * M, r#""score":1"#);
+        assert_eq!(live(&mut r).get("support_sla_breaches_total", &fr), None);
+        // Once the clock passes it: breached, no longer at risk, an active breach.
+        r.ev("survey.ces", mon + 30 * M + 1, r#""score":1"#);
+        let m = live(&mut r);
+        assert_eq!(m.v("support_sla_breaches_total", &fr), 1.0);
+        assert_eq!(m.v("support_sla_at_risk", &fr), 0.0);
+        assert_eq!(m.v("support_sla_active_breaches", &fr), 1.0);
+        let (breaches, _) = r.engine.drain_breaches();
+        let fr_breach = breaches.iter().find(|b| b.sla == "first_response").unwrap();
+        assert_eq!(
+            (fr_breach.id.as_str(), fr_breach.policy.as_str()),
+            ("T1", "office")
+        );
+        assert_eq!(fr_breach.at, T0 + mon + 30 * M);
+        assert_eq!(fr_breach.target_ms, H);
+        // The late reply does not turn it into an achievement; the active breach ends.
+        r.ev(
+            "ticket.agent_replied",
+            mon + 45 * M,
+            r#""ticket_id":"T1","agent_id":"A1""#,
+        );
+        let m = live(&mut r);
+        assert_eq!(m.get("support_sla_achieved_total", &fr), None);
+        assert_eq!(m.v("support_sla_active_breaches", &fr), 0.0);
+        // FRT in calendar time: Friday 15:30Z → Monday 08:45Z = 2 d 17 h 15 min; in business time 30 + 45 min.
+        let ehq = [
+            ("channel", "email"),
+            ("priority", "normal"),
+            ("queue", "office"),
+        ];
+        assert_eq!(
+            m.v("support_first_response_seconds_sum", &ehq),
+            (2 * D + 17 * H + 15 * M) as f64 / 1000.0
+        );
+        assert_eq!(
+            m.v("support_first_response_business_seconds_sum", &ehq),
+            4500.0
+        );
+        // The resolution target (45 min) is a bucket bound of the resolution histograms.
+        r.ev("ticket.resolved", mon + 50 * M, r#""ticket_id":"T1""#);
+        let m = live(&mut r);
+        let mut le = ehq.to_vec();
+        le.push(("le", "2700.0"));
+        assert_eq!(m.v("support_resolution_business_seconds_bucket", &le), 0.0);
+        assert_eq!(m.v("support_resolution_seconds_bucket", &le), 0.0);
+        // Business resolution: 30 min Friday + 50 min Monday.
+        assert_eq!(m.v("support_resolution_business_seconds_sum", &ehq), 4800.0);
+    }
+
+    #[test]
+    fn pending_pauses_the_resolution_clock() {
+        let mut r = run();
+        // Standard policy, 24x7: resolution 8 h. Pending 1 h..3 h moves the deadline to 10 h.
+        ticket(&mut r, "T1", 0, "normal", "web");
+        ticket(&mut r, "T2", 0, "normal", "web");
+        for t in ["T1", "T2"] {
+            r.ev(
+                "ticket.status_changed",
+                H,
+                &format!(r#""ticket_id":"{t}","status":"pending""#),
+            );
+            r.ev(
+                "ticket.status_changed",
+                3 * H,
+                &format!(r#""ticket_id":"{t}","status":"open""#),
+            );
+        }
+        // T1 resolved at 9 h 59 min: met. T2 at 10 h + 1 ms: the deadline passed first.
+        r.ev("ticket.resolved", 10 * H - M, r#""ticket_id":"T1""#);
+        r.ev("ticket.resolved", 10 * H + 1, r#""ticket_id":"T2""#);
+        let m = r.metrics();
+        let res = labels("resolution", "standard", "normal", "web");
+        assert_eq!(m.v("support_sla_achieved_total", &res), 1.0);
+        assert_eq!(m.v("support_sla_breaches_total", &res), 1.0);
+        assert_eq!(
+            m.v(
+                "support_window_ratio",
+                &[("kpi", "sla_resolution"), ("window", "24h")]
+            ),
+            0.5
+        );
+        // Neither first response was replied to: both first-response clocks (8 h) breached at 8 h.
+        let fr = labels("first_response", "standard", "normal", "web");
+        assert_eq!(m.v("support_sla_breaches_total", &fr), 2.0);
+        // The resolution stopped them: no active breach remains.
+        assert_eq!(m.v("support_sla_active_breaches", &fr), 0.0);
+        assert_eq!(
+            m.v(
+                "support_window_ratio",
+                &[("kpi", "sla_first_response"), ("window", "24h")]
+            ),
+            0.0
+        );
+    }
+
+    #[test]
+    fn a_customer_reply_resumes_a_pending_clock() {
+        let mut r = run();
+        ticket(&mut r, "T1", 0, "normal", "web");
+        r.ev(
+            "ticket.status_changed",
+            H,
+            r#""ticket_id":"T1","status":"pending""#,
+        );
+        // The customer writes back at 2 h: open again, 1 h paused → deadline 9 h.
+        r.ev("ticket.customer_replied", 2 * H, r#""ticket_id":"T1""#);
+        r.ev("ticket.resolved", 9 * H, r#""ticket_id":"T1""#);
+        let m = r.metrics();
+        assert_eq!(
+            m.v(
+                "support_sla_achieved_total",
+                &labels("resolution", "standard", "normal", "web")
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn shortened_target_breaches_at_once_and_a_breach_stands() {
+        let mut r = run();
+        ticket(&mut r, "T1", 0, "normal", "web");
+        // At 2 h the ticket becomes urgent: its 1 h first-response deadline has passed.
+        r.ev(
+            "ticket.priority_changed",
+            2 * H,
+            r#""ticket_id":"T1","priority":"urgent""#,
+        );
+        let m = live(&mut r);
+        let fr_urgent = labels("first_response", "urgent", "urgent", "web");
+        assert_eq!(m.v("support_sla_breaches_total", &fr_urgent), 1.0);
+        assert_eq!(m.v("support_sla_active_breaches", &fr_urgent), 1.0);
+        // Back to normal (8 h target): the breach stands, and the active
+        // breach moves to the ticket's new labels.
+        r.ev(
+            "ticket.priority_changed",
+            3 * H,
+            r#""ticket_id":"T1","priority":"normal""#,
+        );
+        r.ev(
+            "ticket.agent_replied",
+            4 * H,
+            r#""ticket_id":"T1","agent_id":"A1""#,
+        );
+        let m = live(&mut r);
+        assert_eq!(m.v("support_sla_breaches_total", &fr_urgent), 1.0);
+        assert_eq!(m.v("support_sla_active_breaches", &fr_urgent), 0.0);
+        let fr_std = labels("first_response", "standard", "normal", "web");
+        assert_eq!(m.get("support_sla_achieved_total", &fr_std), None);
+        assert_eq!(m.v("support_sla_active_breaches", &fr_std), 0.0);
+    }
+
+    #[test]
+    fn lengthened_target_lifts_at_risk() {
+        let mut r = run();
+        ticket(&mut r, "T1", 0, "urgent", "web");
+        // 50 min into a 1 h target: at risk (from 48 min).
+        r.ev("survey.ces", 50 * M, r#""score":1"#);
+        let fr_urgent = labels("first_response", "urgent", "urgent", "web");
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &fr_urgent), 1.0);
+        // Now normal: 8 h target, 50 min elapsed is not at risk.
+        r.ev(
+            "ticket.priority_changed",
+            51 * M,
+            r#""ticket_id":"T1","priority":"normal""#,
+        );
+        let m = live(&mut r);
+        assert_eq!(m.v("support_sla_at_risk", &fr_urgent), 0.0);
+        assert_eq!(
+            m.get(
+                "support_sla_at_risk",
+                &labels("first_response", "standard", "normal", "web")
+            )
+            .unwrap_or(0.0),
+            0.0
+        );
+        r.ev(
+            "ticket.agent_replied",
+            2 * H,
+            r#""ticket_id":"T1","agent_id":"A1""#,
+        );
+        let m = live(&mut r);
+        assert_eq!(
+            m.v(
+                "support_sla_achieved_total",
+                &labels("first_response", "standard", "normal", "web")
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn next_response_clocks_start_at_each_unanswered_message() {
+        let mut r = run();
+        ticket(&mut r, "T1", 0, "urgent", "web");
+        r.ev(
+            "ticket.agent_replied",
+            10 * M,
+            r#""ticket_id":"T1","agent_id":"A1""#,
+        );
+        // Customer at 1 h, reply at 2 h 30: within 2 h → met.
+        r.ev("ticket.customer_replied", H, r#""ticket_id":"T1""#);
+        r.ev("ticket.customer_replied", 90 * M, r#""ticket_id":"T1""#);
+        r.ev(
+            "ticket.agent_replied",
+            150 * M,
+            r#""ticket_id":"T1","agent_id":"A1""#,
+        );
+        // Customer at 4 h, no reply by 6 h: breached when the clock passes 6 h.
+        r.ev("ticket.customer_replied", 4 * H, r#""ticket_id":"T1""#);
+        r.ev("survey.ces", 6 * H + 1, r#""score":1"#);
+        let m = live(&mut r);
+        let nr = labels("next_response", "urgent", "urgent", "web");
+        assert_eq!(m.v("support_sla_achieved_total", &nr), 1.0);
+        assert_eq!(m.v("support_sla_breaches_total", &nr), 1.0);
+        assert_eq!(
+            m.v(
+                "support_sla_achieved_total",
+                &labels("first_response", "urgent", "urgent", "web")
+            ),
+            1.0
+        );
+        // Closing the ticket stops the breached clock.
+        r.ev("ticket.closed", 7 * H, r#""ticket_id":"T1""#);
+        assert_eq!(live(&mut r).v("support_sla_active_breaches", &nr), 0.0);
+    }
+
+    #[test]
+    fn answers_are_judged_by_their_own_time_even_when_early() {
+        let mut r = run();
+        // Both answers arrive before their call.queued (held), within lateness.
+        r.ev("call.answered", 15 * S, r#""call_id":"K1","agent_id":"A1""#);
+        r.ev("call.answered", 25 * S, r#""call_id":"K2","agent_id":"A2""#);
+        for k in ["K1", "K2"] {
+            r.ev(
+                "call.queued",
+                0,
+                &format!(r#""call_id":"{k}","customer_id":"C-{k}","queue":"sales""#),
+            );
+        }
+        // K3 abandons before its deadline: no verdict.
+        r.ev(
+            "call.queued",
+            30 * S,
+            r#""call_id":"K3","customer_id":"C3","queue":"sales""#,
+        );
+        r.ev("call.abandoned", 40 * S, r#""call_id":"K3""#);
+        let m = live(&mut r);
+        let ans = labels("answer", "phone", "normal", "sales");
+        assert_eq!(m.v("support_sla_achieved_total", &ans), 1.0);
+        assert_eq!(m.v("support_sla_breaches_total", &ans), 1.0);
+        // K2's answer ended its clock: nothing is active.
+        assert_eq!(m.v("support_sla_active_breaches", &ans), 0.0);
+        r.ev("survey.ces", 10 * M, r#""score":1"#);
+        assert_eq!(live(&mut r).v("support_sla_breaches_total", &ans), 1.0);
+    }
+
+    #[test]
+    fn unanswered_call_breaches_while_waiting() {
+        let mut r = run();
+        r.ev(
+            "call.queued",
+            0,
+            r#""call_id":"K1","customer_id":"C1","queue":"sales""#,
+        );
+        r.ev("survey.ces", 21 * S, r#""score":1"#);
+        let m = live(&mut r);
+        let ans = labels("answer", "phone", "normal", "sales");
+        assert_eq!(m.v("support_sla_breaches_total", &ans), 1.0);
+        assert_eq!(m.v("support_sla_active_breaches", &ans), 1.0);
+        // Transferred to another queue: the active breach follows the call.
+        r.ev(
+            "call.transferred",
+            22 * S,
+            r#""call_id":"K1","queue":"billing""#,
+        );
+        let m = live(&mut r);
+        assert_eq!(m.v("support_sla_active_breaches", &ans), 0.0);
+        assert_eq!(
+            m.v(
+                "support_sla_active_breaches",
+                &labels("answer", "phone", "normal", "billing")
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn no_policy_no_sla_series() {
+        let mut r = Run::cfg("[[sla.policies]]\nname = \"vip\"\nmatch = { queue = \"vip\" }\nfirst_response = \"1h\"\n");
+        ticket(&mut r, "T1", 0, "normal", "web");
+        r.ev("survey.ces", 2 * H, r#""score":1"#);
+        let m = r.metrics();
+        assert_eq!(m.sum("support_sla_breaches_total", &[]), 0.0);
+        ticket(&mut r, "T2", 2 * H, "normal", "vip");
+        r.ev("survey.ces", 4 * H, r#""score":1"#);
+        assert_eq!(
+            r.metrics().v(
+                "support_sla_breaches_total",
+                &labels("first_response", "vip", "normal", "vip")
+            ),
+            1.0
+        );
+    }
+}
