@@ -395,6 +395,40 @@ pub enum ServiceLevelFormula {
     /// answered ≤ threshold / (answered + abandoned − short abandons).
     #[default]
     Default,
+    /// (answered ≤ threshold + abandoned ≤ threshold) / (answered + abandoned).
+    AmazonConnect,
+    /// answered ≤ threshold / (answered + abandoned), short abandons kept.
+    Genesys,
+    /// (answered ≤ threshold + short abandons) / (answered + abandoned).
+    TwilioFlex,
+}
+
+impl ServiceLevelFormula {
+    /// The `formula` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceLevelFormula::Default => "default",
+            ServiceLevelFormula::AmazonConnect => "amazon_connect",
+            ServiceLevelFormula::Genesys => "genesys",
+            ServiceLevelFormula::TwilioFlex => "twilio_flex",
+        }
+    }
+
+    /// The formula in words, for HELP texts.
+    pub fn definition(self) -> &'static str {
+        match self {
+            ServiceLevelFormula::Default => {
+                "answered within threshold / (answered + abandoned - short abandons)"
+            }
+            ServiceLevelFormula::AmazonConnect => {
+                "(answered within threshold + abandoned within threshold) / (answered + abandoned)"
+            }
+            ServiceLevelFormula::Genesys => "answered within threshold / (answered + abandoned)",
+            ServiceLevelFormula::TwilioFlex => {
+                "(answered within threshold + short abandons) / (answered + abandoned)"
+            }
+        }
+    }
 }
 
 /// KPI parameters.

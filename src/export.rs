@@ -40,7 +40,7 @@ impl Collector for SnapshotCollector {
                 Kind::Gauge => MetricType::Gauge,
                 Kind::Histogram => MetricType::Histogram,
             };
-            let mut me = encoder.encode_descriptor(fam.name, fam.help, None, ty)?;
+            let mut me = encoder.encode_descriptor(fam.name, &fam.help, None, ty)?;
             for series in &fam.series {
                 let labels = LabelSet(&series.labels);
                 if series.labels.is_empty() {

@@ -19,7 +19,9 @@
 //! - [`names`]: metric names and help texts.
 //! - [`export`]: snapshot → OpenMetrics / Prometheus text.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
+//! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
 
+pub mod breach_log;
 pub mod calendar;
 pub mod config;
 pub mod decode;

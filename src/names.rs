@@ -43,6 +43,7 @@ names! {
     OLDEST_CALL_WAIT = "support_oldest_call_wait_seconds", "Wait of the oldest call in queue, seconds.";
     AGENTS = "support_agents", "Agents by current status.";
     KPI_TARGET = "support_kpi_target", "Configured KPI targets.";
+    KPI_FORMULA_INFO = "support_kpi_formula_info", "The vendor formula each KPI is computed with; always 1.";
     SLA_ACHIEVED = "support_sla_achieved", "SLA targets achieved: the target event came within the target.";
     SLA_BREACHES = "support_sla_breaches", "SLA targets breached, counted the moment the deadline passed.";
     SLA_AT_RISK = "support_sla_at_risk", "SLA clocks past the warn fraction of their target, not yet achieved or breached.";

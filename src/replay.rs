@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::{decode, REASONS};
 use crate::engine::{Engine, PromHist};
@@ -128,6 +129,7 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
 
     let bar = args.progress.then(|| progress_bar(size));
     let mut engine = Engine::new(cfg);
+    let mut breach_log = BreachLog::default();
     let mut summary = Summary::default();
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::with_capacity(4096);
@@ -176,6 +178,8 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             }
         }
         if summary.lines % BATCH == 0 {
+            let (breaches, dropped) = engine.drain_breaches();
+            breach_log.log(&breaches, dropped);
             let ms = batch_start.elapsed().as_secs_f64() * 1000.0;
             batch.observe(&BATCH_BOUNDS, ms.round() as i64);
             batch_start = Instant::now();
@@ -185,6 +189,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         }
     }
     engine.flush();
+    let (breaches, dropped) = engine.drain_breaches();
+    breach_log.log(&breaches, dropped);
+    breach_log.flush();
     if let Some(b) = bar {
         b.finish_and_clear();
     }

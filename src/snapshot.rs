@@ -63,7 +63,7 @@ pub struct Family {
     /// Name (counters without `_total`).
     pub name: &'static str,
     /// Help text.
-    pub help: &'static str,
+    pub help: Cow<'static, str>,
     /// Kind.
     pub kind: Kind,
     /// Series, sorted by labels.
@@ -82,7 +82,7 @@ impl Snapshot {
     pub fn family(&mut self, name: Name, kind: Kind) -> FamilyBuilder<'_> {
         self.families.push(Family {
             name: name.0,
-            help: name.1,
+            help: Cow::Borrowed(name.1),
             kind,
             series: Vec::new(),
         });

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, WindowLabel};
+use crate::config::{Config, ServiceLevelFormula, WindowLabel};
 use crate::event::{
     AgentStatus, Body, Channel, EntityRef, Event, EventType, Id, Priority, TicketStatus,
 };
@@ -126,6 +126,7 @@ pub struct Settings {
     max_agents: usize,
     agent_allow: Vec<String>,
     policies: Policies,
+    sl_formula: ServiceLevelFormula,
 }
 
 impl Settings {
@@ -170,6 +171,7 @@ impl Settings {
             max_agents: c.labels.max_agents,
             agent_allow: c.labels.agent_allow_list.clone(),
             policies,
+            sl_formula: c.kpi.service_level_formula,
         }
     }
 }
@@ -947,6 +949,9 @@ impl Engine {
                 if wait < self.s.short_abandon {
                     *self.st.metrics.calls_short.entry(q as u32).or_default() += 1;
                     self.win_count(ts, C::ShortAbandoned, 1);
+                }
+                if wait <= self.s.sl_threshold {
+                    self.win_count(ts, C::AbandonedWithin, 1);
                 }
                 self.sla_call_left_queue(&id, None);
             }

@@ -9,6 +9,7 @@ use super::sla::sla_unkey;
 use super::state::{undims, KeyCounts, PromHist};
 use super::window::{DimKey, DurMetric, C};
 use super::{Engine, HistId, LabelCap, LabelId};
+use crate::config::ServiceLevelFormula;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
 use crate::names::{self, Name};
@@ -206,6 +207,7 @@ impl Engine {
         let names_: Vec<String> = self.s.window_names.clone();
         let by_channel = self.s.window_by_channel;
         let by_queue = self.s.window_by_queue;
+        let sl_formula = self.s.sl_formula;
         let queue_names: Vec<String> = (0..self.st.queues.len())
             .map(|i| self.st.queues.name(i as LabelId).to_string())
             .collect();
@@ -258,6 +260,17 @@ impl Engine {
             let c = |k: C| agg.counts.get(k);
             let kept_abandons = c(C::Abandoned) - c(C::ShortAbandoned);
             let offered_sl = c(C::Answered) + kept_abandons;
+            let left_queue = c(C::Answered) + c(C::Abandoned);
+            let (sl_num, sl_den) = match sl_formula {
+                ServiceLevelFormula::Default => (c(C::AnsweredWithin), offered_sl),
+                ServiceLevelFormula::AmazonConnect => {
+                    (c(C::AnsweredWithin) + c(C::AbandonedWithin), left_queue)
+                }
+                ServiceLevelFormula::Genesys => (c(C::AnsweredWithin), left_queue),
+                ServiceLevelFormula::TwilioFlex => {
+                    (c(C::AnsweredWithin) + c(C::ShortAbandoned), left_queue)
+                }
+            };
             let sla_ratio = |met: C, breached: C| (c(met), c(met) + c(breached));
             let (fr_met, fr_all) = sla_ratio(C::SlaFirstResponseMet, C::SlaFirstResponseBreached);
             let (res_met, res_all) = sla_ratio(C::SlaResolutionMet, C::SlaResolutionBreached);
@@ -272,7 +285,7 @@ impl Engine {
                 ("resolution", c(C::FirstResolutions), c(C::TicketsCreated)),
                 ("repeat_contact", c(C::Repeats), c(C::Contacts)),
                 ("abandonment", kept_abandons, offered_sl),
-                ("service_level", c(C::AnsweredWithin), offered_sl),
+                ("service_level", sl_num, sl_den),
                 ("csat", c(C::CsatPositive), c(C::CsatResponses)),
                 ("sla_first_response", fr_met, fr_all),
                 ("sla_resolution", res_met, res_all),
@@ -324,6 +337,12 @@ impl Engine {
                 ));
             }
         }
+        let ratio_help = format!(
+            "{} service_level: {} ({}).",
+            names::WINDOW_RATIO.1,
+            sl_formula.definition(),
+            sl_formula.as_str()
+        );
         for (name, series) in [
             (names::WINDOW_SECONDS, quant),
             (names::WINDOW_MEAN, mean),
@@ -336,7 +355,19 @@ impl Engine {
             for (l, v) in series {
                 f.push(l, v);
             }
+            if name == names::WINDOW_RATIO {
+                if let Some(fam) = out.families.last_mut() {
+                    fam.help = Cow::Owned(ratio_help.clone());
+                }
+            }
         }
+        out.family(names::KPI_FORMULA_INFO, Kind::Gauge).push(
+            vec![
+                ("kpi", s("service_level")),
+                ("formula", s(sl_formula.as_str())),
+            ],
+            Value::Int(1),
+        );
     }
 
     fn health(&self, out: &mut Snapshot, wall_ms: Option<i64>) {

@@ -1499,3 +1499,42 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
         );
     }
 }
+
+#[test]
+fn service_level_formula_variants() {
+    // Answered after 15 s (in SL) and 25 s; abandoned after 3 s (short, within 20 s) and 40 s.
+    let expect = [
+        ("default", 1.0 / 3.0),  // 1 / (2 + 2 − 1)
+        ("amazon_connect", 0.5), // (1 + 1) / (2 + 2)
+        ("genesys", 0.25),       // 1 / (2 + 2)
+        ("twilio_flex", 0.5),    // (1 + 1 short) / (2 + 2)
+    ];
+    for (formula, want) in expect {
+        let mut r = Run::cfg(&format!("[kpi]\nservice_level_formula = \"{formula}\"\n"));
+        for (k, end, ty) in [
+            ("K1", 15, "call.answered"),
+            ("K2", 25, "call.answered"),
+            ("K3", 3, "call.abandoned"),
+            ("K4", 40, "call.abandoned"),
+        ] {
+            queued(&mut r, k, 0);
+            r.ev(ty, end * S, &format!(r#""call_id":"{k}","agent_id":"A1""#));
+        }
+        let m = r.metrics();
+        assert_eq!(
+            m.v(
+                "support_window_ratio",
+                &[("kpi", "service_level"), ("window", "5m")]
+            ),
+            want,
+            "{formula}"
+        );
+        assert_eq!(
+            m.v(
+                "support_kpi_formula_info",
+                &[("kpi", "service_level"), ("formula", formula)]
+            ),
+            1.0
+        );
+    }
+}

@@ -76,6 +76,7 @@ counts!(
     AnsweredWithin,
     Abandoned,
     ShortAbandoned,
+    AbandonedWithin,
     CsatResponses,
     CsatPositive,
     NpsPromoters,
