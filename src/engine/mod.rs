@@ -724,6 +724,7 @@ impl Engine {
             return self.out_of_order(ty);
         }
         let id: Id = id.into();
+        self.sla_ticket_catch_up(&id, ts);
         let t = self.st.tickets.get_mut(&id).expect("checked");
         t.last_event = t.last_event.max(ts);
         let (ch, pr, q, status, resolved) = (t.channel, t.priority, t.queue, t.status, t.resolved);
@@ -917,6 +918,7 @@ impl Engine {
             return self.out_of_order(ty);
         }
         let id: Id = id.into();
+        self.sla_call_catch_up(&id, ts);
         let c = self.st.calls.get_mut(&id).expect("checked");
         c.last_event = c.last_event.max(ts);
         let (ch, q, queued, phase) = (c.channel, c.queue, c.queued, c.phase);

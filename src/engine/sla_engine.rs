@@ -233,6 +233,33 @@ impl Engine {
         }
     }
 
+    /// Judges a ticket's clocks up to (not including) `ts`, before an event
+    /// at `ts` changes them. In arrival order the timers did this already; a
+    /// held early arrival is judged by its own time this way.
+    pub(super) fn sla_ticket_catch_up(&mut self, id: &str, ts: i64) {
+        self.with_ticket_sla(id, |e, sla, o| {
+            for i in 0..3 {
+                let kind = [
+                    ClockKind::FirstResponse,
+                    ClockKind::NextResponse,
+                    ClockKind::Resolution,
+                ][i];
+                let mut c = std::mem::take(&mut sla.clocks[i]);
+                e.due(&mut c, kind, sla.policy, o, ts - 1);
+                sla.clocks[i] = c;
+            }
+        });
+    }
+
+    /// The call's answer clock, judged up to (not including) `ts`.
+    pub(super) fn sla_call_catch_up(&mut self, id: &str, ts: i64) {
+        self.with_call_sla(id, |e, sla, o| {
+            let mut c = std::mem::take(&mut sla.clock);
+            e.due(&mut c, ClockKind::Answer, sla.policy, o, ts - 1);
+            sla.clock = c;
+        });
+    }
+
     /// A new ticket: choose its policy and start first-response and resolution clocks.
     pub(super) fn sla_ticket_created(&mut self, id: &str, ts: i64, ch: Channel) {
         if !self.sla_on() {
