@@ -1,12 +1,12 @@
 # frontline — the two commands a newcomer runs are `make run` and `make test`.
 CARGO ?= cargo
-SAMPLE ?= tests/golden/events.jsonl
+FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
 .PHONY: run test lint unit bench tools build clean
 
-## Run the main job on the bundled sample: replay it and print the final metrics.
+## Run the main job on a simulated day of a support centre: replay it and print the final metrics.
 run: build
-	$(CARGO) run --release --quiet -- replay --input $(SAMPLE) --config deploy/frontline.toml --metrics-out -
+	$(FRONTLINE) simulate --duration 1d | $(FRONTLINE) replay --input - --config deploy/frontline.toml --metrics-out -
 
 build:
 	$(CARGO) build --release --quiet

@@ -19,6 +19,7 @@
 //! - [`names`]: metric names and help texts.
 //! - [`export`]: snapshot → OpenMetrics / Prometheus text.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
+//! - [`simulate`]: a simulated support centre as an event source.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
 
 pub mod breach_log;
@@ -30,4 +31,5 @@ pub mod event;
 pub mod export;
 pub mod names;
 pub mod replay;
+pub mod simulate;
 pub mod snapshot;

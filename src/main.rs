@@ -42,6 +42,24 @@ enum Command {
         #[arg(long)]
         dead_letter: Option<PathBuf>,
     },
+    /// Simulate a support centre and write its events as JSON lines to stdout.
+    Simulate {
+        /// Seed of the simulation (same seed, same events).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Event time of the start: RFC 3339, or `now`.
+        #[arg(long, default_value = "2026-11-16T08:00:00Z")]
+        start: String,
+        /// Simulated time to cover, e.g. `8h`, `1d`.
+        #[arg(long, default_value = "1d")]
+        duration: String,
+        /// Contacts per hour at the daily peak.
+        #[arg(long, default_value_t = 240.0)]
+        peak_per_hour: f64,
+        /// Agents staffed.
+        #[arg(long, default_value_t = 24)]
+        agents: usize,
+    },
 }
 
 fn init_logs(format: LogFormat) {
@@ -63,10 +81,58 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
+fn simulate(
+    seed: u64,
+    start: &str,
+    duration: &str,
+    peak: f64,
+    agents: usize,
+) -> Result<(), String> {
+    use std::io::Write;
+    let start_ms = if start == "now" {
+        jiff::Timestamp::now().as_millisecond()
+    } else {
+        frontline::decode::parse_rfc3339(start).map_err(|e| format!("--start: {e}"))?
+    };
+    let dur: frontline::config::Dur = duration.parse().map_err(|e| format!("--duration: {e}"))?;
+    if !(peak > 0.0 && peak.is_finite()) || agents == 0 {
+        return Err("--peak-per-hour and --agents must be positive".into());
+    }
+    let cfg = frontline::simulate::SimConfig {
+        seed,
+        start_ms,
+        peak_per_hour: peak,
+        agents,
+        ..Default::default()
+    };
+    let end = start_ms + dur.ms();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for ev in frontline::simulate::Simulator::new(cfg).take_while(|e| e.ts < end) {
+        if writeln!(out, "{}", ev.json).is_err() {
+            return Ok(()); // the reader went away (a pipe closed)
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {
+        Command::Simulate {
+            seed,
+            start,
+            duration,
+            peak_per_hour,
+            agents,
+        } => match simulate(seed, &start, &duration, peak_per_hour, agents) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("frontline: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Replay {
             input,
             config,
