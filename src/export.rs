@@ -34,7 +34,7 @@ type NoExemplar = Vec<(String, String)>;
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for fam in &self.0.families {
+        for fam in &self.0.rendered() {
             let ty = match fam.kind {
                 Kind::Counter => MetricType::Counter,
                 Kind::Gauge => MetricType::Gauge,
@@ -62,6 +62,10 @@ fn encode_value(
     match (&series.value, kind) {
         (Value::Int(v), Kind::Counter) => e.encode_counter::<NoExemplar, _, u64>(v, None)?,
         (Value::Float(v), Kind::Counter) => e.encode_counter::<NoExemplar, _, f64>(v, None)?,
+        (Value::Millis(ms), Kind::Counter) => {
+            e.encode_counter::<NoExemplar, _, f64>(&(*ms as f64 / 1000.0), None)?
+        }
+        (Value::Millis(ms), _) => e.encode_gauge(&(*ms as f64 / 1000.0))?,
         (Value::Int(v), _) => e.encode_gauge(v)?,
         (Value::Float(v), _) => e.encode_gauge(v)?,
         (Value::Hist(h), _) => {
@@ -72,7 +76,7 @@ fn encode_value(
                 .chain(std::iter::once(f64::INFINITY))
                 .zip(h.buckets.iter().copied())
                 .collect();
-            e.encode_histogram::<NoExemplar>(h.sum, h.count, &buckets, None)?
+            e.encode_histogram::<NoExemplar>(h.sum_ms as f64 / 1000.0, h.count, &buckets, None)?
         }
     }
     Ok(())

@@ -217,7 +217,7 @@ fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
         Value::Hist(HistValue {
             bounds: BATCH_BOUNDS.to_vec().into(),
             buckets: batch.buckets,
-            sum: batch.sum_ms as f64 / 1000.0,
+            sum_ms: batch.sum_ms,
             count: batch.count,
         }),
     );

@@ -31,8 +31,8 @@ pub struct HistValue {
     pub bounds: Arc<[f64]>,
     /// Observations per bucket (not cumulative); one more than `bounds` (`+Inf`).
     pub buckets: Vec<u64>,
-    /// Sum of observations.
-    pub sum: f64,
+    /// Sum of observations, milliseconds (exact; seconds when encoded).
+    pub sum_ms: i64,
     /// Number of observations.
     pub count: u64,
 }
@@ -44,6 +44,8 @@ pub enum Value {
     Int(u64),
     /// A float.
     Float(f64),
+    /// Milliseconds, exported as seconds (sums stay exact when merged).
+    Millis(i64),
     /// A histogram.
     Hist(HistValue),
 }
@@ -71,10 +73,129 @@ pub struct Family {
 }
 
 /// Every family at one moment.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// Families in exposition order.
     pub families: Vec<Family>,
+    /// Window data, rendered into `support_window_*` families at encode time.
+    pub windows: Option<WindowSet>,
+}
+
+/// Which series of a window's duration metric.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DurKey {
+    /// `metric` label.
+    pub metric: &'static str,
+    /// `channel` label, when windows are split by channel.
+    pub channel: Option<&'static str>,
+    /// `queue` label, when windows are split by queue.
+    pub queue: Option<String>,
+}
+
+/// A window's durations of one series.
+#[derive(Clone, Debug)]
+pub struct DurData {
+    /// Whole seconds, HDR with 3 significant digits.
+    pub hist: hdrhistogram::Histogram<u64>,
+    /// Exact sum, ms.
+    pub sum_ms: i64,
+    /// Observations.
+    pub count: u64,
+}
+
+impl DurData {
+    /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
+    pub fn quantile(&self, q: f64) -> u64 {
+        self.hist.lowest_equivalent(self.hist.value_at_quantile(q))
+    }
+
+    fn add(&mut self, other: &DurData) {
+        // Both auto-resize, so adding cannot run out of range.
+        let _ = self.hist.add(&other.hist);
+        self.sum_ms += other.sum_ms;
+        self.count += other.count;
+    }
+}
+
+/// One window's data.
+#[derive(Clone, Debug)]
+pub struct WindowData {
+    /// The `window` label.
+    pub name: String,
+    /// Counts, in the engine's order.
+    pub counts: Vec<i64>,
+    /// Durations by series.
+    pub durs: std::collections::BTreeMap<DurKey, DurData>,
+}
+
+/// The windows of a snapshot and how to render them.
+#[derive(Clone, Debug)]
+pub struct WindowSet {
+    /// Service-level formula of the ratio.
+    pub formula: crate::config::ServiceLevelFormula,
+    /// Windows in configured order.
+    pub windows: Vec<WindowData>,
+    /// Renders the windows into families.
+    pub render: fn(&WindowSet) -> Vec<Family>,
+}
+
+impl WindowSet {
+    fn merge(&mut self, other: &WindowSet) {
+        for w in &other.windows {
+            match self.windows.iter_mut().find(|x| x.name == w.name) {
+                None => self.windows.push(w.clone()),
+                Some(mine) => {
+                    if mine.counts.len() < w.counts.len() {
+                        mine.counts.resize(w.counts.len(), 0);
+                    }
+                    for (a, b) in mine.counts.iter_mut().zip(&w.counts) {
+                        *a += b;
+                    }
+                    for (k, d) in &w.durs {
+                        match mine.durs.get_mut(k) {
+                            Some(m) => m.add(d),
+                            None => {
+                                mine.durs.insert(k.clone(), d.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a gauge family combines across partitions.
+fn gauge_merge(name: &str) -> fn(f64, f64) -> f64 {
+    match name {
+        "support_oldest_call_wait_seconds"
+        | "frontline_event_clock_seconds"
+        | "frontline_watermark_lag_seconds" => f64::max,
+        "frontline_watermark_seconds" => f64::min,
+        "support_kpi_target" | "support_kpi_formula_info" | "frontline_build_info" => |a, _| a,
+        _ => |a, b| a + b,
+    }
+}
+
+fn merge_value(into: &mut Value, from: &Value, kind: Kind, name: &str) {
+    match (into, from, kind) {
+        (Value::Int(a), Value::Int(b), Kind::Gauge) => {
+            *a = gauge_merge(name)(*a as f64, *b as f64) as u64;
+        }
+        (Value::Int(a), Value::Int(b), _) => *a += b,
+        (Value::Float(a), Value::Float(b), Kind::Gauge) => *a = gauge_merge(name)(*a, *b),
+        (Value::Float(a), Value::Float(b), _) => *a += b,
+        (Value::Millis(a), Value::Millis(b), _) => *a += b,
+        (Value::Hist(a), Value::Hist(b), _) if a.bounds == b.bounds => {
+            for (x, y) in a.buckets.iter_mut().zip(&b.buckets) {
+                *x += y;
+            }
+            a.sum_ms += b.sum_ms;
+            a.count += b.count;
+        }
+        // Mismatched shapes cannot come from one configuration; keep the first.
+        _ => {}
+    }
 }
 
 impl Snapshot {
@@ -92,6 +213,55 @@ impl Snapshot {
     /// Looks a family up by name (tests and merging).
     pub fn get(&self, name: &str) -> Option<&Family> {
         self.families.iter().find(|f| f.name == name)
+    }
+
+    /// Combines the snapshots of several partitions into the instance's view:
+    /// counters and histograms add up, gauges add up (or take the maximum,
+    /// minimum or first value where a sum means nothing), windows merge.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = &'a Snapshot>) -> Snapshot {
+        let mut out = Snapshot::default();
+        for part in parts {
+            for fam in &part.families {
+                let mine = match out.families.iter_mut().find(|f| f.name == fam.name) {
+                    Some(f) => f,
+                    None => {
+                        out.families.push(Family {
+                            series: Vec::new(),
+                            ..fam.clone()
+                        });
+                        out.families.last_mut().expect("just pushed")
+                    }
+                };
+                for s in &fam.series {
+                    match mine.series.iter_mut().find(|x| x.labels == s.labels) {
+                        Some(x) => merge_value(&mut x.value, &s.value, fam.kind, fam.name),
+                        None => mine.series.push(s.clone()),
+                    }
+                }
+            }
+            match (&mut out.windows, &part.windows) {
+                (Some(w), Some(p)) => w.merge(p),
+                (None, Some(p)) => out.windows = Some(p.clone()),
+                _ => {}
+            }
+        }
+        out.prune();
+        out
+    }
+
+    /// Every family, windows rendered.
+    pub fn rendered(&self) -> Vec<Family> {
+        let mut all = self.families.clone();
+        if let Some(w) = &self.windows {
+            let rendered = (w.render)(w);
+            // Window families go before the processor's own health families.
+            let at = all
+                .iter()
+                .position(|f| f.name.starts_with("frontline_"))
+                .unwrap_or(all.len());
+            all.splice(at..at, rendered);
+        }
+        all
     }
 
     /// Drops families with no series.

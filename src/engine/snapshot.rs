@@ -1,19 +1,22 @@
 //! Engine state → [`Snapshot`]: finished numbers, labelled, in SPEC order.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use super::sla::sla_unkey;
 use super::state::{undims, KeyCounts, PromHist};
-use super::window::{DimKey, DurMetric, C};
+use super::window::{DurMetric, C};
 use super::{Engine, HistId, LabelCap, LabelId};
 use crate::config::ServiceLevelFormula;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
 use crate::names::{self, Name};
-use crate::snapshot::{HistValue, Kind, LabelValue, Labels, Snapshot, Value};
+use crate::snapshot::{
+    DurKey, Family, HistValue, Kind, LabelValue, Labels, Snapshot, Value, WindowData, WindowSet,
+};
 
 /// Quantiles exported for window durations.
 pub const QUANTILES: [(f64, &str); 4] =
@@ -100,7 +103,7 @@ impl Engine {
         };
         let mut f = out.family(names::AGENT_STATUS_SECONDS, Kind::Counter);
         for (k, ms) in &m.agent_status_ms {
-            f.push(status_queue(*k), Value::Float(*ms as f64 / 1000.0));
+            f.push(status_queue(*k), Value::Millis(*ms));
         }
         let mut f = out.family(names::CSAT, Kind::Counter);
         for (k, n) in &m.csat {
@@ -203,171 +206,44 @@ impl Engine {
         }
     }
 
+    /// The windows as mergeable data; rendered into families at encode time
+    /// (after snapshots of several partitions are merged).
     fn windowed(&mut self, out: &mut Snapshot) {
         let names_: Vec<String> = self.s.window_names.clone();
         let by_channel = self.s.window_by_channel;
         let by_queue = self.s.window_by_queue;
-        let sl_formula = self.s.sl_formula;
         let queue_names: Vec<String> = (0..self.st.queues.len())
             .map(|i| self.st.queues.name(i as LabelId).to_string())
             .collect();
         let aggs = self.st.windows.read();
-
-        let mut quant = Vec::new();
-        let mut mean = Vec::new();
-        let mut ratio = Vec::new();
-        let mut nps = Vec::new();
-        let mut ces = Vec::new();
-        let mut events = Vec::new();
+        let mut windows = Vec::with_capacity(aggs.len());
         for (agg, wname) in aggs.iter().zip(&names_) {
-            let w = || Cow::Owned(wname.clone());
-            // Durations: quantiles per key; mean and count per metric.
-            let mut keys: Vec<&(DurMetric, DimKey)> = agg.durs.keys().collect();
-            keys.sort();
-            let mut totals: FxHashMap<DurMetric, (i64, u64)> = FxHashMap::default();
-            for key in keys {
-                let d = &agg.durs[key];
-                let t = totals.entry(key.0).or_default();
-                t.0 += d.sum_ms;
-                t.1 += d.count;
-                for (qv, qs) in QUANTILES {
-                    let mut l: Labels = vec![
-                        ("metric", s(key.0.as_str())),
-                        ("window", w()),
-                        ("quantile", s(qs)),
-                    ];
-                    if by_channel {
-                        let ch = Channel::ALL[(key.1.channel as usize).saturating_sub(1)];
-                        l.push(("channel", s(ch.as_str())));
-                    }
-                    if by_queue {
-                        let qn = queue_names
-                            .get((key.1.queue as usize).saturating_sub(1))
+            let mut durs = BTreeMap::new();
+            for ((metric, key), d) in &agg.durs {
+                let dk = DurKey {
+                    metric: metric.as_str(),
+                    channel: by_channel
+                        .then(|| Channel::ALL[(key.channel as usize).saturating_sub(1)].as_str()),
+                    queue: by_queue.then(|| {
+                        queue_names
+                            .get((key.queue as usize).saturating_sub(1))
                             .cloned()
-                            .unwrap_or_else(|| "unknown".into());
-                        l.push(("queue", Cow::Owned(qn)));
-                    }
-                    quant.push((l, Value::Float(d.quantile(qv) as f64)));
-                }
+                            .unwrap_or_else(|| "unknown".into())
+                    }),
+                };
+                durs.insert(dk, d.data());
             }
-            for m in DurMetric::ALL {
-                if let Some((sum, n)) = totals.get(&m).filter(|t| t.1 > 0) {
-                    let l = || vec![("metric", s(m.as_str())), ("window", w())];
-                    mean.push((l(), Value::Float(*sum as f64 / 1000.0 / *n as f64)));
-                    events.push((l(), Value::Int(*n)));
-                }
-            }
-            let c = |k: C| agg.counts.get(k);
-            let kept_abandons = c(C::Abandoned) - c(C::ShortAbandoned);
-            let offered_sl = c(C::Answered) + kept_abandons;
-            let left_queue = c(C::Answered) + c(C::Abandoned);
-            let (sl_num, sl_den) = match sl_formula {
-                ServiceLevelFormula::Default => (c(C::AnsweredWithin), offered_sl),
-                ServiceLevelFormula::AmazonConnect => {
-                    (c(C::AnsweredWithin) + c(C::AbandonedWithin), left_queue)
-                }
-                ServiceLevelFormula::Genesys => (c(C::AnsweredWithin), left_queue),
-                ServiceLevelFormula::TwilioFlex => {
-                    (c(C::AnsweredWithin) + c(C::ShortAbandoned), left_queue)
-                }
-            };
-            let sla_ratio = |met: C, breached: C| (c(met), c(met) + c(breached));
-            let (fr_met, fr_all) = sla_ratio(C::SlaFirstResponseMet, C::SlaFirstResponseBreached);
-            let (res_met, res_all) = sla_ratio(C::SlaResolutionMet, C::SlaResolutionBreached);
-            let ratios: [(&'static str, i64, i64); 11] = [
-                (
-                    "first_contact_resolution",
-                    c(C::Fcr),
-                    c(C::ResolvedContacts),
-                ),
-                ("escalation", c(C::Escalations), c(C::Contacts)),
-                ("reopen", c(C::Reopens), c(C::FirstResolutions)),
-                ("resolution", c(C::FirstResolutions), c(C::TicketsCreated)),
-                ("repeat_contact", c(C::Repeats), c(C::Contacts)),
-                ("abandonment", kept_abandons, offered_sl),
-                ("service_level", sl_num, sl_den),
-                ("csat", c(C::CsatPositive), c(C::CsatResponses)),
-                ("sla_first_response", fr_met, fr_all),
-                ("sla_resolution", res_met, res_all),
-                (
-                    "utilization",
-                    c(C::AgentBusyMs) + c(C::AgentAcwMs),
-                    c(C::AgentAvailableMs) + c(C::AgentBusyMs) + c(C::AgentAcwMs),
-                ),
-            ];
-            for (kpi, num, den) in ratios {
-                if den > 0 {
-                    let r = (num as f64 / den as f64).clamp(0.0, 1.0);
-                    ratio.push((vec![("kpi", s(kpi)), ("window", w())], Value::Float(r)));
-                    let n = if kpi == "utilization" {
-                        Value::Float(den as f64 / 1000.0)
-                    } else {
-                        Value::Int(den as u64)
-                    };
-                    // `resolution` is also a duration metric; its ratio's count is named apart.
-                    let metric = if kpi == "resolution" {
-                        "resolution_rate"
-                    } else {
-                        kpi
-                    };
-                    events.push((vec![("metric", s(metric)), ("window", w())], n));
-                }
-            }
-            let (p, pa, d) = (c(C::NpsPromoters), c(C::NpsPassives), c(C::NpsDetractors));
-            let n = p + pa + d;
-            if n > 0 {
-                nps.push((
-                    vec![("window", w())],
-                    Value::Float(100.0 * (p - d) as f64 / n as f64),
-                ));
-                events.push((
-                    vec![("metric", s("nps")), ("window", w())],
-                    Value::Int(n as u64),
-                ));
-            }
-            let n = c(C::CesCount);
-            if n > 0 {
-                ces.push((
-                    vec![("window", w())],
-                    Value::Float(c(C::CesSum) as f64 / n as f64),
-                ));
-                events.push((
-                    vec![("metric", s("ces")), ("window", w())],
-                    Value::Int(n as u64),
-                ));
-            }
+            windows.push(WindowData {
+                name: wname.clone(),
+                counts: agg.counts.0.to_vec(),
+                durs,
+            });
         }
-        let ratio_help = format!(
-            "{} service_level: {} ({}).",
-            names::WINDOW_RATIO.1,
-            sl_formula.definition(),
-            sl_formula.as_str()
-        );
-        for (name, series) in [
-            (names::WINDOW_SECONDS, quant),
-            (names::WINDOW_MEAN, mean),
-            (names::WINDOW_RATIO, ratio),
-            (names::WINDOW_NPS, nps),
-            (names::WINDOW_CES, ces),
-            (names::WINDOW_EVENTS, events),
-        ] {
-            let mut f = out.family(name, Kind::Gauge);
-            for (l, v) in series {
-                f.push(l, v);
-            }
-            if name == names::WINDOW_RATIO {
-                if let Some(fam) = out.families.last_mut() {
-                    fam.help = Cow::Owned(ratio_help.clone());
-                }
-            }
-        }
-        out.family(names::KPI_FORMULA_INFO, Kind::Gauge).push(
-            vec![
-                ("kpi", s("service_level")),
-                ("formula", s(sl_formula.as_str())),
-            ],
-            Value::Int(1),
-        );
+        out.windows = Some(WindowSet {
+            formula: self.s.sl_formula,
+            windows,
+            render: render_windows,
+        });
     }
 
     fn health(&self, out: &mut Snapshot, wall_ms: Option<i64>) {
@@ -451,7 +327,166 @@ fn hist_value(bounds: &Arc<[f64]>, h: &PromHist) -> Value {
     Value::Hist(HistValue {
         bounds: bounds.clone(),
         buckets: h.buckets.clone(),
-        sum: h.sum_ms as f64 / 1000.0,
+        sum_ms: h.sum_ms,
         count: h.count,
     })
+}
+
+/// Window data → the `support_window_*` families (SPEC §5.2).
+fn render_windows(set: &WindowSet) -> Vec<Family> {
+    let sl_formula = set.formula;
+    let mut out = Snapshot::default();
+
+    let mut quant = Vec::new();
+    let mut mean = Vec::new();
+    let mut ratio = Vec::new();
+    let mut nps = Vec::new();
+    let mut ces = Vec::new();
+    let mut events = Vec::new();
+    for win in &set.windows {
+        let w = || Cow::Owned(win.name.clone());
+        // Durations: quantiles per key; mean and count per metric.
+        let mut totals: FxHashMap<&'static str, (i64, u64)> = FxHashMap::default();
+        for (key, d) in &win.durs {
+            if d.count == 0 {
+                continue;
+            }
+            let t = totals.entry(key.metric).or_default();
+            t.0 += d.sum_ms;
+            t.1 += d.count;
+            for (qv, qs) in QUANTILES {
+                let mut l: Labels = vec![
+                    ("metric", s(key.metric)),
+                    ("window", w()),
+                    ("quantile", s(qs)),
+                ];
+                if let Some(ch) = key.channel {
+                    l.push(("channel", s(ch)));
+                }
+                if let Some(q) = &key.queue {
+                    l.push(("queue", Cow::Owned(q.clone())));
+                }
+                quant.push((l, Value::Float(d.quantile(qv) as f64)));
+            }
+        }
+        for m in DurMetric::ALL {
+            if let Some((sum, n)) = totals.get(m.as_str()).filter(|t| t.1 > 0) {
+                let l = || vec![("metric", s(m.as_str())), ("window", w())];
+                mean.push((l(), Value::Float(*sum as f64 / 1000.0 / *n as f64)));
+                events.push((l(), Value::Int(*n)));
+            }
+        }
+        let c = |k: C| win.counts.get(k as usize).copied().unwrap_or(0);
+        let kept_abandons = c(C::Abandoned) - c(C::ShortAbandoned);
+        let offered_sl = c(C::Answered) + kept_abandons;
+        let left_queue = c(C::Answered) + c(C::Abandoned);
+        let (sl_num, sl_den) = match sl_formula {
+            ServiceLevelFormula::Default => (c(C::AnsweredWithin), offered_sl),
+            ServiceLevelFormula::AmazonConnect => {
+                (c(C::AnsweredWithin) + c(C::AbandonedWithin), left_queue)
+            }
+            ServiceLevelFormula::Genesys => (c(C::AnsweredWithin), left_queue),
+            ServiceLevelFormula::TwilioFlex => {
+                (c(C::AnsweredWithin) + c(C::ShortAbandoned), left_queue)
+            }
+        };
+        let sla_ratio = |met: C, breached: C| (c(met), c(met) + c(breached));
+        let (fr_met, fr_all) = sla_ratio(C::SlaFirstResponseMet, C::SlaFirstResponseBreached);
+        let (res_met, res_all) = sla_ratio(C::SlaResolutionMet, C::SlaResolutionBreached);
+        let ratios: [(&'static str, i64, i64); 11] = [
+            (
+                "first_contact_resolution",
+                c(C::Fcr),
+                c(C::ResolvedContacts),
+            ),
+            ("escalation", c(C::Escalations), c(C::Contacts)),
+            ("reopen", c(C::Reopens), c(C::FirstResolutions)),
+            ("resolution", c(C::FirstResolutions), c(C::TicketsCreated)),
+            ("repeat_contact", c(C::Repeats), c(C::Contacts)),
+            ("abandonment", kept_abandons, offered_sl),
+            ("service_level", sl_num, sl_den),
+            ("csat", c(C::CsatPositive), c(C::CsatResponses)),
+            ("sla_first_response", fr_met, fr_all),
+            ("sla_resolution", res_met, res_all),
+            (
+                "utilization",
+                c(C::AgentBusyMs) + c(C::AgentAcwMs),
+                c(C::AgentAvailableMs) + c(C::AgentBusyMs) + c(C::AgentAcwMs),
+            ),
+        ];
+        for (kpi, num, den) in ratios {
+            if den > 0 {
+                let r = (num as f64 / den as f64).clamp(0.0, 1.0);
+                ratio.push((vec![("kpi", s(kpi)), ("window", w())], Value::Float(r)));
+                let n = if kpi == "utilization" {
+                    Value::Float(den as f64 / 1000.0)
+                } else {
+                    Value::Int(den as u64)
+                };
+                // `resolution` is also a duration metric; its ratio's count is named apart.
+                let metric = if kpi == "resolution" {
+                    "resolution_rate"
+                } else {
+                    kpi
+                };
+                events.push((vec![("metric", s(metric)), ("window", w())], n));
+            }
+        }
+        let (p, pa, d) = (c(C::NpsPromoters), c(C::NpsPassives), c(C::NpsDetractors));
+        let n = p + pa + d;
+        if n > 0 {
+            nps.push((
+                vec![("window", w())],
+                Value::Float(100.0 * (p - d) as f64 / n as f64),
+            ));
+            events.push((
+                vec![("metric", s("nps")), ("window", w())],
+                Value::Int(n as u64),
+            ));
+        }
+        let n = c(C::CesCount);
+        if n > 0 {
+            ces.push((
+                vec![("window", w())],
+                Value::Float(c(C::CesSum) as f64 / n as f64),
+            ));
+            events.push((
+                vec![("metric", s("ces")), ("window", w())],
+                Value::Int(n as u64),
+            ));
+        }
+    }
+    let ratio_help = format!(
+        "{} service_level: {} ({}).",
+        names::WINDOW_RATIO.1,
+        sl_formula.definition(),
+        sl_formula.as_str()
+    );
+    for (name, series) in [
+        (names::WINDOW_SECONDS, quant),
+        (names::WINDOW_MEAN, mean),
+        (names::WINDOW_RATIO, ratio),
+        (names::WINDOW_NPS, nps),
+        (names::WINDOW_CES, ces),
+        (names::WINDOW_EVENTS, events),
+    ] {
+        let mut f = out.family(name, Kind::Gauge);
+        for (l, v) in series {
+            f.push(l, v);
+        }
+        if name == names::WINDOW_RATIO {
+            if let Some(fam) = out.families.last_mut() {
+                fam.help = Cow::Owned(ratio_help.clone());
+            }
+        }
+    }
+    out.family(names::KPI_FORMULA_INFO, Kind::Gauge).push(
+        vec![
+            ("kpi", s("service_level")),
+            ("formula", s(sl_formula.as_str())),
+        ],
+        Value::Int(1),
+    );
+    out.prune();
+    out.families
 }

@@ -201,6 +201,15 @@ impl DurAgg {
         let v = self.added.value_at_quantile(q);
         self.added.lowest_equivalent(v)
     }
+
+    /// A copy for a snapshot (call after [`Windows::read`] compacted it).
+    pub fn data(&self) -> crate::snapshot::DurData {
+        crate::snapshot::DurData {
+            hist: self.added.clone(),
+            sum_ms: self.sum_ms,
+            count: self.count,
+        }
+    }
 }
 
 /// Milliseconds → whole seconds, rounded half up, at most ten years.
