@@ -2,10 +2,16 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run test lint unit bench tools build clean
+.PHONY: run replay-demo test lint unit bench tools build clean
 
-## Run the main job on a simulated day of a support centre: replay it and print the final metrics.
+## The main job on an embedded default: an in-process Kafka-protocol broker,
+## the simulator producing to it, and frontline consuming it; /metrics on
+## http://127.0.0.1:9464/metrics. With KAFKA_BROKERS=host:port it consumes that cluster instead.
 run: build
+	$(FRONTLINE) run --embedded --config deploy/frontline.toml
+
+## Replay a simulated day and print the final metrics.
+replay-demo: build
 	$(FRONTLINE) simulate --duration 1d | $(FRONTLINE) replay --input - --config deploy/frontline.toml --metrics-out -
 
 build:

@@ -143,6 +143,118 @@ pub struct Config {
     pub state: StateConfig,
     /// SLA policies and business calendars (SPEC §4).
     pub sla: SlaConfig,
+    /// Kafka: `topic`, `dead_letter_topic`, and any librdkafka property.
+    pub kafka: KafkaConfig,
+    /// The HTTP server.
+    pub http: HttpConfig,
+}
+
+/// Kafka settings. `topic` (one or a list) and `dead_letter_topic` are
+/// frontline's; every other key is a librdkafka property passed through
+/// unchanged (`bootstrap.servers`, `group.id`, `security.protocol`,
+/// `sasl.mechanisms`, …).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KafkaConfig {
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Where undecodable messages go (default `<first topic>.dlq`).
+    pub dead_letter_topic: Option<String>,
+    /// librdkafka properties.
+    pub client: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        let mut client = BTreeMap::new();
+        client.insert("bootstrap.servers".into(), "127.0.0.1:9092".into());
+        client.insert("group.id".into(), "frontline".into());
+        KafkaConfig {
+            topics: vec!["support-events".into()],
+            dead_letter_topic: None,
+            client,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The dead-letter topic.
+    pub fn dlq(&self) -> String {
+        self.dead_letter_topic.clone().unwrap_or_else(|| {
+            format!(
+                "{}.dlq",
+                self.topics.first().map_or("support-events", |t| t)
+            )
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for KafkaConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let table = BTreeMap::<String, toml::Value>::deserialize(d)?;
+        let mut out = KafkaConfig::default();
+        for (k, v) in table {
+            match (k.as_str(), v) {
+                ("topic", toml::Value::String(t)) => out.topics = vec![t],
+                ("topic", toml::Value::Array(a)) => {
+                    out.topics = a
+                        .into_iter()
+                        .map(|t| match t {
+                            toml::Value::String(t) => Ok(t),
+                            _ => Err(D::Error::custom("kafka.topic: a list of strings")),
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                ("dead_letter_topic", toml::Value::String(t)) => out.dead_letter_topic = Some(t),
+                ("topic" | "dead_letter_topic", _) => {
+                    return Err(D::Error::custom(format!("kafka.{k}: must be a string")))
+                }
+                (_, toml::Value::String(v)) => {
+                    out.client.insert(k, v);
+                }
+                (_, toml::Value::Integer(v)) => {
+                    out.client.insert(k, v.to_string());
+                }
+                (_, toml::Value::Boolean(v)) => {
+                    out.client.insert(k, v.to_string());
+                }
+                (_, toml::Value::Float(v)) => {
+                    out.client.insert(k, v.to_string());
+                }
+                _ => {
+                    return Err(D::Error::custom(format!(
+                        "kafka.{k}: a librdkafka property must be a string, number or boolean"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The HTTP server (`/metrics`, `/healthz`, `/readyz`, `/`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: String,
+    /// `/readyz` is ready while every partition's consumer lag is at most this many messages…
+    pub ready_max_lag: i64,
+    /// …or its watermark is at most this far behind wall time.
+    pub ready_max_watermark_lag: Dur,
+    /// How often each partition publishes its snapshot.
+    pub publish_interval: Dur,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "0.0.0.0:9464".into(),
+            ready_max_lag: 10_000,
+            ready_max_watermark_lag: Dur::secs(900),
+            publish_interval: Dur(250),
+        }
+    }
 }
 
 /// One value or a list of values (`priority = "urgent"` or `["high", "urgent"]`).
@@ -580,10 +692,65 @@ impl Default for StateConfig {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        Config::load_with(Some(path), std::iter::empty(), &[])
+    }
+
+    /// Reads a config file (or none: defaults), applies overrides from the
+    /// environment (`FRONTLINE_<SECTION>__<KEY>`) and from `--set
+    /// section.key=value` flags, in that order, then validates.
+    ///
+    /// In `FRONTLINE_KAFKA__<KEY>`, `_` stands for `.` (librdkafka's
+    /// separator): `FRONTLINE_KAFKA__BOOTSTRAP_SERVERS` sets
+    /// `kafka."bootstrap.servers"`; `TOPIC` and `DEAD_LETTER_TOPIC` keep theirs.
+    pub fn load_with(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            None => String::new(),
+        };
+        if let Ok(table) = toml::from_str::<toml::Table>(&text) {
+            let mut table = table;
+            let mut overridden = false;
+            for (k, v) in env {
+                let Some(rest) = k.strip_prefix("FRONTLINE_") else {
+                    continue;
+                };
+                let Some((section, key)) = rest.split_once("__") else {
+                    continue;
+                };
+                let section = section.to_ascii_lowercase();
+                let mut key = key.to_ascii_lowercase();
+                if section == "kafka" && key != "topic" && key != "dead_letter_topic" {
+                    key = key.replace('_', ".");
+                }
+                set_key(&mut table, &section, &key, &v);
+                overridden = true;
+            }
+            for s in sets {
+                let Some((path, v)) = s.split_once('=') else {
+                    return Err(ConfigError::invalid(
+                        s.clone(),
+                        "--set takes section.key=value",
+                    ));
+                };
+                let Some((section, key)) = path.split_once('.') else {
+                    return Err(ConfigError::invalid(path, "--set takes section.key=value"));
+                };
+                set_key(&mut table, section, key, v);
+                overridden = true;
+            }
+            if overridden {
+                let text =
+                    toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
+                return Config::parse(&text);
+            }
+        }
         Config::parse(&text)
     }
 
@@ -714,7 +881,35 @@ impl Config {
         positive("state.finished_call_ttl", self.state.finished_call_ttl)?;
         positive("state.idle_call_ttl", self.state.idle_call_ttl)?;
         self.sla.validate()?;
+        if self.kafka.topics.is_empty() || self.kafka.topics.iter().any(|t| t.is_empty()) {
+            return Err(ConfigError::invalid(
+                "kafka.topic",
+                "needs at least one topic name",
+            ));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "http.listen",
+                format!("`{}` is not an address like 0.0.0.0:9464", self.http.listen),
+            ));
+        }
+        positive("http.publish_interval", self.http.publish_interval)?;
         Ok(())
+    }
+}
+
+/// Sets `[section] key = value`, reading `value` as a TOML value when it is
+/// one (`5`, `true`, `["a", "b"]`) and as a string otherwise.
+fn set_key(table: &mut toml::Table, section: &str, key: &str, raw: &str) {
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(t) = entry {
+        t.insert(key.to_string(), value);
     }
 }
 
@@ -900,6 +1095,58 @@ holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
         assert!(e.contains("`sla.warn_fraction`"), "{e}");
         let e = bad("priority = [\"urgent\"]", "priority = [\"asap\"]");
         assert!(e.contains("`sla.policies[0].match.priority`"), "{e}");
+    }
+
+    #[test]
+    fn kafka_keys_pass_through_and_env_overrides_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.toml");
+        std::fs::write(
+            &p,
+            "[kafka]\ntopic = \"events\"\n\"security.protocol\" = \"SASL_SSL\"\n\"fetch.max.bytes\" = 1048576\n[time]\nallowed_lateness = \"5m\"\n",
+        )
+        .unwrap();
+        let env = vec![
+            (
+                "FRONTLINE_KAFKA__BOOTSTRAP_SERVERS".to_string(),
+                "10.0.0.1:9092".to_string(),
+            ),
+            (
+                "FRONTLINE_TIME__DEDUP_HORIZON".to_string(),
+                "2h".to_string(),
+            ),
+            ("FRONTLINE_LOG_FORMAT".to_string(), "json".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let c = Config::load_with(
+            Some(&p),
+            env.into_iter(),
+            &["http.listen=127.0.0.1:9999".into()],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.topics, vec!["events".to_string()]);
+        assert_eq!(c.kafka.dlq(), "events.dlq");
+        assert_eq!(c.kafka.client["security.protocol"], "SASL_SSL");
+        assert_eq!(c.kafka.client["fetch.max.bytes"], "1048576");
+        assert_eq!(c.kafka.client["bootstrap.servers"], "10.0.0.1:9092");
+        assert_eq!(c.kafka.client["group.id"], "frontline");
+        assert_eq!(c.time.allowed_lateness, Dur(300_000));
+        assert_eq!(c.time.dedup_horizon, Dur(7_200_000));
+        assert_eq!(c.http.listen, "127.0.0.1:9999");
+        let e = Config::load_with(None, std::iter::empty(), &["http.listen=nowhere".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("`http.listen`"), "{e}");
+        let e = Config::load_with(
+            None,
+            vec![(
+                "FRONTLINE_KPI__SHORT_ABANDON".to_string(),
+                "soon".to_string(),
+            )]
+            .into_iter(),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("kpi.short_abandon"), "{e}");
     }
 
     #[test]

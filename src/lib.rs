@@ -18,6 +18,10 @@
 //! - [`snapshot`]: an immutable picture of every metric.
 //! - [`names`]: metric names and help texts.
 //! - [`export`]: snapshot → OpenMetrics / Prometheus text.
+//! - [`source`]: drives one engine per Kafka partition (at least once,
+//!   dead letters, lag).
+//! - [`hub`]: partitions publish snapshots; HTTP reads and merges them.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/`.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
@@ -29,7 +33,11 @@ pub mod decode;
 pub mod engine;
 pub mod event;
 pub mod export;
+pub mod hub;
 pub mod names;
+pub mod process;
 pub mod replay;
+pub mod server;
 pub mod simulate;
 pub mod snapshot;
+pub mod source;

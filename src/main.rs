@@ -1,12 +1,18 @@
-//! The `frontline` command line.
+//! The `frontline` command line: `run` (live from Kafka), `replay` (a file
+//! to the end), `simulate` (an event source).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 use frontline::config::Config;
+use frontline::hub::SnapshotHub;
 use frontline::replay::{self, ReplayArgs};
+use frontline::simulate::{Pace, SimConfig, Simulator};
 
 /// Customer-support KPIs from a stream of events, as Prometheus metrics.
 #[derive(Parser, Debug)]
@@ -25,16 +31,48 @@ enum LogFormat {
     Json,
 }
 
+/// Config file and overrides, shared by `run` and `replay`.
+#[derive(Args, Debug)]
+struct ConfigArgs {
+    /// Config file (TOML); every key can be overridden by FRONTLINE_<SECTION>__<KEY> and --set.
+    #[arg(long, env = "FRONTLINE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override a config key: `--set time.allowed_lateness=5m` (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Consume events from Kafka and serve the KPIs on /metrics.
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// HTTP listen address (http.listen).
+        #[arg(long, env = "FRONTLINE_LISTEN")]
+        listen: Option<String>,
+        /// Kafka bootstrap servers (kafka."bootstrap.servers").
+        #[arg(long, env = "KAFKA_BROKERS")]
+        brokers: Option<String>,
+        /// Topic to consume (kafka.topic).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Consumer group (kafka."group.id").
+        #[arg(long)]
+        group: Option<String>,
+        /// Start an in-process Kafka-protocol broker (librdkafka's mock
+        /// cluster) with the simulator producing to it: a demo with nothing
+        /// to install. Ignored when brokers are given.
+        #[arg(long)]
+        embedded: bool,
+    },
     /// Process a JSON-lines file (or stdin) to the end and write the final metrics.
     Replay {
         /// JSON-lines input; `-` reads stdin.
         #[arg(long)]
         input: PathBuf,
-        /// Config file (TOML).
-        #[arg(long, env = "FRONTLINE_CONFIG")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Where to write the Prometheus text exposition (`-` = stdout, the default).
         #[arg(long)]
         metrics_out: Option<PathBuf>,
@@ -42,7 +80,7 @@ enum Command {
         #[arg(long)]
         dead_letter: Option<PathBuf>,
     },
-    /// Simulate a support centre and write its events as JSON lines to stdout.
+    /// Simulate a support centre: JSON lines to stdout, or to a Kafka topic.
     Simulate {
         /// Seed of the simulation (same seed, same events).
         #[arg(long, default_value_t = 1)]
@@ -59,6 +97,18 @@ enum Command {
         /// Agents staffed.
         #[arg(long, default_value_t = 24)]
         agents: usize,
+        /// Produce to these Kafka bootstrap servers instead of stdout.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Topic to produce to.
+        #[arg(long, default_value = "support-events")]
+        topic: String,
+        /// Simulated seconds per wall second (0: as fast as possible; the default to Kafka is 1, real time).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// At most this many events per second (0: no cap).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
     },
 }
 
@@ -74,45 +124,124 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
-    match path {
-        Some(p) => Config::load(p).map_err(|e| e.to_string()),
-        None => Ok(Config::default()),
-    }
+fn load_config(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, String> {
+    let mut sets = args.sets.clone();
+    sets.extend(extra);
+    Config::load_with(args.config.as_deref(), std::env::vars(), &sets).map_err(|e| e.to_string())
 }
 
-fn simulate(
-    seed: u64,
-    start: &str,
-    duration: &str,
-    peak: f64,
-    agents: usize,
-) -> Result<(), String> {
-    use std::io::Write;
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("frontline: {e}");
+    ExitCode::from(2)
+}
+
+fn sim_config(seed: u64, start: &str, peak: f64, agents: usize) -> Result<SimConfig, String> {
     let start_ms = if start == "now" {
         jiff::Timestamp::now().as_millisecond()
     } else {
         frontline::decode::parse_rfc3339(start).map_err(|e| format!("--start: {e}"))?
     };
-    let dur: frontline::config::Dur = duration.parse().map_err(|e| format!("--duration: {e}"))?;
     if !(peak > 0.0 && peak.is_finite()) || agents == 0 {
         return Err("--peak-per-hour and --agents must be positive".into());
     }
-    let cfg = frontline::simulate::SimConfig {
+    Ok(SimConfig {
         seed,
         start_ms,
         peak_per_hour: peak,
         agents,
         ..Default::default()
-    };
-    let end = start_ms + dur.ms();
+    })
+}
+
+fn simulate_stdout(cfg: SimConfig, end: i64) {
+    use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for ev in frontline::simulate::Simulator::new(cfg).take_while(|e| e.ts < end) {
+    for ev in Simulator::new(cfg).take_while(|e| e.ts < end) {
         if writeln!(out, "{}", ev.json).is_err() {
-            return Ok(()); // the reader went away (a pipe closed)
+            return; // the reader went away (a closed pipe)
         }
     }
     let _ = out.flush();
+}
+
+/// SIGTERM or SIGINT → `true` on the returned channel.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        info!("shutdown signal received");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
+    let hub = Arc::new(SnapshotHub::new());
+    // The embedded broker lives as long as this function.
+    let mut _mock = None;
+    if embedded {
+        let mock = rdkafka::mocking::MockCluster::new(1)?;
+        let topic = cfg.kafka.topics[0].clone();
+        mock.create_topic(&topic, 4, 1)?;
+        mock.create_topic(&cfg.kafka.dlq(), 1, 1)?;
+        let brokers = mock.bootstrap_servers();
+        info!(brokers = %brokers, topic = %topic, "embedded Kafka-protocol broker (librdkafka mock cluster) started");
+        cfg.kafka
+            .client
+            .insert("bootstrap.servers".into(), brokers.clone());
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()?;
+        let sim = Simulator::new(SimConfig {
+            start_ms: jiff::Timestamp::now().as_millisecond(),
+            ..Default::default()
+        });
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            // Two simulated minutes per second: a busy day in a short demo.
+            let pace = Pace {
+                speed: 120.0,
+                rate: 0.0,
+            };
+            match frontline::simulate::produce(&producer, &topic, sim, pace, i64::MAX, stop).await {
+                Ok(n) => info!(events = n, "simulator stopped"),
+                Err(e) => warn!(error = %e, "simulator stopped"),
+            }
+        });
+        _mock = Some(mock);
+    }
+    let cfg = Arc::new(cfg);
+    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.http.listen))?;
+    let addr = listener.local_addr()?;
+    let shown = if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    info!(url = %format!("http://{shown}/metrics"), "serving metrics");
+    let app = frontline::server::router(frontline::server::AppState {
+        hub: hub.clone(),
+        cfg: cfg.clone(),
+    });
+    let mut stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            })
+            .await
+    });
+    frontline::source::run(cfg, hub, shutdown).await?;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+    info!("stopped");
     Ok(())
 }
 
@@ -120,31 +249,56 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {
-        Command::Simulate {
-            seed,
-            start,
-            duration,
-            peak_per_hour,
-            agents,
-        } => match simulate(seed, &start, &duration, peak_per_hour, agents) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("frontline: {e}");
-                ExitCode::from(2)
+        Command::Run {
+            config,
+            listen,
+            brokers,
+            topic,
+            group,
+            embedded,
+        } => {
+            let mut extra = Vec::new();
+            if let Some(l) = listen {
+                extra.push(format!("http.listen={l}"));
             }
-        },
+            let embedded = embedded && brokers.is_none();
+            if let Some(b) = brokers {
+                extra.push(format!("kafka.bootstrap.servers=\"{b}\""));
+            }
+            if let Some(t) = topic {
+                extra.push(format!("kafka.topic=\"{t}\""));
+            }
+            if let Some(g) = group {
+                extra.push(format!("kafka.group.id=\"{g}\""));
+            }
+            let cfg = match load_config(&config, extra) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(e),
+            };
+            match rt.block_on(run_live(cfg, embedded)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("frontline: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Replay {
             input,
             config,
             metrics_out,
             dead_letter,
         } => {
-            let cfg = match load_config(config.as_ref()) {
+            let cfg = match load_config(&config, Vec::new()) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("frontline: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(e) => return fail(e),
             };
             let args = ReplayArgs {
                 input,
@@ -157,9 +311,71 @@ fn main() -> ExitCode {
                     eprintln!("{}", summary.line());
                     ExitCode::SUCCESS
                 }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Simulate {
+            seed,
+            start,
+            duration,
+            peak_per_hour,
+            agents,
+            brokers,
+            topic,
+            speed,
+            rate,
+        } => {
+            let sim = match sim_config(seed, &start, peak_per_hour, agents) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let dur: frontline::config::Dur = match duration.parse() {
+                Ok(d) => d,
+                Err(e) => return fail(format!("--duration: {e}")),
+            };
+            let end = sim.start_ms.saturating_add(dur.ms());
+            let Some(brokers) = brokers else {
+                simulate_stdout(sim, end);
+                return ExitCode::SUCCESS;
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(e),
+            };
+            let pace = Pace {
+                speed: speed.unwrap_or(1.0),
+                rate,
+            };
+            let to = topic.clone();
+            let result = rt.block_on(async move {
+                let topic = to;
+                let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+                    .set("bootstrap.servers", &brokers)
+                    .set("linger.ms", "5")
+                    .create()?;
+                let stop = shutdown_signal();
+                let n = frontline::simulate::produce(
+                    &producer,
+                    &topic,
+                    Simulator::new(sim),
+                    pace,
+                    end,
+                    stop,
+                )
+                .await?;
+                anyhow::Ok(n)
+            });
+            match result {
+                Ok(n) => {
+                    eprintln!("simulate: {n} events produced to {topic}");
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
-                    eprintln!("frontline: {e}");
-                    ExitCode::from(2)
+                    eprintln!("frontline: {e:#}");
+                    ExitCode::from(1)
                 }
             }
         }

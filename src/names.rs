@@ -71,4 +71,13 @@ names! {
     LABEL_OVERFLOW = "frontline_label_overflow", "Label values reported as other because of a cardinality cap.";
     BATCH_SECONDS = "frontline_batch_seconds", "Wall time to apply one batch of events, seconds.";
     BUILD_INFO = "frontline_build_info", "Build information; always 1.";
+    CONSUMER_LAG = "frontline_consumer_lag", "Messages behind the partition's high watermark, from librdkafka statistics.";
+    REBALANCES = "frontline_rebalances", "Consumer-group rebalances seen.";
+    CHECKPOINT_AGE = "frontline_checkpoint_age_seconds", "Wall time since offsets were last committed.";
+    PROCESS_CPU = "process_cpu_seconds", "Total user and system CPU time spent, seconds.";
+    PROCESS_RSS = "process_resident_memory_bytes", "Resident memory size, bytes.";
+    PROCESS_VSIZE = "process_virtual_memory_bytes", "Virtual memory size, bytes.";
+    PROCESS_OPEN_FDS = "process_open_fds", "Open file descriptors.";
+    PROCESS_MAX_FDS = "process_max_fds", "Maximum open file descriptors.";
+    PROCESS_START = "process_start_time_seconds", "Start time of the process since the unix epoch, seconds.";
 }

@@ -685,3 +685,70 @@ mod tests {
         );
     }
 }
+
+/// How fast to produce simulated events.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Simulated seconds per wall second (0: as fast as possible).
+    pub speed: f64,
+    /// At most this many events per wall second (0: no cap).
+    pub rate: f64,
+}
+
+/// Produces simulated events to a Kafka topic, keyed by customer (agent
+/// events by agent), paced in wall time, until `end_ms` of simulated time
+/// or `shutdown`. Returns the number of events acknowledged.
+pub async fn produce(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    sim: Simulator,
+    pace: Pace,
+    end_ms: i64,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<u64, rdkafka::error::KafkaError> {
+    use rdkafka::producer::FutureRecord;
+    use std::time::{Duration, Instant};
+
+    let wall0 = Instant::now();
+    let mut sim0: Option<i64> = None;
+    let mut sent = 0u64;
+    let mut inflight = Vec::new();
+    for ev in sim {
+        if ev.ts >= end_ms || *shutdown.borrow() {
+            break;
+        }
+        let t0 = *sim0.get_or_insert(ev.ts);
+        let mut due = Duration::ZERO;
+        if pace.speed > 0.0 {
+            due = due.max(Duration::from_secs_f64(
+                (ev.ts - t0) as f64 / 1000.0 / pace.speed,
+            ));
+        }
+        if pace.rate > 0.0 {
+            due = due.max(Duration::from_secs_f64(sent as f64 / pace.rate));
+        }
+        let elapsed = wall0.elapsed();
+        if due > elapsed {
+            tokio::select! {
+                _ = tokio::time::sleep(due - elapsed) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        let record = FutureRecord::to(topic).key(&ev.key).payload(&ev.json);
+        inflight.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        sent += 1;
+        if inflight.len() >= 1000 {
+            for f in inflight.drain(..) {
+                if let Ok(Err((e, _))) = f.await {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    for f in inflight {
+        if let Ok(Err((e, _))) = f.await {
+            return Err(e);
+        }
+    }
+    Ok(sent)
+}

@@ -1,0 +1,84 @@
+//! The standard `process_*` metrics, read from `/proc` (Linux); absent elsewhere.
+
+use std::time::Instant;
+
+use crate::names;
+use crate::snapshot::{Kind, Snapshot, Value};
+
+fn clock_ticks() -> f64 {
+    // The kernel's USER_HZ is 100 on every Linux architecture frontline targets.
+    100.0
+}
+
+fn page_size() -> u64 {
+    4096
+}
+
+/// Adds process_cpu_seconds_total, process_resident_memory_bytes,
+/// process_virtual_memory_bytes, process_open_fds, process_max_fds and
+/// process_start_time_seconds.
+pub fn add_process_metrics(out: &mut Snapshot, _started: Option<Instant>) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // stat(5) numbering from field 3 (state) = index 0.
+    let (utime, stime, starttime, vsize, rss) = (num(11), num(12), num(19), num(20), num(21));
+    out.family(names::PROCESS_CPU, Kind::Counter)
+        .push(vec![], Value::Float((utime + stime) as f64 / clock_ticks()));
+    out.family(names::PROCESS_RSS, Kind::Gauge)
+        .push(vec![], Value::Int(rss * page_size()));
+    out.family(names::PROCESS_VSIZE, Kind::Gauge)
+        .push(vec![], Value::Int(vsize));
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.family(names::PROCESS_OPEN_FDS, Kind::Gauge)
+            .push(vec![], Value::Int(fds.count() as u64));
+    }
+    if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+        if let Some(max) = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            out.family(names::PROCESS_MAX_FDS, Kind::Gauge)
+                .push(vec![], Value::Int(max));
+        }
+    }
+    if let Some(btime) = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("btime "))
+            .and_then(|l| l[6..].trim().parse::<u64>().ok())
+    }) {
+        out.family(names::PROCESS_START, Kind::Gauge).push(
+            vec![],
+            Value::Float(btime as f64 + starttime as f64 / clock_ticks()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let mut s = Snapshot::default();
+        add_process_metrics(&mut s, None);
+        let rss = s.get("process_resident_memory_bytes").expect("on Linux");
+        assert!(matches!(rss.series[0].value, Value::Int(n) if n > 1_000_000));
+        let start = s.get("process_start_time_seconds").unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            matches!(start.series[0].value, Value::Float(t) if t <= now + 1.0 && t > now - 3600.0)
+        );
+    }
+}
