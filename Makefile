@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run replay-demo test lint unit bench tools build clean
+.PHONY: run replay-demo test lint unit integration bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -17,8 +17,9 @@ replay-demo: build
 build:
 	$(CARGO) build --release --quiet
 
-## Everything CI checks: formatting, lints, unit, property, golden and CLI tests.
-test: tools lint unit
+## Everything CI checks: formatting, lints, unit, property, golden and CLI
+## tests, then the integration tests against a real Apache Kafka broker.
+test: tools lint unit integration
 
 tools:
 	./scripts/install-tools.sh
@@ -29,6 +30,16 @@ lint:
 
 unit:
 	$(CARGO) test --all-targets
+
+KAFKA_DIR ?= .cache/kafka-test
+
+## Integration tests against a real single-node Kafka (started and stopped here).
+integration:
+	./scripts/kafka.sh fetch
+	@set -e; ./scripts/kafka.sh stop $(KAFKA_DIR); rm -rf $(KAFKA_DIR); \
+	  BROKER=$$(./scripts/kafka.sh start $(KAFKA_DIR)); \
+	  trap './scripts/kafka.sh stop $(KAFKA_DIR)' EXIT; \
+	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka -- --test-threads 2
 
 ## Criterion benchmarks (figures, not assertions): see docs/performance.md.
 bench:

@@ -50,8 +50,14 @@ impl ClientContext for Ctx {
         let mut lag = BTreeMap::new();
         for (topic, t) in stats.topics {
             for (p, part) in t.partitions {
-                if p >= 0 && part.consumer_lag >= 0 {
+                if p < 0 {
+                    continue;
+                }
+                // -1 means unknown: nothing fetched yet. An empty partition has no lag.
+                if part.consumer_lag >= 0 {
                     lag.insert((topic.clone(), p), part.consumer_lag);
+                } else if part.hi_offset == 0 {
+                    lag.insert((topic.clone(), p), 0);
                 }
             }
         }
@@ -89,6 +95,26 @@ impl ConsumerContext for Ctx {
 
 type Consumer_ = StreamConsumer<Ctx>;
 
+/// librdkafka consumer properties the dead-letter producer does not take.
+const CONSUMER_ONLY: [&str; 16] = [
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "auto.commit.interval.ms",
+    "auto.offset.reset",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "partition.assignment.strategy",
+    "isolation.level",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "fetch.wait.max.ms",
+    "queued.min.messages",
+];
+
 /// librdkafka settings: frontline's defaults, overridden by `[kafka]`.
 fn client_config(cfg: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -122,7 +148,9 @@ pub async fn run(
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     let mut pc = client_config(&cfg, &[("acks", "all"), ("message.timeout.ms", "30000")]);
-    pc.remove("group.id");
+    for k in CONSUMER_ONLY {
+        pc.remove(k);
+    }
     let producer: FutureProducer = pc.create()?;
     let dlq = Arc::new(cfg.kafka.dlq());
     info!(topics = ?topics, dead_letter_topic = %dlq, "consuming");
@@ -264,14 +292,15 @@ async fn partition_task(
         tokio::time::interval(Duration::from_millis(cfg.http.publish_interval.ms() as u64));
     let mut breach_log = BreachLog::default();
     let mut warn_limit = Limiter::new(10);
-    // Offset to store next (one past the last fully handled message), and the last stored.
-    let mut next: Option<i64> = None;
+    // The last fully handled message's offset, and the last one stored.
+    // (librdkafka's offset store commits the stored offset + 1.)
+    let mut last: Option<i64> = None;
     let mut stored: Option<i64> = None;
     let mut last_event_wall = Instant::now();
     let mut last_event_clock: Option<i64> = None;
     let mut stop = shutdown.clone();
-    let store = |next: Option<i64>, stored: &mut Option<i64>| {
-        if let Some(n) = next {
+    let store = |last: Option<i64>, stored: &mut Option<i64>| {
+        if let Some(n) = last {
             if *stored != Some(n) && consumer.store_offset(&tp.0, tp.1, n).is_ok() {
                 *stored = Some(n);
             }
@@ -316,7 +345,7 @@ async fn partition_task(
                             engine.record_dead_letter();
                         }
                     }
-                    next = Some(m.offset() + 1);
+                    last = Some(m.offset());
                 }
                 last_event_wall = Instant::now();
                 last_event_clock = engine.clock();
@@ -333,14 +362,14 @@ async fn partition_task(
                         engine.advance_clock(c + quiet.as_millis() as i64);
                     }
                 }
-                store(next, &mut stored);
+                store(last, &mut stored);
                 let (breaches, dropped) = engine.drain_breaches();
                 breach_log.log(&breaches, dropped);
                 hub.publish(&tp, Arc::new(engine.snapshot(Some(wall_ms()))));
             }
         }
     }
-    store(next, &mut stored);
+    store(last, &mut stored);
     hub.remove(&tp);
     info!(topic = %tp.0, partition = tp.1, offset = ?stored, "partition task stopped");
 }
