@@ -199,3 +199,53 @@ fn unreadable_input_and_unwritable_output_exit_2() {
         stderr(&out)
     );
 }
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+fn family_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(family))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// `make run`: the embedded broker, the simulator and the consumer in one
+/// process; /metrics shows tickets and calls within a minute.
+#[test]
+fn embedded_demo_serves_live_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["run", "--embedded", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("KAFKA_BROKERS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut seen = (0.0, 0.0);
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if let Some(m) = http_get(port, "/metrics") {
+            seen = (
+                family_sum(&m, "support_tickets_created_total"),
+                family_sum(&m, "support_calls_offered_total"),
+            );
+            if seen.0 > 0.0 && seen.1 > 0.0 {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let status = child.wait().unwrap();
+    assert!(seen.0 > 0.0 && seen.1 > 0.0, "after 60 s: tickets {}, calls {}", seen.0, seen.1);
+    assert!(status.success(), "{status:?}");
+}
