@@ -82,13 +82,67 @@ fn encode_value(
     Ok(())
 }
 
-/// OpenMetrics text of a snapshot.
+/// OpenMetrics text of a snapshot, histogram buckets carrying exemplars
+/// that name the ticket or call behind their latest observation.
 pub fn openmetrics(snapshot: Arc<Snapshot>) -> String {
+    let exemplars = exemplar_suffixes(&snapshot);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector(snapshot)));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &registry)
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
         .expect("writing to a String cannot fail");
+    if exemplars.is_empty() {
+        return text;
+    }
+    // prometheus-client builds exemplars only from its own live metric types,
+    // so they are added to the encoded bucket lines of prepared snapshots here.
+    let mut out = String::with_capacity(text.len() + exemplars.len() * 48);
+    for line in text.lines() {
+        out.push_str(line);
+        if let Some((series, _)) = line.rsplit_once(' ') {
+            if let Some(suffix) = exemplars.get(series) {
+                out.push_str(suffix);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `series text before the value` → ` # {ticket_id="T1"} 120.0 1794820800.0`.
+fn exemplar_suffixes(snap: &Snapshot) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for fam in snap.families.iter().filter(|f| f.kind == Kind::Histogram) {
+        for s in &fam.series {
+            let Value::Hist(h) = &s.value else { continue };
+            for (i, e) in h.exemplars.iter().enumerate() {
+                let Some(e) = e else { continue };
+                let le = match h.bounds.get(i) {
+                    Some(b) => dtoa::Buffer::new().format(*b).to_string(),
+                    None => "+Inf".to_string(),
+                };
+                let mut series = format!("{}_bucket{{le=\"{le}\"", fam.name);
+                for (k, v) in &s.labels {
+                    series.push_str(&format!(",{k}=\"{}\"", escape(v)));
+                }
+                series.push('}');
+                let suffix = format!(
+                    " # {{{}=\"{}\"}} {} {}",
+                    e.label,
+                    escape(&e.id),
+                    dtoa::Buffer::new().format(e.value_ms as f64 / 1000.0),
+                    dtoa::Buffer::new().format(e.ts_ms as f64 / 1000.0)
+                );
+                out.insert(series, suffix);
+            }
+        }
+    }
     out
 }
 
@@ -161,5 +215,39 @@ mod tests {
             openmetrics_to_prometheus(om),
             "# TYPE h histogram\nh_bucket{le=\"1.0\"} 1\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod exemplar_tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::decode::decode;
+    use crate::engine::Engine;
+
+    #[test]
+    fn openmetrics_buckets_name_the_ticket_behind_them() {
+        let mut e = Engine::new(&Config::default());
+        for l in [
+            r#"{"event_id":"1","type":"ticket.created","ts":0,"ticket_id":"T-1","customer_id":"c","queue":"a \"b\""}"#,
+            r#"{"event_id":"2","type":"ticket.agent_replied","ts":25000,"ticket_id":"T-1","agent_id":"x"}"#,
+            r#"{"event_id":"3","type":"call.queued","ts":1000,"call_id":"K-9","customer_id":"c","queue":"q"}"#,
+            r#"{"event_id":"4","type":"call.answered","ts":4000,"call_id":"K-9","agent_id":"x"}"#,
+        ] {
+            e.apply(decode(l.as_bytes(), 65536).unwrap());
+        }
+        let om = openmetrics(Arc::new(e.snapshot(None)));
+        assert!(
+            om.contains(r#"support_first_response_seconds_bucket{le="30.0",channel="other",priority="normal",queue="a \"b\""} 1 # {ticket_id="T-1"} 25.0 25.0"#),
+            "{}",
+            om.lines().filter(|l| l.starts_with("support_first_response_seconds_bucket")).collect::<Vec<_>>().join("\n")
+        );
+        // Only the bucket the observation fell in carries it.
+        assert!(om.contains("support_first_response_seconds_bucket{le=\"60.0\",channel=\"other\",priority=\"normal\",queue=\"a \\\"b\\\"\"} 1\n"));
+        assert!(om.contains(
+            r#"support_answer_wait_seconds_bucket{le="5.0",queue="q"} 1 # {call_id="K-9"} 3.0 4.0"#
+        ));
+        // The Prometheus text format has no exemplars.
+        assert!(!prometheus_text(Arc::new(e.snapshot(None))).contains(" # {"));
     }
 }

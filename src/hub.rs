@@ -131,6 +131,7 @@ impl SnapshotHub {
                         buckets: b.0.clone(),
                         sum_ms: b.1,
                         count: b.2,
+                        exemplars: Vec::new(),
                     }),
                 );
         }

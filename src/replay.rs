@@ -181,7 +181,7 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             let (breaches, dropped) = engine.drain_breaches();
             breach_log.log(&breaches, dropped);
             let ms = batch_start.elapsed().as_secs_f64() * 1000.0;
-            batch.observe(&BATCH_BOUNDS, ms.round() as i64);
+            batch.observe(&BATCH_BOUNDS, ms.round() as i64, crate::engine::Ex::none());
             batch_start = Instant::now();
             if let Some(b) = &bar {
                 b.set_position(pos);
@@ -219,6 +219,7 @@ fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
             buckets: batch.buckets,
             sum_ms: batch.sum_ms,
             count: batch.count,
+            exemplars: Vec::new(),
         }),
     );
 }

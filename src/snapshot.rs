@@ -35,6 +35,21 @@ pub struct HistValue {
     pub sum_ms: i64,
     /// Number of observations.
     pub count: u64,
+    /// Per bucket, the latest observation (empty when none are kept).
+    pub exemplars: Vec<Option<ExemplarValue>>,
+}
+
+/// The ticket or call behind a bucket's latest observation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExemplarValue {
+    /// `ticket_id` or `call_id`.
+    pub label: &'static str,
+    /// The id.
+    pub id: String,
+    /// The observed value, ms.
+    pub value_ms: i64,
+    /// Event time of the observation, ms.
+    pub ts_ms: i64,
 }
 
 /// One sample's value.
@@ -192,6 +207,18 @@ fn merge_value(into: &mut Value, from: &Value, kind: Kind, name: &str) {
             }
             a.sum_ms += b.sum_ms;
             a.count += b.count;
+            if a.exemplars.is_empty() {
+                a.exemplars = b.exemplars.clone();
+            } else {
+                // The newer observation wins each bucket.
+                for (x, y) in a.exemplars.iter_mut().zip(&b.exemplars) {
+                    if let Some(y) = y {
+                        if x.as_ref().is_none_or(|x| y.ts_ms > x.ts_ms) {
+                            *x = Some(y.clone());
+                        }
+                    }
+                }
+            }
         }
         // Mismatched shapes cannot come from one configuration; keep the first.
         _ => {}

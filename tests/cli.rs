@@ -201,10 +201,15 @@ fn unreadable_input_and_unwritable_output_exit_2() {
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_with(port, path, "")
+}
+
+fn http_get_with(port: u16, path: &str, headers: &str) -> Option<String> {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{headers}\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
@@ -221,9 +226,18 @@ fn family_sum(text: &str, family: &str) -> f64 {
 /// process; /metrics shows tickets and calls within a minute.
 #[test]
 fn embedded_demo_serves_live_metrics() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
-        .args(["run", "--embedded", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "run",
+            "--embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env_remove("KAFKA_BROKERS")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -243,9 +257,30 @@ fn embedded_demo_serves_live_metrics() {
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+    // A scraper that asks for OpenMetrics gets it, with exemplars on buckets.
+    let om = http_get_with(
+        port,
+        "/metrics",
+        "Accept: application/openmetrics-text; version=1.0.0\r\n",
+    )
+    .unwrap_or_default();
+    let plain = http_get(port, "/metrics").unwrap_or_default();
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let status = child.wait().unwrap();
-    assert!(seen.0 > 0.0 && seen.1 > 0.0, "after 60 s: tickets {}, calls {}", seen.0, seen.1);
+    assert!(
+        seen.0 > 0.0 && seen.1 > 0.0,
+        "after 60 s: tickets {}, calls {}",
+        seen.0,
+        seen.1
+    );
+    assert!(om.trim_end().ends_with("# EOF"), "not OpenMetrics");
+    assert!(
+        om.contains("_bucket{")
+            && (om.contains(" # {call_id=\"") || om.contains(" # {ticket_id=\"")),
+        "no exemplar"
+    );
+    assert!(!plain.contains("# EOF") && !plain.contains(" # {"));
+    promtool_check(&plain);
     assert!(status.success(), "{status:?}");
 }

@@ -23,7 +23,7 @@ use crate::event::{
 };
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
-pub use state::{dims, Metrics, PromHist};
+pub use state::{dims, Ex, Metrics, PromHist};
 use state::{Agent, Call, CallPhase, Contact, Customer, Ticket};
 use window::{DimKey, DurMetric, Windows, C};
 
@@ -521,12 +521,12 @@ impl Engine {
         }
     }
 
-    fn observe(&mut self, h: HistId, key: u32, ms: i64) {
+    fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: Ex<'_>) {
         let bounds = &self.s.bounds[h as usize];
         self.st.metrics.hists[h as usize]
             .entry(key)
             .or_insert_with(|| PromHist::new(bounds.len()))
-            .observe(bounds, ms);
+            .observe(bounds, ms, ex);
     }
 
     fn dispatch(&mut self, ev: Event) {
@@ -755,18 +755,33 @@ impl Engine {
                 let key = dims(ch, pr, q);
                 let business = self.business_hours(self.ticket_policy(&id));
                 if first {
-                    self.observe(HistId::FirstResponse, key, ts - created);
+                    self.observe(
+                        HistId::FirstResponse,
+                        key,
+                        ts - created,
+                        Ex::ticket(&id, ts),
+                    );
                     self.win_observe(ts, DurMetric::FirstResponse, ch, q, ts - created);
                     if let Some(h) = &business {
-                        self.observe(HistId::FirstResponseBusiness, key, h.elapsed(created, ts));
+                        self.observe(
+                            HistId::FirstResponseBusiness,
+                            key,
+                            h.elapsed(created, ts),
+                            Ex::ticket(&id, ts),
+                        );
                     }
                 }
                 if let Some(since) = waiting {
                     let ms = (ts - since).max(0);
-                    self.observe(HistId::Reply, key, ms);
+                    self.observe(HistId::Reply, key, ms, Ex::ticket(&id, ts));
                     self.win_observe(ts, DurMetric::Reply, ch, q, ms);
                     if let Some(h) = &business {
-                        self.observe(HistId::ReplyBusiness, key, h.elapsed(since, ts));
+                        self.observe(
+                            HistId::ReplyBusiness,
+                            key,
+                            h.elapsed(since, ts),
+                            Ex::ticket(&id, ts),
+                        );
                     }
                 }
                 self.sla_ticket_replied(&id, ts);
@@ -850,9 +865,14 @@ impl Engine {
                 let key = dims(ch, pr, q);
                 if first {
                     *self.st.metrics.tickets_resolved.entry(key).or_default() += 1;
-                    self.observe(HistId::Resolution, key, ts - created);
+                    self.observe(HistId::Resolution, key, ts - created, Ex::ticket(&id, ts));
                     if let Some(h) = self.business_hours(self.ticket_policy(&id)) {
-                        self.observe(HistId::ResolutionBusiness, key, h.elapsed(created, ts));
+                        self.observe(
+                            HistId::ResolutionBusiness,
+                            key,
+                            h.elapsed(created, ts),
+                            Ex::ticket(&id, ts),
+                        );
                     }
                     self.sla_ticket_resolved(&id, ts);
                     self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
@@ -863,10 +883,15 @@ impl Engine {
                         self.win_count(ts, C::Fcr, 1);
                     }
                     if worked {
-                        self.handled(ts, ch, q, work_ms);
+                        self.handled(Ex::ticket(&id, ts), ch, q, work_ms);
                     }
                 } else {
-                    self.observe(HistId::FullResolution, key, ts - created);
+                    self.observe(
+                        HistId::FullResolution,
+                        key,
+                        ts - created,
+                        Ex::ticket(&id, ts),
+                    );
                 }
             }
             Body::TicketReopened { .. } => {
@@ -897,9 +922,10 @@ impl Engine {
     }
 
     /// A handle-time observation (ticket or call) and its cost.
-    fn handled(&mut self, ts: i64, ch: Channel, q: LabelId, ms: i64) {
+    fn handled(&mut self, ex: Ex<'_>, ch: Channel, q: LabelId, ms: i64) {
+        let ts = ex.ts;
         let key = dims(ch, Priority::Low, q);
-        self.observe(HistId::Handle, key, ms);
+        self.observe(HistId::Handle, key, ms, ex);
         self.win_observe(ts, DurMetric::Handle, ch, q, ms);
         if self.s.cost_per_ms > 0.0 {
             *self.st.metrics.handle_cost.entry(key).or_default() += ms as f64 * self.s.cost_per_ms;
@@ -932,7 +958,7 @@ impl Engine {
                 self.st.metrics.waiting_add(q, queued, -1);
                 let m = &mut self.st.metrics;
                 *m.calls_answered.entry(q as u32).or_default() += 1;
-                self.observe(HistId::AnswerWait, q as u32, wait);
+                self.observe(HistId::AnswerWait, q as u32, wait, Ex::call(&id, ts));
                 self.win_count(ts, C::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
                 if wait <= self.s.sl_threshold {
@@ -946,7 +972,7 @@ impl Engine {
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
                 *self.st.metrics.calls_abandoned.entry(q as u32).or_default() += 1;
-                self.observe(HistId::AbandonWait, q as u32, wait);
+                self.observe(HistId::AbandonWait, q as u32, wait, Ex::call(&id, ts));
                 self.win_count(ts, C::Abandoned, 1);
                 if wait < self.s.short_abandon {
                     *self.st.metrics.calls_short.entry(q as u32).or_default() += 1;
@@ -1053,8 +1079,8 @@ impl Engine {
         };
         c.phase = CallPhase::Done { at: ts };
         let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
-        self.handled(ts, ch, q, talk + acw_ms);
-        self.observe(HistId::Hold, q as u32, hold);
+        self.handled(Ex::call(id, ts), ch, q, talk + acw_ms);
+        self.observe(HistId::Hold, q as u32, hold, Ex::call(id, ts));
     }
 
     fn agent_status(&mut self, ts: i64, agent: Id, status: AgentStatus, queue: Option<Id>) {

@@ -15,7 +15,8 @@ use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
 use crate::names::{self, Name};
 use crate::snapshot::{
-    DurKey, Family, HistValue, Kind, LabelValue, Labels, Snapshot, Value, WindowData, WindowSet,
+    DurKey, ExemplarValue, Family, HistValue, Kind, LabelValue, Labels, Snapshot, Value,
+    WindowData, WindowSet,
 };
 
 /// Quantiles exported for window durations.
@@ -329,6 +330,18 @@ fn hist_value(bounds: &Arc<[f64]>, h: &PromHist) -> Value {
         buckets: h.buckets.clone(),
         sum_ms: h.sum_ms,
         count: h.count,
+        exemplars: h
+            .exemplars
+            .iter()
+            .map(|e| {
+                e.as_ref().map(|e| ExemplarValue {
+                    label: if e.call { "call_id" } else { "ticket_id" },
+                    id: e.id.to_string(),
+                    value_ms: e.ms,
+                    ts_ms: e.ts,
+                })
+            })
+            .collect(),
     })
 }
 

@@ -146,6 +146,49 @@ pub struct Contact {
     pub repeat: bool,
 }
 
+/// The ticket or call behind an observation, for exemplars.
+#[derive(Clone, Copy, Debug)]
+pub struct Ex<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// A call (`call_id`) rather than a ticket (`ticket_id`).
+    pub call: bool,
+    /// Event time of the observation.
+    pub ts: i64,
+}
+
+impl<'a> Ex<'a> {
+    /// A ticket's observation.
+    pub fn ticket(id: &'a str, ts: i64) -> Ex<'a> {
+        Ex {
+            id,
+            call: false,
+            ts,
+        }
+    }
+    /// A call's observation.
+    pub fn call(id: &'a str, ts: i64) -> Ex<'a> {
+        Ex { id, call: true, ts }
+    }
+    /// No entity (driver-level histograms).
+    pub fn none() -> Ex<'static> {
+        Ex {
+            id: "",
+            call: false,
+            ts: 0,
+        }
+    }
+}
+
+/// The latest observation of a bucket, for OpenMetrics exemplars.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Exemplar {
+    pub id: Box<str>,
+    pub call: bool,
+    pub ms: i64,
+    pub ts: i64,
+}
+
 /// A Prometheus histogram's counts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PromHist {
@@ -153,6 +196,9 @@ pub struct PromHist {
     pub buckets: Vec<u64>,
     pub sum_ms: i64,
     pub count: u64,
+    /// Per bucket, its latest observation (empty until the first one).
+    #[serde(default)]
+    pub exemplars: Vec<Option<Exemplar>>,
 }
 
 impl PromHist {
@@ -161,15 +207,36 @@ impl PromHist {
             buckets: vec![0; bounds + 1],
             sum_ms: 0,
             count: 0,
+            exemplars: Vec::new(),
         }
     }
 
-    pub fn observe(&mut self, bounds: &[f64], ms: i64) {
+    pub fn observe(&mut self, bounds: &[f64], ms: i64, ex: Ex<'_>) {
         let secs = ms as f64 / 1000.0;
         let i = bounds.partition_point(|b| *b < secs);
         self.buckets[i] += 1;
         self.sum_ms += ms;
         self.count += 1;
+        if !ex.id.is_empty() {
+            if self.exemplars.is_empty() {
+                self.exemplars = vec![None; self.buckets.len()];
+            }
+            // Reuse the id's allocation when it is the same ticket again.
+            match &mut self.exemplars[i] {
+                Some(e) if *e.id == *ex.id => {
+                    e.ms = ms;
+                    e.ts = ex.ts;
+                }
+                slot => {
+                    *slot = Some(Exemplar {
+                        id: ex.id.into(),
+                        call: ex.call,
+                        ms,
+                        ts: ex.ts,
+                    })
+                }
+            }
+        }
     }
 }
 
