@@ -41,9 +41,11 @@ integration:
 	  trap './scripts/kafka.sh stop $(KAFKA_DIR)' EXIT; \
 	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka -- --test-threads 2
 
-## Criterion benchmarks (figures, not assertions): see docs/performance.md.
+## Benchmarks (figures, not assertions): criterion on the engine, then live
+## throughput against a real broker next to a bare rdkafka consumer. See docs/performance.md.
 bench:
 	$(CARGO) bench --bench engine
+	./scripts/bench-kafka.sh
 
 clean:
 	$(CARGO) clean

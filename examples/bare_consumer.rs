@@ -1,0 +1,43 @@
+//! The baseline for `make bench`: a bare rdkafka consumer loop that reads a
+//! topic to a given count and does nothing with the messages. frontline's
+//! live throughput is reported next to this one, measured by the same script.
+//!
+//!     cargo run --release --example bare_consumer -- BROKERS TOPIC COUNT
+
+use std::time::Instant;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::ClientConfig;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (brokers, topic, count): (&str, &str, u64) = match &args[..] {
+        [_, b, t, n] => (b, t, n.parse().expect("COUNT")),
+        _ => {
+            eprintln!("usage: bare_consumer BROKERS TOPIC COUNT");
+            std::process::exit(2);
+        }
+    };
+    let group = format!("bare-{}", std::process::id());
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let start = Instant::now();
+    let mut n = 0u64;
+    let mut bytes = 0usize;
+    while n < count {
+        let m = consumer.recv().await.expect("message");
+        bytes += m.payload().map_or(0, <[u8]>::len);
+        n += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("{n} {secs:.3} {bytes}");
+}
