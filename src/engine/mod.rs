@@ -1159,19 +1159,11 @@ impl Engine {
     fn sweep(&mut self, now: i64) {
         if self.sla_on() {
             // Clocks of state about to expire stop first, leaving the gauges.
-            let s = self.s.clone();
             let tickets: Vec<Id> = self
                 .st
                 .tickets
                 .iter()
-                .filter(|(_, t)| {
-                    let ttl = if t.resolved {
-                        s.resolved_ticket_ttl
-                    } else {
-                        s.idle_ticket_ttl
-                    };
-                    now - t.last_event > ttl
-                })
+                .filter(|(_, t)| ticket_expired(&self.s, t, now))
                 .map(|(k, _)| k.clone())
                 .collect();
             for id in tickets {
@@ -1181,10 +1173,7 @@ impl Engine {
                 .st
                 .calls
                 .iter()
-                .filter(|(_, c)| match c.phase {
-                    CallPhase::Done { at } => now - at > s.finished_call_ttl,
-                    _ => now - c.last_event > s.idle_call_ttl,
-                })
+                .filter(|(_, c)| call_expired(&self.s, c, now))
                 .map(|(k, _)| k.clone())
                 .collect();
             for id in calls {
@@ -1194,22 +1183,14 @@ impl Engine {
         let s = &self.s;
         let m = &mut self.st.metrics;
         self.st.tickets.retain(|_, t| {
-            let ttl = if t.resolved {
-                s.resolved_ticket_ttl
-            } else {
-                s.idle_ticket_ttl
-            };
-            let keep = now - t.last_event <= ttl;
+            let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
             keep
         });
         self.st.calls.retain(|_, c| {
-            let keep = match c.phase {
-                CallPhase::Done { at } => now - at <= s.finished_call_ttl,
-                _ => now - c.last_event <= s.idle_call_ttl,
-            };
+            let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
@@ -1228,6 +1209,24 @@ impl Engine {
             }
             keep
         });
+    }
+}
+
+/// A ticket past its time to live (docs/events.md, "Expiry").
+fn ticket_expired(s: &Settings, t: &Ticket, now: i64) -> bool {
+    let ttl = if t.resolved {
+        s.resolved_ticket_ttl
+    } else {
+        s.idle_ticket_ttl
+    };
+    now - t.last_event > ttl
+}
+
+/// A call past its time to live.
+fn call_expired(s: &Settings, c: &Call, now: i64) -> bool {
+    match c.phase {
+        CallPhase::Done { at } => now - at > s.finished_call_ttl,
+        _ => now - c.last_event > s.idle_call_ttl,
     }
 }
 
