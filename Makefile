@@ -26,10 +26,10 @@ tools:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(CARGO) clippy --all-targets --features kafka-tests --quiet -- -D warnings
 
 unit:
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --tests
 
 KAFKA_DIR ?= .cache/kafka-test
 
