@@ -556,7 +556,7 @@ impl Engine {
                     .entry(dims(channel, priority, q))
                     .or_default() += 1;
                 self.win_count(ts, C::TicketsCreated, 1);
-                self.contact(ts, &customer, category.as_deref(), channel, q);
+                self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
                 self.release_held(&ticket, true);
             }
             Body::CallQueued {
@@ -576,7 +576,7 @@ impl Engine {
                 self.sla_call_queued(&call, ts, channel);
                 self.st.metrics.waiting_add(q, ts, 1);
                 *self.st.metrics.calls_offered.entry(q as u32).or_default() += 1;
-                self.contact(ts, &customer, category.as_deref(), channel, q);
+                self.contact(ts, &call, &customer, category.as_deref(), channel, q);
                 self.release_held(&call, false);
             }
             Body::AgentStatusChanged {
@@ -661,6 +661,7 @@ impl Engine {
     fn contact(
         &mut self,
         ts: i64,
+        contact_id: &str,
         customer: &str,
         category: Option<&str>,
         ch: Channel,
@@ -679,20 +680,25 @@ impl Engine {
             Some(c) => c,
             None => self.st.customers.entry(customer.into()).or_default(),
         };
+        // Contacts are ordered by (ts, id hash): at equal times the order
+        // still does not depend on which arrived first.
+        let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());
+        let earlier = |c: &Contact| (c.ts, c.key) < (ts, key);
         let same = |c: &Contact| c.cat == 0 || cat == 0 || c.cat == cat;
         let is_repeat = cust
             .contacts
             .iter()
-            .any(|c| c.ts <= ts && ts - c.ts <= w && same(c));
+            .any(|c| earlier(c) && ts - c.ts <= w && same(c));
         let mut newly: Vec<(i64, Channel, LabelId)> = Vec::new();
         for c in cust.contacts.iter_mut() {
-            if !c.repeat && c.ts > ts && c.ts - ts <= w && same(c) {
+            if !c.repeat && !earlier(c) && c.ts - ts <= w && same(c) {
                 c.repeat = true;
                 newly.push((c.ts, c.channel, c.queue));
             }
         }
         cust.contacts.push(Contact {
             ts,
+            key,
             cat,
             channel: ch,
             queue: q,
@@ -1002,7 +1008,7 @@ impl Engine {
                     hold_since: Some(since),
                 },
             ) => {
-                c.hold_ms += ts - since;
+                c.hold_ms += (ts - since).max(0);
                 c.phase = CallPhase::Talking {
                     answered,
                     hold_since: None,
@@ -1045,10 +1051,12 @@ impl Engine {
                     hold_since,
                 },
             ) => {
+                // An end older than the step it ends (out-of-order arrival)
+                // counts as zero time, never negative.
                 if let Some(since) = hold_since {
-                    c.hold_ms += ts - since;
+                    c.hold_ms += (ts - since).max(0);
                 }
-                c.talk_ms = ts - answered;
+                c.talk_ms = (ts - answered).max(0);
                 c.phase = CallPhase::AfterCallWork { ended: ts };
                 let transferred = c.transferred;
                 if resolved {
@@ -1066,7 +1074,7 @@ impl Engine {
                 self.schedule(ts + self.s.acw_timeout, TimerKind::Acw(id));
             }
             (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) => {
-                self.finish_call(&id, ts, ts - ended);
+                self.finish_call(&id, ts, (ts - ended).max(0));
             }
             _ => self.out_of_order(ty),
         }

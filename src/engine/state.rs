@@ -139,6 +139,9 @@ pub struct Customer {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Contact {
     pub ts: i64,
+    /// Hash of the ticket or call id: orders contacts of equal time.
+    #[serde(default)]
+    pub key: u64,
     /// Category hash with the low bit set, or 0 for none.
     pub cat: u64,
     pub channel: Channel,
