@@ -4,10 +4,10 @@
 //! breaks are handled by the time-zone database, not by offsets of our own.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 
 /// How far ahead a deadline is searched before giving up (a calendar whose
 /// open hours are all holidays would otherwise never reach its target).
@@ -20,6 +20,27 @@ pub struct Calendar {
     /// Open ranges per weekday (Monday first), in minutes since local midnight, sorted.
     week: [Vec<(u32, u32)>; 7],
     holidays: BTreeSet<Date>,
+    /// Each local date's open intervals as instants, computed once: every
+    /// clock on the same days reuses them instead of asking the time-zone
+    /// database again. Indexed by days since 1970-01-01.
+    days: Vec<OnceLock<Intervals>>,
+}
+
+/// A date's open intervals, as instants (ms).
+type Intervals = Box<[(i64, i64)]>;
+
+/// Dates cached: 1970-01-01 plus this many days (to 2149).
+const CACHED_DAYS: usize = 1 << 16;
+
+/// Days since 1970-01-01 of a date (H. Hinnant's algorithm).
+#[cfg(test)]
+fn day_index(d: Date) -> i64 {
+    let (y, m, dd) = (d.year() as i64, d.month() as i64, d.day() as i64);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + dd - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 /// Why a calendar definition is invalid (the caller adds the key).
@@ -110,14 +131,8 @@ impl Calendar {
             tz,
             week,
             holidays: hs,
+            days: (0..CACHED_DAYS).map(|_| OnceLock::new()).collect(),
         })
-    }
-
-    fn date_of(&self, ms: i64) -> Date {
-        Timestamp::from_millisecond(ms)
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-            .to_zoned(self.tz.clone())
-            .date()
     }
 
     fn instant(&self, d: Date, minutes: u32) -> i64 {
@@ -136,8 +151,7 @@ impl Calendar {
             .unwrap_or(i64::MAX)
     }
 
-    /// The open intervals of a local date, as instants.
-    fn open(&self, d: Date) -> impl Iterator<Item = (i64, i64)> + '_ {
+    fn compute_open(&self, d: Date) -> Box<[(i64, i64)]> {
         let ranges: &[(u32, u32)] = if self.holidays.contains(&d) {
             &[]
         } else {
@@ -145,7 +159,8 @@ impl Calendar {
         };
         ranges
             .iter()
-            .map(move |&(a, b)| (self.instant(d, a), self.instant(d, b)))
+            .map(|&(a, b)| (self.instant(d, a), self.instant(d, b)))
+            .collect()
     }
 
     /// Open milliseconds in `[from, to)`.
@@ -154,21 +169,14 @@ impl Calendar {
             return 0;
         }
         let mut total = 0;
-        // Start a day early: an open range of the previous local date can
-        // reach past midnight only via 24:00, but DST shifts make one day's
-        // instants overlap the next date's start by up to an hour or two.
-        let mut d = self.date_of(from).yesterday().unwrap_or(self.date_of(from));
-        let last = self.date_of(to);
-        while d <= last {
-            for (a, b) in self.open(d) {
+        // A local date lies within a day of the UTC date of the same
+        // instant; starting two days early covers every offset and DST shift.
+        for idx in from.div_euclid(DAY) - 2..=to.div_euclid(DAY) + 1 {
+            for &(a, b) in self.open_day(idx).iter() {
                 let (a, b) = (a.max(from), b.min(to));
                 if b > a {
                     total += b - a;
                 }
-            }
-            match d.tomorrow() {
-                Ok(n) => d = n,
-                Err(_) => break,
             }
         }
         total
@@ -178,9 +186,9 @@ impl Calendar {
     /// `from`; `None` if that is beyond the search horizon.
     pub fn add_business(&self, from: i64, ms: i64) -> Option<i64> {
         let mut left = ms.max(0);
-        let mut d = self.date_of(from).yesterday().unwrap_or(self.date_of(from));
-        for _ in 0..MAX_DAYS {
-            for (a, b) in self.open(d) {
+        let first = from.div_euclid(DAY) - 2;
+        for idx in first..first + MAX_DAYS as i64 + 3 {
+            for &(a, b) in self.open_day(idx).iter() {
                 let a = a.max(from);
                 if b <= a {
                     continue;
@@ -190,10 +198,41 @@ impl Calendar {
                 }
                 left -= b - a;
             }
-            d = d.tomorrow().ok()?;
         }
         None
     }
+
+    /// The open intervals of the local date `idx` days after 1970-01-01.
+    fn open_day(&self, idx: i64) -> std::borrow::Cow<'_, [(i64, i64)]> {
+        let date = || civil_from_days(idx);
+        match usize::try_from(idx).ok().and_then(|i| self.days.get(i)) {
+            Some(slot) => std::borrow::Cow::Borrowed(slot.get_or_init(|| match date() {
+                Some(d) => self.compute_open(d),
+                None => Box::new([]),
+            })),
+            None => std::borrow::Cow::Owned(
+                date()
+                    .map(|d| self.compute_open(d).into_vec())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+const DAY: i64 = 86_400_000;
+
+/// The date `days` after 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> Option<Date> {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    Date::new(i16::try_from(y).ok()?, m as i8, d as i8).ok()
 }
 
 fn fmt_range((a, b): (u32, u32)) -> String {
@@ -232,7 +271,7 @@ mod tests {
     use super::*;
 
     fn ts(s: &str) -> i64 {
-        s.parse::<Timestamp>().unwrap().as_millisecond()
+        s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
     }
 
     fn office(tz: &str) -> Calendar {
@@ -355,6 +394,24 @@ mod tests {
         assert_eq!(
             b.add_business(ts("2026-03-27T15:00:00Z"), 2 * H),
             Some(ts("2026-03-30T08:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn day_indices_round_trip() {
+        for s in [
+            "1970-01-01",
+            "2000-02-29",
+            "2026-11-22",
+            "2149-06-01",
+            "1969-12-31",
+        ] {
+            let d: Date = s.parse().unwrap();
+            assert_eq!(civil_from_days(day_index(d)), Some(d), "{s}");
+        }
+        assert_eq!(
+            day_index("2026-11-22".parse().unwrap()),
+            1_795_305_600_000 / DAY
         );
     }
 

@@ -169,14 +169,17 @@ impl Engine {
         }
     }
 
-    fn schedule_sla(&mut self, next: i64, scheduled: &mut i64, kind: TimerKind) {
+    /// Pushes a timer only when the entity's next due time moved earlier
+    /// than its live timer (a later one simply fires early and reschedules),
+    /// so the heap holds about one entry per entity.
+    fn schedule_sla(&mut self, next: i64, scheduled: &mut i64, kind: impl FnOnce() -> TimerKind) {
         if next < *scheduled {
             *scheduled = next;
             self.st.timer_seq += 1;
             self.st.timers.push(Reverse(Timer {
                 due: next,
                 seq: self.st.timer_seq,
-                kind,
+                kind: kind(),
             }));
         }
     }
@@ -207,7 +210,7 @@ impl Engine {
             .min()
             .unwrap_or(i64::MAX);
         let mut scheduled = sla.scheduled;
-        self.schedule_sla(next, &mut scheduled, TimerKind::SlaTicket(id.into()));
+        self.schedule_sla(next, &mut scheduled, || TimerKind::SlaTicket(id.into()));
         sla.scheduled = scheduled;
         if let Some(t) = self.st.tickets.get_mut(id) {
             t.sla = Some(sla);
@@ -215,7 +218,11 @@ impl Engine {
     }
 
     fn recompute_ticket(&self, sla: &mut TicketSla) {
-        let (policy, pauses, paused) = (sla.policy, sla.pauses.clone(), sla.paused_since);
+        let (policy, pauses, paused) = (
+            sla.policy,
+            std::mem::take(&mut sla.pauses),
+            sla.paused_since,
+        );
         for (i, kind) in [
             ClockKind::FirstResponse,
             ClockKind::NextResponse,
@@ -231,6 +238,7 @@ impl Engine {
             };
             self.recompute(&mut sla.clocks[i], kind, policy, p, ps);
         }
+        sla.pauses = pauses;
     }
 
     /// Judges a ticket's clocks up to (not including) `ts`, before an event
@@ -438,11 +446,9 @@ impl Engine {
         };
         f(self, &mut sla, o);
         let mut scheduled = sla.scheduled;
-        self.schedule_sla(
-            sla.clock.next_due(),
-            &mut scheduled,
-            TimerKind::SlaCall(id.into()),
-        );
+        self.schedule_sla(sla.clock.next_due(), &mut scheduled, || {
+            TimerKind::SlaCall(id.into())
+        });
         sla.scheduled = scheduled;
         if let Some(c) = self.st.calls.get_mut(id) {
             c.sla = Some(sla);
