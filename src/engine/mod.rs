@@ -122,6 +122,8 @@ pub struct Settings {
     finished_call_ttl: i64,
     idle_call_ttl: i64,
     sweep_every: i64,
+    /// Tickets, customers and agents live for days: swept less often than calls.
+    slow_sweep_every: i64,
     max_held: usize,
     max_agents: usize,
     agent_allow: Vec<String>,
@@ -167,6 +169,13 @@ impl Settings {
             finished_call_ttl: c.state.finished_call_ttl.ms(),
             idle_call_ttl: c.state.idle_call_ttl.ms(),
             sweep_every: (c.state.finished_call_ttl.ms() / 4).clamp(10_000, 3_600_000),
+            slow_sweep_every: (c
+                .state
+                .resolved_ticket_ttl
+                .ms()
+                .min(c.kpi.repeat_window.ms())
+                / 24)
+                .clamp(60_000, 6 * 3_600_000),
             max_held: 100_000,
             max_agents: c.labels.max_agents,
             agent_allow: c.labels.agent_allow_list.clone(),
@@ -212,6 +221,8 @@ pub struct State {
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     next_sweep: i64,
+    #[serde(default)]
+    next_slow_sweep: i64,
     dedup: Dedup,
     queues: LabelCap,
     agent_labels: LabelCap,
@@ -251,6 +262,7 @@ impl Engine {
             timers: BinaryHeap::new(),
             timer_seq: 0,
             next_sweep: i64::MIN,
+            next_slow_sweep: i64::MIN,
             dedup: Dedup::default(),
             queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
@@ -381,10 +393,14 @@ impl Engine {
         self.st.windows.advance(ts);
         self.st.dedup.expire(ts - self.s.dedup_horizon);
         if ts >= self.st.next_sweep {
+            let slow = ts >= self.st.next_slow_sweep;
             if self.st.next_sweep != i64::MIN {
-                self.sweep(ts);
+                self.sweep(ts, slow);
             }
             self.st.next_sweep = ts + self.s.sweep_every;
+            if slow {
+                self.st.next_slow_sweep = ts + self.s.slow_sweep_every;
+            }
         }
     }
 
@@ -1164,16 +1180,20 @@ impl Engine {
     }
 
     /// Drops expired state (docs/events.md, "Expiry").
-    fn sweep(&mut self, now: i64) {
+    /// Calls every time; tickets, customers and agents when `slow`.
+    fn sweep(&mut self, now: i64, slow: bool) {
         if self.sla_on() {
             // Clocks of state about to expire stop first, leaving the gauges.
-            let tickets: Vec<Id> = self
-                .st
-                .tickets
-                .iter()
-                .filter(|(_, t)| ticket_expired(&self.s, t, now))
-                .map(|(k, _)| k.clone())
-                .collect();
+            let tickets: Vec<Id> = if !slow {
+                Vec::new()
+            } else {
+                self.st
+                    .tickets
+                    .iter()
+                    .filter(|(_, t)| ticket_expired(&self.s, t, now))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            };
             for id in tickets {
                 self.sla_ticket_gone(&id);
             }
@@ -1190,17 +1210,20 @@ impl Engine {
         }
         let s = &self.s;
         let m = &mut self.st.metrics;
-        self.st.tickets.retain(|_, t| {
-            let keep = !ticket_expired(s, t, now);
-            if !keep && !t.resolved {
-                m.open_add(t.status, t.priority, t.queue, -1);
-            }
-            keep
-        });
         self.st.calls.retain(|_, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
+            }
+            keep
+        });
+        if !slow {
+            return;
+        }
+        self.st.tickets.retain(|_, t| {
+            let keep = !ticket_expired(s, t, now);
+            if !keep && !t.resolved {
+                m.open_add(t.status, t.priority, t.queue, -1);
             }
             keep
         });

@@ -408,11 +408,26 @@ impl Windows {
         }
         let lo = from.div_euclid(self.pane_ms).max(cur - self.max_len() + 1);
         let hi = (to - 1).div_euclid(self.pane_ms).min(cur);
+        if hi < lo {
+            return;
+        }
+        // Panes get their share one by one; each window gets its overlap at once.
+        self.pane_mut(lo * self.pane_ms);
+        self.pane_mut(hi * self.pane_ms);
         for idx in lo..=hi {
             let start = (idx * self.pane_ms).max(from);
             let end = ((idx + 1) * self.pane_ms).min(to);
             if end > start {
-                self.count(idx * self.pane_ms, c, end - start);
+                let i = (idx - self.first) as usize;
+                self.panes[i].counts.0[c as usize] += end - start;
+            }
+        }
+        let pane = self.pane_ms;
+        for agg in &mut self.aggs {
+            let win_start = (cur - agg.panes + 1) * pane;
+            let overlap = to.min((cur + 1) * pane) - from.max(win_start);
+            if overlap > 0 {
+                agg.counts.0[c as usize] += overlap;
             }
         }
     }
