@@ -1,1 +1,415 @@
-fn main() {}
+//! Throughput of decoding and applying events, and bytes of engine state per
+//! open ticket. See docs/performance.md for what the figures mean.
+//!
+//! `cargo bench --bench engine` prints the state figures first (outside any
+//! timing), then runs the criterion benchmarks. Under `cargo test` the same
+//! code runs once on small inputs, as a smoke test.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput};
+use frontline::config::Config;
+use frontline::decode::decode;
+use frontline::engine::Engine;
+use frontline::event::Event;
+use frontline::snapshot::{Snapshot, Value};
+
+#[path = "corpus.rs"]
+mod corpus;
+
+use corpus::{Corpus, Params, StateLines};
+
+/// `limits.max_event_bytes` default.
+const MAX_BYTES: usize = 64 * 1024;
+
+// ---- a counting allocator ------------------------------------------------
+
+/// The system allocator, counting live bytes while [`COUNTING`] is on. Off,
+/// it costs one relaxed load per call, so the timed benchmarks run with it off.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Bytes requested and not yet freed.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// The same in glibc malloc chunks (header and 16-byte rounding included).
+static CHUNKS: AtomicIsize = AtomicIsize::new(0);
+/// Live allocations.
+static BLOCKS: AtomicIsize = AtomicIsize::new(0);
+
+/// A glibc malloc chunk's size for a request (x86-64: 8-byte header,
+/// 16-byte granularity, 32-byte minimum). Large requests are mmapped and
+/// page-rounded, which this ignores (it is < 0.1 % of them).
+fn chunk(size: usize) -> isize {
+    ((size + 8 + 15) & !15).max(32) as isize
+}
+
+fn count(size: usize, sign: isize) {
+    LIVE.fetch_add(sign * size as isize, Relaxed);
+    CHUNKS.fetch_add(sign * chunk(size), Relaxed);
+    BLOCKS.fetch_add(sign, Relaxed);
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc(l);
+        if !p.is_null() && COUNTING.load(Relaxed) {
+            count(l.size(), 1);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(l);
+        if !p.is_null() && COUNTING.load(Relaxed) {
+            count(l.size(), 1);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l);
+        if COUNTING.load(Relaxed) {
+            count(l.size(), -1);
+        }
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = System.realloc(p, l, new);
+        if !q.is_null() && COUNTING.load(Relaxed) {
+            count(l.size(), -1);
+            count(new, 1);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Heap in use at one moment, by three measures.
+#[derive(Clone, Copy, Debug)]
+struct Heap {
+    live: isize,
+    chunks: isize,
+    blocks: isize,
+    rss: isize,
+}
+
+impl Heap {
+    fn now() -> Heap {
+        Heap {
+            live: LIVE.load(Relaxed),
+            chunks: CHUNKS.load(Relaxed),
+            blocks: BLOCKS.load(Relaxed),
+            rss: rss(),
+        }
+    }
+
+    fn since(self, base: Heap) -> Heap {
+        Heap {
+            live: self.live - base.live,
+            chunks: self.chunks - base.chunks,
+            blocks: self.blocks - base.blocks,
+            rss: self.rss - base.rss,
+        }
+    }
+}
+
+/// Resident set size from `/proc/self/statm` (0 where there is none).
+fn rss() -> isize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<isize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+// ---- bytes of state per open ticket ---------------------------------------
+
+/// A fresh engine grown by `n` lines; returns its growth and state entries.
+fn grow(
+    n: u64,
+    seed: u64,
+    mut line: impl FnMut(&mut StateLines, u64) -> &[u8],
+    mut at: impl FnMut(u64, Heap),
+) -> (Heap, Duration, Vec<(String, u64)>) {
+    let mut lines = StateLines::new(seed);
+    let cfg = Config::default();
+    let mut engine = Engine::new(&cfg);
+    let base = Heap::now();
+    let start = Instant::now();
+    for i in 0..n {
+        let ev = decode(line(&mut lines, i), MAX_BYTES).expect("generated lines are valid");
+        engine.apply(ev);
+        if (i + 1) % 100_000 == 0 {
+            at(i + 1, Heap::now().since(base));
+        }
+    }
+    let took = start.elapsed();
+    let grown = Heap::now().since(base);
+    let entries = state_entries(&mut engine);
+    (grown, took, entries)
+}
+
+/// `frontline_state_entries` by kind, skipping zeros.
+fn state_entries(engine: &mut Engine) -> Vec<(String, u64)> {
+    let snap: Snapshot = engine.snapshot(None);
+    let Some(f) = snap.get("frontline_state_entries") else {
+        return Vec::new();
+    };
+    f.series
+        .iter()
+        .filter_map(|s| match s.value {
+            Value::Int(n) if n > 0 => Some((s.labels[0].1.to_string(), n)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn per(bytes: isize, n: u64) -> f64 {
+    bytes as f64 / n as f64
+}
+
+fn entries(e: &[(String, u64)]) -> String {
+    e.iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints the bytes of state per open ticket and its parts.
+///
+/// Four fresh engines, `n` lines each, 1 ms of event time apart (so the
+/// dedup memory keeps every id, as within any one hour of traffic):
+/// A. `ticket.created`, every ticket by a different customer (the figure);
+/// B. `ticket.created`, two tickets per customer;
+/// C. `survey.nps`: no entity state, so only the dedup memory grows;
+/// D. `customer.subscribed`: a customer entry without contacts.
+///
+/// Per ticket, A = dedup + ticket + customer + contacts and
+/// B = dedup + ticket + (customer + contacts) / 2, so
+/// customer + contacts = 2 (A − B); customer = D − C; dedup = C.
+fn state_report(n: u64) {
+    COUNTING.store(true, Relaxed);
+    println!("state: applying {n} ticket.created (distinct tickets and customers) …");
+    let (a, took, a_entries) = grow(
+        n,
+        1,
+        |l, i| l.ticket_created(i, i),
+        |i, h| {
+            if (n >= 500_000 && i % 250_000 == 0) || i == 900_000 {
+                println!(
+                    "state:   after {i:>8}: {:>11} bytes live, {:6.1} bytes/ticket",
+                    h.live,
+                    per(h.live, i)
+                );
+            }
+        },
+    );
+    println!(
+        "state: {n} open tickets, {} bytes live, {:.1} bytes/ticket \
+         (glibc chunks {:.1}, RSS {:.1}; {:.2} allocations/ticket; \
+         {:.2} s including line generation and allocation counting)",
+        a.live,
+        per(a.live, n),
+        per(a.chunks, n),
+        per(a.rss, n),
+        a.blocks as f64 / n as f64,
+        took.as_secs_f64(),
+    );
+    println!("state:   entries: {}", entries(&a_entries));
+    let (b, _, b_entries) = grow(n, 2, |l, i| l.ticket_created(i, i / 2), |_, _| {});
+    println!(
+        "state:   two tickets per customer: {:.1} bytes/ticket ({})",
+        per(b.live, n),
+        entries(&b_entries)
+    );
+    let (c, _, c_entries) = grow(n, 3, |l, i| l.nps(i), |_, _| {});
+    println!(
+        "state:   survey.nps only: {:.1} bytes/event ({})",
+        per(c.live, n),
+        entries(&c_entries)
+    );
+    let (d, _, d_entries) = grow(n, 4, |l, i| l.subscribed(i), |_, _| {});
+    println!(
+        "state:   customer.subscribed only: {:.1} bytes/customer ({})",
+        per(d.live, n),
+        entries(&d_entries)
+    );
+    COUNTING.store(false, Relaxed);
+
+    let dedup = per(c.live, n);
+    let customer = per(d.live - c.live, n);
+    let customer_contacts = 2.0 * per(a.live - b.live, n);
+    let contacts = customer_contacts - customer;
+    let ticket = per(a.live, n) - dedup - customer_contacts;
+    println!("state: per open ticket, by component (live bytes):");
+    println!("state:   ticket map entry (slot + id):          {ticket:7.1}");
+    println!("state:   customer map entry (slot + id):        {customer:7.1}");
+    println!("state:   customer contacts (Vec<Contact>):      {contacts:7.1}");
+    println!("state:   dedup memory (per event id in horizon): {dedup:7.1}");
+    println!(
+        "state:   total:                                  {:7.1}",
+        per(a.live, n)
+    );
+}
+
+// ---- throughput --------------------------------------------------------------
+
+fn print_corpus(c: &Corpus) {
+    let hours = (c.span.1 - c.span.0) as f64 / 3_600_000.0;
+    println!(
+        "corpus: {} events, {} bytes ({:.0} bytes/event), {:.1} h of event time",
+        c.len(),
+        c.bytes.len(),
+        c.bytes.len() as f64 / c.len() as f64,
+        hours
+    );
+    let mut mix = c.mix.clone();
+    mix.sort_by_key(|m| std::cmp::Reverse(m.1));
+    let mix: Vec<String> = mix
+        .iter()
+        .map(|(t, n)| format!("{t} {:.1}%", 100.0 * *n as f64 / c.len() as f64))
+        .collect();
+    println!("corpus: {}", mix.join(", "));
+    println!(
+        "corpus: an Event is {} bytes plus its id strings on the heap",
+        std::mem::size_of::<Event>()
+    );
+}
+
+/// Decodes the corpus (every line must be valid) and reports what applying
+/// it leaves behind, so the corpus's own health is visible.
+fn decoded(c: &Corpus) -> Vec<Event> {
+    let events: Vec<Event> = c
+        .iter()
+        .map(|l| {
+            decode(l, MAX_BYTES).unwrap_or_else(|e| {
+                panic!(
+                    "corpus line is invalid: {e}: {}",
+                    String::from_utf8_lossy(l)
+                )
+            })
+        })
+        .collect();
+    let mut engine = Engine::new(&Config::default());
+    for ev in events.iter().cloned() {
+        engine.apply(ev);
+    }
+    engine.flush();
+    let snap = engine.snapshot(None);
+    let total = |name: &str| -> u64 {
+        snap.get(name).map_or(0, |f| {
+            f.series
+                .iter()
+                .map(|s| match s.value {
+                    Value::Int(n) => n,
+                    _ => 0,
+                })
+                .sum()
+        })
+    };
+    let by_type = |name: &str| -> String {
+        let Some(f) = snap.get(name) else {
+            return String::new();
+        };
+        f.series
+            .iter()
+            .filter_map(|s| match s.value {
+                Value::Int(n) if n > 0 => Some(format!("{} {n}", s.labels[0].1)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "corpus: after applying: {}; late {}, duplicates {}, out-of-order {} ({})",
+        entries(&state_entries(&mut engine)),
+        total("frontline_late_events"),
+        total("frontline_duplicate_events"),
+        total("frontline_out_of_order_events"),
+        by_type("frontline_out_of_order_events"),
+    );
+    events
+}
+
+fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {
+    let cfg = Config::default();
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(corpus.len() as u64));
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for line in corpus.iter() {
+                let _ = black_box(decode(black_box(line), MAX_BYTES));
+            }
+        })
+    });
+    g.bench_function("decode_apply", |b| {
+        b.iter_batched(
+            || Engine::new(&cfg),
+            |mut engine| {
+                for line in corpus.iter() {
+                    if let Ok(ev) = decode(black_box(line), MAX_BYTES) {
+                        engine.apply(ev);
+                    }
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("apply", |b| {
+        b.iter_batched(
+            || (events.to_vec(), Engine::new(&cfg)),
+            |(events, mut engine)| {
+                for ev in events {
+                    engine.apply(ev);
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    // Criterion's own rule: without `--bench` (under `cargo test`) it runs
+    // each benchmark once; the inputs shrink to match.
+    let bench = has("--bench") && !has("--test") && !has("--list");
+    let profiling = args.iter().any(|a| a.starts_with("--profile-time"));
+
+    if !has("--list") && !profiling {
+        let n = std::env::var("FRONTLINE_BENCH_TICKETS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if bench { 1_000_000 } else { 20_000 });
+        state_report(n);
+    }
+
+    let params = if bench {
+        Params::default()
+    } else {
+        Params {
+            events: 20_000,
+            open_tickets: 1_000,
+            ..Params::default()
+        }
+    };
+    let corpus = corpus::generate(&params);
+    print_corpus(&corpus);
+    let events = decoded(&corpus);
+
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    throughput(&mut c, &corpus, &events);
+    c.final_summary();
+}
