@@ -272,6 +272,33 @@ impl Body {
     }
 
     /// The ticket or call a non-opening lifecycle event refers to.
+    /// Moves the ticket or call id out of the body (leaving it empty), for
+    /// a caller that goes on to consume the other fields; `None` when the
+    /// event names neither.
+    pub fn take_entity_id(&mut self) -> Option<Id> {
+        use Body::*;
+        match self {
+            TicketAssigned { ticket, .. }
+            | TicketAgentReplied { ticket, .. }
+            | TicketCustomerReplied { ticket }
+            | TicketStatusChanged { ticket, .. }
+            | TicketPriorityChanged { ticket, .. }
+            | TicketEscalated { ticket, .. }
+            | TicketWorkLogged { ticket, .. }
+            | TicketResolved { ticket }
+            | TicketReopened { ticket }
+            | TicketClosed { ticket } => Some(std::mem::take(ticket)),
+            CallAnswered { call, .. }
+            | CallAbandoned { call }
+            | CallHoldStarted { call }
+            | CallHoldEnded { call }
+            | CallTransferred { call, .. }
+            | CallEnded { call, .. }
+            | CallWrapupEnded { call } => Some(std::mem::take(call)),
+            _ => None,
+        }
+    }
+
     pub fn entity(&self) -> EntityRef<'_> {
         use Body::*;
         match self {

@@ -1,5 +1,7 @@
 //! Duplicate detection: `event_id`s remembered for `dedup_horizon` of event
-//! time, as 64-bit hashes so memory per id is small and fixed.
+//! time (rounded up to the whole second), as 64-bit hashes so memory per id
+//! is small and fixed: 8 bytes in the set, 8 in the arrival order, and one
+//! run entry per second of event clock.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,8 +32,11 @@ type IdSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Dedup {
     seen: IdSet,
-    /// (event-clock time when seen, hash), oldest first.
-    order: VecDeque<(i64, u64)>,
+    /// Hashes in the order they were seen, oldest first.
+    order: VecDeque<u64>,
+    /// Runs of `order`: (second of the event clock, ids seen in it). The
+    /// clock never goes back, so the runs are in time order.
+    seconds: VecDeque<(i64, u32)>,
 }
 
 impl Dedup {
@@ -41,18 +46,25 @@ impl Dedup {
         if !self.seen.insert(h) {
             return false;
         }
-        self.order.push_back((now, h));
+        self.order.push_back(h);
+        let second = now.div_euclid(1000);
+        match self.seconds.back_mut() {
+            Some((s, n)) if *s >= second && *n < u32::MAX => *n += 1,
+            _ => self.seconds.push_back((second, 1)),
+        }
         true
     }
 
-    /// Forgets ids seen before `cutoff`.
+    /// Forgets ids seen in whole seconds that ended before `cutoff`.
     pub fn expire(&mut self, cutoff: i64) {
-        while let Some(&(t, h)) = self.order.front() {
-            if t >= cutoff {
+        while let Some(&(second, n)) = self.seconds.front() {
+            if second * 1000 + 999 >= cutoff {
                 break;
             }
-            self.order.pop_front();
-            self.seen.remove(&h);
+            self.seconds.pop_front();
+            for h in self.order.drain(..n as usize) {
+                self.seen.remove(&h);
+            }
         }
     }
 
@@ -79,7 +91,10 @@ mod tests {
         assert!(d.insert("b", 5_000));
         d.expire(1_000);
         assert!(!d.insert("a", 6_000));
-        d.expire(1_001);
+        // "a" was seen in the second [1000, 2000): kept until it has passed.
+        d.expire(1_999);
+        assert!(!d.insert("a", 6_000));
+        d.expire(2_000);
         assert_eq!(d.len(), 1);
         assert!(d.insert("a", 7_000));
         assert!(!d.insert("b", 7_000));

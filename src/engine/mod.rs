@@ -24,7 +24,7 @@ use crate::event::{
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
 pub use state::{dims, Ex, Metrics, PromHist};
-use state::{Agent, Call, CallPhase, Contact, Customer, Ticket};
+use state::{Agent, Call, CallPhase, Contact, Customer, Ticket, NOT_WAITING};
 use window::{DimKey, DurMetric, Windows, C};
 
 pub mod sla;
@@ -207,6 +207,30 @@ enum TimerKind {
     SlaCall(Id),
 }
 
+/// The key of a customer: a 128-bit hash of the id. Two of a billion
+/// customers share one with a probability near 10^-21; the id is not kept.
+/// Two `u64`s rather than a `u128`, whose 16-byte alignment would pad every
+/// map slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "u128", into = "u128")]
+struct CustomerKey(u64, u64);
+
+impl From<u128> for CustomerKey {
+    fn from(k: u128) -> Self {
+        CustomerKey((k >> 64) as u64, k as u64)
+    }
+}
+
+impl From<CustomerKey> for u128 {
+    fn from(k: CustomerKey) -> Self {
+        (k.0 as u128) << 64 | k.1 as u128
+    }
+}
+
+fn customer_key(id: &str) -> CustomerKey {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes()).into()
+}
+
 /// Everything an engine remembers; serializable for checkpoints.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
@@ -214,7 +238,8 @@ pub struct State {
     tickets: FxHashMap<Id, Ticket>,
     calls: FxHashMap<Id, Call>,
     agents: FxHashMap<Id, Agent>,
-    customers: FxHashMap<Id, Customer>,
+    /// Keyed by [`customer_key`]: the id itself is never needed again.
+    customers: FxHashMap<CustomerKey, Customer>,
     held_tickets: FxHashMap<Id, Vec<Event>>,
     held_calls: FxHashMap<Id, Vec<Event>>,
     held_count: usize,
@@ -635,7 +660,11 @@ impl Engine {
                 self.win_count(ts, C::CesSum, score as i64);
             }
             Body::CustomerSubscribed { customer } => {
-                let c = self.st.customers.entry(customer).or_default();
+                let c = self
+                    .st
+                    .customers
+                    .entry(customer_key(&customer))
+                    .or_default();
                 if !c.active {
                     c.active = true;
                     self.st.metrics.active_customers += 1;
@@ -643,7 +672,7 @@ impl Engine {
             }
             Body::CustomerChurned { customer } => {
                 self.st.metrics.churned += 1;
-                if let Some(c) = self.st.customers.get_mut(&customer) {
+                if let Some(c) = self.st.customers.get_mut(&customer_key(&customer)) {
                     if c.active {
                         c.active = false;
                         self.st.metrics.active_customers -= 1;
@@ -690,12 +719,9 @@ impl Engine {
             .entry(dims(ch, Priority::Low, q))
             .or_default() += 1;
         self.win_count(ts, C::Contacts, 1);
-        let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) | 1);
+        let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.s.repeat_window;
-        let cust = match self.st.customers.get_mut(customer) {
-            Some(c) => c,
-            None => self.st.customers.entry(customer.into()).or_default(),
-        };
+        let cust = self.st.customers.entry(customer_key(customer)).or_default();
         // Contacts are ordered by (ts, id hash): at equal times the order
         // still does not depend on which arrived first.
         let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());
@@ -734,18 +760,21 @@ impl Engine {
         }
     }
 
-    fn ticket_event(&mut self, ts: i64, body: Body) {
+    fn ticket_event(&mut self, ts: i64, mut body: Body) {
         let ty = body.event_type();
-        let EntityRef::Ticket(id) = body.entity() else {
+        if !matches!(body.entity(), EntityRef::Ticket(_)) {
+            return;
+        }
+        // The id is moved out, not copied: the arms below take other fields.
+        let Some(id) = body.take_entity_id() else {
             return;
         };
-        let Some(t) = self.st.tickets.get(id) else {
+        let Some(t) = self.st.tickets.get(&*id) else {
             return self.out_of_order(ty);
         };
         if ts < t.created {
             return self.out_of_order(ty);
         }
-        let id: Id = id.into();
         self.sla_ticket_catch_up(&id, ts);
         let t = self.st.tickets.get_mut(&id).expect("checked");
         t.last_event = t.last_event.max(ts);
@@ -773,7 +802,8 @@ impl Engine {
                 let first = !t.replied;
                 t.replied = true;
                 let created = t.created;
-                let waiting = t.unanswered_since.take();
+                let waiting = std::mem::replace(&mut t.unanswered_since, NOT_WAITING);
+                let waiting = (waiting != NOT_WAITING).then_some(waiting);
                 let key = dims(ch, pr, q);
                 let business = self.business_hours(self.ticket_policy(&id));
                 if first {
@@ -810,9 +840,9 @@ impl Engine {
             }
             Body::TicketCustomerReplied { .. } => {
                 let t = self.st.tickets.get_mut(&id).expect("checked");
-                let starts_wait = t.unanswered_since.is_none();
+                let starts_wait = t.unanswered_since == NOT_WAITING;
                 if starts_wait {
-                    t.unanswered_since = Some(ts);
+                    t.unanswered_since = ts;
                 }
                 if !resolved && status != TicketStatus::Open {
                     t.status = TicketStatus::Open;
@@ -866,7 +896,10 @@ impl Engine {
             }
             Body::TicketWorkLogged { ms, .. } => {
                 let t = self.st.tickets.get_mut(&id).expect("checked");
-                t.work_ms += ms;
+                // Saturates at 49 days of logged work on one ticket.
+                t.work_ms = t
+                    .work_ms
+                    .saturating_add(ms.clamp(0, u32::MAX as i64) as u32);
                 t.worked = true;
             }
             Body::TicketResolved { .. } => {
@@ -881,7 +914,7 @@ impl Engine {
                     t.created,
                     t.public_replies <= 1 && !t.escalated,
                     t.worked,
-                    t.work_ms,
+                    i64::from(t.work_ms),
                 );
                 self.st.metrics.open_add(status, pr, q, -1);
                 let key = dims(ch, pr, q);
@@ -954,18 +987,21 @@ impl Engine {
         }
     }
 
-    fn call_event(&mut self, ts: i64, body: Body) {
+    fn call_event(&mut self, ts: i64, mut body: Body) {
         let ty = body.event_type();
-        let EntityRef::Call(id) = body.entity() else {
+        if !matches!(body.entity(), EntityRef::Call(_)) {
+            return;
+        }
+        // The id is moved out, not copied: the arms below take other fields.
+        let Some(id) = body.take_entity_id() else {
             return;
         };
-        let Some(c) = self.st.calls.get(id) else {
+        let Some(c) = self.st.calls.get(&*id) else {
             return self.out_of_order(ty);
         };
         if ts < c.queued {
             return self.out_of_order(ty);
         }
-        let id: Id = id.into();
         self.sla_call_catch_up(&id, ts);
         let c = self.st.calls.get_mut(&id).expect("checked");
         c.last_event = c.last_event.max(ts);

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::labels::LabelId;
 use super::sla::{CallSla, TicketSla};
@@ -25,13 +26,18 @@ pub fn undims(k: u32) -> (Channel, Priority, LabelId) {
     )
 }
 
-/// One ticket.
+/// [`Ticket::unanswered_since`] when no customer message waits for a reply.
+pub const NOT_WAITING: i64 = i64::MIN;
+
+/// One ticket: 48 bytes, so an open ticket's map entry stays small.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ticket {
     pub created: i64,
     pub last_event: i64,
-    pub unanswered_since: Option<i64>,
-    pub work_ms: i64,
+    /// Since when the customer waits for a public reply, or [`NOT_WAITING`].
+    pub unanswered_since: i64,
+    /// Logged work (`ticket.work_logged`), saturating at `u32::MAX` ms.
+    pub work_ms: u32,
     pub public_replies: u16,
     pub queue: LabelId,
     pub channel: Channel,
@@ -52,7 +58,7 @@ impl Ticket {
             created: ts,
             last_event: ts,
             // The creation is the first customer message.
-            unanswered_since: Some(ts),
+            unanswered_since: ts,
             work_ms: 0,
             public_replies: 0,
             queue,
@@ -131,7 +137,8 @@ pub struct Agent {
 /// A customer's recent contacts and subscription.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Customer {
-    pub contacts: Vec<Contact>,
+    /// Most customers have one recent contact: it is kept inline.
+    pub contacts: SmallVec<[Contact; 1]>,
     pub active: bool,
 }
 
@@ -143,7 +150,7 @@ pub struct Contact {
     #[serde(default)]
     pub key: u64,
     /// Category hash with the low bit set, or 0 for none.
-    pub cat: u64,
+    pub cat: u32,
     pub channel: Channel,
     pub queue: LabelId,
     pub repeat: bool,
@@ -186,7 +193,7 @@ impl<'a> Ex<'a> {
 /// The latest observation of a bucket, for OpenMetrics exemplars.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Exemplar {
-    pub id: Box<str>,
+    pub id: String,
     pub call: bool,
     pub ms: i64,
     pub ts: i64,
@@ -224,15 +231,21 @@ impl PromHist {
             if self.exemplars.is_empty() {
                 self.exemplars = vec![None; self.buckets.len()];
             }
-            // Reuse the id's allocation when it is the same ticket again.
+            // The slot's string is reused: no allocation once it has grown
+            // to the longest id seen in this bucket.
             match &mut self.exemplars[i] {
-                Some(e) if *e.id == *ex.id => {
+                Some(e) => {
+                    if e.id != ex.id {
+                        e.id.clear();
+                        e.id.push_str(ex.id);
+                    }
+                    e.call = ex.call;
                     e.ms = ms;
                     e.ts = ex.ts;
                 }
                 slot => {
                     *slot = Some(Exemplar {
-                        id: ex.id.into(),
+                        id: ex.id.to_owned(),
                         call: ex.call,
                         ms,
                         ts: ex.ts,
@@ -315,5 +328,18 @@ impl Metrics {
             .agents
             .entry((s.index() as u32) << 16 | q as u32)
             .or_default() += n;
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Every open ticket holds one of each; docs/performance.md counts on these sizes.
+    #[test]
+    fn per_entity_state_stays_small() {
+        assert_eq!(std::mem::size_of::<Ticket>(), 48);
+        assert_eq!(std::mem::size_of::<Contact>(), 24);
+        assert_eq!(std::mem::size_of::<Customer>(), 40);
     }
 }
