@@ -1,13 +1,17 @@
-//! The golden scenario: `tests/golden/events.jsonl` (a few hundred events
-//! with duplicates, early arrivals, late events and bad lines) run through
-//! the real `frontline replay` binary and compared, series by series, with
-//! `tests/golden/expected.prom`.
+//! The golden scenarios, run through the real `frontline replay` binary and
+//! compared, series by series, with their expected exposition:
 //!
-//! The expected exposition is not produced by frontline: `tests/golden/gen.py`
-//! is an independent model of SPEC.md and docs/ (Python, standard library
-//! only) that writes the scenario, the config and the expected series, and
-//! asserts the values its comments work out by hand. The second test runs it
-//! again and checks the checked-in files are exactly what it writes, so the
+//! - `tests/golden/`: a few hundred events with duplicates, early arrivals,
+//!   late events and bad lines, every KPI family;
+//! - `tests/golden/sla/`: SLA policies on business-hours calendars (Berlin
+//!   and New York, a DST night, a holiday, a lunch break), pauses, policy
+//!   changes and held early arrivals, with the `support_sla_*` series.
+//!
+//! The expected expositions are not produced by frontline: each `gen.py` is
+//! an independent model of SPEC.md and docs/ (Python, standard library only)
+//! that writes the scenario, the config and the expected series, and asserts
+//! the values its comments work out by hand. A test runs each model again
+//! and checks the checked-in files are exactly what it writes, so an
 //! expected file cannot be edited to match the engine.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,7 +164,7 @@ pub fn compare(expected: &str, actual: &str, not_modelled: &[&str]) -> Vec<Strin
     problems
 }
 
-pub fn replay(dir: &Path) -> String {
+pub fn replay(dir: &Path) -> (String, String) {
     let out = tempfile::NamedTempFile::new().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_frontline"))
         .arg("replay")
@@ -177,23 +181,99 @@ pub fn replay(dir: &Path) -> String {
         "replay failed: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    std::fs::read_to_string(out.path()).unwrap()
+    (
+        std::fs::read_to_string(out.path()).unwrap(),
+        String::from_utf8(run.stderr).unwrap(),
+    )
+}
+
+fn check_scenario(dir: &Path, not_modelled: &[&str], min_series: usize) -> String {
+    let expected = std::fs::read_to_string(dir.join("expected.prom")).unwrap();
+    let (actual, stderr) = replay(dir);
+    let problems = compare(&expected, &actual, not_modelled);
+    assert!(
+        problems.is_empty(),
+        "{} series differ from {}:\n{}",
+        problems.len(),
+        dir.join("expected.prom").display(),
+        problems.join("\n")
+    );
+    // The scenario is not trivially small, and the comparison is not vacuous.
+    assert!(parse(&expected).len() > min_series);
+    stderr
+}
+
+fn check_model_output(dir: &Path) {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new("python3")
+        .arg("-B")
+        .arg(dir.join("gen.py"))
+        .arg(out.path())
+        .output()
+        .expect("python3 runs the golden model (gen.py)");
+    assert!(
+        run.status.success(),
+        "{}/gen.py failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for file in ["events.jsonl", "frontline.toml", "expected.prom"] {
+        let written = std::fs::read(out.path().join(file)).unwrap();
+        let checked_in = std::fs::read(dir.join(file)).unwrap();
+        assert!(
+            written == checked_in,
+            "{}/{file} is not what gen.py writes: run python3 {}/gen.py",
+            dir.display(),
+            dir.display()
+        );
+    }
 }
 
 #[test]
 fn golden_replay_matches_the_independent_model() {
-    let dir = golden_dir();
-    let expected = std::fs::read_to_string(dir.join("expected.prom")).unwrap();
-    let actual = replay(&dir);
-    let problems = compare(&expected, &actual, NOT_MODELLED);
+    check_scenario(&golden_dir(), NOT_MODELLED, 2000);
+}
+
+/// The SLA model pins every family but these.
+const SLA_NOT_MODELLED: &[&str] = &[
+    "frontline_build_info",
+    "frontline_batch_seconds",
+    "frontline_state_entries",
+];
+
+#[test]
+fn golden_sla_replay_matches_the_independent_model() {
+    let dir = golden_dir().join("sla");
+    let stderr = check_scenario(&dir, SLA_NOT_MODELLED, 1500);
+    // One INFO line per breach (not rate-limited at this size), naming the
+    // ticket or call, policy, clock, target and elapsed time; plain text
+    // when stderr is not a terminal.
     assert!(
-        problems.is_empty(),
-        "{} series differ from tests/golden/expected.prom:\n{}",
-        problems.len(),
-        problems.join("\n")
+        !stderr.contains('\u{1b}'),
+        "escape codes in a pipe: {stderr}"
     );
-    // The scenario is not trivially small, and the comparison is not vacuous.
-    assert!(parse(&expected).len() > 2000);
+    let breach_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("SLA breached"))
+        .collect();
+    let expected = std::fs::read_to_string(dir.join("expected.prom")).unwrap();
+    let breaches: f64 = parse(&expected)
+        .iter()
+        .filter(|((name, _), _)| name == "support_sla_breaches_total")
+        .map(|(_, v)| v.parse::<f64>().unwrap())
+        .sum();
+    assert!(breaches >= 10.0);
+    assert_eq!(breach_lines.len() as f64, breaches, "{stderr}");
+    for line in &breach_lines {
+        assert!(
+            (line.contains("ticket=") || line.contains("call="))
+                && line.contains("policy=")
+                && line.contains("sla=")
+                && line.contains("target_s=")
+                && line.contains("elapsed_s="),
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -216,26 +296,7 @@ fn golden_comparison_catches_a_changed_value() {
 }
 
 #[test]
-fn golden_files_are_what_the_model_writes() {
-    let dir = golden_dir();
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new("python3")
-        .arg("-B")
-        .arg(dir.join("gen.py"))
-        .arg(out.path())
-        .output()
-        .expect("python3 runs the golden model (tests/golden/gen.py)");
-    assert!(
-        run.status.success(),
-        "gen.py failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    for file in ["events.jsonl", "frontline.toml", "expected.prom"] {
-        let written = std::fs::read(out.path().join(file)).unwrap();
-        let checked_in = std::fs::read(dir.join(file)).unwrap();
-        assert!(
-            written == checked_in,
-            "tests/golden/{file} is not what gen.py writes: run python3 tests/golden/gen.py"
-        );
-    }
+fn golden_files_are_what_the_models_write() {
+    check_model_output(&golden_dir());
+    check_model_output(&golden_dir().join("sla"));
 }
