@@ -1,18 +1,17 @@
 //! Bytes → [`Event`]: the wire format of SPEC §1, with a typed reason for
 //! every way a message can be wrong.
 //!
-//! The JSON is read once into a flat record of loosely typed values
-//! (borrowing strings from the input), so that a wrong type is reported for
-//! the field that has it rather than as a parser error, and unknown fields of
-//! any shape are skipped without allocation.
+//! The JSON is read once, by the hand-written scanner in [`scan`], into a
+//! flat record of loosely typed values (borrowing strings from the input), so
+//! that a wrong type is reported for the field that has it rather than as a
+//! parser error, and unknown fields of any shape are skipped without
+//! allocation.
 
 use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 
 use crate::event::{AgentStatus, Body, Channel, Event, EventType, Id, Priority, TicketStatus};
+
+mod scan;
 
 /// Why a message is not a valid event. The variant's [`DecodeError::reason`]
 /// is the `reason` label and dead-letter header; `Display` is the user's text.
@@ -94,11 +93,8 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Event, DecodeError> {
             max: max_bytes,
         });
     }
-    let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        let mut s = e.to_string();
-        s.truncate(200);
-        DecodeError::InvalidJson(s)
-    })?;
+    let mut raw = Raw::default();
+    scan::scan(bytes, &mut raw).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     raw.into_event()
 }
 
@@ -115,94 +111,30 @@ enum Val<'a> {
     Composite,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Val<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Val<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Val<'a>, E> {
-                Ok(Val::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Val<'a>, E> {
-                Ok(Val::Int(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Val<'a>, E> {
-                Ok(i64::try_from(v).map_or(Val::Big, Val::Int))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Val<'a>, E> {
-                Ok(Val::Float(v))
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'a>, E> {
-                Ok(Val::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Val<'a>, E> {
-                Ok(Val::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Val<'a>, E> {
-                Ok(Val::Str(Cow::Owned(v)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'a>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Val::Composite)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'a>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Val::Composite)
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
 /// Every field any event type has. Absent and `null` are both `None`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct Raw<'a> {
-    #[serde(borrow)]
     event_id: Option<Val<'a>>,
-    #[serde(borrow, rename = "type")]
     kind: Option<Val<'a>>,
-    #[serde(borrow)]
     ts: Option<Val<'a>>,
-    #[serde(borrow)]
     schema_version: Option<Val<'a>>,
-    #[serde(borrow)]
     ticket_id: Option<Val<'a>>,
-    #[serde(borrow)]
     call_id: Option<Val<'a>>,
-    #[serde(borrow)]
     agent_id: Option<Val<'a>>,
-    #[serde(borrow)]
     customer_id: Option<Val<'a>>,
-    #[serde(borrow)]
     channel: Option<Val<'a>>,
-    #[serde(borrow)]
     priority: Option<Val<'a>>,
-    #[serde(borrow)]
     queue: Option<Val<'a>>,
-    #[serde(borrow)]
     category: Option<Val<'a>>,
-    #[serde(borrow)]
     public: Option<Val<'a>>,
-    #[serde(borrow)]
     status: Option<Val<'a>>,
-    #[serde(borrow)]
     level: Option<Val<'a>>,
-    #[serde(borrow)]
     reason: Option<Val<'a>>,
-    #[serde(borrow)]
     seconds: Option<Val<'a>>,
-    #[serde(borrow)]
     resolved: Option<Val<'a>>,
-    #[serde(borrow)]
     escalation: Option<Val<'a>>,
-    #[serde(borrow)]
     score: Option<Val<'a>>,
-    #[serde(borrow)]
     comment: Option<Val<'a>>,
-    #[serde(borrow)]
     mrr: Option<Val<'a>>,
 }
 
@@ -669,6 +601,166 @@ impl Raw<'_> {
                 }
             }
         })
+    }
+}
+
+/// The decoder as it was before [`scan`]: serde_json into a derived
+/// `Deserialize` for the same record. Kept for differential tests only.
+#[cfg(test)]
+mod serde_path {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::{DecodeError, Raw, Val};
+    use crate::event::Event;
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Val<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<'a>(std::marker::PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                type Value = Val<'a>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON value")
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<Val<'a>, E> {
+                    Ok(Val::Bool(v))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Val<'a>, E> {
+                    Ok(Val::Int(v))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Val<'a>, E> {
+                    Ok(i64::try_from(v).map_or(Val::Big, Val::Int))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Val<'a>, E> {
+                    Ok(Val::Float(v))
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'a>, E> {
+                    Ok(Val::Str(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Val<'a>, E> {
+                    Ok(Val::Str(Cow::Owned(v.to_owned())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Val<'a>, E> {
+                    Ok(Val::Str(Cow::Owned(v)))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'a>, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Val::Composite)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'a>, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Val::Composite)
+                }
+            }
+            d.deserialize_any(V(std::marker::PhantomData))
+        }
+    }
+
+    /// The old `Raw`, attribute for attribute.
+    #[derive(Deserialize)]
+    struct SerdeRaw<'a> {
+        #[serde(borrow)]
+        event_id: Option<Val<'a>>,
+        #[serde(borrow, rename = "type")]
+        kind: Option<Val<'a>>,
+        #[serde(borrow)]
+        ts: Option<Val<'a>>,
+        #[serde(borrow)]
+        schema_version: Option<Val<'a>>,
+        #[serde(borrow)]
+        ticket_id: Option<Val<'a>>,
+        #[serde(borrow)]
+        call_id: Option<Val<'a>>,
+        #[serde(borrow)]
+        agent_id: Option<Val<'a>>,
+        #[serde(borrow)]
+        customer_id: Option<Val<'a>>,
+        #[serde(borrow)]
+        channel: Option<Val<'a>>,
+        #[serde(borrow)]
+        priority: Option<Val<'a>>,
+        #[serde(borrow)]
+        queue: Option<Val<'a>>,
+        #[serde(borrow)]
+        category: Option<Val<'a>>,
+        #[serde(borrow)]
+        public: Option<Val<'a>>,
+        #[serde(borrow)]
+        status: Option<Val<'a>>,
+        #[serde(borrow)]
+        level: Option<Val<'a>>,
+        #[serde(borrow)]
+        reason: Option<Val<'a>>,
+        #[serde(borrow)]
+        seconds: Option<Val<'a>>,
+        #[serde(borrow)]
+        resolved: Option<Val<'a>>,
+        #[serde(borrow)]
+        escalation: Option<Val<'a>>,
+        #[serde(borrow)]
+        score: Option<Val<'a>>,
+        #[serde(borrow)]
+        comment: Option<Val<'a>>,
+        #[serde(borrow)]
+        mrr: Option<Val<'a>>,
+    }
+
+    /// The old JSON → `Raw` step.
+    /// With two fixes the scanner brought: a message must be UTF-8 as a
+    /// whole (serde_json skipped unknown strings unchecked) and an object
+    /// (a derived record also read a 22-element array in field order).
+    pub(super) fn raw(bytes: &[u8]) -> Result<Raw<'_>, serde_json::Error> {
+        let object = bytes
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            == Some(&b'{');
+        if std::str::from_utf8(bytes).is_err() || !object {
+            return Err(<serde_json::Error as serde::de::Error>::custom(
+                "not a UTF-8 JSON object",
+            ));
+        }
+        serde_json::from_slice(bytes).map(|r: SerdeRaw<'_>| Raw {
+            event_id: r.event_id,
+            kind: r.kind,
+            ts: r.ts,
+            schema_version: r.schema_version,
+            ticket_id: r.ticket_id,
+            call_id: r.call_id,
+            agent_id: r.agent_id,
+            customer_id: r.customer_id,
+            channel: r.channel,
+            priority: r.priority,
+            queue: r.queue,
+            category: r.category,
+            public: r.public,
+            status: r.status,
+            level: r.level,
+            reason: r.reason,
+            seconds: r.seconds,
+            resolved: r.resolved,
+            escalation: r.escalation,
+            score: r.score,
+            comment: r.comment,
+            mrr: r.mrr,
+        })
+    }
+
+    /// The old `decode`, except that the error text is not truncated to 200
+    /// bytes: `String::truncate` panics when byte 200 is inside a character,
+    /// which the old decoder could hit (see `scan::tests::old_truncation_panic`).
+    pub(super) fn decode(bytes: &[u8], max_bytes: usize) -> Result<Event, DecodeError> {
+        if bytes.len() > max_bytes {
+            return Err(DecodeError::TooLarge {
+                size: bytes.len(),
+                max: max_bytes,
+            });
+        }
+        raw(bytes)
+            .map_err(|e| DecodeError::InvalidJson(e.to_string()))?
+            .into_event()
     }
 }
 
