@@ -769,14 +769,20 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        let Some(t) = self.st.tickets.get(&*id) else {
+        let sla = self.sla_on();
+        let Some(t) = self.st.tickets.get_mut(&*id) else {
             return self.out_of_order(ty);
         };
         if ts < t.created {
             return self.out_of_order(ty);
         }
-        self.sla_ticket_catch_up(&id, ts);
-        let t = self.st.tickets.get_mut(&id).expect("checked");
+        // One lookup unless SLA clocks must catch up first.
+        let t = if sla {
+            self.sla_ticket_catch_up(&id, ts);
+            self.st.tickets.get_mut(&id).expect("checked")
+        } else {
+            t
+        };
         t.last_event = t.last_event.max(ts);
         let (ch, pr, q, status, resolved) = (t.channel, t.priority, t.queue, t.status, t.resolved);
         match body {
@@ -996,14 +1002,19 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        let Some(c) = self.st.calls.get(&*id) else {
+        let sla = self.sla_on();
+        let Some(c) = self.st.calls.get_mut(&*id) else {
             return self.out_of_order(ty);
         };
         if ts < c.queued {
             return self.out_of_order(ty);
         }
-        self.sla_call_catch_up(&id, ts);
-        let c = self.st.calls.get_mut(&id).expect("checked");
+        let c = if sla {
+            self.sla_call_catch_up(&id, ts);
+            self.st.calls.get_mut(&id).expect("checked")
+        } else {
+            c
+        };
         c.last_event = c.last_event.max(ts);
         let (ch, q, queued, phase) = (c.channel, c.queue, c.queued, c.phase);
         match (body, phase) {

@@ -20,6 +20,7 @@ struct Owner<'a> {
 }
 
 impl Engine {
+    #[inline]
     pub(super) fn sla_on(&self) -> bool {
         !self.s.policies.list.is_empty()
     }
@@ -192,6 +193,10 @@ impl Engine {
         id: &str,
         f: impl FnOnce(&mut Engine, &mut TicketSla, Owner<'_>),
     ) {
+        // Without policies no ticket has SLA state: skip the lookup.
+        if !self.sla_on() {
+            return;
+        }
         let Some(t) = self.st.tickets.get_mut(id) else {
             return;
         };
@@ -424,6 +429,9 @@ impl Engine {
 
     /// The ticket's policy, for business-time histograms.
     pub(super) fn ticket_policy(&self, id: &str) -> u8 {
+        if !self.sla_on() {
+            return NO_POLICY;
+        }
         self.st
             .tickets
             .get(id)
@@ -434,6 +442,9 @@ impl Engine {
     // ---- calls ---------------------------------------------------------
 
     fn with_call_sla(&mut self, id: &str, f: impl FnOnce(&mut Engine, &mut CallSla, Owner<'_>)) {
+        if !self.sla_on() {
+            return;
+        }
         let Some(c) = self.st.calls.get_mut(id) else {
             return;
         };
