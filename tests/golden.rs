@@ -18,6 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::promtool_check;
+
 type Labels = BTreeSet<(String, String)>;
 type Series = BTreeMap<(String, Labels), String>;
 
@@ -187,50 +190,10 @@ pub fn replay(dir: &Path) -> (String, String) {
     )
 }
 
-/// `promtool check metrics` (Debian's prometheus package, installed by
-/// `scripts/install-tools.sh`) accepts the exposition; its one lint about
-/// the `quantile` label of the `support_window_seconds` gauge (SPEC §5.2)
-/// is expected.
-fn promtool_accepts(text: &str) {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool not found: run ./scripts/install-tools.sh (make test does)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let unexpected: Vec<&str> = report
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| {
-            *l != "support_window_seconds non-summary metrics should not have \"quantile\" label"
-        })
-        .collect();
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(3)) && unexpected.is_empty(),
-        "promtool rejected the exposition (exit {:?}):\n{}",
-        out.status.code(),
-        unexpected.join("\n")
-    );
-}
-
 fn check_scenario(dir: &Path, not_modelled: &[&str], min_series: usize) -> String {
     let expected = std::fs::read_to_string(dir.join("expected.prom")).unwrap();
     let (actual, stderr) = replay(dir);
-    promtool_accepts(&actual);
+    promtool_check(&actual);
     let problems = compare(&expected, &actual, not_modelled);
     assert!(
         problems.is_empty(),
