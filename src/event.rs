@@ -238,6 +238,35 @@ pub enum EntityRef<'a> {
     None,
 }
 
+/// Matches the events that name an existing ticket or call, in one place:
+/// `$t` binds the ticket id, `$c` the call id (by reference, shared or
+/// mutable as `$body` is); every other event gives `$none`.
+macro_rules! by_entity {
+    ($body:expr, $t:ident => $ticket:expr, $c:ident => $call:expr, $none:expr) => {{
+        use Body::*;
+        match $body {
+            TicketAssigned { ticket: $t, .. }
+            | TicketAgentReplied { ticket: $t, .. }
+            | TicketCustomerReplied { ticket: $t }
+            | TicketStatusChanged { ticket: $t, .. }
+            | TicketPriorityChanged { ticket: $t, .. }
+            | TicketEscalated { ticket: $t, .. }
+            | TicketWorkLogged { ticket: $t, .. }
+            | TicketResolved { ticket: $t }
+            | TicketReopened { ticket: $t }
+            | TicketClosed { ticket: $t } => $ticket,
+            CallAnswered { call: $c, .. }
+            | CallAbandoned { call: $c }
+            | CallHoldStarted { call: $c }
+            | CallHoldEnded { call: $c }
+            | CallTransferred { call: $c, .. }
+            | CallEnded { call: $c, .. }
+            | CallWrapupEnded { call: $c } => $call,
+            _ => $none,
+        }
+    }};
+}
+
 impl Body {
     /// The event's type.
     pub fn event_type(&self) -> EventType {
@@ -272,54 +301,14 @@ impl Body {
     }
 
     /// The ticket or call a non-opening lifecycle event refers to.
+    pub fn entity(&self) -> EntityRef<'_> {
+        by_entity!(self, t => EntityRef::Ticket(t), c => EntityRef::Call(c), EntityRef::None)
+    }
+
     /// Moves the ticket or call id out of the body (leaving it empty), for
     /// a caller that goes on to consume the other fields; `None` when the
     /// event names neither.
     pub fn take_entity_id(&mut self) -> Option<Id> {
-        use Body::*;
-        match self {
-            TicketAssigned { ticket, .. }
-            | TicketAgentReplied { ticket, .. }
-            | TicketCustomerReplied { ticket }
-            | TicketStatusChanged { ticket, .. }
-            | TicketPriorityChanged { ticket, .. }
-            | TicketEscalated { ticket, .. }
-            | TicketWorkLogged { ticket, .. }
-            | TicketResolved { ticket }
-            | TicketReopened { ticket }
-            | TicketClosed { ticket } => Some(std::mem::take(ticket)),
-            CallAnswered { call, .. }
-            | CallAbandoned { call }
-            | CallHoldStarted { call }
-            | CallHoldEnded { call }
-            | CallTransferred { call, .. }
-            | CallEnded { call, .. }
-            | CallWrapupEnded { call } => Some(std::mem::take(call)),
-            _ => None,
-        }
-    }
-
-    pub fn entity(&self) -> EntityRef<'_> {
-        use Body::*;
-        match self {
-            TicketAssigned { ticket, .. }
-            | TicketAgentReplied { ticket, .. }
-            | TicketCustomerReplied { ticket }
-            | TicketStatusChanged { ticket, .. }
-            | TicketPriorityChanged { ticket, .. }
-            | TicketEscalated { ticket, .. }
-            | TicketWorkLogged { ticket, .. }
-            | TicketResolved { ticket }
-            | TicketReopened { ticket }
-            | TicketClosed { ticket } => EntityRef::Ticket(ticket),
-            CallAnswered { call, .. }
-            | CallAbandoned { call }
-            | CallHoldStarted { call }
-            | CallHoldEnded { call }
-            | CallTransferred { call, .. }
-            | CallEnded { call, .. }
-            | CallWrapupEnded { call } => EntityRef::Call(call),
-            _ => EntityRef::None,
-        }
+        by_entity!(self, t => Some(std::mem::take(t)), c => Some(std::mem::take(c)), None)
     }
 }
