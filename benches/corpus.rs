@@ -219,24 +219,8 @@ impl<'a> Json<'a> {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn write_rfc3339(out: &mut Vec<u8>, ms: i64) {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s, f) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{f:03}Z").expect("vec");
+    let t = jiff::Timestamp::from_millisecond(ms).expect("corpus times are in range");
+    write!(out, "{}", t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")).expect("vec");
 }
 
 #[derive(Clone, Copy, Debug)]
