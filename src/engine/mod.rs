@@ -8,6 +8,7 @@
 
 mod labels;
 mod state;
+mod table;
 pub mod window;
 
 use std::cmp::Reverse;
@@ -24,12 +25,14 @@ use crate::event::{
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
 pub use state::{dims, Ex, Metrics, PromHist};
-use state::{Agent, Call, CallPhase, Contact, Customer, Ticket, NOT_WAITING};
+use state::{flag, Agent, Call, CallPhase, Contact, Customer, Ticket, NOT_WAITING};
+use table::Table;
 use window::{DimKey, DurMetric, Windows, C};
 
 pub mod sla;
 mod sla_engine;
 use sla::Policies;
+use sla_engine::SlaTimers;
 
 mod dedup;
 pub use dedup::Dedup;
@@ -201,10 +204,14 @@ enum TimerKind {
     HeldTicket(Id),
     /// Held events of this call may have fallen behind the watermark.
     HeldCall(Id),
-    /// An SLA clock of this ticket becomes at risk or breaches.
-    SlaTicket(Id),
-    /// The answer clock of this call becomes at risk or breaches.
-    SlaCall(Id),
+}
+
+/// Which heap the next timer is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Heap {
+    General,
+    SlaTicket,
+    SlaCall,
 }
 
 /// The key of a customer: a 128-bit hash of the id. Two of a billion
@@ -235,8 +242,8 @@ fn customer_key(id: &str) -> CustomerKey {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
     clock: Option<i64>,
-    tickets: FxHashMap<Id, Ticket>,
-    calls: FxHashMap<Id, Call>,
+    tickets: Table<Ticket>,
+    calls: Table<Call>,
     agents: FxHashMap<Id, Agent>,
     /// Keyed by [`customer_key`]: the id itself is never needed again.
     customers: FxHashMap<CustomerKey, Customer>,
@@ -244,6 +251,11 @@ pub struct State {
     held_calls: FxHashMap<Id, Vec<Event>>,
     held_count: usize,
     timers: BinaryHeap<Reverse<Timer>>,
+    /// SLA timers of tickets and calls, by the hash of the id.
+    #[serde(default)]
+    sla_tickets: SlaTimers,
+    #[serde(default)]
+    sla_calls: SlaTimers,
     timer_seq: u64,
     next_sweep: i64,
     #[serde(default)]
@@ -277,14 +289,16 @@ impl Engine {
         let s = Settings::from_config(cfg, &mut queues);
         let st = State {
             clock: None,
-            tickets: FxHashMap::default(),
-            calls: FxHashMap::default(),
+            tickets: Table::default(),
+            calls: Table::default(),
             agents: FxHashMap::default(),
             customers: FxHashMap::default(),
             held_tickets: FxHashMap::default(),
             held_calls: FxHashMap::default(),
             held_count: 0,
             timers: BinaryHeap::new(),
+            sla_tickets: SlaTimers::new(),
+            sla_calls: SlaTimers::new(),
             timer_seq: 0,
             next_sweep: i64::MIN,
             next_slow_sweep: i64::MIN,
@@ -359,13 +373,50 @@ impl Engine {
     /// shortened past its deadline, a late opening event): they are due now.
     fn fire_overdue(&mut self) {
         let Some(clock) = self.st.clock else { return };
-        while let Some(Reverse(t)) = self.st.timers.peek() {
-            if t.due >= clock {
+        while let Some((due, heap)) = self.next_timer() {
+            if due >= clock {
                 break;
             }
-            let Reverse(t) = self.st.timers.pop().expect("peeked");
             let cutoff = self.watermark();
-            self.fire(t, cutoff);
+            self.fire_next(heap, cutoff);
+        }
+    }
+
+    /// The earliest timer over the three heaps.
+    fn next_timer(&self) -> Option<(i64, Heap)> {
+        let mut best = self
+            .st
+            .timers
+            .peek()
+            .map(|Reverse(t)| (t.due, Heap::General));
+        for (h, heap) in [
+            (&self.st.sla_tickets, Heap::SlaTicket),
+            (&self.st.sla_calls, Heap::SlaCall),
+        ] {
+            if let Some(Reverse((due, _))) = h.peek() {
+                if best.is_none_or(|(b, _)| *due < b) {
+                    best = Some((*due, heap));
+                }
+            }
+        }
+        best
+    }
+
+    /// Pops and fires the earliest timer of `heap`.
+    fn fire_next(&mut self, heap: Heap, held_cutoff: i64) {
+        match heap {
+            Heap::General => {
+                let Reverse(t) = self.st.timers.pop().expect("peeked");
+                self.fire(t, held_cutoff);
+            }
+            Heap::SlaTicket => {
+                let Reverse((due, hash)) = self.st.sla_tickets.pop().expect("peeked");
+                self.sla_ticket_timer(due, hash);
+            }
+            Heap::SlaCall => {
+                let Reverse((due, hash)) = self.st.sla_calls.pop().expect("peeked");
+                self.sla_call_timer(due, hash);
+            }
         }
     }
 
@@ -376,36 +427,43 @@ impl Engine {
         if self.st.clock.is_some_and(|c| c >= ts) {
             return;
         }
-        while let Some(Reverse(t)) = self.st.timers.peek() {
-            if t.due >= ts {
+        while let Some((due, heap)) = self.next_timer() {
+            if due >= ts {
                 break;
             }
-            let Reverse(t) = self.st.timers.pop().expect("peeked");
-            self.set_clock(t.due);
+            self.set_clock(due);
             // The clock is about to pass `due`: held events at or before
             // `due − lateness` fall behind the watermark.
-            let cutoff = t.due - self.s.lateness + 1;
-            self.fire(t, cutoff);
+            self.fire_next(heap, due - self.s.lateness + 1);
         }
         self.set_clock(ts);
     }
 
-    /// End of input: fires every timer due at or before the event clock.
+    /// End of input: fires every timer due before the event clock, and
+    /// after-call-work timeouts due at it (a held event exactly at the
+    /// watermark is not behind it yet, and an SLA deadline at the clock has
+    /// not passed).
     pub fn flush(&mut self) {
         let Some(clock) = self.st.clock else { return };
+        let cutoff = clock - self.s.lateness;
+        while let Some((due, heap)) = self.next_timer() {
+            if due >= clock {
+                break;
+            }
+            self.set_clock(due);
+            self.fire_next(heap, cutoff);
+        }
         let mut keep = Vec::new();
         while let Some(Reverse(t)) = self.st.timers.peek() {
             if t.due > clock {
                 break;
             }
             let Reverse(t) = self.st.timers.pop().expect("peeked");
-            if t.due == clock && !matches!(t.kind, TimerKind::Acw(_)) {
-                // A held event exactly at the watermark is not behind it yet.
+            if matches!(t.kind, TimerKind::Acw(_)) {
+                self.fire(t, cutoff);
+            } else {
                 keep.push(Reverse(t));
-                continue;
             }
-            self.set_clock(t.due);
-            self.fire(t, clock - self.s.lateness);
         }
         self.st.timers.extend(keep);
     }
@@ -453,8 +511,6 @@ impl Engine {
             }
             TimerKind::HeldTicket(id) => self.expire_held(id, true, held_cutoff),
             TimerKind::HeldCall(id) => self.expire_held(id, false, held_cutoff),
-            TimerKind::SlaTicket(id) => self.sla_ticket_timer(&id, t.due),
-            TimerKind::SlaCall(id) => self.sla_call_timer(&id, t.due),
         }
     }
 
@@ -586,10 +642,11 @@ impl Engine {
                     return self.out_of_order(ty);
                 }
                 let q = self.st.queues.resolve(queue.as_deref());
-                let t = Ticket::new(ts, channel, priority, q);
+                let mut t = Ticket::new(ts, channel, priority, q);
                 self.st.metrics.open_add(t.status, priority, q, 1);
-                self.st.tickets.insert(ticket.clone(), t);
-                self.sla_ticket_created(&ticket, ts, channel);
+                let hash = table::hash_id(&ticket);
+                self.sla_ticket_created(&mut t, hash);
+                self.st.tickets.insert_hashed(hash, &ticket, t);
                 *self
                     .st
                     .metrics
@@ -611,10 +668,10 @@ impl Engine {
                     return self.out_of_order(ty);
                 }
                 let q = self.st.queues.resolve(queue.as_deref());
-                self.st
-                    .calls
-                    .insert(call.clone(), Call::new(ts, channel, q));
-                self.sla_call_queued(&call, ts, channel);
+                let mut c = Call::new(ts, channel, q);
+                let hash = table::hash_id(&call);
+                self.sla_call_queued(&mut c, hash);
+                self.st.calls.insert_hashed(hash, &call, c);
                 self.st.metrics.waiting_add(q, ts, 1);
                 *self.st.metrics.calls_offered.entry(q as u32).or_default() += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
@@ -769,33 +826,30 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        let sla = self.sla_on();
-        let Some(t) = self.st.tickets.get_mut(&*id) else {
+        // One lookup: the slot stays valid until a ticket is added or removed.
+        let Some(slot) = self.st.tickets.slot(&id) else {
             return self.out_of_order(ty);
         };
-        if ts < t.created {
+        if ts < self.st.tickets.at(slot).created {
             return self.out_of_order(ty);
         }
-        // One lookup unless SLA clocks must catch up first.
-        let t = if sla {
-            self.sla_ticket_catch_up(&id, ts);
-            self.st.tickets.get_mut(&id).expect("checked")
-        } else {
-            t
-        };
+        // SLA clocks catch up first (a held early arrival is judged by its own ts).
+        self.sla_ticket_catch_up(slot, ts);
+        let t = self.st.tickets.at_mut(slot);
         t.last_event = t.last_event.max(ts);
-        let (ch, pr, q, status, resolved) = (t.channel, t.priority, t.queue, t.status, t.resolved);
+        let (ch, pr, q, status, resolved) =
+            (t.channel, t.priority, t.queue, t.status, t.resolved());
         match body {
             Body::TicketAssigned { queue, .. } => {
                 if let Some(queue) = queue {
                     let nq = self.st.queues.resolve(Some(&queue));
-                    self.st.tickets.get_mut(&id).expect("checked").queue = nq;
+                    self.st.tickets.at_mut(slot).queue = nq;
                     if !resolved {
                         self.st.metrics.open_add(status, pr, q, -1);
                         self.st.metrics.open_add(status, pr, nq, 1);
                     }
                     if nq != q {
-                        self.sla_ticket_relabel(&id, pr, q);
+                        self.sla_ticket_relabel(slot, pr, q);
                     }
                 }
             }
@@ -803,15 +857,23 @@ impl Engine {
                 if !public {
                     return;
                 }
-                let t = self.st.tickets.get_mut(&id).expect("checked");
+                // Before `unanswered_since`, the next-response clock's start, is cleared.
+                self.sla_ticket_replied(slot, ts);
+                let t = self.st.tickets.at_mut(slot);
                 t.public_replies = t.public_replies.saturating_add(1);
-                let first = !t.replied;
-                t.replied = true;
+                let first = !t.has(flag::REPLIED);
+                t.set(flag::REPLIED, true);
                 let created = t.created;
+                let policy = t.policy;
                 let waiting = std::mem::replace(&mut t.unanswered_since, NOT_WAITING);
                 let waiting = (waiting != NOT_WAITING).then_some(waiting);
                 let key = dims(ch, pr, q);
-                let business = self.business_hours(self.ticket_policy(&id));
+                let business = self.business_hours(policy).map(|h| {
+                    (
+                        first.then(|| h.elapsed(created, ts)),
+                        waiting.map(|since| h.elapsed(since, ts)),
+                    )
+                });
                 if first {
                     self.observe(
                         HistId::FirstResponse,
@@ -820,32 +882,21 @@ impl Engine {
                         Ex::ticket(&id, ts),
                     );
                     self.win_observe(ts, DurMetric::FirstResponse, ch, q, ts - created);
-                    if let Some(h) = &business {
-                        self.observe(
-                            HistId::FirstResponseBusiness,
-                            key,
-                            h.elapsed(created, ts),
-                            Ex::ticket(&id, ts),
-                        );
+                    if let Some((Some(ms), _)) = business {
+                        self.observe(HistId::FirstResponseBusiness, key, ms, Ex::ticket(&id, ts));
                     }
                 }
                 if let Some(since) = waiting {
                     let ms = (ts - since).max(0);
                     self.observe(HistId::Reply, key, ms, Ex::ticket(&id, ts));
                     self.win_observe(ts, DurMetric::Reply, ch, q, ms);
-                    if let Some(h) = &business {
-                        self.observe(
-                            HistId::ReplyBusiness,
-                            key,
-                            h.elapsed(since, ts),
-                            Ex::ticket(&id, ts),
-                        );
+                    if let Some((_, Some(ms))) = business {
+                        self.observe(HistId::ReplyBusiness, key, ms, Ex::ticket(&id, ts));
                     }
                 }
-                self.sla_ticket_replied(&id, ts);
             }
             Body::TicketCustomerReplied { .. } => {
-                let t = self.st.tickets.get_mut(&id).expect("checked");
+                let t = self.st.tickets.at_mut(slot);
                 let starts_wait = t.unanswered_since == NOT_WAITING;
                 if starts_wait {
                     t.unanswered_since = ts;
@@ -855,18 +906,18 @@ impl Engine {
                     self.st.metrics.open_add(status, pr, q, -1);
                     self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
                     if status == TicketStatus::Pending {
-                        self.sla_ticket_pending(&id, ts, false);
+                        self.sla_ticket_pending(slot, ts, false);
                     }
                 }
                 if starts_wait {
-                    self.sla_ticket_awaits_reply(&id, ts);
+                    self.sla_ticket_awaits_reply(slot);
                 }
             }
             Body::TicketStatusChanged { status: new, .. } => {
                 if resolved {
                     return self.out_of_order(ty);
                 }
-                self.st.tickets.get_mut(&id).expect("checked").status = new;
+                self.st.tickets.at_mut(slot).status = new;
                 self.st.metrics.open_add(status, pr, q, -1);
                 self.st.metrics.open_add(new, pr, q, 1);
                 let (was, is) = (
@@ -874,23 +925,23 @@ impl Engine {
                     new == TicketStatus::Pending,
                 );
                 if was != is {
-                    self.sla_ticket_pending(&id, ts, is);
+                    self.sla_ticket_pending(slot, ts, is);
                 }
             }
             Body::TicketPriorityChanged { priority, .. } => {
-                self.st.tickets.get_mut(&id).expect("checked").priority = priority;
+                self.st.tickets.at_mut(slot).priority = priority;
                 if !resolved {
                     self.st.metrics.open_add(status, pr, q, -1);
                     self.st.metrics.open_add(status, priority, q, 1);
                 }
                 if priority != pr {
-                    self.sla_ticket_relabel(&id, pr, q);
+                    self.sla_ticket_relabel(slot, pr, q);
                 }
             }
             Body::TicketEscalated { .. } => {
-                let t = self.st.tickets.get_mut(&id).expect("checked");
-                if !t.escalated {
-                    t.escalated = true;
+                let t = self.st.tickets.at_mut(slot);
+                if !t.has(flag::ESCALATED) {
+                    t.set(flag::ESCALATED, true);
                     *self
                         .st
                         .metrics
@@ -901,41 +952,37 @@ impl Engine {
                 }
             }
             Body::TicketWorkLogged { ms, .. } => {
-                let t = self.st.tickets.get_mut(&id).expect("checked");
+                let t = self.st.tickets.at_mut(slot);
                 // Saturates at 49 days of logged work on one ticket.
                 t.work_ms = t
                     .work_ms
                     .saturating_add(ms.clamp(0, u32::MAX as i64) as u32);
-                t.worked = true;
+                t.set(flag::WORKED, true);
             }
             Body::TicketResolved { .. } => {
                 if resolved {
                     return self.out_of_order(ty);
                 }
-                let t = self.st.tickets.get_mut(&id).expect("checked");
-                t.resolved = true;
-                let first = !t.ever_resolved;
-                t.ever_resolved = true;
-                let (created, fcr, worked, work_ms) = (
+                let t = self.st.tickets.at_mut(slot);
+                t.set(flag::RESOLVED, true);
+                let first = !t.has(flag::EVER_RESOLVED);
+                t.set(flag::EVER_RESOLVED, true);
+                let (created, fcr, worked, work_ms, policy) = (
                     t.created,
-                    t.public_replies <= 1 && !t.escalated,
-                    t.worked,
+                    t.public_replies <= 1 && !t.has(flag::ESCALATED),
+                    t.has(flag::WORKED),
                     i64::from(t.work_ms),
+                    t.policy,
                 );
                 self.st.metrics.open_add(status, pr, q, -1);
                 let key = dims(ch, pr, q);
                 if first {
                     *self.st.metrics.tickets_resolved.entry(key).or_default() += 1;
                     self.observe(HistId::Resolution, key, ts - created, Ex::ticket(&id, ts));
-                    if let Some(h) = self.business_hours(self.ticket_policy(&id)) {
-                        self.observe(
-                            HistId::ResolutionBusiness,
-                            key,
-                            h.elapsed(created, ts),
-                            Ex::ticket(&id, ts),
-                        );
+                    if let Some(ms) = self.business_hours(policy).map(|h| h.elapsed(created, ts)) {
+                        self.observe(HistId::ResolutionBusiness, key, ms, Ex::ticket(&id, ts));
                     }
-                    self.sla_ticket_resolved(&id, ts);
+                    self.sla_ticket_resolved(slot, ts);
                     self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
                     self.win_count(ts, C::FirstResolutions, 1);
                     self.win_count(ts, C::ResolvedContacts, 1);
@@ -959,8 +1006,8 @@ impl Engine {
                 if !resolved {
                     return self.out_of_order(ty);
                 }
-                let t = self.st.tickets.get_mut(&id).expect("checked");
-                t.resolved = false;
+                let t = self.st.tickets.at_mut(slot);
+                t.set(flag::RESOLVED, false);
                 t.status = TicketStatus::Open;
                 self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
                 *self
@@ -975,7 +1022,7 @@ impl Engine {
                 if !resolved {
                     self.st.metrics.open_add(status, pr, q, -1);
                 }
-                self.sla_ticket_gone(&id);
+                self.sla_ticket_gone(slot);
                 self.st.tickets.remove(&id);
             }
             _ => unreachable!("only ticket events are routed here"),
@@ -1002,19 +1049,14 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        let sla = self.sla_on();
-        let Some(c) = self.st.calls.get_mut(&*id) else {
+        let Some(slot) = self.st.calls.slot(&id) else {
             return self.out_of_order(ty);
         };
-        if ts < c.queued {
+        if ts < self.st.calls.at(slot).queued {
             return self.out_of_order(ty);
         }
-        let c = if sla {
-            self.sla_call_catch_up(&id, ts);
-            self.st.calls.get_mut(&id).expect("checked")
-        } else {
-            c
-        };
+        self.sla_call_catch_up(slot, ts);
+        let c = self.st.calls.at_mut(slot);
         c.last_event = c.last_event.max(ts);
         let (ch, q, queued, phase) = (c.channel, c.queue, c.queued, c.phase);
         match (body, phase) {
@@ -1034,7 +1076,7 @@ impl Engine {
                     *self.st.metrics.calls_within.entry(q as u32).or_default() += 1;
                     self.win_count(ts, C::AnsweredWithin, 1);
                 }
-                self.sla_call_left_queue(&id, Some(ts));
+                self.sla_call_left_queue(slot, Some(ts));
             }
             (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
                 c.phase = CallPhase::Done { at: ts };
@@ -1050,7 +1092,7 @@ impl Engine {
                 if wait <= self.s.sl_threshold {
                     self.win_count(ts, C::AbandonedWithin, 1);
                 }
-                self.sla_call_left_queue(&id, None);
+                self.sla_call_left_queue(slot, None);
             }
             (
                 Body::CallHoldStarted { .. },
@@ -1089,9 +1131,9 @@ impl Engine {
                     c.escalated = true;
                 }
                 let nq = self.st.queues.resolve(queue.as_deref());
-                self.st.calls.get_mut(&id).expect("checked").queue = nq;
+                self.st.calls.at_mut(slot).queue = nq;
                 if nq != q {
-                    self.sla_call_relabel(&id, q);
+                    self.sla_call_relabel(slot, q);
                 }
                 if p == CallPhase::Waiting {
                     self.st.metrics.waiting_add(q, queued, -1);
@@ -1231,29 +1273,7 @@ impl Engine {
     fn sweep(&mut self, now: i64, slow: bool) {
         if self.sla_on() {
             // Clocks of state about to expire stop first, leaving the gauges.
-            let tickets: Vec<Id> = if !slow {
-                Vec::new()
-            } else {
-                self.st
-                    .tickets
-                    .iter()
-                    .filter(|(_, t)| ticket_expired(&self.s, t, now))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            };
-            for id in tickets {
-                self.sla_ticket_gone(&id);
-            }
-            let calls: Vec<Id> = self
-                .st
-                .calls
-                .iter()
-                .filter(|(_, c)| call_expired(&self.s, c, now))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for id in calls {
-                self.sla_call_gone(&id);
-            }
+            self.sla_expire(now, slow, ticket_expired, call_expired);
         }
         let s = &self.s;
         let m = &mut self.st.metrics;
@@ -1269,7 +1289,7 @@ impl Engine {
         }
         self.st.tickets.retain(|_, t| {
             let keep = !ticket_expired(s, t, now);
-            if !keep && !t.resolved {
+            if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
             keep
@@ -1292,7 +1312,7 @@ impl Engine {
 
 /// A ticket past its time to live (docs/events.md, "Expiry").
 fn ticket_expired(s: &Settings, t: &Ticket, now: i64) -> bool {
-    let ttl = if t.resolved {
+    let ttl = if t.resolved() {
         s.resolved_ticket_ttl
     } else {
         s.idle_ticket_ttl

@@ -1,11 +1,13 @@
 //! SLA policies and clocks (SPEC §4).
 //!
 //! Every ticket has three clocks (first response, next response,
-//! resolution) and every call one (answer). A clock knows when it started,
-//! its pauses, and — under the policy in force — its deadline and the
-//! instant it becomes at risk. The engine keeps one timer per entity at the
-//! earliest of those instants, so thousands of open clocks cost O(log n) per
-//! change, never a scan.
+//! resolution) and every call one (answer). A clock's state is four bits
+//! ([`Clocks`]); its start is a time the ticket or call keeps anyway
+//! (creation, the unanswered customer message, queueing), and its deadline
+//! and at-risk instant follow from the start, the pauses and the policy in
+//! force, so they are computed when needed rather than stored. The engine
+//! keeps one timer per entity at or before the earliest of those instants,
+//! so thousands of open clocks cost O(log n) per change, never a scan.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -165,52 +167,94 @@ pub enum Verdict {
     Breached,
 }
 
-/// One clock.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Clock {
-    /// When it started.
-    pub start: i64,
+/// The state of up to three clocks, four bits each: running, met,
+/// breached, at risk. Clock `i` of a ticket is [`ClockKind`] `i`; a call's
+/// answer clock is clock 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clocks(u16);
+
+const RUNNING: u16 = 1;
+const MET: u16 = 2;
+const BREACHED: u16 = 4;
+const AT_RISK: u16 = 8;
+
+impl Clocks {
+    #[inline]
+    fn bits(self, i: usize) -> u16 {
+        self.0 >> (4 * i) & 0xf
+    }
+
+    #[inline]
+    fn put(&mut self, i: usize, bit: u16, on: bool) {
+        if on {
+            self.0 |= bit << (4 * i);
+        } else {
+            self.0 &= !(bit << (4 * i));
+        }
+    }
+
     /// Started and not yet stopped (a breached clock keeps running).
-    pub running: bool,
+    pub fn running(self, i: usize) -> bool {
+        self.bits(i) & RUNNING != 0
+    }
+
     /// Its verdict.
-    pub verdict: Verdict,
+    pub fn verdict(self, i: usize) -> Verdict {
+        match self.bits(i) & (MET | BREACHED) {
+            0 => Verdict::None,
+            MET => Verdict::Met,
+            _ => Verdict::Breached,
+        }
+    }
+
     /// Counted in the at-risk gauge.
-    pub at_risk: bool,
-    /// When the target is reached (`i64::MAX`: never, or paused).
-    pub deadline: i64,
-    /// When it becomes at risk (`i64::MAX`: never).
-    pub warn_at: i64,
+    pub fn at_risk(self, i: usize) -> bool {
+        self.bits(i) & AT_RISK != 0
+    }
+
+    /// Counted in the active-breach gauge.
+    pub fn active_breach(self, i: usize) -> bool {
+        self.bits(i) & (RUNNING | BREACHED) == RUNNING | BREACHED
+    }
+
+    /// Running and still waiting for a verdict.
+    pub fn open(self, i: usize) -> bool {
+        self.bits(i) & (RUNNING | MET | BREACHED) == RUNNING
+    }
+
+    /// (Re)starts clock `i`: running, no verdict, not at risk.
+    pub fn start(&mut self, i: usize) {
+        self.0 = self.0 & !(0xf << (4 * i)) | RUNNING << (4 * i);
+    }
+
+    /// Stops clock `i` (its verdict stays).
+    pub fn stop(&mut self, i: usize) {
+        self.put(i, RUNNING | AT_RISK, false);
+    }
+
+    /// Sets clock `i`'s verdict (and clears at risk).
+    pub fn judge(&mut self, i: usize, v: Verdict) {
+        self.put(i, MET | BREACHED | AT_RISK, false);
+        match v {
+            Verdict::None => {}
+            Verdict::Met => self.put(i, MET, true),
+            Verdict::Breached => self.put(i, BREACHED, true),
+        }
+    }
+
+    /// Marks clock `i` at risk or not.
+    pub fn set_at_risk(&mut self, i: usize, on: bool) {
+        self.put(i, AT_RISK, on);
+    }
 }
 
-impl Clock {
-    /// A running clock from `start`.
-    pub fn started(start: i64) -> Clock {
-        Clock {
-            start,
-            running: true,
-            verdict: Verdict::None,
-            at_risk: false,
-            deadline: i64::MAX,
-            warn_at: i64::MAX,
-        }
-    }
-
-    /// Whether it still waits for a verdict.
-    pub fn open(&self) -> bool {
-        self.running && self.verdict == Verdict::None
-    }
-
-    /// The next instant this clock needs the engine's attention.
-    pub fn next_due(&self) -> i64 {
-        if !self.open() {
-            return i64::MAX;
-        }
-        if self.at_risk {
-            self.deadline
-        } else {
-            self.warn_at.min(self.deadline)
-        }
-    }
+/// The pending intervals of a ticket's resolution clock.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Pauses {
+    /// Closed intervals.
+    pub closed: Vec<(i64, i64)>,
+    /// Start of the current one.
+    pub since: Option<i64>,
 }
 
 /// The instant at which `target` open milliseconds have elapsed on a clock
@@ -249,32 +293,6 @@ pub fn deadline(
         }
         None => hours.add(seg_start, left).unwrap_or(i64::MAX),
     }
-}
-
-/// SLA state of a ticket.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TicketSla {
-    /// Index of the policy in force, or [`NO_POLICY`].
-    pub policy: u8,
-    /// First response, next response, resolution.
-    pub clocks: [Clock; 3],
-    /// Closed pending intervals of the resolution clock.
-    pub pauses: Vec<(i64, i64)>,
-    /// Start of the current pending interval.
-    pub paused_since: Option<i64>,
-    /// Due time of this ticket's live timer (`i64::MAX`: none).
-    pub scheduled: i64,
-}
-
-/// SLA state of a call.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CallSla {
-    /// Index of the policy in force, or [`NO_POLICY`].
-    pub policy: u8,
-    /// The answer clock.
-    pub clock: Clock,
-    /// Due time of this call's live timer.
-    pub scheduled: i64,
 }
 
 /// Packs the labels of an SLA series: clock, policy, priority, queue.
@@ -316,6 +334,32 @@ mod tests {
     use super::*;
 
     const H: i64 = 3_600_000;
+
+    #[test]
+    fn clock_bits_are_independent_per_clock() {
+        let mut c = Clocks::default();
+        assert!(!c.running(0) && !c.open(2));
+        c.start(0);
+        c.start(2);
+        assert!(c.open(0) && !c.running(1) && c.open(2));
+        c.set_at_risk(2, true);
+        assert!(c.at_risk(2) && !c.at_risk(0));
+        c.judge(2, Verdict::Breached);
+        assert_eq!(c.verdict(2), Verdict::Breached);
+        assert!(!c.at_risk(2) && c.active_breach(2) && !c.open(2));
+        c.judge(0, Verdict::Met);
+        c.stop(0);
+        assert_eq!(c.verdict(0), Verdict::Met);
+        assert!(!c.running(0) && !c.active_breach(0));
+        c.stop(2);
+        assert!(!c.active_breach(2));
+        assert_eq!(c.verdict(2), Verdict::Breached);
+        // Restarting clears the old verdict; the other clocks are untouched.
+        c.start(2);
+        assert!(c.open(2));
+        assert_eq!(c.verdict(0), Verdict::Met);
+        assert!(!c.running(1));
+    }
 
     #[test]
     fn deadline_moves_later_by_each_pause() {

@@ -1,85 +1,230 @@
 //! The engine's side of SLA clocks: starting, pausing, judging and
 //! relabelling them as ticket and call events arrive, and firing at-risk
 //! and breach timers as the event clock passes them.
+//!
+//! A ticket or call keeps four bits per clock ([`Clocks`]), its policy, and
+//! the due time of its live timer. Deadlines and at-risk instants are
+//! computed from the clock's start when a verdict or a timer needs them.
+//! The live timer is at or before the entity's earliest instant: a change
+//! that brings an instant earlier pushes a new timer, a change that moves
+//! them later leaves the old one to fire early and reschedule, so the heap
+//! holds about one entry per entity.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
-use super::sla::{self, sla_key, Breach, CallSla, Clock, ClockKind, TicketSla, Verdict, NO_POLICY};
-use super::window::C;
-use super::{Engine, LabelId, Timer, TimerKind, MAX_BREACH_RECORDS};
+use super::sla::{self, sla_key, Breach, ClockKind, Clocks, Policies, Verdict};
+use super::state::{Call, Metrics, Ticket};
+use super::table::{hash_id, Slot, Table};
+use super::window::{Windows, C};
+use super::{Engine, LabelId, Settings, State, MAX_BREACH_RECORDS};
 use crate::calendar::Hours;
 use crate::event::{Channel, Priority};
 
-/// Who a clock belongs to, for labels and log lines.
-#[derive(Clone, Copy)]
-struct Owner<'a> {
-    entity: &'static str,
-    id: &'a str,
-    priority: Priority,
-    queue: LabelId,
+/// SLA timers: (due, hash of the ticket's or call's id), earliest first.
+pub(super) type SlaTimers = BinaryHeap<Reverse<(i64, u64)>>;
+
+/// A ticket or call, as its clocks see it.
+pub(super) trait Clocked {
+    /// `ticket` or `call`, for breach records.
+    const ENTITY: &'static str;
+    /// Clock `i` is `KINDS[i]`.
+    const KINDS: &'static [ClockKind];
+    fn policy(&self) -> u8;
+    fn set_policy(&mut self, p: u8);
+    fn clocks(&self) -> Clocks;
+    fn clocks_mut(&mut self) -> &mut Clocks;
+    fn sla_due_mut(&mut self) -> &mut i64;
+    /// Priority and queue labels.
+    fn labels(&self) -> (Priority, LabelId);
+    fn channel(&self) -> Channel;
+    /// When clock `i` started (meaningful while it runs).
+    fn start(&self, i: usize) -> i64;
+    /// Clock `i`'s closed pauses and the start of the current one.
+    fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>);
 }
 
-impl Engine {
-    #[inline]
-    pub(super) fn sla_on(&self) -> bool {
-        !self.s.policies.list.is_empty()
+impl Clocked for Ticket {
+    const ENTITY: &'static str = "ticket";
+    const KINDS: &'static [ClockKind] = &[
+        ClockKind::FirstResponse,
+        ClockKind::NextResponse,
+        ClockKind::Resolution,
+    ];
+    fn policy(&self) -> u8 {
+        self.policy
     }
+    fn set_policy(&mut self, p: u8) {
+        self.policy = p;
+    }
+    fn clocks(&self) -> Clocks {
+        self.clocks
+    }
+    fn clocks_mut(&mut self) -> &mut Clocks {
+        &mut self.clocks
+    }
+    fn sla_due_mut(&mut self) -> &mut i64 {
+        &mut self.sla_due
+    }
+    fn labels(&self) -> (Priority, LabelId) {
+        (self.priority, self.queue)
+    }
+    fn channel(&self) -> Channel {
+        self.channel
+    }
+    fn start(&self, i: usize) -> i64 {
+        // The next-response clock starts with the customer message that
+        // found no unanswered one: exactly when `unanswered_since` is set.
+        if i == 1 {
+            self.unanswered_since
+        } else {
+            self.created
+        }
+    }
+    fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>) {
+        match (&self.pauses, i) {
+            (Some(p), 2) => (&p.closed, p.since),
+            _ => (&[], None),
+        }
+    }
+}
 
+impl Clocked for Call {
+    const ENTITY: &'static str = "call";
+    const KINDS: &'static [ClockKind] = &[ClockKind::Answer];
+    fn policy(&self) -> u8 {
+        self.policy
+    }
+    fn set_policy(&mut self, p: u8) {
+        self.policy = p;
+    }
+    fn clocks(&self) -> Clocks {
+        self.clocks
+    }
+    fn clocks_mut(&mut self) -> &mut Clocks {
+        &mut self.clocks
+    }
+    fn sla_due_mut(&mut self) -> &mut i64 {
+        &mut self.sla_due
+    }
+    fn labels(&self) -> (Priority, LabelId) {
+        (Priority::Normal, self.queue)
+    }
+    fn channel(&self) -> Channel {
+        self.channel
+    }
+    fn start(&self, _: usize) -> i64 {
+        self.queued
+    }
+    fn pauses(&self, _: usize) -> (&[(i64, i64)], Option<i64>) {
+        (&[], None)
+    }
+}
+
+static ALWAYS: Hours = Hours::Always;
+
+/// Everything SLA bookkeeping touches besides the ticket or call itself.
+pub(super) struct Cx<'a> {
+    pol: &'a Policies,
+    m: &'a mut Metrics,
+    windows: &'a mut Windows,
+    breaches: &'a mut Vec<Breach>,
+    dropped: &'a mut u64,
+    watermark: i64,
+    clock: i64,
+}
+
+/// Splits the state into the tables, the two timer heaps and the rest.
+pub(super) fn split<'a>(
+    s: &'a Settings,
+    st: &'a mut State,
+) -> (
+    &'a mut Table<Ticket>,
+    &'a mut Table<Call>,
+    &'a mut SlaTimers,
+    &'a mut SlaTimers,
+    Cx<'a>,
+) {
+    let watermark = st.clock.map_or(i64::MIN, |c| c - s.lateness);
+    (
+        &mut st.tickets,
+        &mut st.calls,
+        &mut st.sla_tickets,
+        &mut st.sla_calls,
+        Cx {
+            pol: &s.policies,
+            m: &mut st.metrics,
+            windows: &mut st.windows,
+            breaches: &mut st.breaches,
+            dropped: &mut st.breaches_dropped,
+            watermark,
+            clock: st.clock.unwrap_or(i64::MIN),
+        },
+    )
+}
+
+impl Cx<'_> {
     fn target(&self, policy: u8, kind: ClockKind) -> Option<i64> {
-        self.s
-            .policies
-            .get(policy)
-            .and_then(|p| p.targets[kind as usize])
+        self.pol.get(policy).and_then(|p| p.targets[kind as usize])
     }
 
-    fn hours(&self, policy: u8) -> Hours {
-        self.s
-            .policies
-            .get(policy)
-            .map_or(Hours::Always, |p| p.hours.clone())
+    fn hours(&self, policy: u8) -> &Hours {
+        self.pol.get(policy).map_or(&ALWAYS, |p| &p.hours)
     }
 
-    /// The policy's calendar when it is a business one (for `*_business_seconds`).
-    pub(super) fn business_hours(&self, policy: u8) -> Option<Hours> {
-        match self.hours(policy) {
-            Hours::Always => None,
-            h => Some(h),
+    /// When clock `i` reaches `ms` open milliseconds (`i64::MAX`: never, or paused first).
+    fn reach<E: Clocked>(&self, e: &E, i: usize, ms: i64) -> i64 {
+        let (pauses, since) = e.pauses(i);
+        sla::deadline(self.hours(e.policy()), e.start(i), pauses, since, ms)
+    }
+
+    /// Clock `i`'s deadline (`i64::MAX` without a target).
+    fn deadline<E: Clocked>(&self, e: &E, i: usize) -> i64 {
+        match self.target(e.policy(), E::KINDS[i]) {
+            Some(t) => self.reach(e, i, t),
+            None => i64::MAX,
         }
     }
 
-    /// Sets a running clock's deadline and at-risk instant under `policy`.
-    fn recompute(
-        &self,
-        c: &mut Clock,
-        kind: ClockKind,
-        policy: u8,
-        pauses: &[(i64, i64)],
-        paused: Option<i64>,
-    ) {
-        if !c.open() {
-            return;
-        }
-        match self.target(policy, kind) {
-            None => {
-                c.deadline = i64::MAX;
-                c.warn_at = i64::MAX;
-            }
-            Some(t) => {
-                let h = self.hours(policy);
-                c.deadline = sla::deadline(&h, c.start, pauses, paused, t);
-                let warn = ((t as f64) * self.s.policies.warn_fraction).round() as i64;
-                c.warn_at = sla::deadline(&h, c.start, pauses, paused, warn);
-            }
+    /// Clock `i`'s at-risk instant (`i64::MAX` without a target).
+    fn warn_at<E: Clocked>(&self, e: &E, i: usize) -> i64 {
+        match self.target(e.policy(), E::KINDS[i]) {
+            Some(t) => self.reach(e, i, self.warn_ms(t)),
+            None => i64::MAX,
         }
     }
 
-    /// Adds (`sign` 1) or removes (−1) a clock's share of the gauges.
-    fn gauges(&mut self, c: &Clock, key: u64, sign: i64) {
-        if c.at_risk {
-            *self.st.metrics.sla_at_risk.entry(key).or_default() += sign;
+    fn warn_ms(&self, target: i64) -> i64 {
+        ((target as f64) * self.pol.warn_fraction).round() as i64
+    }
+
+    /// The next instant clock `i` needs attention: its at-risk instant, or
+    /// its deadline once at risk. The at-risk instant is never after the
+    /// deadline (`warn_fraction` ≤ 1), so one calendar walk suffices.
+    fn next_instant<E: Clocked>(&self, e: &E, i: usize) -> i64 {
+        let c = e.clocks();
+        if !c.open(i) {
+            return i64::MAX;
         }
-        if c.running && c.verdict == Verdict::Breached {
-            *self.st.metrics.sla_active.entry(key).or_default() += sign;
+        if c.at_risk(i) {
+            self.deadline(e, i)
+        } else {
+            self.warn_at(e, i)
+        }
+    }
+
+    fn key<E: Clocked>(e: &E, i: usize) -> u64 {
+        let (pr, q) = e.labels();
+        sla_key(E::KINDS[i], e.policy(), pr, q)
+    }
+
+    /// Adds (`sign` 1) or removes (−1) clock `i`'s share of the gauges under `key`.
+    fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
+        if c.at_risk(i) {
+            *self.m.sla_at_risk.entry(key).or_default() += sign;
+        }
+        if c.active_breach(i) {
+            *self.m.sla_active.entry(key).or_default() += sign;
         }
     }
 
@@ -91,465 +236,367 @@ impl Engine {
             (ClockKind::Resolution, false) => C::SlaResolutionBreached,
             _ => return,
         };
-        self.win_count(ts, c, 1);
+        if ts >= self.watermark {
+            self.windows.count(ts, c, 1);
+        }
     }
 
-    fn breach(&mut self, c: &mut Clock, kind: ClockKind, policy: u8, o: Owner<'_>) {
-        let key = sla_key(kind, policy, o.priority, o.queue);
-        self.gauges(c, key, -1);
-        c.verdict = Verdict::Breached;
-        c.at_risk = false;
-        self.gauges(c, key, 1);
-        *self.st.metrics.sla_breaches.entry(key).or_default() += 1;
-        self.window_verdict(kind, c.deadline, false);
-        if self.st.breaches.len() < MAX_BREACH_RECORDS {
-            let target = self.target(policy, kind).unwrap_or(0);
-            let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
-            self.st.breaches.push(Breach {
-                entity: o.entity,
-                id: o.id.to_string(),
+    /// Clock `i` breached at its deadline `at`.
+    fn breach<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64) {
+        let key = Self::key(e, i);
+        let kind = E::KINDS[i];
+        self.gauges(e.clocks(), i, key, -1);
+        e.clocks_mut().judge(i, Verdict::Breached);
+        self.gauges(e.clocks(), i, key, 1);
+        *self.m.sla_breaches.entry(key).or_default() += 1;
+        self.window_verdict(kind, at, false);
+        if self.breaches.len() < MAX_BREACH_RECORDS {
+            let target = self.target(e.policy(), kind).unwrap_or(0);
+            let name = self.pol.get(e.policy()).map_or("", |p| p.name.as_str());
+            self.breaches.push(Breach {
+                entity: E::ENTITY,
+                id: id.to_string(),
                 policy: name.to_string(),
                 sla: kind.as_str(),
                 target_ms: target,
                 elapsed_ms: target,
-                at: c.deadline,
+                at,
             });
         } else {
-            self.st.breaches_dropped += 1;
+            *self.dropped += 1;
         }
     }
 
-    /// The clock's target event happened at `ts`: met if in time, else breached.
-    fn complete(&mut self, c: &mut Clock, kind: ClockKind, policy: u8, o: Owner<'_>, ts: i64) {
-        if !c.running {
+    /// Clock `i`'s target event happened at `ts`: met if in time, else
+    /// breached (a held early arrival is judged by its own time); then it stops.
+    fn complete<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, ts: i64) {
+        let c = e.clocks();
+        if !c.running(i) {
             return;
         }
-        if c.verdict == Verdict::None && self.target(policy, kind).is_some() {
-            if ts <= c.deadline {
-                let key = sla_key(kind, policy, o.priority, o.queue);
-                self.gauges(c, key, -1);
-                c.verdict = Verdict::Met;
-                c.at_risk = false;
-                *self.st.metrics.sla_achieved.entry(key).or_default() += 1;
-                self.window_verdict(kind, ts, true);
+        if c.verdict(i) == Verdict::None && self.target(e.policy(), E::KINDS[i]).is_some() {
+            let deadline = self.deadline(e, i);
+            if ts <= deadline {
+                let key = Self::key(e, i);
+                self.gauges(c, i, key, -1);
+                e.clocks_mut().judge(i, Verdict::Met);
+                *self.m.sla_achieved.entry(key).or_default() += 1;
+                self.window_verdict(E::KINDS[i], ts, true);
             } else {
-                // Judged by its own ts (a held early arrival): the deadline came first.
-                self.breach(c, kind, policy, o);
+                self.breach(e, id, i, deadline);
             }
         }
-        self.stop(c, kind, policy, o);
+        self.stop(e, i);
     }
 
-    /// Stops a clock without a verdict (a breach stands).
-    fn stop(&mut self, c: &mut Clock, kind: ClockKind, policy: u8, o: Owner<'_>) {
-        if !c.running {
+    /// Stops clock `i` without a verdict (a breach stands).
+    fn stop<E: Clocked>(&mut self, e: &mut E, i: usize) {
+        let c = e.clocks();
+        if !c.running(i) {
             return;
         }
-        let key = sla_key(kind, policy, o.priority, o.queue);
-        self.gauges(c, key, -1);
-        c.running = false;
-        c.at_risk = false;
+        self.gauges(c, i, Self::key(e, i), -1);
+        e.clocks_mut().stop(i);
     }
 
-    /// Marks at-risk and breaches due at `due` (the event clock is passing it).
-    fn due(&mut self, c: &mut Clock, kind: ClockKind, policy: u8, o: Owner<'_>, due: i64) {
-        if !c.open() {
-            return;
-        }
-        if !c.at_risk && c.warn_at <= due && c.deadline > due {
-            c.at_risk = true;
-            *self
-                .st
-                .metrics
-                .sla_at_risk
-                .entry(sla_key(kind, policy, o.priority, o.queue))
-                .or_default() += 1;
-        }
-        if c.deadline <= due {
-            self.breach(c, kind, policy, o);
+    /// Marks clocks at risk and breached up to `at` (the event clock is passing it).
+    fn due<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) {
+        for i in 0..E::KINDS.len() {
+            let c = e.clocks();
+            if !c.open(i) || self.target(e.policy(), E::KINDS[i]).is_none() {
+                continue;
+            }
+            if !c.at_risk(i) {
+                if self.warn_at(e, i) > at {
+                    continue;
+                }
+                let deadline = self.deadline(e, i);
+                if deadline > at {
+                    e.clocks_mut().set_at_risk(i, true);
+                    *self.m.sla_at_risk.entry(Self::key(e, i)).or_default() += 1;
+                } else {
+                    self.breach(e, id, i, deadline);
+                }
+            } else {
+                let deadline = self.deadline(e, i);
+                if deadline <= at {
+                    self.breach(e, id, i, deadline);
+                }
+            }
         }
     }
 
-    /// Pushes a timer only when the entity's next due time moved earlier
-    /// than its live timer (a later one simply fires early and reschedules),
-    /// so the heap holds about one entry per entity.
-    fn schedule_sla(&mut self, next: i64, scheduled: &mut i64, kind: impl FnOnce() -> TimerKind) {
-        if next < *scheduled {
-            *scheduled = next;
-            self.st.timer_seq += 1;
-            self.st.timers.push(Reverse(Timer {
-                due: next,
-                seq: self.st.timer_seq,
-                kind: kind(),
-            }));
+    /// Pushes a timer at `next` when that is before the entity's live one.
+    fn schedule_at<E: Clocked>(timers: &mut SlaTimers, e: &mut E, hash: u64, next: i64) {
+        let due = e.sla_due_mut();
+        if next < *due {
+            *due = next;
+            timers.push(Reverse((next, hash)));
+        }
+    }
+
+    /// After instants may have moved earlier: schedules the earliest.
+    fn schedule<E: Clocked>(&self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
+        let next = (0..E::KINDS.len())
+            .map(|i| self.next_instant(e, i))
+            .min()
+            .unwrap_or(i64::MAX);
+        Self::schedule_at(timers, e, hash, next);
+    }
+
+    /// The entity's live timer (or a catch-up to `at`): judge everything
+    /// due by `at`, then schedule the next instant.
+    fn fire<E: Clocked>(
+        &mut self,
+        timers: &mut SlaTimers,
+        e: &mut E,
+        id: &str,
+        hash: u64,
+        at: i64,
+    ) {
+        *e.sla_due_mut() = i64::MAX;
+        self.due(e, id, at);
+        self.schedule(timers, e, hash);
+    }
+
+    /// Re-chooses the policy after a label change from `(old_pr, old_q)` and
+    /// moves the gauges to the new labels.
+    fn relabel<E: Clocked>(
+        &mut self,
+        timers: &mut SlaTimers,
+        e: &mut E,
+        hash: u64,
+        old_pr: Priority,
+        old_q: LabelId,
+    ) {
+        for i in 0..E::KINDS.len() {
+            let key = sla_key(E::KINDS[i], e.policy(), old_pr, old_q);
+            self.gauges(e.clocks(), i, key, -1);
+        }
+        let (pr, q) = e.labels();
+        e.set_policy(self.pol.choose(e.channel(), pr, q));
+        for i in 0..E::KINDS.len() {
+            // A clock no longer close to its (new) deadline is no longer at risk.
+            if e.clocks().at_risk(i) && self.warn_at(e, i) > self.clock {
+                e.clocks_mut().set_at_risk(i, false);
+            }
+            self.gauges(e.clocks(), i, Self::key(e, i), 1);
+        }
+        self.schedule(timers, e, hash);
+    }
+}
+
+impl Engine {
+    #[inline]
+    pub(super) fn sla_on(&self) -> bool {
+        !self.s.policies.list.is_empty()
+    }
+
+    /// The policy's calendar when it is a business one (for `*_business_seconds`).
+    pub(super) fn business_hours(&self, policy: u8) -> Option<&Hours> {
+        match self.s.policies.get(policy).map(|p| &p.hours) {
+            Some(h @ Hours::Business(_)) => Some(h),
+            _ => None,
         }
     }
 
     // ---- tickets -------------------------------------------------------
 
-    /// Runs `f` on a ticket's SLA state with its owner labels, then reschedules.
-    fn with_ticket_sla(
+    /// Runs `f` on the ticket at `slot` with the SLA context and its timers.
+    fn on_ticket(
         &mut self,
-        id: &str,
-        f: impl FnOnce(&mut Engine, &mut TicketSla, Owner<'_>),
+        slot: Slot,
+        f: impl FnOnce(&mut Cx<'_>, &mut SlaTimers, &mut Ticket, &str),
     ) {
-        // Without policies no ticket has SLA state: skip the lookup.
         if !self.sla_on() {
             return;
         }
-        let Some(t) = self.st.tickets.get_mut(id) else {
-            return;
-        };
-        let Some(mut sla) = t.sla.take() else { return };
-        let o = Owner {
-            entity: "ticket",
-            id,
-            priority: t.priority,
-            queue: t.queue,
-        };
-        f(self, &mut sla, o);
-        let next = sla
-            .clocks
-            .iter()
-            .map(Clock::next_due)
-            .min()
-            .unwrap_or(i64::MAX);
-        let mut scheduled = sla.scheduled;
-        self.schedule_sla(next, &mut scheduled, || TimerKind::SlaTicket(id.into()));
-        sla.scheduled = scheduled;
-        if let Some(t) = self.st.tickets.get_mut(id) {
-            t.sla = Some(sla);
-        }
-    }
-
-    fn recompute_ticket(&self, sla: &mut TicketSla) {
-        let (policy, pauses, paused) = (
-            sla.policy,
-            std::mem::take(&mut sla.pauses),
-            sla.paused_since,
-        );
-        for (i, kind) in [
-            ClockKind::FirstResponse,
-            ClockKind::NextResponse,
-            ClockKind::Resolution,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let (p, ps): (&[(i64, i64)], Option<i64>) = if kind == ClockKind::Resolution {
-                (&pauses, paused)
-            } else {
-                (&[], None)
-            };
-            self.recompute(&mut sla.clocks[i], kind, policy, p, ps);
-        }
-        sla.pauses = pauses;
+        let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
+        let (id, t) = tickets.entry_at_mut(slot);
+        f(&mut cx, timers, t, id);
     }
 
     /// Judges a ticket's clocks up to (not including) `ts`, before an event
     /// at `ts` changes them. In arrival order the timers did this already; a
     /// held early arrival is judged by its own time this way.
-    pub(super) fn sla_ticket_catch_up(&mut self, id: &str, ts: i64) {
-        self.with_ticket_sla(id, |e, sla, o| {
-            for i in 0..3 {
-                let kind = [
-                    ClockKind::FirstResponse,
-                    ClockKind::NextResponse,
-                    ClockKind::Resolution,
-                ][i];
-                let mut c = std::mem::take(&mut sla.clocks[i]);
-                e.due(&mut c, kind, sla.policy, o, ts - 1);
-                sla.clocks[i] = c;
+    pub(super) fn sla_ticket_catch_up(&mut self, slot: Slot, ts: i64) {
+        self.on_ticket(slot, |cx, timers, t, id| {
+            if t.sla_due < ts {
+                cx.fire(timers, t, id, hash_id(id), ts - 1);
             }
         });
     }
 
-    /// The call's answer clock, judged up to (not including) `ts`.
-    pub(super) fn sla_call_catch_up(&mut self, id: &str, ts: i64) {
-        self.with_call_sla(id, |e, sla, o| {
-            let mut c = std::mem::take(&mut sla.clock);
-            e.due(&mut c, ClockKind::Answer, sla.policy, o, ts - 1);
-            sla.clock = c;
-        });
-    }
-
-    /// A new ticket: choose its policy and start first-response and resolution clocks.
-    pub(super) fn sla_ticket_created(&mut self, id: &str, ts: i64, ch: Channel) {
+    /// A new ticket, before it enters the table (so that its entry is
+    /// written once, not read back): choose its policy and start the
+    /// first-response and resolution clocks.
+    pub(super) fn sla_ticket_created(&mut self, t: &mut Ticket, hash: u64) {
         if !self.sla_on() {
             return;
         }
-        let Some(t) = self.st.tickets.get_mut(id) else {
-            return;
-        };
-        let (pr, q) = (t.priority, t.queue);
-        t.sla = Some(Box::new(TicketSla {
-            policy: self.s.policies.choose(ch, pr, q),
-            clocks: [Clock::started(ts), Clock::default(), Clock::started(ts)],
-            pauses: Vec::new(),
-            paused_since: None,
-            scheduled: i64::MAX,
-        }));
-        self.with_ticket_sla(id, |e, sla, _| e.recompute_ticket(sla));
+        let (_, _, timers, _, cx) = split(&self.s, &mut self.st);
+        t.policy = cx.pol.choose(t.channel, t.priority, t.queue);
+        t.clocks.start(0);
+        t.clocks.start(2);
+        cx.schedule(timers, t, hash);
     }
 
-    /// The ticket's priority or queue is about to change from `old`: re-choose the
+    /// The ticket's priority or queue changed from `(old_pr, old_q)`: re-choose the
     /// policy and move the gauges to the new labels. Call after updating the ticket.
-    pub(super) fn sla_ticket_relabel(&mut self, id: &str, old_pr: Priority, old_q: LabelId) {
-        let Some(t) = self.st.tickets.get(id) else {
-            return;
-        };
-        let ch = t.channel;
-        self.with_ticket_sla(id, |e, sla, o| {
-            for (i, kind) in [
-                ClockKind::FirstResponse,
-                ClockKind::NextResponse,
-                ClockKind::Resolution,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let c = sla.clocks[i].clone();
-                e.gauges(&c, sla_key(kind, sla.policy, old_pr, old_q), -1);
-            }
-            sla.policy = e.s.policies.choose(ch, o.priority, o.queue);
-            e.recompute_ticket(sla);
-            for (i, kind) in [
-                ClockKind::FirstResponse,
-                ClockKind::NextResponse,
-                ClockKind::Resolution,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let c = sla.clocks[i].clone();
-                // A clock that is no longer close to its (new) deadline is no longer at risk.
-                if c.at_risk && c.warn_at > e.st.clock.unwrap_or(i64::MIN) {
-                    sla.clocks[i].at_risk = false;
-                }
-                let c = sla.clocks[i].clone();
-                e.gauges(&c, sla_key(kind, sla.policy, o.priority, o.queue), 1);
-            }
+    pub(super) fn sla_ticket_relabel(&mut self, slot: Slot, old_pr: Priority, old_q: LabelId) {
+        self.on_ticket(slot, |cx, timers, t, id| {
+            cx.relabel(timers, t, hash_id(id), old_pr, old_q)
         });
     }
 
     /// A public agent reply at `ts`: first and next response clocks complete.
-    pub(super) fn sla_ticket_replied(&mut self, id: &str, ts: i64) {
-        self.with_ticket_sla(id, |e, sla, o| {
-            for (i, kind) in [(0, ClockKind::FirstResponse), (1, ClockKind::NextResponse)] {
-                let mut c = std::mem::take(&mut sla.clocks[i]);
-                e.complete(&mut c, kind, sla.policy, o, ts);
-                sla.clocks[i] = c;
-            }
+    pub(super) fn sla_ticket_replied(&mut self, slot: Slot, ts: i64) {
+        self.on_ticket(slot, |cx, _, t, id| {
+            cx.complete(t, id, 0, ts);
+            cx.complete(t, id, 1, ts);
         });
     }
 
-    /// A customer message that found no unanswered one: a next-response clock starts.
-    pub(super) fn sla_ticket_awaits_reply(&mut self, id: &str, ts: i64) {
-        self.with_ticket_sla(id, |e, sla, o| {
-            let mut c = std::mem::take(&mut sla.clocks[1]);
-            e.stop(&mut c, ClockKind::NextResponse, sla.policy, o);
-            sla.clocks[1] = Clock::started(ts);
-            e.recompute_ticket(sla);
+    /// A customer message that found no unanswered one (the ticket's
+    /// `unanswered_since` is its time): a next-response clock starts.
+    pub(super) fn sla_ticket_awaits_reply(&mut self, slot: Slot) {
+        self.on_ticket(slot, |cx, timers, t, id| {
+            cx.stop(t, 1);
+            t.clocks.start(1);
+            let next = cx.next_instant(t, 1);
+            Cx::schedule_at(timers, t, hash_id(id), next);
         });
     }
 
     /// The ticket entered (`true`) or left (`false`) `pending` at `ts`.
-    pub(super) fn sla_ticket_pending(&mut self, id: &str, ts: i64, pending: bool) {
-        self.with_ticket_sla(id, |e, sla, _| {
-            match (pending, sla.paused_since) {
-                (true, None) => sla.paused_since = Some(ts),
-                (false, Some(since)) => {
-                    sla.pauses.push((since, ts.max(since)));
-                    sla.paused_since = None;
+    pub(super) fn sla_ticket_pending(&mut self, slot: Slot, ts: i64, pending: bool) {
+        self.on_ticket(slot, |cx, timers, t, id| {
+            if pending {
+                let p = t.pauses.get_or_insert_with(Default::default);
+                if p.since.is_none() {
+                    // Instants only move later: the live timer fires early.
+                    p.since = Some(ts);
                 }
-                _ => return,
+            } else if let Some(p) = &mut t.pauses {
+                if let Some(since) = p.since.take() {
+                    p.closed.push((since, ts.max(since)));
+                    let next = cx.next_instant(t, 2);
+                    Cx::schedule_at(timers, t, hash_id(id), next);
+                }
             }
-            e.recompute_ticket(sla);
         });
     }
 
     /// First resolution at `ts`: the resolution clock completes, reply clocks stop.
-    pub(super) fn sla_ticket_resolved(&mut self, id: &str, ts: i64) {
-        self.with_ticket_sla(id, |e, sla, o| {
-            let mut c = std::mem::take(&mut sla.clocks[2]);
-            e.complete(&mut c, ClockKind::Resolution, sla.policy, o, ts);
-            sla.clocks[2] = c;
-            for (i, kind) in [(0, ClockKind::FirstResponse), (1, ClockKind::NextResponse)] {
-                let mut c = std::mem::take(&mut sla.clocks[i]);
-                e.stop(&mut c, kind, sla.policy, o);
-                sla.clocks[i] = c;
+    pub(super) fn sla_ticket_resolved(&mut self, slot: Slot, ts: i64) {
+        self.on_ticket(slot, |cx, _, t, id| {
+            cx.complete(t, id, 2, ts);
+            cx.stop(t, 0);
+            cx.stop(t, 1);
+        });
+    }
+
+    /// The ticket leaves state (closed): every clock stops.
+    pub(super) fn sla_ticket_gone(&mut self, slot: Slot) {
+        self.on_ticket(slot, |cx, _, t, _| {
+            for i in 0..3 {
+                cx.stop(t, i);
             }
         });
     }
 
-    /// The ticket leaves state (closed or expired): every clock stops.
-    pub(super) fn sla_ticket_gone(&mut self, id: &str) {
-        self.with_ticket_sla(id, |e, sla, o| {
-            for (i, kind) in [
-                ClockKind::FirstResponse,
-                ClockKind::NextResponse,
-                ClockKind::Resolution,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let mut c = std::mem::take(&mut sla.clocks[i]);
-                e.stop(&mut c, kind, sla.policy, o);
-                sla.clocks[i] = c;
-            }
-        });
-    }
-
-    pub(super) fn sla_ticket_timer(&mut self, id: &str, due: i64) {
-        let live = self
-            .st
-            .tickets
-            .get(id)
-            .and_then(|t| t.sla.as_ref())
-            .is_some_and(|s| s.scheduled == due);
-        if !live {
-            return;
+    /// A ticket timer at `due` for the id hash `hash`.
+    pub(super) fn sla_ticket_timer(&mut self, due: i64, hash: u64) {
+        let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
+        for slot in tickets.slots_with_hash(hash, |t| t.sla_due == due) {
+            let (id, t) = tickets.entry_at_mut(slot);
+            cx.fire(timers, t, id, hash, due);
         }
-        self.with_ticket_sla(id, |e, sla, o| {
-            sla.scheduled = i64::MAX;
-            for (i, kind) in [
-                ClockKind::FirstResponse,
-                ClockKind::NextResponse,
-                ClockKind::Resolution,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let mut c = std::mem::take(&mut sla.clocks[i]);
-                e.due(&mut c, kind, sla.policy, o, due);
-                sla.clocks[i] = c;
-            }
-        });
-    }
-
-    /// The ticket's policy, for business-time histograms.
-    pub(super) fn ticket_policy(&self, id: &str) -> u8 {
-        if !self.sla_on() {
-            return NO_POLICY;
-        }
-        self.st
-            .tickets
-            .get(id)
-            .and_then(|t| t.sla.as_ref())
-            .map_or(NO_POLICY, |s| s.policy)
     }
 
     // ---- calls ---------------------------------------------------------
 
-    fn with_call_sla(&mut self, id: &str, f: impl FnOnce(&mut Engine, &mut CallSla, Owner<'_>)) {
+    fn on_call(
+        &mut self,
+        slot: Slot,
+        f: impl FnOnce(&mut Cx<'_>, &mut SlaTimers, &mut Call, &str),
+    ) {
         if !self.sla_on() {
             return;
         }
-        let Some(c) = self.st.calls.get_mut(id) else {
-            return;
-        };
-        let Some(mut sla) = c.sla.take() else { return };
-        let o = Owner {
-            entity: "call",
-            id,
-            priority: Priority::Normal,
-            queue: c.queue,
-        };
-        f(self, &mut sla, o);
-        let mut scheduled = sla.scheduled;
-        self.schedule_sla(sla.clock.next_due(), &mut scheduled, || {
-            TimerKind::SlaCall(id.into())
-        });
-        sla.scheduled = scheduled;
-        if let Some(c) = self.st.calls.get_mut(id) {
-            c.sla = Some(sla);
-        }
+        let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
+        let (id, c) = calls.entry_at_mut(slot);
+        f(&mut cx, timers, c, id);
     }
 
-    /// A call entered a queue: its answer clock starts.
-    pub(super) fn sla_call_queued(&mut self, id: &str, ts: i64, ch: Channel) {
+    /// The call's answer clock, judged up to (not including) `ts`.
+    pub(super) fn sla_call_catch_up(&mut self, slot: Slot, ts: i64) {
+        self.on_call(slot, |cx, timers, c, id| {
+            if c.sla_due < ts {
+                cx.fire(timers, c, id, hash_id(id), ts - 1);
+            }
+        });
+    }
+
+    /// A call entered a queue, before it enters the table: its answer clock starts.
+    pub(super) fn sla_call_queued(&mut self, c: &mut Call, hash: u64) {
         if !self.sla_on() {
             return;
         }
-        let Some(c) = self.st.calls.get_mut(id) else {
-            return;
-        };
-        let q = c.queue;
-        c.sla = Some(Box::new(CallSla {
-            policy: self.s.policies.choose(ch, Priority::Normal, q),
-            clock: Clock::started(ts),
-            scheduled: i64::MAX,
-        }));
-        self.with_call_sla(id, |e, sla, _| {
-            let policy = sla.policy;
-            e.recompute(&mut sla.clock, ClockKind::Answer, policy, &[], None);
-        });
+        let (_, _, _, timers, cx) = split(&self.s, &mut self.st);
+        c.policy = cx.pol.choose(c.channel, Priority::Normal, c.queue);
+        c.clocks.start(0);
+        cx.schedule(timers, c, hash);
     }
 
     /// Answered (`Some(ts)`) or abandoned (`None`).
-    pub(super) fn sla_call_left_queue(&mut self, id: &str, answered: Option<i64>) {
-        self.with_call_sla(id, |e, sla, o| {
-            let mut c = std::mem::take(&mut sla.clock);
-            match answered {
-                Some(ts) => e.complete(&mut c, ClockKind::Answer, sla.policy, o, ts),
-                None => e.stop(&mut c, ClockKind::Answer, sla.policy, o),
-            }
-            sla.clock = c;
+    pub(super) fn sla_call_left_queue(&mut self, slot: Slot, answered: Option<i64>) {
+        self.on_call(slot, |cx, _, c, id| match answered {
+            Some(ts) => cx.complete(c, id, 0, ts),
+            None => cx.stop(c, 0),
         });
     }
 
     /// The call moved from queue `old_q`: re-choose the policy.
-    pub(super) fn sla_call_relabel(&mut self, id: &str, old_q: LabelId) {
-        let Some(call) = self.st.calls.get(id) else {
-            return;
-        };
-        let ch = call.channel;
-        self.with_call_sla(id, |e, sla, o| {
-            let c = sla.clock.clone();
-            e.gauges(
-                &c,
-                sla_key(ClockKind::Answer, sla.policy, Priority::Normal, old_q),
-                -1,
-            );
-            sla.policy = e.s.policies.choose(ch, Priority::Normal, o.queue);
-            let policy = sla.policy;
-            e.recompute(&mut sla.clock, ClockKind::Answer, policy, &[], None);
-            if sla.clock.at_risk && sla.clock.warn_at > e.st.clock.unwrap_or(i64::MIN) {
-                sla.clock.at_risk = false;
-            }
-            let c = sla.clock.clone();
-            e.gauges(
-                &c,
-                sla_key(ClockKind::Answer, sla.policy, Priority::Normal, o.queue),
-                1,
-            );
+    pub(super) fn sla_call_relabel(&mut self, slot: Slot, old_q: LabelId) {
+        self.on_call(slot, |cx, timers, c, id| {
+            cx.relabel(timers, c, hash_id(id), Priority::Normal, old_q)
         });
     }
 
-    /// The call leaves state.
-    pub(super) fn sla_call_gone(&mut self, id: &str) {
-        self.with_call_sla(id, |e, sla, o| {
-            let mut c = std::mem::take(&mut sla.clock);
-            e.stop(&mut c, ClockKind::Answer, sla.policy, o);
-            sla.clock = c;
-        });
-    }
-
-    pub(super) fn sla_call_timer(&mut self, id: &str, due: i64) {
-        let live = self
-            .st
-            .calls
-            .get(id)
-            .and_then(|c| c.sla.as_ref())
-            .is_some_and(|s| s.scheduled == due);
-        if !live {
-            return;
+    /// A call timer at `due` for the id hash `hash`.
+    pub(super) fn sla_call_timer(&mut self, due: i64, hash: u64) {
+        let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
+        for slot in calls.slots_with_hash(hash, |c| c.sla_due == due) {
+            let (id, c) = calls.entry_at_mut(slot);
+            cx.fire(timers, c, id, hash, due);
         }
-        self.with_call_sla(id, |e, sla, o| {
-            sla.scheduled = i64::MAX;
-            let mut c = std::mem::take(&mut sla.clock);
-            e.due(&mut c, ClockKind::Answer, sla.policy, o, due);
-            sla.clock = c;
-        });
+    }
+
+    /// Stops the clocks of tickets (when `slow`) and calls about to expire
+    /// at `now`, leaving the gauges.
+    pub(super) fn sla_expire(
+        &mut self,
+        now: i64,
+        slow: bool,
+        ticket_expired: impl Fn(&Settings, &Ticket, i64) -> bool,
+        call_expired: impl Fn(&Settings, &Call, i64) -> bool,
+    ) {
+        let s = &self.s;
+        let (tickets, calls, _, _, mut cx) = split(s, &mut self.st);
+        if slow {
+            for (_, t) in tickets.iter_mut() {
+                if ticket_expired(s, t, now) {
+                    for i in 0..3 {
+                        cx.stop(t, i);
+                    }
+                }
+            }
+        }
+        for (_, c) in calls.iter_mut() {
+            if call_expired(s, c, now) {
+                cx.stop(c, 0);
+            }
+        }
     }
 }

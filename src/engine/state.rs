@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::labels::LabelId;
-use super::sla::{CallSla, TicketSla};
+use super::sla::{Clocks, Pauses, NO_POLICY};
 use super::NHIST;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, Priority, TicketStatus};
@@ -29,13 +29,33 @@ pub fn undims(k: u32) -> (Channel, Priority, LabelId) {
 /// [`Ticket::unanswered_since`] when no customer message waits for a reply.
 pub const NOT_WAITING: i64 = i64::MIN;
 
-/// One ticket: 48 bytes, so an open ticket's map entry stays small.
+/// [`Ticket::flags`] bits.
+pub mod flag {
+    /// Has had a public reply.
+    pub const REPLIED: u8 = 1;
+    /// Escalated at least once.
+    pub const ESCALATED: u8 = 2;
+    /// Resolved now.
+    pub const RESOLVED: u8 = 4;
+    /// Resolved at least once.
+    pub const EVER_RESOLVED: u8 = 8;
+    /// Has logged work.
+    pub const WORKED: u8 = 16;
+}
+
+/// One ticket: 56 bytes with its SLA clocks, so that with its id's thin
+/// pointer an open ticket's table entry is 64 bytes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ticket {
     pub created: i64,
     pub last_event: i64,
-    /// Since when the customer waits for a public reply, or [`NOT_WAITING`].
+    /// Since when the customer waits for a public reply, or [`NOT_WAITING`];
+    /// also the start of a running next-response clock.
     pub unanswered_since: i64,
+    /// Due time of this ticket's live SLA timer (`i64::MAX`: none).
+    pub sla_due: i64,
+    /// Pending intervals of the resolution clock, once it has paused.
+    pub pauses: Option<Box<Pauses>>,
     /// Logged work (`ticket.work_logged`), saturating at `u32::MAX` ms.
     pub work_ms: u32,
     pub public_replies: u16,
@@ -43,13 +63,12 @@ pub struct Ticket {
     pub channel: Channel,
     pub priority: Priority,
     pub status: TicketStatus,
-    pub replied: bool,
-    pub escalated: bool,
-    pub resolved: bool,
-    pub ever_resolved: bool,
-    pub worked: bool,
-    /// SLA clocks, when any policy is configured.
-    pub sla: Option<Box<TicketSla>>,
+    /// [`flag`] bits.
+    pub flags: u8,
+    /// SLA policy in force, or [`NO_POLICY`].
+    pub policy: u8,
+    /// First response, next response and resolution clocks.
+    pub clocks: Clocks,
 }
 
 impl Ticket {
@@ -59,19 +78,40 @@ impl Ticket {
             last_event: ts,
             // The creation is the first customer message.
             unanswered_since: ts,
+            sla_due: i64::MAX,
+            pauses: None,
             work_ms: 0,
             public_replies: 0,
             queue,
             channel,
             priority,
             status: TicketStatus::Open,
-            replied: false,
-            escalated: false,
-            resolved: false,
-            ever_resolved: false,
-            worked: false,
-            sla: None,
+            flags: 0,
+            policy: NO_POLICY,
+            clocks: Clocks::default(),
         }
+    }
+
+    /// Whether a [`flag`] is set.
+    #[inline]
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Sets or clears a [`flag`].
+    #[inline]
+    pub fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    /// Whether it is resolved now.
+    #[inline]
+    pub fn resolved(&self) -> bool {
+        self.has(flag::RESOLVED)
     }
 }
 
@@ -103,8 +143,12 @@ pub struct Call {
     pub channel: Channel,
     pub transferred: bool,
     pub escalated: bool,
-    /// SLA clock, when any policy is configured.
-    pub sla: Option<Box<CallSla>>,
+    /// SLA policy in force, or [`NO_POLICY`].
+    pub policy: u8,
+    /// The answer clock.
+    pub clocks: Clocks,
+    /// Due time of this call's live SLA timer (`i64::MAX`: none).
+    pub sla_due: i64,
 }
 
 impl Call {
@@ -119,7 +163,9 @@ impl Call {
             channel,
             transferred: false,
             escalated: false,
-            sla: None,
+            policy: NO_POLICY,
+            clocks: Clocks::default(),
+            sla_due: i64::MAX,
         }
     }
 }
@@ -338,7 +384,12 @@ mod size_tests {
     /// Every open ticket holds one of each; docs/performance.md counts on these sizes.
     #[test]
     fn per_entity_state_stays_small() {
-        assert_eq!(std::mem::size_of::<Ticket>(), 48);
+        assert_eq!(std::mem::size_of::<Ticket>(), 56);
+        // A ticket table entry: thin id pointer and ticket, one cache line.
+        assert_eq!(
+            std::mem::size_of::<(super::super::table::ThinId, Ticket)>(),
+            64
+        );
         assert_eq!(std::mem::size_of::<Contact>(), 24);
         assert_eq!(std::mem::size_of::<Customer>(), 40);
     }

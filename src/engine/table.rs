@@ -1,0 +1,357 @@
+//! Tickets and calls by id.
+//!
+//! A [`Table`] is a hash table whose entries can also be reached by the
+//! hash of their id alone, so an SLA timer names its ticket with eight
+//! bytes instead of a copy of the id, and by a [`Slot`] that stays valid
+//! until the next insert or remove, so one event looks its ticket up once.
+//! Ids are stored behind one thin pointer ([`ThinId`]): with a 56-byte
+//! ticket, an entry fills exactly 64 bytes.
+
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An immutable string on the heap behind one pointer: its length (one
+/// byte below 255, else 255 and four bytes), then its bytes.
+pub struct ThinId(NonNull<u8>);
+
+// SAFETY: a ThinId owns its allocation and never changes it after `new`;
+// sharing or sending it is like sharing or sending a `Box<str>`.
+unsafe impl Send for ThinId {}
+unsafe impl Sync for ThinId {}
+
+/// First byte of a header whose length follows as a `u32`.
+const LONG: u8 = u8::MAX;
+
+fn header_len(len: usize) -> usize {
+    if len < LONG as usize {
+        1
+    } else {
+        5
+    }
+}
+
+impl ThinId {
+    fn layout(len: usize) -> Layout {
+        Layout::from_size_align(header_len(len) + len, 1).expect("an id's length fits a layout")
+    }
+
+    /// Copies `s` (at most 4 GiB; event ids are far shorter).
+    pub fn new(s: &str) -> ThinId {
+        let len = u32::try_from(s.len()).expect("ids are shorter than 4 GiB");
+        let layout = Self::layout(s.len());
+        // SAFETY: the layout is at least one byte, never zero-sized.
+        let p = unsafe { alloc(layout) };
+        let Some(p) = NonNull::new(p) else {
+            handle_alloc_error(layout)
+        };
+        // SAFETY: `p` is valid for header + len bytes; `s` lies in another
+        // allocation; the u32 is written unaligned.
+        unsafe {
+            let h = header_len(s.len());
+            if h == 1 {
+                p.as_ptr().write(len as u8);
+            } else {
+                p.as_ptr().write(LONG);
+                p.as_ptr().add(1).cast::<u32>().write_unaligned(len);
+            }
+            std::ptr::copy_nonoverlapping(s.as_ptr(), p.as_ptr().add(h), s.len());
+        }
+        ThinId(p)
+    }
+
+    /// Header and string lengths.
+    fn lens(&self) -> (usize, usize) {
+        // SAFETY: `new` wrote the header at the start of the allocation.
+        unsafe {
+            match self.0.as_ptr().read() {
+                LONG => (
+                    5,
+                    self.0.as_ptr().add(1).cast::<u32>().read_unaligned() as usize,
+                ),
+                n => (1, n as usize),
+            }
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        let (h, len) = self.lens();
+        // SAFETY: `new` copied `len` bytes of a `&str` after the header;
+        // they are valid UTF-8 and live as long as `self`.
+        unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(self.0.as_ptr().add(h), len))
+        }
+    }
+}
+
+impl Drop for ThinId {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `new` with this very layout.
+        unsafe { dealloc(self.0.as_ptr(), Self::layout(self.lens().1)) }
+    }
+}
+
+impl Clone for ThinId {
+    fn clone(&self) -> ThinId {
+        ThinId::new(self.as_str())
+    }
+}
+
+impl fmt::Debug for ThinId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// The hash a [`Table`] files an id under (and SLA timers carry).
+#[inline]
+pub fn hash_id(id: &str) -> u64 {
+    FxBuildHasher.hash_one(id)
+}
+
+/// Where an entry sits; valid until the table's next insert or remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot(usize);
+
+/// Entities by id.
+pub struct Table<V> {
+    raw: HashTable<(ThinId, V)>,
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table {
+            raw: HashTable::new(),
+        }
+    }
+}
+
+impl<V: Clone> Clone for Table<V> {
+    fn clone(&self) -> Self {
+        Table {
+            raw: self.raw.clone(),
+        }
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for Table<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+fn rehash<V>(e: &(ThinId, V)) -> u64 {
+    hash_id(e.0.as_str())
+}
+
+impl<V> Table<V> {
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// The slot of `id`.
+    #[inline]
+    pub fn slot(&self, id: &str) -> Option<Slot> {
+        self.raw
+            .find_bucket_index(hash_id(id), |e| e.0.as_str() == id)
+            .map(Slot)
+    }
+
+    /// Whether `id` is present.
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.slot(id).is_some()
+    }
+
+    /// The entry of `id`.
+    pub fn get(&self, id: &str) -> Option<&V> {
+        self.raw
+            .find(hash_id(id), |e| e.0.as_str() == id)
+            .map(|e| &e.1)
+    }
+
+    /// The entry of `id`, to change.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut V> {
+        self.raw
+            .find_mut(hash_id(id), |e| e.0.as_str() == id)
+            .map(|e| &mut e.1)
+    }
+
+    /// The entry at a slot from [`Table::slot`] or [`Table::insert`].
+    ///
+    /// # Panics
+    /// If the slot is empty (the table changed since it was taken).
+    #[inline]
+    pub fn at(&self, s: Slot) -> &V {
+        &self.raw.get_bucket(s.0).expect("slot of a present entry").1
+    }
+
+    /// The entry at a slot, to change.
+    #[inline]
+    pub fn at_mut(&mut self, s: Slot) -> &mut V {
+        &mut self
+            .raw
+            .get_bucket_mut(s.0)
+            .expect("slot of a present entry")
+            .1
+    }
+
+    /// Adds an entry for an id that is not present; returns its slot.
+    pub fn insert(&mut self, id: &str, v: V) -> Slot {
+        self.insert_hashed(hash_id(id), id, v)
+    }
+
+    /// [`Table::insert`] with the id's [`hash_id`] already at hand.
+    pub fn insert_hashed(&mut self, hash: u64, id: &str, v: V) -> Slot {
+        debug_assert!(!self.contains_key(id) && hash == hash_id(id));
+        let e = self.raw.insert_unique(hash, (ThinId::new(id), v), rehash);
+        Slot(e.bucket_index())
+    }
+
+    /// Removes the entry of `id`.
+    pub fn remove(&mut self, id: &str) -> Option<V> {
+        match self.raw.find_entry(hash_id(id), |e| e.0.as_str() == id) {
+            Ok(e) => Some(e.remove().0 .1),
+            Err(_) => None,
+        }
+    }
+
+    /// The slots of the entries filed under `hash` for which `keep` holds
+    /// (almost always one or none). `keep` is asked first, so the ids of
+    /// entries it turns down are not read.
+    pub fn slots_with_hash(
+        &self,
+        hash: u64,
+        keep: impl Fn(&V) -> bool,
+    ) -> smallvec::SmallVec<[Slot; 2]> {
+        self.raw
+            .iter_hash_buckets(hash)
+            .filter(|&i| {
+                self.raw
+                    .get_bucket(i)
+                    .is_some_and(|e| keep(&e.1) && hash_id(e.0.as_str()) == hash)
+            })
+            .map(Slot)
+            .collect()
+    }
+
+    /// The id and entry at a slot, the entry to change.
+    #[inline]
+    pub fn entry_at_mut(&mut self, s: Slot) -> (&str, &mut V) {
+        let e = self
+            .raw
+            .get_bucket_mut(s.0)
+            .expect("slot of a present entry");
+        (e.0.as_str(), &mut e.1)
+    }
+
+    /// Every entry.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.raw.iter().map(|e| (e.0.as_str(), &e.1))
+    }
+
+    /// Every entry, to change.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut V)> {
+        self.raw.iter_mut().map(|e| (e.0.as_str(), &mut e.1))
+    }
+
+    /// Keeps the entries for which `f` says so.
+    pub fn retain(&mut self, mut f: impl FnMut(&str, &mut V) -> bool) {
+        self.raw.retain(|e| f(e.0.as_str(), &mut e.1));
+    }
+}
+
+impl<V: Serialize> Serialize for Table<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V2<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+            type Value = Table<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of ids to entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Table<V>, A::Error> {
+                let mut t = Table::default();
+                while let Some((k, v)) = a.next_entry::<Box<str>, V>()? {
+                    if t.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("duplicate id `{k}`")));
+                    }
+                    t.insert(&k, v);
+                }
+                Ok(t)
+            }
+        }
+        d.deserialize_map(V2(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thin_ids_keep_their_text() {
+        let long = |n: usize| "ü".repeat(n / 2) + &"x".repeat(n % 2);
+        for s in [
+            String::new(),
+            "T1".into(),
+            "ü-ticket-😀".into(),
+            long(254),
+            long(255),
+            long(256),
+            long(100_000),
+        ] {
+            let s = s.as_str();
+            let id = ThinId::new(s);
+            assert_eq!(id.as_str(), s);
+            assert_eq!(id.clone().as_str(), s);
+        }
+        assert_eq!(std::mem::size_of::<ThinId>(), 8);
+        assert_eq!(std::mem::size_of::<Option<ThinId>>(), 8);
+    }
+
+    #[test]
+    fn slots_hashes_and_removal() {
+        let mut t: Table<u32> = Table::default();
+        for i in 0..1000u32 {
+            let s = t.insert(&format!("T{i}"), i);
+            assert_eq!(*t.at(s), i);
+        }
+        assert_eq!(t.len(), 1000);
+        let s = t.slot("T7").unwrap();
+        *t.at_mut(s) += 1000;
+        assert_eq!(t.get("T7"), Some(&1007));
+        assert_eq!(t.entry_at_mut(s).0, "T7");
+        let by_hash = t.slots_with_hash(hash_id("T7"), |_| true);
+        assert_eq!(by_hash.as_slice(), &[s]);
+        assert!(t.slots_with_hash(hash_id("T7"), |v| *v != 1007).is_empty());
+        assert!(t.slots_with_hash(hash_id("nope"), |_| true).is_empty());
+        assert_eq!(t.remove("T7"), Some(1007));
+        assert_eq!(t.remove("T7"), None);
+        assert!(!t.contains_key("T7"));
+        t.retain(|id, v| id != "T8" && *v < 500);
+        assert_eq!(t.len(), 498);
+        let json = serde_json::to_string(&t).unwrap();
+        let back: Table<u32> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.len(), 498);
+        assert_eq!(back.get("T9"), Some(&9));
+    }
+}
