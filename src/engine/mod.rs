@@ -7,6 +7,7 @@
 //! Kafka, tests and benchmarks drive the very same code.
 
 mod labels;
+mod quad_heap;
 mod state;
 mod table;
 pub mod window;
@@ -393,7 +394,7 @@ impl Engine {
             (&self.st.sla_tickets, Heap::SlaTicket),
             (&self.st.sla_calls, Heap::SlaCall),
         ] {
-            if let Some(Reverse((due, _))) = h.peek() {
+            if let Some((due, _)) = h.peek() {
                 if best.is_none_or(|(b, _)| *due < b) {
                     best = Some((*due, heap));
                 }
@@ -410,11 +411,11 @@ impl Engine {
                 self.fire(t, held_cutoff);
             }
             Heap::SlaTicket => {
-                let Reverse((due, hash)) = self.st.sla_tickets.pop().expect("peeked");
+                let (due, hash) = self.st.sla_tickets.pop().expect("peeked");
                 self.sla_ticket_timer(due, hash);
             }
             Heap::SlaCall => {
-                let Reverse((due, hash)) = self.st.sla_calls.pop().expect("peeked");
+                let (due, hash) = self.st.sla_calls.pop().expect("peeked");
                 self.sla_call_timer(due, hash);
             }
         }

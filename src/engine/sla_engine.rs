@@ -10,9 +10,7 @@
 //! them later leaves the old one to fire early and reschedule, so the heap
 //! holds about one entry per entity.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
+use super::quad_heap::QuadHeap;
 use super::sla::{self, sla_key, Breach, ClockKind, Clocks, Policies, Verdict};
 use super::state::{Call, Metrics, Ticket};
 use super::table::{hash_id, Slot, Table};
@@ -22,7 +20,7 @@ use crate::calendar::Hours;
 use crate::event::{Channel, Priority};
 
 /// SLA timers: (due, hash of the ticket's or call's id), earliest first.
-pub(super) type SlaTimers = BinaryHeap<Reverse<(i64, u64)>>;
+pub(super) type SlaTimers = QuadHeap<(i64, u64)>;
 
 /// A ticket or call, as its clocks see it.
 pub(super) trait Clocked {
@@ -299,31 +297,69 @@ impl Cx<'_> {
         e.clocks_mut().stop(i);
     }
 
-    /// Marks clocks at risk and breached up to `at` (the event clock is passing it).
-    fn due<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) {
+    /// Marks clocks at risk and breached up to `at` (the event clock is
+    /// passing it); returns the earliest instant after `at` that needs
+    /// attention. With `at` = `i64::MIN` it only finds that instant.
+    ///
+    /// Clocks go in order of the open time they wait for (the at-risk
+    /// share of the target, or the target once at risk). A clock whose
+    /// instant is known, without pauses, and that started no later and
+    /// waits no longer than another, bounds that other from below: if its
+    /// instant is after `at`, the other's is too and cannot be the earliest,
+    /// so its calendar walk is skipped (a new ticket's resolution clock,
+    /// behind its first-response clock, costs nothing).
+    fn due<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) -> i64 {
+        let mut order: smallvec::SmallVec<[(i64, usize); 3]> = smallvec::SmallVec::new();
         for i in 0..E::KINDS.len() {
             let c = e.clocks();
-            if !c.open(i) || self.target(e.policy(), E::KINDS[i]).is_none() {
+            if !c.open(i) {
                 continue;
             }
-            if !c.at_risk(i) {
-                if self.warn_at(e, i) > at {
-                    continue;
-                }
-                let deadline = self.deadline(e, i);
-                if deadline > at {
-                    e.clocks_mut().set_at_risk(i, true);
-                    *self.m.sla_at_risk.entry(Self::key(e, i)).or_default() += 1;
-                } else {
-                    self.breach(e, id, i, deadline);
-                }
-            } else {
-                let deadline = self.deadline(e, i);
-                if deadline <= at {
-                    self.breach(e, id, i, deadline);
-                }
+            if let Some(t) = self.target(e.policy(), E::KINDS[i]) {
+                order.push((if c.at_risk(i) { t } else { self.warn_ms(t) }, i));
             }
         }
+        order.sort_unstable();
+        // (start, open ms, instant) of pause-free clocks computed so far.
+        let mut bounds: smallvec::SmallVec<[(i64, i64, i64); 3]> = smallvec::SmallVec::new();
+        let mut next = i64::MAX;
+        for (ms, i) in order {
+            let start = e.start(i);
+            if bounds
+                .iter()
+                .any(|&(s, m, t)| s <= start && m <= ms && t > at)
+            {
+                continue;
+            }
+            let pause_free = matches!(e.pauses(i), ([], None));
+            let mut bound = |ms: i64, t: i64| {
+                if pause_free {
+                    bounds.push((start, ms, t));
+                }
+            };
+            let c = e.clocks();
+            if !c.at_risk(i) {
+                let warn_at = self.reach(e, i, ms);
+                bound(ms, warn_at);
+                if warn_at > at {
+                    next = next.min(warn_at);
+                    continue;
+                }
+            }
+            let target = self.target(e.policy(), E::KINDS[i]).unwrap_or(ms);
+            let deadline = self.reach(e, i, target);
+            bound(target, deadline);
+            if deadline > at {
+                if !c.at_risk(i) {
+                    e.clocks_mut().set_at_risk(i, true);
+                    *self.m.sla_at_risk.entry(Self::key(e, i)).or_default() += 1;
+                }
+                next = next.min(deadline);
+            } else {
+                self.breach(e, id, i, deadline);
+            }
+        }
+        next
     }
 
     /// Pushes a timer at `next` when that is before the entity's live one.
@@ -331,16 +367,13 @@ impl Cx<'_> {
         let due = e.sla_due_mut();
         if next < *due {
             *due = next;
-            timers.push(Reverse((next, hash)));
+            timers.push((next, hash));
         }
     }
 
     /// After instants may have moved earlier: schedules the earliest.
-    fn schedule<E: Clocked>(&self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
-        let next = (0..E::KINDS.len())
-            .map(|i| self.next_instant(e, i))
-            .min()
-            .unwrap_or(i64::MAX);
+    fn schedule<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
+        let next = self.due(e, "", i64::MIN);
         Self::schedule_at(timers, e, hash, next);
     }
 
@@ -355,8 +388,8 @@ impl Cx<'_> {
         at: i64,
     ) {
         *e.sla_due_mut() = i64::MAX;
-        self.due(e, id, at);
-        self.schedule(timers, e, hash);
+        let next = self.due(e, id, at);
+        Self::schedule_at(timers, e, hash, next);
     }
 
     /// Re-chooses the policy after a label change from `(old_pr, old_q)` and
@@ -434,7 +467,7 @@ impl Engine {
         if !self.sla_on() {
             return;
         }
-        let (_, _, timers, _, cx) = split(&self.s, &mut self.st);
+        let (_, _, timers, _, mut cx) = split(&self.s, &mut self.st);
         t.policy = cx.pol.choose(t.channel, t.priority, t.queue);
         t.clocks.start(0);
         t.clocks.start(2);
@@ -543,7 +576,7 @@ impl Engine {
         if !self.sla_on() {
             return;
         }
-        let (_, _, _, timers, cx) = split(&self.s, &mut self.st);
+        let (_, _, _, timers, mut cx) = split(&self.s, &mut self.st);
         c.policy = cx.pol.choose(c.channel, Priority::Normal, c.queue);
         c.clocks.start(0);
         cx.schedule(timers, c, hash);
