@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run replay-demo test lint unit integration bench tools build clean
+.PHONY: run replay-demo test lint unit memcheck integration bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -18,8 +18,9 @@ build:
 	$(CARGO) build --release --quiet
 
 ## Everything CI checks: formatting, lints, unit, property, golden and CLI
-## tests, then the integration tests against a real Apache Kafka broker.
-test: tools lint unit integration
+## tests, the engine's unit tests under valgrind, then the integration tests
+## against a real Apache Kafka broker.
+test: tools lint unit memcheck integration
 
 tools:
 	./scripts/install-tools.sh
@@ -31,6 +32,12 @@ lint:
 unit:
 	$(CARGO) test --lib --bins --tests
 
+## The engine's unit tests under valgrind's memcheck: the table's thin ids
+## (src/engine/table.rs) are unsafe code; any invalid access or leak fails.
+memcheck:
+	env "CARGO_TARGET_$$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')_RUNNER=valgrind -q --error-exitcode=9 --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite" \
+	  $(CARGO) test --lib --quiet -- engine::
+
 KAFKA_DIR ?= .cache/kafka-test
 
 ## Integration tests against a real single-node Kafka (started and stopped here).
@@ -41,10 +48,12 @@ integration:
 	  trap './scripts/kafka.sh stop $(KAFKA_DIR)' EXIT; \
 	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka -- --test-threads 2
 
-## Benchmarks (figures, not assertions): criterion on the engine, then live
-## throughput against a real broker next to a bare rdkafka consumer. See docs/performance.md.
+## Benchmarks (figures, not assertions): criterion on the engine, the cost
+## of SLA clocks, then live throughput against a real broker next to a bare
+## rdkafka consumer. See docs/performance.md.
 bench:
 	$(CARGO) bench --bench engine
+	$(CARGO) bench --bench sla
 	./scripts/bench-kafka.sh
 
 clean:
