@@ -1,7 +1,9 @@
 //! Property tests of SLA time (SPEC §4): business time never exceeds
 //! calendar time, deadlines never precede their clock and only move later
-//! when a pause is added, and delaying an opening event (within the allowed
-//! lateness) changes no verdict.
+//! when a pause is added, delaying an opening event (within the allowed
+//! lateness) changes no verdict, and the maintained at-risk and
+//! active-breach gauges never go negative and return to zero once every
+//! clock has stopped.
 
 use std::sync::Arc;
 
@@ -286,5 +288,52 @@ proptest! {
         let l = moved.remove(from);
         moved.insert(to, l);
         prop_assert_eq!(sla_lines(&moved), expected);
+    }
+}
+
+/// The values of the at-risk and active-breach gauges in an engine's snapshot.
+fn gauges(e: &mut Engine) -> Vec<(String, f64)> {
+    let text = prometheus_text(Arc::new(e.snapshot(None)));
+    text.lines()
+        .filter(|l| {
+            l.starts_with("support_sla_at_risk{") || l.starts_with("support_sla_active_breaches{")
+        })
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The gauges are maintained, not recomputed: whatever the events, no
+    /// gauge ever goes negative, and once every ticket is closed and every
+    /// call has left its queue, every clock has stopped and both gauges are
+    /// back at zero under every label.
+    #[test]
+    fn gauges_never_go_negative_and_return_to_zero(evs in scenario()) {
+        let cfg = Config::parse(POLICIES).unwrap();
+        let mut e = Engine::new(&cfg);
+        for (_, l) in &evs {
+            e.apply(decode(l.as_bytes(), 65536).unwrap());
+            for (k, v) in gauges(&mut e) {
+                prop_assert!(v >= 0.0, "{k} = {v} after {l}");
+            }
+        }
+        let end = evs.last().unwrap().0 + M;
+        let ids: std::collections::BTreeSet<String> = evs
+            .iter()
+            .filter_map(|(_, l)| l.split(r#""ticket_id":""#).nth(1))
+            .map(|rest| rest.split('"').next().unwrap().to_string())
+            .collect();
+        for (n, id) in ids.iter().enumerate() {
+            let l = format!(r#"{{"event_id":"close{n}","type":"ticket.closed","ts":{end},"ticket_id":"{id}"}}"#);
+            e.apply(decode(l.as_bytes(), 65536).unwrap());
+        }
+        e.flush();
+        let left: Vec<_> = gauges(&mut e).into_iter().filter(|(_, v)| *v != 0.0).collect();
+        prop_assert!(left.is_empty(), "gauges not back at zero: {left:?}");
     }
 }
