@@ -252,10 +252,12 @@ pub struct State {
     held_calls: FxHashMap<Id, Vec<Event>>,
     held_count: usize,
     timers: BinaryHeap<Reverse<Timer>>,
-    /// SLA timers of tickets and calls, by the hash of the id.
-    #[serde(default)]
+    /// SLA timers of tickets and calls, by the hash of the id. Not
+    /// checkpointed: rebuilt from each entity's `sla_due` on restore, so a
+    /// checkpoint does not depend on the hash function.
+    #[serde(skip)]
     sla_tickets: SlaTimers,
-    #[serde(default)]
+    #[serde(skip)]
     sla_calls: SlaTimers,
     timer_seq: u64,
     next_sweep: i64,
@@ -317,6 +319,8 @@ impl Engine {
     /// Restores an engine from checkpointed state.
     pub fn from_state(cfg: &Config, mut st: State) -> Engine {
         st.windows.rebuild();
+        st.sla_tickets = sla_engine::live_timers(&st.tickets, |t| t.sla_due);
+        st.sla_calls = sla_engine::live_timers(&st.calls, |c| c.sla_due);
         let s = Settings::from_config(cfg, &mut st.queues);
         Engine { s, st }
     }

@@ -22,6 +22,17 @@ use crate::event::{Channel, Priority};
 /// SLA timers: (due, hash of the ticket's or call's id), earliest first.
 pub(super) type SlaTimers = QuadHeap<(i64, u64)>;
 
+/// One timer per entity with a live one, at its `sla_due`.
+pub(super) fn live_timers<V>(table: &Table<V>, due: impl Fn(&V) -> i64) -> SlaTimers {
+    let mut h = SlaTimers::new();
+    for (id, v) in table.iter() {
+        if due(v) != i64::MAX {
+            h.push((due(v), hash_id(id)));
+        }
+    }
+    h
+}
+
 /// A ticket or call, as its clocks see it.
 pub(super) trait Clocked {
     /// `ticket` or `call`, for breach records.

@@ -1179,9 +1179,9 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
         );
     }
 
-    /// Clocks, pauses, policies and timers (keyed by the id's hash) survive
-    /// serialization: the restored engine breaches and meets what the
-    /// original does.
+    /// Clocks, pauses and policies survive serialization, and the timers
+    /// (not serialized) are rebuilt from them: the restored engine breaches
+    /// and meets what the original does.
     #[test]
     fn sla_state_round_trips_through_serde() {
         let mut r = run();
