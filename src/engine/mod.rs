@@ -319,8 +319,8 @@ impl Engine {
     /// Restores an engine from checkpointed state.
     pub fn from_state(cfg: &Config, mut st: State) -> Engine {
         st.windows.rebuild();
-        st.sla_tickets = sla_engine::live_timers(&st.tickets, |t| t.sla_due);
-        st.sla_calls = sla_engine::live_timers(&st.calls, |c| c.sla_due);
+        st.sla_tickets = sla_engine::live_timers(&st.tickets);
+        st.sla_calls = sla_engine::live_timers(&st.calls);
         let s = Settings::from_config(cfg, &mut st.queues);
         Engine { s, st }
     }
@@ -1278,7 +1278,7 @@ impl Engine {
     fn sweep(&mut self, now: i64, slow: bool) {
         if self.sla_on() {
             // Clocks of state about to expire stop first, leaving the gauges.
-            self.sla_expire(now, slow, ticket_expired, call_expired);
+            self.sla_expire(now, slow);
         }
         let s = &self.s;
         let m = &mut self.st.metrics;

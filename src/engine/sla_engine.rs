@@ -23,11 +23,11 @@ use crate::event::{Channel, Priority};
 pub(super) type SlaTimers = QuadHeap<(i64, u64)>;
 
 /// One timer per entity with a live one, at its `sla_due`.
-pub(super) fn live_timers<V>(table: &Table<V>, due: impl Fn(&V) -> i64) -> SlaTimers {
+pub(super) fn live_timers<E: Clocked>(table: &Table<E>) -> SlaTimers {
     let mut h = SlaTimers::new();
-    for (id, v) in table.iter() {
-        if due(v) != i64::MAX {
-            h.push((due(v), hash_id(id)));
+    for (id, e) in table.iter() {
+        if e.sla_due() != i64::MAX {
+            h.push((e.sla_due(), hash_id(id)));
         }
     }
     h
@@ -43,6 +43,8 @@ pub(super) trait Clocked {
     fn set_policy(&mut self, p: u8);
     fn clocks(&self) -> Clocks;
     fn clocks_mut(&mut self) -> &mut Clocks;
+    /// Due time of its live timer (`i64::MAX`: none).
+    fn sla_due(&self) -> i64;
     fn sla_due_mut(&mut self) -> &mut i64;
     /// Priority and queue labels.
     fn labels(&self) -> (Priority, LabelId);
@@ -71,6 +73,9 @@ impl Clocked for Ticket {
     }
     fn clocks_mut(&mut self) -> &mut Clocks {
         &mut self.clocks
+    }
+    fn sla_due(&self) -> i64 {
+        self.sla_due
     }
     fn sla_due_mut(&mut self) -> &mut i64 {
         &mut self.sla_due
@@ -112,6 +117,9 @@ impl Clocked for Call {
     }
     fn clocks_mut(&mut self) -> &mut Clocks {
         &mut self.clocks
+    }
+    fn sla_due(&self) -> i64 {
+        self.sla_due
     }
     fn sla_due_mut(&mut self) -> &mut i64 {
         &mut self.sla_due
@@ -308,6 +316,13 @@ impl Cx<'_> {
         e.clocks_mut().stop(i);
     }
 
+    /// Stops every clock (the entity leaves state).
+    fn stop_all<E: Clocked>(&mut self, e: &mut E) {
+        for i in 0..E::KINDS.len() {
+            self.stop(e, i);
+        }
+    }
+
     /// Marks clocks at risk and breached up to `at` (the event clock is
     /// passing it); returns the earliest instant after `at` that needs
     /// attention. With `at` = `i64::MIN` it only finds that instant.
@@ -403,6 +418,41 @@ impl Cx<'_> {
         Self::schedule_at(timers, e, hash, next);
     }
 
+    /// A new ticket or call: chooses its policy, starts clocks `start`, and
+    /// schedules the first instant.
+    fn open<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64, start: &[usize]) {
+        let (pr, q) = e.labels();
+        e.set_policy(self.pol.choose(e.channel(), pr, q));
+        for &i in start {
+            e.clocks_mut().start(i);
+        }
+        self.schedule(timers, e, hash);
+    }
+
+    /// Judges the clocks up to (not including) `ts`, before an event at `ts`
+    /// changes them. In arrival order the timers did this already; a held
+    /// early arrival is judged by its own time this way.
+    fn catch_up<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, id: &str, ts: i64) {
+        if e.sla_due() < ts {
+            self.fire(timers, e, id, hash_id(id), ts - 1);
+        }
+    }
+
+    /// A timer at `due` for the id hash `hash`: fires the entities of
+    /// `table` whose live timer it is.
+    fn timer<E: Clocked>(
+        &mut self,
+        timers: &mut SlaTimers,
+        table: &mut Table<E>,
+        due: i64,
+        hash: u64,
+    ) {
+        for slot in table.slots_with_hash(hash, |e| e.sla_due() == due) {
+            let (id, e) = table.entry_at_mut(slot);
+            self.fire(timers, e, id, hash, due);
+        }
+    }
+
     /// Re-chooses the policy after a label change from `(old_pr, old_q)` and
     /// moves the gauges to the new labels.
     fn relabel<E: Clocked>(
@@ -460,15 +510,9 @@ impl Engine {
         f(&mut cx, timers, t, id);
     }
 
-    /// Judges a ticket's clocks up to (not including) `ts`, before an event
-    /// at `ts` changes them. In arrival order the timers did this already; a
-    /// held early arrival is judged by its own time this way.
+    /// Judges a ticket's clocks up to (not including) `ts` (see [`Cx::catch_up`]).
     pub(super) fn sla_ticket_catch_up(&mut self, slot: Slot, ts: i64) {
-        self.on_ticket(slot, |cx, timers, t, id| {
-            if t.sla_due < ts {
-                cx.fire(timers, t, id, hash_id(id), ts - 1);
-            }
-        });
+        self.on_ticket(slot, |cx, timers, t, id| cx.catch_up(timers, t, id, ts));
     }
 
     /// A new ticket, before it enters the table (so that its entry is
@@ -479,10 +523,7 @@ impl Engine {
             return;
         }
         let (_, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        t.policy = cx.pol.choose(t.channel, t.priority, t.queue);
-        t.clocks.start(0);
-        t.clocks.start(2);
-        cx.schedule(timers, t, hash);
+        cx.open(timers, t, hash, &[0, 2]);
     }
 
     /// The ticket's priority or queue changed from `(old_pr, old_q)`: re-choose the
@@ -542,20 +583,13 @@ impl Engine {
 
     /// The ticket leaves state (closed): every clock stops.
     pub(super) fn sla_ticket_gone(&mut self, slot: Slot) {
-        self.on_ticket(slot, |cx, _, t, _| {
-            for i in 0..3 {
-                cx.stop(t, i);
-            }
-        });
+        self.on_ticket(slot, |cx, _, t, _| cx.stop_all(t));
     }
 
     /// A ticket timer at `due` for the id hash `hash`.
     pub(super) fn sla_ticket_timer(&mut self, due: i64, hash: u64) {
         let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        for slot in tickets.slots_with_hash(hash, |t| t.sla_due == due) {
-            let (id, t) = tickets.entry_at_mut(slot);
-            cx.fire(timers, t, id, hash, due);
-        }
+        cx.timer(timers, tickets, due, hash);
     }
 
     // ---- calls ---------------------------------------------------------
@@ -575,11 +609,7 @@ impl Engine {
 
     /// The call's answer clock, judged up to (not including) `ts`.
     pub(super) fn sla_call_catch_up(&mut self, slot: Slot, ts: i64) {
-        self.on_call(slot, |cx, timers, c, id| {
-            if c.sla_due < ts {
-                cx.fire(timers, c, id, hash_id(id), ts - 1);
-            }
-        });
+        self.on_call(slot, |cx, timers, c, id| cx.catch_up(timers, c, id, ts));
     }
 
     /// A call entered a queue, before it enters the table: its answer clock starts.
@@ -588,9 +618,7 @@ impl Engine {
             return;
         }
         let (_, _, _, timers, mut cx) = split(&self.s, &mut self.st);
-        c.policy = cx.pol.choose(c.channel, Priority::Normal, c.queue);
-        c.clocks.start(0);
-        cx.schedule(timers, c, hash);
+        cx.open(timers, c, hash, &[0]);
     }
 
     /// Answered (`Some(ts)`) or abandoned (`None`).
@@ -611,35 +639,24 @@ impl Engine {
     /// A call timer at `due` for the id hash `hash`.
     pub(super) fn sla_call_timer(&mut self, due: i64, hash: u64) {
         let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
-        for slot in calls.slots_with_hash(hash, |c| c.sla_due == due) {
-            let (id, c) = calls.entry_at_mut(slot);
-            cx.fire(timers, c, id, hash, due);
-        }
+        cx.timer(timers, calls, due, hash);
     }
 
     /// Stops the clocks of tickets (when `slow`) and calls about to expire
     /// at `now`, leaving the gauges.
-    pub(super) fn sla_expire(
-        &mut self,
-        now: i64,
-        slow: bool,
-        ticket_expired: impl Fn(&Settings, &Ticket, i64) -> bool,
-        call_expired: impl Fn(&Settings, &Call, i64) -> bool,
-    ) {
+    pub(super) fn sla_expire(&mut self, now: i64, slow: bool) {
         let s = &self.s;
         let (tickets, calls, _, _, mut cx) = split(s, &mut self.st);
         if slow {
             for (_, t) in tickets.iter_mut() {
-                if ticket_expired(s, t, now) {
-                    for i in 0..3 {
-                        cx.stop(t, i);
-                    }
+                if super::ticket_expired(s, t, now) {
+                    cx.stop_all(t);
                 }
             }
         }
         for (_, c) in calls.iter_mut() {
-            if call_expired(s, c, now) {
-                cx.stop(c, 0);
+            if super::call_expired(s, c, now) {
+                cx.stop_all(c);
             }
         }
     }
