@@ -147,6 +147,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// The HTTP server.
     pub http: HttpConfig,
+    /// Partition state checkpointed to a compacted Kafka topic.
+    pub checkpoint: CheckpointConfig,
 }
 
 /// Kafka settings. `topic` (one or a list) and `dead_letter_topic` are
@@ -254,6 +256,49 @@ impl Default for HttpConfig {
             ready_max_watermark_lag: Dur::secs(900),
             publish_interval: Dur(250),
         }
+    }
+}
+
+/// Checkpoints: each partition's engine state and the input offset it
+/// covers, written to a compacted changelog topic (docs/operations.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Whether live partitions checkpoint and restore their state.
+    pub enabled: bool,
+    /// The changelog topic (default `<first topic>.frontline-state`); created
+    /// with `cleanup.policy=compact` when missing.
+    pub topic: Option<String>,
+    /// How often each partition writes a checkpoint (also on revoke and shutdown).
+    pub interval: Dur,
+    /// The largest changelog message; a larger state is split into chunks.
+    pub chunk_bytes: usize,
+    /// How long one checkpoint write may take before it is abandoned (the
+    /// previous checkpoint stands).
+    pub write_timeout: Dur,
+    /// Replication factor of a changelog topic frontline creates (-1: the broker's default).
+    pub replication_factor: i32,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            enabled: true,
+            topic: None,
+            interval: Dur::secs(10),
+            chunk_bytes: 512 * 1024,
+            write_timeout: Dur::secs(30),
+            replication_factor: -1,
+        }
+    }
+}
+
+impl CheckpointConfig {
+    /// The changelog topic for a configuration whose first source topic is `first`.
+    pub fn topic_for(&self, first: &str) -> String {
+        self.topic
+            .clone()
+            .unwrap_or_else(|| format!("{first}.frontline-state"))
     }
 }
 
@@ -818,6 +863,23 @@ impl Config {
             self.kpi.service_level_threshold,
         )?;
         positive("kpi.acw_timeout", self.kpi.acw_timeout)?;
+        positive("checkpoint.interval", self.checkpoint.interval)?;
+        positive("checkpoint.write_timeout", self.checkpoint.write_timeout)?;
+        if !(4096..=16 * 1024 * 1024).contains(&self.checkpoint.chunk_bytes) {
+            return Err(ConfigError::invalid(
+                "checkpoint.chunk_bytes",
+                "must be between 4096 and 16777216",
+            ));
+        }
+        if self.checkpoint.replication_factor == 0 || self.checkpoint.replication_factor < -1 {
+            return Err(ConfigError::invalid(
+                "checkpoint.replication_factor",
+                "must be -1 (the broker's default) or at least 1",
+            ));
+        }
+        if self.checkpoint.topic.as_deref() == Some("") {
+            return Err(ConfigError::invalid("checkpoint.topic", "must not be empty"));
+        }
         for (key, bounds) in &self.histograms.buckets {
             if !HISTOGRAM_KEYS.contains(&key.as_str()) {
                 return Err(ConfigError::invalid(
