@@ -6,6 +6,9 @@
 #   scripts/kafka.sh start DIR      # format DIR, start a broker on free ports,
 #                                   # wait until it answers; prints host:port
 #   scripts/kafka.sh stop DIR       # stop it (SIGTERM, then SIGKILL)
+#   scripts/kafka.sh halt DIR       # stop it, keeping its ports and data
+#   scripts/kafka.sh resume DIR     # start it again on the same ports with
+#                                   # the same data (after halt); prints host:port
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,6 +60,13 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 PROPS
+  echo "127.0.0.1:$bport" >"$dir/bootstrap"
+  launch "$dir"
+}
+
+# Starts the broker DIR/server.properties describes and waits until it answers.
+launch() {
+  local dir="$1"
   local java_opts=(-Xms256m -Xmx768m -XX:+UseG1GC -Dkafka.logs.dir="$dir"
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
   if [ ! -f "$dir/data/meta.properties" ]; then
@@ -68,7 +78,6 @@ PROPS
   nohup java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
     >>"$dir/stdout.log" 2>&1 &
   echo $! >"$dir/pid"
-  echo "127.0.0.1:$bport" >"$dir/bootstrap"
   # Ready when a metadata request answers (bounded wait).
   for _ in $(seq 1 120); do
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
@@ -76,13 +85,28 @@ PROPS
       tail -20 "$dir/stdout.log" >&2 || true
       exit 1
     fi
-    if kcat -b "127.0.0.1:$bport" -L -m 2 >/dev/null 2>&1; then
+    if kcat -b "$(cat "$dir/bootstrap")" -L -m 2 >/dev/null 2>&1; then
       cat "$dir/bootstrap"; return 0
     fi
     sleep 0.5
   done
   echo "kafka.sh: broker did not answer within 60 s" >&2
   stop "$dir"; exit 1
+}
+
+# Starts a halted broker again: same ports (clients reconnect to the address
+# they know), same data (topics, offsets, groups).
+resume() {
+  local dir="$1"
+  fetch
+  dir="$(cd "$dir" && pwd)"
+  if [ ! -f "$dir/server.properties" ] || [ ! -f "$dir/data/meta.properties" ]; then
+    echo "kafka.sh: $dir holds no broker to resume (start it first)" >&2; exit 2
+  fi
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    cat "$dir/bootstrap"; return 0
+  fi
+  launch "$dir"
 }
 
 stop() {
@@ -101,5 +125,8 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start "${2:?usage: kafka.sh start DIR}" ;;
   stop) stop "${2:?usage: kafka.sh stop DIR}" ;;
-  *) echo "usage: kafka.sh fetch | start DIR | stop DIR" >&2; exit 2 ;;
+  # The same as stop; named for what follows it.
+  halt) stop "${2:?usage: kafka.sh halt DIR}" ;;
+  resume) resume "${2:?usage: kafka.sh resume DIR}" ;;
+  *) echo "usage: kafka.sh fetch | start DIR | stop DIR | halt DIR | resume DIR" >&2; exit 2 ;;
 esac
