@@ -1,5 +1,11 @@
 //! Helpers shared by the integration test crates (`mod common;`).
 
+// Each test crate uses its own subset of these helpers.
+#![allow(dead_code)]
+
+#[cfg(feature = "kafka-tests")]
+pub mod kafka;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
