@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run replay-demo test lint unit memcheck integration bench tools build clean
+.PHONY: run replay-demo test lint unit memcheck integration faults bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -19,8 +19,8 @@ build:
 
 ## Everything CI checks: formatting, lints, unit, property, golden and CLI
 ## tests, the engine's unit tests under valgrind, then the integration tests
-## against a real Apache Kafka broker.
-test: tools lint unit memcheck integration
+## against a real Apache Kafka broker, then the fault matrix.
+test: tools lint unit memcheck integration faults
 
 tools:
 	./scripts/install-tools.sh
@@ -47,6 +47,17 @@ integration:
 	  BROKER=$$(./scripts/kafka.sh start $(KAFKA_DIR)); \
 	  trap './scripts/kafka.sh stop $(KAFKA_DIR)' EXIT; \
 	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka -- --test-threads 2
+
+## Faults under load against a real broker: kill -9, rebalances, a broker
+## outage, SIGTERM without a broker, a corrupted checkpoint, an SLA deadline
+## passing while an instance is down. The cases that take the broker away
+## start one of their own.
+faults:
+	./scripts/kafka.sh fetch
+	@set -e; ./scripts/kafka.sh stop $(KAFKA_DIR)-faults; rm -rf $(KAFKA_DIR)-faults; \
+	  BROKER=$$(./scripts/kafka.sh start $(KAFKA_DIR)-faults); \
+	  trap './scripts/kafka.sh stop $(KAFKA_DIR)-faults' EXIT; \
+	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test faults -- --test-threads 2
 
 ## Benchmarks (figures, not assertions): criterion on the engine, the cost
 ## of SLA clocks, then live throughput against a real broker next to a bare
