@@ -331,8 +331,11 @@ impl Producer {
         let counter = sent.clone();
         let total = keyed.len();
         let handle = std::thread::spawn(move || {
+            let mut args = kcat_producer_args(&brokers, &topic, None);
+            // Keep going through a broker outage: librdkafka buffers and retries.
+            args.push("-E".into());
             let mut child = Command::new("kcat")
-                .args(kcat_producer_args(&brokers, &topic, None))
+                .args(args)
                 .stdin(Stdio::piped())
                 .spawn()
                 .expect("kcat not found: run ./scripts/install-tools.sh");
@@ -817,7 +820,11 @@ fn newest_manifests(
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "kcat could not read {changelog}");
+    assert!(
+        out.status.success(),
+        "kcat could not read the changelog {changelog}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     let mut newest: BTreeMap<i32, (String, i32, i64)> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut cols = line.split('\t');
