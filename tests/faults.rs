@@ -147,9 +147,10 @@ fn cumulative(text: &str) -> BTreeMap<String, f64> {
 fn process_level(key: &str) -> bool {
     let name = key.split('{').next().unwrap_or(key);
     name.starts_with("process_")
-        || PROCESS_FAMILIES
-            .iter()
-            .any(|f| name == *f || name.strip_prefix(f).is_some_and(|s| s.starts_with('_')))
+        || PROCESS_FAMILIES.iter().any(|f| {
+            name.strip_prefix(f)
+                .is_some_and(|s| matches!(s, "" | "_bucket" | "_count" | "_sum"))
+        })
 }
 
 /// `support_*` counters and histograms summed without `partition`, over
@@ -1016,4 +1017,42 @@ fn sla_deadline_passes_while_an_instance_is_down() {
     };
     assert_eq!(fr("_count"), 4.0, "first responses of A, B, C and D");
     assert_eq!(fr("_sum"), 600.0 + 4200.0 + 2400.0 + 300.0);
+}
+
+/// The watcher's parsing, on an exposition written out by hand.
+#[test]
+fn series_helpers_read_the_exposition() {
+    let text = "# HELP a_total A.\n# TYPE a_total counter\n\
+        a_total{partition=\"3\",queue=\"q \\\"x\\\", y\"} 2\n\
+        # TYPE h histogram\nh_bucket{le=\"1.0\",partition=\"0\"} 1\nh_sum{partition=\"0\"} 0.5\n\
+        h_count{partition=\"0\"} 1\n# TYPE g gauge\ng{partition=\"1\"} 7\n\
+        # TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 0.25\n";
+    let c = cumulative(text);
+    assert_eq!(
+        c.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec![
+            "a_total{partition=\"3\",queue=\"q \\\"x\\\", y\"}",
+            "h_bucket{le=\"1.0\",partition=\"0\"}",
+            "h_count{partition=\"0\"}",
+            "h_sum{partition=\"0\"}",
+            "process_cpu_seconds_total",
+        ]
+    );
+    assert_eq!(
+        without_label(
+            "a_total{partition=\"3\",queue=\"q \\\"x\\\", y\"}",
+            "partition"
+        ),
+        "a_total{queue=\"q \\\"x\\\", y\"}"
+    );
+    assert_eq!(
+        without_label("h_sum{partition=\"0\"}", "partition"),
+        "h_sum"
+    );
+    assert!(process_level("process_cpu_seconds_total"));
+    assert!(process_level("frontline_batch_seconds_bucket{le=\"0.1\"}"));
+    assert!(!process_level(
+        "frontline_events_total{partition=\"0\",type=\"x\"}"
+    ));
+    assert!(!process_level("frontline_rebalances_total_not"));
 }
