@@ -1,5 +1,5 @@
 //! Checkpoints: one partition's engine state and the input offset it covers,
-//! encoded so any instance can restore them.
+//! encoded so any instance can restore them (the Kafka side is [`kafka`]).
 //!
 //! This half is pure: the state codec, the framing of the chunks a state is
 //! split into, and the manifest that ties chunks to one checkpoint. Every
@@ -29,8 +29,10 @@
 //! small counters) and faster both ways. lz4 saves another 19 % but nearly
 //! doubles the encode time, which is spent on the partition's own task; the
 //! changelog producer compresses its batches with lz4 on librdkafka's
-//! threads instead, which saves the bytes on the wire and disk
+//! threads instead ([`kafka`]), which saves the bytes on the wire and disk
 //! without stalling the partition.
+
+pub mod kafka;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
