@@ -878,7 +878,10 @@ impl Config {
             ));
         }
         if self.checkpoint.topic.as_deref() == Some("") {
-            return Err(ConfigError::invalid("checkpoint.topic", "must not be empty"));
+            return Err(ConfigError::invalid(
+                "checkpoint.topic",
+                "must not be empty",
+            ));
         }
         for (key, bounds) in &self.histograms.buckets {
             if !HISTOGRAM_KEYS.contains(&key.as_str()) {

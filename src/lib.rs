@@ -25,9 +25,11 @@
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
+//! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
 pub mod breach_log;
 pub mod calendar;
+pub mod checkpoint;
 pub mod config;
 pub mod decode;
 pub mod engine;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::breach_log::BreachLog;
 use crate::config::Config;
-use crate::decode::{decode, REASONS};
+use crate::decode::REASONS;
 use crate::engine::{Engine, PromHist};
 use crate::export;
 use crate::names;
@@ -151,21 +151,19 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         }
         summary.lines += 1;
         let result = if full_len > max {
-            Err(crate::decode::DecodeError::TooLarge {
+            let e = crate::decode::DecodeError::TooLarge {
                 size: full_len,
                 max,
-            })
+            };
+            engine.record_decode_error(e.reason_index());
+            Err(e)
         } else {
-            decode(bytes, max)
+            engine.ingest(bytes, max)
         };
         match result {
-            Ok(ev) => {
-                summary.events += 1;
-                engine.apply(ev);
-            }
+            Ok(()) => summary.events += 1,
             Err(e) => {
                 summary.bad[e.reason_index()] += 1;
-                engine.record_decode_error(e.reason_index());
                 if let Some((w, path)) = &mut dlq {
                     write_dead_letter(w, lineno, &e, bytes).map_err(|source| {
                         ReplayError::Output {

@@ -20,6 +20,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ServiceLevelFormula, WindowLabel};
+use crate::decode::DecodeError;
 use crate::event::{
     AgentStatus, Body, Channel, EntityRef, Event, EventType, Id, Priority, TicketStatus,
 };
@@ -355,6 +356,22 @@ impl Engine {
     /// Counts a raw message written to the dead-letter output.
     pub fn record_dead_letter(&mut self) {
         self.st.metrics.dead_letters += 1;
+    }
+
+    /// The one step every source takes per message: decode and apply, or
+    /// count the decode error and hand it back for the dead-letter output
+    /// (the caller calls [`Engine::record_dead_letter`] once it is written).
+    pub fn ingest(&mut self, bytes: &[u8], max_bytes: usize) -> Result<(), DecodeError> {
+        match crate::decode::decode(bytes, max_bytes) {
+            Ok(ev) => {
+                self.apply(ev);
+                Ok(())
+            }
+            Err(e) => {
+                self.record_decode_error(e.reason_index());
+                Err(e)
+            }
+        }
     }
 
     /// Applies one valid event.

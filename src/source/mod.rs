@@ -96,7 +96,7 @@ impl ConsumerContext for Ctx {
 type Consumer_ = StreamConsumer<Ctx>;
 
 /// librdkafka consumer properties the dead-letter producer does not take.
-const CONSUMER_ONLY: [&str; 16] = [
+pub(crate) const CONSUMER_ONLY: [&str; 16] = [
     "group.id",
     "group.instance.id",
     "group.protocol",

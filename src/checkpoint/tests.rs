@@ -1,0 +1,391 @@
+//! The codec and framing, on engines fed real event streams.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::config::Config;
+use crate::decode::decode;
+use crate::engine::Engine;
+use crate::export::prometheus_text;
+use crate::simulate::{SimConfig, Simulator};
+
+const GOLDEN_CFG: &str = include_str!("../../tests/golden/sla/frontline.toml");
+const GOLDEN_EVENTS: &str = include_str!("../../tests/golden/sla/events.jsonl");
+
+fn apply(engine: &mut Engine, lines: &[&str]) {
+    for l in lines {
+        let ev = decode(l.as_bytes(), 1 << 20).expect("test events decode");
+        engine.apply(ev);
+    }
+}
+
+fn metrics(engine: &mut Engine) -> String {
+    prometheus_text(Arc::new(engine.snapshot(None)))
+}
+
+/// Checkpoints `engine` through the binary codec and checks the restored
+/// engine is the same now and after `rest` is applied to both.
+fn assert_round_trip(cfg: &Config, mut engine: Engine, rest: &[&str]) {
+    let bytes = encode_state(engine.state()).unwrap();
+    let restored = decode_state(&bytes).unwrap();
+    // As JSON values: maps compare by content, not by hash-map iteration order.
+    let (mut a, mut b) = (
+        serde_json::to_value(engine.state()).unwrap(),
+        serde_json::to_value(&restored).unwrap(),
+    );
+    // A hash set is a sequence in serde: compare it as a set.
+    for v in [&mut a, &mut b] {
+        if let Some(serde_json::Value::Array(seen)) = v.pointer_mut("/dedup/seen") {
+            seen.sort_by_key(|x| x.as_u64());
+        }
+    }
+    if let Some(path) = first_difference(&a, &b, String::new()) {
+        panic!("state differs after the round trip at {path}");
+    }
+    let mut again = Engine::from_state(cfg, restored);
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    apply(&mut engine, rest);
+    apply(&mut again, rest);
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    engine.flush();
+    again.flush();
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+}
+
+/// Where two JSON values first differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(p) = first_difference(v, w, format!("{at}.{k}")) {
+                            return Some(p);
+                        }
+                    }
+                    None => return Some(format!("{at}.{k} (missing)")),
+                }
+            }
+            (x.len() != y.len()).then(|| format!("{at} (extra keys)"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, format!("{at}[{i}]"))),
+        _ => (a != b).then(|| format!("{at}: {a} vs {b}")),
+    }
+}
+
+#[test]
+fn golden_sla_state_round_trips_mid_stream() {
+    let cfg = Config::parse(GOLDEN_CFG).unwrap();
+    let lines: Vec<&str> = GOLDEN_EVENTS.lines().filter(|l| !l.is_empty()).collect();
+    let cut = lines.len() * 2 / 3;
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &lines[..cut]);
+    let text = metrics(&mut engine);
+    // The cut leaves live SLA clocks behind, so the timers are rebuilt on restore.
+    assert!(text.contains("support_tickets_open{"), "{text}");
+    assert_round_trip(&cfg, engine, &lines[cut..]);
+}
+
+fn simulated(n: usize, sim: SimConfig) -> Vec<String> {
+    Simulator::new(sim).take(n).map(|e| e.json).collect()
+}
+
+#[test]
+fn simulated_centre_round_trips_with_calls_and_agents() {
+    let cfg = Config::parse(GOLDEN_CFG).unwrap();
+    let lines = simulated(6_000, SimConfig::default());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &lines[..4_000]);
+    let text = metrics(&mut engine);
+    for family in ["support_tickets_open{", "support_calls_", "support_agents{"] {
+        assert!(text.contains(family), "no {family} in\n{text}");
+    }
+    assert_round_trip(&cfg, engine, &lines[4_000..]);
+}
+
+#[test]
+fn decode_state_rejects_damaged_bytes() {
+    let cfg = Config::parse(GOLDEN_CFG).unwrap();
+    let lines: Vec<&str> = GOLDEN_EVENTS.lines().filter(|l| !l.is_empty()).collect();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &lines);
+    let bytes = encode_state(engine.state()).unwrap();
+    assert!(matches!(
+        decode_state(&bytes[..bytes.len() / 2]),
+        Err(CheckpointError::Codec(_))
+    ));
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let e = decode_state(&longer).unwrap_err().to_string();
+    assert!(e.contains("1 bytes after the end"), "{e}");
+}
+
+fn meta(generation: u64) -> Meta {
+    Meta {
+        topic: "support-events".into(),
+        partition: 3,
+        next_offset: 1234,
+        generation,
+        writer: "host-a".into(),
+        wall_ms: 1_794_816_000_000,
+        last_event_wall_ms: Some(1_794_815_999_000),
+    }
+}
+
+/// A state of 10 000 bytes in chunks of 4 096: 4096 + 4096 + 1808.
+fn checkpoint() -> (Vec<u8>, Manifest, Vec<Vec<u8>>) {
+    let state: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let bodies = split(&state, 4096);
+    assert_eq!(
+        bodies.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        [4096, 4096, 1808]
+    );
+    let m = manifest_for(&meta(7), &state, &bodies, &[10, 11, 13]);
+    let framed = bodies.iter().map(|b| frame_chunk(b)).collect();
+    (state, m, framed)
+}
+
+fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
+    v.iter().map(Vec::as_slice).collect()
+}
+
+#[test]
+fn chunks_and_manifest_round_trip() {
+    let (state, m, framed) = checkpoint();
+    assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
+    assert_eq!(&framed[0][..4], b"FLCC");
+    let wire = encode_manifest(&m).unwrap();
+    assert_eq!(&wire[..8], b"FLCM\0\0\0\x01");
+    // Readable in kcat: JSON after the 16-byte header.
+    let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
+    assert!(json.contains(r#""next_offset":1234"#), "{json}");
+    let back = decode_manifest(&wire).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(
+        back.chunks.iter().map(|c| c.offset).collect::<Vec<_>>(),
+        [10, 11, 13]
+    );
+    assert_eq!(assemble(&back, &refs(&framed)).unwrap(), state);
+}
+
+#[test]
+fn empty_state_is_one_empty_chunk() {
+    let bodies = split(&[], 4096);
+    assert_eq!(bodies, [&[] as &[u8]]);
+    let m = manifest_for(&meta(1), &[], &bodies, &[0]);
+    assert_eq!(
+        assemble(&m, &[&frame_chunk(&[])]).unwrap(),
+        Vec::<u8>::new()
+    );
+}
+
+fn reason(r: Result<impl std::fmt::Debug, CheckpointError>) -> String {
+    r.unwrap_err().to_string()
+}
+
+#[test]
+fn a_flipped_byte_in_a_chunk_names_the_chunk() {
+    let (_, m, mut framed) = checkpoint();
+    framed[1][FRAME_OVERHEAD + 100] ^= 0x40;
+    let e = reason(assemble(&m, &refs(&framed)));
+    assert!(
+        e.starts_with("corrupt chunk 1 at offset 11: checksum"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_a_chunk_header_checksum_is_caught() {
+    let (_, m, mut framed) = checkpoint();
+    framed[0][12] ^= 1;
+    let e = reason(assemble(&m, &refs(&framed)));
+    assert!(
+        e.starts_with("corrupt chunk 0 at offset 10: checksum"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_truncated_chunk_is_an_error() {
+    let (_, m, mut framed) = checkpoint();
+    framed[2].truncate(FRAME_OVERHEAD + 1000);
+    let e = reason(assemble(&m, &refs(&framed)));
+    // The frame's own checksum no longer matches the shorter body.
+    assert!(e.starts_with("corrupt chunk 2 at offset 13"), "{e}");
+    framed[2].truncate(10);
+    let e = reason(assemble(&m, &refs(&framed)));
+    assert!(
+        e.contains("10 bytes is shorter than the 16-byte header"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_valid_chunk_of_another_checkpoint_is_rejected() {
+    let (_, m, mut framed) = checkpoint();
+    framed[1] = frame_chunk(&[9u8; 4096]);
+    let e = reason(assemble(&m, &refs(&framed)));
+    assert!(e.contains("chunk 1 at offset 11"), "{e}");
+    assert!(e.contains("manifest says"), "{e}");
+}
+
+#[test]
+fn a_missing_chunk_is_an_error() {
+    let (_, m, framed) = checkpoint();
+    let e = reason(assemble(&m, &refs(&framed[..2])));
+    assert_eq!(e, "corrupt checkpoint: 2 chunks, manifest lists 3");
+}
+
+#[test]
+fn a_manifest_whose_sum_disagrees_with_the_chunks_is_rejected() {
+    let (_, mut m, framed) = checkpoint();
+    m.state_xxh3 ^= 1;
+    let e = reason(assemble(&m, &refs(&framed)));
+    assert!(e.starts_with("corrupt state: checksum"), "{e}");
+}
+
+#[test]
+fn a_flipped_byte_in_the_manifest_is_an_error() {
+    let (_, m, _) = checkpoint();
+    let mut wire = encode_manifest(&m).unwrap();
+    let at = wire.len() - 5;
+    wire[at] ^= 0x01;
+    let e = reason(decode_manifest(&wire));
+    assert!(e.starts_with("corrupt manifest: checksum"), "{e}");
+}
+
+#[test]
+fn a_truncated_manifest_is_an_error() {
+    let (_, m, _) = checkpoint();
+    let wire = encode_manifest(&m).unwrap();
+    let e = reason(decode_manifest(&wire[..wire.len() - 1]));
+    assert!(e.starts_with("corrupt manifest: checksum"), "{e}");
+}
+
+#[test]
+fn an_unknown_version_is_an_error() {
+    let (_, m, mut framed) = checkpoint();
+    let mut wire = encode_manifest(&m).unwrap();
+    wire[7] = 2;
+    assert!(matches!(
+        decode_manifest(&wire),
+        Err(CheckpointError::UnknownVersion(2))
+    ));
+    framed[0][4] = 1;
+    let e = reason(assemble(&m, &refs(&framed)));
+    assert_eq!(
+        e,
+        "unknown checkpoint format version 16777217 (this build reads 1)"
+    );
+}
+
+#[test]
+fn wrong_magic_is_an_error() {
+    let (_, m, framed) = checkpoint();
+    let wire = encode_manifest(&m).unwrap();
+    // A chunk where a manifest should be, and the other way round.
+    let e = reason(decode_manifest(&framed[0]));
+    assert_eq!(e, r#"corrupt manifest: magic "FLCC", expected "FLCM""#);
+    let e = reason(unframe_chunk("chunk 0", &wire));
+    assert_eq!(e, r#"corrupt chunk 0: magic "FLCM", expected "FLCC""#);
+    let e = reason(decode_manifest(b"{\"meta\":{}} plain json, no header"));
+    assert!(e.starts_with("corrupt manifest: magic"), "{e}");
+}
+
+#[test]
+fn a_manifest_body_that_is_not_a_manifest_is_an_error() {
+    let wire = super::frame(MANIFEST_MAGIC, br#"{"meta":1}"#);
+    let e = reason(decode_manifest(&wire));
+    assert!(e.starts_with("corrupt manifest: invalid type"), "{e}");
+}
+
+/// Sums the `support_tickets_open` gauge.
+pub(crate) fn open_tickets(engine: &mut Engine) -> f64 {
+    metrics(engine)
+        .lines()
+        .filter(|l| l.starts_with("support_tickets_open{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Sizes and speeds of candidate encodings on a large simulated centre:
+/// `cargo test --release --lib checkpoint::tests::measure_formats -- --ignored --nocapture`
+/// (FRONTLINE_MEASURE_OPEN sets the open tickets, default 200 000).
+#[test]
+#[ignore]
+fn measure_formats() {
+    use std::time::Instant;
+    let want: f64 = std::env::var("FRONTLINE_MEASURE_OPEN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000.0);
+    let cfg = Config::parse(GOLDEN_CFG).unwrap();
+    let mut engine = Engine::new(&cfg);
+    // Many contacts and too few agents: tickets pile up open.
+    let sim = Simulator::new(SimConfig {
+        peak_per_hour: 400_000.0,
+        agents: 200,
+        customers: 2_000_000,
+        ..SimConfig::default()
+    });
+    let mut open = 0.0;
+    for (i, e) in sim.enumerate() {
+        engine.apply(decode(e.json.as_bytes(), 1 << 20).unwrap());
+        if i % 200_000 == 199_999 {
+            open = open_tickets(&mut engine);
+            eprintln!("{} events, {open} open tickets", i + 1);
+            if open >= want {
+                break;
+            }
+        }
+    }
+    let st = engine.state();
+    let json = serde_json::to_vec(st).unwrap();
+    eprintln!(
+        "json: {} bytes, {:.1} per open ticket",
+        json.len(),
+        json.len() as f64 / open
+    );
+    let t = Instant::now();
+    let pc = encode_state(st).unwrap();
+    let pc_enc = t.elapsed();
+    let t = Instant::now();
+    let back = decode_state(&pc).unwrap();
+    let pc_dec = t.elapsed();
+    drop(back);
+    eprintln!(
+        "postcard: {} bytes, {:.1} per open ticket, encode {pc_enc:?}, decode {pc_dec:?}",
+        pc.len(),
+        pc.len() as f64 / open
+    );
+    let t = Instant::now();
+    let bc = bincode::serialize(st).unwrap();
+    let bc_enc = t.elapsed();
+    let t = Instant::now();
+    let back: State = bincode::deserialize(&bc).unwrap();
+    let bc_dec = t.elapsed();
+    drop(back);
+    eprintln!(
+        "bincode: {} bytes, {:.1} per open ticket, encode {bc_enc:?}, decode {bc_dec:?}",
+        bc.len(),
+        bc.len() as f64 / open
+    );
+    let t = Instant::now();
+    let lz = lz4_flex::compress_prepend_size(&pc);
+    let lz_enc = t.elapsed();
+    let t = Instant::now();
+    let back = lz4_flex::decompress_size_prepended(&lz).unwrap();
+    let lz_dec = t.elapsed();
+    assert_eq!(back, pc);
+    eprintln!(
+        "postcard+lz4: {} bytes, {:.1} per open ticket, compress {lz_enc:?}, decompress {lz_dec:?}",
+        lz.len(),
+        lz.len() as f64 / open
+    );
+}

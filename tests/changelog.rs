@@ -1,0 +1,360 @@
+//! Checkpoints in a compacted changelog topic of a real Apache Kafka broker
+//! (address in FRONTLINE_TEST_KAFKA; `make test` starts one). Topics are
+//! unique per test; every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+use frontline::checkpoint::kafka::Changelog;
+use frontline::checkpoint::{frame_chunk, CheckpointError, Meta};
+use frontline::config::Config;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn broker() -> String {
+    std::env::var("FRONTLINE_TEST_KAFKA").expect(
+        "FRONTLINE_TEST_KAFKA is not set: these tests need a broker; `make test` starts one \
+         (scripts/kafka.sh start DIR prints its address)",
+    )
+}
+
+fn unique(name: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{}", std::process::id(), n % 1_000_000_000)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A config whose changelog is a fresh topic, in chunks of `chunk_bytes`.
+fn config(chunk_bytes: usize) -> Config {
+    let mut cfg = Config::parse("").unwrap();
+    cfg.kafka
+        .client
+        .insert("bootstrap.servers".into(), broker());
+    cfg.kafka.topics = vec![unique("source")];
+    cfg.checkpoint.topic = Some(unique("changelog"));
+    cfg.checkpoint.chunk_bytes = chunk_bytes;
+    cfg.checkpoint.replication_factor = 1;
+    cfg
+}
+
+fn meta(cfg: &Config, partition: i32, generation: u64) -> Meta {
+    Meta {
+        topic: cfg.kafka.topics[0].clone(),
+        partition,
+        next_offset: 1000 * generation as i64,
+        generation,
+        writer: "test-writer".into(),
+        wall_ms: 1_794_816_000_000 + generation as i64,
+        last_event_wall_ms: Some(1_794_815_000_000),
+    }
+}
+
+/// `len` bytes that do not repeat (xorshift), different per seed.
+fn state(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("acks", "all")
+        .create()
+        .unwrap()
+}
+
+/// Produces one raw record to the changelog, as a crash or a bad writer would leave it.
+fn produce_raw(topic: &str, partition: i32, key: &str, value: &[u8]) {
+    let p = producer();
+    rt().block_on(async {
+        p.send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(value)
+                .partition(partition),
+            WAIT,
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_large_state_round_trips_in_small_chunks_through_a_compacted_topic() {
+    let cfg = config(64 * 1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 3)).unwrap();
+    assert_eq!(log.partitions(), 3);
+    let st = state(5 * 1024 * 1024 + 17, 1);
+    let m = meta(&cfg, 4, 1);
+    let t = Instant::now();
+    rt.block_on(log.write(&m, &st)).unwrap();
+    let wrote = t.elapsed();
+
+    assert_eq!(log.latest_meta(&m.topic, 4, WAIT).unwrap(), Some(m.clone()));
+    let t = Instant::now();
+    let r = log.restore(&m.topic, 4, WAIT).unwrap();
+    eprintln!(
+        "{} bytes in 81 chunks: write {wrote:?}, restore {:?}",
+        st.len(),
+        t.elapsed()
+    );
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let (got, bytes) = r.found.expect("a checkpoint");
+    assert_eq!(got, m);
+    assert!(bytes == st, "restored state differs");
+    // Another source partition of the same changelog partition (4 % 3 = 1) has none.
+    assert_eq!(log.latest_meta(&m.topic, 1, WAIT).unwrap(), None);
+    assert!(log.restore(&m.topic, 1, WAIT).unwrap().found.is_none());
+
+    // Created compacted, with room for a chunk.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    let res = rt
+        .block_on(admin.describe_configs(
+            &[ResourceSpecifier::Topic(log.topic())],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    let res = res.into_iter().next().unwrap().unwrap();
+    let get = |k: &str| res.get(k).and_then(|e| e.value.clone()).unwrap();
+    assert_eq!(get("cleanup.policy"), "compact");
+    assert!(get("max.message.bytes").parse::<usize>().unwrap() > 64 * 1024 + 16);
+
+    // Opening an existing topic uses it as it is.
+    let again = rt.block_on(Changelog::open(&cfg, 8)).unwrap();
+    assert_eq!(again.partitions(), 3);
+    let (got, bytes) = again.restore(&m.topic, 4, WAIT).unwrap().found.unwrap();
+    assert_eq!((got, bytes == st), (m, true));
+}
+
+#[test]
+fn a_corrupt_newest_manifest_falls_back_to_the_older_checkpoint() {
+    let cfg = config(16 * 1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 2)).unwrap();
+    let (a, b) = (state(40_000, 2), state(50_000, 3));
+    let (m1, m2) = (meta(&cfg, 1, 1), meta(&cfg, 1, 2));
+    rt.block_on(log.write(&m1, &a)).unwrap();
+    rt.block_on(log.write(&m2, &b)).unwrap();
+    assert_eq!(
+        log.latest_meta(&m1.topic, 1, WAIT).unwrap(),
+        Some(m2.clone())
+    );
+
+    // Generation 2 is slot 0: garbage replaces its manifest.
+    let key = format!("{}/1/0/m", m1.topic);
+    produce_raw(
+        log.topic(),
+        1,
+        &key,
+        b"FLCM\0\0\0\x01not a checksum, not json",
+    );
+    let r = log.restore(&m1.topic, 1, WAIT).unwrap();
+    let (got, bytes) = r.found.expect("the older checkpoint");
+    assert_eq!(got, m1);
+    assert!(bytes == a);
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].contains("corrupt manifest: checksum"),
+        "{:?}",
+        r.rejected
+    );
+    // latest_meta skips what does not decode as well.
+    assert_eq!(log.latest_meta(&m1.topic, 1, WAIT).unwrap(), Some(m1));
+}
+
+#[test]
+fn a_checkpoint_cut_short_before_its_manifest_leaves_the_previous_one() {
+    // One changelog partition shared by two source partitions.
+    let cfg = config(8 * 1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let topic = cfg.kafka.topics[0].clone();
+    let states: Vec<Vec<u8>> = (0..4)
+        .map(|i| state(30_000 + i * 1000, 10 + i as u64))
+        .collect();
+    for g in 1..=2u64 {
+        for p in [0, 1] {
+            let st = &states[(g as usize - 1) * 2 + p as usize];
+            rt.block_on(log.write(&meta(&cfg, p, g), st)).unwrap();
+        }
+    }
+    // Generation 3 of partition 0 (slot 1) crashes after two of its chunks.
+    for i in 0..2 {
+        let key = format!("{topic}/0/1/{i}");
+        produce_raw(log.topic(), 0, &key, &frame_chunk(&state(8 * 1024, 99)));
+    }
+    for (p, st) in [(0, &states[2]), (1, &states[3])] {
+        let r = log.restore(&topic, p, WAIT).unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        let (got, bytes) = r.found.unwrap();
+        assert_eq!(got, meta(&cfg, p, 2));
+        assert!(bytes == *st);
+    }
+    assert_eq!(
+        log.latest_meta(&topic, 0, WAIT).unwrap(),
+        Some(meta(&cfg, 0, 2))
+    );
+
+    // The manifest of generation 2 is lost too: generation 1 is in slot 1,
+    // whose first chunks the crash overwrote, so compaction may drop them at
+    // any time; it is not used although its old records are still there.
+    produce_raw(log.topic(), 0, &format!("{topic}/0/0/m"), b"garbage");
+    let r = log.restore(&topic, 0, WAIT).unwrap();
+    assert!(r.found.is_none(), "{:?}", r.found.map(|f| f.0));
+    assert_eq!(r.rejected.len(), 2, "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].contains("corrupt manifest: 7 bytes is shorter"),
+        "{:?}",
+        r.rejected
+    );
+    assert!(
+        r.rejected[1].starts_with("generation 1 ")
+            && r.rejected[1].contains(&format!("overwritten by a later record of {topic}/0/1/0")),
+        "{:?}",
+        r.rejected
+    );
+    // Partition 1 is untouched.
+    let (got, _) = log.restore(&topic, 1, WAIT).unwrap().found.unwrap();
+    assert_eq!(got, meta(&cfg, 1, 2));
+}
+
+#[test]
+fn a_write_that_would_overwrite_the_last_good_slot_is_refused_and_shrinking_leaves_tombstones() {
+    let cfg = config(1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let topic = cfg.kafka.topics[0].clone();
+    rt.block_on(log.write(&meta(&cfg, 0, 1), &state(5 * 1024, 1)))
+        .unwrap();
+    match rt.block_on(log.write(&meta(&cfg, 0, 3), &state(10, 1))) {
+        Err(CheckpointError::Generation {
+            got: 3,
+            last: 1,
+            expected: 2,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    rt.block_on(log.write(&meta(&cfg, 0, 2), &state(100, 2)))
+        .unwrap();
+    // Slot 1 again, with 2 chunks where generation 1 had 5.
+    let small = state(1500, 3);
+    rt.block_on(log.write(&meta(&cfg, 0, 3), &small)).unwrap();
+    let (got, bytes) = log.restore(&topic, 0, WAIT).unwrap().found.unwrap();
+    assert_eq!((got.generation, bytes == small), (3, true));
+
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", unique("reader"))
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(log.topic(), 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut tombstones = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no end of partition");
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if m.payload().is_none() => {
+                tombstones.push(String::from_utf8(m.key().unwrap().to_vec()).unwrap())
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+            _ => {}
+        }
+    }
+    let want: Vec<String> = (2..5).map(|i| format!("{topic}/0/1/{i}")).collect();
+    assert_eq!(tombstones, want);
+}
+
+/// Write and restore times of a realistic state (default chunk size):
+/// `cargo test --release --features kafka-tests --test changelog measure -- --ignored --nocapture`
+/// (FRONTLINE_MEASURE_OPEN sets the open tickets, default 200 000).
+#[test]
+#[ignore]
+fn measure_write_and_restore() {
+    use frontline::engine::Engine;
+    use frontline::simulate::{SimConfig, Simulator};
+    let want: f64 = std::env::var("FRONTLINE_MEASURE_OPEN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000.0);
+    let mut cfg = config(512 * 1024);
+    let mut engine = Engine::new(&cfg);
+    let sim = Simulator::new(SimConfig {
+        peak_per_hour: 400_000.0,
+        agents: 200,
+        customers: 2_000_000,
+        ..SimConfig::default()
+    });
+    let mut open = 0.0;
+    for (i, e) in sim.enumerate() {
+        engine.apply(frontline::decode::decode(e.json.as_bytes(), 1 << 20).unwrap());
+        if i % 200_000 == 199_999 {
+            let text =
+                frontline::export::prometheus_text(std::sync::Arc::new(engine.snapshot(None)));
+            open = text
+                .lines()
+                .filter(|l| l.starts_with("support_tickets_open{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            if open >= want {
+                break;
+            }
+        }
+    }
+    let t = Instant::now();
+    let st = frontline::checkpoint::encode_state(engine.state()).unwrap();
+    let encoded = t.elapsed();
+    cfg.checkpoint.write_timeout = frontline::config::Dur::secs(120);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let m = meta(&cfg, 0, 1);
+    let t = Instant::now();
+    rt.block_on(log.write(&m, &st)).unwrap();
+    let wrote = t.elapsed();
+    let t = Instant::now();
+    let (_, bytes) = log
+        .restore(&m.topic, 0, Duration::from_secs(120))
+        .unwrap()
+        .found
+        .unwrap();
+    let restored = t.elapsed();
+    let t = Instant::now();
+    let back = frontline::checkpoint::decode_state(&bytes).unwrap();
+    let decoded = t.elapsed();
+    drop(back);
+    eprintln!(
+        "{open} open tickets: {} bytes ({:.1} per open ticket), encode {encoded:?}, \
+         write {wrote:?}, restore {restored:?}, decode {decoded:?}",
+        st.len(),
+        st.len() as f64 / open
+    );
+}
