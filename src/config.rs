@@ -178,7 +178,51 @@ impl Default for KafkaConfig {
     }
 }
 
+/// librdkafka properties of a group consumer that producers and plain
+/// (group-less) consumers do not take.
+pub const CONSUMER_ONLY: [&str; 17] = [
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "auto.commit.interval.ms",
+    "auto.offset.reset",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.partition.eof",
+    "partition.assignment.strategy",
+    "isolation.level",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "fetch.wait.max.ms",
+    "queued.min.messages",
+];
+
 impl KafkaConfig {
+    /// librdkafka settings: `defaults`, overridden by the `[kafka]` properties.
+    pub fn client_config(&self, defaults: &[(&str, &str)]) -> rdkafka::ClientConfig {
+        let mut c = rdkafka::ClientConfig::new();
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
+        for (k, v) in &self.client {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The same for a producer (or a group-less consumer): without the
+    /// consumer-group properties.
+    pub fn producer_config(&self, defaults: &[(&str, &str)]) -> rdkafka::ClientConfig {
+        let mut c = self.client_config(defaults);
+        for k in CONSUMER_ONLY {
+            c.remove(k);
+        }
+        c
+    }
+
     /// The dead-letter topic.
     pub fn dlq(&self) -> String {
         self.dead_letter_topic.clone().unwrap_or_else(|| {

@@ -2,8 +2,9 @@
 //! and the HTTP handlers read them. A lock is held only to swap or clone
 //! `Arc`s, never per event and never across an `.await`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -11,6 +12,32 @@ use crate::snapshot::{HistValue, Kind, Snapshot, Value};
 
 /// A partition: topic and number.
 pub type Tp = (String, i32);
+
+/// Where an assigned partition is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Loading its checkpoint.
+    Restoring,
+    /// Re-applying up to the end offset it saw at assignment; its series
+    /// are not exported yet.
+    CatchingUp,
+    /// Caught up; exported.
+    Live,
+}
+
+/// A partition's progress, for `/readyz` and the checkpoint age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartStatus {
+    /// Where it is.
+    pub phase: Phase,
+    /// The next offset to apply (-1: not known yet).
+    pub position: i64,
+    /// The end offset at assignment (-1: not known yet).
+    pub target: i64,
+    /// Wall time (unix ms) of the oldest applied event no acknowledged
+    /// checkpoint covers; `None` when every applied event is covered.
+    pub dirty_since_ms: Option<i64>,
+}
 
 /// What every part of the live runtime publishes.
 #[derive(Debug, Default)]
@@ -20,6 +47,12 @@ pub struct SnapshotHub {
     lag: RwLock<BTreeMap<Tp, i64>>,
     /// Partitions currently assigned to this instance.
     assigned: RwLock<Vec<Tp>>,
+    /// Progress of each assigned partition.
+    status: RwLock<BTreeMap<Tp, PartStatus>>,
+    /// Since when (unix ms) Kafka has been failing, if it is.
+    kafka_down_ms: AtomicI64,
+    /// Whether series carry a `topic` label beside `partition` (more than one topic).
+    label_topic: AtomicBool,
     /// Rebalances seen.
     pub rebalances: AtomicU64,
     /// Wall time (unix ms) of the last successful offset commit, 0 before.
@@ -57,6 +90,41 @@ impl SnapshotHub {
         if let Ok(mut l) = self.lag.write() {
             l.remove(tp);
         }
+    }
+
+    /// Records a partition's progress.
+    pub fn set_status(&self, tp: &Tp, st: PartStatus) {
+        if let Ok(mut m) = self.status.write() {
+            m.insert(tp.clone(), st);
+        }
+    }
+
+    /// Forgets a partition's progress (no longer assigned).
+    pub fn clear_status(&self, tp: &Tp) {
+        if let Ok(mut m) = self.status.write() {
+            m.remove(tp);
+        }
+    }
+
+    /// Every assigned partition's progress.
+    pub fn statuses(&self) -> BTreeMap<Tp, PartStatus> {
+        self.status.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Marks Kafka as failing since `since_ms`, or reachable (`None`).
+    pub fn set_kafka_down(&self, since_ms: Option<i64>) {
+        self.kafka_down_ms
+            .store(since_ms.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Since when (unix ms) Kafka has been failing, if it is.
+    pub fn kafka_down_since(&self) -> Option<i64> {
+        Some(self.kafka_down_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
+    }
+
+    /// Labels partitions' series with `topic` as well (several topics).
+    pub fn set_label_topic(&self, on: bool) {
+        self.label_topic.store(on, Ordering::Relaxed);
     }
 
     /// Records consumer lag from statistics.
@@ -103,9 +171,20 @@ impl SnapshotHub {
 
     /// The instance's view: every partition merged, plus the runtime's own
     /// metrics (lag, rebalances, commit age, batches, process).
+    ///
+    /// Counters and histograms keep a series per partition (label
+    /// `partition`, and `topic` with several topics): when a partition moves
+    /// to another instance its series move with it, so no instance's series
+    /// ever decreases and `sum()` over instances is the total. Gauges and
+    /// windows merge across the instance's partitions.
     pub fn merged(&self, wall_ms: i64) -> Snapshot {
         let snaps = self.snapshots();
-        let mut out = Snapshot::merge(snaps.iter().map(|(_, s)| s.as_ref()));
+        let label_topic = self.label_topic.load(Ordering::Relaxed);
+        let labelled: Vec<Snapshot> = snaps
+            .iter()
+            .map(|((t, p), s)| with_partition(s, t, *p, label_topic))
+            .collect();
+        let mut out = Snapshot::merge(labelled.iter());
         let mut f = out.family(crate::names::CONSUMER_LAG, Kind::Gauge);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {
@@ -117,10 +196,17 @@ impl SnapshotHub {
         }
         out.family(crate::names::REBALANCES, Kind::Counter)
             .push(vec![], Value::Int(self.rebalances.load(Ordering::Relaxed)));
-        let last = self.last_commit_ms.load(Ordering::Relaxed);
-        if last > 0 {
+        // The oldest applied event no checkpoint covers: 0 when idle and caught up.
+        let statuses = self.statuses();
+        if !statuses.is_empty() {
+            let age = statuses
+                .values()
+                .filter_map(|s| s.dirty_since_ms)
+                .map(|d| (wall_ms - d).max(0))
+                .max()
+                .unwrap_or(0);
             out.family(crate::names::CHECKPOINT_AGE, Kind::Gauge)
-                .push(vec![], Value::Millis((wall_ms - last).max(0)));
+                .push(vec![], Value::Millis(age));
         }
         if let Ok(b) = self.batches.read() {
             out.family(crate::names::BATCH_SECONDS, Kind::Histogram)
@@ -137,5 +223,128 @@ impl SnapshotHub {
         }
         crate::process::add_process_metrics(&mut out, self.started);
         out
+    }
+}
+
+/// A partition's snapshot with `partition` (and `topic`) added to every
+/// counter and histogram series.
+fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) -> Snapshot {
+    let mut out = s.clone();
+    let p: Cow<'static, str> = Cow::Owned(partition.to_string());
+    let t: Cow<'static, str> = Cow::Owned(topic.to_string());
+    for f in &mut out.families {
+        if matches!(f.kind, Kind::Counter | Kind::Histogram) {
+            for series in &mut f.series {
+                if label_topic {
+                    series.labels.push(("topic", t.clone()));
+                }
+                series.labels.push(("partition", p.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names;
+    use crate::snapshot::Labels;
+
+    fn part(created: u64, open: u64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(vec![("queue", "billing".into())], Value::Int(created));
+        s.family(names::TICKETS_OPEN, Kind::Gauge)
+            .push(vec![("queue", "billing".into())], Value::Int(open));
+        s
+    }
+
+    fn series(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
+        s.get(name)
+            .map(|f| {
+                f.series
+                    .iter()
+                    .map(|x| (x.labels.clone(), x.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn counters_keep_a_series_per_partition_and_gauges_merge() {
+        let hub = SnapshotHub::new();
+        hub.publish(&("t".into(), 0), Arc::new(part(5, 2)));
+        hub.publish(&("t".into(), 3), Arc::new(part(7, 1)));
+        let m = hub.merged(0);
+        assert_eq!(
+            series(&m, "support_tickets_created"),
+            vec![
+                (
+                    vec![("queue", "billing".into()), ("partition", "0".into())],
+                    Value::Int(5)
+                ),
+                (
+                    vec![("queue", "billing".into()), ("partition", "3".into())],
+                    Value::Int(7)
+                ),
+            ]
+        );
+        assert_eq!(
+            series(&m, "support_tickets_open"),
+            vec![(vec![("queue", "billing".into())], Value::Int(3))]
+        );
+        // A partition that leaves takes its series along: the other's stay as they were.
+        hub.remove(&("t".into(), 0));
+        let m = hub.merged(0);
+        assert_eq!(
+            series(&m, "support_tickets_created"),
+            vec![(
+                vec![("queue", "billing".into()), ("partition", "3".into())],
+                Value::Int(7)
+            )]
+        );
+    }
+
+    #[test]
+    fn several_topics_add_the_topic_label() {
+        let hub = SnapshotHub::new();
+        hub.set_label_topic(true);
+        hub.publish(&("a".into(), 1), Arc::new(part(1, 0)));
+        let m = hub.merged(0);
+        assert_eq!(
+            series(&m, "support_tickets_created")[0].0,
+            vec![
+                ("queue", "billing".into()),
+                ("topic", "a".into()),
+                ("partition", "1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn checkpoint_age_is_the_oldest_uncovered_event() {
+        let hub = SnapshotHub::new();
+        let st = |d: Option<i64>| PartStatus {
+            phase: Phase::Live,
+            position: 10,
+            target: 10,
+            dirty_since_ms: d,
+        };
+        hub.set_status(&("t".into(), 0), st(None));
+        let age = |hub: &SnapshotHub, now: i64| {
+            series(&hub.merged(now), "frontline_checkpoint_age_seconds")
+                .first()
+                .map(|x| x.1.clone())
+        };
+        // Idle and covered: 0, however long ago anything happened.
+        assert_eq!(age(&hub, 1_000_000), Some(Value::Millis(0)));
+        hub.set_status(&("t".into(), 1), st(Some(990_000)));
+        hub.set_status(&("t".into(), 2), st(Some(995_000)));
+        assert_eq!(age(&hub, 1_000_000), Some(Value::Millis(10_000)));
+        hub.clear_status(&("t".into(), 0));
+        hub.clear_status(&("t".into(), 1));
+        hub.clear_status(&("t".into(), 2));
+        assert_eq!(age(&hub, 1_000_000), None);
     }
 }

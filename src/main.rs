@@ -192,6 +192,7 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
         let topic = cfg.kafka.topics[0].clone();
         mock.create_topic(&topic, 4, 1)?;
         mock.create_topic(&cfg.kafka.dlq(), 1, 1)?;
+        mock.create_topic(&cfg.checkpoint.topic_for(&topic), 4, 1)?;
         let brokers = mock.bootstrap_servers();
         info!(brokers = %brokers, topic = %topic, "embedded Kafka-protocol broker (librdkafka mock cluster) started");
         cfg.kafka

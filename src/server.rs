@@ -11,7 +11,7 @@ use axum::Router;
 
 use crate::config::Config;
 use crate::export;
-use crate::hub::SnapshotHub;
+use crate::hub::{PartStatus, Phase, SnapshotHub};
 use crate::snapshot::Value;
 
 /// Shared by the handlers.
@@ -74,19 +74,53 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
 /// `http.ready_max_watermark_lag` of wall time.
 async fn readyz(State(st): State<AppState>) -> Response {
     let assigned = st.hub.assigned();
+    let down = st
+        .hub
+        .kafka_down_since()
+        .map(|since| {
+            format!(
+                " (Kafka unreachable for {} s)",
+                (wall_ms() - since).max(0) / 1000
+            )
+        })
+        .unwrap_or_default();
     if assigned.is_empty() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no partitions assigned\n",
+            format!("not ready: no partitions assigned{down}\n"),
         )
             .into_response();
     }
     let lags = st.hub.lags();
     let snaps = st.hub.snapshots();
+    let statuses = st.hub.statuses();
     let now = wall_ms() as f64 / 1000.0;
     let max_wm_lag = st.cfg.http.ready_max_watermark_lag.ms() as f64 / 1000.0;
     let mut behind = Vec::new();
     for tp in &assigned {
+        match statuses.get(tp) {
+            None
+            | Some(PartStatus {
+                phase: Phase::Restoring,
+                ..
+            }) => {
+                behind.push(format!("{}/{} (restoring)", tp.0, tp.1));
+                continue;
+            }
+            Some(PartStatus {
+                phase: Phase::CatchingUp,
+                position,
+                target,
+                ..
+            }) => {
+                behind.push(format!(
+                    "{}/{} (re-applying, offset {position} of {target})",
+                    tp.0, tp.1
+                ));
+                continue;
+            }
+            Some(_) => {}
+        }
         let lag_ok = lags
             .get(tp)
             .is_some_and(|l| *l <= st.cfg.http.ready_max_lag);
@@ -103,13 +137,13 @@ async fn readyz(State(st): State<AppState>) -> Response {
     if behind.is_empty() {
         (
             StatusCode::OK,
-            format!("ready: {} partitions\n", assigned.len()),
+            format!("ready: {} partitions{down}\n", assigned.len()),
         )
             .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: catching up on {}\n", behind.join(", ")),
+            format!("not ready: catching up on {}{down}\n", behind.join(", ")),
         )
             .into_response()
     }

@@ -27,9 +27,6 @@ use std::time::{Duration, Instant};
 
 use common::kafka::*;
 
-/// Every instance checkpoints this often, so faults land between checkpoints.
-const CHECKPOINT_INTERVAL: &str = "checkpoint.interval=\"1s\"";
-
 /// How long a series may be missing after the broker is back (case 3).
 const GAP_LIMIT: Duration = Duration::from_secs(10);
 
@@ -84,43 +81,6 @@ impl Rng {
 // ---------------------------------------------------------------------------
 // Series
 
-/// A series key split into its name and labels (`name{a="x",b="y"}`).
-fn parse_series(key: &str) -> (&str, Vec<(&str, &str)>) {
-    let Some((name, rest)) = key.split_once('{') else {
-        return (key, Vec::new());
-    };
-    let body = rest.strip_suffix('}').unwrap_or(rest);
-    let mut labels = Vec::new();
-    let mut s = body;
-    while let Some((k, after)) = s.split_once("=\"") {
-        // The value ends at the first quote that is not escaped.
-        let bytes = after.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() && bytes[i] != b'"' {
-            i += if bytes[i] == b'\\' { 2 } else { 1 };
-        }
-        let i = i.min(after.len());
-        labels.push((k.trim_start_matches(','), &after[..i]));
-        s = after.get(i + 1..).unwrap_or("");
-    }
-    (name, labels)
-}
-
-/// The key without the label `drop` (as `sum without(drop)` groups it).
-fn without_label(key: &str, drop: &str) -> String {
-    let (name, labels) = parse_series(key);
-    let kept: Vec<String> = labels
-        .iter()
-        .filter(|(k, _)| *k != drop)
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect();
-    if kept.is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}{{{}}}", kept.join(","))
-    }
-}
-
 /// The counter and histogram samples of an exposition (`# TYPE` says which
 /// families are cumulative): `_total`, `_bucket`, `_count`, `_sum`.
 fn cumulative(text: &str) -> BTreeMap<String, f64> {
@@ -131,7 +91,7 @@ fn cumulative(text: &str) -> BTreeMap<String, f64> {
         .filter(|(_, kind)| matches!(kind.trim(), "counter" | "histogram"))
         .map(|(name, _)| name)
         .collect();
-    samples(text)
+    series(text)
         .into_iter()
         .filter(|(k, _)| {
             let name = k.split('{').next().unwrap_or(k);
@@ -421,14 +381,14 @@ struct Cluster {
 
 impl Cluster {
     /// A fresh 4-partition topic and group on `brokers`; `args` go to every
-    /// instance after the defaults and the short checkpoint interval.
+    /// instance after the defaults.
     fn new(brokers: &str, name: &str, seed: u64, args: &[String]) -> Cluster {
         let topic = unique(&format!("faults-{name}"));
         create_topic_on(brokers, &topic, PARTITIONS);
         let mut launch = Launch::new(&topic, &unique("g"));
         launch.brokers = brokers.to_string();
-        launch.args = vec!["--set".into(), CHECKPOINT_INTERVAL.into()];
-        launch.args.extend(args.iter().cloned());
+        // Launch checkpoints every second, so faults land between checkpoints.
+        launch.args = args.to_vec();
         let (watcher, watch_thread) = Watcher::spawn();
         Cluster {
             launch,

@@ -57,7 +57,6 @@ use super::{
     Manifest, Meta, FRAME_OVERHEAD,
 };
 use crate::config::Config;
-use crate::source::CONSUMER_ONLY;
 
 /// Messages read by the first backward window; each further one doubles.
 const FIRST_WINDOW: i64 = 64;
@@ -105,13 +104,7 @@ fn kafka_err(what: &str, e: impl std::fmt::Display) -> CheckpointError {
 
 /// librdkafka settings from `[kafka]` without the consumer-group keys.
 fn base_config(cfg: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    for (k, v) in &cfg.kafka.client {
-        c.set(k, v);
-    }
-    for k in CONSUMER_ONLY {
-        c.remove(k);
-    }
+    let mut c = cfg.kafka.producer_config(&[]);
     // A metadata request must never create the changelog with broker defaults.
     c.set("allow.auto.create.topics", "false");
     c
@@ -495,7 +488,10 @@ async fn count_partitions(
 /// A changelog under a delete policy loses checkpoints to retention: say so.
 async fn warn_unless_compacted(admin: &AdminClient<DefaultClientContext>, topic: &str) {
     let spec = [ResourceSpecifier::Topic(topic)];
-    let policy = match admin.describe_configs(&spec, &AdminOptions::new()).await {
+    // Advisory only: a cluster that cannot answer (librdkafka's mock cluster
+    // of the embedded demo does not) must not hold the start up.
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let policy = match admin.describe_configs(&spec, &opts).await {
         Ok(r) => r
             .into_iter()
             .next()

@@ -1,73 +1,226 @@
-//! Kafka → engines: a consumer in a consumer group, one task per assigned
-//! partition owning that partition's [`Engine`].
+//! Kafka → engines: a consumer in a consumer group, one [`worker`] per
+//! assigned partition owning that partition's [`Engine`], its offsets and
+//! its checkpoints.
 //!
-//! Delivery is at least once: a partition task stores an offset only after
-//! the event (and every event before it) has been applied, or — for a
-//! message that does not decode — after its dead-letter copy has been
-//! acknowledged. librdkafka commits stored offsets periodically and on
-//! revoke; shutdown commits synchronously.
+//! - **Restore on assignment.** The rebalance callback loads each newly
+//!   assigned partition's newest valid checkpoint from the changelog topic
+//!   (or takes back the engine it parked when the partition left, if no
+//!   other instance has checkpointed it since) and assigns the partition at
+//!   the offset the checkpoint covers, so what is re-applied is exactly what
+//!   the state does not hold: effectively once.
+//! - **Checkpoints.** Each worker writes its state with the offset it covers
+//!   every `checkpoint.interval`, on revoke and on shutdown; once the
+//!   changelog acknowledges one, its offset is stored for the group commit.
+//! - **Series that never go down.** A restored partition publishes its
+//!   snapshot only once it has re-applied up to the end offset it saw at
+//!   assignment, so it never exports less than its previous owner did, and
+//!   the hub labels each partition's counters with `partition`.
+//! - **Dead letters.** A message that does not decode is written to the
+//!   dead-letter topic and applied (counted) only once that is acknowledged.
+//!
+//! One thread polls the consumer (librdkafka serves rebalances and
+//! statistics there) and hands messages to the workers' bounded queues, so a
+//! slow engine slows its partition's consumption.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+pub mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
-use rdkafka::error::KafkaResult;
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{error, info, warn};
 
-use crate::breach_log::BreachLog;
+use crate::checkpoint::decode_state;
+use crate::checkpoint::kafka::Changelog;
 use crate::config::Config;
-use crate::decode::{decode, DecodeError};
 use crate::engine::Engine;
-use crate::hub::{SnapshotHub, Tp};
+use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
+use worker::{Control, Env, IdleClock, Item, Parked, Start};
 
 /// Messages buffered per partition before the consumer waits (backpressure).
 const PARTITION_QUEUE: usize = 4096;
-/// How long shutdown waits for partition tasks before committing anyway.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long shutdown gives the workers' final checkpoints.
+const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(5);
+/// How long a revoked partition's engine is kept in case it comes back.
+const PARK_FOR: Duration = Duration::from_secs(120);
+/// How long a restore may take before the partition starts empty.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn wall_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// librdkafka callbacks: statistics (lag), rebalances, commits.
+/// A worker's channels, held by the consumer thread and the callbacks.
+struct Handle {
+    data: mpsc::Sender<Item>,
+    ctrl: mpsc::UnboundedSender<Control>,
+    stop: watch::Sender<bool>,
+}
+
+/// The workers of the assigned partitions and the engines of revoked ones.
+#[derive(Default)]
+struct Workers {
+    live: HashMap<Tp, Handle>,
+    parked: HashMap<Tp, Parked>,
+}
+
+/// librdkafka callbacks: statistics (lag), rebalances (restore, revoke),
+/// errors and logs (rate-limited).
 pub struct Ctx {
     hub: Arc<SnapshotHub>,
+    cfg: Arc<Config>,
+    rt: tokio::runtime::Handle,
+    workers: Mutex<Workers>,
+    /// Set once the consumer exists (workers store offsets through it).
+    env: Mutex<Option<Env>>,
+    outage: Mutex<Outage>,
+}
+
+/// Kafka errors while the cluster is unreachable: the first is logged,
+/// then one summary line every 30 s.
+struct Outage {
+    since: Option<Instant>,
+    errors: u64,
+    last_line: Instant,
+    last: String,
+}
+
+impl Outage {
+    fn error(&mut self, hub: &SnapshotHub, what: &str) {
+        let now = Instant::now();
+        self.errors += 1;
+        self.last = what.to_string();
+        match self.since {
+            None => {
+                self.since = Some(now);
+                self.last_line = now;
+                hub.set_kafka_down(Some(wall_ms()));
+                warn!(
+                    error = what,
+                    "Kafka error; further errors are summarised every 30 s"
+                );
+            }
+            Some(since) if now.duration_since(self.last_line) >= Duration::from_secs(30) => {
+                warn!(errors = self.errors, last = %self.last,
+                      for_s = now.duration_since(since).as_secs(), "Kafka still failing");
+                self.last_line = now;
+                self.errors = 0;
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn ok(&mut self, hub: &SnapshotHub) {
+        if let Some(since) = self.since.take() {
+            hub.set_kafka_down(None);
+            info!(
+                after_s = since.elapsed().as_secs(),
+                errors = self.errors,
+                "Kafka reachable again"
+            );
+            self.errors = 0;
+        }
+    }
 }
 
 impl ClientContext for Ctx {
     fn stats(&self, stats: Statistics) {
+        let assigned = self.hub.assigned();
         let mut lag = BTreeMap::new();
         for (topic, t) in stats.topics {
             for (p, part) in t.partitions {
-                if p < 0 {
+                let tp = (topic.clone(), p);
+                // Only partitions this instance owns: a revoked one's lag is another's.
+                if p < 0 || !assigned.contains(&tp) {
                     continue;
                 }
                 // -1 means unknown: nothing fetched yet. An empty partition has no lag.
                 if part.consumer_lag >= 0 {
-                    lag.insert((topic.clone(), p), part.consumer_lag);
+                    lag.insert(tp, part.consumer_lag);
                 } else if part.hi_offset == 0 {
-                    lag.insert((topic.clone(), p), 0);
+                    lag.insert(tp, 0);
                 }
             }
         }
         self.hub.set_lag(lag);
     }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // The end of a partition is news, not an error (handled in the poll loop).
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        if let Ok(mut o) = self.outage.lock() {
+            o.error(&self.hub, &format!("{error}: {reason}"));
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => {
+                if let Ok(mut o) = self.outage.lock() {
+                    o.error(&self.hub, &format!("{fac}: {message}"));
+                }
+            }
+            _ => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
+        }
+    }
 }
 
 impl ConsumerContext for Ctx {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
         self.hub.rebalances.fetch_add(1, Ordering::Relaxed);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assign(consumer, tpl);
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    error!(error = %e, "cannot take the assigned partitions");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(tpl, consumer.assignment_lost());
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    warn!(error = %e, "unassign failed");
+                }
+            }
+            e => {
+                warn!(error = %RDKafkaErrorCode::from(e), "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
         let assigned: Vec<Tp> = consumer
             .assignment()
             .map(|tpl| {
@@ -77,171 +230,473 @@ impl ConsumerContext for Ctx {
                     .collect()
             })
             .unwrap_or_default();
-        match rebalance {
-            Rebalance::Assign(_) => info!(partitions = ?assigned, "partitions assigned"),
-            Rebalance::Revoke(_) => info!(partitions = ?assigned, "partitions revoked"),
-            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        info!(partitions = ?assigned, "assignment");
+        self.hub.set_assigned(assigned.clone());
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            // Engines parked for partitions that went elsewhere are dropped.
+            self.drop_parked(|tp, _| !assigned.contains(tp));
         }
-        self.hub.set_assigned(assigned);
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         match result {
-            Ok(()) => self.hub.last_commit_ms.store(wall_ms(), Ordering::Relaxed),
-            Err(e) => debug!(error = %e, "offset commit"),
+            Ok(()) => {
+                self.hub.last_commit_ms.store(wall_ms(), Ordering::Relaxed);
+                if let Ok(mut o) = self.outage.lock() {
+                    o.ok(&self.hub);
+                }
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::debug!(error = %e, "offset commit"),
         }
     }
 }
 
-type Consumer_ = StreamConsumer<Ctx>;
-
-/// librdkafka consumer properties the dead-letter producer does not take.
-pub(crate) const CONSUMER_ONLY: [&str; 16] = [
-    "group.id",
-    "group.instance.id",
-    "group.protocol",
-    "session.timeout.ms",
-    "heartbeat.interval.ms",
-    "max.poll.interval.ms",
-    "auto.commit.interval.ms",
-    "auto.offset.reset",
-    "enable.auto.commit",
-    "enable.auto.offset.store",
-    "partition.assignment.strategy",
-    "isolation.level",
-    "fetch.min.bytes",
-    "fetch.max.bytes",
-    "fetch.wait.max.ms",
-    "queued.min.messages",
-];
-
-/// librdkafka settings: frontline's defaults, overridden by `[kafka]`.
-fn client_config(cfg: &Config, defaults: &[(&str, &str)]) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    for (k, v) in defaults {
-        c.set(*k, *v);
+impl Ctx {
+    /// Builds a worker for each newly assigned partition and sets the
+    /// offset it starts from.
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let Some(env) = self.env.lock().ok().and_then(|e| e.clone()) else {
+            return;
+        };
+        let tps: Vec<Tp> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        for tp in tps {
+            if self.workers.lock().is_ok_and(|w| w.live.contains_key(&tp)) {
+                continue;
+            }
+            self.hub.set_status(
+                &tp,
+                PartStatus {
+                    phase: Phase::Restoring,
+                    position: -1,
+                    target: -1,
+                    dirty_since_ms: None,
+                },
+            );
+            let target = consumer
+                .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
+                .map(|(_, high)| high)
+                .unwrap_or(0);
+            let parked = self
+                .workers
+                .lock()
+                .ok()
+                .and_then(|mut w| w.parked.remove(&tp));
+            let start = self.start(&env, &tp, target, parked);
+            if let Some(o) = start.next_offset {
+                if let Err(e) = tpl.set_partition_offset(&tp.0, tp.1, Offset::Offset(o)) {
+                    error!(topic = %tp.0, partition = tp.1, error = %e, "cannot set the start offset");
+                }
+            }
+            let (data, ctrl, stop) = worker::spawn(env.clone(), start, &self.rt);
+            if let Ok(mut w) = self.workers.lock() {
+                w.live.insert(tp, Handle { data, ctrl, stop });
+            }
+        }
     }
-    for (k, v) in &cfg.kafka.client {
-        c.set(k, v);
+
+    /// Where a newly assigned partition starts: its parked engine if no one
+    /// else has checkpointed it since, else its newest valid checkpoint,
+    /// else an empty engine at the group's committed offset.
+    fn start(&self, env: &Env, tp: &Tp, target: i64, parked: Option<Parked>) -> Start {
+        let cfg = &self.cfg;
+        let idle_ms = cfg.time.idle_timeout.ms();
+        let Some(changelog) = env.changelog.as_ref() else {
+            return Start {
+                tp: tp.clone(),
+                engine: Engine::new(cfg),
+                next_offset: None,
+                last: None,
+                target,
+                idle: IdleClock::default(),
+                caught_up: false,
+            };
+        };
+        if let Some(p) = parked {
+            match changelog.latest_meta(&tp.0, tp.1, RESTORE_TIMEOUT) {
+                Ok(latest) if latest == p.last => {
+                    info!(topic = %tp.0, partition = tp.1, offset = ?p.next_offset,
+                          "partition back: its engine resumes where it stopped");
+                    return Start {
+                        tp: tp.clone(),
+                        engine: p.engine,
+                        next_offset: p.next_offset,
+                        last: p.last,
+                        target,
+                        idle: p.idle,
+                        caught_up: true,
+                    };
+                }
+                Ok(_) => info!(topic = %tp.0, partition = tp.1,
+                               "partition back, but checkpointed elsewhere since: restoring"),
+                Err(e) => warn!(topic = %tp.0, partition = tp.1, error = %e,
+                                "cannot read the changelog; restoring"),
+            }
+            self.hub.remove(tp);
+        }
+        let t0 = Instant::now();
+        match changelog.restore(&tp.0, tp.1, RESTORE_TIMEOUT) {
+            Ok(r) => {
+                for why in &r.rejected {
+                    error!(topic = %tp.0, partition = tp.1, reason = %why,
+                           "corrupt or unreadable checkpoint skipped");
+                }
+                if let Some((meta, bytes)) = r.found {
+                    match decode_state(&bytes) {
+                        Ok(st) => {
+                            let engine = Engine::from_state(cfg, st);
+                            let idle = IdleClock::from_checkpoint(&meta, engine.clock(), idle_ms);
+                            info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
+                                  generation = meta.generation, bytes = bytes.len(),
+                                  ms = t0.elapsed().as_millis() as u64, "state restored");
+                            return Start {
+                                tp: tp.clone(),
+                                engine,
+                                next_offset: Some(meta.next_offset),
+                                last: Some(meta),
+                                target,
+                                idle,
+                                caught_up: false,
+                            };
+                        }
+                        Err(e) => error!(topic = %tp.0, partition = tp.1, error = %e,
+                                         "checkpoint cannot be decoded; starting empty at the committed offset"),
+                    }
+                } else if !r.rejected.is_empty() {
+                    error!(topic = %tp.0, partition = tp.1,
+                           "no usable checkpoint; starting empty at the committed offset");
+                }
+            }
+            Err(e) => error!(topic = %tp.0, partition = tp.1, error = %e,
+                             "cannot read checkpoints; starting empty at the committed offset"),
+        }
+        Start {
+            tp: tp.clone(),
+            engine: Engine::new(cfg),
+            next_offset: None,
+            last: None,
+            target,
+            idle: IdleClock::default(),
+            caught_up: false,
+        }
     }
-    c
+
+    /// Stops the workers of revoked partitions (each writes its final
+    /// checkpoint unless the partition was lost) and parks their engines.
+    fn revoke(&self, tpl: &TopicPartitionList, lost: bool) {
+        let tps: Vec<Tp> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let mut waiting = Vec::new();
+        for tp in tps {
+            let Some(h) = self
+                .workers
+                .lock()
+                .ok()
+                .and_then(|mut w| w.live.remove(&tp))
+            else {
+                continue;
+            };
+            let _ = h.stop.send(true);
+            let (reply, rx) = std::sync::mpsc::channel();
+            if h.ctrl.send(Control::Revoke { lost, reply }).is_ok() {
+                waiting.push((tp, rx));
+            }
+        }
+        // Bounded: a worker that cannot finish in time is left to finish
+        // alone; its partition then starts from its newest checkpoint.
+        let until = Instant::now() + Duration::from_secs(12);
+        for (tp, rx) in waiting {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(p) => {
+                    if let Ok(mut w) = self.workers.lock() {
+                        w.parked.insert(tp, p);
+                    }
+                }
+                Err(_) => warn!(topic = %tp.0, partition = tp.1, "worker did not stop in time"),
+            }
+        }
+    }
+
+    /// Drops parked engines matching `f` (and their published series).
+    fn drop_parked(&self, f: impl Fn(&Tp, &Parked) -> bool) {
+        let Ok(mut w) = self.workers.lock() else {
+            return;
+        };
+        let gone: Vec<Tp> = w
+            .parked
+            .iter()
+            .filter(|(tp, p)| f(tp, p))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in gone {
+            w.parked.remove(&tp);
+            self.hub.remove(&tp);
+        }
+    }
+
+    /// Stops every worker with a final checkpoint, bounded by `deadline`.
+    fn shutdown(&self, deadline: Duration) {
+        let handles: Vec<(Tp, Handle)> = match self.workers.lock() {
+            Ok(mut w) => w.live.drain().collect(),
+            Err(_) => return,
+        };
+        let mut waiting = Vec::new();
+        for (tp, h) in handles {
+            let _ = h.stop.send(true);
+            let (reply, rx) = std::sync::mpsc::channel();
+            if h.ctrl.send(Control::Shutdown { deadline, reply }).is_ok() {
+                waiting.push((tp, rx));
+            }
+        }
+        let until = Instant::now() + deadline + Duration::from_millis(500);
+        for (tp, rx) in waiting {
+            if rx
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+                .is_err()
+            {
+                warn!(topic = %tp.0, partition = tp.1, "worker did not stop in time");
+            }
+        }
+    }
 }
 
-/// Runs the consumer until `shutdown` turns true, then commits and returns.
+pub(crate) type Consumer_ = BaseConsumer<Ctx>;
+
+/// The largest partition count among `topics` (for the changelog topic).
+fn partitions_of(consumer: &Consumer_, topics: &[&str]) -> i32 {
+    let mut n = 1;
+    for t in topics {
+        if let Ok(md) = consumer.fetch_metadata(Some(t), Duration::from_secs(10)) {
+            for mt in md.topics() {
+                n = n.max(mt.partitions().len() as i32);
+            }
+        }
+    }
+    n
+}
+
+/// This instance's name in the checkpoints it writes.
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "frontline".into());
+    format!("{host}-{}-{}", std::process::id(), wall_ms())
+}
+
+/// Runs the consumer until `shutdown` turns true, then stops every
+/// partition with a final checkpoint and returns.
 pub async fn run(
     cfg: Arc<Config>,
     hub: Arc<SnapshotHub>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut cc = client_config(
-        &cfg,
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("statistics.interval.ms", "5000"),
-            ("auto.commit.interval.ms", "2000"),
-        ],
-    );
-    // At least once: offsets are stored by the partition tasks only.
+    let mut cc = cfg.kafka.client_config(&[
+        ("auto.offset.reset", "earliest"),
+        ("statistics.interval.ms", "5000"),
+        ("auto.commit.interval.ms", "2000"),
+        // A rebalance moves as few partitions as possible.
+        ("partition.assignment.strategy", "cooperative-sticky"),
+    ]);
+    // Offsets are stored by the workers once a checkpoint covering them is
+    // acknowledged (without checkpoints: once applied).
     cc.set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false");
-    let consumer: Arc<Consumer_> = Arc::new(cc.create_with_context(Ctx { hub: hub.clone() })?);
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    let ctx = Ctx {
+        hub: hub.clone(),
+        cfg: cfg.clone(),
+        rt: tokio::runtime::Handle::current(),
+        workers: Mutex::new(Workers::default()),
+        env: Mutex::new(None),
+        outage: Mutex::new(Outage {
+            since: None,
+            errors: 0,
+            last_line: Instant::now(),
+            last: String::new(),
+        }),
+    };
+    let consumer: Arc<Consumer_> = Arc::new(cc.create_with_context(ctx)?);
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
-    let mut pc = client_config(&cfg, &[("acks", "all"), ("message.timeout.ms", "30000")]);
-    for k in CONSUMER_ONLY {
-        pc.remove(k);
-    }
-    let producer: FutureProducer = pc.create()?;
+    hub.set_label_topic(topics.len() > 1);
+    let producer: FutureProducer = cfg
+        .kafka
+        .producer_config(&[("acks", "all"), ("message.timeout.ms", "30000")])
+        .create()?;
     let dlq = Arc::new(cfg.kafka.dlq());
-    info!(topics = ?topics, dead_letter_topic = %dlq, "consuming");
-
-    let mut tasks: Vec<(Tp, mpsc::Sender<OwnedMessage>, JoinHandle<()>)> = Vec::new();
-    let mut reconcile = tokio::time::interval(Duration::from_millis(500));
-    let mut summary = tokio::time::interval(Duration::from_secs(10));
-    let mut seen = 0u64;
-    let mut seen_at = Instant::now();
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            m = consumer.recv() => match m {
-                Ok(m) => {
-                    seen += 1;
-                    let (topic, part) = (m.topic(), m.partition());
-                    let i = match tasks.iter().position(|(tp, _, _)| tp.0 == topic && tp.1 == part) {
-                        Some(i) => i,
-                        None => {
-                            let tp: Tp = (topic.to_string(), part);
-                            let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
-                            let task = tokio::spawn(partition_task(
-                                tp.clone(), rx, consumer.clone(), producer.clone(), hub.clone(),
-                                cfg.clone(), dlq.clone(), shutdown.clone(),
-                            ));
-                            tasks.push((tp, tx, task));
-                            tasks.len() - 1
-                        }
-                    };
-                    let owned = m.detach();
-                    // Backpressure: a slow engine slows its partition's consumption.
-                    let _ = tasks[i].1.send(owned).await;
-                }
-                Err(e) => {
-                    warn!(error = %e, "consumer error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
-            _ = reconcile.tick() => {
-                // Partitions no longer assigned: their tasks finish and leave /metrics.
-                let assigned = hub.assigned();
-                tasks.retain(|(tp, _, _)| {
-                    let keep = assigned.contains(tp);
-                    if !keep {
-                        info!(topic = %tp.0, partition = tp.1, "partition released");
-                    }
-                    keep
-                });
-            }
-            _ = summary.tick() => {
-                let secs = seen_at.elapsed().as_secs_f64();
-                let lag: i64 = hub.lags().values().sum();
-                let wm = hub.snapshots().iter().filter_map(|(_, s)| {
-                    s.get("frontline_watermark_seconds").and_then(|f| f.series.first()).map(|x| x.value.clone())
-                }).filter_map(|v| match v { crate::snapshot::Value::Float(f) => Some(f), _ => None })
-                  .fold(f64::INFINITY, f64::min);
-                info!(events_per_s = (seen as f64 / secs).round(), lag, partitions = tasks.len(),
-                      watermark = %if wm.is_finite() { jiff::Timestamp::from_millisecond((wm * 1000.0) as i64).map(|t| t.to_string()).unwrap_or_default() } else { "-".into() },
-                      "progress");
-                seen = 0;
-                seen_at = Instant::now();
-            }
-        }
+    let changelog = if cfg.checkpoint.enabled {
+        let min = {
+            let c = consumer.clone();
+            let t: Vec<String> = cfg.kafka.topics.clone();
+            tokio::task::spawn_blocking(move || {
+                let t: Vec<&str> = t.iter().map(String::as_str).collect();
+                partitions_of(&c, &t)
+            })
+            .await?
+        };
+        let cl = Changelog::open(&cfg, min)
+            .await
+            .map_err(|e| anyhow::anyhow!("checkpoint topic: {e}"))?;
+        Some(Arc::new(cl))
+    } else {
+        None
+    };
+    let env = Env {
+        cfg: cfg.clone(),
+        hub: hub.clone(),
+        consumer: consumer.clone(),
+        producer,
+        dlq: dlq.clone(),
+        changelog,
+        writer: Arc::new(instance_name()),
+    };
+    if let Ok(mut e) = consumer.context().env.lock() {
+        *e = Some(env);
     }
-    info!("shutting down: finishing events in hand");
-    let handles: Vec<JoinHandle<()>> = tasks
-        .into_iter()
-        .map(|(_, tx, h)| {
-            drop(tx);
-            h
-        })
-        .collect();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, futures_join_all(handles)).await;
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => {
-            hub.last_commit_ms.store(wall_ms(), Ordering::Relaxed);
-            info!("offsets committed");
-        }
-        Err(e) => warn!(error = %e, "final commit failed"),
+    consumer.subscribe(&topics)?;
+    info!(topics = ?topics, dead_letter_topic = %dlq,
+          checkpoint_topic = %if cfg.checkpoint.enabled { cfg.checkpoint.topic_for(topics.first().copied().unwrap_or_default()) } else { "-".into() },
+          "consuming");
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let consumer = consumer.clone();
+        let stopping = stopping.clone();
+        let hub = hub.clone();
+        std::thread::Builder::new()
+            .name("kafka-consumer".into())
+            .spawn(move || poll_loop(&consumer, &stopping, &hub))?
+    };
+    let mut shutdown = shutdown;
+    let _ = shutdown.changed().await;
+    info!("shutting down: final checkpoints");
+    stopping.store(true, Ordering::Relaxed);
+    // The poll thread finishes its step and stops the workers.
+    let _ = tokio::task::spawn_blocking(move || poller.join()).await;
+    // The workers are gone; without their `Env` the consumer is no longer
+    // referenced from its own context, and dropping it leaves the group
+    // (so the partitions move at once). Leaving waits for the cluster, so
+    // it is bounded.
+    if let Ok(mut e) = consumer.context().env.lock() {
+        *e = None;
+    }
+    let close = tokio::task::spawn_blocking(move || drop(consumer));
+    if tokio::time::timeout(Duration::from_secs(3), close)
+        .await
+        .is_err()
+    {
+        warn!("leaving the consumer group timed out");
     }
     Ok(())
 }
 
-async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
-    for h in handles {
-        let _ = h.await;
+/// The consumer thread: polls messages (rebalances and statistics are
+/// served inside `poll`) and routes them to their workers.
+fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
+    let ctx = consumer.context();
+    let mut seen = 0u64;
+    let mut seen_at = Instant::now();
+    let mut last_park_check = Instant::now();
+    while !stopping.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                seen += 1;
+                let tp: Tp = (m.topic().to_string(), m.partition());
+                let tx = ctx
+                    .workers
+                    .lock()
+                    .ok()
+                    .and_then(|w| w.live.get(&tp).map(|h| h.data.clone()));
+                if let Some(tx) = tx {
+                    // Backpressure: a slow engine slows its partition's consumption.
+                    let _ = tx.blocking_send(Item::Msg(m.detach()));
+                }
+                if seen % 1024 == 1 {
+                    if let Ok(mut o) = ctx.outage.lock() {
+                        o.ok(hub);
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                tracing::debug!(partition = p, "end of partition");
+                // EOF names only the partition number: with one topic it is exact.
+                let tx = ctx.workers.lock().ok().and_then(|w| {
+                    let mut mine = w.live.iter().filter(|(tp, _)| tp.1 == p);
+                    match (mine.next(), mine.next()) {
+                        (Some((_, h)), None) => Some(h.data.clone()),
+                        _ => None,
+                    }
+                });
+                if let Some(tx) = tx {
+                    let _ = tx.blocking_send(Item::Eof);
+                }
+                if let Ok(mut o) = ctx.outage.lock() {
+                    o.ok(hub);
+                }
+            }
+            Some(Err(e)) => {
+                if let Ok(mut o) = ctx.outage.lock() {
+                    o.error(hub, &e.to_string());
+                }
+            }
+            None => {}
+        }
+        if seen_at.elapsed() >= Duration::from_secs(10) {
+            progress(hub, seen, seen_at.elapsed());
+            seen = 0;
+            seen_at = Instant::now();
+        }
+        if last_park_check.elapsed() >= Duration::from_secs(5) {
+            ctx.drop_parked(|_, p| p.since.elapsed() >= PARK_FOR);
+            last_park_check = Instant::now();
+        }
     }
+    ctx.shutdown(SHUTDOWN_CHECKPOINT);
+    // Commit what the final checkpoints stored; never wait on an unreachable cluster.
+    let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Async);
+    info!("consumer stopped");
+}
+
+/// The `progress` line every 10 s.
+fn progress(hub: &SnapshotHub, seen: u64, over: Duration) {
+    let lag: i64 = hub.lags().values().sum();
+    let wm = hub
+        .snapshots()
+        .iter()
+        .filter_map(|(_, s)| {
+            s.get("frontline_watermark_seconds")
+                .and_then(|f| f.series.first())
+                .map(|x| x.value.clone())
+        })
+        .filter_map(|v| match v {
+            crate::snapshot::Value::Float(f) => Some(f),
+            _ => None,
+        })
+        .fold(f64::INFINITY, f64::min);
+    let watermark = if wm.is_finite() {
+        jiff::Timestamp::from_millisecond((wm * 1000.0) as i64)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    } else {
+        "-".into()
+    };
+    let kafka = if hub.kafka_down_since().is_some() {
+        "unreachable"
+    } else {
+        "ok"
+    };
+    info!(events_per_s = (seen as f64 / over.as_secs_f64()).round(), lag,
+          partitions = hub.assigned().len(), watermark = %watermark, kafka, "progress");
 }
 
 /// Rate-limits one kind of log line: at most `per_sec` a second.
-struct Limiter {
+pub(crate) struct Limiter {
     per_sec: u32,
     start: Instant,
     n: u32,
@@ -249,7 +704,7 @@ struct Limiter {
 }
 
 impl Limiter {
-    fn new(per_sec: u32) -> Limiter {
+    pub(crate) fn new(per_sec: u32) -> Limiter {
         Limiter {
             per_sec,
             start: Instant::now(),
@@ -258,7 +713,7 @@ impl Limiter {
         }
     }
     /// Whether to log now; how many were suppressed since the last line.
-    fn allow(&mut self) -> Option<u64> {
+    pub(crate) fn allow(&mut self) -> Option<u64> {
         if self.start.elapsed() >= Duration::from_secs(1) {
             self.start = Instant::now();
             self.n = 0;
@@ -270,164 +725,5 @@ impl Limiter {
             self.suppressed += 1;
             None
         }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn partition_task(
-    tp: Tp,
-    mut rx: mpsc::Receiver<OwnedMessage>,
-    consumer: Arc<Consumer_>,
-    producer: FutureProducer,
-    hub: Arc<SnapshotHub>,
-    cfg: Arc<Config>,
-    dlq: Arc<String>,
-    shutdown: watch::Receiver<bool>,
-) {
-    info!(topic = %tp.0, partition = tp.1, "partition task started");
-    let mut engine = Engine::new(&cfg);
-    let max = cfg.limits.max_event_bytes;
-    let idle = Duration::from_millis(cfg.time.idle_timeout.ms() as u64);
-    let mut publish =
-        tokio::time::interval(Duration::from_millis(cfg.http.publish_interval.ms() as u64));
-    let mut breach_log = BreachLog::default();
-    let mut warn_limit = Limiter::new(10);
-    // The last fully handled message's offset, and the last one stored.
-    // (librdkafka's offset store commits the stored offset + 1.)
-    let mut last: Option<i64> = None;
-    let mut stored: Option<i64> = None;
-    let mut last_event_wall = Instant::now();
-    let mut last_event_clock: Option<i64> = None;
-    let mut stop = shutdown.clone();
-    let store = |last: Option<i64>, stored: &mut Option<i64>| {
-        if let Some(n) = last {
-            if *stored != Some(n) && consumer.store_offset(&tp.0, tp.1, n).is_ok() {
-                *stored = Some(n);
-            }
-        }
-    };
-    loop {
-        tokio::select! {
-            biased;
-            // Shutdown: stop after the batch in hand; what is still queued is
-            // not stored and is consumed again after the restart.
-            _ = stop.changed() => break,
-            m = rx.recv() => {
-                let Some(m) = m else { break };
-                let t0 = Instant::now();
-                let mut batch = vec![m];
-                while batch.len() < 1024 {
-                    match rx.try_recv() {
-                        Ok(m) => batch.push(m),
-                        Err(_) => break,
-                    }
-                }
-                let mut interrupted = false;
-                for m in batch {
-                    let result = match m.payload() {
-                        Some(p) => decode(p, max),
-                        None => Err(DecodeError::InvalidJson("empty message".into())),
-                    };
-                    match result {
-                        Ok(ev) => engine.apply(ev),
-                        Err(e) => {
-                            engine.record_decode_error(e.reason_index());
-                            if let Some(suppressed) = warn_limit.allow() {
-                                warn!(topic = %tp.0, partition = tp.1, offset = m.offset(), reason = e.reason(),
-                                      error = %e, suppressed, "bad event sent to the dead-letter topic");
-                            }
-                            if !dead_letter(&producer, &dlq, &m, &e, shutdown.clone()).await {
-                                // Shutting down before the dead letter was acknowledged:
-                                // do not store its offset; it is consumed again.
-                                interrupted = true;
-                                break;
-                            }
-                            engine.record_dead_letter();
-                        }
-                    }
-                    last = Some(m.offset());
-                }
-                last_event_wall = Instant::now();
-                last_event_clock = engine.clock();
-                hub.observe_batch(t0.elapsed().as_secs_f64());
-                if interrupted {
-                    break;
-                }
-            }
-            _ = publish.tick() => {
-                // A quiet partition's clock follows wall time, so timers and windows move.
-                if let Some(c) = last_event_clock {
-                    let quiet = last_event_wall.elapsed();
-                    if quiet >= idle {
-                        engine.advance_clock(c + quiet.as_millis() as i64);
-                    }
-                }
-                store(last, &mut stored);
-                let (breaches, dropped) = engine.drain_breaches();
-                breach_log.log(&breaches, dropped);
-                hub.publish(&tp, Arc::new(engine.snapshot(Some(wall_ms()))));
-            }
-        }
-    }
-    store(last, &mut stored);
-    hub.remove(&tp);
-    info!(topic = %tp.0, partition = tp.1, offset = ?stored, "partition task stopped");
-}
-
-/// Writes a message that did not decode to the dead-letter topic, with the
-/// reason and its origin in headers, and waits for the acknowledgement
-/// (retrying). False if shutdown came first.
-async fn dead_letter(
-    producer: &FutureProducer,
-    dlq: &str,
-    m: &OwnedMessage,
-    e: &DecodeError,
-    mut shutdown: watch::Receiver<bool>,
-) -> bool {
-    let error = e.to_string();
-    let partition = m.partition().to_string();
-    let offset = m.offset().to_string();
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "frontline.reason",
-            value: Some(e.reason()),
-        })
-        .insert(Header {
-            key: "frontline.error",
-            value: Some(error.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.topic",
-            value: Some(m.topic()),
-        })
-        .insert(Header {
-            key: "frontline.source.partition",
-            value: Some(partition.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.offset",
-            value: Some(offset.as_str()),
-        });
-    let payload: &[u8] = m.payload().unwrap_or_default();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let mut record = FutureRecord::to(dlq)
-            .payload(payload)
-            .headers(headers.clone());
-        if let Some(k) = m.key() {
-            record = record.key(k);
-        }
-        tokio::select! {
-            r = producer.send(record, Duration::from_secs(10)) => match r {
-                Ok(_) => return true,
-                Err((err, _)) => warn!(error = %err, topic = dlq, "dead-letter write failed; retrying"),
-            },
-            _ = shutdown.changed() => return false,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.changed() => return false,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

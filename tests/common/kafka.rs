@@ -210,6 +210,8 @@ impl Frontline {
             "time.idle_timeout=\"1h\"",
             "--set",
             "kafka.auto.commit.interval.ms=\"500\"",
+            "--set",
+            "checkpoint.interval=\"1s\"",
             // A killed member leaves the group in seconds, not the default 45 s.
             "--set",
             "kafka.session.timeout.ms=\"6000\"",
@@ -323,8 +325,18 @@ pub fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     panic!("timed out after {limit:?} waiting until {what}");
 }
 
-/// Samples by series (`name{labels}`).
+/// Samples by series (`name{labels}`), summed over the `partition` label
+/// live counters carry (replay has none).
 pub fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (k, v) in series(text) {
+        *out.entry(without_label(&k, "partition")).or_insert(0.0) += v;
+    }
+    out
+}
+
+/// Samples by series exactly as exported (`name{labels}`).
+pub fn series(text: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| {
@@ -332,6 +344,47 @@ pub fn samples(text: &str) -> BTreeMap<String, f64> {
             Some((k.to_string(), v.parse().ok()?))
         })
         .collect()
+}
+
+/// A series key split into its name and labels (`name{a="x",b="y"}`);
+/// label values stay escaped as exported.
+pub fn parse_series(key: &str) -> (&str, Vec<(&str, &str)>) {
+    let Some((name, rest)) = key.split_once('{') else {
+        return (key, Vec::new());
+    };
+    let body = rest.strip_suffix('}').unwrap_or(rest);
+    let mut labels = Vec::new();
+    let mut s = body;
+    while let Some((k, after)) = s.split_once("=\"") {
+        // The value ends at the first quote that is not escaped.
+        let bytes = after.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        let i = i.min(after.len());
+        labels.push((k.trim_start_matches(','), &after[..i]));
+        s = after.get(i + 1..).unwrap_or("");
+    }
+    (name, labels)
+}
+
+/// The key without the label `drop` (as `sum without(drop)` groups it).
+pub fn without_label(key: &str, drop: &str) -> String {
+    let (name, labels) = parse_series(key);
+    if !labels.iter().any(|(k, _)| *k == drop) {
+        return key.to_string();
+    }
+    let kept: Vec<String> = labels
+        .iter()
+        .filter(|(k, _)| *k != drop)
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    if kept.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", kept.join(","))
+    }
 }
 
 pub fn sum_family(text: &str, family: &str) -> f64 {

@@ -1,0 +1,229 @@
+//! What checkpoints cost at one million open tickets: bytes per open
+//! ticket of the encoded state, encode and decode times, the apply rate with
+//! a checkpoint every 10 s against none (two engines fed side by side in
+//! alternating batches, so the machine's drift hits both alike), and — with
+//! a broker in FRONTLINE_BENCH_KAFKA (`make bench` starts one) — the write
+//! and the restore of the state through the changelog topic. Figures, not
+//! assertions (docs/performance.md, "Checkpoints").
+//!
+//!     cargo bench --bench checkpoint
+
+use std::time::{Duration, Instant};
+
+use frontline::checkpoint::kafka::Changelog;
+use frontline::checkpoint::{decode_state, encode_state, Meta};
+use frontline::config::Config;
+use frontline::engine::Engine;
+use frontline::event::{Body, Channel, Event, Priority, TicketStatus};
+
+const N: usize = 1_000_000;
+/// Monday 2026-11-16 08:00Z.
+const T0: i64 = 1_794_816_000_000;
+/// Events applied to one engine before the other gets its turn.
+const BATCH: usize = 50_000;
+/// Wall time between checkpoints, as `checkpoint.interval` defaults to.
+const INTERVAL: Duration = Duration::from_secs(10);
+/// Rounds of the overhead measurement (each one checkpoint interval).
+const ROUNDS: usize = 5;
+
+fn id(prefix: &str, i: usize) -> Box<str> {
+    format!("{prefix}-{i:08}").into()
+}
+
+fn created(i: usize) -> Event {
+    let queues = ["billing", "tech", "sales", "returns"];
+    let channels = [Channel::Email, Channel::Chat, Channel::Web];
+    Event {
+        id: id("c", i),
+        ts: T0 + (i as i64) * 10,
+        body: Body::TicketCreated {
+            ticket: id("T", i),
+            customer: id("C", i),
+            channel: channels[i % 3],
+            priority: if i % 10 == 0 {
+                Priority::Urgent
+            } else {
+                Priority::Normal
+            },
+            queue: Some(queues[i % 4].into()),
+            category: None,
+        },
+    }
+}
+
+/// The k-th follow-up: replies, customer messages, pending/open, on the
+/// open tickets, so the number of open tickets stays a million.
+fn follow_up(k: usize) -> Event {
+    let t = id("T", (k * 7919) % N);
+    let body = match k % 4 {
+        0 => Body::TicketAgentReplied {
+            ticket: t,
+            agent: "A1".into(),
+            public: true,
+        },
+        1 => Body::TicketCustomerReplied { ticket: t },
+        2 => Body::TicketStatusChanged {
+            ticket: t,
+            status: TicketStatus::Pending,
+        },
+        _ => Body::TicketStatusChanged {
+            ticket: t,
+            status: TicketStatus::Open,
+        },
+    };
+    Event {
+        id: id("f", k),
+        ts: T0 + (N as i64) * 10 + (k as i64) * 10,
+        body,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn engine(cfg: &Config) -> Engine {
+    let mut e = Engine::new(cfg);
+    for i in 0..N {
+        e.apply(created(i));
+    }
+    e
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("checkpoint bench: run with `cargo bench --bench checkpoint`");
+        return;
+    }
+    let broker = std::env::var("FRONTLINE_BENCH_KAFKA").ok();
+    let topic = format!("bench-checkpoint-{}", std::process::id());
+    let mut sets = vec![format!("checkpoint.topic=\"{topic}\"")];
+    if let Some(b) = &broker {
+        sets.push(format!("kafka.bootstrap.servers=\"{b}\""));
+    }
+    let cfg = Config::load_with(None, std::iter::empty(), &sets).expect("valid config");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let changelog = broker
+        .as_ref()
+        .map(|_| std::sync::Arc::new(rt.block_on(Changelog::open(&cfg, 1)).expect("changelog")));
+
+    let mut engines = [engine(&cfg), engine(&cfg)];
+    let meta = |generation: u64, next_offset: i64| Meta {
+        topic: "support-events".into(),
+        partition: 0,
+        next_offset,
+        generation,
+        writer: "bench".into(),
+        wall_ms: 0,
+        last_event_wall_ms: None,
+    };
+
+    // Size, encode, decode.
+    let (mut enc, mut dec) = (Vec::new(), Vec::new());
+    let mut bytes = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        bytes = encode_state(engines[0].state()).expect("encode");
+        enc.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let st = decode_state(&bytes).expect("decode");
+        let restored = Engine::from_state(&cfg, st);
+        dec.push(t.elapsed().as_secs_f64());
+        std::hint::black_box(restored);
+    }
+    println!(
+        "1M open tickets: {} bytes encoded, {:.1} B per open ticket; encode {:.0} ms, decode + restore engine {:.0} ms (medians of 3)",
+        bytes.len(),
+        bytes.len() as f64 / N as f64,
+        median(&mut enc) * 1e3,
+        median(&mut dec) * 1e3
+    );
+
+    // Through Kafka: write, then restore (read + decode + engine).
+    if let Some(cl) = &changelog {
+        let (mut w, mut r) = (Vec::new(), Vec::new());
+        for g in 1..=3u64 {
+            let t = Instant::now();
+            rt.block_on(cl.write(&meta(g, g as i64), &bytes))
+                .expect("write");
+            w.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let got = cl
+                .restore("support-events", 0, Duration::from_secs(60))
+                .expect("restore");
+            let (m, b) = got.found.expect("a checkpoint");
+            assert_eq!(m.generation, g);
+            let restored = Engine::from_state(&cfg, decode_state(&b).expect("decode"));
+            r.push(t.elapsed().as_secs_f64());
+            std::hint::black_box(restored);
+        }
+        println!(
+            "through the changelog topic: write {:.2} s, restore (read + decode + engine) {:.2} s (medians of 3)",
+            median(&mut w),
+            median(&mut r)
+        );
+    }
+
+    // Overhead: engine 0 never checkpoints, engine 1 does every INTERVAL of
+    // its own apply time (encode on the applying thread, the write in the
+    // background, as a live worker does).
+    let mut k = 0usize;
+    let mut ratios = Vec::new();
+    let mut pending: Option<tokio::task::JoinHandle<()>> = None;
+    for round in 0..ROUNDS {
+        let mut secs = [0.0f64; 2];
+        let mut events = [0usize; 2];
+        while secs[1] < INTERVAL.as_secs_f64() {
+            for i in [round % 2, 1 - round % 2] {
+                let t = Instant::now();
+                for j in 0..BATCH {
+                    engines[i].apply(follow_up(k + j));
+                }
+                secs[i] += t.elapsed().as_secs_f64();
+                events[i] += BATCH;
+            }
+            k += BATCH;
+        }
+        // The interval is over: engine 1 checkpoints.
+        let t = Instant::now();
+        let b = encode_state(engines[1].state()).expect("encode");
+        if let Some(cl) = &changelog {
+            if let Some(p) = pending.take() {
+                let _ = rt.block_on(p);
+            }
+            let cl = cl.clone();
+            let m = meta(10 + round as u64, k as i64);
+            pending = Some(rt.spawn(async move {
+                cl.write(&m, &b).await.expect("write");
+            }));
+        } else {
+            std::hint::black_box(b);
+        }
+        secs[1] += t.elapsed().as_secs_f64();
+        let rate = |i: usize| events[i] as f64 / secs[i];
+        let ratio = rate(1) / rate(0);
+        eprintln!(
+            "round {round}: {:.0} ev/s without checkpoints, {:.0} with, ratio {ratio:.3}",
+            rate(0),
+            rate(1)
+        );
+        ratios.push(ratio);
+    }
+    if let Some(p) = pending.take() {
+        let _ = rt.block_on(p);
+    }
+    println!(
+        "apply with a checkpoint every 10 s / without: {:.3} (median of {ROUNDS} rounds{})",
+        median(&mut ratios),
+        if changelog.is_some() {
+            ", writes to the broker included"
+        } else {
+            "; encode only, no broker"
+        }
+    );
+}

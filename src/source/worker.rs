@@ -1,0 +1,602 @@
+//! One assigned partition: its engine, the offsets it has applied, and its
+//! checkpoints. A worker is a task that owns all three; the consumer thread
+//! feeds it messages and the rebalance callback sends it [`Control`]s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer as _;
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::breach_log::BreachLog;
+use crate::checkpoint::kafka::Changelog;
+use crate::checkpoint::{encode_state, CheckpointError, Meta};
+use crate::config::Config;
+use crate::decode::DecodeError;
+use crate::engine::Engine;
+use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
+
+use super::{wall_ms, Consumer_, Limiter};
+
+/// What the consumer thread hands a worker, in partition order.
+pub(super) enum Item {
+    /// A message.
+    Msg(OwnedMessage),
+    /// The end of the partition: every message before it has been handed over.
+    Eof,
+}
+
+/// What the rebalance callback and shutdown tell a worker.
+pub(super) enum Control {
+    /// The partition is revoked. `lost`: the group took it without asking
+    /// (session timeout), so this instance may no longer write its
+    /// checkpoints; its last snapshot stays published until the partition
+    /// comes back or goes elsewhere. Otherwise a final checkpoint is written
+    /// and its series leave `/metrics`.
+    Revoke {
+        lost: bool,
+        reply: std::sync::mpsc::Sender<Parked>,
+    },
+    /// Shutdown: a final checkpoint (bounded), then reply.
+    Shutdown {
+        deadline: Duration,
+        reply: std::sync::mpsc::Sender<Parked>,
+    },
+}
+
+/// The idle-clock rule's memory: the last applied event's time and the
+/// wall time it was applied at (SPEC §2; docs/operations.md).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct IdleClock {
+    /// Event clock right after the last applied event.
+    pub event_clock: Option<i64>,
+    /// Wall time (unix ms) of the last applied event.
+    pub wall_ms: i64,
+}
+
+impl IdleClock {
+    /// Where a checkpoint leaves the rule: if the partition was already
+    /// idle when it was taken, its clock had followed wall time, and the
+    /// last event's clock is what it was before.
+    pub fn from_checkpoint(meta: &Meta, clock: Option<i64>, idle_ms: i64) -> IdleClock {
+        let wall_ms = meta.last_event_wall_ms.unwrap_or(meta.wall_ms);
+        let quiet = meta.wall_ms - wall_ms;
+        let event_clock = clock.map(|c| if quiet >= idle_ms { c - quiet } else { c });
+        IdleClock {
+            event_clock,
+            wall_ms,
+        }
+    }
+}
+
+/// A worker's engine kept after its partition was revoked, in case the
+/// partition comes back with nothing else having consumed it.
+pub(super) struct Parked {
+    pub engine: Engine,
+    pub next_offset: Option<i64>,
+    /// The newest checkpoint this worker wrote or restored.
+    pub last: Option<Meta>,
+    pub idle: IdleClock,
+    /// When it was parked (parked engines are dropped after a while).
+    pub since: Instant,
+}
+
+/// What a worker starts from.
+pub(super) struct Start {
+    pub tp: Tp,
+    pub engine: Engine,
+    /// The first offset not applied to `engine`, when known.
+    pub next_offset: Option<i64>,
+    /// The newest checkpoint `engine` is (or descends from).
+    pub last: Option<Meta>,
+    /// The partition's end offset when it was assigned: series appear once
+    /// the worker has applied up to it.
+    pub target: i64,
+    pub idle: IdleClock,
+    /// Whether the engine's state has never been exported by anyone else
+    /// since `last` (a parked engine resumed): publish at once.
+    pub caught_up: bool,
+}
+
+/// Everything a worker shares with the rest of the runtime.
+#[derive(Clone)]
+pub(super) struct Env {
+    pub cfg: Arc<Config>,
+    pub hub: Arc<SnapshotHub>,
+    pub consumer: Arc<Consumer_>,
+    pub producer: FutureProducer,
+    pub dlq: Arc<String>,
+    pub changelog: Option<Arc<Changelog>>,
+    /// This instance, as named in the checkpoints it writes.
+    pub writer: Arc<String>,
+}
+
+type Write = JoinHandle<Result<(), CheckpointError>>;
+
+struct Worker {
+    env: Env,
+    tp: Tp,
+    engine: Engine,
+    next_offset: Option<i64>,
+    last: Option<Meta>,
+    target: i64,
+    caught_up: bool,
+    idle: IdleClock,
+    /// Wall time of the first event applied since the newest checkpoint
+    /// (`None`: every applied event is covered).
+    dirty_since_ms: Option<i64>,
+    /// A checkpoint being written: its meta, the write, and the
+    /// `dirty_since_ms` it will clear.
+    writing: Option<(Meta, Write, Option<i64>)>,
+    /// Set by the rebalance callback to interrupt a dead-letter retry loop.
+    stop: watch::Receiver<bool>,
+    /// An end-of-partition mark taken from the queue while batching.
+    eof_pending: bool,
+    breach_log: BreachLog,
+    warn_limit: Limiter,
+}
+
+/// Starts a worker task for an assigned partition.
+pub(super) fn spawn(
+    env: Env,
+    start: Start,
+    rt: &tokio::runtime::Handle,
+) -> (
+    mpsc::Sender<Item>,
+    mpsc::UnboundedSender<Control>,
+    watch::Sender<bool>,
+) {
+    let (data_tx, data_rx) = mpsc::channel(super::PARTITION_QUEUE);
+    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let w = Worker {
+        env,
+        tp: start.tp,
+        engine: start.engine,
+        next_offset: start.next_offset,
+        last: start.last,
+        target: start.target,
+        caught_up: start.caught_up,
+        idle: start.idle,
+        dirty_since_ms: None,
+        writing: None,
+        stop: stop_rx,
+        eof_pending: false,
+        breach_log: BreachLog::default(),
+        warn_limit: Limiter::new(10),
+    };
+    rt.spawn(w.run(data_rx, ctrl_rx));
+    (data_tx, ctrl_tx, stop_tx)
+}
+
+impl Worker {
+    async fn run(
+        mut self,
+        mut data: mpsc::Receiver<Item>,
+        mut ctrl: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let cfg = self.env.cfg.clone();
+        let mut publish =
+            tokio::time::interval(Duration::from_millis(cfg.http.publish_interval.ms() as u64));
+        let mut checkpoint =
+            tokio::time::interval(Duration::from_millis(cfg.checkpoint.interval.ms() as u64));
+        checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        checkpoint.reset();
+        self.check_caught_up();
+        self.status();
+        let mut data_closed = false;
+        loop {
+            tokio::select! {
+                biased;
+                c = ctrl.recv() => match c {
+                    Some(Control::Revoke { lost, reply }) => {
+                        let parked = self.revoke(lost).await;
+                        let _ = reply.send(parked);
+                        return;
+                    }
+                    Some(Control::Shutdown { deadline, reply }) => {
+                        let parked = self.finish(deadline).await;
+                        let _ = reply.send(parked);
+                        return;
+                    }
+                    None => return,
+                },
+                r = async { (&mut self.writing.as_mut().expect("guarded").1).await }, if self.writing.is_some() => {
+                    self.written(r);
+                }
+                m = data.recv(), if !data_closed => match m {
+                    Some(Item::Msg(m)) => self.batch(m, &mut data).await,
+                    // Everything up to the end is applied; the tick moves
+                    // an idle clock first, then publishes.
+                    Some(Item::Eof) if !self.caught_up => {
+                        self.caught_up = true;
+                        self.tick();
+                    }
+                    Some(Item::Eof) => {}
+                    // Only the control channel is left to say what to do.
+                    None => data_closed = true,
+                },
+                _ = publish.tick() => self.tick(),
+                _ = checkpoint.tick() => self.start_checkpoint(),
+            }
+        }
+    }
+
+    /// Applies a message and the messages queued behind it (up to 1024,
+    /// stopping at an end-of-partition mark, which is handled after them).
+    async fn batch(&mut self, first: OwnedMessage, data: &mut mpsc::Receiver<Item>) {
+        let t0 = Instant::now();
+        let max = self.env.cfg.limits.max_event_bytes;
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(m) = next.take() {
+            n += 1;
+            // Already applied (a message fetched before a seek took effect).
+            if self.next_offset.is_some_and(|o| m.offset() < o) {
+                next = self.next_in_batch(n, data);
+                continue;
+            }
+            let result = match m.payload() {
+                Some(p) => self.engine.ingest(p, max),
+                None => {
+                    let e = DecodeError::InvalidJson("empty message".into());
+                    self.engine.record_decode_error(e.reason_index());
+                    Err(e)
+                }
+            };
+            if let Err(e) = result {
+                if let Some(suppressed) = self.warn_limit.allow() {
+                    warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset(), reason = e.reason(),
+                          error = %e, suppressed, "bad event sent to the dead-letter topic");
+                }
+                if !dead_letter(&self.env.producer, &self.env.dlq, &m, &e, self.stop.clone()).await
+                {
+                    // Revoked or shutting down before the dead letter was
+                    // acknowledged: the message stays unapplied and is
+                    // consumed again by whoever owns the partition next.
+                    break;
+                }
+                self.engine.record_dead_letter();
+            }
+            self.next_offset = Some(m.offset() + 1);
+            next = self.next_in_batch(n, data);
+        }
+        if self.eof_pending {
+            self.eof_pending = false;
+            if !self.caught_up {
+                self.caught_up = true;
+                self.tick();
+            }
+        }
+        if self.env.changelog.is_none() {
+            // Without checkpoints an applied event's offset may be committed at once.
+            if let Some(o) = self.next_offset {
+                let _ = self.env.consumer.store_offset(&self.tp.0, self.tp.1, o - 1);
+            }
+        }
+        let now = wall_ms();
+        self.idle = IdleClock {
+            event_clock: self.engine.clock(),
+            wall_ms: now,
+        };
+        self.dirty_since_ms.get_or_insert(now);
+        self.env.hub.observe_batch(t0.elapsed().as_secs_f64());
+        if !self.caught_up {
+            self.check_caught_up();
+        }
+    }
+
+    /// The next message of the batch, if one is queued and the batch is not full.
+    fn next_in_batch(&mut self, n: usize, data: &mut mpsc::Receiver<Item>) -> Option<OwnedMessage> {
+        if n >= 1024 || self.eof_pending {
+            return None;
+        }
+        match data.try_recv() {
+            Ok(Item::Msg(m)) => Some(m),
+            Ok(Item::Eof) => {
+                self.eof_pending = true;
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn check_caught_up(&mut self) {
+        if self.next_offset.unwrap_or(0) >= self.target {
+            self.caught_up = true;
+        }
+    }
+
+    /// Publish tick: the idle clock, breach lines, the snapshot, the status.
+    fn tick(&mut self) {
+        let idle_ms = self.env.cfg.time.idle_timeout.ms();
+        if let Some(c) = self.idle.event_clock {
+            let quiet = wall_ms() - self.idle.wall_ms;
+            // Not a reason to checkpoint: a restored partition recomputes the
+            // same clock from the last event's time and wall time.
+            if quiet >= idle_ms && self.engine.clock().is_some_and(|now| now < c + quiet) {
+                self.engine.advance_clock(c + quiet);
+            }
+        }
+        let (breaches, dropped) = self.engine.drain_breaches();
+        self.breach_log.log(&breaches, dropped);
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        if self.caught_up {
+            let snap = self.engine.snapshot(Some(wall_ms()));
+            self.env.hub.publish(&self.tp, Arc::new(snap));
+        }
+        self.status();
+    }
+
+    fn status(&self) {
+        let phase = if self.caught_up {
+            Phase::Live
+        } else {
+            Phase::CatchingUp
+        };
+        self.env.hub.set_status(
+            &self.tp,
+            PartStatus {
+                phase,
+                position: self.next_offset.unwrap_or(-1),
+                target: self.target,
+                dirty_since_ms: if self.env.changelog.is_some() {
+                    self.dirty_since_ms
+                } else {
+                    None
+                },
+            },
+        );
+    }
+
+    /// Starts writing a checkpoint when something is not covered yet and
+    /// no write is in flight.
+    fn start_checkpoint(&mut self) {
+        let Some(changelog) = self.env.changelog.clone() else {
+            return;
+        };
+        if self.writing.is_some() || self.dirty_since_ms.is_none() {
+            return;
+        }
+        let Some(next_offset) = self.next_offset else {
+            return;
+        };
+        let meta = self.meta(next_offset);
+        let t0 = Instant::now();
+        // A large state takes a while to encode: let the runtime move other
+        // partitions' tasks off this thread meanwhile.
+        let bytes = match tokio::task::block_in_place(|| encode_state(self.engine.state())) {
+            Ok(b) => b,
+            Err(e) => {
+                error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "cannot encode a checkpoint");
+                return;
+            }
+        };
+        tracing::debug!(topic = %self.tp.0, partition = self.tp.1, bytes = bytes.len(),
+                        encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded");
+        let m = meta.clone();
+        let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
+        let write = tokio::spawn(async move {
+            match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
+                Ok(r) => r,
+                Err(_) => Err(CheckpointError::Timeout(format!(
+                    "checkpoint not acknowledged within {timeout:?}"
+                ))),
+            }
+        });
+        // Events applied from now on are not covered by this checkpoint.
+        let covered_since = self.dirty_since_ms.take();
+        self.writing = Some((meta, write, covered_since));
+    }
+
+    fn meta(&self, next_offset: i64) -> Meta {
+        Meta {
+            topic: self.tp.0.clone(),
+            partition: self.tp.1,
+            next_offset,
+            generation: self.last.as_ref().map_or(1, |m| m.generation + 1),
+            writer: self.env.writer.as_ref().clone(),
+            wall_ms: wall_ms(),
+            last_event_wall_ms: Some(self.idle.wall_ms),
+        }
+    }
+
+    /// A write finished: on success it is the newest checkpoint and its
+    /// offset may be committed; on failure what it covered is dirty again.
+    fn written(&mut self, r: Result<Result<(), CheckpointError>, tokio::task::JoinError>) {
+        let Some((meta, _, covered_since)) = self.writing.take() else {
+            return;
+        };
+        // What the failed write would have covered is uncovered again.
+        let uncover = |d: Option<i64>| match (d, covered_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match r {
+            Ok(Ok(())) => {
+                // librdkafka commits the stored offset + 1.
+                let _ = self
+                    .env
+                    .consumer
+                    .store_offset(&self.tp.0, self.tp.1, meta.next_offset - 1);
+                self.last = Some(meta);
+            }
+            Ok(Err(e)) => {
+                warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
+                      "checkpoint abandoned; the previous one stands");
+                self.dirty_since_ms = uncover(self.dirty_since_ms);
+            }
+            Err(e) => {
+                error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "checkpoint task failed");
+                self.dirty_since_ms = uncover(self.dirty_since_ms);
+            }
+        }
+        self.status();
+    }
+
+    /// Waits for a write in flight, then writes what is left, all within `deadline`.
+    async fn final_checkpoint(&mut self, deadline: Duration) {
+        let until = tokio::time::Instant::now() + deadline;
+        if let Some((_, w, _)) = self.writing.as_mut() {
+            match tokio::time::timeout_at(until, w).await {
+                Ok(r) => self.written(r),
+                Err(_) => {
+                    self.writing = None;
+                    warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight abandoned at the deadline");
+                    return;
+                }
+            }
+        }
+        self.start_checkpoint();
+        if let Some((_, w, _)) = self.writing.as_mut() {
+            match tokio::time::timeout_at(until, w).await {
+                Ok(r) => self.written(r),
+                Err(_) => {
+                    self.writing = None;
+                    warn!(topic = %self.tp.0, partition = self.tp.1,
+                          "final checkpoint abandoned at the deadline; the previous one stands");
+                }
+            }
+        }
+    }
+
+    async fn revoke(mut self, lost: bool) -> Parked {
+        if lost {
+            // Another instance may own it already: write nothing more. The
+            // last snapshot stays published (the partition is most likely
+            // back here once the group is reachable again).
+            if let Some((_, w, _)) = self.writing.take() {
+                w.abort();
+            }
+            info!(topic = %self.tp.0, partition = self.tp.1, offset = ?self.next_offset,
+                  "partition lost; engine kept in case it comes back");
+        } else {
+            let deadline = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64)
+                .min(Duration::from_secs(10));
+            self.final_checkpoint(deadline).await;
+            self.env.hub.remove(&self.tp);
+            info!(topic = %self.tp.0, partition = self.tp.1, offset = ?self.next_offset,
+                  checkpoint = ?self.last.as_ref().map(|m| m.next_offset), "partition revoked");
+        }
+        self.env.hub.clear_status(&self.tp);
+        self.park()
+    }
+
+    async fn finish(mut self, deadline: Duration) -> Parked {
+        self.final_checkpoint(deadline).await;
+        info!(topic = %self.tp.0, partition = self.tp.1, offset = ?self.next_offset,
+              checkpoint = ?self.last.as_ref().map(|m| m.next_offset), "partition stopped");
+        self.park()
+    }
+
+    fn park(self) -> Parked {
+        Parked {
+            engine: self.engine,
+            next_offset: self.next_offset,
+            last: self.last,
+            idle: self.idle,
+            since: Instant::now(),
+        }
+    }
+}
+
+/// Writes a message that did not decode to the dead-letter topic, with the
+/// reason and its origin in headers, and waits for the acknowledgement
+/// (retrying). False if the worker was told to stop first.
+async fn dead_letter(
+    producer: &FutureProducer,
+    dlq: &str,
+    m: &OwnedMessage,
+    e: &DecodeError,
+    mut stop: watch::Receiver<bool>,
+) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    let error = e.to_string();
+    let partition = m.partition().to_string();
+    let offset = m.offset().to_string();
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "frontline.reason",
+            value: Some(e.reason()),
+        })
+        .insert(Header {
+            key: "frontline.error",
+            value: Some(error.as_str()),
+        })
+        .insert(Header {
+            key: "frontline.source.topic",
+            value: Some(m.topic()),
+        })
+        .insert(Header {
+            key: "frontline.source.partition",
+            value: Some(partition.as_str()),
+        })
+        .insert(Header {
+            key: "frontline.source.offset",
+            value: Some(offset.as_str()),
+        });
+    let payload: &[u8] = m.payload().unwrap_or_default();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut record = FutureRecord::to(dlq)
+            .payload(payload)
+            .headers(headers.clone());
+        if let Some(k) = m.key() {
+            record = record.key(k);
+        }
+        tokio::select! {
+            r = producer.send(record, Duration::from_secs(10)) => match r {
+                Ok(_) => return true,
+                Err((err, _)) => warn!(error = %err, topic = dlq, "dead-letter write failed; retrying"),
+            },
+            _ = stop.changed() => return false,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return false,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(wall_ms: i64, last_event_wall_ms: Option<i64>) -> Meta {
+        Meta {
+            topic: "t".into(),
+            partition: 0,
+            next_offset: 5,
+            generation: 1,
+            writer: "w".into(),
+            wall_ms,
+            last_event_wall_ms,
+        }
+    }
+
+    #[test]
+    fn idle_clock_resumes_from_the_last_event_not_the_checkpoint() {
+        // Checkpoint taken 100 s after the last event, idle after 30 s: the
+        // clock had followed wall time from 1 000 000 to 1 100 000.
+        let ic = IdleClock::from_checkpoint(&meta(600_000, Some(500_000)), Some(1_100_000), 30_000);
+        assert_eq!(ic.event_clock, Some(1_000_000));
+        assert_eq!(ic.wall_ms, 500_000);
+        // Taken 10 s after the last event: not idle yet, the clock is the event's.
+        let ic = IdleClock::from_checkpoint(&meta(510_000, Some(500_000)), Some(1_000_000), 30_000);
+        assert_eq!(ic.event_clock, Some(1_000_000));
+        assert_eq!(ic.wall_ms, 500_000);
+        // No event yet: no clock.
+        let ic = IdleClock::from_checkpoint(&meta(510_000, None), None, 30_000);
+        assert_eq!(ic.event_clock, None);
+    }
+}
