@@ -745,8 +745,18 @@ fn sigterm_without_a_broker_exits_in_time() {
     c.note(format!("broker halted at event {n}"));
     kafka.halt();
     std::thread::sleep(Duration::from_secs_f64(rng.between(1.0, 4.0)));
-    let took = c.terminate(i, Duration::from_secs(15));
+    let before = std::fs::metadata(&c.members[i].log).map_or(0, |m| m.len());
+    // Waits longer than the limit, so a slow exit is measured, not just failed.
+    let took = c.terminate(i, Duration::from_secs(30));
     eprintln!("sigterm_without_a_broker_exits_in_time: exit took {took:?}");
+    let shutdown_log: String = std::fs::read_to_string(&c.members[i].log)
+        .unwrap_or_default()
+        .get(before as usize..)
+        .unwrap_or("")
+        .lines()
+        .filter(|l| l.contains("frontline"))
+        .collect::<Vec<_>>()
+        .join("\n");
     kafka.resume();
     c.note("broker back on the same port".into());
     c.restart(i);
@@ -755,7 +765,8 @@ fn sigterm_without_a_broker_exits_in_time() {
     c.verdict(produced, &replay(&keyed, &closing), false);
     assert!(
         exit_in_time,
-        "SIGTERM with the broker unreachable: exit took {took:?} (limit 10 s; None: still running after 15 s)"
+        "SIGTERM with the broker unreachable: exit took {took:?} (limit 10 s; None: still \
+         running after 30 s, then killed); frontline's log lines meanwhile:\n{shutdown_log}"
     );
 }
 
@@ -828,11 +839,21 @@ fn corrupt_newest_checkpoint_falls_back_loudly() {
         !manifests.is_empty(),
         "no checkpoint manifest in {changelog} (seed {seed})"
     );
-    let parts: Vec<&i32> = manifests.keys().collect();
-    let victim = *parts[rng.below(parts.len())];
-    let (key, p, o) = manifests[&victim].clone();
+    // Two partitions' newest manifests: one replaced by garbage, one with a
+    // single bit flipped near its end (a well-formed header over a broken body).
+    assert!(
+        manifests.len() >= 2,
+        "manifests of only {} partitions in {changelog} (seed {seed})",
+        manifests.len()
+    );
+    let parts: Vec<i32> = manifests.keys().copied().collect();
+    let garbled = parts[rng.below(parts.len())];
+    let flipped =
+        parts[(parts.iter().position(|p| *p == garbled).unwrap() + 1 + rng.below(parts.len() - 1))
+            % parts.len()];
+    let (key, p, o) = manifests[&garbled].clone();
     c.note(format!(
-        "corrupted manifest {key} (changelog partition {p}, offset {o}) of partition {victim}"
+        "manifest {key} (changelog partition {p}, offset {o}) of partition {garbled} replaced by garbage"
     ));
     let garbage = format!("\u{1}\u{7f}FL-not-a-manifest-{seed}{{\"generation\":");
     kcat_produce_on(
@@ -841,6 +862,20 @@ fn corrupt_newest_checkpoint_falls_back_loudly() {
         &[format!("{key}\t{garbage}")],
         Some(p),
     );
+    let (key, p, o) = manifests[&flipped].clone();
+    let mut value = message_value(&broker(), &changelog, p, o);
+    assert!(
+        value.len() > 8,
+        "manifest {key} at offset {o}: {} bytes",
+        value.len()
+    );
+    let at = value.len() - 1 - rng.below(4);
+    value[at] ^= 0x01;
+    c.note(format!(
+        "manifest {key} (changelog partition {p}, offset {o}) of partition {flipped}: bit 0 of byte {at} of {} flipped",
+        value.len()
+    ));
+    produce_file(&broker(), &changelog, p, &key, &value);
     let before = std::fs::metadata(&c.members[i].log).map_or(0, |m| m.len());
     c.restart(i);
     producer.finish(Duration::from_secs(120));
@@ -851,10 +886,55 @@ fn corrupt_newest_checkpoint_falls_back_loudly() {
         .lines()
         .filter(|l| l.contains("ERROR") && l.to_lowercase().contains("checkpoint"))
         .collect();
+    for part in [garbled, flipped] {
+        assert!(
+            loud.iter()
+                .any(|l| l.contains(&format!("partition={part}"))
+                    || l.contains(&format!("/{part}/"))),
+            "no ERROR line naming the checkpoint of partition {part} after its newest manifest \
+             was corrupted (seed {seed}); ERROR lines about checkpoints:\n{}",
+            loud.join("\n")
+        );
+    }
+    eprintln!(
+        "corrupt_newest_checkpoint_falls_back_loudly:\n{}",
+        loud.join("\n")
+    );
+}
+
+/// The value of one message, byte for byte.
+fn message_value(brokers: &str, topic: &str, partition: i32, offset: i64) -> Vec<u8> {
+    let out = Command::new("kcat")
+        .args([
+            "-b", brokers, "-t", topic, "-C", "-e", "-q", "-c", "1", "-f", "%s",
+        ])
+        .args(["-p", &partition.to_string(), "-o", &offset.to_string()])
+        .output()
+        .unwrap();
     assert!(
-        !loud.is_empty(),
-        "no ERROR line naming the checkpoint after restoring past the corrupted manifest {key} \
-         (seed {seed}); the log after the restart:\n{after_restart}"
+        out.status.success(),
+        "kcat could not read {topic}/{partition}@{offset}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    out.stdout
+}
+
+/// Produces `value` (any bytes) under `key` to one partition: kcat sends a
+/// file given as an argument as one message.
+fn produce_file(brokers: &str, topic: &str, partition: i32, key: &str, value: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("value");
+    std::fs::write(&file, value).unwrap();
+    let status = Command::new("kcat")
+        .args(["-b", brokers, "-t", topic, "-P", "-k", key])
+        .args(["-p", &partition.to_string()])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "kcat could not produce {}",
+        file.display()
     );
 }
 
