@@ -248,7 +248,7 @@ impl Changelog {
         }
         let slot = meta.generation % 2;
         let started = Instant::now();
-        let chunks = tokio::time::timeout(
+        let result = tokio::time::timeout(
             self.write_timeout,
             self.write_inner(meta, state, slot, &book),
         )
@@ -258,11 +258,20 @@ impl Changelog {
                 "checkpoint of {}/{} generation {} not acknowledged within {:?}",
                 meta.topic, meta.partition, meta.generation, self.write_timeout
             ))
-        })??;
+        })
+        .and_then(|r| r);
+        let chunks = split(state, self.chunk_bytes).len();
         let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
         let b = books.entry(key).or_default();
+        let known = &mut b.chunks[slot as usize];
+        if let Err(e) = result {
+            // Some of its chunks may be in the log: the next checkpoint of
+            // this slot tombstones them if it is shorter.
+            *known = (*known).max(chunks);
+            return Err(e);
+        }
         b.last_generation = Some(meta.generation);
-        b.chunks[slot as usize] = chunks;
+        *known = chunks;
         debug!(topic = %meta.topic, partition = meta.partition, generation = meta.generation,
             bytes = state.len(), chunks, elapsed_ms = started.elapsed().as_millis() as u64,
             "checkpoint written");
@@ -274,14 +283,14 @@ impl Changelog {
         books.get(key).cloned().unwrap_or_default()
     }
 
-    /// Produces the chunks, then the manifest, then tombstones; returns the chunk count.
+    /// Produces the chunks, then the manifest, then tombstones.
     async fn write_inner(
         &self,
         meta: &Meta,
         state: &[u8],
         slot: u64,
         book: &Book,
-    ) -> Result<usize, CheckpointError> {
+    ) -> Result<(), CheckpointError> {
         let cp = self.partition_for(meta.partition);
         let bodies = split(state, self.chunk_bytes);
         let mut pending: Vec<DeliveryFuture> = Vec::new();
@@ -333,7 +342,7 @@ impl Changelog {
                     "a tombstone for a leftover checkpoint chunk failed; compaction keeps it");
             }
         }
-        Ok(n)
+        Ok(())
     }
 
     /// Enqueues one record; when librdkafka's queue is full, awaits the oldest
