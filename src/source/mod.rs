@@ -264,6 +264,7 @@ impl Ctx {
             .iter()
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
+        let mut todo = Vec::new();
         for tp in tps {
             if self.workers.lock().is_ok_and(|w| w.live.contains_key(&tp)) {
                 continue;
@@ -286,7 +287,22 @@ impl Ctx {
                 .lock()
                 .ok()
                 .and_then(|mut w| w.parked.remove(&tp));
-            let start = self.start(&env, &tp, target, parked);
+            todo.push((tp, target, parked));
+        }
+        // Partitions restore side by side: an instance taking over several
+        // large partitions waits for the largest, not for their sum.
+        let starts: Vec<Start> = std::thread::scope(|scope| {
+            let running: Vec<_> = todo
+                .into_iter()
+                .map(|(tp, target, parked)| {
+                    let env = &env;
+                    scope.spawn(move || self.start(env, &tp, target, parked))
+                })
+                .collect();
+            running.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for start in starts {
+            let tp = start.tp.clone();
             if let Some(o) = start.next_offset {
                 if let Err(e) = tpl.set_partition_offset(&tp.0, tp.1, Offset::Offset(o)) {
                     error!(topic = %tp.0, partition = tp.1, error = %e, "cannot set the start offset");

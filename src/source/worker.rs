@@ -136,6 +136,8 @@ struct Worker {
     stop: watch::Receiver<bool>,
     /// An end-of-partition mark taken from the queue while batching.
     eof_pending: bool,
+    /// The offset last stored for the group commit.
+    stored: Option<i64>,
     breach_log: BreachLog,
     warn_limit: Limiter,
 }
@@ -166,6 +168,7 @@ pub(super) fn spawn(
         writing: None,
         stop: stop_rx,
         eof_pending: false,
+        stored: None,
         breach_log: BreachLog::default(),
         warn_limit: Limiter::new(10),
     };
@@ -325,6 +328,9 @@ impl Worker {
         let (breaches, dropped) = self.engine.drain_breaches();
         self.breach_log.log(&breaches, dropped);
         self.publish();
+        if self.env.changelog.is_some() {
+            self.store_covered();
+        }
     }
 
     fn publish(&mut self) {
@@ -396,6 +402,26 @@ impl Worker {
         self.writing = Some((meta, write, covered_since));
     }
 
+    /// Stores the offset the newest checkpoint covers for the group commit,
+    /// once (also a restored one: the process that wrote it may have died
+    /// before committing it).
+    fn store_covered(&mut self) {
+        let Some(o) = self.last.as_ref().map(|m| m.next_offset) else {
+            return;
+        };
+        // librdkafka commits the stored offset + 1.
+        if self.stored != Some(o)
+            && o > 0
+            && self
+                .env
+                .consumer
+                .store_offset(&self.tp.0, self.tp.1, o - 1)
+                .is_ok()
+        {
+            self.stored = Some(o);
+        }
+    }
+
     fn meta(&self, next_offset: i64) -> Meta {
         Meta {
             topic: self.tp.0.clone(),
@@ -421,12 +447,8 @@ impl Worker {
         };
         match r {
             Ok(Ok(())) => {
-                // librdkafka commits the stored offset + 1.
-                let _ = self
-                    .env
-                    .consumer
-                    .store_offset(&self.tp.0, self.tp.1, meta.next_offset - 1);
                 self.last = Some(meta);
+                self.store_covered();
             }
             Ok(Err(e)) => {
                 warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
