@@ -49,8 +49,6 @@ pub struct SnapshotHub {
     assigned: RwLock<Vec<Tp>>,
     /// Progress of each assigned partition.
     status: RwLock<BTreeMap<Tp, PartStatus>>,
-    /// Since when (unix ms) Kafka has been failing, if it is.
-    kafka_down_ms: AtomicI64,
     /// Whether series carry a `topic` label beside `partition` (more than one topic).
     label_topic: AtomicBool,
     /// Rebalances seen.
@@ -109,17 +107,6 @@ impl SnapshotHub {
     /// Every assigned partition's progress.
     pub fn statuses(&self) -> BTreeMap<Tp, PartStatus> {
         self.status.read().map(|m| m.clone()).unwrap_or_default()
-    }
-
-    /// Marks Kafka as failing since `since_ms`, or reachable (`None`).
-    pub fn set_kafka_down(&self, since_ms: Option<i64>) {
-        self.kafka_down_ms
-            .store(since_ms.unwrap_or(0), Ordering::Relaxed);
-    }
-
-    /// Since when (unix ms) Kafka has been failing, if it is.
-    pub fn kafka_down_since(&self) -> Option<i64> {
-        Some(self.kafka_down_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
     }
 
     /// Labels partitions' series with `topic` as well (several topics).

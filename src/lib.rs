@@ -25,6 +25,7 @@
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
+//! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
 pub mod breach_log;
@@ -36,6 +37,7 @@ pub mod engine;
 pub mod event;
 pub mod export;
 pub mod hub;
+pub mod kafka_log;
 pub mod names;
 pub mod process;
 pub mod replay;

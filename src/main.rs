@@ -166,6 +166,9 @@ fn simulate_stdout(cfg: SimConfig, end: i64) {
     let _ = out.flush();
 }
 
+/// How long a shutdown may take, whatever Kafka does (docs/operations.md).
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(9);
+
 /// SIGTERM or SIGINT → `true` on the returned channel.
 fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
@@ -178,6 +181,17 @@ fn shutdown_signal() -> watch::Receiver<bool> {
         }
         info!("shutdown signal received");
         let _ = tx.send(true);
+        // Every step of the shutdown is bounded, but a Kafka client closing
+        // against an unreachable cluster can still hang; by now every
+        // checkpoint is written or abandoned, so leaving is safe.
+        std::thread::spawn(|| {
+            std::thread::sleep(SHUTDOWN_DEADLINE);
+            warn!(
+                deadline_s = SHUTDOWN_DEADLINE.as_secs(),
+                "shutdown deadline reached; exiting"
+            );
+            std::process::exit(0);
+        });
     });
     rx
 }
@@ -285,7 +299,10 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(e),
             };
-            match rt.block_on(run_live(cfg, embedded)) {
+            let r = rt.block_on(run_live(cfg, embedded));
+            // Blocking tasks still closing a Kafka client are not waited for.
+            rt.shutdown_background();
+            match r {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("frontline: {e:#}");

@@ -74,9 +74,7 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
 /// `http.ready_max_watermark_lag` of wall time.
 async fn readyz(State(st): State<AppState>) -> Response {
     let assigned = st.hub.assigned();
-    let down = st
-        .hub
-        .kafka_down_since()
+    let down = crate::kafka_log::down_since_ms()
         .map(|since| {
             format!(
                 " (Kafka unreachable for {} s)",

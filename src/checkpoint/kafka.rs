@@ -42,7 +42,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -57,6 +56,7 @@ use super::{
     Manifest, Meta, FRAME_OVERHEAD,
 };
 use crate::config::Config;
+use crate::kafka_log::Quiet;
 
 /// Messages read by the first backward window; each further one doubles.
 const FIRST_WINDOW: i64 = 64;
@@ -69,7 +69,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A changelog topic: writes checkpoints, finds and loads them.
 pub struct Changelog {
-    producer: FutureProducer,
+    producer: FutureProducer<Quiet>,
     /// Settings for the short-lived consumers of `restore` and `latest_meta`.
     consumer_cfg: ClientConfig,
     topic: String,
@@ -138,8 +138,9 @@ impl Changelog {
         let base = base_config(cfg);
         let max_message = chunk_bytes + FRAME_OVERHEAD + RECORD_HEADROOM;
 
-        let admin: AdminClient<DefaultClientContext> =
-            base.create().map_err(|e| kafka_err("admin client", e))?;
+        let admin: AdminClient<Quiet> = base
+            .create_with_context(Quiet)
+            .map_err(|e| kafka_err("admin client", e))?;
         let partitions = match count_partitions(&base, &topic).await? {
             Some(n) => {
                 if n < min_partitions {
@@ -189,7 +190,9 @@ impl Changelog {
         if pc.get("compression.type").is_none() && pc.get("compression.codec").is_none() {
             pc.set("compression.type", "lz4");
         }
-        let producer: FutureProducer = pc.create().map_err(|e| kafka_err("producer", e))?;
+        let producer: FutureProducer<Quiet> = pc
+            .create_with_context(Quiet)
+            .map_err(|e| kafka_err("producer", e))?;
 
         let mut consumer_cfg = base;
         // librdkafka wants a group for `assign`; the group is never joined
@@ -475,7 +478,7 @@ async fn count_partitions(
     let (cc, name) = (base.clone(), topic.to_string());
     // Metadata is a blocking call: off the async threads.
     let md = tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = cc.create()?;
+        let c: BaseConsumer<Quiet> = cc.create_with_context(Quiet)?;
         c.fetch_metadata(Some(&name), OPEN_TIMEOUT)
     })
     .await
@@ -495,7 +498,7 @@ async fn count_partitions(
 }
 
 /// A changelog under a delete policy loses checkpoints to retention: say so.
-async fn warn_unless_compacted(admin: &AdminClient<DefaultClientContext>, topic: &str) {
+async fn warn_unless_compacted(admin: &AdminClient<Quiet>, topic: &str) {
     let spec = [ResourceSpecifier::Topic(topic)];
     // Advisory only: a cluster that cannot answer (librdkafka's mock cluster
     // of the embedded demo does not) must not hold the start up.
@@ -518,7 +521,7 @@ async fn warn_unless_compacted(admin: &AdminClient<DefaultClientContext>, topic:
 }
 
 async fn create(
-    admin: &AdminClient<DefaultClientContext>,
+    admin: &AdminClient<Quiet>,
     topic: &str,
     cfg: &Config,
     partitions: i32,
@@ -563,7 +566,7 @@ struct Rec {
 
 /// A backward scan of one changelog partition for one source partition.
 struct Scan<'a> {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Quiet>,
     log: &'a Changelog,
     topic: &'a str,
     partition: i32,
@@ -592,9 +595,9 @@ impl<'a> Scan<'a> {
         timeout: Duration,
     ) -> Result<Scan<'a>, CheckpointError> {
         let deadline = Instant::now() + timeout;
-        let consumer: BaseConsumer = log
+        let consumer: BaseConsumer<Quiet> = log
             .consumer_cfg
-            .create()
+            .create_with_context(Quiet)
             .map_err(|e| kafka_err("consumer", e))?;
         let cp = log.partition_for(partition);
         let (low, high) = consumer

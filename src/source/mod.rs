@@ -45,12 +45,13 @@ use crate::checkpoint::kafka::Changelog;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
+use crate::kafka_log::{self, Quiet};
 use worker::{Control, Env, IdleClock, Item, Parked, Start};
 
 /// Messages buffered per partition before the consumer waits (backpressure).
 const PARTITION_QUEUE: usize = 4096;
 /// How long shutdown gives the workers' final checkpoints.
-const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(5);
+const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(4);
 /// How long a revoked partition's engine is kept in case it comes back.
 const PARK_FOR: Duration = Duration::from_secs(120);
 /// How long a restore may take before the partition starts empty.
@@ -83,54 +84,6 @@ pub struct Ctx {
     workers: Mutex<Workers>,
     /// Set once the consumer exists (workers store offsets through it).
     env: Mutex<Option<Env>>,
-    outage: Mutex<Outage>,
-}
-
-/// Kafka errors while the cluster is unreachable: the first is logged,
-/// then one summary line every 30 s.
-struct Outage {
-    since: Option<Instant>,
-    errors: u64,
-    last_line: Instant,
-    last: String,
-}
-
-impl Outage {
-    fn error(&mut self, hub: &SnapshotHub, what: &str) {
-        let now = Instant::now();
-        self.errors += 1;
-        self.last = what.to_string();
-        match self.since {
-            None => {
-                self.since = Some(now);
-                self.last_line = now;
-                hub.set_kafka_down(Some(wall_ms()));
-                warn!(
-                    error = what,
-                    "Kafka error; further errors are summarised every 30 s"
-                );
-            }
-            Some(since) if now.duration_since(self.last_line) >= Duration::from_secs(30) => {
-                warn!(errors = self.errors, last = %self.last,
-                      for_s = now.duration_since(since).as_secs(), "Kafka still failing");
-                self.last_line = now;
-                self.errors = 0;
-            }
-            Some(_) => {}
-        }
-    }
-
-    fn ok(&mut self, hub: &SnapshotHub) {
-        if let Some(since) = self.since.take() {
-            hub.set_kafka_down(None);
-            info!(
-                after_s = since.elapsed().as_secs(),
-                errors = self.errors,
-                "Kafka reachable again"
-            );
-            self.errors = 0;
-        }
-    }
 }
 
 impl ClientContext for Ctx {
@@ -156,28 +109,11 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        // The end of a partition is news, not an error (handled in the poll loop).
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
-            return;
-        }
-        if let Ok(mut o) = self.outage.lock() {
-            o.error(&self.hub, &format!("{error}: {reason}"));
-        }
+        kafka_log::client_error(&error, reason);
     }
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error
-            | RDKafkaLogLevel::Warning => {
-                if let Ok(mut o) = self.outage.lock() {
-                    o.error(&self.hub, &format!("{fac}: {message}"));
-                }
-            }
-            _ => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
-        }
+        kafka_log::client_log(level, fac, message);
     }
 }
 
@@ -242,9 +178,7 @@ impl ConsumerContext for Ctx {
         match result {
             Ok(()) => {
                 self.hub.last_commit_ms.store(wall_ms(), Ordering::Relaxed);
-                if let Ok(mut o) = self.outage.lock() {
-                    o.ok(&self.hub);
-                }
+                kafka_log::ok();
             }
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => tracing::debug!(error = %e, "offset commit"),
@@ -531,20 +465,14 @@ pub async fn run(
         rt: tokio::runtime::Handle::current(),
         workers: Mutex::new(Workers::default()),
         env: Mutex::new(None),
-        outage: Mutex::new(Outage {
-            since: None,
-            errors: 0,
-            last_line: Instant::now(),
-            last: String::new(),
-        }),
     };
     let consumer: Arc<Consumer_> = Arc::new(cc.create_with_context(ctx)?);
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
     hub.set_label_topic(topics.len() > 1);
-    let producer: FutureProducer = cfg
+    let producer: FutureProducer<Quiet> = cfg
         .kafka
         .producer_config(&[("acks", "all"), ("message.timeout.ms", "30000")])
-        .create()?;
+        .create_with_context(Quiet)?;
     let dlq = Arc::new(cfg.kafka.dlq());
     let changelog = if cfg.checkpoint.enabled {
         let min = {
@@ -634,9 +562,7 @@ fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
                     let _ = tx.blocking_send(Item::Msg(m.detach()));
                 }
                 if seen % 1024 == 1 {
-                    if let Ok(mut o) = ctx.outage.lock() {
-                        o.ok(hub);
-                    }
+                    kafka_log::ok();
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
@@ -652,14 +578,10 @@ fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
                 if let Some(tx) = tx {
                     let _ = tx.blocking_send(Item::Eof);
                 }
-                if let Ok(mut o) = ctx.outage.lock() {
-                    o.ok(hub);
-                }
+                kafka_log::ok();
             }
             Some(Err(e)) => {
-                if let Ok(mut o) = ctx.outage.lock() {
-                    o.error(hub, &e.to_string());
-                }
+                kafka_log::error(&e.to_string());
             }
             None => {}
         }
@@ -702,7 +624,7 @@ fn progress(hub: &SnapshotHub, seen: u64, over: Duration) {
     } else {
         "-".into()
     };
-    let kafka = if hub.kafka_down_since().is_some() {
+    let kafka = if kafka_log::down_since_ms().is_some() {
         "unreachable"
     } else {
         "ok"

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::decode::DecodeError;
 use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
+use crate::kafka_log::Quiet;
 
 use super::{wall_ms, Consumer_, Limiter};
 
@@ -108,7 +109,7 @@ pub(super) struct Env {
     pub cfg: Arc<Config>,
     pub hub: Arc<SnapshotHub>,
     pub consumer: Arc<Consumer_>,
-    pub producer: FutureProducer,
+    pub producer: FutureProducer<Quiet>,
     pub dlq: Arc<String>,
     pub changelog: Option<Arc<Changelog>>,
     /// This instance, as named in the checkpoints it writes.
@@ -533,7 +534,7 @@ impl Worker {
 /// reason and its origin in headers, and waits for the acknowledgement
 /// (retrying). False if the worker was told to stop first.
 async fn dead_letter(
-    producer: &FutureProducer,
+    producer: &FutureProducer<Quiet>,
     dlq: &str,
     m: &OwnedMessage,
     e: &DecodeError,

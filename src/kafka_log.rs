@@ -1,0 +1,123 @@
+//! librdkafka's own errors and log lines, from every Kafka client of the
+//! process (the group consumer, the dead-letter and changelog producers, the
+//! checkpoint readers), summarised: while Kafka is failing, the first error
+//! is one WARN line, then one line every 30 s counts the rest, and one INFO
+//! line says when Kafka answers again. An outage is a state, not a flood.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+use tracing::{info, warn};
+
+/// How often a continuing outage is summarised.
+const SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+struct Outage {
+    since: Option<(Instant, i64)>,
+    errors: u64,
+    last_line: Option<Instant>,
+    last: String,
+}
+
+static OUTAGE: Mutex<Outage> = Mutex::new(Outage {
+    since: None,
+    errors: 0,
+    last_line: None,
+    last: String::new(),
+});
+
+fn wall_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Records a Kafka error: logged if it starts an outage or a summary is due.
+pub fn error(what: &str) {
+    let Ok(mut o) = OUTAGE.lock() else { return };
+    let now = Instant::now();
+    o.errors += 1;
+    o.last.clear();
+    o.last.push_str(what);
+    match o.since {
+        None => {
+            o.since = Some((now, wall_ms()));
+            o.last_line = Some(now);
+            o.errors = 0;
+            warn!(
+                error = what,
+                "Kafka error; further errors are summarised every 30 s"
+            );
+        }
+        Some((since, _))
+            if o.last_line
+                .is_none_or(|l| now.duration_since(l) >= SUMMARY_EVERY) =>
+        {
+            warn!(errors = o.errors, last = %o.last, for_s = now.duration_since(since).as_secs(),
+                  "Kafka still failing");
+            o.last_line = Some(now);
+            o.errors = 0;
+        }
+        Some(_) => {}
+    }
+}
+
+/// Records that Kafka answered: ends an outage.
+pub fn ok() {
+    let Ok(mut o) = OUTAGE.lock() else { return };
+    if let Some((since, _)) = o.since.take() {
+        info!(
+            after_s = since.elapsed().as_secs(),
+            errors = o.errors,
+            "Kafka reachable again"
+        );
+        o.errors = 0;
+    }
+}
+
+/// Since when (unix ms) Kafka has been failing, if it is.
+pub fn down_since_ms() -> Option<i64> {
+    OUTAGE.lock().ok().and_then(|o| o.since.map(|(_, ms)| ms))
+}
+
+/// Routes a client's error callback: the end of a partition is news, not an error.
+pub fn client_error(error: &KafkaError, reason: &str) {
+    if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+        self::error(&format!("{error}: {reason}"));
+    }
+}
+
+/// Routes a client's log line: warnings and worse count as errors, the
+/// rest is debug.
+pub fn client_log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error
+        | RDKafkaLogLevel::Warning => self::error(&format!("{fac}: {message}")),
+        _ => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
+    }
+}
+
+/// The client context of every Kafka client but the group consumer: its
+/// errors and logs go through the summary above.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        client_log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(&error, reason);
+    }
+
+    fn stats(&self, _: Statistics) {}
+}
+
+impl ConsumerContext for Quiet {}
