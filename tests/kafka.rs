@@ -236,3 +236,69 @@ fn sigterm_commits_and_exits_quickly() {
         "shutdown committed every applied event"
     );
 }
+
+#[test]
+fn an_eager_rebalance_hands_partitions_back_with_their_engines() {
+    let topic = unique("eager");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    // The eager protocol revokes every partition on each rebalance and
+    // assigns them anew: the ones that come back keep their engines.
+    let eager = |l: &mut Launch| {
+        l.args.extend([
+            "--set".to_string(),
+            "kafka.partition.assignment.strategy=\"range\"".to_string(),
+        ])
+    };
+    let mut la = Launch::new(&topic, &group);
+    eager(&mut la);
+    let a = Frontline::launch(&la);
+    let (keyed, closing) = scenario(4000, 15);
+    let (first, second) = keyed.split_at(2000);
+    kcat_produce(&topic, first, None);
+    wait_until(Duration::from_secs(60), "the first half is applied", || {
+        a.sum("frontline_events_total") == 2000.0
+    });
+    let mut lb = Launch::new(&topic, &group);
+    eager(&mut lb);
+    let b = Frontline::launch(&lb);
+    wait_until(
+        Duration::from_secs(60),
+        "both instances have partitions",
+        || {
+            let ready = |f: &Frontline| http_get(f.port, "/readyz").unwrap_or_default();
+            ready(&a).starts_with("ready: 2 partitions")
+                && ready(&b).starts_with("ready: 2 partitions")
+        },
+    );
+    let count = |f: &Frontline, what: &str| f.log_text().matches(what).count();
+    assert_eq!(
+        count(&a, "partition back: its engine resumes"),
+        2,
+        "the two partitions that stayed kept their engines:\n{}",
+        a.log_text()
+    );
+    assert_eq!(
+        count(&b, "state restored"),
+        2,
+        "the two that moved were restored from the checkpoints written on revoke:\n{}",
+        b.log_text()
+    );
+    produce_scenario(&topic, second, &closing);
+    let total = (keyed.len() + closing.len()) as f64;
+    wait_until(Duration::from_secs(60), "every event is applied", || {
+        a.sum("frontline_events_total") + b.sum("frontline_events_total") == total
+    });
+    let cumulative = |k: &str| {
+        k.contains("_total") || k.contains("_bucket") || k.contains("_count") || k.contains("_sum")
+    };
+    let mut summed = support(&a.metrics(), cumulative);
+    for (k, v) in support(&b.metrics(), cumulative) {
+        *summed.entry(k).or_default() += v;
+    }
+    assert_same(
+        &summed,
+        &support(&replay(&keyed, &closing), cumulative),
+        "sum of two instances vs replay",
+    );
+}
