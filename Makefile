@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run replay-demo test lint unit memcheck integration bench tools build clean
+.PHONY: run replay-demo test lint rules unit memcheck integration bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -20,7 +20,7 @@ build:
 ## Everything CI checks: formatting, lints, unit, property, golden and CLI
 ## tests, the engine's unit tests under valgrind, then the integration tests
 ## against a real Apache Kafka broker.
-test: tools lint unit memcheck integration
+test: tools lint rules unit memcheck integration
 
 tools:
 	./scripts/install-tools.sh
@@ -28,6 +28,11 @@ tools:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --features kafka-tests --quiet -- -D warnings
+
+## The shipped Prometheus rules: syntax and their unit tests.
+rules:
+	promtool check rules deploy/prometheus/frontline.rules.yaml deploy/prometheus/frontline.alerts.yaml
+	promtool test rules deploy/prometheus/tests.yaml
 
 unit:
 	$(CARGO) test --lib --bins --tests
