@@ -2,13 +2,18 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run replay-demo test lint unit memcheck integration faults bench tools build clean
+.PHONY: run stack replay-demo test lint rules unit memcheck integration faults bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
 ## http://127.0.0.1:9464/metrics. With KAFKA_BROKERS=host:port it consumes that cluster instead.
 run: build
 	$(FRONTLINE) run --embedded --config deploy/frontline.toml
+
+## The embedded default plus Debian's Prometheus and Alertmanager with the
+## shipped rules and configuration, on free loopback ports; prints the URLs.
+stack: build
+	FRONTLINE=$(FRONTLINE) ./scripts/stack.sh
 
 ## Replay a simulated day and print the final metrics.
 replay-demo: build
@@ -20,7 +25,7 @@ build:
 ## Everything CI checks: formatting, lints, unit, property, golden and CLI
 ## tests, the engine's unit tests under valgrind, then the integration tests
 ## against a real Apache Kafka broker, then the fault matrix.
-test: tools lint unit memcheck integration faults
+test: tools lint rules unit memcheck integration faults
 
 tools:
 	./scripts/install-tools.sh
@@ -28,6 +33,11 @@ tools:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --features kafka-tests --quiet -- -D warnings
+
+## The shipped Prometheus rules: syntax and their unit tests.
+rules:
+	promtool check rules deploy/prometheus/frontline.rules.yaml deploy/prometheus/frontline.alerts.yaml
+	promtool test rules deploy/prometheus/tests.yaml
 
 unit:
 	$(CARGO) test --lib --bins --tests
@@ -40,13 +50,14 @@ memcheck:
 
 KAFKA_DIR ?= .cache/kafka-test
 
-## Integration tests against a real single-node Kafka (started and stopped here).
+## Integration tests against a real single-node Kafka (started and stopped here);
+## `ops` adds a real Prometheus and Alertmanager with the shipped rules.
 integration:
 	./scripts/kafka.sh fetch
 	@set -e; ./scripts/kafka.sh stop $(KAFKA_DIR); rm -rf $(KAFKA_DIR); \
 	  BROKER=$$(./scripts/kafka.sh start $(KAFKA_DIR)); \
 	  trap './scripts/kafka.sh stop $(KAFKA_DIR)' EXIT; \
-	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka --test changelog -- --test-threads 2
+	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka --test changelog --test ops -- --test-threads 2
 
 ## Faults under load against a real broker: kill -9, rebalances, a broker
 ## outage, SIGTERM without a broker, a corrupted checkpoint, an SLA deadline

@@ -1,0 +1,843 @@
+//! The shipped monitoring, end to end: `frontline run` against a real Apache
+//! Kafka broker (FRONTLINE_TEST_KAFKA; `make integration` starts one), a
+//! real Prometheus (Debian's `prometheus`) scraping it with the rule files of
+//! `deploy/prometheus/`, and a real Alertmanager (Debian's
+//! `prometheus-alertmanager`) routing to a webhook receiver this test runs.
+//!
+//! A simulated hour and a half of contacts, then VIP tickets every 3 s whose
+//! first-response SLA (15 s) nobody meets. The SLA breach alert must reach
+//! the webhook with the policy and queue of those tickets; no processor-health
+//! alert may be pending or firing while the processor is healthy; stopping
+//! frontline must fire the target-down alert. Every wait is bounded; every
+//! port is a free loopback port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use frontline::simulate::{SimConfig, Simulator};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+fn broker() -> String {
+    std::env::var("FRONTLINE_TEST_KAFKA")
+        .expect("FRONTLINE_TEST_KAFKA is not set: this test needs a broker; `make test` starts one")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped, so a failing assertion leaves nothing behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(cmd: &mut Command, log: &Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    Proc(
+        cmd.stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {cmd:?}: {e} (run ./scripts/install-tools.sh)")
+            }),
+    )
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
+}
+
+fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ok() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out after {limit:?} waiting until {what}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A Prometheus instant query: the `data.result` array, or the error text.
+fn prom_query(port: u16, q: &str) -> Result<Vec<Value>, String> {
+    let (_, body) = http_get(port, &format!("/api/v1/query?query={}", urlencode(q)))
+        .ok_or_else(|| "no answer".to_string())?;
+    let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if v["status"] != "success" {
+        return Err(format!("{}: {}", v["errorType"], v["error"]));
+    }
+    Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+}
+
+/// Collects the JSON bodies Alertmanager posts.
+struct Webhook {
+    port: u16,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let l = line.trim_end().to_ascii_lowercase();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = l.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_ok() {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                        sink.lock().unwrap().push(v);
+                    }
+                }
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        Webhook { port, got }
+    }
+
+    /// Alerts received so far with this name and status.
+    fn alerts(&self, name: &str, status: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["labels"]["alertname"] == name && a["status"] == status)
+            .collect()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| format!("{}:{}", a["labels"]["alertname"], a["status"]))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The rule files Prometheus loads: the shipped ones.
+fn rule_files() -> Vec<PathBuf> {
+    ["frontline.rules.yaml", "frontline.alerts.yaml"]
+        .iter()
+        .map(|f| repo().join("deploy/prometheus").join(f))
+        .collect()
+}
+
+const CONFIG: &str = r#"
+[time]
+idle_timeout = "1s"
+
+[cost]
+per_agent_hour = 36.0
+
+[kpi_targets]
+csat = 0.85
+service_level = 0.8
+abandonment = 0.05
+first_contact_resolution = 0.7
+sla_attainment = 0.95
+
+[sla]
+warn_fraction = 0.5
+
+[[sla.policies]]
+name = "vip"
+match = { queue = ["vip"] }
+first_response = "15s"
+resolution = "1h"
+
+[[sla.policies]]
+name = "phone"
+match = { channel = ["phone"] }
+answer = "1m"
+
+[[sla.policies]]
+name = "standard"
+calendar = "always"
+first_response = "8h"
+resolution = "3d"
+
+[sla.calendars.always]
+timezone = "UTC"
+hours = { mon = ["00:00-24:00"], tue = ["00:00-24:00"], wed = ["00:00-24:00"], thu = ["00:00-24:00"], fri = ["00:00-24:00"], sat = ["00:00-24:00"], sun = ["00:00-24:00"] }
+"#;
+
+/// Everything the test runs: the broker's topic, frontline, Prometheus,
+/// Alertmanager and the webhook.
+struct Stack {
+    dir: tempfile::TempDir,
+    frontline: Option<Proc>,
+    frontline_port: u16,
+    prometheus: Proc,
+    prom_port: u16,
+    _alertmanager: Proc,
+    webhook: Webhook,
+    topic: String,
+}
+
+impl Stack {
+    fn start() -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let topic = format!("ops-{}-{}", std::process::id(), now_ms() % 1_000_000_000);
+        create_topic(&topic);
+
+        let webhook = Webhook::start();
+        let am_port = free_port();
+        std::fs::write(
+            d.join("alertmanager.yml"),
+            format!(
+                "route:\n  receiver: hook\n  group_by: [alertname, policy, queue, instance]\n  \
+                 group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+                 receivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:{}/\n    send_resolved: true\n",
+                webhook.port
+            ),
+        )
+        .unwrap();
+        let alertmanager = spawn(
+            Command::new("prometheus-alertmanager").args([
+                &format!("--config.file={}", d.join("alertmanager.yml").display()),
+                &format!("--storage.path={}", d.join("am").display()),
+                &format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=",
+            ]),
+            &d.join("alertmanager.log"),
+        );
+
+        let frontline_port = free_port();
+        std::fs::write(d.join("frontline.toml"), CONFIG).unwrap();
+        let group = format!("{topic}-group");
+        let frontline = spawn(
+            Command::new(env!("CARGO_BIN_EXE_frontline"))
+                .args([
+                    "run",
+                    "--config",
+                    d.join("frontline.toml").to_str().unwrap(),
+                    "--brokers",
+                    &broker(),
+                    "--topic",
+                    &topic,
+                    "--group",
+                    &group,
+                    "--listen",
+                    &format!("127.0.0.1:{frontline_port}"),
+                    "--set",
+                    "checkpoint.interval=\"1s\"",
+                    "--set",
+                    "kafka.auto.commit.interval.ms=\"500\"",
+                ])
+                .env("RUST_LOG", "info"),
+            &d.join("frontline.log"),
+        );
+
+        let prom_port = free_port();
+        let rules: Vec<String> = rule_files()
+            .iter()
+            .map(|p| format!("  - {}\n", p.display()))
+            .collect();
+        std::fs::write(
+            d.join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 1s\n\
+                 rule_files:\n{}\
+                 alerting:\n  alertmanagers:\n  - static_configs:\n    - targets: ['127.0.0.1:{am_port}']\n\
+                 scrape_configs:\n- job_name: frontline\n  static_configs:\n  - targets: ['127.0.0.1:{frontline_port}']\n",
+                rules.concat()
+            ),
+        )
+        .unwrap();
+        let prometheus = spawn(
+            Command::new("prometheus").args([
+                &format!("--config.file={}", d.join("prometheus.yml").display()),
+                &format!("--storage.tsdb.path={}", d.join("tsdb").display()),
+                &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ]),
+            &d.join("prometheus.log"),
+        );
+
+        let up = |port: u16, path: &str| http_get(port, path).is_some_and(|(c, _)| c == 200);
+        wait_until(Duration::from_secs(30), "frontline serves /healthz", || {
+            up(frontline_port, "/healthz")
+        });
+        wait_until(Duration::from_secs(30), "Prometheus is ready", || {
+            up(prom_port, "/-/ready")
+        });
+        wait_until(Duration::from_secs(30), "Alertmanager is ready", || {
+            up(am_port, "/-/ready")
+        });
+        Stack {
+            dir,
+            frontline: Some(frontline),
+            frontline_port,
+            prometheus,
+            prom_port,
+            _alertmanager: alertmanager,
+            webhook,
+            topic,
+        }
+    }
+
+    fn query(&self, q: &str) -> Result<Vec<Value>, String> {
+        prom_query(self.prom_port, q)
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+}
+
+fn create_topic(topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = NewTopic::new(topic, 2, TopicReplication::Fixed(1));
+    for r in rt
+        .block_on(admin.create_topics(&[t], &AdminOptions::new()))
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// A kcat producer fed line by line (`key\tvalue`).
+fn kcat(topic: &str) -> (Proc, std::process::ChildStdin) {
+    let mut child = Command::new("kcat")
+        .args([
+            "-b",
+            &broker(),
+            "-t",
+            topic,
+            "-P",
+            "-K",
+            "\t",
+            "-X",
+            "linger.ms=0",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat not found: run ./scripts/install-tools.sh");
+    let stdin = child.stdin.take().unwrap();
+    (Proc(child), stdin)
+}
+
+/// An hour and a half of simulated contacts ending now, so every KPI has
+/// something to show and the watermark is where a live stream's is. Sent in
+/// ten slices two seconds apart, so Prometheus sees the counters grow.
+fn simulated_history(topic: &str) -> std::thread::JoinHandle<()> {
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        let end = now_ms();
+        let start = end - 90 * 60_000;
+        let events: Vec<_> = Simulator::new(SimConfig {
+            seed: 7,
+            start_ms: start,
+            ..Default::default()
+        })
+        .take_while(|e| e.ts < end)
+        .collect();
+        let (mut p, mut stdin) = kcat(&topic);
+        // A CES answer now and one at the end: a rate needs the counter to move.
+        writeln!(
+            stdin,
+            r#"ops-c0	{{"event_id":"ops-0","type":"survey.ces","ts":{},"customer_id":"ops-c0","score":2}}"#,
+            start + 1_000
+        )
+        .unwrap();
+        let slice = (end - start) / 10;
+        let mut next = start + slice;
+        for e in events {
+            if e.ts >= next {
+                stdin.flush().unwrap();
+                std::thread::sleep(Duration::from_secs(2));
+                next += slice;
+            }
+            writeln!(stdin, "{}\t{}", e.key, e.json).unwrap();
+        }
+        // What the simulated stretch may lack, so every series a panel or
+        // rule reads exists: a reopen, a short abandon, NPS and CES answers.
+        let t = end - 60_000;
+        for (key, ev) in [
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-1","type":"ticket.created","ts":{},"ticket_id":"OPS-T1","customer_id":"ops-c1","channel":"email","priority":"normal","queue":"billing"}}"#,
+                    t
+                ),
+            ),
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-2","type":"ticket.resolved","ts":{},"ticket_id":"OPS-T1"}}"#,
+                    t + 1_000
+                ),
+            ),
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-3","type":"ticket.reopened","ts":{},"ticket_id":"OPS-T1"}}"#,
+                    t + 2_000
+                ),
+            ),
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-4","type":"call.queued","ts":{},"call_id":"OPS-C1","customer_id":"ops-c1","queue":"billing"}}"#,
+                    t
+                ),
+            ),
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-5","type":"call.abandoned","ts":{},"call_id":"OPS-C1"}}"#,
+                    t + 2_000
+                ),
+            ),
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-6","type":"survey.nps","ts":{},"customer_id":"ops-c1","score":9}}"#,
+                    t + 3_000
+                ),
+            ),
+            (
+                "ops-c1",
+                format!(
+                    r#"{{"event_id":"ops-7","type":"survey.ces","ts":{},"customer_id":"ops-c1","score":2,"ticket_id":"OPS-T1"}}"#,
+                    t + 3_000
+                ),
+            ),
+        ] {
+            writeln!(stdin, "{key}\t{ev}").unwrap();
+        }
+        // One message that is not an event: decode errors and dead letters have a series.
+        writeln!(stdin, "bad\tnot json").unwrap();
+        drop(stdin);
+        assert!(p.0.wait().unwrap().success(), "kcat produce failed");
+    })
+}
+
+/// A VIP ticket every 3 s, created now: nobody answers, so each breaches its
+/// 15 s first-response target.
+fn vip_tickets(topic: &str, stop: Arc<Mutex<bool>>) -> std::thread::JoinHandle<()> {
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        let (_p, mut stdin) = kcat(&topic);
+        let mut n = 0;
+        while !*stop.lock().unwrap() {
+            let ts = now_ms();
+            writeln!(
+                stdin,
+                "vip-customer\t{{\"event_id\":\"vip-{n}\",\"type\":\"ticket.created\",\"ts\":{ts},\"ticket_id\":\"VIP-{n}\",\"customer_id\":\"vip-customer\",\"channel\":\"email\",\"priority\":\"urgent\",\"queue\":\"vip\"}}"
+            )
+            .unwrap();
+            stdin.flush().unwrap();
+            n += 1;
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    })
+}
+
+#[test]
+fn alerts_reach_alertmanager_from_live_metrics() {
+    let t0 = Instant::now();
+    let mut s = Stack::start();
+    let history = simulated_history(&s.topic);
+    let stop = Arc::new(Mutex::new(false));
+    let vip = vip_tickets(&s.topic, stop.clone());
+
+    // The breach is counted when the deadline passes (15 s after creation);
+    // the alert fires on the next evaluation and Alertmanager sends it after
+    // group_wait (1 s).
+    let took = wait_until(
+        Duration::from_secs(120),
+        "SupportSLABreached{policy=vip,queue=vip} reaches the webhook",
+        || {
+            s.webhook
+                .alerts("SupportSLABreached", "firing")
+                .iter()
+                .any(|a| a["labels"]["policy"] == "vip" && a["labels"]["queue"] == "vip")
+        },
+    );
+    let breach = s
+        .webhook
+        .alerts("SupportSLABreached", "firing")
+        .into_iter()
+        .find(|a| a["labels"]["policy"] == "vip")
+        .unwrap();
+    assert_eq!(breach["labels"]["sla"], "first_response");
+    assert_eq!(breach["labels"]["priority"], "urgent");
+    assert_eq!(breach["labels"]["severity"], "warning");
+    assert_eq!(
+        breach["annotations"]["runbook_url"],
+        "docs/runbook.md#supportslabreached"
+    );
+    assert!(
+        breach["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("policy vip was breached in queue vip"),
+        "{breach}"
+    );
+    eprintln!("SLA breach alert at the webhook {took:?} after the first VIP ticket");
+
+    // Healthy: no processor alert pending or firing, none sent.
+    let health = s
+        .query(r#"ALERTS{alertname=~"Frontline.*"}"#)
+        .expect("ALERTS query");
+    assert!(
+        health.is_empty(),
+        "processor alerts while healthy: {health:?}"
+    );
+    assert!(
+        !s.webhook.names().iter().any(|n| n.contains("Frontline")),
+        "processor alerts sent while healthy: {:?}",
+        s.webhook.names()
+    );
+    let targets = http_get(s.prom_port, "/api/v1/targets").unwrap().1;
+    assert!(
+        targets.contains("\"health\":\"up\""),
+        "frontline is not scraped: {targets}"
+    );
+
+    history.join().unwrap();
+    // Every panel and every name, while the processor is live.
+    let metrics = http_get(s.frontline_port, "/metrics").unwrap().1;
+    check_dashboards(&s, &metrics);
+
+    *stop.lock().unwrap() = true;
+    vip.join().unwrap();
+
+    // Stopped: the target is down for a minute (the rule's `for`), then the
+    // alert fires and reaches the webhook.
+    drop(s.frontline.take());
+    let took = wait_until(
+        Duration::from_secs(150),
+        "FrontlineTargetDown reaches the webhook",
+        || !s.webhook.alerts("FrontlineTargetDown", "firing").is_empty(),
+    );
+    let down = &s.webhook.alerts("FrontlineTargetDown", "firing")[0];
+    assert_eq!(
+        down["labels"]["instance"],
+        format!("127.0.0.1:{}", s.frontline_port)
+    );
+    assert_eq!(down["labels"]["severity"], "critical");
+    eprintln!("FrontlineTargetDown at the webhook {took:?} after frontline stopped");
+    eprintln!("alerts seen: {:?}", s.webhook.names());
+    eprintln!("total {:?}", t0.elapsed());
+    let _ = (&s.prometheus, s.log("frontline.log"));
+}
+
+/// Panels allowed to return no data, with the reason. Keyed by
+/// (dashboard uid, panel title).
+const NO_DATA_EXPECTED: &[(&str, &str, &str)] = &[
+    (
+        "frontline-processor",
+        "Label overflow",
+        "only when a queue or agent cap is reached",
+    ),
+    (
+        "frontline-processor",
+        "Rebalances",
+        "appears at the first rebalance only after the group has settled",
+    ),
+];
+
+/// Names Prometheus makes itself, not frontline.
+const PROMETHEUS_NAMES: &[&str] = &["up", "ALERTS"];
+
+/// The metric families of an exposition, as `# TYPE` names them (counters
+/// without `_total`).
+fn families(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Metric and recording-rule names in a PromQL expression: identifiers
+/// outside strings and matchers that are not function calls.
+fn names_in(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = expr.as_bytes();
+    let mut i = 0;
+    let mut in_str = false;
+    let mut in_braces = 0;
+    while i < b.len() {
+        let c = b[i] as char;
+        if in_str {
+            if c == '"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' => in_braces += 1,
+            '}' => in_braces -= 1,
+            _ => {}
+        }
+        if (c.is_ascii_alphabetic() || c == '_') && in_braces == 0 {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+                i += 1;
+            }
+            let word = &expr[start..i];
+            let next = expr[i..].trim_start().chars().next();
+            let is_call = next == Some('(');
+            let keyword = matches!(
+                word,
+                "by" | "without"
+                    | "on"
+                    | "ignoring"
+                    | "group_left"
+                    | "group_right"
+                    | "and"
+                    | "or"
+                    | "unless"
+                    | "offset"
+                    | "bool"
+                    | "Inf"
+                    | "NaN"
+                    | "inf"
+            );
+            if !is_call
+                && !keyword
+                && (word.starts_with("support_")
+                    || word.starts_with("frontline_")
+                    || word.starts_with("process_")
+                    || word.contains(':')
+                    || PROMETHEUS_NAMES.contains(&word))
+            {
+                out.push(word.to_string());
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The family a sample name belongs to.
+fn family_of(name: &str) -> &str {
+    for suffix in ["_total", "_bucket", "_sum", "_count"] {
+        if let Some(f) = name.strip_suffix(suffix) {
+            return f;
+        }
+    }
+    name
+}
+
+fn check_dashboards(s: &Stack, metrics: &str) {
+    let exported = families(metrics);
+    // The rules as Prometheus loaded them from the shipped files.
+    let mut rules = std::collections::BTreeSet::new();
+    let mut rule_exprs = Vec::new();
+    let loaded: Value =
+        serde_json::from_str(&http_get(s.prom_port, "/api/v1/rules").unwrap().1).unwrap();
+    for g in loaded["data"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            if r["type"] == "recording" {
+                rules.insert(r["name"].as_str().unwrap().to_string());
+            }
+            rule_exprs.push(r["query"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(rules.len() > 100, "recording rules read: {}", rules.len());
+
+    // Wait until the 24 h rules have an evaluation over at least two scrapes.
+    wait_until(
+        Duration::from_secs(60),
+        "recording rules have values",
+        || {
+            s.query("job:support_csat:ratio_rate24h")
+                .is_ok_and(|r| !r.is_empty())
+        },
+    );
+
+    let mut failures = Vec::new();
+    let mut used = Vec::new();
+    let mut queries = 0;
+    let dir = repo().join("deploy/grafana/dashboards");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in files {
+        let d: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let uid = d["uid"].as_str().unwrap().to_string();
+        let vars: Vec<String> = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect();
+        for want in [
+            "datasource",
+            "queue",
+            "channel",
+            "priority",
+            "policy",
+            "instance",
+        ] {
+            assert!(vars.iter().any(|v| v == want), "{uid}: no ${want} variable");
+        }
+        // Template variables: label_values(metric, label) must find values.
+        for v in d["templating"]["list"].as_array().unwrap() {
+            let Some(q) = v["query"]["query"].as_str() else {
+                continue;
+            };
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|x| x.strip_suffix(')'))
+                .unwrap();
+            let (metric, label) = inner.rsplit_once(',').unwrap();
+            used.push(format!("{uid} variable {}", v["name"]));
+            used.extend(names_in(metric));
+            match s.query(&format!("count by ({}) ({metric})", label.trim())) {
+                Ok(r) if !r.is_empty() => {}
+                other => failures.push(format!("{uid} variable {}: {other:?}", v["name"])),
+            }
+        }
+        let mut panels: Vec<Value> = d["panels"].as_array().unwrap().clone();
+        while let Some(p) = panels.pop() {
+            if let Some(inner) = p["panels"].as_array() {
+                panels.extend(inner.iter().cloned());
+            }
+            if p["type"] != "row" {
+                assert_eq!(
+                    p["datasource"]["uid"], "${datasource}",
+                    "{uid}: {}",
+                    p["title"]
+                );
+            }
+            let title = p["title"].as_str().unwrap_or("");
+            for t in p["targets"].as_array().into_iter().flatten() {
+                let expr = t["expr"].as_str().unwrap();
+                used.extend(names_in(expr));
+                let q = expr
+                    .replace("$__rate_interval", "1m")
+                    .replace("$__interval", "1m")
+                    .replace("$queue", ".*")
+                    .replace("$channel", ".*")
+                    .replace("$priority", ".*")
+                    .replace("$policy", ".*")
+                    .replace("$instance", ".*");
+                assert!(
+                    !q.contains('$'),
+                    "{uid} {title}: unknown variable in {expr}"
+                );
+                queries += 1;
+                let allowed = NO_DATA_EXPECTED
+                    .iter()
+                    .any(|(u, t, _)| *u == uid && *t == title);
+                match s.query(&q) {
+                    Err(e) => failures.push(format!("{uid} / {title}: {e}\n  {q}")),
+                    Ok(r) if r.is_empty() && !allowed => {
+                        failures.push(format!("{uid} / {title}: no data\n  {q}"))
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    for e in &rule_exprs {
+        used.extend(names_in(e));
+    }
+    for n in used.iter().filter(|n| !n.contains(' ')) {
+        if n.contains(':') {
+            if !rules.contains(n.as_str()) {
+                failures.push(format!("{n}: not a recording rule of deploy/prometheus"));
+            }
+        } else if !PROMETHEUS_NAMES.contains(&n.as_str())
+            && !exported.contains(family_of(n))
+            && !exported.contains(n.as_str())
+        {
+            failures.push(format!("{n}: not exported on /metrics"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {queries} dashboard queries or names fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!("{queries} dashboard queries return data; every name used exists");
+}
