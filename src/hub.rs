@@ -183,8 +183,21 @@ impl SnapshotHub {
         }
         out.family(crate::names::REBALANCES, Kind::Counter)
             .push(vec![], Value::Int(self.rebalances.load(Ordering::Relaxed)));
-        // The oldest applied event no checkpoint covers: 0 when idle and caught up.
+        // Partitions by phase, every phase always present once any is assigned,
+        // so an alert can compare restoring/catching_up with 0.
         let statuses = self.statuses();
+        if !statuses.is_empty() {
+            let mut f = out.family(crate::names::PARTITIONS, Kind::Gauge);
+            for (phase, name) in [
+                (Phase::Restoring, "restoring"),
+                (Phase::CatchingUp, "catching_up"),
+                (Phase::Live, "live"),
+            ] {
+                let n = statuses.values().filter(|s| s.phase == phase).count();
+                f.push(vec![("phase", Cow::Borrowed(name))], Value::Int(n as u64));
+            }
+        }
+        // The oldest applied event no checkpoint covers: 0 when idle and caught up.
         if !statuses.is_empty() {
             let age = statuses
                 .values()
@@ -329,6 +342,22 @@ mod tests {
         hub.set_status(&("t".into(), 1), st(Some(990_000)));
         hub.set_status(&("t".into(), 2), st(Some(995_000)));
         assert_eq!(age(&hub, 1_000_000), Some(Value::Millis(10_000)));
+        hub.set_status(
+            &("t".into(), 3),
+            PartStatus {
+                phase: Phase::CatchingUp,
+                ..st(None)
+            },
+        );
+        assert_eq!(
+            series(&hub.merged(0), "frontline_partitions"),
+            vec![
+                (vec![("phase", "restoring".into())], Value::Int(0)),
+                (vec![("phase", "catching_up".into())], Value::Int(1)),
+                (vec![("phase", "live".into())], Value::Int(3)),
+            ]
+        );
+        hub.clear_status(&("t".into(), 3));
         hub.clear_status(&("t".into(), 0));
         hub.clear_status(&("t".into(), 1));
         hub.clear_status(&("t".into(), 2));
