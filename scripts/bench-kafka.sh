@@ -24,24 +24,47 @@ TOTAL=$(kcat -b "$B" -t "$TOPIC" -C -e -q -f '.' 2>/dev/null | wc -c)
 echo "topic $TOPIC: $TOTAL events; reading $N"
 
 now() { date +%s.%N; }
-t0=$(now)
-"$BARE" "$B" "$TOPIC" "$N" >/dev/null
-t1=$(now)
-bare=$(python3 -c "print(f'{$N/($t1-$t0):.0f}')")
+ROUNDS="${ROUNDS:-3}"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-t0=$(now)
-"$FRONTLINE" run --brokers "$B" --topic "$TOPIC" --group "fl-$$" --listen "127.0.0.1:$PORT" \
-  --set 'time.idle_timeout="1h"' 2>/dev/null &
-PID=$!
-while :; do
-  got=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
-  [ "${got:-0}" -ge "$N" ] && break
-  sleep 0.05
+bare_run() {
+  local t0 t1
+  t0=$(now)
+  "$BARE" "$B" "$TOPIC" "$N" >/dev/null
+  t1=$(now)
+  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
+}
+
+live_run() {
+  local t0 t1 port pid got
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  t0=$(now)
+  # A new group each run: it reads the topic from the start, no checkpoint to restore.
+  "$FRONTLINE" run --brokers "$B" --topic "$TOPIC" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
+    --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$TOPIC.state-$1\"" 2>/dev/null &
+  pid=$!
+  while :; do
+    got=$(curl -s "127.0.0.1:$port/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+    [ "${got:-0}" -ge "$N" ] && break
+    sleep 0.05
+  done
+  t1=$(now)
+  kill -TERM "$pid"; wait "$pid" || true
+  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
+}
+
+# Alternating A B A B ..., medians of ROUNDS each: the machine's drift hits both alike.
+bares=(); lives=()
+for r in $(seq 1 "$ROUNDS"); do
+  b=$(bare_run); l=$(live_run "$r")
+  echo "round $r: bare $b events/s, frontline $l events/s"
+  bares+=("$b"); lives+=("$l")
 done
-t1=$(now)
-kill -TERM "$PID"; wait "$PID" || true
-live=$(python3 -c "print(f'{$N/($t1-$t0):.0f}')")
-echo "bare rdkafka consumer loop: $bare events/s"
-echo "frontline run:              $live events/s"
-python3 -c "print(f'ratio frontline/bare: {$live/$bare:.2f}')"
+python3 - "${bares[*]}" "${lives[*]}" <<'PY'
+import statistics, sys
+bare = [float(x) for x in sys.argv[1].split()]
+live = [float(x) for x in sys.argv[2].split()]
+mb, ml = statistics.median(bare), statistics.median(live)
+print(f"bare rdkafka consumer loop: {mb:.0f} events/s (median of {len(bare)})")
+print(f"frontline run:              {ml:.0f} events/s (median of {len(live)})")
+print(f"ratio frontline/bare: {ml/mb:.2f}; per round: " + ", ".join(f"{l/b:.2f}" for b, l in zip(bare, live)))
+PY
