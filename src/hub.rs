@@ -171,7 +171,10 @@ impl SnapshotHub {
             .iter()
             .map(|((t, p), s)| with_partition(s, t, *p, label_topic))
             .collect();
-        let mut out = Snapshot::merge(labelled.iter());
+        // Each partition's counters carry its own label: nothing to add up.
+        let mut out = Snapshot::merge_with(labelled.iter(), |f| {
+            matches!(f.kind, Kind::Counter | Kind::Histogram)
+        });
         let mut f = out.family(crate::names::CONSUMER_LAG, Kind::Gauge);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {

@@ -246,6 +246,16 @@ impl Snapshot {
     /// counters and histograms add up, gauges add up (or take the maximum,
     /// minimum or first value where a sum means nothing), windows merge.
     pub fn merge<'a>(parts: impl IntoIterator<Item = &'a Snapshot>) -> Snapshot {
+        Snapshot::merge_with(parts, |_| false)
+    }
+
+    /// [`Snapshot::merge`], where the series of families for which
+    /// `disjoint` holds are known to differ between parts (each carries its
+    /// partition's label): they are concatenated without being compared.
+    pub fn merge_with<'a>(
+        parts: impl IntoIterator<Item = &'a Snapshot>,
+        disjoint: impl Fn(&Family) -> bool,
+    ) -> Snapshot {
         let mut out = Snapshot::default();
         for part in parts {
             for fam in &part.families {
@@ -259,6 +269,10 @@ impl Snapshot {
                         out.families.last_mut().expect("just pushed")
                     }
                 };
+                if disjoint(fam) {
+                    mine.series.extend(fam.series.iter().cloned());
+                    continue;
+                }
                 for s in &fam.series {
                     match mine.series.iter_mut().find(|x| x.labels == s.labels) {
                         Some(x) => merge_value(&mut x.value, &s.value, fam.kind, fam.name),
