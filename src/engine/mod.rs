@@ -130,6 +130,9 @@ pub struct Settings {
     /// Tickets, customers and agents live for days: swept less often than calls.
     slow_sweep_every: i64,
     max_held: usize,
+    max_future_skew: i64,
+    max_event_age: i64,
+    agent_idle: i64,
     max_agents: usize,
     agent_allow: Vec<String>,
     policies: Policies,
@@ -181,7 +184,10 @@ impl Settings {
                 .min(c.kpi.repeat_window.ms())
                 / 24)
                 .clamp(60_000, 6 * 3_600_000),
-            max_held: 100_000,
+            max_held: c.limits.max_held_events,
+            max_future_skew: c.time.max_future_skew.ms(),
+            max_event_age: c.time.max_event_age.ms(),
+            agent_idle: c.agents.idle_timeout.ms(),
             max_agents: c.labels.max_agents,
             agent_allow: c.labels.agent_allow_list.clone(),
             policies,
@@ -260,6 +266,9 @@ pub struct State {
     sla_tickets: SlaTimers,
     #[serde(skip)]
     sla_calls: SlaTimers,
+    /// Tickets and calls with a live SLA timer (rebuilt on restore).
+    #[serde(skip)]
+    sla_live: usize,
     timer_seq: u64,
     next_sweep: i64,
     #[serde(default)]
@@ -303,6 +312,7 @@ impl Engine {
             timers: BinaryHeap::new(),
             sla_tickets: SlaTimers::new(),
             sla_calls: SlaTimers::new(),
+            sla_live: 0,
             timer_seq: 0,
             next_sweep: i64::MIN,
             next_slow_sweep: i64::MIN,
@@ -322,6 +332,7 @@ impl Engine {
         st.windows.rebuild();
         st.sla_tickets = sla_engine::live_timers(&st.tickets);
         st.sla_calls = sla_engine::live_timers(&st.calls);
+        st.sla_live = st.sla_tickets.len() + st.sla_calls.len();
         let s = Settings::from_config(cfg, &mut st.queues);
         Engine { s, st }
     }
@@ -358,20 +369,58 @@ impl Engine {
         self.st.metrics.dead_letters += 1;
     }
 
-    /// The one step every source takes per message: decode and apply, or
-    /// count the decode error and hand it back for the dead-letter output
-    /// (the caller calls [`Engine::record_dead_letter`] once it is written).
-    pub fn ingest(&mut self, bytes: &[u8], max_bytes: usize) -> Result<(), DecodeError> {
+    /// The one step every source takes per message: decode, guard its
+    /// event time against `now_ms` (the driver's wall clock, epoch ms) and
+    /// apply it, or count the error and hand it back for the dead-letter
+    /// output (the caller calls [`Engine::record_dead_letter`] once it is
+    /// written).
+    pub fn ingest(
+        &mut self,
+        bytes: &[u8],
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<(), DecodeError> {
         match crate::decode::decode(bytes, max_bytes) {
-            Ok(ev) => {
-                self.apply(ev);
-                Ok(())
-            }
+            Ok(ev) => self.admit(ev, now_ms),
             Err(e) => {
                 self.record_decode_error(e.reason_index());
                 Err(e)
             }
         }
+    }
+
+    /// Applies a decoded event that passes the guards on event time (SPEC
+    /// §2) at wall-clock time `now_ms`; one that does not is counted like a
+    /// decode error and handed back, and changes nothing else.
+    pub fn admit(&mut self, ev: Event, now_ms: i64) -> Result<(), DecodeError> {
+        if let Err(e) = self.guard(ev.ts, now_ms) {
+            self.record_decode_error(e.reason_index());
+            return Err(e);
+        }
+        self.apply(ev);
+        Ok(())
+    }
+
+    /// The guards on event time: not too far ahead of the wall clock, not
+    /// too far behind the event clock.
+    fn guard(&self, ts: i64, now_ms: i64) -> Result<(), DecodeError> {
+        let ahead = ts.saturating_sub(now_ms);
+        if ahead > self.s.max_future_skew {
+            return Err(DecodeError::FutureTimestamp {
+                ahead_ms: ahead,
+                max_ms: self.s.max_future_skew,
+            });
+        }
+        if let Some(clock) = self.st.clock {
+            let behind = clock.saturating_sub(ts);
+            if behind > self.s.max_event_age {
+                return Err(DecodeError::TooOld {
+                    behind_ms: behind,
+                    max_ms: self.s.max_event_age,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Applies one valid event.
@@ -879,6 +928,12 @@ impl Engine {
                 if !public {
                     return;
                 }
+                // A reply dated before the customer message it would answer
+                // measures nothing (SPEC §2): it is out of order.
+                let since = self.st.tickets.at(slot).unanswered_since;
+                if since != NOT_WAITING && ts < since {
+                    return self.out_of_order(ty);
+                }
                 // Before `unanswered_since`, the next-response clock's start, is cleared.
                 self.sla_ticket_replied(slot, ts);
                 let t = self.st.tickets.at_mut(slot);
@@ -1045,6 +1100,9 @@ impl Engine {
                     self.st.metrics.open_add(status, pr, q, -1);
                 }
                 self.sla_ticket_gone(slot);
+                if self.st.tickets.at(slot).sla_due != i64::MAX {
+                    self.st.sla_live -= 1;
+                }
                 self.st.tickets.remove(&id);
             }
             _ => unreachable!("only ticket events are routed here"),
@@ -1128,13 +1186,15 @@ impl Engine {
                     hold_since: Some(ts),
                 };
             }
+            // A step dated before the step it ends measures nothing (SPEC
+            // §2): it falls through to out of order below.
             (
                 Body::CallHoldEnded { .. },
                 CallPhase::Talking {
                     answered,
                     hold_since: Some(since),
                 },
-            ) => {
+            ) if ts >= since => {
                 c.hold_ms += (ts - since).max(0);
                 c.phase = CallPhase::Talking {
                     answered,
@@ -1177,9 +1237,7 @@ impl Engine {
                     answered,
                     hold_since,
                 },
-            ) => {
-                // An end older than the step it ends (out-of-order arrival)
-                // counts as zero time, never negative.
+            ) if ts >= answered && hold_since.is_none_or(|s| ts >= s) => {
                 if let Some(since) = hold_since {
                     c.hold_ms += (ts - since).max(0);
                 }
@@ -1200,7 +1258,7 @@ impl Engine {
                 }
                 self.schedule(ts + self.s.acw_timeout, TimerKind::Acw(id));
             }
-            (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) => {
+            (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) if ts >= ended => {
                 self.finish_call(&id, ts, (ts - ended).max(0));
             }
             _ => self.out_of_order(ty),
@@ -1238,7 +1296,9 @@ impl Engine {
             Some(a) => {
                 let (old, since, oq) = (a.status, a.since, a.queue);
                 let eff = ts.max(since);
-                self.book_agent(old, oq, since, eff);
+                // Silent past the idle timeout: offline from then (not yet swept).
+                let until = a.last_event.saturating_add(self.s.agent_idle);
+                self.book_agent(old, oq, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
                 let a = self.st.agents.get_mut(&agent).expect("present");
                 a.status = status;
@@ -1271,22 +1331,53 @@ impl Engine {
     }
 
     /// Books every agent's open interval up to the event clock, so exported
-    /// time is never taken back (docs/metrics.md).
+    /// time is never taken back (docs/metrics.md), and expires agents silent
+    /// for `agents.idle_timeout`.
     fn materialize_agents(&mut self) {
         let Some(clock) = self.st.clock else { return };
-        let open: Vec<(AgentStatus, LabelId, i64)> = self
+        let idle = self.s.agent_idle;
+        let open: Vec<(AgentStatus, LabelId, i64, i64)> = self
             .st
             .agents
             .values_mut()
-            .filter(|a| a.since < clock)
-            .map(|a| {
-                let from = a.since;
-                a.since = clock;
-                (a.status, a.queue, from)
+            .filter_map(|a| {
+                // An agent silent past the idle timeout is offline from then.
+                let to = clock.min(a.last_event.saturating_add(idle));
+                (a.since < to).then(|| {
+                    let from = a.since;
+                    a.since = to;
+                    (a.status, a.queue, from, to)
+                })
             })
             .collect();
-        for (status, q, from) in open {
-            self.book_agent(status, q, from, clock);
+        for (status, q, from, to) in open {
+            self.book_agent(status, q, from, to);
+        }
+        self.expire_agents(clock);
+    }
+
+    /// Drops agents silent for `agents.idle_timeout` (any status) and
+    /// offline agents kept `state.resolved_ticket_ttl`. Their time is booked
+    /// up to the idle timeout first (by [`Engine::materialize_agents`]).
+    fn expire_agents(&mut self, now: i64) {
+        let s = &self.s;
+        let m = &mut self.st.metrics;
+        let mut booked = Vec::new();
+        self.st.agents.retain(|_, a| {
+            let silent = now - a.last_event;
+            let keep = silent <= s.agent_idle
+                && (a.status != AgentStatus::Offline || silent <= s.resolved_ticket_ttl);
+            if !keep {
+                m.agents_add(a.status, a.queue, -1);
+                let to = now.min(a.last_event.saturating_add(s.agent_idle));
+                if a.since < to {
+                    booked.push((a.status, a.queue, a.since, to));
+                }
+            }
+            keep
+        });
+        for (status, q, from, to) in booked {
+            self.book_agent(status, q, from, to);
         }
     }
 
@@ -1299,20 +1390,29 @@ impl Engine {
         }
         let s = &self.s;
         let m = &mut self.st.metrics;
+        let live = &mut self.st.sla_live;
         self.st.calls.retain(|_, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
+            if !keep && c.sla_due != i64::MAX {
+                *live -= 1;
+            }
             keep
         });
+        self.expire_agents(now);
         if !slow {
             return;
         }
+        let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
         self.st.tickets.retain(|_, t| {
             let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
+            }
+            if !keep && t.sla_due != i64::MAX {
+                *live -= 1;
             }
             keep
         });
@@ -1320,14 +1420,6 @@ impl Engine {
         self.st.customers.retain(|_, c| {
             c.contacts.retain(|x| now - x.ts <= horizon);
             c.active || !c.contacts.is_empty()
-        });
-        self.st.agents.retain(|_, a| {
-            let keep =
-                a.status != AgentStatus::Offline || now - a.last_event <= s.resolved_ticket_ttl;
-            if !keep {
-                m.agents_add(a.status, a.queue, -1);
-            }
-            keep
         });
     }
 }

@@ -147,6 +147,8 @@ pub(super) struct Cx<'a> {
     windows: &'a mut Windows,
     breaches: &'a mut Vec<Breach>,
     dropped: &'a mut u64,
+    /// Tickets and calls with a live SLA timer (`sla_due` set).
+    live: &'a mut usize,
     watermark: i64,
     clock: i64,
 }
@@ -174,6 +176,7 @@ pub(super) fn split<'a>(
             windows: &mut st.windows,
             breaches: &mut st.breaches,
             dropped: &mut st.breaches_dropped,
+            live: &mut st.sla_live,
             watermark,
             clock: st.clock.unwrap_or(i64::MIN),
         },
@@ -389,9 +392,12 @@ impl Cx<'_> {
     }
 
     /// Pushes a timer at `next` when that is before the entity's live one.
-    fn schedule_at<E: Clocked>(timers: &mut SlaTimers, e: &mut E, hash: u64, next: i64) {
+    fn schedule_at<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64, next: i64) {
         let due = e.sla_due_mut();
         if next < *due {
+            if *due == i64::MAX {
+                *self.live += 1;
+            }
             *due = next;
             timers.push((next, hash));
         }
@@ -400,7 +406,7 @@ impl Cx<'_> {
     /// After instants may have moved earlier: schedules the earliest.
     fn schedule<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
         let next = self.due(e, "", i64::MIN);
-        Self::schedule_at(timers, e, hash, next);
+        self.schedule_at(timers, e, hash, next);
     }
 
     /// The entity's live timer (or a catch-up to `at`): judge everything
@@ -413,9 +419,13 @@ impl Cx<'_> {
         hash: u64,
         at: i64,
     ) {
-        *e.sla_due_mut() = i64::MAX;
+        let due = e.sla_due_mut();
+        if *due != i64::MAX {
+            *due = i64::MAX;
+            *self.live -= 1;
+        }
         let next = self.due(e, id, at);
-        Self::schedule_at(timers, e, hash, next);
+        self.schedule_at(timers, e, hash, next);
     }
 
     /// A new ticket or call: chooses its policy, starts clocks `start`, and
@@ -549,7 +559,7 @@ impl Engine {
             cx.stop(t, 1);
             t.clocks.start(1);
             let next = cx.next_instant(t, 1);
-            Cx::schedule_at(timers, t, hash_id(id), next);
+            cx.schedule_at(timers, t, hash_id(id), next);
         });
     }
 
@@ -566,7 +576,7 @@ impl Engine {
                 if let Some(since) = p.since.take() {
                     p.closed.push((since, ts.max(since)));
                     let next = cx.next_instant(t, 2);
-                    Cx::schedule_at(timers, t, hash_id(id), next);
+                    cx.schedule_at(timers, t, hash_id(id), next);
                 }
             }
         });

@@ -299,7 +299,8 @@ impl Engine {
             ("customer", st.customers.len()),
             ("held_event", st.held_count),
             ("dedup_id", st.dedup.len()),
-            ("timer", st.timers.len()),
+            // General timers, and one per ticket or call with a live SLA timer.
+            ("timer", st.timers.len() + st.sla_live),
             ("window_pane", st.windows.pane_count()),
         ] {
             f.push(vec![("kind", s(kind))], Value::Int(n as u64));
