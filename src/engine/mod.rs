@@ -27,7 +27,10 @@ use crate::event::{
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
 pub use state::{dims, Ex, Metrics, PromHist};
-use state::{flag, Agent, Call, CallPhase, Contact, Customer, Ticket, NOT_WAITING};
+use state::{
+    flag, Agent, Call, CallPhase, Contact, Cover, Customer, Ticket, MAX_CONTACT_ENTRIES,
+    NOT_WAITING,
+};
 use table::Table;
 use window::{DimKey, DurMetric, Windows, C};
 
@@ -853,29 +856,41 @@ impl Engine {
         // Contacts are ordered by (ts, id hash): at equal times the order
         // still does not depend on which arrived first.
         let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());
-        let earlier = |c: &Contact| (c.ts, c.key) < (ts, key);
-        let same = |c: &Contact| c.cat == 0 || cat == 0 || c.cat == cat;
-        let is_repeat = cust
-            .contacts
-            .iter()
-            .any(|c| earlier(c) && ts - c.ts <= w && same(c));
+        let is_repeat = cust.has_earlier(ts, key, cat, w);
+        // Later contacts not yet repeats that this one makes repeats (an
+        // earlier contact arriving late).
         let mut newly: Vec<(i64, Channel, LabelId)> = Vec::new();
-        for c in cust.contacts.iter_mut() {
-            if !c.repeat && !earlier(c) && c.ts - ts <= w && same(c) {
-                c.repeat = true;
+        let mut i = 0;
+        while i < cust.contacts.len() {
+            let c = &cust.contacts[i];
+            let same = c.cat == 0 || cat == 0 || c.cat == cat;
+            if (c.ts, c.key) >= (ts, key) && c.ts - ts <= w && same {
+                let c = cust.contacts.swap_remove(i);
                 newly.push((c.ts, c.channel, c.queue));
+                cust.add_cover(cover(&c, w));
+            } else {
+                i += 1;
             }
         }
-        cust.contacts.push(Contact {
+        let c = Contact {
             ts,
             key,
             cat,
             channel: ch,
             queue: q,
-            repeat: is_repeat,
-        });
+        };
         if is_repeat {
+            cust.add_cover(cover(&c, w));
             newly.push((ts, ch, q));
+        } else {
+            cust.contacts.push(c);
+            if cust.contacts.len() > MAX_CONTACT_ENTRIES {
+                let oldest = (0..cust.contacts.len())
+                    .min_by_key(|&i| (cust.contacts[i].ts, cust.contacts[i].key))
+                    .expect("not empty");
+                let c = cust.contacts.swap_remove(oldest);
+                cust.add_cover(cover(&c, w));
+            }
         }
         for (t, ch, q) in newly {
             *self
@@ -1417,10 +1432,19 @@ impl Engine {
             keep
         });
         let horizon = s.repeat_window + s.lateness;
-        self.st.customers.retain(|_, c| {
-            c.contacts.retain(|x| now - x.ts <= horizon);
-            c.active || !c.contacts.is_empty()
-        });
+        self.st
+            .customers
+            .retain(|_, c| c.expire(now, horizon, s.repeat_window));
+    }
+}
+
+/// The window in which later contacts are repeats of `c`.
+fn cover(c: &Contact, w: i64) -> Cover {
+    Cover {
+        from_ts: c.ts,
+        from_key: c.key,
+        to: c.ts.saturating_add(w),
+        cat: c.cat,
     }
 }
 
