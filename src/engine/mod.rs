@@ -133,6 +133,7 @@ pub struct Settings {
     /// Tickets, customers and agents live for days: swept less often than calls.
     slow_sweep_every: i64,
     max_held: usize,
+    max_label_sets: usize,
     max_future_skew: i64,
     max_event_age: i64,
     agent_idle: i64,
@@ -188,6 +189,7 @@ impl Settings {
                 / 24)
                 .clamp(60_000, 6 * 3_600_000),
             max_held: c.limits.max_held_events,
+            max_label_sets: c.windows.max_label_sets,
             max_future_skew: c.time.max_future_skew.ms(),
             max_event_age: c.time.max_event_age.ms(),
             agent_idle: c.agents.idle_timeout.ms(),
@@ -288,6 +290,16 @@ pub struct State {
     breaches_dropped: u64,
 }
 
+/// The counter of `map` for key `k`, admitted by the series budget (one
+/// series per key).
+macro_rules! bump {
+    ($m:expr, $map:ident, $k:expr) => {{
+        let m = &mut $m;
+        let k = m.budget.admit(&m.$map, $k, 1);
+        m.$map.entry(k).or_default()
+    }};
+}
+
 /// Breach records kept for the driver between drains.
 const MAX_BREACH_RECORDS: usize = 10_000;
 
@@ -322,7 +334,13 @@ impl Engine {
             dedup: Dedup::default(),
             queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
-            metrics: Metrics::default(),
+            metrics: Metrics {
+                budget: state::SeriesBudget {
+                    max: cfg.labels.max_series,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             windows: Windows::new(s.pane, &s.window_sizes),
             breaches: Vec::new(),
             breaches_dropped: 0,
@@ -337,6 +355,8 @@ impl Engine {
         st.sla_calls = sla_engine::live_timers(&st.calls);
         st.sla_live = st.sla_tickets.len() + st.sla_calls.len();
         let s = Settings::from_config(cfg, &mut st.queues);
+        st.metrics.budget.used = st.metrics.series(&s.bounds);
+        st.metrics.budget.max = cfg.labels.max_series;
         Engine { s, st }
     }
 
@@ -688,13 +708,20 @@ impl Engine {
     fn win_observe(&mut self, ts: i64, m: DurMetric, ch: Channel, q: LabelId, ms: i64) {
         if self.in_window(ts) {
             let key = self.dim_key(ch, q);
+            let key =
+                self.st
+                    .windows
+                    .admit_key(key, self.dim_key(ch, OTHER), self.s.max_label_sets);
             self.st.windows.observe(ts, m, key, ms);
         }
     }
 
     fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: Ex<'_>) {
         let bounds = &self.s.bounds[h as usize];
-        self.st.metrics.hists[h as usize]
+        let m = &mut self.st.metrics;
+        // Buckets with `+Inf`, `_sum` and `_count`.
+        let key = m.budget.admit(&m.hists[h as usize], key, bounds.len() + 3);
+        m.hists[h as usize]
             .entry(key)
             .or_insert_with(|| PromHist::new(bounds.len()))
             .observe(bounds, ms, ex);
@@ -721,12 +748,7 @@ impl Engine {
                 let hash = table::hash_id(&ticket);
                 self.sla_ticket_created(&mut t, hash);
                 self.st.tickets.insert_hashed(hash, &ticket, t);
-                *self
-                    .st
-                    .metrics
-                    .tickets_created
-                    .entry(dims(channel, priority, q))
-                    .or_default() += 1;
+                *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
                 self.win_count(ts, C::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
                 self.release_held(&ticket, true);
@@ -747,7 +769,7 @@ impl Engine {
                 self.sla_call_queued(&mut c, hash);
                 self.st.calls.insert_hashed(hash, &call, c);
                 self.st.metrics.waiting_add(q, ts, 1);
-                *self.st.metrics.calls_offered.entry(q as u32).or_default() += 1;
+                *bump!(self.st.metrics, calls_offered, q as u32) += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
                 self.release_held(&call, false);
             }
@@ -770,7 +792,7 @@ impl Engine {
                     None => eq.unwrap_or(UNKNOWN),
                 };
                 let key = (score as u32) << 20 | dims(ch, Priority::Low, q);
-                *self.st.metrics.csat.entry(key).or_default() += 1;
+                *bump!(self.st.metrics, csat, key) += 1;
                 self.win_count(ts, C::CsatResponses, 1);
                 if score >= 4 {
                     self.win_count(ts, C::CsatPositive, 1);
@@ -843,12 +865,7 @@ impl Engine {
         ch: Channel,
         q: LabelId,
     ) {
-        *self
-            .st
-            .metrics
-            .contacts
-            .entry(dims(ch, Priority::Low, q))
-            .or_default() += 1;
+        *bump!(self.st.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
         self.win_count(ts, C::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.s.repeat_window;
@@ -893,12 +910,7 @@ impl Engine {
             }
         }
         for (t, ch, q) in newly {
-            *self
-                .st
-                .metrics
-                .repeats
-                .entry(dims(ch, Priority::Low, q))
-                .or_default() += 1;
+            *bump!(self.st.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
             self.win_count(t, C::Repeats, 1);
         }
     }
@@ -1034,12 +1046,7 @@ impl Engine {
                 let t = self.st.tickets.at_mut(slot);
                 if !t.has(flag::ESCALATED) {
                     t.set(flag::ESCALATED, true);
-                    *self
-                        .st
-                        .metrics
-                        .escalations
-                        .entry(dims(ch, pr, q))
-                        .or_default() += 1;
+                    *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
                 }
             }
@@ -1069,7 +1076,7 @@ impl Engine {
                 self.st.metrics.open_add(status, pr, q, -1);
                 let key = dims(ch, pr, q);
                 if first {
-                    *self.st.metrics.tickets_resolved.entry(key).or_default() += 1;
+                    *bump!(self.st.metrics, tickets_resolved, key) += 1;
                     self.observe(HistId::Resolution, key, ts - created, Ex::ticket(&id, ts));
                     if let Some(ms) = self.business_hours(policy).map(|h| h.elapsed(created, ts)) {
                         self.observe(HistId::ResolutionBusiness, key, ms, Ex::ticket(&id, ts));
@@ -1079,7 +1086,7 @@ impl Engine {
                     self.win_count(ts, C::FirstResolutions, 1);
                     self.win_count(ts, C::ResolvedContacts, 1);
                     if fcr {
-                        *self.st.metrics.fcr.entry(key).or_default() += 1;
+                        *bump!(self.st.metrics, fcr, key) += 1;
                         self.win_count(ts, C::Fcr, 1);
                     }
                     if worked {
@@ -1102,12 +1109,7 @@ impl Engine {
                 t.set(flag::RESOLVED, false);
                 t.status = TicketStatus::Open;
                 self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
-                *self
-                    .st
-                    .metrics
-                    .tickets_reopened
-                    .entry(dims(ch, pr, q))
-                    .or_default() += 1;
+                *bump!(self.st.metrics, tickets_reopened, dims(ch, pr, q)) += 1;
                 self.win_count(ts, C::Reopens, 1);
             }
             Body::TicketClosed { .. } => {
@@ -1131,7 +1133,7 @@ impl Engine {
         self.observe(HistId::Handle, key, ms, ex);
         self.win_observe(ts, DurMetric::Handle, ch, q, ms);
         if self.s.cost_per_ms > 0.0 {
-            *self.st.metrics.handle_cost.entry(key).or_default() += ms as f64 * self.s.cost_per_ms;
+            *bump!(self.st.metrics, handle_cost, key) += ms as f64 * self.s.cost_per_ms;
         }
     }
 
@@ -1163,12 +1165,12 @@ impl Engine {
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
                 let m = &mut self.st.metrics;
-                *m.calls_answered.entry(q as u32).or_default() += 1;
+                *bump!(*m, calls_answered, q as u32) += 1;
                 self.observe(HistId::AnswerWait, q as u32, wait, Ex::call(&id, ts));
                 self.win_count(ts, C::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
                 if wait <= self.s.sl_threshold {
-                    *self.st.metrics.calls_within.entry(q as u32).or_default() += 1;
+                    *bump!(self.st.metrics, calls_within, q as u32) += 1;
                     self.win_count(ts, C::AnsweredWithin, 1);
                 }
                 self.sla_call_left_queue(slot, Some(ts));
@@ -1177,11 +1179,11 @@ impl Engine {
                 c.phase = CallPhase::Done { at: ts };
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
-                *self.st.metrics.calls_abandoned.entry(q as u32).or_default() += 1;
+                *bump!(self.st.metrics, calls_abandoned, q as u32) += 1;
                 self.observe(HistId::AbandonWait, q as u32, wait, Ex::call(&id, ts));
                 self.win_count(ts, C::Abandoned, 1);
                 if wait < self.s.short_abandon {
-                    *self.st.metrics.calls_short.entry(q as u32).or_default() += 1;
+                    *bump!(self.st.metrics, calls_short, q as u32) += 1;
                     self.win_count(ts, C::ShortAbandoned, 1);
                 }
                 if wait <= self.s.sl_threshold {
@@ -1237,12 +1239,7 @@ impl Engine {
                     self.st.metrics.waiting_add(nq, queued, 1);
                 }
                 if first_escalation {
-                    *self
-                        .st
-                        .metrics
-                        .escalations
-                        .entry(dims(ch, Priority::Normal, q))
-                        .or_default() += 1;
+                    *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
                 }
             }
@@ -1262,12 +1259,7 @@ impl Engine {
                 if resolved {
                     self.win_count(ts, C::ResolvedContacts, 1);
                     if !transferred {
-                        *self
-                            .st
-                            .metrics
-                            .fcr
-                            .entry(dims(ch, Priority::Normal, q))
-                            .or_default() += 1;
+                        *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
                         self.win_count(ts, C::Fcr, 1);
                     }
                 }
@@ -1330,12 +1322,11 @@ impl Engine {
         if to <= from {
             return;
         }
-        *self
-            .st
-            .metrics
-            .agent_status_ms
-            .entry((status.index() as u32) << 16 | q as u32)
-            .or_default() += to - from;
+        *bump!(
+            self.st.metrics,
+            agent_status_ms,
+            (status.index() as u32) << 16 | q as u32
+        ) += to - from;
         let c = match status {
             AgentStatus::Available => C::AgentAvailableMs,
             AgentStatus::Busy => C::AgentBusyMs,

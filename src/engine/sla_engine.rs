@@ -241,10 +241,16 @@ impl Cx<'_> {
     /// Adds (`sign` 1) or removes (−1) clock `i`'s share of the gauges under `key`.
     fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
         if c.at_risk(i) {
-            *self.m.sla_at_risk.entry(key).or_default() += sign;
+            *{
+                let k = self.m.budget.admit(&self.m.sla_at_risk, key, 1);
+                self.m.sla_at_risk.entry(k).or_default()
+            } += sign;
         }
         if c.active_breach(i) {
-            *self.m.sla_active.entry(key).or_default() += sign;
+            *{
+                let k = self.m.budget.admit(&self.m.sla_active, key, 1);
+                self.m.sla_active.entry(k).or_default()
+            } += sign;
         }
     }
 
@@ -268,7 +274,10 @@ impl Cx<'_> {
         self.gauges(e.clocks(), i, key, -1);
         e.clocks_mut().judge(i, Verdict::Breached);
         self.gauges(e.clocks(), i, key, 1);
-        *self.m.sla_breaches.entry(key).or_default() += 1;
+        *{
+            let k = self.m.budget.admit(&self.m.sla_breaches, key, 1);
+            self.m.sla_breaches.entry(k).or_default()
+        } += 1;
         self.window_verdict(kind, at, false);
         if self.breaches.len() < MAX_BREACH_RECORDS {
             let target = self.target(e.policy(), kind).unwrap_or(0);
@@ -300,7 +309,10 @@ impl Cx<'_> {
                 let key = Self::key(e, i);
                 self.gauges(c, i, key, -1);
                 e.clocks_mut().judge(i, Verdict::Met);
-                *self.m.sla_achieved.entry(key).or_default() += 1;
+                *{
+                    let k = self.m.budget.admit(&self.m.sla_achieved, key, 1);
+                    self.m.sla_achieved.entry(k).or_default()
+                } += 1;
                 self.window_verdict(E::KINDS[i], ts, true);
             } else {
                 self.breach(e, id, i, deadline);
@@ -381,7 +393,10 @@ impl Cx<'_> {
             if deadline > at {
                 if !c.at_risk(i) {
                     e.clocks_mut().set_at_risk(i, true);
-                    *self.m.sla_at_risk.entry(Self::key(e, i)).or_default() += 1;
+                    *{
+                        let k = self.m.budget.admit(&self.m.sla_at_risk, Self::key(e, i), 1);
+                        self.m.sla_at_risk.entry(k).or_default()
+                    } += 1;
                 }
                 next = next.min(deadline);
             } else {

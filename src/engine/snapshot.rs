@@ -307,6 +307,11 @@ impl Engine {
         }
         let mut f = out.family(names::LABEL_OVERFLOW, Kind::Counter);
         f.push(vec![("label", s("queue"))], Value::Int(st.queues.overflow));
+        // Label combinations moved to `queue="other"` by `labels.max_series`.
+        f.push(
+            vec![("label", s("series"))],
+            Value::Int(st.metrics.budget.overflow),
+        );
         f.push(
             vec![("label", s("agent"))],
             Value::Int(st.agent_labels.overflow),

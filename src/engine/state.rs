@@ -402,6 +402,61 @@ impl PromHist {
     }
 }
 
+/// A metric map key whose low 16 bits are the `queue` label id.
+pub trait QueueKey: Copy + Eq + std::hash::Hash {
+    /// The same key with `queue="other"`.
+    fn other(self) -> Self;
+}
+
+impl QueueKey for u32 {
+    fn other(self) -> Self {
+        self & !0xffff | super::labels::OTHER as u32
+    }
+}
+
+impl QueueKey for u64 {
+    fn other(self) -> Self {
+        self & !0xffff | super::labels::OTHER as u64
+    }
+}
+
+/// The series budget of the cumulative families (`labels.max_series`):
+/// a label combination is admitted where it would be created, and past
+/// the budget it is counted under `queue="other"` instead. Series are never
+/// removed while the process lives, so the budget only fills.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SeriesBudget {
+    /// Series created so far (histograms count buckets, `_sum` and `_count`).
+    #[serde(skip)]
+    pub used: usize,
+    #[serde(skip)]
+    pub max: usize,
+    /// Observations moved to `queue="other"` by the budget.
+    pub overflow: u64,
+}
+
+impl SeriesBudget {
+    /// The key to count `k` under in `map`, where a new key costs `cost` series.
+    pub fn admit<K: QueueKey, V>(&mut self, map: &FxHashMap<K, V>, k: K, cost: usize) -> K {
+        if map.contains_key(&k) {
+            return k;
+        }
+        if self.used + cost <= self.max {
+            self.used += cost;
+            return k;
+        }
+        let o = k.other();
+        if o != k {
+            self.overflow += 1;
+        }
+        // The `other` combinations are bounded by the closed labels alone.
+        if !map.contains_key(&o) {
+            self.used += cost;
+        }
+        o
+    }
+}
+
 /// Counts per map key (see [`dims`] and the packing at each use).
 pub type KeyCounts = FxHashMap<u32, u64>;
 
@@ -452,16 +507,21 @@ pub struct Metrics {
     pub duplicates: u64,
     pub late: u64,
     pub out_of_order: [u64; EventType::ALL.len()],
+    /// `max` is set from the config and `used` recounted on restore.
+    pub budget: SeriesBudget,
 }
 
 impl Metrics {
     pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
         let k = (s.index() as u32) << 24 | (pr.index() as u32) << 16 | q as u32;
+        let k = self.budget.admit(&self.tickets_open, k, 1);
         *self.tickets_open.entry(k).or_default() += n;
     }
 
     pub fn waiting_add(&mut self, q: LabelId, queued: i64, n: i32) {
-        let m = self.waiting.entry(q as u32).or_default();
+        // Two series: calls in queue and the oldest wait.
+        let k = self.budget.admit(&self.waiting, q as u32, 2);
+        let m = self.waiting.entry(k).or_default();
         let e = m.entry(queued).or_default();
         *e = (*e as i64 + n as i64).max(0) as u32;
         if *e == 0 {
@@ -470,10 +530,49 @@ impl Metrics {
     }
 
     pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {
-        *self
-            .agents
-            .entry((s.index() as u32) << 16 | q as u32)
-            .or_default() += n;
+        let k = self
+            .budget
+            .admit(&self.agents, (s.index() as u32) << 16 | q as u32, 1);
+        *self.agents.entry(k).or_default() += n;
+    }
+
+    /// Series the maps hold now (after a restore), as the budget counts them.
+    pub fn series(&self, bounds: &[std::sync::Arc<[f64]>]) -> usize {
+        let counters = [
+            &self.tickets_created,
+            &self.tickets_resolved,
+            &self.tickets_reopened,
+            &self.escalations,
+            &self.fcr,
+            &self.contacts,
+            &self.repeats,
+            &self.calls_offered,
+            &self.calls_answered,
+            &self.calls_within,
+            &self.calls_abandoned,
+            &self.calls_short,
+            &self.csat,
+        ]
+        .iter()
+        .map(|m| m.len())
+        .sum::<usize>();
+        let hists: usize = self
+            .hists
+            .iter()
+            .zip(bounds)
+            .map(|(m, b)| m.len() * (b.len() + 3))
+            .sum();
+        counters
+            + hists
+            + self.agent_status_ms.len()
+            + self.handle_cost.len()
+            + self.tickets_open.len()
+            + 2 * self.waiting.len()
+            + self.agents.len()
+            + self.sla_achieved.len()
+            + self.sla_breaches.len()
+            + self.sla_at_risk.len()
+            + self.sla_active.len()
     }
 }
 
