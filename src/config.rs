@@ -149,6 +149,25 @@ pub struct Config {
     pub http: HttpConfig,
     /// Partition state checkpointed to a compacted Kafka topic.
     pub checkpoint: CheckpointConfig,
+    /// Agent state.
+    pub agents: AgentsConfig,
+}
+
+/// Agent state (SPEC §1.4).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// An agent with no `agent.status_changed` for this long is taken as
+    /// offline from then on: its status time stops and it leaves `support_agents`.
+    pub idle_timeout: Dur,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            idle_timeout: Dur::secs(12 * 3600),
+        }
+    }
 }
 
 /// Kafka settings. `topic` (one or a list) and `dead_letter_topic` are
@@ -545,6 +564,10 @@ pub struct TimeConfig {
     pub idle_timeout: Dur,
     /// How long (event time) an `event_id` is remembered for duplicate detection.
     pub dedup_horizon: Dur,
+    /// An event dated more than this ahead of wall-clock time is rejected (`future_timestamp`).
+    pub max_future_skew: Dur,
+    /// An event dated more than this behind its partition's event clock is rejected (`too_old`).
+    pub max_event_age: Dur,
 }
 
 impl Default for TimeConfig {
@@ -553,6 +576,8 @@ impl Default for TimeConfig {
             allowed_lateness: Dur::secs(600),
             idle_timeout: Dur::secs(30),
             dedup_horizon: Dur::secs(3600),
+            max_future_skew: Dur::secs(300),
+            max_event_age: Dur::secs(7 * 86_400),
         }
     }
 }
@@ -577,6 +602,10 @@ pub struct WindowConfig {
     pub pane: Dur,
     /// Extra labels for `support_window_seconds` (`channel`, `queue`).
     pub labels: Vec<WindowLabel>,
+    /// Distinct (channel, queue) label sets that get their own window
+    /// quantiles; later ones share the set with `queue="other"`. Bounds
+    /// window memory (docs/metrics.md).
+    pub max_label_sets: usize,
 }
 
 impl Default for WindowConfig {
@@ -585,6 +614,7 @@ impl Default for WindowConfig {
             sizes: vec![Dur::secs(300), Dur::secs(3600), Dur::secs(86_400)],
             pane: Dur::secs(10),
             labels: Vec::new(),
+            max_label_sets: 64,
         }
     }
 }
@@ -704,6 +734,10 @@ impl HistogramConfig {
     }
 }
 
+/// Default `labels.max_series`: a default-config scrape stays under ~5 MB
+/// (docs/metrics.md, "Worst case of the default config").
+pub const DEFAULT_MAX_SERIES: usize = 20_000;
+
 /// Cardinality caps (SPEC §5.3).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -716,6 +750,9 @@ pub struct LabelConfig {
     pub queue_allow_list: Vec<String>,
     /// When not empty, exactly these agents keep their own label.
     pub agent_allow_list: Vec<String>,
+    /// Series the cumulative `support_*` families may hold in all; a new
+    /// label combination past it is reported with `queue="other"`.
+    pub max_series: usize,
 }
 
 impl Default for LabelConfig {
@@ -725,6 +762,7 @@ impl Default for LabelConfig {
             max_agents: 500,
             queue_allow_list: Vec::new(),
             agent_allow_list: Vec::new(),
+            max_series: DEFAULT_MAX_SERIES,
         }
     }
 }
@@ -743,12 +781,16 @@ pub struct CostConfig {
 pub struct LimitsConfig {
     /// Messages larger than this are decode errors (`too_large`).
     pub max_event_bytes: usize,
+    /// Early arrivals (events before their ticket's or call's opening
+    /// event) held per partition; past it they are counted out of order.
+    pub max_held_events: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_event_bytes: 64 * 1024,
+            max_held_events: 100_000,
         }
     }
 }
@@ -874,6 +916,27 @@ impl Config {
         non_negative("time.allowed_lateness", self.time.allowed_lateness)?;
         positive("time.idle_timeout", self.time.idle_timeout)?;
         positive("time.dedup_horizon", self.time.dedup_horizon)?;
+        positive("time.max_future_skew", self.time.max_future_skew)?;
+        positive("time.max_event_age", self.time.max_event_age)?;
+        if self.time.max_event_age.ms() <= self.time.allowed_lateness.ms() {
+            return Err(ConfigError::invalid(
+                "time.max_event_age",
+                "must be longer than time.allowed_lateness",
+            ));
+        }
+        positive("agents.idle_timeout", self.agents.idle_timeout)?;
+        if self.labels.max_series == 0 {
+            return Err(ConfigError::invalid(
+                "labels.max_series",
+                "must be at least 1",
+            ));
+        }
+        if self.windows.max_label_sets == 0 {
+            return Err(ConfigError::invalid(
+                "windows.max_label_sets",
+                "must be at least 1",
+            ));
+        }
         positive("windows.pane", self.windows.pane)?;
         if self.windows.sizes.len() > 8 {
             return Err(ConfigError::invalid("windows.sizes", "at most 8 windows"));
@@ -1096,6 +1159,12 @@ mod tests {
         assert_eq!(c.labels.max_queues, 200);
         assert_eq!(c.labels.max_agents, 500);
         assert_eq!(c.limits.max_event_bytes, 65_536);
+        assert_eq!(c.limits.max_held_events, 100_000);
+        assert_eq!(c.time.max_future_skew, Dur(300_000));
+        assert_eq!(c.time.max_event_age, Dur(7 * 86_400_000));
+        assert_eq!(c.agents.idle_timeout, Dur(12 * 3_600_000));
+        assert_eq!(c.labels.max_series, 20_000);
+        assert_eq!(c.windows.max_label_sets, 64);
         assert_eq!(
             c.windows.sizes,
             vec![Dur(300_000), Dur(3_600_000), Dur(86_400_000)]

@@ -44,10 +44,17 @@ pub enum DecodeError {
     /// A `schema_version` this processor does not know.
     #[error("unknown_schema_version: {0}")]
     UnknownSchemaVersion(String),
+    /// `ts` is more than `time.max_future_skew` ahead of wall-clock time
+    /// (SPEC §2, guards on event time).
+    #[error("future_timestamp: ts is {ahead_ms} ms ahead of wall-clock time (limit {max_ms} ms)")]
+    FutureTimestamp { ahead_ms: i64, max_ms: i64 },
+    /// `ts` is more than `time.max_event_age` behind the partition's event clock.
+    #[error("too_old: ts is {behind_ms} ms behind the event clock (limit {max_ms} ms)")]
+    TooOld { behind_ms: i64, max_ms: i64 },
 }
 
 /// Every reason label, in a fixed order.
-pub const REASONS: [&str; 8] = [
+pub const REASONS: [&str; 10] = [
     "too_large",
     "invalid_json",
     "missing_field",
@@ -56,6 +63,8 @@ pub const REASONS: [&str; 8] = [
     "invalid_timestamp",
     "unknown_type",
     "unknown_schema_version",
+    "future_timestamp",
+    "too_old",
 ];
 
 impl DecodeError {
@@ -75,6 +84,8 @@ impl DecodeError {
             DecodeError::InvalidTimestamp(_) => 5,
             DecodeError::UnknownType(_) => 6,
             DecodeError::UnknownSchemaVersion(_) => 7,
+            DecodeError::FutureTimestamp { .. } => 8,
+            DecodeError::TooOld { .. } => 9,
         }
     }
 }
@@ -85,7 +96,11 @@ pub const KNOWN_SCHEMA_VERSIONS: [i64; 1] = [1];
 /// Latest accepted event time: 9999-12-31T23:59:59.999Z.
 const MAX_TS_MS: i64 = 253_402_300_799_999;
 
-/// Decodes one message, enforcing the size limit first.
+/// The UTF-8 byte order mark some editors and producers put first.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decodes one message, enforcing the size limit first. A leading UTF-8
+/// byte order mark is skipped (docs/events.md).
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Event, DecodeError> {
     if bytes.len() > max_bytes {
         return Err(DecodeError::TooLarge {
@@ -93,6 +108,7 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Event, DecodeError> {
             max: max_bytes,
         });
     }
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut raw = Raw::default();
     scan::scan(bytes, &mut raw).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     raw.into_event()
@@ -303,12 +319,12 @@ fn timestamp(v: &Option<Val<'_>>) -> R<i64> {
     let ms = match req(v, "ts")? {
         Val::Int(ms) => *ms,
         Val::Str(s) => parse_rfc3339(s)?,
-        Val::Float(_) => {
+        Val::Float(f) => return Err(DecodeError::InvalidTimestamp(float_ts(*f))),
+        Val::Big => {
             return Err(DecodeError::InvalidTimestamp(
-                "epoch time must be integer milliseconds".into(),
+                "an integer above 2^63 is outside 1970..9999".into(),
             ))
         }
-        Val::Big => return Err(DecodeError::InvalidTimestamp("out of range".into())),
         _ => {
             return Err(DecodeError::WrongType {
                 field: "ts",
@@ -322,6 +338,22 @@ fn timestamp(v: &Option<Val<'_>>) -> R<i64> {
         )));
     }
     Ok(ms)
+}
+
+/// Why a JSON number read as a float is not an epoch time: a fraction, a
+/// value outside 1970..9999, or a plain-looking value in float syntax (`-0`,
+/// `1e3`), which is named as such rather than called "not an integer".
+fn float_ts(f: f64) -> String {
+    if !f.is_finite() || f < 0.0 || f > MAX_TS_MS as f64 {
+        return format!("{f:e} is outside 1970..9999");
+    }
+    if f.fract() != 0.0 {
+        return format!("epoch milliseconds must be whole, not {f}");
+    }
+    if f == 0.0 && f.is_sign_negative() {
+        return "-0 is not an epoch time: write 0 without a sign".into();
+    }
+    format!("epoch milliseconds must be a plain integer without exponent or fraction (read {f:e})")
 }
 
 /// RFC 3339 → epoch ms. The common shape `YYYY-MM-DDTHH:MM:SS[.f+](Z|±hh:mm)` is
@@ -693,6 +725,7 @@ mod serde_path {
                 max: max_bytes,
             });
         }
+        let bytes = bytes.strip_prefix(super::BOM).unwrap_or(bytes);
         raw(bytes)
             .map_err(|e| DecodeError::InvalidJson(e.to_string()))?
             .into_event()
@@ -730,6 +763,54 @@ mod tests {
                 queue: None,
                 category: None
             }
+        );
+    }
+
+    /// Issue 10, defect 9: a UTF-8 byte order mark before the first event
+    /// made it `invalid_json`.
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let line =
+            "\u{feff}{\"event_id\":\"x\",\"type\":\"ticket.closed\",\"ts\":1,\"ticket_id\":\"t\"}";
+        assert_eq!(ok(line).ts, 1);
+        // Only one, and only before the object.
+        assert_eq!(err(&format!("\u{feff}{line}")).reason(), "invalid_json");
+    }
+
+    /// Issue 10, defect 9: `-0` and `1e29` were told "epoch time must be
+    /// integer milliseconds", which they look like.
+    #[test]
+    fn float_timestamps_are_named_for_what_is_wrong() {
+        let text = |ts: &str| {
+            err(&format!(
+                r#"{{"event_id":"x","type":"ticket.closed","ts":{ts},"ticket_id":"t"}}"#
+            ))
+            .to_string()
+        };
+        assert_eq!(
+            text("-0"),
+            "invalid_timestamp: -0 is not an epoch time: write 0 without a sign"
+        );
+        assert_eq!(
+            text("1e29"),
+            "invalid_timestamp: 1e29 is outside 1970..9999"
+        );
+        assert_eq!(
+            text("-1.5"),
+            "invalid_timestamp: -1.5e0 is outside 1970..9999"
+        );
+        assert_eq!(
+            text("1.5"),
+            "invalid_timestamp: epoch milliseconds must be whole, not 1.5"
+        );
+        assert_eq!(
+            text("1.5e12"),
+            "invalid_timestamp: epoch milliseconds must be a plain integer \
+             without exponent or fraction (read 1.5e12)"
+        );
+        assert_eq!(
+            text("18446744073709551615"),
+            "invalid_timestamp: an integer above 2^63 is outside 1970..9999"
         );
     }
 

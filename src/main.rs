@@ -215,16 +215,20 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
         let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &brokers)
             .create()?;
+        // A day of history first: the simulated clock starts a day ago and
+        // runs at 288x (a day in five minutes) until it reaches the present,
+        // then in real time, so no event is ever ahead of the wall clock
+        // (time.max_future_skew) and a newcomer sees a full 24h window soon.
         let sim = Simulator::new(SimConfig {
-            start_ms: jiff::Timestamp::now().as_millisecond(),
+            start_ms: jiff::Timestamp::now().as_millisecond() - 86_400_000,
             ..Default::default()
         });
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            // Two simulated minutes per second: a busy day in a short demo.
             let pace = Pace {
-                speed: 120.0,
+                speed: 288.0,
                 rate: 0.0,
+                not_ahead_of_wall_clock: true,
             };
             match frontline::simulate::produce(&producer, &topic, sim, pace, i64::MAX, stop).await {
                 Ok(n) => info!(events = n, "simulator stopped"),
@@ -368,6 +372,7 @@ fn main() -> ExitCode {
             let pace = Pace {
                 speed: speed.unwrap_or(1.0),
                 rate,
+                not_ahead_of_wall_clock: false,
             };
             let to = topic.clone();
             let result = rt.block_on(async move {

@@ -103,6 +103,11 @@ fn output(path: &Path) -> Result<Box<dyn Write>, ReplayError> {
     Ok(Box::new(BufWriter::new(f)))
 }
 
+/// Wall-clock time, epoch milliseconds.
+fn wall_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
 /// Runs a replay; returns the summary. Bad lines are not errors.
 pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     let in_err = |source| ReplayError::Input {
@@ -138,6 +143,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     let mut batch_start = Instant::now();
     let mut lineno = 0u64;
     let mut pos = 0u64;
+    // The guards on event time hold in replay too (SPEC §2): an event dated
+    // ahead of the real wall clock is rejected. Read once per batch.
+    let mut now = wall_ms();
     loop {
         let (n, full_len) = read_line_capped(&mut reader, &mut line, max).map_err(in_err)?;
         if n == 0 {
@@ -158,7 +166,7 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             engine.record_decode_error(e.reason_index());
             Err(e)
         } else {
-            engine.ingest(bytes, max)
+            engine.ingest(bytes, max, now)
         };
         match result {
             Ok(()) => summary.events += 1,
@@ -181,6 +189,7 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             let ms = batch_start.elapsed().as_secs_f64() * 1000.0;
             batch.observe(&BATCH_BOUNDS, ms.round() as i64, crate::engine::Ex::none());
             batch_start = Instant::now();
+            now = wall_ms();
             if let Some(b) = &bar {
                 b.set_position(pos);
             }

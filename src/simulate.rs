@@ -693,6 +693,17 @@ pub struct Pace {
     pub speed: f64,
     /// At most this many events per wall second (0: no cap).
     pub rate: f64,
+    /// Never send an event before wall-clock time reaches its `ts`: a
+    /// simulation started in the past runs at `speed` until it reaches the
+    /// present, then in real time, so it stays within the processor's
+    /// `time.max_future_skew`.
+    pub not_ahead_of_wall_clock: bool,
+}
+
+/// How long to wait before sending an event at `ts` when the simulation
+/// must not run ahead of the wall clock (`wall_ms`, epoch ms).
+pub fn wait_for_wall_clock(ts: i64, wall_ms: i64) -> std::time::Duration {
+    std::time::Duration::from_millis(ts.saturating_sub(wall_ms).max(0) as u64)
 }
 
 /// Produces simulated events to a Kafka topic, keyed by customer (agent
@@ -728,6 +739,10 @@ pub async fn produce(
             due = due.max(Duration::from_secs_f64(sent as f64 / pace.rate));
         }
         let elapsed = wall0.elapsed();
+        if pace.not_ahead_of_wall_clock {
+            let wait = wait_for_wall_clock(ev.ts, jiff::Timestamp::now().as_millisecond());
+            due = due.max(elapsed + wait);
+        }
         if due > elapsed {
             tokio::select! {
                 _ = tokio::time::sleep(due - elapsed) => {}
@@ -751,4 +766,24 @@ pub async fn produce(
         }
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::wait_for_wall_clock;
+    use std::time::Duration;
+
+    /// Issue 10, defect 3: the embedded demo ran at 120x from wall time, so
+    /// its events were hours ahead of the wall clock and would be rejected
+    /// as future timestamps. An event in the past goes at once; one ahead
+    /// waits until the wall clock reaches it.
+    #[test]
+    fn a_simulation_never_runs_ahead_of_the_wall_clock() {
+        assert_eq!(wait_for_wall_clock(1_000, 5_000), Duration::ZERO);
+        assert_eq!(wait_for_wall_clock(5_000, 5_000), Duration::ZERO);
+        assert_eq!(
+            wait_for_wall_clock(7_500, 5_000),
+            Duration::from_millis(2_500)
+        );
+    }
 }

@@ -39,8 +39,10 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::engine::State;
 
-/// The version of the chunk, manifest and state encoding.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the chunk, manifest and state encoding. 2: two more
+/// decode-error reasons (`future_timestamp`, `too_old`) and the repeat-contact
+/// index of a customer.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Magic of a chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"FLCC";

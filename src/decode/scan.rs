@@ -1361,7 +1361,9 @@ mod tests {
             "{} {}",
             "{}x",
             "{}\u{0}",
-            "\u{feff}{}",
+            // A byte order mark is skipped only before the object (by `decode`).
+            "{}\u{feff}",
+            "\u{feff}\u{feff}{}",
             "{,}",
             r#"{"a"}"#,
             r#"{"a":}"#,

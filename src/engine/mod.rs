@@ -27,7 +27,10 @@ use crate::event::{
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
 pub use state::{dims, Ex, Metrics, PromHist};
-use state::{flag, Agent, Call, CallPhase, Contact, Customer, Ticket, NOT_WAITING};
+use state::{
+    flag, Agent, Call, CallPhase, Contact, Cover, Customer, Ticket, MAX_CONTACT_ENTRIES,
+    NOT_WAITING,
+};
 use table::Table;
 use window::{DimKey, DurMetric, Windows, C};
 
@@ -130,6 +133,10 @@ pub struct Settings {
     /// Tickets, customers and agents live for days: swept less often than calls.
     slow_sweep_every: i64,
     max_held: usize,
+    max_label_sets: usize,
+    max_future_skew: i64,
+    max_event_age: i64,
+    agent_idle: i64,
     max_agents: usize,
     agent_allow: Vec<String>,
     policies: Policies,
@@ -181,7 +188,11 @@ impl Settings {
                 .min(c.kpi.repeat_window.ms())
                 / 24)
                 .clamp(60_000, 6 * 3_600_000),
-            max_held: 100_000,
+            max_held: c.limits.max_held_events,
+            max_label_sets: c.windows.max_label_sets,
+            max_future_skew: c.time.max_future_skew.ms(),
+            max_event_age: c.time.max_event_age.ms(),
+            agent_idle: c.agents.idle_timeout.ms(),
             max_agents: c.labels.max_agents,
             agent_allow: c.labels.agent_allow_list.clone(),
             policies,
@@ -260,6 +271,9 @@ pub struct State {
     sla_tickets: SlaTimers,
     #[serde(skip)]
     sla_calls: SlaTimers,
+    /// Tickets and calls with a live SLA timer (rebuilt on restore).
+    #[serde(skip)]
+    sla_live: usize,
     timer_seq: u64,
     next_sweep: i64,
     #[serde(default)]
@@ -274,6 +288,16 @@ pub struct State {
     breaches: Vec<sla::Breach>,
     #[serde(skip)]
     breaches_dropped: u64,
+}
+
+/// The counter of `map` for key `k`, admitted by the series budget (one
+/// series per key).
+macro_rules! bump {
+    ($m:expr, $map:ident, $k:expr) => {{
+        let m = &mut $m;
+        let k = m.budget.admit(&m.$map, $k, 1);
+        m.$map.entry(k).or_default()
+    }};
 }
 
 /// Breach records kept for the driver between drains.
@@ -303,13 +327,20 @@ impl Engine {
             timers: BinaryHeap::new(),
             sla_tickets: SlaTimers::new(),
             sla_calls: SlaTimers::new(),
+            sla_live: 0,
             timer_seq: 0,
             next_sweep: i64::MIN,
             next_slow_sweep: i64::MIN,
             dedup: Dedup::default(),
             queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
-            metrics: Metrics::default(),
+            metrics: Metrics {
+                budget: state::SeriesBudget {
+                    max: cfg.labels.max_series,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             windows: Windows::new(s.pane, &s.window_sizes),
             breaches: Vec::new(),
             breaches_dropped: 0,
@@ -322,7 +353,10 @@ impl Engine {
         st.windows.rebuild();
         st.sla_tickets = sla_engine::live_timers(&st.tickets);
         st.sla_calls = sla_engine::live_timers(&st.calls);
+        st.sla_live = st.sla_tickets.len() + st.sla_calls.len();
         let s = Settings::from_config(cfg, &mut st.queues);
+        st.metrics.budget.used = st.metrics.series(&s.bounds);
+        st.metrics.budget.max = cfg.labels.max_series;
         Engine { s, st }
     }
 
@@ -358,20 +392,58 @@ impl Engine {
         self.st.metrics.dead_letters += 1;
     }
 
-    /// The one step every source takes per message: decode and apply, or
-    /// count the decode error and hand it back for the dead-letter output
-    /// (the caller calls [`Engine::record_dead_letter`] once it is written).
-    pub fn ingest(&mut self, bytes: &[u8], max_bytes: usize) -> Result<(), DecodeError> {
+    /// The one step every source takes per message: decode, guard its
+    /// event time against `now_ms` (the driver's wall clock, epoch ms) and
+    /// apply it, or count the error and hand it back for the dead-letter
+    /// output (the caller calls [`Engine::record_dead_letter`] once it is
+    /// written).
+    pub fn ingest(
+        &mut self,
+        bytes: &[u8],
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<(), DecodeError> {
         match crate::decode::decode(bytes, max_bytes) {
-            Ok(ev) => {
-                self.apply(ev);
-                Ok(())
-            }
+            Ok(ev) => self.admit(ev, now_ms),
             Err(e) => {
                 self.record_decode_error(e.reason_index());
                 Err(e)
             }
         }
+    }
+
+    /// Applies a decoded event that passes the guards on event time (SPEC
+    /// §2) at wall-clock time `now_ms`; one that does not is counted like a
+    /// decode error and handed back, and changes nothing else.
+    pub fn admit(&mut self, ev: Event, now_ms: i64) -> Result<(), DecodeError> {
+        if let Err(e) = self.guard(ev.ts, now_ms) {
+            self.record_decode_error(e.reason_index());
+            return Err(e);
+        }
+        self.apply(ev);
+        Ok(())
+    }
+
+    /// The guards on event time: not too far ahead of the wall clock, not
+    /// too far behind the event clock.
+    fn guard(&self, ts: i64, now_ms: i64) -> Result<(), DecodeError> {
+        let ahead = ts.saturating_sub(now_ms);
+        if ahead > self.s.max_future_skew {
+            return Err(DecodeError::FutureTimestamp {
+                ahead_ms: ahead,
+                max_ms: self.s.max_future_skew,
+            });
+        }
+        if let Some(clock) = self.st.clock {
+            let behind = clock.saturating_sub(ts);
+            if behind > self.s.max_event_age {
+                return Err(DecodeError::TooOld {
+                    behind_ms: behind,
+                    max_ms: self.s.max_event_age,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Applies one valid event.
@@ -636,13 +708,20 @@ impl Engine {
     fn win_observe(&mut self, ts: i64, m: DurMetric, ch: Channel, q: LabelId, ms: i64) {
         if self.in_window(ts) {
             let key = self.dim_key(ch, q);
+            let key =
+                self.st
+                    .windows
+                    .admit_key(key, self.dim_key(ch, OTHER), self.s.max_label_sets);
             self.st.windows.observe(ts, m, key, ms);
         }
     }
 
     fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: Ex<'_>) {
         let bounds = &self.s.bounds[h as usize];
-        self.st.metrics.hists[h as usize]
+        let m = &mut self.st.metrics;
+        // Buckets with `+Inf`, `_sum` and `_count`.
+        let key = m.budget.admit(&m.hists[h as usize], key, bounds.len() + 3);
+        m.hists[h as usize]
             .entry(key)
             .or_insert_with(|| PromHist::new(bounds.len()))
             .observe(bounds, ms, ex);
@@ -669,12 +748,7 @@ impl Engine {
                 let hash = table::hash_id(&ticket);
                 self.sla_ticket_created(&mut t, hash);
                 self.st.tickets.insert_hashed(hash, &ticket, t);
-                *self
-                    .st
-                    .metrics
-                    .tickets_created
-                    .entry(dims(channel, priority, q))
-                    .or_default() += 1;
+                *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
                 self.win_count(ts, C::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
                 self.release_held(&ticket, true);
@@ -695,7 +769,7 @@ impl Engine {
                 self.sla_call_queued(&mut c, hash);
                 self.st.calls.insert_hashed(hash, &call, c);
                 self.st.metrics.waiting_add(q, ts, 1);
-                *self.st.metrics.calls_offered.entry(q as u32).or_default() += 1;
+                *bump!(self.st.metrics, calls_offered, q as u32) += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
                 self.release_held(&call, false);
             }
@@ -718,7 +792,7 @@ impl Engine {
                     None => eq.unwrap_or(UNKNOWN),
                 };
                 let key = (score as u32) << 20 | dims(ch, Priority::Low, q);
-                *self.st.metrics.csat.entry(key).or_default() += 1;
+                *bump!(self.st.metrics, csat, key) += 1;
                 self.win_count(ts, C::CsatResponses, 1);
                 if score >= 4 {
                     self.win_count(ts, C::CsatPositive, 1);
@@ -791,12 +865,7 @@ impl Engine {
         ch: Channel,
         q: LabelId,
     ) {
-        *self
-            .st
-            .metrics
-            .contacts
-            .entry(dims(ch, Priority::Low, q))
-            .or_default() += 1;
+        *bump!(self.st.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
         self.win_count(ts, C::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.s.repeat_window;
@@ -804,37 +873,44 @@ impl Engine {
         // Contacts are ordered by (ts, id hash): at equal times the order
         // still does not depend on which arrived first.
         let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());
-        let earlier = |c: &Contact| (c.ts, c.key) < (ts, key);
-        let same = |c: &Contact| c.cat == 0 || cat == 0 || c.cat == cat;
-        let is_repeat = cust
-            .contacts
-            .iter()
-            .any(|c| earlier(c) && ts - c.ts <= w && same(c));
+        let is_repeat = cust.has_earlier(ts, key, cat, w);
+        // Later contacts not yet repeats that this one makes repeats (an
+        // earlier contact arriving late).
         let mut newly: Vec<(i64, Channel, LabelId)> = Vec::new();
-        for c in cust.contacts.iter_mut() {
-            if !c.repeat && !earlier(c) && c.ts - ts <= w && same(c) {
-                c.repeat = true;
+        let mut i = 0;
+        while i < cust.contacts.len() {
+            let c = &cust.contacts[i];
+            let same = c.cat == 0 || cat == 0 || c.cat == cat;
+            if (c.ts, c.key) >= (ts, key) && c.ts - ts <= w && same {
+                let c = cust.contacts.swap_remove(i);
                 newly.push((c.ts, c.channel, c.queue));
+                cust.add_cover(cover(&c, w));
+            } else {
+                i += 1;
             }
         }
-        cust.contacts.push(Contact {
+        let c = Contact {
             ts,
             key,
             cat,
             channel: ch,
             queue: q,
-            repeat: is_repeat,
-        });
+        };
         if is_repeat {
+            cust.add_cover(cover(&c, w));
             newly.push((ts, ch, q));
+        } else {
+            cust.contacts.push(c);
+            if cust.contacts.len() > MAX_CONTACT_ENTRIES {
+                let oldest = (0..cust.contacts.len())
+                    .min_by_key(|&i| (cust.contacts[i].ts, cust.contacts[i].key))
+                    .expect("not empty");
+                let c = cust.contacts.swap_remove(oldest);
+                cust.add_cover(cover(&c, w));
+            }
         }
         for (t, ch, q) in newly {
-            *self
-                .st
-                .metrics
-                .repeats
-                .entry(dims(ch, Priority::Low, q))
-                .or_default() += 1;
+            *bump!(self.st.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
             self.win_count(t, C::Repeats, 1);
         }
     }
@@ -878,6 +954,12 @@ impl Engine {
             Body::TicketAgentReplied { public, .. } => {
                 if !public {
                     return;
+                }
+                // A reply dated before the customer message it would answer
+                // measures nothing (SPEC §2): it is out of order.
+                let since = self.st.tickets.at(slot).unanswered_since;
+                if since != NOT_WAITING && ts < since {
+                    return self.out_of_order(ty);
                 }
                 // Before `unanswered_since`, the next-response clock's start, is cleared.
                 self.sla_ticket_replied(slot, ts);
@@ -964,12 +1046,7 @@ impl Engine {
                 let t = self.st.tickets.at_mut(slot);
                 if !t.has(flag::ESCALATED) {
                     t.set(flag::ESCALATED, true);
-                    *self
-                        .st
-                        .metrics
-                        .escalations
-                        .entry(dims(ch, pr, q))
-                        .or_default() += 1;
+                    *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
                 }
             }
@@ -999,7 +1076,7 @@ impl Engine {
                 self.st.metrics.open_add(status, pr, q, -1);
                 let key = dims(ch, pr, q);
                 if first {
-                    *self.st.metrics.tickets_resolved.entry(key).or_default() += 1;
+                    *bump!(self.st.metrics, tickets_resolved, key) += 1;
                     self.observe(HistId::Resolution, key, ts - created, Ex::ticket(&id, ts));
                     if let Some(ms) = self.business_hours(policy).map(|h| h.elapsed(created, ts)) {
                         self.observe(HistId::ResolutionBusiness, key, ms, Ex::ticket(&id, ts));
@@ -1009,7 +1086,7 @@ impl Engine {
                     self.win_count(ts, C::FirstResolutions, 1);
                     self.win_count(ts, C::ResolvedContacts, 1);
                     if fcr {
-                        *self.st.metrics.fcr.entry(key).or_default() += 1;
+                        *bump!(self.st.metrics, fcr, key) += 1;
                         self.win_count(ts, C::Fcr, 1);
                     }
                     if worked {
@@ -1032,12 +1109,7 @@ impl Engine {
                 t.set(flag::RESOLVED, false);
                 t.status = TicketStatus::Open;
                 self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
-                *self
-                    .st
-                    .metrics
-                    .tickets_reopened
-                    .entry(dims(ch, pr, q))
-                    .or_default() += 1;
+                *bump!(self.st.metrics, tickets_reopened, dims(ch, pr, q)) += 1;
                 self.win_count(ts, C::Reopens, 1);
             }
             Body::TicketClosed { .. } => {
@@ -1045,6 +1117,9 @@ impl Engine {
                     self.st.metrics.open_add(status, pr, q, -1);
                 }
                 self.sla_ticket_gone(slot);
+                if self.st.tickets.at(slot).sla_due != i64::MAX {
+                    self.st.sla_live -= 1;
+                }
                 self.st.tickets.remove(&id);
             }
             _ => unreachable!("only ticket events are routed here"),
@@ -1058,7 +1133,7 @@ impl Engine {
         self.observe(HistId::Handle, key, ms, ex);
         self.win_observe(ts, DurMetric::Handle, ch, q, ms);
         if self.s.cost_per_ms > 0.0 {
-            *self.st.metrics.handle_cost.entry(key).or_default() += ms as f64 * self.s.cost_per_ms;
+            *bump!(self.st.metrics, handle_cost, key) += ms as f64 * self.s.cost_per_ms;
         }
     }
 
@@ -1090,12 +1165,12 @@ impl Engine {
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
                 let m = &mut self.st.metrics;
-                *m.calls_answered.entry(q as u32).or_default() += 1;
+                *bump!(*m, calls_answered, q as u32) += 1;
                 self.observe(HistId::AnswerWait, q as u32, wait, Ex::call(&id, ts));
                 self.win_count(ts, C::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
                 if wait <= self.s.sl_threshold {
-                    *self.st.metrics.calls_within.entry(q as u32).or_default() += 1;
+                    *bump!(self.st.metrics, calls_within, q as u32) += 1;
                     self.win_count(ts, C::AnsweredWithin, 1);
                 }
                 self.sla_call_left_queue(slot, Some(ts));
@@ -1104,11 +1179,11 @@ impl Engine {
                 c.phase = CallPhase::Done { at: ts };
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
-                *self.st.metrics.calls_abandoned.entry(q as u32).or_default() += 1;
+                *bump!(self.st.metrics, calls_abandoned, q as u32) += 1;
                 self.observe(HistId::AbandonWait, q as u32, wait, Ex::call(&id, ts));
                 self.win_count(ts, C::Abandoned, 1);
                 if wait < self.s.short_abandon {
-                    *self.st.metrics.calls_short.entry(q as u32).or_default() += 1;
+                    *bump!(self.st.metrics, calls_short, q as u32) += 1;
                     self.win_count(ts, C::ShortAbandoned, 1);
                 }
                 if wait <= self.s.sl_threshold {
@@ -1128,13 +1203,15 @@ impl Engine {
                     hold_since: Some(ts),
                 };
             }
+            // A step dated before the step it ends measures nothing (SPEC
+            // §2): it falls through to out of order below.
             (
                 Body::CallHoldEnded { .. },
                 CallPhase::Talking {
                     answered,
                     hold_since: Some(since),
                 },
-            ) => {
+            ) if ts >= since => {
                 c.hold_ms += (ts - since).max(0);
                 c.phase = CallPhase::Talking {
                     answered,
@@ -1162,12 +1239,7 @@ impl Engine {
                     self.st.metrics.waiting_add(nq, queued, 1);
                 }
                 if first_escalation {
-                    *self
-                        .st
-                        .metrics
-                        .escalations
-                        .entry(dims(ch, Priority::Normal, q))
-                        .or_default() += 1;
+                    *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
                 }
             }
@@ -1177,9 +1249,7 @@ impl Engine {
                     answered,
                     hold_since,
                 },
-            ) => {
-                // An end older than the step it ends (out-of-order arrival)
-                // counts as zero time, never negative.
+            ) if ts >= answered && hold_since.is_none_or(|s| ts >= s) => {
                 if let Some(since) = hold_since {
                     c.hold_ms += (ts - since).max(0);
                 }
@@ -1189,18 +1259,13 @@ impl Engine {
                 if resolved {
                     self.win_count(ts, C::ResolvedContacts, 1);
                     if !transferred {
-                        *self
-                            .st
-                            .metrics
-                            .fcr
-                            .entry(dims(ch, Priority::Normal, q))
-                            .or_default() += 1;
+                        *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
                         self.win_count(ts, C::Fcr, 1);
                     }
                 }
                 self.schedule(ts + self.s.acw_timeout, TimerKind::Acw(id));
             }
-            (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) => {
+            (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) if ts >= ended => {
                 self.finish_call(&id, ts, (ts - ended).max(0));
             }
             _ => self.out_of_order(ty),
@@ -1238,7 +1303,9 @@ impl Engine {
             Some(a) => {
                 let (old, since, oq) = (a.status, a.since, a.queue);
                 let eff = ts.max(since);
-                self.book_agent(old, oq, since, eff);
+                // Silent past the idle timeout: offline from then (not yet swept).
+                let until = a.last_event.saturating_add(self.s.agent_idle);
+                self.book_agent(old, oq, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
                 let a = self.st.agents.get_mut(&agent).expect("present");
                 a.status = status;
@@ -1255,12 +1322,11 @@ impl Engine {
         if to <= from {
             return;
         }
-        *self
-            .st
-            .metrics
-            .agent_status_ms
-            .entry((status.index() as u32) << 16 | q as u32)
-            .or_default() += to - from;
+        *bump!(
+            self.st.metrics,
+            agent_status_ms,
+            (status.index() as u32) << 16 | q as u32
+        ) += to - from;
         let c = match status {
             AgentStatus::Available => C::AgentAvailableMs,
             AgentStatus::Busy => C::AgentBusyMs,
@@ -1271,22 +1337,53 @@ impl Engine {
     }
 
     /// Books every agent's open interval up to the event clock, so exported
-    /// time is never taken back (docs/metrics.md).
+    /// time is never taken back (docs/metrics.md), and expires agents silent
+    /// for `agents.idle_timeout`.
     fn materialize_agents(&mut self) {
         let Some(clock) = self.st.clock else { return };
-        let open: Vec<(AgentStatus, LabelId, i64)> = self
+        let idle = self.s.agent_idle;
+        let open: Vec<(AgentStatus, LabelId, i64, i64)> = self
             .st
             .agents
             .values_mut()
-            .filter(|a| a.since < clock)
-            .map(|a| {
-                let from = a.since;
-                a.since = clock;
-                (a.status, a.queue, from)
+            .filter_map(|a| {
+                // An agent silent past the idle timeout is offline from then.
+                let to = clock.min(a.last_event.saturating_add(idle));
+                (a.since < to).then(|| {
+                    let from = a.since;
+                    a.since = to;
+                    (a.status, a.queue, from, to)
+                })
             })
             .collect();
-        for (status, q, from) in open {
-            self.book_agent(status, q, from, clock);
+        for (status, q, from, to) in open {
+            self.book_agent(status, q, from, to);
+        }
+        self.expire_agents(clock);
+    }
+
+    /// Drops agents silent for `agents.idle_timeout` (any status) and
+    /// offline agents kept `state.resolved_ticket_ttl`. Their time is booked
+    /// up to the idle timeout first (by [`Engine::materialize_agents`]).
+    fn expire_agents(&mut self, now: i64) {
+        let s = &self.s;
+        let m = &mut self.st.metrics;
+        let mut booked = Vec::new();
+        self.st.agents.retain(|_, a| {
+            let silent = now - a.last_event;
+            let keep = silent <= s.agent_idle
+                && (a.status != AgentStatus::Offline || silent <= s.resolved_ticket_ttl);
+            if !keep {
+                m.agents_add(a.status, a.queue, -1);
+                let to = now.min(a.last_event.saturating_add(s.agent_idle));
+                if a.since < to {
+                    booked.push((a.status, a.queue, a.since, to));
+                }
+            }
+            keep
+        });
+        for (status, q, from, to) in booked {
+            self.book_agent(status, q, from, to);
         }
     }
 
@@ -1299,36 +1396,46 @@ impl Engine {
         }
         let s = &self.s;
         let m = &mut self.st.metrics;
+        let live = &mut self.st.sla_live;
         self.st.calls.retain(|_, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
+            if !keep && c.sla_due != i64::MAX {
+                *live -= 1;
+            }
             keep
         });
+        self.expire_agents(now);
         if !slow {
             return;
         }
+        let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
         self.st.tickets.retain(|_, t| {
             let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
-            keep
-        });
-        let horizon = s.repeat_window + s.lateness;
-        self.st.customers.retain(|_, c| {
-            c.contacts.retain(|x| now - x.ts <= horizon);
-            c.active || !c.contacts.is_empty()
-        });
-        self.st.agents.retain(|_, a| {
-            let keep =
-                a.status != AgentStatus::Offline || now - a.last_event <= s.resolved_ticket_ttl;
-            if !keep {
-                m.agents_add(a.status, a.queue, -1);
+            if !keep && t.sla_due != i64::MAX {
+                *live -= 1;
             }
             keep
         });
+        let horizon = s.repeat_window + s.lateness;
+        self.st
+            .customers
+            .retain(|_, c| c.expire(now, horizon, s.repeat_window));
+    }
+}
+
+/// The window in which later contacts are repeats of `c`.
+fn cover(c: &Contact, w: i64) -> Cover {
+    Cover {
+        from_ts: c.ts,
+        from_key: c.key,
+        to: c.ts.saturating_add(w),
+        cat: c.cat,
     }
 }
 

@@ -147,6 +147,8 @@ pub(super) struct Cx<'a> {
     windows: &'a mut Windows,
     breaches: &'a mut Vec<Breach>,
     dropped: &'a mut u64,
+    /// Tickets and calls with a live SLA timer (`sla_due` set).
+    live: &'a mut usize,
     watermark: i64,
     clock: i64,
 }
@@ -174,6 +176,7 @@ pub(super) fn split<'a>(
             windows: &mut st.windows,
             breaches: &mut st.breaches,
             dropped: &mut st.breaches_dropped,
+            live: &mut st.sla_live,
             watermark,
             clock: st.clock.unwrap_or(i64::MIN),
         },
@@ -238,10 +241,16 @@ impl Cx<'_> {
     /// Adds (`sign` 1) or removes (−1) clock `i`'s share of the gauges under `key`.
     fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
         if c.at_risk(i) {
-            *self.m.sla_at_risk.entry(key).or_default() += sign;
+            *{
+                let k = self.m.budget.admit(&self.m.sla_at_risk, key, 1);
+                self.m.sla_at_risk.entry(k).or_default()
+            } += sign;
         }
         if c.active_breach(i) {
-            *self.m.sla_active.entry(key).or_default() += sign;
+            *{
+                let k = self.m.budget.admit(&self.m.sla_active, key, 1);
+                self.m.sla_active.entry(k).or_default()
+            } += sign;
         }
     }
 
@@ -265,7 +274,10 @@ impl Cx<'_> {
         self.gauges(e.clocks(), i, key, -1);
         e.clocks_mut().judge(i, Verdict::Breached);
         self.gauges(e.clocks(), i, key, 1);
-        *self.m.sla_breaches.entry(key).or_default() += 1;
+        *{
+            let k = self.m.budget.admit(&self.m.sla_breaches, key, 1);
+            self.m.sla_breaches.entry(k).or_default()
+        } += 1;
         self.window_verdict(kind, at, false);
         if self.breaches.len() < MAX_BREACH_RECORDS {
             let target = self.target(e.policy(), kind).unwrap_or(0);
@@ -297,7 +309,10 @@ impl Cx<'_> {
                 let key = Self::key(e, i);
                 self.gauges(c, i, key, -1);
                 e.clocks_mut().judge(i, Verdict::Met);
-                *self.m.sla_achieved.entry(key).or_default() += 1;
+                *{
+                    let k = self.m.budget.admit(&self.m.sla_achieved, key, 1);
+                    self.m.sla_achieved.entry(k).or_default()
+                } += 1;
                 self.window_verdict(E::KINDS[i], ts, true);
             } else {
                 self.breach(e, id, i, deadline);
@@ -378,7 +393,10 @@ impl Cx<'_> {
             if deadline > at {
                 if !c.at_risk(i) {
                     e.clocks_mut().set_at_risk(i, true);
-                    *self.m.sla_at_risk.entry(Self::key(e, i)).or_default() += 1;
+                    *{
+                        let k = self.m.budget.admit(&self.m.sla_at_risk, Self::key(e, i), 1);
+                        self.m.sla_at_risk.entry(k).or_default()
+                    } += 1;
                 }
                 next = next.min(deadline);
             } else {
@@ -389,9 +407,12 @@ impl Cx<'_> {
     }
 
     /// Pushes a timer at `next` when that is before the entity's live one.
-    fn schedule_at<E: Clocked>(timers: &mut SlaTimers, e: &mut E, hash: u64, next: i64) {
+    fn schedule_at<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64, next: i64) {
         let due = e.sla_due_mut();
         if next < *due {
+            if *due == i64::MAX {
+                *self.live += 1;
+            }
             *due = next;
             timers.push((next, hash));
         }
@@ -400,7 +421,7 @@ impl Cx<'_> {
     /// After instants may have moved earlier: schedules the earliest.
     fn schedule<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
         let next = self.due(e, "", i64::MIN);
-        Self::schedule_at(timers, e, hash, next);
+        self.schedule_at(timers, e, hash, next);
     }
 
     /// The entity's live timer (or a catch-up to `at`): judge everything
@@ -413,9 +434,13 @@ impl Cx<'_> {
         hash: u64,
         at: i64,
     ) {
-        *e.sla_due_mut() = i64::MAX;
+        let due = e.sla_due_mut();
+        if *due != i64::MAX {
+            *due = i64::MAX;
+            *self.live -= 1;
+        }
         let next = self.due(e, id, at);
-        Self::schedule_at(timers, e, hash, next);
+        self.schedule_at(timers, e, hash, next);
     }
 
     /// A new ticket or call: chooses its policy, starts clocks `start`, and
@@ -549,7 +574,7 @@ impl Engine {
             cx.stop(t, 1);
             t.clocks.start(1);
             let next = cx.next_instant(t, 1);
-            Cx::schedule_at(timers, t, hash_id(id), next);
+            cx.schedule_at(timers, t, hash_id(id), next);
         });
     }
 
@@ -566,7 +591,7 @@ impl Engine {
                 if let Some(since) = p.since.take() {
                     p.closed.push((since, ts.max(since)));
                     let next = cx.next_instant(t, 2);
-                    Cx::schedule_at(timers, t, hash_id(id), next);
+                    cx.schedule_at(timers, t, hash_id(id), next);
                 }
             }
         });

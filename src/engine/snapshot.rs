@@ -299,13 +299,19 @@ impl Engine {
             ("customer", st.customers.len()),
             ("held_event", st.held_count),
             ("dedup_id", st.dedup.len()),
-            ("timer", st.timers.len()),
+            // General timers, and one per ticket or call with a live SLA timer.
+            ("timer", st.timers.len() + st.sla_live),
             ("window_pane", st.windows.pane_count()),
         ] {
             f.push(vec![("kind", s(kind))], Value::Int(n as u64));
         }
         let mut f = out.family(names::LABEL_OVERFLOW, Kind::Counter);
         f.push(vec![("label", s("queue"))], Value::Int(st.queues.overflow));
+        // Label combinations moved to `queue="other"` by `labels.max_series`.
+        f.push(
+            vec![("label", s("series"))],
+            Value::Int(st.metrics.budget.overflow),
+        );
         f.push(
             vec![("label", s("agent"))],
             Value::Int(st.agent_labels.overflow),

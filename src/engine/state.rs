@@ -181,11 +181,112 @@ pub struct Agent {
 }
 
 /// A customer's recent contacts and subscription.
+///
+/// Repeat detection (SPEC §3) needs, for a new contact, whether an earlier
+/// one of a compatible category lies within `repeat_window` before it, and
+/// which later contacts not yet counted as repeats it makes repeats. The
+/// first needs only the union of the windows the contacts open: a contact
+/// at `t` covers `(t, t + repeat_window]`, and the covers of one category
+/// merge into few intervals (each at least a window long). The second
+/// needs only the contacts that are not repeats, and two of those of one
+/// category are more than a window apart. So a customer holds O(categories)
+/// entries however many contacts it makes, and each contact costs that
+/// (docs/metrics.md, "Repeat contacts").
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Customer {
-    /// Most customers have one recent contact: it is kept inline.
+    /// Recent contacts not counted as repeats (yet). Most customers have one.
     pub contacts: SmallVec<[Contact; 1]>,
+    /// Windows opened by contacts that are repeats, merged per category.
+    /// Boxed: 8 bytes for the many customers without one, not a `Vec`'s 24.
+    #[allow(clippy::box_collection)]
+    pub covers: Option<Box<Vec<Cover>>>,
     pub active: bool,
+}
+
+/// The window `(from, to]` in which a contact of category `cat` is a
+/// repeat, `from` ordered by `(ts, key)` as contacts are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cover {
+    pub from_ts: i64,
+    pub from_key: u64,
+    pub to: i64,
+    /// Category hash, as [`Contact::cat`].
+    pub cat: u32,
+}
+
+impl Cover {
+    /// Whether a contact at `(ts, key)` lies inside.
+    pub fn holds(&self, ts: i64, key: u64) -> bool {
+        (self.from_ts, self.from_key) < (ts, key) && ts <= self.to
+    }
+}
+
+/// Contacts and covers a customer keeps at most. Past it the oldest
+/// contact becomes a cover (it no longer waits to be made a repeat by a
+/// late earlier contact) and the cover ending first is forgotten; exact
+/// below 64 categories in a customer's window.
+pub const MAX_CONTACT_ENTRIES: usize = 64;
+
+impl Customer {
+    /// Whether a contact at `(ts, key)` of category `cat` has an earlier
+    /// compatible one within `w`.
+    pub fn has_earlier(&self, ts: i64, key: u64, cat: u32, w: i64) -> bool {
+        let same = |c: u32| c == 0 || cat == 0 || c == cat;
+        self.contacts
+            .iter()
+            .any(|c| (c.ts, c.key) < (ts, key) && ts - c.ts <= w && same(c.cat))
+            || self
+                .covers
+                .iter()
+                .flat_map(|v| v.iter())
+                .any(|v| same(v.cat) && v.holds(ts, key))
+    }
+
+    /// Adds the window of a repeat contact, merged with the windows of its
+    /// category it overlaps or touches.
+    pub fn add_cover(&mut self, mut c: Cover) {
+        let covers = self.covers.get_or_insert_with(Default::default);
+        let mut i = 0;
+        while i < covers.len() {
+            let v = covers[i];
+            let (a, b) = if (v.from_ts, v.from_key) <= (c.from_ts, c.from_key) {
+                (v, c)
+            } else {
+                (c, v)
+            };
+            if v.cat == c.cat && b.from_ts <= a.to {
+                c = Cover {
+                    from_ts: a.from_ts,
+                    from_key: a.from_key,
+                    to: a.to.max(b.to),
+                    cat: c.cat,
+                };
+                covers.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        covers.push(c);
+        if covers.len() > MAX_CONTACT_ENTRIES {
+            let first = (0..covers.len())
+                .min_by_key(|&i| covers[i].to)
+                .expect("not empty");
+            covers.swap_remove(first);
+        }
+    }
+
+    /// Drops what no contact within `horizon` of `now` can need (`w` is the
+    /// repeat window); whether anything is left.
+    pub fn expire(&mut self, now: i64, horizon: i64, w: i64) -> bool {
+        self.contacts.retain(|x| now - x.ts <= horizon);
+        if let Some(v) = &mut self.covers {
+            v.retain(|c| now - (c.to - w) <= horizon);
+            if v.is_empty() {
+                self.covers = None;
+            }
+        }
+        self.active || !self.contacts.is_empty() || self.covers.is_some()
+    }
 }
 
 /// One contact, for repeat detection.
@@ -199,7 +300,6 @@ pub struct Contact {
     pub cat: u32,
     pub channel: Channel,
     pub queue: LabelId,
-    pub repeat: bool,
 }
 
 /// The ticket or call behind an observation, for exemplars.
@@ -302,6 +402,61 @@ impl PromHist {
     }
 }
 
+/// A metric map key whose low 16 bits are the `queue` label id.
+pub trait QueueKey: Copy + Eq + std::hash::Hash {
+    /// The same key with `queue="other"`.
+    fn other(self) -> Self;
+}
+
+impl QueueKey for u32 {
+    fn other(self) -> Self {
+        self & !0xffff | super::labels::OTHER as u32
+    }
+}
+
+impl QueueKey for u64 {
+    fn other(self) -> Self {
+        self & !0xffff | super::labels::OTHER as u64
+    }
+}
+
+/// The series budget of the cumulative families (`labels.max_series`):
+/// a label combination is admitted where it would be created, and past
+/// the budget it is counted under `queue="other"` instead. Series are never
+/// removed while the process lives, so the budget only fills.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SeriesBudget {
+    /// Series created so far (histograms count buckets, `_sum` and `_count`).
+    #[serde(skip)]
+    pub used: usize,
+    #[serde(skip)]
+    pub max: usize,
+    /// Observations moved to `queue="other"` by the budget.
+    pub overflow: u64,
+}
+
+impl SeriesBudget {
+    /// The key to count `k` under in `map`, where a new key costs `cost` series.
+    pub fn admit<K: QueueKey, V>(&mut self, map: &FxHashMap<K, V>, k: K, cost: usize) -> K {
+        if map.contains_key(&k) {
+            return k;
+        }
+        if self.used + cost <= self.max {
+            self.used += cost;
+            return k;
+        }
+        let o = k.other();
+        if o != k {
+            self.overflow += 1;
+        }
+        // The `other` combinations are bounded by the closed labels alone.
+        if !map.contains_key(&o) {
+            self.used += cost;
+        }
+        o
+    }
+}
+
 /// Counts per map key (see [`dims`] and the packing at each use).
 pub type KeyCounts = FxHashMap<u32, u64>;
 
@@ -352,16 +507,21 @@ pub struct Metrics {
     pub duplicates: u64,
     pub late: u64,
     pub out_of_order: [u64; EventType::ALL.len()],
+    /// `max` is set from the config and `used` recounted on restore.
+    pub budget: SeriesBudget,
 }
 
 impl Metrics {
     pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
         let k = (s.index() as u32) << 24 | (pr.index() as u32) << 16 | q as u32;
+        let k = self.budget.admit(&self.tickets_open, k, 1);
         *self.tickets_open.entry(k).or_default() += n;
     }
 
     pub fn waiting_add(&mut self, q: LabelId, queued: i64, n: i32) {
-        let m = self.waiting.entry(q as u32).or_default();
+        // Two series: calls in queue and the oldest wait.
+        let k = self.budget.admit(&self.waiting, q as u32, 2);
+        let m = self.waiting.entry(k).or_default();
         let e = m.entry(queued).or_default();
         *e = (*e as i64 + n as i64).max(0) as u32;
         if *e == 0 {
@@ -370,10 +530,49 @@ impl Metrics {
     }
 
     pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {
-        *self
-            .agents
-            .entry((s.index() as u32) << 16 | q as u32)
-            .or_default() += n;
+        let k = self
+            .budget
+            .admit(&self.agents, (s.index() as u32) << 16 | q as u32, 1);
+        *self.agents.entry(k).or_default() += n;
+    }
+
+    /// Series the maps hold now (after a restore), as the budget counts them.
+    pub fn series(&self, bounds: &[std::sync::Arc<[f64]>]) -> usize {
+        let counters = [
+            &self.tickets_created,
+            &self.tickets_resolved,
+            &self.tickets_reopened,
+            &self.escalations,
+            &self.fcr,
+            &self.contacts,
+            &self.repeats,
+            &self.calls_offered,
+            &self.calls_answered,
+            &self.calls_within,
+            &self.calls_abandoned,
+            &self.calls_short,
+            &self.csat,
+        ]
+        .iter()
+        .map(|m| m.len())
+        .sum::<usize>();
+        let hists: usize = self
+            .hists
+            .iter()
+            .zip(bounds)
+            .map(|(m, b)| m.len() * (b.len() + 3))
+            .sum();
+        counters
+            + hists
+            + self.agent_status_ms.len()
+            + self.handle_cost.len()
+            + self.tickets_open.len()
+            + 2 * self.waiting.len()
+            + self.agents.len()
+            + self.sla_achieved.len()
+            + self.sla_breaches.len()
+            + self.sla_at_risk.len()
+            + self.sla_active.len()
     }
 }
 
@@ -391,6 +590,6 @@ mod size_tests {
             64
         );
         assert_eq!(std::mem::size_of::<Contact>(), 24);
-        assert_eq!(std::mem::size_of::<Customer>(), 40);
+        assert_eq!(std::mem::size_of::<Customer>(), 48);
     }
 }

@@ -15,10 +15,16 @@ const S: i64 = 1000;
 const M: i64 = 60 * S;
 const H: i64 = 60 * M;
 const D: i64 = 24 * H;
+/// The wall clock the tests run at: a year after `T0`.
+const WALL: i64 = T0 + 365 * D;
 
 struct Run {
     engine: Engine,
     next_id: u64,
+    /// Reasons of the events the guards on event time rejected.
+    rejected: Vec<&'static str>,
+    /// The wall clock passed to the guards ([`WALL`] unless a test sets it).
+    wall: i64,
 }
 
 impl Run {
@@ -29,6 +35,8 @@ impl Run {
         Run {
             engine: Engine::new(&cfg),
             next_id: 0,
+            rejected: Vec::new(),
+            wall: WALL,
         }
     }
     fn cfg(toml: &str) -> Run {
@@ -47,7 +55,10 @@ impl Run {
             T0 + at
         );
         let ev = decode(json.as_bytes(), 65536).unwrap_or_else(|e| panic!("{json}: {e}"));
-        self.engine.apply(ev);
+        // Through the guards on event time, with a wall clock far ahead.
+        if let Err(e) = self.engine.admit(ev, self.wall) {
+            self.rejected.push(e.reason());
+        }
         self
     }
     fn metrics(&mut self) -> Metrics {
@@ -1596,4 +1607,423 @@ fn service_level_formula_variants() {
             1.0
         );
     }
+}
+
+/// Issue 10, defect 3: one event at year 2200 moved the event clock there, so
+/// every later event was late, every SLA breached and agents accrued 1.3e11 s.
+#[test]
+fn wild_future_timestamp_is_rejected_and_does_not_move_the_clock() {
+    let mut r = Run::new();
+    r.wall = T0 + H;
+    created(&mut r, "T1", 0);
+    r.ev(
+        "agent.status_changed",
+        0,
+        r#""agent_id":"A1","status":"available","queue":"billing""#,
+    );
+    // Year 2200, and one just past the 5 min skew: both rejected.
+    r.ev(
+        "agent.status_changed",
+        7_258_118_400_000 - T0,
+        r#""agent_id":"A1","status":"busy""#,
+    );
+    r.ev("survey.ces", H + 5 * M + 1, r#""score":1"#);
+    // Exactly at the skew limit is accepted.
+    r.ev("survey.ces", H + 5 * M, r#""score":2"#);
+    assert_eq!(r.rejected, ["future_timestamp", "future_timestamp"]);
+    assert_eq!(r.engine.clock(), Some(T0 + H + 5 * M));
+    r.ev(
+        "ticket.agent_replied",
+        10 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    let m = r.metrics();
+    let errs = |reason| m.v("frontline_decode_errors_total", &[("reason", reason)]);
+    assert_eq!(errs("future_timestamp"), 2.0);
+    assert_eq!(
+        m.get("frontline_decode_errors_total", &[("reason", "too_old")]),
+        None
+    );
+    // Only the reply at 10 min is behind the watermark (1h05m − 10 min);
+    // after a year-2200 clock every later event would have been.
+    assert_eq!(m.v("frontline_late_events_total", &[]), 1.0);
+    assert_eq!(
+        m.v("support_first_response_seconds_sum", &EMAIL_HIGH_BILLING),
+        600.0
+    );
+    // Available from 0 to the clock (1h05m); never busy.
+    assert_eq!(
+        m.v(
+            "support_agent_status_seconds_total",
+            &[("status", "available"), ("queue", "billing")]
+        ),
+        3900.0
+    );
+    assert_eq!(
+        m.get(
+            "support_agent_status_seconds_total",
+            &[("status", "busy"), ("queue", "billing")]
+        ),
+        None
+    );
+}
+
+/// Issue 10, defect 3: an event at ts 0 (1970) added 1.79e9 s to a
+/// first-response sum; a `ticket.created` dated long before its reply too.
+#[test]
+fn event_older_than_max_event_age_is_rejected_as_too_old() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    r.ev("survey.ces", 8 * D, r#""score":1"#);
+    // 1970, and a creation 7 days and 1 ms behind the clock: too old.
+    r.raw(
+        "old",
+        "ticket.created",
+        -T0,
+        r#""ticket_id":"T0","customer_id":"C0""#,
+    );
+    r.ev(
+        "ticket.created",
+        D - 1,
+        r#""ticket_id":"T2","customer_id":"C2","channel":"email","priority":"high","queue":"billing""#,
+    );
+    // Exactly 7 days behind is still accepted (and late).
+    created(&mut r, "T3", D);
+    assert_eq!(r.rejected, ["too_old", "too_old"]);
+    // The replies find no T0 or T2: held, then dropped as out of order.
+    for t in ["T0", "T2", "T3"] {
+        r.ev(
+            "ticket.agent_replied",
+            8 * D,
+            &format!(r#""ticket_id":"{t}","agent_id":"A1""#),
+        );
+    }
+    let m = r.metrics();
+    assert_eq!(
+        m.v("frontline_decode_errors_total", &[("reason", "too_old")]),
+        2.0
+    );
+    assert_eq!(
+        m.v("support_tickets_created_total", &EMAIL_HIGH_BILLING),
+        2.0
+    );
+    // Only T3 is answered: 7 days.
+    assert_eq!(
+        m.v("support_first_response_seconds_sum", &EMAIL_HIGH_BILLING),
+        (7 * D / S) as f64
+    );
+}
+
+/// SPEC §2: a completing event earlier than the event that opened the
+/// measurement yields no observation and is counted, never a zero or
+/// negative duration (issue 10, defect 3).
+#[test]
+fn completing_event_before_its_opening_event_is_out_of_order() {
+    let mut r = Run::new();
+    queued(&mut r, "K1", 100 * S);
+    // Answer before queue: no answer wait, the call still waits.
+    r.ev("call.answered", 50 * S, r#""call_id":"K1","agent_id":"A1""#);
+    r.ev(
+        "call.answered",
+        130 * S,
+        r#""call_id":"K1","agent_id":"A1""#,
+    );
+    r.ev("call.hold_started", 200 * S, r#""call_id":"K1""#);
+    // Hold end before hold start, end before answer: ignored.
+    r.ev("call.hold_ended", 190 * S, r#""call_id":"K1""#);
+    r.ev("call.hold_ended", 230 * S, r#""call_id":"K1""#);
+    r.ev("call.ended", 120 * S, r#""call_id":"K1""#);
+    r.ev("call.ended", 400 * S, r#""call_id":"K1""#);
+    // Wrap-up before end: ignored; the real one comes later.
+    r.ev("call.wrapup_ended", 390 * S, r#""call_id":"K1""#);
+    r.ev("call.wrapup_ended", 430 * S, r#""call_id":"K1""#);
+    created(&mut r, "T1", 1000 * S);
+    r.ev(
+        "ticket.agent_replied",
+        1100 * S,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    r.ev("ticket.customer_replied", 1500 * S, r#""ticket_id":"T1""#);
+    // A reply dated before the customer message it would answer.
+    r.ev(
+        "ticket.agent_replied",
+        1400 * S,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    r.ev(
+        "ticket.agent_replied",
+        1600 * S,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    // Resolution before creation.
+    r.ev("ticket.resolved", 900 * S, r#""ticket_id":"T1""#);
+    let m = r.metrics();
+    let ooo = |t| m.v("frontline_out_of_order_events_total", &[("type", t)]);
+    assert_eq!(ooo("call.answered"), 1.0);
+    assert_eq!(ooo("call.hold_ended"), 1.0);
+    assert_eq!(ooo("call.ended"), 1.0);
+    assert_eq!(ooo("call.wrapup_ended"), 1.0);
+    assert_eq!(ooo("ticket.agent_replied"), 1.0);
+    assert_eq!(ooo("ticket.resolved"), 1.0);
+    assert_eq!(m.v("support_answer_wait_seconds_sum", &Q), 30.0);
+    // Talk 130 → 400 s, after-call work 400 → 430 s; hold 200 → 230 s.
+    let phone_sales = [("channel", "phone"), ("queue", "sales")];
+    assert_eq!(m.v("support_handle_seconds_sum", &phone_sales), 300.0);
+    assert_eq!(m.v("support_hold_seconds_sum", &Q), 30.0);
+    // Reply times: 100 s (first reply) and 100 s (1500 → 1600), no zero.
+    assert_eq!(m.v("support_reply_seconds_count", &EMAIL_HIGH_BILLING), 2.0);
+    assert_eq!(m.v("support_reply_seconds_sum", &EMAIL_HIGH_BILLING), 200.0);
+    assert_eq!(
+        m.get("support_tickets_resolved_total", &EMAIL_HIGH_BILLING),
+        None
+    );
+}
+
+/// Issue 10, defect 8: 40 000 agents that sent one non-offline event were
+/// still counted after 200 days, each accruing 200 days of status time.
+#[test]
+fn silent_agents_expire_after_the_idle_timeout() {
+    let mut r = Run::new();
+    for a in ["A1", "A2"] {
+        r.ev(
+            "agent.status_changed",
+            0,
+            &format!(r#""agent_id":"{a}","status":"available","queue":"sales""#),
+        );
+    }
+    // A2 keeps talking; A1 falls silent.
+    r.ev(
+        "agent.status_changed",
+        11 * H,
+        r#""agent_id":"A2","status":"busy","queue":"sales""#,
+    );
+    r.ev("survey.ces", 200 * D, r#""score":1"#);
+    let m = r.metrics();
+    let secs = |s| {
+        m.v(
+            "support_agent_status_seconds_total",
+            &[("status", s), ("queue", "sales")],
+        )
+    };
+    // A1: 12 h available, then offline. A2: 11 h available, 12 h busy.
+    assert_eq!(secs("available"), (23 * H / S) as f64);
+    assert_eq!(secs("busy"), (12 * H / S) as f64);
+    assert_eq!(m.sum("support_agents", &[]), 0.0);
+    assert_eq!(m.v("frontline_state_entries", &[("kind", "agent")]), 0.0);
+}
+
+/// An agent silent past the idle timeout who speaks again starts anew: the
+/// silence past the timeout is not booked to its old status.
+#[test]
+fn an_agent_back_after_the_idle_timeout_books_no_silence() {
+    let mut r = Run::cfg("[agents]\nidle_timeout = \"1h\"\n");
+    let st = |r: &mut Run, at: i64, s: &str| {
+        r.ev(
+            "agent.status_changed",
+            at,
+            &format!(r#""agent_id":"A1","status":"{s}","queue":"sales""#),
+        );
+    };
+    st(&mut r, 0, "available");
+    st(&mut r, 3 * H, "busy");
+    st(&mut r, 3 * H + 10 * M, "available");
+    let m = r.metrics();
+    let secs = |s| {
+        m.v(
+            "support_agent_status_seconds_total",
+            &[("status", s), ("queue", "sales")],
+        )
+    };
+    assert_eq!(secs("available"), 3600.0);
+    assert_eq!(secs("busy"), 600.0);
+    assert_eq!(
+        m.v(
+            "support_agents",
+            &[("status", "available"), ("queue", "sales")]
+        ),
+        1.0
+    );
+}
+
+/// Issue 10, defect 9: `frontline_state_entries{kind="timer"}` read 0 with
+/// millions of running SLA clocks.
+#[test]
+fn timer_entries_count_running_sla_clocks() {
+    let mut r = Run::cfg(
+        "[[sla.policies]]\nname = \"all\"\nfirst_response = \"1h\"\nresolution = \"1d\"\n",
+    );
+    created(&mut r, "T1", 0);
+    created(&mut r, "T2", M);
+    let m = r.metrics();
+    assert_eq!(m.v("frontline_state_entries", &[("kind", "timer")]), 2.0);
+}
+
+/// Issue 10, defect 9: the cap on held early arrivals was hard-coded.
+#[test]
+fn held_early_arrivals_are_capped_by_config() {
+    let mut r = Run::cfg("[limits]\nmax_held_events = 2\n");
+    for t in ["T1", "T2", "T3"] {
+        r.ev(
+            "ticket.agent_replied",
+            0,
+            &format!(r#""ticket_id":"{t}","agent_id":"A1""#),
+        );
+    }
+    let m = r.metrics();
+    assert_eq!(
+        m.v("frontline_state_entries", &[("kind", "held_event")]),
+        2.0
+    );
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "ticket.agent_replied")]
+        ),
+        1.0
+    );
+}
+
+/// Issue 10, defect 4: repeat detection scanned every contact of the
+/// customer, so 100 000 contacts of one `customer_id` (a guest account)
+/// took 26 s and held 100 000 entries. It now holds a few per category.
+#[test]
+fn one_customer_flood_keeps_a_few_entries_per_category() {
+    let mut r = Run::new();
+    for i in 0..20_000i64 {
+        let cat = ["billing", "tech", "sales"][(i % 3) as usize];
+        r.ev(
+            "ticket.created",
+            i * 10 * S,
+            &format!(r#""ticket_id":"G{i}","customer_id":"guest","category":"{cat}""#),
+        );
+    }
+    let cust = r.engine.st.customers.values().next().expect("one customer");
+    let covers = cust.covers.as_ref().map_or(0, |v| v.len());
+    assert!(
+        cust.contacts.len() + covers <= 6,
+        "{} contacts, {covers} covers",
+        cust.contacts.len()
+    );
+    // Each category's first contact opens the window; every later one repeats.
+    let m = r.metrics();
+    assert_eq!(m.sum("support_repeat_contacts_total", &[]), 19_997.0);
+}
+
+/// The repeat index agrees with the definition (SPEC §3) evaluated
+/// directly over every pair, for random contacts of a few customers in
+/// random arrival order, with and without categories.
+#[test]
+fn repeat_index_agrees_with_the_pairwise_definition() {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..40 {
+        let mut r = Run::cfg("[kpi]\nrepeat_window = \"1h\"\n[time]\nallowed_lateness = \"1d\"\n");
+        // (ts, id, customer, category)
+        let mut contacts: Vec<(i64, String, u64, Option<u64>)> = (0..60)
+            .map(|i| {
+                let cat = match next(4) {
+                    0 => None,
+                    c => Some(c),
+                };
+                (
+                    next(6 * 60) as i64 * M / 2,
+                    format!("R{round}-{i}"),
+                    next(3),
+                    cat,
+                )
+            })
+            .collect();
+        for (ts, id, cust, cat) in &contacts {
+            let cat = cat.map_or(String::new(), |c| format!(r#","category":"k{c}""#));
+            r.ev(
+                "ticket.created",
+                *ts,
+                &format!(r#""ticket_id":"{id}","customer_id":"c{cust}"{cat}"#),
+            );
+        }
+        // The definition: an earlier contact of the customer (by ts, then
+        // id hash) within the window, of the same category when both have one.
+        let h = |id: &str| xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+        contacts.sort_by_key(|(ts, id, _, _)| (*ts, h(id)));
+        let expected = contacts
+            .iter()
+            .enumerate()
+            .filter(|(i, (ts, _, cust, cat))| {
+                contacts[..*i].iter().any(|(t2, _, c2, k2)| {
+                    c2 == cust && ts - t2 <= H && (cat.is_none() || k2.is_none() || cat == k2)
+                })
+            })
+            .count();
+        let m = r.metrics();
+        assert_eq!(
+            m.sum("support_repeat_contacts_total", &[]),
+            expected as f64,
+            "round {round}"
+        );
+    }
+}
+
+/// Issue 10, defect 5: the label caps alone allowed ~700 000 series per
+/// engine. Past `labels.max_series`, new label combinations go to
+/// `queue="other"`; totals are kept.
+#[test]
+fn series_budget_moves_new_combinations_to_other() {
+    let mut r = Run::cfg("[labels]\nmax_series = 40\n");
+    for i in 0..50 {
+        r.ev(
+            "ticket.created",
+            i * S,
+            &format!(r#""ticket_id":"T{i}","customer_id":"C{i}","queue":"q{i}""#),
+        );
+    }
+    let m = r.metrics();
+    let support =
+        m.0.keys()
+            .filter(|k| k.starts_with("support_") && !k.starts_with("support_window"))
+            .count();
+    // 40 in budget, plus the `other` combinations of the closed labels.
+    assert!(support <= 40 + 4, "{support} series");
+    assert_eq!(m.sum("support_tickets_created_total", &[]), 50.0);
+    assert!(m.sum("support_tickets_created_total", &[("queue", "other")]) > 0.0);
+    assert!(m.v("frontline_label_overflow_total", &[("label", "series")]) > 0.0);
+}
+
+/// Issue 10, defect 5: `windows.labels = ["channel","queue"]` took 1.14 GB
+/// on 9 800 events: every label set holds HDR histograms per window and
+/// metric. `windows.max_label_sets` bounds them.
+#[test]
+fn window_label_sets_are_bounded() {
+    let mut r = Run::cfg("[windows]\nlabels = [\"queue\"]\nmax_label_sets = 2\n");
+    for i in 0..5 {
+        let c = format!("K{i}");
+        r.ev(
+            "call.queued",
+            i * S,
+            &format!(r#""call_id":"{c}","customer_id":"C{i}","queue":"q{i}""#),
+        );
+        r.ev(
+            "call.answered",
+            i * S + 10 * S,
+            &format!(r#""call_id":"{c}","agent_id":"A1""#),
+        );
+    }
+    let m = r.metrics();
+    let queues: std::collections::BTreeSet<String> =
+        m.0.keys()
+            .filter(|k| k.starts_with("support_window_seconds{"))
+            .filter_map(|k| {
+                k.split("queue=\"")
+                    .nth(1)
+                    .map(|q| q.split('"').next().unwrap().to_string())
+            })
+            .collect();
+    assert_eq!(
+        queues.into_iter().collect::<Vec<_>>(),
+        ["other", "q0", "q1"]
+    );
 }

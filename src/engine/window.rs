@@ -268,6 +268,10 @@ pub struct Windows {
     /// Derived from the panes; rebuilt after a restore.
     #[serde(skip)]
     aggs: Vec<WindowAgg>,
+    /// Label sets that have window quantiles (bounded by
+    /// `windows.max_label_sets`); rebuilt from the panes after a restore.
+    #[serde(skip)]
+    keys: rustc_hash::FxHashSet<DimKey>,
 }
 
 impl Windows {
@@ -281,6 +285,7 @@ impl Windows {
             cur: None,
             lengths,
             aggs: Vec::new(),
+            keys: Default::default(),
         };
         w.rebuild();
         w
@@ -296,6 +301,11 @@ impl Windows {
                 counts: Counts::default(),
                 durs: FxHashMap::default(),
             })
+            .collect();
+        self.keys = self
+            .panes
+            .iter()
+            .flat_map(|p| p.obs.iter().map(|o| o.key))
             .collect();
         let Some(cur) = self.cur else { return };
         for (i, p) in self.panes.iter().enumerate() {
@@ -383,6 +393,17 @@ impl Windows {
         }
     }
 
+    /// The label set an observation with labels `key` is kept under: its
+    /// own while fewer than `max` sets exist, else `fallback` (the same
+    /// channel, queue `other`). Each set costs its own HDR histograms.
+    pub fn admit_key(&self, key: DimKey, fallback: DimKey, max: usize) -> DimKey {
+        if self.keys.contains(&key) || self.keys.len() < max {
+            key
+        } else {
+            fallback
+        }
+    }
+
     /// Records a duration observation at event time `ts`.
     pub fn observe(&mut self, ts: i64, metric: DurMetric, key: DimKey, ms: i64) {
         let Some(cur) = self.cur else { return };
@@ -391,6 +412,7 @@ impl Windows {
         };
         let o = Obs { ms, metric, key };
         pane.obs.push(o);
+        self.keys.insert(key);
         for agg in Self::covering(&mut self.aggs, cur, idx) {
             agg.durs
                 .entry((metric, key))

@@ -235,6 +235,9 @@ impl Worker {
     async fn batch(&mut self, first: OwnedMessage, data: &mut mpsc::Receiver<Item>) {
         let t0 = Instant::now();
         let max = self.env.cfg.limits.max_event_bytes;
+        // The wall clock the guards on event time compare against; a batch
+        // takes milliseconds, far below `time.max_future_skew`.
+        let now = wall_ms();
         let mut next = Some(first);
         let mut n = 0;
         while let Some(m) = next.take() {
@@ -245,7 +248,7 @@ impl Worker {
                 continue;
             }
             let result = match m.payload() {
-                Some(p) => self.engine.ingest(p, max),
+                Some(p) => self.engine.ingest(p, max, now),
                 None => {
                     let e = DecodeError::InvalidJson("empty message".into());
                     self.engine.record_decode_error(e.reason_index());

@@ -1354,7 +1354,9 @@ def exposition(m):
     for name in ("frontline_dead_letters_total", "frontline_duplicate_events_total",
                  "frontline_late_events_total"):
         out.append(line(name, [], 0))
-    for lab in ("agent", "queue"):
+    # The scenario stays under every cap and under the default series
+    # budget (labels.max_series = 20000): nothing overflows.
+    for lab in ("agent", "queue", "series"):
         out.append(line("frontline_label_overflow_total", [("label", lab)], 0))
     out.append(line("frontline_event_clock_seconds", [], m.clock / 1000))
     out.append(line("frontline_watermark_seconds", [], (m.clock - LATENESS) / 1000))
