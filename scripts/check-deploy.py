@@ -26,7 +26,10 @@ import subprocess
 import sys
 import tempfile
 
-import yaml
+try:
+    import yaml
+except ImportError:
+    sys.exit("check-deploy: needs PyYAML (pip install pyyaml, or Debian's python3-yaml)")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
