@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run stack replay-demo test lint rules unit memcheck integration faults bench tools build clean
+.PHONY: run stack replay-demo test lint rules k8s unit memcheck integration faults bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -34,10 +34,18 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --features kafka-tests --quiet -- -D warnings
 
-## The shipped Prometheus rules: syntax and their unit tests.
+## The shipped Prometheus rules: syntax and their unit tests; then deploy/
+## (containers, compose, Kubernetes): the generated PrometheusRule and
+## ConfigMap are up to date and every file checks (scripts/check-deploy.py).
 rules:
 	promtool check rules deploy/prometheus/frontline.rules.yaml deploy/prometheus/frontline.alerts.yaml
 	promtool test rules deploy/prometheus/tests.yaml
+	./scripts/check-deploy.py
+
+## Rewrite deploy/kubernetes/prometheusrule.yaml and configmap.yaml from
+## deploy/prometheus/ and deploy/frontline.toml.
+k8s:
+	./scripts/gen-k8s.py
 
 unit:
 	$(CARGO) test --lib --bins --tests
