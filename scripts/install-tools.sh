@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain, idempotently:
 # Prometheus and promtool (Debian's `prometheus` package), Alertmanager
-# (`prometheus-alertmanager`), kcat and valgrind.
+# (`prometheus-alertmanager`), kcat, valgrind, python3-yaml and
+# docker-compose (only to check deploy/compose.yaml).
 set -euo pipefail
 
 need=()
@@ -9,6 +10,9 @@ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || 
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+# scripts/check-deploy.py: YAML parsing and the compose file's own check.
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""
