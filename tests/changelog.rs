@@ -168,12 +168,11 @@ fn a_corrupt_newest_manifest_falls_back_to_the_older_checkpoint() {
 
     // Generation 2 is slot 0: garbage replaces its manifest.
     let key = format!("{}/1/0/m", m1.topic);
-    produce_raw(
-        log.topic(),
-        1,
-        &key,
-        b"FLCM\0\0\0\x01not a checksum, not json",
-    );
+    // The right magic and version, so what is rejected is the checksum.
+    let mut garbage = b"FLCM".to_vec();
+    garbage.extend(frontline::checkpoint::FORMAT_VERSION.to_be_bytes());
+    garbage.extend(b"not a checksum, not json");
+    produce_raw(log.topic(), 1, &key, &garbage);
     let r = log.restore(&m1.topic, 1, WAIT).unwrap();
     let (got, bytes) = r.found.expect("the older checkpoint");
     assert_eq!(got, m1);
