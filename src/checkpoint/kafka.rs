@@ -241,7 +241,7 @@ impl Changelog {
         let key = (meta.topic.clone(), meta.partition);
         let book = self.book_of(&key);
         if let Some(last) = book.last_generation {
-            if meta.generation <= last || (meta.generation - last) % 2 == 0 {
+            if meta.generation <= last || (meta.generation - last).is_multiple_of(2) {
                 return Err(CheckpointError::Generation {
                     got: meta.generation,
                     last,

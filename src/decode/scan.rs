@@ -1609,9 +1609,9 @@ mod tests {
                     _ => None,
                 };
                 match short {
-                    Some(e) if self.next() % 2 == 0 => out.extend_from_slice(e.as_bytes()),
+                    Some(e) if self.next().is_multiple_of(2) => out.extend_from_slice(e.as_bytes()),
                     _ => {
-                        let upper = self.next() % 2 == 0;
+                        let upper = self.next().is_multiple_of(2);
                         let mut units = [0; 2];
                         for u in c.encode_utf16(&mut units) {
                             let hex = if upper {
