@@ -40,7 +40,7 @@ fn created(i: usize) -> Event {
             ticket: id("T", i),
             customer: id("C", i),
             channel: channels[i % 3],
-            priority: if i % 10 == 0 {
+            priority: if i.is_multiple_of(10) {
                 Priority::Urgent
             } else {
                 Priority::Normal
