@@ -24,6 +24,8 @@
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/`.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`simulate`]: a simulated support centre as an event source.
+//! - [`stderr`]: log and progress output that drops (and counts) a failed
+//!   write instead of panicking.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
@@ -43,3 +45,4 @@ pub mod server;
 pub mod simulate;
 pub mod snapshot;
 pub mod source;
+pub mod stderr;
