@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run stack replay-demo test lint rules k8s unit memcheck integration faults bench tools build clean
+.PHONY: run stack replay-demo test lint rules k8s unit memcheck integration faults fuzz bench tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -47,8 +47,18 @@ rules:
 k8s:
 	./scripts/gen-k8s.py
 
+## The short fuzz run (tests/fuzz.rs, 10 s per target) is part of the unit tests.
 unit:
-	$(CARGO) test --lib --bins --tests
+	FRONTLINE_FUZZ_SECS=10 $(CARGO) test --lib --bins --tests
+
+## Fuzzing on stable: mutated lines of the real corpus (golden events and a
+## simulated day) through the decoder and the engine, mutated config files
+## through the loader and an engine built from each accepted one. Any panic
+## fails; crashing inputs land in $${CARGO_TARGET_DIR:-target}/tmp/fuzz-crashes/.
+## FUZZ_SECS per target (both run at once); FRONTLINE_FUZZ_SEED repeats a run.
+FUZZ_SECS ?= 600
+fuzz:
+	FRONTLINE_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --test fuzz -- --nocapture --test-threads 2
 
 ## The engine's unit tests under valgrind's memcheck: the table's thin ids
 ## (src/engine/table.rs) are unsafe code; any invalid access or leak fails.

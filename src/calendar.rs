@@ -97,8 +97,20 @@ impl Calendar {
                     .split_once('-')
                     .and_then(|(a, b)| Some((parse_hm(a.trim())?, parse_hm(b.trim())?)))
                     .ok_or_else(|| err(&key, format!("`{r}` is not a range like 09:00-17:00")))?;
-                if a >= b {
-                    return Err(err(&key, format!("`{r}` ends before it starts")));
+                if a == b {
+                    return Err(err(
+                        &key,
+                        format!("`{r}` is empty: it must end after it starts"),
+                    ));
+                }
+                if a > b {
+                    // Overnight opening is two ranges, one on each day.
+                    return Err(err(
+                        &key,
+                        format!(
+                            "`{r}` ends before it starts (for hours past midnight, close this day at 24:00 and open the next at 00:00)"
+                        ),
+                    ));
                 }
                 week[i].push((a, b));
             }

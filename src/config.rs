@@ -71,6 +71,14 @@ impl FromStr for Dur {
             let n: i64 = t[start..i]
                 .parse()
                 .map_err(|_| format!("`{s}`: number too large"))?;
+            let fstart = i;
+            if i < bytes.len() && bytes[i] == b'.' {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            let fraction = &t[fstart..i];
             let ustart = i;
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;
@@ -82,15 +90,41 @@ impl FromStr for Dur {
                 "h" => 3_600_000,
                 "d" => 86_400_000,
                 "w" => 7 * 86_400_000,
-                "" => return Err(format!("`{s}`: a unit is required (ms, s, m, h, d, w)")),
+                "" if fraction.is_empty() => {
+                    return Err(format!("`{s}`: a unit is required (ms, s, m, h, d, w)"))
+                }
+                "" => return Err(format!("`{s}`: decimals are not supported")),
                 u => return Err(format!("`{s}`: unknown unit `{u}` (ms, s, m, h, d, w)")),
             };
+            if !fraction.is_empty() {
+                return Err(decimal_hint(s, n, &fraction[1..], unit_ms));
+            }
             total = n
                 .checked_mul(unit_ms)
                 .and_then(|v| total.checked_add(v))
                 .ok_or_else(|| format!("`{s}`: duration too large"))?;
         }
         Ok(Dur(total))
+    }
+}
+
+/// The error for a decimal duration such as `1.5m`, with the whole-number
+/// spelling of the same length when there is one (`90s`).
+fn decimal_hint(s: &str, whole: i64, fraction: &str, unit_ms: i64) -> String {
+    let digits = fraction.len().min(18) as u32;
+    let frac: i128 = fraction[..digits as usize].parse().unwrap_or(0);
+    let scale = 10i128.pow(digits);
+    let num = (i128::from(whole) * scale + frac) * i128::from(unit_ms);
+    let same = (num % scale == 0)
+        .then(|| i64::try_from(num / scale).ok())
+        .flatten()
+        .filter(|ms| *ms > 0);
+    match same {
+        Some(ms) => format!(
+            "`{s}`: decimals are not supported; write whole units, e.g. {}",
+            Dur(ms)
+        ),
+        None => format!("`{s}`: decimals are not supported; write whole units (ms, s, m, h, d, w)"),
     }
 }
 
@@ -117,6 +151,79 @@ impl<'de> Deserialize<'de> for Dur {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Distinct values a free-string label (`queue`, `agent`) can take: label
+/// ids are 16-bit, and `unknown` and `other` take two of them.
+pub const LABEL_VALUES: usize = u16::MAX as usize + 1 - 2;
+
+/// Most entries of the config's lists that grow series or per-event work:
+/// SLA policies, calendars, `kpi_targets`, topics.
+pub const MAX_LIST: usize = 100;
+
+const MS: i64 = 1;
+const SEC: i64 = 1000;
+const MIN: i64 = 60 * SEC;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+
+/// Largest `limits.max_event_bytes` (16 MiB).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+/// Most holidays per calendar (ten years of dates).
+pub const MAX_HOLIDAYS: usize = 3660;
+/// Most opening ranges per calendar day.
+pub const MAX_DAY_RANGES: usize = 96;
+
+/// The accepted range of each duration key, in milliseconds (inclusive).
+/// Past these a value is a typo, not a choice, and at the extremes event
+/// time arithmetic would overflow (docs/operations.md lists them).
+pub const DURATION_RANGES: [(&str, i64, i64); 21] = [
+    ("time.allowed_lateness", 0, 7 * DAY),
+    ("time.idle_timeout", SEC, DAY),
+    ("time.dedup_horizon", SEC, 7 * DAY),
+    ("time.max_future_skew", SEC, DAY),
+    ("time.max_event_age", MIN, 365 * DAY),
+    ("agents.idle_timeout", MIN, 30 * DAY),
+    ("windows.pane", SEC, HOUR),
+    ("windows.sizes", SEC, 31 * DAY),
+    ("kpi.repeat_window", MIN, 90 * DAY),
+    ("kpi.short_abandon", 0, HOUR),
+    ("kpi.service_level_threshold", 0, DAY),
+    ("kpi.acw_timeout", SEC, DAY),
+    ("state.resolved_ticket_ttl", MIN, 365 * DAY),
+    ("state.idle_ticket_ttl", HOUR, 365 * DAY),
+    ("state.finished_call_ttl", MIN, 30 * DAY),
+    ("state.idle_call_ttl", MIN, 30 * DAY),
+    ("sla.policies.*", SEC, 365 * DAY),
+    ("http.ready_max_watermark_lag", SEC, 30 * DAY),
+    ("http.publish_interval", 10 * MS, MIN),
+    ("checkpoint.interval", 100 * MS, HOUR),
+    ("checkpoint.write_timeout", SEC, 10 * MIN),
+];
+
+/// Checks `d` against the range of `range_key` in [`DURATION_RANGES`],
+/// naming `key` (which may carry an index, `windows.sizes[2]`).
+fn duration_in_range(key: &str, range_key: &str, d: Dur) -> Result<(), ConfigError> {
+    let (_, min, max) = DURATION_RANGES
+        .iter()
+        .find(|(k, _, _)| *k == range_key)
+        .copied()
+        .unwrap_or((range_key, 0, i64::MAX));
+    if d.ms() < min || d.ms() > max {
+        let low = if min == 0 {
+            "0s".to_string()
+        } else {
+            Dur(min).to_string()
+        };
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "{d} is out of range: must be between {low} and {}",
+                Dur(max)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The whole configuration file.
@@ -483,6 +590,32 @@ impl SlaConfig {
                 "must be in (0, 1]",
             ));
         }
+        if self.policies.len() > MAX_LIST {
+            return Err(ConfigError::invalid(
+                "sla.policies",
+                format!("at most {MAX_LIST} policies"),
+            ));
+        }
+        if self.calendars.len() > MAX_LIST {
+            return Err(ConfigError::invalid(
+                "sla.calendars",
+                format!("at most {MAX_LIST} calendars"),
+            ));
+        }
+        for (name, c) in &self.calendars {
+            if c.holidays.len() > MAX_HOLIDAYS {
+                return Err(ConfigError::invalid(
+                    format!("sla.calendars.{name}.holidays"),
+                    format!("at most {MAX_HOLIDAYS} dates"),
+                ));
+            }
+            if let Some((day, _)) = c.hours.iter().find(|(_, r)| r.len() > MAX_DAY_RANGES) {
+                return Err(ConfigError::invalid(
+                    format!("sla.calendars.{name}.hours.{day}"),
+                    format!("at most {MAX_DAY_RANGES} ranges a day"),
+                ));
+            }
+        }
         if self.calendars.contains_key("24x7") {
             return Err(ConfigError::invalid(
                 "sla.calendars.24x7",
@@ -521,12 +654,7 @@ impl SlaConfig {
                 ("answer", p.answer),
             ] {
                 if let Some(t) = t {
-                    if t.ms() <= 0 {
-                        return Err(ConfigError::invalid(
-                            key(k),
-                            "a target must be greater than 0",
-                        ));
-                    }
+                    duration_in_range(&key(k), "sla.policies.*", t)?;
                 }
             }
             if let Some(c) = &p.matches.channel {
@@ -767,6 +895,56 @@ impl Default for LabelConfig {
     }
 }
 
+impl LabelConfig {
+    /// Caps and allow lists within the label id space. Queues named by SLA
+    /// policies always get an id, so they count against the queue list.
+    fn validate(&self, sla: &SlaConfig) -> Result<(), ConfigError> {
+        for (key, max) in [
+            ("labels.max_queues", self.max_queues),
+            ("labels.max_agents", self.max_agents),
+        ] {
+            if !(1..=LABEL_VALUES).contains(&max) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be between 1 and {LABEL_VALUES}"),
+                ));
+            }
+        }
+        let sla_queues: std::collections::BTreeSet<String> = sla
+            .policies
+            .iter()
+            .filter_map(|p| p.matches.queue.as_ref())
+            .flat_map(OneOrMany::values)
+            .collect();
+        for (key, list, reserved) in [
+            (
+                "labels.queue_allow_list",
+                &self.queue_allow_list,
+                &sla_queues,
+            ),
+            (
+                "labels.agent_allow_list",
+                &self.agent_allow_list,
+                &Default::default(),
+            ),
+        ] {
+            let mut distinct: std::collections::BTreeSet<&str> =
+                list.iter().map(String::as_str).collect();
+            distinct.extend(reserved.iter().map(String::as_str));
+            if distinct.len() > LABEL_VALUES {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "{} distinct values (with the queues SLA policies name) exceed the {LABEL_VALUES} a label can take",
+                        distinct.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Cost per contact.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -882,15 +1060,33 @@ impl Config {
                 return Config::parse(&text);
             }
         }
-        Config::parse(&text)
+        Config::parse_from(&text, path)
     }
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse_from(text, None)
+    }
+
+    /// Parses and validates TOML text read from `origin`, which a syntax
+    /// error names as `file:line:column`.
+    fn parse_from(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = one_line(e.message());
+            let at = e.span().map(|sp| location(text, sp.start));
             match e.span().and_then(|sp| key_at(text, sp.start)) {
-                Some(key) => ConfigError::invalid(key, e.message().trim()),
-                None => ConfigError::Parse(one_line(&e)),
+                Some(key) => match (origin, at) {
+                    (Some(p), Some((l, c))) => {
+                        ConfigError::invalid(key, format!("{msg} ({}:{l}:{c})", p.display()))
+                    }
+                    _ => ConfigError::invalid(key, msg),
+                },
+                None => ConfigError::Parse(match (origin, at) {
+                    (Some(p), Some((l, c))) => format!("{}:{l}:{c}: {msg}", p.display()),
+                    (None, Some((l, c))) => format!("line {l}, column {c}: {msg}"),
+                    (Some(p), None) => format!("{}: {msg}", p.display()),
+                    (None, None) => msg,
+                }),
             }
         })?;
         cfg.validate()?;
@@ -899,51 +1095,46 @@ impl Config {
 
     /// Checks every value and cross-field rule, naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = |key: &str, d: Dur| {
-            if d.ms() <= 0 {
-                Err(ConfigError::invalid(key, "must be greater than 0"))
-            } else {
-                Ok(())
-            }
-        };
-        let non_negative = |key: &str, d: Dur| {
-            if d.ms() < 0 {
-                Err(ConfigError::invalid(key, "must not be negative"))
-            } else {
-                Ok(())
-            }
-        };
-        non_negative("time.allowed_lateness", self.time.allowed_lateness)?;
-        positive("time.idle_timeout", self.time.idle_timeout)?;
-        positive("time.dedup_horizon", self.time.dedup_horizon)?;
-        positive("time.max_future_skew", self.time.max_future_skew)?;
-        positive("time.max_event_age", self.time.max_event_age)?;
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
+        range("time.allowed_lateness", self.time.allowed_lateness)?;
+        range("time.idle_timeout", self.time.idle_timeout)?;
+        range("time.dedup_horizon", self.time.dedup_horizon)?;
+        range("time.max_future_skew", self.time.max_future_skew)?;
+        range("time.max_event_age", self.time.max_event_age)?;
         if self.time.max_event_age.ms() <= self.time.allowed_lateness.ms() {
             return Err(ConfigError::invalid(
                 "time.max_event_age",
                 "must be longer than time.allowed_lateness",
             ));
         }
-        positive("agents.idle_timeout", self.agents.idle_timeout)?;
-        if self.labels.max_series == 0 {
-            return Err(ConfigError::invalid(
-                "labels.max_series",
-                "must be at least 1",
-            ));
-        }
-        if self.windows.max_label_sets == 0 {
-            return Err(ConfigError::invalid(
+        range("agents.idle_timeout", self.agents.idle_timeout)?;
+        for (key, n, max) in [
+            ("labels.max_series", self.labels.max_series, 10_000_000),
+            (
                 "windows.max_label_sets",
-                "must be at least 1",
-            ));
+                self.windows.max_label_sets,
+                100_000,
+            ),
+            (
+                "limits.max_held_events",
+                self.limits.max_held_events,
+                100_000_000,
+            ),
+        ] {
+            if !(1..=max).contains(&n) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be between 1 and {max}"),
+                ));
+            }
         }
-        positive("windows.pane", self.windows.pane)?;
+        range("windows.pane", self.windows.pane)?;
         if self.windows.sizes.len() > 8 {
             return Err(ConfigError::invalid("windows.sizes", "at most 8 windows"));
         }
         for (i, w) in self.windows.sizes.iter().enumerate() {
             let key = format!("windows.sizes[{i}]");
-            positive(&key, *w)?;
+            duration_in_range(&key, "windows.sizes", *w)?;
             if w.ms() % self.windows.pane.ms() != 0 {
                 return Err(ConfigError::invalid(
                     key,
@@ -963,25 +1154,26 @@ impl Config {
                 return Err(ConfigError::invalid(key, format!("{w} is listed twice")));
             }
         }
-        positive("kpi.repeat_window", self.kpi.repeat_window)?;
-        non_negative("kpi.short_abandon", self.kpi.short_abandon)?;
-        non_negative(
+        range("kpi.repeat_window", self.kpi.repeat_window)?;
+        range("kpi.short_abandon", self.kpi.short_abandon)?;
+        range(
             "kpi.service_level_threshold",
             self.kpi.service_level_threshold,
         )?;
-        positive("kpi.acw_timeout", self.kpi.acw_timeout)?;
-        positive("checkpoint.interval", self.checkpoint.interval)?;
-        positive("checkpoint.write_timeout", self.checkpoint.write_timeout)?;
+        range("kpi.acw_timeout", self.kpi.acw_timeout)?;
+        range("checkpoint.interval", self.checkpoint.interval)?;
+        range("checkpoint.write_timeout", self.checkpoint.write_timeout)?;
         if !(4096..=16 * 1024 * 1024).contains(&self.checkpoint.chunk_bytes) {
             return Err(ConfigError::invalid(
                 "checkpoint.chunk_bytes",
                 "must be between 4096 and 16777216",
             ));
         }
-        if self.checkpoint.replication_factor == 0 || self.checkpoint.replication_factor < -1 {
+        let rf = self.checkpoint.replication_factor;
+        if rf != -1 && !(1..=i32::from(i16::MAX)).contains(&rf) {
             return Err(ConfigError::invalid(
                 "checkpoint.replication_factor",
-                "must be -1 (the broker's default) or at least 1",
+                "must be -1 (the broker's default) or between 1 and 32767",
             ));
         }
         if self.checkpoint.topic.as_deref() == Some("") {
@@ -1010,22 +1202,17 @@ impl Config {
                 ));
             }
         }
-        if self.labels.max_queues == 0 {
-            return Err(ConfigError::invalid(
-                "labels.max_queues",
-                "must be at least 1",
-            ));
-        }
-        if self.labels.max_agents == 0 {
-            return Err(ConfigError::invalid(
-                "labels.max_agents",
-                "must be at least 1",
-            ));
-        }
+        self.labels.validate(&self.sla)?;
         if !self.cost.per_agent_hour.is_finite() || self.cost.per_agent_hour < 0.0 {
             return Err(ConfigError::invalid(
                 "cost.per_agent_hour",
                 "must be a number ≥ 0",
+            ));
+        }
+        if self.kpi_targets.len() > MAX_LIST {
+            return Err(ConfigError::invalid(
+                "kpi_targets",
+                format!("at most {MAX_LIST} targets"),
             ));
         }
         for (k, v) in &self.kpi_targets {
@@ -1042,16 +1229,16 @@ impl Config {
                 ));
             }
         }
-        if self.limits.max_event_bytes < 64 {
+        if !(64..=MAX_EVENT_BYTES).contains(&self.limits.max_event_bytes) {
             return Err(ConfigError::invalid(
                 "limits.max_event_bytes",
-                "must be at least 64",
+                format!("must be between 64 and {MAX_EVENT_BYTES}"),
             ));
         }
-        positive("state.resolved_ticket_ttl", self.state.resolved_ticket_ttl)?;
-        positive("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
-        positive("state.finished_call_ttl", self.state.finished_call_ttl)?;
-        positive("state.idle_call_ttl", self.state.idle_call_ttl)?;
+        range("state.resolved_ticket_ttl", self.state.resolved_ticket_ttl)?;
+        range("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
+        range("state.finished_call_ttl", self.state.finished_call_ttl)?;
+        range("state.idle_call_ttl", self.state.idle_call_ttl)?;
         self.sla.validate()?;
         if self.kafka.topics.is_empty() || self.kafka.topics.iter().any(|t| t.is_empty()) {
             return Err(ConfigError::invalid(
@@ -1059,13 +1246,29 @@ impl Config {
                 "needs at least one topic name",
             ));
         }
+        if self.kafka.topics.len() > MAX_LIST {
+            return Err(ConfigError::invalid(
+                "kafka.topic",
+                format!("at most {MAX_LIST} topics"),
+            ));
+        }
+        if !(0..=1_000_000_000).contains(&self.http.ready_max_lag) {
+            return Err(ConfigError::invalid(
+                "http.ready_max_lag",
+                "must be between 0 and 1000000000 messages",
+            ));
+        }
+        range(
+            "http.ready_max_watermark_lag",
+            self.http.ready_max_watermark_lag,
+        )?;
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(
                 "http.listen",
                 format!("`{}` is not an address like 0.0.0.0:9464", self.http.listen),
             ));
         }
-        positive("http.publish_interval", self.http.publish_interval)?;
+        range("http.publish_interval", self.http.publish_interval)?;
         Ok(())
     }
 }
@@ -1107,23 +1310,30 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-/// A TOML error on one line: the parser's message names the key and line.
-fn one_line(e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
-    match e.span() {
-        Some(_) => {
-            // The Display form includes the line, column and a source excerpt; keep
-            // the location and the message.
-            let full = e.to_string();
-            let loc = full.lines().next().unwrap_or("").trim().to_string();
-            if loc.is_empty() {
-                msg
-            } else {
-                format!("{loc}: {msg}")
-            }
-        }
-        None => msg,
+/// A parser message on one line.
+fn one_line(msg: &str) -> String {
+    msg.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Line and column (both from 1, the column in characters) of byte `offset`.
+fn location(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
     }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before, |i| &before[i + 1..])
+        .chars()
+        .count()
+        + 1;
+    (line, col)
 }
 
 #[cfg(test)]
@@ -1325,6 +1535,182 @@ holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
         )
         .unwrap_err();
         assert!(e.to_string().contains("kpi.short_abandon"), "{e}");
+    }
+
+    /// Defect: a duration far past any sane value (`106751991167d`, ~2^63 ms
+    /// away from overflow) was accepted and changed results.
+    #[test]
+    fn durations_out_of_range_name_their_key() {
+        let e = Config::parse("[kpi]\nacw_timeout = \"106751991167d\"\n").unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::invalid(
+                "kpi.acw_timeout",
+                "106751991167d is out of range: must be between 1s and 24h"
+            )
+        );
+        for (section, key, bad) in [
+            ("time", "allowed_lateness", "8d"),
+            ("time", "idle_timeout", "500ms"),
+            ("time", "dedup_horizon", "30d"),
+            ("windows", "pane", "2h"),
+            ("kpi", "repeat_window", "91d"),
+            ("kpi", "short_abandon", "2h"),
+            ("kpi", "service_level_threshold", "2d"),
+            ("state", "resolved_ticket_ttl", "366d"),
+            ("state", "idle_ticket_ttl", "1m"),
+            ("state", "finished_call_ttl", "31d"),
+            ("state", "idle_call_ttl", "1s"),
+            ("http", "ready_max_watermark_lag", "31d"),
+            ("http", "publish_interval", "5ms"),
+            ("checkpoint", "interval", "2h"),
+            ("checkpoint", "write_timeout", "11m"),
+        ] {
+            let e = Config::parse(&format!("[{section}]\n{key} = \"{bad}\"\n")).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("`{section}.{key}`"))
+                    && e.to_string().contains("out of range"),
+                "{section}.{key} = {bad}: {e}"
+            );
+        }
+        let e = Config::parse("[windows]\nsizes = [\"5m\", \"60d\"]\n").unwrap_err();
+        assert!(e.to_string().contains("`windows.sizes[1]`"), "{e}");
+        let e =
+            Config::parse("[[sla.policies]]\nname = \"a\"\nresolution = \"400d\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("`sla.policies[0].resolution`"),
+            "{e}"
+        );
+        // The bounds themselves are accepted, and so is every default.
+        Config::parse("[kpi]\nacw_timeout = \"1d\"\nshort_abandon = \"0s\"\n[time]\nallowed_lateness = \"7d\"\n").unwrap();
+        Config::parse(&std::fs::read_to_string("deploy/frontline.toml").unwrap()).unwrap();
+    }
+
+    /// Counts past their ranges name their key.
+    #[test]
+    fn counts_out_of_range_name_their_key() {
+        for (text, key) in [
+            (
+                "[limits]\nmax_event_bytes = 17000000\n",
+                "limits.max_event_bytes",
+            ),
+            ("[labels]\nmax_agents = 65535\n", "labels.max_agents"),
+            ("[labels]\nmax_queues = 0\n", "labels.max_queues"),
+            ("[http]\nready_max_lag = -1\n", "http.ready_max_lag"),
+            (
+                "[checkpoint]\nreplication_factor = 40000\n",
+                "checkpoint.replication_factor",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");
+        }
+        let targets: String = (0..101).map(|i| format!("k{i} = 1.0\n")).collect();
+        let e = Config::parse(&format!("[kpi_targets]\n{targets}")).unwrap_err();
+        assert!(e.to_string().contains("`kpi_targets`"), "{e}");
+        let policies: String = (0..101)
+            .map(|i| format!("[[sla.policies]]\nname = \"p{i}\"\nanswer = \"20s\"\n"))
+            .collect();
+        let e = Config::parse(&policies).unwrap_err();
+        assert!(e.to_string().contains("`sla.policies`"), "{e}");
+    }
+
+    /// Defect: ids are 16-bit, so a queue allow list of more than 65 534
+    /// values wrapped (`q65534` became `unknown`, `q69999` became `q4463`).
+    #[test]
+    fn allow_lists_past_the_label_id_space_are_refused() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("\"q{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let e = Config::parse(&format!(
+            "[labels]\nqueue_allow_list = [{}]\n",
+            list(65_535)
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("`labels.queue_allow_list`"), "{e}");
+        let e = Config::parse(&format!(
+            "[labels]\nagent_allow_list = [{}]\n",
+            list(70_000)
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("`labels.agent_allow_list`"), "{e}");
+        Config::parse(&format!(
+            "[labels]\nqueue_allow_list = [{}]\n",
+            list(LABEL_VALUES)
+        ))
+        .unwrap();
+        // Queues named by SLA policies take ids of their own.
+        let e = Config::parse(&format!(
+            "[labels]\nqueue_allow_list = [{}]\n[[sla.policies]]\nname = \"x\"\nmatch = {{ queue = \"extra\" }}\nanswer = \"20s\"\n",
+            list(LABEL_VALUES)
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("`labels.queue_allow_list`"), "{e}");
+    }
+
+    /// Defect: `1.5m` said "a unit is required"; it has one, it is the
+    /// decimal that is not supported.
+    #[test]
+    fn a_decimal_duration_says_so_and_suggests_whole_units() {
+        let e = "1.5m".parse::<Dur>().unwrap_err();
+        assert_eq!(
+            e,
+            "`1.5m`: decimals are not supported; write whole units, e.g. 90s"
+        );
+        assert!("0.5h".parse::<Dur>().unwrap_err().ends_with("e.g. 30m"));
+        assert!("1.5s".parse::<Dur>().unwrap_err().ends_with("e.g. 1500ms"));
+        assert!("0.0001ms"
+            .parse::<Dur>()
+            .unwrap_err()
+            .contains("decimals are not supported"));
+        assert!("1.5"
+            .parse::<Dur>()
+            .unwrap_err()
+            .contains("decimals are not supported"));
+        let e = Config::parse("[kpi]\nacw_timeout = \"1.5m\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("`kpi.acw_timeout`") && e.to_string().contains("90s"),
+            "{e}"
+        );
+    }
+
+    /// Defect: `09:00-09:00` said "ends before it starts"; it is empty.
+    #[test]
+    fn an_empty_opening_range_is_called_empty() {
+        let e =
+            Config::parse(&SPEC_SLA.replace("fri = [\"09:00-15:00\"]", "fri = [\"09:00-09:00\"]"))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("`sla.calendars.office.hours.fri`") && e.contains("is empty"),
+            "{e}"
+        );
+        assert!(!e.contains("before it starts"), "{e}");
+    }
+
+    /// Defect: a TOML syntax error was reported on two lines, without the file.
+    #[test]
+    fn a_syntax_error_is_one_line_with_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.toml");
+        std::fs::write(&p, "[time]\nallowed_lateness = \"5m\"\n[kpi\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with(&format!("invalid config: {}:3:", p.display())),
+            "{e}"
+        );
+        let e = Config::parse("[kpi\n").unwrap_err().to_string();
+        assert!(!e.contains('\n') && e.contains("line 1, column"), "{e}");
+        // On a key's line the key is named, and the place too.
+        std::fs::write(&p, "[time]\nallowed_lateness = = \"5m\"\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("`time.allowed_lateness`"), "{e}");
+        assert!(e.contains(&format!("{}:2:", p.display())), "{e}");
     }
 
     #[test]

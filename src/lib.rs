@@ -24,6 +24,8 @@
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/`.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`simulate`]: a simulated support centre as an event source.
+//! - [`stderr`]: log and progress output that drops (and counts) a failed
+//!   write instead of panicking.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
 //! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
@@ -45,3 +47,4 @@ pub mod server;
 pub mod simulate;
 pub mod snapshot;
 pub mod source;
+pub mod stderr;

@@ -13,6 +13,7 @@ use frontline::config::Config;
 use frontline::hub::SnapshotHub;
 use frontline::replay::{self, ReplayArgs};
 use frontline::simulate::{Pace, SimConfig, Simulator};
+use frontline::stderr;
 
 /// Customer-support KPIs from a stream of events, as Prometheus metrics.
 #[derive(Parser, Debug)]
@@ -116,10 +117,13 @@ fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, never into files or pipes.
+    // A line that cannot be written is dropped and counted (frontline::stderr);
+    // the subscriber must not report that on stderr itself.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(|| stderr::Stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -133,8 +137,26 @@ fn load_config(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, String> 
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("frontline: {e}");
+    stderr::line(format_args!("frontline: {e}"));
     ExitCode::from(2)
+}
+
+/// A failure before anything is consumed (the listen address, the Kafka
+/// client settings): exit code 2, like a bad config.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct StartupError(String);
+
+/// Whether `run` failed at start up: exit code 2 rather than 1.
+fn is_startup_error(e: &anyhow::Error) -> bool {
+    use rdkafka::error::KafkaError;
+    e.chain().any(|c| {
+        c.is::<StartupError>()
+            || matches!(
+                c.downcast_ref::<KafkaError>(),
+                Some(KafkaError::ClientCreation(_) | KafkaError::ClientConfig(..))
+            )
+    })
 }
 
 fn sim_config(seed: u64, start: &str, peak: f64, agents: usize) -> Result<SimConfig, String> {
@@ -240,7 +262,7 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.http.listen))?;
+        .map_err(|e| StartupError(format!("cannot listen on {}: {e}", cfg.http.listen)))?;
     let addr = listener.local_addr()?;
     let shown = if addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", addr.port())
@@ -283,6 +305,9 @@ fn main() -> ExitCode {
                 extra.push(format!("http.listen={l}"));
             }
             let embedded = embedded && brokers.is_none();
+            if brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+                return fail("--brokers (KAFKA_BROKERS) is empty: give host:port[,host:port…]");
+            }
             if let Some(b) = brokers {
                 extra.push(format!("kafka.bootstrap.servers=\"{b}\""));
             }
@@ -296,6 +321,12 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(e),
             };
+            let servers = cfg.kafka.client.get("bootstrap.servers");
+            if !embedded && servers.is_none_or(|b| b.trim().is_empty()) {
+                return fail(
+                    "invalid config key `kafka.\"bootstrap.servers\"`: empty; give host:port[,host:port…]",
+                );
+            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -308,8 +339,9 @@ fn main() -> ExitCode {
             rt.shutdown_background();
             match r {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if is_startup_error(&e) => fail(format_args!("{e:#}")),
                 Err(e) => {
-                    eprintln!("frontline: {e:#}");
+                    stderr::line(format_args!("frontline: {e:#}"));
                     ExitCode::from(1)
                 }
             }
@@ -330,11 +362,10 @@ fn main() -> ExitCode {
                 dead_letter,
                 progress: replay::stderr_is_terminal(),
             };
+            // The summary line is written by the replay itself, before the
+            // metrics, so that a failure to write it is counted in them.
             match replay::run(&cfg, &args) {
-                Ok(summary) => {
-                    eprintln!("{}", summary.line());
-                    ExitCode::SUCCESS
-                }
+                Ok(_) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }
         }
@@ -395,11 +426,11 @@ fn main() -> ExitCode {
             });
             match result {
                 Ok(n) => {
-                    eprintln!("simulate: {n} events produced to {topic}");
+                    stderr::line(format_args!("simulate: {n} events produced to {topic}"));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("frontline: {e:#}");
+                    stderr::line(format_args!("frontline: {e:#}"));
                     ExitCode::from(1)
                 }
             }

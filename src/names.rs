@@ -70,6 +70,7 @@ names! {
     STATE_ENTRIES = "frontline_state_entries", "Entries held in engine state, by kind.";
     LABEL_OVERFLOW = "frontline_label_overflow", "Label values reported as other because of a cardinality cap.";
     BATCH_SECONDS = "frontline_batch_seconds", "Wall time to apply one batch of events, seconds.";
+    STDERR_WRITE_ERRORS = "frontline_stderr_write_errors", "Writes to stderr (log lines, progress, summaries) that failed and were dropped.";
     BUILD_INFO = "frontline_build_info", "Build information; always 1.";
     CONSUMER_LAG = "frontline_consumer_lag", "Messages behind the partition's high watermark, from librdkafka statistics.";
     REBALANCES = "frontline_rebalances", "Consumer-group rebalances seen.";

@@ -1,7 +1,7 @@
 //! `frontline replay`: the engine driven by a JSON-lines file or stdin, to
 //! the end, then flushed and exported (SPEC §6).
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,6 +47,9 @@ pub enum ReplayError {
         /// Why.
         source: io::Error,
     },
+    /// Two of the paths name the same file, so one would destroy the other.
+    #[error("{0}")]
+    Paths(String),
 }
 
 /// Totals of a replay, for the stderr summary.
@@ -92,15 +95,179 @@ const BATCH_BOUNDS: [f64; 8] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 1
 /// Lines applied per batch (one `frontline_batch_seconds` observation).
 const BATCH: u64 = 4096;
 
-fn output(path: &Path) -> Result<Box<dyn Write>, ReplayError> {
-    if path == Path::new("-") {
-        return Ok(Box::new(io::stdout().lock()));
+/// An output: stdout, a device or pipe written in place, or a regular file
+/// written to a temporary file beside it and renamed over it by
+/// [`Output::commit`], so a run that fails never leaves a truncated file
+/// (the temporary file is removed when the output is dropped uncommitted).
+struct Output {
+    /// The path as the user gave it, for errors.
+    shown: String,
+    w: Box<dyn Write>,
+    temp: Option<TempFile>,
+}
+
+struct TempFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: File,
+    committed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
-    let f = File::create(path).map_err(|source| ReplayError::Output {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(Box::new(BufWriter::new(f)))
+}
+
+impl Output {
+    fn create(path: &Path) -> Result<Output, ReplayError> {
+        let shown = path.display().to_string();
+        let err = |source| ReplayError::Output {
+            path: shown.clone(),
+            source,
+        };
+        if path == Path::new("-") {
+            return Ok(Output {
+                w: Box::new(BufWriter::new(io::stdout())),
+                shown,
+                temp: None,
+            });
+        }
+        // Through a symlink to the file it names; a device or a pipe
+        // (`/dev/null`, a FIFO) is written in place, never replaced.
+        let dest = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let existing = fs::metadata(&dest).ok();
+        if existing.as_ref().is_some_and(|m| !m.is_file()) {
+            let f = File::create(&dest).map_err(err)?;
+            return Ok(Output {
+                w: Box::new(BufWriter::new(f)),
+                shown,
+                temp: None,
+            });
+        }
+        let name = dest
+            .file_name()
+            .ok_or_else(|| err(io::Error::other("not a file name")))?;
+        let tmp = dest.with_file_name(format!(
+            ".{}.tmp{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = File::create(&tmp).map_err(err)?;
+        let temp = TempFile {
+            tmp,
+            dest,
+            file: file.try_clone().map_err(err)?,
+            committed: false,
+        };
+        if let Some(m) = existing {
+            // The replaced file keeps its mode.
+            let _ = fs::set_permissions(&temp.tmp, m.permissions());
+        }
+        Ok(Output {
+            w: Box::new(BufWriter::new(file)),
+            shown,
+            temp: Some(temp),
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), ReplayError> {
+        self.w.write_all(bytes).map_err(|e| self.err(e))
+    }
+
+    fn err(&self, source: io::Error) -> ReplayError {
+        ReplayError::Output {
+            path: self.shown.clone(),
+            source,
+        }
+    }
+
+    /// Flushes, and puts a temporary file in place of the destination.
+    fn commit(mut self) -> Result<(), ReplayError> {
+        self.w.flush().map_err(|e| self.err(e))?;
+        if let Some(t) = &mut self.temp {
+            let r = t.file.sync_all().and_then(|()| fs::rename(&t.tmp, &t.dest));
+            if let Err(e) = r {
+                return Err(self.err(e));
+            }
+            t.committed = true;
+        }
+        Ok(())
+    }
+}
+
+/// What a path names, to tell whether two paths are one file: a regular
+/// file by device and inode (so another path or a hard link to it is the
+/// same), a file not yet created by its directory and name; `None` for
+/// what may be shared harmlessly (a terminal, `/dev/null`, a pipe).
+#[derive(Debug, PartialEq, Eq)]
+enum FileId {
+    Inode(u64, u64),
+    New(PathBuf),
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => Some(FileId::Inode(m.dev(), m.ino())),
+        Ok(_) => None,
+        Err(_) => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let dir = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+            Some(FileId::New(dir.join(path.file_name()?)))
+        }
+    }
+}
+
+/// Refuses paths that would destroy data: an output that is the input, or
+/// two outputs that are one file (stdout included).
+fn check_paths(
+    input: &Path,
+    metrics: &Path,
+    dead_letter: Option<&Path>,
+) -> Result<(), ReplayError> {
+    let stdio = |p: &Path, dev: &str| {
+        if p == Path::new("-") {
+            PathBuf::from(dev)
+        } else {
+            p.to_path_buf()
+        }
+    };
+    let input_id = file_id(&stdio(input, "/dev/stdin"));
+    let mut outputs = vec![("--metrics-out", metrics)];
+    if let Some(d) = dead_letter {
+        if d == Path::new("-") && metrics == Path::new("-") {
+            return Err(ReplayError::Paths(
+                "--dead-letter - and the metrics (--metrics-out, stdout by default) would both write to stdout; give one of them a file".into(),
+            ));
+        }
+        outputs.push(("--dead-letter", d));
+    }
+    let ids: Vec<Option<FileId>> = outputs
+        .iter()
+        .map(|(_, p)| file_id(&stdio(p, "/dev/stdout")))
+        .collect();
+    for ((flag, p), id) in outputs.iter().zip(&ids) {
+        if id.is_some() && *id == input_id {
+            return Err(ReplayError::Paths(format!(
+                "{flag} {} is the input file: refusing to overwrite it",
+                p.display()
+            )));
+        }
+    }
+    if ids.len() == 2 && ids[0].is_some() && ids[0] == ids[1] {
+        return Err(ReplayError::Paths(format!(
+            "--metrics-out {} and --dead-letter {} are the same file",
+            metrics.display(),
+            outputs[1].1.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Wall-clock time, epoch milliseconds.
@@ -121,14 +288,15 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         let size = f.metadata().ok().map(|m| m.len());
         (Box::new(f), size)
     };
-    // Open outputs before reading, so an unwritable path fails fast.
     let out_path = args
         .metrics_out
         .clone()
         .unwrap_or_else(|| PathBuf::from("-"));
-    let mut out = output(&out_path)?;
+    check_paths(&args.input, &out_path, args.dead_letter.as_deref())?;
+    // Open outputs before reading, so an unwritable path fails fast.
+    let out = Output::create(&out_path)?;
     let mut dlq = match &args.dead_letter {
-        Some(p) => Some((output(p)?, p.display().to_string())),
+        Some(p) => Some(Output::create(p)?),
         None => None,
     };
 
@@ -172,13 +340,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             Ok(()) => summary.events += 1,
             Err(e) => {
                 summary.bad[e.reason_index()] += 1;
-                if let Some((w, path)) = &mut dlq {
-                    write_dead_letter(w, lineno, &e, bytes).map_err(|source| {
-                        ReplayError::Output {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
+                if let Some(w) = &mut dlq {
+                    let rec = dead_letter(lineno, &e, bytes);
+                    w.write_all(rec.as_bytes())?;
                     engine.record_dead_letter();
                 }
             }
@@ -202,19 +366,18 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // The summary goes first, so a failure to write it is in the metrics.
+    crate::stderr::line(summary.line());
     let mut snap = engine.snapshot(None);
     add_batch_family(&mut snap, batch);
+    crate::stderr::add_metric(&mut snap);
     let text = export::prometheus_text(Arc::new(snap));
-    let out_err = |source| ReplayError::Output {
-        path: out_path.display().to_string(),
-        source,
-    };
-    out.write_all(text.as_bytes()).map_err(out_err)?;
-    out.flush().map_err(out_err)?;
-    if let Some((mut w, path)) = dlq {
-        w.flush()
-            .map_err(|source| ReplayError::Output { path, source })?;
+    if let Some(w) = dlq {
+        w.commit()?;
     }
+    let mut out = out;
+    out.write_all(text.as_bytes())?;
+    out.commit()?;
     Ok(summary)
 }
 
@@ -231,20 +394,33 @@ fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
     );
 }
 
-fn write_dead_letter(
-    w: &mut dyn Write,
-    line: u64,
-    e: &crate::decode::DecodeError,
-    raw: &[u8],
-) -> io::Result<()> {
-    let rec = serde_json::json!({
+/// One dead-letter record, a JSON line. `raw` holds at most the first
+/// `limits.max_event_bytes` of an oversize line (cut at a character
+/// boundary), marked `"truncated": true` with the line's `size` in bytes.
+fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String {
+    let mut rec = serde_json::json!({
         "line": line,
         "reason": e.reason(),
         "error": e.to_string(),
-        "raw": String::from_utf8_lossy(raw),
     });
-    serde_json::to_writer(&mut *w, &rec)?;
-    w.write_all(b"\n")
+    let (max, size) = match e {
+        crate::decode::DecodeError::TooLarge { max, size } => (*max, Some(*size)),
+        _ => (usize::MAX, None),
+    };
+    let kept = &raw[..raw.len().min(max)];
+    let kept = match std::str::from_utf8(kept) {
+        // A character cut in two at the end is left out, not replaced.
+        Err(u) if u.error_len().is_none() => &kept[..u.valid_up_to()],
+        _ => kept,
+    };
+    rec["raw"] = String::from_utf8_lossy(kept).into();
+    if let Some(size) = size {
+        rec["truncated"] = true.into();
+        rec["size"] = size.into();
+    }
+    let mut s = rec.to_string();
+    s.push('\n');
+    s
 }
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -308,7 +484,9 @@ fn progress_bar(size: Option<u64>) -> indicatif::ProgressBar {
                 .expect("valid template"),
         ),
     };
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(
+        crate::stderr::ProgressTerm::new(),
+    )));
     bar
 }
 

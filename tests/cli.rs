@@ -248,3 +248,442 @@ fn embedded_demo_serves_live_metrics() {
     promtool_check(&plain);
     assert!(status.success(), "{status:?}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A day of simulated events with SLA breaches (INFO log lines) to replay.
+fn simulated_day(dir: &Path) -> std::path::PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["simulate", "--duration", "6h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let p = dir.join("day.jsonl");
+    std::fs::write(&p, &out.stdout).unwrap();
+    p
+}
+
+fn sla_config(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("sla.toml");
+    std::fs::write(
+        &p,
+        "[[sla.policies]]\nname = \"all\"\nfirst_response = \"1m\"\nanswer = \"5s\"\n",
+    )
+    .unwrap();
+    p
+}
+
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split(['{', ' ']).next() == Some(name))
+        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+}
+
+/// Defect: a broken stderr (`2>&1 | head -1`: the reader is gone, writes
+/// fail with EPIPE) made `replay` panic with exit 101 and an empty metrics
+/// file. Now every line is dropped and counted; the metrics are complete.
+#[test]
+fn replay_with_a_closed_stderr_pipe_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = simulated_day(dir.path());
+    let prom = dir.path().join("out.prom");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["replay", "--input"])
+        .arg(&input)
+        .arg("--config")
+        .arg(sla_config(dir.path()))
+        .arg("--metrics-out")
+        .arg(&prom)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader goes away at once
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(metric_value(&text, "support_contacts_total").unwrap_or(0.0) > 0.0);
+    // At least the summary line and some breach lines were dropped.
+    let dropped = metric_value(&text, "frontline_stderr_write_errors_total").unwrap();
+    assert!(dropped >= 2.0, "{dropped}");
+    promtool_check(&text);
+}
+
+/// Defect: `2>/dev/full` (every write to stderr fails with ENOSPC) made
+/// `replay` panic with exit 101.
+#[test]
+fn replay_with_stderr_on_a_full_disk_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = simulated_day(dir.path());
+    let prom = dir.path().join("out.prom");
+    let out = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["replay", "--input"])
+        .arg(&input)
+        .arg("--config")
+        .arg(sla_config(dir.path()))
+        .arg("--metrics-out")
+        .arg(&prom)
+        .stderr(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(metric_value(&text, "frontline_stderr_write_errors_total").unwrap() >= 1.0);
+    assert!(text.contains("support_contacts_total"));
+}
+
+/// Defect: `frontline run ... 2>&1 >/dev/null | head -1` aborted (134)
+/// once its log reader went away. Now it keeps serving and counts the
+/// dropped lines; SIGTERM still stops it cleanly.
+#[test]
+fn run_with_a_closed_stderr_pipe_keeps_serving() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args([
+            "run",
+            "--embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("KAFKA_BROKERS")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let start = std::time::Instant::now();
+    let mut dropped = 0.0;
+    while start.elapsed() < std::time::Duration::from_secs(45) {
+        if let Some(m) = http_get(port, "/metrics") {
+            dropped = metric_value(&m, "frontline_stderr_write_errors_total").unwrap_or(0.0);
+            if dropped > 0.0 {
+                break;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("frontline run exited: {status:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(dropped > 0.0, "no dropped stderr write counted");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+fn replay_paths(args: &[&Path], flags: &[&str]) -> Output {
+    let mut all: Vec<String> = vec!["replay".into()];
+    for (f, p) in flags.iter().zip(args) {
+        all.push(f.to_string());
+        all.push(p.to_str().unwrap().to_string());
+    }
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    frontline(&refs, Some(GOOD))
+}
+
+/// Defect: `--metrics-out` naming the input (by the same path, another
+/// path, or a hard link) replaced the input with the exposition, exit 0.
+#[test]
+fn metrics_out_that_is_the_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, GOOD).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let other_path = sub.join("..").join("in.jsonl");
+    let link = dir.path().join("link.jsonl");
+    std::fs::hard_link(&input, &link).unwrap();
+    for (flag, out) in [
+        ("--metrics-out", &input),
+        ("--metrics-out", &other_path),
+        ("--metrics-out", &link),
+        ("--dead-letter", &link),
+    ] {
+        let o = replay_paths(&[&input, out], &["--input", flag]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {}", out.display());
+        let err = stderr(&o);
+        assert!(err.contains("is the input file"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), GOOD);
+    }
+    // `--input -` with stdin redirected from the file is caught too.
+    let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["replay", "--input", "-", "--metrics-out"])
+        .arg(&link)
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), GOOD);
+}
+
+/// Defect: `--metrics-out X --dead-letter X` interleaved both into one
+/// invalid file, and `--dead-letter -` mixed dead letters into the metrics
+/// on stdout, exit 0.
+#[test]
+fn two_outputs_on_one_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.out");
+    let same = dir.path().join(".").join("x.out");
+    let o = replay_paths(
+        &[Path::new("-"), &x, &same],
+        &["--input", "--metrics-out", "--dead-letter"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("are the same file"), "{}", stderr(&o));
+    assert!(!x.exists());
+
+    for args in [
+        &["replay", "--input", "-", "--dead-letter", "-"][..],
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--dead-letter",
+            "-",
+            "--metrics-out",
+            "-",
+        ][..],
+    ] {
+        let o = frontline(args, Some(GOOD));
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("stdout"), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1);
+        assert!(o.stdout.is_empty());
+    }
+    // A shared device is fine, and is written in place, not replaced.
+    let o = frontline(
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--metrics-out",
+            "/dev/null",
+            "--dead-letter",
+            "/dev/null",
+        ],
+        Some("{oops\n"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}
+
+/// Defect: outputs were truncated when the run started, so a run that
+/// failed (here: the input cannot be read) left empty files in place of
+/// the previous results. Now they are written beside and renamed at the end.
+#[test]
+fn a_failed_replay_leaves_previous_outputs_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("out.prom");
+    let dlq = dir.path().join("bad.jsonl");
+    std::fs::write(&prom, "previous metrics\n").unwrap();
+    std::fs::write(&dlq, "previous dead letters\n").unwrap();
+    // A directory opens but cannot be read.
+    let input = dir.path().join("input-dir");
+    std::fs::create_dir(&input).unwrap();
+    let o = replay_paths(
+        &[&input, &prom, &dlq],
+        &["--input", "--metrics-out", "--dead-letter"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot read input"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&prom).unwrap(),
+        "previous metrics\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dlq).unwrap(),
+        "previous dead letters\n"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["bad.jsonl", "input-dir", "out.prom"]);
+
+    // A run that succeeds replaces them, keeping their mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prom, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = frontline(
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--metrics-out",
+            prom.to_str().unwrap(),
+        ],
+        Some(GOOD),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&prom)
+        .unwrap()
+        .contains("support_tickets_created_total"));
+    let mode = std::fs::metadata(&prom).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+}
+
+/// Defect: the dead-letter `raw` of an oversize line was cut at the size
+/// limit without a mark; now it says so and gives the line's size.
+#[test]
+fn an_oversize_dead_letter_is_marked_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = dir.path().join("bad.jsonl");
+    let big = format!("{{\"event_id\":\"x\",\"pad\":\"{}é\"}}", "a".repeat(70_000));
+    let o = frontline(
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--metrics-out",
+            "/dev/null",
+            "--dead-letter",
+            dlq.to_str().unwrap(),
+        ],
+        Some(&format!("{big}\n{{oops\n")),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&dlq)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["reason"], "too_large");
+    assert_eq!(lines[0]["truncated"], true);
+    assert_eq!(lines[0]["size"], big.len());
+    assert_eq!(lines[0]["raw"].as_str().unwrap().len(), 65_536);
+    assert!(big.starts_with(lines[0]["raw"].as_str().unwrap()));
+    // A line within the limit is whole and carries no mark.
+    assert_eq!(lines[1]["raw"], "{oops");
+    assert!(lines[1].get("truncated").is_none());
+}
+
+/// Defect: `kpi.acw_timeout = "106751991167d"` (and other absurd durations
+/// and counts) were accepted and changed results.
+#[test]
+fn out_of_range_config_values_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    for (text, key) in [
+        (
+            "[kpi]\nacw_timeout = \"106751991167d\"\n",
+            "`kpi.acw_timeout`",
+        ),
+        (
+            "[time]\nallowed_lateness = \"30d\"\n",
+            "`time.allowed_lateness`",
+        ),
+        (
+            "[limits]\nmax_event_bytes = 1000000000\n",
+            "`limits.max_event_bytes`",
+        ),
+        ("[labels]\nmax_queues = 70000\n", "`labels.max_queues`"),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let o = frontline(
+            &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
+            Some(GOOD),
+        );
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        let err = stderr(&o);
+        assert!(err.contains(key), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+/// Defect: a queue allow list longer than the label id space (16 bits)
+/// silently mislabelled queues (`q65534` as `unknown`, `q69999` as `q4463`).
+#[test]
+fn an_allow_list_past_the_label_id_space_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    let list: Vec<String> = (0..70_000).map(|i| format!("\"q{i}\"")).collect();
+    std::fs::write(
+        &cfg,
+        format!("[labels]\nqueue_allow_list = [{}]\n", list.join(",")),
+    )
+    .unwrap();
+    let o = frontline(
+        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
+        Some(GOOD),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`labels.queue_allow_list`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Defect: a malformed TOML file gave a two-line error without the file.
+#[test]
+fn a_malformed_config_is_one_line_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(
+        &cfg,
+        "[time]\nallowed_lateness = \"5m\"\n[kpi\nacw_timeout = \"1m\"\n",
+    )
+    .unwrap();
+    let o = frontline(
+        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
+        Some(GOOD),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("{}:3:", cfg.display())), "{err}");
+}
+
+/// Defect: `frontline run` exited 1 (not 2) when its listen port was in
+/// use, and accepted an empty `--brokers`.
+#[test]
+fn run_start_up_failures_exit_2_with_one_line() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["run", "--brokers", "127.0.0.1:1", "--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    for brokers in ["", " "] {
+        let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["run", "--brokers", brokers, "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("--brokers"), "{}", stderr(&o));
+    }
+
+    // A librdkafka property it does not know is a bad config.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(&cfg, "[kafka]\n\"no.such.property\" = \"1\"\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["run", "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no.such.property"), "{}", stderr(&o));
+}

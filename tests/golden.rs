@@ -130,6 +130,8 @@ const NOT_MODELLED: &[&str] = &[
     "frontline_build_info",
     "frontline_batch_seconds",
     "frontline_state_entries",
+    // Failed writes to stderr: a fact of where stderr goes.
+    "frontline_stderr_write_errors_total",
     // Replay counts bad lines here whether or not --dead-letter is given;
     // the model leaves that reading to tests/cli.rs.
     "frontline_dead_letters_total",
@@ -243,6 +245,7 @@ const SLA_NOT_MODELLED: &[&str] = &[
     "frontline_build_info",
     "frontline_batch_seconds",
     "frontline_state_entries",
+    "frontline_stderr_write_errors_total",
 ];
 
 #[test]
