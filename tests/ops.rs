@@ -410,10 +410,18 @@ fn simulated_history(topic: &str) -> std::thread::JoinHandle<()> {
         .take_while(|e| e.ts < end)
         .collect();
         let (mut p, mut stdin) = kcat(&topic);
-        // A CES answer now and one at the end: a rate needs the counter to move.
+        // A CES and an NPS answer now and again at the end: a rate needs the
+        // counter to move, and each partition's counter is a series of its
+        // own, so both answers of a kind share a key (a partition).
         writeln!(
             stdin,
-            r#"ops-c0	{{"event_id":"ops-0","type":"survey.ces","ts":{},"customer_id":"ops-c0","score":2}}"#,
+            r#"ops-c1	{{"event_id":"ops-0","type":"survey.ces","ts":{},"customer_id":"ops-c1","score":2}}"#,
+            start + 1_000
+        )
+        .unwrap();
+        writeln!(
+            stdin,
+            r#"ops-c1	{{"event_id":"ops-n0","type":"survey.nps","ts":{},"customer_id":"ops-c1","score":9}}"#,
             start + 1_000
         )
         .unwrap();
