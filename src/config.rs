@@ -1582,7 +1582,8 @@ holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
             "{e}"
         );
         // The bounds themselves are accepted, and so is every default.
-        Config::parse("[kpi]\nacw_timeout = \"1d\"\nshort_abandon = \"0s\"\n[time]\nallowed_lateness = \"7d\"\n").unwrap();
+        // (A 7-day lateness needs a longer max_event_age than its 7-day default.)
+        Config::parse("[kpi]\nacw_timeout = \"1d\"\nshort_abandon = \"0s\"\n[time]\nallowed_lateness = \"7d\"\nmax_event_age = \"8d\"\n").unwrap();
         Config::parse(&std::fs::read_to_string("deploy/frontline.toml").unwrap()).unwrap();
     }
 
