@@ -95,6 +95,7 @@ faults:
 bench:
 	$(CARGO) bench --bench engine
 	$(CARGO) bench --bench sla
+	$(CARGO) bench --bench hostile
 	./scripts/kafka.sh fetch
 	@set -e; D=.cache/kafka-bench-checkpoint; ./scripts/kafka.sh stop $$D; rm -rf $$D; \
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \
