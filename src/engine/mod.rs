@@ -1452,7 +1452,10 @@ impl Engine {
         let s = &self.s;
         let m = &mut self.st.metrics;
         let live = &mut self.st.sla_live;
-        self.st.calls.retain(|_, c| {
+        // Agents of expired calls and tickets go with them (empty maps when
+        // per-agent metrics are off).
+        let agents = &mut self.st.call_agents;
+        self.st.calls.retain(|id, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
@@ -1460,17 +1463,18 @@ impl Engine {
             if !keep && c.sla_due != i64::MAX {
                 *live -= 1;
             }
+            if !keep && !agents.is_empty() {
+                agents.remove(id);
+            }
             keep
         });
         self.expire_agents(now);
         if !slow {
-            if self.per_agent() {
-                self.agent_sweep();
-            }
             return;
         }
         let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
-        self.st.tickets.retain(|_, t| {
+        let agents = &mut self.st.ticket_agents;
+        self.st.tickets.retain(|id, t| {
             let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
@@ -1478,15 +1482,15 @@ impl Engine {
             if !keep && t.sla_due != i64::MAX {
                 *live -= 1;
             }
+            if !keep && !agents.is_empty() {
+                agents.remove(id);
+            }
             keep
         });
         let horizon = s.repeat_window + s.lateness;
         self.st
             .customers
             .retain(|_, c| c.expire(now, horizon, s.repeat_window));
-        if self.per_agent() {
-            self.agent_sweep();
-        }
     }
 }
 

@@ -203,17 +203,4 @@ impl Engine {
         let a = st.agent_labels.resolve(name);
         self.agent_bump(agent_count::CSAT, score, a, q);
     }
-
-    /// Drops the agents of tickets and calls no longer in state.
-    pub(super) fn agent_sweep(&mut self) {
-        let st = &mut self.st;
-        if !st.ticket_agents.is_empty() {
-            let tickets = &st.tickets;
-            st.ticket_agents.retain(|id, _| tickets.contains_key(id));
-        }
-        if !st.call_agents.is_empty() {
-            let calls = &st.calls;
-            st.call_agents.retain(|id, _| calls.contains_key(id));
-        }
-    }
 }
