@@ -334,6 +334,89 @@ fn decoded(c: &Corpus) -> Vec<Event> {
     events
 }
 
+/// `[agents] per_agent_metrics`: the series and exposition bytes it adds
+/// per agent, and apply throughput with it on against off, measured in
+/// alternating rounds so that drift of the machine hits both alike.
+fn per_agent_report(events: &[Event], rounds: usize) {
+    let off = Config::default();
+    let on = Config::parse("[agents]\nper_agent_metrics = true\n").expect("valid config");
+    let run = |cfg: &Config| -> (Duration, Engine) {
+        let events = events.to_vec();
+        let mut engine = Engine::new(cfg);
+        let t = Instant::now();
+        for ev in events {
+            engine.apply(ev);
+        }
+        (t.elapsed(), engine)
+    };
+    let agent_families = |engine: &mut Engine| -> (usize, usize, usize) {
+        engine.flush();
+        let snap = engine.snapshot(None);
+        let text = frontline::export::prometheus_text(std::sync::Arc::new(snap));
+        let mut agents = std::collections::BTreeSet::new();
+        let (mut series, mut bytes) = (0, 0);
+        for line in text.lines() {
+            if line.starts_with("support_agent_") && !line.starts_with("support_agent_status") {
+                series += 1;
+                bytes += line.len() + 1;
+                if let Some(a) = line.split("agent=\"").nth(1) {
+                    agents.insert(a.split('"').next().unwrap_or("").to_string());
+                }
+            }
+        }
+        (series, bytes, agents.len())
+    };
+    // State bytes the side maps add: live heap of an engine after the corpus.
+    let live = |cfg: &Config| -> (isize, u64) {
+        let events = events.to_vec();
+        COUNTING.store(true, Relaxed);
+        let base = Heap::now();
+        let mut engine = Engine::new(cfg);
+        for ev in events {
+            engine.apply(ev);
+        }
+        let grown = Heap::now().since(base).live;
+        COUNTING.store(false, Relaxed);
+        let open = state_entries(&mut engine)
+            .iter()
+            .filter(|(k, _)| k == "ticket" || k == "call")
+            .map(|(_, n)| n)
+            .sum();
+        drop(engine);
+        (grown, open)
+    };
+    let ((b_off, open), (b_on, _)) = (live(&off), live(&on));
+    // Only the difference means something: both runs free the events'
+    // strings, allocated before the counting started.
+    println!(
+        "per-agent: the option adds {} bytes of engine state: {:.1} per ticket or call in \
+         state ({open})",
+        b_on - b_off,
+        (b_on - b_off) as f64 / open.max(1) as f64
+    );
+    let (_, mut e) = run(&on);
+    let (series, bytes, agents) = agent_families(&mut e);
+    println!(
+        "per-agent: {series} series, {bytes} bytes of text exposition over {agents} agent \
+         label values: {:.1} series and {:.0} bytes per agent",
+        series as f64 / agents.max(1) as f64,
+        bytes as f64 / agents.max(1) as f64
+    );
+    let (mut t_off, mut t_on) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds {
+        t_off += run(&off).0;
+        t_on += run(&on).0;
+    }
+    let rate = |t: Duration| (events.len() * rounds) as f64 / t.as_secs_f64();
+    println!(
+        "per-agent: apply {:.0} events/s off, {:.0} events/s on ({rounds} alternating rounds): \
+         on/off = {:.3}",
+        rate(t_off),
+        rate(t_on),
+        rate(t_on) / rate(t_off)
+    );
+}
+
 fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {
     let cfg = Config::default();
     let mut g = c.benchmark_group("engine");
@@ -402,6 +485,9 @@ fn main() {
     let corpus = corpus::generate(&params);
     print_corpus(&corpus);
     let events = decoded(&corpus);
+    if !has("--list") && !profiling {
+        per_agent_report(&events, if bench { 6 } else { 1 });
+    }
 
     let mut c = Criterion::default()
         .sample_size(10)

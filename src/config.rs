@@ -267,12 +267,16 @@ pub struct AgentsConfig {
     /// An agent with no `agent.status_changed` for this long is taken as
     /// offline from then on: its status time stops and it leaves `support_agents`.
     pub idle_timeout: Dur,
+    /// Exports the per-agent performance families (`support_agent_*` with
+    /// an `agent` label, SPEC §3), capped by `labels.max_agents`.
+    pub per_agent_metrics: bool,
 }
 
 impl Default for AgentsConfig {
     fn default() -> Self {
         AgentsConfig {
             idle_timeout: Dur::secs(12 * 3600),
+            per_agent_metrics: false,
         }
     }
 }
@@ -1373,6 +1377,7 @@ mod tests {
         assert_eq!(c.time.max_future_skew, Dur(300_000));
         assert_eq!(c.time.max_event_age, Dur(7 * 86_400_000));
         assert_eq!(c.agents.idle_timeout, Dur(12 * 3_600_000));
+        assert!(!c.agents.per_agent_metrics, "per-agent families are opt-in");
         assert_eq!(c.labels.max_series, 20_000);
         assert_eq!(c.windows.max_label_sets, 64);
         assert_eq!(

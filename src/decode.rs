@@ -555,8 +555,12 @@ impl Raw<'_> {
                 }
             }
             T::TicketResolved => {
-                opt_id(&self.agent_id, "agent_id")?;
-                Body::TicketResolved { ticket: ticket()? }
+                // agent_id is checked first, as before it was kept.
+                let agent = opt_id(&self.agent_id, "agent_id")?;
+                Body::TicketResolved {
+                    ticket: ticket()?,
+                    agent,
+                }
             }
             T::TicketReopened => Body::TicketReopened { ticket: ticket()? },
             T::TicketClosed => Body::TicketClosed { ticket: ticket()? },
@@ -599,7 +603,7 @@ impl Raw<'_> {
             },
             T::SurveyCsat => {
                 let score = score(&self.score, 1, 5)?;
-                opt_id(&self.agent_id, "agent_id")?;
+                let agent = opt_id(&self.agent_id, "agent_id")?;
                 if let Some(c) = &self.comment {
                     as_str(c, "comment")?;
                 }
@@ -612,6 +616,7 @@ impl Raw<'_> {
                         c => Some(channel(c, Channel::Other)?),
                     },
                     queue: opt_dim(&self.queue, "queue")?,
+                    agent,
                 }
             }
             T::SurveyNps => Body::SurveyNps {

@@ -159,6 +159,9 @@ pub enum Body {
     },
     TicketResolved {
         ticket: Id,
+        /// The resolving agent, when the event names one.
+        #[serde(default)]
+        agent: Option<Id>,
     },
     TicketReopened {
         ticket: Id,
@@ -209,6 +212,9 @@ pub enum Body {
         call: Option<Id>,
         channel: Option<Channel>,
         queue: Option<Id>,
+        /// The agent the response rates, when the survey names one.
+        #[serde(default)]
+        agent: Option<Id>,
     },
     SurveyNps {
         score: u8,
@@ -252,7 +258,7 @@ macro_rules! by_entity {
             | TicketPriorityChanged { ticket: $t, .. }
             | TicketEscalated { ticket: $t, .. }
             | TicketWorkLogged { ticket: $t, .. }
-            | TicketResolved { ticket: $t }
+            | TicketResolved { ticket: $t, .. }
             | TicketReopened { ticket: $t }
             | TicketClosed { ticket: $t } => $ticket,
             CallAnswered { call: $c, .. }

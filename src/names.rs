@@ -32,6 +32,12 @@ names! {
     ANSWER_WAIT = "support_answer_wait_seconds", "Wait from queued to answered, seconds.";
     ABANDON_WAIT = "support_abandon_wait_seconds", "Wait from queued to abandoned, seconds.";
     AGENT_STATUS_SECONDS = "support_agent_status_seconds", "Seconds agents spent in each status.";
+    AGENT_CONTACTS_HANDLED = "support_agent_contacts_handled", "Contacts handled per agent: tickets at first resolution (credited to the resolver), calls at handle observation (to the answering agent).";
+    AGENT_HANDLE = "support_agent_handle_seconds", "Handle time per agent, seconds (sum and count only).";
+    AGENT_FCR = "support_agent_first_contact_resolutions", "Contacts resolved at first contact, per credited agent.";
+    AGENT_ESCALATIONS = "support_agent_escalations", "Contacts escalated, per agent of the ticket or the call.";
+    AGENT_FIRST_RESPONSE = "support_agent_first_response_seconds", "First response time per agent who wrote the first public reply, seconds (sum and count only).";
+    AGENT_CSAT = "support_agent_csat_responses", "CSAT survey responses by score, per agent rated.";
     CSAT = "support_csat_responses", "CSAT survey responses by score.";
     NPS = "support_nps_responses", "NPS survey responses by category.";
     CES = "support_ces_responses", "CES survey responses by score.";

@@ -5,7 +5,9 @@
 //!   late events and bad lines, every KPI family;
 //! - `tests/golden/sla/`: SLA policies on business-hours calendars (Berlin
 //!   and New York, a DST night, a holiday, a lunch break), pauses, policy
-//!   changes and held early arrivals, with the `support_sla_*` series.
+//!   changes and held early arrivals, with the `support_sla_*` series;
+//! - `tests/golden/agents/`: `[agents] per_agent_metrics` on and the agent
+//!   cap reached, with the `support_agent_*` per-agent series.
 //!
 //! The expected expositions are not produced by frontline: each `gen.py` is
 //! an independent model of SPEC.md and docs/ (Python, standard library only)
@@ -284,6 +286,25 @@ fn golden_sla_replay_matches_the_independent_model() {
 }
 
 #[test]
+fn golden_agents_replay_matches_the_independent_model() {
+    let dir = golden_dir().join("agents");
+    let (actual, _) = replay(&dir);
+    // The agents model pins the per-agent families and the overflow
+    // counter; the others are the main scenario's business.
+    let per_agent = |f: &str| {
+        (f.starts_with("support_agent_") && f != "support_agent_status_seconds_total")
+            || f == "frontline_label_overflow_total"
+    };
+    let others: BTreeSet<String> = parse(&actual)
+        .keys()
+        .map(|(n, _)| family(n).to_string())
+        .filter(|f| !per_agent(f))
+        .collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    check_scenario(&dir, &others, 40);
+}
+
+#[test]
 fn golden_comparison_catches_a_changed_value() {
     let dir = golden_dir();
     let expected = std::fs::read_to_string(dir.join("expected.prom")).unwrap();
@@ -306,4 +327,5 @@ fn golden_comparison_catches_a_changed_value() {
 fn golden_files_are_what_the_models_write() {
     check_model_output(&golden_dir());
     check_model_output(&golden_dir().join("sla"));
+    check_model_output(&golden_dir().join("agents"));
 }

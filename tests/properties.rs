@@ -377,6 +377,7 @@ fn csat_body(score: u8, ticket: Option<&str>, call: Option<&str>, explicit: bool
         call: call.map(id),
         channel: explicit.then_some(Channel::Web),
         queue: explicit.then(|| id("tech")),
+        agent: None,
     }
 }
 
@@ -445,7 +446,10 @@ fn ticket_events(n: usize, p: &TicketPlan, out: &mut Vec<(i64, Body)>) {
                 },
                 _ => {
                     resolved = true;
-                    Body::TicketResolved { ticket: t_() }
+                    Body::TicketResolved {
+                        ticket: t_(),
+                        agent: None,
+                    }
                 }
             }
         } else {
@@ -1261,7 +1265,14 @@ fn small_day() -> Vec<Event> {
             },
         ),
         ev("k7", t(540), Body::CallWrapupEnded { call: k() }),
-        ev("t5", t(600), Body::TicketResolved { ticket: tk() }),
+        ev(
+            "t5",
+            t(600),
+            Body::TicketResolved {
+                ticket: tk(),
+                agent: None,
+            },
+        ),
         ev(
             "c1",
             t(610),
@@ -1275,7 +1286,14 @@ fn small_day() -> Vec<Event> {
         ),
         ev("c2", t(613), Body::CallAbandoned { call: id("K2") }),
         ev("t6", t(900), Body::TicketReopened { ticket: tk() }),
-        ev("t7", t(1500), Body::TicketResolved { ticket: tk() }),
+        ev(
+            "t7",
+            t(1500),
+            Body::TicketResolved {
+                ticket: tk(),
+                agent: None,
+            },
+        ),
         ev("s1", t(1600), csat_body(5, Some("T1"), None, false)),
         ev(
             "s2",
@@ -1394,7 +1412,10 @@ fn regression_counters_never_decrease() {
     seq.push(ev(
         "x1",
         t(1850),
-        Body::TicketResolved { ticket: id("nope") },
+        Body::TicketResolved {
+            ticket: id("nope"),
+            agent: None,
+        },
     ));
     seq.push(ev(
         "x2",

@@ -7,6 +7,7 @@
 //! Kafka, tests and benchmarks drive the very same code.
 
 mod labels;
+mod per_agent;
 mod quad_heap;
 mod state;
 mod table;
@@ -141,6 +142,8 @@ pub struct Settings {
     agent_allow: Vec<String>,
     policies: Policies,
     sl_formula: ServiceLevelFormula,
+    /// `agents.per_agent_metrics`.
+    per_agent: bool,
 }
 
 impl Settings {
@@ -197,6 +200,7 @@ impl Settings {
             agent_allow: c.labels.agent_allow_list.clone(),
             policies,
             sl_formula: c.kpi.service_level_formula,
+            per_agent: c.agents.per_agent_metrics,
         }
     }
 }
@@ -281,6 +285,10 @@ pub struct State {
     dedup: Dedup,
     queues: LabelCap,
     agent_labels: LabelCap,
+    /// Per ticket, the agents it is credited to (per-agent metrics only).
+    ticket_agents: FxHashMap<Id, per_agent::TicketAgents>,
+    /// Per call, the agent who answered it (per-agent metrics only).
+    call_agents: FxHashMap<Id, Id>,
     metrics: Metrics,
     windows: Windows,
     /// Breaches not yet taken by the driver (bounded; not checkpointed).
@@ -334,6 +342,8 @@ impl Engine {
             dedup: Dedup::default(),
             queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
+            ticket_agents: FxHashMap::default(),
+            call_agents: FxHashMap::default(),
             metrics: Metrics {
                 budget: state::SeriesBudget {
                     max: cfg.labels.max_series,
@@ -748,6 +758,10 @@ impl Engine {
                 let hash = table::hash_id(&ticket);
                 self.sla_ticket_created(&mut t, hash);
                 self.st.tickets.insert_hashed(hash, &ticket, t);
+                if self.per_agent() {
+                    // Left by a ticket of this id that expired unswept.
+                    self.st.ticket_agents.remove(&ticket);
+                }
                 *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
                 self.win_count(ts, C::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
@@ -768,6 +782,9 @@ impl Engine {
                 let hash = table::hash_id(&call);
                 self.sla_call_queued(&mut c, hash);
                 self.st.calls.insert_hashed(hash, &call, c);
+                if self.per_agent() {
+                    self.st.call_agents.remove(&call);
+                }
                 self.st.metrics.waiting_add(q, ts, 1);
                 *bump!(self.st.metrics, calls_offered, q as u32) += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
@@ -784,6 +801,7 @@ impl Engine {
                 call,
                 channel,
                 queue,
+                agent,
             } => {
                 let (ech, eq) = self.entity_dims(ticket.as_deref(), call.as_deref());
                 let ch = channel.or(ech).unwrap_or(Channel::Other);
@@ -793,6 +811,15 @@ impl Engine {
                 };
                 let key = (score as u32) << 20 | dims(ch, Priority::Low, q);
                 *bump!(self.st.metrics, csat, key) += 1;
+                if self.per_agent() {
+                    self.agent_csat(
+                        score,
+                        agent.as_deref(),
+                        ticket.as_deref(),
+                        call.as_deref(),
+                        q,
+                    );
+                }
                 self.win_count(ts, C::CsatResponses, 1);
                 if score >= 4 {
                     self.win_count(ts, C::CsatPositive, 1);
@@ -938,7 +965,10 @@ impl Engine {
         let (ch, pr, q, status, resolved) =
             (t.channel, t.priority, t.queue, t.status, t.resolved());
         match body {
-            Body::TicketAssigned { queue, .. } => {
+            Body::TicketAssigned { agent, queue, .. } => {
+                if self.per_agent() {
+                    self.agent_assigned(&id, agent);
+                }
                 if let Some(queue) = queue {
                     let nq = self.st.queues.resolve(Some(&queue));
                     self.st.tickets.at_mut(slot).queue = nq;
@@ -951,7 +981,7 @@ impl Engine {
                     }
                 }
             }
-            Body::TicketAgentReplied { public, .. } => {
+            Body::TicketAgentReplied { agent, public, .. } => {
                 if !public {
                     return;
                 }
@@ -997,6 +1027,9 @@ impl Engine {
                     if let Some((_, Some(ms))) = business {
                         self.observe(HistId::ReplyBusiness, key, ms, Ex::ticket(&id, ts));
                     }
+                }
+                if self.per_agent() {
+                    self.agent_replied(&id, agent, q, first.then_some(ts - created));
                 }
             }
             Body::TicketCustomerReplied { .. } => {
@@ -1048,6 +1081,9 @@ impl Engine {
                     t.set(flag::ESCALATED, true);
                     *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
+                    if self.per_agent() {
+                        self.agent_ticket_escalated(&id, q);
+                    }
                 }
             }
             Body::TicketWorkLogged { ms, .. } => {
@@ -1058,7 +1094,7 @@ impl Engine {
                     .saturating_add(ms.clamp(0, u32::MAX as i64) as u32);
                 t.set(flag::WORKED, true);
             }
-            Body::TicketResolved { .. } => {
+            Body::TicketResolved { agent, .. } => {
                 if resolved {
                     return self.out_of_order(ty);
                 }
@@ -1092,6 +1128,10 @@ impl Engine {
                     if worked {
                         self.handled(Ex::ticket(&id, ts), ch, q, work_ms);
                     }
+                    if self.per_agent() {
+                        let work = worked.then_some(work_ms);
+                        self.agent_ticket_resolved(&id, agent, q, fcr, work);
+                    }
                 } else {
                     self.observe(
                         HistId::FullResolution,
@@ -1121,6 +1161,9 @@ impl Engine {
                     self.st.sla_live -= 1;
                 }
                 self.st.tickets.remove(&id);
+                if self.per_agent() {
+                    self.st.ticket_agents.remove(&id);
+                }
             }
             _ => unreachable!("only ticket events are routed here"),
         }
@@ -1157,7 +1200,7 @@ impl Engine {
         c.last_event = c.last_event.max(ts);
         let (ch, q, queued, phase) = (c.channel, c.queue, c.queued, c.phase);
         match (body, phase) {
-            (Body::CallAnswered { .. }, CallPhase::Waiting) => {
+            (Body::CallAnswered { agent, .. }, CallPhase::Waiting) => {
                 c.phase = CallPhase::Talking {
                     answered: ts,
                     hold_since: None,
@@ -1174,6 +1217,9 @@ impl Engine {
                     self.win_count(ts, C::AnsweredWithin, 1);
                 }
                 self.sla_call_left_queue(slot, Some(ts));
+                if self.per_agent() {
+                    self.agent_answered(&id, agent);
+                }
             }
             (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
                 c.phase = CallPhase::Done { at: ts };
@@ -1241,6 +1287,9 @@ impl Engine {
                 if first_escalation {
                     *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
+                    if self.per_agent() {
+                        self.agent_call_escalated(&id, q);
+                    }
                 }
             }
             (
@@ -1261,6 +1310,9 @@ impl Engine {
                     if !transferred {
                         *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
                         self.win_count(ts, C::Fcr, 1);
+                        if self.per_agent() {
+                            self.agent_call_fcr(&id, q);
+                        }
                     }
                 }
                 self.schedule(ts + self.s.acw_timeout, TimerKind::Acw(id));
@@ -1281,6 +1333,9 @@ impl Engine {
         let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
         self.handled(Ex::call(id, ts), ch, q, talk + acw_ms);
         self.observe(HistId::Hold, q as u32, hold, Ex::call(id, ts));
+        if self.per_agent() {
+            self.agent_call_handled(id, q, talk + acw_ms);
+        }
     }
 
     fn agent_status(&mut self, ts: i64, agent: Id, status: AgentStatus, queue: Option<Id>) {
@@ -1397,13 +1452,19 @@ impl Engine {
         let s = &self.s;
         let m = &mut self.st.metrics;
         let live = &mut self.st.sla_live;
-        self.st.calls.retain(|_, c| {
+        // Agents of expired calls and tickets go with them (empty maps when
+        // per-agent metrics are off).
+        let agents = &mut self.st.call_agents;
+        self.st.calls.retain(|id, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
             if !keep && c.sla_due != i64::MAX {
                 *live -= 1;
+            }
+            if !keep && !agents.is_empty() {
+                agents.remove(id);
             }
             keep
         });
@@ -1412,13 +1473,17 @@ impl Engine {
             return;
         }
         let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
-        self.st.tickets.retain(|_, t| {
+        let agents = &mut self.st.ticket_agents;
+        self.st.tickets.retain(|id, t| {
             let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
             if !keep && t.sla_due != i64::MAX {
                 *live -= 1;
+            }
+            if !keep && !agents.is_empty() {
+                agents.remove(id);
             }
             keep
         });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::sla::sla_unkey;
-use super::state::{undims, KeyCounts, PromHist};
+use super::state::{agent_count, agent_sum, agent_unkey, undims, KeyCounts, PromHist};
 use super::window::{DurMetric, C};
 use super::{Engine, HistId, LabelCap, LabelId};
 use crate::config::ServiceLevelFormula;
@@ -112,6 +112,7 @@ impl Engine {
             l.extend(cq(k & !(0xf << 20)));
             f.push(l, Value::Int(*n));
         }
+        self.per_agent_families(out);
         let mut f = out.family(names::NPS, Kind::Counter);
         for (i, cat) in ["promoter", "passive", "detractor"].iter().enumerate() {
             if m.nps[i] > 0 {
@@ -320,6 +321,58 @@ impl Engine {
             vec![("version", s(env!("CARGO_PKG_VERSION")))],
             Value::Int(1),
         );
+    }
+}
+
+impl Engine {
+    /// The per-agent families (empty unless `agents.per_agent_metrics`).
+    fn per_agent_families(&self, out: &mut Snapshot) {
+        let m = &self.st.metrics;
+        let (queues, agents) = (&self.st.queues, &self.st.agent_labels);
+        let labels = |agent: LabelId, id: LabelId| -> Labels {
+            vec![("agent", q(agents, agent)), ("queue", q(queues, id))]
+        };
+        for (family, name) in [
+            (agent_count::HANDLED, names::AGENT_CONTACTS_HANDLED),
+            (agent_count::FCR, names::AGENT_FCR),
+            (agent_count::ESCALATIONS, names::AGENT_ESCALATIONS),
+            (agent_count::CSAT, names::AGENT_CSAT),
+        ] {
+            let mut f = out.family(name, Kind::Counter);
+            for (k, n) in &m.agent_counts {
+                let (fam, score, agent, id) = agent_unkey(*k);
+                if fam != family {
+                    continue;
+                }
+                let mut l = labels(agent, id);
+                if family == agent_count::CSAT {
+                    l.push(("score", Cow::Owned(score.to_string())));
+                }
+                f.push(l, Value::Int(*n));
+            }
+        }
+        // Sum and count only: a `+Inf` bucket and no other (docs/metrics.md).
+        let no_bounds: Arc<[f64]> = Arc::from(Vec::new());
+        for (family, name) in [
+            (agent_sum::HANDLE, names::AGENT_HANDLE),
+            (agent_sum::FIRST_RESPONSE, names::AGENT_FIRST_RESPONSE),
+        ] {
+            let mut f = out.family(name, Kind::Histogram);
+            for (k, (sum_ms, count)) in &m.agent_sums {
+                let (fam, _, agent, id) = agent_unkey(*k);
+                if fam != family {
+                    continue;
+                }
+                let h = HistValue {
+                    bounds: no_bounds.clone(),
+                    buckets: vec![*count],
+                    sum_ms: *sum_ms,
+                    count: *count,
+                    exemplars: Vec::new(),
+                };
+                f.push(labels(agent, id), Value::Hist(h));
+            }
+        }
     }
 }
 

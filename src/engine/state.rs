@@ -507,9 +507,52 @@ pub struct Metrics {
     pub duplicates: u64,
     pub late: u64,
     pub out_of_order: [u64; EventType::ALL.len()],
+    /// Per-agent counters (`[agents] per_agent_metrics`), by [`agent_key`].
+    pub agent_counts: FxHashMap<u64, u64>,
+    /// Per-agent durations by [`agent_key`]: (sum ms, count).
+    pub agent_sums: FxHashMap<u64, (i64, u64)>,
     /// `max` is set from the config and `used` recounted on restore.
     pub budget: SeriesBudget,
 }
+
+/// The per-agent counters in [`Metrics::agent_counts`].
+pub mod agent_count {
+    /// `support_agent_contacts_handled_total`
+    pub const HANDLED: u8 = 0;
+    /// `support_agent_first_contact_resolutions_total`
+    pub const FCR: u8 = 1;
+    /// `support_agent_escalations_total`
+    pub const ESCALATIONS: u8 = 2;
+    /// `support_agent_csat_responses_total` (with a score)
+    pub const CSAT: u8 = 3;
+}
+
+/// The per-agent durations in [`Metrics::agent_sums`].
+pub mod agent_sum {
+    /// `support_agent_handle_seconds`
+    pub const HANDLE: u8 = 0;
+    /// `support_agent_first_response_seconds`
+    pub const FIRST_RESPONSE: u8 = 1;
+}
+
+/// Packs a per-agent family, score (CSAT, else 0), agent and queue into one
+/// map key; the queue is in the low 16 bits, as the series budget wants.
+pub fn agent_key(family: u8, score: u8, agent: LabelId, q: LabelId) -> u64 {
+    (family as u64) << 48 | (score as u64) << 40 | (agent as u64) << 16 | q as u64
+}
+
+/// Unpacks [`agent_key`]: (family, score, agent, queue).
+pub fn agent_unkey(k: u64) -> (u8, u8, LabelId, LabelId) {
+    (
+        (k >> 48) as u8,
+        (k >> 40) as u8,
+        (k >> 16) as LabelId,
+        k as LabelId,
+    )
+}
+
+/// Series a per-agent duration costs: the `+Inf` bucket, `_sum` and `_count`.
+pub const AGENT_SUM_SERIES: usize = 3;
 
 impl Metrics {
     pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
@@ -573,6 +616,8 @@ impl Metrics {
             + self.sla_breaches.len()
             + self.sla_at_risk.len()
             + self.sla_active.len()
+            + self.agent_counts.len()
+            + AGENT_SUM_SERIES * self.agent_sums.len()
     }
 }
 

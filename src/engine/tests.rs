@@ -2027,3 +2027,276 @@ fn window_label_sets_are_bounded() {
         ["other", "q0", "q1"]
     );
 }
+
+// Per-agent performance (`[agents] per_agent_metrics`, docs/metrics.md).
+
+const PER_AGENT: &str = "[agents]\nper_agent_metrics = true\n";
+
+fn agent_of(agent: &'static str, queue: &'static str) -> [(&'static str, &'static str); 2] {
+    [("agent", agent), ("queue", queue)]
+}
+
+#[test]
+fn tickets_are_credited_to_resolver_else_assignee_else_last_replier() {
+    let mut r = Run::cfg(PER_AGENT);
+    // T1: assigned to ann, who replies and logs work; bob resolves it.
+    created(&mut r, "T1", 0);
+    r.ev("ticket.assigned", M, r#""ticket_id":"T1","agent_id":"ann""#);
+    r.ev(
+        "ticket.agent_replied",
+        10 * M,
+        r#""ticket_id":"T1","agent_id":"ann""#,
+    );
+    r.ev(
+        "ticket.work_logged",
+        20 * M,
+        r#""ticket_id":"T1","agent_id":"ann","seconds":300"#,
+    );
+    r.ev("ticket.resolved", H, r#""ticket_id":"T1","agent_id":"bob""#);
+    // T2: assigned to ann; cyd replies first; resolved with no agent_id → ann.
+    created(&mut r, "T2", 0);
+    r.ev("ticket.assigned", M, r#""ticket_id":"T2","agent_id":"ann""#);
+    r.ev(
+        "ticket.agent_replied",
+        2 * M,
+        r#""ticket_id":"T2","agent_id":"cyd""#,
+    );
+    r.ev("ticket.resolved", 3 * M, r#""ticket_id":"T2""#);
+    // T3: never assigned; cyd replies, then dan; eve's private note is no
+    // reply; escalated, then resolved with no agent_id → dan, the last
+    // public replier, for both.
+    created(&mut r, "T3", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T3","agent_id":"cyd""#,
+    );
+    r.ev(
+        "ticket.agent_replied",
+        2 * M,
+        r#""ticket_id":"T3","agent_id":"dan""#,
+    );
+    r.ev(
+        "ticket.agent_replied",
+        150 * S,
+        r#""ticket_id":"T3","agent_id":"eve","public":false"#,
+    );
+    r.ev("ticket.escalated", 3 * M, r#""ticket_id":"T3""#);
+    r.ev("ticket.resolved", 4 * M, r#""ticket_id":"T3""#);
+    // T3 reopened and resolved again by eve: only first resolutions count.
+    r.ev("ticket.reopened", 5 * M, r#""ticket_id":"T3""#);
+    r.ev(
+        "ticket.resolved",
+        6 * M,
+        r#""ticket_id":"T3","agent_id":"eve""#,
+    );
+    let m = r.metrics();
+    let handled = "support_agent_contacts_handled_total";
+    assert_eq!(m.v(handled, &agent_of("bob", "billing")), 1.0);
+    assert_eq!(m.v(handled, &agent_of("ann", "billing")), 1.0);
+    assert_eq!(m.v(handled, &agent_of("dan", "billing")), 1.0);
+    // Three first resolutions, three credits.
+    assert_eq!(m.sum(handled, &[]), 3.0);
+    assert_eq!(m.get(handled, &agent_of("eve", "billing")), None);
+    // FCR: T1 (one public reply) → bob, T2 (one) → ann; T3 has two and an escalation.
+    let fcr = "support_agent_first_contact_resolutions_total";
+    assert_eq!(m.v(fcr, &agent_of("bob", "billing")), 1.0);
+    assert_eq!(m.v(fcr, &agent_of("ann", "billing")), 1.0);
+    assert_eq!(m.sum(fcr, &[]), 2.0);
+    assert_eq!(
+        m.v(
+            "support_agent_escalations_total",
+            &agent_of("dan", "billing")
+        ),
+        1.0
+    );
+    // Handle time: only T1 logged work, 300 s, credited to its resolver bob.
+    let handle = "support_agent_handle_seconds";
+    assert_eq!(
+        m.v(&format!("{handle}_sum"), &agent_of("bob", "billing")),
+        300.0
+    );
+    assert_eq!(
+        m.v(&format!("{handle}_count"), &agent_of("bob", "billing")),
+        1.0
+    );
+    let mut inf = agent_of("bob", "billing").to_vec();
+    inf.push(("le", "+Inf"));
+    assert_eq!(m.v(&format!("{handle}_bucket"), &inf), 1.0);
+    assert_eq!(m.sum(&format!("{handle}_count"), &[]), 1.0);
+    // First responses go to their writers: ann 10 min on T1; cyd 2 min on
+    // T2 and 1 min on T3 (dan's reply on T3 is not the first).
+    let frt = "support_agent_first_response_seconds";
+    assert_eq!(
+        m.v(&format!("{frt}_sum"), &agent_of("ann", "billing")),
+        600.0
+    );
+    assert_eq!(
+        m.v(&format!("{frt}_count"), &agent_of("ann", "billing")),
+        1.0
+    );
+    assert_eq!(
+        m.v(&format!("{frt}_sum"), &agent_of("cyd", "billing")),
+        180.0
+    );
+    assert_eq!(
+        m.v(&format!("{frt}_count"), &agent_of("cyd", "billing")),
+        2.0
+    );
+    assert_eq!(
+        m.get(&format!("{frt}_count"), &agent_of("dan", "billing")),
+        None
+    );
+}
+
+#[test]
+fn calls_are_credited_to_the_agent_who_answered_them() {
+    let mut r = Run::cfg(PER_AGENT);
+    // K1: answered by A1 in sales, escalated by transfer to tier2 (labelled
+    // sales, the queue that escalated it), ended resolved (not FCR:
+    // transferred), wrapped up: talk 30→90 s plus 10 s of after-call work = 70 s,
+    // handled in tier2, its queue at the handle observation.
+    queued(&mut r, "K1", 0);
+    r.ev("call.answered", 30 * S, r#""call_id":"K1","agent_id":"A1""#);
+    r.ev(
+        "call.transferred",
+        60 * S,
+        r#""call_id":"K1","queue":"tier2","escalation":true"#,
+    );
+    r.ev("call.ended", 90 * S, r#""call_id":"K1","resolved":true"#);
+    r.ev("call.wrapup_ended", 100 * S, r#""call_id":"K1""#);
+    // K2: answered by A2, resolved on the call: FCR; 30 s talk + 10 s wrap-up.
+    queued(&mut r, "K2", 0);
+    r.ev("call.answered", 10 * S, r#""call_id":"K2","agent_id":"A2""#);
+    r.ev("call.ended", 40 * S, r#""call_id":"K2","resolved":true"#);
+    r.ev("call.wrapup_ended", 50 * S, r#""call_id":"K2""#);
+    // K3: escalated while still waiting: no agent has it yet → unknown.
+    queued(&mut r, "K3", 0);
+    r.ev(
+        "call.transferred",
+        5 * S,
+        r#""call_id":"K3","queue":"tier2","escalation":true"#,
+    );
+    r.ev("call.abandoned", 20 * S, r#""call_id":"K3""#);
+    let m = r.metrics();
+    let handled = "support_agent_contacts_handled_total";
+    assert_eq!(m.v(handled, &agent_of("A1", "tier2")), 1.0);
+    assert_eq!(m.v(handled, &agent_of("A2", "sales")), 1.0);
+    assert_eq!(m.sum(handled, &[]), 2.0);
+    let handle = "support_agent_handle_seconds";
+    assert_eq!(
+        m.v(&format!("{handle}_sum"), &agent_of("A1", "tier2")),
+        70.0
+    );
+    assert_eq!(
+        m.v(&format!("{handle}_sum"), &agent_of("A2", "sales")),
+        40.0
+    );
+    let esc = "support_agent_escalations_total";
+    assert_eq!(m.v(esc, &agent_of("A1", "sales")), 1.0);
+    assert_eq!(m.v(esc, &agent_of("unknown", "sales")), 1.0);
+    let fcr = "support_agent_first_contact_resolutions_total";
+    assert_eq!(m.v(fcr, &agent_of("A2", "sales")), 1.0);
+    assert_eq!(m.sum(fcr, &[]), 1.0);
+}
+
+#[test]
+fn csat_is_credited_to_its_own_agent_else_its_ticket_or_call() {
+    let mut r = Run::cfg(PER_AGENT);
+    created(&mut r, "T1", 0);
+    r.ev("ticket.assigned", M, r#""ticket_id":"T1","agent_id":"ann""#);
+    r.ev(
+        "ticket.resolved",
+        2 * M,
+        r#""ticket_id":"T1","agent_id":"bob""#,
+    );
+    created(&mut r, "T2", 0);
+    r.ev("ticket.assigned", M, r#""ticket_id":"T2","agent_id":"ann""#);
+    queued(&mut r, "K1", 0);
+    r.ev("call.answered", 10 * S, r#""call_id":"K1","agent_id":"A1""#);
+    // T1's agent is its resolver bob; with its own agent_id, cyd.
+    r.ev("survey.csat", 3 * M, r#""score":5,"ticket_id":"T1""#);
+    r.ev(
+        "survey.csat",
+        3 * M,
+        r#""score":2,"ticket_id":"T1","agent_id":"cyd""#,
+    );
+    // T2 is not resolved: its assignee ann.
+    r.ev("survey.csat", 3 * M, r#""score":1,"ticket_id":"T2""#);
+    // K1: the agent who answered it.
+    r.ev("survey.csat", 3 * M, r#""score":3,"call_id":"K1""#);
+    // A ticket not in state, no agent_id: unknown (queue unknown too).
+    r.ev("survey.csat", 3 * M, r#""score":4,"ticket_id":"gone""#);
+    // Its own agent_id and queue, naming nothing in state.
+    r.ev(
+        "survey.csat",
+        3 * M,
+        r#""score":4,"agent_id":"dan","queue":"vip""#,
+    );
+    let m = r.metrics();
+    let csat = "support_agent_csat_responses_total";
+    let l = |a, q, s| [("agent", a), ("queue", q), ("score", s)];
+    assert_eq!(m.v(csat, &l("bob", "billing", "5")), 1.0);
+    assert_eq!(m.v(csat, &l("cyd", "billing", "2")), 1.0);
+    assert_eq!(m.v(csat, &l("ann", "billing", "1")), 1.0);
+    assert_eq!(m.v(csat, &l("A1", "sales", "3")), 1.0);
+    assert_eq!(m.v(csat, &l("unknown", "unknown", "4")), 1.0);
+    assert_eq!(m.v(csat, &l("dan", "vip", "4")), 1.0);
+    // Every response is credited once: the per-agent sum is the total.
+    assert_eq!(m.sum(csat, &[]), 6.0);
+    assert_eq!(m.sum("support_csat_responses_total", &[]), 6.0);
+}
+
+#[test]
+fn agents_over_the_cap_are_other() {
+    let mut r = Run::cfg(&format!("{PER_AGENT}[labels]\nmax_agents = 1\n"));
+    created(&mut r, "T1", 0);
+    r.ev("ticket.resolved", M, r#""ticket_id":"T1","agent_id":"ann""#);
+    created(&mut r, "T2", 0);
+    r.ev("ticket.resolved", M, r#""ticket_id":"T2","agent_id":"bob""#);
+    created(&mut r, "T3", 0);
+    r.ev("ticket.resolved", M, r#""ticket_id":"T3","agent_id":"cyd""#);
+    let m = r.metrics();
+    let handled = "support_agent_contacts_handled_total";
+    // ann took the one place; bob and cyd are `other`, each counted once.
+    assert_eq!(m.v(handled, &agent_of("ann", "billing")), 1.0);
+    assert_eq!(m.v(handled, &agent_of("other", "billing")), 2.0);
+    assert_eq!(m.get(handled, &agent_of("bob", "billing")), None);
+    assert_eq!(
+        m.v("frontline_label_overflow_total", &[("label", "agent")]),
+        2.0
+    );
+}
+
+#[test]
+fn per_agent_families_are_off_by_default() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    r.ev("ticket.assigned", M, r#""ticket_id":"T1","agent_id":"ann""#);
+    r.ev(
+        "ticket.agent_replied",
+        2 * M,
+        r#""ticket_id":"T1","agent_id":"ann""#,
+    );
+    r.ev(
+        "ticket.resolved",
+        3 * M,
+        r#""ticket_id":"T1","agent_id":"bob""#,
+    );
+    r.ev(
+        "survey.csat",
+        4 * M,
+        r#""score":5,"ticket_id":"T1","agent_id":"bob""#,
+    );
+    let m = r.metrics();
+    assert_eq!(m.sum("support_tickets_resolved_total", &[]), 1.0);
+    assert!(
+        !m.0.keys().any(|k| k.contains("agent=")),
+        "no series carries an agent label"
+    );
+    // Resolving with an agent_id is no overflow when the option is off.
+    assert_eq!(
+        m.v("frontline_label_overflow_total", &[("label", "agent")]),
+        0.0
+    );
+}

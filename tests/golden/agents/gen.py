@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Golden scenario for the per-agent families: an independent oracle.
+
+Writes, next to this file:
+
+  events.jsonl     the scenario (JSON lines, in arrival order = ts order)
+  frontline.toml   the config of the run ([agents] per_agent_metrics on,
+                   labels.max_agents = 5 so that the cap is reached)
+  expected.prom    the expected support_agent_* series (and the agent
+                   overflow counter) of `frontline replay`
+
+The model below implements the crediting rules of SPEC.md §3/§5.1 and
+docs/metrics.md ("Per-agent performance") from those documents alone:
+
+- a ticket's agent: the agent its first resolution was credited to, else its
+  last assignee, else its last public replier;
+- a first resolution: ticket.resolved.agent_id, else the ticket's agent;
+  it counts a handled contact, an FCR (at most one public reply, never
+  escalated), and its logged work as handle time when any was logged;
+- a ticket's first public reply: first response time to its writer;
+- a ticket's first escalation: to the ticket's agent;
+- a call: to the agent who answered it; handle = talk + after-call work at
+  the wrap-up end, in the queue it is in then; FCR at call.ended resolved,
+  never transferred; escalation by transfer labelled with the queue before;
+- a CSAT response: its own agent_id, else the ticket's agent, else the
+  answering agent of its call; no agent known: "unknown";
+- the `agent` label keeps its value for the first max_agents agents credited
+  (none is seen any other way here: no agent.status_changed); the rest are
+  "other", and the overflow counter counts each event whose credit is
+  "other" (once, whatever number of families the event credits).
+
+Python 3.11, standard library only, deterministic. The hand-worked values in
+the comments are asserted in hand_checks().
+
+Usage: python3 tests/golden/agents/gen.py [OUT_DIR]  (default: next to this file)
+"""
+
+import json
+import os
+import sys
+from collections import defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+MAX_AGENTS = 5
+CONFIG_TOML = f"""\
+[agents]
+per_agent_metrics = true
+
+[labels]
+max_agents = {MAX_AGENTS}
+"""
+
+T0 = 1_794_819_600_000  # 2026-11-16T09:00:00Z
+S = 1000
+M = 60 * S
+
+
+def scenario():
+    """(ts offset ms, type, fields), one block per contact; the blocks
+    interleave in time, and the run takes them in ts order (the order of
+    first credits decides who gets the five `agent` places)."""
+    ev = []
+
+    def e(at, type_, **f):
+        ev.append((at, type_, f))
+
+    # T1 (billing): assigned to ann, ann replies at 10m (FRT 600 s → ann),
+    # logs 300 s, bob resolves at 60m: handled/FCR/handle 300 s → bob.
+    e(0, "ticket.created", ticket_id="T1", customer_id="c1", channel="email", queue="billing")
+    e(1 * M, "ticket.assigned", ticket_id="T1", agent_id="ann")
+    e(10 * M, "ticket.agent_replied", ticket_id="T1", agent_id="ann")
+    e(20 * M, "ticket.work_logged", ticket_id="T1", agent_id="ann", seconds=300)
+    e(60 * M, "ticket.resolved", ticket_id="T1", agent_id="bob")
+    # T2 (tech): assigned to ann, re-assigned to cyd with queue billing; cyd
+    # replies at 5m (FRT 300 s → cyd, billing); resolved without agent → cyd.
+    e(0, "ticket.created", ticket_id="T2", customer_id="c2", channel="chat", queue="tech")
+    e(1 * M, "ticket.assigned", ticket_id="T2", agent_id="ann")
+    e(2 * M, "ticket.assigned", ticket_id="T2", agent_id="cyd", queue="billing")
+    e(5 * M, "ticket.agent_replied", ticket_id="T2", agent_id="cyd")
+    e(70 * M, "ticket.resolved", ticket_id="T2")
+    # T3 (tech): never assigned; dan replies (FRT 120 s → dan), eve replies
+    # publicly, fay privately; escalated → eve (last public replier);
+    # resolved without agent → eve; two replies + escalation: no FCR.
+    # Reopened and resolved again by ann: not a new handled contact.
+    e(0, "ticket.created", ticket_id="T3", customer_id="c3", channel="web", queue="tech")
+    e(2 * M, "ticket.agent_replied", ticket_id="T3", agent_id="dan")
+    e(3 * M, "ticket.agent_replied", ticket_id="T3", agent_id="eve")
+    e(4 * M, "ticket.agent_replied", ticket_id="T3", agent_id="fay", public=False)
+    e(5 * M, "ticket.escalated", ticket_id="T3")
+    e(6 * M, "ticket.work_logged", ticket_id="T3", agent_id="eve", seconds=90.5)
+    e(80 * M, "ticket.resolved", ticket_id="T3")
+    e(81 * M, "ticket.reopened", ticket_id="T3")
+    e(82 * M, "ticket.resolved", ticket_id="T3", agent_id="ann")
+    # Surveys on tickets in state: T1 → bob (its resolver), with its own
+    # agent_id → ann; T3 → eve.
+    e(90 * M, "survey.csat", score=5, ticket_id="T1")
+    e(90 * M, "survey.csat", score=3, ticket_id="T1", agent_id="ann")
+    e(91 * M, "survey.csat", score=4, ticket_id="T3")
+    # T4 (queue missing → unknown): no agent anywhere; resolved → unknown.
+    e(95 * M, "ticket.created", ticket_id="T4", customer_id="c4")
+    e(96 * M, "ticket.resolved", ticket_id="T4")
+    # Calls (sales). K1: answered by gus (the 6th agent credited: other, as
+    # are all his credits), transferred with escalation to tier2 (escalation
+    # → other, sales), ended resolved (transferred: no FCR), wrap-up: handle
+    # = 60 s talk + 15 s ACW = 75 s in tier2.
+    e(100 * M, "call.queued", call_id="K1", customer_id="c5", queue="sales")
+    e(100 * M + 20 * S, "call.answered", call_id="K1", agent_id="gus")
+    e(100 * M + 40 * S, "call.transferred", call_id="K1", queue="tier2", escalation=True)
+    e(101 * M + 20 * S, "call.ended", call_id="K1", resolved=True)
+    e(101 * M + 35 * S, "call.wrapup_ended", call_id="K1")
+    # K2: answered by cyd, hold inside the talk, ended resolved: FCR → cyd;
+    # handle = 120 s talk + 30 s ACW = 150 s in sales.
+    e(110 * M, "call.queued", call_id="K2", customer_id="c6", queue="sales")
+    e(110 * M + 10 * S, "call.answered", call_id="K2", agent_id="cyd")
+    e(110 * M + 30 * S, "call.hold_started", call_id="K2")
+    e(110 * M + 50 * S, "call.hold_ended", call_id="K2")
+    e(112 * M + 10 * S, "call.ended", call_id="K2", resolved=True)
+    e(112 * M + 40 * S, "call.wrapup_ended", call_id="K2")
+    # K3: escalated while waiting → unknown, sales; abandoned.
+    e(120 * M, "call.queued", call_id="K3", customer_id="c7", queue="sales")
+    e(120 * M + 5 * S, "call.transferred", call_id="K3", queue="tier2", escalation=True)
+    e(120 * M + 30 * S, "call.abandoned", call_id="K3")
+    # Surveys on calls: K2 → cyd (sales); K1 → gus → other (tier2, its
+    # queue now); a call not in state → unknown/unknown; an own agent_id
+    # over the cap (hal) → other with the survey's queue vip.
+    e(125 * M, "survey.csat", score=5, call_id="K2")
+    e(125 * M, "survey.csat", score=2, call_id="K1")
+    e(125 * M, "survey.csat", score=1, call_id="nope")
+    e(126 * M, "survey.csat", score=4, agent_id="hal", queue="vip")
+    return ev
+
+
+class Model:
+    def __init__(self):
+        self.counters = defaultdict(int)   # (family, labels tuple) → n
+        self.sums = defaultdict(lambda: [0, 0])  # (family, agent, queue) → [ms, n]
+        self.known = []                    # agents with their own label
+        self.overflow = 0
+        self.tickets = {}
+        self.calls = {}
+
+    def label(self, agent):
+        if agent is None:
+            return "unknown"
+        if agent in self.known:
+            return agent
+        if len(self.known) < MAX_AGENTS:
+            self.known.append(agent)
+            return agent
+        self.overflow += 1
+        return "other"
+
+    # `count` and `observe` take the label: an event resolves its agent once,
+    # however many families it credits (the overflow counts events).
+    def count(self, family, label, queue, score=None):
+        labels = (("agent", label), ("queue", queue))
+        if score is not None:
+            labels += (("score", str(score)),)
+        self.counters[(family, labels)] += 1
+
+    def observe(self, family, label, queue, ms):
+        s = self.sums[(family, label, queue)]
+        s[0] += ms
+        s[1] += 1
+
+    @staticmethod
+    def ticket_agent(t):
+        return t["resolver"] or t["assigned"] or t["replied"]
+
+    def apply(self, ts, type_, f):
+        if type_ == "ticket.created":
+            self.tickets[f["ticket_id"]] = dict(
+                created=ts, queue=f.get("queue", "unknown"), assigned=None,
+                replied=None, resolver=None, public=0, escalated=False,
+                work=None, resolved=False, ever=False)
+            return
+        if type_ == "call.queued":
+            self.calls[f["call_id"]] = dict(
+                queue=f["queue"], agent=None, transferred=False, escalated=False,
+                answered=None, ended=None)
+            return
+        if type_ == "survey.csat":
+            agent = f.get("agent_id")
+            t = self.tickets.get(f.get("ticket_id"))
+            c = self.calls.get(f.get("call_id"))
+            queue = f.get("queue") or (t or c or {}).get("queue", "unknown")
+            if agent is None:
+                agent = self.ticket_agent(t) if t else (c["agent"] if c else None)
+            self.count("support_agent_csat_responses_total", self.label(agent), queue,
+                       f["score"])
+            return
+        if type_.startswith("ticket."):
+            t = self.tickets[f["ticket_id"]]
+            q = t["queue"]
+            if type_ == "ticket.assigned":
+                t["assigned"] = f["agent_id"]
+                t["queue"] = f.get("queue", q)
+            elif type_ == "ticket.agent_replied":
+                if not f.get("public", True):
+                    return
+                if t["public"] == 0:
+                    self.observe("support_agent_first_response_seconds",
+                                 self.label(f["agent_id"]), q, ts - t["created"])
+                t["public"] += 1
+                t["replied"] = f["agent_id"]
+            elif type_ == "ticket.escalated":
+                if not t["escalated"]:
+                    t["escalated"] = True
+                    self.count("support_agent_escalations_total",
+                               self.label(self.ticket_agent(t)), q)
+            elif type_ == "ticket.work_logged":
+                t["work"] = (t["work"] or 0) + round(f["seconds"] * 1000)
+            elif type_ == "ticket.resolved":
+                t["resolved"] = True
+                if t["ever"]:
+                    return
+                t["ever"] = True
+                agent = f.get("agent_id") or self.ticket_agent(t)
+                a = self.label(agent)
+                self.count("support_agent_contacts_handled_total", a, q)
+                if t["public"] <= 1 and not t["escalated"]:
+                    self.count("support_agent_first_contact_resolutions_total", a, q)
+                if t["work"] is not None:
+                    self.observe("support_agent_handle_seconds", a, q, t["work"])
+                t["resolver"] = agent
+            elif type_ == "ticket.reopened":
+                t["resolved"] = False
+            return
+        c = self.calls[f["call_id"]]
+        q = c["queue"]
+        if type_ == "call.answered":
+            c["agent"] = f["agent_id"]
+            c["answered"] = ts
+        elif type_ == "call.transferred":
+            c["transferred"] = True
+            if f.get("escalation") and not c["escalated"]:
+                c["escalated"] = True
+                self.count("support_agent_escalations_total", self.label(c["agent"]), q)
+            c["queue"] = f["queue"]
+        elif type_ == "call.ended":
+            c["ended"] = ts
+            if f.get("resolved") and not c["transferred"]:
+                self.count("support_agent_first_contact_resolutions_total",
+                           self.label(c["agent"]), q)
+        elif type_ == "call.wrapup_ended":
+            ms = (c["ended"] - c["answered"]) + (ts - c["ended"])
+            a = self.label(c["agent"])
+            self.count("support_agent_contacts_handled_total", a, q)
+            self.observe("support_agent_handle_seconds", a, q, ms)
+
+    def exposition(self):
+        lines = []
+        for (family, labels), n in sorted(self.counters.items()):
+            lines.append(f"{family}{{{fmt(labels)}}} {n}")
+        for (family, agent, queue), (ms, n) in sorted(self.sums.items()):
+            labels = (("agent", agent), ("queue", queue))
+            lines.append(f'{family}_bucket{{{fmt(labels + (("le", "+Inf"),))}}} {n}')
+            lines.append(f"{family}_sum{{{fmt(labels)}}} {ms / 1000!r}")
+            lines.append(f"{family}_count{{{fmt(labels)}}} {n}")
+        lines.append(f'frontline_label_overflow_total{{label="agent"}} {self.overflow}')
+        lines.append('frontline_label_overflow_total{label="queue"} 0')
+        lines.append('frontline_label_overflow_total{label="series"} 0')
+        return lines
+
+
+def fmt(labels):
+    return ",".join(f'{k}="{v}"' for k, v in labels)
+
+
+def hand_checks(m):
+    c = m.counters
+
+    def n(family, agent, queue, score=None):
+        labels = (("agent", agent), ("queue", queue))
+        if score is not None:
+            labels += (("score", str(score)),)
+        return c.get((family, labels), 0)
+
+    # First credits in ts order: dan's FRT (2m), cyd's FRT (5m), eve's
+    # escalation of T3 (5m), ann's FRT (10m), bob's resolution (60m): the
+    # five places. gus (K1, 100m) and hal (a survey) are other.
+    assert m.known == ["dan", "cyd", "eve", "ann", "bob"], m.known
+    # gus: three events credit him (K1's transfer, its wrap-up end with the
+    # handled contact and its handle time, its CSAT); hal: one CSAT.
+    assert m.overflow == 4, m.overflow
+    h = "support_agent_contacts_handled_total"
+    assert n(h, "bob", "billing") == 1 and n(h, "cyd", "billing") == 1
+    assert n(h, "eve", "tech") == 1 and n(h, "unknown", "unknown") == 1
+    assert n(h, "other", "tier2") == 1 and n(h, "cyd", "sales") == 1
+    assert n(h, "ann", "tech") == 0, "a re-resolution is not a new contact"
+    assert sum(v for (f, _), v in c.items() if f == h) == 6
+    fcr = "support_agent_first_contact_resolutions_total"
+    # T1 (one reply), T2 (one reply), T4 (none), K2 (not transferred).
+    assert n(fcr, "bob", "billing") == 1 and n(fcr, "cyd", "billing") == 1
+    assert n(fcr, "cyd", "sales") == 1 and n(fcr, "unknown", "unknown") == 1
+    assert sum(v for (f, _), v in c.items() if f == fcr) == 4
+    esc = "support_agent_escalations_total"
+    assert n(esc, "eve", "tech") == 1 and n(esc, "other", "sales") == 1
+    assert n(esc, "unknown", "sales") == 1
+    csat = "support_agent_csat_responses_total"
+    assert n(csat, "bob", "billing", 5) == 1 and n(csat, "ann", "billing", 3) == 1
+    assert n(csat, "eve", "tech", 4) == 1 and n(csat, "cyd", "sales", 5) == 1
+    assert n(csat, "other", "tier2", 2) == 1 and n(csat, "unknown", "unknown", 1) == 1
+    assert n(csat, "other", "vip", 4) == 1
+    s = m.sums
+    hs = "support_agent_handle_seconds"
+    assert s[(hs, "bob", "billing")] == [300_000, 1]
+    assert s[(hs, "eve", "tech")] == [90_500, 1]
+    assert s[(hs, "other", "tier2")] == [75_000, 1]
+    assert s[(hs, "cyd", "sales")] == [150_000, 1]
+    assert len(s) == 4 + 3
+    frt = "support_agent_first_response_seconds"
+    assert s[(frt, "ann", "billing")] == [600_000, 1]
+    assert s[(frt, "cyd", "billing")] == [300_000, 1]
+    assert s[(frt, "dan", "tech")] == [120_000, 1]
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else HERE
+    events = sorted(scenario(), key=lambda e: e[0])  # stable: blocks keep their order at equal ts
+    m = Model()
+    lines = []
+    for i, (at, type_, f) in enumerate(events):
+        m.apply(T0 + at, type_, f)
+        obj = {"event_id": f"a{i + 1}", "type": type_, "ts": T0 + at}
+        obj.update(f)
+        lines.append(json.dumps(obj, separators=(",", ":")))
+    hand_checks(m)
+    with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "frontline.toml"), "w", encoding="utf-8") as fh:
+        fh.write(CONFIG_TOML)
+    with open(os.path.join(out, "expected.prom"), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(m.exposition()) + "\n")
+
+
+if __name__ == "__main__":
+    main()
