@@ -425,6 +425,26 @@ fn simulated_history(topic: &str) -> std::thread::JoinHandle<()> {
             start + 1_000
         )
         .unwrap();
+        // Likewise a resolution and a reopen now, of the labels the ones at
+        // the end have, so the reopen ratio has a moving denominator
+        // whatever the simulated stretch resolves.
+        for (id, ty, dt) in [
+            ("ops-r0", "ticket.created", 0),
+            ("ops-r1", "ticket.resolved", 1_000),
+            ("ops-r2", "ticket.reopened", 2_000),
+        ] {
+            let extra = if ty == "ticket.created" {
+                r#","customer_id":"ops-c1","channel":"email","priority":"normal","queue":"billing""#
+            } else {
+                ""
+            };
+            writeln!(
+                stdin,
+                r#"ops-c1	{{"event_id":"{id}","type":"{ty}","ts":{},"ticket_id":"OPS-T0"{extra}}}"#,
+                start + 1_000 + dt
+            )
+            .unwrap();
+        }
         let slice = (end - start) / 10;
         let mut next = start + slice;
         for e in events {
