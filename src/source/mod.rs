@@ -157,14 +157,9 @@ impl ConsumerContext for Ctx {
                 let _ = consumer.unassign();
             }
         }
-        let assigned: Vec<Tp> = consumer
+        let assigned = consumer
             .assignment()
-            .map(|tpl| {
-                tpl.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect()
-            })
+            .map(|t| partitions(&t))
             .unwrap_or_default();
         info!(partitions = ?assigned, "assignment");
         self.hub.set_assigned(assigned.clone());
@@ -193,11 +188,7 @@ impl Ctx {
         let Some(env) = self.env.lock().ok().and_then(|e| e.clone()) else {
             return;
         };
-        let tps: Vec<Tp> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
+        let tps = partitions(tpl);
         let mut todo = Vec::new();
         for tp in tps {
             if self.workers.lock().is_ok_and(|w| w.live.contains_key(&tp)) {
@@ -338,11 +329,7 @@ impl Ctx {
     /// Stops the workers of revoked partitions (each writes its final
     /// checkpoint unless the partition was lost) and parks their engines.
     fn revoke(&self, tpl: &TopicPartitionList, lost: bool) {
-        let tps: Vec<Tp> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
+        let tps = partitions(tpl);
         let mut waiting = Vec::new();
         for tp in tps {
             let Some(h) = self
@@ -430,6 +417,14 @@ fn partitions_of(consumer: &Consumer_, topics: &[&str]) -> i32 {
         }
     }
     n
+}
+
+/// The partitions of a list.
+fn partitions(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 /// This instance's name in the checkpoints it writes.
