@@ -14,29 +14,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+mod common;
+
+use common::kafka::{broker, rt, unique};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-fn broker() -> String {
-    std::env::var("FRONTLINE_TEST_KAFKA").expect(
-        "FRONTLINE_TEST_KAFKA is not set: these tests need a broker; `make test` starts one \
-         (scripts/kafka.sh start DIR prints its address)",
-    )
-}
-
-fn unique(name: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A config whose changelog is a fresh topic, in chunks of `chunk_bytes`.
 fn config(chunk_bytes: usize) -> Config {

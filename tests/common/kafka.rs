@@ -36,7 +36,8 @@ pub fn unique(name: &str) -> String {
     format!("{name}-{}-{}", std::process::id(), n % 1_000_000_000)
 }
 
-fn rt() -> tokio::runtime::Runtime {
+/// A single-threaded runtime for a test's async calls.
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
