@@ -500,6 +500,26 @@ pub fn differences(
     diffs
 }
 
+/// Waits (bounded) until `current()` has no differences from `expected`,
+/// then asserts it: a published snapshot may trail the applied events by one
+/// publishing period, so a comparison right after a count is reached polls
+/// instead of sleeping a guessed period.
+pub fn assert_eventually_same(
+    limit: Duration,
+    mut current: impl FnMut() -> BTreeMap<String, f64>,
+    expected: &BTreeMap<String, f64>,
+    what: &str,
+) {
+    let start = Instant::now();
+    loop {
+        let got = current();
+        if differences(&got, expected, what).is_empty() || start.elapsed() >= limit {
+            return assert_same(&got, expected, what);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn assert_same(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>, what: &str) {
     let diffs = differences(a, b, what);
     assert!(
