@@ -177,7 +177,7 @@ pub const MAX_DAY_RANGES: usize = 96;
 /// The accepted range of each duration key, in milliseconds (inclusive).
 /// Past these a value is a typo, not a choice, and at the extremes event
 /// time arithmetic would overflow (docs/operations.md lists them).
-pub const DURATION_RANGES: [(&str, i64, i64); 21] = [
+pub const DURATION_RANGES: [(&str, i64, i64); 23] = [
     ("time.allowed_lateness", 0, 7 * DAY),
     ("time.idle_timeout", SEC, DAY),
     ("time.dedup_horizon", SEC, 7 * DAY),
@@ -197,6 +197,8 @@ pub const DURATION_RANGES: [(&str, i64, i64); 21] = [
     ("sla.policies.*", SEC, 365 * DAY),
     ("http.ready_max_watermark_lag", SEC, 30 * DAY),
     ("http.publish_interval", 10 * MS, MIN),
+    ("http.read_timeout", 100 * MS, 10 * MIN),
+    ("http.write_timeout", 100 * MS, 10 * MIN),
     ("checkpoint.interval", 100 * MS, HOUR),
     ("checkpoint.write_timeout", SEC, 10 * MIN),
 ];
@@ -281,11 +283,35 @@ impl Default for AgentsConfig {
     }
 }
 
+/// Whether a librdkafka property holds a secret, whose value is never
+/// printed or logged: any `*password*`, `*secret*`, a private key in PEM
+/// (`ssl.key.pem`), or the OAUTHBEARER config (which carries credentials).
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password")
+        || k.contains("secret")
+        || k == "ssl.key.pem"
+        || k == "ssl_key"
+        || k == "sasl.oauthbearer.config"
+}
+
+/// A librdkafka error as text, without the value of a config property:
+/// librdkafka reports a rejected property with its value, which may be a
+/// secret (or a misspelled secret's key).
+pub fn kafka_error_text(e: &rdkafka::error::KafkaError) -> String {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, desc, key, _) => {
+            format!("invalid config key `kafka.\"{key}\"`: {desc}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Kafka settings. `topic` (one or a list) and `dead_letter_topic` are
 /// frontline's; every other key is a librdkafka property passed through
 /// unchanged (`bootstrap.servers`, `group.id`, `security.protocol`,
 /// `sasl.mechanisms`, …).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct KafkaConfig {
     /// Topics to consume.
     pub topics: Vec<String>,
@@ -330,7 +356,30 @@ pub const CONSUMER_ONLY: [&str; 17] = [
     "queued.min.messages",
 ];
 
+/// Secrets (see [`is_secret_key`]) show as `[redacted]`.
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("topics", &self.topics)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("client", &self.redacted())
+            .finish()
+    }
+}
+
 impl KafkaConfig {
+    /// The librdkafka properties with every secret's value replaced by
+    /// `[redacted]`: the form to print or log.
+    pub fn redacted(&self) -> BTreeMap<&str, &str> {
+        self.client
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_key(k) { "[redacted]" } else { v.as_str() };
+                (k.as_str(), v)
+            })
+            .collect()
+    }
+
     /// librdkafka settings: `defaults`, overridden by the `[kafka]` properties.
     pub fn client_config(&self, defaults: &[(&str, &str)]) -> rdkafka::ClientConfig {
         let mut c = rdkafka::ClientConfig::new();
@@ -420,6 +469,24 @@ pub struct HttpConfig {
     pub ready_max_watermark_lag: Dur,
     /// How often each partition publishes its snapshot.
     pub publish_interval: Dur,
+    /// Prometheus exporter-toolkit web config file (TLS, basic auth,
+    /// response headers); `--web-config`. None: plain HTTP, no auth.
+    pub web_config: Option<std::path::PathBuf>,
+    /// Answer `/healthz` without basic auth (Kubernetes probes).
+    pub healthz_open: bool,
+    /// Deadline for the TLS handshake and for each request head; also how
+    /// long an idle keep-alive connection is kept.
+    pub read_timeout: Dur,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_timeout: Dur,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+    /// Largest request body, bytes (every endpoint is a GET).
+    pub max_body_bytes: u64,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// `/metrics` requests answered at once; more get 503 at once.
+    pub max_concurrent_scrapes: usize,
 }
 
 impl Default for HttpConfig {
@@ -429,6 +496,14 @@ impl Default for HttpConfig {
             ready_max_lag: 10_000,
             ready_max_watermark_lag: Dur::secs(900),
             publish_interval: Dur(250),
+            web_config: None,
+            healthz_open: false,
+            read_timeout: Dur::secs(10),
+            write_timeout: Dur::secs(30),
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 4096,
+            max_connections: 1024,
+            max_concurrent_scrapes: 4,
         }
     }
 }
@@ -1273,6 +1348,20 @@ impl Config {
             ));
         }
         range("http.publish_interval", self.http.publish_interval)?;
+        range("http.read_timeout", self.http.read_timeout)?;
+        range("http.write_timeout", self.http.write_timeout)?;
+        for (key, v, lo, hi) in [
+            ("http.max_header_bytes", self.http.max_header_bytes, 1024, 1 << 20),
+            ("http.max_connections", self.http.max_connections, 1, 1 << 20),
+            ("http.max_concurrent_scrapes", self.http.max_concurrent_scrapes, 1, 1024),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{v} is outside {lo}..={hi}"),
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -21,7 +21,10 @@
 //! - [`source`]: drives one engine per Kafka partition (at least once,
 //!   dead letters, lag).
 //! - [`hub`]: partitions publish snapshots; HTTP reads and merges them.
-//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/`.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/`, with TLS, basic
+//!   auth and request limits.
+//! - [`webconfig`]: the exporter-toolkit web config file (TLS, basic auth),
+//!   reloaded when its files change.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
@@ -48,3 +51,4 @@ pub mod simulate;
 pub mod snapshot;
 pub mod source;
 pub mod stderr;
+pub mod webconfig;

@@ -61,6 +61,10 @@ enum Command {
         /// Consumer group (kafka."group.id").
         #[arg(long)]
         group: Option<String>,
+        /// Prometheus exporter-toolkit web config file: TLS, basic auth
+        /// (http.web_config).
+        #[arg(long, env = "FRONTLINE_WEB_CONFIG")]
+        web_config: Option<PathBuf>,
         /// Start an in-process Kafka-protocol broker (librdkafka's mock
         /// cluster) with the simulator producing to it: a demo with nothing
         /// to install. Ignored when brokers are given.
@@ -159,6 +163,19 @@ fn is_startup_error(e: &anyhow::Error) -> bool {
     })
 }
 
+/// An error chain as one line, with librdkafka's config errors stripped of
+/// the value they echo (it may be a secret).
+fn error_text(e: &anyhow::Error) -> String {
+    use rdkafka::error::KafkaError;
+    e.chain()
+        .map(|c| match c.downcast_ref::<KafkaError>() {
+            Some(k) => frontline::config::kafka_error_text(k),
+            None => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn sim_config(seed: u64, start: &str, peak: f64, agents: usize) -> Result<SimConfig, String> {
     let start_ms = if start == "now" {
         jiff::Timestamp::now().as_millisecond()
@@ -219,6 +236,13 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 }
 
 async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
+    // A bad web config stops us before anything is consumed (exit 2).
+    let web = match &cfg.http.web_config {
+        Some(p) => Some(
+            frontline::webconfig::Watcher::new(p).map_err(|e| StartupError(e.to_string()))?,
+        ),
+        None => None,
+    };
     let shutdown = shutdown_signal();
     let hub = Arc::new(SnapshotHub::new());
     // The embedded broker lives as long as this function.
@@ -269,18 +293,26 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
     } else {
         addr.to_string()
     };
-    info!(url = %format!("http://{shown}/metrics"), "serving metrics");
+    let current = web.as_ref().map(|w| w.current());
+    let scheme = if current.as_ref().is_some_and(|w| w.tls.is_some()) {
+        "https"
+    } else {
+        "http"
+    };
+    info!(
+        url = %format!("{scheme}://{shown}/metrics"),
+        basic_auth = current.as_ref().is_some_and(|w| w.users.is_some()),
+        "serving metrics"
+    );
     let app = frontline::server::router(frontline::server::AppState {
         hub: hub.clone(),
         cfg: cfg.clone(),
+        web: web.clone(),
     });
-    let mut stop = shutdown.clone();
+    let stop = shutdown.clone();
+    let http_cfg = cfg.http.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.changed().await;
-            })
-            .await
+        frontline::server::serve(listener, app, web, &http_cfg, stop).await
     });
     frontline::source::run(cfg, hub, shutdown).await?;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
@@ -298,9 +330,14 @@ fn main() -> ExitCode {
             brokers,
             topic,
             group,
+            web_config,
             embedded,
         } => {
             let mut extra = Vec::new();
+            if let Some(w) = web_config {
+                let quoted = toml::Value::String(w.display().to_string()).to_string();
+                extra.push(format!("http.web_config={quoted}"));
+            }
             if let Some(l) = listen {
                 extra.push(format!("http.listen={l}"));
             }
@@ -339,9 +376,9 @@ fn main() -> ExitCode {
             rt.shutdown_background();
             match r {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) if is_startup_error(&e) => fail(format_args!("{e:#}")),
+                Err(e) if is_startup_error(&e) => fail(error_text(&e)),
                 Err(e) => {
-                    stderr::line(format_args!("frontline: {e:#}"));
+                    stderr::line(format_args!("frontline: {}", error_text(&e)));
                     ExitCode::from(1)
                 }
             }

@@ -1,36 +1,363 @@
 //! HTTP: `/metrics` (Prometheus text, or OpenMetrics when asked for),
 //! `/healthz`, `/readyz`, and a landing page at `/`.
+//!
+//! Served by hyper directly (not `axum::serve`) so that each connection gets
+//! TLS from the current [`Watcher`] state, a handshake-and-headers deadline,
+//! a write deadline, and header limits; a bound on connections and on
+//! concurrent scrapes keeps a slow or hostile client from stalling
+//! Prometheus (docs/operations.md, "Request limits").
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
 use crate::export;
 use crate::hub::{PartStatus, Phase, SnapshotHub};
 use crate::snapshot::Value;
+use crate::webconfig::Watcher;
 
 /// Shared by the handlers.
 #[derive(Clone)]
 pub struct AppState {
     /// Published snapshots.
     pub hub: Arc<SnapshotHub>,
-    /// Readiness bounds.
+    /// Readiness bounds and request limits.
     pub cfg: Arc<Config>,
+    /// TLS, basic auth and headers from the web config file, if one is given.
+    pub web: Option<Arc<Watcher>>,
 }
+
+/// Concurrency bounds, shared by every connection.
+#[derive(Clone)]
+struct Gates {
+    /// `/metrics` requests being answered.
+    scrapes: Arc<Semaphore>,
+    /// bcrypt verifications running (each is tens of milliseconds of CPU).
+    bcrypt: Arc<Semaphore>,
+}
+
+/// bcrypt checks at once; more wait for none and get 503.
+const BCRYPT_AT_ONCE: usize = 2;
 
 /// The routes.
 pub fn router(state: AppState) -> Router {
+    let gates = Gates {
+        scrapes: Arc::new(Semaphore::new(state.cfg.http.max_concurrent_scrapes)),
+        bcrypt: Arc::new(Semaphore::new(BCRYPT_AT_ONCE)),
+    };
+    let metrics_route = get(metrics).layer(axum::middleware::from_fn_with_state(
+        gates.clone(),
+        scrape_gate,
+    ));
     Router::new()
         .route("/", get(index))
-        .route("/metrics", get(metrics))
+        .route("/metrics", metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), gates),
+            guard,
+        ))
         .with_state(state)
+}
+
+/// At most `http.max_concurrent_scrapes` scrapes at once; the next one gets
+/// 503 at once rather than queueing.
+async fn scrape_gate(State(g): State<Gates>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = g.scrapes.try_acquire() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many concurrent scrapes (http.max_concurrent_scrapes)\n",
+        )
+            .into_response();
+    };
+    next.run(req).await
+}
+
+/// Request body limit, basic auth and the configured response headers.
+async fn guard(
+    State((st, gates)): State<(AppState, Gates)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let web = st.web.as_ref().map(|w| w.current());
+    let verdict = check(&st, &gates, web.as_deref(), req.headers(), req.uri().path()).await;
+    let mut resp = match verdict {
+        Ok(()) => next.run(req).await,
+        Err(r) => r,
+    };
+    if let Some(w) = &web {
+        for (k, v) in &w.headers {
+            resp.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    resp
+}
+
+async fn check(
+    st: &AppState,
+    gates: &Gates,
+    web: Option<&crate::webconfig::WebState>,
+    h: &HeaderMap,
+    path: &str,
+) -> Result<(), Response> {
+    let max_body = st.cfg.http.max_body_bytes;
+    let length = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > max_body) || h.contains_key(header::TRANSFER_ENCODING) {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {max_body} bytes (http.max_body_bytes)\n"),
+        )
+            .into_response());
+    }
+    let Some(users) = web.and_then(|w| w.users.clone()) else {
+        return Ok(());
+    };
+    if path == "/healthz" && st.cfg.http.healthz_open {
+        return Ok(());
+    }
+    let unauthorized = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"))],
+            "Unauthorized\n",
+        )
+            .into_response()
+    };
+    let Some((user, password)) = basic_credentials(h) else {
+        return Err(unauthorized());
+    };
+    let ok = match users.cached(&user, &password) {
+        Some(v) => v,
+        None => {
+            let Ok(permit) = gates.bcrypt.clone().try_acquire_owned() else {
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    "too many password checks at once\n",
+                )
+                    .into_response());
+            };
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                users.verify(&user, &password)
+            })
+            .await
+            .unwrap_or(false)
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(unauthorized())
+    }
+}
+
+/// `Authorization: Basic base64(user:password)`.
+fn basic_credentials(h: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Connections refused because `http.max_connections` were open.
+pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Serves `app` on `listener` until `shutdown` turns true: TLS when the web
+/// config has it, and the limits of `[http]`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    web: Option<Arc<Watcher>>,
+    cfg: &crate::config::HttpConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let conns = Arc::new(Semaphore::new(cfg.max_connections));
+    let read_timeout = Duration::from_millis(cfg.read_timeout.ms() as u64);
+    let write_timeout = Duration::from_millis(cfg.write_timeout.ms() as u64);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_header_size(cfg.max_header_bytes)
+        .max_headers(100)
+        .max_buf_size(cfg.max_header_bytes.max(8192) + 8192);
+    let builder = Arc::new(builder);
+    if let Some(w) = &web {
+        w.spawn(Duration::from_secs(1));
+    }
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors, typically: wait rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            CONNECTIONS_REFUSED.fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let tls = web.as_ref().and_then(|w| w.current().tls.clone());
+        let (app, builder, stop) = (app.clone(), builder.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    // The handshake shares the deadline of the request head.
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    connection(&builder, WriteDeadline::new(stream, write_timeout), app, stop)
+                        .await
+                }
+                None => {
+                    connection(&builder, WriteDeadline::new(tcp, write_timeout), app, stop).await
+                }
+            }
+        });
+    }
+}
+
+async fn connection<T>(
+    builder: &hyper::server::conn::http1::Builder,
+    io: T,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper_util::service::TowerToHyperService::new(app);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.changed() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+}
+
+/// A stream whose writes (and flushes) fail with `TimedOut` when they make
+/// no progress for the deadline: a client that stops reading its response
+/// lets go of its connection.
+struct WriteDeadline<T> {
+    inner: T,
+    limit: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            limit,
+            timer: None,
+        }
+    }
+
+    fn pending<R>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        match r {
+            Poll::Pending => {
+                let limit = self.limit;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.timer = None;
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "write deadline (http.write_timeout)",
+                        )))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            ready => {
+                self.timer = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.pending(cx, r)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.pending(cx, r)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.pending(cx, r)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.pending(cx, r)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 fn wall_ms() -> i64 {

@@ -102,6 +102,12 @@ fn kafka_err(what: &str, e: impl std::fmt::Display) -> CheckpointError {
     CheckpointError::Kafka(format!("{what}: {e}"))
 }
 
+/// A client that could not be created: the error without the config value
+/// librdkafka echoes (it may be a secret).
+fn create_err(what: &str, e: KafkaError) -> CheckpointError {
+    kafka_err(what, crate::config::kafka_error_text(&e))
+}
+
 /// librdkafka settings from `[kafka]` without the consumer-group keys.
 fn base_config(cfg: &Config) -> ClientConfig {
     let mut c = cfg.kafka.producer_config(&[]);
@@ -140,7 +146,7 @@ impl Changelog {
 
         let admin: AdminClient<Quiet> = base
             .create_with_context(Quiet)
-            .map_err(|e| kafka_err("admin client", e))?;
+            .map_err(|e| create_err("admin client", e))?;
         let partitions = match count_partitions(&base, &topic).await? {
             Some(n) => {
                 if n < min_partitions {
@@ -192,7 +198,7 @@ impl Changelog {
         }
         let producer: FutureProducer<Quiet> = pc
             .create_with_context(Quiet)
-            .map_err(|e| kafka_err("producer", e))?;
+            .map_err(|e| create_err("producer", e))?;
 
         let mut consumer_cfg = base;
         // librdkafka wants a group for `assign`; the group is never joined
@@ -483,7 +489,7 @@ async fn count_partitions(
     })
     .await
     .map_err(|e| kafka_err("metadata", e))?
-    .map_err(|e| kafka_err("metadata", e))?;
+    .map_err(|e| create_err("metadata", e))?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
     };
@@ -598,7 +604,7 @@ impl<'a> Scan<'a> {
         let consumer: BaseConsumer<Quiet> = log
             .consumer_cfg
             .create_with_context(Quiet)
-            .map_err(|e| kafka_err("consumer", e))?;
+            .map_err(|e| create_err("consumer", e))?;
         let cp = log.partition_for(partition);
         let (low, high) = consumer
             .fetch_watermarks(&log.topic, cp, remaining(deadline, "watermarks")?)
