@@ -374,7 +374,11 @@ impl KafkaConfig {
         self.client
             .iter()
             .map(|(k, v)| {
-                let v = if is_secret_key(k) { "[redacted]" } else { v.as_str() };
+                let v = if is_secret_key(k) {
+                    "[redacted]"
+                } else {
+                    v.as_str()
+                };
                 (k.as_str(), v)
             })
             .collect()
@@ -1351,9 +1355,24 @@ impl Config {
         range("http.read_timeout", self.http.read_timeout)?;
         range("http.write_timeout", self.http.write_timeout)?;
         for (key, v, lo, hi) in [
-            ("http.max_header_bytes", self.http.max_header_bytes, 1024, 1 << 20),
-            ("http.max_connections", self.http.max_connections, 1, 1 << 20),
-            ("http.max_concurrent_scrapes", self.http.max_concurrent_scrapes, 1, 1024),
+            (
+                "http.max_header_bytes",
+                self.http.max_header_bytes,
+                1024,
+                1 << 20,
+            ),
+            (
+                "http.max_connections",
+                self.http.max_connections,
+                1,
+                1 << 20,
+            ),
+            (
+                "http.max_concurrent_scrapes",
+                self.http.max_concurrent_scrapes,
+                1,
+                1024,
+            ),
         ] {
             if !(lo..=hi).contains(&v) {
                 return Err(ConfigError::invalid(

@@ -238,9 +238,9 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
     // A bad web config stops us before anything is consumed (exit 2).
     let web = match &cfg.http.web_config {
-        Some(p) => Some(
-            frontline::webconfig::Watcher::new(p).map_err(|e| StartupError(e.to_string()))?,
-        ),
+        Some(p) => {
+            Some(frontline::webconfig::Watcher::new(p).map_err(|e| StartupError(e.to_string()))?)
+        }
         None => None,
     };
     let shutdown = shutdown_signal();
@@ -311,9 +311,10 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
     });
     let stop = shutdown.clone();
     let http_cfg = cfg.http.clone();
-    let server = tokio::spawn(async move {
-        frontline::server::serve(listener, app, web, &http_cfg, stop).await
-    });
+    let server =
+        tokio::spawn(
+            async move { frontline::server::serve(listener, app, web, &http_cfg, stop).await },
+        );
     frontline::source::run(cfg, hub, shutdown).await?;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
     info!("stopped");

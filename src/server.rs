@@ -90,11 +90,7 @@ async fn scrape_gate(State(g): State<Gates>, req: Request, next: Next) -> Respon
 }
 
 /// Request body limit, basic auth and the configured response headers.
-async fn guard(
-    State((st, gates)): State<(AppState, Gates)>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn guard(State((st, gates)): State<(AppState, Gates)>, req: Request, next: Next) -> Response {
     let web = st.web.as_ref().map(|w| w.current());
     let verdict = check(&st, &gates, web.as_deref(), req.headers(), req.uri().path()).await;
     let mut resp = match verdict {
@@ -246,8 +242,13 @@ pub async fn serve(
                     else {
                         return;
                     };
-                    connection(&builder, WriteDeadline::new(stream, write_timeout), app, stop)
-                        .await
+                    connection(
+                        &builder,
+                        WriteDeadline::new(stream, write_timeout),
+                        app,
+                        stop,
+                    )
+                    .await
                 }
                 None => {
                     connection(&builder, WriteDeadline::new(tcp, write_timeout), app, stop).await

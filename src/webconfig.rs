@@ -18,7 +18,9 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -133,7 +135,10 @@ fn fingerprint(file: &Path) -> [u8; 32] {
     if let Ok(parsed) = serde_norway::from_slice::<WebFile>(&text) {
         if let Some(t) = parsed.tls_server_config {
             let base = file.parent().unwrap_or(Path::new("."));
-            for p in [t.cert_file, t.key_file, t.client_ca_file].into_iter().flatten() {
+            for p in [t.cert_file, t.key_file, t.client_ca_file]
+                .into_iter()
+                .flatten()
+            {
                 h.update([0]);
                 h.update(std::fs::read(base.join(p)).unwrap_or_default());
             }
@@ -156,7 +161,11 @@ fn tls_version(
             key,
             format!("{v} is not supported (rustls implements TLS12 and TLS13 only)"),
         )),
-        _ => Err(err(file, key, format!("unknown version `{v}`: use TLS12 or TLS13"))),
+        _ => Err(err(
+            file,
+            key,
+            format!("unknown version `{v}`: use TLS12 or TLS13"),
+        )),
     }
 }
 
@@ -203,11 +212,9 @@ fn provider(file: &str, t: &TlsFile) -> Result<CryptoProvider, WebConfigError> {
             .collect();
         let mut suites: Vec<rustls::SupportedCipherSuite> = Vec::new();
         for (i, name) in wanted.iter().enumerate() {
-            let Some(s) = p
-                .cipher_suites
-                .iter()
-                .find(|s| s.version() == &rustls::version::TLS12 && tls12_suite_names(s).contains(name))
-            else {
+            let Some(s) = p.cipher_suites.iter().find(|s| {
+                s.version() == &rustls::version::TLS12 && tls12_suite_names(s).contains(name)
+            }) else {
                 return Err(err(
                     file,
                     &format!("tls_server_config.cipher_suites[{i}]"),
@@ -249,19 +256,31 @@ fn provider(file: &str, t: &TlsFile) -> Result<CryptoProvider, WebConfigError> {
             groups.push(*g);
         }
         if groups.is_empty() {
-            return Err(err(file, "tls_server_config.curve_preferences", "empty list"));
+            return Err(err(
+                file,
+                "tls_server_config.curve_preferences",
+                "empty list",
+            ));
         }
         p.kx_groups = groups;
     }
     Ok(p)
 }
 
-fn read_certs(file: &str, key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+fn read_certs(
+    file: &str,
+    key: &str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| err(file, key, format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(err(file, key, format!("{}: no PEM certificate in it", path.display())));
+        return Err(err(
+            file,
+            key,
+            format!("{}: no PEM certificate in it", path.display()),
+        ));
     }
     Ok(certs)
 }
@@ -325,13 +344,24 @@ fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebCo
         }
     }
     if versions.is_empty() {
-        return Err(err(file, "tls_server_config.max_version", "lower than min_version"));
+        return Err(err(
+            file,
+            "tls_server_config.max_version",
+            "lower than min_version",
+        ));
     }
     let provider = Arc::new(provider(file, t)?);
     if versions == [&rustls::version::TLS12]
-        && !provider.cipher_suites.iter().any(|s| s.version() == &rustls::version::TLS12)
+        && !provider
+            .cipher_suites
+            .iter()
+            .any(|s| s.version() == &rustls::version::TLS12)
     {
-        return Err(err(file, "tls_server_config.cipher_suites", "no suite for TLS12"));
+        return Err(err(
+            file,
+            "tls_server_config.cipher_suites",
+            "no suite for TLS12",
+        ));
     }
     let certs = read_certs(file, "tls_server_config.cert_file", &cert_path)?;
     let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
@@ -346,10 +376,12 @@ fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebCo
         .map_err(|e| err(file, "tls_server_config", e.to_string()))?;
     let verifier: Arc<dyn ClientCertVerifier> = match auth {
         ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
-        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => Arc::new(AnyClientCert {
-            mandatory: auth == ClientAuth::RequireAnyClientCert,
-            algs: provider.signature_verification_algorithms,
-        }),
+        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
+            Arc::new(AnyClientCert {
+                mandatory: auth == ClientAuth::RequireAnyClientCert,
+                algs: provider.signature_verification_algorithms,
+            })
+        }
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
             let key = "tls_server_config.client_ca_file";
             let ca_path = base.join(t.client_ca_file.as_ref().expect("checked above"));
@@ -476,8 +508,8 @@ pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
             let key = format!("http_server_config.headers.{k}");
             let name = axum::http::HeaderName::try_from(k.as_str())
                 .map_err(|e| err(&file, &key, e.to_string()))?;
-            let value =
-                axum::http::HeaderValue::try_from(v.as_str()).map_err(|e| err(&file, &key, e.to_string()))?;
+            let value = axum::http::HeaderValue::try_from(v.as_str())
+                .map_err(|e| err(&file, &key, e.to_string()))?;
             headers.push((name, value));
         }
     }
@@ -518,10 +550,7 @@ impl Users {
         let digest = Sha256::digest(format!("{seed}/{addr}/{}", std::process::id()));
         salt.copy_from_slice(&digest[..16]);
         // bcrypt of an unguessable string at the users' cost.
-        let dummy = users
-            .first()
-            .map(|(_, h)| h.clone())
-            .unwrap_or_default();
+        let dummy = users.first().map(|(_, h)| h.clone()).unwrap_or_default();
         Users {
             users,
             salt,
@@ -715,11 +744,18 @@ mod tests {
             ..Default::default()
         };
         let p = provider("f", &t).unwrap();
-        let names: Vec<String> = p.cipher_suites.iter().map(|s| format!("{:?}", s.suite())).collect();
+        let names: Vec<String> = p
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
         assert_eq!(names[0], "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
         assert_eq!(names[1], "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
         // The TLS 1.3 suites are kept after them.
-        assert!(names[2..].iter().all(|n| n.starts_with("TLS13_")), "{names:?}");
+        assert!(
+            names[2..].iter().all(|n| n.starts_with("TLS13_")),
+            "{names:?}"
+        );
         assert_eq!(p.kx_groups.len(), 2);
     }
 

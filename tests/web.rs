@@ -1,0 +1,469 @@
+//! `frontline run` behind the exporter-toolkit web config: HTTPS with a CA
+//! and certificates made by `openssl` at test time, mutual TLS, basic auth,
+//! a certificate replaced on disk, slow clients, and a real Prometheus
+//! (Debian's `prometheus`) scraping through TLS and basic auth. Requests are
+//! made with `curl` and `openssl s_client`; the embedded broker stands in for
+//! Kafka.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped, so a failing assertion leaves nothing behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sh(script: &str, dir: &Path) -> Output {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A CA and a certificate it signed for `name` (`server` or `client`), with
+/// the given serial: `{name}.pem`, `{name}.key`.
+fn issue(dir: &Path, ca: &str, name: &str, serial: u32, server: bool) {
+    let ext = if server {
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    } else {
+        "extendedKeyUsage=clientAuth\n"
+    };
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    sh(
+        &format!(
+            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {name}.key \
+               -out {name}.csr -subj /CN={name} 2>/dev/null && \
+             openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -set_serial {serial} \
+               -days 2 -out {name}.pem -extfile {name}.ext 2>/dev/null"
+        ),
+        dir,
+    );
+}
+
+fn make_ca(dir: &Path, ca: &str) {
+    sh(
+        &format!(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {ca}.key \
+               -out {ca}.pem -days 2 -subj /CN={ca} 2>/dev/null"
+        ),
+        dir,
+    );
+}
+
+/// `ca` (trusted), `server` (serial 1001), `client` (from `ca`),
+/// `other-ca` and `stranger` (a client certificate from `other-ca`).
+fn pki(dir: &Path) {
+    make_ca(dir, "ca");
+    make_ca(dir, "other-ca");
+    issue(dir, "ca", "server", 1001, true);
+    issue(dir, "ca", "client", 3001, false);
+    issue(dir, "other-ca", "stranger", 4001, false);
+}
+
+const USER: &str = "prometheus";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn web_config(dir: &Path) -> PathBuf {
+    // Cost 10, as `htpasswd -nbB` makes.
+    let hash = bcrypt::hash_with_salt(PASSWORD, 10, *b"0123456789abcdef")
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    let p = dir.join("web.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+             client_ca_file: ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n  \
+             min_version: TLS12\n\
+             http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n\
+             basic_auth_users:\n  {USER}: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `curl -i` with the given arguments: (exit code, HTTP status, response).
+fn curl(dir: &Path, args: &[&str]) -> (i32, u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "10"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (out.status.code().unwrap_or(-1), status, text)
+}
+
+/// curl arguments for a client holding the right CA and client certificate.
+const MTLS: [&str; 6] = [
+    "--cacert",
+    "ca.pem",
+    "--cert",
+    "client.pem",
+    "--key",
+    "client.key",
+];
+
+fn url(port: u16, path: &str) -> String {
+    format!("https://localhost:{port}{path}")
+}
+
+fn resolve(port: u16) -> String {
+    format!("localhost:{port}:127.0.0.1")
+}
+
+/// The serial number of the certificate the server presents.
+fn served_serial(dir: &Path, port: u16) -> String {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "openssl s_client -connect 127.0.0.1:{port} -servername localhost -CAfile ca.pem \
+                 -cert client.pem -key client.key </dev/null 2>/dev/null | openssl x509 -noout -serial"
+            ),
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn start(dir: &Path, port: u16, web: &Path, extra: &[&str]) -> Proc {
+    let log = std::fs::File::create(dir.join("frontline.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args([
+            "run",
+            "--embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--web-config", web.to_str().unwrap()])
+        .args(extra)
+        .env_remove("KAFKA_BROKERS")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if ok() {
+            return t.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {limit:?} waiting until {what}");
+}
+
+#[test]
+fn https_mtls_basic_auth_reload_and_slow_clients() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    pki(dir);
+    let web = web_config(dir);
+    let port = free_port();
+    let _fl = start(dir, port, &web, &["--set", "http.healthz_open=true"]);
+    let res = resolve(port);
+    let auth = format!("{USER}:{PASSWORD}");
+    let authed = |path: &str| {
+        let mut a: Vec<&str> = MTLS.to_vec();
+        let u = url(port, path);
+        a.extend(["--resolve", &res, "-u", &auth, &u]);
+        curl(dir, &a)
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "frontline answers over HTTPS",
+        || authed("/healthz").1 == 200,
+    );
+
+    // The right CA, client certificate and password: the scrape works, with
+    // the configured response header.
+    let (_, code, text) = authed("/metrics");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("frontline_"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{text}"
+    );
+
+    // No credentials: 401 with a Basic challenge.
+    let u = url(port, "/metrics");
+    let mut a: Vec<&str> = MTLS.to_vec();
+    a.extend(["--resolve", &res, &u]);
+    let (_, code, text) = curl(dir, &a);
+    assert_eq!(code, 401, "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{text}"
+    );
+    // A wrong password (twice: the second answer comes from the cache) and
+    // an unknown user: 401.
+    for who in [
+        format!("{USER}:wrong"),
+        format!("{USER}:wrong"),
+        format!("nobody:{PASSWORD}"),
+    ] {
+        let mut a: Vec<&str> = MTLS.to_vec();
+        a.extend(["--resolve", &res, "-u", &who, &u]);
+        let (_, code, text) = curl(dir, &a);
+        assert_eq!(code, 401, "{who}: {text}");
+    }
+    // /healthz is left open (http.healthz_open), /readyz is not.
+    for (path, want) in [("/healthz", 200), ("/readyz", 401)] {
+        let p = url(port, path);
+        let mut a: Vec<&str> = MTLS.to_vec();
+        a.extend(["--resolve", &res, &p]);
+        assert_eq!(curl(dir, &a).1, want, "{path} without credentials");
+    }
+
+    // Plain HTTP on the TLS port: no HTTP answer.
+    let (exit, code, text) = curl(
+        dir,
+        &["-u", &auth, &format!("http://127.0.0.1:{port}/metrics")],
+    );
+    assert!(exit != 0 && code == 0, "plain HTTP answered: {text}");
+    // A server CA the client does not trust: refused by the client.
+    let (exit, _, _) = curl(
+        dir,
+        &[
+            "--cacert",
+            "other-ca.pem",
+            "--cert",
+            "client.pem",
+            "--key",
+            "client.key",
+            "--resolve",
+            &res,
+            "-u",
+            &auth,
+            &u,
+        ],
+    );
+    assert_ne!(exit, 0, "a certificate from an untrusted CA was accepted");
+    // mTLS: a client certificate from another CA, or none, is refused.
+    for certs in [
+        vec![
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "stranger.pem",
+            "--key",
+            "stranger.key",
+        ],
+        vec!["--cacert", "ca.pem"],
+    ] {
+        let mut a = certs.clone();
+        a.extend(["--resolve", &res, "-u", &auth, &u]);
+        let (exit, code, text) = curl(dir, &a);
+        assert!(exit != 0 && code == 0, "{certs:?} was served: {text}");
+    }
+
+    // The certificate replaced on disk is served without a restart.
+    assert_eq!(served_serial(dir, port), "serial=03E9"); // 1001
+    issue(dir, "ca", "renewed", 2002, true);
+    for (from, to) in [("renewed.key", "server.key"), ("renewed.pem", "server.pem")] {
+        std::fs::rename(dir.join(from), dir.join(to)).unwrap();
+    }
+    let took = wait_until(
+        Duration::from_secs(15),
+        "the renewed certificate is served",
+        || {
+            served_serial(dir, port) == "serial=07D2" // 2002
+        },
+    );
+    eprintln!("renewed certificate served after {took:?}");
+    assert_eq!(authed("/metrics").1, 200);
+
+    // 500 connections that never finish their TLS handshake (slowloris) do
+    // not stop a scrape. The latency is reported, not asserted.
+    let scrape = || {
+        let t = Instant::now();
+        let code = authed("/metrics").1;
+        (code, t.elapsed())
+    };
+    let quiet: Vec<Duration> = (0..3).map(|_| scrape().1).collect();
+    let mut held = Vec::new();
+    for _ in 0..500 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // The first bytes of a TLS record, then nothing.
+        let _ = s.write_all(&[0x16, 0x03, 0x01]);
+        held.push(s);
+    }
+    let mut loaded = Vec::new();
+    for _ in 0..3 {
+        let (code, t) = scrape();
+        assert_eq!(code, 200, "a scrape failed with 500 slow connections open");
+        loaded.push(t);
+    }
+    eprintln!("scrape latency: quiet {quiet:?}, with 500 slowloris connections {loaded:?}");
+    drop(held);
+
+    let log = std::fs::read_to_string(dir.join("frontline.log")).unwrap();
+    assert!(log.contains("https://"), "{log}");
+    assert!(!log.contains(PASSWORD), "the password reached the log");
+}
+
+#[test]
+fn prometheus_scrapes_through_tls_and_basic_auth() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    pki(dir);
+    let web = web_config(dir);
+    let port = free_port();
+    let _fl = start(dir, port, &web, &[]);
+    let prom_port = free_port();
+    let pw = dir.join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let p = |f: &str| dir.join(f).display().to_string();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n- job_name: frontline\n  scheme: https\n  \
+             tls_config:\n    ca_file: {}\n    cert_file: {}\n    key_file: {}\n    server_name: localhost\n  \
+             basic_auth:\n    username: {USER}\n    password_file: {}\n  \
+             static_configs:\n  - targets: ['127.0.0.1:{port}']\n",
+            p("ca.pem"),
+            p("client.pem"),
+            p("client.key"),
+            pw.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    let _prom = Proc(
+        Command::new("prometheus")
+            .args([
+                &format!("--config.file={}", p("prometheus.yml")),
+                &format!("--storage.tsdb.path={}", p("tsdb")),
+                &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus (./scripts/install-tools.sh installs it)"),
+    );
+    let query = |q: &str| {
+        curl(
+            dir,
+            &[
+                "--get",
+                "--data-urlencode",
+                &format!("query={q}"),
+                &format!("http://127.0.0.1:{prom_port}/api/v1/query"),
+            ],
+        )
+        .2
+    };
+    let mut last = String::new();
+    let found = Instant::now();
+    while found.elapsed() < Duration::from_secs(60) {
+        last = query("up{job=\"frontline\"}");
+        // `"value":[<time>,"1"]`: the last scrape succeeded.
+        if last.contains("\"1\"]") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        last.contains("\"1\"]"),
+        "up is not 1: {last}\n{}",
+        std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+    );
+    // And the scrape carried frontline's series.
+    let v = query("scrape_samples_scraped{job=\"frontline\"} > 10");
+    assert!(v.contains("\"result\":[{"), "{v}");
+}
+
+#[test]
+fn a_bad_web_config_exits_2_naming_the_key() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    pki(dir);
+    for (text, key) in [
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth: x\n",
+            "client_auth",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+             cipher_suites: [TLS_RSA_WITH_3DES_EDE_CBC_SHA]\n",
+            "tls_server_config.cipher_suites[0]",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: ca.key\n",
+            "tls_server_config.key_file",
+        ),
+        ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice"),
+    ] {
+        let web = dir.join("bad.yml");
+        std::fs::write(&web, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["run", "--embedded", "--listen", "127.0.0.1:0"])
+            .args(["--web-config", web.to_str().unwrap()])
+            .env_remove("KAFKA_BROKERS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn kafka_secrets_are_not_printed() {
+    // A misspelled secret key: librdkafka rejects it, echoing its value; the
+    // error names the key only.
+    let out = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["run", "--embedded", "--listen", "127.0.0.1:0"])
+        .args(["--set", "kafka.sasl.pasword=hunter2-s3cret"])
+        .args(["--set", "kafka.ssl.key.password=other-s3cret"])
+        .env_remove("KAFKA_BROKERS")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`kafka.\"sasl.pasword\"`"), "{err}");
+    assert!(!err.contains("s3cret"), "a secret was printed: {err}");
+}
