@@ -2,7 +2,8 @@
 # Installs what the tests need beyond the Rust toolchain, idempotently:
 # Prometheus and promtool (Debian's `prometheus` package), Alertmanager
 # (`prometheus-alertmanager`), kcat, valgrind, python3-yaml and
-# docker-compose (only to check deploy/compose.yaml).
+# docker-compose (only to check deploy/compose.yaml), and curl and openssl
+# (tests/web.rs makes certificates and HTTPS requests with them).
 set -euo pipefail
 
 need=()
@@ -13,6 +14,8 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 # scripts/check-deploy.py: YAML parsing and the compose file's own check.
 python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

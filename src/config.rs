@@ -1453,6 +1453,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kafka_secrets_are_redacted_when_printed() {
+        let c = Config::parse(
+            "[kafka]\n\"sasl.username\" = \"svc\"\n\"sasl.password\" = \"pw-1\"\n\
+             \"ssl.key.password\" = \"pw-2\"\n\"sasl.oauthbearer.client.secret\" = \"pw-3\"\n\
+             \"ssl.key.pem\" = \"pw-4\"\n\"ssl.keystore.password\" = \"pw-5\"\n",
+        )
+        .unwrap();
+        let shown = format!("{c:?} {:#?}", c.kafka);
+        assert!(!shown.contains("pw-"), "{shown}");
+        assert!(shown.contains("\"sasl.username\": \"svc\""), "{shown}");
+        assert_eq!(c.kafka.redacted()["sasl.password"], "[redacted]");
+        // The real value still reaches librdkafka.
+        assert_eq!(
+            c.kafka.client_config(&[]).get("sasl.password"),
+            Some("pw-1")
+        );
+        let e = rdkafka::error::KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+            "No such configuration property".into(),
+            "sasl.pasword".into(),
+            "pw-6".into(),
+        );
+        assert_eq!(
+            kafka_error_text(&e),
+            "invalid config key `kafka.\"sasl.pasword\"`: No such configuration property"
+        );
+    }
+
+    #[test]
     fn durations_parse() {
         assert_eq!("30s".parse::<Dur>().unwrap(), Dur(30_000));
         assert_eq!("15m".parse::<Dur>().unwrap(), Dur(900_000));

@@ -485,3 +485,85 @@ async fn index() -> Html<&'static str> {
         "</ul></body></html>"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn scrapes_past_the_bound_get_503_at_once() {
+        let gates = Gates {
+            scrapes: Arc::new(Semaphore::new(1)),
+            bcrypt: Arc::new(Semaphore::new(1)),
+        };
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let started_tx = Arc::new(std::sync::Mutex::new(Some(started_tx)));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let r = release.clone();
+        let slow = get(move || {
+            let (tx, r) = (started_tx.clone(), r.clone());
+            async move {
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                r.notified().await;
+                "done"
+            }
+        })
+        .layer(axum::middleware::from_fn_with_state(gates, scrape_gate));
+        let app: Router = Router::new().route("/metrics", slow);
+        let req = || Request::get("/metrics").body(Body::empty()).unwrap();
+        let first = tokio::spawn(app.clone().oneshot(req()));
+        started_rx.await.unwrap();
+        // The first scrape holds the only permit: the second is turned away.
+        let second = app.clone().oneshot(req()).await.unwrap();
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(second.headers()[header::RETRY_AFTER], "1");
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        // The permit is back.
+        let r = release.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            r.notify_one();
+        });
+        assert_eq!(app.oneshot(req()).await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused() {
+        let state = AppState {
+            hub: Arc::new(SnapshotHub::new()),
+            cfg: Arc::new(Config::default()),
+            web: None,
+        };
+        let app = router(state);
+        let req = |len: &str| {
+            Request::get("/healthz")
+                .header(header::CONTENT_LENGTH, len)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let big = app.clone().oneshot(req("4097")).await.unwrap();
+        assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let ok = app.oneshot(req("4096")).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn basic_credentials_are_parsed() {
+        let mut h = HeaderMap::new();
+        // base64("alice:pa:ss")
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWxpY2U6cGE6c3M="));
+        assert_eq!(
+            basic_credentials(&h),
+            Some(("alice".to_string(), "pa:ss".to_string()))
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer YWxpY2U6cGE6c3M="));
+        assert_eq!(basic_credentials(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert_eq!(basic_credentials(&h), None);
+    }
+}

@@ -158,6 +158,11 @@ fn served_serial(dir: &Path, port: u16) -> String {
 }
 
 fn start(dir: &Path, port: u16, web: &Path, extra: &[&str]) -> Proc {
+    let web = ["--web-config", web.to_str().unwrap()];
+    start_with(dir, port, &[&web[..], extra].concat())
+}
+
+fn start_with(dir: &Path, port: u16, args: &[&str]) -> Proc {
     let log = std::fs::File::create(dir.join("frontline.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_frontline"))
         .args([
@@ -166,8 +171,7 @@ fn start(dir: &Path, port: u16, web: &Path, extra: &[&str]) -> Proc {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
-        .args(["--web-config", web.to_str().unwrap()])
-        .args(extra)
+        .args(args)
         .env_remove("KAFKA_BROKERS")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -338,6 +342,64 @@ fn https_mtls_basic_auth_reload_and_slow_clients() {
     let log = std::fs::read_to_string(dir.join("frontline.log")).unwrap();
     assert!(log.contains("https://"), "{log}");
     assert!(!log.contains(PASSWORD), "the password reached the log");
+}
+
+/// Without TLS: 500 clients trickling request headers (slowloris) do not
+/// stop a scrape, and each is cut off at `http.read_timeout`; oversized
+/// heads and bodies are refused.
+#[test]
+fn slow_and_oversized_requests_on_plain_http() {
+    use std::io::Read;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let port = free_port();
+    let _fl = start_with(dir, port, &["--set", "http.read_timeout=\"2s\""]);
+    let u = format!("http://127.0.0.1:{port}/metrics");
+    wait_until(Duration::from_secs(60), "frontline answers", || {
+        curl(dir, &[&u]).1 == 200
+    });
+    let scrape = || {
+        let t = Instant::now();
+        let code = curl(dir, &[&u]).1;
+        (code, t.elapsed())
+    };
+    let quiet: Vec<Duration> = (0..3).map(|_| scrape().1).collect();
+    let opened = Instant::now();
+    let mut held = Vec::new();
+    for i in 0..500 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: ");
+        held.push(s);
+    }
+    let mut loaded = Vec::new();
+    for s in held.iter_mut().take(50) {
+        let _ = s.write_all(b"a"); // still trickling
+    }
+    for _ in 0..3 {
+        let (code, t) = scrape();
+        assert_eq!(code, 200, "a scrape failed with 500 slow connections open");
+        loaded.push(t);
+    }
+    eprintln!("plain HTTP scrape latency: quiet {quiet:?}, with 500 slowloris connections {loaded:?}");
+    // The server closes a connection whose head is not complete in time.
+    let s = &mut held[0];
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf);
+    assert!(
+        matches!(n, Ok(0)) || n.is_err() && !matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the slow connection is still open: {n:?}"
+    );
+    eprintln!("a slowloris connection was closed {:?} after it opened", opened.elapsed());
+    drop(held);
+
+    // A 20 KiB header (over http.max_header_bytes) and an 8 KiB body (over
+    // http.max_body_bytes) are refused.
+    let big = format!("X-Big: {}", "a".repeat(20 * 1024));
+    assert_eq!(curl(dir, &["-H", &big, &u]).1, 431);
+    let body = "a".repeat(8 * 1024);
+    assert_eq!(curl(dir, &["-X", "GET", "--data", &body, &u]).1, 413);
+    assert_eq!(scrape().0, 200);
 }
 
 #[test]
