@@ -556,12 +556,18 @@ mod tests {
     fn basic_credentials_are_parsed() {
         let mut h = HeaderMap::new();
         // base64("alice:pa:ss")
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWxpY2U6cGE6c3M="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6cGE6c3M="),
+        );
         assert_eq!(
             basic_credentials(&h),
             Some(("alice".to_string(), "pa:ss".to_string()))
         );
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer YWxpY2U6cGE6c3M="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer YWxpY2U6cGE6c3M="),
+        );
         assert_eq!(basic_credentials(&h), None);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert_eq!(basic_credentials(&h), None);

@@ -776,3 +776,19 @@ mod tests {
         assert_ne!(u.key("ab", "c"), u.key("a", "bc"));
     }
 }
+
+#[cfg(test)]
+mod doc_example {
+    /// The example user of docs/operations.md ("TLS and authentication").
+    #[test]
+    fn the_documented_hash_is_change_me() {
+        let doc = include_str!("../docs/operations.md");
+        let hash = doc
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("prometheus: $2b$"))
+            .map(|rest| format!("$2b${rest}"))
+            .expect("the example user in docs/operations.md");
+        assert!(bcrypt::verify("change-me", &hash).unwrap());
+        assert!(!bcrypt::verify("change-you", &hash).unwrap());
+    }
+}

@@ -380,17 +380,23 @@ fn slow_and_oversized_requests_on_plain_http() {
         assert_eq!(code, 200, "a scrape failed with 500 slow connections open");
         loaded.push(t);
     }
-    eprintln!("plain HTTP scrape latency: quiet {quiet:?}, with 500 slowloris connections {loaded:?}");
+    eprintln!(
+        "plain HTTP scrape latency: quiet {quiet:?}, with 500 slowloris connections {loaded:?}"
+    );
     // The server closes a connection whose head is not complete in time.
     let s = &mut held[0];
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut buf = [0u8; 256];
     let n = s.read(&mut buf);
     assert!(
-        matches!(n, Ok(0)) || n.is_err() && !matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        matches!(n, Ok(0))
+            || n.is_err() && !matches!(&n, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "the slow connection is still open: {n:?}"
     );
-    eprintln!("a slowloris connection was closed {:?} after it opened", opened.elapsed());
+    eprintln!(
+        "a slowloris connection was closed {:?} after it opened",
+        opened.elapsed()
+    );
     drop(held);
 
     // A 20 KiB header (over http.max_header_bytes) and an 8 KiB body (over
