@@ -141,24 +141,21 @@ async fn check(
     let Some((user, password)) = basic_credentials(h) else {
         return Err(unauthorized());
     };
-    let ok = match users.cached(&user, &password) {
-        Some(v) => v,
-        None => {
-            let Ok(permit) = gates.bcrypt.clone().try_acquire_owned() else {
-                return Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    "too many password checks at once\n",
-                )
-                    .into_response());
-            };
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                users.verify(&user, &password)
-            })
-            .await
-            .unwrap_or(false)
-        }
+    let ok = users.cached(&user, &password) || {
+        let Ok(permit) = gates.bcrypt.clone().try_acquire_owned() else {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "too many password checks at once\n",
+            )
+                .into_response());
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            users.verify(&user, &password)
+        })
+        .await
+        .unwrap_or(false)
     };
     if ok {
         Ok(())

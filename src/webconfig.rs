@@ -9,7 +9,7 @@
 //! certificate is served without a restart. A change that does not load is
 //! logged and the previous state kept.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -523,38 +523,50 @@ pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
     })
 }
 
-/// How many (user, password) verdicts the cache keeps; full, it starts over.
+/// How many accepted (user, password) pairs the cache keeps; full, it
+/// starts over.
 const AUTH_CACHE_ENTRIES: usize = 1024;
 
-/// Basic-auth users with their bcrypt hashes, and a cache of verdicts.
+/// Basic-auth users with their bcrypt hashes, and a cache of accepted
+/// credentials.
 ///
 /// The cache is keyed by SHA-256 of a per-process random salt, the user and
-/// the password, so it holds no password and a scrape pays bcrypt only on
-/// its first request with a given password.
+/// the password, so it holds no password, and a scrape pays bcrypt only on
+/// its first request with a given password. Refusals are not cached: a
+/// client guessing passwords cannot evict Prometheus's entry, and pays
+/// bcrypt (at most two at once, server-wide) for every guess.
 pub struct Users {
     users: Vec<(String, String)>,
     salt: [u8; 16],
-    cache: Mutex<HashMap<[u8; 32], bool>>,
+    cache: Mutex<HashSet<[u8; 32]>>,
     /// Hash checked for an unknown user, so its answer takes as long.
     dummy: String,
 }
 
 impl Users {
     fn new(users: Vec<(String, String)>) -> Users {
+        // The standard library seeds RandomState from the operating
+        // system's random source: two of them key the salt.
+        use std::hash::BuildHasher;
+        let (a, b) = (
+            std::collections::hash_map::RandomState::new(),
+            std::collections::hash_map::RandomState::new(),
+        );
+        let digest = Sha256::digest(format!(
+            "{}/{}/{:?}",
+            a.hash_one(1u8),
+            b.hash_one(2u8),
+            std::time::SystemTime::now()
+        ));
         let mut salt = [0u8; 16];
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let addr = &salt as *const _ as usize;
-        let digest = Sha256::digest(format!("{seed}/{addr}/{}", std::process::id()));
         salt.copy_from_slice(&digest[..16]);
-        // bcrypt of an unguessable string at the users' cost.
+        // An unknown user's password is checked against a real hash, at the
+        // users' cost, so the answer takes as long.
         let dummy = users.first().map(|(_, h)| h.clone()).unwrap_or_default();
         Users {
             users,
             salt,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashSet::new()),
             dummy,
         }
     }
@@ -568,14 +580,14 @@ impl Users {
         h.finalize().into()
     }
 
-    /// A cached verdict for these credentials, if any.
-    pub fn cached(&self, user: &str, password: &str) -> Option<bool> {
+    /// Whether these credentials were accepted before (no bcrypt needed).
+    pub fn cached(&self, user: &str, password: &str) -> bool {
         let key = self.key(user, password);
-        self.cache.lock().ok()?.get(&key).copied()
+        self.cache.lock().is_ok_and(|c| c.contains(&key))
     }
 
     /// Checks the credentials with bcrypt (slow: call off the async
-    /// threads) and caches the verdict.
+    /// threads), remembering them when accepted.
     pub fn verify(&self, user: &str, password: &str) -> bool {
         // Every user name is compared, in constant time, so the time taken
         // does not tell which names exist.
@@ -593,11 +605,13 @@ impl Users {
                 false
             }
         };
-        if let Ok(mut c) = self.cache.lock() {
-            if c.len() >= AUTH_CACHE_ENTRIES {
-                c.clear();
+        if ok {
+            if let Ok(mut c) = self.cache.lock() {
+                if c.len() >= AUTH_CACHE_ENTRIES {
+                    c.clear();
+                }
+                c.insert(self.key(user, password));
             }
-            c.insert(self.key(user, password), ok);
         }
         ok
     }
@@ -766,12 +780,13 @@ mod tests {
             .unwrap()
             .format_for_version(bcrypt::Version::TwoY);
         let u = Users::new(vec![("alice".into(), hash)]);
-        assert_eq!(u.cached("alice", "s3cret"), None);
+        assert!(!u.cached("alice", "s3cret"));
         assert!(u.verify("alice", "s3cret"));
-        assert_eq!(u.cached("alice", "s3cret"), Some(true));
+        assert!(u.cached("alice", "s3cret"));
         assert!(!u.verify("alice", "wrong"));
-        assert_eq!(u.cached("alice", "wrong"), Some(false));
+        assert!(!u.cached("alice", "wrong"));
         assert!(!u.verify("bob", "s3cret"));
+        assert!(!u.cached("bob", "s3cret"));
         // The key binds user and password apart: ("ab","c") is not ("a","bc").
         assert_ne!(u.key("ab", "c"), u.key("a", "bc"));
     }

@@ -237,8 +237,8 @@ fn https_mtls_basic_auth_reload_and_slow_clients() {
             .contains("www-authenticate: basic"),
         "{text}"
     );
-    // A wrong password (twice: the second answer comes from the cache) and
-    // an unknown user: 401.
+    // A wrong password (twice: refusals are not cached) and an unknown
+    // user: 401.
     for who in [
         format!("{USER}:wrong"),
         format!("{USER}:wrong"),
