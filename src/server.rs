@@ -549,6 +549,76 @@ mod tests {
         assert_eq!(ok.status(), StatusCode::OK);
     }
 
+    #[tokio::test]
+    async fn a_write_that_makes_no_progress_times_out() {
+        use tokio::io::AsyncWriteExt;
+        // The other end never reads: the 64-byte pipe fills up.
+        let (a, _b) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(a, Duration::from_millis(200));
+        let e = w.write_all(&[0u8; 4096]).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        // While the reader keeps up, no deadline fires.
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(a, Duration::from_millis(200));
+        let reader = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut all = Vec::new();
+            b.read_to_end(&mut all).await.map(|_| all.len())
+        });
+        w.write_all(&[1u8; 4096]).await.unwrap();
+        w.shutdown().await.unwrap();
+        drop(w);
+        assert_eq!(reader.await.unwrap().unwrap(), 4096);
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_bound_are_closed_at_once() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut cfg = Config::default();
+        cfg.http.max_connections = 2;
+        let app = router(AppState {
+            hub: Arc::new(SnapshotHub::new()),
+            cfg: Arc::new(cfg.clone()),
+            web: None,
+        });
+        let (stop_tx, stop) = watch::channel(false);
+        let http = cfg.http.clone();
+        let server = tokio::spawn(async move { serve(listener, app, None, &http, stop).await });
+        let get = |mut s: tokio::net::TcpStream| async move {
+            s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await?;
+            io::Result::Ok(out)
+        };
+        // Two idle connections take both places...
+        let held = [
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+        ];
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // ...so a third is closed without an answer,
+        let third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), get(third))
+            .await
+            .unwrap();
+        assert!(!answer.is_ok_and(|a| a.contains("200 OK")));
+        // and once they are gone, requests are served again.
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), get(s))
+            .await
+            .unwrap();
+        assert!(answer.unwrap().starts_with("HTTP/1.0 200 OK"));
+        let _ = stop_tx.send(true);
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
     #[test]
     fn basic_credentials_are_parsed() {
         let mut h = HeaderMap::new();
