@@ -232,10 +232,14 @@ pub async fn serve(
             let _permit = permit;
             match tls {
                 Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     // The handshake shares the deadline of the request head.
+                    let deadline = tokio::time::Instant::now() + read_timeout;
+                    if !starts_with_tls(&tcp, deadline).await {
+                        return;
+                    }
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     let Ok(Ok(stream)) =
-                        tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await
+                        tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
                     else {
                         return;
                     };
@@ -254,6 +258,32 @@ pub async fn serve(
         });
     }
 }
+
+/// Whether a client on the TLS port opens with a TLS handshake record. One
+/// that speaks plain HTTP gets a `400` saying so (as Go's servers answer)
+/// rather than a bare disconnect.
+async fn starts_with_tls(tcp: &tokio::net::TcpStream, deadline: tokio::time::Instant) -> bool {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == 0x16 => true,
+        Ok(Ok(1)) => {
+            let _ = tokio::time::timeout_at(deadline, async {
+                loop {
+                    tcp.writable().await?;
+                    match tcp.try_write(PLAIN_ON_TLS) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        r => return r,
+                    }
+                }
+            })
+            .await;
+            false
+        }
+        _ => false,
+    }
+}
+
+const PLAIN_ON_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
 async fn connection<T>(
     builder: &hyper::server::conn::http1::Builder,

@@ -257,12 +257,14 @@ fn https_mtls_basic_auth_reload_and_slow_clients() {
         assert_eq!(curl(dir, &a).1, want, "{path} without credentials");
     }
 
-    // Plain HTTP on the TLS port: no HTTP answer.
-    let (exit, code, text) = curl(
+    // Plain HTTP on the TLS port: refused, with a 400 that says why.
+    let (_, code, text) = curl(
         dir,
         &["-u", &auth, &format!("http://127.0.0.1:{port}/metrics")],
     );
-    assert!(exit != 0 && code == 0, "plain HTTP answered: {text}");
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("HTTP request to an HTTPS server"), "{text}");
+    assert!(!text.contains("frontline_"), "{text}");
     // A server CA the client does not trust: refused by the client.
     let (exit, _, _) = curl(
         dir,
@@ -406,6 +408,60 @@ fn slow_and_oversized_requests_on_plain_http() {
     let body = "a".repeat(8 * 1024);
     assert_eq!(curl(dir, &["-X", "GET", "--data", &body, &u]).1, 413);
     assert_eq!(scrape().0, 200);
+}
+
+/// The client-certificate policies that accept a certificate without
+/// checking it, or check it only when given; the second is applied by
+/// rewriting the web config file of the running server.
+#[test]
+fn client_auth_types_unverified_and_verified_if_given() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    pki(dir);
+    let web = dir.join("web.yml");
+    let tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    std::fs::write(
+        &web,
+        format!("{tls}  client_auth_type: RequireAnyClientCert\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let _fl = start(dir, port, &web, &[]);
+    let res = resolve(port);
+    let u = url(port, "/healthz");
+    let get = |cert: Option<&str>| {
+        let (c, k) = cert.map_or((String::new(), String::new()), |n| {
+            (format!("{n}.pem"), format!("{n}.key"))
+        });
+        let mut a = vec!["--cacert", "ca.pem", "--resolve", &res, &u];
+        if cert.is_some() {
+            a.extend(["--cert", &c, "--key", &k]);
+        }
+        curl(dir, &a).1
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "frontline answers over HTTPS",
+        || get(Some("client")) == 200,
+    );
+    // Any certificate will do, even from an unknown CA; none will not.
+    assert_eq!(get(Some("stranger")), 200);
+    assert_eq!(get(None), 0);
+
+    std::fs::write(
+        &web,
+        format!("{tls}  client_ca_file: ca.pem\n  client_auth_type: VerifyClientCertIfGiven\n"),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(15), "the new policy applies", || {
+        get(None) == 200
+    });
+    assert_eq!(get(Some("client")), 200);
+    assert_eq!(
+        get(Some("stranger")),
+        0,
+        "an unverified certificate was accepted"
+    );
 }
 
 #[test]
