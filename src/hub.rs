@@ -225,6 +225,7 @@ impl SnapshotHub {
                 );
         }
         crate::process::add_process_metrics(&mut out, self.started);
+        crate::process::add_http_metrics(&mut out);
         out
     }
 }

@@ -76,6 +76,7 @@ names! {
     STATE_ENTRIES = "frontline_state_entries", "Entries held in engine state, by kind.";
     LABEL_OVERFLOW = "frontline_label_overflow", "Label values reported as other because of a cardinality cap.";
     BATCH_SECONDS = "frontline_batch_seconds", "Wall time to apply one batch of events, seconds.";
+    HTTP_REFUSED = "frontline_http_refused", "HTTP connections and requests turned away, by reason: connections (http.max_connections), scrapes (http.max_concurrent_scrapes), password_checks (bcrypt checks at once), unauthorized (missing or wrong basic-auth credentials), too_large (request body), tls (no TLS handshake within http.read_timeout, a failed one, or plain HTTP on the TLS port).";
     STDERR_WRITE_ERRORS = "frontline_stderr_write_errors", "Writes to stderr (log lines, progress, summaries) that failed and were dropped.";
     BUILD_INFO = "frontline_build_info", "Build information; always 1.";
     CONSUMER_LAG = "frontline_consumer_lag", "Messages behind the partition's high watermark, from librdkafka statistics.";

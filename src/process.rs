@@ -1,5 +1,6 @@
 //! The standard `process_*` metrics, read from `/proc` (Linux); absent elsewhere.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::names;
@@ -12,6 +13,63 @@ fn clock_ticks() -> f64 {
 
 fn page_size() -> u64 {
     4096
+}
+
+/// Why the HTTP server turned a connection or request away
+/// (`frontline_http_refused_total{reason}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `http.max_connections` were open.
+    Connections,
+    /// `http.max_concurrent_scrapes` scrapes were being answered.
+    Scrapes,
+    /// Too many bcrypt checks at once.
+    PasswordChecks,
+    /// Missing or wrong basic-auth credentials.
+    Unauthorized,
+    /// A request body over `http.max_body_bytes`.
+    TooLarge,
+    /// No (or a failed) TLS handshake, or plain HTTP on the TLS port.
+    Tls,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 6] = [
+        Refusal::Connections,
+        Refusal::Scrapes,
+        Refusal::PasswordChecks,
+        Refusal::Unauthorized,
+        Refusal::TooLarge,
+        Refusal::Tls,
+    ];
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Connections => "connections",
+            Refusal::Scrapes => "scrapes",
+            Refusal::PasswordChecks => "password_checks",
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::TooLarge => "too_large",
+            Refusal::Tls => "tls",
+        }
+    }
+}
+
+static REFUSED: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+/// Counts one refusal.
+pub fn refused(why: Refusal) {
+    REFUSED[why as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds frontline_http_refused_total{reason} (every reason, zeros included).
+pub fn add_http_metrics(out: &mut Snapshot) {
+    let mut f = out.family(names::HTTP_REFUSED, Kind::Counter);
+    for r in Refusal::ALL {
+        f.push(
+            vec![("reason", std::borrow::Cow::Borrowed(r.label()))],
+            Value::Int(REFUSED[r as usize].load(Ordering::Relaxed)),
+        );
+    }
 }
 
 /// Adds frontline_stderr_write_errors_total, process_cpu_seconds_total, process_resident_memory_bytes,

@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,6 +26,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::Config;
 use crate::export;
 use crate::hub::{PartStatus, Phase, SnapshotHub};
+use crate::process::{refused, Refusal};
 use crate::snapshot::Value;
 use crate::webconfig::Watcher;
 
@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
 /// 503 at once rather than queueing.
 async fn scrape_gate(State(g): State<Gates>, req: Request, next: Next) -> Response {
     let Ok(_permit) = g.scrapes.try_acquire() else {
+        refused(Refusal::Scrapes);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
@@ -118,6 +119,7 @@ async fn check(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if length.is_some_and(|n| n > max_body) || h.contains_key(header::TRANSFER_ENCODING) {
+        refused(Refusal::TooLarge);
         return Err((
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body over {max_body} bytes (http.max_body_bytes)\n"),
@@ -131,6 +133,7 @@ async fn check(
         return Ok(());
     }
     let unauthorized = || {
+        refused(Refusal::Unauthorized);
         (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"))],
@@ -143,6 +146,7 @@ async fn check(
     };
     let ok = users.cached(&user, &password) || {
         let Ok(permit) = gates.bcrypt.clone().try_acquire_owned() else {
+            refused(Refusal::PasswordChecks);
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "1")],
@@ -179,9 +183,6 @@ fn basic_credentials(h: &HeaderMap) -> Option<(String, String)> {
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
 }
-
-/// Connections refused because `http.max_connections` were open.
-pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
 
 /// Serves `app` on `listener` until `shutdown` turns true: TLS when the web
 /// config has it, and the limits of `[http]`.
@@ -221,7 +222,7 @@ pub async fn serve(
             }
         };
         let Ok(permit) = conns.clone().try_acquire_owned() else {
-            CONNECTIONS_REFUSED.fetch_add(1, Ordering::Relaxed);
+            refused(Refusal::Connections);
             drop(tcp);
             continue;
         };
@@ -235,13 +236,22 @@ pub async fn serve(
                     // The handshake shares the deadline of the request head.
                     let deadline = tokio::time::Instant::now() + read_timeout;
                     if !starts_with_tls(&tcp, deadline).await {
+                        refused(Refusal::Tls);
                         return;
                     }
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
-                    else {
-                        return;
+                    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            refused(Refusal::Tls);
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            refused(Refusal::Tls);
+                            return;
+                        }
                     };
                     connection(
                         &builder,

@@ -36,6 +36,7 @@ const PROCESS_FAMILIES: &[&str] = &[
     "process_cpu_seconds_total",
     "frontline_rebalances_total",
     "frontline_batch_seconds",
+    "frontline_http_refused_total",
 ];
 
 // ---------------------------------------------------------------------------

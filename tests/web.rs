@@ -257,6 +257,17 @@ fn https_mtls_basic_auth_reload_and_slow_clients() {
         assert_eq!(curl(dir, &a).1, want, "{path} without credentials");
     }
 
+    // Each 401 above is counted: one without credentials, three wrong, /readyz.
+    let refused = |reason: &str| {
+        let text = authed("/metrics").2;
+        let line = format!("frontline_http_refused_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    assert_eq!(refused("unauthorized"), Some(5.0));
+    assert_eq!(refused("tls"), Some(0.0));
+
     // Plain HTTP on the TLS port: refused, with a 400 that says why.
     let (_, code, text) = curl(
         dir,
@@ -265,6 +276,7 @@ fn https_mtls_basic_auth_reload_and_slow_clients() {
     assert_eq!(code, 400, "{text}");
     assert!(text.contains("HTTP request to an HTTPS server"), "{text}");
     assert!(!text.contains("frontline_"), "{text}");
+    assert_eq!(refused("tls"), Some(1.0));
     // A server CA the client does not trust: refused by the client.
     let (exit, _, _) = curl(
         dir,
