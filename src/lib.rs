@@ -45,6 +45,7 @@ pub mod process;
 pub mod replay;
 pub mod server;
 pub mod simulate;
+pub mod sla_events;
 pub mod snapshot;
 pub mod source;
 pub mod stderr;
