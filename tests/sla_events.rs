@@ -53,25 +53,76 @@ resolution = "3d"
 fn scenario() -> Vec<String> {
     let t = |hm: &str| format!("2026-11-16T{hm}Z");
     let ticket = |id: &str, at: &str, pr: &str| {
-        format!(r#"{{"event_id":"{id}-c","type":"ticket.created","ts":"{}","ticket_id":"{id}","customer_id":"C1","channel":"email","priority":"{pr}"}}"#, t(at))
+        format!(
+            r#"{{"event_id":"{id}-c","type":"ticket.created","ts":"{}","ticket_id":"{id}","customer_id":"C1","channel":"email","priority":"{pr}"}}"#,
+            t(at)
+        )
     };
     let ev = |n: u32, ty: &str, at: &str, rest: &str| {
-        format!(r#"{{"event_id":"e{n}","type":"{ty}","ts":"{}",{rest}}}"#, t(at))
+        format!(
+            r#"{{"event_id":"e{n}","type":"{ty}","ts":"{}",{rest}}}"#,
+            t(at)
+        )
     };
     [
         ticket("T-1", "09:00:00", "urgent"),
         ticket("T-2", "09:05:00", "normal"),
-        ev(2, "call.queued", "09:10:00", r#""call_id":"K-1","customer_id":"C1","queue":"q","channel":"phone""#),
-        ev(3, "call.answered", "09:10:15", r#""call_id":"K-1","agent_id":"A""#),
-        ev(4, "call.queued", "09:20:00", r#""call_id":"K-2","customer_id":"C1","queue":"q","channel":"phone""#),
-        ev(5, "ticket.agent_replied", "09:25:00", r#""ticket_id":"T-1","agent_id":"A""#),
-        ev(6, "call.answered", "09:26:00", r#""call_id":"K-2","agent_id":"A""#),
-        ev(7, "ticket.priority_changed", "10:00:00", r#""ticket_id":"T-2","priority":"urgent""#),
+        ev(
+            2,
+            "call.queued",
+            "09:10:00",
+            r#""call_id":"K-1","customer_id":"C1","queue":"q","channel":"phone""#,
+        ),
+        ev(
+            3,
+            "call.answered",
+            "09:10:15",
+            r#""call_id":"K-1","agent_id":"A""#,
+        ),
+        ev(
+            4,
+            "call.queued",
+            "09:20:00",
+            r#""call_id":"K-2","customer_id":"C1","queue":"q","channel":"phone""#,
+        ),
+        ev(
+            5,
+            "ticket.agent_replied",
+            "09:25:00",
+            r#""ticket_id":"T-1","agent_id":"A""#,
+        ),
+        ev(
+            6,
+            "call.answered",
+            "09:26:00",
+            r#""call_id":"K-2","agent_id":"A""#,
+        ),
+        ev(
+            7,
+            "ticket.priority_changed",
+            "10:00:00",
+            r#""ticket_id":"T-2","priority":"urgent""#,
+        ),
         ticket("T-3", "12:00:00", "normal"),
-        ev(9, "ticket.status_changed", "12:10:00", r#""ticket_id":"T-3","status":"pending""#),
+        ev(
+            9,
+            "ticket.status_changed",
+            "12:10:00",
+            r#""ticket_id":"T-3","status":"pending""#,
+        ),
         ev(10, "ticket.resolved", "12:30:00", r#""ticket_id":"T-1""#),
-        ev(11, "ticket.agent_replied", "12:40:00", r#""ticket_id":"T-2","agent_id":"A""#),
-        ev(12, "ticket.status_changed", "12:45:00", r#""ticket_id":"T-3","status":"open""#),
+        ev(
+            11,
+            "ticket.agent_replied",
+            "12:40:00",
+            r#""ticket_id":"T-2","agent_id":"A""#,
+        ),
+        ev(
+            12,
+            "ticket.status_changed",
+            "12:45:00",
+            r#""ticket_id":"T-3","status":"open""#,
+        ),
         ev(13, "survey.ces", "15:30:00", r#""score":4"#),
     ]
     .into_iter()
@@ -100,11 +151,16 @@ fn config_file(dir: &tempfile::TempDir) -> String {
 
 fn launch(topic: &str, group: &str, sla_topic: &str, cfg: &str, extra: &[&str]) -> Frontline {
     let mut l = Launch::new(topic, group);
-    l.args = ["--config", cfg, "--set", &format!("sla_events.topic=\"{sla_topic}\"")]
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect();
+    l.args = [
+        "--config",
+        cfg,
+        "--set",
+        &format!("sla_events.topic=\"{sla_topic}\""),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect();
     Frontline::launch(&l)
 }
 
@@ -120,7 +176,8 @@ fn parse(msgs: &[(String, String)]) -> Vec<(String, Value)> {
 fn by_kind(events: &[(String, Value)]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for (_, e) in events {
-        *m.entry(e["kind"].as_str().unwrap().to_string()).or_default() += 1;
+        *m.entry(e["kind"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     m
 }
@@ -131,9 +188,30 @@ fn expected_by_kind() -> BTreeMap<String, usize> {
 
 /// The three breaches: (id field, id, clock, policy, due, caused by offset).
 const BREACHES: [(&str, &str, &str, &str, &str, i64); 3] = [
-    ("call_id", "K-2", "answer", "phone", "2026-11-16T09:20:20Z", 5),
-    ("ticket_id", "T-2", "first_response", "urgent", "2026-11-16T10:05:00Z", 8),
-    ("ticket_id", "T-2", "resolution", "urgent", "2026-11-16T13:05:00Z", 13),
+    (
+        "call_id",
+        "K-2",
+        "answer",
+        "phone",
+        "2026-11-16T09:20:20Z",
+        5,
+    ),
+    (
+        "ticket_id",
+        "T-2",
+        "first_response",
+        "urgent",
+        "2026-11-16T10:05:00Z",
+        8,
+    ),
+    (
+        "ticket_id",
+        "T-2",
+        "resolution",
+        "urgent",
+        "2026-11-16T13:05:00Z",
+        13,
+    ),
 ];
 
 #[test]
@@ -161,8 +239,14 @@ fn known_breaches_produce_exactly_the_expected_events() {
     let kinds = by_kind(&events);
     assert_eq!(kinds, expected_by_kind());
     // Counts per kind equal the counters.
-    assert_eq!(kinds["breached"] as f64, sum_family(&text, "support_sla_breaches_total"));
-    assert_eq!(kinds["achieved"] as f64, sum_family(&text, "support_sla_achieved_total"));
+    assert_eq!(
+        kinds["breached"] as f64,
+        sum_family(&text, "support_sla_breaches_total")
+    );
+    assert_eq!(
+        kinds["achieved"] as f64,
+        sum_family(&text, "support_sla_achieved_total")
+    );
     // Every breach names the right ticket or call, policy and due time,
     // and the input that made the event clock pass it.
     let breaches: Vec<&Value> = events
@@ -185,17 +269,35 @@ fn known_breaches_produce_exactly_the_expected_events() {
         assert_eq!(b["source"]["cause"], "timer");
     }
     // T-2's first response: 1 h target, breached with 1 h on the clock.
-    let fr = breaches.iter().find(|e| e["clock"] == "first_response").unwrap();
-    assert_eq!((fr["target_seconds"].clone(), fr["elapsed_seconds"].clone()), (3600.into(), 3600.into()));
+    let fr = breaches
+        .iter()
+        .find(|e| e["clock"] == "first_response")
+        .unwrap();
+    assert_eq!(
+        (fr["target_seconds"].clone(), fr["elapsed_seconds"].clone()),
+        (3600.into(), 3600.into())
+    );
     // The policy change names both policies.
-    let pc: Vec<&Value> = events.iter().map(|(_, e)| e).filter(|e| e["kind"] == "policy_changed").collect();
-    assert!(pc.iter().all(|e| e["ticket_id"] == "T-2" && e["previous_policy"] == "standard" && e["policy"] == "urgent"), "{pc:#?}");
+    let pc: Vec<&Value> = events
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e["kind"] == "policy_changed")
+        .collect();
+    assert!(
+        pc.iter().all(|e| e["ticket_id"] == "T-2"
+            && e["previous_policy"] == "standard"
+            && e["policy"] == "urgent"),
+        "{pc:#?}"
+    );
     // Keyed by the ticket or call id; ids are unique.
     for (k, e) in &events {
         let id = e.get("ticket_id").or_else(|| e.get("call_id")).unwrap();
         assert_eq!(id, k.as_str(), "{e}");
     }
-    let ids: BTreeSet<&str> = events.iter().map(|(_, e)| e["event_id"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = events
+        .iter()
+        .map(|(_, e)| e["event_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), TOTAL);
 }
 
@@ -214,20 +316,27 @@ fn kill_9_loses_no_state_change_and_repeats_only_uncommitted_ones() {
     // produced) well before the next one covers it.
     let extra = ["--set", "checkpoint.interval=\"3s\""];
     let mut f = launch(&topic, &group, &sla_topic, &cfg, &extra);
-    wait_until(Duration::from_secs(30), "the first half is committed", || {
-        committed(&group, &topic) == first.len() as i64
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the first half is committed",
+        || committed(&group, &topic) == first.len() as i64,
+    );
     kcat_produce(&topic, second, Some(0));
     wait_until(Duration::from_secs(30), "every event is applied", || {
         f.sum("frontline_events_total") == lines.len() as f64
     });
     f.kill9();
     let at_kill = committed(&group, &topic);
-    assert!((first.len() as i64..=lines.len() as i64).contains(&at_kill), "committed {at_kill}");
+    assert!(
+        (first.len() as i64..=lines.len() as i64).contains(&at_kill),
+        "committed {at_kill}"
+    );
     let g = launch(&topic, &group, &sla_topic, &cfg, &extra);
-    wait_until(Duration::from_secs(60), "the end is committed after the restart", || {
-        committed(&group, &topic) == lines.len() as i64
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the end is committed after the restart",
+        || committed(&group, &topic) == lines.len() as i64,
+    );
     let text = g.metrics();
     let events = parse(&kcat_consume_keyed(&sla_topic));
     // Nothing lost: one event per id, per kind exactly the scenario's.
@@ -249,15 +358,24 @@ fn kill_9_loses_no_state_change_and_repeats_only_uncommitted_ones() {
                     v
                 };
                 assert_eq!(strip(was), strip(e));
-                assert!(e["source"]["offset"].as_i64().unwrap() >= at_kill, "{e} (committed {at_kill})");
+                assert!(
+                    e["source"]["offset"].as_i64().unwrap() >= at_kill,
+                    "{e} (committed {at_kill})"
+                );
             }
         }
     }
-    let unique_events: Vec<(String, Value)> = first_seen.values().map(|e| (String::new(), (*e).clone())).collect();
+    let unique_events: Vec<(String, Value)> = first_seen
+        .values()
+        .map(|e| (String::new(), (*e).clone()))
+        .collect();
     assert_eq!(by_kind(&unique_events), expected_by_kind());
     assert_eq!(unique_events.len(), TOTAL);
     // The counters of the restored instance agree with the stream.
     assert_eq!(sum_family(&text, "support_sla_breaches_total"), 3.0);
     assert_eq!(sum_family(&text, "support_sla_achieved_total"), 3.0);
-    eprintln!("kill -9: committed {at_kill} of {}, {repeats} events produced twice", lines.len());
+    eprintln!(
+        "kill -9: committed {at_kill} of {}, {repeats} events produced twice",
+        lines.len()
+    );
 }
