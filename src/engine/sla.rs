@@ -310,7 +310,7 @@ pub fn sla_unkey(k: u64) -> (ClockKind, u8, Priority, LabelId) {
     )
 }
 
-/// A breach, for the log line (and, later, the SLA event stream).
+/// A breach, for the log line (the SLA event stream has [`SlaEvent`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Breach {
     /// `ticket` or `call`.
