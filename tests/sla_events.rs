@@ -238,6 +238,19 @@ fn known_breaches_produce_exactly_the_expected_events() {
     assert_eq!(events.len(), TOTAL, "{events:#?}");
     let kinds = by_kind(&events);
     assert_eq!(kinds, expected_by_kind());
+    let samples = series(&text);
+    let stream = |result: &str| {
+        samples
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("frontline_sla_events_total{")
+                    && k.contains(&format!("result=\"{result}\""))
+            })
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    assert_eq!(stream("acknowledged"), TOTAL as f64, "{text}");
+    assert_eq!(stream("dropped"), 0.0);
     // Counts per kind equal the counters.
     assert_eq!(
         kinds["breached"] as f64,

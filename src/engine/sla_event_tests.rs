@@ -97,6 +97,7 @@ fn row(e: &SlaEvent) -> Row {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn r(
     kind: K,
     id: &str,

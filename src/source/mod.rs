@@ -486,7 +486,9 @@ pub async fn run(
         1
     };
     let sla_events = match &cfg.sla_events.topic {
-        Some(t) => Some(Arc::new(sla_sink::SlaSink::open(&cfg, t, min).await?)),
+        Some(t) => Some(Arc::new(
+            sla_sink::SlaSink::open(&cfg, t, min, hub.clone()).await?,
+        )),
         None => None,
     };
     let changelog = if cfg.checkpoint.enabled {

@@ -16,8 +16,12 @@ use rdkafka::producer::future_producer::DeliveryFuture;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{info, warn};
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::hub::SnapshotHub;
 use crate::kafka_log::Quiet;
 use crate::sla_events::{self, Cause, Source};
 
@@ -37,13 +41,20 @@ pub struct Pending {
 pub struct SlaSink {
     producer: FutureProducer<Quiet>,
     topic: String,
+    /// Where acknowledged and dropped events are counted.
+    hub: Arc<SnapshotHub>,
 }
 
 impl SlaSink {
     /// The producer for `[sla_events] topic`; creates the topic (with the
     /// input's partition count and the broker's default replication) when
     /// it is missing.
-    pub async fn open(cfg: &Config, topic: &str, partitions: i32) -> anyhow::Result<SlaSink> {
+    pub async fn open(
+        cfg: &Config,
+        topic: &str,
+        partitions: i32,
+        hub: Arc<SnapshotHub>,
+    ) -> anyhow::Result<SlaSink> {
         let mut pc = cfg.kafka.producer_config(&[("linger.ms", "5")]);
         pc.set("acks", "all")
             .set("enable.idempotence", "true")
@@ -69,9 +80,11 @@ impl SlaSink {
                 warn!(topic, error = %e, "cannot create the SLA event topic; producing to it anyway")
             }
         }
+        hub.sla_events_on.store(true, Ordering::Relaxed);
         Ok(SlaSink {
             producer,
             topic: topic.to_string(),
+            hub,
         })
     }
 
@@ -108,6 +121,9 @@ impl SlaSink {
                 fut,
             });
         }
+        self.hub
+            .sla_events_dropped
+            .fetch_add(dropped, Ordering::Relaxed);
         dropped
     }
 
@@ -137,7 +153,10 @@ impl SlaSink {
                     }
                 };
                 match tokio::time::timeout_at(until, &mut fut).await {
-                    Ok(Ok(Ok(_))) => break,
+                    Ok(Ok(Ok(_))) => {
+                        self.hub.sla_events_acked.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                     Ok(r) => {
                         failures += 1;
                         if failures == 1 {
