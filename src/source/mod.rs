@@ -15,6 +15,9 @@
 //!   snapshot only once it has re-applied up to the end offset it saw at
 //!   assignment, so it never exports less than its previous owner did, and
 //!   the hub labels each partition's counters with `partition`.
+//! - **SLA events.** With `[sla_events] topic`, each worker produces its
+//!   engine's SLA state changes ([`sla_sink`]); a checkpoint covers only
+//!   input whose SLA events the broker acknowledged.
 //! - **Dead letters.** A message that does not decode is written to the
 //!   dead-letter topic and applied (counted) only once that is acknowledged.
 //!
