@@ -121,9 +121,11 @@ impl SlaSink {
                 fut,
             });
         }
-        self.hub
-            .sla_events_dropped
-            .fetch_add(dropped, Ordering::Relaxed);
+        if dropped > 0 {
+            self.hub
+                .sla_events_dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
         dropped
     }
 
