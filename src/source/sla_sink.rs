@@ -136,6 +136,7 @@ impl SlaSink {
         let until = tokio::time::Instant::now() + timeout;
         let mut left = Vec::new();
         let mut failures = 0u64;
+        let mut acked = 0u64;
         for mut p in pending {
             if !left.is_empty() {
                 left.push(p);
@@ -156,7 +157,7 @@ impl SlaSink {
                 };
                 match tokio::time::timeout_at(until, &mut fut).await {
                     Ok(Ok(Ok(_))) => {
-                        self.hub.sla_events_acked.fetch_add(1, Ordering::Relaxed);
+                        acked += 1;
                         break;
                     }
                     Ok(r) => {
@@ -182,6 +183,9 @@ impl SlaSink {
                 }
             }
         }
+        self.hub
+            .sla_events_acked
+            .fetch_add(acked, Ordering::Relaxed);
         left
     }
 }
