@@ -1624,6 +1624,8 @@ holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
                 "[checkpoint]\nreplication_factor = 40000\n",
                 "checkpoint.replication_factor",
             ),
+            ("[sla_events]\ntopic = \"\"\n", "sla_events.topic"),
+            ("[sla_events]\ntopics = \"x\"\n", "sla_events.topics"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");
