@@ -426,3 +426,34 @@ fn kill_9_loses_no_state_change_and_repeats_only_uncommitted_ones() {
         lines.len()
     );
 }
+
+/// SLA events the broker does not acknowledge (here: a topic name the
+/// broker refuses) hold the checkpoints, and so the committed offset, back:
+/// the input stays uncommitted rather than its SLA events being lost.
+#[test]
+fn unacknowledged_sla_events_hold_the_committed_offset_back() {
+    let topic = unique("sla-in");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&dir);
+    let lines = scenario();
+    kcat_produce(&topic, &lines, Some(0));
+    let extra = ["--set", "checkpoint.write_timeout=\"1s\""];
+    let f = launch(&topic, &group, "not a valid topic!", &cfg, &extra);
+    wait_until(Duration::from_secs(60), "every event is applied", || {
+        f.sum("frontline_events_total") == lines.len() as f64
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "a checkpoint abandoned for unacknowledged SLA events",
+        || f.log_text().contains("SLA events not acknowledged"),
+    );
+    assert_eq!(committed(&group, &topic), 0);
+    let text = f.metrics();
+    assert!(
+        text.contains(r#"frontline_sla_events_total{result="acknowledged"} 0"#),
+        "{text}"
+    );
+    assert_eq!(sum_family(&text, "support_sla_breaches_total"), 3.0);
+}
