@@ -75,7 +75,7 @@ integration:
 	@set -e; ./scripts/kafka.sh stop $(KAFKA_DIR); rm -rf $(KAFKA_DIR); \
 	  BROKER=$$(./scripts/kafka.sh start $(KAFKA_DIR)); \
 	  trap './scripts/kafka.sh stop $(KAFKA_DIR)' EXIT; \
-	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka --test changelog --test ops -- --test-threads 2
+	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test kafka --test changelog --test ops --test sla_events -- --test-threads 2
 
 ## Faults under load against a real broker: kill -9, rebalances, a broker
 ## outage, SIGTERM without a broker, a corrupted checkpoint, an SLA deadline

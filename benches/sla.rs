@@ -1,9 +1,10 @@
-//! What SLA clocks cost: one million open tickets without policies and
-//! under business-calendar policies, in the same process, fed side by side
-//! in alternating batches so that the machine's drift hits both alike.
-//! Reports events/s of `apply` and bytes of engine state per open ticket
-//! for both, and their ratio. Figures, not assertions (see
-//! docs/performance.md).
+//! What SLA clocks cost: one million open tickets without policies, under
+//! business-calendar policies, and under the same policies recording every
+//! SLA state change for the SLA event stream (drained after each event, as
+//! the live driver does), in the same process, fed side by side in
+//! alternating batches so that the machine's drift hits all alike.
+//! Reports events/s of `apply` and bytes of engine state per open ticket,
+//! and their ratios. Figures, not assertions (see docs/performance.md).
 //!
 //!     cargo bench --bench sla
 
@@ -132,22 +133,30 @@ struct Totals {
     follow_secs: f64,
 }
 
-/// Applies `events` to both engines in alternating batches (the order
-/// flips every batch), adding up each engine's time.
-fn interleave(engines: &mut [Engine; 2], events: [Vec<Event>; 2], secs: &mut [f64; 2]) {
+/// The configurations compared.
+const K: usize = 3;
+
+/// Applies `events` to the engines in alternating batches (the order
+/// rotates every batch), adding up each engine's time. After each event
+/// the SLA state changes are drained, as a driver does (nothing to drain
+/// when recording is off).
+fn interleave(engines: &mut [Engine; K], events: [Vec<Event>; K], secs: &mut [f64; K]) {
     let mut its = events.map(|v| v.into_iter());
     let mut turn = 0;
+    let mut drained = 0usize;
     loop {
         let mut any = false;
-        for k in 0..2 {
-            let i = (turn + k) % 2;
+        for k in 0..K {
+            let i = (turn + k) % K;
             let t = Instant::now();
             for e in its[i].by_ref().take(BATCH) {
                 engines[i].apply(e);
+                drained += engines[i].drain_sla_events().0.count();
                 any = true;
             }
             secs[i] += t.elapsed().as_secs_f64();
         }
+        std::hint::black_box(drained);
         if !any {
             return;
         }
@@ -168,17 +177,27 @@ fn state_bytes(cfg: &Config, created: &[Event]) -> f64 {
     bytes as f64 / N as f64
 }
 
-/// One round: both configurations side by side, so that whatever else the
-/// machine does in the meantime slows both alike.
-fn round(cfgs: [&Config; 2], created: &[Event], follow: &[Event], totals: &mut [Totals; 2]) {
-    let created = [created.to_vec(), created.to_vec()];
-    let follow = [follow.to_vec(), follow.to_vec()];
-    let mut engines = cfgs.map(Engine::new);
-    let (mut create_secs, mut follow_secs) = ([0.0; 2], [0.0; 2]);
+/// One round: the configurations side by side, so that whatever else the
+/// machine does in the meantime slows all alike. `record`: whether the
+/// engine records SLA state changes.
+fn round(
+    cfgs: [(&Config, bool); K],
+    created: &[Event],
+    follow: &[Event],
+    totals: &mut [Totals; K],
+) {
+    let created = [(); K].map(|_| created.to_vec());
+    let follow = [(); K].map(|_| follow.to_vec());
+    let mut engines = cfgs.map(|(c, record)| {
+        let mut e = Engine::new(c);
+        e.record_sla_events(record);
+        e
+    });
+    let (mut create_secs, mut follow_secs) = ([0.0; K], [0.0; K]);
     interleave(&mut engines, created, &mut create_secs);
     interleave(&mut engines, follow, &mut follow_secs);
     std::hint::black_box(&engines);
-    for i in 0..2 {
+    for i in 0..K {
         totals[i].create_secs += create_secs[i];
         totals[i].follow_secs += follow_secs[i];
     }
@@ -193,27 +212,41 @@ fn main() {
     let (created, follow) = events();
     let plain = Config::default();
     let sla = Config::parse(POLICIES).expect("valid policies");
-    let mut totals: [Totals; 2] = Default::default();
+    let mut totals: [Totals; K] = Default::default();
     for r in 0..ROUNDS {
-        let before = [
-            totals[0].create_secs,
-            totals[0].follow_secs,
-            totals[1].create_secs,
-            totals[1].follow_secs,
-        ];
-        round([&plain, &sla], &created, &follow, &mut totals);
-        let d = |i: usize, now: f64| now - before[i];
+        let before: Vec<(f64, f64)> = totals
+            .iter()
+            .map(|t| (t.create_secs, t.follow_secs))
+            .collect();
+        round(
+            [(&plain, false), (&sla, false), (&sla, true)],
+            &created,
+            &follow,
+            &mut totals,
+        );
+        let rate = |i: usize, create: bool| {
+            let (c, f) = before[i];
+            let t = &totals[i];
+            N as f64
+                / if create {
+                    t.create_secs - c
+                } else {
+                    t.follow_secs - f
+                }
+        };
         eprintln!(
-            "round {r}: created {:.0} vs {:.0} ev/s, follow-ups {:.0} vs {:.0} ev/s (no policies vs SLA)",
-            N as f64 / d(0, totals[0].create_secs),
-            N as f64 / d(2, totals[1].create_secs),
-            N as f64 / d(1, totals[0].follow_secs),
-            N as f64 / d(3, totals[1].follow_secs),
+            "round {r}: created {:.0} / {:.0} / {:.0} ev/s, follow-ups {:.0} / {:.0} / {:.0} ev/s (no policies / SLA / SLA recording events)",
+            rate(0, true),
+            rate(1, true),
+            rate(2, true),
+            rate(0, false),
+            rate(1, false),
+            rate(2, false),
         );
     }
     let eps = |secs: f64| (N * ROUNDS) as f64 / secs;
     let bytes = [state_bytes(&plain, &created), state_bytes(&sla, &created)];
-    let (p, s) = (&totals[0], &totals[1]);
+    let (p, s, e) = (&totals[0], &totals[1], &totals[2]);
     println!("1M open tickets        no policies   business-calendar SLA   ratio");
     println!(
         "ticket.created ev/s    {:>11.0}   {:>21.0}   {:.2}",
@@ -232,5 +265,19 @@ fn main() {
         bytes[0],
         bytes[1],
         bytes[1] / bytes[0]
+    );
+    println!();
+    println!("SLA event stream       recording off   recording on   ratio (on time / off time)");
+    println!(
+        "ticket.created ev/s    {:>13.0}   {:>12.0}   {:.3}",
+        eps(s.create_secs),
+        eps(e.create_secs),
+        e.create_secs / s.create_secs
+    );
+    println!(
+        "follow-up ev/s         {:>13.0}   {:>12.0}   {:.3}",
+        eps(s.follow_secs),
+        eps(e.follow_secs),
+        e.follow_secs / s.follow_secs
     );
 }

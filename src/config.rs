@@ -260,6 +260,17 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     /// Agent state.
     pub agents: AgentsConfig,
+    /// The SLA event stream (docs/sla.md).
+    pub sla_events: SlaEventsConfig,
+}
+
+/// The SLA event stream: every SLA state change produced to a Kafka topic
+/// as JSON (SPEC §7; docs/sla.md).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaEventsConfig {
+    /// The topic; the stream is off when unset.
+    pub topic: Option<String>,
 }
 
 /// Agent state (SPEC §1.4).
@@ -1259,6 +1270,12 @@ impl Config {
                 "must be -1 (the broker's default) or between 1 and 32767",
             ));
         }
+        if self.sla_events.topic.as_deref() == Some("") {
+            return Err(ConfigError::invalid(
+                "sla_events.topic",
+                "must not be empty (leave it unset to turn the stream off)",
+            ));
+        }
         if self.checkpoint.topic.as_deref() == Some("") {
             return Err(ConfigError::invalid(
                 "checkpoint.topic",
@@ -1744,6 +1761,8 @@ holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
                 "[checkpoint]\nreplication_factor = 40000\n",
                 "checkpoint.replication_factor",
             ),
+            ("[sla_events]\ntopic = \"\"\n", "sla_events.topic"),
+            ("[sla_events]\ntopics = \"x\"\n", "sla_events.topics"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");

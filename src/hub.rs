@@ -53,6 +53,12 @@ pub struct SnapshotHub {
     label_topic: AtomicBool,
     /// Rebalances seen.
     pub rebalances: AtomicU64,
+    /// Whether the SLA event stream is on (its counters are exported).
+    pub sla_events_on: AtomicBool,
+    /// SLA events acknowledged by the broker (repeats after a failure included).
+    pub sla_events_acked: AtomicU64,
+    /// SLA state changes lost past the engine's buffer.
+    pub sla_events_dropped: AtomicU64,
     /// Wall time (unix ms) of the last successful offset commit, 0 before.
     pub last_commit_ms: AtomicI64,
     /// Batch apply times (non-cumulative buckets over [`BATCH_BOUNDS`]), ms sums.
@@ -186,6 +192,17 @@ impl SnapshotHub {
         }
         out.family(crate::names::REBALANCES, Kind::Counter)
             .push(vec![], Value::Int(self.rebalances.load(Ordering::Relaxed)));
+        if self.sla_events_on.load(Ordering::Relaxed) {
+            out.family(crate::names::SLA_EVENTS, Kind::Counter)
+                .push(
+                    vec![("result", "acknowledged".into())],
+                    Value::Int(self.sla_events_acked.load(Ordering::Relaxed)),
+                )
+                .push(
+                    vec![("result", "dropped".into())],
+                    Value::Int(self.sla_events_dropped.load(Ordering::Relaxed)),
+                );
+        }
         // Partitions by phase, every phase always present once any is assigned,
         // so an alert can compare restoring/catching_up with 0.
         let statuses = self.statuses();

@@ -30,6 +30,8 @@
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
 //!   write instead of panicking.
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
+//! - [`sla_events`]: the SLA event stream's JSON (the engine's recorded SLA
+//!   state changes), for the Kafka topic and `replay --sla-events-out`.
 //! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
@@ -48,6 +50,7 @@ pub mod process;
 pub mod replay;
 pub mod server;
 pub mod simulate;
+pub mod sla_events;
 pub mod snapshot;
 pub mod source;
 pub mod stderr;

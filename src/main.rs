@@ -84,6 +84,9 @@ enum Command {
         /// Where to write bad lines with their reason, as JSON lines.
         #[arg(long)]
         dead_letter: Option<PathBuf>,
+        /// Where to write every SLA state change, as JSON lines (docs/sla.md).
+        #[arg(long)]
+        sla_events_out: Option<PathBuf>,
     },
     /// Simulate a support centre: JSON lines to stdout, or to a Kafka topic.
     Simulate {
@@ -389,6 +392,7 @@ fn main() -> ExitCode {
             config,
             metrics_out,
             dead_letter,
+            sla_events_out,
         } => {
             let cfg = match load_config(&config, Vec::new()) {
                 Ok(c) => c,
@@ -398,6 +402,7 @@ fn main() -> ExitCode {
                 input,
                 metrics_out,
                 dead_letter,
+                sla_events_out,
                 progress: replay::stderr_is_terminal(),
             };
             // The summary line is written by the replay itself, before the

@@ -81,6 +81,7 @@ names! {
     BUILD_INFO = "frontline_build_info", "Build information; always 1.";
     CONSUMER_LAG = "frontline_consumer_lag", "Messages behind the partition's high watermark, from librdkafka statistics.";
     REBALANCES = "frontline_rebalances", "Consumer-group rebalances seen.";
+    SLA_EVENTS = "frontline_sla_events", "SLA state changes of the SLA event stream, by result: acknowledged by the broker, or dropped past the engine's buffer.";
     PARTITIONS = "frontline_partitions", "Assigned partitions by phase: restoring (loading a checkpoint), catching_up (re-applying to where the partition was at assignment; not exported yet), live.";
     CHECKPOINT_AGE = "frontline_checkpoint_age_seconds", "Wall time since the oldest applied event that no acknowledged checkpoint covers; 0 when every applied event is covered.";
     PROCESS_CPU = "process_cpu_seconds", "Total user and system CPU time spent, seconds.";

@@ -13,6 +13,7 @@ use crate::decode::REASONS;
 use crate::engine::{Engine, PromHist};
 use crate::export;
 use crate::names;
+use crate::sla_events::{self, Cause, Source};
 use crate::snapshot::{HistValue, Kind, Snapshot, Value};
 
 /// What to replay and where to write.
@@ -24,6 +25,8 @@ pub struct ReplayArgs {
     pub metrics_out: Option<PathBuf>,
     /// Bad lines with their reason, as JSON lines.
     pub dead_letter: Option<PathBuf>,
+    /// Every SLA state change, as JSON lines (docs/sla.md).
+    pub sla_events_out: Option<PathBuf>,
     /// Draw a progress bar (stderr is a terminal).
     pub progress: bool,
 }
@@ -226,11 +229,7 @@ fn file_id(path: &Path) -> Option<FileId> {
 
 /// Refuses paths that would destroy data: an output that is the input, or
 /// two outputs that are one file (stdout included).
-fn check_paths(
-    input: &Path,
-    metrics: &Path,
-    dead_letter: Option<&Path>,
-) -> Result<(), ReplayError> {
+fn check_paths(input: &Path, outputs: &[(&str, &Path)]) -> Result<(), ReplayError> {
     let stdio = |p: &Path, dev: &str| {
         if p == Path::new("-") {
             PathBuf::from(dev)
@@ -239,33 +238,37 @@ fn check_paths(
         }
     };
     let input_id = file_id(&stdio(input, "/dev/stdin"));
-    let mut outputs = vec![("--metrics-out", metrics)];
-    if let Some(d) = dead_letter {
-        if d == Path::new("-") && metrics == Path::new("-") {
-            return Err(ReplayError::Paths(
-                "--dead-letter - and the metrics (--metrics-out, stdout by default) would both write to stdout; give one of them a file".into(),
-            ));
-        }
-        outputs.push(("--dead-letter", d));
+    let on_stdout: Vec<&str> = outputs
+        .iter()
+        .filter(|(_, p)| *p == Path::new("-"))
+        .map(|(flag, _)| *flag)
+        .collect();
+    if on_stdout.len() > 1 {
+        return Err(ReplayError::Paths(format!(
+            "{} would all write to stdout (the metrics go there by default); give all but one of them a file",
+            on_stdout.join(" and ")
+        )));
     }
     let ids: Vec<Option<FileId>> = outputs
         .iter()
         .map(|(_, p)| file_id(&stdio(p, "/dev/stdout")))
         .collect();
-    for ((flag, p), id) in outputs.iter().zip(&ids) {
+    for (i, ((flag, p), id)) in outputs.iter().zip(&ids).enumerate() {
         if id.is_some() && *id == input_id {
             return Err(ReplayError::Paths(format!(
                 "{flag} {} is the input file: refusing to overwrite it",
                 p.display()
             )));
         }
-    }
-    if ids.len() == 2 && ids[0].is_some() && ids[0] == ids[1] {
-        return Err(ReplayError::Paths(format!(
-            "--metrics-out {} and --dead-letter {} are the same file",
-            metrics.display(),
-            outputs[1].1.display()
-        )));
+        for ((flag2, p2), id2) in outputs[..i].iter().zip(&ids) {
+            if id.is_some() && id == id2 {
+                return Err(ReplayError::Paths(format!(
+                    "{flag2} {} and {flag} {} are the same file",
+                    p2.display(),
+                    p.display()
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -292,16 +295,29 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         .metrics_out
         .clone()
         .unwrap_or_else(|| PathBuf::from("-"));
-    check_paths(&args.input, &out_path, args.dead_letter.as_deref())?;
+    let mut outputs = vec![("--metrics-out", out_path.as_path())];
+    if let Some(d) = &args.dead_letter {
+        outputs.push(("--dead-letter", d.as_path()));
+    }
+    if let Some(e) = &args.sla_events_out {
+        outputs.push(("--sla-events-out", e.as_path()));
+    }
+    check_paths(&args.input, &outputs)?;
     // Open outputs before reading, so an unwritable path fails fast.
     let out = Output::create(&out_path)?;
     let mut dlq = match &args.dead_letter {
         Some(p) => Some(Output::create(p)?),
         None => None,
     };
+    let mut sla_out = match &args.sla_events_out {
+        Some(p) => Some(Output::create(p)?),
+        None => None,
+    };
+    let input_name = args.input.display().to_string();
 
     let bar = args.progress.then(|| progress_bar(size));
     let mut engine = Engine::new(cfg);
+    engine.record_sla_events(sla_out.is_some());
     let mut breach_log = BreachLog::default();
     let mut summary = Summary::default();
     let mut reader = BufReader::with_capacity(1 << 20, reader);
@@ -336,6 +352,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         } else {
             engine.ingest(bytes, max, now)
         };
+        if let Some(w) = &mut sla_out {
+            write_sla_events(&mut engine, w, &input_name, lineno, Cause::Event)?;
+        }
         match result {
             Ok(()) => summary.events += 1,
             Err(e) => {
@@ -360,6 +379,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         }
     }
     engine.flush();
+    if let Some(w) = &mut sla_out {
+        write_sla_events(&mut engine, w, &input_name, lineno, Cause::EndOfInput)?;
+    }
     let (breaches, dropped) = engine.drain_breaches();
     breach_log.log(&breaches, dropped);
     breach_log.flush();
@@ -375,10 +397,37 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     if let Some(w) = dlq {
         w.commit()?;
     }
+    if let Some(w) = sla_out {
+        w.commit()?;
+    }
     let mut out = out;
     out.write_all(text.as_bytes())?;
     out.commit()?;
     Ok(summary)
+}
+
+/// Writes the SLA state changes the engine recorded since the last call,
+/// caused by line `line` (or the end of input), as JSON lines.
+fn write_sla_events(
+    engine: &mut Engine,
+    w: &mut Output,
+    input: &str,
+    line: u64,
+    driven_by: Cause,
+) -> Result<(), ReplayError> {
+    let (events, dropped) = engine.drain_sla_events();
+    for e in events {
+        let v = sla_events::to_json(&e, Source::File(input, line), Cause::of(&e, driven_by));
+        let mut text = v.to_string();
+        text.push('\n');
+        w.write_all(text.as_bytes())?;
+    }
+    if dropped > 0 {
+        crate::stderr::line(format!(
+            "frontline: {dropped} SLA state changes of line {line} exceeded the engine's buffer and are missing from --sla-events-out"
+        ));
+    }
+    Ok(())
 }
 
 fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {

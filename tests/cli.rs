@@ -687,3 +687,100 @@ fn run_start_up_failures_exit_2_with_one_line() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no.such.property"), "{}", stderr(&o));
 }
+
+/// `replay --sla-events-out`: the SLA event stream as JSON lines, the same
+/// schema as the Kafka topic (docs/sla.md).
+#[test]
+fn replay_writes_sla_events_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(
+        &cfg,
+        "[[sla.policies]]\nname = \"chat\"\nfirst_response = \"30m\"\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    // T1 (line 1) is answered after 1 min (line 2); T2 (line 3) is not
+    // answered: the last line (4) moves the clock past its deadline,
+    // 09:40 + 30 min, at risk from 09:40 + 24 min (warn_fraction 0.8).
+    let text = format!(
+        "{GOOD}{}\n{}\n",
+        r#"{"event_id":"3","type":"ticket.created","ts":"2026-11-16T09:40:00Z","ticket_id":"T2","customer_id":"C2"}"#,
+        r#"{"event_id":"4","type":"survey.ces","ts":"2026-11-16T11:00:00Z","score":3}"#
+    );
+    std::fs::write(&input, text).unwrap();
+    let events = dir.path().join("sla.jsonl");
+    let o = frontline(
+        &[
+            "replay",
+            "--input",
+            input.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metrics-out",
+            "/dev/null",
+            "--sla-events-out",
+            events.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(String, String, String, String, u64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().into(),
+                r["ticket_id"].as_str().unwrap().into(),
+                r["at"].as_str().unwrap().into(),
+                r["due"].as_str().unwrap().into(),
+                r["source"]["line"].as_u64().unwrap(),
+                r["source"]["cause"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let row = |k: &str, t: &str, at: &str, due: &str, line: u64, cause: &str| {
+        (
+            k.to_string(),
+            t.to_string(),
+            format!("2026-11-16T{at}Z"),
+            format!("2026-11-16T{due}Z"),
+            line,
+            cause.to_string(),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            row("applied", "T1", "09:00:00", "09:30:00", 1, "event"),
+            row("achieved", "T1", "09:01:00", "09:30:00", 2, "event"),
+            row("applied", "T2", "09:40:00", "10:10:00", 3, "event"),
+            row("at_risk", "T2", "10:04:00", "10:10:00", 4, "timer"),
+            row("breached", "T2", "10:10:00", "10:10:00", 4, "timer"),
+        ]
+    );
+    assert!(rows.iter().all(|r| r["schema_version"] == 1
+        && r["policy"] == "chat"
+        && r["clock"] == "first_response"
+        && r["target_seconds"] == 1800
+        && r["source"]["file"] == input.to_str().unwrap()));
+    // A third output on the metrics' file is refused like the others.
+    let o = frontline(
+        &[
+            "replay",
+            "--input",
+            input.to_str().unwrap(),
+            "--metrics-out",
+            events.to_str().unwrap(),
+            "--sla-events-out",
+            events.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("are the same file"), "{}", stderr(&o));
+}

@@ -329,3 +329,69 @@ fn golden_files_are_what_the_models_write() {
     check_model_output(&golden_dir().join("sla"));
     check_model_output(&golden_dir().join("agents"));
 }
+
+/// The SLA event stream of the SLA scenario (`replay --sla-events-out`)
+/// agrees with the independent model: per clock and policy, as many
+/// `breached` and `achieved` events as the model's `support_sla_*` counters
+/// (business calendars, a DST night, pauses, policy changes, held early
+/// arrivals), and each breach's `at` is its `due`.
+#[test]
+fn golden_sla_events_agree_with_the_independent_model() {
+    let dir = golden_dir().join("sla");
+    let events = tempfile::NamedTempFile::new().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .arg("replay")
+        .arg("--input")
+        .arg(dir.join("events.jsonl"))
+        .arg("--config")
+        .arg(dir.join("frontline.toml"))
+        .arg("--metrics-out")
+        .arg("/dev/null")
+        .arg("--sla-events-out")
+        .arg(events.path())
+        .output()
+        .expect("run frontline replay");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut got: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    for line in std::fs::read_to_string(events.path()).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let kind = e["kind"].as_str().unwrap();
+        if kind == "breached" {
+            assert_eq!(e["at"], e["due"], "{e}");
+        }
+        if kind == "breached" || kind == "achieved" {
+            let key = (
+                kind.to_string(),
+                e["clock"].as_str().unwrap().to_string(),
+                e["policy"].as_str().unwrap().to_string(),
+            );
+            *got.entry(key).or_default() += 1.0;
+        }
+    }
+    let expected = std::fs::read_to_string(dir.join("expected.prom")).unwrap();
+    let mut want: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    for ((name, labels), v) in parse(&expected) {
+        let kind = match name.as_str() {
+            "support_sla_breaches_total" => "breached",
+            "support_sla_achieved_total" => "achieved",
+            _ => continue,
+        };
+        let label = |k: &str| {
+            labels
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        *want
+            .entry((kind.to_string(), label("sla"), label("policy")))
+            .or_default() += v.parse::<f64>().unwrap();
+    }
+    want.retain(|_, v| *v > 0.0);
+    assert!(want.len() >= 4, "{want:?}");
+    assert_eq!(got, want);
+}

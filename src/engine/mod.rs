@@ -37,6 +37,8 @@ use window::{DimKey, DurMetric, Windows, C};
 
 pub mod sla;
 mod sla_engine;
+#[cfg(test)]
+mod sla_event_tests;
 use sla::Policies;
 use sla_engine::SlaTimers;
 
@@ -144,6 +146,9 @@ pub struct Settings {
     sl_formula: ServiceLevelFormula,
     /// `agents.per_agent_metrics`.
     per_agent: bool,
+    /// Whether SLA state changes are recorded for the driver
+    /// ([`Engine::record_sla_events`]).
+    record_sla_events: bool,
 }
 
 impl Settings {
@@ -201,6 +206,7 @@ impl Settings {
             policies,
             sl_formula: c.kpi.service_level_formula,
             per_agent: c.agents.per_agent_metrics,
+            record_sla_events: false,
         }
     }
 }
@@ -296,6 +302,11 @@ pub struct State {
     breaches: Vec<sla::Breach>,
     #[serde(skip)]
     breaches_dropped: u64,
+    /// SLA state changes not yet taken by the driver (bounded; not checkpointed).
+    #[serde(skip)]
+    sla_events: Vec<sla::SlaEvent>,
+    #[serde(skip)]
+    sla_events_dropped: u64,
 }
 
 /// The counter of `map` for key `k`, admitted by the series budget (one
@@ -310,6 +321,11 @@ macro_rules! bump {
 
 /// Breach records kept for the driver between drains.
 const MAX_BREACH_RECORDS: usize = 10_000;
+
+/// SLA state changes kept for the driver between drains: the changes of
+/// one apply or clock advance (a clock jump may breach every open clock at
+/// once); past it they are counted as dropped.
+pub const MAX_SLA_EVENTS: usize = 1 << 18;
 
 /// The engine of one partition.
 #[derive(Clone, Debug)]
@@ -354,6 +370,8 @@ impl Engine {
             windows: Windows::new(s.pane, &s.window_sizes),
             breaches: Vec::new(),
             breaches_dropped: 0,
+            sla_events: Vec::new(),
+            sla_events_dropped: 0,
         };
         Engine { s, st }
     }
@@ -375,6 +393,25 @@ impl Engine {
     pub fn drain_breaches(&mut self) -> (Vec<sla::Breach>, u64) {
         let dropped = std::mem::take(&mut self.st.breaches_dropped);
         (std::mem::take(&mut self.st.breaches), dropped)
+    }
+
+    /// Records every SLA state change from now on (or stops), for the
+    /// driver to take with [`Engine::drain_sla_events`] after each
+    /// [`Engine::apply`] or [`Engine::advance_clock`]. Off by default, and
+    /// then free: the engine records nothing.
+    pub fn record_sla_events(&mut self, on: bool) {
+        self.s.record_sla_events = on;
+        if !on {
+            self.st.sla_events = Vec::new();
+        }
+    }
+
+    /// Takes the SLA state changes recorded since the last call, in the
+    /// order they happened, and how many were dropped past
+    /// [`MAX_SLA_EVENTS`] since then.
+    pub fn drain_sla_events(&mut self) -> (std::vec::Drain<'_, sla::SlaEvent>, u64) {
+        let dropped = std::mem::take(&mut self.st.sla_events_dropped);
+        (self.st.sla_events.drain(..), dropped)
     }
 
     /// The state, for checkpointing.
@@ -756,7 +793,7 @@ impl Engine {
                 let mut t = Ticket::new(ts, channel, priority, q);
                 self.st.metrics.open_add(t.status, priority, q, 1);
                 let hash = table::hash_id(&ticket);
-                self.sla_ticket_created(&mut t, hash);
+                self.sla_ticket_created(&mut t, &ticket, hash);
                 self.st.tickets.insert_hashed(hash, &ticket, t);
                 if self.per_agent() {
                     // Left by a ticket of this id that expired unswept.
@@ -780,7 +817,7 @@ impl Engine {
                 let q = self.st.queues.resolve(queue.as_deref());
                 let mut c = Call::new(ts, channel, q);
                 let hash = table::hash_id(&call);
-                self.sla_call_queued(&mut c, hash);
+                self.sla_call_queued(&mut c, &call, hash);
                 self.st.calls.insert_hashed(hash, &call, c);
                 if self.per_agent() {
                     self.st.call_agents.remove(&call);
@@ -977,7 +1014,7 @@ impl Engine {
                         self.st.metrics.open_add(status, pr, nq, 1);
                     }
                     if nq != q {
-                        self.sla_ticket_relabel(slot, pr, q);
+                        self.sla_ticket_relabel(slot, pr, q, ts);
                     }
                 }
             }
@@ -1072,7 +1109,7 @@ impl Engine {
                     self.st.metrics.open_add(status, priority, q, 1);
                 }
                 if priority != pr {
-                    self.sla_ticket_relabel(slot, pr, q);
+                    self.sla_ticket_relabel(slot, pr, q, ts);
                 }
             }
             Body::TicketEscalated { .. } => {
@@ -1156,7 +1193,7 @@ impl Engine {
                 if !resolved {
                     self.st.metrics.open_add(status, pr, q, -1);
                 }
-                self.sla_ticket_gone(slot);
+                self.sla_ticket_gone(slot, ts);
                 if self.st.tickets.at(slot).sla_due != i64::MAX {
                     self.st.sla_live -= 1;
                 }
@@ -1216,7 +1253,7 @@ impl Engine {
                     *bump!(self.st.metrics, calls_within, q as u32) += 1;
                     self.win_count(ts, C::AnsweredWithin, 1);
                 }
-                self.sla_call_left_queue(slot, Some(ts));
+                self.sla_call_left_queue(slot, ts, true);
                 if self.per_agent() {
                     self.agent_answered(&id, agent);
                 }
@@ -1235,7 +1272,7 @@ impl Engine {
                 if wait <= self.s.sl_threshold {
                     self.win_count(ts, C::AbandonedWithin, 1);
                 }
-                self.sla_call_left_queue(slot, None);
+                self.sla_call_left_queue(slot, ts, false);
             }
             (
                 Body::CallHoldStarted { .. },
@@ -1278,7 +1315,7 @@ impl Engine {
                 let nq = self.st.queues.resolve(queue.as_deref());
                 self.st.calls.at_mut(slot).queue = nq;
                 if nq != q {
-                    self.sla_call_relabel(slot, q);
+                    self.sla_call_relabel(slot, q, ts);
                 }
                 if p == CallPhase::Waiting {
                     self.st.metrics.waiting_add(q, queued, -1);

@@ -310,7 +310,7 @@ pub fn sla_unkey(k: u64) -> (ClockKind, u8, Priority, LabelId) {
     )
 }
 
-/// A breach, for the log line (and, later, the SLA event stream).
+/// A breach, for the log line (the SLA event stream has [`SlaEvent`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Breach {
     /// `ticket` or `call`.
@@ -327,6 +327,147 @@ pub struct Breach {
     pub elapsed_ms: i64,
     /// Event time of the breach (the deadline), ms.
     pub at: i64,
+}
+
+/// The open time a clock that started at `start` has run by `at`: business
+/// time in `hours`, the closed `pauses` and, when `paused_since` is set,
+/// everything after it excluded.
+pub fn elapsed(
+    hours: &Hours,
+    start: i64,
+    pauses: &[(i64, i64)],
+    paused_since: Option<i64>,
+    at: i64,
+) -> i64 {
+    let mut total = 0;
+    let mut seg_start = start;
+    for &(p0, p1) in pauses {
+        if p1 <= seg_start {
+            continue;
+        }
+        if p0 >= at {
+            break;
+        }
+        total += hours.elapsed(seg_start, p0.max(seg_start));
+        seg_start = p1;
+        if seg_start >= at {
+            return total;
+        }
+    }
+    let end = match paused_since {
+        Some(p) if p < at => p.max(seg_start),
+        _ => at,
+    };
+    if end > seg_start {
+        total += hours.elapsed(seg_start, end);
+    }
+    total
+}
+
+/// What happened to a clock (the `kind` of an SLA event, docs/sla.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SlaEventKind {
+    /// The clock started under a policy with a target for it.
+    Applied,
+    /// Its elapsed time reached `warn_fraction` of the target.
+    AtRisk,
+    /// The deadline passed before the target event.
+    Breached,
+    /// The target event came in time.
+    Achieved,
+    /// The resolution clock stopped while the ticket is `pending`.
+    Paused,
+    /// The resolution clock runs again.
+    Resumed,
+    /// A priority or queue change chose another policy for a running clock.
+    PolicyChanged,
+    /// The clock stopped without being achieved: cancelled (resolution,
+    /// close, abandon, expiry, a new next-response clock) or the end of an
+    /// active breach.
+    Stopped,
+}
+
+impl SlaEventKind {
+    /// Its name in the event stream.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaEventKind::Applied => "applied",
+            SlaEventKind::AtRisk => "at_risk",
+            SlaEventKind::Breached => "breached",
+            SlaEventKind::Achieved => "achieved",
+            SlaEventKind::Paused => "paused",
+            SlaEventKind::Resumed => "resumed",
+            SlaEventKind::PolicyChanged => "policy_changed",
+            SlaEventKind::Stopped => "stopped",
+        }
+    }
+
+    /// All kinds.
+    pub const ALL: [SlaEventKind; 8] = [
+        SlaEventKind::Applied,
+        SlaEventKind::AtRisk,
+        SlaEventKind::Breached,
+        SlaEventKind::Achieved,
+        SlaEventKind::Paused,
+        SlaEventKind::Resumed,
+        SlaEventKind::PolicyChanged,
+        SlaEventKind::Stopped,
+    ];
+}
+
+/// One SLA state change, as the engine records it for the driver (the
+/// SLA event stream, docs/sla.md). Times are epoch ms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlaEvent {
+    /// What happened.
+    pub kind: SlaEventKind,
+    /// `ticket` or `call`.
+    pub entity: &'static str,
+    /// The ticket's or call's id.
+    pub id: String,
+    /// The clock.
+    pub clock: ClockKind,
+    /// The policy in force after the change (`None`: no policy matches).
+    pub policy: Option<String>,
+    /// For [`SlaEventKind::PolicyChanged`]: the policy before.
+    pub previous_policy: Option<String>,
+    /// The clock's target under `policy`, ms.
+    pub target_ms: Option<i64>,
+    /// The deadline under `policy` (`None`: no target, or paused short of it).
+    pub due_ms: Option<i64>,
+    /// Open (business, pauses excluded) time on the clock at `at`, ms.
+    pub elapsed_ms: i64,
+    /// Event time of the change: the event's `ts`, or the instant the event
+    /// clock passed (at risk, breached).
+    pub at: i64,
+    /// Caused by the event clock passing an instant (a timer) rather than
+    /// by the event being applied.
+    pub timer: bool,
+    /// For [`SlaEventKind::Stopped`]: the clock had breached.
+    pub breached: bool,
+}
+
+impl SlaEvent {
+    /// A deterministic id: the same change gets the same id however often
+    /// it is produced (a re-applied input after a restart, a timer that
+    /// fires during another event): a hash of the entity, its id, the clock,
+    /// the kind, the policy and the event time of the change. Not the input
+    /// offset, which a timer-driven change does not have a fixed one of.
+    pub fn event_id(&self) -> String {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for part in [
+            self.entity.as_bytes(),
+            self.id.as_bytes(),
+            self.clock.as_str().as_bytes(),
+            self.kind.as_str().as_bytes(),
+            self.policy.as_deref().unwrap_or("").as_bytes(),
+        ] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.update(&self.at.to_le_bytes());
+        format!("{:032x}", h.digest128())
+    }
 }
 
 #[cfg(test)]

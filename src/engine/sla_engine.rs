@@ -11,11 +11,13 @@
 //! holds about one entry per entity.
 
 use super::quad_heap::QuadHeap;
-use super::sla::{self, sla_key, Breach, ClockKind, Clocks, Policies, Verdict};
+use super::sla::{
+    self, sla_key, Breach, ClockKind, Clocks, Policies, SlaEvent, SlaEventKind, Verdict,
+};
 use super::state::{Call, Metrics, Ticket};
 use super::table::{hash_id, Slot, Table};
 use super::window::{Windows, C};
-use super::{Engine, LabelId, Settings, State, MAX_BREACH_RECORDS};
+use super::{Engine, LabelId, Settings, State, MAX_BREACH_RECORDS, MAX_SLA_EVENTS};
 use crate::calendar::Hours;
 use crate::event::{Channel, Priority};
 
@@ -149,6 +151,9 @@ pub(super) struct Cx<'a> {
     dropped: &'a mut u64,
     /// Tickets and calls with a live SLA timer (`sla_due` set).
     live: &'a mut usize,
+    /// SLA state changes for the driver, when it asked for them.
+    events: Option<&'a mut Vec<SlaEvent>>,
+    events_dropped: &'a mut u64,
     watermark: i64,
     clock: i64,
 }
@@ -177,6 +182,12 @@ pub(super) fn split<'a>(
             breaches: &mut st.breaches,
             dropped: &mut st.breaches_dropped,
             live: &mut st.sla_live,
+            events: if s.record_sla_events {
+                Some(&mut st.sla_events)
+            } else {
+                None
+            },
+            events_dropped: &mut st.sla_events_dropped,
             watermark,
             clock: st.clock.unwrap_or(i64::MIN),
         },
@@ -216,6 +227,71 @@ impl Cx<'_> {
 
     fn warn_ms(&self, target: i64) -> i64 {
         ((target as f64) * self.pol.warn_fraction).round() as i64
+    }
+
+    /// Records a state change of clock `i` at `at`, when the driver asked
+    /// for them and the clock is reported: it has a target under the policy
+    /// in force, or has breached (docs/sla.md, "The SLA event stream").
+    #[inline]
+    fn note<E: Clocked>(
+        &mut self,
+        e: &E,
+        id: &str,
+        i: usize,
+        kind: SlaEventKind,
+        at: i64,
+        timer: bool,
+    ) {
+        if self.events.is_some() {
+            self.record(e, id, i, kind, at, timer, None);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record<E: Clocked>(
+        &mut self,
+        e: &E,
+        id: &str,
+        i: usize,
+        kind: SlaEventKind,
+        at: i64,
+        timer: bool,
+        previous: Option<u8>,
+    ) {
+        let clock = E::KINDS[i];
+        let policy = e.policy();
+        let target = self.target(policy, clock);
+        let breached = e.clocks().verdict(i) == Verdict::Breached;
+        let previous_target = previous.and_then(|p| self.target(p, clock));
+        if target.is_none() && previous_target.is_none() && !breached {
+            return;
+        }
+        let due = target
+            .map(|_| self.deadline(e, i))
+            .filter(|&d| d != i64::MAX);
+        let (pauses, since) = e.pauses(i);
+        let elapsed = sla::elapsed(self.hours(policy), e.start(i), pauses, since, at);
+        let name = |p: u8| self.pol.get(p).map(|p| p.name.clone());
+        let ev = SlaEvent {
+            kind,
+            entity: E::ENTITY,
+            id: id.to_string(),
+            clock,
+            policy: name(policy),
+            previous_policy: previous.and_then(name),
+            target_ms: target,
+            due_ms: due,
+            elapsed_ms: elapsed,
+            at,
+            timer,
+            breached,
+        };
+        let buf = self.events.as_mut().expect("guarded");
+        if buf.len() < MAX_SLA_EVENTS {
+            buf.push(ev);
+        } else {
+            *self.events_dropped += 1;
+        }
     }
 
     /// The next instant clock `i` needs attention: its at-risk instant, or
@@ -267,8 +343,9 @@ impl Cx<'_> {
         }
     }
 
-    /// Clock `i` breached at its deadline `at`.
-    fn breach<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64) {
+    /// Clock `i` breached at its deadline `at` (found by a timer, or by
+    /// its late target event).
+    fn breach<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64, timer: bool) {
         let key = Self::key(e, i);
         let kind = E::KINDS[i];
         self.gauges(e.clocks(), i, key, -1);
@@ -279,6 +356,7 @@ impl Cx<'_> {
             self.m.sla_breaches.entry(k).or_default()
         } += 1;
         self.window_verdict(kind, at, false);
+        self.note(e, id, i, SlaEventKind::Breached, at, timer);
         if self.breaches.len() < MAX_BREACH_RECORDS {
             let target = self.target(e.policy(), kind).unwrap_or(0);
             let name = self.pol.get(e.policy()).map_or("", |p| p.name.as_str());
@@ -314,27 +392,31 @@ impl Cx<'_> {
                     self.m.sla_achieved.entry(k).or_default()
                 } += 1;
                 self.window_verdict(E::KINDS[i], ts, true);
+                self.note(e, id, i, SlaEventKind::Achieved, ts, false);
             } else {
-                self.breach(e, id, i, deadline);
+                self.breach(e, id, i, deadline, false);
             }
         }
-        self.stop(e, i);
+        self.stop(e, id, i, ts);
     }
 
-    /// Stops clock `i` without a verdict (a breach stands).
-    fn stop<E: Clocked>(&mut self, e: &mut E, i: usize) {
+    /// Stops clock `i` at `at` without a verdict (a breach stands).
+    fn stop<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64) {
         let c = e.clocks();
         if !c.running(i) {
             return;
+        }
+        if c.verdict(i) != Verdict::Met {
+            self.note(e, id, i, SlaEventKind::Stopped, at, false);
         }
         self.gauges(c, i, Self::key(e, i), -1);
         e.clocks_mut().stop(i);
     }
 
-    /// Stops every clock (the entity leaves state).
-    fn stop_all<E: Clocked>(&mut self, e: &mut E) {
+    /// Stops every clock at `at` (the entity leaves state).
+    fn stop_all<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) {
         for i in 0..E::KINDS.len() {
-            self.stop(e, i);
+            self.stop(e, id, i, at);
         }
     }
 
@@ -397,10 +479,14 @@ impl Cx<'_> {
                         let k = self.m.budget.admit(&self.m.sla_at_risk, Self::key(e, i), 1);
                         self.m.sla_at_risk.entry(k).or_default()
                     } += 1;
+                    if self.events.is_some() {
+                        let warn_at = self.reach(e, i, ms);
+                        self.note(e, id, i, SlaEventKind::AtRisk, warn_at, true);
+                    }
                 }
                 next = next.min(deadline);
             } else {
-                self.breach(e, id, i, deadline);
+                self.breach(e, id, i, deadline, true);
             }
         }
         next
@@ -443,13 +529,21 @@ impl Cx<'_> {
         self.schedule_at(timers, e, hash, next);
     }
 
-    /// A new ticket or call: chooses its policy, starts clocks `start`, and
-    /// schedules the first instant.
-    fn open<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64, start: &[usize]) {
+    /// A new ticket or call `id`: chooses its policy, starts clocks
+    /// `start`, and schedules the first instant.
+    fn open<E: Clocked>(
+        &mut self,
+        timers: &mut SlaTimers,
+        e: &mut E,
+        id: &str,
+        hash: u64,
+        start: &[usize],
+    ) {
         let (pr, q) = e.labels();
         e.set_policy(self.pol.choose(e.channel(), pr, q));
         for &i in start {
             e.clocks_mut().start(i);
+            self.note(e, id, i, SlaEventKind::Applied, e.start(i), false);
         }
         self.schedule(timers, e, hash);
     }
@@ -478,16 +572,20 @@ impl Cx<'_> {
         }
     }
 
-    /// Re-chooses the policy after a label change from `(old_pr, old_q)` and
-    /// moves the gauges to the new labels.
+    /// Re-chooses the policy after a label change from `(old_pr, old_q)` at
+    /// `ts` and moves the gauges to the new labels.
+    #[allow(clippy::too_many_arguments)]
     fn relabel<E: Clocked>(
         &mut self,
         timers: &mut SlaTimers,
         e: &mut E,
+        id: &str,
         hash: u64,
         old_pr: Priority,
         old_q: LabelId,
+        ts: i64,
     ) {
+        let old_policy = e.policy();
         for i in 0..E::KINDS.len() {
             let key = sla_key(E::KINDS[i], e.policy(), old_pr, old_q);
             self.gauges(e.clocks(), i, key, -1);
@@ -500,6 +598,17 @@ impl Cx<'_> {
                 e.clocks_mut().set_at_risk(i, false);
             }
             self.gauges(e.clocks(), i, Self::key(e, i), 1);
+            if self.events.is_some() && e.policy() != old_policy && e.clocks().running(i) {
+                self.record(
+                    e,
+                    id,
+                    i,
+                    SlaEventKind::PolicyChanged,
+                    ts,
+                    false,
+                    Some(old_policy),
+                );
+            }
         }
         self.schedule(timers, e, hash);
     }
@@ -543,19 +652,26 @@ impl Engine {
     /// A new ticket, before it enters the table (so that its entry is
     /// written once, not read back): choose its policy and start the
     /// first-response and resolution clocks.
-    pub(super) fn sla_ticket_created(&mut self, t: &mut Ticket, hash: u64) {
+    pub(super) fn sla_ticket_created(&mut self, t: &mut Ticket, id: &str, hash: u64) {
         if !self.sla_on() {
             return;
         }
         let (_, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        cx.open(timers, t, hash, &[0, 2]);
+        cx.open(timers, t, id, hash, &[0, 2]);
     }
 
-    /// The ticket's priority or queue changed from `(old_pr, old_q)`: re-choose the
-    /// policy and move the gauges to the new labels. Call after updating the ticket.
-    pub(super) fn sla_ticket_relabel(&mut self, slot: Slot, old_pr: Priority, old_q: LabelId) {
+    /// The ticket's priority or queue changed from `(old_pr, old_q)` at `ts`:
+    /// re-choose the policy and move the gauges to the new labels. Call
+    /// after updating the ticket.
+    pub(super) fn sla_ticket_relabel(
+        &mut self,
+        slot: Slot,
+        old_pr: Priority,
+        old_q: LabelId,
+        ts: i64,
+    ) {
         self.on_ticket(slot, |cx, timers, t, id| {
-            cx.relabel(timers, t, hash_id(id), old_pr, old_q)
+            cx.relabel(timers, t, id, hash_id(id), old_pr, old_q, ts)
         });
     }
 
@@ -571,8 +687,10 @@ impl Engine {
     /// `unanswered_since` is its time): a next-response clock starts.
     pub(super) fn sla_ticket_awaits_reply(&mut self, slot: Slot) {
         self.on_ticket(slot, |cx, timers, t, id| {
-            cx.stop(t, 1);
+            let at = t.unanswered_since;
+            cx.stop(t, id, 1, at);
             t.clocks.start(1);
+            cx.note(t, id, 1, SlaEventKind::Applied, at, false);
             let next = cx.next_instant(t, 1);
             cx.schedule_at(timers, t, hash_id(id), next);
         });
@@ -586,10 +704,16 @@ impl Engine {
                 if p.since.is_none() {
                     // Instants only move later: the live timer fires early.
                     p.since = Some(ts);
+                    if t.clocks.running(2) {
+                        cx.note(t, id, 2, SlaEventKind::Paused, ts, false);
+                    }
                 }
             } else if let Some(p) = &mut t.pauses {
                 if let Some(since) = p.since.take() {
                     p.closed.push((since, ts.max(since)));
+                    if t.clocks.running(2) {
+                        cx.note(t, id, 2, SlaEventKind::Resumed, ts, false);
+                    }
                     let next = cx.next_instant(t, 2);
                     cx.schedule_at(timers, t, hash_id(id), next);
                 }
@@ -601,14 +725,14 @@ impl Engine {
     pub(super) fn sla_ticket_resolved(&mut self, slot: Slot, ts: i64) {
         self.on_ticket(slot, |cx, _, t, id| {
             cx.complete(t, id, 2, ts);
-            cx.stop(t, 0);
-            cx.stop(t, 1);
+            cx.stop(t, id, 0, ts);
+            cx.stop(t, id, 1, ts);
         });
     }
 
-    /// The ticket leaves state (closed): every clock stops.
-    pub(super) fn sla_ticket_gone(&mut self, slot: Slot) {
-        self.on_ticket(slot, |cx, _, t, _| cx.stop_all(t));
+    /// The ticket leaves state (closed at `ts`): every clock stops.
+    pub(super) fn sla_ticket_gone(&mut self, slot: Slot, ts: i64) {
+        self.on_ticket(slot, |cx, _, t, id| cx.stop_all(t, id, ts));
     }
 
     /// A ticket timer at `due` for the id hash `hash`.
@@ -638,26 +762,29 @@ impl Engine {
     }
 
     /// A call entered a queue, before it enters the table: its answer clock starts.
-    pub(super) fn sla_call_queued(&mut self, c: &mut Call, hash: u64) {
+    pub(super) fn sla_call_queued(&mut self, c: &mut Call, id: &str, hash: u64) {
         if !self.sla_on() {
             return;
         }
         let (_, _, _, timers, mut cx) = split(&self.s, &mut self.st);
-        cx.open(timers, c, hash, &[0]);
+        cx.open(timers, c, id, hash, &[0]);
     }
 
-    /// Answered (`Some(ts)`) or abandoned (`None`).
-    pub(super) fn sla_call_left_queue(&mut self, slot: Slot, answered: Option<i64>) {
-        self.on_call(slot, |cx, _, c, id| match answered {
-            Some(ts) => cx.complete(c, id, 0, ts),
-            None => cx.stop(c, 0),
+    /// Answered (`true`) or abandoned at `ts`.
+    pub(super) fn sla_call_left_queue(&mut self, slot: Slot, ts: i64, answered: bool) {
+        self.on_call(slot, |cx, _, c, id| {
+            if answered {
+                cx.complete(c, id, 0, ts)
+            } else {
+                cx.stop(c, id, 0, ts)
+            }
         });
     }
 
-    /// The call moved from queue `old_q`: re-choose the policy.
-    pub(super) fn sla_call_relabel(&mut self, slot: Slot, old_q: LabelId) {
+    /// The call moved from queue `old_q` at `ts`: re-choose the policy.
+    pub(super) fn sla_call_relabel(&mut self, slot: Slot, old_q: LabelId, ts: i64) {
         self.on_call(slot, |cx, timers, c, id| {
-            cx.relabel(timers, c, hash_id(id), Priority::Normal, old_q)
+            cx.relabel(timers, c, id, hash_id(id), Priority::Normal, old_q, ts)
         });
     }
 
@@ -673,15 +800,15 @@ impl Engine {
         let s = &self.s;
         let (tickets, calls, _, _, mut cx) = split(s, &mut self.st);
         if slow {
-            for (_, t) in tickets.iter_mut() {
+            for (id, t) in tickets.iter_mut() {
                 if super::ticket_expired(s, t, now) {
-                    cx.stop_all(t);
+                    cx.stop_all(t, id, now);
                 }
             }
         }
-        for (_, c) in calls.iter_mut() {
+        for (id, c) in calls.iter_mut() {
             if super::call_expired(s, c, now) {
-                cx.stop_all(c);
+                cx.stop_all(c, id, now);
             }
         }
     }

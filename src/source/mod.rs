@@ -15,6 +15,9 @@
 //!   snapshot only once it has re-applied up to the end offset it saw at
 //!   assignment, so it never exports less than its previous owner did, and
 //!   the hub labels each partition's counters with `partition`.
+//! - **SLA events.** With `[sla_events] topic`, each worker produces its
+//!   engine's SLA state changes ([`sla_sink`]); a checkpoint covers only
+//!   input whose SLA events the broker acknowledged.
 //! - **Dead letters.** A message that does not decode is written to the
 //!   dead-letter topic and applied (counted) only once that is acknowledged.
 //!
@@ -22,6 +25,7 @@
 //! statistics there) and hands messages to the workers' bounded queues, so a
 //! slow engine slows its partition's consumption.
 
+pub mod sla_sink;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -255,6 +259,7 @@ impl Ctx {
                 target,
                 idle: IdleClock::default(),
                 caught_up: false,
+                sla_pending: Vec::new(),
             };
         };
         if let Some(p) = parked {
@@ -270,6 +275,7 @@ impl Ctx {
                         target,
                         idle: p.idle,
                         caught_up: true,
+                        sla_pending: p.sla_pending,
                     };
                 }
                 Ok(_) => info!(topic = %tp.0, partition = tp.1,
@@ -302,6 +308,7 @@ impl Ctx {
                                 target,
                                 idle,
                                 caught_up: false,
+                                sla_pending: Vec::new(),
                             };
                         }
                         Err(e) => error!(topic = %tp.0, partition = tp.1, error = %e,
@@ -323,6 +330,7 @@ impl Ctx {
             target,
             idle: IdleClock::default(),
             caught_up: false,
+            sla_pending: Vec::new(),
         }
     }
 
@@ -469,16 +477,24 @@ pub async fn run(
         .producer_config(&[("acks", "all"), ("message.timeout.ms", "30000")])
         .create_with_context(Quiet)?;
     let dlq = Arc::new(cfg.kafka.dlq());
+    let min = if cfg.checkpoint.enabled || cfg.sla_events.topic.is_some() {
+        let c = consumer.clone();
+        let t: Vec<String> = cfg.kafka.topics.clone();
+        tokio::task::spawn_blocking(move || {
+            let t: Vec<&str> = t.iter().map(String::as_str).collect();
+            partitions_of(&c, &t)
+        })
+        .await?
+    } else {
+        1
+    };
+    let sla_events = match &cfg.sla_events.topic {
+        Some(t) => Some(Arc::new(
+            sla_sink::SlaSink::open(&cfg, t, min, hub.clone()).await?,
+        )),
+        None => None,
+    };
     let changelog = if cfg.checkpoint.enabled {
-        let min = {
-            let c = consumer.clone();
-            let t: Vec<String> = cfg.kafka.topics.clone();
-            tokio::task::spawn_blocking(move || {
-                let t: Vec<&str> = t.iter().map(String::as_str).collect();
-                partitions_of(&c, &t)
-            })
-            .await?
-        };
         let cl = Changelog::open(&cfg, min)
             .await
             .map_err(|e| anyhow::anyhow!("checkpoint topic: {e}"))?;
@@ -493,6 +509,7 @@ pub async fn run(
         producer,
         dlq: dlq.clone(),
         changelog,
+        sla_events,
         writer: Arc::new(instance_name()),
     };
     if let Ok(mut e) = consumer.context().env.lock() {

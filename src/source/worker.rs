@@ -21,7 +21,9 @@ use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
 use crate::kafka_log::Quiet;
 
+use super::sla_sink::{Pending, SlaSink, MAX_PENDING};
 use super::{wall_ms, Consumer_, Limiter};
+use crate::sla_events::Cause;
 
 /// What the consumer thread hands a worker, in partition order.
 pub(super) enum Item {
@@ -84,6 +86,8 @@ pub(super) struct Parked {
     pub idle: IdleClock,
     /// When it was parked (parked engines are dropped after a while).
     pub since: Instant,
+    /// SLA events produced and not yet acknowledged.
+    pub sla_pending: Vec<Pending>,
 }
 
 /// What a worker starts from.
@@ -101,6 +105,8 @@ pub(super) struct Start {
     /// Whether the engine's state has never been exported by anyone else
     /// since `last` (a parked engine resumed): publish at once.
     pub caught_up: bool,
+    /// SLA events produced and not yet acknowledged (a parked engine's).
+    pub sla_pending: Vec<Pending>,
 }
 
 /// Everything a worker shares with the rest of the runtime.
@@ -112,11 +118,14 @@ pub(super) struct Env {
     pub producer: FutureProducer<Quiet>,
     pub dlq: Arc<String>,
     pub changelog: Option<Arc<Changelog>>,
+    /// The SLA event stream, when configured.
+    pub sla_events: Option<Arc<SlaSink>>,
     /// This instance, as named in the checkpoints it writes.
     pub writer: Arc<String>,
 }
 
-type Write = JoinHandle<Result<(), CheckpointError>>;
+/// A checkpoint write: its result and the SLA events it could not settle.
+type Write = JoinHandle<(Result<(), CheckpointError>, Vec<Pending>)>;
 
 struct Worker {
     env: Env,
@@ -141,6 +150,11 @@ struct Worker {
     stored: Option<i64>,
     breach_log: BreachLog,
     warn_limit: Limiter,
+    /// SLA events produced since the newest checkpoint and not yet
+    /// acknowledged: the next checkpoint settles them first.
+    sla_pending: Vec<Pending>,
+    /// Whether input is held back because `sla_pending` is full (logged once).
+    sla_full: bool,
 }
 
 /// Starts a worker task for an assigned partition.
@@ -156,7 +170,7 @@ pub(super) fn spawn(
     let (data_tx, data_rx) = mpsc::channel(super::PARTITION_QUEUE);
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let w = Worker {
+    let mut w = Worker {
         env,
         tp: start.tp,
         engine: start.engine,
@@ -172,7 +186,12 @@ pub(super) fn spawn(
         stored: None,
         breach_log: BreachLog::default(),
         warn_limit: Limiter::new(10),
+        sla_pending: start.sla_pending,
+        sla_full: false,
     };
+    if w.env.sla_events.is_some() {
+        w.engine.record_sla_events(true);
+    }
     rt.spawn(w.run(data_rx, ctrl_rx));
     (data_tx, ctrl_tx, stop_tx)
 }
@@ -212,7 +231,7 @@ impl Worker {
                 r = async { (&mut self.writing.as_mut().expect("guarded").1).await }, if self.writing.is_some() => {
                     self.written(r);
                 }
-                m = data.recv(), if !data_closed => match m {
+                m = data.recv(), if !data_closed && self.sla_room() => match m {
                     Some(Item::Msg(m)) => self.batch(m, &mut data).await,
                     // Everything up to the end is applied; the tick moves
                     // an idle clock first, then publishes.
@@ -255,6 +274,7 @@ impl Worker {
                     Err(e)
                 }
             };
+            self.produce_sla(m.offset(), Cause::Event);
             if let Err(e) = result {
                 if let Some(suppressed) = self.warn_limit.allow() {
                     warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset(), reason = e.reason(),
@@ -279,8 +299,9 @@ impl Worker {
                 self.tick();
             }
         }
-        if self.env.changelog.is_none() {
-            // Without checkpoints an applied event's offset may be committed at once.
+        if self.env.changelog.is_none() && self.env.sla_events.is_none() {
+            // Without checkpoints (or SLA events to settle first) an
+            // applied event's offset may be committed at once.
             if let Some(o) = self.next_offset {
                 let _ = self.env.consumer.store_offset(&self.tp.0, self.tp.1, o - 1);
             }
@@ -327,14 +348,52 @@ impl Worker {
             // same clock from the last event's time and wall time.
             if quiet >= idle_ms && self.engine.clock().is_some_and(|now| now < c + quiet) {
                 self.engine.advance_clock(c + quiet);
+                if let Some(o) = self.next_offset {
+                    self.produce_sla(o - 1, Cause::IdleClock);
+                }
             }
         }
         let (breaches, dropped) = self.engine.drain_breaches();
         self.breach_log.log(&breaches, dropped);
         self.publish();
-        if self.env.changelog.is_some() {
+        if self.env.changelog.is_some() || self.env.sla_events.is_some() {
             self.store_covered();
         }
+    }
+
+    /// Produces the SLA events the engine recorded, caused by the input at `offset`.
+    fn produce_sla(&mut self, offset: i64, driven_by: Cause) {
+        let Some(sink) = &self.env.sla_events else {
+            return;
+        };
+        let tp = (self.tp.0.as_str(), self.tp.1);
+        let dropped = sink.produce(
+            &mut self.engine,
+            tp,
+            offset,
+            driven_by,
+            &mut self.sla_pending,
+        );
+        if dropped > 0 {
+            error!(topic = %self.tp.0, partition = self.tp.1, offset, dropped,
+                   "SLA state changes of one step exceeded the engine's buffer and are not in the SLA event stream");
+        }
+    }
+
+    /// Whether more input may be applied: not while the SLA events waiting
+    /// for acknowledgement are at their bound (the topic is unreachable).
+    fn sla_room(&mut self) -> bool {
+        let room = self.sla_pending.len() < MAX_PENDING;
+        if room == self.sla_full {
+            self.sla_full = !room;
+            if room {
+                info!(topic = %self.tp.0, partition = self.tp.1, "SLA events acknowledged; consuming again");
+            } else {
+                warn!(topic = %self.tp.0, partition = self.tp.1, pending = self.sla_pending.len(),
+                      "SLA events not acknowledged; input held back until they are");
+            }
+        }
+        room
     }
 
     fn publish(&mut self) {
@@ -368,38 +427,69 @@ impl Worker {
 
     /// Starts writing a checkpoint when something is not covered yet and
     /// no write is in flight.
+    ///
+    /// With the SLA event stream, the write first settles every SLA event
+    /// produced so far (all of them caused by input before `next_offset`):
+    /// a checkpoint never covers input whose SLA events are not
+    /// acknowledged. Without checkpoints, the same settling decides which
+    /// offset may be committed.
     fn start_checkpoint(&mut self) {
-        let Some(changelog) = self.env.changelog.clone() else {
+        let changelog = self.env.changelog.clone();
+        let sink = self.env.sla_events.clone();
+        if changelog.is_none() && sink.is_none() {
             return;
-        };
-        if self.writing.is_some() || self.dirty_since_ms.is_none() {
+        }
+        // SLA events produced by the idle clock alone need settling too.
+        if self.writing.is_some() || (self.dirty_since_ms.is_none() && self.sla_pending.is_empty())
+        {
             return;
         }
         let Some(next_offset) = self.next_offset else {
             return;
         };
         let meta = self.meta(next_offset);
-        let t0 = Instant::now();
-        // A large state takes a while to encode: let the runtime move other
-        // partitions' tasks off this thread meanwhile.
-        let bytes = match tokio::task::block_in_place(|| encode_state(self.engine.state())) {
-            Ok(b) => b,
-            Err(e) => {
-                error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "cannot encode a checkpoint");
-                return;
+        let bytes = if changelog.is_some() {
+            let t0 = Instant::now();
+            // A large state takes a while to encode: let the runtime move other
+            // partitions' tasks off this thread meanwhile.
+            match tokio::task::block_in_place(|| encode_state(self.engine.state())) {
+                Ok(b) => {
+                    tracing::debug!(topic = %self.tp.0, partition = self.tp.1, bytes = b.len(),
+                                    encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded");
+                    b
+                }
+                Err(e) => {
+                    error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "cannot encode a checkpoint");
+                    return;
+                }
             }
+        } else {
+            Vec::new()
         };
-        tracing::debug!(topic = %self.tp.0, partition = self.tp.1, bytes = bytes.len(),
-                        encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded");
         let m = meta.clone();
         let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
+        let pending = std::mem::take(&mut self.sla_pending);
         let write = tokio::spawn(async move {
-            match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
+            if let Some(sink) = sink {
+                let left = sink.settle(pending, timeout).await;
+                if !left.is_empty() {
+                    let e = CheckpointError::Timeout(format!(
+                        "{} SLA events not acknowledged within {timeout:?}",
+                        left.len()
+                    ));
+                    return (Err(e), left);
+                }
+            }
+            let Some(changelog) = changelog else {
+                return (Ok(()), Vec::new());
+            };
+            let r = match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
                 Ok(r) => r,
                 Err(_) => Err(CheckpointError::Timeout(format!(
                     "checkpoint not acknowledged within {timeout:?}"
                 ))),
-            }
+            };
+            (r, Vec::new())
         });
         // Events applied from now on are not covered by this checkpoint.
         let covered_since = self.dirty_since_ms.take();
@@ -440,10 +530,19 @@ impl Worker {
 
     /// A write finished: on success it is the newest checkpoint and its
     /// offset may be committed; on failure what it covered is dirty again.
-    fn written(&mut self, r: Result<Result<(), CheckpointError>, tokio::task::JoinError>) {
+    fn written(
+        &mut self,
+        r: Result<(Result<(), CheckpointError>, Vec<Pending>), tokio::task::JoinError>,
+    ) {
         let Some((meta, _, covered_since)) = self.writing.take() else {
             return;
         };
+        // SLA events the write could not settle go first in the next one.
+        let r = r.map(|(r, mut left)| {
+            left.append(&mut self.sla_pending);
+            self.sla_pending = left;
+            r
+        });
         // What the failed write would have covered is uncovered again.
         let uncover = |d: Option<i64>| match (d, covered_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -529,6 +628,7 @@ impl Worker {
             last: self.last,
             idle: self.idle,
             since: Instant::now(),
+            sla_pending: self.sla_pending,
         }
     }
 }

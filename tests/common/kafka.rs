@@ -113,6 +113,16 @@ pub fn kcat_produce_on(brokers: &str, topic: &str, lines: &[String], partition: 
 
 /// Consumes a whole topic with kcat: (headers, payload) per message.
 pub fn kcat_consume(topic: &str) -> Vec<(String, String)> {
+    kcat_consume_with(topic, "%h")
+}
+
+/// Consumes a whole topic with kcat: (key, payload) per message.
+pub fn kcat_consume_keyed(topic: &str) -> Vec<(String, String)> {
+    kcat_consume_with(topic, "%k")
+}
+
+/// Consumes a whole topic with kcat: (`first` as kcat formats it, payload).
+fn kcat_consume_with(topic: &str, first: &str) -> Vec<(String, String)> {
     let out = Command::new("kcat")
         .args([
             "-b",
@@ -123,7 +133,7 @@ pub fn kcat_consume(topic: &str) -> Vec<(String, String)> {
             "-e",
             "-q",
             "-f",
-            "%h\u{1}%s\u{2}",
+            &format!("{first}\u{1}%s\u{2}"),
         ])
         .output()
         .unwrap();
