@@ -18,7 +18,7 @@ use std::time::Instant;
 use frontline::export;
 use frontline::hub::SnapshotHub;
 use frontline::names;
-use frontline::snapshot::{ExemplarValue, HistValue, Kind, Labels, Snapshot, Value};
+use frontline::metrics::{ExemplarValue, HistValue, Kind, Labels, Snapshot, Value};
 
 const PARTITIONS: i32 = 12;
 const ROUNDS: usize = 11;

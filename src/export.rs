@@ -13,7 +13,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEnc
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::snapshot::{Kind, Labels, Snapshot, Value};
+use crate::metrics::{Kind, Labels, Snapshot, Value};
 
 /// Encodes a set of snapshots (one per partition, merged first by the caller).
 #[derive(Debug)]
@@ -56,7 +56,7 @@ impl Collector for SnapshotCollector {
 
 fn encode_value(
     e: &mut prometheus_client::encoding::MetricEncoder<'_>,
-    series: &crate::snapshot::Series,
+    series: &crate::metrics::Series,
     kind: Kind,
 ) -> Result<(), std::fmt::Error> {
     match (&series.value, kind) {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::snapshot::{HistValue, Kind, Snapshot, Value};
+use crate::metrics::{HistValue, Kind, Snapshot, Value};
 
 /// A partition: topic and number.
 pub type Tp = (String, i32);
@@ -224,7 +224,7 @@ impl SnapshotHub {
                     }),
                 );
         }
-        crate::process::add_process_metrics(&mut out, self.started);
+        crate::process_metrics::add_process_metrics(&mut out, self.started);
         out
     }
 }
@@ -252,7 +252,7 @@ fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) 
 mod tests {
     use super::*;
     use crate::names;
-    use crate::snapshot::Labels;
+    use crate::metrics::Labels;
 
     fn part(created: u64, open: u64) -> Snapshot {
         let mut s = Snapshot::default();

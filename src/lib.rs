@@ -15,11 +15,13 @@
 //! - [`decode`]: bytes → [`event::Event`], with a typed reason per error.
 //! - [`engine`]: the sans-IO core: `apply`, `advance_clock`, `flush`,
 //!   `snapshot`. No I/O, no wall clock; time comes in as data.
-//! - [`snapshot`]: an immutable picture of every metric.
+//! - [`metrics`]: an immutable picture of every metric.
 //! - [`names`]: metric names and help texts.
 //! - [`export`]: snapshot → OpenMetrics / Prometheus text.
 //! - [`source`]: drives one engine per Kafka partition (at least once,
 //!   dead letters, lag).
+//! - [`process_metrics`]: the OS process's own metrics (CPU, memory, file
+//!   descriptors).
 //! - [`hub`]: partitions publish snapshots; HTTP reads and merges them.
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `/`.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
@@ -40,11 +42,11 @@ pub mod event;
 pub mod export;
 pub mod hub;
 pub mod kafka_log;
+pub mod metrics;
 pub mod names;
-pub mod process;
+pub mod process_metrics;
 pub mod replay;
 pub mod server;
 pub mod simulate;
-pub mod snapshot;
 pub mod source;
 pub mod stderr;

@@ -13,7 +13,7 @@ use crate::decode::REASONS;
 use crate::engine::{Engine, PromHist};
 use crate::export;
 use crate::names;
-use crate::snapshot::{HistValue, Kind, Snapshot, Value};
+use crate::metrics::{HistValue, Kind, Snapshot, Value};
 
 /// What to replay and where to write.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use axum::Router;
 use crate::config::Config;
 use crate::export;
 use crate::hub::{PartStatus, Phase, SnapshotHub};
-use crate::snapshot::Value;
+use crate::metrics::Value;
 
 /// Shared by the handlers.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::names;
-use crate::snapshot::{Kind, Snapshot, Value};
+use crate::metrics::{Kind, Snapshot, Value};
 
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 

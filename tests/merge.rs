@@ -10,7 +10,7 @@ use frontline::decode::decode;
 use frontline::engine::Engine;
 use frontline::export::prometheus_text;
 use frontline::simulate::{SimConfig, Simulator};
-use frontline::snapshot::Snapshot;
+use frontline::metrics::Snapshot;
 
 fn support_lines(text: &str) -> Vec<String> {
     let mut v: Vec<String> = text

@@ -43,7 +43,7 @@ use sla_engine::SlaTimers;
 mod dedup;
 pub use dedup::Dedup;
 
-mod snapshot;
+mod families;
 
 /// The Prometheus histograms, each with its own bucket bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -203,8 +203,8 @@ impl DurAgg {
     }
 
     /// A copy for a snapshot (call after [`Windows::read`] compacted it).
-    pub fn data(&self) -> crate::snapshot::DurData {
-        crate::snapshot::DurData {
+    pub fn data(&self) -> crate::metrics::DurData {
+        crate::metrics::DurData {
             hist: self.added.clone(),
             sum_ms: self.sum_ms,
             count: self.count,

@@ -608,7 +608,7 @@ fn progress(hub: &SnapshotHub, seen: u64, over: Duration) {
                 .map(|x| x.value.clone())
         })
         .filter_map(|v| match v {
-            crate::snapshot::Value::Float(f) => Some(f),
+            crate::metrics::Value::Float(f) => Some(f),
             _ => None,
         })
         .fold(f64::INFINITY, f64::min);

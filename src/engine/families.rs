@@ -14,7 +14,7 @@ use crate::config::ServiceLevelFormula;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
 use crate::names::{self, Name};
-use crate::snapshot::{
+use crate::metrics::{
     DurKey, ExemplarValue, Family, HistValue, Kind, LabelValue, Labels, Snapshot, Value,
     WindowData, WindowSet,
 };

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::names;
-use crate::snapshot::{Kind, Snapshot, Value};
+use crate::metrics::{Kind, Snapshot, Value};
 
 fn clock_ticks() -> f64 {
     // The kernel's USER_HZ is 100 on every Linux architecture frontline targets.
