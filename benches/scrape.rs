@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use frontline::export;
 use frontline::hub::SnapshotHub;
-use frontline::names;
 use frontline::metrics::{ExemplarValue, HistValue, Kind, Labels, Snapshot, Value};
+use frontline::names;
 
 const PARTITIONS: i32 = 12;
 const ROUNDS: usize = 11;
@@ -54,7 +54,9 @@ fn partition(p: usize, sets: usize) -> Snapshot {
     }
     let mut f = s.family(names::FIRST_RESPONSE, Kind::Histogram);
     for i in 0..sets {
-        let buckets: Vec<u64> = (0..=BOUNDS.len()).map(|b| ((i + b + p) % 5) as u64).collect();
+        let buckets: Vec<u64> = (0..=BOUNDS.len())
+            .map(|b| ((i + b + p) % 5) as u64)
+            .collect();
         let count = buckets.iter().sum();
         let exemplars = (0..=BOUNDS.len())
             .map(|b| {

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::metrics::{HistValue, Kind, Snapshot, Value};
 
 /// A partition: topic and number.
-pub type Tp = (String, i32);
+pub type TopicPartition = (String, i32);
 
 /// Where an assigned partition is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,13 +42,13 @@ pub struct PartStatus {
 /// What every part of the live runtime publishes.
 #[derive(Debug, Default)]
 pub struct SnapshotHub {
-    parts: RwLock<BTreeMap<Tp, Arc<Snapshot>>>,
+    parts: RwLock<BTreeMap<TopicPartition, Arc<Snapshot>>>,
     /// Consumer lag per partition from librdkafka statistics.
-    lag: RwLock<BTreeMap<Tp, i64>>,
+    lag: RwLock<BTreeMap<TopicPartition, i64>>,
     /// Partitions currently assigned to this instance.
-    assigned: RwLock<Vec<Tp>>,
+    assigned: RwLock<Vec<TopicPartition>>,
     /// Progress of each assigned partition.
-    status: RwLock<BTreeMap<Tp, PartStatus>>,
+    status: RwLock<BTreeMap<TopicPartition, PartStatus>>,
     /// Whether series carry a `topic` label beside `partition` (more than one topic).
     label_topic: AtomicBool,
     /// Rebalances seen.
@@ -74,14 +74,14 @@ impl SnapshotHub {
     }
 
     /// Publishes a partition's latest snapshot.
-    pub fn publish(&self, tp: &Tp, snap: Arc<Snapshot>) {
+    pub fn publish(&self, tp: &TopicPartition, snap: Arc<Snapshot>) {
         if let Ok(mut p) = self.parts.write() {
             p.insert(tp.clone(), snap);
         }
     }
 
     /// Forgets a partition (revoked): its series leave `/metrics`.
-    pub fn remove(&self, tp: &Tp) {
+    pub fn remove(&self, tp: &TopicPartition) {
         if let Ok(mut p) = self.parts.write() {
             p.remove(tp);
         }
@@ -91,21 +91,21 @@ impl SnapshotHub {
     }
 
     /// Records a partition's progress.
-    pub fn set_status(&self, tp: &Tp, st: PartStatus) {
+    pub fn set_status(&self, tp: &TopicPartition, st: PartStatus) {
         if let Ok(mut m) = self.status.write() {
             m.insert(tp.clone(), st);
         }
     }
 
     /// Forgets a partition's progress (no longer assigned).
-    pub fn clear_status(&self, tp: &Tp) {
+    pub fn clear_status(&self, tp: &TopicPartition) {
         if let Ok(mut m) = self.status.write() {
             m.remove(tp);
         }
     }
 
     /// Every assigned partition's progress.
-    pub fn statuses(&self) -> BTreeMap<Tp, PartStatus> {
+    pub fn statuses(&self) -> BTreeMap<TopicPartition, PartStatus> {
         self.status.read().map(|m| m.clone()).unwrap_or_default()
     }
 
@@ -115,21 +115,21 @@ impl SnapshotHub {
     }
 
     /// Records consumer lag from statistics.
-    pub fn set_lag(&self, lag: BTreeMap<Tp, i64>) {
+    pub fn set_lag(&self, lag: BTreeMap<TopicPartition, i64>) {
         if let Ok(mut l) = self.lag.write() {
             *l = lag;
         }
     }
 
     /// Records the current assignment.
-    pub fn set_assigned(&self, tps: Vec<Tp>) {
+    pub fn set_assigned(&self, tps: Vec<TopicPartition>) {
         if let Ok(mut a) = self.assigned.write() {
             *a = tps;
         }
     }
 
     /// The current assignment.
-    pub fn assigned(&self) -> Vec<Tp> {
+    pub fn assigned(&self) -> Vec<TopicPartition> {
         self.assigned.read().map(|a| a.clone()).unwrap_or_default()
     }
 
@@ -144,7 +144,7 @@ impl SnapshotHub {
     }
 
     /// The published snapshots.
-    pub fn snapshots(&self) -> Vec<(Tp, Arc<Snapshot>)> {
+    pub fn snapshots(&self) -> Vec<(TopicPartition, Arc<Snapshot>)> {
         self.parts
             .read()
             .map(|p| p.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
@@ -152,7 +152,7 @@ impl SnapshotHub {
     }
 
     /// Consumer lag per partition.
-    pub fn lags(&self) -> BTreeMap<Tp, i64> {
+    pub fn lags(&self) -> BTreeMap<TopicPartition, i64> {
         self.lag.read().map(|l| l.clone()).unwrap_or_default()
     }
 
@@ -162,19 +162,17 @@ impl SnapshotHub {
     /// Counters and histograms keep a series per partition (label
     /// `partition`, and `topic` with several topics): when a partition moves
     /// to another instance its series move with it, so no instance's series
-    /// ever decreases and `sum()` over instances is the total. Gauges and
-    /// windows merge across the instance's partitions.
+    /// ever decreases and `sum()` over instances is the total. Gauges merge
+    /// across the instance's partitions by their family's
+    /// [`crate::metrics::Merge`], windows by adding their data.
     pub fn merged(&self, wall_ms: i64) -> Snapshot {
-        let snaps = self.snapshots();
         let label_topic = self.label_topic.load(Ordering::Relaxed);
-        let labelled: Vec<Snapshot> = snaps
-            .iter()
-            .map(|((t, p), s)| with_partition(s, t, *p, label_topic))
-            .collect();
-        // Each partition's counters carry its own label: nothing to add up.
-        let mut out = Snapshot::merge_with(labelled.iter(), |f| {
-            matches!(f.kind, Kind::Counter | Kind::Histogram)
-        });
+        // Each partition's counters carry its own label: they never combine.
+        let mut out = Snapshot::merge(
+            self.snapshots()
+                .iter()
+                .map(|((t, p), s)| with_partition(s, t, *p, label_topic)),
+        );
         let mut f = out.family(crate::names::CONSUMER_LAG, Kind::Gauge);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {
@@ -251,8 +249,8 @@ fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names;
     use crate::metrics::Labels;
+    use crate::names;
 
     fn part(created: u64, open: u64) -> Snapshot {
         let mut s = Snapshot::default();

@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use crate::names;
 use crate::metrics::{Kind, Snapshot, Value};
+use crate::names;
 
 fn clock_ticks() -> f64 {
     // The kernel's USER_HZ is 100 on every Linux architecture frontline targets.

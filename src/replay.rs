@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::decode::REASONS;
 use crate::engine::{Engine, PromHist};
 use crate::export;
-use crate::names;
 use crate::metrics::{HistValue, Kind, Snapshot, Value};
+use crate::names;
 
 /// What to replay and where to write.
 #[derive(Debug, Clone)]

@@ -12,7 +12,6 @@ use axum::Router;
 use crate::config::Config;
 use crate::export;
 use crate::hub::{PartStatus, Phase, SnapshotHub};
-use crate::metrics::Value;
 
 /// Shared by the handlers.
 #[derive(Clone)]
@@ -125,9 +124,8 @@ async fn readyz(State(st): State<AppState>) -> Response {
         let wm_ok = snaps
             .iter()
             .find(|(t, _)| t == tp)
-            .and_then(|(_, s)| s.get("frontline_watermark_seconds"))
-            .and_then(|f| f.series.first())
-            .is_some_and(|x| matches!(x.value, Value::Float(wm) if now - wm <= max_wm_lag));
+            .and_then(|(_, s)| s.watermark_ms())
+            .is_some_and(|wm| now - wm as f64 / 1000.0 <= max_wm_lag);
         if !(lag_ok || wm_ok) {
             behind.push(format!("{}/{}", tp.0, tp.1));
         }

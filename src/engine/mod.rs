@@ -33,7 +33,7 @@ use state::{
     NOT_WAITING,
 };
 use table::Table;
-use window::{DimKey, DurMetric, Windows, C};
+use window::{DimKey, DurMetric, WindowCount, Windows};
 
 pub mod sla;
 mod sla_engine;
@@ -694,7 +694,7 @@ impl Engine {
         ts >= self.watermark()
     }
 
-    fn win_count(&mut self, ts: i64, c: C, n: i64) {
+    fn win_count(&mut self, ts: i64, c: WindowCount, n: i64) {
         if self.in_window(ts) {
             self.st.windows.count(ts, c, n);
         }
@@ -763,7 +763,7 @@ impl Engine {
                     self.st.ticket_agents.remove(&ticket);
                 }
                 *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
-                self.win_count(ts, C::TicketsCreated, 1);
+                self.win_count(ts, WindowCount::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
                 self.release_held(&ticket, true);
             }
@@ -820,24 +820,24 @@ impl Engine {
                         q,
                     );
                 }
-                self.win_count(ts, C::CsatResponses, 1);
+                self.win_count(ts, WindowCount::CsatResponses, 1);
                 if score >= 4 {
-                    self.win_count(ts, C::CsatPositive, 1);
+                    self.win_count(ts, WindowCount::CsatPositive, 1);
                 }
             }
             Body::SurveyNps { score, .. } => {
                 let (i, c) = match score {
-                    9..=10 => (0, C::NpsPromoters),
-                    7..=8 => (1, C::NpsPassives),
-                    _ => (2, C::NpsDetractors),
+                    9..=10 => (0, WindowCount::NpsPromoters),
+                    7..=8 => (1, WindowCount::NpsPassives),
+                    _ => (2, WindowCount::NpsDetractors),
                 };
                 self.st.metrics.nps[i] += 1;
                 self.win_count(ts, c, 1);
             }
             Body::SurveyCes { score, .. } => {
                 self.st.metrics.ces[score as usize - 1] += 1;
-                self.win_count(ts, C::CesCount, 1);
-                self.win_count(ts, C::CesSum, score as i64);
+                self.win_count(ts, WindowCount::CesCount, 1);
+                self.win_count(ts, WindowCount::CesSum, score as i64);
             }
             Body::CustomerSubscribed { customer } => {
                 let c = self
@@ -893,7 +893,7 @@ impl Engine {
         q: LabelId,
     ) {
         *bump!(self.st.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
-        self.win_count(ts, C::Contacts, 1);
+        self.win_count(ts, WindowCount::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.s.repeat_window;
         let cust = self.st.customers.entry(customer_key(customer)).or_default();
@@ -938,7 +938,7 @@ impl Engine {
         }
         for (t, ch, q) in newly {
             *bump!(self.st.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
-            self.win_count(t, C::Repeats, 1);
+            self.win_count(t, WindowCount::Repeats, 1);
         }
     }
 
@@ -1080,7 +1080,7 @@ impl Engine {
                 if !t.has(flag::ESCALATED) {
                     t.set(flag::ESCALATED, true);
                     *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
-                    self.win_count(ts, C::Escalations, 1);
+                    self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
                         self.agent_ticket_escalated(&id, q);
                     }
@@ -1119,11 +1119,11 @@ impl Engine {
                     }
                     self.sla_ticket_resolved(slot, ts);
                     self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
-                    self.win_count(ts, C::FirstResolutions, 1);
-                    self.win_count(ts, C::ResolvedContacts, 1);
+                    self.win_count(ts, WindowCount::FirstResolutions, 1);
+                    self.win_count(ts, WindowCount::ResolvedContacts, 1);
                     if fcr {
                         *bump!(self.st.metrics, fcr, key) += 1;
-                        self.win_count(ts, C::Fcr, 1);
+                        self.win_count(ts, WindowCount::Fcr, 1);
                     }
                     if worked {
                         self.handled(Ex::ticket(&id, ts), ch, q, work_ms);
@@ -1150,7 +1150,7 @@ impl Engine {
                 t.status = TicketStatus::Open;
                 self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
                 *bump!(self.st.metrics, tickets_reopened, dims(ch, pr, q)) += 1;
-                self.win_count(ts, C::Reopens, 1);
+                self.win_count(ts, WindowCount::Reopens, 1);
             }
             Body::TicketClosed { .. } => {
                 if !resolved {
@@ -1210,11 +1210,11 @@ impl Engine {
                 let m = &mut self.st.metrics;
                 *bump!(*m, calls_answered, q as u32) += 1;
                 self.observe(HistId::AnswerWait, q as u32, wait, Ex::call(&id, ts));
-                self.win_count(ts, C::Answered, 1);
+                self.win_count(ts, WindowCount::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
                 if wait <= self.s.sl_threshold {
                     *bump!(self.st.metrics, calls_within, q as u32) += 1;
-                    self.win_count(ts, C::AnsweredWithin, 1);
+                    self.win_count(ts, WindowCount::AnsweredWithin, 1);
                 }
                 self.sla_call_left_queue(slot, Some(ts));
                 if self.per_agent() {
@@ -1227,13 +1227,13 @@ impl Engine {
                 self.st.metrics.waiting_add(q, queued, -1);
                 *bump!(self.st.metrics, calls_abandoned, q as u32) += 1;
                 self.observe(HistId::AbandonWait, q as u32, wait, Ex::call(&id, ts));
-                self.win_count(ts, C::Abandoned, 1);
+                self.win_count(ts, WindowCount::Abandoned, 1);
                 if wait < self.s.short_abandon {
                     *bump!(self.st.metrics, calls_short, q as u32) += 1;
-                    self.win_count(ts, C::ShortAbandoned, 1);
+                    self.win_count(ts, WindowCount::ShortAbandoned, 1);
                 }
                 if wait <= self.s.sl_threshold {
-                    self.win_count(ts, C::AbandonedWithin, 1);
+                    self.win_count(ts, WindowCount::AbandonedWithin, 1);
                 }
                 self.sla_call_left_queue(slot, None);
             }
@@ -1286,7 +1286,7 @@ impl Engine {
                 }
                 if first_escalation {
                     *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
-                    self.win_count(ts, C::Escalations, 1);
+                    self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
                         self.agent_call_escalated(&id, q);
                     }
@@ -1306,10 +1306,10 @@ impl Engine {
                 c.phase = CallPhase::AfterCallWork { ended: ts };
                 let transferred = c.transferred;
                 if resolved {
-                    self.win_count(ts, C::ResolvedContacts, 1);
+                    self.win_count(ts, WindowCount::ResolvedContacts, 1);
                     if !transferred {
                         *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
-                        self.win_count(ts, C::Fcr, 1);
+                        self.win_count(ts, WindowCount::Fcr, 1);
                         if self.per_agent() {
                             self.agent_call_fcr(&id, q);
                         }
@@ -1383,9 +1383,9 @@ impl Engine {
             (status.index() as u32) << 16 | q as u32
         ) += to - from;
         let c = match status {
-            AgentStatus::Available => C::AgentAvailableMs,
-            AgentStatus::Busy => C::AgentBusyMs,
-            AgentStatus::AfterCallWork => C::AgentAcwMs,
+            AgentStatus::Available => WindowCount::AgentAvailableMs,
+            AgentStatus::Busy => WindowCount::AgentBusyMs,
+            AgentStatus::AfterCallWork => WindowCount::AgentAcwMs,
             AgentStatus::Break | AgentStatus::Offline => return,
         };
         self.st.windows.book_interval(from, to, c);

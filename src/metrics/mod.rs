@@ -1,11 +1,17 @@
-//! An immutable picture of the metrics at one moment: what the engine
-//! publishes and the exporter encodes. It holds finished numbers only, so
-//! encoding never touches engine state.
+//! The typed metric model: an immutable picture of every metric at one
+//! moment. The engine fills it ([`crate::engine::Engine::snapshot`]), the hub
+//! merges the partitions' pictures, [`crate::export`] encodes it. It holds
+//! finished numbers only, so merging and encoding never touch engine state,
+//! and it imports nothing from the engine.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::names::Name;
+
+pub mod windows;
+
+pub use windows::{DurData, DurKey, DurMetric, WindowCount, WindowData, WindowSet, WINDOW_COUNTS};
 
 /// A label value: static for closed sets, owned for free strings.
 pub type LabelValue = Cow<'static, str>;
@@ -22,6 +28,21 @@ pub enum Kind {
     Gauge,
     /// Histogram with cumulative buckets.
     Histogram,
+}
+
+/// How the series of one label set combine across partitions. Counters and
+/// histograms always add up; a gauge says what its sum would mean.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Merge {
+    /// Add up: counts of open things, counters, histograms.
+    #[default]
+    Sum,
+    /// The largest: an age, a clock, a lag.
+    Max,
+    /// The smallest: a watermark (the instance is as far as its slowest partition).
+    Min,
+    /// The first partition's value: a configured constant or an info series.
+    First,
 }
 
 /// A histogram's state.
@@ -83,8 +104,21 @@ pub struct Family {
     pub help: Cow<'static, str>,
     /// Kind.
     pub kind: Kind,
+    /// How its series combine across partitions.
+    pub merge: Merge,
     /// Series, sorted by labels.
     pub series: Vec<Series>,
+}
+
+/// Where a partition's engine is in event time, published beside its
+/// families so `/readyz` and the progress log need not read it back out of
+/// a gauge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The event clock (latest event time applied), ms.
+    pub clock_ms: i64,
+    /// The watermark (SPEC §2), ms.
+    pub watermark_ms: i64,
 }
 
 /// Every family at one moment.
@@ -92,116 +126,34 @@ pub struct Family {
 pub struct Snapshot {
     /// Families in exposition order.
     pub families: Vec<Family>,
-    /// Window data, rendered into `support_window_*` families at encode time.
+    /// Window data, rendered into `support_window_*` families at encode
+    /// time (after the partitions' data is merged).
     pub windows: Option<WindowSet>,
+    /// Event-time progress; `None` before the first event. Merged, the
+    /// latest clock and the earliest watermark.
+    pub progress: Option<Progress>,
 }
 
-/// Which series of a window's duration metric.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DurKey {
-    /// `metric` label.
-    pub metric: &'static str,
-    /// `channel` label, when windows are split by channel.
-    pub channel: Option<&'static str>,
-    /// `queue` label, when windows are split by queue.
-    pub queue: Option<String>,
-}
-
-/// A window's durations of one series.
-#[derive(Clone, Debug)]
-pub struct DurData {
-    /// Whole seconds, HDR with 3 significant digits.
-    pub hist: hdrhistogram::Histogram<u64>,
-    /// Exact sum, ms.
-    pub sum_ms: i64,
-    /// Observations.
-    pub count: u64,
-}
-
-impl DurData {
-    /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
-    pub fn quantile(&self, q: f64) -> u64 {
-        self.hist.lowest_equivalent(self.hist.value_at_quantile(q))
-    }
-
-    fn add(&mut self, other: &DurData) {
-        // Both auto-resize, so adding cannot run out of range.
-        let _ = self.hist.add(&other.hist);
-        self.sum_ms += other.sum_ms;
-        self.count += other.count;
-    }
-}
-
-/// One window's data.
-#[derive(Clone, Debug)]
-pub struct WindowData {
-    /// The `window` label.
-    pub name: String,
-    /// Counts, in the engine's order.
-    pub counts: Vec<i64>,
-    /// Durations by series.
-    pub durs: std::collections::BTreeMap<DurKey, DurData>,
-}
-
-/// The windows of a snapshot and how to render them.
-#[derive(Clone, Debug)]
-pub struct WindowSet {
-    /// Service-level formula of the ratio.
-    pub formula: crate::config::ServiceLevelFormula,
-    /// Windows in configured order.
-    pub windows: Vec<WindowData>,
-    /// Renders the windows into families.
-    pub render: fn(&WindowSet) -> Vec<Family>,
-}
-
-impl WindowSet {
-    fn merge(&mut self, other: &WindowSet) {
-        for w in &other.windows {
-            match self.windows.iter_mut().find(|x| x.name == w.name) {
-                None => self.windows.push(w.clone()),
-                Some(mine) => {
-                    if mine.counts.len() < w.counts.len() {
-                        mine.counts.resize(w.counts.len(), 0);
-                    }
-                    for (a, b) in mine.counts.iter_mut().zip(&w.counts) {
-                        *a += b;
-                    }
-                    for (k, d) in &w.durs {
-                        match mine.durs.get_mut(k) {
-                            Some(m) => m.add(d),
-                            None => {
-                                mine.durs.insert(k.clone(), d.clone());
-                            }
-                        }
-                    }
-                }
+fn merge_value(into: &mut Value, from: &Value, merge: Merge) {
+    match (into, from) {
+        (Value::Int(a), Value::Int(b)) => {
+            *a = match merge {
+                Merge::Sum => *a + b,
+                Merge::Max => (*a).max(*b),
+                Merge::Min => (*a).min(*b),
+                Merge::First => *a,
             }
         }
-    }
-}
-
-/// How a gauge family combines across partitions.
-fn gauge_merge(name: &str) -> fn(f64, f64) -> f64 {
-    match name {
-        "support_oldest_call_wait_seconds"
-        | "frontline_event_clock_seconds"
-        | "frontline_watermark_lag_seconds" => f64::max,
-        "frontline_watermark_seconds" => f64::min,
-        "support_kpi_target" | "support_kpi_formula_info" | "frontline_build_info" => |a, _| a,
-        _ => |a, b| a + b,
-    }
-}
-
-fn merge_value(into: &mut Value, from: &Value, kind: Kind, name: &str) {
-    match (into, from, kind) {
-        (Value::Int(a), Value::Int(b), Kind::Gauge) => {
-            *a = gauge_merge(name)(*a as f64, *b as f64) as u64;
+        (Value::Float(a), Value::Float(b)) => {
+            *a = match merge {
+                Merge::Sum => *a + b,
+                Merge::Max => a.max(*b),
+                Merge::Min => a.min(*b),
+                Merge::First => *a,
+            }
         }
-        (Value::Int(a), Value::Int(b), _) => *a += b,
-        (Value::Float(a), Value::Float(b), Kind::Gauge) => *a = gauge_merge(name)(*a, *b),
-        (Value::Float(a), Value::Float(b), _) => *a += b,
-        (Value::Millis(a), Value::Millis(b), _) => *a += b,
-        (Value::Hist(a), Value::Hist(b), _) if a.bounds == b.bounds => {
+        (Value::Millis(a), Value::Millis(b)) => *a += b,
+        (Value::Hist(a), Value::Hist(b)) if a.bounds == b.bounds => {
             for (x, y) in a.buckets.iter_mut().zip(&b.buckets) {
                 *x += y;
             }
@@ -225,91 +177,138 @@ fn merge_value(into: &mut Value, from: &Value, kind: Kind, name: &str) {
     }
 }
 
+/// Merges `from` into `into`, both sorted by labels, in one pass: series of
+/// equal labels combine by `merge`, the others interleave in order.
+fn merge_sorted(into: &mut Vec<Series>, from: Vec<Series>, merge: Merge) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    let mine = std::mem::replace(into, Vec::with_capacity(into.len() + from.len()));
+    let mut mine = mine.into_iter().peekable();
+    let mut theirs = from.into_iter().peekable();
+    loop {
+        let next = match (mine.peek(), theirs.peek()) {
+            (Some(a), Some(b)) => match a.labels.cmp(&b.labels) {
+                std::cmp::Ordering::Less => mine.next(),
+                std::cmp::Ordering::Greater => theirs.next(),
+                std::cmp::Ordering::Equal => {
+                    let mut a = mine.next().expect("peeked");
+                    let b = theirs.next().expect("peeked");
+                    merge_value(&mut a.value, &b.value, merge);
+                    Some(a)
+                }
+            },
+            (Some(_), None) => mine.next(),
+            (None, Some(_)) => theirs.next(),
+            (None, None) => break,
+        };
+        into.extend(next);
+    }
+}
+
 impl Snapshot {
-    /// Starts a family; series are added with [`FamilyBuilder::push`].
+    /// Starts a family whose series add up across partitions; series are
+    /// added with [`FamilyBuilder::push`].
     pub fn family(&mut self, name: Name, kind: Kind) -> FamilyBuilder<'_> {
+        self.family_merged(name, kind, Merge::Sum)
+    }
+
+    /// Starts a gauge family that merges across partitions by `merge`.
+    pub fn gauge(&mut self, name: Name, merge: Merge) -> FamilyBuilder<'_> {
+        self.family_merged(name, Kind::Gauge, merge)
+    }
+
+    fn family_merged(&mut self, name: Name, kind: Kind, merge: Merge) -> FamilyBuilder<'_> {
         self.families.push(Family {
             name: name.0,
             help: Cow::Borrowed(name.1),
             kind,
+            merge,
             series: Vec::new(),
         });
         FamilyBuilder(self.families.last_mut().expect("just pushed"))
     }
 
-    /// Looks a family up by name (tests and merging).
+    /// Looks a family up by name (tests).
     pub fn get(&self, name: &str) -> Option<&Family> {
         self.families.iter().find(|f| f.name == name)
     }
 
-    /// Combines the snapshots of several partitions into the instance's view:
-    /// counters and histograms add up, gauges add up (or take the maximum,
-    /// minimum or first value where a sum means nothing), windows merge.
-    pub fn merge<'a>(parts: impl IntoIterator<Item = &'a Snapshot>) -> Snapshot {
-        Snapshot::merge_with(parts, |_| false)
+    /// The watermark, ms, when an event has been applied.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.progress.map(|p| p.watermark_ms)
     }
 
-    /// [`Snapshot::merge`], where the series of families for which
-    /// `disjoint` holds are known to differ between parts (each carries its
-    /// partition's label): they are concatenated without being compared.
-    pub fn merge_with<'a>(
-        parts: impl IntoIterator<Item = &'a Snapshot>,
-        disjoint: impl Fn(&Family) -> bool,
-    ) -> Snapshot {
+    /// Combines the snapshots of several partitions into the instance's
+    /// view: series of one label set combine by their family's [`Merge`],
+    /// windows merge. Linear in the number of series: families are found
+    /// through an index by name, and the series of each family (sorted by
+    /// labels) are merged in order.
+    pub fn merge(parts: impl IntoIterator<Item = Snapshot>) -> Snapshot {
         let mut out = Snapshot::default();
+        let mut index: rustc_hash::FxHashMap<&'static str, usize> = Default::default();
         for part in parts {
-            for fam in &part.families {
-                let mine = match out.families.iter_mut().find(|f| f.name == fam.name) {
-                    Some(f) => f,
-                    None => {
-                        out.families.push(Family {
-                            series: Vec::new(),
-                            ..fam.clone()
-                        });
-                        out.families.last_mut().expect("just pushed")
-                    }
-                };
-                if disjoint(fam) {
-                    mine.series.extend(fam.series.iter().cloned());
-                    continue;
+            for mut fam in part.families {
+                if !fam.series.is_sorted_by(|a, b| a.labels <= b.labels) {
+                    fam.series.sort_by(|a, b| a.labels.cmp(&b.labels));
                 }
-                for s in &fam.series {
-                    match mine.series.iter_mut().find(|x| x.labels == s.labels) {
-                        Some(x) => merge_value(&mut x.value, &s.value, fam.kind, fam.name),
-                        None => mine.series.push(s.clone()),
+                match index.get(fam.name) {
+                    Some(&i) => {
+                        let mine = &mut out.families[i];
+                        merge_sorted(&mut mine.series, fam.series, mine.merge);
+                    }
+                    None => {
+                        index.insert(fam.name, out.families.len());
+                        out.families.push(fam);
                     }
                 }
             }
-            match (&mut out.windows, &part.windows) {
-                (Some(w), Some(p)) => w.merge(p),
-                (None, Some(p)) => out.windows = Some(p.clone()),
+            match (&mut out.windows, part.windows) {
+                (Some(w), Some(p)) => w.merge(&p),
+                (None, Some(p)) => out.windows = Some(p),
                 _ => {}
             }
+            out.progress = match (out.progress, part.progress) {
+                (Some(a), Some(b)) => Some(Progress {
+                    clock_ms: a.clock_ms.max(b.clock_ms),
+                    watermark_ms: a.watermark_ms.min(b.watermark_ms),
+                }),
+                (a, b) => a.or(b),
+            };
         }
         out.prune();
         out
     }
 
-    /// Every family, windows rendered.
-    pub fn rendered(&self) -> Vec<Family> {
-        let mut all = self.families.clone();
-        if let Some(w) = &self.windows {
-            let rendered = (w.render)(w);
-            // Window families go before the processor's own health families.
-            let at = all
-                .iter()
-                .position(|f| f.name.starts_with("frontline_"))
-                .unwrap_or(all.len());
-            all.splice(at..at, rendered);
-        }
-        all
+    /// The window families, rendered from the window data (SPEC §5.2).
+    pub fn rendered_windows(&self) -> Vec<Family> {
+        self.windows
+            .as_ref()
+            .map(windows::render)
+            .unwrap_or_default()
     }
 
-    /// Drops families with no series.
+    /// Every family in exposition order, with `windows` (from
+    /// [`Snapshot::rendered_windows`]) after the support families and
+    /// before the processor's own `frontline_*` families.
+    pub fn in_order<'a>(&'a self, windows: &'a [Family]) -> impl Iterator<Item = &'a Family> {
+        let at = self
+            .families
+            .iter()
+            .position(|f| f.name.starts_with("frontline_"))
+            .unwrap_or(self.families.len());
+        let (support, own) = self.families.split_at(at);
+        support.iter().chain(windows).chain(own)
+    }
+
+    /// Drops families with no series and sorts each family's series by labels.
     pub fn prune(&mut self) {
         self.families.retain(|f| !f.series.is_empty());
         for f in &mut self.families {
-            f.series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            if !f.series.is_sorted_by(|a, b| a.labels <= b.labels) {
+                f.series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            }
         }
     }
 }
