@@ -323,3 +323,96 @@ impl FamilyBuilder<'_> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names;
+
+    fn queue(q: &'static str) -> Labels {
+        vec![("queue", Cow::Borrowed(q))]
+    }
+
+    fn values(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
+        s.get(name)
+            .map(|f| {
+                f.series
+                    .iter()
+                    .map(|x| (x.labels.clone(), x.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One partition: series pushed out of label order on purpose.
+    fn part(open: [u64; 2], oldest: f64, watermark_ms: i64, target: f64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.family(names::TICKETS_OPEN, Kind::Gauge)
+            .push(queue("sales"), Value::Int(open[1]))
+            .push(queue("billing"), Value::Int(open[0]));
+        s.gauge(names::OLDEST_CALL_WAIT, Merge::Max)
+            .push(queue("billing"), Value::Float(oldest));
+        s.gauge(names::WATERMARK, Merge::Min)
+            .push(vec![], Value::Float(watermark_ms as f64 / 1000.0));
+        s.gauge(names::KPI_TARGET, Merge::First)
+            .push(vec![("kpi", "csat".into())], Value::Float(target));
+        s.progress = Some(Progress {
+            clock_ms: watermark_ms + 5000,
+            watermark_ms,
+        });
+        s
+    }
+
+    #[test]
+    fn gauges_merge_by_their_rule_and_series_come_out_sorted() {
+        let merged = Snapshot::merge([
+            part([1, 2], 30.0, 9000, 0.8),
+            part([10, 20], 45.0, 7000, 0.9),
+            part([100, 0], 5.0, 8000, 0.7),
+        ]);
+        assert_eq!(
+            values(&merged, "support_tickets_open"),
+            vec![
+                (queue("billing"), Value::Int(111)),
+                (queue("sales"), Value::Int(22)),
+            ]
+        );
+        assert_eq!(
+            values(&merged, "support_oldest_call_wait_seconds"),
+            vec![(queue("billing"), Value::Float(45.0))]
+        );
+        assert_eq!(
+            values(&merged, "frontline_watermark_seconds"),
+            vec![(vec![], Value::Float(7.0))]
+        );
+        assert_eq!(
+            values(&merged, "support_kpi_target"),
+            vec![(vec![("kpi", "csat".into())], Value::Float(0.8))]
+        );
+        assert_eq!(merged.watermark_ms(), Some(7000));
+        assert_eq!(merged.progress.map(|p| p.clock_ms), Some(14000));
+    }
+
+    #[test]
+    fn series_only_one_part_has_interleave_in_label_order() {
+        let mut a = Snapshot::default();
+        a.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(queue("a"), Value::Int(1))
+            .push(queue("c"), Value::Int(3));
+        let mut b = Snapshot::default();
+        b.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(queue("d"), Value::Int(4))
+            .push(queue("b"), Value::Int(2))
+            .push(queue("c"), Value::Int(30));
+        let merged = Snapshot::merge([a, b]);
+        assert_eq!(
+            values(&merged, "support_tickets_created"),
+            vec![
+                (queue("a"), Value::Int(1)),
+                (queue("b"), Value::Int(2)),
+                (queue("c"), Value::Int(33)),
+                (queue("d"), Value::Int(4)),
+            ]
+        );
+    }
+}
