@@ -27,7 +27,7 @@ use crate::event::{
 };
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
-pub use state::{dims, Ex, Metrics, PromHist};
+pub use state::{dims, ExemplarSource, Metrics, PromHist};
 use state::{
     flag, Agent, Call, CallPhase, Contact, Cover, Customer, Ticket, MAX_CONTACT_ENTRIES,
     NOT_WAITING,
@@ -726,7 +726,7 @@ impl Engine {
         }
     }
 
-    fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: Ex<'_>) {
+    fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: ExemplarSource<'_>) {
         let bounds = &self.s.bounds[h as usize];
         let m = &mut self.st.metrics;
         // Buckets with `+Inf`, `_sum` and `_count`.
@@ -1013,19 +1013,29 @@ impl Engine {
                         HistId::FirstResponse,
                         key,
                         ts - created,
-                        Ex::ticket(&id, ts),
+                        ExemplarSource::ticket(&id, ts),
                     );
                     self.win_observe(ts, DurMetric::FirstResponse, ch, q, ts - created);
                     if let Some((Some(ms), _)) = business {
-                        self.observe(HistId::FirstResponseBusiness, key, ms, Ex::ticket(&id, ts));
+                        self.observe(
+                            HistId::FirstResponseBusiness,
+                            key,
+                            ms,
+                            ExemplarSource::ticket(&id, ts),
+                        );
                     }
                 }
                 if let Some(since) = waiting {
                     let ms = (ts - since).max(0);
-                    self.observe(HistId::Reply, key, ms, Ex::ticket(&id, ts));
+                    self.observe(HistId::Reply, key, ms, ExemplarSource::ticket(&id, ts));
                     self.win_observe(ts, DurMetric::Reply, ch, q, ms);
                     if let Some((_, Some(ms))) = business {
-                        self.observe(HistId::ReplyBusiness, key, ms, Ex::ticket(&id, ts));
+                        self.observe(
+                            HistId::ReplyBusiness,
+                            key,
+                            ms,
+                            ExemplarSource::ticket(&id, ts),
+                        );
                     }
                 }
                 if self.per_agent() {
@@ -1113,9 +1123,19 @@ impl Engine {
                 let key = dims(ch, pr, q);
                 if first {
                     *bump!(self.st.metrics, tickets_resolved, key) += 1;
-                    self.observe(HistId::Resolution, key, ts - created, Ex::ticket(&id, ts));
+                    self.observe(
+                        HistId::Resolution,
+                        key,
+                        ts - created,
+                        ExemplarSource::ticket(&id, ts),
+                    );
                     if let Some(ms) = self.business_hours(policy).map(|h| h.elapsed(created, ts)) {
-                        self.observe(HistId::ResolutionBusiness, key, ms, Ex::ticket(&id, ts));
+                        self.observe(
+                            HistId::ResolutionBusiness,
+                            key,
+                            ms,
+                            ExemplarSource::ticket(&id, ts),
+                        );
                     }
                     self.sla_ticket_resolved(slot, ts);
                     self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
@@ -1126,7 +1146,7 @@ impl Engine {
                         self.win_count(ts, WindowCount::Fcr, 1);
                     }
                     if worked {
-                        self.handled(Ex::ticket(&id, ts), ch, q, work_ms);
+                        self.handled(ExemplarSource::ticket(&id, ts), ch, q, work_ms);
                     }
                     if self.per_agent() {
                         let work = worked.then_some(work_ms);
@@ -1137,7 +1157,7 @@ impl Engine {
                         HistId::FullResolution,
                         key,
                         ts - created,
-                        Ex::ticket(&id, ts),
+                        ExemplarSource::ticket(&id, ts),
                     );
                 }
             }
@@ -1170,7 +1190,7 @@ impl Engine {
     }
 
     /// A handle-time observation (ticket or call) and its cost.
-    fn handled(&mut self, ex: Ex<'_>, ch: Channel, q: LabelId, ms: i64) {
+    fn handled(&mut self, ex: ExemplarSource<'_>, ch: Channel, q: LabelId, ms: i64) {
         let ts = ex.ts;
         let key = dims(ch, Priority::Low, q);
         self.observe(HistId::Handle, key, ms, ex);
@@ -1209,7 +1229,12 @@ impl Engine {
                 self.st.metrics.waiting_add(q, queued, -1);
                 let m = &mut self.st.metrics;
                 *bump!(*m, calls_answered, q as u32) += 1;
-                self.observe(HistId::AnswerWait, q as u32, wait, Ex::call(&id, ts));
+                self.observe(
+                    HistId::AnswerWait,
+                    q as u32,
+                    wait,
+                    ExemplarSource::call(&id, ts),
+                );
                 self.win_count(ts, WindowCount::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
                 if wait <= self.s.sl_threshold {
@@ -1226,7 +1251,12 @@ impl Engine {
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
                 *bump!(self.st.metrics, calls_abandoned, q as u32) += 1;
-                self.observe(HistId::AbandonWait, q as u32, wait, Ex::call(&id, ts));
+                self.observe(
+                    HistId::AbandonWait,
+                    q as u32,
+                    wait,
+                    ExemplarSource::call(&id, ts),
+                );
                 self.win_count(ts, WindowCount::Abandoned, 1);
                 if wait < self.s.short_abandon {
                     *bump!(self.st.metrics, calls_short, q as u32) += 1;
@@ -1331,8 +1361,8 @@ impl Engine {
         };
         c.phase = CallPhase::Done { at: ts };
         let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
-        self.handled(Ex::call(id, ts), ch, q, talk + acw_ms);
-        self.observe(HistId::Hold, q as u32, hold, Ex::call(id, ts));
+        self.handled(ExemplarSource::call(id, ts), ch, q, talk + acw_ms);
+        self.observe(HistId::Hold, q as u32, hold, ExemplarSource::call(id, ts));
         if self.per_agent() {
             self.agent_call_handled(id, q, talk + acw_ms);
         }
