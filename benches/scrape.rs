@@ -6,6 +6,10 @@
 //!
 //!     cargo bench --bench scrape
 //!
+//! Run against the code before the typed model (docs/performance.md,
+//! "Scrape"), the maximum gauge was declared with `family(…, Kind::Gauge)`:
+//! the merge rule then came from the name.
+//!
 //! Each partition holds the same label sets, as when every partition sees
 //! every queue: per label set (channel, priority, queue) four counters and a
 //! histogram of eight bounds with exemplars, which keep a series per
@@ -17,7 +21,7 @@ use std::time::Instant;
 
 use frontline::export;
 use frontline::hub::SnapshotHub;
-use frontline::metrics::{ExemplarValue, HistValue, Kind, Labels, Snapshot, Value};
+use frontline::metrics::{ExemplarValue, HistValue, Kind, Labels, Merge, Snapshot, Value};
 use frontline::names;
 
 const PARTITIONS: i32 = 12;
@@ -83,7 +87,7 @@ fn partition(p: usize, sets: usize) -> Snapshot {
     for i in 0..sets {
         f.push(labels(i), Value::Int((i % 17) as u64));
     }
-    let mut f = s.family(names::OLDEST_CALL_WAIT, Kind::Gauge);
+    let mut f = s.gauge(names::OLDEST_CALL_WAIT, Merge::Max);
     for i in 0..sets {
         f.push(labels(i), Value::Float((i % 13) as f64 * 1.5));
     }

@@ -77,8 +77,23 @@ pub fn openmetrics(snapshot: impl Borrow<Snapshot>) -> String {
 /// A snapshot in `format`, window families rendered in their place.
 pub fn encode(snapshot: &Snapshot, format: Format) -> String {
     let windows = snapshot.rendered_windows();
+    // About 100 bytes a line: sized once rather than grown by copies.
+    let lines: usize = snapshot
+        .families
+        .iter()
+        .map(|f| {
+            f.series
+                .iter()
+                .map(|s| match &s.value {
+                    Value::Hist(h) => h.buckets.len() + 2,
+                    _ => 1,
+                })
+                .sum::<usize>()
+                + 2
+        })
+        .sum();
     let mut w = Writer {
-        out: String::with_capacity(64 * 1024),
+        out: String::with_capacity(100 * lines + 16 * 1024),
         format,
     };
     for family in snapshot.in_order(&windows) {
@@ -134,20 +149,38 @@ impl Writer {
     fn sample(&mut self, name: &str, suffix: &str, labels: &Labels, v: Number) {
         self.out.push_str(name);
         self.out.push_str(suffix);
-        self.labels(None, labels);
+        self.labels(labels);
         self.out.push(' ');
         self.number(v);
         self.out.push('\n');
     }
 
     fn histogram(&mut self, name: &str, labels: &Labels, h: &HistValue) {
-        self.sample(
-            name,
-            "_sum",
-            labels,
-            Number::Float(h.sum_ms as f64 / 1000.0),
-        );
-        self.sample(name, "_count", labels, Number::Int(h.count));
+        // The labels after `le`, written once for every line of the series:
+        // `,k="v",…}`, or `}` alone.
+        let mut tail = String::new();
+        for (k, v) in labels {
+            tail.push(',');
+            tail.push_str(k);
+            tail.push_str("=\"");
+            push_escaped(&mut tail, v);
+            tail.push('"');
+        }
+        tail.push('}');
+        for (suffix, v) in [
+            ("_sum", Number::Float(h.sum_ms as f64 / 1000.0)),
+            ("_count", Number::Int(h.count)),
+        ] {
+            self.out.push_str(name);
+            self.out.push_str(suffix);
+            if !labels.is_empty() {
+                self.out.push('{');
+                self.out.push_str(&tail[1..]);
+            }
+            self.out.push(' ');
+            self.number(v);
+            self.out.push('\n');
+        }
         let mut cumulative = 0;
         for (i, n) in h.buckets.iter().enumerate() {
             cumulative += n;
@@ -157,8 +190,10 @@ impl Writer {
                 None => "+Inf",
             };
             self.out.push_str(name);
-            self.out.push_str("_bucket");
-            self.labels(Some(le), labels);
+            self.out.push_str("_bucket{le=\"");
+            self.out.push_str(le);
+            self.out.push('"');
+            self.out.push_str(&tail);
             self.out.push(' ');
             self.number(Number::Int(cumulative));
             if self.format == Format::OpenMetrics {
@@ -175,54 +210,29 @@ impl Writer {
         self.out.push_str(" # {");
         self.out.push_str(e.label);
         self.out.push_str("=\"");
-        self.escaped(&e.id);
+        push_escaped(&mut self.out, &e.id);
         self.out.push_str("\"} ");
         self.number(Number::Float(e.value_ms as f64 / 1000.0));
         self.out.push(' ');
         self.number(Number::Float(e.ts_ms as f64 / 1000.0));
     }
 
-    /// `{le="…",k="v",…}`; nothing for no labels.
-    fn labels(&mut self, le: Option<&str>, labels: &Labels) {
-        if le.is_none() && labels.is_empty() {
+    /// `{k="v",…}`; nothing for no labels.
+    fn labels(&mut self, labels: &Labels) {
+        if labels.is_empty() {
             return;
         }
         self.out.push('{');
-        let mut first = true;
-        if let Some(le) = le {
-            self.out.push_str("le=\"");
-            self.out.push_str(le);
-            self.out.push('"');
-            first = false;
-        }
-        for (k, v) in labels {
-            if !first {
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
                 self.out.push(',');
             }
-            first = false;
             self.out.push_str(k);
             self.out.push_str("=\"");
-            self.escaped(v);
+            push_escaped(&mut self.out, v);
             self.out.push('"');
         }
         self.out.push('}');
-    }
-
-    /// A label value: `\`, `"` and newline escaped, as both formats require.
-    fn escaped(&mut self, v: &str) {
-        let mut last = 0;
-        for (i, b) in v.bytes().enumerate() {
-            let esc = match b {
-                b'\\' => "\\\\",
-                b'"' => "\\\"",
-                b'\n' => "\\n",
-                _ => continue,
-            };
-            self.out.push_str(&v[last..i]);
-            self.out.push_str(esc);
-            last = i + 1;
-        }
-        self.out.push_str(&v[last..]);
     }
 
     fn number(&mut self, v: Number) {
@@ -231,6 +241,23 @@ impl Writer {
             Number::Float(x) => self.out.push_str(dtoa::Buffer::new().format(x)),
         }
     }
+}
+
+/// A label value: `\\`, `"` and newline escaped, as both formats require.
+fn push_escaped(out: &mut String, v: &str) {
+    let mut last = 0;
+    for (i, b) in v.bytes().enumerate() {
+        let esc = match b {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            b'\n' => "\\n",
+            _ => continue,
+        };
+        out.push_str(&v[last..i]);
+        out.push_str(esc);
+        last = i + 1;
+    }
+    out.push_str(&v[last..]);
 }
 
 /// A sample value as written: integers without a fraction, floats with one.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::metrics::{HistValue, Kind, Snapshot, Value};
+use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
 
 /// A partition: topic and number.
 pub type TopicPartition = (String, i32);
@@ -230,20 +230,46 @@ impl SnapshotHub {
 /// A partition's snapshot with `partition` (and `topic`) added to every
 /// counter and histogram series.
 fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) -> Snapshot {
-    let mut out = s.clone();
     let p: Cow<'static, str> = Cow::Owned(partition.to_string());
     let t: Cow<'static, str> = Cow::Owned(topic.to_string());
-    for f in &mut out.families {
-        if matches!(f.kind, Kind::Counter | Kind::Histogram) {
-            for series in &mut f.series {
-                if label_topic {
-                    series.labels.push(("topic", t.clone()));
-                }
-                series.labels.push(("partition", p.clone()));
+    let families = s
+        .families
+        .iter()
+        .map(|f| {
+            if !matches!(f.kind, Kind::Counter | Kind::Histogram) {
+                return f.clone();
             }
-        }
+            let series = f
+                .series
+                .iter()
+                .map(|x| {
+                    // Sized once: the partition (and topic) labels are pushed without a copy.
+                    let mut labels = Vec::with_capacity(x.labels.len() + 2);
+                    labels.extend(x.labels.iter().cloned());
+                    if label_topic {
+                        labels.push(("topic", t.clone()));
+                    }
+                    labels.push(("partition", p.clone()));
+                    Series {
+                        labels,
+                        value: x.value.clone(),
+                    }
+                })
+                .collect();
+            Family {
+                series,
+                name: f.name,
+                help: f.help.clone(),
+                kind: f.kind,
+                merge: f.merge,
+            }
+        })
+        .collect();
+    Snapshot {
+        families,
+        windows: s.windows.clone(),
+        progress: s.progress,
     }
-    out
 }
 
 #[cfg(test)]
