@@ -89,13 +89,15 @@ faults:
 	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test faults -- --test-threads 2
 
 ## Benchmarks (figures, not assertions): criterion on the engine, the cost
-## of SLA clocks, the cost of checkpoints (and their write and restore
+## of SLA clocks, the cost of hostile input and of a scrape (merge and
+## encode), the cost of checkpoints (and their write and restore
 ## through a real broker), then live throughput against a real broker next
 ## to a bare rdkafka consumer. See docs/performance.md.
 bench:
 	$(CARGO) bench --bench engine
 	$(CARGO) bench --bench sla
 	$(CARGO) bench --bench hostile
+	$(CARGO) bench --bench scrape
 	./scripts/kafka.sh fetch
 	@set -e; D=.cache/kafka-bench-checkpoint; ./scripts/kafka.sh stop $$D; rm -rf $$D; \
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \

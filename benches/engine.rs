@@ -15,7 +15,7 @@ use frontline::config::Config;
 use frontline::decode::decode;
 use frontline::engine::Engine;
 use frontline::event::Event;
-use frontline::snapshot::{Snapshot, Value};
+use frontline::metrics::{Snapshot, Value};
 
 #[path = "corpus.rs"]
 mod corpus;

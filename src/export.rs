@@ -1,232 +1,292 @@
-//! Snapshot → exposition text, through `prometheus-client`.
+//! The metric model → exposition text: the one place that writes it.
 //!
-//! A [`SnapshotCollector`] encodes prepared snapshots at scrape time and
-//! never aggregates raw events. `prometheus-client` writes OpenMetrics; the
-//! classic Prometheus text format (0.0.4) is derived from it by
-//! [`openmetrics_to_prometheus`].
+//! Both formats are written directly from a [`Snapshot`] in one pass each,
+//! by one writer: the Prometheus text format 0.0.4 (what Prometheus asks
+//! for by default) and OpenMetrics 1.0 (when a scraper asks for it), whose
+//! histogram buckets carry exemplars naming the ticket or call behind their
+//! latest observation. The two differ only where the formats do: a
+//! counter's family is named with `_total` in 0.0.4 (its samples are
+//! `_total` in both), exemplars and `# EOF` exist in OpenMetrics only.
+//!
+//! Why not `prometheus-client`'s encoder: it writes OpenMetrics only (no
+//! 0.0.4), and the exemplars it encodes come from its own live metric types
+//! (`Exemplar` has no public constructor, so a prepared exemplar with its
+//! event-time timestamp cannot be handed to it). Going through it meant
+//! splicing exemplars into its text and rewriting that text as 0.0.4. The
+//! number formats are the same as its (shortest round-trip floats with a
+//! `.0`, integers as written) and so is label escaping (`\\`, `\"`, `\n`).
+//!
+//! ```
+//! use frontline::export::{openmetrics, prometheus_text};
+//! use frontline::metrics::{Kind, Snapshot, Value};
+//! use frontline::names;
+//!
+//! let mut s = Snapshot::default();
+//! s.family(names::TICKETS_CREATED, Kind::Counter)
+//!     .push(vec![("queue", "a \"b\"".into())], Value::Int(3));
+//! s.family(names::TICKETS_OPEN, Kind::Gauge).push(vec![], Value::Int(2));
+//! assert_eq!(
+//!     prometheus_text(&s),
+//!     concat!(
+//!         "# HELP support_tickets_created_total Tickets created (ticket.created).\n",
+//!         "# TYPE support_tickets_created_total counter\n",
+//!         "support_tickets_created_total{queue=\"a \\\"b\\\"\"} 3\n",
+//!         "# HELP support_tickets_open Open tickets (created or reopened, not resolved or closed) by status.\n",
+//!         "# TYPE support_tickets_open gauge\n",
+//!         "support_tickets_open 2\n",
+//!     )
+//! );
+//! assert_eq!(
+//!     openmetrics(&s),
+//!     concat!(
+//!         "# HELP support_tickets_created Tickets created (ticket.created).\n",
+//!         "# TYPE support_tickets_created counter\n",
+//!         "support_tickets_created_total{queue=\"a \\\"b\\\"\"} 3\n",
+//!         "# HELP support_tickets_open Open tickets (created or reopened, not resolved or closed) by status.\n",
+//!         "# TYPE support_tickets_open gauge\n",
+//!         "support_tickets_open 2\n",
+//!         "# EOF\n",
+//!     )
+//! );
+//! ```
 
-use std::sync::Arc;
+use std::borrow::Borrow;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::EncodeLabel;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEncoder};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
+use crate::metrics::{ExemplarValue, Family, HistValue, Kind, Labels, Snapshot, Value};
 
-use crate::snapshot::{Kind, Labels, Snapshot, Value};
-
-/// Encodes a set of snapshots (one per partition, merged first by the caller).
-#[derive(Debug)]
-pub struct SnapshotCollector(pub Arc<Snapshot>);
-
-struct LabelSet<'a>(&'a Labels);
-
-impl EncodeLabelSet for LabelSet<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        for (k, v) in self.0 {
-            (*k, v.as_ref()).encode(encoder.encode_label())?;
-        }
-        Ok(())
-    }
+/// An exposition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0 text, with exemplars.
+    OpenMetrics,
 }
 
-type NoExemplar = Vec<(String, String)>;
-
-impl Collector for SnapshotCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for fam in &self.0.rendered() {
-            let ty = match fam.kind {
-                Kind::Counter => MetricType::Counter,
-                Kind::Gauge => MetricType::Gauge,
-                Kind::Histogram => MetricType::Histogram,
-            };
-            let mut me = encoder.encode_descriptor(fam.name, &fam.help, None, ty)?;
-            for series in &fam.series {
-                let labels = LabelSet(&series.labels);
-                if series.labels.is_empty() {
-                    encode_value(&mut me, series, fam.kind)?;
-                } else {
-                    encode_value(&mut me.encode_family(&labels)?, series, fam.kind)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn encode_value(
-    e: &mut prometheus_client::encoding::MetricEncoder<'_>,
-    series: &crate::snapshot::Series,
-    kind: Kind,
-) -> Result<(), std::fmt::Error> {
-    match (&series.value, kind) {
-        (Value::Int(v), Kind::Counter) => e.encode_counter::<NoExemplar, _, u64>(v, None)?,
-        (Value::Float(v), Kind::Counter) => e.encode_counter::<NoExemplar, _, f64>(v, None)?,
-        (Value::Millis(ms), Kind::Counter) => {
-            e.encode_counter::<NoExemplar, _, f64>(&(*ms as f64 / 1000.0), None)?
-        }
-        (Value::Millis(ms), _) => e.encode_gauge(&(*ms as f64 / 1000.0))?,
-        (Value::Int(v), _) => e.encode_gauge(v)?,
-        (Value::Float(v), _) => e.encode_gauge(v)?,
-        (Value::Hist(h), _) => {
-            let buckets: Vec<(f64, u64)> = h
-                .bounds
-                .iter()
-                .copied()
-                .chain(std::iter::once(f64::INFINITY))
-                .zip(h.buckets.iter().copied())
-                .collect();
-            e.encode_histogram::<NoExemplar>(h.sum_ms as f64 / 1000.0, h.count, &buckets, None)?
-        }
-    }
-    Ok(())
+/// Prometheus text format (0.0.4) of a snapshot.
+pub fn prometheus_text(snapshot: impl Borrow<Snapshot>) -> String {
+    encode(snapshot.borrow(), Format::Prometheus)
 }
 
 /// OpenMetrics text of a snapshot, histogram buckets carrying exemplars
 /// that name the ticket or call behind their latest observation.
-pub fn openmetrics(snapshot: Arc<Snapshot>) -> String {
-    let exemplars = exemplar_suffixes(&snapshot);
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector(snapshot)));
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry)
-        .expect("writing to a String cannot fail");
-    if exemplars.is_empty() {
-        return text;
-    }
-    // prometheus-client builds exemplars only from its own live metric types,
-    // so they are added to the encoded bucket lines of prepared snapshots here.
-    let mut out = String::with_capacity(text.len() + exemplars.len() * 48);
-    for line in text.lines() {
-        out.push_str(line);
-        if let Some((series, _)) = line.rsplit_once(' ') {
-            if let Some(suffix) = exemplars.get(series) {
-                out.push_str(suffix);
-            }
-        }
-        out.push('\n');
-    }
-    out
+pub fn openmetrics(snapshot: impl Borrow<Snapshot>) -> String {
+    encode(snapshot.borrow(), Format::OpenMetrics)
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// `series text before the value` → ` # {ticket_id="T1"} 120.0 1794820800.0`.
-fn exemplar_suffixes(snap: &Snapshot) -> std::collections::HashMap<String, String> {
-    let mut out = std::collections::HashMap::new();
-    for fam in snap.families.iter().filter(|f| f.kind == Kind::Histogram) {
-        for s in &fam.series {
-            let Value::Hist(h) = &s.value else { continue };
-            for (i, e) in h.exemplars.iter().enumerate() {
-                let Some(e) = e else { continue };
-                let le = match h.bounds.get(i) {
-                    Some(b) => dtoa::Buffer::new().format(*b).to_string(),
-                    None => "+Inf".to_string(),
-                };
-                let mut series = format!("{}_bucket{{le=\"{le}\"", fam.name);
-                for (k, v) in &s.labels {
-                    series.push_str(&format!(",{k}=\"{}\"", escape(v)));
-                }
-                series.push('}');
-                let suffix = format!(
-                    " # {{{}=\"{}\"}} {} {}",
-                    e.label,
-                    escape(&e.id),
-                    dtoa::Buffer::new().format(e.value_ms as f64 / 1000.0),
-                    dtoa::Buffer::new().format(e.ts_ms as f64 / 1000.0)
-                );
-                out.insert(series, suffix);
-            }
-        }
+/// A snapshot in `format`, window families rendered in their place.
+pub fn encode(snapshot: &Snapshot, format: Format) -> String {
+    let windows = snapshot.rendered_windows();
+    // About 100 bytes a line: sized once rather than grown by copies.
+    let lines: usize = snapshot
+        .families
+        .iter()
+        .map(|f| {
+            f.series
+                .iter()
+                .map(|s| match &s.value {
+                    Value::Hist(h) => h.buckets.len() + 2,
+                    _ => 1,
+                })
+                .sum::<usize>()
+                + 2
+        })
+        .sum();
+    let mut w = Writer {
+        out: String::with_capacity(100 * lines + 16 * 1024),
+        format,
+    };
+    for family in snapshot.in_order(&windows) {
+        w.family(family);
     }
-    out
-}
-
-/// Prometheus text format (0.0.4) of a snapshot.
-pub fn prometheus_text(snapshot: Arc<Snapshot>) -> String {
-    openmetrics_to_prometheus(&openmetrics(snapshot))
-}
-
-/// Rewrites OpenMetrics text as Prometheus text format 0.0.4: counter
-/// families are named with their `_total` sample name, exemplars, `# UNIT`
-/// and `# EOF` are dropped.
-pub fn openmetrics_to_prometheus(om: &str) -> String {
-    let mut out = String::with_capacity(om.len());
-    let mut counters = std::collections::HashSet::new();
-    for line in om.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            if let Some(name) = rest.strip_suffix(" counter") {
-                counters.insert(name.to_string());
-            }
-        }
+    if format == Format::OpenMetrics {
+        w.out.push_str("# EOF\n");
     }
-    for line in om.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let meta = line
-            .strip_prefix("# HELP ")
-            .map(|r| ("# HELP ", r))
-            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
-        if let Some((prefix, rest)) = meta {
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            out.push_str(prefix);
-            out.push_str(name);
-            if counters.contains(name) {
-                out.push_str("_total");
-            }
-            out.push(' ');
-            out.push_str(tail);
-            out.push('\n');
-            continue;
-        }
-        // A sample: drop an exemplar (` # {...} v`) after the value.
-        let sample = match line.find(" # {") {
-            Some(i) => &line[..i],
-            None => line,
+    w.out
+}
+
+struct Writer {
+    out: String,
+    format: Format,
+}
+
+impl Writer {
+    fn family(&mut self, f: &Family) {
+        let (type_name, suffix) = match f.kind {
+            Kind::Counter => ("counter", "_total"),
+            Kind::Gauge => ("gauge", ""),
+            Kind::Histogram => ("histogram", ""),
         };
-        out.push_str(sample);
-        out.push('\n');
+        // 0.0.4 names a counter's family by its sample name.
+        let family_suffix = if self.format == Format::Prometheus {
+            suffix
+        } else {
+            ""
+        };
+        for (comment, text) in [("# HELP ", f.help.as_ref()), ("# TYPE ", type_name)] {
+            self.out.push_str(comment);
+            self.out.push_str(f.name);
+            self.out.push_str(family_suffix);
+            self.out.push(' ');
+            self.out.push_str(text);
+            self.out.push('\n');
+        }
+        for s in &f.series {
+            match &s.value {
+                Value::Hist(h) => self.histogram(f.name, &s.labels, h),
+                Value::Int(v) => self.sample(f.name, suffix, &s.labels, Number::Int(*v)),
+                Value::Float(v) => self.sample(f.name, suffix, &s.labels, Number::Float(*v)),
+                Value::Millis(ms) => self.sample(
+                    f.name,
+                    suffix,
+                    &s.labels,
+                    Number::Float(*ms as f64 / 1000.0),
+                ),
+            }
+        }
     }
-    out
+
+    fn sample(&mut self, name: &str, suffix: &str, labels: &Labels, v: Number) {
+        self.out.push_str(name);
+        self.out.push_str(suffix);
+        self.labels(labels);
+        self.out.push(' ');
+        self.number(v);
+        self.out.push('\n');
+    }
+
+    fn histogram(&mut self, name: &str, labels: &Labels, h: &HistValue) {
+        // The labels after `le`, written once for every line of the series:
+        // `,k="v",…}`, or `}` alone.
+        let mut tail = String::new();
+        for (k, v) in labels {
+            tail.push(',');
+            tail.push_str(k);
+            tail.push_str("=\"");
+            push_escaped(&mut tail, v);
+            tail.push('"');
+        }
+        tail.push('}');
+        for (suffix, v) in [
+            ("_sum", Number::Float(h.sum_ms as f64 / 1000.0)),
+            ("_count", Number::Int(h.count)),
+        ] {
+            self.out.push_str(name);
+            self.out.push_str(suffix);
+            if !labels.is_empty() {
+                self.out.push('{');
+                self.out.push_str(&tail[1..]);
+            }
+            self.out.push(' ');
+            self.number(v);
+            self.out.push('\n');
+        }
+        let mut cumulative = 0;
+        for (i, n) in h.buckets.iter().enumerate() {
+            cumulative += n;
+            let mut le = dtoa::Buffer::new();
+            let le = match h.bounds.get(i) {
+                Some(b) => le.format(*b),
+                None => "+Inf",
+            };
+            self.out.push_str(name);
+            self.out.push_str("_bucket{le=\"");
+            self.out.push_str(le);
+            self.out.push('"');
+            self.out.push_str(&tail);
+            self.out.push(' ');
+            self.number(Number::Int(cumulative));
+            if self.format == Format::OpenMetrics {
+                if let Some(Some(e)) = h.exemplars.get(i) {
+                    self.exemplar(e);
+                }
+            }
+            self.out.push('\n');
+        }
+    }
+
+    /// ` # {ticket_id="T1"} 120.0 1794820800.0`: the value and its event time, seconds.
+    fn exemplar(&mut self, e: &ExemplarValue) {
+        self.out.push_str(" # {");
+        self.out.push_str(e.label);
+        self.out.push_str("=\"");
+        push_escaped(&mut self.out, &e.id);
+        self.out.push_str("\"} ");
+        self.number(Number::Float(e.value_ms as f64 / 1000.0));
+        self.out.push(' ');
+        self.number(Number::Float(e.ts_ms as f64 / 1000.0));
+    }
+
+    /// `{k="v",…}`; nothing for no labels.
+    fn labels(&mut self, labels: &Labels) {
+        if labels.is_empty() {
+            return;
+        }
+        self.out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.out.push_str(k);
+            self.out.push_str("=\"");
+            push_escaped(&mut self.out, v);
+            self.out.push('"');
+        }
+        self.out.push('}');
+    }
+
+    fn number(&mut self, v: Number) {
+        match v {
+            Number::Int(n) => self.out.push_str(itoa::Buffer::new().format(n)),
+            Number::Float(x) => self.out.push_str(dtoa::Buffer::new().format(x)),
+        }
+    }
+}
+
+/// A label value: `\\`, `"` and newline escaped, as both formats require.
+fn push_escaped(out: &mut String, v: &str) {
+    let mut last = 0;
+    for (i, b) in v.bytes().enumerate() {
+        let esc = match b {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            b'\n' => "\\n",
+            _ => continue,
+        };
+        out.push_str(&v[last..i]);
+        out.push_str(esc);
+        last = i + 1;
+    }
+    out.push_str(&v[last..]);
+}
+
+/// A sample value as written: integers without a fraction, floats with one.
+#[derive(Clone, Copy)]
+enum Number {
+    Int(u64),
+    Float(f64),
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
 
-    #[test]
-    fn counters_get_total_in_both_formats() {
-        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 3\n# HELP g G.\n# TYPE g gauge\ng 1.5\n# EOF\n";
-        assert_eq!(
-            openmetrics_to_prometheus(om),
-            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 3\n# HELP g G.\n# TYPE g gauge\ng 1.5\n"
-        );
-    }
-
-    #[test]
-    fn exemplars_are_dropped() {
-        let om = "# TYPE h histogram\nh_bucket{le=\"1.0\"} 1 # {ticket_id=\"T1\"} 0.5\n# EOF\n";
-        assert_eq!(
-            openmetrics_to_prometheus(om),
-            "# TYPE h histogram\nh_bucket{le=\"1.0\"} 1\n"
-        );
-    }
-}
-
-#[cfg(test)]
-mod exemplar_tests {
     use super::*;
     use crate::config::Config;
     use crate::decode::decode;
     use crate::engine::Engine;
+    use crate::names;
 
-    #[test]
-    fn openmetrics_buckets_name_the_ticket_behind_them() {
+    /// The sample lines of an exposition, exemplars cut off.
+    fn samples(text: &str) -> BTreeSet<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(" # {").next().unwrap_or(l).to_string())
+            .collect()
+    }
+
+    fn engine_snapshot() -> Snapshot {
         let mut e = Engine::new(&Config::default());
         for l in [
             r#"{"event_id":"1","type":"ticket.created","ts":0,"ticket_id":"T-1","customer_id":"c","queue":"a \"b\""}"#,
@@ -236,7 +296,12 @@ mod exemplar_tests {
         ] {
             e.apply(decode(l.as_bytes(), 65536).unwrap());
         }
-        let om = openmetrics(Arc::new(e.snapshot(None)));
+        e.snapshot(None)
+    }
+
+    #[test]
+    fn openmetrics_buckets_name_the_ticket_behind_them() {
+        let om = openmetrics(engine_snapshot());
         assert!(
             om.contains(r#"support_first_response_seconds_bucket{le="30.0",channel="other",priority="normal",queue="a \"b\""} 1 # {ticket_id="T-1"} 25.0 25.0"#),
             "{}",
@@ -248,6 +313,85 @@ mod exemplar_tests {
             r#"support_answer_wait_seconds_bucket{le="5.0",queue="q"} 1 # {call_id="K-9"} 3.0 4.0"#
         ));
         // The Prometheus text format has no exemplars.
-        assert!(!prometheus_text(Arc::new(e.snapshot(None))).contains(" # {"));
+        assert!(!prometheus_text(Arc::new(engine_snapshot())).contains(" # {"));
+    }
+
+    #[test]
+    fn both_formats_carry_the_same_samples() {
+        let snap = engine_snapshot();
+        let (prom, om) = (prometheus_text(&snap), openmetrics(&snap));
+        assert!(om.contains(" # {"), "the OpenMetrics text has exemplars");
+        assert_eq!(samples(&prom), samples(&om));
+        assert!(samples(&prom).len() > 100, "{prom}");
+        // The same families, counters named by their samples in 0.0.4 only.
+        let types = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("# TYPE "))
+                .map(|l| l.replace("_total counter", " counter"))
+                .collect()
+        };
+        assert_eq!(types(&prom), types(&om));
+        assert!(prom.contains("# TYPE support_tickets_created_total counter\n"));
+        assert!(om.contains("# TYPE support_tickets_created counter\n"));
+        assert!(om.ends_with("# EOF\n") && !prom.contains("# EOF"));
+    }
+
+    #[test]
+    fn histogram_lines_in_order_with_exemplars_in_openmetrics_only() {
+        let mut s = Snapshot::default();
+        s.family(names::HOLD, Kind::Histogram).push(
+            vec![("queue", "q".into())],
+            Value::Hist(HistValue {
+                bounds: vec![0.5, 10.0].into(),
+                buckets: vec![1, 0, 2],
+                sum_ms: 61_250,
+                count: 3,
+                exemplars: vec![
+                    None,
+                    None,
+                    Some(ExemplarValue {
+                        label: "call_id",
+                        id: "K\\1".into(),
+                        value_ms: 30_000,
+                        ts_ms: 1_794_816_000_500,
+                    }),
+                ],
+            }),
+        );
+        s.family(names::AGENT_STATUS_SECONDS, Kind::Counter)
+            .push(vec![], Value::Millis(1500));
+        let body = concat!(
+            "support_hold_seconds_sum{queue=\"q\"} 61.25\n",
+            "support_hold_seconds_count{queue=\"q\"} 3\n",
+            "support_hold_seconds_bucket{le=\"0.5\",queue=\"q\"} 1\n",
+            "support_hold_seconds_bucket{le=\"10.0\",queue=\"q\"} 1\n",
+        );
+        assert_eq!(
+            prometheus_text(&s),
+            format!(
+                "# HELP support_hold_seconds {}\n# TYPE support_hold_seconds histogram\n{body}{}",
+                names::HOLD.1,
+                concat!(
+                    "support_hold_seconds_bucket{le=\"+Inf\",queue=\"q\"} 3\n",
+                    "# HELP support_agent_status_seconds_total Seconds agents spent in each status.\n",
+                    "# TYPE support_agent_status_seconds_total counter\n",
+                    "support_agent_status_seconds_total 1.5\n",
+                )
+            )
+        );
+        assert_eq!(
+            openmetrics(&s),
+            format!(
+                "# HELP support_hold_seconds {}\n# TYPE support_hold_seconds histogram\n{body}{}",
+                names::HOLD.1,
+                concat!(
+                    "support_hold_seconds_bucket{le=\"+Inf\",queue=\"q\"} 3 # {call_id=\"K\\\\1\"} 30.0 1794816000.5\n",
+                    "# HELP support_agent_status_seconds Seconds agents spent in each status.\n",
+                    "# TYPE support_agent_status_seconds counter\n",
+                    "support_agent_status_seconds_total 1.5\n",
+                    "# EOF\n",
+                )
+            )
+        );
     }
 }

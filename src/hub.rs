@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::snapshot::{HistValue, Kind, Snapshot, Value};
+use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
 
 /// A partition: topic and number.
-pub type Tp = (String, i32);
+pub type TopicPartition = (String, i32);
 
 /// Where an assigned partition is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,13 +42,13 @@ pub struct PartStatus {
 /// What every part of the live runtime publishes.
 #[derive(Debug, Default)]
 pub struct SnapshotHub {
-    parts: RwLock<BTreeMap<Tp, Arc<Snapshot>>>,
+    parts: RwLock<BTreeMap<TopicPartition, Arc<Snapshot>>>,
     /// Consumer lag per partition from librdkafka statistics.
-    lag: RwLock<BTreeMap<Tp, i64>>,
+    lag: RwLock<BTreeMap<TopicPartition, i64>>,
     /// Partitions currently assigned to this instance.
-    assigned: RwLock<Vec<Tp>>,
+    assigned: RwLock<Vec<TopicPartition>>,
     /// Progress of each assigned partition.
-    status: RwLock<BTreeMap<Tp, PartStatus>>,
+    status: RwLock<BTreeMap<TopicPartition, PartStatus>>,
     /// Whether series carry a `topic` label beside `partition` (more than one topic).
     label_topic: AtomicBool,
     /// Rebalances seen.
@@ -80,14 +80,14 @@ impl SnapshotHub {
     }
 
     /// Publishes a partition's latest snapshot.
-    pub fn publish(&self, tp: &Tp, snap: Arc<Snapshot>) {
+    pub fn publish(&self, tp: &TopicPartition, snap: Arc<Snapshot>) {
         if let Ok(mut p) = self.parts.write() {
             p.insert(tp.clone(), snap);
         }
     }
 
     /// Forgets a partition (revoked): its series leave `/metrics`.
-    pub fn remove(&self, tp: &Tp) {
+    pub fn remove(&self, tp: &TopicPartition) {
         if let Ok(mut p) = self.parts.write() {
             p.remove(tp);
         }
@@ -97,21 +97,21 @@ impl SnapshotHub {
     }
 
     /// Records a partition's progress.
-    pub fn set_status(&self, tp: &Tp, st: PartStatus) {
+    pub fn set_status(&self, tp: &TopicPartition, st: PartStatus) {
         if let Ok(mut m) = self.status.write() {
             m.insert(tp.clone(), st);
         }
     }
 
     /// Forgets a partition's progress (no longer assigned).
-    pub fn clear_status(&self, tp: &Tp) {
+    pub fn clear_status(&self, tp: &TopicPartition) {
         if let Ok(mut m) = self.status.write() {
             m.remove(tp);
         }
     }
 
     /// Every assigned partition's progress.
-    pub fn statuses(&self) -> BTreeMap<Tp, PartStatus> {
+    pub fn statuses(&self) -> BTreeMap<TopicPartition, PartStatus> {
         self.status.read().map(|m| m.clone()).unwrap_or_default()
     }
 
@@ -121,21 +121,21 @@ impl SnapshotHub {
     }
 
     /// Records consumer lag from statistics.
-    pub fn set_lag(&self, lag: BTreeMap<Tp, i64>) {
+    pub fn set_lag(&self, lag: BTreeMap<TopicPartition, i64>) {
         if let Ok(mut l) = self.lag.write() {
             *l = lag;
         }
     }
 
     /// Records the current assignment.
-    pub fn set_assigned(&self, tps: Vec<Tp>) {
+    pub fn set_assigned(&self, tps: Vec<TopicPartition>) {
         if let Ok(mut a) = self.assigned.write() {
             *a = tps;
         }
     }
 
     /// The current assignment.
-    pub fn assigned(&self) -> Vec<Tp> {
+    pub fn assigned(&self) -> Vec<TopicPartition> {
         self.assigned.read().map(|a| a.clone()).unwrap_or_default()
     }
 
@@ -150,7 +150,7 @@ impl SnapshotHub {
     }
 
     /// The published snapshots.
-    pub fn snapshots(&self) -> Vec<(Tp, Arc<Snapshot>)> {
+    pub fn snapshots(&self) -> Vec<(TopicPartition, Arc<Snapshot>)> {
         self.parts
             .read()
             .map(|p| p.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
@@ -158,7 +158,7 @@ impl SnapshotHub {
     }
 
     /// Consumer lag per partition.
-    pub fn lags(&self) -> BTreeMap<Tp, i64> {
+    pub fn lags(&self) -> BTreeMap<TopicPartition, i64> {
         self.lag.read().map(|l| l.clone()).unwrap_or_default()
     }
 
@@ -168,19 +168,17 @@ impl SnapshotHub {
     /// Counters and histograms keep a series per partition (label
     /// `partition`, and `topic` with several topics): when a partition moves
     /// to another instance its series move with it, so no instance's series
-    /// ever decreases and `sum()` over instances is the total. Gauges and
-    /// windows merge across the instance's partitions.
+    /// ever decreases and `sum()` over instances is the total. Gauges merge
+    /// across the instance's partitions by their family's
+    /// [`crate::metrics::Merge`], windows by adding their data.
     pub fn merged(&self, wall_ms: i64) -> Snapshot {
-        let snaps = self.snapshots();
         let label_topic = self.label_topic.load(Ordering::Relaxed);
-        let labelled: Vec<Snapshot> = snaps
-            .iter()
-            .map(|((t, p), s)| with_partition(s, t, *p, label_topic))
-            .collect();
-        // Each partition's counters carry its own label: nothing to add up.
-        let mut out = Snapshot::merge_with(labelled.iter(), |f| {
-            matches!(f.kind, Kind::Counter | Kind::Histogram)
-        });
+        // Each partition's counters carry its own label: they never combine.
+        let mut out = Snapshot::merge(
+            self.snapshots()
+                .iter()
+                .map(|((t, p), s)| with_partition(s, t, *p, label_topic)),
+        );
         let mut f = out.family(crate::names::CONSUMER_LAG, Kind::Gauge);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {
@@ -241,8 +239,8 @@ impl SnapshotHub {
                     }),
                 );
         }
-        crate::process::add_process_metrics(&mut out, self.started);
-        crate::process::add_http_metrics(&mut out);
+        crate::process_metrics::add_process_metrics(&mut out, self.started);
+        crate::process_metrics::add_http_metrics(&mut out);
         out
     }
 }
@@ -250,27 +248,53 @@ impl SnapshotHub {
 /// A partition's snapshot with `partition` (and `topic`) added to every
 /// counter and histogram series.
 fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) -> Snapshot {
-    let mut out = s.clone();
     let p: Cow<'static, str> = Cow::Owned(partition.to_string());
     let t: Cow<'static, str> = Cow::Owned(topic.to_string());
-    for f in &mut out.families {
-        if matches!(f.kind, Kind::Counter | Kind::Histogram) {
-            for series in &mut f.series {
-                if label_topic {
-                    series.labels.push(("topic", t.clone()));
-                }
-                series.labels.push(("partition", p.clone()));
+    let families = s
+        .families
+        .iter()
+        .map(|f| {
+            if !matches!(f.kind, Kind::Counter | Kind::Histogram) {
+                return f.clone();
             }
-        }
+            let series = f
+                .series
+                .iter()
+                .map(|x| {
+                    // Sized once: the partition (and topic) labels are pushed without a copy.
+                    let mut labels = Vec::with_capacity(x.labels.len() + 2);
+                    labels.extend(x.labels.iter().cloned());
+                    if label_topic {
+                        labels.push(("topic", t.clone()));
+                    }
+                    labels.push(("partition", p.clone()));
+                    Series {
+                        labels,
+                        value: x.value.clone(),
+                    }
+                })
+                .collect();
+            Family {
+                series,
+                name: f.name,
+                help: f.help.clone(),
+                kind: f.kind,
+                merge: f.merge,
+            }
+        })
+        .collect();
+    Snapshot {
+        families,
+        windows: s.windows.clone(),
+        progress: s.progress,
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Labels;
     use crate::names;
-    use crate::snapshot::Labels;
 
     fn part(created: u64, open: u64) -> Snapshot {
         let mut s = Snapshot::default();

@@ -1,13 +1,19 @@
 //! frontline: customer-support KPIs from a stream of events.
 //!
-//! The data flows one way, and a module imports only from upstream of it:
+//! The data flows one way, and a module imports only from upstream of it
+//! or from the shared vocabulary: [`config`], [`event`], [`names`], and the
+//! metric model's types ([`metrics`]), which the engine fills.
 //!
 //! ```text
-//!  source ──► decode ──► engine ──► snapshot ──► export
-//!  (replay)   (bytes →   (state,    (finished    (prometheus-client
-//!             Event)     timers,    numbers)     Collector, text)
-//!                        windows)
+//!  source ──► decode ──► engine ──► metrics ──► hub ──► export
+//!  (Kafka,    (bytes →   (state,    (typed      (merge    (0.0.4 and
+//!   replay)    Event)     timers,    snapshot,   of        OpenMetrics
+//!                         windows)   windows)    partitions) text)
 //! ```
+//!
+//! The engine fills a [`metrics::Snapshot`]; the model never calls back
+//! into the engine (it imports only [`config`] and [`names`]); the hub
+//! merges the partitions' snapshots; [`export`] reads only the model.
 //!
 //! - [`config`]: the TOML file, its defaults and validation.
 //! - [`calendar`]: business-hours calendars (time zones, hours, holidays).
@@ -15,9 +21,15 @@
 //! - [`decode`]: bytes → [`event::Event`], with a typed reason per error.
 //! - [`engine`]: the sans-IO core: `apply`, `advance_clock`, `flush`,
 //!   `snapshot`. No I/O, no wall clock; time comes in as data.
-//! - [`snapshot`]: an immutable picture of every metric.
+//! - [`metrics`]: the typed metric model: families with a kind and a merge
+//!   rule across partitions, label sets, values, histogram buckets with
+//!   their exemplars, window data (rendered into families when encoded),
+//!   and a partition's event-time progress; merging in one linear pass.
 //! - [`names`]: metric names and help texts.
-//! - [`export`]: snapshot → OpenMetrics / Prometheus text.
+//! - [`export`]: the metric model → Prometheus text 0.0.4 / OpenMetrics,
+//!   one writer for both.
+//! - [`process_metrics`]: the OS process's own metrics (CPU, memory, file
+//!   descriptors).
 //! - [`source`]: drives one engine per Kafka partition (at least once,
 //!   dead letters, lag).
 //! - [`hub`]: partitions publish snapshots; HTTP reads and merges them.
@@ -45,13 +57,50 @@ pub mod event;
 pub mod export;
 pub mod hub;
 pub mod kafka_log;
+pub mod metrics;
 pub mod names;
-pub mod process;
+pub mod process_metrics;
 pub mod replay;
 pub mod server;
 pub mod simulate;
 pub mod sla_events;
-pub mod snapshot;
 pub mod source;
 pub mod stderr;
 pub mod webconfig;
+
+#[cfg(test)]
+mod flow {
+    /// The metric model and the encoder import nothing downstream of them
+    /// (their tests aside): the model never calls back into the engine.
+    #[test]
+    fn model_and_encoder_import_only_upstream() {
+        let downstream = [
+            "engine",
+            "hub",
+            "source",
+            "server",
+            "replay",
+            "checkpoint",
+            "simulate",
+        ];
+        for (file, text, also) in [
+            ("metrics/mod.rs", include_str!("metrics/mod.rs"), "export"),
+            (
+                "metrics/windows.rs",
+                include_str!("metrics/windows.rs"),
+                "export",
+            ),
+            ("export.rs", include_str!("export.rs"), "process_metrics"),
+        ] {
+            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for m in downstream.iter().chain([&also]) {
+                    assert!(
+                        !line.contains(&format!("crate::{m}")),
+                        "{file} imports from downstream: {line}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -12,9 +12,9 @@ use crate::config::Config;
 use crate::decode::REASONS;
 use crate::engine::{Engine, PromHist};
 use crate::export;
+use crate::metrics::{HistValue, Kind, Snapshot, Value};
 use crate::names;
 use crate::sla_events::{self, Cause, Source};
-use crate::snapshot::{HistValue, Kind, Snapshot, Value};
 
 /// What to replay and where to write.
 #[derive(Debug, Clone)]
@@ -370,7 +370,11 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             let (breaches, dropped) = engine.drain_breaches();
             breach_log.log(&breaches, dropped);
             let ms = batch_start.elapsed().as_secs_f64() * 1000.0;
-            batch.observe(&BATCH_BOUNDS, ms.round() as i64, crate::engine::Ex::none());
+            batch.observe(
+                &BATCH_BOUNDS,
+                ms.round() as i64,
+                crate::engine::ExemplarSource::none(),
+            );
             batch_start = Instant::now();
             now = wall_ms();
             if let Some(b) = &bar {

@@ -26,8 +26,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::Config;
 use crate::export;
 use crate::hub::{PartStatus, Phase, SnapshotHub};
-use crate::process::{refused, Refusal};
-use crate::snapshot::Value;
+use crate::process_metrics::{refused, Refusal};
 use crate::webconfig::Watcher;
 
 /// Shared by the handlers.
@@ -490,9 +489,8 @@ async fn readyz(State(st): State<AppState>) -> Response {
         let wm_ok = snaps
             .iter()
             .find(|(t, _)| t == tp)
-            .and_then(|(_, s)| s.get("frontline_watermark_seconds"))
-            .and_then(|f| f.series.first())
-            .is_some_and(|x| matches!(x.value, Value::Float(wm) if now - wm <= max_wm_lag));
+            .and_then(|(_, s)| s.watermark_ms())
+            .is_some_and(|wm| now - wm as f64 / 1000.0 <= max_wm_lag);
         if !(lag_ok || wm_ok) {
             behind.push(format!("{}/{}", tp.0, tp.1));
         }

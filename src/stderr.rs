@@ -9,8 +9,8 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::metrics::{Kind, Snapshot, Value};
 use crate::names;
-use crate::snapshot::{Kind, Snapshot, Value};
 
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 

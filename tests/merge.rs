@@ -9,8 +9,8 @@ use frontline::config::Config;
 use frontline::decode::decode;
 use frontline::engine::Engine;
 use frontline::export::prometheus_text;
+use frontline::metrics::Snapshot;
 use frontline::simulate::{SimConfig, Simulator};
-use frontline::snapshot::Snapshot;
 
 fn support_lines(text: &str) -> Vec<String> {
     let mut v: Vec<String> = text
@@ -49,7 +49,7 @@ fn merged_partitions_equal_one_engine() {
     }
     whole.flush();
     let snaps: Vec<Snapshot> = parts.iter_mut().map(|p| p.snapshot(None)).collect();
-    let merged = Snapshot::merge(&snaps);
+    let merged = Snapshot::merge(snaps);
     let one = support_lines(&prometheus_text(Arc::new(whole.snapshot(None))));
     let many = support_lines(&prometheus_text(Arc::new(merged)));
     assert!(

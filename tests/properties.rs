@@ -19,7 +19,7 @@ use frontline::config::Config;
 use frontline::engine::Engine;
 use frontline::event::{AgentStatus, Body, Channel, Event, Priority, TicketStatus};
 use frontline::export::prometheus_text;
-use frontline::snapshot::{Kind, Snapshot, Value};
+use frontline::metrics::{Kind, Snapshot, Value};
 use proptest::prelude::*;
 use proptest::sample::Index;
 

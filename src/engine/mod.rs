@@ -27,13 +27,13 @@ use crate::event::{
 };
 
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
-pub use state::{dims, Ex, Metrics, PromHist};
+pub use state::{dims, ExemplarSource, Metrics, PromHist};
 use state::{
     flag, Agent, Call, CallPhase, Contact, Cover, Customer, Ticket, MAX_CONTACT_ENTRIES,
     NOT_WAITING,
 };
 use table::Table;
-use window::{DimKey, DurMetric, Windows, C};
+use window::{DimKey, DurMetric, WindowCount, Windows};
 
 pub mod sla;
 mod sla_engine;
@@ -45,7 +45,7 @@ use sla_engine::SlaTimers;
 mod dedup;
 pub use dedup::Dedup;
 
-mod snapshot;
+mod families;
 
 /// The Prometheus histograms, each with its own bucket bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -731,7 +731,7 @@ impl Engine {
         ts >= self.watermark()
     }
 
-    fn win_count(&mut self, ts: i64, c: C, n: i64) {
+    fn win_count(&mut self, ts: i64, c: WindowCount, n: i64) {
         if self.in_window(ts) {
             self.st.windows.count(ts, c, n);
         }
@@ -763,7 +763,7 @@ impl Engine {
         }
     }
 
-    fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: Ex<'_>) {
+    fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: ExemplarSource<'_>) {
         let bounds = &self.s.bounds[h as usize];
         let m = &mut self.st.metrics;
         // Buckets with `+Inf`, `_sum` and `_count`.
@@ -800,7 +800,7 @@ impl Engine {
                     self.st.ticket_agents.remove(&ticket);
                 }
                 *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
-                self.win_count(ts, C::TicketsCreated, 1);
+                self.win_count(ts, WindowCount::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
                 self.release_held(&ticket, true);
             }
@@ -857,24 +857,24 @@ impl Engine {
                         q,
                     );
                 }
-                self.win_count(ts, C::CsatResponses, 1);
+                self.win_count(ts, WindowCount::CsatResponses, 1);
                 if score >= 4 {
-                    self.win_count(ts, C::CsatPositive, 1);
+                    self.win_count(ts, WindowCount::CsatPositive, 1);
                 }
             }
             Body::SurveyNps { score, .. } => {
                 let (i, c) = match score {
-                    9..=10 => (0, C::NpsPromoters),
-                    7..=8 => (1, C::NpsPassives),
-                    _ => (2, C::NpsDetractors),
+                    9..=10 => (0, WindowCount::NpsPromoters),
+                    7..=8 => (1, WindowCount::NpsPassives),
+                    _ => (2, WindowCount::NpsDetractors),
                 };
                 self.st.metrics.nps[i] += 1;
                 self.win_count(ts, c, 1);
             }
             Body::SurveyCes { score, .. } => {
                 self.st.metrics.ces[score as usize - 1] += 1;
-                self.win_count(ts, C::CesCount, 1);
-                self.win_count(ts, C::CesSum, score as i64);
+                self.win_count(ts, WindowCount::CesCount, 1);
+                self.win_count(ts, WindowCount::CesSum, score as i64);
             }
             Body::CustomerSubscribed { customer } => {
                 let c = self
@@ -930,7 +930,7 @@ impl Engine {
         q: LabelId,
     ) {
         *bump!(self.st.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
-        self.win_count(ts, C::Contacts, 1);
+        self.win_count(ts, WindowCount::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.s.repeat_window;
         let cust = self.st.customers.entry(customer_key(customer)).or_default();
@@ -975,7 +975,7 @@ impl Engine {
         }
         for (t, ch, q) in newly {
             *bump!(self.st.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
-            self.win_count(t, C::Repeats, 1);
+            self.win_count(t, WindowCount::Repeats, 1);
         }
     }
 
@@ -1050,19 +1050,29 @@ impl Engine {
                         HistId::FirstResponse,
                         key,
                         ts - created,
-                        Ex::ticket(&id, ts),
+                        ExemplarSource::ticket(&id, ts),
                     );
                     self.win_observe(ts, DurMetric::FirstResponse, ch, q, ts - created);
                     if let Some((Some(ms), _)) = business {
-                        self.observe(HistId::FirstResponseBusiness, key, ms, Ex::ticket(&id, ts));
+                        self.observe(
+                            HistId::FirstResponseBusiness,
+                            key,
+                            ms,
+                            ExemplarSource::ticket(&id, ts),
+                        );
                     }
                 }
                 if let Some(since) = waiting {
                     let ms = (ts - since).max(0);
-                    self.observe(HistId::Reply, key, ms, Ex::ticket(&id, ts));
+                    self.observe(HistId::Reply, key, ms, ExemplarSource::ticket(&id, ts));
                     self.win_observe(ts, DurMetric::Reply, ch, q, ms);
                     if let Some((_, Some(ms))) = business {
-                        self.observe(HistId::ReplyBusiness, key, ms, Ex::ticket(&id, ts));
+                        self.observe(
+                            HistId::ReplyBusiness,
+                            key,
+                            ms,
+                            ExemplarSource::ticket(&id, ts),
+                        );
                     }
                 }
                 if self.per_agent() {
@@ -1117,7 +1127,7 @@ impl Engine {
                 if !t.has(flag::ESCALATED) {
                     t.set(flag::ESCALATED, true);
                     *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
-                    self.win_count(ts, C::Escalations, 1);
+                    self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
                         self.agent_ticket_escalated(&id, q);
                     }
@@ -1150,20 +1160,30 @@ impl Engine {
                 let key = dims(ch, pr, q);
                 if first {
                     *bump!(self.st.metrics, tickets_resolved, key) += 1;
-                    self.observe(HistId::Resolution, key, ts - created, Ex::ticket(&id, ts));
+                    self.observe(
+                        HistId::Resolution,
+                        key,
+                        ts - created,
+                        ExemplarSource::ticket(&id, ts),
+                    );
                     if let Some(ms) = self.business_hours(policy).map(|h| h.elapsed(created, ts)) {
-                        self.observe(HistId::ResolutionBusiness, key, ms, Ex::ticket(&id, ts));
+                        self.observe(
+                            HistId::ResolutionBusiness,
+                            key,
+                            ms,
+                            ExemplarSource::ticket(&id, ts),
+                        );
                     }
                     self.sla_ticket_resolved(slot, ts);
                     self.win_observe(ts, DurMetric::Resolution, ch, q, ts - created);
-                    self.win_count(ts, C::FirstResolutions, 1);
-                    self.win_count(ts, C::ResolvedContacts, 1);
+                    self.win_count(ts, WindowCount::FirstResolutions, 1);
+                    self.win_count(ts, WindowCount::ResolvedContacts, 1);
                     if fcr {
                         *bump!(self.st.metrics, fcr, key) += 1;
-                        self.win_count(ts, C::Fcr, 1);
+                        self.win_count(ts, WindowCount::Fcr, 1);
                     }
                     if worked {
-                        self.handled(Ex::ticket(&id, ts), ch, q, work_ms);
+                        self.handled(ExemplarSource::ticket(&id, ts), ch, q, work_ms);
                     }
                     if self.per_agent() {
                         let work = worked.then_some(work_ms);
@@ -1174,7 +1194,7 @@ impl Engine {
                         HistId::FullResolution,
                         key,
                         ts - created,
-                        Ex::ticket(&id, ts),
+                        ExemplarSource::ticket(&id, ts),
                     );
                 }
             }
@@ -1187,7 +1207,7 @@ impl Engine {
                 t.status = TicketStatus::Open;
                 self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
                 *bump!(self.st.metrics, tickets_reopened, dims(ch, pr, q)) += 1;
-                self.win_count(ts, C::Reopens, 1);
+                self.win_count(ts, WindowCount::Reopens, 1);
             }
             Body::TicketClosed { .. } => {
                 if !resolved {
@@ -1207,7 +1227,7 @@ impl Engine {
     }
 
     /// A handle-time observation (ticket or call) and its cost.
-    fn handled(&mut self, ex: Ex<'_>, ch: Channel, q: LabelId, ms: i64) {
+    fn handled(&mut self, ex: ExemplarSource<'_>, ch: Channel, q: LabelId, ms: i64) {
         let ts = ex.ts;
         let key = dims(ch, Priority::Low, q);
         self.observe(HistId::Handle, key, ms, ex);
@@ -1246,12 +1266,17 @@ impl Engine {
                 self.st.metrics.waiting_add(q, queued, -1);
                 let m = &mut self.st.metrics;
                 *bump!(*m, calls_answered, q as u32) += 1;
-                self.observe(HistId::AnswerWait, q as u32, wait, Ex::call(&id, ts));
-                self.win_count(ts, C::Answered, 1);
+                self.observe(
+                    HistId::AnswerWait,
+                    q as u32,
+                    wait,
+                    ExemplarSource::call(&id, ts),
+                );
+                self.win_count(ts, WindowCount::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
                 if wait <= self.s.sl_threshold {
                     *bump!(self.st.metrics, calls_within, q as u32) += 1;
-                    self.win_count(ts, C::AnsweredWithin, 1);
+                    self.win_count(ts, WindowCount::AnsweredWithin, 1);
                 }
                 self.sla_call_left_queue(slot, ts, true);
                 if self.per_agent() {
@@ -1263,14 +1288,19 @@ impl Engine {
                 let wait = ts - queued;
                 self.st.metrics.waiting_add(q, queued, -1);
                 *bump!(self.st.metrics, calls_abandoned, q as u32) += 1;
-                self.observe(HistId::AbandonWait, q as u32, wait, Ex::call(&id, ts));
-                self.win_count(ts, C::Abandoned, 1);
+                self.observe(
+                    HistId::AbandonWait,
+                    q as u32,
+                    wait,
+                    ExemplarSource::call(&id, ts),
+                );
+                self.win_count(ts, WindowCount::Abandoned, 1);
                 if wait < self.s.short_abandon {
                     *bump!(self.st.metrics, calls_short, q as u32) += 1;
-                    self.win_count(ts, C::ShortAbandoned, 1);
+                    self.win_count(ts, WindowCount::ShortAbandoned, 1);
                 }
                 if wait <= self.s.sl_threshold {
-                    self.win_count(ts, C::AbandonedWithin, 1);
+                    self.win_count(ts, WindowCount::AbandonedWithin, 1);
                 }
                 self.sla_call_left_queue(slot, ts, false);
             }
@@ -1323,7 +1353,7 @@ impl Engine {
                 }
                 if first_escalation {
                     *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
-                    self.win_count(ts, C::Escalations, 1);
+                    self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
                         self.agent_call_escalated(&id, q);
                     }
@@ -1343,10 +1373,10 @@ impl Engine {
                 c.phase = CallPhase::AfterCallWork { ended: ts };
                 let transferred = c.transferred;
                 if resolved {
-                    self.win_count(ts, C::ResolvedContacts, 1);
+                    self.win_count(ts, WindowCount::ResolvedContacts, 1);
                     if !transferred {
                         *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
-                        self.win_count(ts, C::Fcr, 1);
+                        self.win_count(ts, WindowCount::Fcr, 1);
                         if self.per_agent() {
                             self.agent_call_fcr(&id, q);
                         }
@@ -1368,8 +1398,8 @@ impl Engine {
         };
         c.phase = CallPhase::Done { at: ts };
         let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
-        self.handled(Ex::call(id, ts), ch, q, talk + acw_ms);
-        self.observe(HistId::Hold, q as u32, hold, Ex::call(id, ts));
+        self.handled(ExemplarSource::call(id, ts), ch, q, talk + acw_ms);
+        self.observe(HistId::Hold, q as u32, hold, ExemplarSource::call(id, ts));
         if self.per_agent() {
             self.agent_call_handled(id, q, talk + acw_ms);
         }
@@ -1420,9 +1450,9 @@ impl Engine {
             (status.index() as u32) << 16 | q as u32
         ) += to - from;
         let c = match status {
-            AgentStatus::Available => C::AgentAvailableMs,
-            AgentStatus::Busy => C::AgentBusyMs,
-            AgentStatus::AfterCallWork => C::AgentAcwMs,
+            AgentStatus::Available => WindowCount::AgentAvailableMs,
+            AgentStatus::Busy => WindowCount::AgentBusyMs,
+            AgentStatus::AfterCallWork => WindowCount::AgentAcwMs,
             AgentStatus::Break | AgentStatus::Offline => return,
         };
         self.st.windows.book_interval(from, to, c);

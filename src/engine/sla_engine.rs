@@ -16,7 +16,7 @@ use super::sla::{
 };
 use super::state::{Call, Metrics, Ticket};
 use super::table::{hash_id, Slot, Table};
-use super::window::{Windows, C};
+use super::window::{WindowCount, Windows};
 use super::{Engine, LabelId, Settings, State, MAX_BREACH_RECORDS, MAX_SLA_EVENTS};
 use crate::calendar::Hours;
 use crate::event::{Channel, Priority};
@@ -332,10 +332,10 @@ impl Cx<'_> {
 
     fn window_verdict(&mut self, kind: ClockKind, ts: i64, met: bool) {
         let c = match (kind, met) {
-            (ClockKind::FirstResponse, true) => C::SlaFirstResponseMet,
-            (ClockKind::FirstResponse, false) => C::SlaFirstResponseBreached,
-            (ClockKind::Resolution, true) => C::SlaResolutionMet,
-            (ClockKind::Resolution, false) => C::SlaResolutionBreached,
+            (ClockKind::FirstResponse, true) => WindowCount::SlaFirstResponseMet,
+            (ClockKind::FirstResponse, false) => WindowCount::SlaFirstResponseBreached,
+            (ClockKind::Resolution, true) => WindowCount::SlaResolutionMet,
+            (ClockKind::Resolution, false) => WindowCount::SlaResolutionBreached,
             _ => return,
         };
         if ts >= self.watermark {

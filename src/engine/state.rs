@@ -304,7 +304,7 @@ pub struct Contact {
 
 /// The ticket or call behind an observation, for exemplars.
 #[derive(Clone, Copy, Debug)]
-pub struct Ex<'a> {
+pub struct ExemplarSource<'a> {
     /// Its id.
     pub id: &'a str,
     /// A call (`call_id`) rather than a ticket (`ticket_id`).
@@ -313,22 +313,22 @@ pub struct Ex<'a> {
     pub ts: i64,
 }
 
-impl<'a> Ex<'a> {
+impl<'a> ExemplarSource<'a> {
     /// A ticket's observation.
-    pub fn ticket(id: &'a str, ts: i64) -> Ex<'a> {
-        Ex {
+    pub fn ticket(id: &'a str, ts: i64) -> ExemplarSource<'a> {
+        ExemplarSource {
             id,
             call: false,
             ts,
         }
     }
     /// A call's observation.
-    pub fn call(id: &'a str, ts: i64) -> Ex<'a> {
-        Ex { id, call: true, ts }
+    pub fn call(id: &'a str, ts: i64) -> ExemplarSource<'a> {
+        ExemplarSource { id, call: true, ts }
     }
     /// No entity (driver-level histograms).
-    pub fn none() -> Ex<'static> {
-        Ex {
+    pub fn none() -> ExemplarSource<'static> {
+        ExemplarSource {
             id: "",
             call: false,
             ts: 0,
@@ -367,7 +367,7 @@ impl PromHist {
         }
     }
 
-    pub fn observe(&mut self, bounds: &[f64], ms: i64, ex: Ex<'_>) {
+    pub fn observe(&mut self, bounds: &[f64], ms: i64, ex: ExemplarSource<'_>) {
         let secs = ms as f64 / 1000.0;
         let i = bounds.partition_point(|b| *b < secs);
         self.buckets[i] += 1;

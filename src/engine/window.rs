@@ -16,96 +16,21 @@ use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-/// The duration metrics that have window quantiles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum DurMetric {
-    /// First response time.
-    FirstResponse = 0,
-    /// Reply time.
-    Reply = 1,
-    /// Resolution time.
-    Resolution = 2,
-    /// Handle time (tickets and calls).
-    Handle = 3,
-    /// Call answer wait.
-    AnswerWait = 4,
-}
-
-impl DurMetric {
-    /// All, in label order.
-    pub const ALL: [DurMetric; 5] = [
-        DurMetric::FirstResponse,
-        DurMetric::Reply,
-        DurMetric::Resolution,
-        DurMetric::Handle,
-        DurMetric::AnswerWait,
-    ];
-    /// The `metric` label.
-    pub fn as_str(self) -> &'static str {
-        [
-            "first_response",
-            "reply",
-            "resolution",
-            "handle",
-            "answer_wait",
-        ][self as usize]
-    }
-}
-
-macro_rules! counts {
-    ($($name:ident),+ $(,)?) => {
-        /// Which count of a pane.
-        #[allow(non_camel_case_types, missing_docs)]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum C { $($name),+ }
-        /// How many counts a pane has.
-        pub const NC: usize = [$(C::$name),+].len();
-    };
-}
-
-counts!(
-    TicketsCreated,
-    Contacts,
-    Escalations,
-    FirstResolutions,
-    Reopens,
-    Fcr,
-    ResolvedContacts,
-    Repeats,
-    Answered,
-    AnsweredWithin,
-    Abandoned,
-    ShortAbandoned,
-    AbandonedWithin,
-    CsatResponses,
-    CsatPositive,
-    NpsPromoters,
-    NpsPassives,
-    NpsDetractors,
-    CesCount,
-    CesSum,
-    SlaFirstResponseMet,
-    SlaFirstResponseBreached,
-    SlaResolutionMet,
-    SlaResolutionBreached,
-    AgentAvailableMs,
-    AgentBusyMs,
-    AgentAcwMs,
-);
+pub use crate::metrics::{DurMetric, WindowCount, WINDOW_COUNTS};
 
 /// The counts of a pane or window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Counts(#[serde(with = "counts_serde")] pub [i64; NC]);
+pub struct Counts(#[serde(with = "counts_serde")] pub [i64; WINDOW_COUNTS]);
 
 mod counts_serde {
-    use super::NC;
+    use super::WINDOW_COUNTS;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    pub fn serialize<S: Serializer>(v: &[i64; NC], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &[i64; WINDOW_COUNTS], s: S) -> Result<S::Ok, S::Error> {
         v.as_slice().serialize(s)
     }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[i64; NC], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[i64; WINDOW_COUNTS], D::Error> {
         let v = Vec::<i64>::deserialize(d)?;
-        let mut out = [0; NC];
+        let mut out = [0; WINDOW_COUNTS];
         for (o, x) in out.iter_mut().zip(v) {
             *o = x;
         }
@@ -115,13 +40,13 @@ mod counts_serde {
 
 impl Default for Counts {
     fn default() -> Self {
-        Counts([0; NC])
+        Counts([0; WINDOW_COUNTS])
     }
 }
 
 impl Counts {
     /// One count.
-    pub fn get(&self, c: C) -> i64 {
+    pub fn get(&self, c: WindowCount) -> i64 {
         self.0[c as usize]
     }
     fn add(&mut self, other: &Counts, sign: i64) {
@@ -203,8 +128,8 @@ impl DurAgg {
     }
 
     /// A copy for a snapshot (call after [`Windows::read`] compacted it).
-    pub fn data(&self) -> crate::snapshot::DurData {
-        crate::snapshot::DurData {
+    pub fn data(&self) -> crate::metrics::DurData {
+        crate::metrics::DurData {
             hist: self.added.clone(),
             sum_ms: self.sum_ms,
             count: self.count,
@@ -382,7 +307,7 @@ impl Windows {
     }
 
     /// Adds `n` to count `c` at event time `ts`.
-    pub fn count(&mut self, ts: i64, c: C, n: i64) {
+    pub fn count(&mut self, ts: i64, c: WindowCount, n: i64) {
         let Some(cur) = self.cur else { return };
         let Some((idx, pane)) = self.pane_mut(ts) else {
             return;
@@ -423,7 +348,7 @@ impl Windows {
 
     /// Books the part of the interval `[from, to)` that falls in retained
     /// panes to count `c`, in milliseconds.
-    pub fn book_interval(&mut self, from: i64, to: i64, c: C) {
+    pub fn book_interval(&mut self, from: i64, to: i64, c: WindowCount) {
         let Some(cur) = self.cur else { return };
         if to <= from {
             return;
@@ -477,7 +402,7 @@ mod tests {
 
     const P: i64 = 10_000;
 
-    fn get(w: &mut Windows, i: usize, c: C) -> i64 {
+    fn get(w: &mut Windows, i: usize, c: WindowCount) -> i64 {
         w.read()[i].counts.get(c)
     }
 
@@ -486,23 +411,23 @@ mod tests {
         // Windows of 30 s and 60 s over 10 s panes.
         let mut w = Windows::new(P, &[30_000, 60_000]);
         w.advance(100_000);
-        w.count(100_000, C::Contacts, 1); // pane 10
+        w.count(100_000, WindowCount::Contacts, 1); // pane 10
         w.advance(125_000); // pane 12: the 30 s window covers panes 10..=12
-        w.count(121_000, C::Contacts, 2);
-        assert_eq!(get(&mut w, 0, C::Contacts), 3);
+        w.count(121_000, WindowCount::Contacts, 2);
+        assert_eq!(get(&mut w, 0, WindowCount::Contacts), 3);
         w.advance(130_000); // pane 13: pane 10 leaves the 30 s window
-        assert_eq!(get(&mut w, 0, C::Contacts), 2);
-        assert_eq!(get(&mut w, 1, C::Contacts), 3);
+        assert_eq!(get(&mut w, 0, WindowCount::Contacts), 2);
+        assert_eq!(get(&mut w, 1, WindowCount::Contacts), 3);
         w.advance(160_000); // pane 16: pane 10 leaves the 60 s window, pane 12 the 30 s one
-        assert_eq!(get(&mut w, 0, C::Contacts), 0);
-        assert_eq!(get(&mut w, 1, C::Contacts), 2);
+        assert_eq!(get(&mut w, 0, WindowCount::Contacts), 0);
+        assert_eq!(get(&mut w, 1, WindowCount::Contacts), 2);
         // An event for a pane no window covers any more is not kept.
-        w.count(100_000, C::Contacts, 5);
-        assert_eq!(get(&mut w, 1, C::Contacts), 2);
+        w.count(100_000, WindowCount::Contacts, 5);
+        assert_eq!(get(&mut w, 1, WindowCount::Contacts), 2);
         // A late event for a pane still covered by the long window only.
-        w.count(125_000, C::Contacts, 7);
-        assert_eq!(get(&mut w, 0, C::Contacts), 0);
-        assert_eq!(get(&mut w, 1, C::Contacts), 9);
+        w.count(125_000, WindowCount::Contacts, 7);
+        assert_eq!(get(&mut w, 0, WindowCount::Contacts), 0);
+        assert_eq!(get(&mut w, 1, WindowCount::Contacts), 9);
     }
 
     #[test]
@@ -533,9 +458,9 @@ mod tests {
     fn intervals_are_split_over_panes() {
         let mut w = Windows::new(P, &[30_000]);
         w.advance(45_000); // pane 4: the window covers panes 2..=4 (20 s..50 s)
-        w.book_interval(5_000, 45_000, C::AgentBusyMs);
+        w.book_interval(5_000, 45_000, WindowCount::AgentBusyMs);
         // Only 20 s..45 s is inside retained panes.
-        assert_eq!(get(&mut w, 0, C::AgentBusyMs), 25_000);
+        assert_eq!(get(&mut w, 0, WindowCount::AgentBusyMs), 25_000);
     }
 
     #[test]
@@ -544,7 +469,7 @@ mod tests {
         w.advance(0);
         for t in (0..100_000).step_by(7_000) {
             w.advance(t);
-            w.count(t, C::Answered, 1);
+            w.count(t, WindowCount::Answered, 1);
             w.observe(t, DurMetric::AnswerWait, DimKey::default(), t / 10);
         }
         let json = serde_json::to_string(&w).unwrap();

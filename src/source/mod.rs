@@ -48,7 +48,7 @@ use crate::checkpoint::decode_state;
 use crate::checkpoint::kafka::Changelog;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
+use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::{self, Quiet};
 use worker::{Control, Env, IdleClock, Item, Parked, Start};
 
@@ -75,8 +75,8 @@ struct Handle {
 /// The workers of the assigned partitions and the engines of revoked ones.
 #[derive(Default)]
 struct Workers {
-    live: HashMap<Tp, Handle>,
-    parked: HashMap<Tp, Parked>,
+    live: HashMap<TopicPartition, Handle>,
+    parked: HashMap<TopicPartition, Parked>,
 }
 
 /// librdkafka callbacks: statistics (lag), rebalances (restore, revoke),
@@ -247,7 +247,7 @@ impl Ctx {
     /// Where a newly assigned partition starts: its parked engine if no one
     /// else has checkpointed it since, else its newest valid checkpoint,
     /// else an empty engine at the group's committed offset.
-    fn start(&self, env: &Env, tp: &Tp, target: i64, parked: Option<Parked>) -> Start {
+    fn start(&self, env: &Env, tp: &TopicPartition, target: i64, parked: Option<Parked>) -> Start {
         let cfg = &self.cfg;
         let idle_ms = cfg.time.idle_timeout.ms();
         let Some(changelog) = env.changelog.as_ref() else {
@@ -370,11 +370,11 @@ impl Ctx {
     }
 
     /// Drops parked engines matching `f` (and their published series).
-    fn drop_parked(&self, f: impl Fn(&Tp, &Parked) -> bool) {
+    fn drop_parked(&self, f: impl Fn(&TopicPartition, &Parked) -> bool) {
         let Ok(mut w) = self.workers.lock() else {
             return;
         };
-        let gone: Vec<Tp> = w
+        let gone: Vec<TopicPartition> = w
             .parked
             .iter()
             .filter(|(tp, p)| f(tp, p))
@@ -388,7 +388,7 @@ impl Ctx {
 
     /// Stops every worker with a final checkpoint, bounded by `deadline`.
     fn shutdown(&self, deadline: Duration) {
-        let handles: Vec<(Tp, Handle)> = match self.workers.lock() {
+        let handles: Vec<(TopicPartition, Handle)> = match self.workers.lock() {
             Ok(mut w) => w.live.drain().collect(),
             Err(_) => return,
         };
@@ -428,7 +428,7 @@ fn partitions_of(consumer: &Consumer_, topics: &[&str]) -> i32 {
 }
 
 /// The partitions of a list.
-fn partitions(tpl: &TopicPartitionList) -> Vec<Tp> {
+fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
     tpl.elements()
         .iter()
         .map(|e| (e.topic().to_string(), e.partition()))
@@ -563,7 +563,7 @@ fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 seen += 1;
-                let tp: Tp = (m.topic().to_string(), m.partition());
+                let tp: TopicPartition = (m.topic().to_string(), m.partition());
                 let tx = ctx
                     .workers
                     .lock()
@@ -616,26 +616,13 @@ fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
 /// The `progress` line every 10 s.
 fn progress(hub: &SnapshotHub, seen: u64, over: Duration) {
     let lag: i64 = hub.lags().values().sum();
-    let wm = hub
+    let watermark = hub
         .snapshots()
         .iter()
-        .filter_map(|(_, s)| {
-            s.get("frontline_watermark_seconds")
-                .and_then(|f| f.series.first())
-                .map(|x| x.value.clone())
-        })
-        .filter_map(|v| match v {
-            crate::snapshot::Value::Float(f) => Some(f),
-            _ => None,
-        })
-        .fold(f64::INFINITY, f64::min);
-    let watermark = if wm.is_finite() {
-        jiff::Timestamp::from_millisecond((wm * 1000.0) as i64)
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-    } else {
-        "-".into()
-    };
+        .filter_map(|(_, s)| s.watermark_ms())
+        .min()
+        .and_then(|wm| jiff::Timestamp::from_millisecond(wm).ok())
+        .map_or_else(|| "-".into(), |t| t.to_string());
     let kafka = if kafka_log::down_since_ms().is_some() {
         "unreachable"
     } else {

@@ -18,7 +18,7 @@ use crate::checkpoint::{encode_state, CheckpointError, Meta};
 use crate::config::Config;
 use crate::decode::DecodeError;
 use crate::engine::Engine;
-use crate::hub::{PartStatus, Phase, SnapshotHub, Tp};
+use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;
 
 use super::sla_sink::{Pending, SlaSink, MAX_PENDING};
@@ -92,7 +92,7 @@ pub(super) struct Parked {
 
 /// What a worker starts from.
 pub(super) struct Start {
-    pub tp: Tp,
+    pub tp: TopicPartition,
     pub engine: Engine,
     /// The first offset not applied to `engine`, when known.
     pub next_offset: Option<i64>,
@@ -129,7 +129,7 @@ type Write = JoinHandle<(Result<(), CheckpointError>, Vec<Pending>)>;
 
 struct Worker {
     env: Env,
-    tp: Tp,
+    tp: TopicPartition,
     engine: Engine,
     next_offset: Option<i64>,
     last: Option<Meta>,

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::metrics::{Kind, Snapshot, Value};
 use crate::names;
-use crate::snapshot::{Kind, Snapshot, Value};
 
 fn clock_ticks() -> f64 {
     // The kernel's USER_HZ is 100 on every Linux architecture frontline targets.

@@ -1,0 +1,418 @@
+//! The typed metric model: an immutable picture of every metric at one
+//! moment. The engine fills it ([`crate::engine::Engine::snapshot`]), the hub
+//! merges the partitions' pictures, [`crate::export`] encodes it. It holds
+//! finished numbers only, so merging and encoding never touch engine state,
+//! and it imports nothing from the engine.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::names::Name;
+
+pub mod windows;
+
+pub use windows::{DurData, DurKey, DurMetric, WindowCount, WindowData, WindowSet, WINDOW_COUNTS};
+
+/// A label value: static for closed sets, owned for free strings.
+pub type LabelValue = Cow<'static, str>;
+
+/// A label set, in the order it is written.
+pub type Labels = Vec<(&'static str, LabelValue)>;
+
+/// Metric kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic counter (name without `_total`).
+    Counter,
+    /// Gauge.
+    Gauge,
+    /// Histogram with cumulative buckets.
+    Histogram,
+}
+
+/// How the series of one label set combine across partitions. Counters and
+/// histograms always add up; a gauge says what its sum would mean.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Merge {
+    /// Add up: counts of open things, counters, histograms.
+    #[default]
+    Sum,
+    /// The largest: an age, a clock, a lag.
+    Max,
+    /// The smallest: a watermark (the instance is as far as its slowest partition).
+    Min,
+    /// The first partition's value: a configured constant or an info series.
+    First,
+}
+
+/// A histogram's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistValue {
+    /// Upper bounds, ascending, without `+Inf`.
+    pub bounds: Arc<[f64]>,
+    /// Observations per bucket (not cumulative); one more than `bounds` (`+Inf`).
+    pub buckets: Vec<u64>,
+    /// Sum of observations, milliseconds (exact; seconds when encoded).
+    pub sum_ms: i64,
+    /// Number of observations.
+    pub count: u64,
+    /// Per bucket, the latest observation (empty when none are kept).
+    pub exemplars: Vec<Option<ExemplarValue>>,
+}
+
+/// The ticket or call behind a bucket's latest observation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExemplarValue {
+    /// `ticket_id` or `call_id`.
+    pub label: &'static str,
+    /// The id.
+    pub id: String,
+    /// The observed value, ms.
+    pub value_ms: i64,
+    /// Event time of the observation, ms.
+    pub ts_ms: i64,
+}
+
+/// One sample's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// An integer count.
+    Int(u64),
+    /// A float.
+    Float(f64),
+    /// Milliseconds, exported as seconds (sums stay exact when merged).
+    Millis(i64),
+    /// A histogram.
+    Hist(HistValue),
+}
+
+/// One labelled series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Its labels.
+    pub labels: Labels,
+    /// Its value.
+    pub value: Value,
+}
+
+/// A metric family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// Name (counters without `_total`).
+    pub name: &'static str,
+    /// Help text.
+    pub help: Cow<'static, str>,
+    /// Kind.
+    pub kind: Kind,
+    /// How its series combine across partitions.
+    pub merge: Merge,
+    /// Series, sorted by labels.
+    pub series: Vec<Series>,
+}
+
+/// Where a partition's engine is in event time, published beside its
+/// families so `/readyz` and the progress log need not read it back out of
+/// a gauge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The event clock (latest event time applied), ms.
+    pub clock_ms: i64,
+    /// The watermark (SPEC §2), ms.
+    pub watermark_ms: i64,
+}
+
+/// Every family at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Families in exposition order.
+    pub families: Vec<Family>,
+    /// Window data, rendered into `support_window_*` families at encode
+    /// time (after the partitions' data is merged).
+    pub windows: Option<WindowSet>,
+    /// Event-time progress; `None` before the first event. Merged, the
+    /// latest clock and the earliest watermark.
+    pub progress: Option<Progress>,
+}
+
+fn merge_value(into: &mut Value, from: &Value, merge: Merge) {
+    match (into, from) {
+        (Value::Int(a), Value::Int(b)) => {
+            *a = match merge {
+                Merge::Sum => *a + b,
+                Merge::Max => (*a).max(*b),
+                Merge::Min => (*a).min(*b),
+                Merge::First => *a,
+            }
+        }
+        (Value::Float(a), Value::Float(b)) => {
+            *a = match merge {
+                Merge::Sum => *a + b,
+                Merge::Max => a.max(*b),
+                Merge::Min => a.min(*b),
+                Merge::First => *a,
+            }
+        }
+        (Value::Millis(a), Value::Millis(b)) => *a += b,
+        (Value::Hist(a), Value::Hist(b)) if a.bounds == b.bounds => {
+            for (x, y) in a.buckets.iter_mut().zip(&b.buckets) {
+                *x += y;
+            }
+            a.sum_ms += b.sum_ms;
+            a.count += b.count;
+            if a.exemplars.is_empty() {
+                a.exemplars = b.exemplars.clone();
+            } else {
+                // The newer observation wins each bucket.
+                for (x, y) in a.exemplars.iter_mut().zip(&b.exemplars) {
+                    if let Some(y) = y {
+                        if x.as_ref().is_none_or(|x| y.ts_ms > x.ts_ms) {
+                            *x = Some(y.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // Mismatched shapes cannot come from one configuration; keep the first.
+        _ => {}
+    }
+}
+
+/// Merges `from` into `into`, both sorted by labels, in one pass: series of
+/// equal labels combine by `merge`, the others interleave in order.
+fn merge_sorted(into: &mut Vec<Series>, from: Vec<Series>, merge: Merge) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    let mine = std::mem::replace(into, Vec::with_capacity(into.len() + from.len()));
+    let mut mine = mine.into_iter().peekable();
+    let mut theirs = from.into_iter().peekable();
+    loop {
+        let next = match (mine.peek(), theirs.peek()) {
+            (Some(a), Some(b)) => match a.labels.cmp(&b.labels) {
+                std::cmp::Ordering::Less => mine.next(),
+                std::cmp::Ordering::Greater => theirs.next(),
+                std::cmp::Ordering::Equal => {
+                    let mut a = mine.next().expect("peeked");
+                    let b = theirs.next().expect("peeked");
+                    merge_value(&mut a.value, &b.value, merge);
+                    Some(a)
+                }
+            },
+            (Some(_), None) => mine.next(),
+            (None, Some(_)) => theirs.next(),
+            (None, None) => break,
+        };
+        into.extend(next);
+    }
+}
+
+impl Snapshot {
+    /// Starts a family whose series add up across partitions; series are
+    /// added with [`FamilyBuilder::push`].
+    pub fn family(&mut self, name: Name, kind: Kind) -> FamilyBuilder<'_> {
+        self.family_merged(name, kind, Merge::Sum)
+    }
+
+    /// Starts a gauge family that merges across partitions by `merge`.
+    pub fn gauge(&mut self, name: Name, merge: Merge) -> FamilyBuilder<'_> {
+        self.family_merged(name, Kind::Gauge, merge)
+    }
+
+    fn family_merged(&mut self, name: Name, kind: Kind, merge: Merge) -> FamilyBuilder<'_> {
+        self.families.push(Family {
+            name: name.0,
+            help: Cow::Borrowed(name.1),
+            kind,
+            merge,
+            series: Vec::new(),
+        });
+        FamilyBuilder(self.families.last_mut().expect("just pushed"))
+    }
+
+    /// Looks a family up by name (tests).
+    pub fn get(&self, name: &str) -> Option<&Family> {
+        self.families.iter().find(|f| f.name == name)
+    }
+
+    /// The watermark, ms, when an event has been applied.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.progress.map(|p| p.watermark_ms)
+    }
+
+    /// Combines the snapshots of several partitions into the instance's
+    /// view: series of one label set combine by their family's [`Merge`],
+    /// windows merge. Linear in the number of series: families are found
+    /// through an index by name, and the series of each family (sorted by
+    /// labels) are merged in order.
+    pub fn merge(parts: impl IntoIterator<Item = Snapshot>) -> Snapshot {
+        let mut out = Snapshot::default();
+        let mut index: rustc_hash::FxHashMap<&'static str, usize> = Default::default();
+        for part in parts {
+            for mut fam in part.families {
+                if !fam.series.is_sorted_by(|a, b| a.labels <= b.labels) {
+                    fam.series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                }
+                match index.get(fam.name) {
+                    Some(&i) => {
+                        let mine = &mut out.families[i];
+                        merge_sorted(&mut mine.series, fam.series, mine.merge);
+                    }
+                    None => {
+                        index.insert(fam.name, out.families.len());
+                        out.families.push(fam);
+                    }
+                }
+            }
+            match (&mut out.windows, part.windows) {
+                (Some(w), Some(p)) => w.merge(&p),
+                (None, Some(p)) => out.windows = Some(p),
+                _ => {}
+            }
+            out.progress = match (out.progress, part.progress) {
+                (Some(a), Some(b)) => Some(Progress {
+                    clock_ms: a.clock_ms.max(b.clock_ms),
+                    watermark_ms: a.watermark_ms.min(b.watermark_ms),
+                }),
+                (a, b) => a.or(b),
+            };
+        }
+        out.prune();
+        out
+    }
+
+    /// The window families, rendered from the window data (SPEC §5.2).
+    pub fn rendered_windows(&self) -> Vec<Family> {
+        self.windows
+            .as_ref()
+            .map(windows::render)
+            .unwrap_or_default()
+    }
+
+    /// Every family in exposition order, with `windows` (from
+    /// [`Snapshot::rendered_windows`]) after the support families and
+    /// before the processor's own `frontline_*` families.
+    pub fn in_order<'a>(&'a self, windows: &'a [Family]) -> impl Iterator<Item = &'a Family> {
+        let at = self
+            .families
+            .iter()
+            .position(|f| f.name.starts_with("frontline_"))
+            .unwrap_or(self.families.len());
+        let (support, own) = self.families.split_at(at);
+        support.iter().chain(windows).chain(own)
+    }
+
+    /// Drops families with no series and sorts each family's series by labels.
+    pub fn prune(&mut self) {
+        self.families.retain(|f| !f.series.is_empty());
+        for f in &mut self.families {
+            if !f.series.is_sorted_by(|a, b| a.labels <= b.labels) {
+                f.series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            }
+        }
+    }
+}
+
+/// Adds series to a family.
+pub struct FamilyBuilder<'a>(&'a mut Family);
+
+impl FamilyBuilder<'_> {
+    /// Adds one series.
+    pub fn push(&mut self, labels: Labels, value: Value) -> &mut Self {
+        self.0.series.push(Series { labels, value });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names;
+
+    fn queue(q: &'static str) -> Labels {
+        vec![("queue", Cow::Borrowed(q))]
+    }
+
+    fn values(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
+        s.get(name)
+            .map(|f| {
+                f.series
+                    .iter()
+                    .map(|x| (x.labels.clone(), x.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One partition: series pushed out of label order on purpose.
+    fn part(open: [u64; 2], oldest: f64, watermark_ms: i64, target: f64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.family(names::TICKETS_OPEN, Kind::Gauge)
+            .push(queue("sales"), Value::Int(open[1]))
+            .push(queue("billing"), Value::Int(open[0]));
+        s.gauge(names::OLDEST_CALL_WAIT, Merge::Max)
+            .push(queue("billing"), Value::Float(oldest));
+        s.gauge(names::WATERMARK, Merge::Min)
+            .push(vec![], Value::Float(watermark_ms as f64 / 1000.0));
+        s.gauge(names::KPI_TARGET, Merge::First)
+            .push(vec![("kpi", "csat".into())], Value::Float(target));
+        s.progress = Some(Progress {
+            clock_ms: watermark_ms + 5000,
+            watermark_ms,
+        });
+        s
+    }
+
+    #[test]
+    fn gauges_merge_by_their_rule_and_series_come_out_sorted() {
+        let merged = Snapshot::merge([
+            part([1, 2], 30.0, 9000, 0.8),
+            part([10, 20], 45.0, 7000, 0.9),
+            part([100, 0], 5.0, 8000, 0.7),
+        ]);
+        assert_eq!(
+            values(&merged, "support_tickets_open"),
+            vec![
+                (queue("billing"), Value::Int(111)),
+                (queue("sales"), Value::Int(22)),
+            ]
+        );
+        assert_eq!(
+            values(&merged, "support_oldest_call_wait_seconds"),
+            vec![(queue("billing"), Value::Float(45.0))]
+        );
+        assert_eq!(
+            values(&merged, "frontline_watermark_seconds"),
+            vec![(vec![], Value::Float(7.0))]
+        );
+        assert_eq!(
+            values(&merged, "support_kpi_target"),
+            vec![(vec![("kpi", "csat".into())], Value::Float(0.8))]
+        );
+        assert_eq!(merged.watermark_ms(), Some(7000));
+        assert_eq!(merged.progress.map(|p| p.clock_ms), Some(14000));
+    }
+
+    #[test]
+    fn series_only_one_part_has_interleave_in_label_order() {
+        let mut a = Snapshot::default();
+        a.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(queue("a"), Value::Int(1))
+            .push(queue("c"), Value::Int(3));
+        let mut b = Snapshot::default();
+        b.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(queue("d"), Value::Int(4))
+            .push(queue("b"), Value::Int(2))
+            .push(queue("c"), Value::Int(30));
+        let merged = Snapshot::merge([a, b]);
+        assert_eq!(
+            values(&merged, "support_tickets_created"),
+            vec![
+                (queue("a"), Value::Int(1)),
+                (queue("b"), Value::Int(2)),
+                (queue("c"), Value::Int(33)),
+                (queue("d"), Value::Int(4)),
+            ]
+        );
+    }
+}
