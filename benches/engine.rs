@@ -402,18 +402,27 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         series as f64 / agents.max(1) as f64,
         bytes as f64 / agents.max(1) as f64
     );
-    let (mut t_off, mut t_on) = (Duration::ZERO, Duration::ZERO);
+    // Alternating rounds; each round's ratio compares runs made side by side.
+    let mut rounds_off_on = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        t_off += run(&off).0;
-        t_on += run(&on).0;
+        rounds_off_on.push((run(&off).0, run(&on).0));
     }
-    let rate = |t: Duration| (events.len() * rounds) as f64 / t.as_secs_f64();
+    let rate = |t: Duration| events.len() as f64 / t.as_secs_f64();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio = median(
+        rounds_off_on
+            .iter()
+            .map(|&(off, on)| rate(on) / rate(off))
+            .collect(),
+    );
     println!(
-        "per-agent: apply {:.0} events/s off, {:.0} events/s on ({rounds} alternating rounds): \
-         on/off = {:.3}",
-        rate(t_off),
-        rate(t_on),
-        rate(t_on) / rate(t_off)
+        "per-agent: apply {:.0} events/s off, {:.0} events/s on (medians of {rounds} \
+         alternating rounds): on/off = {ratio:.3} (median of the rounds' ratios)",
+        median(rounds_off_on.iter().map(|r| rate(r.0)).collect()),
+        median(rounds_off_on.iter().map(|r| rate(r.1)).collect()),
     );
 }
 

@@ -161,7 +161,7 @@ fn chunks_and_manifest_round_trip() {
     assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
     assert_eq!(&framed[0][..4], b"FLCC");
     let wire = encode_manifest(&m).unwrap();
-    assert_eq!(&wire[..8], b"FLCM\0\0\0\x03");
+    assert_eq!(&wire[..8], b"FLCM\0\0\0\x04");
     // Readable in kcat: JSON after the 16-byte header.
     let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
     assert!(json.contains(r#""next_offset":1234"#), "{json}");
@@ -272,16 +272,16 @@ fn a_truncated_manifest_is_an_error() {
 fn an_unknown_version_is_an_error() {
     let (_, m, mut framed) = checkpoint();
     let mut wire = encode_manifest(&m).unwrap();
-    wire[7] = 4;
+    wire[7] = 9;
     assert!(matches!(
         decode_manifest(&wire),
-        Err(CheckpointError::UnknownVersion(4))
+        Err(CheckpointError::UnknownVersion(9))
     ));
     framed[0][4] = 1;
     let e = reason(assemble(&m, &refs(&framed)));
     assert_eq!(
         e,
-        "unknown checkpoint format version 16777219 (this build reads 3)"
+        "unknown checkpoint format version 16777220 (this build reads 4)"
     );
 }
 

@@ -285,10 +285,6 @@ pub struct State {
     dedup: Dedup,
     queues: LabelCap,
     agent_labels: LabelCap,
-    /// Per ticket, the agents it is credited to (per-agent metrics only).
-    ticket_agents: FxHashMap<Id, per_agent::TicketAgents>,
-    /// Per call, the agent who answered it (per-agent metrics only).
-    call_agents: FxHashMap<Id, Id>,
     metrics: Metrics,
     windows: Windows,
     /// Breaches not yet taken by the driver (bounded; not checkpointed).
@@ -342,8 +338,6 @@ impl Engine {
             dedup: Dedup::default(),
             queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
-            ticket_agents: FxHashMap::default(),
-            call_agents: FxHashMap::default(),
             metrics: Metrics {
                 budget: state::SeriesBudget {
                     max: cfg.labels.max_series,
@@ -758,10 +752,6 @@ impl Engine {
                 let hash = table::hash_id(&ticket);
                 self.sla_ticket_created(&mut t, hash);
                 self.st.tickets.insert_hashed(hash, &ticket, t);
-                if self.per_agent() {
-                    // Left by a ticket of this id that expired unswept.
-                    self.st.ticket_agents.remove(&ticket);
-                }
                 *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
                 self.win_count(ts, C::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
@@ -782,9 +772,6 @@ impl Engine {
                 let hash = table::hash_id(&call);
                 self.sla_call_queued(&mut c, hash);
                 self.st.calls.insert_hashed(hash, &call, c);
-                if self.per_agent() {
-                    self.st.call_agents.remove(&call);
-                }
                 self.st.metrics.waiting_add(q, ts, 1);
                 *bump!(self.st.metrics, calls_offered, q as u32) += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
@@ -967,7 +954,7 @@ impl Engine {
         match body {
             Body::TicketAssigned { agent, queue, .. } => {
                 if self.per_agent() {
-                    self.agent_assigned(&id, agent);
+                    self.agent_assigned(slot, &agent);
                 }
                 if let Some(queue) = queue {
                     let nq = self.st.queues.resolve(Some(&queue));
@@ -1029,7 +1016,7 @@ impl Engine {
                     }
                 }
                 if self.per_agent() {
-                    self.agent_replied(&id, agent, q, first.then_some(ts - created));
+                    self.agent_replied(slot, &agent, q, first.then_some(ts - created));
                 }
             }
             Body::TicketCustomerReplied { .. } => {
@@ -1082,7 +1069,7 @@ impl Engine {
                     *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
                     if self.per_agent() {
-                        self.agent_ticket_escalated(&id, q);
+                        self.agent_ticket_escalated(slot, q);
                     }
                 }
             }
@@ -1130,7 +1117,7 @@ impl Engine {
                     }
                     if self.per_agent() {
                         let work = worked.then_some(work_ms);
-                        self.agent_ticket_resolved(&id, agent, q, fcr, work);
+                        self.agent_ticket_resolved(slot, agent.as_deref(), q, fcr, work);
                     }
                 } else {
                     self.observe(
@@ -1161,9 +1148,6 @@ impl Engine {
                     self.st.sla_live -= 1;
                 }
                 self.st.tickets.remove(&id);
-                if self.per_agent() {
-                    self.st.ticket_agents.remove(&id);
-                }
             }
             _ => unreachable!("only ticket events are routed here"),
         }
@@ -1218,7 +1202,7 @@ impl Engine {
                 }
                 self.sla_call_left_queue(slot, Some(ts));
                 if self.per_agent() {
-                    self.agent_answered(&id, agent);
+                    self.agent_answered(slot, &agent);
                 }
             }
             (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
@@ -1288,7 +1272,7 @@ impl Engine {
                     *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
                     self.win_count(ts, C::Escalations, 1);
                     if self.per_agent() {
-                        self.agent_call_escalated(&id, q);
+                        self.agent_call_escalated(slot, q);
                     }
                 }
             }
@@ -1311,7 +1295,7 @@ impl Engine {
                         *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
                         self.win_count(ts, C::Fcr, 1);
                         if self.per_agent() {
-                            self.agent_call_fcr(&id, q);
+                            self.agent_call_fcr(slot, q);
                         }
                     }
                 }
@@ -1330,11 +1314,11 @@ impl Engine {
             return;
         };
         c.phase = CallPhase::Done { at: ts };
-        let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
+        let (ch, q, talk, hold, agent) = (c.channel, c.queue, c.talk_ms, c.hold_ms, c.agent);
         self.handled(Ex::call(id, ts), ch, q, talk + acw_ms);
         self.observe(HistId::Hold, q as u32, hold, Ex::call(id, ts));
         if self.per_agent() {
-            self.agent_call_handled(id, q, talk + acw_ms);
+            self.agent_call_handled(agent, q, talk + acw_ms);
         }
     }
 
@@ -1452,19 +1436,13 @@ impl Engine {
         let s = &self.s;
         let m = &mut self.st.metrics;
         let live = &mut self.st.sla_live;
-        // Agents of expired calls and tickets go with them (empty maps when
-        // per-agent metrics are off).
-        let agents = &mut self.st.call_agents;
-        self.st.calls.retain(|id, c| {
+        self.st.calls.retain(|_, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
             if !keep && c.sla_due != i64::MAX {
                 *live -= 1;
-            }
-            if !keep && !agents.is_empty() {
-                agents.remove(id);
             }
             keep
         });
@@ -1473,17 +1451,13 @@ impl Engine {
             return;
         }
         let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
-        let agents = &mut self.st.ticket_agents;
-        self.st.tickets.retain(|id, t| {
+        self.st.tickets.retain(|_, t| {
             let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
             if !keep && t.sla_due != i64::MAX {
                 *live -= 1;
-            }
-            if !keep && !agents.is_empty() {
-                agents.remove(id);
             }
             keep
         });
