@@ -1327,7 +1327,7 @@ impl Engine {
         match self.st.agents.get(&agent) {
             None => {
                 let q = nq.unwrap_or(UNKNOWN);
-                self.st.agent_labels.resolve(Some(&agent));
+                let label = self.st.agent_labels.resolve(Some(&agent));
                 self.st.agents.insert(
                     agent,
                     Agent {
@@ -1335,16 +1335,17 @@ impl Engine {
                         since: ts,
                         queue: q,
                         last_event: ts,
+                        label,
                     },
                 );
                 self.st.metrics.agents_add(status, q, 1);
             }
             Some(a) => {
-                let (old, since, oq) = (a.status, a.since, a.queue);
+                let (old, since, oq, label) = (a.status, a.since, a.queue, a.label);
                 let eff = ts.max(since);
                 // Silent past the idle timeout: offline from then (not yet swept).
                 let until = a.last_event.saturating_add(self.s.agent_idle);
-                self.book_agent(old, oq, since, eff.min(until));
+                self.book_agent(old, oq, label, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
                 let a = self.st.agents.get_mut(&agent).expect("present");
                 a.status = status;
@@ -1357,7 +1358,10 @@ impl Engine {
         }
     }
 
-    fn book_agent(&mut self, status: AgentStatus, q: LabelId, from: i64, to: i64) {
+    /// Books `from..to` in `status` and queue `q` to the agent labelled
+    /// `agent`: in `support_agent_status_seconds_total`, the utilization
+    /// window and, with per-agent metrics, the agent's own status time.
+    fn book_agent(&mut self, status: AgentStatus, q: LabelId, agent: LabelId, from: i64, to: i64) {
         if to <= from {
             return;
         }
@@ -1366,6 +1370,10 @@ impl Engine {
             agent_status_ms,
             (status.index() as u32) << 16 | q as u32
         ) += to - from;
+        if self.per_agent() {
+            let k = state::agent_key(0, status.index() as u8, agent, q);
+            *bump!(self.st.metrics, agent_time_ms, k) += to - from;
+        }
         let c = match status {
             AgentStatus::Available => C::AgentAvailableMs,
             AgentStatus::Busy => C::AgentBusyMs,
@@ -1381,7 +1389,7 @@ impl Engine {
     fn materialize_agents(&mut self) {
         let Some(clock) = self.st.clock else { return };
         let idle = self.s.agent_idle;
-        let open: Vec<(AgentStatus, LabelId, i64, i64)> = self
+        let open: Vec<(AgentStatus, LabelId, LabelId, i64, i64)> = self
             .st
             .agents
             .values_mut()
@@ -1391,12 +1399,12 @@ impl Engine {
                 (a.since < to).then(|| {
                     let from = a.since;
                     a.since = to;
-                    (a.status, a.queue, from, to)
+                    (a.status, a.queue, a.label, from, to)
                 })
             })
             .collect();
-        for (status, q, from, to) in open {
-            self.book_agent(status, q, from, to);
+        for (status, q, agent, from, to) in open {
+            self.book_agent(status, q, agent, from, to);
         }
         self.expire_agents(clock);
     }
@@ -1416,13 +1424,13 @@ impl Engine {
                 m.agents_add(a.status, a.queue, -1);
                 let to = now.min(a.last_event.saturating_add(s.agent_idle));
                 if a.since < to {
-                    booked.push((a.status, a.queue, a.since, to));
+                    booked.push((a.status, a.queue, a.label, a.since, to));
                 }
             }
             keep
         });
-        for (status, q, from, to) in booked {
-            self.book_agent(status, q, from, to);
+        for (status, q, agent, from, to) in booked {
+            self.book_agent(status, q, agent, from, to);
         }
     }
 

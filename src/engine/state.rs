@@ -194,6 +194,8 @@ pub struct Agent {
     pub since: i64,
     pub queue: LabelId,
     pub last_event: i64,
+    /// Its `agent` label, resolved when it was first seen.
+    pub label: LabelId,
 }
 
 /// A customer's recent contacts and subscription.
@@ -527,6 +529,9 @@ pub struct Metrics {
     pub agent_counts: FxHashMap<u64, u64>,
     /// Per-agent durations by [`agent_key`]: (sum ms, count).
     pub agent_sums: FxHashMap<u64, (i64, u64)>,
+    /// Per-agent status time by [`agent_key`] (the status in the score
+    /// byte) → ms: `support_agent_time_in_status_seconds_total`.
+    pub agent_time_ms: FxHashMap<u64, i64>,
     /// `max` is set from the config and `used` recounted on restore.
     pub budget: SeriesBudget,
 }
@@ -634,6 +639,7 @@ impl Metrics {
             + self.sla_active.len()
             + self.agent_counts.len()
             + AGENT_SUM_SERIES * self.agent_sums.len()
+            + self.agent_time_ms.len()
     }
 }
 
