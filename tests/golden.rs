@@ -303,6 +303,66 @@ fn golden_agents_replay_matches_the_independent_model() {
     check_scenario(&dir, &others, 40);
 }
 
+/// The families `[agents] per_agent_metrics` adds (names as exposed).
+const PER_AGENT_FAMILIES: &[&str] = &[
+    "support_agent_contacts_handled_total",
+    "support_agent_handle_seconds",
+    "support_agent_first_contact_resolutions_total",
+    "support_agent_escalations_total",
+    "support_agent_first_response_seconds",
+    "support_agent_csat_responses_total",
+    "support_agent_time_in_status_seconds_total",
+];
+
+/// The exposition without `frontline_batch_seconds` (wall-clock timings)
+/// and, with `drop_per_agent`, without the per-agent families.
+fn comparable(text: &str, drop_per_agent: bool) -> String {
+    text.lines()
+        .filter(|l| {
+            let name = l
+                .strip_prefix("# HELP ")
+                .or_else(|| l.strip_prefix("# TYPE "))
+                .unwrap_or(l);
+            let name = name.split([' ', '{']).next().unwrap_or("");
+            !family(name).starts_with("frontline_batch_seconds")
+                && !(drop_per_agent && PER_AGENT_FAMILIES.contains(&family(name)))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn per_agent_option_adds_its_families_and_changes_nothing_else() {
+    // The main scenario: the option off (its default), then on.
+    let (off, _) = replay(&golden_dir());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        golden_dir().join("events.jsonl"),
+        dir.path().join("events.jsonl"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(golden_dir().join("frontline.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("frontline.toml"),
+        format!("{toml}\n[agents]\nper_agent_metrics = true\n"),
+    )
+    .unwrap();
+    let (on, _) = replay(dir.path());
+    // On, every per-agent family has series (not a vacuous comparison)...
+    for f in PER_AGENT_FAMILIES {
+        assert!(
+            on.lines().any(|l| l.starts_with(f) && l.contains("agent=\"")),
+            "no {f} series with the option on"
+        );
+    }
+    // ...and the rest of the exposition is byte for byte the one without
+    // the option, which names none of them: off, the exposition is what it
+    // was before the option existed (its series are golden_replay's).
+    let off = comparable(&off, false);
+    assert_eq!(comparable(&on, true), off);
+    assert!(!off.contains("agent=\""));
+}
+
 #[test]
 fn golden_comparison_catches_a_changed_value() {
     let dir = golden_dir();
