@@ -120,7 +120,13 @@ impl Engine {
     }
 
     /// A public reply by `agent`; the first one of the ticket took `frt_ms`.
-    pub(super) fn agent_replied(&mut self, slot: Slot, agent: &str, q: LabelId, frt_ms: Option<i64>) {
+    pub(super) fn agent_replied(
+        &mut self,
+        slot: Slot,
+        agent: &str,
+        q: LabelId,
+        frt_ms: Option<i64>,
+    ) {
         let a = self.agent_intern(agent);
         if let Some(ms) = frt_ms {
             let a = self.agent_credit(a);

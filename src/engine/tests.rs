@@ -2329,26 +2329,38 @@ fn an_agent_takes_its_place_when_an_event_first_names_it() {
 
 #[test]
 fn status_time_per_agent_follows_the_status_family() {
-    let mut r = Run::cfg(&format!(
+    let mut r = Run::cfg(
         "[agents]\nper_agent_metrics = true\nidle_timeout = \"10m\"\n\
-         [labels]\nmax_agents = 2\n"
-    ));
+         [labels]\nmax_agents = 2\n",
+    );
     let status = |r: &mut Run, at: i64, fields: &str| {
         r.ev("agent.status_changed", at, fields);
     };
     // ann: available in billing 0–5m (300 s), busy from 5m; silent after,
     // so busy until the idle timeout, 15m (600 s).
-    status(&mut r, 0, r#""agent_id":"ann","status":"available","queue":"billing""#);
+    status(
+        &mut r,
+        0,
+        r#""agent_id":"ann","status":"available","queue":"billing""#,
+    );
     status(&mut r, 5 * M, r#""agent_id":"ann","status":"busy""#);
     // bob, no queue (unknown): available 0–2m (120 s), break 2–3m (60 s),
     // available in tech from 3m until the idle timeout, 13m (600 s); his
     // event at 30m starts a new interval that ends at the clock (30m).
     status(&mut r, 0, r#""agent_id":"bob","status":"available""#);
     status(&mut r, 2 * M, r#""agent_id":"bob","status":"break""#);
-    status(&mut r, 3 * M, r#""agent_id":"bob","status":"available","queue":"tech""#);
+    status(
+        &mut r,
+        3 * M,
+        r#""agent_id":"bob","status":"available","queue":"tech""#,
+    );
     // cyd is over the cap of 2: other. Busy in billing 1–4m (180 s),
     // available 4–14m (600 s, the idle timeout).
-    status(&mut r, M, r#""agent_id":"cyd","status":"busy","queue":"billing""#);
+    status(
+        &mut r,
+        M,
+        r#""agent_id":"cyd","status":"busy","queue":"billing""#,
+    );
     status(&mut r, 4 * M, r#""agent_id":"cyd","status":"available""#);
     status(&mut r, 30 * M, r#""agent_id":"bob","status":"available""#);
     let m = r.metrics();
