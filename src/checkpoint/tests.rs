@@ -110,6 +110,30 @@ fn simulated_centre_round_trips_with_calls_and_agents() {
 }
 
 #[test]
+fn per_agent_state_round_trips() {
+    // A ticket's agents in its TicketExt, a call's in the call, the
+    // per-agent counters and status time: a restored engine credits on
+    // exactly as the one that never stopped.
+    let cfg = Config::parse(&format!(
+        "{GOLDEN_CFG}\n[agents]\nper_agent_metrics = true\n"
+    ))
+    .unwrap();
+    let lines = simulated(6_000, SimConfig::default());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &lines[..4_000]);
+    let text = metrics(&mut engine);
+    for family in [
+        "support_agent_contacts_handled_total{",
+        "support_agent_first_response_seconds_sum{",
+        "support_agent_time_in_status_seconds_total{",
+    ] {
+        assert!(text.contains(family), "no {family} in\n{text}");
+    }
+    assert_round_trip(&cfg, engine, &lines[4_000..]);
+}
+
+#[test]
 fn decode_state_rejects_damaged_bytes() {
     let cfg = Config::parse(GOLDEN_CFG).unwrap();
     let lines: Vec<&str> = GOLDEN_EVENTS.lines().filter(|l| !l.is_empty()).collect();
