@@ -556,7 +556,8 @@ pub mod agent_sum {
     pub const FIRST_RESPONSE: u8 = 1;
 }
 
-/// Packs a per-agent family, score (CSAT, else 0), agent and queue into one
+/// Packs a per-agent family, score (CSAT; the status in
+/// [`Metrics::agent_time_ms`]; else 0), agent and queue into one
 /// map key; the queue is in the low 16 bits, as the series budget wants.
 pub fn agent_key(family: u8, score: u8, agent: LabelId, q: LabelId) -> u64 {
     (family as u64) << 48 | (score as u64) << 40 | (agent as u64) << 16 | q as u64
