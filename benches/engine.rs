@@ -340,14 +340,16 @@ fn decoded(c: &Corpus) -> Vec<Event> {
 fn per_agent_report(events: &[Event], rounds: usize) {
     let off = Config::default();
     let on = Config::parse("[agents]\nper_agent_metrics = true\n").expect("valid config");
-    let run = |cfg: &Config| -> (Duration, Engine) {
+    // Wall time and this thread's CPU time: on a machine shared with other
+    // work, CPU time leaves out the time the thread waited for a core.
+    let run = |cfg: &Config| -> ((Duration, Duration), Engine) {
         let events = events.to_vec();
         let mut engine = Engine::new(cfg);
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu());
         for ev in events {
             engine.apply(ev);
         }
-        (t.elapsed(), engine)
+        ((t.elapsed(), thread_cpu() - c), engine)
     };
     let agent_families = |engine: &mut Engine| -> (usize, usize, usize) {
         engine.flush();
@@ -402,19 +404,52 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         series as f64 / agents.max(1) as f64,
         bytes as f64 / agents.max(1) as f64
     );
-    let (mut t_off, mut t_on) = (Duration::ZERO, Duration::ZERO);
+    // Alternating rounds; each round's ratio compares runs made side by side.
+    let rounds = std::env::var("FRONTLINE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(rounds);
+    let mut off_on = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        t_off += run(&off).0;
-        t_on += run(&on).0;
+        off_on.push((run(&off).0, run(&on).0));
     }
-    let rate = |t: Duration| (events.len() * rounds) as f64 / t.as_secs_f64();
-    println!(
-        "per-agent: apply {:.0} events/s off, {:.0} events/s on ({rounds} alternating rounds): \
-         on/off = {:.3}",
-        rate(t_off),
-        rate(t_on),
-        rate(t_on) / rate(t_off)
-    );
+    let rate = |t: Duration| events.len() as f64 / t.as_secs_f64();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (what, pick) in [
+        (
+            "wall",
+            (|t: (Duration, Duration)| t.0) as fn((Duration, Duration)) -> Duration,
+        ),
+        ("cpu", |t: (Duration, Duration)| t.1),
+    ] {
+        let ratio = median(
+            off_on
+                .iter()
+                .map(|&(off, on)| rate(pick(on)) / rate(pick(off)))
+                .collect(),
+        );
+        println!(
+            "per-agent: apply {:.0} events/s off, {:.0} events/s on by {what} time (medians of \
+             {rounds} alternating rounds): on/off = {ratio:.3} (median of the rounds' ratios)",
+            median(off_on.iter().map(|r| rate(pick(r.0))).collect()),
+            median(off_on.iter().map(|r| rate(pick(r.1))).collect()),
+        );
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {

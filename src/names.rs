@@ -38,6 +38,10 @@ names! {
     AGENT_ESCALATIONS = "support_agent_escalations", "Contacts escalated, per agent of the ticket or the call.";
     AGENT_FIRST_RESPONSE = "support_agent_first_response_seconds", "First response time per agent who wrote the first public reply, seconds (sum and count only).";
     AGENT_CSAT = "support_agent_csat_responses", "CSAT survey responses by score, per agent rated.";
+    // Not `support_agent_status_seconds_total{agent, ...}`: that name is
+    // SPEC's family by status and queue; an agent label on it would double
+    // every sum over it (docs/metrics.md, "Per-agent performance").
+    AGENT_TIME_IN_STATUS = "support_agent_time_in_status_seconds", "Seconds each agent spent in each status (support_agent_status_seconds_total per agent).";
     CSAT = "support_csat_responses", "CSAT survey responses by score.";
     NPS = "support_nps_responses", "NPS survey responses by category.";
     CES = "support_ces_responses", "CES survey responses by score.";

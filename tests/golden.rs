@@ -289,12 +289,11 @@ fn golden_sla_replay_matches_the_independent_model() {
 fn golden_agents_replay_matches_the_independent_model() {
     let dir = golden_dir().join("agents");
     let (actual, _) = replay(&dir);
-    // The agents model pins the per-agent families and the overflow
-    // counter; the others are the main scenario's business.
-    let per_agent = |f: &str| {
-        (f.starts_with("support_agent_") && f != "support_agent_status_seconds_total")
-            || f == "frontline_label_overflow_total"
-    };
+    // The agents model pins the per-agent families, the status time they
+    // split by agent and the overflow counter; the others are the main
+    // scenario's business.
+    let per_agent =
+        |f: &str| f.starts_with("support_agent_") || f == "frontline_label_overflow_total";
     let others: BTreeSet<String> = parse(&actual)
         .keys()
         .map(|(n, _)| family(n).to_string())
@@ -302,6 +301,69 @@ fn golden_agents_replay_matches_the_independent_model() {
         .collect();
     let others: Vec<&str> = others.iter().map(String::as_str).collect();
     check_scenario(&dir, &others, 40);
+}
+
+/// The families `[agents] per_agent_metrics` adds (names as exposed).
+const PER_AGENT_FAMILIES: &[&str] = &[
+    "support_agent_contacts_handled_total",
+    "support_agent_handle_seconds",
+    "support_agent_first_contact_resolutions_total",
+    "support_agent_escalations_total",
+    "support_agent_first_response_seconds",
+    "support_agent_csat_responses_total",
+    "support_agent_time_in_status_seconds_total",
+];
+
+/// The exposition without `frontline_batch_seconds` (wall-clock timings)
+/// and, with `drop_per_agent`, without the per-agent families.
+fn comparable(text: &str, drop_per_agent: bool) -> String {
+    text.lines()
+        .filter(|l| {
+            let name = l
+                .strip_prefix("# HELP ")
+                .or_else(|| l.strip_prefix("# TYPE "))
+                .unwrap_or(l);
+            let name = name.split([' ', '{']).next().unwrap_or("");
+            let timing = family(name).starts_with("frontline_batch_seconds");
+            let per_agent = PER_AGENT_FAMILIES.contains(&family(name));
+            let dropped = timing || (drop_per_agent && per_agent);
+            !dropped
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn per_agent_option_adds_its_families_and_changes_nothing_else() {
+    // The main scenario: the option off (its default), then on.
+    let (off, _) = replay(&golden_dir());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        golden_dir().join("events.jsonl"),
+        dir.path().join("events.jsonl"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(golden_dir().join("frontline.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("frontline.toml"),
+        format!("{toml}\n[agents]\nper_agent_metrics = true\n"),
+    )
+    .unwrap();
+    let (on, _) = replay(dir.path());
+    // On, every per-agent family has series (not a vacuous comparison)...
+    for f in PER_AGENT_FAMILIES {
+        assert!(
+            on.lines()
+                .any(|l| l.starts_with(f) && l.contains("agent=\"")),
+            "no {f} series with the option on"
+        );
+    }
+    // ...and the rest of the exposition is byte for byte the one without
+    // the option, which names none of them: off, the exposition is what it
+    // was before the option existed (its series are golden_replay's).
+    let off = comparable(&off, false);
+    assert_eq!(comparable(&on, true), off);
+    assert!(!off.contains("agent=\""));
 }
 
 #[test]

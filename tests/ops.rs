@@ -196,6 +196,10 @@ const CONFIG: &str = r#"
 [time]
 idle_timeout = "1s"
 
+# The per-agent families too, so the per-agent rules and panel have data.
+[agents]
+per_agent_metrics = true
+
 [cost]
 per_agent_hour = 36.0
 

@@ -42,8 +42,9 @@ use crate::engine::State;
 /// The version of the chunk, manifest and state encoding. 2: two more
 /// decode-error reasons (`future_timestamp`, `too_old`) and the repeat-contact
 /// index of a customer. 3: the agent of `ticket.resolved` and `survey.csat`
-/// in held events, and the per-agent state and counters.
-pub const FORMAT_VERSION: u32 = 3;
+/// in held events, and the per-agent state and counters. 4: a ticket's
+/// per-agent attribution beside its SLA pauses, a call's agent in the call.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Magic of a chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"FLCC";

@@ -110,6 +110,30 @@ fn simulated_centre_round_trips_with_calls_and_agents() {
 }
 
 #[test]
+fn per_agent_state_round_trips() {
+    // A ticket's agents in its TicketExt, a call's in the call, the
+    // per-agent counters and status time: a restored engine credits on
+    // exactly as the one that never stopped.
+    let cfg = Config::parse(&format!(
+        "{GOLDEN_CFG}\n[agents]\nper_agent_metrics = true\n"
+    ))
+    .unwrap();
+    let lines = simulated(6_000, SimConfig::default());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &lines[..4_000]);
+    let text = metrics(&mut engine);
+    for family in [
+        "support_agent_contacts_handled_total{",
+        "support_agent_first_response_seconds_sum{",
+        "support_agent_time_in_status_seconds_total{",
+    ] {
+        assert!(text.contains(family), "no {family} in\n{text}");
+    }
+    assert_round_trip(&cfg, engine, &lines[4_000..]);
+}
+
+#[test]
 fn decode_state_rejects_damaged_bytes() {
     let cfg = Config::parse(GOLDEN_CFG).unwrap();
     let lines: Vec<&str> = GOLDEN_EVENTS.lines().filter(|l| !l.is_empty()).collect();
@@ -161,7 +185,7 @@ fn chunks_and_manifest_round_trip() {
     assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
     assert_eq!(&framed[0][..4], b"FLCC");
     let wire = encode_manifest(&m).unwrap();
-    assert_eq!(&wire[..8], b"FLCM\0\0\0\x03");
+    assert_eq!(&wire[..8], b"FLCM\0\0\0\x04");
     // Readable in kcat: JSON after the 16-byte header.
     let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
     assert!(json.contains(r#""next_offset":1234"#), "{json}");
@@ -272,16 +296,16 @@ fn a_truncated_manifest_is_an_error() {
 fn an_unknown_version_is_an_error() {
     let (_, m, mut framed) = checkpoint();
     let mut wire = encode_manifest(&m).unwrap();
-    wire[7] = 4;
+    wire[7] = 9;
     assert!(matches!(
         decode_manifest(&wire),
-        Err(CheckpointError::UnknownVersion(4))
+        Err(CheckpointError::UnknownVersion(9))
     ));
     framed[0][4] = 1;
     let e = reason(assemble(&m, &refs(&framed)));
     assert_eq!(
         e,
-        "unknown checkpoint format version 16777219 (this build reads 3)"
+        "unknown checkpoint format version 16777220 (this build reads 4)"
     );
 }
 

@@ -421,6 +421,14 @@ impl Engine {
                 f.push(labels(agent, id), Value::Hist(h));
             }
         }
+        let mut f = out.family(names::AGENT_TIME_IN_STATUS, Kind::Counter);
+        for (k, ms) in &m.agent_time_ms {
+            let (_, status, agent, id) = agent_unkey(*k);
+            let st = AgentStatus::ALL[status as usize % AgentStatus::ALL.len()];
+            let mut l = labels(agent, id);
+            l.push(("status", fixed(st.as_str())));
+            f.push(l, Value::Millis(*ms));
+        }
     }
 }
 

@@ -70,6 +70,19 @@ impl LabelCap {
         self.add(s)
     }
 
+    /// The id for a value, `other` over the cap, without counting the
+    /// overflow: for a value stored now and reported later, which counts it
+    /// then.
+    pub fn intern(&mut self, s: &str) -> LabelId {
+        if let Some(&id) = self.index.get(s) {
+            return id;
+        }
+        if self.allow_list || self.names.len() - 2 >= self.max {
+            return OTHER;
+        }
+        self.add(s)
+    }
+
     /// Ids handed out so far (`unknown` and `other` included).
     pub fn len(&self) -> usize {
         self.names.len()

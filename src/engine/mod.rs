@@ -291,10 +291,6 @@ pub struct State {
     dedup: Dedup,
     queues: LabelCap,
     agent_labels: LabelCap,
-    /// Per ticket, the agents it is credited to (per-agent metrics only).
-    ticket_agents: FxHashMap<Id, per_agent::TicketAgents>,
-    /// Per call, the agent who answered it (per-agent metrics only).
-    call_agents: FxHashMap<Id, Id>,
     metrics: Metrics,
     windows: Windows,
     /// Breaches not yet taken by the driver (bounded; not checkpointed).
@@ -358,8 +354,6 @@ impl Engine {
             dedup: Dedup::default(),
             queues,
             agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
-            ticket_agents: FxHashMap::default(),
-            call_agents: FxHashMap::default(),
             metrics: Metrics {
                 budget: state::SeriesBudget {
                     max: cfg.labels.max_series,
@@ -795,10 +789,6 @@ impl Engine {
                 let hash = table::hash_id(&ticket);
                 self.sla_ticket_created(&mut t, &ticket, hash);
                 self.st.tickets.insert_hashed(hash, &ticket, t);
-                if self.per_agent() {
-                    // Left by a ticket of this id that expired unswept.
-                    self.st.ticket_agents.remove(&ticket);
-                }
                 *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
                 self.win_count(ts, WindowCount::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
@@ -819,9 +809,6 @@ impl Engine {
                 let hash = table::hash_id(&call);
                 self.sla_call_queued(&mut c, &call, hash);
                 self.st.calls.insert_hashed(hash, &call, c);
-                if self.per_agent() {
-                    self.st.call_agents.remove(&call);
-                }
                 self.st.metrics.waiting_add(q, ts, 1);
                 *bump!(self.st.metrics, calls_offered, q as u32) += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
@@ -1004,7 +991,7 @@ impl Engine {
         match body {
             Body::TicketAssigned { agent, queue, .. } => {
                 if self.per_agent() {
-                    self.agent_assigned(&id, agent);
+                    self.agent_assigned(slot, &agent);
                 }
                 if let Some(queue) = queue {
                     let nq = self.st.queues.resolve(Some(&queue));
@@ -1076,7 +1063,7 @@ impl Engine {
                     }
                 }
                 if self.per_agent() {
-                    self.agent_replied(&id, agent, q, first.then_some(ts - created));
+                    self.agent_replied(slot, &agent, q, first.then_some(ts - created));
                 }
             }
             Body::TicketCustomerReplied { .. } => {
@@ -1129,7 +1116,7 @@ impl Engine {
                     *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
                     self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
-                        self.agent_ticket_escalated(&id, q);
+                        self.agent_ticket_escalated(slot, q);
                     }
                 }
             }
@@ -1187,7 +1174,7 @@ impl Engine {
                     }
                     if self.per_agent() {
                         let work = worked.then_some(work_ms);
-                        self.agent_ticket_resolved(&id, agent, q, fcr, work);
+                        self.agent_ticket_resolved(slot, agent.as_deref(), q, fcr, work);
                     }
                 } else {
                     self.observe(
@@ -1218,9 +1205,6 @@ impl Engine {
                     self.st.sla_live -= 1;
                 }
                 self.st.tickets.remove(&id);
-                if self.per_agent() {
-                    self.st.ticket_agents.remove(&id);
-                }
             }
             _ => unreachable!("only ticket events are routed here"),
         }
@@ -1280,7 +1264,7 @@ impl Engine {
                 }
                 self.sla_call_left_queue(slot, ts, true);
                 if self.per_agent() {
-                    self.agent_answered(&id, agent);
+                    self.agent_answered(slot, &agent);
                 }
             }
             (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
@@ -1355,7 +1339,7 @@ impl Engine {
                     *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
                     self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
-                        self.agent_call_escalated(&id, q);
+                        self.agent_call_escalated(slot, q);
                     }
                 }
             }
@@ -1378,7 +1362,7 @@ impl Engine {
                         *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
                         self.win_count(ts, WindowCount::Fcr, 1);
                         if self.per_agent() {
-                            self.agent_call_fcr(&id, q);
+                            self.agent_call_fcr(slot, q);
                         }
                     }
                 }
@@ -1397,11 +1381,11 @@ impl Engine {
             return;
         };
         c.phase = CallPhase::Done { at: ts };
-        let (ch, q, talk, hold) = (c.channel, c.queue, c.talk_ms, c.hold_ms);
+        let (ch, q, talk, hold, agent) = (c.channel, c.queue, c.talk_ms, c.hold_ms, c.agent);
         self.handled(ExemplarSource::call(id, ts), ch, q, talk + acw_ms);
         self.observe(HistId::Hold, q as u32, hold, ExemplarSource::call(id, ts));
         if self.per_agent() {
-            self.agent_call_handled(id, q, talk + acw_ms);
+            self.agent_call_handled(agent, q, talk + acw_ms);
         }
     }
 
@@ -1410,7 +1394,7 @@ impl Engine {
         match self.st.agents.get(&agent) {
             None => {
                 let q = nq.unwrap_or(UNKNOWN);
-                self.st.agent_labels.resolve(Some(&agent));
+                let label = self.st.agent_labels.resolve(Some(&agent));
                 self.st.agents.insert(
                     agent,
                     Agent {
@@ -1418,16 +1402,17 @@ impl Engine {
                         since: ts,
                         queue: q,
                         last_event: ts,
+                        label,
                     },
                 );
                 self.st.metrics.agents_add(status, q, 1);
             }
             Some(a) => {
-                let (old, since, oq) = (a.status, a.since, a.queue);
+                let (old, since, oq, label) = (a.status, a.since, a.queue, a.label);
                 let eff = ts.max(since);
                 // Silent past the idle timeout: offline from then (not yet swept).
                 let until = a.last_event.saturating_add(self.s.agent_idle);
-                self.book_agent(old, oq, since, eff.min(until));
+                self.book_agent(old, oq, label, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
                 let a = self.st.agents.get_mut(&agent).expect("present");
                 a.status = status;
@@ -1440,7 +1425,10 @@ impl Engine {
         }
     }
 
-    fn book_agent(&mut self, status: AgentStatus, q: LabelId, from: i64, to: i64) {
+    /// Books `from..to` in `status` and queue `q` to the agent labelled
+    /// `agent`: in `support_agent_status_seconds_total`, the utilization
+    /// window and, with per-agent metrics, the agent's own status time.
+    fn book_agent(&mut self, status: AgentStatus, q: LabelId, agent: LabelId, from: i64, to: i64) {
         if to <= from {
             return;
         }
@@ -1449,6 +1437,10 @@ impl Engine {
             agent_status_ms,
             (status.index() as u32) << 16 | q as u32
         ) += to - from;
+        if self.per_agent() {
+            let k = state::agent_key(0, status.index() as u8, agent, q);
+            *bump!(self.st.metrics, agent_time_ms, k) += to - from;
+        }
         let c = match status {
             AgentStatus::Available => WindowCount::AgentAvailableMs,
             AgentStatus::Busy => WindowCount::AgentBusyMs,
@@ -1464,7 +1456,7 @@ impl Engine {
     fn materialize_agents(&mut self) {
         let Some(clock) = self.st.clock else { return };
         let idle = self.s.agent_idle;
-        let open: Vec<(AgentStatus, LabelId, i64, i64)> = self
+        let open: Vec<(AgentStatus, LabelId, LabelId, i64, i64)> = self
             .st
             .agents
             .values_mut()
@@ -1474,12 +1466,12 @@ impl Engine {
                 (a.since < to).then(|| {
                     let from = a.since;
                     a.since = to;
-                    (a.status, a.queue, from, to)
+                    (a.status, a.queue, a.label, from, to)
                 })
             })
             .collect();
-        for (status, q, from, to) in open {
-            self.book_agent(status, q, from, to);
+        for (status, q, agent, from, to) in open {
+            self.book_agent(status, q, agent, from, to);
         }
         self.expire_agents(clock);
     }
@@ -1499,13 +1491,13 @@ impl Engine {
                 m.agents_add(a.status, a.queue, -1);
                 let to = now.min(a.last_event.saturating_add(s.agent_idle));
                 if a.since < to {
-                    booked.push((a.status, a.queue, a.since, to));
+                    booked.push((a.status, a.queue, a.label, a.since, to));
                 }
             }
             keep
         });
-        for (status, q, from, to) in booked {
-            self.book_agent(status, q, from, to);
+        for (status, q, agent, from, to) in booked {
+            self.book_agent(status, q, agent, from, to);
         }
     }
 
@@ -1519,19 +1511,13 @@ impl Engine {
         let s = &self.s;
         let m = &mut self.st.metrics;
         let live = &mut self.st.sla_live;
-        // Agents of expired calls and tickets go with them (empty maps when
-        // per-agent metrics are off).
-        let agents = &mut self.st.call_agents;
-        self.st.calls.retain(|id, c| {
+        self.st.calls.retain(|_, c| {
             let keep = !call_expired(s, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
             if !keep && c.sla_due != i64::MAX {
                 *live -= 1;
-            }
-            if !keep && !agents.is_empty() {
-                agents.remove(id);
             }
             keep
         });
@@ -1540,17 +1526,13 @@ impl Engine {
             return;
         }
         let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
-        let agents = &mut self.st.ticket_agents;
-        self.st.tickets.retain(|id, t| {
+        self.st.tickets.retain(|_, t| {
             let keep = !ticket_expired(s, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
             if !keep && t.sla_due != i64::MAX {
                 *live -= 1;
-            }
-            if !keep && !agents.is_empty() {
-                agents.remove(id);
             }
             keep
         });

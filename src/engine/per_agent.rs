@@ -2,36 +2,53 @@
 //! per_agent_metrics`): which agent a contact, a first response or a CSAT
 //! response is credited to (docs/metrics.md, "Per-agent performance").
 //!
-//! The agents of a ticket and of a call live beside the ticket and call
-//! tables, not in them, so that an open ticket stays one cache line when the
-//! option is off; with it off these maps stay empty and nothing here runs.
+//! The agents of a ticket live in its [`TicketExt`] (allocated only for
+//! tickets that need one, so an open ticket stays one cache line when the
+//! option is off), the agent of a call in the call; both as their `agent`
+//! label, interned when the event names them, so crediting compares and
+//! copies two bytes and allocates nothing. With the option off nothing here
+//! runs.
 
 use serde::{Deserialize, Serialize};
 
-use super::labels::LabelId;
-use super::state::{agent_count, agent_key, agent_sum, AGENT_SUM_SERIES};
+use super::labels::{LabelId, OTHER, UNKNOWN};
+use super::state::{agent_count, agent_key, agent_sum, TicketExt, AGENT_SUM_SERIES};
+use super::table::Slot;
 use super::Engine;
-use crate::event::Id;
 
-/// The agents a ticket names, for crediting.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// No agent (not yet named by an event).
+const NONE: LabelId = LabelId::MAX;
+
+/// The agents a ticket names, for crediting, as `agent` labels ([`NONE`]:
+/// not named yet).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct TicketAgents {
     /// Of the last `ticket.assigned`.
-    pub assigned: Option<Id>,
+    assigned: LabelId,
     /// Of the last public `ticket.agent_replied`.
-    pub replied: Option<Id>,
+    replied: LabelId,
     /// Whom its first resolution was credited to.
-    pub resolver: Option<Id>,
+    resolver: LabelId,
+}
+
+impl Default for TicketAgents {
+    fn default() -> TicketAgents {
+        TicketAgents {
+            assigned: NONE,
+            replied: NONE,
+            resolver: NONE,
+        }
+    }
 }
 
 impl TicketAgents {
     /// The agent of the ticket: its resolver, else its assignee, else the
-    /// last agent who replied publicly.
-    fn agent(&self) -> Option<&str> {
-        self.resolver
-            .as_deref()
-            .or(self.assigned.as_deref())
-            .or(self.replied.as_deref())
+    /// last agent who replied publicly ([`NONE`] if none).
+    fn agent(&self) -> LabelId {
+        [self.resolver, self.assigned, self.replied]
+            .into_iter()
+            .find(|&a| a != NONE)
+            .unwrap_or(NONE)
     }
 }
 
@@ -42,9 +59,36 @@ impl Engine {
         self.s.per_agent
     }
 
-    /// The `agent` label of `name` under the agent cap (`None`: `unknown`).
-    fn agent_label(&mut self, name: Option<&str>) -> LabelId {
-        self.st.agent_labels.resolve(name)
+    /// The label of an agent named by an event, to credit later: interned
+    /// now (`other` over the cap), the overflow counted when it is credited.
+    fn agent_intern(&mut self, name: &str) -> LabelId {
+        self.st.agent_labels.intern(name)
+    }
+
+    /// The label a stored agent is credited under: [`NONE`] is `unknown`;
+    /// `other` counts in `frontline_label_overflow_total` at each credit,
+    /// as a name resolved then would.
+    fn agent_credit(&mut self, a: LabelId) -> LabelId {
+        match a {
+            NONE => UNKNOWN,
+            OTHER => {
+                self.st.agent_labels.overflow += 1;
+                OTHER
+            }
+            a => a,
+        }
+    }
+
+    /// The agents of the ticket at `slot`, allocated on first use.
+    fn ticket_agents(&mut self, slot: Slot) -> &mut TicketAgents {
+        let t = self.st.tickets.at_mut(slot);
+        &mut t.ext.get_or_insert_with(Box::<TicketExt>::default).agents
+    }
+
+    /// The agents of the ticket at `slot` (none named yet without one).
+    fn ticket_agents_of(&self, slot: Slot) -> TicketAgents {
+        let t = self.st.tickets.at(slot);
+        t.ext.as_ref().map(|e| e.agents).unwrap_or_default()
     }
 
     /// Adds one to a per-agent counter.
@@ -70,51 +114,31 @@ impl Engine {
     }
 
     /// `ticket.assigned`: the ticket's assignee from now on.
-    pub(super) fn agent_assigned(&mut self, ticket: &str, agent: Id) {
-        match self.st.ticket_agents.get_mut(ticket) {
-            Some(t) => t.assigned = Some(agent),
-            None => {
-                self.st.ticket_agents.insert(
-                    ticket.into(),
-                    TicketAgents {
-                        assigned: Some(agent),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
+    pub(super) fn agent_assigned(&mut self, slot: Slot, agent: &str) {
+        let a = self.agent_intern(agent);
+        self.ticket_agents(slot).assigned = a;
     }
 
     /// A public reply by `agent`; the first one of the ticket took `frt_ms`.
     pub(super) fn agent_replied(
         &mut self,
-        ticket: &str,
-        agent: Id,
+        slot: Slot,
+        agent: &str,
         q: LabelId,
         frt_ms: Option<i64>,
     ) {
+        let a = self.agent_intern(agent);
         if let Some(ms) = frt_ms {
-            let a = self.agent_label(Some(&agent));
+            let a = self.agent_credit(a);
             self.agent_observe(agent_sum::FIRST_RESPONSE, a, q, ms);
         }
-        match self.st.ticket_agents.get_mut(ticket) {
-            Some(t) => t.replied = Some(agent),
-            None => {
-                self.st.ticket_agents.insert(
-                    ticket.into(),
-                    TicketAgents {
-                        replied: Some(agent),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
+        self.ticket_agents(slot).replied = a;
     }
 
     /// A ticket's first escalation: credited to the agent of the ticket.
-    pub(super) fn agent_ticket_escalated(&mut self, ticket: &str, q: LabelId) {
-        let name = self.st.ticket_agents.get(ticket).and_then(|t| t.agent());
-        let a = self.st.agent_labels.resolve(name);
+    pub(super) fn agent_ticket_escalated(&mut self, slot: Slot, q: LabelId) {
+        let a = self.ticket_agents_of(slot).agent();
+        let a = self.agent_credit(a);
         self.agent_bump(agent_count::ESCALATIONS, 0, a, q);
     }
 
@@ -122,15 +146,17 @@ impl Engine {
     /// `agent_id`), else its assignee, else its last public replier.
     pub(super) fn agent_ticket_resolved(
         &mut self,
-        ticket: &str,
-        own: Option<Id>,
+        slot: Slot,
+        own: Option<&str>,
         q: LabelId,
         fcr: bool,
         work_ms: Option<i64>,
     ) {
-        let t = self.st.ticket_agents.get(ticket);
-        let name = own.or_else(|| t.and_then(|t| t.agent()).map(Id::from));
-        let a = self.agent_label(name.as_deref());
+        let stored = match own {
+            Some(name) => self.agent_intern(name),
+            None => self.ticket_agents_of(slot).agent(),
+        };
+        let a = self.agent_credit(stored);
         self.agent_bump(agent_count::HANDLED, 0, a, q);
         if fcr {
             self.agent_bump(agent_count::FCR, 0, a, q);
@@ -138,43 +164,41 @@ impl Engine {
         if let Some(ms) = work_ms {
             self.agent_observe(agent_sum::HANDLE, a, q, ms);
         }
-        if let Some(name) = name {
-            self.st
-                .ticket_agents
-                .entry(ticket.into())
-                .or_default()
-                .resolver = Some(name);
+        if stored != NONE {
+            self.ticket_agents(slot).resolver = stored;
         }
     }
 
     /// `call.answered` by `agent`.
-    pub(super) fn agent_answered(&mut self, call: &str, agent: Id) {
-        self.st.call_agents.insert(call.into(), agent);
+    pub(super) fn agent_answered(&mut self, slot: Slot, agent: &str) {
+        let a = self.agent_intern(agent);
+        self.st.calls.at_mut(slot).agent = a;
     }
 
-    /// The `agent` label of the agent who answered a call (`unknown` if none).
-    fn call_agent(&mut self, call: &str) -> LabelId {
-        let name = self.st.call_agents.get(call).map(|a| &**a);
-        self.st.agent_labels.resolve(name)
+    /// The `agent` label of the agent who answered the call at `slot`
+    /// (`unknown` if none did).
+    fn call_agent(&mut self, slot: Slot) -> LabelId {
+        let a = self.st.calls.at(slot).agent;
+        self.agent_credit(a)
     }
 
     /// A call's first escalation by transfer, labelled with the queue that
     /// escalated it.
-    pub(super) fn agent_call_escalated(&mut self, call: &str, q: LabelId) {
-        let a = self.call_agent(call);
+    pub(super) fn agent_call_escalated(&mut self, slot: Slot, q: LabelId) {
+        let a = self.call_agent(slot);
         self.agent_bump(agent_count::ESCALATIONS, 0, a, q);
     }
 
     /// A call resolved at first contact (`call.ended` with `resolved`, never
     /// transferred).
-    pub(super) fn agent_call_fcr(&mut self, call: &str, q: LabelId) {
-        let a = self.call_agent(call);
+    pub(super) fn agent_call_fcr(&mut self, slot: Slot, q: LabelId) {
+        let a = self.call_agent(slot);
         self.agent_bump(agent_count::FCR, 0, a, q);
     }
 
-    /// A call's handle observation.
-    pub(super) fn agent_call_handled(&mut self, call: &str, q: LabelId, ms: i64) {
-        let a = self.call_agent(call);
+    /// A call's handle observation, `agent` the call's.
+    pub(super) fn agent_call_handled(&mut self, agent: LabelId, q: LabelId, ms: i64) {
+        let a = self.agent_credit(agent);
         self.agent_bump(agent_count::HANDLED, 0, a, q);
         self.agent_observe(agent_sum::HANDLE, a, q, ms);
     }
@@ -189,18 +213,17 @@ impl Engine {
         call: Option<&str>,
         q: LabelId,
     ) {
-        let st = &mut self.st;
-        let name = own.or_else(|| {
-            let t = ticket.filter(|t| st.tickets.contains_key(t));
-            match t {
-                Some(t) => st.ticket_agents.get(t).and_then(|t| t.agent()),
-                None => call
-                    .filter(|c| st.calls.contains_key(c))
-                    .and_then(|c| st.call_agents.get(c))
-                    .map(|a| &**a),
+        let a = match own {
+            Some(name) => self.st.agent_labels.resolve(Some(name)),
+            None => {
+                let st = &self.st;
+                let stored = match ticket.and_then(|t| st.tickets.get(t)) {
+                    Some(t) => t.ext.as_ref().map_or(NONE, |e| e.agents.agent()),
+                    None => call.and_then(|c| st.calls.get(c)).map_or(NONE, |c| c.agent),
+                };
+                self.agent_credit(stored)
             }
-        });
-        let a = st.agent_labels.resolve(name);
+        };
         self.agent_bump(agent_count::CSAT, score, a, q);
     }
 }

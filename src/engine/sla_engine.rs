@@ -98,8 +98,8 @@ impl Clocked for Ticket {
         }
     }
     fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>) {
-        match (&self.pauses, i) {
-            (Some(p), 2) => (&p.closed, p.since),
+        match (&self.ext, i) {
+            (Some(e), 2) => (&e.pauses.closed, e.pauses.since),
             _ => (&[], None),
         }
     }
@@ -700,7 +700,7 @@ impl Engine {
     pub(super) fn sla_ticket_pending(&mut self, slot: Slot, ts: i64, pending: bool) {
         self.on_ticket(slot, |cx, timers, t, id| {
             if pending {
-                let p = t.pauses.get_or_insert_with(Default::default);
+                let p = &mut t.ext.get_or_insert_with(Default::default).pauses;
                 if p.since.is_none() {
                     // Instants only move later: the live timer fires early.
                     p.since = Some(ts);
@@ -708,9 +708,9 @@ impl Engine {
                         cx.note(t, id, 2, SlaEventKind::Paused, ts, false);
                     }
                 }
-            } else if let Some(p) = &mut t.pauses {
-                if let Some(since) = p.since.take() {
-                    p.closed.push((since, ts.max(since)));
+            } else if let Some(e) = &mut t.ext {
+                if let Some(since) = e.pauses.since.take() {
+                    e.pauses.closed.push((since, ts.max(since)));
                     if t.clocks.running(2) {
                         cx.note(t, id, 2, SlaEventKind::Resumed, ts, false);
                     }

@@ -6,7 +6,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use super::labels::LabelId;
+use super::labels::{LabelId, UNKNOWN};
+use super::per_agent::TicketAgents;
 use super::sla::{Clocks, Pauses, NO_POLICY};
 use super::NHIST;
 use crate::decode::REASONS;
@@ -54,8 +55,9 @@ pub struct Ticket {
     pub unanswered_since: i64,
     /// Due time of this ticket's live SLA timer (`i64::MAX`: none).
     pub sla_due: i64,
-    /// Pending intervals of the resolution clock, once it has paused.
-    pub pauses: Option<Box<Pauses>>,
+    /// What few tickets need, once they need it: the pauses of the
+    /// resolution clock and the agents of per-agent metrics.
+    pub ext: Option<Box<TicketExt>>,
     /// Logged work (`ticket.work_logged`), saturating at `u32::MAX` ms.
     pub work_ms: u32,
     pub public_replies: u16,
@@ -79,7 +81,7 @@ impl Ticket {
             // The creation is the first customer message.
             unanswered_since: ts,
             sla_due: i64::MAX,
-            pauses: None,
+            ext: None,
             work_ms: 0,
             public_replies: 0,
             queue,
@@ -113,6 +115,16 @@ impl Ticket {
     pub fn resolved(&self) -> bool {
         self.has(flag::RESOLVED)
     }
+}
+
+/// The part of a [`Ticket`] kept behind a pointer, so that an open
+/// ticket's table entry stays one cache line.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TicketExt {
+    /// Pending intervals of the resolution clock (empty until it pauses).
+    pub pauses: Pauses,
+    /// Whom the ticket is credited to (`[agents] per_agent_metrics` only).
+    pub agents: TicketAgents,
 }
 
 /// Where a call is in its life.
@@ -149,6 +161,9 @@ pub struct Call {
     pub clocks: Clocks,
     /// Due time of this call's live SLA timer (`i64::MAX`: none).
     pub sla_due: i64,
+    /// The `agent` label of the agent who answered it, [`UNKNOWN`] before
+    /// (`[agents] per_agent_metrics` only).
+    pub agent: LabelId,
 }
 
 impl Call {
@@ -166,6 +181,7 @@ impl Call {
             policy: NO_POLICY,
             clocks: Clocks::default(),
             sla_due: i64::MAX,
+            agent: UNKNOWN,
         }
     }
 }
@@ -178,6 +194,8 @@ pub struct Agent {
     pub since: i64,
     pub queue: LabelId,
     pub last_event: i64,
+    /// Its `agent` label, resolved when it was first seen.
+    pub label: LabelId,
 }
 
 /// A customer's recent contacts and subscription.
@@ -511,6 +529,9 @@ pub struct Metrics {
     pub agent_counts: FxHashMap<u64, u64>,
     /// Per-agent durations by [`agent_key`]: (sum ms, count).
     pub agent_sums: FxHashMap<u64, (i64, u64)>,
+    /// Per-agent status time by [`agent_key`] (the status in the score
+    /// byte) → ms: `support_agent_time_in_status_seconds_total`.
+    pub agent_time_ms: FxHashMap<u64, i64>,
     /// `max` is set from the config and `used` recounted on restore.
     pub budget: SeriesBudget,
 }
@@ -535,7 +556,8 @@ pub mod agent_sum {
     pub const FIRST_RESPONSE: u8 = 1;
 }
 
-/// Packs a per-agent family, score (CSAT, else 0), agent and queue into one
+/// Packs a per-agent family, score (CSAT; the status in
+/// [`Metrics::agent_time_ms`]; else 0), agent and queue into one
 /// map key; the queue is in the low 16 bits, as the series budget wants.
 pub fn agent_key(family: u8, score: u8, agent: LabelId, q: LabelId) -> u64 {
     (family as u64) << 48 | (score as u64) << 40 | (agent as u64) << 16 | q as u64
@@ -618,6 +640,7 @@ impl Metrics {
             + self.sla_active.len()
             + self.agent_counts.len()
             + AGENT_SUM_SERIES * self.agent_sums.len()
+            + self.agent_time_ms.len()
     }
 }
 

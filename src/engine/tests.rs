@@ -2300,3 +2300,89 @@ fn per_agent_families_are_off_by_default() {
         0.0
     );
 }
+
+#[test]
+fn an_agent_takes_its_place_when_an_event_first_names_it() {
+    let mut r = Run::cfg(&format!("{PER_AGENT}[labels]\nmax_agents = 1\n"));
+    // ann is named by T1's assignment before any credit: she holds the one
+    // place, so bob, credited first (T2), is `other`.
+    created(&mut r, "T1", 0);
+    r.ev("ticket.assigned", M, r#""ticket_id":"T1","agent_id":"ann""#);
+    created(&mut r, "T2", 0);
+    r.ev(
+        "ticket.resolved",
+        2 * M,
+        r#""ticket_id":"T2","agent_id":"bob""#,
+    );
+    r.ev("ticket.resolved", 3 * M, r#""ticket_id":"T1""#);
+    let m = r.metrics();
+    let handled = "support_agent_contacts_handled_total";
+    assert_eq!(m.v(handled, &agent_of("ann", "billing")), 1.0);
+    assert_eq!(m.v(handled, &agent_of("other", "billing")), 1.0);
+    assert_eq!(m.get(handled, &agent_of("bob", "billing")), None);
+    // Naming an agent counts nothing; bob's credit counts once.
+    assert_eq!(
+        m.v("frontline_label_overflow_total", &[("label", "agent")]),
+        1.0
+    );
+}
+
+#[test]
+fn status_time_per_agent_follows_the_status_family() {
+    let mut r = Run::cfg(
+        "[agents]\nper_agent_metrics = true\nidle_timeout = \"10m\"\n\
+         [labels]\nmax_agents = 2\n",
+    );
+    let status = |r: &mut Run, at: i64, fields: &str| {
+        r.ev("agent.status_changed", at, fields);
+    };
+    // ann: available in billing 0–5m (300 s), busy from 5m; silent after,
+    // so busy until the idle timeout, 15m (600 s).
+    status(
+        &mut r,
+        0,
+        r#""agent_id":"ann","status":"available","queue":"billing""#,
+    );
+    status(&mut r, 5 * M, r#""agent_id":"ann","status":"busy""#);
+    // bob, no queue (unknown): available 0–2m (120 s), break 2–3m (60 s),
+    // available in tech from 3m until the idle timeout, 13m (600 s); his
+    // event at 30m starts a new interval that ends at the clock (30m).
+    status(&mut r, 0, r#""agent_id":"bob","status":"available""#);
+    status(&mut r, 2 * M, r#""agent_id":"bob","status":"break""#);
+    status(
+        &mut r,
+        3 * M,
+        r#""agent_id":"bob","status":"available","queue":"tech""#,
+    );
+    // cyd is over the cap of 2: other. Busy in billing 1–4m (180 s),
+    // available 4–14m (600 s, the idle timeout).
+    status(
+        &mut r,
+        M,
+        r#""agent_id":"cyd","status":"busy","queue":"billing""#,
+    );
+    status(&mut r, 4 * M, r#""agent_id":"cyd","status":"available""#);
+    status(&mut r, 30 * M, r#""agent_id":"bob","status":"available""#);
+    let m = r.metrics();
+    let f = "support_agent_time_in_status_seconds_total";
+    let l = |a, q, s| [("agent", a), ("queue", q), ("status", s)];
+    assert_eq!(m.v(f, &l("ann", "billing", "available")), 300.0);
+    assert_eq!(m.v(f, &l("ann", "billing", "busy")), 600.0);
+    assert_eq!(m.v(f, &l("bob", "unknown", "available")), 120.0);
+    assert_eq!(m.v(f, &l("bob", "unknown", "break")), 60.0);
+    assert_eq!(m.v(f, &l("bob", "tech", "available")), 600.0);
+    assert_eq!(m.v(f, &l("other", "billing", "busy")), 180.0);
+    assert_eq!(m.v(f, &l("other", "billing", "available")), 600.0);
+    assert_eq!(m.sum(f, &[]), 2460.0);
+    // Summed over agents, the status family by status and queue.
+    let by_status = "support_agent_status_seconds_total";
+    let sq = |s, q| [("status", s), ("queue", q)];
+    assert_eq!(m.v(by_status, &sq("available", "billing")), 900.0);
+    assert_eq!(m.v(by_status, &sq("busy", "billing")), 780.0);
+    assert_eq!(m.sum(by_status, &[]), 2460.0);
+    // cyd counted once, when first seen.
+    assert_eq!(
+        m.v("frontline_label_overflow_total", &[("label", "agent")]),
+        1.0
+    );
+}

@@ -7,7 +7,8 @@ Writes, next to this file:
   frontline.toml   the config of the run ([agents] per_agent_metrics on,
                    labels.max_agents = 5 so that the cap is reached)
   expected.prom    the expected support_agent_* series (and the agent
-                   overflow counter) of `frontline replay`
+                   overflow counter) of `frontline replay`, status time by
+                   status and queue included
 
 The model below implements the crediting rules of SPEC.md §3/§5.1 and
 docs/metrics.md ("Per-agent performance") from those documents alone:
@@ -24,10 +25,17 @@ docs/metrics.md ("Per-agent performance") from those documents alone:
   never transferred; escalation by transfer labelled with the queue before;
 - a CSAT response: its own agent_id, else the ticket's agent, else the
   answering agent of its call; no agent known: "unknown";
-- the `agent` label keeps its value for the first max_agents agents credited
-  (none is seen any other way here: no agent.status_changed); the rest are
-  "other", and the overflow counter counts each event whose credit is
-  "other" (once, whatever number of families the event credits).
+- the `agent` label keeps its value for the first max_agents agents an event
+  names (a status change, an assignment, a public reply, an answered call,
+  a first resolution's or a survey's agent_id); the rest are "other", and
+  the overflow counter counts each event whose credit is "other" (once,
+  whatever number of families the event credits) and each status change
+  that makes an agent over the cap known;
+- an agent's status time, per agent, queue and status, exactly as
+  support_agent_status_seconds_total counts it: each interval from a status
+  change to the next, in the queue of the change (or the agent's last one),
+  ending at the idle timeout after the agent's last change if that comes
+  first; the open interval ends at the event clock (the last ts).
 
 Python 3.11, standard library only, deterministic. The hand-worked values in
 the comments are asserted in hand_checks().
@@ -43,9 +51,11 @@ from collections import defaultdict
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 MAX_AGENTS = 5
+IDLE_MIN = 30
 CONFIG_TOML = f"""\
 [agents]
 per_agent_metrics = true
+idle_timeout = "{IDLE_MIN}m"
 
 [labels]
 max_agents = {MAX_AGENTS}
@@ -128,6 +138,24 @@ def scenario():
     e(125 * M, "survey.csat", score=2, call_id="K1")
     e(125 * M, "survey.csat", score=1, call_id="nope")
     e(126 * M, "survey.csat", score=4, agent_id="hal", queue="vip")
+    # Status changes (idle timeout 30 min; the clock ends at 126m).
+    # ann, billing: available 60–65m, busy 65–75m, after-call work 75–80m,
+    # available from 80m, silent after: until the idle timeout at 110m.
+    e(60 * M, "agent.status_changed", agent_id="ann", status="available", queue="billing")
+    e(65 * M, "agent.status_changed", agent_id="ann", status="busy")
+    e(75 * M, "agent.status_changed", agent_id="ann", status="after_call_work")
+    e(80 * M, "agent.status_changed", agent_id="ann", status="available")
+    # cyd: available 62–70m and on break 70–72m with no queue (unknown),
+    # available in sales 72–95m, offline from 95m until the idle timeout
+    # at 125m.
+    e(62 * M, "agent.status_changed", agent_id="cyd", status="available")
+    e(70 * M, "agent.status_changed", agent_id="cyd", status="break")
+    e(72 * M, "agent.status_changed", agent_id="cyd", status="available", queue="sales")
+    e(95 * M, "agent.status_changed", agent_id="cyd", status="offline")
+    # gus (over the cap: other, counted once when his status makes him
+    # known): busy in sales 100–103m, available 103–126m (the clock).
+    e(100 * M, "agent.status_changed", agent_id="gus", status="busy", queue="sales")
+    e(103 * M, "agent.status_changed", agent_id="gus", status="available")
     return ev
 
 
@@ -139,17 +167,52 @@ class Model:
         self.overflow = 0
         self.tickets = {}
         self.calls = {}
+        self.agents = {}                   # name → [status, since, queue, last, label]
+        self.status_ms = defaultdict(int)  # (agent label, queue, status) → ms
+        self.clock = None
 
-    def label(self, agent):
-        if agent is None:
-            return "unknown"
-        if agent in self.known:
+    def name(self, agent):
+        """The label of an agent an event names (None: no agent)."""
+        if agent is None or agent in self.known:
             return agent
         if len(self.known) < MAX_AGENTS:
             self.known.append(agent)
             return agent
-        self.overflow += 1
         return "other"
+
+    def label(self, agent):
+        """The label a credit goes to; over the cap it counts."""
+        a = self.name(agent)
+        if a is None:
+            return "unknown"
+        if a == "other":
+            self.overflow += 1
+        return a
+
+    def book(self, a, to):
+        status, since, queue, last, label = a
+        end = min(to, last + IDLE_MIN * M)
+        if end > since:
+            self.status_ms[(label, queue, status)] += end - since
+
+    def status(self, ts, f):
+        a = self.agents.get(f["agent_id"])
+        if a is None:
+            label = self.name(f["agent_id"])
+            if label == "other":
+                self.overflow += 1
+            self.agents[f["agent_id"]] = [f["status"], ts, f.get("queue", "unknown"), ts, label]
+            return
+        # The scenario never lets an agent go silent past the idle timeout
+        # and come back (the engine may have forgotten it by then).
+        assert ts - a[3] <= IDLE_MIN * M
+        self.book(a, ts)
+        a[0], a[1], a[3] = f["status"], ts, ts
+        a[2] = f.get("queue", a[2])
+
+    def finish(self):
+        for a in self.agents.values():
+            self.book(a, self.clock)
 
     # `count` and `observe` take the label: an event resolves its agent once,
     # however many families it credits (the overflow counts events).
@@ -169,6 +232,10 @@ class Model:
         return t["resolver"] or t["assigned"] or t["replied"]
 
     def apply(self, ts, type_, f):
+        self.clock = ts if self.clock is None else max(self.clock, ts)
+        if type_ == "agent.status_changed":
+            self.status(ts, f)
+            return
         if type_ == "ticket.created":
             self.tickets[f["ticket_id"]] = dict(
                 created=ts, queue=f.get("queue", "unknown"), assigned=None,
@@ -194,11 +261,13 @@ class Model:
             t = self.tickets[f["ticket_id"]]
             q = t["queue"]
             if type_ == "ticket.assigned":
+                self.name(f["agent_id"])
                 t["assigned"] = f["agent_id"]
                 t["queue"] = f.get("queue", q)
             elif type_ == "ticket.agent_replied":
                 if not f.get("public", True):
                     return
+                self.name(f["agent_id"])
                 if t["public"] == 0:
                     self.observe("support_agent_first_response_seconds",
                                  self.label(f["agent_id"]), q, ts - t["created"])
@@ -230,6 +299,7 @@ class Model:
         c = self.calls[f["call_id"]]
         q = c["queue"]
         if type_ == "call.answered":
+            self.name(f["agent_id"])
             c["agent"] = f["agent_id"]
             c["answered"] = ts
         elif type_ == "call.transferred":
@@ -258,6 +328,16 @@ class Model:
             lines.append(f'{family}_bucket{{{fmt(labels + (("le", "+Inf"),))}}} {n}')
             lines.append(f"{family}_sum{{{fmt(labels)}}} {ms / 1000!r}")
             lines.append(f"{family}_count{{{fmt(labels)}}} {n}")
+        for (agent, queue, status), ms in sorted(self.status_ms.items()):
+            labels = (("agent", agent), ("queue", queue), ("status", status))
+            lines.append(f"support_agent_time_in_status_seconds_total{{{fmt(labels)}}} {ms / 1000!r}")
+        # Summed over agents: the family by status and queue.
+        by_status = defaultdict(int)
+        for (_, queue, status), ms in self.status_ms.items():
+            by_status[(status, queue)] += ms
+        for (status, queue), ms in sorted(by_status.items()):
+            labels = (("status", status), ("queue", queue))
+            lines.append(f"support_agent_status_seconds_total{{{fmt(labels)}}} {ms / 1000!r}")
         lines.append(f'frontline_label_overflow_total{{label="agent"}} {self.overflow}')
         lines.append('frontline_label_overflow_total{label="queue"} 0')
         lines.append('frontline_label_overflow_total{label="series"} 0')
@@ -277,13 +357,14 @@ def hand_checks(m):
             labels += (("score", str(score)),)
         return c.get((family, labels), 0)
 
-    # First credits in ts order: dan's FRT (2m), cyd's FRT (5m), eve's
-    # escalation of T3 (5m), ann's FRT (10m), bob's resolution (60m): the
-    # five places. gus (K1, 100m) and hal (a survey) are other.
-    assert m.known == ["dan", "cyd", "eve", "ann", "bob"], m.known
-    # gus: three events credit him (K1's transfer, its wrap-up end with the
-    # handled contact and its handle time, its CSAT); hal: one CSAT.
-    assert m.overflow == 4, m.overflow
+    # First named in ts order: ann assigned T1 (1m), cyd assigned T2 (2m),
+    # dan's reply on T3 (2m), eve's (3m), bob's resolution of T1 (60m): the
+    # five places. gus (his status at 100m, K1) and hal (a survey) are other.
+    assert m.known == ["ann", "cyd", "dan", "eve", "bob"], m.known
+    # gus: his first status change, three events that credit him (K1's
+    # transfer, its wrap-up end with the handled contact and its handle
+    # time, its CSAT); hal: one CSAT.
+    assert m.overflow == 5, m.overflow
     h = "support_agent_contacts_handled_total"
     assert n(h, "bob", "billing") == 1 and n(h, "cyd", "billing") == 1
     assert n(h, "eve", "tech") == 1 and n(h, "unknown", "unknown") == 1
@@ -314,6 +395,17 @@ def hand_checks(m):
     assert s[(frt, "ann", "billing")] == [600_000, 1]
     assert s[(frt, "cyd", "billing")] == [300_000, 1]
     assert s[(frt, "dan", "tech")] == [120_000, 1]
+    st = m.status_ms
+    assert st[("ann", "billing", "available")] == (5 + 30) * M
+    assert st[("ann", "billing", "busy")] == 10 * M
+    assert st[("ann", "billing", "after_call_work")] == 5 * M
+    assert st[("cyd", "unknown", "available")] == 8 * M
+    assert st[("cyd", "unknown", "break")] == 2 * M
+    assert st[("cyd", "sales", "available")] == 23 * M
+    assert st[("cyd", "sales", "offline")] == 30 * M
+    assert st[("other", "sales", "busy")] == 3 * M
+    assert st[("other", "sales", "available")] == 23 * M
+    assert len(st) == 9
 
 
 def main():
@@ -326,6 +418,7 @@ def main():
         obj = {"event_id": f"a{i + 1}", "type": type_, "ts": T0 + at}
         obj.update(f)
         lines.append(json.dumps(obj, separators=(",", ":")))
+    m.finish()
     hand_checks(m)
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
