@@ -402,9 +402,13 @@ fn simulated_history(topic: &str) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let end = now_ms();
         let start = end - 90 * 60_000;
+        // The centre's local time is chosen so that now is 11:00 there: a
+        // busy morning whatever the wall clock says (nights are quiet).
+        let utc_hour = (end / 3_600_000).rem_euclid(24) as i32;
         let events: Vec<_> = Simulator::new(SimConfig {
             seed: 7,
             start_ms: start,
+            utc_offset_hours: 11 - utc_hour,
             ..Default::default()
         })
         .take_while(|e| e.ts < end)
