@@ -157,10 +157,11 @@ const DAILY_CURVE: [f64; 25] = [
 const INCIDENT: (f64, f64, f64, f64) = (12.0, 12.25, 13.0, 13.5);
 const INCIDENT_PEAK: f64 = 0.6;
 
-/// Mean talk time (the log-normal's median × e^(σ²/2)) and after-call work.
+/// Talk time and after-call work (log-normal medians).
 const TALK_MEDIAN: f64 = 4.0 * M as f64;
 const TALK_SIGMA: f64 = 0.5;
 const ACW_MEDIAN: f64 = 40.0 * S as f64;
+const ACW_SIGMA: f64 = 0.5;
 /// Agent time per ticket reply (log-normal).
 const WORK_MEDIAN: f64 = 5.0 * M as f64;
 const WORK_SIGMA: f64 = 0.45;
@@ -168,7 +169,7 @@ const WORK_SIGMA: f64 = 0.45;
 const REPLIES_PER_TICKET: f64 = 1.7;
 /// Occupancy the shifts are planned for, and the share of a phone shift
 /// not on break (a ticket backlog waits out a break).
-const PHONE_OCCUPANCY: f64 = 0.72;
+const PHONE_OCCUPANCY: f64 = 0.75;
 const TICKET_OCCUPANCY: f64 = 0.9;
 const ON_DUTY_SHARE: f64 = 0.88;
 /// Mean patience of a waiting caller.
@@ -290,7 +291,7 @@ pub struct Simulator {
     calls: HashMap<u64, Call>,
     tickets: HashMap<u64, Ticket>,
     out: VecDeque<SimEvent>,
-    /// Peak forecast load (erlangs) of each team, to plan shifts.
+    /// Agents of the roster in the phone team (the first ones; the rest work tickets).
     phone_roster: usize,
 }
 
@@ -345,7 +346,8 @@ impl Simulator {
     /// of the peak rate.
     fn needs(cfg: &SimConfig, curve: f64) -> (f64, f64) {
         let rate = cfg.peak_per_hour * curve / H as f64; // contacts per ms
-        let aht = TALK_MEDIAN * (TALK_SIGMA * TALK_SIGMA / 2.0).exp() + ACW_MEDIAN * 1.03;
+        let aht = TALK_MEDIAN * (TALK_SIGMA * TALK_SIGMA / 2.0).exp()
+            + ACW_MEDIAN * (ACW_SIGMA * ACW_SIGMA / 2.0).exp();
         let work = WORK_MEDIAN * (WORK_SIGMA * WORK_SIGMA / 2.0).exp() * REPLIES_PER_TICKET;
         let phone = rate * cfg.call_share * aht / PHONE_OCCUPANCY / ON_DUTY_SHARE;
         let tickets = rate * (1.0 - cfg.call_share) * work / TICKET_OCCUPANCY;
@@ -574,7 +576,7 @@ impl Simulator {
         }
     }
 
-    /// The phone agent idle longest, if any.
+    /// The on-duty agent of `team` idle longest, if any.
     fn free_agent(&self, team: Team) -> Option<usize> {
         (0..self.agents.len())
             .filter(|&a| {
@@ -920,7 +922,7 @@ impl Simulator {
         }
         // Some wrap-ups are never reported (the ACW timeout closes them).
         let report = self.rng.chance(0.97);
-        let acw = self.rng.lognormal(ACW_MEDIAN, 0.5).max(S);
+        let acw = self.rng.lognormal(ACW_MEDIAN, ACW_SIGMA).max(S);
         self.at(
             self.now + acw,
             Action::Wrapup {
