@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -1110,6 +1110,17 @@ impl Config {
         env: impl Iterator<Item = (String, String)>,
         sets: &[String],
     ) -> Result<Config, ConfigError> {
+        Config::load_layers(path, env, sets, &Flags::default())
+    }
+
+    /// [`Config::load_with`], then the command line's own flags
+    /// ([`Flags`]) over everything else, then validation.
+    pub fn load_layers(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        sets: &[String],
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
         let text = match path {
             Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
                 path: p.display().to_string(),
@@ -1148,6 +1159,7 @@ impl Config {
                 set_key(&mut table, section, key, v);
                 overridden = true;
             }
+            overridden |= flags.apply(&mut table);
             if overridden {
                 let text =
                     toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -1399,6 +1411,50 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Values of the command line's own flags (`run --listen`, `--brokers`,
+/// `--topic`, `--group`, `--web-config`): applied last, each as the string
+/// it is. Unlike `--set`, nothing is read as TOML, so a value holding `"`
+/// or `\` arrives unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    /// `http.listen`.
+    pub listen: Option<String>,
+    /// `kafka."bootstrap.servers"`.
+    pub brokers: Option<String>,
+    /// `kafka.topic` (one topic).
+    pub topic: Option<String>,
+    /// `kafka."group.id"`.
+    pub group: Option<String>,
+    /// `http.web_config`.
+    pub web_config: Option<PathBuf>,
+}
+
+impl Flags {
+    /// Writes the given flags into `table`; whether there were any.
+    fn apply(&self, table: &mut toml::Table) -> bool {
+        let web_config = self.web_config.as_ref().map(|p| p.display().to_string());
+        let mut any = false;
+        for (section, key, value) in [
+            ("http", "listen", &self.listen),
+            ("kafka", "bootstrap.servers", &self.brokers),
+            ("kafka", "topic", &self.topic),
+            ("kafka", "group.id", &self.group),
+            ("http", "web_config", &web_config),
+        ] {
+            let Some(v) = value else { continue };
+            // A section that is not a table stays as it is: parsing names it.
+            if let toml::Value::Table(t) = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            {
+                t.insert(key.into(), toml::Value::String(v.clone()));
+            }
+            any = true;
+        }
+        any
     }
 }
 
