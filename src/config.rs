@@ -912,19 +912,6 @@ impl Default for KpiConfig {
     }
 }
 
-/// The duration histograms whose buckets can be configured.
-pub const HISTOGRAM_KEYS: [&str; 9] = [
-    "first_response",
-    "reply",
-    "resolution",
-    "full_resolution",
-    "handle",
-    "hold",
-    "answer_wait",
-    "abandon_wait",
-    "default",
-];
-
 /// Default bucket bounds in seconds: support work from seconds to a week,
 /// with a bound at each common SLA target.
 pub const DEFAULT_BUCKETS: [f64; 20] = [
@@ -1295,10 +1282,11 @@ impl Config {
             ));
         }
         for (key, bounds) in &self.histograms.buckets {
-            if !HISTOGRAM_KEYS.contains(&key.as_str()) {
+            let keys = crate::names::histogram_keys();
+            if !keys.contains(&key.as_str()) {
                 return Err(ConfigError::invalid(
                     format!("histograms.buckets.{key}"),
-                    format!("unknown histogram; one of {}", HISTOGRAM_KEYS.join(", ")),
+                    format!("unknown histogram; one of {}", keys.join(", ")),
                 ));
             }
             if bounds.is_empty() || bounds.len() > 64 {

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use super::sla::sla_unkey;
 use super::state::{agent_count, agent_sum, agent_unkey, undims, KeyCounts, PromHist};
-use super::{Engine, HistId, LabelCap, LabelId};
+use super::{Engine, LabelCap, LabelId};
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
 use crate::metrics::{
     DurKey, ExemplarValue, HistValue, Kind, LabelValue, Labels, Merge, Progress, Snapshot, Value,
     WindowData, WindowSet,
 };
-use crate::names::{self, Name};
+use crate::names::{self, HistDef, HistLabels, Name, HISTOGRAMS};
 
 /// A label value from a closed set.
 fn fixed(v: &'static str) -> LabelValue {
@@ -84,52 +84,18 @@ impl Engine {
         counter(out, names::FCR, &m.fcr, by_channel_priority_queue);
         counter(out, names::CONTACTS, &m.contacts, by_channel_queue);
         counter(out, names::REPEAT_CONTACTS, &m.repeats, by_channel_queue);
-        self.hist(
-            out,
-            names::FIRST_RESPONSE,
-            HistId::FirstResponse,
-            by_channel_priority_queue,
-        );
-        self.hist(out, names::REPLY, HistId::Reply, by_channel_priority_queue);
-        self.hist(
-            out,
-            names::RESOLUTION,
-            HistId::Resolution,
-            by_channel_priority_queue,
-        );
-        self.hist(
-            out,
-            names::FULL_RESOLUTION,
-            HistId::FullResolution,
-            by_channel_priority_queue,
-        );
-        self.hist(out, names::HANDLE, HistId::Handle, by_channel_queue);
-        self.hist(out, names::HOLD, HistId::Hold, by_queue);
         counter(out, names::CALLS_OFFERED, &m.calls_offered, by_queue);
         counter(out, names::CALLS_ANSWERED, &m.calls_answered, by_queue);
         counter(out, names::CALLS_WITHIN, &m.calls_within, by_queue);
         counter(out, names::CALLS_ABANDONED, &m.calls_abandoned, by_queue);
         counter(out, names::CALLS_SHORT_ABANDONED, &m.calls_short, by_queue);
-        self.hist(out, names::ANSWER_WAIT, HistId::AnswerWait, by_queue);
-        self.hist(out, names::ABANDON_WAIT, HistId::AbandonWait, by_queue);
-        self.hist(
-            out,
-            names::FIRST_RESPONSE_BUSINESS,
-            HistId::FirstResponseBusiness,
-            by_channel_priority_queue,
-        );
-        self.hist(
-            out,
-            names::REPLY_BUSINESS,
-            HistId::ReplyBusiness,
-            by_channel_priority_queue,
-        );
-        self.hist(
-            out,
-            names::RESOLUTION_BUSINESS,
-            HistId::ResolutionBusiness,
-            by_channel_priority_queue,
-        );
+        for h in &HISTOGRAMS {
+            match h.labels {
+                HistLabels::ChannelPriorityQueue => self.hist(out, h, by_channel_priority_queue),
+                HistLabels::ChannelQueue => self.hist(out, h, by_channel_queue),
+                HistLabels::Queue => self.hist(out, h, by_queue),
+            }
+        }
 
         let status_queue = |k: u32| -> Labels {
             let st = AgentStatus::ALL[(k >> 16) as usize % AgentStatus::ALL.len()];
@@ -239,10 +205,10 @@ impl Engine {
         }
     }
 
-    fn hist(&self, out: &mut Snapshot, name: Name, h: HistId, labels: impl Fn(u32) -> Labels) {
-        let bounds: Arc<[f64]> = self.s.bounds[h as usize].clone();
-        let mut f = out.family(name, Kind::Histogram);
-        for (k, ph) in &self.st.metrics.hists[h as usize] {
+    fn hist(&self, out: &mut Snapshot, h: &HistDef, labels: impl Fn(u32) -> Labels) {
+        let bounds: Arc<[f64]> = self.s.bounds[h.id as usize].clone();
+        let mut f = out.family(h.name, Kind::Histogram);
+        for (k, ph) in &self.st.metrics.hists[h.id as usize] {
             f.push(labels(*k), hist_value(&bounds, ph));
         }
     }

@@ -47,69 +47,7 @@ pub use dedup::Dedup;
 
 mod families;
 
-/// The Prometheus histograms, each with its own bucket bounds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HistId {
-    /// `support_first_response_seconds`
-    FirstResponse = 0,
-    /// `support_reply_seconds`
-    Reply,
-    /// `support_resolution_seconds`
-    Resolution,
-    /// `support_full_resolution_seconds`
-    FullResolution,
-    /// `support_handle_seconds`
-    Handle,
-    /// `support_hold_seconds`
-    Hold,
-    /// `support_answer_wait_seconds`
-    AnswerWait,
-    /// `support_abandon_wait_seconds`
-    AbandonWait,
-    /// `support_first_response_business_seconds`
-    FirstResponseBusiness,
-    /// `support_reply_business_seconds`
-    ReplyBusiness,
-    /// `support_resolution_business_seconds`
-    ResolutionBusiness,
-}
-
-/// Number of [`HistId`]s.
-pub const NHIST: usize = 11;
-
-/// Every [`HistId`], in index order.
-pub const HISTS: [HistId; NHIST] = [
-    HistId::FirstResponse,
-    HistId::Reply,
-    HistId::Resolution,
-    HistId::FullResolution,
-    HistId::Handle,
-    HistId::Hold,
-    HistId::AnswerWait,
-    HistId::AbandonWait,
-    HistId::FirstResponseBusiness,
-    HistId::ReplyBusiness,
-    HistId::ResolutionBusiness,
-];
-
-impl HistId {
-    /// Config key of the histogram's buckets.
-    pub fn key(self) -> &'static str {
-        [
-            "first_response",
-            "reply",
-            "resolution",
-            "full_resolution",
-            "handle",
-            "hold",
-            "answer_wait",
-            "abandon_wait",
-            "first_response",
-            "reply",
-            "resolution",
-        ][self as usize]
-    }
-}
+pub use crate::names::{HistId, NHIST};
 
 /// Settings derived from the config, not part of the checkpointed state.
 #[derive(Clone, Debug)]
@@ -177,7 +115,7 @@ impl Settings {
             sl_threshold: c.kpi.service_level_threshold.ms(),
             acw_timeout: c.kpi.acw_timeout.ms(),
             cost_per_ms: c.cost.per_agent_hour / 3_600_000.0,
-            bounds: HISTS.map(hist),
+            bounds: HistId::ALL.map(hist),
             window_names: c.windows.sizes.iter().map(|d| d.to_string()).collect(),
             window_sizes: c.windows.sizes.iter().map(|d| d.ms()).collect(),
             pane: c.windows.pane.ms(),
