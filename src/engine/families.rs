@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::sla::sla_unkey;
-use super::state::{agent_count, agent_sum, agent_unkey, undims, KeyCounts, PromHist};
+use super::keys::{agent_unkey, csat_unkey, open_unkey, sla_unkey, status_unkey, undims};
+use super::state::{agent_count, agent_sum, KeyCounts, PromHist};
 use super::{Engine, LabelCap, LabelId};
 use crate::decode::REASONS;
-use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
+use crate::event::{AgentStatus, Channel, EventType};
 use crate::metrics::{
     DurKey, ExemplarValue, HistValue, Kind, LabelValue, Labels, Merge, Progress, Snapshot, Value,
     WindowData, WindowSet,
@@ -98,11 +98,8 @@ impl Engine {
         }
 
         let status_queue = |k: u32| -> Labels {
-            let st = AgentStatus::ALL[(k >> 16) as usize % AgentStatus::ALL.len()];
-            vec![
-                ("status", fixed(st.as_str())),
-                ("queue", capped(cap, (k & 0xffff) as LabelId)),
-            ]
+            let (st, q) = status_unkey(k);
+            vec![("status", fixed(st.as_str())), ("queue", capped(cap, q))]
         };
         let mut f = out.family(names::AGENT_STATUS_SECONDS, Kind::Counter);
         for (k, ms) in &m.agent_status_ms {
@@ -110,8 +107,12 @@ impl Engine {
         }
         let mut f = out.family(names::CSAT, Kind::Counter);
         for (k, n) in &m.csat {
-            let mut l = vec![("score", Cow::Owned((k >> 20 & 0xf).to_string()))];
-            l.extend(by_channel_queue(k & !(0xf << 20)));
+            let (score, ch, q) = csat_unkey(*k);
+            let l = vec![
+                ("score", Cow::Owned(score.to_string())),
+                ("channel", fixed(ch.as_str())),
+                ("queue", capped(cap, q)),
+            ];
             f.push(l, Value::Int(*n));
         }
         self.per_agent_families(out);
@@ -163,8 +164,7 @@ impl Engine {
 
         let mut f = out.family(names::TICKETS_OPEN, Kind::Gauge);
         for (k, n) in &m.tickets_open {
-            let (_, pr, id) = undims(*k);
-            let st = TicketStatus::ALL[(k >> 24) as usize % TicketStatus::ALL.len()];
+            let (st, pr, id) = open_unkey(*k);
             f.push(
                 vec![
                     ("status", fixed(st.as_str())),

@@ -6,6 +6,7 @@
 //! [`Engine::advance_clock`] for a live clock on a quiet topic), so replay,
 //! Kafka, tests and benchmarks drive the very same code.
 
+mod keys;
 mod labels;
 mod per_agent;
 mod quad_heap;
@@ -26,12 +27,13 @@ use crate::event::{
     AgentStatus, Body, Channel, EntityRef, Event, EventType, Id, Priority, TicketStatus,
 };
 
+pub use keys::dims;
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
-pub use state::{dims, ExemplarSource, Metrics, PromHist};
 use state::{
     flag, Agent, Call, CallPhase, Contact, Cover, Customer, Ticket, MAX_CONTACT_ENTRIES,
     NOT_WAITING,
 };
+pub use state::{ExemplarSource, Metrics, PromHist};
 use table::Table;
 use window::{DimKey, DurMetric, WindowCount, Windows};
 
@@ -771,7 +773,7 @@ impl Engine {
                     Some(q) => self.st.queues.resolve(Some(&q)),
                     None => eq.unwrap_or(UNKNOWN),
                 };
-                let key = (score as u32) << 20 | dims(ch, Priority::Low, q);
+                let key = keys::csat_key(score, ch, q);
                 *bump!(self.st.metrics, csat, key) += 1;
                 if self.per_agent() {
                     self.agent_csat(
@@ -1373,10 +1375,10 @@ impl Engine {
         *bump!(
             self.st.metrics,
             agent_status_ms,
-            (status.index() as u32) << 16 | q as u32
+            keys::status_key(status, q)
         ) += to - from;
         if self.per_agent() {
-            let k = state::agent_key(0, status.index() as u8, agent, q);
+            let k = keys::agent_key(0, status.index() as u8, agent, q);
             *bump!(self.st.metrics, agent_time_ms, k) += to - from;
         }
         let c = match status {
