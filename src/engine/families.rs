@@ -135,16 +135,7 @@ impl Engine {
         for (k, v) in &m.handle_cost {
             f.push(by_channel_queue(*k), Value::Float(*v));
         }
-        let sla_labels = |k: u64| -> Labels {
-            let (kind, policy, pr, id) = sla_unkey(k);
-            let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
-            vec![
-                ("sla", fixed(kind.as_str())),
-                ("policy", Cow::Owned(name.to_string())),
-                ("priority", fixed(pr.as_str())),
-                ("queue", capped(cap, id)),
-            ]
-        };
+        let sla_labels = |k: u64| self.sla_labels(k);
         let mut f = out.family(names::SLA_ACHIEVED, Kind::Counter);
         for (k, n) in &m.sla_achieved {
             f.push(sla_labels(*k), Value::Int(*n));
@@ -203,6 +194,39 @@ impl Engine {
         for (k, v) in &self.s.kpi_targets {
             f.push(vec![("kpi", Cow::Owned(k.clone()))], Value::Float(*v));
         }
+    }
+
+    /// The labels of an SLA series ([`super::keys::sla_key`]).
+    fn sla_labels(&self, k: u64) -> Labels {
+        let (kind, policy, pr, id) = sla_unkey(k);
+        let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
+        vec![
+            ("sla", fixed(kind.as_str())),
+            ("policy", Cow::Owned(name.to_string())),
+            ("priority", fixed(pr.as_str())),
+            ("queue", capped(&self.st.queues, id)),
+        ]
+    }
+
+    /// The maintained SLA gauges (`support_sla_at_risk`,
+    /// `support_sla_active_breaches`) as the engine holds them, before
+    /// [`Engine::snapshot`] clamps them at zero: for property tests that
+    /// must be able to see a count go negative.
+    #[doc(hidden)]
+    pub fn sla_gauges_unclamped(&self) -> Vec<(&'static str, Labels, i64)> {
+        let m = &self.st.metrics;
+        let at_risk = m
+            .sla_at_risk
+            .iter()
+            .map(|(k, n)| (names::SLA_AT_RISK.0, *k, *n));
+        let active = m
+            .sla_active
+            .iter()
+            .map(|(k, n)| (names::SLA_ACTIVE_BREACHES.0, *k, *n));
+        at_risk
+            .chain(active)
+            .map(|(name, k, n)| (name, self.sla_labels(k), n))
+            .collect()
     }
 
     fn hist(&self, out: &mut Snapshot, h: &HistDef, labels: impl Fn(u32) -> Labels) {
