@@ -1188,6 +1188,27 @@ impl Config {
 
     /// Checks every value and cross-field rule, naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_time()?;
+        duration_in_range(
+            "agents.idle_timeout",
+            "agents.idle_timeout",
+            self.agents.idle_timeout,
+        )?;
+        self.validate_windows()?;
+        self.validate_kpi()?;
+        self.validate_checkpoint()?;
+        self.validate_histograms()?;
+        self.labels.validate(&self.sla)?;
+        self.validate_cost_and_targets()?;
+        self.validate_limits()?;
+        self.validate_state()?;
+        self.sla.validate()?;
+        self.validate_kafka()?;
+        self.validate_http()
+    }
+
+    /// `[time]`: each duration in range, `max_event_age` past `allowed_lateness`.
+    fn validate_time(&self) -> Result<(), ConfigError> {
         let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("time.allowed_lateness", self.time.allowed_lateness)?;
         range("time.idle_timeout", self.time.idle_timeout)?;
@@ -1200,18 +1221,19 @@ impl Config {
                 "must be longer than time.allowed_lateness",
             ));
         }
-        range("agents.idle_timeout", self.agents.idle_timeout)?;
+        Ok(())
+    }
+
+    /// `[windows]` and `labels.max_series`: the series bounds, the pane,
+    /// and each window a distinct multiple of it.
+    fn validate_windows(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         for (key, n, max) in [
             ("labels.max_series", self.labels.max_series, 10_000_000),
             (
                 "windows.max_label_sets",
                 self.windows.max_label_sets,
                 100_000,
-            ),
-            (
-                "limits.max_held_events",
-                self.limits.max_held_events,
-                100_000_000,
             ),
         ] {
             if !(1..=max).contains(&n) {
@@ -1247,6 +1269,12 @@ impl Config {
                 return Err(ConfigError::invalid(key, format!("{w} is listed twice")));
             }
         }
+        Ok(())
+    }
+
+    /// `[kpi]` durations.
+    fn validate_kpi(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("kpi.repeat_window", self.kpi.repeat_window)?;
         range("kpi.short_abandon", self.kpi.short_abandon)?;
         range(
@@ -1254,6 +1282,12 @@ impl Config {
             self.kpi.service_level_threshold,
         )?;
         range("kpi.acw_timeout", self.kpi.acw_timeout)?;
+        Ok(())
+    }
+
+    /// `[checkpoint]` and the SLA event topic.
+    fn validate_checkpoint(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("checkpoint.interval", self.checkpoint.interval)?;
         range("checkpoint.write_timeout", self.checkpoint.write_timeout)?;
         if !(4096..=16 * 1024 * 1024).contains(&self.checkpoint.chunk_bytes) {
@@ -1281,6 +1315,11 @@ impl Config {
                 "must not be empty",
             ));
         }
+        Ok(())
+    }
+
+    /// `[histograms.buckets]`: known keys, 1 to 64 positive bounds.
+    fn validate_histograms(&self) -> Result<(), ConfigError> {
         for (key, bounds) in &self.histograms.buckets {
             let keys = crate::names::histogram_keys();
             if !keys.contains(&key.as_str()) {
@@ -1302,7 +1341,11 @@ impl Config {
                 ));
             }
         }
-        self.labels.validate(&self.sla)?;
+        Ok(())
+    }
+
+    /// `cost.per_agent_hour` and `[kpi_targets]`.
+    fn validate_cost_and_targets(&self) -> Result<(), ConfigError> {
         if !self.cost.per_agent_hour.is_finite() || self.cost.per_agent_hour < 0.0 {
             return Err(ConfigError::invalid(
                 "cost.per_agent_hour",
@@ -1329,17 +1372,38 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[limits]`.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        if !(1..=100_000_000).contains(&self.limits.max_held_events) {
+            return Err(ConfigError::invalid(
+                "limits.max_held_events",
+                "must be between 1 and 100000000",
+            ));
+        }
         if !(64..=MAX_EVENT_BYTES).contains(&self.limits.max_event_bytes) {
             return Err(ConfigError::invalid(
                 "limits.max_event_bytes",
                 format!("must be between 64 and {MAX_EVENT_BYTES}"),
             ));
         }
+        Ok(())
+    }
+
+    /// `[state]` time-to-live durations.
+    fn validate_state(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("state.resolved_ticket_ttl", self.state.resolved_ticket_ttl)?;
         range("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
         range("state.finished_call_ttl", self.state.finished_call_ttl)?;
         range("state.idle_call_ttl", self.state.idle_call_ttl)?;
-        self.sla.validate()?;
+        Ok(())
+    }
+
+    /// `kafka.topic`: one to `MAX_LIST` non-empty names.
+    fn validate_kafka(&self) -> Result<(), ConfigError> {
         if self.kafka.topics.is_empty() || self.kafka.topics.iter().any(|t| t.is_empty()) {
             return Err(ConfigError::invalid(
                 "kafka.topic",
@@ -1352,6 +1416,12 @@ impl Config {
                 format!("at most {MAX_LIST} topics"),
             ));
         }
+        Ok(())
+    }
+
+    /// `[http]`: the listen address, durations, and request limits.
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         if !(0..=1_000_000_000).contains(&self.http.ready_max_lag) {
             return Err(ConfigError::invalid(
                 "http.ready_max_lag",
