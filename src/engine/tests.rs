@@ -9,6 +9,11 @@ use crate::config::Config;
 use crate::decode::decode;
 use crate::export::prometheus_text;
 
+/// The integration tests' exposition parser, shared.
+#[path = "../../tests/common/exposition.rs"]
+#[allow(dead_code)]
+mod exposition;
+
 /// 2026-11-16T09:00:00Z, a Monday.
 const T0: i64 = 1_794_819_600_000;
 const S: i64 = 1000;
@@ -73,20 +78,16 @@ struct Metrics(BTreeMap<String, f64>);
 
 impl Metrics {
     fn parse(text: &str) -> Metrics {
-        let mut m = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ').expect("sample line");
-            let (name, labels) = match series.split_once('{') {
-                Some((n, l)) => (n, l.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            let mut ls: Vec<&str> = labels.split(',').filter(|s| !s.is_empty()).collect();
-            ls.sort();
-            m.insert(
-                format!("{name}{{{}}}", ls.join(",")),
-                value.parse().unwrap(),
-            );
-        }
+        let m = exposition::parse(text)
+            .into_iter()
+            .map(|((name, labels), v)| {
+                let ls: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                (Self::key(&name, &ls), v.parse().unwrap())
+            })
+            .collect();
         Metrics(m)
     }
     fn key(name: &str, labels: &[(&str, &str)]) -> String {
