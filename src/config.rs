@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -912,19 +912,6 @@ impl Default for KpiConfig {
     }
 }
 
-/// The duration histograms whose buckets can be configured.
-pub const HISTOGRAM_KEYS: [&str; 9] = [
-    "first_response",
-    "reply",
-    "resolution",
-    "full_resolution",
-    "handle",
-    "hold",
-    "answer_wait",
-    "abandon_wait",
-    "default",
-];
-
 /// Default bucket bounds in seconds: support work from seconds to a week,
 /// with a bound at each common SLA target.
 pub const DEFAULT_BUCKETS: [f64; 20] = [
@@ -1110,6 +1097,17 @@ impl Config {
         env: impl Iterator<Item = (String, String)>,
         sets: &[String],
     ) -> Result<Config, ConfigError> {
+        Config::load_layers(path, env, sets, &Flags::default())
+    }
+
+    /// [`Config::load_with`], then the command line's own flags
+    /// ([`Flags`]) over everything else, then validation.
+    pub fn load_layers(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        sets: &[String],
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
         let text = match path {
             Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
                 path: p.display().to_string(),
@@ -1148,6 +1146,7 @@ impl Config {
                 set_key(&mut table, section, key, v);
                 overridden = true;
             }
+            overridden |= flags.apply(&mut table);
             if overridden {
                 let text =
                     toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -1189,6 +1188,27 @@ impl Config {
 
     /// Checks every value and cross-field rule, naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_time()?;
+        duration_in_range(
+            "agents.idle_timeout",
+            "agents.idle_timeout",
+            self.agents.idle_timeout,
+        )?;
+        self.validate_windows()?;
+        self.validate_kpi()?;
+        self.validate_checkpoint()?;
+        self.validate_histograms()?;
+        self.labels.validate(&self.sla)?;
+        self.validate_cost_and_targets()?;
+        self.validate_limits()?;
+        self.validate_state()?;
+        self.sla.validate()?;
+        self.validate_kafka()?;
+        self.validate_http()
+    }
+
+    /// `[time]`: each duration in range, `max_event_age` past `allowed_lateness`.
+    fn validate_time(&self) -> Result<(), ConfigError> {
         let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("time.allowed_lateness", self.time.allowed_lateness)?;
         range("time.idle_timeout", self.time.idle_timeout)?;
@@ -1201,18 +1221,19 @@ impl Config {
                 "must be longer than time.allowed_lateness",
             ));
         }
-        range("agents.idle_timeout", self.agents.idle_timeout)?;
+        Ok(())
+    }
+
+    /// `[windows]` and `labels.max_series`: the series bounds, the pane,
+    /// and each window a distinct multiple of it.
+    fn validate_windows(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         for (key, n, max) in [
             ("labels.max_series", self.labels.max_series, 10_000_000),
             (
                 "windows.max_label_sets",
                 self.windows.max_label_sets,
                 100_000,
-            ),
-            (
-                "limits.max_held_events",
-                self.limits.max_held_events,
-                100_000_000,
             ),
         ] {
             if !(1..=max).contains(&n) {
@@ -1248,6 +1269,12 @@ impl Config {
                 return Err(ConfigError::invalid(key, format!("{w} is listed twice")));
             }
         }
+        Ok(())
+    }
+
+    /// `[kpi]` durations.
+    fn validate_kpi(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("kpi.repeat_window", self.kpi.repeat_window)?;
         range("kpi.short_abandon", self.kpi.short_abandon)?;
         range(
@@ -1255,6 +1282,12 @@ impl Config {
             self.kpi.service_level_threshold,
         )?;
         range("kpi.acw_timeout", self.kpi.acw_timeout)?;
+        Ok(())
+    }
+
+    /// `[checkpoint]` and the SLA event topic.
+    fn validate_checkpoint(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("checkpoint.interval", self.checkpoint.interval)?;
         range("checkpoint.write_timeout", self.checkpoint.write_timeout)?;
         if !(4096..=16 * 1024 * 1024).contains(&self.checkpoint.chunk_bytes) {
@@ -1282,11 +1315,17 @@ impl Config {
                 "must not be empty",
             ));
         }
+        Ok(())
+    }
+
+    /// `[histograms.buckets]`: known keys, 1 to 64 positive bounds.
+    fn validate_histograms(&self) -> Result<(), ConfigError> {
         for (key, bounds) in &self.histograms.buckets {
-            if !HISTOGRAM_KEYS.contains(&key.as_str()) {
+            let keys = crate::names::histogram_keys();
+            if !keys.contains(&key.as_str()) {
                 return Err(ConfigError::invalid(
                     format!("histograms.buckets.{key}"),
-                    format!("unknown histogram; one of {}", HISTOGRAM_KEYS.join(", ")),
+                    format!("unknown histogram; one of {}", keys.join(", ")),
                 ));
             }
             if bounds.is_empty() || bounds.len() > 64 {
@@ -1302,7 +1341,11 @@ impl Config {
                 ));
             }
         }
-        self.labels.validate(&self.sla)?;
+        Ok(())
+    }
+
+    /// `cost.per_agent_hour` and `[kpi_targets]`.
+    fn validate_cost_and_targets(&self) -> Result<(), ConfigError> {
         if !self.cost.per_agent_hour.is_finite() || self.cost.per_agent_hour < 0.0 {
             return Err(ConfigError::invalid(
                 "cost.per_agent_hour",
@@ -1329,17 +1372,38 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[limits]`.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        if !(1..=100_000_000).contains(&self.limits.max_held_events) {
+            return Err(ConfigError::invalid(
+                "limits.max_held_events",
+                "must be between 1 and 100000000",
+            ));
+        }
         if !(64..=MAX_EVENT_BYTES).contains(&self.limits.max_event_bytes) {
             return Err(ConfigError::invalid(
                 "limits.max_event_bytes",
                 format!("must be between 64 and {MAX_EVENT_BYTES}"),
             ));
         }
+        Ok(())
+    }
+
+    /// `[state]` time-to-live durations.
+    fn validate_state(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         range("state.resolved_ticket_ttl", self.state.resolved_ticket_ttl)?;
         range("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
         range("state.finished_call_ttl", self.state.finished_call_ttl)?;
         range("state.idle_call_ttl", self.state.idle_call_ttl)?;
-        self.sla.validate()?;
+        Ok(())
+    }
+
+    /// `kafka.topic`: one to `MAX_LIST` non-empty names.
+    fn validate_kafka(&self) -> Result<(), ConfigError> {
         if self.kafka.topics.is_empty() || self.kafka.topics.iter().any(|t| t.is_empty()) {
             return Err(ConfigError::invalid(
                 "kafka.topic",
@@ -1352,6 +1416,12 @@ impl Config {
                 format!("at most {MAX_LIST} topics"),
             ));
         }
+        Ok(())
+    }
+
+    /// `[http]`: the listen address, durations, and request limits.
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, d: Dur| duration_in_range(key, key, d);
         if !(0..=1_000_000_000).contains(&self.http.ready_max_lag) {
             return Err(ConfigError::invalid(
                 "http.ready_max_lag",
@@ -1399,6 +1469,50 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Values of the command line's own flags (`run --listen`, `--brokers`,
+/// `--topic`, `--group`, `--web-config`): applied last, each as the string
+/// it is. Unlike `--set`, nothing is read as TOML, so a value holding `"`
+/// or `\` arrives unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    /// `http.listen`.
+    pub listen: Option<String>,
+    /// `kafka."bootstrap.servers"`.
+    pub brokers: Option<String>,
+    /// `kafka.topic` (one topic).
+    pub topic: Option<String>,
+    /// `kafka."group.id"`.
+    pub group: Option<String>,
+    /// `http.web_config`.
+    pub web_config: Option<PathBuf>,
+}
+
+impl Flags {
+    /// Writes the given flags into `table`; whether there were any.
+    fn apply(&self, table: &mut toml::Table) -> bool {
+        let web_config = self.web_config.as_ref().map(|p| p.display().to_string());
+        let mut any = false;
+        for (section, key, value) in [
+            ("http", "listen", &self.listen),
+            ("kafka", "bootstrap.servers", &self.brokers),
+            ("kafka", "topic", &self.topic),
+            ("kafka", "group.id", &self.group),
+            ("http", "web_config", &web_config),
+        ] {
+            let Some(v) = value else { continue };
+            // A section that is not a table stays as it is: parsing names it.
+            if let toml::Value::Table(t) = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            {
+                t.insert(key.into(), toml::Value::String(v.clone()));
+            }
+            any = true;
+        }
+        any
     }
 }
 

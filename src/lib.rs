@@ -20,12 +20,16 @@
 //! - [`event`]: the event model of SPEC §1 (types, dimensions).
 //! - [`decode`]: bytes → [`event::Event`], with a typed reason per error.
 //! - [`engine`]: the sans-IO core: `apply`, `advance_clock`, `flush`,
-//!   `snapshot`. No I/O, no wall clock; time comes in as data.
+//!   `snapshot`. No I/O, no wall clock; time comes in as data. Its packed
+//!   metric keys (channel, priority, queue, …) are packed and unpacked in
+//!   one module, `engine/keys.rs`.
 //! - [`metrics`]: the typed metric model: families with a kind and a merge
 //!   rule across partitions, label sets, values, histogram buckets with
 //!   their exemplars, window data (rendered into families when encoded),
 //!   and a partition's event-time progress; merging in one linear pass.
-//! - [`names`]: metric names and help texts.
+//! - [`names`]: metric names and help texts, and the one table of duration
+//!   histograms (`HistId`, its config key and labels) that the config and
+//!   the engine both read.
 //! - [`export`]: the metric model → Prometheus text 0.0.4 / OpenMetrics,
 //!   one writer for both.
 //! - [`process_metrics`]: the OS process's own metrics (CPU, memory, file

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use frontline::config::Config;
+use frontline::config::{Config, Flags};
 use frontline::hub::SnapshotHub;
 use frontline::replay::{self, ReplayArgs};
 use frontline::simulate::{Pace, SimConfig, Simulator};
@@ -46,78 +46,87 @@ struct ConfigArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Consume events from Kafka and serve the KPIs on /metrics.
-    Run {
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// HTTP listen address (http.listen).
-        #[arg(long, env = "FRONTLINE_LISTEN")]
-        listen: Option<String>,
-        /// Kafka bootstrap servers (kafka."bootstrap.servers").
-        #[arg(long, env = "KAFKA_BROKERS")]
-        brokers: Option<String>,
-        /// Topic to consume (kafka.topic).
-        #[arg(long)]
-        topic: Option<String>,
-        /// Consumer group (kafka."group.id").
-        #[arg(long)]
-        group: Option<String>,
-        /// Prometheus exporter-toolkit web config file: TLS, basic auth
-        /// (http.web_config).
-        #[arg(long, env = "FRONTLINE_WEB_CONFIG")]
-        web_config: Option<PathBuf>,
-        /// Start an in-process Kafka-protocol broker (librdkafka's mock
-        /// cluster) with the simulator producing to it: a demo with nothing
-        /// to install. Ignored when brokers are given.
-        #[arg(long)]
-        embedded: bool,
-    },
+    Run(RunArgs),
     /// Process a JSON-lines file (or stdin) to the end and write the final metrics.
-    Replay {
-        /// JSON-lines input; `-` reads stdin.
-        #[arg(long)]
-        input: PathBuf,
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// Where to write the Prometheus text exposition (`-` = stdout, the default).
-        #[arg(long)]
-        metrics_out: Option<PathBuf>,
-        /// Where to write bad lines with their reason, as JSON lines.
-        #[arg(long)]
-        dead_letter: Option<PathBuf>,
-        /// Where to write every SLA state change, as JSON lines (docs/sla.md).
-        #[arg(long)]
-        sla_events_out: Option<PathBuf>,
-    },
+    Replay(ReplayCmd),
     /// Simulate a support centre: JSON lines to stdout, or to a Kafka topic.
-    Simulate {
-        /// Seed of the simulation (same seed, same events).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Event time of the start: RFC 3339, or `now`.
-        #[arg(long, default_value = "2026-11-16T08:00:00Z")]
-        start: String,
-        /// Simulated time to cover, e.g. `8h`, `1d`.
-        #[arg(long, default_value = "1d")]
-        duration: String,
-        /// Contacts per hour at the daily peak.
-        #[arg(long, default_value_t = 240.0)]
-        peak_per_hour: f64,
-        /// Agents on the roster (shifts put on duty as many as the forecast needs).
-        #[arg(long, default_value_t = 48)]
-        agents: usize,
-        /// Produce to these Kafka bootstrap servers instead of stdout.
-        #[arg(long)]
-        brokers: Option<String>,
-        /// Topic to produce to.
-        #[arg(long, default_value = "support-events")]
-        topic: String,
-        /// Simulated seconds per wall second (0: as fast as possible; the default to Kafka is 1, real time).
-        #[arg(long)]
-        speed: Option<f64>,
-        /// At most this many events per second (0: no cap).
-        #[arg(long, default_value_t = 0.0)]
-        rate: f64,
-    },
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// HTTP listen address (http.listen).
+    #[arg(long, env = "FRONTLINE_LISTEN")]
+    listen: Option<String>,
+    /// Kafka bootstrap servers (kafka."bootstrap.servers").
+    #[arg(long, env = "KAFKA_BROKERS")]
+    brokers: Option<String>,
+    /// Topic to consume (kafka.topic).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Consumer group (kafka."group.id").
+    #[arg(long)]
+    group: Option<String>,
+    /// Prometheus exporter-toolkit web config file: TLS, basic auth
+    /// (http.web_config).
+    #[arg(long, env = "FRONTLINE_WEB_CONFIG")]
+    web_config: Option<PathBuf>,
+    /// Start an in-process Kafka-protocol broker (librdkafka's mock
+    /// cluster) with the simulator producing to it: a demo with nothing
+    /// to install. Ignored when brokers are given.
+    #[arg(long)]
+    embedded: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReplayCmd {
+    /// JSON-lines input; `-` reads stdin.
+    #[arg(long)]
+    input: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Where to write the Prometheus text exposition (`-` = stdout, the default).
+    #[arg(long)]
+    metrics_out: Option<PathBuf>,
+    /// Where to write bad lines with their reason, as JSON lines.
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    /// Where to write every SLA state change, as JSON lines (docs/sla.md).
+    #[arg(long)]
+    sla_events_out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// Seed of the simulation (same seed, same events).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Event time of the start: RFC 3339, or `now`.
+    #[arg(long, default_value = "2026-11-16T08:00:00Z")]
+    start: String,
+    /// Simulated time to cover, e.g. `8h`, `1d`.
+    #[arg(long, default_value = "1d")]
+    duration: String,
+    /// Contacts per hour at the daily peak.
+    #[arg(long, default_value_t = 240.0)]
+    peak_per_hour: f64,
+    /// Agents on the roster (shifts put on duty as many as the forecast needs).
+    #[arg(long, default_value_t = 48)]
+    agents: usize,
+    /// Produce to these Kafka bootstrap servers instead of stdout.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Topic to produce to.
+    #[arg(long, default_value = "support-events")]
+    topic: String,
+    /// Simulated seconds per wall second (0: as fast as possible; the default to Kafka is 1, real time).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// At most this many events per second (0: no cap).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
 }
 
 fn init_logs(format: LogFormat) {
@@ -137,10 +146,25 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-fn load_config(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, String> {
-    let mut sets = args.sets.clone();
-    sets.extend(extra);
-    Config::load_with(args.config.as_deref(), std::env::vars(), &sets).map_err(|e| e.to_string())
+/// The config file, the environment, `--set`, then the command's own
+/// flags, validated.
+fn load_config(
+    args: &ConfigArgs,
+    env: impl Iterator<Item = (String, String)>,
+    flags: &Flags,
+) -> Result<Config, String> {
+    Config::load_layers(args.config.as_deref(), env, &args.sets, flags).map_err(|e| e.to_string())
+}
+
+/// Runs `f` to its end on a multi-threaded runtime, then leaves without
+/// waiting for blocking tasks (a Kafka client still closing).
+fn block_on<F: std::future::Future>(f: F) -> std::io::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(f);
+    rt.shutdown_background();
+    Ok(out)
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
@@ -328,155 +352,186 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {
-        Command::Run {
-            config,
-            listen,
-            brokers,
-            topic,
-            group,
-            web_config,
-            embedded,
-        } => {
-            let mut extra = Vec::new();
-            if let Some(w) = web_config {
-                let quoted = toml::Value::String(w.display().to_string()).to_string();
-                extra.push(format!("http.web_config={quoted}"));
-            }
-            if let Some(l) = listen {
-                extra.push(format!("http.listen={l}"));
-            }
-            let embedded = embedded && brokers.is_none();
-            if brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
-                return fail("--brokers (KAFKA_BROKERS) is empty: give host:port[,host:port…]");
-            }
-            if let Some(b) = brokers {
-                extra.push(format!("kafka.bootstrap.servers=\"{b}\""));
-            }
-            if let Some(t) = topic {
-                extra.push(format!("kafka.topic=\"{t}\""));
-            }
-            if let Some(g) = group {
-                extra.push(format!("kafka.group.id=\"{g}\""));
-            }
-            let cfg = match load_config(&config, extra) {
-                Ok(c) => c,
-                Err(e) => return fail(e),
-            };
-            let servers = cfg.kafka.client.get("bootstrap.servers");
-            if !embedded && servers.is_none_or(|b| b.trim().is_empty()) {
-                return fail(
-                    "invalid config key `kafka.\"bootstrap.servers\"`: empty; give host:port[,host:port…]",
-                );
-            }
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(e),
-            };
-            let r = rt.block_on(run_live(cfg, embedded));
-            // Blocking tasks still closing a Kafka client are not waited for.
-            rt.shutdown_background();
-            match r {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) if is_startup_error(&e) => fail(error_text(&e)),
-                Err(e) => {
-                    stderr::line(format_args!("frontline: {}", error_text(&e)));
-                    ExitCode::from(1)
-                }
-            }
+        Command::Run(args) => run(args),
+        Command::Replay(args) => replay(args),
+        Command::Simulate(args) => simulate(args),
+    }
+}
+
+/// The validated config of `run`: its flags over the file, the environment
+/// and `--set`.
+fn run_config(
+    args: &RunArgs,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Config, String> {
+    if args.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+        return Err("--brokers (KAFKA_BROKERS) is empty: give host:port[,host:port…]".into());
+    }
+    let flags = Flags {
+        listen: args.listen.clone(),
+        brokers: args.brokers.clone(),
+        topic: args.topic.clone(),
+        group: args.group.clone(),
+        web_config: args.web_config.clone(),
+    };
+    let cfg = load_config(&args.config, env, &flags)?;
+    let servers = cfg.kafka.client.get("bootstrap.servers");
+    if !embedded(args) && servers.is_none_or(|b| b.trim().is_empty()) {
+        return Err(
+            "invalid config key `kafka.\"bootstrap.servers\"`: empty; give host:port[,host:port…]"
+                .into(),
+        );
+    }
+    Ok(cfg)
+}
+
+/// Whether `run` starts its embedded broker: asked for, and no brokers given.
+fn embedded(args: &RunArgs) -> bool {
+    args.embedded && args.brokers.is_none()
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let cfg = match run_config(&args, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match block_on(run_live(cfg, embedded(&args))) {
+        Err(e) => fail(e),
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) if is_startup_error(&e) => fail(error_text(&e)),
+        Ok(Err(e)) => {
+            stderr::line(format_args!("frontline: {}", error_text(&e)));
+            ExitCode::from(1)
         }
-        Command::Replay {
-            input,
-            config,
-            metrics_out,
-            dead_letter,
-            sla_events_out,
-        } => {
-            let cfg = match load_config(&config, Vec::new()) {
-                Ok(c) => c,
-                Err(e) => return fail(e),
-            };
-            let args = ReplayArgs {
-                input,
-                metrics_out,
-                dead_letter,
-                sla_events_out,
-                progress: replay::stderr_is_terminal(),
-            };
-            // The summary line is written by the replay itself, before the
-            // metrics, so that a failure to write it is counted in them.
-            match replay::run(&cfg, &args) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
+    }
+}
+
+fn replay(args: ReplayCmd) -> ExitCode {
+    let cfg = match load_config(&args.config, std::env::vars(), &Flags::default()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let args = ReplayArgs {
+        input: args.input,
+        metrics_out: args.metrics_out,
+        dead_letter: args.dead_letter,
+        sla_events_out: args.sla_events_out,
+        progress: replay::stderr_is_terminal(),
+    };
+    // The summary line is written by the replay itself, before the
+    // metrics, so that a failure to write it is counted in them.
+    match replay::run(&cfg, &args) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let sim = match sim_config(args.seed, &args.start, args.peak_per_hour, args.agents) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let dur: frontline::config::Dur = match args.duration.parse() {
+        Ok(d) => d,
+        Err(e) => return fail(format!("--duration: {e}")),
+    };
+    let end = sim.start_ms.saturating_add(dur.ms());
+    let Some(brokers) = args.brokers else {
+        simulate_stdout(sim, end);
+        return ExitCode::SUCCESS;
+    };
+    let pace = Pace {
+        speed: args.speed.unwrap_or(1.0),
+        rate: args.rate,
+        not_ahead_of_wall_clock: false,
+    };
+    let topic = args.topic;
+    let produced = block_on(async {
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("linger.ms", "5")
+            .create()?;
+        let stop = shutdown_signal();
+        let sim = Simulator::new(sim);
+        let n = frontline::simulate::produce(&producer, &topic, sim, pace, end, stop).await?;
+        anyhow::Ok(n)
+    });
+    match produced {
+        Err(e) => fail(e),
+        Ok(Ok(n)) => {
+            stderr::line(format_args!("simulate: {n} events produced to {topic}"));
+            ExitCode::SUCCESS
         }
-        Command::Simulate {
-            seed,
-            start,
-            duration,
-            peak_per_hour,
-            agents,
-            brokers,
-            topic,
-            speed,
-            rate,
-        } => {
-            let sim = match sim_config(seed, &start, peak_per_hour, agents) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let dur: frontline::config::Dur = match duration.parse() {
-                Ok(d) => d,
-                Err(e) => return fail(format!("--duration: {e}")),
-            };
-            let end = sim.start_ms.saturating_add(dur.ms());
-            let Some(brokers) = brokers else {
-                simulate_stdout(sim, end);
-                return ExitCode::SUCCESS;
-            };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(e),
-            };
-            let pace = Pace {
-                speed: speed.unwrap_or(1.0),
-                rate,
-                not_ahead_of_wall_clock: false,
-            };
-            let to = topic.clone();
-            let result = rt.block_on(async move {
-                let topic = to;
-                let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
-                    .set("bootstrap.servers", &brokers)
-                    .set("linger.ms", "5")
-                    .create()?;
-                let stop = shutdown_signal();
-                let n = frontline::simulate::produce(
-                    &producer,
-                    &topic,
-                    Simulator::new(sim),
-                    pace,
-                    end,
-                    stop,
-                )
-                .await?;
-                anyhow::Ok(n)
-            });
-            match result {
-                Ok(n) => {
-                    stderr::line(format_args!("simulate: {n} events produced to {topic}"));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    stderr::line(format_args!("frontline: {e:#}"));
-                    ExitCode::from(1)
-                }
-            }
+        Ok(Err(e)) => {
+            stderr::line(format_args!("frontline: {e:#}"));
+            ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from([&["frontline", "run"], argv].concat()).unwrap();
+        match cli.command {
+            Command::Run(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Defect: `run`'s flags were spliced into TOML text
+    /// (`kafka.topic="{t}"`), so a `"` broke the value and a `\` was read
+    /// as an escape (`\b` became a backspace).
+    #[test]
+    fn run_flags_arrive_verbatim_whatever_they_hold() {
+        let odd = r#"a"b\c\bd"#;
+        let args = run_args(&[
+            "--brokers",
+            &format!("{odd}:9092"),
+            "--topic",
+            odd,
+            "--group",
+            odd,
+            "--listen",
+            "127.0.0.1:0",
+            "--web-config",
+            "/nonexistent/w\"e\\b.yml",
+        ]);
+        let cfg = run_config(&args, std::iter::empty()).unwrap();
+        assert_eq!(cfg.kafka.topics, vec![odd.to_string()]);
+        assert_eq!(cfg.kafka.client["group.id"], odd);
+        assert_eq!(cfg.kafka.client["bootstrap.servers"], format!("{odd}:9092"));
+        assert_eq!(cfg.http.listen, "127.0.0.1:0");
+        assert_eq!(
+            cfg.http.web_config.as_deref(),
+            Some(std::path::Path::new("/nonexistent/w\"e\\b.yml"))
+        );
+    }
+
+    /// Flags win over `--set` and the environment; a bad flag value is
+    /// refused by its config key.
+    #[test]
+    fn run_flags_override_set_and_env_and_are_validated() {
+        let args = run_args(&[
+            "--brokers",
+            "k:9092",
+            "--topic",
+            "from-flag",
+            "--set",
+            "kafka.topic=from-set",
+        ]);
+        let env = [("FRONTLINE_KAFKA__TOPIC".to_string(), "from-env".to_string())];
+        let cfg = run_config(&args, env.into_iter()).unwrap();
+        assert_eq!(cfg.kafka.topics, vec!["from-flag".to_string()]);
+
+        let args = run_args(&["--brokers", "k:9092", "--listen", "a\"b"]);
+        let e = run_config(&args, std::iter::empty()).unwrap_err();
+        assert!(e.contains("`http.listen`") && e.contains("`a\"b`"), "{e}");
+
+        let args = run_args(&["--brokers", " "]);
+        let e = run_config(&args, std::iter::empty()).unwrap_err();
+        assert!(e.contains("--brokers"), "{e}");
     }
 }

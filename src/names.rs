@@ -95,3 +95,120 @@ names! {
     PROCESS_MAX_FDS = "process_max_fds", "Maximum open file descriptors.";
     PROCESS_START = "process_start_time_seconds", "Start time of the process since the unix epoch, seconds.";
 }
+
+/// The label set a histogram is kept by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistLabels {
+    /// `channel`, `priority`, `queue`.
+    ChannelPriorityQueue,
+    /// `channel`, `queue`.
+    ChannelQueue,
+    /// `queue`.
+    Queue,
+}
+
+/// One duration histogram of SPEC §5.
+#[derive(Clone, Copy, Debug)]
+pub struct HistDef {
+    /// Its index in [`HISTOGRAMS`].
+    pub id: HistId,
+    /// Name and help.
+    pub name: Name,
+    /// The key of its bounds in `[histograms.buckets]`; a business-hours
+    /// histogram shares its twin's.
+    pub key: &'static str,
+    /// The labels it is kept by.
+    pub labels: HistLabels,
+}
+
+/// Makes [`HistId`], [`NHIST`] and [`HISTOGRAMS`] from one list, so that a
+/// histogram is added in one place.
+macro_rules! histograms {
+    ($($id:ident = $name:ident, $key:literal, $labels:ident;)+) => {
+        /// The duration histograms, each with its own bucket bounds; the
+        /// index of [`HISTOGRAMS`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum HistId {
+            $(#[doc = concat!("[`", stringify!($name), "`]")] $id,)+
+        }
+
+        /// Number of [`HistId`]s.
+        pub const NHIST: usize = [$(HistId::$id),+].len();
+
+        /// Every histogram, in [`HistId`] order.
+        pub const HISTOGRAMS: [HistDef; NHIST] = [
+            $(HistDef { id: HistId::$id, name: $name, key: $key, labels: HistLabels::$labels },)+
+        ];
+
+        impl HistId {
+            /// Every [`HistId`], in index order.
+            pub const ALL: [HistId; NHIST] = [$(HistId::$id),+];
+        }
+    };
+}
+
+histograms! {
+    FirstResponse = FIRST_RESPONSE, "first_response", ChannelPriorityQueue;
+    Reply = REPLY, "reply", ChannelPriorityQueue;
+    Resolution = RESOLUTION, "resolution", ChannelPriorityQueue;
+    FullResolution = FULL_RESOLUTION, "full_resolution", ChannelPriorityQueue;
+    Handle = HANDLE, "handle", ChannelQueue;
+    Hold = HOLD, "hold", Queue;
+    AnswerWait = ANSWER_WAIT, "answer_wait", Queue;
+    AbandonWait = ABANDON_WAIT, "abandon_wait", Queue;
+    FirstResponseBusiness = FIRST_RESPONSE_BUSINESS, "first_response", ChannelPriorityQueue;
+    ReplyBusiness = REPLY_BUSINESS, "reply", ChannelPriorityQueue;
+    ResolutionBusiness = RESOLUTION_BUSINESS, "resolution", ChannelPriorityQueue;
+}
+
+impl HistId {
+    /// The histogram's definition.
+    pub fn def(self) -> &'static HistDef {
+        &HISTOGRAMS[self as usize]
+    }
+
+    /// Config key of the histogram's buckets.
+    pub fn key(self) -> &'static str {
+        self.def().key
+    }
+}
+
+/// The keys of `[histograms.buckets]`: each histogram's, once, in table
+/// order, then `default`.
+pub fn histogram_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for h in &HISTOGRAMS {
+        if !keys.contains(&h.key) {
+            keys.push(h.key);
+        }
+    }
+    keys.push("default");
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The enum, the count, the table and the config keys all come from
+    /// the one `histograms!` list.
+    #[test]
+    fn histogram_lists_derive_from_one_table() {
+        assert_eq!(NHIST, HISTOGRAMS.len());
+        for (i, (h, def)) in HistId::ALL.iter().zip(&HISTOGRAMS).enumerate() {
+            assert_eq!(*h as usize, i);
+            assert_eq!(def.id, *h);
+            assert_eq!(h.def().name, def.name);
+            assert!(def.name.0.ends_with("_seconds"), "{}", def.name.0);
+        }
+        let names: std::collections::BTreeSet<_> = HISTOGRAMS.iter().map(|d| d.name.0).collect();
+        assert_eq!(names.len(), NHIST, "a histogram name appears twice");
+        // The config's accepted keys, as its error message lists them.
+        assert_eq!(
+            histogram_keys().join(", "),
+            "first_response, reply, resolution, full_resolution, handle, hold, \
+             answer_wait, abandon_wait, default"
+        );
+        assert_eq!(HistId::ReplyBusiness.key(), HistId::Reply.key());
+    }
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod common;
+use common::exposition;
 use common::promtool_check;
 
 fn frontline(args: &[&str], stdin: Option<&str>) -> Output {
@@ -180,10 +181,7 @@ fn http_get_with(port: u16, path: &str, headers: &str) -> Option<String> {
 }
 
 fn family_sum(text: &str, family: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.split(['{', ' ']).next() == Some(family))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+    exposition::sum(text, family).unwrap_or(0.0)
 }
 
 /// `make run`: the embedded broker, the simulator and the consumer in one
@@ -279,12 +277,6 @@ fn sla_config(dir: &Path) -> std::path::PathBuf {
     p
 }
 
-fn metric_value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.split(['{', ' ']).next() == Some(name))
-        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
-}
-
 /// Defect: a broken stderr (`2>&1 | head -1`: the reader is gone, writes
 /// fail with EPIPE) made `replay` panic with exit 101 and an empty metrics
 /// file. Now every line is dropped and counted; the metrics are complete.
@@ -310,9 +302,9 @@ fn replay_with_a_closed_stderr_pipe_does_not_panic() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
     let text = std::fs::read_to_string(&prom).unwrap();
-    assert!(metric_value(&text, "support_contacts_total").unwrap_or(0.0) > 0.0);
+    assert!(exposition::sum(&text, "support_contacts_total").unwrap_or(0.0) > 0.0);
     // At least the summary line and some breach lines were dropped.
-    let dropped = metric_value(&text, "frontline_stderr_write_errors_total").unwrap();
+    let dropped = exposition::sum(&text, "frontline_stderr_write_errors_total").unwrap();
     assert!(dropped >= 2.0, "{dropped}");
     promtool_check(&text);
 }
@@ -336,7 +328,7 @@ fn replay_with_stderr_on_a_full_disk_does_not_panic() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
     let text = std::fs::read_to_string(&prom).unwrap();
-    assert!(metric_value(&text, "frontline_stderr_write_errors_total").unwrap() >= 1.0);
+    assert!(exposition::sum(&text, "frontline_stderr_write_errors_total").unwrap() >= 1.0);
     assert!(text.contains("support_contacts_total"));
 }
 
@@ -364,7 +356,7 @@ fn run_with_a_closed_stderr_pipe_keeps_serving() {
     let mut dropped = 0.0;
     while start.elapsed() < std::time::Duration::from_secs(45) {
         if let Some(m) = http_get(port, "/metrics") {
-            dropped = metric_value(&m, "frontline_stderr_write_errors_total").unwrap_or(0.0);
+            dropped = exposition::sum(&m, "frontline_stderr_write_errors_total").unwrap_or(0.0);
             if dropped > 0.0 {
                 break;
             }

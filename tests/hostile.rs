@@ -11,6 +11,9 @@ use frontline::engine::Engine;
 use frontline::export::prometheus_text;
 use frontline::simulate::{SimConfig, Simulator};
 
+mod common;
+use common::exposition::{self, Labels, Series};
+
 const START: i64 = 1_794_816_000_000;
 const DAY: i64 = 86_400_000;
 /// The wall clock the guards compare against: an hour after the day.
@@ -27,19 +30,14 @@ fn day() -> Vec<(i64, String)> {
 }
 
 /// Replays lines through the one ingest step; the exposition by series.
-fn replay(lines: &[String]) -> BTreeMap<String, String> {
+fn replay(lines: &[String]) -> Series {
     let cfg = Config::default();
     let mut e = Engine::new(&cfg);
     for l in lines {
         let _ = e.ingest(l.as_bytes(), cfg.limits.max_event_bytes, WALL);
     }
     e.flush();
-    prometheus_text(Arc::new(e.snapshot(None)))
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    exposition::parse(&prometheus_text(Arc::new(e.snapshot(None))))
 }
 
 struct Rng(u64);
@@ -79,10 +77,10 @@ fn hostile(clean: &[(i64, String)], floods: bool) -> Vec<String> {
     out
 }
 
-fn support(m: &BTreeMap<String, String>, windows: bool) -> BTreeMap<&String, &String> {
+fn support(m: &Series, windows: bool) -> BTreeMap<&(String, Labels), &String> {
     m.iter()
-        .filter(|(k, _)| k.starts_with("support_"))
-        .filter(|(k, _)| windows || !k.starts_with("support_window"))
+        .filter(|((name, _), _)| name.starts_with("support_"))
+        .filter(|((name, _), _)| windows || !name.starts_with("support_window"))
         .collect()
 }
 
@@ -96,8 +94,9 @@ fn hostile_timestamps_and_oversize_lines_change_no_kpi() {
     assert!(support(&base, true).len() > 500);
     assert_eq!(support(&base, true), support(&hostile, true));
     let errs = |r: &str| {
+        let labels = Labels::from([("reason".to_string(), r.to_string())]);
         hostile
-            .get(&format!("frontline_decode_errors_total{{reason=\"{r}\"}}"))
+            .get(&("frontline_decode_errors_total".to_string(), labels))
             .cloned()
     };
     assert!(errs("future_timestamp").is_some());
@@ -117,7 +116,7 @@ fn floods_leave_the_clean_series_alone_and_stay_in_budget() {
     for (k, v) in &b {
         // Contacts and repeats of the guest flood land in their own queue;
         // clean series keep their value.
-        assert_eq!(h.get(k), Some(v), "{k}");
+        assert_eq!(h.get(k), Some(v), "{k:?}");
     }
     let n = support(&hostile, true).len();
     assert!(

@@ -6,16 +6,16 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::sla::sla_unkey;
-use super::state::{agent_count, agent_sum, agent_unkey, undims, KeyCounts, PromHist};
-use super::{Engine, HistId, LabelCap, LabelId};
+use super::keys::{agent_unkey, csat_unkey, open_unkey, sla_unkey, status_unkey, undims};
+use super::state::{agent_count, agent_sum, KeyCounts, PromHist};
+use super::{Engine, LabelCap, LabelId};
 use crate::decode::REASONS;
-use crate::event::{AgentStatus, Channel, EventType, TicketStatus};
+use crate::event::{AgentStatus, Channel, EventType};
 use crate::metrics::{
     DurKey, ExemplarValue, HistValue, Kind, LabelValue, Labels, Merge, Progress, Snapshot, Value,
     WindowData, WindowSet,
 };
-use crate::names::{self, Name};
+use crate::names::{self, HistDef, HistLabels, Name, HISTOGRAMS};
 
 /// A label value from a closed set.
 fn fixed(v: &'static str) -> LabelValue {
@@ -84,59 +84,22 @@ impl Engine {
         counter(out, names::FCR, &m.fcr, by_channel_priority_queue);
         counter(out, names::CONTACTS, &m.contacts, by_channel_queue);
         counter(out, names::REPEAT_CONTACTS, &m.repeats, by_channel_queue);
-        self.hist(
-            out,
-            names::FIRST_RESPONSE,
-            HistId::FirstResponse,
-            by_channel_priority_queue,
-        );
-        self.hist(out, names::REPLY, HistId::Reply, by_channel_priority_queue);
-        self.hist(
-            out,
-            names::RESOLUTION,
-            HistId::Resolution,
-            by_channel_priority_queue,
-        );
-        self.hist(
-            out,
-            names::FULL_RESOLUTION,
-            HistId::FullResolution,
-            by_channel_priority_queue,
-        );
-        self.hist(out, names::HANDLE, HistId::Handle, by_channel_queue);
-        self.hist(out, names::HOLD, HistId::Hold, by_queue);
         counter(out, names::CALLS_OFFERED, &m.calls_offered, by_queue);
         counter(out, names::CALLS_ANSWERED, &m.calls_answered, by_queue);
         counter(out, names::CALLS_WITHIN, &m.calls_within, by_queue);
         counter(out, names::CALLS_ABANDONED, &m.calls_abandoned, by_queue);
         counter(out, names::CALLS_SHORT_ABANDONED, &m.calls_short, by_queue);
-        self.hist(out, names::ANSWER_WAIT, HistId::AnswerWait, by_queue);
-        self.hist(out, names::ABANDON_WAIT, HistId::AbandonWait, by_queue);
-        self.hist(
-            out,
-            names::FIRST_RESPONSE_BUSINESS,
-            HistId::FirstResponseBusiness,
-            by_channel_priority_queue,
-        );
-        self.hist(
-            out,
-            names::REPLY_BUSINESS,
-            HistId::ReplyBusiness,
-            by_channel_priority_queue,
-        );
-        self.hist(
-            out,
-            names::RESOLUTION_BUSINESS,
-            HistId::ResolutionBusiness,
-            by_channel_priority_queue,
-        );
+        for h in &HISTOGRAMS {
+            match h.labels {
+                HistLabels::ChannelPriorityQueue => self.hist(out, h, by_channel_priority_queue),
+                HistLabels::ChannelQueue => self.hist(out, h, by_channel_queue),
+                HistLabels::Queue => self.hist(out, h, by_queue),
+            }
+        }
 
         let status_queue = |k: u32| -> Labels {
-            let st = AgentStatus::ALL[(k >> 16) as usize % AgentStatus::ALL.len()];
-            vec![
-                ("status", fixed(st.as_str())),
-                ("queue", capped(cap, (k & 0xffff) as LabelId)),
-            ]
+            let (st, q) = status_unkey(k);
+            vec![("status", fixed(st.as_str())), ("queue", capped(cap, q))]
         };
         let mut f = out.family(names::AGENT_STATUS_SECONDS, Kind::Counter);
         for (k, ms) in &m.agent_status_ms {
@@ -144,8 +107,12 @@ impl Engine {
         }
         let mut f = out.family(names::CSAT, Kind::Counter);
         for (k, n) in &m.csat {
-            let mut l = vec![("score", Cow::Owned((k >> 20 & 0xf).to_string()))];
-            l.extend(by_channel_queue(k & !(0xf << 20)));
+            let (score, ch, q) = csat_unkey(*k);
+            let l = vec![
+                ("score", Cow::Owned(score.to_string())),
+                ("channel", fixed(ch.as_str())),
+                ("queue", capped(cap, q)),
+            ];
             f.push(l, Value::Int(*n));
         }
         self.per_agent_families(out);
@@ -168,16 +135,7 @@ impl Engine {
         for (k, v) in &m.handle_cost {
             f.push(by_channel_queue(*k), Value::Float(*v));
         }
-        let sla_labels = |k: u64| -> Labels {
-            let (kind, policy, pr, id) = sla_unkey(k);
-            let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
-            vec![
-                ("sla", fixed(kind.as_str())),
-                ("policy", Cow::Owned(name.to_string())),
-                ("priority", fixed(pr.as_str())),
-                ("queue", capped(cap, id)),
-            ]
-        };
+        let sla_labels = |k: u64| self.sla_labels(k);
         let mut f = out.family(names::SLA_ACHIEVED, Kind::Counter);
         for (k, n) in &m.sla_achieved {
             f.push(sla_labels(*k), Value::Int(*n));
@@ -197,8 +155,7 @@ impl Engine {
 
         let mut f = out.family(names::TICKETS_OPEN, Kind::Gauge);
         for (k, n) in &m.tickets_open {
-            let (_, pr, id) = undims(*k);
-            let st = TicketStatus::ALL[(k >> 24) as usize % TicketStatus::ALL.len()];
+            let (st, pr, id) = open_unkey(*k);
             f.push(
                 vec![
                     ("status", fixed(st.as_str())),
@@ -239,10 +196,43 @@ impl Engine {
         }
     }
 
-    fn hist(&self, out: &mut Snapshot, name: Name, h: HistId, labels: impl Fn(u32) -> Labels) {
-        let bounds: Arc<[f64]> = self.s.bounds[h as usize].clone();
-        let mut f = out.family(name, Kind::Histogram);
-        for (k, ph) in &self.st.metrics.hists[h as usize] {
+    /// The labels of an SLA series ([`super::keys::sla_key`]).
+    fn sla_labels(&self, k: u64) -> Labels {
+        let (kind, policy, pr, id) = sla_unkey(k);
+        let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
+        vec![
+            ("sla", fixed(kind.as_str())),
+            ("policy", Cow::Owned(name.to_string())),
+            ("priority", fixed(pr.as_str())),
+            ("queue", capped(&self.st.queues, id)),
+        ]
+    }
+
+    /// The maintained SLA gauges (`support_sla_at_risk`,
+    /// `support_sla_active_breaches`) as the engine holds them, before
+    /// [`Engine::snapshot`] clamps them at zero: for property tests that
+    /// must be able to see a count go negative.
+    #[doc(hidden)]
+    pub fn sla_gauges_unclamped(&self) -> Vec<(&'static str, Labels, i64)> {
+        let m = &self.st.metrics;
+        let at_risk = m
+            .sla_at_risk
+            .iter()
+            .map(|(k, n)| (names::SLA_AT_RISK.0, *k, *n));
+        let active = m
+            .sla_active
+            .iter()
+            .map(|(k, n)| (names::SLA_ACTIVE_BREACHES.0, *k, *n));
+        at_risk
+            .chain(active)
+            .map(|(name, k, n)| (name, self.sla_labels(k), n))
+            .collect()
+    }
+
+    fn hist(&self, out: &mut Snapshot, h: &HistDef, labels: impl Fn(u32) -> Labels) {
+        let bounds: Arc<[f64]> = self.s.bounds[h.id as usize].clone();
+        let mut f = out.family(h.name, Kind::Histogram);
+        for (k, ph) in &self.st.metrics.hists[h.id as usize] {
             f.push(labels(*k), hist_value(&bounds, ph));
         }
     }

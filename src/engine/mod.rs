@@ -6,6 +6,7 @@
 //! [`Engine::advance_clock`] for a live clock on a quiet topic), so replay,
 //! Kafka, tests and benchmarks drive the very same code.
 
+mod keys;
 mod labels;
 mod per_agent;
 mod quad_heap;
@@ -26,12 +27,13 @@ use crate::event::{
     AgentStatus, Body, Channel, EntityRef, Event, EventType, Id, Priority, TicketStatus,
 };
 
+pub use keys::dims;
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
-pub use state::{dims, ExemplarSource, Metrics, PromHist};
 use state::{
     flag, Agent, Call, CallPhase, Contact, Cover, Customer, Ticket, MAX_CONTACT_ENTRIES,
     NOT_WAITING,
 };
+pub use state::{ExemplarSource, Metrics, PromHist};
 use table::Table;
 use window::{DimKey, DurMetric, WindowCount, Windows};
 
@@ -47,69 +49,7 @@ pub use dedup::Dedup;
 
 mod families;
 
-/// The Prometheus histograms, each with its own bucket bounds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HistId {
-    /// `support_first_response_seconds`
-    FirstResponse = 0,
-    /// `support_reply_seconds`
-    Reply,
-    /// `support_resolution_seconds`
-    Resolution,
-    /// `support_full_resolution_seconds`
-    FullResolution,
-    /// `support_handle_seconds`
-    Handle,
-    /// `support_hold_seconds`
-    Hold,
-    /// `support_answer_wait_seconds`
-    AnswerWait,
-    /// `support_abandon_wait_seconds`
-    AbandonWait,
-    /// `support_first_response_business_seconds`
-    FirstResponseBusiness,
-    /// `support_reply_business_seconds`
-    ReplyBusiness,
-    /// `support_resolution_business_seconds`
-    ResolutionBusiness,
-}
-
-/// Number of [`HistId`]s.
-pub const NHIST: usize = 11;
-
-/// Every [`HistId`], in index order.
-pub const HISTS: [HistId; NHIST] = [
-    HistId::FirstResponse,
-    HistId::Reply,
-    HistId::Resolution,
-    HistId::FullResolution,
-    HistId::Handle,
-    HistId::Hold,
-    HistId::AnswerWait,
-    HistId::AbandonWait,
-    HistId::FirstResponseBusiness,
-    HistId::ReplyBusiness,
-    HistId::ResolutionBusiness,
-];
-
-impl HistId {
-    /// Config key of the histogram's buckets.
-    pub fn key(self) -> &'static str {
-        [
-            "first_response",
-            "reply",
-            "resolution",
-            "full_resolution",
-            "handle",
-            "hold",
-            "answer_wait",
-            "abandon_wait",
-            "first_response",
-            "reply",
-            "resolution",
-        ][self as usize]
-    }
-}
+pub use crate::names::{HistId, NHIST};
 
 /// Settings derived from the config, not part of the checkpointed state.
 #[derive(Clone, Debug)]
@@ -177,7 +117,7 @@ impl Settings {
             sl_threshold: c.kpi.service_level_threshold.ms(),
             acw_timeout: c.kpi.acw_timeout.ms(),
             cost_per_ms: c.cost.per_agent_hour / 3_600_000.0,
-            bounds: HISTS.map(hist),
+            bounds: HistId::ALL.map(hist),
             window_names: c.windows.sizes.iter().map(|d| d.to_string()).collect(),
             window_sizes: c.windows.sizes.iter().map(|d| d.ms()).collect(),
             pane: c.windows.pane.ms(),
@@ -833,7 +773,7 @@ impl Engine {
                     Some(q) => self.st.queues.resolve(Some(&q)),
                     None => eq.unwrap_or(UNKNOWN),
                 };
-                let key = (score as u32) << 20 | dims(ch, Priority::Low, q);
+                let key = keys::csat_key(score, ch, q);
                 *bump!(self.st.metrics, csat, key) += 1;
                 if self.per_agent() {
                     self.agent_csat(
@@ -1435,10 +1375,10 @@ impl Engine {
         *bump!(
             self.st.metrics,
             agent_status_ms,
-            (status.index() as u32) << 16 | q as u32
+            keys::status_key(status, q)
         ) += to - from;
         if self.per_agent() {
-            let k = state::agent_key(0, status.index() as u8, agent, q);
+            let k = keys::agent_key(0, status.index() as u8, agent, q);
             *bump!(self.st.metrics, agent_time_ms, k) += to - from;
         }
         let c = match status {

@@ -11,8 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::keys::agent_key;
 use super::labels::{LabelId, OTHER, UNKNOWN};
-use super::state::{agent_count, agent_key, agent_sum, TicketExt, AGENT_SUM_SERIES};
+use super::state::{agent_count, agent_sum, TicketExt, AGENT_SUM_SERIES};
 use super::table::Slot;
 use super::Engine;
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::keys::{sla_key, sla_unkey};
 use super::labels::{LabelCap, LabelId};
 use crate::calendar::Hours;
 use crate::config::{Config, ConfigError};
@@ -293,21 +294,6 @@ pub fn deadline(
         }
         None => hours.add(seg_start, left).unwrap_or(i64::MAX),
     }
-}
-
-/// Packs the labels of an SLA series: clock, policy, priority, queue.
-pub fn sla_key(kind: ClockKind, policy: u8, pr: Priority, q: LabelId) -> u64 {
-    (kind as u64) << 40 | (policy as u64) << 32 | (pr.index() as u64) << 16 | q as u64
-}
-
-/// Unpacks [`sla_key`].
-pub fn sla_unkey(k: u64) -> (ClockKind, u8, Priority, LabelId) {
-    (
-        ClockKind::ALL[(k >> 40) as usize & 3],
-        (k >> 32 & 0xff) as u8,
-        Priority::ALL[(k >> 16 & 0xff) as usize % Priority::ALL.len()],
-        (k & 0xffff) as LabelId,
-    )
 }
 
 /// A breach, for the log line (the SLA event stream has [`SlaEvent`]).

@@ -6,26 +6,13 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::keys::{open_key, status_key};
 use super::labels::{LabelId, UNKNOWN};
 use super::per_agent::TicketAgents;
 use super::sla::{Clocks, Pauses, NO_POLICY};
 use super::NHIST;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, Priority, TicketStatus};
-
-/// Packs channel, priority and queue into one map key.
-pub fn dims(ch: Channel, pr: Priority, q: LabelId) -> u32 {
-    (ch.index() as u32) << 24 | (pr.index() as u32) << 16 | q as u32
-}
-
-/// Unpacks [`dims`].
-pub fn undims(k: u32) -> (Channel, Priority, LabelId) {
-    (
-        Channel::ALL[(k >> 24 & 0xff) as usize % Channel::ALL.len()],
-        Priority::ALL[(k >> 16 & 0xff) as usize % Priority::ALL.len()],
-        (k & 0xffff) as LabelId,
-    )
-}
 
 /// [`Ticket::unanswered_since`] when no customer message waits for a reply.
 pub const NOT_WAITING: i64 = i64::MIN;
@@ -475,7 +462,7 @@ impl SeriesBudget {
     }
 }
 
-/// Counts per map key (see [`dims`] and the packing at each use).
+/// Counts per map key (packed by `engine::keys`).
 pub type KeyCounts = FxHashMap<u32, u64>;
 
 /// The cumulative metrics of SPEC §5.1 and §5.4.
@@ -494,9 +481,9 @@ pub struct Metrics {
     pub calls_within: KeyCounts,
     pub calls_abandoned: KeyCounts,
     pub calls_short: KeyCounts,
-    /// (status << 16 | queue) → ms.
+    /// `keys::status_key` → ms.
     pub agent_status_ms: FxHashMap<u32, i64>,
-    /// (score << 24 | dims) → responses.
+    /// `keys::csat_key` → responses.
     pub csat: KeyCounts,
     /// promoter, passive, detractor.
     pub nps: [u64; 3],
@@ -505,11 +492,11 @@ pub struct Metrics {
     pub handle_cost: FxHashMap<u32, f64>,
     pub churned: u64,
     pub active_customers: i64,
-    /// dims(status as channel slot, priority, queue) → open tickets.
+    /// `keys::open_key` → open tickets.
     pub tickets_open: FxHashMap<u32, i64>,
     /// queue → queued time → waiting calls.
     pub waiting: FxHashMap<u32, BTreeMap<i64, u32>>,
-    /// (status << 16 | queue) → agents.
+    /// `keys::status_key` → agents.
     pub agents: FxHashMap<u32, i64>,
     /// sla_key → met targets.
     pub sla_achieved: FxHashMap<u64, u64>,
@@ -525,11 +512,11 @@ pub struct Metrics {
     pub duplicates: u64,
     pub late: u64,
     pub out_of_order: [u64; EventType::ALL.len()],
-    /// Per-agent counters (`[agents] per_agent_metrics`), by [`agent_key`].
+    /// Per-agent counters (`[agents] per_agent_metrics`), by `keys::agent_key`.
     pub agent_counts: FxHashMap<u64, u64>,
-    /// Per-agent durations by [`agent_key`]: (sum ms, count).
+    /// Per-agent durations by `keys::agent_key`: (sum ms, count).
     pub agent_sums: FxHashMap<u64, (i64, u64)>,
-    /// Per-agent status time by [`agent_key`] (the status in the score
+    /// Per-agent status time by `keys::agent_key` (the status in the score
     /// byte) → ms: `support_agent_time_in_status_seconds_total`.
     pub agent_time_ms: FxHashMap<u64, i64>,
     /// `max` is set from the config and `used` recounted on restore.
@@ -556,30 +543,12 @@ pub mod agent_sum {
     pub const FIRST_RESPONSE: u8 = 1;
 }
 
-/// Packs a per-agent family, score (CSAT; the status in
-/// [`Metrics::agent_time_ms`]; else 0), agent and queue into one
-/// map key; the queue is in the low 16 bits, as the series budget wants.
-pub fn agent_key(family: u8, score: u8, agent: LabelId, q: LabelId) -> u64 {
-    (family as u64) << 48 | (score as u64) << 40 | (agent as u64) << 16 | q as u64
-}
-
-/// Unpacks [`agent_key`]: (family, score, agent, queue).
-pub fn agent_unkey(k: u64) -> (u8, u8, LabelId, LabelId) {
-    (
-        (k >> 48) as u8,
-        (k >> 40) as u8,
-        (k >> 16) as LabelId,
-        k as LabelId,
-    )
-}
-
 /// Series a per-agent duration costs: the `+Inf` bucket, `_sum` and `_count`.
 pub const AGENT_SUM_SERIES: usize = 3;
 
 impl Metrics {
     pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
-        let k = (s.index() as u32) << 24 | (pr.index() as u32) << 16 | q as u32;
-        let k = self.budget.admit(&self.tickets_open, k, 1);
+        let k = self.budget.admit(&self.tickets_open, open_key(s, pr, q), 1);
         *self.tickets_open.entry(k).or_default() += n;
     }
 
@@ -595,9 +564,7 @@ impl Metrics {
     }
 
     pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {
-        let k = self
-            .budget
-            .admit(&self.agents, (s.index() as u32) << 16 | q as u32, 1);
+        let k = self.budget.admit(&self.agents, status_key(s, q), 1);
         *self.agents.entry(k).or_default() += n;
     }
 

@@ -8,6 +8,12 @@ use super::Engine;
 use crate::config::Config;
 use crate::decode::decode;
 use crate::export::prometheus_text;
+use crate::metrics::{Kind, Snapshot, Value};
+
+/// The integration tests' exposition parser, shared.
+#[path = "../../tests/common/exposition.rs"]
+#[allow(dead_code)]
+mod exposition;
 
 /// 2026-11-16T09:00:00Z, a Monday.
 const T0: i64 = 1_794_819_600_000;
@@ -63,8 +69,7 @@ impl Run {
     }
     fn metrics(&mut self) -> Metrics {
         self.engine.flush();
-        let snap = self.engine.snapshot(None);
-        Metrics::parse(&prometheus_text(Arc::new(snap)))
+        Metrics::of(&self.engine.snapshot(None))
     }
 }
 
@@ -72,21 +77,59 @@ impl Run {
 struct Metrics(BTreeMap<String, f64>);
 
 impl Metrics {
-    fn parse(text: &str) -> Metrics {
+    /// The samples of the typed snapshot, named as SPEC §5 names them
+    /// (`_total`, `_bucket{le}`, `_sum`, `_count`, seconds), without the
+    /// text encoder: a change of the exporter does not reach KPI tests.
+    fn of(snap: &Snapshot) -> Metrics {
+        let windows = snap.rendered_windows();
         let mut m = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ').expect("sample line");
-            let (name, labels) = match series.split_once('{') {
-                Some((n, l)) => (n, l.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            let mut ls: Vec<&str> = labels.split(',').filter(|s| !s.is_empty()).collect();
-            ls.sort();
-            m.insert(
-                format!("{name}{{{}}}", ls.join(",")),
-                value.parse().unwrap(),
-            );
+        for f in snap.in_order(&windows) {
+            for s in &f.series {
+                let labels: Vec<(&str, &str)> =
+                    s.labels.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+                let mut put = |suffix: &str, labels: &[(&str, &str)], v: f64| {
+                    let name = format!("{}{suffix}", f.name);
+                    let prev = m.insert(Self::key(&name, labels), v);
+                    assert!(prev.is_none(), "{name} {labels:?} twice");
+                };
+                let total = if f.kind == Kind::Counter {
+                    "_total"
+                } else {
+                    ""
+                };
+                match &s.value {
+                    Value::Int(n) => put(total, &labels, *n as f64),
+                    Value::Float(x) => put(total, &labels, *x),
+                    Value::Millis(ms) => put(total, &labels, *ms as f64 / 1000.0),
+                    Value::Hist(h) => {
+                        put("_sum", &labels, h.sum_ms as f64 / 1000.0);
+                        put("_count", &labels, h.count as f64);
+                        let mut cumulative = 0;
+                        for (i, n) in h.buckets.iter().enumerate() {
+                            cumulative += n;
+                            let le = h.bounds.get(i).map_or("+Inf".into(), |b| format!("{b:?}"));
+                            let mut with_le = labels.clone();
+                            with_le.push(("le", &le));
+                            put("_bucket", &with_le, cumulative as f64);
+                        }
+                    }
+                }
+            }
         }
+        Metrics(m)
+    }
+
+    fn parse(text: &str) -> Metrics {
+        let m = exposition::parse(text)
+            .into_iter()
+            .map(|((name, labels), v)| {
+                let ls: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                (Self::key(&name, &ls), v.parse().unwrap())
+            })
+            .collect();
         Metrics(m)
     }
     fn key(name: &str, labels: &[(&str, &str)]) -> String {
@@ -121,6 +164,36 @@ const EMAIL_HIGH_BILLING: [(&str, &str); 3] = [
     ("priority", "high"),
     ("queue", "billing"),
 ];
+
+/// The KPI tests read the typed snapshot; the exposition of the same
+/// snapshot, parsed, holds exactly the same samples (windows, histograms
+/// and `frontline_*` families included), so those tests say what a scrape
+/// would show.
+#[test]
+fn typed_reading_matches_the_parsed_exposition() {
+    let mut r = Run::new();
+    created(&mut r, "T1", 0);
+    r.ev(
+        "ticket.agent_replied",
+        20 * M,
+        r#""ticket_id":"T1","agent_id":"A1","public":true"#,
+    );
+    r.ev("ticket.resolved", 90 * M, r#""ticket_id":"T1""#);
+    queued(&mut r, "C1", 0);
+    r.ev("call.answered", 15 * S, r#""call_id":"C1","agent_id":"A1""#);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    r.engine.flush();
+    let snap = r.engine.snapshot(None);
+    let typed = Metrics::of(&snap);
+    let parsed = Metrics::parse(&prometheus_text(Arc::new(snap)));
+    assert!(typed.0.len() > 100, "{:#?}", typed.0.keys());
+    assert!(typed.0.keys().any(|k| k.starts_with("support_window_")));
+    assert!(typed
+        .0
+        .keys()
+        .any(|k| k.starts_with("support_first_response_seconds_bucket")));
+    assert_eq!(typed.0, parsed.0);
+}
 
 fn created(r: &mut Run, t: &str, at: i64) {
     r.ev(
@@ -1164,8 +1237,7 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
 
     /// Metrics without the end-of-input flush: what a scrape sees mid-stream.
     fn live(r: &mut Run) -> Metrics {
-        let snap = r.engine.snapshot(None);
-        Metrics::parse(&prometheus_text(Arc::new(snap)))
+        Metrics::of(&r.engine.snapshot(None))
     }
 
     fn labels<'a>(
