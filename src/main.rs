@@ -312,6 +312,19 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
         cfg: cfg.clone(),
         web: web.clone(),
     });
+    // The live page's trend ring: a point a minute, the first at once.
+    let trend_hub = hub.clone();
+    let mut trend_stop = shutdown.clone();
+    tokio::spawn(async move {
+        let step = std::time::Duration::from_millis(frontline::live::TREND_STEP_MS as u64);
+        let mut tick = tokio::time::interval(step);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => trend_hub.sample_trends(jiff::Timestamp::now().as_millisecond()),
+                _ = trend_stop.changed() => break,
+            }
+        }
+    });
     let stop = shutdown.clone();
     let http_cfg = cfg.http.clone();
     let server =

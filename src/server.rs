@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .route("/", get(index))
+        .route("/api/summary", get(api_summary))
         .route("/metrics", metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -510,15 +511,34 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn index() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>frontline</title></head>",
-        "<body><h1>frontline</h1><p>Customer-support KPIs from a stream of events.</p><ul>",
-        "<li><a href=\"/metrics\">/metrics</a> — Prometheus exposition</li>",
-        "<li><a href=\"/healthz\">/healthz</a> — process alive</li>",
-        "<li><a href=\"/readyz\">/readyz</a> — partitions assigned and caught up</li>",
-        "</ul></body></html>"
-    ))
+/// The live page (src/live/page.html, compiled in).
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        crate::live::PAGE,
+    )
+        .into_response()
+}
+
+/// The live page's data (docs/operations.md, "The live page").
+async fn api_summary(State(st): State<AppState>, uri: axum::http::Uri) -> Response {
+    let q = crate::live::Query::parse(uri.query());
+    let now = wall_ms();
+    let snap = st.hub.merged(now);
+    match crate::live::summary(&snap, &st.hub.trends, &q, now) {
+        Ok(doc) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            doc.to_string(),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
 }
 
 #[cfg(test)]
