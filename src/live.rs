@@ -422,7 +422,7 @@ fn gauge(
                 label(&s.labels, by).unwrap_or("").to_string()
             };
             let v = number(&s.value);
-            let e = out.entry(k).or_insert(0.0);
+            let e: &mut f64 = out.entry(k).or_insert(0.0);
             *e = if max { e.max(v) } else { *e + v };
         }
     }

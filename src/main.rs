@@ -70,6 +70,10 @@ enum Command {
         /// to install. Ignored when brokers are given.
         #[arg(long)]
         embedded: bool,
+        /// With --embedded: stop the simulator after this much simulated
+        /// time (from a day ago), so the state holds still (tests, screenshots).
+        #[arg(long, value_name = "DURATION")]
+        simulate_for: Option<frontline::config::Dur>,
     },
     /// Process a JSON-lines file (or stdin) to the end and write the final metrics.
     Replay {
@@ -238,7 +242,11 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     rx
 }
 
-async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
+async fn run_live(
+    mut cfg: Config,
+    embedded: bool,
+    simulate_for: Option<frontline::config::Dur>,
+) -> anyhow::Result<()> {
     // A bad web config stops us before anything is consumed (exit 2).
     let web = match &cfg.http.web_config {
         Some(p) => {
@@ -268,8 +276,10 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
         // runs at 288x (a day in five minutes) until it reaches the present,
         // then in real time, so no event is ever ahead of the wall clock
         // (time.max_future_skew) and a newcomer sees a full 24h window soon.
+        let start_ms = jiff::Timestamp::now().as_millisecond() - 86_400_000;
+        let end_ms = simulate_for.map_or(i64::MAX, |d| start_ms + d.ms());
         let sim = Simulator::new(SimConfig {
-            start_ms: jiff::Timestamp::now().as_millisecond() - 86_400_000,
+            start_ms,
             ..Default::default()
         });
         let stop = shutdown.clone();
@@ -279,7 +289,7 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
                 rate: 0.0,
                 not_ahead_of_wall_clock: true,
             };
-            match frontline::simulate::produce(&producer, &topic, sim, pace, i64::MAX, stop).await {
+            match frontline::simulate::produce(&producer, &topic, sim, pace, end_ms, stop).await {
                 Ok(n) => info!(events = n, "simulator stopped"),
                 Err(e) => warn!(error = %e, "simulator stopped"),
             }
@@ -349,6 +359,7 @@ fn main() -> ExitCode {
             group,
             web_config,
             embedded,
+            simulate_for,
         } => {
             let mut extra = Vec::new();
             if let Some(w) = web_config {
@@ -388,7 +399,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(e),
             };
-            let r = rt.block_on(run_live(cfg, embedded));
+            let r = rt.block_on(run_live(cfg, embedded, simulate_for));
             // Blocking tasks still closing a Kafka client are not waited for.
             rt.shutdown_background();
             match r {
