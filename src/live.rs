@@ -329,12 +329,7 @@ fn find<'a>(snap: &'a Snapshot, rendered: &'a [Family], name: &str) -> Option<&'
 }
 
 /// The sample of `name` whose labels include all of `want`.
-fn sample(
-    snap: &Snapshot,
-    rendered: &[Family],
-    name: &str,
-    want: &[(&str, &str)],
-) -> Option<f64> {
+fn sample(snap: &Snapshot, rendered: &[Family], name: &str, want: &[(&str, &str)]) -> Option<f64> {
     find(snap, rendered, name)?
         .series
         .iter()
@@ -434,17 +429,16 @@ fn total(m: &BTreeMap<String, f64>) -> f64 {
 }
 
 fn whole(m: BTreeMap<String, f64>) -> Json {
-    Json::Object(m.into_iter().map(|(k, v)| (k, json!(v))).collect::<Map<_, _>>())
+    Json::Object(
+        m.into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// The `/api/summary` document (docs/operations.md, "The live page").
 /// `Err` names a window that is not configured.
-pub fn summary(
-    snap: &Snapshot,
-    trends: &Trends,
-    q: &Query,
-    wall_ms: i64,
-) -> Result<Json, String> {
+pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Result<Json, String> {
     let window_names: Vec<String> = snap
         .windows
         .as_ref()
@@ -528,7 +522,9 @@ pub fn summary(
                 && q.channel.as_deref().is_none_or(|x| x == d.channel)
         })
         .map(|d| {
-            let left = snap.progress.map(|p| (d.due_ms - p.clock_ms) as f64 / 1000.0);
+            let left = snap
+                .progress
+                .map(|p| (d.due_ms - p.clock_ms) as f64 / 1000.0);
             json!({
                 "entity": d.entity,
                 "id": d.id,
@@ -546,7 +542,11 @@ pub fn summary(
 
     let mut queues = BTreeSet::new();
     let mut channels = BTreeSet::new();
-    for f in snap.families.iter().filter(|f| f.name.starts_with("support_")) {
+    for f in snap
+        .families
+        .iter()
+        .filter(|f| f.name.starts_with("support_"))
+    {
         for s in &f.series {
             if let Some(v) = label(&s.labels, "queue") {
                 queues.insert(v.to_string());

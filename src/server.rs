@@ -609,16 +609,37 @@ mod tests {
             let ev = crate::decode::decode(json.as_bytes(), 65536).unwrap();
             e.admit(ev, T0 + 365 * 86_400_000).unwrap();
         };
-        let created = r#""customer_id":"c","channel":"email","priority":"normal","queue":"billing""#;
+        let created =
+            r#""customer_id":"c","channel":"email","priority":"normal","queue":"billing""#;
         for t in ["T1", "T2", "T3"] {
-            ev(&mut e, "ticket.created", 0, &format!(r#""ticket_id":"{t}",{created}"#));
+            ev(
+                &mut e,
+                "ticket.created",
+                0,
+                &format!(r#""ticket_id":"{t}",{created}"#),
+            );
         }
         // First responses after 300 s and 900 s; T3 waits.
-        ev(&mut e, "ticket.agent_replied", 300, r#""ticket_id":"T1","agent_id":"a""#);
-        ev(&mut e, "ticket.agent_replied", 900, r#""ticket_id":"T2","agent_id":"a""#);
+        ev(
+            &mut e,
+            "ticket.agent_replied",
+            300,
+            r#""ticket_id":"T1","agent_id":"a""#,
+        );
+        ev(
+            &mut e,
+            "ticket.agent_replied",
+            900,
+            r#""ticket_id":"T2","agent_id":"a""#,
+        );
         // CSAT: 5 and 4 are positive, 2 is not: 2/3, under its 0.8 target.
         for s in [5, 4, 2] {
-            ev(&mut e, "survey.csat", 1000, &format!(r#""score":{s},"ticket_id":"T1""#));
+            ev(
+                &mut e,
+                "survey.csat",
+                1000,
+                &format!(r#""score":{s},"ticket_id":"T1""#),
+            );
         }
         e.flush();
         let hub = Arc::new(SnapshotHub::new());
@@ -668,7 +689,10 @@ mod tests {
         assert_eq!(csat["value"].as_f64(), Some(2.0 / 3.0));
         assert_eq!(
             csat["value"].as_f64(),
-            Some(sample("support_window_ratio{", &["kpi=\"csat\"", "window=\"1h\""]))
+            Some(sample(
+                "support_window_ratio{",
+                &["kpi=\"csat\"", "window=\"1h\""]
+            ))
         );
         assert_eq!(csat["target"].as_f64(), Some(0.8));
         assert_eq!(csat["meets_target"], false);
@@ -679,7 +703,11 @@ mod tests {
             fr["value"].as_f64(),
             Some(sample(
                 "support_window_seconds{",
-                &["metric=\"first_response\"", "window=\"1h\"", "quantile=\"0.5\""]
+                &[
+                    "metric=\"first_response\"",
+                    "window=\"1h\"",
+                    "quantile=\"0.5\""
+                ]
             ))
         );
         assert_eq!(fr["meets_target"], true);
@@ -706,7 +734,11 @@ mod tests {
             .collect();
         assert_eq!(
             rest,
-            [("T1", "resolution"), ("T2", "resolution"), ("T3", "resolution")]
+            [
+                ("T1", "resolution"),
+                ("T2", "resolution"),
+                ("T3", "resolution")
+            ]
         );
         // Filters: another queue keeps nothing of the gauges or the list.
         let (_, other) = get("/api/summary?window=1h&queue=sales").await;

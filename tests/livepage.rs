@@ -122,11 +122,7 @@ fn the_live_page_renders_what_metrics_shows() {
     loop {
         let ready = http_get(port, "/api/summary?window=24h").and_then(|s| {
             let v: serde_json::Value = serde_json::from_str(&s).ok()?;
-            let csat = v["kpis"]
-                .as_array()?
-                .iter()
-                .find(|k| k["kpi"] == "csat")?["value"]
-                .as_f64();
+            let csat = v["kpis"].as_array()?.iter().find(|k| k["kpi"] == "csat")?["value"].as_f64();
             let stopped = std::fs::read_to_string(dir.path().join("frontline.log"))
                 .ok()?
                 .contains("simulator stopped");

@@ -308,7 +308,8 @@ impl Snapshot {
             };
             out.due.extend(part.due);
         }
-        out.due.sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));
+        out.due
+            .sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));
         out.due.truncate(DUE_LIST);
         out.prune();
         out
