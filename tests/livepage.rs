@@ -204,12 +204,22 @@ fn the_live_page_renders_what_metrics_shows() {
             .iter()
             .filter_map(|d| d["id"].as_str())
             .collect();
-        // The engine still knows the first listed ticket (or its successor
-        // took its place): the ids are ids of open clocks, not made up.
-        assert!(
-            ids.iter().any(|id| open_now.contains(&id.as_str())),
-            "page lists {ids:?}, the engine now {open_now:?}"
-        );
+        // The input has stopped: the page lists exactly the clocks the
+        // engine reports now, and they are the simulator's tickets and calls.
+        assert_eq!(ids, open_now, "page and /api/summary disagree");
+        for d in v["closest_to_breach"].as_array().unwrap() {
+            let id = d["id"].as_str().unwrap();
+            let prefix = if d["entity"] == "ticket" {
+                "tkt-"
+            } else {
+                "call-"
+            };
+            assert!(
+                id.starts_with(prefix),
+                "{id} is no simulated {}",
+                d["entity"]
+            );
+        }
         std::fs::write(dir.path().join("page.html"), &dom).unwrap();
         return;
     }
