@@ -288,7 +288,7 @@ impl Trends {
     }
 
     /// Points held for `window`.
-    pub fn len(&self, window: &str) -> usize {
+    pub fn points(&self, window: &str) -> usize {
         self.ring
             .lock()
             .map(|r| r.get(window).map_or(0, |x| x.len()))
@@ -601,7 +601,7 @@ mod tests {
             r.push_back((i, h));
         }
         t.ring.lock().unwrap().insert("5m".into(), r);
-        assert_eq!(t.len("5m"), TREND_POINTS);
+        assert_eq!(t.points("5m"), TREND_POINTS);
         let s = t.series("5m", 0);
         assert!(s.len() <= TREND_SHOWN, "{}", s.len());
         // The newest point is always shown.

@@ -74,8 +74,8 @@ pub(super) fn closest_due<'a, E: Clocked>(
         if visits > DUE_VISITS {
             break;
         }
-        for c in 4 * at + 1..=(4 * at + 4).min(items.len() - 1) {
-            frontier.push(Reverse((items[c], c)));
+        for (c, item) in items.iter().enumerate().skip(4 * at + 1).take(4) {
+            frontier.push(Reverse((*item, c)));
         }
         for slot in table.slots_with_hash(hash, |e| e.sla_due() == due) {
             let (id, e) = table.entry_at(slot);
