@@ -90,7 +90,8 @@ faults:
 
 ## Benchmarks (figures, not assertions): criterion on the engine, the cost
 ## of SLA clocks, the cost of hostile input and of a scrape (merge and
-## encode), the cost of checkpoints (and their write and restore
+## encode), the live page's payload and /api/summary against a scrape,
+## the cost of checkpoints (and their write and restore
 ## through a real broker), then live throughput against a real broker next
 ## to a bare rdkafka consumer. See docs/performance.md.
 bench:
@@ -98,6 +99,7 @@ bench:
 	$(CARGO) bench --bench sla
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench scrape
+	$(CARGO) bench --bench live
 	./scripts/kafka.sh fetch
 	@set -e; D=.cache/kafka-bench-checkpoint; ./scripts/kafka.sh stop $$D; rm -rf $$D; \
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \

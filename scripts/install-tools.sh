@@ -3,7 +3,8 @@
 # Prometheus and promtool (Debian's `prometheus` package), Alertmanager
 # (`prometheus-alertmanager`), kcat, valgrind, python3-yaml and
 # docker-compose (only to check deploy/compose.yaml), and curl and openssl
-# (tests/web.rs makes certificates and HTTPS requests with them).
+# (tests/web.rs makes certificates and HTTPS requests with them), and
+# chromium (tests/livepage.rs renders the live page in headless Chromium).
 set -euo pipefail
 
 need=()
@@ -16,6 +17,7 @@ python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

@@ -63,6 +63,8 @@ pub struct SnapshotHub {
     pub last_commit_ms: AtomicI64,
     /// Batch apply times (non-cumulative buckets over [`BATCH_BOUNDS`]), ms sums.
     batches: RwLock<(Vec<u64>, i64, u64)>,
+    /// Headline KPIs a minute apart for the live page's sparklines.
+    pub trends: crate::live::Trends,
     started: Option<Instant>,
 }
 
@@ -147,6 +149,12 @@ impl SnapshotHub {
             b.1 += (secs * 1000.0).round() as i64;
             b.2 += 1;
         }
+    }
+
+    /// Takes a trend point of the merged view (the live page's sparklines).
+    pub fn sample_trends(&self, wall_ms: i64) {
+        let snap = Snapshot::merge(self.snapshots().iter().map(|(_, s)| (**s).clone()));
+        self.trends.sample(&snap, wall_ms);
     }
 
     /// The published snapshots.
@@ -287,6 +295,7 @@ fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) 
         families,
         windows: s.windows.clone(),
         progress: s.progress,
+        due: s.due.clone(),
     }
 }
 

@@ -61,6 +61,7 @@ pub mod event;
 pub mod export;
 pub mod hub;
 pub mod kafka_log;
+pub mod live;
 pub mod metrics;
 pub mod names;
 pub mod process_metrics;

@@ -78,6 +78,10 @@ struct RunArgs {
     /// to install. Ignored when brokers are given.
     #[arg(long)]
     embedded: bool,
+    /// With --embedded: stop the simulator after this much simulated
+    /// time (from a day ago), so the state holds still (tests, screenshots).
+    #[arg(long, value_name = "DURATION")]
+    simulate_for: Option<frontline::config::Dur>,
 }
 
 #[derive(Args, Debug)]
@@ -262,7 +266,11 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     rx
 }
 
-async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
+async fn run_live(
+    mut cfg: Config,
+    embedded: bool,
+    simulate_for: Option<frontline::config::Dur>,
+) -> anyhow::Result<()> {
     // A bad web config stops us before anything is consumed (exit 2).
     let web = match &cfg.http.web_config {
         Some(p) => {
@@ -292,8 +300,10 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
         // runs at 288x (a day in five minutes) until it reaches the present,
         // then in real time, so no event is ever ahead of the wall clock
         // (time.max_future_skew) and a newcomer sees a full 24h window soon.
+        let start_ms = jiff::Timestamp::now().as_millisecond() - 86_400_000;
+        let end_ms = simulate_for.map_or(i64::MAX, |d| start_ms + d.ms());
         let sim = Simulator::new(SimConfig {
-            start_ms: jiff::Timestamp::now().as_millisecond() - 86_400_000,
+            start_ms,
             ..Default::default()
         });
         let stop = shutdown.clone();
@@ -303,7 +313,7 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
                 rate: 0.0,
                 not_ahead_of_wall_clock: true,
             };
-            match frontline::simulate::produce(&producer, &topic, sim, pace, i64::MAX, stop).await {
+            match frontline::simulate::produce(&producer, &topic, sim, pace, end_ms, stop).await {
                 Ok(n) => info!(events = n, "simulator stopped"),
                 Err(e) => warn!(error = %e, "simulator stopped"),
             }
@@ -335,6 +345,19 @@ async fn run_live(mut cfg: Config, embedded: bool) -> anyhow::Result<()> {
         hub: hub.clone(),
         cfg: cfg.clone(),
         web: web.clone(),
+    });
+    // The live page's trend ring: a point a minute, the first at once.
+    let trend_hub = hub.clone();
+    let mut trend_stop = shutdown.clone();
+    tokio::spawn(async move {
+        let step = std::time::Duration::from_millis(frontline::live::TREND_STEP_MS as u64);
+        let mut tick = tokio::time::interval(step);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => trend_hub.sample_trends(jiff::Timestamp::now().as_millisecond()),
+                _ = trend_stop.changed() => break,
+            }
+        }
     });
     let stop = shutdown.clone();
     let http_cfg = cfg.http.clone();
@@ -395,7 +418,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    match block_on(run_live(cfg, embedded(&args))) {
+    match block_on(run_live(cfg, embedded(&args), args.simulate_for)) {
         Err(e) => fail(e),
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if is_startup_error(&e) => fail(error_text(&e)),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .route("/", get(index))
+        .route("/api/summary", get(api_summary))
         .route("/metrics", metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -510,15 +511,34 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn index() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>frontline</title></head>",
-        "<body><h1>frontline</h1><p>Customer-support KPIs from a stream of events.</p><ul>",
-        "<li><a href=\"/metrics\">/metrics</a> — Prometheus exposition</li>",
-        "<li><a href=\"/healthz\">/healthz</a> — process alive</li>",
-        "<li><a href=\"/readyz\">/readyz</a> — partitions assigned and caught up</li>",
-        "</ul></body></html>"
-    ))
+/// The live page (src/live/page.html, compiled in).
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        crate::live::PAGE,
+    )
+        .into_response()
+}
+
+/// The live page's data (docs/operations.md, "The live page").
+async fn api_summary(State(st): State<AppState>, uri: axum::http::Uri) -> Response {
+    let q = crate::live::Query::parse(uri.query());
+    let now = wall_ms();
+    let snap = st.hub.merged(now);
+    match crate::live::summary(&snap, &st.hub.trends, &q, now) {
+        Ok(doc) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            doc.to_string(),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -565,6 +585,178 @@ mod tests {
             r.notify_one();
         });
         assert_eq!(app.oneshot(req()).await.unwrap().status(), StatusCode::OK);
+    }
+
+    /// `/api/summary` against hand-computed values of a small scenario and
+    /// against the samples `/metrics` shows for the same hub.
+    #[tokio::test]
+    async fn api_summary_matches_the_engine_and_metrics() {
+        use crate::engine::Engine;
+        const T0: i64 = 1_794_819_600_000;
+        let cfg = Config::parse(
+            "[kpi_targets]\ncsat = 0.8\nfirst_response_p50 = 600\nabandonment = 0.5\n\
+             [[sla.policies]]\nname = \"std\"\nfirst_response = \"1h\"\nresolution = \"8h\"\n",
+        )
+        .unwrap();
+        let mut e = Engine::new(&cfg);
+        let mut n = 0;
+        let mut ev = |e: &mut Engine, ty: &str, at_s: i64, f: &str| {
+            n += 1;
+            let json = format!(
+                r#"{{"event_id":"e{n}","type":"{ty}","ts":{},{f}}}"#,
+                T0 + at_s * 1000
+            );
+            let ev = crate::decode::decode(json.as_bytes(), 65536).unwrap();
+            e.admit(ev, T0 + 365 * 86_400_000).unwrap();
+        };
+        let created =
+            r#""customer_id":"c","channel":"email","priority":"normal","queue":"billing""#;
+        for t in ["T1", "T2", "T3"] {
+            ev(
+                &mut e,
+                "ticket.created",
+                0,
+                &format!(r#""ticket_id":"{t}",{created}"#),
+            );
+        }
+        // First responses after 300 s and 900 s; T3 waits.
+        ev(
+            &mut e,
+            "ticket.agent_replied",
+            300,
+            r#""ticket_id":"T1","agent_id":"a""#,
+        );
+        ev(
+            &mut e,
+            "ticket.agent_replied",
+            900,
+            r#""ticket_id":"T2","agent_id":"a""#,
+        );
+        // CSAT: 5 and 4 are positive, 2 is not: 2/3, under its 0.8 target.
+        for s in [5, 4, 2] {
+            ev(
+                &mut e,
+                "survey.csat",
+                1000,
+                &format!(r#""score":{s},"ticket_id":"T1""#),
+            );
+        }
+        e.flush();
+        let hub = Arc::new(SnapshotHub::new());
+        hub.publish(&("t".into(), 0), Arc::new(e.snapshot(None)));
+        let app = router(AppState {
+            hub,
+            cfg: Arc::new(Config::default()),
+            web: None,
+        });
+        let get = |path: &str| {
+            let app = app.clone();
+            let path = path.to_string();
+            async move {
+                let r = app
+                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let body = axum::body::to_bytes(r.into_body(), 1 << 24).await.unwrap();
+                (status, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+        let (status, body) = get("/api/summary?window=1h").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (_, metrics) = get("/metrics").await;
+        let sample = |name: &str, want: &[&str]| -> f64 {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(name) && want.iter().all(|w| l.contains(w)))
+                .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+                .unwrap_or_else(|| panic!("{name} {want:?} not on /metrics"))
+        };
+        let kpi = |k: &str| {
+            v["kpis"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["kpi"] == k)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["window"], "1h");
+        // CSAT 2/3 by hand, and as /metrics has it; off its target.
+        let csat = kpi("csat");
+        assert_eq!(csat["value"].as_f64(), Some(2.0 / 3.0));
+        assert_eq!(
+            csat["value"].as_f64(),
+            Some(sample(
+                "support_window_ratio{",
+                &["kpi=\"csat\"", "window=\"1h\""]
+            ))
+        );
+        assert_eq!(csat["target"].as_f64(), Some(0.8));
+        assert_eq!(csat["meets_target"], false);
+        // First response p50 of {300, 900} is 300 s (nearest rank), within its 600 s target (lower is better).
+        let fr = kpi("first_response_p50");
+        assert_eq!(fr["value"].as_f64(), Some(300.0));
+        assert_eq!(
+            fr["value"].as_f64(),
+            Some(sample(
+                "support_window_seconds{",
+                &[
+                    "metric=\"first_response\"",
+                    "window=\"1h\"",
+                    "quantile=\"0.5\""
+                ]
+            ))
+        );
+        assert_eq!(fr["meets_target"], true);
+        assert_eq!(kpi("first_response_p90")["value"].as_f64(), Some(900.0));
+        // No calls: no abandonment value, so no verdict either.
+        assert_eq!(kpi("abandonment")["value"], serde_json::Value::Null);
+        assert_eq!(kpi("abandonment")["meets_target"], serde_json::Value::Null);
+        // Right now: three open tickets; T3's first response clock is the
+        // only one open, due an hour after creation; the resolution clocks of all three follow.
+        assert_eq!(v["now"]["tickets_open"].as_f64(), Some(3.0));
+        assert_eq!(
+            v["now"]["tickets_open"].as_f64(),
+            Some(sample("support_tickets_open{", &["queue=\"billing\""]))
+        );
+        let due = v["closest_to_breach"].as_array().unwrap();
+        assert_eq!(due[0]["id"], "T3");
+        assert_eq!(due[0]["clock"], "first_response");
+        assert_eq!(due[0]["policy"], "std");
+        assert_eq!(due[0]["due_ms"].as_i64(), Some(T0 + 3_600_000));
+        assert_eq!(due[0]["time_left_seconds"].as_f64(), Some(3600.0 - 1000.0));
+        let rest: Vec<(&str, &str)> = due[1..]
+            .iter()
+            .map(|d| (d["id"].as_str().unwrap(), d["clock"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                ("T1", "resolution"),
+                ("T2", "resolution"),
+                ("T3", "resolution")
+            ]
+        );
+        // Filters: another queue keeps nothing of the gauges or the list.
+        let (_, other) = get("/api/summary?window=1h&queue=sales").await;
+        let o: serde_json::Value = serde_json::from_str(&other).unwrap();
+        assert_eq!(o["now"]["tickets_open"].as_f64(), Some(0.0));
+        assert!(o["closest_to_breach"].as_array().unwrap().is_empty());
+        // An unknown window is refused by name.
+        let (status, body) = get("/api/summary?window=7d").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("\"7d\""), "{body}");
+        // The page is served, small and self-contained.
+        let (status, page) = get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        // Nothing is loaded from elsewhere (the SVG namespace is a name, not a fetch).
+        assert!(page.contains("api/summary"));
+        for external in ["src=", "href=", "<link", "url(", "@import"] {
+            assert!(!page.contains(external), "the page loads {external}");
+        }
     }
 
     #[tokio::test]

@@ -267,6 +267,15 @@ fn https_mtls_basic_auth_reload_and_slow_clients() {
     };
     assert_eq!(refused("unauthorized"), Some(5.0));
     assert_eq!(refused("tls"), Some(0.0));
+    // The live page and its JSON sit behind the same TLS and auth.
+    for path in ["/", "/api/summary"] {
+        let p = url(port, path);
+        let mut a: Vec<&str> = MTLS.to_vec();
+        a.extend(["--resolve", &res, &p]);
+        assert_eq!(curl(dir, &a).1, 401, "{path} without credentials");
+        let (_, code, text) = authed(path);
+        assert_eq!(code, 200, "{path} with credentials: {text}");
+    }
 
     // Plain HTTP on the TLS port: refused, with a 400 that says why.
     let (_, code, text) = curl(

@@ -36,7 +36,49 @@ impl Engine {
         self.cumulative(&mut out);
         self.windowed(&mut out);
         self.health(&mut out, wall_ms);
+        out.due = self.closest_due(crate::metrics::DUE_LIST);
         out.prune();
+        out
+    }
+
+    /// The `k` open SLA clocks (tickets and calls) closest to their
+    /// deadlines, earliest first (the live page's "closest to breaching").
+    pub fn closest_due(&self, k: usize) -> Vec<crate::metrics::DueClock> {
+        use super::sla_engine::{closest_due, Clocked};
+        let pol = &self.s.policies;
+        let cap = &self.st.queues;
+        fn item<E: Clocked>(
+            pol: &super::sla::Policies,
+            cap: &LabelCap,
+            (due_ms, id, i, at_risk, e): super::sla_engine::Due<'_, E>,
+        ) -> crate::metrics::DueClock {
+            let (priority, queue) = e.labels();
+            crate::metrics::DueClock {
+                entity: E::ENTITY,
+                id: id.to_string(),
+                clock: E::KINDS[i].as_str(),
+                policy: pol
+                    .get(e.policy())
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                priority: priority.as_str(),
+                queue: cap.name(queue).to_string(),
+                channel: e.channel().as_str(),
+                due_ms,
+                at_risk,
+            }
+        }
+        let mut out: Vec<_> = closest_due(pol, &self.st.tickets, &self.st.sla_tickets, k)
+            .into_iter()
+            .map(|d| item(pol, cap, d))
+            .chain(
+                closest_due(pol, &self.st.calls, &self.st.sla_calls, k)
+                    .into_iter()
+                    .map(|d| item(pol, cap, d)),
+            )
+            .collect();
+        out.sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));
+        out.truncate(k);
         out
     }
 

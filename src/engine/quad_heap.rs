@@ -32,6 +32,11 @@ impl<T: Ord + Copy> QuadHeap<T> {
         self.v.len()
     }
 
+    /// The items in heap order: item `i`'s children are `4i+1..=4i+4`.
+    pub fn as_slice(&self) -> &[T] {
+        &self.v
+    }
+
     /// The smallest item.
     #[inline]
     pub fn peek(&self) -> Option<&T> {

@@ -35,6 +35,78 @@ pub(super) fn live_timers<E: Clocked>(table: &Table<E>) -> SlaTimers {
     h
 }
 
+/// Heap entries [`closest_due`] looks at, at most: it stays cheap however
+/// many timers wait far ahead of their deadlines.
+const DUE_VISITS: usize = 512;
+
+/// An open clock near its deadline: (deadline, id, clock index, at risk).
+pub(super) type Due<'a, E> = (i64, &'a str, usize, bool, &'a E);
+
+/// The (at most) `k` open clocks of `table` with a target whose deadlines
+/// come first, earliest first, found from the timer heap without a scan.
+///
+/// Every entity's live timer is at or before each of its open clocks'
+/// deadlines, so heap entries are visited in due order (a best-first walk
+/// of the heap's tree) until the next one is later than the `k`-th
+/// deadline found, or [`DUE_VISITS`] entries were visited. Stale entries
+/// (not the entity's live timer) are skipped.
+pub(super) fn closest_due<'a, E: Clocked>(
+    pol: &Policies,
+    table: &'a Table<E>,
+    heap: &SlaTimers,
+    k: usize,
+) -> Vec<Due<'a, E>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let items = heap.as_slice();
+    let mut found: Vec<Due<'a, E>> = Vec::new();
+    if k == 0 || items.is_empty() {
+        return found;
+    }
+    let mut frontier = BinaryHeap::new();
+    frontier.push(Reverse((items[0], 0usize)));
+    let mut visits = 0;
+    while let Some(Reverse(((due, hash), at))) = frontier.pop() {
+        if found.len() >= k && found[k - 1].0 < due {
+            break;
+        }
+        visits += 1;
+        if visits > DUE_VISITS {
+            break;
+        }
+        for (c, item) in items.iter().enumerate().skip(4 * at + 1).take(4) {
+            frontier.push(Reverse((*item, c)));
+        }
+        for slot in table.slots_with_hash(hash, |e| e.sla_due() == due) {
+            let (id, e) = table.entry_at(slot);
+            let clocks = e.clocks();
+            let Some(p) = pol.get(e.policy()) else {
+                continue;
+            };
+            for (i, kind) in E::KINDS.iter().enumerate() {
+                let Some(target) = p.targets[*kind as usize] else {
+                    continue;
+                };
+                if !clocks.open(i) {
+                    continue;
+                }
+                let (pauses, since) = e.pauses(i);
+                let deadline = sla::deadline(&p.hours, e.start(i), pauses, since, target);
+                if deadline == i64::MAX {
+                    continue;
+                }
+                if found.iter().any(|f| f.1 == id && f.2 == i) {
+                    continue;
+                }
+                found.push((deadline, id, i, clocks.at_risk(i), e));
+            }
+        }
+        found.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        found.truncate(k);
+    }
+    found
+}
+
 /// A ticket or call, as its clocks see it.
 pub(super) trait Clocked {
     /// `ticket` or `call`, for breach records.

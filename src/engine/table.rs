@@ -195,6 +195,13 @@ impl<V> Table<V> {
         &self.raw.get_bucket(s.0).expect("slot of a present entry").1
     }
 
+    /// The id and entry at a slot.
+    #[inline]
+    pub fn entry_at(&self, s: Slot) -> (&str, &V) {
+        let e = self.raw.get_bucket(s.0).expect("slot of a present entry");
+        (e.0.as_str(), &e.1)
+    }
+
     /// The entry at a slot, to change.
     #[inline]
     pub fn at_mut(&mut self, s: Slot) -> &mut V {

@@ -132,6 +132,36 @@ pub struct Snapshot {
     /// Event-time progress; `None` before the first event. Merged, the
     /// latest clock and the earliest watermark.
     pub progress: Option<Progress>,
+    /// The open SLA clocks closest to their deadlines, earliest first, at
+    /// most [`DUE_LIST`]; merged, the earliest of every partition's.
+    pub due: Vec<DueClock>,
+}
+
+/// How many clocks closest to their deadlines a snapshot carries.
+pub const DUE_LIST: usize = 10;
+
+/// An open SLA clock (running, no verdict yet) with a target, for the live
+/// page's "closest to breaching" list: no aggregate metric names tickets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueClock {
+    /// `ticket` or `call`.
+    pub entity: &'static str,
+    /// The ticket's or call's id.
+    pub id: String,
+    /// The clock (`sla` label): first_response, next_response, resolution, answer.
+    pub clock: &'static str,
+    /// The SLA policy's name.
+    pub policy: String,
+    /// Priority label.
+    pub priority: &'static str,
+    /// Queue label (capped as on `/metrics`).
+    pub queue: String,
+    /// Channel label.
+    pub channel: &'static str,
+    /// Event time of the deadline, ms.
+    pub due_ms: i64,
+    /// Past the policy's `warn_fraction` of its target.
+    pub at_risk: bool,
 }
 
 fn merge_value(into: &mut Value, from: &Value, merge: Merge) {
@@ -276,7 +306,11 @@ impl Snapshot {
                 }),
                 (a, b) => a.or(b),
             };
+            out.due.extend(part.due);
         }
+        out.due
+            .sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));
+        out.due.truncate(DUE_LIST);
         out.prune();
         out
     }

@@ -1,0 +1,227 @@
+//! The live page in a real browser: `frontline run --embedded` (the
+//! simulator feeding the embedded broker) serves `/`, headless Chromium
+//! (Debian's `chromium`, installed by `scripts/install-tools.sh`) renders
+//! it, and the rendered DOM is checked against `/metrics` and
+//! `/api/summary`: headline values, a KPI that misses its target marked
+//! so, and the "closest to breaching" list naming real ticket ids.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// A sample of the Prometheus text whose labels include all of `want`.
+fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .find(|l| {
+            want.iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+}
+
+/// The value of attribute `attr` on the element that carries `key`.
+fn attr(dom: &str, key: &str, attr: &str) -> Option<String> {
+    let at = dom.find(key)?;
+    let open = dom[..at].rfind('<')?;
+    let close = at + dom[at..].find('>')?;
+    let tag = &dom[open..close];
+    let a = format!("{attr}=\"");
+    let v = tag.find(&a)? + a.len();
+    Some(tag[v..v + tag[v..].find('"')?].to_string())
+}
+
+fn dump_dom(dir: &Path, url: &str) -> String {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            &format!("--user-data-dir={}", dir.join("chromium").display()),
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            url,
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium not found: run ./scripts/install-tools.sh (make test does)");
+    assert!(out.status.success(), "chromium: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_live_page_renders_what_metrics_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped config with SLA policies, and a CSAT target no ratio can
+    // meet (> 1).
+    let cfg = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/frontline.toml"
+    ))
+    .unwrap()
+    .replace("csat = 0.85", "csat = 1.5")
+    .replace("idle_timeout = \"30s\"", "idle_timeout = \"1d\"")
+        + "\n[[sla.policies]]\nname = \"phone\"\nmatch = { channel = \"phone\" }\nanswer = \"20s\"\n\n\
+           [[sla.policies]]\nname = \"standard\"\nfirst_response = \"1h\"\nresolution = \"8h\"\n";
+    let cfg_path = dir.path().join("frontline.toml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("frontline.log")).unwrap();
+    let _p = Proc(
+        Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["run", "--embedded", "--config"])
+            .arg(&cfg_path)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            // Three simulated hours (about 40 s at 288x), then the input
+            // stops and (idle clock at 1d) every value holds still.
+            .args(["--simulate-for", "3h"])
+            .env_remove("KAFKA_BROKERS")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    // Wait for the simulator to stop, and CSAT in the 24h window and open
+    // SLA clocks.
+    let t = Instant::now();
+    loop {
+        let ready = http_get(port, "/api/summary?window=24h").and_then(|s| {
+            let v: serde_json::Value = serde_json::from_str(&s).ok()?;
+            let csat = v["kpis"].as_array()?.iter().find(|k| k["kpi"] == "csat")?["value"].as_f64();
+            let stopped = std::fs::read_to_string(dir.path().join("frontline.log"))
+                .ok()?
+                .contains("simulator stopped");
+            (stopped && csat.is_some() && !v["closest_to_breach"].as_array()?.is_empty())
+                .then_some(())
+        });
+        if ready.is_some() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "no CSAT or open SLA clocks after 90 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The page and /metrics at the same moment: /metrics read before and
+    // after the browser, retried until nothing compared moved in between.
+    let url = format!("http://127.0.0.1:{port}/?window=24h");
+    let compared = [
+        "csat",
+        "service_level",
+        "abandonment",
+        "first_contact_resolution",
+    ];
+    let mut last = String::new();
+    for attempt in 0..20 {
+        let before = http_get(port, "/metrics").unwrap();
+        let dom = dump_dom(dir.path(), &url);
+        let after = http_get(port, "/metrics").unwrap();
+        let m = |text: &str, kpi: &str| {
+            metric(
+                text,
+                "support_window_ratio",
+                &[("kpi", kpi), ("window", "24h")],
+            )
+        };
+        if compared.iter().any(|k| m(&before, k) != m(&after, k)) {
+            last = format!("attempt {attempt}: /metrics moved while the page loaded");
+            continue;
+        }
+        assert!(
+            attr(&dom, "id=\"status\"", "data-generated-ms").is_some_and(|v| !v.is_empty()),
+            "the page rendered no summary:\n{dom}"
+        );
+        assert_eq!(
+            attr(&dom, "id=\"status\"", "data-window").as_deref(),
+            Some("24h")
+        );
+        assert!(m(&before, "csat").is_some(), "no CSAT on /metrics");
+        for k in compared {
+            let want = m(&before, k);
+            let got = attr(&dom, &format!("data-kpi=\"{k}\""), "data-value")
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse::<f64>().unwrap());
+            assert_eq!(got, want, "{k}: page {got:?}, /metrics {want:?}");
+        }
+        // CSAT misses its (impossible) target and is marked so.
+        assert_eq!(
+            attr(&dom, "data-kpi=\"csat\"", "data-meets").as_deref(),
+            Some("false")
+        );
+        assert!(attr(&dom, "data-kpi=\"csat\"", "class").is_some_and(|c| c.contains("bad")));
+        // The at-risk list names tickets or calls the engine holds: each id
+        // appears in an exemplar of /metrics' OpenMetrics or as an id the
+        // simulator makes (T-/C- prefixed); its deadline is in the future of
+        // the event clock or at most its lateness behind.
+        let ids: Vec<String> = dom
+            .split("data-id=\"")
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].to_string())
+            .collect();
+        assert!(!ids.is_empty(), "no clocks listed:\n{dom}");
+        let summary = http_get(port, "/api/summary?window=24h").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+        let open_now: Vec<&str> = v["closest_to_breach"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        // The input has stopped: the page lists exactly the clocks the
+        // engine reports now, and they are the simulator's tickets and calls.
+        assert_eq!(ids, open_now, "page and /api/summary disagree");
+        for d in v["closest_to_breach"].as_array().unwrap() {
+            let id = d["id"].as_str().unwrap();
+            let prefix = if d["entity"] == "ticket" {
+                "tkt-"
+            } else {
+                "call-"
+            };
+            assert!(
+                id.starts_with(prefix),
+                "{id} is no simulated {}",
+                d["entity"]
+            );
+        }
+        std::fs::write(dir.path().join("page.html"), &dom).unwrap();
+        return;
+    }
+    panic!("{last}");
+}
