@@ -95,6 +95,7 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
     let mut w = Writer {
         out: String::with_capacity(100 * lines + 16 * 1024),
         format,
+        ts: None,
     };
     for family in snapshot.in_order(&windows) {
         w.family(family);
@@ -105,13 +106,46 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
     w.out
 }
 
+/// The `# HELP` and `# TYPE` lines of a family in OpenMetrics, for a
+/// backfill file whose samples are written separately with
+/// [`openmetrics_samples_at`].
+pub fn openmetrics_header(out: &mut String, f: &Family) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+        format: Format::OpenMetrics,
+        ts: None,
+    };
+    w.header(f);
+    *out = w.out;
+}
+
+/// A family's sample lines in OpenMetrics, each stamped with `ts_ms`
+/// (written in seconds), without exemplars: the lines of one step of a
+/// backfill file (`frontline replay --openmetrics-out`, docs/operations.md).
+pub fn openmetrics_samples_at(out: &mut String, f: &Family, ts_ms: i64) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+        format: Format::OpenMetrics,
+        ts: Some(ts_ms),
+    };
+    w.samples(f);
+    *out = w.out;
+}
+
 struct Writer {
     out: String,
     format: Format,
+    /// A timestamp for every sample (a backfill); `None` in an exposition.
+    ts: Option<i64>,
 }
 
 impl Writer {
     fn family(&mut self, f: &Family) {
+        self.header(f);
+        self.samples(f);
+    }
+
+    fn header(&mut self, f: &Family) {
         let (type_name, suffix) = match f.kind {
             Kind::Counter => ("counter", "_total"),
             Kind::Gauge => ("gauge", ""),
@@ -131,6 +165,13 @@ impl Writer {
             self.out.push_str(text);
             self.out.push('\n');
         }
+    }
+
+    fn samples(&mut self, f: &Family) {
+        let suffix = match f.kind {
+            Kind::Counter => "_total",
+            Kind::Gauge | Kind::Histogram => "",
+        };
         for s in &f.series {
             match &s.value {
                 Value::Hist(h) => self.histogram(f.name, &s.labels, h),
@@ -152,7 +193,16 @@ impl Writer {
         self.labels(labels);
         self.out.push(' ');
         self.number(v);
+        self.timestamp();
         self.out.push('\n');
+    }
+
+    /// ` 1794816000.5`: the sample's timestamp, seconds, when there is one.
+    fn timestamp(&mut self) {
+        if let Some(ms) = self.ts {
+            self.out.push(' ');
+            self.number(Number::Float(ms as f64 / 1000.0));
+        }
     }
 
     fn histogram(&mut self, name: &str, labels: &Labels, h: &HistValue) {
@@ -179,6 +229,7 @@ impl Writer {
             }
             self.out.push(' ');
             self.number(v);
+            self.timestamp();
             self.out.push('\n');
         }
         let mut cumulative = 0;
@@ -196,7 +247,8 @@ impl Writer {
             self.out.push_str(&tail);
             self.out.push(' ');
             self.number(Number::Int(cumulative));
-            if self.format == Format::OpenMetrics {
+            self.timestamp();
+            if self.format == Format::OpenMetrics && self.ts.is_none() {
                 if let Some(Some(e)) = h.exemplars.get(i) {
                     self.exemplar(e);
                 }

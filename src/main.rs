@@ -87,6 +87,14 @@ enum Command {
         /// Where to write every SLA state change, as JSON lines (docs/sla.md).
         #[arg(long)]
         sla_events_out: Option<PathBuf>,
+        /// Where to write the KPI history, one sample per step at event
+        /// time, as OpenMetrics for `promtool tsdb create-blocks-from
+        /// openmetrics` (docs/operations.md, "Backfill").
+        #[arg(long)]
+        openmetrics_out: Option<PathBuf>,
+        /// The step of --openmetrics-out, e.g. `30s`, `1m`, `5m`.
+        #[arg(long, default_value = "1m", value_parser = parse_step)]
+        step: frontline::config::Dur,
     },
     /// Simulate a support centre: JSON lines to stdout, or to a Kafka topic.
     Simulate {
@@ -393,6 +401,8 @@ fn main() -> ExitCode {
             metrics_out,
             dead_letter,
             sla_events_out,
+            openmetrics_out,
+            step,
         } => {
             let cfg = match load_config(&config, Vec::new()) {
                 Ok(c) => c,
@@ -404,6 +414,8 @@ fn main() -> ExitCode {
                 dead_letter,
                 sla_events_out,
                 progress: replay::stderr_is_terminal(),
+                openmetrics_out,
+                step_ms: step.ms(),
             };
             // The summary line is written by the replay itself, before the
             // metrics, so that a failure to write it is counted in them.
@@ -479,4 +491,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--step`: a duration of at least one second (Prometheus's resolution is
+/// the millisecond, but a finer step only multiplies the file).
+fn parse_step(s: &str) -> Result<frontline::config::Dur, String> {
+    let d: frontline::config::Dur = s.parse()?;
+    if d.ms() < 1000 {
+        return Err(format!("`{s}`: the step must be at least 1s"));
+    }
+    Ok(d)
 }

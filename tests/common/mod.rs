@@ -5,6 +5,7 @@
 
 #[cfg(feature = "kafka-tests")]
 pub mod kafka;
+pub mod prom;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
