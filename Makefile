@@ -92,7 +92,8 @@ faults:
 ## of SLA clocks, the cost of hostile input and of a scrape (merge and
 ## encode), the cost of checkpoints (and their write and restore
 ## through a real broker), then live throughput against a real broker next
-## to a bare rdkafka consumer. See docs/performance.md.
+## to a bare rdkafka consumer, and backfill (replay --openmetrics-out)
+## against plain replay. See docs/performance.md.
 bench:
 	$(CARGO) bench --bench engine
 	$(CARGO) bench --bench sla
@@ -103,6 +104,7 @@ bench:
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \
 	  FRONTLINE_BENCH_KAFKA=$$B $(CARGO) bench --bench checkpoint
 	./scripts/bench-kafka.sh
+	./scripts/bench-backfill.sh
 
 clean:
 	$(CARGO) clean

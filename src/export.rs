@@ -446,4 +446,45 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn backfill_lines_carry_the_step_time_and_no_exemplars() {
+        let mut s = Snapshot::default();
+        s.family(names::HOLD, Kind::Histogram).push(
+            vec![("queue", "q".into())],
+            Value::Hist(HistValue {
+                bounds: vec![10.0].into(),
+                buckets: vec![1, 1],
+                sum_ms: 30_500,
+                count: 2,
+                exemplars: vec![
+                    None,
+                    Some(ExemplarValue {
+                        label: "call_id",
+                        id: "K1".into(),
+                        value_ms: 30_000,
+                        ts_ms: 1_794_816_000_500,
+                    }),
+                ],
+            }),
+        );
+        s.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(vec![], Value::Int(7));
+        let mut out = String::new();
+        openmetrics_header(&mut out, &s.families[1]);
+        openmetrics_samples_at(&mut out, &s.families[1], 1_794_816_060_000);
+        openmetrics_samples_at(&mut out, &s.families[0], 1_794_816_000_250);
+        assert_eq!(
+            out,
+            concat!(
+                "# HELP support_tickets_created Tickets created (ticket.created).\n",
+                "# TYPE support_tickets_created counter\n",
+                "support_tickets_created_total 7 1794816060.0\n",
+                "support_hold_seconds_sum{queue=\"q\"} 30.5 1794816000.25\n",
+                "support_hold_seconds_count{queue=\"q\"} 2 1794816000.25\n",
+                "support_hold_seconds_bucket{le=\"10.0\",queue=\"q\"} 1 1794816000.25\n",
+                "support_hold_seconds_bucket{le=\"+Inf\",queue=\"q\"} 2 1794816000.25\n",
+            )
+        );
+    }
 }
