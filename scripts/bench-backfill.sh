@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Backfill cost: `frontline replay --openmetrics-out` against plain replay on
 # the same input (a simulated week, about 150 000 events), alternating
-# plain, 1h step, 15m step, ROUNDS times; prints the median events/s of each
+# plain, 1h step, 15m step, ROUNDS times; prints the median events/s of each,
+# the peak RSS of the last run of each (memory must not grow with the steps)
 # and the size of each backfill file. Figures, not assertions
 # (docs/performance.md, "Backfill").
 set -euo pipefail
@@ -19,13 +20,13 @@ EVENTS=$(wc -l < "$DIR/in.jsonl")
 echo "input: simulate --duration $DURATION, $EVENTS events"
 
 now() { date +%s.%N; }
-# One run; prints its seconds.
+# One run; prints its seconds, and leaves its peak RSS (KB) in $DIR/$1.rss.
 run() {
   local t0 t1
   t0=$(now)
   case "$1" in
-    plain) "$FRONTLINE" replay --input "$DIR/in.jsonl" --metrics-out /dev/null 2>/dev/null ;;
-    *) "$FRONTLINE" replay --input "$DIR/in.jsonl" --metrics-out /dev/null \
+    plain) /usr/bin/time -f %M -o "$DIR/$1.rss" "$FRONTLINE" replay --input "$DIR/in.jsonl" --metrics-out /dev/null 2>/dev/null ;;
+    *) /usr/bin/time -f %M -o "$DIR/$1.rss" "$FRONTLINE" replay --input "$DIR/in.jsonl" --metrics-out /dev/null \
          --openmetrics-out "$DIR/$1.om" --step "$1" 2>/dev/null ;;
   esac
   t1=$(now)
@@ -46,5 +47,5 @@ for v in plain 1h 15m; do
   eps=$(awk -v n="$EVENTS" -v s="$m" 'BEGIN {printf "%.0f", n / s}')
   size=""
   [ -f "$DIR/$v.om" ] && size=", file $(du -m "$DIR/$v.om" | cut -f1) MB"
-  echo "$v: median ${m}s, $eps events/s$size"
+  echo "$v: median ${m}s, $eps events/s, peak RSS $(( $(cat "$DIR/$v.rss") / 1024 )) MB$size"
 done
