@@ -222,3 +222,74 @@ fn a_backfilled_week_in_prometheus_equals_replays_cut_at_three_instants() {
     // And nothing after it.
     assert!(queried(port, "support_tickets_created_total", last_ms + 10 * 60_000).is_empty());
 }
+
+/// The steps of a small input: where they fall, that a line dated far
+/// ahead (rejected by the guards) writes no steps up to it, and that a bad
+/// `--step` or an output on the input is refused with exit 2.
+#[test]
+fn steps_fall_on_the_step_from_the_first_event_to_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = START_MS + 20_000; // 08:00:20
+    let lines = [
+        format!(r#"{{"event_id":"1","type":"ticket.created","ts":{t0},"ticket_id":"T-1","customer_id":"c","queue":"q"}}"#),
+        r#"{"event_id":"2","type":"ticket.created","ts":4102444800000,"ticket_id":"T-2","customer_id":"c","queue":"q"}"#.to_string(),
+        format!(r#"{{"event_id":"3","type":"ticket.created","ts":{},"ticket_id":"T-3","customer_id":"c","queue":"q"}}"#, t0 + 150_000),
+    ];
+    let input = d.join("in.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let om = d.join("out.om");
+    let out = Command::new(BIN)
+        .args(["replay", "--input"])
+        .arg(&input)
+        .arg("--openmetrics-out")
+        .arg(&om)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&om).unwrap();
+    let created: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("support_tickets_created_total"))
+        .collect();
+    // Steps at 08:01, 08:02 (one ticket) and 08:03 (after 08:02:50: two);
+    // nothing for the rejected line of 2100.
+    let at = |s: i64, n: u32| {
+        format!(
+            "support_tickets_created_total{{channel=\"other\",priority=\"normal\",queue=\"q\"}} {n} {}.0",
+            (START_MS + s * 60_000) / 1000
+        )
+    };
+    assert_eq!(created, [at(1, 1), at(2, 1), at(3, 2)]);
+    assert!(text.ends_with("# EOF\n"));
+    assert!(!text.contains("frontline_") && !text.contains("process_"));
+
+    for (args, why) in [
+        (vec!["--step", "0s"], "at least 1s"),
+        (vec!["--step", "fortnight"], "duration"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["replay", "--input"])
+            .arg(&input)
+            .args(["--openmetrics-out", "x.om"])
+            .args(&args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{args:?}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["replay", "--input"])
+        .arg(&input)
+        .arg("--openmetrics-out")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the input file"));
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), lines.join("\n"));
+}
