@@ -15,6 +15,8 @@
 //! splicing exemplars into its text and rewriting that text as 0.0.4. The
 //! number formats are the same as its (shortest round-trip floats with a
 //! `.0`, integers as written) and so is label escaping (`\\`, `\"`, `\n`).
+//! `tests/encoder_reference.rs` holds it to that: the OpenMetrics written
+//! here equals `prometheus-client`'s for the same snapshot, exemplars aside.
 //!
 //! ```
 //! use frontline::export::{openmetrics, prometheus_text};

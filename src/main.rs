@@ -110,8 +110,8 @@ enum Command {
         /// Contacts per hour at the daily peak.
         #[arg(long, default_value_t = 240.0)]
         peak_per_hour: f64,
-        /// Agents staffed.
-        #[arg(long, default_value_t = 24)]
+        /// Agents on the roster (shifts put on duty as many as the forecast needs).
+        #[arg(long, default_value_t = 48)]
         agents: usize,
         /// Produce to these Kafka bootstrap servers instead of stdout.
         #[arg(long)]

@@ -1,15 +1,29 @@
 //! `frontline simulate`: a support centre as an event source.
 //!
-//! A seeded discrete-event simulation: contacts arrive on a daily curve;
-//! calls wait in per-queue FIFOs for free agents and abandon when their
-//! patience runs out, so waits, abandons and SLA breaches grow when agents
-//! are busy; tickets get replies, customer follow-ups, pending spells,
-//! escalations, work logs, resolutions, reopens and surveys; agents move
-//! through their statuses; a pool of customers with skewed activity makes
-//! repeat contacts happen. The same seed gives the same events.
+//! A seeded discrete-event simulation of a blended centre, calibrated to
+//! the benchmarks the KPI guides quote (docs/simulation.md):
+//!
+//! - contacts arrive on a daily curve of the centre's local time (quiet
+//!   nights, a business-hours plateau) plus one unforecast incident a day
+//!   (12:00–13:30 local, login trouble) that doubles the load;
+//! - agents work shifts planned from the forecast curve (not from the
+//!   incident): a phone team staffed for about 78 % occupancy and a ticket
+//!   team for about 85 %, with breaks;
+//! - calls wait in one queue for the longest-idle phone agent and abandon
+//!   when their patience runs out, so answer waits, abandons and answer-SLA
+//!   breaches come from agents actually being busy;
+//! - ticket work (each reply) waits in a backlog ordered by priority for a
+//!   ticket agent, so first responses and their SLA breaches grow with the
+//!   backlog; the logged work is the time the agent spent;
+//! - satisfaction is drawn per contact from what happened to it (resolved
+//!   or not, waits, rounds, escalation) and drives CSAT, NPS, CES and
+//!   reopens; unresolved calls and abandons make customers contact again
+//!   (repeat contacts).
+//!
+//! The same seed gives the same events.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt::Write as _;
 
 /// What to simulate.
@@ -19,9 +33,10 @@ pub struct SimConfig {
     pub seed: u64,
     /// Event time of the start, epoch ms.
     pub start_ms: i64,
-    /// Contacts per hour at the daily peak.
+    /// Contacts per hour at the daily peak (the incident comes on top).
     pub peak_per_hour: f64,
-    /// Agents staffed.
+    /// Agents on the roster; shifts put on duty at most this many, as many
+    /// as the forecast needs.
     pub agents: usize,
     /// Queues (teams).
     pub queues: Vec<String>,
@@ -31,6 +46,9 @@ pub struct SimConfig {
     pub call_share: f64,
     /// Share of events also sent a second time (duplicates).
     pub duplicate_rate: f64,
+    /// The centre's local time: hours east of UTC. The daily curve, the
+    /// shifts and the incident follow local time.
+    pub utc_offset_hours: i32,
 }
 
 impl Default for SimConfig {
@@ -39,13 +57,14 @@ impl Default for SimConfig {
             seed: 1,
             start_ms: 1_794_816_000_000, // Monday 2026-11-16T08:00:00Z
             peak_per_hour: 240.0,
-            agents: 24,
+            agents: 48,
             queues: ["billing", "tech", "sales", "returns"]
                 .map(String::from)
                 .to_vec(),
-            customers: 2_000,
+            customers: 12_000,
             call_share: 0.45,
             duplicate_rate: 0.002,
+            utc_offset_hours: 0,
         }
     }
 }
@@ -109,18 +128,67 @@ impl Rng {
         let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
         (median * (sigma * z).exp()) as i64
     }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
+    /// One of `xs` with the given weights.
+    fn weighted<'a, T>(&mut self, xs: &'a [(T, f64)]) -> &'a T {
+        let total: f64 = xs.iter().map(|x| x.1).sum();
+        let mut u = self.f() * total;
+        for (x, w) in xs {
+            if u < *w {
+                return x;
+            }
+            u -= w;
+        }
+        &xs[xs.len() - 1].0
     }
 }
 
 const S: i64 = 1000;
 const M: i64 = 60 * S;
 const H: i64 = 60 * M;
+const DAY: i64 = 24 * H;
+
+/// Share of the peak arrival rate at each local hour (interpolated).
+const DAILY_CURVE: [f64; 25] = [
+    0.05, 0.04, 0.03, 0.03, 0.04, 0.06, 0.12, 0.30, 0.60, 0.90, 1.00, 0.95, 0.85, 0.90, 0.95, 0.90,
+    0.80, 0.60, 0.40, 0.28, 0.20, 0.14, 0.10, 0.07, 0.05,
+];
+/// The daily incident, local time: ramps up from 12:00, full from 12:15 to
+/// 13:00, over at 13:30; at full strength it adds `INCIDENT_PEAK` × the peak rate.
+const INCIDENT: (f64, f64, f64, f64) = (12.0, 12.25, 13.0, 13.5);
+const INCIDENT_PEAK: f64 = 0.6;
+
+/// Talk time and after-call work (log-normal medians).
+const TALK_MEDIAN: f64 = 4.0 * M as f64;
+const TALK_SIGMA: f64 = 0.5;
+const ACW_MEDIAN: f64 = 40.0 * S as f64;
+const ACW_SIGMA: f64 = 0.5;
+/// Agent time per ticket reply (log-normal).
+const WORK_MEDIAN: f64 = 5.0 * M as f64;
+const WORK_SIGMA: f64 = 0.45;
+/// Replies per ticket, on average, for the staffing forecast.
+const REPLIES_PER_TICKET: f64 = 1.7;
+/// Occupancy the shifts are planned for, and the share of a phone shift
+/// not on break (a ticket backlog waits out a break).
+const PHONE_OCCUPANCY: f64 = 0.75;
+const TICKET_OCCUPANCY: f64 = 0.9;
+const ON_DUTY_SHARE: f64 = 0.88;
+/// Mean patience of a waiting caller.
+const PATIENCE_MEAN: f64 = 150.0 * S as f64;
+
+const CATEGORIES: [&str; 5] = ["billing", "login", "shipping", "bug", "refund"];
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
+    /// A candidate arrival of the thinned Poisson process.
     Arrival,
+    /// A customer comes back about an earlier contact.
+    Return {
+        customer: usize,
+        queue: usize,
+        cat: u8,
+        call: bool,
+    },
+    Staffing,
     CallAbandon {
         call: u64,
     },
@@ -136,11 +204,17 @@ enum Action {
     Wrapup {
         call: u64,
         agent: usize,
-        customer: usize,
+        report: bool,
     },
-    TicketStep {
+    WorkDone {
+        agent: usize,
         ticket: u64,
-        step: u8,
+    },
+    CustomerReply {
+        ticket: u64,
+    },
+    AfterResolution {
+        ticket: u64,
     },
     AgentBreak {
         agent: usize,
@@ -150,20 +224,55 @@ enum Action {
     },
 }
 
-#[derive(Clone, Debug)]
-struct WaitingCall {
-    id: u64,
-    customer: usize,
-    queued: i64,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Team {
+    Phone,
+    Tickets,
 }
 
 #[derive(Clone, Debug)]
 struct Agent {
     id: String,
     queue: usize,
+    team: Team,
+    on_shift: bool,
     busy: bool,
     on_break: bool,
+    /// Idle since (the longest-idle agent takes the next call).
+    free_since: i64,
+    /// When the current piece of work began.
+    work_started: i64,
 }
+
+#[derive(Clone, Debug)]
+struct Call {
+    customer: usize,
+    cat: u8,
+    queue: usize,
+    queued: i64,
+    wait: i64,
+    agent: usize,
+    transferred: bool,
+    /// Talk ended (hold events stop).
+    ended: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Ticket {
+    customer: usize,
+    queue: usize,
+    priority: usize,
+    created: i64,
+    /// Public replies so far.
+    replies: u32,
+    first_response: Option<i64>,
+    escalated: bool,
+    resolved: bool,
+    /// Satisfied with how it went (drawn at resolution).
+    satisfied: bool,
+}
+
+const PRIORITIES: [&str; 4] = ["urgent", "high", "normal", "low"];
 
 /// The simulation; iterate it for events in time order.
 #[derive(Debug)]
@@ -174,24 +283,41 @@ pub struct Simulator {
     seq: u64,
     next_id: u64,
     agenda: BinaryHeap<Reverse<(i64, u64, Action)>>,
-    waiting: Vec<VecDeque<WaitingCall>>,
+    /// Calls waiting for a phone agent, oldest first.
+    waiting: VecDeque<u64>,
+    /// Ticket replies waiting for a ticket agent, by priority (urgent first).
+    backlog: [VecDeque<u64>; 4],
     agents: Vec<Agent>,
-    abandoned: std::collections::HashSet<u64>,
+    calls: HashMap<u64, Call>,
+    tickets: HashMap<u64, Ticket>,
     out: VecDeque<SimEvent>,
-    call_agent: std::collections::HashMap<u64, (usize, usize)>,
-    ticket_state: std::collections::HashMap<u64, (usize, usize)>,
+    /// Agents of the roster in the phone team (the first ones; the rest work tickets).
+    phone_roster: usize,
 }
 
 impl Simulator {
     /// A simulation from its config.
     pub fn new(cfg: SimConfig) -> Simulator {
         let queues = cfg.queues.len().max(1);
+        let (phone_peak, ticket_peak) = Self::needs(&cfg, 1.0);
+        // The roster splits between the teams as their peak needs do.
+        let phone_roster = ((cfg.agents as f64 * phone_peak / (phone_peak + ticket_peak)).round()
+            as usize)
+            .clamp(1.min(cfg.agents), cfg.agents.saturating_sub(1).max(1));
         let agents = (0..cfg.agents)
             .map(|i| Agent {
                 id: format!("agent-{:03}", i + 1),
                 queue: i % queues,
+                team: if i < phone_roster {
+                    Team::Phone
+                } else {
+                    Team::Tickets
+                },
+                on_shift: false,
                 busy: false,
                 on_break: false,
+                free_since: 0,
+                work_started: 0,
             })
             .collect();
         let mut sim = Simulator {
@@ -200,23 +326,32 @@ impl Simulator {
             seq: 0,
             next_id: 1,
             agenda: BinaryHeap::new(),
-            waiting: vec![VecDeque::new(); queues],
+            waiting: VecDeque::new(),
+            backlog: Default::default(),
             agents,
-            abandoned: Default::default(),
+            calls: HashMap::new(),
+            tickets: HashMap::new(),
             out: VecDeque::new(),
-            call_agent: Default::default(),
-            ticket_state: Default::default(),
+            phone_roster,
             cfg,
         };
         let start = sim.now;
-        for a in 0..sim.agents.len() {
-            sim.agent_status(a, "available");
-            let first_break = start + sim.rng.exp(2.0 * H as f64);
-            sim.at(first_break, Action::AgentBreak { agent: a });
-        }
+        sim.at(start, Action::Staffing);
         let first = start + sim.gap();
         sim.at(first, Action::Arrival);
         sim
+    }
+
+    /// Agents each team needs (fractional) for the forecast share `curve`
+    /// of the peak rate.
+    fn needs(cfg: &SimConfig, curve: f64) -> (f64, f64) {
+        let rate = cfg.peak_per_hour * curve / H as f64; // contacts per ms
+        let aht = TALK_MEDIAN * (TALK_SIGMA * TALK_SIGMA / 2.0).exp()
+            + ACW_MEDIAN * (ACW_SIGMA * ACW_SIGMA / 2.0).exp();
+        let work = WORK_MEDIAN * (WORK_SIGMA * WORK_SIGMA / 2.0).exp() * REPLIES_PER_TICKET;
+        let phone = rate * cfg.call_share * aht / PHONE_OCCUPANCY / ON_DUTY_SHARE;
+        let tickets = rate * (1.0 - cfg.call_share) * work / TICKET_OCCUPANCY;
+        (phone, tickets)
     }
 
     fn at(&mut self, t: i64, a: Action) {
@@ -224,13 +359,39 @@ impl Simulator {
         self.agenda.push(Reverse((t, self.seq, a)));
     }
 
-    /// Time to the next arrival on the daily curve (peak at 13:00 UTC, a
-    /// quarter of the peak rate at night).
+    /// Local hour of day at `t`, 0..24.
+    fn hour(&self, t: i64) -> f64 {
+        (t + i64::from(self.cfg.utc_offset_hours) * H).rem_euclid(DAY) as f64 / H as f64
+    }
+
+    /// The forecast share of the peak rate at local hour `h`.
+    fn curve(h: f64) -> f64 {
+        let i = (h.floor() as usize).min(23);
+        let f = h - i as f64;
+        DAILY_CURVE[i] * (1.0 - f) + DAILY_CURVE[i + 1] * f
+    }
+
+    /// The incident's extra share of the peak rate at local hour `h`.
+    fn incident(h: f64) -> f64 {
+        let (a, b, c, d) = INCIDENT;
+        INCIDENT_PEAK
+            * if h < a || h >= d {
+                0.0
+            } else if h < b {
+                (h - a) / (b - a)
+            } else if h < c {
+                1.0
+            } else {
+                (d - h) / (d - c)
+            }
+    }
+
+    /// Time to the next candidate arrival at the highest rate; `arrival`
+    /// keeps it with probability rate(now) / highest (thinning), so
+    /// arrivals follow the curve exactly.
     fn gap(&mut self) -> i64 {
-        let hour = (self.now.rem_euclid(24 * H)) as f64 / H as f64;
-        let curve = 0.25 + 0.75 * (-(hour - 13.0).powi(2) / 18.0).exp();
-        let rate_per_ms = self.cfg.peak_per_hour * curve / H as f64;
-        self.rng.exp(1.0 / rate_per_ms).max(1)
+        let max = self.cfg.peak_per_hour * (1.0 + INCIDENT_PEAK) / H as f64;
+        self.rng.exp(1.0 / max).max(1)
     }
 
     fn id(&mut self) -> u64 {
@@ -238,10 +399,10 @@ impl Simulator {
         self.next_id
     }
 
-    /// A customer, skewed so a few are frequent (repeat contacts).
+    /// A customer of the pool, mildly skewed (some contact more often).
     fn customer(&mut self) -> usize {
         let u = self.rng.f();
-        ((u * u * u) * self.cfg.customers as f64) as usize
+        ((u * u) * self.cfg.customers.max(1) as f64) as usize
     }
 
     fn emit(&mut self, ty: &str, key: String, fields: &str) {
@@ -281,112 +442,331 @@ impl Simulator {
         format!("cust-{c:05}")
     }
 
+    /// Puts on duty (or sends home) agents of each team to match the
+    /// forecast of the next quarter hour; runs every 15 minutes.
+    fn staffing(&mut self) {
+        let h = self.hour(self.now + 15 * M);
+        // Ticket work trails the arrivals (customers answer hours later).
+        let lagged = Self::curve(h).max(Self::curve((h + 22.0) % 24.0));
+        let (phone, _) = Self::needs(&self.cfg, Self::curve(h));
+        let (_, tickets) = Self::needs(&self.cfg, lagged);
+        let roster = self.phone_roster;
+        // Two at least, so a break never leaves a team empty; calls get one
+        // spare agent (a queue of callers is less patient than a backlog).
+        let want_phone = (phone.ceil() as usize + 1).max(2).min(roster);
+        let want_tickets = (tickets.ceil() as usize)
+            .max(2)
+            .min(self.agents.len() - roster);
+        for a in 0..self.agents.len() {
+            let rank = if a < roster { a } else { a - roster };
+            let want = if a < roster { want_phone } else { want_tickets };
+            let (on_shift, busy, on_break) = {
+                let g = &self.agents[a];
+                (g.on_shift, g.busy, g.on_break)
+            };
+            if rank < want && !on_shift {
+                self.agents[a].on_shift = true;
+                self.agents[a].free_since = self.now;
+                self.agent_status(a, "available");
+                let first_break = self.now + 90 * M + self.rng.exp(60.0 * M as f64);
+                self.at(first_break, Action::AgentBreak { agent: a });
+                self.work(a);
+            } else if rank >= want && on_shift {
+                self.agents[a].on_shift = false;
+                // A busy agent finishes the contact first (and goes home then).
+                if !busy && !on_break {
+                    self.agent_status(a, "offline");
+                }
+            }
+        }
+        self.at(self.now + 15 * M, Action::Staffing);
+    }
+
     fn arrival(&mut self) {
+        let next = self.now + self.gap();
+        self.at(next, Action::Arrival);
+        let h = self.hour(self.now);
+        let (base, extra) = (Self::curve(h), Self::incident(h));
+        let max = 1.0 + INCIDENT_PEAK;
+        let u = self.rng.f() * max;
+        if u >= base + extra {
+            return;
+        }
         let c = self.customer();
-        let q = self.rng.below(self.cfg.queues.len());
-        let cat = *self
-            .rng
-            .pick(&["billing", "login", "shipping", "bug", "refund"]);
-        if self.rng.chance(self.cfg.call_share) {
-            let id = self.id();
+        if u >= base {
+            // The incident: customers who cannot log in, mostly on the phone
+            // to the tech queue.
+            let q = if self.rng.chance(0.7) {
+                1 % self.cfg.queues.len()
+            } else {
+                self.rng.below(self.cfg.queues.len())
+            };
+            let call = self.rng.chance(0.6);
+            self.contact(c, q, 1, call);
+        } else {
+            let q = self.rng.below(self.cfg.queues.len());
+            let cat = self.rng.below(CATEGORIES.len()) as u8;
+            let call = self.rng.chance(self.cfg.call_share);
+            self.contact(c, q, cat, call);
+        }
+    }
+
+    /// A new contact: a call or a ticket.
+    fn contact(&mut self, c: usize, q: usize, cat: u8, call: bool) {
+        let category = CATEGORIES[cat as usize];
+        let id = self.id();
+        if call {
             let fields = format!(
-                r#""call_id":"call-{id}","customer_id":"{}","queue":"{}","channel":"phone","category":"{cat}""#,
+                r#""call_id":"call-{id}","customer_id":"{}","queue":"{}","channel":"phone","category":"{category}""#,
                 Self::cust(c),
                 self.cfg.queues[q]
             );
             self.emit("call.queued", Self::cust(c), &fields);
-            self.waiting[q].push_back(WaitingCall {
+            self.calls.insert(
                 id,
-                customer: c,
-                queued: self.now,
-            });
-            let patience = self.rng.exp(90.0 * S as f64);
+                Call {
+                    customer: c,
+                    cat,
+                    queue: q,
+                    queued: self.now,
+                    wait: 0,
+                    agent: 0,
+                    transferred: false,
+                    ended: false,
+                },
+            );
+            self.waiting.push_back(id);
+            let patience = self.rng.exp(PATIENCE_MEAN);
             self.at(self.now + patience, Action::CallAbandon { call: id });
-            self.dispatch(q);
+            self.dispatch_calls();
         } else {
-            let id = self.id();
-            let ch = *self.rng.pick(&["email", "chat", "web", "social", "sms"]);
-            let pr = *self
+            let ch = *self.rng.weighted(&[
+                ("email", 0.45),
+                ("web", 0.25),
+                ("chat", 0.2),
+                ("social", 0.06),
+                ("sms", 0.04),
+            ]);
+            let p = *self
                 .rng
-                .pick(&["low", "normal", "normal", "normal", "high", "urgent"]);
+                .weighted(&[(0usize, 0.08), (1, 0.2), (2, 0.57), (3, 0.15)]);
             let fields = format!(
-                r#""ticket_id":"tkt-{id}","customer_id":"{}","channel":"{ch}","priority":"{pr}","queue":"{}","category":"{cat}""#,
+                r#""ticket_id":"tkt-{id}","customer_id":"{}","channel":"{ch}","priority":"{}","queue":"{}","category":"{category}""#,
                 Self::cust(c),
+                PRIORITIES[p],
                 self.cfg.queues[q]
             );
             self.emit("ticket.created", Self::cust(c), &fields);
-            self.ticket_state.insert(id, (c, q));
-            // Busy centres answer later.
-            let load = self.agents.iter().filter(|a| a.busy).count() as f64
-                / self.agents.len().max(1) as f64;
-            let first = self.rng.exp((20.0 + 120.0 * load) * M as f64);
+            self.tickets.insert(
+                id,
+                Ticket {
+                    customer: c,
+                    queue: q,
+                    priority: p,
+                    created: self.now,
+                    replies: 0,
+                    first_response: None,
+                    escalated: false,
+                    resolved: false,
+                    satisfied: true,
+                },
+            );
+            self.backlog[p].push_back(id);
+            self.dispatch_tickets();
+        }
+    }
+
+    /// The on-duty agent of `team` idle longest, if any.
+    fn free_agent(&self, team: Team) -> Option<usize> {
+        (0..self.agents.len())
+            .filter(|&a| {
+                let g = &self.agents[a];
+                g.team == team && g.on_shift && !g.busy && !g.on_break
+            })
+            .min_by_key(|&a| (self.agents[a].free_since, a))
+    }
+
+    /// Gives waiting calls to free phone agents, oldest call first.
+    fn dispatch_calls(&mut self) {
+        while !self.waiting.is_empty() {
+            let Some(a) = self.free_agent(Team::Phone) else {
+                return;
+            };
+            let id = self.waiting.pop_front().expect("not empty");
+            self.answer(a, id);
+        }
+    }
+
+    /// Gives waiting ticket work to free ticket agents, most urgent first.
+    fn dispatch_tickets(&mut self) {
+        loop {
+            let Some(p) = (0..4).find(|&p| !self.backlog[p].is_empty()) else {
+                return;
+            };
+            let Some(a) = self.free_agent(Team::Tickets) else {
+                return;
+            };
+            let t = self.backlog[p].pop_front().expect("not empty");
+            if !self.tickets.contains_key(&t) {
+                continue;
+            }
+            self.agents[a].busy = true;
+            self.agents[a].work_started = self.now;
+            self.agent_status(a, "busy");
+            let d = self.rng.lognormal(WORK_MEDIAN, WORK_SIGMA).max(30 * S);
             self.at(
-                self.now + first.max(S),
-                Action::TicketStep {
-                    ticket: id,
-                    step: 0,
+                self.now + d,
+                Action::WorkDone {
+                    agent: a,
+                    ticket: t,
                 },
             );
         }
-        let next = self.now + self.gap();
-        self.at(next, Action::Arrival);
     }
 
-    /// Gives waiting calls of queue `q` to free agents of that queue.
-    fn dispatch(&mut self, q: usize) {
-        while !self.waiting[q].is_empty() {
-            let Some(a) = (0..self.agents.len()).find(|&a| {
-                self.agents[a].queue == q && !self.agents[a].busy && !self.agents[a].on_break
-            }) else {
-                return;
-            };
-            let call = self.waiting[q].pop_front().expect("not empty");
-            self.agents[a].busy = true;
-            self.agent_status(a, "busy");
-            let aid = self.agents[a].id.clone();
-            self.emit(
-                "call.answered",
-                Self::cust(call.customer),
-                &format!(r#""call_id":"call-{}","agent_id":"{aid}""#, call.id),
+    /// An agent just became free: give it the work of its team.
+    fn work(&mut self, a: usize) {
+        match self.agents[a].team {
+            Team::Phone => self.dispatch_calls(),
+            Team::Tickets => self.dispatch_tickets(),
+        }
+    }
+
+    /// An agent finished a piece of work: free, on break, or home.
+    fn release(&mut self, a: usize) {
+        self.agents[a].busy = false;
+        self.agents[a].free_since = self.now;
+        if !self.agents[a].on_shift {
+            self.agent_status(a, "offline");
+        } else {
+            self.agent_status(a, "available");
+            self.work(a);
+        }
+    }
+
+    fn answer(&mut self, a: usize, id: u64) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.wait = self.now - call.queued;
+        call.agent = a;
+        let (c, q) = (call.customer, call.queue);
+        self.agents[a].busy = true;
+        self.agent_status(a, "busy");
+        let aid = self.agents[a].id.clone();
+        self.emit(
+            "call.answered",
+            Self::cust(c),
+            &format!(r#""call_id":"call-{id}","agent_id":"{aid}""#),
+        );
+        let talk = self.rng.lognormal(TALK_MEDIAN, TALK_SIGMA).max(20 * S);
+        if self.rng.chance(0.2) {
+            self.at(self.now + talk / 3, Action::CallHold { call: id });
+        }
+        if self.rng.chance(0.07) {
+            let escalation = self.rng.chance(0.5);
+            let nq = (q + 1) % self.cfg.queues.len();
+            let fields = format!(
+                r#""call_id":"call-{id}","queue":"{}","escalation":{escalation}"#,
+                self.cfg.queues[nq]
             );
-            self.call_agent.insert(call.id, (a, call.customer));
-            let talk = self.rng.lognormal(4.0 * M as f64, 0.6).max(20 * S);
-            if self.rng.chance(0.2) {
-                let h = self.now + talk / 3;
-                self.at(h, Action::CallHold { call: call.id });
+            self.emit("call.transferred", Self::cust(c), &fields);
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.transferred = true;
+                call.queue = nq;
             }
-            if self.rng.chance(0.06) {
-                let escalation = self.rng.chance(0.5);
-                let nq = (q + 1) % self.cfg.queues.len();
-                let fields = format!(
-                    r#""call_id":"call-{}","queue":"{}","escalation":{escalation}"#,
-                    call.id, self.cfg.queues[nq]
-                );
-                self.emit("call.transferred", Self::cust(call.customer), &fields);
-            }
-            let _ = call.queued;
-            self.at(self.now + talk, Action::CallEnd { call: call.id });
+        }
+        self.at(self.now + talk, Action::CallEnd { call: id });
+    }
+
+    /// Surveys after a contact, each answered with its chance; the scores
+    /// follow whether the customer was satisfied.
+    #[allow(clippy::too_many_arguments)]
+    fn survey(&mut self, key: &str, link: &str, satisfied: bool, csat: f64, nps: f64, ces: f64) {
+        let key = key.to_string();
+        if self.rng.chance(csat) {
+            let score = if satisfied {
+                if self.rng.chance(0.6) {
+                    5
+                } else {
+                    4
+                }
+            } else {
+                *self.rng.weighted(&[(3, 0.4), (2, 0.3), (1, 0.3)])
+            };
+            self.emit(
+                "survey.csat",
+                key.clone(),
+                &format!(r#"{link},"score":{score}"#),
+            );
+        }
+        if self.rng.chance(nps) {
+            let score = if satisfied {
+                *self.rng.weighted(&[
+                    (10, 0.3),
+                    (9, 0.3),
+                    (8, 0.17),
+                    (7, 0.13),
+                    (6, 0.05),
+                    (5, 0.05),
+                ])
+            } else {
+                *self
+                    .rng
+                    .weighted(&[(8, 0.1), (7, 0.1), (6, 0.2), (4, 0.2), (2, 0.2), (0, 0.2)])
+            };
+            self.emit(
+                "survey.nps",
+                key.clone(),
+                &format!(r#""customer_id":"{key}","score":{score}"#),
+            );
+        }
+        if self.rng.chance(ces) {
+            let score = if satisfied {
+                1 + self.rng.below(3)
+            } else {
+                4 + self.rng.below(4)
+            };
+            self.emit("survey.ces", key, &format!(r#"{link},"score":{score}"#));
         }
     }
 
     fn step(&mut self, action: Action) {
         match action {
             Action::Arrival => self.arrival(),
+            Action::Return {
+                customer,
+                queue,
+                cat,
+                call,
+            } => self.contact(customer, queue, cat, call),
+            Action::Staffing => self.staffing(),
             Action::CallAbandon { call } => {
-                for q in 0..self.waiting.len() {
-                    if let Some(i) = self.waiting[q].iter().position(|w| w.id == call) {
-                        let w = self.waiting[q].remove(i).expect("found");
-                        self.abandoned.insert(call);
-                        self.emit(
-                            "call.abandoned",
-                            Self::cust(w.customer),
-                            &format!(r#""call_id":"call-{call}""#),
+                if let Some(i) = self.waiting.iter().position(|&w| w == call) {
+                    self.waiting.remove(i);
+                    let w = self.calls.remove(&call).expect("a waiting call is known");
+                    self.emit(
+                        "call.abandoned",
+                        Self::cust(w.customer),
+                        &format!(r#""call_id":"call-{call}""#),
+                    );
+                    // Most who gave up try again a little later.
+                    if self.now - w.queued >= 5 * S && self.rng.chance(0.5) {
+                        let d = self.rng.exp(15.0 * M as f64).max(M);
+                        self.at(
+                            self.now + d,
+                            Action::Return {
+                                customer: w.customer,
+                                queue: w.queue,
+                                cat: w.cat,
+                                call: true,
+                            },
                         );
                     }
                 }
             }
             Action::CallHold { call } => {
-                if let Some(&(_, c)) = self.call_agent.get(&call) {
+                if let Some(c) = self.talking(call) {
                     self.emit(
                         "call.hold_started",
                         Self::cust(c),
@@ -397,7 +777,7 @@ impl Simulator {
                 }
             }
             Action::CallUnhold { call } => {
-                if let Some(&(_, c)) = self.call_agent.get(&call) {
+                if let Some(c) = self.talking(call) {
                     self.emit(
                         "call.hold_ended",
                         Self::cust(c),
@@ -405,220 +785,261 @@ impl Simulator {
                     );
                 }
             }
-            Action::CallEnd { call } => {
-                if let Some((a, c)) = self.call_agent.remove(&call) {
-                    let resolved = self.rng.chance(0.75);
-                    self.emit(
-                        "call.ended",
-                        Self::cust(c),
-                        &format!(r#""call_id":"call-{call}","resolved":{resolved}"#),
-                    );
-                    self.agent_status(a, "after_call_work");
-                    if self.rng.chance(0.25) {
-                        let score = 1 + self.rng.below(5);
-                        self.emit(
-                            "survey.csat",
-                            Self::cust(c),
-                            &format!(r#""call_id":"call-{call}","score":{score}"#),
-                        );
-                    }
-                    // Some wrap-ups are never reported (the ACW timeout closes them).
-                    if self.rng.chance(0.97) {
-                        let acw = self.rng.lognormal(45.0 * S as f64, 0.5);
-                        self.at(
-                            self.now + acw,
-                            Action::Wrapup {
-                                call,
-                                agent: a,
-                                customer: c,
-                            },
-                        );
-                    } else {
-                        self.at(
-                            self.now + 10 * M,
-                            Action::Wrapup {
-                                call: 0,
-                                agent: a,
-                                customer: c,
-                            },
-                        );
-                    }
-                }
-            }
+            Action::CallEnd { call } => self.call_end(call),
             Action::Wrapup {
                 call,
                 agent,
-                customer,
+                report,
             } => {
-                if call != 0 {
-                    self.emit(
-                        "call.wrapup_ended",
-                        Self::cust(customer),
-                        &format!(r#""call_id":"call-{call}""#),
-                    );
+                if let Some(c) = self.calls.remove(&call) {
+                    if report {
+                        self.emit(
+                            "call.wrapup_ended",
+                            Self::cust(c.customer),
+                            &format!(r#""call_id":"call-{call}""#),
+                        );
+                    }
                 }
-                self.agents[agent].busy = false;
-                self.agent_status(agent, "available");
-                let q = self.agents[agent].queue;
-                self.dispatch(q);
+                self.release(agent);
             }
-            Action::TicketStep { ticket, step } => self.ticket_step(ticket, step),
+            Action::WorkDone { agent, ticket } => {
+                self.ticket_work(agent, ticket);
+                self.release(agent);
+            }
+            Action::CustomerReply { ticket } => {
+                if let Some(t) = self.tickets.get(&ticket) {
+                    let key = Self::cust(t.customer);
+                    let p = t.priority;
+                    self.emit(
+                        "ticket.customer_replied",
+                        key,
+                        &format!(r#""ticket_id":"tkt-{ticket}""#),
+                    );
+                    self.backlog[p].push_back(ticket);
+                    self.dispatch_tickets();
+                }
+            }
+            Action::AfterResolution { ticket } => {
+                let Some(t) = self.tickets.get(&ticket) else {
+                    return;
+                };
+                let key = Self::cust(t.customer);
+                // Unhappy customers reopen more often.
+                let p_reopen = if t.satisfied { 0.03 } else { 0.2 };
+                if self.rng.chance(p_reopen) {
+                    self.emit(
+                        "ticket.reopened",
+                        key,
+                        &format!(r#""ticket_id":"tkt-{ticket}""#),
+                    );
+                    let t = self.tickets.get_mut(&ticket).expect("checked");
+                    t.resolved = false;
+                    let p = t.priority;
+                    self.backlog[p].push_back(ticket);
+                    self.dispatch_tickets();
+                } else {
+                    self.emit(
+                        "ticket.closed",
+                        key,
+                        &format!(r#""ticket_id":"tkt-{ticket}""#),
+                    );
+                    self.tickets.remove(&ticket);
+                }
+            }
             Action::AgentBreak { agent } => {
-                if self.agents[agent].busy {
+                let g = &self.agents[agent];
+                if !g.on_shift || g.on_break {
+                    // Off duty: the next shift schedules its own break.
+                } else if g.busy {
                     self.at(self.now + 5 * M, Action::AgentBreak { agent });
                 } else {
                     self.agents[agent].on_break = true;
                     self.agent_status(agent, "break");
-                    let d = self.rng.exp(15.0 * M as f64).max(M);
+                    let d = self.rng.exp(12.0 * M as f64).max(5 * M);
                     self.at(self.now + d, Action::AgentBack { agent });
                 }
             }
             Action::AgentBack { agent } => {
                 self.agents[agent].on_break = false;
-                self.agent_status(agent, "available");
-                let next = self.now + self.rng.exp(2.0 * H as f64).max(30 * M);
-                self.at(next, Action::AgentBreak { agent });
-                let q = self.agents[agent].queue;
-                self.dispatch(q);
+                self.agents[agent].free_since = self.now;
+                if !self.agents[agent].on_shift {
+                    self.agent_status(agent, "offline");
+                } else {
+                    self.agent_status(agent, "available");
+                    let next = self.now + 90 * M + self.rng.exp(60.0 * M as f64);
+                    self.at(next, Action::AgentBreak { agent });
+                    self.work(agent);
+                }
             }
         }
     }
 
-    /// A ticket's life: 0 first reply, 1 customer follow-up or pending (6: the
-    /// customer answers), 2 second reply / escalation, 3 resolution, 4 reopen or close.
-    fn ticket_step(&mut self, t: u64, step: u8) {
-        let Some(&(c, q)) = self.ticket_state.get(&t) else {
+    /// The customer of a call still in talk.
+    fn talking(&self, id: u64) -> Option<usize> {
+        self.calls.get(&id).filter(|c| !c.ended).map(|c| c.customer)
+    }
+
+    fn call_end(&mut self, id: u64) {
+        let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let key = Self::cust(c);
-        let agent = self.agents[self.rng.below(self.agents.len())].id.clone();
-        let tid = format!("tkt-{t}");
-        match step {
-            0 => {
-                if self.rng.chance(0.15) {
-                    self.emit(
-                        "ticket.agent_replied",
-                        key.clone(),
-                        &format!(r#""ticket_id":"{tid}","agent_id":"{agent}","public":false"#),
-                    );
-                }
-                if self.rng.chance(0.3) {
-                    let nq = self.rng.below(self.cfg.queues.len());
-                    let fields = format!(
-                        r#""ticket_id":"{tid}","agent_id":"{agent}","queue":"{}""#,
-                        self.cfg.queues[nq]
-                    );
-                    self.emit("ticket.assigned", key.clone(), &fields);
-                    self.ticket_state.insert(t, (c, nq));
-                }
-                self.emit(
-                    "ticket.agent_replied",
-                    key.clone(),
-                    &format!(r#""ticket_id":"{tid}","agent_id":"{agent}""#),
-                );
-                let secs = 60 + self.rng.below(900);
-                self.emit(
-                    "ticket.work_logged",
-                    key,
-                    &format!(r#""ticket_id":"{tid}","agent_id":"{agent}","seconds":{secs}"#),
-                );
-                let next = if self.rng.chance(0.5) { 1 } else { 3 };
-                let d = self.rng.exp(45.0 * M as f64).max(M);
-                self.at(
-                    self.now + d,
-                    Action::TicketStep {
-                        ticket: t,
-                        step: next,
-                    },
-                );
+        call.ended = true;
+        let call = call.clone();
+        let key = Self::cust(call.customer);
+        let resolved = self.rng.chance(if call.transferred { 0.6 } else { 0.85 });
+        self.emit(
+            "call.ended",
+            key.clone(),
+            &format!(r#""call_id":"call-{id}","resolved":{resolved}"#),
+        );
+        let a = call.agent;
+        self.agent_status(a, "after_call_work");
+        // Satisfaction: resolution first, then the wait (each minute beyond
+        // the 20 s target costs about 12 points).
+        let base = if resolved { 0.88 } else { 0.3 };
+        let waited = (call.wait - 20 * S).max(0) as f64 / M as f64;
+        let satisfied = self.rng.chance((base - 0.12 * waited).max(0.05));
+        self.survey(
+            &key,
+            &format!(r#""call_id":"call-{id}""#),
+            satisfied,
+            0.25,
+            0.08,
+            0.1,
+        );
+        if !resolved && self.rng.chance(0.7) {
+            let d = self.rng.exp(3.0 * H as f64).max(5 * M);
+            let again = self.rng.chance(0.6);
+            self.at(
+                self.now + d,
+                Action::Return {
+                    customer: call.customer,
+                    queue: call.queue,
+                    cat: call.cat,
+                    call: again,
+                },
+            );
+        }
+        // Some wrap-ups are never reported (the ACW timeout closes them).
+        let report = self.rng.chance(0.97);
+        let acw = self.rng.lognormal(ACW_MEDIAN, ACW_SIGMA).max(S);
+        self.at(
+            self.now + acw,
+            Action::Wrapup {
+                call: id,
+                agent: a,
+                report,
+            },
+        );
+    }
+
+    /// A ticket agent finished a reply to ticket `id`.
+    fn ticket_work(&mut self, agent: usize, id: u64) {
+        let Some(t) = self.tickets.get(&id).cloned() else {
+            return;
+        };
+        let key = Self::cust(t.customer);
+        let aid = self.agents[agent].id.clone();
+        let tid = format!("tkt-{id}");
+        if t.replies == 0 && self.rng.chance(0.3) {
+            // Triage moves a ticket to the team that owns it.
+            let nq = self.rng.below(self.cfg.queues.len());
+            let fields = format!(
+                r#""ticket_id":"{tid}","agent_id":"{aid}","queue":"{}""#,
+                self.cfg.queues[nq]
+            );
+            self.emit("ticket.assigned", key.clone(), &fields);
+            self.tickets.get_mut(&id).expect("known").queue = nq;
+        }
+        if self.rng.chance(0.1) {
+            self.emit(
+                "ticket.agent_replied",
+                key.clone(),
+                &format!(r#""ticket_id":"{tid}","agent_id":"{aid}","public":false"#),
+            );
+        }
+        self.emit(
+            "ticket.agent_replied",
+            key.clone(),
+            &format!(r#""ticket_id":"{tid}","agent_id":"{aid}""#),
+        );
+        // The agent's time on this reply is the work logged.
+        let secs = (self.now - self.agents[agent].work_started) / S;
+        self.emit(
+            "ticket.work_logged",
+            key.clone(),
+            &format!(r#""ticket_id":"{tid}","agent_id":"{aid}","seconds":{secs}"#),
+        );
+        let t = {
+            let tm = self.tickets.get_mut(&id).expect("known");
+            tm.replies += 1;
+            if tm.first_response.is_none() {
+                tm.first_response = Some(self.now - tm.created);
             }
-            1 if self.rng.chance(0.3) => {
-                // Waiting on the customer, who answers later (which sets the ticket open again).
+            tm.clone()
+        };
+        let resolve = if t.replies == 1 {
+            self.rng.chance(0.55)
+        } else {
+            self.rng.chance(0.65)
+        };
+        if resolve {
+            self.emit(
+                "ticket.resolved",
+                key.clone(),
+                &format!(r#""ticket_id":"{tid}","agent_id":"{aid}""#),
+            );
+            // Satisfaction: fast first response, few rounds, no escalation.
+            let frt_h = t.first_response.unwrap_or(0) as f64 / H as f64;
+            let p = 0.9
+                - 0.06 * (t.replies.saturating_sub(1)) as f64
+                - if t.escalated { 0.1 } else { 0.0 }
+                - (0.08 * frt_h).min(0.4);
+            let satisfied = self.rng.chance(p.max(0.05));
+            let tm = self.tickets.get_mut(&id).expect("known");
+            tm.resolved = true;
+            tm.satisfied = satisfied;
+            self.survey(
+                &key,
+                &format!(r#""ticket_id":"{tid}""#),
+                satisfied,
+                0.3,
+                0.1,
+                0.1,
+            );
+            let d = self.rng.exp(4.0 * H as f64).max(M);
+            self.at(self.now + d, Action::AfterResolution { ticket: id });
+        } else {
+            if !t.escalated && self.rng.chance(0.12) {
+                self.emit(
+                    "ticket.escalated",
+                    key.clone(),
+                    &format!(r#""ticket_id":"{tid}","level":2"#),
+                );
+                self.tickets.get_mut(&id).expect("known").escalated = true;
+            }
+            if self.rng.chance(0.05) && t.priority > 0 {
+                self.emit(
+                    "ticket.priority_changed",
+                    key.clone(),
+                    &format!(r#""ticket_id":"{tid}","priority":"urgent""#),
+                );
+                self.tickets.get_mut(&id).expect("known").priority = 0;
+            }
+            // Waiting on the customer, who answers later (which sets the
+            // ticket open again); a ticket left pending waits longest.
+            let mean = if self.rng.chance(0.3) {
                 self.emit(
                     "ticket.status_changed",
                     key,
                     &format!(r#""ticket_id":"{tid}","status":"pending""#),
                 );
-                let d = self.rng.exp(2.0 * H as f64).max(M);
-                self.at(self.now + d, Action::TicketStep { ticket: t, step: 6 });
-            }
-            1 | 6 => {
-                self.emit(
-                    "ticket.customer_replied",
-                    key,
-                    &format!(r#""ticket_id":"{tid}""#),
-                );
-                let d = self.rng.exp(30.0 * M as f64).max(M);
-                self.at(self.now + d, Action::TicketStep { ticket: t, step: 2 });
-            }
-            2 => {
-                if self.rng.chance(0.12) {
-                    self.emit(
-                        "ticket.escalated",
-                        key.clone(),
-                        &format!(r#""ticket_id":"{tid}","level":2"#),
-                    );
-                }
-                if self.rng.chance(0.1) {
-                    self.emit(
-                        "ticket.priority_changed",
-                        key.clone(),
-                        &format!(r#""ticket_id":"{tid}","priority":"urgent""#),
-                    );
-                }
-                self.emit(
-                    "ticket.agent_replied",
-                    key,
-                    &format!(r#""ticket_id":"{tid}","agent_id":"{agent}""#),
-                );
-                let d = self.rng.exp(60.0 * M as f64).max(M);
-                self.at(self.now + d, Action::TicketStep { ticket: t, step: 3 });
-            }
-            3 => {
-                self.emit(
-                    "ticket.resolved",
-                    key.clone(),
-                    &format!(r#""ticket_id":"{tid}","agent_id":"{agent}""#),
-                );
-                if self.rng.chance(0.3) {
-                    let score = 1 + self.rng.below(5);
-                    let _ = q;
-                    self.emit(
-                        "survey.csat",
-                        key.clone(),
-                        &format!(r#""ticket_id":"{tid}","score":{score}"#),
-                    );
-                }
-                if self.rng.chance(0.1) {
-                    let score = self.rng.below(11);
-                    self.emit(
-                        "survey.nps",
-                        key.clone(),
-                        &format!(r#""customer_id":"{key}","score":{score}"#),
-                    );
-                }
-                if self.rng.chance(0.1) {
-                    let score = 1 + self.rng.below(7);
-                    self.emit(
-                        "survey.ces",
-                        key,
-                        &format!(r#""ticket_id":"{tid}","score":{score}"#),
-                    );
-                }
-                let d = self.rng.exp(3.0 * H as f64).max(M);
-                self.at(self.now + d, Action::TicketStep { ticket: t, step: 4 });
-            }
-            4 => {
-                if self.rng.chance(0.07) {
-                    self.emit("ticket.reopened", key, &format!(r#""ticket_id":"{tid}""#));
-                    let d = self.rng.exp(30.0 * M as f64).max(M);
-                    self.at(self.now + d, Action::TicketStep { ticket: t, step: 2 });
-                } else {
-                    self.emit("ticket.closed", key, &format!(r#""ticket_id":"{tid}""#));
-                    self.ticket_state.remove(&t);
-                }
-            }
-            _ => {}
+                8.0 * H as f64
+            } else {
+                H as f64
+            };
+            let d = self.rng.exp(mean).max(2 * M);
+            self.at(self.now + d, Action::CustomerReply { ticket: id });
         }
     }
 }
@@ -632,7 +1053,6 @@ impl Iterator for Simulator {
                 return Some(ev);
             }
             let Reverse((t, _, action)) = self.agenda.pop()?;
-            // A pending spell can move `now` past queued actions; time never goes back.
             self.now = self.now.max(t);
             self.step(action);
         }

@@ -10,6 +10,12 @@
 //! alert may be pending or firing while the processor is healthy; stopping
 //! frontline must fire the target-down alert. Every wait is bounded; every
 //! port is a free loopback port.
+//!
+//! Several instances: the same events consumed by two instances sharing a
+//! consumer group and by one instance alone give the same totals and, through
+//! the shipped recording rules, the same KPIs.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -339,9 +345,13 @@ fn simulated_history(topic: &str) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let end = now_ms();
         let start = end - 90 * 60_000;
+        // The centre's local time is chosen so that now is 11:00 there: a
+        // busy morning whatever the wall clock says (nights are quiet).
+        let utc_hour = (end / 3_600_000).rem_euclid(24) as i32;
         let events: Vec<_> = Simulator::new(SimConfig {
             seed: 7,
             start_ms: start,
+            utc_offset_hours: 11 - utc_hour,
             ..Default::default()
         })
         .take_while(|e| e.ts < end)
@@ -476,8 +486,14 @@ fn vip_tickets(topic: &str, stop: Arc<Mutex<bool>>) -> std::thread::JoinHandle<(
     })
 }
 
+/// The tests of this file each run several servers and scrape them every
+/// 2 s; on a small machine running both at once makes scrapes time out and
+/// series go stale, so they take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn alerts_reach_alertmanager_from_live_metrics() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
     let mut s = Stack::start();
     let history = simulated_history(&s.topic);
@@ -805,4 +821,295 @@ fn check_dashboards(s: &Stack, metrics: &str) {
         failures.join("\n")
     );
     eprintln!("{queries} dashboard queries return data; every name used exists");
+}
+
+/// The recording rules are right with several instances: one topic of 4
+/// partitions, one fixed event set, consumed by two `frontline run` sharing a
+/// consumer group (job `two`) and by one instance in a group of its own (job
+/// `one`). One Prometheus scrapes both setups as two jobs and evaluates the
+/// shipped recording rules unchanged: every rule groups by `job`, so each
+/// setup gets its own outputs from the same rule, with no relabelling.
+///
+/// Every partition's engine sees the same events in both setups, so the
+/// cumulative counters summed over instances and partitions are equal
+/// exactly. The rules' rates are not: `rate()` extrapolates each series from
+/// its own scrape timestamps, and targets are scraped at different phases of
+/// the interval, so each series of a target born at the target's first scrape
+/// gets a factor `1 + (start + end extrapolation) / sampled span` that differs
+/// between targets by at most about 1.6 scrape intervals over the span. The
+/// rule outputs are compared within 3 / (scrapes − 1) relative, the bound for
+/// a ratio of two such sums; quantiles within one bucket (the interpolation
+/// inside a bucket magnifies a count difference).
+#[test]
+fn two_instances_give_the_totals_and_ratios_of_one() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    use common::kafka::{create_topic, kcat_produce, scenario, sum_family, Frontline, Launch};
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = common::kafka::unique("ops-two");
+    create_topic(&topic, common::kafka::PARTITIONS);
+    // The first half is a simulated stretch; the second the same events
+    // again, later, with new ticket, call, customer and event ids and the
+    // same keys (partitions): each partition sees the label sets of the
+    // first half again, so no series is born while Prometheus watches (a
+    // series' first sample is never counted by rate(), and how much it holds
+    // depends on when it was scraped).
+    let (first, _) = scenario(3000, 41);
+    let ts_of = |l: &str| -> i64 {
+        let v: Value = serde_json::from_str(l.split_once('\t').unwrap().1).unwrap();
+        v["ts"].as_i64().unwrap()
+    };
+    let shift = ts_of(first.last().unwrap()) - ts_of(&first[0]) + 3_600_000;
+    let mut keyed = first.clone();
+    for l in &first {
+        let (k, j) = l.split_once('\t').unwrap();
+        let mut v: Value = serde_json::from_str(j).unwrap();
+        let o = v.as_object_mut().unwrap();
+        let ts = o["ts"].as_i64().unwrap() + shift;
+        o.insert("ts".into(), ts.into());
+        for f in ["event_id", "ticket_id", "call_id", "customer_id"] {
+            if let Some(Value::String(id)) = o.get_mut(f) {
+                id.push_str("-b");
+            }
+        }
+        keyed.push(format!("{k}\t{v}"));
+    }
+    let half = first.len();
+    let launch = |group: &str| Frontline::launch(&Launch::new(&topic, group));
+    let (g1, g2) = (format!("{topic}-one"), format!("{topic}-two"));
+    let one = launch(&g1);
+    let two = [launch(&g2), launch(&g2)];
+    let live = |f: &Frontline| {
+        common::kafka::samples(&f.metrics())
+            .get(r#"frontline_partitions{phase="live"}"#)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "the group of two shares the partitions",
+        || live(&one) == 4.0 && live(&two[0]) == 2.0 && live(&two[1]) == 2.0,
+    );
+    let consumed = |n: usize| {
+        move |fs: &[&Frontline]| {
+            fs.iter()
+                .map(|f| sum_family(&f.metrics(), "frontline_events_total"))
+                .sum::<f64>()
+                == n as f64
+        }
+    };
+    let both = |n: usize| {
+        let c = consumed(n);
+        c(&[&one]) && c(&[&two[0], &two[1]])
+    };
+    // Half the events before Prometheus starts: the series it will rate
+    // exist from its first scrape; the other half moves them while it watches.
+    kcat_produce(&topic, &keyed[..half], None);
+    wait_until(
+        Duration::from_secs(60),
+        "both setups consumed the first half",
+        || both(half),
+    );
+
+    let prom_port = free_port();
+    let target = |f: &Frontline| format!("'127.0.0.1:{}'", f.port);
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n\
+             - job_name: one\n  static_configs:\n  - targets: [{}]\n\
+             - job_name: two\n  static_configs:\n  - targets: [{}, {}]\n",
+            repo()
+                .join("deploy/prometheus/frontline.rules.yaml")
+                .display(),
+            target(&one),
+            target(&two[0]),
+            target(&two[1]),
+        ),
+    )
+    .unwrap();
+    let _prometheus = spawn(
+        Command::new("prometheus").args([
+            &format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ),
+            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ]),
+        &dir.path().join("prometheus.log"),
+    );
+    let query = |q: &str| prom_query(prom_port, q);
+    let scalar = |q: &str| -> f64 {
+        query(q)
+            .ok()
+            .and_then(|r| r.first().cloned())
+            .and_then(|v| v["value"][1].as_str().and_then(|x| x.parse().ok()))
+            .unwrap_or(0.0)
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "Prometheus scraped every target 5 times",
+        || query("count_over_time(up[5m]) >= 5").is_ok_and(|r| r.len() == 3),
+    );
+
+    kcat_produce(&topic, &keyed[half..], None);
+    let all = keyed.len();
+    wait_until(
+        Duration::from_secs(60),
+        "both setups consumed everything",
+        || both(all),
+    );
+    // Every target scraped after that, and rules evaluated on those scrapes;
+    // then more samples narrow the extrapolation's spread.
+    let done = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    wait_until(
+        Duration::from_secs(30),
+        "every target scraped since",
+        || scalar("min(timestamp(up))") > done + 1.0,
+    );
+    std::thread::sleep(Duration::from_secs(24));
+    // A scrape of a busy machine can time out; compare when the last two
+    // of every target succeeded, so no series is stale at the comparison.
+    wait_until(
+        Duration::from_secs(60),
+        "the last scrapes succeeded",
+        || query("min_over_time(up[5s]) == 1").is_ok_and(|r| r.len() == 3),
+    );
+    let slow = scalar("max(max_over_time(scrape_duration_seconds[5m]))");
+
+    // Totals: every support_* series summed over instances and partitions
+    // (counters, histogram buckets, sums and counts, gauges; the oldest
+    // waiting call is a maximum), equal up to the order of the
+    // floating-point additions. Not compared: what each instance exports
+    // once (the configured targets and formula) and its event-time windows.
+    let families: Vec<String> = families(&one.metrics())
+        .into_iter()
+        .filter(|f| f.starts_with("support_") && !f.starts_with("support_window_"))
+        .filter(|f| !f.starts_with("support_kpi_"))
+        .map(|f| f.strip_suffix("_total").unwrap_or(&f).to_string())
+        .collect();
+    assert!(families.len() > 20, "{families:?}");
+    let mut exact = 0;
+    for f in &families {
+        for suffix in ["", "_total", "_bucket", "_count", "_sum"] {
+            let name = format!("{f}{suffix}");
+            let by_job = |job: &str| -> std::collections::BTreeMap<String, f64> {
+                query(&format!(
+                    "{} without (instance, partition, job) (last_over_time({name}{{job=\"{job}\"}}[1m]))",
+                    if name.contains("oldest") { "max" } else { "sum" }
+                ))
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let v = s["value"][1].as_str().unwrap().parse().unwrap();
+                    (s["metric"].to_string(), v)
+                })
+                .collect()
+            };
+            let (a, b) = (by_job("one"), by_job("two"));
+            assert!(a.keys().eq(b.keys()), "{name}: {a:?} against {b:?}");
+            for (k, x) in &a {
+                let y = b[k];
+                assert!(
+                    (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                    "{name}{k}: {x} with one instance, {y} with two"
+                );
+            }
+            exact += a.len();
+        }
+    }
+    assert!(exact > 100, "only {exact} series compared");
+
+    // The recording rules, job by job.
+    let loaded: Value =
+        serde_json::from_str(&http_get(prom_port, "/api/v1/rules").unwrap().1).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for g in loaded["data"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            names.insert(r["name"].as_str().unwrap().to_string());
+        }
+    }
+    let scrapes = scalar("min(sum_over_time(up[5m]))");
+    let tol = 3.0 / (scrapes - 1.0);
+    let bounds = [
+        1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        14400.0, 28800.0, 43200.0, 86400.0, 172800.0, 259200.0, 604800.0,
+    ];
+    let bucket = |v: f64| bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len());
+    let (mut compared, mut worst) = (0, 0.0f64);
+    let mut failures = Vec::new();
+    for name in &names {
+        let by_job = |job: &str| -> std::collections::BTreeMap<String, f64> {
+            query(&format!("{name}{{job=\"{job}\"}}"))
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let mut m = s["metric"].clone();
+                    m.as_object_mut().unwrap().remove("job");
+                    (
+                        m.to_string(),
+                        s["value"][1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let (a, b) = (by_job("one"), by_job("two"));
+        if a.keys().ne(b.keys()) {
+            failures.push(format!(
+                "{name}: series {:?} against {:?}",
+                a.keys(),
+                b.keys()
+            ));
+            continue;
+        }
+        for (k, x) in &a {
+            let y = b[k];
+            compared += 1;
+            if name.contains("histogram_quantile") {
+                if bucket(*x).abs_diff(bucket(y)) > 1 {
+                    failures.push(format!("{name}{k}: {x} against {y}"));
+                }
+                continue;
+            }
+            let rel = (x - y).abs() / x.abs().max(y.abs()).max(1e-12);
+            worst = worst.max(rel);
+            if rel > tol {
+                failures.push(format!("{name}{k}: {x} against {y} ({rel:.4} > {tol:.4})"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "recording rules differ between one instance and two:\n{}",
+        failures.join("\n")
+    );
+    // The KPI rules had values to compare (the fixed event set covers them;
+    // a scrape timed out just now can leave an instant without one).
+    for kpi in [
+        "job:support_csat:ratio_rate5m",
+        "job:support_service_level:ratio_rate5m",
+        "job:support_first_contact_resolution:ratio_rate5m",
+        "job:support_utilization:ratio_rate5m",
+        "job:support_resolution:ratio_rate5m",
+        "job:support_repeat_contact:ratio_rate5m",
+        "job:support_nps:rate5m",
+    ] {
+        assert!(
+            query(&format!("last_over_time({kpi}{{job=\"two\"}}[1m])")).is_ok_and(|r| r.len() == 1),
+            "{kpi} has no value"
+        );
+    }
+    eprintln!(
+        "{exact} counter series equal exactly; {compared} rule outputs of {} rules compared, \
+         largest relative difference {worst:.5} (tolerance {tol:.4} at {scrapes} scrapes, \
+         the slowest {slow:.2} s); {:?}",
+        names.len(),
+        t0.elapsed()
+    );
 }
