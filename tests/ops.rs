@@ -24,8 +24,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-mod common;
-
 use common::prom::{free_port, http_get, prom_query_at, spawn, wait_until, Proc};
 use frontline::simulate::{SimConfig, Simulator};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
