@@ -8,8 +8,8 @@
 //! after the instant: the definition in src/backfill.rs).
 //!
 //! A week, as a team backfilling would load at least, with a 1 h step:
-//! about 150 000 events and a 150 MB file, so promtool's passes over it
-//! (one per 24 h block) take most of the test's time, about a minute in a
+//! about 200 000 events and a 140 MB file, so promtool's passes over it
+//! (one per 24 h block) take most of the test's time: 80–140 s in all in a
 //! debug build on a loaded machine; a 1 m step would be 60 times the file
 //! for the same check.
 
