@@ -97,6 +97,7 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
     let mut w = Writer {
         out: String::with_capacity(100 * lines + 16 * 1024),
         format,
+        ts: None,
     };
     for family in snapshot.in_order(&windows) {
         w.family(family);
@@ -107,13 +108,46 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
     w.out
 }
 
+/// The `# HELP` and `# TYPE` lines of a family in OpenMetrics, for a
+/// backfill file whose samples are written separately with
+/// [`openmetrics_samples_at`].
+pub fn openmetrics_header(out: &mut String, f: &Family) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+        format: Format::OpenMetrics,
+        ts: None,
+    };
+    w.header(f);
+    *out = w.out;
+}
+
+/// A family's sample lines in OpenMetrics, each stamped with `ts_ms`
+/// (written in seconds), without exemplars: the lines of one step of a
+/// backfill file (`frontline replay --openmetrics-out`, docs/operations.md).
+pub fn openmetrics_samples_at(out: &mut String, f: &Family, ts_ms: i64) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+        format: Format::OpenMetrics,
+        ts: Some(ts_ms),
+    };
+    w.samples(f);
+    *out = w.out;
+}
+
 struct Writer {
     out: String,
     format: Format,
+    /// A timestamp for every sample (a backfill); `None` in an exposition.
+    ts: Option<i64>,
 }
 
 impl Writer {
     fn family(&mut self, f: &Family) {
+        self.header(f);
+        self.samples(f);
+    }
+
+    fn header(&mut self, f: &Family) {
         let (type_name, suffix) = match f.kind {
             Kind::Counter => ("counter", "_total"),
             Kind::Gauge => ("gauge", ""),
@@ -133,6 +167,13 @@ impl Writer {
             self.out.push_str(text);
             self.out.push('\n');
         }
+    }
+
+    fn samples(&mut self, f: &Family) {
+        let suffix = match f.kind {
+            Kind::Counter => "_total",
+            Kind::Gauge | Kind::Histogram => "",
+        };
         for s in &f.series {
             match &s.value {
                 Value::Hist(h) => self.histogram(f.name, &s.labels, h),
@@ -154,7 +195,16 @@ impl Writer {
         self.labels(labels);
         self.out.push(' ');
         self.number(v);
+        self.timestamp();
         self.out.push('\n');
+    }
+
+    /// ` 1794816000.5`: the sample's timestamp, seconds, when there is one.
+    fn timestamp(&mut self) {
+        if let Some(ms) = self.ts {
+            self.out.push(' ');
+            self.number(Number::Float(ms as f64 / 1000.0));
+        }
     }
 
     fn histogram(&mut self, name: &str, labels: &Labels, h: &HistValue) {
@@ -181,6 +231,7 @@ impl Writer {
             }
             self.out.push(' ');
             self.number(v);
+            self.timestamp();
             self.out.push('\n');
         }
         let mut cumulative = 0;
@@ -198,7 +249,8 @@ impl Writer {
             self.out.push_str(&tail);
             self.out.push(' ');
             self.number(Number::Int(cumulative));
-            if self.format == Format::OpenMetrics {
+            self.timestamp();
+            if self.format == Format::OpenMetrics && self.ts.is_none() {
                 if let Some(Some(e)) = h.exemplars.get(i) {
                     self.exemplar(e);
                 }
@@ -393,6 +445,47 @@ mod tests {
                     "support_agent_status_seconds_total 1.5\n",
                     "# EOF\n",
                 )
+            )
+        );
+    }
+
+    #[test]
+    fn backfill_lines_carry_the_step_time_and_no_exemplars() {
+        let mut s = Snapshot::default();
+        s.family(names::HOLD, Kind::Histogram).push(
+            vec![("queue", "q".into())],
+            Value::Hist(HistValue {
+                bounds: vec![10.0].into(),
+                buckets: vec![1, 1],
+                sum_ms: 30_500,
+                count: 2,
+                exemplars: vec![
+                    None,
+                    Some(ExemplarValue {
+                        label: "call_id",
+                        id: "K1".into(),
+                        value_ms: 30_000,
+                        ts_ms: 1_794_816_000_500,
+                    }),
+                ],
+            }),
+        );
+        s.family(names::TICKETS_CREATED, Kind::Counter)
+            .push(vec![], Value::Int(7));
+        let mut out = String::new();
+        openmetrics_header(&mut out, &s.families[1]);
+        openmetrics_samples_at(&mut out, &s.families[1], 1_794_816_060_000);
+        openmetrics_samples_at(&mut out, &s.families[0], 1_794_816_000_250);
+        assert_eq!(
+            out,
+            concat!(
+                "# HELP support_tickets_created Tickets created (ticket.created).\n",
+                "# TYPE support_tickets_created counter\n",
+                "support_tickets_created_total 7 1794816060.0\n",
+                "support_hold_seconds_sum{queue=\"q\"} 30.5 1794816000.25\n",
+                "support_hold_seconds_count{queue=\"q\"} 2 1794816000.25\n",
+                "support_hold_seconds_bucket{le=\"10.0\",queue=\"q\"} 1 1794816000.25\n",
+                "support_hold_seconds_bucket{le=\"+Inf\",queue=\"q\"} 2 1794816000.25\n",
             )
         );
     }

@@ -42,6 +42,7 @@
 //! - [`webconfig`]: the exporter-toolkit web config file (TLS, basic auth),
 //!   reloaded when its files change.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
+//! - [`backfill`]: replay's OpenMetrics history, one sample per step, for promtool.
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
 //!   write instead of panicking.
@@ -51,6 +52,7 @@
 //! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
+pub mod backfill;
 pub mod breach_log;
 pub mod calendar;
 pub mod checkpoint;

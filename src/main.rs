@@ -100,6 +100,14 @@ struct ReplayCmd {
     /// Where to write every SLA state change, as JSON lines (docs/sla.md).
     #[arg(long)]
     sla_events_out: Option<PathBuf>,
+    /// Where to write the KPI history, one sample per step at event
+    /// time, as OpenMetrics for `promtool tsdb create-blocks-from
+    /// openmetrics` (docs/operations.md, "Backfill").
+    #[arg(long)]
+    openmetrics_out: Option<PathBuf>,
+    /// The step of --openmetrics-out, e.g. `30s`, `1m`, `5m`.
+    #[arg(long, default_value = "1m", value_parser = parse_step)]
+    step: frontline::config::Dur,
 }
 
 #[derive(Args, Debug)]
@@ -440,6 +448,8 @@ fn replay(args: ReplayCmd) -> ExitCode {
         dead_letter: args.dead_letter,
         sla_events_out: args.sla_events_out,
         progress: replay::stderr_is_terminal(),
+        openmetrics_out: args.openmetrics_out,
+        step_ms: args.step.ms(),
     };
     // The summary line is written by the replay itself, before the
     // metrics, so that a failure to write it is counted in them.
@@ -490,6 +500,16 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--step`: a duration of at least one second (Prometheus's resolution is
+/// the millisecond, but a finer step only multiplies the file).
+fn parse_step(s: &str) -> Result<frontline::config::Dur, String> {
+    let d: frontline::config::Dur = s.parse()?;
+    if d.ms() < 1000 {
+        return Err(format!("`{s}`: the step must be at least 1s"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

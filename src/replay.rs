@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::backfill::Backfill;
 use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::REASONS;
@@ -29,6 +30,11 @@ pub struct ReplayArgs {
     pub sla_events_out: Option<PathBuf>,
     /// Draw a progress bar (stderr is a terminal).
     pub progress: bool,
+    /// OpenMetrics history for promtool, one sample per step
+    /// ([`crate::backfill`]).
+    pub openmetrics_out: Option<PathBuf>,
+    /// The step of `openmetrics_out`, ms.
+    pub step_ms: i64,
 }
 
 /// A failure that ends the replay with exit code 2.
@@ -102,7 +108,7 @@ const BATCH: u64 = 4096;
 /// written to a temporary file beside it and renamed over it by
 /// [`Output::commit`], so a run that fails never leaves a truncated file
 /// (the temporary file is removed when the output is dropped uncommitted).
-struct Output {
+pub(crate) struct Output {
     /// The path as the user gave it, for errors.
     shown: String,
     w: Box<dyn Write>,
@@ -125,7 +131,7 @@ impl Drop for TempFile {
 }
 
 impl Output {
-    fn create(path: &Path) -> Result<Output, ReplayError> {
+    pub(crate) fn create(path: &Path) -> Result<Output, ReplayError> {
         let shown = path.display().to_string();
         let err = |source| ReplayError::Output {
             path: shown.clone(),
@@ -176,7 +182,7 @@ impl Output {
         })
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), ReplayError> {
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<(), ReplayError> {
         self.w.write_all(bytes).map_err(|e| self.err(e))
     }
 
@@ -188,7 +194,7 @@ impl Output {
     }
 
     /// Flushes, and puts a temporary file in place of the destination.
-    fn commit(mut self) -> Result<(), ReplayError> {
+    pub(crate) fn commit(mut self) -> Result<(), ReplayError> {
         self.w.flush().map_err(|e| self.err(e))?;
         if let Some(t) = &mut self.temp {
             let r = t.file.sync_all().and_then(|()| fs::rename(&t.tmp, &t.dest));
@@ -302,6 +308,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     if let Some(e) = &args.sla_events_out {
         outputs.push(("--sla-events-out", e.as_path()));
     }
+    if let Some(o) = &args.openmetrics_out {
+        outputs.push(("--openmetrics-out", o.as_path()));
+    }
     check_paths(&args.input, &outputs)?;
     // Open outputs before reading, so an unwritable path fails fast.
     let out = Output::create(&out_path)?;
@@ -311,6 +320,10 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     };
     let mut sla_out = match &args.sla_events_out {
         Some(p) => Some(Output::create(p)?),
+        None => None,
+    };
+    let mut backfill = match &args.openmetrics_out {
+        Some(p) => Some(Backfill::create(p, args.step_ms)?),
         None => None,
     };
     let input_name = args.input.display().to_string();
@@ -349,6 +362,8 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
             };
             engine.record_decode_error(e.reason_index());
             Err(e)
+        } else if let Some(b) = &mut backfill {
+            b.ingest(&mut engine, bytes, max, now)?
         } else {
             engine.ingest(bytes, max, now)
         };
@@ -389,6 +404,9 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     let (breaches, dropped) = engine.drain_breaches();
     breach_log.log(&breaches, dropped);
     breach_log.flush();
+    if let Some(b) = backfill {
+        b.finish(&mut engine)?;
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }

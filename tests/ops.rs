@@ -18,12 +18,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::prom::{free_port, http_get, prom_query_at, spawn, wait_until, Proc};
 use frontline::simulate::{SimConfig, Simulator};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -42,79 +43,9 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped, so a failing assertion leaves nothing behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(cmd: &mut Command, log: &Path) -> Proc {
-    let log = std::fs::File::create(log).unwrap();
-    Proc(
-        cmd.stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {cmd:?}: {e} (run ./scripts/install-tools.sh)")
-            }),
-    )
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
-    let code = head.split(' ').nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
-}
-
-fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if ok() {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("timed out after {limit:?} waiting until {what}");
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A Prometheus instant query: the `data.result` array, or the error text.
+/// A Prometheus instant query at the present.
 fn prom_query(port: u16, q: &str) -> Result<Vec<Value>, String> {
-    let (_, body) = http_get(port, &format!("/api/v1/query?query={}", urlencode(q)))
-        .ok_or_else(|| "no answer".to_string())?;
-    let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
-    if v["status"] != "success" {
-        return Err(format!("{}: {}", v["errorType"], v["error"]));
-    }
-    Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    prom_query_at(port, q, None)
 }
 
 /// Collects the JSON bodies Alertmanager posts.

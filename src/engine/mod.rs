@@ -405,6 +405,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether an event at `ts` would pass the guards on event time at
+    /// wall-clock time `now_ms` (what [`Engine::admit`] checks first).
+    pub fn admissible(&self, ts: i64, now_ms: i64) -> bool {
+        self.guard(ts, now_ms).is_ok()
+    }
+
     /// The guards on event time: not too far ahead of the wall clock, not
     /// too far behind the event clock.
     fn guard(&self, ts: i64, now_ms: i64) -> Result<(), DecodeError> {

@@ -6,6 +6,7 @@
 pub mod exposition;
 #[cfg(feature = "kafka-tests")]
 pub mod kafka;
+pub mod prom;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

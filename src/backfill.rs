@@ -1,0 +1,254 @@
+//! `frontline replay --openmetrics-out FILE [--step 1m]`: the KPI series
+//! with event-time timestamps, one sample per step across the replayed
+//! period, as OpenMetrics text for `promtool tsdb create-blocks-from
+//! openmetrics` (SPEC §7, docs/operations.md "Backfill").
+//!
+//! **What a step's sample is.** Steps are the multiples of `step` since the
+//! epoch, from the first at or after the first event to the first at or
+//! after the last one. The sample at step `T` is the engine's picture after
+//! every input line that comes before the first admitted event dated after
+//! `T` — what `/metrics` would have shown at wall time `T` had frontline
+//! been consuming the input live, each event arriving at its `ts` in input
+//! order: the event clock is the latest `ts` applied (≤ `T`), the watermark
+//! that clock minus `allowed_lateness`, every timer due before the clock has
+//! fired, windows end at the clock. An event dated at or before `T` that
+//! comes after a later-dated one arrived late, live as here, and shows from
+//! the next step on. The last step is written after the end-of-input flush,
+//! so it equals `--metrics-out`. As in replay (SPEC §2), the event clock
+//! never follows wall time: through a quiet gap the samples repeat the
+//! picture at the gap's last event, where a live instance past
+//! `idle_timeout` would have slid its windows on.
+//!
+//! **Which series.** The `support_*` families, window gauges included. The
+//! processor's own `frontline_*` and `process_*` series describe the replay
+//! run (its batches, its wall-clock lag), not the support centre at `T`, so
+//! they are left out. Histogram exemplars are left out: promtool ignores
+//! them, and the buckets' counts carry the history.
+//!
+//! **Streaming.** OpenMetrics wants every sample of a family together, and
+//! a series' timestamps rising; a step-after-step pass interleaves families.
+//! So each family's lines go to a spool file of its own (in a directory
+//! beside the output, removed at the end), step after step, and at the end
+//! the spools are concatenated under their `# HELP`/`# TYPE` lines, then
+//! `# EOF`. Within a family the series of one step follow each other and
+//! the steps follow in time — which promtool accepts (tests/backfill.rs).
+//! Memory is the engine's state, one snapshot and a write buffer per
+//! family, whatever the number of steps; disk is the output's size twice
+//! at the end.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+
+use crate::decode::{decode, DecodeError};
+use crate::engine::Engine;
+use crate::export;
+use crate::metrics::Family;
+use crate::replay::{Output, ReplayError};
+
+/// The default step.
+pub const DEFAULT_STEP_MS: i64 = 60_000;
+
+/// A backfill being written.
+pub struct Backfill {
+    step: i64,
+    /// The next step to write; `None` before the first admitted event.
+    next: Option<i64>,
+    out: Output,
+    spool: SpoolDir,
+    families: Vec<Spool>,
+    index: FxHashMap<&'static str, usize>,
+    buf: String,
+    steps: u64,
+}
+
+/// One family's lines so far.
+struct Spool {
+    header: String,
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+/// The spool directory, removed when dropped.
+struct SpoolDir(PathBuf);
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Backfill {
+    /// Opens the output (written to a temporary file and renamed into place
+    /// by [`Backfill::finish`]) and its spool directory beside it.
+    pub fn create(path: &Path, step_ms: i64) -> Result<Backfill, ReplayError> {
+        let out = Output::create(path)?;
+        let err = |source| ReplayError::Output {
+            path: path.display().to_string(),
+            source,
+        };
+        let dir = if path == Path::new("-") {
+            std::env::temp_dir()
+        } else {
+            let dest = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            match dest.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            }
+        };
+        let name = path
+            .file_name()
+            .map_or("openmetrics".into(), |n| n.to_string_lossy().into_owned());
+        let spool = dir.join(format!(".{name}.spool{}", std::process::id()));
+        fs::create_dir_all(&spool).map_err(err)?;
+        Ok(Backfill {
+            step: step_ms.max(1),
+            next: None,
+            out,
+            spool: SpoolDir(spool),
+            families: Vec::new(),
+            index: FxHashMap::default(),
+            buf: String::with_capacity(1 << 16),
+            steps: 0,
+        })
+    }
+
+    /// Steps written so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Decodes one line and applies it (as [`Engine::ingest`]), first
+    /// writing every step its event's time passes: the picture before it.
+    pub fn ingest(
+        &mut self,
+        engine: &mut Engine,
+        bytes: &[u8],
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<Result<(), DecodeError>, ReplayError> {
+        let ev = match decode(bytes, max_bytes) {
+            Ok(ev) => ev,
+            Err(e) => {
+                engine.record_decode_error(e.reason_index());
+                return Ok(Err(e));
+            }
+        };
+        // Only an event the guards let in moves time: a bad timestamp far
+        // ahead must not write steps up to it.
+        if engine.admissible(ev.ts, now_ms) {
+            self.before(engine, ev.ts)?;
+        }
+        Ok(engine.admit(ev, now_ms))
+    }
+
+    /// Writes the steps before an admitted event at `ts`.
+    fn before(&mut self, engine: &mut Engine, ts: i64) -> Result<(), ReplayError> {
+        let step = self.step;
+        let next = *self.next.get_or_insert_with(|| {
+            ts.div_euclid(step) * step + if ts.rem_euclid(step) == 0 { 0 } else { step }
+        });
+        if ts <= next {
+            return Ok(());
+        }
+        // Nothing changes between the steps of a gap: one picture for all.
+        let snap = engine.snapshot(None);
+        let windows = snap.rendered_windows();
+        let families: Vec<&Family> = snap
+            .in_order(&windows)
+            .filter(|f| f.name.starts_with("support_"))
+            .collect();
+        let mut t = next;
+        while t < ts {
+            self.write_step(&families, t)?;
+            t += step;
+        }
+        self.next = Some(t);
+        Ok(())
+    }
+
+    fn write_step(&mut self, families: &[&Family], t: i64) -> Result<(), ReplayError> {
+        for f in families {
+            let i = match self.index.get(f.name) {
+                Some(&i) => i,
+                None => {
+                    let path = self.spool.0.join(format!("{}.om", self.families.len()));
+                    let file = File::create(&path).map_err(|e| self.spool_err(e))?;
+                    let mut header = String::new();
+                    export::openmetrics_header(&mut header, f);
+                    self.families.push(Spool {
+                        header,
+                        path,
+                        w: BufWriter::with_capacity(1 << 16, file),
+                    });
+                    self.index.insert(f.name, self.families.len() - 1);
+                    self.families.len() - 1
+                }
+            };
+            self.buf.clear();
+            export::openmetrics_samples_at(&mut self.buf, f, t);
+            let r = self.families[i].w.write_all(self.buf.as_bytes());
+            r.map_err(|e| self.spool_err(e))?;
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn spool_err(&self, source: io::Error) -> ReplayError {
+        ReplayError::Output {
+            path: self.spool.0.display().to_string(),
+            source,
+        }
+    }
+
+    /// After the end-of-input flush: writes the last step (the final
+    /// picture, at the first step at or after the event clock), then the
+    /// file, families in order of first appearance, and `# EOF`.
+    pub fn finish(mut self, engine: &mut Engine) -> Result<u64, ReplayError> {
+        if let (Some(clock), Some(next)) = (engine.clock(), self.next) {
+            // Every step before the clock is written; the last is at or after it.
+            let last = next.max(clock);
+            let last = last.div_euclid(self.step) * self.step
+                + if last.rem_euclid(self.step) == 0 {
+                    0
+                } else {
+                    self.step
+                };
+            let snap = engine.snapshot(None);
+            let windows = snap.rendered_windows();
+            let families: Vec<&Family> = snap
+                .in_order(&windows)
+                .filter(|f| f.name.starts_with("support_"))
+                .collect();
+            self.write_step(&families, last)?;
+        }
+        let families = std::mem::take(&mut self.families);
+        let mut copy = vec![0u8; 1 << 16];
+        for s in families {
+            let Spool { header, path, w } = s;
+            w.into_inner().map_err(|e| self.spool_err(e.into_error()))?;
+            self.out.write_all(header.as_bytes())?;
+            let mut f = File::open(&path).map_err(|e| self.spool_err(e))?;
+            loop {
+                let n = match io::Read::read(&mut f, &mut copy) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.spool_err(e)),
+                };
+                self.out.write_all(&copy[..n])?;
+            }
+            drop(f);
+            // Disk held at once: the output so far and the spools not yet copied.
+            let _ = fs::remove_file(&path);
+        }
+        self.out.write_all(b"# EOF\n")?;
+        let steps = self.steps;
+        let Backfill { out, spool, .. } = self;
+        out.commit()?;
+        drop(spool);
+        Ok(steps)
+    }
+}
