@@ -87,6 +87,11 @@ enum Command {
         /// Where to write every SLA state change, as JSON lines (docs/sla.md).
         #[arg(long)]
         sla_events_out: Option<PathBuf>,
+        /// 1 reads, decodes and applies on one thread; 2 (the default)
+        /// reads and decodes on a second thread while the engine applies.
+        /// The output is the same.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=2))]
+        threads: u16,
     },
     /// Simulate a support centre: JSON lines to stdout, or to a Kafka topic.
     Simulate {
@@ -393,6 +398,7 @@ fn main() -> ExitCode {
             metrics_out,
             dead_letter,
             sla_events_out,
+            threads,
         } => {
             let cfg = match load_config(&config, Vec::new()) {
                 Ok(c) => c,
@@ -404,6 +410,7 @@ fn main() -> ExitCode {
                 dead_letter,
                 sla_events_out,
                 progress: replay::stderr_is_terminal(),
+                threads: threads.into(),
             };
             // The summary line is written by the replay itself, before the
             // metrics, so that a failure to write it is counted in them.
