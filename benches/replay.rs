@@ -114,7 +114,9 @@ fn run(i: usize, bin: &str, input: &Path) -> (Duration, Duration, u64) {
     let (c0, children0) = (cpu(libc::RUSAGE_SELF), cpu(libc::RUSAGE_CHILDREN));
     let t = Instant::now();
     let n = match i {
-        0 => each_line(input, |b| black_box(decode(black_box(b), MAX_BYTES)).is_ok()),
+        0 => each_line(input, |b| {
+            black_box(decode(black_box(b), MAX_BYTES)).is_ok()
+        }),
         1 => each_line(input, |b| {
             black_box(serde_json::from_slice::<Borrowed>(black_box(b))).is_ok()
         }),
@@ -212,7 +214,9 @@ fn main() {
         }
     }
     println!("replay: {events} events, medians of {rounds} rounds:");
-    println!("replay:   pass       wall s   M events/s (wall)   cpu s   × decode (wall, per round)");
+    println!(
+        "replay:   pass       wall s   M events/s (wall)   cpu s   × decode (wall, per round)"
+    );
     for (i, name) in PASSES.iter().enumerate() {
         let t = median(wall[i].clone());
         println!(

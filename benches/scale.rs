@@ -127,7 +127,11 @@ impl Sized {
             ),
             1 => write!(self.buf, r#""type":"ticket.customer_replied"}}"#),
             2 => {
-                let s = if self.rng.chance(0.5) { "pending" } else { "open" };
+                let s = if self.rng.chance(0.5) {
+                    "pending"
+                } else {
+                    "open"
+                };
                 write!(
                     self.buf,
                     r#""type":"ticket.status_changed","status":"{s}"}}"#
