@@ -797,4 +797,15 @@ mod tests {
         assert_eq!(buf, b"last");
         assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (0, 0));
     }
+
+    #[test]
+    fn appended_lines_are_capped_on_their_own_length() {
+        let data = b"abc\nthis line is long\n";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = b"earlier".to_vec();
+        assert_eq!(read_line_appended(&mut r, &mut buf, 8).unwrap(), (4, 3));
+        assert_eq!(buf, b"earlierabc");
+        assert_eq!(read_line_appended(&mut r, &mut buf, 8).unwrap(), (18, 17));
+        assert_eq!(buf, b"earlierabcthis line");
+    }
 }

@@ -876,7 +876,15 @@ fn replay_threads_1_and_2_write_the_same() {
                 v
             })
             .collect();
-        (metrics, dead, read(&s), stderr(&o))
+        // The breach log on stderr is rate-limited by wall time; the
+        // summary line is not.
+        let summary: Vec<String> = stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("replay:"))
+            .map(String::from)
+            .collect();
+        assert_eq!(summary.len(), 1, "{}", stderr(&o));
+        (metrics, dead, read(&s), summary)
     };
     let one = run("1");
     let two = run("2");
