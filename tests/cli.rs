@@ -807,30 +807,26 @@ fn replay_threads_1_and_2_write_the_same() {
     .unwrap();
     let big = format!("{{\"event_id\":\"big\",\"pad\":\"{}\"}}", "a".repeat(5000));
     let future = r#"{"event_id":"f","type":"survey.nps","ts":"2999-01-01T00:00:00Z","score":3,"customer_id":"C"}"#;
-    let mut text = String::new();
+    let mut lines: Vec<&str> = Vec::new();
     let mut bad = Vec::new();
-    let mut lineno = 0u64;
     for (i, line) in day.lines().enumerate() {
-        text.push_str(line);
-        text.push('\n');
-        lineno += 1;
-        let mut add = |s: &str, is_bad: bool| {
-            text.push_str(s);
-            text.push('\n');
-            lineno += 1;
-            if is_bad {
-                bad.push(lineno);
-            }
+        lines.push(line);
+        let extra = match i % 997 {
+            3 => Some(("{oops", true)),
+            5 => Some(("   ", false)),
+            7 => Some(("", false)),
+            11 => Some((big.as_str(), true)),
+            13 => Some((future, true)),
+            _ => None,
         };
-        match i % 997 {
-            3 => add("{oops", true),
-            5 => add("   ", false),
-            7 => add("", false),
-            11 => add(&big, true),
-            13 => add(future, true),
-            _ => {}
+        if let Some((s, is_bad)) = extra {
+            lines.push(s);
+            if is_bad {
+                bad.push(lines.len() as u64);
+            }
         }
     }
+    let text = lines.join("\n") + "\n";
     assert!(day.lines().count() > 3 * 2048, "several hand-off batches");
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, &text).unwrap();
