@@ -101,6 +101,8 @@ bench:
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench scrape
 	$(CARGO) bench --bench live
+	$(CARGO) bench --bench replay
+	$(CARGO) bench --bench scale
 	./scripts/kafka.sh fetch
 	@set -e; D=.cache/kafka-bench-checkpoint; ./scripts/kafka.sh stop $$D; rm -rf $$D; \
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \

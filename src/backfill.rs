@@ -136,6 +136,17 @@ impl Backfill {
                 return Ok(Err(e));
             }
         };
+        self.admit(engine, ev, now_ms)
+    }
+
+    /// Applies a decoded event (as [`Engine::admit`]), first writing every
+    /// step its time passes.
+    pub fn admit(
+        &mut self,
+        engine: &mut Engine,
+        ev: crate::event::Event,
+        now_ms: i64,
+    ) -> Result<Result<(), DecodeError>, ReplayError> {
         // Only an event the guards let in moves time: a bad timestamp far
         // ahead must not write steps up to it.
         if engine.admissible(ev.ts, now_ms) {

@@ -108,6 +108,11 @@ struct ReplayCmd {
     /// The step of --openmetrics-out, e.g. `30s`, `1m`, `5m`.
     #[arg(long, default_value = "1m", value_parser = parse_step)]
     step: frontline::config::Dur,
+    /// 1 reads, decodes and applies on one thread; 2 (the default)
+    /// reads and decodes on a second thread while the engine applies.
+    /// The output is the same.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=2))]
+    threads: u16,
 }
 
 #[derive(Args, Debug)]
@@ -450,6 +455,7 @@ fn replay(args: ReplayCmd) -> ExitCode {
         progress: replay::stderr_is_terminal(),
         openmetrics_out: args.openmetrics_out,
         step_ms: args.step.ms(),
+        threads: args.threads.into(),
     };
     // The summary line is written by the replay itself, before the
     // metrics, so that a failure to write it is counted in them.

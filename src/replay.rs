@@ -10,8 +10,9 @@ use std::time::Instant;
 use crate::backfill::Backfill;
 use crate::breach_log::BreachLog;
 use crate::config::Config;
-use crate::decode::REASONS;
+use crate::decode::{DecodeError, REASONS};
 use crate::engine::{Engine, PromHist};
+use crate::event::Event;
 use crate::export;
 use crate::metrics::{HistValue, Kind, Snapshot, Value};
 use crate::names;
@@ -30,6 +31,9 @@ pub struct ReplayArgs {
     pub sla_events_out: Option<PathBuf>,
     /// Draw a progress bar (stderr is a terminal).
     pub progress: bool,
+    /// 1: read, decode and apply on one thread; more: read and decode on
+    /// a second thread while the engine applies (the same output).
+    pub threads: usize,
     /// OpenMetrics history for promtool, one sample per step
     /// ([`crate::backfill`]).
     pub openmetrics_out: Option<PathBuf>,
@@ -290,8 +294,8 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
         path: args.input.display().to_string(),
         source,
     };
-    let (reader, size): (Box<dyn Read>, Option<u64>) = if args.input == Path::new("-") {
-        (Box::new(io::stdin().lock()), None)
+    let (reader, size): (Box<dyn Read + Send>, Option<u64>) = if args.input == Path::new("-") {
+        (Box::new(io::stdin()), None)
     } else {
         let f = File::open(&args.input).map_err(in_err)?;
         let size = f.metadata().ok().map(|m| m.len());
@@ -314,15 +318,15 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     check_paths(&args.input, &outputs)?;
     // Open outputs before reading, so an unwritable path fails fast.
     let out = Output::create(&out_path)?;
-    let mut dlq = match &args.dead_letter {
+    let dlq = match &args.dead_letter {
         Some(p) => Some(Output::create(p)?),
         None => None,
     };
-    let mut sla_out = match &args.sla_events_out {
+    let sla_out = match &args.sla_events_out {
         Some(p) => Some(Output::create(p)?),
         None => None,
     };
-    let mut backfill = match &args.openmetrics_out {
+    let backfill = match &args.openmetrics_out {
         Some(p) => Some(Backfill::create(p, args.step_ms)?),
         None => None,
     };
@@ -331,72 +335,41 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     let bar = args.progress.then(|| progress_bar(size));
     let mut engine = Engine::new(cfg);
     engine.record_sla_events(sla_out.is_some());
-    let mut breach_log = BreachLog::default();
-    let mut summary = Summary::default();
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let mut line = Vec::with_capacity(4096);
+    let mut a = Apply {
+        engine,
+        breach_log: BreachLog::default(),
+        summary: Summary::default(),
+        dlq,
+        sla_out,
+        backfill,
+        batch: PromHist::new(BATCH_BOUNDS.len()),
+        batch_start: Instant::now(),
+        // The guards on event time hold in replay too (SPEC §2): an event
+        // dated ahead of the real wall clock is rejected. Read once per batch.
+        now: wall_ms(),
+        bar,
+        input_name: &input_name,
+        lineno: 0,
+    };
     let max = cfg.limits.max_event_bytes;
-    let mut batch = PromHist::new(BATCH_BOUNDS.len());
-    let mut batch_start = Instant::now();
-    let mut lineno = 0u64;
-    let mut pos = 0u64;
-    // The guards on event time hold in replay too (SPEC §2): an event dated
-    // ahead of the real wall clock is rejected. Read once per batch.
-    let mut now = wall_ms();
-    loop {
-        let (n, full_len) = read_line_capped(&mut reader, &mut line, max).map_err(in_err)?;
-        if n == 0 {
-            break;
-        }
-        pos += n as u64;
-        lineno += 1;
-        let bytes = trim(&line);
-        if bytes.is_empty() && full_len <= max {
-            continue;
-        }
-        summary.lines += 1;
-        let result = if full_len > max {
-            let e = crate::decode::DecodeError::TooLarge {
-                size: full_len,
-                max,
-            };
-            engine.record_decode_error(e.reason_index());
-            Err(e)
-        } else if let Some(b) = &mut backfill {
-            b.ingest(&mut engine, bytes, max, now)?
-        } else {
-            engine.ingest(bytes, max, now)
-        };
-        if let Some(w) = &mut sla_out {
-            write_sla_events(&mut engine, w, &input_name, lineno, Cause::Event)?;
-        }
-        match result {
-            Ok(()) => summary.events += 1,
-            Err(e) => {
-                summary.bad[e.reason_index()] += 1;
-                if let Some(w) = &mut dlq {
-                    let rec = dead_letter(lineno, &e, bytes);
-                    w.write_all(rec.as_bytes())?;
-                    engine.record_dead_letter();
-                }
-            }
-        }
-        if summary.lines % BATCH == 0 {
-            let (breaches, dropped) = engine.drain_breaches();
-            breach_log.log(&breaches, dropped);
-            let ms = batch_start.elapsed().as_secs_f64() * 1000.0;
-            batch.observe(
-                &BATCH_BOUNDS,
-                ms.round() as i64,
-                crate::engine::ExemplarSource::none(),
-            );
-            batch_start = Instant::now();
-            now = wall_ms();
-            if let Some(b) = &bar {
-                b.set_position(pos);
-            }
-        }
+    let reader = BufReader::with_capacity(1 << 20, reader);
+    if args.threads <= 1 {
+        single_threaded(reader, max, &mut a).map_err(|e| e.into_replay(&in_err))?;
+    } else {
+        pipelined(reader, max, &mut a).map_err(|e| e.into_replay(&in_err))?;
     }
+    let Apply {
+        mut engine,
+        mut breach_log,
+        summary,
+        dlq,
+        mut sla_out,
+        backfill,
+        batch,
+        bar,
+        lineno,
+        ..
+    } = a;
     engine.flush();
     if let Some(w) = &mut sla_out {
         write_sla_events(&mut engine, w, &input_name, lineno, Cause::EndOfInput)?;
@@ -426,6 +399,253 @@ pub fn run(cfg: &Config, args: &ReplayArgs) -> Result<Summary, ReplayError> {
     out.write_all(text.as_bytes())?;
     out.commit()?;
     Ok(summary)
+}
+
+/// Lines handed from the reading thread to the applying one at a time.
+const HANDOFF: usize = 2048;
+/// Batches in flight between the two threads (the reader's lead).
+const IN_FLIGHT: usize = 4;
+
+/// Why reading and applying stopped early.
+enum Stop {
+    /// Reading the input failed.
+    Input(io::Error),
+    /// Writing an output failed.
+    Replay(ReplayError),
+}
+
+impl From<ReplayError> for Stop {
+    fn from(e: ReplayError) -> Stop {
+        Stop::Replay(e)
+    }
+}
+
+impl Stop {
+    fn into_replay(self, in_err: &dyn Fn(io::Error) -> ReplayError) -> ReplayError {
+        match self {
+            Stop::Input(e) => in_err(e),
+            Stop::Replay(e) => e,
+        }
+    }
+}
+
+/// The applying side of a replay: the engine and everything each line
+/// updates or writes, in input order.
+struct Apply<'a> {
+    engine: Engine,
+    breach_log: BreachLog,
+    summary: Summary,
+    dlq: Option<Output>,
+    sla_out: Option<Output>,
+    /// `--openmetrics-out`: the steps each admitted event's time passes.
+    backfill: Option<Backfill>,
+    batch: PromHist,
+    batch_start: Instant,
+    now: i64,
+    bar: Option<indicatif::ProgressBar>,
+    input_name: &'a str,
+    /// The last line number seen (blank lines included).
+    lineno: u64,
+}
+
+impl Apply<'_> {
+    /// Applies non-blank line `lineno` (its `bytes` trimmed, at most
+    /// `max + 1` of them), decoded as `decoded`; `pos` is the input offset
+    /// past it, for the progress bar.
+    fn line(
+        &mut self,
+        lineno: u64,
+        pos: u64,
+        bytes: &[u8],
+        decoded: Result<Event, DecodeError>,
+    ) -> Result<(), ReplayError> {
+        self.lineno = lineno;
+        self.summary.lines += 1;
+        let engine = &mut self.engine;
+        let result = match decoded {
+            Ok(ev) => match &mut self.backfill {
+                Some(b) => b.admit(engine, ev, self.now)?,
+                None => engine.admit(ev, self.now),
+            },
+            Err(e) => {
+                engine.record_decode_error(e.reason_index());
+                Err(e)
+            }
+        };
+        if let Some(w) = &mut self.sla_out {
+            write_sla_events(engine, w, self.input_name, lineno, Cause::Event)?;
+        }
+        match result {
+            Ok(()) => self.summary.events += 1,
+            Err(e) => {
+                self.summary.bad[e.reason_index()] += 1;
+                if let Some(w) = &mut self.dlq {
+                    let rec = dead_letter(lineno, &e, bytes);
+                    w.write_all(rec.as_bytes())?;
+                    engine.record_dead_letter();
+                }
+            }
+        }
+        if self.summary.lines.is_multiple_of(BATCH) {
+            let (breaches, dropped) = engine.drain_breaches();
+            self.breach_log.log(&breaches, dropped);
+            let ms = self.batch_start.elapsed().as_secs_f64() * 1000.0;
+            self.batch.observe(
+                &BATCH_BOUNDS,
+                ms.round() as i64,
+                crate::engine::ExemplarSource::none(),
+            );
+            self.batch_start = Instant::now();
+            self.now = wall_ms();
+            if let Some(b) = &self.bar {
+                b.set_position(pos);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a line as the engine's [`Engine::ingest`] would: a line longer
+/// than `max` (its full length `full_len`) is refused unread.
+fn decode_line(bytes: &[u8], full_len: usize, max: usize) -> Result<Event, DecodeError> {
+    if full_len > max {
+        Err(DecodeError::TooLarge {
+            size: full_len,
+            max,
+        })
+    } else {
+        crate::decode::decode(bytes, max)
+    }
+}
+
+/// `--threads 1`: reads, decodes and applies each line in turn.
+fn single_threaded<R: BufRead>(mut reader: R, max: usize, a: &mut Apply) -> Result<(), Stop> {
+    let mut line = Vec::with_capacity(4096);
+    let mut lineno = 0u64;
+    let mut pos = 0u64;
+    loop {
+        let (n, full_len) = read_line_capped(&mut reader, &mut line, max).map_err(Stop::Input)?;
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        lineno += 1;
+        let bytes = trim(&line);
+        if bytes.is_empty() && full_len <= max {
+            a.lineno = lineno;
+            continue;
+        }
+        let decoded = decode_line(bytes, full_len, max);
+        a.line(lineno, pos, bytes, decoded)?;
+    }
+    a.lineno = lineno;
+    Ok(())
+}
+
+/// Up to [`HANDOFF`] non-blank lines, read and decoded, in input order.
+/// Buffers are handed back to the reader for reuse, so reading allocates
+/// nothing per line.
+#[derive(Default)]
+struct Batch {
+    /// The lines' bytes (trimmed, at most `max + 1` each), back to back.
+    text: Vec<u8>,
+    lines: Vec<Decoded>,
+    /// The line number of the last line read (blank lines included).
+    last_lineno: u64,
+    /// A read error after the lines above.
+    error: Option<io::Error>,
+}
+
+/// One non-blank line of a [`Batch`].
+struct Decoded {
+    lineno: u64,
+    /// Input offset past the line.
+    pos: u64,
+    /// Its bytes in [`Batch::text`].
+    start: usize,
+    end: usize,
+    event: Result<Event, DecodeError>,
+}
+
+/// The reading thread: reads, splits and decodes batches of lines and
+/// sends them in order; stops at the end of input, on a read error (sent
+/// last) or when the applying side hangs up.
+fn read_batches<R: BufRead>(
+    mut reader: R,
+    max: usize,
+    tx: std::sync::mpsc::SyncSender<Batch>,
+    spare: std::sync::mpsc::Receiver<Batch>,
+) {
+    let mut lineno = 0u64;
+    let mut pos = 0u64;
+    loop {
+        let mut b = spare.try_recv().unwrap_or_default();
+        b.text.clear();
+        b.lines.clear();
+        let mut done = false;
+        while b.lines.len() < HANDOFF {
+            let start = b.text.len();
+            match read_line_appended(&mut reader, &mut b.text, max) {
+                Ok((0, _)) => {
+                    done = true;
+                    break;
+                }
+                Ok((n, full_len)) => {
+                    pos += n as u64;
+                    lineno += 1;
+                    let (s, e) = trim_range(&b.text[start..]);
+                    let (s, e) = (start + s, start + e);
+                    if s == e && full_len <= max {
+                        b.text.truncate(start);
+                        continue;
+                    }
+                    let event = decode_line(&b.text[s..e], full_len, max);
+                    b.lines.push(Decoded {
+                        lineno,
+                        pos,
+                        start: s,
+                        end: e,
+                        event,
+                    });
+                }
+                Err(e) => {
+                    b.error = Some(e);
+                    done = true;
+                    break;
+                }
+            }
+        }
+        b.last_lineno = lineno;
+        if tx.send(b).is_err() || done {
+            return;
+        }
+    }
+}
+
+/// Two threads: one reads and decodes batches of lines while this one
+/// applies the previous batch, line by line in input order.
+fn pipelined<R: BufRead + Send>(reader: R, max: usize, a: &mut Apply) -> Result<(), Stop> {
+    use std::sync::mpsc;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+        let (spare_tx, spare_rx) = mpsc::channel::<Batch>();
+        std::thread::Builder::new()
+            .name("replay-read".into())
+            .spawn_scoped(scope, move || read_batches(reader, max, tx, spare_rx))
+            .map_err(Stop::Input)?;
+        for mut b in rx {
+            for d in b.lines.drain(..) {
+                a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
+            }
+            a.lineno = b.last_lineno;
+            if let Some(e) = b.error.take() {
+                return Err(Stop::Input(e));
+            }
+            // The reader may have finished: the buffer is then dropped.
+            let _ = spare_tx.send(b);
+        }
+        Ok(())
+    })
 }
 
 /// Writes the SLA state changes the engine recorded since the last call,
@@ -495,6 +715,12 @@ fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String 
 }
 
 fn trim(b: &[u8]) -> &[u8] {
+    let (start, end) = trim_range(b);
+    &b[start..end]
+}
+
+/// The range of `b` without leading and trailing ASCII whitespace.
+fn trim_range(b: &[u8]) -> (usize, usize) {
     let start = b
         .iter()
         .position(|c| !c.is_ascii_whitespace())
@@ -503,7 +729,7 @@ fn trim(b: &[u8]) -> &[u8] {
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(start, |e| e + 1);
-    &b[start..end.max(start)]
+    (start, end.max(start))
 }
 
 /// Reads one line (without its newline) into `buf`, keeping at most
@@ -514,6 +740,16 @@ fn read_line_capped<R: BufRead>(
     max: usize,
 ) -> io::Result<(usize, usize)> {
     buf.clear();
+    read_line_appended(r, buf, max)
+}
+
+/// [`read_line_capped`] appending to `buf` instead of replacing it.
+fn read_line_appended<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<(usize, usize)> {
+    let base = buf.len();
     let mut consumed = 0;
     let mut len = 0;
     loop {
@@ -529,7 +765,7 @@ fn read_line_capped<R: BufRead>(
             Some(i) => (&chunk[..i], i + 1),
             None => (chunk, chunk.len()),
         };
-        let room = (max + 1).saturating_sub(buf.len());
+        let room = (max + 1).saturating_sub(buf.len() - base);
         buf.extend_from_slice(&part[..part.len().min(room)]);
         len += part.len();
         let found = done > part.len();
@@ -583,5 +819,16 @@ mod tests {
         assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (4, 4));
         assert_eq!(buf, b"last");
         assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn appended_lines_are_capped_on_their_own_length() {
+        let data = b"abc\nthis line is long\n";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = b"earlier".to_vec();
+        assert_eq!(read_line_appended(&mut r, &mut buf, 8).unwrap(), (4, 3));
+        assert_eq!(buf, b"earlierabc");
+        assert_eq!(read_line_appended(&mut r, &mut buf, 8).unwrap(), (18, 17));
+        assert_eq!(buf, b"earlierabcthis line");
     }
 }

@@ -776,3 +776,111 @@ fn replay_writes_sla_events_as_json_lines() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("are the same file"), "{}", stderr(&o));
 }
+
+/// `replay --threads 2` (read and decode on one thread, apply on another)
+/// writes what `--threads 1` writes: the same metrics, dead letters with the
+/// same line numbers and the same SLA event stream, over an input of many
+/// hand-off batches with bad, blank, oversize and future-dated lines at
+/// known places.
+#[test]
+fn replay_threads_1_and_2_write_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["simulate", "--duration", "1d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let day = String::from_utf8(out.stdout).unwrap();
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(
+        &cfg,
+        "[limits]\nmax_event_bytes = 1024\n[[sla.policies]]\nname = \"all\"\nfirst_response = \"1m\"\nanswer = \"5s\"\n",
+    )
+    .unwrap();
+    let big = format!("{{\"event_id\":\"big\",\"pad\":\"{}\"}}", "a".repeat(5000));
+    let future = r#"{"event_id":"f","type":"survey.nps","ts":"2999-01-01T00:00:00Z","score":3,"customer_id":"C"}"#;
+    let mut lines: Vec<&str> = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in day.lines().enumerate() {
+        lines.push(line);
+        let extra = match i % 997 {
+            3 => Some(("{oops", true)),
+            5 => Some(("   ", false)),
+            7 => Some(("", false)),
+            11 => Some((big.as_str(), true)),
+            13 => Some((future, true)),
+            _ => None,
+        };
+        if let Some((s, is_bad)) = extra {
+            lines.push(s);
+            if is_bad {
+                bad.push(lines.len() as u64);
+            }
+        }
+    }
+    let text = lines.join("\n") + "\n";
+    assert!(day.lines().count() > 3 * 2048, "several hand-off batches");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, &text).unwrap();
+    let run = |threads: &str| {
+        let m = dir.path().join(format!("m{threads}.prom"));
+        let d = dir.path().join(format!("d{threads}.jsonl"));
+        let s = dir.path().join(format!("s{threads}.jsonl"));
+        let o = frontline(
+            &[
+                "replay",
+                "--threads",
+                threads,
+                "--input",
+                input.to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "--metrics-out",
+                m.to_str().unwrap(),
+                "--dead-letter",
+                d.to_str().unwrap(),
+                "--sla-events-out",
+                s.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        // The batch timings differ from run to run; nothing else may.
+        let metrics: Vec<String> = read(&m)
+            .lines()
+            .filter(|l| !l.contains("frontline_batch_seconds"))
+            .map(String::from)
+            .collect();
+        // A future timestamp's message says how far ahead of the wall
+        // clock it is, which moves between runs.
+        let dead: Vec<serde_json::Value> = read(&d)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if v["reason"] == "future_timestamp" {
+                    v["error"] = "(wall-clock dependent)".into();
+                }
+                v
+            })
+            .collect();
+        // The breach log on stderr is rate-limited by wall time; the
+        // summary line is not.
+        let summary: Vec<String> = stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("replay:"))
+            .map(String::from)
+            .collect();
+        assert_eq!(summary.len(), 1, "{}", stderr(&o));
+        (metrics, dead, read(&s), summary)
+    };
+    let one = run("1");
+    let two = run("2");
+    assert_eq!(one.0, two.0, "metrics");
+    assert_eq!(one.1, two.1, "dead letters");
+    assert_eq!(one.2, two.2, "SLA events");
+    assert_eq!(one.3, two.3, "summary");
+    let lines: Vec<u64> = two.1.iter().map(|v| v["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, bad);
+    assert!(two.2.lines().count() > 100, "SLA events written");
+}

@@ -1,0 +1,246 @@
+//! How the engine's cost grows with its state: apply events/s and bytes
+//! per open ticket at 10 k, 1 M and 10 M open tickets (docs/performance.md,
+//! "Cost as state grows").
+//!
+//! One engine per size is grown by `ticket.created` lines (distinct tickets
+//! and customers, 1 ms apart) and the process's resident set is read before
+//! and after each, so bytes per open ticket is the growth of RSS over the
+//! tickets. Then the engines take turns (10 k, 1 M, 10 M, 10 k, …) applying
+//! chunks of a steady workload on their open tickets — replies, customer
+//! replies, status changes between open and pending and assignments, each
+//! on a ticket drawn uniformly from that engine's open tickets, so no ticket
+//! opens or closes — decoded beforehand, so the timing is apply alone. Each
+//! chunk's wall and thread CPU time are kept; the report is the median
+//! events/s of each size and the median of the per-round ratios to 10 k.
+//!
+//! FRONTLINE_BENCH_SIZES (comma-separated, default 10000,1000000,10000000),
+//! FRONTLINE_BENCH_ROUNDS (default 5), FRONTLINE_BENCH_CHUNK (events per
+//! chunk, default 200000). Under `cargo test` (no `--bench`) it runs 1 000
+//! and 10 000 tickets, one round of 2 000 events.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use frontline::config::Config;
+use frontline::decode::decode;
+use frontline::engine::Engine;
+use frontline::event::Event;
+
+#[path = "corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+
+use corpus::{Rng, StateLines};
+
+/// `limits.max_event_bytes` default.
+const MAX_BYTES: usize = 64 * 1024;
+
+/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
+fn status_bytes(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n.is_multiple_of(2) {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
+}
+
+/// An engine with `n` open tickets, and the event time it has reached.
+struct Sized {
+    n: u64,
+    engine: Engine,
+    ts: i64,
+    next_event: u64,
+    rng: Rng,
+    buf: Vec<u8>,
+}
+
+impl Sized {
+    fn grow(n: u64, seed: u64) -> Sized {
+        let mut lines = StateLines::new(seed);
+        let mut engine = Engine::new(&Config::default());
+        for i in 0..n {
+            let ev = decode(lines.ticket_created(i, i), MAX_BYTES).expect("valid line");
+            engine.apply(ev);
+        }
+        let ts = engine.clock().expect("events applied");
+        Sized {
+            n,
+            engine,
+            ts,
+            next_event: 0,
+            rng: Rng::new(seed ^ 0x5ca1e),
+            buf: Vec::with_capacity(256),
+        }
+    }
+
+    /// The next event of the steady workload, decoded.
+    fn next(&mut self) -> Event {
+        self.next_event += 1;
+        self.ts += 1;
+        let ticket = self.rng.below(self.n);
+        let agent = self.rng.below(200);
+        self.buf.clear();
+        write!(
+            self.buf,
+            r#"{{"event_id":"w-{}","ts":{},"ticket_id":"T-{ticket:08}","#,
+            self.next_event, self.ts
+        )
+        .expect("vec");
+        match self.rng.below(4) {
+            0 => write!(
+                self.buf,
+                r#""type":"ticket.agent_replied","agent_id":"A-{agent:04}","public":true}}"#
+            ),
+            1 => write!(self.buf, r#""type":"ticket.customer_replied"}}"#),
+            2 => {
+                let s = if self.rng.chance(0.5) {
+                    "pending"
+                } else {
+                    "open"
+                };
+                write!(
+                    self.buf,
+                    r#""type":"ticket.status_changed","status":"{s}"}}"#
+                )
+            }
+            _ => write!(
+                self.buf,
+                r#""type":"ticket.assigned","agent_id":"A-{agent:04}"}}"#
+            ),
+        }
+        .expect("vec");
+        decode(&self.buf, MAX_BYTES).expect("workload lines are valid")
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
+    let env = |k: &str| std::env::var(k).ok();
+    let sizes: Vec<u64> = env("FRONTLINE_BENCH_SIZES")
+        .map(|s| {
+            s.split(',')
+                .map(|n| n.trim().parse().expect("FRONTLINE_BENCH_SIZES"))
+                .collect()
+        })
+        .unwrap_or(if bench {
+            vec![10_000, 1_000_000, 10_000_000]
+        } else {
+            vec![1_000, 10_000]
+        });
+    let rounds: usize = env("FRONTLINE_BENCH_ROUNDS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench { 5 } else { 1 });
+    let chunk: usize = env("FRONTLINE_BENCH_CHUNK")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench { 200_000 } else { 2_000 });
+    println!("scale: load average before {}", loadavg());
+
+    let mut engines = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let before = status_bytes("VmRSS");
+        let t = Instant::now();
+        let s = Sized::grow(n, i as u64 + 1);
+        let after = status_bytes("VmRSS");
+        println!(
+            "scale: {n:>9} open tickets: grown in {:6.1} s, RSS +{:>11} bytes = {:6.1} bytes/ticket; \
+             process RSS {} MB, peak {} MB",
+            t.elapsed().as_secs_f64(),
+            after.saturating_sub(before),
+            after.saturating_sub(before) as f64 / n as f64,
+            after >> 20,
+            status_bytes("VmHWM") >> 20
+        );
+        engines.push(s);
+    }
+
+    let mut wall = vec![Vec::new(); sizes.len()];
+    let mut cpu = vec![Vec::new(); sizes.len()];
+    let mut ratio_wall = vec![Vec::new(); sizes.len()];
+    let mut ratio_cpu = vec![Vec::new(); sizes.len()];
+    let mut events = Vec::with_capacity(chunk);
+    for round in 0..rounds {
+        let mut w = vec![0.0; sizes.len()];
+        let mut c = vec![0.0; sizes.len()];
+        for (i, s) in engines.iter_mut().enumerate() {
+            events.clear();
+            events.extend((0..chunk).map(|_| s.next()));
+            let (t0, c0) = (Instant::now(), thread_cpu());
+            for ev in events.drain(..) {
+                s.engine.apply(ev);
+            }
+            let (tw, tc) = (t0.elapsed(), thread_cpu() - c0);
+            w[i] = chunk as f64 / tw.as_secs_f64();
+            c[i] = chunk as f64 / tc.as_secs_f64();
+            println!(
+                "scale:   round {round} {:>9} tickets: {:6.3} M events/s wall, {:6.3} M/s cpu",
+                s.n,
+                w[i] / 1e6,
+                c[i] / 1e6
+            );
+        }
+        for i in 0..sizes.len() {
+            wall[i].push(w[i]);
+            cpu[i].push(c[i]);
+            ratio_wall[i].push(w[i] / w[0]);
+            ratio_cpu[i].push(c[i] / c[0]);
+        }
+    }
+    println!(
+        "scale: apply, medians of {rounds} rounds of {chunk} events (ratios to {} tickets, per round):",
+        sizes[0]
+    );
+    println!("scale:   open tickets   M events/s wall   ×      M events/s cpu   ×");
+    for (i, n) in sizes.iter().enumerate() {
+        println!(
+            "scale:   {n:>12}   {:8.3}        {:5.2}   {:8.3}         {:5.2}",
+            median(wall[i].clone()) / 1e6,
+            median(ratio_wall[i].clone()),
+            median(cpu[i].clone()) / 1e6,
+            median(ratio_cpu[i].clone()),
+        );
+    }
+    println!(
+        "scale: process RSS {} MB, peak {} MB; load average after {}",
+        status_bytes("VmRSS") >> 20,
+        status_bytes("VmHWM") >> 20,
+        loadavg()
+    );
+}
