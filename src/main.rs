@@ -82,6 +82,12 @@ struct RunArgs {
     /// time (from a day ago), so the state holds still (tests, screenshots).
     #[arg(long, value_name = "DURATION")]
     simulate_for: Option<frontline::config::Dur>,
+    /// With --embedded: the simulated centre's offset from UTC in hours;
+    /// its daily curve (quiet nights, busy days, a lunchtime incident)
+    /// follows its local time.
+    #[arg(long, value_name = "HOURS", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-12..=14))]
+    simulate_utc_offset: i32,
 }
 
 #[derive(Args, Debug)]
@@ -283,6 +289,7 @@ async fn run_live(
     mut cfg: Config,
     embedded: bool,
     simulate_for: Option<frontline::config::Dur>,
+    utc_offset_hours: i32,
 ) -> anyhow::Result<()> {
     // A bad web config stops us before anything is consumed (exit 2).
     let web = match &cfg.http.web_config {
@@ -317,6 +324,7 @@ async fn run_live(
         let end_ms = simulate_for.map_or(i64::MAX, |d| start_ms + d.ms());
         let sim = Simulator::new(SimConfig {
             start_ms,
+            utc_offset_hours,
             ..Default::default()
         });
         let stop = shutdown.clone();
@@ -431,7 +439,12 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    match block_on(run_live(cfg, embedded(&args), args.simulate_for)) {
+    match block_on(run_live(
+        cfg,
+        embedded(&args),
+        args.simulate_for,
+        args.simulate_utc_offset,
+    )) {
         Err(e) => fail(e),
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if is_startup_error(&e) => fail(error_text(&e)),
