@@ -5,6 +5,10 @@
 //! timing), then runs the criterion benchmarks. Under `cargo test` the same
 //! code runs once on small inputs, as a smoke test.
 
+#[path = "measure.rs"]
+#[allow(dead_code)]
+mod measure;
+use measure::thread_cpu;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
@@ -438,18 +442,6 @@ fn per_agent_report(events: &[Event], rounds: usize) {
             median(off_on.iter().map(|r| rate(pick(r.1))).collect()),
         );
     }
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write to.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {

@@ -18,6 +18,10 @@
 //! time and CPU time of each and the median of the per-round ratios. Under
 //! `cargo test` (no `--bench`) it runs one round on a small input.
 
+#[path = "measure.rs"]
+#[allow(dead_code)]
+mod measure;
+use measure::{loadavg, median};
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
@@ -89,22 +93,6 @@ fn cpu(who: libc::c_int) -> Duration {
     assert_eq!(rc, 0, "getrusage");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n.is_multiple_of(2) {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    } else {
-        v[n / 2]
-    }
 }
 
 const PASSES: [&str; 4] = ["decode", "serde", "replay-1", "replay-2"];

@@ -18,8 +18,12 @@
 //! chunk, default 200000). Under `cargo test` (no `--bench`) it runs 1 000
 //! and 10 000 tickets, one round of 2 000 events.
 
+#[path = "measure.rs"]
+#[allow(dead_code)]
+mod measure;
+use measure::{loadavg, median, thread_cpu};
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use frontline::config::Config;
 use frontline::decode::decode;
@@ -48,34 +52,6 @@ fn status_bytes(key: &str) -> u64 {
                 .ok()
         })
         .map_or(0, |kb| kb * 1024)
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write to.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n.is_multiple_of(2) {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    } else {
-        v[n / 2]
-    }
 }
 
 /// An engine with `n` open tickets, and the event time it has reached.
