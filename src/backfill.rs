@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use crate::decode::{decode, DecodeError};
+use crate::decode::DecodeError;
 use crate::engine::Engine;
 use crate::export;
 use crate::metrics::Family;
@@ -118,25 +118,6 @@ impl Backfill {
     /// Steps written so far.
     pub fn steps(&self) -> u64 {
         self.steps
-    }
-
-    /// Decodes one line and applies it (as [`Engine::ingest`]), first
-    /// writing every step its event's time passes: the picture before it.
-    pub fn ingest(
-        &mut self,
-        engine: &mut Engine,
-        bytes: &[u8],
-        max_bytes: usize,
-        now_ms: i64,
-    ) -> Result<Result<(), DecodeError>, ReplayError> {
-        let ev = match decode(bytes, max_bytes) {
-            Ok(ev) => ev,
-            Err(e) => {
-                engine.record_decode_error(e.reason_index());
-                return Ok(Err(e));
-            }
-        };
-        self.admit(engine, ev, now_ms)
     }
 
     /// Applies a decoded event (as [`Engine::admit`]), first writing every
