@@ -44,13 +44,13 @@ impl Engine {
     /// The `k` open SLA clocks (tickets and calls) closest to their
     /// deadlines, earliest first (the live page's "closest to breaching").
     pub fn closest_due(&self, k: usize) -> Vec<crate::metrics::DueClock> {
-        use super::sla_engine::{closest_due, Clocked};
+        use super::sla_clocked::{closest_due, Clocked};
         let pol = &self.s.policies;
         let cap = &self.st.queues;
         fn item<E: Clocked>(
             pol: &super::sla::Policies,
             cap: &LabelCap,
-            (due_ms, id, i, at_risk, e): super::sla_engine::Due<'_, E>,
+            (due_ms, id, i, at_risk, e): super::sla_clocked::Due<'_, E>,
         ) -> crate::metrics::DueClock {
             let (priority, queue) = e.labels();
             crate::metrics::DueClock {

@@ -10,207 +10,16 @@
 //! them later leaves the old one to fire early and reschedule, so the heap
 //! holds about one entry per entity.
 
-use super::quad_heap::QuadHeap;
 use super::sla::{
     self, sla_key, Breach, ClockKind, Clocks, Policies, SlaEvent, SlaEventKind, Verdict,
 };
+use super::sla_clocked::{Clocked, SlaTimers};
 use super::state::{Call, Metrics, Ticket};
-use super::table::{hash_id, Slot, Table};
+use super::table::{hash_id, Table};
 use super::window::{WindowCount, Windows};
-use super::{Engine, LabelId, Settings, State, MAX_BREACH_RECORDS, MAX_SLA_EVENTS};
+use super::{LabelId, Settings, State, MAX_BREACH_RECORDS, MAX_SLA_EVENTS};
 use crate::calendar::Hours;
-use crate::event::{Channel, Priority};
-
-/// SLA timers: (due, hash of the ticket's or call's id), earliest first.
-pub(super) type SlaTimers = QuadHeap<(i64, u64)>;
-
-/// One timer per entity with a live one, at its `sla_due`.
-pub(super) fn live_timers<E: Clocked>(table: &Table<E>) -> SlaTimers {
-    let mut h = SlaTimers::new();
-    for (id, e) in table.iter() {
-        if e.sla_due() != i64::MAX {
-            h.push((e.sla_due(), hash_id(id)));
-        }
-    }
-    h
-}
-
-/// Heap entries [`closest_due`] looks at, at most: it stays cheap however
-/// many timers wait far ahead of their deadlines.
-const DUE_VISITS: usize = 512;
-
-/// An open clock near its deadline: (deadline, id, clock index, at risk).
-pub(super) type Due<'a, E> = (i64, &'a str, usize, bool, &'a E);
-
-/// The (at most) `k` open clocks of `table` with a target whose deadlines
-/// come first, earliest first, found from the timer heap without a scan.
-///
-/// Every entity's live timer is at or before each of its open clocks'
-/// deadlines, so heap entries are visited in due order (a best-first walk
-/// of the heap's tree) until the next one is later than the `k`-th
-/// deadline found, or [`DUE_VISITS`] entries were visited. Stale entries
-/// (not the entity's live timer) are skipped.
-pub(super) fn closest_due<'a, E: Clocked>(
-    pol: &Policies,
-    table: &'a Table<E>,
-    heap: &SlaTimers,
-    k: usize,
-) -> Vec<Due<'a, E>> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    let items = heap.as_slice();
-    let mut found: Vec<Due<'a, E>> = Vec::new();
-    if k == 0 || items.is_empty() {
-        return found;
-    }
-    let mut frontier = BinaryHeap::new();
-    frontier.push(Reverse((items[0], 0usize)));
-    let mut visits = 0;
-    while let Some(Reverse(((due, hash), at))) = frontier.pop() {
-        if found.len() >= k && found[k - 1].0 < due {
-            break;
-        }
-        visits += 1;
-        if visits > DUE_VISITS {
-            break;
-        }
-        for (c, item) in items.iter().enumerate().skip(4 * at + 1).take(4) {
-            frontier.push(Reverse((*item, c)));
-        }
-        for slot in table.slots_with_hash(hash, |e| e.sla_due() == due) {
-            let (id, e) = table.entry_at(slot);
-            let clocks = e.clocks();
-            let Some(p) = pol.get(e.policy()) else {
-                continue;
-            };
-            for (i, kind) in E::KINDS.iter().enumerate() {
-                let Some(target) = p.targets[*kind as usize] else {
-                    continue;
-                };
-                if !clocks.open(i) {
-                    continue;
-                }
-                let (pauses, since) = e.pauses(i);
-                let deadline = sla::deadline(&p.hours, e.start(i), pauses, since, target);
-                if deadline == i64::MAX {
-                    continue;
-                }
-                if found.iter().any(|f| f.1 == id && f.2 == i) {
-                    continue;
-                }
-                found.push((deadline, id, i, clocks.at_risk(i), e));
-            }
-        }
-        found.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        found.truncate(k);
-    }
-    found
-}
-
-/// A ticket or call, as its clocks see it.
-pub(super) trait Clocked {
-    /// `ticket` or `call`, for breach records.
-    const ENTITY: &'static str;
-    /// Clock `i` is `KINDS[i]`.
-    const KINDS: &'static [ClockKind];
-    fn policy(&self) -> u8;
-    fn set_policy(&mut self, p: u8);
-    fn clocks(&self) -> Clocks;
-    fn clocks_mut(&mut self) -> &mut Clocks;
-    /// Due time of its live timer (`i64::MAX`: none).
-    fn sla_due(&self) -> i64;
-    fn sla_due_mut(&mut self) -> &mut i64;
-    /// Priority and queue labels.
-    fn labels(&self) -> (Priority, LabelId);
-    fn channel(&self) -> Channel;
-    /// When clock `i` started (meaningful while it runs).
-    fn start(&self, i: usize) -> i64;
-    /// Clock `i`'s closed pauses and the start of the current one.
-    fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>);
-}
-
-impl Clocked for Ticket {
-    const ENTITY: &'static str = "ticket";
-    const KINDS: &'static [ClockKind] = &[
-        ClockKind::FirstResponse,
-        ClockKind::NextResponse,
-        ClockKind::Resolution,
-    ];
-    fn policy(&self) -> u8 {
-        self.policy
-    }
-    fn set_policy(&mut self, p: u8) {
-        self.policy = p;
-    }
-    fn clocks(&self) -> Clocks {
-        self.clocks
-    }
-    fn clocks_mut(&mut self) -> &mut Clocks {
-        &mut self.clocks
-    }
-    fn sla_due(&self) -> i64 {
-        self.sla_due
-    }
-    fn sla_due_mut(&mut self) -> &mut i64 {
-        &mut self.sla_due
-    }
-    fn labels(&self) -> (Priority, LabelId) {
-        (self.priority, self.queue)
-    }
-    fn channel(&self) -> Channel {
-        self.channel
-    }
-    fn start(&self, i: usize) -> i64 {
-        // The next-response clock starts with the customer message that
-        // found no unanswered one: exactly when `unanswered_since` is set.
-        if i == 1 {
-            self.unanswered_since
-        } else {
-            self.created
-        }
-    }
-    fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>) {
-        match (&self.ext, i) {
-            (Some(e), 2) => (&e.pauses.closed, e.pauses.since),
-            _ => (&[], None),
-        }
-    }
-}
-
-impl Clocked for Call {
-    const ENTITY: &'static str = "call";
-    const KINDS: &'static [ClockKind] = &[ClockKind::Answer];
-    fn policy(&self) -> u8 {
-        self.policy
-    }
-    fn set_policy(&mut self, p: u8) {
-        self.policy = p;
-    }
-    fn clocks(&self) -> Clocks {
-        self.clocks
-    }
-    fn clocks_mut(&mut self) -> &mut Clocks {
-        &mut self.clocks
-    }
-    fn sla_due(&self) -> i64 {
-        self.sla_due
-    }
-    fn sla_due_mut(&mut self) -> &mut i64 {
-        &mut self.sla_due
-    }
-    fn labels(&self) -> (Priority, LabelId) {
-        (Priority::Normal, self.queue)
-    }
-    fn channel(&self) -> Channel {
-        self.channel
-    }
-    fn start(&self, _: usize) -> i64 {
-        self.queued
-    }
-    fn pauses(&self, _: usize) -> (&[(i64, i64)], Option<i64>) {
-        (&[], None)
-    }
-}
+use crate::event::Priority;
 
 static ALWAYS: Hours = Hours::Always;
 
@@ -267,22 +76,22 @@ pub(super) fn split<'a>(
 }
 
 impl Cx<'_> {
-    fn target(&self, policy: u8, kind: ClockKind) -> Option<i64> {
+    pub(super) fn target(&self, policy: u8, kind: ClockKind) -> Option<i64> {
         self.pol.get(policy).and_then(|p| p.targets[kind as usize])
     }
 
-    fn hours(&self, policy: u8) -> &Hours {
+    pub(super) fn hours(&self, policy: u8) -> &Hours {
         self.pol.get(policy).map_or(&ALWAYS, |p| &p.hours)
     }
 
     /// When clock `i` reaches `ms` open milliseconds (`i64::MAX`: never, or paused first).
-    fn reach<E: Clocked>(&self, e: &E, i: usize, ms: i64) -> i64 {
+    pub(super) fn reach<E: Clocked>(&self, e: &E, i: usize, ms: i64) -> i64 {
         let (pauses, since) = e.pauses(i);
         sla::deadline(self.hours(e.policy()), e.start(i), pauses, since, ms)
     }
 
     /// Clock `i`'s deadline (`i64::MAX` without a target).
-    fn deadline<E: Clocked>(&self, e: &E, i: usize) -> i64 {
+    pub(super) fn deadline<E: Clocked>(&self, e: &E, i: usize) -> i64 {
         match self.target(e.policy(), E::KINDS[i]) {
             Some(t) => self.reach(e, i, t),
             None => i64::MAX,
@@ -290,14 +99,14 @@ impl Cx<'_> {
     }
 
     /// Clock `i`'s at-risk instant (`i64::MAX` without a target).
-    fn warn_at<E: Clocked>(&self, e: &E, i: usize) -> i64 {
+    pub(super) fn warn_at<E: Clocked>(&self, e: &E, i: usize) -> i64 {
         match self.target(e.policy(), E::KINDS[i]) {
             Some(t) => self.reach(e, i, self.warn_ms(t)),
             None => i64::MAX,
         }
     }
 
-    fn warn_ms(&self, target: i64) -> i64 {
+    pub(super) fn warn_ms(&self, target: i64) -> i64 {
         ((target as f64) * self.pol.warn_fraction).round() as i64
     }
 
@@ -305,7 +114,7 @@ impl Cx<'_> {
     /// for them and the clock is reported: it has a target under the policy
     /// in force, or has breached (docs/sla.md, "The SLA event stream").
     #[inline]
-    fn note<E: Clocked>(
+    pub(super) fn note<E: Clocked>(
         &mut self,
         e: &E,
         id: &str,
@@ -320,7 +129,7 @@ impl Cx<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record<E: Clocked>(
+    pub(super) fn record<E: Clocked>(
         &mut self,
         e: &E,
         id: &str,
@@ -369,7 +178,7 @@ impl Cx<'_> {
     /// The next instant clock `i` needs attention: its at-risk instant, or
     /// its deadline once at risk. The at-risk instant is never after the
     /// deadline (`warn_fraction` ≤ 1), so one calendar walk suffices.
-    fn next_instant<E: Clocked>(&self, e: &E, i: usize) -> i64 {
+    pub(super) fn next_instant<E: Clocked>(&self, e: &E, i: usize) -> i64 {
         let c = e.clocks();
         if !c.open(i) {
             return i64::MAX;
@@ -381,13 +190,13 @@ impl Cx<'_> {
         }
     }
 
-    fn key<E: Clocked>(e: &E, i: usize) -> u64 {
+    pub(super) fn key<E: Clocked>(e: &E, i: usize) -> u64 {
         let (pr, q) = e.labels();
         sla_key(E::KINDS[i], e.policy(), pr, q)
     }
 
     /// Adds (`sign` 1) or removes (−1) clock `i`'s share of the gauges under `key`.
-    fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
+    pub(super) fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
         if c.at_risk(i) {
             *{
                 let k = self.m.budget.admit(&self.m.sla_at_risk, key, 1);
@@ -402,7 +211,7 @@ impl Cx<'_> {
         }
     }
 
-    fn window_verdict(&mut self, kind: ClockKind, ts: i64, met: bool) {
+    pub(super) fn window_verdict(&mut self, kind: ClockKind, ts: i64, met: bool) {
         let c = match (kind, met) {
             (ClockKind::FirstResponse, true) => WindowCount::SlaFirstResponseMet,
             (ClockKind::FirstResponse, false) => WindowCount::SlaFirstResponseBreached,
@@ -417,7 +226,14 @@ impl Cx<'_> {
 
     /// Clock `i` breached at its deadline `at` (found by a timer, or by
     /// its late target event).
-    fn breach<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64, timer: bool) {
+    pub(super) fn breach<E: Clocked>(
+        &mut self,
+        e: &mut E,
+        id: &str,
+        i: usize,
+        at: i64,
+        timer: bool,
+    ) {
         let key = Self::key(e, i);
         let kind = E::KINDS[i];
         self.gauges(e.clocks(), i, key, -1);
@@ -448,7 +264,7 @@ impl Cx<'_> {
 
     /// Clock `i`'s target event happened at `ts`: met if in time, else
     /// breached (a held early arrival is judged by its own time); then it stops.
-    fn complete<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, ts: i64) {
+    pub(super) fn complete<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, ts: i64) {
         let c = e.clocks();
         if !c.running(i) {
             return;
@@ -473,7 +289,7 @@ impl Cx<'_> {
     }
 
     /// Stops clock `i` at `at` without a verdict (a breach stands).
-    fn stop<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64) {
+    pub(super) fn stop<E: Clocked>(&mut self, e: &mut E, id: &str, i: usize, at: i64) {
         let c = e.clocks();
         if !c.running(i) {
             return;
@@ -486,7 +302,7 @@ impl Cx<'_> {
     }
 
     /// Stops every clock at `at` (the entity leaves state).
-    fn stop_all<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) {
+    pub(super) fn stop_all<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) {
         for i in 0..E::KINDS.len() {
             self.stop(e, id, i, at);
         }
@@ -503,7 +319,7 @@ impl Cx<'_> {
     /// instant is after `at`, the other's is too and cannot be the earliest,
     /// so its calendar walk is skipped (a new ticket's resolution clock,
     /// behind its first-response clock, costs nothing).
-    fn due<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) -> i64 {
+    pub(super) fn due<E: Clocked>(&mut self, e: &mut E, id: &str, at: i64) -> i64 {
         let mut order: smallvec::SmallVec<[(i64, usize); 3]> = smallvec::SmallVec::new();
         for i in 0..E::KINDS.len() {
             let c = e.clocks();
@@ -565,7 +381,13 @@ impl Cx<'_> {
     }
 
     /// Pushes a timer at `next` when that is before the entity's live one.
-    fn schedule_at<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64, next: i64) {
+    pub(super) fn schedule_at<E: Clocked>(
+        &mut self,
+        timers: &mut SlaTimers,
+        e: &mut E,
+        hash: u64,
+        next: i64,
+    ) {
         let due = e.sla_due_mut();
         if next < *due {
             if *due == i64::MAX {
@@ -577,14 +399,14 @@ impl Cx<'_> {
     }
 
     /// After instants may have moved earlier: schedules the earliest.
-    fn schedule<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
+    pub(super) fn schedule<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, hash: u64) {
         let next = self.due(e, "", i64::MIN);
         self.schedule_at(timers, e, hash, next);
     }
 
     /// The entity's live timer (or a catch-up to `at`): judge everything
     /// due by `at`, then schedule the next instant.
-    fn fire<E: Clocked>(
+    pub(super) fn fire<E: Clocked>(
         &mut self,
         timers: &mut SlaTimers,
         e: &mut E,
@@ -603,7 +425,7 @@ impl Cx<'_> {
 
     /// A new ticket or call `id`: chooses its policy, starts clocks
     /// `start`, and schedules the first instant.
-    fn open<E: Clocked>(
+    pub(super) fn open<E: Clocked>(
         &mut self,
         timers: &mut SlaTimers,
         e: &mut E,
@@ -623,7 +445,13 @@ impl Cx<'_> {
     /// Judges the clocks up to (not including) `ts`, before an event at `ts`
     /// changes them. In arrival order the timers did this already; a held
     /// early arrival is judged by its own time this way.
-    fn catch_up<E: Clocked>(&mut self, timers: &mut SlaTimers, e: &mut E, id: &str, ts: i64) {
+    pub(super) fn catch_up<E: Clocked>(
+        &mut self,
+        timers: &mut SlaTimers,
+        e: &mut E,
+        id: &str,
+        ts: i64,
+    ) {
         if e.sla_due() < ts {
             self.fire(timers, e, id, hash_id(id), ts - 1);
         }
@@ -631,7 +459,7 @@ impl Cx<'_> {
 
     /// A timer at `due` for the id hash `hash`: fires the entities of
     /// `table` whose live timer it is.
-    fn timer<E: Clocked>(
+    pub(super) fn timer<E: Clocked>(
         &mut self,
         timers: &mut SlaTimers,
         table: &mut Table<E>,
@@ -647,7 +475,7 @@ impl Cx<'_> {
     /// Re-chooses the policy after a label change from `(old_pr, old_q)` at
     /// `ts` and moves the gauges to the new labels.
     #[allow(clippy::too_many_arguments)]
-    fn relabel<E: Clocked>(
+    pub(super) fn relabel<E: Clocked>(
         &mut self,
         timers: &mut SlaTimers,
         e: &mut E,
@@ -683,205 +511,5 @@ impl Cx<'_> {
             }
         }
         self.schedule(timers, e, hash);
-    }
-}
-
-impl Engine {
-    #[inline]
-    pub(super) fn sla_on(&self) -> bool {
-        !self.s.policies.list.is_empty()
-    }
-
-    /// The policy's calendar when it is a business one (for `*_business_seconds`).
-    pub(super) fn business_hours(&self, policy: u8) -> Option<&Hours> {
-        match self.s.policies.get(policy).map(|p| &p.hours) {
-            Some(h @ Hours::Business(_)) => Some(h),
-            _ => None,
-        }
-    }
-
-    // ---- tickets -------------------------------------------------------
-
-    /// Runs `f` on the ticket at `slot` with the SLA context and its timers.
-    fn on_ticket(
-        &mut self,
-        slot: Slot,
-        f: impl FnOnce(&mut Cx<'_>, &mut SlaTimers, &mut Ticket, &str),
-    ) {
-        if !self.sla_on() {
-            return;
-        }
-        let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        let (id, t) = tickets.entry_at_mut(slot);
-        f(&mut cx, timers, t, id);
-    }
-
-    /// Judges a ticket's clocks up to (not including) `ts` (see [`Cx::catch_up`]).
-    pub(super) fn sla_ticket_catch_up(&mut self, slot: Slot, ts: i64) {
-        self.on_ticket(slot, |cx, timers, t, id| cx.catch_up(timers, t, id, ts));
-    }
-
-    /// A new ticket, before it enters the table (so that its entry is
-    /// written once, not read back): choose its policy and start the
-    /// first-response and resolution clocks.
-    pub(super) fn sla_ticket_created(&mut self, t: &mut Ticket, id: &str, hash: u64) {
-        if !self.sla_on() {
-            return;
-        }
-        let (_, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        cx.open(timers, t, id, hash, &[0, 2]);
-    }
-
-    /// The ticket's priority or queue changed from `(old_pr, old_q)` at `ts`:
-    /// re-choose the policy and move the gauges to the new labels. Call
-    /// after updating the ticket.
-    pub(super) fn sla_ticket_relabel(
-        &mut self,
-        slot: Slot,
-        old_pr: Priority,
-        old_q: LabelId,
-        ts: i64,
-    ) {
-        self.on_ticket(slot, |cx, timers, t, id| {
-            cx.relabel(timers, t, id, hash_id(id), old_pr, old_q, ts)
-        });
-    }
-
-    /// A public agent reply at `ts`: first and next response clocks complete.
-    pub(super) fn sla_ticket_replied(&mut self, slot: Slot, ts: i64) {
-        self.on_ticket(slot, |cx, _, t, id| {
-            cx.complete(t, id, 0, ts);
-            cx.complete(t, id, 1, ts);
-        });
-    }
-
-    /// A customer message that found no unanswered one (the ticket's
-    /// `unanswered_since` is its time): a next-response clock starts.
-    pub(super) fn sla_ticket_awaits_reply(&mut self, slot: Slot) {
-        self.on_ticket(slot, |cx, timers, t, id| {
-            let at = t.unanswered_since;
-            cx.stop(t, id, 1, at);
-            t.clocks.start(1);
-            cx.note(t, id, 1, SlaEventKind::Applied, at, false);
-            let next = cx.next_instant(t, 1);
-            cx.schedule_at(timers, t, hash_id(id), next);
-        });
-    }
-
-    /// The ticket entered (`true`) or left (`false`) `pending` at `ts`.
-    pub(super) fn sla_ticket_pending(&mut self, slot: Slot, ts: i64, pending: bool) {
-        self.on_ticket(slot, |cx, timers, t, id| {
-            if pending {
-                let p = &mut t.ext.get_or_insert_with(Default::default).pauses;
-                if p.since.is_none() {
-                    // Instants only move later: the live timer fires early.
-                    p.since = Some(ts);
-                    if t.clocks.running(2) {
-                        cx.note(t, id, 2, SlaEventKind::Paused, ts, false);
-                    }
-                }
-            } else if let Some(e) = &mut t.ext {
-                if let Some(since) = e.pauses.since.take() {
-                    e.pauses.closed.push((since, ts.max(since)));
-                    if t.clocks.running(2) {
-                        cx.note(t, id, 2, SlaEventKind::Resumed, ts, false);
-                    }
-                    let next = cx.next_instant(t, 2);
-                    cx.schedule_at(timers, t, hash_id(id), next);
-                }
-            }
-        });
-    }
-
-    /// First resolution at `ts`: the resolution clock completes, reply clocks stop.
-    pub(super) fn sla_ticket_resolved(&mut self, slot: Slot, ts: i64) {
-        self.on_ticket(slot, |cx, _, t, id| {
-            cx.complete(t, id, 2, ts);
-            cx.stop(t, id, 0, ts);
-            cx.stop(t, id, 1, ts);
-        });
-    }
-
-    /// The ticket leaves state (closed at `ts`): every clock stops.
-    pub(super) fn sla_ticket_gone(&mut self, slot: Slot, ts: i64) {
-        self.on_ticket(slot, |cx, _, t, id| cx.stop_all(t, id, ts));
-    }
-
-    /// A ticket timer at `due` for the id hash `hash`.
-    pub(super) fn sla_ticket_timer(&mut self, due: i64, hash: u64) {
-        let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        cx.timer(timers, tickets, due, hash);
-    }
-
-    // ---- calls ---------------------------------------------------------
-
-    fn on_call(
-        &mut self,
-        slot: Slot,
-        f: impl FnOnce(&mut Cx<'_>, &mut SlaTimers, &mut Call, &str),
-    ) {
-        if !self.sla_on() {
-            return;
-        }
-        let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
-        let (id, c) = calls.entry_at_mut(slot);
-        f(&mut cx, timers, c, id);
-    }
-
-    /// The call's answer clock, judged up to (not including) `ts`.
-    pub(super) fn sla_call_catch_up(&mut self, slot: Slot, ts: i64) {
-        self.on_call(slot, |cx, timers, c, id| cx.catch_up(timers, c, id, ts));
-    }
-
-    /// A call entered a queue, before it enters the table: its answer clock starts.
-    pub(super) fn sla_call_queued(&mut self, c: &mut Call, id: &str, hash: u64) {
-        if !self.sla_on() {
-            return;
-        }
-        let (_, _, _, timers, mut cx) = split(&self.s, &mut self.st);
-        cx.open(timers, c, id, hash, &[0]);
-    }
-
-    /// Answered (`true`) or abandoned at `ts`.
-    pub(super) fn sla_call_left_queue(&mut self, slot: Slot, ts: i64, answered: bool) {
-        self.on_call(slot, |cx, _, c, id| {
-            if answered {
-                cx.complete(c, id, 0, ts)
-            } else {
-                cx.stop(c, id, 0, ts)
-            }
-        });
-    }
-
-    /// The call moved from queue `old_q` at `ts`: re-choose the policy.
-    pub(super) fn sla_call_relabel(&mut self, slot: Slot, old_q: LabelId, ts: i64) {
-        self.on_call(slot, |cx, timers, c, id| {
-            cx.relabel(timers, c, id, hash_id(id), Priority::Normal, old_q, ts)
-        });
-    }
-
-    /// A call timer at `due` for the id hash `hash`.
-    pub(super) fn sla_call_timer(&mut self, due: i64, hash: u64) {
-        let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
-        cx.timer(timers, calls, due, hash);
-    }
-
-    /// Stops the clocks of tickets (when `slow`) and calls about to expire
-    /// at `now`, leaving the gauges.
-    pub(super) fn sla_expire(&mut self, now: i64, slow: bool) {
-        let s = &self.s;
-        let (tickets, calls, _, _, mut cx) = split(s, &mut self.st);
-        if slow {
-            for (id, t) in tickets.iter_mut() {
-                if super::ticket_expired(s, t, now) {
-                    cx.stop_all(t, id, now);
-                }
-            }
-        }
-        for (id, c) in calls.iter_mut() {
-            if super::call_expired(s, c, now) {
-                cx.stop_all(c, id, now);
-            }
-        }
     }
 }

@@ -1,0 +1,136 @@
+//! Agents: status changes, booking status time (SPEC §3 utilization and
+//! occupancy), materializing open intervals for a snapshot, and expiring
+//! silent agents.
+
+use super::keys;
+use super::state::Agent;
+use super::window::WindowCount;
+use super::{Engine, LabelId, UNKNOWN};
+use crate::event::{AgentStatus, Id};
+
+impl Engine {
+    pub(super) fn agent_status(
+        &mut self,
+        ts: i64,
+        agent: Id,
+        status: AgentStatus,
+        queue: Option<Id>,
+    ) {
+        let nq = queue.as_deref().map(|q| self.st.queues.resolve(Some(q)));
+        match self.st.agents.get(&agent) {
+            None => {
+                let q = nq.unwrap_or(UNKNOWN);
+                let label = self.st.agent_labels.resolve(Some(&agent));
+                self.st.agents.insert(
+                    agent,
+                    Agent {
+                        status,
+                        since: ts,
+                        queue: q,
+                        last_event: ts,
+                        label,
+                    },
+                );
+                self.st.metrics.agents_add(status, q, 1);
+            }
+            Some(a) => {
+                let (old, since, oq, label) = (a.status, a.since, a.queue, a.label);
+                let eff = ts.max(since);
+                // Silent past the idle timeout: offline from then (not yet swept).
+                let until = a.last_event.saturating_add(self.s.agent_idle);
+                self.book_agent(old, oq, label, since, eff.min(until));
+                let q = nq.unwrap_or(oq);
+                let a = self.st.agents.get_mut(&agent).expect("present");
+                a.status = status;
+                a.since = eff;
+                a.queue = q;
+                a.last_event = a.last_event.max(ts);
+                self.st.metrics.agents_add(old, oq, -1);
+                self.st.metrics.agents_add(status, q, 1);
+            }
+        }
+    }
+
+    /// Books `from..to` in `status` and queue `q` to the agent labelled
+    /// `agent`: in `support_agent_status_seconds_total`, the utilization
+    /// window and, with per-agent metrics, the agent's own status time.
+    pub(super) fn book_agent(
+        &mut self,
+        status: AgentStatus,
+        q: LabelId,
+        agent: LabelId,
+        from: i64,
+        to: i64,
+    ) {
+        if to <= from {
+            return;
+        }
+        *bump!(
+            self.st.metrics,
+            agent_status_ms,
+            keys::status_key(status, q)
+        ) += to - from;
+        if self.per_agent() {
+            let k = keys::agent_key(0, status.index() as u8, agent, q);
+            *bump!(self.st.metrics, agent_time_ms, k) += to - from;
+        }
+        let c = match status {
+            AgentStatus::Available => WindowCount::AgentAvailableMs,
+            AgentStatus::Busy => WindowCount::AgentBusyMs,
+            AgentStatus::AfterCallWork => WindowCount::AgentAcwMs,
+            AgentStatus::Break | AgentStatus::Offline => return,
+        };
+        self.st.windows.book_interval(from, to, c);
+    }
+
+    /// Books every agent's open interval up to the event clock, so exported
+    /// time is never taken back (docs/metrics.md), and expires agents silent
+    /// for `agents.idle_timeout`.
+    pub(super) fn materialize_agents(&mut self) {
+        let Some(clock) = self.st.clock else { return };
+        let idle = self.s.agent_idle;
+        let open: Vec<(AgentStatus, LabelId, LabelId, i64, i64)> = self
+            .st
+            .agents
+            .values_mut()
+            .filter_map(|a| {
+                // An agent silent past the idle timeout is offline from then.
+                let to = clock.min(a.last_event.saturating_add(idle));
+                (a.since < to).then(|| {
+                    let from = a.since;
+                    a.since = to;
+                    (a.status, a.queue, a.label, from, to)
+                })
+            })
+            .collect();
+        for (status, q, agent, from, to) in open {
+            self.book_agent(status, q, agent, from, to);
+        }
+        self.expire_agents(clock);
+    }
+
+    /// Drops agents silent for `agents.idle_timeout` (any status) and
+    /// offline agents kept `state.resolved_ticket_ttl`. Their time is booked
+    /// up to the idle timeout first (by [`Engine::materialize_agents`]).
+    pub(super) fn expire_agents(&mut self, now: i64) {
+        let s = &self.s;
+        let m = &mut self.st.metrics;
+        let mut booked = Vec::new();
+        self.st.agents.retain(|_, a| {
+            let silent = now - a.last_event;
+            let keep = silent <= s.agent_idle
+                && (a.status != AgentStatus::Offline || silent <= s.resolved_ticket_ttl);
+            if !keep {
+                m.agents_add(a.status, a.queue, -1);
+                let to = now.min(a.last_event.saturating_add(s.agent_idle));
+                if a.since < to {
+                    booked.push((a.status, a.queue, a.label, a.since, to));
+                }
+            }
+            keep
+        });
+        for (status, q, agent, from, to) in booked {
+            self.book_agent(status, q, agent, from, to);
+        }
+    }
+}
