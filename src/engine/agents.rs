@@ -16,12 +16,12 @@ impl Engine {
         status: AgentStatus,
         queue: Option<Id>,
     ) {
-        let nq = queue.as_deref().map(|q| self.st.queues.resolve(Some(q)));
-        match self.st.agents.get(&agent) {
+        let nq = queue.as_deref().map(|q| self.state.queues.resolve(Some(q)));
+        match self.state.agents.get(&agent) {
             None => {
                 let q = nq.unwrap_or(UNKNOWN);
-                let label = self.st.agent_labels.resolve(Some(&agent));
-                self.st.agents.insert(
+                let label = self.state.agent_labels.resolve(Some(&agent));
+                self.state.agents.insert(
                     agent,
                     Agent {
                         status,
@@ -31,22 +31,22 @@ impl Engine {
                         label,
                     },
                 );
-                self.st.metrics.agents_add(status, q, 1);
+                self.state.metrics.agents_add(status, q, 1);
             }
             Some(a) => {
                 let (old, since, oq, label) = (a.status, a.since, a.queue, a.label);
                 let eff = ts.max(since);
                 // Silent past the idle timeout: offline from then (not yet swept).
-                let until = a.last_event.saturating_add(self.s.agent_idle);
+                let until = a.last_event.saturating_add(self.settings.agent_idle);
                 self.book_agent(old, oq, label, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
-                let a = self.st.agents.get_mut(&agent).expect("present");
+                let a = self.state.agents.get_mut(&agent).expect("present");
                 a.status = status;
                 a.since = eff;
                 a.queue = q;
                 a.last_event = a.last_event.max(ts);
-                self.st.metrics.agents_add(old, oq, -1);
-                self.st.metrics.agents_add(status, q, 1);
+                self.state.metrics.agents_add(old, oq, -1);
+                self.state.metrics.agents_add(status, q, 1);
             }
         }
     }
@@ -66,13 +66,13 @@ impl Engine {
             return;
         }
         *bump!(
-            self.st.metrics,
+            self.state.metrics,
             agent_status_ms,
             keys::status_key(status, q)
         ) += to - from;
         if self.per_agent() {
             let k = keys::agent_key(0, status.index() as u8, agent, q);
-            *bump!(self.st.metrics, agent_time_ms, k) += to - from;
+            *bump!(self.state.metrics, agent_time_ms, k) += to - from;
         }
         let c = match status {
             AgentStatus::Available => WindowCount::AgentAvailableMs,
@@ -80,17 +80,19 @@ impl Engine {
             AgentStatus::AfterCallWork => WindowCount::AgentAcwMs,
             AgentStatus::Break | AgentStatus::Offline => return,
         };
-        self.st.windows.book_interval(from, to, c);
+        self.state.windows.book_interval(from, to, c);
     }
 
     /// Books every agent's open interval up to the event clock, so exported
     /// time is never taken back (docs/metrics.md), and expires agents silent
     /// for `agents.idle_timeout`.
     pub(super) fn materialize_agents(&mut self) {
-        let Some(clock) = self.st.clock else { return };
-        let idle = self.s.agent_idle;
+        let Some(clock) = self.state.clock else {
+            return;
+        };
+        let idle = self.settings.agent_idle;
         let open: Vec<(AgentStatus, LabelId, LabelId, i64, i64)> = self
-            .st
+            .state
             .agents
             .values_mut()
             .filter_map(|a| {
@@ -113,16 +115,16 @@ impl Engine {
     /// offline agents kept `state.resolved_ticket_ttl`. Their time is booked
     /// up to the idle timeout first (by [`Engine::materialize_agents`]).
     pub(super) fn expire_agents(&mut self, now: i64) {
-        let s = &self.s;
-        let m = &mut self.st.metrics;
+        let settings = &self.settings;
+        let m = &mut self.state.metrics;
         let mut booked = Vec::new();
-        self.st.agents.retain(|_, a| {
+        self.state.agents.retain(|_, a| {
             let silent = now - a.last_event;
-            let keep = silent <= s.agent_idle
-                && (a.status != AgentStatus::Offline || silent <= s.resolved_ticket_ttl);
+            let keep = silent <= settings.agent_idle
+                && (a.status != AgentStatus::Offline || silent <= settings.resolved_ticket_ttl);
             if !keep {
                 m.agents_add(a.status, a.queue, -1);
-                let to = now.min(a.last_event.saturating_add(s.agent_idle));
+                let to = now.min(a.last_event.saturating_add(settings.agent_idle));
                 if a.since < to {
                     booked.push((a.status, a.queue, a.label, a.since, to));
                 }

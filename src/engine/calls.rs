@@ -18,14 +18,14 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        let Some(slot) = self.st.calls.slot(&id) else {
+        let Some(slot) = self.state.calls.slot(&id) else {
             return self.out_of_order(ty);
         };
-        if ts < self.st.calls.at(slot).queued {
+        if ts < self.state.calls.at(slot).queued {
             return self.out_of_order(ty);
         }
         self.sla_call_catch_up(slot, ts);
-        let c = self.st.calls.at_mut(slot);
+        let c = self.state.calls.at_mut(slot);
         c.last_event = c.last_event.max(ts);
         let (ch, q, queued, phase) = (c.channel, c.queue, c.queued, c.phase);
         match (body, phase) {
@@ -35,8 +35,8 @@ impl Engine {
                     hold_since: None,
                 };
                 let wait = ts - queued;
-                self.st.metrics.waiting_add(q, queued, -1);
-                let m = &mut self.st.metrics;
+                self.state.metrics.waiting_add(q, queued, -1);
+                let m = &mut self.state.metrics;
                 *bump!(*m, calls_answered, q as u32) += 1;
                 self.observe(
                     HistId::AnswerWait,
@@ -46,8 +46,8 @@ impl Engine {
                 );
                 self.win_count(ts, WindowCount::Answered, 1);
                 self.win_observe(ts, DurMetric::AnswerWait, ch, q, wait);
-                if wait <= self.s.sl_threshold {
-                    *bump!(self.st.metrics, calls_within, q as u32) += 1;
+                if wait <= self.settings.sl_threshold {
+                    *bump!(self.state.metrics, calls_within, q as u32) += 1;
                     self.win_count(ts, WindowCount::AnsweredWithin, 1);
                 }
                 self.sla_call_left_queue(slot, ts, true);
@@ -58,8 +58,8 @@ impl Engine {
             (Body::CallAbandoned { .. }, CallPhase::Waiting) => {
                 c.phase = CallPhase::Done { at: ts };
                 let wait = ts - queued;
-                self.st.metrics.waiting_add(q, queued, -1);
-                *bump!(self.st.metrics, calls_abandoned, q as u32) += 1;
+                self.state.metrics.waiting_add(q, queued, -1);
+                *bump!(self.state.metrics, calls_abandoned, q as u32) += 1;
                 self.observe(
                     HistId::AbandonWait,
                     q as u32,
@@ -67,11 +67,11 @@ impl Engine {
                     ExemplarSource::call(&id, ts),
                 );
                 self.win_count(ts, WindowCount::Abandoned, 1);
-                if wait < self.s.short_abandon {
-                    *bump!(self.st.metrics, calls_short, q as u32) += 1;
+                if wait < self.settings.short_abandon {
+                    *bump!(self.state.metrics, calls_short, q as u32) += 1;
                     self.win_count(ts, WindowCount::ShortAbandoned, 1);
                 }
-                if wait <= self.s.sl_threshold {
+                if wait <= self.settings.sl_threshold {
                     self.win_count(ts, WindowCount::AbandonedWithin, 1);
                 }
                 self.sla_call_left_queue(slot, ts, false);
@@ -114,17 +114,21 @@ impl Engine {
                 if escalation {
                     c.escalated = true;
                 }
-                let nq = self.st.queues.resolve(queue.as_deref());
-                self.st.calls.at_mut(slot).queue = nq;
+                let nq = self.state.queues.resolve(queue.as_deref());
+                self.state.calls.at_mut(slot).queue = nq;
                 if nq != q {
                     self.sla_call_relabel(slot, q, ts);
                 }
                 if p == CallPhase::Waiting {
-                    self.st.metrics.waiting_add(q, queued, -1);
-                    self.st.metrics.waiting_add(nq, queued, 1);
+                    self.state.metrics.waiting_add(q, queued, -1);
+                    self.state.metrics.waiting_add(nq, queued, 1);
                 }
                 if first_escalation {
-                    *bump!(self.st.metrics, escalations, dims(ch, Priority::Normal, q)) += 1;
+                    *bump!(
+                        self.state.metrics,
+                        escalations,
+                        dims(ch, Priority::Normal, q)
+                    ) += 1;
                     self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
                         self.agent_call_escalated(slot, q);
@@ -147,14 +151,14 @@ impl Engine {
                 if resolved {
                     self.win_count(ts, WindowCount::ResolvedContacts, 1);
                     if !transferred {
-                        *bump!(self.st.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
+                        *bump!(self.state.metrics, fcr, dims(ch, Priority::Normal, q)) += 1;
                         self.win_count(ts, WindowCount::Fcr, 1);
                         if self.per_agent() {
                             self.agent_call_fcr(slot, q);
                         }
                     }
                 }
-                self.schedule(ts + self.s.acw_timeout, TimerKind::Acw(id));
+                self.schedule(ts + self.settings.acw_timeout, TimerKind::Acw(id));
             }
             (Body::CallWrapupEnded { .. }, CallPhase::AfterCallWork { ended }) if ts >= ended => {
                 self.finish_call(&id, ts, (ts - ended).max(0));
@@ -165,7 +169,7 @@ impl Engine {
 
     /// Observes a call's handle and hold time at `ts` and marks it done.
     pub(super) fn finish_call(&mut self, id: &str, ts: i64, acw_ms: i64) {
-        let Some(c) = self.st.calls.get_mut(id) else {
+        let Some(c) = self.state.calls.get_mut(id) else {
             return;
         };
         c.phase = CallPhase::Done { at: ts };

@@ -46,11 +46,15 @@ impl Engine {
         ch: Channel,
         q: LabelId,
     ) {
-        *bump!(self.st.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
+        *bump!(self.state.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
         self.win_count(ts, WindowCount::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
-        let w = self.s.repeat_window;
-        let cust = self.st.customers.entry(customer_key(customer)).or_default();
+        let w = self.settings.repeat_window;
+        let cust = self
+            .state
+            .customers
+            .entry(customer_key(customer))
+            .or_default();
         // Contacts are ordered by (ts, id hash): at equal times the order
         // still does not depend on which arrived first.
         let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());
@@ -91,7 +95,7 @@ impl Engine {
             }
         }
         for (t, ch, q) in newly {
-            *bump!(self.st.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
+            *bump!(self.state.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
             self.win_count(t, WindowCount::Repeats, 1);
         }
     }

@@ -45,8 +45,8 @@ impl Engine {
     /// deadlines, earliest first (the live page's "closest to breaching").
     pub fn closest_due(&self, k: usize) -> Vec<crate::metrics::DueClock> {
         use super::sla_clocked::{closest_due, Clocked};
-        let pol = &self.s.policies;
-        let cap = &self.st.queues;
+        let pol = &self.settings.policies;
+        let cap = &self.state.queues;
         fn item<E: Clocked>(
             pol: &super::sla::Policies,
             cap: &LabelCap,
@@ -68,11 +68,11 @@ impl Engine {
                 at_risk,
             }
         }
-        let mut out: Vec<_> = closest_due(pol, &self.st.tickets, &self.st.sla_tickets, k)
+        let mut out: Vec<_> = closest_due(pol, &self.state.tickets, &self.state.sla_tickets, k)
             .into_iter()
             .map(|d| item(pol, cap, d))
             .chain(
-                closest_due(pol, &self.st.calls, &self.st.sla_calls, k)
+                closest_due(pol, &self.state.calls, &self.state.sla_calls, k)
                     .into_iter()
                     .map(|d| item(pol, cap, d)),
             )
@@ -83,8 +83,8 @@ impl Engine {
     }
 
     fn cumulative(&self, out: &mut Snapshot) {
-        let m = &self.st.metrics;
-        let cap = &self.st.queues;
+        let m = &self.state.metrics;
+        let cap = &self.state.queues;
         let by_channel_priority_queue = |k: u32| -> Labels {
             let (ch, pr, id) = undims(k);
             vec![
@@ -207,7 +207,7 @@ impl Engine {
                 Value::Int((*n).max(0) as u64),
             );
         }
-        let clock = self.st.clock.unwrap_or(0);
+        let clock = self.state.clock.unwrap_or(0);
         let mut f = out.family(names::CALLS_IN_QUEUE, Kind::Gauge);
         for (k, w) in &m.waiting {
             f.push(
@@ -233,7 +233,7 @@ impl Engine {
             f.push(sla_labels(*k), Value::Int((*n).max(0) as u64));
         }
         let mut f = out.gauge(names::KPI_TARGET, Merge::First);
-        for (k, v) in &self.s.kpi_targets {
+        for (k, v) in &self.settings.kpi_targets {
             f.push(vec![("kpi", Cow::Owned(k.clone()))], Value::Float(*v));
         }
     }
@@ -241,12 +241,16 @@ impl Engine {
     /// The labels of an SLA series ([`super::keys::sla_key`]).
     fn sla_labels(&self, k: u64) -> Labels {
         let (kind, policy, pr, id) = sla_unkey(k);
-        let name = self.s.policies.get(policy).map_or("", |p| p.name.as_str());
+        let name = self
+            .settings
+            .policies
+            .get(policy)
+            .map_or("", |p| p.name.as_str());
         vec![
             ("sla", fixed(kind.as_str())),
             ("policy", Cow::Owned(name.to_string())),
             ("priority", fixed(pr.as_str())),
-            ("queue", capped(&self.st.queues, id)),
+            ("queue", capped(&self.state.queues, id)),
         ]
     }
 
@@ -256,7 +260,7 @@ impl Engine {
     /// must be able to see a count go negative.
     #[doc(hidden)]
     pub fn sla_gauges_unclamped(&self) -> Vec<(&'static str, Labels, i64)> {
-        let m = &self.st.metrics;
+        let m = &self.state.metrics;
         let at_risk = m
             .sla_at_risk
             .iter()
@@ -272,9 +276,9 @@ impl Engine {
     }
 
     fn hist(&self, out: &mut Snapshot, h: &HistDef, labels: impl Fn(u32) -> Labels) {
-        let bounds: Arc<[f64]> = self.s.bounds[h.id as usize].clone();
+        let bounds: Arc<[f64]> = self.settings.bounds[h.id as usize].clone();
         let mut f = out.family(h.name, Kind::Histogram);
-        for (k, ph) in &self.st.metrics.hists[h.id as usize] {
+        for (k, ph) in &self.state.metrics.hists[h.id as usize] {
             f.push(labels(*k), hist_value(&bounds, ph));
         }
     }
@@ -282,13 +286,13 @@ impl Engine {
     /// The windows as mergeable data; the model renders them into families
     /// at encode time (after snapshots of several partitions are merged).
     fn windowed(&mut self, out: &mut Snapshot) {
-        let window_names: Vec<String> = self.s.window_names.clone();
-        let by_channel = self.s.window_by_channel;
-        let by_queue = self.s.window_by_queue;
-        let queue_names: Vec<String> = (0..self.st.queues.len())
-            .map(|i| self.st.queues.name(i as LabelId).to_string())
+        let window_names: Vec<String> = self.settings.window_names.clone();
+        let by_channel = self.settings.window_by_channel;
+        let by_queue = self.settings.window_by_queue;
+        let queue_names: Vec<String> = (0..self.state.queues.len())
+            .map(|i| self.state.queues.name(i as LabelId).to_string())
             .collect();
-        let aggs = self.st.windows.read();
+        let aggs = self.state.windows.read();
         let mut windows = Vec::with_capacity(aggs.len());
         for (agg, wname) in aggs.iter().zip(&window_names) {
             let mut durs = BTreeMap::new();
@@ -313,13 +317,13 @@ impl Engine {
             });
         }
         out.windows = Some(WindowSet {
-            formula: self.s.sl_formula,
+            formula: self.settings.sl_formula,
             windows,
         });
     }
 
     fn health(&self, out: &mut Snapshot, wall_ms: Option<i64>) {
-        let m = &self.st.metrics;
+        let m = &self.state.metrics;
         let mut f = out.family(names::EVENTS, Kind::Counter);
         for t in EventType::ALL {
             if m.events[t.index()] > 0 {
@@ -350,7 +354,7 @@ impl Engine {
                 );
             }
         }
-        if let Some(clock) = self.st.clock {
+        if let Some(clock) = self.state.clock {
             out.gauge(names::EVENT_CLOCK, Merge::Max)
                 .push(vec![], Value::Float(clock as f64 / 1000.0));
             let wm = self.watermark();
@@ -365,34 +369,34 @@ impl Engine {
                     .push(vec![], Value::Float((wall - wm) as f64 / 1000.0));
             }
         }
-        let st = &self.st;
+        let state = &self.state;
         let mut f = out.family(names::STATE_ENTRIES, Kind::Gauge);
         for (kind, n) in [
-            ("ticket", st.tickets.len()),
-            ("call", st.calls.len()),
-            ("agent", st.agents.len()),
-            ("customer", st.customers.len()),
-            ("held_event", st.held_count),
-            ("dedup_id", st.dedup.len()),
+            ("ticket", state.tickets.len()),
+            ("call", state.calls.len()),
+            ("agent", state.agents.len()),
+            ("customer", state.customers.len()),
+            ("held_event", state.held_count),
+            ("dedup_id", state.dedup.len()),
             // General timers, and one per ticket or call with a live SLA timer.
-            ("timer", st.timers.len() + st.sla_live),
-            ("window_pane", st.windows.pane_count()),
+            ("timer", state.timers.len() + state.sla_live),
+            ("window_pane", state.windows.pane_count()),
         ] {
             f.push(vec![("kind", fixed(kind))], Value::Int(n as u64));
         }
         let mut f = out.family(names::LABEL_OVERFLOW, Kind::Counter);
         f.push(
             vec![("label", fixed("queue"))],
-            Value::Int(st.queues.overflow),
+            Value::Int(state.queues.overflow),
         );
         // Label combinations moved to `queue="other"` by `labels.max_series`.
         f.push(
             vec![("label", fixed("series"))],
-            Value::Int(st.metrics.budget.overflow),
+            Value::Int(state.metrics.budget.overflow),
         );
         f.push(
             vec![("label", fixed("agent"))],
-            Value::Int(st.agent_labels.overflow),
+            Value::Int(state.agent_labels.overflow),
         );
         out.gauge(names::BUILD_INFO, Merge::First).push(
             vec![("version", fixed(env!("CARGO_PKG_VERSION")))],
@@ -404,8 +408,8 @@ impl Engine {
 impl Engine {
     /// The per-agent families (empty unless `agents.per_agent_metrics`).
     fn per_agent_families(&self, out: &mut Snapshot) {
-        let m = &self.st.metrics;
-        let (queues, agents) = (&self.st.queues, &self.st.agent_labels);
+        let m = &self.state.metrics;
+        let (queues, agents) = (&self.state.queues, &self.state.agent_labels);
         let labels = |agent: LabelId, id: LabelId| -> Labels {
             vec![
                 ("agent", capped(agents, agent)),

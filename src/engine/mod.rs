@@ -21,6 +21,16 @@
 //! - `state`, `keys`, `labels`, `table`, `window`, `dedup`, `quad_heap` — the
 //!   data structures they share.
 
+/// The counter of `map` for key `k`, admitted by the series budget (one
+/// series per key).
+macro_rules! bump {
+    ($m:expr, $map:ident, $k:expr) => {{
+        let m = &mut $m;
+        let k = m.budget.admit(&m.$map, $k, 1);
+        m.$map.entry(k).or_default()
+    }};
+}
+
 mod keys;
 mod labels;
 mod per_agent;
@@ -61,17 +71,6 @@ mod families;
 
 pub use crate::names::{HistId, NHIST};
 
-/// The counter of `map` for key `k`, admitted by the series budget (one
-/// series per key).
-macro_rules! bump {
-    ($m:expr, $map:ident, $k:expr) => {{
-        let m = &mut $m;
-        let k = m.budget.admit(&m.$map, $k, 1);
-        m.$map.entry(k).or_default()
-    }};
-}
-
-// After `bump!`, which they use.
 mod agents;
 mod calls;
 mod customers;
@@ -138,16 +137,16 @@ pub const MAX_SLA_EVENTS: usize = 1 << 18;
 /// The engine of one partition.
 #[derive(Clone, Debug)]
 pub struct Engine {
-    s: Settings,
-    st: State,
+    settings: Settings,
+    state: State,
 }
 
 impl Engine {
     /// A fresh engine.
     pub fn new(cfg: &Config) -> Engine {
         let mut queues = LabelCap::new(cfg.labels.max_queues, &cfg.labels.queue_allow_list);
-        let s = Settings::from_config(cfg, &mut queues);
-        let st = State {
+        let settings = Settings::from_config(cfg, &mut queues);
+        let state = State {
             clock: None,
             tickets: Table::default(),
             calls: Table::default(),
@@ -165,7 +164,7 @@ impl Engine {
             next_slow_sweep: i64::MIN,
             dedup: Dedup::default(),
             queues,
-            agent_labels: LabelCap::new(s.max_agents, &s.agent_allow),
+            agent_labels: LabelCap::new(settings.max_agents, &settings.agent_allow),
             metrics: Metrics {
                 budget: state::SeriesBudget {
                     max: cfg.labels.max_series,
@@ -173,32 +172,32 @@ impl Engine {
                 },
                 ..Default::default()
             },
-            windows: Windows::new(s.pane, &s.window_sizes),
+            windows: Windows::new(settings.pane, &settings.window_sizes),
             breaches: Vec::new(),
             breaches_dropped: 0,
             sla_events: Vec::new(),
             sla_events_dropped: 0,
         };
-        Engine { s, st }
+        Engine { settings, state }
     }
 
     /// Restores an engine from checkpointed state.
-    pub fn from_state(cfg: &Config, mut st: State) -> Engine {
-        st.windows.rebuild();
-        st.sla_tickets = sla_clocked::live_timers(&st.tickets);
-        st.sla_calls = sla_clocked::live_timers(&st.calls);
-        st.sla_live = st.sla_tickets.len() + st.sla_calls.len();
-        let s = Settings::from_config(cfg, &mut st.queues);
-        st.metrics.budget.used = st.metrics.series(&s.bounds);
-        st.metrics.budget.max = cfg.labels.max_series;
-        Engine { s, st }
+    pub fn from_state(cfg: &Config, mut state: State) -> Engine {
+        state.windows.rebuild();
+        state.sla_tickets = sla_clocked::live_timers(&state.tickets);
+        state.sla_calls = sla_clocked::live_timers(&state.calls);
+        state.sla_live = state.sla_tickets.len() + state.sla_calls.len();
+        let settings = Settings::from_config(cfg, &mut state.queues);
+        state.metrics.budget.used = state.metrics.series(&settings.bounds);
+        state.metrics.budget.max = cfg.labels.max_series;
+        Engine { settings, state }
     }
 
     /// Takes the breaches recorded since the last call (for logs and the
     /// SLA event stream), and how many were dropped because nobody took them.
     pub fn drain_breaches(&mut self) -> (Vec<sla::Breach>, u64) {
-        let dropped = std::mem::take(&mut self.st.breaches_dropped);
-        (std::mem::take(&mut self.st.breaches), dropped)
+        let dropped = std::mem::take(&mut self.state.breaches_dropped);
+        (std::mem::take(&mut self.state.breaches), dropped)
     }
 
     /// Records every SLA state change from now on (or stops), for the
@@ -206,9 +205,9 @@ impl Engine {
     /// [`Engine::apply`] or [`Engine::advance_clock`]. Off by default, and
     /// then free: the engine records nothing.
     pub fn record_sla_events(&mut self, on: bool) {
-        self.s.record_sla_events = on;
+        self.settings.record_sla_events = on;
         if !on {
-            self.st.sla_events = Vec::new();
+            self.state.sla_events = Vec::new();
         }
     }
 
@@ -216,33 +215,35 @@ impl Engine {
     /// order they happened, and how many were dropped past
     /// [`MAX_SLA_EVENTS`] since then.
     pub fn drain_sla_events(&mut self) -> (std::vec::Drain<'_, sla::SlaEvent>, u64) {
-        let dropped = std::mem::take(&mut self.st.sla_events_dropped);
-        (self.st.sla_events.drain(..), dropped)
+        let dropped = std::mem::take(&mut self.state.sla_events_dropped);
+        (self.state.sla_events.drain(..), dropped)
     }
 
     /// The state, for checkpointing.
     pub fn state(&self) -> &State {
-        &self.st
+        &self.state
     }
 
     /// The event clock (epoch ms), if any event has been seen.
     pub fn clock(&self) -> Option<i64> {
-        self.st.clock
+        self.state.clock
     }
 
     /// The watermark: event clock minus allowed lateness.
     pub fn watermark(&self) -> i64 {
-        self.st.clock.map_or(i64::MIN, |c| c - self.s.lateness)
+        self.state
+            .clock
+            .map_or(i64::MIN, |c| c - self.settings.lateness)
     }
 
     /// Counts a message that failed to decode (SPEC §1.7).
     pub fn record_decode_error(&mut self, reason_index: usize) {
-        self.st.metrics.decode_errors[reason_index] += 1;
+        self.state.metrics.decode_errors[reason_index] += 1;
     }
 
     /// Counts a raw message written to the dead-letter output.
     pub fn record_dead_letter(&mut self) {
-        self.st.metrics.dead_letters += 1;
+        self.state.metrics.dead_letters += 1;
     }
 
     /// The one step every source takes per message: decode, guard its
@@ -287,18 +288,18 @@ impl Engine {
     /// too far behind the event clock.
     fn guard(&self, ts: i64, now_ms: i64) -> Result<(), DecodeError> {
         let ahead = ts.saturating_sub(now_ms);
-        if ahead > self.s.max_future_skew {
+        if ahead > self.settings.max_future_skew {
             return Err(DecodeError::FutureTimestamp {
                 ahead_ms: ahead,
-                max_ms: self.s.max_future_skew,
+                max_ms: self.settings.max_future_skew,
             });
         }
-        if let Some(clock) = self.st.clock {
+        if let Some(clock) = self.state.clock {
             let behind = clock.saturating_sub(ts);
-            if behind > self.s.max_event_age {
+            if behind > self.settings.max_event_age {
                 return Err(DecodeError::TooOld {
                     behind_ms: behind,
-                    max_ms: self.s.max_event_age,
+                    max_ms: self.settings.max_event_age,
                 });
             }
         }
@@ -308,14 +309,14 @@ impl Engine {
     /// Applies one valid event.
     pub fn apply(&mut self, ev: Event) {
         let ty = ev.body.event_type();
-        self.st.metrics.events[ty.index()] += 1;
-        let now = self.st.clock.map_or(ev.ts, |c| c.max(ev.ts));
-        if !self.st.dedup.insert(&ev.id, now) {
-            self.st.metrics.duplicates += 1;
+        self.state.metrics.events[ty.index()] += 1;
+        let now = self.state.clock.map_or(ev.ts, |c| c.max(ev.ts));
+        if !self.state.dedup.insert(&ev.id, now) {
+            self.state.metrics.duplicates += 1;
             return;
         }
         if ev.ts < self.watermark() {
-            self.st.metrics.late += 1;
+            self.state.metrics.late += 1;
         }
         self.advance_clock(ev.ts);
         self.route(ev);
@@ -323,49 +324,52 @@ impl Engine {
     }
 
     fn out_of_order(&mut self, ty: EventType) {
-        self.st.metrics.out_of_order[ty.index()] += 1;
+        self.state.metrics.out_of_order[ty.index()] += 1;
     }
 
     /// Holds early arrivals, applies the rest.
     fn route(&mut self, ev: Event) {
         let (known, ticket) = match ev.body.entity() {
-            EntityRef::Ticket(id) => (self.st.tickets.contains_key(id), true),
-            EntityRef::Call(id) => (self.st.calls.contains_key(id), false),
+            EntityRef::Ticket(id) => (self.state.tickets.contains_key(id), true),
+            EntityRef::Call(id) => (self.state.calls.contains_key(id), false),
             EntityRef::None => return self.dispatch(ev),
         };
         if known {
             return self.dispatch(ev);
         }
         let ty = ev.body.event_type();
-        if ev.ts < self.watermark() || self.st.held_count >= self.s.max_held {
+        if ev.ts < self.watermark() || self.state.held_count >= self.settings.max_held {
             return self.out_of_order(ty);
         }
         let id: Id = match ev.body.entity() {
             EntityRef::Ticket(id) | EntityRef::Call(id) => id.into(),
             EntityRef::None => unreachable!("handled above"),
         };
-        let due = ev.ts + self.s.lateness;
+        let due = ev.ts + self.settings.lateness;
         let (map, kind) = if ticket {
-            (&mut self.st.held_tickets, TimerKind::HeldTicket(id.clone()))
+            (
+                &mut self.state.held_tickets,
+                TimerKind::HeldTicket(id.clone()),
+            )
         } else {
-            (&mut self.st.held_calls, TimerKind::HeldCall(id.clone()))
+            (&mut self.state.held_calls, TimerKind::HeldCall(id.clone()))
         };
         map.entry(id).or_default().push(ev);
-        self.st.held_count += 1;
+        self.state.held_count += 1;
         self.schedule(due, kind);
     }
 
     /// Applies events held for an entity that has just opened, in `ts` order.
     fn release_held(&mut self, id: &str, ticket: bool) {
         let map = if ticket {
-            &mut self.st.held_tickets
+            &mut self.state.held_tickets
         } else {
-            &mut self.st.held_calls
+            &mut self.state.held_calls
         };
         let Some(mut list) = map.remove(id) else {
             return;
         };
-        self.st.held_count -= list.len();
+        self.state.held_count -= list.len();
         list.sort_by_key(|e| e.ts);
         for ev in list {
             self.dispatch(ev);
@@ -378,18 +382,18 @@ impl Engine {
 
     fn win_count(&mut self, ts: i64, c: WindowCount, n: i64) {
         if self.in_window(ts) {
-            self.st.windows.count(ts, c, n);
+            self.state.windows.count(ts, c, n);
         }
     }
 
     fn dim_key(&self, ch: Channel, q: LabelId) -> DimKey {
         DimKey {
-            channel: if self.s.window_by_channel {
+            channel: if self.settings.window_by_channel {
                 ch.index() as u8 + 1
             } else {
                 0
             },
-            queue: if self.s.window_by_queue {
+            queue: if self.settings.window_by_queue {
                 q as u32 + 1
             } else {
                 0
@@ -400,17 +404,18 @@ impl Engine {
     fn win_observe(&mut self, ts: i64, m: DurMetric, ch: Channel, q: LabelId, ms: i64) {
         if self.in_window(ts) {
             let key = self.dim_key(ch, q);
-            let key =
-                self.st
-                    .windows
-                    .admit_key(key, self.dim_key(ch, OTHER), self.s.max_label_sets);
-            self.st.windows.observe(ts, m, key, ms);
+            let key = self.state.windows.admit_key(
+                key,
+                self.dim_key(ch, OTHER),
+                self.settings.max_label_sets,
+            );
+            self.state.windows.observe(ts, m, key, ms);
         }
     }
 
     fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: ExemplarSource<'_>) {
-        let bounds = &self.s.bounds[h as usize];
-        let m = &mut self.st.metrics;
+        let bounds = &self.settings.bounds[h as usize];
+        let m = &mut self.state.metrics;
         // Buckets with `+Inf`, `_sum` and `_count`.
         let key = m.budget.admit(&m.hists[h as usize], key, bounds.len() + 3);
         m.hists[h as usize]
@@ -431,16 +436,20 @@ impl Engine {
                 queue,
                 category,
             } => {
-                if self.st.tickets.contains_key(&ticket) {
+                if self.state.tickets.contains_key(&ticket) {
                     return self.out_of_order(ty);
                 }
-                let q = self.st.queues.resolve(queue.as_deref());
+                let q = self.state.queues.resolve(queue.as_deref());
                 let mut t = Ticket::new(ts, channel, priority, q);
-                self.st.metrics.open_add(t.status, priority, q, 1);
+                self.state.metrics.open_add(t.status, priority, q, 1);
                 let hash = table::hash_id(&ticket);
                 self.sla_ticket_created(&mut t, &ticket, hash);
-                self.st.tickets.insert_hashed(hash, &ticket, t);
-                *bump!(self.st.metrics, tickets_created, dims(channel, priority, q)) += 1;
+                self.state.tickets.insert_hashed(hash, &ticket, t);
+                *bump!(
+                    self.state.metrics,
+                    tickets_created,
+                    dims(channel, priority, q)
+                ) += 1;
                 self.win_count(ts, WindowCount::TicketsCreated, 1);
                 self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
                 self.release_held(&ticket, true);
@@ -452,16 +461,16 @@ impl Engine {
                 channel,
                 category,
             } => {
-                if self.st.calls.contains_key(&call) {
+                if self.state.calls.contains_key(&call) {
                     return self.out_of_order(ty);
                 }
-                let q = self.st.queues.resolve(queue.as_deref());
+                let q = self.state.queues.resolve(queue.as_deref());
                 let mut c = Call::new(ts, channel, q);
                 let hash = table::hash_id(&call);
                 self.sla_call_queued(&mut c, &call, hash);
-                self.st.calls.insert_hashed(hash, &call, c);
-                self.st.metrics.waiting_add(q, ts, 1);
-                *bump!(self.st.metrics, calls_offered, q as u32) += 1;
+                self.state.calls.insert_hashed(hash, &call, c);
+                self.state.metrics.waiting_add(q, ts, 1);
+                *bump!(self.state.metrics, calls_offered, q as u32) += 1;
                 self.contact(ts, &call, &customer, category.as_deref(), channel, q);
                 self.release_held(&call, false);
             }
@@ -481,11 +490,11 @@ impl Engine {
                 let (ech, eq) = self.entity_dims(ticket.as_deref(), call.as_deref());
                 let ch = channel.or(ech).unwrap_or(Channel::Other);
                 let q = match queue {
-                    Some(q) => self.st.queues.resolve(Some(&q)),
+                    Some(q) => self.state.queues.resolve(Some(&q)),
                     None => eq.unwrap_or(UNKNOWN),
                 };
                 let key = keys::csat_key(score, ch, q);
-                *bump!(self.st.metrics, csat, key) += 1;
+                *bump!(self.state.metrics, csat, key) += 1;
                 if self.per_agent() {
                     self.agent_csat(
                         score,
@@ -506,31 +515,31 @@ impl Engine {
                     7..=8 => (1, WindowCount::NpsPassives),
                     _ => (2, WindowCount::NpsDetractors),
                 };
-                self.st.metrics.nps[i] += 1;
+                self.state.metrics.nps[i] += 1;
                 self.win_count(ts, c, 1);
             }
             Body::SurveyCes { score, .. } => {
-                self.st.metrics.ces[score as usize - 1] += 1;
+                self.state.metrics.ces[score as usize - 1] += 1;
                 self.win_count(ts, WindowCount::CesCount, 1);
                 self.win_count(ts, WindowCount::CesSum, score as i64);
             }
             Body::CustomerSubscribed { customer } => {
                 let c = self
-                    .st
+                    .state
                     .customers
                     .entry(customer_key(&customer))
                     .or_default();
                 if !c.active {
                     c.active = true;
-                    self.st.metrics.active_customers += 1;
+                    self.state.metrics.active_customers += 1;
                 }
             }
             Body::CustomerChurned { customer } => {
-                self.st.metrics.churned += 1;
-                if let Some(c) = self.st.customers.get_mut(&customer_key(&customer)) {
+                self.state.metrics.churned += 1;
+                if let Some(c) = self.state.customers.get_mut(&customer_key(&customer)) {
                     if c.active {
                         c.active = false;
-                        self.st.metrics.active_customers -= 1;
+                        self.state.metrics.active_customers -= 1;
                     }
                 }
             }
@@ -547,10 +556,10 @@ impl Engine {
         ticket: Option<&str>,
         call: Option<&str>,
     ) -> (Option<Channel>, Option<LabelId>) {
-        if let Some(t) = ticket.and_then(|t| self.st.tickets.get(t)) {
+        if let Some(t) = ticket.and_then(|t| self.state.tickets.get(t)) {
             return (Some(t.channel), Some(t.queue));
         }
-        if let Some(c) = call.and_then(|c| self.st.calls.get(c)) {
+        if let Some(c) = call.and_then(|c| self.state.calls.get(c)) {
             return (Some(c.channel), Some(c.queue));
         }
         (None, None)
@@ -562,8 +571,8 @@ impl Engine {
         let key = dims(ch, Priority::Low, q);
         self.observe(HistId::Handle, key, ms, ex);
         self.win_observe(ts, DurMetric::Handle, ch, q, ms);
-        if self.s.cost_per_ms > 0.0 {
-            *bump!(self.st.metrics, handle_cost, key) += ms as f64 * self.s.cost_per_ms;
+        if self.settings.cost_per_ms > 0.0 {
+            *bump!(self.state.metrics, handle_cost, key) += ms as f64 * self.settings.cost_per_ms;
         }
     }
 }

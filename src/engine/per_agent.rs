@@ -57,13 +57,13 @@ impl Engine {
     /// Whether the per-agent families are on.
     #[inline]
     pub(super) fn per_agent(&self) -> bool {
-        self.s.per_agent
+        self.settings.per_agent
     }
 
     /// The label of an agent named by an event, to credit later: interned
     /// now (`other` over the cap), the overflow counted when it is credited.
     fn agent_intern(&mut self, name: &str) -> LabelId {
-        self.st.agent_labels.intern(name)
+        self.state.agent_labels.intern(name)
     }
 
     /// The label a stored agent is credited under: [`NONE`] is `unknown`;
@@ -73,7 +73,7 @@ impl Engine {
         match a {
             NONE => UNKNOWN,
             OTHER => {
-                self.st.agent_labels.overflow += 1;
+                self.state.agent_labels.overflow += 1;
                 OTHER
             }
             a => a,
@@ -82,19 +82,19 @@ impl Engine {
 
     /// The agents of the ticket at `slot`, allocated on first use.
     fn ticket_agents(&mut self, slot: Slot) -> &mut TicketAgents {
-        let t = self.st.tickets.at_mut(slot);
+        let t = self.state.tickets.at_mut(slot);
         &mut t.ext.get_or_insert_with(Box::<TicketExt>::default).agents
     }
 
     /// The agents of the ticket at `slot` (none named yet without one).
     fn ticket_agents_of(&self, slot: Slot) -> TicketAgents {
-        let t = self.st.tickets.at(slot);
+        let t = self.state.tickets.at(slot);
         t.ext.as_ref().map(|e| e.agents).unwrap_or_default()
     }
 
     /// Adds one to a per-agent counter.
     pub(super) fn agent_bump(&mut self, family: u8, score: u8, agent: LabelId, q: LabelId) {
-        let m = &mut self.st.metrics;
+        let m = &mut self.state.metrics;
         let k = m
             .budget
             .admit(&m.agent_counts, agent_key(family, score, agent, q), 1);
@@ -103,7 +103,7 @@ impl Engine {
 
     /// Adds one observation to a per-agent duration.
     fn agent_observe(&mut self, family: u8, agent: LabelId, q: LabelId, ms: i64) {
-        let m = &mut self.st.metrics;
+        let m = &mut self.state.metrics;
         let k = m.budget.admit(
             &m.agent_sums,
             agent_key(family, 0, agent, q),
@@ -173,13 +173,13 @@ impl Engine {
     /// `call.answered` by `agent`.
     pub(super) fn agent_answered(&mut self, slot: Slot, agent: &str) {
         let a = self.agent_intern(agent);
-        self.st.calls.at_mut(slot).agent = a;
+        self.state.calls.at_mut(slot).agent = a;
     }
 
     /// The `agent` label of the agent who answered the call at `slot`
     /// (`unknown` if none did).
     fn call_agent(&mut self, slot: Slot) -> LabelId {
-        let a = self.st.calls.at(slot).agent;
+        let a = self.state.calls.at(slot).agent;
         self.agent_credit(a)
     }
 
@@ -215,9 +215,9 @@ impl Engine {
         q: LabelId,
     ) {
         let a = match own {
-            Some(name) => self.st.agent_labels.resolve(Some(name)),
+            Some(name) => self.state.agent_labels.resolve(Some(name)),
             None => {
-                let st = &self.st;
+                let st = &self.state;
                 let stored = match ticket.and_then(|t| st.tickets.get(t)) {
                     Some(t) => t.ext.as_ref().map_or(NONE, |e| e.agents.agent()),
                     None => call.and_then(|c| st.calls.get(c)).map_or(NONE, |c| c.agent),

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct QuadHeap<T> {
-    v: Vec<T>,
+    items: Vec<T>,
 }
 
 impl<T> Default for QuadHeap<T> {
     fn default() -> Self {
-        QuadHeap { v: Vec::new() }
+        QuadHeap { items: Vec::new() }
     }
 }
 
@@ -29,42 +29,42 @@ impl<T: Ord + Copy> QuadHeap<T> {
     /// Items held.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.v.len()
+        self.items.len()
     }
 
     /// The items in heap order: item `i`'s children are `4i+1..=4i+4`.
     pub fn as_slice(&self) -> &[T] {
-        &self.v
+        &self.items
     }
 
     /// The smallest item.
     #[inline]
     pub fn peek(&self) -> Option<&T> {
-        self.v.first()
+        self.items.first()
     }
 
     /// Adds an item.
     pub fn push(&mut self, x: T) {
-        let mut i = self.v.len();
-        self.v.push(x);
+        let mut i = self.items.len();
+        self.items.push(x);
         while i > 0 {
             let p = (i - 1) / 4;
-            if self.v[p] <= x {
+            if self.items[p] <= x {
                 break;
             }
-            self.v[i] = self.v[p];
+            self.items[i] = self.items[p];
             i = p;
         }
-        self.v[i] = x;
+        self.items[i] = x;
     }
 
     /// Removes and returns the smallest item.
     pub fn pop(&mut self) -> Option<T> {
-        let last = self.v.pop()?;
-        let Some(&top) = self.v.first() else {
+        let last = self.items.pop()?;
+        let Some(&top) = self.items.first() else {
             return Some(last);
         };
-        let n = self.v.len();
+        let n = self.items.len();
         let mut i = 0;
         loop {
             let first = 4 * i + 1;
@@ -73,17 +73,17 @@ impl<T: Ord + Copy> QuadHeap<T> {
             }
             let mut m = first;
             for c in first + 1..(first + 4).min(n) {
-                if self.v[c] < self.v[m] {
+                if self.items[c] < self.items[m] {
                     m = c;
                 }
             }
-            if self.v[m] >= last {
+            if self.items[m] >= last {
                 break;
             }
-            self.v[i] = self.v[m];
+            self.items[i] = self.items[m];
             i = m;
         }
-        self.v[i] = last;
+        self.items[i] = last;
         Some(top)
     }
 }

@@ -95,6 +95,42 @@ pub(super) fn closest_due<'a, E: Clocked>(
     found
 }
 
+/// A ticket's SLA clocks by name: indices into its [`Clocks`], clock `i`
+/// being `Ticket::KINDS[i]`.
+pub(super) mod ticket_clock {
+    pub const FIRST_RESPONSE: usize = 0;
+    pub const NEXT_RESPONSE: usize = 1;
+    pub const RESOLUTION: usize = 2;
+}
+
+/// A call's SLA clock by name (`Call::KINDS[ANSWER]`).
+pub(super) mod call_clock {
+    pub const ANSWER: usize = 0;
+}
+
+// The names above and the `KINDS` tables below agree.
+const _: () = {
+    use ticket_clock::*;
+    assert!(matches!(
+        <Ticket as Clocked>::KINDS[FIRST_RESPONSE],
+        ClockKind::FirstResponse
+    ));
+    assert!(matches!(
+        <Ticket as Clocked>::KINDS[NEXT_RESPONSE],
+        ClockKind::NextResponse
+    ));
+    assert!(matches!(
+        <Ticket as Clocked>::KINDS[RESOLUTION],
+        ClockKind::Resolution
+    ));
+    assert!(<Ticket as Clocked>::KINDS.len() == 3);
+    assert!(matches!(
+        <Call as Clocked>::KINDS[call_clock::ANSWER],
+        ClockKind::Answer
+    ));
+    assert!(<Call as Clocked>::KINDS.len() == 1);
+};
+
 /// A ticket or call, as its clocks see it.
 pub(super) trait Clocked {
     /// `ticket` or `call`, for breach records.
@@ -151,7 +187,7 @@ impl Clocked for Ticket {
     fn start(&self, i: usize) -> i64 {
         // The next-response clock starts with the customer message that
         // found no unanswered one: exactly when `unanswered_since` is set.
-        if i == 1 {
+        if i == ticket_clock::NEXT_RESPONSE {
             self.unanswered_since
         } else {
             self.created
@@ -159,7 +195,7 @@ impl Clocked for Ticket {
     }
     fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>) {
         match (&self.ext, i) {
-            (Some(e), 2) => (&e.pauses.closed, e.pauses.since),
+            (Some(e), ticket_clock::RESOLUTION) => (&e.pauses.closed, e.pauses.since),
             _ => (&[], None),
         }
     }

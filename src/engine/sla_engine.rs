@@ -24,9 +24,9 @@ use crate::event::Priority;
 static ALWAYS: Hours = Hours::Always;
 
 /// Everything SLA bookkeeping touches besides the ticket or call itself.
-pub(super) struct Cx<'a> {
-    pol: &'a Policies,
-    m: &'a mut Metrics,
+pub(super) struct SlaContext<'a> {
+    policies: &'a Policies,
+    metrics: &'a mut Metrics,
     windows: &'a mut Windows,
     breaches: &'a mut Vec<Breach>,
     dropped: &'a mut u64,
@@ -41,47 +41,49 @@ pub(super) struct Cx<'a> {
 
 /// Splits the state into the tables, the two timer heaps and the rest.
 pub(super) fn split<'a>(
-    s: &'a Settings,
-    st: &'a mut State,
+    settings: &'a Settings,
+    state: &'a mut State,
 ) -> (
     &'a mut Table<Ticket>,
     &'a mut Table<Call>,
     &'a mut SlaTimers,
     &'a mut SlaTimers,
-    Cx<'a>,
+    SlaContext<'a>,
 ) {
-    let watermark = st.clock.map_or(i64::MIN, |c| c - s.lateness);
+    let watermark = state.clock.map_or(i64::MIN, |c| c - settings.lateness);
     (
-        &mut st.tickets,
-        &mut st.calls,
-        &mut st.sla_tickets,
-        &mut st.sla_calls,
-        Cx {
-            pol: &s.policies,
-            m: &mut st.metrics,
-            windows: &mut st.windows,
-            breaches: &mut st.breaches,
-            dropped: &mut st.breaches_dropped,
-            live: &mut st.sla_live,
-            events: if s.record_sla_events {
-                Some(&mut st.sla_events)
+        &mut state.tickets,
+        &mut state.calls,
+        &mut state.sla_tickets,
+        &mut state.sla_calls,
+        SlaContext {
+            policies: &settings.policies,
+            metrics: &mut state.metrics,
+            windows: &mut state.windows,
+            breaches: &mut state.breaches,
+            dropped: &mut state.breaches_dropped,
+            live: &mut state.sla_live,
+            events: if settings.record_sla_events {
+                Some(&mut state.sla_events)
             } else {
                 None
             },
-            events_dropped: &mut st.sla_events_dropped,
+            events_dropped: &mut state.sla_events_dropped,
             watermark,
-            clock: st.clock.unwrap_or(i64::MIN),
+            clock: state.clock.unwrap_or(i64::MIN),
         },
     )
 }
 
-impl Cx<'_> {
+impl SlaContext<'_> {
     pub(super) fn target(&self, policy: u8, kind: ClockKind) -> Option<i64> {
-        self.pol.get(policy).and_then(|p| p.targets[kind as usize])
+        self.policies
+            .get(policy)
+            .and_then(|p| p.targets[kind as usize])
     }
 
     pub(super) fn hours(&self, policy: u8) -> &Hours {
-        self.pol.get(policy).map_or(&ALWAYS, |p| &p.hours)
+        self.policies.get(policy).map_or(&ALWAYS, |p| &p.hours)
     }
 
     /// When clock `i` reaches `ms` open milliseconds (`i64::MAX`: never, or paused first).
@@ -107,7 +109,7 @@ impl Cx<'_> {
     }
 
     pub(super) fn warn_ms(&self, target: i64) -> i64 {
-        ((target as f64) * self.pol.warn_fraction).round() as i64
+        ((target as f64) * self.policies.warn_fraction).round() as i64
     }
 
     /// Records a state change of clock `i` at `at`, when the driver asked
@@ -152,7 +154,7 @@ impl Cx<'_> {
             .filter(|&d| d != i64::MAX);
         let (pauses, since) = e.pauses(i);
         let elapsed = sla::elapsed(self.hours(policy), e.start(i), pauses, since, at);
-        let name = |p: u8| self.pol.get(p).map(|p| p.name.clone());
+        let name = |p: u8| self.policies.get(p).map(|p| p.name.clone());
         let ev = SlaEvent {
             kind,
             entity: E::ENTITY,
@@ -198,16 +200,10 @@ impl Cx<'_> {
     /// Adds (`sign` 1) or removes (−1) clock `i`'s share of the gauges under `key`.
     pub(super) fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
         if c.at_risk(i) {
-            *{
-                let k = self.m.budget.admit(&self.m.sla_at_risk, key, 1);
-                self.m.sla_at_risk.entry(k).or_default()
-            } += sign;
+            *bump!(*self.metrics, sla_at_risk, key) += sign;
         }
         if c.active_breach(i) {
-            *{
-                let k = self.m.budget.admit(&self.m.sla_active, key, 1);
-                self.m.sla_active.entry(k).or_default()
-            } += sign;
+            *bump!(*self.metrics, sla_active, key) += sign;
         }
     }
 
@@ -239,15 +235,15 @@ impl Cx<'_> {
         self.gauges(e.clocks(), i, key, -1);
         e.clocks_mut().judge(i, Verdict::Breached);
         self.gauges(e.clocks(), i, key, 1);
-        *{
-            let k = self.m.budget.admit(&self.m.sla_breaches, key, 1);
-            self.m.sla_breaches.entry(k).or_default()
-        } += 1;
+        *bump!(*self.metrics, sla_breaches, key) += 1;
         self.window_verdict(kind, at, false);
         self.note(e, id, i, SlaEventKind::Breached, at, timer);
         if self.breaches.len() < MAX_BREACH_RECORDS {
             let target = self.target(e.policy(), kind).unwrap_or(0);
-            let name = self.pol.get(e.policy()).map_or("", |p| p.name.as_str());
+            let name = self
+                .policies
+                .get(e.policy())
+                .map_or("", |p| p.name.as_str());
             self.breaches.push(Breach {
                 entity: E::ENTITY,
                 id: id.to_string(),
@@ -275,10 +271,7 @@ impl Cx<'_> {
                 let key = Self::key(e, i);
                 self.gauges(c, i, key, -1);
                 e.clocks_mut().judge(i, Verdict::Met);
-                *{
-                    let k = self.m.budget.admit(&self.m.sla_achieved, key, 1);
-                    self.m.sla_achieved.entry(k).or_default()
-                } += 1;
+                *bump!(*self.metrics, sla_achieved, key) += 1;
                 self.window_verdict(E::KINDS[i], ts, true);
                 self.note(e, id, i, SlaEventKind::Achieved, ts, false);
             } else {
@@ -363,10 +356,7 @@ impl Cx<'_> {
             if deadline > at {
                 if !c.at_risk(i) {
                     e.clocks_mut().set_at_risk(i, true);
-                    *{
-                        let k = self.m.budget.admit(&self.m.sla_at_risk, Self::key(e, i), 1);
-                        self.m.sla_at_risk.entry(k).or_default()
-                    } += 1;
+                    *bump!(*self.metrics, sla_at_risk, Self::key(e, i)) += 1;
                     if self.events.is_some() {
                         let warn_at = self.reach(e, i, ms);
                         self.note(e, id, i, SlaEventKind::AtRisk, warn_at, true);
@@ -434,7 +424,7 @@ impl Cx<'_> {
         start: &[usize],
     ) {
         let (pr, q) = e.labels();
-        e.set_policy(self.pol.choose(e.channel(), pr, q));
+        e.set_policy(self.policies.choose(e.channel(), pr, q));
         for &i in start {
             e.clocks_mut().start(i);
             self.note(e, id, i, SlaEventKind::Applied, e.start(i), false);
@@ -491,7 +481,7 @@ impl Cx<'_> {
             self.gauges(e.clocks(), i, key, -1);
         }
         let (pr, q) = e.labels();
-        e.set_policy(self.pol.choose(e.channel(), pr, q));
+        e.set_policy(self.policies.choose(e.channel(), pr, q));
         for i in 0..E::KINDS.len() {
             // A clock no longer close to its (new) deadline is no longer at risk.
             if e.clocks().at_risk(i) && self.warn_at(e, i) > self.clock {

@@ -1,9 +1,11 @@
 //! The engine's entry points into SLA bookkeeping: what ticket and call
-//! events, timers and sweeps tell the clocks (through [`Cx`]).
+//! events, timers and sweeps tell the clocks (through [`SlaContext`]).
 
 use super::sla::SlaEventKind;
+use super::sla_clocked::call_clock::ANSWER;
+use super::sla_clocked::ticket_clock::{FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION};
 use super::sla_clocked::SlaTimers;
-use super::sla_engine::{split, Cx};
+use super::sla_engine::{split, SlaContext};
 use super::state::{Call, Ticket};
 use super::table::{hash_id, Slot};
 use super::{Engine, LabelId};
@@ -13,12 +15,12 @@ use crate::event::Priority;
 impl Engine {
     #[inline]
     pub(super) fn sla_on(&self) -> bool {
-        !self.s.policies.list.is_empty()
+        !self.settings.policies.list.is_empty()
     }
 
     /// The policy's calendar when it is a business one (for `*_business_seconds`).
     pub(super) fn business_hours(&self, policy: u8) -> Option<&Hours> {
-        match self.s.policies.get(policy).map(|p| &p.hours) {
+        match self.settings.policies.get(policy).map(|p| &p.hours) {
             Some(h @ Hours::Business(_)) => Some(h),
             _ => None,
         }
@@ -30,17 +32,17 @@ impl Engine {
     fn on_ticket(
         &mut self,
         slot: Slot,
-        f: impl FnOnce(&mut Cx<'_>, &mut SlaTimers, &mut Ticket, &str),
+        f: impl FnOnce(&mut SlaContext<'_>, &mut SlaTimers, &mut Ticket, &str),
     ) {
         if !self.sla_on() {
             return;
         }
-        let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
+        let (tickets, _, timers, _, mut cx) = split(&self.settings, &mut self.state);
         let (id, t) = tickets.entry_at_mut(slot);
         f(&mut cx, timers, t, id);
     }
 
-    /// Judges a ticket's clocks up to (not including) `ts` (see [`Cx::catch_up`]).
+    /// Judges a ticket's clocks up to (not including) `ts` (see [`SlaContext::catch_up`]).
     pub(super) fn sla_ticket_catch_up(&mut self, slot: Slot, ts: i64) {
         self.on_ticket(slot, |cx, timers, t, id| cx.catch_up(timers, t, id, ts));
     }
@@ -52,8 +54,8 @@ impl Engine {
         if !self.sla_on() {
             return;
         }
-        let (_, _, timers, _, mut cx) = split(&self.s, &mut self.st);
-        cx.open(timers, t, id, hash, &[0, 2]);
+        let (_, _, timers, _, mut cx) = split(&self.settings, &mut self.state);
+        cx.open(timers, t, id, hash, &[FIRST_RESPONSE, RESOLUTION]);
     }
 
     /// The ticket's priority or queue changed from `(old_pr, old_q)` at `ts`:
@@ -74,8 +76,8 @@ impl Engine {
     /// A public agent reply at `ts`: first and next response clocks complete.
     pub(super) fn sla_ticket_replied(&mut self, slot: Slot, ts: i64) {
         self.on_ticket(slot, |cx, _, t, id| {
-            cx.complete(t, id, 0, ts);
-            cx.complete(t, id, 1, ts);
+            cx.complete(t, id, FIRST_RESPONSE, ts);
+            cx.complete(t, id, NEXT_RESPONSE, ts);
         });
     }
 
@@ -84,10 +86,10 @@ impl Engine {
     pub(super) fn sla_ticket_awaits_reply(&mut self, slot: Slot) {
         self.on_ticket(slot, |cx, timers, t, id| {
             let at = t.unanswered_since;
-            cx.stop(t, id, 1, at);
-            t.clocks.start(1);
-            cx.note(t, id, 1, SlaEventKind::Applied, at, false);
-            let next = cx.next_instant(t, 1);
+            cx.stop(t, id, NEXT_RESPONSE, at);
+            t.clocks.start(NEXT_RESPONSE);
+            cx.note(t, id, NEXT_RESPONSE, SlaEventKind::Applied, at, false);
+            let next = cx.next_instant(t, NEXT_RESPONSE);
             cx.schedule_at(timers, t, hash_id(id), next);
         });
     }
@@ -100,17 +102,17 @@ impl Engine {
                 if p.since.is_none() {
                     // Instants only move later: the live timer fires early.
                     p.since = Some(ts);
-                    if t.clocks.running(2) {
-                        cx.note(t, id, 2, SlaEventKind::Paused, ts, false);
+                    if t.clocks.running(RESOLUTION) {
+                        cx.note(t, id, RESOLUTION, SlaEventKind::Paused, ts, false);
                     }
                 }
             } else if let Some(e) = &mut t.ext {
                 if let Some(since) = e.pauses.since.take() {
                     e.pauses.closed.push((since, ts.max(since)));
-                    if t.clocks.running(2) {
-                        cx.note(t, id, 2, SlaEventKind::Resumed, ts, false);
+                    if t.clocks.running(RESOLUTION) {
+                        cx.note(t, id, RESOLUTION, SlaEventKind::Resumed, ts, false);
                     }
-                    let next = cx.next_instant(t, 2);
+                    let next = cx.next_instant(t, RESOLUTION);
                     cx.schedule_at(timers, t, hash_id(id), next);
                 }
             }
@@ -120,9 +122,9 @@ impl Engine {
     /// First resolution at `ts`: the resolution clock completes, reply clocks stop.
     pub(super) fn sla_ticket_resolved(&mut self, slot: Slot, ts: i64) {
         self.on_ticket(slot, |cx, _, t, id| {
-            cx.complete(t, id, 2, ts);
-            cx.stop(t, id, 0, ts);
-            cx.stop(t, id, 1, ts);
+            cx.complete(t, id, RESOLUTION, ts);
+            cx.stop(t, id, FIRST_RESPONSE, ts);
+            cx.stop(t, id, NEXT_RESPONSE, ts);
         });
     }
 
@@ -133,7 +135,7 @@ impl Engine {
 
     /// A ticket timer at `due` for the id hash `hash`.
     pub(super) fn sla_ticket_timer(&mut self, due: i64, hash: u64) {
-        let (tickets, _, timers, _, mut cx) = split(&self.s, &mut self.st);
+        let (tickets, _, timers, _, mut cx) = split(&self.settings, &mut self.state);
         cx.timer(timers, tickets, due, hash);
     }
 
@@ -142,12 +144,12 @@ impl Engine {
     fn on_call(
         &mut self,
         slot: Slot,
-        f: impl FnOnce(&mut Cx<'_>, &mut SlaTimers, &mut Call, &str),
+        f: impl FnOnce(&mut SlaContext<'_>, &mut SlaTimers, &mut Call, &str),
     ) {
         if !self.sla_on() {
             return;
         }
-        let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
+        let (_, calls, _, timers, mut cx) = split(&self.settings, &mut self.state);
         let (id, c) = calls.entry_at_mut(slot);
         f(&mut cx, timers, c, id);
     }
@@ -162,17 +164,17 @@ impl Engine {
         if !self.sla_on() {
             return;
         }
-        let (_, _, _, timers, mut cx) = split(&self.s, &mut self.st);
-        cx.open(timers, c, id, hash, &[0]);
+        let (_, _, _, timers, mut cx) = split(&self.settings, &mut self.state);
+        cx.open(timers, c, id, hash, &[ANSWER]);
     }
 
     /// Answered (`true`) or abandoned at `ts`.
     pub(super) fn sla_call_left_queue(&mut self, slot: Slot, ts: i64, answered: bool) {
         self.on_call(slot, |cx, _, c, id| {
             if answered {
-                cx.complete(c, id, 0, ts)
+                cx.complete(c, id, ANSWER, ts)
             } else {
-                cx.stop(c, id, 0, ts)
+                cx.stop(c, id, ANSWER, ts)
             }
         });
     }
@@ -186,24 +188,24 @@ impl Engine {
 
     /// A call timer at `due` for the id hash `hash`.
     pub(super) fn sla_call_timer(&mut self, due: i64, hash: u64) {
-        let (_, calls, _, timers, mut cx) = split(&self.s, &mut self.st);
+        let (_, calls, _, timers, mut cx) = split(&self.settings, &mut self.state);
         cx.timer(timers, calls, due, hash);
     }
 
     /// Stops the clocks of tickets (when `slow`) and calls about to expire
     /// at `now`, leaving the gauges.
     pub(super) fn sla_expire(&mut self, now: i64, slow: bool) {
-        let s = &self.s;
-        let (tickets, calls, _, _, mut cx) = split(s, &mut self.st);
+        let settings = &self.settings;
+        let (tickets, calls, _, _, mut cx) = split(settings, &mut self.state);
         if slow {
             for (id, t) in tickets.iter_mut() {
-                if super::timers::ticket_expired(s, t, now) {
+                if super::timers::ticket_expired(settings, t, now) {
                     cx.stop_all(t, id, now);
                 }
             }
         }
         for (id, c) in calls.iter_mut() {
-            if super::timers::call_expired(s, c, now) {
+            if super::timers::call_expired(settings, c, now) {
                 cx.stop_all(c, id, now);
             }
         }

@@ -1969,7 +1969,13 @@ fn one_customer_flood_keeps_a_few_entries_per_category() {
             &format!(r#""ticket_id":"G{i}","customer_id":"guest","category":"{cat}""#),
         );
     }
-    let cust = r.engine.st.customers.values().next().expect("one customer");
+    let cust = r
+        .engine
+        .state
+        .customers
+        .values()
+        .next()
+        .expect("one customer");
     let covers = cust.covers.as_ref().map_or(0, |v| v.len());
     assert!(
         cust.contacts.len() + covers <= 6,

@@ -18,15 +18,15 @@ impl Engine {
             return;
         };
         // One lookup: the slot stays valid until a ticket is added or removed.
-        let Some(slot) = self.st.tickets.slot(&id) else {
+        let Some(slot) = self.state.tickets.slot(&id) else {
             return self.out_of_order(ty);
         };
-        if ts < self.st.tickets.at(slot).created {
+        if ts < self.state.tickets.at(slot).created {
             return self.out_of_order(ty);
         }
         // SLA clocks catch up first (a held early arrival is judged by its own ts).
         self.sla_ticket_catch_up(slot, ts);
-        let t = self.st.tickets.at_mut(slot);
+        let t = self.state.tickets.at_mut(slot);
         t.last_event = t.last_event.max(ts);
         let (ch, pr, q, status, resolved) =
             (t.channel, t.priority, t.queue, t.status, t.resolved());
@@ -36,11 +36,11 @@ impl Engine {
                     self.agent_assigned(slot, &agent);
                 }
                 if let Some(queue) = queue {
-                    let nq = self.st.queues.resolve(Some(&queue));
-                    self.st.tickets.at_mut(slot).queue = nq;
+                    let nq = self.state.queues.resolve(Some(&queue));
+                    self.state.tickets.at_mut(slot).queue = nq;
                     if !resolved {
-                        self.st.metrics.open_add(status, pr, q, -1);
-                        self.st.metrics.open_add(status, pr, nq, 1);
+                        self.state.metrics.open_add(status, pr, q, -1);
+                        self.state.metrics.open_add(status, pr, nq, 1);
                     }
                     if nq != q {
                         self.sla_ticket_relabel(slot, pr, q, ts);
@@ -53,13 +53,13 @@ impl Engine {
                 }
                 // A reply dated before the customer message it would answer
                 // measures nothing (SPEC §2): it is out of order.
-                let since = self.st.tickets.at(slot).unanswered_since;
+                let since = self.state.tickets.at(slot).unanswered_since;
                 if since != NOT_WAITING && ts < since {
                     return self.out_of_order(ty);
                 }
                 // Before `unanswered_since`, the next-response clock's start, is cleared.
                 self.sla_ticket_replied(slot, ts);
-                let t = self.st.tickets.at_mut(slot);
+                let t = self.state.tickets.at_mut(slot);
                 t.public_replies = t.public_replies.saturating_add(1);
                 let first = !t.has(flag::REPLIED);
                 t.set(flag::REPLIED, true);
@@ -109,15 +109,15 @@ impl Engine {
                 }
             }
             Body::TicketCustomerReplied { .. } => {
-                let t = self.st.tickets.at_mut(slot);
+                let t = self.state.tickets.at_mut(slot);
                 let starts_wait = t.unanswered_since == NOT_WAITING;
                 if starts_wait {
                     t.unanswered_since = ts;
                 }
                 if !resolved && status != TicketStatus::Open {
                     t.status = TicketStatus::Open;
-                    self.st.metrics.open_add(status, pr, q, -1);
-                    self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
+                    self.state.metrics.open_add(status, pr, q, -1);
+                    self.state.metrics.open_add(TicketStatus::Open, pr, q, 1);
                     if status == TicketStatus::Pending {
                         self.sla_ticket_pending(slot, ts, false);
                     }
@@ -130,9 +130,9 @@ impl Engine {
                 if resolved {
                     return self.out_of_order(ty);
                 }
-                self.st.tickets.at_mut(slot).status = new;
-                self.st.metrics.open_add(status, pr, q, -1);
-                self.st.metrics.open_add(new, pr, q, 1);
+                self.state.tickets.at_mut(slot).status = new;
+                self.state.metrics.open_add(status, pr, q, -1);
+                self.state.metrics.open_add(new, pr, q, 1);
                 let (was, is) = (
                     status == TicketStatus::Pending,
                     new == TicketStatus::Pending,
@@ -142,20 +142,20 @@ impl Engine {
                 }
             }
             Body::TicketPriorityChanged { priority, .. } => {
-                self.st.tickets.at_mut(slot).priority = priority;
+                self.state.tickets.at_mut(slot).priority = priority;
                 if !resolved {
-                    self.st.metrics.open_add(status, pr, q, -1);
-                    self.st.metrics.open_add(status, priority, q, 1);
+                    self.state.metrics.open_add(status, pr, q, -1);
+                    self.state.metrics.open_add(status, priority, q, 1);
                 }
                 if priority != pr {
                     self.sla_ticket_relabel(slot, pr, q, ts);
                 }
             }
             Body::TicketEscalated { .. } => {
-                let t = self.st.tickets.at_mut(slot);
+                let t = self.state.tickets.at_mut(slot);
                 if !t.has(flag::ESCALATED) {
                     t.set(flag::ESCALATED, true);
-                    *bump!(self.st.metrics, escalations, dims(ch, pr, q)) += 1;
+                    *bump!(self.state.metrics, escalations, dims(ch, pr, q)) += 1;
                     self.win_count(ts, WindowCount::Escalations, 1);
                     if self.per_agent() {
                         self.agent_ticket_escalated(slot, q);
@@ -163,7 +163,7 @@ impl Engine {
                 }
             }
             Body::TicketWorkLogged { ms, .. } => {
-                let t = self.st.tickets.at_mut(slot);
+                let t = self.state.tickets.at_mut(slot);
                 // Saturates at 49 days of logged work on one ticket.
                 t.work_ms = t
                     .work_ms
@@ -174,7 +174,7 @@ impl Engine {
                 if resolved {
                     return self.out_of_order(ty);
                 }
-                let t = self.st.tickets.at_mut(slot);
+                let t = self.state.tickets.at_mut(slot);
                 t.set(flag::RESOLVED, true);
                 let first = !t.has(flag::EVER_RESOLVED);
                 t.set(flag::EVER_RESOLVED, true);
@@ -185,10 +185,10 @@ impl Engine {
                     i64::from(t.work_ms),
                     t.policy,
                 );
-                self.st.metrics.open_add(status, pr, q, -1);
+                self.state.metrics.open_add(status, pr, q, -1);
                 let key = dims(ch, pr, q);
                 if first {
-                    *bump!(self.st.metrics, tickets_resolved, key) += 1;
+                    *bump!(self.state.metrics, tickets_resolved, key) += 1;
                     self.observe(
                         HistId::Resolution,
                         key,
@@ -208,7 +208,7 @@ impl Engine {
                     self.win_count(ts, WindowCount::FirstResolutions, 1);
                     self.win_count(ts, WindowCount::ResolvedContacts, 1);
                     if fcr {
-                        *bump!(self.st.metrics, fcr, key) += 1;
+                        *bump!(self.state.metrics, fcr, key) += 1;
                         self.win_count(ts, WindowCount::Fcr, 1);
                     }
                     if worked {
@@ -231,22 +231,22 @@ impl Engine {
                 if !resolved {
                     return self.out_of_order(ty);
                 }
-                let t = self.st.tickets.at_mut(slot);
+                let t = self.state.tickets.at_mut(slot);
                 t.set(flag::RESOLVED, false);
                 t.status = TicketStatus::Open;
-                self.st.metrics.open_add(TicketStatus::Open, pr, q, 1);
-                *bump!(self.st.metrics, tickets_reopened, dims(ch, pr, q)) += 1;
+                self.state.metrics.open_add(TicketStatus::Open, pr, q, 1);
+                *bump!(self.state.metrics, tickets_reopened, dims(ch, pr, q)) += 1;
                 self.win_count(ts, WindowCount::Reopens, 1);
             }
             Body::TicketClosed { .. } => {
                 if !resolved {
-                    self.st.metrics.open_add(status, pr, q, -1);
+                    self.state.metrics.open_add(status, pr, q, -1);
                 }
                 self.sla_ticket_gone(slot, ts);
-                if self.st.tickets.at(slot).sla_due != i64::MAX {
-                    self.st.sla_live -= 1;
+                if self.state.tickets.at(slot).sla_due != i64::MAX {
+                    self.state.sla_live -= 1;
                 }
-                self.st.tickets.remove(&id);
+                self.state.tickets.remove(&id);
             }
             _ => unreachable!("only ticket events are routed here"),
         }

@@ -41,7 +41,9 @@ impl Engine {
     /// Fires timers an event has put behind the clock (an SLA target
     /// shortened past its deadline, a late opening event): they are due now.
     pub(super) fn fire_overdue(&mut self) {
-        let Some(clock) = self.st.clock else { return };
+        let Some(clock) = self.state.clock else {
+            return;
+        };
         while let Some((due, heap)) = self.next_timer() {
             if due >= clock {
                 break;
@@ -54,13 +56,13 @@ impl Engine {
     /// The earliest timer over the three heaps.
     pub(super) fn next_timer(&self) -> Option<(i64, Heap)> {
         let mut best = self
-            .st
+            .state
             .timers
             .peek()
             .map(|Reverse(t)| (t.due, Heap::General));
         for (h, heap) in [
-            (&self.st.sla_tickets, Heap::SlaTicket),
-            (&self.st.sla_calls, Heap::SlaCall),
+            (&self.state.sla_tickets, Heap::SlaTicket),
+            (&self.state.sla_calls, Heap::SlaCall),
         ] {
             if let Some((due, _)) = h.peek() {
                 if best.is_none_or(|(b, _)| *due < b) {
@@ -75,15 +77,15 @@ impl Engine {
     pub(super) fn fire_next(&mut self, heap: Heap, held_cutoff: i64) {
         match heap {
             Heap::General => {
-                let Reverse(t) = self.st.timers.pop().expect("peeked");
+                let Reverse(t) = self.state.timers.pop().expect("peeked");
                 self.fire(t, held_cutoff);
             }
             Heap::SlaTicket => {
-                let (due, hash) = self.st.sla_tickets.pop().expect("peeked");
+                let (due, hash) = self.state.sla_tickets.pop().expect("peeked");
                 self.sla_ticket_timer(due, hash);
             }
             Heap::SlaCall => {
-                let (due, hash) = self.st.sla_calls.pop().expect("peeked");
+                let (due, hash) = self.state.sla_calls.pop().expect("peeked");
                 self.sla_call_timer(due, hash);
             }
         }
@@ -93,7 +95,7 @@ impl Engine {
     /// every timer it passes. Live drivers call this with wall time on a
     /// quiet partition.
     pub fn advance_clock(&mut self, ts: i64) {
-        if self.st.clock.is_some_and(|c| c >= ts) {
+        if self.state.clock.is_some_and(|c| c >= ts) {
             return;
         }
         while let Some((due, heap)) = self.next_timer() {
@@ -103,7 +105,7 @@ impl Engine {
             self.set_clock(due);
             // The clock is about to pass `due`: held events at or before
             // `due − lateness` fall behind the watermark.
-            self.fire_next(heap, due - self.s.lateness + 1);
+            self.fire_next(heap, due - self.settings.lateness + 1);
         }
         self.set_clock(ts);
     }
@@ -113,8 +115,10 @@ impl Engine {
     /// watermark is not behind it yet, and an SLA deadline at the clock has
     /// not passed).
     pub fn flush(&mut self) {
-        let Some(clock) = self.st.clock else { return };
-        let cutoff = clock - self.s.lateness;
+        let Some(clock) = self.state.clock else {
+            return;
+        };
+        let cutoff = clock - self.settings.lateness;
         while let Some((due, heap)) = self.next_timer() {
             if due >= clock {
                 break;
@@ -123,44 +127,44 @@ impl Engine {
             self.fire_next(heap, cutoff);
         }
         let mut keep = Vec::new();
-        while let Some(Reverse(t)) = self.st.timers.peek() {
+        while let Some(Reverse(t)) = self.state.timers.peek() {
             if t.due > clock {
                 break;
             }
-            let Reverse(t) = self.st.timers.pop().expect("peeked");
+            let Reverse(t) = self.state.timers.pop().expect("peeked");
             if matches!(t.kind, TimerKind::Acw(_)) {
                 self.fire(t, cutoff);
             } else {
                 keep.push(Reverse(t));
             }
         }
-        self.st.timers.extend(keep);
+        self.state.timers.extend(keep);
     }
 
     pub(super) fn set_clock(&mut self, ts: i64) {
-        if self.st.clock.is_some_and(|c| c >= ts) {
+        if self.state.clock.is_some_and(|c| c >= ts) {
             return;
         }
-        self.st.clock = Some(ts);
-        self.st.windows.advance(ts);
-        self.st.dedup.expire(ts - self.s.dedup_horizon);
-        if ts >= self.st.next_sweep {
-            let slow = ts >= self.st.next_slow_sweep;
-            if self.st.next_sweep != i64::MIN {
+        self.state.clock = Some(ts);
+        self.state.windows.advance(ts);
+        self.state.dedup.expire(ts - self.settings.dedup_horizon);
+        if ts >= self.state.next_sweep {
+            let slow = ts >= self.state.next_slow_sweep;
+            if self.state.next_sweep != i64::MIN {
                 self.sweep(ts, slow);
             }
-            self.st.next_sweep = ts + self.s.sweep_every;
+            self.state.next_sweep = ts + self.settings.sweep_every;
             if slow {
-                self.st.next_slow_sweep = ts + self.s.slow_sweep_every;
+                self.state.next_slow_sweep = ts + self.settings.slow_sweep_every;
             }
         }
     }
 
     pub(super) fn schedule(&mut self, due: i64, kind: TimerKind) {
-        self.st.timer_seq += 1;
-        self.st.timers.push(Reverse(Timer {
+        self.state.timer_seq += 1;
+        self.state.timers.push(Reverse(Timer {
             due,
-            seq: self.st.timer_seq,
+            seq: self.state.timer_seq,
             kind,
         }));
     }
@@ -169,11 +173,11 @@ impl Engine {
     pub(super) fn fire(&mut self, t: Timer, held_cutoff: i64) {
         match t.kind {
             TimerKind::Acw(id) => {
-                let Some(call) = self.st.calls.get(&id) else {
+                let Some(call) = self.state.calls.get(&id) else {
                     return;
                 };
                 if let CallPhase::AfterCallWork { ended } = call.phase {
-                    if ended + self.s.acw_timeout == t.due {
+                    if ended + self.settings.acw_timeout == t.due {
                         self.finish_call(&id, t.due, 0);
                     }
                 }
@@ -185,13 +189,13 @@ impl Engine {
 
     pub(super) fn expire_held(&mut self, id: Id, ticket: bool, cutoff: i64) {
         let map = if ticket {
-            &mut self.st.held_tickets
+            &mut self.state.held_tickets
         } else {
-            &mut self.st.held_calls
+            &mut self.state.held_calls
         };
         let Some(list) = map.get_mut(&id) else { return };
         let before = list.len();
-        let m = &mut self.st.metrics;
+        let m = &mut self.state.metrics;
         list.retain(|e| {
             let keep = e.ts >= cutoff;
             if !keep {
@@ -199,7 +203,7 @@ impl Engine {
             }
             keep
         });
-        self.st.held_count -= before - list.len();
+        self.state.held_count -= before - list.len();
         if list.is_empty() {
             map.remove(&id);
         }
@@ -212,11 +216,11 @@ impl Engine {
             // Clocks of state about to expire stop first, leaving the gauges.
             self.sla_expire(now, slow);
         }
-        let s = &self.s;
-        let m = &mut self.st.metrics;
-        let live = &mut self.st.sla_live;
-        self.st.calls.retain(|_, c| {
-            let keep = !call_expired(s, c, now);
+        let settings = &self.settings;
+        let m = &mut self.state.metrics;
+        let live = &mut self.state.sla_live;
+        self.state.calls.retain(|_, c| {
+            let keep = !call_expired(settings, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
             }
@@ -229,9 +233,13 @@ impl Engine {
         if !slow {
             return;
         }
-        let (s, m, live) = (&self.s, &mut self.st.metrics, &mut self.st.sla_live);
-        self.st.tickets.retain(|_, t| {
-            let keep = !ticket_expired(s, t, now);
+        let (settings, m, live) = (
+            &self.settings,
+            &mut self.state.metrics,
+            &mut self.state.sla_live,
+        );
+        self.state.tickets.retain(|_, t| {
+            let keep = !ticket_expired(settings, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
             }
@@ -240,27 +248,27 @@ impl Engine {
             }
             keep
         });
-        let horizon = s.repeat_window + s.lateness;
-        self.st
+        let horizon = settings.repeat_window + settings.lateness;
+        self.state
             .customers
-            .retain(|_, c| c.expire(now, horizon, s.repeat_window));
+            .retain(|_, c| c.expire(now, horizon, settings.repeat_window));
     }
 }
 
 /// A ticket past its time to live (docs/events.md, "Expiry").
-pub(super) fn ticket_expired(s: &Settings, t: &Ticket, now: i64) -> bool {
+pub(super) fn ticket_expired(settings: &Settings, t: &Ticket, now: i64) -> bool {
     let ttl = if t.resolved() {
-        s.resolved_ticket_ttl
+        settings.resolved_ticket_ttl
     } else {
-        s.idle_ticket_ttl
+        settings.idle_ticket_ttl
     };
     now - t.last_event > ttl
 }
 
 /// A call past its time to live.
-pub(super) fn call_expired(s: &Settings, c: &Call, now: i64) -> bool {
+pub(super) fn call_expired(settings: &Settings, c: &Call, now: i64) -> bool {
     match c.phase {
-        CallPhase::Done { at } => now - at > s.finished_call_ttl,
-        _ => now - c.last_event > s.idle_call_ttl,
+        CallPhase::Done { at } => now - at > settings.finished_call_ttl,
+        _ => now - c.last_event > settings.idle_call_ttl,
     }
 }
