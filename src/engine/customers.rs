@@ -35,6 +35,30 @@ pub(super) fn customer_key(id: &str) -> CustomerKey {
 }
 
 impl Engine {
+    /// `customer.subscribed`: the customer becomes active (once).
+    pub(super) fn customer_subscribed(&mut self, customer: &str) {
+        let c = self
+            .state
+            .customers
+            .entry(customer_key(customer))
+            .or_default();
+        if !c.active {
+            c.active = true;
+            self.state.metrics.active_customers += 1;
+        }
+    }
+
+    /// `customer.churned`: counted, and an active customer becomes inactive.
+    pub(super) fn customer_churned(&mut self, customer: &str) {
+        self.state.metrics.churned += 1;
+        if let Some(c) = self.state.customers.get_mut(&customer_key(customer)) {
+            if c.active {
+                c.active = false;
+                self.state.metrics.active_customers -= 1;
+            }
+        }
+    }
+
     /// A new contact: counts it, and decides repeats in both directions so
     /// that the result does not depend on arrival order.
     pub(super) fn contact(

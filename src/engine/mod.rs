@@ -75,10 +75,11 @@ mod agents;
 mod calls;
 mod customers;
 mod settings;
+mod surveys;
 mod tickets;
 mod timers;
 
-use customers::{customer_key, CustomerKey};
+use customers::CustomerKey;
 pub use settings::Settings;
 use timers::{Timer, TimerKind};
 
@@ -424,145 +425,28 @@ impl Engine {
             .observe(bounds, ms, ex);
     }
 
+    /// Hands an event to its handler.
     fn dispatch(&mut self, ev: Event) {
-        let ty = ev.body.event_type();
         let ts = ev.ts;
         match ev.body {
-            Body::TicketCreated {
-                ticket,
-                customer,
-                channel,
-                priority,
-                queue,
-                category,
-            } => {
-                if self.state.tickets.contains_key(&ticket) {
-                    return self.out_of_order(ty);
-                }
-                let q = self.state.queues.resolve(queue.as_deref());
-                let mut t = Ticket::new(ts, channel, priority, q);
-                self.state.metrics.open_add(t.status, priority, q, 1);
-                let hash = table::hash_id(&ticket);
-                self.sla_ticket_created(&mut t, &ticket, hash);
-                self.state.tickets.insert_hashed(hash, &ticket, t);
-                *bump!(
-                    self.state.metrics,
-                    tickets_created,
-                    dims(channel, priority, q)
-                ) += 1;
-                self.win_count(ts, WindowCount::TicketsCreated, 1);
-                self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
-                self.release_held(&ticket, true);
-            }
-            Body::CallQueued {
-                call,
-                customer,
-                queue,
-                channel,
-                category,
-            } => {
-                if self.state.calls.contains_key(&call) {
-                    return self.out_of_order(ty);
-                }
-                let q = self.state.queues.resolve(queue.as_deref());
-                let mut c = Call::new(ts, channel, q);
-                let hash = table::hash_id(&call);
-                self.sla_call_queued(&mut c, &call, hash);
-                self.state.calls.insert_hashed(hash, &call, c);
-                self.state.metrics.waiting_add(q, ts, 1);
-                *bump!(self.state.metrics, calls_offered, q as u32) += 1;
-                self.contact(ts, &call, &customer, category.as_deref(), channel, q);
-                self.release_held(&call, false);
-            }
+            body @ Body::TicketCreated { .. } => self.ticket_created(ts, body),
+            body @ Body::CallQueued { .. } => self.call_queued(ts, body),
             Body::AgentStatusChanged {
                 agent,
                 status,
                 queue,
             } => self.agent_status(ts, agent, status, queue),
-            Body::SurveyCsat {
-                score,
-                ticket,
-                call,
-                channel,
-                queue,
-                agent,
-            } => {
-                let (ech, eq) = self.entity_dims(ticket.as_deref(), call.as_deref());
-                let ch = channel.or(ech).unwrap_or(Channel::Other);
-                let q = match queue {
-                    Some(q) => self.state.queues.resolve(Some(&q)),
-                    None => eq.unwrap_or(UNKNOWN),
-                };
-                let key = keys::csat_key(score, ch, q);
-                *bump!(self.state.metrics, csat, key) += 1;
-                if self.per_agent() {
-                    self.agent_csat(
-                        score,
-                        agent.as_deref(),
-                        ticket.as_deref(),
-                        call.as_deref(),
-                        q,
-                    );
-                }
-                self.win_count(ts, WindowCount::CsatResponses, 1);
-                if score >= 4 {
-                    self.win_count(ts, WindowCount::CsatPositive, 1);
-                }
-            }
-            Body::SurveyNps { score, .. } => {
-                let (i, c) = match score {
-                    9..=10 => (0, WindowCount::NpsPromoters),
-                    7..=8 => (1, WindowCount::NpsPassives),
-                    _ => (2, WindowCount::NpsDetractors),
-                };
-                self.state.metrics.nps[i] += 1;
-                self.win_count(ts, c, 1);
-            }
-            Body::SurveyCes { score, .. } => {
-                self.state.metrics.ces[score as usize - 1] += 1;
-                self.win_count(ts, WindowCount::CesCount, 1);
-                self.win_count(ts, WindowCount::CesSum, score as i64);
-            }
-            Body::CustomerSubscribed { customer } => {
-                let c = self
-                    .state
-                    .customers
-                    .entry(customer_key(&customer))
-                    .or_default();
-                if !c.active {
-                    c.active = true;
-                    self.state.metrics.active_customers += 1;
-                }
-            }
-            Body::CustomerChurned { customer } => {
-                self.state.metrics.churned += 1;
-                if let Some(c) = self.state.customers.get_mut(&customer_key(&customer)) {
-                    if c.active {
-                        c.active = false;
-                        self.state.metrics.active_customers -= 1;
-                    }
-                }
-            }
+            body @ Body::SurveyCsat { .. } => self.survey_csat(ts, body),
+            Body::SurveyNps { score, .. } => self.survey_nps(ts, score),
+            Body::SurveyCes { score, .. } => self.survey_ces(ts, score),
+            Body::CustomerSubscribed { customer } => self.customer_subscribed(&customer),
+            Body::CustomerChurned { customer } => self.customer_churned(&customer),
             body => match body.entity() {
                 EntityRef::Ticket(_) => self.ticket_event(ts, body),
                 EntityRef::Call(_) => self.call_event(ts, body),
                 EntityRef::None => unreachable!("every other event names a ticket or call"),
             },
         }
-    }
-
-    fn entity_dims(
-        &self,
-        ticket: Option<&str>,
-        call: Option<&str>,
-    ) -> (Option<Channel>, Option<LabelId>) {
-        if let Some(t) = ticket.and_then(|t| self.state.tickets.get(t)) {
-            return (Some(t.channel), Some(t.queue));
-        }
-        if let Some(c) = call.and_then(|c| self.state.calls.get(c)) {
-            return (Some(c.channel), Some(c.queue));
-        }
-        (None, None)
     }
 
     /// A handle-time observation (ticket or call) and its cost.
