@@ -27,6 +27,33 @@ fn capped(cap: &LabelCap, id: LabelId) -> LabelValue {
     Cow::Owned(cap.name(id).to_string())
 }
 
+/// `channel`, `priority` and `queue` of a [`super::keys::dims`] key.
+fn by_channel_priority_queue(cap: &LabelCap, k: u32) -> Labels {
+    let (ch, pr, id) = undims(k);
+    vec![
+        ("channel", fixed(ch.as_str())),
+        ("priority", fixed(pr.as_str())),
+        ("queue", capped(cap, id)),
+    ]
+}
+
+/// `channel` and `queue` of a [`super::keys::dims`] key.
+fn by_channel_queue(cap: &LabelCap, k: u32) -> Labels {
+    let (ch, _, id) = undims(k);
+    vec![("channel", fixed(ch.as_str())), ("queue", capped(cap, id))]
+}
+
+/// `queue` of a queue key.
+fn by_queue(cap: &LabelCap, k: u32) -> Labels {
+    vec![("queue", capped(cap, k as LabelId))]
+}
+
+/// `status` and `queue` of a [`super::keys::status_key`].
+fn status_queue(cap: &LabelCap, k: u32) -> Labels {
+    let (st, q) = status_unkey(k);
+    vec![("status", fixed(st.as_str())), ("queue", capped(cap, q))]
+}
+
 impl Engine {
     /// Takes a snapshot of every metric at the current event clock.
     /// `wall_ms` (live only) gives `frontline_watermark_lag_seconds`.
@@ -82,55 +109,43 @@ impl Engine {
         out
     }
 
+    /// The cumulative families, in SPEC order: ticket and call counters
+    /// and histograms, agent and survey counters, SLA and customer
+    /// counters, then the maintained gauges.
     fn cumulative(&self, out: &mut Snapshot) {
+        self.contact_counters(out);
+        self.agent_and_survey_counters(out);
+        self.sla_and_customer_counters(out);
+        self.gauges(out);
+    }
+
+    /// Tickets, contacts, calls and their duration histograms.
+    fn contact_counters(&self, out: &mut Snapshot) {
         let m = &self.state.metrics;
         let cap = &self.state.queues;
-        let by_channel_priority_queue = |k: u32| -> Labels {
-            let (ch, pr, id) = undims(k);
-            vec![
-                ("channel", fixed(ch.as_str())),
-                ("priority", fixed(pr.as_str())),
-                ("queue", capped(cap, id)),
-            ]
-        };
-        let by_channel_queue = |k: u32| -> Labels {
-            let (ch, _, id) = undims(k);
-            vec![("channel", fixed(ch.as_str())), ("queue", capped(cap, id))]
-        };
-        let by_queue = |k: u32| -> Labels { vec![("queue", capped(cap, k as LabelId))] };
-
-        counter(
-            out,
-            names::TICKETS_CREATED,
-            &m.tickets_created,
-            by_channel_priority_queue,
-        );
-        counter(
-            out,
-            names::TICKETS_RESOLVED,
-            &m.tickets_resolved,
-            by_channel_priority_queue,
-        );
-        counter(
-            out,
-            names::TICKETS_REOPENED,
-            &m.tickets_reopened,
-            by_channel_priority_queue,
-        );
-        counter(
-            out,
-            names::ESCALATIONS,
-            &m.escalations,
-            by_channel_priority_queue,
-        );
-        counter(out, names::FCR, &m.fcr, by_channel_priority_queue);
+        let by_channel_priority_queue = |k: u32| by_channel_priority_queue(cap, k);
+        let by_channel_queue = |k: u32| by_channel_queue(cap, k);
+        let by_queue = |k: u32| by_queue(cap, k);
+        for (name, counts) in [
+            (names::TICKETS_CREATED, &m.tickets_created),
+            (names::TICKETS_RESOLVED, &m.tickets_resolved),
+            (names::TICKETS_REOPENED, &m.tickets_reopened),
+            (names::ESCALATIONS, &m.escalations),
+            (names::FCR, &m.fcr),
+        ] {
+            counter(out, name, counts, by_channel_priority_queue);
+        }
         counter(out, names::CONTACTS, &m.contacts, by_channel_queue);
         counter(out, names::REPEAT_CONTACTS, &m.repeats, by_channel_queue);
-        counter(out, names::CALLS_OFFERED, &m.calls_offered, by_queue);
-        counter(out, names::CALLS_ANSWERED, &m.calls_answered, by_queue);
-        counter(out, names::CALLS_WITHIN, &m.calls_within, by_queue);
-        counter(out, names::CALLS_ABANDONED, &m.calls_abandoned, by_queue);
-        counter(out, names::CALLS_SHORT_ABANDONED, &m.calls_short, by_queue);
+        for (name, counts) in [
+            (names::CALLS_OFFERED, &m.calls_offered),
+            (names::CALLS_ANSWERED, &m.calls_answered),
+            (names::CALLS_WITHIN, &m.calls_within),
+            (names::CALLS_ABANDONED, &m.calls_abandoned),
+            (names::CALLS_SHORT_ABANDONED, &m.calls_short),
+        ] {
+            counter(out, name, counts, by_queue);
+        }
         for h in &HISTOGRAMS {
             match h.labels {
                 HistLabels::ChannelPriorityQueue => self.hist(out, h, by_channel_priority_queue),
@@ -138,14 +153,16 @@ impl Engine {
                 HistLabels::Queue => self.hist(out, h, by_queue),
             }
         }
+    }
 
-        let status_queue = |k: u32| -> Labels {
-            let (st, q) = status_unkey(k);
-            vec![("status", fixed(st.as_str())), ("queue", capped(cap, q))]
-        };
+    /// Agent status time, CSAT, the per-agent families, NPS, CES and the
+    /// cost of handle time.
+    fn agent_and_survey_counters(&self, out: &mut Snapshot) {
+        let m = &self.state.metrics;
+        let cap = &self.state.queues;
         let mut f = out.family(names::AGENT_STATUS_SECONDS, Kind::Counter);
         for (k, ms) in &m.agent_status_ms {
-            f.push(status_queue(*k), Value::Millis(*ms));
+            f.push(status_queue(cap, *k), Value::Millis(*ms));
         }
         let mut f = out.family(names::CSAT, Kind::Counter);
         for (k, n) in &m.csat {
@@ -175,16 +192,20 @@ impl Engine {
         }
         let mut f = out.family(names::HANDLE_COST, Kind::Counter);
         for (k, v) in &m.handle_cost {
-            f.push(by_channel_queue(*k), Value::Float(*v));
+            f.push(by_channel_queue(cap, *k), Value::Float(*v));
         }
-        let sla_labels = |k: u64| self.sla_labels(k);
+    }
+
+    /// SLA verdicts, churn, and the active-customer gauge beside them.
+    fn sla_and_customer_counters(&self, out: &mut Snapshot) {
+        let m = &self.state.metrics;
         let mut f = out.family(names::SLA_ACHIEVED, Kind::Counter);
         for (k, n) in &m.sla_achieved {
-            f.push(sla_labels(*k), Value::Int(*n));
+            f.push(self.sla_labels(*k), Value::Int(*n));
         }
         let mut f = out.family(names::SLA_BREACHES, Kind::Counter);
         for (k, n) in &m.sla_breaches {
-            f.push(sla_labels(*k), Value::Int(*n));
+            f.push(self.sla_labels(*k), Value::Int(*n));
         }
         let mut f = out.family(names::CUSTOMERS_CHURNED, Kind::Counter);
         if m.churned > 0 {
@@ -194,7 +215,13 @@ impl Engine {
         if m.active_customers > 0 || m.churned > 0 {
             f.push(vec![], Value::Int(m.active_customers.max(0) as u64));
         }
+    }
 
+    /// The maintained gauges (open tickets, queues, agents, SLA clocks) and
+    /// the configured KPI targets.
+    fn gauges(&self, out: &mut Snapshot) {
+        let m = &self.state.metrics;
+        let cap = &self.state.queues;
         let mut f = out.family(names::TICKETS_OPEN, Kind::Gauge);
         for (k, n) in &m.tickets_open {
             let (st, pr, id) = open_unkey(*k);
@@ -211,26 +238,27 @@ impl Engine {
         let mut f = out.family(names::CALLS_IN_QUEUE, Kind::Gauge);
         for (k, w) in &m.waiting {
             f.push(
-                by_queue(*k),
+                by_queue(cap, *k),
                 Value::Int(w.values().map(|n| *n as u64).sum()),
             );
         }
         let mut f = out.gauge(names::OLDEST_CALL_WAIT, Merge::Max);
         for (k, w) in &m.waiting {
             let age = w.keys().next().map_or(0, |t| (clock - t).max(0));
-            f.push(by_queue(*k), Value::Float(age as f64 / 1000.0));
+            f.push(by_queue(cap, *k), Value::Float(age as f64 / 1000.0));
         }
         let mut f = out.family(names::AGENTS, Kind::Gauge);
         for (k, n) in &m.agents {
-            f.push(status_queue(*k), Value::Int((*n).max(0) as u64));
+            f.push(status_queue(cap, *k), Value::Int((*n).max(0) as u64));
         }
-        let mut f = out.family(names::SLA_AT_RISK, Kind::Gauge);
-        for (k, n) in &m.sla_at_risk {
-            f.push(sla_labels(*k), Value::Int((*n).max(0) as u64));
-        }
-        let mut f = out.family(names::SLA_ACTIVE_BREACHES, Kind::Gauge);
-        for (k, n) in &m.sla_active {
-            f.push(sla_labels(*k), Value::Int((*n).max(0) as u64));
+        for (name, counts) in [
+            (names::SLA_AT_RISK, &m.sla_at_risk),
+            (names::SLA_ACTIVE_BREACHES, &m.sla_active),
+        ] {
+            let mut f = out.family(name, Kind::Gauge);
+            for (k, n) in counts {
+                f.push(self.sla_labels(*k), Value::Int((*n).max(0) as u64));
+            }
         }
         let mut f = out.gauge(names::KPI_TARGET, Merge::First);
         for (k, v) in &self.settings.kpi_targets {
@@ -322,7 +350,16 @@ impl Engine {
         });
     }
 
+    /// frontline's own health: input counters, the clocks, state size.
     fn health(&self, out: &mut Snapshot, wall_ms: Option<i64>) {
+        self.input_counters(out);
+        self.clock_gauges(out, wall_ms);
+        self.state_gauges(out);
+    }
+
+    /// What happened to the input: events by type, decode errors, dead
+    /// letters, duplicates, late and out-of-order events.
+    fn input_counters(&self, out: &mut Snapshot) {
         let m = &self.state.metrics;
         let mut f = out.family(names::EVENTS, Kind::Counter);
         for t in EventType::ALL {
@@ -354,6 +391,11 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// The event clock, the watermark and (live) its lag behind the wall
+    /// clock, once an event has been seen.
+    fn clock_gauges(&self, out: &mut Snapshot, wall_ms: Option<i64>) {
         if let Some(clock) = self.state.clock {
             out.gauge(names::EVENT_CLOCK, Merge::Max)
                 .push(vec![], Value::Float(clock as f64 / 1000.0));
@@ -369,6 +411,10 @@ impl Engine {
                     .push(vec![], Value::Float((wall - wm) as f64 / 1000.0));
             }
         }
+    }
+
+    /// Entries held in state by kind, label overflow, build info.
+    fn state_gauges(&self, out: &mut Snapshot) {
         let state = &self.state;
         let mut f = out.family(names::STATE_ENTRIES, Kind::Gauge);
         for (kind, n) in [
