@@ -29,7 +29,7 @@ pub(super) struct SlaContext<'a> {
     metrics: &'a mut Metrics,
     windows: &'a mut Windows,
     breaches: &'a mut Vec<Breach>,
-    dropped: &'a mut u64,
+    breaches_dropped: &'a mut u64,
     /// Tickets and calls with a live SLA timer (`sla_due` set).
     live: &'a mut usize,
     /// SLA state changes for the driver, when it asked for them.
@@ -61,7 +61,7 @@ pub(super) fn split<'a>(
             metrics: &mut state.metrics,
             windows: &mut state.windows,
             breaches: &mut state.breaches,
-            dropped: &mut state.breaches_dropped,
+            breaches_dropped: &mut state.breaches_dropped,
             live: &mut state.sla_live,
             events: if settings.record_sla_events {
                 Some(&mut state.sla_events)
@@ -254,7 +254,7 @@ impl SlaContext<'_> {
                 at,
             });
         } else {
-            *self.dropped += 1;
+            *self.breaches_dropped += 1;
         }
     }
 
