@@ -80,17 +80,18 @@ fn is_test_file(p: &Path) -> bool {
     name.is_some_and(|n| n == "tests" || n.ends_with("_tests"))
 }
 
-/// The lines of `text` before its test module: a `#[cfg(test)]` line
-/// followed by a `mod` line (the house style puts it last).
+/// The lines of `text` before its inline test module: a top-level
+/// `#[cfg(test)]` line followed by `mod name {` (the house style puts it
+/// last). A test module in a file of its own (`mod tests;`) is not cut:
+/// its file is skipped by [`is_test_file`].
 fn outside_tests(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
     let end = (0..lines.len())
         .find(|&i| {
-            lines[i].trim() == "#[cfg(test)]"
+            lines[i] == "#[cfg(test)]"
                 && lines
                     .get(i + 1)
-                    .is_some_and(|l| l.trim_start().starts_with("mod "))
-                && !lines[i].starts_with(' ')
+                    .is_some_and(|l| l.starts_with("mod ") && l.trim_end().ends_with('{'))
         })
         .unwrap_or(lines.len());
     lines[..end].iter().map(|l| l.to_string()).collect()
@@ -183,6 +184,9 @@ fn no_function_is_too_long() {
 #[test]
 fn the_reader_measures_what_it_claims() {
     let text = "\
+#[cfg(test)]
+mod sla_event_tests;
+
 pub trait T {
     fn declared(&self) -> u8;
 }
@@ -205,12 +209,12 @@ mod tests {
 }
 ";
     let lines = outside_tests(text);
-    assert_eq!(lines.len(), 16);
+    assert_eq!(lines.len(), 19);
     assert_eq!(
         functions(&lines),
         vec![
-            ("declared".to_string(), 5, 8),
-            ("one_line".to_string(), 13, 1)
+            ("declared".to_string(), 8, 8),
+            ("one_line".to_string(), 16, 1)
         ]
     );
     assert!(is_test_file(Path::new("src/engine/sla_event_tests.rs")));
