@@ -119,6 +119,7 @@ impl SlaConfig {
         Ok(out)
     }
 
+    /// The SLA settings: the warning fraction, the calendars, each policy.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !(self.warn_fraction > 0.0 && self.warn_fraction <= 1.0) {
             return Err(ConfigError::invalid(
@@ -132,6 +133,23 @@ impl SlaConfig {
                 format!("at most {MAX_LIST} policies"),
             ));
         }
+        self.validate_calendars()?;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, p) in self.policies.iter().enumerate() {
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("sla.policies[{i}].name"),
+                    format!("`{}` is used twice", p.name),
+                ));
+            }
+            self.validate_policy(i, p)?;
+        }
+        Ok(())
+    }
+
+    /// The calendars: how many, their sizes, the reserved name, and that
+    /// each compiles.
+    fn validate_calendars(&self) -> Result<(), ConfigError> {
         if self.calendars.len() > MAX_LIST {
             return Err(ConfigError::invalid(
                 "sla.calendars",
@@ -159,58 +177,55 @@ impl SlaConfig {
             ));
         }
         self.calendars()?;
-        let mut names = std::collections::BTreeSet::new();
-        for (i, p) in self.policies.iter().enumerate() {
-            let key = |k: &str| format!("sla.policies[{i}].{k}");
-            if p.name.is_empty() || p.name.len() > 64 {
-                return Err(ConfigError::invalid(
-                    key("name"),
-                    "must be 1..64 characters",
-                ));
+        Ok(())
+    }
+
+    /// Policy `i` (whose name is checked unique by the caller): its name,
+    /// calendar, targets and match values.
+    fn validate_policy(&self, i: usize, p: &SlaPolicy) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("sla.policies[{i}].{k}");
+        if p.name.is_empty() || p.name.len() > 64 {
+            return Err(ConfigError::invalid(
+                key("name"),
+                "must be 1..64 characters",
+            ));
+        }
+        if p.calendar != "24x7" && !self.calendars.contains_key(&p.calendar) {
+            return Err(ConfigError::invalid(
+                key("calendar"),
+                format!(
+                    "unknown calendar `{}` (define it under [sla.calendars.{}] or use 24x7)",
+                    p.calendar, p.calendar
+                ),
+            ));
+        }
+        for (k, t) in [
+            ("first_response", p.first_response),
+            ("next_response", p.next_response),
+            ("resolution", p.resolution),
+            ("answer", p.answer),
+        ] {
+            if let Some(t) = t {
+                duration_in_range(&key(k), "sla.policies.*", t)?;
             }
-            if !names.insert(p.name.as_str()) {
-                return Err(ConfigError::invalid(
-                    key("name"),
-                    format!("`{}` is used twice", p.name),
-                ));
-            }
-            if p.calendar != "24x7" && !self.calendars.contains_key(&p.calendar) {
-                return Err(ConfigError::invalid(
-                    key("calendar"),
-                    format!(
-                        "unknown calendar `{}` (define it under [sla.calendars.{}] or use 24x7)",
-                        p.calendar, p.calendar
-                    ),
-                ));
-            }
-            for (k, t) in [
-                ("first_response", p.first_response),
-                ("next_response", p.next_response),
-                ("resolution", p.resolution),
-                ("answer", p.answer),
-            ] {
-                if let Some(t) = t {
-                    duration_in_range(&key(k), "sla.policies.*", t)?;
+        }
+        if let Some(c) = &p.matches.channel {
+            for v in c.values() {
+                if crate::event::Channel::parse(&v).is_none() {
+                    return Err(ConfigError::invalid(
+                        key("match.channel"),
+                        format!("unknown channel `{v}`"),
+                    ));
                 }
             }
-            if let Some(c) = &p.matches.channel {
-                for v in c.values() {
-                    if crate::event::Channel::parse(&v).is_none() {
-                        return Err(ConfigError::invalid(
-                            key("match.channel"),
-                            format!("unknown channel `{v}`"),
-                        ));
-                    }
-                }
-            }
-            if let Some(c) = &p.matches.priority {
-                for v in c.values() {
-                    if crate::event::Priority::parse(&v).is_none() {
-                        return Err(ConfigError::invalid(
-                            key("match.priority"),
-                            format!("unknown priority `{v}`"),
-                        ));
-                    }
+        }
+        if let Some(c) = &p.matches.priority {
+            for v in c.values() {
+                if crate::event::Priority::parse(&v).is_none() {
+                    return Err(ConfigError::invalid(
+                        key("match.priority"),
+                        format!("unknown priority `{v}`"),
+                    ));
                 }
             }
         }
