@@ -187,7 +187,7 @@ impl SnapshotHub {
                 .iter()
                 .map(|((t, p), s)| with_partition(s, t, *p, label_topic)),
         );
-        let mut f = out.family(crate::names::CONSUMER_LAG, Kind::Gauge);
+        let mut f = out.family(crate::names::CONSUMER_LAG);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {
                 f.push(
@@ -196,10 +196,10 @@ impl SnapshotHub {
                 );
             }
         }
-        out.family(crate::names::REBALANCES, Kind::Counter)
+        out.family(crate::names::REBALANCES)
             .push(vec![], Value::Int(self.rebalances.load(Ordering::Relaxed)));
         if self.sla_events_on.load(Ordering::Relaxed) {
-            out.family(crate::names::SLA_EVENTS, Kind::Counter)
+            out.family(crate::names::SLA_EVENTS)
                 .push(
                     vec![("result", "acknowledged".into())],
                     Value::Int(self.sla_events_acked.load(Ordering::Relaxed)),
@@ -213,7 +213,7 @@ impl SnapshotHub {
         // so an alert can compare restoring/catching_up with 0.
         let statuses = self.statuses();
         if !statuses.is_empty() {
-            let mut f = out.family(crate::names::PARTITIONS, Kind::Gauge);
+            let mut f = out.family(crate::names::PARTITIONS);
             for (phase, name) in [
                 (Phase::Restoring, "restoring"),
                 (Phase::CatchingUp, "catching_up"),
@@ -231,21 +231,20 @@ impl SnapshotHub {
                 .map(|d| (wall_ms - d).max(0))
                 .max()
                 .unwrap_or(0);
-            out.family(crate::names::CHECKPOINT_AGE, Kind::Gauge)
+            out.family(crate::names::CHECKPOINT_AGE)
                 .push(vec![], Value::Millis(age));
         }
         if let Ok(b) = self.batches.read() {
-            out.family(crate::names::BATCH_SECONDS, Kind::Histogram)
-                .push(
-                    vec![],
-                    Value::Hist(HistValue {
-                        bounds: BATCH_BOUNDS.to_vec().into(),
-                        buckets: b.0.clone(),
-                        sum_ms: b.1,
-                        count: b.2,
-                        exemplars: Vec::new(),
-                    }),
-                );
+            out.family(crate::names::BATCH_SECONDS).push(
+                vec![],
+                Value::Hist(HistValue {
+                    bounds: BATCH_BOUNDS.to_vec().into(),
+                    buckets: b.0.clone(),
+                    sum_ms: b.1,
+                    count: b.2,
+                    exemplars: Vec::new(),
+                }),
+            );
         }
         crate::process_metrics::add_process_metrics(&mut out, self.started);
         crate::process_metrics::add_http_metrics(&mut out);
@@ -307,9 +306,9 @@ mod tests {
 
     fn part(created: u64, open: u64) -> Snapshot {
         let mut s = Snapshot::default();
-        s.family(names::TICKETS_CREATED, Kind::Counter)
+        s.family(names::TICKETS_CREATED)
             .push(vec![("queue", "billing".into())], Value::Int(created));
-        s.family(names::TICKETS_OPEN, Kind::Gauge)
+        s.family(names::TICKETS_OPEN)
             .push(vec![("queue", "billing".into())], Value::Int(open));
         s
     }

@@ -378,11 +378,21 @@ fn value(
         Source::Ratio(kpi) => sample(
             snap,
             rendered,
-            names::WINDOW_RATIO.0,
+            names::WINDOW_RATIO.name,
             &[("kpi", kpi), ("window", window)],
         ),
-        Source::Nps => sample(snap, rendered, names::WINDOW_NPS.0, &[("window", window)]),
-        Source::Ces => sample(snap, rendered, names::WINDOW_CES.0, &[("window", window)]),
+        Source::Nps => sample(
+            snap,
+            rendered,
+            names::WINDOW_NPS.name,
+            &[("window", window)],
+        ),
+        Source::Ces => sample(
+            snap,
+            rendered,
+            names::WINDOW_CES.name,
+            &[("window", window)],
+        ),
     }
 }
 
@@ -464,7 +474,7 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
             .targets
             .iter()
             .find_map(|t| {
-                sample(snap, &rendered, names::KPI_TARGET.0, &[("kpi", t)]).map(|v| (*t, v))
+                sample(snap, &rendered, names::KPI_TARGET.name, &[("kpi", t)]).map(|v| (*t, v))
             })
             .map_or((None, None), |(k, v)| (Some(k), Some(v)));
         let meets = match (v, target) {
@@ -493,13 +503,19 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
     }
 
     let now = {
-        let oldest = gauge(snap, names::OLDEST_CALL_WAIT.0, "", &filters, true);
-        let queued = gauge(snap, names::CALLS_IN_QUEUE.0, "", &filters, false);
-        let agents = gauge(snap, names::AGENTS.0, "status", &filters, false);
-        let by_status = gauge(snap, names::TICKETS_OPEN.0, "status", &filters, false);
-        let by_priority = gauge(snap, names::TICKETS_OPEN.0, "priority", &filters, false);
-        let at_risk = gauge(snap, names::SLA_AT_RISK.0, "sla", &filters, false);
-        let breaches = gauge(snap, names::SLA_ACTIVE_BREACHES.0, "sla", &filters, false);
+        let oldest = gauge(snap, names::OLDEST_CALL_WAIT.name, "", &filters, true);
+        let queued = gauge(snap, names::CALLS_IN_QUEUE.name, "", &filters, false);
+        let agents = gauge(snap, names::AGENTS.name, "status", &filters, false);
+        let by_status = gauge(snap, names::TICKETS_OPEN.name, "status", &filters, false);
+        let by_priority = gauge(snap, names::TICKETS_OPEN.name, "priority", &filters, false);
+        let at_risk = gauge(snap, names::SLA_AT_RISK.name, "sla", &filters, false);
+        let breaches = gauge(
+            snap,
+            names::SLA_ACTIVE_BREACHES.name,
+            "sla",
+            &filters,
+            false,
+        );
         json!({
             "calls_in_queue": total(&queued),
             "oldest_call_wait_seconds": oldest.values().copied().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),

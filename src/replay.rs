@@ -14,7 +14,7 @@ use crate::decode::{DecodeError, REASONS};
 use crate::engine::{Engine, PromHist};
 use crate::event::Event;
 use crate::export;
-use crate::metrics::{HistValue, Kind, Snapshot, Value};
+use crate::metrics::{HistValue, Snapshot, Value};
 use crate::names;
 use crate::sla_events::{self, Cause, Source};
 
@@ -673,7 +673,7 @@ fn write_sla_events(
 }
 
 fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
-    snap.family(names::BATCH_SECONDS, Kind::Histogram).push(
+    snap.family(names::BATCH_SECONDS).push(
         vec![],
         Value::Hist(HistValue {
             bounds: BATCH_BOUNDS.to_vec().into(),
