@@ -285,6 +285,9 @@ fn read_certs(
     Ok(certs)
 }
 
+/// The rustls server config of `tls_server_config`: certificate and key,
+/// client-certificate policy, TLS versions and cipher suites, each error
+/// naming its key.
 fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebConfigError> {
     let cert_path = t
         .cert_file
@@ -296,6 +299,51 @@ fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebCo
         .as_ref()
         .map(|p| base.join(p))
         .ok_or_else(|| err(file, "tls_server_config.key_file", "required"))?;
+    let auth = client_auth(file, t)?;
+    let versions = protocol_versions(file, t)?;
+    let provider = Arc::new(provider(file, t)?);
+    if versions == [&rustls::version::TLS12]
+        && !provider
+            .cipher_suites
+            .iter()
+            .any(|s| s.version() == &rustls::version::TLS12)
+    {
+        return Err(err(
+            file,
+            "tls_server_config.cipher_suites",
+            "no suite for TLS12",
+        ));
+    }
+    let certs = read_certs(file, "tls_server_config.cert_file", &cert_path)?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+        err(
+            file,
+            "tls_server_config.key_file",
+            format!("{}: {e}", key_path.display()),
+        )
+    })?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| err(file, "tls_server_config", e.to_string()))?;
+    let verifier = client_verifier(file, base, t, auth, &provider)?;
+    let mut cfg = builder
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            err(
+                file,
+                "tls_server_config.key_file",
+                format!("does not match cert_file or is unusable: {e}"),
+            )
+        })?;
+    cfg.ignore_client_order = true;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// `client_auth_type` (default `NoClientCert`), consistent with
+/// `client_ca_file`: required when certificates are verified, refused when not.
+fn client_auth(file: &str, t: &TlsFile) -> Result<ClientAuth, WebConfigError> {
     let auth = match t.client_auth_type.as_deref() {
         None => ClientAuth::NoClientCert,
         Some(s) => ClientAuth::parse(s).ok_or_else(|| {
@@ -324,6 +372,14 @@ fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebCo
              use VerifyClientCertIfGiven or RequireAndVerifyClientCert",
         ));
     }
+    Ok(auth)
+}
+
+/// The TLS versions from `min_version` to `max_version` (default 1.2 to 1.3).
+fn protocol_versions(
+    file: &str,
+    t: &TlsFile,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, WebConfigError> {
     let min = t
         .min_version
         .as_deref()
@@ -350,31 +406,19 @@ fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebCo
             "lower than min_version",
         ));
     }
-    let provider = Arc::new(provider(file, t)?);
-    if versions == [&rustls::version::TLS12]
-        && !provider
-            .cipher_suites
-            .iter()
-            .any(|s| s.version() == &rustls::version::TLS12)
-    {
-        return Err(err(
-            file,
-            "tls_server_config.cipher_suites",
-            "no suite for TLS12",
-        ));
-    }
-    let certs = read_certs(file, "tls_server_config.cert_file", &cert_path)?;
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
-        err(
-            file,
-            "tls_server_config.key_file",
-            format!("{}: {e}", key_path.display()),
-        )
-    })?;
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| err(file, "tls_server_config", e.to_string()))?;
-    let verifier: Arc<dyn ClientCertVerifier> = match auth {
+    Ok(versions)
+}
+
+/// How client certificates are checked under `auth`: not at all, asked
+/// for and their signature checked, or verified against `client_ca_file`.
+fn client_verifier(
+    file: &str,
+    base: &Path,
+    t: &TlsFile,
+    auth: ClientAuth,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, WebConfigError> {
+    Ok(match auth {
         ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
         ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
             Arc::new(AnyClientCert {
@@ -399,20 +443,7 @@ fn build_tls(file: &str, base: &Path, t: &TlsFile) -> Result<ServerConfig, WebCo
             };
             b.build().map_err(|e| err(file, key, e.to_string()))?
         }
-    };
-    let mut cfg = builder
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            err(
-                file,
-                "tls_server_config.key_file",
-                format!("does not match cert_file or is unusable: {e}"),
-            )
-        })?;
-    cfg.ignore_client_order = true;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
+    })
 }
 
 /// `RequestClientCert` / `RequireAnyClientCert`: a certificate is asked for
