@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub type Labels = BTreeSet<(String, String)>;
 /// (name, labels) → value as written.
 pub type Series = BTreeMap<(String, Labels), String>;
+/// One line read: the name, the labels in the order written, and the
+/// text after them (for a sample line, its value as written).
+pub type Line<'a> = (String, Vec<(String, String)>, &'a str);
 
 /// Parses Prometheus text format 0.0.4 into (name, label set) → value.
 /// Comment lines are skipped; a malformed line fails the test.
@@ -34,7 +37,7 @@ pub fn parse(text: &str) -> Series {
 /// metric and label names must be valid, label values quoted with only the
 /// `\\`, `\"` and `\n` escapes, and one space must separate the value, with
 /// nothing (no timestamp) after it.
-pub fn sample_line(line: &str) -> Result<(String, Vec<(String, String)>, &str), String> {
+pub fn sample_line(line: &str) -> Result<Line<'_>, String> {
     let (name, labels, rest) = series_part(line)?;
     let v = rest
         .strip_prefix(' ')
@@ -46,7 +49,7 @@ pub fn sample_line(line: &str) -> Result<(String, Vec<(String, String)>, &str), 
 }
 
 /// The name and labels at the start of `line`, and what follows them.
-fn series_part(line: &str) -> Result<(String, Vec<(String, String)>, &str), String> {
+fn series_part(line: &str) -> Result<Line<'_>, String> {
     let name_end = line.find(['{', ' ']).unwrap_or(line.len());
     let name = &line[..name_end];
     if !valid_name(name, true) {
