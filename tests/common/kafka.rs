@@ -449,6 +449,26 @@ pub fn support(text: &str, filter: impl Fn(&str) -> bool) -> BTreeMap<String, f6
         .collect()
 }
 
+/// Whether a series key is of a counter or a histogram (what adds up
+/// across instances and partitions), by its name.
+pub fn is_cumulative(k: &str) -> bool {
+    k.contains("_total") || k.contains("_bucket") || k.contains("_count") || k.contains("_sum")
+}
+
+/// [`support`] of each instance's `/metrics`, summed series by series.
+pub fn summed_support(
+    instances: &[&Frontline],
+    filter: impl Fn(&str) -> bool,
+) -> BTreeMap<String, f64> {
+    let mut summed = BTreeMap::new();
+    for f in instances {
+        for (k, v) in support(&f.metrics(), &filter) {
+            *summed.entry(k).or_default() += v;
+        }
+    }
+    summed
+}
+
 /// The differences between two sets of series (empty when equal).
 pub fn differences(
     a: &BTreeMap<String, f64>,
