@@ -301,7 +301,6 @@ fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Labels;
     use crate::names;
 
     fn part(created: u64, open: u64) -> Snapshot {
@@ -313,17 +312,6 @@ mod tests {
         s
     }
 
-    fn series(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
-        s.get(name)
-            .map(|f| {
-                f.series
-                    .iter()
-                    .map(|x| (x.labels.clone(), x.value.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     #[test]
     fn counters_keep_a_series_per_partition_and_gauges_merge() {
         let hub = SnapshotHub::new();
@@ -331,7 +319,7 @@ mod tests {
         hub.publish(&("t".into(), 3), Arc::new(part(7, 1)));
         let m = hub.merged(0);
         assert_eq!(
-            series(&m, "support_tickets_created"),
+            m.series_of("support_tickets_created"),
             vec![
                 (
                     vec![("queue", "billing".into()), ("partition", "0".into())],
@@ -344,14 +332,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            series(&m, "support_tickets_open"),
+            m.series_of("support_tickets_open"),
             vec![(vec![("queue", "billing".into())], Value::Int(3))]
         );
         // A partition that leaves takes its series along: the other's stay as they were.
         hub.remove(&("t".into(), 0));
         let m = hub.merged(0);
         assert_eq!(
-            series(&m, "support_tickets_created"),
+            m.series_of("support_tickets_created"),
             vec![(
                 vec![("queue", "billing".into()), ("partition", "3".into())],
                 Value::Int(7)
@@ -366,7 +354,7 @@ mod tests {
         hub.publish(&("a".into(), 1), Arc::new(part(1, 0)));
         let m = hub.merged(0);
         assert_eq!(
-            series(&m, "support_tickets_created")[0].0,
+            m.series_of("support_tickets_created")[0].0,
             vec![
                 ("queue", "billing".into()),
                 ("topic", "a".into()),
@@ -386,7 +374,8 @@ mod tests {
         };
         hub.set_status(&("t".into(), 0), st(None));
         let age = |hub: &SnapshotHub, now: i64| {
-            series(&hub.merged(now), "frontline_checkpoint_age_seconds")
+            hub.merged(now)
+                .series_of("frontline_checkpoint_age_seconds")
                 .first()
                 .map(|x| x.1.clone())
         };
@@ -403,7 +392,7 @@ mod tests {
             },
         );
         assert_eq!(
-            series(&hub.merged(0), "frontline_partitions"),
+            hub.merged(0).series_of("frontline_partitions"),
             vec![
                 (vec![("phase", "restoring".into())], Value::Int(0)),
                 (vec![("phase", "catching_up".into())], Value::Int(1)),

@@ -230,6 +230,20 @@ impl Snapshot {
         self.families.iter().find(|f| f.name == name)
     }
 
+    /// The series of family `name` as (labels, value) pairs, none when
+    /// there is no such family (unit tests).
+    #[cfg(test)]
+    pub(crate) fn series_of(&self, name: &str) -> Vec<(Labels, Value)> {
+        self.get(name)
+            .map(|f| {
+                f.series
+                    .iter()
+                    .map(|x| (x.labels.clone(), x.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The watermark, ms, when an event has been applied.
     pub fn watermark_ms(&self) -> Option<i64> {
         self.progress.map(|p| p.watermark_ms)
@@ -332,17 +346,6 @@ mod tests {
         vec![("queue", Cow::Borrowed(q))]
     }
 
-    fn values(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
-        s.get(name)
-            .map(|f| {
-                f.series
-                    .iter()
-                    .map(|x| (x.labels.clone(), x.value.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// One partition: series pushed out of label order on purpose.
     fn part(open: [u64; 2], oldest: f64, watermark_ms: i64, target: f64) -> Snapshot {
         let mut s = Snapshot::default();
@@ -370,22 +373,22 @@ mod tests {
             part([100, 0], 5.0, 8000, 0.7),
         ]);
         assert_eq!(
-            values(&merged, "support_tickets_open"),
+            merged.series_of("support_tickets_open"),
             vec![
                 (queue("billing"), Value::Int(111)),
                 (queue("sales"), Value::Int(22)),
             ]
         );
         assert_eq!(
-            values(&merged, "support_oldest_call_wait_seconds"),
+            merged.series_of("support_oldest_call_wait_seconds"),
             vec![(queue("billing"), Value::Float(45.0))]
         );
         assert_eq!(
-            values(&merged, "frontline_watermark_seconds"),
+            merged.series_of("frontline_watermark_seconds"),
             vec![(vec![], Value::Float(7.0))]
         );
         assert_eq!(
-            values(&merged, "support_kpi_target"),
+            merged.series_of("support_kpi_target"),
             vec![(vec![("kpi", "csat".into())], Value::Float(0.8))]
         );
         assert_eq!(merged.watermark_ms(), Some(7000));
@@ -405,7 +408,7 @@ mod tests {
             .push(queue("c"), Value::Int(30));
         let merged = Snapshot::merge([a, b]);
         assert_eq!(
-            values(&merged, "support_tickets_created"),
+            merged.series_of("support_tickets_created"),
             vec![
                 (queue("a"), Value::Int(1)),
                 (queue("b"), Value::Int(2)),
