@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use frontline::export;
 use frontline::hub::SnapshotHub;
-use frontline::metrics::{ExemplarValue, HistValue, Kind, Labels, Merge, Snapshot, Value};
+use frontline::metrics::{ExemplarValue, HistValue, Labels, Snapshot, Value};
 use frontline::names;
 
 const PARTITIONS: i32 = 12;
@@ -51,12 +51,12 @@ fn partition(p: usize, sets: usize) -> Snapshot {
     .into_iter()
     .enumerate()
     {
-        let mut f = s.family(name, Kind::Counter);
+        let mut f = s.family(name);
         for i in 0..sets {
             f.push(labels(i), Value::Int((i * 7 + p * 3 + n) as u64));
         }
     }
-    let mut f = s.family(names::FIRST_RESPONSE, Kind::Histogram);
+    let mut f = s.family(names::FIRST_RESPONSE);
     for i in 0..sets {
         let buckets: Vec<u64> = (0..=BOUNDS.len())
             .map(|b| ((i + b + p) % 5) as u64)
@@ -83,11 +83,11 @@ fn partition(p: usize, sets: usize) -> Snapshot {
             }),
         );
     }
-    let mut f = s.family(names::TICKETS_OPEN, Kind::Gauge);
+    let mut f = s.family(names::TICKETS_OPEN);
     for i in 0..sets {
         f.push(labels(i), Value::Int((i % 17) as u64));
     }
-    let mut f = s.gauge(names::OLDEST_CALL_WAIT, Merge::Max);
+    let mut f = s.family(names::OLDEST_CALL_WAIT);
     for i in 0..sets {
         f.push(labels(i), Value::Float((i % 13) as f64 * 1.5));
     }

@@ -483,19 +483,15 @@ impl Raw<'_> {
         })
     }
 
+    /// The body of an event of type `kind`: its fields checked in a fixed
+    /// order, so the first bad one is the error; the longer checks are
+    /// methods of their own.
     fn body(&self, kind: EventType) -> R<Body> {
         use EventType as T;
         let ticket = || id(&self.ticket_id, "ticket_id");
         let call = || id(&self.call_id, "call_id");
         Ok(match kind {
-            T::TicketCreated => Body::TicketCreated {
-                ticket: ticket()?,
-                customer: id(&self.customer_id, "customer_id")?,
-                channel: channel(&self.channel, Channel::Other)?,
-                priority: priority(&self.priority)?,
-                queue: opt_dim(&self.queue, "queue")?,
-                category: opt_dim(&self.category, "category")?,
-            },
+            T::TicketCreated => self.ticket_created()?,
             T::TicketAssigned => Body::TicketAssigned {
                 ticket: ticket()?,
                 agent: id(&self.agent_id, "agent_id")?,
@@ -507,53 +503,10 @@ impl Raw<'_> {
                 public: opt_bool(&self.public, "public")?.unwrap_or(true),
             },
             T::TicketCustomerReplied => Body::TicketCustomerReplied { ticket: ticket()? },
-            T::TicketStatusChanged => Body::TicketStatusChanged {
-                ticket: ticket()?,
-                status: closed(
-                    req(&self.status, "status")?,
-                    "status",
-                    TicketStatus::parse,
-                    &["open", "pending", "on_hold"],
-                )?,
-            },
-            T::TicketPriorityChanged => Body::TicketPriorityChanged {
-                ticket: ticket()?,
-                priority: match &self.priority {
-                    None => return Err(DecodeError::MissingField("priority")),
-                    p => priority(p)?,
-                },
-            },
-            T::TicketEscalated => {
-                let level = opt_int(&self.level, "level")?.unwrap_or(2);
-                if level < 1 {
-                    return Err(DecodeError::OutOfRange {
-                        field: "level",
-                        detail: format!("{level} is below 1"),
-                    });
-                }
-                if let Some(r) = &self.reason {
-                    as_str(r, "reason")?;
-                }
-                Body::TicketEscalated {
-                    ticket: ticket()?,
-                    level,
-                }
-            }
-            T::TicketWorkLogged => {
-                let secs = opt_number(&self.seconds, "seconds")?
-                    .ok_or(DecodeError::MissingField("seconds"))?;
-                if !(0.0..=1.0e9).contains(&secs) {
-                    return Err(DecodeError::OutOfRange {
-                        field: "seconds",
-                        detail: format!("{secs} is outside 0..1e9"),
-                    });
-                }
-                Body::TicketWorkLogged {
-                    ticket: ticket()?,
-                    agent: id(&self.agent_id, "agent_id")?,
-                    ms: (secs * 1000.0).round() as i64,
-                }
-            }
+            T::TicketStatusChanged => self.ticket_status_changed()?,
+            T::TicketPriorityChanged => self.ticket_priority_changed()?,
+            T::TicketEscalated => self.ticket_escalated()?,
+            T::TicketWorkLogged => self.ticket_work_logged()?,
             T::TicketResolved => {
                 // agent_id is checked first, as before it was kept.
                 let agent = opt_id(&self.agent_id, "agent_id")?;
@@ -564,13 +517,7 @@ impl Raw<'_> {
             }
             T::TicketReopened => Body::TicketReopened { ticket: ticket()? },
             T::TicketClosed => Body::TicketClosed { ticket: ticket()? },
-            T::CallQueued => Body::CallQueued {
-                call: call()?,
-                customer: id(&self.customer_id, "customer_id")?,
-                queue: opt_dim(&self.queue, "queue")?,
-                channel: channel(&self.channel, Channel::Phone)?,
-                category: opt_dim(&self.category, "category")?,
-            },
+            T::CallQueued => self.call_queued()?,
             T::CallAnswered => Body::CallAnswered {
                 call: call()?,
                 agent: id(&self.agent_id, "agent_id")?,
@@ -578,47 +525,14 @@ impl Raw<'_> {
             T::CallAbandoned => Body::CallAbandoned { call: call()? },
             T::CallHoldStarted => Body::CallHoldStarted { call: call()? },
             T::CallHoldEnded => Body::CallHoldEnded { call: call()? },
-            T::CallTransferred => Body::CallTransferred {
-                call: call()?,
-                queue: match &self.queue {
-                    None => return Err(DecodeError::MissingField("queue")),
-                    q => opt_dim(q, "queue")?,
-                },
-                escalation: opt_bool(&self.escalation, "escalation")?.unwrap_or(false),
-            },
+            T::CallTransferred => self.call_transferred()?,
             T::CallEnded => Body::CallEnded {
                 call: call()?,
                 resolved: opt_bool(&self.resolved, "resolved")?.unwrap_or(false),
             },
             T::CallWrapupEnded => Body::CallWrapupEnded { call: call()? },
-            T::AgentStatusChanged => Body::AgentStatusChanged {
-                agent: id(&self.agent_id, "agent_id")?,
-                status: closed(
-                    req(&self.status, "status")?,
-                    "status",
-                    AgentStatus::parse,
-                    &["available", "busy", "after_call_work", "break", "offline"],
-                )?,
-                queue: opt_dim(&self.queue, "queue")?,
-            },
-            T::SurveyCsat => {
-                let score = score(&self.score, 1, 5)?;
-                let agent = opt_id(&self.agent_id, "agent_id")?;
-                if let Some(c) = &self.comment {
-                    as_str(c, "comment")?;
-                }
-                Body::SurveyCsat {
-                    score,
-                    ticket: opt_id(&self.ticket_id, "ticket_id")?,
-                    call: opt_id(&self.call_id, "call_id")?,
-                    channel: match &self.channel {
-                        None => None,
-                        c => Some(channel(c, Channel::Other)?),
-                    },
-                    queue: opt_dim(&self.queue, "queue")?,
-                    agent,
-                }
-            }
+            T::AgentStatusChanged => self.agent_status_changed()?,
+            T::SurveyCsat => self.survey_csat()?,
             T::SurveyNps => Body::SurveyNps {
                 score: score(&self.score, 0, 10)?,
                 customer: id(&self.customer_id, "customer_id")?,
@@ -628,22 +542,149 @@ impl Raw<'_> {
                 ticket: opt_id(&self.ticket_id, "ticket_id")?,
                 call: opt_id(&self.call_id, "call_id")?,
             },
-            T::CustomerSubscribed | T::CustomerChurned => {
-                if let Some(m) = opt_number(&self.mrr, "mrr")? {
-                    if !m.is_finite() || m < 0.0 {
-                        return Err(DecodeError::OutOfRange {
-                            field: "mrr",
-                            detail: format!("{m} is below 0"),
-                        });
-                    }
-                }
-                let customer = id(&self.customer_id, "customer_id")?;
-                if kind == T::CustomerSubscribed {
-                    Body::CustomerSubscribed { customer }
-                } else {
-                    Body::CustomerChurned { customer }
-                }
+            T::CustomerSubscribed | T::CustomerChurned => self.customer(kind)?,
+        })
+    }
+
+    fn ticket_created(&self) -> R<Body> {
+        Ok(Body::TicketCreated {
+            ticket: id(&self.ticket_id, "ticket_id")?,
+            customer: id(&self.customer_id, "customer_id")?,
+            channel: channel(&self.channel, Channel::Other)?,
+            priority: priority(&self.priority)?,
+            queue: opt_dim(&self.queue, "queue")?,
+            category: opt_dim(&self.category, "category")?,
+        })
+    }
+
+    fn ticket_status_changed(&self) -> R<Body> {
+        Ok(Body::TicketStatusChanged {
+            ticket: id(&self.ticket_id, "ticket_id")?,
+            status: closed(
+                req(&self.status, "status")?,
+                "status",
+                TicketStatus::parse,
+                &["open", "pending", "on_hold"],
+            )?,
+        })
+    }
+
+    /// The priority is required here (elsewhere absent means `normal`).
+    fn ticket_priority_changed(&self) -> R<Body> {
+        Ok(Body::TicketPriorityChanged {
+            ticket: id(&self.ticket_id, "ticket_id")?,
+            priority: match &self.priority {
+                None => return Err(DecodeError::MissingField("priority")),
+                p => priority(p)?,
+            },
+        })
+    }
+
+    /// `level` defaults to 2 and is at least 1; `reason`, if any, a string.
+    fn ticket_escalated(&self) -> R<Body> {
+        let level = opt_int(&self.level, "level")?.unwrap_or(2);
+        if level < 1 {
+            return Err(DecodeError::OutOfRange {
+                field: "level",
+                detail: format!("{level} is below 1"),
+            });
+        }
+        if let Some(r) = &self.reason {
+            as_str(r, "reason")?;
+        }
+        Ok(Body::TicketEscalated {
+            ticket: id(&self.ticket_id, "ticket_id")?,
+            level,
+        })
+    }
+
+    /// `seconds` is required, within 0..1e9, kept in milliseconds.
+    fn ticket_work_logged(&self) -> R<Body> {
+        let secs =
+            opt_number(&self.seconds, "seconds")?.ok_or(DecodeError::MissingField("seconds"))?;
+        if !(0.0..=1.0e9).contains(&secs) {
+            return Err(DecodeError::OutOfRange {
+                field: "seconds",
+                detail: format!("{secs} is outside 0..1e9"),
+            });
+        }
+        Ok(Body::TicketWorkLogged {
+            ticket: id(&self.ticket_id, "ticket_id")?,
+            agent: id(&self.agent_id, "agent_id")?,
+            ms: (secs * 1000.0).round() as i64,
+        })
+    }
+
+    fn call_queued(&self) -> R<Body> {
+        Ok(Body::CallQueued {
+            call: id(&self.call_id, "call_id")?,
+            customer: id(&self.customer_id, "customer_id")?,
+            queue: opt_dim(&self.queue, "queue")?,
+            channel: channel(&self.channel, Channel::Phone)?,
+            category: opt_dim(&self.category, "category")?,
+        })
+    }
+
+    /// The target `queue` is required.
+    fn call_transferred(&self) -> R<Body> {
+        Ok(Body::CallTransferred {
+            call: id(&self.call_id, "call_id")?,
+            queue: match &self.queue {
+                None => return Err(DecodeError::MissingField("queue")),
+                q => opt_dim(q, "queue")?,
+            },
+            escalation: opt_bool(&self.escalation, "escalation")?.unwrap_or(false),
+        })
+    }
+
+    fn agent_status_changed(&self) -> R<Body> {
+        Ok(Body::AgentStatusChanged {
+            agent: id(&self.agent_id, "agent_id")?,
+            status: closed(
+                req(&self.status, "status")?,
+                "status",
+                AgentStatus::parse,
+                &["available", "busy", "after_call_work", "break", "offline"],
+            )?,
+            queue: opt_dim(&self.queue, "queue")?,
+        })
+    }
+
+    /// Score 1..5; `comment`, if any, a string; the rest optional.
+    fn survey_csat(&self) -> R<Body> {
+        let score = score(&self.score, 1, 5)?;
+        let agent = opt_id(&self.agent_id, "agent_id")?;
+        if let Some(c) = &self.comment {
+            as_str(c, "comment")?;
+        }
+        Ok(Body::SurveyCsat {
+            score,
+            ticket: opt_id(&self.ticket_id, "ticket_id")?,
+            call: opt_id(&self.call_id, "call_id")?,
+            channel: match &self.channel {
+                None => None,
+                c => Some(channel(c, Channel::Other)?),
+            },
+            queue: opt_dim(&self.queue, "queue")?,
+            agent,
+        })
+    }
+
+    /// `customer.subscribed` or `customer.churned`; `mrr`, if any, at least 0.
+    fn customer(&self, kind: EventType) -> R<Body> {
+        if let Some(m) = opt_number(&self.mrr, "mrr")? {
+            if !m.is_finite() || m < 0.0 {
+                return Err(DecodeError::OutOfRange {
+                    field: "mrr",
+                    detail: format!("{m} is below 0"),
+                });
             }
+        }
+        let customer = id(&self.customer_id, "customer_id")?;
+        Ok(if kind == EventType::CustomerSubscribed {
+            Body::CustomerSubscribed { customer }
+        } else {
+            Body::CustomerChurned { customer }
         })
     }
 }

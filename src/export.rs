@@ -24,9 +24,9 @@
 //! use frontline::names;
 //!
 //! let mut s = Snapshot::default();
-//! s.family(names::TICKETS_CREATED, Kind::Counter)
+//! s.family(names::TICKETS_CREATED)
 //!     .push(vec![("queue", "a \"b\"".into())], Value::Int(3));
-//! s.family(names::TICKETS_OPEN, Kind::Gauge).push(vec![], Value::Int(2));
+//! s.family(names::TICKETS_OPEN).push(vec![], Value::Int(2));
 //! assert_eq!(
 //!     prometheus_text(&s),
 //!     concat!(
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn histogram_lines_in_order_with_exemplars_in_openmetrics_only() {
         let mut s = Snapshot::default();
-        s.family(names::HOLD, Kind::Histogram).push(
+        s.family(names::HOLD).push(
             vec![("queue", "q".into())],
             Value::Hist(HistValue {
                 bounds: vec![0.5, 10.0].into(),
@@ -412,7 +412,7 @@ mod tests {
                 ],
             }),
         );
-        s.family(names::AGENT_STATUS_SECONDS, Kind::Counter)
+        s.family(names::AGENT_STATUS_SECONDS)
             .push(vec![], Value::Millis(1500));
         let body = concat!(
             "support_hold_seconds_sum{queue=\"q\"} 61.25\n",
@@ -424,7 +424,7 @@ mod tests {
             prometheus_text(&s),
             format!(
                 "# HELP support_hold_seconds {}\n# TYPE support_hold_seconds histogram\n{body}{}",
-                names::HOLD.1,
+                names::HOLD.help,
                 concat!(
                     "support_hold_seconds_bucket{le=\"+Inf\",queue=\"q\"} 3\n",
                     "# HELP support_agent_status_seconds_total Seconds agents spent in each status.\n",
@@ -437,7 +437,7 @@ mod tests {
             openmetrics(&s),
             format!(
                 "# HELP support_hold_seconds {}\n# TYPE support_hold_seconds histogram\n{body}{}",
-                names::HOLD.1,
+                names::HOLD.help,
                 concat!(
                     "support_hold_seconds_bucket{le=\"+Inf\",queue=\"q\"} 3 # {call_id=\"K\\\\1\"} 30.0 1794816000.5\n",
                     "# HELP support_agent_status_seconds Seconds agents spent in each status.\n",
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn backfill_lines_carry_the_step_time_and_no_exemplars() {
         let mut s = Snapshot::default();
-        s.family(names::HOLD, Kind::Histogram).push(
+        s.family(names::HOLD).push(
             vec![("queue", "q".into())],
             Value::Hist(HistValue {
                 bounds: vec![10.0].into(),
@@ -470,8 +470,7 @@ mod tests {
                 ],
             }),
         );
-        s.family(names::TICKETS_CREATED, Kind::Counter)
-            .push(vec![], Value::Int(7));
+        s.family(names::TICKETS_CREATED).push(vec![], Value::Int(7));
         let mut out = String::new();
         openmetrics_header(&mut out, &s.families[1]);
         openmetrics_samples_at(&mut out, &s.families[1], 1_794_816_060_000);

@@ -187,7 +187,7 @@ impl SnapshotHub {
                 .iter()
                 .map(|((t, p), s)| with_partition(s, t, *p, label_topic)),
         );
-        let mut f = out.family(crate::names::CONSUMER_LAG, Kind::Gauge);
+        let mut f = out.family(crate::names::CONSUMER_LAG);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {
                 f.push(
@@ -196,10 +196,10 @@ impl SnapshotHub {
                 );
             }
         }
-        out.family(crate::names::REBALANCES, Kind::Counter)
+        out.family(crate::names::REBALANCES)
             .push(vec![], Value::Int(self.rebalances.load(Ordering::Relaxed)));
         if self.sla_events_on.load(Ordering::Relaxed) {
-            out.family(crate::names::SLA_EVENTS, Kind::Counter)
+            out.family(crate::names::SLA_EVENTS)
                 .push(
                     vec![("result", "acknowledged".into())],
                     Value::Int(self.sla_events_acked.load(Ordering::Relaxed)),
@@ -213,7 +213,7 @@ impl SnapshotHub {
         // so an alert can compare restoring/catching_up with 0.
         let statuses = self.statuses();
         if !statuses.is_empty() {
-            let mut f = out.family(crate::names::PARTITIONS, Kind::Gauge);
+            let mut f = out.family(crate::names::PARTITIONS);
             for (phase, name) in [
                 (Phase::Restoring, "restoring"),
                 (Phase::CatchingUp, "catching_up"),
@@ -231,21 +231,20 @@ impl SnapshotHub {
                 .map(|d| (wall_ms - d).max(0))
                 .max()
                 .unwrap_or(0);
-            out.family(crate::names::CHECKPOINT_AGE, Kind::Gauge)
+            out.family(crate::names::CHECKPOINT_AGE)
                 .push(vec![], Value::Millis(age));
         }
         if let Ok(b) = self.batches.read() {
-            out.family(crate::names::BATCH_SECONDS, Kind::Histogram)
-                .push(
-                    vec![],
-                    Value::Hist(HistValue {
-                        bounds: BATCH_BOUNDS.to_vec().into(),
-                        buckets: b.0.clone(),
-                        sum_ms: b.1,
-                        count: b.2,
-                        exemplars: Vec::new(),
-                    }),
-                );
+            out.family(crate::names::BATCH_SECONDS).push(
+                vec![],
+                Value::Hist(HistValue {
+                    bounds: BATCH_BOUNDS.to_vec().into(),
+                    buckets: b.0.clone(),
+                    sum_ms: b.1,
+                    count: b.2,
+                    exemplars: Vec::new(),
+                }),
+            );
         }
         crate::process_metrics::add_process_metrics(&mut out, self.started);
         crate::process_metrics::add_http_metrics(&mut out);
@@ -302,27 +301,15 @@ fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Labels;
     use crate::names;
 
     fn part(created: u64, open: u64) -> Snapshot {
         let mut s = Snapshot::default();
-        s.family(names::TICKETS_CREATED, Kind::Counter)
+        s.family(names::TICKETS_CREATED)
             .push(vec![("queue", "billing".into())], Value::Int(created));
-        s.family(names::TICKETS_OPEN, Kind::Gauge)
+        s.family(names::TICKETS_OPEN)
             .push(vec![("queue", "billing".into())], Value::Int(open));
         s
-    }
-
-    fn series(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
-        s.get(name)
-            .map(|f| {
-                f.series
-                    .iter()
-                    .map(|x| (x.labels.clone(), x.value.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     #[test]
@@ -332,7 +319,7 @@ mod tests {
         hub.publish(&("t".into(), 3), Arc::new(part(7, 1)));
         let m = hub.merged(0);
         assert_eq!(
-            series(&m, "support_tickets_created"),
+            m.series_of("support_tickets_created"),
             vec![
                 (
                     vec![("queue", "billing".into()), ("partition", "0".into())],
@@ -345,14 +332,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            series(&m, "support_tickets_open"),
+            m.series_of("support_tickets_open"),
             vec![(vec![("queue", "billing".into())], Value::Int(3))]
         );
         // A partition that leaves takes its series along: the other's stay as they were.
         hub.remove(&("t".into(), 0));
         let m = hub.merged(0);
         assert_eq!(
-            series(&m, "support_tickets_created"),
+            m.series_of("support_tickets_created"),
             vec![(
                 vec![("queue", "billing".into()), ("partition", "3".into())],
                 Value::Int(7)
@@ -367,7 +354,7 @@ mod tests {
         hub.publish(&("a".into(), 1), Arc::new(part(1, 0)));
         let m = hub.merged(0);
         assert_eq!(
-            series(&m, "support_tickets_created")[0].0,
+            m.series_of("support_tickets_created")[0].0,
             vec![
                 ("queue", "billing".into()),
                 ("topic", "a".into()),
@@ -387,7 +374,8 @@ mod tests {
         };
         hub.set_status(&("t".into(), 0), st(None));
         let age = |hub: &SnapshotHub, now: i64| {
-            series(&hub.merged(now), "frontline_checkpoint_age_seconds")
+            hub.merged(now)
+                .series_of("frontline_checkpoint_age_seconds")
                 .first()
                 .map(|x| x.1.clone())
         };
@@ -404,7 +392,7 @@ mod tests {
             },
         );
         assert_eq!(
-            series(&hub.merged(0), "frontline_partitions"),
+            hub.merged(0).series_of("frontline_partitions"),
             vec![
                 (vec![("phase", "restoring".into())], Value::Int(0)),
                 (vec![("phase", "catching_up".into())], Value::Int(1)),

@@ -27,9 +27,10 @@
 //!   rule across partitions, label sets, values, histogram buckets with
 //!   their exemplars, window data (rendered into families when encoded),
 //!   and a partition's event-time progress; merging in one linear pass.
-//! - [`names`]: metric names and help texts, and the one table of duration
-//!   histograms (`HistId`, its config key and labels) that the config and
-//!   the engine both read.
+//! - [`names`]: the one table of metric families (`MetricDef`: name, help,
+//!   kind, merge rule across partitions) that every family is built from,
+//!   and the one table of duration histograms (`HistId`, its config key and
+//!   labels) that the config and the engine both read.
 //! - [`export`]: the metric model → Prometheus text 0.0.4 / OpenMetrics,
 //!   one writer for both.
 //! - [`process_metrics`]: the OS process's own metrics (CPU, memory, file

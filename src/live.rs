@@ -378,11 +378,21 @@ fn value(
         Source::Ratio(kpi) => sample(
             snap,
             rendered,
-            names::WINDOW_RATIO.0,
+            names::WINDOW_RATIO.name,
             &[("kpi", kpi), ("window", window)],
         ),
-        Source::Nps => sample(snap, rendered, names::WINDOW_NPS.0, &[("window", window)]),
-        Source::Ces => sample(snap, rendered, names::WINDOW_CES.0, &[("window", window)]),
+        Source::Nps => sample(
+            snap,
+            rendered,
+            names::WINDOW_NPS.name,
+            &[("window", window)],
+        ),
+        Source::Ces => sample(
+            snap,
+            rendered,
+            names::WINDOW_CES.name,
+            &[("window", window)],
+        ),
     }
 }
 
@@ -439,6 +449,33 @@ fn whole(m: BTreeMap<String, f64>) -> Json {
 /// The `/api/summary` document (docs/operations.md, "The live page").
 /// `Err` names a window that is not configured.
 pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Result<Json, String> {
+    let (window, window_names) = chosen_window(snap, q)?;
+    let filters = q.filters();
+    let rendered = snap.rendered_windows();
+    let kpis = kpis(snap, &rendered, trends, &window, &filters);
+    let now = now(snap, &filters);
+    let due = closest_to_breach(snap, q);
+    let (queues, channels) = label_values(snap);
+    Ok(json!({
+        "schema_version": SCHEMA_VERSION,
+        "generated_ms": wall_ms,
+        "event_clock_ms": snap.progress.map(|p| p.clock_ms),
+        "watermark_ms": snap.watermark_ms(),
+        "window": window,
+        "windows": window_names,
+        "filter": { "queue": q.queue, "channel": q.channel },
+        "queues": queues,
+        "channels": channels,
+        "trend_step_seconds": TREND_STEP_MS / 1000,
+        "kpis": kpis,
+        "now": now,
+        "closest_to_breach": due,
+    }))
+}
+
+/// The window asked for (or the first configured), and every configured
+/// window's name; an unknown window is an error.
+fn chosen_window(snap: &Snapshot, q: &Query) -> Result<(String, Vec<String>), String> {
     let window_names: Vec<String> = snap
         .windows
         .as_ref()
@@ -454,17 +491,26 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
         Some(w) => w.clone(),
         None => window_names.first().cloned().unwrap_or_default(),
     };
-    let filters = q.filters();
-    let rendered = snap.rendered_windows();
+    Ok((window, window_names))
+}
 
+/// Each KPI of [`KPIS`] over `window`: value, target, whether it meets it,
+/// whether the filters applied, and its trend.
+fn kpis(
+    snap: &Snapshot,
+    rendered: &[Family],
+    trends: &Trends,
+    window: &str,
+    filters: &[(&'static str, &str)],
+) -> Vec<Json> {
     let mut kpis = Vec::new();
     for (i, k) in KPIS.iter().enumerate() {
-        let v = value(snap, &rendered, &window, k.source, &filters);
+        let v = value(snap, rendered, window, k.source, filters);
         let (target_key, target) = k
             .targets
             .iter()
             .find_map(|t| {
-                sample(snap, &rendered, names::KPI_TARGET.0, &[("kpi", t)]).map(|v| (*t, v))
+                sample(snap, rendered, names::KPI_TARGET.name, &[("kpi", t)]).map(|v| (*t, v))
             })
             .map_or((None, None), |(k, v)| (Some(k), Some(v)));
         let meets = match (v, target) {
@@ -488,34 +534,38 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
             "target_kpi": target_key,
             "meets_target": meets,
             "filtered": filtered,
-            "trend": trends.series(&window, i),
+            "trend": trends.series(window, i),
         }));
     }
+    kpis
+}
 
-    let now = {
-        let oldest = gauge(snap, names::OLDEST_CALL_WAIT.0, "", &filters, true);
-        let queued = gauge(snap, names::CALLS_IN_QUEUE.0, "", &filters, false);
-        let agents = gauge(snap, names::AGENTS.0, "status", &filters, false);
-        let by_status = gauge(snap, names::TICKETS_OPEN.0, "status", &filters, false);
-        let by_priority = gauge(snap, names::TICKETS_OPEN.0, "priority", &filters, false);
-        let at_risk = gauge(snap, names::SLA_AT_RISK.0, "sla", &filters, false);
-        let breaches = gauge(snap, names::SLA_ACTIVE_BREACHES.0, "sla", &filters, false);
-        json!({
-            "calls_in_queue": total(&queued),
-            "oldest_call_wait_seconds": oldest.values().copied().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
-            "agents_by_status": whole(agents),
-            "tickets_open": total(&by_status),
-            "tickets_open_by_status": whole(by_status),
-            "tickets_open_by_priority": whole(by_priority),
-            "sla_at_risk": total(&at_risk),
-            "sla_at_risk_by_clock": whole(at_risk),
-            "sla_active_breaches": total(&breaches),
-            "sla_active_breaches_by_clock": whole(breaches),
-        })
-    };
+/// The gauges of the moment: queue, agents, open tickets, SLA clocks.
+fn now(snap: &Snapshot, filters: &[(&'static str, &str)]) -> Json {
+    let oldest = gauge(snap, names::OLDEST_CALL_WAIT.name, "", filters, true);
+    let queued = gauge(snap, names::CALLS_IN_QUEUE.name, "", filters, false);
+    let agents = gauge(snap, names::AGENTS.name, "status", filters, false);
+    let by_status = gauge(snap, names::TICKETS_OPEN.name, "status", filters, false);
+    let by_priority = gauge(snap, names::TICKETS_OPEN.name, "priority", filters, false);
+    let at_risk = gauge(snap, names::SLA_AT_RISK.name, "sla", filters, false);
+    let breaches = gauge(snap, names::SLA_ACTIVE_BREACHES.name, "sla", filters, false);
+    json!({
+        "calls_in_queue": total(&queued),
+        "oldest_call_wait_seconds": oldest.values().copied().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
+        "agents_by_status": whole(agents),
+        "tickets_open": total(&by_status),
+        "tickets_open_by_status": whole(by_status),
+        "tickets_open_by_priority": whole(by_priority),
+        "sla_at_risk": total(&at_risk),
+        "sla_at_risk_by_clock": whole(at_risk),
+        "sla_active_breaches": total(&breaches),
+        "sla_active_breaches_by_clock": whole(breaches),
+    })
+}
 
-    let due: Vec<Json> = snap
-        .due
+/// The running SLA clocks closest to breach that pass the filters.
+fn closest_to_breach(snap: &Snapshot, q: &Query) -> Vec<Json> {
+    snap.due
         .iter()
         .filter(|d| {
             q.queue.as_deref().is_none_or(|x| x == d.queue)
@@ -538,8 +588,12 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
                 "at_risk": d.at_risk,
             })
         })
-        .collect();
+        .collect()
+}
 
+/// The `queue` and `channel` values of the support families, for the
+/// page's filter lists.
+fn label_values(snap: &Snapshot) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut queues = BTreeSet::new();
     let mut channels = BTreeSet::new();
     for f in snap
@@ -556,22 +610,7 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
             }
         }
     }
-
-    Ok(json!({
-        "schema_version": SCHEMA_VERSION,
-        "generated_ms": wall_ms,
-        "event_clock_ms": snap.progress.map(|p| p.clock_ms),
-        "watermark_ms": snap.watermark_ms(),
-        "window": window,
-        "windows": window_names,
-        "filter": { "queue": q.queue, "channel": q.channel },
-        "queues": queues,
-        "channels": channels,
-        "trend_step_seconds": TREND_STEP_MS / 1000,
-        "kpis": kpis,
-        "now": now,
-        "closest_to_breach": due,
-    }))
+    (queues, channels)
 }
 
 #[cfg(test)]

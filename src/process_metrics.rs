@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::metrics::{Kind, Snapshot, Value};
+use crate::metrics::{Snapshot, Value};
 use crate::names;
 
 fn clock_ticks() -> f64 {
@@ -63,7 +63,7 @@ pub fn refused(why: Refusal) {
 
 /// Adds frontline_http_refused_total{reason} (every reason, zeros included).
 pub fn add_http_metrics(out: &mut Snapshot) {
-    let mut f = out.family(names::HTTP_REFUSED, Kind::Counter);
+    let mut f = out.family(names::HTTP_REFUSED);
     for r in Refusal::ALL {
         f.push(
             vec![("reason", std::borrow::Cow::Borrowed(r.label()))],
@@ -88,14 +88,14 @@ pub fn add_process_metrics(out: &mut Snapshot, _started: Option<Instant>) {
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // stat(5) numbering from field 3 (state) = index 0.
     let (utime, stime, starttime, vsize, rss) = (num(11), num(12), num(19), num(20), num(21));
-    out.family(names::PROCESS_CPU, Kind::Counter)
+    out.family(names::PROCESS_CPU)
         .push(vec![], Value::Float((utime + stime) as f64 / clock_ticks()));
-    out.family(names::PROCESS_RSS, Kind::Gauge)
+    out.family(names::PROCESS_RSS)
         .push(vec![], Value::Int(rss * page_size()));
-    out.family(names::PROCESS_VSIZE, Kind::Gauge)
+    out.family(names::PROCESS_VSIZE)
         .push(vec![], Value::Int(vsize));
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        out.family(names::PROCESS_OPEN_FDS, Kind::Gauge)
+        out.family(names::PROCESS_OPEN_FDS)
             .push(vec![], Value::Int(fds.count() as u64));
     }
     if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
@@ -105,7 +105,7 @@ pub fn add_process_metrics(out: &mut Snapshot, _started: Option<Instant>) {
             .and_then(|l| l.split_whitespace().nth(3))
             .and_then(|v| v.parse::<u64>().ok())
         {
-            out.family(names::PROCESS_MAX_FDS, Kind::Gauge)
+            out.family(names::PROCESS_MAX_FDS)
                 .push(vec![], Value::Int(max));
         }
     }
@@ -114,7 +114,7 @@ pub fn add_process_metrics(out: &mut Snapshot, _started: Option<Instant>) {
             .find(|l| l.starts_with("btime "))
             .and_then(|l| l[6..].trim().parse::<u64>().ok())
     }) {
-        out.family(names::PROCESS_START, Kind::Gauge).push(
+        out.family(names::PROCESS_START).push(
             vec![],
             Value::Float(btime as f64 + starttime as f64 / clock_ticks()),
         );

@@ -196,14 +196,7 @@ pub async fn serve(
     let conns = Arc::new(Semaphore::new(cfg.max_connections));
     let read_timeout = Duration::from_millis(cfg.read_timeout.ms() as u64);
     let write_timeout = Duration::from_millis(cfg.write_timeout.ms() as u64);
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .max_header_size(cfg.max_header_bytes)
-        .max_headers(100)
-        .max_buf_size(cfg.max_header_bytes.max(8192) + 8192);
-    let builder = Arc::new(builder);
+    let builder = Arc::new(http1_builder(cfg, read_timeout));
     if let Some(w) = &web {
         w.spawn(Duration::from_secs(1));
     }
@@ -233,25 +226,8 @@ pub async fn serve(
             let _permit = permit;
             match tls {
                 Some(tls) => {
-                    // The handshake shares the deadline of the request head.
-                    let deadline = tokio::time::Instant::now() + read_timeout;
-                    if !starts_with_tls(&tcp, deadline).await {
-                        refused(Refusal::Tls);
+                    let Some(stream) = handshake(tcp, tls, read_timeout).await else {
                         return;
-                    }
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            refused(Refusal::Tls);
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            refused(Refusal::Tls);
-                            return;
-                        }
                     };
                     connection(
                         &builder,
@@ -266,6 +242,51 @@ pub async fn serve(
                 }
             }
         });
+    }
+}
+
+/// HTTP/1.1 with the request-head limits of `[http]`: `read_timeout` for
+/// the head, `max_header_bytes`, at most 100 headers.
+fn http1_builder(
+    cfg: &crate::config::HttpConfig,
+    read_timeout: Duration,
+) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_header_size(cfg.max_header_bytes)
+        .max_headers(100)
+        .max_buf_size(cfg.max_header_bytes.max(8192) + 8192);
+    builder
+}
+
+/// The TLS handshake of a connection on the TLS port, within
+/// `read_timeout` (the deadline of the request head); `None`, counted as
+/// refused, when the client does not open with TLS, fails or is too slow.
+async fn handshake(
+    tcp: tokio::net::TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+    read_timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    // The handshake shares the deadline of the request head.
+    let deadline = tokio::time::Instant::now() + read_timeout;
+    if !starts_with_tls(&tcp, deadline).await {
+        refused(Refusal::Tls);
+        return None;
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            refused(Refusal::Tls);
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            refused(Refusal::Tls);
+            None
+        }
     }
 }
 

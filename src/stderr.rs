@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::metrics::{Kind, Snapshot, Value};
+use crate::metrics::{Snapshot, Value};
 use crate::names;
 
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -48,7 +48,7 @@ pub fn line(text: impl std::fmt::Display) {
 
 /// Adds `frontline_stderr_write_errors_total` to a snapshot.
 pub fn add_metric(out: &mut Snapshot) {
-    out.family(names::STDERR_WRITE_ERRORS, Kind::Counter)
+    out.family(names::STDERR_WRITE_ERRORS)
         .push(vec![], Value::Int(dropped()));
 }
 

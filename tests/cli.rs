@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 use common::exposition;
+use common::prom::free_port;
 use common::promtool_check;
 
 fn frontline(args: &[&str], stdin: Option<&str>) -> Output {
@@ -29,6 +30,15 @@ fn frontline(args: &[&str], stdin: Option<&str>) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `text` to the config file `cfg` and replays [`GOOD`] with it.
+fn replay_with_config(cfg: &Path, text: &str) -> Output {
+    std::fs::write(cfg, text).unwrap();
+    frontline(
+        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
+        Some(GOOD),
+    )
 }
 
 const GOOD: &str = r#"{"event_id":"1","type":"ticket.created","ts":"2026-11-16T09:00:00Z","ticket_id":"T1","customer_id":"C1","channel":"chat","queue":"weird \"queue\"\\name"}
@@ -105,11 +115,7 @@ fn dead_letters_name_their_reason_and_line() {
 fn bad_config_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("f.toml");
-    std::fs::write(&cfg, "[kpi]\nshort_abandon = \"five seconds\"\n").unwrap();
-    let out = frontline(
-        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
-        Some(GOOD),
-    );
+    let out = replay_with_config(&cfg, "[kpi]\nshort_abandon = \"five seconds\"\n");
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("`kpi.short_abandon`"), "{err}");
@@ -117,11 +123,7 @@ fn bad_config_exits_2_naming_the_key() {
     // Nothing was written to stdout: nothing was consumed.
     assert!(out.stdout.is_empty());
 
-    std::fs::write(&cfg, "[windows]\nsizes = [\"5m\", \"7m\"]\npane = \"2m\"\n").unwrap();
-    let out = frontline(
-        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
-        Some(GOOD),
-    );
+    let out = replay_with_config(&cfg, "[windows]\nsizes = [\"5m\", \"7m\"]\npane = \"2m\"\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("`windows.sizes[0]`"),
@@ -245,14 +247,6 @@ fn embedded_demo_serves_live_metrics() {
     assert!(!plain.contains("# EOF") && !plain.contains(" # {"));
     promtool_check(&plain);
     assert!(status.success(), "{status:?}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A day of simulated events with SLA breaches (INFO log lines) to replay.
@@ -586,11 +580,7 @@ fn out_of_range_config_values_exit_2_naming_the_key() {
         ),
         ("[labels]\nmax_queues = 70000\n", "`labels.max_queues`"),
     ] {
-        std::fs::write(&cfg, text).unwrap();
-        let o = frontline(
-            &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
-            Some(GOOD),
-        );
+        let o = replay_with_config(&cfg, text);
         assert_eq!(o.status.code(), Some(2), "{text}");
         let err = stderr(&o);
         assert!(err.contains(key), "{err}");
@@ -605,14 +595,9 @@ fn an_allow_list_past_the_label_id_space_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("f.toml");
     let list: Vec<String> = (0..70_000).map(|i| format!("\"q{i}\"")).collect();
-    std::fs::write(
+    let o = replay_with_config(
         &cfg,
-        format!("[labels]\nqueue_allow_list = [{}]\n", list.join(",")),
-    )
-    .unwrap();
-    let o = frontline(
-        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
-        Some(GOOD),
+        &format!("[labels]\nqueue_allow_list = [{}]\n", list.join(",")),
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -627,14 +612,9 @@ fn an_allow_list_past_the_label_id_space_is_refused() {
 fn a_malformed_config_is_one_line_with_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("f.toml");
-    std::fs::write(
+    let o = replay_with_config(
         &cfg,
         "[time]\nallowed_lateness = \"5m\"\n[kpi\nacw_timeout = \"1m\"\n",
-    )
-    .unwrap();
-    let o = frontline(
-        &["replay", "--input", "-", "--config", cfg.to_str().unwrap()],
-        Some(GOOD),
     );
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);

@@ -1026,7 +1026,7 @@ fn sla_deadline_passes_while_an_instance_is_down() {
     let get = |name: &str| -> f64 {
         live.iter()
             .filter(|(k, _)| {
-                let (n, l) = parse_series(k);
+                let (n, l) = common::exposition::split_key(k);
                 n == name && {
                     let mut l: Vec<String> =
                         l.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();

@@ -95,14 +95,23 @@ pub fn compare(expected: &str, actual: &str, not_modelled: &[&str]) -> Vec<Strin
 
 pub fn replay(dir: &Path) -> (String, String) {
     let out = tempfile::NamedTempFile::new().unwrap();
+    let run = replay_scenario(dir, &["--metrics-out".as_ref(), out.path().as_os_str()]);
+    (
+        std::fs::read_to_string(out.path()).unwrap(),
+        String::from_utf8(run.stderr).unwrap(),
+    )
+}
+
+/// `frontline replay` of the scenario in `dir` (its `events.jsonl` with
+/// its `frontline.toml`) with `more` arguments; fails unless it succeeds.
+fn replay_scenario(dir: &Path, more: &[&std::ffi::OsStr]) -> std::process::Output {
     let run = Command::new(env!("CARGO_BIN_EXE_frontline"))
         .arg("replay")
         .arg("--input")
         .arg(dir.join("events.jsonl"))
         .arg("--config")
         .arg(dir.join("frontline.toml"))
-        .arg("--metrics-out")
-        .arg(out.path())
+        .args(more)
         .output()
         .expect("run frontline replay");
     assert!(
@@ -110,10 +119,7 @@ pub fn replay(dir: &Path) -> (String, String) {
         "replay failed: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    (
-        std::fs::read_to_string(out.path()).unwrap(),
-        String::from_utf8(run.stderr).unwrap(),
-    )
+    run
 }
 
 fn check_scenario(dir: &Path, not_modelled: &[&str], min_series: usize) -> String {
@@ -323,22 +329,14 @@ fn golden_files_are_what_the_models_write() {
 fn golden_sla_events_agree_with_the_independent_model() {
     let dir = golden_dir().join("sla");
     let events = tempfile::NamedTempFile::new().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_frontline"))
-        .arg("replay")
-        .arg("--input")
-        .arg(dir.join("events.jsonl"))
-        .arg("--config")
-        .arg(dir.join("frontline.toml"))
-        .arg("--metrics-out")
-        .arg("/dev/null")
-        .arg("--sla-events-out")
-        .arg(events.path())
-        .output()
-        .expect("run frontline replay");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    replay_scenario(
+        &dir,
+        &[
+            "--metrics-out".as_ref(),
+            "/dev/null".as_ref(),
+            "--sla-events-out".as_ref(),
+            events.path().as_os_str(),
+        ],
     );
     let mut got: BTreeMap<(String, String, String), f64> = BTreeMap::new();
     for line in std::fs::read_to_string(events.path()).unwrap().lines() {

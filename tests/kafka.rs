@@ -149,12 +149,9 @@ fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
         total,
         "no more, no less than every event"
     );
-    let cumulative = |k: &str| {
-        k.contains("_total") || k.contains("_bucket") || k.contains("_count") || k.contains("_sum")
-    };
     assert_same(
-        &support(&g.metrics(), cumulative),
-        &support(&replay(&keyed, &closing), cumulative),
+        &support(&g.metrics(), is_cumulative),
+        &support(&replay(&keyed, &closing), is_cumulative),
         "restored instance vs replay",
     );
 }
@@ -185,20 +182,11 @@ fn two_instances_split_the_partitions() {
     );
     assert!(a.sum("frontline_events_total") > 0.0 && b.sum("frontline_events_total") > 0.0);
     // sum() over both instances of every counter and histogram equals the single view.
-    let cumulative = |k: &str| {
-        k.contains("_total") || k.contains("_bucket") || k.contains("_count") || k.contains("_sum")
-    };
-    let summed = || {
-        let mut summed = support(&a.metrics(), cumulative);
-        for (k, v) in support(&b.metrics(), cumulative) {
-            *summed.entry(k).or_default() += v;
-        }
-        summed
-    };
+    let summed = || summed_support(&[&a, &b], is_cumulative);
     assert_eventually_same(
         Duration::from_secs(5),
         summed,
-        &support(&replay(&keyed, &closing), cumulative),
+        &support(&replay(&keyed, &closing), is_cumulative),
         "sum of two instances vs replay",
     );
 }
@@ -291,16 +279,9 @@ fn an_eager_rebalance_hands_partitions_back_with_their_engines() {
     wait_until(Duration::from_secs(60), "every event is applied", || {
         a.sum("frontline_events_total") + b.sum("frontline_events_total") == total
     });
-    let cumulative = |k: &str| {
-        k.contains("_total") || k.contains("_bucket") || k.contains("_count") || k.contains("_sum")
-    };
-    let mut summed = support(&a.metrics(), cumulative);
-    for (k, v) in support(&b.metrics(), cumulative) {
-        *summed.entry(k).or_default() += v;
-    }
     assert_same(
-        &summed,
-        &support(&replay(&keyed, &closing), cumulative),
+        &summed_support(&[&a, &b], is_cumulative),
+        &support(&replay(&keyed, &closing), is_cumulative),
         "sum of two instances vs replay",
     );
 }

@@ -12,6 +12,8 @@
 //!
 //! Each property also has a small hand-written regression test.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -22,6 +24,8 @@ use frontline::export::prometheus_text;
 use frontline::metrics::{Kind, Snapshot, Value};
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use common::exposition;
 
 /// Monday 2026-11-16T08:00:00Z.
 const BASE: i64 = 1_794_816_000_000;
@@ -861,75 +865,13 @@ fn check_monotone(seq: &[Event]) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 // Property 4: a well-formed exposition
 
-fn valid_name(s: &str, colon: bool) -> bool {
-    let mut cs = s.chars();
-    let ok_first = |c: char| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':');
-    match cs.next() {
-        Some(c) if ok_first(c) => {}
-        _ => return false,
-    }
-    cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
-}
-
 /// A sample line: name, labels in order, value.
 type Sample = (String, Vec<(String, String)>, f64);
 
-/// `name{labels} value` → its [`Sample`].
+/// `name{labels} value` → its [`Sample`]: the line read by the common
+/// parser, the value a finite float.
 fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line
-        .find(['{', ' '])
-        .ok_or_else(|| format!("no value: {line}"))?;
-    let name = &line[..name_end];
-    if !valid_name(name, true) {
-        return Err(format!("bad metric name `{name}`: {line}"));
-    }
-    let mut labels = Vec::new();
-    let mut rest = &line[name_end..];
-    if let Some(r) = rest.strip_prefix('{') {
-        let mut r = r;
-        loop {
-            if let Some(after) = r.strip_prefix('}') {
-                r = after;
-                break;
-            }
-            let eq = r.find('=').ok_or_else(|| format!("bad labels: {line}"))?;
-            let lname = &r[..eq];
-            if !valid_name(lname, false) {
-                return Err(format!("bad label name `{lname}`: {line}"));
-            }
-            let r2 = r[eq + 1..]
-                .strip_prefix('"')
-                .ok_or_else(|| format!("unquoted label value: {line}"))?;
-            let mut value = String::new();
-            let mut chars = r2.char_indices();
-            let end = loop {
-                match chars.next() {
-                    None => return Err(format!("unterminated label value: {line}")),
-                    Some((i, '"')) => break i,
-                    Some((_, '\\')) => match chars.next() {
-                        Some((_, 'n')) => value.push('\n'),
-                        Some((_, c @ ('\\' | '"'))) => value.push(c),
-                        _ => return Err(format!("bad escape: {line}")),
-                    },
-                    Some((_, c)) => value.push(c),
-                }
-            };
-            labels.push((lname.to_string(), value));
-            r = &r2[end + 1..];
-            if let Some(after) = r.strip_prefix(',') {
-                r = after;
-            } else if !r.starts_with('}') {
-                return Err(format!("expected , or }} in labels: {line}"));
-            }
-        }
-        rest = r;
-    }
-    let v = rest
-        .strip_prefix(' ')
-        .ok_or_else(|| format!("no space before the value: {line}"))?;
-    if v.contains(' ') {
-        return Err(format!("more than a value after the labels: {line}"));
-    }
+    let (name, labels, v) = exposition::sample_line(line)?;
     let value: f64 = v
         .parse()
         .map_err(|_| format!("value `{v}` is not a float: {line}"))?;
@@ -939,7 +881,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     if !value.is_finite() {
         return Err(format!("infinite value: {line}"));
     }
-    Ok((name.to_string(), labels, value))
+    Ok((name, labels, value))
 }
 
 fn parse_le(s: &str) -> Result<f64, String> {

@@ -12,10 +12,10 @@ use super::{Engine, LabelCap, LabelId};
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType};
 use crate::metrics::{
-    DurKey, ExemplarValue, HistValue, Kind, LabelValue, Labels, Merge, Progress, Snapshot, Value,
-    WindowData, WindowSet,
+    DurKey, ExemplarValue, HistValue, LabelValue, Labels, Progress, Snapshot, Value, WindowData,
+    WindowSet,
 };
-use crate::names::{self, HistDef, HistLabels, Name, HISTOGRAMS};
+use crate::names::{self, HistDef, HistLabels, MetricDef, HISTOGRAMS};
 
 /// A label value from a closed set.
 fn fixed(v: &'static str) -> LabelValue {
@@ -160,11 +160,11 @@ impl Engine {
     fn agent_and_survey_counters(&self, out: &mut Snapshot) {
         let m = &self.state.metrics;
         let cap = &self.state.queues;
-        let mut f = out.family(names::AGENT_STATUS_SECONDS, Kind::Counter);
+        let mut f = out.family(names::AGENT_STATUS_SECONDS);
         for (k, ms) in &m.agent_status_ms {
             f.push(status_queue(cap, *k), Value::Millis(*ms));
         }
-        let mut f = out.family(names::CSAT, Kind::Counter);
+        let mut f = out.family(names::CSAT);
         for (k, n) in &m.csat {
             let (score, ch, q) = csat_unkey(*k);
             let l = vec![
@@ -175,13 +175,13 @@ impl Engine {
             f.push(l, Value::Int(*n));
         }
         self.per_agent_families(out);
-        let mut f = out.family(names::NPS, Kind::Counter);
+        let mut f = out.family(names::NPS);
         for (i, cat) in ["promoter", "passive", "detractor"].iter().enumerate() {
             if m.nps[i] > 0 {
                 f.push(vec![("category", fixed(cat))], Value::Int(m.nps[i]));
             }
         }
-        let mut f = out.family(names::CES, Kind::Counter);
+        let mut f = out.family(names::CES);
         for (i, n) in m.ces.iter().enumerate() {
             if *n > 0 {
                 f.push(
@@ -190,7 +190,7 @@ impl Engine {
                 );
             }
         }
-        let mut f = out.family(names::HANDLE_COST, Kind::Counter);
+        let mut f = out.family(names::HANDLE_COST);
         for (k, v) in &m.handle_cost {
             f.push(by_channel_queue(cap, *k), Value::Float(*v));
         }
@@ -199,19 +199,19 @@ impl Engine {
     /// SLA verdicts, churn, and the active-customer gauge beside them.
     fn sla_and_customer_counters(&self, out: &mut Snapshot) {
         let m = &self.state.metrics;
-        let mut f = out.family(names::SLA_ACHIEVED, Kind::Counter);
+        let mut f = out.family(names::SLA_ACHIEVED);
         for (k, n) in &m.sla_achieved {
             f.push(self.sla_labels(*k), Value::Int(*n));
         }
-        let mut f = out.family(names::SLA_BREACHES, Kind::Counter);
+        let mut f = out.family(names::SLA_BREACHES);
         for (k, n) in &m.sla_breaches {
             f.push(self.sla_labels(*k), Value::Int(*n));
         }
-        let mut f = out.family(names::CUSTOMERS_CHURNED, Kind::Counter);
+        let mut f = out.family(names::CUSTOMERS_CHURNED);
         if m.churned > 0 {
             f.push(vec![], Value::Int(m.churned));
         }
-        let mut f = out.family(names::CUSTOMERS_ACTIVE, Kind::Gauge);
+        let mut f = out.family(names::CUSTOMERS_ACTIVE);
         if m.active_customers > 0 || m.churned > 0 {
             f.push(vec![], Value::Int(m.active_customers.max(0) as u64));
         }
@@ -222,7 +222,7 @@ impl Engine {
     fn gauges(&self, out: &mut Snapshot) {
         let m = &self.state.metrics;
         let cap = &self.state.queues;
-        let mut f = out.family(names::TICKETS_OPEN, Kind::Gauge);
+        let mut f = out.family(names::TICKETS_OPEN);
         for (k, n) in &m.tickets_open {
             let (st, pr, id) = open_unkey(*k);
             f.push(
@@ -235,19 +235,19 @@ impl Engine {
             );
         }
         let clock = self.state.clock.unwrap_or(0);
-        let mut f = out.family(names::CALLS_IN_QUEUE, Kind::Gauge);
+        let mut f = out.family(names::CALLS_IN_QUEUE);
         for (k, w) in &m.waiting {
             f.push(
                 by_queue(cap, *k),
                 Value::Int(w.values().map(|n| *n as u64).sum()),
             );
         }
-        let mut f = out.gauge(names::OLDEST_CALL_WAIT, Merge::Max);
+        let mut f = out.family(names::OLDEST_CALL_WAIT);
         for (k, w) in &m.waiting {
             let age = w.keys().next().map_or(0, |t| (clock - t).max(0));
             f.push(by_queue(cap, *k), Value::Float(age as f64 / 1000.0));
         }
-        let mut f = out.family(names::AGENTS, Kind::Gauge);
+        let mut f = out.family(names::AGENTS);
         for (k, n) in &m.agents {
             f.push(status_queue(cap, *k), Value::Int((*n).max(0) as u64));
         }
@@ -255,12 +255,12 @@ impl Engine {
             (names::SLA_AT_RISK, &m.sla_at_risk),
             (names::SLA_ACTIVE_BREACHES, &m.sla_active),
         ] {
-            let mut f = out.family(name, Kind::Gauge);
+            let mut f = out.family(name);
             for (k, n) in counts {
                 f.push(self.sla_labels(*k), Value::Int((*n).max(0) as u64));
             }
         }
-        let mut f = out.gauge(names::KPI_TARGET, Merge::First);
+        let mut f = out.family(names::KPI_TARGET);
         for (k, v) in &self.settings.kpi_targets {
             f.push(vec![("kpi", Cow::Owned(k.clone()))], Value::Float(*v));
         }
@@ -292,11 +292,11 @@ impl Engine {
         let at_risk = m
             .sla_at_risk
             .iter()
-            .map(|(k, n)| (names::SLA_AT_RISK.0, *k, *n));
+            .map(|(k, n)| (names::SLA_AT_RISK.name, *k, *n));
         let active = m
             .sla_active
             .iter()
-            .map(|(k, n)| (names::SLA_ACTIVE_BREACHES.0, *k, *n));
+            .map(|(k, n)| (names::SLA_ACTIVE_BREACHES.name, *k, *n));
         at_risk
             .chain(active)
             .map(|(name, k, n)| (name, self.sla_labels(k), n))
@@ -305,7 +305,7 @@ impl Engine {
 
     fn hist(&self, out: &mut Snapshot, h: &HistDef, labels: impl Fn(u32) -> Labels) {
         let bounds: Arc<[f64]> = self.settings.bounds[h.id as usize].clone();
-        let mut f = out.family(h.name, Kind::Histogram);
+        let mut f = out.family(h.metric);
         for (k, ph) in &self.state.metrics.hists[h.id as usize] {
             f.push(labels(*k), hist_value(&bounds, ph));
         }
@@ -361,7 +361,7 @@ impl Engine {
     /// letters, duplicates, late and out-of-order events.
     fn input_counters(&self, out: &mut Snapshot) {
         let m = &self.state.metrics;
-        let mut f = out.family(names::EVENTS, Kind::Counter);
+        let mut f = out.family(names::EVENTS);
         for t in EventType::ALL {
             if m.events[t.index()] > 0 {
                 f.push(
@@ -370,19 +370,18 @@ impl Engine {
                 );
             }
         }
-        let mut f = out.family(names::DECODE_ERRORS, Kind::Counter);
+        let mut f = out.family(names::DECODE_ERRORS);
         for (i, r) in REASONS.iter().enumerate() {
             if m.decode_errors[i] > 0 {
                 f.push(vec![("reason", fixed(r))], Value::Int(m.decode_errors[i]));
             }
         }
-        out.family(names::DEAD_LETTERS, Kind::Counter)
+        out.family(names::DEAD_LETTERS)
             .push(vec![], Value::Int(m.dead_letters));
-        out.family(names::DUPLICATES, Kind::Counter)
+        out.family(names::DUPLICATES)
             .push(vec![], Value::Int(m.duplicates));
-        out.family(names::LATE, Kind::Counter)
-            .push(vec![], Value::Int(m.late));
-        let mut f = out.family(names::OUT_OF_ORDER, Kind::Counter);
+        out.family(names::LATE).push(vec![], Value::Int(m.late));
+        let mut f = out.family(names::OUT_OF_ORDER);
         for t in EventType::ALL {
             if m.out_of_order[t.index()] > 0 {
                 f.push(
@@ -397,17 +396,17 @@ impl Engine {
     /// clock, once an event has been seen.
     fn clock_gauges(&self, out: &mut Snapshot, wall_ms: Option<i64>) {
         if let Some(clock) = self.state.clock {
-            out.gauge(names::EVENT_CLOCK, Merge::Max)
+            out.family(names::EVENT_CLOCK)
                 .push(vec![], Value::Float(clock as f64 / 1000.0));
             let wm = self.watermark();
             out.progress = Some(Progress {
                 clock_ms: clock,
                 watermark_ms: wm,
             });
-            out.gauge(names::WATERMARK, Merge::Min)
+            out.family(names::WATERMARK)
                 .push(vec![], Value::Float(wm as f64 / 1000.0));
             if let Some(wall) = wall_ms {
-                out.gauge(names::WATERMARK_LAG, Merge::Max)
+                out.family(names::WATERMARK_LAG)
                     .push(vec![], Value::Float((wall - wm) as f64 / 1000.0));
             }
         }
@@ -416,7 +415,7 @@ impl Engine {
     /// Entries held in state by kind, label overflow, build info.
     fn state_gauges(&self, out: &mut Snapshot) {
         let state = &self.state;
-        let mut f = out.family(names::STATE_ENTRIES, Kind::Gauge);
+        let mut f = out.family(names::STATE_ENTRIES);
         for (kind, n) in [
             ("ticket", state.tickets.len()),
             ("call", state.calls.len()),
@@ -430,7 +429,7 @@ impl Engine {
         ] {
             f.push(vec![("kind", fixed(kind))], Value::Int(n as u64));
         }
-        let mut f = out.family(names::LABEL_OVERFLOW, Kind::Counter);
+        let mut f = out.family(names::LABEL_OVERFLOW);
         f.push(
             vec![("label", fixed("queue"))],
             Value::Int(state.queues.overflow),
@@ -444,7 +443,7 @@ impl Engine {
             vec![("label", fixed("agent"))],
             Value::Int(state.agent_labels.overflow),
         );
-        out.gauge(names::BUILD_INFO, Merge::First).push(
+        out.family(names::BUILD_INFO).push(
             vec![("version", fixed(env!("CARGO_PKG_VERSION")))],
             Value::Int(1),
         );
@@ -468,7 +467,7 @@ impl Engine {
             (agent_count::ESCALATIONS, names::AGENT_ESCALATIONS),
             (agent_count::CSAT, names::AGENT_CSAT),
         ] {
-            let mut f = out.family(name, Kind::Counter);
+            let mut f = out.family(name);
             for (k, n) in &m.agent_counts {
                 let (fam, score, agent, id) = agent_unkey(*k);
                 if fam != family {
@@ -487,7 +486,7 @@ impl Engine {
             (agent_sum::HANDLE, names::AGENT_HANDLE),
             (agent_sum::FIRST_RESPONSE, names::AGENT_FIRST_RESPONSE),
         ] {
-            let mut f = out.family(name, Kind::Histogram);
+            let mut f = out.family(name);
             for (k, (sum_ms, count)) in &m.agent_sums {
                 let (fam, _, agent, id) = agent_unkey(*k);
                 if fam != family {
@@ -503,7 +502,7 @@ impl Engine {
                 f.push(labels(agent, id), Value::Hist(h));
             }
         }
-        let mut f = out.family(names::AGENT_TIME_IN_STATUS, Kind::Counter);
+        let mut f = out.family(names::AGENT_TIME_IN_STATUS);
         for (k, ms) in &m.agent_time_ms {
             let (_, status, agent, id) = agent_unkey(*k);
             let st = AgentStatus::ALL[status as usize % AgentStatus::ALL.len()];
@@ -514,8 +513,8 @@ impl Engine {
     }
 }
 
-fn counter(out: &mut Snapshot, name: Name, m: &KeyCounts, labels: impl Fn(u32) -> Labels) {
-    let mut f = out.family(name, Kind::Counter);
+fn counter(out: &mut Snapshot, name: MetricDef, m: &KeyCounts, labels: impl Fn(u32) -> Labels) {
+    let mut f = out.family(name);
     for (k, n) in m {
         f.push(labels(*k), Value::Int(*n));
     }

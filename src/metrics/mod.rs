@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::names::Name;
+pub use crate::names::{Kind, Merge, MetricDef};
 
 pub mod windows;
 
@@ -18,32 +18,6 @@ pub type LabelValue = Cow<'static, str>;
 
 /// A label set, in the order it is written.
 pub type Labels = Vec<(&'static str, LabelValue)>;
-
-/// Metric kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Monotonic counter (name without `_total`).
-    Counter,
-    /// Gauge.
-    Gauge,
-    /// Histogram with cumulative buckets.
-    Histogram,
-}
-
-/// How the series of one label set combine across partitions. Counters and
-/// histograms always add up; a gauge says what its sum would mean.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Merge {
-    /// Add up: counts of open things, counters, histograms.
-    #[default]
-    Sum,
-    /// The largest: an age, a clock, a lag.
-    Max,
-    /// The smallest: a watermark (the instance is as far as its slowest partition).
-    Min,
-    /// The first partition's value: a configured constant or an info series.
-    First,
-}
 
 /// A histogram's state.
 #[derive(Clone, Debug, PartialEq)]
@@ -238,23 +212,14 @@ fn merge_sorted(into: &mut Vec<Series>, from: Vec<Series>, merge: Merge) {
 }
 
 impl Snapshot {
-    /// Starts a family whose series add up across partitions; series are
-    /// added with [`FamilyBuilder::push`].
-    pub fn family(&mut self, name: Name, kind: Kind) -> FamilyBuilder<'_> {
-        self.family_merged(name, kind, Merge::Sum)
-    }
-
-    /// Starts a gauge family that merges across partitions by `merge`.
-    pub fn gauge(&mut self, name: Name, merge: Merge) -> FamilyBuilder<'_> {
-        self.family_merged(name, Kind::Gauge, merge)
-    }
-
-    fn family_merged(&mut self, name: Name, kind: Kind, merge: Merge) -> FamilyBuilder<'_> {
+    /// Starts the family `def` (name, help, kind and merge rule from
+    /// [`crate::names`]); series are added with [`FamilyBuilder::push`].
+    pub fn family(&mut self, def: MetricDef) -> FamilyBuilder<'_> {
         self.families.push(Family {
-            name: name.0,
-            help: Cow::Borrowed(name.1),
-            kind,
-            merge,
+            name: def.name,
+            help: Cow::Borrowed(def.help),
+            kind: def.kind,
+            merge: def.merge,
             series: Vec::new(),
         });
         FamilyBuilder(self.families.last_mut().expect("just pushed"))
@@ -263,6 +228,20 @@ impl Snapshot {
     /// Looks a family up by name (tests).
     pub fn get(&self, name: &str) -> Option<&Family> {
         self.families.iter().find(|f| f.name == name)
+    }
+
+    /// The series of family `name` as (labels, value) pairs, none when
+    /// there is no such family (unit tests).
+    #[cfg(test)]
+    pub(crate) fn series_of(&self, name: &str) -> Vec<(Labels, Value)> {
+        self.get(name)
+            .map(|f| {
+                f.series
+                    .iter()
+                    .map(|x| (x.labels.clone(), x.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The watermark, ms, when an event has been applied.
@@ -367,28 +346,17 @@ mod tests {
         vec![("queue", Cow::Borrowed(q))]
     }
 
-    fn values(s: &Snapshot, name: &str) -> Vec<(Labels, Value)> {
-        s.get(name)
-            .map(|f| {
-                f.series
-                    .iter()
-                    .map(|x| (x.labels.clone(), x.value.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// One partition: series pushed out of label order on purpose.
     fn part(open: [u64; 2], oldest: f64, watermark_ms: i64, target: f64) -> Snapshot {
         let mut s = Snapshot::default();
-        s.family(names::TICKETS_OPEN, Kind::Gauge)
+        s.family(names::TICKETS_OPEN)
             .push(queue("sales"), Value::Int(open[1]))
             .push(queue("billing"), Value::Int(open[0]));
-        s.gauge(names::OLDEST_CALL_WAIT, Merge::Max)
+        s.family(names::OLDEST_CALL_WAIT)
             .push(queue("billing"), Value::Float(oldest));
-        s.gauge(names::WATERMARK, Merge::Min)
+        s.family(names::WATERMARK)
             .push(vec![], Value::Float(watermark_ms as f64 / 1000.0));
-        s.gauge(names::KPI_TARGET, Merge::First)
+        s.family(names::KPI_TARGET)
             .push(vec![("kpi", "csat".into())], Value::Float(target));
         s.progress = Some(Progress {
             clock_ms: watermark_ms + 5000,
@@ -405,22 +373,22 @@ mod tests {
             part([100, 0], 5.0, 8000, 0.7),
         ]);
         assert_eq!(
-            values(&merged, "support_tickets_open"),
+            merged.series_of("support_tickets_open"),
             vec![
                 (queue("billing"), Value::Int(111)),
                 (queue("sales"), Value::Int(22)),
             ]
         );
         assert_eq!(
-            values(&merged, "support_oldest_call_wait_seconds"),
+            merged.series_of("support_oldest_call_wait_seconds"),
             vec![(queue("billing"), Value::Float(45.0))]
         );
         assert_eq!(
-            values(&merged, "frontline_watermark_seconds"),
+            merged.series_of("frontline_watermark_seconds"),
             vec![(vec![], Value::Float(7.0))]
         );
         assert_eq!(
-            values(&merged, "support_kpi_target"),
+            merged.series_of("support_kpi_target"),
             vec![(vec![("kpi", "csat".into())], Value::Float(0.8))]
         );
         assert_eq!(merged.watermark_ms(), Some(7000));
@@ -430,17 +398,17 @@ mod tests {
     #[test]
     fn series_only_one_part_has_interleave_in_label_order() {
         let mut a = Snapshot::default();
-        a.family(names::TICKETS_CREATED, Kind::Counter)
+        a.family(names::TICKETS_CREATED)
             .push(queue("a"), Value::Int(1))
             .push(queue("c"), Value::Int(3));
         let mut b = Snapshot::default();
-        b.family(names::TICKETS_CREATED, Kind::Counter)
+        b.family(names::TICKETS_CREATED)
             .push(queue("d"), Value::Int(4))
             .push(queue("b"), Value::Int(2))
             .push(queue("c"), Value::Int(30));
         let merged = Snapshot::merge([a, b]);
         assert_eq!(
-            values(&merged, "support_tickets_created"),
+            merged.series_of("support_tickets_created"),
             vec![
                 (queue("a"), Value::Int(1)),
                 (queue("b"), Value::Int(2)),

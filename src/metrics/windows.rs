@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Family, Kind, LabelValue, Labels, Merge, Snapshot, Value};
+use super::{Family, LabelValue, Labels, Snapshot, Value};
 use crate::config::ServiceLevelFormula;
 use crate::names;
 
@@ -206,7 +206,7 @@ pub fn render(set: &WindowSet) -> Vec<Family> {
     }
     let ratio_help = format!(
         "{} service_level: {} ({}).",
-        names::WINDOW_RATIO.1,
+        names::WINDOW_RATIO.help,
         set.formula.definition(),
         set.formula.as_str()
     );
@@ -219,7 +219,7 @@ pub fn render(set: &WindowSet) -> Vec<Family> {
         (names::WINDOW_CES, series.ces),
         (names::WINDOW_EVENTS, series.events),
     ] {
-        let mut f = out.family(name, Kind::Gauge);
+        let mut f = out.family(name);
         for (l, v) in list {
             f.push(l, v);
         }
@@ -229,7 +229,7 @@ pub fn render(set: &WindowSet) -> Vec<Family> {
             }
         }
     }
-    out.gauge(names::KPI_FORMULA_INFO, Merge::First).push(
+    out.family(names::KPI_FORMULA_INFO).push(
         vec![
             ("kpi", label("service_level")),
             ("formula", label(set.formula.as_str())),

@@ -16,6 +16,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use super::exposition;
+
 /// Partitions of the topics the tests create.
 pub const PARTITIONS: i32 = 4;
 
@@ -346,56 +348,17 @@ pub fn samples(text: &str) -> BTreeMap<String, f64> {
     out
 }
 
-/// Samples by series exactly as exported (`name{labels}`).
+/// Samples by series (`name{labels}`, labels sorted; see
+/// [`exposition::key`]).
 pub fn series(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
-
-/// A series key split into its name and labels (`name{a="x",b="y"}`);
-/// label values stay escaped as exported.
-pub fn parse_series(key: &str) -> (&str, Vec<(&str, &str)>) {
-    let Some((name, rest)) = key.split_once('{') else {
-        return (key, Vec::new());
-    };
-    let body = rest.strip_suffix('}').unwrap_or(rest);
-    let mut labels = Vec::new();
-    let mut s = body;
-    while let Some((k, after)) = s.split_once("=\"") {
-        // The value ends at the first quote that is not escaped.
-        let bytes = after.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() && bytes[i] != b'"' {
-            i += if bytes[i] == b'\\' { 2 } else { 1 };
-        }
-        let i = i.min(after.len());
-        labels.push((k.trim_start_matches(','), &after[..i]));
-        s = after.get(i + 1..).unwrap_or("");
-    }
-    (name, labels)
+    exposition::values(text)
 }
 
 /// The key without the label `drop` (as `sum without(drop)` groups it).
 pub fn without_label(key: &str, drop: &str) -> String {
-    let (name, labels) = parse_series(key);
-    if !labels.iter().any(|(k, _)| *k == drop) {
-        return key.to_string();
-    }
-    let kept: Vec<String> = labels
-        .iter()
-        .filter(|(k, _)| *k != drop)
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect();
-    if kept.is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}{{{}}}", kept.join(","))
-    }
+    let (name, mut labels) = exposition::split_key(key);
+    labels.retain(|(k, _)| k != drop);
+    exposition::key(&name, &labels)
 }
 
 pub fn sum_family(text: &str, family: &str) -> f64 {
@@ -484,6 +447,26 @@ pub fn support(text: &str, filter: impl Fn(&str) -> bool) -> BTreeMap<String, f6
         .into_iter()
         .filter(|(k, _)| k.starts_with("support_") && filter(k))
         .collect()
+}
+
+/// Whether a series key is of a counter or a histogram (what adds up
+/// across instances and partitions), by its name.
+pub fn is_cumulative(k: &str) -> bool {
+    k.contains("_total") || k.contains("_bucket") || k.contains("_count") || k.contains("_sum")
+}
+
+/// [`support`] of each instance's `/metrics`, summed series by series.
+pub fn summed_support(
+    instances: &[&Frontline],
+    filter: impl Fn(&str) -> bool,
+) -> BTreeMap<String, f64> {
+    let mut summed = BTreeMap::new();
+    for f in instances {
+        for (k, v) in support(&f.metrics(), &filter) {
+            *summed.entry(k).or_default() += v;
+        }
+    }
+    summed
 }
 
 /// The differences between two sets of series (empty when equal).

@@ -1,0 +1,326 @@
+//! Finding and loading checkpoints: a backward scan of one changelog
+//! partition, read as compaction will leave it (see the parent module).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, info};
+
+use super::{
+    chunk_key, create_err, kafka_err, prefix, Changelog, Restore, FIRST_WINDOW, MAX_WINDOW,
+};
+use crate::checkpoint::{assemble, decode_manifest, CheckpointError, Manifest, Meta};
+use crate::kafka_log::Quiet;
+
+impl Changelog {
+    /// Blocking: the newest manifest of a source partition, without its chunks.
+    pub fn latest_meta(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<Option<Meta>, CheckpointError> {
+        let mut scan = Scan::new(self, topic, partition, timeout)?;
+        while let Some((offset, value)) = scan.next_manifest()? {
+            match decode_manifest(&value) {
+                Ok(m) if m.meta.topic == topic && m.meta.partition == partition => {
+                    return Ok(Some(m.meta))
+                }
+                Ok(m) => debug!(offset, other = %format!("{}/{}", m.meta.topic, m.meta.partition),
+                    "manifest under another partition's key"),
+                Err(e) => debug!(offset, error = %e, "unreadable manifest skipped"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Blocking: loads the newest checkpoint that verifies; newer ones that do
+    /// not are listed in `rejected` with their reasons.
+    pub fn restore(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<Restore, CheckpointError> {
+        let started = Instant::now();
+        let mut scan = Scan::new(self, topic, partition, timeout)?;
+        let mut rejected = Vec::new();
+        while let Some((offset, value)) = scan.next_manifest()? {
+            let m = match decode_manifest(&value) {
+                Ok(m) => m,
+                Err(e) => {
+                    rejected.push(format!("manifest at offset {offset}: {e}"));
+                    continue;
+                }
+            };
+            if m.meta.topic != topic || m.meta.partition != partition {
+                rejected.push(format!(
+                    "manifest at offset {offset}: it is of {}/{}",
+                    m.meta.topic, m.meta.partition
+                ));
+                continue;
+            }
+            match scan.load(offset, &m) {
+                Ok(state) => {
+                    let slot = m.meta.generation % 2;
+                    let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+                    let b = books.entry((topic.to_string(), partition)).or_default();
+                    b.last_generation = Some(m.meta.generation);
+                    b.chunks[slot as usize] = b.chunks[slot as usize].max(m.chunks.len());
+                    info!(
+                        topic,
+                        partition,
+                        generation = m.meta.generation,
+                        next_offset = m.meta.next_offset,
+                        bytes = state.len(),
+                        rejected = rejected.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "checkpoint loaded"
+                    );
+                    return Ok(Restore {
+                        found: Some((m.meta, state)),
+                        rejected,
+                    });
+                }
+                Err(e) => rejected.push(format!(
+                    "generation {} (manifest at offset {offset}): {e}",
+                    m.meta.generation
+                )),
+            }
+        }
+        Ok(Restore {
+            found: None,
+            rejected,
+        })
+    }
+}
+
+/// One record of the source partition read from the changelog.
+struct Rec {
+    key: String,
+    value: Option<Vec<u8>>,
+}
+
+/// A backward scan of one changelog partition for one source partition.
+struct Scan<'a> {
+    consumer: BaseConsumer<Quiet>,
+    log: &'a Changelog,
+    topic: &'a str,
+    partition: i32,
+    cp: i32,
+    prefix: String,
+    deadline: Instant,
+    high: i64,
+    low: i64,
+    /// Offsets below which the scan has not read yet.
+    next_end: i64,
+    window: i64,
+    /// Records of this source partition read so far, by offset.
+    seen: BTreeMap<i64, Rec>,
+    /// Per key, the offset of its newest record among the windows read:
+    /// an older record of a key is what compaction removes, so it is not used.
+    newest: HashMap<String, i64>,
+    /// Manifest offsets found but not handed out yet, newest last.
+    manifests: Vec<i64>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(
+        log: &'a Changelog,
+        topic: &'a str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<Scan<'a>, CheckpointError> {
+        let deadline = Instant::now() + timeout;
+        let consumer: BaseConsumer<Quiet> = log
+            .consumer_cfg
+            .create_with_context(Quiet)
+            .map_err(|e| create_err("consumer", e))?;
+        let cp = log.partition_for(partition);
+        let (low, high) = consumer
+            .fetch_watermarks(&log.topic, cp, remaining(deadline, "watermarks")?)
+            .map_err(|e| match e {
+                KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => {
+                    CheckpointError::Timeout(format!("watermarks of {}/{cp}", log.topic))
+                }
+                e => kafka_err("watermarks", e),
+            })?;
+        Ok(Scan {
+            consumer,
+            log,
+            topic,
+            partition,
+            cp,
+            prefix: prefix(topic, partition),
+            deadline,
+            high,
+            low,
+            next_end: high,
+            window: FIRST_WINDOW,
+            seen: BTreeMap::new(),
+            newest: HashMap::new(),
+            manifests: Vec::new(),
+        })
+    }
+
+    /// The next older manifest record of the source partition (offset, value).
+    fn next_manifest(&mut self) -> Result<Option<(i64, Vec<u8>)>, CheckpointError> {
+        loop {
+            if let Some(o) = self.manifests.pop() {
+                if let Some(Rec { value: Some(v), .. }) = self.seen.get(&o) {
+                    return Ok(Some((o, v.clone())));
+                }
+                continue;
+            }
+            if self.next_end <= self.low {
+                return Ok(None);
+            }
+            let end = self.next_end;
+            let start = (end - self.window).max(self.low);
+            self.read(start, end)?;
+            self.next_end = start;
+            self.window = (self.window * 2).min(MAX_WINDOW);
+            // Windows never overlap and go down the log, so the first record
+            // met of a key is its newest.
+            let mut found = Vec::new();
+            for (o, r) in self.seen.range(start..end).rev() {
+                if !self.newest.contains_key(&r.key) {
+                    self.newest.insert(r.key.clone(), *o);
+                    if r.key.ends_with("/m") && r.value.is_some() {
+                        found.push(*o);
+                    }
+                }
+            }
+            found.reverse();
+            self.manifests.extend(found);
+        }
+    }
+
+    /// The state of a manifest found at `at`, its chunks read and verified.
+    fn load(&mut self, at: i64, m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
+        let slot = m.meta.generation % 2;
+        if m.chunks.is_empty() {
+            return Err(crate::checkpoint::corrupt("manifest", "no chunks listed"));
+        }
+        if let Some(c) = m
+            .chunks
+            .iter()
+            .find(|c| c.offset >= at || c.offset < self.low)
+        {
+            return Err(crate::checkpoint::corrupt(
+                "manifest",
+                format!(
+                    "chunk offset {} outside the log before it ({}..{at})",
+                    c.offset, self.low
+                ),
+            ));
+        }
+        let missing: Vec<i64> = m
+            .chunks
+            .iter()
+            .map(|c| c.offset)
+            .filter(|o| !self.seen.contains_key(o))
+            .collect();
+        if let (Some(&first), Some(&last)) = (missing.iter().min(), missing.iter().max()) {
+            self.read(first, last + 1)?;
+        }
+        let mut framed = Vec::with_capacity(m.chunks.len());
+        for (i, c) in m.chunks.iter().enumerate() {
+            let want = chunk_key(self.topic, self.partition, slot, i);
+            if let Some(&n) = self.newest.get(&want).filter(|&&n| n > c.offset) {
+                return Err(crate::checkpoint::corrupt(
+                    format!("chunk {i} at offset {}", c.offset),
+                    format!("overwritten by a later record of {want} at offset {n}"),
+                ));
+            }
+            match self.seen.get(&c.offset) {
+                Some(Rec {
+                    key,
+                    value: Some(v),
+                }) if *key == want => framed.push(v.as_slice()),
+                Some(r) => {
+                    return Err(crate::checkpoint::corrupt(
+                        format!("chunk {i} at offset {}", c.offset),
+                        format!(
+                            "holds {}{}, expected {want}",
+                            r.key,
+                            if r.value.is_none() {
+                                " (a tombstone)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(crate::checkpoint::corrupt(
+                        format!("chunk {i} at offset {}", c.offset),
+                        "missing from the log (compacted away or never written)",
+                    ))
+                }
+            }
+        }
+        assemble(m, &framed)
+    }
+
+    /// Reads offsets `start..end` of the changelog partition, keeping the
+    /// records of this source partition.
+    fn read(&mut self, start: i64, end: i64) -> Result<(), CheckpointError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.log.topic, self.cp, Offset::Offset(start))
+            .map_err(|e| kafka_err("assign", e))?;
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| kafka_err("assign", e))?;
+        loop {
+            let wait = remaining(self.deadline, "reading the changelog")?;
+            let Some(r) = self.consumer.poll(wait.min(Duration::from_millis(200))) else {
+                continue;
+            };
+            match r {
+                // Only the top window may end at the end of the log; below it
+                // a record at or past `end` always follows (the log's last
+                // record is never compacted), and an end-of-partition event
+                // there is a stale one from an earlier window.
+                Err(KafkaError::PartitionEOF(p)) if p == self.cp && end >= self.high => break,
+                Err(KafkaError::PartitionEOF(_)) => continue,
+                Err(e) => return Err(kafka_err("read changelog", e)),
+                Ok(m) => {
+                    if m.partition() != self.cp || m.offset() < start {
+                        continue;
+                    }
+                    if m.offset() >= end {
+                        break;
+                    }
+                    if let Some(k) = m.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                        if k.starts_with(&self.prefix) {
+                            self.seen.insert(
+                                m.offset(),
+                                Rec {
+                                    key: k.to_string(),
+                                    value: m.payload().map(<[u8]>::to_vec),
+                                },
+                            );
+                        }
+                    }
+                    if m.offset() + 1 >= end {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn remaining(deadline: Instant, what: &str) -> Result<Duration, CheckpointError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(CheckpointError::Timeout(what.to_string()));
+    }
+    Ok(left)
+}

@@ -1,0 +1,142 @@
+//! The changelog topic: found with its partition count, or created
+//! compacted.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use tracing::{debug, info, warn};
+
+use super::{create_err, kafka_err, CheckpointError, OPEN_TIMEOUT};
+use crate::config::Config;
+use crate::kafka_log::Quiet;
+
+/// The partitions of the changelog topic `topic`: an existing topic is used
+/// as it is (with a warning when it has fewer than `min_partitions` or is
+/// not compacted); a missing one is created and awaited in the metadata.
+pub(super) async fn ensure(
+    base: &ClientConfig,
+    topic: &str,
+    cfg: &Config,
+    min_partitions: i32,
+    max_message: usize,
+) -> Result<i32, CheckpointError> {
+    let admin: AdminClient<Quiet> = base
+        .create_with_context(Quiet)
+        .map_err(|e| create_err("admin client", e))?;
+    match count_partitions(base, topic).await? {
+        Some(n) => {
+            if n < min_partitions {
+                warn!(topic = %topic, partitions = n, wanted = min_partitions,
+                    "the changelog topic has fewer partitions than the source; partitions share them");
+            }
+            warn_unless_compacted(&admin, topic).await;
+            Ok(n)
+        }
+        None => {
+            create(&admin, topic, cfg, min_partitions.max(1), max_message).await?;
+            let deadline = Instant::now() + OPEN_TIMEOUT;
+            loop {
+                if let Some(n) = count_partitions(base, topic).await? {
+                    return Ok(n);
+                }
+                if Instant::now() >= deadline {
+                    return Err(CheckpointError::Timeout(format!(
+                        "changelog topic {topic} created but not in the metadata"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Partitions of `topic`; None when it does not exist.
+async fn count_partitions(
+    base: &ClientConfig,
+    topic: &str,
+) -> Result<Option<i32>, CheckpointError> {
+    let (cc, name) = (base.clone(), topic.to_string());
+    // Metadata is a blocking call: off the async threads.
+    let md = tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer<Quiet> = cc.create_with_context(Quiet)?;
+        c.fetch_metadata(Some(&name), OPEN_TIMEOUT)
+    })
+    .await
+    .map_err(|e| kafka_err("metadata", e))?
+    .map_err(|e| create_err("metadata", e))?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    match t.error() {
+        None => Ok(Some(t.partitions().len() as i32).filter(|&n| n > 0)),
+        Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => Ok(None),
+        Some(e) => Err(kafka_err(
+            &format!("metadata of {topic}"),
+            RDKafkaErrorCode::from(e),
+        )),
+    }
+}
+
+/// A changelog under a delete policy loses checkpoints to retention: say so.
+async fn warn_unless_compacted(admin: &AdminClient<Quiet>, topic: &str) {
+    let spec = [ResourceSpecifier::Topic(topic)];
+    // Advisory only: a cluster that cannot answer (librdkafka's mock cluster
+    // of the embedded demo does not) must not hold the start up.
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let policy = match admin.describe_configs(&spec, &opts).await {
+        Ok(r) => r
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .and_then(|c| c.get("cleanup.policy").and_then(|e| e.value.clone())),
+        Err(e) => {
+            debug!(topic, error = %e, "could not read the changelog topic's config");
+            return;
+        }
+    };
+    if let Some(p) = policy.filter(|p| !p.split(',').any(|x| x.trim() == "compact")) {
+        warn!(topic, cleanup_policy = %p,
+            "the changelog topic is not compacted: checkpoints may be deleted by retention");
+    }
+}
+
+async fn create(
+    admin: &AdminClient<Quiet>,
+    topic: &str,
+    cfg: &Config,
+    partitions: i32,
+    max_message: usize,
+) -> Result<(), CheckpointError> {
+    let max_message = max_message.to_string();
+    let t = NewTopic::new(
+        topic,
+        partitions,
+        TopicReplication::Fixed(cfg.checkpoint.replication_factor),
+    )
+    .set("cleanup.policy", "compact")
+    // Only closed segments are compacted: roll them often enough that the
+    // two live slots per partition are what remains.
+    .set("segment.ms", "600000")
+    .set("segment.bytes", "67108864")
+    .set("min.cleanable.dirty.ratio", "0.25")
+    .set("max.message.bytes", &max_message);
+    let r = admin
+        .create_topics(
+            &[t],
+            &AdminOptions::new().operation_timeout(Some(OPEN_TIMEOUT)),
+        )
+        .await
+        .map_err(|e| kafka_err("create changelog topic", e))?;
+    for x in r {
+        match x {
+            Ok(_) => info!(topic, partitions, "changelog topic created (compacted)"),
+            // Another instance won the race: use theirs.
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => return Err(kafka_err(&format!("create changelog topic {t}"), e)),
+        }
+    }
+    Ok(())
+}

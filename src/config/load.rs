@@ -1,0 +1,222 @@
+//! Reading the config: the file, then the environment, `--set` flags and
+//! the command line's own [`Flags`] layered over it; a parse error names
+//! its key, file, line and column.
+
+use std::path::{Path, PathBuf};
+
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(Some(path), std::iter::empty(), &[])
+    }
+
+    /// Reads a config file (or none: defaults), applies overrides from the
+    /// environment (`FRONTLINE_<SECTION>__<KEY>`) and from `--set
+    /// section.key=value` flags, in that order, then validates.
+    ///
+    /// In `FRONTLINE_KAFKA__<KEY>`, `_` stands for `.` (librdkafka's
+    /// separator): `FRONTLINE_KAFKA__BOOTSTRAP_SERVERS` sets
+    /// `kafka."bootstrap.servers"`; `TOPIC` and `DEAD_LETTER_TOPIC` keep theirs.
+    pub fn load_with(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<Config, ConfigError> {
+        Config::load_layers(path, env, sets, &Flags::default())
+    }
+
+    /// [`Config::load_with`], then the command line's own flags
+    /// ([`Flags`]) over everything else, then validation.
+    pub fn load_layers(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        sets: &[String],
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            None => String::new(),
+        };
+        if let Ok(table) = toml::from_str::<toml::Table>(&text) {
+            let mut table = table;
+            let mut overridden = false;
+            for (k, v) in env {
+                let Some(rest) = k.strip_prefix("FRONTLINE_") else {
+                    continue;
+                };
+                let Some((section, key)) = rest.split_once("__") else {
+                    continue;
+                };
+                let section = section.to_ascii_lowercase();
+                let mut key = key.to_ascii_lowercase();
+                if section == "kafka" && key != "topic" && key != "dead_letter_topic" {
+                    key = key.replace('_', ".");
+                }
+                set_key(&mut table, &section, &key, &v);
+                overridden = true;
+            }
+            for s in sets {
+                let Some((path, v)) = s.split_once('=') else {
+                    return Err(ConfigError::invalid(
+                        s.clone(),
+                        "--set takes section.key=value",
+                    ));
+                };
+                let Some((section, key)) = path.split_once('.') else {
+                    return Err(ConfigError::invalid(path, "--set takes section.key=value"));
+                };
+                set_key(&mut table, section, key, v);
+                overridden = true;
+            }
+            overridden |= flags.apply(&mut table);
+            if overridden {
+                let text =
+                    toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
+                return Config::parse(&text);
+            }
+        }
+        Config::parse_from(&text, path)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse_from(text, None)
+    }
+
+    /// Parses and validates TOML text read from `origin`, which a syntax
+    /// error names as `file:line:column`.
+    fn parse_from(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = one_line(e.message());
+            let at = e.span().map(|sp| location(text, sp.start));
+            match e.span().and_then(|sp| key_at(text, sp.start)) {
+                Some(key) => match (origin, at) {
+                    (Some(p), Some((l, c))) => {
+                        ConfigError::invalid(key, format!("{msg} ({}:{l}:{c})", p.display()))
+                    }
+                    _ => ConfigError::invalid(key, msg),
+                },
+                None => ConfigError::Parse(match (origin, at) {
+                    (Some(p), Some((l, c))) => format!("{}:{l}:{c}: {msg}", p.display()),
+                    (None, Some((l, c))) => format!("line {l}, column {c}: {msg}"),
+                    (Some(p), None) => format!("{}: {msg}", p.display()),
+                    (None, None) => msg,
+                }),
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Values of the command line's own flags (`run --listen`, `--brokers`,
+/// `--topic`, `--group`, `--web-config`): applied last, each as the string
+/// it is. Unlike `--set`, nothing is read as TOML, so a value holding `"`
+/// or `\` arrives unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    /// `http.listen`.
+    pub listen: Option<String>,
+    /// `kafka."bootstrap.servers"`.
+    pub brokers: Option<String>,
+    /// `kafka.topic` (one topic).
+    pub topic: Option<String>,
+    /// `kafka."group.id"`.
+    pub group: Option<String>,
+    /// `http.web_config`.
+    pub web_config: Option<PathBuf>,
+}
+
+impl Flags {
+    /// Writes the given flags into `table`; whether there were any.
+    fn apply(&self, table: &mut toml::Table) -> bool {
+        let web_config = self.web_config.as_ref().map(|p| p.display().to_string());
+        let mut any = false;
+        for (section, key, value) in [
+            ("http", "listen", &self.listen),
+            ("kafka", "bootstrap.servers", &self.brokers),
+            ("kafka", "topic", &self.topic),
+            ("kafka", "group.id", &self.group),
+            ("http", "web_config", &web_config),
+        ] {
+            let Some(v) = value else { continue };
+            // A section that is not a table stays as it is: parsing names it.
+            if let toml::Value::Table(t) = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            {
+                t.insert(key.into(), toml::Value::String(v.clone()));
+            }
+            any = true;
+        }
+        any
+    }
+}
+
+/// Sets `[section] key = value`, reading `value` as a TOML value when it is
+/// one (`5`, `true`, `["a", "b"]`) and as a string otherwise.
+fn set_key(table: &mut toml::Table, section: &str, key: &str, raw: &str) {
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(t) = entry {
+        t.insert(key.to_string(), value);
+    }
+}
+
+/// The dotted key (`time.dedup_horizon`) of the `key = value` line holding
+/// byte `offset`, from the nearest `[table]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
+}
+
+/// A parser message on one line.
+fn one_line(msg: &str) -> String {
+    msg.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Line and column (both from 1, the column in characters) of byte `offset`.
+fn location(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before, |i| &before[i + 1..])
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}

@@ -1,0 +1,412 @@
+use super::*;
+
+#[test]
+fn kafka_secrets_are_redacted_when_printed() {
+    let c = Config::parse(
+        "[kafka]\n\"sasl.username\" = \"svc\"\n\"sasl.password\" = \"pw-1\"\n\
+             \"ssl.key.password\" = \"pw-2\"\n\"sasl.oauthbearer.client.secret\" = \"pw-3\"\n\
+             \"ssl.key.pem\" = \"pw-4\"\n\"ssl.keystore.password\" = \"pw-5\"\n",
+    )
+    .unwrap();
+    let shown = format!("{c:?} {:#?}", c.kafka);
+    assert!(!shown.contains("pw-"), "{shown}");
+    assert!(shown.contains("\"sasl.username\": \"svc\""), "{shown}");
+    assert_eq!(c.kafka.redacted()["sasl.password"], "[redacted]");
+    // The real value still reaches librdkafka.
+    assert_eq!(
+        c.kafka.client_config(&[]).get("sasl.password"),
+        Some("pw-1")
+    );
+    let e = rdkafka::error::KafkaError::ClientConfig(
+        rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+        "No such configuration property".into(),
+        "sasl.pasword".into(),
+        "pw-6".into(),
+    );
+    assert_eq!(
+        kafka_error_text(&e),
+        "invalid config key `kafka.\"sasl.pasword\"`: No such configuration property"
+    );
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!("30s".parse::<Dur>().unwrap(), Dur(30_000));
+    assert_eq!("15m".parse::<Dur>().unwrap(), Dur(900_000));
+    assert_eq!("8h".parse::<Dur>().unwrap(), Dur(28_800_000));
+    assert_eq!("2d".parse::<Dur>().unwrap(), Dur(172_800_000));
+    assert_eq!("1h30m".parse::<Dur>().unwrap(), Dur(5_400_000));
+    assert_eq!("250ms".parse::<Dur>().unwrap(), Dur(250));
+    assert!("30".parse::<Dur>().is_err());
+    assert!("3x".parse::<Dur>().is_err());
+    assert!("".parse::<Dur>().is_err());
+    assert_eq!(Dur(300_000).to_string(), "5m");
+    assert_eq!(Dur(86_400_000).to_string(), "24h");
+    assert_eq!(Dur(7 * 86_400_000).to_string(), "7d");
+}
+
+#[test]
+fn empty_file_gives_spec_defaults() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.time.allowed_lateness, Dur(600_000));
+    assert_eq!(c.time.idle_timeout, Dur(30_000));
+    assert_eq!(c.time.dedup_horizon, Dur(3_600_000));
+    assert_eq!(c.kpi.repeat_window, Dur(7 * 86_400_000));
+    assert_eq!(c.kpi.short_abandon, Dur(5_000));
+    assert_eq!(c.kpi.service_level_threshold, Dur(20_000));
+    assert_eq!(c.kpi.acw_timeout, Dur(600_000));
+    assert_eq!(c.labels.max_queues, 200);
+    assert_eq!(c.labels.max_agents, 500);
+    assert_eq!(c.limits.max_event_bytes, 65_536);
+    assert_eq!(c.limits.max_held_events, 100_000);
+    assert_eq!(c.time.max_future_skew, Dur(300_000));
+    assert_eq!(c.time.max_event_age, Dur(7 * 86_400_000));
+    assert_eq!(c.agents.idle_timeout, Dur(12 * 3_600_000));
+    assert!(!c.agents.per_agent_metrics, "per-agent families are opt-in");
+    assert_eq!(c.labels.max_series, 20_000);
+    assert_eq!(c.windows.max_label_sets, 64);
+    assert_eq!(
+        c.windows.sizes,
+        vec![Dur(300_000), Dur(3_600_000), Dur(86_400_000)]
+    );
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = Config::parse("[time]\nallowed_latenes = \"5m\"\n").unwrap_err();
+    assert!(e.to_string().contains("`time.allowed_latenes`"), "{e}");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let e = Config::parse("[windows]\npane = \"7s\"\n").unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::invalid(
+            "windows.sizes[0]",
+            "5m is not a multiple of windows.pane (7s)"
+        )
+    );
+    let e = Config::parse("[kpi]\nacw_timeout = \"0s\"\n").unwrap_err();
+    assert!(e.to_string().contains("kpi.acw_timeout"), "{e}");
+    let e = Config::parse("[histograms.buckets]\nfirst_respons = [1.0]\n").unwrap_err();
+    assert!(
+        e.to_string().contains("histograms.buckets.first_respons"),
+        "{e}"
+    );
+    let e = Config::parse("[cost]\nper_agent_hour = -1.0\n").unwrap_err();
+    assert!(e.to_string().contains("cost.per_agent_hour"), "{e}");
+    let e = Config::parse("[time]\ndedup_horizon = \"soon\"\n").unwrap_err();
+    assert!(e.to_string().contains("`time.dedup_horizon`"), "{e}");
+    let e = Config::parse("[labels]\nmax_queues = \"many\"\n").unwrap_err();
+    assert!(e.to_string().contains("`labels.max_queues`"), "{e}");
+}
+
+const SPEC_SLA: &str = r#"
+[sla]
+warn_fraction = 0.8
+
+[[sla.policies]]
+name = "urgent"
+match = { priority = ["urgent"] }
+calendar = "office"
+first_response = "1h"
+next_response = "2h"
+resolution = "8h"
+
+[[sla.policies]]
+name = "phone"
+match = { channel = ["phone"] }
+answer = "20s"
+
+[[sla.policies]]
+name = "standard"
+first_response = "8h"
+resolution = "3d"
+
+[sla.calendars.office]
+timezone = "Europe/Berlin"
+hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-12:30", "13:30-17:00"], thu = ["09:00-17:00"], fri = ["09:00-15:00"] }
+holidays = ["2026-12-24", "2026-12-25", "2026-12-26"]
+"#;
+
+#[test]
+fn the_spec_sla_example_parses() {
+    let c = Config::parse(SPEC_SLA).unwrap();
+    assert_eq!(c.sla.policies.len(), 3);
+    assert_eq!(c.sla.policies[0].resolution, Some(Dur(8 * 3_600_000)));
+    assert_eq!(c.sla.policies[2].calendar, "24x7");
+    assert_eq!(c.sla.calendars().unwrap().len(), 1);
+}
+
+#[test]
+fn sla_errors_name_their_key() {
+    let bad = |from: &str, to: &str| {
+        Config::parse(&SPEC_SLA.replace(from, to))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = bad("calendar = \"office\"", "calendar = \"ofice\"");
+    assert!(
+        e.contains("`sla.policies[0].calendar`") && e.contains("ofice"),
+        "{e}"
+    );
+    let e = bad("Europe/Berlin", "Europe/Berlinn");
+    assert!(e.contains("`sla.calendars.office.timezone`"), "{e}");
+    let e = bad(
+        "\"09:00-12:30\", \"13:30-17:00\"",
+        "\"09:00-14:00\", \"13:30-17:00\"",
+    );
+    assert!(
+        e.contains("`sla.calendars.office.hours.wed`") && e.contains("overlap"),
+        "{e}"
+    );
+    let e = bad("fri = [\"09:00-15:00\"]", "fri = [\"15:00-09:00\"]");
+    assert!(e.contains("`sla.calendars.office.hours.fri`"), "{e}");
+    let e = bad("answer = \"20s\"", "answer = \"0s\"");
+    assert!(e.contains("`sla.policies[1].answer`"), "{e}");
+    let e = bad("\"2026-12-26\"", "\"26.12.2026\"");
+    assert!(e.contains("`sla.calendars.office.holidays[2]`"), "{e}");
+    let e = bad("name = \"phone\"", "name = \"urgent\"");
+    assert!(e.contains("`sla.policies[1].name`"), "{e}");
+    let e = bad("warn_fraction = 0.8", "warn_fraction = 1.5");
+    assert!(e.contains("`sla.warn_fraction`"), "{e}");
+    let e = bad("priority = [\"urgent\"]", "priority = [\"asap\"]");
+    assert!(e.contains("`sla.policies[0].match.priority`"), "{e}");
+}
+
+#[test]
+fn kafka_keys_pass_through_and_env_overrides_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(
+            &p,
+            "[kafka]\ntopic = \"events\"\n\"security.protocol\" = \"SASL_SSL\"\n\"fetch.max.bytes\" = 1048576\n[time]\nallowed_lateness = \"5m\"\n",
+        )
+        .unwrap();
+    let env = vec![
+        (
+            "FRONTLINE_KAFKA__BOOTSTRAP_SERVERS".to_string(),
+            "10.0.0.1:9092".to_string(),
+        ),
+        (
+            "FRONTLINE_TIME__DEDUP_HORIZON".to_string(),
+            "2h".to_string(),
+        ),
+        ("FRONTLINE_LOG_FORMAT".to_string(), "json".to_string()),
+        ("HOME".to_string(), "/root".to_string()),
+    ];
+    let c = Config::load_with(
+        Some(&p),
+        env.into_iter(),
+        &["http.listen=127.0.0.1:9999".into()],
+    )
+    .unwrap();
+    assert_eq!(c.kafka.topics, vec!["events".to_string()]);
+    assert_eq!(c.kafka.dlq(), "events.dlq");
+    assert_eq!(c.kafka.client["security.protocol"], "SASL_SSL");
+    assert_eq!(c.kafka.client["fetch.max.bytes"], "1048576");
+    assert_eq!(c.kafka.client["bootstrap.servers"], "10.0.0.1:9092");
+    assert_eq!(c.kafka.client["group.id"], "frontline");
+    assert_eq!(c.time.allowed_lateness, Dur(300_000));
+    assert_eq!(c.time.dedup_horizon, Dur(7_200_000));
+    assert_eq!(c.http.listen, "127.0.0.1:9999");
+    let e =
+        Config::load_with(None, std::iter::empty(), &["http.listen=nowhere".into()]).unwrap_err();
+    assert!(e.to_string().contains("`http.listen`"), "{e}");
+    let e = Config::load_with(
+        None,
+        vec![(
+            "FRONTLINE_KPI__SHORT_ABANDON".to_string(),
+            "soon".to_string(),
+        )]
+        .into_iter(),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("kpi.short_abandon"), "{e}");
+}
+
+/// Defect: a duration far past any sane value (`106751991167d`, ~2^63 ms
+/// away from overflow) was accepted and changed results.
+#[test]
+fn durations_out_of_range_name_their_key() {
+    let e = Config::parse("[kpi]\nacw_timeout = \"106751991167d\"\n").unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::invalid(
+            "kpi.acw_timeout",
+            "106751991167d is out of range: must be between 1s and 24h"
+        )
+    );
+    for (section, key, bad) in [
+        ("time", "allowed_lateness", "8d"),
+        ("time", "idle_timeout", "500ms"),
+        ("time", "dedup_horizon", "30d"),
+        ("windows", "pane", "2h"),
+        ("kpi", "repeat_window", "91d"),
+        ("kpi", "short_abandon", "2h"),
+        ("kpi", "service_level_threshold", "2d"),
+        ("state", "resolved_ticket_ttl", "366d"),
+        ("state", "idle_ticket_ttl", "1m"),
+        ("state", "finished_call_ttl", "31d"),
+        ("state", "idle_call_ttl", "1s"),
+        ("http", "ready_max_watermark_lag", "31d"),
+        ("http", "publish_interval", "5ms"),
+        ("checkpoint", "interval", "2h"),
+        ("checkpoint", "write_timeout", "11m"),
+    ] {
+        let e = Config::parse(&format!("[{section}]\n{key} = \"{bad}\"\n")).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("`{section}.{key}`"))
+                && e.to_string().contains("out of range"),
+            "{section}.{key} = {bad}: {e}"
+        );
+    }
+    let e = Config::parse("[windows]\nsizes = [\"5m\", \"60d\"]\n").unwrap_err();
+    assert!(e.to_string().contains("`windows.sizes[1]`"), "{e}");
+    let e = Config::parse("[[sla.policies]]\nname = \"a\"\nresolution = \"400d\"\n").unwrap_err();
+    assert!(
+        e.to_string().contains("`sla.policies[0].resolution`"),
+        "{e}"
+    );
+    // The bounds themselves are accepted, and so is every default.
+    // (A 7-day lateness needs a longer max_event_age than its 7-day default.)
+    Config::parse("[kpi]\nacw_timeout = \"1d\"\nshort_abandon = \"0s\"\n[time]\nallowed_lateness = \"7d\"\nmax_event_age = \"8d\"\n").unwrap();
+    Config::parse(&std::fs::read_to_string("deploy/frontline.toml").unwrap()).unwrap();
+}
+
+/// Counts past their ranges name their key.
+#[test]
+fn counts_out_of_range_name_their_key() {
+    for (text, key) in [
+        (
+            "[limits]\nmax_event_bytes = 17000000\n",
+            "limits.max_event_bytes",
+        ),
+        ("[labels]\nmax_agents = 65535\n", "labels.max_agents"),
+        ("[labels]\nmax_queues = 0\n", "labels.max_queues"),
+        ("[http]\nready_max_lag = -1\n", "http.ready_max_lag"),
+        (
+            "[checkpoint]\nreplication_factor = 40000\n",
+            "checkpoint.replication_factor",
+        ),
+        ("[sla_events]\ntopic = \"\"\n", "sla_events.topic"),
+        ("[sla_events]\ntopics = \"x\"\n", "sla_events.topics"),
+    ] {
+        let e = Config::parse(text).unwrap_err();
+        assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");
+    }
+    let targets: String = (0..101).map(|i| format!("k{i} = 1.0\n")).collect();
+    let e = Config::parse(&format!("[kpi_targets]\n{targets}")).unwrap_err();
+    assert!(e.to_string().contains("`kpi_targets`"), "{e}");
+    let policies: String = (0..101)
+        .map(|i| format!("[[sla.policies]]\nname = \"p{i}\"\nanswer = \"20s\"\n"))
+        .collect();
+    let e = Config::parse(&policies).unwrap_err();
+    assert!(e.to_string().contains("`sla.policies`"), "{e}");
+}
+
+/// Defect: ids are 16-bit, so a queue allow list of more than 65 534
+/// values wrapped (`q65534` became `unknown`, `q69999` became `q4463`).
+#[test]
+fn allow_lists_past_the_label_id_space_are_refused() {
+    let list = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"q{i}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let e = Config::parse(&format!(
+        "[labels]\nqueue_allow_list = [{}]\n",
+        list(65_535)
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("`labels.queue_allow_list`"), "{e}");
+    let e = Config::parse(&format!(
+        "[labels]\nagent_allow_list = [{}]\n",
+        list(70_000)
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("`labels.agent_allow_list`"), "{e}");
+    Config::parse(&format!(
+        "[labels]\nqueue_allow_list = [{}]\n",
+        list(LABEL_VALUES)
+    ))
+    .unwrap();
+    // Queues named by SLA policies take ids of their own.
+    let e = Config::parse(&format!(
+            "[labels]\nqueue_allow_list = [{}]\n[[sla.policies]]\nname = \"x\"\nmatch = {{ queue = \"extra\" }}\nanswer = \"20s\"\n",
+            list(LABEL_VALUES)
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("`labels.queue_allow_list`"), "{e}");
+}
+
+/// Defect: `1.5m` said "a unit is required"; it has one, it is the
+/// decimal that is not supported.
+#[test]
+fn a_decimal_duration_says_so_and_suggests_whole_units() {
+    let e = "1.5m".parse::<Dur>().unwrap_err();
+    assert_eq!(
+        e,
+        "`1.5m`: decimals are not supported; write whole units, e.g. 90s"
+    );
+    assert!("0.5h".parse::<Dur>().unwrap_err().ends_with("e.g. 30m"));
+    assert!("1.5s".parse::<Dur>().unwrap_err().ends_with("e.g. 1500ms"));
+    assert!("0.0001ms"
+        .parse::<Dur>()
+        .unwrap_err()
+        .contains("decimals are not supported"));
+    assert!("1.5"
+        .parse::<Dur>()
+        .unwrap_err()
+        .contains("decimals are not supported"));
+    let e = Config::parse("[kpi]\nacw_timeout = \"1.5m\"\n").unwrap_err();
+    assert!(
+        e.to_string().contains("`kpi.acw_timeout`") && e.to_string().contains("90s"),
+        "{e}"
+    );
+}
+
+/// Defect: `09:00-09:00` said "ends before it starts"; it is empty.
+#[test]
+fn an_empty_opening_range_is_called_empty() {
+    let e = Config::parse(&SPEC_SLA.replace("fri = [\"09:00-15:00\"]", "fri = [\"09:00-09:00\"]"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`sla.calendars.office.hours.fri`") && e.contains("is empty"),
+        "{e}"
+    );
+    assert!(!e.contains("before it starts"), "{e}");
+}
+
+/// Defect: a TOML syntax error was reported on two lines, without the file.
+#[test]
+fn a_syntax_error_is_one_line_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(&p, "[time]\nallowed_lateness = \"5m\"\n[kpi\n").unwrap();
+    let e = Config::load(&p).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(
+        e.starts_with(&format!("invalid config: {}:3:", p.display())),
+        "{e}"
+    );
+    let e = Config::parse("[kpi\n").unwrap_err().to_string();
+    assert!(!e.contains('\n') && e.contains("line 1, column"), "{e}");
+    // On a key's line the key is named, and the place too.
+    std::fs::write(&p, "[time]\nallowed_lateness = = \"5m\"\n").unwrap();
+    let e = Config::load(&p).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.contains("`time.allowed_lateness`"), "{e}");
+    assert!(e.contains(&format!("{}:2:", p.display())), "{e}");
+}
+
+#[test]
+fn bucket_bounds_fall_back_to_default() {
+    let c = Config::parse("[histograms.buckets]\nreply = [60.0, 5.0, 60.0]\n").unwrap();
+    assert_eq!(c.histograms.bounds("reply"), vec![5.0, 60.0]);
+    assert_eq!(c.histograms.bounds("handle"), DEFAULT_BUCKETS.to_vec());
+}

@@ -1,0 +1,246 @@
+//! The applying side of a replay: each line to the engine, in input
+//! order, and what it produces to the outputs; at the end, the flush and
+//! the exposition.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BATCH, BATCH_BOUNDS};
+use crate::backfill::Backfill;
+use crate::breach_log::BreachLog;
+use crate::config::Config;
+use crate::decode::DecodeError;
+use crate::engine::{Engine, PromHist};
+use crate::event::Event;
+use crate::export;
+use crate::metrics::{HistValue, Snapshot, Value};
+use crate::names;
+use crate::sla_events::{self, Cause, Source};
+
+/// The applying side of a replay: the engine and everything each line
+/// updates or writes, in input order.
+pub(super) struct Apply<'a> {
+    engine: Engine,
+    breach_log: BreachLog,
+    summary: Summary,
+    dlq: Option<Output>,
+    sla_out: Option<Output>,
+    /// `--openmetrics-out`: the steps each admitted event's time passes.
+    backfill: Option<Backfill>,
+    batch: PromHist,
+    batch_start: Instant,
+    now: i64,
+    bar: Option<indicatif::ProgressBar>,
+    input_name: &'a str,
+    /// The last line number seen (blank lines included).
+    pub(super) lineno: u64,
+}
+
+impl<'a> Apply<'a> {
+    /// Opens the outputs past the metrics (dead letters, SLA events,
+    /// OpenMetrics history) and starts the engine.
+    pub(super) fn open(
+        cfg: &Config,
+        args: &ReplayArgs,
+        size: Option<u64>,
+        input_name: &'a str,
+    ) -> Result<Apply<'a>, ReplayError> {
+        let dlq = match &args.dead_letter {
+            Some(p) => Some(Output::create(p)?),
+            None => None,
+        };
+        let sla_out = match &args.sla_events_out {
+            Some(p) => Some(Output::create(p)?),
+            None => None,
+        };
+        let backfill = match &args.openmetrics_out {
+            Some(p) => Some(Backfill::create(p, args.step_ms)?),
+            None => None,
+        };
+        let bar = args.progress.then(|| progress_bar(size));
+        let mut engine = Engine::new(cfg);
+        engine.record_sla_events(sla_out.is_some());
+        Ok(Apply {
+            engine,
+            breach_log: BreachLog::default(),
+            summary: Summary::default(),
+            dlq,
+            sla_out,
+            backfill,
+            batch: PromHist::new(BATCH_BOUNDS.len()),
+            batch_start: Instant::now(),
+            // The guards on event time hold in replay too (SPEC §2): an event
+            // dated ahead of the real wall clock is rejected. Read once per batch.
+            now: wall_ms(),
+            bar,
+            input_name,
+            lineno: 0,
+        })
+    }
+
+    /// Applies non-blank line `lineno` (its `bytes` trimmed, at most
+    /// `max + 1` of them), decoded as `decoded`; `pos` is the input offset
+    /// past it, for the progress bar.
+    pub(super) fn line(
+        &mut self,
+        lineno: u64,
+        pos: u64,
+        bytes: &[u8],
+        decoded: Result<Event, DecodeError>,
+    ) -> Result<(), ReplayError> {
+        self.lineno = lineno;
+        self.summary.lines += 1;
+        let engine = &mut self.engine;
+        let result = match decoded {
+            Ok(ev) => match &mut self.backfill {
+                Some(b) => b.admit(engine, ev, self.now)?,
+                None => engine.admit(ev, self.now),
+            },
+            Err(e) => {
+                engine.record_decode_error(e.reason_index());
+                Err(e)
+            }
+        };
+        if let Some(w) = &mut self.sla_out {
+            write_sla_events(engine, w, self.input_name, lineno, Cause::Event)?;
+        }
+        match result {
+            Ok(()) => self.summary.events += 1,
+            Err(e) => {
+                self.summary.bad[e.reason_index()] += 1;
+                if let Some(w) = &mut self.dlq {
+                    let rec = dead_letter(lineno, &e, bytes);
+                    w.write_all(rec.as_bytes())?;
+                    engine.record_dead_letter();
+                }
+            }
+        }
+        if self.summary.lines.is_multiple_of(BATCH) {
+            let (breaches, dropped) = engine.drain_breaches();
+            self.breach_log.log(&breaches, dropped);
+            let ms = self.batch_start.elapsed().as_secs_f64() * 1000.0;
+            self.batch.observe(
+                &BATCH_BOUNDS,
+                ms.round() as i64,
+                crate::engine::ExemplarSource::none(),
+            );
+            self.batch_start = Instant::now();
+            self.now = wall_ms();
+            if let Some(b) = &self.bar {
+                b.set_position(pos);
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of input: flushes the engine, writes what the flush
+    /// produced, prints the summary and commits the side outputs; returns
+    /// the summary and the exposition.
+    pub(super) fn finish(self) -> Result<(Summary, String), ReplayError> {
+        let Apply {
+            mut engine,
+            mut breach_log,
+            summary,
+            dlq,
+            mut sla_out,
+            backfill,
+            batch,
+            bar,
+            lineno,
+            input_name,
+            ..
+        } = self;
+        engine.flush();
+        if let Some(w) = &mut sla_out {
+            write_sla_events(&mut engine, w, input_name, lineno, Cause::EndOfInput)?;
+        }
+        let (breaches, dropped) = engine.drain_breaches();
+        breach_log.log(&breaches, dropped);
+        breach_log.flush();
+        if let Some(b) = backfill {
+            b.finish(&mut engine)?;
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        // The summary goes first, so a failure to write it is in the metrics.
+        crate::stderr::line(summary.line());
+        let mut snap = engine.snapshot(None);
+        add_batch_family(&mut snap, batch);
+        crate::stderr::add_metric(&mut snap);
+        let text = export::prometheus_text(Arc::new(snap));
+        if let Some(w) = dlq {
+            w.commit()?;
+        }
+        if let Some(w) = sla_out {
+            w.commit()?;
+        }
+        Ok((summary, text))
+    }
+}
+
+/// Writes the SLA state changes the engine recorded since the last call,
+/// caused by line `line` (or the end of input), as JSON lines.
+fn write_sla_events(
+    engine: &mut Engine,
+    w: &mut Output,
+    input: &str,
+    line: u64,
+    driven_by: Cause,
+) -> Result<(), ReplayError> {
+    let (events, dropped) = engine.drain_sla_events();
+    for e in events {
+        let v = sla_events::to_json(&e, Source::File(input, line), Cause::of(&e, driven_by));
+        let mut text = v.to_string();
+        text.push('\n');
+        w.write_all(text.as_bytes())?;
+    }
+    if dropped > 0 {
+        crate::stderr::line(format!(
+            "frontline: {dropped} SLA state changes of line {line} exceeded the engine's buffer and are missing from --sla-events-out"
+        ));
+    }
+    Ok(())
+}
+
+fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
+    snap.family(names::BATCH_SECONDS).push(
+        vec![],
+        Value::Hist(HistValue {
+            bounds: BATCH_BOUNDS.to_vec().into(),
+            buckets: batch.buckets,
+            sum_ms: batch.sum_ms,
+            count: batch.count,
+            exemplars: Vec::new(),
+        }),
+    );
+}
+
+/// One dead-letter record, a JSON line. `raw` holds at most the first
+/// `limits.max_event_bytes` of an oversize line (cut at a character
+/// boundary), marked `"truncated": true` with the line's `size` in bytes.
+fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String {
+    let mut rec = serde_json::json!({
+        "line": line,
+        "reason": e.reason(),
+        "error": e.to_string(),
+    });
+    let (max, size) = match e {
+        crate::decode::DecodeError::TooLarge { max, size } => (*max, Some(*size)),
+        _ => (usize::MAX, None),
+    };
+    let kept = &raw[..raw.len().min(max)];
+    let kept = match std::str::from_utf8(kept) {
+        // A character cut in two at the end is left out, not replaced.
+        Err(u) if u.error_len().is_none() => &kept[..u.valid_up_to()],
+        _ => kept,
+    };
+    rec["raw"] = String::from_utf8_lossy(kept).into();
+    if let Some(size) = size {
+        rec["truncated"] = true.into();
+        rec["size"] = size.into();
+    }
+    let mut s = rec.to_string();
+    s.push('\n');
+    s
+}

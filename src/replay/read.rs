@@ -1,0 +1,284 @@
+//! Reading the input: one line at a time within `limits.max_event_bytes`,
+//! decoded on the applying thread or, pipelined, on a reading thread of
+//! its own.
+
+use std::io::{self, BufRead};
+
+use super::apply::Apply;
+use super::ReplayError;
+use crate::decode::DecodeError;
+use crate::event::Event;
+
+/// Lines handed from the reading thread to the applying one at a time.
+const HANDOFF: usize = 2048;
+/// Batches in flight between the two threads (the reader's lead).
+const IN_FLIGHT: usize = 4;
+
+/// Why reading and applying stopped early.
+pub(super) enum Stop {
+    /// Reading the input failed.
+    Input(io::Error),
+    /// Writing an output failed.
+    Replay(ReplayError),
+}
+
+impl From<ReplayError> for Stop {
+    fn from(e: ReplayError) -> Stop {
+        Stop::Replay(e)
+    }
+}
+
+impl Stop {
+    pub(super) fn into_replay(self, in_err: &dyn Fn(io::Error) -> ReplayError) -> ReplayError {
+        match self {
+            Stop::Input(e) => in_err(e),
+            Stop::Replay(e) => e,
+        }
+    }
+}
+
+/// Decodes a line as the engine's [`Engine::ingest`] would: a line longer
+/// than `max` (its full length `full_len`) is refused unread.
+fn decode_line(bytes: &[u8], full_len: usize, max: usize) -> Result<Event, DecodeError> {
+    if full_len > max {
+        Err(DecodeError::TooLarge {
+            size: full_len,
+            max,
+        })
+    } else {
+        crate::decode::decode(bytes, max)
+    }
+}
+
+/// `--threads 1`: reads, decodes and applies each line in turn.
+pub(super) fn single_threaded<R: BufRead>(
+    mut reader: R,
+    max: usize,
+    a: &mut Apply,
+) -> Result<(), Stop> {
+    let mut line = Vec::with_capacity(4096);
+    let mut lineno = 0u64;
+    let mut pos = 0u64;
+    loop {
+        let (n, full_len) = read_line_capped(&mut reader, &mut line, max).map_err(Stop::Input)?;
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        lineno += 1;
+        let bytes = trim(&line);
+        if bytes.is_empty() && full_len <= max {
+            a.lineno = lineno;
+            continue;
+        }
+        let decoded = decode_line(bytes, full_len, max);
+        a.line(lineno, pos, bytes, decoded)?;
+    }
+    a.lineno = lineno;
+    Ok(())
+}
+
+/// Up to [`HANDOFF`] non-blank lines, read and decoded, in input order.
+/// Buffers are handed back to the reader for reuse, so reading allocates
+/// nothing per line.
+#[derive(Default)]
+struct Batch {
+    /// The lines' bytes (trimmed, at most `max + 1` each), back to back.
+    text: Vec<u8>,
+    lines: Vec<Decoded>,
+    /// The line number of the last line read (blank lines included).
+    last_lineno: u64,
+    /// A read error after the lines above.
+    error: Option<io::Error>,
+}
+
+/// One non-blank line of a [`Batch`].
+struct Decoded {
+    lineno: u64,
+    /// Input offset past the line.
+    pos: u64,
+    /// Its bytes in [`Batch::text`].
+    start: usize,
+    end: usize,
+    event: Result<Event, DecodeError>,
+}
+
+/// The reading thread: reads, splits and decodes batches of lines and
+/// sends them in order; stops at the end of input, on a read error (sent
+/// last) or when the applying side hangs up.
+fn read_batches<R: BufRead>(
+    mut reader: R,
+    max: usize,
+    tx: std::sync::mpsc::SyncSender<Batch>,
+    spare: std::sync::mpsc::Receiver<Batch>,
+) {
+    let mut lineno = 0u64;
+    let mut pos = 0u64;
+    loop {
+        let mut b = spare.try_recv().unwrap_or_default();
+        b.text.clear();
+        b.lines.clear();
+        let mut done = false;
+        while b.lines.len() < HANDOFF {
+            let start = b.text.len();
+            match read_line_appended(&mut reader, &mut b.text, max) {
+                Ok((0, _)) => {
+                    done = true;
+                    break;
+                }
+                Ok((n, full_len)) => {
+                    pos += n as u64;
+                    lineno += 1;
+                    let (s, e) = trim_range(&b.text[start..]);
+                    let (s, e) = (start + s, start + e);
+                    if s == e && full_len <= max {
+                        b.text.truncate(start);
+                        continue;
+                    }
+                    let event = decode_line(&b.text[s..e], full_len, max);
+                    b.lines.push(Decoded {
+                        lineno,
+                        pos,
+                        start: s,
+                        end: e,
+                        event,
+                    });
+                }
+                Err(e) => {
+                    b.error = Some(e);
+                    done = true;
+                    break;
+                }
+            }
+        }
+        b.last_lineno = lineno;
+        if tx.send(b).is_err() || done {
+            return;
+        }
+    }
+}
+
+/// Two threads: one reads and decodes batches of lines while this one
+/// applies the previous batch, line by line in input order.
+pub(super) fn pipelined<R: BufRead + Send>(
+    reader: R,
+    max: usize,
+    a: &mut Apply,
+) -> Result<(), Stop> {
+    use std::sync::mpsc;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+        let (spare_tx, spare_rx) = mpsc::channel::<Batch>();
+        std::thread::Builder::new()
+            .name("replay-read".into())
+            .spawn_scoped(scope, move || read_batches(reader, max, tx, spare_rx))
+            .map_err(Stop::Input)?;
+        for mut b in rx {
+            for d in b.lines.drain(..) {
+                a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
+            }
+            a.lineno = b.last_lineno;
+            if let Some(e) = b.error.take() {
+                return Err(Stop::Input(e));
+            }
+            // The reader may have finished: the buffer is then dropped.
+            let _ = spare_tx.send(b);
+        }
+        Ok(())
+    })
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let (start, end) = trim_range(b);
+    &b[start..end]
+}
+
+/// The range of `b` without leading and trailing ASCII whitespace.
+fn trim_range(b: &[u8]) -> (usize, usize) {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    (start, end.max(start))
+}
+
+/// Reads one line (without its newline) into `buf`, keeping at most
+/// `max + 1` bytes of it. Returns (bytes consumed, full line length).
+fn read_line_capped<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<(usize, usize)> {
+    buf.clear();
+    read_line_appended(r, buf, max)
+}
+
+/// [`read_line_capped`] appending to `buf` instead of replacing it.
+fn read_line_appended<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<(usize, usize)> {
+    let base = buf.len();
+    let mut consumed = 0;
+    let mut len = 0;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok((consumed, len));
+        }
+        let (part, done) = match chunk.iter().position(|&c| c == b'\n') {
+            Some(i) => (&chunk[..i], i + 1),
+            None => (chunk, chunk.len()),
+        };
+        let room = (max + 1).saturating_sub(buf.len() - base);
+        buf.extend_from_slice(&part[..part.len().min(room)]);
+        len += part.len();
+        let found = done > part.len();
+        r.consume(done);
+        consumed += done;
+        if found {
+            return Ok((consumed, len));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufReader;
+
+    #[test]
+    fn capped_lines_report_their_full_length() {
+        let data = b"short\nthis line is long\n\nlast";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (6, 5));
+        assert_eq!(buf, b"short");
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (18, 17));
+        assert_eq!(buf, b"this line");
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (1, 0));
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (4, 4));
+        assert_eq!(buf, b"last");
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn appended_lines_are_capped_on_their_own_length() {
+        let data = b"abc\nthis line is long\n";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = b"earlier".to_vec();
+        assert_eq!(read_line_appended(&mut r, &mut buf, 8).unwrap(), (4, 3));
+        assert_eq!(buf, b"earlierabc");
+        assert_eq!(read_line_appended(&mut r, &mut buf, 8).unwrap(), (18, 17));
+        assert_eq!(buf, b"earlierabcthis line");
+    }
+}
