@@ -77,7 +77,7 @@ fn partition(p: usize, sets: usize) -> Snapshot {
             Value::Hist(HistValue {
                 bounds: bounds.clone(),
                 buckets,
-                sum_ms: (i * 1234) as i64,
+                sum_ms: (i * 1234) as f64,
                 count,
                 exemplars,
             }),

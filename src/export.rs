@@ -220,7 +220,7 @@ impl Writer {
         }
         tail.push('}');
         for (suffix, v) in [
-            ("_sum", Number::Float(h.sum_ms as f64 / 1000.0)),
+            ("_sum", Number::Float(h.sum_ms / 1000.0)),
             ("_count", Number::Int(h.count)),
         ] {
             self.out.push_str(name);
@@ -398,7 +398,7 @@ mod tests {
             Value::Hist(HistValue {
                 bounds: vec![0.5, 10.0].into(),
                 buckets: vec![1, 0, 2],
-                sum_ms: 61_250,
+                sum_ms: 61_250.0,
                 count: 3,
                 exemplars: vec![
                     None,
@@ -457,7 +457,7 @@ mod tests {
             Value::Hist(HistValue {
                 bounds: vec![10.0].into(),
                 buckets: vec![1, 1],
-                sum_ms: 30_500,
+                sum_ms: 30_500.0,
                 count: 2,
                 exemplars: vec![
                     None,

@@ -5,10 +5,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
+use crate::names::BATCH_BOUNDS;
 
 /// A partition: topic and number.
 pub type TopicPartition = (String, i32);
@@ -61,60 +62,46 @@ pub struct SnapshotHub {
     pub sla_events_dropped: AtomicU64,
     /// Wall time (unix ms) of the last successful offset commit, 0 before.
     pub last_commit_ms: AtomicI64,
-    /// Batch apply times (non-cumulative buckets over [`BATCH_BOUNDS`]), ms sums.
-    batches: RwLock<(Vec<u64>, i64, u64)>,
+    /// Batch apply times over [`BATCH_BOUNDS`].
+    batches: RwLock<Option<HistValue>>,
     /// Headline KPIs a minute apart for the live page's sparklines.
     pub trends: crate::live::Trends,
     started: Option<Instant>,
 }
-
-/// Bounds of `frontline_batch_seconds`.
-pub const BATCH_BOUNDS: [f64; 8] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0];
 
 impl SnapshotHub {
     /// An empty hub.
     pub fn new() -> SnapshotHub {
         SnapshotHub {
             started: Some(Instant::now()),
-            batches: RwLock::new((vec![0; BATCH_BOUNDS.len() + 1], 0, 0)),
             ..Default::default()
         }
     }
 
     /// Publishes a partition's latest snapshot.
     pub fn publish(&self, tp: &TopicPartition, snap: Arc<Snapshot>) {
-        if let Ok(mut p) = self.parts.write() {
-            p.insert(tp.clone(), snap);
-        }
+        write(&self.parts).insert(tp.clone(), snap);
     }
 
     /// Forgets a partition (revoked): its series leave `/metrics`.
     pub fn remove(&self, tp: &TopicPartition) {
-        if let Ok(mut p) = self.parts.write() {
-            p.remove(tp);
-        }
-        if let Ok(mut l) = self.lag.write() {
-            l.remove(tp);
-        }
+        write(&self.parts).remove(tp);
+        write(&self.lag).remove(tp);
     }
 
     /// Records a partition's progress.
     pub fn set_status(&self, tp: &TopicPartition, st: PartStatus) {
-        if let Ok(mut m) = self.status.write() {
-            m.insert(tp.clone(), st);
-        }
+        write(&self.status).insert(tp.clone(), st);
     }
 
     /// Forgets a partition's progress (no longer assigned).
     pub fn clear_status(&self, tp: &TopicPartition) {
-        if let Ok(mut m) = self.status.write() {
-            m.remove(tp);
-        }
+        write(&self.status).remove(tp);
     }
 
     /// Every assigned partition's progress.
     pub fn statuses(&self) -> BTreeMap<TopicPartition, PartStatus> {
-        self.status.read().map(|m| m.clone()).unwrap_or_default()
+        read(&self.status).clone()
     }
 
     /// Labels partitions' series with `topic` as well (several topics).
@@ -124,31 +111,24 @@ impl SnapshotHub {
 
     /// Records consumer lag from statistics.
     pub fn set_lag(&self, lag: BTreeMap<TopicPartition, i64>) {
-        if let Ok(mut l) = self.lag.write() {
-            *l = lag;
-        }
+        *write(&self.lag) = lag;
     }
 
     /// Records the current assignment.
     pub fn set_assigned(&self, tps: Vec<TopicPartition>) {
-        if let Ok(mut a) = self.assigned.write() {
-            *a = tps;
-        }
+        *write(&self.assigned) = tps;
     }
 
     /// The current assignment.
     pub fn assigned(&self) -> Vec<TopicPartition> {
-        self.assigned.read().map(|a| a.clone()).unwrap_or_default()
+        read(&self.assigned).clone()
     }
 
     /// Counts one batch's apply time.
     pub fn observe_batch(&self, secs: f64) {
-        if let Ok(mut b) = self.batches.write() {
-            let i = BATCH_BOUNDS.partition_point(|x| *x < secs);
-            b.0[i] += 1;
-            b.1 += (secs * 1000.0).round() as i64;
-            b.2 += 1;
-        }
+        write(&self.batches)
+            .get_or_insert_with(|| HistValue::empty(&BATCH_BOUNDS))
+            .observe(secs);
     }
 
     /// Takes a trend point of the merged view (the live page's sparklines).
@@ -159,15 +139,15 @@ impl SnapshotHub {
 
     /// The published snapshots.
     pub fn snapshots(&self) -> Vec<(TopicPartition, Arc<Snapshot>)> {
-        self.parts
-            .read()
-            .map(|p| p.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
-            .unwrap_or_default()
+        read(&self.parts)
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
     }
 
     /// Consumer lag per partition.
     pub fn lags(&self) -> BTreeMap<TopicPartition, i64> {
-        self.lag.read().map(|l| l.clone()).unwrap_or_default()
+        read(&self.lag).clone()
     }
 
     /// The instance's view: every partition merged, plus the runtime's own
@@ -234,22 +214,26 @@ impl SnapshotHub {
             out.family(crate::names::CHECKPOINT_AGE)
                 .push(vec![], Value::Millis(age));
         }
-        if let Ok(b) = self.batches.read() {
-            out.family(crate::names::BATCH_SECONDS).push(
-                vec![],
-                Value::Hist(HistValue {
-                    bounds: BATCH_BOUNDS.to_vec().into(),
-                    buckets: b.0.clone(),
-                    sum_ms: b.1,
-                    count: b.2,
-                    exemplars: Vec::new(),
-                }),
-            );
-        }
+        let batches = read(&self.batches).clone();
+        let batches = batches.unwrap_or_else(|| HistValue::empty(&BATCH_BOUNDS));
+        out.family(crate::names::BATCH_SECONDS)
+            .push(vec![], Value::Hist(batches));
         crate::process_metrics::add_process_metrics(&mut out, self.started);
         crate::process_metrics::add_http_metrics(&mut out);
         out
     }
+}
+
+/// The hub's locks guard values that are replaced or updated whole, never
+/// left half-written, so a lock poisoned by a panic elsewhere still holds
+/// a consistent value: use it rather than drop the read or the write.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// See [`read`].
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A partition's snapshot with `partition` (and `topic`) added to every
@@ -310,6 +294,38 @@ mod tests {
         s.family(names::TICKETS_OPEN)
             .push(vec![("queue", "billing".into())], Value::Int(open));
         s
+    }
+
+    #[test]
+    fn batch_times_keep_fractions_of_a_millisecond() {
+        let hub = SnapshotHub::new();
+        for _ in 0..4 {
+            hub.observe_batch(0.000_25);
+        }
+        hub.observe_batch(0.002);
+        let m = hub.merged(0);
+        let Value::Hist(h) = &m.series_of("frontline_batch_seconds")[0].1 else {
+            panic!("frontline_batch_seconds is a histogram");
+        };
+        // 4 × 0.25 ms + 2 ms; whole milliseconds would have made it 2.
+        assert!((h.sum_ms - 3.0).abs() < 1e-9, "sum {} ms", h.sum_ms);
+        assert_eq!(h.count, 5);
+        // le 0.0001, 0.0005 (four), 0.001, 0.005 (one), …
+        assert_eq!(&h.buckets[..4], &[0, 4, 0, 1]);
+    }
+
+    #[test]
+    fn a_poisoned_lock_loses_no_write() {
+        let hub = Arc::new(SnapshotHub::new());
+        let h = Arc::clone(&hub);
+        let _ = std::thread::spawn(move || {
+            let _guard = h.parts.write().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(hub.parts.is_poisoned());
+        hub.publish(&("t".into(), 0), Arc::new(part(5, 2)));
+        assert_eq!(hub.snapshots().len(), 1);
     }
 
     #[test]

@@ -159,6 +159,10 @@ metrics! {
     PROCESS_START = "process_start_time_seconds", Gauge, "Start time of the process since the unix epoch, seconds.";
 }
 
+/// Bounds of [`BATCH_SECONDS`], seconds: from 0.1 ms, below which a batch of
+/// the live runtime or of replay is not worth telling apart.
+pub const BATCH_BOUNDS: [f64; 8] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0];
+
 /// The label set a histogram is kept by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HistLabels {

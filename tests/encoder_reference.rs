@@ -91,7 +91,7 @@ fn value(e: &mut MetricEncoder<'_>, series: &Series, kind: Kind) -> Result<(), s
                 .chain(std::iter::once(f64::INFINITY))
                 .zip(h.buckets.iter().copied())
                 .collect();
-            e.encode_histogram::<NoExemplar>(h.sum_ms as f64 / 1000.0, h.count, &buckets, None)
+            e.encode_histogram::<NoExemplar>(h.sum_ms / 1000.0, h.count, &buckets, None)
         }
     }
 }

@@ -815,7 +815,7 @@ fn monotone_values(snap: &Snapshot) -> BTreeMap<String, f64> {
                 }
                 (Value::Hist(h), _) => {
                     out.insert(format!("{key}_count"), h.count as f64);
-                    out.insert(format!("{key}_sum_ms"), h.sum_ms as f64);
+                    out.insert(format!("{key}_sum_ms"), h.sum_ms);
                     let mut cum = 0;
                     for (b, n) in h.buckets.iter().enumerate() {
                         cum += n;

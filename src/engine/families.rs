@@ -495,7 +495,7 @@ impl Engine {
                 let h = HistValue {
                     bounds: no_bounds.clone(),
                     buckets: vec![*count],
-                    sum_ms: *sum_ms,
+                    sum_ms: *sum_ms as f64,
                     count: *count,
                     exemplars: Vec::new(),
                 };
@@ -524,7 +524,7 @@ fn hist_value(bounds: &Arc<[f64]>, h: &PromHist) -> Value {
     Value::Hist(HistValue {
         bounds: bounds.clone(),
         buckets: h.buckets.clone(),
-        sum_ms: h.sum_ms,
+        sum_ms: h.sum_ms as f64,
         count: h.count,
         exemplars: h
             .exemplars

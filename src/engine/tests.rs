@@ -102,7 +102,7 @@ impl Metrics {
                     Value::Float(x) => put(total, &labels, *x),
                     Value::Millis(ms) => put(total, &labels, *ms as f64 / 1000.0),
                     Value::Hist(h) => {
-                        put("_sum", &labels, h.sum_ms as f64 / 1000.0);
+                        put("_sum", &labels, h.sum_ms / 1000.0);
                         put("_count", &labels, h.count as f64);
                         let mut cumulative = 0;
                         for (i, n) in h.buckets.iter().enumerate() {

@@ -26,12 +26,37 @@ pub struct HistValue {
     pub bounds: Arc<[f64]>,
     /// Observations per bucket (not cumulative); one more than `bounds` (`+Inf`).
     pub buckets: Vec<u64>,
-    /// Sum of observations, milliseconds (exact; seconds when encoded).
-    pub sum_ms: i64,
+    /// Sum of observations, milliseconds (seconds when encoded). Whole
+    /// milliseconds for event-time durations, so sums over partitions stay
+    /// exact (integers up to 2^53); fractions for wall-clock timings shorter
+    /// than a millisecond.
+    pub sum_ms: f64,
     /// Number of observations.
     pub count: u64,
     /// Per bucket, the latest observation (empty when none are kept).
     pub exemplars: Vec<Option<ExemplarValue>>,
+}
+
+impl HistValue {
+    /// No observations over `bounds`.
+    pub fn empty(bounds: &[f64]) -> HistValue {
+        HistValue {
+            bounds: bounds.into(),
+            buckets: vec![0; bounds.len() + 1],
+            sum_ms: 0.0,
+            count: 0,
+            exemplars: Vec::new(),
+        }
+    }
+
+    /// Counts one observation of `secs` seconds (`le` bounds: a value equal
+    /// to a bound falls in that bucket).
+    pub fn observe(&mut self, secs: f64) {
+        let i = self.bounds.partition_point(|b| *b < secs);
+        self.buckets[i] += 1;
+        self.sum_ms += secs * 1000.0;
+        self.count += 1;
+    }
 }
 
 /// The ticket or call behind a bucket's latest observation.

@@ -5,16 +5,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BATCH, BATCH_BOUNDS};
+use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BATCH};
 use crate::backfill::Backfill;
 use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::DecodeError;
-use crate::engine::{Engine, PromHist};
+use crate::engine::Engine;
 use crate::event::Event;
 use crate::export;
 use crate::metrics::{HistValue, Snapshot, Value};
 use crate::names;
+use crate::names::BATCH_BOUNDS;
 use crate::sla_events::{self, Cause, Source};
 
 /// The applying side of a replay: the engine and everything each line
@@ -27,7 +28,7 @@ pub(super) struct Apply<'a> {
     sla_out: Option<Output>,
     /// `--openmetrics-out`: the steps each admitted event's time passes.
     backfill: Option<Backfill>,
-    batch: PromHist,
+    batch: HistValue,
     batch_start: Instant,
     now: i64,
     bar: Option<indicatif::ProgressBar>,
@@ -67,7 +68,7 @@ impl<'a> Apply<'a> {
             dlq,
             sla_out,
             backfill,
-            batch: PromHist::new(BATCH_BOUNDS.len()),
+            batch: HistValue::empty(&BATCH_BOUNDS),
             batch_start: Instant::now(),
             // The guards on event time hold in replay too (SPEC §2): an event
             // dated ahead of the real wall clock is rejected. Read once per batch.
@@ -118,12 +119,7 @@ impl<'a> Apply<'a> {
         if self.summary.lines.is_multiple_of(BATCH) {
             let (breaches, dropped) = engine.drain_breaches();
             self.breach_log.log(&breaches, dropped);
-            let ms = self.batch_start.elapsed().as_secs_f64() * 1000.0;
-            self.batch.observe(
-                &BATCH_BOUNDS,
-                ms.round() as i64,
-                crate::engine::ExemplarSource::none(),
-            );
+            self.batch.observe(self.batch_start.elapsed().as_secs_f64());
             self.batch_start = Instant::now();
             self.now = wall_ms();
             if let Some(b) = &self.bar {
@@ -203,17 +199,9 @@ fn write_sla_events(
     Ok(())
 }
 
-fn add_batch_family(snap: &mut Snapshot, batch: PromHist) {
-    snap.family(names::BATCH_SECONDS).push(
-        vec![],
-        Value::Hist(HistValue {
-            bounds: BATCH_BOUNDS.to_vec().into(),
-            buckets: batch.buckets,
-            sum_ms: batch.sum_ms,
-            count: batch.count,
-            exemplars: Vec::new(),
-        }),
-    );
+fn add_batch_family(snap: &mut Snapshot, batch: HistValue) {
+    snap.family(names::BATCH_SECONDS)
+        .push(vec![], Value::Hist(batch));
 }
 
 /// One dead-letter record, a JSON line. `raw` holds at most the first

@@ -109,8 +109,6 @@ impl Summary {
     }
 }
 
-/// Bounds of `frontline_batch_seconds`.
-const BATCH_BOUNDS: [f64; 8] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0];
 /// Lines applied per batch (one `frontline_batch_seconds` observation).
 const BATCH: u64 = 4096;
 
