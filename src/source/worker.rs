@@ -808,6 +808,28 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_gives_back_each_message_as_pushed() {
+        let mut b = Batch::with_capacity(2);
+        assert!(b.is_empty());
+        b.push_parts(7, Some(b"{\"a\":1}"), Some(b"cust-1"));
+        b.push_parts(8, None, None);
+        b.push_parts(9, Some(b""), Some(b"k"));
+        assert_eq!(b.len(), 3);
+        let m = b.get(0);
+        assert_eq!(
+            (m.offset, m.payload, m.key),
+            (7, Some(&b"{\"a\":1}"[..]), Some(&b"cust-1"[..]))
+        );
+        let m = b.get(1);
+        assert_eq!((m.offset, m.payload, m.key), (8, None, None));
+        let m = b.get(2);
+        assert_eq!(
+            (m.offset, m.payload, m.key),
+            (9, Some(&b""[..]), Some(&b"k"[..]))
+        );
+    }
+
+    #[test]
     fn idle_clock_resumes_from_the_last_event_not_the_checkpoint() {
         // Checkpoint taken 100 s after the last event, idle after 30 s: the
         // clock had followed wall time from 1 000 000 to 1 100 000.
