@@ -93,7 +93,8 @@ faults:
 ## encode), the live page's payload and /api/summary against a scrape,
 ## the cost of checkpoints (and their write and restore
 ## through a real broker), then live throughput against a real broker next
-## to a bare rdkafka consumer, and backfill (replay --openmetrics-out)
+## to a bare rdkafka consumer, freshness (event produced -> visible on
+## /metrics at half the sustainable rate), and backfill (replay --openmetrics-out)
 ## against plain replay. See docs/performance.md.
 bench:
 	$(CARGO) bench --bench engine
@@ -108,6 +109,7 @@ bench:
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \
 	  FRONTLINE_BENCH_KAFKA=$$B $(CARGO) bench --bench checkpoint
 	./scripts/bench-kafka.sh
+	./scripts/bench-freshness.sh
 	./scripts/bench-backfill.sh
 
 clean:

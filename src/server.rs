@@ -433,26 +433,29 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
 }
 
 async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let snap = Arc::new(st.hub.merged(wall_ms()));
-    if wants_openmetrics(&headers) {
-        (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            export::openmetrics(snap),
-        )
-            .into_response()
+    let om = wants_openmetrics(&headers);
+    let hub = st.hub.clone();
+    // Merging and encoding take milliseconds to tens of them: not on the
+    // runtime's worker threads, which apply the partitions' events (a
+    // scrape there stalls them, and what is applied shows up later).
+    let body = tokio::task::spawn_blocking(move || {
+        let snap = hub.merged(wall_ms());
+        if om {
+            export::openmetrics(snap)
+        } else {
+            export::prometheus_text(snap)
+        }
+    })
+    .await;
+    let Ok(body) = body else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let content_type = if om {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     } else {
-        (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            export::prometheus_text(snap),
-        )
-            .into_response()
-    }
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// Ready when partitions are assigned and each is caught up: consumer lag
@@ -547,15 +550,24 @@ async fn index() -> Response {
 /// The live page's data (docs/operations.md, "The live page").
 async fn api_summary(State(st): State<AppState>, uri: axum::http::Uri) -> Response {
     let q = crate::live::Query::parse(uri.query());
-    let now = wall_ms();
-    let snap = st.hub.merged(now);
-    match crate::live::summary(&snap, &st.hub.trends, &q, now) {
+    let hub = st.hub.clone();
+    // As for /metrics: the merge is not done on the runtime's worker threads.
+    let doc = tokio::task::spawn_blocking(move || {
+        let now = wall_ms();
+        let snap = hub.merged(now);
+        crate::live::summary(&snap, &hub.trends, &q, now).map(|doc| doc.to_string())
+    })
+    .await;
+    let Ok(doc) = doc else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match doc {
         Ok(doc) => (
             [
                 (header::CONTENT_TYPE, "application/json"),
                 (header::CACHE_CONTROL, "no-store"),
             ],
-            doc.to_string(),
+            doc,
         )
             .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),

@@ -50,10 +50,15 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::{self, Quiet};
-use worker::{Control, Env, IdleClock, Item, Parked, Start};
+use worker::{Batch, Control, Env, IdleClock, Item, Parked, Start};
 
-/// Messages buffered per partition before the consumer waits (backpressure).
-const PARTITION_QUEUE: usize = 4096;
+/// Messages of a partition handed to its worker at once, at most.
+const BATCH: usize = 512;
+/// Batches queued per partition before the consumer waits (backpressure):
+/// 4096 messages at most.
+const PARTITION_QUEUE: usize = 4096 / BATCH;
+/// Messages taken in one round before they are handed over.
+const DRAIN: usize = 4096;
 /// How long shutdown gives the workers' final checkpoints.
 const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(4);
 /// How long a revoked partition's engine is kept in case it comes back.
@@ -552,55 +557,131 @@ pub async fn run(
     Ok(())
 }
 
+/// A partition's messages polled and not yet handed to its worker, with
+/// the worker's queue as it was when the first of them was polled (if the
+/// partition moves meanwhile, that worker is gone and they are dropped, as
+/// a revoked worker drops what is queued for it).
+struct Pending {
+    topic: String,
+    partition: i32,
+    tx: Option<mpsc::Sender<Item>>,
+    batch: Batch,
+}
+
+impl Pending {
+    /// Hands the batch over (backpressure: a slow engine slows its
+    /// partition's consumption).
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(BATCH));
+        if let Some(tx) = &self.tx {
+            let _ = tx.blocking_send(Item::Batch(batch));
+        }
+    }
+}
+
 /// The consumer thread: polls messages (rebalances and statistics are
-/// served inside `poll`) and routes them to their workers.
+/// served inside `poll`) and routes them to their workers in batches:
+/// whatever librdkafka has already fetched is taken without waiting, up to
+/// [`BATCH`] messages a partition, then handed over, so a worker is woken
+/// once per batch rather than once per message.
 fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
     let ctx = consumer.context();
     let mut seen = 0u64;
     let mut seen_at = Instant::now();
     let mut last_park_check = Instant::now();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut rebalances = hub.rebalances.load(Ordering::Relaxed);
     while !stopping.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                seen += 1;
-                let tp: TopicPartition = (m.topic().to_string(), m.partition());
-                let tx = ctx
-                    .workers
-                    .lock()
-                    .ok()
-                    .and_then(|w| w.live.get(&tp).map(|h| h.data.clone()));
-                if let Some(tx) = tx {
-                    // Backpressure: a slow engine slows its partition's consumption.
-                    let _ = tx.blocking_send(Item::Msg(m.detach()));
+        let mut wait = Duration::from_millis(100);
+        let mut polled = 0;
+        // One round: wait for a first message, then take what is already
+        // there without waiting, up to DRAIN messages.
+        while polled < DRAIN {
+            let Some(r) = consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            polled += 1;
+            // A rebalance was served inside that poll: what was polled
+            // before it goes to the workers of then, what comes after to
+            // those of now.
+            let r_now = hub.rebalances.load(Ordering::Relaxed);
+            if r_now != rebalances {
+                rebalances = r_now;
+                for p in pending.iter_mut() {
+                    p.flush();
                 }
-                if seen % 1024 == 1 {
+            }
+            match r {
+                Ok(m) => {
+                    seen += 1;
+                    let i = match pending
+                        .iter()
+                        .position(|p| p.partition == m.partition() && p.topic == m.topic())
+                    {
+                        Some(i) => i,
+                        None => {
+                            pending.push(Pending {
+                                topic: m.topic().to_string(),
+                                partition: m.partition(),
+                                tx: None,
+                                batch: Batch::with_capacity(BATCH),
+                            });
+                            pending.len() - 1
+                        }
+                    };
+                    let p = &mut pending[i];
+                    if p.batch.is_empty() {
+                        p.tx = ctx.workers.lock().ok().and_then(|w| {
+                            w.live
+                                .get(&(p.topic.clone(), p.partition))
+                                .map(|h| h.data.clone())
+                        });
+                    }
+                    p.batch.push(&m);
+                    if p.batch.len() >= BATCH {
+                        p.flush();
+                    }
+                }
+                Err(KafkaError::PartitionEOF(part)) => {
+                    tracing::debug!(partition = part, "end of partition");
+                    // Every message before the end goes first.
+                    for p in pending.iter_mut().filter(|p| p.partition == part) {
+                        p.flush();
+                    }
+                    // EOF names only the partition number: with one topic it is exact.
+                    let tx = ctx.workers.lock().ok().and_then(|w| {
+                        let mut mine = w.live.iter().filter(|(tp, _)| tp.1 == part);
+                        match (mine.next(), mine.next()) {
+                            (Some((_, h)), None) => Some(h.data.clone()),
+                            _ => None,
+                        }
+                    });
+                    if let Some(tx) = tx {
+                        let _ = tx.blocking_send(Item::Eof);
+                    }
                     kafka_log::ok();
                 }
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                tracing::debug!(partition = p, "end of partition");
-                // EOF names only the partition number: with one topic it is exact.
-                let tx = ctx.workers.lock().ok().and_then(|w| {
-                    let mut mine = w.live.iter().filter(|(tp, _)| tp.1 == p);
-                    match (mine.next(), mine.next()) {
-                        (Some((_, h)), None) => Some(h.data.clone()),
-                        _ => None,
-                    }
-                });
-                if let Some(tx) = tx {
-                    let _ = tx.blocking_send(Item::Eof);
+                Err(e) => {
+                    kafka_log::error(&e.to_string());
                 }
-                kafka_log::ok();
             }
-            Some(Err(e)) => {
-                kafka_log::error(&e.to_string());
-            }
-            None => {}
+        }
+        for p in pending.iter_mut() {
+            p.flush();
+        }
+        if polled > 0 {
+            kafka_log::ok();
         }
         if seen_at.elapsed() >= Duration::from_secs(10) {
             progress(hub, seen, seen_at.elapsed());
             seen = 0;
             seen_at = Instant::now();
+            // Partitions no longer polled here.
+            pending.retain(|p| p.tx.as_ref().is_some_and(|tx| !tx.is_closed()));
         }
         if last_park_check.elapsed() >= Duration::from_secs(5) {
             ctx.drop_parked(|_, p| p.since.elapsed() >= PARK_FOR);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -27,11 +27,90 @@ use crate::sla_events::Cause;
 
 /// What the consumer thread hands a worker, in partition order.
 pub(super) enum Item {
-    /// A message.
-    Msg(OwnedMessage),
+    /// Consecutive messages of the partition.
+    Batch(Batch),
     /// The end of the partition: every message before it has been handed over.
     Eof,
 }
+
+/// Messages of one partition in offset order, their payloads and keys
+/// copied into one buffer: a few allocations per batch rather than several
+/// per message (an owned message copies its topic, payload and key apart).
+#[derive(Default)]
+pub(super) struct Batch {
+    buf: Vec<u8>,
+    recs: Vec<Rec>,
+}
+
+/// Where one message of a [`Batch`] lies in its buffer.
+struct Rec {
+    offset: i64,
+    payload: Option<(usize, usize)>,
+    key: Option<(usize, usize)>,
+}
+
+/// One message of a [`Batch`].
+pub(super) struct Msg<'a> {
+    pub offset: i64,
+    pub payload: Option<&'a [u8]>,
+    pub key: Option<&'a [u8]>,
+}
+
+impl Batch {
+    /// An empty batch with room for `n` messages.
+    pub fn with_capacity(n: usize) -> Batch {
+        Batch {
+            buf: Vec::with_capacity(n * 512),
+            recs: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends a message (the next one of its partition).
+    pub fn push(&mut self, m: &BorrowedMessage<'_>) {
+        self.push_parts(m.offset(), m.payload(), m.key());
+    }
+
+    /// Appends a message given by its parts.
+    pub fn push_parts(&mut self, offset: i64, payload: Option<&[u8]>, key: Option<&[u8]>) {
+        let mut put = |b: Option<&[u8]>| {
+            b.map(|b| {
+                let start = self.buf.len();
+                self.buf.extend_from_slice(b);
+                (start, b.len())
+            })
+        };
+        let payload = put(payload);
+        let key = put(key);
+        self.recs.push(Rec {
+            offset,
+            payload,
+            key,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// The `i`th message.
+    fn get(&self, i: usize) -> Msg<'_> {
+        let r = &self.recs[i];
+        let slice = |x: Option<(usize, usize)>| x.map(|(start, len)| &self.buf[start..start + len]);
+        Msg {
+            offset: r.offset,
+            payload: slice(r.payload),
+            key: slice(r.key),
+        }
+    }
+}
+
+/// How many messages a worker applies before it looks at its control
+/// channel and timers again.
+const APPLY_MAX: usize = 1024;
 
 /// What the rebalance callback and shutdown tell a worker.
 pub(super) enum Control {
@@ -146,6 +225,9 @@ struct Worker {
     stop: watch::Receiver<bool>,
     /// An end-of-partition mark taken from the queue while batching.
     eof_pending: bool,
+    /// A dead letter was interrupted by a revoke or shutdown: nothing more
+    /// is applied (what follows it is consumed again by the next owner).
+    halted: bool,
     /// The offset last stored for the group commit.
     stored: Option<i64>,
     breach_log: BreachLog,
@@ -183,6 +265,7 @@ pub(super) fn spawn(
         writing: None,
         stop: stop_rx,
         eof_pending: false,
+        halted: false,
         stored: None,
         breach_log: BreachLog::default(),
         warn_limit: Limiter::new(10),
@@ -231,8 +314,8 @@ impl Worker {
                 r = async { (&mut self.writing.as_mut().expect("guarded").1).await }, if self.writing.is_some() => {
                     self.written(r);
                 }
-                m = data.recv(), if !data_closed && self.sla_room() => match m {
-                    Some(Item::Msg(m)) => self.batch(m, &mut data).await,
+                m = data.recv(), if !data_closed && !self.halted && self.sla_room() => match m {
+                    Some(Item::Batch(b)) => self.batch(b, &mut data).await,
                     // Everything up to the end is applied; the tick moves
                     // an idle clock first, then publishes.
                     Some(Item::Eof) if !self.caught_up => {
@@ -249,9 +332,10 @@ impl Worker {
         }
     }
 
-    /// Applies a message and the messages queued behind it (up to 1024,
-    /// stopping at an end-of-partition mark, which is handled after them).
-    async fn batch(&mut self, first: OwnedMessage, data: &mut mpsc::Receiver<Item>) {
+    /// Applies a batch and the batches queued behind it (up to
+    /// [`APPLY_MAX`] messages, stopping at an end-of-partition mark, which
+    /// is handled after them).
+    async fn batch(&mut self, first: Batch, data: &mut mpsc::Receiver<Item>) {
         let t0 = Instant::now();
         let max = self.env.cfg.limits.max_event_bytes;
         // The wall clock the guards on event time compare against; a batch
@@ -259,37 +343,49 @@ impl Worker {
         let now = wall_ms();
         let mut next = Some(first);
         let mut n = 0;
-        while let Some(m) = next.take() {
-            n += 1;
-            // Already applied (a message fetched before a seek took effect).
-            if self.next_offset.is_some_and(|o| m.offset() < o) {
-                next = self.next_in_batch(n, data);
-                continue;
+        'batches: while let Some(b) = next.take() {
+            for i in 0..b.len() {
+                let m = b.get(i);
+                // Already applied (a message fetched before a seek took effect).
+                if self.next_offset.is_some_and(|o| m.offset < o) {
+                    continue;
+                }
+                let result = match m.payload {
+                    Some(p) => self.engine.ingest(p, max, now),
+                    None => {
+                        let e = DecodeError::InvalidJson("empty message".into());
+                        self.engine.record_decode_error(e.reason_index());
+                        Err(e)
+                    }
+                };
+                self.produce_sla(m.offset, Cause::Event);
+                if let Err(e) = result {
+                    if let Some(suppressed) = self.warn_limit.allow() {
+                        warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset, reason = e.reason(),
+                              error = %e, suppressed, "bad event sent to the dead-letter topic");
+                    }
+                    if !dead_letter(
+                        &self.env.producer,
+                        &self.env.dlq,
+                        &self.tp,
+                        &m,
+                        &e,
+                        self.stop.clone(),
+                    )
+                    .await
+                    {
+                        // Revoked or shutting down before the dead letter was
+                        // acknowledged: the message and those after it stay
+                        // unapplied and are consumed again by whoever owns
+                        // the partition next.
+                        self.halted = true;
+                        break 'batches;
+                    }
+                    self.engine.record_dead_letter();
+                }
+                self.next_offset = Some(m.offset + 1);
             }
-            let result = match m.payload() {
-                Some(p) => self.engine.ingest(p, max, now),
-                None => {
-                    let e = DecodeError::InvalidJson("empty message".into());
-                    self.engine.record_decode_error(e.reason_index());
-                    Err(e)
-                }
-            };
-            self.produce_sla(m.offset(), Cause::Event);
-            if let Err(e) = result {
-                if let Some(suppressed) = self.warn_limit.allow() {
-                    warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset(), reason = e.reason(),
-                          error = %e, suppressed, "bad event sent to the dead-letter topic");
-                }
-                if !dead_letter(&self.env.producer, &self.env.dlq, &m, &e, self.stop.clone()).await
-                {
-                    // Revoked or shutting down before the dead letter was
-                    // acknowledged: the message stays unapplied and is
-                    // consumed again by whoever owns the partition next.
-                    break;
-                }
-                self.engine.record_dead_letter();
-            }
-            self.next_offset = Some(m.offset() + 1);
+            n += b.len();
             next = self.next_in_batch(n, data);
         }
         if self.eof_pending {
@@ -318,13 +414,13 @@ impl Worker {
         }
     }
 
-    /// The next message of the batch, if one is queued and the batch is not full.
-    fn next_in_batch(&mut self, n: usize, data: &mut mpsc::Receiver<Item>) -> Option<OwnedMessage> {
-        if n >= 1024 || self.eof_pending {
+    /// The next batch, if one is queued and the round is not full.
+    fn next_in_batch(&mut self, n: usize, data: &mut mpsc::Receiver<Item>) -> Option<Batch> {
+        if n >= APPLY_MAX || self.eof_pending {
             return None;
         }
         match data.try_recv() {
-            Ok(Item::Msg(m)) => Some(m),
+            Ok(Item::Batch(b)) => Some(b),
             Ok(Item::Eof) => {
                 self.eof_pending = true;
                 None
@@ -639,7 +735,8 @@ impl Worker {
 async fn dead_letter(
     producer: &FutureProducer<Quiet>,
     dlq: &str,
-    m: &OwnedMessage,
+    tp: &TopicPartition,
+    m: &Msg<'_>,
     e: &DecodeError,
     mut stop: watch::Receiver<bool>,
 ) -> bool {
@@ -647,8 +744,8 @@ async fn dead_letter(
         return false;
     }
     let error = e.to_string();
-    let partition = m.partition().to_string();
-    let offset = m.offset().to_string();
+    let partition = tp.1.to_string();
+    let offset = m.offset.to_string();
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "frontline.reason",
@@ -660,7 +757,7 @@ async fn dead_letter(
         })
         .insert(Header {
             key: "frontline.source.topic",
-            value: Some(m.topic()),
+            value: Some(tp.0.as_str()),
         })
         .insert(Header {
             key: "frontline.source.partition",
@@ -670,13 +767,13 @@ async fn dead_letter(
             key: "frontline.source.offset",
             value: Some(offset.as_str()),
         });
-    let payload: &[u8] = m.payload().unwrap_or_default();
+    let payload: &[u8] = m.payload.unwrap_or_default();
     let mut backoff = Duration::from_millis(100);
     loop {
         let mut record = FutureRecord::to(dlq)
             .payload(payload)
             .headers(headers.clone());
-        if let Some(k) = m.key() {
+        if let Some(k) = m.key {
             record = record.key(k);
         }
         tokio::select! {
@@ -708,6 +805,28 @@ mod tests {
             wall_ms,
             last_event_wall_ms,
         }
+    }
+
+    #[test]
+    fn a_batch_gives_back_each_message_as_pushed() {
+        let mut b = Batch::with_capacity(2);
+        assert!(b.is_empty());
+        b.push_parts(7, Some(b"{\"a\":1}"), Some(b"cust-1"));
+        b.push_parts(8, None, None);
+        b.push_parts(9, Some(b""), Some(b"k"));
+        assert_eq!(b.len(), 3);
+        let m = b.get(0);
+        assert_eq!(
+            (m.offset, m.payload, m.key),
+            (7, Some(&b"{\"a\":1}"[..]), Some(&b"cust-1"[..]))
+        );
+        let m = b.get(1);
+        assert_eq!((m.offset, m.payload, m.key), (8, None, None));
+        let m = b.get(2);
+        assert_eq!(
+            (m.offset, m.payload, m.key),
+            (9, Some(&b""[..]), Some(&b"k"[..]))
+        );
     }
 
     #[test]

@@ -1,0 +1,205 @@
+//! Freshness for `make bench` (scripts/bench-freshness.sh): how long from an
+//! event produced to its effect visible on `/metrics`, while background load
+//! flows at a given rate.
+//!
+//! A background thread produces the simulated support centre at `RATE`
+//! events/s, each event's time rewritten to the wall clock when it is sent.
+//! The probes are `ticket.created` events of a queue no other event names
+//! (`freshness-probe`), sent one at a time with distinct customers (so they
+//! land on every partition): for each, the time from the produce call to
+//! the first scrape whose `support_tickets_created_total` of that queue,
+//! summed over partitions, counts it. The scrape's end is taken (an upper
+//! bound: the effect was visible somewhere during the scrape); scrapes are
+//! 10 ms apart, so that the bench's own scraping does not keep a core of
+//! the machine busy encoding. Probes are
+//! spaced by a pseudo-random 0–100 ms so they do not keep step with the
+//! partitions' publishing.
+//!
+//!     cargo run --release --example freshness -- BROKERS TOPIC HOST:PORT RATE PROBES
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use frontline::simulate::{SimConfig, Simulator};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+const PROBE_QUEUE: &str = "freshness-probe";
+
+fn wall_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// `json` with its `"ts":` value replaced by `ts`.
+fn with_ts(json: &str, ts: i64) -> String {
+    let Some(i) = json.find("\"ts\":") else {
+        return json.to_string();
+    };
+    let start = i + 5;
+    let end = start
+        + json[start..]
+            .find(|c: char| !c.is_ascii_digit() && c != '-')
+            .unwrap_or(json.len() - start);
+    format!("{}{ts}{}", &json[..start], &json[end..])
+}
+
+/// One `GET /metrics`: the probe queue's created tickets, summed.
+fn probes_visible(addr: &str) -> std::io::Result<u64> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    let needle = format!("queue=\"{PROBE_QUEUE}\"");
+    Ok(body
+        .lines()
+        .filter(|l| l.starts_with("support_tickets_created_total{") && l.contains(&needle))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
+fn producer(brokers: &str, linger_ms: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", linger_ms)
+        .set("acks", "1")
+        .create()
+        .expect("producer")
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (brokers, topic, addr, rate, probes): (String, String, String, f64, u64) = match &args[..] {
+        [_, b, t, a, r, p] => (
+            b.clone(),
+            t.clone(),
+            a.clone(),
+            r.parse().expect("RATE"),
+            p.parse().expect("PROBES"),
+        ),
+        _ => {
+            eprintln!("usage: freshness BROKERS TOPIC HOST:PORT RATE PROBES");
+            std::process::exit(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let background = {
+        let (stop, sent, brokers, topic) =
+            (stop.clone(), sent.clone(), brokers.clone(), topic.clone());
+        std::thread::spawn(move || {
+            let p = producer(&brokers, "5");
+            let mut sim = Simulator::new(SimConfig {
+                start_ms: wall_ms(),
+                peak_per_hour: 20_000.0,
+                agents: 200,
+                ..Default::default()
+            });
+            let t0 = Instant::now();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // Paced in steps of 5 ms.
+                let due = (t0.elapsed().as_secs_f64() * rate) as u64;
+                if n >= due {
+                    p.poll(Duration::from_millis(5));
+                    continue;
+                }
+                let now = wall_ms();
+                while n < due {
+                    let Some(ev) = sim.next() else { return };
+                    let json = with_ts(&ev.json, now);
+                    let mut rec = BaseRecord::to(&topic).key(&ev.key).payload(&json);
+                    loop {
+                        match p.send(rec) {
+                            Ok(()) => break,
+                            Err((_, r)) => {
+                                rec = r;
+                                p.poll(Duration::from_millis(1));
+                            }
+                        }
+                    }
+                    n += 1;
+                }
+                sent.store(n, Ordering::Relaxed);
+                p.poll(Duration::ZERO);
+            }
+            let _ = p.flush(Duration::from_secs(10));
+        })
+    };
+    // The background flows a while before the first probe.
+    std::thread::sleep(Duration::from_secs(3));
+    let probe = producer(&brokers, "0");
+    let base = loop {
+        match probes_visible(&addr) {
+            Ok(n) => break n,
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let t_all = Instant::now();
+    let sent_before = sent.load(Ordering::Relaxed);
+    let mut delays = Vec::new();
+    let mut scrapes = Vec::new();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let id = std::process::id();
+    for i in 1..=probes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(Duration::from_millis(x % 100));
+        let name = format!("probe-{id}-{i}");
+        let json = format!(
+            r#"{{"event_id":"{name}","type":"ticket.created","ts":{},"ticket_id":"{name}","customer_id":"{name}","channel":"chat","priority":"low","queue":"{PROBE_QUEUE}","category":"probe"}}"#,
+            wall_ms()
+        );
+        let t0 = Instant::now();
+        probe
+            .send(BaseRecord::to(&topic).key(&name).payload(&json))
+            .expect("probe produced");
+        probe.poll(Duration::ZERO);
+        loop {
+            let s0 = Instant::now();
+            let seen = probes_visible(&addr).expect("scrape");
+            scrapes.push(s0.elapsed().as_secs_f64() * 1e3);
+            probe.poll(Duration::ZERO);
+            if seen >= base + i {
+                delays.push(t0.elapsed().as_secs_f64() * 1e3);
+                break;
+            }
+            // Scrapes back to back would keep a core busy encoding.
+            std::thread::sleep(Duration::from_millis(10));
+            if t0.elapsed() > Duration::from_secs(30) {
+                eprintln!("probe {i} not visible after 30 s");
+                std::process::exit(1);
+            }
+        }
+    }
+    let secs = t_all.elapsed().as_secs_f64();
+    let bg_rate = (sent.load(Ordering::Relaxed) - sent_before) as f64 / secs;
+    stop.store(true, Ordering::Relaxed);
+    let _ = background.join();
+    delays.sort_by(f64::total_cmp);
+    scrapes.sort_by(f64::total_cmp);
+    println!(
+        "{} probes over {secs:.1} s at {bg_rate:.0} background events/s (asked {rate:.0}): \
+         produce -> visible on /metrics p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
+         scrape p50 {:.1} ms ({} scrapes)",
+        delays.len(),
+        pct(&delays, 0.5),
+        pct(&delays, 0.9),
+        pct(&delays, 0.99),
+        delays[delays.len() - 1],
+        pct(&scrapes, 0.5),
+        scrapes.len()
+    );
+}

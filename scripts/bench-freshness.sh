@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Freshness of `frontline run` against a real single-node Kafka: how long
+# from an event produced to its effect visible on /metrics, at half the
+# sustainable rate measured first in this script (docs/performance.md,
+# "Freshness").
+#
+# 1. Sustainable rate: a backlog of simulated events is produced, then
+#    `frontline run` (a new group) reads it from the start; events/s from
+#    process start to the last event counted on /metrics (as
+#    scripts/bench-kafka.sh measures it), the median of ROUNDS runs.
+# 2. Freshness: `frontline run` on an empty topic while examples/freshness.rs
+#    produces the simulated centre at half that rate and sends PROBES probe
+#    events one at a time, scraping /metrics until each is counted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${N:-400000}"
+PROBES="${PROBES:-300}"
+ROUNDS="${ROUNDS:-3}"
+DIR=".cache/kafka-bench-freshness"
+TARGET="${CARGO_TARGET_DIR:-target}"
+cargo build --release --quiet --bin frontline --example freshness
+FRONTLINE="$TARGET/release/frontline"
+PROBE="$TARGET/release/examples/freshness"
+
+./scripts/kafka.sh stop "$DIR"; rm -rf "$DIR"
+B="$(./scripts/kafka.sh start "$DIR")"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  ./scripts/kafka.sh stop "$DIR"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+BACKLOG="backlog-$$"
+"$FRONTLINE" simulate --brokers "$B" --topic "$BACKLOG" --speed 0 --duration 12h \
+  --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
+TOTAL=$(kcat -b "$B" -t "$BACKLOG" -C -e -q -f '.' 2>/dev/null | wc -c)
+[ "$TOTAL" -gt "$N" ] || N="$TOTAL"
+
+rate_run() {
+  local t0 t1 port pid got
+  port=$(free_port)
+  t0=$(now)
+  "$FRONTLINE" run --brokers "$B" --topic "$BACKLOG" --group "rate-$$-$1" --listen "127.0.0.1:$port" \
+    --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$BACKLOG.state-$1\"" 2>/dev/null &
+  pid=$!
+  while :; do
+    got=$(curl -s "127.0.0.1:$port/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+    [ "${got:-0}" -ge "$TOTAL" ] && break
+    sleep 0.05
+  done
+  t1=$(now)
+  kill -TERM "$pid"; wait "$pid" || true
+  python3 -c "print(f'{$TOTAL/($t1-$t0):.0f}')"
+}
+rates=()
+for r in $(seq 1 "$ROUNDS"); do
+  x=$(rate_run "$r"); echo "sustainable rate, round $r: $x events/s ($TOTAL events)"; rates+=("$x")
+done
+RATE=$(python3 -c "import statistics,sys; print(int(statistics.median(map(float, sys.argv[1:]))))" "${rates[@]}")
+HALF=$((RATE / 2))
+echo "sustainable rate: $RATE events/s (median of $ROUNDS); freshness at $HALF events/s"
+
+LIVE="live-$$"
+# The topic exists (4 partitions, the broker's default) before frontline subscribes.
+echo "{\"event_id\":\"warmup-$$\",\"type\":\"agent.status_changed\",\"ts\":$(date +%s%3N),\"agent_id\":\"agent-warmup\",\"status\":\"available\",\"queue\":\"billing\"}" \
+  | kcat -b "$B" -t "$LIVE" -P
+port=$(free_port)
+"$FRONTLINE" run --brokers "$B" --topic "$LIVE" --group "fresh-$$" --listen "127.0.0.1:$port" \
+  --set "checkpoint.topic=\"$LIVE.state\"" ${FRESHNESS_SET:+--set "$FRESHNESS_SET"} 2>/dev/null &
+pids+=($!)
+until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
+"$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES"
