@@ -5,9 +5,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use crate::locks::{read, write};
 use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
 use crate::names::BATCH_BOUNDS;
 
@@ -222,18 +223,6 @@ impl SnapshotHub {
         crate::process_metrics::add_http_metrics(&mut out);
         out
     }
-}
-
-/// The hub's locks guard values that are replaced or updated whole, never
-/// left half-written, so a lock poisoned by a panic elsewhere still holds
-/// a consistent value: use it rather than drop the read or the write.
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// See [`read`].
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A partition's snapshot with `partition` (and `topic`) added to every

@@ -14,6 +14,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use tracing::{info, warn};
 
+use crate::locks::lock;
+
 /// How often a continuing outage is summarised.
 const SUMMARY_EVERY: Duration = Duration::from_secs(30);
 
@@ -37,7 +39,7 @@ fn wall_ms() -> i64 {
 
 /// Records a Kafka error: logged if it starts an outage or a summary is due.
 pub fn error(what: &str) {
-    let Ok(mut o) = OUTAGE.lock() else { return };
+    let mut o = lock(&OUTAGE);
     let now = Instant::now();
     o.errors += 1;
     o.last.clear();
@@ -67,7 +69,7 @@ pub fn error(what: &str) {
 
 /// Records that Kafka answered: ends an outage.
 pub fn ok() {
-    let Ok(mut o) = OUTAGE.lock() else { return };
+    let mut o = lock(&OUTAGE);
     if let Some((since, _)) = o.since.take() {
         info!(
             after_s = since.elapsed().as_secs(),
@@ -80,7 +82,7 @@ pub fn ok() {
 
 /// Since when (unix ms) Kafka has been failing, if it is.
 pub fn down_since_ms() -> Option<i64> {
-    OUTAGE.lock().ok().and_then(|o| o.since.map(|(_, ms)| ms))
+    lock(&OUTAGE).since.map(|(_, ms)| ms)
 }
 
 /// Routes a client's error callback: the end of a partition is news, not an error.

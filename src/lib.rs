@@ -50,6 +50,7 @@
 //! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
 //! - [`sla_events`]: the SLA event stream's JSON (the engine's recorded SLA
 //!   state changes), for the Kafka topic and `replay --sla-events-out`.
+//! - [`locks`]: locking that a panic elsewhere cannot turn into lost writes.
 //! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
@@ -65,6 +66,7 @@ pub mod export;
 pub mod hub;
 pub mod kafka_log;
 pub mod live;
+pub mod locks;
 pub mod metrics;
 pub mod names;
 pub mod process_metrics;

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::locks::lock;
 use crate::metrics::windows::{render, DurData, DurMetric};
 use crate::metrics::{Family, Snapshot, Value};
 use crate::names;
@@ -253,9 +254,7 @@ impl Trends {
             return;
         };
         let rendered = render(set);
-        let Ok(mut ring) = self.ring.lock() else {
-            return;
-        };
+        let mut ring = lock(&self.ring);
         for w in &set.windows {
             let mut h: Headline = [None; KPIS.len()];
             for (i, k) in KPIS.iter().enumerate() {
@@ -272,9 +271,7 @@ impl Trends {
     /// The points of `window` for KPI `i`, thinned to [`TREND_SHOWN`]
     /// (the last point of each run kept), as `[ms, value]` pairs.
     fn series(&self, window: &str, i: usize) -> Vec<Json> {
-        let Ok(ring) = self.ring.lock() else {
-            return Vec::new();
-        };
+        let ring = lock(&self.ring);
         let Some(r) = ring.get(window) else {
             return Vec::new();
         };
@@ -289,10 +286,7 @@ impl Trends {
 
     /// Points held for `window`.
     pub fn points(&self, window: &str) -> usize {
-        self.ring
-            .lock()
-            .map(|r| r.get(window).map_or(0, |x| x.len()))
-            .unwrap_or(0)
+        lock(&self.ring).get(window).map_or(0, |x| x.len())
     }
 }
 
