@@ -301,46 +301,16 @@ async fn run_live(
     let shutdown = shutdown_signal();
     let hub = Arc::new(SnapshotHub::new());
     // The embedded broker lives as long as this function.
-    let mut _mock = None;
-    if embedded {
-        let mock = rdkafka::mocking::MockCluster::new(1)?;
-        let topic = cfg.kafka.topics[0].clone();
-        mock.create_topic(&topic, 4, 1)?;
-        mock.create_topic(&cfg.kafka.dlq(), 1, 1)?;
-        mock.create_topic(&cfg.checkpoint.topic_for(&topic), 4, 1)?;
-        let brokers = mock.bootstrap_servers();
-        info!(brokers = %brokers, topic = %topic, "embedded Kafka-protocol broker (librdkafka mock cluster) started");
-        cfg.kafka
-            .client
-            .insert("bootstrap.servers".into(), brokers.clone());
-        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .create()?;
-        // A day of history first: the simulated clock starts a day ago and
-        // runs at 288x (a day in five minutes) until it reaches the present,
-        // then in real time, so no event is ever ahead of the wall clock
-        // (time.max_future_skew) and a newcomer sees a full 24h window soon.
-        let start_ms = jiff::Timestamp::now().as_millisecond() - 86_400_000;
-        let end_ms = simulate_for.map_or(i64::MAX, |d| start_ms + d.ms());
-        let sim = Simulator::new(SimConfig {
-            start_ms,
+    let _mock = if embedded {
+        Some(start_embedded(
+            &mut cfg,
+            simulate_for,
             utc_offset_hours,
-            ..Default::default()
-        });
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let pace = Pace {
-                speed: 288.0,
-                rate: 0.0,
-                not_ahead_of_wall_clock: true,
-            };
-            match frontline::simulate::produce(&producer, &topic, sim, pace, end_ms, stop).await {
-                Ok(n) => info!(events = n, "simulator stopped"),
-                Err(e) => warn!(error = %e, "simulator stopped"),
-            }
-        });
-        _mock = Some(mock);
-    }
+            &shutdown,
+        )?)
+    } else {
+        None
+    };
     let cfg = Arc::new(cfg);
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -367,19 +337,7 @@ async fn run_live(
         cfg: cfg.clone(),
         web: web.clone(),
     });
-    // The live page's trend ring: a point a minute, the first at once.
-    let trend_hub = hub.clone();
-    let mut trend_stop = shutdown.clone();
-    tokio::spawn(async move {
-        let step = std::time::Duration::from_millis(frontline::live::TREND_STEP_MS as u64);
-        let mut tick = tokio::time::interval(step);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => trend_hub.sample_trends(jiff::Timestamp::now().as_millisecond()),
-                _ = trend_stop.changed() => break,
-            }
-        }
-    });
+    spawn_trends(hub.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let http_cfg = cfg.http.clone();
     let server =
@@ -390,6 +348,69 @@ async fn run_live(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())
+}
+
+/// The embedded default: an in-process Kafka-protocol broker (librdkafka's
+/// mock cluster) with the topics, and the simulator producing to it; `cfg`
+/// is pointed at it. The broker lives as long as the returned handle.
+fn start_embedded(
+    cfg: &mut Config,
+    simulate_for: Option<frontline::config::Dur>,
+    utc_offset_hours: i32,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>
+{
+    let mock = rdkafka::mocking::MockCluster::new(1)?;
+    let topic = cfg.kafka.topics[0].clone();
+    mock.create_topic(&topic, 4, 1)?;
+    mock.create_topic(&cfg.kafka.dlq(), 1, 1)?;
+    mock.create_topic(&cfg.checkpoint.topic_for(&topic), 4, 1)?;
+    let brokers = mock.bootstrap_servers();
+    info!(brokers = %brokers, topic = %topic, "embedded Kafka-protocol broker (librdkafka mock cluster) started");
+    cfg.kafka
+        .client
+        .insert("bootstrap.servers".into(), brokers.clone());
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
+    // A day of history first: the simulated clock starts a day ago and
+    // runs at 288x (a day in five minutes) until it reaches the present,
+    // then in real time, so no event is ever ahead of the wall clock
+    // (time.max_future_skew) and a newcomer sees a full 24h window soon.
+    let start_ms = jiff::Timestamp::now().as_millisecond() - 86_400_000;
+    let end_ms = simulate_for.map_or(i64::MAX, |d| start_ms + d.ms());
+    let sim = Simulator::new(SimConfig {
+        start_ms,
+        utc_offset_hours,
+        ..Default::default()
+    });
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let pace = Pace {
+            speed: 288.0,
+            rate: 0.0,
+            not_ahead_of_wall_clock: true,
+        };
+        match frontline::simulate::produce(&producer, &topic, sim, pace, end_ms, stop).await {
+            Ok(n) => info!(events = n, "simulator stopped"),
+            Err(e) => warn!(error = %e, "simulator stopped"),
+        }
+    });
+    Ok(mock)
+}
+
+/// The live page's trend ring: a point a minute, the first at once.
+fn spawn_trends(hub: Arc<SnapshotHub>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let step = std::time::Duration::from_millis(frontline::live::TREND_STEP_MS as u64);
+        let mut tick = tokio::time::interval(step);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => hub.sample_trends(jiff::Timestamp::now().as_millisecond()),
+                _ = stop.changed() => break,
+            }
+        }
+    });
 }
 
 fn main() -> ExitCode {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -21,92 +21,12 @@ use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;
 
+mod checkpoints;
+
+pub(super) use super::batch::{Batch, Item, Msg};
 use super::sla_sink::{Pending, SlaSink, MAX_PENDING};
 use super::{wall_ms, Consumer_, Limiter};
 use crate::sla_events::Cause;
-
-/// What the consumer thread hands a worker, in partition order.
-pub(super) enum Item {
-    /// Consecutive messages of the partition.
-    Batch(Batch),
-    /// The end of the partition: every message before it has been handed over.
-    Eof,
-}
-
-/// Messages of one partition in offset order, their payloads and keys
-/// copied into one buffer: a few allocations per batch rather than several
-/// per message (an owned message copies its topic, payload and key apart).
-#[derive(Default)]
-pub(super) struct Batch {
-    buf: Vec<u8>,
-    recs: Vec<Rec>,
-}
-
-/// Where one message of a [`Batch`] lies in its buffer.
-struct Rec {
-    offset: i64,
-    payload: Option<(usize, usize)>,
-    key: Option<(usize, usize)>,
-}
-
-/// One message of a [`Batch`].
-pub(super) struct Msg<'a> {
-    pub offset: i64,
-    pub payload: Option<&'a [u8]>,
-    pub key: Option<&'a [u8]>,
-}
-
-impl Batch {
-    /// An empty batch with room for `n` messages.
-    pub fn with_capacity(n: usize) -> Batch {
-        Batch {
-            buf: Vec::with_capacity(n * 512),
-            recs: Vec::with_capacity(n),
-        }
-    }
-
-    /// Appends a message (the next one of its partition).
-    pub fn push(&mut self, m: &BorrowedMessage<'_>) {
-        self.push_parts(m.offset(), m.payload(), m.key());
-    }
-
-    /// Appends a message given by its parts.
-    pub fn push_parts(&mut self, offset: i64, payload: Option<&[u8]>, key: Option<&[u8]>) {
-        let mut put = |b: Option<&[u8]>| {
-            b.map(|b| {
-                let start = self.buf.len();
-                self.buf.extend_from_slice(b);
-                (start, b.len())
-            })
-        };
-        let payload = put(payload);
-        let key = put(key);
-        self.recs.push(Rec {
-            offset,
-            payload,
-            key,
-        });
-    }
-
-    pub fn len(&self) -> usize {
-        self.recs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
-    }
-
-    /// The `i`th message.
-    fn get(&self, i: usize) -> Msg<'_> {
-        let r = &self.recs[i];
-        let slice = |x: Option<(usize, usize)>| x.map(|(start, len)| &self.buf[start..start + len]);
-        Msg {
-            offset: r.offset,
-            payload: slice(r.payload),
-            key: slice(r.key),
-        }
-    }
-}
 
 /// How many messages a worker applies before it looks at its control
 /// channel and timers again.
@@ -521,173 +441,6 @@ impl Worker {
         );
     }
 
-    /// Starts writing a checkpoint when something is not covered yet and
-    /// no write is in flight.
-    ///
-    /// With the SLA event stream, the write first settles every SLA event
-    /// produced so far (all of them caused by input before `next_offset`):
-    /// a checkpoint never covers input whose SLA events are not
-    /// acknowledged. Without checkpoints, the same settling decides which
-    /// offset may be committed.
-    fn start_checkpoint(&mut self) {
-        let changelog = self.env.changelog.clone();
-        let sink = self.env.sla_events.clone();
-        if changelog.is_none() && sink.is_none() {
-            return;
-        }
-        // SLA events produced by the idle clock alone need settling too.
-        if self.writing.is_some() || (self.dirty_since_ms.is_none() && self.sla_pending.is_empty())
-        {
-            return;
-        }
-        let Some(next_offset) = self.next_offset else {
-            return;
-        };
-        let meta = self.meta(next_offset);
-        let bytes = if changelog.is_some() {
-            let t0 = Instant::now();
-            // A large state takes a while to encode: let the runtime move other
-            // partitions' tasks off this thread meanwhile.
-            match tokio::task::block_in_place(|| encode_state(self.engine.state())) {
-                Ok(b) => {
-                    tracing::debug!(topic = %self.tp.0, partition = self.tp.1, bytes = b.len(),
-                                    encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded");
-                    b
-                }
-                Err(e) => {
-                    error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "cannot encode a checkpoint");
-                    return;
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let m = meta.clone();
-        let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
-        let pending = std::mem::take(&mut self.sla_pending);
-        let write = tokio::spawn(async move {
-            if let Some(sink) = sink {
-                let left = sink.settle(pending, timeout).await;
-                if !left.is_empty() {
-                    let e = CheckpointError::Timeout(format!(
-                        "{} SLA events not acknowledged within {timeout:?}",
-                        left.len()
-                    ));
-                    return (Err(e), left);
-                }
-            }
-            let Some(changelog) = changelog else {
-                return (Ok(()), Vec::new());
-            };
-            let r = match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
-                Ok(r) => r,
-                Err(_) => Err(CheckpointError::Timeout(format!(
-                    "checkpoint not acknowledged within {timeout:?}"
-                ))),
-            };
-            (r, Vec::new())
-        });
-        // Events applied from now on are not covered by this checkpoint.
-        let covered_since = self.dirty_since_ms.take();
-        self.writing = Some((meta, write, covered_since));
-    }
-
-    /// Stores the offset the newest checkpoint covers for the group commit,
-    /// once (also a restored one: the process that wrote it may have died
-    /// before committing it).
-    fn store_covered(&mut self) {
-        let Some(o) = self.last.as_ref().map(|m| m.next_offset) else {
-            return;
-        };
-        // librdkafka commits the stored offset + 1.
-        if self.stored != Some(o)
-            && o > 0
-            && self
-                .env
-                .consumer
-                .store_offset(&self.tp.0, self.tp.1, o - 1)
-                .is_ok()
-        {
-            self.stored = Some(o);
-        }
-    }
-
-    fn meta(&self, next_offset: i64) -> Meta {
-        Meta {
-            topic: self.tp.0.clone(),
-            partition: self.tp.1,
-            next_offset,
-            generation: self.last.as_ref().map_or(1, |m| m.generation + 1),
-            writer: self.env.writer.as_ref().clone(),
-            wall_ms: wall_ms(),
-            last_event_wall_ms: Some(self.idle.wall_ms),
-        }
-    }
-
-    /// A write finished: on success it is the newest checkpoint and its
-    /// offset may be committed; on failure what it covered is dirty again.
-    fn written(
-        &mut self,
-        r: Result<(Result<(), CheckpointError>, Vec<Pending>), tokio::task::JoinError>,
-    ) {
-        let Some((meta, _, covered_since)) = self.writing.take() else {
-            return;
-        };
-        // SLA events the write could not settle go first in the next one.
-        let r = r.map(|(r, mut left)| {
-            left.append(&mut self.sla_pending);
-            self.sla_pending = left;
-            r
-        });
-        // What the failed write would have covered is uncovered again.
-        let uncover = |d: Option<i64>| match (d, covered_since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match r {
-            Ok(Ok(())) => {
-                self.last = Some(meta);
-                self.store_covered();
-            }
-            Ok(Err(e)) => {
-                warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
-                      "checkpoint abandoned; the previous one stands");
-                self.dirty_since_ms = uncover(self.dirty_since_ms);
-            }
-            Err(e) => {
-                error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "checkpoint task failed");
-                self.dirty_since_ms = uncover(self.dirty_since_ms);
-            }
-        }
-        self.status();
-    }
-
-    /// Waits for a write in flight, then writes what is left, all within `deadline`.
-    async fn final_checkpoint(&mut self, deadline: Duration) {
-        let until = tokio::time::Instant::now() + deadline;
-        if let Some((_, w, _)) = self.writing.as_mut() {
-            match tokio::time::timeout_at(until, w).await {
-                Ok(r) => self.written(r),
-                Err(_) => {
-                    self.writing = None;
-                    warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight abandoned at the deadline");
-                    return;
-                }
-            }
-        }
-        self.start_checkpoint();
-        if let Some((_, w, _)) = self.writing.as_mut() {
-            match tokio::time::timeout_at(until, w).await {
-                Ok(r) => self.written(r),
-                Err(_) => {
-                    self.writing = None;
-                    warn!(topic = %self.tp.0, partition = self.tp.1,
-                          "final checkpoint abandoned at the deadline; the previous one stands");
-                }
-            }
-        }
-    }
-
     async fn revoke(mut self, lost: bool) -> Parked {
         if lost {
             // Another instance may own it already: write nothing more. The
@@ -805,28 +558,6 @@ mod tests {
             wall_ms,
             last_event_wall_ms,
         }
-    }
-
-    #[test]
-    fn a_batch_gives_back_each_message_as_pushed() {
-        let mut b = Batch::with_capacity(2);
-        assert!(b.is_empty());
-        b.push_parts(7, Some(b"{\"a\":1}"), Some(b"cust-1"));
-        b.push_parts(8, None, None);
-        b.push_parts(9, Some(b""), Some(b"k"));
-        assert_eq!(b.len(), 3);
-        let m = b.get(0);
-        assert_eq!(
-            (m.offset, m.payload, m.key),
-            (7, Some(&b"{\"a\":1}"[..]), Some(&b"cust-1"[..]))
-        );
-        let m = b.get(1);
-        assert_eq!((m.offset, m.payload, m.key), (8, None, None));
-        let m = b.get(2);
-        assert_eq!(
-            (m.offset, m.payload, m.key),
-            (9, Some(&b""[..]), Some(&b"k"[..]))
-        );
     }
 
     #[test]

@@ -1,0 +1,373 @@
+//! The consumer's librdkafka context: statistics (lag), errors and logs,
+//! and rebalances — restoring each newly assigned partition (its parked
+//! engine, else its newest checkpoint, else empty) and stopping and parking
+//! the workers of revoked ones.
+
+use super::*;
+use crate::locks::lock;
+
+/// A worker's channels, held by the consumer thread and the callbacks.
+pub(super) struct Handle {
+    pub(super) data: mpsc::Sender<Item>,
+    pub(super) ctrl: mpsc::UnboundedSender<Control>,
+    pub(super) stop: watch::Sender<bool>,
+}
+
+/// The workers of the assigned partitions and the engines of revoked ones.
+#[derive(Default)]
+pub(super) struct Workers {
+    pub(super) live: HashMap<TopicPartition, Handle>,
+    pub(super) parked: HashMap<TopicPartition, Parked>,
+}
+
+/// librdkafka callbacks: statistics (lag), rebalances (restore, revoke),
+/// errors and logs (rate-limited).
+pub struct Ctx {
+    pub(super) hub: Arc<SnapshotHub>,
+    pub(super) cfg: Arc<Config>,
+    pub(super) rt: tokio::runtime::Handle,
+    pub(super) workers: Mutex<Workers>,
+    /// Set once the consumer exists (workers store offsets through it).
+    pub(super) env: Mutex<Option<Env>>,
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, stats: Statistics) {
+        let assigned = self.hub.assigned();
+        let mut lag = BTreeMap::new();
+        for (topic, t) in stats.topics {
+            for (p, part) in t.partitions {
+                let tp = (topic.clone(), p);
+                // Only partitions this instance owns: a revoked one's lag is another's.
+                if p < 0 || !assigned.contains(&tp) {
+                    continue;
+                }
+                // -1 means unknown: nothing fetched yet. An empty partition has no lag.
+                if part.consumer_lag >= 0 {
+                    lag.insert(tp, part.consumer_lag);
+                } else if part.hi_offset == 0 {
+                    lag.insert(tp, 0);
+                }
+            }
+        }
+        self.hub.set_lag(lag);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        kafka_log::client_error(&error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        kafka_log::client_log(level, fac, message);
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        self.hub.rebalances.fetch_add(1, Ordering::Relaxed);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assign(consumer, tpl);
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    error!(error = %e, "cannot take the assigned partitions");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(tpl, consumer.assignment_lost());
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    warn!(error = %e, "unassign failed");
+                }
+            }
+            e => {
+                warn!(error = %RDKafkaErrorCode::from(e), "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
+        let assigned = consumer
+            .assignment()
+            .map(|t| partitions(&t))
+            .unwrap_or_default();
+        info!(partitions = ?assigned, "assignment");
+        self.hub.set_assigned(assigned.clone());
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            // Engines parked for partitions that went elsewhere are dropped.
+            self.drop_parked(|tp, _| !assigned.contains(tp));
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.hub.last_commit_ms.store(wall_ms(), Ordering::Relaxed);
+                kafka_log::ok();
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::debug!(error = %e, "offset commit"),
+        }
+    }
+}
+
+impl Ctx {
+    /// Builds a worker for each newly assigned partition and sets the
+    /// offset it starts from.
+    pub(super) fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let Some(env) = lock(&self.env).clone() else {
+            return;
+        };
+        let tps = partitions(tpl);
+        let mut todo = Vec::new();
+        for tp in tps {
+            if lock(&self.workers).live.contains_key(&tp) {
+                continue;
+            }
+            self.hub.set_status(
+                &tp,
+                PartStatus {
+                    phase: Phase::Restoring,
+                    position: -1,
+                    target: -1,
+                    dirty_since_ms: None,
+                },
+            );
+            let target = consumer
+                .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
+                .map(|(_, high)| high)
+                .unwrap_or(0);
+            let parked = lock(&self.workers).parked.remove(&tp);
+            todo.push((tp, target, parked));
+        }
+        // Partitions restore side by side: an instance taking over several
+        // large partitions waits for the largest, not for their sum.
+        let starts: Vec<Start> = std::thread::scope(|scope| {
+            let running: Vec<_> = todo
+                .into_iter()
+                .map(|(tp, target, parked)| {
+                    let env = &env;
+                    scope.spawn(move || self.start(env, &tp, target, parked))
+                })
+                .collect();
+            running.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for start in starts {
+            let tp = start.tp.clone();
+            if let Some(o) = start.next_offset {
+                if let Err(e) = tpl.set_partition_offset(&tp.0, tp.1, Offset::Offset(o)) {
+                    error!(topic = %tp.0, partition = tp.1, error = %e, "cannot set the start offset");
+                }
+            }
+            let (data, ctrl, stop) = worker::spawn(env.clone(), start, &self.rt);
+            lock(&self.workers)
+                .live
+                .insert(tp, Handle { data, ctrl, stop });
+        }
+    }
+
+    /// Where a newly assigned partition starts: its parked engine if no one
+    /// else has checkpointed it since, else its newest valid checkpoint,
+    /// else an empty engine at the group's committed offset.
+    pub(super) fn start(
+        &self,
+        env: &Env,
+        tp: &TopicPartition,
+        target: i64,
+        parked: Option<Parked>,
+    ) -> Start {
+        let cfg = &self.cfg;
+        let Some(changelog) = env.changelog.as_ref() else {
+            return empty_start(cfg, tp, target);
+        };
+        if let Some(p) = parked {
+            match resume_parked(changelog, tp, target, p) {
+                Some(start) => return start,
+                None => self.hub.remove(tp),
+            }
+        }
+        restore(cfg, changelog, tp, target).unwrap_or_else(|| empty_start(cfg, tp, target))
+    }
+
+    /// Stops the workers of revoked partitions (each writes its final
+    /// checkpoint unless the partition was lost) and parks their engines.
+    pub(super) fn revoke(&self, tpl: &TopicPartitionList, lost: bool) {
+        let tps = partitions(tpl);
+        let mut waiting = Vec::new();
+        for tp in tps {
+            let Some(h) = lock(&self.workers).live.remove(&tp) else {
+                continue;
+            };
+            let _ = h.stop.send(true);
+            let (reply, rx) = std::sync::mpsc::channel();
+            if h.ctrl.send(Control::Revoke { lost, reply }).is_ok() {
+                waiting.push((tp, rx));
+            }
+        }
+        // Bounded: a worker that cannot finish in time is left to finish
+        // alone; its partition then starts from its newest checkpoint.
+        let until = Instant::now() + Duration::from_secs(12);
+        for (tp, rx) in waiting {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(p) => {
+                    lock(&self.workers).parked.insert(tp, p);
+                }
+                Err(_) => warn!(topic = %tp.0, partition = tp.1, "worker did not stop in time"),
+            }
+        }
+    }
+
+    /// Drops parked engines matching `f` (and their published series).
+    pub(super) fn drop_parked(&self, f: impl Fn(&TopicPartition, &Parked) -> bool) {
+        let mut w = lock(&self.workers);
+        let gone: Vec<TopicPartition> = w
+            .parked
+            .iter()
+            .filter(|(tp, p)| f(tp, p))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in gone {
+            w.parked.remove(&tp);
+            self.hub.remove(&tp);
+        }
+    }
+
+    /// Stops every worker with a final checkpoint, bounded by `deadline`.
+    pub(super) fn shutdown(&self, deadline: Duration) {
+        let handles: Vec<(TopicPartition, Handle)> = lock(&self.workers).live.drain().collect();
+        let mut waiting = Vec::new();
+        for (tp, h) in handles {
+            let _ = h.stop.send(true);
+            let (reply, rx) = std::sync::mpsc::channel();
+            if h.ctrl.send(Control::Shutdown { deadline, reply }).is_ok() {
+                waiting.push((tp, rx));
+            }
+        }
+        let until = Instant::now() + deadline + Duration::from_millis(500);
+        for (tp, rx) in waiting {
+            if rx
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+                .is_err()
+            {
+                warn!(topic = %tp.0, partition = tp.1, "worker did not stop in time");
+            }
+        }
+    }
+}
+
+pub(crate) type Consumer_ = BaseConsumer<Ctx>;
+
+/// An empty engine at the group's committed offset.
+fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
+    Start {
+        tp: tp.clone(),
+        engine: Engine::new(cfg),
+        next_offset: None,
+        last: None,
+        target,
+        idle: IdleClock::default(),
+        caught_up: false,
+        sla_pending: Vec::new(),
+    }
+}
+
+/// The parked engine of a partition that came back, if no other instance
+/// has checkpointed the partition since it left (else `None`: restore).
+fn resume_parked(
+    changelog: &Changelog,
+    tp: &TopicPartition,
+    target: i64,
+    p: Parked,
+) -> Option<Start> {
+    match changelog.latest_meta(&tp.0, tp.1, RESTORE_TIMEOUT) {
+        Ok(latest) if latest == p.last => {
+            info!(topic = %tp.0, partition = tp.1, offset = ?p.next_offset,
+                  "partition back: its engine resumes where it stopped");
+            Some(Start {
+                tp: tp.clone(),
+                engine: p.engine,
+                next_offset: p.next_offset,
+                last: p.last,
+                target,
+                idle: p.idle,
+                caught_up: true,
+                sla_pending: p.sla_pending,
+            })
+        }
+        Ok(_) => {
+            info!(topic = %tp.0, partition = tp.1,
+                  "partition back, but checkpointed elsewhere since: restoring");
+            None
+        }
+        Err(e) => {
+            warn!(topic = %tp.0, partition = tp.1, error = %e,
+                  "cannot read the changelog; restoring");
+            None
+        }
+    }
+}
+
+/// The partition's newest valid checkpoint as a start (`None`: there is
+/// none, or it cannot be read or decoded — each logged).
+fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64) -> Option<Start> {
+    let t0 = Instant::now();
+    let r = match changelog.restore(&tp.0, tp.1, RESTORE_TIMEOUT) {
+        Ok(r) => r,
+        Err(e) => {
+            error!(topic = %tp.0, partition = tp.1, error = %e,
+                   "cannot read checkpoints; starting empty at the committed offset");
+            return None;
+        }
+    };
+    for why in &r.rejected {
+        error!(topic = %tp.0, partition = tp.1, reason = %why,
+               "corrupt or unreadable checkpoint skipped");
+    }
+    let Some((meta, bytes)) = r.found else {
+        if !r.rejected.is_empty() {
+            error!(topic = %tp.0, partition = tp.1,
+                   "no usable checkpoint; starting empty at the committed offset");
+        }
+        return None;
+    };
+    match decode_state(&bytes) {
+        Ok(st) => {
+            let engine = Engine::from_state(cfg, st);
+            let idle =
+                IdleClock::from_checkpoint(&meta, engine.clock(), cfg.time.idle_timeout.ms());
+            info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
+                  generation = meta.generation, bytes = bytes.len(),
+                  ms = t0.elapsed().as_millis() as u64, "state restored");
+            Some(Start {
+                tp: tp.clone(),
+                engine,
+                next_offset: Some(meta.next_offset),
+                last: Some(meta),
+                target,
+                idle,
+                caught_up: false,
+                sla_pending: Vec::new(),
+            })
+        }
+        Err(e) => {
+            error!(topic = %tp.0, partition = tp.1, error = %e,
+                   "checkpoint cannot be decoded; starting empty at the committed offset");
+            None
+        }
+    }
+}

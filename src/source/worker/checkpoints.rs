@@ -1,0 +1,173 @@
+//! A worker's checkpoints: when one is written, what it covers, and the
+//! offsets stored for the group commit once the changelog acknowledges it.
+
+use super::*;
+
+impl Worker {
+    /// Starts writing a checkpoint when something is not covered yet and
+    /// no write is in flight.
+    ///
+    /// With the SLA event stream, the write first settles every SLA event
+    /// produced so far (all of them caused by input before `next_offset`):
+    /// a checkpoint never covers input whose SLA events are not
+    /// acknowledged. Without checkpoints, the same settling decides which
+    /// offset may be committed.
+    pub(super) fn start_checkpoint(&mut self) {
+        let changelog = self.env.changelog.clone();
+        let sink = self.env.sla_events.clone();
+        if changelog.is_none() && sink.is_none() {
+            return;
+        }
+        // SLA events produced by the idle clock alone need settling too.
+        if self.writing.is_some() || (self.dirty_since_ms.is_none() && self.sla_pending.is_empty())
+        {
+            return;
+        }
+        let Some(next_offset) = self.next_offset else {
+            return;
+        };
+        let meta = self.meta(next_offset);
+        let bytes = if changelog.is_some() {
+            let t0 = Instant::now();
+            // A large state takes a while to encode: let the runtime move other
+            // partitions' tasks off this thread meanwhile.
+            match tokio::task::block_in_place(|| encode_state(self.engine.state())) {
+                Ok(b) => {
+                    tracing::debug!(topic = %self.tp.0, partition = self.tp.1, bytes = b.len(),
+                                    encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded");
+                    b
+                }
+                Err(e) => {
+                    error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "cannot encode a checkpoint");
+                    return;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let m = meta.clone();
+        let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
+        let pending = std::mem::take(&mut self.sla_pending);
+        let write = tokio::spawn(async move {
+            if let Some(sink) = sink {
+                let left = sink.settle(pending, timeout).await;
+                if !left.is_empty() {
+                    let e = CheckpointError::Timeout(format!(
+                        "{} SLA events not acknowledged within {timeout:?}",
+                        left.len()
+                    ));
+                    return (Err(e), left);
+                }
+            }
+            let Some(changelog) = changelog else {
+                return (Ok(()), Vec::new());
+            };
+            let r = match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
+                Ok(r) => r,
+                Err(_) => Err(CheckpointError::Timeout(format!(
+                    "checkpoint not acknowledged within {timeout:?}"
+                ))),
+            };
+            (r, Vec::new())
+        });
+        // Events applied from now on are not covered by this checkpoint.
+        let covered_since = self.dirty_since_ms.take();
+        self.writing = Some((meta, write, covered_since));
+    }
+
+    /// Stores the offset the newest checkpoint covers for the group commit,
+    /// once (also a restored one: the process that wrote it may have died
+    /// before committing it).
+    pub(super) fn store_covered(&mut self) {
+        let Some(o) = self.last.as_ref().map(|m| m.next_offset) else {
+            return;
+        };
+        // librdkafka commits the stored offset + 1.
+        if self.stored != Some(o)
+            && o > 0
+            && self
+                .env
+                .consumer
+                .store_offset(&self.tp.0, self.tp.1, o - 1)
+                .is_ok()
+        {
+            self.stored = Some(o);
+        }
+    }
+
+    fn meta(&self, next_offset: i64) -> Meta {
+        Meta {
+            topic: self.tp.0.clone(),
+            partition: self.tp.1,
+            next_offset,
+            generation: self.last.as_ref().map_or(1, |m| m.generation + 1),
+            writer: self.env.writer.as_ref().clone(),
+            wall_ms: wall_ms(),
+            last_event_wall_ms: Some(self.idle.wall_ms),
+        }
+    }
+
+    /// A write finished: on success it is the newest checkpoint and its
+    /// offset may be committed; on failure what it covered is dirty again.
+    pub(super) fn written(
+        &mut self,
+        r: Result<(Result<(), CheckpointError>, Vec<Pending>), tokio::task::JoinError>,
+    ) {
+        let Some((meta, _, covered_since)) = self.writing.take() else {
+            return;
+        };
+        // SLA events the write could not settle go first in the next one.
+        let r = r.map(|(r, mut left)| {
+            left.append(&mut self.sla_pending);
+            self.sla_pending = left;
+            r
+        });
+        // What the failed write would have covered is uncovered again.
+        let uncover = |d: Option<i64>| match (d, covered_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match r {
+            Ok(Ok(())) => {
+                self.last = Some(meta);
+                self.store_covered();
+            }
+            Ok(Err(e)) => {
+                warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
+                      "checkpoint abandoned; the previous one stands");
+                self.dirty_since_ms = uncover(self.dirty_since_ms);
+            }
+            Err(e) => {
+                error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "checkpoint task failed");
+                self.dirty_since_ms = uncover(self.dirty_since_ms);
+            }
+        }
+        self.status();
+    }
+
+    /// Waits for a write in flight, then writes what is left, all within `deadline`.
+    pub(super) async fn final_checkpoint(&mut self, deadline: Duration) {
+        let until = tokio::time::Instant::now() + deadline;
+        if let Some((_, w, _)) = self.writing.as_mut() {
+            match tokio::time::timeout_at(until, w).await {
+                Ok(r) => self.written(r),
+                Err(_) => {
+                    self.writing = None;
+                    warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight abandoned at the deadline");
+                    return;
+                }
+            }
+        }
+        self.start_checkpoint();
+        if let Some((_, w, _)) = self.writing.as_mut() {
+            match tokio::time::timeout_at(until, w).await {
+                Ok(r) => self.written(r),
+                Err(_) => {
+                    self.writing = None;
+                    warn!(topic = %self.tp.0, partition = self.tp.1,
+                          "final checkpoint abandoned at the deadline; the previous one stands");
+                }
+            }
+        }
+    }
+}
