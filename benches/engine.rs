@@ -481,6 +481,21 @@ fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {
             BatchSize::PerIteration,
         )
     });
+    // The same with `[agents] per_agent_metrics` on, to profile what the
+    // option costs (`-- --profile-time 10 engine/apply` runs both).
+    let on = Config::parse("[agents]\nper_agent_metrics = true\n").expect("valid config");
+    g.bench_function("apply_per_agent", |b| {
+        b.iter_batched(
+            || (events.to_vec(), Engine::new(&on)),
+            |(events, mut engine)| {
+                for ev in events {
+                    engine.apply(ev);
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 
