@@ -413,9 +413,20 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(rounds);
+    // Which of the two runs first alternates too, so that what a run
+    // leaves behind (the heap of the engine just dropped) falls on both;
+    // each round also runs off against off, the noise floor of the ratio.
     let mut off_on = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        off_on.push((run(&off).0, run(&on).0));
+    let mut off_off = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        if i.is_multiple_of(2) {
+            let a = run(&off).0;
+            off_on.push((a, run(&on).0));
+        } else {
+            let b = run(&on).0;
+            off_on.push((run(&off).0, b));
+        }
+        off_off.push((run(&off).0, run(&off).0));
     }
     let rate = |t: Duration| events.len() as f64 / t.as_secs_f64();
     let median = |mut v: Vec<f64>| {
@@ -440,6 +451,16 @@ fn per_agent_report(events: &[Event], rounds: usize) {
              {rounds} alternating rounds): on/off = {ratio:.3} (median of the rounds' ratios)",
             median(off_on.iter().map(|r| rate(pick(r.0))).collect()),
             median(off_on.iter().map(|r| rate(pick(r.1))).collect()),
+        );
+        let control = median(
+            off_off
+                .iter()
+                .map(|&(a, b)| rate(pick(b)) / rate(pick(a)))
+                .collect(),
+        );
+        println!(
+            "per-agent: control, off against off by {what} time: {control:.3} (median of \
+             {rounds} rounds' ratios)"
         );
     }
 }
