@@ -409,13 +409,17 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         bytes as f64 / agents.max(1) as f64
     );
     // Alternating rounds; each round's ratio compares runs made side by side.
-    let rounds = std::env::var("FRONTLINE_BENCH_ROUNDS")
+    // Which of the two runs first alternates too: the second of two runs in
+    // a row is slower by a few per cent whatever it runs (the off-against-
+    // off control below measures it), so a round's ratio leans on its order,
+    // and the ratio quoted is the median over pairs of consecutive rounds,
+    // one of each order, of their geometric mean.
+    let rounds: usize = std::env::var("FRONTLINE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(rounds);
-    // Which of the two runs first alternates too, so that what a run
-    // leaves behind (the heap of the engine just dropped) falls on both;
-    // each round also runs off against off, the noise floor of the ratio.
+        .unwrap_or(rounds)
+        .max(2)
+        .next_multiple_of(2);
     let mut off_on = Vec::with_capacity(rounds);
     let mut off_off = Vec::with_capacity(rounds);
     for i in 0..rounds {
@@ -440,17 +444,20 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         ),
         ("cpu", |t: (Duration, Duration)| t.1),
     ] {
-        let ratio = median(
-            off_on
-                .iter()
-                .map(|&(off, on)| rate(pick(on)) / rate(pick(off)))
-                .collect(),
-        );
+        let ratios: Vec<f64> = off_on
+            .iter()
+            .map(|&(off, on)| rate(pick(on)) / rate(pick(off)))
+            .collect();
+        let ratio = median(ratios.chunks(2).map(|p| (p[0] * p[1]).sqrt()).collect());
+        let on_second = median(ratios.iter().step_by(2).copied().collect());
+        let on_first = median(ratios.iter().skip(1).step_by(2).copied().collect());
         println!(
             "per-agent: apply {:.0} events/s off, {:.0} events/s on by {what} time (medians of \
-             {rounds} alternating rounds): on/off = {ratio:.3} (median of the rounds' ratios)",
+             {rounds} alternating rounds): on/off = {ratio:.3} (median over {} pairs of rounds; \
+             {on_second:.3} with on run second, {on_first:.3} with on run first)",
             median(off_on.iter().map(|r| rate(pick(r.0))).collect()),
             median(off_on.iter().map(|r| rate(pick(r.1))).collect()),
+            rounds / 2,
         );
         let control = median(
             off_off
@@ -459,8 +466,8 @@ fn per_agent_report(events: &[Event], rounds: usize) {
                 .collect(),
         );
         println!(
-            "per-agent: control, off against off by {what} time: {control:.3} (median of \
-             {rounds} rounds' ratios)"
+            "per-agent: control, off run second against off run first by {what} time: \
+             {control:.3} (median of {rounds} rounds)"
         );
     }
 }
@@ -549,7 +556,7 @@ fn main() {
     print_corpus(&corpus);
     let events = decoded(&corpus);
     if !has("--list") && !profiling {
-        per_agent_report(&events, if bench { 6 } else { 1 });
+        per_agent_report(&events, if bench { 6 } else { 2 });
     }
 
     let mut c = Criterion::default()
