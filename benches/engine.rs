@@ -409,13 +409,28 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         bytes as f64 / agents.max(1) as f64
     );
     // Alternating rounds; each round's ratio compares runs made side by side.
-    let rounds = std::env::var("FRONTLINE_BENCH_ROUNDS")
+    // Which of the two runs first alternates too: the second of two runs in
+    // a row is slower by a few per cent whatever it runs (the off-against-
+    // off control below measures it), so a round's ratio leans on its order,
+    // and the ratio quoted is the median over pairs of consecutive rounds,
+    // one of each order, of their geometric mean.
+    let rounds: usize = std::env::var("FRONTLINE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(rounds);
+        .unwrap_or(rounds)
+        .max(2)
+        .next_multiple_of(2);
     let mut off_on = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        off_on.push((run(&off).0, run(&on).0));
+    let mut off_off = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        if i.is_multiple_of(2) {
+            let a = run(&off).0;
+            off_on.push((a, run(&on).0));
+        } else {
+            let b = run(&on).0;
+            off_on.push((run(&off).0, b));
+        }
+        off_off.push((run(&off).0, run(&off).0));
     }
     let rate = |t: Duration| events.len() as f64 / t.as_secs_f64();
     let median = |mut v: Vec<f64>| {
@@ -429,17 +444,30 @@ fn per_agent_report(events: &[Event], rounds: usize) {
         ),
         ("cpu", |t: (Duration, Duration)| t.1),
     ] {
-        let ratio = median(
-            off_on
+        let ratios: Vec<f64> = off_on
+            .iter()
+            .map(|&(off, on)| rate(pick(on)) / rate(pick(off)))
+            .collect();
+        let ratio = median(ratios.chunks(2).map(|p| (p[0] * p[1]).sqrt()).collect());
+        let on_second = median(ratios.iter().step_by(2).copied().collect());
+        let on_first = median(ratios.iter().skip(1).step_by(2).copied().collect());
+        println!(
+            "per-agent: apply {:.0} events/s off, {:.0} events/s on by {what} time (medians of \
+             {rounds} alternating rounds): on/off = {ratio:.3} (median over {} pairs of rounds; \
+             {on_second:.3} with on run second, {on_first:.3} with on run first)",
+            median(off_on.iter().map(|r| rate(pick(r.0))).collect()),
+            median(off_on.iter().map(|r| rate(pick(r.1))).collect()),
+            rounds / 2,
+        );
+        let control = median(
+            off_off
                 .iter()
-                .map(|&(off, on)| rate(pick(on)) / rate(pick(off)))
+                .map(|&(a, b)| rate(pick(b)) / rate(pick(a)))
                 .collect(),
         );
         println!(
-            "per-agent: apply {:.0} events/s off, {:.0} events/s on by {what} time (medians of \
-             {rounds} alternating rounds): on/off = {ratio:.3} (median of the rounds' ratios)",
-            median(off_on.iter().map(|r| rate(pick(r.0))).collect()),
-            median(off_on.iter().map(|r| rate(pick(r.1))).collect()),
+            "per-agent: control, off run second against off run first by {what} time: \
+             {control:.3} (median of {rounds} rounds)"
         );
     }
 }
@@ -481,6 +509,21 @@ fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {
             BatchSize::PerIteration,
         )
     });
+    // The same with `[agents] per_agent_metrics` on, to profile what the
+    // option costs (`-- --profile-time 10 engine/apply` runs both).
+    let on = Config::parse("[agents]\nper_agent_metrics = true\n").expect("valid config");
+    g.bench_function("apply_per_agent", |b| {
+        b.iter_batched(
+            || (events.to_vec(), Engine::new(&on)),
+            |(events, mut engine)| {
+                for ev in events {
+                    engine.apply(ev);
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 
@@ -513,7 +556,7 @@ fn main() {
     print_corpus(&corpus);
     let events = decoded(&corpus);
     if !has("--list") && !profiling {
-        per_agent_report(&events, if bench { 6 } else { 1 });
+        per_agent_report(&events, if bench { 6 } else { 2 });
     }
 
     let mut c = Criterion::default()

@@ -71,8 +71,9 @@ impl Engine {
             keys::status_key(status, q)
         ) += to - from;
         if self.per_agent() {
-            let k = keys::agent_key(0, status.index() as u8, agent, q);
-            *bump!(self.state.metrics, agent_time_ms, k) += to - from;
+            self.state
+                .metrics
+                .agent_time_add(status, agent, q, to - from);
         }
         let c = match status {
             AgentStatus::Available => WindowCount::AgentAvailableMs,

@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::keys::{agent_unkey, csat_unkey, open_unkey, sla_unkey, status_unkey, undims};
+use super::keys::{csat_unkey, open_unkey, sla_unkey, status_unkey, undims};
 use super::state::{agent_count, agent_sum, KeyCounts, PromHist};
 use super::{Engine, LabelCap, LabelId};
 use crate::decode::REASONS;
-use crate::event::{AgentStatus, Channel, EventType};
+use crate::event::{Channel, EventType};
 use crate::metrics::{
     DurKey, ExemplarValue, HistValue, LabelValue, Labels, Progress, Snapshot, Value, WindowData,
     WindowSet,
@@ -468,16 +468,12 @@ impl Engine {
             (agent_count::CSAT, names::AGENT_CSAT),
         ] {
             let mut f = out.family(name);
-            for (k, n) in &m.agent_counts {
-                let (fam, score, agent, id) = agent_unkey(*k);
-                if fam != family {
-                    continue;
-                }
+            for (agent, id, score, n) in m.per_agent.counts(family) {
                 let mut l = labels(agent, id);
                 if family == agent_count::CSAT {
                     l.push(("score", Cow::Owned(score.to_string())));
                 }
-                f.push(l, Value::Int(*n));
+                f.push(l, Value::Int(n));
             }
         }
         // Sum and count only: a `+Inf` bucket and no other (docs/metrics.md).
@@ -487,28 +483,22 @@ impl Engine {
             (agent_sum::FIRST_RESPONSE, names::AGENT_FIRST_RESPONSE),
         ] {
             let mut f = out.family(name);
-            for (k, (sum_ms, count)) in &m.agent_sums {
-                let (fam, _, agent, id) = agent_unkey(*k);
-                if fam != family {
-                    continue;
-                }
+            for (agent, id, sum_ms, count) in m.per_agent.sums(family) {
                 let h = HistValue {
                     bounds: no_bounds.clone(),
-                    buckets: vec![*count],
-                    sum_ms: *sum_ms as f64,
-                    count: *count,
+                    buckets: vec![count],
+                    sum_ms: sum_ms as f64,
+                    count,
                     exemplars: Vec::new(),
                 };
                 f.push(labels(agent, id), Value::Hist(h));
             }
         }
         let mut f = out.family(names::AGENT_TIME_IN_STATUS);
-        for (k, ms) in &m.agent_time_ms {
-            let (_, status, agent, id) = agent_unkey(*k);
-            let st = AgentStatus::ALL[status as usize % AgentStatus::ALL.len()];
+        for (agent, id, st, ms) in m.per_agent.times() {
             let mut l = labels(agent, id);
             l.push(("status", fixed(st.as_str())));
-            f.push(l, Value::Millis(*ms));
+            f.push(l, Value::Millis(ms));
         }
     }
 }

@@ -73,9 +73,9 @@ pub fn csat_unkey(k: u32) -> (u8, Channel, LabelId) {
     ((k >> 20 & 0xf) as u8, ch, q)
 }
 
-/// Packs a per-agent family, score (CSAT; the status in
-/// [`super::state::Metrics::agent_time_ms`]; else 0), agent and queue into
-/// one map key.
+/// Packs a per-agent family, score (CSAT; the status for status time;
+/// else 0), agent and queue into one key: the checkpoint form of
+/// [`super::state::Metrics::per_agent`].
 pub fn agent_key(family: u8, score: u8, agent: LabelId, q: LabelId) -> u64 {
     (family as u64) << 48 | (score as u64) << 40 | (agent as u64) << 16 | q as u64
 }

@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::keys::{open_key, status_key};
 use super::labels::{LabelId, UNKNOWN};
-use super::per_agent::TicketAgents;
+use super::per_agent::{AgentSeries, TicketAgents};
 use super::sla::{Clocks, Pauses, NO_POLICY};
 use super::NHIST;
 use crate::decode::REASONS;
@@ -512,18 +512,14 @@ pub struct Metrics {
     pub duplicates: u64,
     pub late: u64,
     pub out_of_order: [u64; EventType::ALL.len()],
-    /// Per-agent counters (`[agents] per_agent_metrics`), by `keys::agent_key`.
-    pub agent_counts: FxHashMap<u64, u64>,
-    /// Per-agent durations by `keys::agent_key`: (sum ms, count).
-    pub agent_sums: FxHashMap<u64, (i64, u64)>,
-    /// Per-agent status time by `keys::agent_key` (the status in the score
-    /// byte) → ms: `support_agent_time_in_status_seconds_total`.
-    pub agent_time_ms: FxHashMap<u64, i64>,
+    /// Per-agent counters, durations and status time (`[agents]
+    /// per_agent_metrics`).
+    pub per_agent: AgentSeries,
     /// `max` is set from the config and `used` recounted on restore.
     pub budget: SeriesBudget,
 }
 
-/// The per-agent counters in [`Metrics::agent_counts`].
+/// The per-agent counters in [`Metrics::per_agent`].
 pub mod agent_count {
     /// `support_agent_contacts_handled_total`
     pub const HANDLED: u8 = 0;
@@ -535,7 +531,7 @@ pub mod agent_count {
     pub const CSAT: u8 = 3;
 }
 
-/// The per-agent durations in [`Metrics::agent_sums`].
+/// The per-agent durations in [`Metrics::per_agent`].
 pub mod agent_sum {
     /// `support_agent_handle_seconds`
     pub const HANDLE: u8 = 0;
@@ -605,9 +601,7 @@ impl Metrics {
             + self.sla_breaches.len()
             + self.sla_at_risk.len()
             + self.sla_active.len()
-            + self.agent_counts.len()
-            + AGENT_SUM_SERIES * self.agent_sums.len()
-            + self.agent_time_ms.len()
+            + self.per_agent.series()
     }
 }
 
