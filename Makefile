@@ -112,7 +112,7 @@ bench:
 
 ## frontline against a Kafka Streams application computing the same KPI
 ## subset on the same topic (benches/peers/; needs JDK 17 and mvn): results
-## checked equal, events/s per core and peak RSS of both. About 15 minutes.
+## checked equal, events/s per core and peak RSS of both. A few minutes.
 bench-peers:
 	./scripts/bench-peers.sh
 
