@@ -84,6 +84,9 @@ peer_run() {
   done
   t1=$(now)
   u=$(usage "$pid")
+  # Its final aggregates follow; a peer that never prints them fails the run.
+  for _ in $(seq 1 1200); do grep -q '^{' "$out" && break; sleep 0.1; done
+  grep -q '^{' "$out" || { kill "$pid"; echo "peer printed no results: $WORK/peer-$1.log" >&2; exit 1; }
   wait "$pid" || true
   python3 -c "print(f'{$N/($t1-$t0):.0f}')" | tr '\n' ' '; echo "$u"
 }
