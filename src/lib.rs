@@ -1,8 +1,11 @@
 //! frontline: customer-support KPIs from a stream of events.
 //!
-//! The data flows one way, and a module imports only from upstream of it
-//! or from the shared vocabulary: [`config`], [`event`], [`names`], and the
-//! metric model's types ([`metrics`]), which the engine fills.
+//! The data flows one way, and no dependency points back against it: the
+//! drivers ([`source`], [`replay`], [`server`], [`simulate`]) call into the
+//! pipeline; the engine imports only the shared vocabulary ([`config`],
+//! [`event`], [`names`], [`calendar`]), [`decode`] and the metric model
+//! ([`metrics`]) it fills; no two modules import each other, directly or
+//! around a cycle (`tests/module_order.rs` checks this on the source).
 //!
 //! ```text
 //!  source ──► decode ──► engine ──► metrics ──► hub ──► export
@@ -43,7 +46,7 @@
 //! - [`webconfig`]: the exporter-toolkit web config file (TLS, basic auth),
 //!   reloaded when its files change.
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
-//! - [`backfill`]: replay's OpenMetrics history, one sample per step, for promtool.
+//! - [`replay::backfill`]: replay's OpenMetrics history, one sample per step, for promtool.
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
 //!   write instead of panicking.
@@ -54,7 +57,6 @@
 //! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
-pub mod backfill;
 pub mod breach_log;
 pub mod calendar;
 pub mod checkpoint;

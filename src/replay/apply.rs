@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::backfill::Backfill;
 use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BATCH};
-use crate::backfill::Backfill;
 use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::DecodeError;

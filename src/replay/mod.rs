@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::decode::REASONS;
 
 mod apply;
+pub mod backfill;
 mod output;
 mod read;
 
@@ -41,7 +42,7 @@ pub struct ReplayArgs {
     /// a second thread while the engine applies (the same output).
     pub threads: usize,
     /// OpenMetrics history for promtool, one sample per step
-    /// ([`crate::backfill`]).
+    /// ([`backfill`]).
     pub openmetrics_out: Option<PathBuf>,
     /// The step of `openmetrics_out`, ms.
     pub step_ms: i64,

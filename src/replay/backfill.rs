@@ -42,11 +42,11 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
+use super::{Output, ReplayError};
 use crate::decode::DecodeError;
 use crate::engine::Engine;
 use crate::export;
 use crate::metrics::Family;
-use crate::replay::{Output, ReplayError};
 
 /// The default step.
 pub const DEFAULT_STEP_MS: i64 = 60_000;
