@@ -153,6 +153,31 @@ pub(super) trait Clocked {
     fn pauses(&self, i: usize) -> (&[(i64, i64)], Option<i64>);
 }
 
+/// The accessors of the fields a ticket and a call both have, under the
+/// same names.
+macro_rules! same_named_fields {
+    () => {
+        fn policy(&self) -> u8 {
+            self.policy
+        }
+        fn set_policy(&mut self, p: u8) {
+            self.policy = p;
+        }
+        fn clocks(&self) -> Clocks {
+            self.clocks
+        }
+        fn clocks_mut(&mut self) -> &mut Clocks {
+            &mut self.clocks
+        }
+        fn sla_due(&self) -> i64 {
+            self.sla_due
+        }
+        fn sla_due_mut(&mut self) -> &mut i64 {
+            &mut self.sla_due
+        }
+    };
+}
+
 impl Clocked for Ticket {
     const ENTITY: &'static str = "ticket";
     const KINDS: &'static [ClockKind] = &[
@@ -160,24 +185,7 @@ impl Clocked for Ticket {
         ClockKind::NextResponse,
         ClockKind::Resolution,
     ];
-    fn policy(&self) -> u8 {
-        self.policy
-    }
-    fn set_policy(&mut self, p: u8) {
-        self.policy = p;
-    }
-    fn clocks(&self) -> Clocks {
-        self.clocks
-    }
-    fn clocks_mut(&mut self) -> &mut Clocks {
-        &mut self.clocks
-    }
-    fn sla_due(&self) -> i64 {
-        self.sla_due
-    }
-    fn sla_due_mut(&mut self) -> &mut i64 {
-        &mut self.sla_due
-    }
+    same_named_fields!();
     fn labels(&self) -> (Priority, LabelId) {
         (self.priority, self.queue)
     }
@@ -204,24 +212,7 @@ impl Clocked for Ticket {
 impl Clocked for Call {
     const ENTITY: &'static str = "call";
     const KINDS: &'static [ClockKind] = &[ClockKind::Answer];
-    fn policy(&self) -> u8 {
-        self.policy
-    }
-    fn set_policy(&mut self, p: u8) {
-        self.policy = p;
-    }
-    fn clocks(&self) -> Clocks {
-        self.clocks
-    }
-    fn clocks_mut(&mut self) -> &mut Clocks {
-        &mut self.clocks
-    }
-    fn sla_due(&self) -> i64 {
-        self.sla_due
-    }
-    fn sla_due_mut(&mut self) -> &mut i64 {
-        &mut self.sla_due
-    }
+    same_named_fields!();
     fn labels(&self) -> (Priority, LabelId) {
         (Priority::Normal, self.queue)
     }
