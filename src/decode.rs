@@ -1,7 +1,7 @@
 //! Bytes → [`Event`]: the wire format of SPEC §1, with a typed reason for
 //! every way a message can be wrong.
 //!
-//! The JSON is read once, by the hand-written scanner in [`scan`], into a
+//! The JSON is read once, by the hand-written scanner in `scan`, into a
 //! flat record of loosely typed values (borrowing strings from the input), so
 //! that a wrong type is reported for the field that has it rather than as a
 //! parser error, and unknown fields of any shape are skipped without

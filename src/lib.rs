@@ -36,7 +36,7 @@
 //!   labels) that the config and the engine both read.
 //! - [`export`]: the metric model → Prometheus text 0.0.4 / OpenMetrics,
 //!   one writer for both.
-//! - [`process_metrics`]: the OS process's own metrics (CPU, memory, file
+//! - `process_metrics` (private): the OS process's own metrics (CPU, memory, file
 //!   descriptors).
 //! - [`source`]: drives one engine per Kafka partition (at least once,
 //!   dead letters, lag).
@@ -50,14 +50,14 @@
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
 //!   write instead of panicking.
-//! - [`breach_log`]: rate-limited INFO lines for SLA breaches.
-//! - [`sla_events`]: the SLA event stream's JSON (the engine's recorded SLA
+//! - `breach_log` (private): rate-limited INFO lines for SLA breaches.
+//! - `sla_events` (private): the SLA event stream's JSON (the engine's recorded SLA
 //!   state changes), for the Kafka topic and `replay --sla-events-out`.
-//! - [`locks`]: locking that a panic elsewhere cannot turn into lost writes.
-//! - [`kafka_log`]: librdkafka's errors and logs, summarised during an outage.
+//! - `locks` (private): locking that a panic elsewhere cannot turn into lost writes.
+//! - `kafka_log` (private): librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
-pub mod breach_log;
+mod breach_log;
 pub mod calendar;
 pub mod checkpoint;
 pub mod config;
@@ -66,53 +66,16 @@ pub mod engine;
 pub mod event;
 pub mod export;
 pub mod hub;
-pub mod kafka_log;
+mod kafka_log;
 pub mod live;
-pub mod locks;
+mod locks;
 pub mod metrics;
 pub mod names;
-pub mod process_metrics;
+mod process_metrics;
 pub mod replay;
 pub mod server;
 pub mod simulate;
-pub mod sla_events;
+mod sla_events;
 pub mod source;
 pub mod stderr;
 pub mod webconfig;
-
-#[cfg(test)]
-mod flow {
-    /// The metric model and the encoder import nothing downstream of them
-    /// (their tests aside): the model never calls back into the engine.
-    #[test]
-    fn model_and_encoder_import_only_upstream() {
-        let downstream = [
-            "engine",
-            "hub",
-            "source",
-            "server",
-            "replay",
-            "checkpoint",
-            "simulate",
-        ];
-        for (file, text, also) in [
-            ("metrics/mod.rs", include_str!("metrics/mod.rs"), "export"),
-            (
-                "metrics/windows.rs",
-                include_str!("metrics/windows.rs"),
-                "export",
-            ),
-            ("export.rs", include_str!("export.rs"), "process_metrics"),
-        ] {
-            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
-            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for m in downstream.iter().chain([&also]) {
-                    assert!(
-                        !line.contains(&format!("crate::{m}")),
-                        "{file} imports from downstream: {line}"
-                    );
-                }
-            }
-        }
-    }
-}

@@ -105,11 +105,6 @@ pub fn to_json(e: &SlaEvent, source: Source<'_>, cause: Cause) -> Value {
     Value::Object(m)
 }
 
-/// The message key: the ticket's or call's id.
-pub fn key(e: &SlaEvent) -> &str {
-    &e.id
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

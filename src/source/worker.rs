@@ -1,6 +1,6 @@
 //! One assigned partition: its engine, the offsets it has applied, and its
 //! checkpoints. A worker is a task that owns all three; the consumer thread
-//! feeds it messages and the rebalance callback sends it [`Control`]s.
+//! feeds it messages and the rebalance callback sends it `Control`s.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
