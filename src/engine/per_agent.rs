@@ -15,13 +15,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::keys::{agent_key, agent_unkey};
 use super::labels::{LabelId, OTHER, UNKNOWN};
-use super::state::{agent_count, agent_sum, Metrics, SeriesBudget, TicketExt, AGENT_SUM_SERIES};
+use super::state::{
+    agent_count, agent_sum, Metrics, SeriesBudget, Ticket, TicketExt, AGENT_SUM_SERIES,
+};
 use super::table::Slot;
 use super::Engine;
 use crate::event::AgentStatus;
 
 /// No agent (not yet named by an event).
-const NONE: LabelId = LabelId::MAX;
+pub(super) const NONE: LabelId = LabelId::MAX;
 
 /// The agents a ticket names, for crediting, as `agent` labels ([`NONE`]:
 /// not named yet).
@@ -197,26 +199,18 @@ impl Engine {
         self.agent_observe(agent_sum::HANDLE, a, q, ms);
     }
 
-    /// A CSAT response: credited to its own `agent_id`, else to the agent of
-    /// the ticket (or else the call) it names while that is in state.
-    pub(super) fn agent_csat(
-        &mut self,
-        score: u8,
-        own: Option<&str>,
-        ticket: Option<&str>,
-        call: Option<&str>,
-        q: LabelId,
-    ) {
+    /// The agent a ticket is credited to ([`NONE`] if none is named yet).
+    pub(super) fn ticket_agent(t: &Ticket) -> LabelId {
+        t.ext.as_ref().map_or(NONE, |e| e.agents.agent())
+    }
+
+    /// A CSAT response: credited to its own `agent_id`, else to `stored`,
+    /// the agent of the ticket (or else the call) it names while that is in
+    /// state ([`NONE`] if neither is).
+    pub(super) fn agent_csat(&mut self, score: u8, own: Option<&str>, stored: LabelId, q: LabelId) {
         let a = match own {
             Some(name) => self.state.agent_labels.resolve(Some(name)),
-            None => {
-                let st = &self.state;
-                let stored = match ticket.and_then(|t| st.tickets.get(t)) {
-                    Some(t) => t.ext.as_ref().map_or(NONE, |e| e.agents.agent()),
-                    None => call.and_then(|c| st.calls.get(c)).map_or(NONE, |c| c.agent),
-                };
-                self.agent_credit(stored)
-            }
+            None => self.agent_credit(stored),
         };
         self.agent_bump(agent_count::CSAT, score, a, q);
     }

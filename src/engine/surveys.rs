@@ -2,6 +2,7 @@
 //! agent, with per-agent metrics), NPS by category, CES by score.
 
 use super::keys;
+use super::per_agent::NONE;
 use super::window::WindowCount;
 use super::{Engine, LabelId, UNKNOWN};
 use crate::event::{Body, Channel};
@@ -21,7 +22,8 @@ impl Engine {
         else {
             unreachable!("dispatch routes only survey.csat here")
         };
-        let (ech, eq) = self.entity_dims(ticket.as_deref(), call.as_deref());
+        let named = self.named_entity(ticket.as_deref(), call.as_deref());
+        let (ech, eq) = (named.channel, named.queue);
         let ch = channel.or(ech).unwrap_or(Channel::Other);
         let q = match queue {
             Some(q) => self.state.queues.resolve(Some(&q)),
@@ -30,13 +32,7 @@ impl Engine {
         let key = keys::csat_key(score, ch, q);
         *bump!(self.state.metrics, csat, key) += 1;
         if self.per_agent() {
-            self.agent_csat(
-                score,
-                agent.as_deref(),
-                ticket.as_deref(),
-                call.as_deref(),
-                q,
-            );
+            self.agent_csat(score, agent.as_deref(), named.agent, q);
         }
         self.win_count(ts, WindowCount::CsatResponses, 1);
         if score >= 4 {
@@ -62,18 +58,35 @@ impl Engine {
         self.win_count(ts, WindowCount::CesSum, score as i64);
     }
 
-    /// The channel and queue of the ticket or call a survey names, if known.
-    fn entity_dims(
-        &self,
-        ticket: Option<&str>,
-        call: Option<&str>,
-    ) -> (Option<Channel>, Option<LabelId>) {
+    /// The ticket a survey names, else its call, while in state: its
+    /// channel, queue and (for per-agent crediting) agent.
+    fn named_entity(&self, ticket: Option<&str>, call: Option<&str>) -> NamedEntity {
         if let Some(t) = ticket.and_then(|t| self.state.tickets.get(t)) {
-            return (Some(t.channel), Some(t.queue));
+            return NamedEntity {
+                channel: Some(t.channel),
+                queue: Some(t.queue),
+                agent: Engine::ticket_agent(t),
+            };
         }
         if let Some(c) = call.and_then(|c| self.state.calls.get(c)) {
-            return (Some(c.channel), Some(c.queue));
+            return NamedEntity {
+                channel: Some(c.channel),
+                queue: Some(c.queue),
+                agent: c.agent,
+            };
         }
-        (None, None)
+        NamedEntity {
+            channel: None,
+            queue: None,
+            agent: NONE,
+        }
     }
+}
+
+/// What a survey's ticket or call says about it.
+struct NamedEntity {
+    channel: Option<Channel>,
+    queue: Option<LabelId>,
+    /// The agent of the ticket or call, [`NONE`] if none.
+    agent: LabelId,
 }
