@@ -53,6 +53,7 @@
 //! ```
 
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 use crate::metrics::{ExemplarValue, Family, HistValue, Kind, Labels, Snapshot, Value};
 
@@ -98,6 +99,7 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
         out: String::with_capacity(100 * lines + 16 * 1024),
         format,
         ts: None,
+        le: Default::default(),
     };
     for family in snapshot.in_order(&windows) {
         w.family(family);
@@ -116,6 +118,7 @@ pub fn openmetrics_header(out: &mut String, f: &Family) {
         out: std::mem::take(out),
         format: Format::OpenMetrics,
         ts: None,
+        le: Default::default(),
     };
     w.header(f);
     *out = w.out;
@@ -129,6 +132,7 @@ pub fn openmetrics_samples_at(out: &mut String, f: &Family, ts_ms: i64) {
         out: std::mem::take(out),
         format: Format::OpenMetrics,
         ts: Some(ts_ms),
+        le: Default::default(),
     };
     w.samples(f);
     *out = w.out;
@@ -139,6 +143,9 @@ struct Writer {
     format: Format,
     /// A timestamp for every sample (a backfill); `None` in an exposition.
     ts: Option<i64>,
+    /// The `le` values of the last histogram's bounds, as written: most
+    /// histograms of a family share their bounds, formatted once.
+    le: (Option<Arc<[f64]>>, Vec<String>),
 }
 
 impl Writer {
@@ -234,14 +241,17 @@ impl Writer {
             self.timestamp();
             self.out.push('\n');
         }
+        if self.le.0.as_deref() != Some(&*h.bounds) {
+            let text = h
+                .bounds
+                .iter()
+                .map(|b| dtoa::Buffer::new().format(*b).to_owned());
+            self.le = (Some(h.bounds.clone()), text.collect());
+        }
         let mut cumulative = 0;
         for (i, n) in h.buckets.iter().enumerate() {
             cumulative += n;
-            let mut le = dtoa::Buffer::new();
-            let le = match h.bounds.get(i) {
-                Some(b) => le.format(*b),
-                None => "+Inf",
-            };
+            let le = self.le.1.get(i).map_or("+Inf", String::as_str);
             self.out.push_str(name);
             self.out.push_str("_bucket{le=\"");
             self.out.push_str(le);

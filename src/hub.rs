@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::locks::{read, write};
@@ -225,10 +225,26 @@ impl SnapshotHub {
     }
 }
 
+/// The `partition` label of partition `p`: borrowed from a table for the
+/// first [`NUMBERED`] partitions, so the label costs no allocation per
+/// series and equal labels are one string (merging compares them by
+/// address).
+fn partition_label(p: i32) -> Cow<'static, str> {
+    static NUMBERS: OnceLock<Vec<String>> = OnceLock::new();
+    let numbers = NUMBERS.get_or_init(|| (0..NUMBERED).map(|n| n.to_string()).collect());
+    match usize::try_from(p).ok().and_then(|p| numbers.get(p)) {
+        Some(n) => Cow::Borrowed(n.as_str()),
+        None => Cow::Owned(p.to_string()),
+    }
+}
+
+/// Partitions whose label is borrowed from a table; a topic seldom has more.
+const NUMBERED: usize = 1024;
+
 /// A partition's snapshot with `partition` (and `topic`) added to every
 /// counter and histogram series.
 fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) -> Snapshot {
-    let p: Cow<'static, str> = Cow::Owned(partition.to_string());
+    let p = partition_label(partition);
     let t: Cow<'static, str> = Cow::Owned(topic.to_string());
     let families = s
         .families

@@ -522,7 +522,7 @@ fn hist_value(bounds: &Arc<[f64]>, h: &PromHist) -> Value {
             .map(|e| {
                 e.as_ref().map(|e| ExemplarValue {
                     label: if e.call { "call_id" } else { "ticket_id" },
-                    id: e.id.to_string(),
+                    id: Arc::from(&*e.id),
                     value_ms: e.ms,
                     ts_ms: e.ts,
                 })

@@ -5,6 +5,7 @@
 //! and it imports nothing from the engine.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 pub use crate::names::{Kind, Merge, MetricDef};
@@ -64,8 +65,8 @@ impl HistValue {
 pub struct ExemplarValue {
     /// `ticket_id` or `call_id`.
     pub label: &'static str,
-    /// The id.
-    pub id: String,
+    /// The id (shared: a merged view clones it without copying).
+    pub id: Arc<str>,
     /// The observed value, ms.
     pub value_ms: i64,
     /// Event time of the observation, ms.
@@ -206,34 +207,100 @@ fn merge_value(into: &mut Value, from: &Value, merge: Merge) {
     }
 }
 
-/// Merges `from` into `into`, both sorted by labels, in one pass: series of
-/// equal labels combine by `merge`, the others interleave in order.
-fn merge_sorted(into: &mut Vec<Series>, from: Vec<Series>, merge: Merge) {
-    if into.is_empty() {
-        *into = from;
-        return;
+/// Orders two label sets as `Labels`' own `Ord` does (name, then value,
+/// pair by pair; a prefix first), faster: label names are `'static` and
+/// the same names are the same strings, so equal pointers settle most
+/// comparisons without reading bytes. Merging sorted series is mostly
+/// these comparisons.
+fn cmp_labels(a: &Labels, b: &Labels) -> Ordering {
+    for ((ka, va), (kb, vb)) in a.iter().zip(b) {
+        if !same_str(ka, kb) {
+            match ka.cmp(kb) {
+                Ordering::Equal => {}
+                o => return o,
+            }
+        }
+        if !same_str(va, vb) {
+            match va.as_bytes().cmp(vb.as_bytes()) {
+                Ordering::Equal => {}
+                o => return o,
+            }
+        }
     }
-    let mine = std::mem::replace(into, Vec::with_capacity(into.len() + from.len()));
-    let mut mine = mine.into_iter().peekable();
-    let mut theirs = from.into_iter().peekable();
+    a.len().cmp(&b.len())
+}
+
+/// The same string in memory (so equal without comparing bytes).
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+}
+
+/// Sorts series by labels unless they already are.
+fn sort_series(series: &mut [Series]) {
+    if !series.is_sorted_by(|a, b| cmp_labels(&a.labels, &b.labels).is_le()) {
+        series.sort_by(|a, b| cmp_labels(&a.labels, &b.labels));
+    }
+}
+
+/// Merges two runs of series, both sorted by labels, in one pass: series
+/// of equal labels combine by `merge` (`a`'s value first), the others
+/// interleave in order.
+fn merge_sorted(a: Vec<Series>, b: Vec<Series>, merge: Merge) -> Vec<Series> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut mine = a.into_iter().peekable();
+    let mut theirs = b.into_iter().peekable();
     loop {
         let next = match (mine.peek(), theirs.peek()) {
-            (Some(a), Some(b)) => match a.labels.cmp(&b.labels) {
-                std::cmp::Ordering::Less => mine.next(),
-                std::cmp::Ordering::Greater => theirs.next(),
-                std::cmp::Ordering::Equal => {
+            (Some(a), Some(b)) => match cmp_labels(&a.labels, &b.labels) {
+                Ordering::Less => mine.next(),
+                Ordering::Greater => theirs.next(),
+                Ordering::Equal => {
                     let mut a = mine.next().expect("peeked");
                     let b = theirs.next().expect("peeked");
                     merge_value(&mut a.value, &b.value, merge);
                     Some(a)
                 }
             },
-            (Some(_), None) => mine.next(),
-            (None, Some(_)) => theirs.next(),
+            (Some(_), None) => {
+                out.extend(mine);
+                break;
+            }
+            (None, Some(_)) => {
+                out.extend(theirs);
+                break;
+            }
             (None, None) => break,
         };
-        into.extend(next);
+        out.extend(next);
     }
+    out
+}
+
+/// Merges the runs of one family (each sorted by labels, in partition
+/// order) pairwise, neighbours first, so each series moves about
+/// log2(runs) times rather than once for every run after its own; the
+/// earlier run's value comes first, so `Merge::First` keeps the first
+/// partition's.
+fn merge_runs(mut runs: Vec<Vec<Series>>, merge: Merge) -> Vec<Series> {
+    while runs.len() > 1 {
+        let mut next = Vec::with_capacity(runs.len().div_ceil(2));
+        let mut it = runs.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => merge_sorted(a, b, merge),
+                None => a,
+            });
+        }
+        runs = next;
+    }
+    runs.pop().unwrap_or_default()
 }
 
 impl Snapshot {
@@ -276,25 +343,24 @@ impl Snapshot {
 
     /// Combines the snapshots of several partitions into the instance's
     /// view: series of one label set combine by their family's [`Merge`],
-    /// windows merge. Linear in the number of series: families are found
-    /// through an index by name, and the series of each family (sorted by
-    /// labels) are merged in order.
+    /// windows merge. Families are found through an index by name; the
+    /// series of each family (sorted by labels) merge run by run, in
+    /// O(series × log2(partitions)).
     pub fn merge(parts: impl IntoIterator<Item = Snapshot>) -> Snapshot {
         let mut out = Snapshot::default();
         let mut index: rustc_hash::FxHashMap<&'static str, usize> = Default::default();
+        // Per family of `out`, the parts' runs of series, merged at the end.
+        let mut runs: Vec<Vec<Vec<Series>>> = Vec::new();
         for part in parts {
             for mut fam in part.families {
-                if !fam.series.is_sorted_by(|a, b| a.labels <= b.labels) {
-                    fam.series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                }
+                sort_series(&mut fam.series);
+                let series = std::mem::take(&mut fam.series);
                 match index.get(fam.name) {
-                    Some(&i) => {
-                        let mine = &mut out.families[i];
-                        merge_sorted(&mut mine.series, fam.series, mine.merge);
-                    }
+                    Some(&i) => runs[i].push(series),
                     None => {
                         index.insert(fam.name, out.families.len());
                         out.families.push(fam);
+                        runs.push(vec![series]);
                     }
                 }
             }
@@ -312,10 +378,14 @@ impl Snapshot {
             };
             out.due.extend(part.due);
         }
+        for (fam, runs) in out.families.iter_mut().zip(runs) {
+            fam.series = merge_runs(runs, fam.merge);
+        }
         out.due
             .sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));
         out.due.truncate(DUE_LIST);
-        out.prune();
+        // Sorted by the merge already: only the empty families go.
+        out.families.retain(|f| !f.series.is_empty());
         out
     }
 
@@ -344,9 +414,7 @@ impl Snapshot {
     pub fn prune(&mut self) {
         self.families.retain(|f| !f.series.is_empty());
         for f in &mut self.families {
-            if !f.series.is_sorted_by(|a, b| a.labels <= b.labels) {
-                f.series.sort_by(|a, b| a.labels.cmp(&b.labels));
-            }
+            sort_series(&mut f.series);
         }
     }
 }
@@ -418,6 +486,66 @@ mod tests {
         );
         assert_eq!(merged.watermark_ms(), Some(7000));
         assert_eq!(merged.progress.map(|p| p.clock_ms), Some(14000));
+    }
+
+    #[test]
+    fn label_sets_order_as_their_own_ord_does() {
+        // Owned copies of the same text (other addresses), prefixes, other
+        // names, empty values.
+        let owned = |v: &str| -> LabelValue { Cow::Owned(v.to_string()) };
+        let sets: Vec<Labels> = vec![
+            vec![],
+            vec![("queue", "billing".into())],
+            vec![("queue", owned("billing"))],
+            vec![("queue", "billing".into()), ("partition", "2".into())],
+            vec![("queue", owned("billing")), ("partition", owned("10"))],
+            vec![("queue", "sales".into())],
+            vec![("queue", "".into())],
+            vec![("channel", "email".into()), ("queue", "billing".into())],
+            vec![("channel", "chat".into()), ("queue", "billing".into())],
+            vec![("channel", owned("chat")), ("queue", "b".into())],
+            vec![("priority", "high".into())],
+        ];
+        for a in &sets {
+            for b in &sets {
+                assert_eq!(cmp_labels(a, b), a.cmp(b), "{a:?} against {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_parts_merge_as_one_after_another() {
+        // Twelve parts, pairwise: the first part's value is kept (First),
+        // sums and maxima over all, and every series once, in label order.
+        let parts: Vec<Snapshot> = (0..12u64)
+            .map(|p| {
+                let mut s = Snapshot::default();
+                s.family(names::TICKETS_OPEN)
+                    .push(queue("billing"), Value::Int(p))
+                    .push(
+                        vec![("queue", Cow::Owned(format!("q{p:02}")))],
+                        Value::Int(1),
+                    );
+                s.family(names::OLDEST_CALL_WAIT)
+                    .push(queue("billing"), Value::Float((p * 7 % 12) as f64));
+                s.family(names::KPI_TARGET)
+                    .push(vec![("kpi", "csat".into())], Value::Float(p as f64));
+                s
+            })
+            .collect();
+        let merged = Snapshot::merge(parts);
+        let open = merged.series_of("support_tickets_open");
+        assert_eq!(open.len(), 13);
+        assert_eq!(open[0], (queue("billing"), Value::Int(66)));
+        assert!(open.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(
+            merged.series_of("support_oldest_call_wait_seconds"),
+            vec![(queue("billing"), Value::Float(11.0))]
+        );
+        assert_eq!(
+            merged.series_of("support_kpi_target"),
+            vec![(vec![("kpi", "csat".into())], Value::Float(0.0))]
+        );
     }
 
     #[test]
