@@ -88,8 +88,9 @@ faults:
 	  trap './scripts/kafka.sh stop $(KAFKA_DIR)-faults' EXIT; \
 	  FRONTLINE_TEST_KAFKA=$$BROKER $(CARGO) test --features kafka-tests --test faults -- --test-threads 2
 
-## Benchmarks (figures, not assertions): criterion on the engine, the cost
-## of SLA clocks, the cost of hostile input and of a scrape (merge and
+## Benchmarks (figures, not assertions): criterion on the engine, what
+## per-agent metrics cost (time, one process a run, and instructions under
+## cachegrind), the cost of SLA clocks, the cost of hostile input and of a scrape (merge and
 ## encode), the live page's payload and /api/summary against a scrape,
 ## the cost of checkpoints (and their write and restore
 ## through a real broker), then live throughput against a real broker next
@@ -98,6 +99,7 @@ faults:
 ## against plain replay. See docs/performance.md.
 bench:
 	$(CARGO) bench --bench engine
+	./scripts/bench-per-agent.sh
 	$(CARGO) bench --bench sla
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench scrape

@@ -1,0 +1,69 @@
+//! What `[agents] per_agent_metrics` costs `apply`, one configuration per
+//! process, so that no run inherits another's heap or caches:
+//!
+//!     per_agent_cost off|on|none [RUNS]
+//!
+//! Generates the engine bench's corpus (`benches/corpus.rs`: 300 000
+//! events, 200 agents, 20 queues), decodes it, applies it once to an engine
+//! with the option off or on (`none`: not at all, the baseline an
+//! instruction count subtracts), and prints the events and the apply's CPU
+//! time; with RUNS > 1, a first apply warms the process up uncounted and
+//! the median of RUNS more is printed. `scripts/bench-per-agent.sh` runs it alternately, natively for
+//! time and under valgrind's cachegrind for instructions
+//! (docs/performance.md, "Per-agent metrics").
+
+#[path = "../benches/measure.rs"]
+#[allow(dead_code)]
+mod measure;
+
+#[path = "../benches/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+
+use frontline::config::Config;
+use frontline::decode::decode;
+use frontline::engine::Engine;
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let config = match mode.as_str() {
+        "off" | "none" => Config::default(),
+        "on" => Config::parse("[agents]\nper_agent_metrics = true\n").expect("valid config"),
+        _ => {
+            eprintln!("usage: per_agent_cost off|on|none");
+            std::process::exit(2);
+        }
+    };
+    let corpus = corpus::generate(&corpus::Params::default());
+    let events: Vec<_> = corpus
+        .iter()
+        .map(|line| decode(line, 64 * 1024).expect("the corpus is valid"))
+        .collect();
+    let n = events.len();
+    // `runs` > 1: a first apply warms the heap and caches and is not
+    // counted; the median of the others is printed.
+    let runs: usize = std::env::args()
+        .nth(2)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let mut times = Vec::new();
+    for run in 0..runs.max(1) + usize::from(runs > 1) {
+        let events = events.clone();
+        let mut engine = Engine::new(&config);
+        let cpu = measure::thread_cpu();
+        if mode != "none" {
+            for ev in events {
+                engine.apply(ev);
+            }
+        }
+        let cpu = measure::thread_cpu() - cpu;
+        if runs == 1 || run > 0 {
+            times.push(cpu.as_secs_f64());
+        }
+        // Not dropped: the process ends, and an instruction count then
+        // holds the apply alone.
+        std::mem::forget(std::hint::black_box(engine));
+    }
+    let cpu = measure::median(times);
+    println!("{mode} {n} events, apply {cpu:.6} s cpu");
+}
