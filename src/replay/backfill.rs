@@ -46,7 +46,7 @@ use super::{Output, ReplayError};
 use crate::decode::DecodeError;
 use crate::engine::Engine;
 use crate::export;
-use crate::metrics::Family;
+use crate::metrics::{Family, Snapshot};
 
 /// The default step.
 pub const DEFAULT_STEP_MS: i64 = 60_000;
@@ -69,6 +69,15 @@ struct Spool {
     header: String,
     path: PathBuf,
     w: BufWriter<File>,
+}
+
+/// The `support_*` families of a picture, in exposition order, window
+/// families (rendered into `windows`) in their place: what a backfill step
+/// holds.
+fn support_families<'a>(snap: &'a Snapshot, windows: &'a [Family]) -> Vec<&'a Family> {
+    snap.in_order(windows)
+        .filter(|f| f.name.starts_with("support_"))
+        .collect()
 }
 
 /// The spool directory, removed when dropped.
@@ -148,10 +157,7 @@ impl Backfill {
         // Nothing changes between the steps of a gap: one picture for all.
         let snap = engine.snapshot(None);
         let windows = snap.rendered_windows();
-        let families: Vec<&Family> = snap
-            .in_order(&windows)
-            .filter(|f| f.name.starts_with("support_"))
-            .collect();
+        let families = support_families(&snap, &windows);
         let mut t = next;
         while t < ts {
             self.write_step(&families, t)?;
@@ -210,11 +216,7 @@ impl Backfill {
                 };
             let snap = engine.snapshot(None);
             let windows = snap.rendered_windows();
-            let families: Vec<&Family> = snap
-                .in_order(&windows)
-                .filter(|f| f.name.starts_with("support_"))
-                .collect();
-            self.write_step(&families, last)?;
+            self.write_step(&support_families(&snap, &windows), last)?;
         }
         let families = std::mem::take(&mut self.families);
         let mut copy = vec![0u8; 1 << 16];
