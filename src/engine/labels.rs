@@ -1,8 +1,11 @@
 //! Cardinality caps (SPEC §5.3): free-string label values are interned to
 //! small ids; past the cap (or outside the allow-list) they become `other`.
 
-use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An interned label value.
 pub type LabelId = u16;
@@ -13,10 +16,10 @@ pub const UNKNOWN: LabelId = 0;
 pub const OTHER: LabelId = 1;
 
 /// Interns one free-string label (queue or agent) under a cap.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct LabelCap {
     names: Vec<Box<str>>,
-    index: FxHashMap<Box<str>, LabelId>,
+    index: Index,
     max: usize,
     /// With an allow-list, only listed values are ever added.
     allow_list: bool,
@@ -29,13 +32,13 @@ impl LabelCap {
     pub fn new(max: usize, allow: &[String]) -> LabelCap {
         let mut cap = LabelCap {
             names: vec!["unknown".into(), "other".into()],
-            index: FxHashMap::default(),
+            index: Index::default(),
             max: max.min(u16::MAX as usize - 2),
             allow_list: !allow.is_empty(),
             overflow: 0,
         };
-        cap.index.insert("unknown".into(), UNKNOWN);
-        cap.index.insert("other".into(), OTHER);
+        cap.index.insert(hash("unknown"), UNKNOWN);
+        cap.index.insert(hash("other"), OTHER);
         for a in allow {
             cap.add(a);
         }
@@ -45,14 +48,14 @@ impl LabelCap {
     fn add(&mut self, s: &str) -> LabelId {
         let id = self.names.len() as LabelId;
         self.names.push(s.into());
-        self.index.insert(s.into(), id);
+        self.index.insert(hash(s), id);
         id
     }
 
     /// An id for `s` that ignores the cap (queues named by SLA policies).
     pub fn reserve(&mut self, s: &str) -> LabelId {
-        match self.index.get(s) {
-            Some(&id) => id,
+        match self.index.get(&self.names, s) {
+            Some(id) => id,
             None => self.add(s),
         }
     }
@@ -60,7 +63,7 @@ impl LabelCap {
     /// The id for a value (`None` is `unknown`).
     pub fn resolve(&mut self, value: Option<&str>) -> LabelId {
         let Some(s) = value else { return UNKNOWN };
-        if let Some(&id) = self.index.get(s) {
+        if let Some(id) = self.index.get(&self.names, s) {
             return id;
         }
         if self.allow_list || self.names.len() - 2 >= self.max {
@@ -74,7 +77,7 @@ impl LabelCap {
     /// overflow: for a value stored now and reported later, which counts it
     /// then.
     pub fn intern(&mut self, s: &str) -> LabelId {
-        if let Some(&id) = self.index.get(s) {
+        if let Some(id) = self.index.get(&self.names, s) {
             return id;
         }
         if self.allow_list || self.names.len() - 2 >= self.max {
@@ -97,6 +100,99 @@ impl LabelCap {
     pub fn name(&self, id: LabelId) -> &str {
         &self.names[id as usize]
     }
+}
+
+fn hash(s: &str) -> u64 {
+    FxBuildHasher.hash_one(s)
+}
+
+/// Whether two label values are equal: values of 8 to 16 bytes (most ids)
+/// by two word compares, inline, rather than a call to `memcmp`.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word =
+            |x: &[u8], i: usize| u64::from_le_bytes(x[i..i + 8].try_into().expect("8 bytes"));
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
+}
+
+/// The ids of a [`LabelCap`]'s values, by the hash of the value (kept
+/// with the id, so growing never rehashes a string). Agent and queue
+/// labels are interned on most events, so a lookup is one hash, a probe
+/// and an inline compare. In a checkpoint it is the map of value to id it
+/// replaced.
+#[derive(Clone, Debug, Default)]
+struct Index(HashTable<(u64, LabelId)>);
+
+impl Index {
+    #[inline]
+    fn get(&self, names: &[Box<str>], s: &str) -> Option<LabelId> {
+        self.0
+            .find(hash(s), |&(_, id)| same(&names[id as usize], s))
+            .map(|&(_, id)| id)
+    }
+
+    fn insert(&mut self, hash: u64, id: LabelId) {
+        self.0.insert_unique(hash, (hash, id), |&(h, _)| h);
+    }
+}
+
+impl Serialize for LabelCap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let index: FxHashMap<&str, LabelId> = self
+            .index
+            .0
+            .iter()
+            .map(|&(_, id)| (&*self.names[id as usize], id))
+            .collect();
+        Form {
+            names: self.names.clone(),
+            index: index.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            max: self.max,
+            allow_list: self.allow_list,
+            overflow: self.overflow,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelCap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = Form::deserialize(d)?;
+        let mut index = Index::default();
+        for (name, id) in f.index {
+            if f.names.get(id as usize).map(|n| &**n) != Some(&*name) {
+                return Err(serde::de::Error::custom(format!(
+                    "label {name:?} indexed as {id}, not among the names"
+                )));
+            }
+            index.insert(hash(&name), id);
+        }
+        Ok(LabelCap {
+            names: f.names,
+            index,
+            max: f.max,
+            allow_list: f.allow_list,
+            overflow: f.overflow,
+        })
+    }
+}
+
+/// The checkpoint form of a [`LabelCap`].
+#[derive(Serialize, Deserialize)]
+struct Form {
+    names: Vec<Box<str>>,
+    index: FxHashMap<Box<str>, LabelId>,
+    max: usize,
+    allow_list: bool,
+    overflow: u64,
 }
 
 #[cfg(test)]
@@ -124,5 +220,68 @@ mod tests {
         assert_eq!(c.name(vip), "vip");
         assert_eq!(c.resolve(Some("billing")), OTHER);
         assert_eq!(c.overflow, 1);
+    }
+
+    #[test]
+    fn values_of_every_length_are_told_apart() {
+        let mut c = LabelCap::new(100, &[]);
+        // Equal lengths that differ only in the first, a middle or the
+        // last byte, below, inside and above the 8-16 byte fast compare.
+        let values: Vec<String> = [1, 7, 8, 9, 15, 16, 17, 40]
+            .iter()
+            .flat_map(|&n| {
+                let base = "a".repeat(n);
+                let mut v = vec![base.clone()];
+                for at in [0, n / 2, n - 1] {
+                    let mut b = base.clone().into_bytes();
+                    b[at] = b'b';
+                    v.push(String::from_utf8(b).unwrap());
+                }
+                v
+            })
+            .collect();
+        for a in &values {
+            for b in &values {
+                assert_eq!(same(a, b), a == b, "{a} against {b}");
+            }
+        }
+        let ids: Vec<LabelId> = values.iter().map(|v| c.intern(v)).collect();
+        for (v, &id) in values.iter().zip(&ids) {
+            assert_eq!(c.intern(v), id, "{v}");
+            assert_eq!(c.name(id), v);
+        }
+        let distinct: std::collections::HashSet<&str> = values.iter().map(|v| &**v).collect();
+        let distinct_ids: std::collections::HashSet<LabelId> = ids.iter().copied().collect();
+        assert_eq!(distinct_ids.len(), distinct.len());
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_the_ids() {
+        let mut c = LabelCap::new(3, &[]);
+        let a = c.resolve(Some("agent-007"));
+        let b = c.resolve(Some("a-much-longer-agent-name@example.com"));
+        let bytes = postcard::to_stdvec(&c).unwrap();
+        let mut back: LabelCap = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.resolve(Some("agent-007")), a);
+        assert_eq!(back.intern("a-much-longer-agent-name@example.com"), b);
+        assert_eq!(back.resolve(Some("unknown")), UNKNOWN);
+        // The cap holds across the restore: one place left, then `other`.
+        let d = back.resolve(Some("d"));
+        assert_eq!(back.name(d), "d");
+        assert_eq!(back.resolve(Some("e")), OTHER);
+    }
+
+    #[test]
+    fn a_checkpoint_whose_index_names_no_value_is_refused() {
+        let form = Form {
+            names: vec!["unknown".into(), "other".into()],
+            index: [("billing".into(), 1)].into_iter().collect(),
+            max: 10,
+            allow_list: false,
+            overflow: 0,
+        };
+        let bytes = postcard::to_stdvec(&form).unwrap();
+        let err = postcard::from_bytes::<LabelCap>(&bytes).unwrap_err();
+        assert!(matches!(err, postcard::Error::SerdeDeCustom), "{err}");
     }
 }
