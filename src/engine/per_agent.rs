@@ -246,6 +246,10 @@ mod bit {
 struct Cell {
     /// The series that exist ([`bit`]): admitted by the series budget.
     touched: u32,
+    /// The series the budget refused ([`bit`]): counted under this agent's
+    /// `queue="other"` cell. The budget only fills, so a refusal stands and
+    /// is not asked again.
+    refused: u32,
     /// By [`agent_count`] below `CSAT`.
     counts: [u64; 3],
     /// By [`agent_sum`]: (sum ms, count).
@@ -335,6 +339,7 @@ impl AgentSeries {
     /// by the series budget as [`super::state::SeriesBudget::admit`] admits
     /// a map key: past the budget under `queue="other"`.
     #[cold]
+    #[inline(never)]
     fn admit(
         &mut self,
         budget: &mut SeriesBudget,
@@ -349,6 +354,7 @@ impl AgentSeries {
         } else {
             if q != OTHER {
                 budget.overflow += 1;
+                self.cell(agent, q).refused |= s.bit();
             }
             // The `other` combinations are bounded by the closed labels alone.
             if !self.has(agent, OTHER, s) {
@@ -361,7 +367,8 @@ impl AgentSeries {
         c
     }
 
-    /// The cell series `s` of (`agent`, `q`) is counted in.
+    /// The cell series `s` of (`agent`, `q`) is counted in: its own, or
+    /// this agent's `queue="other"` cell if the budget refused it before.
     #[inline]
     fn slot(
         &mut self,
@@ -370,8 +377,15 @@ impl AgentSeries {
         q: LabelId,
         s: Series,
     ) -> &mut Cell {
-        if self.cell(agent, q).touched & s.bit() != 0 {
-            return &mut self.rows[agent as usize][q as usize];
+        let (a, qi, bit) = (agent as usize, q as usize, s.bit());
+        if let Some(c) = self.rows.get(a).and_then(|r| r.get(qi)) {
+            if c.touched & bit != 0 {
+                return &mut self.rows[a][qi];
+            }
+            if c.refused & bit != 0 {
+                budget.overflow += 1;
+                return &mut self.rows[a][OTHER as usize];
+            }
         }
         self.admit(budget, agent, q, s)
     }
