@@ -26,14 +26,21 @@ use frontline::engine::Engine;
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let config = match mode.as_str() {
-        "off" | "none" => Config::default(),
-        "on" => Config::parse("[agents]\nper_agent_metrics = true\n").expect("valid config"),
+    let on = match mode.as_str() {
+        "off" | "none" => false,
+        "on" => true,
         _ => {
-            eprintln!("usage: per_agent_cost off|on|none");
+            eprintln!("usage: per_agent_cost off|on|none [RUNS]");
             std::process::exit(2);
         }
     };
+    // FRONTLINE_MAX_SERIES: `labels.max_series`, for both modes (default:
+    // the default budget, which the option overfills on this corpus).
+    let mut toml = format!("[agents]\nper_agent_metrics = {on}\n");
+    if let Ok(max) = std::env::var("FRONTLINE_MAX_SERIES") {
+        toml.push_str(&format!("[labels]\nmax_series = {max}\n"));
+    }
+    let config = Config::parse(&toml).expect("valid config");
     let corpus = corpus::generate(&corpus::Params::default());
     let events: Vec<_> = corpus
         .iter()
