@@ -31,6 +31,7 @@ macro_rules! bump {
     }};
 }
 
+mod id_pool;
 mod keys;
 mod labels;
 mod per_agent;

@@ -5,7 +5,8 @@
 //! bytes instead of a copy of the id, and by a [`Slot`] that stays valid
 //! until the next insert or remove, so one event looks its ticket up once.
 //! Ids are stored behind one thin pointer ([`ThinId`]): with a 56-byte
-//! ticket, an entry fills exactly 64 bytes.
+//! ticket, an entry fills exactly 64 bytes. Ids of up to 15 bytes live in
+//! the 16-byte slots of [`super::id_pool`], longer ones on the heap.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::fmt;
@@ -18,6 +19,8 @@ use rustc_hash::FxBuildHasher;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::id_pool;
 
 /// An immutable string on the heap behind one pointer: its length (one
 /// byte below 255, else 255 and four bytes), then its bytes.
@@ -48,10 +51,15 @@ impl ThinId {
     pub fn new(s: &str) -> ThinId {
         let len = u32::try_from(s.len()).expect("ids are shorter than 4 GiB");
         let layout = Self::layout(s.len());
-        // SAFETY: the layout is at least one byte, never zero-sized.
-        let p = unsafe { alloc(layout) };
-        let Some(p) = NonNull::new(p) else {
-            handle_alloc_error(layout)
+        let p = if layout.size() <= id_pool::SLOT {
+            id_pool::take()
+        } else {
+            // SAFETY: the layout is at least one byte, never zero-sized.
+            let p = unsafe { alloc(layout) };
+            let Some(p) = NonNull::new(p) else {
+                handle_alloc_error(layout)
+            };
+            p
         };
         // SAFETY: `p` is valid for header + len bytes; `s` lies in another
         // allocation; the u32 is written unaligned.
@@ -95,8 +103,14 @@ impl ThinId {
 
 impl Drop for ThinId {
     fn drop(&mut self) {
-        // SAFETY: allocated by `new` with this very layout.
-        unsafe { dealloc(self.0.as_ptr(), Self::layout(self.lens().1)) }
+        let layout = Self::layout(self.lens().1);
+        if layout.size() <= id_pool::SLOT {
+            // SAFETY: `new` took this slot from the pool for this id alone.
+            unsafe { id_pool::give(self.0) }
+        } else {
+            // SAFETY: allocated by `new` with this very layout.
+            unsafe { dealloc(self.0.as_ptr(), layout) }
+        }
     }
 }
 
@@ -333,6 +347,39 @@ mod tests {
         }
         assert_eq!(std::mem::size_of::<ThinId>(), 8);
         assert_eq!(std::mem::size_of::<Option<ThinId>>(), 8);
+    }
+
+    #[test]
+    fn pooled_and_heap_ids_live_side_by_side() {
+        // Lengths around the pool's slot (15 bytes and its header fit, 16
+        // do not), all alive at once, dropped in an interleaved order and
+        // made again into the freed slots.
+        let text = |n: usize, i: usize| format!("{i:x}-").repeat(n)[..n].to_string();
+        let mut ids: Vec<(String, ThinId)> = (0..200)
+            .map(|i| {
+                let s = text(i % 20, i);
+                let id = ThinId::new(&s);
+                (s, id)
+            })
+            .collect();
+        for (s, id) in &ids {
+            assert_eq!(id.as_str(), s);
+        }
+        let mut i = 0;
+        ids.retain(|_| {
+            i += 1;
+            i % 3 != 0
+        });
+        let again: Vec<(String, ThinId)> = (0..100)
+            .map(|i| {
+                let s = text(i % 20, 1000 + i);
+                let id = ThinId::new(&s);
+                (s, id)
+            })
+            .collect();
+        for (s, id) in ids.iter().chain(&again) {
+            assert_eq!(id.as_str(), s);
+        }
     }
 
     #[test]
