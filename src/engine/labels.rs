@@ -146,20 +146,39 @@ impl Index {
 
 impl Serialize for LabelCap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let index: FxHashMap<&str, LabelId> = self
-            .index
-            .0
-            .iter()
-            .map(|&(_, id)| (&*self.names[id as usize], id))
-            .collect();
-        Form {
-            names: self.names.clone(),
-            index: index.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        FormRef {
+            names: &self.names,
+            index: ByName(&self.names),
             max: self.max,
             allow_list: self.allow_list,
             overflow: self.overflow,
         }
         .serialize(s)
+    }
+}
+
+/// [`Form`], borrowed, to write.
+#[derive(Serialize)]
+struct FormRef<'a> {
+    names: &'a [Box<str>],
+    index: ByName<'a>,
+    max: usize,
+    allow_list: bool,
+    overflow: u64,
+}
+
+/// The index as the map it replaced: every value to its id (the index
+/// holds every value, so it is the names in id order).
+struct ByName<'a>(&'a [Box<str>]);
+
+impl Serialize for ByName<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.0
+                .iter()
+                .enumerate()
+                .map(|(id, name)| (&**name, id as LabelId)),
+        )
     }
 }
 
@@ -261,6 +280,13 @@ mod tests {
         let a = c.resolve(Some("agent-007"));
         let b = c.resolve(Some("a-much-longer-agent-name@example.com"));
         let bytes = postcard::to_stdvec(&c).unwrap();
+        // The form written is the form of before: names, and the map of
+        // every value to its id.
+        let form: Form = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(form.names.len(), 4);
+        assert_eq!(form.index.len(), 4);
+        assert_eq!(form.index["agent-007"], a);
+        assert_eq!(form.index["other"], OTHER);
         let mut back: LabelCap = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.resolve(Some("agent-007")), a);
         assert_eq!(back.intern("a-much-longer-agent-name@example.com"), b);
