@@ -355,15 +355,16 @@ fn per_agent_report(corpus: &Corpus, events: &[Event], rounds: usize) {
     // timed: the steady state of a running process.
     let lines: Vec<&[u8]> = corpus.iter().collect();
     let half = lines.len() / 2;
+    let feed = |engine: &mut Engine, lines: &[&[u8]]| {
+        for l in lines {
+            engine.apply(decode(l, MAX_BYTES).expect("the corpus is valid"));
+        }
+    };
     let run = |cfg: &Config| -> ((Duration, Duration), Engine) {
         let mut engine = Engine::new(cfg);
-        for l in &lines[..half] {
-            engine.apply(decode(l, MAX_BYTES).expect("the corpus is valid"));
-        }
+        feed(&mut engine, &lines[..half]);
         let (t, c) = (Instant::now(), thread_cpu());
-        for l in &lines[half..] {
-            engine.apply(decode(l, MAX_BYTES).expect("the corpus is valid"));
-        }
+        feed(&mut engine, &lines[half..]);
         ((t.elapsed(), thread_cpu() - c), engine)
     };
     let agent_families = |engine: &mut Engine| -> (usize, usize, usize) {
