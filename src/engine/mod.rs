@@ -77,6 +77,7 @@ mod calls;
 mod customers;
 mod settings;
 mod surveys;
+mod ticket_form;
 mod tickets;
 mod timers;
 

@@ -2,12 +2,11 @@
 //! per_agent_metrics`): which agent a contact, a first response or a CSAT
 //! response is credited to (docs/metrics.md, "Per-agent performance").
 //!
-//! The agents of a ticket live in its [`TicketExt`] (allocated only for
-//! tickets that need one, so an open ticket stays one cache line when the
-//! option is off), the agent of a call in the call; both as their `agent`
-//! label, interned when the event names them, so crediting compares and
-//! copies two bytes and allocates nothing. With the option off nothing here
-//! runs.
+//! The agent of a ticket lives in the ticket ([`Ticket::agent`]), the agent
+//! of a call in the call; both as their `agent` label, interned when the
+//! event names them, so crediting compares and copies two bytes, allocates
+//! nothing and reads no cache line the event does not read anyway. With the
+//! option off nothing here runs.
 
 use rustc_hash::FxHashMap;
 use serde::de::Error as _;
@@ -15,9 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::keys::{agent_key, agent_unkey};
 use super::labels::{LabelId, OTHER, UNKNOWN};
-use super::state::{
-    agent_count, agent_sum, Metrics, SeriesBudget, Ticket, TicketExt, AGENT_SUM_SERIES,
-};
+use super::state::{agent_count, agent_sum, flag, Metrics, SeriesBudget, AGENT_SUM_SERIES};
 use super::table::Slot;
 use super::Engine;
 use crate::event::AgentStatus;
@@ -25,9 +22,9 @@ use crate::event::AgentStatus;
 /// No agent (not yet named by an event).
 pub(super) const NONE: LabelId = LabelId::MAX;
 
-/// The agents a ticket names, for crediting, as `agent` labels ([`NONE`]:
-/// not named yet).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+/// The agents a ticket's agent is chosen from, as `agent` labels
+/// ([`NONE`]: not named yet): its form in a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketAgents {
     /// Of the last `ticket.assigned`.
     assigned: LabelId,
@@ -37,24 +34,36 @@ pub struct TicketAgents {
     resolver: LabelId,
 }
 
-impl Default for TicketAgents {
-    fn default() -> TicketAgents {
-        TicketAgents {
+impl TicketAgents {
+    /// The form of a ticket's `agent` and its [`flag::AGENT`] bits. The
+    /// agents a ticket's agent takes precedence over are not kept, so they
+    /// are written as none; that chooses the same agent.
+    pub(super) fn of(agent: LabelId, flags: u8) -> TicketAgents {
+        let mut f = TicketAgents {
             assigned: NONE,
             replied: NONE,
             resolver: NONE,
+        };
+        if flags & flag::AGENT_RESOLVER != 0 {
+            f.resolver = agent;
+        } else if flags & flag::AGENT_ASSIGNED != 0 {
+            f.assigned = agent;
+        } else {
+            f.replied = agent;
         }
+        f
     }
-}
 
-impl TicketAgents {
-    /// The agent of the ticket: its resolver, else its assignee, else the
-    /// last agent who replied publicly ([`NONE`] if none).
-    fn agent(&self) -> LabelId {
-        [self.resolver, self.assigned, self.replied]
-            .into_iter()
-            .find(|&a| a != NONE)
-            .unwrap_or(NONE)
+    /// The agent of the ticket, with its [`flag::AGENT`] bits: its
+    /// resolver, else its assignee, else its last public replier.
+    pub(super) fn inline(self) -> (LabelId, u8) {
+        if self.resolver != NONE {
+            (self.resolver, flag::AGENT_RESOLVER)
+        } else if self.assigned != NONE {
+            (self.assigned, flag::AGENT_ASSIGNED)
+        } else {
+            (self.replied, 0)
+        }
     }
 }
 
@@ -85,18 +94,6 @@ impl Engine {
         }
     }
 
-    /// The agents of the ticket at `slot`, allocated on first use.
-    fn ticket_agents(&mut self, slot: Slot) -> &mut TicketAgents {
-        let t = self.state.tickets.at_mut(slot);
-        &mut t.ext.get_or_insert_with(Box::<TicketExt>::default).agents
-    }
-
-    /// The agents of the ticket at `slot` (none named yet without one).
-    fn ticket_agents_of(&self, slot: Slot) -> TicketAgents {
-        let t = self.state.tickets.at(slot);
-        t.ext.as_ref().map(|e| e.agents).unwrap_or_default()
-    }
-
     /// Adds one to a per-agent counter.
     #[inline]
     pub(super) fn agent_bump(&mut self, family: u8, score: u8, agent: LabelId, q: LabelId) {
@@ -109,13 +106,20 @@ impl Engine {
         self.state.metrics.agent_sum_add(family, agent, q, ms);
     }
 
-    /// `ticket.assigned`: the ticket's assignee from now on.
+    /// `ticket.assigned`: the ticket's assignee from now on, the agent it
+    /// is credited to unless its first resolution was credited already.
     pub(super) fn agent_assigned(&mut self, slot: Slot, agent: &str) {
         let a = self.agent_intern(agent);
-        self.ticket_agents(slot).assigned = a;
+        let t = self.state.tickets.at_mut(slot);
+        if !t.has(flag::AGENT_RESOLVER) {
+            t.agent = a;
+            t.set(flag::AGENT_ASSIGNED, true);
+        }
     }
 
     /// A public reply by `agent`; the first one of the ticket took `frt_ms`.
+    /// The replier is the ticket's agent while it has no assignee and no
+    /// resolver.
     pub(super) fn agent_replied(
         &mut self,
         slot: Slot,
@@ -128,18 +132,22 @@ impl Engine {
             let a = self.agent_credit(a);
             self.agent_observe(agent_sum::FIRST_RESPONSE, a, q, ms);
         }
-        self.ticket_agents(slot).replied = a;
+        let t = self.state.tickets.at_mut(slot);
+        if t.flags & flag::AGENT == 0 {
+            t.agent = a;
+        }
     }
 
     /// A ticket's first escalation: credited to the agent of the ticket.
     pub(super) fn agent_ticket_escalated(&mut self, slot: Slot, q: LabelId) {
-        let a = self.ticket_agents_of(slot).agent();
+        let a = self.state.tickets.at(slot).agent;
         let a = self.agent_credit(a);
         self.agent_bump(agent_count::ESCALATIONS, 0, a, q);
     }
 
     /// A ticket's first resolution: credited to `own` (the event's
-    /// `agent_id`), else its assignee, else its last public replier.
+    /// `agent_id`), else its assignee, else its last public replier; that
+    /// agent is the ticket's from now on.
     pub(super) fn agent_ticket_resolved(
         &mut self,
         slot: Slot,
@@ -150,7 +158,7 @@ impl Engine {
     ) {
         let stored = match own {
             Some(name) => self.agent_intern(name),
-            None => self.ticket_agents_of(slot).agent(),
+            None => self.state.tickets.at(slot).agent,
         };
         let a = self.agent_credit(stored);
         self.agent_bump(agent_count::HANDLED, 0, a, q);
@@ -161,7 +169,9 @@ impl Engine {
             self.agent_observe(agent_sum::HANDLE, a, q, ms);
         }
         if stored != NONE {
-            self.ticket_agents(slot).resolver = stored;
+            let t = self.state.tickets.at_mut(slot);
+            t.agent = stored;
+            t.set(flag::AGENT_RESOLVER, true);
         }
     }
 
@@ -197,11 +207,6 @@ impl Engine {
         let a = self.agent_credit(agent);
         self.agent_bump(agent_count::HANDLED, 0, a, q);
         self.agent_observe(agent_sum::HANDLE, a, q, ms);
-    }
-
-    /// The agent a ticket is credited to ([`NONE`] if none is named yet).
-    pub(super) fn ticket_agent(t: &Ticket) -> LabelId {
-        t.ext.as_ref().map_or(NONE, |e| e.agents.agent())
     }
 
     /// A CSAT response: credited to its own `agent_id`, else to `stored`,

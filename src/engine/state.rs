@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::keys::{open_key, status_key};
 use super::labels::{LabelId, UNKNOWN};
-use super::per_agent::{AgentSeries, TicketAgents};
+use super::per_agent::{AgentSeries, NONE};
 use super::sla::{Clocks, Pauses, NO_POLICY};
 use super::NHIST;
 use crate::decode::REASONS;
@@ -29,11 +29,18 @@ pub mod flag {
     pub const EVER_RESOLVED: u8 = 8;
     /// Has logged work.
     pub const WORKED: u8 = 16;
+    /// [`super::Ticket::agent`] is its last assignee.
+    pub const AGENT_ASSIGNED: u8 = 32;
+    /// [`super::Ticket::agent`] is whom its first resolution was credited to.
+    pub const AGENT_RESOLVER: u8 = 64;
+    /// The bits of [`super::Ticket::agent`], not in a checkpoint's flags.
+    pub const AGENT: u8 = AGENT_ASSIGNED | AGENT_RESOLVER;
 }
 
 /// One ticket: 56 bytes with its SLA clocks, so that with its id's thin
-/// pointer an open ticket's table entry is 64 bytes.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// pointer an open ticket's table entry is 64 bytes. Its checkpoint form is
+/// in `ticket_form`.
+#[derive(Clone, Debug)]
 pub struct Ticket {
     pub created: i64,
     pub last_event: i64,
@@ -43,11 +50,19 @@ pub struct Ticket {
     /// Due time of this ticket's live SLA timer (`i64::MAX`: none).
     pub sla_due: i64,
     /// What few tickets need, once they need it: the pauses of the
-    /// resolution clock and the agents of per-agent metrics.
+    /// resolution clock.
     pub ext: Option<Box<TicketExt>>,
     /// Logged work (`ticket.work_logged`), saturating at `u32::MAX` ms.
     pub work_ms: u32,
-    pub public_replies: u16,
+    /// Public replies, saturating (only "at most one" is asked).
+    pub public_replies: u8,
+    /// The `agent` label the ticket is credited to (`[agents]
+    /// per_agent_metrics`; [`NONE`] until an event names one): whom its
+    /// first resolution was credited to ([`flag::AGENT_RESOLVER`]), else its
+    /// last assignee ([`flag::AGENT_ASSIGNED`]), else its last public
+    /// replier. Only the first of these that exists is ever asked for, so
+    /// one label and two flags hold them, in the ticket's own cache line.
+    pub agent: LabelId,
     pub queue: LabelId,
     pub channel: Channel,
     pub priority: Priority,
@@ -71,6 +86,7 @@ impl Ticket {
             ext: None,
             work_ms: 0,
             public_replies: 0,
+            agent: NONE,
             queue,
             channel,
             priority,
@@ -106,12 +122,10 @@ impl Ticket {
 
 /// The part of a [`Ticket`] kept behind a pointer, so that an open
 /// ticket's table entry stays one cache line.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct TicketExt {
     /// Pending intervals of the resolution clock (empty until it pauses).
     pub pauses: Pauses,
-    /// Whom the ticket is credited to (`[agents] per_agent_metrics` only).
-    pub agents: TicketAgents,
 }
 
 /// Where a call is in its life.

@@ -65,7 +65,7 @@ impl Engine {
             return NamedEntity {
                 channel: Some(t.channel),
                 queue: Some(t.queue),
-                agent: Engine::ticket_agent(t),
+                agent: t.agent,
             };
         }
         if let Some(c) = call.and_then(|c| self.state.calls.get(c)) {

@@ -2228,6 +2228,118 @@ fn tickets_are_credited_to_resolver_else_assignee_else_last_replier() {
 }
 
 #[test]
+fn after_its_first_resolution_a_ticket_stays_its_resolvers() {
+    // T1: replied to by cyd, resolved by bob, reopened, then assigned to
+    // ann and replied to by dan: its first escalation and a CSAT response
+    // naming it go to bob, its resolver; assignments and replies after the
+    // first resolution change nothing. T2: replied to by cyd, then assigned
+    // to ann: ann, the assignee, takes precedence over the replier.
+    let mut r = Run::cfg(PER_AGENT);
+    created(&mut r, "T1", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T1","agent_id":"cyd""#,
+    );
+    r.ev(
+        "ticket.resolved",
+        2 * M,
+        r#""ticket_id":"T1","agent_id":"bob""#,
+    );
+    r.ev("ticket.reopened", 3 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.assigned",
+        4 * M,
+        r#""ticket_id":"T1","agent_id":"ann""#,
+    );
+    r.ev(
+        "ticket.agent_replied",
+        5 * M,
+        r#""ticket_id":"T1","agent_id":"dan""#,
+    );
+    r.ev("ticket.escalated", 6 * M, r#""ticket_id":"T1""#);
+    r.ev("survey.csat", 7 * M, r#""score":4,"ticket_id":"T1""#);
+    created(&mut r, "T2", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T2","agent_id":"cyd""#,
+    );
+    r.ev(
+        "ticket.assigned",
+        2 * M,
+        r#""ticket_id":"T2","agent_id":"ann""#,
+    );
+    r.ev("ticket.escalated", 3 * M, r#""ticket_id":"T2""#);
+    let m = r.metrics();
+    let esc = "support_agent_escalations_total";
+    assert_eq!(m.v(esc, &agent_of("bob", "billing")), 1.0);
+    assert_eq!(m.v(esc, &agent_of("ann", "billing")), 1.0);
+    assert_eq!(m.sum(esc, &[]), 2.0);
+    let csat = "support_agent_csat_responses_total";
+    assert_eq!(
+        m.v(
+            csat,
+            &[("agent", "bob"), ("queue", "billing"), ("score", "4")]
+        ),
+        1.0
+    );
+    assert_eq!(m.sum(csat, &[]), 1.0);
+}
+
+#[test]
+fn a_tickets_agent_survives_a_checkpoint() {
+    // Restored between events, each ticket is credited as without the
+    // restore: T1 assigned (ann) over a replier, T2 replied only (cyd),
+    // T3 resolved (bob) and reassigned after.
+    let cfg = Config::parse(PER_AGENT).unwrap();
+    let mut r = Run::cfg(PER_AGENT);
+    created(&mut r, "T1", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T1","agent_id":"cyd""#,
+    );
+    r.ev(
+        "ticket.assigned",
+        2 * M,
+        r#""ticket_id":"T1","agent_id":"ann""#,
+    );
+    created(&mut r, "T2", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T2","agent_id":"cyd""#,
+    );
+    created(&mut r, "T3", 0);
+    r.ev("ticket.resolved", M, r#""ticket_id":"T3","agent_id":"bob""#);
+    r.ev("ticket.reopened", 2 * M, r#""ticket_id":"T3""#);
+    r.ev(
+        "ticket.assigned",
+        3 * M,
+        r#""ticket_id":"T3","agent_id":"ann""#,
+    );
+    let bytes = postcard::to_stdvec(r.engine.state()).unwrap();
+    let restored: super::State = postcard::from_bytes(&bytes).unwrap();
+    let mut r2 = Run::cfg(PER_AGENT);
+    r2.engine = Engine::from_state(&cfg, restored);
+    r2.next_id = r.next_id;
+    for run in [&mut r, &mut r2] {
+        run.ev("ticket.resolved", 10 * M, r#""ticket_id":"T1""#);
+        run.ev("ticket.resolved", 10 * M, r#""ticket_id":"T2""#);
+        run.ev("ticket.escalated", 10 * M, r#""ticket_id":"T3""#);
+    }
+    let m = r2.metrics();
+    assert_eq!(m.0, r.metrics().0);
+    let handled = "support_agent_contacts_handled_total";
+    assert_eq!(m.v(handled, &agent_of("ann", "billing")), 1.0);
+    assert_eq!(m.v(handled, &agent_of("cyd", "billing")), 1.0);
+    let esc = "support_agent_escalations_total";
+    assert_eq!(m.v(esc, &agent_of("bob", "billing")), 1.0);
+    assert_eq!(m.sum(esc, &[]), 1.0);
+}
+
+#[test]
 fn calls_are_credited_to_the_agent_who_answered_them() {
     let mut r = Run::cfg(PER_AGENT);
     // K1: answered by A1 in sales, escalated by transfer to tier2 (labelled
