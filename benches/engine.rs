@@ -482,6 +482,77 @@ fn per_agent_report(corpus: &Corpus, events: &[Event], rounds: usize) {
              {control:.3} (median of {rounds} rounds)"
         );
     }
+    // Interleaved: two engines warmed up alike, then the timed half fed to
+    // both a chunk at a time, alternately (ABBA from chunk to chunk), so
+    // that a slow spell of the machine, which lasts longer than a chunk
+    // (about 15 ms), falls on both; the rounds above give each run about
+    // 200 ms, and their ratios spread by several per cent. Each engine's
+    // chunks are timed by the thread's CPU time and summed; a round's ratio
+    // is of those sums. Each chunk starts with the other engine's state in
+    // the caches, which costs the engine with more state (the option's)
+    // more: it leans the ratio down, not up.
+    const CHUNK: usize = 10_000;
+    let interleaved = |a: &Config, b: &Config, flip: bool| -> (Duration, Duration) {
+        let (mut ea, mut eb) = (Engine::new(a), Engine::new(b));
+        feed(&mut ea, &lines[..half]);
+        feed(&mut eb, &lines[..half]);
+        let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+        let time = |e: &mut Engine, c: &[&[u8]]| {
+            let t = thread_cpu();
+            feed(e, c);
+            thread_cpu() - t
+        };
+        for (i, c) in lines[half..].chunks(CHUNK).enumerate() {
+            if (i % 2 == 0) != flip {
+                ta += time(&mut ea, c);
+                tb += time(&mut eb, c);
+            } else {
+                tb += time(&mut eb, c);
+                ta += time(&mut ea, c);
+            }
+        }
+        (ta, tb)
+    };
+    // Which engine is made and warmed first alternates every two rounds
+    // (the off-against-off control leans a per cent or two towards one of
+    // them), which one is fed first every round.
+    let both = |a: &Config, b: &Config, i: usize| {
+        if i % 4 < 2 {
+            interleaved(a, b, i % 2 == 1)
+        } else {
+            let (tb, ta) = interleaved(b, a, i % 2 == 1);
+            (ta, tb)
+        }
+    };
+    // A round's engines keep their heap layout for the whole round, and
+    // rounds differ by several per cent from that alone (the control's
+    // range), so many rounds: 48 when benching (about two minutes), or
+    // FRONTLINE_BENCH_AGENT_ROUNDS.
+    let rounds: usize = std::env::var("FRONTLINE_BENCH_AGENT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(if rounds >= 6 { 48 } else { 4 })
+        .max(4)
+        .next_multiple_of(4);
+    let (mut ratios, mut controls) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (t_off, t_on) = both(&off, &on, i);
+        ratios.push(t_off.as_secs_f64() / t_on.as_secs_f64());
+        let (t_a, t_b) = both(&off, &off, i);
+        controls.push(t_a.as_secs_f64() / t_b.as_secs_f64());
+    }
+    let (lo, hi) = (
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "per-agent: interleaved by {CHUNK}-event chunks, by cpu time: on/off = {:.3} (median of \
+         {rounds} rounds; range {lo:.3}-{hi:.3}); control off/off {:.3} (range {:.3}-{:.3})",
+        median(ratios),
+        median(controls.clone()),
+        controls.iter().copied().fold(f64::INFINITY, f64::min),
+        controls.iter().copied().fold(0.0, f64::max),
+    );
 }
 
 fn throughput(c: &mut Criterion, corpus: &Corpus, events: &[Event]) {

@@ -2,6 +2,7 @@
 //! process, so that no run inherits another's heap or caches:
 //!
 //!     per_agent_cost off|on|none [RUNS]
+//!     per_agent_cost off|on|none steady
 //!
 //! Generates the engine bench's corpus (`benches/corpus.rs`: 300 000
 //! events, 200 agents, 20 queues), decodes it, applies it once to an engine
@@ -11,6 +12,12 @@
 //! the median of RUNS more is printed. `scripts/bench-per-agent.sh` runs it alternately, natively for
 //! time and under valgrind's cachegrind for instructions
 //! (docs/performance.md, "Per-agent metrics").
+//!
+//! `steady`: the steady state of a running process, as the engine bench's
+//! per-agent report times it: the corpus's first half decoded and applied
+//! to warm the engine up, then its second half decoded and applied in
+//! [`steady`], which valgrind's callgrind counts alone with
+//! `--toggle-collect='*steady*'`.
 
 #[path = "../benches/measure.rs"]
 #[allow(dead_code)]
@@ -42,6 +49,26 @@ fn main() {
     }
     let config = Config::parse(&toml).expect("valid config");
     let corpus = corpus::generate(&corpus::Params::default());
+    if std::env::args().nth(2).as_deref() == Some("steady") {
+        let lines: Vec<&[u8]> = corpus.iter().collect();
+        let (warm, timed) = lines.split_at(lines.len() / 2);
+        let mut engine = Engine::new(&config);
+        if mode != "none" {
+            for line in warm {
+                engine.apply(decode(line, 64 * 1024).expect("the corpus is valid"));
+            }
+        }
+        let cpu = measure::thread_cpu();
+        steady(&mut engine, timed, mode != "none");
+        let cpu = measure::thread_cpu() - cpu;
+        println!(
+            "{mode} {} events, steady decode+apply {:.6} s cpu",
+            timed.len(),
+            cpu.as_secs_f64()
+        );
+        std::mem::forget(std::hint::black_box(engine));
+        return;
+    }
     let events: Vec<_> = corpus
         .iter()
         .map(|line| decode(line, 64 * 1024).expect("the corpus is valid"))
@@ -73,4 +100,17 @@ fn main() {
     }
     let cpu = measure::median(times);
     println!("{mode} {n} events, apply {cpu:.6} s cpu");
+}
+
+/// Decodes and applies `lines` (only decodes them without `apply`).
+#[inline(never)]
+fn steady(engine: &mut Engine, lines: &[&[u8]], apply: bool) {
+    for line in lines {
+        let ev = decode(line, 64 * 1024).expect("the corpus is valid");
+        if apply {
+            engine.apply(ev);
+        } else {
+            std::hint::black_box(ev);
+        }
+    }
 }
