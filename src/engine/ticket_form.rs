@@ -19,15 +19,15 @@ static NO_PAUSES: Pauses = Pauses {
 
 /// A [`Ticket`] in a checkpoint (format version 4): its agent as the three
 /// agents it was chosen from, beside the pauses behind the pointer, as
-/// tickets were kept before the agent moved into the ticket. Written
-/// borrowed ([`TicketFormRef`]).
-#[derive(Deserialize)]
-struct TicketForm {
+/// tickets were kept before the agent moved into the ticket. `P`: the
+/// pauses, read owned and written borrowed.
+#[derive(Serialize, Deserialize)]
+struct TicketForm<P> {
     created: i64,
     last_event: i64,
     unanswered_since: i64,
     sla_due: i64,
-    ext: Option<TicketExtForm>,
+    ext: Option<ExtForm<P>>,
     work_ms: u32,
     public_replies: u16,
     queue: LabelId,
@@ -39,43 +39,19 @@ struct TicketForm {
     clocks: Clocks,
 }
 
-#[derive(Deserialize)]
-struct TicketExtForm {
-    pauses: Pauses,
-    agents: TicketAgents,
-}
-
-#[derive(Serialize)]
-struct TicketFormRef<'a> {
-    created: i64,
-    last_event: i64,
-    unanswered_since: i64,
-    sla_due: i64,
-    ext: Option<TicketExtFormRef<'a>>,
-    work_ms: u32,
-    public_replies: u16,
-    queue: LabelId,
-    channel: Channel,
-    priority: Priority,
-    status: TicketStatus,
-    flags: u8,
-    policy: u8,
-    clocks: Clocks,
-}
-
-#[derive(Serialize)]
-struct TicketExtFormRef<'a> {
-    pauses: &'a Pauses,
+#[derive(Serialize, Deserialize)]
+struct ExtForm<P> {
+    pauses: P,
     agents: TicketAgents,
 }
 
 impl Serialize for Ticket {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let ext = (self.ext.is_some() || self.agent != NONE).then(|| TicketExtFormRef {
+        let ext = (self.ext.is_some() || self.agent != NONE).then(|| ExtForm {
             pauses: self.ext.as_ref().map_or(&NO_PAUSES, |e| &e.pauses),
             agents: TicketAgents::of(self.agent, self.flags),
         });
-        TicketFormRef {
+        TicketForm::<&Pauses> {
             created: self.created,
             last_event: self.last_event,
             unanswered_since: self.unanswered_since,
@@ -97,7 +73,7 @@ impl Serialize for Ticket {
 
 impl<'de> Deserialize<'de> for Ticket {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ticket, D::Error> {
-        let f = TicketForm::deserialize(d)?;
+        let f = TicketForm::<Pauses>::deserialize(d)?;
         let (mut agent, mut flags) = (NONE, f.flags & !flag::AGENT);
         let mut ext = None;
         if let Some(e) = f.ext {
