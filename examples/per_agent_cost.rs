@@ -1,17 +1,16 @@
 //! What `[agents] per_agent_metrics` costs `apply`, one configuration per
 //! process, so that no run inherits another's heap or caches:
 //!
-//!     per_agent_cost off|on|none [RUNS]
-//!     per_agent_cost off|on|none steady
+//!     per_agent_cost off|on [RUNS]
+//!     per_agent_cost off|on steady
 //!
 //! Generates the engine bench's corpus (`benches/corpus.rs`: 300 000
 //! events, 200 agents, 20 queues), decodes it, applies it once to an engine
-//! with the option off or on (`none`: not at all, the baseline an
-//! instruction count subtracts), and prints the events and the apply's CPU
+//! with the option off or on, and prints the events and the apply's CPU
 //! time; with RUNS > 1, a first apply warms the process up uncounted and
-//! the median of RUNS more is printed. `scripts/bench-per-agent.sh` runs it alternately, natively for
-//! time and under valgrind's cachegrind for instructions
-//! (docs/performance.md, "Per-agent metrics").
+//! the median of RUNS more is printed. `scripts/bench-per-agent.sh` runs it
+//! alternately, natively for time and, in `steady` mode, under valgrind's
+//! callgrind for instructions (docs/performance.md, "Per-agent metrics").
 //!
 //! `steady`: the steady state of a running process, as the engine bench's
 //! per-agent report times it: the corpus's first half decoded and applied
@@ -34,10 +33,10 @@ use frontline::engine::Engine;
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let on = match mode.as_str() {
-        "off" | "none" => false,
+        "off" => false,
         "on" => true,
         _ => {
-            eprintln!("usage: per_agent_cost off|on|none [RUNS]");
+            eprintln!("usage: per_agent_cost off|on [RUNS | steady]");
             std::process::exit(2);
         }
     };
@@ -53,13 +52,11 @@ fn main() {
         let lines: Vec<&[u8]> = corpus.iter().collect();
         let (warm, timed) = lines.split_at(lines.len() / 2);
         let mut engine = Engine::new(&config);
-        if mode != "none" {
-            for line in warm {
-                engine.apply(decode(line, 64 * 1024).expect("the corpus is valid"));
-            }
+        for line in warm {
+            engine.apply(decode(line, 64 * 1024).expect("the corpus is valid"));
         }
         let cpu = measure::thread_cpu();
-        steady(&mut engine, timed, mode != "none");
+        steady(&mut engine, timed);
         let cpu = measure::thread_cpu() - cpu;
         println!(
             "{mode} {} events, steady decode+apply {:.6} s cpu",
@@ -85,32 +82,24 @@ fn main() {
         let events = events.clone();
         let mut engine = Engine::new(&config);
         let cpu = measure::thread_cpu();
-        if mode != "none" {
-            for ev in events {
-                engine.apply(ev);
-            }
+        for ev in events {
+            engine.apply(ev);
         }
         let cpu = measure::thread_cpu() - cpu;
         if runs == 1 || run > 0 {
             times.push(cpu.as_secs_f64());
         }
-        // Not dropped: the process ends, and an instruction count then
-        // holds the apply alone.
+        // Not dropped: the process ends.
         std::mem::forget(std::hint::black_box(engine));
     }
     let cpu = measure::median(times);
     println!("{mode} {n} events, apply {cpu:.6} s cpu");
 }
 
-/// Decodes and applies `lines` (only decodes them without `apply`).
+/// Decodes and applies `lines`.
 #[inline(never)]
-fn steady(engine: &mut Engine, lines: &[&[u8]], apply: bool) {
+fn steady(engine: &mut Engine, lines: &[&[u8]]) {
     for line in lines {
-        let ev = decode(line, 64 * 1024).expect("the corpus is valid");
-        if apply {
-            engine.apply(ev);
-        } else {
-            std::hint::black_box(ev);
-        }
+        engine.apply(decode(line, 64 * 1024).expect("the corpus is valid"));
     }
 }

@@ -24,7 +24,7 @@ pub(super) const NONE: LabelId = LabelId::MAX;
 
 /// The agents a ticket's agent is chosen from, as `agent` labels
 /// ([`NONE`]: not named yet): its form in a checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct TicketAgents {
     /// Of the last `ticket.assigned`.
     assigned: LabelId,
