@@ -29,12 +29,17 @@ use frontline::config::Config;
 use frontline::decode::decode;
 use frontline::engine::Engine;
 use frontline::event::Event;
+use frontline::huge_pages::HugePageAlloc;
 
 #[path = "corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
 
 use corpus::{Rng, StateLines};
+
+/// The binary's allocator, so the tables live where they do in `frontline`.
+#[global_allocator]
+static ALLOC: HugePageAlloc = HugePageAlloc;
 
 /// `limits.max_event_bytes` default.
 const MAX_BYTES: usize = 64 * 1024;

@@ -48,6 +48,8 @@
 //! - [`replay`]: drives the engine from a JSON-lines file or stdin.
 //! - [`replay::backfill`]: replay's OpenMetrics history, one sample per step, for promtool.
 //! - [`simulate`]: a simulated support centre as an event source.
+//! - [`huge_pages`]: the binaries' allocator, which backs the large tables
+//!   with transparent huge pages.
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
 //!   write instead of panicking.
 //! - `breach_log` (private): rate-limited INFO lines for SLA breaches.
@@ -66,6 +68,7 @@ pub mod engine;
 pub mod event;
 pub mod export;
 pub mod hub;
+pub mod huge_pages;
 mod kafka_log;
 pub mod live;
 mod locks;

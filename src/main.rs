@@ -15,6 +15,10 @@ use frontline::replay::{self, ReplayArgs};
 use frontline::simulate::{Pace, SimConfig, Simulator};
 use frontline::stderr;
 
+/// Large tables on huge pages (docs/performance.md, "Cost as state grows").
+#[global_allocator]
+static ALLOC: frontline::huge_pages::HugePageAlloc = frontline::huge_pages::HugePageAlloc;
+
 /// Customer-support KPIs from a stream of events, as Prometheus metrics.
 #[derive(Parser, Debug)]
 #[command(name = "frontline", version, about)]

@@ -1,6 +1,10 @@
 //! Storage for short ids ([`super::table::ThinId`]s of at most
-//! [`SLOT`] bytes, header included): 16-byte slots carved from 64 KiB
-//! chunks, instead of one heap allocation each. glibc's smallest chunk is
+//! [`SLOT`] bytes, header included): 16-byte slots carved from chunks,
+//! instead of one heap allocation each. The first chunk is 64 KiB and
+//! each next one twice the last up to 8 MiB: a small process keeps a small
+//! pool, and a pool of millions of ids lies in chunks large enough for the
+//! binaries' allocator to map on huge pages (`huge_pages`), as the tables
+//! that point into it are. glibc's smallest chunk is
 //! 32 bytes, so an 11-byte ticket id (`T-00012345` and its length byte)
 //! costs 16 bytes here instead of 32: 160 MB less at 10 M open tickets
 //! (docs/performance.md, "Cost as state grows").
@@ -18,8 +22,11 @@ use std::sync::Mutex;
 
 /// Bytes of one slot: the longest id (with its header) kept here.
 pub const SLOT: usize = 16;
-/// Slots per chunk (64 KiB).
-const CHUNK_SLOTS: usize = 4096;
+/// Slots of the first chunk (64 KiB).
+const FIRST_CHUNK_SLOTS: usize = 4096;
+/// Bytes of the largest chunk: the size the binaries' allocator maps on
+/// huge pages.
+const LARGEST_CHUNK: usize = 8 << 20;
 
 struct Pool {
     /// The first free slot; each free slot holds the address of the next
@@ -39,15 +46,19 @@ unsafe impl Send for Pool {}
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        for &c in &self.chunks {
+        for (i, &c) in self.chunks.iter().enumerate() {
             // SAFETY: allocated by `take` with this layout, freed once.
-            unsafe { dealloc(c.as_ptr(), chunk_layout()) }
+            unsafe { dealloc(c.as_ptr(), chunk_layout(i)) }
         }
     }
 }
 
-fn chunk_layout() -> Layout {
-    Layout::from_size_align(SLOT * CHUNK_SLOTS, SLOT).expect("a valid layout")
+/// The layout of the pool's chunk number `i` (from 0).
+fn chunk_layout(i: usize) -> Layout {
+    let first = SLOT * FIRST_CHUNK_SLOTS;
+    let doublings = (LARGEST_CHUNK / first).trailing_zeros() as usize;
+    let bytes = first << i.min(doublings);
+    Layout::from_size_align(bytes, SLOT).expect("a valid layout")
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool::new());
@@ -95,14 +106,14 @@ impl Pool {
             return unsafe { NonNull::new_unchecked(slot as *mut u8) };
         }
         if self.next == self.end {
-            let layout = chunk_layout();
+            let layout = chunk_layout(self.chunks.len());
             // SAFETY: the layout is not zero-sized.
             let Some(chunk) = NonNull::new(unsafe { alloc(layout) }) else {
                 handle_alloc_error(layout)
             };
             self.chunks.push(chunk);
             self.next = chunk.as_ptr() as usize;
-            self.end = self.next + SLOT * CHUNK_SLOTS;
+            self.end = self.next + layout.size();
         }
         let slot = self.next;
         self.next += SLOT;
@@ -128,7 +139,7 @@ mod tests {
     #[test]
     fn slots_are_distinct_aligned_and_reused() {
         let mut pool = Pool::new();
-        let n = CHUNK_SLOTS + 10;
+        let n = FIRST_CHUNK_SLOTS + 10;
         let slots: Vec<NonNull<u8>> = (0..n).map(|_| pool.take()).collect();
         let mut addrs: Vec<usize> = slots.iter().map(|s| s.as_ptr() as usize).collect();
         assert!(addrs.iter().all(|a| a % SLOT == 0));
@@ -153,6 +164,25 @@ mod tests {
         let again: Vec<NonNull<u8>> = (0..4).map(|_| pool.take()).collect();
         assert_eq!(&again[..3], [slots[2], slots[1], slots[0]]);
         assert!(addrs.binary_search(&(again[3].as_ptr() as usize)).is_err());
+    }
+
+    #[test]
+    fn chunks_double_from_64_kib_to_8_mib() {
+        let sizes: Vec<usize> = (0..10).map(|i| chunk_layout(i).size() >> 10).collect();
+        assert_eq!(
+            sizes,
+            [64, 128, 256, 512, 1024, 2048, 4096, 8192, 8192, 8192]
+        );
+        assert_eq!(chunk_layout(usize::MAX).size(), 8192 << 10);
+        // The largest is what the binaries' allocator maps on huge pages.
+        assert_eq!(LARGEST_CHUNK, crate::huge_pages::LARGE);
+        // A pool of chunks of every size hands out slots in each.
+        let mut pool = Pool::new();
+        let total: usize = (0..9).map(|i| chunk_layout(i).size() / SLOT).sum();
+        let last = (0..total).map(|_| pool.take()).last().unwrap();
+        assert_eq!(pool.chunks.len(), 9);
+        let c = pool.chunks[8].as_ptr() as usize;
+        assert_eq!(last.as_ptr() as usize, c + (8192 << 10) - SLOT);
     }
 
     #[test]
