@@ -243,9 +243,10 @@ mod bit {
     pub const DURATIONS: u32 = 3 << SUMS;
 }
 
-/// The per-agent series of one agent in one queue. The counters an event
-/// updates most (handled, its duration, first response) share the first
-/// cache line.
+/// The per-agent series of one agent in one queue: two cache lines. The
+/// series bits and the counters an event updates most (handled, its
+/// duration, first response) fill the first; status time and CSAT the
+/// second.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
 struct Cell {
@@ -259,10 +260,13 @@ struct Cell {
     counts: [u64; 3],
     /// By [`agent_sum`]: (sum ms, count).
     sums: [(i64, u64); 2],
-    /// `support_agent_csat_responses_total` by score − 1.
-    csat: [u64; SCORES],
     /// `support_agent_time_in_status_seconds_total` by status.
     time_ms: [i64; STATUSES],
+    /// `support_agent_csat_responses_total` by score − 1, saturating: one
+    /// agent's surveys of one score in one queue do not reach 2^32, and
+    /// 32 bits keep the cell at two cache lines instead of three
+    /// (docs/metrics.md).
+    csat: [u32; SCORES],
 }
 
 /// The per-agent series (`[agents] per_agent_metrics`), dense: by `agent`
@@ -423,7 +427,7 @@ impl AgentSeries {
             if family == agent_count::CSAT {
                 for (i, &n) in c.csat.iter().enumerate() {
                     if c.touched & 1 << (bit::CSAT + i as u32) != 0 {
-                        out.push((a, q, i as u8 + 1, n));
+                        out.push((a, q, i as u8 + 1, n.into()));
                     }
                 }
             } else if c.touched & 1 << (bit::COUNTS + family as u32) != 0 {
@@ -506,7 +510,7 @@ impl<'de> Deserialize<'de> for AgentSeries {
             let c = out.cell(a, q);
             match family {
                 agent_count::CSAT if (1..=SCORES as u8).contains(&score) => {
-                    c.csat[score as usize - 1] = n
+                    c.csat[score as usize - 1] = u32::try_from(n).unwrap_or(u32::MAX)
                 }
                 f if f < agent_count::CSAT && score == 0 => c.counts[f as usize] = n,
                 _ => return Err(bad("counter", k)),
@@ -542,7 +546,8 @@ impl Metrics {
         let s = Series::Count(family, score);
         let c = self.per_agent.slot(&mut self.budget, agent, q, s);
         if family == agent_count::CSAT {
-            c.csat[(score.clamp(1, SCORES as u8) - 1) as usize] += 1;
+            let n = &mut c.csat[(score.clamp(1, SCORES as u8) - 1) as usize];
+            *n = n.saturating_add(1);
         } else {
             c.counts[family as usize] += 1;
         }
@@ -672,5 +677,29 @@ mod tests {
         let err = postcard::from_bytes::<AgentSeries>(&bytes).unwrap_err();
         // postcard keeps the kind of a custom error, not its text.
         assert_eq!(err, postcard::Error::SerdeDeCustom);
+    }
+
+    /// A cell is two cache lines; its CSAT counters are 32-bit and
+    /// saturate: a checkpointed count past 2^32 − 1 reads as 2^32 − 1 and
+    /// stays there, never wrapping down.
+    #[test]
+    fn csat_counts_saturate_in_a_two_line_cell() {
+        assert_eq!(std::mem::size_of::<Cell>(), 128);
+        let key = 3 << 48 | 4 << 40 | 7 << 16 | 2;
+        let counts: FxHashMap<u64, u64> = [(key, 1 << 40)].into_iter().collect();
+        let maps: AgentMaps = (counts, FxHashMap::default(), FxHashMap::default());
+        let bytes = postcard::to_stdvec(&maps).unwrap();
+        let mut m = metrics(100);
+        m.per_agent = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            m.per_agent.counts(agent_count::CSAT),
+            [(7, 2, 4, 4_294_967_295)]
+        );
+        m.agent_count_add(agent_count::CSAT, 4, 7, 2);
+        m.agent_count_add(agent_count::CSAT, 3, 7, 2);
+        assert_eq!(
+            m.per_agent.counts(agent_count::CSAT),
+            [(7, 2, 3, 1), (7, 2, 4, 4_294_967_295)]
+        );
     }
 }
