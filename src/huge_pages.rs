@@ -140,6 +140,10 @@ unsafe impl GlobalAlloc for HugePageAlloc {
             return unsafe { System.realloc(p, l, new_size) };
         }
         if was && will && mapped_len(l.size()) == mapped_len(new_size) {
+            if new_size > l.size() {
+                // SAFETY: within the block's own mapping; advice only.
+                unsafe { libc::madvise(p.cast(), new_size / HUGE * HUGE, libc::MADV_HUGEPAGE) };
+            }
             return p;
         }
         // SAFETY: the caller promises `new_size` with `l.align()` is a
@@ -219,12 +223,22 @@ mod tests {
             assert!(!after.split_whitespace().any(|f| f == "hg"), "not freed");
             assert_eq!(small.add(4096).read(), 1);
             let sl = Layout::from_size_align(10_000, 64).unwrap();
-            let big = a.realloc(small, sl, LARGE + 3 * HUGE);
+            let big = a.realloc(small, sl, LARGE + 3 * HUGE + 5);
             assert_eq!(big as usize % HUGE, 0);
             assert_eq!(big.add(8192).read(), 2);
+            // Grown within its mapping: kept in place, and the huge page it
+            // now fills whole is advised too.
+            let last = big as usize + LARGE + 3 * HUGE;
+            let before = vm_flags(last).expect("mapped");
+            assert!(!before.split_whitespace().any(|f| f == "hg"), "{before}");
+            let bl = Layout::from_size_align(LARGE + 3 * HUGE + 5, 64).unwrap();
+            let grown = a.realloc(big, bl, LARGE + 4 * HUGE);
+            assert_eq!(grown, big);
+            let after = vm_flags(last).expect("mapped");
+            assert!(after.split_whitespace().any(|f| f == "hg"), "{after}");
             // Untouched bytes of a fresh mapping are zero.
             assert_eq!(big.add(LARGE + 2 * HUGE).read(), 0);
-            a.dealloc(big, Layout::from_size_align(LARGE + 3 * HUGE, 64).unwrap());
+            a.dealloc(big, Layout::from_size_align(LARGE + 4 * HUGE, 64).unwrap());
         }
     }
 
