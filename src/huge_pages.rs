@@ -191,6 +191,12 @@ mod tests {
         None
     }
 
+    /// Whether the mapping that holds `addr` is advised for huge pages
+    /// (`hg` among its `VmFlags`); None when no mapping holds it.
+    fn advised(addr: usize) -> Option<bool> {
+        vm_flags(addr).map(|f| f.split_whitespace().any(|f| f == "hg"))
+    }
+
     #[test]
     fn large_blocks_are_aligned_huge_page_mappings_and_keep_their_bytes() {
         let a = HugePageAlloc;
@@ -201,14 +207,9 @@ mod tests {
             let p = a.alloc(l);
             assert!(!p.is_null());
             assert_eq!(p as usize % HUGE, 0, "not 2 MiB aligned");
-            let flags = vm_flags(p as usize).expect("a mapping holds the block");
-            assert!(
-                flags.split_whitespace().any(|f| f == "hg"),
-                "not advised for huge pages: {flags}"
-            );
+            assert_eq!(advised(p as usize), Some(true), "not advised");
             // The last 2 MiB, which the block fills 5 bytes of, is not.
-            let last = vm_flags(p as usize + LARGE + HUGE).expect("mapped");
-            assert!(!last.split_whitespace().any(|f| f == "hg"), "{last}");
+            assert_eq!(advised(p as usize + LARGE + HUGE), Some(false));
             for i in (0..l.size()).step_by(4096) {
                 p.add(i).write((i / 4096) as u8);
             }
@@ -219,8 +220,7 @@ mod tests {
             assert!(!small.is_null());
             // The large mapping is gone (its range may since hold another
             // thread's mapping, never one advised like ours).
-            let after = vm_flags(p as usize).unwrap_or_default();
-            assert!(!after.split_whitespace().any(|f| f == "hg"), "not freed");
+            assert_ne!(advised(p as usize), Some(true), "not freed");
             assert_eq!(small.add(4096).read(), 1);
             let sl = Layout::from_size_align(10_000, 64).unwrap();
             let big = a.realloc(small, sl, LARGE + 3 * HUGE + 5);
@@ -229,13 +229,11 @@ mod tests {
             // Grown within its mapping: kept in place, and the huge page it
             // now fills whole is advised too.
             let last = big as usize + LARGE + 3 * HUGE;
-            let before = vm_flags(last).expect("mapped");
-            assert!(!before.split_whitespace().any(|f| f == "hg"), "{before}");
+            assert_eq!(advised(last), Some(false));
             let bl = Layout::from_size_align(LARGE + 3 * HUGE + 5, 64).unwrap();
             let grown = a.realloc(big, bl, LARGE + 4 * HUGE);
             assert_eq!(grown, big);
-            let after = vm_flags(last).expect("mapped");
-            assert!(after.split_whitespace().any(|f| f == "hg"), "{after}");
+            assert_eq!(advised(last), Some(true));
             // Untouched bytes of a fresh mapping are zero.
             assert_eq!(big.add(LARGE + 2 * HUGE).read(), 0);
             a.dealloc(big, Layout::from_size_align(LARGE + 4 * HUGE, 64).unwrap());
@@ -254,8 +252,7 @@ mod tests {
             // glibc serves this size from its own mapping, with a header:
             // never at a 2 MiB boundary, and not advised.
             assert_ne!(p as usize % HUGE, 0);
-            let flags = vm_flags(p as usize).expect("a mapping holds the block");
-            assert!(!flags.split_whitespace().any(|f| f == "hg"), "{flags}");
+            assert_eq!(advised(p as usize), Some(false));
             a.dealloc(p, l);
         }
     }
