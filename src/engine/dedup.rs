@@ -3,30 +3,86 @@
 //! is small and fixed: 8 bytes in the set, 8 in the arrival order, and one
 //! run entry per second of event clock.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use hashbrown::HashTable;
+use serde::de::{SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A hasher for keys that are already uniform 64-bit hashes.
-#[derive(Default, Clone, Copy)]
-pub struct IdentityHasher(u64);
+use super::probe::{Probe, Step};
 
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | b as u64;
+/// A set of id hashes (each its own hash in the table), with cache hints;
+/// serialized as a sequence of them, as a `HashSet<u64>` is.
+#[derive(Clone, Default)]
+struct IdSet {
+    raw: HashTable<u64>,
+    probe: Probe,
+}
+
+/// Hashes removed together: their control groups are asked for, then
+/// their entries, then they are removed, so the misses overlap.
+const WARM_CHUNK: usize = 32;
+
+impl IdSet {
+    fn insert(&mut self, h: u64) -> bool {
+        match self.raw.entry(h, |&x| x == h, |&x| x) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(h);
+                true
+            }
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+
+    fn remove(&mut self, h: u64) {
+        if let Ok(e) = self.raw.find_entry(h, |&x| x == h) {
+            e.remove();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.raw.len()
     }
 }
 
-type IdSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+impl fmt::Debug for IdSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.raw.iter()).finish()
+    }
+}
+
+impl Serialize for IdSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.raw.len()))?;
+        for h in self.raw.iter() {
+            seq.serialize_element(h)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for IdSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdSet;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of id hashes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<IdSet, A::Error> {
+                let mut set = IdSet::default();
+                set.raw.reserve(a.size_hint().unwrap_or(0), |&x| x);
+                while let Some(h) = a.next_element::<u64>()? {
+                    set.insert(h);
+                }
+                Ok(set)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
 
 /// The ids seen within the horizon.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -39,10 +95,14 @@ pub struct Dedup {
     seconds: VecDeque<(i64, u32)>,
 }
 
+fn hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
 impl Dedup {
     /// Records `id` as seen at `now`; false when it was seen before.
     pub fn insert(&mut self, id: &str, now: i64) -> bool {
-        let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+        let h = hash(id);
         if !self.seen.insert(h) {
             return false;
         }
@@ -55,21 +115,58 @@ impl Dedup {
         true
     }
 
+    /// Cache hints ahead of [`Dedup::insert`] of `id` (see
+    /// [`super::probe`]): the control group its probe reads, then the
+    /// entries a new id is written to; nothing while the set fits in cache.
+    #[inline]
+    pub fn prefetch(&self, id: &str, step: Step) {
+        if !Probe::wants(&self.seen.raw) {
+            return;
+        }
+        let (set, h) = (&self.seen, hash(id));
+        match step {
+            Step::Group => set.probe.group(&set.raw, h),
+            Step::Entry => set.probe.vacancy(&set.raw, h),
+            Step::Key => {}
+        }
+    }
+
     /// Forgets ids seen in whole seconds that ended before `cutoff`.
     pub fn expire(&mut self, cutoff: i64) {
+        let mut removed = false;
         while let Some(&(second, n)) = self.seconds.front() {
             if second * 1000 + 999 >= cutoff {
                 break;
             }
             self.seconds.pop_front();
-            for h in self.order.drain(..n as usize) {
-                self.seen.remove(&h);
+            let mut left = n as usize;
+            while left > 0 {
+                let k = left.min(WARM_CHUNK);
+                let (set, order) = (&self.seen, &self.order);
+                for &h in order.range(..k) {
+                    set.probe.group(&set.raw, h);
+                }
+                for &h in order.range(..k) {
+                    set.probe.entry(&set.raw, h);
+                }
+                for h in self.order.drain(..k) {
+                    self.seen.remove(h);
+                }
+                left -= k;
+            }
+            removed = true;
+        }
+        if removed {
+            // The next ones to go, whose groups can come in meanwhile.
+            for &h in self.order.iter().take(WARM_CHUNK) {
+                self.seen.probe.group(&self.seen.raw, h);
             }
         }
     }
 
     /// Ids remembered.
     pub fn len(&self) -> usize {
+        debug_assert_eq!(self.order.len(), self.seen.len());
         self.order.len()
     }
 

@@ -35,6 +35,7 @@ mod id_pool;
 mod keys;
 mod labels;
 mod per_agent;
+mod probe;
 mod quad_heap;
 mod state;
 mod table;
@@ -67,6 +68,17 @@ use sla_clocked::SlaTimers;
 
 mod dedup;
 pub use dedup::Dedup;
+
+/// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
+/// step reads what the one two events earlier asked for.
+const PREFETCH_STEPS: [(usize, probe::Step); 3] = [
+    (6, probe::Step::Group),
+    (4, probe::Step::Entry),
+    (2, probe::Step::Key),
+];
+
+/// The largest `k` [`Engine::prefetch_ahead`] asks for.
+pub const PREFETCH_AHEAD: usize = 6;
 
 mod families;
 
@@ -307,6 +319,41 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Cache hints for the events a caller is about to apply: `ahead(k)`
+    /// is the event `k` places after the one it applies next (`None` past
+    /// the end or for a line that did not decode). Only a hint: state and
+    /// output are the same with or without it. While the tables fit in
+    /// cache it does nothing; once they do not, the lines the next events'
+    /// lookups wait on (the dedup set's and the ticket or call table's
+    /// control group, then the entry, then its id) are asked for a few
+    /// events early, so those waits overlap (`src/engine/probe.rs`).
+    #[inline]
+    pub fn prefetch_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a Event>) {
+        for (k, step) in PREFETCH_STEPS {
+            if let Some(ev) = ahead(k) {
+                self.prefetch(ev, step);
+            }
+        }
+    }
+
+    fn prefetch(&self, ev: &Event, step: probe::Step) {
+        let s = &self.state;
+        s.dedup.prefetch(&ev.id, step);
+        match &ev.body {
+            Body::TicketCreated { ticket, .. } if step == probe::Step::Group => {
+                s.tickets.prefetch(ticket, step)
+            }
+            Body::CallQueued { call, .. } if step == probe::Step::Group => {
+                s.calls.prefetch(call, step)
+            }
+            body => match body.entity() {
+                EntityRef::Ticket(t) => s.tickets.prefetch(t, step),
+                EntityRef::Call(c) => s.calls.prefetch(c, step),
+                EntityRef::None => {}
+            },
+        }
     }
 
     /// Applies one valid event.

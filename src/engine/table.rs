@@ -21,6 +21,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::id_pool;
+use super::probe::{prefetch, Probe, Step};
 
 /// An immutable string on the heap behind one pointer: its length (one
 /// byte below 255, else 255 and four bytes), then its bytes.
@@ -139,12 +140,14 @@ pub struct Slot(usize);
 /// Entities by id.
 pub struct Table<V> {
     raw: HashTable<(ThinId, V)>,
+    probe: Probe,
 }
 
 impl<V> Default for Table<V> {
     fn default() -> Self {
         Table {
             raw: HashTable::new(),
+            probe: Probe::default(),
         }
     }
 }
@@ -153,6 +156,7 @@ impl<V: Clone> Clone for Table<V> {
     fn clone(&self) -> Self {
         Table {
             raw: self.raw.clone(),
+            probe: Probe::default(),
         }
     }
 }
@@ -179,6 +183,28 @@ impl<V> Table<V> {
         self.raw
             .find_bucket_index(hash_id(id), |e| e.0.as_str() == id)
             .map(Slot)
+    }
+
+    /// A cache hint ahead of a lookup of `id` (see [`super::probe`]);
+    /// nothing for a table that fits in cache.
+    #[inline]
+    pub fn prefetch(&self, id: &str, step: Step) {
+        if !Probe::wants(&self.raw) {
+            return;
+        }
+        let hash = hash_id(id);
+        match step {
+            Step::Group => self.probe.group(&self.raw, hash),
+            Step::Entry => {
+                self.probe.entry(&self.raw, hash);
+            }
+            Step::Key => {
+                // The entry is in cache by now: its id's bytes are next.
+                if let Some(e) = self.probe.entry(&self.raw, hash) {
+                    prefetch(e.0 .0.as_ptr() as usize);
+                }
+            }
+        }
     }
 
     /// Whether `id` is present.

@@ -79,6 +79,13 @@ impl<'a> Apply<'a> {
         })
     }
 
+    /// The engine's cache hints for the events about to be applied
+    /// ([`Engine::prefetch_ahead`]).
+    #[inline]
+    pub(super) fn prefetch_ahead<'e>(&self, ahead: impl Fn(usize) -> Option<&'e Event>) {
+        self.engine.prefetch_ahead(ahead);
+    }
+
     /// Applies non-blank line `lineno` (its `bytes` trimmed, at most
     /// `max + 1` of them), decoded as `decoded`; `pos` is the input offset
     /// past it, for the progress bar.

@@ -159,7 +159,8 @@ fn read_batches<R: BufRead>(
 }
 
 /// Two threads: one reads and decodes batches of lines while this one
-/// applies the previous batch, line by line in input order.
+/// applies the previous batch, line by line in input order, with the
+/// engine's cache hints for the lines a few places ahead.
 pub(super) fn pipelined<R: BufRead + Send>(
     reader: R,
     max: usize,
@@ -174,9 +175,13 @@ pub(super) fn pipelined<R: BufRead + Send>(
             .spawn_scoped(scope, move || read_batches(reader, max, tx, spare_rx))
             .map_err(Stop::Input)?;
         for mut b in rx {
-            for d in b.lines.drain(..) {
+            let mut lines = b.lines.drain(..);
+            while let Some(d) = lines.next() {
+                let rest = lines.as_slice();
+                a.prefetch_ahead(|k| rest.get(k - 1).and_then(|d| d.event.as_ref().ok()));
                 a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
             }
+            drop(lines);
             a.lineno = b.last_lineno;
             if let Some(e) = b.error.take() {
                 return Err(Stop::Input(e));

@@ -16,8 +16,9 @@ use crate::breach_log::BreachLog;
 use crate::checkpoint::kafka::Changelog;
 use crate::checkpoint::{encode_state, CheckpointError, Meta};
 use crate::config::Config;
-use crate::decode::DecodeError;
+use crate::decode::{decode, DecodeError};
 use crate::engine::Engine;
+use crate::event::Event;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;
 
@@ -264,16 +265,18 @@ impl Worker {
         let mut next = Some(first);
         let mut n = 0;
         'batches: while let Some(b) = next.take() {
+            let mut decoded = decode_batch(&b, self.next_offset, max);
             for i in 0..b.len() {
                 let m = b.get(i);
                 // Already applied (a message fetched before a seek took effect).
-                if self.next_offset.is_some_and(|o| m.offset < o) {
+                let Some(event) = decoded[i].take() else {
                     continue;
-                }
-                let result = match m.payload {
-                    Some(p) => self.engine.ingest(p, max, now),
-                    None => {
-                        let e = DecodeError::InvalidJson("empty message".into());
+                };
+                self.engine
+                    .prefetch_ahead(|k| decoded.get(i + k)?.as_ref()?.as_ref().ok());
+                let result = match event {
+                    Ok(ev) => self.engine.admit(ev, now),
+                    Err(e) => {
                         self.engine.record_decode_error(e.reason_index());
                         Err(e)
                     }
@@ -542,6 +545,28 @@ async fn dead_letter(
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// A batch's messages decoded before any is applied, so the engine can warm
+/// its caches for the ones a few places ahead of the one it applies; `None`
+/// for a message before `next_offset`, already applied (offsets rise
+/// within a batch, so only its head can be). Decode errors are counted
+/// when their message is reached, not here: a batch may stop half-way.
+fn decode_batch(
+    b: &Batch,
+    next_offset: Option<i64>,
+    max: usize,
+) -> Vec<Option<Result<Event, DecodeError>>> {
+    let from = next_offset.unwrap_or(i64::MIN);
+    (0..b.len())
+        .map(|i| {
+            let m = b.get(i);
+            (m.offset >= from).then(|| match m.payload {
+                Some(p) => decode(p, max),
+                None => Err(DecodeError::InvalidJson("empty message".into())),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,185 @@
+//! Cache hints for hash-table lookups that are about to happen.
+//!
+//! When a table outgrows the caches, each lookup of a key drawn from all of
+//! it waits on memory two or three times in a row: the control group its
+//! hash starts probing at, then the entry, then what the entry points to.
+//! A caller that knows the next keys (a batch of decoded events) can ask
+//! for those lines early, a few events ahead, so the waits overlap with the
+//! work on the events in between instead of adding up.
+//!
+//! A [`Probe`] remembers where its table's control bytes are (hashbrown
+//! lays the entries out below them, entry `i` at `ctrl - (i + 1) * size`,
+//! and a hash starts probing at `ctrl + (hash & (buckets - 1))`). Only
+//! prefetch instructions use these addresses: a prefetch never faults and
+//! changes no data, so an address that is wrong (a different hashbrown
+//! layout) costs a wasted hint, never a wrong result. Tables smaller than
+//! [`MIN_BYTES`] are not hinted at all: they stay in cache, where the
+//! hashing a hint takes would be pure cost.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use hashbrown::HashTable;
+
+/// Tables whose entries take fewer bytes than this are not hinted: half
+/// the 2 MiB second-level cache of the machines frontline is sized for.
+pub const MIN_BYTES: usize = 1 << 20;
+
+/// Asks the CPU to bring the cache line at `addr` in; no effect on data.
+#[inline(always)]
+pub fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults,
+    // whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
+/// The steps of warming one lookup, each issued a few events after the
+/// one before it, so that what it reads was asked for by the step before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The control group the probe starts at.
+    Group,
+    /// The entry the group points to.
+    Entry,
+    /// What the entry points to (a table's id bytes).
+    Key,
+}
+
+/// Where a table's control bytes are, found again after it reallocates.
+#[derive(Default)]
+pub struct Probe {
+    /// Address of the control bytes, 0 when not known.
+    ctrl: AtomicUsize,
+    /// Bucket count `ctrl` was found at.
+    buckets: AtomicUsize,
+}
+
+impl Probe {
+    /// Whether `t` is large enough to hint (cheap: asked before hashing).
+    #[inline]
+    pub fn wants<T>(t: &HashTable<T>) -> bool {
+        t.num_buckets() * std::mem::size_of::<T>() >= MIN_BYTES
+    }
+
+    /// The address of `t`'s control bytes and its bucket mask, when `t` is
+    /// large enough to hint and not empty.
+    #[inline]
+    fn ctrl<T>(&self, t: &HashTable<T>) -> Option<(usize, usize)> {
+        if !Self::wants(t) {
+            return None;
+        }
+        let buckets = t.num_buckets();
+        if self.buckets.load(Relaxed) == buckets {
+            return Some((self.ctrl.load(Relaxed), buckets - 1));
+        }
+        // The table grew (or this is the first hint): any full bucket
+        // gives the control bytes' address.
+        let i = t.iter_buckets().next()?;
+        let e = t.get_bucket(i)? as *const T as usize;
+        let ctrl = e + (i + 1) * std::mem::size_of::<T>();
+        self.ctrl.store(ctrl, Relaxed);
+        self.buckets.store(buckets, Relaxed);
+        Some((ctrl, buckets - 1))
+    }
+
+    /// First step: the control group a lookup of `hash` reads first.
+    #[inline]
+    pub fn group<T>(&self, t: &HashTable<T>, hash: u64) {
+        if let Some((ctrl, mask)) = self.ctrl(t) {
+            prefetch(ctrl + (hash as usize & mask));
+        }
+    }
+
+    /// For an insert: the entries of the group a probe of `hash` starts
+    /// at (the first empty one is where a new key goes), without reading
+    /// the group.
+    #[inline]
+    pub fn vacancy<T>(&self, t: &HashTable<T>, hash: u64) {
+        if let Some((ctrl, mask)) = self.ctrl(t) {
+            // Entry `i` lies at `ctrl - (i + 1) * size`: the group's
+            // entries run downwards from the first one.
+            let first = ctrl - ((hash as usize & mask) + 1) * std::mem::size_of::<T>();
+            prefetch(first);
+            prefetch(first.wrapping_sub(64));
+        }
+    }
+
+    /// Second step, once the group is in: the first entry filed under
+    /// `hash` (almost always the one looked for), which is returned.
+    #[inline]
+    pub fn entry<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
+        self.ctrl(t)?;
+        let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
+        let at = e as *const T as usize;
+        prefetch(at);
+        prefetch(at + std::mem::size_of::<T>() - 1);
+        Some(e)
+    }
+}
+
+impl Clone for Probe {
+    /// A clone is of another table: it finds its own address.
+    fn clone(&self) -> Probe {
+        Probe::default()
+    }
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout the hints assume: entries below the control bytes, and a
+    /// key inserted into a sparse table at the bucket its hash starts at.
+    /// (If hashbrown changes either, the hints go astray, never the data;
+    /// this test says so.)
+    #[test]
+    fn hints_find_where_hashbrown_puts_control_bytes_and_entries() {
+        let mut t: HashTable<u64> = HashTable::new();
+        let n = MIN_BYTES / 8;
+        t.reserve(n, |&h| h);
+        let p = Probe::default();
+        // Keys whose hashes are far apart in the low bits: each lands at
+        // the bucket its probe starts at.
+        let keys: Vec<u64> = (0..64u64).map(|i| i * 4099 * 16 + 7).collect();
+        for &k in &keys {
+            t.insert_unique(k, k, |&h| h);
+        }
+        let (ctrl, mask) = p.ctrl(&t).expect("a table of MIN_BYTES is hinted");
+        assert_eq!(mask + 1, t.num_buckets());
+        for &k in &keys {
+            let i = t.find_bucket_index(k, |&x| x == k).expect("present");
+            assert_eq!(i, k as usize & mask, "key {k} probes from its hash");
+            let at = t.get_bucket(i).expect("full") as *const u64 as usize;
+            assert_eq!(at, ctrl - (i + 1) * 8, "entry {i} below the control bytes");
+            assert_eq!(p.entry(&t, k), Some(&k));
+        }
+        // After growing, the address is found again.
+        t.reserve(4 * t.num_buckets(), |&h| h);
+        let (ctrl, _) = p.ctrl(&t).expect("hinted");
+        let i = t.find_bucket_index(keys[0], |&x| x == keys[0]).unwrap();
+        assert_eq!(
+            t.get_bucket(i).unwrap() as *const u64 as usize,
+            ctrl - (i + 1) * 8
+        );
+    }
+
+    #[test]
+    fn small_tables_are_not_hinted() {
+        let mut t: HashTable<u64> = HashTable::new();
+        t.insert_unique(1, 1, |&h| h);
+        let p = Probe::default();
+        assert!(p.ctrl(&t).is_none());
+        assert!(p.entry(&t, 1).is_none());
+    }
+}
