@@ -10,8 +10,12 @@
 //! replies, status changes between open and pending and assignments, each
 //! on a ticket drawn uniformly from that engine's open tickets, so no ticket
 //! opens or closes — decoded beforehand, so the timing is apply alone. Each
+//! engine applies two chunks a round, alternately `hinted` (with
+//! `Engine::prefetch_ahead`, as `frontline replay`'s applying thread) and
+//! `plain` (one event after another), the order swapped each round. Each
 //! chunk's wall and thread CPU time are kept; the report is the median
-//! events/s of each size and the median of the per-round ratios to 10 k.
+//! events/s of each size and mode, the median of the per-round ratios to
+//! 10 k, and of hinted to plain.
 //!
 //! FRONTLINE_BENCH_SIZES (comma-separated, default 10000,1000000,10000000),
 //! FRONTLINE_BENCH_ROUNDS (default 5), FRONTLINE_BENCH_CHUNK (events per
@@ -172,51 +176,81 @@ fn main() {
         engines.push(s);
     }
 
-    let mut wall = vec![Vec::new(); sizes.len()];
-    let mut cpu = vec![Vec::new(); sizes.len()];
-    let mut ratio_wall = vec![Vec::new(); sizes.len()];
-    let mut ratio_cpu = vec![Vec::new(); sizes.len()];
+    // Two ways of applying, alternated chunk by chunk and their order
+    // swapped each round: `hinted` as the applying thread of `frontline
+    // replay` does (Engine::prefetch_ahead, then apply), `plain` one event
+    // after another with no look-ahead.
+    const MODES: [&str; 2] = ["hinted", "plain"];
+    let n = sizes.len();
+    let mut wall = vec![vec![Vec::new(); n]; 2];
+    let mut cpu = vec![vec![Vec::new(); n]; 2];
+    let mut ratio_wall = vec![vec![Vec::new(); n]; 2];
+    let mut ratio_cpu = vec![vec![Vec::new(); n]; 2];
+    let mut by_mode = vec![Vec::new(); n];
     let mut events = Vec::with_capacity(chunk);
     for round in 0..rounds {
-        let mut w = vec![0.0; sizes.len()];
-        let mut c = vec![0.0; sizes.len()];
+        let mut w = [vec![0.0; n], vec![0.0; n]];
+        let mut c = [vec![0.0; n], vec![0.0; n]];
         for (i, s) in engines.iter_mut().enumerate() {
-            events.clear();
-            events.extend((0..chunk).map(|_| s.next()));
-            let (t0, c0) = (Instant::now(), thread_cpu());
-            for ev in events.drain(..) {
-                s.engine.apply(ev);
+            for m in [round % 2, 1 - round % 2] {
+                events.clear();
+                events.extend((0..chunk).map(|_| s.next()));
+                let (t0, c0) = (Instant::now(), thread_cpu());
+                if m == 0 {
+                    let mut evs = events.drain(..);
+                    while let Some(ev) = evs.next() {
+                        let rest = evs.as_slice();
+                        s.engine.prefetch_ahead(|k| rest.get(k - 1));
+                        s.engine.apply(ev);
+                    }
+                } else {
+                    for ev in events.drain(..) {
+                        s.engine.apply(ev);
+                    }
+                }
+                let (tw, tc) = (t0.elapsed(), thread_cpu() - c0);
+                w[m][i] = chunk as f64 / tw.as_secs_f64();
+                c[m][i] = chunk as f64 / tc.as_secs_f64();
+                println!(
+                    "scale:   round {round} {:>9} tickets {:>6}: {:6.3} M events/s wall, {:6.3} M/s cpu",
+                    s.n,
+                    MODES[m],
+                    w[m][i] / 1e6,
+                    c[m][i] / 1e6
+                );
             }
-            let (tw, tc) = (t0.elapsed(), thread_cpu() - c0);
-            w[i] = chunk as f64 / tw.as_secs_f64();
-            c[i] = chunk as f64 / tc.as_secs_f64();
-            println!(
-                "scale:   round {round} {:>9} tickets: {:6.3} M events/s wall, {:6.3} M/s cpu",
-                s.n,
-                w[i] / 1e6,
-                c[i] / 1e6
-            );
+            by_mode[i].push(c[0][i] / c[1][i]);
         }
-        for i in 0..sizes.len() {
-            wall[i].push(w[i]);
-            cpu[i].push(c[i]);
-            ratio_wall[i].push(w[i] / w[0]);
-            ratio_cpu[i].push(c[i] / c[0]);
+        for m in 0..2 {
+            for i in 0..n {
+                wall[m][i].push(w[m][i]);
+                cpu[m][i].push(c[m][i]);
+                ratio_wall[m][i].push(w[m][i] / w[m][0]);
+                ratio_cpu[m][i].push(c[m][i] / c[m][0]);
+            }
         }
     }
     println!(
-        "scale: apply, medians of {rounds} rounds of {chunk} events (ratios to {} tickets, per round):",
+        "scale: apply, medians of {rounds} rounds of {chunk} events (ratios to {} tickets, per round, same mode):",
         sizes[0]
     );
-    println!("scale:   open tickets   M events/s wall   ×      M events/s cpu   ×");
-    for (i, n) in sizes.iter().enumerate() {
-        println!(
-            "scale:   {n:>12}   {:8.3}        {:5.2}   {:8.3}         {:5.2}",
-            median(wall[i].clone()) / 1e6,
-            median(ratio_wall[i].clone()),
-            median(cpu[i].clone()) / 1e6,
-            median(ratio_cpu[i].clone()),
-        );
+    println!("scale:   mode     open tickets   M events/s wall   ×      M events/s cpu   ×     hinted/plain (cpu)");
+    for m in 0..2 {
+        for (i, size) in sizes.iter().enumerate() {
+            let vs = if m == 0 {
+                format!("{:5.2}", median(by_mode[i].clone()))
+            } else {
+                String::new()
+            };
+            println!(
+                "scale:   {:6} {size:>12}   {:8.3}        {:5.2}   {:8.3}         {:5.2}     {vs}",
+                MODES[m],
+                median(wall[m][i].clone()) / 1e6,
+                median(ratio_wall[m][i].clone()),
+                median(cpu[m][i].clone()) / 1e6,
+                median(ratio_cpu[m][i].clone()),
+            );
+        }
     }
     println!(
         "scale: process RSS {} MB, peak {} MB; load average after {}",
