@@ -19,7 +19,7 @@
 //! - `sla_engine`, `sla_clocked`, `sla_hooks` — SLA clocks;
 //! - `per_agent` — per-agent credit; `families` — state → [`crate::metrics::Snapshot`];
 //! - `state`, `keys`, `labels`, `table`, `window`, `dedup`, `quad_heap` — the
-//!   data structures they share.
+//!   data structures they share; `probe` — cache hints for their lookups.
 
 /// The counter of `map` for key `k`, admitted by the series budget (one
 /// series per key).
