@@ -133,6 +133,9 @@ pub fn hash_id(id: &str) -> u64 {
     FxBuildHasher.hash_one(id)
 }
 
+/// How many entries ahead [`Table`]'s serialization asks for ids.
+const ID_AHEAD: usize = 16;
+
 /// Where an entry sits; valid until the table's next insert or remove.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot(usize);
@@ -320,8 +323,19 @@ impl<V> Table<V> {
 impl<V: Serialize> Serialize for Table<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.len()))?;
-        for (k, v) in self.iter() {
-            m.serialize_entry(k, v)?;
+        // Entries come in bucket order, their ids (in the pool, in
+        // creation order) at random: each would be a miss to memory in a
+        // large table, so the ids of the entries a few places ahead are
+        // asked for while this one is written.
+        let mut ahead = self.raw.iter();
+        for e in ahead.by_ref().take(ID_AHEAD) {
+            prefetch(e.0 .0.as_ptr() as usize);
+        }
+        for e in self.raw.iter() {
+            if let Some(a) = ahead.next() {
+                prefetch(a.0 .0.as_ptr() as usize);
+            }
+            m.serialize_entry(e.0.as_str(), &e.1)?;
         }
         m.end()
     }
