@@ -77,9 +77,6 @@ const PREFETCH_STEPS: [(usize, probe::Step); 3] = [
     (2, probe::Step::Key),
 ];
 
-/// The largest `k` [`Engine::prefetch_ahead`] asks for.
-pub const PREFETCH_AHEAD: usize = 6;
-
 mod families;
 
 pub use crate::names::{HistId, NHIST};
@@ -272,7 +269,17 @@ impl Engine {
         max_bytes: usize,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
-        match crate::decode::decode(bytes, max_bytes) {
+        self.admit_decoded(crate::decode::decode(bytes, max_bytes), now_ms)
+    }
+
+    /// What [`Engine::ingest`] does once the bytes are decoded: an event
+    /// goes to [`Engine::admit`], a decode error is counted and handed back.
+    pub fn admit_decoded(
+        &mut self,
+        decoded: Result<Event, DecodeError>,
+        now_ms: i64,
+    ) -> Result<(), DecodeError> {
+        match decoded {
             Ok(ev) => self.admit(ev, now_ms),
             Err(e) => {
                 self.record_decode_error(e.reason_index());

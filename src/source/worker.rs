@@ -158,7 +158,12 @@ struct Worker {
     sla_pending: Vec<Pending>,
     /// Whether input is held back because `sla_pending` is full (logged once).
     sla_full: bool,
+    /// The batch being applied, decoded (kept for its allocation).
+    decoded: Vec<Decoded>,
 }
+
+/// A message decoded ahead of applying it; `None`: already applied.
+type Decoded = Option<Result<Event, DecodeError>>;
 
 /// Starts a worker task for an assigned partition.
 pub(super) fn spawn(
@@ -192,6 +197,7 @@ pub(super) fn spawn(
         warn_limit: Limiter::new(10),
         sla_pending: start.sla_pending,
         sla_full: false,
+        decoded: Vec::new(),
     };
     if w.env.sla_events.is_some() {
         w.engine.record_sla_events(true);
@@ -264,8 +270,9 @@ impl Worker {
         let now = wall_ms();
         let mut next = Some(first);
         let mut n = 0;
+        let mut decoded = std::mem::take(&mut self.decoded);
         'batches: while let Some(b) = next.take() {
-            let mut decoded = decode_batch(&b, self.next_offset, max);
+            decode_batch(&b, self.next_offset, max, &mut decoded);
             for i in 0..b.len() {
                 let m = b.get(i);
                 // Already applied (a message fetched before a seek took effect).
@@ -274,13 +281,7 @@ impl Worker {
                 };
                 self.engine
                     .prefetch_ahead(|k| decoded.get(i + k)?.as_ref()?.as_ref().ok());
-                let result = match event {
-                    Ok(ev) => self.engine.admit(ev, now),
-                    Err(e) => {
-                        self.engine.record_decode_error(e.reason_index());
-                        Err(e)
-                    }
-                };
+                let result = self.engine.admit_decoded(event, now);
                 self.produce_sla(m.offset, Cause::Event);
                 if let Err(e) = result {
                     if let Some(suppressed) = self.warn_limit.allow() {
@@ -311,6 +312,8 @@ impl Worker {
             n += b.len();
             next = self.next_in_batch(n, data);
         }
+        decoded.clear();
+        self.decoded = decoded;
         if self.eof_pending {
             self.eof_pending = false;
             if !self.caught_up {
@@ -547,26 +550,22 @@ async fn dead_letter(
     }
 }
 
-/// A batch's messages decoded before any is applied, so the engine can warm
-/// its caches for the ones a few places ahead of the one it applies; `None`
-/// for a message before `next_offset`, already applied (offsets rise
-/// within a batch, so only its head can be). Decode errors are counted
-/// when their message is reached, not here: a batch may stop half-way.
-fn decode_batch(
-    b: &Batch,
-    next_offset: Option<i64>,
-    max: usize,
-) -> Vec<Option<Result<Event, DecodeError>>> {
+/// A batch's messages decoded into `out` before any is applied, so the
+/// engine can warm its caches for the ones a few places ahead of the one it
+/// applies; `None` for a message before `next_offset`, already applied
+/// (offsets rise within a batch, so only its head can be). Decode errors
+/// are counted when their message is reached, not here: a batch may stop
+/// half-way.
+fn decode_batch(b: &Batch, next_offset: Option<i64>, max: usize, out: &mut Vec<Decoded>) {
     let from = next_offset.unwrap_or(i64::MIN);
-    (0..b.len())
-        .map(|i| {
-            let m = b.get(i);
-            (m.offset >= from).then(|| match m.payload {
-                Some(p) => decode(p, max),
-                None => Err(DecodeError::InvalidJson("empty message".into())),
-            })
+    out.clear();
+    out.extend((0..b.len()).map(|i| {
+        let m = b.get(i);
+        (m.offset >= from).then(|| match m.payload {
+            Some(p) => decode(p, max),
+            None => Err(DecodeError::InvalidJson("empty message".into())),
         })
-        .collect()
+    }));
 }
 
 #[cfg(test)]
