@@ -120,14 +120,14 @@ impl Dedup {
     /// entries a new id is written to; nothing while the set fits in cache.
     #[inline]
     pub fn prefetch(&self, id: &str, step: Step) {
-        if !Probe::wants(&self.seen.raw) {
+        if step == Step::Key || !Probe::wants(&self.seen.raw) {
             return;
         }
         let (set, h) = (&self.seen, hash(id));
-        match step {
-            Step::Group => set.probe.group(&set.raw, h),
-            Step::Entry => set.probe.vacancy(&set.raw, h),
-            Step::Key => {}
+        if step == Step::Group {
+            set.probe.group(&set.raw, h);
+        } else {
+            set.probe.vacancy(&set.raw, h);
         }
     }
 
