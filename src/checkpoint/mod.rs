@@ -37,7 +37,7 @@ pub mod kafka;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::State;
+use crate::engine::{FrozenState, State};
 
 /// The version of the chunk, manifest and state encoding. 2: two more
 /// decode-error reasons (`future_timestamp`, `too_old`) and the repeat-contact
@@ -140,6 +140,12 @@ pub struct Manifest {
 
 /// Encodes an engine state (postcard).
 pub fn encode_state(st: &State) -> Result<Vec<u8>, CheckpointError> {
+    postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
+}
+
+/// Encodes a copy of an engine state taken with [`State::freeze`]: the
+/// same bytes as [`encode_state`] of the state it was taken from.
+pub fn encode_frozen(st: &FrozenState) -> Result<Vec<u8>, CheckpointError> {
     postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 
 use hashbrown::HashTable;
 use serde::de::{SeqAccess, Visitor};
-use serde::ser::SerializeSeq;
+use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::probe::{Probe, Step};
@@ -173,6 +173,44 @@ impl Dedup {
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+}
+
+/// A copy of a [`Dedup`] to encode elsewhere (`State::freeze`). It
+/// serializes as the memory it was taken from, except that the set comes
+/// out in arrival order: the same hashes (the set holds exactly those in
+/// `order`), which is all that decoding the set reads. So the set itself,
+/// the larger half, is not copied.
+pub struct FrozenDedup {
+    order: Vec<u64>,
+    seconds: Vec<(i64, u32)>,
+}
+
+impl Dedup {
+    /// A copy of the ids remembered now.
+    pub fn freeze(&self) -> FrozenDedup {
+        fn flat<T: Copy>(q: &VecDeque<T>) -> Vec<T> {
+            let (a, b) = q.as_slices();
+            let mut v = Vec::with_capacity(q.len());
+            v.extend_from_slice(a);
+            v.extend_from_slice(b);
+            v
+        }
+        FrozenDedup {
+            order: flat(&self.order),
+            seconds: flat(&self.seconds),
+        }
+    }
+}
+
+impl Serialize for FrozenDedup {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The fields of `Dedup`, in its order.
+        let mut w = s.serialize_struct("Dedup", 3)?;
+        w.serialize_field("seen", &self.order)?;
+        w.serialize_field("order", &self.order)?;
+        w.serialize_field("seconds", &self.seconds)?;
+        w.end()
     }
 }
 

@@ -45,7 +45,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::config::Config;
 use crate::decode::DecodeError;
@@ -68,6 +68,9 @@ use sla_clocked::SlaTimers;
 
 mod dedup;
 pub use dedup::Dedup;
+
+mod freeze;
+pub use freeze::FrozenState;
 
 /// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
 /// step reads what the one two events earlier asked for.
@@ -94,8 +97,10 @@ use customers::CustomerKey;
 pub use settings::Settings;
 use timers::{Timer, TimerKind};
 
-/// Everything an engine remembers; serializable for checkpoints.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Everything an engine remembers; serializable for checkpoints (its
+/// serialization is in `freeze`, beside the copy encoded off the applying
+/// thread).
+#[derive(Clone, Debug, Deserialize)]
 pub struct State {
     clock: Option<i64>,
     tickets: Table<Ticket>,

@@ -341,6 +341,52 @@ impl<V: Serialize> Serialize for Table<V> {
     }
 }
 
+/// A copy of a table's entries, taken between two events, that serializes
+/// exactly as the table does (the same entries, in the same order): what a
+/// checkpoint is encoded from off the applying thread. The ids are copied
+/// into one string, not into ids of their own, so taking it allocates a few
+/// times, not once per entry, and never touches the id pool.
+pub struct Frozen<V> {
+    ids: String,
+    /// Each entry, with the end of its id in `ids` (the start is the end
+    /// of the one before).
+    entries: Vec<(usize, V)>,
+}
+
+impl<V: Clone> Table<V> {
+    /// The entries, in the order [`Table`]'s serialization writes them.
+    pub fn freeze(&self) -> Frozen<V> {
+        let mut ids = String::with_capacity(self.len() * 12);
+        let mut entries = Vec::with_capacity(self.len());
+        // The ids are at random in the pool: asked for ahead, as when
+        // serializing.
+        let mut ahead = self.raw.iter();
+        for e in ahead.by_ref().take(ID_AHEAD) {
+            prefetch(e.0 .0.as_ptr() as usize);
+        }
+        for e in self.raw.iter() {
+            if let Some(a) = ahead.next() {
+                prefetch(a.0 .0.as_ptr() as usize);
+            }
+            ids.push_str(e.0.as_str());
+            entries.push((ids.len(), e.1.clone()));
+        }
+        Frozen { ids, entries }
+    }
+}
+
+impl<V: Serialize> Serialize for Frozen<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.entries.len()))?;
+        let mut start = 0;
+        for (end, v) in &self.entries {
+            m.serialize_entry(&self.ids[start..*end], v)?;
+            start = *end;
+        }
+        m.end()
+    }
+}
+
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V2<V>(PhantomData<V>);

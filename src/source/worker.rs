@@ -14,10 +14,10 @@ use tracing::{error, info, warn};
 
 use crate::breach_log::BreachLog;
 use crate::checkpoint::kafka::Changelog;
-use crate::checkpoint::{encode_state, CheckpointError, Meta};
+use crate::checkpoint::{encode_frozen, CheckpointError, Meta};
 use crate::config::Config;
 use crate::decode::{decode, DecodeError};
-use crate::engine::Engine;
+use crate::engine::{Engine, FrozenState};
 use crate::event::Event;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;

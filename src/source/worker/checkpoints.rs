@@ -27,28 +27,22 @@ impl Worker {
             return;
         };
         let meta = self.meta(next_offset);
-        let bytes = if changelog.is_some() {
+        // A copy of the state now, encoded off this thread: the partition's
+        // events are not held up by the encode (docs/performance.md,
+        // "Checkpoints off the applying thread").
+        let frozen = changelog.as_ref().map(|_| {
             let t0 = Instant::now();
-            // A large state takes a while to encode: let the runtime move other
-            // partitions' tasks off this thread meanwhile.
-            match tokio::task::block_in_place(|| encode_state(self.engine.state())) {
-                Ok(b) => {
-                    tracing::debug!(topic = %self.tp.0, partition = self.tp.1, bytes = b.len(),
-                                    encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded");
-                    b
-                }
-                Err(e) => {
-                    error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "cannot encode a checkpoint");
-                    return;
-                }
-            }
-        } else {
-            Vec::new()
-        };
+            let f = self.engine.state().freeze();
+            tracing::debug!(topic = %self.tp.0, partition = self.tp.1,
+                            freeze_ms = t0.elapsed().as_millis() as u64, "checkpoint state copied");
+            f
+        });
+        let tp = self.tp.clone();
         let m = meta.clone();
         let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
         let pending = std::mem::take(&mut self.sla_pending);
         let write = tokio::spawn(async move {
+            let encode = frozen.map(|f| encode_in_background(tp, f));
             if let Some(sink) = sink {
                 let left = sink.settle(pending, timeout).await;
                 if !left.is_empty() {
@@ -59,8 +53,16 @@ impl Worker {
                     return (Err(e), left);
                 }
             }
-            let Some(changelog) = changelog else {
+            let (Some(changelog), Some(encode)) = (changelog, encode) else {
                 return (Ok(()), Vec::new());
+            };
+            let bytes = match encode.await {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => return (Err(e), Vec::new()),
+                Err(_) => {
+                    let e = CheckpointError::Codec("the encoding thread failed".into());
+                    return (Err(e), Vec::new());
+                }
             };
             let r = match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
                 Ok(r) => r,
@@ -170,4 +172,57 @@ impl Worker {
             }
         }
     }
+}
+
+/// The nice value of the threads that encode checkpoints.
+#[cfg(target_os = "linux")]
+const ENCODE_NICE: libc::c_int = 10;
+
+/// Encodes a checkpoint's frozen state on a thread of its own, one per
+/// checkpoint (at most one in flight per partition), at a lower scheduling
+/// priority: encoding is background work, and on a busy machine the
+/// threads that apply events go first.
+fn encode_in_background(
+    tp: TopicPartition,
+    f: FrozenState,
+) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("checkpoint-encode".into())
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(encode(&tp, &f));
+        });
+    // Not spawned: the sender is dropped with the closure, so the write
+    // fails and the partition stays dirty for the next checkpoint.
+    if let Err(e) = spawned {
+        error!(error = %e, "cannot start a thread to encode a checkpoint");
+    }
+    rx
+}
+
+/// Lowers the calling thread's scheduling priority (on Linux a nice value
+/// belongs to a thread, not to the whole process).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id.
+    unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            ENCODE_NICE,
+        );
+    }
+}
+
+/// Encodes a checkpoint's frozen state.
+fn encode(tp: &TopicPartition, f: &FrozenState) -> Result<Vec<u8>, CheckpointError> {
+    let t0 = Instant::now();
+    let r = encode_frozen(f);
+    match &r {
+        Ok(b) => tracing::debug!(topic = %tp.0, partition = tp.1, bytes = b.len(),
+                                 encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded"),
+        Err(e) => error!(topic = %tp.0, partition = tp.1, error = %e, "cannot encode a checkpoint"),
+    }
+    r
 }

@@ -1,0 +1,164 @@
+//! Checkpoints encoded off the applying thread. [`State::freeze`] copies
+//! the state between two events — the tables' entries into flat vectors
+//! (`table::Frozen`), the dedup memory's arrival order, the rest cloned —
+//! and the [`FrozenState`] serializes as the [`State`] it was taken from
+//! (the same bytes but for the order of the dedup set's hashes), so a
+//! checkpoint encoded from it restores exactly as one encoded from the
+//! state itself. Both
+//! serializations go through [`write_state`], so the order of the fields,
+//! which is the checkpoint format, is written once.
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+use super::dedup::{Dedup, FrozenDedup};
+use super::sla_clocked::SlaTimers;
+use super::state::{Call, Ticket};
+use super::table::{self, Table};
+use super::State;
+
+/// A copy of an engine's [`State`] taken between two events, to encode as
+/// a checkpoint while the engine goes on.
+pub struct FrozenState {
+    /// Everything but the tickets, calls and dedup memory (empty here).
+    rest: State,
+    tickets: table::Frozen<Ticket>,
+    calls: table::Frozen<Call>,
+    dedup: FrozenDedup,
+}
+
+impl State {
+    /// A copy to encode elsewhere: it serializes as `self` does now (but
+    /// for the order of the dedup set).
+    /// Copying the entries of the tables costs a fraction of encoding them
+    /// (docs/performance.md, "Checkpoints off the applying thread").
+    pub fn freeze(&self) -> FrozenState {
+        // No `..`: a new field of the state must be placed here too.
+        let State {
+            clock,
+            tickets,
+            calls,
+            agents,
+            customers,
+            held_tickets,
+            held_calls,
+            held_count,
+            timers,
+            sla_tickets: _,
+            sla_calls: _,
+            sla_live: _,
+            timer_seq,
+            next_sweep,
+            next_slow_sweep,
+            dedup,
+            queues,
+            agent_labels,
+            metrics,
+            windows,
+            breaches: _,
+            breaches_dropped: _,
+            sla_events: _,
+            sla_events_dropped: _,
+        } = self;
+        FrozenState {
+            tickets: tickets.freeze(),
+            calls: calls.freeze(),
+            dedup: dedup.freeze(),
+            rest: State {
+                clock: *clock,
+                tickets: Table::default(),
+                calls: Table::default(),
+                agents: agents.clone(),
+                customers: customers.clone(),
+                held_tickets: held_tickets.clone(),
+                held_calls: held_calls.clone(),
+                held_count: *held_count,
+                timers: timers.clone(),
+                sla_tickets: SlaTimers::new(),
+                sla_calls: SlaTimers::new(),
+                sla_live: 0,
+                timer_seq: *timer_seq,
+                next_sweep: *next_sweep,
+                next_slow_sweep: *next_slow_sweep,
+                dedup: Dedup::default(),
+                queues: queues.clone(),
+                agent_labels: agent_labels.clone(),
+                metrics: metrics.clone(),
+                windows: windows.clone(),
+                breaches: Vec::new(),
+                breaches_dropped: 0,
+                sla_events: Vec::new(),
+                sla_events_dropped: 0,
+            },
+        }
+    }
+}
+
+/// The checkpointed fields of `st` in declaration order (what the derived
+/// `Deserialize` reads), with its tickets, calls and dedup memory as given.
+fn write_state<S: Serializer>(
+    s: S,
+    st: &State,
+    tickets: &impl Serialize,
+    calls: &impl Serialize,
+    dedup: &impl Serialize,
+) -> Result<S::Ok, S::Error> {
+    // No `..`: a new field of the state must be placed here too.
+    let State {
+        clock,
+        tickets: _,
+        calls: _,
+        agents,
+        customers,
+        held_tickets,
+        held_calls,
+        held_count,
+        timers,
+        sla_tickets: _,
+        sla_calls: _,
+        sla_live: _,
+        timer_seq,
+        next_sweep,
+        next_slow_sweep,
+        dedup: _,
+        queues,
+        agent_labels,
+        metrics,
+        windows,
+        breaches: _,
+        breaches_dropped: _,
+        sla_events: _,
+        sla_events_dropped: _,
+    } = st;
+    let mut w = s.serialize_struct("State", 17)?;
+    w.serialize_field("clock", clock)?;
+    w.serialize_field("tickets", tickets)?;
+    w.serialize_field("calls", calls)?;
+    w.serialize_field("agents", agents)?;
+    w.serialize_field("customers", customers)?;
+    w.serialize_field("held_tickets", held_tickets)?;
+    w.serialize_field("held_calls", held_calls)?;
+    w.serialize_field("held_count", held_count)?;
+    w.serialize_field("timers", timers)?;
+    w.serialize_field("timer_seq", timer_seq)?;
+    w.serialize_field("next_sweep", next_sweep)?;
+    w.serialize_field("next_slow_sweep", next_slow_sweep)?;
+    w.serialize_field("dedup", dedup)?;
+    w.serialize_field("queues", queues)?;
+    w.serialize_field("agent_labels", agent_labels)?;
+    w.serialize_field("metrics", metrics)?;
+    w.serialize_field("windows", windows)?;
+    w.end()
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_state(s, self, &self.tickets, &self.calls, &self.dedup)
+    }
+}
+
+impl Serialize for FrozenState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_state(s, &self.rest, &self.tickets, &self.calls, &self.dedup)
+    }
+}
