@@ -19,7 +19,9 @@
 //! - `sla_engine`, `sla_clocked`, `sla_hooks` — SLA clocks;
 //! - `per_agent` — per-agent credit; `families` — state → [`crate::metrics::Snapshot`];
 //! - `state`, `keys`, `labels`, `table`, `window`, `dedup`, `quad_heap` — the
-//!   data structures they share; `probe` — cache hints for their lookups.
+//!   data structures they share; `probe` — cache hints for their lookups;
+//! - `freeze`, `held_ids` — the copy of the state a checkpoint is encoded
+//!   from while the engine goes on.
 
 /// The counter of `map` for key `k`, admitted by the series budget (one
 /// series per key).
@@ -31,6 +33,7 @@ macro_rules! bump {
     }};
 }
 
+mod held_ids;
 mod id_pool;
 mod keys;
 mod labels;

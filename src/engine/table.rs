@@ -20,6 +20,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::held_ids::{self, Hold};
 use super::id_pool;
 use super::probe::{prefetch, Probe, Step};
 
@@ -77,41 +78,64 @@ impl ThinId {
         ThinId(p)
     }
 
-    /// Header and string lengths.
-    fn lens(&self) -> (usize, usize) {
-        // SAFETY: `new` wrote the header at the start of the allocation.
-        unsafe {
-            match self.0.as_ptr().read() {
-                LONG => (
-                    5,
-                    self.0.as_ptr().add(1).cast::<u32>().read_unaligned() as usize,
-                ),
-                n => (1, n as usize),
-            }
-        }
-    }
-
     /// The id.
     pub fn as_str(&self) -> &str {
-        let (h, len) = self.lens();
-        // SAFETY: `new` copied `len` bytes of a `&str` after the header;
-        // they are valid UTF-8 and live as long as `self`.
-        unsafe {
-            std::str::from_utf8_unchecked(std::slice::from_raw_parts(self.0.as_ptr().add(h), len))
+        // SAFETY: `self` owns the id and lives as long as the borrow.
+        unsafe { str_at(self.0) }
+    }
+}
+
+/// Header and string lengths of the id at `p`.
+///
+/// # Safety
+/// `p` is the address of an id made by [`ThinId::new`], not yet freed.
+unsafe fn lens(p: NonNull<u8>) -> (usize, usize) {
+    // SAFETY: `new` wrote the header at the start of the allocation.
+    unsafe {
+        match p.as_ptr().read() {
+            LONG => (5, p.as_ptr().add(1).cast::<u32>().read_unaligned() as usize),
+            n => (1, n as usize),
         }
+    }
+}
+
+/// The id at `p`.
+///
+/// # Safety
+/// As [`lens`], and the id is not freed while the string is used.
+unsafe fn str_at<'a>(p: NonNull<u8>) -> &'a str {
+    // SAFETY: `new` copied `len` bytes of a `&str` after the header; they
+    // are valid UTF-8 and live until the id is freed.
+    unsafe {
+        let (h, len) = lens(p);
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.as_ptr().add(h), len))
+    }
+}
+
+/// Frees the id at `p` (to the pool, or to the heap when long).
+///
+/// # Safety
+/// As [`lens`]; nothing reads it afterwards, and it is freed once.
+pub(super) unsafe fn free_id(p: NonNull<u8>) {
+    // SAFETY: the caller's promise.
+    let layout = ThinId::layout(unsafe { lens(p) }.1);
+    if layout.size() <= id_pool::SLOT {
+        // SAFETY: `new` took this slot from the pool for this id alone.
+        unsafe { id_pool::give(p) }
+    } else {
+        // SAFETY: allocated by `new` with this very layout.
+        unsafe { dealloc(p.as_ptr(), layout) }
     }
 }
 
 impl Drop for ThinId {
     fn drop(&mut self) {
-        let layout = Self::layout(self.lens().1);
-        if layout.size() <= id_pool::SLOT {
-            // SAFETY: `new` took this slot from the pool for this id alone.
-            unsafe { id_pool::give(self.0) }
-        } else {
-            // SAFETY: allocated by `new` with this very layout.
-            unsafe { dealloc(self.0.as_ptr(), layout) }
+        // A frozen copy of its table may still read it.
+        if held_ids::hold_back(self.0) {
+            return;
         }
+        // SAFETY: `self` owns the id, and this is its one drop.
+        unsafe { free_id(self.0) }
     }
 }
 
@@ -343,45 +367,54 @@ impl<V: Serialize> Serialize for Table<V> {
 
 /// A copy of a table's entries, taken between two events, that serializes
 /// exactly as the table does (the same entries, in the same order): what a
-/// checkpoint is encoded from off the applying thread. The ids are copied
-/// into one string, not into ids of their own, so taking it allocates a few
-/// times, not once per entry, and never touches the id pool.
+/// checkpoint is encoded from off the applying thread. It keeps the ids'
+/// addresses, not copies of them: the ids it reads are held back from
+/// being freed while it is alive (`held_ids`).
 pub struct Frozen<V> {
-    ids: String,
-    /// Each entry, with the end of its id in `ids` (the start is the end
-    /// of the one before).
-    entries: Vec<(usize, V)>,
+    entries: Vec<(IdAt, V)>,
+    /// Dropped after `entries`, and made before the first address was taken.
+    _hold: Hold,
 }
+
+/// The address of an id of a frozen copy.
+struct IdAt(NonNull<u8>);
+
+// SAFETY: the id at the address never changes and is not freed while the
+// copy holding it is alive (its `Hold`); reading it from another thread is
+// like reading a shared `&str`.
+unsafe impl Send for IdAt {}
 
 impl<V: Clone> Table<V> {
     /// The entries, in the order [`Table`]'s serialization writes them.
     pub fn freeze(&self) -> Frozen<V> {
-        let mut ids = String::with_capacity(self.len() * 12);
-        let mut entries = Vec::with_capacity(self.len());
-        // The ids are at random in the pool: asked for ahead, as when
-        // serializing.
-        let mut ahead = self.raw.iter();
-        for e in ahead.by_ref().take(ID_AHEAD) {
-            prefetch(e.0 .0.as_ptr() as usize);
+        let hold = Hold::new();
+        let entries = self
+            .raw
+            .iter()
+            .map(|e| (IdAt(e.0 .0), e.1.clone()))
+            .collect();
+        Frozen {
+            entries,
+            _hold: hold,
         }
-        for e in self.raw.iter() {
-            if let Some(a) = ahead.next() {
-                prefetch(a.0 .0.as_ptr() as usize);
-            }
-            ids.push_str(e.0.as_str());
-            entries.push((ids.len(), e.1.clone()));
-        }
-        Frozen { ids, entries }
     }
 }
 
 impl<V: Serialize> Serialize for Frozen<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.entries.len()))?;
-        let mut start = 0;
-        for (end, v) in &self.entries {
-            m.serialize_entry(&self.ids[start..*end], v)?;
-            start = *end;
+        // The ids are at random in the pool: asked for ahead, as when
+        // serializing the table.
+        for e in self.entries.iter().take(ID_AHEAD) {
+            prefetch(e.0 .0.as_ptr() as usize);
+        }
+        for (i, (id, v)) in self.entries.iter().enumerate() {
+            if let Some(a) = self.entries.get(i + ID_AHEAD) {
+                prefetch(a.0 .0.as_ptr() as usize);
+            }
+            // SAFETY: an id of the table when the copy was taken, held back
+            // from being freed since (`_hold`).
+            m.serialize_entry(unsafe { str_at(id.0) }, v)?;
         }
         m.end()
     }
@@ -413,6 +446,30 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frozen_copy_reads_its_ids_after_the_table_drops_them() {
+        let mut t = Table::default();
+        for i in 0..1_000 {
+            t.insert(&format!("T-{i:05}"), i);
+        }
+        t.insert("a ticket id longer than fifteen bytes", -1);
+        let before = postcard::to_stdvec(&t).unwrap();
+        let frozen = t.freeze();
+        assert!(postcard::to_stdvec(&frozen).unwrap() == before);
+        // Every id dropped and as many new ones made: freed, the old ids'
+        // slots would be written (the pool's free list) and handed out again.
+        drop(t);
+        let mut u = Table::default();
+        for i in 0..2_000 {
+            u.insert(&format!("X-{i:05}"), i);
+        }
+        u.insert("another id longer than fifteen bytes", -2);
+        assert!(
+            postcard::to_stdvec(&frozen).unwrap() == before,
+            "a frozen copy read ids its table had dropped"
+        );
+    }
 
     #[test]
     fn thin_ids_keep_their_text() {
