@@ -15,6 +15,12 @@ use frontline::checkpoint::{decode_state, encode_frozen, encode_state, Meta};
 use frontline::config::Config;
 use frontline::engine::Engine;
 use frontline::event::{Body, Channel, Event, Priority, TicketStatus};
+use frontline::huge_pages::HugePageAlloc;
+
+/// The binary's allocator, so the state and its copies live where they do
+/// in `frontline`.
+#[global_allocator]
+static ALLOC: HugePageAlloc = HugePageAlloc;
 
 const N: usize = 1_000_000;
 /// Monday 2026-11-16 08:00Z.
