@@ -143,8 +143,9 @@ pub fn encode_state(st: &State) -> Result<Vec<u8>, CheckpointError> {
     postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
 }
 
-/// Encodes a copy of an engine state taken with [`State::freeze`]: the
-/// same bytes as [`encode_state`] of the state it was taken from.
+/// Encodes a copy of an engine state taken with [`State::freeze`]: what
+/// [`encode_state`] writes of the state it was taken from (the same bytes
+/// but for the order of the dedup set's hashes), decoded to the same state.
 pub fn encode_frozen(st: &FrozenState) -> Result<Vec<u8>, CheckpointError> {
     postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
 }
