@@ -11,6 +11,12 @@
 # 2. Freshness: `frontline run` on an empty topic while examples/freshness.rs
 #    produces the simulated centre at half that rate and sends PROBES probe
 #    events one at a time, scraping /metrics until each is counted.
+#
+# To compare builds: FRESHNESS_RATE=65000 skips step 1 and produces at that
+# rate, and FRESHNESS_BINS="old/frontline new/frontline old/frontline ..."
+# runs step 2 once per binary listed, in that order, on fresh topics
+# (docs/performance.md, "Checkpoints off the applying thread");
+# FRESHNESS_LOGS=DIR keeps each run's stderr there (run-1.log, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-400000}"
@@ -33,43 +39,61 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 
-BACKLOG="backlog-$$"
-"$FRONTLINE" simulate --brokers "$B" --topic "$BACKLOG" --speed 0 --duration 12h \
-  --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
-TOTAL=$(kcat -b "$B" -t "$BACKLOG" -C -e -q -f '.' 2>/dev/null | wc -c)
-[ "$TOTAL" -gt "$N" ] || N="$TOTAL"
+measure_rate() {
+  BACKLOG="backlog-$$"
+  "$FRONTLINE" simulate --brokers "$B" --topic "$BACKLOG" --speed 0 --duration 12h \
+    --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
+  TOTAL=$(kcat -b "$B" -t "$BACKLOG" -C -e -q -f '.' 2>/dev/null | wc -c)
+  [ "$TOTAL" -gt "$N" ] || N="$TOTAL"
 
-rate_run() {
-  local t0 t1 port pid got
-  port=$(free_port)
-  t0=$(now)
-  "$FRONTLINE" run --brokers "$B" --topic "$BACKLOG" --group "rate-$$-$1" --listen "127.0.0.1:$port" \
-    --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$BACKLOG.state-$1\"" 2>/dev/null &
-  pid=$!
-  while :; do
-    got=$(curl -s "127.0.0.1:$port/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
-    [ "${got:-0}" -ge "$TOTAL" ] && break
-    sleep 0.05
+  rate_run() {
+    local t0 t1 port pid got
+    port=$(free_port)
+    t0=$(now)
+    "$FRONTLINE" run --brokers "$B" --topic "$BACKLOG" --group "rate-$$-$1" --listen "127.0.0.1:$port" \
+      --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$BACKLOG.state-$1\"" 2>/dev/null &
+    pid=$!
+    while :; do
+      got=$(curl -s "127.0.0.1:$port/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+      [ "${got:-0}" -ge "$TOTAL" ] && break
+      sleep 0.05
+    done
+    t1=$(now)
+    kill -TERM "$pid"; wait "$pid" || true
+    python3 -c "print(f'{$TOTAL/($t1-$t0):.0f}')"
+  }
+  rates=()
+  for r in $(seq 1 "$ROUNDS"); do
+    x=$(rate_run "$r"); echo "sustainable rate, round $r: $x events/s ($TOTAL events)"; rates+=("$x")
   done
-  t1=$(now)
-  kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "print(f'{$TOTAL/($t1-$t0):.0f}')"
+  RATE=$(python3 -c "import statistics,sys; print(int(statistics.median(map(float, sys.argv[1:]))))" "${rates[@]}")
+  HALF=$((RATE / 2))
+  echo "sustainable rate: $RATE events/s (median of $ROUNDS); freshness at $HALF events/s"
 }
-rates=()
-for r in $(seq 1 "$ROUNDS"); do
-  x=$(rate_run "$r"); echo "sustainable rate, round $r: $x events/s ($TOTAL events)"; rates+=("$x")
-done
-RATE=$(python3 -c "import statistics,sys; print(int(statistics.median(map(float, sys.argv[1:]))))" "${rates[@]}")
-HALF=$((RATE / 2))
-echo "sustainable rate: $RATE events/s (median of $ROUNDS); freshness at $HALF events/s"
+if [ -n "${FRESHNESS_RATE:-}" ]; then
+  HALF="$FRESHNESS_RATE"
+  echo "freshness at $HALF events/s (FRESHNESS_RATE)"
+else
+  measure_rate
+fi
 
-LIVE="live-$$"
-# The topic exists (4 partitions, the broker's default) before frontline subscribes.
-echo "{\"event_id\":\"warmup-$$\",\"type\":\"agent.status_changed\",\"ts\":$(date +%s%3N),\"agent_id\":\"agent-warmup\",\"status\":\"available\",\"queue\":\"billing\"}" \
-  | kcat -b "$B" -t "$LIVE" -P
-port=$(free_port)
-"$FRONTLINE" run --brokers "$B" --topic "$LIVE" --group "fresh-$$" --listen "127.0.0.1:$port" \
-  --set "checkpoint.topic=\"$LIVE.state\"" ${FRESHNESS_SET:+--set "$FRESHNESS_SET"} 2>/dev/null &
-pids+=($!)
-until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
-"$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES"
+i=0
+for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
+  i=$((i + 1))
+  LIVE="live-$$-$i"
+  # The topic exists (4 partitions, the broker's default) before frontline subscribes.
+  echo "{\"event_id\":\"warmup-$$-$i\",\"type\":\"agent.status_changed\",\"ts\":$(date +%s%3N),\"agent_id\":\"agent-warmup\",\"status\":\"available\",\"queue\":\"billing\"}" \
+    | kcat -b "$B" -t "$LIVE" -P
+  port=$(free_port)
+  log=/dev/null
+  [ -z "${FRESHNESS_LOGS:-}" ] || log="$FRESHNESS_LOGS/run-$i.log"
+  "$bin" run --brokers "$B" --topic "$LIVE" --group "fresh-$$-$i" --listen "127.0.0.1:$port" \
+    --set "checkpoint.topic=\"$LIVE.state\"" ${FRESHNESS_SET:+--set "$FRESHNESS_SET"} \
+    2>"$log" &
+  pid=$!
+  pids+=("$pid")
+  until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
+  [ -z "${FRESHNESS_BINS:-}" ] || echo "run $i: $bin"
+  "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES"
+  kill -TERM "$pid"; wait "$pid" || true
+done
