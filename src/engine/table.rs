@@ -346,22 +346,8 @@ impl<V> Table<V> {
 
 impl<V: Serialize> Serialize for Table<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.len()))?;
-        // Entries come in bucket order, their ids (in the pool, in
-        // creation order) at random: each would be a miss to memory in a
-        // large table, so the ids of the entries a few places ahead are
-        // asked for while this one is written.
-        let mut ahead = self.raw.iter();
-        for e in ahead.by_ref().take(ID_AHEAD) {
-            prefetch(e.0 .0.as_ptr() as usize);
-        }
-        for e in self.raw.iter() {
-            if let Some(a) = ahead.next() {
-                prefetch(a.0 .0.as_ptr() as usize);
-            }
-            m.serialize_entry(e.0.as_str(), &e.1)?;
-        }
-        m.end()
+        // SAFETY: the ids of the table's entries, borrowed with it.
+        unsafe { serialize_entries(s, self.len(), self.raw.iter().map(|e| (e.0 .0, &e.1))) }
     }
 }
 
@@ -402,22 +388,41 @@ impl<V: Clone> Table<V> {
 
 impl<V: Serialize> Serialize for Frozen<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.entries.len()))?;
-        // The ids are at random in the pool: asked for ahead, as when
-        // serializing the table.
-        for e in self.entries.iter().take(ID_AHEAD) {
-            prefetch(e.0 .0.as_ptr() as usize);
-        }
-        for (i, (id, v)) in self.entries.iter().enumerate() {
-            if let Some(a) = self.entries.get(i + ID_AHEAD) {
-                prefetch(a.0 .0.as_ptr() as usize);
-            }
-            // SAFETY: an id of the table when the copy was taken, held back
-            // from being freed since (`_hold`).
-            m.serialize_entry(unsafe { str_at(id.0) }, v)?;
-        }
-        m.end()
+        let entries = self.entries.iter().map(|(id, v)| (id.0, v));
+        // SAFETY: the ids of the table when the copy was taken, held back
+        // from being freed since (`_hold`).
+        unsafe { serialize_entries(s, self.entries.len(), entries) }
     }
+}
+
+/// Writes `len` entries as a map of ids to values, as [`Table`] and
+/// [`Frozen`] serialize.
+///
+/// Entries come in bucket order, their ids (in the pool, in creation
+/// order) at random: each would be a miss to memory in a large table, so
+/// the ids of the entries a few places ahead are asked for while one is
+/// written.
+///
+/// # Safety
+/// Every address is of an id (as [`lens`]) not freed before this returns.
+unsafe fn serialize_entries<'a, S: Serializer, V: Serialize + 'a>(
+    s: S,
+    len: usize,
+    entries: impl Iterator<Item = (NonNull<u8>, &'a V)> + Clone,
+) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(len))?;
+    let mut ahead = entries.clone();
+    for (id, _) in ahead.by_ref().take(ID_AHEAD) {
+        prefetch(id.as_ptr() as usize);
+    }
+    for (id, v) in entries {
+        if let Some((a, _)) = ahead.next() {
+            prefetch(a.as_ptr() as usize);
+        }
+        // SAFETY: the caller's promise.
+        m.serialize_entry(unsafe { str_at(id) }, v)?;
+    }
+    m.end()
 }
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
