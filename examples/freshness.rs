@@ -15,7 +15,13 @@
 //! spaced by a pseudo-random 0–100 ms so they do not keep step with the
 //! partitions' publishing.
 //!
-//!     cargo run --release --example freshness -- BROKERS TOPIC HOST:PORT RATE PROBES
+//! The background flows `WARMUP` seconds (default 3) before the first
+//! probe, so that the probes see a steady state rather than a broker whose
+//! JIT is still compiling (docs/performance.md, "Freshness"). With `TRACE`,
+//! each probe's send time (Unix ms) and delay (ms) are written there, one
+//! line each, to line the tail up with frontline's log.
+//!
+//!     cargo run --release --example freshness -- BROKERS TOPIC HOST:PORT RATE PROBES [WARMUP [TRACE]]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -80,19 +86,24 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (brokers, topic, addr, rate, probes): (String, String, String, f64, u64) = match &args[..] {
-        [_, b, t, a, r, p] => (
+    let (brokers, topic, addr, rate, probes, rest) = match &args[..] {
+        [_, b, t, a, r, p, rest @ ..] if rest.len() <= 2 => (
             b.clone(),
             t.clone(),
             a.clone(),
-            r.parse().expect("RATE"),
-            p.parse().expect("PROBES"),
+            r.parse::<f64>().expect("RATE"),
+            p.parse::<u64>().expect("PROBES"),
+            rest,
         ),
         _ => {
-            eprintln!("usage: freshness BROKERS TOPIC HOST:PORT RATE PROBES");
+            eprintln!("usage: freshness BROKERS TOPIC HOST:PORT RATE PROBES [WARMUP [TRACE]]");
             std::process::exit(2);
         }
     };
+    let warmup: u64 = rest.first().map_or(3, |w| w.parse().expect("WARMUP"));
+    let mut trace = rest
+        .get(1)
+        .map(|f| std::io::BufWriter::new(std::fs::File::create(f).expect("TRACE")));
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let background = {
@@ -138,7 +149,7 @@ fn main() {
         })
     };
     // The background flows a while before the first probe.
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(warmup));
     let probe = producer(&brokers, "0");
     let base = loop {
         match probes_visible(&addr) {
@@ -162,7 +173,7 @@ fn main() {
             r#"{{"event_id":"{name}","type":"ticket.created","ts":{},"ticket_id":"{name}","customer_id":"{name}","channel":"chat","priority":"low","queue":"{PROBE_QUEUE}","category":"probe"}}"#,
             wall_ms()
         );
-        let t0 = Instant::now();
+        let (t0, sent_at) = (Instant::now(), wall_ms());
         probe
             .send(BaseRecord::to(&topic).key(&name).payload(&json))
             .expect("probe produced");
@@ -173,7 +184,11 @@ fn main() {
             scrapes.push(s0.elapsed().as_secs_f64() * 1e3);
             probe.poll(Duration::ZERO);
             if seen >= base + i {
-                delays.push(t0.elapsed().as_secs_f64() * 1e3);
+                let delay = t0.elapsed().as_secs_f64() * 1e3;
+                if let Some(t) = trace.as_mut() {
+                    writeln!(t, "{sent_at} {delay:.1}").expect("TRACE written");
+                }
+                delays.push(delay);
                 break;
             }
             // Scrapes back to back would keep a core busy encoding.
@@ -185,6 +200,9 @@ fn main() {
         }
     }
     let secs = t_all.elapsed().as_secs_f64();
+    if let Some(mut t) = trace {
+        t.flush().expect("TRACE written");
+    }
     let bg_rate = (sent.load(Ordering::Relaxed) - sent_before) as f64 / secs;
     stop.store(true, Ordering::Relaxed);
     let _ = background.join();

@@ -16,7 +16,10 @@
 # rate, and FRESHNESS_BINS="old/frontline new/frontline old/frontline ..."
 # runs step 2 once per binary listed, in that order, on fresh topics
 # (docs/performance.md, "Checkpoints off the applying thread");
-# FRESHNESS_LOGS=DIR keeps each run's stderr there (run-1.log, ...).
+# FRESHNESS_LOGS=DIR keeps each run's stderr there (run-1.log, ...) and
+# each run's probes, one line each (send time in Unix ms, delay in ms:
+# probes-1.txt, ...). FRESHNESS_WARMUP=S (default 45) is how long the
+# background flows before the first probe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-400000}"
@@ -86,7 +89,10 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
     | kcat -b "$B" -t "$LIVE" -P
   port=$(free_port)
   log=/dev/null
-  [ -z "${FRESHNESS_LOGS:-}" ] || log="$FRESHNESS_LOGS/run-$i.log"
+  trace=()
+  if [ -n "${FRESHNESS_LOGS:-}" ]; then
+    log="$FRESHNESS_LOGS/run-$i.log"; trace=("$FRESHNESS_LOGS/probes-$i.txt")
+  fi
   "$bin" run --brokers "$B" --topic "$LIVE" --group "fresh-$$-$i" --listen "127.0.0.1:$port" \
     --set "checkpoint.topic=\"$LIVE.state\"" ${FRESHNESS_SET:+--set "$FRESHNESS_SET"} \
     2>"$log" &
@@ -94,6 +100,6 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   pids+=("$pid")
   until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
   [ -z "${FRESHNESS_BINS:-}" ] || echo "run $i: $bin"
-  "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES"
+  "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES" "${FRESHNESS_WARMUP:-45}" "${trace[@]}"
   kill -TERM "$pid"; wait "$pid" || true
 done
