@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::Changelog;
-use frontline::checkpoint::{decode_state, encode_frozen, encode_state, Meta};
+use frontline::checkpoint::{decode_state, encode_frozen, encode_state, Meta, FORMAT_VERSION};
 use frontline::config::Config;
 use frontline::engine::Engine;
 use frontline::event::{Body, Channel, Event, Priority, TicketStatus};
@@ -211,9 +211,11 @@ fn main() {
         let cl = changelog.clone();
         let m = meta(10 + round as u64, k as i64);
         pending = Some(rt.spawn(async move {
-            let b = tokio::task::spawn_blocking(move || encode_frozen(&frozen).expect("encode"))
-                .await
-                .expect("encoded");
+            let b = tokio::task::spawn_blocking(move || {
+                encode_frozen(&frozen, FORMAT_VERSION).expect("encode")
+            })
+            .await
+            .expect("encoded");
             match cl {
                 Some(cl) => cl.write(&m, &b).await.expect("write"),
                 None => drop(std::hint::black_box(b)),

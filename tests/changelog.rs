@@ -83,6 +83,34 @@ fn produce_raw(topic: &str, partition: i32, key: &str, value: &[u8]) {
     });
 }
 
+/// Every record of a changelog partition, in order: key and value (none
+/// for a tombstone).
+fn records(topic: &str, partition: i32) -> Vec<(String, Option<Vec<u8>>)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", unique("reader"))
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no end of partition");
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
+                m.payload().map(<[u8]>::to_vec),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return out,
+            _ => {}
+        }
+    }
+}
+
 #[test]
 fn a_large_state_round_trips_in_small_chunks_through_a_compacted_topic() {
     let cfg = config(64 * 1024);
@@ -249,28 +277,53 @@ fn a_write_that_would_overwrite_the_last_good_slot_is_refused_and_shrinking_leav
     let (got, bytes) = log.restore(&topic, 0, WAIT).unwrap().found.unwrap();
     assert_eq!((got.generation, bytes == small), (3, true));
 
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set("group.id", unique("reader"))
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(log.topic(), 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut tombstones = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        assert!(Instant::now() < deadline, "no end of partition");
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) if m.payload().is_none() => {
-                tombstones.push(String::from_utf8(m.key().unwrap().to_vec()).unwrap())
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
-            _ => {}
-        }
-    }
+    let tombstones: Vec<String> = records(log.topic(), 0)
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
     let want: Vec<String> = (2..5).map(|i| format!("{topic}/0/1/{i}")).collect();
     assert_eq!(tombstones, want);
+}
+
+#[test]
+fn write_format_4_frames_a_checkpoint_as_4_and_either_restores() {
+    // A build that writes format 4 during a rolling update from one that
+    // reads only 4, then the default: each checkpoint is framed in the
+    // version written, and both restore here.
+    let mut old = config(16 * 1024);
+    old.checkpoint.write_format = 4;
+    let mut new = old.clone();
+    new.checkpoint.write_format = frontline::checkpoint::FORMAT_VERSION;
+    let rt = rt();
+    let log4 = rt.block_on(Changelog::open(&old, 1)).unwrap();
+    assert_eq!(log4.format_version(), 4);
+    let (a, b) = (state(40_000, 5), state(30_000, 6));
+    rt.block_on(log4.write(&meta(&old, 0, 1), &a)).unwrap();
+    let versions = |v: &[(String, Option<Vec<u8>>)]| -> Vec<u32> {
+        v.iter()
+            .filter_map(|(_, x)| x.as_ref())
+            .map(|x| u32::from_be_bytes(x[4..8].try_into().unwrap()))
+            .collect()
+    };
+    let written = records(log4.topic(), 0);
+    // Three chunks and the manifest, all format 4.
+    assert_eq!(versions(&written), [4, 4, 4, 4]);
+    let (got, bytes) = log4
+        .restore(&old.kafka.topics[0], 0, WAIT)
+        .unwrap()
+        .found
+        .unwrap();
+    assert_eq!((got.generation, bytes == a), (1, true));
+
+    let log5 = rt.block_on(Changelog::open(&new, 1)).unwrap();
+    rt.block_on(log5.write(&meta(&new, 0, 2), &b)).unwrap();
+    let written = records(log5.topic(), 0);
+    assert_eq!(versions(&written)[4..], [5, 5, 5]);
+    let (got, bytes) = log4
+        .restore(&old.kafka.topics[0], 0, WAIT)
+        .unwrap()
+        .found
+        .unwrap();
+    assert_eq!((got.generation, bytes == b), (2, true));
 }

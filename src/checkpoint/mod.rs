@@ -3,9 +3,10 @@
 //!
 //! This half is pure: the state codec, the framing of the chunks a state is
 //! split into, and the manifest that ties chunks to one checkpoint. Every
-//! framed piece starts with a magic, [`FORMAT_VERSION`] and an xxh3-64 of its
-//! body, so a piece from another format, another version or a damaged log is
-//! an error, never silently used.
+//! framed piece starts with a magic, the format version it was written in
+//! (this build reads [`OLDEST_FORMAT_VERSION`] to [`FORMAT_VERSION`]) and an
+//! xxh3-64 of its body, so a piece from another format, a version this
+//! build does not read or a damaged log is an error, never silently used.
 //!
 //! ```text
 //!  chunk    | "FLCC" | version u32 BE | xxh3 u64 BE | body (≤ chunk_bytes of state) |
@@ -39,12 +40,20 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::engine::{FrozenState, State};
 
-/// The version of the chunk, manifest and state encoding. 2: two more
-/// decode-error reasons (`future_timestamp`, `too_old`) and the repeat-contact
-/// index of a customer. 3: the agent of `ticket.resolved` and `survey.csat`
-/// in held events, and the per-agent state and counters. 4: a ticket's
-/// per-agent attribution beside its SLA pauses, a call's agent in the call.
-pub const FORMAT_VERSION: u32 = 4;
+/// The version of the chunk, manifest and state encoding written by
+/// default. 2: two more decode-error reasons (`future_timestamp`,
+/// `too_old`) and the repeat-contact index of a customer. 3: the agent of
+/// `ticket.resolved` and `survey.csat` in held events, and the per-agent
+/// state and counters. 4: a ticket's per-agent attribution beside its SLA
+/// pauses, a call's agent in the call. 5: the dedup memory's set is not
+/// written (it is rebuilt from the arrival order, which holds the same
+/// hashes): a fifth to a quarter of a busy partition's checkpoint.
+pub const FORMAT_VERSION: u32 = crate::config::NEWEST_CHECKPOINT_FORMAT;
+
+/// The oldest version this build reads, and can write
+/// (`checkpoint.write_format`, for a rolling update from a build that
+/// reads only that one: docs/operations.md, "Checkpoint format").
+pub const OLDEST_FORMAT_VERSION: u32 = crate::config::OLDEST_CHECKPOINT_FORMAT;
 
 /// Magic of a chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"FLCC";
@@ -65,7 +74,7 @@ pub enum CheckpointError {
         reason: String,
     },
     /// Written by a format version this build does not read.
-    #[error("unknown checkpoint format version {0} (this build reads {FORMAT_VERSION})")]
+    #[error("unknown checkpoint format version {0} (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})")]
     UnknownVersion(u32),
     /// The state did not encode or decode.
     #[error("state codec: {0}")]
@@ -138,16 +147,25 @@ pub struct Manifest {
     pub chunks: Vec<ChunkRef>,
 }
 
-/// Encodes an engine state (postcard).
+/// Encodes an engine state (postcard), in format [`FORMAT_VERSION`].
 pub fn encode_state(st: &State) -> Result<Vec<u8>, CheckpointError> {
     postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
 }
 
-/// Encodes a copy of an engine state taken with [`State::freeze`]: what
-/// [`encode_state`] writes of the state it was taken from (the same bytes
-/// but for the order of the dedup set's hashes), decoded to the same state.
-pub fn encode_frozen(st: &FrozenState) -> Result<Vec<u8>, CheckpointError> {
-    postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
+/// Encodes a copy of an engine state taken with [`State::freeze`] in format
+/// `version`: for [`FORMAT_VERSION`], the bytes [`encode_state`] writes of
+/// the state it was taken from.
+pub fn encode_frozen(st: &FrozenState, version: u32) -> Result<Vec<u8>, CheckpointError> {
+    check_known(version)?;
+    postcard::to_stdvec(&st.written(version)).map_err(|e| CheckpointError::Codec(e.to_string()))
+}
+
+fn check_known(version: u32) -> Result<(), CheckpointError> {
+    if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+        Ok(())
+    } else {
+        Err(CheckpointError::UnknownVersion(version))
+    }
 }
 
 /// Decodes an engine state written by [`encode_state`]; trailing bytes are an error.
@@ -164,9 +182,13 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, CheckpointError> {
 }
 
 fn frame(magic: [u8; 4], body: &[u8]) -> Vec<u8> {
+    frame_as(magic, FORMAT_VERSION, body)
+}
+
+fn frame_as(magic: [u8; 4], version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_OVERHEAD + body.len());
     out.extend_from_slice(&magic);
-    out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&xxh3_64(body).to_be_bytes());
     out.extend_from_slice(body);
     out
@@ -193,9 +215,7 @@ fn unframe<'a>(magic: [u8; 4], what: &str, bytes: &'a [u8]) -> Result<&'a [u8], 
         ));
     }
     let version = u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(CheckpointError::UnknownVersion(version));
-    }
+    check_known(version)?;
     let sum = u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
     let body = &bytes[FRAME_OVERHEAD..];
     let actual = xxh3_64(body);
@@ -213,6 +233,11 @@ pub fn frame_chunk(body: &[u8]) -> Vec<u8> {
     frame(CHUNK_MAGIC, body)
 }
 
+/// Frames one chunk body of a state encoded in format `version`.
+pub fn frame_chunk_as(version: u32, body: &[u8]) -> Vec<u8> {
+    frame_as(CHUNK_MAGIC, version, body)
+}
+
 /// The body of a framed chunk, checked; `what` names it in the error.
 pub fn unframe_chunk<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], CheckpointError> {
     unframe(CHUNK_MAGIC, what, bytes)
@@ -220,8 +245,13 @@ pub fn unframe_chunk<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], Checkp
 
 /// Frames a manifest.
 pub fn encode_manifest(m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
+    encode_manifest_as(FORMAT_VERSION, m)
+}
+
+/// Frames a manifest of a checkpoint in format `version`.
+pub fn encode_manifest_as(version: u32, m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
     let json = serde_json::to_vec(m).map_err(|e| CheckpointError::Codec(e.to_string()))?;
-    Ok(frame(MANIFEST_MAGIC, &json))
+    Ok(frame_as(MANIFEST_MAGIC, version, &json))
 }
 
 /// Reads a framed manifest.

@@ -187,6 +187,13 @@ impl<'de> Deserialize<'de> for KafkaConfig {
     }
 }
 
+/// The newest checkpoint format version, the default of
+/// `checkpoint.write_format` (what each version holds:
+/// `checkpoint::FORMAT_VERSION`).
+pub const NEWEST_CHECKPOINT_FORMAT: u32 = 5;
+/// The oldest checkpoint format version this build reads and can write.
+pub const OLDEST_CHECKPOINT_FORMAT: u32 = 4;
+
 /// Checkpoints: each partition's engine state and the input offset it
 /// covers, written to a compacted changelog topic (docs/operations.md).
 #[derive(Clone, Debug, Deserialize)]
@@ -201,6 +208,10 @@ pub struct CheckpointConfig {
     pub interval: Dur,
     /// The largest changelog message; a larger state is split into chunks.
     pub chunk_bytes: usize,
+    /// The checkpoint format version written: the newest by default; the
+    /// one before it during a rolling update from a build that reads only
+    /// that one (docs/operations.md, "Checkpoint format").
+    pub write_format: u32,
     /// How long one checkpoint write may take before it is abandoned (the
     /// previous checkpoint stands).
     pub write_timeout: Dur,
@@ -215,6 +226,7 @@ impl Default for CheckpointConfig {
             topic: None,
             interval: Dur::secs(10),
             chunk_bytes: 512 * 1024,
+            write_format: NEWEST_CHECKPOINT_FORMAT,
             write_timeout: Dur::secs(30),
             replication_factor: -1,
         }

@@ -37,6 +37,7 @@ pub use duration::{Dur, DURATION_RANGES};
 pub use http::HttpConfig;
 pub use kafka::{
     is_secret_key, kafka_error_text, CheckpointConfig, KafkaConfig, SlaEventsConfig, CONSUMER_ONLY,
+    NEWEST_CHECKPOINT_FORMAT, OLDEST_CHECKPOINT_FORMAT,
 };
 pub use labels::{LabelConfig, DEFAULT_MAX_SERIES};
 pub use load::Flags;

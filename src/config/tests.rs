@@ -291,12 +291,23 @@ fn counts_out_of_range_name_their_key() {
             "[checkpoint]\nreplication_factor = 40000\n",
             "checkpoint.replication_factor",
         ),
+        (
+            "[checkpoint]\nwrite_format = 3\n",
+            "checkpoint.write_format",
+        ),
+        (
+            "[checkpoint]\nwrite_format = 6\n",
+            "checkpoint.write_format",
+        ),
         ("[sla_events]\ntopic = \"\"\n", "sla_events.topic"),
         ("[sla_events]\ntopics = \"x\"\n", "sla_events.topics"),
     ] {
         let e = Config::parse(text).unwrap_err();
         assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");
     }
+    let older = Config::parse("[checkpoint]\nwrite_format = 4\n").unwrap();
+    assert_eq!(older.checkpoint.write_format, 4);
+    assert_eq!(Config::default().checkpoint.write_format, 5);
     let targets: String = (0..101).map(|i| format!("k{i} = 1.0\n")).collect();
     let e = Config::parse(&format!("[kpi_targets]\n{targets}")).unwrap_err();
     assert!(e.to_string().contains("`kpi_targets`"), "{e}");

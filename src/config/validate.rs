@@ -2,6 +2,7 @@
 //! section, each error naming its key.
 
 use super::duration::duration_in_range;
+use super::kafka::{NEWEST_CHECKPOINT_FORMAT, OLDEST_CHECKPOINT_FORMAT};
 use super::{Config, ConfigError, Dur, MAX_EVENT_BYTES, MAX_LIST};
 
 impl Config {
@@ -113,6 +114,13 @@ impl Config {
             return Err(ConfigError::invalid(
                 "checkpoint.chunk_bytes",
                 "must be between 4096 and 16777216",
+            ));
+        }
+        let (oldest, newest) = (OLDEST_CHECKPOINT_FORMAT, NEWEST_CHECKPOINT_FORMAT);
+        if !(oldest..=newest).contains(&self.checkpoint.write_format) {
+            return Err(ConfigError::invalid(
+                "checkpoint.write_format",
+                format!("must be between {oldest} and {newest} (the checkpoint formats this build writes)"),
             ));
         }
         let rf = self.checkpoint.replication_factor;

@@ -2,19 +2,23 @@
 //! time (rounded up to the whole second), as 64-bit hashes so memory per id
 //! is small and fixed: 8 bytes in the set, 8 in the arrival order, and one
 //! run entry per second of event clock.
+//!
+//! A checkpoint holds the arrival order and the runs; the set holds exactly
+//! the hashes of the order, so it is rebuilt from them when a checkpoint is
+//! read rather than written twice (format 5: the set's field is written
+//! empty). Format 4 wrote the set's hashes too; reading one skips them.
 
 use std::collections::VecDeque;
 use std::fmt;
 
 use hashbrown::HashTable;
-use serde::de::{SeqAccess, Visitor};
-use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::probe::{Probe, Step};
 
-/// A set of id hashes (each its own hash in the table), with cache hints;
-/// serialized as a sequence of them, as a `HashSet<u64>` is.
+/// A set of id hashes (each its own hash in the table), with cache hints.
 #[derive(Clone, Default)]
 struct IdSet {
     raw: HashTable<u64>,
@@ -53,39 +57,8 @@ impl fmt::Debug for IdSet {
     }
 }
 
-impl Serialize for IdSet {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.raw.len()))?;
-        for h in self.raw.iter() {
-            seq.serialize_element(h)?;
-        }
-        seq.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for IdSet {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IdSet;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a sequence of id hashes")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<IdSet, A::Error> {
-                let mut set = IdSet::default();
-                set.raw.reserve(a.size_hint().unwrap_or(0), |&x| x);
-                while let Some(h) = a.next_element::<u64>()? {
-                    set.insert(h);
-                }
-                Ok(set)
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
 /// The ids seen within the horizon.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct Dedup {
     seen: IdSet,
     /// Hashes in the order they were seen, oldest first.
@@ -176,10 +149,90 @@ impl Dedup {
     }
 }
 
-/// A copy of a [`Dedup`] to encode elsewhere (`State::freeze`). It
-/// serializes as the memory it was taken from, except that the set comes
-/// out in arrival order: the same hashes (the set holds exactly those in
-/// `order`), which is all that decoding the set reads. So the set itself,
+/// Writes a dedup memory as a checkpoint holds it: the set's field (`set`:
+/// empty from format 5 on), the arrival order, the runs.
+fn write_dedup<S: Serializer>(
+    s: S,
+    set: &impl Serialize,
+    order: &impl Serialize,
+    seconds: &impl Serialize,
+) -> Result<S::Ok, S::Error> {
+    let mut w = s.serialize_struct("Dedup", 3)?;
+    w.serialize_field("seen", set)?;
+    w.serialize_field("order", order)?;
+    w.serialize_field("seconds", seconds)?;
+    w.end()
+}
+
+/// The set's field of format 5: no hashes.
+const NO_HASHES: &[u64] = &[];
+
+impl Serialize for Dedup {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_dedup(s, &NO_HASHES, &self.order, &self.seconds)
+    }
+}
+
+/// A sequence of hashes read and dropped: the set's field, which format 4
+/// filled and format 5 leaves empty.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Skipped;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of id hashes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Skipped, A::Error> {
+                while a.next_element::<u64>()?.is_some() {}
+                Ok(Skipped)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// A dedup memory as a checkpoint holds it.
+#[derive(Deserialize)]
+#[serde(rename = "Dedup")]
+struct Written {
+    #[serde(rename = "seen")]
+    _set: Skipped,
+    order: VecDeque<u64>,
+    seconds: VecDeque<(i64, u32)>,
+}
+
+impl<'de> Deserialize<'de> for Dedup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Written { order, seconds, .. } = Written::deserialize(d)?;
+        let counted: u64 = seconds.iter().map(|&(_, n)| u64::from(n)).sum();
+        if counted != order.len() as u64 {
+            return Err(D::Error::custom(format!(
+                "dedup memory: {} ids in order, {counted} in its runs",
+                order.len()
+            )));
+        }
+        let mut seen = IdSet::default();
+        seen.raw.reserve(order.len(), |&x| x);
+        for &h in &order {
+            if !seen.insert(h) {
+                return Err(D::Error::custom(format!(
+                    "dedup memory: id hash {h:016x} remembered twice"
+                )));
+            }
+        }
+        Ok(Dedup {
+            seen,
+            order,
+            seconds,
+        })
+    }
+}
+
+/// A copy of a [`Dedup`] to encode elsewhere (`State::freeze`): the
+/// arrival order and the runs, which is all a checkpoint holds. The set,
 /// the larger half, is not copied.
 pub struct FrozenDedup {
     order: Vec<u64>,
@@ -203,14 +256,29 @@ impl Dedup {
     }
 }
 
-impl Serialize for FrozenDedup {
+impl FrozenDedup {
+    /// The copy as checkpoint format `version` writes it: as the memory
+    /// it was taken from writes itself, or, for format 4, with the set's
+    /// hashes too (in arrival order: the same hashes, which is all that
+    /// reading the set takes).
+    pub fn written(&self, version: u32) -> impl Serialize + '_ {
+        WrittenCopy {
+            copy: self,
+            with_set: version < 5,
+        }
+    }
+}
+
+struct WrittenCopy<'a> {
+    copy: &'a FrozenDedup,
+    with_set: bool,
+}
+
+impl Serialize for WrittenCopy<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The fields of `Dedup`, in its order.
-        let mut w = s.serialize_struct("Dedup", 3)?;
-        w.serialize_field("seen", &self.order)?;
-        w.serialize_field("order", &self.order)?;
-        w.serialize_field("seconds", &self.seconds)?;
-        w.end()
+        let (order, seconds) = (&self.copy.order, &self.copy.seconds);
+        let set = if self.with_set { &order[..] } else { NO_HASHES };
+        write_dedup(s, &set, order, seconds)
     }
 }
 
@@ -233,5 +301,72 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert!(d.insert("a", 7_000));
         assert!(!d.insert("b", 7_000));
+    }
+
+    /// A memory of `n` ids, one per 10 ms of event time.
+    fn remembering(n: usize) -> Dedup {
+        let mut d = Dedup::default();
+        for i in 0..n {
+            assert!(d.insert(&format!("ev-{i}"), i as i64 * 10));
+        }
+        d
+    }
+
+    /// The set, the order and the runs as a checkpoint holds them.
+    type Fields = (Vec<u64>, Vec<u64>, Vec<(i64, u32)>);
+
+    #[test]
+    fn a_checkpoint_holds_each_id_once_and_rebuilds_the_set() {
+        let d = remembering(1_000);
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        let (set, order, runs): Fields = postcard::from_bytes(&bytes).unwrap();
+        assert!(set.is_empty());
+        assert_eq!(order.len(), 1_000);
+        assert_eq!(runs.iter().map(|r| r.1 as usize).sum::<usize>(), 1_000);
+        assert_eq!(postcard::to_stdvec(&d.freeze().written(5)).unwrap(), bytes);
+
+        let mut back: Dedup = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.len(), 1_000);
+        assert!(!back.insert("ev-0", 20_000));
+        assert!(!back.insert("ev-999", 20_000));
+        assert!(back.insert("ev-1000", 20_000));
+        // The first 5 s (500 ids) pass; the rest are still remembered.
+        back.expire(5_000);
+        assert!(back.insert("ev-0", 20_000));
+        assert!(!back.insert("ev-500", 20_000));
+    }
+
+    #[test]
+    fn format_4_writes_the_set_too_and_reads_back_the_same() {
+        let d = remembering(300);
+        let bytes = postcard::to_stdvec(&d.freeze().written(4)).unwrap();
+        let (mut set, mut order, _): Fields = postcard::from_bytes(&bytes).unwrap();
+        set.sort_unstable();
+        order.sort_unstable();
+        assert_eq!(set.len(), 300);
+        assert_eq!(set, order);
+        let back: Dedup = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            postcard::to_stdvec(&back).unwrap(),
+            postcard::to_stdvec(&d).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_inconsistent_memory_is_an_error() {
+        let read = |json: &str| serde_json::from_str::<Dedup>(json).map_err(|e| e.to_string());
+        let e = read(r#"{"seen":[],"order":[7,9,7],"seconds":[[1,3]]}"#).unwrap_err();
+        assert!(
+            e.contains("id hash 0000000000000007 remembered twice"),
+            "{e}"
+        );
+        let e = read(r#"{"seen":[],"order":[7,9,8],"seconds":[[1,2]]}"#).unwrap_err();
+        assert!(e.contains("3 ids in order, 2 in its runs"), "{e}");
+        let d = read(r#"{"seen":[],"order":[7,9,8],"seconds":[[1,2],[2,1]]}"#).unwrap();
+        assert_eq!(d.len(), 3);
+        // The same through the checkpoint codec.
+        let twice: Fields = (vec![], vec![7, 9, 7], vec![(1, 3)]);
+        let bytes = postcard::to_stdvec(&twice).unwrap();
+        assert!(postcard::from_bytes::<Dedup>(&bytes).is_err());
     }
 }

@@ -1,10 +1,9 @@
 //! Checkpoints encoded off the applying thread. [`State::freeze`] copies
 //! the state between two events — the tables' entries into flat vectors
 //! (`table::Frozen`), the dedup memory's arrival order, the rest cloned —
-//! and the [`FrozenState`] serializes as the [`State`] it was taken from
-//! (the same bytes but for the order of the dedup set's hashes), so a
-//! checkpoint encoded from it restores exactly as one encoded from the
-//! state itself. Both
+//! and the [`FrozenState`] serializes to the same bytes as the [`State`] it
+//! was taken from, so a checkpoint encoded from it restores exactly as one
+//! encoded from the state itself. Both
 //! serializations go through [`write_state`], so the order of the fields,
 //! which is the checkpoint format, is written once.
 
@@ -28,8 +27,7 @@ pub struct FrozenState {
 }
 
 impl State {
-    /// A copy to encode elsewhere: it serializes as `self` does now (but
-    /// for the order of the dedup set).
+    /// A copy to encode elsewhere: it serializes as `self` does now.
     /// Copying the entries of the tables costs a fraction of encoding them
     /// (docs/performance.md, "Checkpoints off the applying thread").
     pub fn freeze(&self) -> FrozenState {
@@ -131,8 +129,23 @@ impl Serialize for State {
     }
 }
 
-impl Serialize for FrozenState {
+impl FrozenState {
+    /// The copy as checkpoint format `version` (4 or 5) writes it: the two
+    /// differ in the dedup memory only ([`FrozenDedup::written`]).
+    pub fn written(&self, version: u32) -> impl Serialize + '_ {
+        Written { st: self, version }
+    }
+}
+
+struct Written<'a> {
+    st: &'a FrozenState,
+    version: u32,
+}
+
+impl Serialize for Written<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_state(s, &self.rest, &self.tickets, &self.calls, &self.dedup)
+        let st = self.st;
+        let dedup = st.dedup.written(self.version);
+        write_state(s, &st.rest, &st.tickets, &st.calls, &dedup)
     }
 }

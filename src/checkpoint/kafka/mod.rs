@@ -54,7 +54,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::{
-    encode_manifest, frame_chunk, manifest_for, split, CheckpointError, Meta, FRAME_OVERHEAD,
+    encode_manifest_as, frame_chunk_as, manifest_for, split, CheckpointError, Meta, FRAME_OVERHEAD,
 };
 use crate::config::Config;
 use crate::kafka_log::Quiet;
@@ -79,6 +79,8 @@ pub struct Changelog {
     topic: String,
     partitions: i32,
     chunk_bytes: usize,
+    /// The format version written (`checkpoint.write_format`).
+    version: u32,
     write_timeout: Duration,
     /// Per source partition: what this instance last wrote or restored.
     book: Mutex<HashMap<(String, i32), Book>>,
@@ -152,13 +154,15 @@ impl Changelog {
             .create_with_context(Quiet)
             .map_err(|e| create_err("producer", e))?;
         let consumer_cfg = reader_config(base, cfg);
-        info!(topic = %topic, partitions, chunk_bytes, "checkpoint changelog open");
+        let version = cfg.checkpoint.write_format;
+        info!(topic = %topic, partitions, chunk_bytes, format = version, "checkpoint changelog open");
         Ok(Changelog {
             producer,
             consumer_cfg,
             topic,
             partitions,
             chunk_bytes,
+            version,
             write_timeout,
             book: Mutex::new(HashMap::new()),
         })
@@ -167,6 +171,12 @@ impl Changelog {
     /// The changelog topic.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The checkpoint format version this changelog writes: states given
+    /// to [`Changelog::write`] must be encoded in it.
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     /// Partitions of the changelog topic.
@@ -245,7 +255,7 @@ impl Changelog {
         let mut offsets = Vec::with_capacity(bodies.len());
         for (i, body) in bodies.iter().enumerate() {
             let key = chunk_key(&meta.topic, meta.partition, slot, i);
-            let value = frame_chunk(body);
+            let value = frame_chunk_as(self.version, body);
             let f = self
                 .enqueue(&key, Some(value.as_slice()), cp, &mut pending, &mut offsets)
                 .await?;
@@ -259,7 +269,8 @@ impl Changelog {
                 "chunks acknowledged out of order: offsets {offsets:?}"
             )));
         }
-        let manifest = encode_manifest(&manifest_for(meta, state, &bodies, &offsets))?;
+        let manifest =
+            encode_manifest_as(self.version, &manifest_for(meta, state, &bodies, &offsets))?;
         let mkey = manifest_key(&meta.topic, meta.partition, slot);
         let f = self
             .enqueue(

@@ -42,7 +42,10 @@ impl Worker {
         let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
         let pending = std::mem::take(&mut self.sla_pending);
         let write = tokio::spawn(async move {
-            let encode = frozen.map(|f| encode_in_background(tp, f));
+            let encode = frozen.zip(changelog.as_ref()).map(|(f, c)| {
+                let version = c.format_version();
+                encode_in_background(tp, f, version)
+            });
             if let Some(sink) = sink {
                 let left = sink.settle(pending, timeout).await;
                 if !left.is_empty() {
@@ -185,13 +188,14 @@ const ENCODE_NICE: libc::c_int = 10;
 fn encode_in_background(
     tp: TopicPartition,
     f: FrozenState,
+    version: u32,
 ) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("checkpoint-encode".into())
         .spawn(move || {
             lower_priority();
-            let _ = tx.send(encode(&tp, &f));
+            let _ = tx.send(encode(&tp, &f, version));
         });
     // Not spawned: the sender is dropped with the closure, so the write
     // fails and the partition stays dirty for the next checkpoint.
@@ -215,10 +219,10 @@ fn lower_priority() {
     }
 }
 
-/// Encodes a checkpoint's frozen state.
-fn encode(tp: &TopicPartition, f: &FrozenState) -> Result<Vec<u8>, CheckpointError> {
+/// Encodes a checkpoint's frozen state in format `version`.
+fn encode(tp: &TopicPartition, f: &FrozenState, version: u32) -> Result<Vec<u8>, CheckpointError> {
     let t0 = Instant::now();
-    let r = encode_frozen(f);
+    let r = encode_frozen(f, version);
     match &r {
         Ok(b) => tracing::debug!(topic = %tp.0, partition = tp.1, bytes = b.len(),
                                  encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded"),
