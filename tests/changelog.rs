@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::Changelog;
-use frontline::checkpoint::{frame_chunk, CheckpointError, Meta};
+use frontline::checkpoint::{frame_chunk, CheckpointError, Meta, FORMAT_VERSION};
 use frontline::config::Config;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -180,7 +180,7 @@ fn a_corrupt_newest_manifest_falls_back_to_the_older_checkpoint() {
     let key = format!("{}/1/0/m", m1.topic);
     // The right magic and version, so what is rejected is the checksum.
     let mut garbage = b"FLCM".to_vec();
-    garbage.extend(frontline::checkpoint::FORMAT_VERSION.to_be_bytes());
+    garbage.extend(FORMAT_VERSION.to_be_bytes());
     garbage.extend(b"not a checksum, not json");
     produce_raw(log.topic(), 1, &key, &garbage);
     let r = log.restore(&m1.topic, 1, WAIT).unwrap();
@@ -216,7 +216,12 @@ fn a_checkpoint_cut_short_before_its_manifest_leaves_the_previous_one() {
     // Generation 3 of partition 0 (slot 1) crashes after two of its chunks.
     for i in 0..2 {
         let key = format!("{topic}/0/1/{i}");
-        produce_raw(log.topic(), 0, &key, &frame_chunk(&state(8 * 1024, 99)));
+        produce_raw(
+            log.topic(),
+            0,
+            &key,
+            &frame_chunk(FORMAT_VERSION, &state(8 * 1024, 99)),
+        );
     }
     for (p, st) in [(0, &states[2]), (1, &states[3])] {
         let r = log.restore(&topic, p, WAIT).unwrap();
@@ -294,7 +299,7 @@ fn write_format_4_frames_a_checkpoint_as_4_and_either_restores() {
     let mut old = config(16 * 1024);
     old.checkpoint.write_format = 4;
     let mut new = old.clone();
-    new.checkpoint.write_format = frontline::checkpoint::FORMAT_VERSION;
+    new.checkpoint.write_format = FORMAT_VERSION;
     let rt = rt();
     let log4 = rt.block_on(Changelog::open(&old, 1)).unwrap();
     assert_eq!(log4.format_version(), 4);
@@ -309,21 +314,17 @@ fn write_format_4_frames_a_checkpoint_as_4_and_either_restores() {
     let written = records(log4.topic(), 0);
     // Three chunks and the manifest, all format 4.
     assert_eq!(versions(&written), [4, 4, 4, 4]);
-    let (got, bytes) = log4
-        .restore(&old.kafka.topics[0], 0, WAIT)
-        .unwrap()
-        .found
-        .unwrap();
-    assert_eq!((got.generation, bytes == a), (1, true));
+    // The generation restored, and whether its state is `want`.
+    let newest = |want: &[u8]| {
+        let r = log4.restore(&old.kafka.topics[0], 0, WAIT).unwrap();
+        let (got, bytes) = r.found.unwrap();
+        (got.generation, bytes == want)
+    };
+    assert_eq!(newest(&a), (1, true));
 
     let log5 = rt.block_on(Changelog::open(&new, 1)).unwrap();
     rt.block_on(log5.write(&meta(&new, 0, 2), &b)).unwrap();
     let written = records(log5.topic(), 0);
     assert_eq!(versions(&written)[4..], [5, 5, 5]);
-    let (got, bytes) = log4
-        .restore(&old.kafka.topics[0], 0, WAIT)
-        .unwrap()
-        .found
-        .unwrap();
-    assert_eq!((got.generation, bytes == b), (2, true));
+    assert_eq!(newest(&b), (2, true));
 }

@@ -181,11 +181,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, CheckpointError> {
     Ok(st)
 }
 
-fn frame(magic: [u8; 4], body: &[u8]) -> Vec<u8> {
-    frame_as(magic, FORMAT_VERSION, body)
-}
-
-fn frame_as(magic: [u8; 4], version: u32, body: &[u8]) -> Vec<u8> {
+fn frame(magic: [u8; 4], version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_OVERHEAD + body.len());
     out.extend_from_slice(&magic);
     out.extend_from_slice(&version.to_be_bytes());
@@ -228,14 +224,9 @@ fn unframe<'a>(magic: [u8; 4], what: &str, bytes: &'a [u8]) -> Result<&'a [u8], 
     Ok(body)
 }
 
-/// Frames one chunk body.
-pub fn frame_chunk(body: &[u8]) -> Vec<u8> {
-    frame(CHUNK_MAGIC, body)
-}
-
 /// Frames one chunk body of a state encoded in format `version`.
-pub fn frame_chunk_as(version: u32, body: &[u8]) -> Vec<u8> {
-    frame_as(CHUNK_MAGIC, version, body)
+pub fn frame_chunk(version: u32, body: &[u8]) -> Vec<u8> {
+    frame(CHUNK_MAGIC, version, body)
 }
 
 /// The body of a framed chunk, checked; `what` names it in the error.
@@ -243,15 +234,10 @@ pub fn unframe_chunk<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], Checkp
     unframe(CHUNK_MAGIC, what, bytes)
 }
 
-/// Frames a manifest.
-pub fn encode_manifest(m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
-    encode_manifest_as(FORMAT_VERSION, m)
-}
-
 /// Frames a manifest of a checkpoint in format `version`.
-pub fn encode_manifest_as(version: u32, m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
+pub fn encode_manifest(version: u32, m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
     let json = serde_json::to_vec(m).map_err(|e| CheckpointError::Codec(e.to_string()))?;
-    Ok(frame_as(MANIFEST_MAGIC, version, &json))
+    Ok(frame(MANIFEST_MAGIC, version, &json))
 }
 
 /// Reads a framed manifest.

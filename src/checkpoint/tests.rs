@@ -215,7 +215,10 @@ fn checkpoint() -> (Vec<u8>, Manifest, Vec<Vec<u8>>) {
         [4096, 4096, 1808]
     );
     let m = manifest_for(&meta(7), &state, &bodies, &[10, 11, 13]);
-    let framed = bodies.iter().map(|b| frame_chunk(b)).collect();
+    let framed = bodies
+        .iter()
+        .map(|b| frame_chunk(FORMAT_VERSION, b))
+        .collect();
     (state, m, framed)
 }
 
@@ -228,7 +231,7 @@ fn chunks_and_manifest_round_trip() {
     let (state, m, framed) = checkpoint();
     assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
     assert_eq!(&framed[0][..4], b"FLCC");
-    let wire = encode_manifest(&m).unwrap();
+    let wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
     assert_eq!(&wire[..8], b"FLCM\0\0\0\x05");
     // Readable in kcat: JSON after the 16-byte header.
     let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
@@ -248,7 +251,7 @@ fn empty_state_is_one_empty_chunk() {
     assert_eq!(bodies, [&[] as &[u8]]);
     let m = manifest_for(&meta(1), &[], &bodies, &[0]);
     assert_eq!(
-        assemble(&m, &[&frame_chunk(&[])]).unwrap(),
+        assemble(&m, &[&frame_chunk(FORMAT_VERSION, &[])]).unwrap(),
         Vec::<u8>::new()
     );
 }
@@ -297,7 +300,7 @@ fn a_truncated_chunk_is_an_error() {
 #[test]
 fn a_valid_chunk_of_another_checkpoint_is_rejected() {
     let (_, m, mut framed) = checkpoint();
-    framed[1] = frame_chunk(&[9u8; 4096]);
+    framed[1] = frame_chunk(FORMAT_VERSION, &[9u8; 4096]);
     let e = reason(assemble(&m, &refs(&framed)));
     assert!(e.contains("chunk 1 at offset 11"), "{e}");
     assert!(e.contains("manifest says"), "{e}");
@@ -321,7 +324,7 @@ fn a_manifest_whose_sum_disagrees_with_the_chunks_is_rejected() {
 #[test]
 fn a_flipped_byte_in_the_manifest_is_an_error() {
     let (_, m, _) = checkpoint();
-    let mut wire = encode_manifest(&m).unwrap();
+    let mut wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
     let at = wire.len() - 5;
     wire[at] ^= 0x01;
     let e = reason(decode_manifest(&wire));
@@ -331,7 +334,7 @@ fn a_flipped_byte_in_the_manifest_is_an_error() {
 #[test]
 fn a_truncated_manifest_is_an_error() {
     let (_, m, _) = checkpoint();
-    let wire = encode_manifest(&m).unwrap();
+    let wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
     let e = reason(decode_manifest(&wire[..wire.len() - 1]));
     assert!(e.starts_with("corrupt manifest: checksum"), "{e}");
 }
@@ -339,7 +342,7 @@ fn a_truncated_manifest_is_an_error() {
 #[test]
 fn an_unknown_version_is_an_error() {
     let (_, m, mut framed) = checkpoint();
-    let mut wire = encode_manifest(&m).unwrap();
+    let mut wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
     wire[7] = 9;
     assert!(matches!(
         decode_manifest(&wire),
@@ -356,7 +359,7 @@ fn an_unknown_version_is_an_error() {
 #[test]
 fn wrong_magic_is_an_error() {
     let (_, m, framed) = checkpoint();
-    let wire = encode_manifest(&m).unwrap();
+    let wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
     // A chunk where a manifest should be, and the other way round.
     let e = reason(decode_manifest(&framed[0]));
     assert_eq!(e, r#"corrupt manifest: magic "FLCC", expected "FLCM""#);
@@ -368,7 +371,7 @@ fn wrong_magic_is_an_error() {
 
 #[test]
 fn a_manifest_body_that_is_not_a_manifest_is_an_error() {
-    let wire = super::frame(MANIFEST_MAGIC, br#"{"meta":1}"#);
+    let wire = super::frame(MANIFEST_MAGIC, FORMAT_VERSION, br#"{"meta":1}"#);
     let e = reason(decode_manifest(&wire));
     assert!(e.starts_with("corrupt manifest: invalid type"), "{e}");
 }

@@ -54,7 +54,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::{
-    encode_manifest_as, frame_chunk_as, manifest_for, split, CheckpointError, Meta, FRAME_OVERHEAD,
+    encode_manifest, frame_chunk, manifest_for, split, CheckpointError, Meta, FRAME_OVERHEAD,
 };
 use crate::config::Config;
 use crate::kafka_log::Quiet;
@@ -255,7 +255,7 @@ impl Changelog {
         let mut offsets = Vec::with_capacity(bodies.len());
         for (i, body) in bodies.iter().enumerate() {
             let key = chunk_key(&meta.topic, meta.partition, slot, i);
-            let value = frame_chunk_as(self.version, body);
+            let value = frame_chunk(self.version, body);
             let f = self
                 .enqueue(&key, Some(value.as_slice()), cp, &mut pending, &mut offsets)
                 .await?;
@@ -270,7 +270,7 @@ impl Changelog {
             )));
         }
         let manifest =
-            encode_manifest_as(self.version, &manifest_for(meta, state, &bodies, &offsets))?;
+            encode_manifest(self.version, &manifest_for(meta, state, &bodies, &offsets))?;
         let mkey = manifest_key(&meta.topic, meta.partition, slot);
         let f = self
             .enqueue(
