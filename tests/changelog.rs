@@ -11,7 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 mod common;
@@ -69,18 +69,43 @@ fn producer() -> FutureProducer {
 /// Produces one raw record to the changelog, as a crash or a bad writer would leave it.
 fn produce_raw(topic: &str, partition: i32, key: &str, value: &[u8]) {
     let p = producer();
-    rt().block_on(async {
-        p.send(
-            FutureRecord::to(topic)
-                .key(key)
-                .payload(value)
-                .partition(partition),
-            WAIT,
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-    });
+    let deadline = Instant::now() + WAIT;
+    // A new producer can fail a record for an explicit partition with
+    // "Unknown partition" before its first metadata of the topic is in: ask
+    // for the metadata first, and try again while that error persists.
+    loop {
+        let md = p.client().fetch_metadata(Some(topic), WAIT).unwrap();
+        let known = md.topics().iter().any(|t| {
+            t.name() == topic && t.error().is_none() && t.partitions().len() as i32 > partition
+        });
+        let sent = known
+            && match rt().block_on(
+                p.send(
+                    FutureRecord::to(topic)
+                        .key(key)
+                        .payload(value)
+                        .partition(partition),
+                    WAIT,
+                ),
+            ) {
+                Ok(_) => true,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::UnknownPartition,
+                    ),
+                    _,
+                )) => false,
+                Err((e, _)) => panic!("producing {key}: {e}"),
+            };
+        if sent {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} [{partition}] unknown to a producer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Every record of a changelog partition, in order: key and value (none
