@@ -24,6 +24,8 @@ use crate::kafka_log::Quiet;
 
 mod checkpoints;
 
+use checkpoints::checkpoint_phase;
+
 pub(super) use super::batch::{Batch, Item, Msg};
 use super::sla_sink::{Pending, SlaSink, MAX_PENDING};
 use super::{wall_ms, Consumer_, Limiter};
@@ -215,10 +217,13 @@ impl Worker {
         let cfg = self.env.cfg.clone();
         let mut publish =
             tokio::time::interval(Duration::from_millis(cfg.http.publish_interval.ms() as u64));
-        let mut checkpoint =
-            tokio::time::interval(Duration::from_millis(cfg.checkpoint.interval.ms() as u64));
+        let period = Duration::from_millis(cfg.checkpoint.interval.ms() as u64);
+        // The first checkpoint comes at this partition's phase of the
+        // period, so the partitions of one instance do not all copy, encode
+        // and write at the same moment.
+        let first = tokio::time::Instant::now() + period.mul_f64(checkpoint_phase(&self.tp));
+        let mut checkpoint = tokio::time::interval_at(first, period);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        checkpoint.reset();
         self.check_caught_up();
         self.status();
         let mut data_closed = false;
@@ -598,5 +603,36 @@ mod tests {
         // No event yet: no clock.
         let ic = IdleClock::from_checkpoint(&meta(510_000, None), None, 30_000);
         assert_eq!(ic.event_clock, None);
+    }
+
+    #[test]
+    fn the_partitions_of_a_topic_checkpoint_spread_over_the_interval() {
+        for topic in ["events", "support.tickets", "t"] {
+            for n in [2, 3, 4, 6, 12, 32] {
+                let mut phases: Vec<f64> = (0..n)
+                    .map(|p| checkpoint_phase(&(topic.to_string(), p)))
+                    .collect();
+                assert!(phases.iter().all(|&x| x > 0.0 && x <= 1.0), "{phases:?}");
+                phases.sort_by(f64::total_cmp);
+                // The gaps between neighbours, the last one around the period.
+                let gaps: Vec<f64> = phases
+                    .windows(2)
+                    .map(|w| w[1] - w[0])
+                    .chain([1.0 - phases[n as usize - 1] + phases[0]])
+                    .collect();
+                let (min, max) = gaps
+                    .iter()
+                    .fold((1.0f64, 0.0f64), |(a, b), &g| (a.min(g), b.max(g)));
+                // Evenly spread would be 1/n each; the golden ratio's steps
+                // stay within a factor of about 2.6 of it on either side.
+                assert!(max <= 2.7 / f64::from(n), "{topic} {n}: {gaps:?}");
+                assert!(min >= 0.35 / f64::from(n), "{topic} {n}: {gaps:?}");
+            }
+        }
+        // The same partition of two topics is not at the same phase.
+        assert_ne!(
+            checkpoint_phase(&("a".into(), 0)),
+            checkpoint_phase(&("b".into(), 0))
+        );
     }
 }

@@ -177,6 +177,25 @@ impl Worker {
     }
 }
 
+/// When in `checkpoint.interval` a partition's checkpoints fall, as a
+/// fraction of it in (0, 1]: the first comes that far into the period after
+/// the partition is assigned, the next ones a period apart.
+///
+/// Partitions assigned together (every partition at start-up) would
+/// otherwise all copy, encode and write their state in the same instant,
+/// and the events applied meanwhile wait behind the sum of that load on
+/// the cores and the broker (docs/performance.md, "Checkpoints spread over
+/// the interval"). Consecutive partitions of a topic step by the golden
+/// ratio, which leaves the phases of any number of them close to evenly
+/// spread; the topic's hash offsets each topic's sequence.
+pub(super) fn checkpoint_phase(tp: &TopicPartition) -> f64 {
+    const GOLDEN: f64 = 0.618_033_988_749_894_9;
+    let topic = xxhash_rust::xxh3::xxh3_64(tp.0.as_bytes()) as f64 / 2f64.powi(64);
+    let x = (topic + f64::from(tp.1) * GOLDEN).fract();
+    // (0, 1]: a phase of 0 would checkpoint at once on assignment.
+    1.0 - x
+}
+
 /// The nice value of the threads that encode checkpoints.
 #[cfg(target_os = "linux")]
 const ENCODE_NICE: libc::c_int = 10;
