@@ -19,7 +19,8 @@
 # FRESHNESS_LOGS=DIR keeps each run's stderr there (run-1.log, ...) and
 # each run's probes, one line each (send time in Unix ms, delay in ms:
 # probes-1.txt, ...). FRESHNESS_WARMUP=S (default 45) is how long the
-# background flows before the first probe.
+# background flows before the first probe. Each run also prints frontline's
+# CPU time over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-400000}"
@@ -101,5 +102,7 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
   [ -z "${FRESHNESS_BINS:-}" ] || echo "run $i: $bin"
   "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES" "${FRESHNESS_WARMUP:-45}" "${trace[@]}"
+  # frontline's CPU over the run (user + system, from process start).
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "frontline cpu %.1f s (user %.1f, system %.1f)\n", ($12 + $13) / hz, $12 / hz, $13 / hz }' "/proc/$pid/stat"
   kill -TERM "$pid"; wait "$pid" || true
 done

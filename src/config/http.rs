@@ -14,7 +14,8 @@ pub struct HttpConfig {
     pub ready_max_lag: i64,
     /// …or its watermark is at most this far behind wall time.
     pub ready_max_watermark_lag: Dur,
-    /// How often each partition publishes its snapshot.
+    /// How often each partition publishes its snapshot (less often when a
+    /// snapshot takes more than a twentieth of this).
     pub publish_interval: Dur,
     /// Prometheus exporter-toolkit web config file (TLS, basic auth,
     /// response headers); `--web-config`. None: plain HTTP, no auth.
@@ -42,7 +43,7 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:9464".into(),
             ready_max_lag: 10_000,
             ready_max_watermark_lag: Dur::secs(900),
-            publish_interval: Dur(250),
+            publish_interval: Dur(100),
             web_config: None,
             healthz_open: false,
             read_timeout: Dur::secs(10),

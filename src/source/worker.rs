@@ -35,6 +35,40 @@ use crate::sla_events::Cause;
 /// channel and timers again.
 const APPLY_MAX: usize = 1024;
 
+/// A partition spends at most 1/`PUBLISH_SHARE` of its time publishing.
+const PUBLISH_SHARE: u32 = 20;
+
+/// The time from one publication to the next: `http.publish_interval`, or
+/// [`PUBLISH_SHARE`] times what the last one took when that is longer. A
+/// partition with few series publishes at the configured period; one whose
+/// snapshot is expensive (tens of thousands of series, per-agent metrics)
+/// publishes less often rather than spending its thread on snapshots
+/// nothing reads between two scrapes.
+fn publish_gap(period: Duration, took: Duration) -> Duration {
+    period.max(took * PUBLISH_SHARE)
+}
+
+/// CPU time of the calling thread: what a publication costs, without the
+/// time the thread waited for a core (wall time on a busy machine would
+/// stretch the gap exactly when events already wait).
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write; the clock id is a constant.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Duration {
+    Duration::ZERO
+}
+
 /// What the rebalance callback and shutdown tell a worker.
 pub(super) enum Control {
     /// The partition is revoked. `lost`: the group took it without asking
@@ -215,8 +249,11 @@ impl Worker {
         mut ctrl: mpsc::UnboundedReceiver<Control>,
     ) {
         let cfg = self.env.cfg.clone();
-        let mut publish =
-            tokio::time::interval(Duration::from_millis(cfg.http.publish_interval.ms() as u64));
+        let publish_period = Duration::from_millis(cfg.http.publish_interval.ms() as u64);
+        let mut publish = tokio::time::interval(publish_period);
+        // A worker held up (a long batch, a state copy) publishes once
+        // after, not once per period it missed.
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let period = Duration::from_millis(cfg.checkpoint.interval.ms() as u64);
         // The first checkpoint comes at this partition's phase of the
         // period, so the partitions of one instance do not all copy, encode
@@ -258,7 +295,14 @@ impl Worker {
                     // Only the control channel is left to say what to do.
                     None => data_closed = true,
                 },
-                _ = publish.tick() => self.tick(),
+                _ = publish.tick() => {
+                    let t0 = thread_cpu();
+                    self.tick();
+                    let gap = publish_gap(publish_period, thread_cpu().saturating_sub(t0));
+                    if gap > publish_period {
+                        publish.reset_after(gap);
+                    }
+                }
                 _ = checkpoint.tick() => self.start_checkpoint(),
             }
         }
@@ -603,6 +647,32 @@ mod tests {
         // No event yet: no clock.
         let ic = IdleClock::from_checkpoint(&meta(510_000, None), None, 30_000);
         assert_eq!(ic.event_clock, None);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn thread_cpu_counts_work_not_sleep() {
+        let t0 = thread_cpu();
+        std::thread::sleep(Duration::from_millis(30));
+        let slept = thread_cpu() - t0;
+        let t1 = thread_cpu();
+        let mut x = 0u64;
+        while thread_cpu() - t1 < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(slept < Duration::from_millis(10), "{slept:?}");
+        assert!(thread_cpu() - t1 >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn publishing_takes_at_most_a_twentieth_of_a_partitions_time() {
+        let ms = Duration::from_millis;
+        // Cheap snapshots: the configured period.
+        assert_eq!(publish_gap(ms(100), Duration::from_micros(500)), ms(100));
+        assert_eq!(publish_gap(ms(100), ms(5)), ms(100));
+        // Expensive ones: twenty times their cost.
+        assert_eq!(publish_gap(ms(100), ms(6)), ms(120));
+        assert_eq!(publish_gap(ms(250), ms(40)), ms(800));
     }
 
     #[test]
