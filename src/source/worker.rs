@@ -64,6 +64,8 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// Elsewhere no thread clock is read: every publication counts as free,
+/// so partitions publish at the configured period.
 #[cfg(not(target_os = "linux"))]
 fn thread_cpu() -> Duration {
     Duration::ZERO
@@ -254,12 +256,13 @@ impl Worker {
         // A worker held up (a long batch, a state copy) publishes once
         // after, not once per period it missed.
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let period = Duration::from_millis(cfg.checkpoint.interval.ms() as u64);
+        let checkpoint_period = Duration::from_millis(cfg.checkpoint.interval.ms() as u64);
         // The first checkpoint comes at this partition's phase of the
         // period, so the partitions of one instance do not all copy, encode
         // and write at the same moment.
-        let first = tokio::time::Instant::now() + period.mul_f64(checkpoint_phase(&self.tp));
-        let mut checkpoint = tokio::time::interval_at(first, period);
+        let first =
+            tokio::time::Instant::now() + checkpoint_period.mul_f64(checkpoint_phase(&self.tp));
+        let mut checkpoint = tokio::time::interval_at(first, checkpoint_period);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.check_caught_up();
         self.status();
