@@ -18,8 +18,11 @@
 //! The background flows `WARMUP` seconds (default 3) before the first
 //! probe, so that the probes see a steady state rather than a broker whose
 //! JIT is still compiling (docs/performance.md, "Freshness"). With `TRACE`,
-//! each probe's send time (Unix ms) and delay (ms) are written there, one
-//! line each, to line the tail up with frontline's log.
+//! each probe's send time (Unix ms), delay (ms) and how long the broker
+//! took to acknowledge it (ms, `acks=1`: written to the leader's log, so
+//! readable) are written there, one line each, to line the tail up with
+//! frontline's log and to tell the broker's share of a slow probe from
+//! frontline's.
 //!
 //!     cargo run --release --example freshness -- BROKERS TOPIC HOST:PORT RATE PROBES [WARMUP [TRACE]]
 
@@ -30,8 +33,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use frontline::simulate::{SimConfig, Simulator};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
+use std::sync::Mutex;
+
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
+use rdkafka::{ClientConfig, ClientContext};
 
 const PROBE_QUEUE: &str = "freshness-probe";
 
@@ -70,13 +77,31 @@ fn probes_visible(addr: &str) -> std::io::Result<u64> {
         .sum::<f64>() as u64)
 }
 
-fn producer(brokers: &str, linger_ms: &str) -> BaseProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+fn config(brokers: &str, linger_ms: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
         .set("linger.ms", linger_ms)
-        .set("acks", "1")
-        .create()
-        .expect("producer")
+        .set("acks", "1");
+    c
+}
+
+fn producer(brokers: &str, linger_ms: &str) -> BaseProducer {
+    config(brokers, linger_ms).create().expect("producer")
+}
+
+/// When the broker acknowledged the last probe.
+#[derive(Default)]
+struct Acked(Mutex<Option<Instant>>);
+
+impl ClientContext for Acked {}
+
+impl ProducerContext for Acked {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if r.is_ok() {
+            *self.0.lock().expect("ack lock") = Some(Instant::now());
+        }
+    }
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -150,7 +175,10 @@ fn main() {
     };
     // The background flows a while before the first probe.
     std::thread::sleep(Duration::from_secs(warmup));
-    let probe = producer(&brokers, "0");
+    // Its own thread polls it, so an ack is timed when it arrives.
+    let probe: ThreadedProducer<Acked> = config(&brokers, "0")
+        .create_with_context(Acked::default())
+        .expect("probe producer");
     let base = loop {
         match probes_visible(&addr) {
             Ok(n) => break n,
@@ -161,6 +189,7 @@ fn main() {
     let sent_before = sent.load(Ordering::Relaxed);
     let mut delays = Vec::new();
     let mut scrapes = Vec::new();
+    let mut acks = Vec::new();
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let id = std::process::id();
     for i in 1..=probes {
@@ -173,22 +202,31 @@ fn main() {
             r#"{{"event_id":"{name}","type":"ticket.created","ts":{},"ticket_id":"{name}","customer_id":"{name}","channel":"chat","priority":"low","queue":"{PROBE_QUEUE}","category":"probe"}}"#,
             wall_ms()
         );
+        *probe.context().0.lock().expect("ack lock") = None;
         let (t0, sent_at) = (Instant::now(), wall_ms());
         probe
             .send(BaseRecord::to(&topic).key(&name).payload(&json))
             .expect("probe produced");
-        probe.poll(Duration::ZERO);
         loop {
             let s0 = Instant::now();
             let seen = probes_visible(&addr).expect("scrape");
             scrapes.push(s0.elapsed().as_secs_f64() * 1e3);
-            probe.poll(Duration::ZERO);
             if seen >= base + i {
                 let delay = t0.elapsed().as_secs_f64() * 1e3;
+                // Seen before its ack was read: the ack came no later.
+                let acked = probe
+                    .context()
+                    .0
+                    .lock()
+                    .expect("ack lock")
+                    .map_or(delay, |a| {
+                        (a.duration_since(t0).as_secs_f64() * 1e3).min(delay)
+                    });
                 if let Some(t) = trace.as_mut() {
-                    writeln!(t, "{sent_at} {delay:.1}").expect("TRACE written");
+                    writeln!(t, "{sent_at} {delay:.1} {acked:.1}").expect("TRACE written");
                 }
                 delays.push(delay);
+                acks.push(acked);
                 break;
             }
             // Scrapes back to back would keep a core busy encoding.
@@ -208,16 +246,20 @@ fn main() {
     let _ = background.join();
     delays.sort_by(f64::total_cmp);
     scrapes.sort_by(f64::total_cmp);
+    acks.sort_by(f64::total_cmp);
     println!(
         "{} probes over {secs:.1} s at {bg_rate:.0} background events/s (asked {rate:.0}): \
          produce -> visible on /metrics p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
-         scrape p50 {:.1} ms ({} scrapes)",
+         scrape p50 {:.1} ms ({} scrapes); broker ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         delays.len(),
         pct(&delays, 0.5),
         pct(&delays, 0.9),
         pct(&delays, 0.99),
         delays[delays.len() - 1],
         pct(&scrapes, 0.5),
-        scrapes.len()
+        scrapes.len(),
+        pct(&acks, 0.5),
+        pct(&acks, 0.99),
+        acks[acks.len() - 1],
     );
 }
