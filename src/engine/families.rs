@@ -24,7 +24,7 @@ fn fixed(v: &'static str) -> LabelValue {
 
 /// The label value a capped label (queue, agent) has for `id`.
 fn capped(cap: &LabelCap, id: LabelId) -> LabelValue {
-    Cow::Owned(cap.name(id).to_string())
+    cap.value(id)
 }
 
 /// `channel`, `priority` and `queue` of a [`super::keys::dims`] key.
@@ -522,7 +522,7 @@ fn hist_value(bounds: &Arc<[f64]>, h: &PromHist) -> Value {
             .map(|e| {
                 e.as_ref().map(|e| ExemplarValue {
                     label: if e.call { "call_id" } else { "ticket_id" },
-                    id: Arc::from(&*e.id),
+                    id: e.shared_id(),
                     value_ms: e.ms,
                     ts_ms: e.ts,
                 })

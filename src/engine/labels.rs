@@ -1,11 +1,16 @@
 //! Cardinality caps (SPEC §5.3): free-string label values are interned to
 //! small ids; past the cap (or outside the allow-list) they become `other`.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::hash::BuildHasher;
+use std::sync::{Mutex, PoisonError};
 
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::metrics::LabelValue;
 
 /// An interned label value.
 pub type LabelId = u16;
@@ -18,7 +23,8 @@ pub const OTHER: LabelId = 1;
 /// Interns one free-string label (queue or agent) under a cap.
 #[derive(Clone, Debug)]
 pub struct LabelCap {
-    names: Vec<Box<str>>,
+    /// Borrowed from the process's [`shared`] text when it has room.
+    names: Vec<LabelValue>,
     index: Index,
     max: usize,
     /// With an allow-list, only listed values are ever added.
@@ -31,7 +37,7 @@ impl LabelCap {
     /// A cap of `max` distinct values, or exactly `allow` when it is not empty.
     pub fn new(max: usize, allow: &[String]) -> LabelCap {
         let mut cap = LabelCap {
-            names: vec!["unknown".into(), "other".into()],
+            names: vec![Cow::Borrowed("unknown"), Cow::Borrowed("other")],
             index: Index::default(),
             max: max.min(u16::MAX as usize - 2),
             allow_list: !allow.is_empty(),
@@ -47,7 +53,7 @@ impl LabelCap {
 
     fn add(&mut self, s: &str) -> LabelId {
         let id = self.names.len() as LabelId;
-        self.names.push(s.into());
+        self.names.push(shared(s));
         self.index.insert(hash(s), id);
         id
     }
@@ -100,6 +106,67 @@ impl LabelCap {
     pub fn name(&self, id: LabelId) -> &str {
         &self.names[id as usize]
     }
+
+    /// The label value of an id, to put in a snapshot: borrowed (no copy
+    /// of the text) unless the process's shared text was full when the
+    /// value was added.
+    pub fn value(&self, id: LabelId) -> LabelValue {
+        self.names[id as usize].clone()
+    }
+}
+
+/// Bytes of label text the process shares at most ([`shared`]).
+const SHARED_BYTES: usize = 8 << 20;
+/// Values longer than this are not shared.
+const SHARED_MAX_LEN: usize = 256;
+
+/// Label text shared by every engine of the process, each distinct value
+/// stored once for the life of the process: snapshots, published every
+/// `http.publish_interval` per partition, and the merged view of a scrape
+/// then borrow a capped label's text instead of copying it for every
+/// series (and merging compares equal values by address). Bounded by
+/// [`SHARED_BYTES`]: past it, and for values over [`SHARED_MAX_LEN`]
+/// bytes, a value is kept owned by its cap, as before.
+fn shared(s: &str) -> LabelValue {
+    static TEXT: Mutex<SharedText> = Mutex::new(SharedText::new(SHARED_BYTES));
+    TEXT.lock().unwrap_or_else(PoisonError::into_inner).get(s)
+}
+
+/// Distinct label values kept for the life of the process, up to `limit`
+/// bytes of text.
+struct SharedText {
+    set: Option<HashSet<&'static str>>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl SharedText {
+    const fn new(limit: usize) -> SharedText {
+        SharedText {
+            set: None,
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// `s`, borrowed from the shared text when it is there or fits.
+    fn get(&mut self, s: &str) -> LabelValue {
+        if s.len() > SHARED_MAX_LEN {
+            return Cow::Owned(s.to_string());
+        }
+        let set = self.set.get_or_insert_with(HashSet::new);
+        if let Some(&v) = set.get(s) {
+            return Cow::Borrowed(v);
+        }
+        if self.bytes + s.len() > self.limit {
+            return Cow::Owned(s.to_string());
+        }
+        // Leaked on purpose: kept for the rest of the process, bounded by `limit`.
+        let v: &'static str = Box::leak(s.into());
+        set.insert(v);
+        self.bytes += s.len();
+        Cow::Borrowed(v)
+    }
 }
 
 fn hash(s: &str) -> u64 {
@@ -133,7 +200,7 @@ struct Index(HashTable<(u64, LabelId)>);
 
 impl Index {
     #[inline]
-    fn get(&self, names: &[Box<str>], s: &str) -> Option<LabelId> {
+    fn get(&self, names: &[LabelValue], s: &str) -> Option<LabelId> {
         self.0
             .find(hash(s), |&(_, id)| same(&names[id as usize], s))
             .map(|&(_, id)| id)
@@ -160,7 +227,7 @@ impl Serialize for LabelCap {
 /// [`Form`], borrowed, to write.
 #[derive(Serialize)]
 struct FormRef<'a> {
-    names: &'a [Box<str>],
+    names: &'a [LabelValue],
     index: ByName<'a>,
     max: usize,
     allow_list: bool,
@@ -169,7 +236,7 @@ struct FormRef<'a> {
 
 /// The index as the map it replaced: every value to its id (the index
 /// holds every value, so it is the names in id order).
-struct ByName<'a>(&'a [Box<str>]);
+struct ByName<'a>(&'a [LabelValue]);
 
 impl Serialize for ByName<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -195,7 +262,7 @@ impl<'de> Deserialize<'de> for LabelCap {
             index.insert(hash(&name), id);
         }
         Ok(LabelCap {
-            names: f.names,
+            names: f.names.iter().map(|n| shared(n)).collect(),
             index,
             max: f.max,
             allow_list: f.allow_list,
@@ -217,6 +284,48 @@ struct Form {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn borrowed(v: &LabelValue) -> Option<*const u8> {
+        match v {
+            Cow::Borrowed(b) => Some(b.as_ptr()),
+            Cow::Owned(_) => None,
+        }
+    }
+
+    #[test]
+    fn caps_of_several_engines_share_one_copy_of_a_value() {
+        let (mut a, mut b) = (LabelCap::new(10, &[]), LabelCap::new(10, &[]));
+        let (x, y) = (
+            a.resolve(Some("shared-label-queue")),
+            b.resolve(Some("shared-label-queue")),
+        );
+        let (va, vb) = (a.value(x), b.value(y));
+        assert_eq!((&*va, &*vb), ("shared-label-queue", "shared-label-queue"));
+        assert!(borrowed(&va).is_some(), "a snapshot borrows the text");
+        assert_eq!(borrowed(&va), borrowed(&vb), "one copy for both caps");
+        // A cap read back from a checkpoint shares it too.
+        let back: LabelCap = postcard::from_bytes(&postcard::to_stdvec(&a).unwrap()).unwrap();
+        assert_eq!(borrowed(&back.value(x)), borrowed(&va));
+        let unknown = a.value(UNKNOWN);
+        assert!(borrowed(&unknown).is_some() && unknown == "unknown");
+    }
+
+    #[test]
+    fn shared_text_keeps_to_its_bound() {
+        let mut t = SharedText::new(10);
+        let a = t.get("abcdef");
+        assert!(borrowed(&a).is_some());
+        assert_eq!(borrowed(&t.get("abcdef")), borrowed(&a), "found again");
+        // 6 + 5 > 10: owned, and not counted.
+        let b = t.get("ghijk");
+        assert_eq!((borrowed(&b), &*b), (None, "ghijk"));
+        assert!(borrowed(&t.get("ghij")).is_some(), "6 + 4 fits");
+        assert_eq!(t.bytes, 10);
+        let long = "x".repeat(SHARED_MAX_LEN + 1);
+        let mut roomy = SharedText::new(1 << 20);
+        assert_eq!(borrowed(&roomy.get(&long)), None, "too long to share");
+        assert_eq!(roomy.bytes, 0);
+    }
 
     #[test]
     fn caps_after_n_distinct_values() {

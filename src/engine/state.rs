@@ -1,6 +1,8 @@
 //! Per-entity state and the cumulative metric store.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -362,6 +364,19 @@ pub struct Exemplar {
     pub call: bool,
     pub ms: i64,
     pub ts: i64,
+    /// `id` as the snapshots share it, made by the first snapshot after
+    /// the id changed: a bucket whose latest observation is of the same
+    /// entity is published again and again without a copy. Not written to
+    /// checkpoints.
+    #[serde(skip)]
+    pub shared: OnceCell<Arc<str>>,
+}
+
+impl Exemplar {
+    /// `id`, shared ([`Exemplar::shared`]).
+    pub fn shared_id(&self) -> Arc<str> {
+        self.shared.get_or_init(|| Arc::from(&*self.id)).clone()
+    }
 }
 
 /// A Prometheus histogram's counts.
@@ -403,6 +418,7 @@ impl PromHist {
                     if e.id != ex.id {
                         e.id.clear();
                         e.id.push_str(ex.id);
+                        e.shared = OnceCell::new();
                     }
                     e.call = ex.call;
                     e.ms = ms;
@@ -414,6 +430,7 @@ impl PromHist {
                         call: ex.call,
                         ms,
                         ts: ex.ts,
+                        shared: OnceCell::new(),
                     })
                 }
             }
@@ -634,5 +651,44 @@ mod size_tests {
         );
         assert_eq!(std::mem::size_of::<Contact>(), 24);
         assert_eq!(std::mem::size_of::<Customer>(), 48);
+    }
+}
+
+#[cfg(test)]
+mod exemplar_tests {
+    use super::*;
+
+    fn id_of(h: &PromHist, bucket: usize) -> Arc<str> {
+        h.exemplars[bucket]
+            .as_ref()
+            .expect("an exemplar")
+            .shared_id()
+    }
+
+    /// Snapshots share a bucket's exemplar id until a newer observation
+    /// of another entity lands in that bucket; then they show that one.
+    #[test]
+    fn an_exemplar_id_is_shared_until_another_entity_replaces_it() {
+        let bounds = [1.0, 10.0];
+        let mut h = PromHist::new(bounds.len());
+        h.observe(&bounds, 5_000, ExemplarSource::ticket("T-1", 100));
+        let first = id_of(&h, 1);
+        assert_eq!(&*first, "T-1");
+        assert!(Arc::ptr_eq(&first, &id_of(&h, 1)), "no copy when unchanged");
+        // The same ticket again: still the same copy, the newer values.
+        h.observe(&bounds, 6_000, ExemplarSource::ticket("T-1", 200));
+        assert!(Arc::ptr_eq(&first, &id_of(&h, 1)));
+        assert_eq!(h.exemplars[1].as_ref().unwrap().ms, 6_000);
+        // Another call in that bucket: the next snapshot names it.
+        h.observe(&bounds, 7_000, ExemplarSource::call("C-22", 300));
+        let second = id_of(&h, 1);
+        assert_eq!(&*second, "C-22");
+        assert!(h.exemplars[1].as_ref().unwrap().call);
+        // A copy (a checkpoint's frozen state) says the same.
+        assert_eq!(&*id_of(&h.clone(), 1), "C-22");
+        // Read back from a checkpoint: the id, made anew.
+        let back: PromHist = postcard::from_bytes(&postcard::to_stdvec(&h).unwrap()).unwrap();
+        assert_eq!(&*id_of(&back, 1), "C-22");
+        assert!(h.exemplars[0].is_none() && h.exemplars[2].is_none());
     }
 }
