@@ -115,8 +115,13 @@ impl LabelCap {
     }
 }
 
-/// Bytes of label text the process shares at most ([`shared`]).
+/// Bytes the process's shared label text takes at most ([`shared`]):
+/// each value counts its text and [`SHARED_OVERHEAD`].
 const SHARED_BYTES: usize = 8 << 20;
+/// What a shared value costs beside its text: its allocation's header
+/// and rounding, and its slot in the set (a 16-byte `&str` and a control
+/// byte, at the set's lowest load).
+const SHARED_OVERHEAD: usize = 64;
 /// Values longer than this are not shared.
 const SHARED_MAX_LEN: usize = 256;
 
@@ -133,7 +138,7 @@ fn shared(s: &str) -> LabelValue {
 }
 
 /// Distinct label values kept for the life of the process, up to `limit`
-/// bytes of text.
+/// bytes (text and [`SHARED_OVERHEAD`] per value).
 struct SharedText {
     set: Option<HashSet<&'static str>>,
     bytes: usize,
@@ -158,13 +163,14 @@ impl SharedText {
         if let Some(&v) = set.get(s) {
             return Cow::Borrowed(v);
         }
-        if self.bytes + s.len() > self.limit {
+        let cost = s.len() + SHARED_OVERHEAD;
+        if self.bytes + cost > self.limit {
             return Cow::Owned(s.to_string());
         }
         // Leaked on purpose: kept for the rest of the process, bounded by `limit`.
         let v: &'static str = Box::leak(s.into());
         set.insert(v);
-        self.bytes += s.len();
+        self.bytes += cost;
         Cow::Borrowed(v)
     }
 }
@@ -312,17 +318,22 @@ mod tests {
 
     #[test]
     fn shared_text_keeps_to_its_bound() {
-        let mut t = SharedText::new(10);
+        // In statics, as the process's own is: the text is never freed, and
+        // stays reachable (memcheck counts nothing as lost).
+        static SMALL: Mutex<SharedText> = Mutex::new(SharedText::new(10 + 2 * SHARED_OVERHEAD));
+        static ROOMY: Mutex<SharedText> = Mutex::new(SharedText::new(1 << 20));
+        let mut t = SMALL.lock().unwrap();
         let a = t.get("abcdef");
         assert!(borrowed(&a).is_some());
         assert_eq!(borrowed(&t.get("abcdef")), borrowed(&a), "found again");
-        // 6 + 5 > 10: owned, and not counted.
+        // 6 + 5 bytes of text > 10: owned, and not counted.
         let b = t.get("ghijk");
         assert_eq!((borrowed(&b), &*b), (None, "ghijk"));
         assert!(borrowed(&t.get("ghij")).is_some(), "6 + 4 fits");
-        assert_eq!(t.bytes, 10);
+        assert_eq!(t.bytes, 10 + 2 * SHARED_OVERHEAD);
+        assert_eq!(borrowed(&t.get("k")), None, "full");
         let long = "x".repeat(SHARED_MAX_LEN + 1);
-        let mut roomy = SharedText::new(1 << 20);
+        let mut roomy = ROOMY.lock().unwrap();
         assert_eq!(borrowed(&roomy.get(&long)), None, "too long to share");
         assert_eq!(roomy.bytes, 0);
     }
