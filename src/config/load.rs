@@ -70,6 +70,12 @@ impl Config {
                 let Some((section, key)) = path.split_once('.') else {
                     return Err(ConfigError::invalid(path, "--set takes section.key=value"));
                 };
+                // A librdkafka key written as TOML quotes it
+                // (`kafka."compression.type"`): the same key.
+                let key = key
+                    .strip_prefix('"')
+                    .and_then(|k| k.strip_suffix('"'))
+                    .unwrap_or(key);
                 set_key(&mut table, section, key, v);
                 overridden = true;
             }

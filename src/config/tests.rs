@@ -211,6 +211,19 @@ fn kafka_keys_pass_through_and_env_overrides_apply() {
     assert_eq!(c.time.allowed_lateness, Dur(300_000));
     assert_eq!(c.time.dedup_horizon, Dur(7_200_000));
     assert_eq!(c.http.listen, "127.0.0.1:9999");
+    // A librdkafka key as TOML writes it, quoted, or bare: the same key.
+    let c = Config::load_with(
+        None,
+        std::iter::empty(),
+        &[
+            r#"kafka."compression.type"="zstd""#.into(),
+            "kafka.linger.ms=20".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.kafka.client["compression.type"], "zstd");
+    assert_eq!(c.kafka.client["linger.ms"], "20");
+    assert!(!c.kafka.client.contains_key(r#""compression.type""#));
     let e =
         Config::load_with(None, std::iter::empty(), &["http.listen=nowhere".into()]).unwrap_err();
     assert!(e.to_string().contains("`http.listen`"), "{e}");
