@@ -317,8 +317,8 @@ impl Engine {
         let window_names: Vec<String> = self.settings.window_names.clone();
         let by_channel = self.settings.window_by_channel;
         let by_queue = self.settings.window_by_queue;
-        let queue_names: Vec<String> = (0..self.state.queues.len())
-            .map(|i| self.state.queues.name(i as LabelId).to_string())
+        let queue_names: Vec<LabelValue> = (0..self.state.queues.len())
+            .map(|i| self.state.queues.value(i as LabelId))
             .collect();
         let aggs = self.state.windows.read();
         let mut windows = Vec::with_capacity(aggs.len());
@@ -333,7 +333,7 @@ impl Engine {
                         queue_names
                             .get((key.queue as usize).saturating_sub(1))
                             .cloned()
-                            .unwrap_or_else(|| "unknown".into())
+                            .unwrap_or(Cow::Borrowed("unknown"))
                     }),
                 };
                 durs.insert(dk, d.data());

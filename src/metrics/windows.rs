@@ -101,7 +101,7 @@ pub struct DurKey {
     /// `channel` label, when windows are split by channel.
     pub channel: Option<&'static str>,
     /// `queue` label, when windows are split by queue.
-    pub queue: Option<String>,
+    pub queue: Option<super::LabelValue>,
 }
 
 /// A window's durations of one series.
@@ -261,7 +261,7 @@ fn durations(win: &WindowData, out: &mut WindowSeries) {
                 l.push(("channel", label(ch)));
             }
             if let Some(queue) = &key.queue {
-                l.push(("queue", Cow::Owned(queue.clone())));
+                l.push(("queue", queue.clone()));
             }
             out.quantiles.push((l, Value::Float(d.quantile(q) as f64)));
         }
