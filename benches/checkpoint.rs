@@ -14,7 +14,7 @@ use frontline::checkpoint::kafka::Changelog;
 use frontline::checkpoint::{decode_state, encode_frozen, encode_state, Meta, FORMAT_VERSION};
 use frontline::config::Config;
 use frontline::engine::Engine;
-use frontline::event::{Body, Channel, Event, Priority, TicketStatus};
+use frontline::event::{Body, Channel, Event, Id, Priority, TicketStatus};
 use frontline::huge_pages::HugePageAlloc;
 
 /// The binary's allocator, so the state and its copies live where they do
@@ -32,7 +32,7 @@ const INTERVAL: Duration = Duration::from_secs(10);
 /// Rounds of the overhead measurement (each one checkpoint interval).
 const ROUNDS: usize = 5;
 
-fn id(prefix: &str, i: usize) -> Box<str> {
+fn id(prefix: &str, i: usize) -> Id {
     format!("{prefix}-{i:08}").into()
 }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use frontline::config::Config;
 use frontline::engine::Engine;
-use frontline::event::{Body, Channel, Event, Priority};
+use frontline::event::{Body, Channel, Event, Id, Priority};
 
 struct Counting;
 
@@ -66,7 +66,7 @@ const ROUNDS: usize = 3;
 /// Monday 2026-11-16 08:00Z.
 const T0: i64 = 1_794_816_000_000;
 
-fn id(prefix: &str, i: usize) -> Box<str> {
+fn id(prefix: &str, i: usize) -> Id {
     format!("{prefix}-{i:08}").into()
 }
 

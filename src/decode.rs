@@ -796,7 +796,7 @@ mod tests {
         let e = ok(
             r#"{"event_id":"e1","type":"ticket.created","ts":"2026-11-22T10:00:00.123Z","ticket_id":"T1","customer_id":"C1"}"#,
         );
-        assert_eq!(e.id.as_ref(), "e1");
+        assert_eq!(e.id.as_str(), "e1");
         // 2026-11-22T10:00:00Z = 1795341600 s (`date -u -d 2026-11-22T10:00:00Z +%s`).
         assert_eq!(e.ts, 1_795_341_600_123);
         assert_eq!(
@@ -1026,7 +1026,7 @@ mod tests {
         );
         assert!(matches!(e.body, Body::TicketWorkLogged { ms: 90_500, .. }));
         let e = ok(r#"{"event_id":"x\"y","type":"ticket.closed","ts":5,"ticket_id":"t\u00e9"}"#);
-        assert_eq!(e.id.as_ref(), "x\"y");
+        assert_eq!(e.id.as_str(), "x\"y");
         assert_eq!(
             e.body,
             Body::TicketClosed {

@@ -100,8 +100,10 @@ closed_enum!(
     }
 );
 
-/// An owned string id (ticket, call, agent, customer, queue, category).
-pub type Id = Box<str>;
+/// An owned string id (event, ticket, call, agent, customer, queue,
+/// category): up to 24 bytes inline, longer on the heap, so decoding an
+/// event of short ids allocates nothing (`tests/allocations.rs`).
+pub type Id = compact_str::CompactString;
 
 /// One valid event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use frontline::config::Config;
 use frontline::engine::Engine;
-use frontline::event::{AgentStatus, Body, Channel, Event, Priority, TicketStatus};
+use frontline::event::{AgentStatus, Body, Channel, Event, Id, Priority, TicketStatus};
 use frontline::export::prometheus_text;
 use frontline::metrics::{Kind, Snapshot, Value};
 use proptest::prelude::*;
@@ -370,7 +370,7 @@ fn plan() -> impl Strategy<Value = Plan> {
         })
 }
 
-fn id(s: &str) -> Box<str> {
+fn id(s: &str) -> Id {
     s.into()
 }
 
