@@ -6,6 +6,9 @@
 # publishes its series once it has caught up with the end offset it saw at
 # assignment, so stopping the clock at a count below the topic's would
 # charge frontline for events it is not credited with.
+#
+# BASELINE=/path/to/an/older/frontline adds that binary to every round
+# (bare, frontline, baseline, alternating) and reports frontline/baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=".cache/kafka-bench"
@@ -37,11 +40,11 @@ bare_run() {
 }
 
 live_run() {
-  local t0 t1 port pid got
+  local t0 t1 port pid got bin="${2:-$FRONTLINE}"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   t0=$(now)
   # A new group each run: it reads the topic from the start, no checkpoint to restore.
-  "$FRONTLINE" run --brokers "$B" --topic "$TOPIC" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
+  "$bin" run --brokers "$B" --topic "$TOPIC" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
     --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$TOPIC.state-$1\"" 2>/dev/null &
   pid=$!
   while :; do
@@ -55,18 +58,30 @@ live_run() {
 }
 
 # Alternating A B A B ..., medians of ROUNDS each: the machine's drift hits both alike.
-bares=(); lives=()
+bares=(); lives=(); bases=()
 for r in $(seq 1 "$ROUNDS"); do
   b=$(bare_run); l=$(live_run "$r")
-  echo "round $r: bare $b events/s, frontline $l events/s"
+  if [ -n "${BASELINE:-}" ]; then
+    o=$(live_run "$r-baseline" "$BASELINE")
+    echo "round $r: bare $b events/s, frontline $l events/s, baseline $o events/s"
+    bases+=("$o")
+  else
+    echo "round $r: bare $b events/s, frontline $l events/s"
+  fi
   bares+=("$b"); lives+=("$l")
 done
-python3 - "${bares[*]}" "${lives[*]}" <<'PY'
+python3 - "${bares[*]}" "${lives[*]}" "${bases[*]}" <<'PY'
 import statistics, sys
 bare = [float(x) for x in sys.argv[1].split()]
 live = [float(x) for x in sys.argv[2].split()]
+base = [float(x) for x in sys.argv[3].split()]
 mb, ml = statistics.median(bare), statistics.median(live)
 print(f"bare rdkafka consumer loop: {mb:.0f} events/s (median of {len(bare)})")
 print(f"frontline run:              {ml:.0f} events/s (median of {len(live)})")
 print(f"ratio frontline/bare: {ml/mb:.2f}; per round: " + ", ".join(f"{l/b:.2f}" for b, l in zip(bare, live)))
+if base:
+    mo = statistics.median(base)
+    print(f"baseline run:               {mo:.0f} events/s (median of {len(base)})")
+    print(f"ratio baseline/bare: {mo/mb:.2f}; frontline/baseline: {ml/mo:.2f}; per round: "
+          + ", ".join(f"{l/o:.2f}" for l, o in zip(live, base)))
 PY

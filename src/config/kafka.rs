@@ -62,7 +62,7 @@ impl Default for KafkaConfig {
 
 /// librdkafka properties of a group consumer that producers and plain
 /// (group-less) consumers do not take.
-pub const CONSUMER_ONLY: [&str; 17] = [
+pub const CONSUMER_ONLY: [&str; 18] = [
     "group.id",
     "group.instance.id",
     "group.protocol",
@@ -80,6 +80,7 @@ pub const CONSUMER_ONLY: [&str; 17] = [
     "fetch.max.bytes",
     "fetch.wait.max.ms",
     "queued.min.messages",
+    "fetch.queue.backoff.ms",
 ];
 
 /// Secrets (see [`is_secret_key`]) show as `[redacted]`.
