@@ -418,6 +418,7 @@ fn spawn_trends(hub: Arc<SnapshotHub>, mut stop: tokio::sync::watch::Receiver<bo
 }
 
 fn main() -> ExitCode {
+    frontline::huge_pages::limit_arenas();
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {
