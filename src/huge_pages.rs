@@ -42,9 +42,9 @@ pub const LARGE: usize = 8 << 20;
 /// per core, and each keeps the memory freed into it. `frontline run` has
 /// some 18 threads (the runtime's workers, the consumer, librdkafka's,
 /// the scrape's), so on two cores it grew up to 16 arenas; with one per
-/// core its peak RSS reading a 587 282-event topic was about 10 % lower
-/// (84 against 93 MiB, medians of four alternating runs) at the same
-/// speed (docs/performance.md, "Against a real peer"). At most as many
+/// core its peak RSS reading a 587 282-event topic was 4-9 MiB lower (of
+/// about 90, alternating runs) at the same speed (docs/performance.md,
+/// "Against a real peer"). At most as many
 /// threads as cores run at once, so as many arenas seldom contend.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
