@@ -25,7 +25,9 @@
 //! uses.
 //!
 //! The binaries install it (`#[global_allocator]`); the library does not,
-//! so a bench that counts allocations can wrap it.
+//! so a bench that counts allocations can wrap it. They also hold glibc's
+//! malloc, which serves the small allocations, to one arena per core
+//! ([`limit_arenas`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::null_mut;
@@ -44,8 +46,8 @@ pub const LARGE: usize = 8 << 20;
 /// the scrape's), so on two cores it grew up to 16 arenas; with one per
 /// core its peak RSS reading a 587 282-event topic was 4-9 MiB lower (of
 /// about 90, alternating runs) at the same speed (docs/performance.md,
-/// "Against a real peer"). At most as many
-/// threads as cores run at once, so as many arenas seldom contend.
+/// "Against a real peer"). At most as many threads as cores run at once,
+/// so as many arenas seldom contend.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
