@@ -314,15 +314,12 @@ impl Engine {
     /// The windows as mergeable data; the model renders them into families
     /// at encode time (after snapshots of several partitions are merged).
     fn windowed(&mut self, out: &mut Snapshot) {
-        let window_names: Vec<String> = self.settings.window_names.clone();
-        let by_channel = self.settings.window_by_channel;
-        let by_queue = self.settings.window_by_queue;
-        let queue_names: Vec<LabelValue> = (0..self.state.queues.len())
-            .map(|i| self.state.queues.value(i as LabelId))
-            .collect();
+        let settings = &self.settings;
+        let (by_channel, by_queue) = (settings.window_by_channel, settings.window_by_queue);
+        let queues = &self.state.queues;
         let aggs = self.state.windows.read();
         let mut windows = Vec::with_capacity(aggs.len());
-        for (agg, wname) in aggs.iter().zip(&window_names) {
+        for (agg, wname) in aggs.iter().zip(&settings.window_names) {
             let mut durs = BTreeMap::new();
             for ((metric, key), d) in &agg.durs {
                 let dk = DurKey {
@@ -330,10 +327,12 @@ impl Engine {
                     channel: by_channel
                         .then(|| Channel::ALL[(key.channel as usize).saturating_sub(1)].as_str()),
                     queue: by_queue.then(|| {
-                        queue_names
-                            .get((key.queue as usize).saturating_sub(1))
-                            .cloned()
-                            .unwrap_or(Cow::Borrowed("unknown"))
+                        let i = (key.queue as usize).saturating_sub(1);
+                        if i < queues.len() {
+                            queues.value(i as LabelId)
+                        } else {
+                            Cow::Borrowed("unknown")
+                        }
                     }),
                 };
                 durs.insert(dk, d.data());
@@ -345,7 +344,7 @@ impl Engine {
             });
         }
         out.windows = Some(WindowSet {
-            formula: self.settings.sl_formula,
+            formula: settings.sl_formula,
             windows,
         });
     }
