@@ -44,17 +44,23 @@ fn wall_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// `json` with its `"ts":` value replaced by `ts`.
-fn with_ts(json: &str, ts: i64) -> String {
+/// `json` with its `"ts":` value replaced by `ts`, written into `out`
+/// (reused from event to event, so the background allocates no line).
+fn with_ts(json: &str, ts: i64, out: &mut String) {
+    use std::fmt::Write as _;
+    out.clear();
     let Some(i) = json.find("\"ts\":") else {
-        return json.to_string();
+        out.push_str(json);
+        return;
     };
     let start = i + 5;
     let end = start
         + json[start..]
             .find(|c: char| !c.is_ascii_digit() && c != '-')
             .unwrap_or(json.len() - start);
-    format!("{}{ts}{}", &json[..start], &json[end..])
+    out.push_str(&json[..start]);
+    write!(out, "{ts}").expect("writing to a String");
+    out.push_str(&json[end..]);
 }
 
 /// One `GET /metrics`: the probe queue's created tickets, summed.
@@ -83,8 +89,13 @@ fn config(brokers: &str, linger_ms: &str) -> ClientConfig {
     c
 }
 
+/// The background's producer: delivery reports only for failures (a report
+/// per message is work on the generator's one thread, for nothing).
 fn producer(brokers: &str, linger_ms: &str) -> BaseProducer {
-    config(brokers, linger_ms).create().expect("producer")
+    config(brokers, linger_ms)
+        .set("delivery.report.only.error", "true")
+        .create()
+        .expect("producer")
 }
 
 /// When the broker acknowledged the last probe.
@@ -142,6 +153,7 @@ fn main() {
             });
             let t0 = Instant::now();
             let mut n = 0u64;
+            let mut json = String::new();
             while !stop.load(Ordering::Relaxed) {
                 // Paced in steps of 5 ms.
                 let due = (t0.elapsed().as_secs_f64() * rate) as u64;
@@ -152,7 +164,7 @@ fn main() {
                 let now = wall_ms();
                 while n < due {
                     let Some(ev) = sim.next() else { return };
-                    let json = with_ts(&ev.json, now);
+                    with_ts(&ev.json, now, &mut json);
                     let mut rec = BaseRecord::to(&topic).key(&ev.key).payload(&json);
                     loop {
                         match p.send(rec) {
