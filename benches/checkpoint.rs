@@ -11,9 +11,11 @@
 use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::Changelog;
-use frontline::checkpoint::{decode_state, encode_frozen, encode_state, Meta, FORMAT_VERSION};
+use frontline::checkpoint::{
+    decode_state, encode_frozen, encode_frozen_into, encode_state, Meta, FORMAT_VERSION,
+};
 use frontline::config::Config;
-use frontline::engine::Engine;
+use frontline::engine::{Engine, Spare};
 use frontline::event::{Body, Channel, Event, Id, Priority, TicketStatus};
 use frontline::huge_pages::HugePageAlloc;
 
@@ -156,6 +158,68 @@ fn main() {
         median(&mut frz) * 1e3
     );
 
+    // The copy itself into new memory (as before a partition kept the
+    // allocations of its last copy) against into the emptied allocations
+    // of the previous one (as a partition now takes it), alternately.
+    let (mut fresh, mut reused) = (Vec::new(), Vec::new());
+    let mut spare = Some(engines[0].state().freeze().into_spare());
+    for round in 0..6 {
+        for reuse in [round % 2 == 0, round % 2 == 1] {
+            let t = Instant::now();
+            let frozen = if reuse {
+                engines[0].state().freeze_reusing(spare.take())
+            } else {
+                engines[0].state().freeze()
+            };
+            let secs = t.elapsed().as_secs_f64();
+            if reuse {
+                reused.push(secs);
+                spare = Some(frozen.into_spare());
+            } else {
+                fresh.push(secs);
+                drop(frozen);
+            }
+        }
+    }
+    drop(spare);
+    let (f, r) = (median(&mut fresh), median(&mut reused));
+    println!(
+        "freeze into new memory {:.0} ms, into the last copy's allocations {:.0} ms ({:.2}×; medians of 6, alternating)",
+        f * 1e3,
+        r * 1e3,
+        f / r
+    );
+
+    // The frozen copy's encode as a live partition runs it: into a buffer
+    // of the previous checkpoint's size and an eighth (what the worker
+    // hands the encoder) against a buffer grown from empty, alternately.
+    let (mut grown, mut sized) = (Vec::new(), Vec::new());
+    let frozen = engines[0].state().freeze();
+    let hint = bytes.len() + bytes.len() / 8;
+    for round in 0..5 {
+        for presized in [round % 2 == 0, round % 2 == 1] {
+            let t = Instant::now();
+            let b = if presized {
+                encode_frozen_into(&frozen, FORMAT_VERSION, Vec::with_capacity(hint))
+            } else {
+                encode_frozen(&frozen, FORMAT_VERSION)
+            }
+            .expect("encode");
+            let secs = t.elapsed().as_secs_f64();
+            assert_eq!(b, bytes, "the frozen copy encodes to the state's bytes");
+            drop(std::hint::black_box(b));
+            if presized { &mut sized } else { &mut grown }.push(secs);
+        }
+    }
+    drop(frozen);
+    let (g, z) = (median(&mut grown), median(&mut sized));
+    println!(
+        "encode of the frozen copy: into a growing buffer {:.0} ms, into one of the last size {:.0} ms ({:.2}×; medians of 5, alternating)",
+        g * 1e3,
+        z * 1e3,
+        g / z
+    );
+
     // Through Kafka: write, then restore (read + decode + engine).
     if let Some(cl) = &changelog {
         let (mut w, mut r) = (Vec::new(), Vec::new());
@@ -186,7 +250,7 @@ fn main() {
     // encode and write in the background, as a live worker does).
     let mut k = 0usize;
     let mut ratios = Vec::new();
-    let mut pending: Option<tokio::task::JoinHandle<()>> = None;
+    let mut pending: Option<tokio::task::JoinHandle<(Option<Spare>, usize)>> = None;
     for round in 0..ROUNDS {
         let mut secs = [0.0f64; 2];
         let mut events = [0usize; 2];
@@ -201,25 +265,32 @@ fn main() {
             }
             k += BATCH;
         }
-        // The interval is over: engine 1 checkpoints.
+        // The interval is over: engine 1 checkpoints, once the previous
+        // write is done (as a worker: one in flight), into the previous
+        // copy's allocations and with room for the previous encoding.
+        let (spare, last) = match pending.take() {
+            Some(p) => rt.block_on(p).expect("written"),
+            None => (None, 0),
+        };
         let t = Instant::now();
-        let frozen = engines[1].state().freeze();
+        let frozen = engines[1].state().freeze_reusing(spare);
         secs[1] += t.elapsed().as_secs_f64();
-        if let Some(p) = pending.take() {
-            let _ = rt.block_on(p);
-        }
         let cl = changelog.clone();
         let m = meta(10 + round as u64, k as i64);
         pending = Some(rt.spawn(async move {
-            let b = tokio::task::spawn_blocking(move || {
-                encode_frozen(&frozen, FORMAT_VERSION).expect("encode")
+            let (b, spare) = tokio::task::spawn_blocking(move || {
+                let out = Vec::with_capacity(last + last / 8);
+                let b = encode_frozen_into(&frozen, FORMAT_VERSION, out).expect("encode");
+                (b, frozen.into_spare())
             })
             .await
             .expect("encoded");
+            let len = b.len();
             match cl {
                 Some(cl) => cl.write(&m, &b).await.expect("write"),
                 None => drop(std::hint::black_box(b)),
             }
+            (Some(spare), len)
         }));
         let rate = |i: usize| events[i] as f64 / secs[i];
         let ratio = rate(1) / rate(0);

@@ -156,8 +156,47 @@ pub fn encode_state(st: &State) -> Result<Vec<u8>, CheckpointError> {
 /// `version`: for [`FORMAT_VERSION`], the bytes [`encode_state`] writes of
 /// the state it was taken from.
 pub fn encode_frozen(st: &FrozenState, version: u32) -> Result<Vec<u8>, CheckpointError> {
+    encode_frozen_into(st, version, Vec::new())
+}
+
+/// [`encode_frozen`] into `out` (cleared first, its capacity kept): a
+/// caller that knows about how large the state is hands a buffer of that
+/// capacity, and the encode writes the state once instead of copying it
+/// through every doubling of a growing buffer (each a new mapping for a
+/// large one, whose pages the kernel zeroes first). Capacity never touched
+/// costs no memory.
+pub fn encode_frozen_into(
+    st: &FrozenState,
+    version: u32,
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, CheckpointError> {
     check_known(version)?;
-    postcard::to_stdvec(&st.written(version)).map_err(|e| CheckpointError::Codec(e.to_string()))
+    out.clear();
+    postcard::serialize_with_flavor(&st.written(version), Extend(out))
+        .map_err(|e| CheckpointError::Codec(e.to_string()))
+}
+
+/// Postcard output appended to a `Vec` the caller made.
+struct Extend(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Extend {
+    type Output = Vec<u8>;
+
+    #[inline]
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        self.0.push(b);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, b: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(b);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 fn check_known(version: u32) -> Result<(), CheckpointError> {

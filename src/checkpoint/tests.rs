@@ -49,6 +49,25 @@ fn assert_round_trip(cfg: &Config, mut engine: Engine, rest: &[&str]) {
         encode_frozen(&frozen, FORMAT_VERSION).unwrap() == frozen_bytes,
         "a frozen copy changed when its engine went on"
     );
+    // The next copy goes into this one's emptied allocations (as a live
+    // worker takes it, the tables grown or shrunk since) and encodes from
+    // a buffer too small for it: the engine's bytes now.
+    let next = engine.state().freeze_reusing(Some(frozen.into_spare()));
+    assert!(
+        encode_frozen_into(&next, FORMAT_VERSION, Vec::with_capacity(16)).unwrap()
+            == encode_state(engine.state()).unwrap(),
+        "a copy into an earlier copy's allocations encodes differently"
+    );
+    // A smaller state into the larger copy's allocations, into a buffer
+    // with bytes in it (cleared first).
+    let mut small = Engine::new(cfg);
+    apply(&mut small, &rest[..rest.len().min(50)]);
+    let copy = small.state().freeze_reusing(Some(next.into_spare()));
+    assert!(
+        encode_frozen_into(&copy, FORMAT_VERSION, vec![7; 64]).unwrap()
+            == encode_state(small.state()).unwrap(),
+        "a smaller copy into a larger copy's allocations encodes differently"
+    );
     engine.flush();
     again.flush();
     assert_eq!(metrics(&mut engine), metrics(&mut again));

@@ -242,21 +242,40 @@ pub struct FrozenDedup {
 impl Dedup {
     /// A copy of the ids remembered now.
     pub fn freeze(&self) -> FrozenDedup {
-        fn flat<T: Copy>(q: &VecDeque<T>) -> Vec<T> {
+        self.freeze_into(FrozenDedup {
+            order: Vec::new(),
+            seconds: Vec::new(),
+        })
+    }
+
+    /// [`Dedup::freeze`] into the vectors of an earlier copy (emptied by
+    /// [`FrozenDedup::into_spare`]) where they are large enough.
+    pub fn freeze_into(&self, spare: FrozenDedup) -> FrozenDedup {
+        fn flat<T: Copy>(q: &VecDeque<T>, mut v: Vec<T>) -> Vec<T> {
+            v.clear();
+            if v.capacity() < q.len() {
+                v = Vec::with_capacity(q.len() + q.len() / 8);
+            }
             let (a, b) = q.as_slices();
-            let mut v = Vec::with_capacity(q.len());
             v.extend_from_slice(a);
             v.extend_from_slice(b);
             v
         }
         FrozenDedup {
-            order: flat(&self.order),
-            seconds: flat(&self.seconds),
+            order: flat(&self.order, spare.order),
+            seconds: flat(&self.seconds, spare.seconds),
         }
     }
 }
 
 impl FrozenDedup {
+    /// Empties the copy and keeps its allocations.
+    pub fn into_spare(mut self) -> FrozenDedup {
+        self.order.clear();
+        self.seconds.clear();
+        self
+    }
+
     /// The copy as checkpoint format `version` writes it: as the memory
     /// it was taken from writes itself, or, for format 4, with the set's
     /// hashes too (in arrival order: the same hashes, which is all that

@@ -10,9 +10,12 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
+use rustc_hash::FxHashMap;
+
+use super::customers::CustomerKey;
 use super::dedup::{Dedup, FrozenDedup};
 use super::sla_clocked::SlaTimers;
-use super::state::{Call, Ticket};
+use super::state::{Call, Customer, Ticket};
 use super::table::{self, Table};
 use super::State;
 
@@ -26,22 +29,81 @@ pub struct FrozenState {
     dedup: FrozenDedup,
 }
 
+/// The allocations of an encoded [`FrozenState`], emptied, for the next
+/// copy to fill ([`State::freeze_reusing`]): the large parts of a copy —
+/// the tables' entries, the dedup memory, the customers — which would
+/// otherwise be new memory every checkpoint.
+pub struct Spare {
+    tickets: table::Spare<Ticket>,
+    calls: table::Spare<Call>,
+    dedup: FrozenDedup,
+    customers: FxHashMap<CustomerKey, Customer>,
+}
+
+impl FrozenState {
+    /// Empties the copy (on the thread that encoded it, so the applying
+    /// thread does not pay for the drop) and keeps its large allocations.
+    pub fn into_spare(self) -> Spare {
+        let FrozenState {
+            mut rest,
+            tickets,
+            calls,
+            dedup,
+        } = self;
+        let mut customers = std::mem::take(&mut rest.customers);
+        customers.clear();
+        Spare {
+            tickets: tickets.into_spare(),
+            calls: calls.into_spare(),
+            dedup: dedup.into_spare(),
+            customers,
+        }
+    }
+}
+
 impl State {
     /// A copy to encode elsewhere: it serializes as `self` does now.
     /// Copying the entries of the tables costs a fraction of encoding them
     /// (docs/performance.md, "Checkpoints off the applying thread").
     pub fn freeze(&self) -> FrozenState {
+        self.freeze_reusing(None)
+    }
+
+    /// [`State::freeze`] into the allocations of an earlier copy where they
+    /// are large enough. At a million open tickets most of a copy's time
+    /// into new memory was the kernel faulting in and zeroing its pages
+    /// (docs/performance.md, "Checkpoints"); memory written before costs
+    /// the copy alone.
+    pub fn freeze_reusing(&self, spare: Option<Spare>) -> FrozenState {
+        let (tickets, calls, dedup, customers) = match spare {
+            Some(s) => {
+                let mut customers = s.customers;
+                customers.clone_from(&self.customers);
+                (
+                    self.tickets.freeze_into(s.tickets),
+                    self.calls.freeze_into(s.calls),
+                    self.dedup.freeze_into(s.dedup),
+                    customers,
+                )
+            }
+            None => (
+                self.tickets.freeze(),
+                self.calls.freeze(),
+                self.dedup.freeze(),
+                self.customers.clone(),
+            ),
+        };
         FrozenState {
-            tickets: self.tickets.freeze(),
-            calls: self.calls.freeze(),
-            dedup: self.dedup.freeze(),
+            tickets,
+            calls,
+            dedup,
             // No `..`: a new field of the state must be placed here too.
             rest: State {
                 clock: self.clock,
                 tickets: Table::default(),
                 calls: Table::default(),
                 agents: self.agents.clone(),
-                customers: self.customers.clone(),
+                customers,
                 held_tickets: self.held_tickets.clone(),
                 held_calls: self.held_calls.clone(),
                 held_count: self.held_count,

@@ -73,7 +73,7 @@ mod dedup;
 pub use dedup::Dedup;
 
 mod freeze;
-pub use freeze::FrozenState;
+pub use freeze::{FrozenState, Spare};
 
 /// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
 /// step reads what the one two events earlier asked for.

@@ -373,16 +373,42 @@ unsafe impl Send for IdAt {}
 impl<V: Clone> Table<V> {
     /// The entries, in the order [`Table`]'s serialization writes them.
     pub fn freeze(&self) -> Frozen<V> {
+        self.freeze_into(Spare(Vec::new()))
+    }
+
+    /// [`Table::freeze`] into the allocation of an earlier copy, when it
+    /// is large enough: memory written before, not new pages the kernel
+    /// must first fault in and zero. A new allocation has room for an
+    /// eighth more entries, so that a table growing slowly fits next time
+    /// (room never written costs no memory).
+    pub fn freeze_into(&self, spare: Spare<V>) -> Frozen<V> {
+        let n = self.raw.len();
+        let mut entries = spare.0;
+        debug_assert!(entries.is_empty());
+        if entries.capacity() < n {
+            entries = Vec::with_capacity(n + n / 8);
+        }
         let hold = Hold::new();
-        let entries = self
-            .raw
-            .iter()
-            .map(|e| (IdAt(e.0 .0), e.1.clone()))
-            .collect();
+        entries.extend(self.raw.iter().map(|e| (IdAt(e.0 .0), e.1.clone())));
         Frozen {
             entries,
             _hold: hold,
         }
+    }
+}
+
+/// The allocation of a [`Frozen`] copy that was encoded: no entries, its
+/// capacity kept for the next copy ([`Table::freeze_into`]).
+pub struct Spare<V>(Vec<(IdAt, V)>);
+
+impl<V> Frozen<V> {
+    /// Empties the copy (its ids are no longer held back) and keeps its
+    /// allocation.
+    pub fn into_spare(self) -> Spare<V> {
+        let Frozen { mut entries, _hold } = self;
+        entries.clear();
+        drop(_hold);
+        Spare(entries)
     }
 }
 

@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::breach_log::BreachLog;
 use crate::checkpoint::kafka::Changelog;
-use crate::checkpoint::{encode_frozen, CheckpointError, Meta};
+use crate::checkpoint::{encode_frozen_into, CheckpointError, Meta};
 use crate::config::Config;
 use crate::decode::{decode, DecodeError};
 use crate::engine::{Engine, FrozenState};
@@ -198,6 +198,8 @@ struct Worker {
     sla_full: bool,
     /// The batch being applied, decoded (kept for its allocation).
     decoded: Vec<Decoded>,
+    /// What the last checkpoint left for the next one.
+    reuse: Arc<checkpoints::Reuse>,
 }
 
 /// A message decoded ahead of applying it; `None`: already applied.
@@ -236,6 +238,7 @@ pub(super) fn spawn(
         sla_pending: start.sla_pending,
         sla_full: false,
         decoded: Vec::new(),
+        reuse: Arc::default(),
     };
     if w.env.sla_events.is_some() {
         w.engine.record_sla_events(true);

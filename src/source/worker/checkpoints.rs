@@ -1,6 +1,11 @@
 //! A worker's checkpoints: when one is written, what it covers, and the
 //! offsets stored for the group commit once the changelog acknowledges it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::engine::Spare;
+
 use super::*;
 
 impl Worker {
@@ -31,20 +36,24 @@ impl Worker {
         // events are not held up by the encode (docs/performance.md,
         // "Checkpoints off the applying thread").
         let frozen = changelog.as_ref().map(|_| {
-            let t0 = Instant::now();
-            let f = self.engine.state().freeze();
+            let (t0, c0) = (Instant::now(), thread_cpu());
+            let spare = crate::locks::lock(&self.reuse.spare).take();
+            let f = self.engine.state().freeze_reusing(spare);
             tracing::debug!(topic = %self.tp.0, partition = self.tp.1,
-                            freeze_ms = t0.elapsed().as_millis() as u64, "checkpoint state copied");
+                            freeze_ms = t0.elapsed().as_millis() as u64,
+                            cpu_ms = thread_cpu().saturating_sub(c0).as_millis() as u64,
+                            "checkpoint state copied");
             f
         });
         let tp = self.tp.clone();
         let m = meta.clone();
         let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
         let pending = std::mem::take(&mut self.sla_pending);
+        let reuse = self.reuse.clone();
         let write = tokio::spawn(async move {
             let encode = frozen.zip(changelog.as_ref()).map(|(f, c)| {
                 let version = c.format_version();
-                encode_in_background(tp, f, version)
+                encode_in_background(tp, f, version, reuse)
             });
             if let Some(sink) = sink {
                 let left = sink.settle(pending, timeout).await;
@@ -200,21 +209,42 @@ pub(super) fn checkpoint_phase(tp: &TopicPartition) -> f64 {
 #[cfg(target_os = "linux")]
 const ENCODE_NICE: libc::c_int = 10;
 
+/// What a partition's checkpoint leaves for its next one: the size of its
+/// encoding, and the emptied allocations of its state copy once encoded
+/// (a write starts only after the previous one finished, so the next copy
+/// finds them there).
+#[derive(Default)]
+pub(super) struct Reuse {
+    encoded_len: AtomicUsize,
+    spare: Mutex<Option<Spare>>,
+}
+
 /// Encodes a checkpoint's frozen state on a thread of its own, one per
 /// checkpoint (at most one in flight per partition), at a lower scheduling
 /// priority: encoding is background work, and on a busy machine the
 /// threads that apply events go first.
+///
+/// The encode starts with room for an eighth more than the partition's
+/// previous checkpoint took, so it seldom grows its buffer; once done it
+/// empties the copy and leaves its allocations for the next one (`reuse`).
 fn encode_in_background(
     tp: TopicPartition,
     f: FrozenState,
     version: u32,
+    reuse: Arc<Reuse>,
 ) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("checkpoint-encode".into())
         .spawn(move || {
             lower_priority();
-            let _ = tx.send(encode(&tp, &f, version));
+            let last = reuse.encoded_len.load(Ordering::Relaxed);
+            let r = encode(&tp, &f, version, Vec::with_capacity(last + last / 8));
+            if let Ok(b) = &r {
+                reuse.encoded_len.store(b.len(), Ordering::Relaxed);
+            }
+            let _ = tx.send(r);
+            *crate::locks::lock(&reuse.spare) = Some(f.into_spare());
         });
     // Not spawned: the sender is dropped with the closure, so the write
     // fails and the partition stays dirty for the next checkpoint.
@@ -239,9 +269,14 @@ fn lower_priority() {
 }
 
 /// Encodes a checkpoint's frozen state in format `version`.
-fn encode(tp: &TopicPartition, f: &FrozenState, version: u32) -> Result<Vec<u8>, CheckpointError> {
+fn encode(
+    tp: &TopicPartition,
+    f: &FrozenState,
+    version: u32,
+    out: Vec<u8>,
+) -> Result<Vec<u8>, CheckpointError> {
     let t0 = Instant::now();
-    let r = encode_frozen(f, version);
+    let r = encode_frozen_into(f, version, out);
     match &r {
         Ok(b) => tracing::debug!(topic = %tp.0, partition = tp.1, bytes = b.len(),
                                  encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded"),
