@@ -89,7 +89,7 @@ impl Dedup {
     }
 
     /// Cache hints ahead of [`Dedup::insert`] of `id` (see
-    /// [`super::probe`]): the control group its probe reads, then the
+    /// `src/engine/probe.rs`): the control group its probe reads, then the
     /// entries a new id is written to; nothing while the set fits in cache.
     #[inline]
     pub fn prefetch(&self, id: &str, step: Step) {
@@ -249,7 +249,7 @@ impl Dedup {
     }
 
     /// [`Dedup::freeze`] into the vectors of an earlier copy (emptied by
-    /// [`FrozenDedup::into_spare`]) where they are large enough.
+    /// `FrozenDedup::into_spare`) where they are large enough.
     pub fn freeze_into(&self, spare: FrozenDedup) -> FrozenDedup {
         fn flat<T: Copy>(q: &VecDeque<T>, mut v: Vec<T>) -> Vec<T> {
             v.clear();

@@ -193,7 +193,7 @@ impl Serialize for State {
 
 impl FrozenState {
     /// The copy as checkpoint format `version` (4 or 5) writes it: the two
-    /// differ in the dedup memory only ([`FrozenDedup::written`]).
+    /// differ in the dedup memory only (`FrozenDedup::written`).
     pub fn written(&self, version: u32) -> impl Serialize + '_ {
         Written { st: self, version }
     }
