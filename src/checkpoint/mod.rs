@@ -172,31 +172,8 @@ pub fn encode_frozen_into(
 ) -> Result<Vec<u8>, CheckpointError> {
     check_known(version)?;
     out.clear();
-    postcard::serialize_with_flavor(&st.written(version), Extend(out))
+    postcard::to_extend(&st.written(version), out)
         .map_err(|e| CheckpointError::Codec(e.to_string()))
-}
-
-/// Postcard output appended to a `Vec` the caller made.
-struct Extend(Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Extend {
-    type Output = Vec<u8>;
-
-    #[inline]
-    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
-        self.0.push(b);
-        Ok(())
-    }
-
-    #[inline]
-    fn try_extend(&mut self, b: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(b);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
-    }
 }
 
 fn check_known(version: u32) -> Result<(), CheckpointError> {
