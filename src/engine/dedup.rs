@@ -234,22 +234,16 @@ impl<'de> Deserialize<'de> for Dedup {
 /// A copy of a [`Dedup`] to encode elsewhere (`State::freeze`): the
 /// arrival order and the runs, which is all a checkpoint holds. The set,
 /// the larger half, is not copied.
+#[derive(Default)]
 pub struct FrozenDedup {
     order: Vec<u64>,
     seconds: Vec<(i64, u32)>,
 }
 
 impl Dedup {
-    /// A copy of the ids remembered now.
-    pub fn freeze(&self) -> FrozenDedup {
-        self.freeze_into(FrozenDedup {
-            order: Vec::new(),
-            seconds: Vec::new(),
-        })
-    }
-
-    /// [`Dedup::freeze`] into the vectors of an earlier copy (emptied by
-    /// `FrozenDedup::into_spare`) where they are large enough.
+    /// A copy of the ids remembered now, into the vectors of an earlier
+    /// copy (emptied by `FrozenDedup::into_spare`) where they are large
+    /// enough.
     pub fn freeze_into(&self, spare: FrozenDedup) -> FrozenDedup {
         fn flat<T: Copy>(q: &VecDeque<T>, mut v: Vec<T>) -> Vec<T> {
             v.clear();
@@ -342,7 +336,10 @@ mod tests {
         assert!(set.is_empty());
         assert_eq!(order.len(), 1_000);
         assert_eq!(runs.iter().map(|r| r.1 as usize).sum::<usize>(), 1_000);
-        assert_eq!(postcard::to_stdvec(&d.freeze().written(5)).unwrap(), bytes);
+        assert_eq!(
+            postcard::to_stdvec(&d.freeze_into(FrozenDedup::default()).written(5)).unwrap(),
+            bytes
+        );
 
         let mut back: Dedup = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.len(), 1_000);
@@ -358,7 +355,7 @@ mod tests {
     #[test]
     fn format_4_writes_the_set_too_and_reads_back_the_same() {
         let d = remembering(300);
-        let bytes = postcard::to_stdvec(&d.freeze().written(4)).unwrap();
+        let bytes = postcard::to_stdvec(&d.freeze_into(FrozenDedup::default()).written(4)).unwrap();
         let (mut set, mut order, _): Fields = postcard::from_bytes(&bytes).unwrap();
         set.sort_unstable();
         order.sort_unstable();

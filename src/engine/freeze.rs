@@ -33,6 +33,7 @@ pub struct FrozenState {
 /// copy to fill ([`State::freeze_reusing`]): the large parts of a copy —
 /// the tables' entries, the dedup memory, the customers — which would
 /// otherwise be new memory every checkpoint.
+#[derive(Default)]
 pub struct Spare {
     tickets: table::Spare<Ticket>,
     calls: table::Spare<Call>,
@@ -75,28 +76,13 @@ impl State {
     /// and zeroing its new pages (docs/performance.md, "Copies into the
     /// last copy's memory"); memory written before costs the copy alone.
     pub fn freeze_reusing(&self, spare: Option<Spare>) -> FrozenState {
-        let (tickets, calls, dedup, customers) = match spare {
-            Some(s) => {
-                let mut customers = s.customers;
-                customers.clone_from(&self.customers);
-                (
-                    self.tickets.freeze_into(s.tickets),
-                    self.calls.freeze_into(s.calls),
-                    self.dedup.freeze_into(s.dedup),
-                    customers,
-                )
-            }
-            None => (
-                self.tickets.freeze(),
-                self.calls.freeze(),
-                self.dedup.freeze(),
-                self.customers.clone(),
-            ),
-        };
+        let s = spare.unwrap_or_default();
+        let mut customers = s.customers;
+        customers.clone_from(&self.customers);
         FrozenState {
-            tickets,
-            calls,
-            dedup,
+            tickets: self.tickets.freeze_into(s.tickets),
+            calls: self.calls.freeze_into(s.calls),
+            dedup: self.dedup.freeze_into(s.dedup),
             // No `..`: a new field of the state must be placed here too.
             rest: State {
                 clock: self.clock,

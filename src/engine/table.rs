@@ -371,14 +371,10 @@ struct IdAt(NonNull<u8>);
 unsafe impl Send for IdAt {}
 
 impl<V: Clone> Table<V> {
-    /// The entries, in the order [`Table`]'s serialization writes them.
-    pub fn freeze(&self) -> Frozen<V> {
-        self.freeze_into(Spare(Vec::new()))
-    }
-
-    /// [`Table::freeze`] into the allocation of an earlier copy, when it
-    /// is large enough: memory written before, not new pages the kernel
-    /// must first fault in and zero. A new allocation has room for an
+    /// The entries, in the order [`Table`]'s serialization writes them,
+    /// copied into the allocation of an earlier copy when it is large
+    /// enough: memory written before, not new pages the kernel must first
+    /// fault in and zero. A new allocation has room for an
     /// eighth more entries, so that a table growing slowly fits next time
     /// (room never written costs no memory).
     pub fn freeze_into(&self, spare: Spare<V>) -> Frozen<V> {
@@ -400,6 +396,12 @@ impl<V: Clone> Table<V> {
 /// The allocation of a [`Frozen`] copy that was encoded: no entries, its
 /// capacity kept for the next copy ([`Table::freeze_into`]).
 pub struct Spare<V>(Vec<(IdAt, V)>);
+
+impl<V> Default for Spare<V> {
+    fn default() -> Self {
+        Spare(Vec::new())
+    }
+}
 
 impl<V> Frozen<V> {
     /// Empties the copy (its ids are no longer held back) and keeps its
@@ -486,7 +488,7 @@ mod tests {
         }
         t.insert("a ticket id longer than fifteen bytes", -1);
         let before = postcard::to_stdvec(&t).unwrap();
-        let frozen = t.freeze();
+        let frozen = t.freeze_into(Spare::default());
         assert!(postcard::to_stdvec(&frozen).unwrap() == before);
         // Every id dropped and as many new ones made: freed, the old ids'
         // slots would be written (the pool's free list) and handed out again.
