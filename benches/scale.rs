@@ -92,6 +92,23 @@ impl Sized {
         }
     }
 
+    /// Applies `events`, with cache hints (as `frontline replay`'s applying
+    /// thread does) or one after another.
+    fn apply(&mut self, events: &mut Vec<Event>, hinted: bool) {
+        if hinted {
+            let mut evs = events.drain(..);
+            while let Some(ev) = evs.next() {
+                let rest = evs.as_slice();
+                self.engine.prefetch_ahead(|k| rest.get(k - 1));
+                self.engine.apply(ev);
+            }
+        } else {
+            for ev in events.drain(..) {
+                self.engine.apply(ev);
+            }
+        }
+    }
+
     /// The next event of the steady workload, decoded.
     fn next(&mut self) -> Event {
         self.next_event += 1;
@@ -156,6 +173,9 @@ fn main() {
     let chunk: usize = env("FRONTLINE_BENCH_CHUNK")
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench { 200_000 } else { 2_000 });
+    let warm: usize = env("FRONTLINE_BENCH_WARM")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench { 3_600_000 } else { 2_000 });
     println!("scale: load average before {}", loadavg());
 
     let mut engines = Vec::new();
@@ -175,6 +195,25 @@ fn main() {
         );
         engines.push(s);
     }
+    // The same hour of workload for every engine, untimed: each one's
+    // dedup memory then holds a horizon of ids and expires as it inserts.
+    let mut events = Vec::with_capacity(chunk);
+    for s in &mut engines {
+        let t = Instant::now();
+        let mut left = warm;
+        while left > 0 {
+            let k = left.min(chunk.max(1));
+            events.extend((0..k).map(|_| s.next()));
+            s.apply(&mut events, true);
+            left -= k;
+        }
+        println!(
+            "scale: {:>9} open tickets: warmed by {warm} workload events in {:5.1} s; process RSS {} MB",
+            s.n,
+            t.elapsed().as_secs_f64(),
+            status_bytes("VmRSS") >> 20
+        );
+    }
 
     // Two ways of applying, alternated chunk by chunk and their order
     // swapped each round: `hinted` as the applying thread of `frontline
@@ -187,7 +226,6 @@ fn main() {
     let mut ratio_wall = vec![vec![Vec::new(); n]; 2];
     let mut ratio_cpu = vec![vec![Vec::new(); n]; 2];
     let mut by_mode = vec![Vec::new(); n];
-    let mut events = Vec::with_capacity(chunk);
     for round in 0..rounds {
         let mut w = [vec![0.0; n], vec![0.0; n]];
         let mut c = [vec![0.0; n], vec![0.0; n]];
@@ -196,18 +234,7 @@ fn main() {
                 events.clear();
                 events.extend((0..chunk).map(|_| s.next()));
                 let (t0, c0) = (Instant::now(), thread_cpu());
-                if m == 0 {
-                    let mut evs = events.drain(..);
-                    while let Some(ev) = evs.next() {
-                        let rest = evs.as_slice();
-                        s.engine.prefetch_ahead(|k| rest.get(k - 1));
-                        s.engine.apply(ev);
-                    }
-                } else {
-                    for ev in events.drain(..) {
-                        s.engine.apply(ev);
-                    }
-                }
+                s.apply(&mut events, m == 0);
                 let (tw, tc) = (t0.elapsed(), thread_cpu() - c0);
                 w[m][i] = chunk as f64 / tw.as_secs_f64();
                 c[m][i] = chunk as f64 / tc.as_secs_f64();
