@@ -7,6 +7,8 @@
 //! is held back — neither freed nor written — and freed once every copy
 //! taken before its drop is gone. Ids never change after they are made, so
 //! a copy reads exactly the bytes its table held when it was taken.
+//! Packed ids (`table::pack`) live in the entry itself: a copy copies them,
+//! and they are never held.
 //!
 //! With no copy alive (nearly all the time), dropping an id costs one
 //! atomic load more than freeing it.
@@ -16,7 +18,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::table::free_id;
+use super::thin_id::free_id;
 
 /// Which copies are alive and which ids wait for them.
 struct Ledger {

@@ -1,13 +1,15 @@
-//! Storage for short ids ([`super::table::ThinId`]s of at most
-//! [`SLOT`] bytes, header included): 16-byte slots carved from chunks,
+//! Storage for short ids that are not packed ([`super::thin_id::ThinId`]s
+//! of at most [`SLOT`] bytes, header included, with a byte other than a
+//! digit, a letter or `-`, or more than ten bytes, such as
+//! `ticket_4411`): 16-byte slots carved from chunks,
 //! instead of one heap allocation each. The first chunk is 64 KiB and
 //! each next one twice the last up to 8 MiB: a small process keeps a small
 //! pool, and a pool of millions of ids lies in chunks large enough for the
 //! binaries' allocator to map on huge pages (`huge_pages`), as the tables
 //! that point into it are. glibc's smallest chunk is
-//! 32 bytes, so an 11-byte ticket id (`T-00012345` and its length byte)
-//! costs 16 bytes here instead of 32: 160 MB less at 10 M open tickets
-//! (docs/performance.md, "Cost as state grows").
+//! 32 bytes, so an 11-byte id with its length byte costs 16 bytes here
+//! instead of 32: 160 MB less at 10 M open tickets (docs/performance.md,
+//! "Cost as state grows"; the ids of that benchmark are packed since).
 //!
 //! A freed slot goes on a free list threaded through the free slots
 //! themselves and is reused by the next id; chunks are never returned, so

@@ -42,6 +42,7 @@ mod probe;
 mod quad_heap;
 mod state;
 mod table;
+mod thin_id;
 pub mod window;
 
 use std::cmp::Reverse;

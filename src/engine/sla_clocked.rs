@@ -5,7 +5,7 @@
 use super::quad_heap::QuadHeap;
 use super::sla::{self, ClockKind, Clocks, Policies};
 use super::state::{Call, Ticket};
-use super::table::{hash_id, Table};
+use super::table::{hash_id, IdStr, Table};
 use super::LabelId;
 use crate::event::{Channel, Priority};
 
@@ -17,7 +17,7 @@ pub(super) fn live_timers<E: Clocked>(table: &Table<E>) -> SlaTimers {
     let mut h = SlaTimers::new();
     for (id, e) in table.iter() {
         if e.sla_due() != i64::MAX {
-            h.push((e.sla_due(), hash_id(id)));
+            h.push((e.sla_due(), hash_id(&id)));
         }
     }
     h
@@ -28,7 +28,7 @@ pub(super) fn live_timers<E: Clocked>(table: &Table<E>) -> SlaTimers {
 const DUE_VISITS: usize = 512;
 
 /// An open clock near its deadline: (deadline, id, clock index, at risk).
-pub(super) type Due<'a, E> = (i64, &'a str, usize, bool, &'a E);
+pub(super) type Due<'a, E> = (i64, IdStr<'a>, usize, bool, &'a E);
 
 /// The (at most) `k` open clocks of `table` with a target whose deadlines
 /// come first, earliest first, found from the timer heap without a scan.

@@ -458,7 +458,7 @@ impl SlaContext<'_> {
     ) {
         for slot in table.slots_with_hash(hash, |e| e.sla_due() == due) {
             let (id, e) = table.entry_at_mut(slot);
-            self.fire(timers, e, id, hash, due);
+            self.fire(timers, e, &id, hash, due);
         }
     }
 

@@ -39,7 +39,7 @@ impl Engine {
         }
         let (tickets, _, timers, _, mut cx) = split(&self.settings, &mut self.state);
         let (id, t) = tickets.entry_at_mut(slot);
-        f(&mut cx, timers, t, id);
+        f(&mut cx, timers, t, &id);
     }
 
     /// Judges a ticket's clocks up to (not including) `ts` (see [`SlaContext::catch_up`]).
@@ -151,7 +151,7 @@ impl Engine {
         }
         let (_, calls, _, timers, mut cx) = split(&self.settings, &mut self.state);
         let (id, c) = calls.entry_at_mut(slot);
-        f(&mut cx, timers, c, id);
+        f(&mut cx, timers, c, &id);
     }
 
     /// The call's answer clock, judged up to (not including) `ts`.
@@ -200,13 +200,13 @@ impl Engine {
         if slow {
             for (id, t) in tickets.iter_mut() {
                 if super::timers::ticket_expired(settings, t, now) {
-                    cx.stop_all(t, id, now);
+                    cx.stop_all(t, &id, now);
                 }
             }
         }
         for (id, c) in calls.iter_mut() {
             if super::timers::call_expired(settings, c, now) {
-                cx.stop_all(c, id, now);
+                cx.stop_all(c, &id, now);
             }
         }
     }

@@ -39,8 +39,8 @@ pub mod flag {
     pub const AGENT: u8 = AGENT_ASSIGNED | AGENT_RESOLVER;
 }
 
-/// One ticket: 56 bytes with its SLA clocks, so that with its id's thin
-/// pointer an open ticket's table entry is 64 bytes. Its checkpoint form is
+/// One ticket: 56 bytes with its SLA clocks, so that with its id's eight
+/// bytes (packed, or a pointer) an open ticket's table entry is 64 bytes. Its checkpoint form is
 /// in `ticket_form`.
 #[derive(Clone, Debug)]
 pub struct Ticket {
@@ -644,9 +644,9 @@ mod size_tests {
     #[test]
     fn per_entity_state_stays_small() {
         assert_eq!(std::mem::size_of::<Ticket>(), 56);
-        // A ticket table entry: thin id pointer and ticket, one cache line.
+        // A ticket table entry: eight-byte id and ticket, one cache line.
         assert_eq!(
-            std::mem::size_of::<(super::super::table::ThinId, Ticket)>(),
+            std::mem::size_of::<(super::super::thin_id::ThinId, Ticket)>(),
             64
         );
         assert_eq!(std::mem::size_of::<Contact>(), 24);
