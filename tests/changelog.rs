@@ -353,3 +353,33 @@ fn write_format_4_frames_a_checkpoint_as_4_and_either_restores() {
     assert_eq!(versions(&written)[4..], [5, 5, 5]);
     assert_eq!(newest(&b), (2, true));
 }
+
+/// A changelog topic this instance just created: its partitions can be in
+/// the metadata before their leaders answer, and a restore asked for at
+/// once (as the first assignment does) must find nothing rather than fail,
+/// which would start the partition empty with an error. Several fresh
+/// topics, every partition restored side by side, to meet that moment.
+#[test]
+fn a_changelog_restores_nothing_without_error_the_moment_it_is_created() {
+    let rt = rt();
+    for _ in 0..4 {
+        let cfg = config(64 * 1024);
+        let log = rt.block_on(Changelog::open(&cfg, 8)).unwrap();
+        assert_eq!(log.partitions(), 8);
+        let source = cfg.kafka.topics[0].as_str();
+        let restores: Vec<_> = std::thread::scope(|s| {
+            let log = &log;
+            let running: Vec<_> = (0..8)
+                .map(|p| s.spawn(move || log.restore(source, p, WAIT)))
+                .collect();
+            running.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (p, r) in restores.into_iter().enumerate() {
+            let r = r.unwrap_or_else(|e| panic!("partition {p}: {e}"));
+            assert!(
+                r.found.is_none() && r.rejected.is_empty(),
+                "partition {p}: {r:?}"
+            );
+        }
+    }
+}

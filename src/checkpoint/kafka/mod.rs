@@ -44,10 +44,11 @@
 //! scan that finds and loads checkpoints.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::future_producer::DeliveryFuture;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -76,6 +77,8 @@ pub struct Changelog {
     producer: FutureProducer<Quiet>,
     /// Settings for the short-lived consumers of `restore` and `latest_meta`.
     consumer_cfg: ClientConfig,
+    /// The changelog's metadata and watermarks.
+    meta: Arc<BaseConsumer<Quiet>>,
     topic: String,
     partitions: i32,
     chunk_bytes: usize,
@@ -149,16 +152,26 @@ impl Changelog {
         let write_timeout = Duration::from_millis(cfg.checkpoint.write_timeout.ms().max(1) as u64);
         let base = base_config(cfg);
         let max_message = chunk_bytes + FRAME_OVERHEAD + RECORD_HEADROOM;
-        let partitions = topic::ensure(&base, &topic, cfg, min_partitions, max_message).await?;
+        let consumer_cfg = reader_config(base.clone(), cfg);
+        // One client for metadata and watermarks, connected here, so that a
+        // restore asks for a partition's watermarks without a client of its
+        // own (and an empty partition's restore needs no other).
+        let meta: Arc<BaseConsumer<Quiet>> = Arc::new(
+            consumer_cfg
+                .create_with_context(Quiet)
+                .map_err(|e| create_err("metadata client", e))?,
+        );
+        let partitions =
+            topic::ensure(&base, &meta, &topic, cfg, min_partitions, max_message).await?;
         let producer: FutureProducer<Quiet> = producer_config(&base, max_message, write_timeout)
             .create_with_context(Quiet)
             .map_err(|e| create_err("producer", e))?;
-        let consumer_cfg = reader_config(base, cfg);
         let version = cfg.checkpoint.write_format;
         info!(topic = %topic, partitions, chunk_bytes, format = version, "checkpoint changelog open");
         Ok(Changelog {
             producer,
             consumer_cfg,
+            meta,
             topic,
             partitions,
             chunk_bytes,

@@ -107,7 +107,9 @@ struct Rec {
 
 /// A backward scan of one changelog partition for one source partition.
 struct Scan<'a> {
-    consumer: BaseConsumer<Quiet>,
+    /// The scan's own reader, created at its first read (an empty
+    /// partition needs none).
+    consumer: Option<BaseConsumer<Quiet>>,
     log: &'a Changelog,
     topic: &'a str,
     partition: i32,
@@ -136,21 +138,10 @@ impl<'a> Scan<'a> {
         timeout: Duration,
     ) -> Result<Scan<'a>, CheckpointError> {
         let deadline = Instant::now() + timeout;
-        let consumer: BaseConsumer<Quiet> = log
-            .consumer_cfg
-            .create_with_context(Quiet)
-            .map_err(|e| create_err("consumer", e))?;
         let cp = log.partition_for(partition);
-        let (low, high) = consumer
-            .fetch_watermarks(&log.topic, cp, remaining(deadline, "watermarks")?)
-            .map_err(|e| match e {
-                KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => {
-                    CheckpointError::Timeout(format!("watermarks of {}/{cp}", log.topic))
-                }
-                e => kafka_err("watermarks", e),
-            })?;
+        let (low, high) = watermarks(log, cp, deadline)?;
         Ok(Scan {
-            consumer,
+            consumer: None,
             log,
             topic,
             partition,
@@ -273,12 +264,19 @@ impl<'a> Scan<'a> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.log.topic, self.cp, Offset::Offset(start))
             .map_err(|e| kafka_err("assign", e))?;
-        self.consumer
-            .assign(&tpl)
-            .map_err(|e| kafka_err("assign", e))?;
+        let consumer = match &mut self.consumer {
+            Some(c) => c,
+            None => self.consumer.insert(
+                self.log
+                    .consumer_cfg
+                    .create_with_context(Quiet)
+                    .map_err(|e| create_err("consumer", e))?,
+            ),
+        };
+        consumer.assign(&tpl).map_err(|e| kafka_err("assign", e))?;
         loop {
             let wait = remaining(self.deadline, "reading the changelog")?;
-            let Some(r) = self.consumer.poll(wait.min(Duration::from_millis(200))) else {
+            let Some(r) = consumer.poll(wait.min(Duration::from_millis(200))) else {
                 continue;
             };
             match r {
@@ -314,6 +312,35 @@ impl<'a> Scan<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The changelog partition's watermarks. A partition without a leader yet
+/// (a topic just created, a leader moving) is asked again until the
+/// deadline: failing would start the source partition empty.
+fn watermarks(log: &Changelog, cp: i32, deadline: Instant) -> Result<(i64, i64), CheckpointError> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let wait = remaining(deadline, "watermarks")?;
+        match log.meta.fetch_watermarks(&log.topic, cp, wait) {
+            Ok(w) => return Ok(w),
+            Err(KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut)) => {
+                return Err(CheckpointError::Timeout(format!(
+                    "watermarks of {}/{cp}",
+                    log.topic
+                )))
+            }
+            Err(KafkaError::MetadataFetch(
+                e @ (RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition),
+            )) => {
+                debug!(topic = %log.topic, partition = cp, error = %e, "watermarks: asking again");
+                std::thread::sleep(pause.min(remaining(deadline, "watermarks")?));
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(kafka_err("watermarks", e)),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The changelog topic: found with its partition count, or created
 //! compacted.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -18,6 +19,7 @@ use crate::kafka_log::Quiet;
 /// not compacted); a missing one is created and awaited in the metadata.
 pub(super) async fn ensure(
     base: &ClientConfig,
+    meta: &Arc<BaseConsumer<Quiet>>,
     topic: &str,
     cfg: &Config,
     min_partitions: i32,
@@ -26,52 +28,80 @@ pub(super) async fn ensure(
     let admin: AdminClient<Quiet> = base
         .create_with_context(Quiet)
         .map_err(|e| create_err("admin client", e))?;
-    match count_partitions(base, topic).await? {
-        Some(n) => {
+    let found = find_or_create(&admin, meta, topic, cfg, min_partitions, max_message).await;
+    // Dropping a librdkafka client joins its threads, and an admin client's
+    // polls in steps of 100 ms: not on the start-up's path.
+    tokio::task::spawn_blocking(move || drop(admin));
+    found
+}
+
+async fn find_or_create(
+    admin: &AdminClient<Quiet>,
+    meta: &Arc<BaseConsumer<Quiet>>,
+    topic: &str,
+    cfg: &Config,
+    min_partitions: i32,
+    max_message: usize,
+) -> Result<i32, CheckpointError> {
+    match count_partitions(meta, topic).await? {
+        Some((n, _)) => {
             if n < min_partitions {
                 warn!(topic = %topic, partitions = n, wanted = min_partitions,
                     "the changelog topic has fewer partitions than the source; partitions share them");
             }
-            warn_unless_compacted(&admin, topic).await;
+            warn_unless_compacted(admin, topic).await;
             Ok(n)
         }
         None => {
-            create(&admin, topic, cfg, min_partitions.max(1), max_message).await?;
+            create(admin, topic, cfg, min_partitions.max(1), max_message).await?;
             let deadline = Instant::now() + OPEN_TIMEOUT;
+            // A new topic is usually in the metadata within tens of
+            // milliseconds: ask again soon, then less often.
+            let mut pause = Duration::from_millis(10);
+            let asked = Instant::now();
             loop {
-                if let Some(n) = count_partitions(base, topic).await? {
+                if let Some((n, true)) = count_partitions(meta, topic).await? {
+                    debug!(
+                        topic,
+                        ms = asked.elapsed().as_millis() as u64,
+                        "new changelog topic in the metadata, every partition led"
+                    );
                     return Ok(n);
                 }
                 if Instant::now() >= deadline {
                     return Err(CheckpointError::Timeout(format!(
-                        "changelog topic {topic} created but not in the metadata"
+                        "changelog topic {topic} created but not in the metadata with a leader for each partition"
                     )));
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
             }
         }
     }
 }
 
-/// Partitions of `topic`; None when it does not exist.
+/// Partitions of `topic`, and whether each has a leader (a new topic's
+/// partitions can be in the metadata before their leaders are: reading
+/// their watermarks then fails); None when it does not exist.
 async fn count_partitions(
-    base: &ClientConfig,
+    meta: &Arc<BaseConsumer<Quiet>>,
     topic: &str,
-) -> Result<Option<i32>, CheckpointError> {
-    let (cc, name) = (base.clone(), topic.to_string());
+) -> Result<Option<(i32, bool)>, CheckpointError> {
+    let (c, name) = (Arc::clone(meta), topic.to_string());
     // Metadata is a blocking call: off the async threads.
-    let md = tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer<Quiet> = cc.create_with_context(Quiet)?;
-        c.fetch_metadata(Some(&name), OPEN_TIMEOUT)
-    })
-    .await
-    .map_err(|e| kafka_err("metadata", e))?
-    .map_err(|e| create_err("metadata", e))?;
+    let md = tokio::task::spawn_blocking(move || c.fetch_metadata(Some(&name), OPEN_TIMEOUT))
+        .await
+        .map_err(|e| kafka_err("metadata", e))?
+        .map_err(|e| create_err("metadata", e))?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
     };
     match t.error() {
-        None => Ok(Some(t.partitions().len() as i32).filter(|&n| n > 0)),
+        None => {
+            let p = t.partitions();
+            let led = p.iter().all(|p| p.leader() >= 0 && p.error().is_none());
+            Ok(Some((p.len() as i32, led)).filter(|&(n, _)| n > 0))
+        }
         Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => Ok(None),
         Some(e) => Err(kafka_err(
             &format!("metadata of {topic}"),
