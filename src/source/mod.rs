@@ -35,7 +35,7 @@ use poll::poll_loop;
 pub(crate) use poll::Limiter;
 pub(crate) use rebalance::Consumer_;
 pub use rebalance::Ctx;
-use rebalance::Workers;
+use rebalance::{EnvSlot, Workers};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +59,6 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::{self, Quiet};
-use crate::locks::lock;
 use worker::{Batch, Control, Env, IdleClock, Item, Parked, Start};
 
 /// Messages of a partition handed to its worker at once, at most.
@@ -122,19 +121,16 @@ pub async fn run(
         cfg: cfg.clone(),
         rt: tokio::runtime::Handle::current(),
         workers: Mutex::new(Workers::default()),
-        env: Mutex::new(None),
+        env: EnvSlot::default(),
     };
     let consumer: Arc<Consumer_> = Arc::new(cc.create_with_context(ctx)?);
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
     hub.set_label_topic(topics.len() > 1);
-    let env = open_env(&cfg, &hub, &consumer).await?;
-    let dlq = env.dlq.clone();
-    *lock(&consumer.context().env) = Some(env);
+    // The group is joined while the changelog topic is found or created:
+    // an assignment that arrives first waits for it in the rebalance
+    // callback (`EnvSlot::wait`), so a start pays for the longer of the
+    // two, not for their sum.
     consumer.subscribe(&topics)?;
-    info!(topics = ?topics, dead_letter_topic = %dlq,
-          checkpoint_topic = %if cfg.checkpoint.enabled { cfg.checkpoint.topic_for(topics.first().copied().unwrap_or_default()) } else { "-".into() },
-          "consuming");
-
     let stopping = Arc::new(AtomicBool::new(false));
     let poller = {
         let consumer = consumer.clone();
@@ -144,6 +140,22 @@ pub async fn run(
             .name("kafka-consumer".into())
             .spawn(move || poll_loop(&consumer, &stopping, &hub))?
     };
+    let env = match open_env(&cfg, &hub, &consumer).await {
+        Ok(env) => env,
+        Err(e) => {
+            consumer.context().env.close();
+            stopping.store(true, Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || poller.join()).await;
+            leave(consumer).await;
+            return Err(e);
+        }
+    };
+    let dlq = env.dlq.clone();
+    consumer.context().env.open(env);
+    info!(topics = ?topics, dead_letter_topic = %dlq,
+          checkpoint_topic = %if cfg.checkpoint.enabled { cfg.checkpoint.topic_for(topics.first().copied().unwrap_or_default()) } else { "-".into() },
+          "consuming");
+
     let mut shutdown = shutdown;
     let _ = shutdown.changed().await;
     info!("shutting down: final checkpoints");
@@ -204,20 +216,25 @@ async fn open_env(
     } else {
         1
     };
-    let sla_events = match &cfg.sla_events.topic {
-        Some(t) => Some(Arc::new(
-            sla_sink::SlaSink::open(cfg, t, min, hub.clone()).await?,
-        )),
-        None => None,
+    // The SLA event topic and the changelog topic open side by side.
+    let sla_events = async {
+        match &cfg.sla_events.topic {
+            Some(t) => Ok(Some(Arc::new(
+                sla_sink::SlaSink::open(cfg, t, min, hub.clone()).await?,
+            ))),
+            None => Ok(None),
+        }
     };
-    let changelog = if cfg.checkpoint.enabled {
-        let cl = Changelog::open(cfg, min)
+    let changelog = async {
+        if !cfg.checkpoint.enabled {
+            return Ok(None);
+        }
+        Changelog::open(cfg, min)
             .await
-            .map_err(|e| anyhow::anyhow!("checkpoint topic: {e}"))?;
-        Some(Arc::new(cl))
-    } else {
-        None
+            .map(|cl| Some(Arc::new(cl)))
+            .map_err(|e| anyhow::anyhow!("checkpoint topic: {e}"))
     };
+    let (sla_events, changelog) = tokio::try_join!(sla_events, changelog)?;
     Ok(Env {
         cfg: Arc::clone(cfg),
         hub: Arc::clone(hub),
@@ -236,7 +253,7 @@ async fn leave(consumer: Arc<Consumer_>) {
     // referenced from its own context, and dropping it leaves the group
     // (so the partitions move at once). Leaving waits for the cluster, so
     // it is bounded.
-    *lock(&consumer.context().env) = None;
+    consumer.context().env.close();
     let close = tokio::task::spawn_blocking(move || drop(consumer));
     if tokio::time::timeout(Duration::from_secs(3), close)
         .await

@@ -3,6 +3,8 @@
 //! engine, else its newest checkpoint, else empty) and stopping and parking
 //! the workers of revoked ones.
 
+use std::sync::{Condvar, PoisonError};
+
 use super::*;
 use crate::locks::lock;
 
@@ -27,8 +29,57 @@ pub struct Ctx {
     pub(super) cfg: Arc<Config>,
     pub(super) rt: tokio::runtime::Handle,
     pub(super) workers: Mutex<Workers>,
-    /// Set once the consumer exists (workers store offsets through it).
-    pub(super) env: Mutex<Option<Env>>,
+    /// What the workers share, opened while the group is joined (workers
+    /// store offsets through the consumer it holds).
+    pub(super) env: EnvSlot,
+}
+
+/// The workers' [`Env`]: opening (the changelog topic is found or created
+/// while the consumer joins its group), open, or closed (it failed to
+/// open, or the consumer is stopping; dropping it breaks the cycle
+/// consumer → context → env → consumer).
+pub(super) type EnvSlot = Slot<Env>;
+
+/// A value that is being made, then is there, then is gone; readers wait
+/// while it is being made.
+pub(super) struct Slot<T> {
+    state: Mutex<Option<Option<T>>>,
+    changed: Condvar,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            state: Mutex::new(None),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl<T: Clone> Slot<T> {
+    /// There: those waiting get it.
+    pub(super) fn open(&self, value: T) {
+        *lock(&self.state) = Some(Some(value));
+        self.changed.notify_all();
+    }
+
+    /// Gone (or never to be): those waiting get None.
+    pub(super) fn close(&self) {
+        *lock(&self.state) = Some(None);
+        self.changed.notify_all();
+    }
+
+    /// The value once it is there; None once it is gone. The rebalance
+    /// callback (on the consumer thread) waits here while the env opens:
+    /// an assignment that arrives first waits for the changelog it
+    /// restores from.
+    pub(super) fn wait(&self) -> Option<T> {
+        let state = self
+            .changed
+            .wait_while(lock(&self.state), |s| s.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        state.clone().flatten()
+    }
 }
 
 impl ClientContext for Ctx {
@@ -130,7 +181,7 @@ impl Ctx {
     /// Builds a worker for each newly assigned partition and sets the
     /// offset it starts from.
     pub(super) fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        let Some(env) = lock(&self.env).clone() else {
+        let Some(env) = self.env.wait() else {
             return;
         };
         let tps = partitions(tpl);
@@ -148,21 +199,24 @@ impl Ctx {
                     dirty_since_ms: None,
                 },
             );
-            let target = consumer
-                .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
-                .map(|(_, high)| high)
-                .unwrap_or(0);
             let parked = lock(&self.workers).parked.remove(&tp);
-            todo.push((tp, target, parked));
+            todo.push((tp, parked));
         }
-        // Partitions restore side by side: an instance taking over several
-        // large partitions waits for the largest, not for their sum.
+        // Partitions restore side by side (their end offsets asked for side
+        // by side too): an instance taking over several large partitions
+        // waits for the largest, not for their sum.
         let starts: Vec<Start> = std::thread::scope(|scope| {
             let running: Vec<_> = todo
                 .into_iter()
-                .map(|(tp, target, parked)| {
+                .map(|(tp, parked)| {
                     let env = &env;
-                    scope.spawn(move || self.start(env, &tp, target, parked))
+                    scope.spawn(move || {
+                        let target = consumer
+                            .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
+                            .map(|(_, high)| high)
+                            .unwrap_or(0);
+                        self.start(env, &tp, target, parked)
+                    })
                 })
                 .collect();
             running.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -369,5 +423,35 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
                    "checkpoint cannot be decoded; starting empty at the committed offset");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::Slot;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reader_waits_until_the_value_is_there_or_gone() {
+        let slot = Slot::<u32>::default();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| slot.wait());
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!reader.is_finished(), "returned before the value was there");
+            slot.open(7);
+            assert_eq!(reader.join().unwrap(), Some(7));
+        });
+        assert_eq!(slot.wait(), Some(7));
+        slot.close();
+        assert_eq!(slot.wait(), None);
+
+        let never = Slot::<u32>::default();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| never.wait());
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!reader.is_finished());
+            never.close();
+            assert_eq!(reader.join().unwrap(), None);
+        });
     }
 }
