@@ -27,6 +27,11 @@ async fn main() {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
+        // As frontline's group consumer reads (src/source/mod.rs): at
+        // librdkafka's defaults a full fetch queue waits 1 s before the next
+        // fetch, which this loop met in some runs and not others.
+        .set("queued.min.messages", "20000")
+        .set("fetch.queue.backoff.ms", "5")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
