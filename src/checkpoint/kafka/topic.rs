@@ -28,56 +28,48 @@ pub(super) async fn ensure(
     let admin: AdminClient<Quiet> = base
         .create_with_context(Quiet)
         .map_err(|e| create_err("admin client", e))?;
-    let found = find_or_create(&admin, meta, topic, cfg, min_partitions, max_message).await;
+    let found: Result<i32, CheckpointError> = async {
+        match count_partitions(meta, topic).await? {
+            Some((n, _)) => {
+                if n < min_partitions {
+                    warn!(topic = %topic, partitions = n, wanted = min_partitions,
+                        "the changelog topic has fewer partitions than the source; partitions share them");
+                }
+                warn_unless_compacted(&admin, topic).await;
+                Ok(n)
+            }
+            None => {
+                create(&admin, topic, cfg, min_partitions.max(1), max_message).await?;
+                let deadline = Instant::now() + OPEN_TIMEOUT;
+                // A new topic is usually in the metadata within tens of
+                // milliseconds: ask again soon, then less often.
+                let mut pause = Duration::from_millis(10);
+                let asked = Instant::now();
+                loop {
+                    if let Some((n, true)) = count_partitions(meta, topic).await? {
+                        debug!(
+                            topic,
+                            ms = asked.elapsed().as_millis() as u64,
+                            "new changelog topic in the metadata, every partition led"
+                        );
+                        return Ok(n);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(CheckpointError::Timeout(format!(
+                            "changelog topic {topic} created but not in the metadata with a leader for each partition"
+                        )));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+    .await;
     // Dropping a librdkafka client joins its threads, and an admin client's
     // polls in steps of 100 ms: not on the start-up's path.
     tokio::task::spawn_blocking(move || drop(admin));
     found
-}
-
-async fn find_or_create(
-    admin: &AdminClient<Quiet>,
-    meta: &Arc<BaseConsumer<Quiet>>,
-    topic: &str,
-    cfg: &Config,
-    min_partitions: i32,
-    max_message: usize,
-) -> Result<i32, CheckpointError> {
-    match count_partitions(meta, topic).await? {
-        Some((n, _)) => {
-            if n < min_partitions {
-                warn!(topic = %topic, partitions = n, wanted = min_partitions,
-                    "the changelog topic has fewer partitions than the source; partitions share them");
-            }
-            warn_unless_compacted(admin, topic).await;
-            Ok(n)
-        }
-        None => {
-            create(admin, topic, cfg, min_partitions.max(1), max_message).await?;
-            let deadline = Instant::now() + OPEN_TIMEOUT;
-            // A new topic is usually in the metadata within tens of
-            // milliseconds: ask again soon, then less often.
-            let mut pause = Duration::from_millis(10);
-            let asked = Instant::now();
-            loop {
-                if let Some((n, true)) = count_partitions(meta, topic).await? {
-                    debug!(
-                        topic,
-                        ms = asked.elapsed().as_millis() as u64,
-                        "new changelog topic in the metadata, every partition led"
-                    );
-                    return Ok(n);
-                }
-                if Instant::now() >= deadline {
-                    return Err(CheckpointError::Timeout(format!(
-                        "changelog topic {topic} created but not in the metadata with a leader for each partition"
-                    )));
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-        }
-    }
 }
 
 /// Partitions of `topic`, and whether each has a leader (a new topic's
