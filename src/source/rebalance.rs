@@ -337,6 +337,7 @@ fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
         idle: IdleClock::default(),
         caught_up: false,
         sla_pending: Vec::new(),
+        encoded_len: 0,
     }
 }
 
@@ -361,6 +362,7 @@ fn resume_parked(
                 idle: p.idle,
                 caught_up: true,
                 sla_pending: p.sla_pending,
+                encoded_len: p.encoded_len,
             })
         }
         Ok(_) => {
@@ -416,6 +418,7 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
                 idle,
                 caught_up: false,
                 sla_pending: Vec::new(),
+                encoded_len: bytes.len(),
             })
         }
         Err(e) => {

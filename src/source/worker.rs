@@ -126,6 +126,8 @@ pub(super) struct Parked {
     pub since: Instant,
     /// SLA events produced and not yet acknowledged.
     pub sla_pending: Vec<Pending>,
+    /// The size of its last checkpoint's encoding (0: none yet).
+    pub encoded_len: usize,
 }
 
 /// What a worker starts from.
@@ -145,6 +147,10 @@ pub(super) struct Start {
     pub caught_up: bool,
     /// SLA events produced and not yet acknowledged (a parked engine's).
     pub sla_pending: Vec<Pending>,
+    /// The size of the checkpoint it was restored from, or of the parked
+    /// engine's last one (0: none): the first checkpoint's encode starts
+    /// with room for it instead of growing its buffer from nothing.
+    pub encoded_len: usize,
 }
 
 /// Everything a worker shares with the rest of the runtime.
@@ -238,7 +244,7 @@ pub(super) fn spawn(
         sla_pending: start.sla_pending,
         sla_full: false,
         decoded: Vec::new(),
-        reuse: Arc::default(),
+        reuse: Arc::new(checkpoints::Reuse::after(start.encoded_len)),
     };
     if w.env.sla_events.is_some() {
         w.engine.record_sla_events(true);
@@ -539,6 +545,7 @@ impl Worker {
             idle: self.idle,
             since: Instant::now(),
             sla_pending: self.sla_pending,
+            encoded_len: self.reuse.encoded_len(),
         }
     }
 }
