@@ -213,7 +213,6 @@ const ENCODE_NICE: libc::c_int = 10;
 /// encoding, and the emptied allocations of its state copy once encoded
 /// (a write starts only after the previous one finished, so the next copy
 /// finds them there).
-#[derive(Default)]
 pub(super) struct Reuse {
     encoded_len: AtomicUsize,
     spare: Mutex<Option<Spare>>,
