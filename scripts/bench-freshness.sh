@@ -20,7 +20,10 @@
 # each run's probes, one line each (send time in Unix ms, delay in ms:
 # probes-1.txt, ...). FRESHNESS_WARMUP=S (default 45) is how long the
 # background flows before the first probe. Each run also prints frontline's
-# CPU time over it.
+# CPU time over it. The probes' scrapes ask for the one family they read
+# (`/metrics?name[]=support_tickets_created_total`); FRESHNESS_SCRAPE=full
+# makes them read every family, FRESHNESS_SCRAPES="full one full one ..."
+# alternates the two over the runs (with FRESHNESS_BINS of as many binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-400000}"
@@ -82,8 +85,10 @@ else
 fi
 
 i=0
+read -r -a scrapes <<<"${FRESHNESS_SCRAPES:-}"
 for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   i=$((i + 1))
+  scrape="${scrapes[$((i - 1))]:-${FRESHNESS_SCRAPE:-one}}"
   LIVE="live-$$-$i"
   # The topic exists (4 partitions, the broker's default) before frontline subscribes.
   echo "{\"event_id\":\"warmup-$$-$i\",\"type\":\"agent.status_changed\",\"ts\":$(date +%s%3N),\"agent_id\":\"agent-warmup\",\"status\":\"available\",\"queue\":\"billing\"}" \
@@ -100,8 +105,8 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   pid=$!
   pids+=("$pid")
   until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
-  [ -z "${FRESHNESS_BINS:-}" ] || echo "run $i: $bin"
-  "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES" "${FRESHNESS_WARMUP:-45}" "${trace[@]}"
+  [ -z "${FRESHNESS_BINS:-}" ] || echo "run $i: $bin, scrapes: $scrape"
+  SCRAPE="$scrape" "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES" "${FRESHNESS_WARMUP:-45}" "${trace[@]}"
   # frontline's CPU over the run (user + system, from process start).
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "frontline cpu %.1f s (user %.1f, system %.1f)\n", ($12 + $13) / hz, $12 / hz, $13 / hz }' "/proc/$pid/stat"
   kill -TERM "$pid"; wait "$pid" || true

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::locks::{read, write};
-use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
+use crate::metrics::{windows, Family, HistValue, Kind, Only, Series, Snapshot, Value};
 use crate::names::BATCH_BOUNDS;
 
 /// A partition: topic and number.
@@ -161,12 +161,18 @@ impl SnapshotHub {
     /// across the instance's partitions by their family's
     /// [`crate::metrics::Merge`], windows by adding their data.
     pub fn merged(&self, wall_ms: i64) -> Snapshot {
+        self.merged_only(wall_ms, &Only::all())
+    }
+
+    /// [`SnapshotHub::merged`] with only the families `only` wants (windows
+    /// rendered among them): the others are neither copied nor merged.
+    pub fn merged_only(&self, wall_ms: i64, only: &Only) -> Snapshot {
         let label_topic = self.label_topic.load(Ordering::Relaxed);
         // Each partition's counters carry its own label: they never combine.
         let mut out = Snapshot::merge(
             self.snapshots()
                 .iter()
-                .map(|((t, p), s)| with_partition(s, t, *p, label_topic)),
+                .map(|((t, p), s)| with_partition(s, t, *p, label_topic, only)),
         );
         let mut f = out.family(crate::names::CONSUMER_LAG);
         for ((t, p), lag) in self.lags() {
@@ -221,6 +227,7 @@ impl SnapshotHub {
             .push(vec![], Value::Hist(batches));
         crate::process_metrics::add_process_metrics(&mut out, self.started);
         crate::process_metrics::add_http_metrics(&mut out);
+        out.keep_only(only);
         out
     }
 }
@@ -242,13 +249,22 @@ fn partition_label(p: i32) -> Cow<'static, str> {
 const NUMBERED: usize = 1024;
 
 /// A partition's snapshot with `partition` (and `topic`) added to every
-/// counter and histogram series.
-fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) -> Snapshot {
+/// counter and histogram series; of its families and windows only what
+/// `only` wants.
+fn with_partition(
+    s: &Snapshot,
+    topic: &str,
+    partition: i32,
+    label_topic: bool,
+    only: &Only,
+) -> Snapshot {
     let p = partition_label(partition);
     let t: Cow<'static, str> = Cow::Owned(topic.to_string());
+    let windows_wanted = windows::FAMILIES.iter().any(|d| only.wants(d.name, d.kind));
     let families = s
         .families
         .iter()
+        .filter(|f| only.wants_family(f))
         .map(|f| {
             if !matches!(f.kind, Kind::Counter | Kind::Histogram) {
                 return f.clone();
@@ -281,7 +297,11 @@ fn with_partition(s: &Snapshot, topic: &str, partition: i32, label_topic: bool) 
         .collect();
     Snapshot {
         families,
-        windows: s.windows.clone(),
+        windows: if windows_wanted {
+            s.windows.clone()
+        } else {
+            None
+        },
         progress: s.progress,
         due: s.due.clone(),
     }

@@ -215,7 +215,8 @@ impl Query {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// A query component with its `%XX` escapes and `+` decoded.
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +26,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::Config;
 use crate::export;
 use crate::hub::{PartStatus, Phase, SnapshotHub};
+use crate::metrics::Only;
 use crate::process_metrics::{refused, Refusal};
 use crate::webconfig::Watcher;
 
@@ -432,14 +433,15 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/openmetrics-text"))
 }
 
-async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+async fn metrics(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let om = wants_openmetrics(&headers);
+    let only = Only::from_query(uri.query());
     let hub = st.hub.clone();
     // Merging and encoding take milliseconds to tens of them: not on the
     // runtime's worker threads, which apply the partitions' events (a
     // scrape there stalls them, and what is applied shows up later).
     let body = tokio::task::spawn_blocking(move || {
-        let snap = hub.merged(wall_ms());
+        let snap = hub.merged_only(wall_ms(), &only);
         if om {
             export::openmetrics(snap)
         } else {
@@ -548,7 +550,7 @@ async fn index() -> Response {
 }
 
 /// The live page's data (docs/operations.md, "The live page").
-async fn api_summary(State(st): State<AppState>, uri: axum::http::Uri) -> Response {
+async fn api_summary(State(st): State<AppState>, uri: Uri) -> Response {
     let q = crate::live::Query::parse(uri.query());
     let hub = st.hub.clone();
     // As for /metrics: the merge is not done on the runtime's worker threads.
@@ -618,6 +620,110 @@ mod tests {
             r.notify_one();
         });
         assert_eq!(app.oneshot(req()).await.unwrap().status(), StatusCode::OK);
+    }
+
+    /// A scrape with `name[]` is, family for family, the full scrape's lines
+    /// of the families it names: in both formats, asked for by a family's
+    /// name or a sample name, several at once, none for an unknown name.
+    #[tokio::test]
+    async fn a_scrape_for_named_families_has_exactly_their_lines_of_the_full_one() {
+        use crate::engine::Engine;
+        use crate::simulate::{SimConfig, Simulator};
+        let cfg = Config::parse(include_str!("../tests/golden/sla/frontline.toml")).unwrap();
+        let hub = Arc::new(SnapshotHub::new());
+        for p in 0..2 {
+            let mut e = Engine::new(&cfg);
+            for ev in Simulator::new(SimConfig::default()).take(3_000 + 1_000 * p) {
+                e.apply(crate::decode::decode(ev.json.as_bytes(), 1 << 20).unwrap());
+            }
+            e.flush();
+            hub.publish(&("t".into(), p as i32), Arc::new(e.snapshot(None)));
+        }
+        let app = router(AppState {
+            hub,
+            cfg: Arc::new(Config::default()),
+            web: None,
+        });
+        let get = |path: String, om: bool| {
+            let app = app.clone();
+            async move {
+                let mut req = Request::get(path);
+                if om {
+                    req = req.header(header::ACCEPT, "application/openmetrics-text");
+                }
+                let r = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let body = axum::body::to_bytes(r.into_body(), 1 << 26).await.unwrap();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        for om in [false, true] {
+            let eof = if om { "# EOF\n" } else { "" };
+            let full = get("/metrics".into(), om).await;
+            // Each family's block: from its `# HELP` line to the next one.
+            let mut blocks: Vec<(String, String)> = Vec::new();
+            for line in full.lines().filter(|l| *l != "# EOF") {
+                if let Some(rest) = line.strip_prefix("# HELP ") {
+                    let name = rest.split(' ').next().unwrap().to_string();
+                    blocks.push((name, String::new()));
+                }
+                let block = &mut blocks.last_mut().expect("a # HELP line first").1;
+                block.push_str(line);
+                block.push('\n');
+            }
+            let support: Vec<_> = blocks
+                .iter()
+                .filter(|(n, _)| n.starts_with("support_"))
+                .collect();
+            assert!(support.len() >= 30, "{} support families", support.len());
+            for want in [
+                "support_window_events",
+                "support_tickets_created",
+                "support_first_response_seconds",
+            ] {
+                assert!(
+                    support
+                        .iter()
+                        .any(|(n, _)| n.trim_end_matches("_total") == want),
+                    "{want} in the full scrape"
+                );
+            }
+            for (name, block) in &support {
+                let got = get(format!("/metrics?name[]={name}"), om).await;
+                assert_eq!(got, format!("{block}{eof}"), "{name}, openmetrics {om}");
+            }
+            // By a sample name, two at once, brackets percent-encoded: in
+            // the full scrape's order whatever the order asked.
+            let (h, c) = ("support_first_response_seconds", "support_tickets_created");
+            let block = |n: &str| {
+                let b = blocks
+                    .iter()
+                    .find(|(b, _)| b.trim_end_matches("_total") == n);
+                b.unwrap().1.clone()
+            };
+            let got = get(
+                format!("/metrics?name%5B%5D={h}_bucket&x=1&name[]={c}_total"),
+                om,
+            )
+            .await;
+            let (first, second) = if full.find(h) < full.find(c) {
+                (h, c)
+            } else {
+                (c, h)
+            };
+            assert_eq!(got, format!("{}{}{eof}", block(first), block(second)));
+            // The runtime's own families filter too.
+            let own = get("/metrics?name[]=frontline_rebalances_total".into(), om).await;
+            assert!(own.lines().count() >= 3, "{own}");
+            for line in own.lines().filter(|l| *l != "# EOF") {
+                assert!(
+                    line.contains(" frontline_rebalances")
+                        || line.starts_with("frontline_rebalances"),
+                    "{line}"
+                );
+            }
+            assert_eq!(get("/metrics?name[]=no_such_family".into(), om).await, eof);
+        }
     }
 
     /// `/api/summary` against hand-computed values of a small scenario and

@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 pub use crate::names::{Kind, Merge, MetricDef};
 
+pub mod only;
 pub mod windows;
+
+pub use only::Only;
 
 pub use windows::{DurData, DurKey, DurMetric, WindowCount, WindowData, WindowSet, WINDOW_COUNTS};
 
@@ -408,6 +411,26 @@ impl Snapshot {
             .unwrap_or(self.families.len());
         let (support, own) = self.families.split_at(at);
         support.iter().chain(windows).chain(own)
+    }
+
+    /// Keeps the families `only` wants, the windows' among them rendered
+    /// into their place (so an exposition of the result carries no others).
+    pub fn keep_only(&mut self, only: &Only) {
+        if only.is_all() {
+            return;
+        }
+        self.families.retain(|f| only.wants_family(f));
+        if let Some(w) = self.windows.take() {
+            let at = self
+                .families
+                .iter()
+                .position(|f| f.name.starts_with("frontline_"))
+                .unwrap_or(self.families.len());
+            let wanted = windows::render(&w)
+                .into_iter()
+                .filter(|f| only.wants_family(f));
+            self.families.splice(at..at, wanted);
+        }
     }
 
     /// Drops families with no series and sorts each family's series by labels.

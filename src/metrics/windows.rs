@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Family, LabelValue, Labels, Snapshot, Value};
+use super::{Family, LabelValue, Labels, MetricDef, Snapshot, Value};
 use crate::config::ServiceLevelFormula;
 use crate::names;
 
@@ -196,6 +196,18 @@ struct WindowSeries {
     events: Vec<(Labels, Value)>,
 }
 
+/// The families [`render`] writes, in its order: the windows' values,
+/// then the formula they are computed with.
+pub const FAMILIES: [MetricDef; 7] = [
+    names::WINDOW_SECONDS,
+    names::WINDOW_MEAN,
+    names::WINDOW_RATIO,
+    names::WINDOW_NPS,
+    names::WINDOW_CES,
+    names::WINDOW_EVENTS,
+    names::KPI_FORMULA_INFO,
+];
+
 /// Window data → the `support_window_*` families (SPEC §5.2).
 pub fn render(set: &WindowSet) -> Vec<Family> {
     let mut series = WindowSeries::default();
@@ -211,14 +223,16 @@ pub fn render(set: &WindowSet) -> Vec<Family> {
         set.formula.as_str()
     );
     let mut out = Snapshot::default();
-    for (name, list) in [
-        (names::WINDOW_SECONDS, series.quantiles),
-        (names::WINDOW_MEAN, series.means),
-        (names::WINDOW_RATIO, series.ratios),
-        (names::WINDOW_NPS, series.nps),
-        (names::WINDOW_CES, series.ces),
-        (names::WINDOW_EVENTS, series.events),
-    ] {
+    let lists = [
+        series.quantiles,
+        series.means,
+        series.ratios,
+        series.nps,
+        series.ces,
+        series.events,
+    ];
+    // The values' families; the formula's is the last.
+    for (name, list) in FAMILIES.into_iter().zip(lists) {
         let mut f = out.family(name);
         for (l, v) in list {
             f.push(l, v);
