@@ -433,9 +433,19 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/openmetrics-text"))
 }
 
+/// The families named by a query string's `name[]` parameters
+/// (`name[]=a&name%5B%5D=b`); every family when there are none. Other
+/// parameters are ignored.
+fn only_from_query(query: Option<&str>) -> Only {
+    Only::names(query.unwrap_or("").split('&').filter_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (crate::live::percent_decode(k) == "name[]").then(|| crate::live::percent_decode(v))
+    }))
+}
+
 async fn metrics(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let om = wants_openmetrics(&headers);
-    let only = Only::from_query(uri.query());
+    let only = only_from_query(uri.query());
     let hub = st.hub.clone();
     // Merging and encoding take milliseconds to tens of them: not on the
     // runtime's worker threads, which apply the partitions' events (a
@@ -620,6 +630,20 @@ mod tests {
             r.notify_one();
         });
         assert_eq!(app.oneshot(req()).await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn names_come_from_name_brackets_plain_or_percent_encoded() {
+        let o = only_from_query(Some(
+            "name[]=support_tickets_created_total&x=1&name%5B%5D=support_tickets_open&name[]=",
+        ));
+        assert!(!o.is_all());
+        assert!(o.wants("support_tickets_created", crate::metrics::Kind::Counter));
+        assert!(o.wants("support_tickets_open", crate::metrics::Kind::Gauge));
+        assert!(!o.wants("support_tickets_resolved", crate::metrics::Kind::Counter));
+        for q in [None, Some(""), Some("name[]="), Some("collect[]=x&y")] {
+            assert!(only_from_query(q).is_all(), "{q:?}");
+        }
     }
 
     /// A scrape with `name[]` is, family for family, the full scrape's lines

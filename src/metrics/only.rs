@@ -1,5 +1,6 @@
-//! The families one scrape asks for: `/metrics?name[]=…`, the parameter the
-//! Prometheus Python client's exposition takes. A scrape config's `params`
+//! The families one scrape asks for: `/metrics?name[]=…` (the parameter
+//! the Prometheus Python client's exposition takes; parsed by
+//! [`crate::server`]). A scrape config's `params`
 //! or a `curl` can then read a few families without the merge and encode of
 //! every series.
 
@@ -28,19 +29,10 @@ impl Only {
         Only::default()
     }
 
-    /// The families named by the `name[]` parameters of a query string
-    /// (`name[]=a&name%5B%5D=b`); every family when there are none. Other
-    /// parameters and empty names are ignored.
-    pub fn from_query(query: Option<&str>) -> Only {
-        let names: Vec<String> = query
-            .unwrap_or("")
-            .split('&')
-            .filter_map(|pair| {
-                let (k, v) = pair.split_once('=')?;
-                (crate::live::percent_decode(k) == "name[]").then(|| crate::live::percent_decode(v))
-            })
-            .filter(|v| !v.is_empty())
-            .collect();
+    /// The families `names` names (a scrape's `name[]` parameters); every
+    /// family when it names none. Empty names are ignored.
+    pub fn names(names: impl IntoIterator<Item = String>) -> Only {
+        let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
         Only {
             names: (!names.is_empty()).then_some(names),
         }
@@ -76,23 +68,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_come_from_name_brackets_plain_or_percent_encoded() {
-        let o = Only::from_query(Some(
-            "name[]=support_tickets_created_total&x=1&name%5B%5D=support_tickets_open&name[]=",
-        ));
-        assert!(!o.is_all());
-        assert!(o.wants("support_tickets_created", Kind::Counter));
-        assert!(o.wants("support_tickets_open", Kind::Gauge));
-        assert!(!o.wants("support_tickets_resolved", Kind::Counter));
-        for q in [None, Some(""), Some("name[]="), Some("collect[]=x&y")] {
-            assert!(Only::from_query(q).is_all(), "{q:?}");
+    fn no_names_is_every_family() {
+        for names in [vec![], vec![String::new()]] {
+            assert!(Only::names(names).is_all());
         }
         assert!(Only::all().wants("anything", Kind::Gauge));
+        let o = Only::names(["a".to_string(), String::new()]);
+        assert!(!o.is_all());
+        assert!(o.wants("a", Kind::Gauge) && !o.wants("b", Kind::Gauge));
     }
 
     #[test]
     fn a_family_is_wanted_by_its_name_or_one_of_its_sample_names() {
-        let q = |n: &str| Only::from_query(Some(&format!("name[]={n}")));
+        let q = |n: &str| Only::names([n.to_string()]);
         assert!(q("h_seconds").wants("h_seconds", Kind::Histogram));
         for s in ["_bucket", "_sum", "_count"] {
             assert!(q(&format!("h_seconds{s}")).wants("h_seconds", Kind::Histogram));
