@@ -53,7 +53,7 @@ impl Engine {
 
     /// Every other call event: an unknown call, or an event dated before
     /// the call was queued, is out of order.
-    pub(super) fn call_event(&mut self, ts: i64, mut body: Body) {
+    pub(super) fn call_event(&mut self, ts: i64, mut body: Body, found: Option<Slot>) {
         let ty = body.event_type();
         if !matches!(body.entity(), EntityRef::Call(_)) {
             return;
@@ -62,7 +62,7 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        let Some(slot) = self.state.calls.slot(&id) else {
+        let Some(slot) = found.or_else(|| self.state.calls.slot(&id)) else {
             return self.out_of_order(ty);
         };
         if ts < self.state.calls.at(slot).queued {

@@ -395,13 +395,14 @@ impl Engine {
 
     /// Holds early arrivals, applies the rest.
     fn route(&mut self, ev: Event) {
-        let (known, ticket) = match ev.body.entity() {
-            EntityRef::Ticket(id) => (self.state.tickets.contains_key(id), true),
-            EntityRef::Call(id) => (self.state.calls.contains_key(id), false),
-            EntityRef::None => return self.dispatch(ev),
+        // The entity's slot, found once: the handler starts from it.
+        let (found, ticket) = match ev.body.entity() {
+            EntityRef::Ticket(id) => (self.state.tickets.slot(id), true),
+            EntityRef::Call(id) => (self.state.calls.slot(id), false),
+            EntityRef::None => return self.dispatch(ev, None),
         };
-        if known {
-            return self.dispatch(ev);
+        if found.is_some() {
+            return self.dispatch(ev, found);
         }
         let ty = ev.body.event_type();
         if ev.ts < self.watermark() || self.state.held_count >= self.settings.max_held {
@@ -438,7 +439,7 @@ impl Engine {
         self.state.held_count -= list.len();
         list.sort_by_key(|e| e.ts);
         for ev in list {
-            self.dispatch(ev);
+            self.dispatch(ev, None);
         }
     }
 
@@ -491,7 +492,7 @@ impl Engine {
     }
 
     /// Hands an event to its handler.
-    fn dispatch(&mut self, ev: Event) {
+    fn dispatch(&mut self, ev: Event, found: Option<table::Slot>) {
         let ts = ev.ts;
         match ev.body {
             body @ Body::TicketCreated { .. } => self.ticket_created(ts, body),
@@ -507,8 +508,8 @@ impl Engine {
             Body::CustomerSubscribed { customer } => self.customer_subscribed(&customer),
             Body::CustomerChurned { customer } => self.customer_churned(&customer),
             body => match body.entity() {
-                EntityRef::Ticket(_) => self.ticket_event(ts, body),
-                EntityRef::Call(_) => self.call_event(ts, body),
+                EntityRef::Ticket(_) => self.ticket_event(ts, body, found),
+                EntityRef::Call(_) => self.call_event(ts, body, found),
                 EntityRef::None => unreachable!("every other event names a ticket or call"),
             },
         }

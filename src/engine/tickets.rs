@@ -69,7 +69,7 @@ impl Engine {
 
     /// Every other ticket event: an unknown ticket, or an event dated
     /// before the ticket's creation, is out of order.
-    pub(super) fn ticket_event(&mut self, ts: i64, mut body: Body) {
+    pub(super) fn ticket_event(&mut self, ts: i64, mut body: Body, found: Option<Slot>) {
         let ty = body.event_type();
         if !matches!(body.entity(), EntityRef::Ticket(_)) {
             return;
@@ -78,8 +78,9 @@ impl Engine {
         let Some(id) = body.take_entity_id() else {
             return;
         };
-        // One lookup: the slot stays valid until a ticket is added or removed.
-        let Some(slot) = self.state.tickets.slot(&id) else {
+        // One lookup (the router's, when it made it): the slot stays valid
+        // until a ticket is added or removed.
+        let Some(slot) = found.or_else(|| self.state.tickets.slot(&id)) else {
             return self.out_of_order(ty);
         };
         if ts < self.state.tickets.at(slot).created {
