@@ -199,11 +199,19 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, CheckpointError> {
 
 fn frame(magic: [u8; 4], version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_OVERHEAD + body.len());
+    frame_into(magic, version, body, &mut out);
+    out
+}
+
+/// [`frame`] into `out` (cleared first); the body's checksum.
+fn frame_into(magic: [u8; 4], version: u32, body: &[u8], out: &mut Vec<u8>) -> u64 {
+    let sum = xxh3_64(body);
+    out.clear();
     out.extend_from_slice(&magic);
     out.extend_from_slice(&version.to_be_bytes());
-    out.extend_from_slice(&xxh3_64(body).to_be_bytes());
+    out.extend_from_slice(&sum.to_be_bytes());
     out.extend_from_slice(body);
-    out
+    sum
 }
 
 fn unframe<'a>(magic: [u8; 4], what: &str, bytes: &'a [u8]) -> Result<&'a [u8], CheckpointError> {
@@ -245,6 +253,13 @@ pub fn frame_chunk(version: u32, body: &[u8]) -> Vec<u8> {
     frame(CHUNK_MAGIC, version, body)
 }
 
+/// [`frame_chunk`] into `out` (cleared first, its allocation kept: a
+/// writer frames every chunk of a checkpoint in one buffer); the body's
+/// checksum, as [`manifest_from_sums`] takes it.
+pub fn frame_chunk_into(version: u32, body: &[u8], out: &mut Vec<u8>) -> u64 {
+    frame_into(CHUNK_MAGIC, version, body, out)
+}
+
 /// The body of a framed chunk, checked; `what` names it in the error.
 pub fn unframe_chunk<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], CheckpointError> {
     unframe(CHUNK_MAGIC, what, bytes)
@@ -273,17 +288,31 @@ pub fn split(state: &[u8], chunk_bytes: usize) -> Vec<&[u8]> {
 
 /// A manifest for `state` split as [`split`] does, with the chunks' changelog offsets.
 pub fn manifest_for(meta: &Meta, state: &[u8], bodies: &[&[u8]], offsets: &[i64]) -> Manifest {
+    let sums: Vec<u64> = bodies.iter().map(|b| xxh3_64(b)).collect();
+    manifest_from_sums(meta, state, bodies, &sums, offsets)
+}
+
+/// [`manifest_for`] with the bodies' checksums already taken (by
+/// [`frame_chunk_into`]), so that a writer reads each chunk once for them.
+pub fn manifest_from_sums(
+    meta: &Meta,
+    state: &[u8],
+    bodies: &[&[u8]],
+    sums: &[u64],
+    offsets: &[i64],
+) -> Manifest {
     Manifest {
         meta: meta.clone(),
         state_len: state.len() as u64,
         state_xxh3: xxh3_64(state),
         chunks: bodies
             .iter()
+            .zip(sums)
             .zip(offsets)
-            .map(|(b, &offset)| ChunkRef {
+            .map(|((b, &xxh3), &offset)| ChunkRef {
                 offset,
                 len: b.len() as u64,
-                xxh3: xxh3_64(b),
+                xxh3,
             })
             .collect(),
     }

@@ -245,6 +245,25 @@ fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
     v.iter().map(Vec::as_slice).collect()
 }
 
+/// The writer frames every chunk in one buffer and takes the checksums
+/// for the manifest as it frames: the same bytes and the same manifest as
+/// framing each chunk alone and summing them again.
+#[test]
+fn chunks_framed_in_one_buffer_are_the_chunks_framed_alone() {
+    let (state, m, framed) = checkpoint();
+    let bodies = split(&state, 4096);
+    let mut buf = Vec::new();
+    let mut sums = Vec::new();
+    for (b, alone) in bodies.iter().zip(&framed) {
+        sums.push(frame_chunk_into(FORMAT_VERSION, b, &mut buf));
+        assert_eq!(&buf, alone);
+    }
+    assert_eq!(
+        manifest_from_sums(&meta(7), &state, &bodies, &sums, &[10, 11, 13]),
+        m
+    );
+}
+
 #[test]
 fn chunks_and_manifest_round_trip() {
     let (state, m, framed) = checkpoint();

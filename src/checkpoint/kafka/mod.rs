@@ -55,7 +55,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::{
-    encode_manifest, frame_chunk, manifest_for, split, CheckpointError, Meta, FRAME_OVERHEAD,
+    encode_manifest, frame_chunk_into, manifest_from_sums, split, CheckpointError, Meta,
+    FRAME_OVERHEAD,
 };
 use crate::config::Config;
 use crate::kafka_log::Quiet;
@@ -266,9 +267,12 @@ impl Changelog {
         let bodies = split(state, self.chunk_bytes);
         let mut pending: Vec<DeliveryFuture> = Vec::new();
         let mut offsets = Vec::with_capacity(bodies.len());
+        // One buffer frames every chunk: the producer copies each as it is sent.
+        let mut value = Vec::with_capacity(self.chunk_bytes.min(state.len()) + FRAME_OVERHEAD);
+        let mut sums = Vec::with_capacity(bodies.len());
         for (i, body) in bodies.iter().enumerate() {
             let key = chunk_key(&meta.topic, meta.partition, slot, i);
-            let value = frame_chunk(self.version, body);
+            sums.push(frame_chunk_into(self.version, body, &mut value));
             let f = self
                 .enqueue(&key, Some(value.as_slice()), cp, &mut pending, &mut offsets)
                 .await?;
@@ -282,8 +286,10 @@ impl Changelog {
                 "chunks acknowledged out of order: offsets {offsets:?}"
             )));
         }
-        let manifest =
-            encode_manifest(self.version, &manifest_for(meta, state, &bodies, &offsets))?;
+        let manifest = encode_manifest(
+            self.version,
+            &manifest_from_sums(meta, state, &bodies, &sums, &offsets),
+        )?;
         let mkey = manifest_key(&meta.topic, meta.partition, slot);
         let f = self
             .enqueue(
