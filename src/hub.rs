@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::locks::{read, write};
-use crate::metrics::{windows, Family, HistValue, Kind, Only, Series, Snapshot, Value};
+use crate::metrics::{Family, HistValue, Kind, Only, Series, Snapshot, Value};
 use crate::names::BATCH_BOUNDS;
 
 /// A partition: topic and number.
@@ -260,7 +260,6 @@ fn with_partition(
 ) -> Snapshot {
     let p = partition_label(partition);
     let t: Cow<'static, str> = Cow::Owned(topic.to_string());
-    let windows_wanted = windows::FAMILIES.iter().any(|d| only.wants(d.name, d.kind));
     let families = s
         .families
         .iter()
@@ -297,7 +296,7 @@ fn with_partition(
         .collect();
     Snapshot {
         families,
-        windows: if windows_wanted {
+        windows: if only.wants_windows() {
             s.windows.clone()
         } else {
             None

@@ -404,13 +404,17 @@ impl Snapshot {
     /// [`Snapshot::rendered_windows`]) after the support families and
     /// before the processor's own `frontline_*` families.
     pub fn in_order<'a>(&'a self, windows: &'a [Family]) -> impl Iterator<Item = &'a Family> {
-        let at = self
-            .families
+        let (support, own) = self.families.split_at(self.own_start());
+        support.iter().chain(windows).chain(own)
+    }
+
+    /// Where the processor's own `frontline_*` families start (the window
+    /// families go just before).
+    fn own_start(&self) -> usize {
+        self.families
             .iter()
             .position(|f| f.name.starts_with("frontline_"))
-            .unwrap_or(self.families.len());
-        let (support, own) = self.families.split_at(at);
-        support.iter().chain(windows).chain(own)
+            .unwrap_or(self.families.len())
     }
 
     /// Keeps the families `only` wants, the windows' among them rendered
@@ -420,12 +424,8 @@ impl Snapshot {
             return;
         }
         self.families.retain(|f| only.wants_family(f));
-        if let Some(w) = self.windows.take() {
-            let at = self
-                .families
-                .iter()
-                .position(|f| f.name.starts_with("frontline_"))
-                .unwrap_or(self.families.len());
+        if let Some(w) = self.windows.take().filter(|_| only.wants_windows()) {
+            let at = self.own_start();
             let wanted = windows::render(&w)
                 .into_iter()
                 .filter(|f| only.wants_family(f));

@@ -57,6 +57,14 @@ impl Only {
         })
     }
 
+    /// Whether any of the window families is wanted (the partitions'
+    /// window data is merged and rendered only then).
+    pub fn wants_windows(&self) -> bool {
+        super::windows::FAMILIES
+            .iter()
+            .any(|d| self.wants(d.name, d.kind))
+    }
+
     /// Whether `f` is wanted.
     pub fn wants_family(&self, f: &Family) -> bool {
         self.wants(f.name, f.kind)
