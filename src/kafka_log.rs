@@ -37,6 +37,14 @@ fn wall_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// Drops a librdkafka client on the runtime's blocking pool: dropping one
+/// joins its threads, and an admin client's poll sleeps in steps of
+/// 100 ms, which a drop on the start-up's path would wait for. Call from
+/// within the runtime.
+pub fn drop_in_background<T: Send + 'static>(client: T) {
+    tokio::task::spawn_blocking(move || drop(client));
+}
+
 /// Records a Kafka error: logged if it starts an outage or a summary is due.
 pub fn error(what: &str) {
     let mut o = lock(&OUTAGE);

@@ -80,9 +80,7 @@ impl SlaSink {
                 warn!(topic, error = %e, "cannot create the SLA event topic; producing to it anyway")
             }
         }
-        // Dropping a librdkafka client joins its threads, and an admin
-        // client's polls in steps of 100 ms: not on the start-up's path.
-        tokio::task::spawn_blocking(move || drop(admin));
+        crate::kafka_log::drop_in_background(admin);
         hub.sla_events_on.store(true, Ordering::Relaxed);
         Ok(SlaSink {
             producer,

@@ -66,9 +66,7 @@ pub(super) async fn ensure(
         }
     }
     .await;
-    // Dropping a librdkafka client joins its threads, and an admin client's
-    // polls in steps of 100 ms: not on the start-up's path.
-    tokio::task::spawn_blocking(move || drop(admin));
+    crate::kafka_log::drop_in_background(admin);
     found
 }
 
