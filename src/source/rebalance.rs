@@ -43,14 +43,21 @@ pub(super) type EnvSlot = Slot<Env>;
 /// A value that is being made, then is there, then is gone; readers wait
 /// while it is being made.
 pub(super) struct Slot<T> {
-    state: Mutex<Option<Option<T>>>,
+    state: Mutex<SlotState<T>>,
     changed: Condvar,
+}
+
+/// Where a [`Slot`]'s value is.
+enum SlotState<T> {
+    Opening,
+    Open(T),
+    Closed,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
         Slot {
-            state: Mutex::new(None),
+            state: Mutex::new(SlotState::Opening),
             changed: Condvar::new(),
         }
     }
@@ -59,13 +66,13 @@ impl<T> Default for Slot<T> {
 impl<T: Clone> Slot<T> {
     /// There: those waiting get it.
     pub(super) fn open(&self, value: T) {
-        *lock(&self.state) = Some(Some(value));
+        *lock(&self.state) = SlotState::Open(value);
         self.changed.notify_all();
     }
 
     /// Gone (or never to be): those waiting get None.
     pub(super) fn close(&self) {
-        *lock(&self.state) = Some(None);
+        *lock(&self.state) = SlotState::Closed;
         self.changed.notify_all();
     }
 
@@ -76,9 +83,12 @@ impl<T: Clone> Slot<T> {
     pub(super) fn wait(&self) -> Option<T> {
         let state = self
             .changed
-            .wait_while(lock(&self.state), |s| s.is_none())
+            .wait_while(lock(&self.state), |s| matches!(s, SlotState::Opening))
             .unwrap_or_else(PoisonError::into_inner);
-        state.clone().flatten()
+        match &*state {
+            SlotState::Open(v) => Some(v.clone()),
+            SlotState::Opening | SlotState::Closed => None,
+        }
     }
 }
 
