@@ -7,6 +7,9 @@
 //! the hashes of the order, so it is rebuilt from them when a checkpoint is
 //! read rather than written twice (format 5: the set's field is written
 //! empty). Format 4 wrote the set's hashes too; reading one skips them.
+//! From format 6 a checkpoint in a changelog logs the order instead: each
+//! writes only the ids that arrived since the one before
+//! (`src/engine/dedup_log.rs`), and the state's own field is left empty.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,6 +19,7 @@ use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::dedup_log::LogTail;
 use super::probe::{Probe, Step};
 
 /// A set of id hashes (each its own hash in the table), with cache hints.
@@ -58,14 +62,34 @@ impl fmt::Debug for IdSet {
 }
 
 /// The ids seen within the horizon.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Dedup {
     seen: IdSet,
     /// Hashes in the order they were seen, oldest first.
-    order: VecDeque<u64>,
+    pub(super) order: VecDeque<u64>,
     /// Runs of `order`: (second of the event clock, ids seen in it). The
     /// clock never goes back, so the runs are in time order.
-    seconds: VecDeque<(i64, u32)>,
+    pub(super) seconds: VecDeque<(i64, u32)>,
+    /// Ids forgotten so far: the arrival number of `order`'s front, ids
+    /// numbered from 0 as they arrive (a logged checkpoint names the ids
+    /// it holds by these numbers).
+    pub(super) base: u64,
+    /// Which numbering `base` counts in: new for every memory not restored
+    /// from a logged checkpoint, so a log is only ever continued by the
+    /// memory it was written from.
+    pub(super) epoch: u64,
+}
+
+impl Default for Dedup {
+    fn default() -> Dedup {
+        Dedup {
+            seen: IdSet::default(),
+            order: VecDeque::new(),
+            seconds: VecDeque::new(),
+            base: 0,
+            epoch: super::dedup_log::fresh_epoch(),
+        }
+    }
 }
 
 fn hash(id: &str) -> u64 {
@@ -112,6 +136,7 @@ impl Dedup {
                 break;
             }
             self.seconds.pop_front();
+            self.base += u64::from(n);
             let mut left = n as usize;
             while left > 0 {
                 let k = left.min(WARM_CHUNK);
@@ -207,58 +232,146 @@ struct Written {
 impl<'de> Deserialize<'de> for Dedup {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let Written { order, seconds, .. } = Written::deserialize(d)?;
+        Dedup::from_parts(order, seconds, 0, super::dedup_log::fresh_epoch())
+            .map_err(D::Error::custom)
+    }
+}
+
+impl Dedup {
+    /// A memory of `order` in `seconds`' runs (which must count it), the
+    /// set rebuilt; `base` and `epoch` as [`Dedup`] has them.
+    pub(super) fn from_parts(
+        order: VecDeque<u64>,
+        seconds: VecDeque<(i64, u32)>,
+        base: u64,
+        epoch: u64,
+    ) -> Result<Dedup, String> {
         let counted: u64 = seconds.iter().map(|&(_, n)| u64::from(n)).sum();
         if counted != order.len() as u64 {
-            return Err(D::Error::custom(format!(
+            return Err(format!(
                 "dedup memory: {} ids in order, {counted} in its runs",
                 order.len()
-            )));
+            ));
         }
         let mut seen = IdSet::default();
         seen.raw.reserve(order.len(), |&x| x);
         for &h in &order {
             if !seen.insert(h) {
-                return Err(D::Error::custom(format!(
-                    "dedup memory: id hash {h:016x} remembered twice"
-                )));
+                return Err(format!("dedup memory: id hash {h:016x} remembered twice"));
             }
         }
         Ok(Dedup {
             seen,
             order,
             seconds,
+            base,
+            epoch,
         })
     }
 }
 
 /// A copy of a [`Dedup`] to encode elsewhere (`State::freeze`): the
 /// arrival order and the runs, which is all a checkpoint holds. The set,
-/// the larger half, is not copied.
+/// the larger half, is not copied. A copy for a logged checkpoint holds
+/// only the ids the log does not have yet.
 #[derive(Default)]
 pub struct FrozenDedup {
     order: Vec<u64>,
     seconds: Vec<(i64, u32)>,
+    /// For a logged checkpoint: the segment of the ids its log lacks
+    /// (taken out by [`FrozenDedup::take_tail`] before the copy is encoded).
+    log: Option<LogTail>,
+}
+
+/// What part of the dedup memory a checkpoint copies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DedupCopy {
+    /// All of it, in the state (formats 4 and 5, and files).
+    Inline,
+    /// The ids from the one numbered so on, for the dedup log (format 6 in
+    /// a changelog): the ones its last checkpoint did not log. A number
+    /// below the memory's oldest id copies all of it.
+    LogFrom(u64),
+}
+
+/// Where a logged copy of a dedup memory starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogMark {
+    /// The memory's numbering ([`Dedup::log_epoch`]).
+    pub epoch: u64,
+    /// The number of its oldest id remembered.
+    pub base: u64,
+    /// The number of the first id copied.
+    pub first: u64,
 }
 
 impl Dedup {
     /// A copy of the ids remembered now, into the vectors of an earlier
     /// copy (emptied by `FrozenDedup::into_spare`) where they are large
     /// enough.
-    pub fn freeze_into(&self, spare: FrozenDedup) -> FrozenDedup {
-        fn flat<T: Copy>(q: &VecDeque<T>, mut v: Vec<T>) -> Vec<T> {
+    pub fn freeze_into(&self, spare: FrozenDedup, copy: DedupCopy) -> FrozenDedup {
+        fn flat<T: Copy>(q: &VecDeque<T>, skip: usize, mut v: Vec<T>) -> Vec<T> {
+            let n = q.len() - skip;
             v.clear();
-            if v.capacity() < q.len() {
-                v = Vec::with_capacity(q.len() + q.len() / 8);
+            if v.capacity() < n {
+                v = Vec::with_capacity(n + n / 8);
             }
             let (a, b) = q.as_slices();
-            v.extend_from_slice(a);
-            v.extend_from_slice(b);
+            if skip < a.len() {
+                v.extend_from_slice(&a[skip..]);
+                v.extend_from_slice(b);
+            } else {
+                v.extend_from_slice(&b[skip - a.len()..]);
+            }
             v
         }
-        FrozenDedup {
-            order: flat(&self.order, spare.order),
-            seconds: flat(&self.seconds, spare.seconds),
+        let DedupCopy::LogFrom(first) = copy else {
+            return FrozenDedup {
+                order: flat(&self.order, 0, spare.order),
+                seconds: flat(&self.seconds, 0, spare.seconds),
+                log: None,
+            };
+        };
+        let arrived = self.base + self.order.len() as u64;
+        let first = first.clamp(self.base, arrived);
+        let skip = (first - self.base) as usize;
+        let (runs_skip, split) = self.runs_before(skip);
+        let mut seconds = flat(&self.seconds, runs_skip, spare.seconds);
+        if let Some(front) = seconds.first_mut() {
+            front.1 -= split;
         }
+        let mark = LogMark {
+            epoch: self.epoch,
+            base: self.base,
+            first,
+        };
+        // The ids go straight into the segment's body: the one copy of
+        // them this checkpoint makes.
+        let tail = super::dedup_log::encode_tail(mark, &self.order, skip, &seconds);
+        seconds.clear();
+        FrozenDedup {
+            order: spare.order,
+            seconds,
+            log: Some(tail),
+        }
+    }
+
+    /// The runs wholly before the `skip`-th id, and how many ids of the
+    /// next run are before it too.
+    fn runs_before(&self, skip: usize) -> (usize, u32) {
+        let mut left = skip as u64;
+        for (i, &(_, n)) in self.seconds.iter().enumerate() {
+            if left < u64::from(n) {
+                return (i, left as u32);
+            }
+            left -= u64::from(n);
+        }
+        (self.seconds.len(), 0)
+    }
+
+    /// The numbering a dedup log of this memory is in.
+    pub fn log_epoch(&self) -> u64 {
+        self.epoch
     }
 }
 
@@ -267,18 +380,30 @@ impl FrozenDedup {
     pub fn into_spare(mut self) -> FrozenDedup {
         self.order.clear();
         self.seconds.clear();
+        self.log = None;
         self
     }
 
-    /// The copy as checkpoint format `version` writes it: as the memory
-    /// it was taken from writes itself, or, for format 4, with the set's
-    /// hashes too (in arrival order: the same hashes, which is all that
-    /// reading the set takes).
+    /// The copy as checkpoint format `version` writes it in the state: as
+    /// the memory it was taken from writes itself, or, for format 4, with
+    /// the set's hashes too (in arrival order: the same hashes, which is
+    /// all that reading the set takes); a logged copy as an empty memory
+    /// (its ids go to the log).
     pub fn written(&self, version: u32) -> impl Serialize + '_ {
         WrittenCopy {
             copy: self,
             with_set: version < 5,
         }
+    }
+
+    /// The segment of a logged copy (`None`: a copy for the state itself,
+    /// or one taken already); the copy still writes an empty memory.
+    pub fn take_tail(&mut self) -> Option<LogTail> {
+        self.log.as_mut().map(|t| LogTail {
+            mark: t.mark,
+            count: t.count,
+            body: std::mem::take(&mut t.body),
+        })
     }
 }
 
@@ -289,11 +414,17 @@ struct WrittenCopy<'a> {
 
 impl Serialize for WrittenCopy<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.copy.log.is_some() {
+            return write_dedup(s, &NO_HASHES, &NO_HASHES, &NO_RUNS);
+        }
         let (order, seconds) = (&self.copy.order, &self.copy.seconds);
         let set = if self.with_set { &order[..] } else { NO_HASHES };
         write_dedup(s, &set, order, seconds)
     }
 }
+
+/// No runs: the runs of a logged copy go to the log.
+const NO_RUNS: &[(i64, u32)] = &[];
 
 #[cfg(test)]
 mod tests {
@@ -337,7 +468,11 @@ mod tests {
         assert_eq!(order.len(), 1_000);
         assert_eq!(runs.iter().map(|r| r.1 as usize).sum::<usize>(), 1_000);
         assert_eq!(
-            postcard::to_stdvec(&d.freeze_into(FrozenDedup::default()).written(5)).unwrap(),
+            postcard::to_stdvec(
+                &d.freeze_into(FrozenDedup::default(), DedupCopy::Inline)
+                    .written(5)
+            )
+            .unwrap(),
             bytes
         );
 
@@ -355,7 +490,11 @@ mod tests {
     #[test]
     fn format_4_writes_the_set_too_and_reads_back_the_same() {
         let d = remembering(300);
-        let bytes = postcard::to_stdvec(&d.freeze_into(FrozenDedup::default()).written(4)).unwrap();
+        let bytes = postcard::to_stdvec(
+            &d.freeze_into(FrozenDedup::default(), DedupCopy::Inline)
+                .written(4),
+        )
+        .unwrap();
         let (mut set, mut order, _): Fields = postcard::from_bytes(&bytes).unwrap();
         set.sort_unstable();
         order.sort_unstable();

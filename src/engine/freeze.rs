@@ -13,7 +13,8 @@ use serde::{Serialize, Serializer};
 use rustc_hash::FxHashMap;
 
 use super::customers::CustomerKey;
-use super::dedup::{Dedup, FrozenDedup};
+use super::dedup::{Dedup, DedupCopy, FrozenDedup};
+use super::dedup_log::LogTail;
 use super::sla_clocked::SlaTimers;
 use super::state::{Call, Customer, Ticket};
 use super::table::{self, Table};
@@ -76,13 +77,20 @@ impl State {
     /// and zeroing its new pages (docs/performance.md, "Copies into the
     /// last copy's memory"); memory written before costs the copy alone.
     pub fn freeze_reusing(&self, spare: Option<Spare>) -> FrozenState {
+        self.freeze_with(spare, DedupCopy::Inline)
+    }
+
+    /// [`State::freeze_reusing`], where `dedup` says whether the dedup
+    /// memory goes into the state or, for a logged checkpoint, which of its
+    /// ids the log still lacks (`src/engine/dedup_log.rs`).
+    pub fn freeze_with(&self, spare: Option<Spare>, dedup: DedupCopy) -> FrozenState {
         let s = spare.unwrap_or_default();
         let mut customers = s.customers;
         customers.clone_from(&self.customers);
         FrozenState {
             tickets: self.tickets.freeze_into(s.tickets),
             calls: self.calls.freeze_into(s.calls),
-            dedup: self.dedup.freeze_into(s.dedup),
+            dedup: self.dedup.freeze_into(s.dedup, dedup),
             // No `..`: a new field of the state must be placed here too.
             rest: State {
                 clock: self.clock,
@@ -178,7 +186,13 @@ impl Serialize for State {
 }
 
 impl FrozenState {
-    /// The copy as checkpoint format `version` (4 or 5) writes it: the two
+    /// The segment of the dedup log this copy adds, taken out of it
+    /// (`None`: its dedup memory is in the state).
+    pub fn take_dedup_tail(&mut self) -> Option<LogTail> {
+        self.dedup.take_tail()
+    }
+
+    /// The copy as checkpoint format `version` (4 to 6) writes it: they
     /// differ in the dedup memory only (`FrozenDedup::written`).
     pub fn written(&self, version: u32) -> impl Serialize + '_ {
         Written { st: self, version }

@@ -71,7 +71,9 @@ mod sla_hooks;
 use sla_clocked::SlaTimers;
 
 mod dedup;
-pub use dedup::Dedup;
+pub use dedup::{Dedup, DedupCopy, LogMark};
+mod dedup_log;
+pub use dedup_log::{LogTail, Segment};
 
 mod freeze;
 pub use freeze::{FrozenState, Spare};
