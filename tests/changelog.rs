@@ -5,8 +5,14 @@
 use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::Changelog;
-use frontline::checkpoint::{frame_chunk, CheckpointError, Meta, FORMAT_VERSION};
-use frontline::config::Config;
+use frontline::checkpoint::{
+    decode_manifest, decode_restored, encode_frozen, frame_chunk, CheckpointError, Meta,
+    FORMAT_VERSION,
+};
+use frontline::config::{Config, Dur};
+use frontline::decode::decode;
+use frontline::engine::{Engine, LogTail, State};
+use frontline::simulate::{SimConfig, Simulator};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -350,7 +356,7 @@ fn write_format_4_frames_a_checkpoint_as_4_and_either_restores() {
     let log5 = rt.block_on(Changelog::open(&new, 1)).unwrap();
     rt.block_on(log5.write(&meta(&new, 0, 2), &b)).unwrap();
     let written = records(log5.topic(), 0);
-    assert_eq!(versions(&written)[4..], [5, 5, 5]);
+    assert_eq!(versions(&written)[4..], [FORMAT_VERSION; 3]);
     assert_eq!(newest(&b), (2, true));
 }
 
@@ -382,4 +388,164 @@ fn a_changelog_restores_nothing_without_error_the_moment_it_is_created() {
             );
         }
     }
+}
+
+fn simulated(n: usize) -> Vec<String> {
+    Simulator::new(SimConfig::default())
+        .take(n)
+        .map(|e| e.json)
+        .collect()
+}
+
+fn apply(engine: &mut Engine, lines: &[String]) {
+    for l in lines {
+        engine.apply(decode(l.as_bytes(), 1 << 20).unwrap());
+    }
+}
+
+/// A checkpoint of source partition `source`/0 as a worker takes it from
+/// format 6: the dedup memory's ids the log lacks as a segment, the rest
+/// encoded.
+fn logged(log: &Changelog, source: &str, engine: &Engine) -> (Vec<u8>, LogTail) {
+    let st = engine.state();
+    let copy = log.dedup_copy(source, 0, st.dedup_epoch());
+    let mut frozen = st.freeze_with(None, copy);
+    let tail = frozen
+        .take_dedup_tail()
+        .expect("format 6 logs the dedup memory");
+    (encode_frozen(&frozen, FORMAT_VERSION).unwrap(), tail)
+}
+
+/// The state restored from the changelog by an instance of its own.
+fn restored(cfg: &Config, source: &str) -> (Meta, State) {
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(cfg, 1)).unwrap();
+    let r = log.restore(source, 0, WAIT).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let (m, bytes) = r.found.expect("a checkpoint");
+    let st = decode_restored(&bytes, r.dedup.as_ref()).unwrap();
+    (m, st)
+}
+
+fn as_json(st: &State) -> serde_json::Value {
+    serde_json::to_value(st).unwrap()
+}
+
+/// Format 6 logs the dedup memory: each checkpoint writes only the ids
+/// that arrived since the one before; a segment whose ids are all
+/// forgotten is tombstoned once neither slot's manifest lists it; another
+/// instance restores the state whole, dedup memory included, and goes on
+/// with the same log.
+#[test]
+fn the_dedup_memory_is_logged_once_and_restores_whole() {
+    let mut cfg = config(64 * 1024);
+    cfg.time.dedup_horizon = Dur::secs(2 * 3600);
+    let source = cfg.kafka.topics[0].clone();
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let lines = simulated(10_000);
+    let (before, after) = lines.split_at(9_000);
+    let mut engine = Engine::new(&cfg);
+    let mut logged_ids = 0;
+    let mut next_first = 0;
+    for (g, part) in before.chunks(750).enumerate() {
+        apply(&mut engine, part);
+        let (bytes, tail) = logged(&log, &source, &engine);
+        assert_eq!(tail.mark.first.max(tail.mark.base), tail.mark.first);
+        assert_eq!(
+            tail.mark.first, next_first,
+            "checkpoint {g} does not follow"
+        );
+        next_first = tail.mark.first + tail.count;
+        logged_ids += tail.count;
+        let m = meta(&cfg, 0, g as u64 + 1);
+        rt.block_on(log.write_logged(&m, &bytes, Some(&tail)))
+            .unwrap();
+    }
+    // Every id went to the log once: as many as the events' distinct ids.
+    let distinct: std::collections::HashSet<String> = before
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event_id"].to_string())
+        .collect();
+    assert_eq!(logged_ids, distinct.len() as u64);
+
+    let (m, back) = restored(&cfg, &source);
+    assert_eq!(m.generation, 12);
+    assert!(
+        as_json(&back) == as_json(engine.state()),
+        "restored another state"
+    );
+
+    // Another instance goes on from where the log ends.
+    let other = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let r = other.restore(&source, 0, WAIT).unwrap();
+    let (m, bytes) = r.found.unwrap();
+    let mut again = Engine::from_state(&cfg, decode_restored(&bytes, r.dedup.as_ref()).unwrap());
+    apply(&mut again, after);
+    apply(&mut engine, after);
+    let (bytes, tail) = logged(&other, &source, &again);
+    assert_eq!(
+        tail.mark.first, next_first,
+        "the restored log is not continued"
+    );
+    let m = Meta {
+        generation: m.generation + 1,
+        ..m
+    };
+    rt.block_on(other.write_logged(&m, &bytes, Some(&tail)))
+        .unwrap();
+    let (m, back) = restored(&cfg, &source);
+    assert_eq!(m.generation, 13);
+    assert!(
+        as_json(&back) == as_json(engine.state()),
+        "restored another state"
+    );
+    // Segments forgotten were tombstoned, and only those: every segment
+    // key without a tombstone is listed by one of the two slots' manifests.
+    let written = records(log.topic(), 0);
+    let segment_gen = |k: &str| k.split('/').nth(3).map(|g| g.parse::<u64>().unwrap());
+    let is_segment = |k: &str| k.split('/').nth(2) == Some("d");
+    let tombstoned: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| is_segment(k) && v.is_none())
+        .filter_map(|(k, _)| segment_gen(k))
+        .collect();
+    let live: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| is_segment(k) && v.is_some())
+        .filter_map(|(k, _)| segment_gen(k))
+        .filter(|g| !tombstoned.contains(g))
+        .collect();
+    assert!(
+        tombstoned.len() >= 2,
+        "{tombstoned:?}: too few segments forgotten; the test needs a shorter horizon"
+    );
+    let listed: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| k.ends_with("/m") && v.is_some())
+        .rev()
+        .take(2)
+        .flat_map(|(_, v)| {
+            decode_manifest(v.as_ref().unwrap())
+                .unwrap()
+                .dedup
+                .unwrap()
+                .segments
+        })
+        .map(|s| s.generation)
+        .collect();
+    assert_eq!(live, listed);
+    assert!(tombstoned.iter().all(|g| !listed.contains(g)));
+
+    // The last events the first instance logged are still known as
+    // duplicates after two restores.
+    let mut engine = Engine::from_state(&cfg, back);
+    let dups = |e: &Engine| {
+        as_json(e.state())["metrics"]["duplicates"]
+            .as_u64()
+            .unwrap()
+    };
+    let was = dups(&engine);
+    apply(&mut engine, &before[before.len() - 100..]);
+    assert_eq!(dups(&engine), was + 100);
 }

@@ -285,3 +285,58 @@ fn an_eager_rebalance_hands_partitions_back_with_their_engines() {
         "sum of two instances vs replay",
     );
 }
+
+/// The dedup memory survives a kill -9 (from checkpoint format 6, as a log
+/// of segments in the changelog): every event of before the kill produced
+/// again after it is dropped as a duplicate and changes no KPI.
+#[test]
+fn events_sent_again_after_a_restart_are_dropped_as_duplicates() {
+    let topic = unique("dedup-restart");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let (keyed, closing) = scenario(4000, 21);
+    let (first, second) = keyed.split_at(2000);
+    let mut launch = Launch::new(&topic, &group);
+    // Nothing of the scenario is forgotten before it is sent again.
+    launch.args = vec!["--set".into(), "time.dedup_horizon=\"7d\"".into()];
+    kcat_produce(&topic, first, None);
+    let mut f = Frontline::launch(&launch);
+    wait_until(Duration::from_secs(60), "the first half is applied", || {
+        f.sum("frontline_events_total") == 2000.0
+    });
+    wait_until(
+        Duration::from_secs(20),
+        "the first half is checkpointed",
+        || committed(&group, &topic) == 2000,
+    );
+    // A second checkpoint of each partition adds to its log.
+    produce_scenario(&topic, second, &closing);
+    let total = (keyed.len() + closing.len()) as f64;
+    wait_until(Duration::from_secs(60), "every event is applied", || {
+        f.sum("frontline_events_total") == total
+    });
+    wait_until(
+        Duration::from_secs(20),
+        "every event is checkpointed",
+        || committed(&group, &topic) == total as i64,
+    );
+    let dups = f.sum("frontline_duplicate_events_total");
+    f.kill9();
+    let g = Frontline::launch(&launch);
+    kcat_produce(&topic, &keyed, None);
+    wait_until(
+        Duration::from_secs(60),
+        "the events sent again are counted",
+        || g.sum("frontline_events_total") == total + keyed.len() as f64,
+    );
+    assert_eq!(
+        g.sum("frontline_duplicate_events_total"),
+        dups + keyed.len() as f64,
+        "every event sent again is a duplicate"
+    );
+    assert_same(
+        &support(&g.metrics(), is_cumulative),
+        &support(&replay(&keyed, &closing), is_cumulative),
+        "restored instance after duplicates vs replay",
+    );
+}

@@ -34,6 +34,9 @@
 //! without stalling the partition.
 
 pub mod kafka;
+mod log;
+
+pub use log::{decode_restored, DedupLog, RestoredLog, SegmentRef};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -47,7 +50,10 @@ use crate::engine::{FrozenState, State};
 /// state and counters. 4: a ticket's per-agent attribution beside its SLA
 /// pauses, a call's agent in the call. 5: the dedup memory's set is not
 /// written (it is rebuilt from the arrival order, which holds the same
-/// hashes): a fifth to a quarter of a busy partition's checkpoint.
+/// hashes): a fifth to a quarter of a busy partition's checkpoint. 6: in
+/// a changelog, the dedup memory as a log of segments, each checkpoint
+/// writing the ids that arrived since the last (`log`), the manifest
+/// listing them.
 pub const FORMAT_VERSION: u32 = crate::config::NEWEST_CHECKPOINT_FORMAT;
 
 /// The oldest version this build reads, and can write
@@ -145,6 +151,10 @@ pub struct Manifest {
     pub state_xxh3: u64,
     /// The chunks, in order.
     pub chunks: Vec<ChunkRef>,
+    /// From format 6: the dedup log that holds the state's dedup memory
+    /// (`None`: the memory is in the state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<DedupLog>,
 }
 
 /// Encodes an engine state (postcard), in format [`FORMAT_VERSION`].
@@ -315,21 +325,50 @@ pub fn manifest_from_sums(
                 xxh3,
             })
             .collect(),
+        dedup: None,
     }
 }
 
 /// Joins the framed chunks of a manifest (in its order) into the state,
 /// checking each chunk against the manifest and the whole against its sum.
 pub fn assemble(m: &Manifest, framed: &[&[u8]]) -> Result<Vec<u8>, CheckpointError> {
-    if framed.len() != m.chunks.len() {
+    let whole = Whole {
+        what: "state",
+        len: m.state_len,
+        xxh3: m.state_xxh3,
+    };
+    assemble_chunks("", &m.chunks, &whole, framed)
+}
+
+/// What a list of chunks adds up to.
+struct Whole<'a> {
+    /// Its name in errors (`state`, `segment 7`).
+    what: &'a str,
+    len: u64,
+    xxh3: u64,
+}
+
+/// Joins framed chunks listed as `chunks` into what `whole` describes;
+/// `what` goes before each chunk's name in errors.
+fn assemble_chunks(
+    what: &str,
+    chunks: &[ChunkRef],
+    whole: &Whole<'_>,
+    framed: &[&[u8]],
+) -> Result<Vec<u8>, CheckpointError> {
+    if framed.len() != chunks.len() {
         return Err(corrupt(
-            "checkpoint",
-            format!("{} chunks, manifest lists {}", framed.len(), m.chunks.len()),
+            if what.is_empty() {
+                "checkpoint"
+            } else {
+                whole.what
+            },
+            format!("{} chunks, manifest lists {}", framed.len(), chunks.len()),
         ));
     }
-    let mut out = Vec::with_capacity(usize::try_from(m.state_len).unwrap_or(0));
-    for (i, (c, f)) in m.chunks.iter().zip(framed).enumerate() {
-        let what = format!("chunk {i} at offset {}", c.offset);
+    let mut out = Vec::with_capacity(usize::try_from(whole.len).unwrap_or(0));
+    for (i, (c, f)) in chunks.iter().zip(framed).enumerate() {
+        let what = format!("{what}chunk {i} at offset {}", c.offset);
         let body = unframe_chunk(&what, f)?;
         if body.len() as u64 != c.len {
             return Err(corrupt(
@@ -349,20 +388,32 @@ pub fn assemble(m: &Manifest, framed: &[&[u8]]) -> Result<Vec<u8>, CheckpointErr
         }
         out.extend_from_slice(body);
     }
-    if out.len() as u64 != m.state_len {
+    if out.len() as u64 != whole.len {
         return Err(corrupt(
-            "state",
-            format!("{} bytes, manifest says {}", out.len(), m.state_len),
+            whole.what,
+            format!("{} bytes, manifest says {}", out.len(), whole.len),
         ));
     }
     let sum = xxh3_64(&out);
-    if sum != m.state_xxh3 {
+    if sum != whole.xxh3 {
         return Err(corrupt(
-            "state",
-            format!("checksum {sum:016x}, manifest says {:016x}", m.state_xxh3),
+            whole.what,
+            format!("checksum {sum:016x}, manifest says {:016x}", whole.xxh3),
         ));
     }
     Ok(out)
+}
+
+/// Joins the framed chunks of a dedup log's segment, checked as
+/// [`assemble`] checks a state's.
+pub fn assemble_segment(s: &SegmentRef, framed: &[&[u8]]) -> Result<Vec<u8>, CheckpointError> {
+    let name = format!("segment {}", s.generation);
+    let whole = Whole {
+        what: &name,
+        len: s.len,
+        xxh3: s.xxh3,
+    };
+    assemble_chunks(&format!("{name} "), &s.chunks, &whole, framed)
 }
 
 #[cfg(test)]

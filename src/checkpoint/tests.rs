@@ -270,7 +270,7 @@ fn chunks_and_manifest_round_trip() {
     assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
     assert_eq!(&framed[0][..4], b"FLCC");
     let wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
-    assert_eq!(&wire[..8], b"FLCM\0\0\0\x05");
+    assert_eq!(&wire[..8], b"FLCM\0\0\0\x06");
     // Readable in kcat: JSON after the 16-byte header.
     let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
     assert!(json.contains(r#""next_offset":1234"#), "{json}");
@@ -390,7 +390,7 @@ fn an_unknown_version_is_an_error() {
     let e = reason(assemble(&m, &refs(&framed)));
     assert_eq!(
         e,
-        "unknown checkpoint format version 16777221 (this build reads 4 to 5)"
+        "unknown checkpoint format version 16777222 (this build reads 4 to 6)"
     );
 }
 

@@ -411,7 +411,7 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
         }
         return None;
     };
-    match decode_state(&bytes) {
+    match decode_restored(&bytes, r.dedup.as_ref()) {
         Ok(st) => {
             let engine = Engine::from_state(cfg, st);
             let idle =

@@ -25,6 +25,16 @@
 //! a failed write the next write retries the same generation
 //! ([`CheckpointError::Generation`] otherwise).
 //!
+//! From format 6 a checkpoint's dedup memory is a log (`checkpoint::log`):
+//! the ids that arrived since the last checkpoint go, after its chunks, to
+//!
+//! ```text
+//!  t/p/d/g/0, … t/p/d/g/k-1     segment of generation g, ≤ chunk_bytes each
+//! ```
+//!
+//! and the manifest lists every segment still remembered, with its chunks'
+//! offsets. A segment is tombstoned once neither slot's manifest lists it.
+//!
 //! ## Restore
 //!
 //! Without scanning the whole log: read the changelog partition backwards in
@@ -55,10 +65,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::{
-    encode_manifest, frame_chunk_into, manifest_from_sums, split, CheckpointError, Meta,
-    FRAME_OVERHEAD,
+    encode_manifest, frame_chunk_into, manifest_from_sums, split, CheckpointError, ChunkRef,
+    DedupLog, Meta, RestoredLog, FRAME_OVERHEAD,
 };
 use crate::config::Config;
+use crate::engine::{DedupCopy, LogTail};
 use crate::kafka_log::Quiet;
 
 mod restore;
@@ -97,6 +108,8 @@ struct Book {
     last_generation: Option<u64>,
     /// Chunks of the newest checkpoint known in each slot.
     chunks: [usize; 2],
+    /// The dedup log of the last checkpoint written or restored.
+    log: Option<DedupLog>,
 }
 
 /// What `restore` found.
@@ -106,6 +119,9 @@ pub struct Restore {
     pub found: Option<(Meta, Vec<u8>)>,
     /// Newer checkpoints that did not verify, newest first, each with its reason.
     pub rejected: Vec<String>,
+    /// The found checkpoint's dedup log, when its dedup memory is in one
+    /// (`checkpoint::decode_restored` reads the two together).
+    pub dedup: Option<RestoredLog>,
 }
 
 fn kafka_err(what: &str, e: impl std::fmt::Display) -> CheckpointError {
@@ -137,6 +153,10 @@ fn manifest_key(topic: &str, partition: i32, slot: u64) -> String {
 
 fn chunk_key(topic: &str, partition: i32, slot: u64, index: usize) -> String {
     format!("{topic}/{partition}/{slot}/{index}")
+}
+
+fn segment_key(topic: &str, partition: i32, generation: u64, index: usize) -> String {
+    format!("{topic}/{partition}/d/{generation}/{index}")
 }
 
 impl Changelog {
@@ -203,10 +223,37 @@ impl Changelog {
         source_partition.rem_euclid(self.partitions)
     }
 
+    /// How a partition's next checkpoint copies its dedup memory, whose
+    /// numbering is `epoch`: into the state below format 6; else as a log,
+    /// from where the last checkpoint's log ends when that log is of the
+    /// same numbering, or all of it.
+    pub fn dedup_copy(&self, topic: &str, partition: i32, epoch: u64) -> DedupCopy {
+        if self.version < 6 {
+            return DedupCopy::Inline;
+        }
+        let book = self.book_of(&(topic.to_string(), partition));
+        match book.log {
+            Some(l) if l.epoch == epoch => DedupCopy::LogFrom(l.end()),
+            _ => DedupCopy::LogFrom(0),
+        }
+    }
+
     /// Writes one checkpoint: every chunk of `state`, awaits their acks, then
     /// the manifest and its ack. An error or `write_timeout` abandons it; the
     /// previous checkpoint stays restorable.
     pub async fn write(&self, meta: &Meta, state: &[u8]) -> Result<(), CheckpointError> {
+        self.write_logged(meta, state, None).await
+    }
+
+    /// [`Changelog::write`] of a state whose dedup memory is logged: the
+    /// segment `tail` (of a copy taken as [`Changelog::dedup_copy`] said)
+    /// is written after the state's chunks, and the manifest lists the log.
+    pub async fn write_logged(
+        &self,
+        meta: &Meta,
+        state: &[u8],
+        tail: Option<&LogTail>,
+    ) -> Result<(), CheckpointError> {
         let key = (meta.topic.clone(), meta.partition);
         let book = self.book_of(&key);
         if let Some(last) = book.last_generation {
@@ -218,11 +265,15 @@ impl Changelog {
                 });
             }
         }
+        let log = match tail {
+            Some(t) => Some((t, self.next_log(&key, &book, t, meta.generation)?)),
+            None => None,
+        };
         let slot = meta.generation % 2;
         let started = Instant::now();
         let result = tokio::time::timeout(
             self.write_timeout,
-            self.write_inner(meta, state, slot, &book),
+            self.write_inner(meta, state, slot, &book, log),
         )
         .await
         .map_err(|_| {
@@ -236,18 +287,45 @@ impl Changelog {
         let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
         let b = books.entry(key).or_default();
         let known = &mut b.chunks[slot as usize];
-        if let Err(e) = result {
-            // Some of its chunks may be in the log: the next checkpoint of
-            // this slot tombstones them if it is shorter.
-            *known = (*known).max(chunks);
-            return Err(e);
+        match result {
+            Ok(log) => {
+                b.last_generation = Some(meta.generation);
+                *known = chunks;
+                b.log = log;
+            }
+            Err(e) => {
+                // Some of its chunks may be in the log: the next checkpoint
+                // of this slot tombstones them if it is shorter.
+                *known = (*known).max(chunks);
+                return Err(e);
+            }
         }
-        b.last_generation = Some(meta.generation);
-        *known = chunks;
         debug!(topic = %meta.topic, partition = meta.partition, generation = meta.generation,
-            bytes = state.len(), chunks, elapsed_ms = started.elapsed().as_millis() as u64,
-            "checkpoint written");
+            bytes = state.len(), chunks, dedup_log_bytes = tail.map_or(0, |t| t.body.len()),
+            elapsed_ms = started.elapsed().as_millis() as u64, "checkpoint written");
         Ok(())
+    }
+
+    /// The log a checkpoint of `generation` adding `tail` writes
+    /// ([`DedupLog::next`]). One that cannot follow the log last written
+    /// is an error, and the next copy starts the log over ([`Changelog::dedup_copy`]).
+    fn next_log(
+        &self,
+        key: &(String, i32),
+        book: &Book,
+        tail: &LogTail,
+        generation: u64,
+    ) -> Result<DedupLog, CheckpointError> {
+        if self.version < 6 {
+            return Err(CheckpointError::Codec(format!(
+                "a dedup log is written from format 6 on, this changelog writes {}",
+                self.version
+            )));
+        }
+        DedupLog::next(book.log.as_ref(), tail, generation).inspect_err(|_| {
+            let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+            books.entry(key.clone()).or_default().log = None;
+        })
     }
 
     fn book_of(&self, key: &(String, i32)) -> Book {
@@ -255,23 +333,79 @@ impl Changelog {
         books.get(key).cloned().unwrap_or_default()
     }
 
-    /// Produces the chunks, then the manifest, then tombstones.
+    /// Produces the chunks, the dedup log's new segment, then the manifest,
+    /// then tombstones; the log the manifest lists.
     async fn write_inner(
         &self,
         meta: &Meta,
         state: &[u8],
         slot: u64,
         book: &Book,
-    ) -> Result<(), CheckpointError> {
-        let cp = self.partition_for(meta.partition);
+        log: Option<(&LogTail, DedupLog)>,
+    ) -> Result<Option<DedupLog>, CheckpointError> {
+        let (t, p) = (&meta.topic, meta.partition);
         let bodies = split(state, self.chunk_bytes);
+        let keys = (0..bodies.len()).map(|i| chunk_key(t, p, slot, i));
+        let (offsets, sums) = self.produce_chunks(p, keys, &bodies).await?;
+        let mut manifest = manifest_from_sums(meta, state, &bodies, &sums, &offsets);
+        if let Some((tail, mut log)) = log {
+            if let Some(new) = log
+                .segments
+                .last_mut()
+                .filter(|s| s.generation == meta.generation)
+            {
+                let bodies = split(&tail.body, self.chunk_bytes);
+                let keys = (0..bodies.len()).map(|i| segment_key(t, p, meta.generation, i));
+                let (offsets, sums) = self.produce_chunks(p, keys, &bodies).await?;
+                new.chunks = chunk_refs(&bodies, &sums, &offsets);
+            }
+            manifest.dedup = Some(log);
+        }
+        let framed = encode_manifest(self.version, &manifest)?;
+        let cp = self.partition_for(p);
+        let (mut pending, mut offsets) = (Vec::new(), Vec::new());
+        let f = self
+            .enqueue(
+                &manifest_key(t, p, slot),
+                Some(framed.as_slice()),
+                cp,
+                &mut pending,
+                &mut offsets,
+            )
+            .await?;
+        delivered(f).await?;
+
+        // Chunks of an older, longer checkpoint in this slot: no manifest
+        // points at them any more; segments neither slot's manifest lists.
+        let mut keys: Vec<String> = (bodies.len()..book.chunks[slot as usize])
+            .map(|i| chunk_key(t, p, slot, i))
+            .collect();
+        if let Some(log) = &manifest.dedup {
+            for s in log.to_tombstone(book.log.as_ref()) {
+                keys.extend((0..s.chunks.len()).map(|i| segment_key(t, p, s.generation, i)));
+            }
+        }
+        self.tombstone(meta, &keys).await?;
+        Ok(manifest.dedup)
+    }
+
+    /// Produces framed chunks under `keys` to the changelog partition of
+    /// source partition `p` in order, and awaits them: their offsets and
+    /// checksums.
+    async fn produce_chunks(
+        &self,
+        p: i32,
+        keys: impl Iterator<Item = String>,
+        bodies: &[&[u8]],
+    ) -> Result<(Vec<i64>, Vec<u64>), CheckpointError> {
+        let cp = self.partition_for(p);
         let mut pending: Vec<DeliveryFuture> = Vec::new();
         let mut offsets = Vec::with_capacity(bodies.len());
         // One buffer frames every chunk: the producer copies each as it is sent.
-        let mut value = Vec::with_capacity(self.chunk_bytes.min(state.len()) + FRAME_OVERHEAD);
+        let most = bodies.iter().map(|b| b.len()).max().unwrap_or(0);
+        let mut value = Vec::with_capacity(most + FRAME_OVERHEAD);
         let mut sums = Vec::with_capacity(bodies.len());
-        for (i, body) in bodies.iter().enumerate() {
-            let key = chunk_key(&meta.topic, meta.partition, slot, i);
+        for (key, body) in keys.zip(bodies) {
             sums.push(frame_chunk_into(self.version, body, &mut value));
             let f = self
                 .enqueue(&key, Some(value.as_slice()), cp, &mut pending, &mut offsets)
@@ -286,31 +420,17 @@ impl Changelog {
                 "chunks acknowledged out of order: offsets {offsets:?}"
             )));
         }
-        let manifest = encode_manifest(
-            self.version,
-            &manifest_from_sums(meta, state, &bodies, &sums, &offsets),
-        )?;
-        let mkey = manifest_key(&meta.topic, meta.partition, slot);
-        let f = self
-            .enqueue(
-                &mkey,
-                Some(manifest.as_slice()),
-                cp,
-                &mut pending,
-                &mut offsets,
-            )
-            .await?;
-        delivered(f).await?;
+        Ok((offsets, sums))
+    }
 
-        // Chunks of an older, longer checkpoint in this slot: no manifest
-        // points at them any more.
-        let n = bodies.len();
+    /// Tombstones `keys`; one that fails is logged (compaction keeps it).
+    async fn tombstone(&self, meta: &Meta, keys: &[String]) -> Result<(), CheckpointError> {
+        let cp = self.partition_for(meta.partition);
         let mut tombstones = Vec::new();
         let mut ignored = Vec::new();
-        for i in n..book.chunks[slot as usize] {
-            let key = chunk_key(&meta.topic, meta.partition, slot, i);
+        for key in keys {
             let f = self
-                .enqueue(&key, None, cp, &mut tombstones, &mut ignored)
+                .enqueue(key, None, cp, &mut tombstones, &mut ignored)
                 .await?;
             tombstones.push(f);
         }
@@ -406,6 +526,20 @@ fn reader_config(base: ClientConfig, cfg: &Config) -> ClientConfig {
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest");
     consumer_cfg
+}
+
+/// Where chunks went and what they hold.
+fn chunk_refs(bodies: &[&[u8]], sums: &[u64], offsets: &[i64]) -> Vec<ChunkRef> {
+    bodies
+        .iter()
+        .zip(sums)
+        .zip(offsets)
+        .map(|((b, &xxh3), &offset)| ChunkRef {
+            offset,
+            len: b.len() as u64,
+            xxh3,
+        })
+        .collect()
 }
 
 async fn delivered(f: DeliveryFuture) -> Result<i64, CheckpointError> {

@@ -11,9 +11,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, info};
 
 use super::{
-    chunk_key, create_err, kafka_err, prefix, Changelog, Restore, FIRST_WINDOW, MAX_WINDOW,
+    chunk_key, create_err, kafka_err, prefix, segment_key, Changelog, Restore, FIRST_WINDOW,
+    MAX_WINDOW,
 };
-use crate::checkpoint::{assemble, decode_manifest, CheckpointError, Manifest, Meta};
+use crate::checkpoint::{
+    assemble, assemble_segment, corrupt, decode_manifest, CheckpointError, ChunkRef, DedupLog,
+    Manifest, Meta, RestoredLog,
+};
 use crate::kafka_log::Quiet;
 
 impl Changelog {
@@ -64,19 +68,31 @@ impl Changelog {
                 ));
                 continue;
             }
-            match scan.load(offset, &m) {
-                Ok(state) => {
+            let loaded = scan.load(offset, &m).and_then(|state| {
+                let log = m
+                    .dedup
+                    .as_ref()
+                    .map(|l| scan.load_log(offset, l))
+                    .transpose()?;
+                Ok((state, log))
+            });
+            match loaded {
+                Ok((state, dedup)) => {
                     let slot = m.meta.generation % 2;
                     let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
                     let b = books.entry((topic.to_string(), partition)).or_default();
                     b.last_generation = Some(m.meta.generation);
                     b.chunks[slot as usize] = b.chunks[slot as usize].max(m.chunks.len());
+                    b.log = m.dedup.clone();
                     info!(
                         topic,
                         partition,
                         generation = m.meta.generation,
                         next_offset = m.meta.next_offset,
                         bytes = state.len(),
+                        dedup_log_bytes = dedup.as_ref().map_or(0, |l: &RestoredLog| {
+                            l.segments.iter().map(|s| s.1.len()).sum::<usize>()
+                        }),
                         rejected = rejected.len(),
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "checkpoint loaded"
@@ -84,6 +100,7 @@ impl Changelog {
                     return Ok(Restore {
                         found: Some((m.meta, state)),
                         rejected,
+                        dedup,
                     });
                 }
                 Err(e) => rejected.push(format!(
@@ -95,6 +112,7 @@ impl Changelog {
         Ok(Restore {
             found: None,
             rejected,
+            dedup: None,
         })
     }
 }
@@ -195,23 +213,67 @@ impl<'a> Scan<'a> {
     fn load(&mut self, at: i64, m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
         let slot = m.meta.generation % 2;
         if m.chunks.is_empty() {
-            return Err(crate::checkpoint::corrupt("manifest", "no chunks listed"));
+            return Err(corrupt("manifest", "no chunks listed"));
         }
-        if let Some(c) = m
-            .chunks
+        let keys: Vec<String> = (0..m.chunks.len())
+            .map(|i| chunk_key(self.topic, self.partition, slot, i))
+            .collect();
+        let framed = self.fetch(at, "", &m.chunks, &keys)?;
+        let framed: Vec<&[u8]> = framed.iter().map(|o| self.value(*o)).collect();
+        assemble(m, &framed)
+    }
+
+    /// The segments of a manifest's dedup log, read and verified, each with
+    /// the number of its first id.
+    fn load_log(&mut self, at: i64, log: &DedupLog) -> Result<RestoredLog, CheckpointError> {
+        let mut segments = Vec::with_capacity(log.segments.len());
+        for s in &log.segments {
+            let keys: Vec<String> = (0..s.chunks.len())
+                .map(|i| segment_key(self.topic, self.partition, s.generation, i))
+                .collect();
+            let what = format!("segment {} ", s.generation);
+            let framed = self.fetch(at, &what, &s.chunks, &keys)?;
+            let framed: Vec<&[u8]> = framed.iter().map(|o| self.value(*o)).collect();
+            segments.push((s.first, assemble_segment(s, &framed)?));
+        }
+        Ok(RestoredLog {
+            epoch: log.epoch,
+            base: log.base,
+            segments,
+        })
+    }
+
+    /// The value of a record read (`fetch` checked it has one).
+    fn value(&self, offset: i64) -> &[u8] {
+        match self.seen.get(&offset) {
+            Some(Rec { value: Some(v), .. }) => v,
+            _ => &[],
+        }
+    }
+
+    /// Reads the chunks listed (before the manifest at `at`) that are not
+    /// read yet, and checks each is the newest record of its key: their
+    /// offsets. `what` goes before each chunk's name in errors.
+    fn fetch(
+        &mut self,
+        at: i64,
+        what: &str,
+        chunks: &[ChunkRef],
+        keys: &[String],
+    ) -> Result<Vec<i64>, CheckpointError> {
+        if let Some(c) = chunks
             .iter()
             .find(|c| c.offset >= at || c.offset < self.low)
         {
-            return Err(crate::checkpoint::corrupt(
+            return Err(corrupt(
                 "manifest",
                 format!(
-                    "chunk offset {} outside the log before it ({}..{at})",
+                    "{what}chunk offset {} outside the log before it ({}..{at})",
                     c.offset, self.low
                 ),
             ));
         }
-        let missing: Vec<i64> = m
-            .chunks
+        let missing: Vec<i64> = chunks
             .iter()
             .map(|c| c.offset)
             .filter(|o| !self.seen.contains_key(o))
@@ -219,43 +281,39 @@ impl<'a> Scan<'a> {
         if let (Some(&first), Some(&last)) = (missing.iter().min(), missing.iter().max()) {
             self.read(first, last + 1)?;
         }
-        let mut framed = Vec::with_capacity(m.chunks.len());
-        for (i, c) in m.chunks.iter().enumerate() {
-            let want = chunk_key(self.topic, self.partition, slot, i);
-            if let Some(&n) = self.newest.get(&want).filter(|&&n| n > c.offset) {
-                return Err(crate::checkpoint::corrupt(
-                    format!("chunk {i} at offset {}", c.offset),
+        for (i, (c, want)) in chunks.iter().zip(keys).enumerate() {
+            let name = || format!("{what}chunk {i} at offset {}", c.offset);
+            if let Some(&n) = self.newest.get(want).filter(|&&n| n > c.offset) {
+                return Err(corrupt(
+                    name(),
                     format!("overwritten by a later record of {want} at offset {n}"),
                 ));
             }
             match self.seen.get(&c.offset) {
                 Some(Rec {
                     key,
-                    value: Some(v),
-                }) if *key == want => framed.push(v.as_slice()),
+                    value: Some(_),
+                }) if key == want => {}
                 Some(r) => {
-                    return Err(crate::checkpoint::corrupt(
-                        format!("chunk {i} at offset {}", c.offset),
-                        format!(
-                            "holds {}{}, expected {want}",
-                            r.key,
-                            if r.value.is_none() {
-                                " (a tombstone)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    ))
+                    let tomb = if r.value.is_none() {
+                        " (a tombstone)"
+                    } else {
+                        ""
+                    };
+                    return Err(corrupt(
+                        name(),
+                        format!("holds {}{tomb}, expected {want}", r.key),
+                    ));
                 }
                 None => {
-                    return Err(crate::checkpoint::corrupt(
-                        format!("chunk {i} at offset {}", c.offset),
+                    return Err(corrupt(
+                        name(),
                         "missing from the log (compacted away or never written)",
                     ))
                 }
             }
         }
-        assemble(m, &framed)
+        Ok(chunks.iter().map(|c| c.offset).collect())
     }
 
     /// Reads offsets `start..end` of the changelog partition, keeping the

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::engine::Spare;
+use crate::engine::{LogTail, Spare};
 
 use super::*;
 
@@ -35,26 +35,20 @@ impl Worker {
         // A copy of the state now, encoded off this thread: the partition's
         // events are not held up by the encode (docs/performance.md,
         // "Checkpoints off the applying thread").
-        let frozen = changelog.as_ref().map(|_| {
-            let (t0, c0) = (Instant::now(), thread_cpu());
-            let spare = crate::locks::lock(&self.reuse.spare).take();
-            let f = self.engine.state().freeze_reusing(spare);
-            tracing::debug!(topic = %self.tp.0, partition = self.tp.1,
-                            freeze_ms = t0.elapsed().as_millis() as u64,
-                            cpu_ms = thread_cpu().saturating_sub(c0).as_millis() as u64,
-                            "checkpoint state copied");
-            f
-        });
+        let frozen = changelog.as_ref().map(|c| self.freeze(c));
         let tp = self.tp.clone();
         let m = meta.clone();
         let timeout = Duration::from_millis(self.env.cfg.checkpoint.write_timeout.ms() as u64);
         let pending = std::mem::take(&mut self.sla_pending);
         let reuse = self.reuse.clone();
         let write = tokio::spawn(async move {
-            let encode = frozen.zip(changelog.as_ref()).map(|(f, c)| {
-                let version = c.format_version();
-                encode_in_background(tp, f, version, reuse)
-            });
+            let (encode, tail) = match frozen.zip(changelog.as_ref()) {
+                Some(((f, tail), c)) => {
+                    let version = c.format_version();
+                    (Some(encode_in_background(tp, f, version, reuse)), tail)
+                }
+                None => (None, None),
+            };
             if let Some(sink) = sink {
                 let left = sink.settle(pending, timeout).await;
                 if !left.is_empty() {
@@ -76,7 +70,8 @@ impl Worker {
                     return (Err(e), Vec::new());
                 }
             };
-            let r = match tokio::time::timeout(timeout, changelog.write(&m, &bytes)).await {
+            let written = changelog.write_logged(&m, &bytes, tail.as_ref());
+            let r = match tokio::time::timeout(timeout, written).await {
                 Ok(r) => r,
                 Err(_) => Err(CheckpointError::Timeout(format!(
                     "checkpoint not acknowledged within {timeout:?}"
@@ -87,6 +82,24 @@ impl Worker {
         // Events applied from now on are not covered by this checkpoint.
         let covered_since = self.dirty_since_ms.take();
         self.writing = Some((meta, write, covered_since));
+    }
+
+    /// A copy of the state now, and from format 6 the ids of the dedup
+    /// memory since the last checkpoint as its log's next segment
+    /// (src/engine/dedup_log.rs).
+    fn freeze(&self, c: &Changelog) -> (FrozenState, Option<LogTail>) {
+        let (t0, c0) = (Instant::now(), thread_cpu());
+        let spare = crate::locks::lock(&self.reuse.spare).take();
+        let st = self.engine.state();
+        let copy = c.dedup_copy(&self.tp.0, self.tp.1, st.dedup_epoch());
+        let mut f = st.freeze_with(spare, copy);
+        let tail = f.take_dedup_tail();
+        tracing::debug!(topic = %self.tp.0, partition = self.tp.1,
+                        freeze_ms = t0.elapsed().as_millis() as u64,
+                        cpu_ms = thread_cpu().saturating_sub(c0).as_millis() as u64,
+                        dedup_log_ids = tail.as_ref().map_or(0, |t| t.count),
+                        "checkpoint state copied");
+        (f, tail)
     }
 
     /// Stores the offset the newest checkpoint covers for the group commit,
