@@ -549,3 +549,31 @@ fn the_dedup_memory_is_logged_once_and_restores_whole() {
     apply(&mut engine, &before[before.len() - 100..]);
     assert_eq!(dups(&engine), was + 100);
 }
+
+/// A checkpoint that loads but whose state cannot be decoded leaves the
+/// partition empty, checkpointing from generation 1 again: once the
+/// changelog forgets the loaded one's generation, that is written and is
+/// what the next restore finds.
+#[test]
+fn a_forgotten_checkpoint_lets_an_empty_state_start_again_at_generation_1() {
+    let cfg = config(1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let topic = cfg.kafka.topics[0].clone();
+    // Bytes that frame and verify but are no state.
+    rt.block_on(log.write(&meta(&cfg, 0, 8), &state(3000, 4)))
+        .unwrap();
+    let other = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let (found, bytes) = other.restore(&topic, 0, WAIT).unwrap().found.unwrap();
+    assert_eq!(found.generation, 8);
+    assert!(decode_restored(&bytes, None).is_err());
+    let first = state(200, 5);
+    assert!(matches!(
+        rt.block_on(other.write(&meta(&cfg, 0, 1), &first)),
+        Err(CheckpointError::Generation { last: 8, .. })
+    ));
+    other.forget(&topic, 0);
+    rt.block_on(other.write(&meta(&cfg, 0, 1), &first)).unwrap();
+    let (found, bytes) = log.restore(&topic, 0, WAIT).unwrap().found.unwrap();
+    assert_eq!((found.generation, bytes == first), (1, true));
+}

@@ -116,6 +116,40 @@ impl DedupLog {
         })
     }
 
+    /// Whether the list adds up, before any segment is read: each segment
+    /// starts where the one before ends, has chunks and room for its ids,
+    /// and the oldest id remembered is within the log. A manifest whose
+    /// log does not is rejected like one with a damaged chunk, so a
+    /// restore falls back to the checkpoint before it.
+    pub fn check(&self) -> Result<(), String> {
+        let first = self.segments.first().map_or(self.base, |s| s.first);
+        let mut next = first;
+        for (i, s) in self.segments.iter().enumerate() {
+            if s.first != next {
+                return Err(format!(
+                    "dedup log segment {i} starts at id {}, the one before ends at {next}",
+                    s.first
+                ));
+            }
+            if s.chunks.is_empty() || s.len < 4 + s.count.saturating_mul(8) {
+                return Err(format!(
+                    "dedup log segment {i}: {} bytes in {} chunks cannot hold {} ids",
+                    s.len,
+                    s.chunks.len(),
+                    s.count
+                ));
+            }
+            next = s.end();
+        }
+        if self.base < first || self.base > next {
+            return Err(format!(
+                "dedup log: the oldest id remembered is {}, the log holds {first} to {next}",
+                self.base
+            ));
+        }
+        Ok(())
+    }
+
     /// The segments `prev` dropped that may be tombstoned once a manifest
     /// with this log is acknowledged: not one under a key this log uses.
     pub fn to_tombstone<'a>(&self, prev: Option<&'a DedupLog>) -> Vec<&'a SegmentRef> {

@@ -434,6 +434,8 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
         Err(e) => {
             error!(topic = %tp.0, partition = tp.1, error = %e,
                    "checkpoint cannot be decoded; starting empty at the committed offset");
+            // The empty state's checkpoints count generations from 1.
+            changelog.forget(&tp.0, tp.1);
             None
         }
     }

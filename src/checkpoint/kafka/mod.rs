@@ -328,6 +328,19 @@ impl Changelog {
         })
     }
 
+    /// Forgets the generation and dedup log of a partition's last
+    /// checkpoint: one that was loaded but could not be decoded, whose
+    /// partition starts empty and checkpoints from generation 1 (which the
+    /// loaded one's generation would refuse). A restore takes the newest
+    /// checkpoint in the log, whatever its generation.
+    pub fn forget(&self, topic: &str, partition: i32) {
+        let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = books.get_mut(&(topic.to_string(), partition)) {
+            b.last_generation = None;
+            b.log = None;
+        }
+    }
+
     fn book_of(&self, key: &(String, i32)) -> Book {
         let books = self.book.lock().unwrap_or_else(|p| p.into_inner());
         books.get(key).cloned().unwrap_or_default()

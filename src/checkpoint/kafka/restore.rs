@@ -226,6 +226,7 @@ impl<'a> Scan<'a> {
     /// The segments of a manifest's dedup log, read and verified, each with
     /// the number of its first id.
     fn load_log(&mut self, at: i64, log: &DedupLog) -> Result<RestoredLog, CheckpointError> {
+        log.check().map_err(|e| corrupt("manifest", e))?;
         let mut segments = Vec::with_capacity(log.segments.len());
         for s in &log.segments {
             let keys: Vec<String> = (0..s.chunks.len())

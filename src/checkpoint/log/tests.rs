@@ -127,3 +127,40 @@ fn a_state_restores_through_its_log() {
         ids(&log.unwrap())
     );
 }
+
+#[test]
+fn a_list_that_does_not_add_up_is_rejected_before_it_is_read() {
+    let mut log = DedupLog::next(None, &tail(7, 0, 0, 10), 1).unwrap();
+    let chunk = ChunkRef {
+        offset: 3,
+        len: 84,
+        xxh3: 0,
+    };
+    log.segments[0].len = 84;
+    log.segments[0].chunks = vec![chunk.clone()];
+    log.check().unwrap();
+    let mut gap = log.clone();
+    let mut second = log.segments[0].clone();
+    second.first = 11;
+    gap.segments.push(second);
+    let e = gap.check().unwrap_err();
+    assert!(
+        e.contains("segment 1 starts at id 11, the one before ends at 10"),
+        "{e}"
+    );
+    let mut past = log.clone();
+    past.base = 11;
+    assert!(past
+        .check()
+        .unwrap_err()
+        .contains("the oldest id remembered is 11, the log holds 0 to 10"));
+    let mut short = log.clone();
+    short.segments[0].len = 50;
+    assert!(short
+        .check()
+        .unwrap_err()
+        .contains("50 bytes in 1 chunks cannot hold 10 ids"));
+    let mut none = log;
+    none.segments[0].chunks.clear();
+    assert!(none.check().is_err());
+}
