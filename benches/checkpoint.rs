@@ -3,8 +3,11 @@
 //! a checkpoint every 10 s against none (two engines fed side by side in
 //! alternating batches, so the machine's drift hits both alike), and — with
 //! a broker in FRONTLINE_BENCH_KAFKA (`make bench` starts one) — the write
-//! and the restore of the state through the changelog topic. Figures, not
-//! assertions (docs/performance.md, "Checkpoints").
+//! and the restore of the state through the changelog topic; and a dedup
+//! memory of an hour's event ids as format 6 logs it against format 5's
+//! copy of all of it in every checkpoint (the copy and encode a checkpoint
+//! costs; with a broker, its restore). Figures, not assertions
+//! (docs/performance.md, "Checkpoints").
 //!
 //!     cargo bench --bench checkpoint
 
@@ -12,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::Changelog;
 use frontline::checkpoint::{
-    decode_state, encode_frozen, encode_frozen_into, encode_state, Meta, FORMAT_VERSION,
+    decode_restored, decode_state, encode_frozen, encode_frozen_into, encode_state, Meta,
+    FORMAT_VERSION,
 };
 use frontline::config::Config;
-use frontline::engine::{Engine, Spare};
-use frontline::event::{Body, Channel, Event, Id, Priority, TicketStatus};
+use frontline::engine::{DedupCopy, Engine, Spare};
+use frontline::event::{AgentStatus, Body, Channel, Event, Id, Priority, TicketStatus};
 use frontline::huge_pages::HugePageAlloc;
 
 /// The binary's allocator, so the state and its copies live where they do
@@ -99,6 +103,133 @@ fn engine(cfg: &Config) -> Engine {
     e
 }
 
+/// Checkpoints an hour of ids is written in (one every 10 s).
+const SEGMENTS: usize = 360;
+/// Ids a checkpoint adds (1 000 events/s on the partition).
+const PER_SEGMENT: usize = 10_000;
+
+/// An event that leaves nothing but its id in the state.
+fn status(k: usize) -> Event {
+    Event {
+        id: id("s", k),
+        ts: T0 + k as i64 / 10,
+        body: Body::AgentStatusChanged {
+            agent: id("A", k % 50),
+            status: if k.is_multiple_of(2) {
+                AgentStatus::Available
+            } else {
+                AgentStatus::Busy
+            },
+            queue: None,
+        },
+    }
+}
+
+/// An hour of ids (SEGMENTS × PER_SEGMENT): a checkpoint's copy and
+/// encode with the memory inline (format 5) and as a log (format 6, the
+/// last interval's ids), alternately; with a broker, the log written
+/// checkpoint by checkpoint and its restore against the inline one's.
+fn dedup_memory(cfg: &Config, rt: &tokio::runtime::Runtime, broker: Option<&str>) {
+    let logs = broker.map(|_| {
+        let mut c6 = cfg.clone();
+        c6.checkpoint.topic = Some(format!("bench-dedup-log-{}", std::process::id()));
+        let mut c5 = c6.clone();
+        c5.checkpoint.topic = Some(format!("bench-dedup-inline-{}", std::process::id()));
+        c5.checkpoint.write_format = 5;
+        let open = |c: &Config| rt.block_on(Changelog::open(c, 1)).expect("changelog");
+        (open(&c6), open(&c5))
+    });
+    let meta = |topic: &str, generation: u64| Meta {
+        topic: topic.into(),
+        partition: 0,
+        next_offset: generation as i64,
+        generation,
+        writer: "bench".into(),
+        wall_ms: 0,
+        last_event_wall_ms: None,
+    };
+    let mut e = Engine::new(cfg);
+    let mut logged = 0u64;
+    let t = Instant::now();
+    for s in 0..SEGMENTS {
+        for k in s * PER_SEGMENT..(s + 1) * PER_SEGMENT {
+            e.apply(status(k));
+        }
+        let Some((log, _)) = &logs else { continue };
+        let mut f = e.state().freeze_with(None, DedupCopy::LogFrom(logged));
+        let tail = f.take_dedup_tail().expect("a segment");
+        logged = tail.mark.first + tail.count;
+        let b = encode_frozen(&f, FORMAT_VERSION).expect("encode");
+        let m = meta("dedup-log", s as u64 + 1);
+        rt.block_on(log.write_logged(&m, &b, Some(&tail)))
+            .expect("write");
+    }
+    let ids = SEGMENTS * PER_SEGMENT;
+    eprintln!(
+        "{ids} ids applied{} in {:.1} s",
+        if logs.is_some() { " and logged" } else { "" },
+        t.elapsed().as_secs_f64()
+    );
+    let last = logged.saturating_sub(PER_SEGMENT as u64);
+    let (mut inline, mut as_log) = (Vec::new(), Vec::new());
+    let (mut inline_len, mut log_len) = (0, 0);
+    for round in 0..6 {
+        for log in [round % 2 == 0, round % 2 == 1] {
+            let t = Instant::now();
+            let copy = if log {
+                DedupCopy::LogFrom(last)
+            } else {
+                DedupCopy::Inline
+            };
+            let mut f = e.state().freeze_with(None, copy);
+            let tail = f.take_dedup_tail();
+            let b = encode_frozen(&f, if log { FORMAT_VERSION } else { 5 }).expect("encode");
+            let secs = t.elapsed().as_secs_f64();
+            let len = b.len() + tail.map_or(0, |t| t.body.len());
+            if log {
+                as_log.push(secs);
+                log_len = len;
+            } else {
+                inline.push(secs);
+                inline_len = len;
+            }
+        }
+    }
+    println!(
+        "{ids} dedup ids, one checkpoint's copy + encode: inline (format 5) {:.1} ms, {inline_len} bytes; \
+         logged (format 6, the last {PER_SEGMENT} ids) {:.2} ms, {log_len} bytes (medians of 6, alternating)",
+        median(&mut inline) * 1e3,
+        median(&mut as_log) * 1e3,
+    );
+    let Some((log, flat)) = &logs else { return };
+    let bytes = encode_frozen(&e.state().freeze(), 5).expect("encode");
+    rt.block_on(flat.write(&meta("dedup-inline", 1), &bytes))
+        .expect("write");
+    let (mut r5, mut r6) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        for logged in [round % 2 == 0, round % 2 == 1] {
+            let (cl, topic) = if logged {
+                (log, "dedup-log")
+            } else {
+                (flat, "dedup-inline")
+            };
+            let t = Instant::now();
+            let r = cl
+                .restore(topic, 0, Duration::from_secs(120))
+                .expect("restore");
+            let (_, b) = r.found.as_ref().expect("a checkpoint");
+            let st = decode_restored(b, r.dedup.as_ref()).expect("decode");
+            if logged { &mut r6 } else { &mut r5 }.push(t.elapsed().as_secs_f64());
+            std::hint::black_box(st);
+        }
+    }
+    println!(
+        "restore of {ids} dedup ids (read + decode): inline {:.2} s, as a log of {SEGMENTS} segments {:.2} s (medians of 6, alternating)",
+        median(&mut r5),
+        median(&mut r6)
+    );
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("checkpoint bench: run with `cargo bench --bench checkpoint`");
@@ -119,6 +250,8 @@ fn main() {
     let changelog = broker
         .as_ref()
         .map(|_| std::sync::Arc::new(rt.block_on(Changelog::open(&cfg, 1)).expect("changelog")));
+
+    dedup_memory(&cfg, &rt, broker.as_deref());
 
     let mut engines = [engine(&cfg), engine(&cfg)];
     let meta = |generation: u64, next_offset: i64| Meta {
