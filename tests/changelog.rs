@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use frontline::checkpoint::kafka::Changelog;
+use frontline::checkpoint::kafka::{Changelog, MAX_SEGMENTS};
 use frontline::checkpoint::{
     decode_manifest, decode_restored, encode_frozen, frame_chunk, CheckpointError, Meta,
     FORMAT_VERSION,
@@ -576,4 +576,61 @@ fn a_forgotten_checkpoint_lets_an_empty_state_start_again_at_generation_1() {
     rt.block_on(other.write(&meta(&cfg, 0, 1), &first)).unwrap();
     let (found, bytes) = log.restore(&topic, 0, WAIT).unwrap().found.unwrap();
     assert_eq!((found.generation, bytes == first), (1, true));
+}
+
+/// A dedup log of MAX_SEGMENTS segments starts over: the next checkpoint
+/// writes the whole memory as one segment, the one after tombstones the
+/// old ones, and what restores is the engine's state all along.
+#[test]
+fn a_long_dedup_log_starts_over_in_one_segment() {
+    let mut cfg = config(64 * 1024);
+    cfg.time.dedup_horizon = Dur::secs(7 * 24 * 3600);
+    let source = cfg.kafka.topics[0].clone();
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let lines = simulated(20 * (MAX_SEGMENTS + 2));
+    let mut engine = Engine::new(&cfg);
+    let mut starts = Vec::new();
+    for (g, part) in lines.chunks(20).enumerate() {
+        apply(&mut engine, part);
+        let (bytes, tail) = logged(&log, &source, &engine);
+        starts.push(tail.mark.first);
+        let m = meta(&cfg, 0, g as u64 + 1);
+        rt.block_on(log.write_logged(&m, &bytes, Some(&tail)))
+            .unwrap();
+    }
+    // Checkpoints 1 to MAX_SEGMENTS each add their own ids; the next one
+    // starts over from the oldest id, the last goes on from there.
+    assert_eq!(starts[0], 0);
+    assert!(starts[1..MAX_SEGMENTS].windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(starts[MAX_SEGMENTS], 0);
+    assert!(starts[MAX_SEGMENTS + 1] > starts[MAX_SEGMENTS - 1]);
+    let written = records(log.topic(), 0);
+    let last = written
+        .iter()
+        .rev()
+        .find(|(k, v)| k.ends_with("/m") && v.is_some())
+        .map(|(_, v)| decode_manifest(v.as_ref().unwrap()).unwrap())
+        .unwrap();
+    let gens: Vec<u64> = last
+        .dedup
+        .unwrap()
+        .segments
+        .iter()
+        .map(|s| s.generation)
+        .collect();
+    let n = MAX_SEGMENTS as u64;
+    assert_eq!(gens, [n + 1, n + 2]);
+    let tombstoned: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| k.split('/').nth(2) == Some("d") && v.is_none())
+        .map(|(k, _)| k.split('/').nth(3).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(tombstoned, (1..=n).collect());
+    let (m, back) = restored(&cfg, &source);
+    assert_eq!(m.generation, n + 2);
+    assert!(
+        as_json(&back) == as_json(engine.state()),
+        "restored another state"
+    );
 }

@@ -34,6 +34,8 @@
 //!
 //! and the manifest lists every segment still remembered, with its chunks'
 //! offsets. A segment is tombstoned once neither slot's manifest lists it.
+//! A log of [`MAX_SEGMENTS`] starts over: the next checkpoint writes the
+//! whole memory as one segment.
 //!
 //! ## Restore
 //!
@@ -81,6 +83,12 @@ const FIRST_WINDOW: i64 = 64;
 const MAX_WINDOW: i64 = 1024;
 /// Room on top of a chunk for its key, frame and record-batch headers.
 const RECORD_HEADROOM: usize = 64 * 1024;
+/// Segments a dedup log lists at most: at this many the next checkpoint
+/// writes the whole memory as one segment and the log starts over. It
+/// bounds a restore's fetches (one a segment) and the manifest's size, for
+/// one copy of the memory every this many checkpoints (at the 10 s
+/// default, one every 10 minutes against one every checkpoint in format 5).
+pub const MAX_SEGMENTS: usize = 64;
 /// How long `open` waits for the broker.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -226,14 +234,16 @@ impl Changelog {
     /// How a partition's next checkpoint copies its dedup memory, whose
     /// numbering is `epoch`: into the state below format 6; else as a log,
     /// from where the last checkpoint's log ends when that log is of the
-    /// same numbering, or all of it.
+    /// same numbering and lists fewer than [`MAX_SEGMENTS`], or all of it.
     pub fn dedup_copy(&self, topic: &str, partition: i32, epoch: u64) -> DedupCopy {
         if self.version < 6 {
             return DedupCopy::Inline;
         }
         let book = self.book_of(&(topic.to_string(), partition));
         match book.log {
-            Some(l) if l.epoch == epoch => DedupCopy::LogFrom(l.end()),
+            Some(l) if l.epoch == epoch && l.segments.len() < MAX_SEGMENTS => {
+                DedupCopy::LogFrom(l.end())
+            }
             _ => DedupCopy::LogFrom(0),
         }
     }
