@@ -315,18 +315,24 @@ pub fn manifest_from_sums(
         meta: meta.clone(),
         state_len: state.len() as u64,
         state_xxh3: xxh3_64(state),
-        chunks: bodies
-            .iter()
-            .zip(sums)
-            .zip(offsets)
-            .map(|((b, &xxh3), &offset)| ChunkRef {
-                offset,
-                len: b.len() as u64,
-                xxh3,
-            })
-            .collect(),
+        chunks: chunk_refs(bodies, sums, offsets),
         dedup: None,
     }
+}
+
+/// Where chunks went (`offsets`) and what they hold (their bodies and
+/// checksums), as a manifest lists them.
+pub fn chunk_refs(bodies: &[&[u8]], sums: &[u64], offsets: &[i64]) -> Vec<ChunkRef> {
+    bodies
+        .iter()
+        .zip(sums)
+        .zip(offsets)
+        .map(|((b, &xxh3), &offset)| ChunkRef {
+            offset,
+            len: b.len() as u64,
+            xxh3,
+        })
+        .collect()
 }
 
 /// Joins the framed chunks of a manifest (in its order) into the state,

@@ -67,7 +67,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::{
-    encode_manifest, frame_chunk_into, manifest_from_sums, split, CheckpointError, ChunkRef,
+    chunk_refs, encode_manifest, frame_chunk_into, manifest_from_sums, split, CheckpointError,
     DedupLog, Meta, RestoredLog, FRAME_OVERHEAD,
 };
 use crate::config::Config;
@@ -549,20 +549,6 @@ fn reader_config(base: ClientConfig, cfg: &Config) -> ClientConfig {
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest");
     consumer_cfg
-}
-
-/// Where chunks went and what they hold.
-fn chunk_refs(bodies: &[&[u8]], sums: &[u64], offsets: &[i64]) -> Vec<ChunkRef> {
-    bodies
-        .iter()
-        .zip(sums)
-        .zip(offsets)
-        .map(|((b, &xxh3), &offset)| ChunkRef {
-            offset,
-            len: b.len() as u64,
-            xxh3,
-        })
-        .collect()
 }
 
 async fn delivered(f: DeliveryFuture) -> Result<i64, CheckpointError> {
