@@ -66,10 +66,10 @@ impl fmt::Debug for IdSet {
 pub struct Dedup {
     seen: IdSet,
     /// Hashes in the order they were seen, oldest first.
-    pub(super) order: VecDeque<u64>,
+    order: VecDeque<u64>,
     /// Runs of `order`: (second of the event clock, ids seen in it). The
     /// clock never goes back, so the runs are in time order.
-    pub(super) seconds: VecDeque<(i64, u32)>,
+    seconds: VecDeque<(i64, u32)>,
     /// Ids forgotten so far: the arrival number of `order`'s front, ids
     /// numbered from 0 as they arrive (a logged checkpoint names the ids
     /// it holds by these numbers).
@@ -278,9 +278,11 @@ impl Dedup {
 pub struct FrozenDedup {
     order: Vec<u64>,
     seconds: Vec<(i64, u32)>,
-    /// For a logged checkpoint: the segment of the ids its log lacks
-    /// (taken out by [`FrozenDedup::take_tail`] before the copy is encoded).
-    log: Option<LogTail>,
+    /// A copy for a logged checkpoint: it writes an empty memory.
+    logged: bool,
+    /// The segment of the ids a logged checkpoint's log lacks (taken out
+    /// by [`FrozenDedup::take_tail`] before the copy is encoded).
+    tail: Option<LogTail>,
 }
 
 /// What part of the dedup memory a checkpoint copies.
@@ -310,36 +312,31 @@ impl Dedup {
     /// copy (emptied by `FrozenDedup::into_spare`) where they are large
     /// enough.
     pub fn freeze_into(&self, spare: FrozenDedup, copy: DedupCopy) -> FrozenDedup {
-        fn flat<T: Copy>(q: &VecDeque<T>, skip: usize, mut v: Vec<T>) -> Vec<T> {
-            let n = q.len() - skip;
+        fn flat<T: Copy>(q: &VecDeque<T>, mut v: Vec<T>) -> Vec<T> {
             v.clear();
-            if v.capacity() < n {
-                v = Vec::with_capacity(n + n / 8);
+            if v.capacity() < q.len() {
+                v = Vec::with_capacity(q.len() + q.len() / 8);
             }
             let (a, b) = q.as_slices();
-            if skip < a.len() {
-                v.extend_from_slice(&a[skip..]);
-                v.extend_from_slice(b);
-            } else {
-                v.extend_from_slice(&b[skip - a.len()..]);
-            }
+            v.extend_from_slice(a);
+            v.extend_from_slice(b);
             v
         }
         let DedupCopy::LogFrom(first) = copy else {
             return FrozenDedup {
-                order: flat(&self.order, 0, spare.order),
-                seconds: flat(&self.seconds, 0, spare.seconds),
-                log: None,
+                order: flat(&self.order, spare.order),
+                seconds: flat(&self.seconds, spare.seconds),
+                logged: false,
+                tail: None,
             };
         };
         let arrived = self.base + self.order.len() as u64;
         let first = first.clamp(self.base, arrived);
         let skip = (first - self.base) as usize;
         let (runs_skip, split) = self.runs_before(skip);
-        let mut seconds = flat(&self.seconds, runs_skip, spare.seconds);
-        if let Some(front) = seconds.first_mut() {
-            front.1 -= split;
-        }
+        // The first run counts only the ids from `first` on.
+        let runs = self.seconds.range(runs_skip..).enumerate();
+        let runs = runs.map(|(i, &(s, n))| (s, if i == 0 { n - split } else { n }));
         let mark = LogMark {
             epoch: self.epoch,
             base: self.base,
@@ -347,12 +344,11 @@ impl Dedup {
         };
         // The ids go straight into the segment's body: the one copy of
         // them this checkpoint makes.
-        let tail = super::dedup_log::encode_tail(mark, &self.order, skip, &seconds);
-        seconds.clear();
         FrozenDedup {
             order: spare.order,
-            seconds,
-            log: Some(tail),
+            seconds: spare.seconds,
+            logged: true,
+            tail: Some(super::dedup_log::encode_tail(mark, &self.order, skip, runs)),
         }
     }
 
@@ -380,7 +376,8 @@ impl FrozenDedup {
     pub fn into_spare(mut self) -> FrozenDedup {
         self.order.clear();
         self.seconds.clear();
-        self.log = None;
+        self.logged = false;
+        self.tail = None;
         self
     }
 
@@ -399,11 +396,7 @@ impl FrozenDedup {
     /// The segment of a logged copy (`None`: a copy for the state itself,
     /// or one taken already); the copy still writes an empty memory.
     pub fn take_tail(&mut self) -> Option<LogTail> {
-        self.log.as_mut().map(|t| LogTail {
-            mark: t.mark,
-            count: t.count,
-            body: std::mem::take(&mut t.body),
-        })
+        self.tail.take()
     }
 }
 
@@ -414,7 +407,7 @@ struct WrittenCopy<'a> {
 
 impl Serialize for WrittenCopy<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.copy.log.is_some() {
+        if self.copy.logged {
             return write_dedup(s, &NO_HASHES, &NO_HASHES, &NO_RUNS);
         }
         let (order, seconds) = (&self.copy.order, &self.copy.seconds);

@@ -57,17 +57,18 @@ pub struct LogTail {
     pub body: Vec<u8>,
 }
 
-/// The segment of the ids of `order` from the `skip`-th on, in `runs`.
+/// The segment of the ids of `order` from the `skip`-th on, in `runs`
+/// (which count exactly those).
 pub(super) fn encode_tail(
     mark: LogMark,
     order: &VecDeque<u64>,
     skip: usize,
-    runs: &[(i64, u32)],
+    runs: impl ExactSizeIterator<Item = (i64, u32)>,
 ) -> LogTail {
     let n = order.len() - skip;
     let mut body = Vec::with_capacity(4 + runs.len() * 12 + n * 8);
     body.extend_from_slice(&(runs.len() as u32).to_le_bytes());
-    for &(second, k) in runs {
+    for (second, k) in runs {
         body.extend_from_slice(&second.to_le_bytes());
         body.extend_from_slice(&k.to_le_bytes());
     }

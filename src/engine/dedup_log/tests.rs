@@ -81,7 +81,9 @@ fn a_copy_from_before_the_memory_holds_all_of_it() {
     // into the state.
     let mut inl = d.freeze_into(FrozenDedup::default(), DedupCopy::Inline);
     assert!(inl.take_tail().is_none());
-    let logged = d.freeze_into(FrozenDedup::default(), DedupCopy::LogFrom(0));
+    let mut logged = d.freeze_into(FrozenDedup::default(), DedupCopy::LogFrom(0));
+    assert!(logged.take_tail().is_some());
+    assert!(logged.take_tail().is_none(), "a segment is taken once");
     let empty: Dedup =
         postcard::from_bytes(&postcard::to_stdvec(&logged.written(6)).unwrap()).unwrap();
     assert!(empty.is_empty());
