@@ -239,8 +239,11 @@ impl Changelog {
         if self.version < 6 {
             return DedupCopy::Inline;
         }
-        let book = self.book_of(&(topic.to_string(), partition));
-        match book.log {
+        let books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        let log = books
+            .get(&(topic.to_string(), partition))
+            .and_then(|b| b.log.as_ref());
+        match log {
             Some(l) if l.epoch == epoch && l.segments.len() < MAX_SEGMENTS => {
                 DedupCopy::LogFrom(l.end())
             }

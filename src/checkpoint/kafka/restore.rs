@@ -222,8 +222,8 @@ impl<'a> Scan<'a> {
         let keys: Vec<String> = (0..m.chunks.len())
             .map(|i| chunk_key(self.topic, self.partition, slot, i))
             .collect();
-        let framed = self.fetch(at, "", &m.chunks, &keys)?;
-        let framed: Vec<&[u8]> = framed.iter().map(|o| self.value(*o)).collect();
+        self.fetch(at, "", &m.chunks, &keys)?;
+        let framed: Vec<&[u8]> = m.chunks.iter().map(|c| self.value(c.offset)).collect();
         assemble(m, &framed)
     }
 
@@ -238,8 +238,8 @@ impl<'a> Scan<'a> {
                 .map(|i| segment_key(self.topic, self.partition, s.generation, i))
                 .collect();
             let what = format!("segment {} ", s.generation);
-            let framed = self.fetch(at, &what, &s.chunks, &keys)?;
-            let framed: Vec<&[u8]> = framed.iter().map(|o| self.value(*o)).collect();
+            self.fetch(at, &what, &s.chunks, &keys)?;
+            let framed: Vec<&[u8]> = s.chunks.iter().map(|c| self.value(c.offset)).collect();
             segments.push((s.first, assemble_segment(s, &framed)?));
         }
         Ok(RestoredLog {
@@ -284,15 +284,15 @@ impl<'a> Scan<'a> {
     }
 
     /// Reads the chunks listed (before the manifest at `at`) that are not
-    /// read yet, and checks each is the newest record of its key: their
-    /// offsets. `what` goes before each chunk's name in errors.
+    /// read yet, and checks each is there, under its key, and the newest
+    /// record of it. `what` goes before each chunk's name in errors.
     fn fetch(
         &mut self,
         at: i64,
         what: &str,
         chunks: &[ChunkRef],
         keys: &[String],
-    ) -> Result<Vec<i64>, CheckpointError> {
+    ) -> Result<(), CheckpointError> {
         if let Some(c) = chunks
             .iter()
             .find(|c| c.offset >= at || c.offset < self.low)
@@ -345,7 +345,7 @@ impl<'a> Scan<'a> {
                 }
             }
         }
-        Ok(chunks.iter().map(|c| c.offset).collect())
+        Ok(())
     }
 
     /// Reads offsets `start..end` of the changelog partition, keeping the
