@@ -18,6 +18,13 @@ use crate::event::{Channel, Priority};
 #[serde(from = "u128", into = "u128")]
 pub(super) struct CustomerKey(u64, u64);
 
+impl CustomerKey {
+    /// Its low 64 bits, which a table files it under (a hash already).
+    pub(super) fn low(&self) -> u64 {
+        self.1
+    }
+}
+
 impl From<u128> for CustomerKey {
     fn from(k: u128) -> Self {
         CustomerKey((k >> 64) as u64, k as u64)
@@ -37,11 +44,7 @@ pub(super) fn customer_key(id: &str) -> CustomerKey {
 impl Engine {
     /// `customer.subscribed`: the customer becomes active (once).
     pub(super) fn customer_subscribed(&mut self, customer: &str) {
-        let c = self
-            .state
-            .customers
-            .entry(customer_key(customer))
-            .or_default();
+        let c = self.state.customers.entry(customer_key(customer));
         if !c.active {
             c.active = true;
             self.state.metrics.active_customers += 1;
@@ -74,11 +77,7 @@ impl Engine {
         self.win_count(ts, WindowCount::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.settings.repeat_window;
-        let cust = self
-            .state
-            .customers
-            .entry(customer_key(customer))
-            .or_default();
+        let cust = self.state.customers.entry(customer_key(customer));
         // Contacts are ordered by (ts, id hash): at equal times the order
         // still does not depend on which arrived first.
         let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());

@@ -10,24 +10,59 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::customer_table::{CustomerChanges, Customers, FrozenCustomers};
 use super::customers::CustomerKey;
 use super::dedup::{Dedup, DedupCopy, FrozenDedup};
 use super::dedup_log::LogTail;
+use super::labels::LabelCap;
 use super::sla_clocked::SlaTimers;
-use super::state::{Call, Customer, Ticket};
-use super::table::{self, Table};
+use super::state::{Agent, Call, Customer, Metrics, Ticket};
+use super::table::{self, Table, TableChanges};
+use super::timers::Timer;
+use super::window::Windows;
 use super::State;
+use crate::event::{Event, Id};
 
 /// A copy of an engine's [`State`] taken between two events, to encode as
 /// a checkpoint while the engine goes on.
 pub struct FrozenState {
-    /// Everything but the tickets, calls and dedup memory (empty here).
+    /// Everything but the tickets, calls, customers and dedup memory
+    /// (empty here).
     rest: State,
-    tickets: table::Frozen<Ticket>,
-    calls: table::Frozen<Call>,
+    tickets: TableCopy<Ticket>,
+    calls: TableCopy<Call>,
+    customers: FrozenCustomers,
     dedup: FrozenDedup,
+}
+
+/// A table's entries, all of them or those changed since the last copy.
+enum TableCopy<V> {
+    Whole(table::Frozen<V>),
+    Changes(table::FrozenChanges<V>),
+}
+
+impl<V> TableCopy<V> {
+    fn into_spare(self) -> table::Spare<V> {
+        match self {
+            TableCopy::Whole(f) => f.into_spare(),
+            TableCopy::Changes(c) => c.into_spare(),
+        }
+    }
+}
+
+impl<V: serde::Serialize> Serialize for TableCopy<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            TableCopy::Whole(f) => f.serialize(s),
+            TableCopy::Changes(c) => c.serialize(s),
+        }
+    }
 }
 
 /// The allocations of an encoded [`FrozenState`], emptied, for the next
@@ -39,7 +74,7 @@ pub struct Spare {
     tickets: table::Spare<Ticket>,
     calls: table::Spare<Call>,
     dedup: FrozenDedup,
-    customers: FxHashMap<CustomerKey, Customer>,
+    customers: Vec<(CustomerKey, Customer)>,
 }
 
 impl FrozenState {
@@ -47,18 +82,17 @@ impl FrozenState {
     /// thread does not pay for the drop) and keeps its large allocations.
     pub fn into_spare(self) -> Spare {
         let FrozenState {
-            mut rest,
+            rest: _,
             tickets,
             calls,
+            customers,
             dedup,
         } = self;
-        let mut customers = std::mem::take(&mut rest.customers);
-        customers.clear();
         Spare {
             tickets: tickets.into_spare(),
             calls: calls.into_spare(),
             dedup: dedup.into_spare(),
-            customers,
+            customers: customers.into_spare(),
         }
     }
 }
@@ -85,41 +119,158 @@ impl State {
     /// ids the log still lacks (`src/engine/dedup_log.rs`).
     pub fn freeze_with(&self, spare: Option<Spare>, dedup: DedupCopy) -> FrozenState {
         let s = spare.unwrap_or_default();
-        let mut customers = s.customers;
-        customers.clone_from(&self.customers);
         FrozenState {
-            tickets: self.tickets.freeze_into(s.tickets),
-            calls: self.calls.freeze_into(s.calls),
+            tickets: TableCopy::Whole(self.tickets.freeze_into(s.tickets)),
+            calls: TableCopy::Whole(self.calls.freeze_into(s.calls)),
+            customers: self.customers.freeze_into(s.customers),
             dedup: self.dedup.freeze_into(s.dedup, dedup),
-            // No `..`: a new field of the state must be placed here too.
-            rest: State {
-                clock: self.clock,
-                tickets: Table::default(),
-                calls: Table::default(),
-                agents: self.agents.clone(),
-                customers,
-                held_tickets: self.held_tickets.clone(),
-                held_calls: self.held_calls.clone(),
-                held_count: self.held_count,
-                timers: self.timers.clone(),
-                sla_tickets: SlaTimers::new(),
-                sla_calls: SlaTimers::new(),
-                sla_live: 0,
-                timer_seq: self.timer_seq,
-                next_sweep: self.next_sweep,
-                next_slow_sweep: self.next_slow_sweep,
-                dedup: Dedup::default(),
-                queues: self.queues.clone(),
-                agent_labels: self.agent_labels.clone(),
-                metrics: self.metrics.clone(),
-                windows: self.windows.clone(),
-                breaches: Vec::new(),
-                breaches_dropped: 0,
-                sla_events: Vec::new(),
-                sla_events_dropped: 0,
-            },
+            rest: self.rest(),
         }
     }
+
+    /// From now on the tickets, calls and customers changed are marked,
+    /// for checkpoints of changes ([`State::freeze_changes`]); the first
+    /// checkpoint after this holds what changed since.
+    pub fn track_changes(&mut self) {
+        self.tickets.track_changes();
+        self.calls.track_changes();
+        self.customers.track_changes();
+    }
+
+    /// [`State::freeze_with`], and changes marked from here on
+    /// ([`State::track_changes`]): the next copy of changes holds those
+    /// after this copy.
+    pub fn freeze_whole(&mut self, spare: Option<Spare>, dedup: DedupCopy) -> FrozenState {
+        let f = self.freeze_with(spare, dedup);
+        self.track_changes();
+        f
+    }
+
+    /// A copy of the tickets, calls and customers changed since the last
+    /// copy (and the ids removed), with the rest of the state whole: read
+    /// back as [`StateChanges`] and applied to the state of the copy
+    /// before ([`State::apply_changes`]), it gives the state now. When the
+    /// changes are not known (marks not on, or a table rehashed since) the
+    /// copy is whole ([`State::freeze_whole`]; [`FrozenState::is_changes`]
+    /// tells which).
+    pub fn freeze_changes(&mut self, spare: Option<Spare>, dedup: DedupCopy) -> FrozenState {
+        if self.tickets.changes_unknown()
+            || self.calls.changes_unknown()
+            || self.customers.changes_unknown()
+        {
+            return self.freeze_whole(spare, dedup);
+        }
+        let s = spare.unwrap_or_default();
+        let changes = "known a line above";
+        FrozenState {
+            tickets: TableCopy::Changes(
+                self.tickets.freeze_changes_into(s.tickets).expect(changes),
+            ),
+            calls: TableCopy::Changes(self.calls.freeze_changes_into(s.calls).expect(changes)),
+            customers: self
+                .customers
+                .freeze_changes_into(s.customers)
+                .expect(changes),
+            dedup: self.dedup.freeze_into(s.dedup, dedup),
+            rest: self.rest(),
+        }
+    }
+
+    /// Applies a checkpoint of changes read back onto the state of the
+    /// checkpoint before it.
+    pub fn apply_changes(&mut self, c: StateChanges) {
+        // No `..`: a new field of the state must be placed here too.
+        let StateChanges {
+            clock,
+            tickets,
+            calls,
+            agents,
+            customers,
+            held_tickets,
+            held_calls,
+            held_count,
+            timers,
+            timer_seq,
+            next_sweep,
+            next_slow_sweep,
+            dedup,
+            queues,
+            agent_labels,
+            metrics,
+            windows,
+        } = c;
+        self.clock = clock;
+        self.tickets.apply_changes(tickets);
+        self.calls.apply_changes(calls);
+        self.agents = agents;
+        self.customers.apply_changes(customers);
+        self.held_tickets = held_tickets;
+        self.held_calls = held_calls;
+        self.held_count = held_count;
+        self.timers = timers;
+        self.timer_seq = timer_seq;
+        self.next_sweep = next_sweep;
+        self.next_slow_sweep = next_slow_sweep;
+        self.dedup = dedup;
+        self.queues = queues;
+        self.agent_labels = agent_labels;
+        self.metrics = metrics;
+        self.windows = windows;
+    }
+
+    /// A copy of all but the tables and the dedup memory.
+    fn rest(&self) -> State {
+        State {
+            // No `..`: a new field of the state must be placed here too.
+            clock: self.clock,
+            tickets: Table::default(),
+            calls: Table::default(),
+            agents: self.agents.clone(),
+            customers: Customers::default(),
+            held_tickets: self.held_tickets.clone(),
+            held_calls: self.held_calls.clone(),
+            held_count: self.held_count,
+            timers: self.timers.clone(),
+            sla_tickets: SlaTimers::new(),
+            sla_calls: SlaTimers::new(),
+            sla_live: 0,
+            timer_seq: self.timer_seq,
+            next_sweep: self.next_sweep,
+            next_slow_sweep: self.next_slow_sweep,
+            dedup: Dedup::default(),
+            queues: self.queues.clone(),
+            agent_labels: self.agent_labels.clone(),
+            metrics: self.metrics.clone(),
+            windows: self.windows.clone(),
+            breaches: Vec::new(),
+            breaches_dropped: 0,
+            sla_events: Vec::new(),
+            sla_events_dropped: 0,
+        }
+    }
+}
+
+/// A checkpoint of changes read back: the state's fields in their order,
+/// the tickets, calls and customers as changes.
+#[derive(Deserialize)]
+pub struct StateChanges {
+    clock: Option<i64>,
+    tickets: TableChanges<Ticket>,
+    calls: TableChanges<Call>,
+    agents: FxHashMap<Id, Agent>,
+    customers: CustomerChanges,
+    held_tickets: FxHashMap<Id, Vec<Event>>,
+    held_calls: FxHashMap<Id, Vec<Event>>,
+    held_count: usize,
+    timers: BinaryHeap<Reverse<Timer>>,
+    timer_seq: u64,
+    next_sweep: i64,
+    next_slow_sweep: i64,
+    dedup: Dedup,
+    queues: LabelCap,
+    agent_labels: LabelCap,
+    metrics: Metrics,
+    windows: Windows,
 }
 
 /// The checkpointed fields of `st` in declaration order (what the derived
@@ -129,6 +280,7 @@ fn write_state<S: Serializer>(
     st: &State,
     tickets: &impl Serialize,
     calls: &impl Serialize,
+    customers: &impl Serialize,
     dedup: &impl Serialize,
 ) -> Result<S::Ok, S::Error> {
     // No `..`: a new field of the state must be placed here too.
@@ -137,7 +289,7 @@ fn write_state<S: Serializer>(
         tickets: _,
         calls: _,
         agents,
-        customers,
+        customers: _,
         held_tickets,
         held_calls,
         held_count,
@@ -181,11 +333,23 @@ fn write_state<S: Serializer>(
 
 impl Serialize for State {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_state(s, self, &self.tickets, &self.calls, &self.dedup)
+        write_state(
+            s,
+            self,
+            &self.tickets,
+            &self.calls,
+            &self.customers,
+            &self.dedup,
+        )
     }
 }
 
 impl FrozenState {
+    /// Whether this is a copy of changes ([`State::freeze_changes`]).
+    pub fn is_changes(&self) -> bool {
+        matches!(self.tickets, TableCopy::Changes(_))
+    }
+
     /// The segment of the dedup log this copy adds, taken out of it
     /// (`None`: its dedup memory is in the state).
     pub fn take_dedup_tail(&mut self) -> Option<LogTail> {
@@ -208,6 +372,6 @@ impl Serialize for Written<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let st = self.st;
         let dedup = st.dedup.written(self.version);
-        write_state(s, &st.rest, &st.tickets, &st.calls, &dedup)
+        write_state(s, &st.rest, &st.tickets, &st.calls, &st.customers, &dedup)
     }
 }

@@ -33,6 +33,8 @@ macro_rules! bump {
     }};
 }
 
+mod changes;
+mod customer_table;
 mod held_ids;
 mod id_pool;
 mod keys;
@@ -57,7 +59,7 @@ use crate::event::{Body, Channel, EntityRef, Event, EventType, Id, Priority};
 
 pub use keys::dims;
 pub use labels::{LabelCap, LabelId, OTHER, UNKNOWN};
-use state::{Agent, Call, Customer, Ticket};
+use state::{Agent, Call, Ticket};
 pub use state::{ExemplarSource, Metrics, PromHist};
 use table::Table;
 use window::{DimKey, DurMetric, WindowCount, Windows};
@@ -76,7 +78,7 @@ mod dedup_log;
 pub use dedup_log::{LogTail, Segment};
 
 mod freeze;
-pub use freeze::{FrozenState, Spare};
+pub use freeze::{FrozenState, Spare, StateChanges};
 
 /// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
 /// step reads what the one two events earlier asked for.
@@ -99,7 +101,7 @@ mod ticket_form;
 mod tickets;
 mod timers;
 
-use customers::CustomerKey;
+use customer_table::Customers;
 pub use settings::Settings;
 use timers::{Timer, TimerKind};
 
@@ -113,7 +115,7 @@ pub struct State {
     calls: Table<Call>,
     agents: FxHashMap<Id, Agent>,
     /// Keyed by [`customer_key`]: the id itself is never needed again.
-    customers: FxHashMap<CustomerKey, Customer>,
+    customers: Customers,
     held_tickets: FxHashMap<Id, Vec<Event>>,
     held_calls: FxHashMap<Id, Vec<Event>>,
     held_count: usize,
@@ -174,7 +176,7 @@ impl Engine {
             tickets: Table::default(),
             calls: Table::default(),
             agents: FxHashMap::default(),
-            customers: FxHashMap::default(),
+            customers: Customers::default(),
             held_tickets: FxHashMap::default(),
             held_calls: FxHashMap::default(),
             held_count: 0,
@@ -245,6 +247,12 @@ impl Engine {
     /// The state, for checkpointing.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The state, for checkpoints that take its changes
+    /// ([`State::freeze_changes`]).
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
     }
 
     /// The event clock (epoch ms), if any event has been seen.

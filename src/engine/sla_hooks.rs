@@ -198,16 +198,14 @@ impl Engine {
         let settings = &self.settings;
         let (tickets, calls, _, _, mut cx) = split(settings, &mut self.state);
         if slow {
-            for (id, t) in tickets.iter_mut() {
-                if super::timers::ticket_expired(settings, t, now) {
-                    cx.stop_all(t, &id, now);
-                }
-            }
+            tickets.each_mut_where(
+                |t| super::timers::ticket_expired(settings, t, now),
+                |id, t| cx.stop_all(t, &id, now),
+            );
         }
-        for (id, c) in calls.iter_mut() {
-            if super::timers::call_expired(settings, c, now) {
-                cx.stop_all(c, &id, now);
-            }
-        }
+        calls.each_mut_where(
+            |c| super::timers::call_expired(settings, c, now),
+            |id, c| cx.stop_all(c, &id, now),
+        );
     }
 }

@@ -16,9 +16,10 @@ use std::num::NonZeroU64;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use serde::de::{MapAccess, Visitor};
-use serde::ser::SerializeMap;
+use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::changes::Marks;
 use super::held_ids::Hold;
 use super::probe::{prefetch, Probe, Step};
 use super::thin_id::{bits_addr, Key};
@@ -41,6 +42,10 @@ pub struct Slot(usize);
 pub struct Table<V> {
     raw: HashTable<(ThinId, V)>,
     probe: Probe,
+    /// Entries changed since the last checkpoint (`super::changes`).
+    marks: Marks,
+    /// Ids removed since the last checkpoint, while marks are on.
+    removed: RemovedIds,
 }
 
 impl<V> Default for Table<V> {
@@ -48,16 +53,38 @@ impl<V> Default for Table<V> {
         Table {
             raw: HashTable::new(),
             probe: Probe::default(),
+            marks: Marks::default(),
+            removed: RemovedIds::default(),
         }
     }
 }
 
+/// A clone marks nothing: it is not the table checkpoints follow.
 impl<V: Clone> Clone for Table<V> {
     fn clone(&self) -> Self {
         Table {
             raw: self.raw.clone(),
-            probe: Probe::default(),
+            ..Table::default()
         }
+    }
+}
+
+/// Ids end to end.
+#[derive(Debug, Default)]
+pub struct RemovedIds {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl RemovedIds {
+    fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a..b])
     }
 }
 
@@ -124,10 +151,8 @@ impl<V> Table<V> {
 
     /// The entry of `id`, to change.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut V> {
-        let key = Key::of(id);
-        self.raw
-            .find_mut(hash_id(id), |e| key.matches(&e.0))
-            .map(|e| &mut e.1)
+        let s = self.slot(id)?;
+        Some(self.at_mut(s))
     }
 
     /// The entry at a slot from [`Table::slot`] or [`Table::insert`].
@@ -149,6 +174,7 @@ impl<V> Table<V> {
     /// The entry at a slot, to change.
     #[inline]
     pub fn at_mut(&mut self, s: Slot) -> &mut V {
+        self.marks.mark(s.0);
         &mut self
             .raw
             .get_bucket_mut(s.0)
@@ -165,15 +191,26 @@ impl<V> Table<V> {
     /// [`Table::insert`] with the id's [`hash_id`] already at hand.
     pub fn insert_hashed(&mut self, hash: u64, id: &str, v: V) -> Slot {
         debug_assert!(!self.contains_key(id) && hash == hash_id(id));
+        if self.raw.len() == self.raw.capacity() {
+            // No room left: this insert may rehash, moving every entry.
+            self.marks.moving();
+        }
         let e = self.raw.insert_unique(hash, (ThinId::new(id), v), rehash);
-        Slot(e.bucket_index())
+        let i = e.bucket_index();
+        self.marks.mark(i);
+        Slot(i)
     }
 
     /// Removes the entry of `id`.
     pub fn remove(&mut self, id: &str) -> Option<V> {
         let key = Key::of(id);
         match self.raw.find_entry(hash_id(id), |e| key.matches(&e.0)) {
-            Ok(e) => Some(e.remove().0 .1),
+            Ok(e) => {
+                if self.marks.on() {
+                    self.removed.push(id);
+                }
+                Some(e.remove().0 .1)
+            }
             Err(_) => None,
         }
     }
@@ -200,6 +237,7 @@ impl<V> Table<V> {
     /// The id and entry at a slot, the entry to change.
     #[inline]
     pub fn entry_at_mut(&mut self, s: Slot) -> (IdStr<'_>, &mut V) {
+        self.marks.mark(s.0);
         let e = self
             .raw
             .get_bucket_mut(s.0)
@@ -212,14 +250,47 @@ impl<V> Table<V> {
         self.raw.iter().map(|e| (e.0.as_str(), &e.1))
     }
 
-    /// Every entry, to change.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (IdStr<'_>, &mut V)> {
-        self.raw.iter_mut().map(|e| (e.0.as_str(), &mut e.1))
+    /// Calls `f` on every entry for which `pick` holds, to change it (only
+    /// those count as changed).
+    pub fn each_mut_where(
+        &mut self,
+        pick: impl Fn(&V) -> bool,
+        mut f: impl FnMut(IdStr<'_>, &mut V),
+    ) {
+        for i in 0..self.raw.num_buckets() {
+            if let Some(e) = self.raw.get_bucket_mut(i) {
+                if pick(&e.1) {
+                    self.marks.mark(i);
+                    f(e.0.as_str(), &mut e.1);
+                }
+            }
+        }
     }
 
     /// Keeps the entries for which `f` says so.
-    pub fn retain(&mut self, mut f: impl FnMut(&str, &mut V) -> bool) {
-        self.raw.retain(|e| f(&e.0.as_str(), &mut e.1));
+    pub fn retain(&mut self, mut f: impl FnMut(&str, &V) -> bool) {
+        let (marking, removed) = (self.marks.on(), &mut self.removed);
+        self.raw.retain(|e| {
+            let id = e.0.as_str();
+            let keep = f(&id, &e.1);
+            if !keep && marking {
+                removed.push(&id);
+            }
+            keep
+        });
+    }
+
+    /// Marks the entries changed from now on (`super::changes`), for
+    /// checkpoints that write only those.
+    pub fn track_changes(&mut self) {
+        self.marks.start();
+        self.removed = RemovedIds::default();
+    }
+
+    /// Whether the next copy of changes must be whole: marks are off, or
+    /// the entries moved since the last copy.
+    pub fn changes_unknown(&self) -> bool {
+        !self.marks.on() || self.marks.moved()
     }
 }
 
@@ -290,6 +361,103 @@ impl<V> Frozen<V> {
         entries.clear();
         drop(_hold);
         Spare(entries)
+    }
+}
+
+/// The entries of a table changed since its last copy, and the ids it
+/// removed meanwhile: what a checkpoint of changes writes of it (read back
+/// as [`TableChanges`]). Ids are held as in [`Frozen`].
+pub struct FrozenChanges<V> {
+    removed: RemovedIds,
+    entries: Vec<(IdAt, V)>,
+    _hold: Hold,
+}
+
+impl<V: Clone> Table<V> {
+    /// The changes since the last copy, into the allocation of an earlier
+    /// copy, and no more marks; `None` (and the marks kept) when they are
+    /// unknown ([`Table::changes_unknown`]).
+    pub fn freeze_changes_into(&mut self, spare: Spare<V>) -> Option<FrozenChanges<V>> {
+        if self.changes_unknown() {
+            return None;
+        }
+        let mut entries = spare.0;
+        let hold = Hold::new();
+        for i in self.marks.take() {
+            if let Some(e) = self.raw.get_bucket(i) {
+                entries.push((IdAt(e.0.bits()), e.1.clone()));
+            }
+        }
+        Some(FrozenChanges {
+            removed: std::mem::take(&mut self.removed),
+            entries,
+            _hold: hold,
+        })
+    }
+}
+
+impl<V> FrozenChanges<V> {
+    /// Empties the copy and keeps its allocation.
+    pub fn into_spare(self) -> Spare<V> {
+        let FrozenChanges {
+            mut entries, _hold, ..
+        } = self;
+        entries.clear();
+        drop(_hold);
+        Spare(entries)
+    }
+}
+
+impl<V: Serialize> Serialize for FrozenChanges<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Entries<'a, V>(&'a [(IdAt, V)]);
+        impl<V: Serialize> Serialize for Entries<'_, V> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let entries = self.0.iter().map(|(id, v)| (id.0, v));
+                // SAFETY: as for `Frozen`.
+                unsafe { serialize_entries(s, self.0.len(), entries) }
+            }
+        }
+        struct Removed<'a>(&'a RemovedIds);
+        impl Serialize for Removed<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter())
+            }
+        }
+        let mut w = s.serialize_struct("TableChanges", 2)?;
+        w.serialize_field("removed", &Removed(&self.removed))?;
+        w.serialize_field("entries", &Entries(&self.entries))?;
+        w.end()
+    }
+}
+
+/// The changes of a table as a checkpoint of changes holds them: the ids
+/// removed, then the entries written, to apply in that order.
+#[derive(Deserialize)]
+pub struct TableChanges<V> {
+    removed: Vec<String>,
+    entries: Table<V>,
+}
+
+impl<V> Table<V> {
+    /// Applies the changes read from a checkpoint: removes the ids removed
+    /// (an id absent is one added and removed since the copy before), then
+    /// adds or replaces the entries written.
+    pub fn apply_changes(&mut self, c: TableChanges<V>) {
+        for id in &c.removed {
+            self.remove(id);
+        }
+        let mut from = c.entries;
+        for (id, v) in from.raw.drain() {
+            let text = id.as_str();
+            let (hash, key) = (hash_id(&text), Key::of(&text));
+            match self.raw.entry(hash, |e| key.matches(&e.0), rehash) {
+                hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = v,
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert((id, v));
+                }
+            }
+        }
     }
 }
 
@@ -487,6 +655,78 @@ mod tests {
             let e = serde_json::from_str::<Table<usize>>(dup).unwrap_err();
             assert!(e.to_string().contains("duplicate id"), "{e}");
         }
+    }
+
+    fn sorted(t: &Table<u32>) -> Vec<(String, u32)> {
+        let mut v: Vec<(String, u32)> = t.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_copy_plus_its_changes_is_the_table() {
+        // Random inserts, changes and removals between checkpoints; each
+        // checkpoint is whole when the changes are unknown (the table grew)
+        // and of changes otherwise, read back onto the checkpoints before.
+        let mut t: Table<u32> = Table::default();
+        t.track_changes();
+        let mut back: Option<Table<u32>> = None;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (mut wholes, mut deltas) = (0, 0);
+        for round in 0..60u32 {
+            for _ in 0..rnd(400) {
+                let id = match rnd(3) {
+                    0 => format!("T-{:06}", rnd(3_000)),
+                    1 => format!("a-long-ticket-id-{}", rnd(3_000)),
+                    _ => format!("t{}", rnd(3_000)),
+                };
+                match (t.slot(&id), rnd(4)) {
+                    (None, _) => {
+                        t.insert(&id, round);
+                    }
+                    (Some(s), 0) => *t.at_mut(s) += 1,
+                    (Some(_), 1) => *t.get_mut(&id).unwrap() += 7,
+                    (Some(_), 2) => {
+                        t.remove(&id);
+                        // Sometimes back at once, with another value.
+                        if rnd(2) == 0 {
+                            t.insert(&id, 1_000 + round);
+                        }
+                    }
+                    (Some(_), _) => t.each_mut_where(|v| *v % 5 == 0, |_, v| *v += 1),
+                }
+            }
+            if round % 7 == 3 {
+                t.retain(|id, v| !(id.starts_with('t') && v % 3 == 0));
+            }
+            match (back.as_mut(), t.freeze_changes_into(Spare::default())) {
+                (Some(b), Some(c)) => {
+                    let bytes = postcard::to_stdvec(&c).unwrap();
+                    b.apply_changes(postcard::from_bytes(&bytes).unwrap());
+                    deltas += 1;
+                }
+                _ => {
+                    let bytes = postcard::to_stdvec(&t.freeze_into(Spare::default())).unwrap();
+                    t.track_changes();
+                    back = Some(postcard::from_bytes(&bytes).unwrap());
+                    wholes += 1;
+                }
+            }
+            assert!(
+                sorted(back.as_ref().unwrap()) == sorted(&t),
+                "round {round}: the checkpoints read back are not the table"
+            );
+        }
+        assert!(
+            wholes >= 3 && deltas >= 40,
+            "{wholes} whole, {deltas} of changes"
+        );
     }
 
     #[test]

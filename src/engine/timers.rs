@@ -251,7 +251,7 @@ impl Engine {
         let horizon = settings.repeat_window + settings.lateness;
         self.state
             .customers
-            .retain(|_, c| c.expire(now, horizon, settings.repeat_window));
+            .expire(now, horizon, settings.repeat_window);
     }
 }
 

@@ -1,0 +1,254 @@
+//! The customers of a partition by key, with the changes since the last
+//! checkpoint marked as in [`super::table::Table`] (`super::changes`).
+//!
+//! Serialized as a map of keys to customers, as the `FxHashMap` it
+//! replaces was: checkpoints of every format read the same.
+
+use std::fmt;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::changes::Marks;
+use super::customers::CustomerKey;
+use super::state::Customer;
+
+/// The hash a customer is filed under: its key is a hash already.
+fn hash(k: &CustomerKey) -> u64 {
+    k.low()
+}
+
+fn rehash(e: &(CustomerKey, Customer)) -> u64 {
+    hash(&e.0)
+}
+
+/// Customers by key.
+#[derive(Default)]
+pub struct Customers {
+    raw: HashTable<(CustomerKey, Customer)>,
+    marks: Marks,
+    /// Keys removed since the last checkpoint, while marks are on.
+    removed: Vec<CustomerKey>,
+}
+
+/// A clone marks nothing: it is not the table checkpoints follow.
+impl Clone for Customers {
+    fn clone(&self) -> Self {
+        Customers {
+            raw: self.raw.clone(),
+            ..Customers::default()
+        }
+    }
+}
+
+impl fmt::Debug for Customers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.raw.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl Customers {
+    /// Customers remembered.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Every customer.
+    #[cfg(test)]
+    pub fn values(&self) -> impl Iterator<Item = &Customer> {
+        self.raw.iter().map(|e| &e.1)
+    }
+
+    /// The customer of `k`, to change, added if new.
+    pub fn entry(&mut self, k: CustomerKey) -> &mut Customer {
+        if self.raw.len() == self.raw.capacity() {
+            // No room left: adding one may rehash, moving every entry.
+            self.marks.moving();
+        }
+        let e = self
+            .raw
+            .entry(hash(&k), |e| e.0 == k, rehash)
+            .or_insert_with(|| (k, Customer::default()));
+        self.marks.mark(e.bucket_index());
+        &mut e.into_mut().1
+    }
+
+    /// The customer of `k`, to change.
+    pub fn get_mut(&mut self, k: &CustomerKey) -> Option<&mut Customer> {
+        let i = self.raw.find_bucket_index(hash(k), |e| e.0 == *k)?;
+        self.marks.mark(i);
+        self.raw.get_bucket_mut(i).map(|e| &mut e.1)
+    }
+
+    /// Drops what no contact within `horizon` of `now` can need, and the
+    /// customers left with nothing (`Customer::expire`).
+    pub fn expire(&mut self, now: i64, horizon: i64, w: i64) {
+        for i in 0..self.raw.num_buckets() {
+            let Ok(mut e) = self.raw.get_bucket_entry(i) else {
+                continue;
+            };
+            let c = &mut e.get_mut().1;
+            // Expiring only ever drops contacts and covers.
+            let size = |c: &Customer| (c.contacts.len(), c.covers.as_ref().map_or(0, |v| v.len()));
+            let before = size(c);
+            if !c.expire(now, horizon, w) {
+                if self.marks.on() {
+                    self.removed.push(e.get().0);
+                }
+                e.remove();
+            } else if size(c) != before {
+                self.marks.mark(i);
+            }
+        }
+    }
+
+    /// Marks the customers changed from now on.
+    pub fn track_changes(&mut self) {
+        self.marks.start();
+        self.removed = Vec::new();
+    }
+
+    /// Whether the next copy of changes must be whole (see
+    /// `Table::changes_unknown`).
+    pub fn changes_unknown(&self) -> bool {
+        !self.marks.on() || self.marks.moved()
+    }
+
+    /// Every customer, into the allocation of an earlier copy.
+    pub fn freeze_into(&self, spare: Vec<(CustomerKey, Customer)>) -> FrozenCustomers {
+        let mut entries = spare;
+        debug_assert!(entries.is_empty());
+        entries.extend(self.raw.iter().cloned());
+        FrozenCustomers {
+            removed: None,
+            entries,
+        }
+    }
+
+    /// The customers changed since the last copy and the keys removed, and
+    /// no more marks; `None` (marks kept) when the changes are unknown.
+    pub fn freeze_changes_into(
+        &mut self,
+        spare: Vec<(CustomerKey, Customer)>,
+    ) -> Option<FrozenCustomers> {
+        if self.changes_unknown() {
+            return None;
+        }
+        let mut entries = spare;
+        for i in self.marks.take() {
+            if let Some(e) = self.raw.get_bucket(i) {
+                entries.push(e.clone());
+            }
+        }
+        Some(FrozenCustomers {
+            removed: Some(std::mem::take(&mut self.removed)),
+            entries,
+        })
+    }
+
+    /// Applies changes read from a checkpoint: removes the keys removed,
+    /// then adds or replaces the customers written.
+    pub fn apply_changes(&mut self, c: CustomerChanges) {
+        for k in &c.removed {
+            if let Ok(e) = self.raw.find_entry(hash(k), |e| e.0 == *k) {
+                e.remove();
+            }
+        }
+        for (k, v) in c.entries.raw {
+            self.put(k, v);
+        }
+    }
+
+    fn put(&mut self, k: CustomerKey, v: Customer) {
+        match self.raw.entry(hash(&k), |e| e.0 == k, rehash) {
+            Entry::Occupied(mut o) => o.get_mut().1 = v,
+            Entry::Vacant(s) => {
+                s.insert((k, v));
+            }
+        }
+    }
+}
+
+/// A copy of the customers, all of them (`removed` is `None`) or those
+/// changed since the last copy.
+pub struct FrozenCustomers {
+    removed: Option<Vec<CustomerKey>>,
+    entries: Vec<(CustomerKey, Customer)>,
+}
+
+impl FrozenCustomers {
+    /// Empties the copy and keeps its allocation (on the encoding thread).
+    pub fn into_spare(self) -> Vec<(CustomerKey, Customer)> {
+        let mut v = self.entries;
+        v.clear();
+        v
+    }
+
+    /// The customers as a map, as [`Customers`] serializes.
+    fn map(&self) -> impl Serialize + '_ {
+        AsMap(&self.entries)
+    }
+}
+
+struct AsMap<'a>(&'a [(CustomerKey, Customer)]);
+
+impl Serialize for AsMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl Serialize for FrozenCustomers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match &self.removed {
+            None => self.map().serialize(s),
+            Some(removed) => {
+                let mut w = s.serialize_struct("CustomerChanges", 2)?;
+                w.serialize_field("removed", removed)?;
+                w.serialize_field("entries", &self.map())?;
+                w.end()
+            }
+        }
+    }
+}
+
+/// The changes of the customers as a checkpoint of changes holds them.
+#[derive(Deserialize)]
+pub struct CustomerChanges {
+    removed: Vec<CustomerKey>,
+    entries: Customers,
+}
+
+impl Serialize for Customers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.raw.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Customers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Customers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of customer keys to customers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Customers, A::Error> {
+                let mut c = Customers::default();
+                // As `table::RESERVE_AT_MOST`: a crafted count reserves no more.
+                let n = a.size_hint().unwrap_or(0).min(1 << 26);
+                c.raw.reserve(n, rehash);
+                while let Some((k, v)) = a.next_entry()? {
+                    c.put(k, v);
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
