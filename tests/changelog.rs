@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::{Changelog, MAX_SEGMENTS};
 use frontline::checkpoint::{
-    decode_manifest, decode_restored, encode_frozen, frame_chunk, CheckpointError, Meta,
-    FORMAT_VERSION,
+    decode_chain, decode_manifest, decode_restored, encode_frozen, frame_chunk, CheckpointError,
+    Meta, FORMAT_VERSION,
 };
 use frontline::config::{Config, Dur};
 use frontline::decode::decode;
@@ -633,4 +633,157 @@ fn a_long_dedup_log_starts_over_in_one_segment() {
         as_json(&back) == as_json(engine.state()),
         "restored another state"
     );
+}
+
+/// A checkpoint of source partition `source`/0 as a worker takes it from
+/// format 7: the changes since the last one when the changelog wants them
+/// (else the whole state), the dedup memory as a log; and whether it holds
+/// changes.
+fn chained(log: &Changelog, source: &str, engine: &mut Engine) -> (Vec<u8>, LogTail, bool) {
+    let st = engine.state_mut();
+    let copy = log.dedup_copy(source, 0, st.dedup_epoch());
+    let mut frozen = if log.wants_changes(source, 0) {
+        st.freeze_changes(None, copy)
+    } else {
+        st.freeze_whole(None, copy)
+    };
+    let tail = frozen
+        .take_dedup_tail()
+        .expect("the dedup memory is logged");
+    let changes = frozen.is_changes();
+    (
+        encode_frozen(&frozen, FORMAT_VERSION).unwrap(),
+        tail,
+        changes,
+    )
+}
+
+/// The state of a chained checkpoint restored by an instance of its own,
+/// and the members its changes applied to.
+fn restored_chain(cfg: &Config, source: &str) -> (Meta, State, usize) {
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(cfg, 1)).unwrap();
+    let r = log.restore(source, 0, WAIT).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let (m, bytes) = r.found.expect("a checkpoint");
+    let st = decode_chain(&r.earlier, &bytes, r.dedup.as_ref()).unwrap();
+    (m, st, r.earlier.len())
+}
+
+/// Format 7 writes the changes since the last checkpoint on a whole one
+/// now and then: another instance restores the state whole from the chain
+/// and goes on with it; members of a chain that started over are
+/// tombstoned once neither slot's manifest lists them, and only those.
+#[test]
+fn a_chain_of_changes_restores_whole_and_leaves_only_what_a_slot_lists() {
+    let mut cfg = config(16 * 1024);
+    // Short lifetimes: tickets, calls and customers leave between checkpoints.
+    cfg.kpi.repeat_window = Dur::secs(2 * 3600);
+    cfg.state.resolved_ticket_ttl = Dur::secs(60);
+    cfg.state.finished_call_ttl = Dur::secs(60);
+    cfg.time.dedup_horizon = Dur::secs(2 * 3600);
+    let source = cfg.kafka.topics[0].clone();
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    // A busy centre: many tickets open at once.
+    let sim = SimConfig {
+        peak_per_hour: 6_000.0,
+        ..SimConfig::default()
+    };
+    let lines: Vec<String> = Simulator::new(sim).take(30_000).map(|e| e.json).collect();
+    let (before, after) = lines.split_at(28_000);
+    let mut engine = Engine::new(&cfg);
+    let (mut wholes, mut changes, mut longest) = (0, 0, 0);
+    let mut generation = 0;
+    // A state of some size first, then checkpoints a few hundred events
+    // apart: chains of several changes before one starts over.
+    let (first, rest) = before.split_at(16_000);
+    for (i, part) in std::iter::once(first).chain(rest.chunks(400)).enumerate() {
+        apply(&mut engine, part);
+        let (bytes, tail, is_changes) = chained(&log, &source, &mut engine);
+        *(if is_changes {
+            &mut changes
+        } else {
+            &mut wholes
+        }) += 1;
+        generation = i as u64 + 1;
+        let m = meta(&cfg, 0, generation);
+        rt.block_on(log.write_chained(&m, &bytes, Some(&tail), is_changes))
+            .unwrap();
+        if i % 3 == 2 {
+            let (m, back, earlier) = restored_chain(&cfg, &source);
+            longest = longest.max(earlier);
+            assert_eq!(m.generation, generation);
+            assert!(
+                as_json(&back) == as_json(engine.state()),
+                "checkpoint {generation} restores another state"
+            );
+        }
+    }
+    assert!(
+        wholes >= 2 && changes >= 12 && longest >= 3,
+        "{wholes} whole, {changes} of changes, longest chain restored {longest}"
+    );
+
+    // Another instance restores and goes on with the same chain.
+    let other = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let r = other.restore(&source, 0, WAIT).unwrap();
+    let (m, bytes) = r.found.unwrap();
+    let st = decode_chain(&r.earlier, &bytes, r.dedup.as_ref()).unwrap();
+    let mut again = Engine::from_state(&cfg, st);
+    again.state_mut().track_changes();
+    assert_eq!(
+        other.wants_changes(&source, 0),
+        log.wants_changes(&source, 0),
+        "the restoring instance knows the chain as its writer does"
+    );
+    let wanted = other.wants_changes(&source, 0);
+    apply(&mut again, after);
+    apply(&mut engine, after);
+    let (bytes, tail, is_changes) = chained(&other, &source, &mut again);
+    assert_eq!(is_changes, wanted);
+    let m = Meta {
+        generation: m.generation + 1,
+        ..m
+    };
+    rt.block_on(other.write_chained(&m, &bytes, Some(&tail), is_changes))
+        .unwrap();
+    let (m, back, _) = restored_chain(&cfg, &source);
+    assert_eq!(m.generation, generation + 1);
+    assert!(
+        as_json(&back) == as_json(engine.state()),
+        "the continued chain restores another state"
+    );
+
+    // Chain members without a tombstone are those the two slots' newest
+    // manifests list; the others were tombstoned.
+    let written = records(log.topic(), 0);
+    let member_gen = |k: &str| k.split('/').nth(3).map(|g| g.parse::<u64>().unwrap());
+    let is_member = |k: &str| k.split('/').nth(2) == Some("c");
+    let tombstoned: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| is_member(k) && v.is_none())
+        .filter_map(|(k, _)| member_gen(k))
+        .collect();
+    let live: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| is_member(k) && v.is_some())
+        .filter_map(|(k, _)| member_gen(k))
+        .filter(|g| !tombstoned.contains(g))
+        .collect();
+    let listed: std::collections::BTreeSet<u64> = written
+        .iter()
+        .filter(|(k, v)| k.ends_with("/m") && v.is_some())
+        .rev()
+        .take(2)
+        .flat_map(|(_, v)| {
+            let m = decode_manifest(v.as_ref().unwrap()).unwrap();
+            let chain = m.chain.expect("a chained checkpoint");
+            let own = m.meta.generation;
+            chain.earlier.into_iter().map(|c| c.generation).chain([own])
+        })
+        .collect();
+    assert!(tombstoned.len() >= 2, "{tombstoned:?}");
+    assert_eq!(live, listed);
+    assert!(tombstoned.iter().all(|g| !listed.contains(g)));
 }

@@ -180,16 +180,22 @@ pub struct RestoredLog {
 pub fn decode_restored(bytes: &[u8], log: Option<&RestoredLog>) -> Result<State, CheckpointError> {
     let mut st = decode_state(bytes)?;
     if let Some(log) = log {
-        let segments: Vec<Segment<'_>> = log
-            .segments
-            .iter()
-            .map(|(first, body)| (*first, body.as_slice()))
-            .collect();
-        let dedup =
-            Dedup::from_log(log.epoch, log.base, &segments).map_err(|e| corrupt("dedup log", e))?;
-        st.adopt_dedup(dedup).map_err(|e| corrupt("dedup log", e))?;
+        adopt_log(&mut st, log)?;
     }
     Ok(st)
+}
+
+/// Gives a restored state (with no dedup memory of its own) the memory its
+/// log holds.
+pub(super) fn adopt_log(st: &mut State, log: &RestoredLog) -> Result<(), CheckpointError> {
+    let segments: Vec<Segment<'_>> = log
+        .segments
+        .iter()
+        .map(|(first, body)| (*first, body.as_slice()))
+        .collect();
+    let dedup =
+        Dedup::from_log(log.epoch, log.base, &segments).map_err(|e| corrupt("dedup log", e))?;
+    st.adopt_dedup(dedup).map_err(|e| corrupt("dedup log", e))
 }
 
 #[cfg(test)]

@@ -33,15 +33,17 @@
 //! threads instead ([`kafka`]), which saves the bytes on the wire and disk
 //! without stalling the partition.
 
+mod chain;
 pub mod kafka;
 mod log;
 
+pub use chain::{decode_chain, wants_changes, ChainRef, StateChain, MAX_CHAIN};
 pub use log::{decode_restored, DedupLog, RestoredLog, SegmentRef};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::{FrozenState, State};
+use crate::engine::{FrozenState, State, StateChanges};
 
 /// The version of the chunk, manifest and state encoding written by
 /// default. 2: two more decode-error reasons (`future_timestamp`,
@@ -155,6 +157,10 @@ pub struct Manifest {
     /// (`None`: the memory is in the state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup: Option<DedupLog>,
+    /// From format 7: the chain the state is in (`None`: whole, under the
+    /// slot's keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<StateChain>,
 }
 
 /// Encodes an engine state (postcard), in format [`FORMAT_VERSION`].
@@ -205,6 +211,20 @@ pub fn decode_state(bytes: &[u8]) -> Result<State, CheckpointError> {
         )));
     }
     Ok(st)
+}
+
+/// Decodes a checkpoint of changes (a [`FrozenState`] taken with
+/// [`State::freeze_changes`]); trailing bytes are an error.
+pub fn decode_changes(bytes: &[u8]) -> Result<StateChanges, CheckpointError> {
+    let (c, rest) = postcard::take_from_bytes::<StateChanges>(bytes)
+        .map_err(|e| CheckpointError::Codec(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(CheckpointError::Codec(format!(
+            "{} bytes after the end of the changes",
+            rest.len()
+        )));
+    }
+    Ok(c)
 }
 
 fn frame(magic: [u8; 4], version: u32, body: &[u8]) -> Vec<u8> {
@@ -317,6 +337,7 @@ pub fn manifest_from_sums(
         state_xxh3: xxh3_64(state),
         chunks: chunk_refs(bodies, sums, offsets),
         dedup: None,
+        chain: None,
     }
 }
 
@@ -420,6 +441,18 @@ pub fn assemble_segment(s: &SegmentRef, framed: &[&[u8]]) -> Result<Vec<u8>, Che
         xxh3: s.xxh3,
     };
     assemble_chunks(&format!("{name} "), &s.chunks, &whole, framed)
+}
+
+/// Joins the framed chunks of a chain's member, checked as [`assemble`]
+/// checks a state's.
+pub fn assemble_member(c: &ChainRef, framed: &[&[u8]]) -> Result<Vec<u8>, CheckpointError> {
+    let name = format!("chain member {}", c.generation);
+    let whole = Whole {
+        what: &name,
+        len: c.len,
+        xxh3: c.xxh3,
+    };
+    assemble_chunks(&format!("{name} "), &c.chunks, &whole, framed)
 }
 
 #[cfg(test)]

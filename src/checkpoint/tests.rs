@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::config::Config;
 use crate::decode::decode;
-use crate::engine::Engine;
+use crate::engine::{DedupCopy, Engine};
 use crate::export::prometheus_text;
 use crate::simulate::{SimConfig, Simulator};
 
@@ -270,7 +270,7 @@ fn chunks_and_manifest_round_trip() {
     assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
     assert_eq!(&framed[0][..4], b"FLCC");
     let wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
-    assert_eq!(&wire[..8], b"FLCM\0\0\0\x06");
+    assert_eq!(&wire[..8], b"FLCM\0\0\0\x07");
     // Readable in kcat: JSON after the 16-byte header.
     let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
     assert!(json.contains(r#""next_offset":1234"#), "{json}");
@@ -390,7 +390,7 @@ fn an_unknown_version_is_an_error() {
     let e = reason(assemble(&m, &refs(&framed)));
     assert_eq!(
         e,
-        "unknown checkpoint format version 16777222 (this build reads 4 to 6)"
+        "unknown checkpoint format version 16777223 (this build reads 4 to 7)"
     );
 }
 
@@ -412,4 +412,59 @@ fn a_manifest_body_that_is_not_a_manifest_is_an_error() {
     let wire = super::frame(MANIFEST_MAGIC, FORMAT_VERSION, br#"{"meta":1}"#);
     let e = reason(decode_manifest(&wire));
     assert!(e.starts_with("corrupt manifest: invalid type"), "{e}");
+}
+
+/// Checkpoints of changes (what changed since the checkpoint before, on a
+/// whole one now and then), read back and applied in turn, are the state
+/// at each checkpoint: on the golden SLA config (live SLA clocks, each
+/// sweep stopping some) with short lifetimes, so tickets, calls and
+/// customers are removed by events and by sweeps between checkpoints.
+#[test]
+fn checkpoints_of_changes_applied_in_turn_are_the_state() {
+    let short = "\n[kpi]\nrepeat_window = \"2h\"\n[state]\nresolved_ticket_ttl = \"1m\"\n\
+                 idle_ticket_ttl = \"1h\"\nfinished_call_ttl = \"1m\"\nidle_call_ttl = \"1m\"\n";
+    let cfg = Config::parse(&format!("{GOLDEN_CFG}{short}")).unwrap();
+    let sim = SimConfig {
+        peak_per_hour: 600.0,
+        ..SimConfig::default()
+    };
+    let lines = simulated(40_000, sim);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (parts, rest) = lines.split_at(36_000);
+    let mut engine = Engine::new(&cfg);
+    engine.state_mut().track_changes();
+    let mut back: Option<State> = None;
+    let (mut wholes, mut changes, mut spare) = (0, 0, None);
+    for (i, part) in parts.chunks(900).enumerate() {
+        apply(&mut engine, part);
+        let st = engine.state_mut();
+        let copy = match back {
+            // Every tenth whole, as a chain that starts over.
+            Some(_) if i % 10 != 0 => st.freeze_changes(spare.take(), DedupCopy::Inline),
+            _ => st.freeze_whole(spare.take(), DedupCopy::Inline),
+        };
+        let bytes = encode_frozen(&copy, FORMAT_VERSION).unwrap();
+        if copy.is_changes() {
+            let b = back.as_mut().expect("a chain starts whole");
+            b.apply_changes(decode_changes(&bytes).unwrap());
+            changes += 1;
+        } else {
+            back = Some(decode_state(&bytes).unwrap());
+            wholes += 1;
+        }
+        assert_same_state(engine.state(), back.as_ref().unwrap());
+        spare = Some(copy.into_spare());
+    }
+    // Some copies of changes were whole because a table grew.
+    assert!(
+        wholes > 4 && changes > 20,
+        "{wholes} whole, {changes} of changes"
+    );
+    let mut again = Engine::from_state(&cfg, back.unwrap());
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    apply(&mut engine, rest);
+    apply(&mut again, rest);
+    engine.flush();
+    again.flush();
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
 }

@@ -53,7 +53,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::checkpoint::decode_restored;
+use crate::checkpoint::decode_chain;
 use crate::checkpoint::kafka::Changelog;
 use crate::config::Config;
 use crate::engine::Engine;

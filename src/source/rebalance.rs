@@ -411,9 +411,13 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
         }
         return None;
     };
-    match decode_restored(&bytes, r.dedup.as_ref()) {
+    match decode_chain(&r.earlier, &bytes, r.dedup.as_ref()) {
         Ok(st) => {
-            let engine = Engine::from_state(cfg, st);
+            let mut engine = Engine::from_state(cfg, st);
+            if changelog.format_version() >= 7 {
+                // Its next checkpoint may hold the changes since this one.
+                engine.state_mut().track_changes();
+            }
             let idle =
                 IdleClock::from_checkpoint(&meta, engine.clock(), cfg.time.idle_timeout.ms());
             info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,

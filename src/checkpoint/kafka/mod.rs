@@ -37,6 +37,17 @@
 //! A log of [`MAX_SEGMENTS`] starts over: the next checkpoint writes the
 //! whole memory as one segment.
 //!
+//! From format 7 the worker's checkpoints are a chain (`checkpoint::chain`):
+//! each one's state goes, instead of to its slot, to
+//!
+//! ```text
+//!  t/p/c/g/0, … t/p/c/g/n-1     state of generation g, whole or changes
+//! ```
+//!
+//! and its manifest lists the checkpoints its changes apply to. A whole
+//! one starts the chain over; the members of the last one are tombstoned
+//! once neither slot's manifest lists them.
+//!
 //! ## Restore
 //!
 //! Without scanning the whole log: read the changelog partition backwards in
@@ -67,15 +78,18 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, info, warn};
 
 use super::{
-    chunk_refs, encode_manifest, frame_chunk_into, manifest_from_sums, split, CheckpointError,
-    DedupLog, Meta, RestoredLog, FRAME_OVERHEAD,
+    chunk_refs, encode_manifest, frame_chunk_into, manifest_from_sums, split, wants_changes,
+    CheckpointError, DedupLog, Manifest, Meta, RestoredLog, StateChain, FRAME_OVERHEAD,
 };
 use crate::config::Config;
 use crate::engine::{DedupCopy, LogTail};
 use crate::kafka_log::Quiet;
 
+mod book;
 mod restore;
 mod topic;
+
+use book::Book;
 
 /// Messages read by the first backward window; each further one doubles.
 const FIRST_WINDOW: i64 = 64;
@@ -109,17 +123,6 @@ pub struct Changelog {
     book: Mutex<HashMap<(String, i32), Book>>,
 }
 
-/// What a writer remembers of a source partition's slots.
-#[derive(Clone, Debug, Default)]
-struct Book {
-    /// Generation of the last checkpoint written or restored.
-    last_generation: Option<u64>,
-    /// Chunks of the newest checkpoint known in each slot.
-    chunks: [usize; 2],
-    /// The dedup log of the last checkpoint written or restored.
-    log: Option<DedupLog>,
-}
-
 /// What `restore` found.
 #[derive(Debug)]
 pub struct Restore {
@@ -130,6 +133,10 @@ pub struct Restore {
     /// The found checkpoint's dedup log, when its dedup memory is in one
     /// (`checkpoint::decode_restored` reads the two together).
     pub dedup: Option<RestoredLog>,
+    /// The states of the checkpoints the found one's changes apply to, a
+    /// whole one first (empty: the found state is whole;
+    /// `checkpoint::decode_chain` reads them together).
+    pub earlier: Vec<Vec<u8>>,
 }
 
 fn kafka_err(what: &str, e: impl std::fmt::Display) -> CheckpointError {
@@ -165,6 +172,10 @@ fn chunk_key(topic: &str, partition: i32, slot: u64, index: usize) -> String {
 
 fn segment_key(topic: &str, partition: i32, generation: u64, index: usize) -> String {
     format!("{topic}/{partition}/d/{generation}/{index}")
+}
+
+fn chain_key(topic: &str, partition: i32, generation: u64, index: usize) -> String {
+    format!("{topic}/{partition}/c/{generation}/{index}")
 }
 
 impl Changelog {
@@ -251,6 +262,20 @@ impl Changelog {
         }
     }
 
+    /// Whether a partition's next checkpoint should hold only the changes
+    /// since its last one (format 7; `checkpoint::wants_changes`): its
+    /// last checkpoint was chained and written by this instance's engine
+    /// or restored into it, and the chain is still short.
+    pub fn wants_changes(&self, topic: &str, partition: i32) -> bool {
+        if self.version < 7 {
+            return false;
+        }
+        let books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        books
+            .get(&(topic.to_string(), partition))
+            .is_some_and(|b| b.follows && wants_changes(&b.chain))
+    }
+
     /// Writes one checkpoint: every chunk of `state`, awaits their acks, then
     /// the manifest and its ack. An error or `write_timeout` abandons it; the
     /// previous checkpoint stays restorable.
@@ -267,6 +292,31 @@ impl Changelog {
         state: &[u8],
         tail: Option<&LogTail>,
     ) -> Result<(), CheckpointError> {
+        self.write_checkpoint(meta, state, tail, None).await
+    }
+
+    /// [`Changelog::write_logged`] of a state in a chain (format 7): whole
+    /// (starting a chain) or, when `changes`, the changes since the last
+    /// checkpoint written or restored (as [`Changelog::wants_changes`]
+    /// said). A partition's checkpoints are all chained or none.
+    pub async fn write_chained(
+        &self,
+        meta: &Meta,
+        state: &[u8],
+        tail: Option<&LogTail>,
+        changes: bool,
+    ) -> Result<(), CheckpointError> {
+        self.write_checkpoint(meta, state, tail, Some(changes))
+            .await
+    }
+
+    async fn write_checkpoint(
+        &self,
+        meta: &Meta,
+        state: &[u8],
+        tail: Option<&LogTail>,
+        chained: Option<bool>,
+    ) -> Result<(), CheckpointError> {
         let key = (meta.topic.clone(), meta.partition);
         let book = self.book_of(&key);
         if let Some(last) = book.last_generation {
@@ -282,11 +332,14 @@ impl Changelog {
             Some(t) => Some((t, self.next_log(&key, &book, t, meta.generation)?)),
             None => None,
         };
+        let chain = chained
+            .map(|changes| book.next_chain(self.version, meta.generation, changes))
+            .transpose()?;
         let slot = meta.generation % 2;
         let started = Instant::now();
         let result = tokio::time::timeout(
             self.write_timeout,
-            self.write_inner(meta, state, slot, &book, log),
+            self.write_inner(meta, state, slot, &book, log, chain),
         )
         .await
         .map_err(|_| {
@@ -299,17 +352,10 @@ impl Changelog {
         let chunks = split(state, self.chunk_bytes).len();
         let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
         let b = books.entry(key).or_default();
-        let known = &mut b.chunks[slot as usize];
         match result {
-            Ok(log) => {
-                b.last_generation = Some(meta.generation);
-                *known = chunks;
-                b.log = log;
-            }
+            Ok(m) => b.written(&m, chunks),
             Err(e) => {
-                // Some of its chunks may be in the log: the next checkpoint
-                // of this slot tombstones them if it is shorter.
-                *known = (*known).max(chunks);
+                b.failed(meta.generation, chunks, chained.is_some());
                 return Err(e);
             }
         }
@@ -351,6 +397,7 @@ impl Changelog {
         if let Some(b) = books.get_mut(&(topic.to_string(), partition)) {
             b.last_generation = None;
             b.log = None;
+            b.follows = false;
         }
     }
 
@@ -360,7 +407,7 @@ impl Changelog {
     }
 
     /// Produces the chunks, the dedup log's new segment, then the manifest,
-    /// then tombstones; the log the manifest lists.
+    /// then tombstones; the manifest written.
     async fn write_inner(
         &self,
         meta: &Meta,
@@ -368,12 +415,17 @@ impl Changelog {
         slot: u64,
         book: &Book,
         log: Option<(&LogTail, DedupLog)>,
-    ) -> Result<Option<DedupLog>, CheckpointError> {
-        let (t, p) = (&meta.topic, meta.partition);
+        chain: Option<StateChain>,
+    ) -> Result<Manifest, CheckpointError> {
+        let (t, p, g) = (&meta.topic, meta.partition, meta.generation);
         let bodies = split(state, self.chunk_bytes);
-        let keys = (0..bodies.len()).map(|i| chunk_key(t, p, slot, i));
+        let keys = (0..bodies.len()).map(|i| match chain {
+            Some(_) => chain_key(t, p, g, i),
+            None => chunk_key(t, p, slot, i),
+        });
         let (offsets, sums) = self.produce_chunks(p, keys, &bodies).await?;
         let mut manifest = manifest_from_sums(meta, state, &bodies, &sums, &offsets);
+        manifest.chain = chain;
         if let Some((tail, mut log)) = log {
             if let Some(new) = log
                 .segments
@@ -401,18 +453,9 @@ impl Changelog {
             .await?;
         delivered(f).await?;
 
-        // Chunks of an older, longer checkpoint in this slot: no manifest
-        // points at them any more; segments neither slot's manifest lists.
-        let mut keys: Vec<String> = (bodies.len()..book.chunks[slot as usize])
-            .map(|i| chunk_key(t, p, slot, i))
-            .collect();
-        if let Some(log) = &manifest.dedup {
-            for s in log.to_tombstone(book.log.as_ref()) {
-                keys.extend((0..s.chunks.len()).map(|i| segment_key(t, p, s.generation, i)));
-            }
-        }
-        self.tombstone(meta, &keys).await?;
-        Ok(manifest.dedup)
+        self.tombstone(meta, &book::leftovers(&manifest, slot, book))
+            .await?;
+        Ok(manifest)
     }
 
     /// Produces framed chunks under `keys` to the changelog partition of

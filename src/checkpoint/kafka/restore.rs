@@ -11,12 +11,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, info};
 
 use super::{
-    chunk_key, create_err, kafka_err, prefix, segment_key, Changelog, Restore, FIRST_WINDOW,
-    MAX_WINDOW,
+    chain_key, chunk_key, create_err, kafka_err, prefix, segment_key, Changelog, Restore,
+    FIRST_WINDOW, MAX_WINDOW,
 };
 use crate::checkpoint::{
-    assemble, assemble_segment, corrupt, decode_manifest, CheckpointError, ChunkRef, DedupLog,
-    Manifest, Meta, RestoredLog,
+    assemble, assemble_member, assemble_segment, corrupt, decode_manifest, CheckpointError,
+    ChunkRef, DedupLog, Manifest, Meta, RestoredLog,
 };
 use crate::kafka_log::Quiet;
 
@@ -69,27 +69,29 @@ impl Changelog {
                 continue;
             }
             let loaded = scan.load(offset, &m).and_then(|state| {
+                let earlier = scan.load_chain(offset, &m)?;
                 let log = m
                     .dedup
                     .as_ref()
                     .map(|l| scan.load_log(offset, l))
                     .transpose()?;
-                Ok((state, log))
+                Ok((state, earlier, log))
             });
             match loaded {
-                Ok((state, dedup)) => {
-                    let slot = m.meta.generation % 2;
+                Ok((state, earlier, dedup)) => {
                     let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
-                    let b = books.entry((topic.to_string(), partition)).or_default();
-                    b.last_generation = Some(m.meta.generation);
-                    b.chunks[slot as usize] = b.chunks[slot as usize].max(m.chunks.len());
-                    b.log = m.dedup.clone();
+                    books
+                        .entry((topic.to_string(), partition))
+                        .or_default()
+                        .restored(&m);
                     info!(
                         topic,
                         partition,
                         generation = m.meta.generation,
                         next_offset = m.meta.next_offset,
                         bytes = state.len(),
+                        chain = earlier.len(),
+                        chain_bytes = earlier.iter().map(Vec::len).sum::<usize>(),
                         dedup_log_bytes = dedup.as_ref().map_or(0, |l: &RestoredLog| {
                             l.segments.iter().map(|s| s.1.len()).sum::<usize>()
                         }),
@@ -101,6 +103,7 @@ impl Changelog {
                         found: Some((m.meta, state)),
                         rejected,
                         dedup,
+                        earlier,
                     });
                 }
                 Err(e) => rejected.push(format!(
@@ -113,6 +116,7 @@ impl Changelog {
             found: None,
             rejected,
             dedup: None,
+            earlier: Vec::new(),
         })
     }
 }
@@ -215,23 +219,57 @@ impl<'a> Scan<'a> {
 
     /// The state of a manifest found at `at`, its chunks read and verified.
     fn load(&mut self, at: i64, m: &Manifest) -> Result<Vec<u8>, CheckpointError> {
-        let slot = m.meta.generation % 2;
+        let (slot, g) = (m.meta.generation % 2, m.meta.generation);
         if m.chunks.is_empty() {
             return Err(corrupt("manifest", "no chunks listed"));
         }
         let keys: Vec<String> = (0..m.chunks.len())
-            .map(|i| chunk_key(self.topic, self.partition, slot, i))
+            .map(|i| match m.chain {
+                Some(_) => chain_key(self.topic, self.partition, g, i),
+                None => chunk_key(self.topic, self.partition, slot, i),
+            })
             .collect();
         self.fetch(at, "", &m.chunks, &keys)?;
         let framed: Vec<&[u8]> = m.chunks.iter().map(|c| self.value(c.offset)).collect();
         assemble(m, &framed)
     }
 
+    /// The states of the checkpoints a manifest's changes apply to, read
+    /// and verified, a whole one first (none for a whole checkpoint).
+    fn load_chain(&mut self, at: i64, m: &Manifest) -> Result<Vec<Vec<u8>>, CheckpointError> {
+        let Some(chain) = &m.chain else {
+            return Ok(Vec::new());
+        };
+        chain
+            .check(m.meta.generation)
+            .map_err(|e| corrupt("manifest", e))?;
+        let offsets = chain
+            .earlier
+            .iter()
+            .flat_map(|c| c.chunks.iter().map(|k| k.offset));
+        self.read_near(at, offsets.collect())?;
+        let mut states = Vec::with_capacity(chain.earlier.len());
+        for c in &chain.earlier {
+            let keys: Vec<String> = (0..c.chunks.len())
+                .map(|i| chain_key(self.topic, self.partition, c.generation, i))
+                .collect();
+            let what = format!("chain member {} ", c.generation);
+            self.fetch(at, &what, &c.chunks, &keys)?;
+            let framed: Vec<&[u8]> = c.chunks.iter().map(|k| self.value(k.offset)).collect();
+            states.push(assemble_member(c, &framed)?);
+        }
+        Ok(states)
+    }
+
     /// The segments of a manifest's dedup log, read and verified, each with
     /// the number of its first id.
     fn load_log(&mut self, at: i64, log: &DedupLog) -> Result<RestoredLog, CheckpointError> {
         log.check().map_err(|e| corrupt("manifest", e))?;
-        self.read_near(at, log)?;
+        let offsets = log
+            .segments
+            .iter()
+            .flat_map(|s| s.chunks.iter().map(|c| c.offset));
+        self.read_near(at, offsets.collect())?;
         let mut segments = Vec::with_capacity(log.segments.len());
         for s in &log.segments {
             let keys: Vec<String> = (0..s.chunks.len())
@@ -249,16 +287,15 @@ impl<'a> Scan<'a> {
         })
     }
 
-    /// Reads the segments' chunks not read yet, in as few fetches as
-    /// their offsets allow: chunks at most [`READ_THROUGH`] records apart
-    /// are read in one range (a log of a partition whose checkpoints are
-    /// small holds its segments a few records apart), others each on
-    /// their own. Chunks outside the log are left to `fetch` to reject.
-    fn read_near(&mut self, at: i64, log: &DedupLog) -> Result<(), CheckpointError> {
-        let mut want: Vec<i64> = log
-            .segments
-            .iter()
-            .flat_map(|s| s.chunks.iter().map(|c| c.offset))
+    /// Reads the chunks at `offsets` not read yet (of a dedup log's
+    /// segments or a chain's members), in as few fetches as their offsets
+    /// allow: chunks at most [`READ_THROUGH`] records apart are read in one
+    /// range (a partition whose checkpoints are small holds them a few
+    /// records apart), others each on their own. Chunks outside the log
+    /// are left to `fetch` to reject.
+    fn read_near(&mut self, at: i64, offsets: Vec<i64>) -> Result<(), CheckpointError> {
+        let mut want: Vec<i64> = offsets
+            .into_iter()
             .filter(|&o| o < at && o >= self.low && !self.seen.contains_key(&o))
             .collect();
         want.sort_unstable();

@@ -42,12 +42,16 @@ impl Worker {
         let pending = std::mem::take(&mut self.sla_pending);
         let reuse = self.reuse.clone();
         let write = tokio::spawn(async move {
-            let (encode, tail) = match frozen.zip(changelog.as_ref()) {
+            let (encode, tail, changes) = match frozen.zip(changelog.as_ref()) {
                 Some(((f, tail), c)) => {
-                    let version = c.format_version();
-                    (Some(encode_in_background(tp, f, version, reuse)), tail)
+                    let (version, changes) = (c.format_version(), f.is_changes());
+                    (
+                        Some(encode_in_background(tp, f, version, reuse)),
+                        tail,
+                        changes,
+                    )
                 }
-                None => (None, None),
+                None => (None, None, false),
             };
             if let Some(sink) = sink {
                 let left = sink.settle(pending, timeout).await;
@@ -70,7 +74,15 @@ impl Worker {
                     return (Err(e), Vec::new());
                 }
             };
-            let written = changelog.write_logged(&m, &bytes, tail.as_ref());
+            let written = async {
+                if changelog.format_version() >= 7 {
+                    changelog
+                        .write_chained(&m, &bytes, tail.as_ref(), changes)
+                        .await
+                } else {
+                    changelog.write_logged(&m, &bytes, tail.as_ref()).await
+                }
+            };
             let r = match tokio::time::timeout(timeout, written).await {
                 Ok(r) => r,
                 Err(_) => Err(CheckpointError::Timeout(format!(
@@ -86,18 +98,28 @@ impl Worker {
 
     /// A copy of the state now, and from format 6 the ids of the dedup
     /// memory since the last checkpoint as its log's next segment
-    /// (src/engine/dedup_log.rs).
-    fn freeze(&self, c: &Changelog) -> (FrozenState, Option<LogTail>) {
+    /// (src/engine/dedup_log.rs); from format 7 only the tickets, calls
+    /// and customers changed since the last checkpoint when the changelog
+    /// wants changes and the engine knows them (src/checkpoint/chain.rs).
+    fn freeze(&mut self, c: &Changelog) -> (FrozenState, Option<LogTail>) {
         let (t0, c0) = (Instant::now(), thread_cpu());
         let spare = crate::locks::lock(&self.reuse.spare).take();
-        let st = self.engine.state();
-        let copy = c.dedup_copy(&self.tp.0, self.tp.1, st.dedup_epoch());
-        let mut f = st.freeze_with(spare, copy);
+        let (topic, p) = (&self.tp.0, self.tp.1);
+        let st = self.engine.state_mut();
+        let copy = c.dedup_copy(topic, p, st.dedup_epoch());
+        let mut f = if c.format_version() < 7 {
+            st.freeze_with(spare, copy)
+        } else if c.wants_changes(topic, p) {
+            st.freeze_changes(spare, copy)
+        } else {
+            st.freeze_whole(spare, copy)
+        };
         let tail = f.take_dedup_tail();
-        tracing::debug!(topic = %self.tp.0, partition = self.tp.1,
+        tracing::debug!(topic = %topic, partition = p,
                         freeze_ms = t0.elapsed().as_millis() as u64,
                         cpu_ms = thread_cpu().saturating_sub(c0).as_millis() as u64,
                         dedup_log_ids = tail.as_ref().map_or(0, |t| t.count),
+                        changes = f.is_changes(),
                         "checkpoint state copied");
         (f, tail)
     }

@@ -1,0 +1,152 @@
+//! What a writer remembers of each source partition's checkpoints — the
+//! last generation, what its slots hold, its dedup log and state chain —
+//! and what follows from it: the next chain, and the keys a checkpoint
+//! leaves behind to tombstone.
+
+use super::{chain_key, chunk_key, segment_key};
+use crate::checkpoint::{wants_changes, ChainRef, CheckpointError, DedupLog, Manifest, StateChain};
+
+/// What a writer remembers of a source partition's slots.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Book {
+    /// Generation of the last checkpoint written or restored.
+    pub(super) last_generation: Option<u64>,
+    /// Chunks of the newest checkpoint known in each slot.
+    pub(super) chunks: [usize; 2],
+    /// The dedup log of the last checkpoint written or restored.
+    pub(super) log: Option<DedupLog>,
+    /// The chain of the last checkpoint written or restored, its own state
+    /// last (empty: none, or not a chained checkpoint).
+    pub(super) chain: Vec<ChainRef>,
+    /// Whether the engine's changes since that checkpoint are what the
+    /// next checkpoint of changes holds (not after a failed write).
+    pub(super) follows: bool,
+    /// The members of a chain that checkpoint dropped (`StateChain::dropped`).
+    chain_dropped: Vec<ChainRef>,
+    /// A chained write that failed: its generation and how many chunks it
+    /// may have left under its keys.
+    partial: Option<(u64, usize)>,
+}
+
+impl Book {
+    /// A checkpoint of `m`'s (with `chunks` of its own) was acknowledged.
+    pub(super) fn written(&mut self, m: &Manifest, chunks: usize) {
+        self.took(m, chunks);
+    }
+
+    /// A checkpoint of `m`'s was restored (the engine restored from it
+    /// marks its changes from there on).
+    pub(super) fn restored(&mut self, m: &Manifest) {
+        let slot = (m.meta.generation % 2) as usize;
+        self.took(m, self.chunks[slot].max(m.chunks.len()));
+    }
+
+    fn took(&mut self, m: &Manifest, slot_chunks: usize) {
+        let slot = (m.meta.generation % 2) as usize;
+        self.last_generation = Some(m.meta.generation);
+        self.log = m.dedup.clone();
+        self.partial = None;
+        match &m.chain {
+            Some(c) => {
+                // The slot's chunks of an older checkpoint are gone.
+                self.chunks[slot] = 0;
+                self.chain = c.earlier.clone();
+                self.chain.push(ChainRef {
+                    generation: m.meta.generation,
+                    len: m.state_len,
+                    xxh3: m.state_xxh3,
+                    chunks: m.chunks.clone(),
+                });
+                self.chain_dropped = c.dropped.clone();
+                self.follows = true;
+            }
+            None => {
+                self.chunks[slot] = slot_chunks;
+                self.chain.clear();
+                self.follows = false;
+            }
+        }
+    }
+
+    /// A write of `generation` (of `chunks` chunks, `chained` or not) failed.
+    pub(super) fn failed(&mut self, generation: u64, chunks: usize, chained: bool) {
+        if chained {
+            // The changes it held are no longer marked in the engine: the
+            // next checkpoint is whole.
+            self.follows = false;
+            self.partial = Some((generation, chunks));
+        } else {
+            // Some of its chunks may be in the log: the next checkpoint of
+            // this slot tombstones them if it is shorter.
+            let known = &mut self.chunks[(generation % 2) as usize];
+            *known = (*known).max(chunks);
+        }
+    }
+
+    /// The chain a checkpoint of `generation` in format `version` writes:
+    /// on the last chain when it holds `changes`, else a new one dropping
+    /// the last.
+    pub(super) fn next_chain(
+        &self,
+        version: u32,
+        generation: u64,
+        changes: bool,
+    ) -> Result<StateChain, CheckpointError> {
+        if version < 7 {
+            return Err(CheckpointError::Codec(format!(
+                "a state chain is written from format 7 on, this changelog writes {version}"
+            )));
+        }
+        if !changes {
+            let mut dropped = self.chain.clone();
+            // A member of this generation's keys is overwritten by this one.
+            dropped.retain(|c| c.generation != generation);
+            return Ok(StateChain {
+                earlier: Vec::new(),
+                dropped,
+            });
+        }
+        if !(self.follows && wants_changes(&self.chain)) {
+            return Err(CheckpointError::Codec(format!(
+                "changes of generation {generation} do not follow the last checkpoint's chain \
+                 ({} members)",
+                self.chain.len()
+            )));
+        }
+        Ok(StateChain {
+            earlier: self.chain.clone(),
+            dropped: Vec::new(),
+        })
+    }
+}
+
+/// The keys a checkpoint leaves behind once its manifest is acknowledged:
+/// chunks of an older, longer checkpoint in its slot (no manifest points
+/// at them any more), chunks of a failed write of its generation past its
+/// own, and segments and chain members neither slot's manifest lists.
+pub(super) fn leftovers(m: &Manifest, slot: u64, book: &Book) -> Vec<String> {
+    let (t, p, g) = (&m.meta.topic, m.meta.partition, m.meta.generation);
+    let own_slot = if m.chain.is_some() { 0 } else { m.chunks.len() };
+    let mut keys: Vec<String> = (own_slot..book.chunks[slot as usize])
+        .map(|i| chunk_key(t, p, slot, i))
+        .collect();
+    if let Some((pg, n)) = book.partial {
+        let own = if m.chain.is_some() && pg == g {
+            m.chunks.len()
+        } else {
+            0
+        };
+        keys.extend((own..n).map(|i| chain_key(t, p, pg, i)));
+    }
+    if let Some(log) = &m.dedup {
+        for s in log.to_tombstone(book.log.as_ref()) {
+            keys.extend((0..s.chunks.len()).map(|i| segment_key(t, p, s.generation, i)));
+        }
+    }
+    if let Some(chain) = &m.chain {
+        for c in chain.to_tombstone(&book.chain_dropped, g) {
+            keys.extend((0..c.chunks.len()).map(|i| chain_key(t, p, c.generation, i)));
+        }
+    }
+    keys
+}
