@@ -12,9 +12,8 @@
 //!
 //! A chain starts over when it has [`MAX_CHAIN`] members or its changes
 //! add up to as many bytes as its whole checkpoint (a restore then reads
-//! at most twice the state), when a write failed (the changes it held are
-//! no longer marked in the engine), and when the engine cannot say what
-//! changed (a table rehashed).
+//! at most twice the state), and when a write failed (the changes it held
+//! are no longer marked in the engine).
 
 use serde::{Deserialize, Serialize};
 

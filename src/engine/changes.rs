@@ -7,8 +7,8 @@
 //! tables used here (`hashbrown`: an entry stays in its bucket until the
 //! table rehashes, and removing one moves no other), so the marked buckets
 //! hold every entry written since the marks were last taken. A rehash
-//! moves everything: the table is then *moved*, and its next copy must be
-//! whole.
+//! moves everything: before one, a table keeps the keys of its marked
+//! entries instead (a growing table rehashes once per doubling).
 //!
 //! Marking is off until a driver asks for deltas ([`Marks::start`]); then
 //! it costs a branch and a bit per change.
@@ -17,8 +17,6 @@
 #[derive(Debug, Default)]
 pub(super) struct Marks {
     on: bool,
-    /// Entries may have moved since the last take (a rehash).
-    moved: bool,
     /// One bit per bucket, grown as buckets are marked.
     bits: Vec<u64>,
 }
@@ -27,7 +25,6 @@ impl Marks {
     /// From now on, changes are marked; nothing is marked yet.
     pub(super) fn start(&mut self) {
         self.on = true;
-        self.moved = false;
         self.bits.clear();
     }
 
@@ -48,20 +45,6 @@ impl Marks {
         }
     }
 
-    /// Entries may move to other buckets.
-    #[inline]
-    pub(super) fn moving(&mut self) {
-        if self.on {
-            self.moved = true;
-        }
-    }
-
-    /// Whether entries moved since the last take (a delta cannot say what
-    /// changed: the next copy must be whole).
-    pub(super) fn moved(&self) -> bool {
-        self.moved
-    }
-
     /// The marked buckets, in order, and no more marks.
     pub(super) fn take(&mut self) -> Vec<usize> {
         let mut out = Vec::new();
@@ -72,7 +55,6 @@ impl Marks {
                 b &= b - 1;
             }
         }
-        self.moved = false;
         out
     }
 }
@@ -85,8 +67,7 @@ mod tests {
     fn marks_come_back_once_in_order_and_only_when_on() {
         let mut m = Marks::default();
         m.mark(3);
-        m.moving();
-        assert!(m.take().is_empty() && !m.moved(), "off: nothing marked");
+        assert!(m.take().is_empty(), "off: nothing marked");
         m.start();
         for i in [700, 3, 64, 63, 3, 0] {
             m.mark(i);
@@ -94,9 +75,7 @@ mod tests {
         assert_eq!(m.take(), vec![0, 3, 63, 64, 700]);
         assert!(m.take().is_empty());
         m.mark(5);
-        m.moving();
-        assert!(m.moved());
         m.start();
-        assert!(!m.moved() && m.take().is_empty(), "started over");
+        assert!(m.take().is_empty(), "started over");
     }
 }

@@ -31,6 +31,9 @@ pub struct Customers {
     marks: Marks,
     /// Keys removed since the last checkpoint, while marks are on.
     removed: Vec<CustomerKey>,
+    /// Keys of customers changed since the last checkpoint whose marks a
+    /// rehash made useless.
+    rehashed: Vec<CustomerKey>,
 }
 
 /// A clone marks nothing: it is not the table checkpoints follow.
@@ -65,9 +68,13 @@ impl Customers {
 
     /// The customer of `k`, to change, added if new.
     pub fn entry(&mut self, k: CustomerKey) -> &mut Customer {
-        if self.raw.len() == self.raw.capacity() {
+        if self.raw.len() == self.raw.capacity() && self.marks.on() {
             // No room left: adding one may rehash, moving every entry.
-            self.marks.moving();
+            for i in self.marks.take() {
+                if let Some(e) = self.raw.get_bucket(i) {
+                    self.rehashed.push(e.0);
+                }
+            }
         }
         let e = self
             .raw
@@ -110,12 +117,12 @@ impl Customers {
     pub fn track_changes(&mut self) {
         self.marks.start();
         self.removed = Vec::new();
+        self.rehashed = Vec::new();
     }
 
-    /// Whether the next copy of changes must be whole (see
-    /// `Table::changes_unknown`).
-    pub fn changes_unknown(&self) -> bool {
-        !self.marks.on() || self.marks.moved()
+    /// Whether changes are marked.
+    pub fn tracks_changes(&self) -> bool {
+        self.marks.on()
     }
 
     /// Every customer, into the allocation of an earlier copy.
@@ -130,16 +137,22 @@ impl Customers {
     }
 
     /// The customers changed since the last copy and the keys removed, and
-    /// no more marks; `None` (marks kept) when the changes are unknown.
+    /// no more marks; `None` when changes are not marked.
     pub fn freeze_changes_into(
         &mut self,
         spare: Vec<(CustomerKey, Customer)>,
     ) -> Option<FrozenCustomers> {
-        if self.changes_unknown() {
+        if !self.tracks_changes() {
             return None;
         }
+        let mut buckets = self.marks.take();
+        for k in std::mem::take(&mut self.rehashed) {
+            buckets.extend(self.raw.find_bucket_index(hash(&k), |e| e.0 == k));
+        }
+        buckets.sort_unstable();
+        buckets.dedup();
         let mut entries = spare;
-        for i in self.marks.take() {
+        for i in buckets {
             if let Some(e) = self.raw.get_bucket(i) {
                 entries.push(e.clone());
             }

@@ -149,19 +149,19 @@ impl State {
     /// A copy of the tickets, calls and customers changed since the last
     /// copy (and the ids removed), with the rest of the state whole: read
     /// back as [`StateChanges`] and applied to the state of the copy
-    /// before ([`State::apply_changes`]), it gives the state now. When the
-    /// changes are not known (marks not on, or a table rehashed since) the
-    /// copy is whole ([`State::freeze_whole`]; [`FrozenState::is_changes`]
-    /// tells which).
+    /// before ([`State::apply_changes`]), it gives the state now. When
+    /// changes are not marked (no [`State::track_changes`] yet) the copy is
+    /// whole ([`State::freeze_whole`]; [`FrozenState::is_changes`] tells
+    /// which).
     pub fn freeze_changes(&mut self, spare: Option<Spare>, dedup: DedupCopy) -> FrozenState {
-        if self.tickets.changes_unknown()
-            || self.calls.changes_unknown()
-            || self.customers.changes_unknown()
+        if !(self.tickets.tracks_changes()
+            && self.calls.tracks_changes()
+            && self.customers.tracks_changes())
         {
             return self.freeze_whole(spare, dedup);
         }
         let s = spare.unwrap_or_default();
-        let changes = "known a line above";
+        let changes = "marked, as checked above";
         FrozenState {
             tickets: TableCopy::Changes(
                 self.tickets.freeze_changes_into(s.tickets).expect(changes),
