@@ -6,7 +6,8 @@
 //! and the restore of the state through the changelog topic; and a dedup
 //! memory of an hour's event ids as format 6 logs it against format 5's
 //! copy of all of it in every checkpoint (the copy and encode a checkpoint
-//! costs; with a broker, its restore). Figures, not assertions
+//! costs; with a broker, its restore); and a checkpoint of the changes
+//! since the last one (format 7) against a whole one. Figures, not assertions
 //! (docs/performance.md, "Checkpoints").
 //!
 //!     cargo bench --bench checkpoint
@@ -232,6 +233,57 @@ fn dedup_memory(cfg: &Config, rt: &tokio::runtime::Runtime, broker: Option<&str>
     );
 }
 
+/// Follow-ups between two checkpoints in [`changes`]: a partition at
+/// 10 000 and at 50 000 events/s over the 10 s interval.
+const CHANGED: [usize; 2] = [100_000, 500_000];
+
+/// A checkpoint of the changes since the last one (format 7) against a
+/// whole one, at a million open tickets after CHANGED follow-ups: the
+/// copy on the applying thread, the encode and the bytes, alternately in
+/// one engine (each copy, whole or not, starts the changes over).
+fn changes(cfg: &Config) {
+    let mut e = engine(cfg);
+    e.state_mut().track_changes();
+    let mut k = 0usize;
+    for n in CHANGED {
+        let mut m: [[Vec<f64>; 2]; 2] = Default::default();
+        let mut len = [0usize; 2];
+        for round in 0..6 {
+            let whole = round % 2 == 0;
+            for j in 0..n {
+                e.apply(follow_up(k + j));
+            }
+            k += n;
+            let st = e.state_mut();
+            let t = Instant::now();
+            let frozen = if whole {
+                st.freeze_whole(None, DedupCopy::Inline)
+            } else {
+                st.freeze_changes(None, DedupCopy::Inline)
+            };
+            let copy = t.elapsed().as_secs_f64();
+            assert_eq!(frozen.is_changes(), !whole);
+            let t = Instant::now();
+            let b = encode_frozen(&frozen, FORMAT_VERSION).expect("encode");
+            let i = usize::from(!whole);
+            m[i][0].push(copy);
+            m[i][1].push(t.elapsed().as_secs_f64());
+            len[i] = b.len();
+        }
+        let ms = |v: &mut Vec<f64>| median(v) * 1e3;
+        let [[wc, we], [cc, ce]] = &mut m;
+        let (wc, we, cc, ce) = (ms(wc), ms(we), ms(cc), ms(ce));
+        println!(
+            "1M open tickets, {n} follow-ups since the last checkpoint: whole copy {wc:.0} ms + encode {we:.0} ms, {} bytes; \
+             changes copy {cc:.1} ms + encode {ce:.1} ms, {} bytes ({:.1}× less copy, {:.1}× fewer bytes; medians of 3, alternating)",
+            len[0],
+            len[1],
+            wc / cc,
+            len[0] as f64 / len[1] as f64
+        );
+    }
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("checkpoint bench: run with `cargo bench --bench checkpoint`");
@@ -354,6 +406,8 @@ fn main() {
         z * 1e3,
         g / z
     );
+
+    changes(&cfg);
 
     // Through Kafka: write, then restore (read + decode + engine).
     if let Some(cl) = &changelog {
