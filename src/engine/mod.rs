@@ -21,7 +21,8 @@
 //! - `state`, `keys`, `labels`, `table`, `window`, `dedup`, `quad_heap` — the
 //!   data structures they share; `probe` — cache hints for their lookups;
 //! - `freeze`, `held_ids` — the copy of the state a checkpoint is encoded
-//!   from while the engine goes on.
+//!   from while the engine goes on; `changes`, `customer_table` — what
+//!   changed since the last copy, for checkpoints of changes.
 
 /// The counter of `map` for key `k`, admitted by the series budget (one
 /// series per key).
