@@ -202,29 +202,29 @@ fn check_known(version: u32) -> Result<(), CheckpointError> {
 
 /// Decodes an engine state written by [`encode_state`]; trailing bytes are an error.
 pub fn decode_state(bytes: &[u8]) -> Result<State, CheckpointError> {
-    let (st, rest) = postcard::take_from_bytes::<State>(bytes)
-        .map_err(|e| CheckpointError::Codec(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(CheckpointError::Codec(format!(
-            "{} bytes after the end of the state",
-            rest.len()
-        )));
-    }
-    Ok(st)
+    decode_all(bytes, "state")
 }
 
 /// Decodes a checkpoint of changes (a [`FrozenState`] taken with
 /// [`State::freeze_changes`]); trailing bytes are an error.
 pub fn decode_changes(bytes: &[u8]) -> Result<StateChanges, CheckpointError> {
-    let (c, rest) = postcard::take_from_bytes::<StateChanges>(bytes)
-        .map_err(|e| CheckpointError::Codec(e.to_string()))?;
+    decode_all(bytes, "changes")
+}
+
+/// Decodes `bytes` whole as a `T` (`what` names it in errors).
+fn decode_all<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, CheckpointError> {
+    let (v, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| CheckpointError::Codec(e.to_string()))?;
     if !rest.is_empty() {
         return Err(CheckpointError::Codec(format!(
-            "{} bytes after the end of the changes",
+            "{} bytes after the end of the {what}",
             rest.len()
         )));
     }
-    Ok(c)
+    Ok(v)
 }
 
 fn frame(magic: [u8; 4], version: u32, body: &[u8]) -> Vec<u8> {

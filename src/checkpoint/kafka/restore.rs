@@ -223,14 +223,11 @@ impl<'a> Scan<'a> {
         if m.chunks.is_empty() {
             return Err(corrupt("manifest", "no chunks listed"));
         }
-        let keys: Vec<String> = (0..m.chunks.len())
-            .map(|i| match m.chain {
-                Some(_) => chain_key(self.topic, self.partition, g, i),
-                None => chunk_key(self.topic, self.partition, slot, i),
-            })
-            .collect();
-        self.fetch(at, "", &m.chunks, &keys)?;
-        let framed: Vec<&[u8]> = m.chunks.iter().map(|c| self.value(c.offset)).collect();
+        let (t, p) = (self.topic, self.partition);
+        let framed = self.fetched(at, "", &m.chunks, |i| match m.chain {
+            Some(_) => chain_key(t, p, g, i),
+            None => chunk_key(t, p, slot, i),
+        })?;
         assemble(m, &framed)
     }
 
@@ -250,12 +247,10 @@ impl<'a> Scan<'a> {
         self.read_near(at, offsets.collect())?;
         let mut states = Vec::with_capacity(chain.earlier.len());
         for c in &chain.earlier {
-            let keys: Vec<String> = (0..c.chunks.len())
-                .map(|i| chain_key(self.topic, self.partition, c.generation, i))
-                .collect();
+            let (t, p) = (self.topic, self.partition);
             let what = format!("chain member {} ", c.generation);
-            self.fetch(at, &what, &c.chunks, &keys)?;
-            let framed: Vec<&[u8]> = c.chunks.iter().map(|k| self.value(k.offset)).collect();
+            let framed =
+                self.fetched(at, &what, &c.chunks, |i| chain_key(t, p, c.generation, i))?;
             states.push(assemble_member(c, &framed)?);
         }
         Ok(states)
@@ -272,12 +267,10 @@ impl<'a> Scan<'a> {
         self.read_near(at, offsets.collect())?;
         let mut segments = Vec::with_capacity(log.segments.len());
         for s in &log.segments {
-            let keys: Vec<String> = (0..s.chunks.len())
-                .map(|i| segment_key(self.topic, self.partition, s.generation, i))
-                .collect();
+            let (t, p) = (self.topic, self.partition);
             let what = format!("segment {} ", s.generation);
-            self.fetch(at, &what, &s.chunks, &keys)?;
-            let framed: Vec<&[u8]> = s.chunks.iter().map(|c| self.value(c.offset)).collect();
+            let framed =
+                self.fetched(at, &what, &s.chunks, |i| segment_key(t, p, s.generation, i))?;
             segments.push((s.first, assemble_segment(s, &framed)?));
         }
         Ok(RestoredLog {
@@ -310,6 +303,20 @@ impl<'a> Scan<'a> {
             i += 1;
         }
         Ok(())
+    }
+
+    /// The framed chunks of one segment or chain member, read and checked
+    /// (`fetch`) under the keys `key(i)`, in order.
+    fn fetched(
+        &mut self,
+        at: i64,
+        what: &str,
+        chunks: &[ChunkRef],
+        key: impl Fn(usize) -> String,
+    ) -> Result<Vec<&[u8]>, CheckpointError> {
+        let keys: Vec<String> = (0..chunks.len()).map(key).collect();
+        self.fetch(at, what, chunks, &keys)?;
+        Ok(chunks.iter().map(|c| self.value(c.offset)).collect())
     }
 
     /// The value of a record read (`fetch` checked it has one).
