@@ -787,3 +787,61 @@ fn a_chain_of_changes_restores_whole_and_leaves_only_what_a_slot_lists() {
     assert_eq!(live, listed);
     assert!(tombstoned.iter().all(|g| !listed.contains(g)));
 }
+
+/// A partition checkpointed whole in its slots (format 6 and older) and
+/// then restored by a build that chains its checkpoints leaves no slot
+/// chunk behind: once two chained checkpoints are acknowledged, the newest
+/// record of every slot chunk key is a tombstone.
+#[test]
+fn chained_checkpoints_after_whole_ones_in_slots_leave_no_slot_chunk_behind() {
+    let cfg = config(1024);
+    let source = cfg.kafka.topics[0].clone();
+    let rt = rt();
+    let old = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &simulated(3_000));
+    // Generations 1 and 2 whole, in slots 1 and 0 (a few chunks each).
+    for g in 1..=2u64 {
+        let bytes = encode_frozen(&engine.state().freeze(), FORMAT_VERSION).unwrap();
+        rt.block_on(old.write(&meta(&cfg, 0, g), &bytes)).unwrap();
+    }
+    let new = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let r = new.restore(&source, 0, WAIT).unwrap();
+    let (m, bytes) = r.found.unwrap();
+    assert_eq!(m.generation, 2);
+    let mut engine = Engine::from_state(&cfg, decode_chain(&r.earlier, &bytes, None).unwrap());
+    engine.state_mut().track_changes();
+    for g in 3..=4u64 {
+        apply(&mut engine, &simulated(100));
+        let st = engine.state_mut();
+        let frozen = if new.wants_changes(&source, 0) {
+            st.freeze_changes(None, frontline::engine::DedupCopy::Inline)
+        } else {
+            st.freeze_whole(None, frontline::engine::DedupCopy::Inline)
+        };
+        let bytes = encode_frozen(&frozen, FORMAT_VERSION).unwrap();
+        rt.block_on(new.write_chained(&meta(&cfg, 0, g), &bytes, None, frozen.is_changes()))
+            .unwrap();
+    }
+    let mut newest = std::collections::BTreeMap::new();
+    for (k, v) in records(new.topic(), 0) {
+        newest.insert(k, v.is_some());
+    }
+    let slot_chunks: Vec<(&String, &bool)> = newest
+        .iter()
+        .filter(|(k, _)| {
+            let parts: Vec<&str> = k.split('/').collect();
+            parts.len() == 4 && (parts[2] == "0" || parts[2] == "1") && parts[3] != "m"
+        })
+        .collect();
+    assert!(slot_chunks.len() >= 4, "{slot_chunks:?}");
+    let left: Vec<&String> = slot_chunks
+        .iter()
+        .filter(|(_, live)| **live)
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(left.is_empty(), "slot chunks left behind: {left:?}");
+    let (m, back, _) = restored_chain(&cfg, &source);
+    assert_eq!(m.generation, 4);
+    assert!(as_json(&back) == as_json(engine.state()));
+}

@@ -36,8 +36,18 @@ impl Book {
 
     /// A checkpoint of `m`'s was restored (the engine restored from it
     /// marks its changes from there on).
+    ///
+    /// Of a whole checkpoint in its slot (format 6 and older), the other
+    /// slot holds the one before, of about the same size: its chunks are
+    /// taken to be up to twice as many, so that the next checkpoint of that
+    /// slot tombstones them when it does not overwrite them (a chained one
+    /// overwrites none). Tombstones of keys never written are harmless.
     pub(super) fn restored(&mut self, m: &Manifest) {
         let slot = (m.meta.generation % 2) as usize;
+        if m.chain.is_none() {
+            let other = &mut self.chunks[1 - slot];
+            *other = (*other).max(2 * m.chunks.len());
+        }
         self.took(m, self.chunks[slot].max(m.chunks.len()));
     }
 
