@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use frontline::checkpoint::kafka::{Changelog, MAX_SEGMENTS};
 use frontline::checkpoint::{
     decode_chain, decode_manifest, decode_restored, encode_frozen, frame_chunk, CheckpointError,
-    Meta, FORMAT_VERSION,
+    Manifest, Meta, FORMAT_VERSION,
 };
 use frontline::config::{Config, Dur};
 use frontline::decode::decode;
@@ -427,6 +427,38 @@ fn restored(cfg: &Config, source: &str) -> (Meta, State) {
     (m, st)
 }
 
+type Generations = std::collections::BTreeSet<u64>;
+
+/// Of the keys `t/p/<kind>/<generation>/<i>` written, the generations with
+/// a chunk whose newest record is not a tombstone, and those with a
+/// tombstone.
+fn generations(written: &[(String, Option<Vec<u8>>)], kind: &str) -> (Generations, Generations) {
+    let of_kind = |k: &str| k.split('/').nth(2) == Some(kind);
+    let generation = |k: &str| k.split('/').nth(3).map(|g| g.parse::<u64>().unwrap());
+    let tombstoned: Generations = written
+        .iter()
+        .filter(|(k, v)| of_kind(k) && v.is_none())
+        .filter_map(|(k, _)| generation(k))
+        .collect();
+    let live = written
+        .iter()
+        .filter(|(k, v)| of_kind(k) && v.is_some())
+        .filter_map(|(k, _)| generation(k))
+        .filter(|g| !tombstoned.contains(g))
+        .collect();
+    (live, tombstoned)
+}
+
+/// The two newest manifests written (one per slot), newest first.
+fn newest_manifests(written: &[(String, Option<Vec<u8>>)]) -> impl Iterator<Item = Manifest> + '_ {
+    written
+        .iter()
+        .filter(|(k, v)| k.ends_with("/m") && v.is_some())
+        .rev()
+        .take(2)
+        .map(|(_, v)| decode_manifest(v.as_ref().unwrap()).unwrap())
+}
+
 fn as_json(st: &State) -> serde_json::Value {
     serde_json::to_value(st).unwrap()
 }
@@ -503,35 +535,13 @@ fn the_dedup_memory_is_logged_once_and_restores_whole() {
     // Segments forgotten were tombstoned, and only those: every segment
     // key without a tombstone is listed by one of the two slots' manifests.
     let written = records(log.topic(), 0);
-    let segment_gen = |k: &str| k.split('/').nth(3).map(|g| g.parse::<u64>().unwrap());
-    let is_segment = |k: &str| k.split('/').nth(2) == Some("d");
-    let tombstoned: std::collections::BTreeSet<u64> = written
-        .iter()
-        .filter(|(k, v)| is_segment(k) && v.is_none())
-        .filter_map(|(k, _)| segment_gen(k))
-        .collect();
-    let live: std::collections::BTreeSet<u64> = written
-        .iter()
-        .filter(|(k, v)| is_segment(k) && v.is_some())
-        .filter_map(|(k, _)| segment_gen(k))
-        .filter(|g| !tombstoned.contains(g))
-        .collect();
+    let (live, tombstoned) = generations(&written, "d");
     assert!(
         tombstoned.len() >= 2,
         "{tombstoned:?}: too few segments forgotten; the test needs a shorter horizon"
     );
-    let listed: std::collections::BTreeSet<u64> = written
-        .iter()
-        .filter(|(k, v)| k.ends_with("/m") && v.is_some())
-        .rev()
-        .take(2)
-        .flat_map(|(_, v)| {
-            decode_manifest(v.as_ref().unwrap())
-                .unwrap()
-                .dedup
-                .unwrap()
-                .segments
-        })
+    let listed: Generations = newest_manifests(&written)
+        .flat_map(|m| m.dedup.unwrap().segments)
         .map(|s| s.generation)
         .collect();
     assert_eq!(live, listed);
@@ -758,26 +768,9 @@ fn a_chain_of_changes_restores_whole_and_leaves_only_what_a_slot_lists() {
     // Chain members without a tombstone are those the two slots' newest
     // manifests list; the others were tombstoned.
     let written = records(log.topic(), 0);
-    let member_gen = |k: &str| k.split('/').nth(3).map(|g| g.parse::<u64>().unwrap());
-    let is_member = |k: &str| k.split('/').nth(2) == Some("c");
-    let tombstoned: std::collections::BTreeSet<u64> = written
-        .iter()
-        .filter(|(k, v)| is_member(k) && v.is_none())
-        .filter_map(|(k, _)| member_gen(k))
-        .collect();
-    let live: std::collections::BTreeSet<u64> = written
-        .iter()
-        .filter(|(k, v)| is_member(k) && v.is_some())
-        .filter_map(|(k, _)| member_gen(k))
-        .filter(|g| !tombstoned.contains(g))
-        .collect();
-    let listed: std::collections::BTreeSet<u64> = written
-        .iter()
-        .filter(|(k, v)| k.ends_with("/m") && v.is_some())
-        .rev()
-        .take(2)
-        .flat_map(|(_, v)| {
-            let m = decode_manifest(v.as_ref().unwrap()).unwrap();
+    let (live, tombstoned) = generations(&written, "c");
+    let listed: Generations = newest_manifests(&written)
+        .flat_map(|m| {
             let chain = m.chain.expect("a chained checkpoint");
             let own = m.meta.generation;
             chain.earlier.into_iter().map(|c| c.generation).chain([own])
@@ -813,14 +806,8 @@ fn chained_checkpoints_after_whole_ones_in_slots_leave_no_slot_chunk_behind() {
     engine.state_mut().track_changes();
     for g in 3..=4u64 {
         apply(&mut engine, &simulated(100));
-        let st = engine.state_mut();
-        let frozen = if new.wants_changes(&source, 0) {
-            st.freeze_changes(None, frontline::engine::DedupCopy::Inline)
-        } else {
-            st.freeze_whole(None, frontline::engine::DedupCopy::Inline)
-        };
-        let bytes = encode_frozen(&frozen, FORMAT_VERSION).unwrap();
-        rt.block_on(new.write_chained(&meta(&cfg, 0, g), &bytes, None, frozen.is_changes()))
+        let (bytes, tail, changes) = chained(&new, &source, &mut engine);
+        rt.block_on(new.write_chained(&meta(&cfg, 0, g), &bytes, Some(&tail), changes))
             .unwrap();
     }
     let mut newest = std::collections::BTreeMap::new();

@@ -431,28 +431,23 @@ fn assemble_chunks(
     Ok(out)
 }
 
-/// Joins the framed chunks of a dedup log's segment, checked as
-/// [`assemble`] checks a state's.
-pub fn assemble_segment(s: &SegmentRef, framed: &[&[u8]]) -> Result<Vec<u8>, CheckpointError> {
-    let name = format!("segment {}", s.generation);
-    let whole = Whole {
-        what: &name,
-        len: s.len,
-        xxh3: s.xxh3,
-    };
-    assemble_chunks(&format!("{name} "), &s.chunks, &whole, framed)
-}
-
-/// Joins the framed chunks of a chain's member, checked as [`assemble`]
+/// Joins the framed chunks of one piece of a checkpoint kept apart from
+/// its state (a dedup log's segment, a chain's member), named `name` in
+/// errors, of `len` bytes summing to `xxh3`: checked as [`assemble`]
 /// checks a state's.
-pub fn assemble_member(c: &ChainRef, framed: &[&[u8]]) -> Result<Vec<u8>, CheckpointError> {
-    let name = format!("chain member {}", c.generation);
+pub fn assemble_piece(
+    name: &str,
+    chunks: &[ChunkRef],
+    len: u64,
+    xxh3: u64,
+    framed: &[&[u8]],
+) -> Result<Vec<u8>, CheckpointError> {
     let whole = Whole {
-        what: &name,
-        len: c.len,
-        xxh3: c.xxh3,
+        what: name,
+        len,
+        xxh3,
     };
-    assemble_chunks(&format!("{name} "), &c.chunks, &whole, framed)
+    assemble_chunks(&format!("{name} "), chunks, &whole, framed)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use super::{
     FIRST_WINDOW, MAX_WINDOW,
 };
 use crate::checkpoint::{
-    assemble, assemble_member, assemble_segment, corrupt, decode_manifest, CheckpointError,
-    ChunkRef, DedupLog, Manifest, Meta, RestoredLog,
+    assemble, assemble_piece, corrupt, decode_manifest, CheckpointError, ChunkRef, DedupLog,
+    Manifest, Meta, RestoredLog,
 };
 use crate::kafka_log::Quiet;
 
@@ -247,11 +247,10 @@ impl<'a> Scan<'a> {
         self.read_near(at, offsets.collect())?;
         let mut states = Vec::with_capacity(chain.earlier.len());
         for c in &chain.earlier {
-            let (t, p) = (self.topic, self.partition);
-            let what = format!("chain member {} ", c.generation);
-            let framed =
-                self.fetched(at, &what, &c.chunks, |i| chain_key(t, p, c.generation, i))?;
-            states.push(assemble_member(c, &framed)?);
+            let (t, p, g) = (self.topic, self.partition, c.generation);
+            let name = format!("chain member {g}");
+            let key = |i| chain_key(t, p, g, i);
+            states.push(self.piece(at, &name, &c.chunks, (c.len, c.xxh3), key)?);
         }
         Ok(states)
     }
@@ -267,11 +266,13 @@ impl<'a> Scan<'a> {
         self.read_near(at, offsets.collect())?;
         let mut segments = Vec::with_capacity(log.segments.len());
         for s in &log.segments {
-            let (t, p) = (self.topic, self.partition);
-            let what = format!("segment {} ", s.generation);
-            let framed =
-                self.fetched(at, &what, &s.chunks, |i| segment_key(t, p, s.generation, i))?;
-            segments.push((s.first, assemble_segment(s, &framed)?));
+            let (t, p, g) = (self.topic, self.partition, s.generation);
+            let name = format!("segment {g}");
+            let key = |i| segment_key(t, p, g, i);
+            segments.push((
+                s.first,
+                self.piece(at, &name, &s.chunks, (s.len, s.xxh3), key)?,
+            ));
         }
         Ok(RestoredLog {
             epoch: log.epoch,
@@ -305,8 +306,8 @@ impl<'a> Scan<'a> {
         Ok(())
     }
 
-    /// The framed chunks of one segment or chain member, read and checked
-    /// (`fetch`) under the keys `key(i)`, in order.
+    /// The framed chunks listed, read and checked (`fetch`) under the keys
+    /// `key(i)`, in order.
     fn fetched(
         &mut self,
         at: i64,
@@ -317,6 +318,21 @@ impl<'a> Scan<'a> {
         let keys: Vec<String> = (0..chunks.len()).map(key).collect();
         self.fetch(at, what, chunks, &keys)?;
         Ok(chunks.iter().map(|c| self.value(c.offset)).collect())
+    }
+
+    /// One piece kept apart from a state (a segment, a chain member) named
+    /// `name`, of `(length, xxh3)` `whole`: its chunks fetched, checked
+    /// under the keys `key(i)` and joined.
+    fn piece(
+        &mut self,
+        at: i64,
+        name: &str,
+        chunks: &[ChunkRef],
+        whole: (u64, u64),
+        key: impl Fn(usize) -> String,
+    ) -> Result<Vec<u8>, CheckpointError> {
+        let framed = self.fetched(at, &format!("{name} "), chunks, key)?;
+        assemble_piece(name, chunks, whole.0, whole.1, &framed)
     }
 
     /// The value of a record read (`fetch` checked it has one).
