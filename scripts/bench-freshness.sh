@@ -61,7 +61,7 @@ measure_rate() {
       --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$BACKLOG.state-$1\"" 2>/dev/null &
     pid=$!
     while :; do
-      got=$(curl -s "127.0.0.1:$port/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+      got=$(curl -gs "127.0.0.1:$port/metrics?name[]=frontline_events_total&name[]=frontline_decode_errors_total" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
       [ "${got:-0}" -ge "$TOTAL" ] && break
       sleep 0.05
     done

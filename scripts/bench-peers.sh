@@ -58,7 +58,7 @@ frontline_run() {
     2>"$WORK/frontline-$1.log" &
   pid=$!
   while :; do
-    got=$(curl -s "127.0.0.1:$port/metrics" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+    got=$(curl -gs "127.0.0.1:$port/metrics?name[]=frontline_events_total&name[]=frontline_decode_errors_total" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
     [ "${got:-0}" -ge "$N" ] && break
     kill -0 "$pid" 2>/dev/null || { echo "frontline exited early" >&2; exit 1; }
     sleep 0.05

@@ -31,7 +31,7 @@
 //!
 //! The binaries install it (`#[global_allocator]`); the library does not,
 //! so a bench that counts allocations can wrap it. They also hold glibc's
-//! malloc, which serves the small allocations, to one arena per core
+//! malloc, which serves the small allocations, to four arenas per core
 //! ([`limit_arenas`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -42,24 +42,26 @@ pub const HUGE: usize = 2 << 20;
 /// Size from which an allocation is mapped on its own.
 pub const LARGE: usize = 8 << 20;
 
-/// Limits glibc's malloc to one arena per available core, unless
+/// Limits glibc's malloc to four arenas per available core, unless
 /// `MALLOC_ARENA_MAX` says otherwise; call before any thread starts.
 ///
 /// glibc gives a thread that finds the arenas busy a new one, up to eight
 /// per core, and each keeps the memory freed into it. `frontline run` has
-/// some 18 threads (the runtime's workers, the consumer, librdkafka's,
-/// the scrape's), so on two cores it grew up to 16 arenas; with one per
-/// core its peak RSS reading a 587 282-event topic was 4-9 MiB lower (of
-/// about 90, alternating runs) at the same speed (docs/performance.md,
-/// "Against a real peer"). At most as many threads as cores run at once,
-/// so as many arenas seldom contend.
+/// some 22 threads (the runtime's workers, the consumer, librdkafka's,
+/// the scrape's), so on two cores it could grow up to 16 arenas. A thread
+/// stays with the arena it was given, so fewer arenas than busy threads
+/// means threads that run at once share one and wait on its lock: held to
+/// one arena per core, the partitions' workers and librdkafka's broker
+/// thread (which allocates every fetched message) did, and reading a
+/// 587 282-event topic took 13-28 % longer than with four per core, at
+/// the same peak RSS (docs/performance.md, "Live").
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // SAFETY: mallopt only sets a tunable of the allocator.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, cores.min(64) as libc::c_int);
+            libc::mallopt(libc::M_ARENA_MAX, (4 * cores).min(256) as libc::c_int);
         }
     }
 }
