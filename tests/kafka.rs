@@ -340,3 +340,48 @@ fn events_sent_again_after_a_restart_are_dropped_as_duplicates() {
         "restored instance after duplicates vs replay",
     );
 }
+
+#[test]
+fn a_partition_publishes_the_moment_it_catches_up() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let topic = unique("caughtup");
+    create_topic(&topic, 1);
+    let (keyed, _) = scenario(60_000, 17);
+    // Produced over about six seconds, from before frontline starts to
+    // well after: the partition's end moves past the offset it had at
+    // assignment, so it catches up on an applied batch, and the end-of-
+    // partition mark (which also publishes) comes only after that.
+    let mut kcat = Command::new("kcat")
+        .args(kcat_producer_args(&broker(), &topic, Some(0)))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    let mut stdin = kcat.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for chunk in keyed.chunks(500) {
+            for l in chunk {
+                writeln!(stdin, "{l}").unwrap();
+            }
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // A publish period far longer than the test: series can appear only
+    // because the partition caught up.
+    let mut launch = Launch::new(&topic, &unique("g"));
+    launch.args = vec!["--set".into(), "http.publish_interval=\"1m\"".into()];
+    let f = Frontline::launch(&launch);
+    wait_until(
+        Duration::from_secs(20),
+        "the caught-up partition's series are published",
+        || {
+            let m = f.metrics();
+            sum_family(&m, "frontline_events_total") > 0.0
+                && m.contains("frontline_partitions{phase=\"live\"} 1")
+        },
+    );
+    feeder.join().unwrap();
+    assert!(kcat.wait().unwrap().success(), "kcat produce failed");
+}

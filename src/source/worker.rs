@@ -398,6 +398,11 @@ impl Worker {
         self.env.hub.observe_batch(t0.elapsed().as_secs_f64());
         if !self.caught_up {
             self.check_caught_up();
+            // Its series appear the moment it has caught up, not up to a
+            // publish period later (as at the end of the partition above).
+            if self.caught_up {
+                self.tick();
+            }
         }
     }
 
