@@ -375,6 +375,13 @@ impl Worker {
         }
         decoded.clear();
         self.decoded = decoded;
+        self.applied(t0);
+    }
+
+    /// After a round of batches (begun at `t0`): the end of the partition
+    /// or its catching up, offsets stored without checkpoints, the idle
+    /// clock.
+    fn applied(&mut self, t0: Instant) {
         if self.eof_pending {
             self.eof_pending = false;
             if !self.caught_up {
