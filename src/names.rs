@@ -146,7 +146,7 @@ metrics! {
     HTTP_REFUSED = "frontline_http_refused", Counter, "HTTP connections and requests turned away, by reason: connections (http.max_connections), scrapes (http.max_concurrent_scrapes), password_checks (bcrypt checks at once), unauthorized (missing or wrong basic-auth credentials), too_large (request body), tls (no TLS handshake within http.read_timeout, a failed one, or plain HTTP on the TLS port).";
     STDERR_WRITE_ERRORS = "frontline_stderr_write_errors", Counter, "Writes to stderr (log lines, progress, summaries) that failed and were dropped.";
     BUILD_INFO = "frontline_build_info", Gauge(First), "Build information; always 1.";
-    CONSUMER_LAG = "frontline_consumer_lag", Gauge, "Messages behind the partition's high watermark, from librdkafka statistics.";
+    CONSUMER_LAG = "frontline_consumer_lag", Gauge, "Messages of the partition's end not consumed yet (from the consumer's position, not its committed offset), from librdkafka statistics.";
     REBALANCES = "frontline_rebalances", Counter, "Consumer-group rebalances seen.";
     SLA_EVENTS = "frontline_sla_events", Counter, "SLA state changes of the SLA event stream, by result: acknowledged by the broker, or dropped past the engine's buffer.";
     PARTITIONS = "frontline_partitions", Gauge, "Assigned partitions by phase: restoring (loading a checkpoint), catching_up (re-applying to where the partition was at assignment; not exported yet), live.";

@@ -385,3 +385,36 @@ fn a_partition_publishes_the_moment_it_catches_up() {
     feeder.join().unwrap();
     assert!(kcat.wait().unwrap().success(), "kcat produce failed");
 }
+
+#[test]
+fn a_caught_up_partition_shows_no_lag_and_is_ready_before_any_checkpoint() {
+    let topic = unique("lag");
+    create_topic(&topic, 1);
+    let (keyed, _) = scenario(3000, 23);
+    kcat_produce(&topic, &keyed, Some(0));
+    // Checkpoints an hour apart (the first at the partition's phase of
+    // it): offsets are committed only once one is acknowledged, so the
+    // group's committed offset stays behind while the partition is current.
+    // The events are weeks old, so readiness rests on the lag alone.
+    let mut launch = Launch::new(&topic, &unique("g"));
+    launch.args = vec!["--set".into(), "checkpoint.interval=\"1h\"".into()];
+    let f = Frontline::launch(&launch);
+    wait_until(Duration::from_secs(60), "every event is applied", || {
+        f.sum("frontline_events_total") == keyed.len() as f64
+    });
+    // librdkafka's statistics come every 5 s.
+    wait_until(Duration::from_secs(30), "the instance is ready", || {
+        http_get_status(f.port, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    let m = f.metrics();
+    assert!(
+        m.contains(&format!(
+            "frontline_consumer_lag{{topic=\"{topic}\",partition=\"0\"}} 0"
+        )),
+        "no lag once everything is consumed: {}",
+        m.lines()
+            .filter(|l| l.starts_with("frontline_consumer_lag"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

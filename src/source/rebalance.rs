@@ -103,11 +103,8 @@ impl ClientContext for Ctx {
                 if p < 0 || !assigned.contains(&tp) {
                     continue;
                 }
-                // -1 means unknown: nothing fetched yet. An empty partition has no lag.
-                if part.consumer_lag >= 0 {
-                    lag.insert(tp, part.consumer_lag);
-                } else if part.hi_offset == 0 {
-                    lag.insert(tp, 0);
+                if let Some(l) = consumer_lag(&part) {
+                    lag.insert(tp, l);
                 }
             }
         }
@@ -442,6 +439,78 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
             changelog.forget(&tp.0, tp.1);
             None
         }
+    }
+}
+
+/// Messages of a partition's end (its last stable offset, or high
+/// watermark) this instance has not consumed yet: from its position, not
+/// from its committed offset (librdkafka's `consumer_lag`), which trails by
+/// a checkpoint interval by design — offsets are committed once a
+/// checkpoint covering them is acknowledged — so a caught-up instance read
+/// as 10 s of events behind, and as not ready. `None`: not known yet.
+fn consumer_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    let end = if p.ls_offset >= 0 {
+        p.ls_offset
+    } else {
+        p.hi_offset
+    };
+    if end < 0 {
+        return None;
+    }
+    if p.app_offset >= 0 {
+        return Some((end - p.app_offset).max(0));
+    }
+    // Nothing consumed since the assignment: behind by what it starts from.
+    if p.consumer_lag >= 0 {
+        Some(p.consumer_lag)
+    } else if end == 0 {
+        // An empty partition has no lag.
+        Some(0)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use super::consumer_lag;
+
+    /// A partition of librdkafka's statistics with these offsets.
+    fn partition(hi: i64, ls: i64, app: i64, committed: i64) -> rdkafka::statistics::Partition {
+        let lag = if committed >= 0 { hi - committed } else { -1 };
+        let json = format!(
+            r#"{{"partition":0,"broker":1,"leader":1,"desired":true,"unknown":false,
+            "msgq_cnt":0,"msgq_bytes":0,"xmit_msgq_cnt":0,"xmit_msgq_bytes":0,
+            "fetchq_cnt":0,"fetchq_size":0,"fetch_state":"active","query_offset":-1001,
+            "next_offset":{app},"app_offset":{app},"stored_offset":{committed},
+            "committed_offset":{committed},"eof_offset":-1001,"lo_offset":0,
+            "hi_offset":{hi},"ls_offset":{ls},"consumer_lag":{lag},"consumer_lag_stored":-1,
+            "txmsgs":0,"txbytes":0,"rxmsgs":0,"rxbytes":0,"msgs":0,"rx_ver_drops":0,
+            "msgs_inflight":0,"next_ack_seq":0,"next_err_seq":0,"acked_msgid":0}}"#
+        );
+        serde_json::from_str(&json).expect("a partition of librdkafka's statistics")
+    }
+
+    #[test]
+    fn lag_counts_from_what_was_consumed_not_from_what_was_committed() {
+        // Consumed to the end, nothing committed yet (the first checkpoint
+        // is still to come): caught up.
+        assert_eq!(consumer_lag(&partition(5000, 5000, 5000, -1001)), Some(0));
+        // Committed at 1000 (the last acknowledged checkpoint), consumed
+        // to 4800 of 5000: 200 behind, not 4000.
+        assert_eq!(consumer_lag(&partition(5000, 5000, 4800, 1000)), Some(200));
+        // The last stable offset is the end under read_committed.
+        assert_eq!(consumer_lag(&partition(5000, 4900, 4800, 1000)), Some(100));
+        // Nothing consumed since the assignment: from the committed offset.
+        assert_eq!(
+            consumer_lag(&partition(5000, 5000, -1001, 1000)),
+            Some(4000)
+        );
+        // Nothing consumed or committed: unknown, unless the partition is empty.
+        assert_eq!(consumer_lag(&partition(5000, 5000, -1001, -1001)), None);
+        assert_eq!(consumer_lag(&partition(0, 0, -1001, -1001)), Some(0));
+        // No watermark yet.
+        assert_eq!(consumer_lag(&partition(-1001, -1001, -1001, -1001)), None);
     }
 }
 
