@@ -273,7 +273,9 @@ impl Worker {
             tokio::time::Instant::now() + checkpoint_period.mul_f64(checkpoint_phase(&self.tp));
         let mut checkpoint = tokio::time::interval_at(first, checkpoint_period);
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.check_caught_up();
+        // At the end it saw at assignment already (an empty or restored
+        // partition): the first publish tick, at once, publishes it.
+        self.caught_up |= self.reached_target();
         self.status();
         let mut data_closed = false;
         loop {
@@ -297,13 +299,8 @@ impl Worker {
                 }
                 m = data.recv(), if !data_closed && !self.halted && self.sla_room() => match m {
                     Some(Item::Batch(b)) => self.batch(b, &mut data).await,
-                    // Everything up to the end is applied; the tick moves
-                    // an idle clock first, then publishes.
-                    Some(Item::Eof) if !self.caught_up => {
-                        self.caught_up = true;
-                        self.tick();
-                    }
-                    Some(Item::Eof) => {}
+                    // Everything up to the end is applied.
+                    Some(Item::Eof) => self.caught_up_now(),
                     // Only the control channel is left to say what to do.
                     None => data_closed = true,
                 },
@@ -382,12 +379,8 @@ impl Worker {
     /// or its catching up, offsets stored without checkpoints, the idle
     /// clock.
     fn applied(&mut self, t0: Instant) {
-        if self.eof_pending {
-            self.eof_pending = false;
-            if !self.caught_up {
-                self.caught_up = true;
-                self.tick();
-            }
+        if std::mem::take(&mut self.eof_pending) {
+            self.caught_up_now();
         }
         if self.env.changelog.is_none() && self.env.sla_events.is_none() {
             // Without checkpoints (or SLA events to settle first) an
@@ -403,13 +396,8 @@ impl Worker {
         };
         self.dirty_since_ms.get_or_insert(now);
         self.env.hub.observe_batch(t0.elapsed().as_secs_f64());
-        if !self.caught_up {
-            self.check_caught_up();
-            // Its series appear the moment it has caught up, not up to a
-            // publish period later (as at the end of the partition above).
-            if self.caught_up {
-                self.tick();
-            }
+        if self.reached_target() {
+            self.caught_up_now();
         }
     }
 
@@ -428,9 +416,18 @@ impl Worker {
         }
     }
 
-    fn check_caught_up(&mut self) {
-        if self.next_offset.unwrap_or(0) >= self.target {
+    /// Applied up to the end offset it saw at assignment.
+    fn reached_target(&self) -> bool {
+        self.next_offset.unwrap_or(0) >= self.target
+    }
+
+    /// Caught up (the end of the partition, or the end it saw at
+    /// assignment, applied): its series appear at once, not up to a
+    /// publish period later; the tick moves an idle clock first.
+    fn caught_up_now(&mut self) {
+        if !self.caught_up {
             self.caught_up = true;
+            self.tick();
         }
     }
 
