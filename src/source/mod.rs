@@ -22,15 +22,18 @@
 //!   dead-letter topic and applied (counted) only once that is acknowledged.
 //!
 //! One thread polls the consumer (librdkafka serves rebalances and
-//! statistics there) and hands messages to the workers' bounded queues, so a
-//! slow engine slows its partition's consumption.
+//! statistics there), takes the fetched messages from their own queue
+//! ([`fetched`]) and hands them to the workers' bounded queues, so a slow
+//! engine slows its partition's consumption.
 
 mod batch;
+mod fetched;
 mod poll;
 mod rebalance;
 pub mod sla_sink;
 pub mod worker;
 
+use fetched::Fetched;
 use poll::poll_loop;
 pub(crate) use poll::Limiter;
 pub(crate) use rebalance::Consumer_;
@@ -66,8 +69,6 @@ const BATCH: usize = 512;
 /// Batches queued per partition before the consumer waits (backpressure):
 /// 4096 messages at most.
 const PARTITION_QUEUE: usize = 4096 / BATCH;
-/// Messages taken in one round before they are handed over.
-const DRAIN: usize = 4096;
 /// How long shutdown gives the workers' final checkpoints.
 const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(4);
 /// How long a revoked partition's engine is kept in case it comes back.
@@ -116,14 +117,21 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let cc = consumer_config(&cfg);
+    let fetched = Arc::new(Fetched::new());
     let ctx = Ctx {
         hub: hub.clone(),
         cfg: cfg.clone(),
         rt: tokio::runtime::Handle::current(),
         workers: Mutex::new(Workers::default()),
         env: EnvSlot::default(),
+        fetched: fetched.clone(),
     };
-    let consumer: Arc<Consumer_> = Arc::new(cc.create_with_context(ctx)?);
+    let mut consumer: Consumer_ = cc.create_with_context(ctx)?;
+    fetched.open(consumer.client().native_ptr());
+    // Events arriving on the consumer queue wake the thread waiting for
+    // messages on the other.
+    consumer.set_nonempty_callback(move || fetched.wake());
+    let consumer = Arc::new(consumer);
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
     hub.set_label_topic(topics.len() > 1);
     // The group is joined while the changelog topic is found or created:

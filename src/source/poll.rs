@@ -1,8 +1,7 @@
 //! The consumer thread: polls librdkafka and hands each partition's
 //! messages to its worker in batches; the progress line; log rate limits.
 
-use rdkafka::message::BorrowedMessage;
-
+use super::fetched::Fetch;
 use super::*;
 use crate::locks::lock;
 
@@ -31,53 +30,29 @@ impl Pending {
     }
 }
 
-/// The consumer thread: polls messages (rebalances and statistics are
-/// served inside `poll`) and routes them to their workers in batches:
-/// whatever librdkafka has already fetched is taken without waiting, up to
-/// [`BATCH`] messages a partition, then handed over, so a worker is woken
-/// once per batch rather than once per message.
+/// The consumer thread: serves the consumer's events (rebalances,
+/// statistics, commits and errors are handled inside `poll`), then takes
+/// the fetched messages in rounds from their own queue ([`Fetched`]) and
+/// routes them to their workers in batches: whatever librdkafka has
+/// already fetched is taken at once, handed over [`BATCH`] messages a
+/// partition at most, so a worker is woken once per batch rather than once
+/// per message. Events are served only
+/// between rounds, so what a round took goes to the workers of before a
+/// rebalance, and librdkafka drops what was fetched for an assignment that
+/// has since changed.
 pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
     let ctx = consumer.context();
     let mut seen = 0u64;
     let mut seen_at = Instant::now();
     let mut last_park_check = Instant::now();
+    let mut last_forward = Instant::now();
     let mut pending: Vec<Pending> = Vec::new();
-    let mut rebalances = hub.rebalances.load(Ordering::Relaxed);
+    let wait = Duration::from_millis(100);
     while !stopping.load(Ordering::Relaxed) {
-        let mut wait = Duration::from_millis(100);
-        let mut polled = 0;
-        // One round: wait for a first message, then take what is already
-        // there without waiting, up to DRAIN messages.
-        while polled < DRAIN {
-            let Some(r) = consumer.poll(wait) else {
-                break;
-            };
-            wait = Duration::ZERO;
-            polled += 1;
-            // A rebalance was served inside that poll: what was polled
-            // before it goes to the workers of then, what comes after to
-            // those of now.
-            let r_now = hub.rebalances.load(Ordering::Relaxed);
-            if r_now != rebalances {
-                rebalances = r_now;
-                for p in pending.iter_mut() {
-                    p.flush();
-                }
-            }
-            match r {
-                Ok(m) => {
-                    seen += 1;
-                    route(ctx, &mut pending, &m);
-                }
-                Err(KafkaError::PartitionEOF(part)) => {
-                    end_of_partition(ctx, &mut pending, part);
-                    kafka_log::ok();
-                }
-                Err(e) => {
-                    kafka_log::error(&e.to_string());
-                }
-            }
-        }
+        serve_events(consumer, ctx, &mut pending);
+        let polled = ctx
+            .fetched
+            .take(wait, &mut |m| take_one(ctx, &mut pending, &mut seen, m));
         for p in pending.iter_mut() {
             p.flush();
         }
@@ -91,6 +66,11 @@ pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &Snaps
             // Partitions no longer polled here.
             pending.retain(|p| p.tx.as_ref().is_some_and(|tx| !tx.is_closed()));
         }
+        if last_forward.elapsed() >= Duration::from_secs(1) {
+            let live: Vec<TopicPartition> = lock(&ctx.workers).live.keys().cloned().collect();
+            ctx.fetched.forward(consumer.client().native_ptr(), &live);
+            last_forward = Instant::now();
+        }
         if last_park_check.elapsed() >= Duration::from_secs(5) {
             ctx.drop_parked(|_, p| p.since.elapsed() >= PARK_FOR);
             last_park_check = Instant::now();
@@ -99,21 +79,74 @@ pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &Snaps
     ctx.shutdown(SHUTDOWN_CHECKPOINT);
     // Commit what the final checkpoints stored; never wait on an unreachable cluster.
     let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Async);
+    ctx.fetched.close();
     info!("consumer stopped");
 }
 
-/// Adds a polled message to its partition's pending batch (handed over
-/// when full).
-fn route(ctx: &Ctx, pending: &mut Vec<Pending>, m: &BorrowedMessage<'_>) {
+/// Routes one fetched message (or end of partition, or fetch error).
+fn take_one(ctx: &Ctx, pending: &mut Vec<Pending>, seen: &mut u64, m: &Fetch) {
+    match m.error() {
+        None => {
+            *seen += 1;
+            route(ctx, pending, m.topic(), m.partition(), |b| {
+                b.push_parts(m.offset(), m.payload(), m.key())
+            });
+        }
+        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR__PARTITION_EOF) => {
+            end_of_partition(ctx, pending, m.partition());
+            kafka_log::ok();
+        }
+        Some(e) => kafka_log::error(&format!(
+            "{} (partition {}): {}",
+            RDKafkaErrorCode::from(e),
+            m.partition(),
+            m.error_text()
+        )),
+    }
+}
+
+/// Serves what waits on the consumer queue: rebalances, statistics,
+/// commits, errors. A message there (a partition whose fetching was not
+/// forwarded to [`Fetched`]) is routed like any other.
+fn serve_events(consumer: &Consumer_, ctx: &Ctx, pending: &mut Vec<Pending>) {
+    // Bounded, so a flood of events cannot starve the messages.
+    for _ in 0..64 {
+        if !ctx.fetched.events_waiting() {
+            break;
+        }
+        match consumer.poll(Duration::ZERO) {
+            Some(Ok(m)) => route(ctx, pending, m.topic().as_bytes(), m.partition(), |b| {
+                b.push(&m)
+            }),
+            Some(Err(KafkaError::PartitionEOF(part))) => end_of_partition(ctx, pending, part),
+            Some(Err(e)) => kafka_log::error(&e.to_string()),
+            None => {}
+        }
+        // What came before a rebalance goes to the workers of then.
+        for p in pending.iter_mut() {
+            p.flush();
+        }
+    }
+}
+
+/// Adds a message to its partition's pending batch (`push` copies it in;
+/// the batch is handed over when full).
+fn route(
+    ctx: &Ctx,
+    pending: &mut Vec<Pending>,
+    topic: &[u8],
+    partition: i32,
+    push: impl FnOnce(&mut Batch),
+) {
     let i = match pending
         .iter()
-        .position(|p| p.partition == m.partition() && p.topic == m.topic())
+        .position(|p| p.partition == partition && p.topic.as_bytes() == topic)
     {
         Some(i) => i,
         None => {
             pending.push(Pending {
-                topic: m.topic().to_string(),
-                partition: m.partition(),
+                topic: String::from_utf8_lossy(topic).into_owned(),
+                partition,
                 tx: None,
                 batch: Batch::with_capacity(BATCH),
             });
@@ -127,7 +160,7 @@ fn route(ctx: &Ctx, pending: &mut Vec<Pending>, m: &BorrowedMessage<'_>) {
             .get(&(p.topic.clone(), p.partition))
             .map(|h| h.data.clone());
     }
-    p.batch.push(m);
+    push(&mut p.batch);
     if p.batch.len() >= BATCH {
         p.flush();
     }

@@ -32,6 +32,8 @@ pub struct Ctx {
     /// What the workers share, opened while the group is joined (workers
     /// store offsets through the consumer it holds).
     pub(super) env: EnvSlot,
+    /// The queue the assigned partitions' messages are fetched into.
+    pub(super) fetched: Arc<Fetched>,
 }
 
 /// The workers' [`Env`]: opening (the changelog topic is found or created
@@ -135,11 +137,17 @@ impl ConsumerContext for Ctx {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.assign(consumer, tpl);
+                let rk = consumer.client().native_ptr();
+                self.fetched.forward(rk, &partitions(tpl));
                 let r = if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
                     consumer.assign(tpl)
                 };
+                // Again: an earlier fetch of one of them that stopped only
+                // now cleared the forwarding (the consumer thread also
+                // forwards what it holds every second).
+                self.fetched.forward(rk, &partitions(tpl));
                 if let Err(e) = r {
                     error!(error = %e, "cannot take the assigned partitions");
                 }
