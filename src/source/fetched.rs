@@ -3,11 +3,10 @@
 //!
 //! Polling the consumer returns one message a call, and each call does the
 //! consumer's bookkeeping (its poll interval, the clock) again. Taken from
-//! a queue of their own, the messages come in rounds of up to a few
-//! thousand at one lock and one clock read, and the consumer queue, still
-//! polled every round, holds only the events its callbacks serve. A
-//! rebalance never reaches this queue, so no callback is served while
-//! messages are taken.
+//! a queue of their own, all the messages queued come in one call (one
+//! lock, one clock read), and the consumer queue, still polled every
+//! round, holds only the events its callbacks serve. A rebalance never
+//! reaches this queue, so no rebalance is served while messages are taken.
 //!
 //! librdkafka clears a partition's forwarding when it stops fetching it,
 //! and once an application has forwarded a partition it no longer
@@ -30,7 +29,8 @@ use crate::locks::lock;
 struct QueuePtr(*mut rd::rd_kafka_queue_t);
 
 // SAFETY: librdkafka's queue handles may be used from any thread; this one
-// is destroyed once, under the mutex that guards every use.
+// is taken out of its mutex once and destroyed by the consumer thread, the
+// only thread that uses it without holding the mutex.
 unsafe impl Send for QueuePtr {}
 
 /// The fetched-messages queue of one consumer, and that consumer's own
@@ -48,8 +48,9 @@ impl Fetched {
         }
     }
 
-    /// Opens the queue for the consumer `rk`.
-    pub(crate) fn open(&self, rk: *mut rd::rd_kafka_t) {
+    /// Opens the queue for the consumer `rk` (of a group: only a group's
+    /// consumer has a consumer queue); false if librdkafka gives none.
+    pub(crate) fn open(&self, rk: *mut rd::rd_kafka_t) -> bool {
         // SAFETY: `rk` is a live consumer; both handles are destroyed in
         // `close`, before the consumer is.
         let (q, cq) = unsafe {
@@ -59,9 +60,14 @@ impl Fetched {
             )
         };
         if q.is_null() || cq.is_null() {
-            return;
+            for h in [q, cq].into_iter().filter(|h| !h.is_null()) {
+                // SAFETY: a live handle made above, used nowhere else.
+                unsafe { rd::rd_kafka_queue_destroy(h) };
+            }
+            return false;
         }
         *lock(&self.queues) = Some((QueuePtr(q), QueuePtr(cq)));
+        true
     }
 
     /// Destroys the handles (messages still queued are dropped: nothing

@@ -127,7 +127,9 @@ pub async fn run(
         fetched: fetched.clone(),
     };
     let mut consumer: Consumer_ = cc.create_with_context(ctx)?;
-    fetched.open(consumer.client().native_ptr());
+    if !fetched.open(consumer.client().native_ptr()) {
+        anyhow::bail!("librdkafka gave no queue to fetch into");
+    }
     // Events arriving on the consumer queue wake the thread waiting for
     // messages on the other.
     consumer.set_nonempty_callback(move || fetched.wake());
