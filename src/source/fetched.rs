@@ -11,9 +11,9 @@
 //! librdkafka clears a partition's forwarding when it stops fetching it,
 //! and once an application has forwarded a partition it no longer
 //! forwards it to the consumer queue itself: every assignment forwards its
-//! partitions here, before and after it is made, and the consumer thread
-//! forwards the partitions it holds again every second, so a partition
-//! whose old fetch stopped only after its new assignment still reaches it.
+//! partitions here before it is made, and the consumer thread forwards the
+//! partitions it holds again every second, so a partition whose old fetch
+//! stopped only after its new assignment still reaches it.
 
 use std::ffi::{c_void, CStr, CString};
 use std::sync::Mutex;

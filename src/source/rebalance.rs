@@ -137,17 +137,14 @@ impl ConsumerContext for Ctx {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.assign(consumer, tpl);
-                let rk = consumer.client().native_ptr();
-                self.fetched.forward(rk, &partitions(tpl));
+                // Before the fetches start, so none goes to the consumer queue.
+                self.fetched
+                    .forward(consumer.client().native_ptr(), &partitions(tpl));
                 let r = if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
                     consumer.assign(tpl)
                 };
-                // Again: an earlier fetch of one of them that stopped only
-                // now cleared the forwarding (the consumer thread also
-                // forwards what it holds every second).
-                self.fetched.forward(rk, &partitions(tpl));
                 if let Err(e) = r {
                     error!(error = %e, "cannot take the assigned partitions");
                 }
