@@ -79,15 +79,21 @@ impl SnapshotHub {
         }
     }
 
-    /// Publishes a partition's latest snapshot.
+    /// Publishes a partition's latest snapshot. The one it replaces is
+    /// freed after the lock is let go: freeing thousands of series (their
+    /// labels, histograms and exemplars) takes a while, and scrapes and
+    /// the other partitions' publications need not wait for it.
     pub fn publish(&self, tp: &TopicPartition, snap: Arc<Snapshot>) {
-        write(&self.parts).insert(tp.clone(), snap);
+        // The guard is a temporary of this statement: gone at its end.
+        let replaced = write(&self.parts).insert(tp.clone(), snap);
+        drop(replaced);
     }
 
     /// Forgets a partition (revoked): its series leave `/metrics`.
     pub fn remove(&self, tp: &TopicPartition) {
-        write(&self.parts).remove(tp);
+        let removed = write(&self.parts).remove(tp);
         write(&self.lag).remove(tp);
+        drop(removed);
     }
 
     /// Records a partition's progress.
