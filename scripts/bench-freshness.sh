@@ -107,7 +107,11 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   until curl -sf "127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
   [ -z "${FRESHNESS_BINS:-}" ] || echo "run $i: $bin, scrapes: $scrape"
   SCRAPE="$scrape" "$PROBE" "$B" "$LIVE" "127.0.0.1:$port" "$HALF" "$PROBES" "${FRESHNESS_WARMUP:-45}" "${trace[@]}"
-  # frontline's CPU over the run (user + system, from process start).
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "frontline cpu %.1f s (user %.1f, system %.1f)\n", ($12 + $13) / hz, $12 / hz, $13 / hz }' "/proc/$pid/stat"
+  # frontline's CPU over the run (user + system, from process start), and
+  # per event applied: the cost of a steady rate, which the delays above
+  # only show once the cores run out.
+  events=$(curl -gs "127.0.0.1:$port/metrics?name[]=frontline_events_total" | awk '/^frontline_events_total/ {s+=$2} END {printf "%d", s}')
+  awk -v hz="$(getconf CLK_TCK)" -v n="${events:-0}" '{ sub(/.*\) /, ""); c = ($12 + $13) / hz;
+    printf "frontline cpu %.1f s (user %.1f, system %.1f) for %d events: %.2f us of CPU an event\n", c, $12 / hz, $13 / hz, n, (n > 0 ? c * 1e6 / n : 0) }' "/proc/$pid/stat"
   kill -TERM "$pid"; wait "$pid" || true
 done
