@@ -117,7 +117,10 @@ fn serve_events(consumer: &Consumer_, ctx: &Ctx, pending: &mut Vec<Pending>) {
             Some(Ok(m)) => route(ctx, pending, m.topic().as_bytes(), m.partition(), |b| {
                 b.push(&m)
             }),
-            Some(Err(KafkaError::PartitionEOF(part))) => end_of_partition(ctx, pending, part),
+            Some(Err(KafkaError::PartitionEOF(part))) => {
+                end_of_partition(ctx, pending, part);
+                kafka_log::ok();
+            }
             Some(Err(e)) => kafka_log::error(&e.to_string()),
             None => {}
         }
