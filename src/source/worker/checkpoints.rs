@@ -46,7 +46,7 @@ impl Worker {
                 Some(((f, tail), c)) => {
                     let (version, changes) = (c.format_version(), f.is_changes());
                     (
-                        Some(encode_in_background(tp, f, version, reuse)),
+                        Some(encode_in_background(tp, f, version, reuse.clone())),
                         tail,
                         changes,
                     )
@@ -89,6 +89,7 @@ impl Worker {
                     "checkpoint not acknowledged within {timeout:?}"
                 ))),
             };
+            reuse.keep_buffer(bytes);
             (r, Vec::new())
         });
         // Events applied from now on are not covered by this checkpoint.
@@ -245,12 +246,21 @@ pub(super) fn checkpoint_phase(tp: &TopicPartition) -> f64 {
 const ENCODE_NICE: libc::c_int = 10;
 
 /// What a partition's checkpoint leaves for its next one: the size of its
-/// encoding, and the emptied allocations of its state copy once encoded
-/// (a write starts only after the previous one finished, so the next copy
-/// finds them there).
+/// encoding, the emptied allocations of its state copy once encoded, and
+/// the buffer it was encoded into once written (a write starts only after
+/// the previous one finished, so the next checkpoint finds them there).
+///
+/// Keeping the buffer keeps its memory between two checkpoints (up to
+/// four times what the next one asks, [`Reuse::buffer`]), which the encode
+/// would take again at the next one anyway: a buffer of 8 MiB or more is
+/// mapped on its own, and a new one is zeroed page by page by the kernel
+/// as the encode first writes it, a few per cent of the process's CPU at
+/// a steady high rate (docs/performance.md, "Where a steady rate's CPU
+/// goes").
 pub(super) struct Reuse {
     encoded_len: AtomicUsize,
     spare: Mutex<Option<Spare>>,
+    buffer: Mutex<Option<Vec<u8>>>,
 }
 
 impl Reuse {
@@ -260,7 +270,34 @@ impl Reuse {
         Reuse {
             encoded_len: AtomicUsize::new(encoded_len),
             spare: Mutex::default(),
+            buffer: Mutex::default(),
         }
+    }
+
+    /// An empty buffer with room for `want` bytes: the last one written,
+    /// grown when it has less room (a large buffer grows by moving its
+    /// pages, [`crate::huge_pages`]: those it had are neither copied nor
+    /// zeroed again); a new one before the first write, and when the last
+    /// one has more than four times the room (the state shrank: its memory
+    /// goes back).
+    fn buffer(&self, want: usize) -> Vec<u8> {
+        let kept = crate::locks::lock(&self.buffer).take();
+        let mut b = match kept {
+            Some(b) if b.capacity() / 4 <= want => b,
+            // Freed before the new one is made.
+            too_large => {
+                drop(too_large);
+                Vec::new()
+            }
+        };
+        b.clear();
+        b.reserve(want);
+        b
+    }
+
+    /// Keeps a written checkpoint's buffer for the next encode.
+    fn keep_buffer(&self, bytes: Vec<u8>) {
+        *crate::locks::lock(&self.buffer) = Some(bytes);
     }
 
     /// The size of the last checkpoint's encoding (0: none yet).
@@ -275,7 +312,8 @@ impl Reuse {
 /// threads that apply events go first.
 ///
 /// The encode starts with room for an eighth more than the partition's
-/// previous checkpoint took, so it seldom grows its buffer; once done it
+/// previous checkpoint took, so it seldom grows its buffer, and into the
+/// previous checkpoint's buffer when that has the room; once done it
 /// empties the copy and leaves its allocations for the next one (`reuse`).
 fn encode_in_background(
     tp: TopicPartition,
@@ -289,7 +327,7 @@ fn encode_in_background(
         .spawn(move || {
             lower_priority();
             let last = reuse.encoded_len.load(Ordering::Relaxed);
-            let r = encode(&tp, &f, version, Vec::with_capacity(last + last / 8));
+            let r = encode(&tp, &f, version, reuse.buffer(last + last / 8));
             if let Ok(b) = &r {
                 reuse.encoded_len.store(b.len(), Ordering::Relaxed);
             }
@@ -356,5 +394,45 @@ mod tests {
         assert!(bytes.len() < mb);
         assert!(bytes.capacity() >= mb + mb / 8, "{}", bytes.capacity());
         assert_eq!(reuse.encoded_len(), bytes.len());
+    }
+
+    /// The next encode writes into the buffer the last checkpoint was
+    /// written from (the same allocation when it has the room), grown to
+    /// the room the last checkpoint's size asks when it has not.
+    #[test]
+    fn the_next_encode_reuses_the_written_buffer() {
+        let cfg = Config::parse("").unwrap();
+        let engine = Engine::new(&cfg);
+        let tp: TopicPartition = ("t".into(), 0);
+        let mb = 1 << 20;
+        let reuse = Arc::new(Reuse::after(mb));
+        let encode = |reuse: &Arc<Reuse>| {
+            let rx = encode_in_background(
+                tp.clone(),
+                engine.state().freeze(),
+                FORMAT_VERSION,
+                reuse.clone(),
+            );
+            rx.blocking_recv().unwrap().unwrap()
+        };
+        let first = encode(&reuse);
+        let (at, cap) = (first.as_ptr(), first.capacity());
+        reuse.keep_buffer(first);
+        // As if the first had taken what the one before did (this state
+        // encodes to a few bytes).
+        reuse.encoded_len.store(mb, Ordering::Relaxed);
+        let second = encode(&reuse);
+        assert_eq!(second.as_ptr(), at, "the kept buffer is written again");
+        assert_eq!(second.capacity(), cap);
+        // Too small for what the last checkpoint took: grown.
+        reuse.keep_buffer(Vec::with_capacity(16));
+        reuse.encoded_len.store(mb, Ordering::Relaxed);
+        let third = encode(&reuse);
+        assert!(third.capacity() >= mb + mb / 8, "{}", third.capacity());
+        // Far more room than the last checkpoint took: a new one.
+        reuse.keep_buffer(Vec::with_capacity(8 * mb));
+        reuse.encoded_len.store(mb, Ordering::Relaxed);
+        let fourth = encode(&reuse);
+        assert!(fourth.capacity() < 8 * mb, "{}", fourth.capacity());
     }
 }
