@@ -74,13 +74,13 @@ fn partition(p: usize, sets: usize) -> Snapshot {
             .collect();
         f.push(
             labels(i),
-            Value::Hist(HistValue {
+            Value::Hist(Arc::new(HistValue {
                 bounds: bounds.clone(),
                 buckets,
                 sum_ms: (i * 1234) as f64,
                 count,
                 exemplars,
-            }),
+            })),
         );
     }
     let mut f = s.family(names::TICKETS_OPEN);

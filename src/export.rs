@@ -405,7 +405,7 @@ mod tests {
         let mut s = Snapshot::default();
         s.family(names::HOLD).push(
             vec![("queue", "q".into())],
-            Value::Hist(HistValue {
+            Value::Hist(Arc::new(HistValue {
                 bounds: vec![0.5, 10.0].into(),
                 buckets: vec![1, 0, 2],
                 sum_ms: 61_250.0,
@@ -420,7 +420,7 @@ mod tests {
                         ts_ms: 1_794_816_000_500,
                     }),
                 ],
-            }),
+            })),
         );
         s.family(names::AGENT_STATUS_SECONDS)
             .push(vec![], Value::Millis(1500));
@@ -464,7 +464,7 @@ mod tests {
         let mut s = Snapshot::default();
         s.family(names::HOLD).push(
             vec![("queue", "q".into())],
-            Value::Hist(HistValue {
+            Value::Hist(Arc::new(HistValue {
                 bounds: vec![10.0].into(),
                 buckets: vec![1, 1],
                 sum_ms: 30_500.0,
@@ -478,7 +478,7 @@ mod tests {
                         ts_ms: 1_794_816_000_500,
                     }),
                 ],
-            }),
+            })),
         );
         s.family(names::TICKETS_CREATED).push(vec![], Value::Int(7));
         let mut out = String::new();

@@ -230,7 +230,7 @@ impl SnapshotHub {
         let batches = read(&self.batches).clone();
         let batches = batches.unwrap_or_else(|| HistValue::empty(&BATCH_BOUNDS));
         out.family(crate::names::BATCH_SECONDS)
-            .push(vec![], Value::Hist(batches));
+            .push(vec![], Value::Hist(Arc::new(batches)));
         crate::process_metrics::add_process_metrics(&mut out, self.started);
         crate::process_metrics::add_http_metrics(&mut out);
         out.keep_only(only);

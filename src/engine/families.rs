@@ -490,7 +490,7 @@ impl Engine {
                     count,
                     exemplars: Vec::new(),
                 };
-                f.push(labels(agent, id), Value::Hist(h));
+                f.push(labels(agent, id), Value::Hist(Arc::new(h)));
             }
         }
         let mut f = out.family(names::AGENT_TIME_IN_STATUS);
@@ -509,23 +509,28 @@ fn counter(out: &mut Snapshot, name: MetricDef, m: &KeyCounts, labels: impl Fn(u
     }
 }
 
+/// A histogram's value: the one its last snapshot published when nothing
+/// was observed since ([`PromHist::published`]), else a new one.
 fn hist_value(bounds: &Arc<[f64]>, h: &PromHist) -> Value {
-    Value::Hist(HistValue {
-        bounds: bounds.clone(),
-        buckets: h.buckets.clone(),
-        sum_ms: h.sum_ms as f64,
-        count: h.count,
-        exemplars: h
-            .exemplars
-            .iter()
-            .map(|e| {
-                e.as_ref().map(|e| ExemplarValue {
-                    label: if e.call { "call_id" } else { "ticket_id" },
-                    id: e.shared_id(),
-                    value_ms: e.ms,
-                    ts_ms: e.ts,
+    let v = h.published.get_or_init(|| {
+        Arc::new(HistValue {
+            bounds: bounds.clone(),
+            buckets: h.buckets.clone(),
+            sum_ms: h.sum_ms as f64,
+            count: h.count,
+            exemplars: h
+                .exemplars
+                .iter()
+                .map(|e| {
+                    e.as_ref().map(|e| ExemplarValue {
+                        label: if e.call { "call_id" } else { "ticket_id" },
+                        id: e.shared_id(),
+                        value_ms: e.ms,
+                        ts_ms: e.ts,
+                    })
                 })
-            })
-            .collect(),
-    })
+                .collect(),
+        })
+    });
+    Value::Hist(v.clone())
 }

@@ -389,6 +389,12 @@ pub struct PromHist {
     /// Per bucket, its latest observation (empty until the first one).
     #[serde(default)]
     pub exemplars: Vec<Option<Exemplar>>,
+    /// The histogram as the last snapshot published it, made by the first
+    /// snapshot after an observation: a histogram not observed between two
+    /// snapshots is published again without a copy of its buckets and
+    /// exemplars. Not written to checkpoints.
+    #[serde(skip)]
+    pub published: OnceCell<Arc<crate::metrics::HistValue>>,
 }
 
 impl PromHist {
@@ -398,10 +404,12 @@ impl PromHist {
             sum_ms: 0,
             count: 0,
             exemplars: Vec::new(),
+            published: OnceCell::new(),
         }
     }
 
     pub fn observe(&mut self, bounds: &[f64], ms: i64, ex: ExemplarSource<'_>) {
+        self.published.take();
         let secs = ms as f64 / 1000.0;
         let i = bounds.partition_point(|b| *b < secs);
         self.buckets[i] += 1;

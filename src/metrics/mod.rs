@@ -85,8 +85,9 @@ pub enum Value {
     Float(f64),
     /// Milliseconds, exported as seconds (sums stay exact when merged).
     Millis(i64),
-    /// A histogram.
-    Hist(HistValue),
+    /// A histogram (shared: a partition publishes a histogram nothing was
+    /// observed in since its last snapshot again without a copy).
+    Hist(Arc<HistValue>),
 }
 
 /// One labelled series.
@@ -187,6 +188,7 @@ fn merge_value(into: &mut Value, from: &Value, merge: Merge) {
         }
         (Value::Millis(a), Value::Millis(b)) => *a += b,
         (Value::Hist(a), Value::Hist(b)) if a.bounds == b.bounds => {
+            let a = Arc::make_mut(a);
             for (x, y) in a.buckets.iter_mut().zip(&b.buckets) {
                 *x += y;
             }

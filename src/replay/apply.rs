@@ -208,7 +208,7 @@ fn write_sla_events(
 
 fn add_batch_family(snap: &mut Snapshot, batch: HistValue) {
     snap.family(names::BATCH_SECONDS)
-        .push(vec![], Value::Hist(batch));
+        .push(vec![], Value::Hist(Arc::new(batch)));
 }
 
 /// One dead-letter record, a JSON line. `raw` holds at most the first
