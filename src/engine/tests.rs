@@ -200,7 +200,10 @@ fn typed_reading_matches_the_parsed_exposition() {
 /// in since is a new value with the new observation and its exemplar.
 #[test]
 fn snapshots_share_histograms_not_observed_since_the_last() {
-    fn first_response(snap: &Snapshot) -> Arc<crate::metrics::HistValue> {
+    /// The first-response histogram of a snapshot taken now.
+    fn first_response(r: &mut Run) -> Arc<crate::metrics::HistValue> {
+        r.engine.flush();
+        let snap = r.engine.snapshot(None);
         let f = snap
             .families
             .iter()
@@ -211,33 +214,31 @@ fn snapshots_share_histograms_not_observed_since_the_last() {
             v => panic!("{v:?}"),
         }
     }
+    fn reply(r: &mut Run, t: &str, at: i64) {
+        let fields = format!(r#""ticket_id":"{t}","agent_id":"A1""#);
+        r.ev("ticket.agent_replied", at, &fields);
+    }
     let mut r = Run::new();
     created(&mut r, "T1", 0);
-    r.ev(
-        "ticket.agent_replied",
-        20 * M,
-        r#""ticket_id":"T1","agent_id":"A1""#,
-    );
-    r.engine.flush();
-    let a = first_response(&r.engine.snapshot(None));
+    reply(&mut r, "T1", 20 * M);
+    let a = first_response(&mut r);
     assert_eq!(a.count, 1);
     // Other events, none a first response.
     r.ev("ticket.resolved", 30 * M, r#""ticket_id":"T1""#);
-    r.engine.flush();
-    let b = first_response(&r.engine.snapshot(None));
+    let b = first_response(&mut r);
     assert!(Arc::ptr_eq(&a, &b), "published again without a copy");
     // A first response of another ticket in the same series: 5 min.
     created(&mut r, "T2", 40 * M);
-    r.ev(
-        "ticket.agent_replied",
-        45 * M,
-        r#""ticket_id":"T2","agent_id":"A1""#,
-    );
-    r.engine.flush();
-    let c = first_response(&r.engine.snapshot(None));
+    reply(&mut r, "T2", 45 * M);
+    let c = first_response(&mut r);
     assert!(!Arc::ptr_eq(&b, &c));
     assert_eq!((c.count, c.sum_ms), (2, 25.0 * 60_000.0));
-    let newest = c.exemplars.iter().flatten().max_by_key(|e| e.ts_ms).unwrap();
+    let newest = c
+        .exemplars
+        .iter()
+        .flatten()
+        .max_by_key(|e| e.ts_ms)
+        .unwrap();
     assert_eq!((&*newest.id, newest.value_ms), ("T2", 5 * M));
     // The value published first is as it was.
     assert_eq!((a.count, a.sum_ms), (1, 20.0 * 60_000.0));
