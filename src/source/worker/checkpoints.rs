@@ -281,15 +281,11 @@ impl Reuse {
     /// one has more than four times the room (the state shrank: its memory
     /// goes back).
     fn buffer(&self, want: usize) -> Vec<u8> {
+        // One with too much room is freed here, before `reserve` allocates.
         let kept = crate::locks::lock(&self.buffer).take();
-        let mut b = match kept {
-            Some(b) if b.capacity() / 4 <= want => b,
-            // Freed before the new one is made.
-            too_large => {
-                drop(too_large);
-                Vec::new()
-            }
-        };
+        let mut b = kept
+            .filter(|b| b.capacity() / 4 <= want)
+            .unwrap_or_default();
         b.clear();
         b.reserve(want);
         b
@@ -312,8 +308,8 @@ impl Reuse {
 /// threads that apply events go first.
 ///
 /// The encode starts with room for an eighth more than the partition's
-/// previous checkpoint took, so it seldom grows its buffer, and into the
-/// previous checkpoint's buffer when that has the room; once done it
+/// previous checkpoint took, so it seldom grows its buffer, into the
+/// previous checkpoint's buffer ([`Reuse::buffer`]); once done it
 /// empties the copy and leaves its allocations for the next one (`reuse`).
 fn encode_in_background(
     tp: TopicPartition,
@@ -378,6 +374,14 @@ mod tests {
     use super::*;
     use crate::checkpoint::FORMAT_VERSION;
 
+    /// Encodes `engine`'s state as a worker's checkpoint does, and waits.
+    fn encode_now(engine: &Engine, reuse: &Arc<Reuse>) -> Vec<u8> {
+        let tp: TopicPartition = ("t".into(), 0);
+        let f = engine.state().freeze();
+        let rx = encode_in_background(tp, f, FORMAT_VERSION, reuse.clone());
+        rx.blocking_recv().unwrap().unwrap()
+    }
+
     /// A worker started from a restored checkpoint (or a parked engine)
     /// gives its first encode room for that checkpoint's size, an eighth
     /// more, instead of a buffer grown from nothing; the size of what it
@@ -386,11 +390,9 @@ mod tests {
     fn the_first_encode_starts_with_room_for_the_checkpoint_it_came_from() {
         let cfg = Config::parse("").unwrap();
         let engine = Engine::new(&cfg);
-        let tp: TopicPartition = ("t".into(), 0);
         let mb = 1 << 20;
         let reuse = Arc::new(Reuse::after(mb));
-        let rx = encode_in_background(tp, engine.state().freeze(), FORMAT_VERSION, reuse.clone());
-        let bytes = rx.blocking_recv().unwrap().unwrap();
+        let bytes = encode_now(&engine, &reuse);
         assert!(bytes.len() < mb);
         assert!(bytes.capacity() >= mb + mb / 8, "{}", bytes.capacity());
         assert_eq!(reuse.encoded_len(), bytes.len());
@@ -403,36 +405,26 @@ mod tests {
     fn the_next_encode_reuses_the_written_buffer() {
         let cfg = Config::parse("").unwrap();
         let engine = Engine::new(&cfg);
-        let tp: TopicPartition = ("t".into(), 0);
         let mb = 1 << 20;
         let reuse = Arc::new(Reuse::after(mb));
-        let encode = |reuse: &Arc<Reuse>| {
-            let rx = encode_in_background(
-                tp.clone(),
-                engine.state().freeze(),
-                FORMAT_VERSION,
-                reuse.clone(),
-            );
-            rx.blocking_recv().unwrap().unwrap()
-        };
-        let first = encode(&reuse);
+        let first = encode_now(&engine, &reuse);
         let (at, cap) = (first.as_ptr(), first.capacity());
         reuse.keep_buffer(first);
         // As if the first had taken what the one before did (this state
         // encodes to a few bytes).
         reuse.encoded_len.store(mb, Ordering::Relaxed);
-        let second = encode(&reuse);
+        let second = encode_now(&engine, &reuse);
         assert_eq!(second.as_ptr(), at, "the kept buffer is written again");
         assert_eq!(second.capacity(), cap);
         // Too small for what the last checkpoint took: grown.
         reuse.keep_buffer(Vec::with_capacity(16));
         reuse.encoded_len.store(mb, Ordering::Relaxed);
-        let third = encode(&reuse);
+        let third = encode_now(&engine, &reuse);
         assert!(third.capacity() >= mb + mb / 8, "{}", third.capacity());
         // Far more room than the last checkpoint took: a new one.
         reuse.keep_buffer(Vec::with_capacity(8 * mb));
         reuse.encoded_len.store(mb, Ordering::Relaxed);
-        let fourth = encode(&reuse);
+        let fourth = encode_now(&engine, &reuse);
         assert!(fourth.capacity() < 8 * mb, "{}", fourth.capacity());
     }
 }
