@@ -19,7 +19,8 @@
 //!
 //! FRONTLINE_BENCH_SIZES (comma-separated, default 10000,1000000,10000000),
 //! FRONTLINE_BENCH_ROUNDS (default 5), FRONTLINE_BENCH_CHUNK (events per
-//! chunk, default 200000). Under `cargo test` (no `--bench`) it runs 1 000
+//! chunk, default 200000), FRONTLINE_BENCH_RESERVE=1 (each engine reserves
+//! room for its size up front, `[state] reserve_*`). Under `cargo test` (no `--bench`) it runs 1 000
 //! and 10 000 tickets, one round of 2 000 events.
 
 #[path = "measure.rs"]
@@ -27,7 +28,7 @@
 mod measure;
 use measure::{loadavg, median, thread_cpu};
 use std::io::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use frontline::config::Config;
 use frontline::decode::decode;
@@ -74,22 +75,28 @@ struct Sized {
 }
 
 impl Sized {
-    fn grow(n: u64, seed: u64) -> Sized {
+    /// The engine (with `cfg`) and the longest single apply while growing
+    /// it: a table that grows moves every entry within one event.
+    fn grow(n: u64, seed: u64, cfg: &Config) -> (Sized, Duration) {
         let mut lines = StateLines::new(seed);
-        let mut engine = Engine::new(&Config::default());
+        let mut engine = Engine::new(cfg);
+        let mut longest = Duration::ZERO;
         for i in 0..n {
             let ev = decode(lines.ticket_created(i, i), MAX_BYTES).expect("valid line");
+            let t = Instant::now();
             engine.apply(ev);
+            longest = longest.max(t.elapsed());
         }
         let ts = engine.clock().expect("events applied");
-        Sized {
+        let s = Sized {
             n,
             engine,
             ts,
             next_event: 0,
             rng: Rng::new(seed ^ 0x5ca1e),
             buf: Vec::with_capacity(256),
-        }
+        };
+        (s, longest)
     }
 
     /// Applies `events`, with cache hints (as `frontline replay`'s applying
@@ -176,18 +183,34 @@ fn main() {
     let warm: usize = env("FRONTLINE_BENCH_WARM")
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench { 3_600_000 } else { 2_000 });
-    println!("scale: load average before {}", loadavg());
+    // With FRONTLINE_BENCH_RESERVE=1 each engine reserves room for its
+    // size up front (`[state] reserve_*`): its tickets and customers, and
+    // the hour of event ids its dedup memory holds once warmed.
+    let reserve = env("FRONTLINE_BENCH_RESERVE").is_some_and(|v| v == "1");
+    println!(
+        "scale: load average before {}; room reserved up front: {}",
+        loadavg(),
+        if reserve { "yes" } else { "no" }
+    );
 
     let mut engines = Vec::new();
     for (i, &n) in sizes.iter().enumerate() {
         let before = status_bytes("VmRSS");
         let t = Instant::now();
-        let s = Sized::grow(n, i as u64 + 1);
+        let mut cfg = Config::default();
+        if reserve {
+            let s = &mut cfg.state;
+            (s.reserve_tickets, s.reserve_customers) = (n as usize, n as usize);
+            // The hour a 1 ms apart history holds, and its last second.
+            s.reserve_event_ids = (n as usize + warm).min(3_601_000);
+        }
+        let (s, longest) = Sized::grow(n, i as u64 + 1, &cfg);
         let after = status_bytes("VmRSS");
         println!(
-            "scale: {n:>9} open tickets: grown in {:6.1} s, RSS +{:>11} bytes = {:6.1} bytes/ticket; \
-             process RSS {} MB, peak {} MB",
+            "scale: {n:>9} open tickets: grown in {:6.1} s (longest event {:7.1} ms), \
+             RSS +{:>11} bytes = {:6.1} bytes/ticket; process RSS {} MB, peak {} MB",
             t.elapsed().as_secs_f64(),
+            longest.as_secs_f64() * 1e3,
             after.saturating_sub(before),
             after.saturating_sub(before) as f64 / n as f64,
             after >> 20,

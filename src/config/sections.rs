@@ -215,6 +215,15 @@ pub struct StateConfig {
     pub finished_call_ttl: Dur,
     /// A call without an event for this long is dropped.
     pub idle_call_ttl: Dur,
+    /// Tickets each partition's engine has room for from the start (0:
+    /// starts small, and grows as needed).
+    pub reserve_tickets: usize,
+    /// Calls each partition's engine has room for from the start.
+    pub reserve_calls: usize,
+    /// Customers each partition's engine has room for from the start.
+    pub reserve_customers: usize,
+    /// Event ids each partition's dedup memory has room for from the start.
+    pub reserve_event_ids: usize,
 }
 
 impl Default for StateConfig {
@@ -224,6 +233,10 @@ impl Default for StateConfig {
             idle_ticket_ttl: Dur::secs(90 * 86_400),
             finished_call_ttl: Dur::secs(3600),
             idle_call_ttl: Dur::secs(86_400),
+            reserve_tickets: 0,
+            reserve_calls: 0,
+            reserve_customers: 0,
+            reserve_event_ids: 0,
         }
     }
 }

@@ -100,6 +100,18 @@ fn bad_values_name_their_key() {
     assert!(e.to_string().contains("`time.dedup_horizon`"), "{e}");
     let e = Config::parse("[labels]\nmax_queues = \"many\"\n").unwrap_err();
     assert!(e.to_string().contains("`labels.max_queues`"), "{e}");
+    // Room reserved up front: up to 100 M per partition, a typo past it.
+    let c = Config::parse("[state]\nreserve_event_ids = 100000000\n").unwrap();
+    assert_eq!(c.state.reserve_event_ids, 100_000_000);
+    for key in ["tickets", "calls", "customers", "event_ids"] {
+        let e = Config::parse(&format!("[state]\nreserve_{key} = 100000001\n")).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("state.reserve_{key}")),
+            "{e}"
+        );
+    }
+    let e = Config::parse("[state]\nreserve_tickets = -1\n").unwrap_err();
+    assert!(e.to_string().contains("state.reserve_tickets"), "{e}");
 }
 
 const SPEC_SLA: &str = r#"

@@ -5,6 +5,10 @@ use super::duration::duration_in_range;
 use super::kafka::{NEWEST_CHECKPOINT_FORMAT, OLDEST_CHECKPOINT_FORMAT};
 use super::{Config, ConfigError, Dur, MAX_EVENT_BYTES, MAX_LIST};
 
+/// The most `state.reserve_*` may ask of each partition: past it a value
+/// is a typo (at 100 M tickets a partition's table is 8 GiB).
+const MAX_RESERVE: usize = 100_000_000;
+
 impl Config {
     /// Checks every value and cross-field rule, naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -226,6 +230,20 @@ impl Config {
         range("state.idle_ticket_ttl", self.state.idle_ticket_ttl)?;
         range("state.finished_call_ttl", self.state.finished_call_ttl)?;
         range("state.idle_call_ttl", self.state.idle_call_ttl)?;
+        let s = &self.state;
+        for (key, n) in [
+            ("state.reserve_tickets", s.reserve_tickets),
+            ("state.reserve_calls", s.reserve_calls),
+            ("state.reserve_customers", s.reserve_customers),
+            ("state.reserve_event_ids", s.reserve_event_ids),
+        ] {
+            if n > MAX_RESERVE {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("at most {MAX_RESERVE} (each partition reserves it)"),
+                ));
+            }
+        }
         Ok(())
     }
 

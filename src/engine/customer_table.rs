@@ -68,13 +68,9 @@ impl Customers {
 
     /// The customer of `k`, to change, added if new.
     pub fn entry(&mut self, k: CustomerKey) -> &mut Customer {
-        if self.raw.len() == self.raw.capacity() && self.marks.on() {
+        if self.raw.len() == self.raw.capacity() {
             // No room left: adding one may rehash, moving every entry.
-            for i in self.marks.take() {
-                if let Some(e) = self.raw.get_bucket(i) {
-                    self.rehashed.push(e.0);
-                }
-            }
+            self.marks_to_keys();
         }
         let e = self
             .raw
@@ -82,6 +78,32 @@ impl Customers {
             .or_insert_with(|| (k, Customer::default()));
         self.marks.mark(e.bucket_index());
         &mut e.into_mut().1
+    }
+
+    /// Makes room for `n` customers in all (as `Table::reserve`).
+    pub fn reserve(&mut self, n: usize) {
+        if n > self.raw.capacity() {
+            self.marks_to_keys();
+            self.raw.reserve(n - self.raw.len(), rehash);
+        }
+    }
+
+    /// Room for customers before the table grows.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// Before a rehash moves every entry: the changed customers' marks,
+    /// which name buckets, become their keys.
+    fn marks_to_keys(&mut self) {
+        if self.marks.on() {
+            for i in self.marks.take() {
+                if let Some(e) = self.raw.get_bucket(i) {
+                    self.rehashed.push(e.0);
+                }
+            }
+        }
     }
 
     /// The customer of `k`, to change.
@@ -263,5 +285,47 @@ impl<'de> Deserialize<'de> for Customers {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::customers::customer_key;
+
+    fn keys(c: &FrozenCustomers) -> Vec<u128> {
+        let mut v: Vec<u128> = c.entries.iter().map(|e| e.0.into()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn room_made_keeps_the_changes_it_moves() {
+        let mut c = Customers::default();
+        for i in 0..100 {
+            c.entry(customer_key(&format!("c{i}")));
+        }
+        c.track_changes();
+        let changed: Vec<CustomerKey> = (0..100)
+            .step_by(7)
+            .map(|i| customer_key(&format!("c{i}")))
+            .collect();
+        for &k in &changed {
+            c.entry(k).active = true;
+        }
+        // Room for far more moves every entry to a new bucket; the marks
+        // named buckets, so they must follow by key.
+        let before = c.capacity();
+        c.reserve(10_000);
+        assert!(c.capacity() >= 10_000 && before < 10_000);
+        let frozen = c.freeze_changes_into(Vec::new()).unwrap();
+        let mut want: Vec<u128> = changed.iter().map(|&k| k.into()).collect();
+        want.sort_unstable();
+        assert_eq!(keys(&frozen), want);
+        // Room already there is a no-op: nothing moves, nothing is marked.
+        c.entry(changed[0]).active = false;
+        c.reserve(5_000);
+        let frozen = c.freeze_changes_into(Vec::new()).unwrap();
+        assert_eq!(keys(&frozen), vec![u128::from(changed[0])]);
     }
 }

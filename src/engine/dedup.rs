@@ -112,6 +112,26 @@ impl Dedup {
         true
     }
 
+    /// Makes room for `n` ids in all, so that neither the set nor the
+    /// arrival order grows until the memory holds more. The set gets room
+    /// for twice as many: a memory of a full horizon forgets an id for
+    /// each it learns, and the marks removed ids leave behind use up a
+    /// hash table's room; once they have, the table is rebuilt, and grown
+    /// to twice its size if more than half of its room is taken.
+    pub fn reserve(&mut self, n: usize) {
+        let set = &mut self.seen.raw;
+        if 2 * n > set.capacity() {
+            set.reserve(2 * n - set.len(), |&x| x);
+        }
+        self.order.reserve(n.saturating_sub(self.order.len()));
+    }
+
+    /// Room for ids before the set grows.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.seen.raw.capacity()
+    }
+
     /// Cache hints ahead of [`Dedup::insert`] of `id` (see
     /// `src/engine/probe.rs`): the control group its probe reads, then the
     /// entries a new id is written to; nothing while the set fits in cache.
@@ -438,6 +458,24 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert!(d.insert("a", 7_000));
         assert!(!d.insert("b", 7_000));
+    }
+
+    #[test]
+    fn reserved_room_holds_a_full_horizon_as_it_turns_over() {
+        // Ten ids a second and a horizon of 1000 s: 10 000 ids held, one
+        // forgotten for each learnt, for 100 horizons.
+        let mut d = Dedup::default();
+        d.reserve(10_010);
+        let buckets = d.seen.raw.num_buckets();
+        for i in 0..1_000_000i64 {
+            let now = i * 100;
+            assert!(d.insert(&format!("e{i}"), now));
+            d.expire(now - 1_000_000);
+            assert!(d.len() <= 10_010);
+        }
+        assert_eq!(d.len(), 10_010);
+        // The removed ids' marks never made the set grow.
+        assert_eq!(d.seen.raw.num_buckets(), buckets);
     }
 
     /// A memory of `n` ids, one per 10 ms of event time.

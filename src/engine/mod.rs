@@ -54,7 +54,7 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::{Config, StateConfig};
 use crate::decode::DecodeError;
 use crate::event::{Body, Channel, EntityRef, Event, EventType, Id, Priority};
 
@@ -152,6 +152,20 @@ pub struct State {
     sla_events_dropped: u64,
 }
 
+impl State {
+    /// Makes the room `[state]` asks each partition to reserve
+    /// (`reserve_*`; none by default), so that these tables do not grow
+    /// until they hold more: growing allocates a table twice the size and
+    /// moves every entry into it, which holds the partition up for as
+    /// long, and holds both tables' memory meanwhile.
+    fn reserve(&mut self, cfg: &StateConfig) {
+        self.tickets.reserve(cfg.reserve_tickets);
+        self.calls.reserve(cfg.reserve_calls);
+        self.customers.reserve(cfg.reserve_customers);
+        self.dedup.reserve(cfg.reserve_event_ids);
+    }
+}
+
 /// Breach records kept for the driver between drains.
 const MAX_BREACH_RECORDS: usize = 10_000;
 
@@ -204,7 +218,9 @@ impl Engine {
             sla_events: Vec::new(),
             sla_events_dropped: 0,
         };
-        Engine { settings, state }
+        let mut e = Engine { settings, state };
+        e.state.reserve(&cfg.state);
+        e
     }
 
     /// Restores an engine from checkpointed state.
@@ -216,6 +232,7 @@ impl Engine {
         let settings = Settings::from_config(cfg, &mut state.queues);
         state.metrics.budget.used = state.metrics.series(&settings.bounds);
         state.metrics.budget.max = cfg.labels.max_series;
+        state.reserve(&cfg.state);
         Engine { settings, state }
     }
 

@@ -195,18 +195,42 @@ impl<V> Table<V> {
     /// [`Table::insert`] with the id's [`hash_id`] already at hand.
     pub fn insert_hashed(&mut self, hash: u64, id: &str, v: V) -> Slot {
         debug_assert!(!self.contains_key(id) && hash == hash_id(id));
-        if self.raw.len() == self.raw.capacity() && self.marks.on() {
+        if self.raw.len() == self.raw.capacity() {
             // No room left: this insert may rehash, moving every entry.
+            self.marks_to_ids();
+        }
+        let e = self.raw.insert_unique(hash, (ThinId::new(id), v), rehash);
+        let i = e.bucket_index();
+        self.marks.mark(i);
+        Slot(i)
+    }
+
+    /// Makes room for `n` entries in all, so that the table does not grow
+    /// (allocate a table twice the size and move every entry into it)
+    /// until it holds more.
+    pub fn reserve(&mut self, n: usize) {
+        if n > self.raw.capacity() {
+            self.marks_to_ids();
+            self.raw.reserve(n - self.raw.len(), rehash);
+        }
+    }
+
+    /// Before a rehash moves every entry: the changed entries' marks, which
+    /// name buckets, become their ids.
+    fn marks_to_ids(&mut self) {
+        if self.marks.on() {
             for i in self.marks.take() {
                 if let Some(e) = self.raw.get_bucket(i) {
                     self.rehashed.push(&e.0.as_str());
                 }
             }
         }
-        let e = self.raw.insert_unique(hash, (ThinId::new(id), v), rehash);
-        let i = e.bucket_index();
-        self.marks.mark(i);
-        Slot(i)
+    }
+
+    /// Room for entries before the table grows.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
     }
 
     /// Removes the entry of `id`.
@@ -716,6 +740,13 @@ mod tests {
             }
             if round % 7 == 3 {
                 t.retain(|id, v| !(id.starts_with('t') && v % 3 == 0));
+            }
+            if round % 9 == 4 {
+                // Room made between events (`[state] reserve_*` on a
+                // restored engine) rehashes too, marks and all.
+                let before = t.raw.num_buckets();
+                t.reserve(t.capacity() * 2 + 1);
+                assert!(t.raw.num_buckets() > before);
             }
             match (back.as_mut(), t.freeze_changes_into(Spare::default())) {
                 (Some(b), Some(c)) => {

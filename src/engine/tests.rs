@@ -1246,6 +1246,56 @@ fn state_round_trips_through_serde() {
     assert_eq!(r.metrics().0, r2.metrics().0);
 }
 
+/// Each table's room before it grows: (tickets, calls, customers, event ids).
+fn capacities(e: &Engine) -> [usize; 4] {
+    let s = &e.state;
+    [
+        s.tickets.capacity(),
+        s.calls.capacity(),
+        s.customers.capacity(),
+        s.dedup.capacity(),
+    ]
+}
+
+#[test]
+fn reserved_room_is_there_from_the_start_and_after_a_restore() {
+    const RESERVE: &str = "[state]\nreserve_tickets = 3000\nreserve_calls = 2000\n\
+                           reserve_customers = 5000\nreserve_event_ids = 6000\n";
+    // The dedup set has room for twice the ids (`Dedup::reserve`).
+    let want = [3000, 2000, 5000, 12_000];
+    // Nothing reserved by default.
+    assert_eq!(capacities(&Run::new().engine), [0; 4]);
+    let (mut r, mut plain) = (Run::cfg(RESERVE), Run::new());
+    let start = capacities(&r.engine);
+    assert!(start.iter().zip(want).all(|(&c, w)| c >= w), "{start:?}");
+    for run in [&mut r, &mut plain] {
+        // Half a second apart: every event id stays within the hour the
+        // dedup memory holds (an expired id would leave room behind).
+        for i in 0..3000 {
+            created(run, &format!("T{i}"), i * S / 2);
+        }
+        for i in 0..2000 {
+            queued(run, &format!("K{i}"), 1500 * S + i * S / 2);
+        }
+    }
+    // 3000 tickets, 2000 calls, 5000 customers and event ids: no table grew.
+    assert_eq!(capacities(&r.engine), start);
+    // The room changes nothing else.
+    assert_eq!(r.metrics().0, plain.metrics().0);
+    // A restored engine reads back as many entries as it held, then makes
+    // the room the configuration asks for.
+    let bytes = postcard::to_stdvec(r.engine.state()).unwrap();
+    let restored: super::State = postcard::from_bytes(&bytes).unwrap();
+    let more = RESERVE.replace("= 3000", "= 40000");
+    let again = Engine::from_state(&Config::parse(&more).unwrap(), restored);
+    let caps = capacities(&again);
+    assert!(caps[0] >= 40_000, "{caps:?}");
+    assert!(
+        caps[1..].iter().zip(&want[1..]).all(|(c, w)| c >= w),
+        "{caps:?}"
+    );
+}
+
 mod sla {
     //! SLA clocks (SPEC §4), with deadlines worked out by hand.
     use super::*;
