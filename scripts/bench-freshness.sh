@@ -117,5 +117,10 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   # would be sized from (docs/operations.md, "Room reserved up front").
   curl -gs "127.0.0.1:$port/metrics?name[]=frontline_state_entries" | awk -F'[{}"= ]+' \
     '/^frontline_state_entries/ { printf "%s%s %s", sep, $3, $NF; sep = ", " } END { print " (state entries at the end)" }'
+  # Batches that held their partition up: a probe behind one waits for it.
+  curl -gs "127.0.0.1:$port/metrics?name[]=frontline_batch_seconds" | awk '
+    /^frontline_batch_seconds_bucket\{le="0.05"\}/ { a = $NF } /^frontline_batch_seconds_bucket\{le="0.1"\}/ { b = $NF }
+    /^frontline_batch_seconds_bucket\{le="1(\.0)?"\}/ { c = $NF } /^frontline_batch_seconds_count/ { n = $NF }
+    END { printf "batches %d: over 50 ms %d, over 100 ms %d, over 1 s %d\n", n, n - a, n - b, n - c }'
   kill -TERM "$pid"; wait "$pid" || true
 done

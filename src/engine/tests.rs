@@ -1259,10 +1259,10 @@ fn capacities(e: &Engine) -> [usize; 4] {
 
 #[test]
 fn reserved_room_is_there_from_the_start_and_after_a_restore() {
-    const RESERVE: &str = "[state]\nreserve_tickets = 3000\nreserve_calls = 2000\n\
-                           reserve_customers = 5000\nreserve_event_ids = 6000\n";
+    const RESERVE: &str = "[state]\nreserve_tickets = 600\nreserve_calls = 400\n\
+                           reserve_customers = 1000\nreserve_event_ids = 1000\n";
     // The dedup set has room for twice the ids (`Dedup::reserve`).
-    let want = [3000, 2000, 5000, 12_000];
+    let want = [600, 400, 1000, 2000];
     // Nothing reserved by default.
     assert_eq!(capacities(&Run::new().engine), [0; 4]);
     let (mut r, mut plain) = (Run::cfg(RESERVE), Run::new());
@@ -1271,14 +1271,14 @@ fn reserved_room_is_there_from_the_start_and_after_a_restore() {
     for run in [&mut r, &mut plain] {
         // Half a second apart: every event id stays within the hour the
         // dedup memory holds (an expired id would leave room behind).
-        for i in 0..3000 {
+        for i in 0..600 {
             created(run, &format!("T{i}"), i * S / 2);
         }
-        for i in 0..2000 {
-            queued(run, &format!("K{i}"), 1500 * S + i * S / 2);
+        for i in 0..400 {
+            queued(run, &format!("K{i}"), 300 * S + i * S / 2);
         }
     }
-    // 3000 tickets, 2000 calls, 5000 customers and event ids: no table grew.
+    // 600 tickets, 400 calls, 1000 customers and event ids: no table grew.
     assert_eq!(capacities(&r.engine), start);
     // The room changes nothing else.
     assert_eq!(r.metrics().0, plain.metrics().0);
@@ -1286,7 +1286,7 @@ fn reserved_room_is_there_from_the_start_and_after_a_restore() {
     // the room the configuration asks for.
     let bytes = postcard::to_stdvec(r.engine.state()).unwrap();
     let restored: super::State = postcard::from_bytes(&bytes).unwrap();
-    let more = RESERVE.replace("= 3000", "= 40000");
+    let more = RESERVE.replace("= 600", "= 40000");
     let again = Engine::from_state(&Config::parse(&more).unwrap(), restored);
     let caps = capacities(&again);
     assert!(caps[0] >= 40_000, "{caps:?}");
