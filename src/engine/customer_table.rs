@@ -6,13 +6,12 @@
 
 use std::fmt;
 
-use hashbrown::hash_table::Entry;
-use hashbrown::HashTable;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::changes::Marks;
 use super::customers::CustomerKey;
+use super::growing::Growing;
 use super::state::Customer;
 
 /// The hash a customer is filed under: its key is a hash already.
@@ -27,13 +26,10 @@ fn rehash(e: &(CustomerKey, Customer)) -> u64 {
 /// Customers by key.
 #[derive(Default)]
 pub struct Customers {
-    raw: HashTable<(CustomerKey, Customer)>,
+    raw: Growing<(CustomerKey, Customer)>,
     marks: Marks,
     /// Keys removed since the last checkpoint, while marks are on.
     removed: Vec<CustomerKey>,
-    /// Keys of customers changed since the last checkpoint whose marks a
-    /// rehash made useless.
-    rehashed: Vec<CustomerKey>,
 }
 
 /// A clone marks nothing: it is not the table checkpoints follow.
@@ -68,24 +64,24 @@ impl Customers {
 
     /// The customer of `k`, to change, added if new.
     pub fn entry(&mut self, k: CustomerKey) -> &mut Customer {
-        if self.raw.len() == self.raw.capacity() {
-            // No room left: adding one may rehash, moving every entry.
-            self.marks_to_keys();
-        }
-        let e = self
+        let make = || (k, Customer::default());
+        let (i, _) = self
             .raw
-            .entry(hash(&k), |e| e.0 == k, rehash)
-            .or_insert_with(|| (k, Customer::default()));
-        self.marks.mark(e.bucket_index());
-        &mut e.into_mut().1
+            .find_or_insert(hash(&k), |e| e.0 == k, make, rehash, &mut self.marks);
+        self.marks.mark(i);
+        &mut self.raw.get_mut(i).expect("found or added").1
+    }
+
+    /// Moves up to `n` customers into a larger table, if the table is
+    /// growing (as `Table::advance_moves`).
+    #[inline]
+    pub fn advance_moves(&mut self, n: usize) {
+        self.raw.advance(n, rehash, &mut self.marks);
     }
 
     /// Makes room for `n` customers in all (as `Table::reserve`).
     pub fn reserve(&mut self, n: usize) {
-        if n > self.raw.capacity() {
-            self.marks_to_keys();
-            self.raw.reserve(n - self.raw.len(), rehash);
-        }
+        self.raw.reserve(n, rehash, &mut self.marks);
     }
 
     /// Room for customers before the table grows.
@@ -94,41 +90,28 @@ impl Customers {
         self.raw.capacity()
     }
 
-    /// Before a rehash moves every entry: the changed customers' marks,
-    /// which name buckets, become their keys.
-    fn marks_to_keys(&mut self) {
-        if self.marks.on() {
-            for i in self.marks.take() {
-                if let Some(e) = self.raw.get_bucket(i) {
-                    self.rehashed.push(e.0);
-                }
-            }
-        }
-    }
-
     /// The customer of `k`, to change.
     pub fn get_mut(&mut self, k: &CustomerKey) -> Option<&mut Customer> {
-        let i = self.raw.find_bucket_index(hash(k), |e| e.0 == *k)?;
+        let i = self.raw.find(hash(k), |e| e.0 == *k)?;
         self.marks.mark(i);
-        self.raw.get_bucket_mut(i).map(|e| &mut e.1)
+        self.raw.get_mut(i).map(|e| &mut e.1)
     }
 
     /// Drops what no contact within `horizon` of `now` can need, and the
     /// customers left with nothing (`Customer::expire`).
     pub fn expire(&mut self, now: i64, horizon: i64, w: i64) {
-        for i in 0..self.raw.num_buckets() {
-            let Ok(mut e) = self.raw.get_bucket_entry(i) else {
+        for i in self.raw.indices() {
+            let Some((k, c)) = self.raw.get_mut(i) else {
                 continue;
             };
-            let c = &mut e.get_mut().1;
             // Expiring only ever drops contacts and covers.
             let size = |c: &Customer| (c.contacts.len(), c.covers.as_ref().map_or(0, |v| v.len()));
             let before = size(c);
             if !c.expire(now, horizon, w) {
                 if self.marks.on() {
-                    self.removed.push(e.get().0);
+                    self.removed.push(*k);
                 }
-                e.remove();
+                self.raw.remove_at(i);
             } else if size(c) != before {
                 self.marks.mark(i);
             }
@@ -139,7 +122,6 @@ impl Customers {
     pub fn track_changes(&mut self) {
         self.marks.start();
         self.removed = Vec::new();
-        self.rehashed = Vec::new();
     }
 
     /// Whether changes are marked.
@@ -167,15 +149,9 @@ impl Customers {
         if !self.tracks_changes() {
             return None;
         }
-        let mut buckets = self.marks.take();
-        for k in std::mem::take(&mut self.rehashed) {
-            buckets.extend(self.raw.find_bucket_index(hash(&k), |e| e.0 == k));
-        }
-        buckets.sort_unstable();
-        buckets.dedup();
         let mut entries = spare;
-        for i in buckets {
-            if let Some(e) = self.raw.get_bucket(i) {
+        for i in self.marks.take() {
+            if let Some(e) = self.raw.get(i) {
                 entries.push(e.clone());
             }
         }
@@ -189,21 +165,22 @@ impl Customers {
     /// then adds or replaces the customers written.
     pub fn apply_changes(&mut self, c: CustomerChanges) {
         for k in &c.removed {
-            if let Ok(e) = self.raw.find_entry(hash(k), |e| e.0 == *k) {
-                e.remove();
-            }
+            self.raw.remove(hash(k), |e| e.0 == *k);
         }
-        for (k, v) in c.entries.raw {
+        let mut from = c.entries;
+        for (k, v) in from.raw.drain() {
             self.put(k, v);
         }
     }
 
     fn put(&mut self, k: CustomerKey, v: Customer) {
-        match self.raw.entry(hash(&k), |e| e.0 == k, rehash) {
-            Entry::Occupied(mut o) => o.get_mut().1 = v,
-            Entry::Vacant(s) => {
-                s.insert((k, v));
-            }
+        let mut put = Some(v);
+        let make = || (k, put.take().expect("made once"));
+        let (i, added) =
+            self.raw
+                .find_or_insert(hash(&k), |e| e.0 == k, make, rehash, &mut self.marks);
+        if !added {
+            self.raw.get_mut(i).expect("found").1 = put.take().expect("not made");
         }
     }
 }
@@ -277,7 +254,7 @@ impl<'de> Deserialize<'de> for Customers {
                 let mut c = Customers::default();
                 // As `table::RESERVE_AT_MOST`: a crafted count reserves no more.
                 let n = a.size_hint().unwrap_or(0).min(1 << 26);
-                c.raw.reserve(n, rehash);
+                c.raw.reserve(n, rehash, &mut ());
                 while let Some((k, v)) = a.next_entry()? {
                     c.put(k, v);
                 }

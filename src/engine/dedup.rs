@@ -14,19 +14,18 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use hashbrown::HashTable;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::dedup_log::LogTail;
+use super::growing::Growing;
 use super::probe::{Probe, Step};
 
 /// A set of id hashes (each its own hash in the table), with cache hints.
 #[derive(Clone, Default)]
 struct IdSet {
-    raw: HashTable<u64>,
-    probe: Probe,
+    raw: Growing<u64>,
 }
 
 /// Hashes removed together: their control groups are asked for, then
@@ -35,19 +34,13 @@ const WARM_CHUNK: usize = 32;
 
 impl IdSet {
     fn insert(&mut self, h: u64) -> bool {
-        match self.raw.entry(h, |&x| x == h, |&x| x) {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(h);
-                true
-            }
-        }
+        self.raw
+            .find_or_insert(h, |&x| x == h, || h, |&x| x, &mut ())
+            .1
     }
 
     fn remove(&mut self, h: u64) {
-        if let Ok(e) = self.raw.find_entry(h, |&x| x == h) {
-            e.remove();
-        }
+        self.raw.remove(h, |&x| x == h);
     }
 
     fn len(&self) -> usize {
@@ -116,14 +109,19 @@ impl Dedup {
     /// arrival order grows until the memory holds more. The set gets room
     /// for twice as many: a memory of a full horizon forgets an id for
     /// each it learns, and the marks removed ids leave behind use up a
-    /// hash table's room; once they have, the table is rebuilt, and grown
-    /// to twice its size if more than half of its room is taken.
+    /// hash table's room; once they have, the set moves to a new table
+    /// (`super::growing`), twice the size if more than half of its room
+    /// is taken.
     pub fn reserve(&mut self, n: usize) {
-        let set = &mut self.seen.raw;
-        if 2 * n > set.capacity() {
-            set.reserve(2 * n - set.len(), |&x| x);
-        }
+        self.seen.raw.reserve(2 * n, |&x| x, &mut ());
         self.order.reserve(n.saturating_sub(self.order.len()));
+    }
+
+    /// Moves up to `n` ids into a larger set, if the set is growing (as
+    /// `Table::advance_moves`).
+    #[inline]
+    pub fn advance_moves(&mut self, n: usize) {
+        self.seen.raw.advance(n, |&x| x, &mut ());
     }
 
     /// Room for ids before the set grows.
@@ -137,14 +135,24 @@ impl Dedup {
     /// entries a new id is written to; nothing while the set fits in cache.
     #[inline]
     pub fn prefetch(&self, id: &str, step: Step) {
-        if step == Step::Key || !Probe::wants(&self.seen.raw) {
+        if step == Step::Key {
             return;
         }
-        let (set, h) = (&self.seen, hash(id));
+        let h = hash(id);
         if step == Step::Group {
-            set.probe.group(&set.raw, h);
+            // Where the id is looked for: the new set, and the old one
+            // while the set grows.
+            for (probe, raw) in self.seen.raw.probes() {
+                if Probe::wants(raw) {
+                    probe.group(raw, h);
+                }
+            }
         } else {
-            set.probe.vacancy(&set.raw, h);
+            // Where a new id goes.
+            let (probe, raw) = self.seen.raw.probe();
+            if Probe::wants(raw) {
+                probe.vacancy(raw, h);
+            }
         }
     }
 
@@ -160,12 +168,16 @@ impl Dedup {
             let mut left = n as usize;
             while left > 0 {
                 let k = left.min(WARM_CHUNK);
-                let (set, order) = (&self.seen, &self.order);
-                for &h in order.range(..k) {
-                    set.probe.group(&set.raw, h);
+                let order = &self.order;
+                for (probe, raw) in self.seen.raw.probes() {
+                    for &h in order.range(..k) {
+                        probe.group(raw, h);
+                    }
                 }
-                for &h in order.range(..k) {
-                    set.probe.entry(&set.raw, h);
+                for (probe, raw) in self.seen.raw.probes() {
+                    for &h in order.range(..k) {
+                        probe.entry(raw, h);
+                    }
                 }
                 for h in self.order.drain(..k) {
                     self.seen.remove(h);
@@ -176,8 +188,10 @@ impl Dedup {
         }
         if removed {
             // The next ones to go, whose groups can come in meanwhile.
-            for &h in self.order.iter().take(WARM_CHUNK) {
-                self.seen.probe.group(&self.seen.raw, h);
+            for (probe, raw) in self.seen.raw.probes() {
+                for &h in self.order.iter().take(WARM_CHUNK) {
+                    probe.group(raw, h);
+                }
             }
         }
     }
@@ -274,7 +288,7 @@ impl Dedup {
             ));
         }
         let mut seen = IdSet::default();
-        seen.raw.reserve(order.len(), |&x| x);
+        seen.raw.reserve(order.len(), |&x| x, &mut ());
         for &h in &order {
             if !seen.insert(h) {
                 return Err(format!("dedup memory: id hash {h:016x} remembered twice"));

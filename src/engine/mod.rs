@@ -36,6 +36,7 @@ macro_rules! bump {
 
 mod changes;
 mod customer_table;
+mod growing;
 mod held_ids;
 mod id_pool;
 mod keys;
@@ -152,17 +153,30 @@ pub struct State {
     sla_events_dropped: u64,
 }
 
+/// Entries each growing table moves into its larger table per event
+/// applied, besides those its own inserts move (`growing::MOVES`).
+const MOVES_PER_EVENT: usize = 16;
+
 impl State {
     /// Makes the room `[state]` asks each partition to reserve
     /// (`reserve_*`; none by default), so that these tables do not grow
-    /// until they hold more: growing allocates a table twice the size and
-    /// moves every entry into it, which holds the partition up for as
-    /// long, and holds both tables' memory meanwhile.
+    /// until they hold more: growing starts a table twice the size and
+    /// moves the entries into it a few at a time (`growing`), and holds
+    /// both tables' memory meanwhile.
     fn reserve(&mut self, cfg: &StateConfig) {
         self.tickets.reserve(cfg.reserve_tickets);
         self.calls.reserve(cfg.reserve_calls);
         self.customers.reserve(cfg.reserve_customers);
         self.dedup.reserve(cfg.reserve_event_ids);
+    }
+
+    /// Moves up to `n` entries of each table that is growing.
+    #[inline]
+    fn advance_moves(&mut self, n: usize) {
+        self.tickets.advance_moves(n);
+        self.calls.advance_moves(n);
+        self.customers.advance_moves(n);
+        self.dedup.advance_moves(n);
     }
 }
 
@@ -400,8 +414,16 @@ impl Engine {
         }
     }
 
+    /// Moves up to `n` entries of each table that is growing into its
+    /// larger table: what a driver does between events, so that a table
+    /// that grew stops holding two tables soon even when few events come.
+    pub fn advance_moves(&mut self, n: usize) {
+        self.state.advance_moves(n);
+    }
+
     /// Applies one valid event.
     pub fn apply(&mut self, ev: Event) {
+        self.state.advance_moves(MOVES_PER_EVENT);
         let ty = ev.body.event_type();
         self.state.metrics.events[ty.index()] += 1;
         let now = self.state.clock.map_or(ev.ts, |c| c.max(ev.ts));

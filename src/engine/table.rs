@@ -13,13 +13,13 @@ use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::num::NonZeroU64;
 
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::changes::Marks;
+use super::growing::Growing;
 use super::held_ids::Hold;
 use super::probe::{prefetch, Probe, Step};
 use super::thin_id::{bits_addr, Key};
@@ -40,25 +40,19 @@ pub struct Slot(usize);
 
 /// Entities by id.
 pub struct Table<V> {
-    raw: HashTable<(ThinId, V)>,
-    probe: Probe,
+    raw: Growing<(ThinId, V)>,
     /// Entries changed since the last checkpoint (`super::changes`).
     marks: Marks,
     /// Ids removed since the last checkpoint, while marks are on.
     removed: Ids,
-    /// Ids of entries changed since the last checkpoint whose marks a
-    /// rehash made useless.
-    rehashed: Ids,
 }
 
 impl<V> Default for Table<V> {
     fn default() -> Self {
         Table {
-            raw: HashTable::new(),
-            probe: Probe::default(),
+            raw: Growing::default(),
             marks: Marks::default(),
             removed: Ids::default(),
-            rehashed: Ids::default(),
         }
     }
 }
@@ -112,29 +106,29 @@ impl<V> Table<V> {
     #[inline]
     pub fn slot(&self, id: &str) -> Option<Slot> {
         let key = Key::of(id);
-        self.raw
-            .find_bucket_index(hash_id(id), |e| key.matches(&e.0))
-            .map(Slot)
+        self.raw.find(hash_id(id), |e| key.matches(&e.0)).map(Slot)
     }
 
     /// A cache hint ahead of a lookup of `id` (see [`super::probe`]);
     /// nothing for a table that fits in cache.
     #[inline]
     pub fn prefetch(&self, id: &str, step: Step) {
-        if !Probe::wants(&self.raw) {
-            return;
-        }
         let hash = hash_id(id);
-        match step {
-            Step::Group => self.probe.group(&self.raw, hash),
-            Step::Entry => {
-                self.probe.entry(&self.raw, hash);
+        for (probe, raw) in self.raw.probes() {
+            if !Probe::wants(raw) {
+                continue;
             }
-            Step::Key => {
-                // The entry is in cache by now: its id's bytes are next,
-                // unless they are packed in it.
-                if let Some(p) = self.probe.entry(&self.raw, hash).and_then(|e| e.0.addr()) {
-                    prefetch(p.as_ptr() as usize);
+            match step {
+                Step::Group => probe.group(raw, hash),
+                Step::Entry => {
+                    probe.entry(raw, hash);
+                }
+                Step::Key => {
+                    // The entry is in cache by now: its id's bytes are
+                    // next, unless they are packed in it.
+                    if let Some(p) = probe.entry(raw, hash).and_then(|e| e.0.addr()) {
+                        prefetch(p.as_ptr() as usize);
+                    }
                 }
             }
         }
@@ -149,7 +143,7 @@ impl<V> Table<V> {
     pub fn get(&self, id: &str) -> Option<&V> {
         let key = Key::of(id);
         self.raw
-            .find(hash_id(id), |e| key.matches(&e.0))
+            .find_ref(hash_id(id), |e| key.matches(&e.0))
             .map(|e| &e.1)
     }
 
@@ -165,13 +159,13 @@ impl<V> Table<V> {
     /// If the slot is empty (the table changed since it was taken).
     #[inline]
     pub fn at(&self, s: Slot) -> &V {
-        &self.raw.get_bucket(s.0).expect("slot of a present entry").1
+        &self.raw.get(s.0).expect("slot of a present entry").1
     }
 
     /// The id and entry at a slot.
     #[inline]
     pub fn entry_at(&self, s: Slot) -> (IdStr<'_>, &V) {
-        let e = self.raw.get_bucket(s.0).expect("slot of a present entry");
+        let e = self.raw.get(s.0).expect("slot of a present entry");
         (e.0.as_str(), &e.1)
     }
 
@@ -179,11 +173,7 @@ impl<V> Table<V> {
     #[inline]
     pub fn at_mut(&mut self, s: Slot) -> &mut V {
         self.marks.mark(s.0);
-        &mut self
-            .raw
-            .get_bucket_mut(s.0)
-            .expect("slot of a present entry")
-            .1
+        &mut self.raw.get_mut(s.0).expect("slot of a present entry").1
     }
 
     /// Adds an entry for an id that is not present; returns its slot.
@@ -195,36 +185,24 @@ impl<V> Table<V> {
     /// [`Table::insert`] with the id's [`hash_id`] already at hand.
     pub fn insert_hashed(&mut self, hash: u64, id: &str, v: V) -> Slot {
         debug_assert!(!self.contains_key(id) && hash == hash_id(id));
-        if self.raw.len() == self.raw.capacity() {
-            // No room left: this insert may rehash, moving every entry.
-            self.marks_to_ids();
-        }
-        let e = self.raw.insert_unique(hash, (ThinId::new(id), v), rehash);
-        let i = e.bucket_index();
+        let e = (ThinId::new(id), v);
+        let i = self.raw.insert_unique(hash, e, rehash, &mut self.marks);
         self.marks.mark(i);
         Slot(i)
     }
 
-    /// Makes room for `n` entries in all, so that the table does not grow
-    /// (allocate a table twice the size and move every entry into it)
-    /// until it holds more.
-    pub fn reserve(&mut self, n: usize) {
-        if n > self.raw.capacity() {
-            self.marks_to_ids();
-            self.raw.reserve(n - self.raw.len(), rehash);
-        }
+    /// Moves up to `n` entries into a larger table, if the table is
+    /// growing (`super::growing`).
+    #[inline]
+    pub fn advance_moves(&mut self, n: usize) {
+        self.raw.advance(n, rehash, &mut self.marks);
     }
 
-    /// Before a rehash moves every entry: the changed entries' marks, which
-    /// name buckets, become their ids.
-    fn marks_to_ids(&mut self) {
-        if self.marks.on() {
-            for i in self.marks.take() {
-                if let Some(e) = self.raw.get_bucket(i) {
-                    self.rehashed.push(&e.0.as_str());
-                }
-            }
-        }
+    /// Makes room for `n` entries in all, at once, so that the table does
+    /// not grow (start a table twice the size and move its entries into
+    /// it, `super::growing`) until it holds more.
+    pub fn reserve(&mut self, n: usize) {
+        self.raw.reserve(n, rehash, &mut self.marks);
     }
 
     /// Room for entries before the table grows.
@@ -236,15 +214,11 @@ impl<V> Table<V> {
     /// Removes the entry of `id`.
     pub fn remove(&mut self, id: &str) -> Option<V> {
         let key = Key::of(id);
-        match self.raw.find_entry(hash_id(id), |e| key.matches(&e.0)) {
-            Ok(e) => {
-                if self.marks.on() {
-                    self.removed.push(id);
-                }
-                Some(e.remove().0 .1)
-            }
-            Err(_) => None,
+        let (_, v) = self.raw.remove(hash_id(id), |e| key.matches(&e.0))?;
+        if self.marks.on() {
+            self.removed.push(id);
         }
+        Some(v)
     }
 
     /// The slots of the entries filed under `hash` for which `keep` holds
@@ -256,10 +230,10 @@ impl<V> Table<V> {
         keep: impl Fn(&V) -> bool,
     ) -> smallvec::SmallVec<[Slot; 2]> {
         self.raw
-            .iter_hash_buckets(hash)
+            .indices_with_hash(hash)
             .filter(|&i| {
                 self.raw
-                    .get_bucket(i)
+                    .get(i)
                     .is_some_and(|e| keep(&e.1) && hash_id(&e.0.as_str()) == hash)
             })
             .map(Slot)
@@ -270,10 +244,7 @@ impl<V> Table<V> {
     #[inline]
     pub fn entry_at_mut(&mut self, s: Slot) -> (IdStr<'_>, &mut V) {
         self.marks.mark(s.0);
-        let e = self
-            .raw
-            .get_bucket_mut(s.0)
-            .expect("slot of a present entry");
+        let e = self.raw.get_mut(s.0).expect("slot of a present entry");
         (e.0.as_str(), &mut e.1)
     }
 
@@ -289,8 +260,8 @@ impl<V> Table<V> {
         pick: impl Fn(&V) -> bool,
         mut f: impl FnMut(IdStr<'_>, &mut V),
     ) {
-        for i in 0..self.raw.num_buckets() {
-            if let Some(e) = self.raw.get_bucket_mut(i) {
+        for i in self.raw.indices() {
+            if let Some(e) = self.raw.get_mut(i) {
                 if pick(&e.1) {
                     self.marks.mark(i);
                     f(e.0.as_str(), &mut e.1);
@@ -317,7 +288,6 @@ impl<V> Table<V> {
     pub fn track_changes(&mut self) {
         self.marks.start();
         self.removed = Ids::default();
-        self.rehashed = Ids::default();
     }
 
     /// Whether changes are marked.
@@ -412,15 +382,10 @@ impl<V: Clone> Table<V> {
         if !self.tracks_changes() {
             return None;
         }
-        let mut buckets = self.marks.take();
-        let rehashed = std::mem::take(&mut self.rehashed);
-        buckets.extend(rehashed.iter().filter_map(|id| self.slot(id)).map(|s| s.0));
-        buckets.sort_unstable();
-        buckets.dedup();
         let mut entries = spare.0;
         let hold = Hold::new();
-        for i in buckets {
-            if let Some(e) = self.raw.get_bucket(i) {
+        for i in self.marks.take() {
+            if let Some(e) = self.raw.get(i) {
                 entries.push((IdAt(e.0.bits()), e.1.clone()));
             }
         }
@@ -487,10 +452,11 @@ impl<V> Table<V> {
         for (id, v) in from.raw.drain() {
             let text = id.as_str();
             let (hash, key) = (hash_id(&text), Key::of(&text));
-            match self.raw.entry(hash, |e| key.matches(&e.0), rehash) {
-                hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1 = v,
-                hashbrown::hash_table::Entry::Vacant(slot) => {
-                    slot.insert((id, v));
+            match self.raw.find(hash, |e| key.matches(&e.0)) {
+                Some(i) => self.raw.get_mut(i).expect("found").1 = v,
+                None => {
+                    self.raw
+                        .insert_unique(hash, (id, v), rehash, &mut self.marks);
                 }
             }
         }
@@ -584,20 +550,18 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
                 // Room for the entries the map says it has (a checkpoint
                 // says): the table is sized once, not doubled as it fills.
                 let n = a.size_hint().unwrap_or(0).min(RESERVE_AT_MOST);
-                t.raw.reserve(n, rehash);
+                t.raw.reserve(n, rehash, &mut ());
                 // Each id is read into one reused buffer: no allocation
                 // for an id that packs.
                 let mut k = String::new();
                 while a.next_key_seed(IdInto(&mut k))?.is_some() {
                     let v = a.next_value::<V>()?;
                     let key = Key::of(&k);
-                    match t.raw.entry(hash_id(&k), |e| key.matches(&e.0), rehash) {
-                        hashbrown::hash_table::Entry::Occupied(_) => {
-                            return Err(serde::de::Error::custom(format!("duplicate id `{k}`")));
-                        }
-                        hashbrown::hash_table::Entry::Vacant(slot) => {
-                            slot.insert((ThinId::keyed(key, &k), v));
-                        }
+                    let make = || (ThinId::keyed(key, &k), v);
+                    let eq = |e: &(ThinId, V)| key.matches(&e.0);
+                    let (_, added) = t.raw.find_or_insert(hash_id(&k), eq, make, rehash, &mut ());
+                    if !added {
+                        return Err(serde::de::Error::custom(format!("duplicate id `{k}`")));
                     }
                 }
                 Ok(t)
@@ -743,7 +707,7 @@ mod tests {
             }
             if round == 20 || round == 45 {
                 // Room made between events (`[state] reserve_*` on a
-                // restored engine) rehashes too, marks and all.
+                // restored engine) moves every entry at once, marks and all.
                 let before = t.raw.num_buckets();
                 t.reserve(t.capacity() * 2 + 1);
                 assert!(t.raw.num_buckets() > before);
@@ -766,8 +730,9 @@ mod tests {
                 "round {round}: the checkpoints read back are not the table"
             );
         }
-        // Only the first is whole: the table grew through several rehashes
-        // (from empty to thousands), whose marks went by id.
+        // Only the first is whole: the table grew through several moves
+        // (from empty to thousands), some of them under way across
+        // checkpoints, and its marks followed the entries they moved.
         assert!(
             wholes == 1 && deltas == 59,
             "{wholes} whole, {deltas} of changes"

@@ -38,6 +38,10 @@ const APPLY_MAX: usize = 1024;
 /// A partition spends at most 1/`PUBLISH_SHARE` of its time publishing.
 const PUBLISH_SHARE: u32 = 20;
 
+/// Entries each growing table of a partition moves into its larger table
+/// per publish tick, besides those moved per event (`Engine::advance_moves`).
+const IDLE_MOVES: usize = 32_768;
+
 /// The time from one publication to the next: `http.publish_interval`, or
 /// [`PUBLISH_SHARE`] times what the last one took when that is longer. A
 /// partition with few series publishes at the configured period; one whose
@@ -445,6 +449,10 @@ impl Worker {
                 }
             }
         }
+        // A table that grew moves its entries a few per event; between
+        // batches it moves more, so a move ends within seconds when events
+        // are few (about 5 ms of work per tick at most).
+        self.engine.advance_moves(IDLE_MOVES);
         let (breaches, dropped) = self.engine.drain_breaches();
         self.breach_log.log(&breaches, dropped);
         self.publish();

@@ -1,0 +1,504 @@
+//! A hash table that grows a few entries at a time.
+//!
+//! A `hashbrown` table that is full grows in one go: the insert that finds
+//! no room allocates a table twice the size and moves every entry into it
+//! before it returns (and one whose room the marks of removed entries have
+//! used up is rebuilt in place the same way). At ten million open tickets
+//! that held the partition for 2.4 to 5.5 seconds, and every table of a
+//! busy partition (tickets, calls, customers, the dedup memory) does it
+//! once per doubling. A [`Growing`] table instead starts the new table
+//! then, with room for twice the entries it holds (the same room when the
+//! marks of removed entries filled it), and moves the old one's
+//! entries a few at a time: [`MOVES`] on each later call that may insert,
+//! and as many as its owner asks between those ([`Growing::advance`]: the
+//! engine moves a few per event, a partition's worker more per publish
+//! tick). Until the old table is empty, lookups read the new table and
+//! then the old one, and both are held in memory, as `hashbrown` holds
+//! both while it moves them all; tables whose moves overlap hold theirs at
+//! once.
+//!
+//! An entry's index is its bucket in the new table, or the old table's
+//! base plus its bucket there. Like a bucket of `hashbrown` it stays
+//! valid until the next call that may insert, remove or move; a caller
+//! that keeps indices (the change marks of `super::changes`) is told of
+//! every move ([`Follow`]).
+
+use std::ops::Range;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
+
+use super::probe::Probe;
+
+/// Entries moved to the new table per call that may insert. The new table
+/// has room for twice the entries the old one held when the move began,
+/// so with more than one move per insert the old one is empty well before
+/// the new one is full. Owners move more on their own time
+/// ([`Growing::advance`]), so that a move ends soon where inserts are few.
+pub const MOVES: usize = 4;
+
+/// What keeps indices of a [`Growing`] table's entries, told when they
+/// change.
+pub trait Follow {
+    /// Every index is now `by` higher (a move began: the new table became
+    /// the old one). `by` is a multiple of 64.
+    fn shift(&mut self, by: usize);
+    /// The entry at `from` is now at `to`.
+    fn moved(&mut self, from: usize, to: usize);
+}
+
+/// Nothing to follow.
+impl Follow for () {
+    fn shift(&mut self, _: usize) {}
+    fn moved(&mut self, _: usize, _: usize) {}
+}
+
+/// A hash table of `T` that moves its entries into a larger table a few
+/// at a time (see the module's text).
+#[derive(Clone)]
+pub struct Growing<T> {
+    new: HashTable<T>,
+    /// Entries not moved yet; no allocation when there are none.
+    old: HashTable<T>,
+    /// Where the old table's indices start: the new table's buckets,
+    /// rounded up to a whole 64.
+    base: usize,
+    /// The old table's next bucket to move.
+    next: usize,
+    /// Cache hints, for the new table.
+    probe: Probe,
+    /// Cache hints, for the old table (the new table's, when it became
+    /// the old one).
+    old_probe: Probe,
+}
+
+impl<T> Default for Growing<T> {
+    fn default() -> Self {
+        Growing {
+            new: HashTable::new(),
+            old: HashTable::new(),
+            base: 0,
+            next: 0,
+            probe: Probe::default(),
+            old_probe: Probe::default(),
+        }
+    }
+}
+
+impl<T> Growing<T> {
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.new.len() + self.old.len()
+    }
+
+    /// Room for entries before the next move begins.
+    pub fn capacity(&self) -> usize {
+        self.new.capacity() - self.old.len()
+    }
+
+    /// Whether entries are being moved.
+    #[cfg(test)]
+    pub fn moving(&self) -> bool {
+        !self.old.is_empty()
+    }
+
+    /// The buckets of the new table.
+    #[cfg(test)]
+    pub fn num_buckets(&self) -> usize {
+        self.new.num_buckets()
+    }
+
+    /// The index of the entry for which `eq` holds among those filed under
+    /// `hash`.
+    #[inline]
+    pub fn find(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<usize> {
+        if let Some(i) = self.new.find_bucket_index(hash, &mut eq) {
+            return Some(i);
+        }
+        if self.old.is_empty() {
+            return None;
+        }
+        self.old.find_bucket_index(hash, eq).map(|i| self.base + i)
+    }
+
+    /// The entry for which `eq` holds among those filed under `hash`.
+    #[inline]
+    pub fn find_ref(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<&T> {
+        if let Some(e) = self.new.find(hash, &mut eq) {
+            return Some(e);
+        }
+        if self.old.is_empty() {
+            return None;
+        }
+        self.old.find(hash, eq)
+    }
+
+    /// The entry at index `i`, if there is one.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&T> {
+        if i < self.base {
+            self.new.get_bucket(i)
+        } else {
+            self.old.get_bucket(i - self.base)
+        }
+    }
+
+    /// The entry at index `i`, to change.
+    #[inline]
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        if i < self.base {
+            self.new.get_bucket_mut(i)
+        } else {
+            self.old.get_bucket_mut(i - self.base)
+        }
+    }
+
+    /// Removes the entry at index `i`, if there is one.
+    pub fn remove_at(&mut self, i: usize) -> Option<T> {
+        let e = if i < self.base {
+            self.new.get_bucket_entry(i)
+        } else {
+            self.old.get_bucket_entry(i - self.base)
+        };
+        e.ok().map(|e| e.remove().0)
+    }
+
+    /// Removes the entry for which `eq` holds among those filed under
+    /// `hash`.
+    pub fn remove(&mut self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<T> {
+        if let Ok(e) = self.new.find_entry(hash, &mut eq) {
+            return Some(e.remove().0);
+        }
+        match self.old.find_entry(hash, eq) {
+            Ok(e) => Some(e.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    /// Every index that may hold an entry (some do not).
+    pub fn indices(&self) -> std::iter::Chain<Range<usize>, Range<usize>> {
+        let old = if self.old.is_empty() {
+            0..0
+        } else {
+            self.base..self.base + self.old.num_buckets()
+        };
+        (0..self.new.num_buckets()).chain(old)
+    }
+
+    /// The indices of the entries filed under `hash` (and perhaps of
+    /// others).
+    pub fn indices_with_hash(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
+        let old = (!self.old.is_empty())
+            .then(|| self.old.iter_hash_buckets(hash).map(|i| self.base + i))
+            .into_iter()
+            .flatten();
+        self.new.iter_hash_buckets(hash).chain(old)
+    }
+
+    /// Every entry: the new table's, then the old one's.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + Clone {
+        self.new.iter().chain(self.old.iter())
+    }
+
+    /// Keeps the entries for which `f` says so.
+    pub fn retain(&mut self, mut f: impl FnMut(&mut T) -> bool) {
+        self.new.retain(&mut f);
+        self.old.retain(f);
+    }
+
+    /// Takes every entry out.
+    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.next = 0;
+        self.new.drain().chain(self.old.drain())
+    }
+
+    /// Cache hints into the new table (see [`super::probe`]): where
+    /// entries are added.
+    pub fn probe(&self) -> (&Probe, &HashTable<T>) {
+        (&self.probe, &self.new)
+    }
+
+    /// Cache hints into the new table, then the old one while entries
+    /// are left in it: where an entry may be.
+    #[inline]
+    pub fn probes(&self) -> impl Iterator<Item = (&Probe, &HashTable<T>)> {
+        let old = (!self.old.is_empty()).then_some((&self.old_probe, &self.old));
+        std::iter::once((&self.probe, &self.new)).chain(old)
+    }
+
+    /// Adds an entry for which no entry is filed (the caller knows);
+    /// returns its index. May move entries first.
+    pub fn insert_unique(
+        &mut self,
+        hash: u64,
+        v: T,
+        hasher: impl Fn(&T) -> u64,
+        follow: &mut impl Follow,
+    ) -> usize {
+        self.make_room(&hasher, follow);
+        self.new.insert_unique(hash, v, hasher).bucket_index()
+    }
+
+    /// The index of the entry for which `eq` holds among those filed under
+    /// `hash`, added from `make` if there is none, and whether it was added.
+    /// May move entries first.
+    pub fn find_or_insert(
+        &mut self,
+        hash: u64,
+        mut eq: impl FnMut(&T) -> bool,
+        make: impl FnOnce() -> T,
+        hasher: impl Fn(&T) -> u64,
+        follow: &mut impl Follow,
+    ) -> (usize, bool) {
+        self.make_room(&hasher, follow);
+        if !self.old.is_empty() {
+            if let Some(i) = self.old.find_bucket_index(hash, &mut eq) {
+                return (self.base + i, false);
+            }
+        }
+        match self.new.entry(hash, eq, hasher) {
+            Entry::Occupied(o) => (o.bucket_index(), false),
+            Entry::Vacant(v) => (v.insert(make()).bucket_index(), true),
+        }
+    }
+
+    /// Moves up to `n` entries, if a move is under way.
+    #[inline]
+    pub fn advance(&mut self, n: usize, hasher: impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        if !self.old.is_empty() {
+            self.step(n, &hasher, follow);
+        }
+    }
+
+    /// Makes room for `n` entries in all, at once: no move begins until the
+    /// table holds more. Every entry moves if the table grows.
+    pub fn reserve(&mut self, n: usize, hasher: impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        if n > self.capacity() {
+            self.finish(&hasher, follow);
+            self.begin(n, follow);
+            self.finish(&hasher, follow);
+        }
+    }
+
+    /// Before an insert: a few entries moved, and a move begun if the new
+    /// table has no room left (an insert would make `hashbrown` grow or
+    /// rebuild it, moving every entry at once).
+    #[inline]
+    fn make_room(&mut self, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        if !self.old.is_empty() {
+            self.step(MOVES, hasher, follow);
+        }
+        if self.new.len() == self.new.capacity() {
+            // Only if the moves could not keep up (they can: see `MOVES`).
+            self.finish(hasher, follow);
+            // Twice the entries, or the same room when removed entries'
+            // marks used it up (as `hashbrown` would, in place): a table
+            // never shrinks, and room reserved stays.
+            let room = (2 * self.new.len()).max(self.new.capacity()).max(8);
+            self.begin(room, follow);
+        }
+    }
+
+    /// The new table becomes the old one, and a new one with room for
+    /// `room` entries is started. The old one must be empty.
+    fn begin(&mut self, room: usize, follow: &mut impl Follow) {
+        debug_assert!(self.old.is_empty());
+        let fresh = HashTable::with_capacity(room);
+        self.old = std::mem::replace(&mut self.new, fresh);
+        self.next = 0;
+        self.old_probe = std::mem::take(&mut self.probe);
+        if self.old.is_empty() {
+            self.old = HashTable::new();
+            self.base = self.new.num_buckets().next_multiple_of(64);
+        } else {
+            // The old table's indices move up above the new table's.
+            self.base = self.new.num_buckets().next_multiple_of(64);
+            follow.shift(self.base);
+        }
+    }
+
+    /// Moves up to `n` entries from the old table to the new one.
+    fn step(&mut self, n: usize, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        let mut moved = 0;
+        while moved < n && !self.old.is_empty() {
+            let at = self.next;
+            self.next += 1;
+            if let Ok(e) = self.old.get_bucket_entry(at) {
+                let v = e.remove().0;
+                let to = self.new.insert_unique(hasher(&v), v, hasher).bucket_index();
+                follow.moved(self.base + at, to);
+                moved += 1;
+            }
+        }
+        if self.old.is_empty() {
+            // Its memory goes back now.
+            self.old = HashTable::new();
+            self.next = 0;
+        }
+    }
+
+    /// Moves every entry left in the old table.
+    fn finish(&mut self, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        self.step(usize::MAX, hasher, follow);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(h: &u64) -> u64 {
+        *h
+    }
+
+    /// Remembers where each key's index is, as marks do, and checks it.
+    #[derive(Default)]
+    struct Where(std::collections::HashMap<usize, u64>);
+
+    impl Follow for Where {
+        fn shift(&mut self, by: usize) {
+            assert_eq!(by % 64, 0);
+            self.0 = self.0.drain().map(|(i, k)| (i + by, k)).collect();
+        }
+        fn moved(&mut self, from: usize, to: usize) {
+            let k = self.0.remove(&from).expect("a known index moved");
+            assert!(self.0.insert(to, k).is_none(), "moved onto another");
+        }
+    }
+
+    fn key(i: u64) -> u64 {
+        // Spread, so probes are not all in one group.
+        i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[test]
+    fn no_insert_moves_more_than_a_few_entries() {
+        let mut t: Growing<u64> = Growing::default();
+        let mut w = Where::default();
+        /// Counts moves of one call.
+        struct Count<'a>(&'a mut Where, usize);
+        impl Follow for Count<'_> {
+            fn shift(&mut self, by: usize) {
+                self.0.shift(by);
+            }
+            fn moved(&mut self, from: usize, to: usize) {
+                self.0.moved(from, to);
+                self.1 += 1;
+            }
+        }
+        let mut moves_began = 0;
+        for i in 0..30_000u64 {
+            let k = key(i);
+            let was_moving = t.moving();
+            let mut c = Count(&mut w, 0);
+            let at = t.insert_unique(k, k, id, &mut c);
+            assert!(c.1 <= MOVES, "insert {i} moved {} entries", c.1);
+            assert!(w.0.insert(at, k).is_none());
+            if t.moving() && !was_moving {
+                moves_began += 1;
+            }
+            if i % 2_999 == 0 {
+                // Every key where its index says, and found by its hash.
+                for (&at, &k) in &w.0 {
+                    assert_eq!(t.get(at), Some(&k));
+                    assert_eq!(t.find(k, |&x| x == k), Some(at));
+                }
+            }
+        }
+        assert_eq!(t.len(), 30_000);
+        assert!(moves_began >= 10, "grew through {moves_began} moves");
+        let mut all: Vec<u64> = t.iter().copied().collect();
+        all.sort_unstable();
+        let mut want: Vec<u64> = (0..30_000).map(key).collect();
+        want.sort_unstable();
+        assert_eq!(all, want);
+    }
+
+    #[test]
+    fn a_sliding_window_is_all_found_and_stays_in_its_room() {
+        let mut t: Growing<u64> = Growing::default();
+        let mut w = Where::default();
+        // A window of 6 000 keys slides over 20 000: each insert after the
+        // first 6 000 removes the oldest.
+        let (mut most, mut moves_began, mut was_moving) = (0, 0, false);
+        for i in 0..20_000u64 {
+            if i >= 6_000 {
+                let old = key(i - 6_000);
+                let at = t.find(old, |&x| x == old).expect("in the window");
+                assert_eq!(w.0.remove(&at), Some(old));
+                assert_eq!(t.remove(old, |&x| x == old), Some(old));
+            }
+            let k = key(i);
+            let (at, added) = t.find_or_insert(k, |&x| x == k, || k, id, &mut w);
+            assert!(added && t.get(at) == Some(&k));
+            w.0.insert(at, k);
+            moves_began += usize::from(t.moving() && !was_moving);
+            was_moving = t.moving();
+            // Found again (a move may run first, or begin), where the index
+            // says.
+            let (at, added) = t.find_or_insert(k, |&x| x == k, || k, id, &mut w);
+            assert!(!added && t.get(at) == Some(&k) && w.0.get(&at) == Some(&k));
+            moves_began += usize::from(t.moving() && !was_moving);
+            was_moving = t.moving();
+            most = most.max(t.num_buckets());
+        }
+        assert!(moves_began >= 8, "grew through {moves_began} moves");
+        assert!(most <= 16_384, "{most} buckets: more than twice the window");
+        assert_eq!(t.len(), 6_000);
+        for i in 14_000..20_000 {
+            let k = key(i);
+            assert!(t.find_ref(k, |&x| x == k).is_some());
+        }
+    }
+
+    #[test]
+    fn a_move_also_advances_between_inserts() {
+        let mut t: Growing<u64> = Growing::default();
+        let mut w = Where::default();
+        let mut i = 0;
+        while t.len() < 1_000 || !t.moving() {
+            let k = key(i);
+            let at = t.insert_unique(k, k, id, &mut w);
+            w.0.insert(at, k);
+            i += 1;
+        }
+        let left = t.old.len();
+        assert!(left > 300, "{left} entries to move");
+        let mut calls = 0;
+        while t.moving() {
+            let before = t.old.len();
+            t.advance(7, id, &mut w);
+            assert!(before - t.old.len() <= 7);
+            calls += 1;
+        }
+        assert_eq!(calls, left.div_ceil(7));
+        for (&at, &k) in &w.0 {
+            assert_eq!(t.get(at), Some(&k));
+        }
+        t.advance(7, id, &mut w);
+        assert_eq!(t.len(), i as usize);
+    }
+
+    #[test]
+    fn reserve_moves_everything_at_once_and_keeps_indices_followed() {
+        let mut t: Growing<u64> = Growing::default();
+        let mut w = Where::default();
+        for i in 0..1_000 {
+            let k = key(i);
+            let at = t.insert_unique(k, k, id, &mut w);
+            w.0.insert(at, k);
+        }
+        t.reserve(50_000, id, &mut w);
+        assert!(!t.moving() && t.capacity() >= 50_000);
+        assert_eq!(w.0.len(), 1_000);
+        for (&at, &k) in &w.0 {
+            assert_eq!(t.get(at), Some(&k));
+        }
+        // Removing by index and by hash, in either table.
+        let (at, &k) = w.0.iter().next().unwrap();
+        assert_eq!(t.remove_at(*at), Some(k));
+        assert_eq!(t.find(k, |&x| x == k), None);
+        assert_eq!(t.len(), 999);
+        assert_eq!(t.indices().filter(|&i| t.get(i).is_some()).count(), 999);
+    }
+}
