@@ -289,7 +289,11 @@ impl<T> Growing<T> {
             self.step(MOVES, hasher, follow);
         }
         if self.new.len() == self.new.capacity() {
-            // Only if the moves could not keep up (they can: see `MOVES`).
+            // The old table is empty by now: the new one had room for
+            // twice its entries, and each insert moved `MOVES` of them
+            // first. (Were it not, `finish` would let `hashbrown` grow the
+            // new table itself, moving entries without telling `follow`.)
+            debug_assert!(self.old.is_empty(), "a move outpaced by inserts");
             self.finish(hasher, follow);
             // Twice the entries, or the same room when removed entries'
             // marks used it up (as `hashbrown` would, in place): a table
