@@ -20,8 +20,8 @@
 //! FRONTLINE_BENCH_SIZES (comma-separated, default 10000,1000000,10000000),
 //! FRONTLINE_BENCH_ROUNDS (default 5), FRONTLINE_BENCH_CHUNK (events per
 //! chunk, default 200000), FRONTLINE_BENCH_RESERVE=1 (each engine reserves
-//! room for its size up front, `[state] reserve_*`). Under `cargo test` (no `--bench`) it runs 1 000
-//! and 10 000 tickets, one round of 2 000 events.
+//! room for its size up front, `[state] reserve_*`). Under `cargo test` (no
+//! `--bench`) it runs 1 000 and 10 000 tickets, one round of 2 000 events.
 
 #[path = "measure.rs"]
 #[allow(dead_code)]
@@ -76,7 +76,7 @@ struct Sized {
 
 impl Sized {
     /// The engine (with `cfg`) and the longest single apply while growing
-    /// it: a table that grows moves every entry within one event.
+    /// it (what a table's growth holds one event up for).
     fn grow(n: u64, seed: u64, cfg: &Config) -> (Sized, Duration) {
         let mut lines = StateLines::new(seed);
         let mut engine = Engine::new(cfg);

@@ -114,7 +114,7 @@ for bin in ${FRESHNESS_BINS:-$FRONTLINE}; do
   awk -v hz="$(getconf CLK_TCK)" -v n="${events:-0}" '{ sub(/.*\) /, ""); c = ($12 + $13) / hz;
     printf "frontline cpu %.1f s (user %.1f, system %.1f) for %d events: %.2f us of CPU an event\n", c, $12 / hz, $13 / hz, n, (n > 0 ? c * 1e6 / n : 0) }' "/proc/$pid/stat"
   # What the run left in state, over all partitions: what `[state] reserve_*`
-  # would be sized from (docs/operations.md, "Room reserved up front").
+  # would be sized from (docs/operations.md, "Tables that grow, and room reserved up front").
   curl -gs "127.0.0.1:$port/metrics?name[]=frontline_state_entries" | awk -F'[{}"= ]+' \
     '/^frontline_state_entries/ { printf "%s%s %s", sep, $3, $NF; sep = ", " } END { print " (state entries at the end)" }'
   # Batches that held their partition up: a probe behind one waits for it.
