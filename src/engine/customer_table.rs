@@ -65,11 +65,11 @@ impl Customers {
     /// The customer of `k`, to change, added if new.
     pub fn entry(&mut self, k: CustomerKey) -> &mut Customer {
         let make = || (k, Customer::default());
-        let (i, _) = self
-            .raw
-            .find_or_insert(hash(&k), |e| e.0 == k, make, rehash, &mut self.marks);
+        let (i, e, _) =
+            self.raw
+                .find_or_insert(hash(&k), |e| e.0 == k, make, rehash, &mut self.marks);
         self.marks.mark(i);
-        &mut self.raw.get_mut(i).expect("found or added").1
+        &mut e.1
     }
 
     /// Moves up to `n` customers into a larger table, if the table is
@@ -176,11 +176,11 @@ impl Customers {
     fn put(&mut self, k: CustomerKey, v: Customer) {
         let mut put = Some(v);
         let make = || (k, put.take().expect("made once"));
-        let (i, added) =
+        let (_, e, added) =
             self.raw
                 .find_or_insert(hash(&k), |e| e.0 == k, make, rehash, &mut self.marks);
         if !added {
-            self.raw.get_mut(i).expect("found").1 = put.take().expect("not made");
+            e.1 = put.take().expect("not made");
         }
     }
 }

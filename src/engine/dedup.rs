@@ -36,7 +36,7 @@ impl IdSet {
     fn insert(&mut self, h: u64) -> bool {
         self.raw
             .find_or_insert(h, |&x| x == h, || h, |&x| x, &mut ())
-            .1
+            .2
     }
 
     fn remove(&mut self, h: u64) {

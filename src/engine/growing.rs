@@ -240,8 +240,8 @@ impl<T> Growing<T> {
     }
 
     /// The index of the entry for which `eq` holds among those filed under
-    /// `hash`, added from `make` if there is none, and whether it was added.
-    /// May move entries first.
+    /// `hash`, added from `make` if there is none, the entry, and whether
+    /// it was added. May move entries first.
     pub fn find_or_insert(
         &mut self,
         hash: u64,
@@ -249,16 +249,20 @@ impl<T> Growing<T> {
         make: impl FnOnce() -> T,
         hasher: impl Fn(&T) -> u64,
         follow: &mut impl Follow,
-    ) -> (usize, bool) {
+    ) -> (usize, &mut T, bool) {
         self.make_room(&hasher, follow);
         if !self.old.is_empty() {
             if let Some(i) = self.old.find_bucket_index(hash, &mut eq) {
-                return (self.base + i, false);
+                let e = self.old.get_bucket_mut(i).expect("found");
+                return (self.base + i, e, false);
             }
         }
         match self.new.entry(hash, eq, hasher) {
-            Entry::Occupied(o) => (o.bucket_index(), false),
-            Entry::Vacant(v) => (v.insert(make()).bucket_index(), true),
+            Entry::Occupied(o) => (o.bucket_index(), o.into_mut(), false),
+            Entry::Vacant(v) => {
+                let o = v.insert(make());
+                (o.bucket_index(), o.into_mut(), true)
+            }
         }
     }
 
@@ -433,15 +437,15 @@ mod tests {
                 assert_eq!(t.remove(old, |&x| x == old), Some(old));
             }
             let k = key(i);
-            let (at, added) = t.find_or_insert(k, |&x| x == k, || k, id, &mut w);
+            let (at, _, added) = t.find_or_insert(k, |&x| x == k, || k, id, &mut w);
             assert!(added && t.get(at) == Some(&k));
             w.0.insert(at, k);
             moves_began += usize::from(t.moving() && !was_moving);
             was_moving = t.moving();
             // Found again (a move may run first, or begin), where the index
             // says.
-            let (at, added) = t.find_or_insert(k, |&x| x == k, || k, id, &mut w);
-            assert!(!added && t.get(at) == Some(&k) && w.0.get(&at) == Some(&k));
+            let (at, &mut found, added) = t.find_or_insert(k, |&x| x == k, || k, id, &mut w);
+            assert!(found == k && !added && t.get(at) == Some(&k) && w.0.get(&at) == Some(&k));
             moves_began += usize::from(t.moving() && !was_moving);
             was_moving = t.moving();
             most = most.max(t.num_buckets());

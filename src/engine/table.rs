@@ -559,7 +559,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
                     let key = Key::of(&k);
                     let make = || (ThinId::keyed(key, &k), v);
                     let eq = |e: &(ThinId, V)| key.matches(&e.0);
-                    let (_, added) = t.raw.find_or_insert(hash_id(&k), eq, make, rehash, &mut ());
+                    let (_, _, added) =
+                        t.raw.find_or_insert(hash_id(&k), eq, make, rehash, &mut ());
                     if !added {
                         return Err(serde::de::Error::custom(format!("duplicate id `{k}`")));
                     }
