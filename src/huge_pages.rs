@@ -29,13 +29,39 @@
 //! 0.32 s against 0.66–1.1 s copied (three rounds each, the time to zero
 //! and write the new pages left in both).
 //!
+//! A thread can ask for the large blocks it allocates to be faulted in
+//! before they are returned ([`faulted_in`]): the kernel zeroes a huge
+//! page the first time it is touched, and under virtualisation a page the
+//! host has not backed yet costs it a fault of its own, so first touches
+//! of a new table's pages took up to 5 ms each. A table that will be
+//! needed soon is allocated that way on a background thread
+//! (`crate::engine::growing`), so the thread that applies events never
+//! waits on them.
+//!
 //! The binaries install it (`#[global_allocator]`); the library does not,
 //! so a bench that counts allocations can wrap it. They also hold glibc's
 //! malloc, which serves the small allocations, to four arenas per core
 //! ([`limit_arenas`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ptr::null_mut;
+
+thread_local! {
+    /// Whether this thread's large blocks are faulted in when mapped.
+    static FAULT_IN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every large block it allocates on this thread faulted in
+/// (a zero written to each of its pages): the pages are zeroed by this
+/// thread now, not by whichever thread touches them first later. Without
+/// this allocator installed it only runs `f`.
+pub fn faulted_in<R>(f: impl FnOnce() -> R) -> R {
+    let was = FAULT_IN.with(|c| c.replace(true));
+    let r = f();
+    FAULT_IN.with(|c| c.set(was));
+    r
+}
 
 /// One transparent huge page: the alignment and granule of the mappings.
 pub const HUGE: usize = 2 << 20;
@@ -117,6 +143,19 @@ fn map(size: usize) -> *mut u8 {
             libc::munmap((aligned + len) as *mut libc::c_void, tail);
         }
         libc::madvise(aligned as *mut libc::c_void, advised, libc::MADV_HUGEPAGE);
+    }
+    if FAULT_IN.with(Cell::get) {
+        // A zero written to each page faults it in (the kernel zeroes it,
+        // a huge page whole at its first byte). Not `MADV_POPULATE_WRITE`:
+        // that holds the process's memory-map lock for the whole range, so
+        // every thread's `mmap` or `munmap` waited behind it, and with them
+        // the page faults queued after those (a batch of a partition held
+        // for over a second).
+        for off in (0..size).step_by(4096) {
+            // SAFETY: within the mapping just made, which nothing else
+            // refers to yet; its bytes are zero already.
+            unsafe { (aligned as *mut u8).add(off).write_volatile(0) };
+        }
     }
     aligned as *mut u8
 }
@@ -249,6 +288,12 @@ mod tests {
     /// The `VmFlags` of the mapping that holds `addr` (from
     /// `/proc/self/smaps`), or None when no mapping does.
     fn vm_flags(addr: usize) -> Option<String> {
+        smaps_field(addr, "VmFlags:")
+    }
+
+    /// The value of the `field` line (such as `Rss:`) of the mapping that
+    /// holds `addr` in `/proc/self/smaps`.
+    fn smaps_field(addr: usize, field: &str) -> Option<String> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
         let mut inside = false;
         for line in smaps.lines() {
@@ -262,12 +307,18 @@ mod tests {
                 }
             }
             if inside {
-                if let Some(flags) = line.strip_prefix("VmFlags:") {
-                    return Some(flags.trim().to_string());
+                if let Some(v) = line.strip_prefix(field) {
+                    return Some(v.trim().to_string());
                 }
             }
         }
         None
+    }
+
+    /// Resident bytes of the mapping that holds `addr`.
+    fn resident(addr: usize) -> Option<usize> {
+        let kb = smaps_field(addr, "Rss:")?;
+        Some(kb.trim_end_matches("kB").trim().parse::<usize>().ok()? * 1024)
     }
 
     /// Whether the mapping that holds `addr` is advised for huge pages
@@ -332,6 +383,39 @@ mod tests {
                 assert_ne!(advised(big as usize), Some(true), "not moved");
             }
             a.dealloc(moved, Layout::from_size_align(4 * LARGE + 1, 64).unwrap());
+        }
+    }
+
+    /// A large block allocated inside `faulted_in` is resident whole when
+    /// it is returned, before anything touched it; outside, it is not.
+    #[test]
+    fn blocks_allocated_faulted_in_are_resident_before_they_are_touched() {
+        let a = HugePageAlloc;
+        let l = Layout::from_size_align(2 * LARGE, 64).unwrap();
+        // SAFETY: non-zero layouts; each block is freed once, untouched.
+        unsafe {
+            let lazy = a.alloc(l);
+            assert!(!lazy.is_null());
+            let eager = faulted_in(|| a.alloc(l));
+            assert!(!eager.is_null());
+            // The flag is the calling scope's only.
+            let after = a.alloc(l);
+            assert_eq!(
+                resident(eager as usize),
+                Some(l.size()),
+                "not faulted in whole"
+            );
+            assert!(
+                resident(lazy as usize).expect("mapped") < HUGE,
+                "faulted in unasked"
+            );
+            assert!(
+                resident(after as usize).expect("mapped") < HUGE,
+                "the flag outlived its scope"
+            );
+            a.dealloc(lazy, l);
+            a.dealloc(eager, l);
+            a.dealloc(after, l);
         }
     }
 

@@ -50,6 +50,8 @@
 //! - [`simulate`]: a simulated support centre as an event source.
 //! - [`huge_pages`]: the binaries' allocator, which backs the large tables
 //!   with transparent huge pages.
+//! - [`background`]: a lower-priority thread for work no event waits on
+//!   (tables prepared ahead of need).
 //! - [`stderr`]: log and progress output that drops (and counts) a failed
 //!   write instead of panicking.
 //! - `breach_log` (private): rate-limited INFO lines for SLA breaches.
@@ -59,6 +61,7 @@
 //! - `kafka_log` (private): librdkafka's errors and logs, summarised during an outage.
 //! - [`checkpoint`]: engine state ⇄ bytes, and a compacted changelog topic that keeps it.
 
+pub mod background;
 mod breach_log;
 pub mod calendar;
 pub mod checkpoint;

@@ -241,10 +241,6 @@ pub(super) fn checkpoint_phase(tp: &TopicPartition) -> f64 {
     1.0 - x
 }
 
-/// The nice value of the threads that encode checkpoints.
-#[cfg(target_os = "linux")]
-const ENCODE_NICE: libc::c_int = 10;
-
 /// What a partition's checkpoint leaves for its next one: the size of its
 /// encoding, the emptied allocations of its state copy once encoded, and
 /// the buffer it was encoded into once written (a write starts only after
@@ -321,7 +317,7 @@ fn encode_in_background(
     let spawned = std::thread::Builder::new()
         .name("checkpoint-encode".into())
         .spawn(move || {
-            lower_priority();
+            crate::background::lower_priority();
             let last = reuse.encoded_len.load(Ordering::Relaxed);
             let r = encode(&tp, &f, version, reuse.buffer(last + last / 8));
             if let Ok(b) = &r {
@@ -336,20 +332,6 @@ fn encode_in_background(
         error!(error = %e, "cannot start a thread to encode a checkpoint");
     }
     rx
-}
-
-/// Lowers the calling thread's scheduling priority (on Linux a nice value
-/// belongs to a thread, not to the whole process).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread's own id.
-    unsafe {
-        libc::setpriority(
-            libc::PRIO_PROCESS,
-            libc::gettid() as libc::id_t,
-            ENCODE_NICE,
-        );
-    }
 }
 
 /// Encodes a checkpoint's frozen state in format `version`.
