@@ -47,7 +47,7 @@ enum TableCopy<V> {
     Changes(table::FrozenChanges<V>),
 }
 
-impl<V> TableCopy<V> {
+impl<V: Send + 'static> TableCopy<V> {
     fn into_spare(self) -> table::Spare<V> {
         match self {
             TableCopy::Whole(f) => f.into_spare(),
@@ -56,7 +56,7 @@ impl<V> TableCopy<V> {
     }
 }
 
-impl<V: serde::Serialize> Serialize for TableCopy<V> {
+impl<V: serde::Serialize + Send + 'static> Serialize for TableCopy<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             TableCopy::Whole(f) => f.serialize(s),

@@ -17,6 +17,20 @@
 //! both while it moves them all; tables whose moves overlap hold theirs at
 //! once.
 //!
+//! The new table is prepared ahead of need: when the table in use has an
+//! eighth of its room left, and its successor would take [`PREPARE_FROM`]
+//! bytes or more, the background thread (`crate::background`) allocates
+//! that successor with its pages faulted in (`crate::huge_pages::
+//! faulted_in`), and the move begins into it. The kernel zeroes a huge
+//! page the first time it is touched (under virtualisation, a page the
+//! host has not backed yet faults there too), and the moves and inserts
+//! into a new table of hundreds of megabytes touch all its pages within a
+//! few batches: the thread applying events spent up to 150 ms of a batch
+//! of a thousand events in that zeroing (docs/performance.md, "Tables
+//! prepared ahead"). A successor not ready in time, or with the wrong room
+//! by then (removed entries changed what the move needs), is dropped and
+//! the table allocated as before.
+//!
 //! An entry's index is its bucket in the new table, or the old table's
 //! base plus its bucket there. Like a bucket of `hashbrown` it stays
 //! valid until the next call that may insert, remove or move; a caller
@@ -24,6 +38,7 @@
 //! every move ([`Follow`]).
 
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
@@ -36,6 +51,22 @@ use super::probe::Probe;
 /// the new one is full. Owners move more on their own time
 /// ([`Growing::advance`]), so that a move ends soon where inserts are few.
 pub const MOVES: usize = 4;
+
+/// Successor tables of this many bytes or more are prepared ahead on the
+/// background thread: the size from which the process's allocator maps a
+/// block of its own on huge pages (`crate::huge_pages::LARGE`). Smaller
+/// ones are allocated when the move begins, in microseconds.
+pub const PREPARE_FROM: usize = crate::huge_pages::LARGE;
+
+/// A successor table being prepared on the background thread: empty until
+/// it is ready. Not cloned (a clone prepares its own).
+struct Prepared<T>(Option<Arc<Mutex<Option<HashTable<T>>>>>);
+
+impl<T> Clone for Prepared<T> {
+    fn clone(&self) -> Self {
+        Prepared(None)
+    }
+}
 
 /// What keeps indices of a [`Growing`] table's entries, told when they
 /// change.
@@ -70,6 +101,13 @@ pub struct Growing<T> {
     /// Cache hints, for the old table (the new table's, when it became
     /// the old one).
     old_probe: Probe,
+    /// The table the next move goes into, when one is being prepared.
+    next_table: Prepared<T>,
+    /// Bytes from which successors are prepared ahead ([`PREPARE_FROM`]).
+    prepare_from: usize,
+    /// Moves begun into a prepared table.
+    #[cfg(test)]
+    prepared_used: usize,
 }
 
 impl<T> Default for Growing<T> {
@@ -81,6 +119,10 @@ impl<T> Default for Growing<T> {
             next: 0,
             probe: Probe::default(),
             old_probe: Probe::default(),
+            next_table: Prepared(None),
+            prepare_from: PREPARE_FROM,
+            #[cfg(test)]
+            prepared_used: 0,
         }
     }
 }
@@ -94,6 +136,14 @@ impl<T> Growing<T> {
     /// Room for entries before the next move begins.
     pub fn capacity(&self) -> usize {
         self.new.capacity() - self.old.len()
+    }
+
+    /// Successors of `bytes` or more are prepared ahead (not the default
+    /// [`PREPARE_FROM`]: tests grow small tables).
+    #[cfg(test)]
+    pub fn prepare_from(mut self, bytes: usize) -> Self {
+        self.prepare_from = bytes;
+        self
     }
 
     /// Whether entries are being moved.
@@ -209,6 +259,7 @@ impl<T> Growing<T> {
     /// Takes every entry out.
     pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.next = 0;
+        self.next_table = Prepared(None);
         self.new.drain().chain(self.old.drain())
     }
 
@@ -226,6 +277,43 @@ impl<T> Growing<T> {
         std::iter::once((&self.probe, &self.new)).chain(old)
     }
 
+    /// Moves up to `n` entries, if a move is under way.
+    #[inline]
+    pub fn advance(&mut self, n: usize, hasher: impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        if !self.old.is_empty() {
+            self.step(n, &hasher, follow);
+        }
+    }
+
+    /// Moves up to `n` entries from the old table to the new one.
+    fn step(&mut self, n: usize, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        let mut moved = 0;
+        while moved < n && !self.old.is_empty() {
+            let at = self.next;
+            self.next += 1;
+            if let Ok(e) = self.old.get_bucket_entry(at) {
+                let v = e.remove().0;
+                let to = self.new.insert_unique(hasher(&v), v, hasher).bucket_index();
+                follow.moved(self.base + at, to);
+                moved += 1;
+            }
+        }
+        if self.old.is_empty() {
+            // Its memory goes back now.
+            self.old = HashTable::new();
+            self.next = 0;
+        }
+    }
+
+    /// Moves every entry left in the old table.
+    fn finish(&mut self, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
+        self.step(usize::MAX, hasher, follow);
+    }
+}
+
+/// What inserts: a successor table may be prepared on the background
+/// thread, so entries cross threads.
+impl<T: Send + 'static> Growing<T> {
     /// Adds an entry for which no entry is filed (the caller knows);
     /// returns its index. May move entries first.
     pub fn insert_unique(
@@ -266,14 +354,6 @@ impl<T> Growing<T> {
         }
     }
 
-    /// Moves up to `n` entries, if a move is under way.
-    #[inline]
-    pub fn advance(&mut self, n: usize, hasher: impl Fn(&T) -> u64, follow: &mut impl Follow) {
-        if !self.old.is_empty() {
-            self.step(n, &hasher, follow);
-        }
-    }
-
     /// Makes room for `n` entries in all, at once: no move begins until the
     /// table holds more. Every entry moves if the table grows.
     pub fn reserve(&mut self, n: usize, hasher: impl Fn(&T) -> u64, follow: &mut impl Follow) {
@@ -304,14 +384,61 @@ impl<T> Growing<T> {
             // never shrinks, and room reserved stays.
             let room = (2 * self.new.len()).max(self.new.capacity()).max(8);
             self.begin(room, follow);
+        } else if self.next_table.0.is_none()
+            && self.old.is_empty()
+            && self.new.len() >= self.new.capacity() - self.new.capacity() / 8
+            && 2 * self.new.len() * std::mem::size_of::<T>() >= self.prepare_from
+        {
+            self.prepare();
         }
+    }
+
+    /// Starts preparing the table the next move will go into, with the
+    /// room the move will ask for if no entry is removed meanwhile (twice
+    /// the entries: the table is full at its capacity, but removed
+    /// entries' marks may lower that). Asked when an eighth of the room
+    /// is left and the successor would take [`PREPARE_FROM`] bytes or more.
+    #[cold]
+    fn prepare(&mut self) {
+        let room = 2 * self.new.len();
+        let slot = Arc::new(Mutex::new(None));
+        let fill = slot.clone();
+        let queued = crate::background::run(move || {
+            // No longer wanted (the move began without it): not made.
+            if Arc::strong_count(&fill) > 1 {
+                let t = crate::huge_pages::faulted_in(|| HashTable::<T>::with_capacity(room));
+                *crate::locks::lock(&fill) = Some(t);
+            }
+        });
+        if queued {
+            self.next_table = Prepared(Some(slot));
+        }
+    }
+
+    /// The prepared table, if it is ready and has the room a move needs
+    /// for `room` entries and no more than an allocation now would give;
+    /// one with other room is dropped on the background thread.
+    fn take_prepared(&mut self, room: usize) -> Option<HashTable<T>> {
+        let slot = self.next_table.0.take()?;
+        let t = crate::locks::lock(&slot).take()?;
+        if t.capacity() >= room && t.capacity() / 2 < room {
+            #[cfg(test)]
+            {
+                self.prepared_used += 1;
+            }
+            return Some(t);
+        }
+        crate::background::run(move || drop(t));
+        None
     }
 
     /// The new table becomes the old one, and a new one with room for
     /// `room` entries is started. The old one must be empty.
     fn begin(&mut self, room: usize, follow: &mut impl Follow) {
         debug_assert!(self.old.is_empty());
-        let fresh = HashTable::with_capacity(room);
+        let fresh = self
+            .take_prepared(room)
+            .unwrap_or_else(|| HashTable::with_capacity(room));
         self.old = std::mem::replace(&mut self.new, fresh);
         self.next = 0;
         self.old_probe = std::mem::take(&mut self.probe);
@@ -323,31 +450,6 @@ impl<T> Growing<T> {
             self.base = self.new.num_buckets().next_multiple_of(64);
             follow.shift(self.base);
         }
-    }
-
-    /// Moves up to `n` entries from the old table to the new one.
-    fn step(&mut self, n: usize, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
-        let mut moved = 0;
-        while moved < n && !self.old.is_empty() {
-            let at = self.next;
-            self.next += 1;
-            if let Ok(e) = self.old.get_bucket_entry(at) {
-                let v = e.remove().0;
-                let to = self.new.insert_unique(hasher(&v), v, hasher).bucket_index();
-                follow.moved(self.base + at, to);
-                moved += 1;
-            }
-        }
-        if self.old.is_empty() {
-            // Its memory goes back now.
-            self.old = HashTable::new();
-            self.next = 0;
-        }
-    }
-
-    /// Moves every entry left in the old table.
-    fn finish(&mut self, hasher: &impl Fn(&T) -> u64, follow: &mut impl Follow) {
-        self.step(usize::MAX, hasher, follow);
     }
 }
 
@@ -508,5 +610,114 @@ mod tests {
         assert_eq!(t.find(k, |&x| x == k), None);
         assert_eq!(t.len(), 999);
         assert_eq!(t.indices().filter(|&i| t.get(i).is_some()).count(), 999);
+    }
+
+    /// Waits until the successor being prepared, if any, is ready.
+    fn wait_prepared(t: &Growing<u64>) {
+        let Some(slot) = &t.next_table.0 else { return };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while crate::locks::lock(slot).is_none() {
+            assert!(std::time::Instant::now() < until, "never prepared");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_table_near_full_moves_into_a_successor_prepared_ahead() {
+        let mut t: Growing<u64> = Growing::default().prepare_from(0);
+        let mut w = Where::default();
+        let (mut moves_began, mut prepared) = (0, 0);
+        for i in 0..30_000u64 {
+            let had = t.next_table.0.is_some();
+            wait_prepared(&t);
+            let was_moving = t.moving();
+            let k = key(i);
+            let at = t.insert_unique(k, k, id, &mut w);
+            assert!(w.0.insert(at, k).is_none());
+            prepared += usize::from(!had && t.next_table.0.is_some());
+            if t.moving() && !was_moving {
+                moves_began += 1;
+                // The prepared table, if any, is the one moved into.
+                assert!(t.next_table.0.is_none());
+            }
+        }
+        // Every move but the first few (tables too small to have an
+        // eighth of room left before they are full) went into a table
+        // prepared ahead, and none was prepared that was not used.
+        assert!(moves_began >= 10, "grew through {moves_began} moves");
+        assert!(
+            t.prepared_used >= moves_began - 2,
+            "{} of {moves_began}",
+            t.prepared_used
+        );
+        assert_eq!(
+            prepared,
+            t.prepared_used + usize::from(t.next_table.0.is_some())
+        );
+        for (&at, &k) in &w.0 {
+            assert_eq!(t.get(at), Some(&k));
+            assert_eq!(t.find(k, |&x| x == k), Some(at));
+        }
+        assert_eq!(t.len(), 30_000);
+    }
+
+    #[test]
+    fn large_successors_only_are_prepared_ahead() {
+        let mut t: Growing<u64> = Growing::default().prepare_from(1 << 20);
+        for i in 0..40_000u64 {
+            let k = key(i);
+            t.insert_unique(k, k, id, &mut ());
+            assert!(t.next_table.0.is_none(), "prepared at {} entries", t.len());
+        }
+        // 2^17 entries of 8 bytes: a successor from a megabyte.
+        let mut i = 40_000;
+        while t.next_table.0.is_none() {
+            assert!(i < 1 << 20, "never prepared");
+            let k = key(i);
+            t.insert_unique(k, k, id, &mut ());
+            i += 1;
+        }
+        assert!(
+            2 * t.len() * 8 >= 1 << 20,
+            "prepared at {} entries",
+            t.len()
+        );
+        // With an eighth of its room left, no sooner.
+        let cap = t.capacity();
+        assert!(
+            t.len() >= cap - cap / 8 && t.len() <= cap - cap / 8 + 1,
+            "{} of {cap}",
+            t.len()
+        );
+    }
+
+    #[test]
+    fn a_successor_is_used_only_when_ready_and_sized_for_the_move() {
+        let mut t: Growing<u64> = Growing::default();
+        let ready = |room| {
+            Prepared(Some(Arc::new(Mutex::new(Some(
+                HashTable::<u64>::with_capacity(room),
+            )))))
+        };
+        // Not ready yet: allocated as before.
+        t.next_table = Prepared(Some(Arc::new(Mutex::new(None))));
+        assert!(t.take_prepared(1_000).is_none());
+        assert!(t.next_table.0.is_none());
+        // More room than an allocation now would give (entries removed
+        // since it was asked for), or less: not used.
+        t.next_table = ready(4_000);
+        assert!(t.take_prepared(1_000).is_none());
+        t.next_table = ready(500);
+        assert!(t.take_prepared(1_000).is_none());
+        t.next_table = ready(1_000);
+        let got = t.take_prepared(1_000).expect("the room asked");
+        assert_eq!(
+            got.capacity(),
+            HashTable::<u64>::with_capacity(1_000).capacity()
+        );
+        assert_eq!(t.prepared_used, 1);
+        // A clone prepares its own.
+        t.next_table = ready(1_000);
+        assert!(t.clone().next_table.0.is_none());
     }
 }

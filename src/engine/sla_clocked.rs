@@ -132,7 +132,7 @@ const _: () = {
 };
 
 /// A ticket or call, as its clocks see it.
-pub(super) trait Clocked {
+pub(super) trait Clocked: Send + 'static {
     /// `ticket` or `call`, for breach records.
     const ENTITY: &'static str;
     /// Clock `i` is `KINDS[i]`.

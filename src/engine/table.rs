@@ -58,7 +58,7 @@ impl<V> Default for Table<V> {
 }
 
 /// A clone marks nothing: it is not the table checkpoints follow.
-impl<V: Clone> Clone for Table<V> {
+impl<V: Clone + Send + 'static> Clone for Table<V> {
     fn clone(&self) -> Self {
         Table {
             raw: self.raw.clone(),
@@ -86,7 +86,7 @@ impl Ids {
     }
 }
 
-impl<V: fmt::Debug> fmt::Debug for Table<V> {
+impl<V: fmt::Debug + Send + 'static> fmt::Debug for Table<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
@@ -96,7 +96,7 @@ fn rehash<V>(e: &(ThinId, V)) -> u64 {
     hash_id(&e.0.as_str())
 }
 
-impl<V> Table<V> {
+impl<V: Send + 'static> Table<V> {
     /// Entries.
     pub fn len(&self) -> usize {
         self.raw.len()
@@ -296,7 +296,7 @@ impl<V> Table<V> {
     }
 }
 
-impl<V: Serialize> Serialize for Table<V> {
+impl<V: Serialize + Send + 'static> Serialize for Table<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // SAFETY: the ids of the table's entries, borrowed with it.
         unsafe { serialize_entries(s, self.len(), self.raw.iter().map(|e| (e.0.bits(), &e.1))) }
@@ -322,7 +322,7 @@ struct IdAt(NonZeroU64);
 // like reading a shared `&str`.
 unsafe impl Send for IdAt {}
 
-impl<V: Clone> Table<V> {
+impl<V: Clone + Send + 'static> Table<V> {
     /// The entries, in the order [`Table`]'s serialization writes them,
     /// copied into the allocation of an earlier copy when it is large
     /// enough: memory written before, not new pages the kernel must first
@@ -375,7 +375,7 @@ pub struct FrozenChanges<V> {
     _hold: Hold,
 }
 
-impl<V: Clone> Table<V> {
+impl<V: Clone + Send + 'static> Table<V> {
     /// The changes since the last copy, into the allocation of an earlier
     /// copy, and no more marks; `None` when changes are not marked.
     pub fn freeze_changes_into(&mut self, spare: Spare<V>) -> Option<FrozenChanges<V>> {
@@ -435,12 +435,13 @@ impl<V: Serialize> Serialize for FrozenChanges<V> {
 /// The changes of a table as a checkpoint of changes holds them: the ids
 /// removed, then the entries written, to apply in that order.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Send + 'static"))]
 pub struct TableChanges<V> {
     removed: Vec<String>,
     entries: Table<V>,
 }
 
-impl<V> Table<V> {
+impl<V: Send + 'static> Table<V> {
     /// Applies the changes read from a checkpoint: removes the ids removed
     /// (an id absent is one added and removed since the copy before), then
     /// adds or replaces the entries written.
@@ -537,10 +538,10 @@ impl Visitor<'_> for IdInto<'_> {
     }
 }
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
+impl<'de, V: Deserialize<'de> + Send + 'static> Deserialize<'de> for Table<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V2<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+        impl<'de, V: Deserialize<'de> + Send + 'static> Visitor<'de> for V2<V> {
             type Value = Table<V>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a map of ids to entries")
