@@ -46,18 +46,22 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr::null_mut;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
-    /// Whether this thread's large blocks are faulted in when mapped.
-    static FAULT_IN: Cell<bool> = const { Cell::new(false) };
+    /// While set, this thread's large blocks are faulted in when mapped,
+    /// until the flag pointed to is raised ([`faulted_in`]).
+    static FAULT_IN: Cell<*const AtomicBool> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` with every large block it allocates on this thread faulted in
 /// (a zero written to each of its pages): the pages are zeroed by this
-/// thread now, not by whichever thread touches them first later. Without
-/// this allocator installed it only runs `f`.
-pub fn faulted_in<R>(f: impl FnOnce() -> R) -> R {
-    let was = FAULT_IN.with(|c| c.replace(true));
+/// thread now, not by whichever thread touches them first later. Raising
+/// `stop` (from any thread) ends the faulting in at the next huge page;
+/// the rest of the block is faulted in as it is touched, as any other.
+/// Without this allocator installed it only runs `f`.
+pub fn faulted_in<R>(stop: &AtomicBool, f: impl FnOnce() -> R) -> R {
+    let was = FAULT_IN.with(|c| c.replace(stop));
     let r = f();
     FAULT_IN.with(|c| c.set(was));
     r
@@ -144,7 +148,11 @@ fn map(size: usize) -> *mut u8 {
         }
         libc::madvise(aligned as *mut libc::c_void, advised, libc::MADV_HUGEPAGE);
     }
-    if FAULT_IN.with(Cell::get) {
+    let stop = FAULT_IN.with(Cell::get);
+    if !stop.is_null() {
+        // SAFETY: set by `faulted_in` from a reference that outlives the
+        // call this allocation is made in.
+        let stop = unsafe { &*stop };
         // A zero written to each page faults it in (the kernel zeroes it,
         // a huge page whole at its first byte). Not `MADV_POPULATE_WRITE`:
         // that holds the process's memory-map lock for the whole range, so
@@ -152,6 +160,9 @@ fn map(size: usize) -> *mut u8 {
         // the page faults queued after those (a batch of a partition held
         // for over a second).
         for off in (0..size).step_by(4096) {
+            if off % HUGE == 0 && stop.load(Ordering::Relaxed) {
+                break;
+            }
             // SAFETY: within the mapping just made, which nothing else
             // refers to yet; its bytes are zero already.
             unsafe { (aligned as *mut u8).add(off).write_volatile(0) };
@@ -396,8 +407,11 @@ mod tests {
         unsafe {
             let lazy = a.alloc(l);
             assert!(!lazy.is_null());
-            let eager = faulted_in(|| a.alloc(l));
+            let go = AtomicBool::new(false);
+            let eager = faulted_in(&go, || a.alloc(l));
             assert!(!eager.is_null());
+            // Stopped before it began: left to be faulted in as touched.
+            let stopped = faulted_in(&AtomicBool::new(true), || a.alloc(l));
             // The flag is the calling scope's only.
             let after = a.alloc(l);
             assert_eq!(
@@ -416,6 +430,7 @@ mod tests {
             a.dealloc(lazy, l);
             a.dealloc(eager, l);
             a.dealloc(after, l);
+            a.dealloc(stopped, l);
         }
     }
 

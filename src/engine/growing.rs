@@ -38,6 +38,7 @@
 //! every move ([`Follow`]).
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hashbrown::hash_table::Entry;
@@ -58,13 +59,30 @@ pub const MOVES: usize = 4;
 /// ones are allocated when the move begins, in microseconds.
 pub const PREPARE_FROM: usize = crate::huge_pages::LARGE;
 
-/// A successor table being prepared on the background thread: empty until
-/// it is ready. Not cloned (a clone prepares its own).
-struct Prepared<T>(Option<Arc<Mutex<Option<HashTable<T>>>>>);
+/// A successor table being prepared on the background thread. Not cloned
+/// (a clone prepares its own); dropped, it is no longer wanted.
+struct Prepared<T>(Option<Arc<Successor<T>>>);
+
+/// A successor table and whether it is still wanted.
+struct Successor<T> {
+    /// Raised when the table is not wanted any more: its preparing stops
+    /// (the move began without it, or its `Growing` is gone).
+    unwanted: AtomicBool,
+    /// The table, once ready.
+    table: Mutex<Option<HashTable<T>>>,
+}
 
 impl<T> Clone for Prepared<T> {
     fn clone(&self) -> Self {
         Prepared(None)
+    }
+}
+
+impl<T> Drop for Prepared<T> {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            s.unwanted.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -401,13 +419,18 @@ impl<T: Send + 'static> Growing<T> {
     #[cold]
     fn prepare(&mut self) {
         let room = 2 * self.new.len();
-        let slot = Arc::new(Mutex::new(None));
+        let slot = Arc::new(Successor {
+            unwanted: AtomicBool::new(false),
+            table: Mutex::new(None),
+        });
         let fill = slot.clone();
         let queued = crate::background::run(move || {
-            // No longer wanted (the move began without it): not made.
-            if Arc::strong_count(&fill) > 1 {
-                let t = crate::huge_pages::faulted_in(|| HashTable::<T>::with_capacity(room));
-                *crate::locks::lock(&fill) = Some(t);
+            // Not made, or not faulted in whole, once no longer wanted.
+            if !fill.unwanted.load(Ordering::Relaxed) {
+                let t = crate::huge_pages::faulted_in(&fill.unwanted, || {
+                    HashTable::<T>::with_capacity(room)
+                });
+                *crate::locks::lock(&fill.table) = Some(t);
             }
         });
         if queued {
@@ -419,8 +442,9 @@ impl<T: Send + 'static> Growing<T> {
     /// for `room` entries and no more than an allocation now would give;
     /// one with other room is dropped on the background thread.
     fn take_prepared(&mut self, room: usize) -> Option<HashTable<T>> {
-        let slot = self.next_table.0.take()?;
-        let t = crate::locks::lock(&slot).take()?;
+        // Dropped when it is not ready: its preparing stops.
+        let prepared = std::mem::replace(&mut self.next_table, Prepared(None));
+        let t = crate::locks::lock(&prepared.0.as_ref()?.table).take()?;
         if t.capacity() >= room && t.capacity() / 2 < room {
             #[cfg(test)]
             {
@@ -616,7 +640,7 @@ mod tests {
     fn wait_prepared(t: &Growing<u64>) {
         let Some(slot) = &t.next_table.0 else { return };
         let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while crate::locks::lock(slot).is_none() {
+        while crate::locks::lock(&slot.table).is_none() {
             assert!(std::time::Instant::now() < until, "never prepared");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -694,15 +718,27 @@ mod tests {
     #[test]
     fn a_successor_is_used_only_when_ready_and_sized_for_the_move() {
         let mut t: Growing<u64> = Growing::default();
-        let ready = |room| {
-            Prepared(Some(Arc::new(Mutex::new(Some(
-                HashTable::<u64>::with_capacity(room),
-            )))))
+        let successor = |table| {
+            Arc::new(Successor {
+                unwanted: AtomicBool::new(false),
+                table: Mutex::new(table),
+            })
         };
-        // Not ready yet: allocated as before.
-        t.next_table = Prepared(Some(Arc::new(Mutex::new(None))));
+        let ready = |room| Prepared(Some(successor(Some(HashTable::<u64>::with_capacity(room)))));
+        // Not ready yet: allocated as before, and the preparing told to stop.
+        let pending = successor(None);
+        t.next_table = Prepared(Some(pending.clone()));
         assert!(t.take_prepared(1_000).is_none());
         assert!(t.next_table.0.is_none());
+        assert!(pending.unwanted.load(Ordering::Relaxed));
+        // A table gone: the same.
+        let pending = successor(None);
+        let gone: Growing<u64> = Growing {
+            next_table: Prepared(Some(pending.clone())),
+            ..Growing::default()
+        };
+        drop(gone);
+        assert!(pending.unwanted.load(Ordering::Relaxed));
         // More room than an allocation now would give (entries removed
         // since it was asked for), or less: not used.
         t.next_table = ready(4_000);
