@@ -157,6 +157,8 @@ impl Sized {
 }
 
 fn main() {
+    // As the binaries do: successors of growing tables prepared ahead.
+    frontline::engine::prepare_tables_with(frontline::background::prepare);
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
         return;

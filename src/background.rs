@@ -1,8 +1,9 @@
 //! Work that no event waits for, run at a lower scheduling priority: the
 //! threads that apply events go first on a busy machine.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The nice value of background threads (checkpoint encoding, tables
 /// prepared ahead of need).
@@ -43,6 +44,13 @@ pub fn run(job: impl FnOnce() + Send + 'static) -> bool {
         Some(tx) => crate::locks::lock(tx).send(Box::new(job)).is_ok(),
         None => false,
     }
+}
+
+/// Prepares a table ahead of need (`crate::engine::prepare_tables_with`):
+/// `job` runs on the background thread with the large blocks it allocates
+/// faulted in until `stop` is raised ([`crate::huge_pages::faulted_in`]).
+pub fn prepare(stop: Arc<AtomicBool>, job: Box<dyn FnOnce() + Send>) -> bool {
+    run(move || crate::huge_pages::faulted_in(&stop, job))
 }
 
 #[cfg(test)]

@@ -61,10 +61,16 @@ thread_local! {
 /// the rest of the block is faulted in as it is touched, as any other.
 /// Without this allocator installed it only runs `f`.
 pub fn faulted_in<R>(stop: &AtomicBool, f: impl FnOnce() -> R) -> R {
-    let was = FAULT_IN.with(|c| c.replace(stop));
-    let r = f();
-    FAULT_IN.with(|c| c.set(was));
-    r
+    /// Puts the thread's setting back, also when `f` panics: the pointer
+    /// must not outlive `stop`.
+    struct Restore(*const AtomicBool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FAULT_IN.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FAULT_IN.with(|c| c.replace(stop)));
+    f()
 }
 
 /// One transparent huge page: the alignment and granule of the mappings.

@@ -19,9 +19,9 @@
 //!
 //! The new table is prepared ahead of need: when the table in use has an
 //! eighth of its room left, and its successor would take [`PREPARE_FROM`]
-//! bytes or more, the background thread (`crate::background`) allocates
-//! that successor with its pages faulted in (`crate::huge_pages::
-//! faulted_in`), and the move begins into it. The kernel zeroes a huge
+//! bytes or more, a background thread allocates that successor with its
+//! pages faulted in (what [`prepare_with`] installed: in the binaries
+//! `crate::background::prepare`), and the move begins into it. The kernel zeroes a huge
 //! page the first time it is touched (under virtualisation, a page the
 //! host has not backed yet faults there too), and the moves and inserts
 //! into a new table of hundreds of megabytes touch all its pages within a
@@ -39,7 +39,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
@@ -57,7 +57,27 @@ pub const MOVES: usize = 4;
 /// background thread: the size from which the process's allocator maps a
 /// block of its own on huge pages (`crate::huge_pages::LARGE`). Smaller
 /// ones are allocated when the move begins, in microseconds.
-pub const PREPARE_FROM: usize = crate::huge_pages::LARGE;
+pub const PREPARE_FROM: usize = 8 << 20;
+
+/// Runs `job` on a thread of its own, with the large blocks it allocates
+/// faulted in until `stop` is raised; false when it cannot (the job is
+/// dropped unrun). The engine does no work off the caller's thread itself:
+/// the binaries install `crate::background::prepare` ([`prepare_with`]).
+pub type Prepare = fn(stop: Arc<AtomicBool>, job: Box<dyn FnOnce() + Send>) -> bool;
+
+static PREPARE: OnceLock<Prepare> = OnceLock::new();
+
+/// Where successor tables are prepared ahead, for the whole process (the
+/// first call wins). Without it none is: each table is allocated when its
+/// move begins.
+pub fn prepare_with(p: Prepare) {
+    let _ = PREPARE.set(p);
+}
+
+/// Locks `m`, poisoned or not (a successor is replaced whole under it).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A successor table being prepared on the background thread. Not cloned
 /// (a clone prepares its own); dropped, it is no longer wanted.
@@ -67,7 +87,7 @@ struct Prepared<T>(Option<Arc<Successor<T>>>);
 struct Successor<T> {
     /// Raised when the table is not wanted any more: its preparing stops
     /// (the move began without it, or its `Growing` is gone).
-    unwanted: AtomicBool,
+    unwanted: Arc<AtomicBool>,
     /// The table, once ready.
     table: Mutex<Option<HashTable<T>>>,
 }
@@ -419,20 +439,25 @@ impl<T: Send + 'static> Growing<T> {
     #[cold]
     fn prepare(&mut self) {
         let room = 2 * self.new.len();
+        let Some(run) = PREPARE.get() else {
+            return;
+        };
         let slot = Arc::new(Successor {
-            unwanted: AtomicBool::new(false),
+            unwanted: Arc::new(AtomicBool::new(false)),
             table: Mutex::new(None),
         });
         let fill = slot.clone();
-        let queued = crate::background::run(move || {
-            // Not made, or not faulted in whole, once no longer wanted.
-            if !fill.unwanted.load(Ordering::Relaxed) {
-                let t = crate::huge_pages::faulted_in(&fill.unwanted, || {
-                    HashTable::<T>::with_capacity(room)
-                });
-                *crate::locks::lock(&fill.table) = Some(t);
-            }
-        });
+        let queued = run(
+            slot.unwanted.clone(),
+            Box::new(move || {
+                // Not made once no longer wanted (and `run` stops faulting
+                // it in).
+                if !fill.unwanted.load(Ordering::Relaxed) {
+                    let t = HashTable::<T>::with_capacity(room);
+                    *lock(&fill.table) = Some(t);
+                }
+            }),
+        );
         if queued {
             self.next_table = Prepared(Some(slot));
         }
@@ -444,7 +469,7 @@ impl<T: Send + 'static> Growing<T> {
     fn take_prepared(&mut self, room: usize) -> Option<HashTable<T>> {
         // Dropped when it is not ready: its preparing stops.
         let prepared = std::mem::replace(&mut self.next_table, Prepared(None));
-        let t = crate::locks::lock(&prepared.0.as_ref()?.table).take()?;
+        let t = lock(&prepared.0.as_ref()?.table).take()?;
         if t.capacity() >= room && t.capacity() / 2 < room {
             #[cfg(test)]
             {
@@ -452,7 +477,10 @@ impl<T: Send + 'static> Growing<T> {
             }
             return Some(t);
         }
-        crate::background::run(move || drop(t));
+        // Dropped where it was made, when it can be.
+        if let Some(run) = PREPARE.get() {
+            run(Arc::new(AtomicBool::new(true)), Box::new(move || drop(t)));
+        }
         None
     }
 
@@ -636,18 +664,35 @@ mod tests {
         assert_eq!(t.indices().filter(|&i| t.get(i).is_some()).count(), 999);
     }
 
+    /// Prepares successors on a thread of their own each (the binaries'
+    /// background thread is not installed in these tests).
+    fn install() {
+        prepare_with(|_, job| {
+            std::thread::spawn(job);
+            true
+        });
+    }
+
     /// Waits until the successor being prepared, if any, is ready.
     fn wait_prepared(t: &Growing<u64>) {
         let Some(slot) = &t.next_table.0 else { return };
         let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while crate::locks::lock(&slot.table).is_none() {
+        while lock(&slot.table).is_none() {
             assert!(std::time::Instant::now() < until, "never prepared");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
+    /// Successors are prepared from the size the allocator maps on huge
+    /// pages.
+    #[test]
+    fn successors_are_prepared_from_the_allocators_large_blocks() {
+        assert_eq!(PREPARE_FROM, crate::huge_pages::LARGE);
+    }
+
     #[test]
     fn a_table_near_full_moves_into_a_successor_prepared_ahead() {
+        install();
         let mut t: Growing<u64> = Growing::default().prepare_from(0);
         let mut w = Where::default();
         let (mut moves_began, mut prepared) = (0, 0);
@@ -687,6 +732,7 @@ mod tests {
 
     #[test]
     fn large_successors_only_are_prepared_ahead() {
+        install();
         let mut t: Growing<u64> = Growing::default().prepare_from(1 << 20);
         for i in 0..40_000u64 {
             let k = key(i);
@@ -720,7 +766,7 @@ mod tests {
         let mut t: Growing<u64> = Growing::default();
         let successor = |table| {
             Arc::new(Successor {
-                unwanted: AtomicBool::new(false),
+                unwanted: Arc::new(AtomicBool::new(false)),
                 table: Mutex::new(table),
             })
         };

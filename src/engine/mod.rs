@@ -104,6 +104,7 @@ mod tickets;
 mod timers;
 
 use customer_table::Customers;
+pub use growing::{prepare_with as prepare_tables_with, Prepare};
 pub use settings::Settings;
 use timers::{Timer, TimerKind};
 
