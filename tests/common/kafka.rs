@@ -29,13 +29,17 @@ pub fn broker() -> String {
     )
 }
 
-/// A name no other test (or earlier run) uses.
+/// A name no other test (or earlier run) uses: the process and the time
+/// tell runs apart, a count the tests of one process, which start side by
+/// side and can read the same clock value.
 pub fn unique(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{name}-{}-{}", std::process::id(), n % 1_000_000_000)
+    format!("{name}-{}-{}-{k}", std::process::id(), n % 1_000_000_000)
 }
 
 /// A single-threaded runtime for a test's async calls.
