@@ -75,6 +75,22 @@ fn thread_cpu() -> Duration {
     Duration::ZERO
 }
 
+/// How long the calling thread has been ready to run but waiting for a
+/// core, in all (the second field of Linux's schedstat): what, beside its
+/// CPU time, tells a slow step that waited for the CPU from one that was
+/// blocked. `None` where the kernel does not say.
+#[cfg(target_os = "linux")]
+fn thread_waited() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_waited() -> Option<Duration> {
+    None
+}
+
 /// What the rebalance callback and shutdown tell a worker.
 pub(super) enum Control {
     /// The partition is revoked. `lost`: the group took it without asking
@@ -692,6 +708,60 @@ mod tests {
         }
         assert!(slept < Duration::from_millis(10), "{slept:?}");
         assert!(thread_cpu() - t1 >= Duration::from_millis(20));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn thread_waited_counts_time_ready_without_a_core() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // This thread and three spinning ones on the same core: it runs
+        // about a quarter of the time and waits for the core the rest.
+        fn pin(cpu: usize) {
+            // SAFETY: a zeroed cpu_set_t is an empty set; both calls get
+            // valid pointers and the set's own size.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                let r = libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+                assert_eq!(r, 0, "sched_setaffinity");
+            }
+        }
+        // SAFETY: `was` is a valid set to write, of its own size; the
+        // second call takes no arguments.
+        let (was, cpu) = unsafe {
+            let mut was: libc::cpu_set_t = std::mem::zeroed();
+            let r = libc::sched_getaffinity(0, std::mem::size_of_val(&was), &mut was);
+            assert_eq!(r, 0, "sched_getaffinity");
+            (was, libc::sched_getcpu())
+        };
+        assert!(cpu >= 0);
+        let cpu = cpu as usize;
+        pin(cpu);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    pin(cpu);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                });
+            }
+            let (w0, c0) = (thread_waited().expect("schedstat on Linux"), thread_cpu());
+            let t0 = std::time::Instant::now();
+            while t0.elapsed() < Duration::from_millis(400) {
+                std::hint::spin_loop();
+            }
+            let waited = thread_waited().unwrap() - w0;
+            let ran = thread_cpu() - c0;
+            stop.store(true, Ordering::Relaxed);
+            // SAFETY: the set read above, of its own size.
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&was), &was) };
+            assert!(
+                waited >= Duration::from_millis(100) && waited > ran,
+                "waited {waited:?}, ran {ran:?}"
+            );
+        });
     }
 
     #[test]

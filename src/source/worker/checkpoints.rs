@@ -104,6 +104,9 @@ impl Worker {
     /// wants changes and the engine knows them (src/checkpoint/chain.rs).
     fn freeze(&mut self, c: &Changelog) -> (FrozenState, Option<LogTail>) {
         let (t0, c0) = (Instant::now(), thread_cpu());
+        let w0 = tracing::enabled!(tracing::Level::DEBUG)
+            .then(thread_waited)
+            .flatten();
         let spare = crate::locks::lock(&self.reuse.spare).take();
         let (topic, p) = (&self.tp.0, self.tp.1);
         let st = self.engine.state_mut();
@@ -119,6 +122,7 @@ impl Worker {
         tracing::debug!(topic = %topic, partition = p,
                         freeze_ms = t0.elapsed().as_millis() as u64,
                         cpu_ms = thread_cpu().saturating_sub(c0).as_millis() as u64,
+                        waited_ms = w0.and_then(|w0| Some(thread_waited()?.saturating_sub(w0).as_millis() as u64)),
                         dedup_log_ids = tail.as_ref().map_or(0, |t| t.count),
                         changes = f.is_changes(),
                         "checkpoint state copied");
