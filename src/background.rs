@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// The nice value of background threads (checkpoint encoding, tables
 /// prepared ahead of need).
@@ -26,7 +26,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// started at the first job), after the jobs queued before it. False when
 /// that thread cannot be started: the job is dropped unrun.
 pub fn run(job: impl FnOnce() + Send + 'static) -> bool {
-    static QUEUE: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    static QUEUE: OnceLock<Option<Sender<Job>>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
         let (tx, rx) = channel::<Job>();
         std::thread::Builder::new()
@@ -38,12 +38,12 @@ pub fn run(job: impl FnOnce() + Send + 'static) -> bool {
                 }
             })
             .ok()
-            .map(|_| Mutex::new(tx))
+            .map(|_| tx)
     });
-    match queue {
-        Some(tx) => crate::locks::lock(tx).send(Box::new(job)).is_ok(),
-        None => false,
-    }
+    // A `Sender` is shared between threads as it is: no lock.
+    queue
+        .as_ref()
+        .is_some_and(|tx| tx.send(Box::new(job)).is_ok())
 }
 
 /// Prepares a table ahead of need (`crate::engine::prepare_tables_with`):
