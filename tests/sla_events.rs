@@ -457,3 +457,84 @@ fn unacknowledged_sla_events_hold_the_committed_offset_back() {
     );
     assert_eq!(sum_family(&text, "support_sla_breaches_total"), 3.0);
 }
+
+/// Sets a topic config on the shared broker (the other configs of the
+/// topic go back to their defaults: the SLA topics here set no other).
+fn set_topic_config(topic: &str, key: &str, value: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    let c = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value);
+    for r in rt()
+        .block_on(admin.alter_configs(&[c], &AdminOptions::new()))
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// A checkpoint abandoned because its SLA events were not acknowledged
+/// took its copy of the state's changes with it: the next checkpoint must
+/// not write only the changes since that copy on top of the last one
+/// written (the chain would miss what the abandoned copy held, and a
+/// restart would restore a state without it). Here the SLA topic refuses
+/// writes for a while (its largest message is made smaller than an SLA
+/// event), a killed instance restarts from the checkpoint written
+/// after it accepts them again, and what it counts for the rest of the
+/// scenario is what a replay of the whole scenario counts.
+#[test]
+fn a_checkpoint_abandoned_for_sla_events_loses_no_change_of_its_copy() {
+    let topic = unique("sla-in");
+    let sla_topic = unique("sla-out");
+    create_topic(&topic, PARTITIONS);
+    create_topic(&sla_topic, 1);
+    let group = unique("g");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&dir);
+    let lines = scenario();
+    let extra = [
+        "--set",
+        "checkpoint.interval=\"1s\"",
+        "--set",
+        "checkpoint.write_timeout=\"1s\"",
+    ];
+    let mut f = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    // T-1 and T-2 opened, checkpointed and committed.
+    kcat_produce(&topic, &lines[..2], Some(0));
+    wait_until(
+        Duration::from_secs(60),
+        "the first two are committed",
+        || committed(&group, &topic) == 2,
+    );
+    // The SLA topic refuses writes: checkpoints are copied, then abandoned.
+    set_topic_config(&sla_topic, "max.message.bytes", "100");
+    kcat_produce(&topic, &lines[2..9], Some(0));
+    wait_until(Duration::from_secs(60), "a checkpoint is abandoned", || {
+        f.log_text().contains("SLA events not acknowledged")
+    });
+    assert_eq!(committed(&group, &topic), 2);
+    set_topic_config(&sla_topic, "max.message.bytes", "1048588");
+    wait_until(
+        Duration::from_secs(60),
+        "the changes are committed once the SLA events are",
+        || committed(&group, &topic) == 9,
+    );
+    f.kill9();
+    let g = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    kcat_produce(&topic, &lines[9..], Some(0));
+    wait_until(Duration::from_secs(60), "the end is committed", || {
+        committed(&group, &topic) == lines.len() as i64
+    });
+    let replayed = replay_with(&lines, &[], &["--config".into(), cfg.clone()]);
+    let sla = |k: &str| k.starts_with("support_sla_") && is_cumulative(k);
+    assert_eventually_same(
+        Duration::from_secs(10),
+        || support(&g.metrics(), sla),
+        &support(&replayed, sla),
+        "restarted, replayed",
+    );
+    assert_eq!(sum_family(&g.metrics(), "support_sla_breaches_total"), 3.0);
+}

@@ -276,6 +276,20 @@ impl Changelog {
             .is_some_and(|b| b.follows && wants_changes(&b.chain))
     }
 
+    /// A partition's state was copied for a checkpoint that was not
+    /// written: the changes that copy took are no longer marked in its
+    /// engine, so its next checkpoint must be whole, not changes on top of
+    /// the last one written (which would restore without them). A write
+    /// that fails here says so itself (`Book::failed`); this is for the
+    /// ones given up before (SLA events not acknowledged, an encode that
+    /// failed) or abandoned midway.
+    pub fn copy_lost(&self, topic: &str, partition: i32) {
+        let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = books.get_mut(&(topic.to_string(), partition)) {
+            b.follows = false;
+        }
+    }
+
     /// Writes one checkpoint: every chunk of `state`, awaits their acks, then
     /// the manifest and its ack. An error or `write_timeout` abandons it; the
     /// previous checkpoint stays restorable.

@@ -190,13 +190,23 @@ impl Worker {
                 warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
                       "checkpoint abandoned; the previous one stands");
                 self.dirty_since_ms = uncover(self.dirty_since_ms);
+                self.copy_lost();
             }
             Err(e) => {
                 error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "checkpoint task failed");
                 self.dirty_since_ms = uncover(self.dirty_since_ms);
+                self.copy_lost();
             }
         }
         self.status();
+    }
+
+    /// The state copy of a checkpoint not written took the changes marked
+    /// until then with it: the next checkpoint is whole.
+    fn copy_lost(&self) {
+        if let Some(c) = &self.env.changelog {
+            c.copy_lost(&self.tp.0, self.tp.1);
+        }
     }
 
     /// Waits for a write in flight, then writes what is left, all within `deadline`.
@@ -207,6 +217,7 @@ impl Worker {
                 Ok(r) => self.written(r),
                 Err(_) => {
                     self.writing = None;
+                    self.copy_lost();
                     warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight abandoned at the deadline");
                     return;
                 }
@@ -218,6 +229,7 @@ impl Worker {
                 Ok(r) => self.written(r),
                 Err(_) => {
                     self.writing = None;
+                    self.copy_lost();
                     warn!(topic = %self.tp.0, partition = self.tp.1,
                           "final checkpoint abandoned at the deadline; the previous one stands");
                 }
