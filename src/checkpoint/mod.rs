@@ -43,7 +43,7 @@ pub use log::{decode_restored, DedupLog, RestoredLog, SegmentRef};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::{FrozenState, State, StateChanges};
+use crate::engine::{FrozenState, Mirror, State, StateChanges};
 
 /// The version of the chunk, manifest and state encoding written by
 /// default. 2: two more decode-error reasons (`future_timestamp`,
@@ -189,6 +189,27 @@ pub fn encode_frozen_into(
     check_known(version)?;
     out.clear();
     postcard::to_extend(&st.written(version), out)
+        .map_err(|e| CheckpointError::Codec(e.to_string()))
+}
+
+/// Encodes, whole, the state the copy of changes `st` was taken from,
+/// with the tables of a `mirror` that followed it ([`Mirror`]), into `out`
+/// as [`encode_frozen_into`]. A chained format (7 on): a whole checkpoint
+/// starts a chain.
+pub fn encode_mirrored_into(
+    st: &FrozenState,
+    mirror: &Mirror,
+    version: u32,
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, CheckpointError> {
+    check_known(version)?;
+    if version < 7 {
+        return Err(CheckpointError::Codec(format!(
+            "a whole checkpoint is written from a mirror from format 7 on, not {version}"
+        )));
+    }
+    out.clear();
+    postcard::to_extend(&mirror.written_with(st, version), out)
         .map_err(|e| CheckpointError::Codec(e.to_string()))
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::config::Config;
 use crate::decode::decode;
-use crate::engine::{DedupCopy, Engine};
+use crate::engine::{DedupCopy, Engine, Mirror};
 use crate::export::prometheus_text;
 use crate::simulate::{SimConfig, Simulator};
 
@@ -460,6 +460,70 @@ fn checkpoints_of_changes_applied_in_turn_are_the_state() {
         wholes == 4 && changes == 36,
         "{wholes} whole, {changes} of changes"
     );
+    let mut again = Engine::from_state(&cfg, back.unwrap());
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    apply(&mut engine, rest);
+    apply(&mut again, rest);
+    engine.flush();
+    again.flush();
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+}
+
+/// Whole checkpoints written from a mirror that followed every copy of
+/// changes since one whole copy are the state, and so are the checkpoints
+/// of changes between them (encoded before the mirror takes their
+/// entries): on the stream of the test above, tables growing and entries
+/// removed by events and sweeps between copies.
+#[test]
+fn whole_checkpoints_from_a_mirror_are_the_state() {
+    let short = "\n[kpi]\nrepeat_window = \"2h\"\n[state]\nresolved_ticket_ttl = \"1m\"\n\
+                 idle_ticket_ttl = \"1h\"\nfinished_call_ttl = \"1m\"\nidle_call_ttl = \"1m\"\n";
+    let cfg = Config::parse(&format!("{GOLDEN_CFG}{short}")).unwrap();
+    let sim = SimConfig {
+        peak_per_hour: 600.0,
+        ..SimConfig::default()
+    };
+    let lines = simulated(40_000, sim);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (parts, rest) = lines.split_at(36_000);
+    let mut engine = Engine::new(&cfg);
+    let mut mirror: Option<Mirror> = None;
+    let mut back: Option<State> = None;
+    let (mut wholes, mut spare) = (0, None);
+    for (i, part) in parts.chunks(900).enumerate() {
+        apply(&mut engine, part);
+        let st = engine.state_mut();
+        let Some(m) = mirror.as_mut() else {
+            // The one whole copy of the engine's tables.
+            let mut copy = st.freeze_whole(spare.take(), DedupCopy::Inline);
+            back = Some(decode_state(&encode_frozen(&copy, FORMAT_VERSION).unwrap()).unwrap());
+            mirror = Mirror::of_whole(&mut copy);
+            assert!(mirror.is_some());
+            spare = Some(copy.into_spare());
+            continue;
+        };
+        let mut copy = st.freeze_changes(spare.take(), DedupCopy::Inline);
+        assert!(copy.is_changes());
+        if i % 4 == 0 {
+            assert!(m.follow(&mut copy));
+            let bytes = encode_mirrored_into(&copy, m, FORMAT_VERSION, Vec::new()).unwrap();
+            back = Some(decode_state(&bytes).unwrap());
+            wholes += 1;
+        } else {
+            let bytes = encode_frozen(&copy, FORMAT_VERSION).unwrap();
+            assert!(m.follow(&mut copy));
+            let b = back.as_mut().expect("a chain starts whole");
+            b.apply_changes(decode_changes(&bytes).unwrap());
+        }
+        assert_same_state(engine.state(), back.as_ref().unwrap());
+        spare = Some(copy.into_spare());
+    }
+    assert_eq!(wholes, 9);
+    // The mirror takes no whole copy, nor a copy of changes for a format
+    // without chains.
+    let mut whole = engine.state().freeze();
+    assert!(!mirror.as_mut().unwrap().follow(&mut whole));
+    assert!(encode_mirrored_into(&whole, mirror.as_ref().unwrap(), 6, Vec::new()).is_err());
     let mut again = Engine::from_state(&cfg, back.unwrap());
     assert_eq!(metrics(&mut engine), metrics(&mut again));
     apply(&mut engine, rest);

@@ -173,6 +173,37 @@ impl Customers {
         }
     }
 
+    /// The customers of a whole copy, moved out of it (as
+    /// `Table::take_whole`); `None` for a copy of changes.
+    pub fn take_whole(f: &mut FrozenCustomers) -> Option<Customers> {
+        if f.removed.is_some() {
+            return None;
+        }
+        let mut c = Customers::default();
+        c.raw.reserve(f.entries.len(), rehash, &mut ());
+        for (k, v) in f.entries.drain(..) {
+            c.raw.insert_unique(hash(&k), (k, v), rehash, &mut ());
+        }
+        Some(c)
+    }
+
+    /// Applies a copy of changes as [`Customers::apply_changes`] applies
+    /// one read back, its customers moved out of it; false (nothing
+    /// applied) for a whole copy.
+    pub fn follow(&mut self, f: &mut FrozenCustomers) -> bool {
+        let Some(removed) = &f.removed else {
+            return false;
+        };
+        for k in removed {
+            self.raw.remove(hash(k), |e| e.0 == *k);
+        }
+        for (k, v) in f.entries.drain(..) {
+            self.put(k, v);
+        }
+        self.raw.advance(usize::MAX, rehash, &mut ());
+        true
+    }
+
     fn put(&mut self, k: CustomerKey, v: Customer) {
         let mut put = Some(v);
         let make = || (k, put.take().expect("made once"));

@@ -137,6 +137,14 @@ impl State {
         self.customers.track_changes();
     }
 
+    /// Whether the changes of the tickets, calls and customers are marked
+    /// ([`State::track_changes`]): a copy of changes can be taken.
+    pub fn tracks_changes(&self) -> bool {
+        self.tickets.tracks_changes()
+            && self.calls.tracks_changes()
+            && self.customers.tracks_changes()
+    }
+
     /// [`State::freeze_with`], and changes marked from here on
     /// ([`State::track_changes`]): the next copy of changes holds those
     /// after this copy.
@@ -154,10 +162,7 @@ impl State {
     /// whole ([`State::freeze_whole`]; [`FrozenState::is_changes`] tells
     /// which).
     pub fn freeze_changes(&mut self, spare: Option<Spare>, dedup: DedupCopy) -> FrozenState {
-        if !(self.tickets.tracks_changes()
-            && self.calls.tracks_changes()
-            && self.customers.tracks_changes())
-        {
+        if !self.tracks_changes() {
             return self.freeze_whole(spare, dedup);
         }
         let s = spare.unwrap_or_default();
@@ -373,5 +378,71 @@ impl Serialize for Written<'_> {
         let st = self.st;
         let dedup = st.dedup.written(self.version);
         write_state(s, &st.rest, &st.tickets, &st.calls, &st.customers, &dedup)
+    }
+}
+
+/// The tickets, calls and customers as of a partition's last state copy,
+/// kept apart from the engine by the thread that encodes its checkpoints.
+/// Each copy of changes is applied to it there ([`Mirror::follow`]), so a
+/// whole checkpoint is written from it ([`Mirror::written_with`]) and the
+/// copy the applying thread takes for that checkpoint is one of changes:
+/// the engine's tables are copied whole once, to start a mirror, instead
+/// of at every whole checkpoint (docs/performance.md, "Whole checkpoints
+/// from a mirror").
+pub struct Mirror {
+    tickets: Table<Ticket>,
+    calls: Table<Call>,
+    customers: Customers,
+}
+
+impl Mirror {
+    /// A mirror of a whole copy, its entries moved out of it (it encodes
+    /// no more after); `None` for a copy of changes.
+    pub fn of_whole(f: &mut FrozenState) -> Option<Mirror> {
+        let (TableCopy::Whole(t), TableCopy::Whole(c)) = (&mut f.tickets, &mut f.calls) else {
+            return None;
+        };
+        Some(Mirror {
+            tickets: Table::take_whole(t),
+            calls: Table::take_whole(c),
+            customers: Customers::take_whole(&mut f.customers)?,
+        })
+    }
+
+    /// Applies a copy of changes taken right after the last copy this
+    /// mirror holds, its entries moved out of it (it encodes no more
+    /// after); false, and nothing applied, for a whole copy.
+    pub fn follow(&mut self, f: &mut FrozenState) -> bool {
+        let (TableCopy::Changes(t), TableCopy::Changes(c)) = (&mut f.tickets, &mut f.calls) else {
+            return false;
+        };
+        self.tickets.follow(t);
+        self.calls.follow(c);
+        self.customers.follow(&mut f.customers)
+    }
+
+    /// The state `f` was copied from, as format `version` writes it whole:
+    /// `f`'s own fields but the tables, which are the mirror's once it
+    /// followed `f`.
+    pub fn written_with<'a>(&'a self, f: &'a FrozenState, version: u32) -> impl Serialize + 'a {
+        MirrorWritten {
+            mirror: self,
+            st: f,
+            version,
+        }
+    }
+}
+
+struct MirrorWritten<'a> {
+    mirror: &'a Mirror,
+    st: &'a FrozenState,
+    version: u32,
+}
+
+impl Serialize for MirrorWritten<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (m, st) = (self.mirror, self.st);
+        let dedup = st.dedup.written(self.version);
+        write_state(s, &st.rest, &m.tickets, &m.calls, &m.customers, &dedup)
     }
 }

@@ -80,7 +80,7 @@ mod dedup_log;
 pub use dedup_log::{LogTail, Segment};
 
 mod freeze;
-pub use freeze::{FrozenState, Spare, StateChanges};
+pub use freeze::{FrozenState, Mirror, Spare, StateChanges};
 
 /// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
 /// step reads what the one two events earlier asked for.

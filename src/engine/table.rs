@@ -464,6 +464,47 @@ impl<V: Send + 'static> Table<V> {
     }
 }
 
+/// A table kept apart from the engine's, following its copies: what
+/// `super::mirror` keeps between checkpoints so that a whole one is
+/// encoded without the engine's tables being copied whole again.
+impl<V: Send + 'static> Table<V> {
+    /// A table of a whole copy's entries, moved out of it (the copy keeps
+    /// its allocation, emptied).
+    pub fn take_whole(f: &mut Frozen<V>) -> Table<V> {
+        let mut t = Table::default();
+        t.raw.reserve(f.entries.len(), rehash, &mut ());
+        for (id, v) in f.entries.drain(..) {
+            // SAFETY: an id of the copy, held back by its `_hold`.
+            let id = unsafe { IdStr::of(id.0) };
+            t.raw
+                .insert_unique(hash_id(&id), (ThinId::new(&id), v), rehash, &mut ());
+        }
+        t
+    }
+
+    /// Applies a copy of changes as [`Table::apply_changes`] applies one
+    /// read back, its entries moved out of it.
+    pub fn follow(&mut self, c: &mut FrozenChanges<V>) {
+        for id in c.removed.iter() {
+            self.remove(id);
+        }
+        for (id, v) in c.entries.drain(..) {
+            // SAFETY: as in `take_whole`.
+            let id = unsafe { IdStr::of(id.0) };
+            let (hash, key) = (hash_id(&id), Key::of(&id));
+            match self.raw.find(hash, |e| key.matches(&e.0)) {
+                Some(i) => self.raw.get_mut(i).expect("found").1 = v,
+                None => {
+                    self.raw
+                        .insert_unique(hash, (ThinId::new(&id), v), rehash, &mut ());
+                }
+            }
+        }
+        // A move under way is finished here, off the applying thread.
+        self.raw.advance(usize::MAX, rehash, &mut ());
+    }
+}
+
 impl<V: Serialize> Serialize for Frozen<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let entries = self.entries.iter().map(|(id, v)| (id.0, v));
