@@ -6,8 +6,9 @@
 //! and the restore of the state through the changelog topic; and a dedup
 //! memory of an hour's event ids as format 6 logs it against format 5's
 //! copy of all of it in every checkpoint (the copy and encode a checkpoint
-//! costs; with a broker, its restore); and a checkpoint of the changes
-//! since the last one (format 7) against a whole one. Figures, not assertions
+//! costs; with a broker, its restore); a checkpoint of the changes
+//! since the last one (format 7) against a whole one; and a whole one
+//! written from a mirror against one copied whole. Figures, not assertions
 //! (docs/performance.md, "Checkpoints").
 //!
 //!     cargo bench --bench checkpoint
@@ -16,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use frontline::checkpoint::kafka::Changelog;
 use frontline::checkpoint::{
-    decode_restored, decode_state, encode_frozen, encode_frozen_into, encode_state, Meta,
-    FORMAT_VERSION,
+    decode_restored, decode_state, encode_frozen, encode_frozen_into, encode_mirrored_into,
+    encode_state, Meta, FORMAT_VERSION,
 };
 use frontline::config::Config;
-use frontline::engine::{DedupCopy, Engine, Spare};
+use frontline::engine::{DedupCopy, Engine, Mirror, Spare};
 use frontline::event::{AgentStatus, Body, Channel, Event, Id, Priority, TicketStatus};
 use frontline::huge_pages::HugePageAlloc;
 
@@ -284,6 +285,90 @@ fn changes(cfg: &Config) {
     }
 }
 
+/// Resident bytes of the process (`VmRSS`; 0 where there is none).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            l.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A whole checkpoint at a million open tickets, CHANGED[0] follow-ups
+/// after the copy before: copied whole from the engine's tables on the
+/// applying thread, against copied as changes there and written whole
+/// from a mirror of the tables that follows each copy on the encoding
+/// thread (`engine::Mirror`); alternately in one engine, the mirror
+/// following every copy of either kind. A checkpoint from the mirror
+/// encodes to as many bytes as the engine's state (the same entries, in
+/// another order).
+fn mirror(cfg: &Config) {
+    let n = CHANGED[0];
+    let mut e = engine(cfg);
+    let before = rss();
+    let mut first = e.state_mut().freeze_whole(None, DedupCopy::Inline);
+    let mut m = Mirror::of_whole(&mut first).expect("a whole copy");
+    drop(first);
+    let mirror_bytes = rss().saturating_sub(before);
+    let mut k = 0usize;
+    // [engine, mirror] × [copy, follow, encode]
+    let mut t: [[Vec<f64>; 3]; 2] = Default::default();
+    let mut len = [0usize; 2];
+    for round in 0..6 {
+        let from_mirror = round % 2 == 1;
+        for j in 0..n {
+            e.apply(follow_up(k + j));
+        }
+        k += n;
+        let st = e.state_mut();
+        let t0 = Instant::now();
+        let mut frozen = if from_mirror {
+            st.freeze_changes(None, DedupCopy::Inline)
+        } else {
+            st.freeze_whole(None, DedupCopy::Inline)
+        };
+        let copy = t0.elapsed().as_secs_f64();
+        let (follow, encode, b) = if from_mirror {
+            let t1 = Instant::now();
+            assert!(m.follow(&mut frozen));
+            let follow = t1.elapsed().as_secs_f64();
+            let t2 = Instant::now();
+            let b = encode_mirrored_into(&frozen, &m, FORMAT_VERSION, Vec::new()).expect("encode");
+            let encode = t2.elapsed().as_secs_f64();
+            let direct = encode_state(e.state()).expect("encode");
+            assert_eq!(b.len(), direct.len(), "the state, in another order");
+            (follow, encode, b)
+        } else {
+            let t2 = Instant::now();
+            let b = encode_frozen(&frozen, FORMAT_VERSION).expect("encode");
+            let encode = t2.elapsed().as_secs_f64();
+            // The mirror follows this copy too (a whole one: anew).
+            m = Mirror::of_whole(&mut frozen).expect("a whole copy");
+            (0.0, encode, b)
+        };
+        let i = usize::from(from_mirror);
+        for (v, x) in t[i].iter_mut().zip([copy, follow, encode]) {
+            v.push(x);
+        }
+        len[i] = b.len();
+    }
+    let ms = |v: &mut Vec<f64>| median(v) * 1e3;
+    let [[ec, _, ee], [mc, mf, me]] = &mut t;
+    let (ec, ee, mc, mf, me) = (ms(ec), ms(ee), ms(mc), ms(mf), ms(me));
+    println!(
+        "whole checkpoint, 1M open tickets, {n} follow-ups since the last copy: from the engine's tables: \
+         copy {ec:.0} ms (applying thread) + encode {ee:.0} ms; from the mirror: copy {mc:.1} ms (applying thread) \
+         + follow {mf:.1} ms + encode {me:.0} ms (encoding thread); {} and {} bytes; the partition held {:.1}× shorter \
+         (medians of 3, alternating); the mirror took {} MB resident",
+        len[0],
+        len[1],
+        ec / mc,
+        mirror_bytes >> 20
+    );
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("checkpoint bench: run with `cargo bench --bench checkpoint`");
@@ -408,6 +493,7 @@ fn main() {
     );
 
     changes(&cfg);
+    mirror(&cfg);
 
     // Through Kafka: write, then restore (read + decode + engine).
     if let Some(cl) = &changelog {

@@ -156,6 +156,57 @@ fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     );
 }
 
+/// Whole checkpoints after a partition's first are written from its
+/// mirror (the tables as of its last copy, kept by the encoding thread),
+/// not from a whole copy of the engine's tables. Events come in rounds,
+/// each checkpointed and committed, until a partition's chain starts over
+/// on one; killed then, the instance that restores the chains counts what
+/// a replay counts.
+#[test]
+fn whole_checkpoints_from_the_mirror_restore_the_state() {
+    let topic = unique("mirror");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let (keyed, closing) = scenario(8000, 13);
+    let mut l = Launch::new(&topic, &group);
+    l.args = vec!["--set".into(), "checkpoint.mirror=true".into()];
+    l.env = vec![(
+        "RUST_LOG".into(),
+        "info,frontline::source::worker::checkpoints=debug".into(),
+    )];
+    let mut f = Frontline::launch(&l);
+    let mut sent = 0;
+    for round in keyed[..6000].chunks(500) {
+        kcat_produce(&topic, round, None);
+        sent += round.len();
+        wait_until(Duration::from_secs(60), "the round is committed", || {
+            committed(&group, &topic) == sent as i64
+        });
+        if f.log_text().contains("whole_from_mirror=true") {
+            break;
+        }
+    }
+    let log = f.log_text();
+    let from_mirror = log
+        .lines()
+        .filter(|l| l.contains("checkpoint state copied") && l.contains("whole_from_mirror=true"))
+        .count();
+    assert!(from_mirror > 0, "no whole checkpoint from a mirror:\n{log}");
+    f.kill9();
+    let g = Frontline::start(&topic, &group);
+    produce_scenario(&topic, &keyed[sent..], &closing);
+    let total = (keyed.len() + closing.len()) as f64;
+    wait_until(Duration::from_secs(60), "the end is committed", || {
+        committed(&group, &topic) == total as i64
+    });
+    assert_eventually_same(
+        Duration::from_secs(5),
+        || support(&g.metrics(), is_cumulative),
+        &support(&replay(&keyed, &closing), is_cumulative),
+        "restored from the mirror's checkpoints vs replay",
+    );
+}
+
 #[test]
 fn two_instances_split_the_partitions() {
     let topic = unique("pair");

@@ -213,6 +213,13 @@ pub struct CheckpointConfig {
     /// one before it during a rolling update from a build that reads only
     /// that one (docs/operations.md, "Checkpoint format").
     pub write_format: u32,
+    /// Whether whole checkpoints after a partition's first are written
+    /// from a mirror of its tables kept on the encoding side (from format
+    /// 7): its applying thread then copies only changes, for one more copy
+    /// of its tables in memory and the CPU of keeping it in step
+    /// (docs/operations.md, "Checkpoints do not pause a partition"). Off by
+    /// default.
+    pub mirror: bool,
     /// How long one checkpoint write may take before it is abandoned (the
     /// previous checkpoint stands).
     pub write_timeout: Dur,
@@ -228,6 +235,7 @@ impl Default for CheckpointConfig {
             interval: Dur::secs(10),
             chunk_bytes: 512 * 1024,
             write_format: NEWEST_CHECKPOINT_FORMAT,
+            mirror: false,
             write_timeout: Dur::secs(30),
             replication_factor: -1,
         }

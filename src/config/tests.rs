@@ -330,6 +330,13 @@ fn counts_out_of_range_name_their_key() {
         let e = Config::parse(text).unwrap_err();
         assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");
     }
+    assert!(!Config::parse("").unwrap().checkpoint.mirror);
+    assert!(
+        Config::parse("[checkpoint]\nmirror = true\n")
+            .unwrap()
+            .checkpoint
+            .mirror
+    );
     let older = Config::parse("[checkpoint]\nwrite_format = 4\n").unwrap();
     assert_eq!(older.checkpoint.write_format, 4);
     let five = Config::parse("[checkpoint]\nwrite_format = 5\n").unwrap();

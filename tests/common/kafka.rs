@@ -175,6 +175,8 @@ pub struct Launch {
     pub port: Option<u16>,
     /// More arguments (`--set k=v`, `--config FILE`), after the defaults.
     pub args: Vec<String>,
+    /// More environment (`RUST_LOG` is `info` unless set here).
+    pub env: Vec<(String, String)>,
 }
 
 impl Launch {
@@ -186,6 +188,7 @@ impl Launch {
             group: group.into(),
             port: None,
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -241,6 +244,7 @@ impl Frontline {
         let child = Command::new(env!("CARGO_BIN_EXE_frontline"))
             .args(&args)
             .env("RUST_LOG", "info")
+            .envs(l.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

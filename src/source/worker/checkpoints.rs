@@ -1,10 +1,11 @@
 //! A worker's checkpoints: when one is written, what it covers, and the
 //! offsets stored for the group commit once the changelog acknowledges it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::engine::{LogTail, Spare};
+use crate::checkpoint::encode_mirrored_into;
+use crate::engine::{LogTail, Mirror, Spare};
 
 use super::*;
 
@@ -43,10 +44,11 @@ impl Worker {
         let reuse = self.reuse.clone();
         let write = tokio::spawn(async move {
             let (encode, tail, changes) = match frozen.zip(changelog.as_ref()) {
-                Some(((f, tail), c)) => {
-                    let (version, changes) = (c.format_version(), f.is_changes());
+                Some(((copy, tail), c)) => {
+                    let version = c.format_version();
+                    let changes = copy.f.is_changes() && !copy.whole;
                     (
-                        Some(encode_in_background(tp, f, version, reuse.clone())),
+                        Some(encode_in_background(tp, copy, version, reuse.clone())),
                         tail,
                         changes,
                     )
@@ -100,9 +102,12 @@ impl Worker {
     /// A copy of the state now, and from format 6 the ids of the dedup
     /// memory since the last checkpoint as its log's next segment
     /// (src/engine/dedup_log.rs); from format 7 only the tickets, calls
-    /// and customers changed since the last checkpoint when the changelog
-    /// wants changes and the engine knows them (src/checkpoint/chain.rs).
-    fn freeze(&mut self, c: &Changelog) -> (FrozenState, Option<LogTail>) {
+    /// and customers changed since the last copy when the changelog
+    /// wants changes and the engine knows them (src/checkpoint/chain.rs),
+    /// and also when it wants a whole checkpoint and the partition's
+    /// mirror holds every copy so far (that checkpoint is then written
+    /// whole from the mirror, [`Mirror`]).
+    fn freeze(&mut self, c: &Changelog) -> (Copy, Option<LogTail>) {
         let (t0, c0) = (Instant::now(), thread_cpu());
         let w0 = tracing::enabled!(tracing::Level::DEBUG)
             .then(thread_waited)
@@ -111,12 +116,16 @@ impl Worker {
         let (topic, p) = (&self.tp.0, self.tp.1);
         let st = self.engine.state_mut();
         let copy = c.dedup_copy(topic, p, st.dedup_epoch());
-        let mut f = if c.format_version() < 7 {
-            st.freeze_with(spare, copy)
+        let seq = self.reuse.copies.fetch_add(1, Ordering::Relaxed) + 1;
+        let mirrored = self.reuse.mirrored.load(Ordering::Acquire) && st.tracks_changes();
+        let (mut f, whole) = if c.format_version() < 7 {
+            (st.freeze_with(spare, copy), false)
         } else if c.wants_changes(topic, p) {
-            st.freeze_changes(spare, copy)
+            (st.freeze_changes(spare, copy), false)
+        } else if mirrored {
+            (st.freeze_changes(spare, copy), true)
         } else {
-            st.freeze_whole(spare, copy)
+            (st.freeze_whole(spare, copy), false)
         };
         let tail = f.take_dedup_tail();
         tracing::debug!(topic = %topic, partition = p,
@@ -125,8 +134,18 @@ impl Worker {
                         waited_ms = w0.and_then(|w0| Some(thread_waited()?.saturating_sub(w0).as_millis() as u64)),
                         dedup_log_ids = tail.as_ref().map_or(0, |t| t.count),
                         changes = f.is_changes(),
+                        whole_from_mirror = whole,
                         "checkpoint state copied");
-        (f, tail)
+        let mirror = self.env.cfg.checkpoint.mirror;
+        (
+            Copy {
+                f,
+                seq,
+                whole,
+                mirror,
+            },
+            tail,
+        )
     }
 
     /// Stores the offset the newest checkpoint covers for the group commit,
@@ -273,6 +292,24 @@ pub(super) struct Reuse {
     encoded_len: AtomicUsize,
     spare: Mutex<Option<Spare>>,
     buffer: Mutex<Option<Vec<u8>>>,
+    /// Copies taken of the partition's state (their numbers, from 1).
+    copies: AtomicU64,
+    /// The partition's tables as of a copy (`None`: no whole copy yet, or
+    /// out of step), and that copy's number.
+    mirror: Mutex<(Option<Mirror>, u64)>,
+    /// Whether the mirror holds the last copy encoded: the next whole
+    /// checkpoint may be written from it.
+    mirrored: AtomicBool,
+}
+
+/// A copy of a partition's state to encode: its number, whether it is a
+/// copy of changes to write whole from the mirror, and whether a whole
+/// copy starts a mirror (`checkpoint.mirror`).
+pub(super) struct Copy {
+    f: FrozenState,
+    seq: u64,
+    whole: bool,
+    mirror: bool,
 }
 
 impl Reuse {
@@ -283,6 +320,9 @@ impl Reuse {
             encoded_len: AtomicUsize::new(encoded_len),
             spare: Mutex::default(),
             buffer: Mutex::default(),
+            copies: AtomicU64::new(0),
+            mirror: Mutex::default(),
+            mirrored: AtomicBool::new(false),
         }
     }
 
@@ -323,9 +363,13 @@ impl Reuse {
 /// previous checkpoint took, so it seldom grows its buffer, into the
 /// previous checkpoint's buffer ([`Reuse::buffer`]); once done it
 /// empties the copy and leaves its allocations for the next one (`reuse`).
+///
+/// From format 7 the partition's mirror follows every copy here: a whole
+/// copy starts it, each copy of changes is applied to it (after it is
+/// encoded, or before when it is to be written whole from the mirror).
 fn encode_in_background(
     tp: TopicPartition,
-    f: FrozenState,
+    copy: Copy,
     version: u32,
     reuse: Arc<Reuse>,
 ) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>> {
@@ -334,13 +378,70 @@ fn encode_in_background(
         .name("checkpoint-encode".into())
         .spawn(move || {
             crate::background::lower_priority();
+            let Copy {
+                mut f,
+                seq,
+                whole,
+                mirror: start,
+            } = copy;
             let last = reuse.encoded_len.load(Ordering::Relaxed);
-            let r = encode(&tp, &f, version, reuse.buffer(last + last / 8));
+            let out = reuse.buffer(last + last / 8);
+            let mut mirror = crate::locks::lock(&reuse.mirror);
+            let (m, at) = &mut *mirror;
+            // Whether the mirror holds the copy before this one.
+            let in_step = m.is_some() && *at + 1 == seq;
+            let t0 = Instant::now();
+            // A whole copy that starts the mirror leaves no spare: the
+            // copies after it are of changes, and need far less room.
+            let mut keep_spare = true;
+            let r = if whole {
+                match m.as_mut().filter(|_| in_step) {
+                    Some(m) => {
+                        m.follow(&mut f);
+                        *at = seq;
+                        let t1 = Instant::now();
+                        let r = encode_mirrored_into(&f, m, version, out);
+                        log_encoded(&tp, &r, t1, Some(t1 - t0));
+                        r
+                    }
+                    None => {
+                        *m = None;
+                        Err(CheckpointError::Codec(
+                            "the mirror to write a whole checkpoint from missed a copy".into(),
+                        ))
+                    }
+                }
+            } else {
+                let r = encode(&tp, &f, version, out);
+                if version >= 7 {
+                    if !f.is_changes() {
+                        *m = if start {
+                            Mirror::of_whole(&mut f)
+                        } else {
+                            None
+                        };
+                        *at = seq;
+                        keep_spare = m.is_none();
+                    } else if let Some(mm) = m.as_mut().filter(|_| in_step) {
+                        let t1 = Instant::now();
+                        mm.follow(&mut f);
+                        *at = seq;
+                        tracing::debug!(topic = %tp.0, partition = tp.1,
+                                        follow_ms = t1.elapsed().as_millis() as u64,
+                                        "checkpoint mirror followed");
+                    } else {
+                        *m = None;
+                    }
+                }
+                r
+            };
+            reuse.mirrored.store(m.is_some(), Ordering::Release);
+            drop(mirror);
             if let Ok(b) = &r {
                 reuse.encoded_len.store(b.len(), Ordering::Relaxed);
             }
             let _ = tx.send(r);
-            *crate::locks::lock(&reuse.spare) = Some(f.into_spare());
+            *crate::locks::lock(&reuse.spare) = keep_spare.then(|| f.into_spare());
         });
     // Not spawned: the sender is dropped with the closure, so the write
     // fails and the partition stays dirty for the next checkpoint.
@@ -359,12 +460,25 @@ fn encode(
 ) -> Result<Vec<u8>, CheckpointError> {
     let t0 = Instant::now();
     let r = encode_frozen_into(f, version, out);
-    match &r {
+    log_encoded(tp, &r, t0, None);
+    r
+}
+
+/// Logs an encode that started at `t0`; `followed`: written whole from
+/// the mirror, which took that long to follow the copy first.
+fn log_encoded(
+    tp: &TopicPartition,
+    r: &Result<Vec<u8>, CheckpointError>,
+    t0: Instant,
+    followed: Option<Duration>,
+) {
+    match r {
         Ok(b) => tracing::debug!(topic = %tp.0, partition = tp.1, bytes = b.len(),
-                                 encode_ms = t0.elapsed().as_millis() as u64, "checkpoint encoded"),
+                                 encode_ms = t0.elapsed().as_millis() as u64,
+                                 mirror_follow_ms = followed.map(|d| d.as_millis() as u64),
+                                 "checkpoint encoded"),
         Err(e) => error!(topic = %tp.0, partition = tp.1, error = %e, "cannot encode a checkpoint"),
     }
-    r
 }
 
 #[cfg(test)]
@@ -376,8 +490,127 @@ mod tests {
     fn encode_now(engine: &Engine, reuse: &Arc<Reuse>) -> Vec<u8> {
         let tp: TopicPartition = ("t".into(), 0);
         let f = engine.state().freeze();
-        let rx = encode_in_background(tp, f, FORMAT_VERSION, reuse.clone());
+        let seq = reuse.copies.fetch_add(1, Ordering::Relaxed) + 1;
+        let copy = Copy {
+            f,
+            seq,
+            whole: false,
+            mirror: true,
+        };
+        let rx = encode_in_background(tp, copy, FORMAT_VERSION, reuse.clone());
         rx.blocking_recv().unwrap().unwrap()
+    }
+
+    /// Encodes a copy as the worker does: numbered in turn, `whole` from
+    /// the mirror or not.
+    fn encode_copy(
+        reuse: &Arc<Reuse>,
+        f: FrozenState,
+        whole: bool,
+    ) -> Result<Vec<u8>, CheckpointError> {
+        encode_copy_with(reuse, f, whole, true)
+    }
+
+    /// [`encode_copy`], `mirror` as `checkpoint.mirror` says.
+    fn encode_copy_with(
+        reuse: &Arc<Reuse>,
+        f: FrozenState,
+        whole: bool,
+        mirror: bool,
+    ) -> Result<Vec<u8>, CheckpointError> {
+        let seq = reuse.copies.fetch_add(1, Ordering::Relaxed) + 1;
+        let copy = Copy {
+            f,
+            seq,
+            whole,
+            mirror,
+        };
+        let rx = encode_in_background(("t".into(), 0), copy, FORMAT_VERSION, reuse.clone());
+        rx.blocking_recv().unwrap()
+    }
+
+    fn feed(engine: &mut Engine, lines: &[String]) {
+        for l in lines {
+            engine.apply(crate::decode::decode(l.as_bytes(), 1 << 20).unwrap());
+        }
+    }
+
+    /// The state as JSON: maps compare by content, not by order.
+    fn json(st: &crate::engine::State) -> serde_json::Value {
+        serde_json::to_value(st).unwrap()
+    }
+
+    /// A whole copy starts the mirror, each copy of changes after it keeps
+    /// it in step, and a whole checkpoint from it is the state; a copy
+    /// missed (one whose encode never ran) puts it out of step: the
+    /// checkpoint that asks it for a whole state fails, and the worker is
+    /// told to copy the tables whole again.
+    #[test]
+    fn the_mirror_follows_every_copy_and_writes_the_state_whole() {
+        use crate::checkpoint::decode_state;
+        use crate::engine::DedupCopy;
+        use crate::simulate::{SimConfig, Simulator};
+        let cfg = Config::parse("").unwrap();
+        let lines: Vec<String> = Simulator::new(SimConfig::default())
+            .take(4_000)
+            .map(|e| e.json)
+            .collect();
+        let mut engine = Engine::new(&cfg);
+        let reuse = Arc::new(Reuse::after(0));
+        feed(&mut engine, &lines[..1_000]);
+        let copy = engine.state_mut().freeze_whole(None, DedupCopy::Inline);
+        encode_copy(&reuse, copy, false).unwrap();
+        assert!(
+            reuse.mirrored.load(Ordering::Acquire),
+            "a whole copy starts it"
+        );
+        feed(&mut engine, &lines[1_000..2_000]);
+        let copy = engine.state_mut().freeze_changes(None, DedupCopy::Inline);
+        assert!(copy.is_changes());
+        encode_copy(&reuse, copy, false).unwrap();
+        feed(&mut engine, &lines[2_000..3_000]);
+        let copy = engine.state_mut().freeze_changes(None, DedupCopy::Inline);
+        let bytes = encode_copy(&reuse, copy, true).unwrap();
+        assert_eq!(
+            json(&decode_state(&bytes).unwrap()),
+            json(engine.state()),
+            "whole from the mirror"
+        );
+        assert!(reuse.mirrored.load(Ordering::Acquire));
+        // A copy taken whose encode never ran.
+        feed(&mut engine, &lines[3_000..3_500]);
+        reuse.copies.fetch_add(1, Ordering::Relaxed);
+        let _lost = engine.state_mut().freeze_changes(None, DedupCopy::Inline);
+        feed(&mut engine, &lines[3_500..]);
+        let copy = engine.state_mut().freeze_changes(None, DedupCopy::Inline);
+        let e = encode_copy(&reuse, copy, true).unwrap_err();
+        assert!(e.to_string().contains("missed a copy"), "{e}");
+        assert!(!reuse.mirrored.load(Ordering::Acquire));
+        assert!(crate::locks::lock(&reuse.mirror).0.is_none());
+        // Copies of changes to write as changes do not start one.
+        let copy = engine.state_mut().freeze_changes(None, DedupCopy::Inline);
+        encode_copy(&reuse, copy, false).unwrap();
+        assert!(!reuse.mirrored.load(Ordering::Acquire));
+        // Nor does a whole copy with `checkpoint.mirror = false`; it is
+        // kept for the next copy instead.
+        // (The encoding thread leaves the spare after it sends the result.)
+        let spare_is = |some: bool| {
+            let t0 = Instant::now();
+            while crate::locks::lock(&reuse.spare).is_some() != some {
+                assert!(t0.elapsed() < Duration::from_secs(10), "spare {some}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        crate::locks::lock(&reuse.spare).take();
+        let copy = engine.state_mut().freeze_whole(None, DedupCopy::Inline);
+        encode_copy_with(&reuse, copy, false, false).unwrap();
+        assert!(!reuse.mirrored.load(Ordering::Acquire));
+        spare_is(true);
+        let copy = engine.state_mut().freeze_whole(None, DedupCopy::Inline);
+        encode_copy(&reuse, copy, false).unwrap();
+        assert!(reuse.mirrored.load(Ordering::Acquire));
+        // The copy that started the mirror is not kept.
+        spare_is(false);
     }
 
     /// A worker started from a restored checkpoint (or a parked engine)
