@@ -364,9 +364,11 @@ impl Reuse {
 /// previous checkpoint's buffer ([`Reuse::buffer`]); once done it
 /// empties the copy and leaves its allocations for the next one (`reuse`).
 ///
-/// From format 7 the partition's mirror follows every copy here: a whole
-/// copy starts it, each copy of changes is applied to it (after it is
-/// encoded, or before when it is to be written whole from the mirror).
+/// With `checkpoint.mirror` (format 7) the partition's mirror follows
+/// every copy here: a whole copy starts it, each copy of changes is
+/// applied to it (after it is encoded, or before when it is to be written
+/// whole from the mirror), and a copy out of turn (one before it was
+/// never encoded) drops it.
 fn encode_in_background(
     tp: TopicPartition,
     copy: Copy,
