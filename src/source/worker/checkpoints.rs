@@ -380,70 +380,20 @@ fn encode_in_background(
         .name("checkpoint-encode".into())
         .spawn(move || {
             crate::background::lower_priority();
-            let Copy {
-                mut f,
-                seq,
-                whole,
-                mirror: start,
-            } = copy;
             let last = reuse.encoded_len.load(Ordering::Relaxed);
             let out = reuse.buffer(last + last / 8);
-            let mut mirror = crate::locks::lock(&reuse.mirror);
-            let (m, at) = &mut *mirror;
-            // Whether the mirror holds the copy before this one.
-            let in_step = m.is_some() && *at + 1 == seq;
-            let t0 = Instant::now();
-            // A whole copy that starts the mirror leaves no spare: the
-            // copies after it are of changes, and need far less room.
-            let mut keep_spare = true;
-            let r = if whole {
-                match m.as_mut().filter(|_| in_step) {
-                    Some(m) => {
-                        m.follow(&mut f);
-                        *at = seq;
-                        let t1 = Instant::now();
-                        let r = encode_mirrored_into(&f, m, version, out);
-                        log_encoded(&tp, &r, t1, Some(t1 - t0));
-                        r
-                    }
-                    None => {
-                        *m = None;
-                        Err(CheckpointError::Codec(
-                            "the mirror to write a whole checkpoint from missed a copy".into(),
-                        ))
-                    }
-                }
-            } else {
-                let r = encode(&tp, &f, version, out);
-                if version >= 7 {
-                    if !f.is_changes() {
-                        *m = if start {
-                            Mirror::of_whole(&mut f)
-                        } else {
-                            None
-                        };
-                        *at = seq;
-                        keep_spare = m.is_none();
-                    } else if let Some(mm) = m.as_mut().filter(|_| in_step) {
-                        let t1 = Instant::now();
-                        mm.follow(&mut f);
-                        *at = seq;
-                        tracing::debug!(topic = %tp.0, partition = tp.1,
-                                        follow_ms = t1.elapsed().as_millis() as u64,
-                                        "checkpoint mirror followed");
-                    } else {
-                        *m = None;
-                    }
-                }
+            let mut copy = copy;
+            let (r, keep_spare) = {
+                let mut mirror = crate::locks::lock(&reuse.mirror);
+                let r = encode_following(&tp, &mut copy, version, &mut mirror, out);
+                reuse.mirrored.store(mirror.0.is_some(), Ordering::Release);
                 r
             };
-            reuse.mirrored.store(m.is_some(), Ordering::Release);
-            drop(mirror);
             if let Ok(b) = &r {
                 reuse.encoded_len.store(b.len(), Ordering::Relaxed);
             }
             let _ = tx.send(r);
-            *crate::locks::lock(&reuse.spare) = keep_spare.then(|| f.into_spare());
+            *crate::locks::lock(&reuse.spare) = keep_spare.then(|| copy.f.into_spare());
         });
     // Not spawned: the sender is dropped with the closure, so the write
     // fails and the partition stays dirty for the next checkpoint.
@@ -451,6 +401,67 @@ fn encode_in_background(
         error!(error = %e, "cannot start a thread to encode a checkpoint");
     }
     rx
+}
+
+/// Encodes a copy and keeps `mirror` (the mirror and the number of the
+/// copy it holds) in step with it: a whole copy starts it (with
+/// `checkpoint.mirror`), a copy of changes right after the one it holds
+/// is applied to it, any other drops it. Also says whether the copy's
+/// allocations are kept for the next copy: not a whole copy that started
+/// the mirror (the copies after it are of changes, and need far less
+/// room).
+fn encode_following(
+    tp: &TopicPartition,
+    copy: &mut Copy,
+    version: u32,
+    mirror: &mut (Option<Mirror>, u64),
+    out: Vec<u8>,
+) -> (Result<Vec<u8>, CheckpointError>, bool) {
+    let Copy {
+        f,
+        seq,
+        whole,
+        mirror: start,
+    } = copy;
+    let (seq, whole, start) = (*seq, *whole, *start);
+    let (m, at) = mirror;
+    // Whether the mirror holds the copy before this one.
+    let in_step = m.is_some() && *at + 1 == seq;
+    let t0 = Instant::now();
+    if whole {
+        let Some(m) = m.as_mut().filter(|_| in_step) else {
+            *m = None;
+            let e = "the mirror to write a whole checkpoint from missed a copy";
+            return (Err(CheckpointError::Codec(e.into())), true);
+        };
+        m.follow(f);
+        *at = seq;
+        let t1 = Instant::now();
+        let r = encode_mirrored_into(f, m, version, out);
+        log_encoded(tp, &r, t1, Some(t1 - t0));
+        return (r, true);
+    }
+    let r = encode(tp, f, version, out);
+    if version < 7 {
+        return (r, true);
+    }
+    if !f.is_changes() {
+        *m = if start { Mirror::of_whole(f) } else { None };
+        *at = seq;
+        return (r, m.is_none());
+    }
+    match m.as_mut().filter(|_| in_step) {
+        Some(mm) => {
+            let t1 = Instant::now();
+            mm.follow(f);
+            *at = seq;
+            tracing::debug!(topic = %tp.0, partition = tp.1,
+                            follow_ms = t1.elapsed().as_millis() as u64,
+                            "checkpoint mirror followed");
+        }
+        None => *m = None,
+    }
+    (r, true)
 }
 
 /// Encodes a checkpoint's frozen state in format `version`.
