@@ -222,7 +222,7 @@ impl Worker {
 
     /// The state copy of a checkpoint not written took the changes marked
     /// until then with it: the next checkpoint is whole.
-    fn copy_lost(&self) {
+    pub(super) fn copy_lost(&self) {
         if let Some(c) = &self.env.changelog {
             c.copy_lost(&self.tp.0, self.tp.1);
         }
