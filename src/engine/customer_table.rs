@@ -164,11 +164,20 @@ impl Customers {
     /// Applies changes read from a checkpoint: removes the keys removed,
     /// then adds or replaces the customers written.
     pub fn apply_changes(&mut self, c: CustomerChanges) {
-        for k in &c.removed {
+        let mut from = c.entries;
+        self.apply(&c.removed, from.raw.drain());
+    }
+
+    /// Removes the keys `removed`, then adds or replaces `entries`.
+    fn apply(
+        &mut self,
+        removed: &[CustomerKey],
+        entries: impl Iterator<Item = (CustomerKey, Customer)>,
+    ) {
+        for k in removed {
             self.raw.remove(hash(k), |e| e.0 == *k);
         }
-        let mut from = c.entries;
-        for (k, v) in from.raw.drain() {
+        for (k, v) in entries {
             self.put(k, v);
         }
     }
@@ -194,12 +203,7 @@ impl Customers {
         let Some(removed) = &f.removed else {
             return false;
         };
-        for k in removed {
-            self.raw.remove(hash(k), |e| e.0 == *k);
-        }
-        for (k, v) in f.entries.drain(..) {
-            self.put(k, v);
-        }
+        self.apply(removed, f.entries.drain(..));
         self.raw.advance(usize::MAX, rehash, &mut ());
         true
     }

@@ -451,22 +451,33 @@ impl<V: Send + 'static> Table<V> {
         }
         let mut from = c.entries;
         for (id, v) in from.raw.drain() {
-            let text = id.as_str();
-            let (hash, key) = (hash_id(&text), Key::of(&text));
-            match self.raw.find(hash, |e| key.matches(&e.0)) {
-                Some(i) => self.raw.get_mut(i).expect("found").1 = v,
-                None => {
-                    self.raw
-                        .insert_unique(hash, (id, v), rehash, &mut self.marks);
-                }
+            let at = self.find_id(&id.as_str());
+            self.put(at, v, || id);
+        }
+    }
+
+    /// The hash of the id `text`, and the index of its entry if present.
+    fn find_id(&self, text: &str) -> (u64, Option<usize>) {
+        let (hash, key) = (hash_id(text), Key::of(text));
+        (hash, self.raw.find(hash, |e| key.matches(&e.0)))
+    }
+
+    /// Sets the entry [`Table::find_id`] found to `v`, or adds one with
+    /// the id `id` makes.
+    fn put(&mut self, (hash, at): (u64, Option<usize>), v: V, id: impl FnOnce() -> ThinId) {
+        match at {
+            Some(i) => self.raw.get_mut(i).expect("found").1 = v,
+            None => {
+                self.raw
+                    .insert_unique(hash, (id(), v), rehash, &mut self.marks);
             }
         }
     }
 }
 
-/// A table kept apart from the engine's, following its copies: what
-/// `super::mirror` keeps between checkpoints so that a whole one is
-/// encoded without the engine's tables being copied whole again.
+/// A table kept apart from the engine's, following its copies: what a
+/// `super::freeze::Mirror` keeps between checkpoints so that a whole one
+/// is encoded without the engine's tables being copied whole again.
 impl<V: Send + 'static> Table<V> {
     /// A table of a whole copy's entries, moved out of it (the copy keeps
     /// its allocation, emptied).
@@ -491,14 +502,8 @@ impl<V: Send + 'static> Table<V> {
         for (id, v) in c.entries.drain(..) {
             // SAFETY: as in `take_whole`.
             let id = unsafe { IdStr::of(id.0) };
-            let (hash, key) = (hash_id(&id), Key::of(&id));
-            match self.raw.find(hash, |e| key.matches(&e.0)) {
-                Some(i) => self.raw.get_mut(i).expect("found").1 = v,
-                None => {
-                    self.raw
-                        .insert_unique(hash, (ThinId::new(&id), v), rehash, &mut ());
-                }
-            }
+            let at = self.find_id(&id);
+            self.put(at, v, || ThinId::new(&id));
         }
         // A move under way is finished here, off the applying thread.
         self.raw.advance(usize::MAX, rehash, &mut ());
