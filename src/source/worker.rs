@@ -548,9 +548,6 @@ impl Worker {
             // back here once the group is reachable again).
             if let Some((_, w, _)) = self.writing.take() {
                 w.abort();
-                // Its copy took the changes marked until then: if the
-                // engine resumes here, its next checkpoint is whole.
-                self.copy_lost();
             }
             info!(topic = %self.tp.0, partition = self.tp.1, offset = ?self.next_offset,
                   "partition lost; engine kept in case it comes back");

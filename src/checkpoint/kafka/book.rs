@@ -21,6 +21,9 @@ pub(super) struct Book {
     /// Whether the engine's changes since that checkpoint are what the
     /// next checkpoint of changes holds (not after a failed write).
     pub(super) follows: bool,
+    /// A state copy was taken since the last checkpoint written or
+    /// restored (`Changelog::copy_taken`).
+    pub(super) copied: bool,
     /// The members of a chain that checkpoint dropped (`StateChain::dropped`).
     chain_dropped: Vec<ChainRef>,
     /// A chained write that failed: its generation and how many chunks it
@@ -56,6 +59,7 @@ impl Book {
         self.last_generation = Some(m.meta.generation);
         self.log = m.dedup.clone();
         self.partial = None;
+        self.copied = false;
         match &m.chain {
             Some(c) => {
                 // The slot's chunks of an older checkpoint are gone.

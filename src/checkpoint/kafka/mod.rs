@@ -276,17 +276,20 @@ impl Changelog {
             .is_some_and(|b| b.follows && wants_changes(&b.chain))
     }
 
-    /// A partition's state was copied for a checkpoint that was not
-    /// written: the changes that copy took are no longer marked in its
-    /// engine, so its next checkpoint must be whole, not changes on top of
-    /// the last one written (which would restore without them). A write
-    /// that fails here says so itself (`Book::failed`); this is for the
-    /// ones given up before (SLA events not acknowledged, an encode that
-    /// failed) or abandoned midway.
-    pub fn copy_lost(&self, topic: &str, partition: i32) {
+    /// A partition's state is copied for its next checkpoint (called
+    /// before [`Changelog::wants_changes`] decides what the copy holds).
+    /// A copy takes the changes marked in the engine with it, so when the
+    /// copy before was never written — however its checkpoint ended: a
+    /// failed write, SLA events not acknowledged, an encode that failed, a
+    /// write abandoned or aborted — changes on top of the last checkpoint
+    /// written would restore without what it took: this one is whole.
+    pub fn copy_taken(&self, topic: &str, partition: i32) {
         let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = books.get_mut(&(topic.to_string(), partition)) {
-            b.follows = false;
+            if b.copied {
+                b.follows = false;
+            }
+            b.copied = true;
         }
     }
 

@@ -116,6 +116,7 @@ impl Worker {
         let (topic, p) = (&self.tp.0, self.tp.1);
         let st = self.engine.state_mut();
         let copy = c.dedup_copy(topic, p, st.dedup_epoch());
+        c.copy_taken(topic, p);
         let seq = self.reuse.copies.fetch_add(1, Ordering::Relaxed) + 1;
         let mirrored = self.reuse.mirrored.load(Ordering::Acquire) && st.tracks_changes();
         let (mut f, whole) = if c.format_version() < 7 {
@@ -209,23 +210,13 @@ impl Worker {
                 warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
                       "checkpoint abandoned; the previous one stands");
                 self.dirty_since_ms = uncover(self.dirty_since_ms);
-                self.copy_lost();
             }
             Err(e) => {
                 error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "checkpoint task failed");
                 self.dirty_since_ms = uncover(self.dirty_since_ms);
-                self.copy_lost();
             }
         }
         self.status();
-    }
-
-    /// The state copy of a checkpoint not written took the changes marked
-    /// until then with it: the next checkpoint is whole.
-    pub(super) fn copy_lost(&self) {
-        if let Some(c) = &self.env.changelog {
-            c.copy_lost(&self.tp.0, self.tp.1);
-        }
     }
 
     /// Waits for a write in flight, then writes what is left, all within `deadline`.
@@ -236,7 +227,6 @@ impl Worker {
                 Ok(r) => self.written(r),
                 Err(_) => {
                     self.writing = None;
-                    self.copy_lost();
                     warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight abandoned at the deadline");
                     return;
                 }
@@ -248,7 +238,6 @@ impl Worker {
                 Ok(r) => self.written(r),
                 Err(_) => {
                     self.writing = None;
-                    self.copy_lost();
                     warn!(topic = %self.tp.0, partition = self.tp.1,
                           "final checkpoint abandoned at the deadline; the previous one stands");
                 }
