@@ -414,13 +414,10 @@ fn a_manifest_body_that_is_not_a_manifest_is_an_error() {
     assert!(e.starts_with("corrupt manifest: invalid type"), "{e}");
 }
 
-/// Checkpoints of changes (what changed since the checkpoint before, on a
-/// whole one now and then), read back and applied in turn, are the state
-/// at each checkpoint: on the golden SLA config (live SLA clocks, each
-/// sweep stopping some) with short lifetimes, so tickets, calls and
-/// customers are removed by events and by sweeps between checkpoints.
-#[test]
-fn checkpoints_of_changes_applied_in_turn_are_the_state() {
+/// The golden SLA config (live SLA clocks, each sweep stopping some) with
+/// short lifetimes, and a simulated stream on it: tickets, calls and
+/// customers come and are removed by events and by sweeps all along.
+fn churning() -> (Config, Vec<String>) {
     let short = "\n[kpi]\nrepeat_window = \"2h\"\n[state]\nresolved_ticket_ttl = \"1m\"\n\
                  idle_ticket_ttl = \"1h\"\nfinished_call_ttl = \"1m\"\nidle_call_ttl = \"1m\"\n";
     let cfg = Config::parse(&format!("{GOLDEN_CFG}{short}")).unwrap();
@@ -428,7 +425,29 @@ fn checkpoints_of_changes_applied_in_turn_are_the_state() {
         peak_per_hour: 600.0,
         ..SimConfig::default()
     };
-    let lines = simulated(40_000, sim);
+    (cfg, simulated(40_000, sim))
+}
+
+/// An engine restored from `back` (the state `engine` checkpointed last)
+/// exports what `engine` does, now and after both apply `rest`.
+fn assert_goes_on_alike(cfg: &Config, mut engine: Engine, back: State, rest: &[&str]) {
+    let mut again = Engine::from_state(cfg, back);
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    apply(&mut engine, rest);
+    apply(&mut again, rest);
+    engine.flush();
+    again.flush();
+    assert_eq!(metrics(&mut engine), metrics(&mut again));
+}
+
+/// Checkpoints of changes (what changed since the checkpoint before, on a
+/// whole one now and then), read back and applied in turn, are the state
+/// at each checkpoint: on the golden SLA config (live SLA clocks, each
+/// sweep stopping some) with short lifetimes, so tickets, calls and
+/// customers are removed by events and by sweeps between checkpoints.
+#[test]
+fn checkpoints_of_changes_applied_in_turn_are_the_state() {
+    let (cfg, lines) = churning();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (parts, rest) = lines.split_at(36_000);
     let mut engine = Engine::new(&cfg);
@@ -460,13 +479,7 @@ fn checkpoints_of_changes_applied_in_turn_are_the_state() {
         wholes == 4 && changes == 36,
         "{wholes} whole, {changes} of changes"
     );
-    let mut again = Engine::from_state(&cfg, back.unwrap());
-    assert_eq!(metrics(&mut engine), metrics(&mut again));
-    apply(&mut engine, rest);
-    apply(&mut again, rest);
-    engine.flush();
-    again.flush();
-    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    assert_goes_on_alike(&cfg, engine, back.unwrap(), rest);
 }
 
 /// Whole checkpoints written from a mirror that followed every copy of
@@ -476,14 +489,7 @@ fn checkpoints_of_changes_applied_in_turn_are_the_state() {
 /// removed by events and sweeps between copies.
 #[test]
 fn whole_checkpoints_from_a_mirror_are_the_state() {
-    let short = "\n[kpi]\nrepeat_window = \"2h\"\n[state]\nresolved_ticket_ttl = \"1m\"\n\
-                 idle_ticket_ttl = \"1h\"\nfinished_call_ttl = \"1m\"\nidle_call_ttl = \"1m\"\n";
-    let cfg = Config::parse(&format!("{GOLDEN_CFG}{short}")).unwrap();
-    let sim = SimConfig {
-        peak_per_hour: 600.0,
-        ..SimConfig::default()
-    };
-    let lines = simulated(40_000, sim);
+    let (cfg, lines) = churning();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (parts, rest) = lines.split_at(36_000);
     let mut engine = Engine::new(&cfg);
@@ -524,11 +530,5 @@ fn whole_checkpoints_from_a_mirror_are_the_state() {
     let mut whole = engine.state().freeze();
     assert!(!mirror.as_mut().unwrap().follow(&mut whole));
     assert!(encode_mirrored_into(&whole, mirror.as_ref().unwrap(), 6, Vec::new()).is_err());
-    let mut again = Engine::from_state(&cfg, back.unwrap());
-    assert_eq!(metrics(&mut engine), metrics(&mut again));
-    apply(&mut engine, rest);
-    apply(&mut again, rest);
-    engine.flush();
-    again.flush();
-    assert_eq!(metrics(&mut engine), metrics(&mut again));
+    assert_goes_on_alike(&cfg, engine, back.unwrap(), rest);
 }
