@@ -261,8 +261,13 @@ impl Ctx {
         let Some(changelog) = env.changelog.as_ref() else {
             return empty_start(cfg, tp, target);
         };
+        // A write the parked engine left in flight ends first (bounded by
+        // its own timeouts): what the changelog holds is then settled.
         if let Some(p) = parked {
-            match resume_parked(changelog, tp, target, p) {
+            match p
+                .settle(tp, &self.rt)
+                .and_then(|p| resume_parked(changelog, tp, target, p))
+            {
                 Some(start) => return start,
                 None => self.hub.remove(tp),
             }
@@ -350,6 +355,7 @@ fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
         caught_up: false,
         sla_pending: Vec::new(),
         encoded_len: 0,
+        dirty_since_ms: None,
     }
 }
 
@@ -375,6 +381,7 @@ fn resume_parked(
                 caught_up: true,
                 sla_pending: p.sla_pending,
                 encoded_len: p.encoded_len,
+                dirty_since_ms: p.dirty_since_ms,
             })
         }
         Ok(_) => {
@@ -435,6 +442,7 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
                 caught_up: false,
                 sla_pending: Vec::new(),
                 encoded_len: bytes.len(),
+                dirty_since_ms: None,
             })
         }
         Err(e) => {

@@ -37,6 +37,23 @@ pub struct Pending {
     fut: Option<DeliveryFuture>,
 }
 
+#[cfg(test)]
+impl Pending {
+    /// One not in the producer's queue.
+    pub fn unsent(key: &str) -> Pending {
+        Pending {
+            key: key.to_string(),
+            payload: String::new(),
+            fut: None,
+        }
+    }
+
+    /// Its event's id.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// The topic and its idempotent producer.
 pub struct SlaSink {
     producer: FutureProducer<Quiet>,

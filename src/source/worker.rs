@@ -148,6 +148,46 @@ pub(super) struct Parked {
     pub sla_pending: Vec<Pending>,
     /// The size of its last checkpoint's encoding (0: none yet).
     pub encoded_len: usize,
+    /// Wall time of the first event applied and not covered by `last`.
+    pub dirty_since_ms: Option<i64>,
+    /// Its last checkpoint, still being written when the worker stopped
+    /// (the revoke's deadline passed), or aborted (the partition was lost).
+    pub writing: Option<Writing>,
+}
+
+impl Parked {
+    /// Waits for the checkpoint still being written, if any, and takes in
+    /// how it ended: the partition's newest checkpoint is then known, so
+    /// that a resumed engine never takes a generation, or a copy of
+    /// changes, that a late write would contradict. `None` when its task
+    /// was aborted or failed: what it wrote and which SLA events it held
+    /// are not known, and the partition restores from the changelog.
+    ///
+    /// Called off the runtime (the rebalance callback's threads); the wait
+    /// is bounded by the write's own timeouts.
+    pub fn settle(mut self, tp: &TopicPartition, rt: &tokio::runtime::Handle) -> Option<Parked> {
+        let Some((meta, w, covered_since)) = self.writing.take() else {
+            return Some(self);
+        };
+        if !w.is_finished() {
+            info!(topic = %tp.0, partition = tp.1, generation = meta.generation,
+                  "partition back while its last checkpoint is written: waiting for it");
+        }
+        let r = rt.block_on(w);
+        let ended = checkpoints::write_ended(
+            tp,
+            r,
+            covered_since,
+            &mut self.sla_pending,
+            &mut self.dirty_since_ms,
+        );
+        match ended {
+            checkpoints::Ended::Written => self.last = Some(meta),
+            checkpoints::Ended::Failed => {}
+            checkpoints::Ended::Unknown => return None,
+        }
+        Some(self)
+    }
 }
 
 /// What a worker starts from.
@@ -171,6 +211,9 @@ pub(super) struct Start {
     /// engine's last one (0: none): the first checkpoint's encode starts
     /// with room for it instead of growing its buffer from nothing.
     pub encoded_len: usize,
+    /// Wall time of the first event applied and not covered by `last`
+    /// (a parked engine's).
+    pub dirty_since_ms: Option<i64>,
 }
 
 /// Everything a worker shares with the rest of the runtime.
@@ -189,7 +232,14 @@ pub(super) struct Env {
 }
 
 /// A checkpoint write: its result and the SLA events it could not settle.
-type Write = JoinHandle<(Result<(), CheckpointError>, Vec<Pending>)>;
+type Write = JoinHandle<WriteOutput>;
+
+/// What a checkpoint write ends with.
+type WriteOutput = (Result<(), CheckpointError>, Vec<Pending>);
+
+/// A checkpoint being written: its meta, the write, and the
+/// `dirty_since_ms` it will clear.
+pub(super) type Writing = (Meta, Write, Option<i64>);
 
 struct Worker {
     env: Env,
@@ -203,9 +253,8 @@ struct Worker {
     /// Wall time of the first event applied since the newest checkpoint
     /// (`None`: every applied event is covered).
     dirty_since_ms: Option<i64>,
-    /// A checkpoint being written: its meta, the write, and the
-    /// `dirty_since_ms` it will clear.
-    writing: Option<(Meta, Write, Option<i64>)>,
+    /// A checkpoint being written.
+    writing: Option<Writing>,
     /// Set by the rebalance callback to interrupt a dead-letter retry loop.
     stop: watch::Receiver<bool>,
     /// An end-of-partition mark taken from the queue while batching.
@@ -253,7 +302,7 @@ pub(super) fn spawn(
         target: start.target,
         caught_up: start.caught_up,
         idle: start.idle,
-        dirty_since_ms: None,
+        dirty_since_ms: start.dirty_since_ms,
         writing: None,
         stop: stop_rx,
         eof_pending: false,
@@ -546,7 +595,7 @@ impl Worker {
             // Another instance may own it already: write nothing more. The
             // last snapshot stays published (the partition is most likely
             // back here once the group is reachable again).
-            if let Some((_, w, _)) = self.writing.take() {
+            if let Some((_, w, _)) = self.writing.as_ref() {
                 w.abort();
             }
             info!(topic = %self.tp.0, partition = self.tp.1, offset = ?self.next_offset,
@@ -579,6 +628,8 @@ impl Worker {
             since: Instant::now(),
             sla_pending: self.sla_pending,
             encoded_len: self.reuse.encoded_len(),
+            dirty_since_ms: self.dirty_since_ms,
+            writing: self.writing,
         }
     }
 }
@@ -677,6 +728,76 @@ mod tests {
             wall_ms,
             last_event_wall_ms,
         }
+    }
+
+    /// A parked engine whose last checkpoint (generation 2) is written by
+    /// `write`, after one of generation 1; one SLA event of its own
+    /// pending, dirty since 700.
+    fn parked_writing(write: Write) -> Parked {
+        let cfg = Config::parse("").expect("empty config");
+        Parked {
+            engine: Engine::new(&cfg),
+            next_offset: Some(9),
+            last: Some(meta(100, None)),
+            idle: IdleClock::from_checkpoint(&meta(100, None), None, 30_000),
+            since: Instant::now(),
+            sla_pending: vec![Pending::unsent("own")],
+            encoded_len: 0,
+            dirty_since_ms: Some(700),
+            writing: Some((
+                Meta {
+                    generation: 2,
+                    next_offset: 9,
+                    ..meta(200, None)
+                },
+                write,
+                Some(500),
+            )),
+        }
+    }
+
+    fn keys(p: &Parked) -> Vec<&str> {
+        p.sla_pending.iter().map(Pending::key).collect()
+    }
+
+    #[test]
+    fn a_parked_engine_waits_for_its_last_write_before_it_resumes() {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let tp: TopicPartition = ("t".into(), 0);
+        // Written late, with one SLA event it could not settle: the engine
+        // resumes from it, that event first.
+        let w = rt.spawn(async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            (Ok(()), vec![Pending::unsent("left")])
+        });
+        let p = parked_writing(w)
+            .settle(&tp, rt.handle())
+            .expect("resumable");
+        assert_eq!(p.last.as_ref().map(|m| m.generation), Some(2));
+        assert!(p.writing.is_none());
+        assert_eq!(keys(&p), ["left", "own"]);
+        assert_eq!(p.dirty_since_ms, Some(700));
+
+        // Failed: the checkpoint before stands, and what it would have
+        // covered is dirty again.
+        let w = rt.spawn(async {
+            let e = CheckpointError::Timeout("late".into());
+            (Err(e), Vec::new())
+        });
+        let p = parked_writing(w)
+            .settle(&tp, rt.handle())
+            .expect("resumable");
+        assert_eq!(p.last.as_ref().map(|m| m.generation), Some(1));
+        assert_eq!(keys(&p), ["own"]);
+        assert_eq!(p.dirty_since_ms, Some(500));
+
+        // Aborted (a lost partition): what it wrote is not known.
+        let w = rt.spawn(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            (Ok(()), Vec::new())
+        });
+        w.abort();
+        assert!(parked_writing(w).settle(&tp, rt.handle()).is_none());
     }
 
     #[test]

@@ -183,38 +183,20 @@ impl Worker {
 
     /// A write finished: on success it is the newest checkpoint and its
     /// offset may be committed; on failure what it covered is dirty again.
-    pub(super) fn written(
-        &mut self,
-        r: Result<(Result<(), CheckpointError>, Vec<Pending>), tokio::task::JoinError>,
-    ) {
+    pub(super) fn written(&mut self, r: Result<WriteOutput, tokio::task::JoinError>) {
         let Some((meta, _, covered_since)) = self.writing.take() else {
             return;
         };
-        // SLA events the write could not settle go first in the next one.
-        let r = r.map(|(r, mut left)| {
-            left.append(&mut self.sla_pending);
-            self.sla_pending = left;
-            r
-        });
-        // What the failed write would have covered is uncovered again.
-        let uncover = |d: Option<i64>| match (d, covered_since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match r {
-            Ok(Ok(())) => {
-                self.last = Some(meta);
-                self.store_covered();
-            }
-            Ok(Err(e)) => {
-                warn!(topic = %self.tp.0, partition = self.tp.1, error = %e,
-                      "checkpoint abandoned; the previous one stands");
-                self.dirty_since_ms = uncover(self.dirty_since_ms);
-            }
-            Err(e) => {
-                error!(topic = %self.tp.0, partition = self.tp.1, error = %e, "checkpoint task failed");
-                self.dirty_since_ms = uncover(self.dirty_since_ms);
-            }
+        let ended = write_ended(
+            &self.tp,
+            r,
+            covered_since,
+            &mut self.sla_pending,
+            &mut self.dirty_since_ms,
+        );
+        if ended == Ended::Written {
+            self.last = Some(meta);
+            self.store_covered();
         }
         self.status();
     }
@@ -226,8 +208,9 @@ impl Worker {
             match tokio::time::timeout_at(until, w).await {
                 Ok(r) => self.written(r),
                 Err(_) => {
-                    self.writing = None;
-                    warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight abandoned at the deadline");
+                    // Kept: the parked engine learns how it ended before
+                    // it resumes or its partition restores (`Parked::settle`).
+                    warn!(topic = %self.tp.0, partition = self.tp.1, "checkpoint in flight not finished at the deadline");
                     return;
                 }
             }
@@ -237,13 +220,60 @@ impl Worker {
             match tokio::time::timeout_at(until, w).await {
                 Ok(r) => self.written(r),
                 Err(_) => {
-                    self.writing = None;
                     warn!(topic = %self.tp.0, partition = self.tp.1,
-                          "final checkpoint abandoned at the deadline; the previous one stands");
+                          "final checkpoint not finished at the deadline; the previous one stands until it is");
                 }
             }
         }
     }
+}
+
+/// How a checkpoint write ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// Acknowledged: the newest checkpoint.
+    Written,
+    /// Given up; the previous checkpoint stands.
+    Failed,
+    /// Its task was aborted (a lost partition) or panicked: whether it was
+    /// written, and which SLA events it still held, is not known.
+    Unknown,
+}
+
+/// Folds a finished write into what its engine knows (a worker's, or a
+/// parked engine's): SLA events it could not settle go first in the next
+/// checkpoint, and what a write that failed would have covered
+/// (`covered_since`) is dirty again.
+pub(super) fn write_ended(
+    tp: &TopicPartition,
+    r: Result<WriteOutput, tokio::task::JoinError>,
+    covered_since: Option<i64>,
+    sla_pending: &mut Vec<Pending>,
+    dirty_since_ms: &mut Option<i64>,
+) -> Ended {
+    let ended = match r {
+        Ok((r, mut left)) => {
+            left.append(sla_pending);
+            *sla_pending = left;
+            match r {
+                Ok(()) => return Ended::Written,
+                Err(e) => {
+                    warn!(topic = %tp.0, partition = tp.1, error = %e,
+                          "checkpoint abandoned; the previous one stands");
+                    Ended::Failed
+                }
+            }
+        }
+        Err(e) => {
+            error!(topic = %tp.0, partition = tp.1, error = %e, "checkpoint task failed");
+            Ended::Unknown
+        }
+    };
+    *dirty_since_ms = match (*dirty_since_ms, covered_since) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    ended
 }
 
 /// When in `checkpoint.interval` a partition's checkpoints fall, as a
