@@ -270,14 +270,15 @@ impl<V: Send + 'static> Table<V> {
         }
     }
 
-    /// Keeps the entries for which `f` says so.
-    pub fn retain(&mut self, mut f: impl FnMut(&str, &V) -> bool) {
+    /// Keeps the entries for which `f` says so. An entry's id is read
+    /// (unpacked, [`ThinId`]) only when it is removed and removals are
+    /// marked: the expiry sweeps pass over every entry.
+    pub fn retain(&mut self, mut f: impl FnMut(&V) -> bool) {
         let (marking, removed) = (self.marks.on(), &mut self.removed);
         self.raw.retain(|e| {
-            let id = e.0.as_str();
-            let keep = f(&id, &e.1);
+            let keep = f(&e.1);
             if !keep && marking {
-                removed.push(&id);
+                removed.push(&e.0.as_str());
             }
             keep
         });
@@ -751,7 +752,7 @@ mod tests {
                 }
             }
             if round % 7 == 3 {
-                t.retain(|id, v| !(id.starts_with('t') && v % 3 == 0));
+                t.retain(|v| v % 3 != 0);
             }
             if round == 20 || round == 45 {
                 // Room made between events (`[state] reserve_*` on a
@@ -807,7 +808,7 @@ mod tests {
         assert_eq!(t.remove("T7"), Some(1007));
         assert_eq!(t.remove("T7"), None);
         assert!(!t.contains_key("T7"));
-        t.retain(|id, v| id != "T8" && *v < 500);
+        t.retain(|v| *v != 8 && *v < 500);
         assert_eq!(t.len(), 498);
         let json = serde_json::to_string(&t).unwrap();
         let back: Table<u32> = serde_json::from_str(&json).unwrap();

@@ -219,7 +219,7 @@ impl Engine {
         let settings = &self.settings;
         let m = &mut self.state.metrics;
         let live = &mut self.state.sla_live;
-        self.state.calls.retain(|_, c| {
+        self.state.calls.retain(|c| {
             let keep = !call_expired(settings, c, now);
             if !keep && c.phase == CallPhase::Waiting {
                 m.waiting_add(c.queue, c.queued, -1);
@@ -238,7 +238,7 @@ impl Engine {
             &mut self.state.metrics,
             &mut self.state.sla_live,
         );
-        self.state.tickets.retain(|_, t| {
+        self.state.tickets.retain(|t| {
             let keep = !ticket_expired(settings, t, now);
             if !keep && !t.resolved() {
                 m.open_add(t.status, t.priority, t.queue, -1);
