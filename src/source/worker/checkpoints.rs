@@ -264,6 +264,10 @@ pub(super) fn write_ended(
                 }
             }
         }
+        Err(e) if e.is_cancelled() => {
+            info!(topic = %tp.0, partition = tp.1, "checkpoint write aborted; whether it was written is not known");
+            Ended::Unknown
+        }
         Err(e) => {
             error!(topic = %tp.0, partition = tp.1, error = %e, "checkpoint task failed");
             Ended::Unknown
