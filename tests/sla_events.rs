@@ -538,3 +538,78 @@ fn a_checkpoint_abandoned_for_sla_events_loses_no_change_of_its_copy() {
     );
     assert_eq!(sum_family(&g.metrics(), "support_sla_breaches_total"), 3.0);
 }
+
+/// A revoke waits a bounded time for the partition's final checkpoint; a
+/// write still under way then must not land later among the checkpoints
+/// of whoever has the partition next — here the same instance, which
+/// restores the partition when it comes back: its next checkpoint took the
+/// generation the late write had written, was refused, and so was every
+/// one after, so the partition's offsets were never committed again. The
+/// SLA topic refuses writes (its largest message made smaller than an SLA
+/// event) while a second instance joins (half of the partitions move to
+/// it with their checkpoints unfinished) and leaves (they come back), then
+/// accepts them again: the first instance must go on committing all four
+/// partitions.
+#[test]
+fn a_partition_back_after_an_unfinished_final_checkpoint_goes_on_checkpointing() {
+    let topic = unique("sla-back");
+    let sla_topic = unique("sla-back-out");
+    create_topic(&topic, PARTITIONS);
+    create_topic(&sla_topic, 1);
+    let group = unique("g");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&dir);
+    let lines = scenario();
+    // The revoke waits min(write_timeout, 10 s) for the final checkpoint;
+    // the write itself goes on for write_timeout.
+    let extra = [
+        "--set",
+        "checkpoint.interval=\"1s\"",
+        "--set",
+        "checkpoint.write_timeout=\"90s\"",
+    ];
+    let all = |n: usize| {
+        for p in 0..PARTITIONS {
+            kcat_produce(&topic, &lines[..n], Some(p));
+        }
+    };
+    let mut a = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    all(2);
+    wait_until(
+        Duration::from_secs(60),
+        "the first two of each partition are committed",
+        || committed(&group, &topic) == 2 * i64::from(PARTITIONS),
+    );
+    // Every partition's next checkpoint waits for its SLA events.
+    set_topic_config(&sla_topic, "max.message.bytes", "100");
+    for p in 0..PARTITIONS {
+        kcat_produce(&topic, &lines[2..9], Some(p));
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "checkpoints wait for SLA events",
+        || a.log_text().contains("SLA event not delivered"),
+    );
+    // Half of the partitions move to a second instance; its own
+    // checkpoints wait too. Then it leaves, and they come back.
+    let mut b = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    wait_until(
+        Duration::from_secs(90),
+        "the second instance consumes",
+        || b.log_text().contains("SLA event not delivered"),
+    );
+    assert!(b.terminate(Duration::from_secs(30)).is_some());
+    std::thread::sleep(Duration::from_secs(5));
+    // The unfinished writes land; only then does anything new arrive.
+    set_topic_config(&sla_topic, "max.message.bytes", "1048588");
+    std::thread::sleep(Duration::from_secs(5));
+    for p in 0..PARTITIONS {
+        kcat_produce(&topic, &lines[9..], Some(p));
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "every partition is committed to its end",
+        || committed(&group, &topic) == (lines.len() * PARTITIONS as usize) as i64,
+    );
+    a.kill9();
+}

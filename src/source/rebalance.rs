@@ -303,7 +303,9 @@ impl Ctx {
         }
     }
 
-    /// Drops parked engines matching `f` (and their published series).
+    /// Drops parked engines matching `f` (and their published series),
+    /// with any checkpoint write they left under way: it is stopped before
+    /// this returns.
     pub(super) fn drop_parked(&self, f: impl Fn(&TopicPartition, &Parked) -> bool) {
         let mut w = lock(&self.workers);
         let gone: Vec<TopicPartition> = w
@@ -312,9 +314,19 @@ impl Ctx {
             .filter(|(tp, p)| f(tp, p))
             .map(|(tp, _)| tp.clone())
             .collect();
+        let mut writes = Vec::new();
         for tp in gone {
-            w.parked.remove(&tp);
+            writes.extend(w.parked.remove(&tp).and_then(|p| p.writing));
             self.hub.remove(&tp);
+        }
+        drop(w);
+        // Its partition is another instance's now (or it waited too long):
+        // a late write would land among the new owner's checkpoints, or,
+        // should the partition come back here, among those of the engine
+        // restored then.
+        for (_, write, _) in writes {
+            write.abort();
+            let _ = self.rt.block_on(write);
         }
     }
 
