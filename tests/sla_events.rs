@@ -476,6 +476,44 @@ fn set_topic_config(topic: &str, key: &str, value: &str) {
     }
 }
 
+/// A source topic, an SLA topic, a group and the policies' config, for
+/// instances that checkpoint every second and give a write `write_timeout`.
+struct Staged {
+    topic: String,
+    sla_topic: String,
+    group: String,
+    cfg: String,
+    write_timeout: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Staged {
+    fn new(name: &str, write_timeout: &str) -> Staged {
+        let (topic, sla_topic) = (unique(name), unique(&format!("{name}-out")));
+        create_topic(&topic, PARTITIONS);
+        create_topic(&sla_topic, 1);
+        let dir = tempfile::tempdir().unwrap();
+        Staged {
+            cfg: config_file(&dir),
+            topic,
+            sla_topic,
+            group: unique("g"),
+            write_timeout: format!("checkpoint.write_timeout=\"{write_timeout}\""),
+            _dir: dir,
+        }
+    }
+
+    fn launch(&self) -> Frontline {
+        let extra = [
+            "--set",
+            "checkpoint.interval=\"1s\"",
+            "--set",
+            &self.write_timeout,
+        ];
+        launch(&self.topic, &self.group, &self.sla_topic, &self.cfg, &extra)
+    }
+}
+
 /// A checkpoint abandoned because its SLA events were not acknowledged
 /// took its copy of the state's changes with it: the next checkpoint must
 /// not write only the changes since that copy on top of the last one
@@ -487,46 +525,35 @@ fn set_topic_config(topic: &str, key: &str, value: &str) {
 /// scenario is what a replay of the whole scenario counts.
 #[test]
 fn a_checkpoint_abandoned_for_sla_events_loses_no_change_of_its_copy() {
-    let topic = unique("sla-in");
-    let sla_topic = unique("sla-out");
-    create_topic(&topic, PARTITIONS);
-    create_topic(&sla_topic, 1);
-    let group = unique("g");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(&dir);
+    let st = Staged::new("sla-in", "1s");
+    let (topic, sla_topic, group, cfg) = (&st.topic, &st.sla_topic, &st.group, &st.cfg);
     let lines = scenario();
-    let extra = [
-        "--set",
-        "checkpoint.interval=\"1s\"",
-        "--set",
-        "checkpoint.write_timeout=\"1s\"",
-    ];
-    let mut f = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    let mut f = st.launch();
     // T-1 and T-2 opened, checkpointed and committed.
-    kcat_produce(&topic, &lines[..2], Some(0));
+    kcat_produce(topic, &lines[..2], Some(0));
     wait_until(
         Duration::from_secs(60),
         "the first two are committed",
-        || committed(&group, &topic) == 2,
+        || committed(group, topic) == 2,
     );
     // The SLA topic refuses writes: checkpoints are copied, then abandoned.
-    set_topic_config(&sla_topic, "max.message.bytes", "100");
-    kcat_produce(&topic, &lines[2..9], Some(0));
+    set_topic_config(sla_topic, "max.message.bytes", "100");
+    kcat_produce(topic, &lines[2..9], Some(0));
     wait_until(Duration::from_secs(60), "a checkpoint is abandoned", || {
         f.log_text().contains("SLA events not acknowledged")
     });
-    assert_eq!(committed(&group, &topic), 2);
-    set_topic_config(&sla_topic, "max.message.bytes", "1048588");
+    assert_eq!(committed(group, topic), 2);
+    set_topic_config(sla_topic, "max.message.bytes", "1048588");
     wait_until(
         Duration::from_secs(60),
         "the changes are committed once the SLA events are",
-        || committed(&group, &topic) == 9,
+        || committed(group, topic) == 9,
     );
     f.kill9();
-    let g = launch(&topic, &group, &sla_topic, &cfg, &extra);
-    kcat_produce(&topic, &lines[9..], Some(0));
+    let g = st.launch();
+    kcat_produce(topic, &lines[9..], Some(0));
     wait_until(Duration::from_secs(60), "the end is committed", || {
-        committed(&group, &topic) == lines.len() as i64
+        committed(group, topic) == lines.len() as i64
     });
     let replayed = replay_with(&lines, &[], &["--config".into(), cfg.clone()]);
     let sla = |k: &str| k.starts_with("support_sla_") && is_cumulative(k);
@@ -552,38 +579,27 @@ fn a_checkpoint_abandoned_for_sla_events_loses_no_change_of_its_copy() {
 /// partitions.
 #[test]
 fn a_partition_back_after_an_unfinished_final_checkpoint_goes_on_checkpointing() {
-    let topic = unique("sla-back");
-    let sla_topic = unique("sla-back-out");
-    create_topic(&topic, PARTITIONS);
-    create_topic(&sla_topic, 1);
-    let group = unique("g");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(&dir);
-    let lines = scenario();
     // The revoke waits min(write_timeout, 10 s) for the final checkpoint;
     // the write itself goes on for write_timeout.
-    let extra = [
-        "--set",
-        "checkpoint.interval=\"1s\"",
-        "--set",
-        "checkpoint.write_timeout=\"90s\"",
-    ];
+    let st = Staged::new("sla-back", "90s");
+    let (topic, sla_topic, group) = (&st.topic, &st.sla_topic, &st.group);
+    let lines = scenario();
     let all = |n: usize| {
         for p in 0..PARTITIONS {
-            kcat_produce(&topic, &lines[..n], Some(p));
+            kcat_produce(topic, &lines[..n], Some(p));
         }
     };
-    let mut a = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    let mut a = st.launch();
     all(2);
     wait_until(
         Duration::from_secs(60),
         "the first two of each partition are committed",
-        || committed(&group, &topic) == 2 * i64::from(PARTITIONS),
+        || committed(group, topic) == 2 * i64::from(PARTITIONS),
     );
     // Every partition's next checkpoint waits for its SLA events.
-    set_topic_config(&sla_topic, "max.message.bytes", "100");
+    set_topic_config(sla_topic, "max.message.bytes", "100");
     for p in 0..PARTITIONS {
-        kcat_produce(&topic, &lines[2..9], Some(p));
+        kcat_produce(topic, &lines[2..9], Some(p));
     }
     wait_until(
         Duration::from_secs(60),
@@ -592,7 +608,7 @@ fn a_partition_back_after_an_unfinished_final_checkpoint_goes_on_checkpointing()
     );
     // Half of the partitions move to a second instance; its own
     // checkpoints wait too. Then it leaves, and they come back.
-    let mut b = launch(&topic, &group, &sla_topic, &cfg, &extra);
+    let mut b = st.launch();
     wait_until(
         Duration::from_secs(90),
         "the second instance consumes",
@@ -601,15 +617,15 @@ fn a_partition_back_after_an_unfinished_final_checkpoint_goes_on_checkpointing()
     assert!(b.terminate(Duration::from_secs(30)).is_some());
     std::thread::sleep(Duration::from_secs(5));
     // The unfinished writes land; only then does anything new arrive.
-    set_topic_config(&sla_topic, "max.message.bytes", "1048588");
+    set_topic_config(sla_topic, "max.message.bytes", "1048588");
     std::thread::sleep(Duration::from_secs(5));
     for p in 0..PARTITIONS {
-        kcat_produce(&topic, &lines[9..], Some(p));
+        kcat_produce(topic, &lines[9..], Some(p));
     }
     wait_until(
         Duration::from_secs(60),
         "every partition is committed to its end",
-        || committed(&group, &topic) == (lines.len() * PARTITIONS as usize) as i64,
+        || committed(group, topic) == (lines.len() * PARTITIONS as usize) as i64,
     );
     a.kill9();
 }

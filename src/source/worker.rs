@@ -664,7 +664,7 @@ fn decode_batch(b: &Batch, next_offset: Option<i64>, max: usize, out: &mut Vec<D
 mod tests {
     use super::*;
 
-    fn meta(wall_ms: i64, last_event_wall_ms: Option<i64>) -> Meta {
+    pub(super) fn meta(wall_ms: i64, last_event_wall_ms: Option<i64>) -> Meta {
         Meta {
             topic: "t".into(),
             partition: 0,

@@ -66,18 +66,7 @@ impl Parked {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meta(wall_ms: i64) -> Meta {
-        Meta {
-            topic: "t".into(),
-            partition: 0,
-            next_offset: 5,
-            generation: 1,
-            writer: "w".into(),
-            wall_ms,
-            last_event_wall_ms: None,
-        }
-    }
+    use crate::source::worker::tests::meta;
 
     /// A parked engine whose last checkpoint (generation 2) is written by
     /// `write`, after one of generation 1; one SLA event of its own
@@ -87,8 +76,8 @@ mod tests {
         Parked {
             engine: Engine::new(&cfg),
             next_offset: Some(9),
-            last: Some(meta(100)),
-            idle: IdleClock::from_checkpoint(&meta(100), None, 30_000),
+            last: Some(meta(100, None)),
+            idle: IdleClock::from_checkpoint(&meta(100, None), None, 30_000),
             since: Instant::now(),
             sla_pending: vec![Pending::unsent("own")],
             encoded_len: 0,
@@ -97,7 +86,7 @@ mod tests {
                 Meta {
                     generation: 2,
                     next_offset: 9,
-                    ..meta(200)
+                    ..meta(200, None)
                 },
                 write,
                 Some(500),
