@@ -324,9 +324,8 @@ impl Ctx {
         // a late write would land among the new owner's checkpoints, or,
         // should the partition come back here, among those of the engine
         // restored then.
-        for (_, write, _) in writes {
-            write.abort();
-            let _ = self.rt.block_on(write);
+        for w in writes {
+            w.stop(&self.rt);
         }
     }
 

@@ -183,9 +183,21 @@ type Write = JoinHandle<WriteOutput>;
 /// What a checkpoint write ends with.
 type WriteOutput = (Result<(), CheckpointError>, Vec<Pending>);
 
-/// A checkpoint being written: its meta, the write, and the
-/// `dirty_since_ms` it will clear.
-pub(super) type Writing = (Meta, Write, Option<i64>);
+/// A checkpoint being written.
+pub(super) struct Writing {
+    meta: Meta,
+    write: Write,
+    /// The `dirty_since_ms` it clears: put back if it is not written.
+    covered_since: Option<i64>,
+}
+
+impl Writing {
+    /// Aborts the write and waits until it has stopped (off the runtime).
+    pub(super) fn stop(self, rt: &tokio::runtime::Handle) {
+        self.write.abort();
+        let _ = rt.block_on(self.write);
+    }
+}
 
 struct Worker {
     env: Env,
@@ -309,7 +321,7 @@ impl Worker {
                     }
                     None => return,
                 },
-                r = async { (&mut self.writing.as_mut().expect("guarded").1).await }, if self.writing.is_some() => {
+                r = async { (&mut self.writing.as_mut().expect("guarded").write).await }, if self.writing.is_some() => {
                     self.written(r);
                 }
                 m = data.recv(), if !data_closed && !self.halted && self.sla_room() => match m {
@@ -541,8 +553,8 @@ impl Worker {
             // Another instance may own it already: write nothing more. The
             // last snapshot stays published (the partition is most likely
             // back here once the group is reachable again).
-            if let Some((_, w, _)) = self.writing.as_ref() {
-                w.abort();
+            if let Some(w) = &self.writing {
+                w.write.abort();
             }
             info!(topic = %self.tp.0, partition = self.tp.1, offset = ?self.next_offset,
                   "partition lost; engine kept in case it comes back");

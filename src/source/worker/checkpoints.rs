@@ -43,18 +43,17 @@ impl Worker {
         let pending = std::mem::take(&mut self.sla_pending);
         let reuse = self.reuse.clone();
         let write = tokio::spawn(async move {
-            let (encode, tail, changes) = match frozen.zip(changelog.as_ref()) {
-                Some(((copy, tail), c)) => {
-                    let version = c.format_version();
-                    let changes = copy.f.is_changes() && !copy.whole;
-                    (
-                        Some(encode_in_background(tp, copy, version, reuse.clone())),
-                        tail,
-                        changes,
-                    )
-                }
-                None => (None, None, false),
-            };
+            // The encode starts at once, beside the SLA events' settling.
+            let encoded = frozen.zip(changelog).map(|((copy, tail), c)| {
+                let changes = copy.f.is_changes() && !copy.whole;
+                let encode = encode_in_background(tp, copy, c.format_version(), reuse.clone());
+                let e = Encoded {
+                    encode,
+                    tail,
+                    changes,
+                };
+                (c, e)
+            });
             if let Some(sink) = sink {
                 let left = sink.settle(pending, timeout).await;
                 if !left.is_empty() {
@@ -65,38 +64,19 @@ impl Worker {
                     return (Err(e), left);
                 }
             }
-            let (Some(changelog), Some(encode)) = (changelog, encode) else {
+            let Some((changelog, encoded)) = encoded else {
                 return (Ok(()), Vec::new());
             };
-            let bytes = match encode.await {
-                Ok(Ok(b)) => b,
-                Ok(Err(e)) => return (Err(e), Vec::new()),
-                Err(_) => {
-                    let e = CheckpointError::Codec("the encoding thread failed".into());
-                    return (Err(e), Vec::new());
-                }
-            };
-            let written = async {
-                if changelog.format_version() >= 7 {
-                    changelog
-                        .write_chained(&m, &bytes, tail.as_ref(), changes)
-                        .await
-                } else {
-                    changelog.write_logged(&m, &bytes, tail.as_ref()).await
-                }
-            };
-            let r = match tokio::time::timeout(timeout, written).await {
-                Ok(r) => r,
-                Err(_) => Err(CheckpointError::Timeout(format!(
-                    "checkpoint not acknowledged within {timeout:?}"
-                ))),
-            };
-            reuse.keep_buffer(bytes);
+            let r = encoded.write(&changelog, &m, timeout, &reuse).await;
             (r, Vec::new())
         });
         // Events applied from now on are not covered by this checkpoint.
         let covered_since = self.dirty_since_ms.take();
-        self.writing = Some((meta, write, covered_since));
+        self.writing = Some(Writing {
+            meta,
+            write,
+            covered_since,
+        });
     }
 
     /// A copy of the state now, and from format 6 the ids of the dedup
@@ -184,7 +164,12 @@ impl Worker {
     /// A write finished: on success it is the newest checkpoint and its
     /// offset may be committed; on failure what it covered is dirty again.
     pub(super) fn written(&mut self, r: Result<WriteOutput, tokio::task::JoinError>) {
-        let Some((meta, _, covered_since)) = self.writing.take() else {
+        let Some(Writing {
+            meta,
+            covered_since,
+            ..
+        }) = self.writing.take()
+        else {
             return;
         };
         let ended = write_ended(
@@ -204,8 +189,8 @@ impl Worker {
     /// Waits for a write in flight, then writes what is left, all within `deadline`.
     pub(super) async fn final_checkpoint(&mut self, deadline: Duration) {
         let until = tokio::time::Instant::now() + deadline;
-        if let Some((_, w, _)) = self.writing.as_mut() {
-            match tokio::time::timeout_at(until, w).await {
+        if let Some(w) = self.writing.as_mut() {
+            match tokio::time::timeout_at(until, &mut w.write).await {
                 Ok(r) => self.written(r),
                 Err(_) => {
                     // Kept: the parked engine learns how it ended before
@@ -216,8 +201,8 @@ impl Worker {
             }
         }
         self.start_checkpoint();
-        if let Some((_, w, _)) = self.writing.as_mut() {
-            match tokio::time::timeout_at(until, w).await {
+        if let Some(w) = self.writing.as_mut() {
+            match tokio::time::timeout_at(until, &mut w.write).await {
                 Ok(r) => self.written(r),
                 Err(_) => {
                     warn!(topic = %self.tp.0, partition = self.tp.1,
@@ -424,6 +409,48 @@ fn encode_in_background(
         error!(error = %e, "cannot start a thread to encode a checkpoint");
     }
     rx
+}
+
+/// A checkpoint's state being encoded, and what its write needs besides.
+struct Encoded {
+    encode: tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>>,
+    /// The dedup log's next segment.
+    tail: Option<LogTail>,
+    /// Whether the state holds the changes since the last checkpoint.
+    changes: bool,
+}
+
+impl Encoded {
+    /// Waits for the encode, then writes the checkpoint of `m` within
+    /// `timeout`; the encode's buffer goes back to `reuse`.
+    async fn write(
+        self,
+        changelog: &Changelog,
+        m: &Meta,
+        timeout: Duration,
+        reuse: &Reuse,
+    ) -> Result<(), CheckpointError> {
+        let bytes = match self.encode.await {
+            Ok(r) => r?,
+            Err(_) => return Err(CheckpointError::Codec("the encoding thread failed".into())),
+        };
+        let tail = self.tail.as_ref();
+        let written = async {
+            if changelog.format_version() >= 7 {
+                changelog.write_chained(m, &bytes, tail, self.changes).await
+            } else {
+                changelog.write_logged(m, &bytes, tail).await
+            }
+        };
+        let r = match tokio::time::timeout(timeout, written).await {
+            Ok(r) => r,
+            Err(_) => Err(CheckpointError::Timeout(format!(
+                "checkpoint not acknowledged within {timeout:?}"
+            ))),
+        };
+        reuse.keep_buffer(bytes);
+        r
+    }
 }
 
 /// Encodes a copy and keeps `mirror` (the mirror and the number of the

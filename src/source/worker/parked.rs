@@ -39,14 +39,19 @@ impl Parked {
         tp: &TopicPartition,
         rt: &tokio::runtime::Handle,
     ) -> Option<Parked> {
-        let Some((meta, w, covered_since)) = self.writing.take() else {
+        let Some(Writing {
+            meta,
+            write,
+            covered_since,
+        }) = self.writing.take()
+        else {
             return Some(self);
         };
-        if !w.is_finished() {
+        if !write.is_finished() {
             info!(topic = %tp.0, partition = tp.1, generation = meta.generation,
                   "partition back while its last checkpoint is written: waiting for it");
         }
-        let r = rt.block_on(w);
+        let r = rt.block_on(write);
         let ended = checkpoints::write_ended(
             tp,
             r,
@@ -82,15 +87,15 @@ mod tests {
             sla_pending: vec![Pending::unsent("own")],
             encoded_len: 0,
             dirty_since_ms: Some(700),
-            writing: Some((
-                Meta {
+            writing: Some(Writing {
+                meta: Meta {
                     generation: 2,
                     next_offset: 9,
                     ..meta(200, None)
                 },
                 write,
-                Some(500),
-            )),
+                covered_since: Some(500),
+            }),
         }
     }
 
