@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::changes::Marks;
 use super::customers::CustomerKey;
 use super::growing::Growing;
+use super::probe::Step;
 use super::state::Customer;
 
 /// The hash a customer is filed under: its key is a hash already.
@@ -70,6 +71,29 @@ impl Customers {
                 .find_or_insert(hash(&k), |e| e.0 == k, make, rehash, &mut self.marks);
         self.marks.mark(i);
         &mut e.1
+    }
+
+    /// Cache hints for a lookup of `k` a few events ahead (as
+    /// `Table::prefetch`): its control group, then its entry, then the
+    /// contacts and covers the entry points to. Whatever the table's size:
+    /// a customer's contacts spill to the heap, where they do not stay in
+    /// cache as the entries do.
+    #[inline]
+    pub fn prefetch(&self, k: &CustomerKey, step: Step) {
+        let h = hash(k);
+        for (probe, raw) in self.raw.probes() {
+            match step {
+                Step::Group => probe.group_always(raw, h),
+                Step::Entry => {
+                    probe.entry_always(raw, h);
+                }
+                Step::Key => {
+                    if let Some(e) = probe.entry_always(raw, h) {
+                        e.1.prefetch_heap();
+                    }
+                }
+            }
+        }
     }
 
     /// Moves up to `n` customers into a larger table, if the table is

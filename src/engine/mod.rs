@@ -400,6 +400,10 @@ impl Engine {
     fn prefetch(&self, ev: &Event, step: probe::Step) {
         let s = &self.state;
         s.dedup.prefetch(&ev.id, step);
+        if let Body::TicketCreated { customer, .. } | Body::CallQueued { customer, .. } = &ev.body {
+            s.customers
+                .prefetch(&customers::customer_key(customer), step);
+        }
         match &ev.body {
             Body::TicketCreated { ticket, .. } if step == probe::Step::Group => {
                 s.tickets.prefetch(ticket, step)

@@ -73,6 +73,12 @@ impl Probe {
         if !Self::wants(t) {
             return None;
         }
+        self.ctrl_of(t)
+    }
+
+    /// As `ctrl`, whatever `t`'s size.
+    #[inline]
+    fn ctrl_of<T>(&self, t: &HashTable<T>) -> Option<(usize, usize)> {
         let buckets = t.num_buckets();
         if self.buckets.load(Relaxed) == buckets {
             return Some((self.ctrl.load(Relaxed), buckets - 1));
@@ -114,6 +120,30 @@ impl Probe {
     #[inline]
     pub fn entry<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
         self.ctrl(t)?;
+        let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
+        let at = e as *const T as usize;
+        prefetch(at);
+        prefetch(at + std::mem::size_of::<T>() - 1);
+        Some(e)
+    }
+}
+
+/// Hints for a table whose entries point to more of what a lookup reads
+/// (a customer's contacts): hinted whatever its size, because what its
+/// entries point to may not stay in cache when the entries do.
+impl Probe {
+    /// [`Probe::group`], whatever the table's size.
+    #[inline]
+    pub fn group_always<T>(&self, t: &HashTable<T>, hash: u64) {
+        if let Some((ctrl, mask)) = self.ctrl_of(t) {
+            prefetch(ctrl + (hash as usize & mask));
+        }
+    }
+
+    /// [`Probe::entry`], whatever the table's size.
+    #[inline]
+    pub fn entry_always<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
+        self.ctrl_of(t)?;
         let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
         let at = e as *const T as usize;
         prefetch(at);
@@ -181,5 +211,27 @@ mod tests {
         let p = Probe::default();
         assert!(p.ctrl(&t).is_none());
         assert!(p.entry(&t, 1).is_none());
+    }
+
+    /// A table hinted whatever its size finds its entries as a large one
+    /// does.
+    #[test]
+    fn small_tables_hinted_always_find_their_entries() {
+        let mut t: HashTable<u64> = HashTable::new();
+        let p = Probe::default();
+        assert!(p.entry_always(&t, 1).is_none(), "empty: nothing to find");
+        let keys: Vec<u64> = (0..5u64).map(|i| i * 4099 + 3).collect();
+        for &k in &keys {
+            t.insert_unique(k, k, |&h| h);
+        }
+        assert!(!Probe::wants(&t));
+        let (ctrl, mask) = p.ctrl_of(&t).expect("not empty");
+        assert_eq!(mask + 1, t.num_buckets());
+        for &k in &keys {
+            let i = t.find_bucket_index(k, |&x| x == k).expect("present");
+            let at = t.get_bucket(i).expect("full") as *const u64 as usize;
+            assert_eq!(at, ctrl - (i + 1) * 8, "entry {i} below the control bytes");
+            assert_eq!(p.entry_always(&t, k), Some(&k));
+        }
     }
 }

@@ -249,6 +249,22 @@ impl Cover {
 pub const MAX_CONTACT_ENTRIES: usize = 64;
 
 impl Customer {
+    /// Cache hints for what this customer keeps on the heap: the first
+    /// lines of its spilled contacts, and its covers' box.
+    #[inline]
+    pub fn prefetch_heap(&self) {
+        if self.contacts.spilled() {
+            let at = self.contacts.as_ptr() as usize;
+            let bytes = self.contacts.len() * std::mem::size_of::<Contact>();
+            for line in (0..bytes.min(256)).step_by(64) {
+                super::probe::prefetch(at + line);
+            }
+        }
+        if let Some(v) = &self.covers {
+            super::probe::prefetch(&**v as *const Vec<Cover> as usize);
+        }
+    }
+
     /// Whether a contact at `(ts, key)` of category `cat` has an earlier
     /// compatible one within `w`.
     pub fn has_earlier(&self, ts: i64, key: u64, cat: u32, w: i64) -> bool {
