@@ -120,11 +120,7 @@ impl Probe {
     #[inline]
     pub fn entry<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
         self.ctrl(t)?;
-        let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
-        let at = e as *const T as usize;
-        prefetch(at);
-        prefetch(at + std::mem::size_of::<T>() - 1);
-        Some(e)
+        first_entry(t, hash)
     }
 }
 
@@ -144,12 +140,18 @@ impl Probe {
     #[inline]
     pub fn entry_always<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
         self.ctrl_of(t)?;
-        let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
-        let at = e as *const T as usize;
-        prefetch(at);
-        prefetch(at + std::mem::size_of::<T>() - 1);
-        Some(e)
+        first_entry(t, hash)
     }
+}
+
+/// Asks for the first entry of `t` filed under `hash`, and returns it.
+#[inline]
+fn first_entry<T>(t: &HashTable<T>, hash: u64) -> Option<&T> {
+    let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
+    let at = e as *const T as usize;
+    prefetch(at);
+    prefetch(at + std::mem::size_of::<T>() - 1);
+    Some(e)
 }
 
 impl Clone for Probe {
