@@ -387,7 +387,9 @@ impl Engine {
     /// cache it does nothing; once they do not, the lines the next events'
     /// lookups wait on (the dedup set's and the ticket or call table's
     /// control group, then the entry, then its id) are asked for a few
-    /// events early, so those waits overlap (`src/engine/probe.rs`).
+    /// events early, so those waits overlap (`src/engine/probe.rs`). A new
+    /// contact's customer is hinted at any size, with the contacts and
+    /// covers its entry points to.
     #[inline]
     pub fn prefetch_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a Event>) {
         for (k, step) in PREFETCH_STEPS {

@@ -14,7 +14,9 @@
 //! changes no data, so an address that is wrong (a different hashbrown
 //! layout) costs a wasted hint, never a wrong result. Tables smaller than
 //! [`MIN_BYTES`] are not hinted at all: they stay in cache, where the
-//! hashing a hint takes would be pure cost.
+//! hashing a hint takes would be pure cost. The exception is a table whose
+//! entries point to more that a lookup reads (a customer's contacts on the
+//! heap), hinted through the `*_always` steps whatever its size.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
