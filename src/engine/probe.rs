@@ -98,8 +98,8 @@ impl Probe {
     /// First step: the control group a lookup of `hash` reads first.
     #[inline]
     pub fn group<T>(&self, t: &HashTable<T>, hash: u64) {
-        if let Some((ctrl, mask)) = self.ctrl(t) {
-            prefetch(ctrl + (hash as usize & mask));
+        if Self::wants(t) {
+            self.group_always(t, hash);
         }
     }
 
@@ -121,8 +121,11 @@ impl Probe {
     /// `hash` (almost always the one looked for), which is returned.
     #[inline]
     pub fn entry<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
-        self.ctrl(t)?;
-        first_entry(t, hash)
+        if Self::wants(t) {
+            self.entry_always(t, hash)
+        } else {
+            None
+        }
     }
 }
 
@@ -141,19 +144,12 @@ impl Probe {
     /// [`Probe::entry`], whatever the table's size.
     #[inline]
     pub fn entry_always<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
-        self.ctrl_of(t)?;
-        first_entry(t, hash)
+        let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
+        let at = e as *const T as usize;
+        prefetch(at);
+        prefetch(at + std::mem::size_of::<T>() - 1);
+        Some(e)
     }
-}
-
-/// Asks for the first entry of `t` filed under `hash`, and returns it.
-#[inline]
-fn first_entry<T>(t: &HashTable<T>, hash: u64) -> Option<&T> {
-    let e = t.get_bucket(t.iter_hash_buckets(hash).next()?)?;
-    let at = e as *const T as usize;
-    prefetch(at);
-    prefetch(at + std::mem::size_of::<T>() - 1);
-    Some(e)
 }
 
 impl Clone for Probe {
