@@ -43,6 +43,7 @@ mod keys;
 mod labels;
 mod per_agent;
 mod probe;
+pub use probe::prefetch_value;
 mod quad_heap;
 mod state;
 mod table;

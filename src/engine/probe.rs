@@ -40,6 +40,20 @@ pub fn prefetch(addr: usize) {
     let _ = addr;
 }
 
+/// Asks the CPU to bring in every cache line of `v` without reading it: for
+/// a value another thread wrote (a decoded batch handed over), whose first
+/// read would otherwise wait on the other core's cache.
+#[inline(always)]
+pub fn prefetch_value<T>(v: &T) {
+    let start = v as *const T as usize;
+    let end = start + std::mem::size_of::<T>();
+    let mut line = start & !63;
+    while line < end {
+        prefetch(line);
+        line += 64;
+    }
+}
+
 /// The steps of warming one lookup, each issued a few events after the
 /// one before it, so that what it reads was asked for by the step before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,6 +13,11 @@ use crate::event::Event;
 const HANDOFF: usize = 2048;
 /// Batches in flight between the two threads (the reader's lead).
 const IN_FLIGHT: usize = 4;
+/// How many lines ahead the applying thread asks for a decoded line's
+/// bytes: before the engine's first hint reads the event
+/// ([`crate::engine::Engine::prefetch_ahead`], six ahead), since the
+/// reading thread wrote it on another core.
+const LINE_AHEAD: usize = 10;
 
 /// Why reading and applying stopped early.
 pub(super) enum Stop {
@@ -178,6 +183,9 @@ pub(super) fn pipelined<R: BufRead + Send>(
             let mut lines = b.lines.drain(..);
             while let Some(d) = lines.next() {
                 let rest = lines.as_slice();
+                if let Some(ahead) = rest.get(LINE_AHEAD - 1) {
+                    crate::engine::prefetch_value(ahead);
+                }
                 a.prefetch_ahead(|k| rest.get(k - 1).and_then(|d| d.event.as_ref().ok()));
                 a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
             }
