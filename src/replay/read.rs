@@ -248,7 +248,7 @@ fn read_line_appended<R: BufRead>(
         if chunk.is_empty() {
             return Ok((consumed, len));
         }
-        let (part, done) = match chunk.iter().position(|&c| c == b'\n') {
+        let (part, done) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], i + 1),
             None => (chunk, chunk.len()),
         };
