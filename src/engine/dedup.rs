@@ -131,28 +131,27 @@ impl Dedup {
     }
 
     /// Cache hints ahead of [`Dedup::insert`] of `id` (see
-    /// `src/engine/probe.rs`): the control group its probe reads, then the
-    /// entries a new id is written to; nothing while the set fits in cache.
+    /// `src/engine/probe.rs`), all in the first step: the control group
+    /// its probe reads, and the entries a new id is written to, whose
+    /// address the hash gives without reading the group; nothing while the
+    /// set fits in cache.
     #[inline]
     pub fn prefetch(&self, id: &str, step: Step) {
-        if step == Step::Key {
+        if step != Step::Group {
             return;
         }
         let h = hash(id);
-        if step == Step::Group {
-            // Where the id is looked for: the new set, and the old one
-            // while the set grows.
-            for (probe, raw) in self.seen.raw.probes() {
-                if Probe::wants(raw) {
-                    probe.group(raw, h);
-                }
-            }
-        } else {
-            // Where a new id goes.
-            let (probe, raw) = self.seen.raw.probe();
+        // Where the id is looked for: the new set, and the old one while
+        // the set grows.
+        for (probe, raw) in self.seen.raw.probes() {
             if Probe::wants(raw) {
-                probe.vacancy(raw, h);
+                probe.group(raw, h);
             }
+        }
+        // Where a new id goes.
+        let (probe, raw) = self.seen.raw.probe();
+        if Probe::wants(raw) {
+            probe.vacancy(raw, h);
         }
     }
 
