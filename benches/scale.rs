@@ -9,9 +9,11 @@
 //! chunks of a steady workload on their open tickets — replies, customer
 //! replies, status changes between open and pending and assignments, each
 //! on a ticket drawn uniformly from that engine's open tickets, so no ticket
-//! opens or closes — decoded beforehand, so the timing is apply alone. Each
-//! engine applies two chunks a round, alternately `hinted` (with
-//! `Engine::prefetch_ahead`, as `frontline replay`'s applying thread) and
+//! opens or closes — decoded beforehand, with the keys of their cache hints
+//! (`HintKeys`, which `frontline replay`'s reading thread computes), so the
+//! timing is apply alone. Each engine applies two chunks a round,
+//! alternately `hinted` (with `Engine::prefetch_ahead`, as `frontline
+//! replay`'s applying thread) and
 //! `plain` (one event after another), the order swapped each round. Each
 //! chunk's wall and thread CPU time are kept; the report is the median
 //! events/s of each size and mode, the median of the per-round ratios to
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use frontline::config::Config;
 use frontline::decode::decode;
-use frontline::engine::Engine;
+use frontline::engine::{Engine, HintKeys};
 use frontline::event::Event;
 use frontline::huge_pages::HugePageAlloc;
 
@@ -99,14 +101,13 @@ impl Sized {
         (s, longest)
     }
 
-    /// Applies `events`, with cache hints (as `frontline replay`'s applying
-    /// thread does) or one after another.
-    fn apply(&mut self, events: &mut Vec<Event>, hinted: bool) {
+    /// Applies `events`, with cache hints from the keys of each (as
+    /// `frontline replay`'s applying thread does, its reading thread having
+    /// computed the keys) or one after another.
+    fn apply(&mut self, events: &mut Vec<Event>, keys: &[HintKeys], hinted: bool) {
         if hinted {
-            let mut evs = events.drain(..);
-            while let Some(ev) = evs.next() {
-                let rest = evs.as_slice();
-                self.engine.prefetch_ahead(|k| rest.get(k - 1));
+            for (i, ev) in events.drain(..).enumerate() {
+                self.engine.prefetch_ahead(|k| keys.get(i + k));
                 self.engine.apply(ev);
             }
         } else {
@@ -223,13 +224,16 @@ fn main() {
     // The same hour of workload for every engine, untimed: each one's
     // dedup memory then holds a horizon of ids and expires as it inserts.
     let mut events = Vec::with_capacity(chunk);
+    let mut keys = Vec::with_capacity(chunk);
     for s in &mut engines {
         let t = Instant::now();
         let mut left = warm;
         while left > 0 {
             let k = left.min(chunk.max(1));
             events.extend((0..k).map(|_| s.next()));
-            s.apply(&mut events, true);
+            keys.clear();
+            keys.extend(events.iter().map(HintKeys::of));
+            s.apply(&mut events, &keys, true);
             left -= k;
         }
         println!(
@@ -258,8 +262,10 @@ fn main() {
             for m in [round % 2, 1 - round % 2] {
                 events.clear();
                 events.extend((0..chunk).map(|_| s.next()));
+                keys.clear();
+                keys.extend(events.iter().map(HintKeys::of));
                 let (t0, c0) = (Instant::now(), thread_cpu());
-                s.apply(&mut events, m == 0);
+                s.apply(&mut events, &keys, m == 0);
                 let (tw, tc) = (t0.elapsed(), thread_cpu() - c0);
                 w[m][i] = chunk as f64 / tw.as_secs_f64();
                 c[m][i] = chunk as f64 / tc.as_secs_f64();

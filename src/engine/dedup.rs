@@ -85,7 +85,7 @@ impl Default for Dedup {
     }
 }
 
-fn hash(id: &str) -> u64 {
+pub(super) fn hash(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
@@ -130,17 +130,16 @@ impl Dedup {
         self.seen.raw.capacity()
     }
 
-    /// Cache hints ahead of [`Dedup::insert`] of `id` (see
+    /// Cache hints ahead of [`Dedup::insert`] of the id hashed `h` (see
     /// `src/engine/probe.rs`), all in the first step: the control group
     /// its probe reads, and the entries a new id is written to, whose
     /// address the hash gives without reading the group; nothing while the
     /// set fits in cache.
     #[inline]
-    pub fn prefetch(&self, id: &str, step: Step) {
+    pub fn prefetch(&self, h: u64, step: Step) {
         if step != Step::Group {
             return;
         }
-        let h = hash(id);
         // Where the id is looked for: the new set, and the old one while
         // the set grows.
         for (probe, raw) in self.seen.raw.probes() {

@@ -19,7 +19,8 @@
 //! - `sla_engine`, `sla_clocked`, `sla_hooks` — SLA clocks;
 //! - `per_agent` — per-agent credit; `families` — state → [`crate::metrics::Snapshot`];
 //! - `state`, `keys`, `labels`, `table`, `window`, `dedup`, `quad_heap` — the
-//!   data structures they share; `probe` — cache hints for their lookups;
+//!   data structures they share; `probe` — cache hints for their lookups,
+//!   `hints` — the engine's hints for the events about to be applied;
 //! - `freeze`, `held_ids` — the copy of the state a checkpoint is encoded
 //!   from while the engine goes on; `changes`, `customer_table` — what
 //!   changed since the last copy, for checkpoints of changes.
@@ -38,6 +39,8 @@ mod changes;
 mod customer_table;
 mod growing;
 mod held_ids;
+mod hints;
+pub use hints::HintKeys;
 mod id_pool;
 mod keys;
 mod labels;
@@ -82,14 +85,6 @@ pub use dedup_log::{LogTail, Segment};
 
 mod freeze;
 pub use freeze::{FrozenState, Mirror, Spare, StateChanges};
-
-/// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
-/// step reads what the one two events earlier asked for.
-const PREFETCH_STEPS: [(usize, probe::Step); 3] = [
-    (6, probe::Step::Group),
-    (4, probe::Step::Entry),
-    (2, probe::Step::Key),
-];
 
 mod families;
 
@@ -379,47 +374,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Cache hints for the events a caller is about to apply: `ahead(k)`
-    /// is the event `k` places after the one it applies next (`None` past
-    /// the end or for a line that did not decode). Only a hint: state and
-    /// output are the same with or without it. While the tables fit in
-    /// cache it does nothing; once they do not, the lines the next events'
-    /// lookups wait on (the dedup set's and the ticket or call table's
-    /// control group, then the entry, then its id) are asked for a few
-    /// events early, so those waits overlap (`src/engine/probe.rs`). A new
-    /// contact's customer is hinted at any size, with the contacts and
-    /// covers its entry points to.
-    #[inline]
-    pub fn prefetch_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a Event>) {
-        for (k, step) in PREFETCH_STEPS {
-            if let Some(ev) = ahead(k) {
-                self.prefetch(ev, step);
-            }
-        }
-    }
-
-    fn prefetch(&self, ev: &Event, step: probe::Step) {
-        let s = &self.state;
-        s.dedup.prefetch(&ev.id, step);
-        if let Body::TicketCreated { customer, .. } | Body::CallQueued { customer, .. } = &ev.body {
-            s.customers
-                .prefetch(&customers::customer_key(customer), step);
-        }
-        match &ev.body {
-            Body::TicketCreated { ticket, .. } if step == probe::Step::Group => {
-                s.tickets.prefetch(ticket, step)
-            }
-            Body::CallQueued { call, .. } if step == probe::Step::Group => {
-                s.calls.prefetch(call, step)
-            }
-            body => match body.entity() {
-                EntityRef::Ticket(t) => s.tickets.prefetch(t, step),
-                EntityRef::Call(c) => s.calls.prefetch(c, step),
-                EntityRef::None => {}
-            },
-        }
     }
 
     /// Moves up to `n` entries of each table that is growing into its

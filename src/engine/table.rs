@@ -109,11 +109,10 @@ impl<V: Send + 'static> Table<V> {
         self.raw.find(hash_id(id), |e| key.matches(&e.0)).map(Slot)
     }
 
-    /// A cache hint ahead of a lookup of `id` (see [`super::probe`]);
-    /// nothing for a table that fits in cache.
+    /// A cache hint ahead of a lookup of the id hashed `hash` ([`hash_id`],
+    /// see [`super::probe`]); nothing for a table that fits in cache.
     #[inline]
-    pub fn prefetch(&self, id: &str, step: Step) {
-        let hash = hash_id(id);
+    pub fn prefetch(&self, hash: u64, step: Step) {
         for (probe, raw) in self.raw.probes() {
             if !Probe::wants(raw) {
                 continue;

@@ -10,7 +10,7 @@ use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BAT
 use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::DecodeError;
-use crate::engine::Engine;
+use crate::engine::{Engine, HintKeys};
 use crate::event::Event;
 use crate::export;
 use crate::metrics::{HistValue, Snapshot, Value};
@@ -82,7 +82,7 @@ impl<'a> Apply<'a> {
     /// The engine's cache hints for the events about to be applied
     /// ([`Engine::prefetch_ahead`]).
     #[inline]
-    pub(super) fn prefetch_ahead<'e>(&self, ahead: impl Fn(usize) -> Option<&'e Event>) {
+    pub(super) fn prefetch_ahead<'e>(&self, ahead: impl Fn(usize) -> Option<&'e HintKeys>) {
         self.engine.prefetch_ahead(ahead);
     }
 

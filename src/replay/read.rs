@@ -7,6 +7,7 @@ use std::io::{self, BufRead};
 use super::apply::Apply;
 use super::ReplayError;
 use crate::decode::DecodeError;
+use crate::engine::HintKeys;
 use crate::event::Event;
 
 /// Lines handed from the reading thread to the applying one at a time.
@@ -14,9 +15,9 @@ const HANDOFF: usize = 2048;
 /// Batches in flight between the two threads (the reader's lead).
 const IN_FLIGHT: usize = 4;
 /// How many lines ahead the applying thread asks for a decoded line's
-/// bytes: before the engine's first hint reads the event
+/// bytes: before the engine's first hint reads its keys
 /// ([`crate::engine::Engine::prefetch_ahead`], six ahead), since the
-/// reading thread wrote it on another core.
+/// reading thread wrote them on another core.
 const LINE_AHEAD: usize = 10;
 
 /// Why reading and applying stopped early.
@@ -106,6 +107,8 @@ struct Decoded {
     start: usize,
     end: usize,
     event: Result<Event, DecodeError>,
+    /// The keys of the event's cache hints, computed on the reading thread.
+    keys: Option<HintKeys>,
 }
 
 /// The reading thread: reads, splits and decodes batches of lines and
@@ -141,12 +144,14 @@ fn read_batches<R: BufRead>(
                         continue;
                     }
                     let event = decode_line(&b.text[s..e], full_len, max);
+                    let keys = event.as_ref().ok().map(HintKeys::of);
                     b.lines.push(Decoded {
                         lineno,
                         pos,
                         start: s,
                         end: e,
                         event,
+                        keys,
                     });
                 }
                 Err(e) => {
@@ -186,7 +191,7 @@ pub(super) fn pipelined<R: BufRead + Send>(
                 if let Some(ahead) = rest.get(LINE_AHEAD - 1) {
                     crate::engine::prefetch_value(ahead);
                 }
-                a.prefetch_ahead(|k| rest.get(k - 1).and_then(|d| d.event.as_ref().ok()));
+                a.prefetch_ahead(|k| rest.get(k - 1).and_then(|d| d.keys.as_ref()));
                 a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
             }
             drop(lines);

@@ -1,0 +1,153 @@
+//! The engine's cache hints for the events a caller is about to apply
+//! (`src/engine/probe.rs` says how a hint works).
+//!
+//! A hint needs only the hashes of an event's keys: its id (the dedup
+//! memory), its customer (a new contact) and its ticket or call. They are
+//! computed once per event, as [`HintKeys`], by whoever holds the decoded
+//! events (a pipelined replay's reading thread, a live worker after
+//! decoding a batch), so the three steps of a hint read a few bytes
+//! instead of hashing the event's ids again each time.
+
+use super::customers::{customer_key, CustomerKey};
+use super::{dedup, probe, table, Engine};
+use crate::event::{Body, EntityRef, Event};
+
+/// How many events ahead [`Engine::prefetch_ahead`] takes each step: each
+/// step reads what the one two events earlier asked for.
+const PREFETCH_STEPS: [(usize, probe::Step); 3] = [
+    (6, probe::Step::Group),
+    (4, probe::Step::Entry),
+    (2, probe::Step::Key),
+];
+
+/// The hashes of an event's keys that its hints use ([`HintKeys::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HintKeys {
+    /// The event id, as the dedup memory hashes it.
+    id: u64,
+    /// The customer of a new contact.
+    customer: Option<CustomerKey>,
+    /// The ticket or call, as their tables hash it.
+    entity: Entity,
+}
+
+/// Which table an event looks up, by the hash of its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entity {
+    None,
+    /// A new ticket or call: only where it will go is asked for.
+    NewTicket(u64),
+    NewCall(u64),
+    /// An existing one: its group, entry and id, in three steps.
+    Ticket(u64),
+    Call(u64),
+}
+
+impl HintKeys {
+    /// The keys of `ev`; a pure function of it, so any thread may compute it.
+    pub fn of(ev: &Event) -> HintKeys {
+        let customer = match &ev.body {
+            Body::TicketCreated { customer, .. } | Body::CallQueued { customer, .. } => {
+                Some(customer_key(customer))
+            }
+            _ => None,
+        };
+        let entity = match &ev.body {
+            Body::TicketCreated { ticket, .. } => Entity::NewTicket(table::hash_id(ticket)),
+            Body::CallQueued { call, .. } => Entity::NewCall(table::hash_id(call)),
+            body => match body.entity() {
+                EntityRef::Ticket(t) => Entity::Ticket(table::hash_id(t)),
+                EntityRef::Call(c) => Entity::Call(table::hash_id(c)),
+                EntityRef::None => Entity::None,
+            },
+        };
+        HintKeys {
+            id: dedup::hash(&ev.id),
+            customer,
+            entity,
+        }
+    }
+}
+
+impl Engine {
+    /// Cache hints for the events a caller is about to apply: `ahead(k)`
+    /// is the keys of the event `k` places after the one it applies next
+    /// (`None` past the end or for a line that did not decode). Only a
+    /// hint: state and output are the same with or without it. While the
+    /// tables fit in cache it does nothing; once they do not, the lines
+    /// the next events' lookups wait on (the dedup set's and the ticket or
+    /// call table's control group, then the entry, then its id) are asked
+    /// for a few events early, so those waits overlap. A new contact's
+    /// customer is hinted at any size, with the contacts and covers its
+    /// entry points to.
+    #[inline]
+    pub fn prefetch_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a HintKeys>) {
+        for (k, step) in PREFETCH_STEPS {
+            if let Some(keys) = ahead(k) {
+                self.prefetch(keys, step);
+            }
+        }
+    }
+
+    fn prefetch(&self, keys: &HintKeys, step: probe::Step) {
+        let s = &self.state;
+        s.dedup.prefetch(keys.id, step);
+        if let Some(c) = &keys.customer {
+            s.customers.prefetch(c, step);
+        }
+        match keys.entity {
+            Entity::NewTicket(h) if step == probe::Step::Group => s.tickets.prefetch(h, step),
+            Entity::NewCall(h) if step == probe::Step::Group => s.calls.prefetch(h, step),
+            Entity::Ticket(h) => s.tickets.prefetch(h, step),
+            Entity::Call(h) => s.calls.prefetch(h, step),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(line: &str) -> HintKeys {
+        HintKeys::of(&crate::decode::decode(line.as_bytes(), 1 << 16).expect("valid event"))
+    }
+
+    /// The hints ask for the lines of the keys the engine looks up: the
+    /// same hashes as the dedup memory and the tables, in the same table.
+    #[test]
+    fn hint_keys_hash_each_key_as_its_table_does() {
+        let k = keys(
+            r#"{"event_id":"e-1","type":"ticket.created","ts":1,"ticket_id":"t-1","customer_id":"c-1","channel":"email","priority":"normal","queue":"q"}"#,
+        );
+        assert_eq!(k.id, dedup::hash("e-1"));
+        assert_eq!(k.customer, Some(customer_key("c-1")));
+        assert_eq!(k.entity, Entity::NewTicket(table::hash_id("t-1")));
+
+        let k = keys(
+            r#"{"event_id":"e-2","type":"call.queued","ts":1,"call_id":"k-1","customer_id":"c-2","channel":"phone","queue":"q"}"#,
+        );
+        assert_eq!(k.customer, Some(customer_key("c-2")));
+        assert_eq!(k.entity, Entity::NewCall(table::hash_id("k-1")));
+
+        let k = keys(r#"{"event_id":"e-3","type":"ticket.resolved","ts":1,"ticket_id":"t-1"}"#);
+        assert_eq!(
+            (k.customer, k.entity),
+            (None, Entity::Ticket(table::hash_id("t-1")))
+        );
+
+        let k = keys(r#"{"event_id":"e-4","type":"call.ended","ts":1,"call_id":"k-1"}"#);
+        assert_eq!(
+            (k.customer, k.entity),
+            (None, Entity::Call(table::hash_id("k-1")))
+        );
+
+        let k = keys(
+            r#"{"event_id":"e-5","type":"agent.status_changed","ts":1,"agent_id":"a","status":"available"}"#,
+        );
+        assert_eq!(
+            (k.id, k.customer, k.entity),
+            (dedup::hash("e-5"), None, Entity::None)
+        );
+    }
+}
