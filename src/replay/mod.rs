@@ -17,6 +17,7 @@ use crate::decode::REASONS;
 
 mod apply;
 pub mod backfill;
+mod handoff;
 mod output;
 mod read;
 

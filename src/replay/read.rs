@@ -5,6 +5,7 @@
 use std::io::{self, BufRead};
 
 use super::apply::Apply;
+use super::handoff::{Handoff, Side};
 use super::ReplayError;
 use crate::decode::DecodeError;
 use crate::engine::HintKeys;
@@ -13,7 +14,10 @@ use crate::event::Event;
 /// Lines handed from the reading thread to the applying one at a time.
 const HANDOFF: usize = 2048;
 /// Batches in flight between the two threads (the reader's lead).
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 8;
+/// A reader that found the queue full resumes once it holds this many
+/// ([`Handoff`]).
+const RESUME_AT: usize = 2;
 /// How many lines ahead the applying thread asks for a decoded line's
 /// bytes: before the engine's first hint reads its keys
 /// ([`crate::engine::Engine::prefetch_ahead`], six ahead), since the
@@ -114,16 +118,11 @@ struct Decoded {
 /// The reading thread: reads, splits and decodes batches of lines and
 /// sends them in order; stops at the end of input, on a read error (sent
 /// last) or when the applying side hangs up.
-fn read_batches<R: BufRead>(
-    mut reader: R,
-    max: usize,
-    tx: std::sync::mpsc::SyncSender<Batch>,
-    spare: std::sync::mpsc::Receiver<Batch>,
-) {
+fn read_batches<R: BufRead>(mut reader: R, max: usize, queue: &Handoff<Batch>) {
     let mut lineno = 0u64;
     let mut pos = 0u64;
     loop {
-        let mut b = spare.try_recv().unwrap_or_default();
+        let mut b = queue.take_spare().unwrap_or_default();
         b.text.clear();
         b.lines.clear();
         let mut done = false;
@@ -162,7 +161,7 @@ fn read_batches<R: BufRead>(
             }
         }
         b.last_lineno = lineno;
-        if tx.send(b).is_err() || done {
+        if !queue.send(b) || done {
             return;
         }
     }
@@ -176,15 +175,17 @@ pub(super) fn pipelined<R: BufRead + Send>(
     max: usize,
     a: &mut Apply,
 ) -> Result<(), Stop> {
-    use std::sync::mpsc;
+    let queue = Handoff::new(IN_FLIGHT, RESUME_AT);
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
-        let (spare_tx, spare_rx) = mpsc::channel::<Batch>();
+        let _hangs_up = queue.guard(Side::Applier);
         std::thread::Builder::new()
             .name("replay-read".into())
-            .spawn_scoped(scope, move || read_batches(reader, max, tx, spare_rx))
+            .spawn_scoped(scope, || {
+                let _closes = queue.guard(Side::Reader);
+                read_batches(reader, max, &queue)
+            })
             .map_err(Stop::Input)?;
-        for mut b in rx {
+        while let Some(mut b) = queue.recv() {
             let mut lines = b.lines.drain(..);
             while let Some(d) = lines.next() {
                 let rest = lines.as_slice();
@@ -199,8 +200,7 @@ pub(super) fn pipelined<R: BufRead + Send>(
             if let Some(e) = b.error.take() {
                 return Err(Stop::Input(e));
             }
-            // The reader may have finished: the buffer is then dropped.
-            let _ = spare_tx.send(b);
+            queue.give_back(b);
         }
         Ok(())
     })
