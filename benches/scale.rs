@@ -9,12 +9,13 @@
 //! chunks of a steady workload on their open tickets — replies, customer
 //! replies, status changes between open and pending and assignments, each
 //! on a ticket drawn uniformly from that engine's open tickets, so no ticket
-//! opens or closes — decoded beforehand, with the keys of their cache hints
-//! (`HintKeys`, which `frontline replay`'s reading thread computes), so the
+//! opens or closes — decoded beforehand, with their keys' hashes
+//! (`EventKeys`, which `frontline replay`'s reading thread computes), so the
 //! timing is apply alone. Each engine applies two chunks a round,
-//! alternately `hinted` (with `Engine::prefetch_ahead`, as `frontline
-//! replay`'s applying thread) and
-//! `plain` (one event after another), the order swapped each round. Each
+//! alternately `hinted` (with `Engine::prefetch_ahead` and
+//! `Engine::apply_keyed`, as `frontline replay`'s applying thread) and
+//! `plain` (`Engine::apply`, which hashes the keys itself, one event after
+//! another), the order swapped each round. Each
 //! chunk's wall and thread CPU time are kept; the report is the median
 //! events/s of each size and mode, the median of the per-round ratios to
 //! 10 k, and of hinted to plain.
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use frontline::config::Config;
 use frontline::decode::decode;
-use frontline::engine::{Engine, HintKeys};
+use frontline::engine::{Engine, EventKeys};
 use frontline::event::Event;
 use frontline::huge_pages::HugePageAlloc;
 
@@ -101,14 +102,14 @@ impl Sized {
         (s, longest)
     }
 
-    /// Applies `events`, with cache hints from the keys of each (as
-    /// `frontline replay`'s applying thread does, its reading thread having
-    /// computed the keys) or one after another.
-    fn apply(&mut self, events: &mut Vec<Event>, keys: &[HintKeys], hinted: bool) {
+    /// Applies `events`, with cache hints from the keys of each and by
+    /// those keys (as `frontline replay`'s applying thread does, its reading
+    /// thread having computed the keys), or one after another.
+    fn apply(&mut self, events: &mut Vec<Event>, keys: &[EventKeys], hinted: bool) {
         if hinted {
             for (i, ev) in events.drain(..).enumerate() {
                 self.engine.prefetch_ahead(|k| keys.get(i + k));
-                self.engine.apply(ev);
+                self.engine.apply_keyed(ev, &keys[i]);
             }
         } else {
             for ev in events.drain(..) {
@@ -232,7 +233,7 @@ fn main() {
             let k = left.min(chunk.max(1));
             events.extend((0..k).map(|_| s.next()));
             keys.clear();
-            keys.extend(events.iter().map(HintKeys::of));
+            keys.extend(events.iter().map(EventKeys::of));
             s.apply(&mut events, &keys, true);
             left -= k;
         }
@@ -263,7 +264,7 @@ fn main() {
                 events.clear();
                 events.extend((0..chunk).map(|_| s.next()));
                 keys.clear();
-                keys.extend(events.iter().map(HintKeys::of));
+                keys.extend(events.iter().map(EventKeys::of));
                 let (t0, c0) = (Instant::now(), thread_cpu());
                 s.apply(&mut events, &keys, m == 0);
                 let (tw, tc) = (t0.elapsed(), thread_cpu() - c0);

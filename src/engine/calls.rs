@@ -3,12 +3,13 @@
 //! the call once and hands the event to one named handler per event type
 //! and phase; an event its phase does not allow is out of order.
 
+use super::customers::customer_key;
 use super::keys::dims;
 use super::state::{Call, CallPhase};
 use super::table::{self, Slot};
 use super::timers::TimerKind;
 use super::window::{DurMetric, WindowCount};
-use super::{Engine, ExemplarSource, HistId, LabelId};
+use super::{Engine, EventKeys, ExemplarSource, HistId, LabelId};
 use crate::event::{Body, Channel, EntityRef, Id, Priority};
 
 /// The call an event applies to, as it was before the event.
@@ -25,7 +26,7 @@ struct Before {
 impl Engine {
     /// `call.queued`: a new call (a second one with the same id is out of
     /// order), its answer clock, its contact, then the events held for it.
-    pub(super) fn call_queued(&mut self, ts: i64, body: Body) {
+    pub(super) fn call_queued(&mut self, ts: i64, body: Body, keys: &EventKeys) {
         let ty = body.event_type();
         let Body::CallQueued {
             call,
@@ -37,17 +38,18 @@ impl Engine {
         else {
             unreachable!("dispatch routes only call.queued here")
         };
-        if self.state.calls.contains_key(&call) {
+        let hash = keys.entity().unwrap_or_else(|| table::hash_id(&call));
+        if self.state.calls.slot_hashed(hash, &call).is_some() {
             return self.out_of_order(ty);
         }
         let q = self.state.queues.resolve(queue.as_deref());
         let mut c = Call::new(ts, channel, q);
-        let hash = table::hash_id(&call);
         self.sla_call_queued(&mut c, &call, hash);
         self.state.calls.insert_hashed(hash, &call, c);
         self.state.metrics.waiting_add(q, ts, 1);
         *bump!(self.state.metrics, calls_offered, q as u32) += 1;
-        self.contact(ts, &call, &customer, category.as_deref(), channel, q);
+        let cust = keys.customer().unwrap_or_else(|| customer_key(&customer));
+        self.contact(ts, &call, cust, category.as_deref(), channel, q);
         self.release_held(&call, false);
     }
 

@@ -62,13 +62,14 @@ impl Engine {
         }
     }
 
-    /// A new contact: counts it, and decides repeats in both directions so
-    /// that the result does not depend on arrival order.
+    /// A new contact of the customer keyed `customer`: counts it, and
+    /// decides repeats in both directions so that the result does not
+    /// depend on arrival order.
     pub(super) fn contact(
         &mut self,
         ts: i64,
         contact_id: &str,
-        customer: &str,
+        customer: CustomerKey,
         category: Option<&str>,
         ch: Channel,
         q: LabelId,
@@ -77,7 +78,7 @@ impl Engine {
         self.win_count(ts, WindowCount::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.settings.repeat_window;
-        let cust = self.state.customers.entry(customer_key(customer));
+        let cust = self.state.customers.entry(customer);
         // Contacts are ordered by (ts, id hash): at equal times the order
         // still does not depend on which arrived first.
         let key = xxhash_rust::xxh3::xxh3_64(contact_id.as_bytes());

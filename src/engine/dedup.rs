@@ -92,7 +92,11 @@ pub(super) fn hash(id: &str) -> u64 {
 impl Dedup {
     /// Records `id` as seen at `now`; false when it was seen before.
     pub fn insert(&mut self, id: &str, now: i64) -> bool {
-        let h = hash(id);
+        self.insert_hashed(hash(id), now)
+    }
+
+    /// [`Dedup::insert`] of the id that hashes to `h` ([`hash`]).
+    pub fn insert_hashed(&mut self, h: u64, now: i64) -> bool {
         if !self.seen.insert(h) {
             return false;
         }

@@ -1,12 +1,14 @@
-//! The engine's cache hints for the events a caller is about to apply
-//! (`src/engine/probe.rs` says how a hint works).
+//! The hashes of an event's keys, and the engine's cache hints for the
+//! events a caller is about to apply (`src/engine/probe.rs` says how a
+//! hint works).
 //!
-//! A hint needs only the hashes of an event's keys: its id (the dedup
-//! memory), its customer (a new contact) and its ticket or call. They are
-//! computed once per event, as [`HintKeys`], by whoever holds the decoded
-//! events (a pipelined replay's reading thread, a live worker after
-//! decoding a batch), so the three steps of a hint read a few bytes
-//! instead of hashing the event's ids again each time.
+//! The engine looks an event up by the hashes of its keys: its id (the
+//! dedup memory), its customer (a new contact) and its ticket or call.
+//! They are computed once per event, as [`EventKeys`], by whoever holds the
+//! decoded events (a pipelined replay's reading thread, a live worker after
+//! decoding a batch), so the three steps of a hint read a few bytes instead
+//! of hashing the event's ids again each time, and so does the engine when
+//! it applies the event ([`Engine::apply_keyed`]).
 
 use super::customers::{customer_key, CustomerKey};
 use super::{dedup, probe, table, Engine};
@@ -20,9 +22,10 @@ const PREFETCH_STEPS: [(usize, probe::Step); 3] = [
     (2, probe::Step::Key),
 ];
 
-/// The hashes of an event's keys that its hints use ([`HintKeys::of`]).
+/// The hashes of an event's keys, for its hints and its lookups
+/// ([`EventKeys::of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HintKeys {
+pub struct EventKeys {
     /// The event id, as the dedup memory hashes it.
     id: u64,
     /// The customer of a new contact.
@@ -43,9 +46,9 @@ enum Entity {
     Call(u64),
 }
 
-impl HintKeys {
+impl EventKeys {
     /// The keys of `ev`; a pure function of it, so any thread may compute it.
-    pub fn of(ev: &Event) -> HintKeys {
+    pub fn of(ev: &Event) -> EventKeys {
         let customer = match &ev.body {
             Body::TicketCreated { customer, .. } | Body::CallQueued { customer, .. } => {
                 Some(customer_key(customer))
@@ -61,10 +64,37 @@ impl HintKeys {
                 EntityRef::None => Entity::None,
             },
         };
-        HintKeys {
+        EventKeys {
             id: dedup::hash(&ev.id),
             customer,
             entity,
+        }
+    }
+
+    /// `ev` with its keys.
+    pub fn with(ev: Event) -> (Event, EventKeys) {
+        let keys = EventKeys::of(&ev);
+        (ev, keys)
+    }
+
+    /// The hash of the event id, as the dedup memory files it.
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The customer of a new contact (`ticket.created`, `call.queued`).
+    pub(super) fn customer(&self) -> Option<CustomerKey> {
+        self.customer
+    }
+
+    /// The hash of the ticket or call the event names or opens, as their
+    /// tables file it.
+    pub(super) fn entity(&self) -> Option<u64> {
+        match self.entity {
+            Entity::None => None,
+            Entity::NewTicket(h) | Entity::NewCall(h) | Entity::Ticket(h) | Entity::Call(h) => {
+                Some(h)
+            }
         }
     }
 }
@@ -81,7 +111,7 @@ impl Engine {
     /// customer is hinted at any size, with the contacts and covers its
     /// entry points to.
     #[inline]
-    pub fn prefetch_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a HintKeys>) {
+    pub fn prefetch_ahead<'a>(&self, ahead: impl Fn(usize) -> Option<&'a EventKeys>) {
         for (k, step) in PREFETCH_STEPS {
             if let Some(keys) = ahead(k) {
                 self.prefetch(keys, step);
@@ -89,7 +119,7 @@ impl Engine {
         }
     }
 
-    fn prefetch(&self, keys: &HintKeys, step: probe::Step) {
+    fn prefetch(&self, keys: &EventKeys, step: probe::Step) {
         let s = &self.state;
         s.dedup.prefetch(keys.id, step);
         if let Some(c) = &keys.customer {
@@ -109,8 +139,8 @@ impl Engine {
 mod tests {
     use super::*;
 
-    fn keys(line: &str) -> HintKeys {
-        HintKeys::of(&crate::decode::decode(line.as_bytes(), 1 << 16).expect("valid event"))
+    fn keys(line: &str) -> EventKeys {
+        EventKeys::of(&crate::decode::decode(line.as_bytes(), 1 << 16).expect("valid event"))
     }
 
     /// The hints ask for the lines of the keys the engine looks up: the

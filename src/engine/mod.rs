@@ -40,7 +40,7 @@ mod customer_table;
 mod growing;
 mod held_ids;
 mod hints;
-pub use hints::HintKeys;
+pub use hints::EventKeys;
 mod id_pool;
 mod keys;
 mod labels;
@@ -317,18 +317,20 @@ impl Engine {
         max_bytes: usize,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
-        self.admit_decoded(crate::decode::decode(bytes, max_bytes), now_ms)
+        let decoded = crate::decode::decode(bytes, max_bytes).map(EventKeys::with);
+        self.admit_decoded(decoded, now_ms)
     }
 
-    /// What [`Engine::ingest`] does once the bytes are decoded: an event
-    /// goes to [`Engine::admit`], a decode error is counted and handed back.
+    /// What [`Engine::ingest`] does once the bytes are decoded (and the
+    /// event's keys hashed): an event goes to [`Engine::admit_keyed`], a
+    /// decode error is counted and handed back.
     pub fn admit_decoded(
         &mut self,
-        decoded: Result<Event, DecodeError>,
+        decoded: Result<(Event, EventKeys), DecodeError>,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
         match decoded {
-            Ok(ev) => self.admit(ev, now_ms),
+            Ok((ev, keys)) => self.admit_keyed(ev, &keys, now_ms),
             Err(e) => {
                 self.record_decode_error(e.reason_index());
                 Err(e)
@@ -340,11 +342,22 @@ impl Engine {
     /// §2) at wall-clock time `now_ms`; one that does not is counted like a
     /// decode error and handed back, and changes nothing else.
     pub fn admit(&mut self, ev: Event, now_ms: i64) -> Result<(), DecodeError> {
+        let keys = EventKeys::of(&ev);
+        self.admit_keyed(ev, &keys, now_ms)
+    }
+
+    /// [`Engine::admit`] of an event whose keys the caller has hashed.
+    pub fn admit_keyed(
+        &mut self,
+        ev: Event,
+        keys: &EventKeys,
+        now_ms: i64,
+    ) -> Result<(), DecodeError> {
         if let Err(e) = self.guard(ev.ts, now_ms) {
             self.record_decode_error(e.reason_index());
             return Err(e);
         }
-        self.apply(ev);
+        self.apply_keyed(ev, keys);
         Ok(())
     }
 
@@ -385,11 +398,19 @@ impl Engine {
 
     /// Applies one valid event.
     pub fn apply(&mut self, ev: Event) {
+        let keys = EventKeys::of(&ev);
+        self.apply_keyed(ev, &keys);
+    }
+
+    /// [`Engine::apply`] of an event whose keys the caller has hashed
+    /// ([`EventKeys::of`] of this event: the lookups go by them).
+    pub fn apply_keyed(&mut self, ev: Event, keys: &EventKeys) {
+        debug_assert_eq!(*keys, EventKeys::of(&ev), "keys of another event");
         self.state.advance_moves(MOVES_PER_EVENT);
         let ty = ev.body.event_type();
         self.state.metrics.events[ty.index()] += 1;
         let now = self.state.clock.map_or(ev.ts, |c| c.max(ev.ts));
-        if !self.state.dedup.insert(&ev.id, now) {
+        if !self.state.dedup.insert_hashed(keys.id(), now) {
             self.state.metrics.duplicates += 1;
             return;
         }
@@ -397,7 +418,7 @@ impl Engine {
             self.state.metrics.late += 1;
         }
         self.advance_clock(ev.ts);
-        self.route(ev);
+        self.route(ev, keys);
         self.fire_overdue();
     }
 
@@ -406,15 +427,15 @@ impl Engine {
     }
 
     /// Holds early arrivals, applies the rest.
-    fn route(&mut self, ev: Event) {
+    fn route(&mut self, ev: Event, keys: &EventKeys) {
         // The entity's slot, found once: the handler starts from it.
-        let (found, ticket) = match ev.body.entity() {
-            EntityRef::Ticket(id) => (self.state.tickets.slot(id), true),
-            EntityRef::Call(id) => (self.state.calls.slot(id), false),
-            EntityRef::None => return self.dispatch(ev, None),
+        let (found, ticket) = match (ev.body.entity(), keys.entity()) {
+            (EntityRef::Ticket(id), Some(h)) => (self.state.tickets.slot_hashed(h, id), true),
+            (EntityRef::Call(id), Some(h)) => (self.state.calls.slot_hashed(h, id), false),
+            _ => return self.dispatch(ev, None, keys),
         };
         if found.is_some() {
-            return self.dispatch(ev, found);
+            return self.dispatch(ev, found, keys);
         }
         let ty = ev.body.event_type();
         if ev.ts < self.watermark() || self.state.held_count >= self.settings.max_held {
@@ -451,7 +472,8 @@ impl Engine {
         self.state.held_count -= list.len();
         list.sort_by_key(|e| e.ts);
         for ev in list {
-            self.dispatch(ev, None);
+            let keys = EventKeys::of(&ev);
+            self.dispatch(ev, None, &keys);
         }
     }
 
@@ -504,11 +526,11 @@ impl Engine {
     }
 
     /// Hands an event to its handler.
-    fn dispatch(&mut self, ev: Event, found: Option<table::Slot>) {
+    fn dispatch(&mut self, ev: Event, found: Option<table::Slot>, keys: &EventKeys) {
         let ts = ev.ts;
         match ev.body {
-            body @ Body::TicketCreated { .. } => self.ticket_created(ts, body),
-            body @ Body::CallQueued { .. } => self.call_queued(ts, body),
+            body @ Body::TicketCreated { .. } => self.ticket_created(ts, body, keys),
+            body @ Body::CallQueued { .. } => self.call_queued(ts, body, keys),
             Body::AgentStatusChanged {
                 agent,
                 status,

@@ -105,8 +105,14 @@ impl<V: Send + 'static> Table<V> {
     /// The slot of `id`.
     #[inline]
     pub fn slot(&self, id: &str) -> Option<Slot> {
+        self.slot_hashed(hash_id(id), id)
+    }
+
+    /// The slot of `id`, whose [`hash_id`] is `hash`.
+    #[inline]
+    pub fn slot_hashed(&self, hash: u64, id: &str) -> Option<Slot> {
         let key = Key::of(id);
-        self.raw.find(hash_id(id), |e| key.matches(&e.0)).map(Slot)
+        self.raw.find(hash, |e| key.matches(&e.0)).map(Slot)
     }
 
     /// A cache hint ahead of a lookup of the id hashed `hash` ([`hash_id`],

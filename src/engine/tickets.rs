@@ -3,11 +3,12 @@
 //! [`Engine::ticket_event`] finds the ticket once and hands the event to
 //! one named handler per event type.
 
+use super::customers::customer_key;
 use super::keys::dims;
 use super::state::{flag, Ticket, NOT_WAITING};
 use super::table::{self, Slot};
 use super::window::{DurMetric, WindowCount};
-use super::{Engine, ExemplarSource, HistId, LabelId};
+use super::{Engine, EventKeys, ExemplarSource, HistId, LabelId};
 use crate::event::{Body, Channel, EntityRef, EventType, Priority, TicketStatus};
 
 /// The ticket an event applies to, as it was before the event.
@@ -35,7 +36,7 @@ impl Engine {
     /// `ticket.created`: a new ticket (a second one with the same id is
     /// out of order), its SLA clocks, its contact, then the events held
     /// for it.
-    pub(super) fn ticket_created(&mut self, ts: i64, body: Body) {
+    pub(super) fn ticket_created(&mut self, ts: i64, body: Body, keys: &EventKeys) {
         let ty = body.event_type();
         let Body::TicketCreated {
             ticket,
@@ -48,13 +49,13 @@ impl Engine {
         else {
             unreachable!("dispatch routes only ticket.created here")
         };
-        if self.state.tickets.contains_key(&ticket) {
+        let hash = keys.entity().unwrap_or_else(|| table::hash_id(&ticket));
+        if self.state.tickets.slot_hashed(hash, &ticket).is_some() {
             return self.out_of_order(ty);
         }
         let q = self.state.queues.resolve(queue.as_deref());
         let mut t = Ticket::new(ts, channel, priority, q);
         self.state.metrics.open_add(t.status, priority, q, 1);
-        let hash = table::hash_id(&ticket);
         self.sla_ticket_created(&mut t, &ticket, hash);
         self.state.tickets.insert_hashed(hash, &ticket, t);
         *bump!(
@@ -63,7 +64,8 @@ impl Engine {
             dims(channel, priority, q)
         ) += 1;
         self.win_count(ts, WindowCount::TicketsCreated, 1);
-        self.contact(ts, &ticket, &customer, category.as_deref(), channel, q);
+        let cust = keys.customer().unwrap_or_else(|| customer_key(&customer));
+        self.contact(ts, &ticket, cust, category.as_deref(), channel, q);
         self.release_held(&ticket, true);
     }
 

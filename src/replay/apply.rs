@@ -10,7 +10,7 @@ use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BAT
 use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::DecodeError;
-use crate::engine::{Engine, HintKeys};
+use crate::engine::{Engine, EventKeys};
 use crate::event::Event;
 use crate::export;
 use crate::metrics::{HistValue, Snapshot, Value};
@@ -82,7 +82,7 @@ impl<'a> Apply<'a> {
     /// The engine's cache hints for the events about to be applied
     /// ([`Engine::prefetch_ahead`]).
     #[inline]
-    pub(super) fn prefetch_ahead<'e>(&self, ahead: impl Fn(usize) -> Option<&'e HintKeys>) {
+    pub(super) fn prefetch_ahead<'e>(&self, ahead: impl Fn(usize) -> Option<&'e EventKeys>) {
         self.engine.prefetch_ahead(ahead);
     }
 
@@ -94,15 +94,15 @@ impl<'a> Apply<'a> {
         lineno: u64,
         pos: u64,
         bytes: &[u8],
-        decoded: Result<Event, DecodeError>,
+        decoded: Result<(Event, EventKeys), DecodeError>,
     ) -> Result<(), ReplayError> {
         self.lineno = lineno;
         self.summary.lines += 1;
         let engine = &mut self.engine;
         let result = match decoded {
-            Ok(ev) => match &mut self.backfill {
-                Some(b) => b.admit(engine, ev, self.now)?,
-                None => engine.admit(ev, self.now),
+            Ok((ev, keys)) => match &mut self.backfill {
+                Some(b) => b.admit(engine, ev, &keys, self.now)?,
+                None => engine.admit_keyed(ev, &keys, self.now),
             },
             Err(e) => {
                 engine.record_decode_error(e.reason_index());

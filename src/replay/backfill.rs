@@ -129,12 +129,13 @@ impl Backfill {
         self.steps
     }
 
-    /// Applies a decoded event (as [`Engine::admit`]), first writing every
-    /// step its time passes.
+    /// Applies a decoded event with its keys (as [`Engine::admit_keyed`]),
+    /// first writing every step its time passes.
     pub fn admit(
         &mut self,
         engine: &mut Engine,
         ev: crate::event::Event,
+        keys: &crate::engine::EventKeys,
         now_ms: i64,
     ) -> Result<Result<(), DecodeError>, ReplayError> {
         // Only an event the guards let in moves time: a bad timestamp far
@@ -142,7 +143,7 @@ impl Backfill {
         if engine.admissible(ev.ts, now_ms) {
             self.before(engine, ev.ts)?;
         }
-        Ok(engine.admit(ev, now_ms))
+        Ok(engine.admit_keyed(ev, keys, now_ms))
     }
 
     /// Writes the steps before an admitted event at `ts`.

@@ -8,7 +8,7 @@ use super::apply::Apply;
 use super::handoff::{Handoff, Side};
 use super::ReplayError;
 use crate::decode::DecodeError;
-use crate::engine::HintKeys;
+use crate::engine::EventKeys;
 use crate::event::Event;
 
 /// Lines handed from the reading thread to the applying one at a time.
@@ -49,14 +49,19 @@ impl Stop {
 
 /// Decodes a line as the engine's [`Engine::ingest`] would: a line longer
 /// than `max` (its full length `full_len`) is refused unread.
-fn decode_line(bytes: &[u8], full_len: usize, max: usize) -> Result<Event, DecodeError> {
+/// The event comes with its keys' hashes ([`EventKeys`]).
+fn decode_line(
+    bytes: &[u8],
+    full_len: usize,
+    max: usize,
+) -> Result<(Event, EventKeys), DecodeError> {
     if full_len > max {
         Err(DecodeError::TooLarge {
             size: full_len,
             max,
         })
     } else {
-        crate::decode::decode(bytes, max)
+        crate::decode::decode(bytes, max).map(EventKeys::with)
     }
 }
 
@@ -110,9 +115,8 @@ struct Decoded {
     /// Its bytes in [`Batch::text`].
     start: usize,
     end: usize,
-    event: Result<Event, DecodeError>,
-    /// The keys of the event's cache hints, computed on the reading thread.
-    keys: Option<HintKeys>,
+    /// The event with its keys' hashes, computed on the reading thread.
+    event: Result<(Event, EventKeys), DecodeError>,
 }
 
 /// The reading thread: reads, splits and decodes batches of lines and
@@ -143,14 +147,12 @@ fn read_batches<R: BufRead>(mut reader: R, max: usize, queue: &Handoff<Batch>) {
                         continue;
                     }
                     let event = decode_line(&b.text[s..e], full_len, max);
-                    let keys = event.as_ref().ok().map(HintKeys::of);
                     b.lines.push(Decoded {
                         lineno,
                         pos,
                         start: s,
                         end: e,
                         event,
-                        keys,
                     });
                 }
                 Err(e) => {
@@ -192,7 +194,7 @@ pub(super) fn pipelined<R: BufRead + Send>(
                 if let Some(ahead) = rest.get(LINE_AHEAD - 1) {
                     crate::engine::prefetch_value(ahead);
                 }
-                a.prefetch_ahead(|k| rest.get(k - 1).and_then(|d| d.keys.as_ref()));
+                a.prefetch_ahead(|k| rest.get(k - 1)?.event.as_ref().ok().map(|e| &e.1));
                 a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
             }
             drop(lines);

@@ -17,7 +17,7 @@ use crate::checkpoint::kafka::Changelog;
 use crate::checkpoint::{encode_frozen_into, CheckpointError, Meta};
 use crate::config::Config;
 use crate::decode::{decode, DecodeError};
-use crate::engine::{Engine, FrozenState, HintKeys};
+use crate::engine::{Engine, EventKeys, FrozenState};
 use crate::event::Event;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;
@@ -235,9 +235,10 @@ struct Worker {
     reuse: Arc<checkpoints::Reuse>,
 }
 
-/// A message decoded ahead of applying it, with the keys of its cache
-/// hints when it decoded; `None`: already applied.
-type Decoded = Option<(Result<Event, DecodeError>, Option<HintKeys>)>;
+/// A message decoded ahead of applying it, with its keys' hashes (for
+/// its cache hints and its lookups) when it decoded; `None`: already
+/// applied.
+type Decoded = Option<Result<(Event, EventKeys), DecodeError>>;
 
 /// Starts a worker task for an assigned partition.
 pub(super) fn spawn(
@@ -362,11 +363,11 @@ impl Worker {
             for i in 0..b.len() {
                 let m = b.get(i);
                 // Already applied (a message fetched before a seek took effect).
-                let Some((event, _)) = decoded[i].take() else {
+                let Some(event) = decoded[i].take() else {
                     continue;
                 };
                 self.engine
-                    .prefetch_ahead(|k| decoded.get(i + k)?.as_ref()?.1.as_ref());
+                    .prefetch_ahead(|k| decoded.get(i + k)?.as_ref()?.as_ref().ok().map(|d| &d.1));
                 let result = self.engine.admit_decoded(event, now);
                 self.produce_sla(m.offset, Cause::Event);
                 if let Err(e) = result {
@@ -666,13 +667,9 @@ fn decode_batch(b: &Batch, next_offset: Option<i64>, max: usize, out: &mut Vec<D
     out.clear();
     out.extend((0..b.len()).map(|i| {
         let m = b.get(i);
-        (m.offset >= from).then(|| {
-            let event = match m.payload {
-                Some(p) => decode(p, max),
-                None => Err(DecodeError::InvalidJson("empty message".into())),
-            };
-            let keys = event.as_ref().ok().map(HintKeys::of);
-            (event, keys)
+        (m.offset >= from).then(|| match m.payload {
+            Some(p) => decode(p, max).map(EventKeys::with),
+            None => Err(DecodeError::InvalidJson("empty message".into())),
         })
     }));
 }
