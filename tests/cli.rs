@@ -760,8 +760,9 @@ fn replay_writes_sla_events_as_json_lines() {
 /// `replay --threads 2` (read and decode on one thread, apply on another)
 /// writes what `--threads 1` writes: the same metrics, dead letters with the
 /// same line numbers and the same SLA event stream, over an input of many
-/// hand-off batches with bad, blank, oversize and future-dated lines at
-/// known places.
+/// hand-off batches with bad, blank, oversize, future-dated and too old
+/// lines and duplicates at known places (the guards and the dedup memory
+/// run on the reading thread with two).
 #[test]
 fn replay_threads_1_and_2_write_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -779,6 +780,7 @@ fn replay_threads_1_and_2_write_the_same() {
     .unwrap();
     let big = format!("{{\"event_id\":\"big\",\"pad\":\"{}\"}}", "a".repeat(5000));
     let future = r#"{"event_id":"f","type":"survey.nps","ts":"2999-01-01T00:00:00Z","score":3,"customer_id":"C"}"#;
+    let old = r#"{"event_id":"o","type":"survey.nps","ts":"2000-01-01T00:00:00Z","score":3,"customer_id":"C"}"#;
     let mut lines: Vec<&str> = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in day.lines().enumerate() {
@@ -789,6 +791,8 @@ fn replay_threads_1_and_2_write_the_same() {
             7 => Some(("", false)),
             11 => Some((big.as_str(), true)),
             13 => Some((future, true)),
+            17 => Some((line, false)),
+            19 => Some((old, true)),
             _ => None,
         };
         if let Some((s, is_bad)) = extra {
@@ -863,4 +867,14 @@ fn replay_threads_1_and_2_write_the_same() {
     let lines: Vec<u64> = two.1.iter().map(|v| v["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, bad);
     assert!(two.2.lines().count() > 100, "SLA events written");
+    assert!(
+        two.1.iter().any(|v| v["reason"] == "too_old"),
+        "too old lines refused"
+    );
+    let dups = two
+        .0
+        .iter()
+        .find(|l| l.starts_with("frontline_duplicate_events"))
+        .expect("the duplicates counter");
+    assert!(!dups.ends_with(" 0"), "duplicates counted: {dups}");
 }

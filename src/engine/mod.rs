@@ -37,8 +37,10 @@ macro_rules! bump {
 
 mod changes;
 mod customer_table;
+mod gate;
 mod growing;
 mod held_ids;
+pub use gate::{Gate, Verdict};
 mod hints;
 pub use hints::EventKeys;
 mod id_pool;
@@ -190,6 +192,8 @@ pub const MAX_SLA_EVENTS: usize = 1 << 18;
 pub struct Engine {
     settings: Settings,
     state: State,
+    /// The dedup memory is out with a [`Gate`] ([`Engine::split_gate`]).
+    gate_out: bool,
 }
 
 impl Engine {
@@ -229,7 +233,11 @@ impl Engine {
             sla_events: Vec::new(),
             sla_events_dropped: 0,
         };
-        let mut e = Engine { settings, state };
+        let mut e = Engine {
+            settings,
+            state,
+            gate_out: false,
+        };
         e.state.reserve(&cfg.state);
         e
     }
@@ -244,7 +252,11 @@ impl Engine {
         state.metrics.budget.used = state.metrics.series(&settings.bounds);
         state.metrics.budget.max = cfg.labels.max_series;
         state.reserve(&cfg.state);
-        Engine { settings, state }
+        Engine {
+            settings,
+            state,
+            gate_out: false,
+        }
     }
 
     /// Takes the breaches recorded since the last call (for logs and the
@@ -370,23 +382,7 @@ impl Engine {
     /// The guards on event time: not too far ahead of the wall clock, not
     /// too far behind the event clock.
     fn guard(&self, ts: i64, now_ms: i64) -> Result<(), DecodeError> {
-        let ahead = ts.saturating_sub(now_ms);
-        if ahead > self.settings.max_future_skew {
-            return Err(DecodeError::FutureTimestamp {
-                ahead_ms: ahead,
-                max_ms: self.settings.max_future_skew,
-            });
-        }
-        if let Some(clock) = self.state.clock {
-            let behind = clock.saturating_sub(ts);
-            if behind > self.settings.max_event_age {
-                return Err(DecodeError::TooOld {
-                    behind_ms: behind,
-                    max_ms: self.settings.max_event_age,
-                });
-            }
-        }
-        Ok(())
+        gate::guard(ts, now_ms, self.state.clock, &self.settings)
     }
 
     /// Moves up to `n` entries of each table that is growing into its
@@ -406,14 +402,26 @@ impl Engine {
     /// ([`EventKeys::of`] of this event: the lookups go by them).
     pub fn apply_keyed(&mut self, ev: Event, keys: &EventKeys) {
         debug_assert_eq!(*keys, EventKeys::of(&ev), "keys of another event");
-        self.state.advance_moves(MOVES_PER_EVENT);
-        let ty = ev.body.event_type();
-        self.state.metrics.events[ty.index()] += 1;
+        debug_assert!(!self.gate_out, "the dedup memory is out with a gate");
+        self.count_event(&ev);
         let now = self.state.clock.map_or(ev.ts, |c| c.max(ev.ts));
         if !self.state.dedup.insert_hashed(keys.id(), now) {
             self.state.metrics.duplicates += 1;
             return;
         }
+        self.apply_fresh(ev, keys);
+    }
+
+    /// The first step of applying any event the guards let in: the moves
+    /// of growing tables, and the count of events by type.
+    fn count_event(&mut self, ev: &Event) {
+        self.state.advance_moves(MOVES_PER_EVENT);
+        let ty = ev.body.event_type();
+        self.state.metrics.events[ty.index()] += 1;
+    }
+
+    /// Applies an event the dedup memory had not seen.
+    fn apply_fresh(&mut self, ev: Event, keys: &EventKeys) {
         if ev.ts < self.watermark() {
             self.state.metrics.late += 1;
         }

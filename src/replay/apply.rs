@@ -10,7 +10,7 @@ use super::{progress_bar, wall_ms, Output, ReplayArgs, ReplayError, Summary, BAT
 use crate::breach_log::BreachLog;
 use crate::config::Config;
 use crate::decode::DecodeError;
-use crate::engine::{Engine, EventKeys};
+use crate::engine::{Engine, EventKeys, Gate, Verdict};
 use crate::event::Event;
 use crate::export;
 use crate::metrics::{HistValue, Snapshot, Value};
@@ -79,6 +79,18 @@ impl<'a> Apply<'a> {
         })
     }
 
+    /// Takes the engine's [`Gate`] out, for a reading thread to judge the
+    /// events with ([`Engine::split_gate`]); not while writing the KPI
+    /// history, whose steps show the dedup memory's size as it goes.
+    pub(super) fn split_gate(&mut self) -> Option<Gate> {
+        self.backfill.is_none().then(|| self.engine.split_gate())
+    }
+
+    /// Puts the gate back once it has judged every line applied.
+    pub(super) fn join_gate(&mut self, gate: Gate) {
+        self.engine.join_gate(gate);
+    }
+
     /// The engine's cache hints for the events about to be applied
     /// ([`Engine::prefetch_ahead`]).
     #[inline]
@@ -87,22 +99,28 @@ impl<'a> Apply<'a> {
     }
 
     /// Applies non-blank line `lineno` (its `bytes` trimmed, at most
-    /// `max + 1` of them), decoded as `decoded`; `pos` is the input offset
-    /// past it, for the progress bar.
+    /// `max + 1` of them), decoded as `decoded` and, with the gate out,
+    /// judged as `verdict`; `pos` is the input offset past it, for the
+    /// progress bar.
     pub(super) fn line(
         &mut self,
         lineno: u64,
         pos: u64,
         bytes: &[u8],
         decoded: Result<(Event, EventKeys), DecodeError>,
+        verdict: Option<Verdict>,
     ) -> Result<(), ReplayError> {
         self.lineno = lineno;
         self.summary.lines += 1;
         let engine = &mut self.engine;
         let result = match decoded {
-            Ok((ev, keys)) => match &mut self.backfill {
-                Some(b) => b.admit(engine, ev, &keys, self.now)?,
-                None => engine.admit_keyed(ev, &keys, self.now),
+            Ok((ev, keys)) => match (verdict, &mut self.backfill) {
+                (Some(v), _) => {
+                    engine.admit_judged(ev, &keys, v);
+                    Ok(())
+                }
+                (None, Some(b)) => b.admit(engine, ev, &keys, self.now)?,
+                (None, None) => engine.admit_keyed(ev, &keys, self.now),
             },
             Err(e) => {
                 engine.record_decode_error(e.reason_index());

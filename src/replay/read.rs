@@ -8,7 +8,7 @@ use super::apply::Apply;
 use super::handoff::{Handoff, Side};
 use super::ReplayError;
 use crate::decode::DecodeError;
-use crate::engine::EventKeys;
+use crate::engine::{EventKeys, Gate, Verdict};
 use crate::event::Event;
 
 /// Lines handed from the reading thread to the applying one at a time.
@@ -87,7 +87,7 @@ pub(super) fn single_threaded<R: BufRead>(
             continue;
         }
         let decoded = decode_line(bytes, full_len, max);
-        a.line(lineno, pos, bytes, decoded)?;
+        a.line(lineno, pos, bytes, decoded, None)?;
     }
     a.lineno = lineno;
     Ok(())
@@ -115,14 +115,23 @@ struct Decoded {
     /// Its bytes in [`Batch::text`].
     start: usize,
     end: usize,
-    /// The event with its keys' hashes, computed on the reading thread.
+    /// The event with its keys' hashes, computed on the reading thread;
+    /// refused here if the gate's guards refused it.
     event: Result<(Event, EventKeys), DecodeError>,
+    /// What the gate found, when the reading thread has it.
+    verdict: Option<Verdict>,
 }
 
-/// The reading thread: reads, splits and decodes batches of lines and
-/// sends them in order; stops at the end of input, on a read error (sent
-/// last) or when the applying side hangs up.
-fn read_batches<R: BufRead>(mut reader: R, max: usize, queue: &Handoff<Batch>) {
+/// The reading thread: reads, splits, decodes and, with the engine's gate,
+/// judges batches of lines and sends them in order; stops at the end of
+/// input, on a read error (sent last) or when the applying side hangs up,
+/// and hands the gate back.
+fn read_batches<R: BufRead>(
+    mut reader: R,
+    max: usize,
+    queue: &Handoff<Batch>,
+    mut gate: Option<Gate>,
+) -> Option<Gate> {
     let mut lineno = 0u64;
     let mut pos = 0u64;
     loop {
@@ -153,6 +162,7 @@ fn read_batches<R: BufRead>(mut reader: R, max: usize, queue: &Handoff<Batch>) {
                         start: s,
                         end: e,
                         event,
+                        verdict: None,
                     });
                 }
                 Err(e) => {
@@ -163,8 +173,31 @@ fn read_batches<R: BufRead>(mut reader: R, max: usize, queue: &Handoff<Batch>) {
             }
         }
         b.last_lineno = lineno;
+        if let Some(g) = &mut gate {
+            judge(g, &mut b.lines, super::wall_ms());
+        }
         if !queue.send(b) || done {
-            return;
+            return gate;
+        }
+    }
+}
+
+/// Judges a batch's events in order with the gate at wall-clock time
+/// `now` (read once a batch, as the applying side reads it once every
+/// `BATCH` lines without a gate), hinting the dedup memory a few events
+/// ahead.
+fn judge(gate: &mut Gate, lines: &mut [Decoded], now: i64) {
+    const AHEAD: usize = 6;
+    for i in 0..lines.len() {
+        if let Some(Ok((_, keys))) = lines.get(i + AHEAD).map(|d| &d.event) {
+            gate.prefetch(keys);
+        }
+        let d = &mut lines[i];
+        if let Ok((ev, keys)) = &d.event {
+            match gate.judge(ev.ts, keys, now) {
+                Ok(v) => d.verdict = Some(v),
+                Err(e) => d.event = Err(e),
+            }
         }
     }
 }
@@ -178,13 +211,14 @@ pub(super) fn pipelined<R: BufRead + Send>(
     a: &mut Apply,
 ) -> Result<(), Stop> {
     let queue = Handoff::new(IN_FLIGHT, RESUME_AT);
+    let gate = a.split_gate();
     std::thread::scope(|scope| {
         let _hangs_up = queue.guard(Side::Applier);
-        std::thread::Builder::new()
+        let reading = std::thread::Builder::new()
             .name("replay-read".into())
             .spawn_scoped(scope, || {
                 let _closes = queue.guard(Side::Reader);
-                read_batches(reader, max, &queue)
+                read_batches(reader, max, &queue, gate)
             })
             .map_err(Stop::Input)?;
         while let Some(mut b) = queue.recv() {
@@ -195,7 +229,7 @@ pub(super) fn pipelined<R: BufRead + Send>(
                     crate::engine::prefetch_value(ahead);
                 }
                 a.prefetch_ahead(|k| rest.get(k - 1)?.event.as_ref().ok().map(|e| &e.1));
-                a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event)?;
+                a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event, d.verdict)?;
             }
             drop(lines);
             a.lineno = b.last_lineno;
@@ -203,6 +237,11 @@ pub(super) fn pipelined<R: BufRead + Send>(
                 return Err(Stop::Input(e));
             }
             queue.give_back(b);
+        }
+        // The reader has sent its last batch: it has judged every line.
+        let gate = reading.join().expect("the reading thread does not panic");
+        if let Some(gate) = gate {
+            a.join_gate(gate);
         }
         Ok(())
     })
