@@ -121,7 +121,10 @@ impl Engine {
 
     fn prefetch(&self, keys: &EventKeys, step: probe::Step) {
         let s = &self.state;
-        s.dedup.prefetch(keys.id, step);
+        // With the dedup memory out with a gate, the gate hints it.
+        if !self.gate_out {
+            s.dedup.prefetch(keys.id, step);
+        }
         if let Some(c) = &keys.customer {
             s.customers.prefetch(c, step);
         }
