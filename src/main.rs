@@ -119,7 +119,8 @@ struct ReplayCmd {
     #[arg(long, default_value = "1m", value_parser = parse_step)]
     step: frontline::config::Dur,
     /// 1 reads, decodes and applies on one thread; 2 (the default)
-    /// reads and decodes on a second thread while the engine applies.
+    /// reads, decodes and checks events (their time, duplicates) on a
+    /// second thread while the engine applies.
     /// The output is the same.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=2))]
     threads: u16,
