@@ -3,10 +3,9 @@
 //! the call once and hands the event to one named handler per event type
 //! and phase; an event its phase does not allow is out of order.
 
-use super::customers::customer_key;
 use super::keys::dims;
 use super::state::{Call, CallPhase};
-use super::table::{self, Slot};
+use super::table::Slot;
 use super::timers::TimerKind;
 use super::window::{DurMetric, WindowCount};
 use super::{Engine, EventKeys, ExemplarSource, HistId, LabelId};
@@ -30,7 +29,7 @@ impl Engine {
         let ty = body.event_type();
         let Body::CallQueued {
             call,
-            customer,
+            customer: _, // keyed in `keys`
             queue,
             channel,
             category,
@@ -38,7 +37,7 @@ impl Engine {
         else {
             unreachable!("dispatch routes only call.queued here")
         };
-        let hash = keys.entity().unwrap_or_else(|| table::hash_id(&call));
+        let hash = keys.entity().expect("a new call's keys hash its id");
         if self.state.calls.slot_hashed(hash, &call).is_some() {
             return self.out_of_order(ty);
         }
@@ -48,7 +47,7 @@ impl Engine {
         self.state.calls.insert_hashed(hash, &call, c);
         self.state.metrics.waiting_add(q, ts, 1);
         *bump!(self.state.metrics, calls_offered, q as u32) += 1;
-        let cust = keys.customer().unwrap_or_else(|| customer_key(&customer));
+        let cust = keys.customer().expect("a new call's keys key its customer");
         self.contact(ts, &call, cust, category.as_deref(), channel, q);
         self.release_held(&call, false);
     }

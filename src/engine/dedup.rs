@@ -95,6 +95,13 @@ impl Dedup {
         self.insert_hashed(hash(id), now)
     }
 
+    /// Records the id that hashes to `h` ([`hash`]) for an event at `ts`
+    /// when the event clock is `clock`, as applying it does: seen at the
+    /// later of the two. False when it was seen before.
+    pub fn insert_at_clock(&mut self, h: u64, clock: Option<i64>, ts: i64) -> bool {
+        self.insert_hashed(h, clock.map_or(ts, |c| c.max(ts)))
+    }
+
     /// [`Dedup::insert`] of the id that hashes to `h` ([`hash`]).
     pub fn insert_hashed(&mut self, h: u64, now: i64) -> bool {
         if !self.seen.insert(h) {

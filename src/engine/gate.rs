@@ -74,8 +74,7 @@ impl Gate {
     ) -> Result<Verdict, DecodeError> {
         guard(ts, now_ms, self.clock, &self.settings)?;
         self.dedup.advance_moves(MOVES_PER_EVENT);
-        let now = self.clock.map_or(ts, |c| c.max(ts));
-        if !self.dedup.insert_hashed(keys.id(), now) {
+        if !self.dedup.insert_at_clock(keys.id(), self.clock, ts) {
             return Ok(Verdict::Duplicate);
         }
         // As `Engine::set_clock`: the memory forgets as the clock passes.

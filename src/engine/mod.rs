@@ -404,8 +404,8 @@ impl Engine {
         debug_assert_eq!(*keys, EventKeys::of(&ev), "keys of another event");
         debug_assert!(!self.gate_out, "the dedup memory is out with a gate");
         self.count_event(&ev);
-        let now = self.state.clock.map_or(ev.ts, |c| c.max(ev.ts));
-        if !self.state.dedup.insert_hashed(keys.id(), now) {
+        let clock = self.state.clock;
+        if !self.state.dedup.insert_at_clock(keys.id(), clock, ev.ts) {
             self.state.metrics.duplicates += 1;
             return;
         }

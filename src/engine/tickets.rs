@@ -3,10 +3,9 @@
 //! [`Engine::ticket_event`] finds the ticket once and hands the event to
 //! one named handler per event type.
 
-use super::customers::customer_key;
 use super::keys::dims;
 use super::state::{flag, Ticket, NOT_WAITING};
-use super::table::{self, Slot};
+use super::table::Slot;
 use super::window::{DurMetric, WindowCount};
 use super::{Engine, EventKeys, ExemplarSource, HistId, LabelId};
 use crate::event::{Body, Channel, EntityRef, EventType, Priority, TicketStatus};
@@ -40,7 +39,7 @@ impl Engine {
         let ty = body.event_type();
         let Body::TicketCreated {
             ticket,
-            customer,
+            customer: _, // keyed in `keys`
             channel,
             priority,
             queue,
@@ -49,7 +48,7 @@ impl Engine {
         else {
             unreachable!("dispatch routes only ticket.created here")
         };
-        let hash = keys.entity().unwrap_or_else(|| table::hash_id(&ticket));
+        let hash = keys.entity().expect("a new ticket's keys hash its id");
         if self.state.tickets.slot_hashed(hash, &ticket).is_some() {
             return self.out_of_order(ty);
         }
@@ -64,7 +63,9 @@ impl Engine {
             dims(channel, priority, q)
         ) += 1;
         self.win_count(ts, WindowCount::TicketsCreated, 1);
-        let cust = keys.customer().unwrap_or_else(|| customer_key(&customer));
+        let cust = keys
+            .customer()
+            .expect("a new ticket's keys key its customer");
         self.contact(ts, &ticket, cust, category.as_deref(), channel, q);
         self.release_held(&ticket, true);
     }
