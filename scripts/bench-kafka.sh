@@ -8,7 +8,7 @@
 # charge frontline for events it is not credited with.
 #
 # BASELINE=/path/to/an/older/frontline adds that binary to every round
-# (bare, frontline, baseline, alternating) and reports frontline/baseline.
+# and reports frontline/baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=".cache/kafka-bench"
@@ -57,12 +57,23 @@ live_run() {
   python3 -c "print(f'{$N/($t1-$t0):.0f}')"
 }
 
-# Alternating A B A B ..., medians of ROUNDS each: the machine's drift hits both alike.
+# One warm-up round first, not counted: the first run after the topic is
+# written meets a colder page cache and broker than the rest.
+# Then ROUNDS rounds, medians of each. The order alternates from round to
+# round (bare, frontline, baseline; then baseline, frontline, bare), so
+# neither a run's position nor the machine's drift favours one of them.
+bare_run >/dev/null; live_run warmup >/dev/null
 bares=(); lives=(); bases=()
 for r in $(seq 1 "$ROUNDS"); do
-  b=$(bare_run); l=$(live_run "$r")
-  if [ -n "${BASELINE:-}" ]; then
-    o=$(live_run "$r-baseline" "$BASELINE")
+  o=""
+  if [ $((r % 2)) -eq 1 ]; then
+    b=$(bare_run); l=$(live_run "$r")
+    if [ -n "${BASELINE:-}" ]; then o=$(live_run "$r-baseline" "$BASELINE"); fi
+  else
+    if [ -n "${BASELINE:-}" ]; then o=$(live_run "$r-baseline" "$BASELINE"); fi
+    l=$(live_run "$r"); b=$(bare_run)
+  fi
+  if [ -n "$o" ]; then
     echo "round $r: bare $b events/s, frontline $l events/s, baseline $o events/s"
     bases+=("$o")
   else
@@ -78,10 +89,14 @@ base = [float(x) for x in sys.argv[3].split()]
 mb, ml = statistics.median(bare), statistics.median(live)
 print(f"bare rdkafka consumer loop: {mb:.0f} events/s (median of {len(bare)})")
 print(f"frontline run:              {ml:.0f} events/s (median of {len(live)})")
-print(f"ratio frontline/bare: {ml/mb:.2f}; per round: " + ", ".join(f"{l/b:.2f}" for b, l in zip(bare, live)))
+per = [l / b for b, l in zip(bare, live)]
+print(f"ratio frontline/bare: {ml/mb:.2f} (median per round {statistics.median(per):.2f}); per round: "
+      + ", ".join(f"{x:.2f}" for x in per))
 if base:
     mo = statistics.median(base)
     print(f"baseline run:               {mo:.0f} events/s (median of {len(base)})")
-    print(f"ratio baseline/bare: {mo/mb:.2f}; frontline/baseline: {ml/mo:.2f}; per round: "
-          + ", ".join(f"{l/o:.2f}" for l, o in zip(live, base)))
+    per = [l / o for l, o in zip(live, base)]
+    print(f"ratio baseline/bare: {mo/mb:.2f}; frontline/baseline: {ml/mo:.2f} "
+          f"(median per round {statistics.median(per):.2f}); per round: "
+          + ", ".join(f"{x:.2f}" for x in per))
 PY
