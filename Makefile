@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FRONTLINE = $${CARGO_TARGET_DIR:-target}/release/frontline
 
-.PHONY: run stack replay-demo test lint rules k8s unit memcheck integration faults fuzz bench bench-peers tools build clean
+.PHONY: run stack replay-demo test lint rules k8s unit memcheck integration faults fuzz bench bench-pgo release-pgo bench-peers tools build clean
 
 ## The main job on an embedded default: an in-process Kafka-protocol broker,
 ## the simulator producing to it, and frontline consuming it; /metrics on
@@ -21,6 +21,14 @@ replay-demo: build
 
 build:
 	$(CARGO) build --release --quiet
+
+## The release binary optimised with a profile of its own hot paths
+## (scripts/pgo.sh: an instrumented build, a simulated workload replayed and
+## caught up live on a real Kafka, then the optimised build; about 8 minutes
+## on two cores). Prints the binary's path. Same output, less CPU per event
+## (docs/performance.md, "A build guided by a profile").
+release-pgo:
+	./scripts/pgo.sh
 
 ## Everything CI checks: formatting, lints, unit, property, golden and CLI
 ## tests, the engine's unit tests under valgrind, then the integration tests
@@ -113,6 +121,17 @@ bench:
 	./scripts/bench-kafka.sh
 	./scripts/bench-freshness.sh
 	./scripts/bench-backfill.sh
+
+## The replay, state-growth and live benchmarks on a build optimised as
+## release-pgo's is, built with the benchmarks (PGO_BENCHES=1, see
+## scripts/pgo.sh), so that their in-process baselines (the decode-only
+## pass, the scale engines) get the same profile; the bare consumer loop is
+## librdkafka either way.
+bench-pgo:
+	PGO_BENCHES=1 ./scripts/pgo.sh
+	env $$(PGO_BENCHES=1 PGO_ENV=1 ./scripts/pgo.sh) $(CARGO) bench --bench replay
+	env $$(PGO_BENCHES=1 PGO_ENV=1 ./scripts/pgo.sh) $(CARGO) bench --bench scale
+	env $$(PGO_BENCHES=1 PGO_ENV=1 ./scripts/pgo.sh) ./scripts/bench-kafka.sh
 
 ## frontline against a Kafka Streams application computing the same KPI
 ## subset on the same topic (benches/peers/; needs JDK 17 and mvn): results

@@ -8,13 +8,19 @@
 # charge frontline for events it is not credited with.
 #
 # BASELINE=/path/to/an/older/frontline adds that binary to every round
-# and reports frontline/baseline.
+# and reports frontline/baseline. FRONTLINE=/path/to/frontline measures that
+# binary instead of this tree's release build (e.g. the build of
+# scripts/pgo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=".cache/kafka-bench"
 TARGET="${CARGO_TARGET_DIR:-target}"
-cargo build --release --quiet --bin frontline --example bare_consumer
-FRONTLINE="$TARGET/release/frontline"
+if [ -n "${FRONTLINE:-}" ]; then
+  cargo build --release --quiet --example bare_consumer
+else
+  cargo build --release --quiet --bin frontline --example bare_consumer
+  FRONTLINE="$TARGET/release/frontline"
+fi
 BARE="$TARGET/release/examples/bare_consumer"
 
 ./scripts/kafka.sh stop "$DIR"; rm -rf "$DIR"
