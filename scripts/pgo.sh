@@ -63,7 +63,8 @@ if [ -z "$profdata" ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "pgo: installing llvm-$llvm_major for llvm-profdata" >&2
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y -qq --no-install-recommends "llvm-$llvm_major" >/dev/null ||
+  { $SUDO apt-get update -qq &&
+    $SUDO apt-get install -y -qq --no-install-recommends "llvm-$llvm_major" >/dev/null; } ||
     { echo "pgo: no llvm-profdata for LLVM $llvm_major: rustup component add llvm-tools, or install llvm-$llvm_major" >&2; exit 1; }
   profdata="/usr/lib/llvm-$llvm_major/bin/llvm-profdata"
 fi
