@@ -90,7 +90,10 @@ pub(super) fn hash(id: &str) -> u64 {
 }
 
 impl Dedup {
-    /// Records `id` as seen at `now`; false when it was seen before.
+    /// Records `id` as seen at `now`; false when it was seen before. (The
+    /// engine and the gate insert by the hash the event's keys carry:
+    /// [`Dedup::insert_at_clock`].)
+    #[cfg(test)]
     pub fn insert(&mut self, id: &str, now: i64) -> bool {
         self.insert_hashed(hash(id), now)
     }
