@@ -344,8 +344,20 @@ mod tests {
         vm_flags(addr).map(|f| f.split_whitespace().any(|f| f == "hg"))
     }
 
+    /// Held by each test that maps blocks of its own: tests run in
+    /// parallel in one process, and a range one test's block has just left
+    /// could otherwise be another test's new advised mapping when the first
+    /// checks that the range is no longer its.
+    static MAPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn maps() -> std::sync::MutexGuard<'static, ()> {
+        MAPS.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     #[test]
     fn large_blocks_are_aligned_huge_page_mappings_and_keep_their_bytes() {
+        let _maps = maps();
         let a = HugePageAlloc;
         let l = Layout::from_size_align(LARGE + HUGE + 5, 64).unwrap();
         // SAFETY: a non-zero layout; the block is written within its size
@@ -407,6 +419,7 @@ mod tests {
     /// it is returned, before anything touched it; outside, it is not.
     #[test]
     fn blocks_allocated_faulted_in_are_resident_before_they_are_touched() {
+        let _maps = maps();
         let a = HugePageAlloc;
         let l = Layout::from_size_align(2 * LARGE, 64).unwrap();
         // SAFETY: non-zero layouts; each block is freed once, untouched.
@@ -442,6 +455,7 @@ mod tests {
 
     #[test]
     fn a_large_block_grows_by_moving_its_pages_not_its_bytes() {
+        let _maps = maps();
         let a = HugePageAlloc;
         let l = Layout::from_size_align(LARGE, 64).unwrap();
         // SAFETY: as above; `remap` gets a block `map` made, and the block
@@ -462,6 +476,7 @@ mod tests {
 
     #[test]
     fn small_blocks_are_the_system_allocators() {
+        let _maps = maps();
         let a = HugePageAlloc;
         let l = Layout::from_size_align(LARGE - 1, 16).unwrap();
         // SAFETY: as above.
