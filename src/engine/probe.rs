@@ -117,9 +117,10 @@ impl Probe {
         }
     }
 
-    /// For an insert: the entries of the group a probe of `hash` starts
-    /// at (the first empty one is where a new key goes), without reading
-    /// the group.
+    /// The entries at the bucket a probe of `hash` starts at, without
+    /// reading the group: where an insert puts a new key (the first empty
+    /// one), and where many keys already filed are (a lookup's entry is
+    /// there, one after it or a few more, on the same page).
     #[inline]
     pub fn vacancy<T>(&self, t: &HashTable<T>, hash: u64) {
         if let Some((ctrl, mask)) = self.ctrl(t) {
@@ -215,6 +216,45 @@ mod tests {
         assert_eq!(
             t.get_bucket(i).unwrap() as *const u64 as usize,
             ctrl - (i + 1) * 8
+        );
+    }
+
+    /// What the group step's [`Probe::vacancy`] counts on for a lookup:
+    /// in a table as full as a grown one gets, most keys are filed at the
+    /// bucket their probe starts at or the one after (the two entries it
+    /// asks for), nearly all within their first group, and so on the page
+    /// of that bucket's entry.
+    #[test]
+    fn most_keys_are_filed_at_or_just_after_their_start_bucket() {
+        let mut t: HashTable<[u64; 8]> = HashTable::new();
+        let buckets = 1 << 16;
+        t.reserve(buckets * 7 / 8 - 1, |e| e[0]);
+        assert_eq!(t.num_buckets(), buckets);
+        // Three fifths full, as ten million tickets fill their 2^24
+        // buckets (a table is between 7/16 full, just after it doubles,
+        // and 7/8, when it doubles again).
+        let n = buckets * 3 / 5;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut hashes = Vec::with_capacity(n);
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            hashes.push(x);
+            t.insert_unique(x, [x; 8], |e| e[0]);
+        }
+        let mask = buckets - 1;
+        let (mut near, mut in_group) = (0, 0);
+        for &h in &hashes {
+            let i = t.find_bucket_index(h, |e| e[0] == h).expect("present");
+            let d = i.wrapping_sub(h as usize & mask) & mask;
+            near += usize::from(d <= 1);
+            in_group += usize::from(d < 16);
+        }
+        assert!(near * 10 >= n * 7, "{near} of {n} at or after their start");
+        assert!(
+            in_group * 100 >= n * 99,
+            "{in_group} of {n} in their first group"
         );
     }
 

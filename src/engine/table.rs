@@ -124,7 +124,16 @@ impl<V: Send + 'static> Table<V> {
                 continue;
             }
             match step {
-                Step::Group => probe.group(raw, hash),
+                Step::Group => {
+                    probe.group(raw, hash);
+                    // The entries at the bucket the probe starts at: where
+                    // a new id goes, and where an id already filed mostly
+                    // is (there, or a few entries on, on the same page).
+                    // Their address needs only the hash, so the walk to
+                    // their page starts now, beside the group's, rather
+                    // than once the group is read.
+                    probe.vacancy(raw, hash);
+                }
                 Step::Entry => {
                     probe.entry(raw, hash);
                 }
