@@ -26,6 +26,7 @@
 # alternates the two over the runs (with FRESHNESS_BINS of as many binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 N="${N:-400000}"
 PROBES="${PROBES:-300}"
 ROUNDS="${ROUNDS:-3}"
@@ -43,7 +44,6 @@ cleanup() {
   ./scripts/kafka.sh stop "$DIR"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 
 measure_rate() {
@@ -61,7 +61,7 @@ measure_rate() {
       --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$BACKLOG.state-$1\"" 2>/dev/null &
     pid=$!
     while :; do
-      got=$(curl -gs "127.0.0.1:$port/metrics?name[]=frontline_events_total&name[]=frontline_decode_errors_total" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+      got=$(events_seen "$port")
       [ "${got:-0}" -ge "$TOTAL" ] && break
       sleep 0.05
     done

@@ -13,6 +13,7 @@
 # scripts/pgo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DIR=".cache/kafka-bench"
 TARGET="${CARGO_TARGET_DIR:-target}"
 if [ -n "${FRONTLINE:-}" ]; then
@@ -47,14 +48,14 @@ bare_run() {
 
 live_run() {
   local t0 t1 port pid got bin="${2:-$FRONTLINE}"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   t0=$(now)
   # A new group each run: it reads the topic from the start, no checkpoint to restore.
   "$bin" run --brokers "$B" --topic "$TOPIC" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
     --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$TOPIC.state-$1\"" 2>/dev/null &
   pid=$!
   while :; do
-    got=$(curl -gs "127.0.0.1:$port/metrics?name[]=frontline_events_total&name[]=frontline_decode_errors_total" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+    got=$(events_seen "$port")
     [ "${got:-0}" -ge "$N" ] && break
     sleep 0.05
   done

@@ -10,6 +10,7 @@
 # peak RSS, medians, and the ratios against the target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-12h}"
 PEAK="${PEAK:-20000}"
@@ -51,14 +52,14 @@ usage() {
 # Each run prints "events/s cpu_seconds peak_rss_kib".
 frontline_run() {
   local t0 t1 port pid got u
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   t0=$(now)
   "$FRONTLINE" run --brokers "$B" --topic "$TOPIC" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
     --config benches/peers/frontline.toml --set "checkpoint.topic=\"$TOPIC.fl-state-$1\"" \
     2>"$WORK/frontline-$1.log" &
   pid=$!
   while :; do
-    got=$(curl -gs "127.0.0.1:$port/metrics?name[]=frontline_events_total&name[]=frontline_decode_errors_total" | awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+    got=$(events_seen "$port")
     [ "${got:-0}" -ge "$N" ] && break
     kill -0 "$pid" 2>/dev/null || { echo "frontline exited early" >&2; exit 1; }
     sleep 0.05

@@ -14,6 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/scripts/kafka/pom.xml")"
 LIBS="${FRONTLINE_KAFKA_LIBS:-$ROOT/.cache/kafka-$VERSION/libs}"
+. "$ROOT/scripts/lib.sh"
 
 fetch() {
   if [ -f "$LIBS/.complete" ]; then return 0; fi
@@ -23,10 +24,6 @@ fetch() {
   mvn -q -B -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$LIBS" -DincludeScope=runtime >&2
   touch "$LIBS/.complete"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 start() {

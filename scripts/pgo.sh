@@ -33,6 +33,7 @@
 # decode-only pass, the scale engines) are optimised by the same profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 TARGET="${CARGO_TARGET_DIR:-target}"
 case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
 BUILD=(--bin frontline)
@@ -117,7 +118,7 @@ if [ "${PGO_LIVE:-1}" != 0 ]; then
   "$GEN" simulate --brokers "$B" --topic "$TOPIC" --speed 0 --duration 8h \
     --peak-per-hour 20000 --agents 200 --seed 12 >/dev/null 2>&1
   N=$(kcat -b "$B" -t "$TOPIC" -C -e -q -f '.' 2>/dev/null | wc -c)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   "$GEN" run --brokers "$B" --topic "$TOPIC" --group "pgo-$$" --listen "127.0.0.1:$port" \
     --config deploy/frontline.toml --set 'time.idle_timeout="1h"' \
     --set "checkpoint.topic=\"$TOPIC.state\"" 2>>"$T/train.log" &
@@ -125,8 +126,7 @@ if [ "${PGO_LIVE:-1}" != 0 ]; then
   deadline=$((SECONDS + 300))
   while :; do
     curl -s -H 'Accept: application/openmetrics-text' "127.0.0.1:$port/metrics" >/dev/null || true
-    got=$( (curl -gs "127.0.0.1:$port/metrics" || true) |
-      awk '/^frontline_(events|decode_errors)_total/ {s+=$2} END {printf "%d", s}')
+    got=$( (curl -gs "127.0.0.1:$port/metrics" || true) | sum_events)
     [ "${got:-0}" -ge "$N" ] && break
     if [ $SECONDS -ge $deadline ] || ! kill -0 "$pid" 2>/dev/null; then
       echo "pgo: the live training did not catch up ($got of $N events; its log: $T/train.log)" >&2

@@ -8,16 +8,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/scripts/lib.sh"
 FRONTLINE="${FRONTLINE:-$ROOT/target/release/frontline}"
 DIR="${1:-$ROOT/.cache/stack}"
 for bin in prometheus prometheus-alertmanager; do
   command -v "$bin" >/dev/null || { echo "stack.sh: $bin is missing; run ./scripts/install-tools.sh" >&2; exit 2; }
 done
 [ -x "$FRONTLINE" ] || { echo "stack.sh: no frontline binary at $FRONTLINE" >&2; exit 2; }
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
