@@ -23,8 +23,11 @@
 //! FRONTLINE_BENCH_SIZES (comma-separated, default 10000,1000000,10000000),
 //! FRONTLINE_BENCH_ROUNDS (default 5), FRONTLINE_BENCH_CHUNK (events per
 //! chunk, default 200000), FRONTLINE_BENCH_RESERVE=1 (each engine reserves
-//! room for its size up front, `[state] reserve_*`). Under `cargo test` (no
-//! `--bench`) it runs 1 000 and 10 000 tickets, one round of 2 000 events.
+//! room for its size up front, `[state] reserve_*`), FRONTLINE_BENCH_MODES
+//! (`hinted`, `plain` or both, the default: one alone is for a profile of
+//! that path, and leaves the hinted/plain column empty). Under `cargo test`
+//! (no `--bench`) it runs 1 000 and 10 000 tickets, one round of 2 000
+//! events.
 
 #[path = "measure.rs"]
 #[allow(dead_code)]
@@ -51,6 +54,9 @@ static ALLOC: HugePageAlloc = HugePageAlloc;
 
 /// `limits.max_event_bytes` default.
 const MAX_BYTES: usize = 64 * 1024;
+
+/// The two ways of applying, by their index in the report.
+const MODES: [&str; 2] = ["hinted", "plain"];
 
 /// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
 fn status_bytes(key: &str) -> u64 {
@@ -191,6 +197,20 @@ fn main() {
     // size up front (`[state] reserve_*`): its tickets and customers, and
     // the hour of event ids its dedup memory holds once warmed.
     let reserve = env("FRONTLINE_BENCH_RESERVE").is_some_and(|v| v == "1");
+    // Which ways of applying run (both unless one is named).
+    let wanted: [bool; 2] = match env("FRONTLINE_BENCH_MODES") {
+        None => [true, true],
+        Some(v) => {
+            let names: Vec<&str> = v.split(',').map(str::trim).collect();
+            for n in &names {
+                assert!(
+                    MODES.contains(n),
+                    "FRONTLINE_BENCH_MODES: {n:?} is not one of {MODES:?}"
+                );
+            }
+            MODES.map(|m| names.contains(&m))
+        }
+    };
     println!(
         "scale: load average before {}; room reserved up front: {}",
         loadavg(),
@@ -249,7 +269,6 @@ fn main() {
     // swapped each round: `hinted` as the applying thread of `frontline
     // replay` does (Engine::prefetch_ahead, then apply), `plain` one event
     // after another with no look-ahead.
-    const MODES: [&str; 2] = ["hinted", "plain"];
     let n = sizes.len();
     let mut wall = vec![vec![Vec::new(); n]; 2];
     let mut cpu = vec![vec![Vec::new(); n]; 2];
@@ -261,6 +280,9 @@ fn main() {
         let mut c = [vec![0.0; n], vec![0.0; n]];
         for (i, s) in engines.iter_mut().enumerate() {
             for m in [round % 2, 1 - round % 2] {
+                if !wanted[m] {
+                    continue;
+                }
                 events.clear();
                 events.extend((0..chunk).map(|_| s.next()));
                 keys.clear();
@@ -278,9 +300,11 @@ fn main() {
                     c[m][i] / 1e6
                 );
             }
-            by_mode[i].push(c[0][i] / c[1][i]);
+            if wanted == [true, true] {
+                by_mode[i].push(c[0][i] / c[1][i]);
+            }
         }
-        for m in 0..2 {
+        for m in (0..2).filter(|&m| wanted[m]) {
             for i in 0..n {
                 wall[m][i].push(w[m][i]);
                 cpu[m][i].push(c[m][i]);
@@ -294,9 +318,9 @@ fn main() {
         sizes[0]
     );
     println!("scale:   mode     open tickets   M events/s wall   ×      M events/s cpu   ×     hinted/plain (cpu)");
-    for m in 0..2 {
+    for m in (0..2).filter(|&m| wanted[m]) {
         for (i, size) in sizes.iter().enumerate() {
-            let vs = if m == 0 {
+            let vs = if m == 0 && !by_mode[i].is_empty() {
                 format!("{:5.2}", median(by_mode[i].clone()))
             } else {
                 String::new()
