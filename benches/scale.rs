@@ -18,7 +18,9 @@
 //! another), the order swapped each round. Each
 //! chunk's wall and thread CPU time are kept; the report is the median
 //! events/s of each size and mode, the median of the per-round ratios to
-//! 10 k, and of hinted to plain.
+//! 10 k, and of hinted to plain. Last, a `machine:` line says whether the
+//! machine caches address translations per 2 MiB or per 4 KiB page
+//! ([`translation_probe`]), which decides much of the 10 M engine's cost.
 //!
 //! FRONTLINE_BENCH_SIZES (comma-separated, default 10000,1000000,10000000),
 //! FRONTLINE_BENCH_ROUNDS (default 5), FRONTLINE_BENCH_CHUNK (events per
@@ -60,7 +62,12 @@ const MODES: [&str; 2] = ["hinted", "plain"];
 
 /// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
 fn status_bytes(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_bytes("/proc/self/status", key)
+}
+
+/// A `key:  N kB` line of a `/proc` file, in bytes (0 if absent).
+fn proc_bytes(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -71,6 +78,54 @@ fn status_bytes(key: &str) -> u64 {
                 .ok()
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Nanoseconds per read of a chain of dependent reads through 16 384
+/// lines (1 MiB of them, which the second-level cache holds), packed
+/// together and then one per 4 KiB page of 32 2 MiB ones (64 MiB, advised
+/// for huge pages as the tables are), and the bytes of that buffer the
+/// kernel put on huge pages. Where translations are cached per 2 MiB page,
+/// 32 pages' translations stay cached and both cost about the same; where
+/// they are cached per 4 KiB page (a virtual machine whose host backs its
+/// memory with small pages, whatever the guest's own), the second walks a
+/// page table on most reads. The 10 M engine's lookups pay for the same
+/// walks (docs/performance.md, "Cost as state grows").
+fn translation_probe() -> (f64, f64, u64) {
+    const LINES: usize = 16_384;
+    const PAGE: usize = 4096;
+    const HUGE: usize = 2 << 20;
+    let huge_before = proc_bytes("/proc/self/smaps_rollup", "AnonHugePages");
+    let mut buf = vec![0usize; (LINES * PAGE + HUGE) / 8];
+    let start = (HUGE - buf.as_ptr() as usize % HUGE) % HUGE / 8;
+    let mut order: Vec<usize> = (0..LINES).collect();
+    let mut rng = Rng::new(0x7_1b);
+    for i in (1..LINES).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut time = |stride: usize| {
+        // Line `i`'s word; spread lines start at a different line of
+        // their page each, so they do not crowd a few cache sets.
+        let at = |i: usize| start + (i * stride + if stride > 64 { i % 64 * 64 } else { 0 }) / 8;
+        for w in 0..LINES {
+            buf[at(order[w])] = at(order[(w + 1) % LINES]);
+        }
+        let reads = 10_000_000;
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let mut p = at(order[0]);
+            let t = Instant::now();
+            for _ in 0..reads {
+                p = buf[p];
+            }
+            std::hint::black_box(p);
+            best = best.min(t.elapsed().as_nanos() as f64 / reads as f64);
+        }
+        best
+    };
+    let packed = time(64);
+    let spread = time(PAGE);
+    let huge = proc_bytes("/proc/self/smaps_rollup", "AnonHugePages").saturating_sub(huge_before);
+    (packed, spread, huge)
 }
 
 /// An engine with `n` open tickets, and the event time it has reached.
@@ -341,4 +396,15 @@ fn main() {
         status_bytes("VmHWM") >> 20,
         loadavg()
     );
+    // What the machine's page walks cost, to read the 10 M figures by.
+    if bench {
+        let (packed, spread, huge) = translation_probe();
+        println!(
+            "scale: machine: a chain of reads through 1 MiB of lines: {packed:.1} ns a read packed, \
+             {spread:.1} ns one per 4 KiB page of 32 2 MiB pages ({} MiB of them on huge pages): \
+             translations cached per {} page",
+            huge >> 20,
+            if spread > 2.0 * packed { "4 KiB" } else { "2 MiB" }
+        );
+    }
 }
