@@ -89,7 +89,7 @@ fn proc_bytes(file: &str, key: &str) -> u64 {
 /// they are cached per 4 KiB page (a virtual machine whose host backs its
 /// memory with small pages, whatever the guest's own), the second walks a
 /// page table on most reads. The 10 M engine's lookups pay for the same
-/// walks (docs/performance.md, "Cost as state grows").
+/// walks (docs/performance.md, "Translations per 4 KiB page").
 fn translation_probe() -> (f64, f64, u64) {
     const LINES: usize = 16_384;
     const PAGE: usize = 4096;
