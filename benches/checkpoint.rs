@@ -15,6 +15,11 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "measure.rs"]
+#[allow(dead_code)]
+mod measure;
+use measure::status_bytes;
+
 use frontline::checkpoint::kafka::Changelog;
 use frontline::checkpoint::{
     decode_restored, decode_state, encode_frozen, encode_frozen_into, encode_mirrored_into,
@@ -285,17 +290,6 @@ fn changes(cfg: &Config) {
     }
 }
 
-/// Resident bytes of the process (`VmRSS`; 0 where there is none).
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            l.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// A whole checkpoint at a million open tickets, CHANGED[0] follow-ups
 /// after the copy before: copied whole from the engine's tables on the
 /// applying thread, against copied as changes there and written whole
@@ -307,11 +301,11 @@ fn rss() -> u64 {
 fn mirror(cfg: &Config) {
     let n = CHANGED[0];
     let mut e = engine(cfg);
-    let before = rss();
+    let before = status_bytes("VmRSS");
     let mut first = e.state_mut().freeze_whole(None, DedupCopy::Inline);
     let mut m = Mirror::of_whole(&mut first).expect("a whole copy");
     drop(first);
-    let mirror_bytes = rss().saturating_sub(before);
+    let mirror_bytes = status_bytes("VmRSS").saturating_sub(before);
     let mut k = 0usize;
     // [engine, mirror] × [copy, follow, encode]
     let mut t: [[Vec<f64>; 3]; 2] = Default::default();

@@ -9,6 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "measure.rs"]
+#[allow(dead_code)]
+mod measure;
+use measure::status_bytes;
+
 use frontline::config::Config;
 use frontline::engine::Engine;
 use frontline::export;
@@ -19,19 +24,6 @@ const MAX: usize = 64 * 1024;
 const CHANNELS: [&str; 7] = ["email", "chat", "phone", "social", "web", "sms", "other"];
 const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
 const STATUSES: [&str; 5] = ["available", "busy", "after_call_work", "break", "offline"];
-
-/// Peak resident memory of this process so far, bytes.
-fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
 
 /// Every combination the default caps let through: 400 queues (200 keep
 /// their name), 7 channels, 4 priorities, 700 agents, every survey score,
@@ -198,7 +190,7 @@ fn main() {
         secs,
         text.len(),
         om.len(),
-        peak_rss() / 1_000_000,
+        status_bytes("VmHWM") / 1_000_000,
         lines.iter().map(String::len).sum::<usize>() / 1_000_000,
     );
     drop(engine);

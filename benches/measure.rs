@@ -21,6 +21,27 @@ pub fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// A `key:  N kB` line of a `/proc` file (`/proc/self/status`,
+/// `/proc/self/smaps_rollup`), in bytes; 0 where there is none.
+pub fn proc_bytes(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
+pub fn status_bytes(key: &str) -> u64 {
+    proc_bytes("/proc/self/status", key)
+}
+
 /// The median (the mean of the middle two for an even count).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

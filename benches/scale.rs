@@ -34,7 +34,7 @@
 #[path = "measure.rs"]
 #[allow(dead_code)]
 mod measure;
-use measure::{loadavg, median, thread_cpu};
+use measure::{loadavg, median, proc_bytes, status_bytes, thread_cpu};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
@@ -59,26 +59,6 @@ const MAX_BYTES: usize = 64 * 1024;
 
 /// The two ways of applying, by their index in the report.
 const MODES: [&str; 2] = ["hinted", "plain"];
-
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(key: &str) -> u64 {
-    proc_bytes("/proc/self/status", key)
-}
-
-/// A `key:  N kB` line of a `/proc` file, in bytes (0 if absent).
-fn proc_bytes(file: &str, key: &str) -> u64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
 
 /// Nanoseconds per read of a chain of dependent reads through 16 384
 /// lines (1 MiB of them, which the second-level cache holds), packed
