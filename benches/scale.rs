@@ -246,6 +246,8 @@ fn main() {
             MODES.map(|m| names.contains(&m))
         }
     };
+    // Hinted against plain is measured only when both run.
+    let both = wanted == [true, true];
     println!(
         "scale: load average before {}; room reserved up front: {}",
         loadavg(),
@@ -335,7 +337,7 @@ fn main() {
                     c[m][i] / 1e6
                 );
             }
-            if wanted == [true, true] {
+            if both {
                 by_mode[i].push(c[0][i] / c[1][i]);
             }
         }
@@ -355,7 +357,7 @@ fn main() {
     println!("scale:   mode     open tickets   M events/s wall   ×      M events/s cpu   ×     hinted/plain (cpu)");
     for m in (0..2).filter(|&m| wanted[m]) {
         for (i, size) in sizes.iter().enumerate() {
-            let vs = if m == 0 && !by_mode[i].is_empty() {
+            let vs = if m == 0 && both {
                 format!("{:5.2}", median(by_mode[i].clone()))
             } else {
                 String::new()
