@@ -148,10 +148,11 @@ impl Sized {
     /// thread having computed the keys), or one after another.
     fn apply(&mut self, events: &mut Vec<Event>, keys: &[EventKeys], hinted: bool) {
         if hinted {
-            for (i, ev) in events.drain(..).enumerate() {
+            for (i, ev) in events.iter().enumerate() {
                 self.engine.prefetch_ahead(|k| keys.get(i + k));
                 self.engine.apply_keyed(ev, &keys[i]);
             }
+            events.clear();
         } else {
             for ev in events.drain(..) {
                 self.engine.apply(ev);

@@ -312,11 +312,4 @@ impl Body {
     pub fn entity(&self) -> EntityRef<'_> {
         by_entity!(self, t => EntityRef::Ticket(t), c => EntityRef::Call(c), EntityRef::None)
     }
-
-    /// Moves the ticket or call id out of the body (leaving it empty), for
-    /// a caller that goes on to consume the other fields; `None` when the
-    /// event names neither.
-    pub fn take_entity_id(&mut self) -> Option<Id> {
-        by_entity!(self, t => Some(std::mem::take(t)), c => Some(std::mem::take(c)), None)
-    }
 }

@@ -12,17 +12,17 @@ impl Engine {
     pub(super) fn agent_status(
         &mut self,
         ts: i64,
-        agent: Id,
+        agent: &Id,
         status: AgentStatus,
-        queue: Option<Id>,
+        queue: Option<&str>,
     ) {
-        let nq = queue.as_deref().map(|q| self.state.queues.resolve(Some(q)));
-        match self.state.agents.get(&agent) {
+        let nq = queue.map(|q| self.state.queues.resolve(Some(q)));
+        match self.state.agents.get(agent) {
             None => {
                 let q = nq.unwrap_or(UNKNOWN);
-                let label = self.state.agent_labels.resolve(Some(&agent));
+                let label = self.state.agent_labels.resolve(Some(agent));
                 self.state.agents.insert(
-                    agent,
+                    agent.clone(),
                     Agent {
                         status,
                         since: ts,
@@ -40,7 +40,7 @@ impl Engine {
                 let until = a.last_event.saturating_add(self.settings.agent_idle);
                 self.book_agent(old, oq, label, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
-                let a = self.state.agents.get_mut(&agent).expect("present");
+                let a = self.state.agents.get_mut(agent).expect("present");
                 a.status = status;
                 a.since = eff;
                 a.queue = q;

@@ -9,7 +9,7 @@ use super::table::Slot;
 use super::timers::TimerKind;
 use super::window::{DurMetric, WindowCount};
 use super::{Engine, EventKeys, ExemplarSource, HistId, LabelId};
-use crate::event::{Body, Channel, EntityRef, Id, Priority};
+use crate::event::{Body, Channel, EntityRef, Priority};
 
 /// The call an event applies to, as it was before the event.
 #[derive(Clone, Copy)]
@@ -25,7 +25,7 @@ struct Before {
 impl Engine {
     /// `call.queued`: a new call (a second one with the same id is out of
     /// order), its answer clock, its contact, then the events held for it.
-    pub(super) fn call_queued(&mut self, ts: i64, body: Body, keys: &EventKeys) {
+    pub(super) fn call_queued(&mut self, ts: i64, body: &Body, keys: &EventKeys) {
         let ty = body.event_type();
         let Body::CallQueued {
             call,
@@ -37,33 +37,30 @@ impl Engine {
         else {
             unreachable!("dispatch routes only call.queued here")
         };
+        let channel = *channel;
         let hash = keys.entity().expect("a new call's keys hash its id");
-        if self.state.calls.slot_hashed(hash, &call).is_some() {
+        if self.state.calls.slot_hashed(hash, call).is_some() {
             return self.out_of_order(ty);
         }
         let q = self.state.queues.resolve(queue.as_deref());
         let mut c = Call::new(ts, channel, q);
-        self.sla_call_queued(&mut c, &call, hash);
-        self.state.calls.insert_hashed(hash, &call, c);
+        self.sla_call_queued(&mut c, call, hash);
+        self.state.calls.insert_hashed(hash, call, c);
         self.state.metrics.waiting_add(q, ts, 1);
         *bump!(self.state.metrics, calls_offered, q as u32) += 1;
         let cust = keys.customer().expect("a new call's keys key its customer");
-        self.contact(ts, &call, cust, category.as_deref(), channel, q);
-        self.release_held(&call, false);
+        self.contact(ts, call, cust, category.as_deref(), channel, q);
+        self.release_held(call, false);
     }
 
     /// Every other call event: an unknown call, or an event dated before
     /// the call was queued, is out of order.
-    pub(super) fn call_event(&mut self, ts: i64, mut body: Body, found: Option<Slot>) {
+    pub(super) fn call_event(&mut self, ts: i64, body: &Body, found: Option<Slot>) {
         let ty = body.event_type();
-        if !matches!(body.entity(), EntityRef::Call(_)) {
-            return;
-        }
-        // The id is moved out, not copied: the handlers take other fields.
-        let Some(id) = body.take_entity_id() else {
+        let EntityRef::Call(id) = body.entity() else {
             return;
         };
-        let Some(slot) = found.or_else(|| self.state.calls.slot(&id)) else {
+        let Some(slot) = found.or_else(|| self.state.calls.slot(id)) else {
             return self.out_of_order(ty);
         };
         if ts < self.state.calls.at(slot).queued {
@@ -82,8 +79,8 @@ impl Engine {
         };
         use CallPhase::{AfterCallWork, Done, Talking, Waiting};
         match (body, phase) {
-            (Body::CallAnswered { agent, .. }, Waiting) => self.call_answered(before, &id, &agent),
-            (Body::CallAbandoned { .. }, Waiting) => self.call_abandoned(before, &id),
+            (Body::CallAnswered { agent, .. }, Waiting) => self.call_answered(before, id, agent),
+            (Body::CallAbandoned { .. }, Waiting) => self.call_abandoned(before, id),
             (
                 Body::CallHoldStarted { .. },
                 Talking {
@@ -106,7 +103,7 @@ impl Engine {
                 },
                 p,
             ) if !matches!(p, Done { .. }) => {
-                self.call_transferred(before, p, queue.as_deref(), escalation)
+                self.call_transferred(before, p, queue.as_deref(), *escalation)
             }
             (
                 Body::CallEnded { resolved, .. },
@@ -115,10 +112,10 @@ impl Engine {
                     hold_since,
                 },
             ) if ts >= answered && hold_since.is_none_or(|s| ts >= s) => {
-                self.call_ended(before, id, resolved, answered, hold_since)
+                self.call_ended(before, id, *resolved, answered, hold_since)
             }
             (Body::CallWrapupEnded { .. }, AfterCallWork { ended }) if ts >= ended => {
-                self.finish_call(&id, ts, (ts - ended).max(0));
+                self.finish_call(id, ts, (ts - ended).max(0));
             }
             _ => self.out_of_order(ty),
         }
@@ -228,7 +225,7 @@ impl Engine {
     fn call_ended(
         &mut self,
         c: Before,
-        id: Id,
+        id: &str,
         resolved: bool,
         answered: i64,
         hold_since: Option<i64>,
@@ -252,7 +249,7 @@ impl Engine {
                 }
             }
         }
-        self.schedule(ts + self.settings.acw_timeout, TimerKind::Acw(id));
+        self.schedule(ts + self.settings.acw_timeout, TimerKind::Acw(id.into()));
     }
 
     /// Observes a call's handle and hold time at `ts` and marks it done.

@@ -119,10 +119,10 @@ impl Engine {
     }
 
     /// [`Engine::admit_keyed`] of an event the gate has let in.
-    pub fn admit_judged(&mut self, ev: Event, keys: &EventKeys, verdict: Verdict) {
+    pub fn admit_judged(&mut self, ev: &Event, keys: &EventKeys, verdict: Verdict) {
         debug_assert!(self.gate_out, "judged without the gate out");
-        debug_assert_eq!(*keys, EventKeys::of(&ev), "keys of another event");
-        self.count_event(&ev);
+        debug_assert_eq!(*keys, EventKeys::of(ev), "keys of another event");
+        self.count_event(ev);
         match verdict {
             Verdict::Duplicate => self.state.metrics.duplicates += 1,
             Verdict::Fresh => self.apply_fresh(ev, keys),
@@ -217,7 +217,7 @@ mod tests {
             match gate.judge(ev.ts, &keys, WALL) {
                 Ok(v) => {
                     dups += usize::from(v == Verdict::Duplicate);
-                    gated.admit_judged(ev, &keys, v);
+                    gated.admit_judged(&ev, &keys, v);
                 }
                 Err(e) => {
                     refused += 1;

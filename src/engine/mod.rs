@@ -329,23 +329,29 @@ impl Engine {
         max_bytes: usize,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
-        let decoded = crate::decode::decode(bytes, max_bytes).map(EventKeys::with);
-        self.admit_decoded(decoded, now_ms)
+        match crate::decode::decode(bytes, max_bytes) {
+            Ok(ev) => self.admit(ev, now_ms),
+            Err(e) => {
+                self.record_decode_error(e.reason_index());
+                Err(e)
+            }
+        }
     }
 
     /// What [`Engine::ingest`] does once the bytes are decoded (and the
     /// event's keys hashed): an event goes to [`Engine::admit_keyed`], a
-    /// decode error is counted and handed back.
+    /// decode error is counted and handed back (a copy: the caller keeps
+    /// the decoded line).
     pub fn admit_decoded(
         &mut self,
-        decoded: Result<(Event, EventKeys), DecodeError>,
+        decoded: &Result<(Event, EventKeys), DecodeError>,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
         match decoded {
-            Ok((ev, keys)) => self.admit_keyed(ev, &keys, now_ms),
+            Ok((ev, keys)) => self.admit_keyed(ev, keys, now_ms),
             Err(e) => {
                 self.record_decode_error(e.reason_index());
-                Err(e)
+                Err(e.clone())
             }
         }
     }
@@ -355,13 +361,13 @@ impl Engine {
     /// decode error and handed back, and changes nothing else.
     pub fn admit(&mut self, ev: Event, now_ms: i64) -> Result<(), DecodeError> {
         let keys = EventKeys::of(&ev);
-        self.admit_keyed(ev, &keys, now_ms)
+        self.admit_keyed(&ev, &keys, now_ms)
     }
 
     /// [`Engine::admit`] of an event whose keys the caller has hashed.
     pub fn admit_keyed(
         &mut self,
-        ev: Event,
+        ev: &Event,
         keys: &EventKeys,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
@@ -395,15 +401,15 @@ impl Engine {
     /// Applies one valid event.
     pub fn apply(&mut self, ev: Event) {
         let keys = EventKeys::of(&ev);
-        self.apply_keyed(ev, &keys);
+        self.apply_keyed(&ev, &keys);
     }
 
     /// [`Engine::apply`] of an event whose keys the caller has hashed
     /// ([`EventKeys::of`] of this event: the lookups go by them).
-    pub fn apply_keyed(&mut self, ev: Event, keys: &EventKeys) {
-        debug_assert_eq!(*keys, EventKeys::of(&ev), "keys of another event");
+    pub fn apply_keyed(&mut self, ev: &Event, keys: &EventKeys) {
+        debug_assert_eq!(*keys, EventKeys::of(ev), "keys of another event");
         debug_assert!(!self.gate_out, "the dedup memory is out with a gate");
-        self.count_event(&ev);
+        self.count_event(ev);
         let clock = self.state.clock;
         if !self.state.dedup.insert_at_clock(keys.id(), clock, ev.ts) {
             self.state.metrics.duplicates += 1;
@@ -421,7 +427,7 @@ impl Engine {
     }
 
     /// Applies an event the dedup memory had not seen.
-    fn apply_fresh(&mut self, ev: Event, keys: &EventKeys) {
+    fn apply_fresh(&mut self, ev: &Event, keys: &EventKeys) {
         if ev.ts < self.watermark() {
             self.state.metrics.late += 1;
         }
@@ -435,7 +441,7 @@ impl Engine {
     }
 
     /// Holds early arrivals, applies the rest.
-    fn route(&mut self, ev: Event, keys: &EventKeys) {
+    fn route(&mut self, ev: &Event, keys: &EventKeys) {
         // The entity's slot, found once: the handler starts from it.
         let (found, ticket) = match (ev.body.entity(), keys.entity()) {
             (EntityRef::Ticket(id), Some(h)) => (self.state.tickets.slot_hashed(h, id), true),
@@ -462,7 +468,7 @@ impl Engine {
         } else {
             (&mut self.state.held_calls, TimerKind::HeldCall(id.clone()))
         };
-        map.entry(id).or_default().push(ev);
+        map.entry(id).or_default().push(ev.clone());
         self.state.held_count += 1;
         self.schedule(due, kind);
     }
@@ -479,8 +485,8 @@ impl Engine {
         };
         self.state.held_count -= list.len();
         list.sort_by_key(|e| e.ts);
-        for ev in list {
-            let keys = EventKeys::of(&ev);
+        for ev in &list {
+            let keys = EventKeys::of(ev);
             self.dispatch(ev, None, &keys);
         }
     }
@@ -534,21 +540,21 @@ impl Engine {
     }
 
     /// Hands an event to its handler.
-    fn dispatch(&mut self, ev: Event, found: Option<table::Slot>, keys: &EventKeys) {
+    fn dispatch(&mut self, ev: &Event, found: Option<table::Slot>, keys: &EventKeys) {
         let ts = ev.ts;
-        match ev.body {
+        match &ev.body {
             body @ Body::TicketCreated { .. } => self.ticket_created(ts, body, keys),
             body @ Body::CallQueued { .. } => self.call_queued(ts, body, keys),
             Body::AgentStatusChanged {
                 agent,
                 status,
                 queue,
-            } => self.agent_status(ts, agent, status, queue),
+            } => self.agent_status(ts, agent, *status, queue.as_deref()),
             body @ Body::SurveyCsat { .. } => self.survey_csat(ts, body),
-            Body::SurveyNps { score, .. } => self.survey_nps(ts, score),
-            Body::SurveyCes { score, .. } => self.survey_ces(ts, score),
-            Body::CustomerSubscribed { customer } => self.customer_subscribed(&customer),
-            Body::CustomerChurned { customer } => self.customer_churned(&customer),
+            Body::SurveyNps { score, .. } => self.survey_nps(ts, *score),
+            Body::SurveyCes { score, .. } => self.survey_ces(ts, *score),
+            Body::CustomerSubscribed { customer } => self.customer_subscribed(customer),
+            Body::CustomerChurned { customer } => self.customer_churned(customer),
             body => match body.entity() {
                 EntityRef::Ticket(_) => self.ticket_event(ts, body, found),
                 EntityRef::Call(_) => self.call_event(ts, body, found),

@@ -10,7 +10,7 @@ use crate::event::{Body, Channel};
 impl Engine {
     /// `survey.csat`: labelled by its own channel and queue, else by those
     /// of the ticket or call it names.
-    pub(super) fn survey_csat(&mut self, ts: i64, body: Body) {
+    pub(super) fn survey_csat(&mut self, ts: i64, body: &Body) {
         let Body::SurveyCsat {
             score,
             ticket,
@@ -22,11 +22,12 @@ impl Engine {
         else {
             unreachable!("dispatch routes only survey.csat here")
         };
+        let (score, channel) = (*score, *channel);
         let named = self.named_entity(ticket.as_deref(), call.as_deref());
         let (ech, eq) = (named.channel, named.queue);
         let ch = channel.or(ech).unwrap_or(Channel::Other);
         let q = match queue {
-            Some(q) => self.state.queues.resolve(Some(&q)),
+            Some(q) => self.state.queues.resolve(Some(q)),
             None => eq.unwrap_or(UNKNOWN),
         };
         let key = keys::csat_key(score, ch, q);

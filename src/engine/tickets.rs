@@ -35,7 +35,7 @@ impl Engine {
     /// `ticket.created`: a new ticket (a second one with the same id is
     /// out of order), its SLA clocks, its contact, then the events held
     /// for it.
-    pub(super) fn ticket_created(&mut self, ts: i64, body: Body, keys: &EventKeys) {
+    pub(super) fn ticket_created(&mut self, ts: i64, body: &Body, keys: &EventKeys) {
         let ty = body.event_type();
         let Body::TicketCreated {
             ticket,
@@ -48,15 +48,16 @@ impl Engine {
         else {
             unreachable!("dispatch routes only ticket.created here")
         };
+        let (channel, priority) = (*channel, *priority);
         let hash = keys.entity().expect("a new ticket's keys hash its id");
-        if self.state.tickets.slot_hashed(hash, &ticket).is_some() {
+        if self.state.tickets.slot_hashed(hash, ticket).is_some() {
             return self.out_of_order(ty);
         }
         let q = self.state.queues.resolve(queue.as_deref());
         let mut t = Ticket::new(ts, channel, priority, q);
         self.state.metrics.open_add(t.status, priority, q, 1);
-        self.sla_ticket_created(&mut t, &ticket, hash);
-        self.state.tickets.insert_hashed(hash, &ticket, t);
+        self.sla_ticket_created(&mut t, ticket, hash);
+        self.state.tickets.insert_hashed(hash, ticket, t);
         *bump!(
             self.state.metrics,
             tickets_created,
@@ -66,24 +67,20 @@ impl Engine {
         let cust = keys
             .customer()
             .expect("a new ticket's keys key its customer");
-        self.contact(ts, &ticket, cust, category.as_deref(), channel, q);
-        self.release_held(&ticket, true);
+        self.contact(ts, ticket, cust, category.as_deref(), channel, q);
+        self.release_held(ticket, true);
     }
 
     /// Every other ticket event: an unknown ticket, or an event dated
     /// before the ticket's creation, is out of order.
-    pub(super) fn ticket_event(&mut self, ts: i64, mut body: Body, found: Option<Slot>) {
+    pub(super) fn ticket_event(&mut self, ts: i64, body: &Body, found: Option<Slot>) {
         let ty = body.event_type();
-        if !matches!(body.entity(), EntityRef::Ticket(_)) {
-            return;
-        }
-        // The id is moved out, not copied: the handlers take other fields.
-        let Some(id) = body.take_entity_id() else {
+        let EntityRef::Ticket(id) = body.entity() else {
             return;
         };
         // One lookup (the router's, when it made it): the slot stays valid
         // until a ticket is added or removed.
-        let Some(slot) = found.or_else(|| self.state.tickets.slot(&id)) else {
+        let Some(slot) = found.or_else(|| self.state.tickets.slot(id)) else {
             return self.out_of_order(ty);
         };
         if ts < self.state.tickets.at(slot).created {
@@ -105,25 +102,25 @@ impl Engine {
         };
         match body {
             Body::TicketAssigned { agent, queue, .. } => {
-                self.ticket_assigned(before, &agent, queue.as_deref())
+                self.ticket_assigned(before, agent, queue.as_deref())
             }
             Body::TicketAgentReplied { agent, public, .. } => {
-                if public {
-                    self.ticket_agent_replied(before, &id, &agent);
+                if *public {
+                    self.ticket_agent_replied(before, id, agent);
                 }
             }
             Body::TicketCustomerReplied { .. } => self.ticket_customer_replied(before),
-            Body::TicketStatusChanged { status, .. } => self.ticket_status_changed(before, status),
+            Body::TicketStatusChanged { status, .. } => self.ticket_status_changed(before, *status),
             Body::TicketPriorityChanged { priority, .. } => {
-                self.ticket_priority_changed(before, priority)
+                self.ticket_priority_changed(before, *priority)
             }
             Body::TicketEscalated { .. } => self.ticket_escalated(before),
-            Body::TicketWorkLogged { ms, .. } => self.ticket_work_logged(before, ms),
+            Body::TicketWorkLogged { ms, .. } => self.ticket_work_logged(before, *ms),
             Body::TicketResolved { agent, .. } => {
-                self.ticket_resolved(before, &id, agent.as_deref())
+                self.ticket_resolved(before, id, agent.as_deref())
             }
             Body::TicketReopened { .. } => self.ticket_reopened(before),
-            Body::TicketClosed { .. } => self.ticket_closed(before, &id),
+            Body::TicketClosed { .. } => self.ticket_closed(before, id),
             _ => unreachable!("only ticket events are routed here"),
         }
     }

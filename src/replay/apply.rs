@@ -2,6 +2,7 @@
 //! order, and what it produces to the outputs; at the end, the flush and
 //! the exposition.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -107,7 +108,7 @@ impl<'a> Apply<'a> {
         lineno: u64,
         pos: u64,
         bytes: &[u8],
-        decoded: Result<(Event, EventKeys), DecodeError>,
+        decoded: &Result<(Event, EventKeys), DecodeError>,
         verdict: Option<Verdict>,
     ) -> Result<(), ReplayError> {
         self.lineno = lineno;
@@ -116,15 +117,16 @@ impl<'a> Apply<'a> {
         let result = match decoded {
             Ok((ev, keys)) => match (verdict, &mut self.backfill) {
                 (Some(v), _) => {
-                    engine.admit_judged(ev, &keys, v);
+                    engine.admit_judged(ev, keys, v);
                     Ok(())
                 }
-                (None, Some(b)) => b.admit(engine, ev, &keys, self.now)?,
-                (None, None) => engine.admit_keyed(ev, &keys, self.now),
-            },
+                (None, Some(b)) => b.admit(engine, ev, keys, self.now)?,
+                (None, None) => engine.admit_keyed(ev, keys, self.now),
+            }
+            .map_err(Cow::Owned),
             Err(e) => {
                 engine.record_decode_error(e.reason_index());
-                Err(e)
+                Err(Cow::Borrowed(e))
             }
         };
         if let Some(w) = &mut self.sla_out {

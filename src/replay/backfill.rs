@@ -134,7 +134,7 @@ impl Backfill {
     pub fn admit(
         &mut self,
         engine: &mut Engine,
-        ev: crate::event::Event,
+        ev: &crate::event::Event,
         keys: &crate::engine::EventKeys,
         now_ms: i64,
     ) -> Result<Result<(), DecodeError>, ReplayError> {

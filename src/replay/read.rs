@@ -87,7 +87,7 @@ pub(super) fn single_threaded<R: BufRead>(
             continue;
         }
         let decoded = decode_line(bytes, full_len, max);
-        a.line(lineno, pos, bytes, decoded, None)?;
+        a.line(lineno, pos, bytes, &decoded, None)?;
     }
     a.lineno = lineno;
     Ok(())
@@ -222,16 +222,22 @@ pub(super) fn pipelined<R: BufRead + Send>(
             })
             .map_err(Stop::Input)?;
         while let Some(mut b) = queue.recv() {
-            let mut lines = b.lines.drain(..);
-            while let Some(d) = lines.next() {
-                let rest = lines.as_slice();
+            // The events are applied where they lie, not moved out: the
+            // reader drops them when it reuses the batch.
+            for (j, d) in b.lines.iter().enumerate() {
+                let rest = &b.lines[j + 1..];
                 if let Some(ahead) = rest.get(LINE_AHEAD - 1) {
                     crate::engine::prefetch_value(ahead);
                 }
                 a.prefetch_ahead(|k| rest.get(k - 1)?.event.as_ref().ok().map(|e| &e.1));
-                a.line(d.lineno, d.pos, &b.text[d.start..d.end], d.event, d.verdict)?;
+                a.line(
+                    d.lineno,
+                    d.pos,
+                    &b.text[d.start..d.end],
+                    &d.event,
+                    d.verdict,
+                )?;
             }
-            drop(lines);
             a.lineno = b.last_lineno;
             if let Some(e) = b.error.take() {
                 return Err(Stop::Input(e));

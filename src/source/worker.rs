@@ -363,7 +363,7 @@ impl Worker {
             for i in 0..b.len() {
                 let m = b.get(i);
                 // Already applied (a message fetched before a seek took effect).
-                let Some(event) = decoded[i].take() else {
+                let Some(event) = &decoded[i] else {
                     continue;
                 };
                 self.engine
