@@ -155,13 +155,12 @@ fn read_batches<R: BufRead>(
                         b.text.truncate(start);
                         continue;
                     }
-                    let event = decode_line(&b.text[s..e], full_len, max);
-                    b.lines.push(Decoded {
+                    push_in_place(&mut b.lines, || Decoded {
                         lineno,
                         pos,
                         start: s,
                         end: e,
-                        event,
+                        event: decode_line(&b.text[s..e], full_len, max),
                         verdict: None,
                     });
                 }
@@ -180,6 +179,18 @@ fn read_batches<R: BufRead>(
             return gate;
         }
     }
+}
+
+/// Pushes what `make` builds onto `v`, written straight into its room:
+/// `Vec::push` takes a value made before it, and a decoded line was copied
+/// once more that way.
+#[inline(always)]
+fn push_in_place<T>(v: &mut Vec<T>, make: impl FnOnce() -> T) {
+    v.reserve(1);
+    v.spare_capacity_mut()[0].write(make());
+    // SAFETY: the element at the old length has just been written, within
+    // the capacity reserved for it.
+    unsafe { v.set_len(v.len() + 1) };
 }
 
 /// Judges a batch's events in order with the gate at wall-clock time
