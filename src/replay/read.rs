@@ -233,8 +233,8 @@ pub(super) fn pipelined<R: BufRead + Send>(
             })
             .map_err(Stop::Input)?;
         while let Some(mut b) = queue.recv() {
-            // The events are applied where they lie, not moved out: the
-            // reader drops them when it reuses the batch.
+            // The events are applied where they lie, not moved out, and
+            // dropped here, in this core's cache, before the batch goes back.
             for (j, d) in b.lines.iter().enumerate() {
                 let rest = &b.lines[j + 1..];
                 if let Some(ahead) = rest.get(LINE_AHEAD - 1) {
@@ -249,6 +249,7 @@ pub(super) fn pipelined<R: BufRead + Send>(
                     d.verdict,
                 )?;
             }
+            b.lines.clear();
             a.lineno = b.last_lineno;
             if let Some(e) = b.error.take() {
                 return Err(Stop::Input(e));
