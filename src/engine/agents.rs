@@ -65,11 +65,12 @@ impl Engine {
         if to <= from {
             return;
         }
-        *bump!(
+        bump!(
             self.state.metrics,
             agent_status_ms,
-            keys::status_key(status, q)
-        ) += to - from;
+            keys::status_key(status, q),
+            to - from
+        );
         if self.per_agent() {
             self.state
                 .metrics

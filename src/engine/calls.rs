@@ -47,7 +47,7 @@ impl Engine {
         self.sla_call_queued(&mut c, call, hash);
         self.state.calls.insert_hashed(hash, call, c);
         self.state.metrics.waiting_add(q, ts, 1);
-        *bump!(self.state.metrics, calls_offered, q as u32) += 1;
+        bump!(self.state.metrics, calls_offered, q as u32, 1);
         let cust = keys.customer().expect("a new call's keys key its customer");
         self.contact(ts, call, cust, category.as_deref(), channel, q);
         self.release_held(call, false);
@@ -131,13 +131,13 @@ impl Engine {
         };
         let (q, wait) = (c.queue, ts - c.queued);
         self.state.metrics.waiting_add(q, c.queued, -1);
-        *bump!(self.state.metrics, calls_answered, q as u32) += 1;
+        bump!(self.state.metrics, calls_answered, q as u32, 1);
         let ex = ExemplarSource::call(id, ts);
         self.observe(HistId::AnswerWait, q as u32, wait, ex);
         self.win_count(ts, WindowCount::Answered, 1);
         self.win_observe(ts, DurMetric::AnswerWait, c.channel, q, wait);
         if wait <= self.settings.sl_threshold {
-            *bump!(self.state.metrics, calls_within, q as u32) += 1;
+            bump!(self.state.metrics, calls_within, q as u32, 1);
             self.win_count(ts, WindowCount::AnsweredWithin, 1);
         }
         self.sla_call_left_queue(c.slot, ts, true);
@@ -153,12 +153,12 @@ impl Engine {
         self.state.calls.at_mut(c.slot).phase = CallPhase::Done { at: ts };
         let (q, wait) = (c.queue, ts - c.queued);
         self.state.metrics.waiting_add(q, c.queued, -1);
-        *bump!(self.state.metrics, calls_abandoned, q as u32) += 1;
+        bump!(self.state.metrics, calls_abandoned, q as u32, 1);
         let ex = ExemplarSource::call(id, ts);
         self.observe(HistId::AbandonWait, q as u32, wait, ex);
         self.win_count(ts, WindowCount::Abandoned, 1);
         if wait < self.settings.short_abandon {
-            *bump!(self.state.metrics, calls_short, q as u32) += 1;
+            bump!(self.state.metrics, calls_short, q as u32, 1);
             self.win_count(ts, WindowCount::ShortAbandoned, 1);
         }
         if wait <= self.settings.sl_threshold {
@@ -212,7 +212,7 @@ impl Engine {
         }
         if first_escalation {
             let key = dims(c.channel, Priority::Normal, q);
-            *bump!(self.state.metrics, escalations, key) += 1;
+            bump!(self.state.metrics, escalations, key, 1);
             self.win_count(c.ts, WindowCount::Escalations, 1);
             if self.per_agent() {
                 self.agent_call_escalated(c.slot, q);
@@ -242,7 +242,7 @@ impl Engine {
             self.win_count(ts, WindowCount::ResolvedContacts, 1);
             if !transferred {
                 let key = dims(c.channel, Priority::Normal, c.queue);
-                *bump!(self.state.metrics, fcr, key) += 1;
+                bump!(self.state.metrics, fcr, key, 1);
                 self.win_count(ts, WindowCount::Fcr, 1);
                 if self.per_agent() {
                     self.agent_call_fcr(c.slot, c.queue);

@@ -74,7 +74,7 @@ impl Engine {
         ch: Channel,
         q: LabelId,
     ) {
-        *bump!(self.state.metrics, contacts, dims(ch, Priority::Low, q)) += 1;
+        bump!(self.state.metrics, contacts, dims(ch, Priority::Low, q), 1);
         self.win_count(ts, WindowCount::Contacts, 1);
         let cat = category.map_or(0, |c| xxhash_rust::xxh3::xxh3_64(c.as_bytes()) as u32 | 1);
         let w = self.settings.repeat_window;
@@ -119,7 +119,7 @@ impl Engine {
             }
         }
         for (t, ch, q) in newly {
-            *bump!(self.state.metrics, repeats, dims(ch, Priority::Low, q)) += 1;
+            bump!(self.state.metrics, repeats, dims(ch, Priority::Low, q), 1);
             self.win_count(t, WindowCount::Repeats, 1);
         }
     }

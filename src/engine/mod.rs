@@ -25,13 +25,21 @@
 //!   from while the engine goes on; `changes`, `customer_table` — what
 //!   changed since the last copy, for checkpoints of changes.
 
-/// The counter of `map` for key `k`, admitted by the series budget (one
-/// series per key).
+/// Adds `by` to the counter of `map` for key `k`, admitted by the series
+/// budget (one series per key).
 macro_rules! bump {
-    ($m:expr, $map:ident, $k:expr) => {{
+    ($m:expr, $map:ident, $k:expr, $by:expr) => {{
         let m = &mut $m;
-        let k = m.budget.admit(&m.$map, $k, 1);
-        m.$map.entry(k).or_default()
+        let k = $k;
+        // A series already counted is found with one lookup; only a new
+        // one asks the budget.
+        match m.$map.get_mut(&k) {
+            Some(v) => *v += $by,
+            None => {
+                let k = m.budget.admit(&m.$map, k, 1);
+                *m.$map.entry(k).or_default() += $by;
+            }
+        }
     }};
 }
 
@@ -531,6 +539,11 @@ impl Engine {
     fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: ExemplarSource<'_>) {
         let bounds = &self.settings.bounds[h as usize];
         let m = &mut self.state.metrics;
+        // A series already observed is found with one lookup.
+        if let Some(hist) = m.hists[h as usize].get_mut(&key) {
+            hist.observe(bounds, ms, ex);
+            return;
+        }
         // Buckets with `+Inf`, `_sum` and `_count`.
         let key = m.budget.admit(&m.hists[h as usize], key, bounds.len() + 3);
         m.hists[h as usize]
@@ -570,7 +583,12 @@ impl Engine {
         self.observe(HistId::Handle, key, ms, ex);
         self.win_observe(ts, DurMetric::Handle, ch, q, ms);
         if self.settings.cost_per_ms > 0.0 {
-            *bump!(self.state.metrics, handle_cost, key) += ms as f64 * self.settings.cost_per_ms;
+            bump!(
+                self.state.metrics,
+                handle_cost,
+                key,
+                ms as f64 * self.settings.cost_per_ms
+            );
         }
     }
 }

@@ -200,10 +200,10 @@ impl SlaContext<'_> {
     /// Adds (`sign` 1) or removes (−1) clock `i`'s share of the gauges under `key`.
     pub(super) fn gauges(&mut self, c: Clocks, i: usize, key: u64, sign: i64) {
         if c.at_risk(i) {
-            *bump!(*self.metrics, sla_at_risk, key) += sign;
+            bump!(*self.metrics, sla_at_risk, key, sign);
         }
         if c.active_breach(i) {
-            *bump!(*self.metrics, sla_active, key) += sign;
+            bump!(*self.metrics, sla_active, key, sign);
         }
     }
 
@@ -235,7 +235,7 @@ impl SlaContext<'_> {
         self.gauges(e.clocks(), i, key, -1);
         e.clocks_mut().judge(i, Verdict::Breached);
         self.gauges(e.clocks(), i, key, 1);
-        *bump!(*self.metrics, sla_breaches, key) += 1;
+        bump!(*self.metrics, sla_breaches, key, 1);
         self.window_verdict(kind, at, false);
         self.note(e, id, i, SlaEventKind::Breached, at, timer);
         if self.breaches.len() < MAX_BREACH_RECORDS {
@@ -271,7 +271,7 @@ impl SlaContext<'_> {
                 let key = Self::key(e, i);
                 self.gauges(c, i, key, -1);
                 e.clocks_mut().judge(i, Verdict::Met);
-                *bump!(*self.metrics, sla_achieved, key) += 1;
+                bump!(*self.metrics, sla_achieved, key, 1);
                 self.window_verdict(E::KINDS[i], ts, true);
                 self.note(e, id, i, SlaEventKind::Achieved, ts, false);
             } else {
@@ -356,7 +356,7 @@ impl SlaContext<'_> {
             if deadline > at {
                 if !c.at_risk(i) {
                     e.clocks_mut().set_at_risk(i, true);
-                    *bump!(*self.metrics, sla_at_risk, Self::key(e, i)) += 1;
+                    bump!(*self.metrics, sla_at_risk, Self::key(e, i), 1);
                     if self.events.is_some() {
                         let warn_at = self.reach(e, i, ms);
                         self.note(e, id, i, SlaEventKind::AtRisk, warn_at, true);

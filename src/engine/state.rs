@@ -599,7 +599,12 @@ pub const AGENT_SUM_SERIES: usize = 3;
 
 impl Metrics {
     pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
-        let k = self.budget.admit(&self.tickets_open, open_key(s, pr, q), 1);
+        let k = open_key(s, pr, q);
+        if let Some(v) = self.tickets_open.get_mut(&k) {
+            *v += n;
+            return;
+        }
+        let k = self.budget.admit(&self.tickets_open, k, 1);
         *self.tickets_open.entry(k).or_default() += n;
     }
 
@@ -615,7 +620,12 @@ impl Metrics {
     }
 
     pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {
-        let k = self.budget.admit(&self.agents, status_key(s, q), 1);
+        let k = status_key(s, q);
+        if let Some(v) = self.agents.get_mut(&k) {
+            *v += n;
+            return;
+        }
+        let k = self.budget.admit(&self.agents, k, 1);
         *self.agents.entry(k).or_default() += n;
     }
 

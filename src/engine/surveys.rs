@@ -31,7 +31,7 @@ impl Engine {
             None => eq.unwrap_or(UNKNOWN),
         };
         let key = keys::csat_key(score, ch, q);
-        *bump!(self.state.metrics, csat, key) += 1;
+        bump!(self.state.metrics, csat, key, 1);
         if self.per_agent() {
             self.agent_csat(score, agent.as_deref(), named.agent, q);
         }

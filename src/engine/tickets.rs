@@ -58,11 +58,12 @@ impl Engine {
         self.state.metrics.open_add(t.status, priority, q, 1);
         self.sla_ticket_created(&mut t, ticket, hash);
         self.state.tickets.insert_hashed(hash, ticket, t);
-        *bump!(
+        bump!(
             self.state.metrics,
             tickets_created,
-            dims(channel, priority, q)
-        ) += 1;
+            dims(channel, priority, q),
+            1
+        );
         self.win_count(ts, WindowCount::TicketsCreated, 1);
         let cust = keys
             .customer()
@@ -272,7 +273,7 @@ impl Engine {
             return;
         }
         ticket.set(flag::ESCALATED, true);
-        *bump!(self.state.metrics, escalations, t.dims()) += 1;
+        bump!(self.state.metrics, escalations, t.dims(), 1);
         self.win_count(t.ts, WindowCount::Escalations, 1);
         if self.per_agent() {
             self.agent_ticket_escalated(t.slot, t.queue);
@@ -324,7 +325,7 @@ impl Engine {
             ticket.policy,
         );
         let key = t.dims();
-        *bump!(self.state.metrics, tickets_resolved, key) += 1;
+        bump!(self.state.metrics, tickets_resolved, key, 1);
         let ex = || ExemplarSource::ticket(id, ts);
         self.observe(HistId::Resolution, key, ts - created, ex());
         if let Some(ms) = self.business_hours(policy).map(|h| h.elapsed(created, ts)) {
@@ -335,7 +336,7 @@ impl Engine {
         self.win_count(ts, WindowCount::FirstResolutions, 1);
         self.win_count(ts, WindowCount::ResolvedContacts, 1);
         if fcr {
-            *bump!(self.state.metrics, fcr, key) += 1;
+            bump!(self.state.metrics, fcr, key, 1);
             self.win_count(ts, WindowCount::Fcr, 1);
         }
         if worked {
@@ -358,7 +359,7 @@ impl Engine {
         self.state
             .metrics
             .open_add(TicketStatus::Open, t.priority, t.queue, 1);
-        *bump!(self.state.metrics, tickets_reopened, t.dims()) += 1;
+        bump!(self.state.metrics, tickets_reopened, t.dims(), 1);
         self.win_count(t.ts, WindowCount::Reopens, 1);
     }
 
