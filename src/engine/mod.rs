@@ -26,20 +26,11 @@
 //!   changed since the last copy, for checkpoints of changes.
 
 /// Adds `by` to the counter of `map` for key `k`, admitted by the series
-/// budget (one series per key).
+/// budget (one series per key): [`state::SeriesBudget::add`].
 macro_rules! bump {
     ($m:expr, $map:ident, $k:expr, $by:expr) => {{
         let m = &mut $m;
-        let k = $k;
-        // A series already counted is found with one lookup; only a new
-        // one asks the budget.
-        match m.$map.get_mut(&k) {
-            Some(v) => *v += $by,
-            None => {
-                let k = m.budget.admit(&m.$map, k, 1);
-                *m.$map.entry(k).or_default() += $by;
-            }
-        }
+        m.budget.add(&mut m.$map, $k, $by)
     }};
 }
 

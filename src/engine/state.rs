@@ -515,6 +515,26 @@ impl SeriesBudget {
         }
         o
     }
+
+    /// Adds `by` to the counter of `k` in `map`, a new key admitted as
+    /// [`SeriesBudget::admit`] admits it (one series). A key already
+    /// counted is found with one lookup; only a new one asks the budget.
+    /// (Inlined at every counter: left as a call, it cost the applying
+    /// thread 1 % more instructions.)
+    #[inline(always)]
+    pub fn add<K: QueueKey, V: Default + std::ops::AddAssign>(
+        &mut self,
+        map: &mut FxHashMap<K, V>,
+        k: K,
+        by: V,
+    ) {
+        if let Some(v) = map.get_mut(&k) {
+            *v += by;
+            return;
+        }
+        let k = self.admit(map, k, 1);
+        *map.entry(k).or_default() += by;
+    }
 }
 
 /// Counts per map key (packed by `engine::keys`).
@@ -599,13 +619,8 @@ pub const AGENT_SUM_SERIES: usize = 3;
 
 impl Metrics {
     pub fn open_add(&mut self, s: TicketStatus, pr: Priority, q: LabelId, n: i64) {
-        let k = open_key(s, pr, q);
-        if let Some(v) = self.tickets_open.get_mut(&k) {
-            *v += n;
-            return;
-        }
-        let k = self.budget.admit(&self.tickets_open, k, 1);
-        *self.tickets_open.entry(k).or_default() += n;
+        self.budget
+            .add(&mut self.tickets_open, open_key(s, pr, q), n);
     }
 
     pub fn waiting_add(&mut self, q: LabelId, queued: i64, n: i32) {
@@ -620,13 +635,7 @@ impl Metrics {
     }
 
     pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {
-        let k = status_key(s, q);
-        if let Some(v) = self.agents.get_mut(&k) {
-            *v += n;
-            return;
-        }
-        let k = self.budget.admit(&self.agents, k, 1);
-        *self.agents.entry(k).or_default() += n;
+        self.budget.add(&mut self.agents, status_key(s, q), n);
     }
 
     /// Series the maps hold now (after a restore), as the budget counts them.
