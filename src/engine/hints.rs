@@ -49,13 +49,34 @@ enum Entity {
 impl EventKeys {
     /// The keys of `ev`; a pure function of it, so any thread may compute it.
     pub fn of(ev: &Event) -> EventKeys {
-        let customer = match &ev.body {
+        let mut keys = EventKeys::of_id(ev);
+        keys.complete(ev);
+        keys
+    }
+
+    /// The hash of `ev`'s id alone, all a [`super::Gate`] reads; the engine
+    /// must not be given the event before [`EventKeys::complete`] has added
+    /// the rest. (Replay's reading thread judges with these, and the
+    /// applying thread completes them: see `replay::read`.)
+    pub fn of_id(ev: &Event) -> EventKeys {
+        EventKeys {
+            id: dedup::hash(&ev.id),
+            customer: None,
+            entity: Entity::None,
+        }
+    }
+
+    /// Adds the customer's and the ticket's or call's hashes to keys of
+    /// [`EventKeys::of_id`] of `ev`.
+    #[inline]
+    pub fn complete(&mut self, ev: &Event) {
+        self.customer = match &ev.body {
             Body::TicketCreated { customer, .. } | Body::CallQueued { customer, .. } => {
                 Some(customer_key(customer))
             }
             _ => None,
         };
-        let entity = match &ev.body {
+        self.entity = match &ev.body {
             Body::TicketCreated { ticket, .. } => Entity::NewTicket(table::hash_id(ticket)),
             Body::CallQueued { call, .. } => Entity::NewCall(table::hash_id(call)),
             body => match body.entity() {
@@ -64,11 +85,6 @@ impl EventKeys {
                 EntityRef::None => Entity::None,
             },
         };
-        EventKeys {
-            id: dedup::hash(&ev.id),
-            customer,
-            entity,
-        }
     }
 
     /// `ev` with its keys.

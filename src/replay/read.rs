@@ -18,6 +18,12 @@ const IN_FLIGHT: usize = 8;
 /// A reader that found the queue full resumes once it holds this many
 /// ([`Handoff`]).
 const RESUME_AT: usize = 2;
+/// How many lines ahead the applying thread completes a decoded line's
+/// keys ([`EventKeys::complete`]): as far ahead as the engine's first hint
+/// reads them ([`crate::engine::Engine::prefetch_ahead`]). The reading
+/// thread, which also judges each line with the dedup memory, took longer
+/// than the applying one with the keys hashed on it.
+const KEYS_AHEAD: usize = 6;
 /// How many lines ahead the applying thread asks for a decoded line's
 /// bytes: before the engine's first hint reads its keys
 /// ([`crate::engine::Engine::prefetch_ahead`], six ahead), since the
@@ -49,11 +55,13 @@ impl Stop {
 
 /// Decodes a line as the engine's [`Engine::ingest`] would: a line longer
 /// than `max` (its full length `full_len`) is refused unread.
-/// The event comes with its keys' hashes ([`EventKeys`]).
+/// The event comes with its keys' hashes: `keys` of it ([`EventKeys::of`],
+/// or [`EventKeys::of_id`] for a reading thread).
 fn decode_line(
     bytes: &[u8],
     full_len: usize,
     max: usize,
+    keys: fn(&Event) -> EventKeys,
 ) -> Result<(Event, EventKeys), DecodeError> {
     if full_len > max {
         Err(DecodeError::TooLarge {
@@ -61,7 +69,10 @@ fn decode_line(
             max,
         })
     } else {
-        crate::decode::decode(bytes, max).map(EventKeys::with)
+        crate::decode::decode(bytes, max).map(|ev| {
+            let k = keys(&ev);
+            (ev, k)
+        })
     }
 }
 
@@ -86,7 +97,7 @@ pub(super) fn single_threaded<R: BufRead>(
             a.lineno = lineno;
             continue;
         }
-        let decoded = decode_line(bytes, full_len, max);
+        let decoded = decode_line(bytes, full_len, max, EventKeys::of);
         a.line(lineno, pos, bytes, &decoded, None)?;
     }
     a.lineno = lineno;
@@ -115,8 +126,10 @@ struct Decoded {
     /// Its bytes in [`Batch::text`].
     start: usize,
     end: usize,
-    /// The event with its keys' hashes, computed on the reading thread;
-    /// refused here if the gate's guards refused it.
+    /// The event with its keys' hashes: on the reading thread only the
+    /// id's, which the gate reads, and the applying thread completes them
+    /// a few lines ahead of its hints ([`KEYS_AHEAD`]); refused here if the
+    /// gate's guards refused it.
     event: Result<(Event, EventKeys), DecodeError>,
     /// What the gate found, when the reading thread has it.
     verdict: Option<Verdict>,
@@ -160,7 +173,7 @@ fn read_batches<R: BufRead>(
                         pos,
                         start: s,
                         end: e,
-                        event: decode_line(&b.text[s..e], full_len, max),
+                        event: decode_line(&b.text[s..e], full_len, max, EventKeys::of_id),
                         verdict: None,
                     });
                 }
@@ -213,6 +226,14 @@ fn judge(gate: &mut Gate, lines: &mut [Decoded], now: i64) {
     }
 }
 
+/// Completes the keys the reading thread left at the id's hash.
+#[inline]
+fn complete_keys(d: &mut Decoded) {
+    if let Ok((ev, keys)) = &mut d.event {
+        keys.complete(ev);
+    }
+}
+
 /// Two threads: one reads and decodes batches of lines while this one
 /// applies the previous batch, line by line in input order, with the
 /// engine's cache hints for the lines a few places ahead.
@@ -233,10 +254,16 @@ pub(super) fn pipelined<R: BufRead + Send>(
             })
             .map_err(Stop::Input)?;
         while let Some(mut b) = queue.recv() {
+            for d in b.lines.iter_mut().take(KEYS_AHEAD) {
+                complete_keys(d);
+            }
             // The events are applied where they lie, not moved out, and
             // dropped here, in this core's cache, before the batch goes back.
-            for (j, d) in b.lines.iter().enumerate() {
-                let rest = &b.lines[j + 1..];
+            for j in 0..b.lines.len() {
+                if let Some(d) = b.lines.get_mut(j + KEYS_AHEAD) {
+                    complete_keys(d);
+                }
+                let (d, rest) = (&b.lines[j], &b.lines[j + 1..]);
                 if let Some(ahead) = rest.get(LINE_AHEAD - 1) {
                     crate::engine::prefetch_value(ahead);
                 }
