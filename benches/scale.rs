@@ -10,7 +10,7 @@
 //! replies, status changes between open and pending and assignments, each
 //! on a ticket drawn uniformly from that engine's open tickets, so no ticket
 //! opens or closes — decoded beforehand, with their keys' hashes
-//! (`EventKeys`, which `frontline replay`'s reading thread computes), so the
+//! (`EventKeys`, which `frontline replay` computes ahead of applying), so the
 //! timing is apply alone. Each engine applies two chunks a round,
 //! alternately `hinted` (with `Engine::prefetch_ahead` and
 //! `Engine::apply_keyed`, as `frontline replay`'s applying thread) and
