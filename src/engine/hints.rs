@@ -23,6 +23,21 @@ const PREFETCH_STEPS: [(usize, probe::Step); 3] = [
     (2, probe::Step::Key),
 ];
 
+/// The farthest [`Engine::prefetch_ahead`] reads an event's keys: a caller
+/// that completes keys late ([`EventKeys::of_id`]) completes them this far
+/// ahead.
+pub const HINTS_AHEAD: usize = {
+    let mut far = 0;
+    let mut i = 0;
+    while i < PREFETCH_STEPS.len() {
+        if PREFETCH_STEPS[i].0 > far {
+            far = PREFETCH_STEPS[i].0;
+        }
+        i += 1;
+    }
+    far
+};
+
 /// The hashes of an event's keys, for its hints and its lookups
 /// ([`EventKeys::of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -41,7 +41,7 @@ mod growing;
 mod held_ids;
 pub use gate::{Gate, Verdict};
 mod hints;
-pub use hints::EventKeys;
+pub use hints::{EventKeys, HINTS_AHEAD};
 mod id_pool;
 mod keys;
 mod labels;

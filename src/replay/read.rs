@@ -23,7 +23,7 @@ const RESUME_AT: usize = 2;
 /// reads them ([`crate::engine::Engine::prefetch_ahead`]). The reading
 /// thread, which also judges each line with the dedup memory, took longer
 /// than the applying one with the keys hashed on it.
-const KEYS_AHEAD: usize = 6;
+const KEYS_AHEAD: usize = crate::engine::HINTS_AHEAD;
 /// How many lines ahead the applying thread asks for a decoded line's
 /// bytes: before the engine's first hint reads its keys
 /// ([`crate::engine::Engine::prefetch_ahead`], six ahead), since the
