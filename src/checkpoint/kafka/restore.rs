@@ -156,6 +156,20 @@ struct Scan<'a> {
     manifests: Vec<i64>,
 }
 
+impl Drop for Scan<'_> {
+    /// The scan's reader is dropped on a thread of its own: dropping a
+    /// librdkafka client joins its threads, which sleep in steps of about
+    /// 100 ms, and a restore runs on the path to the partition's assignment
+    /// (as `crate::kafka_log::drop_in_background`, which needs the runtime).
+    fn drop(&mut self) {
+        if let Some(c) = self.consumer.take() {
+            let _ = std::thread::Builder::new()
+                .name("changelog-reader-drop".into())
+                .spawn(move || drop(c));
+        }
+    }
+}
+
 impl<'a> Scan<'a> {
     fn new(
         log: &'a Changelog,
