@@ -530,17 +530,14 @@ impl Engine {
     fn observe(&mut self, h: HistId, key: u32, ms: i64, ex: ExemplarSource<'_>) {
         let bounds = &self.settings.bounds[h as usize];
         let m = &mut self.state.metrics;
-        // A series already observed is found with one lookup.
-        if let Some(hist) = m.hists[h as usize].get_mut(&key) {
-            hist.observe(bounds, ms, ex);
-            return;
-        }
         // Buckets with `+Inf`, `_sum` and `_count`.
-        let key = m.budget.admit(&m.hists[h as usize], key, bounds.len() + 3);
-        m.hists[h as usize]
-            .entry(key)
-            .or_insert_with(|| PromHist::new(bounds.len()))
-            .observe(bounds, ms, ex);
+        m.budget.update(
+            &mut m.hists[h as usize],
+            key,
+            bounds.len() + 3,
+            || PromHist::new(bounds.len()),
+            |hist| hist.observe(bounds, ms, ex),
+        );
     }
 
     /// Hands an event to its handler.
