@@ -255,18 +255,13 @@ impl Windows {
 
     /// Slides every window to end at event time `clock`.
     pub fn advance(&mut self, clock: i64) {
-        if let Some(cur) = self.cur {
-            // Still in the clock's pane (most events): nothing slides.
-            if (0..self.pane_ms).contains(&clock.wrapping_sub(cur.wrapping_mul(self.pane_ms))) {
-                return;
-            }
-        }
-        let new_cur = clock.div_euclid(self.pane_ms);
         let Some(cur) = self.cur else {
+            let new_cur = clock.div_euclid(self.pane_ms);
             self.cur = Some(new_cur);
             self.first = new_cur;
             return;
         };
+        let new_cur = self.pane_index(clock, cur);
         if new_cur <= cur {
             return;
         }
@@ -289,17 +284,23 @@ impl Windows {
         self.cur = Some(new_cur);
     }
 
+    /// The index of the pane holding time `ts`, the clock's pane being
+    /// `cur`: most times fall in it, and need no division.
+    #[inline]
+    fn pane_index(&self, ts: i64, cur: i64) -> i64 {
+        let since = ts.wrapping_sub(cur.wrapping_mul(self.pane_ms));
+        if (0..self.pane_ms).contains(&since) {
+            cur
+        } else {
+            ts.div_euclid(self.pane_ms)
+        }
+    }
+
     /// The pane for event time `ts`, created if needed; `None` when no window covers it.
     #[inline]
     fn pane_mut(&mut self, ts: i64) -> Option<(i64, &mut Pane)> {
         let cur = self.cur?;
-        // Most events fall in the pane of the event clock: no division.
-        let since = ts.wrapping_sub(cur.wrapping_mul(self.pane_ms));
-        let idx = if (0..self.pane_ms).contains(&since) {
-            cur
-        } else {
-            ts.div_euclid(self.pane_ms)
-        };
+        let idx = self.pane_index(ts, cur);
         if idx > cur || idx <= cur - self.max_len() {
             return None;
         }
