@@ -37,12 +37,23 @@ fn wall_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Drops a librdkafka client on the runtime's blocking pool: dropping one
-/// joins its threads, and an admin client's poll sleeps in steps of
-/// 100 ms, which a drop on the start-up's path would wait for. Call from
-/// within the runtime.
+/// Drops a librdkafka client off the caller's path: dropping one joins its
+/// threads, which sleep in steps of about 100 ms, and a drop on the
+/// start-up's path (an admin client, a restore's changelog reader in the
+/// rebalance callback) would wait for them. On the runtime's blocking
+/// pool when called within the runtime, else on a thread of its own (if
+/// none can be started, here).
 pub fn drop_in_background<T: Send + 'static>(client: T) {
-    tokio::task::spawn_blocking(move || drop(client));
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(move || drop(client));
+        }
+        Err(_) => {
+            let _ = std::thread::Builder::new()
+                .name("kafka-client-drop".into())
+                .spawn(move || drop(client));
+        }
+    }
 }
 
 /// Records a Kafka error: logged if it starts an outage or a summary is due.

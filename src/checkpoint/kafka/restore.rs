@@ -157,15 +157,11 @@ struct Scan<'a> {
 }
 
 impl Drop for Scan<'_> {
-    /// The scan's reader is dropped on a thread of its own: dropping a
-    /// librdkafka client joins its threads, which sleep in steps of about
-    /// 100 ms, and a restore runs on the path to the partition's assignment
-    /// (as `crate::kafka_log::drop_in_background`, which needs the runtime).
+    /// A restore runs on the path to its partition's assignment, so the
+    /// scan's reader is not dropped there.
     fn drop(&mut self) {
         if let Some(c) = self.consumer.take() {
-            let _ = std::thread::Builder::new()
-                .name("changelog-reader-drop".into())
-                .spawn(move || drop(c));
+            crate::kafka_log::drop_in_background(c);
         }
     }
 }
