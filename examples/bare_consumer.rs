@@ -32,6 +32,9 @@ async fn main() {
         // fetch, which this loop met in some runs and not others.
         .set("queued.min.messages", "20000")
         .set("fetch.queue.backoff.ms", "5")
+        // As every frontline client starts (src/config/kafka.rs,
+        // `CLIENT_DEFAULTS`).
+        .set("reconnect.backoff.ms", "20")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");

@@ -60,6 +60,19 @@ impl Default for KafkaConfig {
     }
 }
 
+/// librdkafka properties every client of this process starts from.
+///
+/// `reconnect.backoff.ms`: a new client connects to its bootstrap server,
+/// learns the broker's own address and connects again, and librdkafka
+/// spaces connections to a cluster by half this backoff (50 ms at its
+/// default of 100 ms, 11 ms at least). A start creates its clients one
+/// after another (the changelog's metadata client, then its admin client,
+/// then its producer), and a first request could wait out that spacing;
+/// a first start waited 50-100 ms in all. At 20 ms it is 11 ms. A broker
+/// that goes away is retried from 20 ms instead of 100, still doubling up
+/// to `reconnect.backoff.max.ms` (docs/performance.md, "Live").
+pub const CLIENT_DEFAULTS: [(&str, &str); 1] = [("reconnect.backoff.ms", "20")];
+
 /// librdkafka properties of a group consumer that producers and plain
 /// (group-less) consumers do not take.
 pub const CONSUMER_ONLY: [&str; 18] = [
@@ -111,9 +124,13 @@ impl KafkaConfig {
             .collect()
     }
 
-    /// librdkafka settings: `defaults`, overridden by the `[kafka]` properties.
+    /// librdkafka settings: [`CLIENT_DEFAULTS`], then `defaults`, each
+    /// overridden by the `[kafka]` properties.
     pub fn client_config(&self, defaults: &[(&str, &str)]) -> rdkafka::ClientConfig {
         let mut c = rdkafka::ClientConfig::new();
+        for (k, v) in CLIENT_DEFAULTS {
+            c.set(k, v);
+        }
         for (k, v) in defaults {
             c.set(*k, *v);
         }

@@ -1,6 +1,28 @@
 use super::*;
 
 #[test]
+fn every_kafka_client_starts_from_the_client_defaults_unless_told_otherwise() {
+    let c = Config::parse("").unwrap();
+    for cc in [
+        c.kafka.client_config(&[]),
+        c.kafka.producer_config(&[("acks", "all")]),
+    ] {
+        assert_eq!(cc.get("reconnect.backoff.ms"), Some("20"));
+        // librdkafka takes it (an unknown property fails here).
+        let _: rdkafka::producer::BaseProducer = cc.create().expect("a valid config");
+    }
+    let c = Config::parse("[kafka]\n\"reconnect.backoff.ms\" = \"250\"\n").unwrap();
+    assert_eq!(
+        c.kafka.client_config(&[]).get("reconnect.backoff.ms"),
+        Some("250")
+    );
+    assert_eq!(
+        c.kafka.producer_config(&[]).get("reconnect.backoff.ms"),
+        Some("250")
+    );
+}
+
+#[test]
 fn kafka_secrets_are_redacted_when_printed() {
     let c = Config::parse(
         "[kafka]\n\"sasl.username\" = \"svc\"\n\"sasl.password\" = \"pw-1\"\n\
