@@ -469,3 +469,65 @@ fn a_caught_up_partition_shows_no_lag_and_is_ready_before_any_checkpoint() {
             .join("\n")
     );
 }
+
+#[test]
+fn a_partition_without_a_checkpoint_starts_at_the_committed_offset_else_at_the_reset_position() {
+    let topic = unique("start-at");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let (keyed, _) = scenario(3000, 25);
+    let (first, rest) = keyed.split_at(1000);
+    let (second, third) = rest.split_at(1000);
+    // No changelog: where each partition starts is the group's committed
+    // offset, or `auto.offset.reset` where the group has none.
+    let mut launch = Launch::new(&topic, &group);
+    launch.args = vec!["--set".into(), "checkpoint.enabled=false".into()];
+    kcat_produce(&topic, first, None);
+    let mut f = Frontline::launch(&launch);
+    wait_until(
+        Duration::from_secs(60),
+        "the first third is applied",
+        || f.sum("frontline_events_total") == 1000.0,
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "the first third is committed",
+        || committed(&group, &topic) == 1000,
+    );
+    assert!(f.terminate(Duration::from_secs(10)).is_some());
+    kcat_produce(&topic, second, None);
+    let g = Frontline::launch(&launch);
+    // Started again from the beginning, it would count 2000.
+    wait_until(
+        Duration::from_secs(60),
+        "the second third alone is applied",
+        || g.sum("frontline_events_total") == 1000.0,
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "the second third is committed",
+        || committed(&group, &topic) == 2000,
+    );
+    assert_eq!(g.sum("frontline_events_total"), 1000.0);
+    drop(g);
+
+    // A new group that starts at the end reads only what comes after.
+    let mut latest = Launch::new(&topic, &unique("g"));
+    latest.args = vec!["--set".into(), "kafka.auto.offset.reset=\"latest\"".into()];
+    let h = Frontline::launch(&latest);
+    wait_until(
+        Duration::from_secs(30),
+        "every partition is live at its end",
+        || {
+            h.metrics().contains(&format!(
+                "frontline_partitions{{phase=\"live\"}} {PARTITIONS}"
+            ))
+        },
+    );
+    kcat_produce(&topic, third, None);
+    wait_until(
+        Duration::from_secs(60),
+        "the last third alone is applied",
+        || h.sum("frontline_events_total") == 1000.0,
+    );
+}

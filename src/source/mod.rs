@@ -125,6 +125,7 @@ pub async fn run(
         workers: Mutex::new(Workers::default()),
         env: EnvSlot::default(),
         fetched: fetched.clone(),
+        no_offset: rebalance::reset_offset(cc.get("auto.offset.reset")),
     };
     let mut consumer: Consumer_ = cc.create_with_context(ctx)?;
     if !fetched.open(consumer.client().native_ptr()) {

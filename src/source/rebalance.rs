@@ -3,6 +3,7 @@
 //! engine, else its newest checkpoint, else empty) and stopping and parking
 //! the workers of revoked ones.
 
+use std::collections::HashSet;
 use std::sync::{Condvar, PoisonError};
 
 use super::*;
@@ -34,6 +35,9 @@ pub struct Ctx {
     pub(super) env: EnvSlot,
     /// The queue the assigned partitions' messages are fetched into.
     pub(super) fetched: Arc<Fetched>,
+    /// Where a partition with neither a checkpoint nor a committed offset
+    /// starts (`auto.offset.reset`; None: librdkafka decides).
+    pub(super) no_offset: Option<Offset>,
 }
 
 /// The workers' [`Env`]: opening (the changelog topic is found or created
@@ -217,7 +221,14 @@ impl Ctx {
         // Partitions restore side by side (their end offsets asked for side
         // by side too): an instance taking over several large partitions
         // waits for the largest, not for their sum.
-        let starts: Vec<Start> = std::thread::scope(|scope| {
+        let new: Vec<TopicPartition> = todo.iter().map(|(tp, _)| tp.clone()).collect();
+        let (starts, uncommitted) = std::thread::scope(|scope| {
+            // The group's committed offsets are asked for beside the
+            // restores; see `uncommitted`.
+            let uncommitted = scope.spawn(|| match self.no_offset {
+                Some(_) => uncommitted(consumer, &new),
+                None => HashSet::new(),
+            });
             let running: Vec<_> = todo
                 .into_iter()
                 .map(|(tp, parked)| {
@@ -231,12 +242,19 @@ impl Ctx {
                     })
                 })
                 .collect();
-            running.into_iter().filter_map(|h| h.join().ok()).collect()
+            let starts: Vec<Start> = running.into_iter().filter_map(|h| h.join().ok()).collect();
+            (starts, uncommitted.join().unwrap_or_default())
         });
         for start in starts {
             let tp = start.tp.clone();
-            if let Some(o) = start.next_offset {
-                if let Err(e) = tpl.set_partition_offset(&tp.0, tp.1, Offset::Offset(o)) {
+            let offset = match (start.next_offset, self.no_offset) {
+                (Some(o), _) => Some(Offset::Offset(o)),
+                (None, Some(reset)) if uncommitted.contains(&tp) => Some(reset),
+                // The group's committed offset (librdkafka asks for it).
+                (None, _) => None,
+            };
+            if let Some(o) = offset {
+                if let Err(e) = tpl.set_partition_offset(&tp.0, tp.1, o) {
                     error!(topic = %tp.0, partition = tp.1, error = %e, "cannot set the start offset");
                 }
             }
@@ -353,6 +371,48 @@ impl Ctx {
 }
 
 pub(crate) type Consumer_ = BaseConsumer<Ctx>;
+
+/// Where `auto.offset.reset` (librdkafka's names for it; unset: `latest`)
+/// starts a partition that has no committed offset; None for `error` (or
+/// a value librdkafka would refuse): librdkafka reports it.
+pub(super) fn reset_offset(auto_offset_reset: Option<&str>) -> Option<Offset> {
+    match auto_offset_reset.unwrap_or("latest") {
+        "smallest" | "earliest" | "beginning" => Some(Offset::Beginning),
+        "largest" | "latest" | "end" => Some(Offset::End),
+        _ => None,
+    }
+}
+
+/// The partitions of `tps` for which the group has no committed offset.
+///
+/// A partition assigned without an offset starts from its committed one,
+/// which librdkafka asks the group for; when there is none it resets to
+/// `auto.offset.reset`, but treats that reset as an error's retry and
+/// waits 100 ms before asking for the position. Every first start of a
+/// group paid it. Asked here (one request, beside the restores), such a
+/// partition is assigned at the reset position itself. Empty when the
+/// group cannot answer: librdkafka then asks as before.
+fn uncommitted(consumer: &BaseConsumer<Ctx>, tps: &[TopicPartition]) -> HashSet<TopicPartition> {
+    if tps.is_empty() {
+        return HashSet::new();
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in tps {
+        tpl.add_partition(t, *p);
+    }
+    match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+        Ok(c) => c
+            .elements()
+            .iter()
+            .filter(|e| e.offset() == Offset::Invalid && e.error().is_ok())
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "committed offsets not known at assignment");
+            HashSet::new()
+        }
+    }
+}
 
 /// An empty engine at the group's committed offset.
 fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
@@ -535,6 +595,34 @@ mod lag_tests {
         assert_eq!(consumer_lag(&partition(0, 0, -1001, -1001)), Some(0));
         // No watermark yet.
         assert_eq!(consumer_lag(&partition(-1001, -1001, -1001, -1001)), None);
+    }
+}
+
+#[cfg(test)]
+mod reset_tests {
+    use super::reset_offset;
+    use crate::config::Config;
+    use rdkafka::Offset;
+
+    #[test]
+    fn the_reset_position_follows_librdkafkas_names_for_it() {
+        for v in ["smallest", "earliest", "beginning"] {
+            assert_eq!(reset_offset(Some(v)), Some(Offset::Beginning), "{v}");
+        }
+        for v in ["largest", "latest", "end"] {
+            assert_eq!(reset_offset(Some(v)), Some(Offset::End), "{v}");
+        }
+        // librdkafka's own default.
+        assert_eq!(reset_offset(None), Some(Offset::End));
+        // Left to librdkafka, which reports the partition's missing offset.
+        assert_eq!(reset_offset(Some("error")), None);
+        // The group consumer resets to the earliest unless told otherwise.
+        let cfg = Config::parse("").unwrap();
+        let cc = crate::source::consumer_config(&cfg);
+        assert_eq!(
+            reset_offset(cc.get("auto.offset.reset")),
+            Some(Offset::Beginning)
+        );
     }
 }
 
