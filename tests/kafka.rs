@@ -483,31 +483,27 @@ fn a_partition_without_a_checkpoint_starts_at_the_committed_offset_else_at_the_r
     let mut launch = Launch::new(&topic, &group);
     launch.args = vec!["--set".into(), "checkpoint.enabled=false".into()];
     kcat_produce(&topic, first, None);
+    // An instance applies a third of the scenario alone (from where its
+    // partitions start), and its offsets are committed up to `total`.
+    let settle = |f: &Frontline, third: &str, total: i64| {
+        wait_until(
+            Duration::from_secs(60),
+            &format!("the {third} third alone is applied"),
+            || f.sum("frontline_events_total") == 1000.0,
+        );
+        wait_until(
+            Duration::from_secs(20),
+            &format!("the {third} third is committed"),
+            || committed(&group, &topic) == total,
+        );
+    };
     let mut f = Frontline::launch(&launch);
-    wait_until(
-        Duration::from_secs(60),
-        "the first third is applied",
-        || f.sum("frontline_events_total") == 1000.0,
-    );
-    wait_until(
-        Duration::from_secs(20),
-        "the first third is committed",
-        || committed(&group, &topic) == 1000,
-    );
+    settle(&f, "first", 1000);
     assert!(f.terminate(Duration::from_secs(10)).is_some());
     kcat_produce(&topic, second, None);
     let g = Frontline::launch(&launch);
     // Started again from the beginning, it would count 2000.
-    wait_until(
-        Duration::from_secs(60),
-        "the second third alone is applied",
-        || g.sum("frontline_events_total") == 1000.0,
-    );
-    wait_until(
-        Duration::from_secs(20),
-        "the second third is committed",
-        || committed(&group, &topic) == 2000,
-    );
+    settle(&g, "second", 2000);
     assert_eq!(g.sum("frontline_events_total"), 1000.0);
     drop(g);
 
