@@ -221,12 +221,12 @@ impl Ctx {
         // Partitions restore side by side (their end offsets asked for side
         // by side too): an instance taking over several large partitions
         // waits for the largest, not for their sum.
-        let new: Vec<TopicPartition> = todo.iter().map(|(tp, _)| tp.clone()).collect();
+        let assigned: &TopicPartitionList = tpl;
         let (starts, uncommitted) = std::thread::scope(|scope| {
             // The group's committed offsets are asked for beside the
             // restores; see `uncommitted`.
             let uncommitted = scope.spawn(|| match self.no_offset {
-                Some(_) => uncommitted(consumer, &new),
+                Some(_) => uncommitted(consumer, assigned),
                 None => HashSet::new(),
             });
             let running: Vec<_> = todo
@@ -383,7 +383,7 @@ pub(super) fn reset_offset(auto_offset_reset: Option<&str>) -> Option<Offset> {
     }
 }
 
-/// The partitions of `tps` for which the group has no committed offset.
+/// The partitions of `assigned` for which the group has no committed offset.
 ///
 /// A partition assigned without an offset starts from its committed one,
 /// which librdkafka asks the group for; when there is none it resets to
@@ -392,15 +392,14 @@ pub(super) fn reset_offset(auto_offset_reset: Option<&str>) -> Option<Offset> {
 /// group paid it. Asked here (one request, beside the restores), such a
 /// partition is assigned at the reset position itself. Empty when the
 /// group cannot answer: librdkafka then asks as before.
-fn uncommitted(consumer: &BaseConsumer<Ctx>, tps: &[TopicPartition]) -> HashSet<TopicPartition> {
-    if tps.is_empty() {
+fn uncommitted(
+    consumer: &BaseConsumer<Ctx>,
+    assigned: &TopicPartitionList,
+) -> HashSet<TopicPartition> {
+    if assigned.count() == 0 {
         return HashSet::new();
     }
-    let mut tpl = TopicPartitionList::new();
-    for (t, p) in tps {
-        tpl.add_partition(t, *p);
-    }
-    match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+    match consumer.committed_offsets(assigned.clone(), Duration::from_secs(10)) {
         Ok(c) => c
             .elements()
             .iter()
