@@ -15,7 +15,8 @@
 //!
 //! Rounds alternate the four (FRONTLINE_BENCH_ROUNDS, default 5), so a load
 //! that comes and goes falls on all of them; the report is the median wall
-//! time and CPU time of each and the median of the per-round ratios. Under
+//! time and CPU time of each and the median of the per-round ratios, against
+//! each of the two decode-only passes. Under
 //! `cargo test` (no `--bench`) it runs one round on a small input.
 
 #[path = "measure.rs"]
@@ -177,6 +178,7 @@ fn main() {
     let mut wall = vec![Vec::new(); PASSES.len()];
     let mut cpus = vec![Vec::new(); PASSES.len()];
     let mut ratio = vec![Vec::new(); PASSES.len()];
+    let mut ratio_serde = vec![Vec::new(); PASSES.len()];
     let mut events = 0;
     for round in 0..rounds {
         let mut w = [0.0; PASSES.len()];
@@ -197,21 +199,24 @@ fn main() {
             );
         }
         for i in 0..PASSES.len() {
-            // Throughput relative to decode: decode's time over this pass's.
+            // Throughput relative to decode: decode's time over this pass's;
+            // and relative to the serde_json pass, issue 16's own baseline.
             ratio[i].push(w[0] / w[i]);
+            ratio_serde[i].push(w[1] / w[i]);
         }
     }
     println!("replay: {events} events, medians of {rounds} rounds:");
     println!(
-        "replay:   pass       wall s   M events/s (wall)   cpu s   × decode (wall, per round)"
+        "replay:   pass       wall s   M events/s (wall)   cpu s   × decode   × serde (wall, per round)"
     );
     for (i, name) in PASSES.iter().enumerate() {
         let t = median(wall[i].clone());
         println!(
-            "replay:   {name:9} {t:7.3}   {:8.3}            {:7.3}   {:.2}",
+            "replay:   {name:9} {t:7.3}   {:8.3}            {:7.3}   {:.2}       {:.2}",
             events as f64 / t / 1e6,
             median(cpus[i].clone()),
-            median(ratio[i].clone())
+            median(ratio[i].clone()),
+            median(ratio_serde[i].clone())
         );
     }
     println!("replay: load average after {}", loadavg());
