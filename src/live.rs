@@ -361,11 +361,7 @@ fn value(
                 }
                 match &mut merged {
                     None => merged = Some(d.clone()),
-                    Some(x) => {
-                        let _ = x.hist.add(&d.hist);
-                        x.count += d.count;
-                        x.sum_ms += d.sum_ms;
-                    }
+                    Some(x) => x.add(d),
                 }
             }
             merged.filter(|d| d.count > 0).map(|d| d.quantile(q) as f64)

@@ -5,17 +5,18 @@
 //! keeps a running aggregate of the panes it covers: an observation is added
 //! to the aggregates of the windows covering its pane when it arrives, and a
 //! pane is subtracted from a window's aggregate when the event clock slides
-//! the window past it. Quantiles come from an HDR histogram per window and
-//! metric; removals are batched into a second histogram and subtracted
-//! before each read, so every event costs O(windows) and every snapshot
-//! O(windows × metrics), never a scan of the window's events.
+//! the window past it. Quantiles come from the counts of HDR buckets per
+//! window, metric and label set (`crate::metrics::secs_hist`), to which an
+//! observation is added and from which it is taken out, so every event
+//! costs O(windows) and every snapshot O(windows × metrics), never a scan
+//! of the window's events.
 
 use std::collections::VecDeque;
 
-use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::secs_hist::SecsHist;
 pub use crate::metrics::{DurMetric, WindowCount, WINDOW_COUNTS};
 
 /// The counts of a pane or window.
@@ -81,10 +82,10 @@ struct Pane {
 }
 
 /// A window's view of one duration metric.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DurAgg {
-    added: Histogram<u64>,
-    removed: Histogram<u64>,
+    /// The observations in whole seconds, by HDR bucket.
+    hist: SecsHist,
     /// Exact sum of the observations, milliseconds.
     pub sum_ms: i64,
     /// Number of observations.
@@ -92,45 +93,27 @@ pub struct DurAgg {
 }
 
 impl DurAgg {
-    fn new() -> DurAgg {
-        DurAgg {
-            added: Histogram::new(3).expect("3 significant figures is valid"),
-            removed: Histogram::new(3).expect("3 significant figures is valid"),
-            sum_ms: 0,
-            count: 0,
-        }
-    }
-
     fn add(&mut self, o: &Obs) {
-        record(&mut self.added, secs(o.ms));
+        self.hist.record(secs(o.ms));
         self.sum_ms += o.ms;
         self.count += 1;
     }
 
     fn remove(&mut self, o: &Obs) {
-        record(&mut self.removed, secs(o.ms));
+        self.hist.remove(secs(o.ms));
         self.sum_ms -= o.ms;
         self.count -= 1;
     }
 
-    fn compact(&mut self) {
-        if !self.removed.is_empty() {
-            // `removed` only holds values once recorded into `added`.
-            let _ = self.added.subtract(&self.removed);
-            self.removed.reset();
-        }
-    }
-
     /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
     pub fn quantile(&self, q: f64) -> u64 {
-        let v = self.added.value_at_quantile(q);
-        self.added.lowest_equivalent(v)
+        self.hist.quantile(q)
     }
 
-    /// A copy for a snapshot (call after [`Windows::read`] compacted it).
+    /// A copy for a snapshot.
     pub fn data(&self) -> crate::metrics::DurData {
         crate::metrics::DurData {
-            hist: self.added.clone(),
+            hist: self.hist.clone(),
             sum_ms: self.sum_ms,
             count: self.count,
         }
@@ -144,12 +127,6 @@ fn secs(ms: i64) -> u64 {
 
 /// The largest duration a window histogram tracks (ten years).
 const MAX_SECS: u64 = 10 * 366 * 86_400;
-
-fn record(h: &mut Histogram<u64>, secs: u64) {
-    // Auto-resizing histograms accept any value up to u64::MAX / 2; `secs` is capped far below.
-    h.record(secs)
-        .expect("auto-resizing histogram accepts the value");
-}
 
 /// One window's running aggregate.
 #[derive(Clone, Debug)]
@@ -166,10 +143,7 @@ impl WindowAgg {
     fn add_pane(&mut self, p: &Pane, sign: i64) {
         self.counts.add(&p.counts, sign);
         for o in &p.obs {
-            let agg = self
-                .durs
-                .entry((o.metric, o.key))
-                .or_insert_with(DurAgg::new);
+            let agg = self.durs.entry((o.metric, o.key)).or_default();
             if sign > 0 {
                 agg.add(o)
             } else {
@@ -369,10 +343,7 @@ impl Windows {
         pane.obs.push(o);
         self.keys.insert(key);
         for agg in Self::covering(&mut self.aggs, cur, idx) {
-            agg.durs
-                .entry((metric, key))
-                .or_insert_with(DurAgg::new)
-                .add(&o);
+            agg.durs.entry((metric, key)).or_default().add(&o);
         }
     }
 
@@ -412,13 +383,11 @@ impl Windows {
         }
     }
 
-    /// The window aggregates, compacted for reading, in configured order.
+    /// The window aggregates, without the series left empty, in configured
+    /// order.
     pub fn read(&mut self) -> &[WindowAgg] {
         for agg in &mut self.aggs {
             agg.durs.retain(|_, d| d.count > 0);
-            for d in agg.durs.values_mut() {
-                d.compact();
-            }
         }
         &self.aggs
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub use crate::names::{Kind, Merge, MetricDef};
 
 pub mod only;
+pub mod secs_hist;
 pub mod windows;
 
 pub use only::Only;

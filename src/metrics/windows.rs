@@ -107,8 +107,8 @@ pub struct DurKey {
 /// A window's durations of one series.
 #[derive(Clone, Debug)]
 pub struct DurData {
-    /// Whole seconds, HDR with 3 significant digits.
-    pub hist: hdrhistogram::Histogram<u64>,
+    /// Whole seconds, in HDR buckets of 3 significant digits.
+    pub hist: super::secs_hist::SecsHist,
     /// Exact sum, ms.
     pub sum_ms: i64,
     /// Observations.
@@ -118,12 +118,12 @@ pub struct DurData {
 impl DurData {
     /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
     pub fn quantile(&self, q: f64) -> u64 {
-        self.hist.lowest_equivalent(self.hist.value_at_quantile(q))
+        self.hist.quantile(q)
     }
 
-    fn add(&mut self, other: &DurData) {
-        // Both auto-resize, so adding cannot run out of range.
-        let _ = self.hist.add(&other.hist);
+    /// Adds `other`'s observations (another partition's, same series).
+    pub fn add(&mut self, other: &DurData) {
+        self.hist.add(&other.hist);
         self.sum_ms += other.sum_ms;
         self.count += other.count;
     }
