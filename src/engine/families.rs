@@ -321,7 +321,7 @@ impl Engine {
         let mut windows = Vec::with_capacity(aggs.len());
         for (agg, wname) in aggs.iter().zip(&settings.window_names) {
             let mut durs = BTreeMap::new();
-            for ((metric, key), d) in &agg.durs {
+            for ((metric, key), d) in agg.series() {
                 let dk = DurKey {
                     metric: metric.as_str(),
                     channel: by_channel

@@ -73,6 +73,10 @@ struct Obs {
     ms: i64,
     metric: DurMetric,
     key: DimKey,
+    /// Its series' index in every window's [`WindowAgg::durs`]: given
+    /// when observed, and again by [`Windows::rebuild`] after a restore.
+    #[serde(skip)]
+    series: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -135,21 +139,39 @@ pub struct WindowAgg {
     pub panes: i64,
     /// Counts of the panes covered.
     pub counts: Counts,
-    /// Duration aggregates by metric and dimension key.
-    pub durs: FxHashMap<(DurMetric, DimKey), DurAgg>,
+    /// Duration aggregates by series (metric and dimension key), in the
+    /// order the series were first observed: every window has every
+    /// series, at the same index, so an observation finds its aggregates
+    /// without a lookup. Empty ones are kept for the series' return.
+    durs: Vec<((DurMetric, DimKey), DurAgg)>,
 }
 
 impl WindowAgg {
     fn add_pane(&mut self, p: &Pane, sign: i64) {
         self.counts.add(&p.counts, sign);
         for o in &p.obs {
-            let agg = self.durs.entry((o.metric, o.key)).or_default();
+            let agg = &mut self.durs[o.series as usize].1;
             if sign > 0 {
                 agg.add(o)
             } else {
                 agg.remove(o)
             }
         }
+    }
+
+    /// The series with observations in the window, and their aggregates.
+    pub fn series(&self) -> impl Iterator<Item = (&(DurMetric, DimKey), &DurAgg)> {
+        self.durs
+            .iter()
+            .filter(|(_, d)| d.count > 0)
+            .map(|(k, d)| (k, d))
+    }
+
+    /// The aggregate of one series, if it has observations in the window.
+    pub fn dur(&self, metric: DurMetric, key: DimKey) -> Option<&DurAgg> {
+        self.series()
+            .find(|(k, _)| **k == (metric, key))
+            .map(|(_, d)| d)
     }
 }
 
@@ -171,6 +193,10 @@ pub struct Windows {
     /// `windows.max_label_sets`); rebuilt from the panes after a restore.
     #[serde(skip)]
     keys: rustc_hash::FxHashSet<DimKey>,
+    /// Each series' index in the windows' [`WindowAgg::durs`]; rebuilt
+    /// from the panes after a restore.
+    #[serde(skip)]
+    series: FxHashMap<(DurMetric, DimKey), u32>,
     /// The longest window's length in panes (from `lengths`; set by
     /// [`Windows::rebuild`], which a restore calls).
     #[serde(skip)]
@@ -189,6 +215,7 @@ impl Windows {
             lengths,
             aggs: Vec::new(),
             keys: Default::default(),
+            series: Default::default(),
             longest: 0,
         };
         w.rebuild();
@@ -204,7 +231,7 @@ impl Windows {
             .map(|&panes| WindowAgg {
                 panes,
                 counts: Counts::default(),
-                durs: FxHashMap::default(),
+                durs: Vec::new(),
             })
             .collect();
         self.keys = self
@@ -212,6 +239,12 @@ impl Windows {
             .iter()
             .flat_map(|p| p.obs.iter().map(|o| o.key))
             .collect();
+        self.series.clear();
+        let mut panes = std::mem::take(&mut self.panes);
+        for o in panes.iter_mut().flat_map(|p| p.obs.iter_mut()) {
+            o.series = self.series_of(o.metric, o.key);
+        }
+        self.panes = panes;
         let Some(cur) = self.cur else { return };
         for (i, p) in self.panes.iter().enumerate() {
             let idx = self.first + i as i64;
@@ -326,7 +359,7 @@ impl Windows {
     /// own while fewer than `max` sets exist, else `fallback` (the same
     /// channel, queue `other`). Each set costs its own HDR histograms.
     pub fn admit_key(&self, key: DimKey, fallback: DimKey, max: usize) -> DimKey {
-        if self.keys.contains(&key) || self.keys.len() < max {
+        if self.keys.len() < max || self.keys.contains(&key) {
             key
         } else {
             fallback
@@ -336,15 +369,35 @@ impl Windows {
     /// Records a duration observation at event time `ts`.
     pub fn observe(&mut self, ts: i64, metric: DurMetric, key: DimKey, ms: i64) {
         let Some(cur) = self.cur else { return };
-        let Some((idx, pane)) = self.pane_mut(ts) else {
+        let Some((idx, _)) = self.pane_mut(ts) else {
             return;
         };
-        let o = Obs { ms, metric, key };
-        pane.obs.push(o);
-        self.keys.insert(key);
+        let series = self.series_of(metric, key);
+        let o = Obs {
+            ms,
+            metric,
+            key,
+            series,
+        };
+        self.panes[(idx - self.first) as usize].obs.push(o);
         for agg in Self::covering(&mut self.aggs, cur, idx) {
-            agg.durs.entry((metric, key)).or_default().add(&o);
+            agg.durs[series as usize].1.add(&o);
         }
+    }
+
+    /// The index of series (`metric`, `key`) in every window's
+    /// [`WindowAgg::durs`], added to them all (and its label set to the
+    /// sets with quantiles) when new.
+    fn series_of(&mut self, metric: DurMetric, key: DimKey) -> u32 {
+        let n = self.series.len() as u32;
+        let series = *self.series.entry((metric, key)).or_insert(n);
+        if series == n {
+            self.keys.insert(key);
+            for agg in &mut self.aggs {
+                agg.durs.push(((metric, key), DurAgg::default()));
+            }
+        }
+        series
     }
 
     /// Books the part of the interval `[from, to)` that falls in retained
@@ -383,12 +436,8 @@ impl Windows {
         }
     }
 
-    /// The window aggregates, without the series left empty, in configured
-    /// order.
-    pub fn read(&mut self) -> &[WindowAgg] {
-        for agg in &mut self.aggs {
-            agg.durs.retain(|_, d| d.count > 0);
-        }
+    /// The window aggregates, in configured order.
+    pub fn read(&self) -> &[WindowAgg] {
         &self.aggs
     }
 
@@ -442,7 +491,9 @@ mod tests {
         w.advance(10_000);
         w.observe(10_000, DurMetric::Reply, DimKey::default(), 5_000_400);
         {
-            let agg = &w.read()[0].durs[&(DurMetric::Reply, DimKey::default())];
+            let agg = w.read()[0]
+                .dur(DurMetric::Reply, DimKey::default())
+                .unwrap();
             assert_eq!(agg.count, 5);
             // Nearest rank: ceil(0.5 × 5) = 3rd of 10, 20, 30, 40, 5000 → 30.
             assert_eq!(agg.quantile(0.5), 30);
@@ -451,7 +502,9 @@ mod tests {
             assert_eq!(agg.sum_ms, 100_000 + 5_000_400);
         }
         w.advance(20_000);
-        let agg = &w.read()[0].durs[&(DurMetric::Reply, DimKey::default())];
+        let agg = w.read()[0]
+            .dur(DurMetric::Reply, DimKey::default())
+            .unwrap();
         assert_eq!(agg.count, 1);
         assert_eq!(agg.quantile(0.5), 5000);
     }
@@ -514,8 +567,12 @@ mod tests {
         r.rebuild();
         for i in 0..2 {
             assert_eq!(w.read()[i].counts, r.read()[i].counts);
-            let a = &w.read()[i].durs[&(DurMetric::AnswerWait, DimKey::default())];
-            let b = &r.read()[i].durs[&(DurMetric::AnswerWait, DimKey::default())];
+            let a = w.read()[i]
+                .dur(DurMetric::AnswerWait, DimKey::default())
+                .unwrap();
+            let b = r.read()[i]
+                .dur(DurMetric::AnswerWait, DimKey::default())
+                .unwrap();
             assert_eq!(
                 (a.count, a.sum_ms, a.quantile(0.9)),
                 (b.count, b.sum_ms, b.quantile(0.9))
