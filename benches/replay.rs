@@ -219,5 +219,21 @@ fn main() {
             median(ratio_serde[i].clone())
         );
     }
+    // The spread of the pipelined replay's per-round ratios, which the
+    // medians above hide: a verdict near 1.0 needs it.
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.2}–{hi:.2}")
+    };
+    let r2 = PASSES
+        .iter()
+        .position(|&p| p == "replay-2")
+        .expect("a pass");
+    println!(
+        "replay: replay-2 per round: × decode {}, × serde {}",
+        range(&ratio[r2]),
+        range(&ratio_serde[r2])
+    );
     println!("replay: load average after {}", loadavg());
 }
