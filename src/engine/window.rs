@@ -168,6 +168,7 @@ impl WindowAgg {
     }
 
     /// The aggregate of one series, if it has observations in the window.
+    #[cfg(test)]
     pub fn dur(&self, metric: DurMetric, key: DimKey) -> Option<&DurAgg> {
         self.series()
             .find(|(k, _)| **k == (metric, key))
@@ -234,11 +235,8 @@ impl Windows {
                 durs: Vec::new(),
             })
             .collect();
-        self.keys = self
-            .panes
-            .iter()
-            .flat_map(|p| p.obs.iter().map(|o| o.key))
-            .collect();
+        // Every series in the panes again, and with them their label sets.
+        self.keys.clear();
         self.series.clear();
         let mut panes = std::mem::take(&mut self.panes);
         for o in panes.iter_mut().flat_map(|p| p.obs.iter_mut()) {
