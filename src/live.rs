@@ -348,7 +348,7 @@ fn value(
             let w = set.windows.iter().find(|w| w.name == window)?;
             let mut merged: Option<DurData> = None;
             for (k, d) in &w.durs {
-                if k.metric != m.as_str() || d.count == 0 {
+                if k.metric != m.as_str() || d.count() == 0 {
                     continue;
                 }
                 let ok = filters.iter().all(|(l, want)| match *l {
@@ -364,7 +364,9 @@ fn value(
                     Some(x) => x.add(d),
                 }
             }
-            merged.filter(|d| d.count > 0).map(|d| d.quantile(q) as f64)
+            merged
+                .filter(|d| d.count() > 0)
+                .map(|d| d.quantile(q) as f64)
         }
         Source::Ratio(kpi) => sample(
             snap,

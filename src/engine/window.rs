@@ -92,21 +92,22 @@ pub struct DurAgg {
     hist: SecsHist,
     /// Exact sum of the observations, milliseconds.
     pub sum_ms: i64,
-    /// Number of observations.
-    pub count: u64,
 }
 
 impl DurAgg {
     fn add(&mut self, o: &Obs) {
         self.hist.record(secs(o.ms));
         self.sum_ms += o.ms;
-        self.count += 1;
     }
 
     fn remove(&mut self, o: &Obs) {
         self.hist.remove(secs(o.ms));
         self.sum_ms -= o.ms;
-        self.count -= 1;
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.hist.len()
     }
 
     /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
@@ -119,7 +120,6 @@ impl DurAgg {
         crate::metrics::DurData {
             hist: self.hist.clone(),
             sum_ms: self.sum_ms,
-            count: self.count,
         }
     }
 }
@@ -163,7 +163,7 @@ impl WindowAgg {
     pub fn series(&self) -> impl Iterator<Item = (&(DurMetric, DimKey), &DurAgg)> {
         self.durs
             .iter()
-            .filter(|(_, d)| d.count > 0)
+            .filter(|(_, d)| d.count() > 0)
             .map(|(k, d)| (k, d))
     }
 
@@ -492,7 +492,7 @@ mod tests {
             let agg = w.read()[0]
                 .dur(DurMetric::Reply, DimKey::default())
                 .unwrap();
-            assert_eq!(agg.count, 5);
+            assert_eq!(agg.count(), 5);
             // Nearest rank: ceil(0.5 × 5) = 3rd of 10, 20, 30, 40, 5000 → 30.
             assert_eq!(agg.quantile(0.5), 30);
             // 5000 s lies in an HDR bucket of width 4 (4096..8191): 5000 is its lowest value.
@@ -503,7 +503,7 @@ mod tests {
         let agg = w.read()[0]
             .dur(DurMetric::Reply, DimKey::default())
             .unwrap();
-        assert_eq!(agg.count, 1);
+        assert_eq!(agg.count(), 1);
         assert_eq!(agg.quantile(0.5), 5000);
     }
 
@@ -572,8 +572,8 @@ mod tests {
                 .dur(DurMetric::AnswerWait, DimKey::default())
                 .unwrap();
             assert_eq!(
-                (a.count, a.sum_ms, a.quantile(0.9)),
-                (b.count, b.sum_ms, b.quantile(0.9))
+                (a.count(), a.sum_ms, a.quantile(0.9)),
+                (b.count(), b.sum_ms, b.quantile(0.9))
             );
         }
     }

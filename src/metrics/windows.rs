@@ -111,11 +111,14 @@ pub struct DurData {
     pub hist: super::secs_hist::SecsHist,
     /// Exact sum, ms.
     pub sum_ms: i64,
-    /// Observations.
-    pub count: u64,
 }
 
 impl DurData {
+    /// Observations.
+    pub fn count(&self) -> u64 {
+        self.hist.len()
+    }
+
     /// Nearest-rank quantile in whole seconds, as the lowest value of its HDR bucket.
     pub fn quantile(&self, q: f64) -> u64 {
         self.hist.quantile(q)
@@ -125,7 +128,6 @@ impl DurData {
     pub fn add(&mut self, other: &DurData) {
         self.hist.add(&other.hist);
         self.sum_ms += other.sum_ms;
-        self.count += other.count;
     }
 }
 
@@ -259,12 +261,12 @@ fn durations(win: &WindowData, out: &mut WindowSeries) {
     let window = || Cow::Owned(win.name.clone());
     let mut totals: FxHashMap<&'static str, (i64, u64)> = FxHashMap::default();
     for (key, d) in &win.durs {
-        if d.count == 0 {
+        if d.count() == 0 {
             continue;
         }
         let t = totals.entry(key.metric).or_default();
         t.0 += d.sum_ms;
-        t.1 += d.count;
+        t.1 += d.count();
         for (q, q_label) in QUANTILES {
             let mut l: Labels = vec![
                 ("metric", label(key.metric)),
