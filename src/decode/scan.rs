@@ -51,8 +51,9 @@ const FIELDS: usize = 22;
 
 /// Reads one message into `raw`, which must be empty (as
 /// `Raw::default()`). Filling it in place rather than returning it saves
-/// copies of its 22 fields.
-pub(super) fn scan<'a>(bytes: &'a [u8], raw: &mut Raw<'a>) -> Res<()> {
+/// copies of its 22 fields. Returns whether `raw` may now own a string (one
+/// with an escape); if not, nothing in it needs dropping.
+pub(super) fn scan<'a>(bytes: &'a [u8], raw: &mut Raw<'a>) -> Res<bool> {
     // The whole message must be UTF-8 (SPEC §1), unknown fields included;
     // known strings are checked again as they are read unless the message
     // is ASCII, which nearly every one is.
@@ -69,6 +70,7 @@ pub(super) fn scan<'a>(bytes: &'a [u8], raw: &mut Raw<'a>) -> Res<()> {
         b: bytes,
         i: 0,
         ascii,
+        owned: false,
     };
     match s.skip_ws() {
         b'{' => {
@@ -83,7 +85,7 @@ pub(super) fn scan<'a>(bytes: &'a [u8], raw: &mut Raw<'a>) -> Res<()> {
     if s.i != bytes.len() {
         return Err(s.err("trailing characters"));
     }
-    Ok(())
+    Ok(s.owned)
 }
 
 /// The names of [`Raw`]'s fields, in order (the order of the values in the
@@ -312,6 +314,8 @@ struct Scanner<'a> {
     /// Whether every byte of `b` is ASCII, so that no string needs a
     /// check of its own.
     ascii: bool,
+    /// Whether a string with an escape has been read (and so allocated).
+    owned: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -529,6 +533,7 @@ impl<'a> Scanner<'a> {
             }
             Some(b'\\') => {
                 self.i = end;
+                self.owned = true;
                 self.escaped_string(start).map(Cow::Owned)
             }
             _ => {
@@ -1078,7 +1083,7 @@ mod tests {
 
     fn scanned_raw(bytes: &[u8]) -> Res<Raw<'_>> {
         let mut raw = Raw::default();
-        scan(bytes, &mut raw).map(|()| raw)
+        scan(bytes, &mut raw).map(|_| raw)
     }
 
     fn show(v: &Option<Val<'_>>) -> String {
@@ -1542,6 +1547,7 @@ mod tests {
                             b: &b,
                             i: 0,
                             ascii: is_ascii(&b),
+                            owned: false,
                         };
                         for from in 0..=len.min(3) {
                             assert_eq!(s.plain_run(from), bytewise(&b, from), "{b:?} from {from}");
