@@ -702,6 +702,22 @@ impl<'a> Scanner<'a> {
             c @ b'1'..=b'9' => {
                 self.i += 1;
                 let mut sig = u64::from(c - b'0');
+                // Up to eight digits a step while any 19 fit a u64 (an epoch
+                // time in milliseconds has 13), then one at a time.
+                let mut digits = 1;
+                while digits <= 11 {
+                    let Some(word) = self.b.get(self.i..self.i + 8) else {
+                        break;
+                    };
+                    let (n, value) =
+                        leading_digits(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+                    sig = sig * POW10_U64[n] + value;
+                    self.i += n;
+                    digits += n;
+                    if n < 8 {
+                        break;
+                    }
+                }
                 loop {
                     let c = self.peek();
                     if !c.is_ascii_digit() {
@@ -1082,6 +1098,44 @@ fn is_ascii(b: &[u8]) -> bool {
         all | u64::from_ne_bytes(*w)
     });
     all & HIGH == 0
+}
+
+/// `10^n` for the number of digits [`leading_digits`] reads.
+const POW10_U64: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many of the eight bytes of `word` (little-endian, so in reading
+/// order) are ASCII digits before the first that is not, and the number
+/// they make.
+#[inline(always)]
+fn leading_digits(word: u64) -> (usize, u64) {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    // Each byte's digit value, if it is a digit.
+    let t = word ^ (ONES * u64::from(b'0'));
+    // The high bit of each byte whose value is 10 or more, and possibly of
+    // bytes above such a byte (from a carry), which do not count.
+    let not_digit = (t.wrapping_add(ONES * (0x80 - 10)) | t) & HIGH;
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // The n digits in the top bytes, zeros (leading ones) below them; then
+    // pairs, fours and eight combined by multiplication.
+    let v = t << (8 * (8 - n));
+    let v = (v & (ONES * 0x0f)).wrapping_mul(2561) >> 8;
+    let v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(6_553_601) >> 16;
+    let v = (v & 0x0000_ffff_0000_ffff).wrapping_mul(42_949_672_960_001) >> 32;
+    (n, v)
 }
 
 /// Whether `n * 10 + digit` exceeds `u64::MAX`.
@@ -1609,6 +1663,41 @@ mod tests {
                             assert_eq!(s.plain_run_words(from), expected, "{b:?} from {from}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Eight bytes at a time, digits are counted and read as one at a time
+    /// would: every count of leading digits, followed by every byte.
+    #[test]
+    fn leading_digits_reads_as_bytewise() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for n in 0..=8 {
+            for after in 0..=255u8 {
+                for _ in 0..20 {
+                    let mut b = [0u8; 8];
+                    for d in b.iter_mut().take(n) {
+                        *d = b'0' + (next() % 10) as u8;
+                    }
+                    if n < 8 {
+                        b[n] = after;
+                        for x in b.iter_mut().skip(n + 1) {
+                            *x = next() as u8;
+                        }
+                    }
+                    let count = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                    let value = b[..count]
+                        .iter()
+                        .fold(0u64, |v, c| v * 10 + u64::from(c - b'0'));
+                    let got = leading_digits(u64::from_le_bytes(b));
+                    assert_eq!(got, (count, if count == 0 { 0 } else { value }), "{b:?}");
                 }
             }
         }
