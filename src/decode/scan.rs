@@ -170,6 +170,19 @@ static KEYS_BY_HASH: [KnownKey; 32] = {
     table
 };
 
+/// The masks of the two words of a key of each length to 16 (a longer
+/// key is no field's, which its length shows).
+static KEY_MASKS: [(u64, u64); 17] = {
+    let mut masks = [(0, 0); 17];
+    let mut len = 1;
+    while len <= 16 {
+        let (lo, hi) = key_words(&[0xff; 16], len);
+        masks[len] = (lo, hi);
+        len += 1;
+    }
+    masks
+};
+
 /// The index in [`NAMES`] of a key of `len` bytes at the start of `words`
 /// (16 bytes, so that the key is read as two words; what follows the key
 /// does not matter): one hash and one comparison.
@@ -180,15 +193,11 @@ fn known_key(words: &[u8], len: usize) -> Option<u8> {
         w.copy_from_slice(&words[i..i + 8]);
         u64::from_le_bytes(w)
     };
-    let mask = |n: usize| match n {
-        0 => 0,
-        1..=7 => (1u64 << (8 * n)) - 1,
-        _ => u64::MAX,
-    };
-    let lo = word(0) & mask(len);
-    let hi = word(8) & mask(len.saturating_sub(8));
+    let (mask_lo, mask_hi) = KEY_MASKS[len.min(16)];
+    let lo = word(0) & mask_lo;
+    let hi = word(8) & mask_hi;
     let k = &KEYS_BY_HASH[(lo.wrapping_mul(KEY_HASH) >> 59) as usize];
-    (k.len == len && k.lo == lo && k.hi == hi).then_some(k.field)
+    ((k.len ^ len) as u64 | (k.lo ^ lo) | (k.hi ^ hi) == 0).then_some(k.field)
 }
 
 /// The index in [`NAMES`] of a key anywhere.
@@ -1600,6 +1609,23 @@ mod tests {
     fn error_text_names_the_position() {
         let e = decode(br#"{"ts":1,}"#, MAX).unwrap_err();
         assert_eq!(e.to_string(), "invalid_json: expected a key at byte 8");
+    }
+
+    /// `slot` finds the field each name is read into (serde's derived
+    /// reader goes by the names, not by the layout).
+    #[test]
+    fn slots_are_the_named_fields() {
+        let json = NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("\"{n}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let json = format!("{{{json}}}");
+        let mut raw = serde_path::raw(json.as_bytes()).unwrap();
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(show(slot(&mut raw, i as u8)), format!("Int({i})"), "{name}");
+        }
     }
 
     /// Keys are found by hash exactly when they are field names.
