@@ -237,6 +237,12 @@ fn slot<'r, 'a>(raw: &'r mut Raw<'a>, index: u8) -> &'r mut Option<Val<'a>> {
     }
 }
 
+/// Whether a field of `raw` holds a string of its own (one that had an
+/// escape).
+pub(super) fn owns_a_string(raw: &mut Raw<'_>) -> bool {
+    (0..FIELDS as u8).any(|f| matches!(slot(raw, f), Some(Val::Str(Cow::Owned(_)))))
+}
+
 /// Bytes that may stand for themselves inside a string: not `"`, not `\`,
 /// not a control character.
 static PLAIN: [bool; 256] = {
