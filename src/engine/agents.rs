@@ -17,7 +17,9 @@ impl Engine {
         queue: Option<&str>,
     ) {
         let nq = queue.map(|q| self.state.queues.resolve(Some(q)));
-        match self.state.agents.get(agent) {
+        // One lookup: the agent is updated first, then its old interval
+        // booked (booking does not read the agents).
+        match self.state.agents.get_mut(agent) {
             None => {
                 let q = nq.unwrap_or(UNKNOWN);
                 let label = self.state.agent_labels.resolve(Some(agent));
@@ -38,13 +40,12 @@ impl Engine {
                 let eff = ts.max(since);
                 // Silent past the idle timeout: offline from then (not yet swept).
                 let until = a.last_event.saturating_add(self.settings.agent_idle);
-                self.book_agent(old, oq, label, since, eff.min(until));
                 let q = nq.unwrap_or(oq);
-                let a = self.state.agents.get_mut(agent).expect("present");
                 a.status = status;
                 a.since = eff;
                 a.queue = q;
                 a.last_event = a.last_event.max(ts);
+                self.book_agent(old, oq, label, since, eff.min(until));
                 self.state.metrics.agents_add(old, oq, -1);
                 self.state.metrics.agents_add(status, q, 1);
             }
