@@ -179,8 +179,9 @@ fn hash(s: &str) -> u64 {
     FxBuildHasher.hash_one(s)
 }
 
-/// Whether two label values are equal: values of 8 to 16 bytes (most ids)
-/// by two word compares, inline, rather than a call to `memcmp`.
+/// Whether two label values are equal: values of up to 16 bytes (queue
+/// names, most ids) by two compares of overlapping words, inline, rather
+/// than a call to `memcmp`.
 #[inline]
 fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -188,12 +189,19 @@ fn same(a: &str, b: &str) -> bool {
     if n != b.len() {
         return false;
     }
-    if (8..=16).contains(&n) {
-        let word =
-            |x: &[u8], i: usize| u64::from_le_bytes(x[i..i + 8].try_into().expect("8 bytes"));
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    macro_rules! ends {
+        ($t:ty, $w:expr) => {{
+            let word =
+                |x: &[u8], i: usize| <$t>::from_le_bytes(x[i..i + $w].try_into().expect("a word"));
+            word(a, 0) == word(b, 0) && word(a, n - $w) == word(b, n - $w)
+        }};
     }
-    a == b
+    match n {
+        8..=16 => ends!(u64, 8),
+        4..=7 => ends!(u32, 4),
+        2..=3 => ends!(u16, 2),
+        _ => a == b,
+    }
 }
 
 /// The ids of a [`LabelCap`]'s values, by the hash of the value (kept
@@ -365,10 +373,10 @@ mod tests {
     fn values_of_every_length_are_told_apart() {
         let mut c = LabelCap::new(100, &[]);
         // Equal lengths that differ only in the first, a middle or the
-        // last byte, below, inside and above the 8-16 byte fast compare.
-        let values: Vec<String> = [1, 7, 8, 9, 15, 16, 17, 40]
-            .iter()
-            .flat_map(|&n| {
+        // last byte, at every length of the word compares and beyond.
+        let values: Vec<String> = (1..=18)
+            .chain([40])
+            .flat_map(|n| {
                 let base = "a".repeat(n);
                 let mut v = vec![base.clone()];
                 for at in [0, n / 2, n - 1] {
