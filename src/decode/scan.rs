@@ -1086,12 +1086,16 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// A one in each byte of a word, for the byte-at-a-time arithmetic on
+/// eight bytes at once below.
+const ONES: u64 = u64::MAX / 255;
+/// The high bit of each byte of a word.
+const HIGH: u64 = ONES << 7;
+
 /// The high bit of each byte of `x` (little-endian) that is `"`, `\\` or
 /// below 0x20, and possibly of bytes above such a byte.
 #[inline(always)]
 fn special_bytes(x: u64) -> u64 {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
     let quote = x ^ (ONES * u64::from(b'"'));
     let backslash = x ^ (ONES * u64::from(b'\\'));
     let zero_in = |v: u64| v.wrapping_sub(ONES) & !v;
@@ -1104,7 +1108,6 @@ fn special_bytes(x: u64) -> u64 {
 /// reads eight at a time, the last eight overlapping the ones before.
 #[inline]
 fn is_ascii(b: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let Some(last) = b.last_chunk::<8>() else {
         return b.is_ascii();
     };
@@ -1133,8 +1136,6 @@ const POW10_U64: [u64; 9] = [
 /// they make.
 #[inline(always)]
 fn leading_digits(word: u64) -> (usize, u64) {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
     // Each byte's digit value, if it is a digit.
     let t = word ^ (ONES * u64::from(b'0'));
     // The high bit of each byte whose value is 10 or more, and possibly of
