@@ -122,6 +122,13 @@ fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     wait_until(Duration::from_secs(60), "the first half is applied", || {
         f.sum("frontline_events_total") == 3000.0
     });
+    // The changelog, created at this first start while the source's
+    // partition count was still being asked for, has as many partitions.
+    assert_eq!(
+        partition_count(&format!("{topic}.frontline-state")),
+        PARTITIONS as usize,
+        "the changelog created at a first start has the source's partitions"
+    );
     // The committed offset follows the checkpoints (every second in this test).
     wait_until(
         Duration::from_secs(20),
@@ -154,6 +161,18 @@ fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
         &support(&replay(&keyed, &closing), is_cumulative),
         "restored instance vs replay",
     );
+}
+
+/// The partitions of `topic` on the shared broker, as kcat lists them.
+fn partition_count(topic: &str) -> usize {
+    let out = Command::new("kcat")
+        .args(["-b", &broker(), "-L", "-t", topic])
+        .output()
+        .expect("kcat");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("partition "))
+        .count()
 }
 
 /// Whole checkpoints after a partition's first are written from its

@@ -216,22 +216,31 @@ async fn open_env(
         .producer_config(&[("acks", "all"), ("message.timeout.ms", "30000")])
         .create_with_context(Quiet)?;
     let dlq = Arc::new(cfg.kafka.dlq());
-    let min = if cfg.checkpoint.enabled || cfg.sla_events.topic.is_some() {
-        let c = consumer.clone();
-        let t: Vec<String> = cfg.kafka.topics.clone();
-        tokio::task::spawn_blocking(move || {
-            let t: Vec<&str> = t.iter().map(String::as_str).collect();
-            partitions_of(&c, &t)
-        })
-        .await?
-    } else {
-        1
+    // The source's partition count, asked for once by whichever of the two
+    // topics below needs it first. The changelog is looked for meanwhile: a
+    // start waits for the longer of the two requests, not their sum.
+    let count = tokio::sync::OnceCell::new();
+    let min = || async {
+        *count
+            .get_or_init(|| async {
+                let c = consumer.clone();
+                let t: Vec<String> = cfg.kafka.topics.clone();
+                tokio::task::spawn_blocking(move || {
+                    let t: Vec<&str> = t.iter().map(String::as_str).collect();
+                    partitions_of(&c, &t)
+                })
+                .await
+                // Its thread cannot panic short of a bug; a count not had
+                // is taken as 1, as `partitions_of` takes a failed request.
+                .unwrap_or(1)
+            })
+            .await
     };
     // The SLA event topic and the changelog topic open side by side.
     let sla_events = async {
         match &cfg.sla_events.topic {
             Some(t) => Ok(Some(Arc::new(
-                sla_sink::SlaSink::open(cfg, t, min, hub.clone()).await?,
+                sla_sink::SlaSink::open(cfg, t, min().await, hub.clone()).await?,
             ))),
             None => Ok(None),
         }
@@ -240,7 +249,7 @@ async fn open_env(
         if !cfg.checkpoint.enabled {
             return Ok(None);
         }
-        Changelog::open(cfg, min)
+        Changelog::open_counting(cfg, min())
             .await
             .map(|cl| Some(Arc::new(cl)))
             .map_err(|e| anyhow::anyhow!("checkpoint topic: {e}"))

@@ -67,6 +67,7 @@
 //! scan that finds and loads checkpoints.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -182,6 +183,16 @@ impl Changelog {
     /// Connects; creates the changelog topic when missing (compacted, at least
     /// `min_partitions` partitions), else uses it as it is.
     pub async fn open(cfg: &Config, min_partitions: i32) -> Result<Changelog, CheckpointError> {
+        Changelog::open_counting(cfg, std::future::ready(min_partitions)).await
+    }
+
+    /// [`Changelog::open`] while the source's partition count is still
+    /// being found: the topic is looked for meanwhile, and the count
+    /// awaited only to create it or to warn that it has fewer partitions.
+    pub async fn open_counting(
+        cfg: &Config,
+        min_partitions: impl Future<Output = i32>,
+    ) -> Result<Changelog, CheckpointError> {
         let first = cfg
             .kafka
             .topics

@@ -1,6 +1,7 @@
 //! The changelog topic: found with its partition count, or created
 //! compacted.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,12 +18,14 @@ use crate::kafka_log::Quiet;
 /// The partitions of the changelog topic `topic`: an existing topic is used
 /// as it is (with a warning when it has fewer than `min_partitions` or is
 /// not compacted); a missing one is created and awaited in the metadata.
+/// The topic is looked for before `min_partitions` is awaited, so that the
+/// two requests overlap.
 pub(super) async fn ensure(
     base: &ClientConfig,
     meta: &Arc<BaseConsumer<Quiet>>,
     topic: &str,
     cfg: &Config,
-    min_partitions: i32,
+    min_partitions: impl Future<Output = i32>,
     max_message: usize,
 ) -> Result<i32, CheckpointError> {
     let admin: AdminClient<Quiet> = base
@@ -31,6 +34,7 @@ pub(super) async fn ensure(
     let found: Result<i32, CheckpointError> = async {
         match count_partitions(meta, topic).await? {
             Some((n, _)) => {
+                let min_partitions = min_partitions.await;
                 if n < min_partitions {
                     warn!(topic = %topic, partitions = n, wanted = min_partitions,
                         "the changelog topic has fewer partitions than the source; partitions share them");
@@ -39,7 +43,8 @@ pub(super) async fn ensure(
                 Ok(n)
             }
             None => {
-                create(&admin, topic, cfg, min_partitions.max(1), max_message).await?;
+                let partitions = min_partitions.await.max(1);
+                create(&admin, topic, cfg, partitions, max_message).await?;
                 let deadline = Instant::now() + OPEN_TIMEOUT;
                 // A new topic is usually in the metadata within tens of
                 // milliseconds: ask again soon, then less often.
