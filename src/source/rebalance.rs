@@ -197,54 +197,61 @@ impl Ctx {
     /// Builds a worker for each newly assigned partition and sets the
     /// offset it starts from.
     pub(super) fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        let Some(env) = self.env.wait() else {
-            return;
-        };
-        let tps = partitions(tpl);
-        let mut todo = Vec::new();
-        for tp in tps {
-            if lock(&self.workers).live.contains_key(&tp) {
-                continue;
-            }
-            self.hub.set_status(
-                &tp,
-                PartStatus {
-                    phase: Phase::Restoring,
-                    position: -1,
-                    target: -1,
-                    dirty_since_ms: None,
-                },
-            );
-            let parked = lock(&self.workers).parked.remove(&tp);
-            todo.push((tp, parked));
-        }
-        // Partitions restore side by side (their end offsets asked for side
-        // by side too): an instance taking over several large partitions
-        // waits for the largest, not for their sum.
+        let new: Vec<TopicPartition> = partitions(tpl)
+            .into_iter()
+            .filter(|tp| !lock(&self.workers).live.contains_key(tp))
+            .collect();
         let assigned: &TopicPartitionList = tpl;
-        let (starts, uncommitted) = std::thread::scope(|scope| {
-            // The group's committed offsets are asked for beside the
-            // restores; see `uncommitted`.
+        let opened = std::thread::scope(|scope| {
+            // What needs no changelog is asked for while it opens (at a
+            // first start it is being created): the group's committed
+            // offsets (see `uncommitted`) and each partition's end offset.
             let uncommitted = scope.spawn(|| match self.no_offset {
                 Some(_) => uncommitted(consumer, assigned),
                 None => HashSet::new(),
             });
-            let running: Vec<_> = todo
-                .into_iter()
-                .map(|(tp, parked)| {
-                    let env = &env;
+            let targets: Vec<_> = new
+                .iter()
+                .map(|tp| {
                     scope.spawn(move || {
-                        let target = consumer
+                        consumer
                             .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
                             .map(|(_, high)| high)
-                            .unwrap_or(0);
-                        self.start(env, &tp, target, parked)
+                            .unwrap_or(0)
+                    })
+                })
+                .collect();
+            let env = self.env.wait()?;
+            // Partitions restore side by side: an instance taking over
+            // several large partitions waits for the largest, not for
+            // their sum.
+            let running: Vec<_> = new
+                .iter()
+                .zip(targets)
+                .map(|(tp, target)| {
+                    self.hub.set_status(
+                        tp,
+                        PartStatus {
+                            phase: Phase::Restoring,
+                            position: -1,
+                            target: -1,
+                            dirty_since_ms: None,
+                        },
+                    );
+                    let parked = lock(&self.workers).parked.remove(tp);
+                    let env = env.clone();
+                    scope.spawn(move || {
+                        let target = target.join().unwrap_or(0);
+                        self.start(&env, tp, target, parked)
                     })
                 })
                 .collect();
             let starts: Vec<Start> = running.into_iter().filter_map(|h| h.join().ok()).collect();
-            (starts, uncommitted.join().unwrap_or_default())
+            Some((env, starts, uncommitted.join().unwrap_or_default()))
         });
+        let Some((env, starts, uncommitted)) = opened else {
+            return;
+        };
         for start in starts {
             let tp = start.tp.clone();
             let offset = match (start.next_offset, self.no_offset) {
