@@ -26,11 +26,20 @@ use super::probe::{Probe, Step};
 #[derive(Clone, Default)]
 struct IdSet {
     raw: Growing<u64>,
+    /// How many ids at the front of the arrival order had their lines
+    /// asked for ahead of their removal ([`Dedup::expire`]).
+    warm: usize,
 }
 
 /// Hashes removed together: their control groups are asked for, then
 /// their entries, then they are removed, so the misses overlap.
 const WARM_CHUNK: usize = 32;
+
+/// The ids next to go whose lines are asked for when others are removed,
+/// each once: an id is removed a horizon after it came, its lines long
+/// gone from the caches whatever the set's size (with a partition's
+/// memory of a few thousand ids, the entry's miss was half of `expire`).
+const WARM_AHEAD: usize = 32;
 
 impl IdSet {
     fn insert(&mut self, h: u64) -> bool {
@@ -170,42 +179,53 @@ impl Dedup {
 
     /// Forgets ids seen in whole seconds that ended before `cutoff`.
     pub fn expire(&mut self, cutoff: i64) {
-        let mut removed = false;
+        let mut gone = 0usize;
         while let Some(&(second, n)) = self.seconds.front() {
             if second * 1000 + 999 >= cutoff {
                 break;
             }
             self.seconds.pop_front();
             self.base += u64::from(n);
-            let mut left = n as usize;
-            while left > 0 {
-                let k = left.min(WARM_CHUNK);
+            gone += n as usize;
+        }
+        if gone == 0 {
+            return;
+        }
+        while gone > 0 {
+            let k = gone.min(WARM_CHUNK);
+            // Those not asked for ahead: their groups, then their entries.
+            let cold = self.seen.warm.min(k)..k;
+            if !cold.is_empty() {
                 let order = &self.order;
                 for (probe, raw) in self.seen.raw.probes() {
-                    for &h in order.range(..k) {
-                        probe.group(raw, h);
+                    for &h in order.range(cold.clone()) {
+                        probe.group_always(raw, h);
                     }
                 }
                 for (probe, raw) in self.seen.raw.probes() {
-                    for &h in order.range(..k) {
-                        probe.entry(raw, h);
+                    for &h in order.range(cold.clone()) {
+                        probe.entry_always(raw, h);
                     }
                 }
-                for h in self.order.drain(..k) {
-                    self.seen.remove(h);
-                }
-                left -= k;
             }
-            removed = true;
+            for h in self.order.drain(..k) {
+                self.seen.remove(h);
+            }
+            self.seen.warm = self.seen.warm.saturating_sub(k);
+            gone -= k;
         }
-        if removed {
-            // The next ones to go, whose groups can come in meanwhile.
+        // The next ones to go: their groups and the entries their probes
+        // start at, which come in meanwhile.
+        let ahead = WARM_AHEAD.min(self.order.len());
+        if self.seen.warm < ahead {
             for (probe, raw) in self.seen.raw.probes() {
-                for &h in self.order.iter().take(WARM_CHUNK) {
-                    probe.group(raw, h);
+                for &h in self.order.range(self.seen.warm..ahead) {
+                    probe.near_always(raw, h);
                 }
             }
+            self.seen.warm = ahead;
         }
+        debug_assert!(self.seen.warm <= self.order.len());
     }
 
     /// Ids remembered.

@@ -156,6 +156,20 @@ impl Probe {
         }
     }
 
+    /// The control group a probe of `hash` starts at and the entries
+    /// there ([`Probe::vacancy`]) at once, whatever the table's size: for
+    /// a key known to be filed, whose entry is there almost always.
+    #[inline]
+    pub fn near_always<T>(&self, t: &HashTable<T>, hash: u64) {
+        if let Some((ctrl, mask)) = self.ctrl_of(t) {
+            let at = hash as usize & mask;
+            prefetch(ctrl + at);
+            let first = ctrl - (at + 1) * std::mem::size_of::<T>();
+            prefetch(first);
+            prefetch(first.wrapping_sub(64));
+        }
+    }
+
     /// [`Probe::entry`], whatever the table's size.
     #[inline]
     pub fn entry_always<'t, T>(&self, t: &'t HashTable<T>, hash: u64) -> Option<&'t T> {
