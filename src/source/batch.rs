@@ -74,6 +74,12 @@ impl Batch {
         self.recs.is_empty()
     }
 
+    /// Whether the batch is to be handed over: `max` messages, or
+    /// `max_bytes` of payloads and keys.
+    pub fn is_full(&self, max: usize, max_bytes: usize) -> bool {
+        self.recs.len() >= max || self.buf.len() >= max_bytes
+    }
+
     /// The `i`th message.
     pub(crate) fn get(&self, i: usize) -> Msg<'_> {
         let r = &self.recs[i];
@@ -89,6 +95,25 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_full_at_its_count_or_its_bytes() {
+        let mut b = Batch::with_capacity(4);
+        for i in 0..3 {
+            b.push_parts(i, Some(b"{}"), None);
+            assert!(!b.is_full(4, 1000));
+        }
+        b.push_parts(3, Some(b"{}"), None);
+        assert!(b.is_full(4, 1000), "four messages");
+        // Large messages fill it by their bytes first.
+        let big = vec![b' '; 400];
+        let mut b = Batch::with_capacity(4);
+        b.push_parts(0, Some(&big), Some(b"k"));
+        b.push_parts(1, Some(&big), Some(b"k"));
+        assert!(!b.is_full(4, 1000), "802 bytes");
+        b.push_parts(2, Some(&big), Some(b"k"));
+        assert!(b.is_full(4, 1000), "1203 bytes");
+    }
 
     #[test]
     fn a_batch_gives_back_each_message_as_pushed() {

@@ -34,9 +34,9 @@ impl Pending {
 /// statistics, commits and errors are handled inside `poll`), then takes
 /// the fetched messages in rounds from their own queue ([`Fetched`]) and
 /// routes them to their workers in batches: whatever librdkafka has
-/// already fetched is taken at once, handed over [`BATCH`] messages a
-/// partition at most, so a worker is woken once per batch rather than once
-/// per message. Events are served only between rounds, so what a round
+/// already fetched is taken at once, handed over [`BATCH`] messages (or
+/// [`BATCH_BYTES`]) a partition at most, so a worker is woken once per
+/// batch rather than once per message. Events are served only between rounds, so what a round
 /// took goes to the workers of before a rebalance, and librdkafka drops
 /// what was fetched for an assignment that has since changed.
 pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
@@ -163,7 +163,7 @@ fn route(
             .map(|h| h.data.clone());
     }
     push(&mut p.batch);
-    if p.batch.len() >= BATCH {
+    if p.batch.is_full(BATCH, BATCH_BYTES) {
         p.flush();
     }
 }
