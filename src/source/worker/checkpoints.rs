@@ -382,7 +382,22 @@ fn encode_in_background(
     copy: Copy,
     version: u32,
     reuse: Arc<Reuse>,
-) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>> {
+) -> EncodeResult {
+    spawn_encode(tp, copy, version, reuse).0
+}
+
+/// Where an encoding thread sends the checkpoint's bytes.
+type EncodeResult = tokio::sync::oneshot::Receiver<Result<Vec<u8>, CheckpointError>>;
+
+/// [`encode_in_background`], with the encoding thread's handle (`None`
+/// when it could not be started): the thread leaves the spare copy after
+/// it has sent the result, so a test that looks at the spare joins it.
+fn spawn_encode(
+    tp: TopicPartition,
+    copy: Copy,
+    version: u32,
+    reuse: Arc<Reuse>,
+) -> (EncodeResult, Option<std::thread::JoinHandle<()>>) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("checkpoint-encode".into())
@@ -405,10 +420,13 @@ fn encode_in_background(
         });
     // Not spawned: the sender is dropped with the closure, so the write
     // fails and the partition stays dirty for the next checkpoint.
-    if let Err(e) = spawned {
-        error!(error = %e, "cannot start a thread to encode a checkpoint");
+    match spawned {
+        Ok(h) => (rx, Some(h)),
+        Err(e) => {
+            error!(error = %e, "cannot start a thread to encode a checkpoint");
+            (rx, None)
+        }
     }
-    rx
 }
 
 /// A checkpoint's state being encoded, and what its write needs besides.
@@ -588,8 +606,12 @@ mod tests {
             whole,
             mirror,
         };
-        let rx = encode_in_background(("t".into(), 0), copy, FORMAT_VERSION, reuse.clone());
-        rx.blocking_recv().unwrap()
+        let (rx, thread) = spawn_encode(("t".into(), 0), copy, FORMAT_VERSION, reuse.clone());
+        let r = rx.blocking_recv().unwrap();
+        // Each step starts after the one before has left its spare: a
+        // thread still running could leave it after a later one.
+        thread.expect("an encoding thread").join().unwrap();
+        r
     }
 
     fn feed(engine: &mut Engine, lines: &[String]) {
@@ -655,25 +677,18 @@ mod tests {
         encode_copy(&reuse, copy, false).unwrap();
         assert!(!reuse.mirrored.load(Ordering::Acquire));
         // Nor does a whole copy with `checkpoint.mirror = false`; it is
-        // kept for the next copy instead.
-        // (The encoding thread leaves the spare after it sends the result.)
-        let spare_is = |some: bool| {
-            let t0 = Instant::now();
-            while crate::locks::lock(&reuse.spare).is_some() != some {
-                assert!(t0.elapsed() < Duration::from_secs(10), "spare {some}");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        };
+        // kept for the next copy instead. (`encode_copy_with` returns once
+        // the encoding thread has left the spare.)
+        let spare = || crate::locks::lock(&reuse.spare).is_some();
         crate::locks::lock(&reuse.spare).take();
         let copy = engine.state_mut().freeze_whole(None, DedupCopy::Inline);
         encode_copy_with(&reuse, copy, false, false).unwrap();
         assert!(!reuse.mirrored.load(Ordering::Acquire));
-        spare_is(true);
+        assert!(spare(), "the whole copy is kept for the next copy");
         let copy = engine.state_mut().freeze_whole(None, DedupCopy::Inline);
         encode_copy(&reuse, copy, false).unwrap();
         assert!(reuse.mirrored.load(Ordering::Acquire));
-        // The copy that started the mirror is not kept.
-        spare_is(false);
+        assert!(!spare(), "the copy that started the mirror is not kept");
     }
 
     /// A worker started from a restored checkpoint (or a parked engine)
