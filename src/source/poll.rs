@@ -36,9 +36,10 @@ impl Pending {
 /// routes them to their workers in batches: whatever librdkafka has
 /// already fetched is taken at once, handed over [`BATCH`] messages (or
 /// [`BATCH_BYTES`]) a partition at most, so a worker is woken once per
-/// batch rather than once per message. Events are served only between rounds, so what a round
-/// took goes to the workers of before a rebalance, and librdkafka drops
-/// what was fetched for an assignment that has since changed.
+/// batch rather than once per message. Events are served only between
+/// rounds, so what a round took goes to the workers of before a
+/// rebalance, and librdkafka drops what was fetched for an assignment
+/// that has since changed.
 pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &SnapshotHub) {
     let ctx = consumer.context();
     let mut seen = 0u64;

@@ -221,6 +221,8 @@ impl Ctx {
                     })
                 })
                 .collect();
+            // A changelog that failed to open (or a shutdown) ends the
+            // assignment here, once those requests have (at most 10 s).
             let env = self.env.wait()?;
             // Partitions restore side by side: an instance taking over
             // several large partitions waits for the largest, not for
