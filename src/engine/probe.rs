@@ -124,11 +124,7 @@ impl Probe {
     #[inline]
     pub fn vacancy<T>(&self, t: &HashTable<T>, hash: u64) {
         if let Some((ctrl, mask)) = self.ctrl(t) {
-            // Entry `i` lies at `ctrl - (i + 1) * size`: the group's
-            // entries run downwards from the first one.
-            let first = ctrl - ((hash as usize & mask) + 1) * std::mem::size_of::<T>();
-            prefetch(first);
-            prefetch(first.wrapping_sub(64));
+            start_entries::<T>(ctrl, hash as usize & mask);
         }
     }
 
@@ -142,6 +138,16 @@ impl Probe {
             None
         }
     }
+}
+
+/// Asks for the entries from bucket `at` on, of a table of `T` whose
+/// control bytes are at `ctrl`. Entry `i` lies at `ctrl - (i + 1) * size`:
+/// a group's entries run downwards from its first one.
+#[inline(always)]
+fn start_entries<T>(ctrl: usize, at: usize) {
+    let first = ctrl - (at + 1) * std::mem::size_of::<T>();
+    prefetch(first);
+    prefetch(first.wrapping_sub(64));
 }
 
 /// Hints for a table whose entries point to more of what a lookup reads
@@ -164,9 +170,7 @@ impl Probe {
         if let Some((ctrl, mask)) = self.ctrl_of(t) {
             let at = hash as usize & mask;
             prefetch(ctrl + at);
-            let first = ctrl - (at + 1) * std::mem::size_of::<T>();
-            prefetch(first);
-            prefetch(first.wrapping_sub(64));
+            start_entries::<T>(ctrl, at);
         }
     }
 
