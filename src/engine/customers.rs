@@ -3,6 +3,7 @@
 //! result does not depend on arrival order.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::keys::dims;
 use super::state::{Contact, Cover, MAX_CONTACT_ENTRIES};
@@ -85,7 +86,7 @@ impl Engine {
         let is_repeat = cust.has_earlier(ts, key, cat, w);
         // Later contacts not yet repeats that this one makes repeats (an
         // earlier contact arriving late).
-        let mut newly: Vec<(i64, Channel, LabelId)> = Vec::new();
+        let mut newly: SmallVec<[(i64, Channel, LabelId); 2]> = SmallVec::new();
         let mut i = 0;
         while i < cust.contacts.len() {
             let c = &cust.contacts[i];
