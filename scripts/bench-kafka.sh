@@ -8,6 +8,15 @@
 # assignment, so stopping the clock at a count below the topic's would
 # charge frontline for events it is not credited with.
 #
+# Both whole-run rates include each process's start: the group join, the
+# first fetch and (for frontline) its changelog, about a tenth of a run of
+# the 12-hour topic. So each round also reads a second topic, the same
+# simulation run for 36 hours, and the script reports the marginal rate
+# too: the events the longer topic has beyond the shorter one, over the
+# time its run took beyond the shorter one's. That is the rate at which
+# each keeps up once started, the start taken out
+# (docs/performance.md, "Live", "The start taken out").
+#
 # BASELINE=/path/to/an/older/frontline adds that binary to every round
 # and reports frontline/baseline. FRONTLINE=/path/to/frontline measures that
 # binary instead of this tree's release build (e.g. the build of
@@ -35,23 +44,32 @@ kcat -b "$B" -L -t "$TOPIC" >/dev/null 2>&1 || true
   --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
 N=$(kcat -b "$B" -t "$TOPIC" -C -e -q -f '.' 2>/dev/null | wc -c)
 echo "topic $TOPIC: $N events"
+# The same simulation (same seed) over 36 hours: its first 12 are the
+# topic above, event for event.
+LONG="bench-$$-long"
+kcat -b "$B" -L -t "$LONG" >/dev/null 2>&1 || true
+"$FRONTLINE" simulate --brokers "$B" --topic "$LONG" --speed 0 --duration 36h \
+  --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
+NL=$(kcat -b "$B" -t "$LONG" -C -e -q -f '.' 2>/dev/null | wc -c)
+echo "topic $LONG: $NL events"
 
 now() { date +%s.%N; }
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-7}"
 
 # The bare loop is timed to the line it prints on taking the topic's last
 # message, as frontline is timed to the count that shows it took it in:
 # neither is charged its shutdown. (The bare loop's exit, when timed
 # before, came about 100 ms after that line: the consumer's close.)
+# Each run prints its seconds; `bare_run TOPIC COUNT`.
 bare_run() {
   local t0 t1 line pid
   t0=$(now)
-  coproc BARE_RUN { exec "$BARE" "$B" "$TOPIC" "$N"; }
+  coproc BARE_RUN { exec "$BARE" "$B" "$1" "$2"; }
   pid=$BARE_RUN_PID
   read -r line <&"${BARE_RUN[0]}"
   t1=$(now)
   wait "$pid" || true
-  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
+  python3 -c "print(f'{$t1-$t0:.4f}')"
 }
 
 # The end of a frontline run is found by scripts/wait-events.py, one
@@ -61,72 +79,99 @@ bare_run() {
 # the end found 25 ms late on average (docs/performance.md, "Live").
 PROBE="${PROBE:-wait}"
 
+# `live_run TAG BIN TOPIC COUNT`.
 live_run() {
-  local t0 t1 port pid got line bin="${2:-$FRONTLINE}"
+  local t0 t1 port pid got line bin="$2"
   port=$(free_port)
   if [ "$PROBE" = wait ]; then
-    coproc WAITER { exec python3 scripts/wait-events.py "$port" "$N" 0.01; }
+    coproc WAITER { exec python3 scripts/wait-events.py "$port" "$4" 0.01; }
     read -r line <&"${WAITER[0]}"
   fi
   t0=$(now)
   # A new group each run: it reads the topic from the start, no checkpoint to restore.
-  "$bin" run --brokers "$B" --topic "$TOPIC" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
-    --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$TOPIC.state-$1\"" 2>/dev/null &
+  "$bin" run --brokers "$B" --topic "$3" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
+    --set 'time.idle_timeout="1h"' --set "checkpoint.topic=\"$3.state-$1\"" 2>/dev/null &
   pid=$!
   if [ "$PROBE" = wait ]; then
     read -r line <&"${WAITER[0]}"
   else
     while :; do
       got=$(events_seen "$port")
-      [ "${got:-0}" -ge "$N" ] && break
+      [ "${got:-0}" -ge "$4" ] && break
       sleep 0.05
     done
   fi
   t1=$(now)
   kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
+  python3 -c "print(f'{$t1-$t0:.4f}')"
+}
+
+# `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds.
+run_one() {
+  case "$1" in
+    bare) bare_run "$2" "$3" ;;
+    frontline) live_run "$4" "$FRONTLINE" "$2" "$3" ;;
+    baseline) live_run "$4-baseline" "$BASELINE" "$2" "$3" ;;
+  esac
 }
 
 # One warm-up round first, not counted: the first run after the topic is
 # written meets a colder page cache and broker than the rest.
 # Then ROUNDS rounds, medians of each. The order alternates from round to
-# round (bare, frontline, baseline; then baseline, frontline, bare), so
-# neither a run's position nor the machine's drift favours one of them.
-bare_run >/dev/null; live_run warmup >/dev/null
-bares=(); lives=(); bases=()
+# round (bare, frontline, baseline on the short topic, then on the long
+# one; then all of that backwards), so neither a run's position nor the
+# machine's drift favours one of them.
+PROGRAMS="bare frontline"
+if [ -n "${BASELINE:-}" ]; then PROGRAMS="$PROGRAMS baseline"; fi
+bare_run "$TOPIC" "$N" >/dev/null; live_run warmup "$FRONTLINE" "$TOPIC" "$N" >/dev/null
+RESULTS="$(mktemp)"
 for r in $(seq 1 "$ROUNDS"); do
-  o=""
-  if [ $((r % 2)) -eq 1 ]; then
-    b=$(bare_run); l=$(live_run "$r")
-    if [ -n "${BASELINE:-}" ]; then o=$(live_run "$r-baseline" "$BASELINE"); fi
-  else
-    if [ -n "${BASELINE:-}" ]; then o=$(live_run "$r-baseline" "$BASELINE"); fi
-    l=$(live_run "$r"); b=$(bare_run)
-  fi
-  if [ -n "$o" ]; then
-    echo "round $r: bare $b events/s, frontline $l events/s, baseline $o events/s"
-    bases+=("$o")
-  else
-    echo "round $r: bare $b events/s, frontline $l events/s"
-  fi
-  bares+=("$b"); lives+=("$l")
+  runs=""
+  for p in $PROGRAMS; do runs="$runs $p:short"; done
+  for p in $PROGRAMS; do runs="$runs $p:long"; done
+  if [ $((r % 2)) -eq 0 ]; then runs=$(echo $runs | tr ' ' '\n' | tac | tr '\n' ' '); fi
+  for run in $runs; do
+    p=${run%:*}
+    if [ "${run#*:}" = short ]; then
+      echo "$r $p short $(run_one "$p" "$TOPIC" "$N" "$r")" >>"$RESULTS"
+    else
+      echo "$r $p long $(run_one "$p" "$LONG" "$NL" "$r-long")" >>"$RESULTS"
+    fi
+  done
+  awk -v r="$r" -v n="$N" '$1 == r && $3 == "short" { printf "%s%s %.0f", sep, $2, n / $4; sep = ", " }
+    END { print " events/s" }' "$RESULTS" | sed "s/^/round $r: /"
 done
-python3 - "${bares[*]}" "${lives[*]}" "${bases[*]}" <<'PY'
-import statistics, sys
-bare = [float(x) for x in sys.argv[1].split()]
-live = [float(x) for x in sys.argv[2].split()]
-base = [float(x) for x in sys.argv[3].split()]
-mb, ml = statistics.median(bare), statistics.median(live)
-print(f"bare rdkafka consumer loop: {mb:.0f} events/s (median of {len(bare)})")
-print(f"frontline run:              {ml:.0f} events/s (median of {len(live)})")
-per = [l / b for b, l in zip(bare, live)]
-print(f"ratio frontline/bare: {ml/mb:.2f} (median per round {statistics.median(per):.2f}); per round: "
-      + ", ".join(f"{x:.2f}" for x in per))
-if base:
-    mo = statistics.median(base)
-    print(f"baseline run:               {mo:.0f} events/s (median of {len(base)})")
-    per = [l / o for l, o in zip(live, base)]
-    print(f"ratio baseline/bare: {mo/mb:.2f}; frontline/baseline: {ml/mo:.2f} "
-          f"(median per round {statistics.median(per):.2f}); per round: "
-          + ", ".join(f"{x:.2f}" for x in per))
+python3 - "$RESULTS" "$N" "$NL" <<'PY'
+import collections, statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+n, nl = int(sys.argv[2]), int(sys.argv[3])
+secs = collections.defaultdict(dict)  # (program, topic) -> round -> seconds
+for r, p, t, s in rows:
+    secs[(p, t)][int(r)] = float(s)
+rounds = sorted(secs[("bare", "short")])
+progs = [p for p in ("bare", "frontline", "baseline") if (p, "short") in secs]
+whole = {p: [n / secs[(p, "short")][r] for r in rounds] for p in progs}
+# Events beyond the short topic over the seconds beyond its run, per round.
+marginal = {p: [(nl - n) / (secs[(p, "long")][r] - secs[(p, "short")][r]) for r in rounds]
+            for p in progs}
+med = statistics.median
+def ratios(rates, a, b):
+    per = [x / y for x, y in zip(rates[a], rates[b])]
+    return (f"{med(rates[a]) / med(rates[b]):.2f} (median per round {med(per):.2f}); per round: "
+            + ", ".join(f"{x:.2f}" for x in per))
+print(f"bare rdkafka consumer loop: {med(whole['bare']):.0f} events/s (median of {len(rounds)})")
+print(f"frontline run:              {med(whole['frontline']):.0f} events/s (median of {len(rounds)})")
+print("ratio frontline/bare: " + ratios(whole, "frontline", "bare"))
+if "baseline" in progs:
+    print(f"baseline run:               {med(whole['baseline']):.0f} events/s (median of {len(rounds)})")
+    print(f"ratio baseline/bare: {med(whole['baseline']) / med(whole['bare']):.2f}; "
+          "frontline/baseline: " + ratios(whole, "frontline", "baseline"))
+print(f"start taken out: the {nl - n} events the long topic has beyond the short one, "
+      "over the seconds its run took beyond the short one's:")
+for p in progs:
+    print(f"  {p:<10} {med(marginal[p]):.0f} events/s (median of {len(rounds)})")
+print("  ratio frontline/bare: " + ratios(marginal, "frontline", "bare"))
+if "baseline" in progs:
+    print("  frontline/baseline: " + ratios(marginal, "frontline", "baseline"))
 PY
+rm -f "$RESULTS"
