@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
+pub use super::customers::Customer;
 use super::keys::{open_key, status_key};
 use super::labels::{LabelId, UNKNOWN};
 use super::per_agent::{AgentSeries, NONE};
@@ -199,159 +199,6 @@ pub struct Agent {
     pub last_event: i64,
     /// Its `agent` label, resolved when it was first seen.
     pub label: LabelId,
-}
-
-/// A customer's recent contacts and subscription.
-///
-/// Repeat detection (SPEC §3) needs, for a new contact, whether an earlier
-/// one of a compatible category lies within `repeat_window` before it, and
-/// which later contacts not yet counted as repeats it makes repeats. The
-/// first needs only the union of the windows the contacts open: a contact
-/// at `t` covers `(t, t + repeat_window]`, and the covers of one category
-/// merge into few intervals (each at least a window long). The second
-/// needs only the contacts that are not repeats, and two of those of one
-/// category are more than a window apart. So a customer holds O(categories)
-/// entries however many contacts it makes, and each contact costs that
-/// (docs/metrics.md, "Repeat contacts").
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Customer {
-    /// Recent contacts not counted as repeats (yet). Most customers have one.
-    pub contacts: SmallVec<[Contact; 1]>,
-    /// Windows opened by contacts that are repeats, merged per category.
-    /// Boxed: 8 bytes for the many customers without one. The first
-    /// [`COVERS_INLINE`] covers lie in the box, so the hint that asks for
-    /// the box brings them too (a boxed `Vec` put its covers one more load
-    /// away, and took two allocations where this takes one).
-    pub covers: Option<Box<Covers>>,
-    pub active: bool,
-}
-
-/// Covers a customer's box holds before it spills to the heap: a
-/// customer has at most one per category of its recent contacts.
-pub const COVERS_INLINE: usize = 4;
-
-/// A customer's covers ([`Customer::covers`]).
-pub type Covers = SmallVec<[Cover; COVERS_INLINE]>;
-
-/// The window `(from, to]` in which a contact of category `cat` is a
-/// repeat, `from` ordered by `(ts, key)` as contacts are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cover {
-    pub from_ts: i64,
-    pub from_key: u64,
-    pub to: i64,
-    /// Category hash, as [`Contact::cat`].
-    pub cat: u32,
-}
-
-impl Cover {
-    /// Whether a contact at `(ts, key)` lies inside.
-    pub fn holds(&self, ts: i64, key: u64) -> bool {
-        (self.from_ts, self.from_key) < (ts, key) && ts <= self.to
-    }
-}
-
-/// Contacts and covers a customer keeps at most. Past it the oldest
-/// contact becomes a cover (it no longer waits to be made a repeat by a
-/// late earlier contact) and the cover ending first is forgotten; exact
-/// below 64 categories in a customer's window.
-pub const MAX_CONTACT_ENTRIES: usize = 64;
-
-impl Customer {
-    /// Cache hints for what this customer keeps on the heap: the first
-    /// lines of its spilled contacts, and its covers' box with the covers
-    /// it holds inline.
-    #[inline]
-    pub fn prefetch_heap(&self) {
-        if self.contacts.spilled() {
-            let at = self.contacts.as_ptr() as usize;
-            let bytes = self.contacts.len() * std::mem::size_of::<Contact>();
-            for line in (0..bytes.min(256)).step_by(64) {
-                super::probe::prefetch(at + line);
-            }
-        }
-        if let Some(v) = &self.covers {
-            let at = &**v as *const Covers as usize;
-            for line in (0..std::mem::size_of::<Covers>()).step_by(64) {
-                super::probe::prefetch(at + line);
-            }
-            // The box is 16-byte aligned, not 64: its end may be a line on.
-            super::probe::prefetch(at + std::mem::size_of::<Covers>() - 1);
-        }
-    }
-
-    /// Whether a contact at `(ts, key)` of category `cat` has an earlier
-    /// compatible one within `w`.
-    pub fn has_earlier(&self, ts: i64, key: u64, cat: u32, w: i64) -> bool {
-        let same = |c: u32| c == 0 || cat == 0 || c == cat;
-        self.contacts
-            .iter()
-            .any(|c| (c.ts, c.key) < (ts, key) && ts - c.ts <= w && same(c.cat))
-            || self
-                .covers
-                .iter()
-                .flat_map(|v| v.iter())
-                .any(|v| same(v.cat) && v.holds(ts, key))
-    }
-
-    /// Adds the window of a repeat contact, merged with the windows of its
-    /// category it overlaps or touches.
-    pub fn add_cover(&mut self, mut c: Cover) {
-        let covers = self.covers.get_or_insert_with(Default::default);
-        let mut i = 0;
-        while i < covers.len() {
-            let v = covers[i];
-            let (a, b) = if (v.from_ts, v.from_key) <= (c.from_ts, c.from_key) {
-                (v, c)
-            } else {
-                (c, v)
-            };
-            if v.cat == c.cat && b.from_ts <= a.to {
-                c = Cover {
-                    from_ts: a.from_ts,
-                    from_key: a.from_key,
-                    to: a.to.max(b.to),
-                    cat: c.cat,
-                };
-                covers.swap_remove(i);
-            } else {
-                i += 1;
-            }
-        }
-        covers.push(c);
-        if covers.len() > MAX_CONTACT_ENTRIES {
-            let first = (0..covers.len())
-                .min_by_key(|&i| covers[i].to)
-                .expect("not empty");
-            covers.swap_remove(first);
-        }
-    }
-
-    /// Drops what no contact within `horizon` of `now` can need (`w` is the
-    /// repeat window); whether anything is left.
-    pub fn expire(&mut self, now: i64, horizon: i64, w: i64) -> bool {
-        self.contacts.retain(|x| now - x.ts <= horizon);
-        if let Some(v) = &mut self.covers {
-            v.retain(|c| now - (c.to - w) <= horizon);
-            if v.is_empty() {
-                self.covers = None;
-            }
-        }
-        self.active || !self.contacts.is_empty() || self.covers.is_some()
-    }
-}
-
-/// One contact, for repeat detection.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Contact {
-    pub ts: i64,
-    /// Hash of the ticket or call id: orders contacts of equal time.
-    #[serde(default)]
-    pub key: u64,
-    /// Category hash with the low bit set, or 0 for none.
-    pub cat: u32,
-    pub channel: Channel,
-    pub queue: LabelId,
 }
 
 /// The ticket or call behind an observation, for exemplars.
@@ -711,6 +558,7 @@ impl Metrics {
 
 #[cfg(test)]
 mod size_tests {
+    use super::super::customers::{Contact, Covers, COVERS_INLINE};
     use super::*;
 
     /// Every open ticket holds one of each; docs/performance.md counts on these sizes.
