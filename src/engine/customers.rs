@@ -287,3 +287,32 @@ pub struct Contact {
     pub channel: Channel,
     pub queue: LabelId,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checkpoints written while the covers were a boxed `Vec` read back
+    /// the same, and new ones are written byte for byte as before.
+    #[test]
+    fn covers_are_encoded_as_the_boxed_vec_they_replaced() {
+        let all: Vec<Cover> = (0..6)
+            .map(|i| Cover {
+                from_ts: i * 1_000,
+                from_key: i as u64 * 7,
+                to: i * 1_000 + 500,
+                cat: 3,
+            })
+            .collect();
+        for n in [0, 1, COVERS_INLINE, all.len()] {
+            #[allow(clippy::box_collection)]
+            let old: Option<Box<Vec<Cover>>> = (n > 0).then(|| Box::new(all[..n].to_vec()));
+            let new: Option<Box<Covers>> =
+                (n > 0).then(|| Box::new(all[..n].iter().copied().collect()));
+            let bytes = postcard::to_stdvec(&old).unwrap();
+            assert_eq!(postcard::to_stdvec(&new).unwrap(), bytes, "{n} covers");
+            let back: Option<Box<Covers>> = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(back.map(|v| v.to_vec()), old.map(|v| *v), "{n} covers");
+        }
+    }
+}
