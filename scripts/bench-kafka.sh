@@ -166,6 +166,9 @@ if "baseline" in progs:
     print(f"baseline run:               {med(whole['baseline']):.0f} events/s (median of {len(rounds)})")
     print(f"ratio baseline/bare: {med(whole['baseline']) / med(whole['bare']):.2f}; "
           "frontline/baseline: " + ratios(whole, "frontline", "baseline"))
+if nl <= n:
+    sys.exit(f"the long topic has {nl} events, not more than the short one's {n}: "
+             "no rate with the start taken out")
 print(f"start taken out: the {nl - n} events the long topic has beyond the short one, "
       "over the seconds its run took beyond the short one's:")
 for p in progs:
