@@ -37,20 +37,22 @@ BARE="$TARGET/release/examples/bare_consumer"
 ./scripts/kafka.sh stop "$DIR"; rm -rf "$DIR"
 B="$(./scripts/kafka.sh start "$DIR")"
 trap './scripts/kafka.sh stop "$DIR"' EXIT
+# `make_topic TOPIC DURATION`: the bench's simulation over DURATION,
+# produced keyed as fast as possible (the topic is created with the
+# broker's 4 partitions); prints its event count.
+make_topic() {
+  kcat -b "$B" -L -t "$1" >/dev/null 2>&1 || true
+  "$FRONTLINE" simulate --brokers "$B" --topic "$1" --speed 0 --duration "$2" \
+    --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 >&2 || true
+  kcat -b "$B" -t "$1" -C -e -q -f '.' 2>/dev/null | wc -c
+}
 TOPIC="bench-$$"
-kcat -b "$B" -L -t "$TOPIC" >/dev/null 2>&1 || true
-# Pre-create with 4 partitions by producing a keyed simulation as fast as possible.
-"$FRONTLINE" simulate --brokers "$B" --topic "$TOPIC" --speed 0 --duration 12h \
-  --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
-N=$(kcat -b "$B" -t "$TOPIC" -C -e -q -f '.' 2>/dev/null | wc -c)
+N=$(make_topic "$TOPIC" 12h)
 echo "topic $TOPIC: $N events"
 # The same simulation (same seed) over 36 hours: its first 12 are the
 # topic above, event for event.
 LONG="bench-$$-long"
-kcat -b "$B" -L -t "$LONG" >/dev/null 2>&1 || true
-"$FRONTLINE" simulate --brokers "$B" --topic "$LONG" --speed 0 --duration 36h \
-  --peak-per-hour 20000 --agents 200 2>/dev/null | tail -1 || true
-NL=$(kcat -b "$B" -t "$LONG" -C -e -q -f '.' 2>/dev/null | wc -c)
+NL=$(make_topic "$LONG" 36h)
 echo "topic $LONG: $NL events"
 
 now() { date +%s.%N; }
