@@ -2,11 +2,10 @@
 # Live throughput of `frontline run` against a real single-node Kafka, next
 # to a bare rdkafka consumer loop reading the same topic, both measured here
 # from process start to the last event of the topic consumed (not to the
-# process's exit). Prints
-# events/s. Both read the whole topic: a partition of `frontline run`
-# publishes its series once it has caught up with the end offset it saw at
-# assignment, so stopping the clock at a count below the topic's would
-# charge frontline for events it is not credited with.
+# process's exit). Prints events/s. Both read the whole topic: a partition
+# of `frontline run` publishes its series once it has caught up with the
+# end offset it saw at assignment, so stopping the clock at a count below
+# the topic's would charge frontline for events it is not credited with.
 #
 # Both whole-run rates include each process's start: the group join, the
 # first fetch and (for frontline) its changelog, about a tenth of a run of
@@ -127,6 +126,7 @@ PROGRAMS="bare frontline"
 if [ -n "${BASELINE:-}" ]; then PROGRAMS="$PROGRAMS baseline"; fi
 bare_run "$TOPIC" "$N" >/dev/null; live_run warmup "$FRONTLINE" "$TOPIC" "$N" >/dev/null
 RESULTS="$(mktemp)"
+trap './scripts/kafka.sh stop "$DIR"; rm -f "$RESULTS"' EXIT
 for r in $(seq 1 "$ROUNDS"); do
   runs=""
   for p in $PROGRAMS; do runs="$runs $p:short"; done
@@ -179,4 +179,3 @@ print("  ratio frontline/bare: " + ratios(marginal, "frontline", "bare"))
 if "baseline" in progs:
     print("  frontline/baseline: " + ratios(marginal, "frontline", "baseline"))
 PY
-rm -f "$RESULTS"
