@@ -16,6 +16,11 @@
 # each keeps up once started, the start taken out
 # (docs/performance.md, "Live", "The start taken out").
 #
+# Each run's threads' CPU is read when its last event is seen, and the
+# script reports, with the start taken out, the nanoseconds of CPU an
+# event took by kind of thread (frontline's applying threads, its consumer
+# thread, librdkafka's threads, the rest).
+#
 # BASELINE=/path/to/an/older/frontline adds that binary to every round
 # and reports frontline/baseline. FRONTLINE=/path/to/frontline measures that
 # binary instead of this tree's release build (e.g. the build of
@@ -57,20 +62,43 @@ echo "topic $LONG: $NL events"
 now() { date +%s.%N; }
 ROUNDS="${ROUNDS:-7}"
 
+# `thread_cpu PID`: the nanoseconds the threads of PID have run so far
+# (/proc/PID/task/*/schedstat), by kind: the runtime's workers (frontline's
+# applying threads), frontline's consumer thread, librdkafka's threads, and
+# the rest (the bare loop's own loop runs on its main thread). Read when a
+# run's last event is seen, so that the long topic's figures less the short
+# one's say where each event's CPU goes once started.
+thread_cpu() {
+  local t comm ns w=0 c=0 k=0 o=0
+  for t in /proc/"$1"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    ns=$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null) || continue
+    case "$comm" in
+      tokio-rt-worker*) w=$((w + ns)) ;;
+      kafka-consumer*) c=$((c + ns)) ;;
+      rdk:*) k=$((k + ns)) ;;
+      *) o=$((o + ns)) ;;
+    esac
+  done
+  echo "$w $c $k $o"
+}
+
 # The bare loop is timed to the line it prints on taking the topic's last
 # message, as frontline is timed to the count that shows it took it in:
 # neither is charged its shutdown. (The bare loop's exit, when timed
 # before, came about 100 ms after that line: the consumer's close.)
-# Each run prints its seconds; `bare_run TOPIC COUNT`.
+# Each run prints its seconds and its threads' CPU (`thread_cpu`);
+# `bare_run TOPIC COUNT`.
 bare_run() {
-  local t0 t1 line pid
+  local t0 t1 line pid cpu
   t0=$(now)
   coproc BARE_RUN { exec "$BARE" "$B" "$1" "$2"; }
   pid=$BARE_RUN_PID
   read -r line <&"${BARE_RUN[0]}"
   t1=$(now)
+  cpu=$(thread_cpu "$pid")
   wait "$pid" || true
-  python3 -c "print(f'{$t1-$t0:.4f}')"
+  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $cpu/"
 }
 
 # The end of a frontline run is found by scripts/wait-events.py, one
@@ -82,7 +110,7 @@ PROBE="${PROBE:-wait}"
 
 # `live_run TAG BIN TOPIC COUNT`.
 live_run() {
-  local t0 t1 port pid got line bin="$2"
+  local t0 t1 port pid got line cpu bin="$2"
   port=$(free_port)
   if [ "$PROBE" = wait ]; then
     coproc WAITER { exec python3 scripts/wait-events.py "$port" "$4" 0.01; }
@@ -103,11 +131,12 @@ live_run() {
     done
   fi
   t1=$(now)
+  cpu=$(thread_cpu "$pid")
   kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "print(f'{$t1-$t0:.4f}')"
+  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $cpu/"
 }
 
-# `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds.
+# `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds and threads' CPU.
 run_one() {
   case "$1" in
     bare) bare_run "$2" "$3" ;;
@@ -148,8 +177,10 @@ import collections, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 n, nl = int(sys.argv[2]), int(sys.argv[3])
 secs = collections.defaultdict(dict)  # (program, topic) -> round -> seconds
-for r, p, t, s in rows:
+cpu = collections.defaultdict(dict)  # (program, topic) -> round -> ns by kind of thread
+for r, p, t, s, *ns in rows:
     secs[(p, t)][int(r)] = float(s)
+    cpu[(p, t)][int(r)] = [int(x) for x in ns]
 rounds = sorted(secs[("bare", "short")])
 progs = [p for p in ("bare", "frontline", "baseline") if (p, "short") in secs]
 whole = {p: [n / secs[(p, "short")][r] for r in rounds] for p in progs}
@@ -178,4 +209,20 @@ for p in progs:
 print("  ratio frontline/bare: " + ratios(marginal, "frontline", "bare"))
 if "baseline" in progs:
     print("  frontline/baseline: " + ratios(marginal, "frontline", "baseline"))
+# Where each event beyond the short topic's went: CPU run by each kind of
+# thread, the long run's less the short run's, per event; medians of the
+# rounds. Cores busy: that CPU at the marginal rate.
+kinds = ("runtime workers", "consumer thread", "librdkafka", "other")
+print("start taken out, CPU per event by thread (ns; medians of the rounds):")
+for p in progs:
+    if not all(len(cpu[(p, t)][r]) == 4 for t in ("short", "long") for r in rounds):
+        print(f"  {p:<10} (no per-thread CPU: /proc/PID/task/*/schedstat unreadable)")
+        continue
+    per = [[(cpu[(p, "long")][r][k] - cpu[(p, "short")][r][k]) / (nl - n) for k in range(4)]
+           for r in rounds]
+    total = [sum(x) for x in per]
+    parts = ", ".join(f"{kinds[k]} {med([x[k] for x in per]):.0f}" for k in range(4)
+                      if med([x[k] for x in per]) >= 0.5)
+    cores = med([t * m / 1e9 for t, m in zip(total, marginal[p])])
+    print(f"  {p:<10} {med(total):.0f} in all ({cores:.2f} cores busy): {parts}")
 PY
