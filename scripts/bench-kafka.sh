@@ -68,11 +68,14 @@ ROUNDS="${ROUNDS:-7}"
 # the rest (the bare loop's own loop runs on its main thread). Read when a
 # run's last event is seen, so that the long topic's figures less the short
 # one's say where each event's CPU goes once started.
+# Prints nothing when no thread's could be read.
 thread_cpu() {
-  local t comm ns w=0 c=0 k=0 o=0
+  local t comm ns w=0 c=0 k=0 o=0 seen=0
   for t in /proc/"$1"/task/*; do
     comm=$(cat "$t/comm" 2>/dev/null) || continue
     ns=$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null) || continue
+    [ -n "$ns" ] || continue
+    seen=$((seen + 1))
     case "$comm" in
       tokio-rt-worker*) w=$((w + ns)) ;;
       kafka-consumer*) c=$((c + ns)) ;;
@@ -80,7 +83,7 @@ thread_cpu() {
       *) o=$((o + ns)) ;;
     esac
   done
-  echo "$w $c $k $o"
+  [ "$seen" -eq 0 ] || echo "$w $c $k $o"
 }
 
 # The bare loop is timed to the line it prints on taking the topic's last
