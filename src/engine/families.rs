@@ -237,14 +237,11 @@ impl Engine {
         let clock = self.state.clock.unwrap_or(0);
         let mut f = out.family(names::CALLS_IN_QUEUE);
         for (k, w) in &m.waiting {
-            f.push(
-                by_queue(cap, *k),
-                Value::Int(w.values().map(|n| *n as u64).sum()),
-            );
+            f.push(by_queue(cap, *k), Value::Int(w.total()));
         }
         let mut f = out.family(names::OLDEST_CALL_WAIT);
         for (k, w) in &m.waiting {
-            let age = w.keys().next().map_or(0, |t| (clock - t).max(0));
+            let age = w.oldest().map_or(0, |t| (clock - t).max(0));
             f.push(by_queue(cap, *k), Value::Float(age as f64 / 1000.0));
         }
         let mut f = out.family(names::AGENTS);

@@ -52,6 +52,7 @@ mod quad_heap;
 mod state;
 mod table;
 mod thin_id;
+mod waiting;
 pub mod window;
 
 use std::cmp::Reverse;

@@ -1,7 +1,6 @@
 //! Per-entity state and the cumulative metric store.
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -12,6 +11,7 @@ use super::keys::{open_key, status_key};
 use super::labels::{LabelId, UNKNOWN};
 use super::per_agent::{AgentSeries, NONE};
 use super::sla::{Clocks, Pauses, NO_POLICY};
+use super::waiting::Waiting;
 use super::NHIST;
 use crate::decode::REASONS;
 use crate::event::{AgentStatus, Channel, EventType, Priority, TicketStatus};
@@ -446,8 +446,8 @@ pub struct Metrics {
     pub active_customers: i64,
     /// `keys::open_key` → open tickets.
     pub tickets_open: FxHashMap<u32, i64>,
-    /// queue → queued time → waiting calls.
-    pub waiting: FxHashMap<u32, BTreeMap<i64, u32>>,
+    /// queue → waiting calls by queued time.
+    pub waiting: FxHashMap<u32, Waiting>,
     /// `keys::status_key` → agents.
     pub agents: FxHashMap<u32, i64>,
     /// sla_key → met targets.
@@ -503,12 +503,7 @@ impl Metrics {
     pub fn waiting_add(&mut self, q: LabelId, queued: i64, n: i32) {
         // Two series: calls in queue and the oldest wait.
         let k = self.budget.admit(&self.waiting, q as u32, 2);
-        let m = self.waiting.entry(k).or_default();
-        let e = m.entry(queued).or_default();
-        *e = (*e as i64 + n as i64).max(0) as u32;
-        if *e == 0 {
-            m.remove(&queued);
-        }
+        self.waiting.entry(k).or_default().add(queued, n);
     }
 
     pub fn agents_add(&mut self, s: AgentStatus, q: LabelId, n: i64) {

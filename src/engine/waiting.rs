@@ -1,0 +1,209 @@
+//! The calls waiting in one queue, by the time each was queued: what
+//! `support_calls_in_queue` and `support_oldest_call_wait_seconds` read.
+//!
+//! A call joins at its `call.queued` time and leaves at any time after
+//! (answered, abandoned, transferred, expired). Calls join in time order
+//! but for late events, so the times are kept in a list in time order, a
+//! new one appended at its end; a time whose calls have all left stays in
+//! the list, empty, until it reaches the front or the empty times
+//! outnumber the others. A change is a look at the list's end or a
+//! binary search of contiguous memory, where the ordered map this
+//! replaces searched its nodes: replaying a partition of an overloaded
+//! simulated centre took 70 instructions an event fewer
+//! (docs/performance.md, "Live", "Waiting calls in a list").
+//!
+//! A checkpoint holds it as it held that map (time → calls, in time
+//! order, no empty times), so the bytes are the same.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Empty times kept before the list is compacted, whatever its length.
+const KEEP_EMPTY: usize = 64;
+
+/// The waiting calls of one queue.
+#[derive(Clone, Default)]
+pub struct Waiting {
+    /// (queued time, calls) in time order, each time once; the first has
+    /// calls (or the list is empty).
+    times: VecDeque<(i64, u32)>,
+    /// Calls in all.
+    total: u64,
+    /// Times in `times` without calls.
+    empty: usize,
+}
+
+impl Waiting {
+    /// Adds `n` calls queued at `queued` (removes them when negative; a
+    /// count never goes below zero).
+    pub fn add(&mut self, queued: i64, n: i32) {
+        let at = match self.times.back() {
+            Some(&(t, _)) if t < queued => Err(self.times.len()),
+            None => Err(0),
+            Some(_) => self.times.binary_search_by_key(&queued, |&(t, _)| t),
+        };
+        match at {
+            Ok(i) => {
+                let was = self.times[i].1;
+                let now = (i64::from(was) + i64::from(n)).max(0) as u32;
+                self.times[i].1 = now;
+                self.total = self.total - u64::from(was) + u64::from(now);
+                match (was, now) {
+                    (0, 0) => {}
+                    (0, _) => self.empty -= 1,
+                    (_, 0) => self.empty += 1,
+                    _ => {}
+                }
+            }
+            Err(i) if n > 0 => {
+                self.times.insert(i, (queued, n as u32));
+                self.total += n as u64;
+            }
+            Err(_) => {}
+        }
+        self.drop_empty();
+    }
+
+    /// Drops the empty times at the front, and all of them once they
+    /// outnumber the others.
+    fn drop_empty(&mut self) {
+        while self.times.front().is_some_and(|&(_, n)| n == 0) {
+            self.times.pop_front();
+            self.empty -= 1;
+        }
+        if self.empty > KEEP_EMPTY && 2 * self.empty > self.times.len() {
+            self.times.retain(|&(_, n)| n > 0);
+            self.empty = 0;
+        }
+    }
+
+    /// Calls waiting.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// When the longest-waiting call was queued.
+    pub fn oldest(&self) -> Option<i64> {
+        self.times.front().map(|&(t, _)| t)
+    }
+
+    /// (queued time, calls) of every time with calls, in time order.
+    fn iter(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
+        self.times.iter().copied().filter(|&(_, n)| n > 0)
+    }
+}
+
+impl fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// As the map it replaces: time → calls, in time order.
+impl Serialize for Waiting {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.times.len() - self.empty))?;
+        for (t, n) in self.iter() {
+            m.serialize_entry(&t, &n)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Waiting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<i64, u32>::deserialize(d)?;
+        let times: VecDeque<(i64, u32)> = map.into_iter().filter(|&(_, n)| n > 0).collect();
+        let total = times.iter().map(|&(_, n)| u64::from(n)).sum();
+        Ok(Waiting {
+            times,
+            total,
+            empty: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `Waiting` replaces.
+    fn reference(m: &mut BTreeMap<i64, u32>, queued: i64, n: i32) {
+        let e = m.entry(queued).or_default();
+        *e = (i64::from(*e) + i64::from(n)).max(0) as u32;
+        if *e == 0 {
+            m.remove(&queued);
+        }
+    }
+
+    #[test]
+    fn counts_calls_and_finds_the_oldest() {
+        let mut w = Waiting::default();
+        assert_eq!((w.total(), w.oldest()), (0, None));
+        w.add(20, 1);
+        w.add(10, 1); // a late `call.queued`
+        w.add(30, 2);
+        assert_eq!((w.total(), w.oldest()), (4, Some(10)));
+        w.add(10, -1);
+        assert_eq!((w.total(), w.oldest()), (3, Some(20)));
+        w.add(25, -1); // no call queued then: nothing changes
+        w.add(30, -5); // never below zero
+        assert_eq!((w.total(), w.oldest()), (1, Some(20)));
+        w.add(20, -1);
+        assert_eq!((w.total(), w.oldest()), (0, None));
+        assert!(w.times.is_empty());
+    }
+
+    #[test]
+    fn empty_times_are_dropped_once_they_outnumber_the_rest() {
+        let mut w = Waiting::default();
+        w.add(0, 1);
+        for t in 1..=1000 {
+            w.add(t, 1);
+            w.add(t, -1);
+        }
+        // The first call still waits, so the empty times behind it are
+        // not at the front; they are dropped all the same.
+        assert_eq!((w.total(), w.oldest()), (1, Some(0)));
+        assert!(w.times.len() <= 2 * KEEP_EMPTY + 2, "{}", w.times.len());
+    }
+
+    #[test]
+    fn checkpoint_bytes_are_those_of_the_map() {
+        let mut w = Waiting::default();
+        let mut m = BTreeMap::new();
+        for (t, n) in [(5, 2), (3, 1), (9, 1), (5, -2), (7, 4)] {
+            w.add(t, n);
+            reference(&mut m, t, n);
+        }
+        let bytes = postcard::to_allocvec(&w).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&m).unwrap());
+        let back: Waiting = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            back.iter().collect::<Vec<_>>(),
+            m.into_iter().collect::<Vec<_>>()
+        );
+        assert_eq!(back.total(), 6);
+    }
+
+    proptest! {
+        /// Any sequence of changes leaves what the map would hold.
+        #[test]
+        fn agrees_with_the_map(changes in prop::collection::vec((0i64..200, -3i32..4), 0..600)) {
+            let mut w = Waiting::default();
+            let mut m = BTreeMap::new();
+            for (t, n) in changes {
+                w.add(t, n);
+                reference(&mut m, t, n);
+                prop_assert_eq!(w.total(), m.values().map(|&n| u64::from(n)).sum::<u64>());
+                prop_assert_eq!(w.oldest(), m.keys().next().copied());
+            }
+            prop_assert_eq!(w.iter().collect::<Vec<_>>(), m.into_iter().collect::<Vec<_>>());
+            prop_assert_eq!(w.empty, w.times.iter().filter(|&&(_, n)| n == 0).count());
+        }
+    }
+}
