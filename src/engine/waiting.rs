@@ -20,6 +20,7 @@
 //! A checkpoint holds it as it held that map (time → calls, in time
 //! order, no empty times), so the bytes are the same.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -53,17 +54,6 @@ impl Waiting {
     /// count never goes below zero).
     pub fn add(&mut self, queued: i64, n: i32) {
         let change = |was: u32| (i64::from(was) + i64::from(n)).max(0) as u32;
-        if !self.late.is_empty() {
-            if let Some(e) = self.late.get_mut(&queued) {
-                let (was, now) = (*e, change(*e));
-                *e = now;
-                self.total = self.total - u64::from(was) + u64::from(now);
-                if now == 0 {
-                    self.late.remove(&queued);
-                }
-                return;
-            }
-        }
         let at = match self.times.back() {
             Some(&(t, _)) if t < queued => Err(self.times.len()),
             None => Err(0),
@@ -82,15 +72,37 @@ impl Waiting {
                     _ => {}
                 }
             }
-            Err(i) if n > 0 => {
-                if self.times.len() - i <= NEAR_END {
-                    self.times.insert(i, (queued, n as u32));
+            // Not in the list: perhaps a late time, or one to add.
+            Err(i) => {
+                let near = self.times.len() - i <= NEAR_END;
+                if self.late.is_empty() && near {
+                    if n > 0 {
+                        self.times.insert(i, (queued, n as u32));
+                        self.total += n as u64;
+                    }
                 } else {
-                    self.late.insert(queued, n as u32);
+                    match self.late.entry(queued) {
+                        Entry::Occupied(mut e) => {
+                            let (was, now) = (*e.get(), change(*e.get()));
+                            self.total = self.total - u64::from(was) + u64::from(now);
+                            if now == 0 {
+                                e.remove();
+                            } else {
+                                *e.get_mut() = now;
+                            }
+                        }
+                        Entry::Vacant(e) if n > 0 => {
+                            if near {
+                                self.times.insert(i, (queued, n as u32));
+                            } else {
+                                e.insert(n as u32);
+                            }
+                            self.total += n as u64;
+                        }
+                        Entry::Vacant(_) => {}
+                    }
                 }
-                self.total += n as u64;
             }
-            Err(_) => {}
         }
         self.drop_empty();
     }
