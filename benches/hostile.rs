@@ -1,7 +1,9 @@
 //! What hostile input costs: the worst case of the default config (every
-//! label combination it allows: series, bytes of exposition, peak memory)
-//! and a one-customer flood (100 000 contacts of one `customer_id`) against
-//! the same number of distinct customers, fed in alternating rounds.
+//! label combination it allows: series, bytes of exposition, peak memory),
+//! a one-customer flood (100 000 contacts of one `customer_id`) against
+//! the same number of distinct customers, and half of 200 000 calls of one
+//! queue queued late against the same calls in time order, each pair fed
+//! in alternating rounds.
 //! Figures, not assertions (docs/performance.md, "Hostile input").
 //!
 //!     cargo bench --bench hostile
@@ -152,6 +154,33 @@ fn contacts(n: usize, one_customer: bool, round: usize) -> Vec<String> {
         .collect()
 }
 
+/// `2n` calls queued in one queue: `n` in time order, 4 ms apart, then
+/// `n` more at random times among them (late, within
+/// `allowed_lateness`); with `sorted`, the same events in time order.
+fn late_calls(n: usize, sorted: bool, round: usize) -> Vec<String> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ round as u64;
+    let mut ts: Vec<i64> = (0..n as i64).map(|i| T0 + 4 * i).collect();
+    ts.extend((0..n).map(|_| {
+        // xorshift64: a fixed sequence, no dependency.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        T0 + (x % (4 * n as u64)) as i64
+    }));
+    if sorted {
+        ts.sort();
+    }
+    ts.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                r#"{{"event_id":"l{round}-{i}","type":"call.queued","ts":{t},"call_id":"l{round}-C{i}","customer_id":"cu{}","channel":"phone","queue":"q1"}}"#,
+                i % 5_000
+            )
+        })
+        .collect()
+}
+
 fn feed(cfg: &Config, lines: &[String], now: i64) -> (Engine, f64) {
     let mut engine = Engine::new(cfg);
     let t = Instant::now();
@@ -214,5 +243,26 @@ fn main() {
     println!(
         "one-customer flood: {o:.0} ev/s against {m:.0} ev/s for distinct customers (medians of 3, alternating): ratio {:.2}",
         o / m
+    );
+
+    // Half of 200 000 calls of one queue queued late, at random times
+    // among the others, against the same calls in time order.
+    let (mut late, mut in_order) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let a = late_calls(n, false, round);
+        let b = late_calls(n, true, round);
+        for (lines, out) in [(&a, &mut late), (&b, &mut in_order)] {
+            let (_, secs) = feed(&cfg, lines, now);
+            out.push(lines.len() as f64 / secs);
+        }
+        eprintln!(
+            "round {round}: late calls {:.0} ev/s, in time order {:.0} ev/s",
+            late[round], in_order[round]
+        );
+    }
+    let (l, o) = (median(late), median(in_order));
+    println!(
+        "late calls into one queue: {l:.0} ev/s against {o:.0} ev/s in time order (medians of 3, alternating): ratio {:.2}",
+        l / o
     );
 }
