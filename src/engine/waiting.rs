@@ -9,7 +9,7 @@
 //! reaches the front or the empty times outnumber the others. A change is
 //! a look at the list's end or a binary search of contiguous memory,
 //! where the ordered map this replaces searched its nodes: replaying a
-//! partition of an overloaded simulated centre took 70 instructions an
+//! partition of an overloaded simulated centre took 62 instructions an
 //! event fewer (docs/performance.md, "Live", "Waiting calls in a list").
 //! A time that would go further from the end (an event late by more than
 //! the last [`NEAR_END`] times) goes to an ordered map beside the list
