@@ -191,6 +191,30 @@ fn feed(cfg: &Config, lines: &[String], now: i64) -> (Engine, f64) {
     (engine, t.elapsed().as_secs_f64())
 }
 
+/// Events/s of the inputs `make(true, round)` and `make(false, round)`
+/// (named by `names`), fed alternately in three rounds, each round
+/// printed; their medians.
+fn alternate(
+    cfg: &Config,
+    now: i64,
+    names: [&str; 2],
+    make: impl Fn(bool, usize) -> Vec<String>,
+) -> (f64, f64) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let (x, y) = (make(true, round), make(false, round));
+        for (lines, out) in [(&x, &mut a), (&y, &mut b)] {
+            let (_, secs) = feed(cfg, lines, now);
+            out.push(lines.len() as f64 / secs);
+        }
+        eprintln!(
+            "round {round}: {} {:.0} ev/s, {} {:.0} ev/s",
+            names[0], a[round], names[1], b[round]
+        );
+    }
+    (median(a), median(b))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -226,20 +250,12 @@ fn main() {
 
     // One customer with 100 000 contacts against 100 000 customers.
     let n = 100_000;
-    let (mut one, mut many) = (Vec::new(), Vec::new());
-    for round in 0..3 {
-        let a = contacts(n, true, round);
-        let b = contacts(n, false, round);
-        for (lines, out) in [(&a, &mut one), (&b, &mut many)] {
-            let (_, secs) = feed(&cfg, lines, now);
-            out.push(n as f64 / secs);
-        }
-        eprintln!(
-            "round {round}: one customer {:.0} ev/s, distinct customers {:.0} ev/s",
-            one[round], many[round]
-        );
-    }
-    let (o, m) = (median(one), median(many));
+    let (o, m) = alternate(
+        &cfg,
+        now,
+        ["one customer", "distinct customers"],
+        |one, round| contacts(n, one, round),
+    );
     println!(
         "one-customer flood: {o:.0} ev/s against {m:.0} ev/s for distinct customers (medians of 3, alternating): ratio {:.2}",
         o / m
@@ -247,20 +263,9 @@ fn main() {
 
     // Half of 200 000 calls of one queue queued late, at random times
     // among the others, against the same calls in time order.
-    let (mut late, mut in_order) = (Vec::new(), Vec::new());
-    for round in 0..3 {
-        let a = late_calls(n, false, round);
-        let b = late_calls(n, true, round);
-        for (lines, out) in [(&a, &mut late), (&b, &mut in_order)] {
-            let (_, secs) = feed(&cfg, lines, now);
-            out.push(lines.len() as f64 / secs);
-        }
-        eprintln!(
-            "round {round}: late calls {:.0} ev/s, in time order {:.0} ev/s",
-            late[round], in_order[round]
-        );
-    }
-    let (l, o) = (median(late), median(in_order));
+    let (l, o) = alternate(&cfg, now, ["late calls", "in time order"], |late, round| {
+        late_calls(n, !late, round)
+    });
     println!(
         "late calls into one queue: {l:.0} ev/s against {o:.0} ev/s in time order (medians of 3, alternating): ratio {:.2}",
         l / o
