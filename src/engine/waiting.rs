@@ -53,7 +53,6 @@ impl Waiting {
     /// Adds `n` calls queued at `queued` (removes them when negative; a
     /// count never goes below zero).
     pub fn add(&mut self, queued: i64, n: i32) {
-        let change = |was: u32| (i64::from(was) + i64::from(n)).max(0) as u32;
         let at = match self.times.back() {
             Some(&(t, _)) if t < queued => Err(self.times.len()),
             None => Err(0),
@@ -61,48 +60,34 @@ impl Waiting {
         };
         match at {
             Ok(i) => {
-                let was = self.times[i].1;
-                let now = change(was);
-                self.times[i].1 = now;
-                self.total = self.total - u64::from(was) + u64::from(now);
-                match (was, now) {
+                let count = &mut self.times[i].1;
+                let was = change(count, n, &mut self.total);
+                match (was, *count) {
                     (0, 0) => {}
                     (0, _) => self.empty -= 1,
                     (_, 0) => self.empty += 1,
                     _ => {}
                 }
             }
-            // Not in the list: perhaps a late time, or one to add.
-            Err(i) => {
-                let near = self.times.len() - i <= NEAR_END;
-                if self.late.is_empty() && near {
-                    if n > 0 {
-                        self.times.insert(i, (queued, n as u32));
-                        self.total += n as u64;
-                    }
-                } else {
-                    match self.late.entry(queued) {
-                        Entry::Occupied(mut e) => {
-                            let (was, now) = (*e.get(), change(*e.get()));
-                            self.total = self.total - u64::from(was) + u64::from(now);
-                            if now == 0 {
-                                e.remove();
-                            } else {
-                                *e.get_mut() = now;
-                            }
-                        }
-                        Entry::Vacant(e) if n > 0 => {
-                            if near {
-                                self.times.insert(i, (queued, n as u32));
-                            } else {
-                                e.insert(n as u32);
-                            }
-                            self.total += n as u64;
-                        }
-                        Entry::Vacant(_) => {}
+            // Not in the list: a late time, or a new one (looking it up
+            // in an empty map of late times costs nothing).
+            Err(i) => match self.late.entry(queued) {
+                Entry::Occupied(mut e) => {
+                    change(e.get_mut(), n, &mut self.total);
+                    if *e.get() == 0 {
+                        e.remove();
                     }
                 }
-            }
+                Entry::Vacant(e) if n > 0 => {
+                    if self.times.len() - i <= NEAR_END {
+                        self.times.insert(i, (queued, n as u32));
+                    } else {
+                        e.insert(n as u32);
+                    }
+                    self.total += n as u64;
+                }
+                Entry::Vacant(_) => {}
+            },
         }
         self.drop_empty();
     }
@@ -155,6 +140,15 @@ impl Waiting {
             (None, _) => late.next(),
         })
     }
+}
+
+/// Changes `count` by `n`, never below zero, and `total` with it; returns
+/// the count before.
+fn change(count: &mut u32, n: i32, total: &mut u64) -> u32 {
+    let was = *count;
+    *count = (i64::from(was) + i64::from(n)).max(0) as u32;
+    *total = *total - u64::from(was) + u64::from(*count);
+    was
 }
 
 impl fmt::Debug for Waiting {
