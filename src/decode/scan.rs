@@ -47,7 +47,7 @@ impl fmt::Display for ScanError {
 type Res<T> = Result<T, ScanError>;
 
 /// The number of fields of [`Raw`].
-const FIELDS: usize = 22;
+pub(super) const FIELDS: usize = 22;
 
 /// Reads one message into `raw`, which must be empty (as
 /// `Raw::default()`). Filling it in place rather than returning it saves
@@ -90,7 +90,7 @@ pub(super) fn scan<'a>(bytes: &'a [u8], raw: &mut Raw<'a>) -> Res<bool> {
 
 /// The names of [`Raw`]'s fields, in order (the order of the values in the
 /// 22-element array form).
-const NAMES: [&str; FIELDS] = [
+pub(super) const NAMES: [&str; FIELDS] = [
     "event_id",
     "type",
     "ts",
@@ -211,30 +211,7 @@ fn field_index(key: &[u8]) -> Option<u8> {
 /// The field of `raw` at `index` in [`NAMES`].
 #[inline]
 fn slot<'r, 'a>(raw: &'r mut Raw<'a>, index: u8) -> &'r mut Option<Val<'a>> {
-    match index {
-        0 => &mut raw.event_id,
-        1 => &mut raw.kind,
-        2 => &mut raw.ts,
-        3 => &mut raw.schema_version,
-        4 => &mut raw.ticket_id,
-        5 => &mut raw.call_id,
-        6 => &mut raw.agent_id,
-        7 => &mut raw.customer_id,
-        8 => &mut raw.channel,
-        9 => &mut raw.priority,
-        10 => &mut raw.queue,
-        11 => &mut raw.category,
-        12 => &mut raw.public,
-        13 => &mut raw.status,
-        14 => &mut raw.level,
-        15 => &mut raw.reason,
-        16 => &mut raw.seconds,
-        17 => &mut raw.resolved,
-        18 => &mut raw.escalation,
-        19 => &mut raw.score,
-        20 => &mut raw.comment,
-        _ => &mut raw.mrr,
-    }
+    &mut raw.0[usize::from(index)]
 }
 
 /// Whether a field of `raw` holds a string of its own (one that had an
