@@ -1,7 +1,7 @@
-//! The process's allocator: the system's, except that an allocation of
-//! [`LARGE`] (8 MiB) or more is a mapping of its own, aligned to 2 MiB
-//! ([`HUGE`]) and advised for transparent huge pages
-//! (`madvise(MADV_HUGEPAGE)`).
+//! The process's allocator: an allocation of [`LARGE`] (8 MiB) or more is
+//! a mapping of its own, aligned to 2 MiB ([`HUGE`]) and advised for
+//! transparent huge pages (`madvise(MADV_HUGEPAGE)`); every smaller one is
+//! mimalloc's.
 //!
 //! The engine's large tables (tickets, calls, customers, the dedup memory)
 //! are read at random, one or two entries an event. With millions of open
@@ -38,12 +38,22 @@
 //! (`crate::engine::growing`), so the thread that applies events never
 //! waits on them.
 //!
+//! Small allocations go to mimalloc, which keeps a free list per thread
+//! and size class, rather than to glibc's malloc, whose arenas each take a
+//! lock. Built with its `override` feature, mimalloc is also the C code's
+//! `malloc` and `free`, librdkafka's included: its broker thread allocates
+//! a record for every fetched message and the consumer thread frees it, a
+//! free into another thread's arena under glibc. Live, the consumer
+//! thread took about a quarter less CPU an event, the partitions' workers
+//! about 4 % less (docs/performance.md, "Live", "Small allocations from
+//! mimalloc"). It is built without its own transparent huge pages
+//! (`no_thp`): with them an idle `frontline run` held 60 MB instead of
+//! 20, and the tables that gain from huge pages are the large blocks above.
+//!
 //! The binaries install it (`#[global_allocator]`); the library does not,
-//! so a bench that counts allocations can wrap it. They also hold glibc's
-//! malloc, which serves the small allocations, to four arenas per core
-//! ([`limit_arenas`]).
+//! so a bench that counts allocations can wrap it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,30 +87,6 @@ pub fn faulted_in<R>(stop: &AtomicBool, f: impl FnOnce() -> R) -> R {
 pub const HUGE: usize = 2 << 20;
 /// Size from which an allocation is mapped on its own.
 pub const LARGE: usize = 8 << 20;
-
-/// Limits glibc's malloc to four arenas per available core, unless
-/// `MALLOC_ARENA_MAX` says otherwise; call before any thread starts.
-///
-/// glibc gives a thread that finds the arenas busy a new one, up to eight
-/// per core, and each keeps the memory freed into it. `frontline run` has
-/// some 22 threads (the runtime's workers, the consumer, librdkafka's,
-/// the scrape's), so on two cores it could grow up to 16 arenas. A thread
-/// stays with the arena it was given, so fewer arenas than busy threads
-/// means threads that run at once share one and wait on its lock: held to
-/// one arena per core, the partitions' workers and librdkafka's broker
-/// thread (which allocates every fetched message) did, and reading a
-/// 587 282-event topic took 13-28 % longer than with four per core, at
-/// the same peak RSS (docs/performance.md, "Live").
-pub fn limit_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SAFETY: mallopt only sets a tunable of the allocator.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, (4 * cores).min(256) as libc::c_int);
-        }
-    }
-}
 
 /// The allocator (see the module documentation).
 pub struct HugePageAlloc;
@@ -228,16 +214,57 @@ unsafe fn remap(p: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
     }
 }
 
+/// mimalloc, for the allocations below [`LARGE`].
+mod small {
+    use std::alloc::Layout;
+
+    use libmimalloc_sys as mi;
+
+    /// # Safety
+    ///
+    /// `l` has a non-zero size.
+    pub(super) unsafe fn alloc(l: Layout) -> *mut u8 {
+        // SAFETY: any size and power-of-two alignment is valid.
+        unsafe { mi::mi_malloc_aligned(l.size(), l.align()).cast() }
+    }
+
+    /// # Safety
+    ///
+    /// As [`alloc`].
+    pub(super) unsafe fn alloc_zeroed(l: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        unsafe { mi::mi_zalloc_aligned(l.size(), l.align()).cast() }
+    }
+
+    /// # Safety
+    ///
+    /// `p` came from this module and is not used after.
+    pub(super) unsafe fn dealloc(p: *mut u8) {
+        // SAFETY: the caller's promise.
+        unsafe { mi::mi_free(p.cast()) }
+    }
+
+    /// # Safety
+    ///
+    /// `p` came from this module with alignment `align`; `new_size` is not
+    /// zero.
+    pub(super) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's promise; mimalloc keeps the alignment.
+        unsafe { mi::mi_realloc_aligned(p.cast(), new_size, align).cast() }
+    }
+}
+
 // SAFETY: large blocks are fresh mappings, at least `size` bytes and
 // aligned to 2 MiB (≥ every alignment sent to them), freed with the size
-// they were made with; everything else is the system allocator's.
+// they were made with; everything else is mimalloc's, with the alignment
+// asked for.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if is_large(l.size(), l.align()) {
             map(l.size())
         } else {
             // SAFETY: the caller's promise (a non-zero size).
-            unsafe { System.alloc(l) }
+            unsafe { small::alloc(l) }
         }
     }
 
@@ -247,7 +274,7 @@ unsafe impl GlobalAlloc for HugePageAlloc {
             map(l.size())
         } else {
             // SAFETY: as `alloc`.
-            unsafe { System.alloc_zeroed(l) }
+            unsafe { small::alloc_zeroed(l) }
         }
     }
 
@@ -257,15 +284,15 @@ unsafe impl GlobalAlloc for HugePageAlloc {
             unsafe { unmap(p, l.size()) }
         } else {
             // SAFETY: the caller's promise.
-            unsafe { System.dealloc(p, l) }
+            unsafe { small::dealloc(p) }
         }
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
         let (was, will) = (is_large(l.size(), l.align()), is_large(new_size, l.align()));
         if !was && !will {
-            // SAFETY: the caller's promise; both sizes are the system's.
-            return unsafe { System.realloc(p, l, new_size) };
+            // SAFETY: the caller's promise; both sizes are mimalloc's.
+            return unsafe { small::realloc(p, l.align(), new_size) };
         }
         if was && will && mapped_len(l.size()) == mapped_len(new_size) {
             if new_size > l.size() {
@@ -475,20 +502,25 @@ mod tests {
     }
 
     #[test]
-    fn small_blocks_are_the_system_allocators() {
+    fn small_blocks_and_c_allocations_are_mimallocs() {
+        use libmimalloc_sys::mi_is_in_heap_region;
         let _maps = maps();
         let a = HugePageAlloc;
         let l = Layout::from_size_align(LARGE - 1, 16).unwrap();
-        // SAFETY: as above.
+        // SAFETY: as above; `malloc`'s block is freed once, by `free`.
         unsafe {
             let p = a.alloc_zeroed(l);
             assert!(!p.is_null());
             assert_eq!(p.add(LARGE - 2).read(), 0);
-            // glibc serves this size from its own mapping, with a header:
-            // never at a 2 MiB boundary, and not advised.
-            assert_ne!(p as usize % HUGE, 0);
+            assert!(mi_is_in_heap_region(p.cast()));
+            // Built without mimalloc's own huge pages: not advised.
             assert_eq!(advised(p as usize), Some(false));
             a.dealloc(p, l);
+            // C code's `malloc` (librdkafka's) is mimalloc's too.
+            let c = libc::malloc(100);
+            assert!(!c.is_null());
+            assert!(mi_is_in_heap_region(c));
+            libc::free(c);
         }
     }
 }

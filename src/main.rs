@@ -419,7 +419,6 @@ fn spawn_trends(hub: Arc<SnapshotHub>, mut stop: tokio::sync::watch::Receiver<bo
 }
 
 fn main() -> ExitCode {
-    frontline::huge_pages::limit_arenas();
     // Tables about to grow get their successors on the background thread.
     frontline::engine::prepare_tables_with(frontline::background::prepare);
     let cli = Cli::parse();
