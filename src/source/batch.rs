@@ -35,10 +35,13 @@ pub(crate) struct Msg<'a> {
 }
 
 impl Batch {
-    /// An empty batch with room for `n` messages.
+    /// An empty batch with room for `n` messages of up to 192 bytes (an
+    /// event is 100 to 200; the buffer grows for longer ones). Room for
+    /// 512 bytes each reserved 256 KiB a batch for the 75 or so a batch of
+    /// typical events fills, and a partition has dozens queued.
     pub fn with_capacity(n: usize) -> Batch {
         Batch {
-            buf: Vec::with_capacity(n * 512),
+            buf: Vec::with_capacity(n * 192),
             recs: Vec::with_capacity(n),
         }
     }
