@@ -70,9 +70,11 @@ fuzz:
 
 ## The engine's unit tests under valgrind's memcheck: the table's thin ids
 ## (src/engine/table.rs) are unsafe code; any invalid access or leak fails.
+## Built without mimalloc, so that every heap block is the system
+## allocator's, which valgrind replaces with its own checked one.
 memcheck:
 	env "CARGO_TARGET_$$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')_RUNNER=valgrind -q --error-exitcode=9 --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite" \
-	  $(CARGO) test --lib --quiet -- engine::
+	  $(CARGO) test --lib --quiet --no-default-features -- engine::
 
 KAFKA_DIR ?= .cache/kafka-test
 

@@ -50,6 +50,10 @@
 //! (`no_thp`): with them an idle `frontline run` held 60 MB instead of
 //! 20, and the tables that gain from huge pages are the large blocks above.
 //!
+//! Built without the `mimalloc` feature (as `make memcheck` builds, so
+//! that valgrind sees every heap block), the small allocations are the
+//! system allocator's.
+//!
 //! The binaries install it (`#[global_allocator]`); the library does not,
 //! so a bench that counts allocations can wrap it.
 
@@ -215,6 +219,7 @@ unsafe fn remap(p: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
 }
 
 /// mimalloc, for the allocations below [`LARGE`].
+#[cfg(feature = "mimalloc")]
 mod small {
     use std::alloc::Layout;
 
@@ -239,25 +244,63 @@ mod small {
     /// # Safety
     ///
     /// `p` came from this module and is not used after.
-    pub(super) unsafe fn dealloc(p: *mut u8) {
+    pub(super) unsafe fn dealloc(p: *mut u8, _: Layout) {
         // SAFETY: the caller's promise.
         unsafe { mi::mi_free(p.cast()) }
     }
 
     /// # Safety
     ///
-    /// `p` came from this module with alignment `align`; `new_size` is not
-    /// zero.
-    pub(super) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+    /// `p` came from this module with layout `l`; `new_size` is not zero.
+    pub(super) unsafe fn realloc(p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller's promise; mimalloc keeps the alignment.
-        unsafe { mi::mi_realloc_aligned(p.cast(), new_size, align).cast() }
+        unsafe { mi::mi_realloc_aligned(p.cast(), new_size, l.align()).cast() }
+    }
+}
+
+/// The system allocator, for the allocations below [`LARGE`], in a build
+/// without mimalloc (`make memcheck`).
+#[cfg(not(feature = "mimalloc"))]
+mod small {
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    /// # Safety
+    ///
+    /// `l` has a non-zero size.
+    pub(super) unsafe fn alloc(l: Layout) -> *mut u8 {
+        // SAFETY: the caller's promise.
+        unsafe { System.alloc(l) }
+    }
+
+    /// # Safety
+    ///
+    /// As [`alloc`].
+    pub(super) unsafe fn alloc_zeroed(l: Layout) -> *mut u8 {
+        // SAFETY: the caller's promise.
+        unsafe { System.alloc_zeroed(l) }
+    }
+
+    /// # Safety
+    ///
+    /// `p` came from this module with layout `l` and is not used after.
+    pub(super) unsafe fn dealloc(p: *mut u8, l: Layout) {
+        // SAFETY: the caller's promise.
+        unsafe { System.dealloc(p, l) }
+    }
+
+    /// # Safety
+    ///
+    /// `p` came from this module with layout `l`; `new_size` is not zero.
+    pub(super) unsafe fn realloc(p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's promise.
+        unsafe { System.realloc(p, l, new_size) }
     }
 }
 
 // SAFETY: large blocks are fresh mappings, at least `size` bytes and
 // aligned to 2 MiB (≥ every alignment sent to them), freed with the size
-// they were made with; everything else is mimalloc's, with the alignment
-// asked for.
+// they were made with; everything else is `small`'s (mimalloc's, or the
+// system's in a build without it), with the layout asked for.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if is_large(l.size(), l.align()) {
@@ -284,7 +327,7 @@ unsafe impl GlobalAlloc for HugePageAlloc {
             unsafe { unmap(p, l.size()) }
         } else {
             // SAFETY: the caller's promise.
-            unsafe { small::dealloc(p) }
+            unsafe { small::dealloc(p, l) }
         }
     }
 
@@ -292,7 +335,7 @@ unsafe impl GlobalAlloc for HugePageAlloc {
         let (was, will) = (is_large(l.size(), l.align()), is_large(new_size, l.align()));
         if !was && !will {
             // SAFETY: the caller's promise; both sizes are mimalloc's.
-            return unsafe { small::realloc(p, l.align(), new_size) };
+            return unsafe { small::realloc(p, l, new_size) };
         }
         if was && will && mapped_len(l.size()) == mapped_len(new_size) {
             if new_size > l.size() {
@@ -502,6 +545,26 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "mimalloc"))]
+    fn small_blocks_are_the_system_allocators() {
+        let _maps = maps();
+        let a = HugePageAlloc;
+        let l = Layout::from_size_align(LARGE - 1, 16).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            let p = a.alloc_zeroed(l);
+            assert!(!p.is_null());
+            assert_eq!(p.add(LARGE - 2).read(), 0);
+            // glibc serves this size from its own mapping, with a header:
+            // never at a 2 MiB boundary, and not advised.
+            assert_ne!(p as usize % HUGE, 0);
+            assert_eq!(advised(p as usize), Some(false));
+            a.dealloc(p, l);
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "mimalloc")]
     fn small_blocks_and_c_allocations_are_mimallocs() {
         use libmimalloc_sys::mi_is_in_heap_region;
         let _maps = maps();
