@@ -47,8 +47,9 @@
 //! thread took about a quarter less CPU an event, the partitions' workers
 //! about 4 % less (docs/performance.md, "Live", "Small allocations from
 //! mimalloc"). It is built without its own transparent huge pages
-//! (`no_thp`): with them an idle `frontline run` held 60 MB instead of
-//! 20, and the tables that gain from huge pages are the large blocks above.
+//! (`no_thp`): with them an idle `frontline run --embedded` held 64 MB
+//! instead of 21, and the tables that gain from huge pages are the large
+//! blocks above.
 //!
 //! Built without the `mimalloc` feature (as `make memcheck` builds, so
 //! that valgrind sees every heap block), the small allocations are the
@@ -334,7 +335,7 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
         let (was, will) = (is_large(l.size(), l.align()), is_large(new_size, l.align()));
         if !was && !will {
-            // SAFETY: the caller's promise; both sizes are mimalloc's.
+            // SAFETY: the caller's promise; both sizes are `small`'s.
             return unsafe { small::realloc(p, l, new_size) };
         }
         if was && will && mapped_len(l.size()) == mapped_len(new_size) {
