@@ -2,9 +2,9 @@
 //! straight into [`Raw`].
 //!
 //! It accepts exactly what the decoder before it accepted, which was
-//! `serde_json::from_slice::<Raw>` with a derived `Deserialize` (still in the
-//! tests as `serde_path`, and checked against this one there), and gives the
-//! same values:
+//! `serde_json::from_slice` into a record of [`Raw`]'s fields with a derived
+//! `Deserialize` (still in the tests as `serde_path`, and checked against
+//! this one there), and gives the same values:
 //!
 //! - The message is one object, with any whitespace around it. As a derived
 //!   struct also reads a sequence, an array of exactly 22 values, the fields
