@@ -545,9 +545,10 @@ mod tests {
         }
     }
 
+    /// A block below [`LARGE`] is the small allocator's: glibc's in a
+    /// build without mimalloc, mimalloc's (C code's `malloc` too) with it.
     #[test]
-    #[cfg(not(feature = "mimalloc"))]
-    fn small_blocks_are_the_system_allocators() {
+    fn small_blocks_are_the_small_allocators() {
         let _maps = maps();
         let a = HugePageAlloc;
         let l = Layout::from_size_align(LARGE - 1, 16).unwrap();
@@ -556,34 +557,24 @@ mod tests {
             let p = a.alloc_zeroed(l);
             assert!(!p.is_null());
             assert_eq!(p.add(LARGE - 2).read(), 0);
-            // glibc serves this size from its own mapping, with a header:
-            // never at a 2 MiB boundary, and not advised.
-            assert_ne!(p as usize % HUGE, 0);
+            // Not advised: glibc never advises, and mimalloc is built
+            // without its own huge pages.
             assert_eq!(advised(p as usize), Some(false));
+            // glibc serves this size from its own mapping, with a header:
+            // never at a 2 MiB boundary.
+            #[cfg(not(feature = "mimalloc"))]
+            assert_ne!(p as usize % HUGE, 0);
+            #[cfg(feature = "mimalloc")]
+            assert!(libmimalloc_sys::mi_is_in_heap_region(p.cast()));
             a.dealloc(p, l);
         }
-    }
-
-    #[test]
-    #[cfg(feature = "mimalloc")]
-    fn small_blocks_and_c_allocations_are_mimallocs() {
-        use libmimalloc_sys::mi_is_in_heap_region;
-        let _maps = maps();
-        let a = HugePageAlloc;
-        let l = Layout::from_size_align(LARGE - 1, 16).unwrap();
-        // SAFETY: as above; `malloc`'s block is freed once, by `free`.
+        // C code's `malloc` (librdkafka's) is mimalloc's too.
+        #[cfg(feature = "mimalloc")]
+        // SAFETY: the block is freed once, by `free`.
         unsafe {
-            let p = a.alloc_zeroed(l);
-            assert!(!p.is_null());
-            assert_eq!(p.add(LARGE - 2).read(), 0);
-            assert!(mi_is_in_heap_region(p.cast()));
-            // Built without mimalloc's own huge pages: not advised.
-            assert_eq!(advised(p as usize), Some(false));
-            a.dealloc(p, l);
-            // C code's `malloc` (librdkafka's) is mimalloc's too.
             let c = libc::malloc(100);
             assert!(!c.is_null());
-            assert!(mi_is_in_heap_region(c));
+            assert!(libmimalloc_sys::mi_is_in_heap_region(c));
             libc::free(c);
         }
     }
