@@ -3,10 +3,14 @@
 //! live throughput is reported next to this one, measured by the same script.
 //! It prints `COUNT SECONDS BYTES` on taking the last message, and the
 //! script times it to that line, not to its exit: the consumer's close
-//! (the final commit and the group's leave) takes about 100 ms more.
+//! (the final commit and the group's leave) takes about 100 ms more. It
+//! then waits for its standard input to close before it closes the
+//! consumer and exits, so that the script can read its threads' CPU
+//! while they all still exist.
 //!
-//!     cargo run --release --example bare_consumer -- BROKERS TOPIC COUNT
+//!     cargo run --release --example bare_consumer -- BROKERS TOPIC COUNT </dev/null
 
+use std::io::Write;
 use std::time::Instant;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -51,4 +55,7 @@ async fn main() {
     }
     let secs = start.elapsed().as_secs_f64();
     println!("{n} {secs:.3} {bytes}");
+    std::io::stdout().flush().expect("stdout");
+    // Until the script has read the threads' CPU and closes our input.
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
 }
