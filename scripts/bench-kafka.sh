@@ -106,7 +106,8 @@ bare_run() {
   read -r line <&"${BARE_RUN[0]}"
   t1=$(now)
   cpu=$(thread_cpu "$pid")
-  eval "exec ${BARE_RUN[1]}>&-"
+  # (Unset if the loop has already exited: then there is nothing to close.)
+  if [ -n "${BARE_RUN[1]:-}" ]; then eval "exec ${BARE_RUN[1]}>&-"; fi
   wait "$pid" || true
   python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $cpu/"
 }
