@@ -75,7 +75,8 @@ impl Customers {
 
     /// Cache hints for a lookup of `k` a few events ahead (as
     /// `Table::prefetch`): its control group, then its entry, then the
-    /// contacts and covers the entry points to. Whatever the table's size:
+    /// contacts and covers the entry points to, then the covers spilled
+    /// from their box. Whatever the table's size:
     /// a customer's contacts spill to the heap, where they do not stay in
     /// cache as the entries do.
     #[inline]
@@ -90,6 +91,11 @@ impl Customers {
                 Step::Key => {
                     if let Some(e) = probe.entry_always(raw, h) {
                         e.1.prefetch_heap();
+                    }
+                }
+                Step::Spilled => {
+                    if let Some(e) = probe.entry_always(raw, h) {
+                        e.1.prefetch_spilled();
                     }
                 }
             }

@@ -214,6 +214,26 @@ impl Customer {
         }
     }
 
+    /// Cache hints for the covers a customer's box has spilled to the
+    /// heap (one per category of its recent contacts, more than
+    /// [`COVERS_INLINE`]), once its box is in cache: the box holds their
+    /// address. A frequent customer's window of a week spans most
+    /// categories, and reading their first cover waited on memory for
+    /// three fifths of [`Customer::add_cover`] (docs/performance.md).
+    #[inline]
+    pub fn prefetch_spilled(&self) {
+        if let Some(v) = &self.covers {
+            if v.spilled() {
+                let at = v.as_ptr() as usize;
+                let bytes = v.len() * std::mem::size_of::<Cover>();
+                for line in (0..bytes.min(512)).step_by(64) {
+                    super::probe::prefetch(at + line);
+                }
+                super::probe::prefetch(at + bytes.min(512) - 1);
+            }
+        }
+    }
+
     /// Whether a contact at `(ts, key)` of category `cat` has an earlier
     /// compatible one within `w`.
     pub fn has_earlier(&self, ts: i64, key: u64, cat: u32, w: i64) -> bool {

@@ -64,6 +64,9 @@ pub enum Step {
     Entry,
     /// What the entry points to (a table's id bytes).
     Key,
+    /// What that points to in turn (a customer's covers spilled from their
+    /// box).
+    Spilled,
 }
 
 /// Where a table's control bytes are, found again after it reallocates.

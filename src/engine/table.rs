@@ -144,6 +144,7 @@ impl<V: Send + 'static> Table<V> {
                         prefetch(p.as_ptr() as usize);
                     }
                 }
+                Step::Spilled => {}
             }
         }
     }
