@@ -34,6 +34,9 @@ pub fn hash_id(id: &str) -> u64 {
 /// How many entries ahead [`Table`]'s serialization asks for ids.
 const ID_AHEAD: usize = 16;
 
+/// How many buckets ahead [`Table::retain`] asks for entries.
+const SWEEP_AHEAD: usize = 16;
+
 /// Where an entry sits; valid until the table's next insert or remove.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot(usize);
@@ -291,6 +294,12 @@ impl<V: Send + 'static> Table<V> {
     pub fn retain(&mut self, mut f: impl FnMut(&V) -> bool) {
         let (marking, removed) = (self.marks.on(), &mut self.removed);
         self.raw.retain(|e| {
+            // The entry SWEEP_AHEAD buckets on: hashbrown lays entries out
+            // downwards and visits buckets upwards. Only an address to
+            // hint (`super::probe`), never read.
+            let at = (e as *const (ThinId, V) as usize)
+                .wrapping_sub(SWEEP_AHEAD * std::mem::size_of::<(ThinId, V)>());
+            prefetch(at);
             let keep = f(&e.1);
             if !keep && marking {
                 removed.push(&e.0.as_str());
