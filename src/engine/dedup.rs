@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::dedup_log::LogTail;
 use super::growing::Growing;
-use super::probe::{Probe, Step};
+use super::probe::{prefetch, Probe, Step};
 
 /// A set of id hashes (each its own hash in the table), with cache hints.
 #[derive(Clone, Default)]
@@ -40,6 +40,14 @@ const WARM_CHUNK: usize = 32;
 /// gone from the caches whatever the set's size (with a partition's
 /// memory of a few thousand ids, the entry's miss was half of `expire`).
 const WARM_AHEAD: usize = 32;
+
+/// How far past the ids whose lines are asked for [`Dedup::expire`] asks
+/// for the arrival order's own line: two lines of it.
+const ORDER_AHEAD: usize = 16;
+
+/// How far into the runs [`Dedup::expire`] asks for their line: two lines
+/// of them.
+const RUNS_AHEAD: usize = 8;
 
 impl IdSet {
     fn insert(&mut self, h: u64) -> bool {
@@ -217,6 +225,14 @@ impl Dedup {
         // The next ones to go: their groups and the entries their probes
         // start at, which come in meanwhile.
         let ahead = WARM_AHEAD.min(self.order.len());
+        // The arrival order and its runs are read at their front, where
+        // they were written a horizon ago: their next lines, too.
+        if let Some(h) = self.order.get(ahead + ORDER_AHEAD) {
+            prefetch(h as *const u64 as usize);
+        }
+        if let Some(run) = self.seconds.get(RUNS_AHEAD) {
+            prefetch(run as *const (i64, u32) as usize);
+        }
         if self.seen.warm < ahead {
             for (probe, raw) in self.seen.raw.probes() {
                 for &h in self.order.range(self.seen.warm..ahead) {
