@@ -7,7 +7,7 @@
 //! They are computed once per event, as [`EventKeys`], by whoever holds the
 //! decoded events (a pipelined replay: the id's hash on its reading thread,
 //! the rest on its applying thread; a live worker after decoding a batch),
-//! so the three steps of a hint read a few bytes instead
+//! so the steps of a hint read a few bytes instead
 //! of hashing the event's ids again each time, and so does the engine when
 //! it applies the event ([`Engine::apply_keyed`]).
 
