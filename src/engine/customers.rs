@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::keys::dims;
+use super::probe::{prefetch_bytes, prefetch_value};
 use super::window::WindowCount;
 use super::{Engine, LabelId};
 use crate::event::{Channel, Priority};
@@ -198,19 +199,12 @@ impl Customer {
     #[inline]
     pub fn prefetch_heap(&self) {
         if self.contacts.spilled() {
-            let at = self.contacts.as_ptr() as usize;
             let bytes = self.contacts.len() * std::mem::size_of::<Contact>();
-            for line in (0..bytes.min(256)).step_by(64) {
-                super::probe::prefetch(at + line);
-            }
+            prefetch_bytes(self.contacts.as_ptr() as usize, bytes.min(256));
         }
         if let Some(v) = &self.covers {
-            let at = &**v as *const Covers as usize;
-            for line in (0..std::mem::size_of::<Covers>()).step_by(64) {
-                super::probe::prefetch(at + line);
-            }
             // The box is 16-byte aligned, not 64: its end may be a line on.
-            super::probe::prefetch(at + std::mem::size_of::<Covers>() - 1);
+            prefetch_value::<Covers>(v);
         }
     }
 
@@ -224,12 +218,8 @@ impl Customer {
     pub fn prefetch_spilled(&self) {
         if let Some(v) = &self.covers {
             if v.spilled() {
-                let at = v.as_ptr() as usize;
                 let bytes = v.len() * std::mem::size_of::<Cover>();
-                for line in (0..bytes.min(512)).step_by(64) {
-                    super::probe::prefetch(at + line);
-                }
-                super::probe::prefetch(at + bytes.min(512) - 1);
+                prefetch_bytes(v.as_ptr() as usize, bytes.min(512));
             }
         }
     }

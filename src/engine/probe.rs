@@ -45,8 +45,14 @@ pub fn prefetch(addr: usize) {
 /// read would otherwise wait on the other core's cache.
 #[inline(always)]
 pub fn prefetch_value<T>(v: &T) {
-    let start = v as *const T as usize;
-    let end = start + std::mem::size_of::<T>();
+    prefetch_bytes(v as *const T as usize, std::mem::size_of::<T>());
+}
+
+/// Asks the CPU to bring in every cache line that `len` bytes from
+/// `start` touch, however they are aligned.
+#[inline(always)]
+pub fn prefetch_bytes(start: usize, len: usize) {
+    let end = start + len;
     let mut line = start & !63;
     while line < end {
         prefetch(line);
