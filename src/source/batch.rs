@@ -1,7 +1,11 @@
 //! What the consumer thread hands a partition's worker: messages of one
 //! partition in offset order, batched into one buffer.
 
+use std::sync::Mutex;
+
 use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::locks::lock;
 
 /// What the consumer thread hands a worker, in partition order.
 pub(crate) enum Item {
@@ -73,6 +77,11 @@ impl Batch {
         self.recs.len()
     }
 
+    /// Messages it has room for before it grows (0: nothing allocated).
+    pub fn capacity(&self) -> usize {
+        self.recs.capacity()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.recs.is_empty()
     }
@@ -91,6 +100,55 @@ impl Batch {
             offset: r.offset,
             payload: slice(r.payload),
             key: slice(r.key),
+        }
+    }
+}
+
+/// Emptied batches kept for the consumer thread to fill again.
+///
+/// A batch is allocated on the consumer thread and freed on a worker's.
+/// The allocator reuses a block freed on another thread only once most of
+/// its page has been freed, so while a backlog is read each new batch took
+/// memory never touched before: the page faults cost the consumer thread
+/// CPU, and the pages stayed resident for the allocator's purge delay.
+/// Handed back and reused, the batches of a catch-up are the few dozen a
+/// partition's queue holds (docs/performance.md, "Batches handed back").
+pub(crate) struct BatchPool {
+    free: Mutex<Vec<Batch>>,
+    /// Batches kept at most; more are freed.
+    keep: usize,
+    /// Messages a new batch has room for.
+    per_batch: usize,
+}
+
+impl BatchPool {
+    pub fn new(keep: usize, per_batch: usize) -> BatchPool {
+        BatchPool {
+            free: Mutex::new(Vec::with_capacity(keep)),
+            keep,
+            per_batch,
+        }
+    }
+
+    /// An empty batch: one handed back, or a new one.
+    pub fn take(&self) -> Batch {
+        lock(&self.free)
+            .pop()
+            .unwrap_or_else(|| Batch::with_capacity(self.per_batch))
+    }
+
+    /// Hands an applied batch back, emptied. One whose buffer grew past
+    /// twice a new batch's (long messages) is freed rather than kept, so
+    /// that a burst of large events does not stay resident.
+    pub fn put(&self, mut b: Batch) {
+        if b.buf.capacity() > 2 * self.per_batch * 192 || b.recs.capacity() > self.per_batch {
+            return;
+        }
+        b.buf.clear();
+        b.recs.clear();
+        let mut free = lock(&self.free);
+        if free.len() < self.keep {
+            free.push(b);
         }
     }
 }
@@ -138,5 +196,46 @@ mod tests {
             (m.offset, m.payload, m.key),
             (9, Some(&b""[..]), Some(&b"k"[..]))
         );
+    }
+
+    #[test]
+    fn a_batch_handed_back_is_taken_again_empty_with_its_memory() {
+        let pool = BatchPool::new(2, 4);
+        let mut b = pool.take();
+        assert_eq!(b.capacity(), 4);
+        b.push_parts(7, Some(b"{}"), Some(b"k"));
+        let (buf, recs) = (b.buf.as_ptr(), b.recs.as_ptr());
+        pool.put(b);
+        let b = pool.take();
+        assert!(b.is_empty() && b.buf.is_empty());
+        assert_eq!(
+            (b.buf.as_ptr(), b.recs.as_ptr()),
+            (buf, recs),
+            "the same buffers"
+        );
+        // None kept: a new one.
+        assert_eq!(pool.take().capacity(), 4);
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_its_bound_and_frees_grown_batches() {
+        let pool = BatchPool::new(2, 4);
+        for _ in 0..3 {
+            pool.put(Batch::with_capacity(4));
+        }
+        assert_eq!(lock(&pool.free).len(), 2);
+        // A buffer grown past twice a new batch's is not kept.
+        let pool = BatchPool::new(2, 4);
+        let mut big = Batch::with_capacity(4);
+        big.push_parts(0, Some(&[b' '; 2 * 4 * 192 + 1]), None);
+        pool.put(big);
+        assert!(lock(&pool.free).is_empty());
+        // Nor one with room for more messages than a new batch.
+        let mut long = Batch::with_capacity(4);
+        for i in 0..5 {
+            long.push_parts(i, Some(b"{}"), None);
+        }
+        pool.put(long);
+        assert!(lock(&pool.free).is_empty());
     }
 }

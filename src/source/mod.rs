@@ -62,7 +62,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::{self, Quiet};
-use worker::{Batch, Control, Env, IdleClock, Item, Parked, Start};
+use worker::{Batch, BatchPool, Control, Env, IdleClock, Item, Parked, Start};
 
 /// Messages of a partition handed to its worker at once, at most.
 const BATCH: usize = 512;
@@ -135,6 +135,7 @@ pub async fn run(
         workers: Mutex::new(Workers::default()),
         env: EnvSlot::default(),
         fetched: fetched.clone(),
+        batches: Arc::new(BatchPool::new(PARTITION_QUEUE, BATCH)),
         no_offset: rebalance::reset_offset(cc.get("auto.offset.reset")),
     };
     let mut consumer: Consumer_ = cc.create_with_context(ctx)?;
@@ -274,6 +275,7 @@ async fn open_env(
         changelog,
         sla_events,
         writer: Arc::new(instance_name()),
+        batches: consumer.context().batches.clone(),
     })
 }
 

@@ -23,7 +23,8 @@ impl Pending {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(BATCH));
+        // Its successor is taken from the pool when a message comes.
+        let batch = std::mem::take(&mut self.batch);
         if let Some(tx) = &self.tx {
             let _ = tx.blocking_send(Item::Batch(batch));
         }
@@ -151,13 +152,16 @@ fn route(
                 topic: String::from_utf8_lossy(topic).into_owned(),
                 partition,
                 tx: None,
-                batch: Batch::with_capacity(BATCH),
+                batch: Batch::default(),
             });
             pending.len() - 1
         }
     };
     let p = &mut pending[i];
     if p.batch.is_empty() {
+        if p.batch.capacity() == 0 {
+            p.batch = ctx.batches.take();
+        }
         p.tx = lock(&ctx.workers)
             .live
             .get(&(p.topic.clone(), p.partition))

@@ -35,6 +35,8 @@ pub struct Ctx {
     pub(super) env: EnvSlot,
     /// The queue the assigned partitions' messages are fetched into.
     pub(super) fetched: Arc<Fetched>,
+    /// Batches the workers hand back to the consumer thread.
+    pub(super) batches: Arc<BatchPool>,
     /// Where a partition with neither a checkpoint nor a committed offset
     /// starts (`auto.offset.reset`; None: librdkafka decides).
     pub(super) no_offset: Option<Offset>,

@@ -28,7 +28,7 @@ mod parked;
 use checkpoints::checkpoint_phase;
 pub(super) use parked::Parked;
 
-pub(super) use super::batch::{Batch, Item, Msg};
+pub(super) use super::batch::{Batch, BatchPool, Item, Msg};
 use super::sla_sink::{Pending, SlaSink, MAX_PENDING};
 use super::{wall_ms, Consumer_, Limiter};
 use crate::sla_events::Cause;
@@ -175,6 +175,8 @@ pub(super) struct Env {
     pub sla_events: Option<Arc<SlaSink>>,
     /// This instance, as named in the checkpoints it writes.
     pub writer: Arc<String>,
+    /// Where applied batches go back to the consumer thread.
+    pub batches: Arc<BatchPool>,
 }
 
 /// A checkpoint write: its result and the SLA events it could not settle.
@@ -397,6 +399,7 @@ impl Worker {
                 self.next_offset = Some(m.offset + 1);
             }
             n += b.len();
+            self.env.batches.put(b);
             next = self.next_in_batch(n, data);
         }
         decoded.clear();
