@@ -51,6 +51,11 @@
 //! instead of 21, and the tables that gain from huge pages are the large
 //! blocks above.
 //!
+//! librdkafka's fetch responses (a block of 1 to 16 MiB each) are the
+//! exception: the binary routes its large blocks to slots of their own
+//! (`crate::c_blocks`), where a response lands on the pages the previous
+//! one left instead of on fresh ones.
+//!
 //! Built without the `mimalloc` feature (as `make memcheck` builds, so
 //! that valgrind sees every heap block), the small allocations are the
 //! system allocator's.

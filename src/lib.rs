@@ -63,6 +63,7 @@
 
 pub mod background;
 mod breach_log;
+pub mod c_blocks;
 pub mod calendar;
 pub mod checkpoint;
 pub mod config;

@@ -68,6 +68,8 @@ pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &Snaps
             pending.retain(|p| p.tx.as_ref().is_some_and(|tx| !tx.is_closed()));
         }
         if last_forward.elapsed() >= Duration::from_secs(1) {
+            // Fetch responses' slots free for a second go back to the system.
+            crate::c_blocks::C_BLOCKS.trim(1000);
             let live: Vec<TopicPartition> = lock(&ctx.workers).live.keys().cloned().collect();
             ctx.fetched.forward(consumer.client().native_ptr(), &live);
             last_forward = Instant::now();
