@@ -36,6 +36,7 @@ pub const MIN: usize = 1 << 20;
 pub const SLOT: usize = 16 << 20;
 /// Slots in the range (its address space: 1 GiB, reserved, not committed).
 pub const COUNT: usize = 64;
+const _: () = assert!(COUNT <= 64, "one bit a slot in `State::enabled`");
 /// Free slots kept resident; older free slots are handed back.
 pub const KEEP: usize = 2;
 
@@ -52,6 +53,8 @@ pub struct Slots {
 struct State {
     /// Whether the range was reserved (or failed to be: then `base` stays 0).
     tried: bool,
+    /// The slots made readable and writable (bit `i`: slot `i`).
+    enabled: u64,
     /// Each slot's block size; 0 when the slot is free.
     used: [usize; COUNT],
     /// Bytes of each slot that may be resident (touched since it was last
@@ -83,6 +86,7 @@ impl Slots {
             base: AtomicUsize::new(0),
             state: Mutex::new(State {
                 tried: false,
+                enabled: 0,
                 used: [0; COUNT],
                 touched: [0; COUNT],
                 free,
@@ -118,8 +122,22 @@ impl Slots {
         if base == 0 || s.nfree == 0 {
             return (null_mut(), false);
         }
+        let i = s.free[s.nfree - 1] as usize;
+        if s.enabled & (1 << i) == 0 {
+            // SAFETY: slot `i` lies in the reserved range.
+            let r = unsafe {
+                libc::mprotect(
+                    (base + i * SLOT) as *mut _,
+                    SLOT,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
+            };
+            if r != 0 {
+                return (null_mut(), false);
+            }
+            s.enabled |= 1 << i;
+        }
         s.nfree -= 1;
-        let i = s.free[s.nfree] as usize;
         let zero = s.touched[i] == 0;
         s.used[i] = size;
         s.touched[i] = s.touched[i].max(size);
@@ -224,7 +242,9 @@ fn now_ms() -> u64 {
     t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
 }
 
-/// Reserves the range: address space only, pages committed as touched.
+/// Reserves the range: address space only, inaccessible until a slot is
+/// first taken (so that a system that accounts every writable mapping
+/// up front, `vm.overcommit_memory = 2`, charges only the slots in use).
 /// 0 on failure.
 fn reserve() -> usize {
     // SAFETY: a new anonymous private mapping; nothing else refers to it.
@@ -232,7 +252,7 @@ fn reserve() -> usize {
         libc::mmap(
             null_mut(),
             COUNT * SLOT,
-            libc::PROT_READ | libc::PROT_WRITE,
+            libc::PROT_NONE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
