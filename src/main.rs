@@ -421,7 +421,7 @@ fn spawn_trends(hub: Arc<SnapshotHub>, mut stop: tokio::sync::watch::Receiver<bo
 /// librdkafka's `malloc`, `calloc`, `realloc` and `free`, routed here by
 /// the linker (`--wrap`, see `build.rs`): its fetch responses take slots of
 /// their own (`frontline::c_blocks`); everything else is the allocator's.
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
 mod c_alloc {
     use std::ffi::c_void;
     use std::ptr::null_mut;
