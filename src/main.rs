@@ -481,7 +481,11 @@ mod c_alloc {
         // Larger than a slot (or 0): the allocator's, the bytes copied.
         // SAFETY: the allocator's own.
         let q = unsafe { __real_malloc(size) };
-        if q.is_null() && size > 0 {
+        if q.is_null() {
+            // Out of memory: `p` stays (C's realloc); asked for 0: freed.
+            if size == 0 {
+                SLOTS.free(p.cast());
+            }
             return null_mut();
         }
         let keep = SLOTS.size_of(p.cast()).min(size);
