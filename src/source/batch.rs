@@ -24,6 +24,10 @@ pub(crate) struct Batch {
     recs: Vec<Rec>,
 }
 
+/// Payload bytes a new batch has room for, a message (an event is 100 to
+/// 200; the buffer grows for longer ones).
+const BYTES_EACH: usize = 192;
+
 /// Where one message of a [`Batch`] lies in its buffer.
 struct Rec {
     offset: i64,
@@ -39,13 +43,13 @@ pub(crate) struct Msg<'a> {
 }
 
 impl Batch {
-    /// An empty batch with room for `n` messages of up to 192 bytes (an
-    /// event is 100 to 200; the buffer grows for longer ones). Room for
-    /// 512 bytes each reserved 256 KiB a batch for the 75 or so a batch of
-    /// typical events fills, and a partition has dozens queued.
+    /// An empty batch with room for `n` messages of up to [`BYTES_EACH`]
+    /// bytes. Room for 512 bytes each reserved 256 KiB a batch for the 75
+    /// or so a batch of typical events fills, and a partition has dozens
+    /// queued.
     pub fn with_capacity(n: usize) -> Batch {
         Batch {
-            buf: Vec::with_capacity(n * 192),
+            buf: Vec::with_capacity(n * BYTES_EACH),
             recs: Vec::with_capacity(n),
         }
     }
@@ -141,7 +145,8 @@ impl BatchPool {
     /// twice a new batch's (long messages) is freed rather than kept, so
     /// that a burst of large events does not stay resident.
     pub fn put(&self, mut b: Batch) {
-        if b.buf.capacity() > 2 * self.per_batch * 192 || b.recs.capacity() > self.per_batch {
+        if b.buf.capacity() > 2 * self.per_batch * BYTES_EACH || b.recs.capacity() > self.per_batch
+        {
             return;
         }
         b.buf.clear();
@@ -227,7 +232,7 @@ mod tests {
         // A buffer grown past twice a new batch's is not kept.
         let pool = BatchPool::new(2, 4);
         let mut big = Batch::with_capacity(4);
-        big.push_parts(0, Some(&[b' '; 2 * 4 * 192 + 1]), None);
+        big.push_parts(0, Some(&[b' '; 2 * 4 * BYTES_EACH + 1]), None);
         pool.put(big);
         assert!(lock(&pool.free).is_empty());
         // Nor one with room for more messages than a new batch.
