@@ -29,6 +29,7 @@
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Blocks from this size take a slot.
 pub const MIN: usize = 1 << 20;
@@ -63,8 +64,8 @@ struct State {
     /// The free slots, the most recently freed last.
     free: [u8; COUNT],
     nfree: usize,
-    /// When each slot was last freed (monotonic milliseconds).
-    freed_ms: [u64; COUNT],
+    /// When each slot was last freed.
+    freed_at: [Option<Instant>; COUNT],
 }
 
 impl Default for Slots {
@@ -91,7 +92,7 @@ impl Slots {
                 touched: [0; COUNT],
                 free,
                 nfree: COUNT,
-                freed_ms: [0; COUNT],
+                freed_at: [None; COUNT],
             }),
         }
     }
@@ -176,7 +177,7 @@ impl Slots {
         let n = s.nfree;
         s.free[n] = i as u8;
         s.nfree += 1;
-        s.freed_ms[i] = now_ms();
+        s.freed_at[i] = Some(Instant::now());
         let resident = s.free[..s.nfree]
             .iter()
             .filter(|&&j| s.touched[j as usize] > 0)
@@ -192,24 +193,24 @@ impl Slots {
         }
     }
 
-    /// Hands back the free slots freed at least `after_ms` ago.
-    pub fn trim(&self, after_ms: u64) {
+    /// Hands back the free slots freed at least `after` ago.
+    pub fn trim(&self, after: Duration) {
         let base = self.base.load(Ordering::Relaxed);
         if base == 0 {
             return;
         }
-        let now = now_ms();
         let mut s = self.state();
         for k in 0..s.nfree {
             let j = s.free[k] as usize;
-            if s.touched[j] > 0 && now.saturating_sub(s.freed_ms[j]) >= after_ms {
+            if s.touched[j] > 0 && s.freed_at[j].is_some_and(|t| t.elapsed() >= after) {
                 hand_back(&mut s, base, j);
             }
         }
     }
 
-    /// Bytes the free slots may hold resident (for tests and statistics).
-    pub fn resident_free(&self) -> usize {
+    /// Bytes the free slots may hold resident.
+    #[cfg(test)]
+    fn resident_free(&self) -> usize {
         let s = self.state();
         s.free[..s.nfree]
             .iter()
@@ -229,17 +230,6 @@ fn hand_back(s: &mut State, base: usize, j: usize) {
     // stays mapped.
     unsafe { libc::madvise((base + j * SLOT) as *mut _, len, libc::MADV_DONTNEED) };
     s.touched[j] = 0;
-}
-
-/// Monotonic milliseconds (no allocation: this runs inside `malloc`).
-fn now_ms() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes the struct it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
 }
 
 /// Reserves the range: address space only, inaccessible until a slot is
@@ -346,9 +336,9 @@ mod tests {
         let (p, _) = s.alloc(MIN);
         fill(p, MIN, 1);
         s.free(p);
-        s.trim(60_000);
+        s.trim(Duration::from_secs(60));
         assert_eq!(s.resident_free(), MIN, "freed just now");
-        s.trim(0);
+        s.trim(Duration::ZERO);
         assert_eq!(s.resident_free(), 0);
         let (q, zero) = s.alloc(MIN);
         assert_eq!(q, p);

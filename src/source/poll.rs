@@ -69,7 +69,7 @@ pub(super) fn poll_loop(consumer: &Consumer_, stopping: &AtomicBool, hub: &Snaps
         }
         if last_forward.elapsed() >= Duration::from_secs(1) {
             // Fetch responses' slots free for a second go back to the system.
-            crate::c_blocks::C_BLOCKS.trim(1000);
+            crate::c_blocks::C_BLOCKS.trim(Duration::from_secs(1));
             let live: Vec<TopicPartition> = lock(&ctx.workers).live.keys().cloned().collect();
             ctx.fetched.forward(consumer.client().native_ptr(), &live);
             last_forward = Instant::now();
