@@ -6,7 +6,10 @@
 //! the engine), drawn uniformly from a table of N entries and changed in
 //! place, plus a fixed run of arithmetic standing in for the rest of an
 //! event's work (`FRONTLINE_BENCH_WORK` steps of a multiply chain, by
-//! default 130, about the 10 k engine's time per event). Lookups are
+//! default 130, about the 10 k engine's time per event) and four random
+//! lines of a 72 MiB buffer standing for the dedup memory, which every
+//! event reads and writes at either size (`FRONTLINE_BENCH_SIDE_MIB`, 0
+//! for none). Lookups are
 //! hinted as the engine hints its ticket table (`src/engine/hints.rs`):
 //! six events ahead the control bytes and the entries at the start bucket,
 //! four events ahead the entry the control bytes point to.
@@ -330,22 +333,75 @@ fn work(steps: u32, x: u64) -> u64 {
     a
 }
 
+/// Memory every event also reads and writes at random, as the engine's
+/// dedup memory (an hour of ids, about 72 MB at either size): a few lines
+/// an event, hinted as far ahead as the lookup's first step. Its traffic
+/// is what evicts the lookup's page-table entries from the caches.
+struct Side {
+    lines: Vec<[u64; 8]>,
+    mask: usize,
+}
+
+/// Lines of [`Side`] each event reads and writes (the dedup memory's
+/// group and entry for the new id, and for the id it forgets).
+const SIDE_TOUCHES: usize = 4;
+
+impl Side {
+    fn new(mib: usize) -> Side {
+        let n = (mib << 20) / 64;
+        let n = if n == 0 { 0 } else { n.next_power_of_two() };
+        Side {
+            lines: vec![[0; 8]; n],
+            mask: n.wrapping_sub(1),
+        }
+    }
+
+    /// The `j`th line event `i` touches.
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> usize {
+        hash((i * SIDE_TOUCHES + j) as u64 ^ 0x5EED) as usize & self.mask
+    }
+
+    #[inline(always)]
+    fn hint(&self, i: usize) {
+        if !self.lines.is_empty() {
+            for j in 0..SIDE_TOUCHES {
+                prefetch(self.lines.as_ptr() as usize + self.at(i, j) * 64);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn touch(&mut self, i: usize) -> u64 {
+        let mut x = 0;
+        if !self.lines.is_empty() {
+            for j in 0..SIDE_TOUCHES {
+                let at = self.at(i, j);
+                self.lines[at][0] += 1;
+                x ^= self.lines[at][1];
+            }
+        }
+        x
+    }
+}
+
 /// One pass of `queries`, hinted ahead; nanoseconds per event. Panics if
 /// a key is not found.
-fn pass<L: Layout>(t: &mut L, queries: &[u64], steps: u32) -> f64 {
+fn pass<L: Layout>(t: &mut L, side: &mut Side, queries: &[u64], steps: u32) -> f64 {
     let n = queries.len();
     let start = Instant::now();
     let mut acc = 0u64;
     for i in 0..n {
         if let Some(&k) = queries.get(i + GROUP_AHEAD) {
             t.hint_group(k);
+            side.hint(i + GROUP_AHEAD);
         }
         if let Some(&k) = queries.get(i + ENTRY_AHEAD) {
             t.hint_entry(k);
         }
         let e = t.find(queries[i]).expect("every query is a key");
         e.rest[0] += 1;
-        acc = work(steps, acc ^ e.rest[1]);
+        acc = work(steps, acc ^ e.rest[1] ^ side.touch(i));
     }
     black_box(acc);
     start.elapsed().as_nanos() as f64 / n as f64
@@ -394,6 +450,10 @@ fn main() {
     let steps: u32 = env("FRONTLINE_BENCH_WORK", "130")
         .parse()
         .expect("FRONTLINE_BENCH_WORK");
+    let side_mib: usize = env("FRONTLINE_BENCH_SIDE_MIB", if bench { "72" } else { "1" })
+        .parse()
+        .expect("FRONTLINE_BENCH_SIDE_MIB");
+    let mut side = Side::new(side_mib);
 
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     let mut tables: Vec<Size> = sizes
@@ -429,9 +489,9 @@ fn main() {
                 let layout = (k + round) % 3;
                 let q = &size.queries;
                 let t = match layout {
-                    0 => pass(&mut size.brown, q, steps),
-                    1 => pass(&mut size.grouped, q, steps),
-                    _ => pass(&mut size.linear, q, steps),
+                    0 => pass(&mut size.brown, &mut side, q, steps),
+                    1 => pass(&mut size.grouped, &mut side, q, steps),
+                    _ => pass(&mut size.linear, &mut side, q, steps),
                 };
                 ns[s][layout].push(t);
                 if bench {
@@ -445,7 +505,7 @@ fn main() {
     }
 
     println!(
-        "lookup: one hinted lookup of a 64-byte entry and {steps} steps of other work ({work_ns:.1} ns) an event, medians of {rounds} rounds of {events} events"
+        "lookup: one hinted lookup of a 64-byte entry, {SIDE_TOUCHES} lines of {side_mib} MiB and {steps} steps of other work ({work_ns:.1} ns) an event, medians of {rounds} rounds of {events} events"
     );
     println!("lookup:   layout       entries   ns an event   × smallest (per round)");
     for (layout, name) in NAMES.iter().enumerate() {
