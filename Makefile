@@ -116,6 +116,7 @@ bench:
 	$(CARGO) bench --bench live
 	$(CARGO) bench --bench replay
 	$(CARGO) bench --bench scale
+	$(CARGO) bench --bench lookup
 	./scripts/kafka.sh fetch
 	@set -e; D=.cache/kafka-bench-checkpoint; ./scripts/kafka.sh stop $$D; rm -rf $$D; \
 	  B=$$(./scripts/kafka.sh start $$D); trap "./scripts/kafka.sh stop $$D" EXIT; \

@@ -4,15 +4,17 @@
 //!
 //! Each event here is one lookup of a 64-byte entry (a ticket's size in
 //! the engine), drawn uniformly from a table of N entries and changed in
-//! place, plus a fixed run of arithmetic standing in for the rest of an
-//! event's work (`FRONTLINE_BENCH_WORK` steps of a multiply chain, by
-//! default 130, about the 10 k engine's time per event) and four random
-//! lines of a 72 MiB buffer standing for the dedup memory, which every
-//! event reads and writes at either size (`FRONTLINE_BENCH_SIDE_MIB`, 0
-//! for none). Lookups are
-//! hinted as the engine hints its ticket table (`src/engine/hints.rs`):
-//! six events ahead the control bytes and the entries at the start bucket,
-//! four events ahead the entry the control bytes point to.
+//! place. Beside it, each event reads and writes four random lines of a
+//! 72 MiB buffer standing for the dedup memory, which every event touches
+//! at either size (`FRONTLINE_BENCH_SIDE_MIB`, 0 for none), and does
+//! arithmetic standing in for the rest of its work, about the 10 k
+//! engine's time per event, of two kinds in turn: one chain of dependent
+//! multiplies, which hides a wait on memory behind it, and eight chains,
+//! which the processor overlaps as it does the engine's work, so that a
+//! wait shows. Lookups are hinted as the engine hints its ticket table
+//! (`src/engine/hints.rs`): six events ahead the control bytes and the
+//! entries at the start bucket, four events ahead the entry the control
+//! bytes point to.
 //!
 //! Three layouts take turns, the order rotated every round, at each size:
 //! - `hashbrown`: the engine's table, control bytes in one array and the
@@ -22,16 +24,17 @@
 //! - `linear`: no control bytes, the entries probed one after another from
 //!   the start bucket, a lookup mostly one line.
 //!
-//! The report is each layout's median nanoseconds per event at each size,
+//! The report, for each kind of other work, is each layout's median
+//! nanoseconds per event at each size,
 //! the median of the per-round ratios of the smallest size's time to each
 //! size's (the figure target 5 asks ≥ 0.7 of), and at the largest size the
 //! median of each layout's per-round time over hashbrown's.
 //!
 //! FRONTLINE_BENCH_SIZES (default 10000,10000000), FRONTLINE_BENCH_ROUNDS
 //! (default 5), FRONTLINE_BENCH_EVENTS (lookups per pass, default
-//! 2000000), FRONTLINE_BENCH_WORK. Under `cargo test` (no `--bench`) it
-//! runs 1 000 and 10 000 entries, one round of 20 000 lookups, and checks
-//! every layout finds every key.
+//! 2000000). Under `cargo test` (no `--bench`) it runs 1 000 and 10 000
+//! entries, one round of 20 000 lookups, and checks every layout finds
+//! and counts every lookup.
 
 #[path = "measure.rs"]
 #[allow(dead_code)]
@@ -320,18 +323,27 @@ impl Layout for Linear {
     }
 }
 
-/// The rest of an event's work: `steps` dependent multiplies.
+/// The rest of an event's work: `steps` rounds of a multiply on each of
+/// `C` independent chains. One chain is work the processor cannot
+/// overlap with itself, so a wait on memory hides behind it; eight are
+/// work it overlaps, as it does the engine's, so a wait shows.
 #[inline(always)]
-fn work(steps: u32, x: u64) -> u64 {
-    let mut a = x;
+fn work<const C: usize>(steps: u32, x: u64) -> u64 {
+    let mut a: [u64; C] = std::array::from_fn(|i| x ^ i as u64);
     for _ in 0..steps {
-        a = black_box(
-            a.wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407),
-        );
+        for v in a.iter_mut() {
+            *v = v
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+        }
+        a = black_box(a);
     }
-    a
+    a.iter().fold(0, |s, v| s ^ v)
 }
+
+/// The two kinds of other work: chains, and steps each (about 140 ns an
+/// event either way, the 10 k engine's time per event).
+const WORK: [(usize, u32); 2] = [(1, 130), (8, 60)];
 
 /// Memory every event also reads and writes at random, as the engine's
 /// dedup memory (an hour of ids, about 72 MB at either size): a few lines
@@ -387,7 +399,7 @@ impl Side {
 
 /// One pass of `queries`, hinted ahead; nanoseconds per event. Panics if
 /// a key is not found.
-fn pass<L: Layout>(t: &mut L, side: &mut Side, queries: &[u64], steps: u32) -> f64 {
+fn pass<L: Layout, const C: usize>(t: &mut L, side: &mut Side, queries: &[u64], steps: u32) -> f64 {
     let n = queries.len();
     let start = Instant::now();
     let mut acc = 0u64;
@@ -401,7 +413,7 @@ fn pass<L: Layout>(t: &mut L, side: &mut Side, queries: &[u64], steps: u32) -> f
         }
         let e = t.find(queries[i]).expect("every query is a key");
         e.rest[0] += 1;
-        acc = work(steps, acc ^ e.rest[1] ^ side.touch(i));
+        acc = work::<C>(steps, acc ^ e.rest[1] ^ side.touch(i));
     }
     black_box(acc);
     start.elapsed().as_nanos() as f64 / n as f64
@@ -447,9 +459,6 @@ fn main() {
     } else {
         (vec![1_000, 10_000], 1, 20_000)
     };
-    let steps: u32 = env("FRONTLINE_BENCH_WORK", "130")
-        .parse()
-        .expect("FRONTLINE_BENCH_WORK");
     let side_mib: usize = env("FRONTLINE_BENCH_SIDE_MIB", if bench { "72" } else { "1" })
         .parse()
         .expect("FRONTLINE_BENCH_SIDE_MIB");
@@ -475,71 +484,91 @@ fn main() {
         })
         .collect();
 
-    // The rest of an event's work alone, for scale.
-    let t = Instant::now();
-    black_box((0..events as u64).fold(0, |a, i| work(steps, a ^ i)));
-    let work_ns = t.elapsed().as_nanos() as f64 / events as f64;
+    // The other work alone, for scale.
+    let work_ns: Vec<f64> = WORK
+        .iter()
+        .map(|&(chains, steps)| {
+            let t = Instant::now();
+            let f = |a, i| match chains {
+                1 => work::<1>(steps, a ^ i),
+                _ => work::<8>(steps, a ^ i),
+            };
+            black_box((0..events as u64).fold(0, f));
+            t.elapsed().as_nanos() as f64 / events as f64
+        })
+        .collect();
 
     const NAMES: [&str; 3] = [Brown::NAME, Grouped::NAME, Linear::NAME];
-    // ns per event by [size][layout][round].
-    let mut ns = vec![vec![Vec::new(); 3]; tables.len()];
+    // ns per event by [work][size][layout][round].
+    let mut ns = vec![vec![vec![Vec::new(); 3]; tables.len()]; WORK.len()];
     for round in 0..rounds {
-        for (s, size) in tables.iter_mut().enumerate() {
-            for k in 0..3 {
-                let layout = (k + round) % 3;
-                let q = &size.queries;
-                let t = match layout {
-                    0 => pass(&mut size.brown, &mut side, q, steps),
-                    1 => pass(&mut size.grouped, &mut side, q, steps),
-                    _ => pass(&mut size.linear, &mut side, q, steps),
-                };
-                ns[s][layout].push(t);
-                if bench {
-                    eprintln!(
-                        "lookup:   round {round} {:>9} entries {:>9}: {t:6.1} ns an event",
-                        size.n, NAMES[layout]
-                    );
+        for (w, &(chains, steps)) in WORK.iter().enumerate() {
+            for (s, size) in tables.iter_mut().enumerate() {
+                for k in 0..3 {
+                    let layout = (k + round) % 3;
+                    let (q, side) = (&size.queries, &mut side);
+                    let t = match (layout, chains) {
+                        (0, 1) => pass::<_, 1>(&mut size.brown, side, q, steps),
+                        (0, _) => pass::<_, 8>(&mut size.brown, side, q, steps),
+                        (1, 1) => pass::<_, 1>(&mut size.grouped, side, q, steps),
+                        (1, _) => pass::<_, 8>(&mut size.grouped, side, q, steps),
+                        (_, 1) => pass::<_, 1>(&mut size.linear, side, q, steps),
+                        (_, _) => pass::<_, 8>(&mut size.linear, side, q, steps),
+                    };
+                    ns[w][s][layout].push(t);
+                    if bench {
+                        eprintln!(
+                            "lookup:   round {round} {chains} chain(s) {:>9} entries {:>9}: {t:6.1} ns an event",
+                            size.n, NAMES[layout]
+                        );
+                    }
                 }
             }
         }
     }
 
     println!(
-        "lookup: one hinted lookup of a 64-byte entry, {SIDE_TOUCHES} lines of {side_mib} MiB and {steps} steps of other work ({work_ns:.1} ns) an event, medians of {rounds} rounds of {events} events"
+        "lookup: one hinted lookup of a 64-byte entry and {SIDE_TOUCHES} lines of {side_mib} MiB an event, medians of {rounds} rounds of {events} events"
     );
-    println!("lookup:   layout       entries   ns an event   × smallest (per round)");
-    for (layout, name) in NAMES.iter().enumerate() {
-        for (s, size) in tables.iter().enumerate() {
-            let ratio: Vec<f64> = (0..rounds)
-                .map(|r| ns[0][layout][r] / ns[s][layout][r])
+    let last = tables.len() - 1;
+    for (w, &(chains, steps)) in WORK.iter().enumerate() {
+        println!(
+            "lookup: other work {chains} chain(s) of {steps} steps ({:.1} ns an event)",
+            work_ns[w]
+        );
+        println!("lookup:   layout       entries   ns an event   × smallest (per round)");
+        for (layout, name) in NAMES.iter().enumerate() {
+            for (s, size) in tables.iter().enumerate() {
+                let ratio: Vec<f64> = (0..rounds)
+                    .map(|r| ns[w][0][layout][r] / ns[w][s][layout][r])
+                    .collect();
+                println!(
+                    "lookup:   {name:<10} {:>10}   {:>11.1}   {:.2}",
+                    size.n,
+                    median(ns[w][s][layout].clone()),
+                    median(ratio)
+                );
+            }
+        }
+        for (layout, name) in NAMES.iter().enumerate().skip(1) {
+            let against: Vec<f64> = (0..rounds)
+                .map(|r| ns[w][last][layout][r] / ns[w][last][0][r])
                 .collect();
             println!(
-                "lookup:   {name:<10} {:>10}   {:>11.1}   {:.2}",
-                size.n,
-                median(ns[s][layout].clone()),
-                median(ratio)
+                "lookup:   at {} entries, {name} / hashbrown per round: median {:.2} (range {:.2}–{:.2})",
+                tables[last].n,
+                median(against.clone()),
+                against.iter().copied().fold(f64::INFINITY, f64::min),
+                against.iter().copied().fold(0.0, f64::max)
             );
         }
-    }
-    let last = tables.len() - 1;
-    for (layout, name) in NAMES.iter().enumerate().skip(1) {
-        let against: Vec<f64> = (0..rounds)
-            .map(|r| ns[last][layout][r] / ns[last][0][r])
-            .collect();
-        println!(
-            "lookup:   at {} entries, {name} / hashbrown per round: median {:.2} (range {:.2}–{:.2})",
-            tables[last].n,
-            median(against.clone()),
-            against.iter().copied().fold(f64::INFINITY, f64::min),
-            against.iter().copied().fold(0.0, f64::max)
-        );
     }
     println!("lookup: load average after {}", loadavg());
 
     // Every layout found every query (a miss panics in `pass`) and counted
     // it: each size's counts add up to its passes' lookups.
     for size in &tables {
-        let total = rounds as u64 * events as u64;
+        let total = (rounds * WORK.len() * events) as u64;
         let brown: u64 = size.brown.t.iter().map(|e| e.rest[0]).sum();
         let linear: u64 = size.linear.entries.iter().map(|e| e.rest[0]).sum();
         let mut grouped = 0;
