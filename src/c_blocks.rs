@@ -366,4 +366,29 @@ mod tests {
         s.free(taken[5]);
         assert_eq!(s.alloc(MIN).0, taken[5]);
     }
+
+    /// A slot whose pages cannot be made writable (here: unmapped under
+    /// it, so `mprotect` fails) is not handed out: its blocks go to the
+    /// allocator instead, and the slots already taken are unharmed.
+    #[test]
+    fn a_slot_that_cannot_be_made_writable_leaves_blocks_to_the_allocator() {
+        let s = Slots::new();
+        let (a, _) = s.alloc(MIN);
+        assert!(!a.is_null());
+        fill(a, MIN, 3);
+        // The slot taken next (the one after `a`) loses its mapping.
+        let next = a.wrapping_add(SLOT);
+        // SAFETY: the range lies in this test's own reservation, which no
+        // block uses.
+        assert_eq!(unsafe { libc::munmap(next as *mut _, SLOT) }, 0);
+        assert!(s.alloc(MIN).0.is_null());
+        assert!(s.alloc(SLOT).0.is_null(), "and on every later try");
+        assert!(all(a, MIN, 3));
+        s.free(a);
+        // The slot freed is writable still and taken again.
+        let (b, zero) = s.alloc(MIN);
+        assert_eq!(b, a);
+        assert!(!zero && all(b, MIN, 3));
+        s.free(b);
+    }
 }
