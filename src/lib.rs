@@ -64,7 +64,6 @@
 pub mod background;
 mod breach_log;
 pub mod c_blocks;
-pub mod c_records;
 pub mod calendar;
 pub mod checkpoint;
 pub mod config;

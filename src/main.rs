@@ -427,7 +427,6 @@ mod c_alloc {
     use std::ptr::null_mut;
 
     use frontline::c_blocks::{C_BLOCKS as SLOTS, MIN};
-    use frontline::c_records::{C_RECORDS as RECORDS, FROM, SIZE};
 
     extern "C" {
         fn __real_malloc(size: usize) -> *mut c_void;
@@ -440,12 +439,6 @@ mod c_alloc {
     /// As C's `malloc`.
     #[no_mangle]
     pub unsafe extern "C" fn __wrap_malloc(size: usize) -> *mut c_void {
-        if (FROM..=SIZE).contains(&size) {
-            let p = RECORDS.alloc();
-            if !p.is_null() {
-                return p.cast();
-            }
-        }
         if size >= MIN {
             let (p, _) = SLOTS.alloc(size);
             if !p.is_null() {
@@ -460,14 +453,6 @@ mod c_alloc {
     /// As C's `calloc`.
     #[no_mangle]
     pub unsafe extern "C" fn __wrap_calloc(n: usize, size: usize) -> *mut c_void {
-        if let Some(total) = n.checked_mul(size).filter(|t| (FROM..=SIZE).contains(t)) {
-            let p = RECORDS.alloc();
-            if !p.is_null() {
-                // SAFETY: the block holds SIZE bytes, `total` or more.
-                unsafe { p.write_bytes(0, total) };
-                return p.cast();
-            }
-        }
         if let Some(total) = n.checked_mul(size).filter(|&t| t >= MIN) {
             let (p, zero) = SLOTS.alloc(total);
             if !p.is_null() {
@@ -486,26 +471,6 @@ mod c_alloc {
     /// As C's `realloc`.
     #[no_mangle]
     pub unsafe extern "C" fn __wrap_realloc(p: *mut c_void, size: usize) -> *mut c_void {
-        if RECORDS.contains(p.cast()) {
-            if size > 0 && size <= SIZE {
-                return p;
-            }
-            // SAFETY: the allocator's own.
-            let q = unsafe { __real_malloc(size) };
-            if q.is_null() {
-                // Out of memory: `p` stays (C's realloc); asked for 0: freed.
-                if size == 0 {
-                    RECORDS.free(p.cast());
-                }
-                return null_mut();
-            }
-            // SAFETY: `p` holds SIZE bytes, `q` at least `size`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(p.cast::<u8>(), q.cast::<u8>(), size.min(SIZE))
-            };
-            RECORDS.free(p.cast());
-            return q;
-        }
         if !SLOTS.contains(p.cast()) {
             // SAFETY: the allocator's own block (or null).
             return unsafe { __real_realloc(p, size) };
@@ -534,9 +499,7 @@ mod c_alloc {
     /// As C's `free`.
     #[no_mangle]
     pub unsafe extern "C" fn __wrap_free(p: *mut c_void) {
-        if RECORDS.contains(p.cast()) {
-            RECORDS.free(p.cast());
-        } else if SLOTS.contains(p.cast()) {
+        if SLOTS.contains(p.cast()) {
             SLOTS.free(p.cast());
         } else {
             // SAFETY: the allocator's own block (or null).
@@ -578,49 +541,6 @@ mod c_alloc {
                 __wrap_free(z.cast());
                 __wrap_free(small);
                 __wrap_free(std::ptr::null_mut());
-            }
-        }
-
-        #[test]
-        fn message_records_take_blocks_of_their_own() {
-            use frontline::c_records::{C_RECORDS as RECORDS, FROM, SIZE};
-            // SAFETY: C allocation calls, each block used within its size.
-            unsafe {
-                let below = __wrap_malloc(FROM - 1);
-                assert!(!RECORDS.contains(below.cast()));
-                let r = __wrap_malloc(SIZE).cast::<u8>();
-                assert!(RECORDS.contains(r));
-                r.write_bytes(7, SIZE);
-                // Within a record: in place.
-                assert_eq!(__wrap_realloc(r.cast(), FROM).cast::<u8>(), r);
-                // Past it: moved to the allocator, its bytes kept.
-                let moved = __wrap_realloc(r.cast(), 4 * SIZE).cast::<u8>();
-                assert!(!moved.is_null() && !RECORDS.contains(moved));
-                assert!(std::slice::from_raw_parts(moved, SIZE)
-                    .iter()
-                    .all(|&b| b == 7));
-                __wrap_free(moved.cast());
-                // A record used before is zeroed for calloc.
-                let blocks: Vec<*mut u8> = (0..200)
-                    .map(|_| {
-                        let p = __wrap_malloc(SIZE).cast::<u8>();
-                        p.write_bytes(9, SIZE);
-                        p
-                    })
-                    .collect();
-                for &p in &blocks {
-                    __wrap_free(p.cast());
-                }
-                let mut reused = 0;
-                for _ in 0..200 {
-                    let z = __wrap_calloc(1, SIZE).cast::<u8>();
-                    assert!(RECORDS.contains(z));
-                    assert!(std::slice::from_raw_parts(z, SIZE).iter().all(|&b| b == 0));
-                    reused += usize::from(blocks.contains(&z));
-                    __wrap_free(z.cast());
-                }
-                assert!(reused > 0, "freed records are used again");
-                __wrap_free(below);
             }
         }
     }
