@@ -48,6 +48,11 @@ use std::time::Instant;
 use frontline::huge_pages::HugePageAlloc;
 use hashbrown::HashTable;
 
+#[path = "corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+use corpus::Rng;
+
 /// The binary's allocator, so the tables live where they do in `frontline`.
 #[global_allocator]
 static ALLOC: HugePageAlloc = HugePageAlloc;
@@ -428,18 +433,6 @@ struct Size {
     queries: Vec<u64>,
 }
 
-/// xorshift64: distinct nonzero keys, uniform draws.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
@@ -464,15 +457,18 @@ fn main() {
         .expect("FRONTLINE_BENCH_SIDE_MIB");
     let mut side = Side::new(side_mib);
 
-    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let mut rng = Rng::new(0x1234_5678_9ABC_DEF1);
     let mut tables: Vec<Size> = sizes
         .iter()
         .map(|&n| {
-            // Distinct by construction: xorshift64 repeats no value within
-            // its period.
-            let keys: Vec<u64> = (0..n).map(|_| rng.next()).collect();
+            // Distinct: the generator's outputs are a bijection of its
+            // counter. Not 0, which `Linear` takes for an empty slot.
+            let keys: Vec<u64> = std::iter::repeat_with(|| rng.next_u64())
+                .filter(|&k| k != 0)
+                .take(n)
+                .collect();
             let queries = (0..events)
-                .map(|_| keys[(rng.next() % n as u64) as usize])
+                .map(|_| keys[rng.below(n as u64) as usize])
                 .collect();
             Size {
                 n,
