@@ -27,7 +27,10 @@
 //! chunk, default 200000), FRONTLINE_BENCH_RESERVE=1 (each engine reserves
 //! room for its size up front, `[state] reserve_*`), FRONTLINE_BENCH_MODES
 //! (`hinted`, `plain` or both, the default: one alone is for a profile of
-//! that path, and leaves the hinted/plain column empty). Under `cargo test`
+//! that path, and leaves the hinted/plain column empty),
+//! FRONTLINE_BENCH_DEDUP_HORIZON (`[time] dedup_horizon`, default `1h`: a
+//! shorter one shrinks the dedup memory both sizes share, to measure its
+//! share of an event's time). Under `cargo test`
 //! (no `--bench`) it runs 1 000 and 10 000 tickets, one round of 2 000
 //! events.
 
@@ -233,6 +236,12 @@ fn main() {
     // size up front (`[state] reserve_*`): its tickets and customers, and
     // the hour of event ids its dedup memory holds once warmed.
     let reserve = env("FRONTLINE_BENCH_RESERVE").is_some_and(|v| v == "1");
+    // The dedup memory's horizon: at 1 ms apart, 1 h is 3.6 M ids at
+    // either size.
+    let horizon: Option<frontline::config::Dur> = env("FRONTLINE_BENCH_DEDUP_HORIZON").map(|v| {
+        v.parse()
+            .unwrap_or_else(|e| panic!("FRONTLINE_BENCH_DEDUP_HORIZON: {e}"))
+    });
     // Which ways of applying run (both unless one is named).
     let wanted: [bool; 2] = match env("FRONTLINE_BENCH_MODES") {
         None => [true, true],
@@ -250,9 +259,10 @@ fn main() {
     // Hinted against plain is measured only when both run.
     let both = wanted == [true, true];
     println!(
-        "scale: load average before {}; room reserved up front: {}",
+        "scale: load average before {}; room reserved up front: {}; dedup horizon {}",
         loadavg(),
-        if reserve { "yes" } else { "no" }
+        if reserve { "yes" } else { "no" },
+        horizon.unwrap_or(Config::default().time.dedup_horizon)
     );
 
     let mut engines = Vec::new();
@@ -260,6 +270,9 @@ fn main() {
         let before = status_bytes("VmRSS");
         let t = Instant::now();
         let mut cfg = Config::default();
+        if let Some(h) = horizon {
+            cfg.time.dedup_horizon = h;
+        }
         if reserve {
             let s = &mut cfg.state;
             (s.reserve_tickets, s.reserve_customers) = (n as usize, n as usize);
