@@ -234,7 +234,7 @@ fn main() {
         .unwrap_or(if bench { 3_600_000 } else { 2_000 });
     // With FRONTLINE_BENCH_RESERVE=1 each engine reserves room for its
     // size up front (`[state] reserve_*`): its tickets and customers, and
-    // the hour of event ids its dedup memory holds once warmed.
+    // the horizon of event ids its dedup memory holds once warmed.
     let reserve = env("FRONTLINE_BENCH_RESERVE").is_some_and(|v| v == "1");
     // The dedup memory's horizon: at 1 ms apart, 1 h is 3.6 M ids at
     // either size.
@@ -276,8 +276,10 @@ fn main() {
         if reserve {
             let s = &mut cfg.state;
             (s.reserve_tickets, s.reserve_customers) = (n as usize, n as usize);
-            // The hour a 1 ms apart history holds, and its last second.
-            s.reserve_event_ids = (n as usize + warm).min(3_601_000);
+            // The horizon's ids a 1 ms apart history holds, and its last
+            // second.
+            let held = cfg.time.dedup_horizon.ms() as usize + 1_000;
+            s.reserve_event_ids = (n as usize + warm).min(held);
         }
         let (s, longest) = Sized::grow(n, i as u64 + 1, &cfg);
         let after = status_bytes("VmRSS");
