@@ -238,10 +238,11 @@ fn main() {
     let reserve = env("FRONTLINE_BENCH_RESERVE").is_some_and(|v| v == "1");
     // The dedup memory's horizon: at 1 ms apart, 1 h is 3.6 M ids at
     // either size.
-    let horizon: Option<frontline::config::Dur> = env("FRONTLINE_BENCH_DEDUP_HORIZON").map(|v| {
-        v.parse()
-            .unwrap_or_else(|e| panic!("FRONTLINE_BENCH_DEDUP_HORIZON: {e}"))
-    });
+    let horizon: frontline::config::Dur =
+        env("FRONTLINE_BENCH_DEDUP_HORIZON").map_or(Config::default().time.dedup_horizon, |v| {
+            v.parse()
+                .unwrap_or_else(|e| panic!("FRONTLINE_BENCH_DEDUP_HORIZON: {e}"))
+        });
     // Which ways of applying run (both unless one is named).
     let wanted: [bool; 2] = match env("FRONTLINE_BENCH_MODES") {
         None => [true, true],
@@ -262,7 +263,7 @@ fn main() {
         "scale: load average before {}; room reserved up front: {}; dedup horizon {}",
         loadavg(),
         if reserve { "yes" } else { "no" },
-        horizon.unwrap_or(Config::default().time.dedup_horizon)
+        horizon
     );
 
     let mut engines = Vec::new();
@@ -270,9 +271,7 @@ fn main() {
         let before = status_bytes("VmRSS");
         let t = Instant::now();
         let mut cfg = Config::default();
-        if let Some(h) = horizon {
-            cfg.time.dedup_horizon = h;
-        }
+        cfg.time.dedup_horizon = horizon;
         if reserve {
             let s = &mut cfg.state;
             (s.reserve_tickets, s.reserve_customers) = (n as usize, n as usize);
