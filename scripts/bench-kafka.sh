@@ -45,6 +45,8 @@ BARE="$TARGET/release/examples/bare_consumer"
 ./scripts/kafka.sh stop "$DIR"; rm -rf "$DIR"
 B="$(./scripts/kafka.sh start "$DIR")"
 trap './scripts/kafka.sh stop "$DIR"' EXIT
+BROKER_PID="$(cat "$DIR/pid")"
+TICK_NS=$((1000000000 / $(getconf CLK_TCK)))
 # `make_topic TOPIC DURATION`: the bench's simulation over DURATION,
 # produced keyed as fast as possible (the topic is created with the
 # broker's 4 partitions); prints its event count.
@@ -73,6 +75,14 @@ ROUNDS="${ROUNDS:-7}"
 # run's last event is seen, so that the long topic's figures less the short
 # one's say where each event's CPU goes once started.
 # Prints nothing when no thread's could be read.
+# `broker_cpu`: the nanoseconds of CPU the broker (the JVM, all its
+# threads) has used so far, to the clock tick. It shares the two cores
+# with the program measured, so each run also says what the broker took
+# meanwhile: serving its fetches, its group, and frontline's changelog.
+broker_cpu() {
+  awk -v t="$TICK_NS" '{ printf "%.0f\n", ($14 + $15) * t }' /proc/"$BROKER_PID"/stat
+}
+
 thread_cpu() {
   local t comm ns w=0 c=0 k=0 o=0 seen=0
   for t in /proc/"$1"/task/*; do
@@ -99,17 +109,19 @@ thread_cpu() {
 # Each run prints its seconds and its threads' CPU (`thread_cpu`);
 # `bare_run TOPIC COUNT`.
 bare_run() {
-  local t0 t1 line pid cpu
+  local t0 t1 line pid cpu b0 b1
+  b0=$(broker_cpu)
   t0=$(now)
   coproc BARE_RUN { exec "$BARE" "$B" "$1" "$2"; }
   pid=$BARE_RUN_PID
   read -r line <&"${BARE_RUN[0]}"
   t1=$(now)
   cpu=$(thread_cpu "$pid")
+  b1=$(broker_cpu)
   # (Unset if the loop has already exited: then there is nothing to close.)
   if [ -n "${BARE_RUN[1]:-}" ]; then eval "exec ${BARE_RUN[1]}>&-"; fi
   wait "$pid" || true
-  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $cpu/"
+  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $((b1 - b0)) $cpu/"
 }
 
 # The end of a frontline run is found by scripts/wait-events.py, one
@@ -121,12 +133,13 @@ PROBE="${PROBE:-wait}"
 
 # `live_run TAG BIN TOPIC COUNT`.
 live_run() {
-  local t0 t1 port pid got line cpu bin="$2"
+  local t0 t1 port pid got line cpu b0 b1 bin="$2"
   port=$(free_port)
   if [ "$PROBE" = wait ]; then
     coproc WAITER { exec python3 scripts/wait-events.py "$port" "$4" 0.01; }
     read -r line <&"${WAITER[0]}"
   fi
+  b0=$(broker_cpu)
   t0=$(now)
   # A new group each run: it reads the topic from the start, no checkpoint to restore.
   "$bin" run --brokers "$B" --topic "$3" --group "fl-$$-$1" --listen "127.0.0.1:$port" \
@@ -143,8 +156,9 @@ live_run() {
   fi
   t1=$(now)
   cpu=$(thread_cpu "$pid")
+  b1=$(broker_cpu)
   kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $cpu/"
+  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $((b1 - b0)) $cpu/"
 }
 
 # `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds and threads' CPU.
@@ -193,13 +207,15 @@ for r in $(seq 1 "$ROUNDS"); do
     END { print " events/s" }' "$RESULTS" | sed "s/^/round $r: /"
 done
 python3 - "$RESULTS" "$N" "$NL" <<'PY'
-import collections, statistics, sys
+import collections, os, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 n, nl = int(sys.argv[2]), int(sys.argv[3])
 secs = collections.defaultdict(dict)  # (program, topic) -> round -> seconds
 cpu = collections.defaultdict(dict)  # (program, topic) -> round -> ns by kind of thread
-for r, p, t, s, *ns in rows:
+broker = collections.defaultdict(dict)  # (program, topic) -> round -> the broker's ns meanwhile
+for r, p, t, s, br, *ns in rows:
     secs[(p, t)][int(r)] = float(s)
+    broker[(p, t)][int(r)] = int(br)
     cpu[(p, t)][int(r)] = [int(x) for x in ns]
 rounds = sorted(secs[("bare", "short")])
 progs = [p for p in ("bare", "frontline", "baseline") if (p, "short") in secs]
@@ -245,4 +261,16 @@ for p in progs:
                       if med([x[k] for x in per]) >= 0.5)
     cores = med([t * m / 1e9 for t, m in zip(total, marginal[p])])
     print(f"  {p:<10} {med(total):.0f} in all ({cores:.2f} cores busy): {parts}")
+# The broker's CPU over the same seconds (its JVM, to the clock tick), and
+# with the program's: how much of the machine's cores the two took.
+print(f"start taken out, the broker's CPU meanwhile (the machine has {os.cpu_count()} cores):")
+for p in progs:
+    gap = {r: secs[(p, "long")][r] - secs[(p, "short")][r] for r in rounds}
+    b = [(broker[(p, "long")][r] - broker[(p, "short")][r]) / gap[r] / 1e9 for r in rounds]
+    line = f"  {p:<10} broker {med(b):.2f} cores busy"
+    if all(cpu[(p, t)][r] for t in ("short", "long") for r in rounds):
+        both = [x + (sum(cpu[(p, "long")][r]) - sum(cpu[(p, "short")][r])) / gap[r] / 1e9
+                for x, r in zip(b, rounds)]
+        line += f"; the broker and {p} together {med(both):.2f}"
+    print(line)
 PY
