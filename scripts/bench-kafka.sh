@@ -23,7 +23,9 @@
 # Each run's threads' CPU is read when its last event is seen, and the
 # script reports, with the start taken out, the nanoseconds of CPU an
 # event took by kind of thread (frontline's applying threads, its consumer
-# thread, librdkafka's threads, the rest).
+# thread, librdkafka's threads, the rest), and the cores the broker, on
+# the same machine, kept busy meanwhile, alone and with the program's
+# (docs/performance.md, "The broker's share of the two cores").
 #
 # BASELINE=/path/to/an/older/frontline adds that binary to every round
 # and reports frontline/baseline. FRONTLINE=/path/to/frontline measures that
@@ -68,13 +70,6 @@ echo "topic $LONG: $NL events"
 now() { date +%s.%N; }
 ROUNDS="${ROUNDS:-7}"
 
-# `thread_cpu PID`: the nanoseconds the threads of PID have run so far
-# (/proc/PID/task/*/schedstat), by kind: the runtime's workers (frontline's
-# applying threads), frontline's consumer thread, librdkafka's threads, and
-# the rest (the bare loop's own loop runs on its main thread). Read when a
-# run's last event is seen, so that the long topic's figures less the short
-# one's say where each event's CPU goes once started.
-# Prints nothing when no thread's could be read.
 # `broker_cpu`: the nanoseconds of CPU the broker (the JVM, all its
 # threads) has used so far, to the clock tick. It shares the two cores
 # with the program measured, so each run also says what the broker took
@@ -83,6 +78,13 @@ broker_cpu() {
   awk -v t="$TICK_NS" '{ printf "%.0f\n", ($14 + $15) * t }' /proc/"$BROKER_PID"/stat
 }
 
+# `thread_cpu PID`: the nanoseconds the threads of PID have run so far
+# (/proc/PID/task/*/schedstat), by kind: the runtime's workers (frontline's
+# applying threads), frontline's consumer thread, librdkafka's threads, and
+# the rest (the bare loop's own loop runs on its main thread). Read when a
+# run's last event is seen, so that the long topic's figures less the short
+# one's say where each event's CPU goes once started.
+# Prints nothing when no thread's could be read.
 thread_cpu() {
   local t comm ns w=0 c=0 k=0 o=0 seen=0
   for t in /proc/"$1"/task/*; do
@@ -106,8 +108,8 @@ thread_cpu() {
 # before, came about 100 ms after that line: the consumer's close.) The
 # loop then waits for its input to close, so that its threads are all
 # there when their CPU is read; the run closes it after.
-# Each run prints its seconds and its threads' CPU (`thread_cpu`);
-# `bare_run TOPIC COUNT`.
+# Each run prints its seconds, the broker's CPU meanwhile (`broker_cpu`)
+# and its threads' CPU (`thread_cpu`); `bare_run TOPIC COUNT`.
 bare_run() {
   local t0 t1 line pid cpu b0 b1
   b0=$(broker_cpu)
@@ -161,7 +163,8 @@ live_run() {
   python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $((b1 - b0)) $cpu/"
 }
 
-# `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds and threads' CPU.
+# `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds, the broker's CPU
+# and the threads' CPU.
 run_one() {
   case "$1" in
     bare) bare_run "$2" "$3" ;;
