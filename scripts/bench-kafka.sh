@@ -118,8 +118,8 @@ bare_run() {
   pid=$BARE_RUN_PID
   read -r line <&"${BARE_RUN[0]}"
   t1=$(now)
-  cpu=$(thread_cpu "$pid")
   b1=$(broker_cpu)
+  cpu=$(thread_cpu "$pid")
   # (Unset if the loop has already exited: then there is nothing to close.)
   if [ -n "${BARE_RUN[1]:-}" ]; then eval "exec ${BARE_RUN[1]}>&-"; fi
   wait "$pid" || true
@@ -157,8 +157,8 @@ live_run() {
     done
   fi
   t1=$(now)
-  cpu=$(thread_cpu "$pid")
   b1=$(broker_cpu)
+  cpu=$(thread_cpu "$pid")
   kill -TERM "$pid"; wait "$pid" || true
   python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $((b1 - b0)) $cpu/"
 }
@@ -253,6 +253,7 @@ if "baseline" in progs:
 # rounds. Cores busy: that CPU at the marginal rate.
 kinds = ("runtime workers", "consumer thread", "librdkafka", "other")
 print("start taken out, CPU per event by thread (ns; medians of the rounds):")
+busy = {}  # program -> round's cores busy, when its threads' CPU was read
 for p in progs:
     if not all(len(cpu[(p, t)][r]) == 4 for t in ("short", "long") for r in rounds):
         print(f"  {p:<10} (no per-thread CPU: /proc/PID/task/*/schedstat unreadable)")
@@ -262,18 +263,16 @@ for p in progs:
     total = [sum(x) for x in per]
     parts = ", ".join(f"{kinds[k]} {med([x[k] for x in per]):.0f}" for k in range(4)
                       if med([x[k] for x in per]) >= 0.5)
-    cores = med([t * m / 1e9 for t, m in zip(total, marginal[p])])
-    print(f"  {p:<10} {med(total):.0f} in all ({cores:.2f} cores busy): {parts}")
+    busy[p] = [t * m / 1e9 for t, m in zip(total, marginal[p])]
+    print(f"  {p:<10} {med(total):.0f} in all ({med(busy[p]):.2f} cores busy): {parts}")
 # The broker's CPU over the same seconds (its JVM, to the clock tick), and
 # with the program's: how much of the machine's cores the two took.
 print(f"start taken out, the broker's CPU meanwhile (the machine has {os.cpu_count()} cores):")
 for p in progs:
-    gap = {r: secs[(p, "long")][r] - secs[(p, "short")][r] for r in rounds}
-    b = [(broker[(p, "long")][r] - broker[(p, "short")][r]) / gap[r] / 1e9 for r in rounds]
+    b = [(broker[(p, "long")][r] - broker[(p, "short")][r]) / (nl - n) * m / 1e9
+         for r, m in zip(rounds, marginal[p])]
     line = f"  {p:<10} broker {med(b):.2f} cores busy"
-    if all(cpu[(p, t)][r] for t in ("short", "long") for r in rounds):
-        both = [x + (sum(cpu[(p, "long")][r]) - sum(cpu[(p, "short")][r])) / gap[r] / 1e9
-                for x, r in zip(b, rounds)]
-        line += f"; the broker and {p} together {med(both):.2f}"
+    if p in busy:
+        line += f"; the broker and {p} together {med([x + y for x, y in zip(b, busy[p])]):.2f}"
     print(line)
 PY
