@@ -49,7 +49,9 @@
 //! mimalloc"). It is built without its own transparent huge pages
 //! (`no_thp`): with them an idle `frontline run --embedded` held 64 MB
 //! instead of 21, and the tables that gain from huge pages are the large
-//! blocks above.
+//! blocks above. It is mimalloc 2 (the `v2` feature): a catch-up's peak
+//! was about a fifteenth lower than under mimalloc 3, at the same speed
+//! (docs/performance.md, "mimalloc 2").
 //!
 //! librdkafka's fetch responses (a block of 1 to 16 MiB each) are the
 //! exception: the binary routes its large blocks to slots of their own
