@@ -78,6 +78,12 @@ broker_cpu() {
   awk -v t="$TICK_NS" '{ printf "%.0f\n", ($14 + $15) * t }' /proc/"$BROKER_PID"/stat
 }
 
+# `run_line T0 T1 B0 B1 CPU`: a run's line, from its start and end times,
+# the broker's CPU at each, and its threads' CPU: "seconds broker_ns w c k o".
+run_line() {
+  python3 -c "print(f'{$2-$1:.4f} {$4-$3} $5')"
+}
+
 # `thread_cpu PID`: the nanoseconds the threads of PID have run so far
 # (/proc/PID/task/*/schedstat), by kind: the runtime's workers (frontline's
 # applying threads), frontline's consumer thread, librdkafka's threads, and
@@ -123,7 +129,7 @@ bare_run() {
   # (Unset if the loop has already exited: then there is nothing to close.)
   if [ -n "${BARE_RUN[1]:-}" ]; then eval "exec ${BARE_RUN[1]}>&-"; fi
   wait "$pid" || true
-  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $((b1 - b0)) $cpu/"
+  run_line "$t0" "$t1" "$b0" "$b1" "$cpu"
 }
 
 # The end of a frontline run is found by scripts/wait-events.py, one
@@ -160,7 +166,7 @@ live_run() {
   b1=$(broker_cpu)
   cpu=$(thread_cpu "$pid")
   kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "print(f'{$t1-$t0:.4f}')" | sed "s/\$/ $((b1 - b0)) $cpu/"
+  run_line "$t0" "$t1" "$b0" "$b1" "$cpu"
 }
 
 # `run_one PROGRAM TOPIC COUNT TAG`: one run's seconds, the broker's CPU
