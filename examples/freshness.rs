@@ -27,6 +27,10 @@
 //! frontline's log and to tell the broker's share of a slow probe from
 //! frontline's.
 //!
+//! The summary line gives the rate the background actually kept beside
+//! the one asked for, and a line of its own follows when it kept less
+//! than 95 % of it: the delays were then measured under a lighter load.
+//!
 //!     cargo run --release --example freshness -- BROKERS TOPIC HOST:PORT RATE PROBES [WARMUP [TRACE]]
 
 use std::io::{Read, Write};
