@@ -339,6 +339,57 @@ fn first_response_and_reply_times() {
 }
 
 #[test]
+fn a_ticket_solved_before_a_public_reply_has_no_first_response() {
+    let mut r = Run::new();
+    // T1: a private note, solved at 5 min, then a public reply at 6 min.
+    created(&mut r, "T1", 0);
+    r.ev(
+        "ticket.agent_replied",
+        M,
+        r#""ticket_id":"T1","agent_id":"A1","public":false"#,
+    );
+    r.ev("ticket.resolved", 5 * M, r#""ticket_id":"T1""#);
+    r.ev(
+        "ticket.agent_replied",
+        6 * M,
+        r#""ticket_id":"T1","agent_id":"A1""#,
+    );
+    // T2: solved at 2 min, reopened, and only then replied to.
+    created(&mut r, "T2", 0);
+    r.ev("ticket.resolved", 2 * M, r#""ticket_id":"T2""#);
+    r.ev("ticket.reopened", 3 * M, r#""ticket_id":"T2""#);
+    r.ev(
+        "ticket.agent_replied",
+        8 * M,
+        r#""ticket_id":"T2","agent_id":"A1""#,
+    );
+    // T3, the control: replied to at 4 min, then solved.
+    created(&mut r, "T3", 0);
+    r.ev(
+        "ticket.agent_replied",
+        4 * M,
+        r#""ticket_id":"T3","agent_id":"A1""#,
+    );
+    r.ev("ticket.resolved", 9 * M, r#""ticket_id":"T3""#);
+    let m = r.metrics();
+    // Only T3 has a first response: 240 s.
+    assert_eq!(
+        m.v("support_first_response_seconds_count", &EMAIL_HIGH_BILLING),
+        1.0
+    );
+    assert_eq!(
+        m.v("support_first_response_seconds_sum", &EMAIL_HIGH_BILLING),
+        240.0
+    );
+    let fr_window = [("metric", "first_response"), ("window", "24h")];
+    assert_eq!(m.v("support_window_events", &fr_window), 1.0);
+    assert_eq!(
+        m.v("support_tickets_resolved_total", &EMAIL_HIGH_BILLING),
+        3.0
+    );
+}
+
+#[test]
 fn no_public_reply_means_no_first_response() {
     let mut r = Run::new();
     created(&mut r, "T1", 0);

@@ -160,7 +160,9 @@ impl Engine {
         self.sla_ticket_replied(t.slot, ts);
         let ticket = self.state.tickets.at_mut(t.slot);
         ticket.public_replies = ticket.public_replies.saturating_add(1);
-        let first = !ticket.has(flag::REPLIED);
+        // A ticket solved before its first public reply has no first
+        // response, even if a reply follows (SPEC §3).
+        let first = !ticket.has(flag::REPLIED) && !ticket.has(flag::EVER_RESOLVED);
         ticket.set(flag::REPLIED, true);
         let created = ticket.created;
         let policy = ticket.policy;
