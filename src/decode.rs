@@ -543,14 +543,12 @@ impl Raw<'_> {
         })
     }
 
-    /// The target `queue` is required.
+    /// A missing target `queue` is `unknown`, as every missing dimension
+    /// is (SPEC §1.1).
     fn call_transferred(&self) -> R<Body> {
         Ok(Body::CallTransferred {
             call: id(&self[F::CallId], "call_id")?,
-            queue: match &self[F::Queue] {
-                None => return Err(DecodeError::MissingField("queue")),
-                q => opt_dim(q, "queue")?,
-            },
+            queue: opt_dim(&self[F::Queue], "queue")?,
             escalation: opt_bool(&self[F::Escalation], "escalation")?.unwrap_or(false),
         })
     }

@@ -836,6 +836,38 @@ fn transfers_and_escalations_of_calls() {
 }
 
 #[test]
+fn a_transfer_without_a_queue_moves_the_call_to_unknown() {
+    let mut r = Run::new();
+    // K1 has no `queue` on its transfer, K2 a `null` one: a missing
+    // dimension is `unknown` (SPEC §1.1), not a decode error.
+    queued(&mut r, "K1", 0);
+    queued(&mut r, "K2", 0);
+    r.ev("call.transferred", 5 * S, r#""call_id":"K1""#);
+    r.ev(
+        "call.transferred",
+        6 * S,
+        r#""call_id":"K2","queue":null,"escalation":true"#,
+    );
+    let m = r.metrics();
+    assert_eq!(m.v("support_calls_in_queue", &[("queue", "sales")]), 0.0);
+    assert_eq!(m.v("support_calls_in_queue", &[("queue", "unknown")]), 2.0);
+    // The escalation is labelled with the queue it left.
+    let sales = [
+        ("channel", "phone"),
+        ("priority", "normal"),
+        ("queue", "sales"),
+    ];
+    assert_eq!(m.v("support_escalations_total", &sales), 1.0);
+    r.ev("call.answered", 30 * S, r#""call_id":"K1","agent_id":"A1""#);
+    let m = r.metrics();
+    assert_eq!(
+        m.v("support_calls_answered_total", &[("queue", "unknown")]),
+        1.0
+    );
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+}
+
+#[test]
 fn repeat_contacts_by_category_and_in_any_arrival_order() {
     let mut r = Run::new();
     let t = |r: &mut Run, id: &str, at: i64, cat: Option<&str>| {

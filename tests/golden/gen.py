@@ -1018,7 +1018,7 @@ SCHEMA = {
     "call.abandoned": {**CALL},
     "call.hold_started": {**CALL},
     "call.hold_ended": {**CALL},
-    "call.transferred": {**CALL, "queue": ("str", True), "escalation": ("bool", False)},
+    "call.transferred": {**CALL, "queue": ("str", False), "escalation": ("bool", False)},
     "call.ended": {**CALL, "resolved": ("bool", False)},
     "call.wrapup_ended": {**CALL},
     "agent.status_changed": {"agent_id": ("id", True), "status": ("astatus", True),
@@ -1566,7 +1566,7 @@ class Model:
             self.inc("support_escalations_total", labels)
             self.wadd(ev["ts"], "escalations", 1, w)
             self.log.append(("escalation", c.id, 0, dict(labels), ev["ts"]))
-        c.queue = qlabel(ev["queue"])
+        c.queue = qlabel(ev.get("queue"))  # missing -> "unknown" (SPEC 1.1)
         c.transferred = True
 
     def on_call_ended(self, ev, it, w):
