@@ -1152,6 +1152,46 @@ fn late_events_count_but_change_no_window() {
 }
 
 #[test]
+fn an_agent_status_dated_before_the_latest_is_out_of_order() {
+    let mut r = Run::new();
+    let st = |r: &mut Run, at: i64, s: &str| {
+        r.ev(
+            "agent.status_changed",
+            at,
+            &format!(r#""agent_id":"A1","status":"{s}","queue":"sales""#),
+        );
+    };
+    st(&mut r, 0, "available");
+    st(&mut r, 100 * S, "busy");
+    // Arrives after `busy` but is dated before it: already over.
+    st(&mut r, 50 * S, "break");
+    // At the same instant as the latest: applied, in arrival order.
+    st(&mut r, 100 * S, "busy");
+    r.ev("survey.ces", 200 * S, r#""score":1"#);
+    let m = r.metrics();
+    let secs = |s: &str| {
+        m.get(
+            "support_agent_status_seconds_total",
+            &[("status", s), ("queue", "sales")],
+        )
+    };
+    assert_eq!(secs("available"), Some(100.0));
+    assert_eq!(secs("busy"), Some(100.0));
+    assert_eq!(secs("break").unwrap_or(0.0), 0.0);
+    assert_eq!(
+        m.v("support_agents", &[("status", "busy"), ("queue", "sales")]),
+        1.0
+    );
+    assert_eq!(
+        m.v(
+            "frontline_out_of_order_events_total",
+            &[("type", "agent.status_changed")]
+        ),
+        1.0
+    );
+}
+
+#[test]
 fn agent_time_in_status_and_utilization() {
     let mut r = Run::new();
     let st = |r: &mut Run, at: i64, s: &str| {
