@@ -124,6 +124,74 @@ fn golden_sla_state_round_trips_mid_stream() {
     assert_round_trip(&cfg, engine, &lines[cut..]);
 }
 
+/// An SLA timer left behind when its instant moved earlier (a priority
+/// change shortening the target) is not rebuilt on restore, so it must not
+/// step the clock of the engine that never stopped either: the steps set
+/// when state is swept, and an offline agent swept at another instant books
+/// other offline time.
+#[test]
+fn a_timer_left_behind_steps_no_clock() {
+    let cfg = Config::parse(
+        "[state]\nresolved_ticket_ttl = \"1m\"\nfinished_call_ttl = \"4m\"\n\
+         [[sla.policies]]\nname = \"urgent\"\nmatch = { priority = [\"urgent\"] }\n\
+         first_response = \"30m\"\n\
+         [[sla.policies]]\nname = \"standard\"\nfirst_response = \"1h\"\n",
+    )
+    .unwrap();
+    const T0: i64 = 1_795_000_000_000;
+    const MIN: i64 = 60_000;
+    let ev =
+        |n: u32, at: i64, rest: &str| format!(r#"{{"event_id":"e{n}","ts":{},{rest}}}"#, T0 + at);
+    // T1's first response is at risk at 48 min under `standard`; urgent at
+    // 10 min, it is at risk at 24 min, and the 48 min timer is left behind.
+    let before = [
+        ev(
+            1,
+            0,
+            r#""type":"ticket.created","ticket_id":"T1","customer_id":"c1""#,
+        ),
+        ev(
+            2,
+            10 * MIN,
+            r#""type":"ticket.priority_changed","ticket_id":"T1","priority":"urgent""#,
+        ),
+    ];
+    let after = [
+        ev(
+            3,
+            29 * MIN,
+            r#""type":"ticket.agent_replied","ticket_id":"T1","agent_id":"a1""#,
+        ),
+        // Offline at 46.5 min, kept a minute: swept at the first step of
+        // the clock after 47.5 min, with its offline time booked to then.
+        ev(
+            4,
+            46 * MIN + 30_000,
+            r#""type":"agent.status_changed","agent_id":"a2","status":"offline""#,
+        ),
+        ev(
+            5,
+            50 * MIN,
+            r#""type":"survey.nps","customer_id":"c2","score":9"#,
+        ),
+    ];
+    let before: Vec<&str> = before.iter().map(String::as_str).collect();
+    let after: Vec<&str> = after.iter().map(String::as_str).collect();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &before);
+    let back = decode_state(&encode_state(engine.state()).unwrap()).unwrap();
+    let mut again = Engine::from_state(&cfg, back);
+    apply(&mut engine, &after);
+    apply(&mut again, &after);
+    let (a, b) = (metrics(&mut engine), metrics(&mut again));
+    assert_eq!(a, b);
+    // Swept at 50 min: 210 s offline.
+    assert!(
+        a.contains(r#"support_agent_status_seconds_total{status="offline",queue="unknown"} 210"#),
+        "{a}"
+    );
+}
+
 fn simulated(n: usize, sim: SimConfig) -> Vec<String> {
     Simulator::new(sim).take(n).map(|e| e.json).collect()
 }

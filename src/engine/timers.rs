@@ -73,6 +73,43 @@ impl Engine {
         best
     }
 
+    /// Pops the earliest timer of `heap` if it is an SLA timer no ticket or
+    /// call waits on any more (its instant moved), and says so. Such a
+    /// timer must not move the clock: a restored engine rebuilds only the
+    /// live ones, and the clock's steps set when state is swept.
+    fn drop_stale(&mut self, heap: Heap) -> bool {
+        let live = |due: i64, hash: u64, tickets: bool| {
+            let st = &self.state;
+            if tickets {
+                !st.tickets
+                    .slots_with_hash(hash, |t| t.sla_due == due)
+                    .is_empty()
+            } else {
+                !st.calls
+                    .slots_with_hash(hash, |c| c.sla_due == due)
+                    .is_empty()
+            }
+        };
+        let stale = match heap {
+            Heap::General => false,
+            Heap::SlaTicket => {
+                let &(due, hash) = self.state.sla_tickets.peek().expect("peeked");
+                !live(due, hash, true)
+            }
+            Heap::SlaCall => {
+                let &(due, hash) = self.state.sla_calls.peek().expect("peeked");
+                !live(due, hash, false)
+            }
+        };
+        if stale {
+            match heap {
+                Heap::SlaTicket => self.state.sla_tickets.pop(),
+                _ => self.state.sla_calls.pop(),
+            };
+        }
+        stale
+    }
+
     /// Pops and fires the earliest timer of `heap`.
     pub(super) fn fire_next(&mut self, heap: Heap, held_cutoff: i64) {
         match heap {
@@ -102,6 +139,9 @@ impl Engine {
             if due >= ts {
                 break;
             }
+            if self.drop_stale(heap) {
+                continue;
+            }
             self.set_clock(due);
             // The clock is about to pass `due`: held events at or before
             // `due − lateness` fall behind the watermark.
@@ -122,6 +162,9 @@ impl Engine {
         while let Some((due, heap)) = self.next_timer() {
             if due >= clock {
                 break;
+            }
+            if self.drop_stale(heap) {
+                continue;
             }
             self.set_clock(due);
             self.fire_next(heap, cutoff);
