@@ -85,6 +85,29 @@ fn assert_same_state(x: &State, y: &State) {
     }
 }
 
+/// Panics where two states differ, but for the instants the timers wait
+/// for and the sweeps they step: the format 4 fixture was written before
+/// at-risk timers fell due a millisecond before their instant (at risk on
+/// reaching it), so its tickets' `sla_due` are a millisecond later, and its
+/// sweeps ran at other steps of the clock.
+fn assert_same_state_but_instants(x: &State, y: &State) {
+    let strip = |st: &State| {
+        let mut v = serde_json::to_value(st).unwrap();
+        let top = v.as_object_mut().unwrap();
+        top.remove("next_sweep");
+        top.remove("next_slow_sweep");
+        for table in ["tickets", "calls"] {
+            for e in top[table].as_object_mut().unwrap().values_mut() {
+                e.as_object_mut().unwrap().remove("sla_due");
+            }
+        }
+        v
+    };
+    if let Some(path) = first_difference(&strip(x), &strip(y), String::new()) {
+        panic!("state differs after the round trip at {path}");
+    }
+}
+
 /// Where two JSON values first differ.
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
     use serde_json::Value;
@@ -248,7 +271,7 @@ fn a_format_4_checkpoint_restores_and_remembers_its_ids() {
     let restored = decode_state(body).unwrap();
     let mut engine = Engine::new(&cfg);
     apply(&mut engine, &lines[..cut]);
-    assert_same_state(engine.state(), &restored);
+    assert_same_state_but_instants(engine.state(), &restored);
     // Format 4 again is as long as that build wrote it (the set's hashes
     // in another order); format 5 leaves them out.
     let frozen = engine.state().freeze();

@@ -177,8 +177,9 @@ impl SlaContext<'_> {
         }
     }
 
-    /// The next instant clock `i` needs attention: its at-risk instant, or
-    /// its deadline once at risk. The at-risk instant is never after the
+    /// The next instant clock `i` needs attention: a millisecond before its
+    /// at-risk instant (at risk on reaching it, docs/sla.md), or its deadline
+    /// once at risk. The at-risk instant is never after the
     /// deadline (`warn_fraction` ≤ 1), so one calendar walk suffices.
     pub(super) fn next_instant<E: Clocked>(&self, e: &E, i: usize) -> i64 {
         let c = e.clocks();
@@ -188,7 +189,7 @@ impl SlaContext<'_> {
         if c.at_risk(i) {
             self.deadline(e, i)
         } else {
-            self.warn_at(e, i)
+            just_before(self.warn_at(e, i))
         }
     }
 
@@ -343,16 +344,21 @@ impl SlaContext<'_> {
             };
             let c = e.clocks();
             if !c.at_risk(i) {
-                let warn_at = self.reach(e, i, ms);
-                bound(ms, warn_at);
-                if warn_at > at {
-                    next = next.min(warn_at);
+                // At risk once elapsed ≥ the share (SPEC §4): at the instant
+                // itself, so its timer is due a millisecond before, which
+                // the clock passes on reaching the instant.
+                let due = just_before(self.reach(e, i, ms));
+                bound(ms, due);
+                if due > at {
+                    next = next.min(due);
                     continue;
                 }
             }
             let target = self.target(e.policy(), E::KINDS[i]).unwrap_or(ms);
             let deadline = self.reach(e, i, target);
-            bound(target, deadline);
+            // (Bounds are kept a millisecond early for both kinds, so that
+            // one of either kind bounds the other.)
+            bound(target, just_before(deadline));
             if deadline > at {
                 if !c.at_risk(i) {
                     e.clocks_mut().set_at_risk(i, true);
@@ -501,5 +507,15 @@ impl SlaContext<'_> {
             }
         }
         self.schedule(timers, e, hash);
+    }
+}
+
+/// The instant a millisecond before `t`, which the event clock passes on
+/// reaching `t` (`i64::MAX`, never, stays never).
+fn just_before(t: i64) -> i64 {
+    if t == i64::MAX {
+        t
+    } else {
+        t - 1
     }
 }

@@ -1555,7 +1555,10 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
         r.ev("survey.ces", mon + 17 * M, r#""score":1"#);
         let fr = labels("first_response", "office", "normal", "office");
         assert_eq!(live(&mut r).get("support_sla_at_risk", &fr), None);
-        r.ev("survey.ces", mon + 19 * M, r#""score":1"#);
+        r.ev("survey.ces", mon + 18 * M - 1, r#""score":1"#);
+        assert_eq!(live(&mut r).get("support_sla_at_risk", &fr), None);
+        // Elapsed ≥ 0.8 of the target (SPEC §4): at risk on reaching it.
+        r.ev("survey.ces", mon + 18 * M, r#""score":1"#);
         assert_eq!(live(&mut r).v("support_sla_at_risk", &fr), 1.0);
         // Deadline Monday 09:30 Berlin (08:30Z): at the deadline, not yet breached.
         r.ev("survey.ces", mon + 30 * M, r#""score":1"#);

@@ -165,7 +165,7 @@ pub struct DueClock {
     pub channel: &'static str,
     /// Event time of the deadline, ms.
     pub due_ms: i64,
-    /// Past the policy's `warn_fraction` of its target.
+    /// At or past the policy's `warn_fraction` of its target.
     pub at_risk: bool,
 }
 

@@ -47,9 +47,11 @@ where possible, otherwise stated):
       observation uses a business calendar, whether or not that policy has a
       target for that clock (SPEC §4 "its first response, reply and
       resolution observations also go to ...").
-  R4  timers fire when the event clock *passes* them (due < clock); a
-      completing event exactly at the deadline is met. The scenario puts no
-      other event exactly on an at-risk instant or deadline.
+  R4  a deadline fires when the event clock *passes* it (due < clock); a
+      completing event exactly at the deadline is met. A clock is at risk
+      once the event clock reaches its at-risk instant (SPEC §4: elapsed >=
+      warn_fraction of the target). The scenario puts no other event exactly
+      on an at-risk instant or deadline.
   R5  a breach is windowed at its deadline when that pane is still open (the
       deadline is not behind the watermark when the breach fires); the
       scenario makes every breach in the last 24 h fire within the lateness.
@@ -901,13 +903,14 @@ class Model:
         c.deadline = reach(c.cal, c.segs, c.target)
 
     def fire(self, upto):
-        """Timers due strictly before `upto` fire, in due order (R4)."""
+        """Deadlines due strictly before `upto` fire, at-risk instants at or
+        before it, in due order (R4)."""
         while True:
             best = None
             for c in self.clocks:
                 if c.stopped or c.verdict is not None or c.target is None:
                     continue
-                if not c.at_risk and c.risk_at is not None and c.risk_at < upto:
+                if not c.at_risk and c.risk_at is not None and c.risk_at <= upto:
                     cand = (c.risk_at, 0, id(c), c)
                 elif c.deadline is not None and c.deadline < upto:
                     cand = (c.deadline, 1, id(c), c)
