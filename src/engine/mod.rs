@@ -571,12 +571,14 @@ impl Engine {
         let key = dims(ch, Priority::Low, q);
         self.observe(HistId::Handle, key, ms, ex);
         self.win_observe(ts, DurMetric::Handle, ch, q, ms);
-        if self.settings.cost_per_ms > 0.0 {
+        if self.settings.cost_per_hour > 0.0 {
+            // One rounding, as SPEC's seconds × per_agent_hour / 3600 has:
+            // 120 s at 36 an hour is 1.2, not 1.2000000000000002.
             bump!(
                 self.state.metrics,
                 handle_cost,
                 key,
-                ms as f64 * self.settings.cost_per_ms
+                ms as f64 * self.settings.cost_per_hour / 3_600_000.0
             );
         }
     }

@@ -1278,6 +1278,22 @@ fn ticket_handle_time_and_cost() {
     assert_eq!(m.v("support_handle_seconds_sum", &email_billing), 900.0);
     // 900 s × 36 / 3600 = 9.
     assert_eq!(m.v("support_handle_cost_total", &email_billing), 9.0);
+    // 120 s × 36 / 3600 = 1.2, rounded once (SPEC's formula), so the
+    // exposition reads 1.2.
+    r.ev(
+        "ticket.created",
+        0,
+        r#""ticket_id":"T3","customer_id":"C3","channel":"chat","queue":"sales""#,
+    );
+    r.ev(
+        "ticket.work_logged",
+        M,
+        r#""ticket_id":"T3","agent_id":"A1","seconds":120"#,
+    );
+    r.ev("ticket.resolved", H, r#""ticket_id":"T3""#);
+    let m = r.metrics();
+    let chat_sales = [("channel", "chat"), ("queue", "sales")];
+    assert_eq!(m.v("support_handle_cost_total", &chat_sales), 1.2);
 }
 
 #[test]
