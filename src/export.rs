@@ -13,7 +13,7 @@
 //! (`Exemplar` has no public constructor, so a prepared exemplar with its
 //! event-time timestamp cannot be handed to it). Going through it meant
 //! splicing exemplars into its text and rewriting that text as 0.0.4. The
-//! number formats are the same as its (shortest round-trip floats with a
+//! number formats are the same as its (round-trip floats from `dtoa`, with a
 //! `.0`, integers as written) and so is label escaping (`\\`, `\"`, `\n`).
 //! `tests/encoder_reference.rs` holds it to that: the OpenMetrics written
 //! here equals `prometheus-client`'s for the same snapshot, exemplars aside.
