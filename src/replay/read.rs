@@ -330,6 +330,10 @@ fn read_line_appended<R: BufRead>(
     let base = buf.len();
     let mut consumed = 0;
     let mut len = 0;
+    // The line's last byte: a `\r` before the newline ends the line (CRLF)
+    // and is not counted against the size limit.
+    let mut last = None;
+    let without_cr = |len: usize, last: Option<u8>| len - usize::from(last == Some(b'\r'));
     loop {
         let chunk = match r.fill_buf() {
             Ok(c) => c,
@@ -337,7 +341,7 @@ fn read_line_appended<R: BufRead>(
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
-            return Ok((consumed, len));
+            return Ok((consumed, without_cr(len, last)));
         }
         let (part, done) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], i + 1),
@@ -346,11 +350,14 @@ fn read_line_appended<R: BufRead>(
         let room = (max + 1).saturating_sub(buf.len() - base);
         buf.extend_from_slice(&part[..part.len().min(room)]);
         len += part.len();
+        if let Some(&b) = part.last() {
+            last = Some(b);
+        }
         let found = done > part.len();
         r.consume(done);
         consumed += done;
         if found {
-            return Ok((consumed, len));
+            return Ok((consumed, without_cr(len, last)));
         }
     }
 }
@@ -373,6 +380,19 @@ mod tests {
         assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (4, 4));
         assert_eq!(buf, b"last");
         assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn a_crlf_line_ending_is_not_counted_against_the_limit() {
+        // 8 bytes and CRLF, at a limit of 8: within it, as with LF alone.
+        let data = b"12345678\r\n12345678\n123456789\r\n1234567\r";
+        let mut r = BufReader::with_capacity(3, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (10, 8));
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (9, 8));
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (11, 9));
+        // The last line, without a newline: its `\r` ends it all the same.
+        assert_eq!(read_line_capped(&mut r, &mut buf, 8).unwrap(), (8, 7));
     }
 
     #[test]
