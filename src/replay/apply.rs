@@ -234,6 +234,8 @@ fn add_batch_family(snap: &mut Snapshot, batch: HistValue) {
 /// One dead-letter record, a JSON line. `raw` holds at most the first
 /// `limits.max_event_bytes` of an oversize line (cut at a character
 /// boundary), marked `"truncated": true` with the line's `size` in bytes.
+/// A line that is not UTF-8 has U+FFFD in `raw` for its bad bytes, and its
+/// bytes as they were in `raw_base64`.
 fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String {
     let mut rec = serde_json::json!({
         "line": line,
@@ -251,6 +253,13 @@ fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String 
         _ => kept,
     };
     rec["raw"] = String::from_utf8_lossy(kept).into();
+    if std::str::from_utf8(kept).is_err() {
+        // `raw` replaced bytes that are not UTF-8; these are the line's own.
+        use base64::Engine;
+        rec["raw_base64"] = base64::engine::general_purpose::STANDARD
+            .encode(kept)
+            .into();
+    }
     if let Some(size) = size {
         rec["truncated"] = true.into();
         rec["size"] = size.into();
@@ -258,4 +267,30 @@ fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String 
     let mut s = rec.to_string();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dead_letter;
+    use crate::decode::decode;
+
+    #[test]
+    fn a_line_that_is_not_utf8_keeps_its_bytes_in_the_dead_letter() {
+        let line = b"{\"event_id\":\"e1\",\"comment\":\"\xff\xfe\"}";
+        let e = decode(line, 65_536).unwrap_err();
+        let rec: serde_json::Value = serde_json::from_str(&dead_letter(3, &e, line)).unwrap();
+        assert_eq!(rec["reason"], "invalid_json");
+        assert_eq!(
+            rec["raw"],
+            "{\"event_id\":\"e1\",\"comment\":\"\u{fffd}\u{fffd}\"}"
+        );
+        use base64::Engine;
+        let back = base64::engine::general_purpose::STANDARD
+            .decode(rec["raw_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(back, line);
+        // A UTF-8 line has no second copy.
+        let rec: serde_json::Value = serde_json::from_str(&dead_letter(4, &e, b"{oops")).unwrap();
+        assert!(rec.get("raw_base64").is_none());
+    }
 }
