@@ -119,7 +119,7 @@ metrics! {
     KPI_FORMULA_INFO = "support_kpi_formula_info", Gauge(First), "The vendor formula each KPI is computed with; always 1.";
     SLA_ACHIEVED = "support_sla_achieved", Counter, "SLA targets achieved: the target event came within the target.";
     SLA_BREACHES = "support_sla_breaches", Counter, "SLA targets breached, counted the moment the deadline passed.";
-    SLA_AT_RISK = "support_sla_at_risk", Gauge, "SLA clocks past the warn fraction of their target, not yet achieved or breached.";
+    SLA_AT_RISK = "support_sla_at_risk", Gauge, "SLA clocks at or past the warn fraction of their target, not yet achieved or breached.";
     SLA_ACTIVE_BREACHES = "support_sla_active_breaches", Gauge, "Breached SLA clocks still running.";
     FIRST_RESPONSE_BUSINESS = "support_first_response_business_seconds", Histogram, "First response time in the policy's business hours, seconds.";
     REPLY_BUSINESS = "support_reply_business_seconds", Histogram, "Reply time in the policy's business hours, seconds.";
