@@ -85,7 +85,7 @@ metrics! {
     REPLY = "support_reply_seconds", Histogram, "Each public agent reply minus the oldest unanswered customer message, seconds.";
     RESOLUTION = "support_resolution_seconds", Histogram, "First resolution minus creation, seconds.";
     FULL_RESOLUTION = "support_full_resolution_seconds", Histogram, "Re-resolution after a reopen minus creation, seconds.";
-    HANDLE = "support_handle_seconds", Histogram, "Handle time: ticket work logged at first resolution; call talk plus after-call work, seconds.";
+    HANDLE = "support_handle_seconds", Histogram, "Handle time: ticket work logged at first resolution; call talk (holds included) plus after-call work, seconds.";
     HOLD = "support_hold_seconds", Histogram, "Call hold time, observed with handle time, seconds.";
     CALLS_OFFERED = "support_calls_offered", Counter, "Calls offered (call.queued).";
     CALLS_ANSWERED = "support_calls_answered", Counter, "Calls answered.";

@@ -628,6 +628,7 @@ const CONFIG_KEYS: &[&str] = &[
     "kpi.service_level_threshold",
     "kpi.acw_timeout",
     "kpi.service_level_formula",
+    "kpi.abandonment_formula",
     "labels.max_queues",
     "labels.max_agents",
     "labels.queue_allow_list",

@@ -42,8 +42,8 @@ pub use kafka::{
 pub use labels::{LabelConfig, DEFAULT_MAX_SERIES};
 pub use load::Flags;
 pub use sections::{
-    AgentsConfig, CostConfig, HistogramConfig, KpiConfig, LimitsConfig, ServiceLevelFormula,
-    StateConfig, TimeConfig, WindowConfig, WindowLabel, DEFAULT_BUCKETS,
+    AbandonmentFormula, AgentsConfig, CostConfig, HistogramConfig, KpiConfig, LimitsConfig,
+    ServiceLevelFormula, StateConfig, TimeConfig, WindowConfig, WindowLabel, DEFAULT_BUCKETS,
 };
 pub use sla::{CalendarConfig, OneOrMany, PolicyMatch, SlaConfig, SlaPolicy};
 

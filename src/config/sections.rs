@@ -116,6 +116,49 @@ impl ServiceLevelFormula {
     }
 }
 
+/// Which vendor's abandonment-rate formula to use (SPEC §3, §7). The three
+/// platforms agree: every abandon, short ones included, over every call
+/// that left the queue; SPEC's default leaves short abandons out of both.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbandonmentFormula {
+    /// (abandoned − short abandons) / (answered + abandoned − short abandons).
+    #[default]
+    Default,
+    /// Contacts abandoned / contacts queued.
+    AmazonConnect,
+    /// Abandoned / offered (Abandon %).
+    Genesys,
+    /// Abandoned conversations / conversations including abandoned.
+    TwilioFlex,
+}
+
+impl AbandonmentFormula {
+    /// The `formula` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbandonmentFormula::Default => "default",
+            AbandonmentFormula::AmazonConnect => "amazon_connect",
+            AbandonmentFormula::Genesys => "genesys",
+            AbandonmentFormula::TwilioFlex => "twilio_flex",
+        }
+    }
+
+    /// Whether short abandons count (in both terms).
+    pub fn keeps_short_abandons(self) -> bool {
+        self != AbandonmentFormula::Default
+    }
+
+    /// The formula in words, for HELP texts.
+    pub fn definition(self) -> &'static str {
+        if self.keeps_short_abandons() {
+            "abandoned / (answered + abandoned)"
+        } else {
+            "(abandoned - short abandons) / (answered + abandoned - short abandons)"
+        }
+    }
+}
+
 /// KPI parameters.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -130,6 +173,8 @@ pub struct KpiConfig {
     pub acw_timeout: Dur,
     /// Service-level formula.
     pub service_level_formula: ServiceLevelFormula,
+    /// Abandonment-rate formula.
+    pub abandonment_formula: AbandonmentFormula,
 }
 
 impl Default for KpiConfig {
@@ -140,6 +185,7 @@ impl Default for KpiConfig {
             service_level_threshold: Dur::secs(20),
             acw_timeout: Dur::secs(600),
             service_level_formula: ServiceLevelFormula::Default,
+            abandonment_formula: AbandonmentFormula::Default,
         }
     }
 }

@@ -342,6 +342,7 @@ impl Engine {
         }
         out.windows = Some(WindowSet {
             formula: settings.sl_formula,
+            abandonment: settings.abandonment_formula,
             windows,
         });
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::sla::Policies;
 use super::{HistId, LabelCap, NHIST};
-use crate::config::{Config, ServiceLevelFormula, WindowLabel};
+use crate::config::{AbandonmentFormula, Config, ServiceLevelFormula, WindowLabel};
 
 /// Settings derived from the config, not part of the checkpointed state.
 #[derive(Clone, Debug)]
@@ -40,6 +40,7 @@ pub struct Settings {
     pub(super) agent_allow: Vec<String>,
     pub(super) policies: Policies,
     pub(super) sl_formula: ServiceLevelFormula,
+    pub(super) abandonment_formula: AbandonmentFormula,
     /// `agents.per_agent_metrics`.
     pub(super) per_agent: bool,
     /// Whether SLA state changes are recorded for the driver
@@ -101,6 +102,7 @@ impl Settings {
             agent_allow: c.labels.agent_allow_list.clone(),
             policies,
             sl_formula: c.kpi.service_level_formula,
+            abandonment_formula: c.kpi.abandonment_formula,
             per_agent: c.agents.per_agent_metrics,
             record_sla_events: false,
         }

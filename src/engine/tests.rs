@@ -1922,6 +1922,40 @@ fn service_level_formula_variants() {
     }
 }
 
+#[test]
+fn abandonment_formula_variants() {
+    // Answered after 15 s and 25 s; abandoned after 3 s (short) and 40 s.
+    let expect = [
+        ("default", 1.0 / 3.0),  // (2 − 1) / (2 + 2 − 1)
+        ("amazon_connect", 0.5), // 2 / (2 + 2): every abandon, every call queued
+        ("genesys", 0.5),        // 2 / (2 + 2): Abandon % = abandoned / offered
+        ("twilio_flex", 0.5),    // 2 / (2 + 2): abandoned / conversations
+    ];
+    for (formula, want) in expect {
+        let mut r = Run::cfg(&format!("[kpi]\nabandonment_formula = \"{formula}\"\n"));
+        for (k, end, ty) in [
+            ("K1", 15, "call.answered"),
+            ("K2", 25, "call.answered"),
+            ("K3", 3, "call.abandoned"),
+            ("K4", 40, "call.abandoned"),
+        ] {
+            queued(&mut r, k, 0);
+            r.ev(ty, end * S, &format!(r#""call_id":"{k}","agent_id":"A1""#));
+        }
+        let m = r.metrics();
+        let ratio = |kpi| m.v("support_window_ratio", &[("kpi", kpi), ("window", "5m")]);
+        assert_eq!(ratio("abandonment"), want, "{formula}");
+        // The service level keeps its own (default) formula.
+        assert_eq!(ratio("service_level"), 1.0 / 3.0, "{formula}");
+        let info = |kpi, f| m.get("support_kpi_formula_info", &[("kpi", kpi), ("formula", f)]);
+        assert_eq!(info("abandonment", formula), Some(1.0));
+        assert_eq!(info("service_level", "default"), Some(1.0));
+        // The counters do not depend on the formula.
+        assert_eq!(m.sum("support_calls_abandoned_total", &[]), 2.0);
+        assert_eq!(m.sum("support_calls_short_abandoned_total", &[]), 1.0);
+    }
+}
+
 /// Issue 10, defect 3: one event at year 2200 moved the event clock there, so
 /// every later event was late, every SLA breached and agents accrued 1.3e11 s.
 #[test]
@@ -2303,9 +2337,14 @@ fn series_budget_moves_new_combinations_to_other() {
     let m = r.metrics();
     let support =
         m.0.keys()
-            .filter(|k| k.starts_with("support_") && !k.starts_with("support_window"))
+            .filter(|k| {
+                k.starts_with("support_")
+                    && !k.starts_with("support_window")
+                    && !k.starts_with("support_kpi_formula_info")
+            })
             .count();
-    // 40 in budget, plus the `other` combinations of the closed labels.
+    // 40 in budget, plus the `other` combinations of the closed labels (the
+    // formula info series are fixed, one per formula, and not counted).
     assert!(support <= 40 + 4, "{support} series");
     assert_eq!(m.sum("support_tickets_created_total", &[]), 50.0);
     assert!(m.sum("support_tickets_created_total", &[("queue", "other")]) > 0.0);

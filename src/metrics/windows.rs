@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Family, LabelValue, Labels, MetricDef, Snapshot, Value};
-use crate::config::ServiceLevelFormula;
+use crate::config::{AbandonmentFormula, ServiceLevelFormula};
 use crate::names;
 
 /// Quantiles exported for window durations.
@@ -148,11 +148,14 @@ impl WindowData {
     }
 }
 
-/// The windows of a snapshot and the formula of their service level.
+/// The windows of a snapshot and the formulas of their service level and
+/// abandonment.
 #[derive(Clone, Debug)]
 pub struct WindowSet {
     /// Service-level formula of the ratio.
     pub formula: ServiceLevelFormula,
+    /// Abandonment formula of the ratio.
+    pub abandonment: AbandonmentFormula,
     /// Windows in configured order.
     pub windows: Vec<WindowData>,
 }
@@ -215,14 +218,16 @@ pub fn render(set: &WindowSet) -> Vec<Family> {
     let mut series = WindowSeries::default();
     for win in &set.windows {
         durations(win, &mut series);
-        ratios(win, set.formula, &mut series);
+        ratios(win, set.formula, set.abandonment, &mut series);
         surveys(win, &mut series);
     }
     let ratio_help = format!(
-        "{} service_level: {} ({}).",
+        "{} service_level: {} ({}). abandonment: {} ({}).",
         names::WINDOW_RATIO.help,
         set.formula.definition(),
-        set.formula.as_str()
+        set.formula.as_str(),
+        set.abandonment.definition(),
+        set.abandonment.as_str()
     );
     let mut out = Snapshot::default();
     let lists = [
@@ -245,10 +250,18 @@ pub fn render(set: &WindowSet) -> Vec<Family> {
             }
         }
     }
-    out.family(names::KPI_FORMULA_INFO).push(
+    let mut info = out.family(names::KPI_FORMULA_INFO);
+    info.push(
         vec![
             ("kpi", label("service_level")),
             ("formula", label(set.formula.as_str())),
+        ],
+        Value::Int(1),
+    );
+    info.push(
+        vec![
+            ("kpi", label("abandonment")),
+            ("formula", label(set.abandonment.as_str())),
         ],
         Value::Int(1),
     );
@@ -293,7 +306,12 @@ fn durations(win: &WindowData, out: &mut WindowSeries) {
 }
 
 /// The KPI ratios and their denominators.
-fn ratios(win: &WindowData, formula: ServiceLevelFormula, out: &mut WindowSeries) {
+fn ratios(
+    win: &WindowData,
+    formula: ServiceLevelFormula,
+    abandonment: AbandonmentFormula,
+    out: &mut WindowSeries,
+) {
     use WindowCount as W;
     let window = || Cow::Owned(win.name.clone());
     let c = |k: WindowCount| win.count(k);
@@ -323,7 +341,11 @@ fn ratios(win: &WindowData, formula: ServiceLevelFormula, out: &mut WindowSeries
         ("reopen", c(W::Reopens), c(W::FirstResolutions)),
         ("resolution", c(W::FirstResolutions), c(W::TicketsCreated)),
         ("repeat_contact", c(W::Repeats), c(W::Contacts)),
-        ("abandonment", kept_abandons, offered_sl),
+        if abandonment.keeps_short_abandons() {
+            ("abandonment", c(W::Abandoned), left_queue)
+        } else {
+            ("abandonment", kept_abandons, offered_sl)
+        },
         ("service_level", sl_num, sl_den),
         ("csat", c(W::CsatPositive), c(W::CsatResponses)),
         ("sla_first_response", fr_met, fr_all),

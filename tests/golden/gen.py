@@ -1796,8 +1796,10 @@ def exposition(m):
         out.append(line("support_customers_active", [], len(m.active)))
     for k, v in KPI_TARGETS.items():
         out.append(line("support_kpi_target", [("kpi", k)], float(v)))
-    # SPEC §7: no formula configured means the default service-level formula.
+    # SPEC §7: no formula configured means the default service-level and
+    # abandonment formulas.
     out.append(line("support_kpi_formula_info", [("kpi", "service_level"), ("formula", "default")], 1))
+    out.append(line("support_kpi_formula_info", [("kpi", "abandonment"), ("formula", "default")], 1))
     # SPEC §2: the event clock is the largest ts seen; the watermark trails it
     # by the allowed lateness. Replay flushes windows and timers "to the last
     # event time" (SPEC §6), so neither moves at the end of input.

@@ -1366,6 +1366,7 @@ def exposition(m):
     for k, v in KPI_TARGETS:
         out.append(line("support_kpi_target", [("kpi", k)], float(v)))
     out.append(line("support_kpi_formula_info", [("kpi", "service_level"), ("formula", "default")], 1))
+    out.append(line("support_kpi_formula_info", [("kpi", "abandonment"), ("formula", "default")], 1))
 
     for wname, w_ms in WINDOWS:
         cnt, durs = m.window(w_ms)
