@@ -154,6 +154,7 @@ fn dedup_memory(cfg: &Config, rt: &tokio::runtime::Runtime, broker: Option<&str>
         writer: "bench".into(),
         wall_ms: 0,
         last_event_wall_ms: None,
+        shape: None,
     };
     let mut e = Engine::new(cfg);
     let ids = SEGMENTS * PER_SEGMENT;
@@ -395,6 +396,7 @@ fn main() {
         writer: "bench".into(),
         wall_ms: 0,
         last_event_wall_ms: None,
+        shape: None,
     };
 
     // Size, encode, decode.

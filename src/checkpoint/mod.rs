@@ -43,7 +43,7 @@ pub use log::{decode_restored, DedupLog, RestoredLog, SegmentRef};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::{FrozenState, Mirror, State, StateChanges};
+use crate::engine::{FrozenState, Mirror, State, StateChanges, StateShape};
 
 /// The version of the chunk, manifest and state encoding written by
 /// default. 2: two more decode-error reasons (`future_timestamp`,
@@ -129,6 +129,11 @@ pub struct Meta {
     pub wall_ms: i64,
     /// Wall time of the last applied event (the idle-clock rule survives restarts).
     pub last_event_wall_ms: Option<i64>,
+    /// The histogram bounds and SLA policies the state is laid out by
+    /// (`None` in checkpoints written before it was: taken as the
+    /// restoring config's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<StateShape>,
 }
 
 /// Where one chunk of a checkpoint is, and what it holds.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::config::Config;
 use crate::decode::decode;
-use crate::engine::{DedupCopy, Engine, Mirror};
+use crate::engine::{DedupCopy, Engine, Mirror, StateShape};
 use crate::export::prometheus_text;
 use crate::simulate::{SimConfig, Simulator};
 
@@ -215,6 +215,90 @@ fn a_timer_left_behind_steps_no_clock() {
     );
 }
 
+/// A restart under a changed config: buckets are matched by bound and SLA
+/// history by policy name, not by position (before, a 45 s answer target
+/// replaced by 90 s read the `le="60"` bucket from the old `le="45"`, and
+/// policy `a`'s counters came back as policy `b`'s).
+#[test]
+fn a_restart_under_another_config_maps_buckets_by_bound_and_policies_by_name() {
+    let before = Config::parse(
+        "[[sla.policies]]\nname = \"a\"\nmatch = { queue = [\"qa\"] }\nanswer = \"45s\"\n\
+         [[sla.policies]]\nname = \"b\"\nanswer = \"20s\"\n",
+    )
+    .unwrap();
+    // `b` first, `a` answered in 90 s, and a policy `c` that was not there.
+    let after = Config::parse(
+        "[[sla.policies]]\nname = \"b\"\nmatch = { queue = [\"qb\"] }\nanswer = \"20s\"\n\
+         [[sla.policies]]\nname = \"a\"\nmatch = { queue = [\"qa\"] }\nanswer = \"90s\"\n\
+         [[sla.policies]]\nname = \"c\"\nanswer = \"1h\"\n",
+    )
+    .unwrap();
+    const T0: i64 = 1_795_000_000_000;
+    let mut lines = Vec::new();
+    // Calls of queue qa answered after 10, 50 and 100 s; one of qb after 30 s.
+    for (i, (q, wait)) in [("qa", 10), ("qa", 50), ("qa", 100), ("qb", 30)]
+        .iter()
+        .enumerate()
+    {
+        let at = T0 + i as i64 * 1_000;
+        lines.push(format!(
+            r#"{{"event_id":"q{i}","type":"call.queued","ts":{at},"call_id":"K{i}","customer_id":"c{i}","queue":"{q}"}}"#
+        ));
+        lines.push(format!(
+            r#"{{"event_id":"a{i}","type":"call.answered","ts":{},"call_id":"K{i}","agent_id":"x"}}"#,
+            at + wait * 1_000
+        ));
+    }
+    let mut order: Vec<&str> = lines.iter().map(String::as_str).collect();
+    order.sort_by_key(|l| {
+        l.split("\"ts\":").nth(1).unwrap()[..13]
+            .parse::<i64>()
+            .unwrap()
+    });
+    let mut engine = Engine::new(&before);
+    apply(&mut engine, &order);
+    let back = decode_state(&encode_state(engine.state()).unwrap()).unwrap();
+    let shape = StateShape::of(&before);
+    let mut again = Engine::from_checkpoint(&after, back, Some(&shape));
+    let text = metrics(&mut again);
+    let line =
+        |prefix: &str| -> Vec<&str> { text.lines().filter(|l| l.starts_with(prefix)).collect() };
+    let qa = line(r#"support_answer_wait_seconds_bucket{le="#);
+    let qa: Vec<&str> = qa
+        .into_iter()
+        .filter(|l| l.contains(r#"queue="qa""#))
+        .collect();
+    let bucket = |le: &str| {
+        let want = format!(r#"le="{le}","#);
+        let found: Vec<&&str> = qa.iter().filter(|l| l.contains(&want)).collect();
+        assert_eq!(found.len(), 1, "{le}: {qa:?}");
+        found[0].rsplit(' ').next().unwrap().to_string()
+    };
+    // Cumulative counts at every new bound: 10 s and 50 s are within 60 s
+    // and 90 s; 100 s within 120 s.
+    assert_eq!(bucket("60.0"), "2");
+    assert_eq!(bucket("90.0"), "2");
+    assert_eq!(bucket("120.0"), "3");
+    assert_eq!(bucket("+Inf"), "3");
+    assert!(qa.iter().all(|l| !l.contains(r#"le="45.0""#)), "{qa:?}");
+    // Policy a's history stays a's, b's stays b's; c has none.
+    let count = |family: &str, p: &str, q: &str| {
+        let want =
+            format!(r#"{family}{{sla="answer",policy="{p}",priority="normal",queue="{q}"}} "#);
+        text.lines()
+            .find(|l| l.starts_with(&want))
+            .map(|l| l[want.len()..].to_string())
+    };
+    // Under `a` (45 s): 10 s met, 50 s and 100 s breached; under `b` (20 s): 30 s breached.
+    let achieved = |p, q| count("support_sla_achieved_total", p, q);
+    let breaches = |p, q| count("support_sla_breaches_total", p, q);
+    assert_eq!(achieved("a", "qa").as_deref(), Some("1"));
+    assert_eq!(breaches("a", "qa").as_deref(), Some("2"));
+    assert_eq!(breaches("b", "qb").as_deref(), Some("1"));
+    assert!(!text.contains(r#"policy="c""#), "{text}");
+    assert!(!text.contains(r#"policy="""#), "{text}");
+}
+
 fn simulated(n: usize, sim: SimConfig) -> Vec<String> {
     Simulator::new(sim).take(n).map(|e| e.json).collect()
 }
@@ -313,6 +397,7 @@ fn meta(generation: u64) -> Meta {
         writer: "host-a".into(),
         wall_ms: 1_794_816_000_000,
         last_event_wall_ms: Some(1_794_815_999_000),
+        shape: None,
     }
 }
 

@@ -49,6 +49,8 @@ mod per_agent;
 mod probe;
 pub use probe::prefetch_value;
 mod quad_heap;
+mod reshape;
+pub use reshape::StateShape;
 mod state;
 mod table;
 mod thin_id;

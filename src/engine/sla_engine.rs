@@ -19,7 +19,7 @@ use super::table::{hash_id, Table};
 use super::window::{WindowCount, Windows};
 use super::{LabelId, Settings, State, MAX_BREACH_RECORDS, MAX_SLA_EVENTS};
 use crate::calendar::Hours;
-use crate::event::Priority;
+use crate::event::{Channel, Priority};
 
 static ALWAYS: Hours = Hours::Always;
 
@@ -191,6 +191,21 @@ impl SlaContext<'_> {
         } else {
             just_before(self.warn_at(e, i))
         }
+    }
+
+    /// The policy the list chooses for these labels.
+    pub(super) fn choose(&self, ch: Channel, pr: Priority, q: LabelId) -> u8 {
+        self.policies.choose(ch, pr, q)
+    }
+
+    /// The at-risk gauge of `key`.
+    pub(super) fn gauge_at_risk(&mut self, key: u64) -> &mut i64 {
+        self.metrics.sla_at_risk.entry(key).or_default()
+    }
+
+    /// The active-breach gauge of `key`.
+    pub(super) fn gauge_active(&mut self, key: u64) -> &mut i64 {
+        self.metrics.sla_active.entry(key).or_default()
     }
 
     pub(super) fn key<E: Clocked>(e: &E, i: usize) -> u64 {

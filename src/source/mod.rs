@@ -59,7 +59,7 @@ use tracing::{error, info, warn};
 use crate::checkpoint::decode_chain;
 use crate::checkpoint::kafka::Changelog;
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, StateShape};
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::{self, Quiet};
 use worker::{Batch, BatchPool, Control, Env, IdleClock, Item, Parked, Start};
@@ -275,6 +275,7 @@ async fn open_env(
         changelog,
         sla_events,
         writer: Arc::new(instance_name()),
+        shape: Arc::new(StateShape::of(cfg)),
         batches: consumer.context().batches.clone(),
     })
 }

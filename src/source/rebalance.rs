@@ -503,7 +503,7 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
     };
     match decode_chain(&r.earlier, &bytes, r.dedup.as_ref()) {
         Ok(st) => {
-            let mut engine = Engine::from_state(cfg, st);
+            let mut engine = Engine::from_checkpoint(cfg, st, meta.shape.as_ref());
             if changelog.format_version() >= 7 {
                 // Its next checkpoint may hold the changes since this one.
                 engine.state_mut().track_changes();

@@ -17,7 +17,7 @@ use crate::checkpoint::kafka::Changelog;
 use crate::checkpoint::{encode_frozen_into, CheckpointError, Meta};
 use crate::config::Config;
 use crate::decode::{decode, DecodeError};
-use crate::engine::{Engine, EventKeys, FrozenState};
+use crate::engine::{Engine, EventKeys, FrozenState, StateShape};
 use crate::event::Event;
 use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;
@@ -175,6 +175,9 @@ pub(super) struct Env {
     pub sla_events: Option<Arc<SlaSink>>,
     /// This instance, as named in the checkpoints it writes.
     pub writer: Arc<String>,
+    /// The layout of the states this config keeps, written with each
+    /// checkpoint.
+    pub shape: Arc<StateShape>,
     /// Where applied batches go back to the consumer thread.
     pub batches: Arc<BatchPool>,
 }
@@ -690,6 +693,7 @@ mod tests {
             writer: "w".into(),
             wall_ms,
             last_event_wall_ms,
+            shape: None,
         }
     }
 

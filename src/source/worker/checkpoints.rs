@@ -158,6 +158,7 @@ impl Worker {
             writer: self.env.writer.as_ref().clone(),
             wall_ms: wall_ms(),
             last_event_wall_ms: Some(self.idle.wall_ms),
+            shape: Some(self.env.shape.as_ref().clone()),
         }
     }
 
