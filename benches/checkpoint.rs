@@ -155,6 +155,7 @@ fn dedup_memory(cfg: &Config, rt: &tokio::runtime::Runtime, broker: Option<&str>
         wall_ms: 0,
         last_event_wall_ms: None,
         shape: None,
+        group: None,
     };
     let mut e = Engine::new(cfg);
     let ids = SEGMENTS * PER_SEGMENT;
@@ -397,6 +398,7 @@ fn main() {
         wall_ms: 0,
         last_event_wall_ms: None,
         shape: None,
+        group: None,
     };
 
     // Size, encode, decode.

@@ -49,6 +49,7 @@ fn meta(cfg: &Config, partition: i32, generation: u64) -> Meta {
         wall_ms: 1_794_816_000_000 + generation as i64,
         last_event_wall_ms: Some(1_794_815_000_000),
         shape: None,
+        group: None,
     }
 }
 

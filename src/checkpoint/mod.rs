@@ -134,6 +134,10 @@ pub struct Meta {
     /// restoring config's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<StateShape>,
+    /// The consumer group of the instance that wrote it (`None` in
+    /// checkpoints written before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// Where one chunk of a checkpoint is, and what it holds.

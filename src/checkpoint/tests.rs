@@ -398,6 +398,7 @@ fn meta(generation: u64) -> Meta {
         wall_ms: 1_794_816_000_000,
         last_event_wall_ms: Some(1_794_815_999_000),
         shape: None,
+        group: Some("frontline".into()),
     }
 }
 
@@ -457,6 +458,29 @@ fn chunks_and_manifest_round_trip() {
         [10, 11, 13]
     );
     assert_eq!(assemble(&back, &refs(&framed)).unwrap(), state);
+}
+
+/// A manifest names the state's shape and the writer's group; one from
+/// before they were written reads as naming neither.
+#[test]
+fn a_manifest_carries_the_shape_and_group_and_reads_without_them() {
+    let cfg = Config::parse("[[sla.policies]]\nname = \"p\"\nanswer = \"45s\"\n").unwrap();
+    let (_, mut m, _) = checkpoint();
+    m.meta.shape = Some(StateShape::of(&cfg));
+    let back = decode_manifest(&encode_manifest(FORMAT_VERSION, &m).unwrap()).unwrap();
+    assert_eq!(back, m);
+    let shape = back.meta.shape.unwrap();
+    assert_eq!(shape.policies, ["p"]);
+    assert!(shape.bounds["support_answer_wait_seconds"].contains(&45.0));
+    assert_eq!(back.meta.group.as_deref(), Some("frontline"));
+    // The same manifest as an earlier build wrote it.
+    let mut old = serde_json::to_value(&m).unwrap();
+    let meta = old["meta"].as_object_mut().unwrap();
+    meta.remove("shape");
+    meta.remove("group");
+    let body = serde_json::to_vec(&old).unwrap();
+    let back = decode_manifest(&super::frame(MANIFEST_MAGIC, 7, &body)).unwrap();
+    assert_eq!((back.meta.shape, back.meta.group), (None, None));
 }
 
 #[test]

@@ -501,6 +501,14 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
         }
         return None;
     };
+    let group = cfg.kafka.client.get("group.id");
+    if let Some(theirs) = meta.group.as_ref().filter(|g| Some(*g) != group) {
+        // Restored all the same: a group renamed keeps its state. Two
+        // groups writing one changelog topic overwrite each other's.
+        warn!(topic = %tp.0, partition = tp.1, checkpoint_group = %theirs,
+              group = group.map_or("", String::as_str),
+              "restoring a checkpoint another consumer group wrote: if it is another deployment, give each its own checkpoint.topic");
+    }
     match decode_chain(&r.earlier, &bytes, r.dedup.as_ref()) {
         Ok(st) => {
             let mut engine = Engine::from_checkpoint(cfg, st, meta.shape.as_ref());

@@ -694,6 +694,7 @@ mod tests {
             wall_ms,
             last_event_wall_ms,
             shape: None,
+            group: None,
         }
     }
 

@@ -159,6 +159,7 @@ impl Worker {
             wall_ms: wall_ms(),
             last_event_wall_ms: Some(self.idle.wall_ms),
             shape: Some(self.env.shape.as_ref().clone()),
+            group: self.env.cfg.kafka.client.get("group.id").cloned(),
         }
     }
 
