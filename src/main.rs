@@ -131,7 +131,7 @@ struct SimulateArgs {
     /// Seed of the simulation (same seed, same events).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Event time of the start: RFC 3339, or `now`.
+    /// Event time of the start: RFC 3339, `now`, or `now-DURATION` (e.g. `now-30d`).
     #[arg(long, default_value = "2026-11-16T08:00:00Z")]
     start: String,
     /// Simulated time to cover, e.g. `8h`, `1d`.
@@ -149,7 +149,7 @@ struct SimulateArgs {
     /// Topic to produce to.
     #[arg(long, default_value = "support-events")]
     topic: String,
-    /// Simulated seconds per wall second (0: as fast as possible; the default to Kafka is 1, real time).
+    /// Simulated seconds per wall second (0: as fast as possible; the default to Kafka is 1, real time). To Kafka, an event is never sent before the wall clock reaches its time.
     #[arg(long)]
     speed: Option<f64>,
     /// At most this many events per second (0: no cap).
@@ -232,8 +232,13 @@ fn error_text(e: &anyhow::Error) -> String {
 }
 
 fn sim_config(seed: u64, start: &str, peak: f64, agents: usize) -> Result<SimConfig, String> {
+    let now = || jiff::Timestamp::now().as_millisecond();
     let start_ms = if start == "now" {
-        jiff::Timestamp::now().as_millisecond()
+        now()
+    } else if let Some(ago) = start.strip_prefix("now-") {
+        // `now-1d`: a start in the past relative to the wall clock.
+        let d: frontline::config::Dur = ago.parse().map_err(|e| format!("--start: {e}"))?;
+        now() - d.ms()
     } else {
         frontline::decode::parse_rfc3339(start).map_err(|e| format!("--start: {e}"))?
     };
@@ -648,10 +653,12 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         simulate_stdout(sim, end);
         return ExitCode::SUCCESS;
     };
+    // frontline rejects events ahead of the wall clock (SPEC §2): a
+    // simulation that reaches the present goes on in real time.
     let pace = Pace {
         speed: args.speed.unwrap_or(1.0),
         rate: args.rate,
-        not_ahead_of_wall_clock: false,
+        not_ahead_of_wall_clock: true,
     };
     let topic = args.topic;
     let produced = block_on(async {
@@ -697,6 +704,17 @@ mod tests {
             Command::Run(a) => a,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_simulation_starts_at_a_time_now_or_a_duration_ago() {
+        let at = |s: &str| sim_config(1, s, 240.0, 48).map(|c| c.start_ms);
+        assert_eq!(at("2026-11-16T08:00:00Z"), Ok(1_794_816_000_000));
+        let now = jiff::Timestamp::now().as_millisecond();
+        let ago = at("now-30d").unwrap();
+        assert!((now - 30 * 86_400_000 - ago).abs() < 60_000, "{ago}");
+        assert!(at("now").unwrap() >= now);
+        assert!(at("now-5x").unwrap_err().contains("--start"));
     }
 
     /// Defect: `run`'s flags were spliced into TOML text
