@@ -546,3 +546,56 @@ fn a_partition_without_a_checkpoint_starts_at_the_committed_offset_else_at_the_r
         || h.sum("frontline_events_total") == 1000.0,
     );
 }
+
+/// Defect: a breach the idle clock fired on a quiet partition was never
+/// checkpointed (the idle clock was not a reason to), so every restart
+/// restored the state before it and logged the same breach again.
+#[test]
+fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
+    let topic = unique("quietbreach");
+    create_topic(&topic, 1);
+    let group = unique("g");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sla.toml");
+    std::fs::write(
+        &cfg,
+        "[[sla.policies]]\nname = \"p\"\nfirst_response = \"3s\"\n",
+    )
+    .unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let created = format!(
+        r#"{{"event_id":"qb-1","type":"ticket.created","ts":{},"ticket_id":"T1","customer_id":"c1"}}"#,
+        now - 1_000
+    );
+    kcat_produce(&topic, &[created], None);
+    let mut launch = Launch::new(&topic, &group);
+    launch.port = Some(free_port());
+    launch.args = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--set",
+        "time.idle_timeout=\"2s\"",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut f = Frontline::launch(&launch);
+    // Quiet after the creation: the idle clock passes the 3 s deadline.
+    wait_until(
+        Duration::from_secs(30),
+        "the breach fires on the idle clock",
+        || f.sum("support_sla_breaches_total") == 1.0,
+    );
+    // A checkpoint interval (1 s here) for it to be written, then a stop.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(f.terminate(Duration::from_secs(10)).is_some());
+    let g = Frontline::launch(&launch);
+    wait_until(Duration::from_secs(30), "the state is restored", || {
+        g.sum("support_tickets_created_total") == 1.0
+    });
+    // Past another idle timeout: a state from before the breach would have
+    // fired it again by now.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(g.sum("support_sla_breaches_total"), 1.0);
+    let lines = g.log_text().matches("SLA breached").count();
+    assert_eq!(lines, 1, "{}", g.log_text());
+}

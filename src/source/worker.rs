@@ -471,8 +471,9 @@ impl Worker {
         let idle_ms = self.env.cfg.time.idle_timeout.ms();
         if let Some(c) = self.idle.event_clock {
             let quiet = wall_ms() - self.idle.wall_ms;
-            // Not a reason to checkpoint: a restored partition recomputes the
-            // same clock from the last event's time and wall time.
+            // Not of itself a reason to checkpoint: a restored partition
+            // recomputes the same clock from the last event's time and wall
+            // time (a breach it fires is, below).
             if quiet >= idle_ms && self.engine.clock().is_some_and(|now| now < c + quiet) {
                 self.engine.advance_clock(c + quiet);
                 if let Some(o) = self.next_offset {
@@ -485,6 +486,11 @@ impl Worker {
         // are few (about 5 ms of work per tick at most).
         self.engine.advance_moves(IDLE_MOVES);
         let (breaches, dropped) = self.engine.drain_breaches();
+        if !breaches.is_empty() {
+            // A breach the idle clock fired is logged once: checkpointed,
+            // a restart does not fire (and log) it again.
+            self.dirty_since_ms.get_or_insert(wall_ms());
+        }
         self.breach_log.log(&breaches, dropped);
         self.publish();
         if self.env.changelog.is_some() || self.env.sla_events.is_some() {
