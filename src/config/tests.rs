@@ -479,3 +479,29 @@ fn bucket_bounds_fall_back_to_default() {
     assert_eq!(c.histograms.bounds("reply"), vec![5.0, 60.0]);
     assert_eq!(c.histograms.bounds("handle"), DEFAULT_BUCKETS.to_vec());
 }
+
+#[test]
+fn topic_names_kafka_refuses_are_config_errors_naming_the_key() {
+    let key = |toml: &str| match Config::parse(toml) {
+        Err(ConfigError::Invalid { key, .. }) => key,
+        other => panic!("{toml}: {other:?}"),
+    };
+    assert_eq!(key("[kafka]\ntopic = \"bad topic!\"\n"), "kafka.topic");
+    assert_eq!(
+        key("[kafka]\ndead_letter_topic = \"bad topic!\"\n"),
+        "kafka.dead_letter_topic"
+    );
+    assert_eq!(key("[checkpoint]\ntopic = \"..\"\n"), "checkpoint.topic");
+    assert_eq!(key("[sla_events]\ntopic = \"a/b\"\n"), "sla_events.topic");
+    // 249 characters is a name; with `.frontline-state` after it, it is not.
+    let long = "t".repeat(249);
+    assert_eq!(
+        key(&format!("[kafka]\ntopic = \"{long}\"\n")),
+        "kafka.topic"
+    );
+    let ok = format!(
+        "[kafka]\ntopic = \"{long}\"\ndead_letter_topic = \"d\"\n[checkpoint]\ntopic = \"c\"\n"
+    );
+    Config::parse(&ok).unwrap();
+    Config::parse("[kafka]\ntopic = [\"support.events_v2-x\", \"b\"]\n").unwrap();
+}

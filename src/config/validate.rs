@@ -261,6 +261,26 @@ impl Config {
                 format!("at most {MAX_LIST} topics"),
             ));
         }
+        for t in &self.kafka.topics {
+            topic_name("kafka.topic", t)?;
+        }
+        // The names derived from the first topic must be legal too.
+        let first = &self.kafka.topics[0];
+        if self.kafka.dead_letter_topic.is_none() {
+            topic_name("kafka.topic", &format!("{first}.dlq"))?;
+        }
+        if self.checkpoint.topic.is_none() {
+            topic_name("kafka.topic", &format!("{first}.frontline-state"))?;
+        }
+        if let Some(t) = &self.kafka.dead_letter_topic {
+            topic_name("kafka.dead_letter_topic", t)?;
+        }
+        if let Some(t) = &self.checkpoint.topic {
+            topic_name("checkpoint.topic", t)?;
+        }
+        if let Some(t) = &self.sla_events.topic {
+            topic_name("sla_events.topic", t)?;
+        }
         Ok(())
     }
 
@@ -315,4 +335,25 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A name Kafka takes for a topic: 1 to 249 of `a-z A-Z 0-9 . _ -`, not
+/// `.` or `..` (a bad one failed only once frontline ran, or, as the
+/// dead-letter topic, stalled every partition at the first bad message).
+fn topic_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty()
+        || name.len() > 249
+        || name == "."
+        || name == ".."
+        || !name.chars().all(legal)
+    {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "`{name}` is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, `.`, `_` and `-`; not `.` or `..`)"
+            ),
+        ));
+    }
+    Ok(())
 }
