@@ -142,3 +142,34 @@ impl ClientContext for Quiet {
 }
 
 impl ConsumerContext for Quiet {}
+
+/// Since when (wall ms) dead-letter writes have failed, 0 when the last one
+/// succeeded. A message waits for its dead letter to be written (SPEC
+/// §1.7: nothing is dropped), so its partition stops until one is:
+/// `/readyz` says so.
+static DEAD_LETTERS_FAILING_SINCE: std::sync::atomic::AtomicI64 =
+    std::sync::atomic::AtomicI64::new(0);
+
+/// A dead-letter write failed at `now_ms`.
+pub fn dead_letter_failed(now_ms: i64) {
+    use std::sync::atomic::Ordering;
+    let _ = DEAD_LETTERS_FAILING_SINCE.compare_exchange(
+        0,
+        now_ms.max(1),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// A dead-letter write succeeded.
+pub fn dead_letters_written() {
+    DEAD_LETTERS_FAILING_SINCE.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Since when dead-letter writes have been failing, if they are.
+pub fn dead_letters_failing_since_ms() -> Option<i64> {
+    match DEAD_LETTERS_FAILING_SINCE.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        ms => Some(ms),
+    }
+}

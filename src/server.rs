@@ -490,6 +490,17 @@ async fn readyz(State(st): State<AppState>) -> Response {
         )
             .into_response();
     }
+    if let Some(since) = crate::kafka_log::dead_letters_failing_since_ms() {
+        // A partition with a bad message waits for its dead letter.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: dead-letter writes failing for {} s{down}\n",
+                (wall_ms() - since).max(0) / 1000
+            ),
+        )
+            .into_response();
+    }
     let lags = st.hub.lags();
     let snaps = st.hub.snapshots();
     let statuses = st.hub.statuses();
@@ -920,6 +931,39 @@ mod tests {
         for external in ["src=", "href=", "<link", "url(", "@import"] {
             assert!(!page.contains(external), "the page loads {external}");
         }
+    }
+
+    /// A message waits for its dead letter (nothing is dropped), so while
+    /// dead-letter writes fail its partition is stuck: not ready.
+    #[tokio::test]
+    async fn failing_dead_letter_writes_make_the_instance_not_ready() {
+        let hub = Arc::new(SnapshotHub::new());
+        hub.set_assigned(vec![("t".into(), 0)]);
+        let app = router(AppState {
+            hub,
+            cfg: Arc::new(Config::default()),
+            web: None,
+        });
+        let ready = || async {
+            let r = app
+                .clone()
+                .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = r.status();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        };
+        crate::kafka_log::dead_letter_failed(wall_ms() - 12_000);
+        let (status, body) = ready().await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body.starts_with("not ready: dead-letter writes failing for 12 s"),
+            "{body}"
+        );
+        crate::kafka_log::dead_letters_written();
+        let (_, body) = ready().await;
+        assert!(!body.contains("dead-letter"), "{body}");
     }
 
     #[tokio::test]

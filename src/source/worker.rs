@@ -655,8 +655,14 @@ async fn dead_letter(
         }
         tokio::select! {
             r = producer.send(record, Duration::from_secs(10)) => match r {
-                Ok(_) => return true,
-                Err((err, _)) => warn!(error = %err, topic = dlq, "dead-letter write failed; retrying"),
+                Ok(_) => {
+                    crate::kafka_log::dead_letters_written();
+                    return true;
+                }
+                Err((err, _)) => {
+                    crate::kafka_log::dead_letter_failed(wall_ms());
+                    warn!(error = %err, topic = dlq, "dead-letter write failed; retrying");
+                }
             },
             _ = stop.changed() => return false,
         }
