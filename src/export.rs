@@ -71,6 +71,9 @@ pub fn prometheus_text(snapshot: impl Borrow<Snapshot>) -> String {
     encode(snapshot.borrow(), Format::Prometheus)
 }
 
+/// OpenMetrics' bound on an exemplar's label names and values, together.
+const EXEMPLAR_MAX_CHARS: usize = 128;
+
 /// OpenMetrics text of a snapshot, histogram buckets carrying exemplars
 /// that name the ticket or call behind their latest observation.
 pub fn openmetrics(snapshot: impl Borrow<Snapshot>) -> String {
@@ -262,7 +265,12 @@ impl Writer {
             self.timestamp();
             if self.format == Format::OpenMetrics && self.ts.is_none() {
                 if let Some(Some(e)) = h.exemplars.get(i) {
-                    self.exemplar(e);
+                    // OpenMetrics caps an exemplar's label names and values
+                    // at 128 characters together: a longer id (ids may have
+                    // 128) would make a strict parser refuse the scrape.
+                    if e.label.chars().count() + e.id.chars().count() <= EXEMPLAR_MAX_CHARS {
+                        self.exemplar(e);
+                    }
                 }
             }
             self.out.push('\n');
@@ -456,6 +464,43 @@ mod tests {
                     "# EOF\n",
                 )
             )
+        );
+    }
+
+    /// OpenMetrics allows 128 characters of exemplar labels: an id of 119
+    /// characters fits after `ticket_id`, one of 120 is left out (the
+    /// bucket is written without an exemplar).
+    #[test]
+    fn an_exemplar_over_openmetrics_bound_is_left_out() {
+        let hist = |id: String| {
+            let mut s = Snapshot::default();
+            s.family(names::FIRST_RESPONSE).push(
+                vec![],
+                Value::Hist(Arc::new(HistValue {
+                    bounds: vec![].into(),
+                    buckets: vec![1],
+                    sum_ms: 1_000.0,
+                    count: 1,
+                    exemplars: vec![Some(ExemplarValue {
+                        label: "ticket_id",
+                        id: id.into(),
+                        value_ms: 1_000,
+                        ts_ms: 1_794_816_000_000,
+                    })],
+                })),
+            );
+            openmetrics(&s)
+        };
+        let fits = hist("T".repeat(119));
+        assert!(
+            fits.contains(&format!("# {{ticket_id=\"{}\"}}", "T".repeat(119))),
+            "{fits}"
+        );
+        let long = hist("T".repeat(120));
+        assert!(!long.contains(" # {"), "{long}");
+        assert!(
+            long.contains("support_first_response_seconds_bucket{le=\"+Inf\"} 1\n"),
+            "{long}"
         );
     }
 
