@@ -151,6 +151,7 @@ impl<'a> Apply<'a> {
             self.now = wall_ms();
             if let Some(b) = &self.bar {
                 b.set_position(pos);
+                b.set_message(events_per_sec(self.summary.lines, b.elapsed()));
             }
         }
         Ok(())
@@ -226,6 +227,16 @@ fn write_sla_events(
     Ok(())
 }
 
+/// The progress bar's rate (SPEC §6: events/s), of the lines read so far.
+fn events_per_sec(lines: u64, elapsed: std::time::Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        format!("{:.0} events/s", lines as f64 / secs)
+    } else {
+        String::new()
+    }
+}
+
 fn add_batch_family(snap: &mut Snapshot, batch: HistValue) {
     snap.family(names::BATCH_SECONDS)
         .push(vec![], Value::Hist(Arc::new(batch)));
@@ -273,6 +284,16 @@ fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String 
 mod tests {
     use super::dead_letter;
     use crate::decode::decode;
+
+    #[test]
+    fn the_progress_rate_is_in_events_per_second() {
+        use std::time::Duration;
+        assert_eq!(
+            super::events_per_sec(1_500_000, Duration::from_secs(2)),
+            "750000 events/s"
+        );
+        assert_eq!(super::events_per_sec(10, Duration::ZERO), "");
+    }
 
     #[test]
     fn a_line_that_is_not_utf8_keeps_its_bytes_in_the_dead_letter() {

@@ -178,14 +178,11 @@ fn progress_bar(size: Option<u64>) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressStyle};
     let bar = match size {
         Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template"),
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} eta {eta}")
+                .expect("valid template"),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec}")
-                .expect("valid template"),
+            ProgressStyle::with_template("{spinner} {bytes} {msg}").expect("valid template"),
         ),
     };
     bar.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(
