@@ -424,13 +424,32 @@ fn wall_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Whether a scraper asked for OpenMetrics.
+/// Whether a scraper asked for OpenMetrics: named with a weight above 0
+/// and at least that of the text format (`text/plain`, `text/*` or
+/// `*/*`), so `text/plain;q=1, application/openmetrics-text;q=0.1` gets
+/// the text format, and Prometheus's default order gets OpenMetrics.
 fn wants_openmetrics(headers: &HeaderMap) -> bool {
-    headers
+    let (mut om, mut text) = (0.0f64, 0.0f64);
+    for range in headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/openmetrics-text"))
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .find_map(|q| q.parse::<f64>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        match media.as_str() {
+            "application/openmetrics-text" => om = om.max(q),
+            "text/plain" | "text/*" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    om > 0.0 && om >= text
 }
 
 /// The families named by a query string's `name[]` parameters
@@ -641,6 +660,26 @@ mod tests {
             r.notify_one();
         });
         assert_eq!(app.oneshot(req()).await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn openmetrics_is_chosen_by_the_accept_weights() {
+        let wants = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, accept.parse().unwrap());
+            wants_openmetrics(&h)
+        };
+        // Prometheus's own order, and OpenMetrics alone.
+        assert!(wants(
+            "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        ));
+        assert!(wants("application/openmetrics-text; version=1.0.0"));
+        // The text format preferred, OpenMetrics refused, or not named.
+        assert!(!wants("text/plain;q=1, application/openmetrics-text;q=0.1"));
+        assert!(!wants("application/openmetrics-text;q=0"));
+        assert!(!wants("*/*"));
+        assert!(!wants("text/plain; version=0.0.4"));
+        assert!(!wants_openmetrics(&HeaderMap::new()));
     }
 
     #[test]
