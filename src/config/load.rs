@@ -56,8 +56,13 @@ impl Config {
                 let mut key = key.to_ascii_lowercase();
                 if section == "kafka" && key != "topic" && key != "dead_letter_topic" {
                     key = key.replace('_', ".");
+                    set_key(&mut table, &section, &[&key], &v);
+                } else {
+                    // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key
+                    // in a table of the section.
+                    let path: Vec<&str> = key.split("__").collect();
+                    set_key(&mut table, &section, &path, &v);
                 }
-                set_key(&mut table, &section, &key, &v);
                 overridden = true;
             }
             for s in sets {
@@ -76,7 +81,14 @@ impl Config {
                     .strip_prefix('"')
                     .and_then(|k| k.strip_suffix('"'))
                     .unwrap_or(key);
-                set_key(&mut table, section, key, v);
+                if section == "kafka" {
+                    set_key(&mut table, section, &[key], v);
+                } else {
+                    // `histograms.buckets.first_response`,
+                    // `sla.calendars.office.timezone`: keys in tables.
+                    let path: Vec<&str> = key.split('.').collect();
+                    set_key(&mut table, section, &path, v);
+                }
                 overridden = true;
             }
             overridden |= flags.apply(&mut table);
@@ -164,19 +176,34 @@ impl Flags {
     }
 }
 
-/// Sets `[section] key = value`, reading `value` as a TOML value when it is
-/// one (`5`, `true`, `["a", "b"]`) and as a string otherwise.
-fn set_key(table: &mut toml::Table, section: &str, key: &str, raw: &str) {
+/// Sets `[section] a.b.key = value` (`path` = `[a, b, key]`), keeping the
+/// other keys of every table on the way, and reading `value` as a TOML
+/// value when it is one (`5`, `true`, `["a", "b"]`) and as a string
+/// otherwise.
+fn set_key(table: &mut toml::Table, section: &str, path: &[&str], raw: &str) {
     let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let entry = table
-        .entry(section.to_string())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    if let toml::Value::Table(t) = entry {
-        t.insert(key.to_string(), value);
+    let Some((key, tables)) = path.split_last() else {
+        return;
+    };
+    let mut at = table;
+    for name in std::iter::once(&section).chain(tables) {
+        let entry = at
+            .entry(name.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        // A value that is not a table becomes one: validation then names
+        // the key that was given.
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(t) = entry else {
+            unreachable!("made a table above");
+        };
+        at = t;
     }
+    at.insert(key.to_string(), value);
 }
 
 /// The dotted key (`time.dedup_horizon`) of the `key = value` line holding

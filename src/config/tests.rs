@@ -505,3 +505,34 @@ fn topic_names_kafka_refuses_are_config_errors_naming_the_key() {
     Config::parse(&ok).unwrap();
     Config::parse("[kafka]\ntopic = [\"support.events_v2-x\", \"b\"]\n").unwrap();
 }
+
+/// Defect: a key in a table of a section (`histograms.buckets.handle`,
+/// `sla.calendars.office.timezone`) could not be set by `--set` or the
+/// environment ("unknown field `buckets.handle`").
+#[test]
+fn keys_in_tables_of_a_section_are_set_by_flag_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(
+        &p,
+        "[histograms.buckets]\nfirst_response = [60, 600]\nhandle = [30]\n\
+         [sla.calendars.office]\ntimezone = \"Europe/Berlin\"\nhours = { mon = [\"09:00-17:00\"] }\n",
+    )
+    .unwrap();
+    let env = [(
+        "FRONTLINE_HISTOGRAMS__BUCKETS__HANDLE".to_string(),
+        "[10, 20]".to_string(),
+    )];
+    let c = Config::load_with(
+        Some(&p),
+        env.into_iter(),
+        &["sla.calendars.office.timezone=UTC".into()],
+    )
+    .unwrap();
+    assert_eq!(c.histograms.bounds("handle"), vec![10.0, 20.0]);
+    // The file's other entries of those tables stay.
+    assert_eq!(c.histograms.bounds("first_response"), vec![60.0, 600.0]);
+    let office = &c.sla.calendars["office"];
+    assert_eq!(office.timezone, "UTC");
+    assert!(office.hours.contains_key("mon"), "{office:?}");
+}
