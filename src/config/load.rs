@@ -93,9 +93,17 @@ impl Config {
             }
             overridden |= flags.apply(&mut table);
             if overridden {
-                let text =
+                let merged =
                     toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
-                return Config::parse(&text);
+                return Config::parse(&merged).map_err(|e| match e {
+                    // A place in the merged text means nothing to the user:
+                    // the file's own error, with its place, if it has one.
+                    ConfigError::Parse(_) => match Config::parse_from(&text, path) {
+                        Err(own @ ConfigError::Parse(_)) => own,
+                        _ => e,
+                    },
+                    e => e,
+                });
             }
         }
         Config::parse_from(&text, path)

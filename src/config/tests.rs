@@ -536,3 +536,26 @@ fn keys_in_tables_of_a_section_are_set_by_flag_and_environment() {
     assert_eq!(office.timezone, "UTC");
     assert!(office.hours.contains_key("mon"), "{office:?}");
 }
+
+/// Defect: with an override present, an error in the file was placed at a
+/// line of the merged text frontline builds ("line 4" for a `[tim]` on the
+/// file's line 6), without the file's name.
+#[test]
+fn an_error_in_the_file_names_its_place_in_the_file_under_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(
+        &p,
+        "# a\n\n[time]\nallowed_lateness = \"5m\"\n\n[tim]\nx = 1\n",
+    )
+    .unwrap();
+    let alone = Config::load_with(Some(&p), std::iter::empty(), &[]).unwrap_err();
+    let with_set = Config::load_with(
+        Some(&p),
+        std::iter::empty(),
+        &["time.idle_timeout=\"1m\"".into()],
+    )
+    .unwrap_err();
+    assert_eq!(with_set.to_string(), alone.to_string());
+    assert!(alone.to_string().contains("f.toml:6:"), "{alone}");
+}
