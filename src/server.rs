@@ -520,13 +520,33 @@ async fn readyz(State(st): State<AppState>) -> Response {
         )
             .into_response();
     }
+    let behind = partitions_behind(&st, &assigned);
+    if behind.is_empty() {
+        (
+            StatusCode::OK,
+            format!("ready: {} partitions{down}\n", assigned.len()),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: catching up on {}{down}\n", behind.join(", ")),
+        )
+            .into_response()
+    }
+}
+
+/// The assigned partitions `/readyz` waits for, as it names them:
+/// restoring, re-applying, or neither within the lag nor the watermark
+/// bound.
+fn partitions_behind(st: &AppState, assigned: &[crate::hub::TopicPartition]) -> Vec<String> {
     let lags = st.hub.lags();
     let snaps = st.hub.snapshots();
     let statuses = st.hub.statuses();
     let now = wall_ms() as f64 / 1000.0;
     let max_wm_lag = st.cfg.http.ready_max_watermark_lag.ms() as f64 / 1000.0;
     let mut behind = Vec::new();
-    for tp in &assigned {
+    for tp in assigned {
         match statuses.get(tp) {
             None
             | Some(PartStatus {
@@ -562,19 +582,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
             behind.push(format!("{}/{}", tp.0, tp.1));
         }
     }
-    if behind.is_empty() {
-        (
-            StatusCode::OK,
-            format!("ready: {} partitions{down}\n", assigned.len()),
-        )
-            .into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: catching up on {}{down}\n", behind.join(", ")),
-        )
-            .into_response()
-    }
+    behind
 }
 
 /// The live page (src/live/page.html, compiled in).
