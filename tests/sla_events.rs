@@ -427,20 +427,24 @@ fn kill_9_loses_no_state_change_and_repeats_only_uncommitted_ones() {
     );
 }
 
-/// SLA events the broker does not acknowledge (here: a topic name the
-/// broker refuses) hold the checkpoints, and so the committed offset, back:
+/// SLA events the broker does not acknowledge (here: a topic whose largest
+/// message is smaller than an SLA event; a name the broker refuses is now
+/// a config error) hold the checkpoints, and so the committed offset, back:
 /// the input stays uncommitted rather than its SLA events being lost.
 #[test]
 fn unacknowledged_sla_events_hold_the_committed_offset_back() {
     let topic = unique("sla-in");
     create_topic(&topic, PARTITIONS);
+    let sla_topic = unique("sla-refusing");
+    create_topic(&sla_topic, 1);
+    set_topic_config(&sla_topic, "max.message.bytes", "100");
     let group = unique("g");
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(&dir);
     let lines = scenario();
     kcat_produce(&topic, &lines, Some(0));
     let extra = ["--set", "checkpoint.write_timeout=\"1s\""];
-    let f = launch(&topic, &group, "not a valid topic!", &cfg, &extra);
+    let f = launch(&topic, &group, &sla_topic, &cfg, &extra);
     wait_until(Duration::from_secs(60), "every event is applied", || {
         f.sum("frontline_events_total") == lines.len() as f64
     });
