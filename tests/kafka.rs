@@ -599,3 +599,107 @@ fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
     let lines = g.log_text().matches("SLA breached").count();
     assert_eq!(lines, 1, "{}", g.log_text());
 }
+
+/// A restart under a changed config maps the restored state by bucket bound
+/// and by policy name (docs/operations.md, "Config changes and restored
+/// state"), and writes its next checkpoint whole: a chain of changes would
+/// have left an open call's policy as the old config numbered it, so a
+/// second restart under the same new config read it as another policy.
+#[test]
+fn a_restart_under_a_changed_config_keeps_buckets_and_policies_by_name() {
+    let topic = unique("reshape");
+    create_topic(&topic, 1);
+    let group = unique("g");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, toml: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, toml).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let a = write(
+        "a.toml",
+        "[[sla.policies]]\nname = \"a\"\nmatch = { queue = [\"qa\"] }\nanswer = \"45s\"\n\
+         [[sla.policies]]\nname = \"b\"\nanswer = \"20s\"\n",
+    );
+    let b = write(
+        "b.toml",
+        "[[sla.policies]]\nname = \"b\"\nmatch = { queue = [\"qb\"] }\nanswer = \"20s\"\n\
+         [[sla.policies]]\nname = \"a\"\nmatch = { queue = [\"qa\"] }\nanswer = \"90s\"\n",
+    );
+    let t0 = jiff::Timestamp::now().as_millisecond() - 20 * 60_000;
+    let mut n = 0;
+    let mut ev = |at_s: i64, body: String| {
+        n += 1;
+        format!(
+            r#"{{"event_id":"rs-{n}","ts":{},{body}}}"#,
+            t0 + at_s * 1000
+        )
+    };
+    let queued = |k: &str, q: &str| {
+        format!(r#""type":"call.queued","call_id":"{k}","customer_id":"c","queue":"{q}""#)
+    };
+    let answered = |k: &str| format!(r#""type":"call.answered","call_id":"{k}","agent_id":"x""#);
+    // Under `a` (45 s): answered after 10, 50 and 100 s; under `b` (20 s):
+    // after 30 s; K4 still waits in qa.
+    let first = vec![
+        ev(0, queued("K0", "qa")),
+        ev(1, queued("K1", "qa")),
+        ev(2, queued("K2", "qa")),
+        ev(3, queued("K3", "qb")),
+        ev(10, answered("K0")),
+        ev(33, answered("K3")),
+        ev(51, answered("K1")),
+        ev(102, answered("K2")),
+        ev(200, queued("K4", "qa")),
+    ];
+    let second = vec![ev(205, queued("K5", "qb")), ev(210, answered("K5"))];
+    let third = vec![ev(300, answered("K4"))];
+    let start = |cfg: &str| {
+        let mut l = Launch::new(&topic, &group);
+        l.args = vec!["--config".into(), cfg.into()];
+        Frontline::launch(&l)
+    };
+    let get = |f: &Frontline, key: &str| samples(&f.metrics()).get(key).copied();
+    // Keys as `samples` writes them: labels sorted, `partition` summed out.
+    let bucket =
+        |le: &str| format!(r#"support_answer_wait_seconds_bucket{{le="{le}",queue="qa"}}"#);
+    let breaches = |p: &str, q: &str| {
+        format!(
+            r#"support_sla_breaches_total{{policy="{p}",priority="normal",queue="{q}",sla="answer"}}"#
+        )
+    };
+    kcat_produce(&topic, &first, None);
+    let mut f = start(&a);
+    wait_until(
+        Duration::from_secs(60),
+        "the first events are applied",
+        || f.sum("frontline_events_total") == 9.0,
+    );
+    assert_eq!(get(&f, &breaches("a", "qa")), Some(2.0));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(f.terminate(Duration::from_secs(10)).is_some());
+    // Under b.toml: `a` is second and answers in 90 s.
+    let mut g = start(&b);
+    wait_until(Duration::from_secs(60), "the state is restored", || {
+        g.sum("frontline_events_total") == 9.0
+    });
+    assert_eq!(get(&g, &bucket("60.0")), Some(2.0), "{}", g.metrics());
+    assert_eq!(get(&g, &bucket("90.0")), Some(2.0));
+    assert_eq!(get(&g, &bucket("120.0")), Some(3.0));
+    assert_eq!(get(&g, &breaches("a", "qa")), Some(2.0));
+    assert_eq!(get(&g, &breaches("b", "qb")), Some(1.0));
+    kcat_produce(&topic, &second, None);
+    wait_until(Duration::from_secs(60), "more events are applied", || {
+        g.sum("frontline_events_total") == 11.0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(g.terminate(Duration::from_secs(10)).is_some());
+    // Under b.toml again: K4 is still `a`'s, answered after 100 s of its 90.
+    let h = start(&b);
+    kcat_produce(&topic, &third, None);
+    wait_until(Duration::from_secs(60), "the answer is applied", || {
+        h.sum("frontline_events_total") == 12.0
+    });
+    assert_eq!(get(&h, &breaches("a", "qa")), Some(3.0), "{}", h.metrics());
+    assert_eq!(get(&h, &breaches("b", "qa")), None, "{}", h.metrics());
+}

@@ -259,7 +259,8 @@ fn a_restart_under_another_config_maps_buckets_by_bound_and_policies_by_name() {
     apply(&mut engine, &order);
     let back = decode_state(&encode_state(engine.state()).unwrap()).unwrap();
     let shape = StateShape::of(&before);
-    let mut again = Engine::from_checkpoint(&after, back, Some(&shape));
+    let (mut again, mapped) = Engine::from_checkpoint(&after, back, Some(&shape));
+    assert!(mapped);
     let text = metrics(&mut again);
     let line =
         |prefix: &str| -> Vec<&str> { text.lines().filter(|l| l.starts_with(prefix)).collect() };

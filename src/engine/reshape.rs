@@ -58,28 +58,31 @@ impl Settings {
 
 impl Engine {
     /// An engine restored from `state`, checkpointed under `shape` (`None`:
-    /// a checkpoint from before shapes were written, taken as this one's).
+    /// a checkpoint from before shapes were written, taken as this one's),
+    /// and whether the state was mapped onto another layout. A mapped state
+    /// differs from its checkpoint in entries no event changed, so its next
+    /// checkpoint must be whole, not the changes since.
     pub fn from_checkpoint(
         cfg: &Config,
         state: super::State,
         shape: Option<&StateShape>,
-    ) -> Engine {
+    ) -> (Engine, bool) {
         let mut engine = Engine::from_state(cfg, state);
-        if let Some(old) = shape {
-            engine.reshape(old);
-        }
-        engine
+        let mapped = shape.is_some_and(|old| engine.reshape(old));
+        (engine, mapped)
     }
 
-    /// Maps the state from `old`'s layout onto this engine's config.
-    fn reshape(&mut self, old: &StateShape) {
+    /// Maps the state from `old`'s layout onto this engine's config;
+    /// whether the layouts differ.
+    fn reshape(&mut self, old: &StateShape) -> bool {
         let new = self.settings.shape();
         if *old == new {
-            return;
+            return false;
         }
         self.rebucket(old);
         self.repolicy(&old.policies, &new.policies);
         self.state.metrics.budget.used = self.state.metrics.series(&self.settings.bounds);
+        true
     }
 
     /// Histograms whose bounds changed: each old bucket's count goes to

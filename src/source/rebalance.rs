@@ -511,9 +511,10 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
     }
     match decode_chain(&r.earlier, &bytes, r.dedup.as_ref()) {
         Ok(st) => {
-            let mut engine = Engine::from_checkpoint(cfg, st, meta.shape.as_ref());
-            if changelog.format_version() >= 7 {
-                // Its next checkpoint may hold the changes since this one.
+            let (mut engine, mapped) = Engine::from_checkpoint(cfg, st, meta.shape.as_ref());
+            if changelog.format_version() >= 7 && !mapped {
+                // Its next checkpoint may hold the changes since this one
+                // (not after a config change mapped the state: whole then).
                 engine.state_mut().track_changes();
             }
             let idle =
