@@ -1151,16 +1151,18 @@ fn late_events_count_but_change_no_window() {
     );
 }
 
+/// Agent A1's status from `at` on, in queue sales.
+fn st(r: &mut Run, at: i64, status: &str) {
+    r.ev(
+        "agent.status_changed",
+        at,
+        &format!(r#""agent_id":"A1","status":"{status}","queue":"sales""#),
+    );
+}
+
 #[test]
 fn an_agent_status_dated_before_the_latest_is_out_of_order() {
     let mut r = Run::new();
-    let st = |r: &mut Run, at: i64, s: &str| {
-        r.ev(
-            "agent.status_changed",
-            at,
-            &format!(r#""agent_id":"A1","status":"{s}","queue":"sales""#),
-        );
-    };
     st(&mut r, 0, "available");
     st(&mut r, 100 * S, "busy");
     // Arrives after `busy` but is dated before it: already over.
@@ -1194,13 +1196,6 @@ fn an_agent_status_dated_before_the_latest_is_out_of_order() {
 #[test]
 fn agent_time_in_status_and_utilization() {
     let mut r = Run::new();
-    let st = |r: &mut Run, at: i64, s: &str| {
-        r.ev(
-            "agent.status_changed",
-            at,
-            &format!(r#""agent_id":"A1","status":"{s}","queue":"sales""#),
-        );
-    };
     st(&mut r, 0, "available");
     st(&mut r, 600 * S, "busy");
     st(&mut r, 1500 * S, "after_call_work");
@@ -2164,13 +2159,6 @@ fn silent_agents_expire_after_the_idle_timeout() {
 #[test]
 fn an_agent_back_after_the_idle_timeout_books_no_silence() {
     let mut r = Run::cfg("[agents]\nidle_timeout = \"1h\"\n");
-    let st = |r: &mut Run, at: i64, s: &str| {
-        r.ev(
-            "agent.status_changed",
-            at,
-            &format!(r#""agent_id":"A1","status":"{s}","queue":"sales""#),
-        );
-    };
     st(&mut r, 0, "available");
     st(&mut r, 3 * H, "busy");
     st(&mut r, 3 * H + 10 * M, "available");
