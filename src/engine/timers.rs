@@ -75,8 +75,10 @@ impl Engine {
 
     /// Pops the earliest timer of `heap` if it is an SLA timer no ticket or
     /// call waits on any more (its instant moved), and says so. Such a
-    /// timer must not move the clock: a restored engine rebuilds only the
-    /// live ones, and the clock's steps set when state is swept.
+    /// timer must not move the clock where the step would sweep: a
+    /// restored engine rebuilds only the live ones, and the clock's steps
+    /// set when state is swept (the other work of a step, windows and the
+    /// dedup memory, ends the same whatever the steps before it).
     fn drop_stale(&mut self, heap: Heap) -> bool {
         let live = |due: i64, hash: u64, tickets: bool| {
             let st = &self.state;
@@ -139,7 +141,8 @@ impl Engine {
             if due >= ts {
                 break;
             }
-            if self.drop_stale(heap) {
+            // Only a step that sweeps can tell a stale timer from none.
+            if due >= self.state.next_sweep && self.drop_stale(heap) {
                 continue;
             }
             self.set_clock(due);
@@ -163,7 +166,8 @@ impl Engine {
             if due >= clock {
                 break;
             }
-            if self.drop_stale(heap) {
+            // Only a step that sweeps can tell a stale timer from none.
+            if due >= self.state.next_sweep && self.drop_stale(heap) {
                 continue;
             }
             self.set_clock(due);
