@@ -80,33 +80,26 @@ impl Engine {
     /// set when state is swept (the other work of a step, windows and the
     /// dedup memory, ends the same whatever the steps before it).
     fn drop_stale(&mut self, heap: Heap) -> bool {
-        let live = |due: i64, hash: u64, tickets: bool| {
-            let st = &self.state;
-            if tickets {
-                !st.tickets
+        let st = &mut self.state;
+        let stale = match heap {
+            Heap::General => false,
+            Heap::SlaTicket => {
+                let &(due, hash) = st.sla_tickets.peek().expect("peeked");
+                st.tickets
                     .slots_with_hash(hash, |t| t.sla_due == due)
                     .is_empty()
-            } else {
-                !st.calls
+            }
+            Heap::SlaCall => {
+                let &(due, hash) = st.sla_calls.peek().expect("peeked");
+                st.calls
                     .slots_with_hash(hash, |c| c.sla_due == due)
                     .is_empty()
             }
         };
-        let stale = match heap {
-            Heap::General => false,
-            Heap::SlaTicket => {
-                let &(due, hash) = self.state.sla_tickets.peek().expect("peeked");
-                !live(due, hash, true)
-            }
-            Heap::SlaCall => {
-                let &(due, hash) = self.state.sla_calls.peek().expect("peeked");
-                !live(due, hash, false)
-            }
-        };
         if stale {
             match heap {
-                Heap::SlaTicket => self.state.sla_tickets.pop(),
-                _ => self.state.sla_calls.pop(),
+                Heap::SlaTicket => st.sla_tickets.pop(),
+                _ => st.sla_calls.pop(),
             };
         }
         stale
