@@ -120,7 +120,10 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let msg = one_line(e.message());
             let at = e.span().map(|sp| location(text, sp.start));
-            match e.span().and_then(|sp| key_at(text, sp.start)) {
+            let key = e.span().and_then(|sp| {
+                key_at(text, sp.start).or_else(|| missing_key_at(text, sp.start, &msg))
+            });
+            match key {
                 Some(key) => match (origin, at) {
                     (Some(p), Some((l, c))) => {
                         ConfigError::invalid(key, format!("{msg} ({}:{l}:{c})", p.display()))
@@ -234,6 +237,30 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         Some(t) if !t.is_empty() => format!("{t}.{key}"),
         _ => key.to_string(),
     })
+}
+
+/// The dotted key of a field missing from the table whose header
+/// (`[sla]`, `[[sla.policies]]`) holds byte `offset`, the parser's message
+/// being "missing field `name`": `sla.policies[1].name` for the second
+/// `[[sla.policies]]`.
+fn missing_key_at(text: &str, offset: usize, msg: &str) -> Option<String> {
+    let field = msg.strip_prefix("missing field `")?.split('`').next()?;
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let header = text[line_start..].lines().next()?.trim();
+    let header = header.split('#').next()?.trim();
+    if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+        let name = name.trim();
+        let index = text[..line_start]
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("[["))
+            .filter_map(|l| l.split("]]").next())
+            .filter(|l| l.trim() == name)
+            .count();
+        return Some(format!("{name}[{index}].{field}"));
+    }
+    let name = header.strip_prefix('[')?.strip_suffix(']')?.trim();
+    Some(format!("{name}.{field}"))
 }
 
 /// A parser message on one line.

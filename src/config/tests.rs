@@ -207,6 +207,18 @@ fn sla_errors_name_their_key() {
     assert!(e.contains("`sla.warn_fraction`"), "{e}");
     let e = bad("priority = [\"urgent\"]", "priority = [\"asap\"]");
     assert!(e.contains("`sla.policies[0].match.priority`"), "{e}");
+    // A required key left out is named by its table and index.
+    let e = bad("name = \"phone\"\n", "");
+    assert!(e.contains("`sla.policies[1].name`"), "{e}");
+    assert!(e.contains("missing field"), "{e}");
+}
+
+#[test]
+fn a_missing_key_names_its_table() {
+    let text = "[time]\nallowed_lateness = \"1m\"\n\n[[sla.policies]] # first\nname = \"a\"\n\n[[sla.policies]]\nfirst_response = \"1h\"\n";
+    let e = Config::parse(text).unwrap_err().to_string();
+    assert!(e.contains("`sla.policies[1].name`"), "{e}");
+    assert!(e.contains("missing field `name`"), "{e}");
 }
 
 #[test]
