@@ -259,7 +259,7 @@ fn a_restart_under_another_config_maps_buckets_by_bound_and_policies_by_name() {
     apply(&mut engine, &order);
     let back = decode_state(&encode_state(engine.state()).unwrap()).unwrap();
     let shape = StateShape::of(&before);
-    let (mut again, mapped) = Engine::from_checkpoint(&after, back, Some(&shape));
+    let (mut again, mapped) = Engine::from_checkpoint(&after, back, Some(&shape), false);
     assert!(mapped);
     let text = metrics(&mut again);
     let line =
@@ -732,4 +732,44 @@ fn whole_checkpoints_from_a_mirror_are_the_state() {
     assert!(!mirror.as_mut().unwrap().follow(&mut whole));
     assert!(encode_mirrored_into(&whole, mirror.as_ref().unwrap(), 6, Vec::new()).is_err());
     assert_goes_on_alike(&cfg, engine, back.unwrap(), rest);
+}
+
+/// After a restore under another config mapped the state (here a policy
+/// removed, so the later policies' indices move, in resolved tickets no
+/// event touches too), the next checkpoint is whole: the checkpoints read
+/// back in turn, as a restore reads a chain, are the state. Without a
+/// mapping the next one holds the changes since, as usual.
+#[test]
+fn the_checkpoint_after_a_mapped_restore_is_whole() {
+    let before = Config::parse(GOLDEN_CFG).unwrap();
+    let vip = "[[sla.policies]]\nname = \"vip\"\nmatch = { queue = [\"vip\"] }\n\
+               calendar = \"office\"\nfirst_response = \"45m\"\nresolution = \"20h\"\n";
+    assert!(GOLDEN_CFG.contains(vip));
+    let after = Config::parse(&GOLDEN_CFG.replace(vip, "")).unwrap();
+    let lines = simulated(8_000, SimConfig::default());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut engine = Engine::new(&before);
+    apply(&mut engine, &lines[..6_000]);
+    let first = encode_frozen(
+        &engine.state_mut().freeze_whole(None, DedupCopy::Inline),
+        FORMAT_VERSION,
+    )
+    .unwrap();
+    for (cfg, mapped) in [(&after, true), (&before, false)] {
+        let shape = StateShape::of(&before);
+        let restored = decode_state(&first).unwrap();
+        let (mut again, was) = Engine::from_checkpoint(cfg, restored, Some(&shape), true);
+        assert_eq!(was, mapped);
+        apply(&mut again, &lines[6_000..6_100]);
+        let copy = again.state_mut().freeze_changes(None, DedupCopy::Inline);
+        assert_eq!(copy.is_changes(), !mapped, "mapped: {mapped}");
+        let bytes = encode_frozen(&copy, FORMAT_VERSION).unwrap();
+        let mut back = decode_state(&first).unwrap();
+        if copy.is_changes() {
+            back.apply_changes(decode_changes(&bytes).unwrap());
+        } else {
+            back = decode_state(&bytes).unwrap();
+        }
+        assert_same_state(again.state(), &back);
+    }
 }

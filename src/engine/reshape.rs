@@ -59,16 +59,22 @@ impl Settings {
 impl Engine {
     /// An engine restored from `state`, checkpointed under `shape` (`None`:
     /// a checkpoint from before shapes were written, taken as this one's),
-    /// and whether the state was mapped onto another layout. A mapped state
-    /// differs from its checkpoint in entries no event changed, so its next
-    /// checkpoint must be whole, not the changes since.
+    /// and whether the state was mapped onto another layout. With
+    /// `changes`, the engine's next checkpoint may hold the changes since
+    /// this one ([`super::State::track_changes`]) — unless the state was
+    /// mapped: it then differs from its checkpoint in entries no event
+    /// changed, so its next checkpoint is whole.
     pub fn from_checkpoint(
         cfg: &Config,
         state: super::State,
         shape: Option<&StateShape>,
+        changes: bool,
     ) -> (Engine, bool) {
         let mut engine = Engine::from_state(cfg, state);
         let mapped = shape.is_some_and(|old| engine.reshape(old));
+        if changes && !mapped {
+            engine.state_mut().track_changes();
+        }
         (engine, mapped)
     }
 

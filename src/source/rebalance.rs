@@ -511,12 +511,10 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
     }
     match decode_chain(&r.earlier, &bytes, r.dedup.as_ref()) {
         Ok(st) => {
-            let (mut engine, mapped) = Engine::from_checkpoint(cfg, st, meta.shape.as_ref());
-            if changelog.format_version() >= 7 && !mapped {
-                // Its next checkpoint may hold the changes since this one
-                // (not after a config change mapped the state: whole then).
-                engine.state_mut().track_changes();
-            }
+            // Its next checkpoint may hold the changes since this one (not
+            // after a config change mapped the state: whole then).
+            let changes = changelog.format_version() >= 7;
+            let (engine, _) = Engine::from_checkpoint(cfg, st, meta.shape.as_ref(), changes);
             let idle =
                 IdleClock::from_checkpoint(&meta, engine.clock(), cfg.time.idle_timeout.ms());
             info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
