@@ -605,6 +605,8 @@ fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
 /// state"), and writes its next checkpoint whole: a chain of changes would
 /// have left an open call's policy as the old config numbered it, so a
 /// second restart under the same new config read it as another policy.
+/// That second restart is under a renamed consumer group: the state is
+/// restored all the same, with a WARN naming the group that wrote it.
 #[test]
 fn a_restart_under_a_changed_config_keeps_buckets_and_policies_by_name() {
     let topic = unique("reshape");
@@ -654,11 +656,12 @@ fn a_restart_under_a_changed_config_keeps_buckets_and_policies_by_name() {
     ];
     let second = vec![ev(205, queued("K5", "qb")), ev(210, answered("K5"))];
     let third = vec![ev(300, answered("K4"))];
-    let start = |cfg: &str| {
-        let mut l = Launch::new(&topic, &group);
+    let start_as = |cfg: &str, group: &str| {
+        let mut l = Launch::new(&topic, group);
         l.args = vec!["--config".into(), cfg.into()];
         Frontline::launch(&l)
     };
+    let start = |cfg: &str| start_as(cfg, &group);
     let get = |f: &Frontline, key: &str| samples(&f.metrics()).get(key).copied();
     // Keys as `samples` writes them: labels sorted, `partition` summed out.
     let bucket =
@@ -694,12 +697,19 @@ fn a_restart_under_a_changed_config_keeps_buckets_and_policies_by_name() {
     });
     std::thread::sleep(Duration::from_secs(2));
     assert!(g.terminate(Duration::from_secs(10)).is_some());
+    let foreign = "restoring a checkpoint another consumer group wrote";
+    assert!(!g.log_text().contains(foreign), "{}", g.log_text());
     // Under b.toml again: K4 is still `a`'s, answered after 100 s of its 90.
-    let h = start(&b);
+    let renamed = unique("g");
+    let h = start_as(&b, &renamed);
     kcat_produce(&topic, &third, None);
     wait_until(Duration::from_secs(60), "the answer is applied", || {
         h.sum("frontline_events_total") == 12.0
     });
     assert_eq!(get(&h, &breaches("a", "qa")), Some(3.0), "{}", h.metrics());
     assert_eq!(get(&h, &breaches("b", "qa")), None, "{}", h.metrics());
+    let log = h.log_text();
+    let warn = log.lines().find(|l| l.contains(foreign));
+    let warn = warn.unwrap_or_else(|| panic!("no WARN in {log}"));
+    assert!(warn.contains(&group) && warn.contains(&renamed), "{warn}");
 }
