@@ -150,9 +150,14 @@ impl ConsumerContext for Quiet {}
 static DEAD_LETTERS_FAILING_SINCE: std::sync::atomic::AtomicI64 =
     std::sync::atomic::AtomicI64::new(0);
 
+/// Dead-letter writes that failed, since the process started.
+static DEAD_LETTER_WRITE_ERRORS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
 /// A dead-letter write failed at `now_ms`.
 pub fn dead_letter_failed(now_ms: i64) {
     use std::sync::atomic::Ordering;
+    DEAD_LETTER_WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
     let _ = DEAD_LETTERS_FAILING_SINCE.compare_exchange(
         0,
         now_ms.max(1),
@@ -172,4 +177,11 @@ pub fn dead_letters_failing_since_ms() -> Option<i64> {
         0 => None,
         ms => Some(ms),
     }
+}
+
+/// Adds `frontline_dead_letter_write_errors_total` to a snapshot.
+pub fn add_metric(out: &mut crate::metrics::Snapshot) {
+    let n = DEAD_LETTER_WRITE_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
+    out.family(crate::names::DEAD_LETTER_WRITE_ERRORS)
+        .push(vec![], crate::metrics::Value::Int(n));
 }

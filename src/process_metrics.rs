@@ -72,11 +72,13 @@ pub fn add_http_metrics(out: &mut Snapshot) {
     }
 }
 
-/// Adds frontline_stderr_write_errors_total, process_cpu_seconds_total, process_resident_memory_bytes,
+/// Adds frontline_stderr_write_errors_total, frontline_dead_letter_write_errors_total,
+/// process_cpu_seconds_total, process_resident_memory_bytes,
 /// process_virtual_memory_bytes, process_open_fds, process_max_fds and
 /// process_start_time_seconds.
 pub fn add_process_metrics(out: &mut Snapshot, _started: Option<Instant>) {
     crate::stderr::add_metric(out);
+    crate::kafka_log::add_metric(out);
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return;
     };

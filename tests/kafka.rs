@@ -713,3 +713,55 @@ fn a_restart_under_a_changed_config_keeps_buckets_and_policies_by_name() {
     let warn = warn.unwrap_or_else(|| panic!("no WARN in {log}"));
     assert!(warn.contains(&group) && warn.contains(&renamed), "{warn}");
 }
+
+/// A dead letter the broker refuses (here: larger than its topic's
+/// `max.message.bytes`) holds its partition, since nothing is dropped:
+/// the event after it waits, each failed write is counted in
+/// `frontline_dead_letter_write_errors_total`, and `/readyz` answers 503.
+/// Once the topic takes it, it is written once and the partition goes on.
+#[test]
+fn a_refused_dead_letter_holds_its_partition_and_is_counted() {
+    let topic = unique("dlqrefused");
+    create_topic(&topic, 1);
+    let dlq = unique("dlq-refusing");
+    create_topic(&dlq, 1);
+    set_topic_config(&dlq, "max.message.bytes", "100");
+    let ts = jiff::Timestamp::now().as_millisecond() - 60_000;
+    let good = |i: usize| {
+        format!(
+            "c{i}\t{{\"event_id\":\"d{i}\",\"type\":\"ticket.created\",\"ts\":{ts},\"ticket_id\":\"T{i}\",\"customer_id\":\"c{i}\"}}"
+        )
+    };
+    kcat_produce(&topic, &[good(0)], None);
+    let mut launch = Launch::new(&topic, &unique("g"));
+    launch.args = vec!["--set".into(), format!("kafka.dead_letter_topic=\"{dlq}\"")];
+    let f = Frontline::launch(&launch);
+    wait_until(
+        Duration::from_secs(30),
+        "the first event is applied",
+        || f.sum("frontline_events_total") == 1.0,
+    );
+    let bad = format!("k\tnot json {}", "x".repeat(300));
+    kcat_produce(&topic, &[bad, good(1)], None);
+    let errors = "frontline_dead_letter_write_errors_total";
+    wait_until(Duration::from_secs(30), "dead-letter writes fail", || {
+        f.sum(errors) >= 2.0
+    });
+    assert_eq!(f.sum("frontline_events_total"), 1.0, "{}", f.metrics());
+    assert_eq!(f.sum("frontline_dead_letters_total"), 0.0);
+    let (status, body) = http_get_status(f.port, "/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("dead-letter writes failing"), "{body}");
+    set_topic_config(&dlq, "max.message.bytes", "1048588");
+    wait_until(
+        Duration::from_secs(30),
+        "the dead letter is written and the partition goes on",
+        || f.sum("frontline_events_total") == 2.0 && f.sum("frontline_dead_letters_total") == 1.0,
+    );
+    let failed = f.sum(errors);
+    wait_until(Duration::from_secs(30), "ready again", || {
+        http_get_status(f.port, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    assert_eq!(f.sum(errors), failed);
+    assert_eq!(kcat_consume(&dlq).len(), 1);
+}

@@ -462,24 +462,6 @@ fn unacknowledged_sla_events_hold_the_committed_offset_back() {
     assert_eq!(sum_family(&text, "support_sla_breaches_total"), 3.0);
 }
 
-/// Sets a topic config on the shared broker (the other configs of the
-/// topic go back to their defaults: the SLA topics here set no other).
-fn set_topic_config(topic: &str, key: &str, value: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .create()
-        .unwrap();
-    let c = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value);
-    for r in rt()
-        .block_on(admin.alter_configs(&[c], &AdminOptions::new()))
-        .unwrap()
-    {
-        r.unwrap();
-    }
-}
-
 /// A source topic, an SLA topic, a group and the policies' config, for
 /// instances that checkpoint every second and give a write `write_timeout`.
 struct Staged {

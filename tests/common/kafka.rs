@@ -551,3 +551,21 @@ pub fn committed(group: &str, topic: &str) -> i64 {
         })
         .sum()
 }
+
+/// Sets a topic config on the shared broker (the other configs of the
+/// topic go back to their defaults: the SLA topics here set no other).
+pub fn set_topic_config(topic: &str, key: &str, value: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    let c = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value);
+    for r in rt()
+        .block_on(admin.alter_configs(&[c], &AdminOptions::new()))
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
