@@ -57,6 +57,9 @@ pub struct SnapshotHub {
     pub rebalances: AtomicU64,
     /// Whether the SLA event stream is on (its counters are exported).
     pub sla_events_on: AtomicBool,
+    /// Whether checkpoints are off (`checkpoint.enabled = false`): no
+    /// checkpoint age is exported then.
+    pub checkpoints_off: AtomicBool,
     /// SLA events acknowledged by the broker (repeats after a failure included).
     pub sla_events_acked: AtomicU64,
     /// SLA state changes lost past the engine's buffer.
@@ -217,7 +220,7 @@ impl SnapshotHub {
             }
         }
         // The oldest applied event no checkpoint covers: 0 when idle and caught up.
-        if !statuses.is_empty() {
+        if !statuses.is_empty() && !self.checkpoints_off.load(Ordering::Relaxed) {
             let age = statuses
                 .values()
                 .filter_map(|s| s.dirty_since_ms)
@@ -427,6 +430,10 @@ mod tests {
         };
         // Idle and covered: 0, however long ago anything happened.
         assert_eq!(age(&hub, 1_000_000), Some(Value::Millis(0)));
+        // Without checkpoints there is no age at all.
+        hub.checkpoints_off.store(true, Ordering::Relaxed);
+        assert_eq!(age(&hub, 1_000_000), None);
+        hub.checkpoints_off.store(false, Ordering::Relaxed);
         hub.set_status(&("t".into(), 1), st(Some(990_000)));
         hub.set_status(&("t".into(), 2), st(Some(995_000)));
         assert_eq!(age(&hub, 1_000_000), Some(Value::Millis(10_000)));

@@ -518,6 +518,10 @@ fn a_partition_without_a_checkpoint_starts_at_the_committed_offset_else_at_the_r
     };
     let mut f = Frontline::launch(&launch);
     settle(&f, "first", 1000);
+    // No checkpoints, no checkpoint age (docs/metrics.md).
+    let m = f.metrics();
+    assert!(m.contains("frontline_partitions{"), "{m}");
+    assert!(!m.contains("frontline_checkpoint_age_seconds"), "{m}");
     assert!(f.terminate(Duration::from_secs(10)).is_some());
     kcat_produce(&topic, second, None);
     let g = Frontline::launch(&launch);

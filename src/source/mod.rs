@@ -258,6 +258,7 @@ async fn open_env(
     };
     let changelog = async {
         if !cfg.checkpoint.enabled {
+            hub.checkpoints_off.store(true, Ordering::Relaxed);
             return Ok(None);
         }
         Changelog::open_counting(cfg, min())
