@@ -4,9 +4,10 @@ use serde::Deserialize;
 
 use super::{ConfigError, OneOrMany, SlaConfig, LABEL_VALUES};
 
-/// Default `labels.max_series`: a default-config scrape stays under ~5 MB
-/// (docs/metrics.md, "Worst case of the default config").
-pub const DEFAULT_MAX_SERIES: usize = 20_000;
+/// Default `labels.max_series`: above the ~563 000 series the default caps
+/// allow at most, so by default the caps alone (SPEC §5.3) decide the
+/// labels (docs/metrics.md, "Series budget").
+pub const DEFAULT_MAX_SERIES: usize = 1_000_000;
 
 /// Cardinality caps (SPEC §5.3).
 #[derive(Clone, Debug, Deserialize)]
@@ -21,7 +22,8 @@ pub struct LabelConfig {
     /// When not empty, exactly these agents keep their own label.
     pub agent_allow_list: Vec<String>,
     /// Series the cumulative `support_*` families may hold in all; a new
-    /// label combination past it is reported with `queue="other"`.
+    /// label combination past it is reported with `queue="other"`, unless
+    /// its queue is named by an SLA policy or the allow-list.
     pub max_series: usize,
 }
 

@@ -85,7 +85,7 @@ fn empty_file_gives_spec_defaults() {
     assert_eq!(c.time.max_event_age, Dur(7 * 86_400_000));
     assert_eq!(c.agents.idle_timeout, Dur(12 * 3_600_000));
     assert!(!c.agents.per_agent_metrics, "per-agent families are opt-in");
-    assert_eq!(c.labels.max_series, 20_000);
+    assert_eq!(c.labels.max_series, 1_000_000);
     assert_eq!(c.windows.max_label_sets, 64);
     assert_eq!(
         c.windows.sizes,

@@ -240,8 +240,25 @@ impl Engine {
             state,
             gate_out: false,
         };
+        e.name_queues(cfg);
         e.state.reserve(&cfg.state);
         e
+    }
+
+    /// The queues the config names (its SLA policies' and allow-list's),
+    /// which keep their label past the series budget.
+    fn name_queues(&mut self, cfg: &Config) {
+        let queues = &mut self.state.queues;
+        let mut named: Vec<_> = self.settings.policies.queues().collect();
+        named.extend(
+            cfg.labels
+                .queue_allow_list
+                .iter()
+                .map(|q| queues.reserve(q)),
+        );
+        named.sort_unstable();
+        named.dedup();
+        self.state.metrics.budget.named = named;
     }
 
     /// Restores an engine from checkpointed state.
@@ -254,11 +271,13 @@ impl Engine {
         state.metrics.budget.used = state.metrics.series(&settings.bounds);
         state.metrics.budget.max = cfg.labels.max_series;
         state.reserve(&cfg.state);
-        Engine {
+        let mut e = Engine {
             settings,
             state,
             gate_out: false,
-        }
+        };
+        e.name_queues(cfg);
+        e
     }
 
     /// Takes the breaches recorded since the last call (for logs and the

@@ -357,8 +357,7 @@ impl AgentSeries {
         s: Series,
     ) -> &mut Cell {
         let cost = s.cost();
-        let q = if budget.used + cost <= budget.max {
-            budget.used += cost;
+        let q = if budget.take(q, cost) {
             q
         } else {
             if q != OTHER {

@@ -135,6 +135,13 @@ impl Policies {
         self.list.get(i as usize)
     }
 
+    /// The queue label ids the policies' `match` names.
+    pub fn queues(&self) -> impl Iterator<Item = LabelId> + '_ {
+        self.list
+            .iter()
+            .flat_map(|p| p.queues.iter().flatten().copied())
+    }
+
     /// Configured targets per histogram key, in seconds (added to bucket bounds).
     pub fn target_bounds(&self) -> BTreeMap<&'static str, Vec<f64>> {
         let mut out: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();

@@ -328,11 +328,16 @@ impl PromHist {
 pub trait QueueKey: Copy + Eq + std::hash::Hash {
     /// The same key with `queue="other"`.
     fn other(self) -> Self;
+    /// The key's `queue` label id.
+    fn queue(self) -> LabelId;
 }
 
 impl QueueKey for u32 {
     fn other(self) -> Self {
         self & !0xffff | super::labels::OTHER as u32
+    }
+    fn queue(self) -> LabelId {
+        self as LabelId
     }
 }
 
@@ -340,12 +345,17 @@ impl QueueKey for u64 {
     fn other(self) -> Self {
         self & !0xffff | super::labels::OTHER as u64
     }
+    fn queue(self) -> LabelId {
+        self as LabelId
+    }
 }
 
 /// The series budget of the cumulative families (`labels.max_series`):
 /// a label combination is admitted where it would be created, and past
-/// the budget it is counted under `queue="other"` instead. Series are never
-/// removed while the process lives, so the budget only fills.
+/// the budget it is counted under `queue="other"` instead — unless its
+/// queue is one the config names (an SLA policy's or the allow-list's),
+/// which always keeps its label. Series are never removed while the
+/// process lives, so the budget only fills.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SeriesBudget {
     /// Series created so far (histograms count buckets, `_sum` and `_count`).
@@ -353,18 +363,31 @@ pub struct SeriesBudget {
     pub used: usize,
     #[serde(skip)]
     pub max: usize,
+    /// The queues the config names, sorted: admitted past the budget.
+    #[serde(skip)]
+    pub named: Vec<LabelId>,
     /// Observations moved to `queue="other"` by the budget.
     pub overflow: u64,
 }
 
 impl SeriesBudget {
+    /// Whether a new combination of queue `q` costing `cost` series is
+    /// admitted (then counted): within the budget, or a queue the config
+    /// names.
+    pub fn take(&mut self, q: LabelId, cost: usize) -> bool {
+        if self.used + cost <= self.max || self.named.binary_search(&q).is_ok() {
+            self.used += cost;
+            return true;
+        }
+        false
+    }
+
     /// The key to count `k` under in `map`, where a new key costs `cost` series.
     pub fn admit<K: QueueKey, V>(&mut self, map: &FxHashMap<K, V>, k: K, cost: usize) -> K {
         if map.contains_key(&k) {
             return k;
         }
-        if self.used + cost <= self.max {
-            self.used += cost;
+        if self.take(k.queue(), cost) {
             return k;
         }
         let o = k.other();

@@ -2339,6 +2339,88 @@ fn series_budget_moves_new_combinations_to_other() {
     assert!(m.v("frontline_label_overflow_total", &[("label", "series")]) > 0.0);
 }
 
+/// Queues the config names (an SLA policy's `match`, the allow-list)
+/// keep their label past the series budget: a policy is never reported
+/// under `queue="other"`.
+#[test]
+fn named_queues_keep_their_label_past_the_series_budget() {
+    let mut r = Run::cfg(
+        "[labels]\nmax_series = 40\n[[sla.policies]]\nname = \"vip\"\n\
+         match = { queue = [\"q49\"] }\nfirst_response = \"1h\"\n",
+    );
+    for i in 0..50 {
+        r.ev(
+            "ticket.created",
+            i * S,
+            &format!(r#""ticket_id":"T{i}","customer_id":"C{i}","queue":"q{i}""#),
+        );
+        r.ev(
+            "ticket.agent_replied",
+            i * S + 1,
+            &format!(r#""ticket_id":"T{i}","agent_id":"a""#),
+        );
+    }
+    let m = r.metrics();
+    assert!(m.sum("support_tickets_created_total", &[("queue", "other")]) > 0.0);
+    assert_eq!(
+        m.sum("support_tickets_created_total", &[("queue", "q49")]),
+        1.0
+    );
+    let vip = [("policy", "vip"), ("queue", "q49")];
+    assert_eq!(m.sum("support_sla_achieved_total", &vip), 1.0);
+    let other = [("policy", "vip"), ("queue", "other")];
+    assert_eq!(m.sum("support_sla_achieved_total", &other), 0.0);
+}
+
+/// SPEC §5.3: under the default config the first 200 queues keep their
+/// own label, however many channel and priority combinations each has:
+/// 20 queues with every channel and priority lose none of them.
+#[test]
+fn the_default_config_keeps_every_queue_below_the_cap() {
+    let mut r = Run::cfg("");
+    let channels = ["email", "chat", "phone", "social", "web", "sms", "other"];
+    let priorities = ["low", "normal", "high", "urgent"];
+    let mut i = 0;
+    for q in 0..20 {
+        for c in channels {
+            for p in priorities {
+                i += 1;
+                let t = format!(r#""ticket_id":"T{i}""#);
+                r.ev(
+                    "ticket.created",
+                    i * S,
+                    &format!(r#"{t},"customer_id":"C{i}","queue":"q{q}","channel":"{c}","priority":"{p}""#),
+                );
+                r.ev(
+                    "ticket.agent_replied",
+                    i * S + 1,
+                    &format!(r#"{t},"agent_id":"a""#),
+                );
+                r.ev("ticket.resolved", i * S + 2, &t);
+            }
+        }
+    }
+    let m = r.metrics();
+    for q in 0..20 {
+        let q = format!("q{q}");
+        assert_eq!(
+            m.sum("support_tickets_created_total", &[("queue", &q)]),
+            28.0,
+            "{q}"
+        );
+        assert_eq!(
+            m.sum("support_resolution_seconds_count", &[("queue", &q)]),
+            28.0,
+            "{q}"
+        );
+    }
+    assert_eq!(
+        m.sum("support_tickets_created_total", &[("queue", "other")]),
+        0.0
+    );
+    assert_eq!(m.sum("frontline_label_overflow_total", &[]), 0.0);
+}
+
 /// Issue 10, defect 5: `windows.labels = ["channel","queue"]` took 1.14 GB
 /// on 9 800 events: every label set holds HDR histograms per window and
 /// metric. `windows.max_label_sets` bounds them.
