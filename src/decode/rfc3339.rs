@@ -1,26 +1,20 @@
-//! Event times written as RFC 3339 text (SPEC §1): the common shape read
-//! directly, any other through `jiff`.
+//! Event times written as RFC 3339 text (SPEC §1), read strictly: the
+//! grammar of RFC 3339 §5.6 and nothing else of ISO 8601.
 
 use super::{truncate, DecodeError};
 
-/// RFC 3339 → epoch ms. The common shape `YYYY-MM-DDTHH:MM:SS[.f+](Z|±hh:mm)` is
-/// parsed directly; anything else goes through `jiff`, which knows every
-/// RFC 3339 form.
+/// RFC 3339 → epoch ms: `YYYY-MM-DD(T|t| )HH:MM:SS[.f+](Z|z|±hh:mm)`.
+/// `T` may be a space (RFC 3339 §5.6's note), a leap second `:60` reads as
+/// `:59`, and the fraction has any number of digits, truncated to
+/// milliseconds. Anything else (ISO 8601's basic format, a missing second
+/// or offset, an offset without its colon or past 23:59) is an error.
 pub fn parse_rfc3339(s: &str) -> Result<i64, DecodeError> {
-    if let Some(ms) = fast_rfc3339(s.as_bytes()) {
-        return Ok(ms);
-    }
-    s.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|_| {
-            DecodeError::InvalidTimestamp(format!(
-                "`{}` is not RFC 3339 with an offset",
-                truncate(s)
-            ))
-        })
+    strict_rfc3339(s.as_bytes()).ok_or_else(|| {
+        DecodeError::InvalidTimestamp(format!("`{}` is not RFC 3339 with an offset", truncate(s)))
+    })
 }
 
-fn fast_rfc3339(b: &[u8]) -> Option<i64> {
+fn strict_rfc3339(b: &[u8]) -> Option<i64> {
     fn num(b: &[u8]) -> Option<i64> {
         let mut n = 0i64;
         for &c in b {
@@ -34,7 +28,7 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
     if b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
-        || b[10] != b'T'
+        || !matches!(b[10], b'T' | b't' | b' ')
         || b[13] != b':'
         || b[16] != b':'
     {
@@ -42,10 +36,12 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
     }
     let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
     let (h, mi, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60
     {
         return None;
     }
+    // A leap second is the last second of its minute.
+    let sec = sec.min(59);
     let mut i = 19;
     let mut frac_ms = 0i64;
     if b[i] == b'.' {
@@ -58,15 +54,15 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
             i += 1;
         }
         let digits = i - start;
-        if digits == 0 || digits > 9 {
+        if digits == 0 {
             return None;
         }
-        for _ in digits..3 {
+        for _ in digits.min(3)..3 {
             frac_ms *= 10;
         }
     }
     let offset_s = match b.get(i..)? {
-        [b'Z'] => 0,
+        [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
             let oh = num(&[*h1, *h2])?;
             let om = num(&[*m1, *m2])?;
@@ -111,18 +107,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fast_path_agrees_with_jiff() {
+    fn agrees_with_jiff_on_rfc_3339() {
         for s in [
             "1970-01-01T00:00:00Z",
             "2000-02-29T23:59:59.5Z",
             "2024-12-31T12:00:00-08:00",
             "2026-03-29T01:59:59.999+14:00",
             "2100-03-01T00:00:00Z",
+            "2026-11-02t10:00:00z",
+            "2026-11-02 10:00:00-00:00",
+            "2026-12-31T23:59:60Z",
+            "2026-11-02T10:00:00.123456789+05:30",
         ] {
-            let fast = fast_rfc3339(s.as_bytes()).unwrap();
-            let slow = s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
-            assert_eq!(fast, slow, "{s}");
+            let ours = strict_rfc3339(s.as_bytes()).unwrap();
+            let jiff = s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+            assert_eq!(ours, jiff, "{s}");
         }
-        assert_eq!(fast_rfc3339(b"2026-02-29T00:00:00Z"), None);
+        assert_eq!(strict_rfc3339(b"2026-02-29T00:00:00Z"), None);
+    }
+
+    /// RFC 3339 puts no bound on the fraction's digits.
+    #[test]
+    fn a_long_fraction_is_truncated_to_milliseconds() {
+        let ms = strict_rfc3339(b"2026-11-02T10:00:00Z").unwrap();
+        for s in [
+            "2026-11-02T10:00:00.1234567891Z",
+            "2026-11-02T10:00:00.123999999999999Z",
+        ] {
+            assert_eq!(strict_rfc3339(s.as_bytes()), Some(ms + 123), "{s}");
+        }
+    }
+
+    /// ISO 8601 forms outside RFC 3339 (which `jiff` accepts) are refused,
+    /// and so is an offset of 24 hours.
+    #[test]
+    fn other_iso_8601_forms_are_refused() {
+        for s in [
+            "2026-11-02T10:00:00+24:00",
+            "2026-11-02T10:00:00-24:00",
+            "2026-11-02T10:00Z",
+            "2026-11-02T10Z",
+            "20261102T100000Z",
+            "2026-11-02T1000Z",
+            "2026-11-02T10:00:00+0100",
+            "2026-11-02T10:00:00+01",
+            "2026-11-02T10:00:00+01:00:00",
+            "2026-11-02T10:00:00,5Z",
+            "2026-11-02T10:00:00.Z",
+            "2026-11-02T10:00:00",
+            " 2026-11-02T10:00:00Z",
+        ] {
+            assert!(parse_rfc3339(s).is_err(), "{s}");
+        }
     }
 }
