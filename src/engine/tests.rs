@@ -2339,6 +2339,39 @@ fn series_budget_moves_new_combinations_to_other() {
     assert!(m.v("frontline_label_overflow_total", &[("label", "series")]) > 0.0);
 }
 
+/// A waiting call whose answer deadline lies past `state.idle_call_ttl`
+/// (1 d) is breached at its deadline, not dropped without a verdict
+/// (SPEC §4: only an abandon stops the answer clock without one); and so
+/// is a ticket past `state.idle_ticket_ttl`. Both are dropped after.
+#[test]
+fn idle_expiry_waits_for_the_sla_verdict() {
+    let mut r = Run::cfg(
+        "[state]\nidle_ticket_ttl = \"1h\"\n\
+         [[sla.policies]]\nname = \"p\"\nanswer = \"2d\"\nfirst_response = \"3h\"\n",
+    );
+    r.ev(
+        "call.queued",
+        0,
+        r#""call_id":"K1","customer_id":"C1","queue":"q""#,
+    );
+    r.ev(
+        "ticket.created",
+        0,
+        r#""ticket_id":"T1","customer_id":"C2","queue":"q""#,
+    );
+    // Each event moves the clock on (and sweeps): nothing else happens.
+    for i in 1..=12 {
+        r.ev("survey.ces", i * 6 * H, r#""score":3"#);
+    }
+    let m = r.metrics();
+    let breaches = |sla| m.sum("support_sla_breaches_total", &[("sla", sla)]);
+    assert_eq!(breaches("answer"), 1.0);
+    assert_eq!(breaches("first_response"), 1.0);
+    assert_eq!(m.sum("support_calls_in_queue", &[]), 0.0);
+    assert_eq!(m.sum("support_tickets_open", &[]), 0.0);
+    assert_eq!(m.sum("support_sla_active_breaches", &[]), 0.0);
+}
+
 /// Queues the config names (an SLA policy's `match`, the allow-list)
 /// keep their label past the series budget: a policy is never reported
 /// under `queue="other"`.

@@ -295,8 +295,14 @@ impl Engine {
     }
 }
 
-/// A ticket past its time to live (docs/events.md, "Expiry").
+/// A ticket past its time to live (docs/events.md, "Expiry"). One whose
+/// SLA clock still has an instant to judge (at risk, a deadline) lives
+/// until it is judged: expiry stops clocks without a verdict, and SPEC §4
+/// gives none but a resolution, a close or an abandon that right.
 pub(super) fn ticket_expired(settings: &Settings, t: &Ticket, now: i64) -> bool {
+    if t.sla_due != i64::MAX {
+        return false;
+    }
     let ttl = if t.resolved() {
         settings.resolved_ticket_ttl
     } else {
@@ -305,8 +311,12 @@ pub(super) fn ticket_expired(settings: &Settings, t: &Ticket, now: i64) -> bool 
     now - t.last_event > ttl
 }
 
-/// A call past its time to live.
+/// A call past its time to live; one with an SLA instant still to judge
+/// lives until it is judged, as a ticket does.
 pub(super) fn call_expired(settings: &Settings, c: &Call, now: i64) -> bool {
+    if c.sla_due != i64::MAX {
+        return false;
+    }
     match c.phase {
         CallPhase::Done { at } => now - at > settings.finished_call_ttl,
         _ => now - c.last_event > settings.idle_call_ttl,
