@@ -17,22 +17,27 @@ impl Engine {
         queue: Option<&str>,
     ) {
         let nq = queue.map(|q| self.state.queues.resolve(Some(q)));
+        let (clock, watermark) = (self.state.clock, self.watermark());
         // One lookup: the agent is updated first, then its old interval
         // booked (booking does not read the agents).
         match self.state.agents.get_mut(agent) {
             None => {
                 let q = nq.unwrap_or(UNKNOWN);
                 let label = self.state.agent_labels.resolve(Some(agent));
+                // A late first status changes no window either.
+                let windows_from = windows_from(clock, watermark, ts, ts);
                 self.state.agents.insert(
                     agent.clone(),
                     Agent {
                         status,
-                        since: ts,
+                        since: windows_from,
                         queue: q,
                         last_event: ts,
                         label,
                     },
                 );
+                let until = ts.saturating_add(self.settings.agent_idle);
+                self.book_counters(status, q, label, ts, windows_from.min(until));
                 self.state.metrics.agents_add(status, q, 1);
             }
             // A change dated before the agent's latest one arrived late: the
@@ -45,12 +50,20 @@ impl Engine {
                 let eff = ts.max(since);
                 // Silent past the idle timeout: offline from then (not yet swept).
                 let until = a.last_event.saturating_add(self.settings.agent_idle);
+                // A late change (older than the watermark) changes no
+                // window (SPEC §2): the windows keep the old status up to
+                // the event clock, the counters take the new one from `eff`.
+                let windows_from = windows_from(clock, watermark, ts, eff);
                 let q = nq.unwrap_or(oq);
                 a.status = status;
-                a.since = eff;
+                a.since = windows_from;
                 a.queue = q;
                 a.last_event = a.last_event.max(ts);
                 self.book_agent(old, oq, label, since, eff.min(until));
+                if windows_from > eff {
+                    self.book_window(old, eff, windows_from.min(until));
+                    self.book_counters(status, q, label, eff, windows_from.min(until));
+                }
                 self.state.metrics.agents_add(old, oq, -1);
                 self.state.metrics.agents_add(status, q, 1);
             }
@@ -61,6 +74,20 @@ impl Engine {
     /// `agent`: in `support_agent_status_seconds_total`, the utilization
     /// window and, with per-agent metrics, the agent's own status time.
     pub(super) fn book_agent(
+        &mut self,
+        status: AgentStatus,
+        q: LabelId,
+        agent: LabelId,
+        from: i64,
+        to: i64,
+    ) {
+        self.book_counters(status, q, agent, from, to);
+        self.book_window(status, from, to);
+    }
+
+    /// Books `from..to` in `support_agent_status_seconds_total` and, with
+    /// per-agent metrics, the agent's own status time.
+    fn book_counters(
         &mut self,
         status: AgentStatus,
         q: LabelId,
@@ -82,6 +109,10 @@ impl Engine {
                 .metrics
                 .agent_time_add(status, agent, q, to - from);
         }
+    }
+
+    /// Books `from..to` in the utilization window.
+    fn book_window(&mut self, status: AgentStatus, from: i64, to: i64) {
         let c = match status {
             AgentStatus::Available => WindowCount::AgentAvailableMs,
             AgentStatus::Busy => WindowCount::AgentBusyMs,
@@ -142,5 +173,14 @@ impl Engine {
         for (status, q, agent, from, to) in booked {
             self.book_agent(status, q, agent, from, to);
         }
+    }
+}
+
+/// Where the windows take a status change dated `ts` (effective at `eff`)
+/// from: `eff`, or the event clock when `ts` is older than the watermark.
+fn windows_from(clock: Option<i64>, watermark: i64, ts: i64, eff: i64) -> i64 {
+    match clock {
+        Some(clock) if ts < watermark => clock.max(eff),
+        _ => eff,
     }
 }

@@ -1117,6 +1117,38 @@ fn held_events_behind_the_watermark_are_dropped() {
     );
 }
 
+/// A late `agent.status_changed` rebooks the status counters from its own
+/// `ts` but changes no window (SPEC §2): the windows keep the old status up
+/// to the event clock it arrived at. Nor does a late first status.
+#[test]
+fn a_late_agent_status_changes_no_window() {
+    let mut r = Run::new();
+    let status = |r: &mut Run, at, agent: &str, s: &str| {
+        let body = format!(r#""agent_id":"{agent}","status":"{s}","queue":"q""#);
+        r.ev("agent.status_changed", at, &body);
+    };
+    status(&mut r, 0, "A", "available");
+    r.ev("survey.ces", 2 * H, r#""score":3"#);
+    // An hour behind the clock: late. So is B's first status.
+    status(&mut r, H, "A", "busy");
+    status(&mut r, H, "B", "busy");
+    let m = r.metrics();
+    assert_eq!(m.v("frontline_late_events_total", &[]), 2.0);
+    let secs = |s: &str| m.sum("support_agent_status_seconds_total", &[("status", s)]);
+    assert_eq!(secs("available"), 3600.0);
+    assert_eq!(secs("busy"), 2.0 * 3600.0);
+    for w in ["5m", "1h", "24h"] {
+        let ratio = [("kpi", "utilization"), ("window", w)];
+        assert_eq!(m.v("support_window_ratio", &ratio), 0.0, "{w}");
+    }
+    // From the clock on, both are busy in the windows too: A available
+    // 0–2 h and busy 2 h–2 h 30, B busy 2 h–2 h 30.
+    r.ev("survey.ces", 2 * H + 30 * M, r#""score":3"#);
+    let m = r.metrics();
+    let ratio = [("kpi", "utilization"), ("window", "24h")];
+    assert_eq!(m.v("support_window_ratio", &ratio), 1.0 / 3.0);
+}
+
 #[test]
 fn late_events_count_but_change_no_window() {
     let mut r = Run::new();
