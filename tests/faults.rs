@@ -1097,3 +1097,87 @@ fn series_helpers_read_the_exposition() {
     ));
     assert!(!process_level("frontline_rebalances_total_not"));
 }
+
+/// `frontline_checkpoint_age_seconds` counts from the oldest applied event
+/// no acknowledged checkpoint covers, a write in flight included: an event
+/// is applied, the broker halts, and the checkpoint that would cover it
+/// waits on the broker; the age grows through the wait. It read 0 while a
+/// write was pending, so a checkpoint stuck on timeouts could never hold
+/// the alert on it.
+#[test]
+fn checkpoint_age_grows_while_a_write_is_pending() {
+    let kafka = OwnBroker::start("ckptage");
+    let topic = unique("ckptage");
+    create_topic_on(&kafka.address, &topic, 1);
+    let event = |i: usize| {
+        let ts = jiff::Timestamp::now().as_millisecond();
+        format!(
+            "c{i}\t{{\"event_id\":\"a{i}\",\"type\":\"ticket.created\",\"ts\":{ts},\"ticket_id\":\"T{i}\",\"customer_id\":\"c{i}\"}}"
+        )
+    };
+    let mut launch = Launch::new(&topic, &unique("g"));
+    launch.brokers = kafka.address.clone();
+    launch.args = [
+        "--set",
+        "checkpoint.interval=\"3s\"",
+        "--set",
+        "checkpoint.write_timeout=\"120s\"",
+    ]
+    .map(String::from)
+    .to_vec();
+    launch.env = vec![("RUST_LOG".into(), "info,frontline::checkpoint=debug".into())];
+    let f = Frontline::launch(&launch);
+    let written = |f: &Frontline| f.log_text().matches("checkpoint written").count();
+    // An event applied just before the broker halts is covered by no
+    // acknowledged checkpoint, unless one was written in between (a
+    // checkpoint comes every 3 s): then the broker resumes and it is tried
+    // again with the next event.
+    for i in 0..4 {
+        kcat_produce_on(&kafka.address, &topic, &[event(i)], None);
+        wait_until(
+            Duration::from_secs(30),
+            "the event is applied and covered",
+            || {
+                let m = f.metrics();
+                sum_family(&m, "frontline_events_total") == (i + 1) as f64
+                    && m.contains("frontline_checkpoint_age_seconds 0.0")
+            },
+        );
+        let before = written(&f);
+        kcat_produce_on(&kafka.address, &topic, &[event(100 + i)], None);
+        wait_until(Duration::from_secs(30), "the next event is applied", || {
+            f.sum("frontline_events_total") == (i + 2) as f64
+        });
+        let applied = Instant::now();
+        kafka.halt();
+        std::thread::sleep(Duration::from_millis(500));
+        if written(&f) > before {
+            kafka.resume();
+            continue;
+        }
+        // A checkpoint starts within 3 s and cannot finish. (Some seconds
+        // on the partition counts as lost and the age leaves /metrics.)
+        let mut ages = Vec::new();
+        while applied.elapsed() < Duration::from_millis(5_500) {
+            std::thread::sleep(Duration::from_millis(250));
+            let m = f.metrics();
+            let age = m
+                .lines()
+                .find_map(|l| l.strip_prefix("frontline_checkpoint_age_seconds "))
+                .map(|v| v.parse::<f64>().unwrap());
+            ages.push((applied.elapsed().as_secs_f64(), age));
+        }
+        assert_eq!(
+            written(&f),
+            before,
+            "a checkpoint was written with the broker halted"
+        );
+        kafka.resume();
+        let seen: Vec<f64> = ages.iter().filter_map(|a| a.1).collect();
+        assert!(seen.len() >= 8, "{ages:?}");
+        assert!(seen.windows(2).all(|w| w[1] > w[0]), "{ages:?}");
+        assert!(seen[seen.len() - 1] >= 4.0, "{ages:?}");
+        return;
+    }
+    panic!("a checkpoint came between each event and the halt, four times");
+}

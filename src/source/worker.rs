@@ -553,8 +553,14 @@ impl Worker {
                 phase,
                 position: self.next_offset.unwrap_or(-1),
                 target: self.target,
+                // What a write in flight would cover is not covered until
+                // it is acknowledged.
                 dirty_since_ms: if self.env.changelog.is_some() {
-                    self.dirty_since_ms
+                    let writing = self.writing.as_ref().and_then(|w| w.covered_since);
+                    match (self.dirty_since_ms, writing) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
                 } else {
                     None
                 },
