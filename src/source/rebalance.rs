@@ -142,6 +142,22 @@ impl ConsumerContext for Ctx {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // Assigned from now: `/readyz` names them restoring while
+                // they are, rather than counting only the partitions held.
+                let mut now = if cooperative {
+                    consumer
+                        .assignment()
+                        .map(|t| partitions(&t))
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                for tp in partitions(tpl) {
+                    if !now.contains(&tp) {
+                        now.push(tp);
+                    }
+                }
+                self.hub.set_assigned(now);
                 self.assign(consumer, tpl);
                 // Before the fetches start, so none goes to the consumer queue.
                 self.fetched
