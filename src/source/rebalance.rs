@@ -102,6 +102,16 @@ impl<T: Clone> Slot<T> {
 
 impl ClientContext for Ctx {
     fn stats(&self, stats: Statistics) {
+        // The consumer's fetches and heartbeats are answered all the time:
+        // a broker connected and heard from within the last 5 s ends an
+        // outage, on a quiet topic too (no message comes to say so).
+        if stats
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP" && (0..5_000_000).contains(&b.rxidle))
+        {
+            kafka_log::ok();
+        }
         let assigned = self.hub.assigned();
         let mut lag = BTreeMap::new();
         for (topic, t) in stats.topics {
