@@ -1104,8 +1104,12 @@ fn series_helpers_read_the_exposition() {
 /// waits on the broker; the age grows through the wait. It read 0 while a
 /// write was pending, so a checkpoint stuck on timeouts could never hold
 /// the alert on it.
+///
+/// Then, the topic quiet, the outage ends: `/readyz` stops saying Kafka is
+/// unreachable and "Kafka reachable again" is logged without a message
+/// coming (it waited for the next message).
 #[test]
-fn checkpoint_age_grows_while_a_write_is_pending() {
+fn checkpoint_age_grows_while_a_write_is_pending_and_an_outage_ends_on_a_quiet_topic() {
     let kafka = OwnBroker::start("ckptage");
     let topic = unique("ckptage");
     create_topic_on(&kafka.address, &topic, 1);
@@ -1122,6 +1126,11 @@ fn checkpoint_age_grows_while_a_write_is_pending() {
         "checkpoint.interval=\"3s\"",
         "--set",
         "checkpoint.write_timeout=\"120s\"",
+        // The group session outlasts the outage: the partition stays.
+        "--set",
+        "kafka.session.timeout.ms=\"45000\"",
+        "--set",
+        "kafka.heartbeat.interval.ms=\"3000\"",
     ]
     .map(String::from)
     .to_vec();
@@ -1155,8 +1164,7 @@ fn checkpoint_age_grows_while_a_write_is_pending() {
             kafka.resume();
             continue;
         }
-        // A checkpoint starts within 3 s and cannot finish. (Some seconds
-        // on the partition counts as lost and the age leaves /metrics.)
+        // A checkpoint starts within 3 s and cannot finish.
         let mut ages = Vec::new();
         while applied.elapsed() < Duration::from_millis(5_500) {
             std::thread::sleep(Duration::from_millis(250));
@@ -1172,11 +1180,41 @@ fn checkpoint_age_grows_while_a_write_is_pending() {
             before,
             "a checkpoint was written with the broker halted"
         );
-        kafka.resume();
         let seen: Vec<f64> = ages.iter().filter_map(|a| a.1).collect();
         assert!(seen.len() >= 8, "{ages:?}");
         assert!(seen.windows(2).all(|w| w[1] > w[0]), "{ages:?}");
         assert!(seen[seen.len() - 1] >= 4.0, "{ages:?}");
+        kafka.resume();
+        // Everything checkpointed, and the broker gone again: once it is
+        // back, nothing is consumed, written or committed to tell so.
+        wait_until(Duration::from_secs(30), "the event is covered", || {
+            f.metrics().contains("frontline_checkpoint_age_seconds 0.0")
+        });
+        let readyz = || {
+            http_get_status(f.port, "/readyz")
+                .map(|r| r.1)
+                .unwrap_or_default()
+        };
+        wait_until(Duration::from_secs(30), "no outage shows", || {
+            !readyz().contains("Kafka unreachable")
+        });
+        let again = f.log_text().matches("Kafka reachable again").count();
+        kafka.halt();
+        wait_until(
+            Duration::from_secs(40),
+            "the outage shows on /readyz",
+            || readyz().contains("Kafka unreachable"),
+        );
+        kafka.resume();
+        wait_until(
+            Duration::from_secs(30),
+            "the outage ends without a message",
+            || {
+                !readyz().contains("Kafka unreachable")
+                    && f.log_text().matches("Kafka reachable again").count() > again
+            },
+        );
+        assert_eq!(f.sum("frontline_events_total"), (i + 2) as f64);
         return;
     }
     panic!("a checkpoint came between each event and the halt, four times");
