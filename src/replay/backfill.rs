@@ -46,7 +46,8 @@ use super::{Output, ReplayError};
 use crate::decode::DecodeError;
 use crate::engine::Engine;
 use crate::export;
-use crate::metrics::{Family, Snapshot};
+use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
+use std::sync::Arc;
 
 /// The default step.
 pub const DEFAULT_STEP_MS: i64 = 60_000;
@@ -69,6 +70,11 @@ struct Spool {
     header: String,
     path: PathBuf,
     w: BufWriter<File>,
+    /// A counter's or histogram's series written so far (labels as text),
+    /// and how many: cumulative series are never removed, so a step with
+    /// as many series as the one before has none new.
+    seen: rustc_hash::FxHashSet<String>,
+    known: usize,
 }
 
 /// The `support_*` families of a picture, in exposition order, window
@@ -181,18 +187,66 @@ impl Backfill {
                         header,
                         path,
                         w: BufWriter::with_capacity(1 << 16, file),
+                        seen: Default::default(),
+                        known: 0,
                     });
                     self.index.insert(f.name, self.families.len() - 1);
                     self.families.len() - 1
                 }
             };
             self.buf.clear();
+            if let Some(born) = self.born(i, f) {
+                // A counter or histogram series born after the first step
+                // starts from 0 a step before its first value, so that
+                // rate() and increase() over the history count its first
+                // increments (a scrape would miss them; a backfill need not).
+                export::openmetrics_samples_at(&mut self.buf, &born, t - self.step);
+            }
             export::openmetrics_samples_at(&mut self.buf, f, t);
             let r = self.families[i].w.write_all(self.buf.as_bytes());
             r.map_err(|e| self.spool_err(e))?;
         }
         self.steps += 1;
         Ok(())
+    }
+
+    /// The series of `f` (spool `i`) seen for the first time at this step,
+    /// valued 0, if `f` is a counter or histogram and this is not the first
+    /// step; and every series of it noted as seen.
+    fn born(&mut self, i: usize, f: &Family) -> Option<Family> {
+        if f.kind == Kind::Gauge {
+            return None;
+        }
+        let first = self.steps == 0;
+        let spool = &mut self.families[i];
+        if f.series.len() == spool.known {
+            return None;
+        }
+        spool.known = f.series.len();
+        let seen = &mut spool.seen;
+        let mut born = Vec::new();
+        for x in &f.series {
+            let key = format!("{:?}", x.labels);
+            if seen.insert(key) && !first {
+                let value = match &x.value {
+                    Value::Hist(h) => Value::Hist(Arc::new(HistValue::empty(&h.bounds))),
+                    Value::Float(_) => Value::Float(0.0),
+                    Value::Millis(_) => Value::Millis(0),
+                    Value::Int(_) => Value::Int(0),
+                };
+                born.push(Series {
+                    labels: x.labels.clone(),
+                    value,
+                });
+            }
+        }
+        (!born.is_empty()).then(|| Family {
+            name: f.name,
+            help: f.help.clone(),
+            kind: f.kind,
+            merge: f.merge,
+            series: born,
+        })
     }
 
     fn spool_err(&self, source: io::Error) -> ReplayError {
@@ -222,7 +276,9 @@ impl Backfill {
         let families = std::mem::take(&mut self.families);
         let mut copy = vec![0u8; 1 << 16];
         for s in families {
-            let Spool { header, path, w } = s;
+            let Spool {
+                header, path, w, ..
+            } = s;
             w.into_inner().map_err(|e| self.spool_err(e.into_error()))?;
             self.out.write_all(header.as_bytes())?;
             let mut f = File::open(&path).map_err(|e| self.spool_err(e))?;
