@@ -1111,3 +1111,53 @@ fn two_instances_give_the_totals_and_ratios_of_one() {
         t0.elapsed()
     );
 }
+
+/// The SLA dashboard's attainment table keeps a policy none of whose clocks
+/// was met, at 0 % (it dropped the row: its numerator had no fallback).
+/// The panel's own query, variables at `.*`, over the shipped recording
+/// rules in `promtool test rules`; no broker needed.
+#[test]
+fn the_sla_attainment_table_keeps_a_policy_at_zero() {
+    let path = repo().join("deploy/grafana/dashboards/frontline-sla.json");
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let title = "Attainment by policy and clock, 24 h";
+    let panel = d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel {title:?}"));
+    let expr = panel["targets"][0]["expr"]
+        .as_str()
+        .unwrap()
+        .replace("$policy", ".*")
+        .replace("$queue", ".*")
+        .replace("$priority", ".*");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = repo().join("deploy/prometheus/frontline.rules.yaml");
+    let series = |name: &str, policy: &str, priority: &str, values: &str| {
+        format!(
+            "  - series: {name}{{job=\"frontline\",instance=\"a:9464\",sla=\"first_response\",policy=\"{policy}\",priority=\"{priority}\",queue=\"billing\"}}\n    values: {values}\n"
+        )
+    };
+    let test = format!(
+        "rule_files: [{}]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{}{}  promql_expr_test:\n  - expr: {}\n    eval_time: 120m\n    exp_samples:\n    - labels: '{{sla=\"first_response\",policy=\"urgent\"}}'\n      value: 0\n    - labels: '{{sla=\"first_response\",policy=\"standard\"}}'\n      value: 1\n",
+        serde_json::to_string(rules.to_str().unwrap()).unwrap(),
+        series("support_sla_breaches_total", "urgent", "urgent", "0+1x120"),
+        series("support_sla_achieved_total", "standard", "normal", "0+2x120"),
+        serde_json::to_string(&expr).unwrap(),
+    );
+    let file = dir.path().join("panel.yaml");
+    std::fs::write(&file, test).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool not found: run ./scripts/install-tools.sh (make test does)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
