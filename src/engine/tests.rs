@@ -1147,6 +1147,18 @@ fn a_late_agent_status_changes_no_window() {
     let m = r.metrics();
     let ratio = [("kpi", "utilization"), ("window", "24h")];
     assert_eq!(m.v("support_window_ratio", &ratio), 1.0 / 3.0);
+
+    // A late change after the agent fell silent (12 h idle timeout, so it
+    // is dropped by then): the old status stops at the timeout, the late
+    // one counts from its own ts, as a first status.
+    let mut r = Run::new();
+    status(&mut r, 0, "C", "available");
+    r.ev("survey.ces", 20 * H, r#""score":3"#);
+    status(&mut r, 13 * H, "C", "busy");
+    let m = r.metrics();
+    let secs = |s: &str| m.sum("support_agent_status_seconds_total", &[("status", s)]);
+    assert_eq!(secs("available"), 12.0 * 3600.0);
+    assert_eq!(secs("busy"), 7.0 * 3600.0);
 }
 
 #[test]
