@@ -265,14 +265,16 @@ fn steps_fall_on_the_step_from_the_first_event_to_the_last() {
     };
     // Queue r's series, born at 08:03 (T-4 at 08:02:30), starts from 0 a
     // step before, so that increase() over the history counts T-4 (queue
-    // q's, there from the first step, needs no such sample).
+    // q's, there from the first step, needs no such sample). Each series'
+    // samples are together and in time order (strict OpenMetrics: "Metrics
+    // MUST NOT be interleaved"), the series as they first appear.
     assert_eq!(
         created,
         [
             at("q", 1, 1),
             at("q", 2, 1),
-            at("r", 2, 0),
             at("q", 3, 2),
+            at("r", 2, 0),
             at("r", 3, 1)
         ]
     );

@@ -25,16 +25,15 @@
 //! they are left out. Histogram exemplars are left out: promtool ignores
 //! them, and the buckets' counts carry the history.
 //!
-//! **Streaming.** OpenMetrics wants every sample of a family together, and
-//! a series' timestamps rising; a step-after-step pass interleaves families.
-//! So each family's lines go to a spool file of its own (in a directory
-//! beside the output, removed at the end), step after step, and at the end
-//! the spools are concatenated under their `# HELP`/`# TYPE` lines, then
-//! `# EOF`. Within a family the series of one step follow each other and
-//! the steps follow in time — which promtool accepts (tests/backfill.rs).
-//! Memory is the engine's state, one snapshot and a write buffer per
-//! family, whatever the number of steps; disk is the output's size twice
-//! at the end.
+//! **Streaming.** OpenMetrics wants every sample of a family together,
+//! each series' samples together, and a series' timestamps rising; a
+//! step-after-step pass interleaves them. So each family's lines go to a
+//! spool file of its own (in a directory beside the output, removed at the
+//! end), step after step, and at the end each spool is regrouped by series
+//! (`super::regroup`, an external merge sort) under its `# HELP`/`# TYPE`
+//! lines, then `# EOF`. Memory is the engine's state, one snapshot, a write
+//! buffer per family and one sort run, whatever the number of steps; disk
+//! is the output's size twice at the end.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -42,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
+use super::regroup::RUN_BYTES;
 use super::{Output, ReplayError};
 use crate::decode::DecodeError;
 use crate::engine::Engine;
@@ -274,24 +274,14 @@ impl Backfill {
             self.write_step(&support_families(&snap, &windows), last)?;
         }
         let families = std::mem::take(&mut self.families);
-        let mut copy = vec![0u8; 1 << 16];
         for s in families {
             let Spool {
                 header, path, w, ..
             } = s;
             w.into_inner().map_err(|e| self.spool_err(e.into_error()))?;
             self.out.write_all(header.as_bytes())?;
-            let mut f = File::open(&path).map_err(|e| self.spool_err(e))?;
-            loop {
-                let n = match io::Read::read(&mut f, &mut copy) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(self.spool_err(e)),
-                };
-                self.out.write_all(&copy[..n])?;
-            }
-            drop(f);
+            let r = super::regroup::regroup(&path, &self.spool.0, RUN_BYTES, self.out.writer());
+            r.map_err(|e| self.spool_err(e))?;
             // Disk held at once: the output so far and the spools not yet copied.
             let _ = fs::remove_file(&path);
         }

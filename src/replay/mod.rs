@@ -20,6 +20,7 @@ pub mod backfill;
 mod handoff;
 mod output;
 mod read;
+mod regroup;
 
 use apply::Apply;
 use output::check_paths;

@@ -89,6 +89,11 @@ impl Output {
         self.w.write_all(bytes).map_err(|e| self.err(e))
     }
 
+    /// The writer itself, for a copy that reports its own errors.
+    pub(crate) fn writer(&mut self) -> &mut dyn Write {
+        &mut *self.w
+    }
+
     fn err(&self, source: io::Error) -> ReplayError {
         ReplayError::Output {
             path: self.shown.clone(),
