@@ -34,14 +34,21 @@ pub(super) fn regroup(
     let mut ranks: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
     let mut run = Run::default();
     let mut runs: Vec<RunFile> = Vec::new();
-    let mut line = Vec::new();
+    let (mut line, mut key) = (Vec::new(), Vec::new());
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line)? == 0 {
             break;
         }
-        let next = ranks.len() as u32;
-        let rank = *ranks.entry(series_key(&line)).or_insert(next);
+        series_key(&line, &mut key);
+        let rank = match ranks.get(key.as_slice()) {
+            Some(&r) => r,
+            None => {
+                let r = ranks.len() as u32;
+                ranks.insert(key.clone(), r);
+                r
+            }
+        };
         run.push(rank, &line);
         if run.bytes.len() >= run_bytes {
             let path = dir.join(format!("{}.run{}", spool_name(spool), runs.len()));
@@ -157,13 +164,13 @@ fn merge(runs: &mut [RunFile], out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// A sample line's series: its label pairs without `le`, as written (a
-/// line without labels has the empty key).
-fn series_key(line: &[u8]) -> Vec<u8> {
+/// A sample line's series into `key`: its label pairs without `le`, as
+/// written (a line without labels has the empty key).
+fn series_key(line: &[u8], key: &mut Vec<u8>) {
+    key.clear();
     let Some(open) = line.iter().position(|&b| b == b'{') else {
-        return Vec::new();
+        return;
     };
-    let mut key = Vec::new();
     let mut i = open + 1;
     while i < line.len() && line[i] != b'}' {
         let start = i;
@@ -185,12 +192,17 @@ fn series_key(line: &[u8]) -> Vec<u8> {
             i += 1;
         }
     }
-    key
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn series_key(line: &[u8]) -> Vec<u8> {
+        let mut key = Vec::new();
+        super::series_key(line, &mut key);
+        key
+    }
 
     #[test]
     fn the_key_drops_le_and_reads_escaped_values() {
