@@ -385,6 +385,13 @@ impl SlaContext<'_> {
                 }
                 next = next.min(deadline);
             } else {
+                // Past its warn share and its deadline at once (a held
+                // early arrival judged by its own ts): it was at risk in
+                // between, which the event stream says too.
+                if !c.at_risk(i) && self.events.is_some() {
+                    let warn_at = self.reach(e, i, ms);
+                    self.note(e, id, i, SlaEventKind::AtRisk, warn_at, true);
+                }
                 self.breach(e, id, i, deadline, true);
             }
         }

@@ -445,3 +445,46 @@ fn names_ids_and_the_switch() {
         |e: &mut Engine| crate::export::prometheus_text(std::sync::Arc::new(e.snapshot(None)));
     assert_eq!(text(&mut off.engine), text(&mut a.engine));
 }
+
+/// A held early arrival that completes a clock past its deadline (the
+/// reply arrives before its ticket, both within the lateness) gives the
+/// same changes as the same history in `ts` order: at risk at half the
+/// target, breached at the target, then stopped by the reply. The at-risk
+/// change was missing: the clock went past both at once.
+#[test]
+fn a_held_reply_past_the_deadline_gives_the_at_risk_change_too() {
+    let cfg = format!("{POLICIES}\n[time]\nallowed_lateness = \"3h\"\n");
+    let run = |held: bool| {
+        let mut engine = Engine::new(&Config::parse(&cfg).unwrap());
+        engine.record_sla_events(true);
+        let created = format!(
+            r#"{{"event_id":"c","type":"ticket.created","ts":{T0},"ticket_id":"T","customer_id":"C","channel":"email","priority":"urgent"}}"#
+        );
+        let reply = format!(
+            r#"{{"event_id":"r","type":"ticket.agent_replied","ts":{},"ticket_id":"T","agent_id":"a"}}"#,
+            T0 + 2 * H + 30 * M
+        );
+        let order = if held {
+            [&reply, &created]
+        } else {
+            [&created, &reply]
+        };
+        for json in order {
+            let ev = decode(json.as_bytes(), 65536).unwrap();
+            engine.admit(ev, WALL).unwrap();
+        }
+        engine.flush();
+        let (events, _) = engine.drain_sla_events();
+        let mut kinds: Vec<(K, ClockKind, i64)> = events
+            .map(|e| (e.kind, e.clock, e.at - T0))
+            .filter(|r| r.1 == FR)
+            .collect();
+        kinds.sort_by_key(|r| r.2);
+        kinds
+    };
+    let held = run(true);
+    // vip: first response 2 h, at risk from 1 h (warn_fraction 0.5).
+    assert!(held.contains(&(K::AtRisk, FR, H)), "{held:?}");
+    assert!(held.contains(&(K::Breached, FR, 2 * H)), "{held:?}");
+    assert_eq!(held, run(false));
+}
