@@ -34,6 +34,10 @@ pub(super) fn regroup(
     let mut ranks: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
     let mut run = Run::default();
     let mut runs: Vec<RunFile> = Vec::new();
+    let name = spool
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let run_path = |n: usize| dir.join(format!("{name}.run{n}"));
     let (mut line, mut key) = (Vec::new(), Vec::new());
     loop {
         line.clear();
@@ -51,24 +55,16 @@ pub(super) fn regroup(
         };
         run.push(rank, &line);
         if run.bytes.len() >= run_bytes {
-            let path = dir.join(format!("{}.run{}", spool_name(spool), runs.len()));
-            runs.push(run.write_sorted(path)?);
+            runs.push(run.write_sorted(run_path(runs.len()))?);
         }
     }
     if runs.is_empty() {
         return run.sorted(out);
     }
     if !run.lines.is_empty() {
-        let path = dir.join(format!("{}.run{}", spool_name(spool), runs.len()));
-        runs.push(run.write_sorted(path)?);
+        runs.push(run.write_sorted(run_path(runs.len()))?);
     }
     merge(&mut runs, out)
-}
-
-fn spool_name(spool: &Path) -> String {
-    spool
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 /// Lines held in memory: each its series' rank and its place in `bytes`.
