@@ -557,10 +557,7 @@ impl Worker {
                 // it is acknowledged.
                 dirty_since_ms: if self.env.changelog.is_some() {
                     let writing = self.writing.as_ref().and_then(|w| w.covered_since);
-                    match (self.dirty_since_ms, writing) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
+                    checkpoints::earliest(self.dirty_since_ms, writing)
                 } else {
                     None
                 },

@@ -260,11 +260,16 @@ pub(super) fn write_ended(
             Ended::Unknown
         }
     };
-    *dirty_since_ms = match (*dirty_since_ms, covered_since) {
+    *dirty_since_ms = earliest(*dirty_since_ms, covered_since);
+    ended
+}
+
+/// The earlier of two instants, either of which may be unknown.
+pub(super) fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    };
-    ended
+    }
 }
 
 /// When in `checkpoint.interval` a partition's checkpoints fall, as a
