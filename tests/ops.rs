@@ -1112,40 +1112,34 @@ fn two_instances_give_the_totals_and_ratios_of_one() {
     );
 }
 
-/// The SLA dashboard's attainment table keeps a policy none of whose clocks
-/// was met, at 0 % (it dropped the row: its numerator had no fallback).
-/// The panel's own query, variables at `.*`, over the shipped recording
-/// rules in `promtool test rules`; no broker needed.
-#[test]
-fn the_sla_attainment_table_keeps_a_policy_at_zero() {
-    let path = repo().join("deploy/grafana/dashboards/frontline-sla.json");
+/// A dashboard panel's first query, its variables at `.*`.
+fn panel_expr(dashboard: &str, title: &str) -> String {
+    let path = repo().join("deploy/grafana/dashboards").join(dashboard);
     let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let title = "Attainment by policy and clock, 24 h";
     let panel = d["panels"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["title"] == title)
-        .unwrap_or_else(|| panic!("no panel {title:?}"));
-    let expr = panel["targets"][0]["expr"]
+        .unwrap_or_else(|| panic!("no panel {title:?} in {dashboard}"));
+    panel["targets"][0]["expr"]
         .as_str()
         .unwrap()
         .replace("$policy", ".*")
         .replace("$queue", ".*")
-        .replace("$priority", ".*");
+        .replace("$priority", ".*")
+}
+
+/// Runs `promtool test rules` over the shipped recording rules with
+/// `input_series` (YAML list items, one-minute interval): `expr` at 120 m
+/// must give `exp_samples` (YAML list items).
+fn promtool_expect(input_series: &str, expr: &str, exp_samples: &str) {
     let dir = tempfile::tempdir().unwrap();
     let rules = repo().join("deploy/prometheus/frontline.rules.yaml");
-    let series = |name: &str, policy: &str, priority: &str, values: &str| {
-        format!(
-            "  - series: {name}{{job=\"frontline\",instance=\"a:9464\",sla=\"first_response\",policy=\"{policy}\",priority=\"{priority}\",queue=\"billing\"}}\n    values: {values}\n"
-        )
-    };
     let test = format!(
-        "rule_files: [{}]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{}{}  promql_expr_test:\n  - expr: {}\n    eval_time: 120m\n    exp_samples:\n    - labels: '{{sla=\"first_response\",policy=\"urgent\"}}'\n      value: 0\n    - labels: '{{sla=\"first_response\",policy=\"standard\"}}'\n      value: 1\n",
+        "rule_files: [{}]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{input_series}  promql_expr_test:\n  - expr: {}\n    eval_time: 120m\n    exp_samples:\n{exp_samples}",
         serde_json::to_string(rules.to_str().unwrap()).unwrap(),
-        series("support_sla_breaches_total", "urgent", "urgent", "0+1x120"),
-        series("support_sla_achieved_total", "standard", "normal", "0+2x120"),
-        serde_json::to_string(&expr).unwrap(),
+        serde_json::to_string(expr).unwrap(),
     );
     let file = dir.path().join("panel.yaml");
     std::fs::write(&file, test).unwrap();
@@ -1160,4 +1154,59 @@ fn the_sla_attainment_table_keeps_a_policy_at_zero() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The SLA dashboard's attainment table keeps a policy none of whose clocks
+/// was met, at 0 % (it dropped the row: its numerator had no fallback).
+/// The panel's own query, variables at `.*`, over the shipped recording
+/// rules in `promtool test rules`; no broker needed.
+#[test]
+fn the_sla_attainment_table_keeps_a_policy_at_zero() {
+    let expr = panel_expr("frontline-sla.json", "Attainment by policy and clock, 24 h");
+    let series = |name: &str, policy: &str, priority: &str, values: &str| {
+        format!(
+            "  - series: {name}{{job=\"frontline\",instance=\"a:9464\",sla=\"first_response\",policy=\"{policy}\",priority=\"{priority}\",queue=\"billing\"}}\n    values: {values}\n"
+        )
+    };
+    let input = series("support_sla_breaches_total", "urgent", "urgent", "0+1x120")
+        + &series(
+            "support_sla_achieved_total",
+            "standard",
+            "normal",
+            "0+2x120",
+        );
+    promtool_expect(
+        &input,
+        &expr,
+        "    - labels: '{sla=\"first_response\",policy=\"urgent\"}'\n      value: 0\n    - labels: '{sla=\"first_response\",policy=\"standard\"}'\n      value: 1\n",
+    );
+}
+
+/// The Overview's FCR headline is SPEC §3's FCR over 24 h: first-contact
+/// resolutions over resolved contacts, calls counted when they end
+/// resolved. Two instances' exact windows hold 8 of 10 and 18 of 30, so
+/// 26 / 40 = 0.65. The cumulative counters beside them count answered calls
+/// in the denominator (as the rate rules must: no counter carries resolved
+/// calls): 26 resolutions over 20 tickets resolved and 32 calls answered
+/// an interval would read 0.5. The headline read that rate rule once.
+#[test]
+fn the_overview_fcr_headline_counts_resolved_contacts() {
+    let expr = panel_expr("frontline-overview.json", "First contact resolution");
+    let mut input = String::new();
+    for (instance, ratio, events) in [("a:9464", "0.8", "10"), ("b:9464", "0.6", "30")] {
+        let labels = format!("job=\"frontline\",instance=\"{instance}\",window=\"24h\"");
+        input += &format!(
+            "  - series: support_window_ratio{{{labels},kpi=\"first_contact_resolution\"}}\n    values: {ratio}x120\n  - series: support_window_events{{{labels},metric=\"first_contact_resolution\"}}\n    values: {events}x120\n"
+        );
+    }
+    let counter = |name: &str, labels: &str, per_minute: u32| {
+        format!(
+            "  - series: {name}{{job=\"frontline\",instance=\"a:9464\",{labels}}}\n    values: 0+{per_minute}x1500\n"
+        )
+    };
+    let ticket = "channel=\"email\",priority=\"normal\",queue=\"billing\"";
+    input += &counter("support_first_contact_resolutions_total", ticket, 26);
+    input += &counter("support_tickets_resolved_total", ticket, 20);
+    input += &counter("support_calls_answered_total", "queue=\"billing\"", 32);
+    promtool_expect(&input, &expr, "    - labels: '{}'\n      value: 0.65\n");
 }
