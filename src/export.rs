@@ -55,7 +55,7 @@
 use std::borrow::Borrow;
 use std::sync::Arc;
 
-use crate::metrics::{ExemplarValue, Family, HistValue, Kind, Labels, Snapshot, Value};
+use crate::metrics::{ExemplarValue, Family, HistValue, Kind, Labels, Series, Snapshot, Value};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
 
 /// The `# HELP` and `# TYPE` lines of a family in OpenMetrics, for a
 /// backfill file whose samples are written separately with
-/// [`openmetrics_samples_at`].
+/// [`OpenMetricsSamples`].
 pub fn openmetrics_header(out: &mut String, f: &Family) {
     let mut w = Writer {
         out: std::mem::take(out),
@@ -127,18 +127,33 @@ pub fn openmetrics_header(out: &mut String, f: &Family) {
     *out = w.out;
 }
 
-/// A family's sample lines in OpenMetrics, each stamped with `ts_ms`
-/// (written in seconds), without exemplars: the lines of one step of a
-/// backfill file (`frontline replay --openmetrics-out`, docs/operations.md).
-pub fn openmetrics_samples_at(out: &mut String, f: &Family, ts_ms: i64) {
-    let mut w = Writer {
-        out: std::mem::take(out),
-        format: Format::OpenMetrics,
-        ts: Some(ts_ms),
-        le: Default::default(),
-    };
-    w.samples(f);
-    *out = w.out;
+/// A backfill's sample lines in OpenMetrics, one series at a time, each
+/// stamped with its step's time (written in seconds), without exemplars
+/// (`frontline replay --openmetrics-out`, docs/operations.md). A
+/// histogram's `le` values are formatted once for every series that shares
+/// its bounds.
+pub struct OpenMetricsSamples(Writer);
+
+impl Default for OpenMetricsSamples {
+    fn default() -> Self {
+        OpenMetricsSamples(Writer {
+            out: String::new(),
+            format: Format::OpenMetrics,
+            ts: None,
+            le: Default::default(),
+        })
+    }
+}
+
+impl OpenMetricsSamples {
+    /// Appends the lines of `s`, a series of `f`, at `ts_ms` to `out`.
+    pub fn series(&mut self, out: &mut String, f: &Family, s: &Series, ts_ms: i64) {
+        let w = &mut self.0;
+        w.ts = Some(ts_ms);
+        std::mem::swap(&mut w.out, out);
+        w.series(f, s);
+        std::mem::swap(&mut w.out, out);
+    }
 }
 
 struct Writer {
@@ -180,22 +195,26 @@ impl Writer {
     }
 
     fn samples(&mut self, f: &Family) {
+        for s in &f.series {
+            self.series(f, s);
+        }
+    }
+
+    fn series(&mut self, f: &Family, s: &Series) {
         let suffix = match f.kind {
             Kind::Counter => "_total",
             Kind::Gauge | Kind::Histogram => "",
         };
-        for s in &f.series {
-            match &s.value {
-                Value::Hist(h) => self.histogram(f.name, &s.labels, h),
-                Value::Int(v) => self.sample(f.name, suffix, &s.labels, Number::Int(*v)),
-                Value::Float(v) => self.sample(f.name, suffix, &s.labels, Number::Float(*v)),
-                Value::Millis(ms) => self.sample(
-                    f.name,
-                    suffix,
-                    &s.labels,
-                    Number::Float(*ms as f64 / 1000.0),
-                ),
-            }
+        match &s.value {
+            Value::Hist(h) => self.histogram(f.name, &s.labels, h),
+            Value::Int(v) => self.sample(f.name, suffix, &s.labels, Number::Int(*v)),
+            Value::Float(v) => self.sample(f.name, suffix, &s.labels, Number::Float(*v)),
+            Value::Millis(ms) => self.sample(
+                f.name,
+                suffix,
+                &s.labels,
+                Number::Float(*ms as f64 / 1000.0),
+            ),
         }
     }
 
@@ -528,8 +547,13 @@ mod tests {
         s.family(names::TICKETS_CREATED).push(vec![], Value::Int(7));
         let mut out = String::new();
         openmetrics_header(&mut out, &s.families[1]);
-        openmetrics_samples_at(&mut out, &s.families[1], 1_794_816_060_000);
-        openmetrics_samples_at(&mut out, &s.families[0], 1_794_816_000_250);
+        let mut w = OpenMetricsSamples::default();
+        for (f, ts) in [(1, 1_794_816_060_000), (0, 1_794_816_000_250)] {
+            let f = &s.families[f];
+            for series in &f.series {
+                w.series(&mut out, f, series, ts);
+            }
+        }
         assert_eq!(
             out,
             concat!(

@@ -29,9 +29,10 @@
 //! each series' samples together, and a series' timestamps rising; a
 //! step-after-step pass interleaves them. So each family's lines go to a
 //! spool file of its own (in a directory beside the output, removed at the
-//! end), step after step, and at the end each spool is regrouped by series
-//! (`super::regroup`, an external merge sort) under its `# HELP`/`# TYPE`
-//! lines, then `# EOF`. Memory is the engine's state, one snapshot, a write
+//! end), step after step, a record for each series naming its rank (its
+//! order of first appearance), and at the end each spool is regrouped by
+//! series (`super::regroup`, an external merge sort by rank) under its
+//! `# HELP`/`# TYPE` lines, then `# EOF`. Memory is the engine's state, one snapshot, a write
 //! buffer per family and one sort run, whatever the number of steps; disk
 //! is the output's size twice at the end.
 
@@ -46,7 +47,7 @@ use super::{Output, ReplayError};
 use crate::decode::DecodeError;
 use crate::engine::Engine;
 use crate::export;
-use crate::metrics::{Family, HistValue, Kind, Series, Snapshot, Value};
+use crate::metrics::{Family, HistValue, Kind, Labels, Series, Snapshot, Value};
 use std::sync::Arc;
 
 /// The default step.
@@ -62,19 +63,19 @@ pub struct Backfill {
     families: Vec<Spool>,
     index: FxHashMap<&'static str, usize>,
     buf: String,
+    samples: export::OpenMetricsSamples,
     steps: u64,
 }
 
-/// One family's lines so far.
+/// One family's samples so far: a record for each series at each step,
+/// its series' rank (the order of first appearance), its length and its
+/// lines (`super::regroup` reads them back).
 struct Spool {
     header: String,
     path: PathBuf,
     w: BufWriter<File>,
-    /// A counter's or histogram's series written so far (labels as text),
-    /// and how many: cumulative series are never removed, so a step with
-    /// as many series as the one before has none new.
-    seen: rustc_hash::FxHashSet<String>,
-    known: usize,
+    /// The rank of every series written so far.
+    ranks: FxHashMap<Labels, u32>,
 }
 
 /// The `support_*` families of a picture, in exposition order, window
@@ -84,6 +85,36 @@ fn support_families<'a>(snap: &'a Snapshot, windows: &'a [Family]) -> Vec<&'a Fa
     snap.in_order(windows)
         .filter(|f| f.name.starts_with("support_"))
         .collect()
+}
+
+/// A series valued 0: a counter or histogram series the step before its
+/// first value.
+fn zero(x: &Series) -> Series {
+    let value = match &x.value {
+        Value::Hist(h) => Value::Hist(Arc::new(HistValue::empty(&h.bounds))),
+        Value::Float(_) => Value::Float(0.0),
+        Value::Millis(_) => Value::Millis(0),
+        Value::Int(_) => Value::Int(0),
+    };
+    Series {
+        labels: x.labels.clone(),
+        value,
+    }
+}
+
+/// Appends a spool record: the series' rank, the length of its lines, the
+/// lines.
+fn record(w: &mut impl Write, rank: u32, lines: &str) -> io::Result<()> {
+    w.write_all(&rank.to_le_bytes())?;
+    w.write_all(&(lines.len() as u32).to_le_bytes())?;
+    w.write_all(lines.as_bytes())
+}
+
+fn spool_err(dir: &SpoolDir, source: io::Error) -> ReplayError {
+    ReplayError::Output {
+        path: dir.0.display().to_string(),
+        source,
+    }
 }
 
 /// The spool directory, removed when dropped.
@@ -126,6 +157,7 @@ impl Backfill {
             families: Vec::new(),
             index: FxHashMap::default(),
             buf: String::with_capacity(1 << 16),
+            samples: Default::default(),
             steps: 0,
         })
     }
@@ -175,6 +207,7 @@ impl Backfill {
     }
 
     fn write_step(&mut self, families: &[&Family], t: i64) -> Result<(), ReplayError> {
+        let first = self.steps == 0;
         for f in families {
             let i = match self.index.get(f.name) {
                 Some(&i) => i,
@@ -187,73 +220,44 @@ impl Backfill {
                         header,
                         path,
                         w: BufWriter::with_capacity(1 << 16, file),
-                        seen: Default::default(),
-                        known: 0,
+                        ranks: FxHashMap::default(),
                     });
                     self.index.insert(f.name, self.families.len() - 1);
                     self.families.len() - 1
                 }
             };
-            self.buf.clear();
-            if let Some(born) = self.born(i, f) {
-                // A counter or histogram series born after the first step
-                // starts from 0 a step before its first value, so that
-                // rate() and increase() over the history count its first
-                // increments (a scrape would miss them; a backfill need not).
-                export::openmetrics_samples_at(&mut self.buf, &born, t - self.step);
+            let spool = &mut self.families[i];
+            for x in &f.series {
+                let (rank, new) = match spool.ranks.get(&x.labels) {
+                    Some(&r) => (r, false),
+                    None => {
+                        let r = spool.ranks.len() as u32;
+                        spool.ranks.insert(x.labels.clone(), r);
+                        (r, true)
+                    }
+                };
+                if new && !first && f.kind != Kind::Gauge {
+                    // A counter or histogram series born after the first
+                    // step starts from 0 a step before its first value, so
+                    // that rate() and increase() over the history count its
+                    // first increments (a scrape would miss them; a
+                    // backfill need not).
+                    let born = zero(x);
+                    self.buf.clear();
+                    self.samples.series(&mut self.buf, f, &born, t - self.step);
+                    record(&mut spool.w, rank, &self.buf).map_err(|e| spool_err(&self.spool, e))?;
+                }
+                self.buf.clear();
+                self.samples.series(&mut self.buf, f, x, t);
+                record(&mut spool.w, rank, &self.buf).map_err(|e| spool_err(&self.spool, e))?;
             }
-            export::openmetrics_samples_at(&mut self.buf, f, t);
-            let r = self.families[i].w.write_all(self.buf.as_bytes());
-            r.map_err(|e| self.spool_err(e))?;
         }
         self.steps += 1;
         Ok(())
     }
 
-    /// The series of `f` (spool `i`) seen for the first time at this step,
-    /// valued 0, if `f` is a counter or histogram and this is not the first
-    /// step; and every series of it noted as seen.
-    fn born(&mut self, i: usize, f: &Family) -> Option<Family> {
-        if f.kind == Kind::Gauge {
-            return None;
-        }
-        let first = self.steps == 0;
-        let spool = &mut self.families[i];
-        if f.series.len() == spool.known {
-            return None;
-        }
-        spool.known = f.series.len();
-        let seen = &mut spool.seen;
-        let mut born = Vec::new();
-        for x in &f.series {
-            let key = format!("{:?}", x.labels);
-            if seen.insert(key) && !first {
-                let value = match &x.value {
-                    Value::Hist(h) => Value::Hist(Arc::new(HistValue::empty(&h.bounds))),
-                    Value::Float(_) => Value::Float(0.0),
-                    Value::Millis(_) => Value::Millis(0),
-                    Value::Int(_) => Value::Int(0),
-                };
-                born.push(Series {
-                    labels: x.labels.clone(),
-                    value,
-                });
-            }
-        }
-        (!born.is_empty()).then(|| Family {
-            name: f.name,
-            help: f.help.clone(),
-            kind: f.kind,
-            merge: f.merge,
-            series: born,
-        })
-    }
-
     fn spool_err(&self, source: io::Error) -> ReplayError {
-        ReplayError::Output {
-            path: self.spool.0.display().to_string(),
-            source,
-        }
+        spool_err(&self.spool, source)
     }
 
     /// After the end-of-input flush: writes the last step (the final
