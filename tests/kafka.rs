@@ -769,3 +769,94 @@ fn a_refused_dead_letter_holds_its_partition_and_is_counted() {
     assert_eq!(f.sum(errors), failed);
     assert_eq!(kcat_consume(&dlq).len(), 1);
 }
+
+/// An instance taking over partitions names them restoring on `/readyz`
+/// until they are restored. It answered 200 for the partitions it already
+/// held while the new ones restored, so a rolling restart's readiness gate
+/// passed an instance that was not yet counting them. The partitions B
+/// hands over hold enough open tickets that their restore on A lasts long
+/// enough to be seen by polls a few milliseconds apart.
+#[test]
+fn readyz_names_partitions_restoring_while_they_restore() {
+    const TICKETS: usize = 200_000;
+    let topic = unique("takeover");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let a = Frontline::start(&topic, &group);
+    let mut b = Frontline::start(&topic, &group);
+    let ready_with = |f: &Frontline, n: usize| {
+        http_get(f.port, "/readyz")
+            .is_some_and(|r| r.starts_with(&format!("ready: {n} partitions")))
+    };
+    wait_until(Duration::from_secs(60), "both have 2 partitions", || {
+        ready_with(&a, 2) && ready_with(&b, 2)
+    });
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 3_600_000;
+    let lines: Vec<String> = (0..TICKETS)
+        .map(|i| {
+            format!(
+                "T-{i}\t{{\"event_id\":\"e-{i}\",\"type\":\"ticket.created\",\"ts\":{},\"ticket_id\":\"T-{i}\",\"customer_id\":\"C-{i}\",\"channel\":\"email\",\"priority\":\"normal\",\"queue\":\"billing\"}}",
+                t0 + i as i64 / 100
+            )
+        })
+        .collect();
+    kcat_produce(&topic, &lines, None);
+    wait_until(
+        Duration::from_secs(180),
+        "both applied every ticket",
+        || {
+            a.sum("support_tickets_created_total") + b.sum("support_tickets_created_total")
+                == TICKETS as f64
+        },
+    );
+    // A's answers from before B leaves until it is ready with all four.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (stop, port) = (stop.clone(), a.port);
+        std::thread::spawn(move || {
+            let mut answers: Vec<(u16, String)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(r) = http_get_status(port, "/readyz") {
+                    if answers.last() != Some(&r) {
+                        answers.push(r);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            answers
+        })
+    };
+    // SIGTERM: B writes its last checkpoint and leaves the group.
+    assert!(b.terminate(Duration::from_secs(30)).is_some());
+    wait_until(
+        Duration::from_secs(60),
+        "A is ready with 4 partitions",
+        || ready_with(&a, 4),
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = poller.join().unwrap();
+    let restoring = answers
+        .iter()
+        .position(|(s, body)| *s == 503 && body.contains("(restoring)"));
+    assert!(
+        restoring.is_some(),
+        "A never named a partition restoring: {answers:?}"
+    );
+    // Once it names them, no 200 before all four are ready.
+    let after = &answers[restoring.unwrap()..];
+    assert!(
+        after
+            .iter()
+            .all(|(s, body)| *s == 503 || body.starts_with("ready: 4 partitions")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        a.sum("support_tickets_created_total"),
+        TICKETS as f64,
+        "A holds every ticket"
+    );
+}
