@@ -37,12 +37,12 @@
 //! is the output's size twice at the end.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use super::regroup::RUN_BYTES;
+use super::regroup::{self, RUN_BYTES};
 use super::{Output, ReplayError};
 use crate::decode::DecodeError;
 use crate::engine::Engine;
@@ -100,14 +100,6 @@ fn zero(x: &Series) -> Series {
         labels: x.labels.clone(),
         value,
     }
-}
-
-/// Appends a spool record: the series' rank, the length of its lines, the
-/// lines.
-fn record(w: &mut impl Write, rank: u32, lines: &str) -> io::Result<()> {
-    w.write_all(&rank.to_le_bytes())?;
-    w.write_all(&(lines.len() as u32).to_le_bytes())?;
-    w.write_all(lines.as_bytes())
 }
 
 fn spool_err(dir: &SpoolDir, source: io::Error) -> ReplayError {
@@ -245,11 +237,13 @@ impl Backfill {
                     let born = zero(x);
                     self.buf.clear();
                     self.samples.series(&mut self.buf, f, &born, t - self.step);
-                    record(&mut spool.w, rank, &self.buf).map_err(|e| spool_err(&self.spool, e))?;
+                    regroup::write_record(&mut spool.w, rank, self.buf.as_bytes())
+                        .map_err(|e| spool_err(&self.spool, e))?;
                 }
                 self.buf.clear();
                 self.samples.series(&mut self.buf, f, x, t);
-                record(&mut spool.w, rank, &self.buf).map_err(|e| spool_err(&self.spool, e))?;
+                regroup::write_record(&mut spool.w, rank, self.buf.as_bytes())
+                    .map_err(|e| spool_err(&self.spool, e))?;
             }
         }
         self.steps += 1;

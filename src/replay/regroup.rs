@@ -19,8 +19,16 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Bytes of lines sorted in memory at once.
+/// Bytes of records sorted in memory at once.
 pub(super) const RUN_BYTES: usize = 64 << 20;
+
+/// Appends a record, in the spool's and the run files' format: the
+/// series' rank, the length of its lines, the lines.
+pub(super) fn write_record(w: &mut impl Write, rank: u32, lines: &[u8]) -> io::Result<()> {
+    w.write_all(&rank.to_le_bytes())?;
+    w.write_all(&(lines.len() as u32).to_le_bytes())?;
+    w.write_all(lines)
+}
 
 /// Writes the lines of `spool`'s records to `out` grouped by series,
 /// sorting runs of at most `run_bytes` in memory (run files go to `dir`,
@@ -99,9 +107,7 @@ impl Run {
         self.lines.sort_by_key(|l| l.0);
         let mut w = BufWriter::with_capacity(1 << 16, File::create(&path)?);
         for &(rank, at, len) in &self.lines {
-            w.write_all(&rank.to_le_bytes())?;
-            w.write_all(&(len as u32).to_le_bytes())?;
-            w.write_all(&self.bytes[at..at + len])?;
+            write_record(&mut w, rank, &self.bytes[at..at + len])?;
         }
         w.into_inner().map_err(io::IntoInnerError::into_error)?;
         self.lines.clear();
@@ -173,9 +179,7 @@ mod tests {
                 for part in ["_bucket{le=\"1.0\",", "_count{"] {
                     l += &format!("f{part}q=\"s{s}\"}} {step} {step}.0\n");
                 }
-                records.extend_from_slice(&(s as u32).to_le_bytes());
-                records.extend_from_slice(&(l.len() as u32).to_le_bytes());
-                records.extend_from_slice(l.as_bytes());
+                write_record(&mut records, s as u32, l.as_bytes()).unwrap();
                 lines.push(l);
             }
         }
