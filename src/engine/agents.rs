@@ -61,11 +61,12 @@ impl Engine {
                 a.last_event = a.last_event.max(ts);
                 // The new status is silent from this event on.
                 let until_new = a.last_event.saturating_add(self.settings.agent_idle);
-                self.book_agent(old, oq, label, since, eff.min(until));
-                if windows_from > eff {
-                    self.book_window(old, eff, windows_from.min(until));
-                    self.book_counters(status, q, label, eff, windows_from.min(until_new));
-                }
+                // The counters take the new status from `eff`; the windows
+                // keep the old one up to `windows_from` (past `eff` only
+                // for a late change).
+                self.book_counters(old, oq, label, since, eff.min(until));
+                self.book_window(old, since, windows_from.min(until));
+                self.book_counters(status, q, label, eff, windows_from.min(until_new));
                 self.state.metrics.agents_add(old, oq, -1);
                 self.state.metrics.agents_add(status, q, 1);
             }
