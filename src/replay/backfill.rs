@@ -102,6 +102,7 @@ fn zero(x: &Series) -> Series {
     }
 }
 
+/// A spool write or read that failed, naming the spool directory.
 fn spool_err(dir: &SpoolDir, source: io::Error) -> ReplayError {
     ReplayError::Output {
         path: dir.0.display().to_string(),
@@ -205,7 +206,7 @@ impl Backfill {
                 Some(&i) => i,
                 None => {
                     let path = self.spool.0.join(format!("{}.om", self.families.len()));
-                    let file = File::create(&path).map_err(|e| self.spool_err(e))?;
+                    let file = File::create(&path).map_err(|e| spool_err(&self.spool, e))?;
                     let mut header = String::new();
                     export::openmetrics_header(&mut header, f);
                     self.families.push(Spool {
@@ -250,10 +251,6 @@ impl Backfill {
         Ok(())
     }
 
-    fn spool_err(&self, source: io::Error) -> ReplayError {
-        spool_err(&self.spool, source)
-    }
-
     /// After the end-of-input flush: writes the last step (the final
     /// picture, at the first step at or after the event clock), then the
     /// file, families in order of first appearance, and `# EOF`.
@@ -276,10 +273,11 @@ impl Backfill {
             let Spool {
                 header, path, w, ..
             } = s;
-            w.into_inner().map_err(|e| self.spool_err(e.into_error()))?;
+            w.into_inner()
+                .map_err(|e| spool_err(&self.spool, e.into_error()))?;
             self.out.write_all(header.as_bytes())?;
             let r = super::regroup::regroup(&path, &self.spool.0, RUN_BYTES, self.out.writer());
-            r.map_err(|e| self.spool_err(e))?;
+            r.map_err(|e| spool_err(&self.spool, e))?;
             // Disk held at once: the output so far and the spools not yet copied.
             let _ = fs::remove_file(&path);
         }
