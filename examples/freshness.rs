@@ -30,6 +30,8 @@
 //! The summary line gives the rate the background actually kept beside
 //! the one asked for, and a line of its own follows when it kept less
 //! than 95 % of it: the delays were then measured under a lighter load.
+//! A `result:` line repeats the rates and delays as bare numbers for the
+//! script.
 //!
 //!     cargo run --release --example freshness -- BROKERS TOPIC HOST:PORT RATE PROBES [WARMUP [TRACE]]
 
@@ -296,6 +298,16 @@ fn main() {
         pct(&acks, 0.5),
         pct(&acks, 0.99),
         acks[acks.len() - 1],
+    );
+    // The same figures for scripts/bench-freshness.sh to read: its search
+    // for the rate this machine keeps live asks whether the background kept
+    // the asked rate and whether the probes' delays stayed short.
+    println!(
+        "result: asked {rate:.0} kept {bg_rate:.0} p50 {:.0} p90 {:.0} p99 {:.0} max {:.0}",
+        pct(&delays, 0.5),
+        pct(&delays, 0.9),
+        pct(&delays, 0.99),
+        delays[delays.len() - 1],
     );
     // A producer that fell behind measured a lighter load than asked: say
     // so where the figures are read, not only in the rate beside them.
