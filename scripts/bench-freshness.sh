@@ -138,10 +138,10 @@ live_run() {
 # wait grows with the run).
 kept() {
   live_run "$FRONTLINE" "$1" "${SUSTAIN_PROBES:-40}" "${SUSTAIN_WARMUP:-10}" one "s$1" >/dev/null
-  awk -v r="$1" '{ k = $5; p90 = $9
+  awk -v r="$1" '{ k = $5; p90 = $9; ok = k >= 0.95 * r && p90 <= 1000
     printf "live at %d events/s: the producer kept %d (%.0f %%), probes p50 %s ms, p90 %s ms: %s\n",
-      r, k, 100 * k / r, $7, p90, (k >= 0.95 * r && p90 <= 1000) ? "kept" : "not kept"
-    exit !(k >= 0.95 * r && p90 <= 1000) }' <<<"$RESULT"
+      r, k, 100 * k / r, $7, p90, ok ? "kept" : "not kept"
+    exit !ok }' <<<"$RESULT"
 }
 
 # The rate this machine keeps live: the catch-up rate first, then a fifth
