@@ -668,6 +668,19 @@ def calls(S):
     ev("call.ended", T("09:30:00"), call_id="C10")
     ev("call.wrapup_ended", T("09:41:00"), call_id="C10", expect={"ooo"})
 
+    # C-LATEACW: its end (09:24) and wrap-up (09:24:40) are sent at 09:36:00,
+    # once the clock has passed 09:34, the end's ACW timeout. Both are late.
+    # The end leaves its timeout behind the clock, so it fires as the end is
+    # applied (docs/events.md, "Timers behind the clock"): handle 210 s
+    # (talk only) {phone, billing} observed at 09:34:00, in the 24h window;
+    # the wrap-up then finds the call done -> out_of_order{call.wrapup_ended}.
+    ev("call.queued", T("09:20:00"), call_id="C-LATEACW", customer_id="c431", queue="billing")
+    ev("call.answered", T("09:20:30"), call_id="C-LATEACW", agent_id="A4")
+    ev("call.ended", T("09:24:00"), arrive=T("09:36:00"), expect={"late"},
+       call_id="C-LATEACW")
+    ev("call.wrapup_ended", T("09:24:40"), arrive=T("09:36:00"), expect={"late", "ooo"},
+       call_id="C-LATEACW")
+
     # C11: ended 10:55:00.000 (exactly the first instant of the 5m window) with
     # resolved:true -> FCR in the 5m window; no wrap-up and the ACW timeout
     # (11:05) is not due at the end -> no handle observation.
@@ -1273,6 +1286,16 @@ class Model:
             self.advance(ts)
         self.seen_ids[eid] = self.clock
         self.dispatch(ev, it, windowed=not late)
+        self.fire_overdue()
+
+    def fire_overdue(self):
+        """docs/events.md, "Timers behind the clock": a timer the event (or
+        the early arrivals it released) left behind the event clock, a late
+        call.ended's ACW timeout, fires as soon as the event is applied."""
+        self.timers.sort()
+        while self.timers and self.timers[0][0] < self.clock:
+            due, cid = self.timers.pop(0)
+            self.acw_timeout(cid, due)
 
     def advance(self, ts):
         if self.clock is not None and ts <= self.clock:
@@ -1902,6 +1925,10 @@ def hand_checks(m, items):
     eq([(v, lab, ts) for (mm, e, v, lab, ts) in m.log if mm == "support_handle_seconds" and e == "C9"],
        [(290.0, L(channel="phone", queue="billing"), T("09:15:00"))], "C9 ACW timeout")
     eq(obs("support_handle_seconds", "C10"), [(292.0, L(channel="phone", queue="tech"))], "C10 ACW timeout")
+    eq([(v, lab, ts) for (mm, e, v, lab, ts) in m.log
+        if mm == "support_handle_seconds" and e == "C-LATEACW"],
+       [(210.0, L(channel="phone", queue="billing"), T("09:34:00"))],
+       "C-LATEACW: the timeout a late end left behind the clock")
     eq(obs("support_handle_seconds", "C11") + obs("support_handle_seconds", "C25"), [], "ACW not due")
     eq(obs("support_handle_seconds", "C12"), [(535.0, L(channel="phone", queue="billing"))], "C12 handle")
     eq(obs("support_answer_wait_seconds", "C12"), [(5.0, L(queue="billing"))], "C12 wait")
@@ -1922,10 +1949,10 @@ def hand_checks(m, items):
     ooo = {k[0][1]: int(v) for k, v in ctr["frontline_out_of_order_events_total"].items()}
     eq(ooo, {"ticket.created": 1, "ticket.reopened": 1, "ticket.resolved": 1,
              "ticket.status_changed": 1, "ticket.agent_replied": 1, "call.answered": 2,
-             "call.wrapup_ended": 1, "call.hold_started": 1, "call.hold_ended": 1,
+             "call.wrapup_ended": 2, "call.hold_started": 1, "call.hold_ended": 1,
              "call.transferred": 1}, "out_of_order")
     eq(int(ctr["frontline_duplicate_events_total"][()]), 8, "duplicates")
-    eq(int(ctr["frontline_late_events_total"][()]), 5, "late")
+    eq(int(ctr["frontline_late_events_total"][()]), 7, "late")
     eq({k[0][1]: int(v) for k, v in ctr["frontline_decode_errors_total"].items()},
        {"invalid_json": 3, "missing_field": 3, "wrong_type": 3, "out_of_range": 7,
         "unknown_type": 1, "unknown_schema_version": 1, "invalid_timestamp": 2, "too_large": 1},
