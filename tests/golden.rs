@@ -170,6 +170,58 @@ fn golden_replay_matches_the_independent_model() {
     check_scenario(&golden_dir(), NOT_MODELLED, 2000);
 }
 
+/// The golden scenario with random traffic added (`gen.py --wild SEED`):
+/// tickets and calls with random steps on shared customers, agents changing
+/// status, surveys, and events sent on time, minutes after they happen,
+/// beyond the allowed lateness, or twice. The model refuses a seed whose
+/// scenario it finds ambiguous (exit 3), and every seed it accepts must
+/// agree series by series. `FRONTLINE_WILD_SEEDS=FROM-TO` runs other seeds.
+#[test]
+fn random_traffic_matches_the_independent_model() {
+    let (from, to) = match std::env::var("FRONTLINE_WILD_SEEDS") {
+        Ok(s) => {
+            let (a, b) = s.split_once('-').expect("FRONTLINE_WILD_SEEDS=FROM-TO");
+            (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())
+        }
+        Err(_) => (1, 16),
+    };
+    let mut compared = 0;
+    for seed in from..=to {
+        let dir = tempfile::tempdir().unwrap();
+        let run = Command::new("python3")
+            .arg("-B")
+            .arg(golden_dir().join("gen.py"))
+            .args(["--wild", &seed.to_string()])
+            .arg(dir.path())
+            .output()
+            .expect("python3 runs the golden model (gen.py)");
+        match run.status.code() {
+            Some(0) => {}
+            Some(3) => continue,
+            _ => panic!(
+                "gen.py --wild {seed} failed: {}",
+                String::from_utf8_lossy(&run.stderr)
+            ),
+        }
+        let expected = std::fs::read_to_string(dir.path().join("expected.prom")).unwrap();
+        let (actual, _) = replay(dir.path());
+        let problems = compare(&expected, &actual, NOT_MODELLED);
+        assert!(
+            problems.is_empty(),
+            "seed {seed}: {} series differ from the model:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        compared += 1;
+    }
+    let seeds = to - from + 1;
+    assert!(
+        compared * 3 >= seeds * 2,
+        "the model found {} of {seeds} seeds ambiguous",
+        seeds - compared
+    );
+}
+
 /// The SLA model pins every family but these.
 const SLA_NOT_MODELLED: &[&str] = &[
     "frontline_build_info",

@@ -23,6 +23,9 @@ duplicate, held, out_of_order, decode error), which the model verifies too, so
 the scenario cannot silently drift away from what its comments claim.
 
 Usage: python3 tests/golden/gen.py [OUT_DIR]   (default: next to this file)
+       python3 tests/golden/gen.py --wild SEED OUT_DIR
+           the same scenario with random traffic added (`wild`): no hand
+           checks; exit 3 when the model finds the scenario ambiguous
 """
 
 import datetime
@@ -1983,15 +1986,167 @@ def hand_checks(m, items):
             eq(cnt["nps_n"], 6, "1h nps")
 
 
+def wild(S, rng):
+    """Random traffic for `gen.py --wild SEED` (tests/golden.rs runs a few
+    seeds): 25 tickets and 25 calls with random steps, eight customers shared
+    between them (repeat contacts), three agents changing status at random,
+    NPS surveys, and the disorder the hand-written blocks show one case at a
+    time: events sent up to 5 min after they happen, 15 to 30 min after
+    (late, but never an opening event, which would hold its entity's events
+    past the watermark), and re-sent lines. One entity's events arrive in
+    their own order. Its numbers come from the model only; a seed whose
+    scenario the model finds ambiguous is refused (exit 3) and skipped."""
+    chans = ["email", "chat", "web", "phone", "social", "sms", "fax"]
+    prios = ["low", "normal", "high", "urgent"]
+    queues = ["billing", "tech", "sales", "returns"]
+    agents_ = ["W1", "W2", "W3", "A1"]
+    custs = [f"cw{i}" for i in range(8)]
+    start = T("08:00:00")
+    span = CUTOFF - start - 3_600_000
+    evs = []                                   # (type, ts, fields, may be late)
+
+    def at_random():
+        return start + rng.randint(0, span)
+
+    for i in range(25):
+        tid = f"TW{i:02d}"
+        t = at_random()
+        f = dict(ticket_id=tid, customer_id=rng.choice(custs), channel=rng.choice(chans),
+                 priority=rng.choice(prios), queue=rng.choice(queues))
+        if rng.chance(60):
+            f["category"] = rng.choice(["general", "bug"])
+        evs.append(("ticket.created", t, f, False))
+        replied = resolved = waiting = closed = False
+        for _ in range(rng.randint(0, 8)):
+            t += rng.choice([rng.randint(1, 600_000), rng.randint(1, 3_000_000)])
+            k = rng.randint(1, 12)
+            e = dict(ticket_id=tid)
+            if k == 1:
+                typ = "ticket.assigned"
+                e.update(agent_id=rng.choice(agents_), queue=rng.choice(queues))
+            elif k <= 3:
+                typ, public = "ticket.agent_replied", rng.chance(80) and (replied or not resolved)
+                e.update(agent_id=rng.choice(agents_), public=public)
+                replied, waiting = replied or public, waiting and not public
+            elif k == 4:
+                typ, waiting = "ticket.customer_replied", True
+            elif k == 5:
+                typ = "ticket.status_changed"
+                e.update(status=rng.choice(["open", "pending", "on_hold"]))
+            elif k == 6:
+                typ = "ticket.priority_changed"
+                e.update(priority=rng.choice(prios))
+            elif k == 7:
+                typ = "ticket.escalated"
+                e.update(level=rng.randint(2, 3))
+            elif k == 8:
+                typ = "ticket.work_logged"
+                e.update(agent_id=rng.choice(agents_), seconds=rng.randint(0, 900))
+            elif k <= 10 and not (waiting and replied):
+                typ, resolved = "ticket.resolved", True
+                if rng.chance(50):
+                    e.update(agent_id=rng.choice(agents_))
+            elif k == 11:
+                typ = "ticket.reopened"
+            elif rng.chance(30):
+                typ = "ticket.closed"
+            else:
+                continue
+            evs.append((typ, t, e, not closed))
+            closed = closed or typ == "ticket.closed"
+        if rng.chance(30):
+            evs.append(("survey.csat", t + rng.randint(1, 600_000),
+                        dict(ticket_id=tid, score=rng.randint(1, 5)), True))
+        if rng.chance(20):
+            evs.append(("survey.ces", t + rng.randint(1, 600_000),
+                        dict(ticket_id=tid, score=rng.randint(1, 7)), True))
+
+    for i in range(25):
+        cid = f"CW{i:02d}"
+        t = at_random()
+        f = dict(call_id=cid, customer_id=rng.choice(custs), queue=rng.choice(queues))
+        if rng.chance(20):
+            f["channel"] = rng.choice(chans)
+        evs.append(("call.queued", t, f, False))
+        steps = []
+        if rng.chance(20):
+            steps.append(("call.abandoned", rng.randint(1, 120_000), {}))
+        elif rng.chance(88):
+            steps.append(("call.answered", rng.randint(1, 90_000), dict(agent_id=rng.choice(agents_))))
+            for _ in range(rng.randint(0, 3)):
+                if rng.chance(33):
+                    steps.append(("call.hold_started", rng.randint(1, 120_000), {}))
+                    steps.append(("call.hold_ended", rng.randint(1, 120_000), {}))
+                else:
+                    steps.append(("call.transferred", rng.randint(1, 120_000),
+                                  dict(queue=rng.choice(queues), escalation=rng.chance(30))))
+            if rng.chance(85):
+                e = {"resolved": rng.chance(60)} if rng.chance(70) else {}
+                steps.append(("call.ended", rng.randint(1, 600_000), e))
+                if rng.chance(80):
+                    steps.append(("call.wrapup_ended", rng.randint(1, 200_000), {}))
+        for typ, gap, e in steps:
+            t += gap
+            evs.append((typ, t, dict(call_id=cid, **e), True))
+        if steps and rng.chance(30):
+            evs.append(("survey.csat", t + rng.randint(1, 600_000),
+                        dict(call_id=cid, score=rng.randint(1, 5)), True))
+
+    for a in agents_[:3]:
+        t = start
+        for _ in range(rng.randint(2, 10)):
+            t += rng.randint(1, 1_800_000)
+            f = dict(agent_id=a, status=rng.choice(
+                ["available", "busy", "after_call_work", "break", "offline"]))
+            if rng.chance(50):
+                f["queue"] = rng.choice(queues)
+            evs.append(("agent.status_changed", t, f, False))
+    for _ in range(rng.randint(0, 6)):
+        evs.append(("survey.nps", at_random(),
+                    dict(customer_id=rng.choice(custs), score=rng.randint(0, 10)), True))
+
+    last = {}                                  # an entity's latest arrival
+    for typ, ts, f, may_be_late in evs:
+        if ts >= CUTOFF - 1_800_000:
+            continue
+        key = f.get("ticket_id") or f.get("call_id") or f.get("agent_id") or f"{typ}@{ts}"
+        r = rng.randint(1, 100)
+        if r <= 75 or typ.startswith("agent."):
+            arrive = ts
+        elif r <= 92 or not may_be_late:
+            arrive = ts + rng.randint(1, 300_000)
+        else:
+            arrive = ts + rng.randint(900_000, 1_800_000)
+        arrive = last[key] = max(arrive, last.get(key, 0))
+        it = S.ev(typ, ts, arrive=arrive, **f)
+        if rng.chance(5):
+            S.dup(it, it.arrive + rng.randint(0, 1_800_000))
+
+
 # --------------------------------------------------------------------------
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else HERE
+    args = sys.argv[1:]
+    seed = None
+    if args[:1] == ["--wild"]:
+        seed, args = int(args[1]), args[2:]
+    out = args[0] if args else HERE
     S = build()
+    if seed is not None:
+        wild(S, Lcg(seed))
     items = S.ordered()
     m = Model()
-    m.run(items)
-    hand_checks(m, items)
+    if seed is None:
+        m.run(items)
+        hand_checks(m, items)
+    else:
+        # The hand checks count the hand-written blocks alone.
+        try:
+            m.run(items)
+            exposition(m)
+        except ScenarioError as e:
+            print(f"refused: {e}", file=sys.stderr)
+            sys.exit(3)
     lines = exposition(m)
 
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
