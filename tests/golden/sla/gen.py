@@ -26,6 +26,9 @@ step whose outcome would depend on a reading the documents leave open (see
 AMBIGUITIES below), so the scenario cannot silently drift into one.
 
 Usage: python3 tests/golden/sla/gen.py [OUT_DIR]
+       python3 tests/golden/sla/gen.py --wild SEED OUT_DIR
+           the same scenario with random traffic added (`wild`): no hand
+           checks; exit 3 when the model finds the scenario ambiguous
 
 Readings taken where the documents leave a choice (kept out of the scenario
 where possible, otherwise stated):
@@ -749,6 +752,103 @@ def ticks(S):
     for s in TICK_TIMES:
         S.ev("customer.subscribed", Z(s), customer_id="c-tick")
     S.ev("customer.subscribed", END, customer_id="c-tick")
+
+
+class Lcg:
+    """Deterministic PRNG (PCG-style LCG) for `--wild`, independent of `random`."""
+
+    def __init__(self, seed):
+        self.s = seed
+
+    def randint(self, a, b):
+        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return a + (self.s >> 33) % (b - a + 1)
+
+    def choice(self, seq):
+        return seq[self.randint(0, len(seq) - 1)]
+
+    def chance(self, pct):
+        return self.randint(1, 100) <= pct
+
+
+def wild(S, rng):
+    """Random traffic for `gen.py --wild SEED` (tests/golden.rs runs a few
+    seeds): 40 tickets over the week, each matched to a policy by a random
+    channel, priority and queue (business calendars across the holiday and
+    the DST night included), with random replies, customer messages, pauses,
+    priority and queue changes, resolutions and closes; 20 calls answered,
+    abandoned or left waiting; and ticks (below) so that every at-risk and
+    breached state is seen at a stable point (R1, R5). Events are sent when they happen.
+    A seed whose scenario the model finds ambiguous is refused (exit 3)."""
+    start, last = Z("2026-03-25 00:00"), END - HOUR
+    chans = ["email", "chat", "social", "web", "sms"]
+    prios = ["low", "normal", "high", "urgent"]
+    queues = ["billing", "tech", "sales", "vip", "us"]
+    for i in range(40):
+        tid = f"T-W{i:02d}"
+        t = rng.randint(start, last - DAY // 2)
+        created(S, tid, t, rng.choice(chans), rng.choice(prios), rng.choice(queues))
+        status, resolved, replied, waiting = "open", False, False, False
+        for _ in range(rng.randint(0, 7)):
+            t += rng.choice([rng.randint(MIN, HOUR), rng.randint(HOUR, 12 * HOUR)])
+            if t >= last:
+                break
+            k = rng.randint(1, 10)
+            if resolved:
+                if k <= 3:
+                    T(S, "ticket.closed", tid, t)
+                    break
+                continue
+            if k <= 3:
+                public = rng.chance(80)
+                T(S, "ticket.agent_replied", tid, t, agent_id=rng.choice(["A1", "A2"]),
+                  public=public)
+                replied, waiting = replied or public, waiting and not public
+            elif k == 4:
+                T(S, "ticket.customer_replied", tid, t)
+                status, waiting = "open", True
+            elif k == 5:
+                new = rng.choice(["open", "pending"] if status == "pending" else
+                                 ["open", "pending", "on_hold"])
+                T(S, "ticket.status_changed", tid, t, status=new)
+                status = new
+            elif k == 6:
+                T(S, "ticket.priority_changed", tid, t, priority=rng.choice(prios))
+            elif k == 7:
+                T(S, "ticket.assigned", tid, t, agent_id="A3", queue=rng.choice(queues))
+            elif k <= 9 and not (waiting and replied):
+                T(S, "ticket.resolved", tid, t, agent_id="A1")
+                resolved = True
+            elif k == 10:
+                T(S, "ticket.closed", tid, t)
+                break
+    for i in range(20):
+        cid = f"C-W{i:02d}"
+        t = rng.randint(start, last)
+        queue = rng.choice(["tech", "sales", "billing"])
+        S.ev("call.queued", t, call_id=cid, customer_id="cust-" + cid.lower(), queue=queue)
+        # Ticks between the answer target's at-risk instant and its deadline
+        # (3/4 and all of 20 s, or 45 s in sales), and just after the
+        # deadline, so that a call still waiting is seen at risk and then
+        # breached at stable points (R1).
+        target = 45_000 if queue == "sales" else 20_000
+        ticks_at = [t + target * 7 // 8, t + target + 1_000]
+        end = t + rng.randint(1_000, 90_000)
+        if rng.chance(60):
+            S.ev("call.answered", end, call_id=cid, agent_id="A4")
+        elif rng.chance(60):
+            S.ev("call.abandoned", end, call_id=cid)
+        else:
+            end = END
+        for tick in ticks_at:
+            if tick < end:
+                S.ev("customer.subscribed", tick, customer_id="c-tick")
+    # A tick every two minutes: no ticket clock goes from at risk to
+    # breached in less (the shortest, chat's first response, in 2.5 min).
+    t = start + 2 * MIN + 17
+    while t < END - MIN:
+        S.ev("customer.subscribed", t, customer_id="c-tick")
+        t += 2 * MIN
 
 
 # --------------------------------------------------------------------------
@@ -1569,12 +1669,27 @@ def hand_checks(m, items):
 # --------------------------------------------------------------------------
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else HERE
+    args = sys.argv[1:]
+    seed = None
+    if args[:1] == ["--wild"]:
+        seed, args = int(args[1]), args[2:]
+    out = args[0] if args else HERE
     S = build()
+    if seed is not None:
+        wild(S, Lcg(seed))
     items = S.ordered()
     m = Model()
-    m.run(items)
-    hand_checks(m, items)
+    if seed is None:
+        m.run(items)
+        hand_checks(m, items)
+    else:
+        # The hand checks count the hand-written blocks alone.
+        try:
+            m.run(items)
+            exposition(m)
+        except ScenarioError as e:
+            print(f"refused: {e}", file=sys.stderr)
+            sys.exit(3)
     lines = exposition(m)
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
         for it in items:
