@@ -41,6 +41,9 @@ Python 3.11, standard library only, deterministic. The hand-worked values in
 the comments are asserted in hand_checks().
 
 Usage: python3 tests/golden/agents/gen.py [OUT_DIR]  (default: next to this file)
+       python3 tests/golden/agents/gen.py --wild SEED OUT_DIR
+           the same scenario with random traffic after it (`wild`), no hand
+           checks
 """
 
 import json
@@ -156,6 +159,137 @@ def scenario():
     # known): busy in sales 100–103m, available 103–126m (the clock).
     e(100 * M, "agent.status_changed", agent_id="gus", status="busy", queue="sales")
     e(103 * M, "agent.status_changed", agent_id="gus", status="available")
+    return ev
+
+
+class Lcg:
+    """Deterministic PRNG (PCG-style LCG) for `--wild`, independent of `random`."""
+
+    def __init__(self, seed):
+        self.s = seed
+
+    def randint(self, a, b):
+        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return a + (self.s >> 33) % (b - a + 1)
+
+    def choice(self, seq):
+        return seq[self.randint(0, len(seq) - 1)]
+
+    def chance(self, pct):
+        return self.randint(1, 100) <= pct
+
+
+def wild(rng):
+    """Random traffic for `gen.py --wild SEED` (tests/golden.rs runs a few
+    seeds), as (ts offset ms, type, fields) after the scenario's 126 minutes:
+    eight agents (three over the cap) changing status at most 25 minutes
+    apart, 30 tickets assigned, replied to, escalated, worked on, resolved
+    and reopened by them, 20 calls answered, put on hold, transferred, ended
+    and wrapped up within 5 minutes, and surveys naming a ticket, a call (in
+    the half hour after its wrap-up), an agent or nothing. Every event comes at its own time."""
+    ev = []
+    start, span = 130 * M, 180 * M
+    agents = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"]
+    queues = ["billing", "tech", "sales"]
+    tickets = []
+
+    def e(at, type_, **f):
+        ev.append((at, type_, f))
+
+    for a in agents:
+        t = start + rng.randint(0, 20 * M)
+        while t < start + span:
+            f = dict(agent_id=a, status=rng.choice(
+                ["available", "busy", "after_call_work", "break", "offline"]))
+            if rng.chance(40):
+                f["queue"] = rng.choice(queues)
+            e(t, "agent.status_changed", **f)
+            t += rng.randint(S, 25 * M)
+    for i in range(30):
+        tid = f"TW{i}"
+        t = start + rng.randint(0, span - 30 * M)
+        f = dict(ticket_id=tid, customer_id=f"cw-t{i}", channel="email")
+        if rng.chance(80):
+            f["queue"] = rng.choice(queues)
+        e(t, "ticket.created", **f)
+        tickets.append(tid)
+        resolved = ever_resolved = replied = False
+        for _ in range(rng.randint(0, 7)):
+            t += rng.randint(S, 10 * M)
+            k = rng.randint(1, 7)
+            if k == 1:
+                g = dict(ticket_id=tid, agent_id=rng.choice(agents))
+                if rng.chance(30):
+                    g["queue"] = rng.choice(queues)
+                e(t, "ticket.assigned", **g)
+            elif k == 2:
+                # SPEC §3: a ticket solved without a public reply has no first
+                # response, so none comes after its resolution here.
+                public = rng.chance(75) and (replied or not ever_resolved)
+                replied = replied or public
+                e(t, "ticket.agent_replied", ticket_id=tid, agent_id=rng.choice(agents),
+                  public=public)
+            elif k == 3:
+                e(t, "ticket.escalated", ticket_id=tid)
+            elif k == 4:
+                e(t, "ticket.work_logged", ticket_id=tid, agent_id=rng.choice(agents),
+                  seconds=rng.randint(0, 600) + (0.5 if rng.chance(20) else 0))
+            elif k <= 6 and not resolved:
+                g = dict(ticket_id=tid)
+                if rng.chance(50):
+                    g["agent_id"] = rng.choice(agents)
+                e(t, "ticket.resolved", **g)
+                resolved = ever_resolved = True
+            elif k == 7 and resolved:
+                e(t, "ticket.reopened", ticket_id=tid)
+                resolved = False
+    for i in range(20):
+        cid = f"KW{i}"
+        t = start + rng.randint(0, span - 30 * M)
+        e(t, "call.queued", call_id=cid, customer_id=f"cw-k{i}", queue=rng.choice(queues))
+        t += rng.randint(S, 60 * S)
+        if rng.chance(15):
+            if rng.chance(50):
+                e(t, "call.transferred", call_id=cid, queue=rng.choice(queues),
+                  escalation=rng.chance(50))
+                t += rng.randint(S, 30 * S)
+            e(t, "call.abandoned", call_id=cid)
+            continue
+        e(t, "call.answered", call_id=cid, agent_id=rng.choice(agents))
+        for _ in range(rng.randint(0, 2)):
+            t += rng.randint(S, 60 * S)
+            if rng.chance(50):
+                e(t, "call.hold_started", call_id=cid)
+                t += rng.randint(S, 60 * S)
+                e(t, "call.hold_ended", call_id=cid)
+            else:
+                e(t, "call.transferred", call_id=cid, queue=rng.choice(queues),
+                  escalation=rng.chance(50))
+        t += rng.randint(S, 5 * M)
+        g = dict(call_id=cid)
+        if rng.chance(70):
+            g["resolved"] = rng.chance(60)
+        e(t, "call.ended", **g)
+        t += rng.randint(S, 5 * M)
+        e(t, "call.wrapup_ended", call_id=cid)
+        if rng.chance(30):
+            # Within the hour a finished call is kept for its surveys
+            # (state.finished_call_ttl), which the model leaves out.
+            e(t + rng.randint(S, 30 * M), "survey.csat", call_id=cid, score=rng.randint(1, 5))
+    for _ in range(12):
+        t = start + rng.randint(0, span)
+        f = dict(score=rng.randint(1, 5))
+        k = rng.randint(1, 3)
+        if k == 1:
+            f["ticket_id"] = rng.choice(tickets)
+        elif k == 2:
+            f["agent_id"] = rng.choice(agents)
+            if rng.chance(50):
+                f["queue"] = rng.choice(queues)
+        e(t, "survey.csat", **f)
+    # The last event is after every wrap-up, so no after-call-work timeout
+    # (which the model leaves out) is due at the end.
+    e(start + span + 20 * M, "ticket.created", ticket_id="TW-END", customer_id="cw-end")
     return ev
 
 
@@ -409,8 +543,13 @@ def hand_checks(m):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else HERE
-    events = sorted(scenario(), key=lambda e: e[0])  # stable: blocks keep their order at equal ts
+    args = sys.argv[1:]
+    seed = None
+    if args[:1] == ["--wild"]:
+        seed, args = int(args[1]), args[2:]
+    out = args[0] if args else HERE
+    events = scenario() + (wild(Lcg(seed)) if seed is not None else [])
+    events = sorted(events, key=lambda e: e[0])  # stable: blocks keep their order at equal ts
     m = Model()
     lines = []
     for i, (at, type_, f) in enumerate(events):
@@ -419,7 +558,8 @@ def main():
         obj.update(f)
         lines.append(json.dumps(obj, separators=(",", ":")))
     m.finish()
-    hand_checks(m)
+    if seed is None:
+        hand_checks(m)  # they count the hand-written blocks alone
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "frontline.toml"), "w", encoding="utf-8") as fh:
