@@ -1143,8 +1143,11 @@ fn checkpoint_age_grows_while_a_write_is_pending_and_an_outage_ends_on_a_quiet_t
     // again with the next event.
     for i in 0..4 {
         kcat_produce_on(&kafka.address, &topic, &[event(i)], None);
+        // The first event waits for the group to form on a broker just
+        // started, a later one for the client to reconnect after the halt:
+        // with the other fault tests on both cores, 30 s was once too short.
         wait_until(
-            Duration::from_secs(30),
+            Duration::from_secs(90),
             "the event is applied and covered",
             || {
                 let m = f.metrics();
