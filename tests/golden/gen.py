@@ -1994,8 +1994,10 @@ def wild(S, rng):
     time: events sent up to 5 min after they happen, 15 to 30 min after
     (late, but never an opening event, which would hold its entity's events
     past the watermark), and re-sent lines. One entity's events arrive in
-    their own order. Its numbers come from the model only; a seed whose
-    scenario the model finds ambiguous is refused (exit 3) and skipped."""
+    their own order, but for an opening event sent after it happens, which
+    half the time its next events overtake (early arrivals, held until it
+    comes). Its numbers come from the model only; a seed whose scenario the
+    model finds ambiguous is refused (exit 3) and skipped."""
     chans = ["email", "chat", "web", "phone", "social", "sms", "fax"]
     prios = ["low", "normal", "high", "urgent"]
     queues = ["billing", "tech", "sales", "returns"]
@@ -2117,7 +2119,10 @@ def wild(S, rng):
             arrive = ts + rng.randint(1, 300_000)
         else:
             arrive = ts + rng.randint(900_000, 1_800_000)
-        arrive = last[key] = max(arrive, last.get(key, 0))
+        arrive = max(arrive, last.get(key, 0))
+        if not (typ in ("ticket.created", "call.queued") and arrive > ts and rng.chance(50)):
+            last[key] = arrive
+        # else: a delayed opening its next events may overtake (held)
         it = S.ev(typ, ts, arrive=arrive, **f)
         if rng.chance(5):
             S.dup(it, it.arrive + rng.randint(0, 1_800_000))
