@@ -1229,8 +1229,10 @@ class Model:
         need(not (t.status == "pending" and new == "on_hold"), "pending -> on_hold (ambiguous pause)")
         c = t.clocks["resolution"]
         if new == "pending" and t.status != "pending" and c is not None and not c.stopped:
-            need(not c.at_risk and c.verdict is None,
-                 "pausing an at-risk or breached clock (ambiguous at-risk while paused)")
+            # docs/sla.md, "At risk while paused": a clock at risk stays at
+            # risk through the pause (recompute clears the flag, and the
+            # at-risk instant, already reached, sets it again in this step);
+            # a breached one stays an active breach until it stops.
             c.segs[-1][1] = ts
             self.recompute(c)
         if new == "open" and t.status == "pending":
