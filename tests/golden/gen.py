@@ -37,6 +37,8 @@ import sys
 from collections import defaultdict
 from fractions import Fraction
 
+from seeds import Lcg, command_line, run_or_refuse
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # --------------------------------------------------------------------------
@@ -163,26 +165,6 @@ class Scenario:
 
     def ordered(self):
         return sorted(self.items, key=lambda it: (it.arrive, it.seq))
-
-
-class Lcg:
-    """Deterministic PRNG (PCG-style LCG), independent of Python's `random`."""
-
-    def __init__(self, seed):
-        self.s = seed
-
-    def next(self):
-        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return self.s >> 33
-
-    def randint(self, a, b):
-        return a + self.next() % (b - a + 1)
-
-    def choice(self, seq):
-        return seq[self.randint(0, len(seq) - 1)]
-
-    def chance(self, pct):
-        return self.randint(1, 100) <= pct
 
 
 # --------------------------------------------------------------------------
@@ -2131,11 +2113,7 @@ def wild(S, rng):
 # --------------------------------------------------------------------------
 
 def main():
-    args = sys.argv[1:]
-    seed = None
-    if args[:1] == ["--wild"]:
-        seed, args = int(args[1]), args[2:]
-    out = args[0] if args else HERE
+    seed, out = command_line(HERE)
     S = build()
     if seed is not None:
         wild(S, Lcg(seed))
@@ -2146,12 +2124,7 @@ def main():
         hand_checks(m, items)
     else:
         # The hand checks count the hand-written blocks alone.
-        try:
-            m.run(items)
-            exposition(m)
-        except ScenarioError as e:
-            print(f"refused: {e}", file=sys.stderr)
-            sys.exit(3)
+        run_or_refuse(lambda: (m.run(items), exposition(m)), ScenarioError)
     lines = exposition(m)
 
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:

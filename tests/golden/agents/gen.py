@@ -52,6 +52,8 @@ import sys
 from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from seeds import Lcg, command_line  # noqa: E402
 
 MAX_AGENTS = 5
 IDLE_MIN = 30
@@ -160,23 +162,6 @@ def scenario():
     e(100 * M, "agent.status_changed", agent_id="gus", status="busy", queue="sales")
     e(103 * M, "agent.status_changed", agent_id="gus", status="available")
     return ev
-
-
-class Lcg:
-    """Deterministic PRNG (PCG-style LCG) for `--wild`, independent of `random`."""
-
-    def __init__(self, seed):
-        self.s = seed
-
-    def randint(self, a, b):
-        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return a + (self.s >> 33) % (b - a + 1)
-
-    def choice(self, seq):
-        return seq[self.randint(0, len(seq) - 1)]
-
-    def chance(self, pct):
-        return self.randint(1, 100) <= pct
 
 
 def wild(rng):
@@ -543,11 +528,7 @@ def hand_checks(m):
 
 
 def main():
-    args = sys.argv[1:]
-    seed = None
-    if args[:1] == ["--wild"]:
-        seed, args = int(args[1]), args[2:]
-    out = args[0] if args else HERE
+    seed, out = command_line(HERE)
     events = scenario() + (wild(Lcg(seed)) if seed is not None else [])
     events = sorted(events, key=lambda e: e[0])  # stable: blocks keep their order at equal ts
     m = Model()

@@ -68,6 +68,8 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from seeds import Lcg, command_line, run_or_refuse  # noqa: E402
 
 
 class ScenarioError(Exception):
@@ -750,23 +752,6 @@ def ticks(S):
     for s in TICK_TIMES:
         S.ev("customer.subscribed", Z(s), customer_id="c-tick")
     S.ev("customer.subscribed", END, customer_id="c-tick")
-
-
-class Lcg:
-    """Deterministic PRNG (PCG-style LCG) for `--wild`, independent of `random`."""
-
-    def __init__(self, seed):
-        self.s = seed
-
-    def randint(self, a, b):
-        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return a + (self.s >> 33) % (b - a + 1)
-
-    def choice(self, seq):
-        return seq[self.randint(0, len(seq) - 1)]
-
-    def chance(self, pct):
-        return self.randint(1, 100) <= pct
 
 
 def wild(S, rng):
@@ -1651,11 +1636,7 @@ def hand_checks(m, items):
 # --------------------------------------------------------------------------
 
 def main():
-    args = sys.argv[1:]
-    seed = None
-    if args[:1] == ["--wild"]:
-        seed, args = int(args[1]), args[2:]
-    out = args[0] if args else HERE
+    seed, out = command_line(HERE)
     S = build()
     if seed is not None:
         wild(S, Lcg(seed))
@@ -1666,12 +1647,7 @@ def main():
         hand_checks(m, items)
     else:
         # The hand checks count the hand-written blocks alone.
-        try:
-            m.run(items)
-            exposition(m)
-        except ScenarioError as e:
-            print(f"refused: {e}", file=sys.stderr)
-            sys.exit(3)
+        run_or_refuse(lambda: (m.run(items), exposition(m)), ScenarioError)
     lines = exposition(m)
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
         for it in items:
