@@ -1277,8 +1277,12 @@ class Model:
         """docs/events.md, "Timers behind the clock": a timer the event (or
         the early arrivals it released) left behind the event clock, a late
         call.ended's ACW timeout, fires as soon as the event is applied."""
+        self.fire_before(self.clock)
+
+    def fire_before(self, t):
+        """The ACW timeouts due before `t` fire, in due order."""
         self.timers.sort()
-        while self.timers and self.timers[0][0] < self.clock:
+        while self.timers and self.timers[0][0] < t:
             due, cid = self.timers.pop(0)
             self.acw_timeout(cid, due)
 
@@ -1287,10 +1291,7 @@ class Model:
             return
         self.clock = ts
         # timers due by the new clock fire, in due order
-        self.timers.sort()
-        while self.timers and self.timers[0][0] <= self.clock:
-            due, cid = self.timers.pop(0)
-            self.acw_timeout(cid, due)
+        self.fire_before(self.clock + 1)
         # held early arrivals behind the watermark are dropped
         for key, lst in list(self.held.items()):
             keep = []
@@ -2119,13 +2120,13 @@ def main():
         wild(S, Lcg(seed))
     items = S.ordered()
     m = Model()
-    if seed is None:
+    def run():
         m.run(items)
-        hand_checks(m, items)
-    else:
-        # The hand checks count the hand-written blocks alone.
-        run_or_refuse(lambda: (m.run(items), exposition(m)), ScenarioError)
-    lines = exposition(m)
+        if seed is None:
+            hand_checks(m, items)  # they count the hand-written blocks alone
+        return exposition(m)
+
+    lines = run() if seed is None else run_or_refuse(run, ScenarioError)
 
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
         for it in items:

@@ -40,11 +40,11 @@ def command_line(default_out):
 
 
 def run_or_refuse(run, ambiguous):
-    """Runs a model on random traffic (`run`); a scenario it finds
-    ambiguous (it raises `ambiguous`) exits with 3, which tests/golden.rs
-    skips."""
+    """Runs a model on random traffic (`run`) and returns what it returns;
+    a scenario it finds ambiguous (it raises `ambiguous`) exits with 3,
+    which tests/golden.rs skips."""
     try:
-        run()
+        return run()
     except ambiguous as e:
         print(f"refused: {e}", file=sys.stderr)
         sys.exit(3)

@@ -38,7 +38,7 @@ where possible, otherwise stated):
       exporting 0, also when it was non-zero only in the middle of one input
       line (at risk and breached by the same clock jump, breached and
       answered by the same reply): timers fire in due order, so the clock was
-      in that state in event time (docs/sla.md, "A state within one event").
+      in that state in event time (docs/sla.md, "Gauges keep their series").
       SLA_GAUGES_KEEP_ZERO switches the reading.
   R2  every configured target is added to the bucket bounds of the matching
       histogram *and* of its business twin (the twin uses the calendar-time
@@ -1642,13 +1642,13 @@ def main():
         wild(S, Lcg(seed))
     items = S.ordered()
     m = Model()
-    if seed is None:
+    def run():
         m.run(items)
-        hand_checks(m, items)
-    else:
-        # The hand checks count the hand-written blocks alone.
-        run_or_refuse(lambda: (m.run(items), exposition(m)), ScenarioError)
-    lines = exposition(m)
+        if seed is None:
+            hand_checks(m, items)  # they count the hand-written blocks alone
+        return exposition(m)
+
+    lines = run() if seed is None else run_or_refuse(run, ScenarioError)
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
         for it in items:
             f.write(it.line + "\n")
