@@ -167,21 +167,25 @@ def scenario():
 def wild(rng):
     """Random traffic for `gen.py --wild SEED` (tests/golden.rs runs a few
     seeds), as (ts offset ms, type, fields) after the scenario's 126 minutes:
-    eight agents (three over the cap) changing status at most 25 minutes
-    apart, 30 tickets assigned, replied to, escalated, worked on, resolved
-    and reopened by them, 20 calls answered, put on hold, transferred, ended
-    and wrapped up within 5 minutes, and surveys naming a ticket, a call (in
-    the half hour after its wrap-up), an agent or nothing. Every event comes at its own time."""
+    eight agents, the scenario's five with an `agent` place and three over
+    the cap (these three changing status at most 25 minutes apart: the
+    others were last heard of more than the idle timeout before, which the
+    model leaves out), 30 tickets assigned, replied to, escalated, worked
+    on, resolved and reopened by them, 20 calls answered, put on hold,
+    transferred, ended and wrapped up within 5 minutes, and surveys naming
+    a ticket, a call (in the half hour after its wrap-up), an agent or
+    nothing. Every event comes at its own time."""
     ev = []
     start, span = 130 * M, 180 * M
-    agents = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"]
+    over_cap = ["w1", "w2", "w3"]
+    agents = ["ann", "bob", "cyd", "dan", "eve"] + over_cap
     queues = ["billing", "tech", "sales"]
     tickets = []
 
     def e(at, type_, **f):
         ev.append((at, type_, f))
 
-    for a in agents:
+    for a in over_cap:
         t = start + rng.randint(0, 20 * M)
         while t < start + span:
             f = dict(agent_id=a, status=rng.choice(
