@@ -37,7 +37,7 @@ import sys
 from collections import defaultdict
 from fractions import Fraction
 
-from seeds import Lcg, command_line, run_or_refuse
+from seeds import Lcg, command_line, run_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -2120,13 +2120,7 @@ def main():
         wild(S, Lcg(seed))
     items = S.ordered()
     m = Model()
-    def run():
-        m.run(items)
-        if seed is None:
-            hand_checks(m, items)  # they count the hand-written blocks alone
-        return exposition(m)
-
-    lines = run() if seed is None else run_or_refuse(run, ScenarioError)
+    lines = run_model(m, items, seed, hand_checks, exposition, ScenarioError)
 
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
         for it in items:

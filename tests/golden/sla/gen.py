@@ -69,7 +69,7 @@ from zoneinfo import ZoneInfo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from seeds import Lcg, command_line, run_or_refuse  # noqa: E402
+from seeds import Lcg, command_line, run_model  # noqa: E402
 
 
 class ScenarioError(Exception):
@@ -1642,13 +1642,7 @@ def main():
         wild(S, Lcg(seed))
     items = S.ordered()
     m = Model()
-    def run():
-        m.run(items)
-        if seed is None:
-            hand_checks(m, items)  # they count the hand-written blocks alone
-        return exposition(m)
-
-    lines = run() if seed is None else run_or_refuse(run, ScenarioError)
+    lines = run_model(m, items, seed, hand_checks, exposition, ScenarioError)
     with open(os.path.join(out, "events.jsonl"), "w", encoding="utf-8") as f:
         for it in items:
             f.write(it.line + "\n")
