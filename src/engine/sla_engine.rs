@@ -223,6 +223,15 @@ impl SlaContext<'_> {
         }
     }
 
+    /// Clock `i` is no longer at risk if its at-risk instant, under its
+    /// pauses now, is beyond the event clock.
+    pub(super) fn recheck_risk<E: Clocked>(&mut self, e: &mut E, i: usize) {
+        if e.clocks().at_risk(i) && self.warn_at(e, i) > self.clock {
+            bump!(*self.metrics, sla_at_risk, Self::key(e, i), -1);
+            e.clocks_mut().set_at_risk(i, false);
+        }
+    }
+
     pub(super) fn window_verdict(&mut self, kind: ClockKind, ts: i64, met: bool) {
         let c = match (kind, met) {
             (ClockKind::FirstResponse, true) => WindowCount::SlaFirstResponseMet,

@@ -105,6 +105,10 @@ impl Engine {
                     if t.clocks.running(RESOLUTION) {
                         cx.note(t, id, RESOLUTION, SlaEventKind::Paused, ts, false);
                     }
+                    // A pause that arrived after its clock was marked at
+                    // risk but is dated before the at-risk instant: the
+                    // clock never reached its warn share (SPEC §4).
+                    cx.recheck_risk(t, RESOLUTION);
                 }
             } else if let Some(e) = &mut t.ext {
                 if let Some(since) = e.pauses.since.take() {

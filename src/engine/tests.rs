@@ -1734,6 +1734,48 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
         );
     }
 
+    /// A pause that arrives after the clock was marked at risk, dated
+    /// before its at-risk instant: in event time the clock never reached
+    /// 0.8 of its target, so it is not at risk (SPEC §4); one paused after
+    /// the instant stays at risk (docs/sla.md, "At risk while paused").
+    #[test]
+    fn a_pause_dated_before_the_at_risk_instant_lifts_the_risk() {
+        let mut r = run();
+        // Standard policy: resolution 8 h, at risk from 6 h 24 min.
+        ticket(&mut r, "T1", 0, "normal", "web");
+        ticket(&mut r, "T2", 0, "normal", "web");
+        r.ev("survey.ces", 7 * H, r#""score":1"#);
+        let res = labels("resolution", "standard", "normal", "web");
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &res), 2.0);
+        // T1's pending at 6 h arrives now (late); T2's at 7 h.
+        r.ev(
+            "ticket.status_changed",
+            6 * H,
+            r#""ticket_id":"T1","status":"pending""#,
+        );
+        r.ev(
+            "ticket.status_changed",
+            7 * H,
+            r#""ticket_id":"T2","status":"pending""#,
+        );
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &res), 1.0);
+        // T1 open again at 9 h with 6 h elapsed: at risk 24 min later.
+        r.ev(
+            "ticket.status_changed",
+            9 * H,
+            r#""ticket_id":"T1","status":"open""#,
+        );
+        r.ev("survey.ces", 9 * H + 24 * M - 1, r#""score":1"#);
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &res), 1.0);
+        r.ev("survey.ces", 9 * H + 24 * M, r#""score":1"#);
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &res), 2.0);
+        // Its deadline: 8 h of running time, at 11 h.
+        r.ev("ticket.resolved", 11 * H, r#""ticket_id":"T1""#);
+        let m = live(&mut r);
+        assert_eq!(m.v("support_sla_achieved_total", &res), 1.0);
+        assert_eq!(m.v("support_sla_at_risk", &res), 1.0);
+    }
+
     #[test]
     fn shortened_target_breaches_at_once_and_a_breach_stands() {
         let mut r = run();
