@@ -21,10 +21,15 @@ docs/metrics.md ("Per-agent performance") from those documents alone:
 - a ticket's first public reply: first response time to its writer;
 - a ticket's first escalation: to the ticket's agent;
 - a call: to the agent who answered it; handle = talk + after-call work at
-  the wrap-up end, in the queue it is in then; FCR at call.ended resolved,
-  never transferred; escalation by transfer labelled with the queue before;
+  the wrap-up end, in the queue it is in then, or talk alone when no
+  wrap-up comes within the after-call-work timeout (10 min, SPEC §5.1), at
+  the timeout (a wrap-up after it credits nothing); FCR at call.ended
+  resolved, never transferred; escalation by transfer labelled with the
+  queue before;
 - a CSAT response: its own agent_id, else the ticket's agent, else the
-  answering agent of its call; no agent known: "unknown";
+  answering agent of its call; no agent known: "unknown"; a call finished
+  more than state.finished_call_ttl (1 h) before, and swept (every 15 min),
+  is no longer known;
 - the `agent` label keeps its value for the first max_agents agents an event
   names (a status change, an assignment, a public reply, an answered call,
   a first resolution's or a survey's agent_id); the rest are "other", and
@@ -57,6 +62,8 @@ from seeds import Lcg, command_line  # noqa: E402
 
 MAX_AGENTS = 5
 IDLE_MIN = 30
+ACW_TIMEOUT_MIN = 10           # kpi.acw_timeout, the default
+FINISHED_CALL_TTL_MIN = 60     # state.finished_call_ttl, the default
 CONFIG_TOML = f"""\
 [agents]
 per_agent_metrics = true
@@ -172,8 +179,10 @@ def wild(rng):
     others were last heard of more than the idle timeout before, which the
     model leaves out), 30 tickets assigned, replied to, escalated, worked
     on, resolved and reopened by them, 20 calls answered, put on hold,
-    transferred, ended and wrapped up within 5 minutes, and surveys naming
-    a ticket, a call (in the half hour after its wrap-up), an agent or
+    transferred and ended, then wrapped up within 9 minutes, or never (the
+    after-call-work timeout handles them), or after the timeout; surveys
+    naming a ticket, a call (within 40 minutes of its last event, or more
+    than 90 minutes after it finished, when it has expired), an agent or
     nothing. Every event comes at its own time."""
     ev = []
     start, span = 130 * M, 180 * M
@@ -259,12 +268,22 @@ def wild(rng):
         if rng.chance(70):
             g["resolved"] = rng.chance(60)
         e(t, "call.ended", **g)
-        t += rng.randint(S, 5 * M)
-        e(t, "call.wrapup_ended", call_id=cid)
-        if rng.chance(30):
-            # Within the hour a finished call is kept for its surveys
-            # (state.finished_call_ttl), which the model leaves out.
-            e(t + rng.randint(S, 30 * M), "survey.csat", call_id=cid, score=rng.randint(1, 5))
+        k = rng.randint(1, 20)
+        if k <= 14:
+            finish = t + rng.randint(S, (ACW_TIMEOUT_MIN - 1) * M)
+            e(finish, "call.wrapup_ended", call_id=cid)
+        else:
+            finish = t + ACW_TIMEOUT_MIN * M
+            if k <= 17:
+                # after the timeout: out of order, credits nothing
+                e(finish + rng.randint(S, 10 * M), "call.wrapup_ended", call_id=cid)
+        if rng.chance(40):
+            # A finished call is kept for its surveys for an hour (from its
+            # last event or from its finish: both readings agree on these
+            # times, at most 20 minutes apart).
+            at = finish + (rng.randint(S, 40 * M) if rng.chance(60) else
+                           rng.randint(90 * M, 120 * M))
+            e(at, "survey.csat", call_id=cid, score=rng.randint(1, 5))
     for _ in range(12):
         t = start + rng.randint(0, span)
         f = dict(score=rng.randint(1, 5))
@@ -276,9 +295,8 @@ def wild(rng):
             if rng.chance(50):
                 f["queue"] = rng.choice(queues)
         e(t, "survey.csat", **f)
-    # The last event is after every wrap-up, so no after-call-work timeout
-    # (which the model leaves out) is due at the end.
-    e(start + span + 20 * M, "ticket.created", ticket_id="TW-END", customer_id="cw-end")
+    # The last event comes after every survey.
+    e(start + span + 140 * M, "ticket.created", ticket_id="TW-END", customer_id="cw-end")
     return ev
 
 
@@ -293,6 +311,7 @@ class Model:
         self.agents = {}                   # name → [status, since, queue, last, label]
         self.status_ms = defaultdict(int)  # (agent label, queue, status) → ms
         self.clock = None
+        self.acw = {}                      # call id → its after-call-work timeout
 
     def name(self, agent):
         """The label of an agent an event names (None: no agent)."""
@@ -334,8 +353,26 @@ class Model:
         a[2] = f.get("queue", a[2])
 
     def finish(self):
+        # End of input: after-call-work timeouts due by the clock fire.
+        self.timeouts(self.clock, True)
         for a in self.agents.values():
             self.book(a, self.clock)
+
+    def timeouts(self, ts, at_end=False):
+        """After-call-work timeouts the clock passes on reaching `ts` (and at
+        the end of input, those due at it too), in due order."""
+        for cid, due in sorted(self.acw.items(), key=lambda x: x[1]):
+            assert due != ts or at_end, f"{cid}: an event exactly at its ACW timeout"
+            if due <= ts:
+                del self.acw[cid]
+                c = self.calls[cid]
+                self.handled(c, c["ended"] - c["answered"], due)
+
+    def handled(self, c, ms, at):
+        a = self.label(c["agent"])
+        self.count("support_agent_contacts_handled_total", a, c["queue"])
+        self.observe("support_agent_handle_seconds", a, c["queue"], ms)
+        c["finished"] = at
 
     # `count` and `observe` take the label: an event resolves its agent once,
     # however many families it credits (the overflow counts events).
@@ -355,6 +392,7 @@ class Model:
         return t["resolver"] or t["assigned"] or t["replied"]
 
     def apply(self, ts, type_, f):
+        self.timeouts(ts)
         self.clock = ts if self.clock is None else max(self.clock, ts)
         if type_ == "agent.status_changed":
             self.status(ts, f)
@@ -368,12 +406,18 @@ class Model:
         if type_ == "call.queued":
             self.calls[f["call_id"]] = dict(
                 queue=f["queue"], agent=None, transferred=False, escalated=False,
-                answered=None, ended=None)
+                answered=None, ended=None, finished=None)
             return
         if type_ == "survey.csat":
             agent = f.get("agent_id")
             t = self.tickets.get(f.get("ticket_id"))
             c = self.calls.get(f.get("call_id"))
+            if c is not None and c["finished"] is not None:
+                age = ts - c["finished"]
+                assert not (FINISHED_CALL_TTL_MIN * M - 20 * M < age <= (FINISHED_CALL_TTL_MIN + 30) * M), \
+                    f"a survey near its call's expiry ({age} ms)"
+                if age > FINISHED_CALL_TTL_MIN * M:
+                    c = None
             queue = f.get("queue") or (t or c or {}).get("queue", "unknown")
             if agent is None:
                 agent = self.ticket_agent(t) if t else (c["agent"] if c else None)
@@ -433,14 +477,14 @@ class Model:
             c["queue"] = f["queue"]
         elif type_ == "call.ended":
             c["ended"] = ts
+            self.acw[f["call_id"]] = ts + ACW_TIMEOUT_MIN * M
             if f.get("resolved") and not c["transferred"]:
                 self.count("support_agent_first_contact_resolutions_total",
                            self.label(c["agent"]), q)
         elif type_ == "call.wrapup_ended":
-            ms = (c["ended"] - c["answered"]) + (ts - c["ended"])
-            a = self.label(c["agent"])
-            self.count("support_agent_contacts_handled_total", a, q)
-            self.observe("support_agent_handle_seconds", a, q, ms)
+            if self.acw.pop(f["call_id"], None) is None:
+                return      # after the timeout: out of order, no credit
+            self.handled(c, (c["ended"] - c["answered"]) + (ts - c["ended"]), ts)
 
     def exposition(self):
         lines = []
