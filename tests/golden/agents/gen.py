@@ -278,9 +278,8 @@ def wild(rng):
                 # after the timeout: out of order, credits nothing
                 e(finish + rng.randint(S, 10 * M), "call.wrapup_ended", call_id=cid)
         if rng.chance(40):
-            # A finished call is kept for its surveys for an hour (from its
-            # last event or from its finish: both readings agree on these
-            # times, at most 20 minutes apart).
+            # A finished call is kept for its surveys for an hour after it
+            # finished (docs/events.md, "Expiry"); swept every quarter hour.
             at = finish + (rng.randint(S, 40 * M) if rng.chance(60) else
                            rng.randint(90 * M, 120 * M))
             e(at, "survey.csat", call_id=cid, score=rng.randint(1, 5))
