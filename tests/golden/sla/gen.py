@@ -53,13 +53,13 @@ where possible, otherwise stated):
       once the event clock reaches its at-risk instant (SPEC §4: elapsed >=
       warn_fraction of the target). The scenario puts no other event exactly
       on an at-risk instant or deadline.
-  R5  (decided in docs/sla.md, "A breach found late") a breach found by the
-      event clock passing its deadline is counted in the window pane of its
-      deadline however far the clock jumped, as long as that pane is within
-      the window; one an event finds behind the clock (a late event, or a
-      change that brings a deadline the clock has passed) is counted only if
-      its pane is still open, not behind the watermark (SPEC §2: a late
-      event changes no window).
+  R5  (decided in docs/sla.md, "A breach found late" and "Verdicts a late
+      event brings") a breach found by the event clock passing its deadline
+      is counted in the window pane of its deadline however far the clock
+      jumped, as long as that pane is within the window; one an event finds
+      behind the clock (a late event, or a change that brings a deadline the
+      clock has passed) is counted only if its pane is still open, not
+      behind the watermark (SPEC §2: a late event changes no window).
 """
 
 import datetime
