@@ -413,7 +413,7 @@ class Model:
             c = self.calls.get(f.get("call_id"))
             if c is not None and c["finished"] is not None:
                 age = ts - c["finished"]
-                assert not (FINISHED_CALL_TTL_MIN * M - 20 * M < age <= (FINISHED_CALL_TTL_MIN + 30) * M), \
+                assert not (FINISHED_CALL_TTL_MIN * M - 20 * M < age < (FINISHED_CALL_TTL_MIN + 30) * M), \
                     f"a survey near its call's expiry ({age} ms)"
                 if age > FINISHED_CALL_TTL_MIN * M:
                     c = None
