@@ -92,6 +92,7 @@ pub fn to_json(e: &SlaEvent, source: Source<'_>, cause: Cause) -> Value {
     m.insert("due".into(), e.due_ms.map_or(Value::Null, rfc3339));
     m.insert("elapsed_seconds".into(), seconds(e.elapsed_ms));
     m.insert("breached".into(), json!(e.breached));
+    m.insert("at_risk".into(), json!(e.at_risk));
     m.insert("at".into(), rfc3339(e.at));
     let src = match source {
         Source::Kafka(topic, partition, offset) => json!({
@@ -125,6 +126,7 @@ mod tests {
             at: 1_795_336_200_000,
             timer: true,
             breached: true,
+            at_risk: false,
         };
         let v = to_json(
             &e,

@@ -740,6 +740,9 @@ fn replay_writes_sla_events_as_json_lines() {
         && r["clock"] == "first_response"
         && r["target_seconds"] == 1800
         && r["source"]["file"] == input.to_str().unwrap()));
+    // Only the at-risk change finds T2's clock at risk; its breach ends that.
+    let at_risk: Vec<bool> = rows.iter().map(|r| r["at_risk"] == true).collect();
+    assert_eq!(at_risk, [false, false, false, true, false]);
     // A third output on the metrics' file is refused like the others.
     let o = frontline(
         &[

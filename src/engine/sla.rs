@@ -438,6 +438,8 @@ pub struct SlaEvent {
     pub timer: bool,
     /// For [`SlaEventKind::Stopped`]: the clock had breached.
     pub breached: bool,
+    /// The clock is at risk after the change (SPEC §4).
+    pub at_risk: bool,
 }
 
 impl SlaEvent {

@@ -145,6 +145,13 @@ impl SlaContext<'_> {
         let policy = e.policy();
         let target = self.target(policy, clock);
         let breached = e.clocks().verdict(i) == Verdict::Breached;
+        // A stop is recorded before the clock stops; an at-risk change
+        // also when the clock went past its deadline in the same step.
+        let at_risk = match kind {
+            SlaEventKind::AtRisk => true,
+            SlaEventKind::Stopped => false,
+            _ => e.clocks().at_risk(i),
+        };
         let previous_target = previous.and_then(|p| self.target(p, clock));
         if target.is_none() && previous_target.is_none() && !breached {
             return;
@@ -168,6 +175,7 @@ impl SlaContext<'_> {
             at,
             timer,
             breached,
+            at_risk,
         };
         let buf = self.events.as_mut().expect("guarded");
         if buf.len() < MAX_SLA_EVENTS {

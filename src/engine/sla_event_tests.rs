@@ -490,3 +490,74 @@ fn a_held_reply_past_the_deadline_gives_the_at_risk_change_too() {
     assert!(held.contains(&(K::Breached, FR, 2 * H, true)), "{held:?}");
     assert_eq!(held, run(false));
 }
+
+/// `at_risk` says whether the clock is at risk after each change: set by
+/// its at-risk change, kept through a pause after it, cleared by a pause
+/// dated before it (sent late), by the verdict and by a stop.
+#[test]
+fn at_risk_follows_the_clock_through_each_change() {
+    let mut run = Run::new(true);
+    // vip: first response 2 h (at risk from 1 h), resolution 4 h (from 2 h).
+    run.ticket("T1", 0, "urgent");
+    run.ticket("T2", 0, "urgent");
+    run.ev("survey.ces", 2 * H + 30 * M, r#""score":1"#);
+    // T1's pending of 1 h 30 min arrives now, late: its resolution clock
+    // had run 1.5 h of 4 h, short of its warn share.
+    run.ev(
+        "ticket.status_changed",
+        H + 30 * M,
+        r#""ticket_id":"T1","status":"pending""#,
+    );
+    // T2 pauses at risk, resumes at risk, and is resolved in time (4 h and
+    // its 30 min pending).
+    run.ev(
+        "ticket.status_changed",
+        2 * H + 30 * M,
+        r#""ticket_id":"T2","status":"pending""#,
+    );
+    run.ev(
+        "ticket.status_changed",
+        3 * H,
+        r#""ticket_id":"T2","status":"open""#,
+    );
+    run.ev("ticket.resolved", 3 * H + 10 * M, r#""ticket_id":"T2""#);
+    let (events, dropped) = run.engine.drain_sla_events();
+    assert_eq!(dropped, 0);
+    let events: Vec<SlaEvent> = events.collect();
+    let of = |id: &str, clock: ClockKind| -> Vec<(K, bool, bool)> {
+        events
+            .iter()
+            .filter(|e| e.id == id && e.clock == clock)
+            .map(|e| (e.kind, e.at_risk, e.breached))
+            .collect()
+    };
+    assert_eq!(
+        of("T1", RES),
+        [
+            (K::Applied, false, false),
+            (K::AtRisk, true, false),
+            (K::Paused, false, false)
+        ]
+    );
+    assert_eq!(
+        of("T2", RES),
+        [
+            (K::Applied, false, false),
+            (K::AtRisk, true, false),
+            (K::Paused, true, false),
+            (K::Resumed, true, false),
+            (K::Achieved, false, false)
+        ]
+    );
+    // First response: at risk at 1 h, breached at 2 h, stopped by the
+    // resolution (the end of its active breach).
+    assert_eq!(
+        of("T2", FR),
+        [
+            (K::Applied, false, false),
+            (K::AtRisk, true, false),
+            (K::Breached, false, true),
+            (K::Stopped, false, true)
+        ]
+    );
+}

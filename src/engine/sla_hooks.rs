@@ -102,13 +102,13 @@ impl Engine {
                 if p.since.is_none() {
                     // Instants only move later: the live timer fires early.
                     p.since = Some(ts);
-                    if t.clocks.running(RESOLUTION) {
-                        cx.note(t, id, RESOLUTION, SlaEventKind::Paused, ts, false);
-                    }
                     // A pause that arrived after its clock was marked at
                     // risk but is dated before the at-risk instant: the
                     // clock never reached its warn share (SPEC §4).
                     cx.recheck_risk(t, RESOLUTION);
+                    if t.clocks.running(RESOLUTION) {
+                        cx.note(t, id, RESOLUTION, SlaEventKind::Paused, ts, false);
+                    }
                 }
             } else if let Some(e) = &mut t.ext {
                 if let Some(since) = e.pauses.since.take() {
