@@ -1144,7 +1144,6 @@ class Model:
         ev = decode(it.line)
         self.inc("frontline_events_total", [("type", ev["type"])])
         ts = ev["ts"]
-        prev = self.clock
         self.late = False
         if self.clock is not None:
             self.check_unambiguous(ts)
@@ -1173,7 +1172,7 @@ class Model:
             opening = "ticket.created" if kind == "ticket" else "call.queued"
             if key in store:
                 need(typ != opening and ev["ts"] >= store[key].opened, "impossible transition")
-                need(ev["ts"] >= store[key].latest,
+                need(ev["ts"] >= store[key].last,
                      f"an event behind its own {kind}'s latest (not modelled): {it.line}")
                 self.apply(ev)
                 return
@@ -1193,12 +1192,10 @@ class Model:
         getattr(self, "on_" + ev["type"].replace(".", "_"))(ev)
         kind = ev["type"].split(".")[0]
         if kind in ("ticket", "call"):
+            # the entity's latest event (closed tickets have left the store)
             e = (self.tickets if kind == "ticket" else self.calls).get(ev[kind + "_id"])
             if e is not None:
-                e.latest = max(getattr(e, "latest", ev["ts"]), ev["ts"])
-        if ev["type"].startswith("call."):
-            c = self.calls[ev["call_id"]]
-            c.last = max(getattr(c, "last", ev["ts"]), ev["ts"])
+                e.last = max(getattr(e, "last", ev["ts"]), ev["ts"])
 
     # ---- tickets ----
     @staticmethod
