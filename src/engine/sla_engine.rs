@@ -231,10 +231,15 @@ impl SlaContext<'_> {
         }
     }
 
-    /// Clock `i` is no longer at risk if its at-risk instant, under its
-    /// pauses now, is beyond the event clock.
+    /// Clock `i` is marked at risk, but its at-risk instant, under its
+    /// policy and pauses now, is beyond the event clock.
+    fn short_of_risk<E: Clocked>(&self, e: &E, i: usize) -> bool {
+        e.clocks().at_risk(i) && self.warn_at(e, i) > self.clock
+    }
+
+    /// Clock `i` is no longer at risk if it is short of its at-risk instant.
     pub(super) fn recheck_risk<E: Clocked>(&mut self, e: &mut E, i: usize) {
-        if e.clocks().at_risk(i) && self.warn_at(e, i) > self.clock {
+        if self.short_of_risk(e, i) {
             bump!(*self.metrics, sla_at_risk, Self::key(e, i), -1);
             e.clocks_mut().set_at_risk(i, false);
         }
@@ -528,8 +533,9 @@ impl SlaContext<'_> {
         let (pr, q) = e.labels();
         e.set_policy(self.policies.choose(e.channel(), pr, q));
         for i in 0..E::KINDS.len() {
-            // A clock no longer close to its (new) deadline is no longer at risk.
-            if e.clocks().at_risk(i) && self.warn_at(e, i) > self.clock {
+            // A clock no longer close to its (new) deadline is no longer at
+            // risk (its gauges are off while the labels change: no bump).
+            if self.short_of_risk(e, i) {
                 e.clocks_mut().set_at_risk(i, false);
             }
             self.gauges(e.clocks(), i, Self::key(e, i), 1);
