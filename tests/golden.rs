@@ -300,7 +300,8 @@ fn random_traffic(dir: &Path, not_modelled: impl Fn(&str) -> bool, min_share: f6
 /// The golden scenario with random traffic added: tickets and calls with
 /// random steps on shared customers, agents changing status, surveys, and
 /// events sent on time, minutes after they happen, beyond the allowed
-/// lateness, or twice.
+/// lateness, twice, ahead of earlier events of their own ticket or call, or
+/// dated before the step before them.
 #[test]
 fn random_traffic_matches_the_independent_model() {
     random_traffic(&golden_dir(), listed(NOT_MODELLED), 2.0 / 3.0);
