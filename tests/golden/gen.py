@@ -434,9 +434,15 @@ def tickets(S):
 
     # T-NOREPLYRES: resolved without any reply: no FRT, resolution 2700 s,
     # zero public replies and no escalation -> FCR {sms, normal, billing}.
+    # A public reply dated 09:30 arrives at 09:36, after the resolution
+    # (applied where it arrives, docs/events.md): the ticket was solved
+    # without a reply when the resolution was applied, so still no FRT and
+    # the FCR stands; it answers the creation: reply 2400 s.
     ev("ticket.created", T("08:50:00"), ticket_id="T-NOREPLYRES", customer_id="c110",
        channel="sms", priority="normal", queue="billing")
     ev("ticket.resolved", T("09:35:00"), ticket_id="T-NOREPLYRES")
+    ev("ticket.agent_replied", T("09:30:00"), arrive=T("09:36:00"), ticket_id="T-NOREPLYRES",
+       agent_id="A1")
 
     # T-FAX: channel "fax" -> other; priority missing -> normal; queue and
     # category null (= absent) -> queue unknown; an unknown nested field is
@@ -1915,6 +1921,7 @@ def hand_checks(m, items):
     eq(obs("fcr", "T-2PUB"), [], "T-2PUB not FCR")
     eq(obs("support_first_response_seconds", "T-NOREPLYRES"), [], "T-NOREPLYRES no FRT")
     eq(obs("fcr", "T-NOREPLYRES"), [(0, L(channel="sms", priority="normal", queue="billing"))], "T-NOREPLYRES FCR")
+    eq(obs("support_reply_seconds", "T-NOREPLYRES"), [(2400.0, L(channel="sms", priority="normal", queue="billing"))], "T-NOREPLYRES reply after its resolution")
     eq(obs("support_first_response_seconds", "T-FAX"), [(120.0, L(channel="other", priority="normal", queue="unknown"))], "T-FAX FRT")
     eq(obs("support_first_response_seconds", "T-LATE"), [(480.0, L(channel="email", priority="normal", queue="tech"))], "T-LATE FRT")
     eq(obs("fcr", "T-LATE"), [(0, L(channel="email", priority="normal", queue="tech"))], "T-LATE FCR")
