@@ -825,7 +825,12 @@ def wild(S, rng):
     fixed delay after, behind the event clock: within the lateness, or
     late (SPEC §2), so that a late event starts, pauses, re-targets or
     completes a clock whose at-risk instant or deadline the clock has
-    already passed. A seed whose scenario the model finds ambiguous is
+    already passed. Three tickets in ten send their replies, customer
+    messages, priority and queue changes and resolution each with a delay
+    of its own, so that one may arrive after a later-dated event of its
+    ticket: a reply after the resolution, a customer message after the
+    reply that would answer it, a priority change after the reply it would
+    have re-targeted. A seed whose scenario the model finds ambiguous is
     refused (exit 3)."""
     start, last = Z("2026-03-25 00:00"), END - HOUR
     chans = ["email", "chat", "social", "web", "sms"]
@@ -841,12 +846,26 @@ def wild(S, rng):
         return rng.randint(LATENESS + MIN, 3 * HOUR)       # late
 
     def T(S, type_, tid, ts, **kw):        # this ticket's events, sent `d` after
-        return S.ev(type_, ts, ticket_id=tid, arrive=ts + d, **kw)
+        nonlocal fence, latest
+        arrive = ts + d
+        if type_ in ("ticket.status_changed", "ticket.closed"):
+            arrive = fence = max(arrive, latest)
+        elif mixed:
+            arrive = max(ts + rng.choice([0, rng.randint(MIN, LATENESS - MIN),
+                                          rng.randint(LATENESS + MIN, 3 * HOUR)]), fence)
+        latest = max(latest, arrive)
+        return S.ev(type_, ts, ticket_id=tid, arrive=arrive, **kw)
 
     for i in range(40):
         tid = f"T-W{i:02d}"
         t = rng.randint(start, last - DAY // 2)
         d = delay()
+        # a mixed ticket's replies, customer messages, priority and queue
+        # changes and resolution each take their own delay, so that they may
+        # overtake earlier ones (applied where they arrive, docs/events.md);
+        # its creation, status changes and close keep their place
+        mixed = rng.chance(30)
+        fence = latest = t + d
         created(S, tid, t, rng.choice(chans), rng.choice(prios), rng.choice(queues),
                 arrive=t + d)
         status, resolved, replied, waiting = "open", False, False, False
@@ -1172,8 +1191,12 @@ class Model:
             opening = "ticket.created" if kind == "ticket" else "call.queued"
             if key in store:
                 need(typ != opening and ev["ts"] >= store[key].opened, "impossible transition")
-                need(ev["ts"] >= store[key].last,
-                     f"an event behind its own {kind}'s latest (not modelled): {it.line}")
+                # an event behind its own ticket's latest is applied where it
+                # arrives, by its own ts (docs/events.md); a pause or resume
+                # out of its own order is not modelled
+                need(ev["ts"] >= store[key].last or typ not in (
+                        "ticket.status_changed", "ticket.closed", "call.answered", "call.abandoned"),
+                     f"a status change behind its own {kind}'s latest (not modelled): {it.line}")
                 self.apply(ev)
                 return
             if typ != opening:
@@ -1253,14 +1276,21 @@ class Model:
             self.tmut(t, lambda: setattr(t, "priority", ev["priority"]))
             self.rechoose(t, ev["ts"])
 
+    def ooo(self, ev):
+        self.inc("frontline_out_of_order_events_total", [("type", ev["type"])])
+
     def on_ticket_agent_replied(self, ev):
         t, ts = self.tickets[ev["ticket_id"]], ev["ts"]
-        need(not t.resolved, "reply on a resolved ticket (not in this scenario)")
         if not ev.get("public", True):
             return
+        if t.unanswered is not None and ts < t.unanswered:
+            # dated before the customer message it would answer (SPEC §2)
+            return self.ooo(ev)
         t.public_replies += 1
-        if not t.frt_done:
-            t.frt_done = True
+        # solved before its first public reply: no first response (SPEC §3)
+        first = not t.frt_done and not t.resolved
+        t.frt_done = True
+        if first:
             ms = ts - t.opened
             self.observe("support_first_response_seconds", self.tlabels(t), ms, t.id, ts)
             self.business_twin(t, "support_first_response_seconds", t.opened, ts, ts)
@@ -1277,11 +1307,13 @@ class Model:
 
     def on_ticket_customer_replied(self, ev):
         t, ts = self.tickets[ev["ticket_id"]], ev["ts"]
-        need(not t.resolved, "customer message on a resolved ticket (not in this scenario)")
         if t.unanswered is None:
             t.unanswered = ts
-            # a customer message that finds no unanswered one before it
+            # a customer message that finds no unanswered one before it,
+            # on a resolved ticket too (docs/sla.md)
             self.start_clock(t, "next_response", ts)
+        if t.resolved:
+            return                 # waits for a reply, not reopened (docs/events.md)
         if t.status == "pending":
             self.resume(t, ts)
         self.tmut(t, lambda: setattr(t, "status", "open"))
@@ -1289,6 +1321,7 @@ class Model:
     def resume(self, t, ts):
         c = t.clocks["resolution"]
         if c is not None and not c.stopped and c.paused():
+            need(ts >= c.segs[-1][1], "a resume dated before its pause (not modelled)")
             c.segs.append([ts, None])
             self.recompute(c)
 
@@ -1303,6 +1336,7 @@ class Model:
             # risk through the pause (recompute clears the flag, and the
             # at-risk instant, already reached, sets it again in this step);
             # a breached one stays an active breach until it stops.
+            need(ts >= c.segs[-1][0], "a pause dated before the last resume (not modelled)")
             c.segs[-1][1] = ts
             self.recompute(c)
         if new == "open" and t.status == "pending":
@@ -1312,7 +1346,8 @@ class Model:
     def on_ticket_resolved(self, ev):
         t, ts = self.tickets[ev["ticket_id"]], ev["ts"]
         need(not t.resolved, "second resolution (not in this scenario)")
-        need(t.unanswered is None or t.public_replies == 0, "resolution with an unanswered message")
+        # a customer message still waits for its reply: a resolution is no
+        # answer (SPEC §3, reply time), though it stops the clock
         self.tmut(t, lambda: setattr(t, "resolved", True))
         labels = self.tlabels(t)
         self.inc("support_tickets_resolved_total", labels)
@@ -1325,7 +1360,6 @@ class Model:
         if t.public_replies <= 1:
             self.inc("support_first_contact_resolutions_total", labels)
             self.wadd(ts, "fcr_num", 1, True)
-        t.unanswered = None
         self.stop(t.clocks["first_response"], ts)
         self.stop(t.clocks["next_response"], ts)
         self.complete(t.clocks["resolution"], ts, True)
@@ -1476,6 +1510,7 @@ INT_COUNTERS = [
     "support_calls_answered_within_threshold_total", "support_calls_abandoned_total",
     "support_calls_short_abandoned_total", "support_sla_achieved_total",
     "support_sla_breaches_total", "frontline_events_total",
+    "frontline_out_of_order_events_total",
 ]
 HISTOGRAMS = [
     ("support_first_response_seconds", "first_response"), ("support_reply_seconds", "reply"),
