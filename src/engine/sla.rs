@@ -259,15 +259,36 @@ impl Clocks {
 /// The pending intervals of a ticket's resolution clock.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Pauses {
-    /// Closed intervals.
+    /// Closed intervals, in time order and disjoint.
     pub closed: Vec<(i64, i64)>,
     /// Start of the current one.
     pub since: Option<i64>,
 }
 
+impl Pauses {
+    /// Adds the closed interval `from..to` (`from <= to`), merged with those
+    /// it overlaps or touches, so that the clock stops for the union of
+    /// the ticket's pending time whatever order its status changes arrived
+    /// in (a later-dated interval may be recorded first).
+    pub fn close(&mut self, from: i64, to: i64) {
+        let (mut lo, mut hi) = (from, to);
+        // Intervals before `i` end before `from`; from `i` on, those
+        // starting by `to` touch the new one.
+        let i = self.closed.partition_point(|&(_, e)| e < from);
+        let mut j = i;
+        while j < self.closed.len() && self.closed[j].0 <= to {
+            lo = lo.min(self.closed[j].0);
+            hi = hi.max(self.closed[j].1);
+            j += 1;
+        }
+        self.closed.splice(i..j, [(lo, hi)]);
+    }
+}
+
 /// The instant at which `target` open milliseconds have elapsed on a clock
-/// that started at `start`, excluding the closed `pauses` and, when
-/// `paused_since` is set, everything after it (then: never).
+/// that started at `start`, excluding the closed `pauses` (in time order,
+/// disjoint) and, when `paused_since` is set, everything after it (then:
+/// never), so that the clock stops for the union of them all.
 pub fn deadline(
     hours: &Hours,
     start: i64,
@@ -278,6 +299,9 @@ pub fn deadline(
     let mut left = target;
     let mut seg_start = start;
     for &(p0, p1) in pauses {
+        if paused_since.is_some_and(|p| p <= p0) {
+            break; // the open pause covers this one and all after it
+        }
         if p1 <= seg_start {
             continue;
         }
@@ -335,11 +359,11 @@ pub fn elapsed(
     let mut total = 0;
     let mut seg_start = start;
     for &(p0, p1) in pauses {
+        if p0 >= at || paused_since.is_some_and(|p| p <= p0) {
+            break; // beyond `at`, or covered by the open pause
+        }
         if p1 <= seg_start {
             continue;
-        }
-        if p0 >= at {
-            break;
         }
         total += hours.elapsed(seg_start, p0.max(seg_start));
         seg_start = p1;
@@ -509,5 +533,33 @@ mod tests {
         assert_eq!(deadline(&h, 0, &[], Some(9 * H), 8 * H), 8 * H);
         // A pause that started before the clock counts from the clock's start.
         assert_eq!(deadline(&h, 5 * H, &[(4 * H, 6 * H)], None, H), 7 * H);
+        // An open pause dated before a closed one covers it: paused from 6 h.
+        let closed = [(7 * H, 8 * H)];
+        assert_eq!(deadline(&h, 0, &closed, Some(6 * H), 8 * H), i64::MAX);
+        assert_eq!(deadline(&h, 0, &closed, Some(6 * H), 5 * H), 5 * H);
+        assert_eq!(elapsed(&h, 0, &closed, Some(6 * H), 9 * H), 6 * H);
+        // Dated inside it: paused from its start.
+        assert_eq!(elapsed(&h, 0, &closed, Some(7 * H + 30), 9 * H), 7 * H);
+        assert_eq!(elapsed(&h, 0, &closed, None, 9 * H), 8 * H);
+    }
+
+    #[test]
+    fn pauses_closed_in_any_order_are_kept_sorted_and_merged() {
+        let mut p = Pauses::default();
+        p.close(30, 40);
+        p.close(10, 20);
+        assert_eq!(p.closed, [(10, 20), (30, 40)]);
+        // Overlapping one, touching another: merged into one.
+        p.close(15, 30);
+        assert_eq!(p.closed, [(10, 40)]);
+        p.close(50, 50);
+        p.close(45, 47);
+        p.close(60, 70);
+        assert_eq!(p.closed, [(10, 40), (45, 47), (50, 50), (60, 70)]);
+        // Covering several at once.
+        p.close(41, 65);
+        assert_eq!(p.closed, [(10, 40), (41, 70)]);
+        p.close(0, 100);
+        assert_eq!(p.closed, [(0, 100)]);
     }
 }

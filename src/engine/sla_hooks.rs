@@ -112,7 +112,7 @@ impl Engine {
                 }
             } else if let Some(e) = &mut t.ext {
                 if let Some(since) = e.pauses.since.take() {
-                    e.pauses.closed.push((since, ts.max(since)));
+                    e.pauses.close(since, ts.max(since));
                     if t.clocks.running(RESOLUTION) {
                         cx.note(t, id, RESOLUTION, SlaEventKind::Resumed, ts, false);
                     }

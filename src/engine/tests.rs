@@ -1712,6 +1712,59 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
         );
     }
 
+    /// A pending interval that arrives after a later one of its ticket
+    /// (applied where it arrives, by its own `ts`: docs/events.md) still
+    /// pauses the clock, as do two that overlap, and a pending still open
+    /// dated before an interval already recorded: the clock stops for the
+    /// union of the ticket's pending time.
+    #[test]
+    fn pending_intervals_arriving_out_of_order_all_pause_the_clock() {
+        let mut r = run();
+        // Standard policy, 24x7: resolution 8 h, at risk from 6 h 24 min.
+        for t in ["T1", "T2", "T3", "T4"] {
+            ticket(&mut r, t, 0, "normal", "web");
+        }
+        let pending = |r: &mut Run, t: &str, from: i64, to: i64| {
+            let f = |s: &str| format!(r#""ticket_id":"{t}","status":"{s}""#);
+            r.ev("ticket.status_changed", from, &f("pending"));
+            r.ev("ticket.status_changed", to, &f("open"));
+        };
+        // T1 in order: pending 1-2 h and 3-4 h, deadline 10 h.
+        pending(&mut r, "T1", H, 2 * H);
+        pending(&mut r, "T1", 3 * H, 4 * H);
+        // T2: pending 3-4 h, then 1-2 h arrives: the same 2 h paused.
+        pending(&mut r, "T2", 3 * H, 4 * H);
+        pending(&mut r, "T2", H, 2 * H);
+        // T3: pending 3-4 h, then 2 h 30 min-3 h 30 min arrives: paused
+        // 2 h 30 min-4 h, 1 h 30 min in all: deadline 9 h 30 min.
+        pending(&mut r, "T3", 3 * H, 4 * H);
+        pending(&mut r, "T3", 2 * H + 30 * M, 3 * H + 30 * M);
+        // T4: at risk at 6 h 24 min, pending 7-8 h, then a pending dated
+        // 6 h arrives and stays: paused from 6 h on, so it never reached
+        // its at-risk instant (lifted) and has no deadline.
+        pending(&mut r, "T4", 7 * H, 8 * H);
+        r.ev(
+            "ticket.status_changed",
+            6 * H,
+            r#""ticket_id":"T4","status":"pending""#,
+        );
+        // At 8 h 20 min: T1 and T2 have run 6 h 20 min, T3 6 h 50 min, T4
+        // 6 h.
+        r.ev("survey.ces", 8 * H + 20 * M, r#""score":1"#);
+        let res = labels("resolution", "standard", "normal", "web");
+        assert_eq!(live(&mut r).v("support_sla_at_risk", &res), 1.0);
+        r.ev("ticket.resolved", 9 * H + 45 * M, r#""ticket_id":"T1""#);
+        r.ev("ticket.resolved", 9 * H + 45 * M, r#""ticket_id":"T2""#);
+        r.ev("ticket.resolved", 9 * H + 45 * M, r#""ticket_id":"T3""#);
+        r.ev("ticket.resolved", 9 * H + 45 * M, r#""ticket_id":"T4""#);
+        let m = r.metrics();
+        assert_eq!(m.v("support_sla_achieved_total", &res), 3.0);
+        assert_eq!(m.v("support_sla_breaches_total", &res), 1.0);
+        let (breaches, _) = r.engine.drain_breaches();
+        let b = breaches.iter().find(|b| b.sla == "resolution").unwrap();
+        assert_eq!((b.id.as_str(), b.at), ("T3", T0 + 9 * H + 30 * M));
+    }
+
     #[test]
     fn a_customer_reply_resumes_a_pending_clock() {
         let mut r = run();

@@ -81,7 +81,17 @@ impl<'de> Deserialize<'de> for Ticket {
             (agent, flags) = (a, flags | bits);
             // Empty pauses behave as none: no box for them.
             if !e.pauses.closed.is_empty() || e.pauses.since.is_some() {
-                ext = Some(Box::new(TicketExt { pauses: e.pauses }));
+                // Kept sorted and merged since pending intervals arriving out
+                // of order came in; a checkpoint from before may hold them in
+                // arrival order.
+                let mut pauses = Pauses {
+                    closed: Vec::with_capacity(e.pauses.closed.len()),
+                    since: e.pauses.since,
+                };
+                for (from, to) in e.pauses.closed {
+                    pauses.close(from, to);
+                }
+                ext = Some(Box::new(TicketExt { pauses }));
             }
         }
         Ok(Ticket {
@@ -205,6 +215,22 @@ mod tests {
         assert!(t.ext.is_none());
         // Replies past what a ticket counts saturate.
         assert_eq!(read(&before(None, 300)).public_replies, u8::MAX);
+    }
+
+    /// A checkpoint written before pending intervals were kept in time
+    /// order holds them in arrival order: they are read sorted and merged.
+    #[test]
+    fn pauses_written_in_arrival_order_are_read_sorted() {
+        let paused = Pauses {
+            closed: vec![(30, 40), (10, 20), (15, 25)],
+            since: Some(50),
+        };
+        let t = read(&before(Some((paused, [NONE, NONE, NONE])), 2));
+        let p = &t.ext.as_ref().expect("pauses kept").pauses;
+        assert_eq!(
+            (p.closed.as_slice(), p.since),
+            (&[(10, 25), (30, 40)][..], Some(50))
+        );
     }
 
     #[test]
