@@ -709,7 +709,15 @@ def block_late(S):
     T-LATEMET {web, normal, sales} -> standard (FR 5h) at Tue 08:00Z; its reply
       dated 08:30Z is sent 09:50Z (late): met (deadline 13:00Z), counted in
       support_sla_achieved_total but in no window pane.
-    Five late events in all.
+    T-LATEPENDING {chat, normal, billing} -> chat (24x7, resolution 1d) at Mon
+      06:00Z, replied 06:05Z (FR met); pending 12:00Z-14:00Z. A pending dated
+      08:00Z and its open dated 12:30Z, which overlaps the first interval,
+      are sent Mon 20:00Z and 20:01Z (late), after it: the clock stops for
+      their union, 08:00Z-14:00Z (docs/sla.md, "Pending time out of
+      order"), so it has run 2 h by 14:00Z. At risk (18 h) Tue 06:00Z,
+      deadline Tue 12:00Z; resolved Tue 09:30Z: met. Counting the first
+      interval alone, the deadline would have been Tue 08:00Z.
+    Seven late events in all.
     """
     created(S, "T-LATEPAUSE", Z("2026-03-30 10:00"), "chat", "normal", "billing")
     T(S, "ticket.agent_replied", "T-LATEPAUSE", Z("2026-03-30 10:05"), agent_id="A2")
@@ -732,6 +740,16 @@ def block_late(S):
     created(S, "T-LATEMET", Z("2026-03-31 08:00"), "web", "normal", "sales")
     T(S, "ticket.agent_replied", "T-LATEMET", Z("2026-03-31 08:30"), agent_id="A1",
       arrive=Z("2026-03-31 09:50"))
+
+    created(S, "T-LATEPENDING", Z("2026-03-30 06:00"), "chat", "normal", "billing")
+    T(S, "ticket.agent_replied", "T-LATEPENDING", Z("2026-03-30 06:05"), agent_id="A2")
+    T(S, "ticket.status_changed", "T-LATEPENDING", Z("2026-03-30 12:00"), status="pending")
+    T(S, "ticket.status_changed", "T-LATEPENDING", Z("2026-03-30 14:00"), status="open")
+    T(S, "ticket.status_changed", "T-LATEPENDING", Z("2026-03-30 08:00"), status="pending",
+      arrive=Z("2026-03-30 20:00"))
+    T(S, "ticket.status_changed", "T-LATEPENDING", Z("2026-03-30 12:30"), status="open",
+      arrive=Z("2026-03-30 20:01"))
+    T(S, "ticket.resolved", "T-LATEPENDING", Z("2026-03-31 09:30"), agent_id="A2")
 
 
 def block_calls(S):
@@ -825,12 +843,12 @@ def wild(S, rng):
     fixed delay after, behind the event clock: within the lateness, or
     late (SPEC §2), so that a late event starts, pauses, re-targets or
     completes a clock whose at-risk instant or deadline the clock has
-    already passed. Three tickets in ten send their replies, customer
-    messages, priority and queue changes and resolution each with a delay
-    of its own, so that one may arrive after a later-dated event of its
-    ticket: a reply after the resolution, a customer message after the
-    reply that would answer it, a priority change after the reply it would
-    have re-targeted. A seed whose scenario the model finds ambiguous is
+    already passed. Three tickets in ten send their events but creation and
+    close each with a delay of its own, so that one may arrive after a
+    later-dated event of its ticket: a reply after the resolution, a
+    customer message after the reply that would answer it, a priority
+    change after the reply it would have re-targeted, a pending interval
+    after a later one or overlapping it, a resume before its pause. A seed whose scenario the model finds ambiguous is
     refused (exit 3)."""
     start, last = Z("2026-03-25 00:00"), END - HOUR
     chans = ["email", "chat", "social", "web", "sms"]
@@ -846,13 +864,13 @@ def wild(S, rng):
         return rng.randint(LATENESS + MIN, 3 * HOUR)       # late
 
     def T(S, type_, tid, ts, **kw):        # this ticket's events, sent `d` after
-        nonlocal fence, latest
+        nonlocal latest
         arrive = ts + d
-        if type_ in ("ticket.status_changed", "ticket.closed"):
-            arrive = fence = max(arrive, latest)
+        if type_ == "ticket.closed":
+            arrive = max(arrive, latest)
         elif mixed:
             arrive = max(ts + rng.choice([0, rng.randint(MIN, LATENESS - MIN),
-                                          rng.randint(LATENESS + MIN, 3 * HOUR)]), fence)
+                                          rng.randint(LATENESS + MIN, 8 * HOUR)]), opened)
         latest = max(latest, arrive)
         return S.ev(type_, ts, ticket_id=tid, arrive=arrive, **kw)
 
@@ -860,20 +878,23 @@ def wild(S, rng):
         tid = f"T-W{i:02d}"
         t = rng.randint(start, last - DAY // 2)
         d = delay()
-        # a mixed ticket's replies, customer messages, priority and queue
-        # changes and resolution each take their own delay, so that they may
-        # overtake earlier ones (applied where they arrive, docs/events.md);
-        # its creation, status changes and close keep their place
+        # a mixed ticket's events but its creation and close each take their
+        # own delay, so that they may overtake earlier ones (applied where
+        # they arrive, docs/events.md); its creation and close keep their
+        # place
         mixed = rng.chance(30)
-        fence = latest = t + d
+        opened = latest = t + d           # when its creation arrives
         created(S, tid, t, rng.choice(chans), rng.choice(prios), rng.choice(queues),
                 arrive=t + d)
         status, resolved, replied, waiting = "open", False, False, False
-        for _ in range(rng.randint(0, 7)):
-            t += rng.choice([rng.randint(MIN, HOUR), rng.randint(HOUR, 12 * HOUR)])
+        for _ in range(rng.randint(4, 10) if mixed else rng.randint(0, 7)):
+            t += rng.randint(MIN, 2 * HOUR) if mixed else \
+                rng.choice([rng.randint(MIN, HOUR), rng.randint(HOUR, 12 * HOUR)])
             if t >= last:
                 break
             k = rng.randint(1, 10)
+            if mixed and k in (6, 7) and rng.chance(60):
+                k = 5              # more pending intervals to overtake each other
             if resolved:
                 if k <= 3:
                     T(S, "ticket.closed", tid, t)
@@ -888,7 +909,7 @@ def wild(S, rng):
                 T(S, "ticket.customer_replied", tid, t)
                 status, waiting = "open", True
             elif k == 5:
-                new = rng.choice(["open", "pending"] if status == "pending" else
+                new = rng.choice(["open", "on_hold"] if status == "pending" else
                                  ["open", "pending", "on_hold"])
                 T(S, "ticket.status_changed", tid, t, status=new)
                 status = new
@@ -954,6 +975,8 @@ class Clock:
     def __init__(self, ent, sla, start):
         self.ent, self.sla, self.start = ent, sla, start
         self.segs = [[start, None]]       # running intervals; None = running now
+        self.closed = []                  # pending intervals, in arrival order
+        self.since = None                 # pending since
         self.stopped = False
         self.verdict = None               # None, "met", "breached"
         self.at_risk = False
@@ -961,7 +984,24 @@ class Clock:
         self.risk_at = self.deadline = None
 
     def paused(self):
-        return self.segs[-1][1] is not None
+        return self.since is not None
+
+    def set_segs(self):
+        """The running intervals: from the start, outside the union of the
+        pending intervals, up to a pending still open (docs/sla.md, "Pending
+        time out of order")."""
+        pending = list(self.closed)
+        if self.since is not None:
+            pending.append((self.since, None))          # open: to the end of time
+        cur, segs = self.start, []
+        for a, b in sorted(pending, key=lambda p: p[0]):
+            if a > cur:
+                segs.append([cur, a])
+            if b is None:
+                self.segs = segs
+                return
+            cur = max(cur, b)
+        self.segs = segs + [[cur, None]]
 
     def labels(self):
         e = self.ent
@@ -1192,11 +1232,10 @@ class Model:
             if key in store:
                 need(typ != opening and ev["ts"] >= store[key].opened, "impossible transition")
                 # an event behind its own ticket's latest is applied where it
-                # arrives, by its own ts (docs/events.md); a pause or resume
-                # out of its own order is not modelled
+                # arrives, by its own ts (docs/events.md)
                 need(ev["ts"] >= store[key].last or typ not in (
-                        "ticket.status_changed", "ticket.closed", "call.answered", "call.abandoned"),
-                     f"a status change behind its own {kind}'s latest (not modelled): {it.line}")
+                        "ticket.closed", "call.answered", "call.abandoned"),
+                     f"an event behind its own {kind}'s latest (not modelled): {it.line}")
                 self.apply(ev)
                 return
             if typ != opening:
@@ -1321,25 +1360,27 @@ class Model:
     def resume(self, t, ts):
         c = t.clocks["resolution"]
         if c is not None and not c.stopped and c.paused():
-            need(ts >= c.segs[-1][1], "a resume dated before its pause (not modelled)")
-            c.segs.append([ts, None])
+            # a resume dated before its pause ends it where it began
+            c.closed.append((c.since, max(ts, c.since)))
+            c.since = None
+            c.set_segs()
             self.recompute(c)
 
     def on_ticket_status_changed(self, ev):
         t, ts = self.tickets[ev["ticket_id"]], ev["ts"]
-        need(not t.resolved, "status change on a resolved ticket")
+        if t.resolved:
+            return self.ooo(ev)     # docs/events.md: impossible transition
         new = ev["status"]
-        need(not (t.status == "pending" and new == "on_hold"), "pending -> on_hold (ambiguous pause)")
         c = t.clocks["resolution"]
         if new == "pending" and t.status != "pending" and c is not None and not c.stopped:
             # docs/sla.md, "At risk while paused": a clock at risk stays at
             # risk through the pause (recompute clears the flag, and the
             # at-risk instant, already reached, sets it again in this step);
             # a breached one stays an active breach until it stops.
-            need(ts >= c.segs[-1][0], "a pause dated before the last resume (not modelled)")
-            c.segs[-1][1] = ts
+            c.since = ts
+            c.set_segs()
             self.recompute(c)
-        if new == "open" and t.status == "pending":
+        if new != "pending" and t.status == "pending":     # on_hold does not pause
             self.resume(t, ts)
         self.tmut(t, lambda: setattr(t, "status", new))
 
@@ -1747,7 +1788,7 @@ def hand_checks(m, items):
     eq(verdicts("C-ABRISK"), [("stopped", "answer")], "C-ABRISK")
 
     # -- late events (block_late)
-    eq(int(m.counters["frontline_late_events_total"][()]), 5, "five late events")
+    eq(int(m.counters["frontline_late_events_total"][()]), 7, "seven late events")
     eq(sla_log("T-LATEPAUSE")[-1][0::3], ("at_risk", Z("2026-03-31 04:00")), "T-LATEPAUSE at risk")
     eq(verdicts("T-LATEPAUSE"), [("met", "first_response")], "T-LATEPAUSE")
     lp = clocks[("T-LATEPAUSE", "resolution")]
@@ -1761,6 +1802,11 @@ def hand_checks(m, items):
        "T-LATEREPLY")
     eq(obs("support_first_response_seconds", "T-LATEREPLY"), [480.0], "T-LATEREPLY first response")
     eq(verdicts("T-LATEMET"), [("met", "first_response")], "T-LATEMET")
+    eq(verdicts("T-LATEPENDING"), [("met", "first_response"), ("met", "resolution")], "T-LATEPENDING")
+    lpp = clocks[("T-LATEPENDING", "resolution")]
+    eq((lpp.risk_at, lpp.deadline), (Z("2026-03-31 06:00"), Z("2026-03-31 12:00")),
+       "T-LATEPENDING: paused for the union of its pending intervals")
+    eq(sla_log("T-LATEPENDING")[-2][0::3], ("at_risk", Z("2026-03-31 06:00")), "T-LATEPENDING at risk")
     eq([(c.ent.id, due, w) for (c, due, w) in m.breach_log
         if c.ent.id in ("T-LATEPRIO", "T-LATEREPLY")],
        [("T-LATEPRIO", Z("2026-03-31 08:00"), False), ("T-LATEREPLY", Z("2026-03-31 09:10"), False)],
