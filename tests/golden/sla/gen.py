@@ -836,7 +836,8 @@ def wild(S, rng):
     channel, priority and queue (business calendars across the holiday and
     the DST night included), with random replies, customer messages, pauses,
     priority and queue changes, resolutions and closes; 20 calls answered,
-    abandoned or left waiting; and ticks at random gaps of a minute to two
+    abandoned or left waiting, two in five moved to another queue while
+    waiting (which can bring a shorter target already passed); and ticks at random gaps of a minute to two
     hours, so that the clock passes deadlines by small steps and by jumps
     beyond the lateness (R5). Most tickets and
     calls send their events when they happen; the others send them all a
@@ -931,6 +932,11 @@ def wild(S, rng):
         S.ev("call.queued", t, call_id=cid, customer_id="cust-" + cid.lower(), queue=queue,
              arrive=t + d)
         end = t + rng.randint(1_000, 90_000)
+        if end - t > 2_000 and rng.chance(40):
+            # moved to another queue while waiting: the policy is chosen again
+            at = t + rng.randint(1_000, end - t - 1_000)
+            S.ev("call.transferred", at, call_id=cid,
+                 queue=rng.choice(["tech", "sales", "billing"]), arrive=at + d)
         if rng.chance(60):
             S.ev("call.answered", end, call_id=cid, agent_id="A4", arrive=end + d)
         elif rng.chance(60):
@@ -1430,6 +1436,19 @@ class Model:
         self.in_queue(c, +1)
         self.contact(ev["customer_id"], c.channel, c.queue, ev["ts"])
         self.start_clock(c, "answer", c.opened)
+
+    def on_call_transferred(self, ev):
+        c, ts = self.calls[ev["call_id"]], ev["ts"]
+        need(c.state == "waiting", "impossible transition")
+        q = qlabel(ev.get("queue"))
+        if q == c.queue:
+            return
+        self.in_queue(c, -1)
+        c.queue = q
+        self.in_queue(c, +1)
+        # a queue change chooses the policy again (docs/sla.md, "Policy
+        # changes"): calls match as normal priority
+        self.rechoose(c, ts)
 
     def on_call_answered(self, ev):
         c, ts = self.calls[ev["call_id"]], ev["ts"]
