@@ -5,7 +5,8 @@
 //!   late events and bad lines, every KPI family;
 //! - `tests/golden/sla/`: SLA policies on business-hours calendars (Berlin
 //!   and New York, a DST night, a holiday, a lunch break), pauses, policy
-//!   changes and held early arrivals, with the `support_sla_*` series;
+//!   changes and held early arrivals, with the `support_sla_*` series and
+//!   the SLA event stream's verdicts and at-risk changes;
 //! - `tests/golden/agents/`: `[agents] per_agent_metrics` on and the agent
 //!   cap reached, with the `support_agent_*` per-agent series.
 //!
@@ -159,7 +160,15 @@ fn check_model_output(dir: &Path) {
         dir.display(),
         String::from_utf8_lossy(&run.stderr)
     );
-    for file in ["events.jsonl", "frontline.toml", "expected.prom"] {
+    for file in [
+        "events.jsonl",
+        "frontline.toml",
+        "expected.prom",
+        SLA_EVENTS,
+    ] {
+        if file == SLA_EVENTS && !dir.join(file).exists() {
+            continue; // only the SLA model writes the stream
+        }
         let written = std::fs::read(out.path().join(file)).unwrap();
         let checked_in = std::fs::read(dir.join(file)).unwrap();
         assert!(
@@ -276,6 +285,15 @@ fn random_traffic(dir: &Path, not_modelled: impl Fn(&str) -> bool, min_share: f6
             ),
         }
         let expected = std::fs::read_to_string(out.path().join("expected.prom")).unwrap();
+        if out.path().join(SLA_EVENTS).exists() {
+            let problems = sla_events_differ(out.path());
+            assert!(
+                problems.is_empty(),
+                "{} --wild {seed}: the SLA event stream differs from the model:\n{}",
+                dir.display(),
+                problems.join("\n")
+            );
+        }
         assert_restarts_change_nothing(out.path());
         let (actual, _) = replay(out.path());
         let problems = compare(&expected, &actual, &not_modelled);
@@ -474,14 +492,93 @@ fn golden_files_are_what_the_models_write() {
     check_model_output(&golden_dir().join("agents"));
 }
 
+/// What the SLA model writes of the SLA event stream: its `at_risk`,
+/// `breached` and `achieved` events (`gen.py`'s `sla_events`).
+const SLA_EVENTS: &str = "expected-sla-events.jsonl";
+
+/// One SLA event as the model writes it: entity id, clock, kind, `at` in
+/// epoch ms, policy.
+type SlaVerdict = (String, String, String, i64, Option<String>);
+
+fn sla_verdict(e: &serde_json::Value, id: &str, at: i64) -> SlaVerdict {
+    (
+        id.to_string(),
+        e["clock"].as_str().unwrap().to_string(),
+        e["kind"].as_str().unwrap().to_string(),
+        at,
+        e["policy"].as_str().map(str::to_string),
+    )
+}
+
+/// The scenario in `dir` replayed with `--sla-events-out`: its `at_risk`,
+/// `breached` and `achieved` events against the model's
+/// `expected-sla-events.jsonl`, as multisets; what differs, one line each.
+fn sla_events_differ(dir: &Path) -> Vec<String> {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    replay_scenario(
+        dir,
+        &[
+            "--metrics-out".as_ref(),
+            "/dev/null".as_ref(),
+            "--sla-events-out".as_ref(),
+            out.path().as_os_str(),
+        ],
+    );
+    let mut got = Vec::new();
+    for line in std::fs::read_to_string(out.path()).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if !matches!(
+            e["kind"].as_str(),
+            Some("at_risk" | "breached" | "achieved")
+        ) {
+            continue;
+        }
+        let id = e["ticket_id"].as_str().or(e["call_id"].as_str()).unwrap();
+        let at: jiff::Timestamp = e["at"].as_str().unwrap().parse().unwrap();
+        got.push(sla_verdict(&e, id, at.as_millisecond()));
+    }
+    let mut want = Vec::new();
+    for line in std::fs::read_to_string(dir.join(SLA_EVENTS))
+        .unwrap()
+        .lines()
+    {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (id, at) = (e["id"].as_str().unwrap(), e["at"].as_i64().unwrap());
+        want.push(sla_verdict(&e, id, at));
+    }
+    got.sort();
+    want.sort();
+    let mut problems = Vec::new();
+    let (mut g, mut w) = (got.iter().peekable(), want.iter().peekable());
+    loop {
+        match (g.peek(), w.peek()) {
+            (None, None) => break,
+            (Some(a), Some(b)) if a == b => {
+                g.next();
+                w.next();
+            }
+            (Some(a), Some(b)) if a < b => {
+                problems.push(format!("extra   {:?}", g.next().unwrap()))
+            }
+            (Some(_), None) => problems.push(format!("extra   {:?}", g.next().unwrap())),
+            _ => problems.push(format!("missing {:?}", w.next().unwrap())),
+        }
+    }
+    problems
+}
+
 /// The SLA event stream of the SLA scenario (`replay --sla-events-out`)
-/// agrees with the independent model: per clock and policy, as many
-/// `breached` and `achieved` events as the model's `support_sla_*` counters
-/// (business calendars, a DST night, pauses, policy changes, held early
-/// arrivals), and each breach's `at` is its `due`.
+/// agrees with the independent model: every `at_risk`, `breached` and
+/// `achieved` event, its entity, clock, `at` and policy, is one the model
+/// finds (business calendars, a DST night, pauses, policy changes, held
+/// early arrivals, late events); per clock and policy, as many `breached`
+/// and `achieved` events as the model's `support_sla_*` counters; and each
+/// breach's `at` is its `due`.
 #[test]
 fn golden_sla_events_agree_with_the_independent_model() {
     let dir = golden_dir().join("sla");
+    let problems = sla_events_differ(&dir);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
     let events = tempfile::NamedTempFile::new().unwrap();
     replay_scenario(
         &dir,

@@ -986,6 +986,7 @@ class Clock:
         self.stopped = False
         self.verdict = None               # None, "met", "breached"
         self.at_risk = False
+        self.announced = False            # its at_risk event is out (the stream)
         self.target = self.cal = self.policy = None
         self.risk_at = self.deadline = None
 
@@ -1144,7 +1145,12 @@ class Model:
             due, what, _, c = best
             if what == 0:
                 c.at_risk = True
-                self.log.append(("at_risk", c.ent.id, c.sla, dict(c.labels()), due))
+                # a clock a change leaves at risk (recompute clears the flag
+                # and this sets it again) announces nothing new: its
+                # policy_changed or paused event says so (docs/sla.md)
+                if not c.announced:
+                    self.log.append(("at_risk", c.ent.id, c.sla, dict(c.labels()), due))
+                c.announced = True
             else:
                 self.breach(c, due)
             self.sla_note()
@@ -1202,6 +1208,8 @@ class Model:
         for it in items:
             self.process(it)
             self.sla_note()
+            for c in self.clocks:
+                c.announced = c.announced and c.at_risk
         self.finish()
 
     def process(self, it):
@@ -1852,6 +1860,19 @@ def hand_checks(m, items):
 
 # --------------------------------------------------------------------------
 
+def sla_events(m):
+    """The SLA event stream's at_risk, breached and achieved events (docs/sla.md,
+    "The SLA event stream"), as JSON lines sorted: entity, clock, kind, `at`
+    (epoch ms) and the policy in force."""
+    kinds = {"at_risk": "at_risk", "breached": "breached", "met": "achieved"}
+    out = []
+    for what, ent, sla, labels, ts in m.log:
+        if what in kinds:
+            out.append(json.dumps({"id": ent, "clock": sla, "kind": kinds[what], "at": ts,
+                                   "policy": labels["policy"]}, sort_keys=True))
+    return sorted(out)
+
+
 def main():
     seed, out = command_line(HERE)
     S = build()
@@ -1867,6 +1888,8 @@ def main():
         f.write(config_toml())
     with open(os.path.join(out, "expected.prom"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "expected-sla-events.jsonl"), "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in sla_events(m)))
     c = m.counters
     print(f"events.jsonl:   {len(items)} events ({iso(min(it.ts for it in items))} .. {iso(m.clock)})")
     print(f"  tickets {int(sum(c['support_tickets_created_total'].values()))}, "
