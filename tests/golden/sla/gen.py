@@ -1027,6 +1027,7 @@ class Model:
         self.tickets, self.calls = {}, {}
         self.held = defaultdict(list)
         self.clocks = []               # every SLA clock ever started
+        self.stream = []               # the SLA event stream: (kind, id, clock, policy, at)
         self.breach_log = []           # (clock, deadline, windowed)
         self.sla_seen = defaultdict(set)
         self.customers = set()
@@ -1099,11 +1100,18 @@ class Model:
     def policy_fields(self, e):
         return (e.channel, e.priority if e.kind == "ticket" else "normal", e.queue)
 
+    def note(self, kind, c, at):
+        """An event of the SLA stream (docs/sla.md, "The SLA event stream"):
+        only of a clock whose policy gives it a target, or that has breached."""
+        if c.target is not None or c.verdict == "breached":
+            self.stream.append((kind, c.ent.id, c.sla, c.policy.name, at))
+
     def start_clock(self, e, sla, ts):
         c = Clock(e, sla, ts)
         e.clocks[sla] = c
         self.clocks.append(c)
         self.recompute(c)
+        self.note("applied", c, ts)
         return c
 
     def recompute(self, c):
@@ -1150,6 +1158,7 @@ class Model:
                 # policy_changed or paused event says so (docs/sla.md)
                 if not c.announced:
                     self.log.append(("at_risk", c.ent.id, c.sla, dict(c.labels()), due))
+                    self.note("at_risk", c, due)
                 c.announced = True
             else:
                 self.breach(c, due)
@@ -1167,6 +1176,7 @@ class Model:
         if w:
             self.win.append((due, ("sla_breached", c.sla), 1))
         self.log.append(("breached", c.ent.id, c.sla, dict(c.labels()), due))
+        self.note("breached", c, due)
 
     def complete(self, c, ts, windowed):
         """The completing event of a clock at `ts`: met or (already) breached."""
@@ -1180,8 +1190,10 @@ class Model:
             self.inc("support_sla_achieved_total", c.labels())
             self.wadd(ts, ("sla_met", c.sla), 1, windowed)
             self.log.append(("met", c.ent.id, c.sla, dict(c.labels()), ts))
+            self.note("achieved", c, ts)
         elif c.verdict == "breached":
             self.log.append(("after_breach", c.ent.id, c.sla, dict(c.labels()), ts))
+            self.note("stopped", c, ts)       # the end of the active breach
         c.stopped = True
         self.sla_note()
 
@@ -1191,16 +1203,21 @@ class Model:
             return
         if c.verdict is None and c.target is not None:
             self.log.append(("stopped", c.ent.id, c.sla, dict(c.labels()), ts))
+        if c.verdict != "met":
+            self.note("stopped", c, ts)
         c.stopped = True
         c.at_risk = False
         self.sla_note()
 
     def rechoose(self, e, ts):
         new = choose_policy(*self.policy_fields(e))
-        e.policy = new
+        old, e.policy = e.policy, new
         for c in e.clocks.values():
             if c is not None and not c.stopped:
+                had_target = c.target is not None
                 self.recompute(c)
+                if new.name != old.name and (had_target or c.target is not None or c.verdict == "breached"):
+                    self.stream.append(("policy_changed", c.ent.id, c.sla, c.policy.name, ts))
         self.fire(ts)
 
     # ---- main loop ----
@@ -1379,6 +1396,7 @@ class Model:
             c.since = None
             c.set_segs()
             self.recompute(c)
+            self.note("resumed", c, ts)
 
     def on_ticket_status_changed(self, ev):
         t, ts = self.tickets[ev["ticket_id"]], ev["ts"]
@@ -1394,6 +1412,7 @@ class Model:
             c.since = ts
             c.set_segs()
             self.recompute(c)
+            self.note("paused", c, ts)
         if new != "pending" and t.status == "pending":     # on_hold does not pause
             self.resume(t, ts)
         self.tmut(t, lambda: setattr(t, "status", new))
@@ -1505,7 +1524,7 @@ class Model:
             if age > IDLE_CALL_TTL + 16 * MIN:
                 if c.state == "waiting":
                     self.in_queue(c, -1)
-                self.stop(c.clocks["answer"], self.clock)
+                self.stop(c.clocks["answer"], None)   # at the sweep's time
                 del self.calls[c.id]
                 self.log.append(("expired", c.id, None, {}, self.clock))
         for c in self.clocks:
@@ -1861,16 +1880,11 @@ def hand_checks(m, items):
 # --------------------------------------------------------------------------
 
 def sla_events(m):
-    """The SLA event stream's at_risk, breached and achieved events (docs/sla.md,
-    "The SLA event stream"), as JSON lines sorted: entity, clock, kind, `at`
-    (epoch ms) and the policy in force."""
-    kinds = {"at_risk": "at_risk", "breached": "breached", "met": "achieved"}
-    out = []
-    for what, ent, sla, labels, ts in m.log:
-        if what in kinds:
-            out.append(json.dumps({"id": ent, "clock": sla, "kind": kinds[what], "at": ts,
-                                   "policy": labels["policy"]}, sort_keys=True))
-    return sorted(out)
+    """The SLA event stream (docs/sla.md, "The SLA event stream"), as JSON
+    lines sorted: entity, clock, kind, `at` (epoch ms; null for a stop by
+    state expiry, which falls at a sweep) and the policy in force."""
+    return sorted(json.dumps({"id": ent, "clock": sla, "kind": kind, "at": at, "policy": policy},
+                             sort_keys=True) for kind, ent, sla, policy, at in m.stream)
 
 
 def main():
