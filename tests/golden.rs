@@ -499,9 +499,9 @@ const SLA_EVENTS: &str = "expected-sla-events.jsonl";
 /// One SLA event as the model writes it: entity id, clock, kind, `at` in
 /// epoch ms (none for a stop by state expiry, whose sweep time the model
 /// leaves open), policy.
-type SlaVerdict = (String, String, String, Option<i64>, Option<String>);
+type StreamEvent = (String, String, String, Option<i64>, Option<String>);
 
-fn sla_verdict(e: &serde_json::Value, id: &str, at: Option<i64>) -> SlaVerdict {
+fn stream_event(e: &serde_json::Value, id: &str, at: Option<i64>) -> StreamEvent {
     (
         id.to_string(),
         e["clock"].as_str().unwrap().to_string(),
@@ -532,7 +532,7 @@ fn sla_events_differ(dir: &Path) -> Vec<String> {
     {
         let e: serde_json::Value = serde_json::from_str(line).unwrap();
         let (id, at) = (e["id"].as_str().unwrap(), e["at"].as_i64());
-        want.push(sla_verdict(&e, id, at));
+        want.push(stream_event(&e, id, at));
     }
     // The clocks stopped by expiry: their stop's time is the sweep's.
     let expired: BTreeSet<(String, String)> = want
@@ -545,7 +545,7 @@ fn sla_events_differ(dir: &Path) -> Vec<String> {
         let e: serde_json::Value = serde_json::from_str(line).unwrap();
         let id = e["ticket_id"].as_str().or(e["call_id"].as_str()).unwrap();
         let at: jiff::Timestamp = e["at"].as_str().unwrap().parse().unwrap();
-        let mut v = sla_verdict(&e, id, Some(at.as_millisecond()));
+        let mut v = stream_event(&e, id, Some(at.as_millisecond()));
         if v.2 == "stopped" && expired.contains(&(v.0.clone(), v.1.clone())) {
             v.3 = None;
         }
