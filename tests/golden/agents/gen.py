@@ -3,7 +3,8 @@
 
 Writes, next to this file:
 
-  events.jsonl     the scenario (JSON lines, in arrival order = ts order)
+  events.jsonl     the scenario (JSON lines, in arrival order: ts order,
+                   but for the random traffic's events sent late)
   frontline.toml   the config of the run ([agents] per_agent_metrics on,
                    labels.max_agents = 5 so that the cap is reached)
   expected.prom    the expected support_agent_* series (and the agent
