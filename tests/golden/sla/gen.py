@@ -837,20 +837,20 @@ def wild(S, rng):
     the DST night included), with random replies, customer messages, pauses,
     priority and queue changes, resolutions and closes; 20 calls answered,
     abandoned or left waiting, two in five moved to another queue while
-    waiting (which can bring a shorter target already passed); and ticks at random gaps of a minute to two
-    hours, so that the clock passes deadlines by small steps and by jumps
-    beyond the lateness (R5). Most tickets and
+    waiting (which can bring a shorter target already passed); and ticks at
+    random gaps of a minute to two hours, so that the clock passes deadlines
+    by small steps and by jumps beyond the lateness (R5). Most tickets and
     calls send their events when they happen; the others send them all a
-    fixed delay after, behind the event clock: within the lateness, or
-    late (SPEC §2), so that a late event starts, pauses, re-targets or
-    completes a clock whose at-risk instant or deadline the clock has
-    already passed. Three tickets in ten send their events but creation and
-    close each with a delay of its own, so that one may arrive after a
-    later-dated event of its ticket: a reply after the resolution, a
-    customer message after the reply that would answer it, a priority
-    change after the reply it would have re-targeted, a pending interval
-    after a later one or overlapping it, a resume before its pause. A seed whose scenario the model finds ambiguous is
-    refused (exit 3)."""
+    fixed delay after, behind the event clock: within the lateness, or late
+    (SPEC §2), so that a late event starts, pauses, re-targets or completes
+    a clock whose at-risk instant or deadline the clock has already passed.
+    Three tickets in ten send their events but creation and close each with
+    a delay of its own, so that one may arrive after a later-dated event of
+    its ticket: a reply after the resolution, a customer message after the
+    reply that would answer it, a priority change after the reply it would
+    have re-targeted, a pending interval after a later one or overlapping
+    it, a resume before its pause. A seed whose scenario the model finds
+    ambiguous is refused (exit 3)."""
     start, last = Z("2026-03-25 00:00"), END - HOUR
     chans = ["email", "chat", "social", "web", "sms"]
     prios = ["low", "normal", "high", "urgent"]
