@@ -1651,21 +1651,21 @@ class Model:
         if a is not None and ts < a.last:
             # dated before the agent's latest change (docs/events.md)
             return self.ooo(ev, it)
-        before = None
-        if a is None:
+        first = a is None
+        if first:
             a = Agent()
             a.ms = defaultdict(int)
             a.queue = "unknown"
             a.since = a.last = ts
             self.agents[aid] = a
+        before = None if first else (("status", a.status), ("queue", a.queue))
         # From `eff` the counters take the new status; a late change (SPEC
         # §2) changes no window, so the windows keep the old status up to
         # the event clock at its arrival, and the new one counts there from
         # (docs/metrics.md, "Agent time that has been exported").
         eff = max(ts, a.since)
         wf = eff if w else max(self.clock, eff)
-        if hasattr(a, "status"):                      # not its first change
-            before = (("status", a.status), ("queue", a.queue))
+        if not first:
             if eff > a.since:
                 a.ms[(a.status, a.queue)] += eff - a.since
             if wf > a.since:
