@@ -395,9 +395,10 @@ fn golden_agents_replay_matches_the_independent_model() {
 /// The per-agent scenario with random traffic after it: eight agents for
 /// five `agent` places, tickets and calls credited to them (calls handled
 /// at their wrap-up or at the after-call-work timeout), surveys (some on
-/// calls expired from state), and three ticket and call events in ten sent
-/// up to 8 minutes after they happen, overtaking earlier events of their
-/// ticket or call, or their opening event.
+/// calls expired from state), and three ticket, call and status-change
+/// events in ten sent up to 8 minutes after they happen, overtaking earlier
+/// events of their ticket or call, their opening event, or a later change
+/// of their agent's status (out of order: it changes nothing).
 #[test]
 fn random_per_agent_traffic_matches_the_independent_model() {
     random_traffic(&golden_dir().join("agents"), |f| !per_agent(f), 1.0);

@@ -176,15 +176,16 @@ def wild(rng):
     """Random traffic for `gen.py --wild SEED` (tests/golden.rs runs a few
     seeds), as (ts offset ms, type, fields) after the scenario's 126 minutes:
     eight agents, the scenario's five with an `agent` place and three over
-    the cap (these three changing status at most 25 minutes apart: the
-    others were last heard of more than the idle timeout before, which the
-    model leaves out), 30 tickets assigned, replied to, escalated, worked
-    on, resolved and reopened by them, 20 calls answered, put on hold,
-    transferred and ended, then wrapped up within 9 minutes, or never (the
-    after-call-work timeout handles them), or after the timeout; surveys
-    naming a ticket, a call (within 40 minutes of its last event, or more
-    than 100 minutes after it was to finish, when it has expired), an agent or
-    nothing. Every event is sent at its own time here; `arrival_delay` sends
+    the cap (these three changing status at most 21 minutes apart, so that
+    even with changes overtaken by the next, less than the idle timeout
+    passes between two changes applied: the others were last heard of more
+    than the idle timeout before, which the model leaves out), 30 tickets
+    assigned, replied to, escalated, worked on, resolved and reopened by
+    them, 20 calls answered, put on hold, transferred and ended, then
+    wrapped up within 9 minutes, or never (the after-call-work timeout
+    handles them), or after the timeout; surveys naming a ticket, a call
+    (within 40 minutes of its last event, or more than 100 minutes after it
+    was to finish, when it has expired), an agent or nothing. Every event is sent at its own time here; `arrival_delay` sends
     some later."""
     ev = []
     start, span = 130 * M, 180 * M
@@ -204,7 +205,7 @@ def wild(rng):
             if rng.chance(40):
                 f["queue"] = rng.choice(queues)
             e(t, "agent.status_changed", **f)
-            t += rng.randint(S, 25 * M)
+            t += rng.randint(S, 21 * M)
     for i in range(30):
         tid = f"TW{i}"
         t = start + rng.randint(0, span - 30 * M)
@@ -347,6 +348,10 @@ class Model:
             if label == "other":
                 self.overflow += 1
             self.agents[f["agent_id"]] = [f["status"], ts, f.get("queue", "unknown"), ts, label]
+            return
+        if ts < a[3]:
+            # Dated before the agent's latest change, it arrived after it:
+            # out of order, it changes nothing (docs/events.md).
             return
         # The scenario never lets an agent go silent past the idle timeout
         # and come back (the engine may have forgotten it by then).
@@ -620,14 +625,17 @@ def hand_checks(m):
 
 
 def arrival_delay(rng, type_):
-    """How long after it happens a random event is sent: three ticket and
-    call events in ten up to 8 minutes late, so that one may overtake
-    earlier events of its ticket or call (applied where it arrives,
-    docs/events.md), or its opening event (held until it comes). Within
-    the allowed lateness (10 min): no event is late, no held one dropped,
-    no after-call-work timeout left behind the clock. Status changes and
-    surveys come at their own time."""
-    if type_.split(".")[0] not in ("ticket", "call") or not rng.chance(30):
+    """How long after it happens a random event is sent: three ticket,
+    call and status-change events in ten up to 8 minutes late, so that one
+    may overtake earlier events of its ticket or call (applied where it
+    arrives, docs/events.md), or its opening event (held until it comes),
+    and a status change may arrive after a later change of its agent (out
+    of order: it changes nothing). Within the allowed lateness (10 min): no
+    event is late, no held one dropped, no after-call-work timeout left
+    behind the clock. Surveys come at their own time."""
+    if type_ != "agent.status_changed" and type_.split(".")[0] not in ("ticket", "call"):
+        return 0
+    if not rng.chance(30):
         return 0
     return rng.randint(S, 8 * M)
 
