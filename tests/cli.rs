@@ -559,6 +559,90 @@ fn an_oversize_dead_letter_is_marked_truncated() {
     assert!(lines[1].get("truncated").is_none());
 }
 
+/// Defects: a line's surrounding form feeds were trimmed as whitespace, so
+/// replay took a message JSON does not (and a line of one form feed was
+/// skipped as blank); a dead letter's `raw` was the line trimmed, and a
+/// character the line left unfinished at its end was dropped from it,
+/// with no `raw_base64`. Whitespace is JSON's (space, tab, CR, LF), and a
+/// dead letter holds the line as it was, without its line ending, with
+/// either number of threads.
+#[test]
+fn a_dead_letter_holds_the_line_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = |id: &str| {
+        format!(
+            r#"{{"event_id":"{id}","type":"ticket.created","ts":"2026-11-16T09:00:00Z","ticket_id":"T{id}","customer_id":"C1"}}"#
+        )
+    };
+    let mut input: Vec<u8> = Vec::new();
+    let lines: [Vec<u8>; 7] = [
+        format!(" \t{} \t", event("1")).into_bytes(),
+        format!("\x0c{}\x0c", event("2")).into_bytes(),
+        b"  {oops  \t".to_vec(),
+        [event("3").as_bytes(), b"\xc3"].concat(),
+        b"\x0c".to_vec(),
+        b"   ".to_vec(),
+        b" {oops} \r".to_vec(),
+    ];
+    for l in &lines {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, &input).unwrap();
+    for threads in ["1", "2"] {
+        let dlq = dir.path().join(format!("bad{threads}.jsonl"));
+        let prom = dir.path().join(format!("out{threads}.prom"));
+        let o = frontline(
+            &[
+                "replay",
+                "--threads",
+                threads,
+                "--input",
+                path.to_str().unwrap(),
+                "--metrics-out",
+                prom.to_str().unwrap(),
+                "--dead-letter",
+                dlq.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dlq)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let numbers: Vec<u64> = dead.iter().map(|d| d["line"].as_u64().unwrap()).collect();
+        assert_eq!(numbers, [2, 3, 4, 5, 7], "threads {threads}: {dead:?}");
+        assert!(
+            dead.iter().all(|d| d["reason"] == "invalid_json"),
+            "{dead:?}"
+        );
+        assert_eq!(dead[0]["raw"], format!("\u{c}{}\u{c}", event("2")));
+        assert_eq!(dead[1]["raw"], "  {oops  \t");
+        // Not UTF-8: every byte is in `raw_base64`, the unfinished one too.
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(dead[2]["raw_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(bytes, lines[3]);
+        assert_eq!(dead[3]["raw"], "\u{c}");
+        // A CRLF ending is the line's ending, not its content.
+        assert_eq!(dead[4]["raw"], " {oops} ");
+        let text = std::fs::read_to_string(&prom).unwrap();
+        assert!(
+            text.contains("support_tickets_created_total{channel=\"other\",priority=\"normal\",queue=\"unknown\"} 1\n"),
+            "only the first line is an event: {text}"
+        );
+        assert!(
+            stderr(&o).contains("replay: 6 lines, 1 events, 5 bad lines (invalid_json: 5)"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
 /// Defect: `kpi.acw_timeout = "106751991167d"` (and other absurd durations
 /// and counts) were accepted and changed results.
 #[test]

@@ -99,8 +99,9 @@ impl<'a> Apply<'a> {
         self.engine.prefetch_ahead(ahead);
     }
 
-    /// Applies non-blank line `lineno` (its `bytes` trimmed, at most
-    /// `max + 1` of them), decoded as `decoded` and, with the gate out,
+    /// Applies non-blank line `lineno` (its `bytes` as read, without the
+    /// line ending, at most `max + 1` of them), decoded as `decoded` and,
+    /// with the gate out,
     /// judged as `verdict`; `pos` is the input offset past it, for the
     /// progress bar.
     pub(super) fn line(
@@ -259,8 +260,9 @@ fn dead_letter(line: u64, e: &crate::decode::DecodeError, raw: &[u8]) -> String 
     };
     let kept = &raw[..raw.len().min(max)];
     let kept = match std::str::from_utf8(kept) {
-        // A character cut in two at the end is left out, not replaced.
-        Err(u) if u.error_len().is_none() => &kept[..u.valid_up_to()],
+        // A character the size limit cut in two is left out, not replaced;
+        // one the line itself leaves unfinished is the line's own.
+        Err(u) if size.is_some() && u.error_len().is_none() => &kept[..u.valid_up_to()],
         _ => kept,
     };
     rec["raw"] = String::from_utf8_lossy(kept).into();

@@ -92,13 +92,14 @@ pub(super) fn single_threaded<R: BufRead>(
         }
         pos += n as u64;
         lineno += 1;
-        let bytes = trim(&line);
+        let raw = as_read(&line, full_len);
+        let bytes = trim(raw);
         if bytes.is_empty() && full_len <= max {
             a.lineno = lineno;
             continue;
         }
         let decoded = decode_line(bytes, full_len, max, EventKeys::of);
-        a.line(lineno, pos, bytes, &decoded, None)?;
+        a.line(lineno, pos, raw, &decoded, None)?;
     }
     a.lineno = lineno;
     Ok(())
@@ -109,7 +110,7 @@ pub(super) fn single_threaded<R: BufRead>(
 /// nothing per line.
 #[derive(Default)]
 struct Batch {
-    /// The lines' bytes (trimmed, at most `max + 1` each), back to back.
+    /// The lines' bytes (at most `max + 1` each), back to back.
     text: Vec<u8>,
     lines: Vec<Decoded>,
     /// The line number of the last line read (blank lines included).
@@ -123,7 +124,7 @@ struct Decoded {
     lineno: u64,
     /// Input offset past the line.
     pos: u64,
-    /// Its bytes in [`Batch::text`].
+    /// Its bytes as read (without the line ending) in [`Batch::text`].
     start: usize,
     end: usize,
     /// The event with its keys' hashes: on the reading thread only the
@@ -162,18 +163,20 @@ fn read_batches<R: BufRead>(
                 Ok((n, full_len)) => {
                     pos += n as u64;
                     lineno += 1;
-                    let (s, e) = trim_range(&b.text[start..]);
-                    let (s, e) = (start + s, start + e);
-                    if s == e && full_len <= max {
+                    let raw = as_read(&b.text[start..], full_len);
+                    let bytes = trim(raw);
+                    if bytes.is_empty() && full_len <= max {
                         b.text.truncate(start);
                         continue;
                     }
+                    let end = start + raw.len();
+                    let event = decode_line(bytes, full_len, max, EventKeys::of_id);
                     push_in_place(&mut b.lines, || Decoded {
                         lineno,
                         pos,
-                        start: s,
-                        end: e,
-                        event: decode_line(&b.text[s..e], full_len, max, EventKeys::of_id),
+                        start,
+                        end,
+                        event,
                         verdict: None,
                     });
                 }
@@ -292,22 +295,23 @@ pub(super) fn pipelined<R: BufRead + Send>(
     })
 }
 
-fn trim(b: &[u8]) -> &[u8] {
-    let (start, end) = trim_range(b);
-    &b[start..end]
+/// A line as [`read_line_appended`] stored it (`stored`, at most `max + 1`
+/// bytes) without the `\r` of a CRLF ending: its first `full_len` bytes.
+fn as_read(stored: &[u8], full_len: usize) -> &[u8] {
+    &stored[..stored.len().min(full_len)]
 }
 
-/// The range of `b` without leading and trailing ASCII whitespace.
-fn trim_range(b: &[u8]) -> (usize, usize) {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
+/// `b` without the whitespace JSON allows around a value (space, tab,
+/// CR, LF): a line of nothing else is blank, and any other byte, a form
+/// feed say, is the message's and makes it `invalid_json`.
+fn trim(b: &[u8]) -> &[u8] {
+    let json_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = b.iter().position(|c| !json_space(c)).unwrap_or(b.len());
     let end = b
         .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
+        .rposition(|c| !json_space(c))
         .map_or(start, |e| e + 1);
-    (start, end.max(start))
+    &b[start..end.max(start)]
 }
 
 /// Reads one line (without its newline) into `buf`, keeping at most
