@@ -255,7 +255,10 @@ fn opt_bool(v: &Option<Val<'_>>, field: &'static str) -> R<Option<bool>> {
     }
 }
 
-/// An integer (a float with no fraction is accepted).
+/// An integer (a float with no fraction is accepted). One too large is
+/// out of range however JSON wrote it (digits past `i64` or `u64`, which
+/// read as `Val::Big` or a float, or an exponent: `1e20`): it is still a
+/// whole number, not a value of the wrong type.
 fn opt_int(v: &Option<Val<'_>>, field: &'static str) -> R<Option<i64>> {
     match v {
         None => Ok(None),
@@ -264,6 +267,10 @@ fn opt_int(v: &Option<Val<'_>>, field: &'static str) -> R<Option<i64>> {
         Some(Val::Big) => Err(DecodeError::OutOfRange {
             field,
             detail: "integer too large".into(),
+        }),
+        Some(Val::Float(f)) if f.fract() == 0.0 => Err(DecodeError::OutOfRange {
+            field,
+            detail: format!("{f:e} is too large"),
         }),
         Some(_) => Err(DecodeError::WrongType {
             field,
@@ -487,14 +494,12 @@ impl Raw<'_> {
         })
     }
 
-    /// The priority is required here (elsewhere absent means `normal`).
+    /// A missing `priority` is `normal`, as every missing dimension is
+    /// (SPEC §1.1), here too.
     fn ticket_priority_changed(&self) -> R<Body> {
         Ok(Body::TicketPriorityChanged {
             ticket: id(&self[F::TicketId], "ticket_id")?,
-            priority: match &self[F::Priority] {
-                None => return Err(DecodeError::MissingField("priority")),
-                p => priority(p)?,
-            },
+            priority: priority(&self[F::Priority])?,
         })
     }
 
@@ -935,6 +940,43 @@ mod tests {
     }
 
     #[test]
+    fn an_integer_too_large_is_out_of_range_however_it_is_written() {
+        let csat = |score: &str| {
+            err(&format!(
+                r#"{{"event_id":"x","type":"survey.csat","ts":1,"score":{score}}}"#
+            ))
+        };
+        // Past i64, past u64, and with an exponent: all whole numbers.
+        for big in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e20",
+            "-1e20",
+        ] {
+            assert_eq!(csat(big).reason(), "out_of_range", "{big}");
+        }
+        // A fraction is not an integer at all.
+        assert_eq!(csat("4.5").reason(), "wrong_type");
+        let level = |v: &str| {
+            err(&format!(
+                r#"{{"event_id":"x","type":"ticket.escalated","ts":1,"ticket_id":"t","level":{v}}}"#
+            ))
+        };
+        assert_eq!(level("99999999999999999999").reason(), "out_of_range");
+        // A schema version no build knows, however large.
+        for big in ["18446744073709551615", "18446744073709551616", "1e30"] {
+            assert_eq!(
+                err(&format!(
+                    r#"{{"event_id":"x","type":"ticket.closed","ts":1,"ticket_id":"t","schema_version":{big}}}"#
+                ))
+                .reason(),
+                "unknown_schema_version",
+                "{big}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_fields_of_any_shape_are_ignored_and_null_is_absent() {
         let e = ok(
             r#"{"event_id":"x","type":"call.queued","ts":5,"call_id":"c","customer_id":"u","extra":{"a":[1,{"b":null}]},"queue":null,"channel":"carrier-pigeon"}"#,
@@ -984,6 +1026,16 @@ mod tests {
             r#"{"event_id":"x","type":"ticket.work_logged","ts":5,"ticket_id":"t","agent_id":"a","seconds":90.5}"#,
         );
         assert!(matches!(e.body, Body::TicketWorkLogged { ms: 90_500, .. }));
+        // A priority change without its priority is to `normal`, as any
+        // missing dimension (SPEC §1.1).
+        let e = ok(r#"{"event_id":"x","type":"ticket.priority_changed","ts":5,"ticket_id":"t"}"#);
+        assert_eq!(
+            e.body,
+            Body::TicketPriorityChanged {
+                ticket: "t".into(),
+                priority: Priority::Normal
+            }
+        );
         let e = ok(r#"{"event_id":"x\"y","type":"ticket.closed","ts":5,"ticket_id":"t\u00e9"}"#);
         assert_eq!(e.id.as_str(), "x\"y");
         assert_eq!(
