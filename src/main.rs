@@ -176,6 +176,12 @@ fn init_logs(format: LogFormat) {
 
 /// The config file, the environment, `--set`, then the command's own
 /// flags, validated.
+/// The process's environment as the config reads it
+/// ([`frontline::config::environment`]).
+fn environment() -> Result<Vec<(String, String)>, String> {
+    frontline::config::environment(std::env::vars_os()).map_err(|e| e.to_string())
+}
+
 fn load_config(
     args: &ConfigArgs,
     env: impl Iterator<Item = (String, String)>,
@@ -321,6 +327,12 @@ async fn run_live(
     } else {
         None
     };
+    // A librdkafka property librdkafka refuses stops us before the
+    // listener is bound, so its one line is all a failed start prints.
+    cfg.kafka
+        .client_config(&[])
+        .create_native_config()
+        .map_err(|e| StartupError(frontline::config::kafka_error_text(&e)))?;
     let cfg = Arc::new(cfg);
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -596,7 +608,7 @@ fn embedded(args: &RunArgs) -> bool {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let cfg = match run_config(&args, std::env::vars()) {
+    let cfg = match environment().and_then(|env| run_config(&args, env.into_iter())) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -617,7 +629,9 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn replay(args: ReplayCmd) -> ExitCode {
-    let cfg = match load_config(&args.config, std::env::vars(), &Flags::default()) {
+    let loaded =
+        environment().and_then(|env| load_config(&args.config, env.into_iter(), &Flags::default()));
+    let cfg = match loaded {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

@@ -742,6 +742,66 @@ fn run_start_up_failures_exit_2_with_one_line() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no.such.property"), "{}", stderr(&o));
+    // Defect: a property librdkafka refused was found after the listener
+    // was bound, its "serving metrics" line printed before the error.
+    // Likewise a value librdkafka refuses, and an empty group id.
+    for set in [
+        "kafka.no.such.property=1",
+        "kafka.session.timeout.ms=abc",
+        "kafka.group.id=",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["run", "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0"])
+            .args(["--set", set])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{set}: {err}");
+        let key = set
+            .split_once('=')
+            .unwrap()
+            .0
+            .strip_prefix("kafka.")
+            .unwrap();
+        assert!(err.contains(&format!("`kafka.\"{key}\"`")), "{set}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
+    }
+}
+
+/// Defect: a variable of the environment that is not UTF-8, even one that
+/// is not frontline's, panicked both commands (exit 101). Now one that is
+/// not frontline's is left out, and one of frontline's is a bad config.
+#[test]
+fn a_variable_that_is_not_utf8_is_left_out_or_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["replay", "--input", "-", "--metrics-out", "/dev/null"])
+        .env("SOME_UNRELATED", latin1)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for cmd in [
+        &["replay", "--input", "-", "--metrics-out", "/dev/null"][..],
+        &["run", "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(cmd)
+            .env("FRONTLINE_KAFKA__SASL_PASSWORD", latin1)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(
+            err.contains(
+                "environment variable FRONTLINE_KAFKA__SASL_PASSWORD: its value is not UTF-8"
+            ),
+            "{cmd:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{cmd:?}: {err}");
+    }
 }
 
 /// `replay --sla-events-out`: the SLA event stream as JSON lines, the same

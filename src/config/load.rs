@@ -2,6 +2,7 @@
 //! the command line's own [`Flags`] layered over it; a parse error names
 //! its key, file, line and column.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::{Config, ConfigError};
@@ -187,17 +188,57 @@ impl Flags {
     }
 }
 
+/// The variables of the environment `vars` that [`Config::load_layers`]
+/// reads: every one whose name and value are UTF-8. One named
+/// `FRONTLINE_…` that is not is an error naming it; any other is not
+/// frontline's to read, and is left out.
+pub fn environment(
+    vars: impl Iterator<Item = (OsString, OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (k, v) in vars {
+        match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => out.push((k, v)),
+            (Ok(k), Err(_)) if k.starts_with("FRONTLINE_") => {
+                return Err(ConfigError::Parse(format!(
+                    "environment variable {k}: its value is not UTF-8"
+                )))
+            }
+            (Err(k), _) if k.as_encoded_bytes().starts_with(b"FRONTLINE_") => {
+                return Err(ConfigError::Parse(format!(
+                    "environment variable {}: its name is not UTF-8",
+                    k.to_string_lossy()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Sets `[section] a.b.key = value` (`path` = `[a, b, key]`), keeping the
-/// other keys of every table on the way, and reading `value` as a TOML
-/// value when it is one (`5`, `true`, `["a", "b"]`) and as a string
-/// otherwise.
+/// other keys of every table on the way. `value` is read as a TOML value
+/// when it is one (`5`, `true`, `["a", "b"]`, `"quoted"`) and as a string
+/// otherwise, but for the keys whose values are text whatever they look
+/// like, where only a quoted TOML string is read as TOML: a librdkafka
+/// property (`kafka.*`: a password `2024#prod` or `0x1F` is passed on as
+/// given, not read as the number before a comment or in hex) and a topic
+/// name (`topic`, `*_topic`: `123` is a topic; a list of topics is read as
+/// TOML too).
 fn set_key(table: &mut toml::Table, section: &str, path: &[&str], raw: &str) {
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     let Some((key, tables)) = path.split_last() else {
         return;
+    };
+    let topic = *key == "topic" || key.ends_with("_topic");
+    let text = section == "kafka" || topic;
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    let value = match parsed {
+        Some(v @ toml::Value::String(_)) => v,
+        Some(v @ toml::Value::Array(_)) if topic => v,
+        Some(v) if !text => v,
+        _ => toml::Value::String(raw.to_string()),
     };
     let mut at = table;
     for name in std::iter::once(&section).chain(tables) {

@@ -40,7 +40,7 @@ pub use kafka::{
     NEWEST_CHECKPOINT_FORMAT, OLDEST_CHECKPOINT_FORMAT,
 };
 pub use labels::{LabelConfig, DEFAULT_MAX_SERIES};
-pub use load::Flags;
+pub use load::{environment, Flags};
 pub use sections::{
     AbandonmentFormula, AgentsConfig, CostConfig, HistogramConfig, KpiConfig, LimitsConfig,
     ServiceLevelFormula, StateConfig, TimeConfig, WindowConfig, WindowLabel, DEFAULT_BUCKETS,

@@ -209,6 +209,20 @@ impl SlaConfig {
                 duration_in_range(&key(k), "sla.policies.*", t)?;
             }
         }
+        // An empty list would match nothing (or, read as absent,
+        // anything): a policy that cannot be meant as written.
+        for (k, m) in [
+            ("match.channel", &p.matches.channel),
+            ("match.priority", &p.matches.priority),
+            ("match.queue", &p.matches.queue),
+        ] {
+            if m.as_ref().is_some_and(|m| m.values().is_empty()) {
+                return Err(ConfigError::invalid(
+                    key(k),
+                    "an empty list matches nothing: list values, or leave the key out to match any",
+                ));
+            }
+        }
         if let Some(c) = &p.matches.channel {
             for v in c.values() {
                 if crate::event::Channel::parse(&v).is_none() {

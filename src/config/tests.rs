@@ -286,6 +286,130 @@ fn kafka_keys_pass_through_and_env_overrides_apply() {
     assert!(e.to_string().contains("kpi.short_abandon"), "{e}");
 }
 
+/// Defect: a librdkafka property or a topic name given in the environment
+/// or by `--set` was read as TOML, so a password `2024#prod` reached
+/// librdkafka as `2024` (the rest a comment), `0x1F` as `31`, and a topic
+/// `123` was refused as not a string. They are text as given; a quoted
+/// TOML string is still unquoted, and a list of topics still read.
+#[test]
+fn kafka_properties_and_topic_names_from_overrides_are_text_as_given() {
+    let env = vec![
+        (
+            "FRONTLINE_KAFKA__SASL_PASSWORD".to_string(),
+            "2024#prod".to_string(),
+        ),
+        ("FRONTLINE_KAFKA__CLIENT_ID".to_string(), "nan".to_string()),
+        ("FRONTLINE_CHECKPOINT__TOPIC".to_string(), "42".to_string()),
+    ];
+    let c = Config::load_with(
+        None,
+        env.into_iter(),
+        &[
+            "kafka.ssl.key.password=0x1F".into(),
+            "kafka.topic=123".into(),
+            "kafka.fetch.wait.max.ms=1_000".into(),
+            r#"kafka.sasl.username="quoted # text""#.into(),
+            "sla_events.topic=7".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.kafka.client["sasl.password"], "2024#prod");
+    assert_eq!(c.kafka.client["client.id"], "nan");
+    assert_eq!(c.kafka.client["ssl.key.password"], "0x1F");
+    assert_eq!(c.kafka.client["fetch.wait.max.ms"], "1_000");
+    assert_eq!(c.kafka.client["sasl.username"], "quoted # text");
+    assert_eq!(c.kafka.topics, ["123"]);
+    assert_eq!(c.checkpoint.topic.as_deref(), Some("42"));
+    assert_eq!(c.sla_events.topic.as_deref(), Some("7"));
+    let c = Config::load_with(
+        None,
+        std::iter::empty(),
+        &[r#"kafka.topic=["a", "b"]"#.into()],
+    )
+    .unwrap();
+    assert_eq!(c.kafka.topics, ["a", "b"]);
+    // Other keys still read TOML values.
+    let c = Config::load_with(
+        None,
+        std::iter::empty(),
+        &["windows.max_label_sets=1_000".into()],
+    )
+    .unwrap();
+    assert_eq!(c.windows.max_label_sets, 1000);
+}
+
+/// Defect: a non-UTF-8 variable anywhere in the environment panicked
+/// (exit 101). One that is not frontline's is left out; one named
+/// `FRONTLINE_…` is a config error naming it.
+#[test]
+fn the_environment_leaves_out_variables_that_are_not_utf8_unless_they_are_ours() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let bad = || OsString::from_vec(b"caf\xe9".to_vec());
+    let vars = vec![
+        (OsString::from("LANG"), bad()),
+        (OsString::from_vec(b"X\xff".to_vec()), OsString::from("1")),
+        (
+            OsString::from("FRONTLINE_TIME__DEDUP_HORIZON"),
+            OsString::from("2h"),
+        ),
+    ];
+    let env = super::environment(vars.into_iter()).unwrap();
+    assert_eq!(
+        env,
+        [(
+            "FRONTLINE_TIME__DEDUP_HORIZON".to_string(),
+            "2h".to_string()
+        )]
+    );
+    let e = super::environment(
+        vec![(OsString::from("FRONTLINE_KAFKA__SASL_PASSWORD"), bad())].into_iter(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("FRONTLINE_KAFKA__SASL_PASSWORD: its value is not UTF-8"),
+        "{e}"
+    );
+    let e = super::environment(
+        vec![(
+            OsString::from_vec(b"FRONTLINE_\xff".to_vec()),
+            OsString::from("1"),
+        )]
+        .into_iter(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("its name is not UTF-8"), "{e}");
+}
+
+/// An empty `match` list would match nothing (or, read as absent,
+/// anything); it is refused, naming the key.
+#[test]
+fn an_empty_match_list_is_refused() {
+    for field in ["channel", "priority", "queue"] {
+        let e = Config::parse(&format!(
+            "[[sla.policies]]\nname = \"p\"\nanswer = \"20s\"\nmatch = {{ {field} = [] }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("`sla.policies[0].match.{field}`: an empty list")),
+            "{e}"
+        );
+    }
+}
+
+/// An empty `group.id` is refused naming its key (librdkafka took it and
+/// failed later, naming none).
+#[test]
+fn an_empty_group_id_is_refused() {
+    let e = Config::load_with(None, std::iter::empty(), &["kafka.group.id=".into()]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid config key `kafka.\"group.id\"`: empty; give the consumer group's name"
+    );
+}
+
 /// Defect: a duration far past any sane value (`106751991167d`, ~2^63 ms
 /// away from overflow) was accepted and changed results.
 #[test]

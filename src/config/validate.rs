@@ -249,6 +249,18 @@ impl Config {
 
     /// `kafka.topic`: one to `MAX_LIST` non-empty names.
     fn validate_kafka(&self) -> Result<(), ConfigError> {
+        // librdkafka takes an empty group id and fails later, naming no key.
+        if self
+            .kafka
+            .client
+            .get("group.id")
+            .is_some_and(|g| g.trim().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "kafka.\"group.id\"",
+                "empty; give the consumer group's name",
+            ));
+        }
         if self.kafka.topics.is_empty() || self.kafka.topics.iter().any(|t| t.is_empty()) {
             return Err(ConfigError::invalid(
                 "kafka.topic",
