@@ -62,9 +62,12 @@ fn err(key: impl Into<String>, reason: impl Into<String>) -> CalendarError {
 /// Weekday keys, Monday first.
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
+/// `HH:MM`, two digits each (`+9:00` is not a time, though `+9` parses
+/// as a number).
 fn parse_hm(s: &str) -> Option<u32> {
     let (h, m) = s.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    let two_digits = |p: &str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
         return None;
     }
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
@@ -131,7 +134,17 @@ impl Calendar {
         }
         let mut hs = BTreeSet::new();
         for (i, h) in holidays.iter().enumerate() {
-            let d: Date = h.parse().map_err(|_| {
+            // `YYYY-MM-DD` only: the date parser also takes a date with a
+            // time or a zone after it, or a signed six-digit year, and a
+            // time given here would be dropped without a word.
+            let digits = |r: std::ops::Range<usize>| h.as_bytes()[r].iter().all(u8::is_ascii_digit);
+            let shaped = h.len() == 10
+                && h.as_bytes()[4] == b'-'
+                && h.as_bytes()[7] == b'-'
+                && digits(0..4)
+                && digits(5..7)
+                && digits(8..10);
+            let d: Date = shaped.then(|| h.parse().ok()).flatten().ok_or_else(|| {
                 err(
                     format!("holidays[{i}]"),
                     format!("`{h}` is not a date like 2026-12-24"),
@@ -449,5 +462,31 @@ mod tests {
         assert_eq!(e.key, "hours");
         let e = Calendar::new("UTC", vec![("mon", r("9:00-17:00").as_slice())], &[]).unwrap_err();
         assert_eq!(e.key, "hours.mon");
+    }
+
+    /// Defect: `+9:00` was read as 09:00 (a number parser takes the sign),
+    /// and a holiday with a time or zone after its date, or a signed
+    /// six-digit year, was taken with the rest dropped. Times are `HH:MM`
+    /// and dates `YYYY-MM-DD`, nothing else.
+    #[test]
+    fn times_and_dates_are_read_in_their_one_form() {
+        let ok = vec!["09:00-17:00".to_string()];
+        for range in ["+9:00-17:00", "09:00-+5:00", "09:-1-17:00", "0x:00-17:00"] {
+            let hours = vec![range.to_string()];
+            let e = Calendar::new("UTC", vec![("mon", hours.as_slice())], &[]).err();
+            assert_eq!(e.map(|e| e.key).as_deref(), Some("hours.mon"), "{range}");
+        }
+        for day in [
+            "2026-12-24T10:00:00+05:00",
+            "2026-12-24 10:00",
+            "20261224",
+            "+002026-12-24",
+            "2026-12-24Z",
+            "2026-02-30",
+        ] {
+            let e = Calendar::new("UTC", vec![("mon", ok.as_slice())], &[day.into()]).err();
+            assert_eq!(e.map(|e| e.key).as_deref(), Some("holidays[0]"), "{day}");
+        }
+        assert!(Calendar::new("UTC", vec![("mon", ok.as_slice())], &["2026-12-24".into()]).is_ok());
     }
 }
