@@ -43,71 +43,89 @@ impl Config {
             })?,
             None => String::new(),
         };
-        if let Ok(table) = toml::from_str::<toml::Table>(&text) {
-            let mut table = table;
-            let mut overridden = false;
-            for (k, v) in env {
-                let Some(rest) = k.strip_prefix("FRONTLINE_") else {
-                    continue;
-                };
-                let Some((section, key)) = rest.split_once("__") else {
-                    continue;
-                };
-                let section = section.to_ascii_lowercase();
-                let mut key = key.to_ascii_lowercase();
-                if section == "kafka" && key != "topic" && key != "dead_letter_topic" {
+        let Ok(mut table) = toml::from_str::<toml::Table>(&text) else {
+            // A syntax error: the file's own error names its place.
+            return Config::parse_from(&text, path);
+        };
+        // What each override set, and where it came from, for an error in it.
+        let mut layers: Vec<Layer> = Vec::new();
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("FRONTLINE_") else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                continue;
+            };
+            let section = section.to_ascii_lowercase();
+            let mut key = key.to_ascii_lowercase();
+            let path: Vec<&str> = if section == "kafka" {
+                if key != "topic" && key != "dead_letter_topic" {
                     key = key.replace('_', ".");
-                    set_key(&mut table, &section, &[&key], &v);
-                } else {
-                    // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key
-                    // in a table of the section.
-                    let path: Vec<&str> = key.split("__").collect();
-                    set_key(&mut table, &section, &path, &v);
                 }
-                overridden = true;
-            }
-            for s in sets {
-                let Some((path, v)) = s.split_once('=') else {
-                    return Err(ConfigError::invalid(
-                        s.clone(),
-                        "--set takes section.key=value",
-                    ));
-                };
-                let Some((section, key)) = path.split_once('.') else {
-                    return Err(ConfigError::invalid(path, "--set takes section.key=value"));
-                };
-                // A librdkafka key written as TOML quotes it
-                // (`kafka."compression.type"`): the same key.
-                let key = key
-                    .strip_prefix('"')
-                    .and_then(|k| k.strip_suffix('"'))
-                    .unwrap_or(key);
-                if section == "kafka" {
-                    set_key(&mut table, section, &[key], v);
-                } else {
-                    // `histograms.buckets.first_response`,
-                    // `sla.calendars.office.timezone`: keys in tables.
-                    let path: Vec<&str> = key.split('.').collect();
-                    set_key(&mut table, section, &path, v);
-                }
-                overridden = true;
-            }
-            overridden |= flags.apply(&mut table);
-            if overridden {
-                let merged =
-                    toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
-                return Config::parse(&merged).map_err(|e| match e {
-                    // A place in the merged text means nothing to the user:
-                    // the file's own error, with its place, if it has one.
-                    ConfigError::Parse(_) => match Config::parse_from(&text, path) {
-                        Err(own @ ConfigError::Parse(_)) => own,
-                        _ => e,
-                    },
-                    e => e,
-                });
-            }
+                vec![&key]
+            } else {
+                // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key
+                // in a table of the section.
+                key.split("__").collect()
+            };
+            set_key(&mut table, &section, &path, &v);
+            layers.push(Layer::new(&section, &path, k.clone()));
         }
-        Config::parse_from(&text, path)
+        for s in sets {
+            let Some((path, v)) = s.split_once('=') else {
+                return Err(ConfigError::invalid(
+                    s.clone(),
+                    "--set takes section.key=value",
+                ));
+            };
+            let Some((section, key)) = path.split_once('.') else {
+                return Err(ConfigError::invalid(path, "--set takes section.key=value"));
+            };
+            // A librdkafka key written as TOML quotes it
+            // (`kafka."compression.type"`): the same key.
+            let key = key
+                .strip_prefix('"')
+                .and_then(|k| k.strip_suffix('"'))
+                .unwrap_or(key);
+            let path: Vec<&str> = if section == "kafka" {
+                vec![key]
+            } else {
+                // `histograms.buckets.first_response`,
+                // `sla.calendars.office.timezone`: keys in tables.
+                key.split('.').collect()
+            };
+            set_key(&mut table, section, &path, v);
+            // The flag without its value, which may be a secret.
+            layers.push(Layer::new(section, &path, format!("--set {section}.{key}")));
+        }
+        layers.extend(flags.apply(&mut table));
+        if layers.is_empty() {
+            return Config::parse_from(&text, path);
+        }
+        let cfg: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let msg = one_line(e.inner().message());
+                let Some((key, reason)) = keyed(e.path(), &msg) else {
+                    return match Config::parse_from(&text, path) {
+                        Err(own) => own,
+                        Ok(_) => ConfigError::Parse(msg),
+                    };
+                };
+                // The last layer that set the key, or a table holding it,
+                // gave the value; else the file did, and its own error
+                // names the place.
+                if let Some(l) = layers.iter().rev().find(|l| l.covers(&key)) {
+                    return ConfigError::invalid(key, format!("{reason} (from {})", l.source));
+                }
+                match Config::parse_from(&text, path) {
+                    Err(ConfigError::Invalid { key: k, reason }) if k == key => {
+                        ConfigError::Invalid { key: k, reason }
+                    }
+                    _ => ConfigError::invalid(key, reason),
+                }
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// Parses and validates TOML text.
@@ -115,33 +133,91 @@ impl Config {
         Config::parse_from(text, None)
     }
 
-    /// Parses and validates TOML text read from `origin`, which a syntax
-    /// error names as `file:line:column`.
+    /// Parses and validates TOML text read from `origin`, which an error
+    /// names as `file:line:column`.
     fn parse_from(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let msg = one_line(e.message());
-            let at = e.span().map(|sp| location(text, sp.start));
-            let key = e.span().and_then(|sp| {
-                key_at(text, sp.start).or_else(|| missing_key_at(text, sp.start, &msg))
-            });
-            match key {
-                Some(key) => match (origin, at) {
-                    (Some(p), Some((l, c))) => {
-                        ConfigError::invalid(key, format!("{msg} ({}:{l}:{c})", p.display()))
-                    }
-                    _ => ConfigError::invalid(key, msg),
-                },
-                None => ConfigError::Parse(match (origin, at) {
-                    (Some(p), Some((l, c))) => format!("{}:{l}:{c}: {msg}", p.display()),
-                    (None, Some((l, c))) => format!("line {l}, column {c}: {msg}"),
-                    (Some(p), None) => format!("{}: {msg}", p.display()),
-                    (None, None) => msg,
-                }),
-            }
-        })?;
+        let cfg: Config =
+            serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+                let msg = one_line(e.inner().message());
+                let at = e.inner().span().map(|sp| location(text, sp.start));
+                // A syntax error has no path; on a `key = value` line the
+                // key is named all the same.
+                let key = keyed(e.path(), &msg).or_else(|| {
+                    let key = key_at(text, e.inner().span()?.start)?;
+                    Some((key, msg.clone()))
+                });
+                match key {
+                    Some((key, reason)) => match (origin, at) {
+                        (Some(p), Some((l, c))) => {
+                            ConfigError::invalid(key, format!("{reason} ({}:{l}:{c})", p.display()))
+                        }
+                        _ => ConfigError::invalid(key, reason),
+                    },
+                    None => ConfigError::Parse(match (origin, at) {
+                        (Some(p), Some((l, c))) => format!("{}:{l}:{c}: {msg}", p.display()),
+                        (None, Some((l, c))) => format!("line {l}, column {c}: {msg}"),
+                        (Some(p), None) => format!("{}: {msg}", p.display()),
+                        (None, None) => msg,
+                    }),
+                }
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// An override of the config: the key it set and where it came from.
+struct Layer {
+    /// The dotted key (`time.allowed_lateness`, `kafka.sasl.password`).
+    key: String,
+    /// The variable or flag that gave it (never its value).
+    source: String,
+}
+
+impl Layer {
+    fn new(section: &str, path: &[&str], source: String) -> Layer {
+        Layer {
+            key: std::iter::once(section)
+                .chain(path.iter().copied())
+                .collect::<Vec<_>>()
+                .join("."),
+            source,
+        }
+    }
+
+    /// Whether the value at `key` is this layer's: the key itself, a key
+    /// below it, or a table holding it (`tme` for a misspelt section).
+    fn covers(&self, key: &str) -> bool {
+        let below = |a: &str, b: &str| {
+            a.strip_prefix(b)
+                .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+        };
+        self.key == key || below(&self.key, key) || below(key, &self.key)
+    }
+}
+
+/// The dotted key (`sla.policies[1].answer`) and reason of a parser error
+/// at `path` with message `msg`; `None` when it is not about a key (a
+/// syntax error). A missing field's key is its table's path and the
+/// field; a section's own deserializer names the key in its message
+/// (`kafka.topic: must be a string`).
+fn keyed(path: &serde_path_to_error::Path, msg: &str) -> Option<(String, String)> {
+    let path = path.to_string();
+    if path.is_empty() || path == "." || path == "?" {
+        return None;
+    }
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
+        return Some((format!("{path}.{field}"), msg.to_string()));
+    }
+    if let Some((key, reason)) = msg.split_once(": ") {
+        if key.starts_with(&format!("{path}.")) && !key.contains(' ') {
+            return Some((key.to_string(), reason.to_string()));
+        }
+    }
+    Some((path, msg.to_string()))
 }
 
 /// Values of the command line's own flags (`run --listen`, `--brokers`,
@@ -163,16 +239,16 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Writes the given flags into `table`; whether there were any.
-    fn apply(&self, table: &mut toml::Table) -> bool {
+    /// Writes the given flags into `table`; the layers they are.
+    fn apply(&self, table: &mut toml::Table) -> Vec<Layer> {
         let web_config = self.web_config.as_ref().map(|p| p.display().to_string());
-        let mut any = false;
-        for (section, key, value) in [
-            ("http", "listen", &self.listen),
-            ("kafka", "bootstrap.servers", &self.brokers),
-            ("kafka", "topic", &self.topic),
-            ("kafka", "group.id", &self.group),
-            ("http", "web_config", &web_config),
+        let mut layers = Vec::new();
+        for (section, key, value, flag) in [
+            ("http", "listen", &self.listen, "--listen"),
+            ("kafka", "bootstrap.servers", &self.brokers, "--brokers"),
+            ("kafka", "topic", &self.topic, "--topic"),
+            ("kafka", "group.id", &self.group, "--group"),
+            ("http", "web_config", &web_config, "--web-config"),
         ] {
             let Some(v) = value else { continue };
             // A section that is not a table stays as it is: parsing names it.
@@ -182,9 +258,9 @@ impl Flags {
             {
                 t.insert(key.into(), toml::Value::String(v.clone()));
             }
-            any = true;
+            layers.push(Layer::new(section, &[key], flag.to_string()));
         }
-        any
+        layers
     }
 }
 
@@ -278,30 +354,6 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         Some(t) if !t.is_empty() => format!("{t}.{key}"),
         _ => key.to_string(),
     })
-}
-
-/// The dotted key of a field missing from the table whose header
-/// (`[sla]`, `[[sla.policies]]`) holds byte `offset`, the parser's message
-/// being "missing field `name`": `sla.policies[1].name` for the second
-/// `[[sla.policies]]`.
-fn missing_key_at(text: &str, offset: usize, msg: &str) -> Option<String> {
-    let field = msg.strip_prefix("missing field `")?.split('`').next()?;
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let header = text[line_start..].lines().next()?.trim();
-    let header = header.split('#').next()?.trim();
-    if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
-        let name = name.trim();
-        let index = text[..line_start]
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("[["))
-            .filter_map(|l| l.split("]]").next())
-            .filter(|l| l.trim() == name)
-            .count();
-        return Some(format!("{name}[{index}].{field}"));
-    }
-    let name = header.strip_prefix('[')?.strip_suffix(']')?.trim();
-    Some(format!("{name}.{field}"))
 }
 
 /// A parser message on one line.

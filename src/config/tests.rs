@@ -609,6 +609,56 @@ fn a_syntax_error_is_one_line_with_file_line_and_column() {
     assert!(e.contains(&format!("{}:2:", p.display())), "{e}");
 }
 
+/// Defects: with any override in the environment or by `--set`, an error
+/// was placed at a line and column of an internal merged text, without
+/// its key, and a file's own error lost its place; a key in the second
+/// `[[sla.policies]]` was named without its index, and one whose table
+/// had the wrong shape not at all. An error names its key path, indexed,
+/// and the override that set it, or the file's place.
+#[test]
+fn an_error_names_its_key_and_the_layer_that_set_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    let load = |text: &str, env: &[(&str, &str)], sets: &[&str]| {
+        std::fs::write(&p, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::load_with(Some(&p), env, &sets)
+            .unwrap_err()
+            .to_string()
+    };
+    let file = "[time]\nallowed_lateness = \"5m\"\n[kpi]\nshort_abandon = \"10s\"\n";
+    let e = load(file, &[("FRONTLINE_TME__ALLOWED_LATENESS", "5m")], &[]);
+    assert!(
+        e.starts_with("invalid config key `tme`: unknown field `tme`"),
+        "{e}"
+    );
+    assert!(e.ends_with("(from FRONTLINE_TME__ALLOWED_LATENESS)"), "{e}");
+    let e = load(file, &[], &["sla.policies[0].answer=10s"]);
+    assert!(e.contains("`sla.policies[0]`"), "{e}");
+    assert!(e.ends_with("(from --set sla.policies[0].answer)"), "{e}");
+    // A bad value from an override is named with it; its value is not
+    // printed (it may be a secret).
+    let e = load(file, &[("FRONTLINE_KPI__SHORT_ABANDON", "soon")], &[]);
+    assert!(e.contains("`kpi.short_abandon`"), "{e}");
+    assert!(e.ends_with("(from FRONTLINE_KPI__SHORT_ABANDON)"), "{e}");
+    // The file's own error keeps its place beside an unrelated override.
+    let bad = "[time]\nallowed_lateness = \"5m\"\n[kpi]\nshort_abandon = 10\n";
+    let e = load(bad, &[("FRONTLINE_TIME__DEDUP_HORIZON", "2h")], &[]);
+    assert!(e.contains("`kpi.short_abandon`"), "{e}");
+    assert!(e.contains(&format!("({}:4:", p.display())), "{e}");
+    // Keys in an array of tables are indexed.
+    let policies = "[[sla.policies]]\nname = \"a\"\n[[sla.policies]]\nname = \"b\"\n";
+    let e = load(&format!("{policies}first_respons = \"1h\"\n"), &[], &[]);
+    assert!(e.contains("`sla.policies[1].first_respons`"), "{e}");
+    let e = load(&format!("{policies}answer = 20\n"), &[], &[]);
+    assert!(e.contains("`sla.policies[1].answer`"), "{e}");
+    assert!(e.contains(&format!("({}:5:", p.display())), "{e}");
+    // A table where a list of tables belongs.
+    let e = load("[sla.policies]\nname = \"a\"\n", &[], &[]);
+    assert!(e.contains("`sla.policies`"), "{e}");
+}
+
 #[test]
 fn bucket_bounds_fall_back_to_default() {
     let c = Config::parse("[histograms.buckets]\nreply = [60.0, 5.0, 60.0]\n").unwrap();
