@@ -80,7 +80,7 @@ fn main() {
     let mut sizes = (0, 0);
     for _ in 0..ROUNDS {
         let t = Instant::now();
-        let doc = live::summary(&hub.merged(0), &trends, &q, 0)
+        let doc = live::summary(&hub.merged(0), &trends, &q, &cfg.windows, 0)
             .expect("window configured")
             .to_string();
         summary.push(t.elapsed());

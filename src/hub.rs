@@ -161,7 +161,7 @@ impl SnapshotHub {
     }
 
     /// The instance's view: every partition merged, plus the runtime's own
-    /// metrics (lag, rebalances, commit age, batches, process).
+    /// metrics (build info, lag, rebalances, commit age, batches, process).
     ///
     /// Counters and histograms keep a series per partition (label
     /// `partition`, and `topic` with several topics): when a partition moves
@@ -183,6 +183,15 @@ impl SnapshotHub {
                 .iter()
                 .map(|((t, p), s)| with_partition(s, t, *p, label_topic, only)),
         );
+        // Build info describes the process, so it is there with no partition
+        // assigned too. Each partition's engine exports the same series, and
+        // those merge into one (`Merge::First`): added only when none came.
+        if out.get(crate::names::BUILD_INFO.name).is_none() {
+            out.family(crate::names::BUILD_INFO).push(
+                vec![("version", Cow::Borrowed(env!("CARGO_PKG_VERSION")))],
+                Value::Int(1),
+            );
+        }
         let mut f = out.family(crate::names::CONSUMER_LAG);
         for ((t, p), lag) in self.lags() {
             if lag >= 0 {
@@ -394,6 +403,39 @@ mod tests {
                 Value::Int(7)
             )]
         );
+    }
+
+    #[test]
+    fn build_info_is_one_series_of_1_with_or_without_partitions() {
+        let version = env!("CARGO_PKG_VERSION");
+        let one = vec![(vec![("version", version.into())], Value::Int(1))];
+        let hub = SnapshotHub::new();
+        // No partition assigned yet.
+        let m = hub.merged(0);
+        assert_eq!(m.series_of("frontline_build_info"), one);
+        let line = format!("frontline_build_info{{version=\"{version}\"}} 1");
+        for text in [
+            crate::export::prometheus_text(&m),
+            crate::export::openmetrics(&m),
+        ] {
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("frontline_build_info"))
+                .collect();
+            assert_eq!(lines, [line.as_str()], "{text}");
+        }
+        // Two partitions, each engine with its own series: still one, not 2.
+        let cfg = crate::config::Config::default();
+        for p in [0, 1] {
+            let snap = crate::engine::Engine::new(&cfg).snapshot(None);
+            assert_eq!(snap.series_of("frontline_build_info"), one);
+            hub.publish(&("t".into(), p), Arc::new(snap));
+        }
+        assert_eq!(hub.merged(0).series_of("frontline_build_info"), one);
+        // And when they are gone again.
+        hub.remove(&("t".into(), 0));
+        hub.remove(&("t".into(), 1));
+        assert_eq!(hub.merged(0).series_of("frontline_build_info"), one);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::config::WindowConfig;
 use crate::locks::lock;
 use crate::metrics::windows::{render, DurData, DurMetric};
 use crate::metrics::{Family, Snapshot, Value};
@@ -427,8 +428,9 @@ fn gauge(
     out
 }
 
+/// The sum of `m`'s values; 0 when it has none (an empty `f64` sum is -0.0).
 fn total(m: &BTreeMap<String, f64>) -> f64 {
-    m.values().sum()
+    m.values().fold(0.0, |a, b| a + b)
 }
 
 fn whole(m: BTreeMap<String, f64>) -> Json {
@@ -439,10 +441,17 @@ fn whole(m: BTreeMap<String, f64>) -> Json {
     )
 }
 
-/// The `/api/summary` document (docs/operations.md, "The live page").
-/// `Err` names a window that is not configured.
-pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Result<Json, String> {
-    let (window, window_names) = chosen_window(snap, q)?;
+/// The `/api/summary` document (docs/operations.md, "The live page") of
+/// `snap`, for an instance with `windows` configured. `Err` names a window
+/// that is not configured.
+pub fn summary(
+    snap: &Snapshot,
+    trends: &Trends,
+    q: &Query,
+    windows: &WindowConfig,
+    wall_ms: i64,
+) -> Result<Json, String> {
+    let (window, window_names) = chosen_window(windows, q)?;
     let filters = q.filters();
     let rendered = snap.rendered_windows();
     let kpis = kpis(snap, &rendered, trends, &window, &filters);
@@ -467,15 +476,13 @@ pub fn summary(snap: &Snapshot, trends: &Trends, q: &Query, wall_ms: i64) -> Res
 }
 
 /// The window asked for (or the first configured), and every configured
-/// window's name; an unknown window is an error.
-fn chosen_window(snap: &Snapshot, q: &Query) -> Result<(String, Vec<String>), String> {
-    let window_names: Vec<String> = snap
-        .windows
-        .as_ref()
-        .map(|s| s.windows.iter().map(|w| w.name.clone()).collect())
-        .unwrap_or_default();
+/// window's name, as the engine names it (`5m`, `1h`); an unknown window is
+/// an error. From the config, not the snapshot: with no partition assigned
+/// the snapshot has no windows, and the configured ones are still the choice.
+fn chosen_window(windows: &WindowConfig, q: &Query) -> Result<(String, Vec<String>), String> {
+    let window_names: Vec<String> = windows.sizes.iter().map(|d| d.to_string()).collect();
     let window = match &q.window {
-        Some(w) if !window_names.is_empty() && !window_names.contains(w) => {
+        Some(w) if !window_names.contains(w) => {
             return Err(format!(
                 "unknown window {w:?}: the configured windows are {}",
                 window_names.join(", ")
@@ -639,5 +646,53 @@ mod tests {
         // The newest point is always shown.
         assert_eq!(s.last().unwrap()[1], json!((TREND_POINTS + 9) as f64));
         assert!(t.series("5m", 1).is_empty());
+    }
+
+    fn doc(snap: &Snapshot, query: &str) -> Result<Json, String> {
+        let q = Query::parse(Some(query));
+        summary(snap, &Trends::default(), &q, &WindowConfig::default(), 0)
+    }
+
+    #[test]
+    fn windows_are_the_configured_ones_before_any_data() {
+        // No partition assigned: a snapshot with no windows at all.
+        let empty = Snapshot::default();
+        let v = doc(&empty, "").unwrap();
+        assert_eq!(v["window"], "5m");
+        assert_eq!(v["windows"], json!(["5m", "1h", "24h"]));
+        assert_eq!(doc(&empty, "window=24h").unwrap()["window"], "24h");
+        assert_eq!(
+            doc(&empty, "window=zzz").unwrap_err(),
+            "unknown window \"zzz\": the configured windows are 5m, 1h, 24h"
+        );
+    }
+
+    #[test]
+    fn counts_of_nothing_are_zero_not_negative_zero() {
+        let mut s = Snapshot::default();
+        s.family(names::TICKETS_OPEN).push(
+            vec![("status", "new".into()), ("queue", "billing".into())],
+            Value::Int(2),
+        );
+        s.family(names::SLA_AT_RISK).push(
+            vec![("sla", "resolution".into()), ("queue", "billing".into())],
+            Value::Int(1),
+        );
+        for (snap, query) in [(&Snapshot::default(), ""), (&s, "queue=nosuch")] {
+            let now = &doc(snap, query).unwrap()["now"];
+            for k in [
+                "calls_in_queue",
+                "tickets_open",
+                "sla_at_risk",
+                "sla_active_breaches",
+            ] {
+                // `-0.0 == 0.0`: the text written shows the sign.
+                assert_eq!(now[k].to_string(), "0.0", "{k} of {query:?}");
+            }
+        }
+        // The filter keeps the billing series.
+        let now = &doc(&s, "queue=billing").unwrap()["now"];
+        assert_eq!(now["tickets_open"], json!(2.0));
+        assert_eq!(now["sla_at_risk"], json!(1.0));
     }
 }

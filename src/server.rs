@@ -600,12 +600,12 @@ async fn index() -> Response {
 /// The live page's data (docs/operations.md, "The live page").
 async fn api_summary(State(st): State<AppState>, uri: Uri) -> Response {
     let q = crate::live::Query::parse(uri.query());
-    let hub = st.hub.clone();
+    let (hub, cfg) = (st.hub.clone(), st.cfg.clone());
     // As for /metrics: the merge is not done on the runtime's worker threads.
     let doc = tokio::task::spawn_blocking(move || {
         let now = wall_ms();
         let snap = hub.merged(now);
-        crate::live::summary(&snap, &hub.trends, &q, now).map(|doc| doc.to_string())
+        crate::live::summary(&snap, &hub.trends, &q, &cfg.windows, now).map(|doc| doc.to_string())
     })
     .await;
     let Ok(doc) = doc else {
