@@ -150,10 +150,10 @@ struct SimulateArgs {
     #[arg(long, default_value = "support-events")]
     topic: String,
     /// Simulated seconds per wall second (0: as fast as possible; the default to Kafka is 1, real time). To Kafka, an event is never sent before the wall clock reaches its time.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     speed: Option<f64>,
     /// At most this many events per second (0: no cap).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     rate: f64,
 }
 
@@ -250,6 +250,10 @@ fn sim_config(seed: u64, start: &str, peak: f64, agents: usize) -> Result<SimCon
     };
     if !(peak > 0.0 && peak.is_finite()) || agents == 0 {
         return Err("--peak-per-hour and --agents must be positive".into());
+    }
+    // Events before 1970 are refused by every reader of them (SPEC §1.1).
+    if start_ms < 0 {
+        return Err(format!("--start: `{start}` is before 1970"));
     }
     Ok(SimConfig {
         seed,
@@ -581,7 +585,11 @@ fn run_config(
     args: &RunArgs,
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<Config, String> {
-    if args.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+    if args
+        .brokers
+        .as_deref()
+        .is_some_and(|b| b.split(',').all(|s| s.trim().is_empty()))
+    {
         return Err("--brokers (KAFKA_BROKERS) is empty: give host:port[,host:port…]".into());
     }
     let flags = Flags {
@@ -593,7 +601,7 @@ fn run_config(
     };
     let cfg = load_config(&args.config, env, &flags)?;
     let servers = cfg.kafka.client.get("bootstrap.servers");
-    if !embedded(args) && servers.is_none_or(|b| b.trim().is_empty()) {
+    if !embedded(args) && servers.is_none_or(|b| b.split(',').all(|s| s.trim().is_empty())) {
         return Err(
             "invalid config key `kafka.\"bootstrap.servers\"`: empty; give host:port[,host:port…]"
                 .into(),
@@ -653,11 +661,29 @@ fn replay(args: ReplayCmd) -> ExitCode {
     }
 }
 
+/// A number of `--speed` or `--rate`: finite and not negative.
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of 0 or more")),
+    }
+}
+
 fn simulate(args: SimulateArgs) -> ExitCode {
     let sim = match sim_config(args.seed, &args.start, args.peak_per_hour, args.agents) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    if let Some(b) = &args.brokers {
+        if b.split(',').all(|s| s.trim().is_empty()) {
+            return fail("--brokers is empty: give host:port[,host:port…]");
+        }
+        if let Err(frontline::config::ConfigError::Invalid { key, reason }) =
+            frontline::config::topic_name("--topic", &args.topic)
+        {
+            return fail(format!("{key}: {reason}"));
+        }
+    }
     let dur: frontline::config::Dur = match args.duration.parse() {
         Ok(d) => d,
         Err(e) => return fail(format!("--duration: {e}")),

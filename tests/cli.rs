@@ -768,6 +768,86 @@ fn run_start_up_failures_exit_2_with_one_line() {
     }
 }
 
+/// Defect: an output file its user may not write (mode 0444, say) was
+/// replaced all the same, by the rename a replay writes through; a shell's
+/// `>` refuses it. Now it is an unwritable output: exit 2, the file as it
+/// was. (Run as an unprivileged user when the tests run as root, for whom
+/// every file is writable.)
+#[test]
+fn an_output_its_user_may_not_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(dir.path(), 0o777).unwrap();
+    // A copy of the binary the unprivileged user can run.
+    let exe = dir.path().join("frontline");
+    std::fs::copy(env!("CARGO_BIN_EXE_frontline"), &exe).unwrap();
+    mode(&exe, 0o755).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, GOOD).unwrap();
+    mode(&input, 0o644).unwrap();
+    let out = dir.path().join("out.prom");
+    std::fs::write(&out, "previous\n").unwrap();
+    mode(&out, 0o444).unwrap();
+    let mut cmd = Command::new(&exe);
+    cmd.args(["replay", "--input"])
+        .arg(&input)
+        .arg("--metrics-out")
+        .arg(&out);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.uid(65534).gid(65534);
+    }
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("out.prom") && err.contains("ermission denied"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous\n");
+    // No temporary file is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".out.prom"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Defect: `simulate` took a negative or NaN `--speed` or `--rate`, a
+/// `--start` before 1970 (whose events every reader refuses), an empty
+/// `--brokers` (`,`) and a topic Kafka refuses, and failed later or never.
+/// Each is refused with exit 2 before anything is produced.
+#[test]
+fn simulate_refuses_bad_arguments() {
+    for args in [
+        &["--speed=-1"][..],
+        &["--speed", "nan"],
+        &["--rate=-1"],
+        &["--rate", "inf"],
+        &["--start", "now-1000000d"],
+        &["--start", "1969-12-31T23:59:59Z"],
+        &["--brokers", " , ", "--topic", "t"],
+        &["--brokers", "127.0.0.1:1", "--topic", "bad topic"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["simulate", "--duration", "1m"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}: nothing is written");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["run", "--brokers", " , ", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--brokers"), "{}", stderr(&o));
+}
+
 /// Defect: a variable of the environment that is not UTF-8, even one that
 /// is not frontline's, panicked both commands (exit 101). Now one that is
 /// not frontline's is left out, and one of frontline's is a bad config.

@@ -46,6 +46,7 @@ pub use sections::{
     ServiceLevelFormula, StateConfig, TimeConfig, WindowConfig, WindowLabel, DEFAULT_BUCKETS,
 };
 pub use sla::{CalendarConfig, OneOrMany, PolicyMatch, SlaConfig, SlaPolicy};
+pub use validate::topic_name;
 
 /// A configuration that cannot be used: the key and why.
 #[derive(Debug, thiserror::Error, PartialEq)]

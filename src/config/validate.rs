@@ -352,7 +352,7 @@ impl Config {
 /// A name Kafka takes for a topic: 1 to 249 of `a-z A-Z 0-9 . _ -`, not
 /// `.` or `..` (a bad one failed only once frontline ran, or, as the
 /// dead-letter topic, stalled every partition at the first bad message).
-fn topic_name(key: &str, name: &str) -> Result<(), ConfigError> {
+pub fn topic_name(key: &str, name: &str) -> Result<(), ConfigError> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.is_empty()
         || name.len() > 249

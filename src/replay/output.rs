@@ -59,6 +59,11 @@ impl Output {
                 temp: None,
             });
         }
+        // A file the user may not write is not replaced either, though the
+        // rename over it would succeed: as `>` in a shell, it is refused.
+        if existing.is_some() && !writable(&dest) {
+            return Err(err(io::Error::from(io::ErrorKind::PermissionDenied)));
+        }
         let name = dest
             .file_name()
             .ok_or_else(|| err(io::Error::other("not a file name")))?;
@@ -185,4 +190,15 @@ pub(super) fn check_paths(input: &Path, outputs: &[(&str, &Path)]) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Whether this process may write the file at `path` (`access(2)`: its
+/// mode for the real user, ACLs and read-only mounts included).
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
