@@ -48,65 +48,29 @@ impl Config {
             return Config::parse_from(&text, path);
         };
         // What each override set, and where it came from, for an error in it.
-        let mut layers: Vec<Layer> = Vec::new();
-        for (k, v) in env {
-            let Some(rest) = k.strip_prefix("FRONTLINE_") else {
-                continue;
-            };
-            let Some((section, key)) = rest.split_once("__") else {
-                continue;
-            };
-            let section = section.to_ascii_lowercase();
-            let mut key = key.to_ascii_lowercase();
-            let path: Vec<&str> = if section == "kafka" {
-                if key != "topic" && key != "dead_letter_topic" {
-                    key = key.replace('_', ".");
-                }
-                vec![&key]
-            } else {
-                // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key
-                // in a table of the section.
-                key.split("__").collect()
-            };
-            set_key(&mut table, &section, &path, &v);
-            layers.push(Layer::new(&section, &path, k.clone()));
-        }
-        for s in sets {
-            let Some((path, v)) = s.split_once('=') else {
-                return Err(ConfigError::invalid(
-                    s.clone(),
-                    "--set takes section.key=value",
-                ));
-            };
-            let Some((section, key)) = path.split_once('.') else {
-                return Err(ConfigError::invalid(path, "--set takes section.key=value"));
-            };
-            // A librdkafka key written as TOML quotes it
-            // (`kafka."compression.type"`): the same key.
-            let key = key
-                .strip_prefix('"')
-                .and_then(|k| k.strip_suffix('"'))
-                .unwrap_or(key);
-            let path: Vec<&str> = if section == "kafka" {
-                vec![key]
-            } else {
-                // `histograms.buckets.first_response`,
-                // `sla.calendars.office.timezone`: keys in tables.
-                key.split('.').collect()
-            };
-            set_key(&mut table, section, &path, v);
-            // The flag without its value, which may be a secret.
-            layers.push(Layer::new(section, &path, format!("--set {section}.{key}")));
-        }
+        let mut layers = env_layers(&mut table, env);
+        layers.extend(set_layers(&mut table, sets)?);
         layers.extend(flags.apply(&mut table));
         if layers.is_empty() {
             return Config::parse_from(&text, path);
         }
+        Config::from_layers(table, &layers, &text, path)
+    }
+
+    /// The config of `table`, the file's `text` (read from `path`) with the
+    /// override `layers` written into it; an error names the layer that
+    /// set its key, or the file's place.
+    fn from_layers(
+        table: toml::Table,
+        layers: &[Layer],
+        text: &str,
+        path: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
         let cfg: Config =
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let msg = one_line(e.inner().message());
                 let Some((key, reason)) = keyed(e.path(), &msg) else {
-                    return match Config::parse_from(&text, path) {
+                    return match Config::parse_from(text, path) {
                         Err(own) => own,
                         Ok(_) => ConfigError::Parse(msg),
                     };
@@ -117,7 +81,7 @@ impl Config {
                 if let Some(l) = layers.iter().rev().find(|l| l.covers(&key)) {
                     return ConfigError::invalid(key, format!("{reason} (from {})", l.source));
                 }
-                match Config::parse_from(&text, path) {
+                match Config::parse_from(text, path) {
                     Err(ConfigError::Invalid { key: k, reason }) if k == key => {
                         ConfigError::Invalid { key: k, reason }
                     }
@@ -164,6 +128,69 @@ impl Config {
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// Writes the environment's `FRONTLINE_<SECTION>__<KEY>` variables into
+/// `table`; the layers they are.
+fn env_layers(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix("FRONTLINE_") else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        let section = section.to_ascii_lowercase();
+        let mut key = key.to_ascii_lowercase();
+        let path: Vec<&str> = if section == "kafka" {
+            if key != "topic" && key != "dead_letter_topic" {
+                key = key.replace('_', ".");
+            }
+            vec![&key]
+        } else {
+            // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key in a
+            // table of the section.
+            key.split("__").collect()
+        };
+        set_key(table, &section, &path, &v);
+        layers.push(Layer::new(&section, &path, k.clone()));
+    }
+    layers
+}
+
+/// Writes the `--set section.key=value` flags into `table`; the layers
+/// they are.
+fn set_layers(table: &mut toml::Table, sets: &[String]) -> Result<Vec<Layer>, ConfigError> {
+    let mut layers = Vec::new();
+    for s in sets {
+        let Some((path, v)) = s.split_once('=') else {
+            return Err(ConfigError::invalid(
+                s.clone(),
+                "--set takes section.key=value",
+            ));
+        };
+        let Some((section, key)) = path.split_once('.') else {
+            return Err(ConfigError::invalid(path, "--set takes section.key=value"));
+        };
+        // A librdkafka key written as TOML quotes it
+        // (`kafka."compression.type"`): the same key.
+        let key = key
+            .strip_prefix('"')
+            .and_then(|k| k.strip_suffix('"'))
+            .unwrap_or(key);
+        let path: Vec<&str> = if section == "kafka" {
+            vec![key]
+        } else {
+            // `histograms.buckets.first_response`,
+            // `sla.calendars.office.timezone`: keys in tables.
+            key.split('.').collect()
+        };
+        set_key(table, section, &path, v);
+        // The flag without its value, which may be a secret.
+        layers.push(Layer::new(section, &path, format!("--set {section}.{key}")));
+    }
+    Ok(layers)
 }
 
 /// An override of the config: the key it set and where it came from.
