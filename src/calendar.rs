@@ -11,6 +11,8 @@ use jiff::tz::TimeZone;
 
 /// How far ahead a deadline is searched before giving up (a calendar whose
 /// open hours are all holidays would otherwise never reach its target).
+/// A policy whose target this may not reach on its calendar is refused at
+/// start ([`Calendar::reach_ms`]).
 const MAX_DAYS: usize = 3 * 366;
 
 /// A compiled business calendar.
@@ -33,7 +35,6 @@ type Intervals = Box<[(i64, i64)]>;
 const CACHED_DAYS: usize = 1 << 16;
 
 /// Days since 1970-01-01 of a date (H. Hinnant's algorithm).
-#[cfg(test)]
 fn day_index(d: Date) -> i64 {
     let (y, m, dd) = (d.year() as i64, d.month() as i64, d.day() as i64);
     let y = if m <= 2 { y - 1 } else { y };
@@ -225,6 +226,50 @@ impl Calendar {
             }
         }
         None
+    }
+
+    /// Business time a deadline search finds from any start, at least:
+    /// the open time of the whole weeks in its horizon, less the most open
+    /// time the holidays of any stretch that long take, and less what
+    /// daylight-saving changes can take (two hours at each, two a year).
+    /// A target beyond it could fail to get a deadline at all, and so never
+    /// be judged.
+    pub fn reach_ms(&self) -> i64 {
+        const MIN: i64 = 60_000;
+        let day_open = |d: usize| -> i64 {
+            self.week[d]
+                .iter()
+                .map(|&(a, b)| i64::from(b - a) * MIN)
+                .sum()
+        };
+        let weekly: i64 = (0..7).map(day_open).sum();
+        // The search covers the start's own date (from the start, so
+        // perhaps nothing of it) and MAX_DAYS whole days after: at least
+        // this many whole weeks.
+        let span = MAX_DAYS as i64 + 1;
+        let weeks = MAX_DAYS as i64 / 7;
+        // Each holiday takes its weekday's open time; the most any `span`
+        // consecutive days' holidays take (dates are sorted).
+        let hols: Vec<(i64, i64)> = self
+            .holidays
+            .iter()
+            .map(|&d| {
+                let wd = d.weekday().to_monday_zero_offset() as usize;
+                (day_index(d), day_open(wd))
+            })
+            .collect();
+        let (mut lo, mut taken, mut most) = (0, 0, 0);
+        for &(day, open) in &hols {
+            taken += open;
+            while hols[lo].0 <= day - span {
+                taken -= hols[lo].1;
+                lo += 1;
+            }
+            most = most.max(taken);
+        }
+        let years = span / 365 + 1;
+        let dst = years * 2 * 2 * 3_600_000;
+        weekly * weeks - most - dst
     }
 
     /// The open intervals of the local date `idx` days after 1970-01-01.
@@ -462,6 +507,48 @@ mod tests {
         assert_eq!(e.key, "hours");
         let e = Calendar::new("UTC", vec![("mon", r("9:00-17:00").as_slice())], &[]).unwrap_err();
         assert_eq!(e.key, "hours.mon");
+    }
+
+    /// Defect: a target of more business time than three years hold on a
+    /// calendar (300d on office hours) got no deadline and was never
+    /// judged. The reach a policy's targets are checked against at start
+    /// is found from every start tried, and is not far below the real one.
+    #[test]
+    fn every_target_within_reach_gets_a_deadline() {
+        let sat = vec!["10:00-14:00".to_string()];
+        let holidays: Vec<String> = ["2026-12-24", "2026-12-25", "2027-01-01", "2027-12-24"]
+            .map(String::from)
+            .to_vec();
+        let nine_five = vec!["09:00-17:00".to_string()];
+        let weekdays: Vec<(&str, &[String])> = DAYS[..5]
+            .iter()
+            .map(|d| (*d, nine_five.as_slice()))
+            .collect();
+        let calendars = [
+            office("Europe/Berlin"),
+            nine_to_five("America/New_York"),
+            Calendar::new("Europe/Berlin", vec![("sat", sat.as_slice())], &[]).unwrap(),
+            Calendar::new("Europe/Berlin", weekdays, &holidays).unwrap(),
+        ];
+        for c in &calendars {
+            let reach = c.reach_ms();
+            assert!(reach > 0);
+            // Every hour of three weeks around a DST change and the
+            // holidays, and of a week in spring.
+            let starts = (0..21 * 24)
+                .map(|h| ts("2026-10-19T00:00:00Z") + h * H)
+                .chain((0..7 * 24).map(|h| ts("2027-03-22T00:00:00Z") + h * H))
+                .chain((0..21 * 24).map(|h| ts("2026-12-14T00:00:00Z") + h * H));
+            for from in starts {
+                assert!(c.add_business(from, reach).is_some(), "{c:?} from {from}");
+            }
+            // Within two weeks' open time and the margin for daylight
+            // saving of what the search can reach.
+            let weekly = c.business_ms(ts("2026-11-02T00:00:00Z"), ts("2026-11-09T00:00:00Z"));
+            let from = ts("2026-11-02T00:00:00Z");
+            let past = reach + 2 * weekly + 16 * H;
+            assert!(c.add_business(from, past).is_none(), "{reach}");
+        }
     }
 
     /// Defect: `+9:00` was read as 09:00 (a number parser takes the sign),

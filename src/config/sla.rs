@@ -134,6 +134,7 @@ impl SlaConfig {
             ));
         }
         self.validate_calendars()?;
+        let calendars = self.calendars()?;
         let mut names = std::collections::BTreeSet::new();
         for (i, p) in self.policies.iter().enumerate() {
             if !names.insert(p.name.as_str()) {
@@ -143,6 +144,9 @@ impl SlaConfig {
                 ));
             }
             self.validate_policy(i, p)?;
+            if let Some(cal) = calendars.get(&p.calendar) {
+                validate_reach(i, p, cal)?;
+            }
         }
         Ok(())
     }
@@ -245,4 +249,33 @@ impl SlaConfig {
         }
         Ok(())
     }
+}
+
+/// Policy `i`'s targets are reachable on its business calendar `cal`
+/// within the deadline search's horizon ([`crate::calendar::Calendar::reach_ms`]):
+/// a longer one would leave its clocks without a deadline, never judged.
+fn validate_reach(
+    i: usize,
+    p: &SlaPolicy,
+    cal: &crate::calendar::Calendar,
+) -> Result<(), ConfigError> {
+    let reach = cal.reach_ms();
+    for (k, t) in [
+        ("first_response", p.first_response),
+        ("next_response", p.next_response),
+        ("resolution", p.resolution),
+        ("answer", p.answer),
+    ] {
+        if let Some(t) = t.filter(|t| t.ms() > reach) {
+            return Err(ConfigError::invalid(
+                format!("sla.policies[{i}].{k}"),
+                format!(
+                    "{t} of business time may not be reached within the three years a deadline is searched on calendar `{}` (at most {} hours are sure to be open in that time)",
+                    p.calendar,
+                    reach.max(0) / 3_600_000
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -382,6 +382,25 @@ fn the_environment_leaves_out_variables_that_are_not_utf8_unless_they_are_ours()
     assert!(e.to_string().contains("its name is not UTF-8"), "{e}");
 }
 
+/// Defect: a target of more business time than a deadline is searched for
+/// on its calendar (300d on office hours: three and a half years) was
+/// accepted, and its clocks got no deadline and were never judged. It is
+/// refused, naming the key; one within reach is taken.
+#[test]
+fn a_target_beyond_the_calendars_reach_is_refused() {
+    let cfg = |target: &str| {
+        format!(
+            "[sla.calendars.office]\ntimezone = \"Europe/Berlin\"\nhours = {{ mon = [\"09:00-17:00\"], tue = [\"09:00-17:00\"], wed = [\"09:00-17:00\"], thu = [\"09:00-17:00\"], fri = [\"09:00-17:00\"] }}\n[[sla.policies]]\nname = \"p\"\ncalendar = \"office\"\nresolution = \"{target}\"\n"
+        )
+    };
+    let e = Config::parse(&cfg("300d")).unwrap_err().to_string();
+    assert!(e.contains("`sla.policies[0].resolution`"), "{e}");
+    assert!(e.contains("calendar `office`"), "{e}");
+    assert!(Config::parse(&cfg("200d")).is_ok());
+    // Always open, the whole range of targets is within reach.
+    assert!(Config::parse("[[sla.policies]]\nname = \"p\"\nresolution = \"365d\"\n").is_ok());
+}
+
 /// An empty `match` list would match nothing (or, read as absent,
 /// anything); it is refused, naming the key.
 #[test]
