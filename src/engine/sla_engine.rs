@@ -409,10 +409,15 @@ impl SlaContext<'_> {
             } else {
                 // Past its warn share and its deadline at once (a held
                 // early arrival judged by its own ts): it was at risk in
-                // between, which the event stream says too.
-                if !c.at_risk(i) && self.events.is_some() {
-                    let warn_at = self.reach(e, i, ms);
-                    self.note(e, id, i, SlaEventKind::AtRisk, warn_at, true);
+                // between, which the event stream says too, and its gauge
+                // series is kept (at 0) as for any state that lasted
+                // within one step (docs/sla.md, "Gauges keep their series").
+                if !c.at_risk(i) {
+                    self.gauge_at_risk(Self::key(e, i));
+                    if self.events.is_some() {
+                        let warn_at = self.reach(e, i, ms);
+                        self.note(e, id, i, SlaEventKind::AtRisk, warn_at, true);
+                    }
                 }
                 self.breach(e, id, i, deadline, true);
             }

@@ -1598,6 +1598,26 @@ hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"], t
         );
     }
 
+    /// Defect: a call whose answer, held as an early arrival, is applied
+    /// past both its at-risk instant and its deadline at once breached
+    /// without ever exporting the at-risk gauge's series, which docs/sla.md
+    /// keeps at 0 for any state that lasted within one step (the same calls
+    /// in order exported it).
+    #[test]
+    fn a_held_answer_past_risk_and_deadline_keeps_the_at_risk_series() {
+        let mut r = run();
+        r.ev("call.answered", 30 * S, r#""call_id":"K1","agent_id":"a""#);
+        r.ev(
+            "call.queued",
+            0,
+            r#""call_id":"K1","customer_id":"C1","queue":"support""#,
+        );
+        let ans = labels("answer", "phone", "normal", "support");
+        let m = live(&mut r);
+        assert_eq!(m.v("support_sla_breaches_total", &ans), 1.0);
+        assert_eq!(m.v("support_sla_at_risk", &ans), 0.0);
+    }
+
     #[test]
     fn friday_afternoon_ticket_breaches_monday_morning() {
         let mut r = run();
