@@ -102,11 +102,12 @@ impl Default for SlaConfig {
     }
 }
 
+/// Compiled calendars by name.
+pub type Calendars = BTreeMap<String, std::sync::Arc<crate::calendar::Calendar>>;
+
 impl SlaConfig {
     /// Compiles the calendars, naming the bad key on error.
-    pub fn calendars(
-        &self,
-    ) -> Result<BTreeMap<String, std::sync::Arc<crate::calendar::Calendar>>, ConfigError> {
+    pub fn calendars(&self) -> Result<Calendars, ConfigError> {
         let mut out = BTreeMap::new();
         for (name, c) in &self.calendars {
             let hours = c.hours.iter().map(|(d, r)| (d.as_str(), r.as_slice()));
@@ -133,8 +134,7 @@ impl SlaConfig {
                 format!("at most {MAX_LIST} policies"),
             ));
         }
-        self.validate_calendars()?;
-        let calendars = self.calendars()?;
+        let calendars = self.validate_calendars()?;
         let mut names = std::collections::BTreeSet::new();
         for (i, p) in self.policies.iter().enumerate() {
             if !names.insert(p.name.as_str()) {
@@ -152,8 +152,8 @@ impl SlaConfig {
     }
 
     /// The calendars: how many, their sizes, the reserved name, and that
-    /// each compiles.
-    fn validate_calendars(&self) -> Result<(), ConfigError> {
+    /// each compiles; the compiled calendars.
+    fn validate_calendars(&self) -> Result<Calendars, ConfigError> {
         if self.calendars.len() > MAX_LIST {
             return Err(ConfigError::invalid(
                 "sla.calendars",
@@ -180,8 +180,7 @@ impl SlaConfig {
                 "`24x7` is reserved for always-open",
             ));
         }
-        self.calendars()?;
-        Ok(())
+        self.calendars()
     }
 
     /// Policy `i` (whose name is checked unique by the caller): its name,
