@@ -170,13 +170,14 @@ fn read_batches<R: BufRead>(
                         continue;
                     }
                     let end = start + raw.len();
-                    let event = decode_line(bytes, full_len, max, EventKeys::of_id);
+                    // Decoded where it is stored (`push_in_place`), not
+                    // before: a decoded event moved in is one more copy.
                     push_in_place(&mut b.lines, || Decoded {
                         lineno,
                         pos,
                         start,
                         end,
-                        event,
+                        event: decode_line(bytes, full_len, max, EventKeys::of_id),
                         verdict: None,
                     });
                 }
