@@ -463,11 +463,7 @@ fn run_config(
     args: &RunArgs,
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<Config, String> {
-    if args
-        .brokers
-        .as_deref()
-        .is_some_and(|b| b.split(',').all(|s| s.trim().is_empty()))
-    {
+    if args.brokers.as_deref().is_some_and(no_brokers) {
         return Err("--brokers (KAFKA_BROKERS) is empty: give host:port[,host:port…]".into());
     }
     let flags = Flags {
@@ -479,13 +475,18 @@ fn run_config(
     };
     let cfg = load_config(&args.config, env, &flags)?;
     let servers = cfg.kafka.client.get("bootstrap.servers");
-    if !embedded(args) && servers.is_none_or(|b| b.split(',').all(|s| s.trim().is_empty())) {
+    if !embedded(args) && servers.is_none_or(|b| no_brokers(b)) {
         return Err(
             "invalid config key `kafka.\"bootstrap.servers\"`: empty; give host:port[,host:port…]"
                 .into(),
         );
     }
     Ok(cfg)
+}
+
+/// Whether a broker list names no broker (empty, blanks, commas).
+fn no_brokers(list: &str) -> bool {
+    list.split(',').all(|s| s.trim().is_empty())
 }
 
 /// Whether `run` starts its embedded broker: asked for, and no brokers given.
@@ -553,7 +554,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     if let Some(b) = &args.brokers {
-        if b.split(',').all(|s| s.trim().is_empty()) {
+        if no_brokers(b) {
             return fail("--brokers is empty: give host:port[,host:port…]");
         }
         if let Err(frontline::config::ConfigError::Invalid { key, reason }) =

@@ -62,6 +62,20 @@ pub struct SlaPolicy {
     pub answer: Option<Dur>,
 }
 
+impl SlaPolicy {
+    /// Its targets, each by its key, those set.
+    fn targets(&self) -> impl Iterator<Item = (&'static str, Dur)> {
+        [
+            ("first_response", self.first_response),
+            ("next_response", self.next_response),
+            ("resolution", self.resolution),
+            ("answer", self.answer),
+        ]
+        .into_iter()
+        .filter_map(|(k, t)| Some((k, t?)))
+    }
+}
+
 fn default_calendar() -> String {
     "24x7".into()
 }
@@ -202,15 +216,8 @@ impl SlaConfig {
                 ),
             ));
         }
-        for (k, t) in [
-            ("first_response", p.first_response),
-            ("next_response", p.next_response),
-            ("resolution", p.resolution),
-            ("answer", p.answer),
-        ] {
-            if let Some(t) = t {
-                duration_in_range(&key(k), "sla.policies.*", t)?;
-            }
+        for (k, t) in p.targets() {
+            duration_in_range(&key(k), "sla.policies.*", t)?;
         }
         // An empty list would match nothing (or, read as absent,
         // anything): a policy that cannot be meant as written.
@@ -259,13 +266,8 @@ fn validate_reach(
     cal: &crate::calendar::Calendar,
 ) -> Result<(), ConfigError> {
     let reach = cal.reach_ms();
-    for (k, t) in [
-        ("first_response", p.first_response),
-        ("next_response", p.next_response),
-        ("resolution", p.resolution),
-        ("answer", p.answer),
-    ] {
-        if let Some(t) = t.filter(|t| t.ms() > reach) {
+    for (k, t) in p.targets() {
+        if t.ms() > reach {
             return Err(ConfigError::invalid(
                 format!("sla.policies[{i}].{k}"),
                 format!(
