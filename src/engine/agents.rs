@@ -31,6 +31,7 @@ impl Engine {
                     Agent {
                         status,
                         since: windows_from,
+                        windows_from,
                         queue: q,
                         last_event: ts,
                         label,
@@ -46,26 +47,37 @@ impl Engine {
             // counter cannot take back. Ignored and counted (docs/events.md).
             Some(a) if ts < a.last_event => self.out_of_order(EventType::AgentStatusChanged),
             Some(a) => {
-                let (old, since, oq, label) = (a.status, a.since, a.queue, a.label);
-                let eff = ts.max(since);
+                let (old, booked, start, oq, label) =
+                    (a.status, a.since, a.windows_start(), a.queue, a.label);
+                // The counters cannot take back what they booked (a snapshot
+                // may have exported it): the new status counts from `eff`.
+                let eff = ts.max(booked);
                 // Silent past the idle timeout: offline from then (not yet swept).
                 let until = a.last_event.saturating_add(self.settings.agent_idle);
-                // A late change (older than the watermark) changes no
-                // window (SPEC §2): the windows keep the old status up to
-                // the event clock, the counters take the new one from `eff`.
-                let windows_from = windows_from(clock, watermark, ts, eff);
+                // The windows are gauges and take the new status from its
+                // `ts`, but for a late change (older than the watermark),
+                // which changes no window (SPEC §2): they keep the old
+                // status up to the event clock, the counters take the new
+                // one from `eff`.
+                let windows_from = windows_from(clock, watermark, ts, ts.max(start));
                 let q = nq.unwrap_or(oq);
                 a.status = status;
-                a.since = windows_from;
+                a.since = windows_from.max(eff);
+                a.windows_from = windows_from;
                 a.queue = q;
                 a.last_event = a.last_event.max(ts);
                 // The new status is silent from this event on.
                 let until_new = a.last_event.saturating_add(self.settings.agent_idle);
-                // The counters take the new status from `eff`; the windows
-                // keep the old one up to `windows_from` (past `eff` only
-                // for a late change).
-                self.book_counters(old, oq, label, since, eff.min(until));
-                self.book_window(old, since, windows_from.min(until));
+                self.book_counters(old, oq, label, booked, eff.min(until));
+                if windows_from >= booked {
+                    self.book_window(old, booked, windows_from.min(until));
+                } else {
+                    // A snapshot booked the old status past the change's
+                    // `ts`: the windows give that time to the new one.
+                    self.take_back_window(old, windows_from, booked.min(until));
+                    self.book_window(status, windows_from, booked.min(until_new));
+                }
+                // A late change's new status, from `eff` to the clock.
                 self.book_counters(status, q, label, eff, windows_from.min(until_new));
                 self.state.metrics.agents_add(old, oq, -1);
                 self.state.metrics.agents_add(status, q, 1);
@@ -116,13 +128,16 @@ impl Engine {
 
     /// Books `from..to` in the utilization window.
     fn book_window(&mut self, status: AgentStatus, from: i64, to: i64) {
-        let c = match status {
-            AgentStatus::Available => WindowCount::AgentAvailableMs,
-            AgentStatus::Busy => WindowCount::AgentBusyMs,
-            AgentStatus::AfterCallWork => WindowCount::AgentAcwMs,
-            AgentStatus::Break | AgentStatus::Offline => return,
-        };
-        self.state.windows.book_interval(from, to, c);
+        if let Some(c) = window_count(status) {
+            self.state.windows.book_interval(from, to, c);
+        }
+    }
+
+    /// Takes back what [`Engine::book_window`] booked of `from..to`.
+    fn take_back_window(&mut self, status: AgentStatus, from: i64, to: i64) {
+        if let Some(c) = window_count(status) {
+            self.state.windows.take_back_interval(from, to, c);
+        }
     }
 
     /// Books every agent's open interval up to the event clock, so exported
@@ -185,5 +200,15 @@ fn windows_from(clock: Option<i64>, watermark: i64, ts: i64, eff: i64) -> i64 {
     match clock {
         Some(clock) if ts < watermark => clock.max(eff),
         _ => eff,
+    }
+}
+
+/// The window count a status's time goes to (none for a break or offline).
+fn window_count(status: AgentStatus) -> Option<WindowCount> {
+    match status {
+        AgentStatus::Available => Some(WindowCount::AgentAvailableMs),
+        AgentStatus::Busy => Some(WindowCount::AgentBusyMs),
+        AgentStatus::AfterCallWork => Some(WindowCount::AgentAcwMs),
+        AgentStatus::Break | AgentStatus::Offline => None,
     }
 }

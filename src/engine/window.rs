@@ -401,6 +401,17 @@ impl Windows {
     /// Books the part of the interval `[from, to)` that falls in retained
     /// panes to count `c`, in milliseconds.
     pub fn book_interval(&mut self, from: i64, to: i64, c: WindowCount) {
+        self.add_interval(from, to, c, 1);
+    }
+
+    /// Takes back what [`Windows::book_interval`] booked of `[from, to)` to
+    /// count `c`: the windows are gauges, so a booking may be undone.
+    pub fn take_back_interval(&mut self, from: i64, to: i64, c: WindowCount) {
+        self.add_interval(from, to, c, -1);
+    }
+
+    /// Adds `sign` times the part of `[from, to)` in retained panes to `c`.
+    fn add_interval(&mut self, from: i64, to: i64, c: WindowCount, sign: i64) {
         let Some(cur) = self.cur else { return };
         if to <= from {
             return;
@@ -421,15 +432,15 @@ impl Windows {
         // loop is most of the cost of booking it.)
         let (i_lo, i_hi) = ((lo - self.first) as usize, (hi - self.first) as usize);
         for p in self.panes.range_mut(i_lo..=i_hi) {
-            p.counts.0[c as usize] += pane;
+            p.counts.0[c as usize] += sign * pane;
         }
-        self.panes[i_lo].counts.0[c as usize] -= (from - lo * pane).max(0);
-        self.panes[i_hi].counts.0[c as usize] -= ((hi + 1) * pane - to).max(0);
+        self.panes[i_lo].counts.0[c as usize] -= sign * (from - lo * pane).max(0);
+        self.panes[i_hi].counts.0[c as usize] -= sign * ((hi + 1) * pane - to).max(0);
         for agg in &mut self.aggs {
             let win_start = (cur - agg.panes + 1) * pane;
             let overlap = to.min((cur + 1) * pane) - from.max(win_start);
             if overlap > 0 {
-                agg.counts.0[c as usize] += overlap;
+                agg.counts.0[c as usize] += sign * overlap;
             }
         }
     }
