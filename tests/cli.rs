@@ -1105,3 +1105,63 @@ fn replay_threads_1_and_2_write_the_same() {
         .expect("the duplicates counter");
     assert!(!dups.ends_with(" 0"), "duplicates counted: {dups}");
 }
+
+/// A status change dated before a step it arrives after (8 min behind the
+/// clock, within the 10 min lateness): the steps of `--openmetrics-out`
+/// export the open interval, and the counters keep that time with the old
+/// status, but the utilization windows give it to the new status from its
+/// `ts`, as a replay with no steps does (docs/metrics.md, "Agent time that
+/// has been exported is not taken back").
+#[test]
+fn steps_leave_the_utilization_windows_as_a_replay_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("agents.jsonl");
+    let line = |id: u32, ts: &str, body: &str| {
+        format!(r#"{{"event_id":"e{id}","ts":"2026-11-16T{ts}Z",{body}}}"#)
+    };
+    let status = |s: &str| {
+        format!(r#""type":"agent.status_changed","agent_id":"A1","status":"{s}","queue":"q""#)
+    };
+    let survey = r#""type":"survey.ces","score":2"#;
+    // The step at 09:15 is written before 09:16 is applied, at the clock
+    // of 09:14; the change dated 09:12 arrives after it.
+    let lines = [
+        line(1, "09:00:00", &status("available")),
+        line(2, "09:14:00", survey),
+        line(3, "09:16:00", survey),
+        line(4, "09:12:00", &status("busy")),
+        line(5, "09:30:00", survey),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let replay = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec!["replay", "--input", input.to_str().unwrap()];
+        args.extend_from_slice(&["--metrics-out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = frontline(&args, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        exposition::values(&std::fs::read_to_string(out).unwrap())
+    };
+    let om = dir.path().join("steps.om");
+    let stepped = replay(
+        &["--step", "5m", "--openmetrics-out", om.to_str().unwrap()],
+        "a.prom",
+    );
+    let plain = replay(&[], "b.prom");
+    let ratio = r#"support_window_ratio{kpi="utilization",window="1h"}"#;
+    // Busy 09:12–09:30 of 09:00–09:30, with or without the steps.
+    assert_eq!(plain[ratio], 0.6);
+    assert_eq!(stepped[ratio], 0.6);
+    let secs = |m: &std::collections::BTreeMap<String, f64>, s: &str| {
+        m[&format!(r#"support_agent_status_seconds_total{{queue="q",status="{s}"}}"#)]
+    };
+    assert_eq!(
+        (secs(&plain, "available"), secs(&plain, "busy")),
+        (720.0, 1080.0)
+    );
+    // The step exported available up to 09:14: it stays there.
+    assert_eq!(
+        (secs(&stepped, "available"), secs(&stepped, "busy")),
+        (840.0, 960.0)
+    );
+}
