@@ -15,6 +15,12 @@
 //!
 //! The manifest body is JSON so that `kcat` shows it readably.
 //!
+//! From format 8 the state itself begins with its format version, one byte
+//! ([`STATE_TAG`]), so that it is read in its own layout wherever its bytes
+//! were taken from (a chain's members may be of two formats). A state of
+//! formats 4 to 7 begins with 0 or 1: its first field, the event clock, is
+//! an `Option`.
+//!
 //! The state is [`postcard`] (varint integers, no field names), not
 //! compressed here. Measured once when the format was chosen (release build,
 //! 800 k simulated events leaving 203 k open tickets):
@@ -55,7 +61,9 @@ use crate::engine::{FrozenState, Mirror, State, StateChanges, StateShape};
 /// hashes): a fifth to a quarter of a busy partition's checkpoint. 6: in
 /// a changelog, the dedup memory as a log of segments, each checkpoint
 /// writing the ids that arrived since the last (`log`), the manifest
-/// listing them.
+/// listing them. 7: chains of checkpoints of changes (`chain`). 8: where
+/// each agent's utilization windows hold its status from, and the state's
+/// own version byte ([`STATE_TAG`]).
 pub const FORMAT_VERSION: u32 = crate::config::NEWEST_CHECKPOINT_FORMAT;
 
 /// The oldest version this build reads, and can write
@@ -172,9 +180,23 @@ pub struct Manifest {
     pub chain: Option<StateChain>,
 }
 
+/// The first format whose state begins with its version byte.
+pub const STATE_TAG: u32 = crate::engine::WINDOWS_FROM_FORMAT;
+
 /// Encodes an engine state (postcard), in format [`FORMAT_VERSION`].
 pub fn encode_state(st: &State) -> Result<Vec<u8>, CheckpointError> {
-    postcard::to_stdvec(st).map_err(|e| CheckpointError::Codec(e.to_string()))
+    postcard::to_extend(st, tagged(FORMAT_VERSION, Vec::new()))
+        .map_err(|e| CheckpointError::Codec(e.to_string()))
+}
+
+/// `out`, cleared, with the version byte a state of format `version`
+/// begins with (none before [`STATE_TAG`]).
+fn tagged(version: u32, mut out: Vec<u8>) -> Vec<u8> {
+    out.clear();
+    if version >= STATE_TAG {
+        out.push(u8::try_from(version).expect("a format version fits a byte"));
+    }
+    out
 }
 
 /// Encodes a copy of an engine state taken with [`State::freeze`] in format
@@ -193,11 +215,10 @@ pub fn encode_frozen(st: &FrozenState, version: u32) -> Result<Vec<u8>, Checkpoi
 pub fn encode_frozen_into(
     st: &FrozenState,
     version: u32,
-    mut out: Vec<u8>,
+    out: Vec<u8>,
 ) -> Result<Vec<u8>, CheckpointError> {
     check_known(version)?;
-    out.clear();
-    postcard::to_extend(&st.written(version), out)
+    postcard::to_extend(&st.written(version), tagged(version, out))
         .map_err(|e| CheckpointError::Codec(e.to_string()))
 }
 
@@ -209,7 +230,7 @@ pub fn encode_mirrored_into(
     st: &FrozenState,
     mirror: &Mirror,
     version: u32,
-    mut out: Vec<u8>,
+    out: Vec<u8>,
 ) -> Result<Vec<u8>, CheckpointError> {
     check_known(version)?;
     if version < 7 {
@@ -217,8 +238,7 @@ pub fn encode_mirrored_into(
             "a whole checkpoint is written from a mirror from format 7 on, not {version}"
         )));
     }
-    out.clear();
-    postcard::to_extend(&mirror.written_with(st, version), out)
+    postcard::to_extend(&mirror.written_with(st, version), tagged(version, out))
         .map_err(|e| CheckpointError::Codec(e.to_string()))
 }
 
@@ -241,13 +261,29 @@ pub fn decode_changes(bytes: &[u8]) -> Result<StateChanges, CheckpointError> {
     decode_all(bytes, "changes")
 }
 
-/// Decodes `bytes` whole as a `T` (`what` names it in errors).
+/// Decodes `bytes` whole as a `T` (`what` names it in errors), in the
+/// layout of the format its first byte names ([`STATE_TAG`]).
 fn decode_all<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     what: &str,
 ) -> Result<T, CheckpointError> {
-    let (v, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| CheckpointError::Codec(e.to_string()))?;
+    let (version, body) = match bytes.split_first() {
+        Some((&tag, body)) if tag > 1 => {
+            let version = u32::from(tag);
+            if version > FORMAT_VERSION {
+                return Err(CheckpointError::UnknownVersion(version));
+            }
+            if version < STATE_TAG {
+                return Err(corrupt(what, format!("it begins with byte {tag}")));
+            }
+            (version, body)
+        }
+        // Formats 4 to 7, which read alike.
+        _ => (STATE_TAG - 1, bytes),
+    };
+    let (v, rest) = crate::engine::reading_format(version, || {
+        postcard::take_from_bytes::<T>(body).map_err(|e| CheckpointError::Codec(e.to_string()))
+    })?;
     if !rest.is_empty() {
         return Err(CheckpointError::Codec(format!(
             "{} bytes after the end of the {what}",

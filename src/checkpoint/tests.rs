@@ -38,7 +38,7 @@ fn assert_round_trip(cfg: &Config, mut engine: Engine, rest: &[&str]) {
     let frozen_bytes = encode_frozen(&frozen, FORMAT_VERSION).unwrap();
     assert!(frozen_bytes == bytes, "a frozen copy encodes differently");
     let old_format = encode_frozen(&frozen, 4).unwrap();
-    assert_same_state(engine.state(), &decode_state(&old_format).unwrap());
+    assert_same_state_before_8(engine.state(), &decode_state(&old_format).unwrap());
     let mut again = Engine::from_state(cfg, restored);
     assert_eq!(metrics(&mut engine), metrics(&mut again));
     apply(&mut engine, rest);
@@ -80,6 +80,19 @@ fn assert_same_state(x: &State, y: &State) {
         serde_json::to_value(x).unwrap(),
         serde_json::to_value(y).unwrap(),
     );
+    if let Some(path) = first_difference(&a, &b, String::new()) {
+        panic!("state differs after the round trip at {path}");
+    }
+}
+
+/// Panics where two states differ, as formats before 8 keep them: an
+/// agent's windows hold its status from its `since`.
+fn assert_same_state_before_8(x: &State, y: &State) {
+    let mut a = serde_json::to_value(x).unwrap();
+    for agent in a["agents"].as_object_mut().unwrap().values_mut() {
+        agent["windows_from"] = agent["since"].clone();
+    }
+    let b = serde_json::to_value(y).unwrap();
     if let Some(path) = first_difference(&a, &b, String::new()) {
         panic!("state differs after the round trip at {path}");
     }
@@ -389,6 +402,19 @@ fn decode_state_rejects_damaged_bytes() {
     longer.push(0);
     let e = decode_state(&longer).unwrap_err().to_string();
     assert!(e.contains("1 bytes after the end"), "{e}");
+    // The state's own version byte: format 8 on, none before.
+    assert_eq!(bytes[0], 8);
+    let v7 = encode_frozen(&engine.state().freeze(), 7).unwrap();
+    assert_eq!(v7[0], 1, "a clock that is Some");
+    let mut tagged = bytes.clone();
+    tagged[0] = 9;
+    assert!(matches!(
+        decode_state(&tagged),
+        Err(CheckpointError::UnknownVersion(9))
+    ));
+    tagged[0] = 5;
+    let e = decode_state(&tagged).unwrap_err().to_string();
+    assert!(e.contains("begins with byte 5"), "{e}");
 }
 
 fn meta(generation: u64) -> Meta {
@@ -450,7 +476,7 @@ fn chunks_and_manifest_round_trip() {
     assert_eq!(framed[2].len(), 1808 + FRAME_OVERHEAD);
     assert_eq!(&framed[0][..4], b"FLCC");
     let wire = encode_manifest(FORMAT_VERSION, &m).unwrap();
-    assert_eq!(&wire[..8], b"FLCM\0\0\0\x07");
+    assert_eq!(&wire[..8], b"FLCM\0\0\0\x08");
     // Readable in kcat: JSON after the 16-byte header.
     let json = std::str::from_utf8(&wire[FRAME_OVERHEAD..]).unwrap();
     assert!(json.contains(r#""next_offset":1234"#), "{json}");
@@ -593,7 +619,7 @@ fn an_unknown_version_is_an_error() {
     let e = reason(assemble(&m, &refs(&framed)));
     assert_eq!(
         e,
-        "unknown checkpoint format version 16777223 (this build reads 4 to 7)"
+        "unknown checkpoint format version 16777224 (this build reads 4 to 8)"
     );
 }
 
@@ -665,7 +691,10 @@ fn checkpoints_of_changes_applied_in_turn_are_the_state() {
             Some(_) if i % 10 != 0 => st.freeze_changes(spare.take(), DedupCopy::Inline),
             _ => st.freeze_whole(spare.take(), DedupCopy::Inline),
         };
-        let bytes = encode_frozen(&copy, FORMAT_VERSION).unwrap();
+        // The chain of copies 10 to 19 is of two formats, as after a
+        // rolling update: each member reads in its own.
+        let version = if i < 15 { 7 } else { FORMAT_VERSION };
+        let bytes = encode_frozen(&copy, version).unwrap();
         if copy.is_changes() {
             let b = back.as_mut().expect("a chain starts whole");
             b.apply_changes(decode_changes(&bytes).unwrap());
@@ -774,4 +803,56 @@ fn the_checkpoint_after_a_mapped_restore_is_whole() {
         }
         assert_same_state(again.state(), &back);
     }
+}
+
+/// Format 8 keeps where an agent's windows hold its status from. After a
+/// snapshot exported an agent's open interval, a status change dated
+/// before the exported point takes that time in the windows: the engine
+/// restored from format 8 does as the engine that went on, the one
+/// restored from format 7 holds the new status from the exported point
+/// (docs/metrics.md, "Agent time that has been exported is not taken back").
+#[test]
+fn format_8_keeps_where_an_agents_windows_hold_its_status_from() {
+    let cfg = Config::default();
+    let line = |id: u32, hm: &str, body: &str| {
+        format!(r#"{{"event_id":"e{id}","ts":"2026-11-16T{hm}:00Z",{body}}}"#)
+    };
+    let status = |s: &str| {
+        format!(r#""type":"agent.status_changed","agent_id":"A1","status":"{s}","queue":"q""#)
+    };
+    let survey = r#""type":"survey.ces","score":2"#;
+    let before = [
+        line(1, "09:00", &status("available")),
+        line(2, "09:14", survey),
+    ];
+    let after = [line(3, "09:12", &status("busy")), line(4, "09:30", survey)];
+    let utilization = |e: &mut Engine| -> f64 {
+        let text = metrics(e);
+        let key = r#"support_window_ratio{kpi="utilization",window="1h"} "#;
+        let v = text.lines().find_map(|l| l.strip_prefix(key));
+        v.unwrap_or_else(|| panic!("{text}")).parse().unwrap()
+    };
+    let mut engine = Engine::new(&cfg);
+    apply(
+        &mut engine,
+        &before.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    engine.snapshot(None);
+    let frozen = engine.state().freeze();
+    let mut restored: Vec<Engine> = [FORMAT_VERSION, 7]
+        .iter()
+        .map(|&v| {
+            let bytes = encode_frozen(&frozen, v).unwrap();
+            Engine::from_state(&cfg, decode_state(&bytes).unwrap())
+        })
+        .collect();
+    let after: Vec<&str> = after.iter().map(String::as_str).collect();
+    for e in std::iter::once(&mut engine).chain(restored.iter_mut()) {
+        apply(e, &after);
+    }
+    // Busy 09:12–09:30 of 09:00–09:30.
+    assert_eq!(utilization(&mut engine), 0.6);
+    assert_eq!(utilization(&mut restored[0]), 0.6);
+    // Busy from the exported 09:14.
+    assert_eq!(utilization(&mut restored[1]), 16.0 / 30.0);
 }

@@ -208,7 +208,7 @@ impl<'de> Deserialize<'de> for KafkaConfig {
 /// The newest checkpoint format version, the default of
 /// `checkpoint.write_format` (what each version holds:
 /// `checkpoint::FORMAT_VERSION`).
-pub const NEWEST_CHECKPOINT_FORMAT: u32 = 7;
+pub const NEWEST_CHECKPOINT_FORMAT: u32 = 8;
 /// The oldest checkpoint format version this build reads and can write.
 pub const OLDEST_CHECKPOINT_FORMAT: u32 = 4;
 

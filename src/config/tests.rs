@@ -498,7 +498,7 @@ fn counts_out_of_range_name_their_key() {
             "checkpoint.write_format",
         ),
         (
-            "[checkpoint]\nwrite_format = 8\n",
+            "[checkpoint]\nwrite_format = 9\n",
             "checkpoint.write_format",
         ),
         ("[sla_events]\ntopic = \"\"\n", "sla_events.topic"),
@@ -520,7 +520,9 @@ fn counts_out_of_range_name_their_key() {
     assert_eq!(five.checkpoint.write_format, 5);
     let six = Config::parse("[checkpoint]\nwrite_format = 6\n").unwrap();
     assert_eq!(six.checkpoint.write_format, 6);
-    assert_eq!(Config::default().checkpoint.write_format, 7);
+    let seven = Config::parse("[checkpoint]\nwrite_format = 7\n").unwrap();
+    assert_eq!(seven.checkpoint.write_format, 7);
+    assert_eq!(Config::default().checkpoint.write_format, 8);
     let targets: String = (0..101).map(|i| format!("k{i} = 1.0\n")).collect();
     let e = Config::parse(&format!("[kpi_targets]\n{targets}")).unwrap_err();
     assert!(e.to_string().contains("`kpi_targets`"), "{e}");

@@ -48,7 +48,7 @@ impl Engine {
             Some(a) if ts < a.last_event => self.out_of_order(EventType::AgentStatusChanged),
             Some(a) => {
                 let (old, booked, start, oq, label) =
-                    (a.status, a.since, a.windows_start(), a.queue, a.label);
+                    (a.status, a.since, a.windows_from, a.queue, a.label);
                 // The counters cannot take back what they booked (a snapshot
                 // may have exported it): the new status counts from `eff`.
                 let eff = ts.max(booked);

@@ -16,6 +16,7 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+use super::agent_codec::AgentsWritten;
 use super::customer_table::{CustomerChanges, Customers, FrozenCustomers};
 use super::customers::CustomerKey;
 use super::dedup::{Dedup, DedupCopy, FrozenDedup};
@@ -27,6 +28,7 @@ use super::table::{self, Table, TableChanges};
 use super::timers::Timer;
 use super::window::Windows;
 use super::State;
+use crate::config::NEWEST_CHECKPOINT_FORMAT;
 use crate::event::{Event, Id};
 
 /// A copy of an engine's [`State`] taken between two events, to encode as
@@ -287,6 +289,7 @@ fn write_state<S: Serializer>(
     calls: &impl Serialize,
     customers: &impl Serialize,
     dedup: &impl Serialize,
+    version: u32,
 ) -> Result<S::Ok, S::Error> {
     // No `..`: a new field of the state must be placed here too.
     let State {
@@ -319,7 +322,7 @@ fn write_state<S: Serializer>(
     w.serialize_field("clock", clock)?;
     w.serialize_field("tickets", tickets)?;
     w.serialize_field("calls", calls)?;
-    w.serialize_field("agents", agents)?;
+    w.serialize_field("agents", &AgentsWritten { agents, version })?;
     w.serialize_field("customers", customers)?;
     w.serialize_field("held_tickets", held_tickets)?;
     w.serialize_field("held_calls", held_calls)?;
@@ -345,6 +348,7 @@ impl Serialize for State {
             &self.calls,
             &self.customers,
             &self.dedup,
+            NEWEST_CHECKPOINT_FORMAT,
         )
     }
 }
@@ -361,8 +365,9 @@ impl FrozenState {
         self.dedup.take_tail()
     }
 
-    /// The copy as checkpoint format `version` (4 to 6) writes it: they
-    /// differ in the dedup memory only (`FrozenDedup::written`).
+    /// The copy as checkpoint format `version` writes it: formats differ in
+    /// the dedup memory (`FrozenDedup::written`) and the agents
+    /// (`super::agent_codec`).
     pub fn written(&self, version: u32) -> impl Serialize + '_ {
         Written { st: self, version }
     }
@@ -377,7 +382,16 @@ impl Serialize for Written<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let st = self.st;
         let dedup = st.dedup.written(self.version);
-        write_state(s, &st.rest, &st.tickets, &st.calls, &st.customers, &dedup)
+        let (rest, version) = (&st.rest, self.version);
+        write_state(
+            s,
+            rest,
+            &st.tickets,
+            &st.calls,
+            &st.customers,
+            &dedup,
+            version,
+        )
     }
 }
 
@@ -443,6 +457,7 @@ impl Serialize for MirrorWritten<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (m, st) = (self.mirror, self.st);
         let dedup = st.dedup.written(self.version);
-        write_state(s, &st.rest, &m.tickets, &m.calls, &m.customers, &dedup)
+        let (rest, version) = (&st.rest, self.version);
+        write_state(s, rest, &m.tickets, &m.calls, &m.customers, &dedup, version)
     }
 }

@@ -22,7 +22,8 @@
 //!   data structures they share; `probe` — cache hints for their lookups,
 //!   `hints` — the engine's hints for the events about to be applied;
 //! - `freeze`, `held_ids` — the copy of the state a checkpoint is encoded
-//!   from while the engine goes on; `changes`, `customer_table` — what
+//!   from while the engine goes on; `agent_codec` — an agent in each
+//!   checkpoint format; `changes`, `customer_table` — what
 //!   changed since the last copy, for checkpoints of changes.
 
 /// Adds `by` to the counter of `map` for key `k`, admitted by the series
@@ -34,6 +35,8 @@ macro_rules! bump {
     }};
 }
 
+mod agent_codec;
+pub use agent_codec::{reading_format, WINDOWS_FROM_FORMAT};
 mod changes;
 mod customer_table;
 mod gate;

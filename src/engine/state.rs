@@ -189,37 +189,24 @@ impl Call {
     }
 }
 
-/// One agent.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One agent. Its checkpoint layout depends on the format
+/// (`super::agent_codec`): `windows_from` is last, from format 8.
+#[derive(Clone, Debug, Serialize)]
 pub struct Agent {
     pub status: AgentStatus,
     /// Start of the interval not yet booked: the counters took the status
     /// up to here, and a snapshot may have exported it.
     pub since: i64,
-    /// Where the utilization windows hold the status from ([`Agent::windows_start`]):
-    /// before `since` when a snapshot booked the open interval, so that a
-    /// change dated between the two can take that time back from the
-    /// windows, which are gauges (docs/metrics.md, "Agent time that has
-    /// been exported is not taken back"). Not checkpointed: a restored
-    /// agent's windows hold its status from `since`.
-    #[serde(skip, default = "not_kept")]
-    pub windows_from: i64,
     pub queue: LabelId,
     pub last_event: i64,
     /// Its `agent` label, resolved when it was first seen.
     pub label: LabelId,
-}
-
-impl Agent {
-    /// Where the utilization windows hold the agent's status from.
-    pub fn windows_start(&self) -> i64 {
-        self.windows_from.min(self.since)
-    }
-}
-
-/// A restored agent's [`Agent::windows_from`]: its `since` stands.
-fn not_kept() -> i64 {
-    i64::MAX
+    /// Where the utilization windows hold the status from (at most
+    /// `since`): before `since` when a snapshot booked the open interval,
+    /// so that a change dated between the two can take that time back from
+    /// the windows, which are gauges (docs/metrics.md, "Agent time that
+    /// has been exported is not taken back").
+    pub windows_from: i64,
 }
 
 /// The ticket or call behind an observation, for exemplars.
