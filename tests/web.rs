@@ -426,9 +426,11 @@ fn client_auth_types_unverified_and_verified_if_given() {
     pki(dir);
     let web = dir.join("web.yml");
     let tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    // exporter-toolkit's older name for RequireAnyClientCert, and a client
+    // CA file, which it reads and does not verify with: a valid file there.
     std::fs::write(
         &web,
-        format!("{tls}  client_auth_type: RequireAnyClientCert\n"),
+        format!("{tls}  client_auth_type: RequireClientCert\n  client_ca_file: ca.pem\n"),
     )
     .unwrap();
     let port = free_port();
@@ -562,6 +564,20 @@ fn a_bad_web_config_exits_2_naming_the_key() {
             "tls_server_config.key_file",
         ),
         ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice"),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+             client_ca_file: ca.pem\n",
+            "tls_server_config.client_auth_type",
+        ),
+        // Only exporter-toolkit's headers, none frontline writes itself.
+        (
+            "http_server_config:\n  headers:\n    Content-Type: text/html\n",
+            "http_server_config.headers.Content-Type",
+        ),
+        (
+            "http_server_config:\n  headers:\n    X-Frame-Options: allow-from x\n",
+            "http_server_config.headers.X-Frame-Options",
+        ),
     ] {
         let web = dir.join("bad.yml");
         std::fs::write(&web, text).unwrap();

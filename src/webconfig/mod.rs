@@ -93,7 +93,8 @@ impl ClientAuth {
         Some(match s {
             "" | "NoClientCert" => ClientAuth::NoClientCert,
             "RequestClientCert" => ClientAuth::RequestClientCert,
-            "RequireAnyClientCert" => ClientAuth::RequireAnyClientCert,
+            // `RequireClientCert`: exporter-toolkit's older name, kept there.
+            "RequireAnyClientCert" | "RequireClientCert" => ClientAuth::RequireAnyClientCert,
             "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
             "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
             _ => return None,
@@ -156,6 +157,34 @@ fn err(file: &str, key: &str, reason: impl Into<String>) -> WebConfigError {
     }
 }
 
+/// The response headers a web config may set, with the values allowed where
+/// they are a fixed set: exporter-toolkit's list, so that a file that loads
+/// there loads here, and no header frontline writes itself (content type,
+/// `WWW-Authenticate`, …) is replaced.
+const EXTRA_HEADERS: [(&str, &[&str]); 5] = [
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
+/// Whether `name: value` is one of [`EXTRA_HEADERS`] (names in any case).
+fn check_header(file: &str, key: &str, name: &str, value: &str) -> Result<(), WebConfigError> {
+    let Some((_, values)) = EXTRA_HEADERS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    else {
+        let names: Vec<&str> = EXTRA_HEADERS.iter().map(|(n, _)| *n).collect();
+        let msg = format!("this header cannot be set; one of {}", names.join(", "));
+        return Err(err(file, key, msg));
+    };
+    if !values.is_empty() && !values.contains(&value) {
+        return Err(err(file, key, format!("one of {}", values.join(", "))));
+    }
+    Ok(())
+}
+
 /// Loads and checks a web config file; paths in it are relative to its folder.
 pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
     let file = path.display().to_string();
@@ -202,6 +231,7 @@ pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
         let _ = h.http2;
         for (k, v) in &h.headers {
             let key = format!("http_server_config.headers.{k}");
+            check_header(&file, &key, k, v)?;
             let name = axum::http::HeaderName::try_from(k.as_str())
                 .map_err(|e| err(&file, &key, e.to_string()))?;
             let value = axum::http::HeaderValue::try_from(v.as_str())
@@ -258,12 +288,26 @@ impl Watcher {
         }
         *seen = now;
         match load(&self.path) {
-            Ok(state) => {
-                let old_tls = self.current().tls.is_some();
-                if state.tls.is_some() != old_tls {
+            Ok(mut state) => {
+                let old = self.current();
+                if state.tls.is_some() != old.tls.is_some() {
                     tracing::warn!(file = %self.path.display(),
                         "web config change turns TLS on or off; that needs a restart, keeping the previous settings");
                     return false;
+                }
+                // An emptied or half-written file reads as no users: only a
+                // restart turns basic auth off.
+                if old.users.is_some() && state.users.is_none() {
+                    tracing::warn!(file = %self.path.display(),
+                        "web config change turns basic auth off; that needs a restart, keeping the previous settings");
+                    return false;
+                }
+                // The same users keep their accepted credentials (a renewed
+                // certificate must not make every scrape pay bcrypt again).
+                if let (Some(o), Some(n)) = (&old.users, &state.users) {
+                    if o.users == n.users {
+                        state.users = Some(o.clone());
+                    }
                 }
                 if let Ok(mut c) = self.current.write() {
                     *c = Arc::new(state);
@@ -301,6 +345,43 @@ mod tests {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    /// A reload that would turn basic auth off (an emptied or half-written
+    /// file reads as no users) keeps the users; one that keeps the users
+    /// keeps their accepted credentials, and one that changes a hash
+    /// starts them over.
+    #[test]
+    fn reloads_keep_the_users_and_what_they_were_accepted_with() {
+        let d = tempfile::tempdir().unwrap();
+        let hash = |pw: &str| bcrypt::hash(pw, 4).unwrap();
+        let users = |h: &str| format!("basic_auth_users:\n  prom: {h}\n");
+        let p = write(d.path(), "web.yml", &users(&hash("s3cret")));
+        let w = Watcher::new(&p).unwrap();
+        assert!(w.current().users.as_ref().unwrap().verify("prom", "s3cret"));
+        for half in ["", "basic_auth_users:\n", "http_server_config:\n"] {
+            write(d.path(), "web.yml", half);
+            assert!(!w.poll(), "{half:?} turned basic auth off");
+            assert!(w.current().users.is_some());
+        }
+        let kept = format!(
+            "{}http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+            users(&hash("s3cret"))
+        );
+        write(d.path(), "web.yml", &kept);
+        assert!(w.poll());
+        assert_eq!(w.current().headers.len(), 1);
+        // Another hash of the same password: the same users, as far as the
+        // cache can tell, would be wrong; only equal hashes keep it.
+        assert!(!w.current().users.as_ref().unwrap().cached("prom", "s3cret"));
+        assert!(w.current().users.as_ref().unwrap().verify("prom", "s3cret"));
+        let same = std::fs::read_to_string(&p).unwrap() + "\n";
+        write(d.path(), "web.yml", &same);
+        assert!(w.poll());
+        assert!(w.current().users.as_ref().unwrap().cached("prom", "s3cret"));
+        write(d.path(), "web.yml", &users(&hash("other")));
+        assert!(w.poll());
+        assert!(!w.current().users.as_ref().unwrap().cached("prom", "s3cret"));
     }
 
     #[test]

@@ -208,7 +208,9 @@ pub(super) fn build_tls(
 }
 
 /// `client_auth_type` (default `NoClientCert`), consistent with
-/// `client_ca_file`: required when certificates are verified, refused when not.
+/// `client_ca_file`: required when certificates are verified, refused when
+/// none is asked for (as exporter-toolkit does; with `RequestClientCert` or
+/// `RequireAnyClientCert` it is read, as Go reads it, and verifies nothing).
 fn client_auth(file: &str, t: &TlsFile) -> Result<ClientAuth, WebConfigError> {
     let auth = match t.client_auth_type.as_deref() {
         None => ClientAuth::NoClientCert,
@@ -230,11 +232,11 @@ fn client_auth(file: &str, t: &TlsFile) -> Result<ClientAuth, WebConfigError> {
             format!("required with client_auth_type {auth:?}"),
         ));
     }
-    if !auth.verifies() && t.client_ca_file.is_some() {
+    if auth == ClientAuth::NoClientCert && t.client_ca_file.is_some() {
         return Err(err(
             file,
             "tls_server_config.client_auth_type",
-            "client_ca_file is set but no client certificate is verified: \
+            "client_ca_file is set but no client certificate is asked for: \
              use VerifyClientCertIfGiven or RequireAndVerifyClientCert",
         ));
     }
@@ -287,6 +289,11 @@ fn client_verifier(
     Ok(match auth {
         ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
         ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
+            if let Some(ca) = &t.client_ca_file {
+                // Read and checked as Go reads it; it verifies nothing here.
+                let key = "tls_server_config.client_ca_file";
+                read_certs(file, key, &base.join(ca))?;
+            }
             Arc::new(AnyClientCert {
                 mandatory: auth == ClientAuth::RequireAnyClientCert,
                 algs: provider.signature_verification_algorithms,
