@@ -489,6 +489,7 @@ fn counts_out_of_range_name_their_key() {
         ("[labels]\nmax_agents = 65535\n", "labels.max_agents"),
         ("[labels]\nmax_queues = 0\n", "labels.max_queues"),
         ("[http]\nready_max_lag = -1\n", "http.ready_max_lag"),
+        ("[http]\nmax_body_bytes = 1048577\n", "http.max_body_bytes"),
         (
             "[checkpoint]\nreplication_factor = 40000\n",
             "checkpoint.replication_factor",

@@ -345,6 +345,14 @@ impl Config {
                 ));
             }
         }
+        // Every endpoint is a GET: a body is never read, only bounded.
+        let body = self.http.max_body_bytes;
+        if body > 1 << 20 {
+            return Err(ConfigError::invalid(
+                "http.max_body_bytes",
+                format!("{body} is outside 0..=1048576"),
+            ));
+        }
         Ok(())
     }
 }
