@@ -278,15 +278,24 @@ fn simulate_stdout(cfg: SimConfig, end: i64) {
 /// How long a shutdown may take, whatever Kafka does (docs/operations.md).
 const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(9);
 
-/// SIGTERM or SIGINT → `true` on the returned channel.
+/// SIGTERM or SIGINT → `true` on the returned channel. SIGHUP, which
+/// Prometheus's own servers take as "reload", is logged and changes
+/// nothing (its default would end the process with no last checkpoint).
 fn shutdown_signal() -> watch::Receiver<bool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => info!(
+                    "SIGHUP ignored: the web config file reloads by itself when it changes; \
+                     every other setting needs a restart"
+                ),
+            }
         }
         info!("shutdown signal received");
         let _ = tx.send(true);

@@ -1165,3 +1165,64 @@ fn steps_leave_the_utilization_windows_as_a_replay_without_them() {
         (840.0, 960.0)
     );
 }
+
+/// SIGHUP, which Prometheus's servers take as "reload", is logged and
+/// changes nothing: the process serves on and stops on SIGTERM with 0
+/// (SIGHUP's default action ended it at once, with no last checkpoint).
+#[test]
+fn run_logs_sighup_and_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args([
+            "run",
+            "--embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("KAFKA_BROKERS")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(45) && !what() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        what()
+    };
+    assert!(
+        wait_for(&|| http_get(port, "/healthz").is_some()),
+        "never served"
+    );
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-HUP");
+    let logged = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("SIGHUP ignored")
+    };
+    assert!(
+        wait_for(&logged),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the process"
+    );
+    assert!(http_get(port, "/healthz").is_some());
+    signal("-TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
