@@ -215,6 +215,18 @@ fn the_live_page_renders_what_metrics_shows() {
             );
         }
         std::fs::write(dir.path().join("page.html"), &dom).unwrap();
+        // A bookmark of a window the config no longer has falls back to
+        // the default window instead of failing every update.
+        let dom = dump_dom(
+            dir.path(),
+            &format!("http://127.0.0.1:{port}/?window=bogus"),
+        );
+        for a in ["data-generated-ms", "data-window"] {
+            assert!(
+                attr(&dom, "id=\"status\"", a).is_some_and(|v| !v.is_empty()),
+                "the page rendered no summary:\n{dom}"
+            );
+        }
         return;
     }
     panic!("{last}");
