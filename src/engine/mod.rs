@@ -337,6 +337,16 @@ impl Engine {
         self.state.metrics.decode_errors[reason_index] += 1;
     }
 
+    /// Takes back a [`Engine::record_decode_error`] whose message was not
+    /// dead-lettered after all: its partition was revoked or stopped before
+    /// the write was acknowledged, so whoever applies it next counts it.
+    /// Only between the count and the next snapshot, which never showed it
+    /// (a counter must not go down where Prometheus saw it).
+    pub fn forget_decode_error(&mut self, reason_index: usize) {
+        let n = &mut self.state.metrics.decode_errors[reason_index];
+        *n = n.saturating_sub(1);
+    }
+
     /// Counts a raw message written to the dead-letter output.
     pub fn record_dead_letter(&mut self) {
         self.state.metrics.dead_letters += 1;

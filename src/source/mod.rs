@@ -224,7 +224,11 @@ async fn open_env(
 ) -> anyhow::Result<Env> {
     let producer: FutureProducer<Quiet> = cfg
         .kafka
-        .producer_config(&[("acks", "all"), ("message.timeout.ms", "30000")])
+        .producer_config(&[
+            ("acks", "all"),
+            ("message.timeout.ms", "30000"),
+            ("message.max.bytes", worker::DLQ_MESSAGE_MAX_BYTES),
+        ])
         .create_with_context(Quiet)?;
     let dlq = Arc::new(cfg.kafka.dlq());
     // The source's partition count, asked for once by whichever of the two

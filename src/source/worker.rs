@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -23,9 +22,12 @@ use crate::hub::{PartStatus, Phase, SnapshotHub, TopicPartition};
 use crate::kafka_log::Quiet;
 
 mod checkpoints;
+mod dead_letter;
 mod parked;
 
 use checkpoints::checkpoint_phase;
+use dead_letter::dead_letter;
+pub(super) use dead_letter::DLQ_MESSAGE_MAX_BYTES;
 pub(super) use parked::Parked;
 
 pub(super) use super::batch::{Batch, BatchPool, Item, Msg};
@@ -380,16 +382,23 @@ impl Worker {
                         warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset, reason = e.reason(),
                               error = %e, suppressed, "bad event sent to the dead-letter topic");
                     }
-                    if !dead_letter(
-                        &self.env.producer,
-                        &self.env.dlq,
-                        &self.tp,
-                        &m,
-                        &e,
-                        self.stop.clone(),
-                    )
-                    .await
-                    {
+                    // Counted once its dead letter is acknowledged: not by a
+                    // snapshot while the write waits, nor, if the partition
+                    // goes first, by its last checkpoint (whoever applies the
+                    // message next counts it). No snapshot ran since `admit`.
+                    self.engine.forget_decode_error(e.reason_index());
+                    let (producer, dlq, tp) = (
+                        self.env.producer.clone(),
+                        self.env.dlq.clone(),
+                        self.tp.clone(),
+                    );
+                    let stop = self.stop.clone();
+                    // While it waits, what the batch applied before it shows.
+                    let waiting = || {
+                        self.dirty_since_ms.get_or_insert(wall_ms());
+                        self.publish();
+                    };
+                    if !dead_letter(&producer, &dlq, &tp, &m, &e, stop, waiting).await {
                         // Revoked or shutting down before the dead letter was
                         // acknowledged: the message and those after it stay
                         // unapplied and are consumed again by whoever owns
@@ -397,6 +406,7 @@ impl Worker {
                         self.halted = true;
                         break 'batches;
                     }
+                    self.engine.record_decode_error(e.reason_index());
                     self.engine.record_dead_letter();
                 }
                 self.next_offset = Some(m.offset + 1);
@@ -606,74 +616,6 @@ impl Worker {
             dirty_since_ms: self.dirty_since_ms,
             writing: self.writing,
         }
-    }
-}
-
-/// Writes a message that did not decode to the dead-letter topic, with the
-/// reason and its origin in headers, and waits for the acknowledgement
-/// (retrying). False if the worker was told to stop first.
-async fn dead_letter(
-    producer: &FutureProducer<Quiet>,
-    dlq: &str,
-    tp: &TopicPartition,
-    m: &Msg<'_>,
-    e: &DecodeError,
-    mut stop: watch::Receiver<bool>,
-) -> bool {
-    if *stop.borrow() {
-        return false;
-    }
-    let error = e.to_string();
-    let partition = tp.1.to_string();
-    let offset = m.offset.to_string();
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "frontline.reason",
-            value: Some(e.reason()),
-        })
-        .insert(Header {
-            key: "frontline.error",
-            value: Some(error.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.topic",
-            value: Some(tp.0.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.partition",
-            value: Some(partition.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.offset",
-            value: Some(offset.as_str()),
-        });
-    let payload: &[u8] = m.payload.unwrap_or_default();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let mut record = FutureRecord::to(dlq)
-            .payload(payload)
-            .headers(headers.clone());
-        if let Some(k) = m.key {
-            record = record.key(k);
-        }
-        tokio::select! {
-            r = producer.send(record, Duration::from_secs(10)) => match r {
-                Ok(_) => {
-                    crate::kafka_log::dead_letters_written();
-                    return true;
-                }
-                Err((err, _)) => {
-                    crate::kafka_log::dead_letter_failed(wall_ms());
-                    warn!(error = %err, topic = dlq, "dead-letter write failed; retrying");
-                }
-            },
-            _ = stop.changed() => return false,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.changed() => return false,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
