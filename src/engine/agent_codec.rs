@@ -71,7 +71,8 @@ impl<'de> Deserialize<'de> for Agent {
                 queue: a.queue,
                 last_event: a.last_event,
                 label: a.label,
-                windows_from: a.windows_from,
+                // Never after `since`, which the booking relies on.
+                windows_from: a.windows_from.min(a.since),
             }
         } else {
             let a = Before8::deserialize(d)?;

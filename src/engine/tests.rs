@@ -1278,7 +1278,7 @@ fn exported_agent_time_stays_in_the_counters_and_moves_in_the_windows() {
 
 /// Random status changes of a few agents, up to 12 minutes behind the
 /// clock (some late, some out of order), with snapshots taken at random
-/// between them: the utilization and occupancy windows equal those of the
+/// between them: the utilization windows equal those of the
 /// same events with no snapshot in between, and each agent's counted time
 /// is the same in total.
 #[test]
@@ -1325,10 +1325,7 @@ fn snapshots_change_no_agent_window() {
         let (snapped, whole) = (run(true), run(false));
         let windows = |m: &Metrics| -> Vec<(String, f64)> {
             m.0.iter()
-                .filter(|(k, _)| {
-                    k.starts_with("support_window_")
-                        && (k.contains("utilization") || k.contains("occupancy"))
-                })
+                .filter(|(k, _)| k.starts_with("support_window_") && k.contains("utilization"))
                 .map(|(k, v)| (k.clone(), *v))
                 .collect()
         };
