@@ -206,13 +206,8 @@ fn in_process(dir: &Path, restart_every: Option<usize>) -> String {
             let bytes = encode_state(engine.state()).expect("a checkpoint encodes");
             engine = Engine::from_state(&cfg, decode_state(&bytes).expect("and decodes"));
         }
-        match frontline::decode::decode(line.as_bytes(), cfg.limits.max_event_bytes) {
-            Ok(ev) => {
-                // A guard's refusal is counted by the engine, as in replay.
-                let _ = engine.admit(ev, now);
-            }
-            Err(e) => engine.record_decode_error(e.reason_index()),
-        }
+        // A decode error and a guard's refusal are counted at once, as in replay.
+        let _ = engine.ingest(line.as_bytes(), cfg.limits.max_event_bytes, now);
     }
     engine.flush();
     prometheus_text(Arc::new(engine.snapshot(None)))

@@ -332,19 +332,14 @@ impl Engine {
             .map_or(i64::MIN, |c| c - self.settings.lateness)
     }
 
-    /// Counts a message that failed to decode (SPEC §1.7).
+    /// Counts a message that failed to decode, or an event the guards on
+    /// event time refused (SPEC §1.7). The engine's own steps hand such a
+    /// message back uncounted: its source counts it once it has accepted
+    /// it (replay at once, the Kafka source once its dead letter is
+    /// acknowledged), so that a message handed on to another owner is
+    /// counted by that owner alone.
     pub fn record_decode_error(&mut self, reason_index: usize) {
         self.state.metrics.decode_errors[reason_index] += 1;
-    }
-
-    /// Takes back a [`Engine::record_decode_error`] whose message was not
-    /// dead-lettered after all: its partition was revoked or stopped before
-    /// the write was acknowledged, so whoever applies it next counts it.
-    /// Only between the count and the next snapshot, which never showed it
-    /// (a counter must not go down where Prometheus saw it).
-    pub fn forget_decode_error(&mut self, reason_index: usize) {
-        let n = &mut self.state.metrics.decode_errors[reason_index];
-        *n = n.saturating_sub(1);
     }
 
     /// Counts a raw message written to the dead-letter output.
@@ -352,30 +347,27 @@ impl Engine {
         self.state.metrics.dead_letters += 1;
     }
 
-    /// The one step every source takes per message: decode, guard its
-    /// event time against `now_ms` (the driver's wall clock, epoch ms) and
-    /// apply it, or count the error and hand it back for the dead-letter
-    /// output (the caller calls [`Engine::record_dead_letter`] once it is
-    /// written).
+    /// Decodes, guards and applies a message at wall-clock time `now_ms`
+    /// (epoch ms), counting a refusal at once: the whole step of a source
+    /// with nothing to wait for before it accepts a bad message. The error
+    /// is handed back for the dead-letter output (the caller calls
+    /// [`Engine::record_dead_letter`] once it is written).
     pub fn ingest(
         &mut self,
         bytes: &[u8],
         max_bytes: usize,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
-        match crate::decode::decode(bytes, max_bytes) {
-            Ok(ev) => self.admit(ev, now_ms),
-            Err(e) => {
-                self.record_decode_error(e.reason_index());
-                Err(e)
-            }
+        let result = crate::decode::decode(bytes, max_bytes).and_then(|ev| self.admit(ev, now_ms));
+        if let Err(e) = &result {
+            self.record_decode_error(e.reason_index());
         }
+        result
     }
 
-    /// What [`Engine::ingest`] does once the bytes are decoded (and the
-    /// event's keys hashed): an event goes to [`Engine::admit_keyed`], a
-    /// decode error is counted and handed back (a copy: the caller keeps
-    /// the decoded line).
+    /// [`Engine::admit_keyed`] of a decoded message (the event and its
+    /// hashed keys); a decode error is handed back as it is (a copy: the
+    /// caller keeps the decoded line), uncounted.
     pub fn admit_decoded(
         &mut self,
         decoded: &Result<(Event, EventKeys), DecodeError>,
@@ -383,16 +375,13 @@ impl Engine {
     ) -> Result<(), DecodeError> {
         match decoded {
             Ok((ev, keys)) => self.admit_keyed(ev, keys, now_ms),
-            Err(e) => {
-                self.record_decode_error(e.reason_index());
-                Err(e.clone())
-            }
+            Err(e) => Err(e.clone()),
         }
     }
 
     /// Applies a decoded event that passes the guards on event time (SPEC
-    /// §2) at wall-clock time `now_ms`; one that does not is counted like a
-    /// decode error and handed back, and changes nothing else.
+    /// §2) at wall-clock time `now_ms`; one that does not changes nothing
+    /// and is handed back, uncounted (see [`Engine::record_decode_error`]).
     pub fn admit(&mut self, ev: Event, now_ms: i64) -> Result<(), DecodeError> {
         let keys = EventKeys::of(&ev);
         self.admit_keyed(&ev, &keys, now_ms)
@@ -405,10 +394,7 @@ impl Engine {
         keys: &EventKeys,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
-        if let Err(e) = self.guard(ev.ts, now_ms) {
-            self.record_decode_error(e.reason_index());
-            return Err(e);
-        }
+        self.guard(ev.ts, now_ms)?;
         self.apply_keyed(ev, keys);
         Ok(())
     }

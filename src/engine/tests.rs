@@ -63,6 +63,7 @@ impl Run {
         let ev = decode(json.as_bytes(), 65536).unwrap_or_else(|e| panic!("{json}: {e}"));
         // Through the guards on event time, with a wall clock far ahead.
         if let Err(e) = self.engine.admit(ev, self.wall) {
+            self.engine.record_decode_error(e.reason_index());
             self.rejected.push(e.reason());
         }
         self
@@ -2267,6 +2268,44 @@ fn wild_future_timestamp_is_rejected_and_does_not_move_the_clock() {
         ),
         None
     );
+}
+
+/// The engine's own steps hand a message they refuse back uncounted, so
+/// that a message whose dead letter is never acknowledged is counted only
+/// by the owner that next applies it; its source counts it on accepting it,
+/// and `ingest`, the whole step of a source that accepts at once, does.
+#[test]
+fn a_refusal_is_counted_by_the_source_that_accepts_it() {
+    let mut e = Engine::new(&Config::default());
+    let ahead = format!(
+        r#"{{"event_id":"f","type":"survey.ces","ts":{},"score":2}}"#,
+        WALL + H
+    );
+    let ev = decode(ahead.as_bytes(), 65536).unwrap();
+    let refused = e.admit(ev.clone(), WALL).unwrap_err();
+    assert_eq!(refused.reason(), "future_timestamp");
+    let keys = super::EventKeys::of(&ev);
+    assert!(e.admit_keyed(&ev, &keys, WALL).is_err());
+    let bad = decode(b"{", 65536).map(super::EventKeys::with);
+    assert_eq!(
+        e.admit_decoded(&bad, WALL).unwrap_err().reason(),
+        "invalid_json"
+    );
+    let errs = |e: &mut Engine, reason| {
+        e.flush();
+        Metrics::of(&e.snapshot(None))
+            .get("frontline_decode_errors_total", &[("reason", reason)])
+            .unwrap_or(0.0)
+    };
+    assert_eq!(errs(&mut e, "future_timestamp"), 0.0);
+    assert_eq!(errs(&mut e, "invalid_json"), 0.0);
+    e.record_decode_error(refused.reason_index());
+    assert_eq!(errs(&mut e, "future_timestamp"), 1.0);
+    assert!(e.ingest(ahead.as_bytes(), 65536, WALL).is_err());
+    assert!(e.ingest(b"{", 65536, WALL).is_err());
+    assert_eq!(errs(&mut e, "future_timestamp"), 2.0);
+    assert_eq!(errs(&mut e, "invalid_json"), 1.0);
+    assert_eq!(e.clock(), None, "a refusal changes nothing else");
 }
 
 /// Issue 10, defect 3: an event at ts 0 (1970) added 1.79e9 s to a

@@ -125,10 +125,7 @@ impl<'a> Apply<'a> {
                 (None, None) => engine.admit_keyed(ev, keys, self.now),
             }
             .map_err(Cow::Owned),
-            Err(e) => {
-                engine.record_decode_error(e.reason_index());
-                Err(Cow::Borrowed(e))
-            }
+            Err(e) => Err(Cow::Borrowed(e)),
         };
         if let Some(w) = &mut self.sla_out {
             write_sla_events(engine, w, self.input_name, lineno, Cause::Event)?;
@@ -136,6 +133,7 @@ impl<'a> Apply<'a> {
         match result {
             Ok(()) => self.summary.events += 1,
             Err(e) => {
+                engine.record_decode_error(e.reason_index());
                 self.summary.bad[e.reason_index()] += 1;
                 if let Some(w) = &mut self.dlq {
                     let rec = dead_letter(lineno, &e, bytes);

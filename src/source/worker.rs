@@ -382,11 +382,6 @@ impl Worker {
                         warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset, reason = e.reason(),
                               error = %e, suppressed, "bad event sent to the dead-letter topic");
                     }
-                    // Counted once its dead letter is acknowledged: not by a
-                    // snapshot while the write waits, nor, if the partition
-                    // goes first, by its last checkpoint (whoever applies the
-                    // message next counts it). No snapshot ran since `admit`.
-                    self.engine.forget_decode_error(e.reason_index());
                     let (producer, dlq, tp) = (
                         self.env.producer.clone(),
                         self.env.dlq.clone(),
@@ -406,6 +401,10 @@ impl Worker {
                         self.halted = true;
                         break 'batches;
                     }
+                    // Counted once its dead letter is acknowledged: not by a
+                    // snapshot while the write waits, nor, if the partition
+                    // goes first, by its last checkpoint (whoever applies the
+                    // message next counts it).
                     self.engine.record_decode_error(e.reason_index());
                     self.engine.record_dead_letter();
                 }
