@@ -1,8 +1,9 @@
 //! What a scrape costs: merging 12 partitions' snapshots into the
 //! instance's view (as `/metrics` does, through the hub) and encoding it,
 //! in each format, for an exposition of about 10 k and about 100 k series
-//! (sample lines). Rounds alternate between the four cases; the medians
-//! are printed. Figures, not assertions (docs/performance.md, "Scrape").
+//! (sample lines), and gzipping it as for a scraper that takes gzip.
+//! Rounds alternate between the four cases; the medians are printed.
+//! Figures, not assertions (docs/performance.md, "Scrape").
 //!
 //!     cargo bench --bench scrape
 //!
@@ -123,6 +124,9 @@ fn main() {
     // Per case and format: merge+encode, and of it the merge alone.
     let mut times = vec![Vec::new(); 4];
     let mut merge_times = vec![Vec::new(); 4];
+    // And the gzip a scraper that takes it gets on top (`export::gzip`).
+    let mut gzip_times = vec![Vec::new(); 4];
+    let mut gzip_bytes = [0; 4];
     for _ in 0..ROUNDS {
         for (c, (_, h)) in cases.iter().enumerate() {
             for om in [false, true] {
@@ -134,19 +138,26 @@ fn main() {
                 } else {
                     export::prometheus_text(snap)
                 };
-                std::hint::black_box(text);
                 times[c * 2 + om as usize].push(t.elapsed().as_secs_f64() * 1000.0);
                 merge_times[c * 2 + om as usize].push(merged.as_secs_f64() * 1000.0);
+                let t = Instant::now();
+                let gz = export::gzip(&text);
+                gzip_times[c * 2 + om as usize].push(t.elapsed().as_secs_f64() * 1000.0);
+                gzip_bytes[c * 2 + om as usize] = gz.len();
+                std::hint::black_box((text, gz));
             }
         }
     }
     for (c, (name, _)) in cases.iter().enumerate() {
         for (f, format) in ["0.0.4", "OpenMetrics"].into_iter().enumerate() {
+            let i = c * 2 + f;
             println!(
-                "scrape {name} {format}: merge+encode median {:.2} ms (merge {:.2} ms) over \
-                 {ROUNDS} alternating rounds",
-                median(times[c * 2 + f].clone()),
-                median(merge_times[c * 2 + f].clone())
+                "scrape {name} {format}: merge+encode median {:.2} ms (merge {:.2} ms), then \
+                 gzip {:.2} ms to {} bytes, over {ROUNDS} alternating rounds",
+                median(times[i].clone()),
+                median(merge_times[i].clone()),
+                median(gzip_times[i].clone()),
+                gzip_bytes[i]
             );
         }
     }

@@ -438,11 +438,7 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
     {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
-            .find_map(|q| q.parse::<f64>().ok())
-            .unwrap_or(1.0)
-            .clamp(0.0, 1.0);
+        let q = weight(parts);
         match media.as_str() {
             "application/openmetrics-text" => om = om.max(q),
             "text/plain" | "text/*" | "*/*" => text = text.max(q),
@@ -450,6 +446,40 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         }
     }
     om > 0.0 && om >= text
+}
+
+/// Whether a scraper takes gzip (`Accept-Encoding`, RFC 9110 §12.5.3):
+/// `gzip` (or `x-gzip`) with a weight above 0, or else `*` with one; so
+/// `gzip;q=0` refuses it even beside `*`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let (mut gzip, mut any) = (None::<f64>, None::<f64>);
+    for coding in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = weight(parts);
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(gzip.map_or(q, |g| g.max(q))),
+            "*" => any = Some(any.map_or(q, |a| a.max(q))),
+            _ => {}
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
+}
+
+/// The weight of an `Accept` or `Accept-Encoding` element from its
+/// parameters: its `q=` within 0–1, 1 when it has none. A `q=` that is not
+/// a number weighs 0, as a client that wrote it cannot be said to want the
+/// element.
+fn weight<'a>(mut params: impl Iterator<Item = &'a str>) -> f64 {
+    params
+        .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+        .map_or(1.0, |q| q.parse::<f64>().unwrap_or(0.0))
+        .clamp(0.0, 1.0)
 }
 
 /// The families named by a query string's `name[]` parameters
@@ -464,17 +494,24 @@ fn only_from_query(query: Option<&str>) -> Only {
 
 async fn metrics(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let om = wants_openmetrics(&headers);
+    let gzip = accepts_gzip(&headers);
     let only = only_from_query(uri.query());
     let hub = st.hub.clone();
-    // Merging and encoding take milliseconds to tens of them: not on the
-    // runtime's worker threads, which apply the partitions' events (a
-    // scrape there stalls them, and what is applied shows up later).
+    // Merging, encoding and compressing take milliseconds to tens of them:
+    // not on the runtime's worker threads, which apply the partitions'
+    // events (a scrape there stalls them, and what is applied shows up
+    // later).
     let body = tokio::task::spawn_blocking(move || {
         let snap = hub.merged_only(wall_ms(), &only);
-        if om {
+        let text = if om {
             export::openmetrics(snap)
         } else {
             export::prometheus_text(snap)
+        };
+        if gzip {
+            export::gzip(&text)
+        } else {
+            text.into_bytes()
         }
     })
     .await;
@@ -486,7 +523,19 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
     } else {
         "text/plain; version=0.0.4; charset=utf-8"
     };
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if gzip {
+        h.insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    response
 }
 
 /// Ready when partitions are assigned and each is caught up: consumer lag
@@ -688,6 +737,99 @@ mod tests {
         assert!(!wants("*/*"));
         assert!(!wants("text/plain; version=0.0.4"));
         assert!(!wants_openmetrics(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn gzip_is_chosen_by_the_accept_encoding_weights() {
+        let takes = |codings: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, codings.parse().unwrap());
+            accepts_gzip(&h)
+        };
+        // Prometheus's own header, and others that take gzip.
+        assert!(takes("gzip"));
+        assert!(takes("deflate, GZIP;q=0.5"));
+        assert!(takes("x-gzip"));
+        assert!(takes("br;q=1, *;q=0.1"));
+        // Refused, refused beside `*`, not named, or weighed unreadably.
+        assert!(!takes("gzip;q=0"));
+        assert!(!takes("gzip;q=0, *"));
+        assert!(!takes("identity"));
+        assert!(!takes("br, deflate"));
+        assert!(!takes("gzip;q=high"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+        // The same weights decide between the formats.
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT,
+            "application/openmetrics-text;q=x, text/plain"
+                .parse()
+                .unwrap(),
+        );
+        assert!(!wants_openmetrics(&h));
+    }
+
+    /// A scraper that takes gzip gets the exposition it would get without,
+    /// gzipped and said to be; one that does not gets it plain.
+    #[tokio::test]
+    async fn metrics_are_gzipped_for_a_scraper_that_takes_it() {
+        use crate::engine::Engine;
+        use crate::simulate::{SimConfig, Simulator};
+        let cfg = Config::default();
+        let mut e = Engine::new(&cfg);
+        for ev in Simulator::new(SimConfig::default()).take(2_000) {
+            e.apply(crate::decode::decode(ev.json.as_bytes(), 1 << 20).unwrap());
+        }
+        e.flush();
+        let hub = Arc::new(SnapshotHub::new());
+        hub.publish(&("t".into(), 0), Arc::new(e.snapshot(None)));
+        let app = router(AppState {
+            hub,
+            cfg: Arc::new(cfg),
+            web: None,
+        });
+        let get = |codings: Option<&'static str>| {
+            let app = app.clone();
+            async move {
+                // Families that do not change between two scrapes.
+                let mut req = Request::get(
+                    "/metrics?name[]=support_tickets_created_total&name[]=support_first_response_seconds",
+                );
+                if let Some(c) = codings {
+                    req = req.header(header::ACCEPT_ENCODING, c);
+                }
+                let r = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                assert_eq!(r.headers()[header::VARY], "Accept, Accept-Encoding");
+                let encoding = r.headers().get(header::CONTENT_ENCODING).cloned();
+                let body = axum::body::to_bytes(r.into_body(), 1 << 26).await.unwrap();
+                (encoding, body.to_vec())
+            }
+        };
+        let (none, plain) = get(None).await;
+        assert_eq!(none, None);
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(
+            plain.contains("support_first_response_seconds_bucket{"),
+            "{plain}"
+        );
+        let (gz, body) = get(Some("gzip, deflate")).await;
+        assert_eq!(gz.unwrap(), "gzip");
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, plain);
+        assert!(
+            body.len() * 4 < plain.len(),
+            "{} of {}",
+            body.len(),
+            plain.len()
+        );
+        let (refused, body) = get(Some("gzip;q=0")).await;
+        assert_eq!(refused, None);
+        assert_eq!(String::from_utf8(body).unwrap(), plain);
     }
 
     #[test]
