@@ -88,7 +88,15 @@ impl Config {
                     _ => ConfigError::invalid(key, reason),
                 }
             })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, reason } => {
+                match layers.iter().rev().find(|l| l.covers(&key)) {
+                    Some(l) => ConfigError::invalid(key, format!("{reason} (from {})", l.source)),
+                    None => placed(ConfigError::Invalid { key, reason }, text, path),
+                }
+            }
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -125,9 +133,49 @@ impl Config {
                     }),
                 }
             })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| placed(e, text, origin))?;
         Ok(cfg)
     }
+}
+
+/// A validation error `e` about a key of the file `text` read from
+/// `origin`, with the place of the key's value as `file:line:column` (as a
+/// parse error has it); unchanged when the file does not set the key (a
+/// default broke a rule with another key).
+fn placed(e: ConfigError, text: &str, origin: Option<&Path>) -> ConfigError {
+    match (e, origin) {
+        (ConfigError::Invalid { key, reason }, Some(p)) => match place_of(text, &key) {
+            Some(at) => {
+                let (l, c) = location(text, at);
+                ConfigError::invalid(key, format!("{reason} ({}:{l}:{c})", p.display()))
+            }
+            None => ConfigError::Invalid { key, reason },
+        },
+        (e, _) => e,
+    }
+}
+
+/// Where in `text` the value of the dotted `key` (`kpi.short_abandon`,
+/// `sla.policies[1].answer`, `windows.sizes[2]`, `kafka.bootstrap.servers`)
+/// begins, or a table's header for a key that names a table.
+fn place_of(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let (section, rest) = key.split_once('.').unwrap_or((key, ""));
+    let mut item = doc.as_item().get(section)?;
+    // A librdkafka property is one key, dots and all.
+    let parts: Vec<&str> = match (section, rest) {
+        (_, "") => Vec::new(),
+        ("kafka", r) => vec![r],
+        (_, r) => r.split('.').collect(),
+    };
+    for part in parts {
+        let (name, indices) = part.split_once('[').unwrap_or((part, ""));
+        item = item.get(name)?;
+        for i in indices.split('[').filter(|i| !i.is_empty()) {
+            item = item.get(i.strip_suffix(']')?.parse::<usize>().ok()?)?;
+        }
+    }
+    item.span().map(|r| r.start)
 }
 
 /// Writes the environment's `FRONTLINE_<SECTION>__<KEY>` variables into

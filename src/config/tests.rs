@@ -681,6 +681,71 @@ fn an_error_names_its_key_and_the_layer_that_set_it() {
     assert!(e.contains("`sla.policies`"), "{e}");
 }
 
+/// A value that parses but breaks a rule (a range, a limit, another key)
+/// is named with where it came from too: the variable, the flag, or its
+/// place in the file.
+#[test]
+fn a_value_out_of_range_names_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    let load = |text: &str, env: &[(&str, &str)], sets: &[&str]| {
+        std::fs::write(&p, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::load_with(Some(&p), env, &sets)
+            .unwrap_err()
+            .to_string()
+    };
+    let at = |l: usize, c: usize| format!("({}:{l}:{c})", p.display());
+    let file = "[kpi]\nshort_abandon = \"5s\"\n";
+    let e = load(file, &[("FRONTLINE_KPI__SHORT_ABANDON", "2h")], &[]);
+    assert!(e.contains("`kpi.short_abandon`: 2h is out of range"), "{e}");
+    assert!(e.ends_with("(from FRONTLINE_KPI__SHORT_ABANDON)"), "{e}");
+    let e = load(
+        file,
+        &[("FRONTLINE_KPI__SHORT_ABANDON", "2h")],
+        &["kpi.short_abandon=3h"],
+    );
+    assert!(
+        e.ends_with("3h is out of range: must be between 0s and 1h (from --set kpi.short_abandon)"),
+        "{e}"
+    );
+    // In the file, at the value.
+    let e = load("[time]\n\n[kpi]\nshort_abandon = \"2h\"\n", &[], &[]);
+    assert!(e.ends_with(&at(4, 17)), "{e}");
+    // With an unrelated override, the file's value is still placed.
+    let e = load(
+        "[kpi]\nshort_abandon = \"2h\"\n",
+        &[("FRONTLINE_TIME__DEDUP_HORIZON", "2h")],
+        &[],
+    );
+    assert!(e.ends_with(&at(2, 17)), "{e}");
+    // An element of a list, a key in a list of tables, a dotted key.
+    let e = load("[windows]\nsizes = [\"5m\", \"1h\", \"0s\"]\n", &[], &[]);
+    assert!(e.contains("`windows.sizes[2]`"), "{e}");
+    assert!(e.ends_with(&at(2, 22)), "{e}");
+    let policies = "[[sla.policies]]\nname = \"a\"\n[[sla.policies]]\nname = \"b\"\n";
+    let e = load(&format!("{policies}first_response = \"-1s\"\n"), &[], &[]);
+    assert!(e.contains("`sla.policies[1]"), "{e}");
+    assert!(e.contains(&format!("{}:", p.display())), "{e}");
+    let e = load("kpi.short_abandon = \"2h\"\n", &[], &[]);
+    assert!(e.ends_with(&at(1, 21)), "{e}");
+    // A rule between two keys: the place of the key it names.
+    let e = load(
+        "[time]\nmax_event_age = \"10m\"\nallowed_lateness = \"20m\"\n",
+        &[],
+        &[],
+    );
+    assert!(e.contains("`time.max_event_age`: must be longer"), "{e}");
+    assert!(e.ends_with(&at(2, 17)), "{e}");
+    let e = load(
+        "[time]\nallowed_lateness = \"20m\"\nmax_event_age = \"10m\"\n",
+        &[],
+        &[],
+    );
+    assert!(e.ends_with(&at(3, 17)), "{e}");
+}
+
 #[test]
 fn bucket_bounds_fall_back_to_default() {
     let c = Config::parse("[histograms.buckets]\nreply = [60.0, 5.0, 60.0]\n").unwrap();
