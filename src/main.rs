@@ -116,7 +116,7 @@ struct ReplayCmd {
     #[arg(long)]
     openmetrics_out: Option<PathBuf>,
     /// The step of --openmetrics-out, e.g. `30s`, `1m`, `5m`.
-    #[arg(long, default_value = "1m", value_parser = parse_step)]
+    #[arg(long, default_value = "1m", value_parser = parse_step, requires = "openmetrics_out")]
     step: frontline::config::Dur,
     /// 1 reads, decodes and applies on one thread; 2 (the default)
     /// reads, decodes and checks events (their time, duplicates) on a

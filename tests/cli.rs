@@ -137,6 +137,17 @@ fn bad_config_exits_2_naming_the_key() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nonexistent/f.toml"));
+
+    // `--step` means nothing without `--openmetrics-out`: a forgotten one
+    // is said, not a replay that writes no history.
+    let out = frontline(&["replay", "--input", "-", "--step", "5m"], Some(GOOD));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--openmetrics-out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
