@@ -178,6 +178,63 @@ fn unreadable_input_and_unwritable_output_exit_2() {
     );
 }
 
+/// Defects: an output whose name nearly fills a file name's 255 bytes was
+/// refused ("File name too long", from the temporary name beside it), and
+/// a failed write of `--openmetrics-out` named its spool folder (made in
+/// `/dev` for `/dev/full`), not the output.
+#[test]
+fn outputs_with_long_names_are_written_and_a_failed_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = |ext: &str| dir.path().join(format!("{}.{ext}", "m".repeat(250)));
+    let (prom, om, dlq) = (long("prom"), long("om"), long("dlq"));
+    let out = frontline(
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--metrics-out",
+            prom.to_str().unwrap(),
+            "--openmetrics-out",
+            om.to_str().unwrap(),
+            "--dead-letter",
+            dlq.to_str().unwrap(),
+        ],
+        Some(&format!("{GOOD}{{oops\n")),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let prom = std::fs::read_to_string(prom).unwrap();
+    assert!(prom.contains("support_tickets_created_total"), "{prom}");
+    assert!(std::fs::read_to_string(om).unwrap().ends_with("# EOF\n"));
+    assert!(std::fs::read_to_string(dlq)
+        .unwrap()
+        .contains("invalid_json"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "only the outputs"
+    );
+
+    let out = frontline(
+        &[
+            "replay",
+            "--input",
+            "-",
+            "--metrics-out",
+            "/dev/null",
+            "--openmetrics-out",
+            "/dev/full",
+        ],
+        Some(GOOD),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write /dev/full: No space left"),
+        "{err}"
+    );
+    assert!(!err.contains("spool"), "{err}");
+}
+
 fn http_get(port: u16, path: &str) -> Option<String> {
     http_get_with(port, path, "")
 }

@@ -128,19 +128,17 @@ impl Backfill {
             path: path.display().to_string(),
             source,
         };
-        let dir = if path == Path::new("-") {
-            std::env::temp_dir()
-        } else {
-            let dest = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-            match dest.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
+        let dest = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        // Beside a file; stdout, a device or a pipe has no folder to share.
+        let dir = match dest.parent() {
+            _ if path == Path::new("-") || fs::metadata(&dest).is_ok_and(|m| !m.is_file()) => {
+                std::env::temp_dir()
             }
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
         };
-        let name = path
-            .file_name()
-            .map_or("openmetrics".into(), |n| n.to_string_lossy().into_owned());
-        let spool = dir.join(format!(".{name}.spool{}", std::process::id()));
+        let name = path.file_name().unwrap_or("openmetrics".as_ref());
+        let spool = dir.join(super::output::hidden_name(name, "spool"));
         fs::create_dir_all(&spool).map_err(err)?;
         Ok(Backfill {
             step: step_ms.max(1),
@@ -276,8 +274,11 @@ impl Backfill {
             w.into_inner()
                 .map_err(|e| spool_err(&self.spool, e.into_error()))?;
             self.out.write_all(header.as_bytes())?;
-            let r = super::regroup::regroup(&path, &self.spool.0, RUN_BYTES, self.out.writer());
-            r.map_err(|e| spool_err(&self.spool, e))?;
+            let spool = &self.spool;
+            self.out.copy_with(
+                |w| super::regroup::regroup(&path, &spool.0, RUN_BYTES, w),
+                |e| spool_err(spool, e),
+            )?;
             // Disk held at once: the output so far and the spools not yet copied.
             let _ = fs::remove_file(&path);
         }

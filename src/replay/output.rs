@@ -67,11 +67,7 @@ impl Output {
         let name = dest
             .file_name()
             .ok_or_else(|| err(io::Error::other("not a file name")))?;
-        let tmp = dest.with_file_name(format!(
-            ".{}.tmp{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = dest.with_file_name(hidden_name(name, "tmp"));
         let file = File::create(&tmp).map_err(err)?;
         let temp = TempFile {
             tmp,
@@ -94,9 +90,23 @@ impl Output {
         self.w.write_all(bytes).map_err(|e| self.err(e))
     }
 
-    /// The writer itself, for a copy that reports its own errors.
-    pub(crate) fn writer(&mut self) -> &mut dyn Write {
-        &mut *self.w
+    /// Runs `copy` with the writer itself, for a copy that also reads or
+    /// writes elsewhere: an error is this output's when the writer gave
+    /// it, else `elsewhere`'s.
+    pub(crate) fn copy_with(
+        &mut self,
+        copy: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+        elsewhere: impl FnOnce(io::Error) -> ReplayError,
+    ) -> Result<(), ReplayError> {
+        let mut w = Watched {
+            w: &mut *self.w,
+            failed: false,
+        };
+        match copy(&mut w) {
+            Ok(()) => Ok(()),
+            Err(e) if w.failed => Err(self.err(e)),
+            Err(e) => Err(elsewhere(e)),
+        }
     }
 
     fn err(&self, source: io::Error) -> ReplayError {
@@ -118,6 +128,41 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// A writer that remembers whether it failed.
+struct Watched<'a> {
+    w: &'a mut dyn Write,
+    failed: bool,
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.w.write(buf);
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.w.flush();
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+/// A hidden name of this process's, beside an output called `name`, ending
+/// in `.{kind}` and a number of its own: `.metrics.prom.tmp1234-0`. The
+/// output's name is cut to 200 bytes, so that the whole stays within a
+/// file name's 255 even when the output's own name nearly fills them.
+pub(super) fn hidden_name(name: &std::ffi::OsStr, kind: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = name.to_string_lossy();
+    let mut cut = name.len().min(200);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(".{}.{kind}{}-{n}", &name[..cut], std::process::id())
 }
 
 /// What a path names, to tell whether two paths are one file: a regular
