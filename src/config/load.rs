@@ -48,7 +48,7 @@ impl Config {
             return Config::parse_from(&text, path);
         };
         // What each override set, and where it came from, for an error in it.
-        let mut layers = env_layers(&mut table, env);
+        let mut layers = env_layers(&mut table, env)?;
         layers.extend(set_layers(&mut table, sets)?);
         layers.extend(flags.apply(&mut table));
         if layers.is_empty() {
@@ -180,7 +180,10 @@ fn place_of(text: &str, key: &str) -> Option<usize> {
 
 /// Writes the environment's `FRONTLINE_<SECTION>__<KEY>` variables into
 /// `table`; the layers they are.
-fn env_layers(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Vec<Layer> {
+fn env_layers(
+    table: &mut toml::Table,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<Layer>, ConfigError> {
     let mut layers = Vec::new();
     for (k, v) in env {
         let Some(rest) = k.strip_prefix("FRONTLINE_") else {
@@ -190,21 +193,43 @@ fn env_layers(table: &mut toml::Table, env: impl Iterator<Item = (String, String
             continue;
         };
         let section = section.to_ascii_lowercase();
-        let mut key = key.to_ascii_lowercase();
-        let path: Vec<&str> = if section == "kafka" {
-            if key != "topic" && key != "dead_letter_topic" {
-                key = key.replace('_', ".");
+        let key = key.to_ascii_lowercase();
+        let parts: Vec<String> = if section == "kafka" {
+            if key == "topic" || key == "dead_letter_topic" {
+                vec![key]
+            } else {
+                vec![key.replace('_', ".")]
             }
-            vec![&key]
         } else {
             // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key in a
-            // table of the section.
-            key.split("__").collect()
+            // table of the section; `FRONTLINE_SLA__POLICIES__0__ANSWER`:
+            // one in a list of tables (`sla.policies[0].answer`).
+            let mut parts: Vec<String> = Vec::new();
+            for part in key.split("__") {
+                match parts.last_mut() {
+                    Some(last) if part.parse::<usize>().is_ok() => {
+                        last.push_str(&format!("[{part}]"));
+                    }
+                    _ => parts.push(part.to_string()),
+                }
+            }
+            parts
         };
-        set_key(table, &section, &path, &v);
+        let path: Vec<&str> = parts.iter().map(String::as_str).collect();
+        set_key(table, &section, &path, &v).map_err(|e| with_source(e, &k))?;
         layers.push(Layer::new(&section, &path, k.clone()));
     }
-    layers
+    Ok(layers)
+}
+
+/// `e` with where its value came from.
+fn with_source(e: ConfigError, source: &str) -> ConfigError {
+    match e {
+        ConfigError::Invalid { key, reason } => {
+            ConfigError::invalid(key, format!("{reason} (from {source})"))
+        }
+        other => other,
+    }
 }
 
 /// Writes the `--set section.key=value` flags into `table`; the layers
@@ -234,9 +259,10 @@ fn set_layers(table: &mut toml::Table, sets: &[String]) -> Result<Vec<Layer>, Co
             // `sla.calendars.office.timezone`: keys in tables.
             key.split('.').collect()
         };
-        set_key(table, section, &path, v);
         // The flag without its value, which may be a secret.
-        layers.push(Layer::new(section, &path, format!("--set {section}.{key}")));
+        let source = format!("--set {section}.{key}");
+        set_key(table, section, &path, v).map_err(|e| with_source(e, &source))?;
+        layers.push(Layer::new(section, &path, source));
     }
     Ok(layers)
 }
@@ -376,9 +402,14 @@ pub fn environment(
 /// given, not read as the number before a comment or in hex) and a topic
 /// name (`topic`, `*_topic`: `123` is a topic; a list of topics is read as
 /// TOML too).
-fn set_key(table: &mut toml::Table, section: &str, path: &[&str], raw: &str) {
+fn set_key(
+    table: &mut toml::Table,
+    section: &str,
+    path: &[&str],
+    raw: &str,
+) -> Result<(), ConfigError> {
     let Some((key, tables)) = path.split_last() else {
-        return;
+        return Ok(());
     };
     let topic = *key == "topic" || key.ends_with("_topic");
     let text = section == "kafka" || topic;
@@ -392,21 +423,61 @@ fn set_key(table: &mut toml::Table, section: &str, path: &[&str], raw: &str) {
         _ => toml::Value::String(raw.to_string()),
     };
     let mut at = table;
+    // The key so far, for an error.
+    let mut shown = String::new();
     for name in std::iter::once(&section).chain(tables) {
-        let entry = at
-            .entry(name.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        // A value that is not a table becomes one: validation then names
-        // the key that was given.
-        if !entry.is_table() {
-            *entry = toml::Value::Table(toml::Table::new());
-        }
-        let toml::Value::Table(t) = entry else {
-            unreachable!("made a table above");
+        // `policies[1]`: an entry of a list of tables the config has.
+        let (name, index) = match name.split_once('[') {
+            Some((n, i)) => (
+                n,
+                Some(i.strip_suffix(']').and_then(|i| i.parse::<usize>().ok())),
+            ),
+            None => (*name, None),
         };
-        at = t;
+        if !shown.is_empty() {
+            shown.push('.');
+        }
+        shown.push_str(name);
+        let Ok(index) = index.map_or(Ok(None), |i| i.map(Some).ok_or(())) else {
+            return Err(ConfigError::invalid(
+                shown,
+                "an index into a list is a number in brackets (`sla.policies[0].answer`)",
+            ));
+        };
+        if !at.contains_key(name) || (index.is_none() && !at[name].is_table()) {
+            // A value that is not a table becomes one: validation then
+            // names the key that was given.
+            at.insert(name.to_string(), toml::Value::Table(toml::Table::new()));
+        }
+        let entry = at.get_mut(name).expect("inserted above");
+        at = match (entry, index) {
+            (toml::Value::Table(t), None) => t,
+            (toml::Value::Array(list), Some(i)) => {
+                let len = list.len();
+                match list.get_mut(i) {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            format!("{shown}[{i}]"),
+                            format!("no such entry: the list has {len}, numbered from 0"),
+                        ))
+                    }
+                }
+            }
+            (_, Some(i)) => {
+                return Err(ConfigError::invalid(
+                    format!("{shown}[{i}]"),
+                    "not a list of tables in the config",
+                ))
+            }
+            (_, None) => unreachable!("made a table above"),
+        };
+        if let Some(i) = index {
+            shown.push_str(&format!("[{i}]"));
+        }
     }
     at.insert(key.to_string(), value);
+    Ok(())
 }
 
 /// The dotted key (`time.dedup_horizon`) of the `key = value` line holding

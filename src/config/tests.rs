@@ -681,6 +681,72 @@ fn an_error_names_its_key_and_the_layer_that_set_it() {
     assert!(e.contains("`sla.policies`"), "{e}");
 }
 
+/// SPEC §6: every key overridable. A key in a list of tables is reached
+/// by its index: `--set sla.policies[1].first_response=2h`, or
+/// `FRONTLINE_SLA__POLICIES__1__FIRST_RESPONSE`; the other entries and
+/// keys stay as the file has them.
+#[test]
+fn a_key_in_a_list_of_tables_is_overridden_by_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(
+        &p,
+        "[[sla.policies]]\nname = \"a\"\nfirst_response = \"1h\"\n\
+         [[sla.policies]]\nname = \"b\"\nfirst_response = \"4h\"\nresolution = \"1d\"\n",
+    )
+    .unwrap();
+    let load = |env: &[(&str, &str)], sets: &[&str]| {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::load_with(Some(&p), env, &sets)
+    };
+    let h = |n: i64| Some(Dur(n * 3_600_000));
+    let c = load(&[], &["sla.policies[1].first_response=2h"]).unwrap();
+    let (a, b) = (&c.sla.policies[0], &c.sla.policies[1]);
+    assert_eq!((a.name.as_str(), a.first_response), ("a", h(1)));
+    assert_eq!(
+        (b.name.as_str(), b.first_response, b.resolution),
+        ("b", h(2), h(24))
+    );
+    let c = load(
+        &[("FRONTLINE_SLA__POLICIES__0__FIRST_RESPONSE", "30m")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.sla.policies[0].first_response, Some(Dur(1_800_000)));
+    assert_eq!(c.sla.policies[1].first_response, h(4));
+    // The flag after the variable, as everywhere.
+    let c = load(
+        &[("FRONTLINE_SLA__POLICIES__1__FIRST_RESPONSE", "3h")],
+        &["sla.policies[1].first_response=5h"],
+    )
+    .unwrap();
+    assert_eq!(c.sla.policies[1].first_response, h(5));
+    let err = |env: &[(&str, &str)], sets: &[&str]| load(env, sets).unwrap_err().to_string();
+    let e = err(&[], &["sla.policies[2].answer=10s"]);
+    assert!(
+        e.contains("`sla.policies[2]`: no such entry: the list has 2"),
+        "{e}"
+    );
+    assert!(e.ends_with("(from --set sla.policies[2].answer)"), "{e}");
+    let e = err(&[], &["sla.policies[x].answer=10s"]);
+    assert!(
+        e.contains("`sla.policies`: an index into a list is a number"),
+        "{e}"
+    );
+    let e = err(&[], &["kpi.short_abandon[0].x=1"]);
+    assert!(
+        e.contains("`kpi.short_abandon[0]`: not a list of tables"),
+        "{e}"
+    );
+    let e = err(&[("FRONTLINE_SLA__POLICIES__0__FIRST_RESPONSE", "0s")], &[]);
+    assert!(e.contains("`sla.policies[0].first_response`"), "{e}");
+    assert!(
+        e.ends_with("(from FRONTLINE_SLA__POLICIES__0__FIRST_RESPONSE)"),
+        "{e}"
+    );
+}
+
 /// A value that parses but breaks a rule (a range, a limit, another key)
 /// is named with where it came from too: the variable, the flag, or its
 /// place in the file.
