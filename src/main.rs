@@ -30,7 +30,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     Human,
     Json,
@@ -168,6 +168,7 @@ fn init_logs(format: LogFormat) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(|| stderr::Stderr)
         .log_internal_errors(false);
+    stderr::set_json(format == LogFormat::Json);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -202,7 +203,7 @@ fn block_on<F: std::future::Future>(f: F) -> std::io::Result<F::Output> {
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
-    stderr::line(format_args!("frontline: {e}"));
+    stderr::report(tracing::Level::ERROR, format_args!("frontline: {e}"));
     ExitCode::from(2)
 }
 
@@ -518,7 +519,10 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if is_startup_error(&e) => fail(error_text(&e)),
         Ok(Err(e)) => {
-            stderr::line(format_args!("frontline: {}", error_text(&e)));
+            stderr::report(
+                tracing::Level::ERROR,
+                format_args!("frontline: {}", error_text(&e)),
+            );
             ExitCode::from(1)
         }
     }
@@ -602,11 +606,14 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     match produced {
         Err(e) => fail(e),
         Ok(Ok(n)) => {
-            stderr::line(format_args!("simulate: {n} events produced to {topic}"));
+            stderr::report(
+                tracing::Level::INFO,
+                format_args!("simulate: {n} events produced to {topic}"),
+            );
             ExitCode::SUCCESS
         }
         Ok(Err(e)) => {
-            stderr::line(format_args!("frontline: {e:#}"));
+            stderr::report(tracing::Level::ERROR, format_args!("frontline: {e:#}"));
             ExitCode::from(1)
         }
     }

@@ -7,7 +7,7 @@
 //! reader that goes away (`2>&1 | head -1`) shows up as failed writes.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::metrics::{Snapshot, Value};
 use crate::names;
@@ -44,6 +44,29 @@ impl Write for Stderr {
 /// Writes one line to stderr (what `eprintln!` does, without the panic).
 pub fn line(text: impl std::fmt::Display) {
     let _ = Stderr.write_all(format!("{text}\n").as_bytes());
+}
+
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Says that logs are JSON lines (`--log-format json`), so that
+/// [`report`] writes JSON lines too.
+pub fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
+/// A line a command reports outside its logs (a replay's summary, the
+/// error it stops on): as text, or with JSON logs as a JSON log line at
+/// `level` with the text as its message, so that a collector reading
+/// stderr parses every line.
+pub fn report(level: tracing::Level, text: impl std::fmt::Display) {
+    if !JSON.load(Ordering::Relaxed) {
+        return line(text);
+    }
+    match level {
+        tracing::Level::ERROR => tracing::error!("{text}"),
+        tracing::Level::WARN => tracing::warn!("{text}"),
+        _ => tracing::info!("{text}"),
+    }
 }
 
 /// Adds `frontline_stderr_write_errors_total` to a snapshot.

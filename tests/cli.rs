@@ -235,6 +235,59 @@ fn outputs_with_long_names_are_written_and_a_failed_one_is_named() {
     assert!(!err.contains("spool"), "{err}");
 }
 
+/// Defect: with `--log-format json` a replay's summary and the error a
+/// command stopped on were plain text among the JSON log lines, which a
+/// collector reading stderr cannot parse.
+#[test]
+fn json_logs_make_every_line_of_stderr_json() {
+    let json = |o: &Output| -> Vec<serde_json::Value> {
+        let err = stderr(o);
+        assert!(!err.is_empty());
+        err.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    };
+    let message = |v: &serde_json::Value| v["fields"]["message"].as_str().unwrap_or("").to_string();
+    let input = format!("{GOOD}{{oops\n");
+    let args = [
+        "--log-format",
+        "json",
+        "replay",
+        "--input",
+        "-",
+        "--metrics-out",
+        "/dev/null",
+    ];
+    let out = frontline(&args, Some(&input));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json(&out);
+    assert!(
+        lines.iter().any(|v| v["level"] == "INFO"
+            && message(v) == "replay: 3 lines, 2 events, 1 bad lines (invalid_json: 1)"),
+        "{lines:?}"
+    );
+    let out = frontline(
+        &[
+            "--log-format",
+            "json",
+            "replay",
+            "--input",
+            "/nonexistent/e.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let lines = json(&out);
+    assert!(
+        lines.iter().any(|v| v["level"] == "ERROR"
+            && message(v).starts_with("frontline: cannot read input /nonexistent/e.jsonl")),
+        "{lines:?}"
+    );
+    // Without it, the same lines as text.
+    let out = frontline(&args[2..], Some(&input));
+    assert!(stderr(&out).contains("replay: 3 lines, 2 events, 1 bad lines (invalid_json: 1)\n"));
+}
+
 fn http_get(port: u16, path: &str) -> Option<String> {
     http_get_with(port, path, "")
 }

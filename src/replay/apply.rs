@@ -187,7 +187,7 @@ impl<'a> Apply<'a> {
             b.finish_and_clear();
         }
         // The summary goes first, so a failure to write it is in the metrics.
-        crate::stderr::line(summary.line());
+        crate::stderr::report(tracing::Level::INFO, summary.line());
         let mut snap = engine.snapshot(None);
         add_batch_family(&mut snap, batch);
         crate::stderr::add_metric(&mut snap);
@@ -219,7 +219,9 @@ fn write_sla_events(
         w.write_all(text.as_bytes())?;
     }
     if dropped > 0 {
-        crate::stderr::line(format!(
+        crate::stderr::report(
+            tracing::Level::WARN,
+            format!(
             "frontline: {dropped} SLA state changes of line {line} exceeded the engine's buffer and are missing from --sla-events-out"
         ));
     }
