@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use jiff::civil::{Date, Time};
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 /// How far ahead a deadline is searched before giving up (a calendar whose
 /// open hours are all holidays would otherwise never reach its target).
@@ -169,12 +169,25 @@ impl Calendar {
         };
         let t =
             Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).unwrap_or(Time::midnight());
-        // `to_zoned` resolves a time in a DST gap or fold the usual way
-        // ("compatible": later offset in a gap, earlier in a fold).
-        d.to_datetime(t)
-            .to_zoned(self.tz.clone())
-            .map(|z| z.timestamp().as_millisecond())
-            .unwrap_or(i64::MAX)
+        let local = self.tz.to_ambiguous_timestamp(d.to_datetime(t));
+        let at = match local.offset() {
+            // A time the clocks skip (a DST gap) never shows on them: a
+            // range that begins or ends there begins or ends where they
+            // jump, so that `02:30` closing a range and `03:00` opening the
+            // next, in a zone that jumps from 02:00 to 03:00, are one instant
+            // and no time is counted twice (the usual "compatible" reading
+            // put 02:30 an hour after 02:00, past 03:00). A range wholly in
+            // the gap is empty.
+            AmbiguousOffset::Gap { .. } => local.earlier().ok().and_then(|before| {
+                self.tz
+                    .following(before)
+                    .next()
+                    .map(|jump| jump.timestamp())
+            }),
+            // In a fold (the clocks go back) the first time it shows.
+            _ => local.compatible().ok(),
+        };
+        at.map_or(i64::MAX, |ts| ts.as_millisecond())
     }
 
     fn compute_open(&self, d: Date) -> Box<[(i64, i64)]> {
@@ -441,6 +454,45 @@ mod tests {
         assert_eq!(
             c.business_ms(ts("2026-10-24T22:00:00Z"), ts("2026-10-25T23:00:00Z")),
             25 * H
+        );
+    }
+
+    /// Defect: a range boundary in a DST gap was read an hour after the
+    /// jump, so `00:00-02:30` overlapped `03:00-24:00` on Berlin's
+    /// spring-forward night, its half hour counted twice: a 4 h first
+    /// response was due 3.5 h after the ticket came.
+    #[test]
+    fn a_range_boundary_in_a_dst_gap_is_where_the_clocks_jump() {
+        let sun = vec!["00:00-02:30".to_string(), "03:00-24:00".to_string()];
+        let c = Calendar::new("Europe/Berlin", vec![("sun", sun.as_slice())], &[]).unwrap();
+        // Sunday 00:00 CET (Saturday 23:00Z); the clocks jump at 01:00Z from
+        // 02:00 CET to 03:00 CEST. Open without a break from then on.
+        let from = ts("2026-03-28T23:00:00Z");
+        assert_eq!(
+            c.business_ms(from, ts("2026-03-29T02:45:00Z")),
+            3 * H + 45 * M
+        );
+        assert_eq!(
+            c.add_business(from, 4 * H),
+            Some(ts("2026-03-29T03:00:00Z"))
+        );
+        // A range wholly in the gap is never open; one that begins in it
+        // opens at the jump. New York jumps at 07:00Z from 02:00 EST to
+        // 03:00 EDT on 2026-03-08.
+        let gap = vec!["02:15-02:45".to_string(), "02:50-03:10".to_string()];
+        let ny = Calendar::new("America/New_York", vec![("sun", gap.as_slice())], &[]).unwrap();
+        assert_eq!(
+            ny.business_ms(ts("2026-03-08T00:00:00Z"), ts("2026-03-09T00:00:00Z")),
+            10 * M
+        );
+        assert_eq!(
+            ny.add_business(ts("2026-03-08T00:00:00Z"), 5 * M),
+            Some(ts("2026-03-08T07:05:00Z"))
+        );
+        // The next Sunday, with no gap, both ranges are open.
+        assert_eq!(
+            ny.business_ms(ts("2026-03-15T00:00:00Z"), ts("2026-03-16T00:00:00Z")),
+            50 * M
         );
     }
 
