@@ -743,6 +743,7 @@ fn check_dashboards(s: &Stack, metrics: &str) {
             let Some(q) = v["query"]["query"].as_str() else {
                 continue;
             };
+            let q = q.replace("$job", "frontline");
             let inner = q
                 .strip_prefix("label_values(")
                 .and_then(|x| x.strip_suffix(')'))
@@ -778,7 +779,8 @@ fn check_dashboards(s: &Stack, metrics: &str) {
                     .replace("$channel", ".*")
                     .replace("$priority", ".*")
                     .replace("$policy", ".*")
-                    .replace("$instance", ".*");
+                    .replace("$instance", ".*")
+                    .replace("$job", "frontline");
                 assert!(
                     !q.contains('$'),
                     "{uid} {title}: unknown variable in {expr}"
@@ -1128,6 +1130,7 @@ fn panel_expr(dashboard: &str, title: &str) -> String {
         .replace("$policy", ".*")
         .replace("$queue", ".*")
         .replace("$priority", ".*")
+        .replace("$job", "frontline")
 }
 
 /// Runs `promtool test rules` over the shipped recording rules with
@@ -1208,5 +1211,34 @@ fn the_overview_fcr_headline_counts_resolved_contacts() {
     input += &counter("support_first_contact_resolutions_total", ticket, 26);
     input += &counter("support_tickets_resolved_total", ticket, 20);
     input += &counter("support_calls_answered_total", "queue=\"billing\"", 32);
+    // Another job scraped by the same Prometheus (another frontline
+    // deployment) is not the dashboard's: the headline once added its
+    // ratio, 0.65 + 0.1.
+    let other = "job=\"staging\",instance=\"c:9464\",window=\"24h\"";
+    input += &format!(
+        "  - series: support_window_ratio{{{other},kpi=\"first_contact_resolution\"}}\n    values: 0.1x120\n  - series: support_window_events{{{other},metric=\"first_contact_resolution\"}}\n    values: 10x120\n"
+    );
     promtool_expect(&input, &expr, "    - labels: '{}'\n      value: 0.65\n");
+}
+
+/// The Overview's resolution rate is the recording rules' ratio: resolved
+/// over created, at most 1 (a day resolving three times what it creates
+/// read 300 %), and nothing rather than +Inf on a day with no new ticket.
+#[test]
+fn the_overview_resolution_rate_is_capped_and_needs_created_tickets() {
+    let expr = panel_expr("frontline-overview.json", "Resolution rate").replace("$channel", ".*");
+    let counter = |name: &str, queue: &str, per_minute: u32| {
+        format!(
+            "  - series: {name}{{job=\"frontline\",instance=\"a:9464\",channel=\"email\",priority=\"normal\",queue=\"{queue}\"}}\n    values: 0+{per_minute}x1500\n"
+        )
+    };
+    let input = counter("support_tickets_resolved_total", "billing", 30)
+        + &counter("support_tickets_created_total", "billing", 10);
+    promtool_expect(&input, &expr, "    - labels: '{}'\n      value: 1\n");
+    let input = counter("support_tickets_resolved_total", "billing", 9)
+        + &counter("support_tickets_created_total", "billing", 10);
+    promtool_expect(&input, &expr, "    - labels: '{}'\n      value: 0.9\n");
+    let input = counter("support_tickets_resolved_total", "billing", 30)
+        + &counter("support_tickets_created_total", "billing", 0);
+    promtool_expect(&input, &expr, "");
 }
