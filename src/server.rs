@@ -430,15 +430,7 @@ fn wall_ms() -> i64 {
 /// the text format, and Prometheus's default order gets OpenMetrics.
 fn wants_openmetrics(headers: &HeaderMap) -> bool {
     let (mut om, mut text) = (0.0f64, 0.0f64);
-    for range in headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = range.split(';').map(str::trim);
-        let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = weight(parts);
+    for (media, q) in weighed(headers, header::ACCEPT) {
         match media.as_str() {
             "application/openmetrics-text" => om = om.max(q),
             "text/plain" | "text/*" | "*/*" => text = text.max(q),
@@ -453,16 +445,8 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
 /// `gzip;q=0` refuses it even beside `*`.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     let (mut gzip, mut any) = (None::<f64>, None::<f64>);
-    for coding in headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = coding.split(';').map(str::trim);
-        let name = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = weight(parts);
-        match name.as_str() {
+    for (coding, q) in weighed(headers, header::ACCEPT_ENCODING) {
+        match coding.as_str() {
             "gzip" | "x-gzip" => gzip = Some(gzip.map_or(q, |g| g.max(q))),
             "*" => any = Some(any.map_or(q, |a| a.max(q))),
             _ => {}
@@ -471,15 +455,28 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// The weight of an `Accept` or `Accept-Encoding` element from its
-/// parameters: its `q=` within 0–1, 1 when it has none. A `q=` that is not
-/// a number weighs 0, as a client that wrote it cannot be said to want the
-/// element.
-fn weight<'a>(mut params: impl Iterator<Item = &'a str>) -> f64 {
-    params
-        .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
-        .map_or(1.0, |q| q.parse::<f64>().unwrap_or(0.0))
-        .clamp(0.0, 1.0)
+/// The elements of every `name` header (`Accept`, `Accept-Encoding`),
+/// lower-cased, each with its weight: its `q=` within 0–1, 1 when it has
+/// none. A `q=` that is not a number weighs 0, as a client that wrote it
+/// cannot be said to want the element.
+fn weighed(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> impl Iterator<Item = (String, f64)> + '_ {
+    headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|element| {
+            let mut parts = element.split(';').map(str::trim);
+            let token = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                .map_or(1.0, |q| q.parse::<f64>().unwrap_or(0.0))
+                .clamp(0.0, 1.0);
+            (token, q)
+        })
 }
 
 /// The families named by a query string's `name[]` parameters

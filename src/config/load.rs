@@ -427,23 +427,22 @@ fn set_key(
     let mut shown = String::new();
     for name in std::iter::once(&section).chain(tables) {
         // `policies[1]`: an entry of a list of tables the config has.
-        let (name, index) = match name.split_once('[') {
-            Some((n, i)) => (
-                n,
-                Some(i.strip_suffix(']').and_then(|i| i.parse::<usize>().ok())),
-            ),
-            None => (*name, None),
-        };
+        let (name, index) = name.split_once('[').unwrap_or((*name, ""));
         if !shown.is_empty() {
             shown.push('.');
         }
         shown.push_str(name);
-        let Ok(index) = index.map_or(Ok(None), |i| i.map(Some).ok_or(())) else {
-            return Err(ConfigError::invalid(
-                shown,
-                "an index into a list is a number in brackets (`sla.policies[0].answer`)",
-            ));
-        };
+        let index =
+            match index {
+                "" => None,
+                i => match i.strip_suffix(']').and_then(|i| i.parse::<usize>().ok()) {
+                    Some(i) => Some(i),
+                    None => return Err(ConfigError::invalid(
+                        shown,
+                        "an index into a list is a number in brackets (`sla.policies[0].answer`)",
+                    )),
+                },
+            };
         if !at.contains_key(name) || (index.is_none() && !at[name].is_table()) {
             // A value that is not a table becomes one: validation then
             // names the key that was given.

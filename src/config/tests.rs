@@ -631,6 +631,18 @@ fn a_syntax_error_is_one_line_with_file_line_and_column() {
     assert!(e.contains(&format!("{}:2:", p.display())), "{e}");
 }
 
+/// The config file at `p` with the variables `env` and the `--set` flags
+/// `sets` over it.
+fn load_over(
+    p: &std::path::Path,
+    env: &[(&str, &str)],
+    sets: &[&str],
+) -> Result<Config, ConfigError> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    Config::load_with(Some(p), env, &sets)
+}
+
 /// Defects: with any override in the environment or by `--set`, an error
 /// was placed at a line and column of an internal merged text, without
 /// its key, and a file's own error lost its place; a key in the second
@@ -643,11 +655,7 @@ fn an_error_names_its_key_and_the_layer_that_set_it() {
     let p = dir.path().join("f.toml");
     let load = |text: &str, env: &[(&str, &str)], sets: &[&str]| {
         std::fs::write(&p, text).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        Config::load_with(Some(&p), env, &sets)
-            .unwrap_err()
-            .to_string()
+        load_over(&p, env, sets).unwrap_err().to_string()
     };
     let file = "[time]\nallowed_lateness = \"5m\"\n[kpi]\nshort_abandon = \"10s\"\n";
     let e = load(file, &[("FRONTLINE_TME__ALLOWED_LATENESS", "5m")], &[]);
@@ -695,11 +703,7 @@ fn a_key_in_a_list_of_tables_is_overridden_by_its_index() {
          [[sla.policies]]\nname = \"b\"\nfirst_response = \"4h\"\nresolution = \"1d\"\n",
     )
     .unwrap();
-    let load = |env: &[(&str, &str)], sets: &[&str]| {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        Config::load_with(Some(&p), env, &sets)
-    };
+    let load = |env: &[(&str, &str)], sets: &[&str]| load_over(&p, env, sets);
     let h = |n: i64| Some(Dur(n * 3_600_000));
     let c = load(&[], &["sla.policies[1].first_response=2h"]).unwrap();
     let (a, b) = (&c.sla.policies[0], &c.sla.policies[1]);
@@ -756,11 +760,7 @@ fn a_value_out_of_range_names_where_it_came_from() {
     let p = dir.path().join("f.toml");
     let load = |text: &str, env: &[(&str, &str)], sets: &[&str]| {
         std::fs::write(&p, text).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        Config::load_with(Some(&p), env, &sets)
-            .unwrap_err()
-            .to_string()
+        load_over(&p, env, sets).unwrap_err().to_string()
     };
     let at = |l: usize, c: usize| format!("({}:{l}:{c})", p.display());
     let file = "[kpi]\nshort_abandon = \"5s\"\n";
