@@ -307,6 +307,24 @@ fn family_sum(text: &str, family: &str) -> f64 {
     exposition::sum(text, family).unwrap_or(0.0)
 }
 
+/// `frontline run --embedded` (its own broker and simulator) serving on
+/// `port`, logging at INFO to `stderr`.
+fn run_embedded(port: u16, stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args([
+            "run",
+            "--embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("KAFKA_BROKERS")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 /// `make run`: the embedded broker, the simulator and the consumer in one
 /// process; /metrics shows tickets and calls within a minute.
 #[test]
@@ -316,18 +334,7 @@ fn embedded_demo_serves_live_metrics() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
-        .args([
-            "run",
-            "--embedded",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("KAFKA_BROKERS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_embedded(port, Stdio::null());
     let start = std::time::Instant::now();
     let mut seen = (0.0, 0.0);
     while start.elapsed() < std::time::Duration::from_secs(60) {
@@ -453,19 +460,7 @@ fn replay_with_stderr_on_a_full_disk_does_not_panic() {
 #[test]
 fn run_with_a_closed_stderr_pipe_keeps_serving() {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
-        .args([
-            "run",
-            "--embedded",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("KAFKA_BROKERS")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = run_embedded(port, Stdio::piped());
     drop(child.stderr.take());
     let start = std::time::Instant::now();
     let mut dropped = 0.0;
@@ -1295,19 +1290,7 @@ fn run_logs_sighup_and_serves_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
-        .args([
-            "run",
-            "--embedded",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("KAFKA_BROKERS")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = run_embedded(port, std::fs::File::create(&log).unwrap().into());
     let wait_for = |what: &dyn Fn() -> bool| {
         let start = std::time::Instant::now();
         while start.elapsed() < std::time::Duration::from_secs(45) && !what() {

@@ -90,28 +90,19 @@ pub(super) async fn dead_letter(
 
 /// The headers of a dead letter: the reason and where the message was.
 fn headers(tp: &TopicPartition, m: &Msg<'_>, e: &DecodeError) -> OwnedHeaders {
-    let error = e.to_string();
-    let partition = tp.1.to_string();
-    let offset = m.offset.to_string();
-    OwnedHeaders::new()
-        .insert(Header {
-            key: "frontline.reason",
-            value: Some(e.reason()),
+    let (error, partition, offset) = (e.to_string(), tp.1.to_string(), m.offset.to_string());
+    [
+        ("frontline.reason", e.reason()),
+        ("frontline.error", error.as_str()),
+        ("frontline.source.topic", tp.0.as_str()),
+        ("frontline.source.partition", partition.as_str()),
+        ("frontline.source.offset", offset.as_str()),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value),
         })
-        .insert(Header {
-            key: "frontline.error",
-            value: Some(error.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.topic",
-            value: Some(tp.0.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.partition",
-            value: Some(partition.as_str()),
-        })
-        .insert(Header {
-            key: "frontline.source.offset",
-            value: Some(offset.as_str()),
-        })
+    })
 }
