@@ -190,6 +190,12 @@ fn env_layers(
             continue;
         };
         let Some((section, key)) = rest.split_once("__") else {
+            if let Some(meant) = one_underscore_short(rest) {
+                return Err(ConfigError::Parse(format!(
+                    "environment variable {k} is not read: a config key takes two \
+                     underscores after its section, as in {meant}"
+                )));
+            }
             continue;
         };
         let section = section.to_ascii_lowercase();
@@ -220,6 +226,77 @@ fn env_layers(
         layers.push(Layer::new(&section, &path, k.clone()));
     }
     Ok(layers)
+}
+
+/// The sections of the config, as its file names them.
+const SECTIONS: [&str; 15] = [
+    "time",
+    "windows",
+    "kpi",
+    "histograms",
+    "labels",
+    "cost",
+    "kpi_targets",
+    "limits",
+    "state",
+    "sla",
+    "kafka",
+    "http",
+    "checkpoint",
+    "agents",
+    "sla_events",
+];
+
+/// For `rest` of `FRONTLINE_<rest>`, a name without the `__` that ends a
+/// section, such as `KPI_SHORT_ABANDON`: the variable's name with two
+/// underscores (`FRONTLINE_KPI__SHORT_ABANDON`) when `rest` is a section
+/// and a key of that section joined by one. Such a variable would go
+/// unread, and the value its writer meant with it. Names that are not a
+/// section's key (`FRONTLINE_CONFIG`, `FRONTLINE_KAFKA_LIBS`) are not
+/// frontline's config, and stay unread.
+fn one_underscore_short(rest: &str) -> Option<String> {
+    let lower = rest.to_ascii_lowercase();
+    SECTIONS.iter().find_map(|section| {
+        let key = lower.strip_prefix(section)?.strip_prefix('_')?;
+        is_key(section, key).then(|| {
+            let (s, k) = rest.split_at(section.len());
+            format!("FRONTLINE_{s}_{k}")
+        })
+    })
+}
+
+/// Whether `key` is a key of `[section]`: frontline's own, or in `[kafka]`
+/// a property librdkafka knows (its `_` standing for `.`, as in
+/// [`env_layers`]).
+fn is_key(section: &str, key: &str) -> bool {
+    if key.is_empty() {
+        return false;
+    }
+    if section == "kafka" {
+        return key == "topic"
+            || key == "dead_letter_topic"
+            || !matches!(
+                // librdkafka refuses a name it does not know as unknown,
+                // and a value it does not take as invalid.
+                rdkafka::ClientConfig::new()
+                    .set(key.replace('_', "."), "1")
+                    .create_native_config(),
+                Err(rdkafka::error::KafkaError::ClientConfig(
+                    rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+                    ..
+                ))
+            );
+    }
+    // A key the section does not have is refused as unknown; any other
+    // refusal is of the probe's value.
+    let mut probe = toml::Table::new();
+    let mut table = toml::Table::new();
+    table.insert(key.to_string(), toml::Value::Boolean(true));
+    probe.insert(section.to_string(), toml::Value::Table(table));
+    match toml::Value::Table(probe).try_into::<Config>() {
+        Ok(_) => true,
+        Err(e) => !e.to_string().contains("unknown field"),
+    }
 }
 
 /// `e` with where its value came from.

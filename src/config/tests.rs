@@ -382,6 +382,66 @@ fn the_environment_leaves_out_variables_that_are_not_utf8_unless_they_are_ours()
     assert!(e.to_string().contains("its name is not UTF-8"), "{e}");
 }
 
+/// Defect: `FRONTLINE_KPI_SHORT_ABANDON` (one underscore after the
+/// section) went unread, so the value its writer set was silently not the
+/// one in force. A variable that names a section's key with one underscore
+/// is an error naming the variable it should be; one that names no key is
+/// not frontline's config and stays unread.
+#[test]
+fn a_config_variable_with_one_underscore_after_its_section_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(&p, "").unwrap();
+    for (var, meant) in [
+        (
+            "FRONTLINE_KPI_SHORT_ABANDON",
+            "FRONTLINE_KPI__SHORT_ABANDON",
+        ),
+        (
+            "FRONTLINE_TIME_DEDUP_HORIZON",
+            "FRONTLINE_TIME__DEDUP_HORIZON",
+        ),
+        ("FRONTLINE_SLA_EVENTS_TOPIC", "FRONTLINE_SLA_EVENTS__TOPIC"),
+        ("FRONTLINE_KPI_TARGETS_CSAT", "FRONTLINE_KPI_TARGETS__CSAT"),
+        ("FRONTLINE_KAFKA_TOPIC", "FRONTLINE_KAFKA__TOPIC"),
+        (
+            "FRONTLINE_KAFKA_BOOTSTRAP_SERVERS",
+            "FRONTLINE_KAFKA__BOOTSTRAP_SERVERS",
+        ),
+        (
+            "frontline_kpi_short_abandon",
+            "FRONTLINE_kpi__short_abandon",
+        ),
+    ] {
+        let var = var.replace("frontline_", "FRONTLINE_");
+        let e = load_over(&p, &[(&var, "2m")], &[])
+            .expect_err(&var)
+            .to_string();
+        assert!(
+            e.contains(&format!("environment variable {var} is not read")),
+            "{e}"
+        );
+        assert!(e.ends_with(&format!("as in {meant}")), "{e}");
+    }
+    // Not a key of the section named, or no section: not config.
+    for var in [
+        "FRONTLINE_KAFKA_LIBS",
+        "FRONTLINE_KPI_SHORTABANDON",
+        "FRONTLINE_CONFIG",
+        "FRONTLINE_LOG_FORMAT",
+        "FRONTLINE_WEB_CONFIG",
+        "FRONTLINE_TEST_KAFKA",
+        "FRONTLINE_KPI_",
+    ] {
+        let c = load_over(&p, &[(var, "2m")], &[]).unwrap();
+        assert_eq!(
+            c.kpi.short_abandon,
+            Config::default().kpi.short_abandon,
+            "{var}"
+        );
+    }
+}
+
 /// Defect: a target of more business time than a deadline is searched for
 /// on its calendar (300d on office hours: three and a half years) was
 /// accepted, and its clocks got no deadline and were never judged. It is
