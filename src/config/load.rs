@@ -160,7 +160,8 @@ fn placed(e: ConfigError, text: &str, origin: Option<&Path>) -> ConfigError {
 /// begins, or a table's header for a key that names a table.
 fn place_of(text: &str, key: &str) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
-    let (section, rest) = key.split_once('.').unwrap_or((key, ""));
+    let key = unquoted(key);
+    let (section, rest) = key.split_once('.').unwrap_or((&key, ""));
     let mut item = doc.as_item().get(section)?;
     // A librdkafka property is one key, dots and all.
     let parts: Vec<&str> = match (section, rest) {
@@ -185,6 +186,10 @@ fn env_layers(
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<Vec<Layer>, ConfigError> {
     let mut layers = Vec::new();
+    // A variable that sets a table or a list goes before those that set
+    // keys in it, whatever order the environment lists them in.
+    let mut env: Vec<(String, String)> = env.collect();
+    env.sort_by(|(a, _), (b, _)| (a.matches("__").count(), a).cmp(&(b.matches("__").count(), b)));
     for (k, v) in env {
         let Some(rest) = k.strip_prefix("FRONTLINE_") else {
             continue;
@@ -209,13 +214,16 @@ fn env_layers(
         } else {
             // `FRONTLINE_HISTOGRAMS__BUCKETS__FIRST_RESPONSE`: a key in a
             // table of the section; `FRONTLINE_SLA__POLICIES__0__ANSWER`:
-            // one in a list of tables (`sla.policies[0].answer`).
+            // one in a list of tables (`sla.policies[0].answer`). A number
+            // is a key where the config has a table (a calendar named
+            // `247`), and an index anywhere else.
             let mut parts: Vec<String> = Vec::new();
             for part in key.split("__") {
+                let index = part.parse::<usize>().is_ok()
+                    && !parts.is_empty()
+                    && !table_at(table, &section, &parts);
                 match parts.last_mut() {
-                    Some(last) if part.parse::<usize>().is_ok() => {
-                        last.push_str(&format!("[{part}]"));
-                    }
+                    Some(last) if index => last.push_str(&format!("[{part}]")),
                     _ => parts.push(part.to_string()),
                 }
             }
@@ -299,6 +307,21 @@ fn is_key(section: &str, key: &str) -> bool {
     }
 }
 
+/// Whether the config `table` has a table at `[section] path` (`path`'s
+/// parts as [`set_key`] takes them, indices included).
+fn table_at(table: &toml::Table, section: &str, path: &[String]) -> bool {
+    let mut at = table.get(section);
+    for part in path {
+        let (name, indices) = part.split_once('[').unwrap_or((part, ""));
+        at = at.and_then(|v| v.get(name));
+        for i in indices.split('[').filter(|i| !i.is_empty()) {
+            let i = i.strip_suffix(']').and_then(|i| i.parse::<usize>().ok());
+            at = at.zip(i).and_then(|(v, i)| v.get(i));
+        }
+    }
+    at.is_some_and(toml::Value::is_table)
+}
+
 /// `e` with where its value came from.
 fn with_source(e: ConfigError, source: &str) -> ConfigError {
     match e {
@@ -366,11 +389,25 @@ impl Layer {
     /// Whether the value at `key` is this layer's: the key itself, a key
     /// below it, or a table holding it (`tme` for a misspelt section).
     fn covers(&self, key: &str) -> bool {
+        let key = unquoted(key);
         let below = |a: &str, b: &str| {
             a.strip_prefix(b)
                 .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
         };
-        self.key == key || below(&self.key, key) || below(key, &self.key)
+        self.key == key || below(&self.key, &key) || below(&key, &self.key)
+    }
+}
+
+/// A key as the layers and the file's lookup write it: a librdkafka
+/// property that validation names quoted (`kafka."group.id"`) without
+/// its quotes (`kafka.group.id`).
+fn unquoted(key: &str) -> std::borrow::Cow<'_, str> {
+    match key
+        .strip_prefix("kafka.\"")
+        .and_then(|k| k.strip_suffix('"'))
+    {
+        Some(k) => format!("kafka.{k}").into(),
+        None => key.into(),
     }
 }
 
