@@ -175,14 +175,14 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-/// The config file, the environment, `--set`, then the command's own
-/// flags, validated.
 /// The process's environment as the config reads it
 /// ([`frontline::config::environment`]).
 fn environment() -> Result<Vec<(String, String)>, String> {
     frontline::config::environment(std::env::vars_os()).map_err(|e| e.to_string())
 }
 
+/// The config file, the environment, `--set`, then the command's own
+/// flags, validated.
 fn load_config(
     args: &ConfigArgs,
     env: impl Iterator<Item = (String, String)>,
@@ -458,13 +458,43 @@ mod c_alloc;
 fn main() -> ExitCode {
     // Tables about to grow get their successors on the background thread.
     frontline::engine::prepare_tables_with(frontline::background::prepare);
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logs(cli.log_format);
     match cli.command {
         Command::Run(args) => run(args),
         Command::Replay(args) => replay(args),
         Command::Simulate(args) => simulate(args),
     }
+}
+
+/// A command line clap could not read, or `--help` and `--version`: the
+/// latter as clap prints them; an error, with JSON logs asked for by
+/// `--log-format json` or `FRONTLINE_LOG_FORMAT=json`, as one JSON log line
+/// (so that a collector reading stderr parses every line), else as clap
+/// prints it. Clap's exit code either way.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return code;
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let asked = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json")
+        || std::env::var_os("FRONTLINE_LOG_FORMAT").is_some_and(|v| v == "json");
+    if asked {
+        init_logs(LogFormat::Json);
+        stderr::report(tracing::Level::ERROR, e.render().to_string().trim());
+    } else {
+        let _ = e.print();
+    }
+    code
 }
 
 /// The validated config of `run`: its flags over the file, the environment

@@ -286,6 +286,33 @@ fn json_logs_make_every_line_of_stderr_json() {
     // Without it, the same lines as text.
     let out = frontline(&args[2..], Some(&input));
     assert!(stderr(&out).contains("replay: 3 lines, 2 events, 1 bad lines (invalid_json: 1)\n"));
+    // A command line that cannot be read (defect: printed as text before
+    // the logs were set up), asked for JSON by flag or by the environment.
+    for (json_args, env) in [
+        (&["--log-format", "json"][..], None),
+        (&["--log-format=json"][..], None),
+        (&[][..], Some("json")),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontline"));
+        cmd.args(json_args)
+            .args(["replay", "--input", "-", "--step", "5m"]);
+        if let Some(v) = env {
+            cmd.env("FRONTLINE_LOG_FORMAT", v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let lines = json(&out);
+        assert!(
+            lines.len() == 1
+                && lines[0]["level"] == "ERROR"
+                && message(&lines[0]).contains("--openmetrics-out"),
+            "{lines:?}"
+        );
+    }
+    // `--help` is still help, on stdout.
+    let out = frontline(&["--log-format", "json", "replay", "--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: frontline replay"));
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
