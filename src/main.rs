@@ -575,12 +575,49 @@ fn replay(args: ReplayCmd) -> ExitCode {
         step_ms: args.step.ms(),
         threads: args.threads.into(),
     };
+    if let Err(e) = remove_outputs_on_signal() {
+        return fail(format!("cannot watch for signals: {e}"));
+    }
     // The summary line is written by the replay itself, before the
     // metrics, so that a failure to write it is counted in them.
     match replay::run(&cfg, &args) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// A replay stopped by SIGINT, SIGTERM or SIGHUP removes its outputs'
+/// temporary files and spool directories, then exits with 128 + the
+/// signal's number, as the signal itself would have: a replay writing a
+/// large backfill leaves nothing behind (its outputs are put in place
+/// only at the end). The handlers are in place when this returns.
+fn remove_outputs_on_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut int, mut term, mut hup) = {
+        let _in = rt.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        )
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let number = rt.block_on(async {
+                tokio::select! {
+                    _ = int.recv() => 2,
+                    _ = term.recv() => 15,
+                    _ = hup.recv() => 1,
+                }
+            });
+            let _held = replay::remove_unfinished();
+            std::process::exit(128 + number);
+        })?;
+    Ok(())
 }
 
 /// A number of `--speed` or `--rate`: finite and not negative.

@@ -1357,3 +1357,61 @@ fn run_logs_sighup_and_serves_on() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+/// Defect: a replay stopped by a signal left its outputs' temporary files
+/// and the backfill's spool directory behind (a spool of a large backfill
+/// is gigabytes). Stopped by SIGTERM, SIGINT or SIGHUP while it reads, it
+/// removes them, leaves the destinations as they were, and exits with 128
+/// + the signal's number.
+#[test]
+fn a_replay_stopped_by_a_signal_leaves_nothing_behind() {
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        std::fs::write(at("old.prom"), "# the file before\n").unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["replay", "--input", "-", "--metrics-out", &at("old.prom")])
+            .args([
+                "--openmetrics-out",
+                &at("om.txt"),
+                "--dead-letter",
+                &at("dl.jsonl"),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The input stays open: the replay is still reading when stopped.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(GOOD.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let names = || -> Vec<String> {
+            let mut n: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        // Every output's temporary file, and the spool, made.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while names().iter().filter(|n| n.starts_with('.')).count() < 4 {
+            assert!(std::time::Instant::now() < deadline, "{:?}", names());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}: {}", stderr(&out));
+        assert_eq!(names(), ["old.prom"], "{signal}");
+        assert_eq!(
+            std::fs::read_to_string(at("old.prom")).unwrap(),
+            "# the file before\n"
+        );
+        drop(stdin);
+    }
+}

@@ -116,6 +116,7 @@ struct SpoolDir(PathBuf);
 impl Drop for SpoolDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+        super::output::finished(&self.0);
     }
 }
 
@@ -138,13 +139,14 @@ impl Backfill {
             _ => PathBuf::from("."),
         };
         let name = path.file_name().unwrap_or("openmetrics".as_ref());
-        let spool = dir.join(super::output::hidden_name(name, "spool"));
-        fs::create_dir_all(&spool).map_err(err)?;
+        let spool = SpoolDir(dir.join(super::output::hidden_name(name, "spool")));
+        super::output::unfinished(&spool.0);
+        fs::create_dir_all(&spool.0).map_err(err)?;
         Ok(Backfill {
             step: step_ms.max(1),
             next: None,
             out,
-            spool: SpoolDir(spool),
+            spool,
             families: Vec::new(),
             index: FxHashMap::default(),
             buf: String::with_capacity(1 << 16),

@@ -24,6 +24,7 @@ mod regroup;
 
 use apply::Apply;
 use output::check_paths;
+pub use output::remove_unfinished;
 pub(crate) use output::Output;
 use read::{pipelined, single_threaded};
 

@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::ReplayError;
 
@@ -29,8 +30,43 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_file(&self.tmp);
+            finished(&self.tmp);
         }
     }
+}
+
+/// The temporary files and spool directories of this process's outputs
+/// that are not in place yet, for [`remove_unfinished`].
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unfinished_list() -> MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `path`, a temporary file or spool directory about to be made, is
+/// removed by [`remove_unfinished`] until [`finished`] says otherwise.
+pub(super) fn unfinished(path: &Path) {
+    unfinished_list().push(path.to_path_buf());
+}
+
+/// `path` was removed or put in place.
+pub(super) fn finished(path: &Path) {
+    unfinished_list().retain(|p| p != path);
+}
+
+/// Removes the temporary files and spool directories of the outputs not
+/// in place yet, for a process a signal stops (which runs no destructors),
+/// so that it leaves none behind. The list stays locked while the guard
+/// lives, so that none is made or put in place after: the caller exits
+/// holding it.
+pub fn remove_unfinished() -> MutexGuard<'static, Vec<PathBuf>> {
+    let list = unfinished_list();
+    for p in list.iter() {
+        if fs::remove_file(p).is_err() {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+    list
 }
 
 impl Output {
@@ -68,7 +104,14 @@ impl Output {
             .file_name()
             .ok_or_else(|| err(io::Error::other("not a file name")))?;
         let tmp = dest.with_file_name(hidden_name(name, "tmp"));
-        let file = File::create(&tmp).map_err(err)?;
+        unfinished(&tmp);
+        let file = match File::create(&tmp) {
+            Ok(f) => f,
+            Err(e) => {
+                finished(&tmp);
+                return Err(err(e));
+            }
+        };
         let temp = TempFile {
             tmp,
             dest,
@@ -120,10 +163,14 @@ impl Output {
     pub(crate) fn commit(mut self) -> Result<(), ReplayError> {
         self.w.flush().map_err(|e| self.err(e))?;
         if let Some(t) = &mut self.temp {
+            // Not removed by a signal while it is being put in place.
+            let mut list = unfinished_list();
             let r = t.file.sync_all().and_then(|()| fs::rename(&t.tmp, &t.dest));
             if let Err(e) = r {
+                drop(list);
                 return Err(self.err(e));
             }
+            list.retain(|p| *p != t.tmp);
             t.committed = true;
         }
         Ok(())
