@@ -593,8 +593,10 @@ fn set_key(
     Ok(())
 }
 
-/// The dotted key (`time.dedup_horizon`) of the `key = value` line holding
-/// byte `offset`, from the nearest `[table]` header above it.
+/// The dotted key (`time.dedup_horizon`, `sla.policies[1].answer`) of the
+/// `key = value` line holding byte `offset`, under the nearest table
+/// header above it; an entry of a list of tables (`[[sla.policies]]`) is
+/// numbered by the headers of that list before it.
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
@@ -603,16 +605,67 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     if key.is_empty() || key.starts_with('[') {
         return None;
     }
-    let table = text[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    Some(match table {
-        Some(t) if !t.is_empty() => format!("{t}.{key}"),
-        _ => key.to_string(),
+    // Entries of each list of tables so far, and the table of the line.
+    let mut entries: std::collections::HashMap<String, usize> = Default::default();
+    let mut table = String::new();
+    for l in text[..line_start].lines().map(str::trim) {
+        let (list, rest) = match l.strip_prefix("[[") {
+            Some(r) => (true, r),
+            None => match l.strip_prefix('[') {
+                Some(r) => (false, r),
+                None => continue,
+            },
+        };
+        // Up to the header's closing bracket: a comment may follow it.
+        let Some(name) = rest.split(']').next() else {
+            continue;
+        };
+        let parts = dotted_parts(name);
+        if list {
+            *entries.entry(parts.join(".")).or_default() += 1;
+        }
+        let (mut path, mut bare) = (String::new(), String::new());
+        for part in &parts {
+            if !bare.is_empty() {
+                path.push('.');
+                bare.push('.');
+            }
+            path.push_str(part);
+            bare.push_str(part);
+            if let Some(n) = entries.get(&bare) {
+                path.push_str(&format!("[{}]", n - 1));
+            }
+        }
+        table = path;
+    }
+    Some(if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
     })
+}
+
+/// The parts of a dotted TOML key as an error names them (`sla. 'my.cal'
+/// .hours` is `sla`, `"my.cal"`, `hours`): trimmed, and quoted only when
+/// they hold a dot.
+fn dotted_parts(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quote = None;
+    for c in key.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '.') => parts.push(String::new()),
+            (None, c) if c.is_whitespace() => {}
+            (_, c) => parts.last_mut().expect("one part at least").push(c),
+        }
+    }
+    for p in &mut parts {
+        if p.contains('.') {
+            *p = format!("\"{p}\"");
+        }
+    }
+    parts
 }
 
 /// A parser message on one line.

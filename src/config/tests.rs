@@ -478,6 +478,40 @@ fn environment_overrides_do_not_depend_on_the_variables_order() {
     assert_eq!(set.sla.calendars["247"].timezone, "Europe/Berlin");
 }
 
+/// Defect: a syntax error on a `key = value` line named the key under the
+/// nearest header's raw text: no index for an entry of a list of tables
+/// (`sla.policies.first_response`), and a comment after a header taken
+/// for part of the table's name (`time] # clocks.allowed_lateness`).
+#[test]
+fn a_syntax_error_names_its_key_under_the_right_table() {
+    let key = |text: &str| match Config::parse(text).unwrap_err() {
+        ConfigError::Invalid { key, .. } => key,
+        e => panic!("{e}"),
+    };
+    let two = "[[sla.policies]]\nname = \"a\"\n[[sla.policies]]\nname = \"b\"\n";
+    assert_eq!(
+        key(&format!("{two}first_response = 5h\n")),
+        "sla.policies[1].first_response"
+    );
+    assert_eq!(key(&format!("{two}name = \"c\"\n")), "sla.policies[1].name");
+    assert_eq!(
+        key(&format!("{two}[sla.policies.match]\npriority = [urgent]\n")),
+        "sla.policies[1].match.priority"
+    );
+    assert_eq!(
+        key("[time] # clocks\nallowed_lateness = 10m\n"),
+        "time.allowed_lateness"
+    );
+    assert_eq!(
+        key("[sla.calendars.\"a.b\"]\ntimezone = Europe/Berlin\n"),
+        "sla.calendars.\"a.b\".timezone"
+    );
+    assert_eq!(
+        key("[kpi]\n[ time ]\nallowed_lateness = 10m\n"),
+        "time.allowed_lateness"
+    );
+}
+
 /// Defect: a target of more business time than a deadline is searched for
 /// on its calendar (300d on office hours: three and a half years) was
 /// accepted, and its clocks got no deadline and were never judged. It is
