@@ -110,6 +110,82 @@ fn poison_messages_go_to_the_dead_letter_topic() {
     assert_eq!(dlq[0].1, "not json");
 }
 
+/// Defect: a dead letter carried frontline's headers only, and the
+/// message's own (a trace id, a producer's schema id) were lost. They come
+/// first, in their order, then frontline's. Where they would make the
+/// dead letter too large for its topic, they are left out before a
+/// smaller payload, and counted in `frontline.headers_omitted`.
+#[test]
+fn a_dead_letter_keeps_the_message_s_own_headers() {
+    let topic = unique("poison-headers");
+    create_topic(&topic, 1);
+    let dlq_topic = unique("dlq-headers");
+    create_topic(&dlq_topic, 1);
+    set_topic_config(&dlq_topic, "max.message.bytes", "1000");
+    let produce = |headers: &[String], line: &str| {
+        let mut child = Command::new("kcat")
+            .args(kcat_producer_args(&broker(), &topic, None))
+            .args(headers.iter().flat_map(|h| ["-H", h.as_str()]))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, "{line}").unwrap();
+        }
+        assert!(child.wait().unwrap().success());
+    };
+    let small = [
+        "traceparent=00-4bf92f-00f067-01".to_string(),
+        "tenant=eu".to_string(),
+    ];
+    produce(&small, "k\tnot json");
+    produce(&[], "k\talso not json");
+    let big: Vec<String> = (0..3)
+        .map(|i| format!("h{i}={}", "v".repeat(600)))
+        .collect();
+    produce(&big, "k\tnot json, headers too large");
+    let mut launch = Launch::new(&topic, &unique("g"));
+    launch.args = vec![
+        "--set".into(),
+        format!("kafka.dead_letter_topic=\"{dlq_topic}\""),
+    ];
+    let f = Frontline::launch(&launch);
+    wait_until(
+        Duration::from_secs(60),
+        "the dead letters are written",
+        || f.sum("frontline_dead_letters_total") == 3.0,
+    );
+    let dlq = kcat_consume(&dlq_topic);
+    assert_eq!(dlq.len(), 3, "{dlq:?}");
+    assert!(
+        dlq[0].0.starts_with(
+            "traceparent=00-4bf92f-00f067-01,tenant=eu,frontline.reason=invalid_json,"
+        ),
+        "{}",
+        dlq[0].0
+    );
+    assert_eq!(dlq[0].1, "not json");
+    assert!(
+        dlq[1].0.starts_with("frontline.reason=invalid_json,"),
+        "{}",
+        dlq[1].0
+    );
+    assert!(
+        dlq[2].0.starts_with("frontline.reason=invalid_json,"),
+        "{}",
+        dlq[2].0
+    );
+    assert!(
+        dlq[2].0.ends_with(",frontline.headers_omitted=3"),
+        "{}",
+        dlq[2].0
+    );
+    assert!(!dlq[2].0.contains("payload_omitted"), "{}", dlq[2].0);
+    assert_eq!(dlq[2].1, "not json, headers too large");
+}
+
 #[test]
 fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     let topic = unique("restart");

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 use crate::locks::lock;
 
@@ -33,6 +33,9 @@ struct Rec {
     offset: i64,
     payload: Option<(usize, usize)>,
     key: Option<(usize, usize)>,
+    /// Its headers, as [`put_header`] writes them; none for a message
+    /// without.
+    headers: Option<(usize, usize)>,
 }
 
 /// One message of a [`Batch`].
@@ -40,6 +43,54 @@ pub(crate) struct Msg<'a> {
     pub offset: i64,
     pub payload: Option<&'a [u8]>,
     pub key: Option<&'a [u8]>,
+    /// Its headers, as [`put_header`] wrote them ([`Msg::headers`] reads
+    /// them).
+    headers: &'a [u8],
+}
+
+impl<'a> Msg<'a> {
+    /// The bytes its headers take in the batch, about what they take in a
+    /// message.
+    pub fn header_bytes(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// The message's headers in their order: name and value (none for a
+    /// header without one).
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
+            let (a, b) = rest.split_at(n.min(rest.len()));
+            *rest = b;
+            a
+        }
+        let mut rest = self.headers;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let name_len = u32::from_le_bytes(take(&mut rest, 4).try_into().ok()?) as usize;
+            let name = take(&mut rest, name_len);
+            let value_len = i32::from_le_bytes(take(&mut rest, 4).try_into().ok()?);
+            let value = usize::try_from(value_len).ok().map(|n| take(&mut rest, n));
+            Some((name, value))
+        })
+    }
+}
+
+/// Appends one header of a message to `buf`: the name's length (u32, little
+/// endian) and the name, then the value's length (i32, -1 for none) and the
+/// value.
+pub(crate) fn put_header(buf: &mut Vec<u8>, name: &[u8], value: Option<&[u8]>) {
+    // A header is at most a message's size, which is far below 2 GiB.
+    buf.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    buf.extend_from_slice(name);
+    match value {
+        Some(v) => {
+            buf.extend_from_slice(&(v.len() as i32).to_le_bytes());
+            buf.extend_from_slice(v);
+        }
+        None => buf.extend_from_slice(&(-1i32).to_le_bytes()),
+    }
 }
 
 impl Batch {
@@ -56,11 +107,28 @@ impl Batch {
 
     /// Appends a message (the next one of its partition).
     pub fn push(&mut self, m: &BorrowedMessage<'_>) {
-        self.push_parts(m.offset(), m.payload(), m.key());
+        self.push_with(m.offset(), m.payload(), m.key(), |buf| {
+            for h in m.headers().into_iter().flat_map(Headers::iter) {
+                put_header(buf, h.key.as_bytes(), h.value);
+            }
+        });
     }
 
-    /// Appends a message given by its parts.
+    /// Appends a message without headers given by its parts.
+    #[cfg(test)]
     pub fn push_parts(&mut self, offset: i64, payload: Option<&[u8]>, key: Option<&[u8]>) {
+        self.push_with(offset, payload, key, |_| {});
+    }
+
+    /// Appends a message given by its parts, `headers` appending its
+    /// headers with [`put_header`].
+    pub fn push_with(
+        &mut self,
+        offset: i64,
+        payload: Option<&[u8]>,
+        key: Option<&[u8]>,
+        headers: impl FnOnce(&mut Vec<u8>),
+    ) {
         let mut put = |b: Option<&[u8]>| {
             b.map(|b| {
                 let start = self.buf.len();
@@ -70,10 +138,14 @@ impl Batch {
         };
         let payload = put(payload);
         let key = put(key);
+        let start = self.buf.len();
+        headers(&mut self.buf);
+        let headers = (self.buf.len() > start).then(|| (start, self.buf.len() - start));
         self.recs.push(Rec {
             offset,
             payload,
             key,
+            headers,
         });
     }
 
@@ -104,6 +176,7 @@ impl Batch {
             offset: r.offset,
             payload: slice(r.payload),
             key: slice(r.key),
+            headers: slice(r.headers).unwrap_or(&[]),
         }
     }
 }
@@ -179,6 +252,28 @@ mod tests {
         assert!(!b.is_full(4, 1000), "802 bytes");
         b.push_parts(2, Some(&big), Some(b"k"));
         assert!(b.is_full(4, 1000), "1203 bytes");
+    }
+
+    #[test]
+    fn a_batch_gives_back_each_message_s_headers() {
+        let mut b = Batch::with_capacity(2);
+        b.push_with(1, Some(b"{}"), None, |buf| {
+            put_header(buf, b"traceparent", Some(b"00-ab-cd-01"));
+            put_header(buf, b"none", None);
+            put_header(buf, b"", Some(b""));
+        });
+        b.push_parts(2, Some(b"{}"), None);
+        let h: Vec<_> = b.get(0).headers().collect();
+        assert_eq!(
+            h,
+            [
+                (&b"traceparent"[..], Some(&b"00-ab-cd-01"[..])),
+                (&b"none"[..], None),
+                (&b""[..], Some(&b""[..]))
+            ]
+        );
+        assert_eq!(b.get(0).payload, Some(&b"{}"[..]));
+        assert_eq!(b.get(1).headers().count(), 0);
     }
 
     #[test]

@@ -231,6 +231,34 @@ impl Fetch {
             .then(|| unsafe { std::slice::from_raw_parts(m.key as *const u8, m.key_len) })
     }
 
+    /// Appends the message's headers to `buf` with
+    /// [`super::batch::put_header`].
+    pub(crate) fn put_headers(&self, buf: &mut Vec<u8>) {
+        let mut hdrs = std::ptr::null_mut();
+        // SAFETY: the message is live; librdkafka parses its headers into
+        // a list the message owns (none: an error, and nothing to put).
+        if unsafe { rd::rd_kafka_message_headers(self.0, &mut hdrs) }
+            != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
+        {
+            return;
+        }
+        for i in 0.. {
+            let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0);
+            // SAFETY: `hdrs` is the message's list, alive with it.
+            let r =
+                unsafe { rd::rd_kafka_header_get_all(hdrs, i, &mut name, &mut value, &mut size) };
+            if r != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+                break;
+            }
+            // SAFETY: a NUL-terminated name and `size` bytes of value,
+            // alive with the list.
+            let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+            let value = (!value.is_null())
+                .then(|| unsafe { std::slice::from_raw_parts(value as *const u8, size) });
+            super::batch::put_header(buf, name, value);
+        }
+    }
+
     /// An error's text (librdkafka puts it in the payload).
     pub(crate) fn error_text(&self) -> String {
         // SAFETY: the message is live; librdkafka returns a C string.

@@ -92,7 +92,7 @@ fn take_one(ctx: &Ctx, pending: &mut Vec<Pending>, seen: &mut u64, m: &Fetch) {
         None => {
             *seen += 1;
             route(ctx, pending, m.topic(), m.partition(), |b| {
-                b.push_parts(m.offset(), m.payload(), m.key())
+                b.push_with(m.offset(), m.payload(), m.key(), |buf| m.put_headers(buf))
             });
         }
         Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR__PARTITION_EOF) => {

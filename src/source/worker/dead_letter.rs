@@ -20,13 +20,17 @@ use crate::kafka_log::Quiet;
 /// past it, [`dead_letter`] writes the dead letter without the payload.
 pub const DLQ_MESSAGE_MAX_BYTES: &str = "16777216";
 
-/// Writes a message that did not decode to the dead-letter topic, with the
-/// reason and its origin in headers, and waits for the acknowledgement
-/// (retrying). A tombstone stays one (no payload). A message too large for
-/// the producer or the topic is written without its payload, with the
-/// header `frontline.payload_omitted` giving its size (the source topic
-/// still holds it at the offset the headers give). `waiting` runs after
-/// each failed write. False if the worker was told to stop first.
+/// Writes a message that did not decode to the dead-letter topic, with its
+/// own headers and then the reason and its origin in headers of
+/// frontline's, and waits for the acknowledgement (retrying). A tombstone
+/// stays one (no payload). A dead letter too large for the producer or the
+/// topic is written without the larger of the message's payload and its
+/// own headers, then if need be without both: the header
+/// `frontline.payload_omitted` gives the payload's size, and
+/// `frontline.headers_omitted` the count of headers left out (the source
+/// topic still holds the message at the offset the headers give).
+/// `waiting` runs after each failed write. False if the worker was told to
+/// stop first.
 pub(super) async fn dead_letter(
     producer: &FutureProducer<Quiet>,
     dlq: &str,
@@ -39,13 +43,19 @@ pub(super) async fn dead_letter(
     if *stop.borrow() {
         return false;
     }
-    let mut headers = headers(tp, m, e);
-    let mut payload = m.payload;
+    // What the dead letter carries of the message besides frontline's
+    // headers: its payload, its own headers.
+    let mut with_payload = m.payload.is_some_and(|p| !p.is_empty());
+    let mut with_own = m.header_bytes() > 0;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let mut record = FutureRecord::to(dlq).headers(headers.clone());
-        if let Some(p) = payload {
-            record = record.payload(p);
+        let mut record = FutureRecord::to(dlq).headers(headers(tp, m, e, with_payload, with_own));
+        match m.payload {
+            Some(p) if with_payload => record = record.payload(p),
+            // Empty, not none: a dead letter is never a tombstone unless
+            // its message was one.
+            Some(_) => record = record.payload(&[][..]),
+            None => {}
         }
         if let Some(k) = m.key {
             record = record.key(k);
@@ -57,19 +67,20 @@ pub(super) async fn dead_letter(
                     return true;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))
-                    if payload.is_some_and(|p| !p.is_empty()) =>
+                    if with_payload || with_own =>
                 {
-                    let size = payload.map_or(0, <[u8]>::len);
-                    warn!(topic = dlq, bytes = size,
-                          "message too large for the dead-letter topic; writing its dead letter without the payload");
-                    let omitted = format!("{size} bytes");
-                    headers = headers.insert(Header {
-                        key: "frontline.payload_omitted",
-                        value: Some(omitted.as_str()),
-                    });
-                    // Empty, not none: a dead letter is never a tombstone
-                    // unless its message was one.
-                    payload = Some(&[]);
+                    // The larger of what is left goes first.
+                    let payload = if with_payload { m.payload.map_or(0, <[u8]>::len) } else { 0 };
+                    let own = if with_own { m.header_bytes() } else { 0 };
+                    if payload >= own {
+                        warn!(topic = dlq, bytes = payload,
+                              "message too large for the dead-letter topic; writing its dead letter without the payload");
+                        with_payload = false;
+                    } else {
+                        warn!(topic = dlq, bytes = own,
+                              "message too large for the dead-letter topic; writing its dead letter without the message's own headers");
+                        with_own = false;
+                    }
                     continue;
                 }
                 Err((err, _)) => {
@@ -88,18 +99,41 @@ pub(super) async fn dead_letter(
     }
 }
 
-/// The headers of a dead letter: the reason and where the message was.
-fn headers(tp: &TopicPartition, m: &Msg<'_>, e: &DecodeError) -> OwnedHeaders {
+/// The headers of a dead letter: the message's own (`with_own`), then
+/// the reason, where the message was, and what of it was left out.
+fn headers(
+    tp: &TopicPartition,
+    m: &Msg<'_>,
+    e: &DecodeError,
+    with_payload: bool,
+    with_own: bool,
+) -> OwnedHeaders {
     let (error, partition, offset) = (e.to_string(), tp.1.to_string(), m.offset.to_string());
+    let own = m
+        .headers()
+        .filter(|_| with_own)
+        .fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key: &String::from_utf8_lossy(key),
+                value,
+            })
+        });
+    let payload_omitted = (!with_payload && m.payload.is_some_and(|p| !p.is_empty()))
+        .then(|| format!("{} bytes", m.payload.map_or(0, <[u8]>::len)));
+    let headers_omitted =
+        (!with_own && m.header_bytes() > 0).then(|| m.headers().count().to_string());
     [
-        ("frontline.reason", e.reason()),
-        ("frontline.error", error.as_str()),
-        ("frontline.source.topic", tp.0.as_str()),
-        ("frontline.source.partition", partition.as_str()),
-        ("frontline.source.offset", offset.as_str()),
+        ("frontline.reason", Some(e.reason())),
+        ("frontline.error", Some(error.as_str())),
+        ("frontline.source.topic", Some(tp.0.as_str())),
+        ("frontline.source.partition", Some(partition.as_str())),
+        ("frontline.source.offset", Some(offset.as_str())),
+        ("frontline.payload_omitted", payload_omitted.as_deref()),
+        ("frontline.headers_omitted", headers_omitted.as_deref()),
     ]
     .into_iter()
-    .fold(OwnedHeaders::new(), |h, (key, value)| {
+    .filter_map(|(key, value)| Some((key, value?)))
+    .fold(own, |h, (key, value)| {
         h.insert(Header {
             key,
             value: Some(value),
