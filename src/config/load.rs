@@ -589,7 +589,44 @@ fn set_key(
             shown.push_str(&format!("[{i}]"));
         }
     }
-    at.insert(key.to_string(), value);
+    // `sizes[0]`, `policies[1]`: an entry of a list the config has.
+    let Some((name, index)) = key.split_once('[') else {
+        at.insert(key.to_string(), value);
+        return Ok(());
+    };
+    if !shown.is_empty() {
+        shown.push('.');
+    }
+    shown.push_str(name);
+    let Some(i) = index
+        .strip_suffix(']')
+        .and_then(|i| i.parse::<usize>().ok())
+    else {
+        return Err(ConfigError::invalid(
+            shown,
+            "an index into a list is a number in brackets (`windows.sizes[0]`)",
+        ));
+    };
+    match at.get_mut(name) {
+        Some(toml::Value::Array(list)) => {
+            let len = list.len();
+            match list.get_mut(i) {
+                Some(entry) => *entry = value,
+                None => {
+                    return Err(ConfigError::invalid(
+                        format!("{shown}[{i}]"),
+                        format!("no such entry: the list has {len}, numbered from 0"),
+                    ))
+                }
+            }
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                format!("{shown}[{i}]"),
+                "not a list in the config",
+            ))
+        }
+    }
     Ok(())
 }
 

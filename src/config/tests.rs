@@ -512,6 +512,48 @@ fn a_syntax_error_names_its_key_under_the_right_table() {
     );
 }
 
+/// Defect: an override naming an entry of a list as its last part
+/// (`--set windows.sizes[1]=2h`, `sla.policies[1]={…}`) was refused as an
+/// unknown field `sizes[1]`. It replaces that entry; one past the list or
+/// into a value that is no list is refused, naming the entry.
+#[test]
+fn an_override_replaces_one_entry_of_a_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.toml");
+    std::fs::write(
+        &p,
+        "[windows]\nsizes = [\"5m\", \"1h\"]\n[[sla.policies]]\nname = \"a\"\n[[sla.policies]]\nname = \"b\"\n",
+    )
+    .unwrap();
+    let c = load_over(&p, &[], &["windows.sizes[1]=2h"]).unwrap();
+    assert_eq!(c.windows.sizes, [Dur(300_000), Dur(7_200_000)]);
+    let c = load_over(&p, &[("FRONTLINE_WINDOWS__SIZES__0", "1m")], &[]).unwrap();
+    assert_eq!(c.windows.sizes, [Dur(60_000), Dur(3_600_000)]);
+    let c = load_over(
+        &p,
+        &[],
+        &["sla.policies[1]={name = \"c\", first_response = \"3h\"}"],
+    )
+    .unwrap();
+    assert_eq!(c.sla.policies[0].name, "a");
+    assert_eq!(c.sla.policies[1].name, "c");
+    assert_eq!(c.sla.policies[1].first_response, Some(Dur(10_800_000)));
+    let e = load_over(&p, &[], &["windows.sizes[2]=2h"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("invalid config key `windows.sizes[2]`: no such entry: the list has 2"),
+        "{e}"
+    );
+    let e = load_over(&p, &[], &["kpi.short_abandon[0]=3s"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("invalid config key `kpi.short_abandon[0]`: not a list in the config"),
+        "{e}"
+    );
+}
+
 /// Defect: a target of more business time than a deadline is searched for
 /// on its calendar (300d on office hours: three and a half years) was
 /// accepted, and its clocks got no deadline and were never judged. It is
