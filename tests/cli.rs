@@ -1415,3 +1415,44 @@ fn a_replay_stopped_by_a_signal_leaves_nothing_behind() {
         drop(stdin);
     }
 }
+
+/// A backfill whose input has a quiet gap of a week of steps or more
+/// (a stray event dated years before the others makes millions) says so
+/// on stderr, with the gap's ends; a shorter one does not.
+#[test]
+fn a_backfill_names_a_long_gap_without_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let om = dir.path().join("om.txt");
+    let created = |id: u32, ts: &str| {
+        format!(
+            "{{\"event_id\":\"e{id}\",\"type\":\"ticket.created\",\"ts\":\"{ts}\",\"ticket_id\":\"T{id}\",\"customer_id\":\"C\"}}\n"
+        )
+    };
+    let run = |second: &str| {
+        let input = created(1, "2026-01-01T00:00:00Z") + &created(2, second);
+        frontline(
+            &[
+                "replay",
+                "--input",
+                "-",
+                "--metrics-out",
+                "/dev/null",
+                "--openmetrics-out",
+                om.to_str().unwrap(),
+            ],
+            Some(&input),
+        )
+    };
+    let long = run("2026-01-08T00:00:00Z");
+    assert_eq!(long.status.code(), Some(0));
+    assert!(
+        stderr(&long).contains("backfill: a gap without events")
+            && stderr(&long).contains("steps=10080")
+            && stderr(&long).contains("from=2026-01-01T00:00:00Z to=2026-01-08T00:00:00Z"),
+        "{}",
+        stderr(&long)
+    );
+    let short = run("2026-01-07T00:00:00Z");
+    assert_eq!(short.status.code(), Some(0));
+    assert!(!stderr(&short).contains("gap"), "{}", stderr(&short));
+}

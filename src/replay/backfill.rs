@@ -53,6 +53,11 @@ use std::sync::Arc;
 /// The default step.
 pub const DEFAULT_STEP_MS: i64 = 60_000;
 
+/// Steps of one quiet gap from which a WARN names it: a week of `1m`
+/// steps (10 080) and more. A stray event dated years before the others
+/// makes a gap of millions of steps, each repeating one sample.
+pub const LONG_GAP_STEPS: i64 = 10_000;
+
 /// A backfill being written.
 pub struct Backfill {
     step: i64,
@@ -185,6 +190,21 @@ impl Backfill {
         });
         if ts <= next {
             return Ok(());
+        }
+        let steps = (ts - next).div_euclid(step) + i64::from((ts - next).rem_euclid(step) != 0);
+        if steps >= LONG_GAP_STEPS {
+            let at = |ms: i64| {
+                jiff::Timestamp::from_millisecond(ms)
+                    .map_or_else(|_| ms.to_string(), |t| t.to_string())
+            };
+            tracing::warn!(
+                steps,
+                from = %at(next),
+                to = %at(ts),
+                "backfill: a gap without events, each of its steps repeating one sample \
+                 (an event dated far before the others?); a signal stops the replay and \
+                 removes its unfinished files"
+            );
         }
         // Nothing changes between the steps of a gap: one picture for all.
         let snap = engine.snapshot(None);
