@@ -186,6 +186,70 @@ fn a_dead_letter_keeps_the_message_s_own_headers() {
     assert_eq!(dlq[2].1, "not json, headers too large");
 }
 
+/// Defect: agent status time a snapshot had booked and shown, past the
+/// newest checkpoint, was lost with a kill -9: the restored partition
+/// applied the events after its checkpoint without that booking, so a
+/// status change dated before the booked point took the time back and
+/// the counter went down (Prometheus reads a reset). A checkpointed
+/// partition shows the agent status time of its newest written
+/// checkpoint, which a restore starts from.
+#[test]
+fn agent_status_time_never_goes_down_across_a_kill_9() {
+    let topic = unique("agent-kill");
+    create_topic(&topic, 1);
+    let group = unique("g");
+    let t0 = jiff::Timestamp::now().as_millisecond() - 3 * 3_600_000;
+    let status = |id: &str, agent: &str, st: &str, ts: i64| {
+        format!(
+            "{agent}\t{{\"event_id\":\"{id}\",\"type\":\"agent.status_changed\",\"ts\":{ts},\"agent_id\":\"{agent}\",\"status\":\"{st}\",\"queue\":\"billing\"}}"
+        )
+    };
+    let time_in = |text: &str, st: &str| -> f64 {
+        series(text)
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("support_agent_status_seconds_total{")
+                    && k.contains(&format!("status=\"{st}\""))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let mut launch = Launch::new(&topic, &group);
+    launch.args = vec!["--set".into(), "checkpoint.interval=\"5s\"".into()];
+    kcat_produce(&topic, &[status("s1", "AG", "available", t0)], None);
+    let mut f = Frontline::launch(&launch);
+    // Another agent moves the partition's clock an hour on: AG's open
+    // interval is booked up to it and shown.
+    kcat_produce(&topic, &[status("s2", "AX", "busy", t0 + 3_600_000)], None);
+    wait_until(Duration::from_secs(60), "an hour available shown", || {
+        time_in(&f.metrics(), "available") == 3600.0
+    });
+    // AG's change dated half an hour back, then a kill before the next
+    // checkpoint.
+    kcat_produce(&topic, &[status("s3", "AG", "busy", t0 + 1_800_000)], None);
+    wait_until(Duration::from_secs(60), "the late change applied", || {
+        f.sum("frontline_events_total") == 3.0
+    });
+    let before = f.metrics();
+    f.kill9();
+    let f = Frontline::launch(&launch);
+    wait_until(
+        Duration::from_secs(60),
+        "caught up after the restart",
+        || f.sum("frontline_events_total") == 3.0,
+    );
+    let after = f.metrics();
+    for st in ["available", "busy"] {
+        assert!(
+            time_in(&after, st) >= time_in(&before, st),
+            "{st}: {} before the kill, {} after",
+            time_in(&before, st),
+            time_in(&after, st)
+        );
+    }
+    assert_eq!(time_in(&after, "available"), 3600.0);
+}
+
 #[test]
 fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     let topic = unique("restart");

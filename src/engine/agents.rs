@@ -140,13 +140,63 @@ impl Engine {
         }
     }
 
-    /// Books every agent's open interval up to the event clock, so exported
-    /// time is never taken back (docs/metrics.md), and expires agents silent
-    /// for `agents.idle_timeout`.
+    /// For a snapshot: with agent status time shown live, books every
+    /// agent's open interval up to the event clock, so exported time is
+    /// never taken back (docs/metrics.md); then expires agents silent for
+    /// `agents.idle_timeout`.
     pub(super) fn materialize_agents(&mut self) {
         let Some(clock) = self.state.clock else {
             return;
         };
+        if self.shown_agent_time.is_none() {
+            self.book_open_agents(clock);
+        }
+        self.expire_agents(clock);
+    }
+
+    /// Books every agent's open interval up to the event clock, and returns
+    /// the agent status time so far: what a checkpoint copied right after
+    /// holds, for [`Engine::show_agent_time`] once it is written.
+    pub fn book_agent_time(&mut self) -> AgentTime {
+        if let Some(clock) = self.state.clock {
+            self.book_open_agents(clock);
+        }
+        self.agent_time()
+    }
+
+    /// The agent status time the state holds now.
+    pub fn agent_time(&self) -> AgentTime {
+        let m = &self.state.metrics;
+        AgentTime {
+            status_ms: m.agent_status_ms.iter().map(|(k, ms)| (*k, *ms)).collect(),
+            per_agent: m.per_agent.times(),
+        }
+    }
+
+    /// From now on snapshots show `t` as the agent status time
+    /// (`support_agent_status_seconds_total`, and the per-agent
+    /// `support_agent_time_in_status_seconds_total`) instead of the live
+    /// time, and leave the open intervals unbooked: a partition whose state
+    /// is checkpointed shows the time of its newest written checkpoint
+    /// (docs/metrics.md, "Agent time after a restart").
+    pub fn show_agent_time(&mut self, t: AgentTime) {
+        self.shown_agent_time = Some(t);
+    }
+
+    /// Whether any agent's status is kept (its time goes on).
+    pub fn has_agents(&self) -> bool {
+        !self.state.agents.is_empty()
+    }
+
+    /// Whether snapshots show agent status time from
+    /// [`Engine::show_agent_time`].
+    pub fn shows_written_agent_time(&self) -> bool {
+        self.shown_agent_time.is_some()
+    }
+
+    /// Books every agent's open interval up to `clock` (an agent silent
+    /// past the idle timeout up to the timeout).
+    fn book_open_agents(&mut self, clock: i64) {
         let idle = self.settings.agent_idle;
         let open: Vec<(AgentStatus, LabelId, LabelId, i64, i64)> = self
             .state
@@ -165,7 +215,6 @@ impl Engine {
         for (status, q, agent, from, to) in open {
             self.book_agent(status, q, agent, from, to);
         }
-        self.expire_agents(clock);
     }
 
     /// Drops agents silent for `agents.idle_timeout` (any status) and
@@ -192,6 +241,15 @@ impl Engine {
             self.book_agent(status, q, agent, from, to);
         }
     }
+}
+
+/// Agent status time at one point of a partition's state: by
+/// `support_agent_status_seconds_total` key, and per agent (agent, queue,
+/// status, ms).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgentTime {
+    pub(super) status_ms: Vec<(u32, i64)>,
+    pub(super) per_agent: Vec<(LabelId, LabelId, AgentStatus, i64)>,
 }
 
 /// Where the windows take a status change dated `ts` (effective at `eff`)

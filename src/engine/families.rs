@@ -161,8 +161,17 @@ impl Engine {
         let m = &self.state.metrics;
         let cap = &self.state.queues;
         let mut f = out.family(names::AGENT_STATUS_SECONDS);
-        for (k, ms) in &m.agent_status_ms {
-            f.push(status_queue(cap, *k), Value::Millis(*ms));
+        match &self.shown_agent_time {
+            Some(t) => {
+                for (k, ms) in &t.status_ms {
+                    f.push(status_queue(cap, *k), Value::Millis(*ms));
+                }
+            }
+            None => {
+                for (k, ms) in &m.agent_status_ms {
+                    f.push(status_queue(cap, *k), Value::Millis(*ms));
+                }
+            }
         }
         let mut f = out.family(names::CSAT);
         for (k, n) in &m.csat {
@@ -492,7 +501,11 @@ impl Engine {
             }
         }
         let mut f = out.family(names::AGENT_TIME_IN_STATUS);
-        for (agent, id, st, ms) in m.per_agent.times() {
+        let times = match &self.shown_agent_time {
+            Some(t) => t.per_agent.clone(),
+            None => m.per_agent.times(),
+        };
+        for (agent, id, st, ms) in times {
             let mut l = labels(agent, id);
             l.push(("status", fixed(st.as_str())));
             f.push(l, Value::Millis(ms));

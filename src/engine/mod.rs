@@ -98,6 +98,7 @@ mod families;
 pub use crate::names::{HistId, NHIST};
 
 mod agents;
+pub use agents::AgentTime;
 mod calls;
 mod customers;
 mod settings;
@@ -199,6 +200,10 @@ pub struct Engine {
     state: State,
     /// The dedup memory is out with a [`Gate`] ([`Engine::split_gate`]).
     gate_out: bool,
+    /// Agent status time as of the last state written to the changelog,
+    /// which snapshots show in its place ([`Engine::show_agent_time`]);
+    /// none: snapshots show it live.
+    shown_agent_time: Option<AgentTime>,
 }
 
 impl Engine {
@@ -242,6 +247,7 @@ impl Engine {
             settings,
             state,
             gate_out: false,
+            shown_agent_time: None,
         };
         e.name_queues(cfg);
         e.state.reserve(&cfg.state);
@@ -278,6 +284,7 @@ impl Engine {
             settings,
             state,
             gate_out: false,
+            shown_agent_time: None,
         };
         e.name_queues(cfg);
         e

@@ -1277,6 +1277,41 @@ fn exported_agent_time_stays_in_the_counters_and_moves_in_the_windows() {
     assert_eq!(exported.v("support_window_ratio", &ratio), 0.75);
 }
 
+/// A checkpointed partition's snapshots show the agent status time given
+/// them (its newest written checkpoint's) and book nothing themselves:
+/// booking is the checkpoint's (`book_agent_time`), so a change dated
+/// before a snapshot is taken as if no snapshot had been taken.
+#[test]
+fn shown_agent_time_is_the_written_one_and_snapshots_book_nothing() {
+    let mut r = Run::new();
+    let shown = r.engine.agent_time();
+    r.engine.show_agent_time(shown);
+    st(&mut r, 0, "available");
+    r.ev("survey.ces", 10 * M, r#""score":1"#);
+    let secs = |m: &Metrics, s: &str| {
+        m.v(
+            "support_agent_status_seconds_total",
+            &[("status", s), ("queue", "sales")],
+        )
+    };
+    // Nothing written yet: nothing shown, though 10 min are open.
+    let m = r.metrics();
+    assert!(!m
+        .0
+        .keys()
+        .any(|k| k.starts_with("support_agent_status_seconds_total")));
+    // The snapshot did not book: the change 5 min back is taken from its ts.
+    st(&mut r, 5 * M, "busy");
+    r.ev("survey.ces", 20 * M, r#""score":1"#);
+    let t = r.engine.book_agent_time();
+    r.engine.show_agent_time(t);
+    let m = r.metrics();
+    assert_eq!((secs(&m, "available"), secs(&m, "busy")), (300.0, 900.0));
+    // Later time shows at the next written checkpoint only.
+    r.ev("survey.ces", 30 * M, r#""score":1"#);
+    assert_eq!(secs(&r.metrics(), "busy"), 900.0);
+}
+
 /// Random status changes of a few agents, up to 12 minutes behind the
 /// clock (some late, some out of order), with snapshots taken at random
 /// between them: the utilization windows equal those of the

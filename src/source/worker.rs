@@ -196,6 +196,8 @@ pub(super) struct Writing {
     write: Write,
     /// The `dirty_since_ms` it clears: put back if it is not written.
     covered_since: Option<i64>,
+    /// The agent status time its state holds: shown once it is written.
+    agent_time: Option<crate::engine::AgentTime>,
 }
 
 impl Writing {
@@ -284,6 +286,13 @@ pub(super) fn spawn(
     };
     if w.env.sla_events.is_some() {
         w.engine.record_sla_events(true);
+    }
+    // A checkpointed partition shows the agent status time of its newest
+    // written checkpoint (a restored engine holds that checkpoint's; a
+    // resumed one already shows its own).
+    if w.env.changelog.is_some() && !w.engine.shows_written_agent_time() {
+        let t = w.engine.agent_time();
+        w.engine.show_agent_time(t);
     }
     rt.spawn(w.run(data_rx, ctrl_rx));
     (data_tx, ctrl_tx, stop_tx)
@@ -485,6 +494,11 @@ impl Worker {
             // time (a breach it fires is, below).
             if quiet >= idle_ms && self.engine.clock().is_some_and(|now| now < c + quiet) {
                 self.engine.advance_clock(c + quiet);
+                // But agent status time goes on only as checkpoints book it
+                // (docs/metrics.md, "Agent time after a restart").
+                if self.engine.shows_written_agent_time() && self.engine.has_agents() {
+                    self.dirty_since_ms.get_or_insert(wall_ms());
+                }
                 if let Some(o) = self.next_offset {
                     self.produce_sla(o - 1, Cause::IdleClock);
                 }

@@ -36,6 +36,9 @@ impl Worker {
         // A copy of the state now, encoded off this thread: the partition's
         // events are not held up by the encode (docs/performance.md,
         // "Checkpoints off the applying thread").
+        // Open agent intervals are booked to the clock first, so that the
+        // checkpoint holds them; the time is shown once it is written.
+        let agent_time = changelog.as_ref().map(|_| self.engine.book_agent_time());
         let frozen = changelog.as_ref().map(|c| self.freeze(c));
         let tp = self.tp.clone();
         let m = meta.clone();
@@ -76,6 +79,7 @@ impl Worker {
             meta,
             write,
             covered_since,
+            agent_time,
         });
     }
 
@@ -169,6 +173,7 @@ impl Worker {
         let Some(Writing {
             meta,
             covered_since,
+            agent_time,
             ..
         }) = self.writing.take()
         else {
@@ -184,6 +189,9 @@ impl Worker {
         if ended == Ended::Written {
             self.last = Some(meta);
             self.store_covered();
+            if let Some(t) = agent_time {
+                self.engine.show_agent_time(t);
+            }
         }
         self.status();
     }

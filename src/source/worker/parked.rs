@@ -43,6 +43,7 @@ impl Parked {
             meta,
             write,
             covered_since,
+            agent_time,
         }) = self.writing.take()
         else {
             return Some(self);
@@ -60,7 +61,12 @@ impl Parked {
             &mut self.dirty_since_ms,
         );
         match ended {
-            checkpoints::Ended::Written => self.last = Some(meta),
+            checkpoints::Ended::Written => {
+                self.last = Some(meta);
+                if let Some(t) = agent_time {
+                    self.engine.show_agent_time(t);
+                }
+            }
             checkpoints::Ended::Failed => {}
             checkpoints::Ended::Unknown => return None,
         }
@@ -95,6 +101,7 @@ mod tests {
                 },
                 write,
                 covered_since: Some(500),
+                agent_time: None,
             }),
         }
     }
