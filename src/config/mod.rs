@@ -29,6 +29,7 @@ mod http;
 mod kafka;
 mod labels;
 mod load;
+mod overrides;
 mod sections;
 mod sla;
 mod validate;
@@ -40,7 +41,8 @@ pub use kafka::{
     NEWEST_CHECKPOINT_FORMAT, OLDEST_CHECKPOINT_FORMAT,
 };
 pub use labels::{LabelConfig, DEFAULT_MAX_SERIES};
-pub use load::{environment, Flags};
+pub use load::Flags;
+pub use overrides::environment;
 pub use sections::{
     AbandonmentFormula, AgentsConfig, CostConfig, HistogramConfig, KpiConfig, LimitsConfig,
     ServiceLevelFormula, StateConfig, TimeConfig, WindowConfig, WindowLabel, DEFAULT_BUCKETS,
