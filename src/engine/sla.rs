@@ -282,8 +282,23 @@ impl Pauses {
             j += 1;
         }
         self.closed.splice(i..j, [(lo, hi)]);
+        // A hard bound: past it the two intervals nearest each other are
+        // joined, so their gap counts as pending too.
+        while self.closed.len() > MAX_PAUSES {
+            let k = (1..self.closed.len())
+                .min_by_key(|&k| self.closed[k].0 - self.closed[k - 1].1)
+                .expect("more than one interval");
+            self.closed[k - 1].1 = self.closed[k].1;
+            self.closed.remove(k);
+        }
     }
 }
+
+/// Most closed pending intervals a ticket keeps ([`Pauses::close`]). Each
+/// verdict, resume and policy change walks them, so a ticket flipped
+/// between `pending` and `open` without end made every change on it cost
+/// more (docs/sla.md, "Timers and cost").
+pub const MAX_PAUSES: usize = 64;
 
 /// The instant at which `target` open milliseconds have elapsed on a clock
 /// that started at `start`, excluding the closed `pauses` (in time order,
@@ -561,5 +576,36 @@ mod tests {
         assert_eq!(p.closed, [(10, 40), (41, 70)]);
         p.close(0, 100);
         assert_eq!(p.closed, [(0, 100)]);
+    }
+
+    /// Defect: a ticket flipped between `pending` and `open` without end
+    /// kept every interval, and each change on it walked them all (400 000
+    /// flips took 25 s of one partition's time). Past [`MAX_PAUSES`] the
+    /// two intervals nearest each other are joined.
+    #[test]
+    fn pauses_are_bounded_by_joining_the_nearest_two() {
+        let mut p = Pauses::default();
+        for i in 0..MAX_PAUSES as i64 {
+            p.close(i * 100, i * 100 + 10);
+        }
+        assert_eq!(p.closed.len(), MAX_PAUSES);
+        // A gap of 5 after the last: the nearest two, joined.
+        let last = (MAX_PAUSES as i64 - 1) * 100 + 10;
+        p.close(last + 5, last + 20);
+        assert_eq!(p.closed.len(), MAX_PAUSES);
+        assert_eq!(p.closed[MAX_PAUSES - 1], (last - 10, last + 20));
+        for i in 0..100_000 {
+            p.close(1_000_000 + i * 3, 1_000_000 + i * 3 + 1);
+        }
+        assert_eq!(p.closed.len(), MAX_PAUSES);
+        assert!(
+            p.closed.windows(2).all(|w| w[0].1 < w[1].0),
+            "{:?}",
+            p.closed
+        );
+        // The first far one made the first two (90 apart) the nearest; each
+        // after it, 2 from the one before, joined that one.
+        assert_eq!(p.closed[0], (0, 110));
+        assert_eq!(p.closed[MAX_PAUSES - 1], (1_000_000, 1_000_000 + 299_998));
     }
 }
