@@ -123,18 +123,11 @@ fn a_dead_letter_keeps_the_message_s_own_headers() {
     create_topic(&dlq_topic, 1);
     set_topic_config(&dlq_topic, "max.message.bytes", "1000");
     let produce = |headers: &[String], line: &str| {
-        let mut child = Command::new("kcat")
-            .args(kcat_producer_args(&broker(), &topic, None))
-            .args(headers.iter().flat_map(|h| ["-H", h.as_str()]))
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            writeln!(stdin, "{line}").unwrap();
-        }
-        assert!(child.wait().unwrap().success());
+        let more: Vec<String> = headers
+            .iter()
+            .flat_map(|h| ["-H".to_string(), h.clone()])
+            .collect();
+        kcat_produce_with(&broker(), &topic, &[line.to_string()], None, &more);
     };
     let small = [
         "traceparent=00-4bf92f-00f067-01".to_string(),
@@ -1033,21 +1026,8 @@ fn large_messages_and_tombstones_are_dead_lettered() {
         "c\t".to_string(),
         good,
     ];
-    let mut args = kcat_producer_args(&broker(), &topic, Some(0));
-    args.extend(["-X".into(), "message.max.bytes=3000000".into()]);
-    let mut child = Command::new("kcat")
-        .args(&args)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        for l in &lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(child.wait().unwrap().success(), "kcat produce failed");
+    let more = ["-X".to_string(), "message.max.bytes=3000000".to_string()];
+    kcat_produce_with(&broker(), &topic, &lines, Some(0), &more);
     let f = Frontline::launch(&Launch::new(&topic, &unique("g")));
     wait_until(
         Duration::from_secs(60),

@@ -103,8 +103,21 @@ pub fn kcat_produce(topic: &str, lines: &[String], partition: Option<i32>) {
 
 /// Produces `key\tvalue` lines with kcat; `partition` pins them (else by key).
 pub fn kcat_produce_on(brokers: &str, topic: &str, lines: &[String], partition: Option<i32>) {
+    kcat_produce_with(brokers, topic, lines, partition, &[])
+}
+
+/// [`kcat_produce_on`] with more kcat arguments: headers (`-H name=value`)
+/// or client properties (`-X name=value`).
+pub fn kcat_produce_with(
+    brokers: &str,
+    topic: &str,
+    lines: &[String],
+    partition: Option<i32>,
+    more: &[String],
+) {
     let mut child = Command::new("kcat")
         .args(kcat_producer_args(brokers, topic, partition))
+        .args(more)
         .stdin(Stdio::piped())
         .spawn()
         .expect("kcat not found: run ./scripts/install-tools.sh");
