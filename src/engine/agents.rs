@@ -183,6 +183,15 @@ impl Engine {
         self.shown_agent_time = Some(t);
     }
 
+    /// The agent status time snapshots show: the written one given by
+    /// [`Engine::show_agent_time`], else the live one.
+    pub(super) fn shown_agent_time(&self) -> std::borrow::Cow<'_, AgentTime> {
+        match &self.shown_agent_time {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => std::borrow::Cow::Owned(self.agent_time()),
+        }
+    }
+
     /// Whether any agent's status is kept (its time goes on).
     pub fn has_agents(&self) -> bool {
         !self.state.agents.is_empty()

@@ -161,17 +161,8 @@ impl Engine {
         let m = &self.state.metrics;
         let cap = &self.state.queues;
         let mut f = out.family(names::AGENT_STATUS_SECONDS);
-        match &self.shown_agent_time {
-            Some(t) => {
-                for (k, ms) in &t.status_ms {
-                    f.push(status_queue(cap, *k), Value::Millis(*ms));
-                }
-            }
-            None => {
-                for (k, ms) in &m.agent_status_ms {
-                    f.push(status_queue(cap, *k), Value::Millis(*ms));
-                }
-            }
+        for (k, ms) in &self.shown_agent_time().status_ms {
+            f.push(status_queue(cap, *k), Value::Millis(*ms));
         }
         let mut f = out.family(names::CSAT);
         for (k, n) in &m.csat {
@@ -501,11 +492,7 @@ impl Engine {
             }
         }
         let mut f = out.family(names::AGENT_TIME_IN_STATUS);
-        let times = match &self.shown_agent_time {
-            Some(t) => t.per_agent.clone(),
-            None => m.per_agent.times(),
-        };
-        for (agent, id, st, ms) in times {
+        for &(agent, id, st, ms) in &self.shown_agent_time().per_agent {
             let mut l = labels(agent, id);
             l.push(("status", fixed(st.as_str())));
             f.push(l, Value::Millis(ms));
