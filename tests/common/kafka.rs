@@ -544,22 +544,6 @@ pub fn assert_same(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>, what: &
     );
 }
 
-/// [`assert_same`] for a live exposition `live()` that may still lag
-/// `expected` by one checkpoint: agent status time shows its newest written
-/// checkpoint (docs/metrics.md, "Agent time after a restart"). Reads again
-/// for up to 20 s, then asserts.
-pub fn assert_becomes_same(
-    live: impl Fn() -> BTreeMap<String, f64>,
-    expected: &BTreeMap<String, f64>,
-    what: &str,
-) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until && !differences(&live(), expected, what).is_empty() {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_same(&live(), expected, what);
-}
-
 /// Offsets `group` has committed on `topic`, summed over its partitions.
 pub fn committed(group: &str, topic: &str) -> i64 {
     let c: BaseConsumer = ClientConfig::new()
