@@ -1157,7 +1157,9 @@ fn checkpoint_age_grows_while_a_write_is_pending_and_an_outage_ends_on_a_quiet_t
         );
         let before = written(&f);
         kcat_produce_on(&kafka.address, &topic, &[event(100 + i)], None);
-        wait_until(Duration::from_secs(30), "the next event is applied", || {
+        // As long as the first wait: on a loaded machine 30 s was once too
+        // short here too.
+        wait_until(Duration::from_secs(90), "the next event is applied", || {
             f.sum("frontline_events_total") == (i + 2) as f64
         });
         let applied = Instant::now();
