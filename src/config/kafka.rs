@@ -33,6 +33,10 @@ pub fn kafka_error_text(e: &rdkafka::error::KafkaError) -> String {
     }
 }
 
+/// The keys of `[kafka]` that are frontline's own; every other key is a
+/// librdkafka property.
+pub const OWN_KEYS: [&str; 2] = ["topic", "dead_letter_topic"];
+
 /// Kafka settings. `topic` (one or a list) and `dead_letter_topic` are
 /// frontline's; every other key is a librdkafka property passed through
 /// unchanged (`bootstrap.servers`, `group.id`, `security.protocol`,

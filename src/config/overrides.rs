@@ -33,7 +33,7 @@ pub(super) fn env_layers(
         let section = section.to_ascii_lowercase();
         let key = key.to_ascii_lowercase();
         let parts: Vec<String> = if section == "kafka" {
-            if key == "topic" || key == "dead_letter_topic" {
+            if super::kafka::OWN_KEYS.contains(&key.as_str()) {
                 vec![key]
             } else {
                 vec![key.replace('_', ".")]
@@ -108,8 +108,7 @@ fn is_key(section: &str, key: &str) -> bool {
         return false;
     }
     if section == "kafka" {
-        return key == "topic"
-            || key == "dead_letter_topic"
+        return super::kafka::OWN_KEYS.contains(&key)
             || !matches!(
                 // librdkafka refuses a name it does not know as unknown,
                 // and a value it does not take as invalid.
