@@ -300,6 +300,11 @@ fn set_key(
     }
     shown.push_str(name);
     let i = index_of(index, &shown, "`windows.sizes[0]`")?;
+    if !at.contains_key(name) {
+        if let Some(list) = default_list(section, tables, name) {
+            at.insert(name.to_string(), list);
+        }
+    }
     match at.get_mut(name) {
         Some(toml::Value::Array(list)) => {
             let len = list.len();
@@ -310,6 +315,22 @@ fn set_key(
             format!("{shown}[{i}]"),
             "not a list in the config",
         )),
+    }
+}
+
+/// The default of a list that has entries by default, for an override of
+/// one of its entries when the file does not set it
+/// (`--set windows.sizes[1]=2h` with the default sizes).
+fn default_list(section: &str, tables: &[&str], name: &str) -> Option<toml::Value> {
+    match (section, tables, name) {
+        ("windows", [], "sizes") => Some(toml::Value::Array(
+            super::WindowConfig::default()
+                .sizes
+                .iter()
+                .map(|d| toml::Value::String(format!("{}ms", d.ms())))
+                .collect(),
+        )),
+        _ => None,
     }
 }
 

@@ -545,6 +545,19 @@ fn an_override_replaces_one_entry_of_a_list() {
         e.starts_with("invalid config key `windows.sizes[2]`: no such entry: the list has 2"),
         "{e}"
     );
+    // A list with entries by default is reached without the file setting it.
+    let none = dir.path().join("none.toml");
+    std::fs::write(&none, "").unwrap();
+    let c = load_over(&none, &[], &["windows.sizes[1]=2h"]).unwrap();
+    assert_eq!(
+        c.windows.sizes,
+        [Dur(300_000), Dur(7_200_000), Dur(86_400_000)]
+    );
+    let c = load_over(&none, &[("FRONTLINE_WINDOWS__SIZES__2", "7d")], &[]).unwrap();
+    assert_eq!(
+        c.windows.sizes,
+        [Dur(300_000), Dur(3_600_000), Dur(604_800_000)]
+    );
     let e = load_over(&p, &[], &["kpi.short_abandon[0]=3s"])
         .unwrap_err()
         .to_string();
