@@ -4,6 +4,7 @@
 //! is one WARN line, then one line every 30 s counts the rest, and one INFO
 //! line says when Kafka answers again. An outage is a state, not a flood.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use tracing::{info, warn};
 
+use crate::hub::TopicPartition;
 use crate::locks::lock;
 
 /// How often a continuing outage is summarised.
@@ -143,40 +145,37 @@ impl ClientContext for Quiet {
 
 impl ConsumerContext for Quiet {}
 
-/// Since when (wall ms) dead-letter writes have failed, 0 when the last one
-/// succeeded. A message waits for its dead letter to be written (SPEC
-/// §1.7: nothing is dropped), so its partition stops until one is:
-/// `/readyz` says so.
-static DEAD_LETTERS_FAILING_SINCE: std::sync::atomic::AtomicI64 =
-    std::sync::atomic::AtomicI64::new(0);
+/// The partitions whose dead letter is being retried, with since when (wall
+/// ms) its writes have failed. A message waits for its dead letter to be
+/// written (SPEC §1.7: nothing is dropped), so its partition stops until
+/// one is: `/readyz` names them.
+static DEAD_LETTERS_FAILING: Mutex<BTreeMap<TopicPartition, i64>> = Mutex::new(BTreeMap::new());
 
 /// Dead-letter writes that failed, since the process started.
 static DEAD_LETTER_WRITE_ERRORS: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
 
-/// A dead-letter write failed at `now_ms`.
-pub fn dead_letter_failed(now_ms: i64) {
-    use std::sync::atomic::Ordering;
-    DEAD_LETTER_WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
-    let _ = DEAD_LETTERS_FAILING_SINCE.compare_exchange(
-        0,
-        now_ms.max(1),
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
+/// A dead-letter write of a message of `tp` failed at `now_ms`.
+pub fn dead_letter_failed(tp: &TopicPartition, now_ms: i64) {
+    DEAD_LETTER_WRITE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    lock(&DEAD_LETTERS_FAILING)
+        .entry(tp.clone())
+        .or_insert(now_ms);
 }
 
-/// A dead-letter write succeeded.
-pub fn dead_letters_written() {
-    DEAD_LETTERS_FAILING_SINCE.store(0, std::sync::atomic::Ordering::Relaxed);
+/// `tp` no longer waits for a dead letter: it was written, or the
+/// partition stopped (revoked, or the process shutting down).
+pub fn dead_letter_done(tp: &TopicPartition) {
+    lock(&DEAD_LETTERS_FAILING).remove(tp);
 }
 
-/// Since when dead-letter writes have been failing, if they are.
-pub fn dead_letters_failing_since_ms() -> Option<i64> {
-    match DEAD_LETTERS_FAILING_SINCE.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => None,
-        ms => Some(ms),
-    }
+/// Since when dead-letter writes have been failing (the earliest of the
+/// partitions waiting), and those partitions as `topic/partition`.
+pub fn dead_letters_failing() -> Option<(i64, Vec<String>)> {
+    let failing = lock(&DEAD_LETTERS_FAILING);
+    let since = *failing.values().min()?;
+    let names = failing.keys().map(|(t, p)| format!("{t}/{p}")).collect();
+    Some((since, names))
 }
 
 /// Adds `frontline_dead_letter_write_errors_total` to a snapshot.

@@ -555,13 +555,14 @@ async fn readyz(State(st): State<AppState>) -> Response {
         )
             .into_response();
     }
-    if let Some(since) = crate::kafka_log::dead_letters_failing_since_ms() {
+    if let Some((since, partitions)) = crate::kafka_log::dead_letters_failing() {
         // A partition with a bad message waits for its dead letter.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "not ready: dead-letter writes failing for {} s{down}\n",
-                (wall_ms() - since).max(0) / 1000
+                "not ready: dead-letter writes failing for {} s on {}{down}\n",
+                (wall_ms() - since).max(0) / 1000,
+                partitions.join(", ")
             ),
         )
             .into_response();
@@ -1145,14 +1146,27 @@ mod tests {
             let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
             (status, String::from_utf8(body.to_vec()).unwrap())
         };
-        crate::kafka_log::dead_letter_failed(wall_ms() - 12_000);
+        let (t3, t5) = (("events".to_string(), 3), ("events".to_string(), 5));
+        crate::kafka_log::dead_letter_failed(&t5, wall_ms() - 4_000);
+        crate::kafka_log::dead_letter_failed(&t3, wall_ms() - 12_000);
+        // A later failure of the same partition does not restart its time.
+        crate::kafka_log::dead_letter_failed(&t3, wall_ms());
         let (status, body) = ready().await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
-            body.starts_with("not ready: dead-letter writes failing for 12 s"),
+            body.starts_with(
+                "not ready: dead-letter writes failing for 12 s on events/3, events/5"
+            ),
             "{body}"
         );
-        crate::kafka_log::dead_letters_written();
+        crate::kafka_log::dead_letter_done(&t3);
+        let (_, body) = ready().await;
+        assert!(
+            body.starts_with("not ready: dead-letter writes failing for 4 s on events/5"),
+            "{body}"
+        );
+        // A partition stopped while its dead letter waits is done too.
+        crate::kafka_log::dead_letter_done(&t5);
         let (_, body) = ready().await;
         assert!(!body.contains("dead-letter"), "{body}");
     }

@@ -900,7 +900,9 @@ fn a_refused_dead_letter_holds_its_partition_and_is_counted() {
     assert_eq!(f.sum("frontline_dead_letters_total"), 0.0);
     let (status, body) = http_get_status(f.port, "/readyz").unwrap();
     assert_eq!(status, 503, "{body}");
+    // It names the partition that waits.
     assert!(body.contains("dead-letter writes failing"), "{body}");
+    assert!(body.contains(&format!(" on {topic}/0")), "{body}");
     set_topic_config(&dlq, "max.message.bytes", "1048588");
     wait_until(
         Duration::from_secs(30),

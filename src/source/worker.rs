@@ -389,7 +389,7 @@ impl Worker {
                 if let Err(e) = result {
                     if let Some(suppressed) = self.warn_limit.allow() {
                         warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset, reason = e.reason(),
-                              error = %e, suppressed, "bad event sent to the dead-letter topic");
+                              error = %e, suppressed, "bad event; writing it to the dead-letter topic");
                     }
                     let (producer, dlq, tp) = (
                         self.env.producer.clone(),

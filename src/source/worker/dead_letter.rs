@@ -63,7 +63,7 @@ pub(super) async fn dead_letter(
         tokio::select! {
             r = producer.send(record, Duration::from_secs(10)) => match r {
                 Ok(_) => {
-                    crate::kafka_log::dead_letters_written();
+                    crate::kafka_log::dead_letter_done(tp);
                     return true;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))
@@ -84,19 +84,24 @@ pub(super) async fn dead_letter(
                     continue;
                 }
                 Err((err, _)) => {
-                    crate::kafka_log::dead_letter_failed(super::wall_ms());
-                    warn!(error = %err, topic = dlq, "dead-letter write failed; retrying");
+                    crate::kafka_log::dead_letter_failed(tp, super::wall_ms());
+                    warn!(error = %err, topic = dlq, source_topic = %tp.0, partition = tp.1,
+                          offset = m.offset, "dead-letter write failed; retrying");
                     waiting();
                 }
             },
-            _ = stop.changed() => return false,
+            _ = stop.changed() => break,
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = stop.changed() => return false,
+            _ = stop.changed() => break,
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+    // Stopped while its dead letter failed: the partition's next owner
+    // retries it, and this instance no longer waits for it.
+    crate::kafka_log::dead_letter_done(tp);
+    false
 }
 
 /// The headers of a dead letter: the message's own (`with_own`), then
