@@ -60,9 +60,9 @@ impl BreachLog {
                 rfc3339(b.at),
             );
             if b.entity == "call" {
-                tracing::info!(call = %b.id, policy = %b.policy, sla = b.sla, target_s, elapsed_s, at = %at, "SLA breached");
+                tracing::info!(call = %b.id, policy = %b.policy, sla = %b.sla, target_s, elapsed_s, at = %at, "SLA breached");
             } else {
-                tracing::info!(ticket = %b.id, policy = %b.policy, sla = b.sla, target_s, elapsed_s, at = %at, "SLA breached");
+                tracing::info!(ticket = %b.id, policy = %b.policy, sla = %b.sla, target_s, elapsed_s, at = %at, "SLA breached");
             }
         }
         written

@@ -361,6 +361,14 @@ fn golden_sla_replay_matches_the_independent_model() {
             "{line}"
         );
     }
+    // The clock's name is written bare, so `grep sla=first_response` finds
+    // its lines (docs/sla.md, "Logs").
+    assert!(
+        breach_lines
+            .iter()
+            .any(|l| l.contains(" sla=first_response ")),
+        "{stderr}"
+    );
 }
 
 /// The SLA scenario with random traffic added: tickets matched to every
