@@ -10,7 +10,8 @@
 - the Deployment keeps what operations rely on: probes on /healthz and
   /readyz, a grace period above the 9 s shutdown bound, non-root with a
   read-only root filesystem, the config mounted where FRONTLINE_CONFIG points;
-- the Dockerfile runs `frontline run` as a non-root user with port 9464 exposed;
+- the Dockerfile runs `frontline run` as a non-root user with port 9464 exposed,
+  and .dockerignore lets in every file Cargo builds from;
 - `promtool check config` on the compose stack's prometheus.yml and
   `amtool check-config` on deploy/alertmanager.yml;
 - `kubectl kustomize deploy/kubernetes` renders every object, and
@@ -121,6 +122,19 @@ def main():
         any(l.startswith("USER ") and not l.split()[1].startswith(("0", "root")) for l in dockerfile)
         and "EXPOSE 9464" in dockerfile
         and 'ENTRYPOINT ["frontline", "run"]' in dockerfile
+    )
+    # The image builds from what .dockerignore lets into the context (`*`,
+    # then `!path` for each path let in): every file Cargo builds from must
+    # be there, build.rs too (without it the build silently drops the
+    # link flags it adds).
+    ignore = [l.strip() for l in (ROOT / ".dockerignore").read_text().splitlines()]
+    ignore = [l for l in ignore if l and not l.startswith("#")]
+    let_in = {l[1:].rstrip("/") for l in ignore if l.startswith("!")}
+    cargo_needs = {"Cargo.toml", "Cargo.lock", "src"} | {
+        p for p in ("build.rs", "benches", "examples", "tests") if (ROOT / p).exists()
+    }
+    expect[f".dockerignore lets in what Cargo builds from ({', '.join(sorted(cargo_needs))})"] = (
+        ignore[:1] == ["*"] and cargo_needs <= let_in
     )
     bad = [k for k, ok in expect.items() if not ok]
     for k in bad:
