@@ -84,7 +84,7 @@ struct RunArgs {
     embedded: bool,
     /// With --embedded: stop the simulator after this much simulated
     /// time (from a day ago), so the state holds still (tests, screenshots).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", requires = "embedded")]
     simulate_for: Option<frontline::config::Dur>,
     /// With --embedded: the simulated centre's offset from UTC in hours;
     /// its daily curve (quiet nights, busy days, a lunchtime incident)

@@ -991,6 +991,18 @@ fn simulate_refuses_bad_arguments() {
     assert!(stderr(&o).contains("--brokers"), "{}", stderr(&o));
 }
 
+/// Defect: `run --simulate-for` without `--embedded` was taken and did
+/// nothing. It is an argument error (exit 2) naming `--embedded`.
+#[test]
+fn simulate_for_needs_the_embedded_demo() {
+    let o = Command::new(env!("CARGO_BIN_EXE_frontline"))
+        .args(["run", "--simulate-for", "3h", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--embedded"), "{}", stderr(&o));
+}
+
 /// Defect: a variable of the environment that is not UTF-8, even one that
 /// is not frontline's, panicked both commands (exit 101). Now one that is
 /// not frontline's is left out, and one of frontline's is a bad config.
