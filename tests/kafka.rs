@@ -924,6 +924,51 @@ fn a_refused_dead_letter_holds_its_partition_and_is_counted() {
     assert_eq!(letters[0].1, "");
 }
 
+/// A partition revoked while its dead letter waits is no longer waited for
+/// by the instance that gave it up. The wait was one process-wide flag,
+/// cleared only by a later successful write, so the instance stayed not
+/// ready for a partition it no longer held; `/readyz` names what waits.
+#[test]
+fn a_partition_revoked_while_its_dead_letter_waits_is_no_longer_waited_for() {
+    let topic = unique("dlqrevoked");
+    create_topic(&topic, 2);
+    let dlq = unique("dlq-refusing");
+    create_topic(&dlq, 1);
+    set_topic_config(&dlq, "max.message.bytes", "100");
+    let bad = format!("k\tnot json {}", "x".repeat(300));
+    kcat_produce(&topic, &[bad.clone()], Some(0));
+    kcat_produce(&topic, &[bad], Some(1));
+    let group = unique("g");
+    let mut launch = Launch::new(&topic, &group);
+    launch.args = vec!["--set".into(), format!("kafka.dead_letter_topic=\"{dlq}\"")];
+    let a = Frontline::launch(&launch);
+    let waiting = |f: &Frontline| {
+        let (status, body) = http_get_status(f.port, "/readyz").unwrap_or((0, String::new()));
+        let named: Vec<i32> = (0..2)
+            .filter(|p| body.contains(&format!("{topic}/{p}")))
+            .collect();
+        (status, named, body)
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "A waits on both partitions",
+        || waiting(&a).1 == [0, 1],
+    );
+    let b = Frontline::launch(&launch);
+    // B takes one partition; A names only the one it kept.
+    wait_until(
+        Duration::from_secs(60),
+        "each instance names only its own partition",
+        || {
+            let (na, nb) = (waiting(&a).1, waiting(&b).1);
+            na.len() == 1 && nb.len() == 1 && na != nb
+        },
+    );
+    let (status, _, body) = waiting(&a);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("dead-letter writes failing"), "{body}");
+}
+
 /// An instance taking over partitions names them restoring on `/readyz`
 /// until they are restored. It answered 200 for the partitions it already
 /// held while the new ones restored, so a rolling restart's readiness gate
