@@ -936,7 +936,7 @@ fn a_partition_revoked_while_its_dead_letter_waits_is_no_longer_waited_for() {
     create_topic(&dlq, 1);
     set_topic_config(&dlq, "max.message.bytes", "100");
     let bad = format!("k\tnot json {}", "x".repeat(300));
-    kcat_produce(&topic, &[bad.clone()], Some(0));
+    kcat_produce(&topic, std::slice::from_ref(&bad), Some(0));
     kcat_produce(&topic, &[bad], Some(1));
     let group = unique("g");
     let mut launch = Launch::new(&topic, &group);
