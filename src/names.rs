@@ -143,7 +143,7 @@ metrics! {
     STATE_ENTRIES = "frontline_state_entries", Gauge, "Entries held in engine state, by kind.";
     LABEL_OVERFLOW = "frontline_label_overflow", Counter, "Label values reported as other because of a cardinality cap.";
     BATCH_SECONDS = "frontline_batch_seconds", Histogram, "Wall time to apply one batch of events, seconds.";
-    HTTP_REFUSED = "frontline_http_refused", Counter, "HTTP connections and requests turned away, by reason: connections (http.max_connections), scrapes (http.max_concurrent_scrapes), password_checks (bcrypt checks at once), unauthorized (missing or wrong basic-auth credentials), too_large (request body), tls (no TLS handshake within http.read_timeout, a failed one, or plain HTTP on the TLS port).";
+    HTTP_REFUSED = "frontline_http_refused", Counter, "HTTP connections and requests turned away, by reason: connections (http.max_connections), scrapes (http.max_concurrent_scrapes), summaries (live-page summaries past http.max_concurrent_scrapes), password_checks (bcrypt checks at once), unauthorized (missing or wrong basic-auth credentials), too_large (request body), tls (no TLS handshake within http.read_timeout, a failed one, or plain HTTP on the TLS port).";
     STDERR_WRITE_ERRORS = "frontline_stderr_write_errors", Counter, "Writes to stderr (log lines, progress, summaries) that failed and were dropped.";
     DEAD_LETTER_WRITE_ERRORS = "frontline_dead_letter_write_errors", Counter, "Dead-letter writes the broker refused or did not acknowledge in time. Each is retried, and the bad message's partition waits for it (nothing is dropped).";
     BUILD_INFO = "frontline_build_info", Gauge(First), "Build information; always 1.";

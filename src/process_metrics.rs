@@ -23,6 +23,8 @@ pub enum Refusal {
     Connections,
     /// `http.max_concurrent_scrapes` scrapes were being answered.
     Scrapes,
+    /// `http.max_concurrent_scrapes` live-page summaries were being answered.
+    Summaries,
     /// Too many bcrypt checks at once.
     PasswordChecks,
     /// Missing or wrong basic-auth credentials.
@@ -34,9 +36,10 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 6] = [
+    const ALL: [Refusal; 7] = [
         Refusal::Connections,
         Refusal::Scrapes,
+        Refusal::Summaries,
         Refusal::PasswordChecks,
         Refusal::Unauthorized,
         Refusal::TooLarge,
@@ -46,6 +49,7 @@ impl Refusal {
         match self {
             Refusal::Connections => "connections",
             Refusal::Scrapes => "scrapes",
+            Refusal::Summaries => "summaries",
             Refusal::PasswordChecks => "password_checks",
             Refusal::Unauthorized => "unauthorized",
             Refusal::TooLarge => "too_large",
@@ -54,7 +58,7 @@ impl Refusal {
     }
 }
 
-static REFUSED: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static REFUSED: [AtomicU64; Refusal::ALL.len()] = [const { AtomicU64::new(0) }; Refusal::ALL.len()];
 
 /// Counts one refusal.
 pub fn refused(why: Refusal) {
