@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,6 +52,44 @@ struct Gates {
     summaries: Arc<Semaphore>,
     /// bcrypt verifications running (each is tens of milliseconds of CPU).
     bcrypt: Arc<Semaphore>,
+    /// The client addresses with a bcrypt verification running: one each,
+    /// so that one client guessing passwords holds at most one of the
+    /// [`BCRYPT_AT_ONCE`] and a scraper whose credentials are not cached
+    /// yet (after a restart) still gets its check.
+    checking: Arc<std::sync::Mutex<std::collections::HashSet<IpAddr>>>,
+}
+
+/// A request as hyper reads it off a connection.
+type IncomingRequest = hyper::Request<hyper::body::Incoming>;
+
+/// The address of the client of a connection, put in each of its
+/// requests' extensions.
+#[derive(Clone, Copy)]
+struct Peer(IpAddr);
+
+/// A client address's turn at bcrypt, given back when dropped.
+struct Checking {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<IpAddr>>>,
+    ip: IpAddr,
+}
+
+impl Checking {
+    /// The turn of `ip`, unless it has one already.
+    fn take(
+        set: &Arc<std::sync::Mutex<std::collections::HashSet<IpAddr>>>,
+        ip: IpAddr,
+    ) -> Option<Checking> {
+        crate::locks::lock(set).insert(ip).then(|| Checking {
+            set: set.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Checking {
+    fn drop(&mut self) {
+        crate::locks::lock(&self.set).remove(&self.ip);
+    }
 }
 
 /// bcrypt checks at once; more wait for none and get 503.
@@ -63,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         scrapes: Arc::new(Semaphore::new(at_once)),
         summaries: Arc::new(Semaphore::new(at_once)),
         bcrypt: Arc::new(Semaphore::new(BCRYPT_AT_ONCE)),
+        checking: Arc::default(),
     };
     routes(state, gates)
 }
@@ -105,7 +145,16 @@ fn busy(why: Refusal) -> Response {
 /// Request body limit, basic auth and the configured response headers.
 async fn guard(State((st, gates)): State<(AppState, Gates)>, req: Request, next: Next) -> Response {
     let web = st.web.as_ref().map(|w| w.current());
-    let verdict = check(&st, &gates, web.as_deref(), req.headers(), req.uri().path()).await;
+    let peer = req.extensions().get::<Peer>().map(|p| p.0);
+    let verdict = check(
+        &st,
+        &gates,
+        web.as_deref(),
+        req.headers(),
+        req.uri().path(),
+        peer,
+    )
+    .await;
     let mut resp = match verdict {
         Ok(()) => next.run(req).await,
         Err(r) => r,
@@ -124,6 +173,7 @@ async fn check(
     web: Option<&crate::webconfig::WebState>,
     h: &HeaderMap,
     path: &str,
+    peer: Option<IpAddr>,
 ) -> Result<(), Response> {
     let max_body = st.cfg.http.max_body_bytes;
     let length = h
@@ -157,17 +207,27 @@ async fn check(
         return Err(unauthorized());
     };
     let ok = users.cached(&user, &password) || {
-        let Ok(permit) = gates.bcrypt.clone().try_acquire_owned() else {
+        let busy = |why: &str| {
             refused(Refusal::PasswordChecks);
-            return Err((
+            (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "1")],
-                "too many password checks at once\n",
+                format!("{why}\n"),
             )
-                .into_response());
+                .into_response()
+        };
+        let turn = match peer {
+            Some(ip) => match Checking::take(&gates.checking, ip) {
+                Some(turn) => Some(turn),
+                None => return Err(busy("a password check from this address is running")),
+            },
+            None => None,
+        };
+        let Ok(permit) = gates.bcrypt.clone().try_acquire_owned() else {
+            return Err(busy("too many password checks at once"));
         };
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _held = (permit, turn);
             users.verify(&user, &password)
         })
         .await
@@ -217,8 +277,8 @@ pub async fn serve(
             r = listener.accept() => r,
             _ = shutdown.changed() => break,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok((tcp, peer)) => (tcp, Peer(peer.ip())),
             Err(e) => {
                 // Out of file descriptors, typically: wait rather than spin.
                 tracing::warn!(error = %e, "accept failed");
@@ -233,7 +293,11 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let tls = web.as_ref().and_then(|w| w.current().tls.clone());
-        let (app, builder, stop) = (app.clone(), builder.clone(), shutdown.clone());
+        let (builder, stop) = (builder.clone(), shutdown.clone());
+        let app = tower::ServiceExt::map_request(app.clone(), move |mut req: IncomingRequest| {
+            req.extensions_mut().insert(peer);
+            req
+        });
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
@@ -328,13 +392,18 @@ async fn starts_with_tls(tcp: &tokio::net::TcpStream, deadline: tokio::time::Ins
 
 const PLAIN_ON_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
-async fn connection<T>(
+async fn connection<T, S>(
     builder: &hyper::server::conn::http1::Builder,
     io: T,
-    app: Router,
+    app: S,
     mut stop: watch::Receiver<bool>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<IncomingRequest, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
 {
     let svc = hyper_util::service::TowerToHyperService::new(app);
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
@@ -714,6 +783,7 @@ mod tests {
             scrapes: Arc::new(Semaphore::new(1)),
             summaries: Arc::new(Semaphore::new(1)),
             bcrypt: Arc::new(Semaphore::new(1)),
+            checking: Arc::default(),
         };
         let app = routes(
             AppState {
@@ -753,6 +823,65 @@ mod tests {
             drop(held);
             assert_eq!(status(path).await.0, StatusCode::OK, "{path}");
         }
+    }
+
+    /// Defect: two bcrypt checks ran at once server-wide, so one client
+    /// guessing passwords from a few threads held both, and a Prometheus
+    /// whose credentials were not cached yet (after a restart) got 503
+    /// until it stopped. A client address now has one check at a time.
+    #[tokio::test]
+    async fn one_password_check_at_a_time_per_client_address() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yml");
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        std::fs::write(&web, format!("basic_auth_users:\n  prom: '{hash}'\n")).unwrap();
+        let gates = Gates {
+            scrapes: Arc::new(Semaphore::new(1)),
+            summaries: Arc::new(Semaphore::new(1)),
+            bcrypt: Arc::new(Semaphore::new(BCRYPT_AT_ONCE)),
+            checking: Arc::default(),
+        };
+        let app = routes(
+            AppState {
+                hub: Arc::new(SnapshotHub::new()),
+                cfg: Arc::new(Config::default()),
+                web: Some(Watcher::new(&web).unwrap()),
+            },
+            gates.clone(),
+        );
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("prom:s3cret")
+        );
+        let get = |ip: Option<&str>| {
+            let mut req = Request::get("/healthz")
+                .header(header::AUTHORIZATION, auth.as_str())
+                .body(Body::empty())
+                .unwrap();
+            if let Some(ip) = ip {
+                req.extensions_mut().insert(Peer(ip.parse().unwrap()));
+            }
+            let app = app.clone();
+            async move {
+                let r = app.oneshot(req).await.unwrap();
+                let status = r.status();
+                let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+                (status, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+        // 10.0.0.9 has a check running (a guess): its next waits for none.
+        let guessing = Checking::take(&gates.checking, "10.0.0.9".parse().unwrap()).unwrap();
+        let (status, body) = get(Some("10.0.0.9")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "a password check from this address is running\n");
+        // Another address is checked, and its credentials cached.
+        assert_eq!(get(Some("10.0.0.2")).await, (StatusCode::OK, "ok\n".into()));
+        // Cached credentials need no check, whatever the address.
+        assert_eq!(get(Some("10.0.0.9")).await.0, StatusCode::OK);
+        // The turn is given back when the check ends.
+        drop(guessing);
+        assert!(crate::locks::lock(&gates.checking).is_empty());
     }
 
     #[test]

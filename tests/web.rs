@@ -564,6 +564,11 @@ fn a_bad_web_config_exits_2_naming_the_key() {
             "tls_server_config.key_file",
         ),
         ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice"),
+        // A valid hash of cost 31: days of a core for each check.
+        (
+            "basic_auth_users:\n  bob: $2b$31$.BKGC/kphu/xYgO58UvGOutTfQLB/V0WBs27ifJNqlrZ4R155bsjG\n",
+            "basic_auth_users.bob",
+        ),
         (
             "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
              client_ca_file: ca.pem\n",

@@ -25,6 +25,12 @@ mod tls;
 mod users;
 
 use tls::build_tls;
+
+/// The highest bcrypt cost taken. Each step doubles a check's time: cost
+/// 10, the usual, takes tens of milliseconds; 16 takes seconds; 31 took
+/// days of a core, and with two checks at once (`server::BCRYPT_AT_ONCE`)
+/// held every login not already cached.
+const MAX_BCRYPT_COST: u32 = 16;
 pub use users::Users;
 
 /// A web config that cannot be used: the key (as written in the file) and why.
@@ -217,11 +223,23 @@ pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
                 "a user name must be non-empty and without `:`",
             ));
         }
-        if hash.parse::<bcrypt::HashParts>().is_err() {
+        let Ok(parts) = hash.parse::<bcrypt::HashParts>() else {
             return Err(err(
                 &file,
                 &format!("basic_auth_users.{user}"),
                 "not a bcrypt hash (`$2y$…`; `htpasswd -nbB user password` makes one)",
+            ));
+        };
+        if parts.get_cost() > MAX_BCRYPT_COST {
+            return Err(err(
+                &file,
+                &format!("basic_auth_users.{user}"),
+                format!(
+                    "bcrypt cost {} is over {MAX_BCRYPT_COST}: each check would take \
+                     seconds to days of a core, and two at once hold every new login \
+                     (htpasswd -nbB -C 10 makes one of cost 10)",
+                    parts.get_cost()
+                ),
             ));
         }
         users.push((user.clone(), hash.clone()));
