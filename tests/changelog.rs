@@ -230,6 +230,43 @@ fn a_corrupt_newest_manifest_falls_back_to_the_older_checkpoint() {
     assert_eq!(log.latest_meta(&m1.topic, 1, WAIT).unwrap(), Some(m1));
 }
 
+/// Defect: a newest checkpoint whose checksums pass but whose state does
+/// not decode (a writer's bug, or a record forged with a right checksum)
+/// left its partition empty: the decode came after the restore had chosen
+/// it. `restore_with` decodes each checkpoint that verifies, and skips one
+/// that does not decode for the one before it, as for a corrupt one.
+#[test]
+fn a_checkpoint_that_does_not_decode_falls_back_to_the_older_one() {
+    let cfg = config(16 * 1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let source = cfg.kafka.topics[0].clone();
+    let mut engine = Engine::new(&cfg);
+    apply(&mut engine, &simulated(2_000));
+    engine.flush();
+    let good = encode_frozen(&engine.state().freeze(), FORMAT_VERSION).unwrap();
+    let (m1, m2) = (meta(&cfg, 0, 1), meta(&cfg, 0, 2));
+    rt.block_on(log.write(&m1, &good)).unwrap();
+    // Framed and summed like any other: only decoding it fails.
+    rt.block_on(log.write(&m2, &state(30_000, 7))).unwrap();
+    let decode = |r: &frontline::checkpoint::kafka::Restore| {
+        let (_, bytes) = r.found.as_ref().unwrap();
+        decode_chain(&r.earlier, bytes, r.dedup.as_ref())
+    };
+    let (r, st) = log.restore_with(&source, 0, WAIT, decode).unwrap();
+    let (got, _) = r.found.expect("the older checkpoint");
+    assert_eq!(got, m1);
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].starts_with("generation 2 (manifest at offset")
+            && r.rejected[0].contains("its state does not decode"),
+        "{:?}",
+        r.rejected
+    );
+    let st = st.expect("decoded");
+    assert_eq!(as_json(&st), as_json(engine.state()));
+}
+
 #[test]
 fn a_checkpoint_cut_short_before_its_manifest_leaves_the_previous_one() {
     // One changelog partition shared by two source partitions.

@@ -243,6 +243,61 @@ fn agent_status_time_never_goes_down_across_a_kill_9() {
     assert_eq!(time_in(&after, "available"), 3600.0);
 }
 
+/// Defect: with the topic deleted and created again while frontline was
+/// down, the restored partition skipped every message below its
+/// checkpoint's offset as already applied: the new events went uncounted
+/// while `/readyz` said ready. The state is kept and the partition is read
+/// from where `auto.offset.reset` puts it (earliest by default).
+#[test]
+fn a_topic_created_again_is_read_from_its_start_and_the_state_kept() {
+    let topic = unique("recreated");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let ts = jiff::Timestamp::now().as_millisecond() - 60_000;
+    let created = |from: usize, to: usize| -> Vec<String> {
+        (from..to)
+            .map(|i| {
+                format!(
+                    "c{i}\t{{\"event_id\":\"r{i}\",\"type\":\"ticket.created\",\"ts\":{ts},\"ticket_id\":\"T{i}\",\"customer_id\":\"c{i}\"}}"
+                )
+            })
+            .collect()
+    };
+    kcat_produce(&topic, &created(0, 50), Some(0));
+    let mut f = Frontline::start(&topic, &group);
+    wait_until(
+        Duration::from_secs(60),
+        "the first 50 are applied and committed",
+        || f.sum("frontline_events_total") == 50.0 && committed(&group, &topic) == 50,
+    );
+    f.terminate(Duration::from_secs(20));
+    delete_topic(&topic);
+    // The broker finishes a deletion in the background: create again until
+    // it takes the name.
+    wait_until(
+        Duration::from_secs(60),
+        "the topic is created again",
+        || try_create_topic(&topic, PARTITIONS),
+    );
+    kcat_produce(&topic, &created(50, 60), Some(0));
+    let g = Frontline::start(&topic, &group);
+    wait_until(
+        Duration::from_secs(60),
+        "the 10 new events are applied on top of the 50 restored",
+        || g.sum("frontline_events_total") == 60.0,
+    );
+    assert!(
+        g.log_text()
+            .contains("the partition ends before its checkpoint's offset"),
+        "{}",
+        g.log_text()
+    );
+    assert_eq!(
+        sum_family(&g.metrics(), "support_tickets_created_total"),
+        60.0
+    );
+}
+
 #[test]
 fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     let topic = unique("restart");

@@ -459,7 +459,11 @@ fn assemble_chunks(
             format!("{} chunks, manifest lists {}", framed.len(), chunks.len()),
         ));
     }
-    let mut out = Vec::with_capacity(usize::try_from(whole.len).unwrap_or(0));
+    // Room for the length the manifest gives, but never more than the
+    // chunks read hold: a manifest whose checksum passes may still give any
+    // length (2^40 aborted the process at every start).
+    let read: usize = framed.iter().map(|f| f.len()).sum();
+    let mut out = Vec::with_capacity(usize::try_from(whole.len).map_or(read, |n| n.min(read)));
     for (i, (c, f)) in chunks.iter().zip(framed).enumerate() {
         let what = format!("{what}chunk {i} at offset {}", c.offset);
         let body = unframe_chunk(&what, f)?;

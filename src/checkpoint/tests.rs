@@ -588,6 +588,20 @@ fn a_manifest_whose_sum_disagrees_with_the_chunks_is_rejected() {
     assert!(e.starts_with("corrupt state: checksum"), "{e}");
 }
 
+/// Defect: a manifest whose checksum passes but whose state length is
+/// huge was allocated for before the chunks were compared with it: 2^40
+/// aborted the process at every start, u64::MAX panicked the restore. It
+/// is a corrupt checkpoint like any other.
+#[test]
+fn a_manifest_giving_a_huge_state_length_is_rejected_without_allocating_it() {
+    for len in [1u64 << 40, u64::MAX] {
+        let (_, mut m, framed) = checkpoint();
+        m.state_len = len;
+        let e = reason(assemble(&m, &refs(&framed)));
+        assert!(e.starts_with("corrupt state"), "{len}: {e}");
+    }
+}
+
 #[test]
 fn a_flipped_byte_in_the_manifest_is_an_error() {
     let (_, m, _) = checkpoint();

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Condvar, PoisonError};
 
 use super::*;
+use crate::checkpoint::kafka::Restore;
 use crate::locks::lock;
 
 /// A worker's channels, held by the consumer thread and the callbacks.
@@ -245,7 +246,7 @@ impl Ctx {
                         consumer
                             .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
                             .map(|(_, high)| high)
-                            .unwrap_or(0)
+                            .ok()
                     })
                 })
                 .collect();
@@ -271,12 +272,24 @@ impl Ctx {
                     let parked = lock(&self.workers).parked.remove(tp);
                     let env = env.clone();
                     scope.spawn(move || {
-                        let target = target.join().unwrap_or(0);
-                        self.start(&env, tp, target, parked)
+                        let end = target.join().ok().flatten();
+                        self.start(&env, tp, end, parked)
                     })
                 })
                 .collect();
-            let starts: Vec<Start> = running.into_iter().filter_map(|h| h.join().ok()).collect();
+            let starts: Vec<Start> = running
+                .into_iter()
+                .zip(&new)
+                .map(|(h, tp)| {
+                    h.join().unwrap_or_else(|_| {
+                        // A bug, whose panic is logged above: the partition
+                        // is consumed all the same rather than never.
+                        error!(topic = %tp.0, partition = tp.1,
+                               "starting the partition failed; starting empty at the committed offset");
+                        empty_start(&self.cfg, tp, 0)
+                    })
+                })
+                .collect();
             Some((env, starts, uncommitted.join().unwrap_or_default()))
         });
         let Some((env, starts, uncommitted)) = opened else {
@@ -309,10 +322,11 @@ impl Ctx {
         &self,
         env: &Env,
         tp: &TopicPartition,
-        target: i64,
+        end: Option<i64>,
         parked: Option<Parked>,
     ) -> Start {
         let cfg = &self.cfg;
+        let target = end.unwrap_or(0);
         let Some(changelog) = env.changelog.as_ref() else {
             return empty_start(cfg, tp, target);
         };
@@ -327,7 +341,7 @@ impl Ctx {
                 None => self.hub.remove(tp),
             }
         }
-        restore(cfg, changelog, tp, target).unwrap_or_else(|| empty_start(cfg, tp, target))
+        restore(cfg, changelog, tp, end).unwrap_or_else(|| empty_start(cfg, tp, target))
     }
 
     /// Stops the workers of revoked partitions (each writes its final
@@ -506,9 +520,20 @@ fn resume_parked(
 
 /// The partition's newest valid checkpoint as a start (`None`: there is
 /// none, or it cannot be read or decoded — each logged).
-fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64) -> Option<Start> {
+fn restore(
+    cfg: &Config,
+    changelog: &Changelog,
+    tp: &TopicPartition,
+    end: Option<i64>,
+) -> Option<Start> {
     let t0 = Instant::now();
-    let r = match changelog.restore(&tp.0, tp.1, RESTORE_TIMEOUT) {
+    // A checkpoint that verifies but does not decode is skipped for the one
+    // before it, like one that does not verify.
+    let decode = |r: &Restore| {
+        let (_, bytes) = r.found.as_ref().expect("a found checkpoint");
+        decode_chain(&r.earlier, bytes, r.dedup.as_ref())
+    };
+    let (r, decoded) = match changelog.restore_with(&tp.0, tp.1, RESTORE_TIMEOUT, decode) {
         Ok(r) => r,
         Err(e) => {
             error!(topic = %tp.0, partition = tp.1, error = %e,
@@ -520,7 +545,7 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
         error!(topic = %tp.0, partition = tp.1, reason = %why,
                "corrupt or unreadable checkpoint skipped");
     }
-    let Some((meta, bytes)) = r.found else {
+    let (Some((meta, bytes)), Some(st)) = (r.found, decoded) else {
         if !r.rejected.is_empty() {
             error!(topic = %tp.0, partition = tp.1,
                    "no usable checkpoint; starting empty at the committed offset");
@@ -535,38 +560,42 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, target: i64
               group = group.map_or("", String::as_str),
               "restoring a checkpoint another consumer group wrote: if it is another deployment, give each its own checkpoint.topic");
     }
-    match decode_chain(&r.earlier, &bytes, r.dedup.as_ref()) {
-        Ok(st) => {
-            // Its next checkpoint may hold the changes since this one (not
-            // after a config change mapped the state: whole then).
-            let changes = changelog.format_version() >= 7;
-            let (engine, _) = Engine::from_checkpoint(cfg, st, meta.shape.as_ref(), changes);
-            let idle =
-                IdleClock::from_checkpoint(&meta, engine.clock(), cfg.time.idle_timeout.ms());
-            info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
-                  generation = meta.generation, bytes = bytes.len(),
-                  ms = t0.elapsed().as_millis() as u64, "state restored");
-            Some(Start {
-                tp: tp.clone(),
-                engine,
-                next_offset: Some(meta.next_offset),
-                last: Some(meta),
-                target,
-                idle,
-                caught_up: false,
-                sla_pending: Vec::new(),
-                encoded_len: bytes.len(),
-                dirty_since_ms: None,
-            })
-        }
-        Err(e) => {
-            error!(topic = %tp.0, partition = tp.1, error = %e,
-                   "checkpoint cannot be decoded; starting empty at the committed offset");
-            // The empty state's checkpoints count generations from 1.
-            changelog.forget(&tp.0, tp.1);
+    // Its next checkpoint may hold the changes since this one (not after a
+    // config change mapped the state: whole then).
+    let changes = changelog.format_version() >= 7;
+    let (engine, _) = Engine::from_checkpoint(cfg, st, meta.shape.as_ref(), changes);
+    let idle = IdleClock::from_checkpoint(&meta, engine.clock(), cfg.time.idle_timeout.ms());
+    info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
+          generation = meta.generation, bytes = bytes.len(),
+          ms = t0.elapsed().as_millis() as u64, "state restored");
+    let next_offset = match end {
+        // The partition ends before the checkpoint's offset: the topic was
+        // deleted and created again (or the broker lost what it had
+        // acknowledged). Every message it holds is new to the state, which
+        // starting at the checkpoint's offset would skip, as it would all
+        // those to come until the partition passed that offset again. The
+        // state is kept; the partition is read from where the consumer's
+        // `auto.offset.reset` puts it, as for an offset out of range.
+        Some(end) if end < meta.next_offset => {
+            error!(topic = %tp.0, partition = tp.1, checkpoint_offset = meta.next_offset,
+                   end_offset = end,
+                   "the partition ends before its checkpoint's offset (was the topic deleted and created again?): keeping the state and reading the partition from auto.offset.reset");
             None
         }
-    }
+        _ => Some(meta.next_offset),
+    };
+    Some(Start {
+        tp: tp.clone(),
+        engine,
+        next_offset,
+        last: Some(meta),
+        target: end.unwrap_or(0),
+        idle,
+        caught_up: false,
+        sla_pending: Vec::new(),
+        encoded_len: bytes.len(),
+        dirty_since_ms: None,
+    })
 }
 
 /// Messages of a partition's end (its last stable offset, or high

@@ -70,6 +70,35 @@ pub fn create_topic_on(brokers: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// Deletes `topic` on the shared broker (the broker ends the deletion in
+/// the background).
+pub fn delete_topic(topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    for r in rt()
+        .block_on(admin.delete_topics(&[topic], &AdminOptions::new()))
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// Creates `topic` on the shared broker; false while the name is taken
+/// (a deletion not finished yet).
+pub fn try_create_topic(topic: &str, partitions: i32) -> bool {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    rt().block_on(admin.create_topics(&[t], &AdminOptions::new()))
+        .unwrap()
+        .into_iter()
+        .all(|r| r.is_ok())
+}
+
 /// kcat's producer arguments: `key\tvalue` lines from stdin, idempotent (a
 /// retry after a broker outage neither duplicates nor reorders), pinned to
 /// `partition` when given (else by key).

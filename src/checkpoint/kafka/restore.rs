@@ -50,6 +50,21 @@ impl Changelog {
         partition: i32,
         timeout: Duration,
     ) -> Result<Restore, CheckpointError> {
+        self.restore_with(topic, partition, timeout, |_| Ok(()))
+            .map(|(r, _)| r)
+    }
+
+    /// Blocking: [`Changelog::restore`], with each checkpoint that verifies
+    /// also given to `accept` (which decodes it): one it refuses is listed
+    /// in `rejected` with its reason like one that does not verify, and the
+    /// one before it is tried.
+    pub fn restore_with<T>(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+        mut accept: impl FnMut(&Restore) -> Result<T, CheckpointError>,
+    ) -> Result<(Restore, Option<T>), CheckpointError> {
         let started = Instant::now();
         let mut scan = Scan::new(self, topic, partition, timeout)?;
         let mut rejected = Vec::new();
@@ -77,8 +92,30 @@ impl Changelog {
                     .transpose()?;
                 Ok((state, earlier, log))
             });
+            let generation = m.meta.generation;
+            let loaded = loaded.and_then(|(state, earlier, dedup)| {
+                let found = Restore {
+                    found: Some((m.meta.clone(), state)),
+                    rejected: Vec::new(),
+                    dedup,
+                    earlier,
+                };
+                let accepted = accept(&found).map_err(|e| {
+                    corrupt("checkpoint", format!("its state does not decode: {e}"))
+                })?;
+                Ok((found, accepted))
+            });
             match loaded {
-                Ok((state, earlier, dedup)) => {
+                Ok((found, accepted)) => {
+                    let Restore {
+                        found: Some((_, state)),
+                        dedup,
+                        earlier,
+                        ..
+                    } = found
+                    else {
+                        unreachable!("a found checkpoint")
+                    };
                     let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
                     books
                         .entry((topic.to_string(), partition))
@@ -99,25 +136,26 @@ impl Changelog {
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "checkpoint loaded"
                     );
-                    return Ok(Restore {
+                    let found = Restore {
                         found: Some((m.meta, state)),
                         rejected,
                         dedup,
                         earlier,
-                    });
+                    };
+                    return Ok((found, Some(accepted)));
                 }
                 Err(e) => rejected.push(format!(
-                    "generation {} (manifest at offset {offset}): {e}",
-                    m.meta.generation
+                    "generation {generation} (manifest at offset {offset}): {e}"
                 )),
             }
         }
-        Ok(Restore {
+        let none = Restore {
             found: None,
             rejected,
             dedup: None,
             earlier: Vec::new(),
-        })
+        };
+        Ok((none, None))
     }
 }
 
