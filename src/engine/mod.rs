@@ -272,11 +272,13 @@ impl Engine {
 
     /// Restores an engine from checkpointed state.
     pub fn from_state(cfg: &Config, mut state: State) -> Engine {
-        state.windows.rebuild();
+        let settings = Settings::from_config(cfg, &mut state.queues);
+        state
+            .windows
+            .configure(settings.pane, &settings.window_sizes);
         state.sla_tickets = sla_clocked::live_timers(&state.tickets);
         state.sla_calls = sla_clocked::live_timers(&state.calls);
         state.sla_live = state.sla_tickets.len() + state.sla_calls.len();
-        let settings = Settings::from_config(cfg, &mut state.queues);
         state.metrics.budget.used = state.metrics.series(&settings.bounds);
         state.metrics.budget.max = cfg.labels.max_series;
         state.reserve(&cfg.state);

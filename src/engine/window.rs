@@ -223,6 +223,28 @@ impl Windows {
         w
     }
 
+    /// Windows restored from a checkpoint, under the config given now (the
+    /// state keeps the lengths it was written with): with the same pane
+    /// the panes kept are read again by the configured windows (one longer
+    /// than the longest before holds only what they cover), with another
+    /// pane the windows start over empty. Either change is logged at WARN.
+    pub fn configure(&mut self, pane_ms: i64, sizes_ms: &[i64]) {
+        let lengths: Vec<i64> = sizes_ms.iter().map(|s| s / pane_ms).collect();
+        if pane_ms != self.pane_ms {
+            tracing::warn!(before_ms = self.pane_ms, now_ms = pane_ms,
+                "windows.pane changed since the checkpoint: the event-time windows start over empty");
+            *self = Windows::new(pane_ms, sizes_ms);
+            return;
+        }
+        if lengths != self.lengths {
+            tracing::warn!(before_ms = ?self.lengths.iter().map(|l| l * pane_ms).collect::<Vec<_>>(),
+                now_ms = ?sizes_ms,
+                "windows.sizes changed since the checkpoint: each window is read again from the panes kept");
+            self.lengths = lengths;
+        }
+        self.rebuild();
+    }
+
     /// Recomputes the window aggregates from the panes (after deserializing).
     pub fn rebuild(&mut self) {
         self.longest = self.lengths.iter().copied().max().unwrap_or(0);
@@ -488,6 +510,32 @@ mod tests {
         w.count(125_000, WindowCount::Contacts, 7);
         assert_eq!(get(&mut w, 0, WindowCount::Contacts), 0);
         assert_eq!(get(&mut w, 1, WindowCount::Contacts), 9);
+    }
+
+    /// Defect: a state restored under other `windows.sizes` kept the
+    /// lengths it was written with, and they were exported under the
+    /// configured names by position (the 5 m window's count as `1h`).
+    #[test]
+    fn restored_windows_take_the_configured_lengths() {
+        let fill = |w: &mut Windows| {
+            for (t, n) in [(100_000, 1), (125_000, 2), (150_000, 4)] {
+                w.advance(t);
+                w.count(t, WindowCount::Contacts, n);
+            }
+        };
+        let mut restored = Windows::new(P, &[30_000, 60_000]);
+        fill(&mut restored);
+        let mut json = serde_json::to_value(&restored).unwrap();
+        restored = serde_json::from_value(json.take()).unwrap();
+        restored.configure(P, &[60_000]);
+        let mut fresh = Windows::new(P, &[60_000]);
+        fill(&mut fresh);
+        assert_eq!(restored.read().len(), 1);
+        assert_eq!(get(&mut restored, 0, WindowCount::Contacts), 7);
+        assert_eq!(get(&mut fresh, 0, WindowCount::Contacts), 7);
+        // Another pane: the panes cannot be read again; empty.
+        restored.configure(5_000, &[60_000]);
+        assert_eq!(get(&mut restored, 0, WindowCount::Contacts), 0);
     }
 
     #[test]
