@@ -298,6 +298,39 @@ fn a_topic_created_again_is_read_from_its_start_and_the_state_kept() {
     );
 }
 
+/// Defect: a restart whose checkpoints went where it does not look (another
+/// `checkpoint.topic`, a partition count changed, another first topic)
+/// started its partitions empty without a word. Where the group has
+/// committed offsets, a partition without a checkpoint is an ERROR naming
+/// the checkpoint topic read.
+#[test]
+fn a_partition_without_a_checkpoint_the_group_has_read_is_an_error() {
+    let topic = unique("moved");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let (keyed, _) = scenario(400, 5);
+    kcat_produce(&topic, &keyed, None);
+    let mut f = Frontline::start(&topic, &group);
+    wait_until(Duration::from_secs(60), "applied and committed", || {
+        committed(&group, &topic) == keyed.len() as i64
+    });
+    assert!(!f.log_text().contains("no checkpoint of the partition"));
+    f.terminate(Duration::from_secs(20));
+    let mut launch = Launch::new(&topic, &group);
+    let elsewhere = unique("elsewhere");
+    launch.args = vec!["--set".into(), format!("checkpoint.topic=\"{elsewhere}\"")];
+    let g = Frontline::launch(&launch);
+    wait_until(Duration::from_secs(60), "every partition is named", || {
+        let log = g.log_text();
+        (0..PARTITIONS).all(|p| {
+            log.lines().any(|l| {
+                l.contains("no checkpoint of the partition")
+                    && l.contains(&format!("partition={p}"))
+            })
+        })
+    });
+}
+
 #[test]
 fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     let topic = unique("restart");

@@ -297,6 +297,15 @@ impl Ctx {
         };
         for start in starts {
             let tp = start.tp.clone();
+            if let Some(changelog) = env.changelog.as_ref() {
+                if start.last.is_none() && self.no_offset.is_some() && !uncommitted.contains(&tp) {
+                    // The group has read this partition, so a checkpoint
+                    // should cover it: its state went where this instance
+                    // does not look.
+                    error!(topic = %tp.0, partition = tp.1, checkpoint_topic = changelog.topic(),
+                           "no checkpoint of the partition although the group has committed offsets for it: if checkpoint.topic, its partition count or the first of kafka.topic changed since they were written, its state is under the old layout; starting empty at the committed offset");
+                }
+            }
             let offset = match (start.next_offset, self.no_offset) {
                 (Some(o), _) => Some(Offset::Offset(o)),
                 (None, Some(reset)) if uncommitted.contains(&tp) => Some(reset),
