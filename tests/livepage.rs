@@ -232,6 +232,46 @@ fn the_live_page_renders_what_metrics_shows() {
     panic!("{last}");
 }
 
+/// Defect: behind basic auth, opened with the credentials in its URL (a
+/// wall screen's way to skip the prompt), the page's every update failed:
+/// a fetch resolved against that URL carries the credentials, which
+/// browsers refuse. It asks the page's origin and path without them, and
+/// the browser sends the credentials it was given for the page.
+#[test]
+fn the_live_page_updates_behind_basic_auth_with_credentials_in_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&web, format!("basic_auth_users:\n  prom: '{hash}'\n")).unwrap();
+    let port = free_port();
+    let _p = Proc(
+        Command::new(env!("CARGO_BIN_EXE_frontline"))
+            .args(["run", "--embedded", "--simulate-for", "10m"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--web-config")
+            .arg(&web)
+            .env_remove("KAFKA_BROKERS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    // Every path asks for credentials: wait for the port.
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no answer in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let dom = dump_dom(dir.path(), &format!("http://prom:s3cret@127.0.0.1:{port}/"));
+    // (The page's script holds the words too: the element's text is read.)
+    assert!(!dom.contains(">update failed"), "{dom}");
+    assert!(
+        attr(&dom, "id=\"status\"", "data-generated-ms").is_some_and(|v| !v.is_empty()),
+        "the page rendered no summary:\n{dom}"
+    );
+}
+
 /// The UTC offset (−12..=14 h) that makes a day ago, when the embedded
 /// simulator starts, 09:00 local time.
 fn business_morning_offset() -> i32 {
