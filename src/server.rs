@@ -265,7 +265,9 @@ pub async fn serve(
     cfg: &crate::config::HttpConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    raise_open_file_limit(cfg.max_connections);
     let conns = Arc::new(Semaphore::new(cfg.max_connections));
+    let mut accept_failures = AcceptFailures::default();
     let read_timeout = Duration::from_millis(cfg.read_timeout.ms() as u64);
     let write_timeout = Duration::from_millis(cfg.write_timeout.ms() as u64);
     let builder = Arc::new(http1_builder(cfg, read_timeout));
@@ -281,7 +283,7 @@ pub async fn serve(
             Ok((tcp, peer)) => (tcp, Peer(peer.ip())),
             Err(e) => {
                 // Out of file descriptors, typically: wait rather than spin.
-                tracing::warn!(error = %e, "accept failed");
+                accept_failures.failed(&e);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -318,6 +320,65 @@ pub async fn serve(
                 }
             }
         });
+    }
+}
+
+/// Descriptors kept for what is not an HTTP connection: the Kafka
+/// clients' sockets, the config and certificate files, the runtime.
+const FDS_BESIDE_CONNECTIONS: u64 = 256;
+
+/// Raises the soft limit of open files to the hard one, as Go's runtime
+/// does for its servers: under a soft limit of 1024 (systemd's default,
+/// and many containers') the default `http.max_connections` of 1024 could
+/// never be reached, and accept failed for want of descriptors first. A
+/// hard limit still too low for `max_connections` is a WARN naming both.
+fn raise_open_file_limit(max_connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
+    }
+    let wanted = max_connections as u64 + FDS_BESIDE_CONNECTIONS;
+    if lim.rlim_cur < wanted {
+        tracing::warn!(open_files = lim.rlim_cur, max_connections, wanted,
+            "the open-file limit is below http.max_connections and the descriptors frontline needs beside them: raise the limit (ulimit -n, LimitNOFILE=) or lower http.max_connections");
+    }
+}
+
+/// Failed accepts, logged at most once per 10 s with how many there were,
+/// rather than one line each (20 a second while descriptors run out).
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    fn failed(&mut self, e: &io::Error) {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        tracing::warn!(error = %e, failures = self.unlogged,
+            "accept failed (out of descriptors, typically: see process_open_fds and process_max_fds)");
+        self.last_logged = Some(std::time::Instant::now());
+        self.unlogged = 0;
     }
 }
 

@@ -618,3 +618,49 @@ fn kafka_secrets_are_not_printed() {
     assert!(err.contains("`kafka.\"sasl.pasword\"`"), "{err}");
     assert!(!err.contains("s3cret"), "a secret was printed: {err}");
 }
+
+/// Defect: frontline kept the soft open-file limit it was started with:
+/// under 1024 (systemd's default, many containers') accept failed for want
+/// of descriptors before the default `http.max_connections` (1024) was
+/// reached, a WARN for every failure. It raises the soft limit to the hard
+/// one, as Go's servers do, and names a hard limit still too low.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_one_or_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (hard, too_low) in [(2048, false), (900, true)] {
+        let port = free_port();
+        let log = dir.path().join(format!("{hard}.log"));
+        let script = format!(
+            "ulimit -Sn 512 && ulimit -Hn {hard} && exec \"$0\" run --embedded --listen 127.0.0.1:{port} 2>'{}'",
+            log.display()
+        );
+        let p = Proc(
+            Command::new("sh")
+                .args(["-c", &script, env!("CARGO_BIN_EXE_frontline")])
+                .env_remove("KAFKA_BROKERS")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(30), "no answer in 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.0.id())).unwrap();
+        let soft: u64 = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{limits}"));
+        assert_eq!(soft, hard, "{limits}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text.contains("the open-file limit is below http.max_connections"),
+            too_low,
+            "{text}"
+        );
+    }
+}
