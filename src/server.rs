@@ -477,12 +477,16 @@ async fn connection<T, S>(
     let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
 }
 
-/// A stream whose writes (and flushes) fail with `TimedOut` when they make
-/// no progress for the deadline: a client that stops reading its response
-/// lets go of its connection.
+/// A stream whose writes (and flushes) fail with `TimedOut` once a response
+/// has taken `http.write_timeout` from its first write: a client that stops
+/// reading, or reads a little now and then to hold the connection, lets go
+/// of it. The clock starts again when the next request arrives.
 struct WriteDeadline<T> {
     inner: T,
     limit: Duration,
+    /// When the response being written must be written by (`None` until
+    /// its first write).
+    deadline: Option<tokio::time::Instant>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -491,32 +495,44 @@ impl<T> WriteDeadline<T> {
         WriteDeadline {
             inner,
             limit,
+            deadline: None,
             timer: None,
         }
     }
 
+    fn timed_out<R>() -> Poll<io::Result<R>> {
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "write deadline (http.write_timeout)",
+        )))
+    }
+
+    /// Before a write: the response's deadline, set at its first write;
+    /// past it, the write fails.
+    fn check(&mut self) -> Result<(), ()> {
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + self.limit);
+        if tokio::time::Instant::now() >= deadline {
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// A write that cannot go on now waits at most until the deadline.
     fn pending<R>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
-        match r {
-            Poll::Pending => {
-                let limit = self.limit;
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        self.timer = None;
-                        Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "write deadline (http.write_timeout)",
-                        )))
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-            ready => {
-                self.timer = None;
-                ready
-            }
+        if r.is_ready() {
+            return r;
+        }
+        let Some(deadline) = self.deadline else {
+            return r;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Self::timed_out(),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -527,7 +543,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            // A request: the next response gets its own time.
+            self.deadline = None;
+            self.timer = None;
+        }
+        r
     }
 }
 
@@ -537,14 +560,23 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.check().is_err() {
+            return Self::timed_out();
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.pending(cx, r)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.check().is_err() {
+            return Self::timed_out();
+        }
         let r = Pin::new(&mut self.inner).poll_flush(cx);
         self.pending(cx, r)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.check().is_err() {
+            return Self::timed_out();
+        }
         let r = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.pending(cx, r)
     }
@@ -553,6 +585,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.check().is_err() {
+            return Self::timed_out();
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.pending(cx, r)
     }
@@ -1439,6 +1474,45 @@ mod tests {
         w.shutdown().await.unwrap();
         drop(w);
         assert_eq!(reader.await.unwrap().unwrap(), 4096);
+    }
+
+    /// Defect: the deadline only caught a write with no progress at all, so
+    /// a client reading a little now and then held its connection for as
+    /// long as it liked. A response now has `limit` from its first write,
+    /// and the next request starts the clock again.
+    #[tokio::test]
+    async fn a_response_read_too_slowly_times_out_and_a_request_starts_the_clock_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(a, Duration::from_millis(300));
+        // 64 bytes every 50 ms: always some progress, 4096 bytes in 3.2 s.
+        let slow = tokio::spawn(async move {
+            let mut chunk = [0u8; 64];
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if b.read(&mut chunk).await.map_or(true, |n| n == 0) {
+                    return;
+                }
+            }
+        });
+        let t = std::time::Instant::now();
+        let e = w.write_all(&[0u8; 4096]).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        drop(w);
+        slow.await.unwrap();
+        // Responses each within the limit, over more than the limit in all,
+        // with a request read between them: none times out.
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        let mut w = WriteDeadline::new(a, Duration::from_millis(300));
+        for _ in 0..4 {
+            w.write_all(b"response").await.unwrap();
+            w.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            b.write_all(b"request").await.unwrap();
+            let mut got = [0u8; 7];
+            w.read_exact(&mut got).await.unwrap();
+        }
     }
 
     #[tokio::test]

@@ -25,7 +25,8 @@ pub struct HttpConfig {
     /// Deadline for the TLS handshake and for each request head; also how
     /// long an idle keep-alive connection is kept.
     pub read_timeout: Dur,
-    /// A response write that makes no progress for this long closes the connection.
+    /// A response not written in full this long after its first write (a
+    /// client that stops reading, or reads too slowly) closes the connection.
     pub write_timeout: Dur,
     /// Largest request head (request line and headers), bytes.
     pub max_header_bytes: usize,
