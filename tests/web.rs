@@ -470,6 +470,34 @@ fn client_auth_types_unverified_and_verified_if_given() {
         0,
         "an unverified certificate was accepted"
     );
+
+    // Defect: a reload could check client certificates less (a file cut
+    // short after `key_file` reads as none asked for): a client without a
+    // certificate then got 200. That needs a restart, as turning TLS or
+    // basic auth off does.
+    std::fs::write(
+        &web,
+        format!("{tls}  client_ca_file: ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n"),
+    )
+    .unwrap();
+    wait_until(
+        Duration::from_secs(15),
+        "the stricter policy applies",
+        || get(None) == 0,
+    );
+    std::fs::write(&web, tls).unwrap();
+    let log = dir.join("frontline.log");
+    wait_until(
+        Duration::from_secs(15),
+        "the weaker policy is refused",
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap()
+                .contains("web config change checks client certificates less")
+        },
+    );
+    assert_eq!(get(None), 0, "a client without a certificate was let in");
+    assert_eq!(get(Some("client")), 200);
 }
 
 #[test]

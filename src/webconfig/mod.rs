@@ -106,6 +106,15 @@ impl ClientAuth {
             _ => return None,
         })
     }
+    /// How much of a client's certificate is checked: none, one that is
+    /// sent, or one that must be sent.
+    fn strength(self) -> u8 {
+        match self {
+            ClientAuth::RequireAndVerifyClientCert => 2,
+            ClientAuth::VerifyClientCertIfGiven => 1,
+            _ => 0,
+        }
+    }
     fn verifies(self) -> bool {
         matches!(
             self,
@@ -118,6 +127,8 @@ impl ClientAuth {
 pub struct WebState {
     /// TLS, when `tls_server_config` is present.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Its client certificate policy (`NoClientCert` without TLS).
+    pub client_auth: ClientAuth,
     /// Basic auth, when `basic_auth_users` is not empty.
     pub users: Option<Arc<Users>>,
     /// Extra response headers (`http_server_config.headers`).
@@ -211,9 +222,11 @@ pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let tls = match &parsed.tls_server_config {
-        Some(t) => Some(Arc::new(build_tls(&file, base, t)?)),
+        Some(t) => Some(build_tls(&file, base, t)?),
         None => None,
     };
+    let client_auth = tls.as_ref().map_or(ClientAuth::NoClientCert, |(_, a)| *a);
+    let tls = tls.map(|(cfg, _)| Arc::new(cfg));
     let mut users = Vec::new();
     for (user, hash) in &parsed.basic_auth_users {
         if user.contains(':') || user.is_empty() {
@@ -262,6 +275,7 @@ pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
     }
     Ok(WebState {
         tls,
+        client_auth,
         users: (!users.is_empty()).then(|| Arc::new(Users::new(users))),
         headers,
     })
@@ -311,6 +325,14 @@ impl Watcher {
                 if state.tls.is_some() != old.tls.is_some() {
                     tracing::warn!(file = %self.path.display(),
                         "web config change turns TLS on or off; that needs a restart, keeping the previous settings");
+                    return false;
+                }
+                // A file cut short after `key_file` reads as no client
+                // certificates asked for: only a restart checks them less.
+                if state.client_auth.strength() < old.client_auth.strength() {
+                    tracing::warn!(file = %self.path.display(), before = ?old.client_auth,
+                        now = ?state.client_auth,
+                        "web config change checks client certificates less; that needs a restart, keeping the previous settings");
                     return false;
                 }
                 // An emptied or half-written file reads as no users: only a

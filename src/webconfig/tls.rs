@@ -154,7 +154,7 @@ pub(super) fn build_tls(
     file: &str,
     base: &Path,
     t: &TlsFile,
-) -> Result<ServerConfig, WebConfigError> {
+) -> Result<(ServerConfig, ClientAuth), WebConfigError> {
     let cert_path = t
         .cert_file
         .as_ref()
@@ -204,7 +204,7 @@ pub(super) fn build_tls(
         })?;
     cfg.ignore_client_order = true;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
+    Ok((cfg, auth))
 }
 
 /// `client_auth_type` (default `NoClientCert`), consistent with
