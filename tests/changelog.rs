@@ -267,6 +267,47 @@ fn a_checkpoint_that_does_not_decode_falls_back_to_the_older_one() {
     assert_eq!(as_json(&st), as_json(engine.state()));
 }
 
+/// Defect: records of an aborted transaction written after a checkpoint
+/// (a foreign producer's, in the checkpoint topic) are never delivered, and
+/// the restore waited for a record past them until it timed out, starting
+/// the partition empty. It stops at the log's end.
+#[test]
+fn an_aborted_transaction_after_a_checkpoint_does_not_hold_the_restore() {
+    let cfg = config(16 * 1024);
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let (m, st) = (meta(&cfg, 0, 1), state(40_000, 4));
+    rt.block_on(log.write(&m, &st)).unwrap();
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("transactional.id", unique("foreign"))
+        .create()
+        .unwrap();
+    p.init_transactions(WAIT).unwrap();
+    p.begin_transaction().unwrap();
+    for i in 0..100 {
+        let key = format!("{}/0/x/{i}", m.topic);
+        rt.block_on(
+            p.send(
+                FutureRecord::to(log.topic())
+                    .key(&key)
+                    .payload("aborted")
+                    .partition(0),
+                WAIT,
+            ),
+        )
+        .unwrap();
+    }
+    p.abort_transaction(WAIT).unwrap();
+    // Another instance, which knows nothing of what this one wrote.
+    let other = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let r = other.restore(&m.topic, 0, WAIT).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let (got, bytes) = r.found.expect("the checkpoint before the transaction");
+    assert_eq!(got, m);
+    assert!(bytes == st);
+}
+
 #[test]
 fn a_checkpoint_cut_short_before_its_manifest_leaves_the_previous_one() {
     // One changelog partition shared by two source partitions.

@@ -479,10 +479,20 @@ impl<'a> Scan<'a> {
             };
             match r {
                 // Only the top window may end at the end of the log; below it
-                // a record at or past `end` always follows (the log's last
-                // record is never compacted), and an end-of-partition event
-                // there is a stale one from an earlier window.
-                Err(KafkaError::PartitionEOF(p)) if p == self.cp && end >= self.high => break,
+                // a record at or past `end` follows (the log's last record
+                // is never compacted), and an end-of-partition event there
+                // is mostly a stale one from an earlier window — unless the
+                // consumer is at the log's end: what lies past `end` is
+                // then records of an aborted transaction, never delivered
+                // (a foreign producer's in the checkpoint topic), and
+                // waiting for one would time the restore out.
+                Err(KafkaError::PartitionEOF(p))
+                    if p == self.cp
+                        && (end >= self.high
+                            || at_end(consumer, &self.log.topic, p, self.high)) =>
+                {
+                    break
+                }
                 Err(KafkaError::PartitionEOF(_)) => continue,
                 Err(e) => return Err(kafka_err("read changelog", e)),
                 Ok(m) => {
@@ -511,6 +521,15 @@ impl<'a> Scan<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether `consumer`'s position in `topic`/`partition` is at or past
+/// `high`.
+fn at_end(consumer: &BaseConsumer<Quiet>, topic: &str, partition: i32, high: i64) -> bool {
+    consumer.position().is_ok_and(|tpl| {
+        tpl.find_partition(topic, partition)
+            .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= high))
+    })
 }
 
 /// The changelog partition's watermarks. A partition without a leader yet
