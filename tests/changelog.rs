@@ -308,6 +308,62 @@ fn an_aborted_transaction_after_a_checkpoint_does_not_hold_the_restore() {
     assert!(bytes == st);
 }
 
+/// Defect: with the checkpoint topic deleted and created again under a
+/// running writer, its next checkpoints went on pointing at chain members
+/// and dedup segments of the old topic; they were acknowledged, offsets
+/// committed, and no restore could read them. The write whose offsets went
+/// back fails, and the next one is whole and restores.
+#[test]
+fn a_changelog_created_again_under_its_writer_gets_a_whole_checkpoint() {
+    let cfg = config(16 * 1024);
+    let source = cfg.kafka.topics[0].clone();
+    let rt = rt();
+    let log = rt.block_on(Changelog::open(&cfg, 1)).unwrap();
+    let mut engine = Engine::new(&cfg);
+    let lines = simulated(3_400);
+    apply(&mut engine, &lines[..3_000]);
+    for (g, part) in [(1u64, &lines[..0]), (2, &lines[3_000..3_100])] {
+        apply(&mut engine, part);
+        let (bytes, tail, changes) = chained(&log, &source, &mut engine);
+        assert_eq!(changes, g == 2, "generation {g}");
+        rt.block_on(log.write_chained(&meta(&cfg, 0, g), &bytes, Some(&tail), changes))
+            .unwrap();
+    }
+    common::kafka::delete_topic(log.topic());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !common::kafka::try_create_topic(log.topic(), 1) {
+        assert!(
+            Instant::now() < deadline,
+            "the changelog is not created again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    apply(&mut engine, &lines[3_100..3_200]);
+    // The writer's producer learns of the new topic in its own time: a
+    // write may fail on that first, then on the offsets.
+    let refused = loop {
+        assert!(Instant::now() < deadline, "no write reached the new topic");
+        let (bytes, tail, changes) = chained(&log, &source, &mut engine);
+        match rt.block_on(log.write_chained(&meta(&cfg, 0, 3), &bytes, Some(&tail), changes)) {
+            Err(CheckpointError::Recreated(why)) => break why,
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            Ok(()) => panic!("a checkpoint pointing into the old topic was acknowledged"),
+        }
+    };
+    assert!(refused.contains("offsets went back"), "{refused}");
+    apply(&mut engine, &lines[3_200..]);
+    let (bytes, tail, changes) = chained(&log, &source, &mut engine);
+    assert!(!changes, "the checkpoint after is whole");
+    rt.block_on(log.write_chained(&meta(&cfg, 0, 3), &bytes, Some(&tail), changes))
+        .unwrap();
+    let (m, back, earlier) = restored_chain(&cfg, &source);
+    assert_eq!((m.generation, earlier), (3, 0));
+    assert!(
+        as_json(&back) == as_json(engine.state()),
+        "restores another state"
+    );
+}
+
 #[test]
 fn a_checkpoint_cut_short_before_its_manifest_leaves_the_previous_one() {
     // One changelog partition shared by two source partitions.

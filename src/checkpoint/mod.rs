@@ -101,6 +101,9 @@ pub enum CheckpointError {
     /// A bounded wait ran out.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The changelog topic was deleted and created again under the writer.
+    #[error("changelog created again: {0}")]
+    Recreated(String),
     /// A write that would overwrite the last good checkpoint's slot.
     #[error("generation {got} would overwrite the slot of the last checkpoint written (generation {last}); use {expected}")]
     Generation {

@@ -82,6 +82,31 @@ impl Book {
         }
     }
 
+    /// The highest changelog offset the next checkpoint would point at
+    /// without writing it again: the chain's members and the dedup log's
+    /// segments.
+    pub(super) fn reach(&self) -> Option<i64> {
+        let chain = self.chain.iter().flat_map(|c| &c.chunks);
+        let log = self
+            .log
+            .iter()
+            .flat_map(|l| &l.segments)
+            .flat_map(|s| &s.chunks);
+        chain.chain(log).map(|c| c.offset).max()
+    }
+
+    /// The changelog was deleted and created again under the writer: what
+    /// the chain and the dedup log point at is gone, and the next
+    /// checkpoint writes both whole.
+    pub(super) fn start_over(&mut self) {
+        self.chain.clear();
+        self.chain_dropped.clear();
+        self.log = None;
+        self.follows = false;
+        self.partial = None;
+        self.chunks = [0, 0];
+    }
+
     /// A write of `generation` (of `chunks` chunks, `chained` or not) failed.
     pub(super) fn failed(&mut self, generation: u64, chunks: usize, chained: bool) {
         if chained {

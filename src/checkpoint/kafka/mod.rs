@@ -384,6 +384,9 @@ impl Changelog {
             Ok(m) => b.written(&m, chunks),
             Err(e) => {
                 b.failed(meta.generation, chunks, chained.is_some());
+                if matches!(e, CheckpointError::Recreated(_)) {
+                    b.start_over();
+                }
                 return Err(e);
             }
         }
@@ -452,6 +455,21 @@ impl Changelog {
             None => chunk_key(t, p, slot, i),
         });
         let (offsets, sums) = self.produce_chunks(p, keys, &bodies).await?;
+        if let (Some(&first), Some(reach)) = (offsets.first(), book.reach()) {
+            if first <= reach {
+                // Offsets only grow in a partition: these went back, so the
+                // changelog is another topic under the same name, and the
+                // chain and dedup log this checkpoint would point at are
+                // not in it. Acknowledging it would commit offsets no
+                // restore can reach.
+                return Err(CheckpointError::Recreated(format!(
+                    "the changelog's offsets went back (a chunk at {first}, the last \
+                     checkpoint reaching {reach}): was {} deleted and created again? \
+                     the next checkpoint is whole",
+                    self.topic
+                )));
+            }
+        }
         let mut manifest = manifest_from_sums(meta, state, &bodies, &sums, &offsets);
         manifest.chain = chain;
         if let Some((tail, mut log)) = log {
