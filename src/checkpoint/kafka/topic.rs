@@ -122,10 +122,29 @@ async fn warn_unless_compacted(admin: &AdminClient<Quiet>, topic: &str) {
             return;
         }
     };
-    if let Some(p) = policy.filter(|p| !p.split(',').any(|x| x.trim() == "compact")) {
+    if let Some(p) = policy.filter(|p| loses_checkpoints(p)) {
         warn!(topic, cleanup_policy = %p,
-            "the changelog topic is not compacted: checkpoints may be deleted by retention");
+            "the changelog topic is not compacted only: checkpoints may be deleted by retention (set cleanup.policy=compact)");
     }
+}
+
+/// Whether a changelog under `cleanup.policy` `policy` may lose its
+/// checkpoints to retention: unless it is `compact` alone (`compact,delete`
+/// deletes old segments too, the newest checkpoint's among them when it was
+/// written long enough ago).
+fn loses_checkpoints(policy: &str) -> bool {
+    let parts: Vec<&str> = policy.split(',').map(str::trim).collect();
+    !parts.contains(&"compact") || parts.contains(&"delete")
+}
+
+#[cfg(test)]
+#[test]
+fn only_compact_alone_keeps_checkpoints() {
+    assert!(!loses_checkpoints("compact"));
+    assert!(!loses_checkpoints(" compact "));
+    assert!(loses_checkpoints("delete"));
+    assert!(loses_checkpoints("compact,delete"));
+    assert!(loses_checkpoints("delete, compact"));
 }
 
 async fn create(
