@@ -15,7 +15,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use tracing::{info, warn};
 
-use crate::hub::TopicPartition;
 use crate::locks::lock;
 
 /// How often a continuing outage is summarised.
@@ -144,6 +143,10 @@ impl ClientContext for Quiet {
 }
 
 impl ConsumerContext for Quiet {}
+
+/// A source partition: its topic and number (as `crate::hub` names them;
+/// not imported from there, which imports this module's metrics).
+type TopicPartition = (String, i32);
 
 /// The partitions whose dead letter is being retried, with since when (wall
 /// ms) its writes have failed. A message waits for its dead letter to be

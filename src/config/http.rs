@@ -25,8 +25,9 @@ pub struct HttpConfig {
     /// Deadline for the TLS handshake and for each request head; also how
     /// long an idle keep-alive connection is kept.
     pub read_timeout: Dur,
-    /// A response not written in full this long after its first write (a
-    /// client that stops reading, or reads too slowly) closes the connection.
+    /// A response not handed to the connection in full this long after its
+    /// first write (a client that stops reading, or reads too slowly)
+    /// closes the connection.
     pub write_timeout: Dur,
     /// Largest request head (request line and headers), bytes.
     pub max_header_bytes: usize,

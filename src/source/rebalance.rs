@@ -237,7 +237,7 @@ impl Ctx {
             // offsets (see `uncommitted`) and each partition's end offset.
             let uncommitted = scope.spawn(|| match self.no_offset {
                 Some(_) => uncommitted(consumer, assigned),
-                None => HashSet::new(),
+                None => Committed::default(),
             });
             let targets: Vec<_> = new
                 .iter()
@@ -286,6 +286,9 @@ impl Ctx {
                         // is consumed all the same rather than never.
                         error!(topic = %tp.0, partition = tp.1,
                                "starting the partition failed; starting empty at the committed offset");
+                        if let Some(c) = env.changelog.as_ref() {
+                            c.forget(&tp.0, tp.1);
+                        }
                         empty_start(&self.cfg, tp, 0)
                     })
                 })
@@ -298,17 +301,17 @@ impl Ctx {
         for start in starts {
             let tp = start.tp.clone();
             if let Some(changelog) = env.changelog.as_ref() {
-                if start.last.is_none() && self.no_offset.is_some() && !uncommitted.contains(&tp) {
+                if start.no_checkpoint && uncommitted.some.contains(&tp) {
                     // The group has read this partition, so a checkpoint
                     // should cover it: its state went where this instance
                     // does not look.
                     error!(topic = %tp.0, partition = tp.1, checkpoint_topic = changelog.topic(),
-                           "no checkpoint of the partition although the group has committed offsets for it: if checkpoint.topic, its partition count or the first of kafka.topic changed since they were written, its state is under the old layout; starting empty at the committed offset");
+                           "no checkpoint of the partition although the group has committed offsets for it: if checkpoint.topic, its partition count or the first of kafka.topic changed since they were written, its state is under the old layout (or checkpoints were off then); starting empty at the committed offset");
                 }
             }
             let offset = match (start.next_offset, self.no_offset) {
                 (Some(o), _) => Some(Offset::Offset(o)),
-                (None, Some(reset)) if uncommitted.contains(&tp) => Some(reset),
+                (None, Some(reset)) if uncommitted.none.contains(&tp) => Some(reset),
                 // The group's committed offset (librdkafka asks for it).
                 (None, _) => None,
             };
@@ -350,7 +353,7 @@ impl Ctx {
                 None => self.hub.remove(tp),
             }
         }
-        restore(cfg, changelog, tp, end).unwrap_or_else(|| empty_start(cfg, tp, target))
+        restore(cfg, changelog, tp, end)
     }
 
     /// Stops the workers of revoked partitions (each writes its final
@@ -452,25 +455,35 @@ pub(super) fn reset_offset(auto_offset_reset: Option<&str>) -> Option<Offset> {
 /// group paid it. Asked here (one request, beside the restores), such a
 /// partition is assigned at the reset position itself. Empty when the
 /// group cannot answer: librdkafka then asks as before.
-fn uncommitted(
-    consumer: &BaseConsumer<Ctx>,
-    assigned: &TopicPartitionList,
-) -> HashSet<TopicPartition> {
+fn uncommitted(consumer: &BaseConsumer<Ctx>, assigned: &TopicPartitionList) -> Committed {
+    let mut out = Committed::default();
     if assigned.count() == 0 {
-        return HashSet::new();
+        return out;
     }
     match consumer.committed_offsets(assigned.clone(), Duration::from_secs(10)) {
-        Ok(c) => c
-            .elements()
-            .iter()
-            .filter(|e| e.offset() == Offset::Invalid && e.error().is_ok())
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect(),
+        Ok(c) => {
+            for e in c.elements().iter().filter(|e| e.error().is_ok()) {
+                let tp = (e.topic().to_string(), e.partition());
+                match e.offset() {
+                    Offset::Invalid => out.none.insert(tp),
+                    Offset::Offset(_) => out.some.insert(tp),
+                    _ => false,
+                };
+            }
+        }
         Err(e) => {
             tracing::debug!(error = %e, "committed offsets not known at assignment");
-            HashSet::new()
         }
     }
+    out
+}
+
+/// The assigned partitions the group answered for: without a committed
+/// offset, and with one. A partition in neither is not known.
+#[derive(Default)]
+struct Committed {
+    none: HashSet<TopicPartition>,
+    some: HashSet<TopicPartition>,
 }
 
 /// An empty engine at the group's committed offset.
@@ -486,6 +499,7 @@ fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
         sla_pending: Vec::new(),
         encoded_len: 0,
         dirty_since_ms: None,
+        no_checkpoint: false,
     }
 }
 
@@ -512,6 +526,7 @@ fn resume_parked(
                 sla_pending: p.sla_pending,
                 encoded_len: p.encoded_len,
                 dirty_since_ms: p.dirty_since_ms,
+                no_checkpoint: false,
             })
         }
         Ok(_) => {
@@ -527,14 +542,28 @@ fn resume_parked(
     }
 }
 
-/// The partition's newest valid checkpoint as a start (`None`: there is
-/// none, or it cannot be read or decoded — each logged).
-fn restore(
+/// The partition's newest valid checkpoint as a start; else an empty
+/// start (there is none, `no_checkpoint`, or none can be read or decoded,
+/// each logged) whose checkpoints count generations from 1.
+fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, end: Option<i64>) -> Start {
+    restore_found(cfg, changelog, tp, end).unwrap_or_else(|no_checkpoint| {
+        // What this process remembers of the partition's checkpoints (it
+        // may have held it before) would refuse generation 1.
+        changelog.forget(&tp.0, tp.1);
+        Start {
+            no_checkpoint,
+            ..empty_start(cfg, tp, end.unwrap_or(0))
+        }
+    })
+}
+
+/// [`restore`]'s checkpoint, or whether there was none at all.
+fn restore_found(
     cfg: &Config,
     changelog: &Changelog,
     tp: &TopicPartition,
     end: Option<i64>,
-) -> Option<Start> {
+) -> Result<Start, bool> {
     let t0 = Instant::now();
     // A checkpoint that verifies but does not decode is skipped for the one
     // before it, like one that does not verify.
@@ -547,7 +576,7 @@ fn restore(
         Err(e) => {
             error!(topic = %tp.0, partition = tp.1, error = %e,
                    "cannot read checkpoints; starting empty at the committed offset");
-            return None;
+            return Err(false);
         }
     };
     for why in &r.rejected {
@@ -559,7 +588,7 @@ fn restore(
             error!(topic = %tp.0, partition = tp.1,
                    "no usable checkpoint; starting empty at the committed offset");
         }
-        return None;
+        return Err(r.rejected.is_empty());
     };
     let group = cfg.kafka.client.get("group.id");
     if let Some(theirs) = meta.group.as_ref().filter(|g| Some(*g) != group) {
@@ -593,17 +622,27 @@ fn restore(
         }
         _ => Some(meta.next_offset),
     };
-    Some(Start {
+    // Past the end, the checkpoint's offset is not where the partition
+    // is read from, and must not be committed as covered: the state goes
+    // on as a new line of checkpoints, from generation 1.
+    let last = if next_offset.is_some() {
+        Some(meta)
+    } else {
+        changelog.forget(&tp.0, tp.1);
+        None
+    };
+    Ok(Start {
         tp: tp.clone(),
         engine,
         next_offset,
-        last: Some(meta),
+        last,
         target: end.unwrap_or(0),
         idle,
         caught_up: false,
         sla_pending: Vec::new(),
         encoded_len: bytes.len(),
         dirty_since_ms: None,
+        no_checkpoint: false,
     })
 }
 

@@ -162,6 +162,9 @@ pub(super) struct Start {
     /// Wall time of the first event applied and not covered by `last`
     /// (a parked engine's).
     pub dirty_since_ms: Option<i64>,
+    /// Empty because its changelog holds no checkpoint of it at all (not
+    /// one that could not be read).
+    pub no_checkpoint: bool,
 }
 
 /// Everything a worker shares with the rest of the runtime.

@@ -106,14 +106,16 @@ impl ClientAuth {
             _ => return None,
         })
     }
-    /// How much of a client's certificate is checked: none, one that is
-    /// sent, or one that must be sent.
-    fn strength(self) -> u8 {
-        match self {
-            ClientAuth::RequireAndVerifyClientCert => 2,
-            ClientAuth::VerifyClientCertIfGiven => 1,
-            _ => 0,
-        }
+    /// Whether `to` asks less of a client than `self`: a certificate no
+    /// longer required, or no longer verified.
+    fn weakened_to(self, to: ClientAuth) -> bool {
+        (self.requires() && !to.requires()) || (self.verifies() && !to.verifies())
+    }
+    fn requires(self) -> bool {
+        matches!(
+            self,
+            ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
+        )
     }
     fn verifies(self) -> bool {
         matches!(
@@ -329,7 +331,7 @@ impl Watcher {
                 }
                 // A file cut short after `key_file` reads as no client
                 // certificates asked for: only a restart checks them less.
-                if state.client_auth.strength() < old.client_auth.strength() {
+                if old.client_auth.weakened_to(state.client_auth) {
                     tracing::warn!(file = %self.path.display(), before = ?old.client_auth,
                         now = ?state.client_auth,
                         "web config change checks client certificates less; that needs a restart, keeping the previous settings");
