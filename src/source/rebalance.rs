@@ -8,6 +8,7 @@ use std::sync::{Condvar, PoisonError};
 
 use super::*;
 use crate::checkpoint::kafka::Restore;
+use crate::checkpoint::Meta;
 use crate::locks::lock;
 
 /// A worker's channels, held by the consumer thread and the callbacks.
@@ -260,15 +261,7 @@ impl Ctx {
                 .iter()
                 .zip(targets)
                 .map(|(tp, target)| {
-                    self.hub.set_status(
-                        tp,
-                        PartStatus {
-                            phase: Phase::Restoring,
-                            position: -1,
-                            target: -1,
-                            dirty_since_ms: None,
-                        },
-                    );
+                    self.hub.set_status(tp, RESTORING);
                     let parked = lock(&self.workers).parked.remove(tp);
                     let env = env.clone();
                     scope.spawn(move || {
@@ -280,18 +273,7 @@ impl Ctx {
             let starts: Vec<Start> = running
                 .into_iter()
                 .zip(&new)
-                .map(|(h, tp)| {
-                    h.join().unwrap_or_else(|_| {
-                        // A bug, whose panic is logged above: the partition
-                        // is consumed all the same rather than never.
-                        error!(topic = %tp.0, partition = tp.1,
-                               "starting the partition failed; starting empty at the committed offset");
-                        if let Some(c) = env.changelog.as_ref() {
-                            c.forget(&tp.0, tp.1);
-                        }
-                        empty_start(&self.cfg, tp, 0)
-                    })
-                })
+                .map(|(h, tp)| h.join().unwrap_or_else(|_| self.failed_start(&env, tp)))
                 .collect();
             Some((env, starts, uncommitted.join().unwrap_or_default()))
         });
@@ -300,14 +282,8 @@ impl Ctx {
         };
         for start in starts {
             let tp = start.tp.clone();
-            if let Some(changelog) = env.changelog.as_ref() {
-                if start.no_checkpoint && uncommitted.some.contains(&tp) {
-                    // The group has read this partition, so a checkpoint
-                    // should cover it: its state went where this instance
-                    // does not look.
-                    error!(topic = %tp.0, partition = tp.1, checkpoint_topic = changelog.topic(),
-                           "no checkpoint of the partition although the group has committed offsets for it: if checkpoint.topic, its partition count or the first of kafka.topic changed since they were written, its state is under the old layout (or checkpoints were off then); starting empty at the committed offset");
-                }
+            if start.no_checkpoint && uncommitted.some.contains(&tp) {
+                no_checkpoint_found(&env, &tp);
             }
             let offset = match (start.next_offset, self.no_offset) {
                 (Some(o), _) => Some(Offset::Offset(o)),
@@ -325,6 +301,18 @@ impl Ctx {
                 .live
                 .insert(tp, Handle { data, ctrl, stop });
         }
+    }
+
+    /// The start of a partition whose start panicked (a bug, its panic
+    /// logged): empty, so that the partition is consumed all the same
+    /// rather than never.
+    fn failed_start(&self, env: &Env, tp: &TopicPartition) -> Start {
+        error!(topic = %tp.0, partition = tp.1,
+               "starting the partition failed; starting empty at the committed offset");
+        if let Some(c) = env.changelog.as_ref() {
+            c.forget(&tp.0, tp.1);
+        }
+        empty_start(&self.cfg, tp, 0)
     }
 
     /// Where a newly assigned partition starts: its parked engine if no one
@@ -486,6 +474,24 @@ struct Committed {
     some: HashSet<TopicPartition>,
 }
 
+/// A partition's progress while it restores.
+const RESTORING: PartStatus = PartStatus {
+    phase: Phase::Restoring,
+    position: -1,
+    target: -1,
+    dirty_since_ms: None,
+};
+
+/// The group has read `tp` (it has committed offsets), so a checkpoint
+/// should cover it, and the changelog holds none: its state went where
+/// this instance does not look.
+fn no_checkpoint_found(env: &Env, tp: &TopicPartition) {
+    if let Some(changelog) = env.changelog.as_ref() {
+        error!(topic = %tp.0, partition = tp.1, checkpoint_topic = changelog.topic(),
+               "no checkpoint of the partition although the group has committed offsets for it: if checkpoint.topic, its partition count or the first of kafka.topic changed since they were written, its state is under the old layout (or checkpoints were off then); starting empty at the committed offset");
+    }
+}
+
 /// An empty engine at the group's committed offset.
 fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
     Start {
@@ -606,6 +612,31 @@ fn restore_found(
     info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
           generation = meta.generation, bytes = bytes.len(),
           ms = t0.elapsed().as_millis() as u64, "state restored");
+    let (next_offset, last) = resume_at(changelog, tp, meta, end);
+    Ok(Start {
+        tp: tp.clone(),
+        engine,
+        next_offset,
+        last,
+        target: end.unwrap_or(0),
+        idle,
+        caught_up: false,
+        sla_pending: Vec::new(),
+        encoded_len: bytes.len(),
+        dirty_since_ms: None,
+        no_checkpoint: false,
+    })
+}
+
+/// Where a restored partition is read from, and the checkpoint it goes on
+/// from: the checkpoint's offset and the checkpoint, unless the partition
+/// ends before that offset.
+fn resume_at(
+    changelog: &Changelog,
+    tp: &TopicPartition,
+    meta: Meta,
+    end: Option<i64>,
+) -> (Option<i64>, Option<Meta>) {
     let next_offset = match end {
         // The partition ends before the checkpoint's offset: the topic was
         // deleted and created again (or the broker lost what it had
@@ -631,19 +662,7 @@ fn restore_found(
         changelog.forget(&tp.0, tp.1);
         None
     };
-    Ok(Start {
-        tp: tp.clone(),
-        engine,
-        next_offset,
-        last,
-        target: end.unwrap_or(0),
-        idle,
-        caught_up: false,
-        sla_pending: Vec::new(),
-        encoded_len: bytes.len(),
-        dirty_since_ms: None,
-        no_checkpoint: false,
-    })
+    (next_offset, last)
 }
 
 /// Messages of a partition's end (its last stable offset, or high

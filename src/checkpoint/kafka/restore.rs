@@ -106,42 +106,9 @@ impl Changelog {
                 Ok((found, accepted))
             });
             match loaded {
-                Ok((found, accepted)) => {
-                    let Restore {
-                        found: Some((_, state)),
-                        dedup,
-                        earlier,
-                        ..
-                    } = found
-                    else {
-                        unreachable!("a found checkpoint")
-                    };
-                    let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
-                    books
-                        .entry((topic.to_string(), partition))
-                        .or_default()
-                        .restored(&m);
-                    info!(
-                        topic,
-                        partition,
-                        generation = m.meta.generation,
-                        next_offset = m.meta.next_offset,
-                        bytes = state.len(),
-                        chain = earlier.len(),
-                        chain_bytes = earlier.iter().map(Vec::len).sum::<usize>(),
-                        dedup_log_bytes = dedup.as_ref().map_or(0, |l: &RestoredLog| {
-                            l.segments.iter().map(|s| s.1.len()).sum::<usize>()
-                        }),
-                        rejected = rejected.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "checkpoint loaded"
-                    );
-                    let found = Restore {
-                        found: Some((m.meta, state)),
-                        rejected,
-                        dedup,
-                        earlier,
-                    };
+                Ok((mut found, accepted)) => {
+                    self.loaded(&m, &found, rejected.len(), started);
+                    found.rejected = rejected;
                     return Ok((found, Some(accepted)));
                 }
                 Err(e) => rejected.push(format!(
@@ -156,6 +123,32 @@ impl Changelog {
             earlier: Vec::new(),
         };
         Ok((none, None))
+    }
+
+    /// The checkpoint of `m`, loaded as `found` after `rejected` newer
+    /// ones were skipped, is the one restored: the writer's book takes it
+    /// and it is logged.
+    fn loaded(&self, m: &Manifest, found: &Restore, rejected: usize, started: Instant) {
+        let mut books = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        books
+            .entry((m.meta.topic.clone(), m.meta.partition))
+            .or_default()
+            .restored(m);
+        info!(
+            topic = %m.meta.topic,
+            partition = m.meta.partition,
+            generation = m.meta.generation,
+            next_offset = m.meta.next_offset,
+            bytes = found.found.as_ref().map_or(0, |(_, s)| s.len()),
+            chain = found.earlier.len(),
+            chain_bytes = found.earlier.iter().map(Vec::len).sum::<usize>(),
+            dedup_log_bytes = found.dedup.as_ref().map_or(0, |l: &RestoredLog| {
+                l.segments.iter().map(|s| s.1.len()).sum::<usize>()
+            }),
+            rejected,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "checkpoint loaded"
+        );
     }
 }
 
