@@ -92,6 +92,20 @@ fn web_config(dir: &Path) -> PathBuf {
 }
 
 /// `curl -i` with the given arguments: (exit code, HTTP status, response).
+/// The status of `/healthz` over HTTPS on `port`, with the client
+/// certificate `{cert}.pem` when given (0: no HTTP answer).
+fn healthz_with_cert(dir: &Path, port: u16, cert: Option<&str>) -> u16 {
+    let (res, u) = (resolve(port), url(port, "/healthz"));
+    let (c, k) = cert.map_or((String::new(), String::new()), |n| {
+        (format!("{n}.pem"), format!("{n}.key"))
+    });
+    let mut a = vec!["--cacert", "ca.pem", "--resolve", &res, &u];
+    if cert.is_some() {
+        a.extend(["--cert", &c, "--key", &k]);
+    }
+    curl(dir, &a).1
+}
+
 fn curl(dir: &Path, args: &[&str]) -> (i32, u16, String) {
     let out = Command::new("curl")
         .args(["-s", "-i", "--max-time", "10"])
@@ -435,18 +449,7 @@ fn client_auth_types_unverified_and_verified_if_given() {
     .unwrap();
     let port = free_port();
     let _fl = start(dir, port, &web, &[]);
-    let res = resolve(port);
-    let u = url(port, "/healthz");
-    let get = |cert: Option<&str>| {
-        let (c, k) = cert.map_or((String::new(), String::new()), |n| {
-            (format!("{n}.pem"), format!("{n}.key"))
-        });
-        let mut a = vec!["--cacert", "ca.pem", "--resolve", &res, &u];
-        if cert.is_some() {
-            a.extend(["--cert", &c, "--key", &k]);
-        }
-        curl(dir, &a).1
-    };
+    let get = |cert: Option<&str>| healthz_with_cert(dir, port, cert);
     wait_until(
         Duration::from_secs(60),
         "frontline answers over HTTPS",
@@ -497,17 +500,7 @@ fn client_auth_types_unverified_and_verified_if_given() {
     .unwrap();
     let port = free_port();
     let _given = start(dir, port, &given, &[]);
-    let (res, u) = (resolve(port), url(port, "/healthz"));
-    let get = |cert: Option<&str>| {
-        let (c, k) = cert.map_or((String::new(), String::new()), |n| {
-            (format!("{n}.pem"), format!("{n}.key"))
-        });
-        let mut a = vec!["--cacert", "ca.pem", "--resolve", &res, &u];
-        if cert.is_some() {
-            a.extend(["--cert", &c, "--key", &k]);
-        }
-        curl(dir, &a).1
-    };
+    let get = |cert: Option<&str>| healthz_with_cert(dir, port, cert);
     wait_until(
         Duration::from_secs(60),
         "frontline answers over HTTPS",
