@@ -465,7 +465,12 @@ impl<'a> Scan<'a> {
             ),
         };
         consumer.assign(&tpl).map_err(|e| kafka_err("assign", e))?;
+        // Whether the consumer's position has been seen short of the log's
+        // end since this assignment: until then it may still be the last
+        // window's, which reached the end.
+        let mut moved = false;
         loop {
+            moved = moved || !at_end(consumer, &self.log.topic, self.cp, self.high);
             let wait = remaining(self.deadline, "reading the changelog")?;
             let Some(r) = consumer.poll(wait.min(Duration::from_millis(200))) else {
                 continue;
@@ -475,14 +480,15 @@ impl<'a> Scan<'a> {
                 // a record at or past `end` follows (the log's last record
                 // is never compacted), and an end-of-partition event there
                 // is mostly a stale one from an earlier window — unless the
-                // consumer is at the log's end: what lies past `end` is
+                // consumer has moved since the assignment and is at the
+                // log's end: what lies past `end` is
                 // then records of an aborted transaction, never delivered
                 // (a foreign producer's in the checkpoint topic), and
                 // waiting for one would time the restore out.
                 Err(KafkaError::PartitionEOF(p))
                     if p == self.cp
                         && (end >= self.high
-                            || at_end(consumer, &self.log.topic, p, self.high)) =>
+                            || (moved && at_end(consumer, &self.log.topic, p, self.high))) =>
                 {
                     break
                 }
