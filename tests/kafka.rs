@@ -331,6 +331,51 @@ fn a_partition_without_a_checkpoint_the_group_has_read_is_an_error() {
     });
 }
 
+/// The group's offsets reset by an operator while frontline is down (to
+/// replay) do not move a checkpointed partition, which resumes at its
+/// checkpoint's offset with that state: nothing is counted twice. That was
+/// so before, without a word; now an INFO line says so, with both offsets.
+#[test]
+fn a_reset_of_the_group_s_offsets_is_named_and_counts_nothing_twice() {
+    let topic = unique("reset");
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let (keyed, _) = scenario(400, 9);
+    kcat_produce(&topic, &keyed, None);
+    let mut f = Frontline::start(&topic, &group);
+    wait_until(Duration::from_secs(60), "applied and committed", || {
+        committed(&group, &topic) == keyed.len() as i64
+    });
+    f.terminate(Duration::from_secs(20));
+    // The operator's reset: every partition's committed offset to 0.
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(&topic, p, rdkafka::Offset::Offset(0))
+            .unwrap();
+    }
+    rdkafka::consumer::Consumer::commit(&c, &tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
+    drop(c);
+    assert_eq!(committed(&group, &topic), 0);
+    let g = Frontline::start(&topic, &group);
+    wait_until(Duration::from_secs(60), "every partition is named", || {
+        g.log_text()
+            .matches("the group's committed offset is not the checkpoint's")
+            .count()
+            >= PARTITIONS as usize
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the checkpoints' offsets are committed again",
+        || committed(&group, &topic) == keyed.len() as i64,
+    );
+    assert_eq!(g.sum("frontline_events_total"), keyed.len() as f64);
+}
+
 #[test]
 fn restart_after_kill_9_restores_state_and_applies_each_event_once() {
     let topic = unique("restart");

@@ -282,8 +282,21 @@ impl Ctx {
         };
         for start in starts {
             let tp = start.tp.clone();
-            if start.no_checkpoint && uncommitted.some.contains(&tp) {
-                no_checkpoint_found(&env, &tp);
+            match (uncommitted.some.get(&tp), &start.last) {
+                (Some(_), None) if start.no_checkpoint => no_checkpoint_found(&env, &tp),
+                (Some(&committed), Some(last))
+                    if start.next_offset.is_some() && committed != last.next_offset =>
+                {
+                    // A checkpointed partition resumes at its checkpoint's
+                    // offset, whose state it restores, whatever the group
+                    // committed: behind it after a crash between a
+                    // checkpoint and its commit, or anywhere after an
+                    // operator reset the group's offsets to replay or skip.
+                    info!(topic = %tp.0, partition = tp.1, committed,
+                          checkpoint_offset = last.next_offset,
+                          "the group's committed offset is not the checkpoint's: the partition resumes at its checkpoint's, whose state it restores");
+                }
+                _ => {}
             }
             let offset = match (start.next_offset, self.no_offset) {
                 (Some(o), _) => Some(Offset::Offset(o)),
@@ -453,10 +466,14 @@ fn uncommitted(consumer: &BaseConsumer<Ctx>, assigned: &TopicPartitionList) -> C
             for e in c.elements().iter().filter(|e| e.error().is_ok()) {
                 let tp = (e.topic().to_string(), e.partition());
                 match e.offset() {
-                    Offset::Invalid => out.none.insert(tp),
-                    Offset::Offset(_) => out.some.insert(tp),
-                    _ => false,
-                };
+                    Offset::Invalid => {
+                        out.none.insert(tp);
+                    }
+                    Offset::Offset(o) => {
+                        out.some.insert(tp, o);
+                    }
+                    _ => {}
+                }
             }
         }
         Err(e) => {
@@ -471,7 +488,7 @@ fn uncommitted(consumer: &BaseConsumer<Ctx>, assigned: &TopicPartitionList) -> C
 #[derive(Default)]
 struct Committed {
     none: HashSet<TopicPartition>,
-    some: HashSet<TopicPartition>,
+    some: HashMap<TopicPartition, i64>,
 }
 
 /// A partition's progress while it restores.
