@@ -27,6 +27,7 @@
 //! engine slows its partition's consumption.
 
 mod batch;
+mod committed;
 mod fetched;
 mod poll;
 mod rebalance;
