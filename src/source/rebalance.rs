@@ -469,11 +469,14 @@ fn resume_parked(
         Ok(latest) if latest == p.last => {
             info!(topic = %tp.0, partition = tp.1, offset = ?p.next_offset,
                   "partition back: its engine resumes where it stopped");
+            if p.new_line {
+                changelog.forget(&tp.0, tp.1);
+            }
             Some(Start {
                 tp: tp.clone(),
                 engine: p.engine,
                 next_offset: p.next_offset,
-                last: p.last,
+                last: p.last.filter(|_| !p.new_line),
                 target,
                 idle: p.idle,
                 caught_up: true,

@@ -23,6 +23,7 @@ use crate::kafka_log::Quiet;
 
 mod checkpoints;
 mod dead_letter;
+mod offsets;
 mod parked;
 
 use checkpoints::checkpoint_phase;
@@ -234,6 +235,14 @@ struct Worker {
     halted: bool,
     /// The offset last stored for the group commit.
     stored: Option<i64>,
+    /// The offset of the last message delivered (applied or not).
+    delivered: Option<i64>,
+    /// The partition's offsets went back while a checkpoint was being
+    /// written: its checkpoints start a new line once that write ends.
+    new_line: bool,
+    /// The partition's offsets went back: the next offset stored is
+    /// committed at once, lower than the group's.
+    commit_lower: bool,
     breach_log: BreachLog,
     warn_limit: Limiter,
     /// SLA events produced since the newest checkpoint and not yet
@@ -280,6 +289,12 @@ pub(super) fn spawn(
         eof_pending: false,
         halted: false,
         stored: None,
+        delivered: None,
+        new_line: false,
+        // A partition read from where the group or `auto.offset.reset`
+        // puts it: the old log's offset may still be committed, past a new
+        // log's end (`resume_at`).
+        commit_lower: start.next_offset.is_none(),
         breach_log: BreachLog::default(),
         warn_limit: Limiter::new(10),
         sla_pending: start.sla_pending,
@@ -378,6 +393,14 @@ impl Worker {
         let mut n = 0;
         let mut decoded = std::mem::take(&mut self.decoded);
         'batches: while let Some(b) = next.take() {
+            if let Some((from, to)) = offsets::went_back(&b, self.delivered) {
+                self.offsets_went_back(from, to);
+            }
+            self.delivered = b
+                .len()
+                .checked_sub(1)
+                .map(|i| b.get(i).offset)
+                .or(self.delivered);
             decode_batch(&b, self.next_offset, max, &mut decoded);
             for i in 0..b.len() {
                 let m = b.get(i);
@@ -442,7 +465,7 @@ impl Worker {
             // Without checkpoints (or SLA events to settle first) an
             // applied event's offset may be committed at once.
             if let Some(o) = self.next_offset {
-                let _ = self.env.consumer.store_offset(&self.tp.0, self.tp.1, o - 1);
+                self.store_next(o);
             }
         }
         let now = wall_ms();
@@ -631,6 +654,7 @@ impl Worker {
             encoded_len: self.reuse.encoded_len(),
             dirty_since_ms: self.dirty_since_ms,
             writing: self.writing,
+            new_line: self.new_line,
         }
     }
 }

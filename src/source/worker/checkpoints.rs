@@ -140,15 +140,7 @@ impl Worker {
         let Some(o) = self.last.as_ref().map(|m| m.next_offset) else {
             return;
         };
-        // librdkafka commits the stored offset + 1.
-        if self.stored != Some(o)
-            && o > 0
-            && self
-                .env
-                .consumer
-                .store_offset(&self.tp.0, self.tp.1, o - 1)
-                .is_ok()
-        {
+        if self.stored != Some(o) && o > 0 && self.store_next(o) {
             self.stored = Some(o);
         }
     }
@@ -192,6 +184,9 @@ impl Worker {
             if let Some(t) = agent_time {
                 self.engine.show_agent_time(t);
             }
+        }
+        if self.new_line {
+            self.start_new_line();
         }
         self.status();
     }

@@ -22,6 +22,11 @@ pub(in crate::source) struct Parked {
     /// Its last checkpoint, still being written when the worker stopped
     /// (the revoke's deadline passed), or aborted (the partition was lost).
     pub(in crate::source) writing: Option<Writing>,
+    /// Its offsets went back while `writing` was under way: once that
+    /// write ends, its checkpoints start a new line
+    /// (src/source/worker/offsets.rs). `last` stays the old line's, to
+    /// tell whether another instance has checkpointed since.
+    pub(in crate::source) new_line: bool,
 }
 
 impl Parked {
@@ -103,6 +108,7 @@ mod tests {
                 covered_since: Some(500),
                 agent_time: None,
             }),
+            new_line: false,
         }
     }
 
