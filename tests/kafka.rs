@@ -948,6 +948,66 @@ fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
     assert_eq!(lines, 1, "{}", g.log_text());
 }
 
+/// Defect: every message restarted the idle clock's wait, bad ones too, so
+/// a producer sending anything undecodable more often than
+/// `time.idle_timeout` held a quiet partition's clock, and no SLA breach
+/// fired on it. Bad input is not an event to the idle clock (SPEC §2).
+#[test]
+fn bad_input_does_not_hold_a_quiet_partition_s_clock() {
+    let topic = unique("quietbad");
+    create_topic(&topic, 1);
+    let group = unique("g");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sla.toml");
+    std::fs::write(
+        &cfg,
+        "[[sla.policies]]\nname = \"p\"\nfirst_response = \"3s\"\n",
+    )
+    .unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let created = format!(
+        r#"{{"event_id":"qd-1","type":"ticket.created","ts":{},"ticket_id":"T1","customer_id":"c1"}}"#,
+        now - 1_000
+    );
+    kcat_produce(&topic, &[created], None);
+    let mut launch = Launch::new(&topic, &group);
+    launch.args = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--set",
+        "time.idle_timeout=\"2s\"",
+    ]
+    .map(String::from)
+    .to_vec();
+    let f = Frontline::launch(&launch);
+    wait_until(Duration::from_secs(30), "the creation is applied", || {
+        f.sum("support_tickets_created_total") == 1.0
+    });
+    // A bad message about every half second, well within the idle timeout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (stop, topic) = (stop.clone(), topic.clone());
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                kcat_produce(&topic, &[format!("{{\"garbage\":{sent}")], None);
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            sent
+        })
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the breach fires on the idle clock while bad input flows",
+        || f.sum("support_sla_breaches_total") == 1.0,
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = producer.join().unwrap();
+    assert!(sent >= 4, "only {sent} bad messages were sent");
+    assert!(f.sum("frontline_decode_errors_total") >= 4.0);
+}
+
 /// A restart under a changed config maps the restored state by bucket bound
 /// and by policy name (docs/operations.md, "Config changes and restored
 /// state"), and writes its next checkpoint whole: a chain of changes would

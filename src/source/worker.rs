@@ -391,6 +391,9 @@ impl Worker {
         let now = wall_ms();
         let mut next = Some(first);
         let mut n = 0;
+        // Whether an event was accepted: bad input is not an event to the
+        // idle clock (SPEC §2).
+        let mut events = false;
         let mut decoded = std::mem::take(&mut self.decoded);
         'batches: while let Some(b) = next.take() {
             if let Some((from, to)) = offsets::went_back(&b, self.delivered) {
@@ -411,6 +414,7 @@ impl Worker {
                 self.engine
                     .prefetch_ahead(|k| decoded.get(i + k)?.as_ref()?.as_ref().ok().map(|d| &d.1));
                 let result = self.engine.admit_decoded(event, now);
+                events |= result.is_ok();
                 self.produce_sla(m.offset, Cause::Event);
                 if let Err(e) = result {
                     if let Some(suppressed) = self.warn_limit.allow() {
@@ -451,13 +455,14 @@ impl Worker {
         }
         decoded.clear();
         self.decoded = decoded;
-        self.applied(t0);
+        self.applied(t0, events);
     }
 
     /// After a round of batches (begun at `t0`): the end of the partition
     /// or its catching up, offsets stored without checkpoints, the idle
-    /// clock.
-    fn applied(&mut self, t0: Instant) {
+    /// clock (restarted only when the round had `events`: a partition that
+    /// gets nothing but bad input is quiet, and its clock follows wall time).
+    fn applied(&mut self, t0: Instant, events: bool) {
         if std::mem::take(&mut self.eof_pending) {
             self.caught_up_now();
         }
@@ -469,10 +474,12 @@ impl Worker {
             }
         }
         let now = wall_ms();
-        self.idle = IdleClock {
-            event_clock: self.engine.clock(),
-            wall_ms: now,
-        };
+        if events {
+            self.idle = IdleClock {
+                event_clock: self.engine.clock(),
+                wall_ms: now,
+            };
+        }
         self.dirty_since_ms.get_or_insert(now);
         self.env.hub.observe_batch(t0.elapsed().as_secs_f64());
         if self.reached_target() {
