@@ -124,6 +124,7 @@ bench:
 	./scripts/bench-kafka.sh
 	./scripts/bench-freshness.sh
 	./scripts/bench-backfill.sh
+	./scripts/bench-dead-letters.sh
 
 ## The replay, state-growth and live benchmarks on a build optimised as
 ## release-pgo's is, built with the benchmarks (PGO_BENCHES=1, see

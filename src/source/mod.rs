@@ -229,6 +229,9 @@ async fn open_env(
             ("acks", "all"),
             ("message.timeout.ms", "30000"),
             ("message.max.bytes", worker::DLQ_MESSAGE_MAX_BYTES),
+            // A partition waits for its dead letters' acknowledgement: they
+            // go at once rather than after librdkafka's 5 ms linger.
+            ("linger.ms", "0"),
         ])
         .create_with_context(Quiet)?;
     let dlq = Arc::new(cfg.kafka.dlq());

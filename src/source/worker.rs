@@ -27,8 +27,8 @@ mod offsets;
 mod parked;
 
 use checkpoints::checkpoint_phase;
-use dead_letter::dead_letter;
 pub(super) use dead_letter::DLQ_MESSAGE_MAX_BYTES;
+use dead_letter::{dead_letter, send_ahead};
 pub(super) use parked::Parked;
 
 pub(super) use super::batch::{Batch, BatchPool, Item, Msg};
@@ -405,6 +405,7 @@ impl Worker {
                 .map(|i| b.get(i).offset)
                 .or(self.delivered);
             decode_batch(&b, self.next_offset, max, &mut decoded);
+            let mut ahead = send_ahead(&self.env, &self.tp, &b, &decoded).peekable();
             for i in 0..b.len() {
                 let m = b.get(i);
                 // Already applied (a message fetched before a seek took effect).
@@ -432,7 +433,8 @@ impl Worker {
                         self.dirty_since_ms.get_or_insert(wall_ms());
                         self.publish();
                     };
-                    if !dead_letter(&producer, &dlq, &tp, &m, &e, stop, waiting).await {
+                    let first = ahead.next_if(|(j, _)| *j == i).map(|(_, f)| f);
+                    if !dead_letter(&producer, &dlq, &tp, &m, &e, first, stop, waiting).await {
                         // Revoked or shutting down before the dead letter was
                         // acknowledged: the message and those after it stay
                         // unapplied and are consumed again by whoever owns

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::{Msg, TopicPartition};
+use super::{Batch, Decoded, Env, Msg, TopicPartition};
 use crate::decode::DecodeError;
 use crate::kafka_log::Quiet;
 
@@ -31,17 +31,32 @@ pub const DLQ_MESSAGE_MAX_BYTES: &str = "16777216";
 /// topic still holds the message at the offset the headers give).
 /// `waiting` runs after each failed write. False if the worker was told to
 /// stop first.
+///
+/// `ahead` is its first write when [`send_ahead_one`] started it: an
+/// acknowledged one is all it needs, any other outcome writes it again
+/// here.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn dead_letter(
     producer: &FutureProducer<Quiet>,
     dlq: &str,
     tp: &TopicPartition,
     m: &Msg<'_>,
     e: &DecodeError,
+    ahead: Option<DeliveryFuture>,
     mut stop: watch::Receiver<bool>,
     mut waiting: impl FnMut(),
 ) -> bool {
     if *stop.borrow() {
         return false;
+    }
+    if let Some(first) = ahead {
+        tokio::select! {
+            r = first => if let Ok(Ok(_)) = r {
+                crate::kafka_log::dead_letter_done(tp);
+                return true;
+            },
+            _ = stop.changed() => return false,
+        }
     }
     // What the dead letter carries of the message besides frontline's
     // headers: its payload, its own headers.
@@ -49,17 +64,7 @@ pub(super) async fn dead_letter(
     let mut with_own = m.header_bytes() > 0;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let mut record = FutureRecord::to(dlq).headers(headers(tp, m, e, with_payload, with_own));
-        match m.payload {
-            Some(p) if with_payload => record = record.payload(p),
-            // Empty, not none: a dead letter is never a tombstone unless
-            // its message was one.
-            Some(_) => record = record.payload(&[][..]),
-            None => {}
-        }
-        if let Some(k) = m.key {
-            record = record.key(k);
-        }
+        let record = record(dlq, tp, m, e, with_payload, with_own);
         tokio::select! {
             r = producer.send(record, Duration::from_secs(10)) => match r {
                 Ok(_) => {
@@ -102,6 +107,72 @@ pub(super) async fn dead_letter(
     // retries it, and this instance no longer waits for it.
     crate::kafka_log::dead_letter_done(tp);
     false
+}
+
+/// Starts the first write of a message's dead letter, whole, without
+/// waiting for it: the worker starts those of a batch's messages that did
+/// not decode before it applies the batch, so that they are written
+/// together rather than one round trip after another, and a stream of bad
+/// input does not slow its partition (SPEC §1.7). `None` if the producer
+/// did not take it (its queue full): [`dead_letter`] writes it then.
+pub(super) fn send_ahead_one(
+    producer: &FutureProducer<Quiet>,
+    dlq: &str,
+    tp: &TopicPartition,
+    m: &Msg<'_>,
+    e: &DecodeError,
+) -> Option<DeliveryFuture> {
+    let (with_payload, with_own) = (
+        m.payload.is_some_and(|p| !p.is_empty()),
+        m.header_bytes() > 0,
+    );
+    producer
+        .send_result(record(dlq, tp, m, e, with_payload, with_own))
+        .ok()
+}
+
+/// [`send_ahead_one`] for each message of `b` that did not decode, with
+/// its index in the batch.
+pub(super) fn send_ahead(
+    env: &Env,
+    tp: &TopicPartition,
+    b: &Batch,
+    decoded: &[Decoded],
+) -> std::vec::IntoIter<(usize, DeliveryFuture)> {
+    let bad = |(i, d): (usize, &Decoded)| match d {
+        Some(Err(e)) => Some((
+            i,
+            send_ahead_one(&env.producer, &env.dlq, tp, &b.get(i), e)?,
+        )),
+        _ => None,
+    };
+    // No allocation for a batch without bad messages.
+    let started: Vec<_> = decoded.iter().enumerate().filter_map(bad).collect();
+    started.into_iter()
+}
+
+/// A dead letter's record: its headers, its message's payload
+/// (`with_payload`) and key.
+fn record<'a>(
+    dlq: &'a str,
+    tp: &TopicPartition,
+    m: &Msg<'a>,
+    e: &DecodeError,
+    with_payload: bool,
+    with_own: bool,
+) -> FutureRecord<'a, [u8], [u8]> {
+    let mut record = FutureRecord::to(dlq).headers(headers(tp, m, e, with_payload, with_own));
+    match m.payload {
+        Some(p) if with_payload => record = record.payload(p),
+        // Empty, not none: a dead letter is never a tombstone unless its
+        // message was one.
+        Some(_) => record = record.payload(&[][..]),
+        None => {}
+    }
+    if let Some(k) = m.key {
+        record = record.key(k);
+    }
+    record
 }
 
 /// The headers of a dead letter: the message's own (`with_own`), then
