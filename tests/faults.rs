@@ -775,6 +775,46 @@ fn sigterm_without_a_broker_exits_in_time() {
     );
 }
 
+/// Defect: a broker that went away while an instance restored a partition
+/// it had just been given started that partition empty ("cannot read
+/// checkpoints"), and its next checkpoint replaced the state for good: the
+/// sum across instances lost the partition's history. A restore now reads
+/// on through the outage (or is tried again) and never starts empty for a
+/// failing Kafka.
+#[test]
+fn a_broker_outage_during_a_restore_loses_no_state() {
+    let (seed, _rng) = Rng::seeded("a_broker_outage_during_a_restore_loses_no_state");
+    let kafka = OwnBroker::start("restore");
+    let (keyed, closing, produced) = load(20000, 35);
+    // Small chunks: a restore of many records, long enough to halt in. A
+    // session that outlives the outage: the partition stays where it was
+    // restoring, and what it started from is what it goes on with.
+    let args = [
+        "--set",
+        "checkpoint.chunk_bytes=4096",
+        "--set",
+        "kafka.session.timeout.ms=\"45000\"",
+    ]
+    .map(String::from);
+    let mut c = Cluster::new(&kafka.address, "restore", seed, &args);
+    c.start();
+    let producer = Producer::spawn(&kafka.address, c.topic(), &keyed, &closing, 1500.0);
+    producer.wait_fraction(0.3);
+    // Checkpoints every second: the next ones cover what came so far.
+    std::thread::sleep(Duration::from_secs(2));
+    let b = c.start();
+    let port = c.members[b].port;
+    wait_until(Duration::from_secs(60), "the new instance restores", || {
+        http_get_status(port, "/readyz").is_some_and(|(_, body)| body.contains("restoring"))
+    });
+    c.note("broker halted while a partition restores".into());
+    kafka.halt();
+    kafka.resume();
+    c.note("broker back on the same port".into());
+    producer.finish(Duration::from_secs(120));
+    c.verdict(produced, &replay(&keyed, &closing), false);
+}
+
 /// The newest manifest of each input partition: partition → (key, changelog
 /// partition, offset), from the changelog's keys.
 fn newest_manifests(

@@ -84,8 +84,13 @@ const PARTITION_QUEUE: usize = 16384 / BATCH;
 const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(4);
 /// How long a revoked partition's engine is kept in case it comes back.
 const PARK_FOR: Duration = Duration::from_secs(120);
-/// How long a restore may take before the partition starts empty.
+/// How long one reading of a partition's checkpoints may take before it
+/// is tried again.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a partition's checkpoints are tried before the process exits
+/// (within librdkafka's default `max.poll.interval.ms`, 300 s, as the
+/// rebalance callback waits for the restores).
+const RESTORE_GIVE_UP: Duration = Duration::from_secs(240);
 
 fn wall_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()

@@ -8,7 +8,7 @@ use std::sync::{Condvar, PoisonError};
 use super::committed::{uncommitted, Committed};
 use super::*;
 use crate::checkpoint::kafka::Restore;
-use crate::checkpoint::Meta;
+use crate::checkpoint::{CheckpointError, Meta};
 use crate::locks::lock;
 
 /// A worker's channels, held by the consumer thread and the callbacks.
@@ -514,6 +514,34 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, end: Option
     })
 }
 
+/// The partition's checkpoints, read again while Kafka fails (the broker
+/// away, a restore past [`RESTORE_TIMEOUT`]). A partition whose
+/// checkpoints cannot be read is never started empty: its next checkpoint
+/// would replace the state for good. Past [`RESTORE_GIVE_UP`] the process
+/// exits 1 instead; nothing it acknowledged is lost, and the partition
+/// restores at the next start, here or elsewhere.
+fn read_checkpoints<T>(
+    changelog: &Changelog,
+    tp: &TopicPartition,
+    mut decode: impl FnMut(&Restore) -> Result<T, CheckpointError>,
+) -> (Restore, Option<T>) {
+    let t0 = Instant::now();
+    loop {
+        let e = match changelog.restore_with(&tp.0, tp.1, RESTORE_TIMEOUT, &mut decode) {
+            Ok(r) => return r,
+            Err(e) => e,
+        };
+        if t0.elapsed() + RESTORE_TIMEOUT > RESTORE_GIVE_UP {
+            error!(topic = %tp.0, partition = tp.1, error = %e, seconds = t0.elapsed().as_secs(),
+                   "cannot read the partition's checkpoints; exiting rather than starting it empty, which would lose its state");
+            std::process::exit(1);
+        }
+        warn!(topic = %tp.0, partition = tp.1, error = %e,
+              "cannot read the partition's checkpoints; trying again");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// [`restore`]'s checkpoint, or whether there was none at all.
 fn restore_found(
     cfg: &Config,
@@ -528,14 +556,7 @@ fn restore_found(
         let (_, bytes) = r.found.as_ref().expect("a found checkpoint");
         decode_chain(&r.earlier, bytes, r.dedup.as_ref())
     };
-    let (r, decoded) = match changelog.restore_with(&tp.0, tp.1, RESTORE_TIMEOUT, decode) {
-        Ok(r) => r,
-        Err(e) => {
-            error!(topic = %tp.0, partition = tp.1, error = %e,
-                   "cannot read checkpoints; starting empty at the committed offset");
-            return Err(false);
-        }
-    };
+    let (r, decoded) = read_checkpoints(changelog, tp, decode);
     for why in &r.rejected {
         error!(topic = %tp.0, partition = tp.1, reason = %why,
                "corrupt or unreadable checkpoint skipped");

@@ -111,6 +111,12 @@ impl Changelog {
                     found.rejected = rejected;
                     return Ok((found, Some(accepted)));
                 }
+                // Kafka failing is not the checkpoint's fault: the restore
+                // fails (and is tried again) rather than fall back to an
+                // older checkpoint, or to none.
+                Err(e @ (CheckpointError::Kafka(_) | CheckpointError::Timeout(_))) => {
+                    return Err(e)
+                }
                 Err(e) => rejected.push(format!(
                     "generation {generation} (manifest at offset {offset}): {e}"
                 )),
@@ -493,6 +499,13 @@ impl<'a> Scan<'a> {
                     break
                 }
                 Err(KafkaError::PartitionEOF(_)) => continue,
+                // A broker that went away, a leader that moved: librdkafka
+                // reconnects and fetches on, within the restore's deadline.
+                Err(KafkaError::MessageConsumption(code)) => {
+                    tracing::debug!(topic = %self.log.topic, partition = self.cp, error = %code,
+                                    "changelog read interrupted; reading on");
+                    continue;
+                }
                 Err(e) => return Err(kafka_err("read changelog", e)),
                 Ok(m) => {
                     if m.partition() != self.cp || m.offset() < start {
