@@ -268,6 +268,10 @@ fn opt_int(v: &Option<Val<'_>>, field: &'static str) -> R<Option<i64>> {
             field,
             detail: "integer too large".into(),
         }),
+        Some(Val::Float(f)) if f.is_infinite() => Err(DecodeError::OutOfRange {
+            field,
+            detail: "number past the range of a double".into(),
+        }),
         Some(Val::Float(f)) if f.fract() == 0.0 => Err(DecodeError::OutOfRange {
             field,
             detail: format!("{f:e} is too large"),
@@ -283,6 +287,10 @@ fn opt_number(v: &Option<Val<'_>>, field: &'static str) -> R<Option<f64>> {
     match v {
         None => Ok(None),
         Some(Val::Int(i)) => Ok(Some(*i as f64)),
+        Some(Val::Float(f)) if f.is_infinite() => Err(DecodeError::OutOfRange {
+            field,
+            detail: "number past the range of a double".into(),
+        }),
         Some(Val::Float(f)) => Ok(Some(*f)),
         Some(Val::Big) => Err(DecodeError::OutOfRange {
             field,
@@ -370,7 +378,10 @@ fn timestamp(v: &Option<Val<'_>>) -> R<i64> {
 /// value outside 1970..9999, or a plain-looking value in float syntax (`-0`,
 /// `1e3`), which is named as such rather than called "not an integer".
 fn float_ts(f: f64) -> String {
-    if !f.is_finite() || f < 0.0 || f > MAX_TS_MS as f64 {
+    if f.is_infinite() {
+        return "a number past the range of a double is outside 1970..9999".into();
+    }
+    if f.is_nan() || f < 0.0 || f > MAX_TS_MS as f64 {
         return format!("{f:e} is outside 1970..9999");
     }
     if f.fract() != 0.0 {
@@ -801,6 +812,61 @@ mod tests {
         assert_eq!(ok(line).ts, 1);
         // Only one, and only before the object.
         assert_eq!(err(&format!("\u{feff}{line}")).reason(), "invalid_json");
+    }
+
+    /// A number past the range of a double in a known field was
+    /// `invalid_json` (serde_json's "number out of range"), where
+    /// docs/events.md gives the field's own reason, as for `1e308`.
+    #[test]
+    fn numbers_past_a_double_take_their_field_s_reason() {
+        let huge = [
+            "1e400",
+            "-1e309",
+            "1e999999999999",
+            &format!("1{}", "0".repeat(400)),
+        ];
+        for n in huge {
+            let cases = [
+                (
+                    format!(r#""type":"survey.csat","ts":1,"score":{n}"#),
+                    "out_of_range",
+                ),
+                (
+                    format!(r#""type":"customer.subscribed","ts":1,"customer_id":"c","mrr":{n}"#),
+                    "out_of_range",
+                ),
+                (
+                    format!(
+                        r#""type":"ticket.work_logged","ts":1,"ticket_id":"t","agent_id":"a","seconds":{n}"#
+                    ),
+                    "out_of_range",
+                ),
+                (
+                    format!(r#""type":"ticket.escalated","ts":1,"ticket_id":"t","level":{n}"#),
+                    "out_of_range",
+                ),
+                (
+                    format!(r#""type":"ticket.closed","ts":{n},"ticket_id":"t""#),
+                    "invalid_timestamp",
+                ),
+                (
+                    format!(
+                        r#""type":"ticket.closed","ts":1,"ticket_id":"t","schema_version":{n}"#
+                    ),
+                    "unknown_schema_version",
+                ),
+            ];
+            for (fields, reason) in cases {
+                let e = err(&format!(r#"{{"event_id":"x",{fields}}}"#));
+                assert_eq!(e.reason(), reason, "{fields}: {e}");
+            }
+        }
+        // In a field frontline does not read, any number is skipped.
+        assert_eq!(
+            ok(r#"{"event_id":"x","type":"ticket.closed","ts":1,"ticket_id":"t","extra":1e400}"#)
+                .ts,
+            1
+        );
     }
 
     /// Issue 10, defect 9: `-0` and `1e29` were told "epoch time must be
