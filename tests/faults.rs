@@ -815,6 +815,32 @@ fn a_broker_outage_during_a_restore_loses_no_state() {
     c.verdict(produced, &replay(&keyed, &closing), false);
 }
 
+/// Defect: an instance started while Kafka was unreachable exited 1 once
+/// its checkpoint topic's metadata request timed out (30 s), so a
+/// supervisor restarting it during an outage made a crash loop. It waits
+/// for the brokers, not ready, and consumes once they are back.
+#[test]
+fn an_instance_started_during_an_outage_waits_for_the_brokers() {
+    let (seed, _rng) = Rng::seeded("an_instance_started_during_an_outage_waits_for_the_brokers");
+    let kafka = OwnBroker::start("waits");
+    let (keyed, closing, produced) = load(2000, 36);
+    let mut c = Cluster::new(&kafka.address, "waits", seed, &[]);
+    kafka.halt();
+    let i = c.start();
+    let port = c.members[i].port;
+    // Past the 30 s a metadata request waits.
+    std::thread::sleep(Duration::from_secs(40));
+    assert!(
+        http_get_status(port, "/readyz").is_some_and(|(status, _)| status == 503),
+        "not serving, or ready without Kafka"
+    );
+    kafka.resume();
+    c.note("broker back on the same port".into());
+    let producer = Producer::spawn(&kafka.address, c.topic(), &keyed, &closing, 5000.0);
+    producer.finish(Duration::from_secs(120));
+    c.verdict(produced, &replay(&keyed, &closing), false);
+}
+
 /// The newest manifest of each input partition: partition → (key, changelog
 /// partition, offset), from the changelog's keys.
 fn newest_manifests(

@@ -168,14 +168,15 @@ pub async fn run(
             .name("kafka-consumer".into())
             .spawn(move || poll_loop(&consumer, &stopping, &hub))?
     };
-    let env = match open_env(&cfg, &hub, &consumer).await {
-        Ok(env) => env,
-        Err(e) => {
+    let mut shutdown = shutdown;
+    let env = match open_env_waiting(&cfg, &hub, &consumer, &mut shutdown).await {
+        Some(Ok(env)) => env,
+        failed_or_stopped => {
             consumer.context().env.close();
             stopping.store(true, Ordering::Relaxed);
             let _ = tokio::task::spawn_blocking(move || poller.join()).await;
             leave(consumer).await;
-            return Err(e);
+            return failed_or_stopped.map_or(Ok(()), |r| r.map(drop));
         }
     };
     let dlq = env.dlq.clone();
@@ -184,7 +185,6 @@ pub async fn run(
           checkpoint_topic = %if cfg.checkpoint.enabled { cfg.checkpoint.topic_for(topics.first().copied().unwrap_or_default()) } else { "-".into() },
           "consuming");
 
-    let mut shutdown = shutdown;
     let _ = shutdown.changed().await;
     info!("shutting down: final checkpoints");
     stopping.store(true, Ordering::Relaxed);
@@ -192,6 +192,31 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || poller.join()).await;
     leave(consumer).await;
     Ok(())
+}
+
+/// [`open_env`], tried again every 5 s while Kafka is unreachable: an
+/// instance started during an outage waits for the brokers, not ready, as
+/// a running one does, rather than exit and be restarted in a loop. An
+/// error with Kafka reachable (a topic it may not create, say) ends the
+/// start. `None`: shut down while waiting.
+async fn open_env_waiting(
+    cfg: &Arc<Config>,
+    hub: &Arc<SnapshotHub>,
+    consumer: &Arc<Consumer_>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<anyhow::Result<Env>> {
+    loop {
+        let e = match open_env(cfg, hub, consumer).await {
+            Ok(env) => return Some(Ok(env)),
+            Err(e) if crate::kafka_log::down_since_ms().is_some() => e,
+            Err(e) => return Some(Err(e)),
+        };
+        warn!(error = %e, "Kafka unreachable while its topics open; trying again in 5 s");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => return None,
+        }
+    }
 }
 
 /// The consumer's librdkafka configuration.
