@@ -386,9 +386,6 @@ impl Worker {
     async fn batch(&mut self, first: Batch, data: &mut mpsc::Receiver<Item>) {
         let t0 = Instant::now();
         let max = self.env.cfg.limits.max_event_bytes;
-        // The wall clock the guards on event time compare against; a batch
-        // takes milliseconds, far below `time.max_future_skew`.
-        let now = wall_ms();
         let mut next = Some(first);
         let mut n = 0;
         // Whether an event was accepted: bad input is not an event to the
@@ -396,6 +393,12 @@ impl Worker {
         let mut events = false;
         let mut decoded = std::mem::take(&mut self.decoded);
         'batches: while let Some(b) = next.take() {
+            // The wall clock the guards on event time compare against, read
+            // for each batch: a batch takes milliseconds, far below
+            // `time.max_future_skew`, but a dead letter may hold one for
+            // minutes, and a batch queued meanwhile without an end of the
+            // partition before it (a backlog) is in the same round.
+            let now = wall_ms();
             if let Some((from, to)) = offsets::went_back(&b, self.delivered) {
                 self.offsets_went_back(from, to);
             }
