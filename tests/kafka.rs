@@ -364,6 +364,28 @@ fn a_topic_created_again_under_a_running_instance_is_read() {
     );
 }
 
+/// A new topic holding 400 keyed events of scenario `seed`, applied and
+/// committed by an instance (`check`ed before it stops), then stopped:
+/// topic, group and events.
+fn applied_committed_and_stopped(
+    name: &str,
+    seed: u64,
+    check: impl FnOnce(&Frontline),
+) -> (String, String, Vec<String>) {
+    let topic = unique(name);
+    create_topic(&topic, PARTITIONS);
+    let group = unique("g");
+    let (keyed, _) = scenario(400, seed);
+    kcat_produce(&topic, &keyed, None);
+    let mut f = Frontline::start(&topic, &group);
+    wait_until(Duration::from_secs(60), "applied and committed", || {
+        committed(&group, &topic) == keyed.len() as i64
+    });
+    check(&f);
+    f.terminate(Duration::from_secs(20));
+    (topic, group, keyed)
+}
+
 /// Defect: a restart whose checkpoints went where it does not look (another
 /// `checkpoint.topic`, a partition count changed, another first topic)
 /// started its partitions empty without a word. Where the group has
@@ -371,17 +393,9 @@ fn a_topic_created_again_under_a_running_instance_is_read() {
 /// the checkpoint topic read.
 #[test]
 fn a_partition_without_a_checkpoint_the_group_has_read_is_an_error() {
-    let topic = unique("moved");
-    create_topic(&topic, PARTITIONS);
-    let group = unique("g");
-    let (keyed, _) = scenario(400, 5);
-    kcat_produce(&topic, &keyed, None);
-    let mut f = Frontline::start(&topic, &group);
-    wait_until(Duration::from_secs(60), "applied and committed", || {
-        committed(&group, &topic) == keyed.len() as i64
+    let (topic, group, _) = applied_committed_and_stopped("moved", 5, |f| {
+        assert!(!f.log_text().contains("no checkpoint of the partition"));
     });
-    assert!(!f.log_text().contains("no checkpoint of the partition"));
-    f.terminate(Duration::from_secs(20));
     let mut launch = Launch::new(&topic, &group);
     let elsewhere = unique("elsewhere");
     launch.args = vec!["--set".into(), format!("checkpoint.topic=\"{elsewhere}\"")];
@@ -403,16 +417,7 @@ fn a_partition_without_a_checkpoint_the_group_has_read_is_an_error() {
 /// so before, without a word; now an INFO line says so, with both offsets.
 #[test]
 fn a_reset_of_the_group_s_offsets_is_named_and_counts_nothing_twice() {
-    let topic = unique("reset");
-    create_topic(&topic, PARTITIONS);
-    let group = unique("g");
-    let (keyed, _) = scenario(400, 9);
-    kcat_produce(&topic, &keyed, None);
-    let mut f = Frontline::start(&topic, &group);
-    wait_until(Duration::from_secs(60), "applied and committed", || {
-        committed(&group, &topic) == keyed.len() as i64
-    });
-    f.terminate(Duration::from_secs(20));
+    let (topic, group, keyed) = applied_committed_and_stopped("reset", 9, |_| {});
     // The operator's reset: every partition's committed offset to 0.
     let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker())

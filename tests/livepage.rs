@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::prom::{free_port, Proc};
+use common::prom::{free_port, wait_for_port, Proc};
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -257,12 +257,7 @@ fn the_live_page_updates_behind_basic_auth_with_credentials_in_its_url() {
             .spawn()
             .unwrap(),
     );
-    let t = Instant::now();
-    // Every path asks for credentials: wait for the port.
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "no answer in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_port(port);
     let dom = dump_dom(dir.path(), &format!("http://prom:s3cret@127.0.0.1:{port}/"));
     // (The page's script holds the words too: the element's text is read.)
     assert!(!dom.contains(">update failed"), "{dom}");

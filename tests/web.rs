@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::prom::{free_port, Proc};
+use common::prom::{free_port, wait_for_port, Proc};
 
 fn sh(script: &str, dir: &Path) -> Output {
     let out = Command::new("sh")
@@ -698,11 +698,7 @@ fn the_open_file_limit_is_raised_to_the_hard_one_or_named() {
                 .spawn()
                 .unwrap(),
         );
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(30), "no answer in 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_port(port);
         // The port is bound a moment before the limit is raised.
         let soft = || {
             let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.0.id())).unwrap();

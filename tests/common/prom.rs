@@ -53,6 +53,17 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body.to_string()))
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (panics past 30 s):
+/// a server whose every path asks for credentials has no open path to
+/// poll.
+pub fn wait_for_port(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no answer in 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Polls `ok` every 250 ms; panics past `limit`.
 pub fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
