@@ -84,12 +84,12 @@ const PARTITION_QUEUE: usize = 16384 / BATCH;
 const SHUTDOWN_CHECKPOINT: Duration = Duration::from_secs(4);
 /// How long a revoked partition's engine is kept in case it comes back.
 const PARK_FOR: Duration = Duration::from_secs(120);
-/// How long one reading of a partition's checkpoints may take before it
-/// is tried again.
+/// How long a parked engine's partition is looked up in the changelog.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a partition's checkpoints are tried before the process exits
-/// (within librdkafka's default `max.poll.interval.ms`, 300 s, as the
-/// rebalance callback waits for the restores).
+/// How long a partition's checkpoints are read, and read again while Kafka
+/// fails, before the process exits (within librdkafka's default
+/// `max.poll.interval.ms`, 300 s, as the rebalance callback waits for the
+/// restores).
 const RESTORE_GIVE_UP: Duration = Duration::from_secs(240);
 
 fn wall_ms() -> i64 {

@@ -333,7 +333,7 @@ impl Ctx {
         if let Some(p) = parked {
             match p
                 .settle(tp, &self.rt)
-                .and_then(|p| resume_parked(changelog, tp, target, p))
+                .and_then(|p| resume_parked(changelog, tp, end, p))
             {
                 Some(start) => return start,
                 None => self.hub.remove(tp),
@@ -454,6 +454,7 @@ fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
         encoded_len: 0,
         dirty_since_ms: None,
         no_checkpoint: false,
+        commit_below: None,
     }
 }
 
@@ -462,28 +463,37 @@ fn empty_start(cfg: &Config, tp: &TopicPartition, target: i64) -> Start {
 fn resume_parked(
     changelog: &Changelog,
     tp: &TopicPartition,
-    target: i64,
+    end: Option<i64>,
     p: Parked,
 ) -> Option<Start> {
     match changelog.latest_meta(&tp.0, tp.1, RESTORE_TIMEOUT) {
         Ok(latest) if latest == p.last => {
             info!(topic = %tp.0, partition = tp.1, offset = ?p.next_offset,
                   "partition back: its engine resumes where it stopped");
-            if p.new_line {
+            // Back shorter than it was read (deleted and created again
+            // while parked): read from `auto.offset.reset`, as `resume_at`.
+            let behind = p.next_offset.filter(|&o| end.is_some_and(|end| end < o));
+            if let Some(o) = behind {
+                error!(topic = %tp.0, partition = tp.1, offset = o, end_offset = ?end,
+                       "the partition ends before the offset its engine reached (was the topic deleted and created again?): keeping the state and reading the partition from auto.offset.reset");
+            }
+            let new_line = p.new_line || behind.is_some();
+            if new_line {
                 changelog.forget(&tp.0, tp.1);
             }
             Some(Start {
                 tp: tp.clone(),
                 engine: p.engine,
-                next_offset: p.next_offset,
-                last: p.last.filter(|_| !p.new_line),
-                target,
+                next_offset: p.next_offset.filter(|_| behind.is_none()),
+                last: p.last.filter(|_| !new_line),
+                target: end.unwrap_or(0),
                 idle: p.idle,
                 caught_up: true,
                 sla_pending: p.sla_pending,
                 encoded_len: p.encoded_len,
                 dirty_since_ms: p.dirty_since_ms,
                 no_checkpoint: false,
+                commit_below: behind.or(p.commit_below),
             })
         }
         Ok(_) => {
@@ -515,30 +525,32 @@ fn restore(cfg: &Config, changelog: &Changelog, tp: &TopicPartition, end: Option
 }
 
 /// The partition's checkpoints, read again while Kafka fails (the broker
-/// away, a restore past [`RESTORE_TIMEOUT`]). A partition whose
-/// checkpoints cannot be read is never started empty: its next checkpoint
-/// would replace the state for good. Past [`RESTORE_GIVE_UP`] the process
-/// exits 1 instead; nothing it acknowledged is lost, and the partition
-/// restores at the next start, here or elsewhere.
+/// away), each reading given what is left of [`RESTORE_GIVE_UP`], so a
+/// slow one has all of it. A partition whose checkpoints cannot be read is
+/// never started empty: its next checkpoint would replace the state for
+/// good. Once the time is up the process exits 1 instead (a shutdown's
+/// watchdog ends it sooner); nothing it acknowledged is lost, and the
+/// partition restores at the next start, here or elsewhere.
 fn read_checkpoints<T>(
     changelog: &Changelog,
     tp: &TopicPartition,
     mut decode: impl FnMut(&Restore) -> Result<T, CheckpointError>,
 ) -> (Restore, Option<T>) {
-    let t0 = Instant::now();
+    let (t0, again) = (Instant::now(), Duration::from_secs(2));
     loop {
-        let e = match changelog.restore_with(&tp.0, tp.1, RESTORE_TIMEOUT, &mut decode) {
+        let left = RESTORE_GIVE_UP.saturating_sub(t0.elapsed());
+        let e = match changelog.restore_with(&tp.0, tp.1, left, &mut decode) {
             Ok(r) => return r,
             Err(e) => e,
         };
-        if t0.elapsed() + RESTORE_TIMEOUT > RESTORE_GIVE_UP {
+        if RESTORE_GIVE_UP.saturating_sub(t0.elapsed()) < again * 5 {
             error!(topic = %tp.0, partition = tp.1, error = %e, seconds = t0.elapsed().as_secs(),
                    "cannot read the partition's checkpoints; exiting rather than starting it empty, which would lose its state");
             std::process::exit(1);
         }
         warn!(topic = %tp.0, partition = tp.1, error = %e,
               "cannot read the partition's checkpoints; trying again");
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(again);
     }
 }
 
@@ -584,6 +596,7 @@ fn restore_found(
     info!(topic = %tp.0, partition = tp.1, offset = meta.next_offset,
           generation = meta.generation, bytes = bytes.len(),
           ms = t0.elapsed().as_millis() as u64, "state restored");
+    let checkpoint_offset = meta.next_offset;
     let (next_offset, last) = resume_at(changelog, tp, meta, end);
     Ok(Start {
         tp: tp.clone(),
@@ -597,6 +610,7 @@ fn restore_found(
         encoded_len: bytes.len(),
         dirty_since_ms: None,
         no_checkpoint: false,
+        commit_below: next_offset.is_none().then_some(checkpoint_offset),
     })
 }
 

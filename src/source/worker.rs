@@ -27,8 +27,8 @@ mod offsets;
 mod parked;
 
 use checkpoints::checkpoint_phase;
+use dead_letter::send_ahead;
 pub(super) use dead_letter::DLQ_MESSAGE_MAX_BYTES;
-use dead_letter::{dead_letter, send_ahead};
 pub(super) use parked::Parked;
 
 pub(super) use super::batch::{Batch, BatchPool, Item, Msg};
@@ -166,6 +166,9 @@ pub(super) struct Start {
     /// Empty because its changelog holds no checkpoint of it at all (not
     /// one that could not be read).
     pub no_checkpoint: bool,
+    /// The group's offset may be past the log's end (the log went back):
+    /// see `Worker::commit_below`.
+    pub commit_below: Option<i64>,
 }
 
 /// Everything a worker shares with the rest of the runtime.
@@ -240,9 +243,11 @@ struct Worker {
     /// The partition's offsets went back while a checkpoint was being
     /// written: its checkpoints start a new line once that write ends.
     new_line: bool,
-    /// The partition's offsets went back: the next offset stored is
-    /// committed at once, lower than the group's.
-    commit_lower: bool,
+    /// The offset the partition's log went back from (or a checkpoint's
+    /// past the end of a new log): until a stored offset passes it, each
+    /// one is also committed explicitly, since librdkafka's own commits
+    /// only ever raise the group's.
+    commit_below: Option<i64>,
     breach_log: BreachLog,
     warn_limit: Limiter,
     /// SLA events produced since the newest checkpoint and not yet
@@ -291,10 +296,7 @@ pub(super) fn spawn(
         stored: None,
         delivered: None,
         new_line: false,
-        // A partition read from where the group or `auto.offset.reset`
-        // puts it: the old log's offset may still be committed, past a new
-        // log's end (`resume_at`).
-        commit_lower: start.next_offset.is_none(),
+        commit_below: start.commit_below,
         breach_log: BreachLog::default(),
         warn_limit: Limiter::new(10),
         sla_pending: start.sla_pending,
@@ -398,17 +400,12 @@ impl Worker {
             // `time.max_future_skew`, but a dead letter may hold one for
             // minutes, and a batch queued meanwhile without an end of the
             // partition before it (a backlog) is in the same round.
-            let now = wall_ms();
-            if let Some((from, to)) = offsets::went_back(&b, self.delivered) {
-                self.offsets_went_back(from, to);
-            }
-            self.delivered = b
-                .len()
-                .checked_sub(1)
-                .map(|i| b.get(i).offset)
-                .or(self.delivered);
+            let mut now = wall_ms();
+            self.follow_offsets(&b);
             decode_batch(&b, self.next_offset, max, &mut decoded);
-            let mut ahead = send_ahead(&self.env, &self.tp, &b, &decoded).peekable();
+            // Not once told to stop: the next owner writes them.
+            let stopping = *self.stop.borrow();
+            let mut ahead = send_ahead(&self.env, &self.tp, &b, &decoded, stopping).peekable();
             for i in 0..b.len() {
                 let m = b.get(i);
                 // Already applied (a message fetched before a seek took effect).
@@ -421,23 +418,8 @@ impl Worker {
                 events |= result.is_ok();
                 self.produce_sla(m.offset, Cause::Event);
                 if let Err(e) = result {
-                    if let Some(suppressed) = self.warn_limit.allow() {
-                        warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset, reason = e.reason(),
-                              error = %e, suppressed, "bad event; writing it to the dead-letter topic");
-                    }
-                    let (producer, dlq, tp) = (
-                        self.env.producer.clone(),
-                        self.env.dlq.clone(),
-                        self.tp.clone(),
-                    );
-                    let stop = self.stop.clone();
-                    // While it waits, what the batch applied before it shows.
-                    let waiting = || {
-                        self.dirty_since_ms.get_or_insert(wall_ms());
-                        self.publish();
-                    };
                     let first = ahead.next_if(|(j, _)| *j == i).map(|(_, f)| f);
-                    if !dead_letter(&producer, &dlq, &tp, &m, &e, first, stop, waiting).await {
+                    if !self.dead_lettered(&m, &e, first).await {
                         // Revoked or shutting down before the dead letter was
                         // acknowledged: the message and those after it stay
                         // unapplied and are consumed again by whoever owns
@@ -445,12 +427,9 @@ impl Worker {
                         self.halted = true;
                         break 'batches;
                     }
-                    // Counted once its dead letter is acknowledged: not by a
-                    // snapshot while the write waits, nor, if the partition
-                    // goes first, by its last checkpoint (whoever applies the
-                    // message next counts it).
-                    self.engine.record_decode_error(e.reason_index());
-                    self.engine.record_dead_letter();
+                    // What follows in the batch is checked against the
+                    // clock after the wait.
+                    now = wall_ms();
                 }
                 self.next_offset = Some(m.offset + 1);
             }
@@ -667,6 +646,7 @@ impl Worker {
             dirty_since_ms: self.dirty_since_ms,
             writing: self.writing,
             new_line: self.new_line,
+            commit_below: self.commit_below,
         }
     }
 }

@@ -137,6 +137,10 @@ impl Worker {
     /// once (also a restored one: the process that wrote it may have died
     /// before committing it).
     pub(super) fn store_covered(&mut self) {
+        // The old line's offset is not committed (src/source/worker/offsets.rs).
+        if self.new_line {
+            return;
+        }
         let Some(o) = self.last.as_ref().map(|m| m.next_offset) else {
             return;
         };
@@ -179,8 +183,12 @@ impl Worker {
             &mut self.dirty_since_ms,
         );
         if ended == Ended::Written {
-            self.last = Some(meta);
-            self.store_covered();
+            // Unless the offsets went back while it was written: then it is
+            // the old line's last, and the new line starts below.
+            if !self.new_line {
+                self.last = Some(meta);
+                self.store_covered();
+            }
             if let Some(t) = agent_time {
                 self.engine.show_agent_time(t);
             }

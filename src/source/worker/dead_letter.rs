@@ -36,7 +36,7 @@ pub const DLQ_MESSAGE_MAX_BYTES: &str = "16777216";
 /// acknowledged one is all it needs, any other outcome writes it again
 /// here.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn dead_letter(
+async fn dead_letter(
     producer: &FutureProducer<Quiet>,
     dlq: &str,
     tp: &TopicPartition,
@@ -109,6 +109,42 @@ pub(super) async fn dead_letter(
     false
 }
 
+impl super::Worker {
+    /// Writes the dead letter of `m`, refused as `e` (`first`: its first
+    /// write, started ahead), and counts it once acknowledged: not by a
+    /// snapshot while the write waits, nor, if the partition goes first,
+    /// by its last checkpoint (whoever applies the message next counts it).
+    /// While it waits, what the batch applied before it shows. False if
+    /// the worker was told to stop first.
+    pub(super) async fn dead_lettered(
+        &mut self,
+        m: &Msg<'_>,
+        e: &DecodeError,
+        first: Option<DeliveryFuture>,
+    ) -> bool {
+        if let Some(suppressed) = self.warn_limit.allow() {
+            warn!(topic = %self.tp.0, partition = self.tp.1, offset = m.offset, reason = e.reason(),
+                  error = %e, suppressed, "bad event; writing it to the dead-letter topic");
+        }
+        let (producer, dlq, tp) = (
+            self.env.producer.clone(),
+            self.env.dlq.clone(),
+            self.tp.clone(),
+        );
+        let stop = self.stop.clone();
+        let waiting = || {
+            self.dirty_since_ms.get_or_insert(super::wall_ms());
+            self.publish();
+        };
+        if !dead_letter(&producer, &dlq, &tp, m, e, first, stop, waiting).await {
+            return false;
+        }
+        self.engine.record_decode_error(e.reason_index());
+        self.engine.record_dead_letter();
+        true
+    }
+}
+
 /// Starts the first write of a message's dead letter, whole, without
 /// waiting for it: the worker starts those of a batch's messages that did
 /// not decode before it applies the batch, so that they are written
@@ -132,13 +168,17 @@ pub(super) fn send_ahead_one(
 }
 
 /// [`send_ahead_one`] for each message of `b` that did not decode, with
-/// its index in the batch.
+/// its index in the batch (none when `stopping`).
 pub(super) fn send_ahead(
     env: &Env,
     tp: &TopicPartition,
     b: &Batch,
     decoded: &[Decoded],
+    stopping: bool,
 ) -> std::vec::IntoIter<(usize, DeliveryFuture)> {
+    if stopping {
+        return Vec::new().into_iter();
+    }
     let bad = |(i, d): (usize, &Decoded)| match d {
         Some(Err(e)) => Some((
             i,

@@ -13,7 +13,7 @@ use super::*;
 /// delivered before the batch (none yet: the first batch of the worker,
 /// which may begin below its start with messages fetched before that start
 /// took effect, and they are not a step back).
-pub(super) fn went_back(b: &Batch, prev: Option<i64>) -> Option<(i64, i64)> {
+fn went_back(b: &Batch, prev: Option<i64>) -> Option<(i64, i64)> {
     let mut prev = prev;
     for i in 0..b.len() {
         let o = b.get(i).offset;
@@ -26,18 +26,29 @@ pub(super) fn went_back(b: &Batch, prev: Option<i64>) -> Option<(i64, i64)> {
 }
 
 impl Worker {
+    /// Notes the offsets `b` delivers, following the partition back if
+    /// they go back.
+    pub(super) fn follow_offsets(&mut self, b: &Batch) {
+        if let Some((from, to)) = went_back(b, self.delivered) {
+            self.offsets_went_back(from, to);
+        }
+        if let Some(last) = b.len().checked_sub(1) {
+            self.delivered = Some(b.get(last).offset);
+        }
+    }
+
     /// Follows the partition back to `to`: the state is kept, the messages
     /// from `to` on are applied (the dedup memory drops any event seen
     /// before), and the checkpoints go on as a new line from generation 1,
     /// whose offsets are the new log's. The line starts over once no write
     /// is in flight: a write begun before would otherwise record the old
     /// line's generation after it started over.
-    pub(super) fn offsets_went_back(&mut self, from: i64, to: i64) {
+    fn offsets_went_back(&mut self, from: i64, to: i64) {
         error!(topic = %self.tp.0, partition = self.tp.1, offset = from, now = to,
                "the partition's offsets went back (was the topic deleted and created again, or its log truncated?): keeping the state and applying the messages from the lower offset");
         self.next_offset = Some(to);
         self.new_line = true;
-        self.commit_lower = true;
+        self.commit_below = Some(self.commit_below.map_or(from + 1, |b| b.max(from + 1)));
         if self.writing.is_none() {
             self.start_new_line();
         }
@@ -56,10 +67,10 @@ impl Worker {
 }
 
 impl Worker {
-    /// Stores `offset` (the next to read) for the group commit. After the
-    /// offsets went back it is committed at once: librdkafka's own commits
-    /// only ever raise an offset, and the group would otherwise keep the
-    /// old log's, past the new log's end.
+    /// Stores `offset` (the next to read) for the group commit; below
+    /// [`Worker::commit_below`] it is committed at once as well (again at
+    /// each store until one passes it, as an asynchronous commit may fail
+    /// unseen).
     pub(super) fn store_next(&mut self, offset: i64) -> bool {
         // librdkafka commits the stored offset + 1.
         if self
@@ -70,22 +81,24 @@ impl Worker {
         {
             return false;
         }
-        if self.commit_lower {
-            let mut tpl = rdkafka::TopicPartitionList::new();
-            let set =
-                tpl.add_partition_offset(&self.tp.0, self.tp.1, rdkafka::Offset::Offset(offset));
-            let committed = set.is_ok()
-                && self
-                    .env
-                    .consumer
-                    .commit(&tpl, rdkafka::consumer::CommitMode::Async)
-                    .is_ok();
-            if committed {
-                self.commit_lower = false;
-            } else {
-                warn!(topic = %self.tp.0, partition = self.tp.1, offset,
-                      "cannot commit the partition's lower offset yet; trying again at the next one");
+        match self.commit_below {
+            Some(below) if offset > below => self.commit_below = None,
+            Some(_) => {
+                let mut tpl = rdkafka::TopicPartitionList::new();
+                let committing = tpl
+                    .add_partition_offset(&self.tp.0, self.tp.1, rdkafka::Offset::Offset(offset))
+                    .is_ok()
+                    && self
+                        .env
+                        .consumer
+                        .commit(&tpl, rdkafka::consumer::CommitMode::Async)
+                        .is_ok();
+                if !committing {
+                    warn!(topic = %self.tp.0, partition = self.tp.1, offset,
+                          "cannot commit the partition's lower offset yet; trying again at the next one");
+                }
             }
+            None => {}
         }
         true
     }

@@ -27,6 +27,8 @@ pub(in crate::source) struct Parked {
     /// (src/source/worker/offsets.rs). `last` stays the old line's, to
     /// tell whether another instance has checkpointed since.
     pub(in crate::source) new_line: bool,
+    /// The worker's `commit_below`.
+    pub(in crate::source) commit_below: Option<i64>,
 }
 
 impl Parked {
@@ -109,6 +111,7 @@ mod tests {
                 agent_time: None,
             }),
             new_line: false,
+            commit_below: None,
         }
     }
 
