@@ -6,7 +6,7 @@
 # process's start until every message is taken in (applied, or counted as
 # a decode error once its dead letter is acknowledged), the medians and
 # their ratio: SPEC §1.7 says bad input never slows its partition. Figures,
-# not assertions (docs/performance.md, "Hostile input").
+# not assertions (docs/performance.md, "Dead letters").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
