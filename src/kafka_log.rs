@@ -112,16 +112,46 @@ pub fn client_error(error: &KafkaError, reason: &str) {
     }
 }
 
-/// Routes a client's log line: warnings and worse count as errors, the
-/// rest is debug.
-pub fn client_log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+/// Where a client's log line goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// An error: Kafka failing (the outage summary).
+    Failing,
+    /// A fetch offset out of range and reset: the broker answered, so it
+    /// is no outage, but messages were skipped (retention passed the
+    /// consumer) or the log went back (the topic created again, truncated).
+    OffsetReset,
+    Debug,
+}
+
+/// Warnings and worse are errors, but for an offset reset; the rest is
+/// debug.
+fn route(level: RDKafkaLogLevel, fac: &str, message: &str) -> Route {
     match level {
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert
         | RDKafkaLogLevel::Critical
         | RDKafkaLogLevel::Error
-        | RDKafkaLogLevel::Warning => self::error(&format!("{fac}: {message}")),
-        _ => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
+        | RDKafkaLogLevel::Warning => {
+            if fac == "OFFSET" && message.contains("offset reset") {
+                Route::OffsetReset
+            } else {
+                Route::Failing
+            }
+        }
+        _ => Route::Debug,
+    }
+}
+
+/// Routes a client's log line ([`route`]).
+pub fn client_log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    match route(level, fac, message) {
+        Route::Failing => self::error(&format!("{fac}: {message}")),
+        Route::OffsetReset => warn!(
+            librdkafka = message,
+            "a partition's fetch offset was out of range and was reset: messages were skipped (retention passed the consumer), or its log went back (the topic created again, or truncated)"
+        ),
+        Route::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
     }
 }
 
@@ -186,4 +216,26 @@ pub fn add_metric(out: &mut crate::metrics::Snapshot) {
     let n = DEAD_LETTER_WRITE_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
     out.family(crate::names::DEAD_LETTER_WRITE_ERRORS)
         .push(vec![], crate::metrics::Value::Int(n));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_reset_is_no_outage_and_other_warnings_are() {
+        let reset = "recreated [0]: offset reset (at offset 50 (leader epoch 0), broker 1) to offset BEGINNING (leader epoch -1): fetch failed due to requested offset not available on the broker: Broker: Offset out of range";
+        assert_eq!(
+            route(RDKafkaLogLevel::Warning, "OFFSET", reset),
+            Route::OffsetReset
+        );
+        let down =
+            "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused";
+        assert_eq!(route(RDKafkaLogLevel::Error, "FAIL", down), Route::Failing);
+        assert_eq!(
+            route(RDKafkaLogLevel::Warning, "OFFSET", "offset commit failed"),
+            Route::Failing
+        );
+        assert_eq!(route(RDKafkaLogLevel::Info, "OFFSET", reset), Route::Debug);
+    }
 }
