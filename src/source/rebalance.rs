@@ -285,7 +285,13 @@ impl Ctx {
             uncommitted.note(&env, &start);
             let offset = match (start.next_offset, self.no_offset) {
                 (Some(o), _) => Some(Offset::Offset(o)),
-                (None, Some(reset)) if uncommitted.none.contains(&tp) => Some(reset),
+                // Where the group has no offset, or its offset is the old
+                // log's (`commit_below`: a log that went back).
+                (None, Some(reset))
+                    if uncommitted.none.contains(&tp) || start.commit_below.is_some() =>
+                {
+                    Some(reset)
+                }
                 // The group's committed offset (librdkafka asks for it).
                 (None, _) => None,
             };
@@ -493,7 +499,7 @@ fn resume_parked(
                 encoded_len: p.encoded_len,
                 dirty_since_ms: p.dirty_since_ms,
                 no_checkpoint: false,
-                commit_below: behind.or(p.commit_below),
+                commit_below: behind.max(p.commit_below),
             })
         }
         Ok(_) => {

@@ -248,6 +248,8 @@ struct Worker {
     /// one is also committed explicitly, since librdkafka's own commits
     /// only ever raise the group's.
     commit_below: Option<i64>,
+    /// When the last explicit commit below `commit_below` was sent.
+    commit_sent: Option<Instant>,
     breach_log: BreachLog,
     warn_limit: Limiter,
     /// SLA events produced since the newest checkpoint and not yet
@@ -297,6 +299,7 @@ pub(super) fn spawn(
         delivered: None,
         new_line: false,
         commit_below: start.commit_below,
+        commit_sent: None,
         breach_log: BreachLog::default(),
         warn_limit: Limiter::new(10),
         sla_pending: start.sla_pending,

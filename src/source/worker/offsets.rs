@@ -83,7 +83,14 @@ impl Worker {
         }
         match self.commit_below {
             Some(below) if offset > below => self.commit_below = None,
+            // At most one a second (without checkpoints a store comes
+            // with every round of batches).
+            Some(_)
+                if self
+                    .commit_sent
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(1)) => {}
             Some(_) => {
+                self.commit_sent = Some(Instant::now());
                 let mut tpl = rdkafka::TopicPartitionList::new();
                 let committing = tpl
                     .add_partition_offset(&self.tp.0, self.tp.1, rdkafka::Offset::Offset(offset))
