@@ -899,14 +899,12 @@ fn a_partition_without_a_checkpoint_starts_at_the_committed_offset_else_at_the_r
     );
 }
 
-/// Defect: a breach the idle clock fired on a quiet partition was never
-/// checkpointed (the idle clock was not a reason to), so every restart
-/// restored the state before it and logged the same breach again.
-#[test]
-fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
-    let topic = unique("quietbreach");
+/// A new one-partition topic holding one ticket created a second ago under
+/// a 3 s first-response policy, and the launch of an instance whose idle
+/// clock moves after 2 s (its config in the directory returned).
+fn one_ticket_due_in_2_s(name: &str) -> (tempfile::TempDir, Launch) {
+    let topic = unique(name);
     create_topic(&topic, 1);
-    let group = unique("g");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sla.toml");
     std::fs::write(
@@ -916,12 +914,11 @@ fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
     .unwrap();
     let now = jiff::Timestamp::now().as_millisecond();
     let created = format!(
-        r#"{{"event_id":"qb-1","type":"ticket.created","ts":{},"ticket_id":"T1","customer_id":"c1"}}"#,
+        r#"{{"event_id":"{name}-1","type":"ticket.created","ts":{},"ticket_id":"T1","customer_id":"c1"}}"#,
         now - 1_000
     );
     kcat_produce(&topic, &[created], None);
-    let mut launch = Launch::new(&topic, &group);
-    launch.port = Some(free_port());
+    let mut launch = Launch::new(&topic, &unique("g"));
     launch.args = [
         "--config",
         cfg.to_str().unwrap(),
@@ -930,6 +927,16 @@ fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
     ]
     .map(String::from)
     .to_vec();
+    (dir, launch)
+}
+
+/// Defect: a breach the idle clock fired on a quiet partition was never
+/// checkpointed (the idle clock was not a reason to), so every restart
+/// restored the state before it and logged the same breach again.
+#[test]
+fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
+    let (_dir, mut launch) = one_ticket_due_in_2_s("quietbreach");
+    launch.port = Some(free_port());
     let mut f = Frontline::launch(&launch);
     // Quiet after the creation: the idle clock passes the 3 s deadline.
     wait_until(
@@ -958,31 +965,8 @@ fn a_breach_on_a_quiet_topic_is_logged_once_across_restarts() {
 /// fired on it. Bad input is not an event to the idle clock (SPEC §2).
 #[test]
 fn bad_input_does_not_hold_a_quiet_partition_s_clock() {
-    let topic = unique("quietbad");
-    create_topic(&topic, 1);
-    let group = unique("g");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("sla.toml");
-    std::fs::write(
-        &cfg,
-        "[[sla.policies]]\nname = \"p\"\nfirst_response = \"3s\"\n",
-    )
-    .unwrap();
-    let now = jiff::Timestamp::now().as_millisecond();
-    let created = format!(
-        r#"{{"event_id":"qd-1","type":"ticket.created","ts":{},"ticket_id":"T1","customer_id":"c1"}}"#,
-        now - 1_000
-    );
-    kcat_produce(&topic, &[created], None);
-    let mut launch = Launch::new(&topic, &group);
-    launch.args = [
-        "--config",
-        cfg.to_str().unwrap(),
-        "--set",
-        "time.idle_timeout=\"2s\"",
-    ]
-    .map(String::from)
-    .to_vec();
+    let (_dir, launch) = one_ticket_due_in_2_s("quietbad");
+    let topic = launch.topic.clone();
     let f = Frontline::launch(&launch);
     wait_until(Duration::from_secs(30), "the creation is applied", || {
         f.sum("support_tickets_created_total") == 1.0
